@@ -1,0 +1,11 @@
+// Package store holds the hub's persistent state behind one interface, Store,
+// with two backends: SQLite (the embedded default, pure Go, WAL) in
+// server/store/sqlite and PostgreSQL (for several hub replicas) in
+// server/store/postgres. Both pass the same conformance suite,
+// server/store/storetest.
+//
+// The store knows nothing of LDAP, gRPC or mapping: the sync layer hands it
+// mapped objects with content hashes, and it applies them idempotently.
+// It may import only the standard library and the SQL drivers of its
+// backends.
+package store

@@ -1,0 +1,439 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Sentinel errors. Backends wrap them; callers test with errors.Is.
+var (
+	// ErrNotFound: no such row.
+	ErrNotFound = errors.New("not found")
+	// ErrConflict: a unique key is taken, or a compare-and-set lost.
+	ErrConflict = errors.New("conflict")
+	// ErrTokenUsed: an enrolment token was already consumed.
+	ErrTokenUsed = errors.New("token already used")
+	// ErrTokenExpired: an enrolment token is past its expiry.
+	ErrTokenExpired = errors.New("token expired")
+)
+
+// Store is the hub's only persistent state. Every method is safe for
+// concurrent use, and every method that changes several rows does so in one
+// transaction. Several hub replicas may share one PostgreSQL store.
+type Store interface {
+	// Close releases the backend.
+	Close() error
+
+	// CreateDirectory inserts d and sets d.ID and d.CreatedAt.
+	// A taken name is ErrConflict.
+	CreateDirectory(ctx context.Context, d *Directory) error
+	// UpdateDirectory replaces the settings of the directory with d.ID.
+	UpdateDirectory(ctx context.Context, d *Directory) error
+	// GetDirectory returns a directory by name, or ErrNotFound.
+	GetDirectory(ctx context.Context, name string) (*Directory, error)
+	// GetDirectoryByID returns a directory by id, or ErrNotFound.
+	GetDirectoryByID(ctx context.Context, id int64) (*Directory, error)
+	// ListDirectories returns all directories ordered by name.
+	ListDirectories(ctx context.Context) ([]*Directory, error)
+	// DirectoryStats counts a directory's users per status and its groups.
+	DirectoryStats(ctx context.Context, directoryID int64) (DirectoryStats, error)
+
+	// CreateRun inserts r (State running) and sets r.ID and r.StartedAt.
+	CreateRun(ctx context.Context, r *Run) error
+	// GetRun returns a run, or ErrNotFound.
+	GetRun(ctx context.Context, id int64) (*Run, error)
+	// ListRuns returns runs newest first.
+	ListRuns(ctx context.Context, f RunFilter) ([]*Run, error)
+	// ClaimRun sets AgentID and SessionID of a running run that has no
+	// agent yet. It returns ErrConflict when another session claimed it.
+	ClaimRun(ctx context.Context, runID int64, agentID, sessionID string) error
+	// TransitionRun moves a run from one of the states in from to the state
+	// in u, and sets the fields u names. A run in none of the from states is
+	// ErrConflict (it was ended meanwhile), so two deciders cannot both win.
+	TransitionRun(ctx context.Context, runID int64, from []RunState, u RunUpdate) (*Run, error)
+	// RunErrors returns up to limit entry errors recorded for a run.
+	RunErrors(ctx context.Context, runID int64, limit int) ([]EntryError, error)
+
+	// ApplyBatch applies one batch of a run in one transaction: it upserts
+	// objects by (directory, external id), never by DN; an object whose hash
+	// is unchanged and whose status is not deprovisioned is not rewritten,
+	// only marked seen by the run (a deprovisioned one reappearing is
+	// restored to its status). Every object in the batch is marked seen by
+	// the run at the current time. It applies deletes (status
+	// deprovisioned, nothing removed), records
+	// entry errors (their known external ids count as seen), adds to the
+	// run's counters, stores the checkpoint when given, and records the
+	// batch's sequence. A batch whose sequence is not above the run's last
+	// applied sequence changes nothing and returns Duplicate: the effect of
+	// at-least-once delivery is exactly once. A run that is not running is
+	// ErrConflict.
+	ApplyBatch(ctx context.Context, b *Batch) (BatchResult, error)
+
+	// SweepCandidates counts what a sweep after run would deprovision:
+	// users and groups of the run's directory that are not deprovisioned,
+	// were not seen by the run, and were not seen by any batch since the run
+	// started (an object an incremental batch touched meanwhile exists).
+	// It also returns the directory's users that are not deprovisioned.
+	SweepCandidates(ctx context.Context, runID int64) (SweepCount, error)
+	// Sweep deprovisions the candidates SweepCandidates counts and moves the
+	// run from one of the from states to completed with the counts, all in
+	// one transaction. It returns the updated run. ErrConflict as for
+	// TransitionRun.
+	Sweep(ctx context.Context, runID int64, from []RunState, message string) (*Run, error)
+
+	// Checkpoint returns the stored capture checkpoint of a directory; nil
+	// when there is none.
+	Checkpoint(ctx context.Context, directoryID int64) ([]byte, error)
+
+	// ListUsers returns users ordered by id; Groups is filled when
+	// f.WithGroups.
+	ListUsers(ctx context.Context, f UserFilter) ([]*User, error)
+	// GetUser returns a user by id, or ErrNotFound.
+	GetUser(ctx context.Context, id string) (*User, error)
+	// FindUsers returns users whose username equals name, case-insensitively,
+	// in one directory when directoryID is not 0.
+	FindUsers(ctx context.Context, directoryID int64, name string) ([]*User, error)
+	// UserGroups returns the groups (not deprovisioned) that list the user as
+	// a direct member, by DN or by username (memberUid), ordered by name.
+	UserGroups(ctx context.Context, userID string) ([]*Group, error)
+	// ListGroups returns groups ordered by name, with member counts.
+	ListGroups(ctx context.Context, f GroupFilter) ([]*Group, error)
+	// GetGroup returns a group by id with member counts, or ErrNotFound.
+	GetGroup(ctx context.Context, id string) (*Group, error)
+	// FindGroups returns groups whose name equals name, case-insensitively.
+	FindGroups(ctx context.Context, directoryID int64, name string) ([]*Group, error)
+	// GroupMembers returns the direct member values of a group, each with
+	// the object it resolves to (if any), ordered by value.
+	GroupMembers(ctx context.Context, groupID string) ([]Member, error)
+
+	// CreateEnrollToken stores an enrolment token by the hash of its secret.
+	CreateEnrollToken(ctx context.Context, t *EnrollToken) error
+	// ConsumeEnrollToken marks the token with this hash used by agentID and
+	// returns it. Unknown: ErrNotFound; used: ErrTokenUsed; past its expiry:
+	// ErrTokenExpired. Exactly one of two concurrent callers wins.
+	ConsumeEnrollToken(ctx context.Context, hash []byte, agentID string, now time.Time) (*EnrollToken, error)
+
+	// CreateAgent inserts an enrolled agent.
+	CreateAgent(ctx context.Context, a *Agent) error
+	// GetAgent returns an agent, or ErrNotFound.
+	GetAgent(ctx context.Context, id string) (*Agent, error)
+	// ListAgents returns agents ordered by name then id.
+	ListAgents(ctx context.Context) ([]*Agent, error)
+	// AgentConnected records a new stream of an agent: its session id,
+	// version and last-seen time.
+	AgentConnected(ctx context.Context, id, sessionID, version string, now time.Time) error
+	// AgentSeen updates an agent's last-seen time while its session is the
+	// current one.
+	AgentSeen(ctx context.Context, id, sessionID string, now time.Time) error
+	// AgentDisconnected clears the session id when it is still sessionID.
+	AgentDisconnected(ctx context.Context, id, sessionID string, now time.Time) error
+	// RevokeAgent marks an agent revoked.
+	RevokeAgent(ctx context.Context, id string, now time.Time) (*Agent, error)
+
+	// CreateAdminToken stores an admin token by the hash of its secret.
+	CreateAdminToken(ctx context.Context, t *AdminToken) error
+	// AdminTokenByHash returns the token with this hash, or ErrNotFound.
+	AdminTokenByHash(ctx context.Context, hash []byte) (*AdminToken, error)
+}
+
+// DirectoryKind mirrors the proto enum; stored as text.
+type DirectoryKind string
+
+// Directory kinds.
+const (
+	KindOpenLDAP DirectoryKind = "openldap"
+	KindAD       DirectoryKind = "ad"
+)
+
+// Directory is a directory's hub-side settings (the agent keeps the
+// connection details and secrets).
+type Directory struct {
+	ID               int64
+	Name             string
+	Kind             DirectoryKind
+	BaseDN           string
+	UserFilter       string
+	GroupFilter      string
+	Mapping          Mapping
+	SafeguardPercent int // 0-100
+	SafeguardMax     int
+	CreatedAt        time.Time
+}
+
+// Mapping names the LDAP attribute that fills each profile field. Stored as
+// JSON.
+type Mapping struct {
+	Username         string   `json:"username"`
+	Email            string   `json:"email"`
+	GivenName        string   `json:"given_name"`
+	FamilyName       string   `json:"family_name"`
+	DisplayName      string   `json:"display_name"`
+	EmployeeNumber   string   `json:"employee_number"`
+	Department       string   `json:"department"`
+	Title            string   `json:"title"`
+	Manager          string   `json:"manager"`
+	GroupName        string   `json:"group_name"`
+	GroupDescription string   `json:"group_description"`
+	GroupMembers     []string `json:"group_members"`
+	Extra            []string `json:"extra"`
+}
+
+// DirectoryStats counts a directory's objects.
+type DirectoryStats struct {
+	Active, Suspended, Deprovisioned int64
+	Groups                           int64 // not deprovisioned
+}
+
+// Status is a user's (or group's) lifecycle status.
+type Status string
+
+// Statuses.
+const (
+	StatusActive        Status = "active"
+	StatusSuspended     Status = "suspended"
+	StatusDeprovisioned Status = "deprovisioned"
+)
+
+// ObjectKind is user or group.
+type ObjectKind string
+
+// Object kinds.
+const (
+	ObjectUser  ObjectKind = "user"
+	ObjectGroup ObjectKind = "group"
+)
+
+// Object is one user or group as the sync layer hands it to ApplyBatch:
+// already mapped into the profile, with a content hash.
+type Object struct {
+	Kind       ObjectKind
+	ExternalID string
+	DN         string
+	// DNKey is the normalised DN that member values are matched against.
+	DNKey string
+	// Status is active or suspended (deprovisioned comes only from a sweep
+	// or a delete).
+	Status Status
+	// Hash covers every field below and the members; equal hash, no write.
+	Hash string
+
+	// User fields.
+	Profile Profile
+
+	// Group fields.
+	Name        string
+	Description string
+	// Members is the complete set of member keys (see MemberKey) when
+	// MembersComplete; otherwise AddMembers/RemoveMembers are deltas.
+	Members         []MemberRef
+	MembersComplete bool
+	AddMembers      []MemberRef
+	RemoveMembers   []MemberRef
+}
+
+// Profile is the hub's user profile.
+type Profile struct {
+	Username       string
+	Email          string
+	GivenName      string
+	FamilyName     string
+	DisplayName    string
+	EmployeeNumber string
+	Department     string
+	Title          string
+	Manager        string
+	Extra          map[string][]string
+}
+
+// MemberRef is a member value as read and the key it is matched by:
+// "dn:" + normalised DN, or "uid:" + lower-cased username (posixGroup
+// memberUid).
+type MemberRef struct {
+	Value string
+	Key   string
+}
+
+// Batch is one ChangeBatch, mapped, ready to apply.
+type Batch struct {
+	RunID       int64
+	DirectoryID int64
+	Sequence    uint64
+	Upserts     []*Object
+	// Deletes are external ids that the directory reports gone.
+	Deletes []string
+	Errors  []EntryError
+	// Checkpoint is stored with the batch when not nil.
+	Checkpoint []byte
+}
+
+// BatchResult says what a batch did.
+type BatchResult struct {
+	Duplicate                                  bool
+	Created, Updated, Unchanged, Deleted, Errs int
+}
+
+// EntryError is one entry that could not be imported.
+type EntryError struct {
+	DN         string
+	ExternalID string
+	Kind       ObjectKind
+	Message    string
+}
+
+// RunKind is full or incremental.
+type RunKind string
+
+// Run kinds.
+const (
+	RunFull        RunKind = "full"
+	RunIncremental RunKind = "incremental"
+)
+
+// RunState is where a run stands.
+type RunState string
+
+// Run states.
+const (
+	RunRunning           RunState = "running"
+	RunCompleted         RunState = "completed"
+	RunFailed            RunState = "failed"
+	RunCancelled         RunState = "cancelled"
+	RunPausedBySafeguard RunState = "paused_by_safeguard"
+)
+
+// Run is one import run.
+type Run struct {
+	ID          int64
+	DirectoryID int64
+	Directory   string // name, filled on read
+	Kind        RunKind
+	State       RunState
+	Trigger     string
+	AgentID     string
+	SessionID   string
+	// Counters.
+	Seen, Created, Updated, Unchanged, Deprovisioned, Errors int64
+	// PendingDeprovision is what the paused sweep would deprovision.
+	PendingDeprovision int64
+	// Message says why a run failed or paused.
+	Message      string
+	LastSequence uint64
+	StartedAt    time.Time
+	FinishedAt   time.Time // zero while running or paused
+}
+
+// RunUpdate is what TransitionRun sets.
+type RunUpdate struct {
+	State              RunState
+	Message            string
+	PendingDeprovision int64
+	// Finished sets FinishedAt to now.
+	Finished bool
+}
+
+// RunFilter selects runs.
+type RunFilter struct {
+	DirectoryID int64 // 0: all
+	States      []RunState
+	Limit       int // 0: 50
+	// SessionID selects runs claimed by one agent session.
+	SessionID string
+}
+
+// SweepCount is what a sweep would do.
+type SweepCount struct {
+	// Users and Groups would be deprovisioned.
+	Users, Groups int64
+	// ActiveUsers is the directory's users that are not deprovisioned.
+	ActiveUsers int64
+}
+
+// User is a hub user.
+type User struct {
+	ID          string
+	DirectoryID int64
+	Directory   string // name, filled on read
+	ExternalID  string
+	DN          string
+	Status      Status
+	Profile
+	// Groups are the names of the groups (not deprovisioned) the user is a
+	// direct member of; filled by UserGroups callers or ListUsers WithGroups.
+	Groups    []string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+// UserFilter selects users.
+type UserFilter struct {
+	DirectoryID int64  // 0: all
+	Status      Status // "": all
+	AfterID     string
+	Limit       int // 0: all
+	WithGroups  bool
+}
+
+// Group is a hub group.
+type Group struct {
+	ID                string
+	DirectoryID       int64
+	Directory         string
+	ExternalID        string
+	DN                string
+	Name              string
+	Description       string
+	Status            Status
+	MemberCount       int64
+	UnresolvedMembers int64
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+}
+
+// GroupFilter selects groups.
+type GroupFilter struct {
+	DirectoryID int64
+}
+
+// Member is one direct member value of a group and what it resolves to.
+type Member struct {
+	Value string
+	// ID, Kind and Name are empty when no object matches the value.
+	ID   string
+	Kind ObjectKind
+	Name string
+}
+
+// EnrollToken is a single-use agent enrolment token.
+type EnrollToken struct {
+	Hash      []byte
+	Directory string
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	UsedAt    time.Time // zero until used
+	AgentID   string
+}
+
+// Agent is an enrolled agent.
+type Agent struct {
+	ID            string
+	Name          string
+	Directories   []string
+	CertSerial    string
+	CertExpiresAt time.Time
+	Version       string
+	SessionID     string // non-empty while a stream is open
+	EnrolledAt    time.Time
+	LastSeen      time.Time
+	RevokedAt     time.Time // zero unless revoked
+}
+
+// AdminToken is a hashed admin bearer token.
+type AdminToken struct {
+	ID        string
+	Name      string
+	Role      string
+	Hash      []byte
+	CreatedAt time.Time
+	RevokedAt time.Time
+}
