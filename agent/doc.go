@@ -1,0 +1,11 @@
+// Package agent is the idsync-agent daemon: enrolment, one outbound gRPC
+// stream to the hub with reconnect and jittered backoff, and the ldapsync
+// jobs the hub asks for, streamed in bounded batches with at most W of them
+// unacknowledged. It decides no policy (what to import, whom to
+// deprovision) and keeps no sync state: the hub tells it what to read and
+// where to resume. Bind secrets stay here: they are never sent to the hub
+// and never logged.
+//
+// It may import ldapsync, internal/pki, internal/backoff,
+// internal/atomicfile, proto and gRPC; never server/... or installer.
+package agent

@@ -1,0 +1,86 @@
+// Command idsync-agent runs next to a directory and streams it to the hub:
+// `idsync-agent enroll` once, then `idsync-agent run`.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/idsync/idsync/agent"
+	"github.com/idsync/idsync/internal/logging"
+	"github.com/idsync/idsync/internal/version"
+)
+
+const usage = `usage:
+  idsync-agent enroll --hub ADDR --token TOKEN --config FILE [--name NAME]
+  idsync-agent run --config FILE [--log-format text|json] [--log-level info]
+  idsync-agent --version`
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Println(usage)
+		return 0
+	}
+	if args[0] == "--version" || args[0] == "version" {
+		fmt.Println("idsync-agent", version.String())
+		return 0
+	}
+	fs := flag.NewFlagSet("idsync-agent "+args[0], flag.ContinueOnError)
+	configPath := fs.String("config", "", "agent config `FILE` (YAML)")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	var hubAddr, token, name string
+	switch args[0] {
+	case "enroll":
+		fs.StringVar(&hubAddr, "hub", "", "hub `ADDR` (default: the config's hub)")
+		fs.StringVar(&token, "token", os.Getenv("IDSYNC_ENROLL_TOKEN"), "enrolment `TOKEN` from `idsyncctl agent token`")
+		fs.StringVar(&name, "name", "", "agent `NAME` (default: host name)")
+	case "run":
+	default:
+		fmt.Fprintf(os.Stderr, "idsync-agent: unknown command %q\n%s\n", args[0], usage)
+		return 2
+	}
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	if *configPath == "" {
+		fmt.Fprintln(os.Stderr, "idsync-agent: --config: required")
+		return 2
+	}
+	log, err := logging.New(os.Stderr, *logFormat, *logLevel)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "idsync-agent: %v\n", err)
+		return 2
+	}
+	cfg, err := agent.LoadConfig(*configPath)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "idsync-agent: %v\n", err)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	switch args[0] {
+	case "enroll":
+		id, err := agent.Enroll(ctx, cfg, agent.EnrollOptions{Hub: hubAddr, Token: token, Name: name, Version: version.Version})
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "idsync-agent enroll: %v\n", err)
+			return 1
+		}
+		fmt.Printf("enrolled as agent %s; start it with: idsync-agent run --config %s\n", id, *configPath)
+		return 0
+	default:
+		if err := agent.New(cfg, version.Version, log).Run(ctx); err != nil {
+			log.Error("agent stopped", "err", err)
+			return 1
+		}
+		return 0
+	}
+}

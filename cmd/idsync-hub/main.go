@@ -1,0 +1,67 @@
+// Command idsync-hub runs the hub: `idsync-hub serve --data-dir DIR`.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/idsync/idsync/internal/logging"
+	"github.com/idsync/idsync/internal/version"
+	"github.com/idsync/idsync/server/hub"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Println("usage: idsync-hub serve --data-dir DIR [--grpc-listen ADDR] [--http-listen ADDR] [--store sqlite|postgres] [--store-dsn DSN]")
+		return 0
+	}
+	if args[0] == "--version" || args[0] == "version" {
+		fmt.Println("idsync-hub", version.String())
+		return 0
+	}
+	if args[0] != "serve" {
+		fmt.Fprintf(os.Stderr, "idsync-hub: unknown command %q (want serve)\n", args[0])
+		return 2
+	}
+	fs := flag.NewFlagSet("idsync-hub serve", flag.ContinueOnError)
+	var cfg hub.Config
+	fs.StringVar(&cfg.DataDir, "data-dir", "", "data `DIR`: CA, certificates, admin.conf and the SQLite store")
+	fs.StringVar(&cfg.GRPCListen, "grpc-listen", "127.0.0.1:7443", "gRPC `ADDR` for agents and idsyncctl")
+	fs.StringVar(&cfg.HTTPListen, "http-listen", "127.0.0.1:7080", "HTTP `ADDR` for /healthz")
+	fs.StringVar(&cfg.Store, "store", "sqlite", "store backend: sqlite or postgres")
+	fs.StringVar(&cfg.StoreDSN, "store-dsn", os.Getenv("IDSYNC_STORE_DSN"), "PostgreSQL `DSN` (default $IDSYNC_STORE_DSN)")
+	hosts := fs.String("tls-hosts", "", "extra comma-separated `NAMES` for the hub's server certificate")
+	logFormat := fs.String("log-format", "text", "log format: text or json")
+	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	log, err := logging.New(os.Stderr, *logFormat, *logLevel)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "idsync-hub: %v\n", err)
+		return 2
+	}
+	for _, h := range strings.Split(*hosts, ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			cfg.TLSHosts = append(cfg.TLSHosts, h)
+		}
+	}
+	cfg.Log, cfg.Version = log, version.Version
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := hub.Run(ctx, cfg); err != nil {
+		log.Error("hub failed", "err", err)
+		return 1
+	}
+	return 0
+}
+

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
+)
+
+func agentToken(c *cli, args []string) error {
+	fs := c.flags("agent token")
+	dir := fs.String("directory", "", "the `NAME` of the directory the agent will serve")
+	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token stays valid")
+	if _, err := c.parse(fs, args); err != nil {
+		return err
+	}
+	if *dir == "" {
+		return &exitError{code: exitUsage, err: fmt.Errorf("--directory: required")}
+	}
+	if *ttl < time.Minute || *ttl > 30*24*time.Hour {
+		return &exitError{code: exitUsage, err: fmt.Errorf("--ttl %v: must be between 1m and 720h", *ttl)}
+	}
+	ctx, cancel, client, err := c.call()
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	resp, err := client.CreateEnrollmentToken(ctx, &idsyncv1.CreateEnrollmentTokenRequest{
+		Directory: *dir, TtlSeconds: uint32(ttl.Seconds())})
+	if err != nil {
+		return err
+	}
+	// Alone on standard output, for scripts: TOKEN=$(idsyncctl agent token …).
+	fmt.Fprintln(c.out, resp.GetToken())
+	fmt.Fprintf(c.errOut, "single-use enrolment token for %s, valid until %s\n", *dir, timeStr(resp.GetExpiresAt()))
+	return nil
+}
+
+type agentJSON struct {
+	ID            string     `json:"id"`
+	Name          string     `json:"name"`
+	Directories   []string   `json:"directories"`
+	State         string     `json:"state"`
+	Version       string     `json:"version"`
+	EnrolledAt    *time.Time `json:"enrolled_at,omitempty"`
+	LastSeen      *time.Time `json:"last_seen,omitempty"`
+	CertExpiresAt *time.Time `json:"cert_expires_at,omitempty"`
+}
+
+func toAgentJSON(a *idsyncv1.Agent) agentJSON {
+	return agentJSON{ID: a.GetId(), Name: a.GetName(), Directories: a.GetDirectories(),
+		State: agentStateName(a.GetState()), Version: a.GetVersion(), EnrolledAt: timeJSON(a.GetEnrolledAt()),
+		LastSeen: timeJSON(a.GetLastSeen()), CertExpiresAt: timeJSON(a.GetCertExpiresAt())}
+}
+
+func agentList(c *cli, args []string) error {
+	fs := c.flags("agent list")
+	if _, err := c.parse(fs, args); err != nil {
+		return err
+	}
+	ctx, cancel, client, err := c.call()
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	resp, err := client.ListAgents(ctx, &idsyncv1.ListAgentsRequest{})
+	if err != nil {
+		return err
+	}
+	if c.output == "json" {
+		out := make([]agentJSON, 0, len(resp.GetAgents()))
+		for _, a := range resp.GetAgents() {
+			out = append(out, toAgentJSON(a))
+		}
+		return printJSON(c.out, out)
+	}
+	var rows [][]string
+	for _, a := range resp.GetAgents() {
+		rows = append(rows, []string{a.GetId(), a.GetName(), strings.Join(a.GetDirectories(), ","),
+			agentStateName(a.GetState()), dash(a.GetVersion()), timeStr(a.GetLastSeen())})
+	}
+	return table(c.out, []string{"ID", "NAME", "DIRECTORIES", "STATE", "VERSION", "LAST SEEN"}, rows)
+}
+
+func agentRevoke(c *cli, args []string) error {
+	fs := c.flags("agent revoke")
+	pos, err := c.parse(fs, args, "ID")
+	if err != nil {
+		return err
+	}
+	ctx, cancel, client, err := c.call()
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	resp, err := client.RevokeAgent(ctx, &idsyncv1.RevokeAgentRequest{Id: pos[0]})
+	if err != nil {
+		return err
+	}
+	if c.output == "json" {
+		return printJSON(c.out, toAgentJSON(resp.GetAgent()))
+	}
+	fmt.Fprintf(c.out, "agent %s (%s) revoked: its stream is closed and it must enrol again\n", resp.GetAgent().GetId(), resp.GetAgent().GetName())
+	return nil
+}

@@ -1,0 +1,272 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"strings"
+
+	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
+)
+
+// mappingFields are the --map field names, as in the Directory message.
+var mappingFields = map[string]func(m *idsyncv1.AttributeMapping, v string){
+	"username":          func(m *idsyncv1.AttributeMapping, v string) { m.Username = v },
+	"email":             func(m *idsyncv1.AttributeMapping, v string) { m.Email = v },
+	"given_name":        func(m *idsyncv1.AttributeMapping, v string) { m.GivenName = v },
+	"family_name":       func(m *idsyncv1.AttributeMapping, v string) { m.FamilyName = v },
+	"display_name":      func(m *idsyncv1.AttributeMapping, v string) { m.DisplayName = v },
+	"employee_number":   func(m *idsyncv1.AttributeMapping, v string) { m.EmployeeNumber = v },
+	"department":        func(m *idsyncv1.AttributeMapping, v string) { m.Department = v },
+	"title":             func(m *idsyncv1.AttributeMapping, v string) { m.Title = v },
+	"manager":           func(m *idsyncv1.AttributeMapping, v string) { m.Manager = v },
+	"group_name":        func(m *idsyncv1.AttributeMapping, v string) { m.GroupName = v },
+	"group_description": func(m *idsyncv1.AttributeMapping, v string) { m.GroupDescription = v },
+}
+
+// directoryFlags are the settings flags shared by add and update.
+type directoryFlags struct {
+	kind, baseDN, userFilter, groupFilter string
+	maps                                  multiFlag
+	extra, members                        string
+	pct, maxN                             uint
+}
+
+func (f *directoryFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.kind, "kind", "", "`KIND`: openldap or ad")
+	fs.StringVar(&f.baseDN, "base-dn", "", "search base `DN`")
+	fs.StringVar(&f.userFilter, "user-filter", "", "LDAP `FILTER` for users (default: the kind's preset)")
+	fs.StringVar(&f.groupFilter, "group-filter", "", "LDAP `FILTER` for groups (default: the kind's preset)")
+	fs.Var(&f.maps, "map", "profile `FIELD=ATTR` (repeatable; ATTR may be a|b: first present wins); fields: "+strings.Join(sortedKeys(mappingFields), ", "))
+	fs.StringVar(&f.extra, "extra", "", "further user `ATTRS` kept in the profile, comma-separated")
+	fs.StringVar(&f.members, "group-members", "", "group membership `ATTRS`, comma-separated (default: the kind's preset)")
+	fs.UintVar(&f.pct, "safeguard-percent", 0, "pause a sweep that would deprovision more than `PCT`% of active users (default 20)")
+	fs.UintVar(&f.maxN, "safeguard-max", 0, "pause a sweep that would deprovision more than `N` users (default 500)")
+}
+
+// build fills d from the flags set on the command line and returns the
+// Directory field names they set.
+func (f *directoryFlags) build(fs *flag.FlagSet, d *idsyncv1.Directory) ([]string, error) {
+	d.Mapping = &idsyncv1.AttributeMapping{}
+	var set []string
+	var err error
+	fs.Visit(func(fl *flag.Flag) {
+		switch fl.Name {
+		case "kind":
+			switch f.kind {
+			case "openldap":
+				d.Kind = idsyncv1.DirectoryKind_DIRECTORY_KIND_OPENLDAP
+			case "ad":
+				d.Kind = idsyncv1.DirectoryKind_DIRECTORY_KIND_AD
+			default:
+				err = fmt.Errorf("--kind %q: must be openldap or ad", f.kind)
+			}
+		case "base-dn":
+			d.BaseDn = f.baseDN
+			set = append(set, "base_dn")
+		case "user-filter":
+			d.UserFilter = f.userFilter
+			set = append(set, "user_filter")
+		case "group-filter":
+			d.GroupFilter = f.groupFilter
+			set = append(set, "group_filter")
+		case "extra":
+			d.Mapping.Extra = splitList(f.extra)
+			set = append(set, "mapping.extra")
+		case "group-members":
+			d.Mapping.GroupMembers = splitList(f.members)
+			set = append(set, "mapping.group_members")
+		case "safeguard-percent":
+			d.SafeguardPercent = uint32(f.pct)
+			set = append(set, "safeguard_percent")
+		case "safeguard-max":
+			d.SafeguardMax = uint32(f.maxN)
+			set = append(set, "safeguard_max")
+		}
+	})
+	for _, m := range f.maps {
+		field, attr, ok := strings.Cut(m, "=")
+		setter := mappingFields[field]
+		if !ok || setter == nil {
+			return nil, fmt.Errorf("--map %q: want FIELD=ATTR with FIELD one of %s", m, strings.Join(sortedKeys(mappingFields), ", "))
+		}
+		setter(d.Mapping, attr)
+		set = append(set, "mapping."+field)
+	}
+	return set, err
+}
+
+func directoryAdd(c *cli, args []string) error {
+	fs := c.flags("directory add")
+	var f directoryFlags
+	f.register(fs)
+	pos, err := c.parse(fs, args, "NAME")
+	if err != nil {
+		return err
+	}
+	d := &idsyncv1.Directory{Name: pos[0]}
+	if _, err := f.build(fs, d); err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	if d.Kind == idsyncv1.DirectoryKind_DIRECTORY_KIND_UNSPECIFIED {
+		return &exitError{code: exitUsage, err: fmt.Errorf("--kind: required (openldap or ad)")}
+	}
+	if d.BaseDn == "" {
+		return &exitError{code: exitUsage, err: fmt.Errorf("--base-dn: required")}
+	}
+	ctx, cancel, client, err := c.call()
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	resp, err := client.CreateDirectory(ctx, &idsyncv1.CreateDirectoryRequest{Directory: d})
+	if err != nil {
+		return err
+	}
+	return c.printDirectory(resp.GetDirectory())
+}
+
+func directoryUpdate(c *cli, args []string) error {
+	fs := c.flags("directory update")
+	var f directoryFlags
+	f.register(fs)
+	pos, err := c.parse(fs, args, "NAME")
+	if err != nil {
+		return err
+	}
+	d := &idsyncv1.Directory{Name: pos[0]}
+	set, err := f.build(fs, d)
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	if len(set) == 0 {
+		return &exitError{code: exitUsage, err: fmt.Errorf("nothing to change: name a setting flag")}
+	}
+	ctx, cancel, client, err := c.call()
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	resp, err := client.UpdateDirectory(ctx, &idsyncv1.UpdateDirectoryRequest{Directory: d, Fields: set})
+	if err != nil {
+		return err
+	}
+	return c.printDirectory(resp.GetDirectory())
+}
+
+func directoryList(c *cli, args []string) error {
+	fs := c.flags("directory list")
+	if _, err := c.parse(fs, args); err != nil {
+		return err
+	}
+	ctx, cancel, client, err := c.call()
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	resp, err := client.ListDirectories(ctx, &idsyncv1.ListDirectoriesRequest{})
+	if err != nil {
+		return err
+	}
+	if c.output == "json" {
+		out := make([]directoryJSON, 0, len(resp.GetDirectories()))
+		for _, d := range resp.GetDirectories() {
+			out = append(out, toDirectoryJSON(d))
+		}
+		return printJSON(c.out, out)
+	}
+	var rows [][]string
+	for _, d := range resp.GetDirectories() {
+		last := "-"
+		if r := d.GetLastRun(); r != nil {
+			last = fmt.Sprintf("%s %s %s", r.GetId(), runStateName(r.GetState()), timeStr(r.GetStartedAt()))
+		}
+		rows = append(rows, []string{d.GetName(), kindName(d.GetKind()), d.GetBaseDn(),
+			count(d.GetActiveUsers()), count(d.GetGroups()), fmt.Sprint(len(d.GetAgents())), last})
+	}
+	return table(c.out, []string{"NAME", "KIND", "BASE DN", "USERS", "GROUPS", "AGENTS", "LAST RUN"}, rows)
+}
+
+func directoryShow(c *cli, args []string) error {
+	fs := c.flags("directory show")
+	pos, err := c.parse(fs, args, "NAME")
+	if err != nil {
+		return err
+	}
+	ctx, cancel, client, err := c.call()
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	resp, err := client.GetDirectory(ctx, &idsyncv1.GetDirectoryRequest{Name: pos[0]})
+	if err != nil {
+		return err
+	}
+	return c.printDirectory(resp.GetDirectory())
+}
+
+type directoryJSON struct {
+	Name             string            `json:"name"`
+	Kind             string            `json:"kind"`
+	BaseDN           string            `json:"base_dn"`
+	UserFilter       string            `json:"user_filter"`
+	GroupFilter      string            `json:"group_filter"`
+	Mapping          map[string]string `json:"mapping"`
+	GroupMembers     []string          `json:"group_members"`
+	Extra            []string          `json:"extra"`
+	SafeguardPercent uint32            `json:"safeguard_percent"`
+	SafeguardMax     uint32            `json:"safeguard_max"`
+	Capture          string            `json:"capture"`
+	ActiveUsers      uint64            `json:"active_users"`
+	Groups           uint64            `json:"groups"`
+	Agents           []string          `json:"agents"`
+	LastRun          *runJSON          `json:"last_run,omitempty"`
+}
+
+func mappingPairs(m *idsyncv1.AttributeMapping) map[string]string {
+	return map[string]string{
+		"username": m.GetUsername(), "email": m.GetEmail(), "given_name": m.GetGivenName(),
+		"family_name": m.GetFamilyName(), "display_name": m.GetDisplayName(),
+		"employee_number": m.GetEmployeeNumber(), "department": m.GetDepartment(), "title": m.GetTitle(),
+		"manager": m.GetManager(), "group_name": m.GetGroupName(), "group_description": m.GetGroupDescription(),
+	}
+}
+
+func toDirectoryJSON(d *idsyncv1.Directory) directoryJSON {
+	j := directoryJSON{
+		Name: d.GetName(), Kind: kindName(d.GetKind()), BaseDN: d.GetBaseDn(), UserFilter: d.GetUserFilter(),
+		GroupFilter: d.GetGroupFilter(), Mapping: mappingPairs(d.GetMapping()),
+		GroupMembers: d.GetMapping().GetGroupMembers(), Extra: d.GetMapping().GetExtra(),
+		SafeguardPercent: d.GetSafeguardPercent(), SafeguardMax: d.GetSafeguardMax(), Capture: d.GetCapture(),
+		ActiveUsers: d.GetActiveUsers(), Groups: d.GetGroups(), Agents: d.GetAgents(),
+	}
+	if r := d.GetLastRun(); r != nil {
+		rj := toRunJSON(r)
+		j.LastRun = &rj
+	}
+	return j
+}
+
+func (c *cli) printDirectory(d *idsyncv1.Directory) error {
+	if c.output == "json" {
+		return printJSON(c.out, toDirectoryJSON(d))
+	}
+	kv := [][2]string{
+		{"name", d.GetName()}, {"kind", kindName(d.GetKind())}, {"base dn", d.GetBaseDn()},
+		{"user filter", d.GetUserFilter()}, {"group filter", d.GetGroupFilter()},
+		{"change capture", d.GetCapture()},
+		{"safeguard", fmt.Sprintf("pause a sweep of more than %d%% or %d users", d.GetSafeguardPercent(), d.GetSafeguardMax())},
+		{"users (not deprovisioned)", count(d.GetActiveUsers())}, {"groups", count(d.GetGroups())},
+		{"agents", dash(strings.Join(d.GetAgents(), ", "))},
+	}
+	m := mappingPairs(d.GetMapping())
+	for _, k := range sortedKeys(m) {
+		kv = append(kv, [2]string{"map " + k, dash(m[k])})
+	}
+	kv = append(kv, [2]string{"group members", dash(strings.Join(d.GetMapping().GetGroupMembers(), ", "))},
+		[2]string{"extra attributes", dash(strings.Join(d.GetMapping().GetExtra(), ", "))})
+	if r := d.GetLastRun(); r != nil {
+		kv = append(kv, [2]string{"last run", fmt.Sprintf("%s (%s, %s, started %s)", r.GetId(),
+			importKindName(r.GetKind()), runStateName(r.GetState()), timeStr(r.GetStartedAt()))})
+	}
+	return fields(c.out, kv)
+}

@@ -1,0 +1,253 @@
+// Command idsyncctl is the hub's admin CLI: directories, agents, imports,
+// users and groups. It reads the hub address, CA and admin token from
+// admin.conf (--config or IDSYNC_CONFIG); --token or IDSYNC_TOKEN override
+// the token.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/idsync/idsync/internal/adminconf"
+	"github.com/idsync/idsync/internal/version"
+	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
+)
+
+// Exit codes.
+const (
+	exitOK     = 0
+	exitFailed = 1 // the command, or the run it waited for, failed
+	exitUsage  = 2
+	exitPaused = 3 // the run waited for is paused by the safeguard
+)
+
+// exitError carries a specific exit code.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+
+type command struct {
+	name    string
+	summary string
+	run     func(c *cli, args []string) error
+}
+
+var commands = []command{
+	{"directory add", "add a directory: NAME --kind openldap|ad --base-dn DN [--user-filter F] [--group-filter F] [--map field=attr]…", directoryAdd},
+	{"directory update", "change a directory's settings: NAME [the flags of add]", directoryUpdate},
+	{"directory list", "list directories", directoryList},
+	{"directory show", "show a directory: NAME", directoryShow},
+	{"agent token", "print a single-use enrolment token: --directory NAME [--ttl 24h]", agentToken},
+	{"agent list", "list agents", agentList},
+	{"agent revoke", "revoke an agent: ID", agentRevoke},
+	{"import start", "start an import: --directory NAME [--full] [--wait]", importStart},
+	{"import list", "list import runs: [--directory NAME] [--limit N]", importList},
+	{"import show", "show a run with its errors: RUN", importShow},
+	{"import confirm", "let a run paused by the safeguard deprovision: RUN", importConfirm},
+	{"import cancel", "cancel a running or paused run: RUN", importCancel},
+	{"user list", "list users: [--directory NAME] [--status active|suspended|deprovisioned] [--limit N]", userList},
+	{"user show", "show a user: USERNAME|ID [--directory NAME]", userShow},
+	{"group list", "list groups: [--directory NAME]", groupList},
+	{"group show", "show a group and its members: NAME|ID [--directory NAME]", groupShow},
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintf(w, "usage: idsyncctl COMMAND [ARGS] [--config FILE] [--token TOKEN] [-o table|json]\n\ncommands:\n")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-17s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintf(w, "\nThe config (admin.conf, written by the hub on its first start) comes from --config or IDSYNC_CONFIG;\n--token or IDSYNC_TOKEN override its token.\n")
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stdout)
+		return exitOK
+	}
+	if args[0] == "--version" || args[0] == "version" {
+		fmt.Fprintln(stdout, "idsyncctl", version.String())
+		return exitOK
+	}
+	var cmd *command
+	if len(args) >= 2 {
+		for i := range commands {
+			if commands[i].name == args[0]+" "+args[1] {
+				cmd = &commands[i]
+			}
+		}
+	}
+	if cmd == nil {
+		fmt.Fprintf(stderr, "idsyncctl: unknown command %q\n\n", strings.Join(args[:min(2, len(args))], " "))
+		usage(stderr)
+		return exitUsage
+	}
+	c := &cli{ctx: ctx, out: stdout, errOut: stderr}
+	err := cmd.run(c, args[2:])
+	if c.conn != nil {
+		c.conn.Close()
+	}
+	if err == nil {
+		return exitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			fmt.Fprintf(stderr, "idsyncctl %s: %v\n", cmd.name, ee.err)
+		}
+		return ee.code
+	}
+	if s, ok := status.FromError(err); ok {
+		fmt.Fprintf(stderr, "idsyncctl %s: %s (%s)\n", cmd.name, s.Message(), s.Code())
+		return exitFailed
+	}
+	fmt.Fprintf(stderr, "idsyncctl %s: %v\n", cmd.name, err)
+	return exitFailed
+}
+
+// cli holds what every command shares.
+type cli struct {
+	ctx    context.Context
+	out    io.Writer
+	errOut io.Writer
+
+	config string
+	token  string
+	output string
+
+	conn   *grpc.ClientConn
+	client idsyncv1.AdminServiceClient
+}
+
+// flags returns a flag set with the global flags.
+func (c *cli) flags(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(c.errOut)
+	fs.StringVar(&c.config, "config", os.Getenv("IDSYNC_CONFIG"), "admin config `FILE` (default $IDSYNC_CONFIG)")
+	fs.StringVar(&c.token, "token", os.Getenv("IDSYNC_TOKEN"), "admin `TOKEN` (default $IDSYNC_TOKEN, else the config's)")
+	fs.StringVar(&c.output, "o", "table", "output `FORMAT`: table or json")
+	return fs
+}
+
+// parse parses flags that may come before, between or after positional
+// arguments, and checks the count of positionals.
+func (c *cli) parse(fs *flag.FlagSet, args []string, positional ...string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, &exitError{code: exitUsage}
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(pos) != len(positional) {
+		want := "no arguments"
+		if len(positional) > 0 {
+			want = strings.Join(positional, " ")
+		}
+		return nil, &exitError{code: exitUsage, err: fmt.Errorf("want %s, got %d argument(s)", want, len(pos))}
+	}
+	if c.output != "table" && c.output != "json" {
+		return nil, &exitError{code: exitUsage, err: fmt.Errorf("-o %q: must be table or json", c.output)}
+	}
+	return pos, nil
+}
+
+// admin connects to the hub and returns a context carrying the token.
+func (c *cli) admin() (context.Context, idsyncv1.AdminServiceClient, error) {
+	if c.config == "" {
+		return nil, nil, &exitError{code: exitUsage, err: errors.New("no admin config: pass --config FILE or set IDSYNC_CONFIG (the hub writes DATA_DIR/admin.conf on its first start)")}
+	}
+	conf, err := adminconf.Read(c.config)
+	if err != nil {
+		return nil, nil, err
+	}
+	token := conf.Token
+	if c.token != "" {
+		token = c.token
+	}
+	if token == "" {
+		return nil, nil, fmt.Errorf("%s: token: required (or pass --token / IDSYNC_TOKEN)", c.config)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM([]byte(conf.CA)) {
+		return nil, nil, fmt.Errorf("%s: ca: no PEM certificate", c.config)
+	}
+	host, _, err := net.SplitHostPort(conf.Hub)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: hub %q: %v", c.config, conf.Hub, err)
+	}
+	creds := credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: host, MinVersion: tls.VersionTLS12})
+	conn, err := grpc.NewClient(conf.Hub, grpc.WithTransportCredentials(creds))
+	if err != nil {
+		return nil, nil, fmt.Errorf("hub %s: %w", conf.Hub, err)
+	}
+	c.conn = conn
+	c.client = idsyncv1.NewAdminServiceClient(conn)
+	ctx := metadata.AppendToOutgoingContext(c.ctx, "authorization", "Bearer "+token)
+	return ctx, c.client, nil
+}
+
+// timeout bounds a single admin call.
+func (c *cli) call() (context.Context, context.CancelFunc, idsyncv1.AdminServiceClient, error) {
+	ctx, client, err := c.admin()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	return ctx, cancel, client, nil
+}
+
+// multiFlag collects a repeated flag.
+type multiFlag []string
+
+func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
+func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

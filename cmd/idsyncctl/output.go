@@ -1,0 +1,185 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
+)
+
+// printJSON writes v as indented JSON.
+func printJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// table writes rows under a header, aligned.
+func table(w io.Writer, header []string, rows [][]string) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for _, r := range rows {
+		fmt.Fprintln(tw, strings.Join(r, "\t"))
+	}
+	return tw.Flush()
+}
+
+// fields writes "key: value" lines, aligned.
+func fields(w io.Writer, kv [][2]string) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
+	for _, f := range kv {
+		fmt.Fprintf(tw, "%s:\t%s\n", f[0], f[1])
+	}
+	return tw.Flush()
+}
+
+func timeStr(t *timestamppb.Timestamp) string {
+	if t == nil {
+		return "-"
+	}
+	return t.AsTime().Local().Format(time.DateTime)
+}
+
+func timeJSON(t *timestamppb.Timestamp) *time.Time {
+	if t == nil {
+		return nil
+	}
+	v := t.AsTime().UTC()
+	return &v
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+// Enum names as admins read them.
+func enumName(full string, prefix string) string {
+	return strings.ToLower(strings.TrimPrefix(full, prefix))
+}
+
+func kindName(k idsyncv1.DirectoryKind) string {
+	return enumName(k.String(), "DIRECTORY_KIND_")
+}
+
+func statusName(s idsyncv1.UserStatus) string { return enumName(s.String(), "USER_STATUS_") }
+func runStateName(s idsyncv1.RunState) string { return enumName(s.String(), "RUN_STATE_") }
+func importKindName(k idsyncv1.ImportKind) string {
+	return enumName(k.String(), "IMPORT_KIND_")
+}
+func agentStateName(s idsyncv1.AgentState) string { return enumName(s.String(), "AGENT_STATE_") }
+func objectKindName(k idsyncv1.ObjectKind) string { return enumName(k.String(), "OBJECT_KIND_") }
+
+// userJSON is a user as `-o json` prints it.
+type userJSON struct {
+	ID             string              `json:"id"`
+	Directory      string              `json:"directory"`
+	ExternalID     string              `json:"external_id"`
+	DN             string              `json:"dn"`
+	Username       string              `json:"username"`
+	Email          string              `json:"email"`
+	GivenName      string              `json:"given_name"`
+	FamilyName     string              `json:"family_name"`
+	DisplayName    string              `json:"display_name"`
+	Status         string              `json:"status"`
+	Groups         []string            `json:"groups"`
+	EmployeeNumber string              `json:"employee_number,omitempty"`
+	Department     string              `json:"department,omitempty"`
+	Title          string              `json:"title,omitempty"`
+	Manager        string              `json:"manager,omitempty"`
+	Extra          map[string][]string `json:"extra,omitempty"`
+	CreatedAt      *time.Time          `json:"created_at,omitempty"`
+	UpdatedAt      *time.Time          `json:"updated_at,omitempty"`
+}
+
+func toUserJSON(u *idsyncv1.User) userJSON {
+	j := userJSON{
+		ID: u.GetId(), Directory: u.GetDirectory(), ExternalID: u.GetExternalId(), DN: u.GetDn(),
+		Username: u.GetUsername(), Email: u.GetEmail(), GivenName: u.GetGivenName(),
+		FamilyName: u.GetFamilyName(), DisplayName: u.GetDisplayName(), Status: statusName(u.GetStatus()),
+		Groups: u.GetGroups(), EmployeeNumber: u.GetEmployeeNumber(), Department: u.GetDepartment(),
+		Title: u.GetTitle(), Manager: u.GetManager(),
+		CreatedAt: timeJSON(u.GetCreatedAt()), UpdatedAt: timeJSON(u.GetUpdatedAt()),
+	}
+	if j.Groups == nil {
+		j.Groups = []string{}
+	}
+	for _, a := range u.GetExtra() {
+		if j.Extra == nil {
+			j.Extra = map[string][]string{}
+		}
+		j.Extra[a.GetName()] = a.GetValues()
+	}
+	return j
+}
+
+// runJSON is an import run as `-o json` prints it.
+type runJSON struct {
+	ID                 string       `json:"id"`
+	Directory          string       `json:"directory"`
+	Kind               string       `json:"kind"`
+	State              string       `json:"state"`
+	Trigger            string       `json:"trigger"`
+	AgentID            string       `json:"agent_id,omitempty"`
+	Seen               uint64       `json:"seen"`
+	Created            uint64       `json:"created"`
+	Updated            uint64       `json:"updated"`
+	Unchanged          uint64       `json:"unchanged"`
+	Deprovisioned      uint64       `json:"deprovisioned"`
+	Errors             uint64       `json:"errors"`
+	PendingDeprovision uint64       `json:"pending_deprovision,omitempty"`
+	Message            string       `json:"message,omitempty"`
+	StartedAt          *time.Time   `json:"started_at,omitempty"`
+	FinishedAt         *time.Time   `json:"finished_at,omitempty"`
+	ErrorSamples       []entryError `json:"error_samples,omitempty"`
+}
+
+type entryError struct {
+	DN         string `json:"dn"`
+	ExternalID string `json:"external_id,omitempty"`
+	Kind       string `json:"kind,omitempty"`
+	Message    string `json:"message"`
+}
+
+func toRunJSON(r *idsyncv1.ImportRun) runJSON {
+	j := runJSON{
+		ID: r.GetId(), Directory: r.GetDirectory(), Kind: importKindName(r.GetKind()),
+		State: runStateName(r.GetState()), Trigger: r.GetTrigger(), AgentID: r.GetAgentId(),
+		Seen: r.GetSeen(), Created: r.GetCreated(), Updated: r.GetUpdated(), Unchanged: r.GetUnchanged(),
+		Deprovisioned: r.GetDeprovisioned(), Errors: r.GetErrors(), PendingDeprovision: r.GetPendingDeprovision(),
+		Message: r.GetMessage(), StartedAt: timeJSON(r.GetStartedAt()), FinishedAt: timeJSON(r.GetFinishedAt()),
+	}
+	for _, e := range r.GetErrorSamples() {
+		j.ErrorSamples = append(j.ErrorSamples, entryError{DN: e.GetDn(), ExternalID: e.GetExternalId(),
+			Kind: objectKindName(e.GetKind()), Message: e.GetMessage()})
+	}
+	return j
+}
+
+// count formats n with thousands separators.
+func count(n uint64) string {
+	s := fmt.Sprint(n)
+	if len(s) <= 3 {
+		return s
+	}
+	var b strings.Builder
+	pre := len(s) % 3
+	if pre > 0 {
+		b.WriteString(s[:pre])
+	}
+	for i := pre; i < len(s); i += 3 {
+		if b.Len() > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(s[i : i+3])
+	}
+	return b.String()
+}

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+
+	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
+)
+
+var statusFlags = map[string]idsyncv1.UserStatus{
+	"active":        idsyncv1.UserStatus_USER_STATUS_ACTIVE,
+	"suspended":     idsyncv1.UserStatus_USER_STATUS_SUSPENDED,
+	"deprovisioned": idsyncv1.UserStatus_USER_STATUS_DEPROVISIONED,
+}
+
+func userList(c *cli, args []string) error {
+	fs := c.flags("user list")
+	dir := fs.String("directory", "", "only this directory `NAME`")
+	st := fs.String("status", "", "only this `STATUS`: active, suspended or deprovisioned")
+	limit := fs.Uint("limit", 0, "at most `N` users (0: all)")
+	if _, err := c.parse(fs, args); err != nil {
+		return err
+	}
+	req := &idsyncv1.ListUsersRequest{Directory: *dir, Limit: uint32(*limit)}
+	if *st != "" {
+		s, ok := statusFlags[*st]
+		if !ok {
+			return &exitError{code: exitUsage, err: fmt.Errorf("--status %q: must be active, suspended or deprovisioned", *st)}
+		}
+		req.Status = s
+	}
+	ctx, cancel, client, err := c.call()
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	resp, err := client.ListUsers(ctx, req)
+	if err != nil {
+		return err
+	}
+	if c.output == "json" {
+		out := make([]userJSON, 0, len(resp.GetUsers()))
+		for _, u := range resp.GetUsers() {
+			out = append(out, toUserJSON(u))
+		}
+		return printJSON(c.out, out)
+	}
+	rows := make([][]string, 0, len(resp.GetUsers()))
+	for _, u := range resp.GetUsers() {
+		rows = append(rows, []string{u.GetUsername(), u.GetDirectory(), statusName(u.GetStatus()),
+			dash(u.GetDisplayName()), dash(u.GetEmail()), u.GetId()})
+	}
+	return table(c.out, []string{"USERNAME", "DIRECTORY", "STATUS", "DISPLAY NAME", "EMAIL", "ID"}, rows)
+}
+
+func userShow(c *cli, args []string) error {
+	fs := c.flags("user show")
+	dir := fs.String("directory", "", "the directory `NAME`, when the username exists in several")
+	pos, err := c.parse(fs, args, "USERNAME|ID")
+	if err != nil {
+		return err
+	}
+	ctx, cancel, client, err := c.call()
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	resp, err := client.GetUser(ctx, &idsyncv1.GetUserRequest{User: pos[0], Directory: *dir})
+	if err != nil {
+		return err
+	}
+	u := resp.GetUser()
+	if c.output == "json" {
+		return printJSON(c.out, toUserJSON(u))
+	}
+	kv := [][2]string{
+		{"id", u.GetId()}, {"directory", u.GetDirectory()}, {"external id", u.GetExternalId()}, {"dn", u.GetDn()},
+		{"username", u.GetUsername()}, {"status", statusName(u.GetStatus())}, {"email", dash(u.GetEmail())},
+		{"given name", dash(u.GetGivenName())}, {"family name", dash(u.GetFamilyName())},
+		{"display name", dash(u.GetDisplayName())}, {"employee number", dash(u.GetEmployeeNumber())},
+		{"department", dash(u.GetDepartment())}, {"title", dash(u.GetTitle())}, {"manager", dash(u.GetManager())},
+	}
+	for _, a := range u.GetExtra() {
+		kv = append(kv, [2]string{a.GetName(), strings.Join(a.GetValues(), "; ")})
+	}
+	kv = append(kv, [2]string{"groups", dash(strings.Join(u.GetGroups(), ", "))},
+		[2]string{"created", timeStr(u.GetCreatedAt())}, [2]string{"updated", timeStr(u.GetUpdatedAt())})
+	return fields(c.out, kv)
+}
+
+type groupJSON struct {
+	ID                string       `json:"id"`
+	Directory         string       `json:"directory"`
+	ExternalID        string       `json:"external_id"`
+	DN                string       `json:"dn"`
+	Name              string       `json:"name"`
+	Description       string       `json:"description"`
+	Status            string       `json:"status"`
+	MemberCount       uint64       `json:"member_count"`
+	UnresolvedMembers uint64       `json:"unresolved_members"`
+	Members           []memberJSON `json:"members,omitempty"`
+}
+
+type memberJSON struct {
+	Value string `json:"value"`
+	ID    string `json:"id,omitempty"`
+	Kind  string `json:"kind,omitempty"`
+	Name  string `json:"name,omitempty"`
+}
+
+func toGroupJSON(g *idsyncv1.Group) groupJSON {
+	return groupJSON{ID: g.GetId(), Directory: g.GetDirectory(), ExternalID: g.GetExternalId(), DN: g.GetDn(),
+		Name: g.GetName(), Description: g.GetDescription(), Status: statusName(g.GetStatus()),
+		MemberCount: g.GetMemberCount(), UnresolvedMembers: g.GetUnresolvedMembers()}
+}
+
+func groupList(c *cli, args []string) error {
+	fs := c.flags("group list")
+	dir := fs.String("directory", "", "only this directory `NAME`")
+	if _, err := c.parse(fs, args); err != nil {
+		return err
+	}
+	ctx, cancel, client, err := c.call()
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	resp, err := client.ListGroups(ctx, &idsyncv1.ListGroupsRequest{Directory: *dir})
+	if err != nil {
+		return err
+	}
+	if c.output == "json" {
+		out := make([]groupJSON, 0, len(resp.GetGroups()))
+		for _, g := range resp.GetGroups() {
+			out = append(out, toGroupJSON(g))
+		}
+		return printJSON(c.out, out)
+	}
+	var rows [][]string
+	for _, g := range resp.GetGroups() {
+		rows = append(rows, []string{g.GetName(), g.GetDirectory(), statusName(g.GetStatus()),
+			count(g.GetMemberCount()), count(g.GetUnresolvedMembers()), g.GetId()})
+	}
+	return table(c.out, []string{"NAME", "DIRECTORY", "STATUS", "MEMBERS", "UNRESOLVED", "ID"}, rows)
+}
+
+func groupShow(c *cli, args []string) error {
+	fs := c.flags("group show")
+	dir := fs.String("directory", "", "the directory `NAME`, when the group name exists in several")
+	pos, err := c.parse(fs, args, "NAME|ID")
+	if err != nil {
+		return err
+	}
+	ctx, cancel, client, err := c.call()
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	resp, err := client.GetGroup(ctx, &idsyncv1.GetGroupRequest{Group: pos[0], Directory: *dir})
+	if err != nil {
+		return err
+	}
+	g := resp.GetGroup()
+	if c.output == "json" {
+		j := toGroupJSON(g)
+		for _, m := range resp.GetMembers() {
+			j.Members = append(j.Members, memberJSON{Value: m.GetValue(), ID: m.GetId(),
+				Kind: objectKindName(m.GetKind()), Name: m.GetName()})
+		}
+		return printJSON(c.out, j)
+	}
+	if err := fields(c.out, [][2]string{
+		{"id", g.GetId()}, {"directory", g.GetDirectory()}, {"external id", g.GetExternalId()}, {"dn", g.GetDn()},
+		{"name", g.GetName()}, {"description", dash(g.GetDescription())}, {"status", statusName(g.GetStatus())},
+		{"members", count(g.GetMemberCount())}, {"unresolved", count(g.GetUnresolvedMembers())},
+	}); err != nil {
+		return err
+	}
+	fmt.Fprintln(c.out)
+	var rows [][]string
+	for _, m := range resp.GetMembers() {
+		kind, name := "unresolved", "-"
+		if m.GetId() != "" {
+			kind, name = objectKindName(m.GetKind()), m.GetName()
+		}
+		rows = append(rows, []string{name, kind, m.GetValue()})
+	}
+	return table(c.out, []string{"MEMBER", "KIND", "VALUE"}, rows)
+}

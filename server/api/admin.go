@@ -1,0 +1,521 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/idsync/idsync/internal/pki"
+	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
+	"github.com/idsync/idsync/server/auth"
+	"github.com/idsync/idsync/server/store"
+	"github.com/idsync/idsync/server/sync"
+)
+
+// AdminServer serves AdminService.
+type AdminServer struct {
+	idsyncv1.UnimplementedAdminServiceServer
+	store     store.Store
+	engine    *sync.Engine
+	ca        *pki.CA
+	sessions  *Sessions
+	log       *slog.Logger
+	heartbeat time.Duration
+}
+
+// NewAdminServer returns the admin service. heartbeat is the agents'
+// heartbeat interval (an agent silent for three is offline).
+func NewAdminServer(st store.Store, eng *sync.Engine, ca *pki.CA, sessions *Sessions, log *slog.Logger, heartbeat time.Duration) *AdminServer {
+	if heartbeat <= 0 {
+		heartbeat = 10 * time.Second
+	}
+	return &AdminServer{store: st, engine: eng, ca: ca, sessions: sessions, log: log.With("component", "admin"), heartbeat: heartbeat}
+}
+
+func actor(ctx context.Context) string {
+	if t, ok := auth.Admin(ctx); ok {
+		return "admin:" + t.Name
+	}
+	return "admin"
+}
+
+func (s *AdminServer) directory(ctx context.Context, name string) (*store.Directory, error) {
+	if name == "" {
+		return nil, status.Error(codes.InvalidArgument, "directory: name required")
+	}
+	d, err := s.store.GetDirectory(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, status.Errorf(codes.NotFound, "directory %q does not exist (see `idsyncctl directory list`)", name)
+	}
+	if err != nil {
+		return nil, statusErr(err, "loading directory %q", name)
+	}
+	return d, nil
+}
+
+// CreateDirectory adds a directory, filling empty settings from its kind's preset.
+func (s *AdminServer) CreateDirectory(ctx context.Context, req *idsyncv1.CreateDirectoryRequest) (*idsyncv1.CreateDirectoryResponse, error) {
+	d := directoryFromProto(req.GetDirectory())
+	sync.ApplyPreset(d)
+	if err := sync.ValidateDirectory(d); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "directory: %v", err)
+	}
+	if err := s.store.CreateDirectory(ctx, d); errors.Is(err, store.ErrConflict) {
+		return nil, status.Errorf(codes.AlreadyExists, "directory %q already exists", d.Name)
+	} else if err != nil {
+		return nil, statusErr(err, "creating directory %q", d.Name)
+	}
+	s.log.Info("directory created", "directory", d.Name, "kind", d.Kind, "by", actor(ctx))
+	pd, err := s.describe(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	return &idsyncv1.CreateDirectoryResponse{Directory: pd}, nil
+}
+
+// UpdateDirectory changes the named fields of a directory.
+func (s *AdminServer) UpdateDirectory(ctx context.Context, req *idsyncv1.UpdateDirectoryRequest) (*idsyncv1.UpdateDirectoryResponse, error) {
+	in := req.GetDirectory()
+	d, err := s.directory(ctx, in.GetName())
+	if err != nil {
+		return nil, err
+	}
+	nd := directoryFromProto(in)
+	for _, f := range req.GetFields() {
+		if err := setField(d, nd, f); err != nil {
+			return nil, status.Error(codes.InvalidArgument, err.Error())
+		}
+	}
+	if err := sync.ValidateDirectory(d); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "directory: %v", err)
+	}
+	if err := s.store.UpdateDirectory(ctx, d); err != nil {
+		return nil, statusErr(err, "updating directory %q", d.Name)
+	}
+	s.log.Info("directory updated", "directory", d.Name, "fields", req.GetFields(), "by", actor(ctx))
+	pd, err := s.describe(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	return &idsyncv1.UpdateDirectoryResponse{Directory: pd}, nil
+}
+
+// setField copies one named setting from src to dst.
+func setField(dst, src *store.Directory, field string) error {
+	m, sm := &dst.Mapping, src.Mapping
+	strs := map[string]struct{ dst, src *string }{
+		"base_dn": {&dst.BaseDN, &src.BaseDN}, "user_filter": {&dst.UserFilter, &src.UserFilter},
+		"group_filter":     {&dst.GroupFilter, &src.GroupFilter},
+		"mapping.username": {&m.Username, &sm.Username}, "mapping.email": {&m.Email, &sm.Email},
+		"mapping.given_name": {&m.GivenName, &sm.GivenName}, "mapping.family_name": {&m.FamilyName, &sm.FamilyName},
+		"mapping.display_name":    {&m.DisplayName, &sm.DisplayName},
+		"mapping.employee_number": {&m.EmployeeNumber, &sm.EmployeeNumber},
+		"mapping.department":      {&m.Department, &sm.Department}, "mapping.title": {&m.Title, &sm.Title},
+		"mapping.manager": {&m.Manager, &sm.Manager}, "mapping.group_name": {&m.GroupName, &sm.GroupName},
+		"mapping.group_description": {&m.GroupDescription, &sm.GroupDescription},
+	}
+	if p, ok := strs[field]; ok {
+		*p.dst = *p.src
+		return nil
+	}
+	switch field {
+	case "safeguard_percent":
+		dst.SafeguardPercent = src.SafeguardPercent
+	case "safeguard_max":
+		dst.SafeguardMax = src.SafeguardMax
+	case "mapping.group_members":
+		m.GroupMembers = sm.GroupMembers
+	case "mapping.extra":
+		m.Extra = sm.Extra
+	default:
+		return fmt.Errorf("field %q cannot be changed", field)
+	}
+	return nil
+}
+
+// describe adds the live figures to a directory.
+func (s *AdminServer) describe(ctx context.Context, d *store.Directory) (*idsyncv1.Directory, error) {
+	pd := directoryToProto(d)
+	st, err := s.store.DirectoryStats(ctx, d.ID)
+	if err != nil {
+		return nil, statusErr(err, "counting directory %q", d.Name)
+	}
+	pd.ActiveUsers, pd.Groups = uint64(st.Active+st.Suspended), uint64(st.Groups)
+	agents, err := s.store.ListAgents(ctx)
+	if err != nil {
+		return nil, statusErr(err, "listing agents")
+	}
+	for _, a := range agents {
+		if contains(a.Directories, d.Name) && a.RevokedAt.IsZero() {
+			pd.Agents = append(pd.Agents, a.ID)
+		}
+	}
+	runs, err := s.store.ListRuns(ctx, store.RunFilter{DirectoryID: d.ID, Limit: 1})
+	if err != nil {
+		return nil, statusErr(err, "listing runs")
+	}
+	if len(runs) > 0 {
+		pd.LastRun = runToProto(runs[0])
+	}
+	return pd, nil
+}
+
+// ListDirectories lists directories.
+func (s *AdminServer) ListDirectories(ctx context.Context, _ *idsyncv1.ListDirectoriesRequest) (*idsyncv1.ListDirectoriesResponse, error) {
+	ds, err := s.store.ListDirectories(ctx)
+	if err != nil {
+		return nil, statusErr(err, "listing directories")
+	}
+	resp := &idsyncv1.ListDirectoriesResponse{}
+	for _, d := range ds {
+		pd, err := s.describe(ctx, d)
+		if err != nil {
+			return nil, err
+		}
+		resp.Directories = append(resp.Directories, pd)
+	}
+	return resp, nil
+}
+
+// GetDirectory shows a directory.
+func (s *AdminServer) GetDirectory(ctx context.Context, req *idsyncv1.GetDirectoryRequest) (*idsyncv1.GetDirectoryResponse, error) {
+	d, err := s.directory(ctx, req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	pd, err := s.describe(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	return &idsyncv1.GetDirectoryResponse{Directory: pd}, nil
+}
+
+// CreateEnrollmentToken issues a single-use enrolment token for a directory.
+func (s *AdminServer) CreateEnrollmentToken(ctx context.Context, req *idsyncv1.CreateEnrollmentTokenRequest) (*idsyncv1.CreateEnrollmentTokenResponse, error) {
+	d, err := s.directory(ctx, req.GetDirectory())
+	if err != nil {
+		return nil, err
+	}
+	ttl := time.Duration(req.GetTtlSeconds()) * time.Second
+	if ttl == 0 {
+		ttl = 24 * time.Hour
+	}
+	token, hash := pki.NewEnrollToken(s.ca.Fingerprint())
+	now := time.Now()
+	t := &store.EnrollToken{Hash: hash, Directory: d.Name, CreatedAt: now, ExpiresAt: now.Add(ttl)}
+	if err := s.store.CreateEnrollToken(ctx, t); err != nil {
+		return nil, statusErr(err, "storing enrolment token")
+	}
+	s.log.Info("enrolment token created", "directory", d.Name, "expires", t.ExpiresAt, "by", actor(ctx))
+	return &idsyncv1.CreateEnrollmentTokenResponse{Token: token, ExpiresAt: ts(t.ExpiresAt)}, nil
+}
+
+// online says whether an agent has a live stream.
+func (s *AdminServer) online(a *store.Agent, now time.Time) bool {
+	return a.RevokedAt.IsZero() && a.SessionID != "" && now.Sub(a.LastSeen) < 3*s.heartbeat
+}
+
+func (s *AdminServer) agentToProto(a *store.Agent, now time.Time) *idsyncv1.Agent {
+	state := idsyncv1.AgentState_AGENT_STATE_OFFLINE
+	switch {
+	case !a.RevokedAt.IsZero():
+		state = idsyncv1.AgentState_AGENT_STATE_REVOKED
+	case s.online(a, now):
+		state = idsyncv1.AgentState_AGENT_STATE_ONLINE
+	}
+	return &idsyncv1.Agent{
+		Id: a.ID, Name: a.Name, Directories: a.Directories, State: state, Version: a.Version,
+		EnrolledAt: ts(a.EnrolledAt), LastSeen: ts(a.LastSeen), CertExpiresAt: ts(a.CertExpiresAt),
+	}
+}
+
+// ListAgents lists enrolled agents.
+func (s *AdminServer) ListAgents(ctx context.Context, _ *idsyncv1.ListAgentsRequest) (*idsyncv1.ListAgentsResponse, error) {
+	agents, err := s.store.ListAgents(ctx)
+	if err != nil {
+		return nil, statusErr(err, "listing agents")
+	}
+	now := time.Now()
+	resp := &idsyncv1.ListAgentsResponse{}
+	for _, a := range agents {
+		resp.Agents = append(resp.Agents, s.agentToProto(a, now))
+	}
+	return resp, nil
+}
+
+// RevokeAgent revokes an agent; its open stream closes at once.
+func (s *AdminServer) RevokeAgent(ctx context.Context, req *idsyncv1.RevokeAgentRequest) (*idsyncv1.RevokeAgentResponse, error) {
+	a, err := s.store.RevokeAgent(ctx, req.GetId(), time.Now())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, status.Errorf(codes.NotFound, "agent %q is not enrolled (see `idsyncctl agent list`)", req.GetId())
+	}
+	if err != nil {
+		return nil, statusErr(err, "revoking agent %q", req.GetId())
+	}
+	s.sessions.Revoke(a.ID)
+	s.log.Warn("agent revoked", "agent", a.ID, "name", a.Name, "by", actor(ctx))
+	return &idsyncv1.RevokeAgentResponse{Agent: s.agentToProto(a, time.Now())}, nil
+}
+
+// StartImport creates a run for an online agent of the directory to pick up.
+func (s *AdminServer) StartImport(ctx context.Context, req *idsyncv1.StartImportRequest) (*idsyncv1.StartImportResponse, error) {
+	d, err := s.directory(ctx, req.GetDirectory())
+	if err != nil {
+		return nil, err
+	}
+	kind := store.RunFull
+	if req.GetKind() == idsyncv1.ImportKind_IMPORT_KIND_INCREMENTAL {
+		kind = store.RunIncremental
+	}
+	open, err := s.store.ListRuns(ctx, store.RunFilter{DirectoryID: d.ID,
+		States: []store.RunState{store.RunRunning, store.RunPausedBySafeguard}})
+	if err != nil {
+		return nil, statusErr(err, "listing runs")
+	}
+	for _, r := range open {
+		if r.State == store.RunPausedBySafeguard {
+			return nil, status.Errorf(codes.FailedPrecondition,
+				"run %d of %s is paused by the safeguard: confirm or cancel it first", r.ID, d.Name)
+		}
+		return nil, status.Errorf(codes.FailedPrecondition, "run %d of %s is still running", r.ID, d.Name)
+	}
+	agents, err := s.store.ListAgents(ctx)
+	if err != nil {
+		return nil, statusErr(err, "listing agents")
+	}
+	now, online := time.Now(), false
+	for _, a := range agents {
+		if contains(a.Directories, d.Name) && s.online(a, now) {
+			online = true
+		}
+	}
+	if !online {
+		return nil, status.Errorf(codes.FailedPrecondition,
+			"no agent of directory %s is connected (see `idsyncctl agent list`)", d.Name)
+	}
+	r := &store.Run{DirectoryID: d.ID, Kind: kind, State: store.RunRunning, Trigger: actor(ctx)}
+	if err := s.store.CreateRun(ctx, r); err != nil {
+		return nil, statusErr(err, "creating run")
+	}
+	r.Directory = d.Name
+	s.sessions.Wake(d.Name)
+	s.log.Info("import started", "run", r.ID, "directory", d.Name, "kind", kind, "by", actor(ctx))
+	return &idsyncv1.StartImportResponse{Run: runToProto(r)}, nil
+}
+
+// ListImports lists runs, newest first.
+func (s *AdminServer) ListImports(ctx context.Context, req *idsyncv1.ListImportsRequest) (*idsyncv1.ListImportsResponse, error) {
+	f := store.RunFilter{Limit: int(req.GetLimit())}
+	if req.GetDirectory() != "" {
+		d, err := s.directory(ctx, req.GetDirectory())
+		if err != nil {
+			return nil, err
+		}
+		f.DirectoryID = d.ID
+	}
+	runs, err := s.store.ListRuns(ctx, f)
+	if err != nil {
+		return nil, statusErr(err, "listing runs")
+	}
+	resp := &idsyncv1.ListImportsResponse{}
+	for _, r := range runs {
+		resp.Runs = append(resp.Runs, runToProto(r))
+	}
+	return resp, nil
+}
+
+func (s *AdminServer) runByID(ctx context.Context, id string) (*store.Run, error) {
+	n, err := sync.ParseRunID(id)
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, err.Error())
+	}
+	r, err := s.store.GetRun(ctx, n)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, status.Errorf(codes.NotFound, "run %s does not exist (see `idsyncctl import list`)", id)
+	}
+	if err != nil {
+		return nil, statusErr(err, "loading run %s", id)
+	}
+	return r, nil
+}
+
+// GetImport shows a run with a sample of its entry errors.
+func (s *AdminServer) GetImport(ctx context.Context, req *idsyncv1.GetImportRequest) (*idsyncv1.GetImportResponse, error) {
+	r, err := s.runByID(ctx, req.GetId())
+	if err != nil {
+		return nil, err
+	}
+	errs, err := s.store.RunErrors(ctx, r.ID, 100)
+	if err != nil {
+		return nil, statusErr(err, "loading errors of run %d", r.ID)
+	}
+	pr := runToProto(r)
+	for _, e := range errs {
+		pr.ErrorSamples = append(pr.ErrorSamples, entryErrorToProto(e))
+	}
+	return &idsyncv1.GetImportResponse{Run: pr}, nil
+}
+
+// ConfirmImport lets a paused run sweep.
+func (s *AdminServer) ConfirmImport(ctx context.Context, req *idsyncv1.ConfirmImportRequest) (*idsyncv1.ConfirmImportResponse, error) {
+	r, err := s.runByID(ctx, req.GetId())
+	if err != nil {
+		return nil, err
+	}
+	if r.State != store.RunPausedBySafeguard {
+		return nil, status.Errorf(codes.FailedPrecondition, "run %d is %s, not paused by the safeguard", r.ID, r.State)
+	}
+	done, err := s.engine.Confirm(ctx, r.ID)
+	if err != nil {
+		return nil, statusErr(err, "")
+	}
+	s.log.Warn("safeguard confirmed", "run", r.ID, "deprovisioned", done.Deprovisioned, "by", actor(ctx))
+	return &idsyncv1.ConfirmImportResponse{Run: runToProto(done)}, nil
+}
+
+// CancelImport cancels a running or paused run.
+func (s *AdminServer) CancelImport(ctx context.Context, req *idsyncv1.CancelImportRequest) (*idsyncv1.CancelImportResponse, error) {
+	r, err := s.runByID(ctx, req.GetId())
+	if err != nil {
+		return nil, err
+	}
+	done, err := s.engine.Cancel(ctx, r.ID, "cancelled by "+actor(ctx)+"; nothing was swept")
+	if err != nil {
+		return nil, statusErr(err, "")
+	}
+	if r.State == store.RunRunning && r.SessionID != "" {
+		s.sessions.CancelRun(ctx, r.ID, r.SessionID, "cancelled by an admin")
+	}
+	s.log.Info("import cancelled", "run", r.ID, "by", actor(ctx))
+	return &idsyncv1.CancelImportResponse{Run: runToProto(done)}, nil
+}
+
+// ListUsers lists users.
+func (s *AdminServer) ListUsers(ctx context.Context, req *idsyncv1.ListUsersRequest) (*idsyncv1.ListUsersResponse, error) {
+	f := store.UserFilter{Limit: int(req.GetLimit()), AfterID: req.GetAfterId(), WithGroups: true}
+	if req.GetDirectory() != "" {
+		d, err := s.directory(ctx, req.GetDirectory())
+		if err != nil {
+			return nil, err
+		}
+		f.DirectoryID = d.ID
+	}
+	if req.GetStatus() != idsyncv1.UserStatus_USER_STATUS_UNSPECIFIED {
+		f.Status = statusFromProto(req.GetStatus())
+	}
+	users, err := s.store.ListUsers(ctx, f)
+	if err != nil {
+		return nil, statusErr(err, "listing users")
+	}
+	resp := &idsyncv1.ListUsersResponse{Users: make([]*idsyncv1.User, 0, len(users))}
+	for _, u := range users {
+		resp.Users = append(resp.Users, userToProto(u))
+	}
+	return resp, nil
+}
+
+// GetUser shows a user by id or username.
+func (s *AdminServer) GetUser(ctx context.Context, req *idsyncv1.GetUserRequest) (*idsyncv1.GetUserResponse, error) {
+	u, err := s.store.GetUser(ctx, req.GetUser())
+	if errors.Is(err, store.ErrNotFound) {
+		var dirID int64
+		if req.GetDirectory() != "" {
+			d, derr := s.directory(ctx, req.GetDirectory())
+			if derr != nil {
+				return nil, derr
+			}
+			dirID = d.ID
+		}
+		users, ferr := s.store.FindUsers(ctx, dirID, req.GetUser())
+		if ferr != nil {
+			return nil, statusErr(ferr, "finding user %q", req.GetUser())
+		}
+		switch len(users) {
+		case 0:
+			return nil, status.Errorf(codes.NotFound, "no user with id or username %q", req.GetUser())
+		case 1:
+			u, err = users[0], nil
+		default:
+			return nil, status.Errorf(codes.FailedPrecondition,
+				"username %q exists in %d directories: name one with --directory", req.GetUser(), len(users))
+		}
+	}
+	if err != nil {
+		return nil, statusErr(err, "loading user %q", req.GetUser())
+	}
+	groups, err := s.store.UserGroups(ctx, u.ID)
+	if err != nil {
+		return nil, statusErr(err, "loading groups of %q", u.Username)
+	}
+	u.Groups = u.Groups[:0]
+	for _, g := range groups {
+		u.Groups = append(u.Groups, g.Name)
+	}
+	return &idsyncv1.GetUserResponse{User: userToProto(u)}, nil
+}
+
+// ListGroups lists groups.
+func (s *AdminServer) ListGroups(ctx context.Context, req *idsyncv1.ListGroupsRequest) (*idsyncv1.ListGroupsResponse, error) {
+	var f store.GroupFilter
+	if req.GetDirectory() != "" {
+		d, err := s.directory(ctx, req.GetDirectory())
+		if err != nil {
+			return nil, err
+		}
+		f.DirectoryID = d.ID
+	}
+	groups, err := s.store.ListGroups(ctx, f)
+	if err != nil {
+		return nil, statusErr(err, "listing groups")
+	}
+	resp := &idsyncv1.ListGroupsResponse{}
+	for _, g := range groups {
+		resp.Groups = append(resp.Groups, groupToProto(g))
+	}
+	return resp, nil
+}
+
+// GetGroup shows a group by id or name, with its direct members.
+func (s *AdminServer) GetGroup(ctx context.Context, req *idsyncv1.GetGroupRequest) (*idsyncv1.GetGroupResponse, error) {
+	g, err := s.store.GetGroup(ctx, req.GetGroup())
+	if errors.Is(err, store.ErrNotFound) {
+		var dirID int64
+		if req.GetDirectory() != "" {
+			d, derr := s.directory(ctx, req.GetDirectory())
+			if derr != nil {
+				return nil, derr
+			}
+			dirID = d.ID
+		}
+		groups, ferr := s.store.FindGroups(ctx, dirID, req.GetGroup())
+		if ferr != nil {
+			return nil, statusErr(ferr, "finding group %q", req.GetGroup())
+		}
+		switch len(groups) {
+		case 0:
+			return nil, status.Errorf(codes.NotFound, "no group with id or name %q", req.GetGroup())
+		case 1:
+			g, err = groups[0], nil
+		default:
+			return nil, status.Errorf(codes.FailedPrecondition,
+				"group name %q exists in %d directories: name one with --directory", req.GetGroup(), len(groups))
+		}
+	}
+	if err != nil {
+		return nil, statusErr(err, "loading group %q", req.GetGroup())
+	}
+	members, err := s.store.GroupMembers(ctx, g.ID)
+	if err != nil {
+		return nil, statusErr(err, "loading members of %q", g.Name)
+	}
+	resp := &idsyncv1.GetGroupResponse{Group: groupToProto(g)}
+	for _, m := range members {
+		resp.Members = append(resp.Members, &idsyncv1.GroupMember{Value: m.Value, Id: m.ID, Kind: objectKindToProto(m.Kind), Name: m.Name})
+	}
+	return resp, nil
+}

@@ -1,0 +1,575 @@
+package api
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	stdsync "sync"
+	"time"
+
+	"github.com/google/uuid"
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/idsync/idsync/internal/pki"
+	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
+	"github.com/idsync/idsync/server/auth"
+	"github.com/idsync/idsync/server/store"
+	"github.com/idsync/idsync/server/sync"
+)
+
+// AgentOptions tune the agent side of the hub.
+type AgentOptions struct {
+	// AckWindow is how many batches an agent may have unacknowledged.
+	AckWindow int
+	// Heartbeat is how often both sides send a heartbeat. An agent not heard
+	// from for three heartbeats is offline.
+	Heartbeat time.Duration
+	// Poll is how often a session looks for unclaimed runs and for its own
+	// revocation (a local notification makes both immediate on this replica).
+	Poll time.Duration
+	// CertTTL is the lifetime of agent certificates.
+	CertTTL time.Duration
+}
+
+// WithDefaults returns o with zero fields set to their defaults.
+func (o AgentOptions) WithDefaults() AgentOptions {
+	o.defaults()
+	return o
+}
+
+func (o *AgentOptions) defaults() {
+	if o.AckWindow <= 0 {
+		o.AckWindow = 8
+	}
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = 10 * time.Second
+	}
+	if o.Poll <= 0 {
+		o.Poll = 2 * time.Second
+	}
+	if o.CertTTL <= 0 {
+		o.CertTTL = 365 * 24 * time.Hour
+	}
+}
+
+// AgentServer serves AgentService.
+type AgentServer struct {
+	idsyncv1.UnimplementedAgentServiceServer
+	store  store.Store
+	engine *sync.Engine
+	ca     *pki.CA
+	log    *slog.Logger
+	opts   AgentOptions
+	hub    *Sessions
+}
+
+// NewAgentServer returns the agent service.
+func NewAgentServer(st store.Store, eng *sync.Engine, ca *pki.CA, sessions *Sessions, log *slog.Logger, opts AgentOptions) *AgentServer {
+	opts.defaults()
+	return &AgentServer{store: st, engine: eng, ca: ca, hub: sessions, log: log.With("component", "agents"), opts: opts}
+}
+
+// Enroll trades a single-use token and a CSR for a client certificate.
+func (s *AgentServer) Enroll(ctx context.Context, req *idsyncv1.EnrollRequest) (*idsyncv1.EnrollResponse, error) {
+	secret, fingerprint, err := pki.ParseEnrollToken(req.GetToken())
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "enrolment token: %v", err)
+	}
+	if fingerprint != s.ca.Fingerprint() {
+		return nil, status.Error(codes.Unauthenticated, "enrolment token was issued by another hub (its CA fingerprint differs)")
+	}
+	block, _ := pem.Decode(req.GetCsrPem())
+	if block == nil {
+		return nil, status.Error(codes.InvalidArgument, "csr_pem: not a PEM block")
+	}
+	csr, err := x509.ParseCertificateRequest(block.Bytes)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "csr_pem: %v", err)
+	}
+	if err := csr.CheckSignature(); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "csr_pem: signature: %v", err)
+	}
+	agentID := uuid.NewString()
+	now := time.Now()
+	tok, err := s.store.ConsumeEnrollToken(ctx, pki.HashSecret(secret), agentID, now)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		s.log.Warn("enrolment refused: unknown token")
+		return nil, status.Error(codes.Unauthenticated, "enrolment token is not known to this hub")
+	case errors.Is(err, store.ErrTokenUsed):
+		s.log.Warn("enrolment refused: token reused")
+		return nil, status.Error(codes.Unauthenticated, "enrolment token was already used: create a new one with `idsyncctl agent token`")
+	case errors.Is(err, store.ErrTokenExpired):
+		s.log.Warn("enrolment refused: token expired")
+		return nil, status.Error(codes.Unauthenticated, "enrolment token has expired: create a new one with `idsyncctl agent token`")
+	case err != nil:
+		return nil, statusErr(err, "enrolment")
+	}
+	certPEM, serial, notAfter, err := s.ca.SignClientCSR(req.GetCsrPem(), agentID, s.opts.CertTTL)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "signing the agent certificate: %v", err)
+	}
+	name := req.GetName()
+	if name == "" {
+		name = agentID
+	}
+	a := &store.Agent{
+		ID: agentID, Name: name, Directories: []string{tok.Directory}, CertSerial: serial,
+		CertExpiresAt: notAfter, Version: req.GetVersion(), EnrolledAt: now,
+	}
+	if err := s.store.CreateAgent(ctx, a); err != nil {
+		return nil, statusErr(err, "recording agent")
+	}
+	s.log.Info("agent enrolled", "agent", agentID, "name", name, "directory", tok.Directory)
+	return &idsyncv1.EnrollResponse{
+		AgentId: agentID, CertificatePem: certPEM, CaPem: s.ca.CertPEM(), Directories: a.Directories,
+	}, nil
+}
+
+// Connect serves one agent's stream until it ends, the agent is revoked, or
+// the hub stops.
+func (s *AgentServer) Connect(stream idsyncv1.AgentService_ConnectServer) error {
+	ctx := stream.Context()
+	agentID, ok := auth.AgentID(ctx)
+	if !ok {
+		return status.Error(codes.Unauthenticated, "no agent identity")
+	}
+	a, err := s.store.GetAgent(ctx, agentID)
+	if errors.Is(err, store.ErrNotFound) {
+		s.log.Warn("stream refused: unknown agent certificate", "agent", agentID)
+		return status.Errorf(codes.Unauthenticated, "agent %s is not enrolled with this hub", agentID)
+	}
+	if err != nil {
+		return statusErr(err, "loading agent %s", agentID)
+	}
+	if !a.RevokedAt.IsZero() {
+		s.log.Warn("stream refused: revoked agent", "agent", agentID)
+		return revokedErr(a)
+	}
+	first, err := stream.Recv()
+	if err != nil {
+		return err
+	}
+	hello := first.GetHello()
+	if hello == nil {
+		return status.Error(codes.InvalidArgument, "the first message on the stream must be Hello")
+	}
+	sess := newSession(s, a, hello)
+	return sess.serve(ctx, stream)
+}
+
+func revokedErr(a *store.Agent) error {
+	return status.Errorf(codes.PermissionDenied, "agent %s (%s) was revoked: enrol it again with a new token", a.ID, a.Name)
+}
+
+// session is one open Connect stream.
+type session struct {
+	s       *AgentServer
+	agent   *store.Agent
+	id      string
+	version string
+	dirs    []string // enrolled and configured on the agent
+	log     *slog.Logger
+	out     chan *idsyncv1.ConnectResponse
+	wake    chan struct{} // one slot: look for work now
+	revoked chan struct{}
+	revOnce stdsync.Once
+
+	mu       stdsync.Mutex
+	appliers map[int64]*sync.RunApplier
+}
+
+func newSession(s *AgentServer, a *store.Agent, hello *idsyncv1.Hello) *session {
+	local := map[string]bool{}
+	for _, d := range hello.GetDirectories() {
+		local[d] = true
+	}
+	var dirs []string
+	for _, d := range a.Directories {
+		if local[d] {
+			dirs = append(dirs, d)
+		}
+	}
+	id := uuid.NewString()
+	return &session{
+		s: s, agent: a, id: id, version: hello.GetVersion(), dirs: dirs,
+		log:      s.log.With("agent", a.ID, "session", id),
+		out:      make(chan *idsyncv1.ConnectResponse, 16),
+		wake:     make(chan struct{}, 1),
+		revoked:  make(chan struct{}),
+		appliers: map[int64]*sync.RunApplier{},
+	}
+}
+
+func (ss *session) serve(ctx context.Context, stream idsyncv1.AgentService_ConnectServer) error {
+	st := ss.s.store
+	if err := st.AgentConnected(ctx, ss.agent.ID, ss.id, ss.version, time.Now()); err != nil {
+		return statusErr(err, "recording connection")
+	}
+	ss.log.Info("agent connected", "version", ss.version, "directories", ss.dirs)
+	for _, d := range ss.agent.Directories {
+		if !contains(ss.dirs, d) {
+			ss.log.Warn("agent is enrolled for a directory it has not configured", "directory", d)
+		}
+	}
+	ss.s.hub.add(ss)
+	defer func() {
+		ss.s.hub.remove(ss)
+		// The stream is gone: its runs cannot finish. Fail them cleanly (no
+		// sweep); the next run starts afresh.
+		bg := context.WithoutCancel(ctx)
+		ss.failOpenRuns(bg, fmt.Sprintf("agent %s disconnected before the run finished; nothing was swept", ss.agent.Name))
+		if err := st.AgentDisconnected(bg, ss.agent.ID, ss.id, time.Now()); err != nil {
+			ss.log.Error("recording disconnect", "err", err)
+		}
+		ss.log.Info("agent disconnected")
+	}()
+
+	welcome, err := ss.welcome(ctx)
+	if err != nil {
+		return err
+	}
+	if err := stream.Send(welcome); err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return ss.sendLoop(gctx, stream) })
+	g.Go(func() error { return ss.recvLoop(gctx, stream) })
+	g.Go(func() error { return ss.workLoop(gctx) })
+	return g.Wait()
+}
+
+func (ss *session) welcome(ctx context.Context) (*idsyncv1.ConnectResponse, error) {
+	w := &idsyncv1.Welcome{
+		AgentId: ss.agent.ID, AckWindow: uint32(ss.s.opts.AckWindow),
+		HeartbeatSeconds: uint32(max(1, ss.s.opts.Heartbeat/time.Second)),
+	}
+	for _, name := range ss.dirs {
+		d, err := ss.s.store.GetDirectory(ctx, name)
+		if errors.Is(err, store.ErrNotFound) {
+			ss.log.Warn("agent is enrolled for a directory that no longer exists", "directory", name)
+			continue
+		}
+		if err != nil {
+			return nil, statusErr(err, "loading directory %s", name)
+		}
+		cp, err := ss.s.store.Checkpoint(ctx, d.ID)
+		if err != nil {
+			return nil, statusErr(err, "loading checkpoint of %s", name)
+		}
+		w.Sources = append(w.Sources, sync.Source(d, cp))
+	}
+	return &idsyncv1.ConnectResponse{Msg: &idsyncv1.ConnectResponse_Welcome{Welcome: w}}, nil
+}
+
+func (ss *session) send(ctx context.Context, m *idsyncv1.ConnectResponse) error {
+	select {
+	case ss.out <- m:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (ss *session) sendLoop(ctx context.Context, stream idsyncv1.AgentService_ConnectServer) error {
+	hb := time.NewTicker(ss.s.opts.Heartbeat)
+	defer hb.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ss.revoked:
+			return revokedErr(ss.agent)
+		case m := <-ss.out:
+			if err := stream.Send(m); err != nil {
+				return err
+			}
+		case <-hb.C:
+			m := &idsyncv1.ConnectResponse{Msg: &idsyncv1.ConnectResponse_Heartbeat{
+				Heartbeat: &idsyncv1.Heartbeat{SentAt: timestamppb.Now()}}}
+			if err := stream.Send(m); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+func (ss *session) recvLoop(ctx context.Context, stream idsyncv1.AgentService_ConnectServer) error {
+	var lastSeen time.Time
+	for {
+		m, err := stream.Recv()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
+		}
+		if now := time.Now(); now.Sub(lastSeen) >= time.Second {
+			// Throttled: a busy stream would otherwise write once per batch.
+			lastSeen = now
+			if err := ss.s.store.AgentSeen(ctx, ss.agent.ID, ss.id, now); err != nil {
+				ss.log.Warn("recording heartbeat", "err", err)
+			}
+		}
+		switch msg := m.Msg.(type) {
+		case *idsyncv1.ConnectRequest_ChangeBatch:
+			if err := ss.onBatch(ctx, msg.ChangeBatch); err != nil {
+				return err
+			}
+		case *idsyncv1.ConnectRequest_CommandResult:
+			ss.onResult(ctx, msg.CommandResult)
+		case *idsyncv1.ConnectRequest_Heartbeat, *idsyncv1.ConnectRequest_Progress:
+		case *idsyncv1.ConnectRequest_Hello:
+			return status.Error(codes.InvalidArgument, "Hello sent twice on one stream")
+		}
+	}
+}
+
+// onBatch applies a batch and acknowledges it after commit. A batch for a
+// run this session does not hold is refused: an agent may send changes only
+// for the runs, and so the directories, it was given.
+func (ss *session) onBatch(ctx context.Context, b *idsyncv1.ChangeBatch) error {
+	runID, err := sync.ParseRunID(b.GetRunId())
+	if err != nil {
+		return status.Errorf(codes.InvalidArgument, "change batch: %v", err)
+	}
+	ap, err := ss.applier(ctx, runID)
+	if err != nil {
+		ss.log.Warn("refusing batch", "run", runID, "err", err)
+		return ss.cancelRun(ctx, runID, err.Error())
+	}
+	res, err := ap.Apply(ctx, b)
+	if errors.Is(err, sync.ErrRunEnded) {
+		ss.dropApplier(runID)
+		return ss.cancelRun(ctx, runID, err.Error())
+	}
+	if err != nil {
+		ss.log.Error("applying batch failed", "run", runID, "sequence", b.GetSequence(), "err", err)
+		ss.dropApplier(runID)
+		if _, ferr := ss.s.engine.Fail(context.WithoutCancel(ctx), runID, "the hub could not store a batch: "+err.Error()); ferr != nil {
+			ss.log.Error("failing run", "run", runID, "err", ferr)
+		}
+		return ss.cancelRun(ctx, runID, "the hub could not store a batch")
+	}
+	if res.Duplicate {
+		ss.log.Debug("duplicate batch acknowledged again", "run", runID, "sequence", b.GetSequence())
+	}
+	if err := ss.send(ctx, &idsyncv1.ConnectResponse{Msg: &idsyncv1.ConnectResponse_Ack{
+		Ack: &idsyncv1.Ack{RunId: b.GetRunId(), Sequence: b.GetSequence()}}}); err != nil {
+		return err
+	}
+	if b.GetLast() {
+		ss.dropApplier(runID)
+		run, err := ss.s.engine.Finish(ctx, runID)
+		if err != nil {
+			ss.log.Error("finishing run", "run", runID, "err", err)
+			return nil
+		}
+		ss.log.Info("run read completed", "run", runID, "state", run.State)
+	}
+	return nil
+}
+
+func (ss *session) applier(ctx context.Context, runID int64) (*sync.RunApplier, error) {
+	ss.mu.Lock()
+	ap := ss.appliers[runID]
+	ss.mu.Unlock()
+	if ap != nil {
+		return ap, nil
+	}
+	ap, err := ss.s.engine.Applier(ctx, runID)
+	if err != nil {
+		return nil, err
+	}
+	if r := ap.Run(); r.SessionID != ss.id || r.State != store.RunRunning {
+		return nil, fmt.Errorf("run %d is %s and not held by this agent session", runID, r.State)
+	}
+	ss.mu.Lock()
+	ss.appliers[runID] = ap
+	ss.mu.Unlock()
+	return ap, nil
+}
+
+func (ss *session) dropApplier(runID int64) {
+	ss.mu.Lock()
+	delete(ss.appliers, runID)
+	ss.mu.Unlock()
+}
+
+func (ss *session) cancelRun(ctx context.Context, runID int64, why string) error {
+	return ss.send(ctx, &idsyncv1.ConnectResponse{Msg: &idsyncv1.ConnectResponse_Command{Command: &idsyncv1.Command{
+		CommandId: uuid.NewString(),
+		Cmd:       &idsyncv1.Command_CancelImport{CancelImport: &idsyncv1.CancelImport{RunId: strconv.FormatInt(runID, 10), Reason: why}},
+	}}})
+}
+
+// onResult records the end of a command on the agent. A failed import fails
+// its run (no sweep).
+func (ss *session) onResult(ctx context.Context, r *idsyncv1.CommandResult) {
+	if r.GetRunId() == "" || r.GetError() == "" {
+		return
+	}
+	runID, err := sync.ParseRunID(r.GetRunId())
+	if err != nil {
+		return
+	}
+	ss.dropApplier(runID)
+	if _, err := ss.s.engine.Fail(ctx, runID, r.GetError()); err != nil && !errors.Is(err, sync.ErrRunEnded) {
+		ss.log.Error("failing run", "run", runID, "err", err)
+	}
+	ss.log.Warn("run failed on the agent", "run", runID, "error", r.GetError())
+}
+
+// workLoop claims unclaimed runs of this session's directories and watches
+// for revocation.
+func (ss *session) workLoop(ctx context.Context) error {
+	t := time.NewTicker(ss.s.opts.Poll)
+	defer t.Stop()
+	for {
+		if err := ss.claimWork(ctx); err != nil && ctx.Err() == nil {
+			ss.log.Warn("looking for work", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-ss.revoked:
+			return revokedErr(ss.agent)
+		case <-ss.wake:
+		case <-t.C:
+			a, err := ss.s.store.GetAgent(ctx, ss.agent.ID)
+			if err == nil && !a.RevokedAt.IsZero() {
+				ss.revoke()
+			}
+		}
+	}
+}
+
+func (ss *session) claimWork(ctx context.Context) error {
+	for _, name := range ss.dirs {
+		d, err := ss.s.store.GetDirectory(ctx, name)
+		if err != nil {
+			continue
+		}
+		runs, err := ss.s.store.ListRuns(ctx, store.RunFilter{DirectoryID: d.ID, States: []store.RunState{store.RunRunning}})
+		if err != nil {
+			return err
+		}
+		for _, r := range runs {
+			if r.AgentID != "" {
+				continue
+			}
+			if err := ss.s.store.ClaimRun(ctx, r.ID, ss.agent.ID, ss.id); errors.Is(err, store.ErrConflict) {
+				continue
+			} else if err != nil {
+				return err
+			}
+			kind := idsyncv1.ImportKind_IMPORT_KIND_FULL
+			if r.Kind == store.RunIncremental {
+				kind = idsyncv1.ImportKind_IMPORT_KIND_INCREMENTAL
+			}
+			ss.log.Info("starting run on agent", "run", r.ID, "directory", name, "kind", r.Kind)
+			cmd := &idsyncv1.Command{CommandId: uuid.NewString(), Cmd: &idsyncv1.Command_StartImport{
+				StartImport: &idsyncv1.StartImport{RunId: strconv.FormatInt(r.ID, 10), Kind: kind, Source: sync.Source(d, nil)}}}
+			if err := ss.send(ctx, &idsyncv1.ConnectResponse{Msg: &idsyncv1.ConnectResponse_Command{Command: cmd}}); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (ss *session) failOpenRuns(ctx context.Context, why string) {
+	runs, err := ss.s.store.ListRuns(ctx, store.RunFilter{SessionID: ss.id, States: []store.RunState{store.RunRunning}})
+	if err != nil {
+		ss.log.Error("listing runs of a closed session", "err", err)
+		return
+	}
+	for _, r := range runs {
+		if _, err := ss.s.engine.Fail(ctx, r.ID, why); err != nil && !errors.Is(err, sync.ErrRunEnded) {
+			ss.log.Error("failing run", "run", r.ID, "err", err)
+		} else if err == nil {
+			ss.log.Warn("run failed: agent disconnected", "run", r.ID)
+		}
+	}
+}
+
+func (ss *session) poke() {
+	select {
+	case ss.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (ss *session) revoke() { ss.revOnce.Do(func() { close(ss.revoked) }) }
+
+func contains(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+// Sessions is this replica's registry of open agent streams, for immediate
+// dispatch and revocation. Other replicas learn the same through the store
+// when they poll.
+type Sessions struct {
+	mu   stdsync.Mutex
+	byID map[string]*session
+}
+
+// NewSessions returns an empty registry.
+func NewSessions() *Sessions { return &Sessions{byID: map[string]*session{}} }
+
+func (h *Sessions) add(s *session) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.byID[s.id] = s
+}
+
+func (h *Sessions) remove(s *session) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.byID, s.id)
+}
+
+// Wake makes the sessions serving directory look for work now.
+func (h *Sessions) Wake(directory string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, s := range h.byID {
+		if contains(s.dirs, directory) {
+			s.poke()
+		}
+	}
+}
+
+// Revoke closes the open streams of an agent.
+func (h *Sessions) Revoke(agentID string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, s := range h.byID {
+		if s.agent.ID == agentID {
+			s.revoke()
+		}
+	}
+}
+
+// CancelRun tells the session holding a run to stop it on the agent.
+func (h *Sessions) CancelRun(ctx context.Context, runID int64, sessionID, why string) {
+	h.mu.Lock()
+	s := h.byID[sessionID]
+	h.mu.Unlock()
+	if s != nil {
+		s.dropApplier(runID)
+		_ = s.cancelRun(ctx, runID, why)
+	}
+}

@@ -1,0 +1,187 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
+	"github.com/idsync/idsync/server/store"
+	"github.com/idsync/idsync/server/sync"
+)
+
+// statusErr maps a domain error to a gRPC status at the boundary.
+func statusErr(err error, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	if msg != "" {
+		msg += ": "
+	}
+	msg += err.Error()
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return status.Error(codes.NotFound, msg)
+	case errors.Is(err, store.ErrConflict):
+		return status.Error(codes.AlreadyExists, msg)
+	case errors.Is(err, sync.ErrRunEnded):
+		return status.Error(codes.FailedPrecondition, msg)
+	case errors.Is(err, context.Canceled):
+		return status.Error(codes.Canceled, msg)
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.DeadlineExceeded, msg)
+	}
+	return status.Error(codes.Internal, msg)
+}
+
+func ts(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+func kindToProto(k store.DirectoryKind) idsyncv1.DirectoryKind {
+	switch k {
+	case store.KindOpenLDAP:
+		return idsyncv1.DirectoryKind_DIRECTORY_KIND_OPENLDAP
+	case store.KindAD:
+		return idsyncv1.DirectoryKind_DIRECTORY_KIND_AD
+	}
+	return idsyncv1.DirectoryKind_DIRECTORY_KIND_UNSPECIFIED
+}
+
+func kindFromProto(k idsyncv1.DirectoryKind) store.DirectoryKind {
+	switch k {
+	case idsyncv1.DirectoryKind_DIRECTORY_KIND_OPENLDAP:
+		return store.KindOpenLDAP
+	case idsyncv1.DirectoryKind_DIRECTORY_KIND_AD:
+		return store.KindAD
+	}
+	return ""
+}
+
+func mappingToProto(m store.Mapping) *idsyncv1.AttributeMapping {
+	return &idsyncv1.AttributeMapping{
+		Username: m.Username, Email: m.Email, GivenName: m.GivenName, FamilyName: m.FamilyName,
+		DisplayName: m.DisplayName, EmployeeNumber: m.EmployeeNumber, Department: m.Department,
+		Title: m.Title, Manager: m.Manager, GroupName: m.GroupName, GroupDescription: m.GroupDescription,
+		GroupMembers: m.GroupMembers, Extra: m.Extra,
+	}
+}
+
+func mappingFromProto(m *idsyncv1.AttributeMapping) store.Mapping {
+	return store.Mapping{
+		Username: m.GetUsername(), Email: m.GetEmail(), GivenName: m.GetGivenName(),
+		FamilyName: m.GetFamilyName(), DisplayName: m.GetDisplayName(),
+		EmployeeNumber: m.GetEmployeeNumber(), Department: m.GetDepartment(), Title: m.GetTitle(),
+		Manager: m.GetManager(), GroupName: m.GetGroupName(), GroupDescription: m.GetGroupDescription(),
+		GroupMembers: m.GetGroupMembers(), Extra: m.GetExtra(),
+	}
+}
+
+func directoryFromProto(d *idsyncv1.Directory) *store.Directory {
+	return &store.Directory{
+		Name: d.GetName(), Kind: kindFromProto(d.GetKind()), BaseDN: d.GetBaseDn(),
+		UserFilter: d.GetUserFilter(), GroupFilter: d.GetGroupFilter(),
+		Mapping:          mappingFromProto(d.GetMapping()),
+		SafeguardPercent: int(d.GetSafeguardPercent()), SafeguardMax: int(d.GetSafeguardMax()),
+	}
+}
+
+func directoryToProto(d *store.Directory) *idsyncv1.Directory {
+	p, _ := sync.PresetFor(d.Kind)
+	return &idsyncv1.Directory{
+		Name: d.Name, Kind: kindToProto(d.Kind), BaseDn: d.BaseDN,
+		UserFilter: d.UserFilter, GroupFilter: d.GroupFilter, Mapping: mappingToProto(d.Mapping),
+		SafeguardPercent: uint32(d.SafeguardPercent), SafeguardMax: uint32(d.SafeguardMax),
+		CreatedAt: ts(d.CreatedAt), Capture: p.Capture,
+	}
+}
+
+var runStates = map[store.RunState]idsyncv1.RunState{
+	store.RunRunning:           idsyncv1.RunState_RUN_STATE_RUNNING,
+	store.RunCompleted:         idsyncv1.RunState_RUN_STATE_COMPLETED,
+	store.RunFailed:            idsyncv1.RunState_RUN_STATE_FAILED,
+	store.RunCancelled:         idsyncv1.RunState_RUN_STATE_CANCELLED,
+	store.RunPausedBySafeguard: idsyncv1.RunState_RUN_STATE_PAUSED_BY_SAFEGUARD,
+}
+
+func runKindToProto(k store.RunKind) idsyncv1.ImportKind {
+	if k == store.RunIncremental {
+		return idsyncv1.ImportKind_IMPORT_KIND_INCREMENTAL
+	}
+	return idsyncv1.ImportKind_IMPORT_KIND_FULL
+}
+
+func runToProto(r *store.Run) *idsyncv1.ImportRun {
+	return &idsyncv1.ImportRun{
+		Id: strconv.FormatInt(r.ID, 10), Directory: r.Directory, Kind: runKindToProto(r.Kind),
+		State: runStates[r.State], Seen: uint64(r.Seen), Created: uint64(r.Created),
+		Updated: uint64(r.Updated), Unchanged: uint64(r.Unchanged),
+		Deprovisioned: uint64(r.Deprovisioned), Errors: uint64(r.Errors),
+		PendingDeprovision: uint64(r.PendingDeprovision), Message: r.Message, AgentId: r.AgentID,
+		StartedAt: ts(r.StartedAt), FinishedAt: ts(r.FinishedAt), Trigger: r.Trigger,
+	}
+}
+
+func objectKindToProto(k store.ObjectKind) idsyncv1.ObjectKind {
+	switch k {
+	case store.ObjectUser:
+		return idsyncv1.ObjectKind_OBJECT_KIND_USER
+	case store.ObjectGroup:
+		return idsyncv1.ObjectKind_OBJECT_KIND_GROUP
+	}
+	return idsyncv1.ObjectKind_OBJECT_KIND_UNSPECIFIED
+}
+
+func entryErrorToProto(e store.EntryError) *idsyncv1.EntryError {
+	return &idsyncv1.EntryError{Dn: e.DN, ExternalId: e.ExternalID, Kind: objectKindToProto(e.Kind), Message: e.Message}
+}
+
+var userStatuses = map[store.Status]idsyncv1.UserStatus{
+	store.StatusActive:        idsyncv1.UserStatus_USER_STATUS_ACTIVE,
+	store.StatusSuspended:     idsyncv1.UserStatus_USER_STATUS_SUSPENDED,
+	store.StatusDeprovisioned: idsyncv1.UserStatus_USER_STATUS_DEPROVISIONED,
+}
+
+func statusFromProto(s idsyncv1.UserStatus) store.Status {
+	for k, v := range userStatuses {
+		if v == s {
+			return k
+		}
+	}
+	return ""
+}
+
+func userToProto(u *store.User) *idsyncv1.User {
+	p := &idsyncv1.User{
+		Id: u.ID, Directory: u.Directory, ExternalId: u.ExternalID, Dn: u.DN,
+		Username: u.Username, Email: u.Email, GivenName: u.GivenName, FamilyName: u.FamilyName,
+		DisplayName: u.DisplayName, Status: userStatuses[u.Status], Groups: u.Groups,
+		EmployeeNumber: u.EmployeeNumber, Department: u.Department, Title: u.Title, Manager: u.Manager,
+		CreatedAt: ts(u.CreatedAt), UpdatedAt: ts(u.UpdatedAt),
+	}
+	keys := make([]string, 0, len(u.Extra))
+	for k := range u.Extra {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		p.Extra = append(p.Extra, &idsyncv1.Attribute{Name: k, Values: u.Extra[k]})
+	}
+	return p
+}
+
+func groupToProto(g *store.Group) *idsyncv1.Group {
+	return &idsyncv1.Group{
+		Id: g.ID, Directory: g.Directory, ExternalId: g.ExternalID, Dn: g.DN, Name: g.Name,
+		Description: g.Description, Status: userStatuses[g.Status],
+		MemberCount: uint64(g.MemberCount), UnresolvedMembers: uint64(g.UnresolvedMembers),
+	}
+}

@@ -1,0 +1,8 @@
+// Package api serves the hub's gRPC services: AgentService (enrolment and the
+// one Connect stream per agent, with its ack window and command dispatch) and
+// AdminService (what idsyncctl calls). Domain errors become gRPC status codes
+// here, at the boundary.
+//
+// It may import server/store, server/sync, server/auth, internal/pki, proto
+// and gRPC; never agent or ldapsync.
+package api

@@ -1,0 +1,267 @@
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/idsync/idsync/internal/adminconf"
+	"github.com/idsync/idsync/internal/pki"
+	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
+	"github.com/idsync/idsync/server/api"
+	"github.com/idsync/idsync/server/auth"
+	"github.com/idsync/idsync/server/store"
+	"github.com/idsync/idsync/server/store/postgres"
+	"github.com/idsync/idsync/server/store/sqlite"
+	"github.com/idsync/idsync/server/sync"
+)
+
+// Config is how the hub is started.
+type Config struct {
+	DataDir    string
+	GRPCListen string // default 127.0.0.1:7443
+	HTTPListen string // default 127.0.0.1:7080
+	Store      string // sqlite (default) or postgres
+	StoreDSN   string // postgres DSN; for sqlite an optional file path
+	// TLSHosts are extra names and addresses for the server certificate.
+	TLSHosts []string
+	Log      *slog.Logger
+	Version  string
+	// Agents tunes the agent streams (tests shorten the intervals).
+	Agents api.AgentOptions
+	// Ready, when not nil, receives the bound addresses once serving.
+	Ready func(grpcAddr, httpAddr string)
+}
+
+// MaxMessageBytes bounds every gRPC message. Batches are far smaller; the
+// bound stops a broken or hostile peer from making the hub allocate without
+// limit.
+const MaxMessageBytes = 64 << 20
+
+// Run starts the hub and serves until ctx is cancelled, then stops
+// gracefully within a bound.
+func Run(ctx context.Context, cfg Config) error {
+	if cfg.DataDir == "" {
+		return errors.New("--data-dir: required")
+	}
+	if cfg.GRPCListen == "" {
+		cfg.GRPCListen = "127.0.0.1:7443"
+	}
+	if cfg.HTTPListen == "" {
+		cfg.HTTPListen = "127.0.0.1:7080"
+	}
+	log := cfg.Log
+	if log == nil {
+		log = slog.Default()
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("creating data dir: %w", err)
+	}
+	ca, err := pki.LoadOrCreateCA(cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("hub CA in %s: %w", cfg.DataDir, err)
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	gl, err := net.Listen("tcp", cfg.GRPCListen)
+	if err != nil {
+		return fmt.Errorf("--grpc-listen %s: %w", cfg.GRPCListen, err)
+	}
+	defer gl.Close()
+	hl, err := net.Listen("tcp", cfg.HTTPListen)
+	if err != nil {
+		return fmt.Errorf("--http-listen %s: %w", cfg.HTTPListen, err)
+	}
+	defer hl.Close()
+
+	hosts := append(defaultHosts(gl.Addr().String()), cfg.TLSHosts...)
+	cert, err := ca.ServerCertificate(cfg.DataDir, hosts)
+	if err != nil {
+		return fmt.Errorf("hub server certificate: %w", err)
+	}
+	if err := bootstrapAdmin(ctx, st, ca, cfg.DataDir, gl.Addr().String(), log); err != nil {
+		return err
+	}
+
+	authn := auth.New(st)
+	engine := sync.NewEngine(st, log)
+	sessions := api.NewSessions()
+	cfg.Agents = cfg.Agents.WithDefaults()
+	agentSrv := api.NewAgentServer(st, engine, ca, sessions, log, cfg.Agents)
+	adminSrv := api.NewAdminServer(st, engine, ca, sessions, log, cfg.Agents.Heartbeat)
+
+	gs := grpc.NewServer(
+		grpc.Creds(credentials.NewTLS(pki.ServerTLSConfig(cert, ca))),
+		grpc.ChainUnaryInterceptor(authn.UnaryInterceptor),
+		grpc.ChainStreamInterceptor(authn.StreamInterceptor),
+		grpc.MaxRecvMsgSize(MaxMessageBytes),
+		grpc.MaxSendMsgSize(MaxMessageBytes),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+	)
+	idsyncv1.RegisterAgentServiceServer(gs, agentSrv)
+	idsyncv1.RegisterAdminServiceServer(gs, adminSrv)
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		fmt.Fprintln(w, "ok")
+	})
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+
+	log.Info("hub serving", "grpc", gl.Addr().String(), "http", hl.Addr().String(),
+		"store", storeKind(cfg), "data_dir", cfg.DataDir, "version", cfg.Version)
+	if cfg.Ready != nil {
+		cfg.Ready(gl.Addr().String(), hl.Addr().String())
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return gs.Serve(gl) })
+	g.Go(func() error {
+		if err := hs.Serve(hl); !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+		return nil
+	})
+	g.Go(func() error { return reapRuns(gctx, st, engine, cfg.Agents, log) })
+	g.Go(func() error {
+		<-gctx.Done()
+		stopped := make(chan struct{})
+		go func() { gs.GracefulStop(); close(stopped) }()
+		select {
+		case <-stopped:
+		case <-time.After(5 * time.Second):
+			gs.Stop()
+		}
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		return hs.Shutdown(sctx)
+	})
+	err = g.Wait()
+	log.Info("hub stopped")
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+func storeKind(cfg Config) string {
+	if cfg.Store == "" {
+		return "sqlite"
+	}
+	return cfg.Store
+}
+
+func openStore(ctx context.Context, cfg Config) (store.Store, error) {
+	switch storeKind(cfg) {
+	case "sqlite":
+		path := cfg.StoreDSN
+		if path == "" {
+			path = filepath.Join(cfg.DataDir, "hub.db")
+		}
+		st, err := sqlite.Open(ctx, path)
+		if err != nil {
+			return nil, fmt.Errorf("opening sqlite store %s: %w", path, err)
+		}
+		return st, nil
+	case "postgres":
+		if cfg.StoreDSN == "" {
+			return nil, errors.New("--store-dsn: required with --store postgres")
+		}
+		st, err := postgres.Open(ctx, cfg.StoreDSN)
+		if err != nil {
+			// The DSN may hold a password: do not repeat it.
+			return nil, fmt.Errorf("opening postgres store: %w", err)
+		}
+		return st, nil
+	}
+	return nil, fmt.Errorf("--store %q: must be sqlite or postgres", cfg.Store)
+}
+
+// defaultHosts are the names the server certificate covers: the listen
+// address, loopback, and this machine's name.
+func defaultHosts(listen string) []string {
+	hosts := []string{"localhost", "127.0.0.1", "::1"}
+	if h, _, err := net.SplitHostPort(listen); err == nil && h != "" && h != "0.0.0.0" && h != "::" {
+		hosts = append(hosts, h)
+	}
+	if hn, err := os.Hostname(); err == nil && hn != "" {
+		hosts = append(hosts, hn)
+	}
+	return hosts
+}
+
+// bootstrapAdmin creates the first admin token and admin.conf when the data
+// dir has none.
+func bootstrapAdmin(ctx context.Context, st store.Store, ca *pki.CA, dir, addr string, log *slog.Logger) error {
+	path := filepath.Join(dir, "admin.conf")
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	token, hash := pki.NewSecret("idsa_")
+	t := &store.AdminToken{ID: "bootstrap-" + time.Now().UTC().Format("20060102T150405"), Name: "bootstrap",
+		Role: auth.RoleSuperAdmin, Hash: hash, CreatedAt: time.Now()}
+	if err := st.CreateAdminToken(ctx, t); err != nil {
+		return fmt.Errorf("creating the first admin token: %w", err)
+	}
+	if err := adminconf.Write(path, adminconf.Conf{Version: 1, Hub: addr, CA: string(ca.CertPEM()), Token: token}); err != nil {
+		return err
+	}
+	log.Info("first start: wrote admin config for idsyncctl", "path", path)
+	return nil
+}
+
+// reapRuns fails runs whose agent session is gone (a hub that crashed, an
+// agent that vanished) and runs no agent picked up, so nothing waits forever
+// and nothing is swept.
+func reapRuns(ctx context.Context, st store.Store, eng *sync.Engine, o api.AgentOptions, log *slog.Logger) error {
+	hb := o.Heartbeat
+	if hb <= 0 {
+		hb = 10 * time.Second
+	}
+	t := time.NewTicker(hb)
+	defer t.Stop()
+	for {
+		runs, err := st.ListRuns(ctx, store.RunFilter{States: []store.RunState{store.RunRunning}, Limit: 1000})
+		if err != nil && ctx.Err() == nil {
+			log.Warn("reaper: listing runs", "err", err)
+		}
+		now := time.Now()
+		for _, r := range runs {
+			why := ""
+			if r.AgentID == "" {
+				if now.Sub(r.StartedAt) > 6*hb {
+					why = "no agent picked up the run"
+				}
+			} else if a, err := st.GetAgent(ctx, r.AgentID); err == nil &&
+				(a.SessionID != r.SessionID || now.Sub(a.LastSeen) > 3*hb) {
+				why = "the agent's stream ended before the run finished; nothing was swept"
+			}
+			if why != "" {
+				if _, err := eng.Fail(ctx, r.ID, why); err == nil {
+					log.Warn("reaper failed a run", "run", r.ID, "reason", why)
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}

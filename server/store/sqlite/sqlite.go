@@ -1,0 +1,91 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"runtime"
+	"strings"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/idsync/idsync/server/store"
+	"github.com/idsync/idsync/server/store/sqlstore"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is the SQLite store.
+type Store struct {
+	*sqlstore.Store
+}
+
+var _ store.Store = (*Store)(nil)
+
+// params are the DSN parameters every connection opens with: a busy
+// timeout for other processes holding the file, foreign keys, WAL, and
+// NORMAL sync (durable across a process crash; WAL keeps it consistent
+// across power loss).
+const params = "_busy_timeout=10000&_foreign_keys=1&_journal_mode=WAL&_synchronous=NORMAL"
+
+// Open opens (creating it if need be) the SQLite database at path and
+// migrates it to the newest schema.
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" || strings.ContainsAny(path, "?#") {
+		return nil, fmt.Errorf("opening SQLite store %q: the path must be non-empty and hold no ? or #", path)
+	}
+	w, err := sql.Open("sqlite", path+"?"+params+"&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("opening SQLite store %s: %w", path, err)
+	}
+	// One writer: writers queue for the connection in Go rather than spin
+	// on the file lock.
+	w.SetMaxOpenConns(1)
+	w.SetConnMaxIdleTime(0)
+	r, err := sql.Open("sqlite", path+"?"+params+"&_query_only=1")
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("opening SQLite store %s: %w", path, err)
+	}
+	n := max(4, runtime.GOMAXPROCS(0))
+	r.SetMaxOpenConns(n)
+	r.SetMaxIdleConns(n)
+	s, err := sqlstore.New(ctx, w, r, dialect())
+	if err != nil {
+		w.Close()
+		r.Close()
+		return nil, fmt.Errorf("opening SQLite store %s: %w", path, err)
+	}
+	return &Store{s}, nil
+}
+
+func dialect() sqlstore.Dialect {
+	sub, err := fs.Sub(migrations, "migrations")
+	if err != nil {
+		panic(err) // the embedded directory exists
+	}
+	return sqlstore.Dialect{
+		Name:              "sqlite",
+		TimeValue:         func(t time.Time) any { return t.UnixMicro() },
+		IsUniqueViolation: isUniqueViolation,
+		Migrations:        sub,
+		MigrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`,
+		// SQLite's default limit is 32766.
+		MaxParams: 32000,
+	}
+}
+
+func isUniqueViolation(err error) bool {
+	var e *sqlite.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	return e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE || e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY
+}

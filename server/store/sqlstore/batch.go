@@ -1,0 +1,481 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/idsync/idsync/server/store"
+)
+
+// maxRunErrors is how many entry errors a run keeps; more are only counted.
+const maxRunErrors = 1000
+
+// objectCols are the columns an upsert writes, in the order objectArgs
+// gives them.
+var objectCols = []string{
+	"id", "directory_id", "kind", "external_id", "dn", "dn_key", "status", "hash",
+	"username", "email", "given_name", "family_name", "display_name", "employee_number",
+	"department", "title", "manager", "extra", "name", "description", "name_key",
+	"seen_run_id", "seen_at", "created_at", "updated_at",
+}
+
+// objectUpsertHead and objectUpsertTail surround the rows of a multi-row
+// upsert of objects: an existing (directory, external id) keeps its id and
+// created_at.
+var objectUpsertHead, objectUpsertTail = objectUpsert()
+
+func objectUpsert() (head, tail string) {
+	var set []string
+	for _, c := range objectCols {
+		switch c {
+		case "id", "directory_id", "external_id", "created_at":
+		default:
+			set = append(set, c+" = excluded."+c)
+		}
+	}
+	return "INSERT INTO objects (" + strings.Join(objectCols, ", ") + ") VALUES ",
+		" ON CONFLICT (directory_id, external_id) DO UPDATE SET " + strings.Join(set, ", ") +
+			" RETURNING id, external_id"
+}
+
+// known is what the store holds of an object a batch names.
+type known struct {
+	id     string
+	kind   store.ObjectKind
+	hash   string
+	status store.Status
+}
+
+// batchApply is one ApplyBatch in its transaction.
+type batchApply struct {
+	tx    runner
+	b     *store.Batch
+	dirID int64
+	now   time.Time
+	// errored counts the run's entry errors before this batch.
+	errored int64
+	res     store.BatchResult
+	errs    []store.EntryError
+}
+
+// ApplyBatch applies one batch of a run in one transaction; see
+// store.Store. A batch whose sequence is not above the run's last one is
+// Duplicate even when the run has ended since, so a redelivery is
+// acknowledged; any other batch of a run that is not running is
+// store.ErrConflict. Within a batch an external id upserted twice takes its
+// last version, and deletes apply after upserts. Membership deltas
+// (AddMembers, RemoveMembers) always count as a change of the group.
+func (s *Store) ApplyBatch(ctx context.Context, b *store.Batch) (store.BatchResult, error) {
+	var res store.BatchResult
+	err := s.inTx(ctx, func(tx runner) error {
+		a := &batchApply{tx: tx, b: b, now: now()}
+		var state store.RunState
+		var last int64
+		err := tx.row(ctx, `SELECT directory_id, state, last_sequence, errors FROM runs WHERE id = ?`+s.d.LockRow,
+			b.RunID).Scan(&a.dirID, &state, &last, &a.errored)
+		if err != nil {
+			return noRows(err, "run %d", b.RunID)
+		}
+		switch {
+		case b.Sequence <= uint64(last):
+			res = store.BatchResult{Duplicate: true}
+			return nil
+		case state != store.RunRunning:
+			return conflict("run %d is %s", b.RunID, state)
+		case b.DirectoryID != 0 && b.DirectoryID != a.dirID:
+			return fmt.Errorf("batch of directory %d for run %d of directory %d", b.DirectoryID, b.RunID, a.dirID)
+		}
+		if err := a.apply(ctx, s.d.MaxParams); err != nil {
+			return err
+		}
+		res = a.res
+		return nil
+	})
+	if err != nil {
+		return store.BatchResult{}, fmt.Errorf("applying batch %d of run %d: %w", b.Sequence, b.RunID, err)
+	}
+	return res, nil
+}
+
+func (a *batchApply) apply(ctx context.Context, maxParams int) error {
+	a.errs = slices.Clone(a.b.Errors)
+	upserts := a.dedupe()
+	have, err := a.known(ctx, upserts, maxParams)
+	if err != nil {
+		return err
+	}
+
+	var writes []*store.Object
+	var touch []string
+	for _, o := range upserts {
+		k, ok := have[o.ExternalID]
+		switch {
+		case !ok:
+			a.res.Created++
+			writes = append(writes, o)
+		case unchanged(k, o):
+			a.res.Unchanged++
+			touch = append(touch, k.id)
+		default:
+			a.res.Updated++
+			writes = append(writes, o)
+		}
+	}
+	// Entry errors of objects the store knows mark them seen, so that a
+	// sweep does not deprovision an object only because it failed to map.
+	inBatch := make(map[string]bool, len(upserts))
+	for _, o := range upserts {
+		inBatch[o.ExternalID] = true
+	}
+	for _, e := range a.errs {
+		if k, ok := have[e.ExternalID]; ok && !inBatch[e.ExternalID] {
+			inBatch[e.ExternalID] = true
+			touch = append(touch, k.id)
+		}
+	}
+
+	ids, err := a.writeObjects(ctx, writes, have, maxParams)
+	if err != nil {
+		return err
+	}
+	if err := a.writeMembers(ctx, writes, ids, maxParams); err != nil {
+		return err
+	}
+	if err := a.touch(ctx, touch, maxParams); err != nil {
+		return err
+	}
+	if err := a.deletes(ctx, maxParams); err != nil {
+		return err
+	}
+	if err := a.recordErrors(ctx, maxParams); err != nil {
+		return err
+	}
+	return a.finish(ctx)
+}
+
+// dedupe returns the upserts with one object per external id (the last),
+// sorted by external id so that concurrent writers lock rows in one order.
+// An upsert without an external id becomes an entry error.
+func (a *batchApply) dedupe() []*store.Object {
+	last := make(map[string]*store.Object, len(a.b.Upserts))
+	for _, o := range a.b.Upserts {
+		if o.ExternalID == "" {
+			a.errs = append(a.errs, store.EntryError{DN: o.DN, Kind: o.Kind, Message: "object has no external id"})
+			continue
+		}
+		last[o.ExternalID] = o
+	}
+	out := slices.Collect(maps.Values(last))
+	slices.SortFunc(out, func(x, y *store.Object) int { return strings.Compare(x.ExternalID, y.ExternalID) })
+	return out
+}
+
+// known reads, in one query per chunk, what the store holds of the
+// objects the batch upserts or reports errors for.
+func (a *batchApply) known(ctx context.Context, upserts []*store.Object, maxParams int) (map[string]known, error) {
+	ext := make([]string, 0, len(upserts)+len(a.errs))
+	for _, o := range upserts {
+		ext = append(ext, o.ExternalID)
+	}
+	for _, e := range a.errs {
+		if e.ExternalID != "" {
+			ext = append(ext, e.ExternalID)
+		}
+	}
+	have := make(map[string]known, len(ext))
+	err := chunks(ext, maxParams-1, func(part []string) error {
+		rows, err := a.tx.query(ctx, `SELECT external_id, id, kind, hash, status FROM objects
+			WHERE directory_id = ? AND external_id IN (`+marks(len(part))+`)`,
+			append([]any{a.dirID}, anys(part)...)...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var e string
+			var k known
+			if err := rows.Scan(&e, &k.id, &k.kind, &k.hash, &k.status); err != nil {
+				return err
+			}
+			have[e] = k
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading the batch's objects: %w", err)
+	}
+	return have, nil
+}
+
+// unchanged reports whether o is what the store holds: same kind, hash and
+// status (so a deprovisioned object reappearing is restored), and no
+// membership deltas to apply.
+func unchanged(k known, o *store.Object) bool {
+	return k.kind == o.Kind && k.hash == o.Hash && k.status == status(o) &&
+		len(o.AddMembers) == 0 && len(o.RemoveMembers) == 0
+}
+
+func status(o *store.Object) store.Status {
+	if o.Status == "" {
+		return store.StatusActive
+	}
+	return o.Status
+}
+
+// writeObjects upserts the new and changed objects and returns the id of
+// each by external id.
+func (a *batchApply) writeObjects(ctx context.Context, writes []*store.Object, have map[string]known, maxParams int) (map[string]string, error) {
+	ids := make(map[string]string, len(writes))
+	err := chunks(writes, maxParams/len(objectCols), func(part []*store.Object) error {
+		args := make([]any, 0, len(part)*len(objectCols))
+		for _, o := range part {
+			row, err := a.objectArgs(o, have)
+			if err != nil {
+				return err
+			}
+			args = append(args, row...)
+		}
+		rows, err := a.tx.query(ctx, objectUpsertHead+rowMarks(len(part), len(objectCols))+objectUpsertTail, args...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var id, ext string
+			if err := rows.Scan(&id, &ext); err != nil {
+				return err
+			}
+			ids[ext] = id
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("writing objects: %w", err)
+	}
+	return ids, nil
+}
+
+// objectArgs returns the values of objectCols for o.
+func (a *batchApply) objectArgs(o *store.Object, have map[string]known) ([]any, error) {
+	id := have[o.ExternalID].id
+	if id == "" {
+		u, err := uuid.NewV7()
+		if err != nil {
+			return nil, fmt.Errorf("making an id for %s: %w", o.ExternalID, err)
+		}
+		id = u.String()
+	}
+	p := &o.Profile
+	var nameKey string
+	if o.Kind == store.ObjectUser {
+		nameKey = strings.ToLower(p.Username)
+	} else {
+		nameKey = strings.ToLower(o.Name)
+	}
+	extra, err := jsonArg(p.Extra, len(p.Extra) == 0)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the extra attributes of %s: %w", o.DN, err)
+	}
+	t := a.tx.t(a.now)
+	return []any{
+		id, a.dirID, string(o.Kind), o.ExternalID, o.DN, o.DNKey, string(status(o)), o.Hash,
+		p.Username, p.Email, p.GivenName, p.FamilyName, p.DisplayName, p.EmployeeNumber,
+		p.Department, p.Title, p.Manager, extra, o.Name, o.Description, nameKey,
+		a.b.RunID, t, t, t,
+	}, nil
+}
+
+// memberRow is one row of memberships.
+type memberRow struct{ group, key, value string }
+
+// writeMembers brings the member rows of the written groups in line: a
+// complete member set replaces the stored one by difference (a group of
+// 5,000 gaining one member writes one row); deltas add and remove keys.
+func (a *batchApply) writeMembers(ctx context.Context, writes []*store.Object, ids map[string]string, maxParams int) error {
+	var complete []*store.Object
+	var put []memberRow
+	del := map[string][]string{} // keys to remove by group id
+	for _, o := range writes {
+		if o.Kind != store.ObjectGroup {
+			continue
+		}
+		gid := ids[o.ExternalID]
+		if o.MembersComplete {
+			complete = append(complete, o)
+			continue
+		}
+		// Adds first, then removes: a key in both ends up removed.
+		add := make(map[string]string, len(o.AddMembers))
+		for _, m := range o.AddMembers {
+			if m.Key != "" {
+				add[m.Key] = m.Value
+			}
+		}
+		for _, m := range o.RemoveMembers {
+			delete(add, m.Key)
+			del[gid] = append(del[gid], m.Key)
+		}
+		for _, k := range slices.Sorted(maps.Keys(add)) {
+			put = append(put, memberRow{gid, k, add[k]})
+		}
+	}
+	current, err := a.members(ctx, complete, ids, maxParams)
+	if err != nil {
+		return err
+	}
+	for _, o := range complete {
+		gid := ids[o.ExternalID]
+		want := make(map[string]string, len(o.Members))
+		for _, m := range o.Members {
+			if m.Key != "" {
+				want[m.Key] = m.Value
+			}
+		}
+		have := current[gid]
+		for _, k := range slices.Sorted(maps.Keys(want)) {
+			if v, ok := have[k]; !ok || v != want[k] {
+				put = append(put, memberRow{gid, k, want[k]})
+			}
+		}
+		for _, k := range slices.Sorted(maps.Keys(have)) {
+			if _, ok := want[k]; !ok {
+				del[gid] = append(del[gid], k)
+			}
+		}
+	}
+	for _, gid := range slices.Sorted(maps.Keys(del)) {
+		if err := chunks(del[gid], maxParams-1, func(part []string) error {
+			_, err := a.tx.exec(ctx, `DELETE FROM memberships WHERE group_id = ? AND member_key IN (`+marks(len(part))+`)`,
+				append([]any{gid}, anys(part)...)...)
+			return err
+		}); err != nil {
+			return fmt.Errorf("removing members of group %s: %w", gid, err)
+		}
+	}
+	if err := chunks(put, maxParams/3, func(part []memberRow) error {
+		args := make([]any, 0, 3*len(part))
+		for _, m := range part {
+			args = append(args, m.group, m.key, m.value)
+		}
+		_, err := a.tx.exec(ctx, `INSERT INTO memberships (group_id, member_key, member_value) VALUES `+
+			rowMarks(len(part), 3)+` ON CONFLICT (group_id, member_key) DO UPDATE SET member_value = excluded.member_value`,
+			args...)
+		return err
+	}); err != nil {
+		return fmt.Errorf("adding group members: %w", err)
+	}
+	return nil
+}
+
+// members reads the stored member rows of groups, by group id and key.
+func (a *batchApply) members(ctx context.Context, groups []*store.Object, ids map[string]string, maxParams int) (map[string]map[string]string, error) {
+	gids := make([]string, 0, len(groups))
+	for _, o := range groups {
+		gids = append(gids, ids[o.ExternalID])
+	}
+	out := make(map[string]map[string]string, len(gids))
+	err := chunks(gids, maxParams, func(part []string) error {
+		rows, err := a.tx.query(ctx, `SELECT group_id, member_key, member_value FROM memberships
+			WHERE group_id IN (`+marks(len(part))+`)`, anys(part)...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var m memberRow
+			if err := rows.Scan(&m.group, &m.key, &m.value); err != nil {
+				return err
+			}
+			if out[m.group] == nil {
+				out[m.group] = map[string]string{}
+			}
+			out[m.group][m.key] = m.value
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading group members: %w", err)
+	}
+	return out, nil
+}
+
+// touch marks objects seen by the run without rewriting them.
+func (a *batchApply) touch(ctx context.Context, ids []string, maxParams int) error {
+	slices.Sort(ids)
+	err := chunks(ids, maxParams-2, func(part []string) error {
+		_, err := a.tx.exec(ctx, `UPDATE objects SET seen_run_id = ?, seen_at = ? WHERE id IN (`+marks(len(part))+`)`,
+			append([]any{a.b.RunID, a.tx.t(a.now)}, anys(part)...)...)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("marking objects seen: %w", err)
+	}
+	return nil
+}
+
+// deletes deprovisions the objects the directory reports gone.
+func (a *batchApply) deletes(ctx context.Context, maxParams int) error {
+	ext := slices.Compact(slices.Sorted(slices.Values(a.b.Deletes)))
+	err := chunks(ext, maxParams-4, func(part []string) error {
+		n, err := a.tx.execN(ctx, `UPDATE objects SET status = ?, updated_at = ?
+			WHERE directory_id = ? AND status <> ? AND external_id IN (`+marks(len(part))+`)`,
+			append([]any{string(store.StatusDeprovisioned), a.tx.t(a.now), a.dirID, string(store.StatusDeprovisioned)},
+				anys(part)...)...)
+		a.res.Deleted += int(n)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("deprovisioning deleted objects: %w", err)
+	}
+	return nil
+}
+
+// recordErrors stores the batch's entry errors while the run keeps fewer
+// than maxRunErrors.
+func (a *batchApply) recordErrors(ctx context.Context, maxParams int) error {
+	a.res.Errs = len(a.errs)
+	keep := a.errs[:min(len(a.errs), max(0, maxRunErrors-int(a.errored)))]
+	err := chunks(keep, maxParams/5, func(part []store.EntryError) error {
+		args := make([]any, 0, 5*len(part))
+		for _, e := range part {
+			args = append(args, a.b.RunID, e.DN, e.ExternalID, string(e.Kind), e.Message)
+		}
+		_, err := a.tx.exec(ctx, `INSERT INTO run_errors (run_id, dn, external_id, kind, message) VALUES `+
+			rowMarks(len(part), 5), args...)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("recording entry errors: %w", err)
+	}
+	return nil
+}
+
+// finish adds the batch to the run's counters, records its sequence and
+// stores the checkpoint.
+func (a *batchApply) finish(ctx context.Context) error {
+	r := &a.res
+	_, err := a.tx.exec(ctx, `UPDATE runs SET seen = seen + ?, created = created + ?, updated = updated + ?,
+		unchanged = unchanged + ?, deprovisioned = deprovisioned + ?, errors = errors + ?, last_sequence = ?
+		WHERE id = ?`,
+		r.Created+r.Updated+r.Unchanged, r.Created, r.Updated, r.Unchanged, r.Deleted, r.Errs,
+		int64(a.b.Sequence), a.b.RunID)
+	if err != nil {
+		return fmt.Errorf("counting the batch: %w", err)
+	}
+	if a.b.Checkpoint == nil {
+		return nil
+	}
+	_, err = a.tx.exec(ctx, `INSERT INTO checkpoints (directory_id, data, updated_at) VALUES (?, ?, ?)
+		ON CONFLICT (directory_id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at`,
+		a.dirID, a.b.Checkpoint, a.tx.t(a.now))
+	if err != nil {
+		return fmt.Errorf("storing the checkpoint: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,72 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"io/fs"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Dialect is what a backend tells the shared implementation about its SQL.
+type Dialect struct {
+	// Name names the backend in errors ("sqlite", "postgres").
+	Name string
+	// NumberedParams turns the ? placeholders the queries are written with
+	// into $1, $2, … (PostgreSQL).
+	NumberedParams bool
+	// LockRow is appended to the SELECT that reads a run or an enrolment
+	// token before changing it (" FOR UPDATE"), or "" where a write
+	// transaction already excludes every other writer (SQLite).
+	LockRow string
+	// TimeValue encodes a non-zero UTC time as a query parameter; the
+	// column type must round-trip it through scanTime.
+	TimeValue func(time.Time) any
+	// IsUniqueViolation reports whether err is a unique or primary key
+	// violation.
+	IsUniqueViolation func(error) bool
+	// Migrations holds the schema files NNNN_name.sql, applied in order of
+	// NNNN. Each runs in one transaction.
+	Migrations fs.FS
+	// MigrationsTable is the CREATE TABLE IF NOT EXISTS statement of
+	// schema_migrations(version, name, applied_at) in this dialect.
+	MigrationsTable string
+	// LockMigrations serialises migrations between processes that open the
+	// same database at once; it returns the unlock function. Nil when the
+	// write transaction suffices.
+	LockMigrations func(ctx context.Context, c *sql.Conn) (unlock func(), err error)
+	// MaxParams bounds the parameters of one statement; multi-row writes
+	// are cut into statements below it.
+	MaxParams int
+}
+
+// rebind rewrites the ? placeholders of q for the dialect. The queries of
+// this package never hold a ? inside a literal.
+func (d *Dialect) rebind(q string) string {
+	if !d.NumberedParams || !strings.Contains(q, "?") {
+		return q
+	}
+	var b strings.Builder
+	b.Grow(len(q) + 16)
+	n := 0
+	for i := 0; i < len(q); i++ {
+		if q[i] != '?' {
+			b.WriteByte(q[i])
+			continue
+		}
+		n++
+		b.WriteByte('$')
+		b.WriteString(strconv.Itoa(n))
+	}
+	return b.String()
+}
+
+// timeArg encodes t for a query: NULL when zero, else UTC at microsecond
+// precision (the finest both backends keep).
+func (d *Dialect) timeArg(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return d.TimeValue(t.UTC().Truncate(time.Microsecond))
+}

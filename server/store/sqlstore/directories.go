@@ -1,0 +1,140 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/idsync/idsync/server/store"
+)
+
+const directoryCols = `id, name, kind, base_dn, user_filter, group_filter, mapping,
+	safeguard_percent, safeguard_max, created_at`
+
+func scanDirectory(sc scanner) (*store.Directory, error) {
+	d := &store.Directory{}
+	err := sc.Scan(&d.ID, &d.Name, &d.Kind, &d.BaseDN, &d.UserFilter, &d.GroupFilter,
+		scanJSON{&d.Mapping, "mapping"}, &d.SafeguardPercent, &d.SafeguardMax, scanTime{&d.CreatedAt})
+	return d, err
+}
+
+// CreateDirectory inserts d and sets d.ID and d.CreatedAt. A taken name is
+// store.ErrConflict.
+func (s *Store) CreateDirectory(ctx context.Context, d *store.Directory) error {
+	mapping, err := jsonArg(d.Mapping, false)
+	if err != nil {
+		return fmt.Errorf("encoding the mapping of directory %q: %w", d.Name, err)
+	}
+	created := now()
+	err = s.wr.row(ctx, `INSERT INTO directories (name, kind, base_dn, user_filter, group_filter, mapping,
+		safeguard_percent, safeguard_max, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		d.Name, string(d.Kind), d.BaseDN, d.UserFilter, d.GroupFilter, mapping,
+		d.SafeguardPercent, d.SafeguardMax, s.wr.t(created)).Scan(&d.ID)
+	if err != nil {
+		return s.uniqueConflict(err, "creating directory %q", d.Name)
+	}
+	d.CreatedAt = created
+	return nil
+}
+
+// UpdateDirectory replaces the settings (name included) of the directory
+// with d.ID. Unknown id: store.ErrNotFound; a taken name: store.ErrConflict.
+func (s *Store) UpdateDirectory(ctx context.Context, d *store.Directory) error {
+	mapping, err := jsonArg(d.Mapping, false)
+	if err != nil {
+		return fmt.Errorf("encoding the mapping of directory %q: %w", d.Name, err)
+	}
+	n, err := s.wr.execN(ctx, `UPDATE directories SET name = ?, kind = ?, base_dn = ?, user_filter = ?,
+		group_filter = ?, mapping = ?, safeguard_percent = ?, safeguard_max = ? WHERE id = ?`,
+		d.Name, string(d.Kind), d.BaseDN, d.UserFilter, d.GroupFilter, mapping,
+		d.SafeguardPercent, d.SafeguardMax, d.ID)
+	if err != nil {
+		return s.uniqueConflict(err, "updating directory %d (%q)", d.ID, d.Name)
+	}
+	if n == 0 {
+		return notFound("directory %d", d.ID)
+	}
+	return nil
+}
+
+// GetDirectory returns a directory by name, or store.ErrNotFound.
+func (s *Store) GetDirectory(ctx context.Context, name string) (*store.Directory, error) {
+	d, err := scanDirectory(s.rd.row(ctx, `SELECT `+directoryCols+` FROM directories WHERE name = ?`, name))
+	if err != nil {
+		return nil, noRows(err, "directory %q", name)
+	}
+	return d, nil
+}
+
+// GetDirectoryByID returns a directory by id, or store.ErrNotFound.
+func (s *Store) GetDirectoryByID(ctx context.Context, id int64) (*store.Directory, error) {
+	d, err := scanDirectory(s.rd.row(ctx, `SELECT `+directoryCols+` FROM directories WHERE id = ?`, id))
+	if err != nil {
+		return nil, noRows(err, "directory %d", id)
+	}
+	return d, nil
+}
+
+// ListDirectories returns all directories ordered by name.
+func (s *Store) ListDirectories(ctx context.Context) ([]*store.Directory, error) {
+	rows, err := s.rd.query(ctx, `SELECT `+directoryCols+` FROM directories ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("listing directories: %w", err)
+	}
+	return collect(rows, scanDirectory, "listing directories")
+}
+
+// DirectoryStats counts a directory's users per status and its groups that
+// are not deprovisioned. Unknown directory: store.ErrNotFound.
+func (s *Store) DirectoryStats(ctx context.Context, directoryID int64) (store.DirectoryStats, error) {
+	var st store.DirectoryStats
+	ok, err := s.rd.exists(ctx, `SELECT 1 FROM directories WHERE id = ?`, directoryID)
+	if err != nil {
+		return st, fmt.Errorf("reading directory %d: %w", directoryID, err)
+	}
+	if !ok {
+		return st, notFound("directory %d", directoryID)
+	}
+	rows, err := s.rd.query(ctx, `SELECT kind, status, COUNT(*) FROM objects WHERE directory_id = ?
+		GROUP BY kind, status`, directoryID)
+	if err != nil {
+		return st, fmt.Errorf("counting the objects of directory %d: %w", directoryID, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var kind store.ObjectKind
+		var status store.Status
+		var n int64
+		if err := rows.Scan(&kind, &status, &n); err != nil {
+			return st, fmt.Errorf("counting the objects of directory %d: %w", directoryID, err)
+		}
+		switch {
+		case kind == store.ObjectGroup && status != store.StatusDeprovisioned:
+			st.Groups += n
+		case kind == store.ObjectUser && status == store.StatusActive:
+			st.Active += n
+		case kind == store.ObjectUser && status == store.StatusSuspended:
+			st.Suspended += n
+		case kind == store.ObjectUser && status == store.StatusDeprovisioned:
+			st.Deprovisioned += n
+		}
+	}
+	return st, rows.Err()
+}
+
+// collect scans every row with scan and closes rows.
+func collect[T any](rows *sql.Rows, scan func(scanner) (T, error), what string) ([]T, error) {
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		out = append(out, v)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return out, nil
+}

@@ -1,0 +1,170 @@
+package sqlstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/idsync/idsync/server/store"
+)
+
+const runSelect = `SELECT r.id, r.directory_id, d.name, r.kind, r.state, r.run_trigger, r.agent_id,
+	r.session_id, r.seen, r.created, r.updated, r.unchanged, r.deprovisioned, r.errors,
+	r.pending_deprovision, r.message, r.last_sequence, r.started_at, r.finished_at
+	FROM runs r JOIN directories d ON d.id = r.directory_id`
+
+func scanRun(sc scanner) (*store.Run, error) {
+	r := &store.Run{}
+	var seq int64
+	err := sc.Scan(&r.ID, &r.DirectoryID, &r.Directory, &r.Kind, &r.State, &r.Trigger, &r.AgentID,
+		&r.SessionID, &r.Seen, &r.Created, &r.Updated, &r.Unchanged, &r.Deprovisioned, &r.Errors,
+		&r.PendingDeprovision, &r.Message, &seq, scanTime{&r.StartedAt}, scanTime{&r.FinishedAt})
+	r.LastSequence = uint64(seq)
+	return r, err
+}
+
+func getRun(ctx context.Context, q runner, id int64) (*store.Run, error) {
+	r, err := scanRun(q.row(ctx, runSelect+` WHERE r.id = ?`, id))
+	if err != nil {
+		return nil, noRows(err, "run %d", id)
+	}
+	return r, nil
+}
+
+// CreateRun inserts r in state running and sets r.ID, r.State, r.Directory
+// and r.StartedAt. Unknown directory: store.ErrNotFound.
+func (s *Store) CreateRun(ctx context.Context, r *store.Run) error {
+	return s.inTx(ctx, func(tx runner) error {
+		var dir string
+		if err := tx.row(ctx, `SELECT name FROM directories WHERE id = ?`, r.DirectoryID).Scan(&dir); err != nil {
+			return noRows(err, "creating a run of directory %d", r.DirectoryID)
+		}
+		started := now()
+		err := tx.row(ctx, `INSERT INTO runs (directory_id, kind, state, run_trigger, agent_id, session_id,
+			message, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			r.DirectoryID, string(r.Kind), string(store.RunRunning), r.Trigger, r.AgentID, r.SessionID,
+			r.Message, tx.t(started)).Scan(&r.ID)
+		if err != nil {
+			return fmt.Errorf("creating a run of directory %d: %w", r.DirectoryID, err)
+		}
+		r.State, r.Directory, r.StartedAt = store.RunRunning, dir, started
+		return nil
+	})
+}
+
+// GetRun returns a run, or store.ErrNotFound.
+func (s *Store) GetRun(ctx context.Context, id int64) (*store.Run, error) {
+	return getRun(ctx, s.rd, id)
+}
+
+// ListRuns returns the runs f selects, newest first.
+func (s *Store) ListRuns(ctx context.Context, f store.RunFilter) ([]*store.Run, error) {
+	var where []string
+	var args []any
+	if f.DirectoryID != 0 {
+		where, args = append(where, "r.directory_id = ?"), append(args, f.DirectoryID)
+	}
+	if len(f.States) > 0 {
+		where, args = append(where, "r.state IN ("+marks(len(f.States))+")"), append(args, anys(f.States)...)
+	}
+	if f.SessionID != "" {
+		where, args = append(where, "r.session_id = ?"), append(args, f.SessionID)
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	q := runSelect
+	if len(where) > 0 {
+		q += " WHERE " + strings.Join(where, " AND ")
+	}
+	rows, err := s.rd.query(ctx, q+" ORDER BY r.id DESC LIMIT ?", append(args, limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("listing runs: %w", err)
+	}
+	return collect(rows, scanRun, "listing runs")
+}
+
+// ClaimRun sets the agent and session of a running run that has none yet;
+// claiming it again with the same session succeeds. Claimed by another
+// session or not running: store.ErrConflict; unknown: store.ErrNotFound.
+func (s *Store) ClaimRun(ctx context.Context, runID int64, agentID, sessionID string) error {
+	n, err := s.wr.execN(ctx, `UPDATE runs SET agent_id = ?, session_id = ?
+		WHERE id = ? AND state = ? AND (session_id = '' OR session_id = ?)`,
+		agentID, sessionID, runID, string(store.RunRunning), sessionID)
+	if err != nil {
+		return fmt.Errorf("claiming run %d: %w", runID, err)
+	}
+	if n == 0 {
+		return s.runConflict(ctx, s.wr, runID, "claiming run %d for session %s", runID, sessionID)
+	}
+	return nil
+}
+
+// runConflict tells why a compare-and-set on a run changed nothing: the run
+// is unknown (store.ErrNotFound) or was not in the expected state
+// (store.ErrConflict).
+func (s *Store) runConflict(ctx context.Context, q runner, runID int64, format string, args ...any) error {
+	ok, err := q.exists(ctx, `SELECT 1 FROM runs WHERE id = ?`, runID)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s: %w", fmt.Sprintf(format, args...), err)
+	case !ok:
+		return notFound(format, args...)
+	}
+	return conflict(format, args...)
+}
+
+// TransitionRun moves a run from one of the from states to u.State and sets
+// Message and PendingDeprovision (and FinishedAt when u.Finished). A run in
+// none of the from states is store.ErrConflict; unknown, store.ErrNotFound.
+func (s *Store) TransitionRun(ctx context.Context, runID int64, from []store.RunState, u store.RunUpdate) (*store.Run, error) {
+	if len(from) == 0 {
+		return nil, fmt.Errorf("moving run %d to %s: no from states", runID, u.State)
+	}
+	var r *store.Run
+	err := s.inTx(ctx, func(tx runner) error {
+		set := "state = ?, message = ?, pending_deprovision = ?"
+		args := []any{string(u.State), u.Message, u.PendingDeprovision}
+		if u.Finished {
+			set, args = set+", finished_at = ?", append(args, tx.t(now()))
+		}
+		args = append(append(args, runID), anys(from)...)
+		n, err := tx.execN(ctx, `UPDATE runs SET `+set+` WHERE id = ? AND state IN (`+marks(len(from))+`)`, args...)
+		if err != nil {
+			return fmt.Errorf("moving run %d to %s: %w", runID, u.State, err)
+		}
+		if n == 0 {
+			return s.runConflict(ctx, tx, runID, "moving run %d from %v to %s", runID, from, u.State)
+		}
+		r, err = getRun(ctx, tx, runID)
+		return err
+	})
+	return r, err
+}
+
+// RunErrors returns up to limit (at most the 1,000 kept) entry errors of a
+// run in the order they were recorded. Unknown run: store.ErrNotFound.
+func (s *Store) RunErrors(ctx context.Context, runID int64, limit int) ([]store.EntryError, error) {
+	if limit <= 0 || limit > maxRunErrors {
+		limit = maxRunErrors
+	}
+	rows, err := s.rd.query(ctx, `SELECT dn, external_id, kind, message FROM run_errors WHERE run_id = ?
+		ORDER BY id LIMIT ?`, runID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("reading the errors of run %d: %w", runID, err)
+	}
+	out, err := collect(rows, func(sc scanner) (store.EntryError, error) {
+		var e store.EntryError
+		err := sc.Scan(&e.DN, &e.ExternalID, &e.Kind, &e.Message)
+		return e, err
+	}, fmt.Sprintf("reading the errors of run %d", runID))
+	if err != nil || len(out) > 0 {
+		return out, err
+	}
+	if _, err := getRun(ctx, s.rd, runID); errors.Is(err, store.ErrNotFound) {
+		return nil, err
+	}
+	return out, nil
+}

@@ -1,0 +1,109 @@
+package sqlstore
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+)
+
+// scanTime scans a time column of either dialect into *t: NULL is the zero
+// time, an integer is Unix microseconds (SQLite), a time is taken as is
+// (PostgreSQL timestamptz). The result is in UTC.
+type scanTime struct{ t *time.Time }
+
+func (s scanTime) Scan(v any) error {
+	switch x := v.(type) {
+	case nil:
+		*s.t = time.Time{}
+	case int64:
+		*s.t = time.UnixMicro(x).UTC()
+	case time.Time:
+		*s.t = x.UTC()
+	default:
+		return fmt.Errorf("scanning a time from %T", v)
+	}
+	return nil
+}
+
+// scanJSON scans a JSON column (text or bytes) into the value p points to;
+// NULL or empty leaves it untouched.
+type scanJSON struct {
+	p    any
+	what string
+}
+
+func (s scanJSON) Scan(v any) error {
+	var b []byte
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case string:
+		b = []byte(x)
+	case []byte:
+		b = x
+	default:
+		return fmt.Errorf("scanning %s from %T", s.what, v)
+	}
+	if len(b) == 0 {
+		return nil
+	}
+	if err := json.Unmarshal(b, s.p); err != nil {
+		return fmt.Errorf("decoding %s: %w", s.what, err)
+	}
+	return nil
+}
+
+// jsonArg encodes v as JSON text for a query; NULL when empty is true.
+func jsonArg(v any, empty bool) (any, error) {
+	if empty {
+		return nil, nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil, err
+	}
+	return string(b), nil
+}
+
+// marks returns n comma-separated placeholders: "?,?,?".
+func marks(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return strings.Repeat("?,", n-1) + "?"
+}
+
+// rowMarks returns rows groups of cols placeholders: "(?,?),(?,?)".
+func rowMarks(rows, cols int) string {
+	one := "(" + marks(cols) + ")"
+	return strings.Repeat(one+",", rows-1) + one
+}
+
+// chunks calls fn with consecutive slices of items of at most size items.
+func chunks[T any](items []T, size int, fn func([]T) error) error {
+	if size < 1 {
+		size = 1
+	}
+	for len(items) > 0 {
+		n := min(size, len(items))
+		if err := fn(items[:n]); err != nil {
+			return err
+		}
+		items = items[n:]
+	}
+	return nil
+}
+
+// scanner is a *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+// anys converts strings (or string kinds such as store.RunState) to query
+// arguments of type string, which every driver accepts.
+func anys[T ~string](xs []T) []any {
+	out := make([]any, len(xs))
+	for i, x := range xs {
+		out[i] = string(x)
+	}
+	return out
+}

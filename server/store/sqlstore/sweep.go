@@ -1,0 +1,106 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/idsync/idsync/server/store"
+)
+
+// sweepable selects, on objects o, what a sweep after a run deprovisions:
+// objects of the run's directory that are not deprovisioned, not seen by
+// the run, and not seen by any batch since it started. Arguments:
+// directory id, run id, run start.
+const sweepable = `o.directory_id = ? AND o.status <> 'deprovisioned'
+	AND (o.seen_run_id IS NULL OR o.seen_run_id <> ?) AND (o.seen_at IS NULL OR o.seen_at < ?)`
+
+// sweepRun is what a sweep needs of its run.
+type sweepRun struct {
+	dirID   int64
+	state   store.RunState
+	started time.Time
+}
+
+func readSweepRun(ctx context.Context, q runner, runID int64, lock string) (sweepRun, error) {
+	var r sweepRun
+	err := q.row(ctx, `SELECT directory_id, state, started_at FROM runs WHERE id = ?`+lock, runID).
+		Scan(&r.dirID, &r.state, scanTime{&r.started})
+	if err != nil {
+		return r, noRows(err, "run %d", runID)
+	}
+	return r, nil
+}
+
+// SweepCandidates counts the users and groups a sweep after the run would
+// deprovision, and the directory's users that are not deprovisioned.
+func (s *Store) SweepCandidates(ctx context.Context, runID int64) (store.SweepCount, error) {
+	var c store.SweepCount
+	r, err := readSweepRun(ctx, s.rd, runID, "")
+	if err != nil {
+		return c, err
+	}
+	err = s.rd.row(ctx, `SELECT
+		COALESCE(SUM(CASE WHEN o.kind = 'user' AND `+sweepable+` THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN o.kind = 'group' AND `+sweepable+` THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN o.kind = 'user' THEN 1 ELSE 0 END), 0)
+		FROM objects o WHERE o.directory_id = ? AND o.status <> 'deprovisioned'`,
+		r.dirID, runID, s.rd.t(r.started), r.dirID, runID, s.rd.t(r.started), r.dirID,
+	).Scan(&c.Users, &c.Groups, &c.ActiveUsers)
+	if err != nil {
+		return c, fmt.Errorf("counting the sweep after run %d: %w", runID, err)
+	}
+	return c, nil
+}
+
+// Sweep deprovisions what SweepCandidates counts and moves the run from one
+// of the from states to completed, adding the count to its Deprovisioned
+// counter and clearing PendingDeprovision, in one transaction. A run in
+// none of the from states is store.ErrConflict.
+func (s *Store) Sweep(ctx context.Context, runID int64, from []store.RunState, message string) (*store.Run, error) {
+	var out *store.Run
+	err := s.inTx(ctx, func(tx runner) error {
+		r, err := readSweepRun(ctx, tx, runID, s.d.LockRow)
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(from, r.state) {
+			return conflict("sweeping after run %d: it is %s, not %v", runID, r.state, from)
+		}
+		t := now()
+		// The conditions stand on the updated rows themselves, so that
+		// PostgreSQL re-checks them on a row a concurrent batch just saw.
+		n, err := tx.execN(ctx, `UPDATE objects AS o SET status = 'deprovisioned', updated_at = ?
+			WHERE `+sweepable,
+			tx.t(t), r.dirID, runID, tx.t(r.started))
+		if err != nil {
+			return fmt.Errorf("sweeping after run %d: %w", runID, err)
+		}
+		_, err = tx.exec(ctx, `UPDATE runs SET state = ?, message = ?, finished_at = ?, pending_deprovision = 0,
+			deprovisioned = deprovisioned + ? WHERE id = ?`,
+			string(store.RunCompleted), message, tx.t(t), n, runID)
+		if err != nil {
+			return fmt.Errorf("completing run %d: %w", runID, err)
+		}
+		out, err = getRun(ctx, tx, runID)
+		return err
+	})
+	return out, err
+}
+
+// Checkpoint returns the stored capture checkpoint of a directory; nil when
+// there is none.
+func (s *Store) Checkpoint(ctx context.Context, directoryID int64) ([]byte, error) {
+	var b []byte
+	err := s.rd.row(ctx, `SELECT data FROM checkpoints WHERE directory_id = ?`, directoryID).Scan(&b)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading the checkpoint of directory %d: %w", directoryID, err)
+	}
+	return b, nil
+}

@@ -1,0 +1,216 @@
+package sync
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+
+	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
+	"github.com/idsync/idsync/server/store"
+)
+
+// Engine applies agents' batches to the store and decides how runs end.
+// It holds no state of its own beyond a cache of mappers: everything that
+// matters is in the store, so any hub replica can continue a run's decision.
+type Engine struct {
+	store store.Store
+	log   *slog.Logger
+}
+
+// NewEngine returns an engine over st.
+func NewEngine(st store.Store, log *slog.Logger) *Engine {
+	return &Engine{store: st, log: log.With("component", "sync")}
+}
+
+// ErrRunEnded reports a batch or decision for a run that is no longer running
+// (failed, cancelled, completed or paused meanwhile).
+var ErrRunEnded = errors.New("run is no longer running")
+
+func (e *Engine) run(ctx context.Context, id int64) (*store.Run, error) {
+	r, err := e.store.GetRun(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("run %d: %w", id, err)
+	}
+	return r, nil
+}
+
+// ParseRunID parses a run id as it travels on the wire.
+func ParseRunID(s string) (int64, error) {
+	id, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || id <= 0 {
+		return 0, fmt.Errorf("run id %q is not a positive number", s)
+	}
+	return id, nil
+}
+
+// RunApplier applies the batches of one run, in order. Not safe for
+// concurrent use: a run's batches are applied one after the other.
+type RunApplier struct {
+	e      *Engine
+	run    *store.Run
+	dir    *store.Directory
+	mapper *Mapper
+}
+
+// Applier prepares to apply the batches of run id.
+func (e *Engine) Applier(ctx context.Context, id int64) (*RunApplier, error) {
+	r, err := e.run(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	d, err := e.store.GetDirectoryByID(ctx, r.DirectoryID)
+	if err != nil {
+		return nil, fmt.Errorf("directory of run %d: %w", id, err)
+	}
+	return &RunApplier{e: e, run: r, dir: d, mapper: NewMapper(d)}, nil
+}
+
+// Run returns the run as loaded when the applier was made.
+func (a *RunApplier) Run() *store.Run { return a.run }
+
+// Apply maps and applies one batch in one store transaction. A batch already
+// applied changes nothing (Duplicate). A run that ended meanwhile is
+// ErrRunEnded.
+func (a *RunApplier) Apply(ctx context.Context, b *idsyncv1.ChangeBatch) (store.BatchResult, error) {
+	sb := &store.Batch{
+		RunID: a.run.ID, DirectoryID: a.dir.ID, Sequence: b.GetSequence(),
+		Upserts: make([]*store.Object, 0, len(b.GetChanges())),
+	}
+	if len(b.GetCheckpoint()) > 0 {
+		sb.Checkpoint = b.GetCheckpoint()
+	}
+	for _, c := range b.GetChanges() {
+		switch c.GetType() {
+		case idsyncv1.ChangeType_CHANGE_TYPE_UPSERT:
+			o, ee := a.mapper.Map(c)
+			if ee != nil {
+				sb.Errors = append(sb.Errors, *ee)
+				continue
+			}
+			sb.Upserts = append(sb.Upserts, o)
+		case idsyncv1.ChangeType_CHANGE_TYPE_DELETE:
+			if c.GetExternalId() == "" {
+				sb.Errors = append(sb.Errors, store.EntryError{DN: c.GetDn(), Kind: objectKind(c.GetKind()),
+					Message: "delete without an external id"})
+				continue
+			}
+			sb.Deletes = append(sb.Deletes, c.GetExternalId())
+		default:
+			sb.Errors = append(sb.Errors, store.EntryError{DN: c.GetDn(), ExternalID: c.GetExternalId(),
+				Kind: objectKind(c.GetKind()), Message: fmt.Sprintf("unknown change type %v", c.GetType())})
+		}
+	}
+	for _, ee := range b.GetErrors() {
+		sb.Errors = append(sb.Errors, store.EntryError{DN: ee.GetDn(), ExternalID: ee.GetExternalId(),
+			Kind: objectKind(ee.GetKind()), Message: ee.GetMessage()})
+	}
+	res, err := a.e.store.ApplyBatch(ctx, sb)
+	if errors.Is(err, store.ErrConflict) {
+		return res, fmt.Errorf("applying batch %d of run %d: %w", b.GetSequence(), a.run.ID, ErrRunEnded)
+	}
+	if err != nil {
+		return res, fmt.Errorf("applying batch %d of run %d: %w", b.GetSequence(), a.run.ID, err)
+	}
+	return res, nil
+}
+
+// Finish ends a run whose read completed: an incremental run completes; a
+// full run sweeps unless the read looks empty (fail) or the sweep would pass
+// the safeguard (pause for an admin).
+func (e *Engine) Finish(ctx context.Context, id int64) (*store.Run, error) {
+	r, err := e.run(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	running := []store.RunState{store.RunRunning}
+	if r.Kind != store.RunFull {
+		return e.transition(ctx, id, running, store.RunUpdate{State: store.RunCompleted, Finished: true})
+	}
+	d, err := e.store.GetDirectoryByID(ctx, r.DirectoryID)
+	if err != nil {
+		return nil, fmt.Errorf("directory of run %d: %w", id, err)
+	}
+	c, err := e.store.SweepCandidates(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("counting sweep candidates of run %d: %w", id, err)
+	}
+	if c.ActiveUsers > 0 && c.Users == c.ActiveUsers {
+		msg := fmt.Sprintf("the full import saw none of the directory's %d users; nothing was deprovisioned "+
+			"(an empty read never sweeps: check the base DN, the user filter and the bind account's rights)", c.ActiveUsers)
+		e.log.Warn("empty full import", "run", id, "directory", d.Name, "active_users", c.ActiveUsers)
+		return e.transition(ctx, id, running, store.RunUpdate{State: store.RunFailed, Message: msg, Finished: true})
+	}
+	if msg, trip := safeguard(d, c); trip {
+		e.log.Warn("safeguard paused a sweep", "run", id, "directory", d.Name,
+			"would_deprovision", c.Users, "active_users", c.ActiveUsers)
+		return e.transition(ctx, id, running, store.RunUpdate{
+			State: store.RunPausedBySafeguard, Message: msg, PendingDeprovision: c.Users})
+	}
+	run, err := e.store.Sweep(ctx, id, running, "")
+	if err != nil {
+		return nil, e.endErr(ctx, id, "sweeping", err)
+	}
+	e.log.Info("full import completed", "run", id, "directory", d.Name, "seen", run.Seen,
+		"created", run.Created, "updated", run.Updated, "deprovisioned", run.Deprovisioned, "errors", run.Errors)
+	return run, nil
+}
+
+// safeguard says whether a sweep of c would deprovision more users than the
+// directory allows, and why.
+func safeguard(d *store.Directory, c store.SweepCount) (string, bool) {
+	overCount := c.Users > int64(d.SafeguardMax)
+	overPercent := c.Users*100 > int64(d.SafeguardPercent)*c.ActiveUsers
+	if !overCount && !overPercent {
+		return "", false
+	}
+	pct := float64(0)
+	if c.ActiveUsers > 0 {
+		pct = float64(c.Users) * 100 / float64(c.ActiveUsers)
+	}
+	return fmt.Sprintf("the sweep would deprovision %d of %d active users (%.1f%%), more than the safeguard "+
+		"allows (%d%% or %d users); nobody was changed: confirm with `idsyncctl import confirm RUN` or cancel "+
+		"with `idsyncctl import cancel RUN`",
+		c.Users, c.ActiveUsers, pct, d.SafeguardPercent, d.SafeguardMax), true
+}
+
+// Confirm lets a run paused by the safeguard sweep.
+func (e *Engine) Confirm(ctx context.Context, id int64) (*store.Run, error) {
+	r, err := e.store.Sweep(ctx, id, []store.RunState{store.RunPausedBySafeguard}, "sweep confirmed by an admin")
+	if err != nil {
+		return nil, e.endErr(ctx, id, "confirming", err)
+	}
+	return r, nil
+}
+
+// Cancel cancels a running or paused run; nothing is swept.
+func (e *Engine) Cancel(ctx context.Context, id int64, why string) (*store.Run, error) {
+	return e.transition(ctx, id, []store.RunState{store.RunRunning, store.RunPausedBySafeguard},
+		store.RunUpdate{State: store.RunCancelled, Message: why, Finished: true})
+}
+
+// Fail ends a running run as failed; nothing is swept.
+func (e *Engine) Fail(ctx context.Context, id int64, why string) (*store.Run, error) {
+	return e.transition(ctx, id, []store.RunState{store.RunRunning},
+		store.RunUpdate{State: store.RunFailed, Message: why, Finished: true})
+}
+
+func (e *Engine) transition(ctx context.Context, id int64, from []store.RunState, u store.RunUpdate) (*store.Run, error) {
+	r, err := e.store.TransitionRun(ctx, id, from, u)
+	if err != nil {
+		return nil, e.endErr(ctx, id, "moving to "+string(u.State), err)
+	}
+	return r, nil
+}
+
+// endErr explains a lost compare-and-set with the run's actual state.
+func (e *Engine) endErr(ctx context.Context, id int64, doing string, err error) error {
+	if errors.Is(err, store.ErrConflict) {
+		if r, gerr := e.store.GetRun(ctx, id); gerr == nil {
+			return fmt.Errorf("run %d is %s: %w", id, r.State, ErrRunEnded)
+		}
+		return fmt.Errorf("run %d: %w", id, ErrRunEnded)
+	}
+	return fmt.Errorf("%s run %d: %w", doing, id, err)
+}

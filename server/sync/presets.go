@@ -1,0 +1,190 @@
+package sync
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/idsync/idsync/server/store"
+)
+
+// Defaults for the safeguard against mass deprovisioning.
+const (
+	DefaultSafeguardPercent = 20
+	DefaultSafeguardMax     = 500
+)
+
+// Preset is what a directory kind starts with.
+type Preset struct {
+	UserFilter  string
+	GroupFilter string
+	Mapping     store.Mapping
+	// StatusAttributes are read for users to tell active from suspended.
+	StatusAttributes []string
+	// Capture describes how changes are found, for `directory show`.
+	Capture string
+}
+
+// Presets per directory kind. OpenLDAP: inetOrgPerson users in
+// groupOfNames, groupOfUniqueNames or posixGroup groups. AD: person users and
+// groups, with AD's attribute names.
+var presets = map[store.DirectoryKind]Preset{
+	store.KindOpenLDAP: {
+		UserFilter:  "(objectClass=inetOrgPerson)",
+		GroupFilter: "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=posixGroup))",
+		Mapping: store.Mapping{
+			Username:         "uid",
+			Email:            "mail",
+			GivenName:        "givenName",
+			FamilyName:       "sn",
+			DisplayName:      "displayName|cn",
+			EmployeeNumber:   "employeeNumber",
+			Department:       "departmentNumber|ou",
+			Title:            "title",
+			Manager:          "manager",
+			GroupName:        "cn",
+			GroupDescription: "description",
+			GroupMembers:     []string{"member", "uniqueMember", "memberUid"},
+		},
+		// ppolicy's lock: any value means the account is locked.
+		StatusAttributes: []string{"pwdAccountLockedTime"},
+		Capture:          "scheduled and manual full imports",
+	},
+	store.KindAD: {
+		UserFilter:  "(&(objectCategory=person)(objectClass=user))",
+		GroupFilter: "(objectClass=group)",
+		Mapping: store.Mapping{
+			Username:         "sAMAccountName",
+			Email:            "mail|userPrincipalName",
+			GivenName:        "givenName",
+			FamilyName:       "sn",
+			DisplayName:      "displayName|cn",
+			EmployeeNumber:   "employeeID|employeeNumber",
+			Department:       "department",
+			Title:            "title",
+			Manager:          "manager",
+			GroupName:        "cn",
+			GroupDescription: "description",
+			GroupMembers:     []string{"member"},
+			Extra:            []string{"userPrincipalName"},
+		},
+		// userAccountControl bit 2 (ACCOUNTDISABLE) means suspended.
+		StatusAttributes: []string{"userAccountControl"},
+		Capture:          "scheduled and manual full imports",
+	},
+}
+
+// PresetFor returns the preset of a kind.
+func PresetFor(kind store.DirectoryKind) (Preset, bool) {
+	p, ok := presets[kind]
+	return p, ok
+}
+
+// ApplyPreset fills the empty settings of d from its kind's preset.
+func ApplyPreset(d *store.Directory) {
+	p, ok := presets[d.Kind]
+	if !ok {
+		return
+	}
+	if d.UserFilter == "" {
+		d.UserFilter = p.UserFilter
+	}
+	if d.GroupFilter == "" {
+		d.GroupFilter = p.GroupFilter
+	}
+	m, pm := &d.Mapping, p.Mapping
+	for _, f := range []struct {
+		dst *string
+		src string
+	}{
+		{&m.Username, pm.Username}, {&m.Email, pm.Email}, {&m.GivenName, pm.GivenName},
+		{&m.FamilyName, pm.FamilyName}, {&m.DisplayName, pm.DisplayName},
+		{&m.EmployeeNumber, pm.EmployeeNumber}, {&m.Department, pm.Department},
+		{&m.Title, pm.Title}, {&m.Manager, pm.Manager}, {&m.GroupName, pm.GroupName},
+		{&m.GroupDescription, pm.GroupDescription},
+	} {
+		if *f.dst == "" {
+			*f.dst = f.src
+		}
+	}
+	if len(m.GroupMembers) == 0 {
+		m.GroupMembers = append([]string(nil), pm.GroupMembers...)
+	}
+	if m.Extra == nil {
+		m.Extra = append([]string(nil), pm.Extra...)
+	}
+	if d.SafeguardPercent == 0 {
+		d.SafeguardPercent = DefaultSafeguardPercent
+	}
+	if d.SafeguardMax == 0 {
+		d.SafeguardMax = DefaultSafeguardMax
+	}
+}
+
+var (
+	directoryName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+	// An attribute description, optionally "a|b" for "a, else b".
+	attrList = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]*(\|[A-Za-z][A-Za-z0-9-]*)*$`)
+)
+
+// ValidateDirectory checks a directory's settings after ApplyPreset. Errors
+// name the setting.
+func ValidateDirectory(d *store.Directory) error {
+	if !directoryName.MatchString(d.Name) {
+		return fmt.Errorf("name %q: use 1-63 lower-case letters, digits and dashes, starting with a letter or digit", d.Name)
+	}
+	if _, ok := presets[d.Kind]; !ok {
+		return fmt.Errorf("kind %q: must be openldap or ad", d.Kind)
+	}
+	if strings.TrimSpace(d.BaseDN) == "" {
+		return fmt.Errorf("base DN: required")
+	}
+	if _, err := ldap.ParseDN(d.BaseDN); err != nil {
+		return fmt.Errorf("base DN %q: %v", d.BaseDN, err)
+	}
+	for _, f := range []struct{ name, value string }{{"user filter", d.UserFilter}, {"group filter", d.GroupFilter}} {
+		if _, err := ldap.CompileFilter(f.value); err != nil {
+			return fmt.Errorf("%s %q: %v", f.name, f.value, err)
+		}
+	}
+	if d.SafeguardPercent < 1 || d.SafeguardPercent > 100 {
+		return fmt.Errorf("safeguard percent %d: must be between 1 and 100", d.SafeguardPercent)
+	}
+	if d.SafeguardMax < 1 {
+		return fmt.Errorf("safeguard max %d: must be at least 1", d.SafeguardMax)
+	}
+	m := d.Mapping
+	required := []struct{ field, value string }{
+		{"mapping.username", m.Username}, {"mapping.group_name", m.GroupName},
+	}
+	for _, r := range required {
+		if r.value == "" {
+			return fmt.Errorf("%s: required", r.field)
+		}
+	}
+	optional := []struct{ field, value string }{
+		{"mapping.username", m.Username}, {"mapping.email", m.Email}, {"mapping.given_name", m.GivenName},
+		{"mapping.family_name", m.FamilyName}, {"mapping.display_name", m.DisplayName},
+		{"mapping.employee_number", m.EmployeeNumber}, {"mapping.department", m.Department},
+		{"mapping.title", m.Title}, {"mapping.manager", m.Manager}, {"mapping.group_name", m.GroupName},
+		{"mapping.group_description", m.GroupDescription},
+	}
+	for _, o := range optional {
+		if o.value != "" && !attrList.MatchString(o.value) {
+			return fmt.Errorf("%s %q: must be an attribute name, or names joined by | (first present wins)", o.field, o.value)
+		}
+	}
+	for _, list := range []struct {
+		field  string
+		values []string
+	}{{"mapping.group_members", m.GroupMembers}, {"mapping.extra", m.Extra}} {
+		for _, v := range list.values {
+			if !attrList.MatchString(v) || strings.Contains(v, "|") {
+				return fmt.Errorf("%s: %q is not an attribute name", list.field, v)
+			}
+		}
+	}
+	return nil
+}
