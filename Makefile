@@ -1,0 +1,59 @@
+# idsync — run `make help` for the targets.
+SHELL := /usr/bin/env bash
+GO ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X github.com/idsync/idsync/internal/version.Version=$(VERSION)
+CMDS := idsync-agent idsync-hub idsyncctl
+TEST_TIMEOUT ?= 25m
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: build
+build: ## build the three commands into bin/
+	@mkdir -p bin
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ $(addprefix ./cmd/,$(CMDS))
+
+.PHONY: build-windows
+build-windows: ## cross-build the three commands for windows/amd64 into bin/windows/
+	@mkdir -p bin/windows
+	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/windows/ $(addprefix ./cmd/,$(CMDS))
+
+.PHONY: test-deps
+test-deps: ## install the test servers from Debian packages when missing (slapd, samba-ad-dc, postgresql)
+	@scripts/install-test-deps.sh
+
+.PHONY: test
+test: test-deps ## run every test, integration included (real slapd, Samba AD, PostgreSQL)
+	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+.PHONY: bench
+bench: test-deps ## run the benchmarks and print their figures
+	$(GO) run ./scripts/bench
+
+.PHONY: lint
+lint: ## go vet and buf lint
+	$(GO) vet ./...
+	$(GO) tool buf lint
+
+.PHONY: generate
+generate: ## regenerate the protobuf and gRPC code (tools pinned in go.mod)
+	$(GO) tool buf generate
+
+.PHONY: checkgenerate
+checkgenerate: generate ## fail when regenerating changes anything
+	@if [ -n "$$(git status --porcelain -- proto)" ]; then \
+		echo "generated code is out of date: run 'make generate' and commit" >&2; \
+		git status --porcelain -- proto >&2; git diff --stat -- proto >&2; exit 1; fi
+
+.PHONY: demo
+demo: ## local slapd with a generated directory, hub, agent and a full import (Ctrl-C stops all)
+	@scripts/install-test-deps.sh slapd
+	$(GO) run ./scripts/demo
+
+.PHONY: clean
+clean: ## remove build output
+	rm -rf bin dist .demo
