@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/x509"
 	"errors"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
+	"github.com/idsync/idsync/internal/pki"
 	"github.com/idsync/idsync/server/store"
 )
 
@@ -64,13 +64,6 @@ type tokenStore interface {
 // New returns an authenticator over st.
 func New(st tokenStore) *Authenticator { return &Authenticator{store: st} }
 
-// HashToken is how admin tokens are stored: SHA-256 (the tokens are 256-bit
-// random secrets, so a slow password hash would add nothing).
-func HashToken(token string) []byte {
-	h := sha256.Sum256([]byte(token))
-	return h[:]
-}
-
 func (a *Authenticator) authenticate(ctx context.Context, method string) (context.Context, error) {
 	switch {
 	case method == enrollMethod:
@@ -101,7 +94,7 @@ func (a *Authenticator) adminToken(ctx context.Context) (*store.AdminToken, erro
 	if !ok || token == "" {
 		return nil, status.Error(codes.Unauthenticated, "malformed authorization header: want \"Bearer TOKEN\"")
 	}
-	t, err := a.store.AdminTokenByHash(ctx, HashToken(token))
+	t, err := a.store.AdminTokenByHash(ctx, pki.HashSecret(token))
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, status.Error(codes.Unauthenticated, "admin token not recognised")
 	}
