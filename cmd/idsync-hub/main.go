@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/idsync/idsync/internal/logging"
 	"github.com/idsync/idsync/internal/version"
@@ -39,6 +40,7 @@ func run(args []string) int {
 	fs.StringVar(&cfg.HTTPListen, "http-listen", "127.0.0.1:7080", "HTTP `ADDR` for /healthz")
 	fs.StringVar(&cfg.Store, "store", "sqlite", "store backend: sqlite or postgres")
 	fs.StringVar(&cfg.StoreDSN, "store-dsn", os.Getenv("IDSYNC_STORE_DSN"), "PostgreSQL `DSN` (default $IDSYNC_STORE_DSN)")
+	fs.DurationVar(&cfg.Agents.Heartbeat, "agent-heartbeat", 10*time.Second, "heartbeat interval on agent streams; an agent silent for three is offline")
 	hosts := fs.String("tls-hosts", "", "extra comma-separated `NAMES` for the hub's server certificate")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
@@ -64,4 +66,3 @@ func run(args []string) int {
 	}
 	return 0
 }
-

@@ -18,8 +18,8 @@ func agentToken(c *cli, args []string) error {
 	if *dir == "" {
 		return &exitError{code: exitUsage, err: fmt.Errorf("--directory: required")}
 	}
-	if *ttl < time.Minute || *ttl > 30*24*time.Hour {
-		return &exitError{code: exitUsage, err: fmt.Errorf("--ttl %v: must be between 1m and 720h", *ttl)}
+	if *ttl < time.Second || *ttl > 30*24*time.Hour {
+		return &exitError{code: exitUsage, err: fmt.Errorf("--ttl %v: must be between 1s and 720h", *ttl)}
 	}
 	ctx, cancel, client, err := c.call()
 	if err != nil {
