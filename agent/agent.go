@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	stdsync "sync"
 	"time"
 
@@ -74,8 +75,8 @@ func (a *Agent) Run(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		if c := status.Code(err); c == codes.Unauthenticated || c == codes.PermissionDenied {
-			return fmt.Errorf("%w: %v; enrol again with `idsync-agent enroll`", ErrRefused, describe(err))
+		if why := refusal(err); why != "" {
+			return fmt.Errorf("%w: %s; enrol again with `idsync-agent enroll`", ErrRefused, why)
 		}
 		if established {
 			bo.Reset()
@@ -128,6 +129,26 @@ func (a *Agent) identity() (string, credentials.TransportCredentials, error) {
 	return cert.Subject.CommonName, credentials.NewTLS(tc), nil
 }
 
+// refusal explains an error that retrying cannot fix: the hub refused the
+// agent's identity, or the two do not trust each other's certificates.
+func refusal(err error) string {
+	if err == nil {
+		return ""
+	}
+	if c := status.Code(err); c == codes.Unauthenticated || c == codes.PermissionDenied {
+		return describe(err).Error()
+	}
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "tls: bad certificate"), strings.Contains(msg, "tls: unknown certificate authority"),
+		strings.Contains(msg, "tls: certificate required"):
+		return "the hub rejected this agent's certificate in the TLS handshake (it was not issued by this hub's CA)"
+	case strings.Contains(msg, "x509: certificate signed by unknown authority"):
+		return "the hub's certificate is not signed by the CA this agent enrolled with (hub-ca.crt)"
+	}
+	return ""
+}
+
 // describe turns a gRPC error into its message, without the "rpc error:"
 // noise.
 func describe(err error) error {
@@ -145,7 +166,6 @@ type stream struct {
 	mu stdsync.Mutex
 	s  idsyncv1.AgentService_ConnectClient
 }
-
 
 func (s *stream) send(m *idsyncv1.ConnectRequest) error {
 	s.mu.Lock()

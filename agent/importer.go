@@ -91,7 +91,7 @@ type batcher struct {
 var _ ldapsync.Sink = (*batcher)(nil)
 
 func objectKind(k ldapsync.ObjectKind) idsyncv1.ObjectKind {
-	if k == ldapsync.Group {
+	if k == ldapsync.ObjectGroup {
 		return idsyncv1.ObjectKind_OBJECT_KIND_GROUP
 	}
 	return idsyncv1.ObjectKind_OBJECT_KIND_USER
@@ -101,7 +101,7 @@ func objectKind(k ldapsync.ObjectKind) idsyncv1.ObjectKind {
 func (b *batcher) Change(ctx context.Context, c ldapsync.Change) error {
 	pc := &idsyncv1.Change{Type: idsyncv1.ChangeType_CHANGE_TYPE_UPSERT, Kind: objectKind(c.Kind),
 		ExternalId: c.ExternalID, Dn: c.DN, Attributes: make([]*idsyncv1.Attribute, 0, len(c.Attributes))}
-	if c.Type == ldapsync.Delete {
+	if c.Type == ldapsync.ChangeDelete {
 		pc.Type = idsyncv1.ChangeType_CHANGE_TYPE_DELETE
 	}
 	size := len(c.DN) + len(c.ExternalID)
