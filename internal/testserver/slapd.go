@@ -141,7 +141,7 @@ func outsideSlapd(t testing.TB, url string, o SlapdOptions) *SlapdServer {
 		BindDN:       os.Getenv("IDSYNC_TEST_LDAP_BIND_DN"),
 		BindPassword: os.Getenv("IDSYNC_TEST_LDAP_BIND_PASSWORD"),
 	}}
-	s.BaseDN = s.freshOU(t, base, "ou")
+	s.BaseDN = s.freshOU(t, base, "ou", true)
 	if o.Preload != nil {
 		err := s.withConn(t.Context(), func(c *ldap.Conn) error {
 			return o.Preload(s.BaseDN, func(e gendir.Entry) error { return addEntry(c, e) })
@@ -659,9 +659,10 @@ func (e *Endpoint) DeleteTree(ctx context.Context, dn string) error {
 	})
 }
 
-// freshOU creates an organizational unit for one test under parent, removed
-// at the end of the test, and returns its DN. attr is "ou" or "OU".
-func (e *Endpoint) freshOU(t testing.TB, parent, attr string) string {
+// freshOU creates an organizational unit for one test under parent and
+// returns its DN; with cleanup, the OU and its contents are removed at the
+// end of the test. attr is "ou" or "OU".
+func (e *Endpoint) freshOU(t testing.TB, parent, attr string, cleanup bool) string {
 	t.Helper()
 	var suffix [4]byte
 	_, _ = rand.Read(suffix[:])
@@ -677,6 +678,9 @@ func (e *Endpoint) freshOU(t testing.TB, parent, attr string) string {
 	}}
 	if err := e.Add(t.Context(), ou); err != nil {
 		t.Fatalf("creating the test's OU: %v", err)
+	}
+	if !cleanup {
+		return dn
 	}
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

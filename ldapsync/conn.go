@@ -1,0 +1,203 @@
+package ldapsync
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+)
+
+// ErrInvalidCredentials is wrapped by Dial's error when the server rejects
+// the bind DN and password.
+var ErrInvalidCredentials = errors.New("invalid credentials")
+
+// DefaultTimeout bounds Dial when Config.Timeout is zero.
+const DefaultTimeout = 30 * time.Second
+
+// Config says how to reach and bind to a directory server.
+type Config struct {
+	// URL is ldap://host[:port] or ldaps://host[:port].
+	URL string
+	// StartTLS upgrades an ldap:// connection to TLS before binding.
+	StartTLS bool
+	// BindDN and BindPassword authenticate with a simple bind; both empty
+	// means an anonymous connection.
+	BindDN, BindPassword string
+	// CAFile is a PEM file of CAs to trust for TLS instead of the system's.
+	CAFile string
+	// Timeout bounds dialling, TLS and binding; DefaultTimeout when zero.
+	// Searches are bounded by their ctx only.
+	Timeout time.Duration
+}
+
+// searcher is the part of *ldap.Conn that a bound Conn uses. Everything goes
+// through SearchAsync, so that ctx cancels every search.
+type searcher interface {
+	SearchAsync(ctx context.Context, req *ldap.SearchRequest, bufferSize int) ldap.Response
+	// IsClosing tells a search that ended without an error because the
+	// connection went away from one that completed.
+	IsClosing() bool
+	Close() error
+}
+
+var _ searcher = (*ldap.Conn)(nil)
+
+// Conn is a bound connection to a directory server. It is not safe for
+// concurrent imports.
+type Conn struct {
+	ldap searcher
+	url  string
+}
+
+// Close closes the connection.
+func (c *Conn) Close() error { return c.ldap.Close() }
+
+// URL returns the URL the connection was dialled with.
+func (c *Conn) URL() string { return c.url }
+
+// Dial connects to cfg.URL, sets up TLS (ldaps:// or StartTLS) and binds.
+// ctx and cfg.Timeout bound all of it. Errors name the URL (and the bind DN
+// for bind errors) but never the password.
+func Dial(ctx context.Context, cfg Config) (*Conn, error) {
+	u, err := cfg.validate()
+	if err != nil {
+		return nil, err
+	}
+	timeout := cfg.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+
+	var tlsConfig *tls.Config
+	if u.Scheme == "ldaps" || cfg.StartTLS {
+		if tlsConfig, err = cfg.tlsConfig(u.Hostname()); err != nil {
+			return nil, err
+		}
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"ldap": ldap.DefaultLdapPort, "ldaps": ldap.DefaultLdapsPort}[u.Scheme]
+	}
+	var d net.Dialer
+	raw, err := d.DialContext(ctx, "tcp", net.JoinHostPort(u.Hostname(), port))
+	if err != nil {
+		return nil, fmt.Errorf("connecting to %s: %w", cfg.URL, err)
+	}
+	if u.Scheme == "ldaps" {
+		tc := tls.Client(raw, tlsConfig)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			raw.Close()
+			return nil, fmt.Errorf("TLS handshake with %s: %w", cfg.URL, err)
+		}
+		raw = tc
+	}
+	l := ldap.NewConn(raw, u.Scheme == "ldaps")
+	l.Start()
+	// go-ldap's StartTLS and Bind take no ctx: closing the connection is how
+	// ctx interrupts them.
+	stop := context.AfterFunc(ctx, func() { l.Close() })
+	fail := func(what string, err error) (*Conn, error) {
+		stop()
+		l.Close()
+		if ctx.Err() != nil {
+			err = ctx.Err()
+		}
+		return nil, redact(fmt.Errorf("%s: %w", what, err), cfg.BindPassword)
+	}
+	if cfg.StartTLS {
+		if err := l.StartTLS(tlsConfig); err != nil {
+			return fail("StartTLS with "+cfg.URL, err)
+		}
+	}
+	if cfg.BindDN != "" {
+		if err := l.Bind(cfg.BindDN, cfg.BindPassword); err != nil {
+			return fail(fmt.Sprintf("binding to %s as %q", cfg.URL, cfg.BindDN), bindError(err))
+		}
+	}
+	if !stop() {
+		return fail("connecting to "+cfg.URL, ctx.Err())
+	}
+	return &Conn{ldap: l, url: cfg.URL}, nil
+}
+
+// bindError turns a rejected bind into ErrInvalidCredentials, keeping the
+// server's diagnostic (AD's "data 52e" tells a wrong password from a locked
+// account).
+func bindError(err error) error {
+	var lerr *ldap.Error
+	if errors.As(err, &lerr) && lerr.ResultCode == ldap.LDAPResultInvalidCredentials {
+		if lerr.Err != nil && lerr.Err.Error() != "" {
+			return fmt.Errorf("the server rejected the credentials (%s): %w", lerr.Err, ErrInvalidCredentials)
+		}
+		return fmt.Errorf("the server rejected the credentials: %w", ErrInvalidCredentials)
+	}
+	return err
+}
+
+// redactedError hides a secret in an error's text while keeping the chain
+// for errors.Is and errors.As.
+type redactedError struct {
+	msg string
+	err error
+}
+
+func (e *redactedError) Error() string { return e.msg }
+func (e *redactedError) Unwrap() error { return e.err }
+
+// redact returns err with every occurrence of secret in its text replaced,
+// so that no server or library echo can leak a password into a log.
+func redact(err error, secret string) error {
+	if secret == "" || !strings.Contains(err.Error(), secret) {
+		return err
+	}
+	return &redactedError{msg: strings.ReplaceAll(err.Error(), secret, "[redacted]"), err: err}
+}
+
+func (cfg Config) validate() (*url.URL, error) {
+	u, err := url.Parse(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("LDAP URL %q: %w", cfg.URL, err)
+	}
+	switch {
+	case u.Scheme != "ldap" && u.Scheme != "ldaps":
+		return nil, fmt.Errorf("LDAP URL %q: scheme must be ldap or ldaps", cfg.URL)
+	case u.Hostname() == "":
+		return nil, fmt.Errorf("LDAP URL %q: no host", cfg.URL)
+	case cfg.StartTLS && u.Scheme == "ldaps":
+		return nil, fmt.Errorf("LDAP URL %q: StartTLS is for ldap://, not ldaps://", cfg.URL)
+	case cfg.BindDN == "" && cfg.BindPassword != "":
+		return nil, fmt.Errorf("LDAP %s: a bind password without a bind DN", cfg.URL)
+	case cfg.BindDN != "" && cfg.BindPassword == "":
+		// An empty password would be an unauthenticated bind, which servers
+		// accept for any DN without checking anything.
+		return nil, fmt.Errorf("LDAP %s: bind DN %q has an empty password", cfg.URL, cfg.BindDN)
+	}
+	return u, nil
+}
+
+func (cfg Config) tlsConfig(host string) (*tls.Config, error) {
+	tc := &tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}
+	if cfg.CAFile == "" {
+		return tc, nil
+	}
+	pemBytes, err := os.ReadFile(cfg.CAFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading the CA file for %s: %w", cfg.URL, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pemBytes) {
+		return nil, fmt.Errorf("CA file %s for %s: no PEM certificate in it", cfg.CAFile, cfg.URL)
+	}
+	tc.RootCAs = pool
+	return tc, nil
+}

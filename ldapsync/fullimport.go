@@ -1,0 +1,336 @@
+package ldapsync
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/go-ldap/ldap/v3"
+)
+
+// ErrBaseNotFound is wrapped by FullImport's error when the base DN does not
+// exist on the server.
+var ErrBaseNotFound = errors.New("base DN not found")
+
+// searchBuffer is how many decoded results go-ldap may hold ahead of the
+// Sink: enough to overlap decoding with the Sink's work, small next to a page.
+const searchBuffer = 64
+
+// FullImport reads every user, then every group, under spec.BaseDN and
+// hands each to sink as a Change, or as an EntryError when the entry cannot
+// be read or normalised (the import goes on). It pages through the
+// directory, so memory is bounded by a page. It returns an error when the
+// read did not complete — bad spec, missing base DN, a search or sink
+// failure, or ctx cancelled — and only a nil error means the snapshot is
+// complete.
+func FullImport(ctx context.Context, c *Conn, spec Spec, sink Sink) (Stats, error) {
+	spec, err := spec.withDefaults()
+	if err != nil {
+		return Stats{}, err
+	}
+	imp := &importer{conn: c, spec: spec, sink: sink, idAttr: idAttribute[spec.Kind], names: map[string]string{}}
+	if err := imp.checkBase(ctx); err != nil {
+		return imp.stats, err
+	}
+	if err := imp.search(ctx, ObjectUser, spec.UserFilter, spec.UserAttributes); err != nil {
+		return imp.stats, err
+	}
+	if err := imp.search(ctx, ObjectGroup, spec.GroupFilter, spec.GroupAttributes); err != nil {
+		return imp.stats, err
+	}
+	return imp.stats, nil
+}
+
+// importer is the state of one FullImport.
+type importer struct {
+	conn   *Conn
+	spec   Spec
+	sink   Sink
+	idAttr string
+	stats  Stats
+	// names caches lower-cased attribute names: servers repeat the same few
+	// names on every entry.
+	names map[string]string
+}
+
+// checkBase makes sure the base DN exists before anything is read, so that
+// a typo reads as a clear error rather than as an empty directory.
+func (imp *importer) checkBase(ctx context.Context) error {
+	base := imp.spec.BaseDN
+	req := ldap.NewSearchRequest(base, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false,
+		"(objectClass=*)", []string{"1.1"}, nil)
+	found := false
+	_, err := imp.each(ctx, req, func(*ldap.Entry) error { found = true; return nil })
+	switch {
+	case ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) || (err == nil && !found):
+		return fmt.Errorf("base DN %q does not exist on %s (or the bind DN cannot see it): %w", base, imp.conn.url, ErrBaseNotFound)
+	case err != nil:
+		return err
+	}
+	return nil
+}
+
+// search pages through the entries of one kind. Entries go to the sink as
+// they arrive, except those whose attributes came in ranges: their remaining
+// values are fetched once the page's search is over, because a search
+// issued on a connection while another streams results can deadlock in
+// go-ldap (its reader blocks on the busy consumer).
+func (imp *importer) search(ctx context.Context, kind ObjectKind, filter string, attrs []string) error {
+	paging := ldap.NewControlPaging(uint32(imp.spec.PageSize))
+	req := ldap.NewSearchRequest(imp.spec.BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+		filter, imp.spec.requestAttributes(attrs), []ldap.Control{paging})
+	for {
+		var pending []partial
+		controls, err := imp.each(ctx, req, func(e *ldap.Entry) error {
+			ch, ranges, eerr := imp.normalize(kind, e)
+			switch {
+			case eerr != nil:
+				return imp.sendError(ctx, *eerr)
+			case len(ranges) > 0:
+				pending = append(pending, partial{ch, ranges})
+				return nil
+			}
+			return imp.sendChange(ctx, ch)
+		})
+		if err != nil {
+			return err
+		}
+		for _, p := range pending {
+			eerr, err := imp.completeRanges(ctx, &p.change, p.ranges)
+			switch {
+			case err != nil:
+				return err
+			case eerr != nil:
+				err = imp.sendError(ctx, *eerr)
+			default:
+				err = imp.sendChange(ctx, p.change)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		// A server without paging answers everything at once, without the
+		// control; an empty cookie marks the last page.
+		resp, _ := ldap.FindControl(controls, ldap.ControlTypePaging).(*ldap.ControlPaging)
+		if resp == nil || len(resp.Cookie) == 0 {
+			return nil
+		}
+		paging.SetCookie(resp.Cookie)
+	}
+}
+
+// each runs one search to its end, calling fn for every entry as it
+// arrives, and returns the controls of the final result. Errors from fn and
+// ctx are returned as they are; search errors name the server, base and
+// filter.
+func (imp *importer) each(ctx context.Context, req *ldap.SearchRequest, fn func(*ldap.Entry) error) ([]ldap.Control, error) {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops go-ldap's reading when fn fails
+	resp := imp.conn.ldap.SearchAsync(sctx, req, searchBuffer)
+	var controls []ldap.Control
+	for resp.Next() {
+		if e := resp.Entry(); e != nil {
+			if err := fn(e); err != nil {
+				return nil, err
+			}
+		} else if resp.Referral() == "" {
+			controls = resp.Controls()
+		}
+	}
+	// go-ldap reports neither cancellation nor a connection closed before
+	// the search was sent: both look like a search that completed.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	err := resp.Err()
+	if err == nil && imp.conn.ldap.IsClosing() {
+		err = errors.New("the connection closed")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("searching %s under %q for %s: %w", imp.conn.url, req.BaseDN, req.Filter, err)
+	}
+	return controls, nil
+}
+
+// partial is an entry waiting for the rest of its ranged values.
+type partial struct {
+	change Change
+	ranges []pendingRange
+}
+
+// pendingRange is an attribute of which the server sent a first window.
+type pendingRange struct {
+	name       string // lower-case base description, as in the Change
+	next, step int    // first index not yet read, window size
+}
+
+// normalize turns an entry into a Change, or an EntryError when the id is
+// missing or a value cannot be sent. It reads every attribute even after a
+// problem so that an EntryError carries the id whenever there is one.
+func (imp *importer) normalize(kind ObjectKind, e *ldap.Entry) (Change, []pendingRange, *EntryError) {
+	ch := Change{Type: ChangeUpsert, Kind: kind, DN: e.DN, Attributes: make([]Attribute, 0, len(e.Attributes))}
+	var ranges []pendingRange
+	var problem string
+	for _, a := range e.Attributes {
+		name := imp.lower(a.Name)
+		if name == imp.idAttr {
+			id, err := imp.externalID(a)
+			if err != nil && problem == "" {
+				problem = fmt.Sprintf("attribute %s: %v", name, err)
+			}
+			ch.ExternalID = id
+			continue
+		}
+		if strings.IndexByte(name, ';') >= 0 {
+			if r, ok := parseRange(name); ok {
+				name = r.base
+				if r.high != openEnded {
+					ranges = append(ranges, pendingRange{name: name, next: r.high + 1, step: r.high - r.low + 1})
+				}
+			}
+		}
+		values, err := imp.values(name, a.Values, a.ByteValues)
+		if err != nil && problem == "" {
+			problem = fmt.Sprintf("attribute %s: %v", name, err)
+		}
+		ch.Attributes = append(ch.Attributes, Attribute{Name: name, Values: values})
+	}
+	if ch.ExternalID == "" && problem == "" {
+		problem = fmt.Sprintf("the entry has no %s: the id is missing or the bind DN may not read it", imp.idAttr)
+	}
+	if problem != "" {
+		return Change{}, nil, &EntryError{DN: e.DN, ExternalID: ch.ExternalID, Kind: kind, Message: problem}
+	}
+	return ch, ranges, nil
+}
+
+// lower returns name in lower case, from the cache when it can.
+func (imp *importer) lower(name string) string {
+	if l, ok := imp.names[name]; ok {
+		return l
+	}
+	l := strings.ToLower(name)
+	if len(imp.names) < 1000 { // a bound, in case a server invents names
+		imp.names[name] = l
+	}
+	return l
+}
+
+// externalID reads the id attribute's single value in canonical form.
+func (imp *importer) externalID(a *ldap.EntryAttribute) (string, error) {
+	if len(a.ByteValues) != 1 {
+		return "", fmt.Errorf("%d values, want one", len(a.ByteValues))
+	}
+	if imp.spec.Kind == KindAD {
+		return formatGUID(a.ByteValues[0])
+	}
+	id := a.Values[0]
+	if len(id) != 36 || !utf8.ValidString(id) {
+		return "", fmt.Errorf("%q is not a UUID", id)
+	}
+	return strings.ToLower(id), nil
+}
+
+// sidAttributes are AD attributes of SID syntax, sent in their S-1-… form.
+var sidAttributes = map[string]bool{"objectsid": true, "sidhistory": true}
+
+// values checks and converts the values of attribute name (lower case):
+// SIDs become text on AD; any other value must be valid UTF-8 and within
+// MaxValueBytes.
+func (imp *importer) values(name string, text []string, raw [][]byte) ([]string, error) {
+	if imp.spec.Kind == KindAD && sidAttributes[name] {
+		out := make([]string, len(raw))
+		for i, b := range raw {
+			s, err := formatSID(b)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = s
+		}
+		return out, nil
+	}
+	for _, v := range text {
+		if len(v) > imp.spec.MaxValueBytes {
+			return nil, fmt.Errorf("a value of %d bytes exceeds the limit of %d bytes", len(v), imp.spec.MaxValueBytes)
+		}
+		if !utf8.ValidString(v) {
+			return nil, errors.New("a value is not valid UTF-8 (binary data cannot be sent as text)")
+		}
+	}
+	return text, nil
+}
+
+// completeRanges fetches the remaining windows of ch's ranged attributes
+// with base-scope searches, each window as large as the server's previous
+// one, and appends them to the attribute. A problem with the entry (deleted
+// meanwhile, a bad value) is an EntryError; a failed search is an error.
+func (imp *importer) completeRanges(ctx context.Context, ch *Change, ranges []pendingRange) (*EntryError, error) {
+	entryError := func(format string, args ...any) *EntryError {
+		return &EntryError{DN: ch.DN, ExternalID: ch.ExternalID, Kind: ch.Kind, Message: fmt.Sprintf(format, args...)}
+	}
+	for _, r := range ranges {
+		i := slices.IndexFunc(ch.Attributes, func(a Attribute) bool { return a.Name == r.name })
+		for next, step := r.next, r.step; ; {
+			req := ldap.NewSearchRequest(ch.DN, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false,
+				"(objectClass=*)", []string{rangeDesc(r.name, next, next+step-1)}, nil)
+			imp.stats.RangeFetches++
+			var window *ldap.EntryAttribute
+			var got attrRange
+			_, err := imp.each(ctx, req, func(e *ldap.Entry) error {
+				for _, a := range e.Attributes {
+					if rr, ok := parseRange(a.Name); ok && strings.EqualFold(rr.base, r.name) {
+						window, got = a, rr
+					}
+				}
+				return nil
+			})
+			if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+				return entryError("attribute %s: the entry went away while its values %d and on were read", r.name, next), nil
+			}
+			if err != nil {
+				return nil, err
+			}
+			if window == nil {
+				break // no values from next on: the previous window ended exactly at the last value
+			}
+			if got.low != next {
+				return entryError("attribute %s: asked for values from %d, the server sent %d-%d", r.name, next, got.low, got.high), nil
+			}
+			values, err := imp.values(r.name, window.Values, window.ByteValues)
+			if err != nil {
+				return entryError("attribute %s: %v", r.name, err), nil
+			}
+			ch.Attributes[i].Values = append(ch.Attributes[i].Values, values...)
+			if got.high == openEnded {
+				break
+			}
+			next, step = got.high+1, got.high-got.low+1
+		}
+	}
+	return nil, nil
+}
+
+func (imp *importer) sendChange(ctx context.Context, ch Change) error {
+	slices.SortFunc(ch.Attributes, func(a, b Attribute) int { return cmp.Compare(a.Name, b.Name) })
+	if err := imp.sink.Change(ctx, ch); err != nil {
+		return fmt.Errorf("sink: %w", err)
+	}
+	if ch.Kind == ObjectGroup {
+		imp.stats.Groups++
+	} else {
+		imp.stats.Users++
+	}
+	return nil
+}
+
+func (imp *importer) sendError(ctx context.Context, e EntryError) error {
+	if err := imp.sink.EntryError(ctx, e); err != nil {
+		return fmt.Errorf("sink: %w", err)
+	}
+	imp.stats.Errors++
+	return nil
+}

@@ -1,0 +1,63 @@
+package ldapsync
+
+import (
+	"strconv"
+	"strings"
+)
+
+// AD returns at most MaxValRange (1,500 by default) values of a
+// multi-valued attribute per search; the first window comes as
+// "member;range=0-1499" and the client asks for the rest window by window,
+// until the server answers with a high bound of "*".
+
+// openEnded is the high bound "*" of the last window.
+const openEnded = -1
+
+// attrRange is an attribute description split around its range option.
+type attrRange struct {
+	// base is the description without the range option, e.g. "member" or
+	// "member;binary".
+	base string
+	// low and high are the window's bounds; high is openEnded for "*".
+	low, high int
+}
+
+// parseRange splits an attribute description such as "member;range=0-1499"
+// into its base and window. ok is false when the description has no
+// well-formed range option.
+func parseRange(desc string) (r attrRange, ok bool) {
+	i := strings.Index(strings.ToLower(desc), ";range=")
+	if i < 0 {
+		return attrRange{}, false
+	}
+	spec, rest, _ := strings.Cut(desc[i+len(";range="):], ";")
+	lowText, highText, found := strings.Cut(spec, "-")
+	if !found {
+		return attrRange{}, false
+	}
+	low, err := strconv.Atoi(lowText)
+	if err != nil || low < 0 {
+		return attrRange{}, false
+	}
+	high := openEnded
+	if highText != "*" {
+		if high, err = strconv.Atoi(highText); err != nil || high < low {
+			return attrRange{}, false
+		}
+	}
+	base := desc[:i]
+	if rest != "" {
+		base += ";" + rest
+	}
+	return attrRange{base: base, low: low, high: high}, true
+}
+
+// rangeDesc returns the description requesting values low to high
+// (openEnded for all the rest) of attribute base.
+func rangeDesc(base string, low, high int) string {
+	h := "*"
+	if high != openEnded {
+		h = strconv.Itoa(high)
+	}
+	return base + ";range=" + strconv.Itoa(low) + "-" + h
+}
