@@ -222,7 +222,7 @@ func (c *Config) resolve(p string) string {
 }
 
 // configRules are the top-level rules; directoryRules apply to each
-// directory. Each names the field it checks; an empty message means the rule
+// directory. Each names the field it checks and returns nil when the rule
 // holds.
 var configRules = []struct {
 	field string

@@ -206,6 +206,9 @@ func (ca *CA) ServerCertificate(dir string, hosts []string) (tls.Certificate, er
 	} else if !errors.Is(err, errReissue) {
 		return tls.Certificate{}, err
 	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return tls.Certificate{}, fmt.Errorf("hub server certificate: %w", err)
+	}
 	now := time.Now()
 	certPEM, keyPEM, err := ca.issueServer(hosts, now.Add(-backdate), now.Add(serverValidity))
 	if err != nil {
