@@ -237,7 +237,8 @@ func (ChangeType) EnumDescriptor() ([]byte, []int) {
 // EnrollRequest carries the token from `idsyncctl agent token` and a CSR.
 type EnrollRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The enrolment token's secret part.
+	// The enrolment token as `idsyncctl agent token` printed it (the hub reads
+	// its secret; the CA fingerprint in it is what the agent checked).
 	Token string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
 	// PEM-encoded PKCS#10 certificate signing request of the agent's key.
 	CsrPem []byte `protobuf:"bytes,2,opt,name=csr_pem,json=csrPem,proto3" json:"csr_pem,omitempty"`
