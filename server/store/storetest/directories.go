@@ -1,0 +1,125 @@
+package storetest
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/idsync/idsync/server/store"
+)
+
+var directoryTests = []test{
+	{"CreateAndGet", testDirectoryCreateAndGet},
+	{"NameTaken", testDirectoryNameTaken},
+	{"Update", testDirectoryUpdate},
+	{"List", testDirectoryList},
+	{"Stats", testDirectoryStats},
+}
+
+func testDirectoryCreateAndGet(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	before := time.Now()
+	d := &store.Directory{
+		Name: "corp", Kind: store.KindAD, BaseDN: "DC=corp,DC=example", UserFilter: "(objectClass=user)",
+		GroupFilter: "(objectClass=group)", SafeguardPercent: 5, SafeguardMax: 250,
+		Mapping: store.Mapping{Username: "sAMAccountName", Email: "mail", GroupName: "cn",
+			GroupMembers: []string{"member"}, Extra: []string{"telephoneNumber", "mobile"}},
+	}
+	must(t, "CreateDirectory", s.CreateDirectory(ctx, d))
+	if d.ID == 0 {
+		t.Fatalf("CreateDirectory left ID 0")
+	}
+	if d.CreatedAt.Before(before.Add(-timeTolerance)) || d.CreatedAt.After(time.Now().Add(timeTolerance)) {
+		t.Errorf("CreatedAt = %v, want about %v", d.CreatedAt, before)
+	}
+	byName, err := s.GetDirectory(ctx, "corp")
+	must(t, "GetDirectory", err)
+	byID, err := s.GetDirectoryByID(ctx, d.ID)
+	must(t, "GetDirectoryByID", err)
+	for _, got := range []*store.Directory{byName, byID} {
+		if !sameTime(got.CreatedAt, d.CreatedAt) {
+			t.Errorf("CreatedAt = %v, want %v (UTC)", got.CreatedAt, d.CreatedAt)
+		}
+		want := *d
+		want.CreatedAt = got.CreatedAt
+		if !reflect.DeepEqual(*got, want) {
+			t.Errorf("read back %+v, want %+v", *got, want)
+		}
+	}
+
+	_, err = s.GetDirectory(ctx, "nope")
+	wantErr(t, "GetDirectory(unknown)", err, store.ErrNotFound)
+	_, err = s.GetDirectoryByID(ctx, d.ID+100)
+	wantErr(t, "GetDirectoryByID(unknown)", err, store.ErrNotFound)
+}
+
+func testDirectoryNameTaken(t *testing.T, s store.Store) {
+	newFixture(t, s, "corp")
+	err := s.CreateDirectory(t.Context(), &store.Directory{Name: "corp", Kind: store.KindAD})
+	wantErr(t, "CreateDirectory(taken name)", err, store.ErrConflict)
+}
+
+func testDirectoryUpdate(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	f := newFixture(t, s, "corp")
+	newFixture(t, s, "other")
+	d := *f.dir
+	d.Name, d.BaseDN, d.SafeguardPercent = "renamed", "dc=new,dc=org", 50
+	d.Mapping.Username = "uid"
+	must(t, "UpdateDirectory", s.UpdateDirectory(ctx, &d))
+	got, err := s.GetDirectoryByID(ctx, d.ID)
+	must(t, "GetDirectoryByID", err)
+	d.CreatedAt = got.CreatedAt
+	if !reflect.DeepEqual(*got, d) {
+		t.Errorf("after update read %+v, want %+v", *got, d)
+	}
+	if _, err := s.GetDirectory(ctx, "corp"); err == nil {
+		t.Errorf("GetDirectory(old name) found it after the rename")
+	}
+
+	taken := d
+	taken.Name = "other"
+	wantErr(t, "UpdateDirectory(taken name)", s.UpdateDirectory(ctx, &taken), store.ErrConflict)
+	unknown := d
+	unknown.ID += 100
+	wantErr(t, "UpdateDirectory(unknown id)", s.UpdateDirectory(ctx, &unknown), store.ErrNotFound)
+}
+
+func testDirectoryList(t *testing.T, s store.Store) {
+	for _, n := range []string{"zeta", "alpha", "Mid", "beta"} {
+		newFixture(t, s, n)
+	}
+	ds, err := s.ListDirectories(t.Context())
+	must(t, "ListDirectories", err)
+	var got []string
+	for _, d := range ds {
+		got = append(got, d.Name)
+	}
+	// Byte order: upper case sorts first in every backend.
+	want := []string{"Mid", "alpha", "beta", "zeta"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("ListDirectories names = %v, want %v", got, want)
+	}
+}
+
+func testDirectoryStats(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	f := newFixture(t, s, "corp")
+	other := newFixture(t, s, "other")
+	run := f.run(store.RunIncremental)
+	suspended := newUser("u3", "carol")
+	suspended.Status = store.StatusSuspended
+	f.upsert(run, newUser("u1", "alice"), newUser("u2", "bob"), rehash(suspended), newUser("u4", "dave"),
+		newGroup("g1", "staff"), newGroup("g2", "old"))
+	f.apply(run, store.Batch{Deletes: []string{"u4", "g2"}})
+	other.upsert(other.run(store.RunIncremental), newUser("x1", "xavier"))
+
+	got, err := s.DirectoryStats(ctx, f.dir.ID)
+	must(t, "DirectoryStats", err)
+	want := store.DirectoryStats{Active: 2, Suspended: 1, Deprovisioned: 1, Groups: 1}
+	if got != want {
+		t.Errorf("DirectoryStats = %+v, want %+v", got, want)
+	}
+	_, err = s.DirectoryStats(ctx, other.dir.ID+100)
+	wantErr(t, "DirectoryStats(unknown)", err, store.ErrNotFound)
+}

@@ -1,0 +1,8 @@
+// Package storetest is the conformance suite every store.Store backend
+// passes: Run runs it against fresh stores from an opener, and
+// BenchmarkApplyBatch measures a full import. Each backend calls them from a
+// ten-line _test.go.
+//
+// It is a non-test package so that the backends can share it; only tests
+// import it. It may import the standard library and server/store.
+package storetest

@@ -1,0 +1,291 @@
+package storetest
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/idsync/idsync/server/store"
+)
+
+var queryTests = []test{
+	{"ListUsers", testListUsers},
+	{"ListUsersPaging", testListUsersPaging},
+	{"GetNotFound", testGetNotFound},
+	{"Find", testFind},
+	{"UserGroups", testUserGroups},
+	{"ListGroups", testListGroups},
+}
+
+// populated is a store with two directories:
+//
+//	corp: alice, bob (memberUid only), carol (suspended), dave (deprovisioned);
+//	      staff {alice, bob by uid, ghost}, admins {alice}, old (deprovisioned) {alice}
+//	lab:  alice; staff {alice}
+type populated struct {
+	corp, lab *fixture
+}
+
+func populate(t *testing.T, s store.Store) populated {
+	corp, lab := newFixture(t, s, "corp"), newFixture(t, s, "lab")
+	carol := newUser("u3", "carol")
+	carol.Status = store.StatusSuspended
+	run := corp.run(store.RunIncremental)
+	corp.upsert(run, newUser("u1", "alice"), newUser("u2", "bob"), rehash(carol), newUser("u4", "dave"),
+		newGroup("g1", "staff", dnMember(userDN("alice")), uidMember("BOB"), dnMember(userDN("ghost"))),
+		newGroup("g2", "admins", dnMember(userDN("alice"))),
+		newGroup("g3", "old", dnMember(userDN("alice"))))
+	corp.apply(run, store.Batch{Deletes: []string{"u4", "g3"}})
+	lab.upsert(lab.run(store.RunIncremental), newUser("l1", "alice"),
+		newGroup("lg1", "staff", dnMember(userDN("alice"))))
+	return populated{corp, lab}
+}
+
+func usernames(us []*store.User) []string {
+	var out []string
+	for _, u := range us {
+		out = append(out, u.Directory+"/"+u.Username)
+	}
+	return out
+}
+
+func testListUsers(t *testing.T, s store.Store) {
+	p := populate(t, s)
+	all, err := s.ListUsers(t.Context(), store.UserFilter{})
+	must(t, "ListUsers", err)
+	if !slices.IsSortedFunc(all, func(a, b *store.User) int { return strings.Compare(a.ID, b.ID) }) {
+		t.Errorf("ListUsers not ordered by id: %v", usernames(all))
+	}
+	tests := []struct {
+		name string
+		f    store.UserFilter
+		want []string // sorted
+	}{
+		{"all", store.UserFilter{}, []string{"corp/alice", "corp/bob", "corp/carol", "corp/dave", "lab/alice"}},
+		{"directory", store.UserFilter{DirectoryID: p.lab.dir.ID}, []string{"lab/alice"}},
+		{"status", store.UserFilter{Status: store.StatusSuspended}, []string{"corp/carol"}},
+		{"directory and status", store.UserFilter{DirectoryID: p.corp.dir.ID, Status: store.StatusActive},
+			[]string{"corp/alice", "corp/bob"}},
+		{"deprovisioned", store.UserFilter{Status: store.StatusDeprovisioned}, []string{"corp/dave"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			us, err := s.ListUsers(t.Context(), tc.f)
+			must(t, "ListUsers", err)
+			got := usernames(us)
+			slices.Sort(got)
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("ListUsers(%+v) = %v, want %v", tc.f, got, tc.want)
+			}
+		})
+	}
+
+	t.Run("with groups", func(t *testing.T) {
+		us, err := s.ListUsers(t.Context(), store.UserFilter{WithGroups: true})
+		must(t, "ListUsers", err)
+		got := map[string][]string{}
+		for _, u := range us {
+			got[u.Directory+"/"+u.Username] = u.Groups
+		}
+		want := map[string][]string{
+			"corp/alice": {"admins", "staff"}, "corp/bob": {"staff"}, "corp/carol": nil, "corp/dave": nil,
+			"lab/alice": {"staff"},
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("groups = %v, want %v", got, want)
+		}
+	})
+}
+
+func testListUsersPaging(t *testing.T, s store.Store) {
+	f := newFixture(t, s, "corp")
+	run := f.run(store.RunFull)
+	var objs []*store.Object
+	for i := range 25 {
+		objs = append(objs, newUser(fmt.Sprintf("u%02d", i), fmt.Sprintf("user%02d", i)))
+	}
+	f.upsert(run, objs...)
+	f.upsert(run, newGroup("g1", "evens", dnMember(userDN("user00")), dnMember(userDN("user10")), dnMember(userDN("user20"))))
+	all, err := s.ListUsers(t.Context(), store.UserFilter{})
+	must(t, "ListUsers", err)
+
+	var paged []*store.User
+	groups := map[string][]string{}
+	after := ""
+	for pages := 0; ; pages++ {
+		if pages > 10 {
+			t.Fatalf("paging does not end")
+		}
+		page, err := s.ListUsers(t.Context(), store.UserFilter{AfterID: after, Limit: 10, WithGroups: true})
+		must(t, "ListUsers(page)", err)
+		if len(page) == 0 {
+			break
+		}
+		if len(page) > 10 {
+			t.Fatalf("page of %d users, want at most 10", len(page))
+		}
+		for _, u := range page {
+			groups[u.Username] = u.Groups
+		}
+		paged = append(paged, page...)
+		after = page[len(page)-1].ID
+	}
+	if got, want := usernames(paged), usernames(all); !reflect.DeepEqual(got, want) {
+		t.Errorf("pages = %v, want %v", got, want)
+	}
+	for _, n := range []string{"user00", "user10", "user20"} {
+		if !reflect.DeepEqual(groups[n], []string{"evens"}) {
+			t.Errorf("%s groups = %v, want [evens]", n, groups[n])
+		}
+	}
+	if groups["user05"] != nil {
+		t.Errorf("user05 groups = %v, want none", groups["user05"])
+	}
+}
+
+func testGetNotFound(t *testing.T, s store.Store) {
+	p := populate(t, s)
+	alice, staff := p.corp.user("alice"), p.corp.group("staff")
+	got, err := s.GetUser(t.Context(), alice.ID)
+	must(t, "GetUser", err)
+	if !reflect.DeepEqual(got, alice) {
+		t.Errorf("GetUser = %+v, want %+v", got, alice)
+	}
+	g, err := s.GetGroup(t.Context(), staff.ID)
+	must(t, "GetGroup", err)
+	if !reflect.DeepEqual(g, staff) {
+		t.Errorf("GetGroup = %+v, want %+v", g, staff)
+	}
+	tests := []struct {
+		name string
+		fn   func() error
+	}{
+		{"GetUser(unknown)", func() error { _, err := s.GetUser(t.Context(), "nope"); return err }},
+		{"GetUser(a group)", func() error { _, err := s.GetUser(t.Context(), staff.ID); return err }},
+		{"GetGroup(unknown)", func() error { _, err := s.GetGroup(t.Context(), "nope"); return err }},
+		{"GetGroup(a user)", func() error { _, err := s.GetGroup(t.Context(), alice.ID); return err }},
+		{"GroupMembers(unknown)", func() error { _, err := s.GroupMembers(t.Context(), "nope"); return err }},
+		{"UserGroups(unknown)", func() error { _, err := s.UserGroups(t.Context(), "nope"); return err }},
+	}
+	for _, tc := range tests {
+		wantErr(t, tc.name, tc.fn(), store.ErrNotFound)
+	}
+}
+
+func groupNames(gs []*store.Group) []string {
+	var out []string
+	for _, g := range gs {
+		out = append(out, g.Directory+"/"+g.Name)
+	}
+	return out
+}
+
+// testFind covers FindUsers and FindGroups: case-insensitive, in one
+// directory or all, one kind only.
+func testFind(t *testing.T, s store.Store) {
+	p := populate(t, s)
+	findUsers := func(dir int64, name string) ([]string, error) {
+		us, err := s.FindUsers(t.Context(), dir, name)
+		return usernames(us), err
+	}
+	findGroups := func(dir int64, name string) ([]string, error) {
+		gs, err := s.FindGroups(t.Context(), dir, name)
+		return groupNames(gs), err
+	}
+	tests := []struct {
+		name string
+		find func(int64, string) ([]string, error)
+		dir  int64
+		arg  string
+		want []string
+	}{
+		{"user in one directory", findUsers, p.corp.dir.ID, "alice", []string{"corp/alice"}},
+		{"user case-insensitive", findUsers, p.corp.dir.ID, "ALICE", []string{"corp/alice"}},
+		{"user in every directory", findUsers, 0, "Alice", []string{"corp/alice", "lab/alice"}},
+		{"deprovisioned user", findUsers, p.corp.dir.ID, "dave", []string{"corp/dave"}},
+		{"a group name is no user", findUsers, 0, "staff", nil},
+		{"unknown user", findUsers, 0, "zed", nil},
+		{"group in one directory", findGroups, p.corp.dir.ID, "staff", []string{"corp/staff"}},
+		{"group case-insensitive", findGroups, p.lab.dir.ID, "STAFF", []string{"lab/staff"}},
+		{"group in every directory", findGroups, 0, "Staff", []string{"corp/staff", "lab/staff"}},
+		{"a user name is no group", findGroups, 0, "alice", nil},
+	}
+	for _, tc := range tests {
+		got, err := tc.find(tc.dir, tc.arg)
+		must(t, tc.name, err)
+		slices.Sort(got)
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: find(%d, %q) = %v, want %v", tc.name, tc.dir, tc.arg, got, tc.want)
+		}
+	}
+}
+
+func testUserGroups(t *testing.T, s store.Store) {
+	p := populate(t, s)
+	tests := []struct {
+		name string
+		user *store.User
+		want []string
+	}{
+		{"by DN, not the deprovisioned group, not another directory's", p.corp.user("alice"), []string{"corp/admins", "corp/staff"}},
+		{"by memberUid", p.corp.user("bob"), []string{"corp/staff"}},
+		{"none", p.corp.user("carol"), nil},
+		{"other directory", p.lab.user("alice"), []string{"lab/staff"}},
+	}
+	for _, tc := range tests {
+		gs, err := s.UserGroups(t.Context(), tc.user.ID)
+		must(t, "UserGroups", err)
+		if got := groupNames(gs); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: UserGroups = %v, want %v", tc.name, got, tc.want)
+		}
+		for _, g := range gs {
+			if g.MemberCount == 0 {
+				t.Errorf("%s: group %s has no member count", tc.name, g.Name)
+			}
+		}
+	}
+}
+
+func testListGroups(t *testing.T, s store.Store) {
+	p := populate(t, s)
+	type counts struct {
+		name                string
+		status              store.Status
+		members, unresolved int64
+	}
+	tests := []struct {
+		name string
+		f    store.GroupFilter
+		want []counts
+	}{
+		{"corp", store.GroupFilter{DirectoryID: p.corp.dir.ID}, []counts{
+			{"corp/admins", store.StatusActive, 1, 0},
+			{"corp/old", store.StatusDeprovisioned, 1, 0},
+			{"corp/staff", store.StatusActive, 3, 1},
+		}},
+		{"all", store.GroupFilter{}, []counts{
+			{"corp/admins", store.StatusActive, 1, 0},
+			{"corp/old", store.StatusDeprovisioned, 1, 0},
+			{"corp/staff", store.StatusActive, 3, 1},
+			{"lab/staff", store.StatusActive, 1, 0},
+		}},
+	}
+	for _, tc := range tests {
+		gs, err := s.ListGroups(t.Context(), tc.f)
+		must(t, "ListGroups", err)
+		var got []counts
+		for _, g := range gs {
+			got = append(got, counts{g.Directory + "/" + g.Name, g.Status, g.MemberCount, g.UnresolvedMembers})
+		}
+		// Equal names may come in either directory order.
+		slices.SortStableFunc(got, func(a, b counts) int { return strings.Compare(a.name, b.name) })
+		if !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: ListGroups = %+v, want %+v", tc.name, got, tc.want)
+		}
+		if !slices.IsSortedFunc(gs, func(a, b *store.Group) int { return strings.Compare(a.Name, b.Name) }) {
+			t.Errorf("%s: ListGroups not ordered by name: %v", tc.name, groupNames(gs))
+		}
+	}
+}
