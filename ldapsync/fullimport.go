@@ -132,7 +132,8 @@ func (imp *importer) each(ctx context.Context, req *ldap.SearchRequest, fn func(
 	defer cancel() // stops go-ldap's reading when fn fails
 	resp := imp.conn.ldap.SearchAsync(sctx, req, searchBuffer)
 	var controls []ldap.Control
-	for resp.Next() {
+	// Next may still deliver results buffered before a cancellation.
+	for ctx.Err() == nil && resp.Next() {
 		if e := resp.Entry(); e != nil {
 			if err := fn(e); err != nil {
 				return nil, err
