@@ -52,6 +52,7 @@ func extendedGUIDs(t *testing.T, srv *testserver.SambaServer) map[string]string 
 }
 
 func TestFullImportAD(t *testing.T) {
+	t.Parallel() // loading AD takes seconds of Samba's time, not ours
 	const users, groups, bigGroup = 1600, 4, 1600
 	srv := testserver.SambaAD(t)
 	gen, err := gendir.New(gendir.Options{Flavor: gendir.AD, BaseDN: srv.BaseDN, Seed: 11, Users: users, Groups: groups,

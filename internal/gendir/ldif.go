@@ -44,9 +44,8 @@ func writeLine(w *bufio.Writer, name, value string) {
 		w.WriteString(value)
 	} else {
 		w.WriteString(":: ")
-		enc := base64.NewEncoder(base64.StdEncoding, w)
-		enc.Write([]byte(value))
-		enc.Close()
+		// Encoding into the writer's spare buffer allocates nothing.
+		w.Write(base64.StdEncoding.AppendEncode(w.AvailableBuffer(), []byte(value)))
 	}
 	w.WriteByte('\n')
 }

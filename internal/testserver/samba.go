@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -139,12 +140,12 @@ func startSambaDC(ctx context.Context) (_ *sambaDC, err error) {
 		return nil, err
 	}
 	start := time.Now()
-	provision := exec.CommandContext(ctx, "samba-tool", "domain", "provision",
-		"--targetdir="+dc.dir, "--realm="+SambaRealm, "--domain="+SambaDomain,
-		"--server-role=dc", "--dns-backend=NONE", "--use-rfc2307",
-		"--adminpass="+SambaAdminPassword)
-	if out, err := provision.CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("samba-tool domain provision: %w: %s", err, tail(string(out)))
+	template, err := provisionedTemplate(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if out, err := exec.CommandContext(ctx, "cp", "-a", template+"/.", dc.dir).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("copying the provisioned domain: %w: %s", err, out)
 	}
 	provisioned := time.Since(start)
 	conf := filepath.Join(dc.dir, "etc", "smb.conf")
@@ -189,10 +190,52 @@ func startSambaDC(ctx context.Context) (_ *sambaDC, err error) {
 		return nil, fmt.Errorf("samba on %s: %w; log: %s", dc.addr, err, tail(string(log)))
 	}
 	if testing.Verbose() {
-		fmt.Fprintf(os.Stderr, "testserver: Samba AD DC on %s (provisioned in %v, up after %v)\n",
+		fmt.Fprintf(os.Stderr, "testserver: Samba AD DC on %s (domain ready in %v, up after %v)\n",
 			dc.addr, provisioned.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 	}
 	return dc, nil
+}
+
+// provisionedTemplate returns a directory holding a freshly provisioned
+// domain, made once per machine and Samba version and copied by every test
+// process: provisioning takes seconds, a copy a fraction of one. Processes
+// starting together wait on a lock for the one that provisions.
+func provisionedTemplate(ctx context.Context) (string, error) {
+	version, err := exec.CommandContext(ctx, "samba", "--version").Output()
+	if err != nil {
+		return "", fmt.Errorf("samba --version: %w", err)
+	}
+	key := regexp.MustCompile(`[^A-Za-z0-9.]+`).ReplaceAllString(strings.TrimSpace(string(version)), "-")
+	dir := filepath.Join(os.TempDir(), "idsync-samba-template-v1-"+key)
+	done := filepath.Join(dir, ".provisioned")
+	if _, err := os.Stat(done); err == nil {
+		return dir, nil
+	}
+	lock, err := os.OpenFile(dir+".lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return "", err
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return "", fmt.Errorf("locking %s: %w", lock.Name(), err)
+	}
+	if _, err := os.Stat(done); err == nil {
+		return dir, nil // another process provisioned it meanwhile
+	}
+	os.RemoveAll(dir)
+	provision := exec.CommandContext(ctx, "samba-tool", "domain", "provision",
+		"--targetdir="+dir, "--realm="+SambaRealm, "--domain="+SambaDomain,
+		"--server-role=dc", "--dns-backend=NONE", "--use-rfc2307",
+		"--adminpass="+SambaAdminPassword)
+	if out, err := provision.CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("samba-tool domain provision: %w: %s", err, tail(string(out)))
+	}
+	// The target directory appears in smb.conf only; adjustConf rewrites it.
+	if err := os.WriteFile(done, []byte(dir), 0o600); err != nil {
+		return "", err
+	}
+	return dir, nil
 }
 
 // pickAddress chooses 127.0.0.N with N from 100 up whose port 389 is free,
@@ -228,6 +271,11 @@ func (dc *sambaDC) adjustConf(path string) error {
 	if err != nil {
 		return err
 	}
+	template, err := os.ReadFile(filepath.Join(dc.dir, ".provisioned"))
+	if err != nil {
+		return err
+	}
+	data = []byte(strings.ReplaceAll(string(data), string(template), dc.dir))
 	settings := map[string]string{
 		"server services":                 "ldap, cldap, kdc",
 		"ldap server require strong auth": "no",
