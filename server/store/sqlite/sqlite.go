@@ -6,7 +6,6 @@ import (
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
 	"runtime"
 	"strings"
 	"time"
@@ -66,15 +65,11 @@ func Open(ctx context.Context, path string) (*Store, error) {
 }
 
 func dialect() sqlstore.Dialect {
-	sub, err := fs.Sub(migrations, "migrations")
-	if err != nil {
-		panic(err) // the embedded directory exists
-	}
 	return sqlstore.Dialect{
 		Name:              "sqlite",
 		TimeValue:         func(t time.Time) any { return t.UnixMicro() },
 		IsUniqueViolation: isUniqueViolation,
-		Migrations:        sub,
+		Migrations:        migrations,
 		MigrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
 			version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`,
 		// SQLite's default limit is 32766.

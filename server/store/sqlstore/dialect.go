@@ -26,8 +26,8 @@ type Dialect struct {
 	// IsUniqueViolation reports whether err is a unique or primary key
 	// violation.
 	IsUniqueViolation func(error) bool
-	// Migrations holds the schema files NNNN_name.sql, applied in order of
-	// NNNN. Each runs in one transaction.
+	// Migrations holds the schema files migrations/NNNN_name.sql, applied
+	// in order of NNNN, each in one transaction.
 	Migrations fs.FS
 	// MigrationsTable is the CREATE TABLE IF NOT EXISTS statement of
 	// schema_migrations(version, name, applied_at) in this dialect.

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"io/fs"
+	"path"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,15 +18,17 @@ type migration struct {
 	sql     string
 }
 
-// migrations reads NNNN_name.sql files from fsys in version order.
+// migrations reads the files migrations/NNNN_name.sql of fsys in version
+// order.
 func migrations(fsys fs.FS) ([]migration, error) {
-	names, err := fs.Glob(fsys, "*.sql")
+	paths, err := fs.Glob(fsys, "migrations/*.sql")
 	if err != nil {
 		return nil, err
 	}
 	var out []migration
 	seen := map[int]string{}
-	for _, n := range names {
+	for _, p := range paths {
+		n := path.Base(p)
 		num, _, ok := strings.Cut(n, "_")
 		v, err := strconv.Atoi(num)
 		if !ok || err != nil || v <= 0 {
@@ -35,11 +38,14 @@ func migrations(fsys fs.FS) ([]migration, error) {
 			return nil, fmt.Errorf("migrations %s and %s share version %d", prev, n, v)
 		}
 		seen[v] = n
-		b, err := fs.ReadFile(fsys, n)
+		b, err := fs.ReadFile(fsys, p)
 		if err != nil {
 			return nil, fmt.Errorf("reading migration %s: %w", n, err)
 		}
 		out = append(out, migration{version: v, name: n, sql: string(b)})
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no migrations/*.sql")
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
 	return out, nil

@@ -1,0 +1,90 @@
+package postgres
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/idsync/idsync/server/store"
+	"github.com/idsync/idsync/server/store/sqlstore"
+)
+
+//go:embed migrations/*.sql
+var migrations embed.FS
+
+// Store is the PostgreSQL store.
+type Store struct {
+	*sqlstore.Store
+}
+
+var _ store.Store = (*Store)(nil)
+
+// migrationLock is the advisory lock key that serialises migrations
+// between replicas ("idsync" in ASCII).
+const migrationLock = 0x696473796e63
+
+// Open connects to the database dsn names (a URL or keyword/value string,
+// as pgx parses it) and migrates it to the newest schema.
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	cfg, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, fmt.Errorf("parsing the PostgreSQL DSN: %w", err)
+	}
+	// Batches name hundreds of ids in IN lists whose best plan changes as
+	// an import fills the tables; a generic plan cached while they were
+	// empty would scan them for ever after.
+	if _, set := cfg.RuntimeParams["plan_cache_mode"]; !set {
+		cfg.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
+	}
+	db := openDB(cfg)
+	db.SetMaxOpenConns(16)
+	db.SetMaxIdleConns(16)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connecting to the PostgreSQL store: %w", err)
+	}
+	s, err := sqlstore.New(ctx, db, nil, dialect())
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("opening the PostgreSQL store: %w", err)
+	}
+	return &Store{s}, nil
+}
+
+func dialect() sqlstore.Dialect {
+	return sqlstore.Dialect{
+		Name:              "postgres",
+		NumberedParams:    true,
+		LockRow:           " FOR UPDATE",
+		TimeValue:         func(t time.Time) any { return t },
+		IsUniqueViolation: isUniqueViolation,
+		Migrations:        migrations,
+		MigrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)`,
+		LockMigrations: lockMigrations,
+		// The protocol carries at most 65535 parameters.
+		MaxParams: 65000,
+	}
+}
+
+// lockMigrations takes the session advisory lock on c until unlock.
+func lockMigrations(ctx context.Context, c *sql.Conn) (func(), error) {
+	if _, err := c.ExecContext(ctx, "SELECT pg_advisory_lock($1)", int64(migrationLock)); err != nil {
+		return nil, err
+	}
+	return func() {
+		_, _ = c.ExecContext(context.WithoutCancel(ctx), "SELECT pg_advisory_unlock($1)", int64(migrationLock))
+	}, nil
+}
+
+func isUniqueViolation(err error) bool {
+	var e *pgconn.PgError
+	return errors.As(err, &e) && e.Code == "23505"
+}
