@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -89,9 +88,6 @@ func TestDialErrors(t *testing.T) {
 }
 
 func TestDialTLS(t *testing.T) {
-	if os.Getenv("IDSYNC_TEST_LDAP_URL") != "" {
-		testserver.Unavailable(t, "TLS needs a local slapd")
-	}
 	srv := testserver.Slapd(t, testserver.SlapdOptions{TLS: true})
 	tests := []struct {
 		name    string

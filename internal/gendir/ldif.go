@@ -20,10 +20,9 @@ func (g *Generator) WriteLDIF(w io.Writer) error {
 // WriteEntry writes one entry as an LDIF content record followed by a blank
 // line. Values that are not safe strings (RFC 2849) are base64-encoded.
 func WriteEntry(w io.Writer, e Entry) error {
-	bw, ok := w.(*bufio.Writer)
-	if !ok {
+	bw, buffered := w.(*bufio.Writer)
+	if !buffered {
 		bw = bufio.NewWriter(w)
-		defer bw.Flush()
 	}
 	writeLine(bw, "dn", e.DN)
 	for _, a := range e.Attrs {
@@ -31,8 +30,11 @@ func WriteEntry(w io.Writer, e Entry) error {
 			writeLine(bw, a.Name, v)
 		}
 	}
-	_, err := bw.WriteString("\n")
-	return err
+	// bufio.Writer errors are sticky: the last write reports any.
+	if _, err := bw.WriteString("\n"); err != nil || buffered {
+		return err
+	}
+	return bw.Flush()
 }
 
 // writeLine writes "name: value" or "name:: base64". Long lines are not
