@@ -46,13 +46,18 @@ type Store interface {
 	// ListRuns returns runs newest first.
 	ListRuns(ctx context.Context, f RunFilter) ([]*Run, error)
 	// ClaimRun sets AgentID and SessionID of a running run that has no
-	// agent yet. It returns ErrConflict when another session claimed it.
+	// agent yet. It returns ErrConflict when another session claimed it or
+	// the run is not running; claiming again with the same session
+	// succeeds.
 	ClaimRun(ctx context.Context, runID int64, agentID, sessionID string) error
 	// TransitionRun moves a run from one of the states in from to the state
-	// in u, and sets the fields u names. A run in none of the from states is
+	// in u, and sets the fields u names (Message and PendingDeprovision
+	// always, FinishedAt when u.Finished). A run in none of the from states is
 	// ErrConflict (it was ended meanwhile), so two deciders cannot both win.
 	TransitionRun(ctx context.Context, runID int64, from []RunState, u RunUpdate) (*Run, error)
-	// RunErrors returns up to limit entry errors recorded for a run.
+	// RunErrors returns up to limit entry errors recorded for a run, in
+	// the order recorded. A run keeps its first 1,000 (limit 0: all kept);
+	// Run.Errors counts them all.
 	RunErrors(ctx context.Context, runID int64, limit int) ([]EntryError, error)
 
 	// ApplyBatch applies one batch of a run in one transaction: it upserts
@@ -65,9 +70,11 @@ type Store interface {
 	// entry errors (their known external ids count as seen), adds to the
 	// run's counters, stores the checkpoint when given, and records the
 	// batch's sequence. A batch whose sequence is not above the run's last
-	// applied sequence changes nothing and returns Duplicate: the effect of
-	// at-least-once delivery is exactly once. A run that is not running is
-	// ErrConflict.
+	// applied sequence changes nothing and returns Duplicate, even when the
+	// run has ended since: the effect of at-least-once delivery is exactly
+	// once. Sequences start at 1. Any other batch of a run that is not
+	// running is ErrConflict. Membership deltas (AddMembers, RemoveMembers)
+	// always count as a change.
 	ApplyBatch(ctx context.Context, b *Batch) (BatchResult, error)
 
 	// SweepCandidates counts what a sweep after run would deprovision:
@@ -77,9 +84,10 @@ type Store interface {
 	// It also returns the directory's users that are not deprovisioned.
 	SweepCandidates(ctx context.Context, runID int64) (SweepCount, error)
 	// Sweep deprovisions the candidates SweepCandidates counts and moves the
-	// run from one of the from states to completed with the counts, all in
-	// one transaction. It returns the updated run. ErrConflict as for
-	// TransitionRun.
+	// run from one of the from states to completed with the counts (added
+	// to Deprovisioned; PendingDeprovision cleared; FinishedAt and Message
+	// set), all in one transaction. It returns the updated run. ErrConflict
+	// as for TransitionRun.
 	Sweep(ctx context.Context, runID int64, from []RunState, message string) (*Run, error)
 
 	// Checkpoint returns the stored capture checkpoint of a directory; nil
@@ -124,14 +132,19 @@ type Store interface {
 	// version and last-seen time.
 	AgentConnected(ctx context.Context, id, sessionID, version string, now time.Time) error
 	// AgentSeen updates an agent's last-seen time while its session is the
-	// current one.
+	// current one; a session that another replaced is ErrConflict (its
+	// stream should end).
 	AgentSeen(ctx context.Context, id, sessionID string, now time.Time) error
-	// AgentDisconnected clears the session id when it is still sessionID.
+	// AgentDisconnected clears the session id when it is still sessionID,
+	// and otherwise does nothing.
 	AgentDisconnected(ctx context.Context, id, sessionID string, now time.Time) error
-	// RevokeAgent marks an agent revoked.
+	// RevokeAgent marks an agent revoked (a second revocation keeps the
+	// first time) and returns it.
 	RevokeAgent(ctx context.Context, id string, now time.Time) (*Agent, error)
 
-	// CreateAdminToken stores an admin token by the hash of its secret.
+	// CreateAdminToken stores an admin token by the hash of its secret; it
+	// sets ID and CreatedAt when they are empty. A taken hash is
+	// ErrConflict.
 	CreateAdminToken(ctx context.Context, t *AdminToken) error
 	// AdminTokenByHash returns the token with this hash, or ErrNotFound.
 	AdminTokenByHash(ctx context.Context, hash []byte) (*AdminToken, error)

@@ -1,0 +1,59 @@
+package postgres_test
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/idsync/idsync/internal/testserver"
+	"github.com/idsync/idsync/server/store/postgres"
+)
+
+// TestConcurrentOpenMigratesOnce: hub replicas starting at once on one
+// database all open it, and each migration is applied once.
+func TestConcurrentOpenMigratesOnce(t *testing.T) {
+	dsn := testserver.Postgres(t)
+	const replicas = 4
+	errs := make([]error, replicas)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range replicas {
+		wg.Go(func() {
+			<-start
+			s, err := postgres.Open(t.Context(), dsn)
+			if err == nil {
+				err = s.Close()
+			}
+			errs[i] = err
+		})
+	}
+	close(start)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("replica %d: Open: %v", i, err)
+		}
+	}
+	c, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatalf("connecting: %v", err)
+	}
+	defer c.Close(t.Context())
+	rows, err := c.Query(t.Context(), `SELECT version, COUNT(*) FROM schema_migrations GROUP BY version ORDER BY version`)
+	if err != nil {
+		t.Fatalf("reading schema_migrations: %v", err)
+	}
+	got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (string, error) {
+		var v, n int
+		err := r.Scan(&v, &n)
+		return fmt.Sprintf("%d×%d", v, n), err
+	})
+	if err != nil {
+		t.Fatalf("reading schema_migrations: %v", err)
+	}
+	if fmt.Sprint(got) != "[1×1]" {
+		t.Errorf("schema_migrations versions×rows = %v, want [1×1]", got)
+	}
+}
