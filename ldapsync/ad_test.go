@@ -53,15 +53,15 @@ func extendedGUIDs(t *testing.T, srv *testserver.SambaServer) map[string]string 
 
 func TestFullImportAD(t *testing.T) {
 	t.Parallel() // loading AD takes seconds of Samba's time, not ours
-	const users, groups, bigGroup = 1600, 4, 1600
+	// Two groups of more than AD's 1,500 values per search exercise range
+	// retrieval; with two, one at least is not on the last page when the
+	// groups are read one per page (the server's order follows GUIDs).
+	const users, groups, bigGroup = 1600, 5, 1600
 	srv := testserver.SambaAD(t)
 	gen, err := gendir.New(gendir.Options{Flavor: gendir.AD, BaseDN: srv.BaseDN, Seed: 11, Users: users, Groups: groups,
 		MailDomain: "idsync.test",
 		GroupSize: func(j int) int {
-			if j == 0 {
-				return bigGroup // more than AD's 1,500 values per search: range retrieval
-			}
-			return []int{0, 3, 40, 250}[j]
+			return []int{bigGroup, bigGroup, 3, 40, 250}[j]
 		}})
 	if err != nil {
 		t.Fatal(err)
@@ -82,8 +82,8 @@ func TestFullImportAD(t *testing.T) {
 		t.Fatalf("FullImport: %v", err)
 	}
 	t.Logf("imported %+v in %v", stats, time.Since(start))
-	if want := (ldapsync.Stats{Users: users, Groups: groups, RangeFetches: 1}); stats != want {
-		t.Errorf("stats = %+v, want %+v (one range fetch for the big group)", stats, want)
+	if want := (ldapsync.Stats{Users: users, Groups: groups, RangeFetches: 2}); stats != want {
+		t.Errorf("stats = %+v, want %+v (one range fetch for each big group)", stats, want)
 	}
 	if len(first.errors) != 0 {
 		t.Errorf("entry errors: %+v", first.errors)
@@ -140,8 +140,10 @@ func TestFullImportAD(t *testing.T) {
 				g.DN, len(attr(c, "member")), gen.GroupSize(j), gotAttrs, wantAttrs)
 		}
 	}
-	if n := len(attr(got[strings.ToLower(gen.GroupDN(0))], "member")); n != bigGroup {
-		t.Errorf("big group has %d members after range retrieval, want exactly %d", n, bigGroup)
+	for j := range 2 {
+		if n := len(attr(got[strings.ToLower(gen.GroupDN(j))], "member")); n != bigGroup {
+			t.Errorf("big group %d has %d members after range retrieval, want exactly %d", j, n, bigGroup)
+		}
 	}
 
 	second := &recorder{}
@@ -150,5 +152,23 @@ func TestFullImportAD(t *testing.T) {
 	}
 	if !reflect.DeepEqual(first.changes, second.changes) {
 		t.Errorf("the second import differs from the first")
+	}
+
+	// One group per page: a range fetch runs between two pages of the paged
+	// search, whose cookie must survive it. Within a page the big groups
+	// come last (their ranges are read after the page), so compare by DN.
+	onePerPage := spec
+	onePerPage.PageSize = 1
+	onePerPage.UserFilter = "(sAMAccountName=nobody-has-this-name)"
+	third := &recorder{}
+	stats, err = ldapsync.FullImport(t.Context(), conn, onePerPage, third)
+	if want := (ldapsync.Stats{Groups: groups, RangeFetches: 2}); err != nil || stats != want {
+		t.Errorf("one group per page: %+v, %v; want %+v", stats, err, want)
+	}
+	thirdByDN := third.byDN(t)
+	for _, c := range first.changes {
+		if c.Kind == ldapsync.ObjectGroup && !reflect.DeepEqual(thirdByDN[strings.ToLower(c.DN)], c) {
+			t.Errorf("one group per page: %s differs from the first import's", c.DN)
+		}
 	}
 }
