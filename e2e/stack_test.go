@@ -122,7 +122,7 @@ func (s *stack) startAgent(d devstack.AgentDirectory) *agent {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	id := strings.Fields(strings.TrimPrefix(out, "enrolled as agent "))[0]
+	id := strings.TrimSuffix(strings.Fields(strings.TrimPrefix(out, "enrolled as agent "))[0], ";")
 	p, err := devstack.StartAgent(s.t.Context(), bins, config, nil, "--log-level", "debug")
 	if err != nil {
 		s.t.Fatal(err)

@@ -6,13 +6,13 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"strconv"
 	stdsync "sync"
 	"time"
 
 	"github.com/google/uuid"
-	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -239,12 +239,32 @@ func (ss *session) serve(ctx context.Context, stream idsyncv1.AgentService_Conne
 	if err := stream.Send(welcome); err != nil {
 		return err
 	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return ss.sendLoop(gctx, stream) })
-	g.Go(func() error { return ss.recvLoop(gctx, stream) })
-	g.Go(func() error { return ss.workLoop(gctx) })
-	return g.Wait()
+	// The first loop to end ends the stream: returning from the handler is
+	// what unblocks a Recv, so the handler must not wait for the receiver.
+	sctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	for _, loop := range []func(context.Context) error{
+		func(c context.Context) error { return ss.sendLoop(c, stream) },
+		func(c context.Context) error { return ss.recvLoop(c, stream) },
+		ss.workLoop,
+	} {
+		go func() {
+			err := loop(sctx)
+			if err == nil {
+				err = errStreamDone
+			}
+			cancel(err)
+		}()
+	}
+	<-sctx.Done()
+	err = context.Cause(sctx)
+	if errors.Is(err, errStreamDone) || errors.Is(err, io.EOF) || ctx.Err() != nil {
+		return nil
+	}
+	return err
 }
+
+var errStreamDone = errors.New("stream done")
 
 func (ss *session) welcome(ctx context.Context) (*idsyncv1.ConnectResponse, error) {
 	w := &idsyncv1.Welcome{
