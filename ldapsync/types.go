@@ -19,6 +19,7 @@ const (
 	KindAD
 )
 
+// String returns the kind's name, e.g. "AD".
 func (k Kind) String() string {
 	switch k {
 	case KindOpenLDAP:
@@ -41,6 +42,7 @@ const (
 	ObjectGroup
 )
 
+// String returns "user" or "group".
 func (k ObjectKind) String() string {
 	switch k {
 	case ObjectUser:
@@ -63,6 +65,7 @@ const (
 	ChangeDelete
 )
 
+// String returns "upsert" or "delete".
 func (t ChangeType) String() string {
 	switch t {
 	case ChangeUpsert:
@@ -109,6 +112,7 @@ type EntryError struct {
 	Message string
 }
 
+// Error names the kind, the DN and the problem, for logs.
 func (e EntryError) Error() string {
 	return fmt.Sprintf("%s %s: %s", e.Kind, e.DN, e.Message)
 }
