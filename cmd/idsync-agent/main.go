@@ -18,6 +18,8 @@ import (
 const usage = `usage:
   idsync-agent enroll --hub ADDR --token TOKEN --config FILE [--name NAME]
   idsync-agent run --config FILE [--log-format text|json] [--log-level info]
+  idsync-agent install --config FILE [--log-format text|json] [--log-level info]
+  idsync-agent uninstall|start|stop|status --config FILE
   idsync-agent --version`
 
 func main() {
@@ -32,6 +34,9 @@ func run(args []string) int {
 	if args[0] == "--version" || args[0] == "version" {
 		fmt.Println("idsync-agent", version.String())
 		return 0
+	}
+	if isServiceCommand(args[0]) {
+		return serviceCommand(args, os.Stdout, os.Stderr)
 	}
 	fs := flag.NewFlagSet("idsync-agent "+args[0], flag.ContinueOnError)
 	configPath := fs.String("config", "", "agent config `FILE` (YAML)")
@@ -77,10 +82,6 @@ func run(args []string) int {
 		fmt.Printf("enrolled as agent %s; start it with: idsync-agent run --config %s\n", id, *configPath)
 		return 0
 	default:
-		if err := agent.New(cfg, version.Version, log).Run(ctx); err != nil {
-			log.Error("agent stopped", "err", err)
-			return 1
-		}
-		return 0
+		return runAgent(ctx, cfg, log, *logLevel)
 	}
 }
