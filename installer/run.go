@@ -19,12 +19,14 @@ var exit = os.Exit
 func Interactive() bool { return service.Interactive() }
 
 // Run runs the function under the service manager when it started this
-// process, in the foreground otherwise, and returns when it has stopped:
-// when ctx ends (cancel it on SIGTERM and interrupt), when the service manager
-// stops it, or when the function returns by itself. In that last case Run
-// returns the function's error, so that the process exits non-zero and the
-// service manager restarts it; on Windows the process exits with status 1
-// at once (see endsByExit), after logging the error to log.
+// process, in the foreground otherwise, and returns when it has stopped. On
+// Linux and other Unix systems that is when ctx ends (cancel it on SIGTERM
+// and interrupt, as systemd stops a service with SIGTERM). On Windows it is
+// when the service control manager stops the service, or on Ctrl-C in a
+// console; ctx is not watched there. When the function returns by itself,
+// Run returns its error, so that the process exits non-zero and the service
+// manager restarts it; on Windows the process exits with status 1 at once
+// (see endsByExit), after logging the error to log.
 func Run(ctx context.Context, cfg *service.Config, log *slog.Logger, run func(ctx context.Context) error) error {
 	p := NewProgram(run)
 	wait := func() {
