@@ -200,3 +200,9 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 }
+
+func replace(dn, attr string, values ...string) *ldap.ModifyRequest {
+	m := ldap.NewModifyRequest(dn, nil)
+	m.Replace(attr, values)
+	return m
+}

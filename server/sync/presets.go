@@ -62,7 +62,7 @@ var presets = map[store.DirectoryKind]Preset{
 			FamilyName:       "sn",
 			DisplayName:      "displayName|cn",
 			EmployeeNumber:   "employeeID|employeeNumber",
-			Department:       "department",
+			Department:       "department|departmentNumber",
 			Title:            "title",
 			Manager:          "manager",
 			GroupName:        "cn",
