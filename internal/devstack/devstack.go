@@ -170,6 +170,9 @@ type HubOptions struct {
 	Args []string
 	// Tee, when set, also receives the hub's log.
 	Tee io.Writer
+	// GRPCAddr and HTTPAddr fix the listen addresses; free loopback ports
+	// when empty.
+	GRPCAddr, HTTPAddr string
 }
 
 // Hub is a running idsync-hub.
@@ -185,13 +188,17 @@ type Hub struct {
 
 // StartHub starts idsync-hub serve and waits until /healthz answers.
 func StartHub(ctx context.Context, bins Binaries, o HubOptions) (*Hub, error) {
-	grpcAddr, err := FreeAddr()
-	if err != nil {
-		return nil, err
+	grpcAddr, httpAddr := o.GRPCAddr, o.HTTPAddr
+	var err error
+	if grpcAddr == "" {
+		if grpcAddr, err = FreeAddr(); err != nil {
+			return nil, err
+		}
 	}
-	httpAddr, err := FreeAddr()
-	if err != nil {
-		return nil, err
+	if httpAddr == "" {
+		if httpAddr, err = FreeAddr(); err != nil {
+			return nil, err
+		}
 	}
 	h := &Hub{bins: bins, DataDir: o.DataDir, GRPCAddr: grpcAddr, HTTPAddr: httpAddr,
 		AdminConf: filepath.Join(o.DataDir, "admin.conf"), opts: o}
