@@ -1,0 +1,25 @@
+// Command bench is `make bench`: it measures a full import of a generated
+// directory end to end and sets it beside the two ways of reading the same
+// entries without idsync.
+//
+// One local slapd is loaded with N users and M groups (slapadd). The entries
+// idsync reads — the hub's filters and attribute lists for an OpenLDAP
+// directory — are then read, several times each, by
+//
+//   - ldapsearch -E pr=500/noprompt (OpenLDAP's client, output counted),
+//   - a bare go-ldap paged SearchAsync loop in this process (entries
+//     discarded), and
+//   - idsync itself: the real idsync-hub (SQLite), an enrolled idsync-agent
+//     and `idsyncctl import start --full --wait`, first on an empty hub (all
+//     created) and again (all unchanged), on a fresh hub for every run.
+//
+// It prints wall times, entries per second, the ratios of idsync to the raw
+// reads, CPU seconds per process, the peak RSS (VmHWM) of agent and hub, the
+// size of the hub's SQLite files, and the targets with PASS or MISS. A missed
+// target is information; the exit status is non-zero only when something
+// broke (a process failed, a count was wrong) or the run was interrupted.
+//
+// It may import the stack helpers (internal/devstack, internal/testserver,
+// internal/gendir), go-ldap, and server/sync with server/store for the
+// filters and attributes the hub sends an agent. Linux only: it reads /proc.
+package main

@@ -1,0 +1,275 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/pprof"
+	"syscall"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/idsync/idsync/internal/devstack"
+	"github.com/idsync/idsync/internal/gendir"
+	"github.com/idsync/idsync/internal/testserver"
+)
+
+// options are the command line.
+type options struct {
+	users, groups, runs int
+	keep, verbose       bool
+	// cpuProfile, when set, is where the CPU profile of the raw go-ldap
+	// reads (this process) goes.
+	cpuProfile string
+	// timeline, when positive, samples the processes' CPU use at that
+	// interval during each idsync import and prints it.
+	timeline time.Duration
+}
+
+func parseFlags(args []string) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.IntVar(&o.users, "users", 100_000, "users to generate")
+	fs.IntVar(&o.groups, "groups", -1, "groups to generate (default users/100)")
+	fs.IntVar(&o.runs, "runs", 3, "timed runs of each read; every idsync run gets a fresh hub")
+	short := fs.Bool("short", false, "a quick smoke run: 2,000 users, 20 groups, 1 run (explicit flags win)")
+	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (binaries, slapd, hub data, logs)")
+	fs.BoolVar(&o.verbose, "v", false, "copy the hub's and agents' logs to standard error")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the raw go-ldap reads to `FILE`")
+	fs.DurationVar(&o.timeline, "timeline", 0, "print the CPU use of slapd, agent and hub every `INTERVAL` during each idsync import")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *short {
+		if !set["users"] {
+			o.users = 2000
+		}
+		if !set["runs"] {
+			o.runs = 1
+		}
+	}
+	if o.groups < 0 {
+		o.groups = max(1, o.users/100)
+	}
+	switch {
+	case o.users < 1:
+		return o, fmt.Errorf("-users %d: must be at least 1", o.users)
+	case o.runs < 1:
+		return o, fmt.Errorf("-runs %d: must be at least 1", o.runs)
+	}
+	return o, nil
+}
+
+func main() {
+	o, err := parseFlags(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		os.Exit(0)
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	// After the first signal the cleanup runs; a second one kills at once
+	// (the children die with us through their parent-death signal).
+	context.AfterFunc(ctx, stop)
+	b := &bench{opts: o, progress: os.Stderr}
+	res, err := b.run(ctx)
+	interrupted := ctx.Err() != nil
+	stop()
+	if err == nil && !interrupted {
+		res.print(os.Stdout)
+	}
+	switch {
+	case interrupted:
+		fmt.Fprintln(os.Stderr, "bench: interrupted; everything it started is stopped and removed")
+		os.Exit(130)
+	case err != nil:
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+// bench is one invocation.
+type bench struct {
+	opts     options
+	progress io.Writer
+	start    time.Time
+}
+
+func (b *bench) logf(format string, args ...any) {
+	fmt.Fprintf(b.progress, "[%6.1fs] %s\n", time.Since(b.start).Seconds(), fmt.Sprintf(format, args...))
+}
+
+// run sets up slapd and the binaries, measures, and tears everything down,
+// also when ctx is cancelled.
+func (b *bench) run(ctx context.Context) (_ *results, err error) {
+	b.start = time.Now()
+	root, err := os.MkdirTemp("", "idsync-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if b.opts.keep {
+			b.logf("kept %s", root)
+			return
+		}
+		if rerr := os.RemoveAll(root); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("removing %s: %w", root, rerr))
+		}
+	}()
+
+	total := b.opts.users + b.opts.groups
+	b.logf("building the commands and loading slapd with %d users and %d groups", b.opts.users, b.opts.groups)
+	var (
+		bins devstack.Binaries
+		srv  *testserver.SlapdServer
+	)
+	eg, ectx := errgroup.WithContext(ctx)
+	eg.Go(func() error {
+		var err error
+		bins, err = devstack.Build(ectx, filepath.Join(root, "bin"))
+		return err
+	})
+	eg.Go(func() error {
+		var err error
+		srv, err = testserver.StartSlapd(ectx, testserver.SlapdOptions{
+			Dir: filepath.Join(root, "slapd"),
+			Preload: func(base string, emit func(gendir.Entry) error) error {
+				g, err := gendir.New(gendir.Options{BaseDN: base, Seed: 1, Users: b.opts.users, Groups: b.opts.groups})
+				if err != nil {
+					return err
+				}
+				return g.Each(emit)
+			},
+		})
+		return err
+	})
+	werr := eg.Wait()
+	if srv != nil {
+		defer srv.Stop()
+	}
+	if werr != nil {
+		return nil, werr
+	}
+	slapd, err := pidFile(filepath.Join(srv.Dir, "slapd.pid"))
+	if err != nil {
+		return nil, fmt.Errorf("slapd's pid: %w", err)
+	}
+	b.logf("ready: slapd on %s (pid %d)", srv.URL, slapd)
+
+	res := &results{opts: b.opts, total: total, loadBefore: loadAverage()}
+	if err := b.rawReads(ctx, srv, slapd, res); err != nil {
+		return nil, err
+	}
+	for i := range b.opts.runs {
+		if err := b.idsyncRound(ctx, bins, filepath.Join(root, fmt.Sprintf("stack-%d", i+1)), srv, slapd, i, res); err != nil {
+			return nil, err
+		}
+	}
+	res.loadAfter = loadAverage()
+	return res, nil
+}
+
+// rawReads times ldapsearch and go-ldap, alternating, after one untimed
+// read that warms slapd's cache as the idsync runs will find it.
+func (b *bench) rawReads(ctx context.Context, srv *testserver.SlapdServer, slapd int, res *results) error {
+	searches := hubSearches(srv.BaseDN)
+	if _, err := goLDAPRead(ctx, srv, slapd, searches); err != nil {
+		return fmt.Errorf("warm-up read: %w", err)
+	}
+	if b.opts.cpuProfile != "" {
+		f, err := os.Create(b.opts.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
+	for i := range b.opts.runs {
+		for _, r := range []struct {
+			name string
+			read func(context.Context, *testserver.SlapdServer, int, []search) (sample, error)
+			into *[]sample
+		}{
+			{"ldapsearch", ldapsearchRead, &res.ldapsearch},
+			{"go-ldap", goLDAPRead, &res.goLDAP},
+		} {
+			s, err := r.read(ctx, srv, slapd, searches)
+			if err != nil {
+				return err
+			}
+			if s.entries != res.total {
+				return fmt.Errorf("%s read %d entries, want %d", r.name, s.entries, res.total)
+			}
+			*r.into = append(*r.into, s)
+			b.logf("run %d/%d: %-10s %8.2fs", i+1, b.opts.runs, r.name, s.wall.Seconds())
+		}
+	}
+	return nil
+}
+
+// idsyncRound runs a fresh stack in dir through a first import and a
+// re-import, and records the processes' peak memory before stopping them.
+func (b *bench) idsyncRound(ctx context.Context, bins devstack.Binaries, dir string, srv *testserver.SlapdServer, slapd, i int, res *results) error {
+	st, err := startStack(ctx, bins, dir, srv, slapd, b.tee())
+	if err != nil {
+		return err
+	}
+	defer func() {
+		st.stop()
+		if !b.opts.keep {
+			os.RemoveAll(dir)
+		}
+	}()
+	for _, phase := range []struct {
+		name string
+		into *[]importResult
+	}{
+		{"first import", &res.first},
+		{"re-import", &res.again},
+	} {
+		var tl *timeline
+		if b.opts.timeline > 0 {
+			tl = startTimeline(st.pids(), b.opts.timeline)
+		}
+		r, err := st.importFull(ctx, res.total)
+		if tl != nil {
+			tl.stop(b.progress, fmt.Sprintf("run %d, %s", i+1, phase.name))
+		}
+		if err != nil {
+			return fmt.Errorf("run %d, %s: %w", i+1, phase.name, err)
+		}
+		*phase.into = append(*phase.into, r)
+		b.logf("run %d/%d: idsync %-12s %8.2fs (command %.2fs, agent read %.2fs): created %d, updated %d, unchanged %d",
+			i+1, b.opts.runs, phase.name, r.duration().Seconds(), r.command.Seconds(), r.agentRead.Seconds(),
+			r.run.Created, r.run.Updated, r.run.Unchanged)
+	}
+	m, err := st.memory()
+	if err != nil {
+		return fmt.Errorf("run %d: reading memory: %w", i+1, err)
+	}
+	res.memory = append(res.memory, m)
+	return nil
+}
+
+// tee is where the stack's logs are copied, if anywhere.
+func (b *bench) tee() io.Writer {
+	if b.opts.verbose {
+		return b.progress
+	}
+	return nil
+}
