@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -206,18 +207,36 @@ func defaultHosts(listen string) []string {
 	return hosts
 }
 
-// bootstrapAdmin creates the first admin token and admin.conf when the data
-// dir has none.
+// bootstrapAdmin makes sure admin.conf exists and its token is known to the
+// store: on the first start it creates both; when the store is new but the
+// data dir is not (a switch to PostgreSQL, a replica joining a shared store)
+// it registers the existing token's hash.
 func bootstrapAdmin(ctx context.Context, st store.Store, ca *pki.CA, dir, addr string, log *slog.Logger) error {
 	path := filepath.Join(dir, "admin.conf")
-	if _, err := os.Stat(path); err == nil {
+	register := func(token string) error {
+		t := &store.AdminToken{ID: "bootstrap-" + hex.EncodeToString(pki.HashSecret(token)[:6]), Name: "bootstrap",
+			Role: auth.RoleSuperAdmin, Hash: pki.HashSecret(token), CreatedAt: time.Now()}
+		if err := st.CreateAdminToken(ctx, t); err != nil && !errors.Is(err, store.ErrConflict) {
+			return fmt.Errorf("registering the admin token of %s: %w", path, err)
+		}
 		return nil
 	}
-	token, hash := pki.NewSecret("idsa_")
-	t := &store.AdminToken{ID: "bootstrap-" + time.Now().UTC().Format("20060102T150405"), Name: "bootstrap",
-		Role: auth.RoleSuperAdmin, Hash: hash, CreatedAt: time.Now()}
-	if err := st.CreateAdminToken(ctx, t); err != nil {
-		return fmt.Errorf("creating the first admin token: %w", err)
+	if conf, err := adminconf.Read(path); err == nil {
+		if conf.Token == "" {
+			return nil
+		}
+		_, err := st.AdminTokenByHash(ctx, pki.HashSecret(conf.Token))
+		if errors.Is(err, store.ErrNotFound) {
+			log.Info("registering the admin token of admin.conf with a new store", "path", path)
+			return register(conf.Token)
+		}
+		return err
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	token, _ := pki.NewSecret(pki.AdminTokenPrefix)
+	if err := register(token); err != nil {
+		return err
 	}
 	if err := adminconf.Write(path, adminconf.Conf{Version: 1, Hub: addr, CA: string(ca.CertPEM()), Token: token}); err != nil {
 		return err
