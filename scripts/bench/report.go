@@ -3,6 +3,7 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"runtime"
@@ -49,7 +50,7 @@ func (t timing) medianRun() int {
 	for i := range idx {
 		idx[i] = i
 	}
-	slices.SortFunc(idx, func(a, b int) int { return int(t.walls[a] - t.walls[b]) })
+	slices.SortFunc(idx, func(a, b int) int { return cmp.Compare(t.walls[a], t.walls[b]) })
 	return idx[(len(idx)-1)/2]
 }
 
@@ -121,6 +122,15 @@ func (r *results) print(w io.Writer) {
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "  (client: ldapsearch's processes, or this process for go-ldap; CPU above wall means several cores busy)")
+	// Other work on the machine stretches wall times but hardly CPU times:
+	// the CPU an import needs bounds how fast it can be on idle cores.
+	fmt.Fprintf(w, "  on %d idle CPUs an import takes at least its CPU seconds / %d (slapd, agent and hub together):\n",
+		runtime.NumCPU(), runtime.NumCPU())
+	for _, t := range []timing{firstRun, againRun} {
+		floor := cpuFloor(t.cpu[t.medianRun()])
+		fmt.Fprintf(w, "    %-22s %s = %.2f× the go-ldap median\n", strings.TrimPrefix(t.name, "idsync "), secs(floor),
+			ratio(floor, goLDAP.median()))
+	}
 
 	var peak memory
 	for _, m := range r.memory {
@@ -147,6 +157,16 @@ func (r *results) print(w io.Writer) {
 				i+1, a.run.Created, a.run.Updated, a.run.Unchanged, r.total)
 		}
 	}
+}
+
+// cpuFloor is the least wall time work with these CPU times can take on
+// idle CPUs, spread perfectly over all of them.
+func cpuFloor(cpu map[string]time.Duration) time.Duration {
+	var total time.Duration
+	for _, d := range cpu {
+		total += d
+	}
+	return total / time.Duration(runtime.NumCPU())
 }
 
 func verdict(ok bool) string {
