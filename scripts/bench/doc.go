@@ -1,3 +1,5 @@
+//go:build linux
+
 // Command bench is `make bench`: it measures a full import of a generated
 // directory end to end and sets it beside the two ways of reading the same
 // entries without idsync.
