@@ -38,7 +38,7 @@ func parseFlags(args []string) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.IntVar(&o.users, "users", 100_000, "users to generate")
-	fs.IntVar(&o.groups, "groups", -1, "groups to generate (default users/100)")
+	fs.IntVar(&o.groups, "groups", -1, "groups to generate; -1 means users/100")
 	fs.IntVar(&o.runs, "runs", 3, "timed runs of each read; every idsync run gets a fresh hub")
 	short := fs.Bool("short", false, "a quick smoke run: 2,000 users, 20 groups, 1 run (explicit flags win)")
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (binaries, slapd, hub data, logs)")
