@@ -27,6 +27,7 @@ func main() {
 }
 
 func run(args []string) int {
+	tuneGC()
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Println(usage)
 		return 0

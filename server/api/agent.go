@@ -178,6 +178,7 @@ type session struct {
 	dirs    []string // enrolled and configured on the agent
 	log     *slog.Logger
 	out     chan *idsyncv1.ConnectResponse
+	applyCh chan *preparedBatch
 	wake    chan struct{} // one slot: look for work now
 	revoked chan struct{}
 	revOnce stdsync.Once
@@ -202,6 +203,7 @@ func newSession(s *AgentServer, a *store.Agent, hello *idsyncv1.Hello) *session 
 		s: s, agent: a, id: id, version: hello.GetVersion(), dirs: dirs,
 		log:      s.log.With("agent", a.ID, "session", id),
 		out:      make(chan *idsyncv1.ConnectResponse, 16),
+		applyCh:  make(chan *preparedBatch, 2),
 		wake:     make(chan struct{}, 1),
 		revoked:  make(chan struct{}),
 		appliers: map[int64]*sync.RunApplier{},
@@ -246,6 +248,7 @@ func (ss *session) serve(ctx context.Context, stream idsyncv1.AgentService_Conne
 	for _, loop := range []func(context.Context) error{
 		func(c context.Context) error { return ss.sendLoop(c, stream) },
 		func(c context.Context) error { return ss.recvLoop(c, stream) },
+		ss.applyLoop,
 		ss.workLoop,
 	} {
 		go func() {
@@ -352,9 +355,10 @@ func (ss *session) recvLoop(ctx context.Context, stream idsyncv1.AgentService_Co
 	}
 }
 
-// onBatch applies a batch and acknowledges it after commit. A batch for a
-// run this session does not hold is refused: an agent may send changes only
-// for the runs, and so the directories, it was given.
+// onBatch maps a batch and queues it for the apply loop, so that mapping the
+// next batch overlaps committing this one. A batch for a run this session
+// does not hold is refused: an agent may send changes only for the runs, and
+// so the directories, it was given.
 func (ss *session) onBatch(ctx context.Context, b *idsyncv1.ChangeBatch) error {
 	runID, err := sync.ParseRunID(b.GetRunId())
 	if err != nil {
@@ -365,12 +369,50 @@ func (ss *session) onBatch(ctx context.Context, b *idsyncv1.ChangeBatch) error {
 		ss.log.Warn("refusing batch", "run", runID, "err", err)
 		return ss.cancelRun(ctx, runID, err.Error())
 	}
-	res, err := ap.Apply(ctx, b)
+	pb := &preparedBatch{ap: ap, runID: runID, wire: b, batch: ap.Prepare(b)}
+	select {
+	case ss.applyCh <- pb:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// preparedBatch is a mapped batch waiting for its commit.
+type preparedBatch struct {
+	ap    *sync.RunApplier
+	runID int64
+	wire  *idsyncv1.ChangeBatch
+	batch *store.Batch
+}
+
+// applyLoop commits batches in arrival order and acknowledges each after
+// its commit; the last batch of a run ends the run.
+func (ss *session) applyLoop(ctx context.Context) error {
+	for {
+		var pb *preparedBatch
+		select {
+		case <-ctx.Done():
+			return nil
+		case pb = <-ss.applyCh:
+		}
+		if err := ss.commit(ctx, pb); err != nil {
+			return err
+		}
+	}
+}
+
+func (ss *session) commit(ctx context.Context, pb *preparedBatch) error {
+	runID, b := pb.runID, pb.wire
+	res, err := pb.ap.Commit(ctx, pb.batch)
 	if errors.Is(err, sync.ErrRunEnded) {
 		ss.dropApplier(runID)
 		return ss.cancelRun(ctx, runID, err.Error())
 	}
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
 		ss.log.Error("applying batch failed", "run", runID, "sequence", b.GetSequence(), "err", err)
 		ss.dropApplier(runID)
 		if _, ferr := ss.s.engine.Fail(context.WithoutCancel(ctx), runID, "the hub could not store a batch: "+err.Error()); ferr != nil {

@@ -12,6 +12,43 @@ import (
 // "CN=Ann Lee, OU=People,DC=Example" and "cn=ann lee,ou=people,dc=example"
 // meet. A string that does not parse as a DN is lower-cased and trimmed.
 func DNKey(dn string) string {
+	if k, ok := simpleDNKey(dn); ok {
+		return k
+	}
+	return parsedDNKey(dn)
+}
+
+// simpleDNKey is DNKey for the common DN without escapes, quotes,
+// multi-valued RDNs or '=' in values, without the cost of a full parse (a
+// full import computes one key per entry and per member value). It reports
+// false for anything else; both paths give the same key for such DNs.
+func simpleDNKey(dn string) (string, bool) {
+	if strings.ContainsAny(dn, `\"+#;<>`) {
+		return "", false
+	}
+	var b strings.Builder
+	b.Grow(len(dn))
+	for i := 0; ; i++ {
+		part, rest, more := strings.Cut(dn, ",")
+		t, v, ok := strings.Cut(part, "=")
+		t, v = strings.TrimSpace(t), strings.TrimSpace(v)
+		if !ok || t == "" || v == "" || strings.Contains(v, "=") {
+			return "", false
+		}
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(strings.ToLower(t))
+		b.WriteByte('=')
+		b.WriteString(strings.ToLower(v))
+		if !more {
+			return b.String(), true
+		}
+		dn = rest
+	}
+}
+
+func parsedDNKey(dn string) string {
 	parsed, err := ldap.ParseDN(dn)
 	if err != nil {
 		return strings.ToLower(strings.TrimSpace(dn))

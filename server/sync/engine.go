@@ -74,6 +74,12 @@ func (a *RunApplier) Run() *store.Run { return a.run }
 // applied changes nothing (Duplicate). A run that ended meanwhile is
 // ErrRunEnded.
 func (a *RunApplier) Apply(ctx context.Context, b *idsyncv1.ChangeBatch) (store.BatchResult, error) {
+	return a.Commit(ctx, a.Prepare(b))
+}
+
+// Prepare maps a batch into its store form. It touches no store, so it may
+// run while the previous batch commits.
+func (a *RunApplier) Prepare(b *idsyncv1.ChangeBatch) *store.Batch {
 	sb := &store.Batch{
 		RunID: a.run.ID, DirectoryID: a.dir.ID, Sequence: b.GetSequence(),
 		Upserts: make([]*store.Object, 0, len(b.GetChanges())),
@@ -106,12 +112,17 @@ func (a *RunApplier) Apply(ctx context.Context, b *idsyncv1.ChangeBatch) (store.
 		sb.Errors = append(sb.Errors, store.EntryError{DN: ee.GetDn(), ExternalID: ee.GetExternalId(),
 			Kind: objectKind(ee.GetKind()), Message: ee.GetMessage()})
 	}
+	return sb
+}
+
+// Commit applies a prepared batch in one store transaction.
+func (a *RunApplier) Commit(ctx context.Context, sb *store.Batch) (store.BatchResult, error) {
 	res, err := a.e.store.ApplyBatch(ctx, sb)
 	if errors.Is(err, store.ErrConflict) {
-		return res, fmt.Errorf("applying batch %d of run %d: %w", b.GetSequence(), a.run.ID, ErrRunEnded)
+		return res, fmt.Errorf("applying batch %d of run %d: %w", sb.Sequence, a.run.ID, ErrRunEnded)
 	}
 	if err != nil {
-		return res, fmt.Errorf("applying batch %d of run %d: %w", b.GetSequence(), a.run.ID, err)
+		return res, fmt.Errorf("applying batch %d of run %d: %w", sb.Sequence, a.run.ID, err)
 	}
 	return res, nil
 }

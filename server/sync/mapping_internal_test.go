@@ -30,6 +30,30 @@ func TestDNKey(t *testing.T) {
 	}
 }
 
+func TestDNKeyFastPathAgrees(t *testing.T) {
+	for _, dn := range []string{
+		"cn=Ann Lee,ou=People,dc=example,dc=org",
+		"CN=Ann Lee, OU=People , DC=Example,DC=org",
+		"uid=jürgen.groß,ou=people,dc=example,dc=org",
+		"cn=王伟 00012,ou=groups,dc=example,dc=org",
+		"dc=org",
+	} {
+		fast, ok := simpleDNKey(dn)
+		if !ok {
+			t.Errorf("simpleDNKey(%q) declined a simple DN", dn)
+			continue
+		}
+		if slow := parsedDNKey(dn); fast != slow {
+			t.Errorf("DN %q: fast key %q, parsed key %q", dn, fast, slow)
+		}
+	}
+	for _, dn := range []string{`cn=a\,b,dc=x`, "cn=a+uid=b,dc=x", "cn=a=b,dc=x", "cn=,dc=x", "garbage", `cn="q",dc=x`} {
+		if k, ok := simpleDNKey(dn); ok {
+			t.Errorf("simpleDNKey(%q) = %q, want it to decline", dn, k)
+		}
+	}
+}
+
 func TestMemberRefFor(t *testing.T) {
 	tests := []struct {
 		name, attr, value, wantKey string
