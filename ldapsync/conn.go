@@ -63,6 +63,52 @@ func (c *Conn) Close() error { return c.ldap.Close() }
 // URL returns the URL the connection was dialled with.
 func (c *Conn) URL() string { return c.url }
 
+// stream runs one search to its end, calling fn for every response as it
+// arrives: an entry with its controls, or (entry nil) the controls of an
+// intermediate response or of the final result. Errors from fn and ctx are
+// returned as they are; search errors name the server, base and filter.
+func (c *Conn) stream(ctx context.Context, req *ldap.SearchRequest, fn func(*ldap.Entry, []ldap.Control) error) error {
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel() // stops go-ldap's reading when fn fails
+	resp := c.ldap.SearchAsync(sctx, req, searchBuffer)
+	// Next may still deliver results buffered before a cancellation.
+	for ctx.Err() == nil && resp.Next() {
+		if resp.Entry() == nil && resp.Referral() != "" {
+			continue
+		}
+		if err := fn(resp.Entry(), resp.Controls()); err != nil {
+			return err
+		}
+	}
+	// go-ldap reports neither cancellation nor a connection closed before
+	// the search was sent: both look like a search that completed.
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	err := resp.Err()
+	if err == nil && c.ldap.IsClosing() {
+		err = errors.New("the connection closed")
+	}
+	if err != nil {
+		return fmt.Errorf("searching %s under %q for %s: %w", c.url, req.BaseDN, req.Filter, err)
+	}
+	return nil
+}
+
+// search runs one search to its end, calling fn for every entry as it
+// arrives, and returns the controls of the final result.
+func (c *Conn) search(ctx context.Context, req *ldap.SearchRequest, fn func(*ldap.Entry) error) ([]ldap.Control, error) {
+	var controls []ldap.Control
+	err := c.stream(ctx, req, func(e *ldap.Entry, cs []ldap.Control) error {
+		if e == nil {
+			controls = cs
+			return nil
+		}
+		return fn(e)
+	})
+	return controls, err
+}
+
 // Dial connects to cfg.URL, sets up TLS (ldaps:// or StartTLS) and binds.
 // ctx and cfg.Timeout bound all of it. Errors name the URL (and the bind DN
 // for bind errors) but never the password.

@@ -32,7 +32,7 @@ func FullImport(ctx context.Context, c *Conn, spec Spec, sink Sink) (Stats, erro
 	if err != nil {
 		return Stats{}, err
 	}
-	imp := &importer{conn: c, spec: spec, sink: sink, idAttr: idAttribute[spec.Kind], names: map[string]string{}}
+	imp := newImporter(c, spec, sink)
 	if err := imp.checkBase(ctx); err != nil {
 		return imp.stats, err
 	}
@@ -57,6 +57,11 @@ type importer struct {
 	names map[string]string
 }
 
+// newImporter returns an importer of spec (with its defaults) into sink.
+func newImporter(c *Conn, spec Spec, sink Sink) *importer {
+	return &importer{conn: c, spec: spec, sink: sink, idAttr: idAttribute[spec.Kind], names: map[string]string{}}
+}
+
 // checkBase makes sure the base DN exists before anything is read, so that
 // a typo reads as a clear error rather than as an empty directory.
 func (imp *importer) checkBase(ctx context.Context) error {
@@ -64,7 +69,7 @@ func (imp *importer) checkBase(ctx context.Context) error {
 	req := ldap.NewSearchRequest(base, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false,
 		"(objectClass=*)", []string{"1.1"}, nil)
 	found := false
-	_, err := imp.each(ctx, req, func(*ldap.Entry) error { found = true; return nil })
+	_, err := imp.conn.search(ctx, req, func(*ldap.Entry) error { found = true; return nil })
 	switch {
 	case ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) || (err == nil && !found):
 		return fmt.Errorf("base DN %q does not exist on %s (or the bind DN cannot see it): %w", base, imp.conn.url, ErrBaseNotFound)
@@ -74,18 +79,23 @@ func (imp *importer) checkBase(ctx context.Context) error {
 	return nil
 }
 
-// search pages through the entries of one kind. Entries go to the sink as
-// they arrive, except those whose attributes came in ranges: their remaining
-// values are fetched once the page's search is over, because a search
-// issued on a connection while another streams results can deadlock in
-// go-ldap (its reader blocks on the busy consumer).
+// search pages through the entries of one kind under the base DN.
 func (imp *importer) search(ctx context.Context, kind ObjectKind, filter string, attrs []string) error {
+	return imp.searchUnder(ctx, imp.spec.BaseDN, ldap.ScopeWholeSubtree, kind, filter, attrs)
+}
+
+// searchUnder pages through the entries of one kind under base. Entries go
+// to the sink as they arrive, except those whose attributes came in ranges:
+// their remaining values are fetched once the page's search is over,
+// because a search issued on a connection while another streams results can
+// deadlock in go-ldap (its reader blocks on the busy consumer).
+func (imp *importer) searchUnder(ctx context.Context, base string, scope int, kind ObjectKind, filter string, attrs []string) error {
 	paging := ldap.NewControlPaging(uint32(imp.spec.PageSize))
-	req := ldap.NewSearchRequest(imp.spec.BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+	req := ldap.NewSearchRequest(base, scope, ldap.NeverDerefAliases, 0, 0, false,
 		filter, imp.spec.requestAttributes(attrs), []ldap.Control{paging})
 	for {
 		var pending []partial
-		controls, err := imp.each(ctx, req, func(e *ldap.Entry) error {
+		controls, err := imp.conn.search(ctx, req, func(e *ldap.Entry) error {
 			ch, ranges, eerr := imp.normalize(kind, e)
 			switch {
 			case eerr != nil:
@@ -121,40 +131,6 @@ func (imp *importer) search(ctx context.Context, kind ObjectKind, filter string,
 		}
 		paging.SetCookie(resp.Cookie)
 	}
-}
-
-// each runs one search to its end, calling fn for every entry as it
-// arrives, and returns the controls of the final result. Errors from fn and
-// ctx are returned as they are; search errors name the server, base and
-// filter.
-func (imp *importer) each(ctx context.Context, req *ldap.SearchRequest, fn func(*ldap.Entry) error) ([]ldap.Control, error) {
-	sctx, cancel := context.WithCancel(ctx)
-	defer cancel() // stops go-ldap's reading when fn fails
-	resp := imp.conn.ldap.SearchAsync(sctx, req, searchBuffer)
-	var controls []ldap.Control
-	// Next may still deliver results buffered before a cancellation.
-	for ctx.Err() == nil && resp.Next() {
-		if e := resp.Entry(); e != nil {
-			if err := fn(e); err != nil {
-				return nil, err
-			}
-		} else if resp.Referral() == "" {
-			controls = resp.Controls()
-		}
-	}
-	// go-ldap reports neither cancellation nor a connection closed before
-	// the search was sent: both look like a search that completed.
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	err := resp.Err()
-	if err == nil && imp.conn.ldap.IsClosing() {
-		err = errors.New("the connection closed")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("searching %s under %q for %s: %w", imp.conn.url, req.BaseDN, req.Filter, err)
-	}
-	return controls, nil
 }
 
 // partial is an entry waiting for the rest of its ranged values.
@@ -281,7 +257,7 @@ func (imp *importer) completeRanges(ctx context.Context, ch *Change, ranges []pe
 			imp.stats.RangeFetches++
 			var window *ldap.EntryAttribute
 			var got attrRange
-			_, err := imp.each(ctx, req, func(e *ldap.Entry) error {
+			_, err := imp.conn.search(ctx, req, func(e *ldap.Entry) error {
 				for _, a := range e.Attributes {
 					if rr, ok := parseRange(a.Name); ok && strings.EqualFold(rr.base, r.name) {
 						window, got = a, rr
@@ -315,8 +291,13 @@ func (imp *importer) completeRanges(ctx context.Context, ch *Change, ranges []pe
 	return nil, nil
 }
 
+// sortAttributes orders attributes by name, as every Change has them.
+func sortAttributes(attrs []Attribute) {
+	slices.SortFunc(attrs, func(a, b Attribute) int { return cmp.Compare(a.Name, b.Name) })
+}
+
 func (imp *importer) sendChange(ctx context.Context, ch Change) error {
-	slices.SortFunc(ch.Attributes, func(a, b Attribute) int { return cmp.Compare(a.Name, b.Name) })
+	sortAttributes(ch.Attributes)
 	if err := imp.sink.Change(ctx, ch); err != nil {
 		return fmt.Errorf("sink: %w", err)
 	}

@@ -96,8 +96,18 @@ type Change struct {
 	// DN is the entry's DN at the time of reading.
 	DN string
 	// Attributes are the requested attributes the entry has, sorted by
-	// name; the id attribute is never among them.
+	// name; the id attribute is never among them. When MembersIncremental
+	// is set, the member attribute is not among them either.
 	Attributes []Attribute
+	// MembersIncremental says the change carries a group's membership as
+	// deltas (AD DirSync): member is left out of Attributes and the
+	// consumer keeps the members it has, adding MemberAdds and removing
+	// MemberRemoves. A group gaining one member of 5,000 sends one value.
+	MembersIncremental bool
+	// MemberAdds and MemberRemoves are the member values (DNs) added and
+	// removed, as an Attribute named "member"; set only with
+	// MembersIncremental.
+	MemberAdds, MemberRemoves []Attribute
 }
 
 // EntryError is an entry that could not be read or normalised. The import

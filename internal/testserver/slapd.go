@@ -64,6 +64,11 @@ type SlapdOptions struct {
 	// certificate for 127.0.0.1 and localhost signed by a fresh CA (CAFile).
 	// Like Access, it makes Slapd start a local server.
 	TLS bool
+	// SyncprovReloadHint sets "syncprov-reloadhint TRUE": a syncrepl
+	// cookie older than the database's history is then refused with
+	// e-syncRefreshRequired (4096) instead of served by a full reload.
+	// Like Access, it makes Slapd start a local server.
+	SyncprovReloadHint bool
 }
 
 // SlapdServer is an OpenLDAP server with the back_mdb database and the
@@ -107,7 +112,7 @@ func Slapd(t testing.TB, opts ...SlapdOptions) *SlapdServer {
 	// Access rules and TLS are set in a local slapd's configuration, so a
 	// test that needs them gets a local server even when an outside one is
 	// named.
-	if url := os.Getenv("IDSYNC_TEST_LDAP_URL"); url != "" && len(o.Access) == 0 && !o.TLS {
+	if url := os.Getenv("IDSYNC_TEST_LDAP_URL"); url != "" && len(o.Access) == 0 && !o.TLS && !o.SyncprovReloadHint {
 		return outsideSlapd(t, url, o)
 	}
 	if _, err := exec.LookPath("slapd"); err != nil {
@@ -250,6 +255,9 @@ func writeSlapdConf(dir string, opts SlapdOptions) (string, error) {
 		SlapdSuffix, SlapdRootDN, SlapdRootPassword, dir)
 	b.WriteString("index objectClass eq\nindex entryUUID,entryCSN eq\n")
 	b.WriteString("overlay syncprov\nsyncprov-checkpoint 100 10\nsyncprov-sessionlog 10000\n")
+	if opts.SyncprovReloadHint {
+		b.WriteString("syncprov-reloadhint TRUE\n")
+	}
 	for _, a := range opts.Access {
 		b.WriteString(a + "\n")
 	}
@@ -553,6 +561,18 @@ func (e *Endpoint) Modify(ctx context.Context, req *ldap.ModifyRequest) error {
 	return e.withConn(ctx, func(c *ldap.Conn) error {
 		if err := c.Modify(req); err != nil {
 			return fmt.Errorf("modifying %s: %w", req.DN, err)
+		}
+		return nil
+	})
+}
+
+// ModifyDN renames or moves one entry, e.g.
+//
+//	ldap.NewModifyDNRequest(dn, "uid=new", true, "ou=other,"+base)
+func (e *Endpoint) ModifyDN(ctx context.Context, req *ldap.ModifyDNRequest) error {
+	return e.withConn(ctx, func(c *ldap.Conn) error {
+		if err := c.ModifyDN(req); err != nil {
+			return fmt.Errorf("renaming %s to %s (under %q): %w", req.DN, req.NewRDN, req.NewSuperior, err)
 		}
 		return nil
 	})
