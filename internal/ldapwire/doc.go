@@ -1,0 +1,19 @@
+// Package ldapwire is a small LDAPv3 client for one job: reading a large
+// directory through paged searches with as little CPU and allocation as the
+// wire allows. It dials (ldap://, ldaps://, StartTLS), binds with a simple
+// bind and runs searches whose entries are handed to a callback as they
+// arrive, decoded in place: an Entry's DN, names and values are slices of one
+// reusable message buffer, so a steady stream of entries allocates (almost)
+// nothing.
+//
+// It decodes responses with its own BER reader (definite lengths only, as
+// RFC 4511 requires) and rejects malformed input with an error. Requests are
+// encoded by hand, except the filter, which go-ldap compiles.
+//
+// A Conn runs one operation at a time; there is no reader goroutine. It is
+// not a general LDAP client: no modify, no SASL, no referral chasing. The
+// rest of idsync's LDAP work stays in ldapsync on go-ldap.
+//
+// It imports the standard library and go-ldap (the filter compiler and the
+// names of result codes) only.
+package ldapwire
