@@ -39,8 +39,12 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	// Batches name hundreds of ids in IN lists whose best plan changes as
 	// an import fills the tables; a generic plan cached while they were
 	// empty would scan them for ever after.
-	if _, set := cfg.RuntimeParams["plan_cache_mode"]; !set {
-		cfg.RuntimeParams["plan_cache_mode"] = "force_custom_plan"
+	// The store's queries are short: compiling them costs more than it
+	// saves.
+	for k, v := range map[string]string{"plan_cache_mode": "force_custom_plan", "jit": "off"} {
+		if _, set := cfg.RuntimeParams[k]; !set {
+			cfg.RuntimeParams[k] = v
+		}
 	}
 	db := openDB(cfg)
 	db.SetMaxOpenConns(16)
@@ -69,6 +73,7 @@ func dialect() sqlstore.Dialect {
 		MigrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
 			version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)`,
 		LockMigrations: lockMigrations,
+		Analyze:        "ANALYZE objects, memberships",
 		// The protocol carries at most 65535 parameters.
 		MaxParams: 65000,
 	}

@@ -36,6 +36,9 @@ type Dialect struct {
 	// same database at once; it returns the unlock function. Nil when the
 	// write transaction suffices.
 	LockMigrations func(ctx context.Context, c *sql.Conn) (unlock func(), err error)
+	// Analyze, when set, refreshes the planner's statistics after a sweep
+	// (the end of a full import, when the tables changed the most).
+	Analyze string
 	// MaxParams bounds the parameters of one statement; multi-row writes
 	// are cut into statements below it.
 	MaxParams int

@@ -1,8 +1,10 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -18,29 +20,49 @@ const (
 	matchUID = `substr(m.member_key, 1, 4) = 'uid:' AND o.name_key = substr(m.member_key, 5) AND o.kind = 'user'`
 )
 
-const userSelect = `SELECT o.id, o.directory_id, d.name, o.external_id, o.dn, o.status, o.username,
-	o.email, o.given_name, o.family_name, o.display_name, o.employee_number, o.department, o.title,
-	o.manager, o.extra, o.created_at, o.updated_at
-	FROM objects o JOIN directories d ON d.id = o.directory_id WHERE o.kind = 'user'`
+// The queries on objects read one table and look the directory name up
+// per row: with no join to reorder, both planners keep to the objects
+// indexes even before PostgreSQL has statistics of a freshly loaded table.
 
-func scanUser(sc scanner) (*store.User, error) {
-	u := &store.User{}
+const userSelect = `SELECT o.id, o.directory_id, (SELECT d.name FROM directories d WHERE d.id = o.directory_id),
+	o.external_id, o.dn, o.status, o.username, o.email, o.given_name, o.family_name, o.display_name,
+	o.employee_number, o.department, o.title, o.manager, o.extra, o.created_at, o.updated_at,
+	o.dn_key, o.name_key
+	FROM objects o WHERE o.kind = 'user'`
+
+// userRow is a user with the keys member values match it by.
+type userRow struct {
+	*store.User
+	dnKey, nameKey string
+}
+
+func scanUserRow(sc scanner) (userRow, error) {
+	u := userRow{User: &store.User{}}
 	p := &u.Profile
 	err := sc.Scan(&u.ID, &u.DirectoryID, &u.Directory, &u.ExternalID, &u.DN, &u.Status, &p.Username,
 		&p.Email, &p.GivenName, &p.FamilyName, &p.DisplayName, &p.EmployeeNumber, &p.Department, &p.Title,
-		&p.Manager, scanJSON{&p.Extra, "extra attributes"}, scanTime{&u.CreatedAt}, scanTime{&u.UpdatedAt})
+		&p.Manager, scanJSON{&p.Extra, "extra attributes"}, scanTime{&u.CreatedAt}, scanTime{&u.UpdatedAt},
+		&u.dnKey, &u.nameKey)
 	return u, err
 }
 
+func scanUser(sc scanner) (*store.User, error) {
+	u, err := scanUserRow(sc)
+	return u.User, err
+}
+
 // groupSelect reads groups with their member counts; a member is
-// unresolved when no object of the group's directory matches it.
-const groupSelect = `SELECT g.id, g.directory_id, d.name, g.external_id, g.dn, g.name, g.description,
-	g.status, g.created_at, g.updated_at,
+// unresolved when no object of the group's directory matches it. The
+// EXISTS tests stand in a CASE so that PostgreSQL probes the indexes per
+// member instead of turning them into an anti-join over the directory.
+const groupSelect = `SELECT g.id, g.directory_id, (SELECT d.name FROM directories d WHERE d.id = g.directory_id),
+	g.external_id, g.dn, g.name, g.description, g.status, g.created_at, g.updated_at,
 	(SELECT COUNT(*) FROM memberships m WHERE m.group_id = g.id),
-	(SELECT COUNT(*) FROM memberships m WHERE m.group_id = g.id
-		AND NOT EXISTS (SELECT 1 FROM objects o WHERE ` + matchDN + ` AND o.directory_id = g.directory_id)
-		AND NOT EXISTS (SELECT 1 FROM objects o WHERE ` + matchUID + ` AND o.directory_id = g.directory_id))
-	FROM objects g JOIN directories d ON d.id = g.directory_id WHERE g.kind = 'group'`
+	(SELECT COALESCE(SUM(CASE
+		WHEN EXISTS (SELECT 1 FROM objects o WHERE ` + matchDN + ` AND o.directory_id = g.directory_id) THEN 0
+		WHEN EXISTS (SELECT 1 FROM objects o WHERE ` + matchUID + ` AND o.directory_id = g.directory_id) THEN 0
+		ELSE 1 END), 0) FROM memberships m WHERE m.group_id = g.id)
+	FROM objects g WHERE g.kind = 'group'`
 
 func scanGroup(sc scanner) (*store.Group, error) {
 	g := &store.Group{}
@@ -82,48 +104,67 @@ func (s *Store) ListUsers(ctx context.Context, f store.UserFilter) ([]*store.Use
 	if err != nil {
 		return nil, fmt.Errorf("listing users: %w", err)
 	}
-	users, err := collect(rows, scanUser, "listing users")
-	if err != nil || !f.WithGroups || len(users) == 0 {
-		return users, err
-	}
-	if err := s.fillGroups(ctx, f, users); err != nil {
+	urs, err := collect(rows, scanUserRow, "listing users")
+	if err != nil {
 		return nil, err
+	}
+	if f.WithGroups {
+		if err := s.fillGroups(ctx, urs); err != nil {
+			return nil, err
+		}
+	}
+	users := make([]*store.User, len(urs))
+	for i, u := range urs {
+		users[i] = u.User
 	}
 	return users, nil
 }
 
-// fillGroups sets the Groups of users, the page ListUsers read with f, in
-// one query over the same filter bounded by the page's last id.
-func (s *Store) fillGroups(ctx context.Context, f store.UserFilter, users []*store.User) error {
-	where, fargs := userFilter(f)
-	where += " AND o.id <= ?"
-	fargs = append(fargs, users[len(users)-1].ID)
-	part := func(key string) string {
-		return `SELECT o.id, g.id, g.name FROM objects o
-			JOIN memberships m ON m.member_key = ` + key + `
-			JOIN objects g ON g.id = m.group_id
-			WHERE o.kind = 'user'` + where + ` AND g.directory_id = o.directory_id
-			AND g.kind = 'group' AND g.status <> 'deprovisioned'`
+// fillGroups sets the Groups of users: their direct groups, by DN or by
+// username (a group listing both counts once), that are not deprovisioned.
+// It looks the users' member keys up in chunks, as constants, which both
+// planners serve from the member key index.
+func (s *Store) fillGroups(ctx context.Context, users []userRow) error {
+	byKey := map[string][]*store.User{}
+	for _, u := range users {
+		if u.dnKey != "" {
+			byKey["dn:"+u.dnKey] = append(byKey["dn:"+u.dnKey], u.User)
+		}
+		if u.nameKey != "" {
+			byKey["uid:"+u.nameKey] = append(byKey["uid:"+u.nameKey], u.User)
+		}
 	}
-	q := part(`'dn:' || o.dn_key`) + ` AND o.dn_key <> '' UNION ` + part(`'uid:' || o.name_key`) + ` AND o.name_key <> ''`
-	rows, err := s.rd.query(ctx, q, append(slices.Clone(fargs), fargs...)...)
+	type membership struct{ user, group string }
+	seen := map[membership]bool{}
+	// CROSS JOIN keeps SQLite from scanning the groups first.
+	err := chunks(slices.Sorted(maps.Keys(byKey)), 1000, func(part []string) error {
+		rows, err := s.rd.query(ctx, `SELECT m.member_key, g.id, g.directory_id, g.name
+			FROM memberships m CROSS JOIN objects g
+			WHERE m.member_key IN (`+marks(len(part))+`) AND g.id = m.group_id
+			AND g.kind = 'group' AND g.status <> 'deprovisioned'`, anys(part)...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var key, gid, name string
+			var dir int64
+			if err := rows.Scan(&key, &gid, &dir, &name); err != nil {
+				return err
+			}
+			for _, u := range byKey[key] {
+				if u.DirectoryID == dir && !seen[membership{u.ID, gid}] {
+					seen[membership{u.ID, gid}] = true
+					u.Groups = append(u.Groups, name)
+				}
+			}
+		}
+		return rows.Err()
+	})
 	if err != nil {
 		return fmt.Errorf("reading the groups of users: %w", err)
 	}
-	defer rows.Close()
-	groups := map[string][]string{}
-	for rows.Next() {
-		var uid, gid, name string
-		if err := rows.Scan(&uid, &gid, &name); err != nil {
-			return fmt.Errorf("reading the groups of users: %w", err)
-		}
-		groups[uid] = append(groups[uid], name)
-	}
-	if err := rows.Err(); err != nil {
-		return fmt.Errorf("reading the groups of users: %w", err)
-	}
 	for _, u := range users {
-		u.Groups = groups[u.ID]
 		slices.Sort(u.Groups)
 	}
 	return nil
@@ -145,11 +186,14 @@ func (s *Store) FindUsers(ctx context.Context, directoryID int64, name string) (
 	if directoryID != 0 {
 		q, args = q+` AND o.directory_id = ?`, append(args, directoryID)
 	}
-	rows, err := s.rd.query(ctx, q+` ORDER BY o.id`, args...)
+	// Sorted here: an ORDER BY would draw SQLite to the directory index.
+	rows, err := s.rd.query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("finding user %q: %w", name, err)
 	}
-	return collect(rows, scanUser, fmt.Sprintf("finding user %q", name))
+	us, err := collect(rows, scanUser, fmt.Sprintf("finding user %q", name))
+	slices.SortFunc(us, func(a, b *store.User) int { return strings.Compare(a.ID, b.ID) })
+	return us, err
 }
 
 // UserGroups returns the groups, not deprovisioned, of the user's directory
@@ -207,11 +251,15 @@ func (s *Store) FindGroups(ctx context.Context, directoryID int64, name string) 
 	if directoryID != 0 {
 		q, args = q+` AND g.directory_id = ?`, append(args, directoryID)
 	}
-	rows, err := s.rd.query(ctx, q+` ORDER BY g.name, g.id`, args...)
+	rows, err := s.rd.query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("finding group %q: %w", name, err)
 	}
-	return collect(rows, scanGroup, fmt.Sprintf("finding group %q", name))
+	gs, err := collect(rows, scanGroup, fmt.Sprintf("finding group %q", name))
+	slices.SortFunc(gs, func(a, b *store.Group) int {
+		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.ID, b.ID))
+	})
+	return gs, err
 }
 
 // GroupMembers returns the direct member values of a group ordered by

@@ -88,6 +88,10 @@ func (s *Store) Sweep(ctx context.Context, runID int64, from []store.RunState, m
 		out, err = getRun(ctx, tx, runID)
 		return err
 	})
+	if err == nil && s.d.Analyze != "" {
+		// Best effort: the sweep is done, and autovacuum would catch up.
+		_, _ = s.w.ExecContext(ctx, s.d.Analyze)
+	}
 	return out, err
 }
 

@@ -77,9 +77,13 @@ CREATE TABLE objects (
 	updated_at      INTEGER NOT NULL,
 	UNIQUE (directory_id, external_id)
 );
+-- The indexes are shaped so that SQLite, planning without statistics,
+-- still picks them: listing a directory's users in id order (paging), and
+-- finding objects by DN key or name key (member resolution, Find*).
+CREATE INDEX objects_directory ON objects (directory_id, kind, id, status);
 CREATE INDEX objects_dn_key ON objects (dn_key, directory_id);
-CREATE INDEX objects_name_key ON objects (name_key, directory_id);
-CREATE INDEX objects_kind ON objects (directory_id, kind, status);
+CREATE INDEX objects_name_key ON objects (name_key, directory_id, kind);
+CREATE INDEX objects_group_name ON objects (name) WHERE kind = 'group';
 
 -- A member value is resolved when read: "dn:<dn_key>" against objects.dn_key,
 -- "uid:<lower username>" against users' name_key, in the group's directory.
