@@ -191,9 +191,18 @@ type Event struct {
 //     change notifications.
 //   - polling: a modifyTimestamp search every PollInterval.
 //
+// Without a checkpoint, DirSync, persistent search and polling (whose
+// servers cannot list their content as a refresh) start with a snapshot: a
+// full import ended by EventRefreshDone with PresentPhase and a checkpoint
+// taken before it; their own catch-up from that checkpoint then ends with a
+// second EventRefreshDone.
+//
 // Persistent search and polling see no deletion that happens while the
 // capture is not running (polling sees none at all): those come from the
-// scheduled full imports.
+// scheduled full imports. DirSync reads the whole naming context: an object
+// outside the base DN that is created, renamed or moved comes as a delete
+// of its id (it may have just left the base), which a consumer that never
+// knew the id ignores.
 //
 // An error wrapping ErrReconcile means the checkpoint cannot be resumed.
 // Any other error is worth a retry from the last checkpoint emitted. emit

@@ -245,7 +245,7 @@ func captureDirSync(ctx context.Context, c *Conn, spec CaptureSpec, cp *checkpoi
 		}
 		if woken {
 			spec.Logger.Debug("DirSync round woken by change notification",
-				"after", time.Since(time.Unix(0, d.notified.Load())).Round(time.Millisecond))
+				"since_notification", time.Since(time.Unix(0, d.notified.Load())).Round(time.Millisecond))
 		}
 	}
 }

@@ -1,0 +1,318 @@
+//go:build linux
+
+package ldapsync_test
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"log/slog"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/idsync/idsync/internal/gendir"
+	"github.com/idsync/idsync/internal/testserver"
+	"github.com/idsync/idsync/ldapsync"
+)
+
+// testLogger sends a logger's lines to t.Log.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// ou returns an organizational unit entry for AD.
+func ou(dn string) gendir.Entry {
+	name, _, _ := strings.Cut(strings.TrimPrefix(dn, "OU="), ",")
+	return gendir.Entry{DN: dn, Attrs: []gendir.Attr{
+		{Name: "objectClass", Values: []string{"top", "organizationalUnit"}}, {Name: "ou", Values: []string{name}}}}
+}
+
+// adPhase is a batch of directory operations whose events a DirSync
+// capture must deliver, each checked by its own subtest.
+type adPhase struct {
+	name string
+	ops  []func() error
+	want []adWant
+}
+
+type adWant struct {
+	name  string
+	match func(ldapsync.Event) bool
+	check func(t *testing.T, c ldapsync.Change)
+}
+
+// TestDirSyncCapture follows an AD OU through a snapshot and phases of
+// changes woken by change notification: adds, modifies, a disabled
+// account, membership deltas on a group of 1,500 members, renames and moves
+// that keep identity, moves out of and into the base, and deletions.
+func TestDirSyncCapture(t *testing.T) {
+	t.Parallel() // loading AD takes seconds of Samba's time
+	const users, big = 1500, 1500
+	srv := testserver.SambaAD(t)
+	gen, err := gendir.New(gendir.Options{Flavor: gendir.AD, BaseDN: srv.BaseDN, Seed: 21, Users: users, Groups: 2,
+		MailDomain: "idsync.test", GroupSize: func(j int) int { return []int{big, 3}[j] }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := srv.AddGenerated(t.Context(), gen, 4); err != nil {
+		t.Fatalf("loading AD: %v", err)
+	}
+	t.Logf("loaded %d users and 2 groups into AD in %v", users, time.Since(start))
+	sub := "OU=Sub," + srv.BaseDN
+	var suffix [4]byte
+	_, _ = rand.Read(suffix[:])
+	outside := "OU=Outside-" + hex.EncodeToString(suffix[:]) + "," + srv.DomainDN
+	for _, dn := range []string{sub, outside} {
+		if err := srv.Add(t.Context(), ou(dn)); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	spec := ldapsync.CaptureSpec{Spec: ldapsync.Spec{Kind: ldapsync.KindAD, BaseDN: srv.BaseDN,
+		UserAttributes: adUserAttrs, GroupAttributes: adGroupAttrs},
+		// Only change notification wakes a round within the test's waits.
+		PollInterval: time.Minute, Logger: testLogger(t)}
+	conn := dial(t, srv.Endpoint)
+	if s, err := ldapsync.Detect(t.Context(), conn, ldapsync.KindAD); s != ldapsync.StrategyDirSync || err != nil {
+		t.Fatalf("Detect = %v, %v; want dirsync", s, err)
+	}
+	cap := startCapture(t, conn, spec, nil)
+	evs := cap.events
+
+	// Without a checkpoint: a snapshot (full import) that may be swept,
+	// then a first DirSync round.
+	snap, _ := evs.waitFor(t, cap, 0, 60*time.Second, "end of the snapshot", isType(ldapsync.EventRefreshDone))
+	if ev := evs.since(snap)[0]; !ev.PresentPhase {
+		t.Errorf("the snapshot's refresh-done has PresentPhase false, want true")
+	}
+	snapshot := upsertsByID(t, evs.since(0)[:snap])
+	if len(snapshot) != users+2 {
+		t.Errorf("the snapshot sent %d objects, want %d", len(snapshot), users+2)
+	}
+	guids := extendedGUIDs(t, srv)
+	guid := func(dn string) string { return guids[strings.ToLower(dn)] }
+	if n := len(attr(snapshot[guid(gen.GroupDN(0))], "member")); n != big {
+		t.Errorf("the snapshot's big group has %d members, want %d", n, big)
+	}
+	live, _ := evs.waitFor(t, cap, snap+1, 30*time.Second, "end of the first round", func(ev ldapsync.Event) bool {
+		return ev.Type == ldapsync.EventRefreshDone && !ev.PresentPhase
+	})
+	evs.waitFor(t, cap, live+1, time.Second, "checkpoint after the first round", isType(ldapsync.EventCheckpoint))
+
+	newDN := "CN=Capture Newcomer," + gen.PeopleDN()
+	renamedDN := "CN=Renamed One," + gen.PeopleDN()
+	movedDN := strings.Replace(gen.UserDN(4), gen.PeopleDN(), sub, 1)
+	outDN := strings.Replace(gen.UserDN(5), gen.PeopleDN(), outside, 1)
+	groupRenamedDN := "CN=Renamed Group," + gen.GroupsDN()
+	user := func(i int) string { return guid(gen.UserDN(i)) }
+	modify := func(dn string, change func(*ldap.ModifyRequest)) func() error {
+		return func() error {
+			req := ldap.NewModifyRequest(dn, nil)
+			change(req)
+			return srv.Modify(t.Context(), req)
+		}
+	}
+	move := func(dn, rdn, parent string) func() error {
+		return func() error { return srv.ModifyDN(t.Context(), ldap.NewModifyDNRequest(dn, rdn, true, parent)) }
+	}
+	upsertOf := func(id func() string) func(ldapsync.Event) bool {
+		return func(ev ldapsync.Event) bool { return changeOf(ldapsync.ChangeUpsert, id())(ev) }
+	}
+	wantDN := func(dn string) func(*testing.T, ldapsync.Change) {
+		return func(t *testing.T, c ldapsync.Change) {
+			if !strings.EqualFold(c.DN, dn) || c.Kind != ldapsync.ObjectUser {
+				t.Errorf("%s %q, want user %q", c.Kind, c.DN, dn)
+			}
+			if len(attr(c, "samaccountname")) != 1 || len(attr(c, "useraccountcontrol")) != 1 {
+				t.Errorf("attributes %q: a rename must send the whole object", c.Attributes)
+			}
+		}
+	}
+	wantDelete := func(t *testing.T, c ldapsync.Change) {
+		if c.Type != ldapsync.ChangeDelete {
+			t.Errorf("%s, want delete", c.Type)
+		}
+	}
+	var newID string
+	phases := []adPhase{
+		{
+			name: "add, modify, disable, member added",
+			ops: []func() error{
+				func() error {
+					return srv.Add(t.Context(), gendir.Entry{DN: newDN, Attrs: []gendir.Attr{
+						{Name: "objectClass", Values: []string{"top", "person", "organizationalPerson", "user"}},
+						{Name: "sAMAccountName", Values: []string{"capnew"}}, {Name: "title", Values: []string{"Newcomer"}}}})
+				},
+				modify(gen.UserDN(1), func(r *ldap.ModifyRequest) { r.Replace("title", []string{"Captured Title"}) }),
+				modify(gen.UserDN(2), func(r *ldap.ModifyRequest) { r.Replace("userAccountControl", []string{"546"}) }),
+				modify(gen.GroupDN(0), func(r *ldap.ModifyRequest) { r.Add("member", []string{newDN}) }),
+			},
+			want: []adWant{
+				{"add", func(ev ldapsync.Event) bool {
+					return ev.Type == ldapsync.EventChange && strings.EqualFold(ev.Change.DN, newDN)
+				}, func(t *testing.T, c ldapsync.Change) {
+					newID = c.ExternalID
+					if c.Type != ldapsync.ChangeUpsert || c.Kind != ldapsync.ObjectUser || newID != extendedGUIDs(t, srv)[strings.ToLower(newDN)] ||
+						!reflect.DeepEqual(attr(c, "title"), []string{"Newcomer"}) {
+						t.Errorf("got %s %s %s title %q, want upsert user with the server's GUID, title Newcomer", c.Type, c.Kind, c.ExternalID, attr(c, "title"))
+					}
+				}},
+				{"modify", upsertOf(func() string { return user(1) }), func(t *testing.T, c ldapsync.Change) {
+					if !reflect.DeepEqual(attr(c, "title"), []string{"Captured Title"}) || len(attr(c, "mail")) != 1 || len(attr(c, "samaccountname")) != 1 {
+						t.Errorf("attributes %q: want the new title and the whole object re-read", c.Attributes)
+					}
+				}},
+				{"disable", upsertOf(func() string { return user(2) }), func(t *testing.T, c ldapsync.Change) {
+					if got := attr(c, "useraccountcontrol"); !reflect.DeepEqual(got, []string{"546"}) {
+						t.Errorf("userAccountControl = %q, want 546 (bit 2: disabled)", got)
+					}
+				}},
+				{"member added to the big group", upsertOf(func() string { return guid(gen.GroupDN(0)) }), func(t *testing.T, c ldapsync.Change) {
+					want := []ldapsync.Attribute{{Name: "member", Values: []string{newDN}}}
+					if !c.MembersIncremental || !reflect.DeepEqual(c.MemberAdds, want) || c.MemberRemoves != nil || attr(c, "member") != nil {
+						t.Errorf("incremental %v, adds %q, removes %q, member attribute of %d values; want one added value and no member list",
+							c.MembersIncremental, c.MemberAdds, c.MemberRemoves, len(attr(c, "member")))
+					}
+					if len(attr(c, "samaccountname")) != 1 || len(attr(c, "description")) != 1 {
+						t.Errorf("attributes %q: want the group's other attributes", c.Attributes)
+					}
+				}},
+			},
+		},
+		{
+			name: "member removed, rename, move, group rename",
+			ops: []func() error{
+				modify(gen.GroupDN(0), func(r *ldap.ModifyRequest) { r.Delete("member", []string{gen.UserDN(3)}) }),
+				move(gen.UserDN(1), "CN=Renamed One", ""),
+				move(gen.UserDN(4), strings.SplitN(gen.UserDN(4), ",", 2)[0], sub),
+				move(gen.GroupDN(1), "CN=Renamed Group", ""),
+			},
+			want: []adWant{
+				{"member removed from the big group", upsertOf(func() string { return guid(gen.GroupDN(0)) }), func(t *testing.T, c ldapsync.Change) {
+					want := []ldapsync.Attribute{{Name: "member", Values: []string{gen.UserDN(3)}}}
+					if !c.MembersIncremental || !reflect.DeepEqual(c.MemberRemoves, want) || c.MemberAdds != nil {
+						t.Errorf("incremental %v, adds %q, removes %q; want one removed value", c.MembersIncremental, c.MemberAdds, c.MemberRemoves)
+					}
+				}},
+				{"rename", upsertOf(func() string { return user(1) }), wantDN(renamedDN)},
+				{"move to a sub-OU", upsertOf(func() string { return user(4) }), wantDN(movedDN)},
+				{"group rename", upsertOf(func() string { return guid(gen.GroupDN(1)) }), func(t *testing.T, c ldapsync.Change) {
+					if !strings.EqualFold(c.DN, groupRenamedDN) || c.MembersIncremental || len(attr(c, "member")) != 3 {
+						t.Errorf("DN %q, incremental %v, %d members; want %q with its whole membership of 3",
+							c.DN, c.MembersIncremental, len(attr(c, "member")), groupRenamedDN)
+					}
+				}},
+			},
+		},
+		{
+			name: "move out, deletions",
+			ops: []func() error{
+				move(gen.UserDN(5), strings.SplitN(gen.UserDN(5), ",", 2)[0], outside),
+				func() error { return srv.Delete(t.Context(), gen.UserDN(6)) },
+				func() error { return srv.Delete(t.Context(), groupRenamedDN) },
+			},
+			want: []adWant{
+				{"move out of the base", func(ev ldapsync.Event) bool { return changeOf(ldapsync.ChangeDelete, user(5))(ev) }, wantDelete},
+				{"user deleted", func(ev ldapsync.Event) bool { return changeOf(ldapsync.ChangeDelete, user(6))(ev) }, wantDelete},
+				{"group deleted", func(ev ldapsync.Event) bool { return changeOf(ldapsync.ChangeDelete, guid(gen.GroupDN(1)))(ev) }, wantDelete},
+			},
+		},
+		{
+			name: "move back in",
+			ops:  []func() error{move(outDN, strings.SplitN(outDN, ",", 2)[0], gen.PeopleDN())},
+			want: []adWant{{"move into the base", upsertOf(func() string { return user(5) }), wantDN(gen.UserDN(5))}},
+		},
+	}
+	for _, ph := range phases {
+		t.Run(ph.name, func(t *testing.T) {
+			from := evs.len()
+			for _, op := range ph.ops {
+				if err := op(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			done := time.Now()
+			for _, w := range ph.want {
+				t.Run(w.name, func(t *testing.T) {
+					i, at := evs.waitFor(t, cap, from, 30*time.Second, w.name, w.match)
+					t.Logf("%s: event %v after the phase's last operation (change notification, Samba answers ~5 s late)",
+						w.name, at.Sub(done).Round(time.Millisecond))
+					w.check(t, evs.since(i)[0].Change)
+				})
+			}
+			last := evs.len()
+			evs.waitFor(t, cap, last-1, 5*time.Second, "checkpoint after the round", isType(ldapsync.EventCheckpoint))
+		})
+	}
+	if newID == "" {
+		t.Fatal("the newcomer was never seen")
+	}
+
+	t.Run("resume from a checkpoint taken now", func(t *testing.T) {
+		checkpoint, err := ldapsync.CheckpointNow(t.Context(), conn, spec)
+		if err != nil {
+			t.Fatalf("CheckpointNow: %v", err)
+		}
+		if err := modify(gen.UserDN(8), func(r *ldap.ModifyRequest) { r.Replace("title", []string{"After The Snapshot"}) })(); err != nil {
+			t.Fatal(err)
+		}
+		c := startCapture(t, dial(t, srv.Endpoint), spec, checkpoint)
+		done, _ := c.events.waitFor(t, c, 0, 20*time.Second, "end of the refresh", isType(ldapsync.EventRefreshDone))
+		got := upsertsByID(t, c.events.since(0)[:done])
+		if len(got) != 1 || !reflect.DeepEqual(attr(got[user(8)], "title"), []string{"After The Snapshot"}) {
+			t.Errorf("the refresh from the checkpoint sent %s, want only user 8 with its new title", describe(c.events.since(0)[:done]))
+		}
+	})
+
+	checkpoint := evs.lastCheckpoint()
+	tests := []struct {
+		name       string
+		checkpoint []byte
+		why        string
+	}{
+		{"invalid cookie", rewriteCheckpoint(t, checkpoint, map[string]any{"cookie": []byte("not a DirSync cookie")}), "refused the checkpoint's cookie"},
+		{"another DC's invocationID", rewriteCheckpoint(t, checkpoint, map[string]any{"invocationId": "0badc0de-0000-4000-8000-000000000000"}), "invocationID"},
+		{"older than the tombstones", rewriteCheckpoint(t, checkpoint, map[string]any{"taken": time.Now().AddDate(-1, 0, 0)}), "tombstone lifetime"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := startCapture(t, dial(t, srv.Endpoint), spec, tt.checkpoint)
+			wantReconcile(t, c.wait(t, 20*time.Second), tt.why)
+		})
+	}
+}
+
+// TestDetect checks the strategy each test server gets.
+func TestDetect(t *testing.T) {
+	slapd := testserver.Slapd(t)
+	ad := testserver.SambaAD(t)
+	tests := []struct {
+		name     string
+		endpoint testserver.Endpoint
+		kind     ldapsync.Kind
+		want     ldapsync.Strategy
+	}{
+		{"slapd with syncprov", slapd.Endpoint, ldapsync.KindOpenLDAP, ldapsync.StrategySyncrepl},
+		{"Samba AD", ad.Endpoint, ldapsync.KindAD, ldapsync.StrategyDirSync},
+		{"Samba AD read as a plain LDAP server", ad.Endpoint, ldapsync.KindOpenLDAP, ldapsync.StrategyPoll},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := ldapsync.Detect(t.Context(), dial(t, tt.endpoint), tt.kind)
+			if err != nil || got != tt.want {
+				t.Errorf("Detect = %v, %v; want %v", got, err, tt.want)
+			}
+		})
+	}
+}
