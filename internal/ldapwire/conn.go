@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -64,6 +65,10 @@ type Conn struct {
 	// only while busy, or by Close.
 	err error
 
+	// interrupted is set when an operation's ctx ends: the connection is
+	// being closed, and no more entries go to the callback.
+	interrupted atomic.Bool
+
 	mu     sync.Mutex // guards busy and closed
 	busy   bool
 	closed bool
@@ -113,15 +118,7 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connecting to %s: %w", rawURL, err)
 	}
-	idle := opts.IdleTimeout
-	if idle == 0 {
-		idle = DefaultIdleTimeout
-	}
-	c := &Conn{url: rawURL, raw: raw, conn: &deadlineConn{Conn: raw, idle: idle}, max: opts.MaxMessageBytes}
-	if c.max == 0 {
-		c.max = DefaultMaxMessageBytes
-	}
-	c.r = bufio.NewReaderSize(c.conn, minBuffer)
+	c := newConn(rawURL, raw, opts)
 	if u.Scheme == "ldaps" {
 		tc := tls.Client(c.conn, tlsConfig)
 		if err := tc.HandshakeContext(ctx); err != nil {
@@ -138,6 +135,20 @@ func Dial(ctx context.Context, rawURL string, opts Options) (*Conn, error) {
 		}
 	}
 	return c, nil
+}
+
+// newConn wraps a fresh connection to the server rawURL names.
+func newConn(rawURL string, raw net.Conn, opts Options) *Conn {
+	idle := opts.IdleTimeout
+	if idle == 0 {
+		idle = DefaultIdleTimeout
+	}
+	c := &Conn{url: rawURL, raw: raw, conn: &deadlineConn{Conn: raw, idle: idle}, max: opts.MaxMessageBytes}
+	if c.max == 0 {
+		c.max = DefaultMaxMessageBytes
+	}
+	c.r = bufio.NewReaderSize(c.conn, minBuffer)
+	return c
 }
 
 // URL returns the URL the connection was dialled with.
@@ -165,6 +176,9 @@ func (c *Conn) Close() error {
 	}
 	return nil
 }
+
+// errInterrupted stops an operation whose ctx ended.
+var errInterrupted = errors.New("interrupted")
 
 // errClosed is the cause of operations on a closed Conn.
 var errClosed = errors.New("the connection is closed")
@@ -195,7 +209,10 @@ func (c *Conn) do(ctx context.Context, op func() error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	stop := context.AfterFunc(ctx, func() { c.raw.Close() })
+	stop := context.AfterFunc(ctx, func() {
+		c.interrupted.Store(true)
+		c.raw.Close()
+	})
 	err := op()
 	if !stop() {
 		c.err = fmt.Errorf("closed when an operation's context ended: %w", ctx.Err())

@@ -39,6 +39,14 @@ type SearchRequest struct {
 	Controls []Control
 }
 
+// filter returns the filter to send.
+func (req *SearchRequest) filter() string {
+	if req.Filter == "" {
+		return "(objectClass=*)"
+	}
+	return req.Filter
+}
+
 // Control is a request control.
 type Control struct {
 	// OID is the controlType.
@@ -85,6 +93,9 @@ func (c *Conn) Search(ctx context.Context, req *SearchRequest, fn func(*Entry) e
 					c.abandon(id)
 					return fmt.Errorf("entry: %w", err)
 				}
+				if c.interrupted.Load() {
+					return errInterrupted // do returns ctx's error
+				}
 				if fnErr = fn(&c.entry); fnErr != nil {
 					c.abandon(id)
 					return fnErr
@@ -117,7 +128,7 @@ func (c *Conn) Search(ctx context.Context, req *SearchRequest, fn func(*Entry) e
 	case fnErr != nil && errors.Is(err, fnErr), ctx.Err() != nil && errors.Is(err, ctx.Err()):
 		return nil, err
 	}
-	return nil, fmt.Errorf("searching %s under %q for %s: %w", c.url, req.BaseDN, req.Filter, err)
+	return nil, fmt.Errorf("searching %s under %q for %s: %w", c.url, req.BaseDN, req.filter(), err)
 }
 
 // encodeSearch writes the SearchRequest message into c.wbuf.
@@ -130,10 +141,7 @@ func (c *Conn) encodeSearch(id int32, req *SearchRequest) error {
 	case req.PageSize < 0 || req.PageSize > math.MaxInt32:
 		return fmt.Errorf("page size %d is out of range", req.PageSize)
 	}
-	filter := req.Filter
-	if filter == "" {
-		filter = "(objectClass=*)"
-	}
+	filter := req.filter()
 	if filter != c.filter || c.filterBER == nil {
 		p, err := ldap.CompileFilter(filter)
 		if err != nil {
