@@ -73,12 +73,13 @@ type batchApply struct {
 // (AddMembers, RemoveMembers) always count as a change of the group.
 func (s *Store) ApplyBatch(ctx context.Context, b *store.Batch) (store.BatchResult, error) {
 	var res store.BatchResult
+	var created int64 // by the run before this batch
 	err := s.inTx(ctx, func(tx runner) error {
 		a := &batchApply{tx: tx, b: b, now: now()}
 		var state store.RunState
 		var last int64
-		err := tx.row(ctx, `SELECT directory_id, state, last_sequence, errors FROM runs WHERE id = ?`+s.d.LockRow,
-			b.RunID).Scan(&a.dirID, &state, &last, &a.errored)
+		err := tx.row(ctx, `SELECT directory_id, state, last_sequence, errors, created FROM runs WHERE id = ?`+s.d.LockRow,
+			b.RunID).Scan(&a.dirID, &state, &last, &a.errored, &created)
 		if err != nil {
 			return noRows(err, "run %d", b.RunID)
 		}
@@ -100,7 +101,24 @@ func (s *Store) ApplyBatch(ctx context.Context, b *store.Batch) (store.BatchResu
 	if err != nil {
 		return store.BatchResult{}, fmt.Errorf("applying batch %d of run %d: %w", b.Sequence, b.RunID, err)
 	}
+	if s.d.Analyze != "" && grewPast(created, created+int64(res.Created)) {
+		// Best effort, after the commit: a planner that still believes
+		// the tables empty picks scans that grow with every batch.
+		_, _ = s.w.ExecContext(ctx, s.d.Analyze)
+	}
 	return res, nil
+}
+
+// grewPast reports whether a run that had created before objects and now
+// after passed a power of two from 1,024 up: the points at which a first
+// import refreshes the planner's statistics (seven times up to 100,000).
+func grewPast(before, after int64) bool {
+	for n := int64(1024); n <= after; n *= 2 {
+		if before < n {
+			return true
+		}
+	}
+	return false
 }
 
 func (a *batchApply) apply(ctx context.Context, maxParams int) error {

@@ -36,8 +36,9 @@ type Dialect struct {
 	// same database at once; it returns the unlock function. Nil when the
 	// write transaction suffices.
 	LockMigrations func(ctx context.Context, c *sql.Conn) (unlock func(), err error)
-	// Analyze, when set, refreshes the planner's statistics after a sweep
-	// (the end of a full import, when the tables changed the most).
+	// Analyze, when set, refreshes the planner's statistics where the
+	// tables changed the most: after a sweep, and as a run's created
+	// objects pass powers of two (an import into empty tables).
 	Analyze string
 	// MaxParams bounds the parameters of one statement; multi-row writes
 	// are cut into statements below it.
