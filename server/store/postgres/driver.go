@@ -65,7 +65,13 @@ func (c *conn) Prepare(string) (driver.Stmt, error) {
 	return nil, errors.New("postgres: explicit prepared statements are not supported (pgx caches statements itself)")
 }
 
-func (c *conn) Close() error { return c.c.Close(context.Background()) }
+// Close says goodbye to the server, waiting at most five seconds for a
+// dead network.
+func (c *conn) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return c.c.Close(ctx)
+}
 
 func (c *conn) Begin() (driver.Tx, error) { return c.BeginTx(context.Background(), driver.TxOptions{}) }
 

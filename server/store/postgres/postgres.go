@@ -6,6 +6,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -69,6 +70,7 @@ func dialect() sqlstore.Dialect {
 		LockRow:           " FOR UPDATE",
 		TimeValue:         func(t time.Time) any { return t },
 		IsUniqueViolation: isUniqueViolation,
+		IsRetryable:       isRetryable,
 		Migrations:        migrations,
 		MigrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
 			version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)`,
@@ -89,7 +91,12 @@ func lockMigrations(ctx context.Context, c *sql.Conn) (func(), error) {
 	}, nil
 }
 
-func isUniqueViolation(err error) bool {
+func isUniqueViolation(err error) bool { return hasCode(err, "23505") }
+
+// isRetryable: deadlock_detected or serialization_failure.
+func isRetryable(err error) bool { return hasCode(err, "40P01", "40001") }
+
+func hasCode(err error, codes ...string) bool {
 	var e *pgconn.PgError
-	return errors.As(err, &e) && e.Code == "23505"
+	return errors.As(err, &e) && slices.Contains(codes, e.Code)
 }

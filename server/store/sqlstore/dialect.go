@@ -26,6 +26,9 @@ type Dialect struct {
 	// IsUniqueViolation reports whether err is a unique or primary key
 	// violation.
 	IsUniqueViolation func(error) bool
+	// IsRetryable, when set, reports whether a transaction that failed
+	// with err may simply run again (a deadlock between two writers).
+	IsRetryable func(error) bool
 	// Migrations holds the schema files migrations/NNNN_name.sql, applied
 	// in order of NNNN, each in one transaction.
 	Migrations fs.FS

@@ -84,7 +84,18 @@ func (r runner) row(ctx context.Context, q string, args ...any) *sql.Row {
 func (r runner) t(t time.Time) any { return r.d.timeArg(t) }
 
 // inTx runs fn in one write transaction and commits when it returns nil.
+// A transaction the dialect calls retryable runs again, a few times: fn
+// must only set its results, not accumulate them.
 func (s *Store) inTx(ctx context.Context, fn func(tx runner) error) error {
+	for attempt := 1; ; attempt++ {
+		err := s.tryTx(ctx, fn)
+		if err == nil || attempt == 3 || s.d.IsRetryable == nil || !s.d.IsRetryable(err) || ctx.Err() != nil {
+			return err
+		}
+	}
+}
+
+func (s *Store) tryTx(ctx context.Context, fn func(tx runner) error) error {
 	tx, err := s.w.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("beginning a transaction: %w", err)
