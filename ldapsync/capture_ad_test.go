@@ -5,6 +5,7 @@ package ldapsync_test
 import (
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"log/slog"
 	"reflect"
 	"strings"
@@ -37,6 +38,45 @@ func ou(dn string) gendir.Entry {
 		{Name: "objectClass", Values: []string{"top", "organizationalUnit"}}, {Name: "ou", Values: []string{name}}}}
 }
 
+// addContacts makes an OU of n contacts and returns their DNs.
+func addContacts(t *testing.T, srv *testserver.SambaServer, parent string, n int) []string {
+	t.Helper()
+	if err := srv.Add(t.Context(), ou(parent)); err != nil {
+		t.Fatal(err)
+	}
+	dns := make([]string, n)
+	for i := range dns {
+		dns[i] = fmt.Sprintf("CN=Contact %04d,%s", i, parent)
+	}
+	const workers = 4
+	errs := make(chan error, workers)
+	for k := range workers {
+		go func() {
+			errs <- func() error {
+				c, err := srv.Conn(t.Context())
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				for i := k; i < n; i += workers {
+					req := ldap.NewAddRequest(dns[i], nil)
+					req.Attribute("objectClass", []string{"top", "person", "organizationalPerson", "contact"})
+					if err := c.Add(req); err != nil {
+						return fmt.Errorf("adding %s: %w", dns[i], err)
+					}
+				}
+				return nil
+			}()
+		}()
+	}
+	for range workers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dns
+}
+
 // adPhase is a batch of directory operations whose events a DirSync
 // capture must deliver, each checked by its own subtest.
 type adPhase struct {
@@ -57,18 +97,40 @@ type adWant struct {
 // that keep identity, moves out of and into the base, and deletions.
 func TestDirSyncCapture(t *testing.T) {
 	t.Parallel() // loading AD takes seconds of Samba's time
-	const users, big = 1500, 1500
+	// The big group's 1,500 members are contacts, which AD makes twice as
+	// fast as users, and the users.
+	const users, contacts = 20, 1500
+	const big = users + contacts
 	srv := testserver.SambaAD(t)
-	gen, err := gendir.New(gendir.Options{Flavor: gendir.AD, BaseDN: srv.BaseDN, Seed: 21, Users: users, Groups: 2,
-		MailDomain: "idsync.test", GroupSize: func(j int) int { return []int{big, 3}[j] }})
+	// sAMAccountName is unique in the whole domain, which the package's AD
+	// tests share: seed 34 gives no user the name of one of
+	// TestFullImportAD's (seed 11), and the groups are made here, as
+	// generated groups are all named grp00000 and on.
+	gen, err := gendir.New(gendir.Options{Flavor: gendir.AD, BaseDN: srv.BaseDN, Seed: 34, Users: users,
+		MailDomain: "idsync.test"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
-	if err := srv.AddGenerated(t.Context(), gen, 4); err != nil {
+	if err := srv.AddGenerated(t.Context(), gen, 1); err != nil {
 		t.Fatalf("loading AD: %v", err)
 	}
-	t.Logf("loaded %d users and 2 groups into AD in %v", users, time.Since(start))
+	members := addContacts(t, srv, "OU=Contacts,"+srv.BaseDN, contacts)
+	for i := range users {
+		members = append(members, gen.UserDN(i))
+	}
+	bigDN, smallDN := "CN=Capture Big,"+gen.GroupsDN(), "CN=Capture Small,"+gen.GroupsDN()
+	for _, g := range []struct {
+		dn, name string
+		members  []string
+	}{{bigDN, "capbig", members}, {smallDN, "capsmall", members[contacts : contacts+3]}} {
+		if err := srv.Add(t.Context(), gendir.Entry{DN: g.dn, Attrs: []gendir.Attr{
+			{Name: "objectClass", Values: []string{"top", "group"}}, {Name: "sAMAccountName", Values: []string{g.name}},
+			{Name: "description", Values: []string{"captured"}}, {Name: "member", Values: g.members}}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("loaded %d users, %d contacts and 2 groups into AD in %v", users, contacts, time.Since(start))
 	sub := "OU=Sub," + srv.BaseDN
 	var suffix [4]byte
 	_, _ = rand.Read(suffix[:])
@@ -102,7 +164,7 @@ func TestDirSyncCapture(t *testing.T) {
 	}
 	guids := extendedGUIDs(t, srv)
 	guid := func(dn string) string { return guids[strings.ToLower(dn)] }
-	if n := len(attr(snapshot[guid(gen.GroupDN(0))], "member")); n != big {
+	if n := len(attr(snapshot[guid(bigDN)], "member")); n != big {
 		t.Errorf("the snapshot's big group has %d members, want %d", n, big)
 	}
 	live, _ := evs.waitFor(t, cap, snap+1, 30*time.Second, "end of the first round", func(ev ldapsync.Event) bool {
@@ -156,7 +218,7 @@ func TestDirSyncCapture(t *testing.T) {
 				},
 				modify(gen.UserDN(1), func(r *ldap.ModifyRequest) { r.Replace("title", []string{"Captured Title"}) }),
 				modify(gen.UserDN(2), func(r *ldap.ModifyRequest) { r.Replace("userAccountControl", []string{"546"}) }),
-				modify(gen.GroupDN(0), func(r *ldap.ModifyRequest) { r.Add("member", []string{newDN}) }),
+				modify(bigDN, func(r *ldap.ModifyRequest) { r.Add("member", []string{newDN}) }),
 			},
 			want: []adWant{
 				{"add", func(ev ldapsync.Event) bool {
@@ -178,7 +240,7 @@ func TestDirSyncCapture(t *testing.T) {
 						t.Errorf("userAccountControl = %q, want 546 (bit 2: disabled)", got)
 					}
 				}},
-				{"member added to the big group", upsertOf(func() string { return guid(gen.GroupDN(0)) }), func(t *testing.T, c ldapsync.Change) {
+				{"member added to the big group", upsertOf(func() string { return guid(bigDN) }), func(t *testing.T, c ldapsync.Change) {
 					want := []ldapsync.Attribute{{Name: "member", Values: []string{newDN}}}
 					if !c.MembersIncremental || !reflect.DeepEqual(c.MemberAdds, want) || c.MemberRemoves != nil || attr(c, "member") != nil {
 						t.Errorf("incremental %v, adds %q, removes %q, member attribute of %d values; want one added value and no member list",
@@ -193,13 +255,13 @@ func TestDirSyncCapture(t *testing.T) {
 		{
 			name: "member removed, rename, move, group rename",
 			ops: []func() error{
-				modify(gen.GroupDN(0), func(r *ldap.ModifyRequest) { r.Delete("member", []string{gen.UserDN(3)}) }),
+				modify(bigDN, func(r *ldap.ModifyRequest) { r.Delete("member", []string{gen.UserDN(3)}) }),
 				move(gen.UserDN(1), "CN=Renamed One", ""),
 				move(gen.UserDN(4), strings.SplitN(gen.UserDN(4), ",", 2)[0], sub),
-				move(gen.GroupDN(1), "CN=Renamed Group", ""),
+				move(smallDN, "CN=Renamed Group", ""),
 			},
 			want: []adWant{
-				{"member removed from the big group", upsertOf(func() string { return guid(gen.GroupDN(0)) }), func(t *testing.T, c ldapsync.Change) {
+				{"member removed from the big group", upsertOf(func() string { return guid(bigDN) }), func(t *testing.T, c ldapsync.Change) {
 					want := []ldapsync.Attribute{{Name: "member", Values: []string{gen.UserDN(3)}}}
 					if !c.MembersIncremental || !reflect.DeepEqual(c.MemberRemoves, want) || c.MemberAdds != nil {
 						t.Errorf("incremental %v, adds %q, removes %q; want one removed value", c.MembersIncremental, c.MemberAdds, c.MemberRemoves)
@@ -207,7 +269,7 @@ func TestDirSyncCapture(t *testing.T) {
 				}},
 				{"rename", upsertOf(func() string { return user(1) }), wantDN(renamedDN)},
 				{"move to a sub-OU", upsertOf(func() string { return user(4) }), wantDN(movedDN)},
-				{"group rename", upsertOf(func() string { return guid(gen.GroupDN(1)) }), func(t *testing.T, c ldapsync.Change) {
+				{"group rename", upsertOf(func() string { return guid(smallDN) }), func(t *testing.T, c ldapsync.Change) {
 					if !strings.EqualFold(c.DN, groupRenamedDN) || c.MembersIncremental || len(attr(c, "member")) != 3 {
 						t.Errorf("DN %q, incremental %v, %d members; want %q with its whole membership of 3",
 							c.DN, c.MembersIncremental, len(attr(c, "member")), groupRenamedDN)
@@ -225,7 +287,7 @@ func TestDirSyncCapture(t *testing.T) {
 			want: []adWant{
 				{"move out of the base", func(ev ldapsync.Event) bool { return changeOf(ldapsync.ChangeDelete, user(5))(ev) }, wantDelete},
 				{"user deleted", func(ev ldapsync.Event) bool { return changeOf(ldapsync.ChangeDelete, user(6))(ev) }, wantDelete},
-				{"group deleted", func(ev ldapsync.Event) bool { return changeOf(ldapsync.ChangeDelete, guid(gen.GroupDN(1)))(ev) }, wantDelete},
+				{"group deleted", func(ev ldapsync.Event) bool { return changeOf(ldapsync.ChangeDelete, guid(smallDN))(ev) }, wantDelete},
 			},
 		},
 		{
@@ -273,6 +335,21 @@ func TestDirSyncCapture(t *testing.T) {
 		if len(got) != 1 || !reflect.DeepEqual(attr(got[user(8)], "title"), []string{"After The Snapshot"}) {
 			t.Errorf("the refresh from the checkpoint sent %s, want only user 8 with its new title", describe(c.events.since(0)[:done]))
 		}
+	})
+
+	t.Run("a user that stops matching the filter", func(t *testing.T) {
+		enabledOnly := spec
+		enabledOnly.UserFilter = "(&(objectCategory=person)(objectClass=user)(!(userAccountControl:1.2.840.113556.1.4.803:=2)))"
+		checkpoint, err := ldapsync.CheckpointNow(t.Context(), conn, enabledOnly)
+		if err != nil {
+			t.Fatalf("CheckpointNow: %v", err)
+		}
+		c := startCapture(t, dial(t, srv.Endpoint), enabledOnly, checkpoint)
+		c.events.waitFor(t, c, 0, 20*time.Second, "end of the refresh", isType(ldapsync.EventRefreshDone))
+		if err := modify(gen.UserDN(9), func(r *ldap.ModifyRequest) { r.Replace("userAccountControl", []string{"546"}) })(); err != nil {
+			t.Fatal(err)
+		}
+		c.events.waitFor(t, c, 0, 30*time.Second, "delete of the disabled user", changeOf(ldapsync.ChangeDelete, user(9)))
 	})
 
 	checkpoint := evs.lastCheckpoint()

@@ -79,8 +79,13 @@ func newDirSyncer(ctx context.Context, c *Conn, spec CaptureSpec, cp *checkpoint
 	if err != nil {
 		return nil, err
 	}
+	// Rounds ask for every user and group, not only those the filters
+	// select, so that an object that stops matching them (a filter that
+	// leaves out disabled accounts, say) still comes back and, re-read,
+	// becomes a delete. Tombstones have lost objectCategory: isDeleted
+	// brings them.
 	d := &dirSyncer{conn: c, spec: spec, emit: emit, base: base, lastEmit: time.Now(),
-		filter: "(|" + spec.UserFilter + spec.GroupFilter + "(isDeleted=TRUE))"}
+		filter: "(|(objectClass=user)(objectClass=group)" + spec.UserFilter + spec.GroupFilter + "(isDeleted=TRUE))"}
 	if d.root, err = namingContextOf(base, dse.namingContexts); err != nil {
 		return nil, fmt.Errorf("DirSync on %s: %w", c.url, err)
 	}
@@ -435,10 +440,24 @@ func (d *dirSyncer) process(ctx context.Context, e dirSyncEntry) error {
 // may not know it yet).
 func (d *dirSyncer) reread(ctx context.Context, e dirSyncEntry) (bool, error) {
 	guidDN := "<GUID=" + e.guid + ">"
-	found, err := d.read(ctx, guidDN, ObjectUser, d.spec.UserFilter, d.spec.UserAttributes, nil)
+	readUser := func() (bool, error) {
+		return d.read(ctx, guidDN, ObjectUser, d.spec.UserFilter, d.spec.UserAttributes, nil)
+	}
+	readGroup := func() (bool, error) { return d.readGroup(ctx, guidDN, e) }
+	first, second := readUser, readGroup
+	if len(e.adds)+len(e.removes) > 0 {
+		first, second = readGroup, readUser // only groups have members
+	}
+	found, err := first()
 	if err != nil || found {
 		return found, err
 	}
+	return second()
+}
+
+// readGroup re-reads a group, its membership as DirSync's deltas when it
+// can.
+func (d *dirSyncer) readGroup(ctx context.Context, guidDN string, e dirSyncEntry) (bool, error) {
 	attrs, modify := d.spec.GroupAttributes, func(*Change) {}
 	if d.members && !e.renamed {
 		attrs = slices.DeleteFunc(slices.Clone(attrs), func(a string) bool { return strings.EqualFold(a, "member") })
