@@ -314,7 +314,10 @@ func readMessage(r *bufio.Reader, buf []byte, limit int) (body, keep []byte, err
 	k := 0
 	if hdr[0] > 0x80 && hdr[0] <= 0x88 {
 		k = int(hdr[0] & 0x7f)
-		if _, err := io.ReadFull(r, hdr[1:1+k]); err != nil {
+	}
+	// Byte by byte: handing hdr to io.ReadFull would put it on the heap.
+	for i := 1; i <= k; i++ {
+		if hdr[i], err = r.ReadByte(); err != nil {
 			return nil, buf, noEOF(err)
 		}
 	}
