@@ -255,4 +255,3 @@ func writeSeeds(t *testing.T, name string, stream []byte) {
 		write(fmt.Sprintf("seed-%s-%02d", name, i), stream[start:end])
 	}
 }
-
