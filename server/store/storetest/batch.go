@@ -17,6 +17,7 @@ var batchTests = []test{
 	{"SameExternalIDTwice", testBatchSameExternalIDTwice},
 	{"Duplicate", testBatchDuplicate},
 	{"RunNotRunning", testBatchRunNotRunning},
+	{"WrongDirectory", testBatchWrongDirectory},
 	{"Deletes", testBatchDeletes},
 	{"Restore", testBatchRestore},
 	{"Errors", testBatchErrors},
@@ -204,6 +205,22 @@ func testBatchRunNotRunning(t *testing.T, s store.Store) {
 	}
 	_, err := s.ApplyBatch(ctx, &store.Batch{RunID: run.ID + 100, DirectoryID: f.dir.ID, Sequence: 1})
 	wantErr(t, "ApplyBatch(unknown run)", err, store.ErrNotFound)
+}
+
+// testBatchWrongDirectory: a batch naming another directory than its run's
+// is refused and changes nothing.
+func testBatchWrongDirectory(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	f, other := newFixture(t, s, "corp"), newFixture(t, s, "other")
+	run := f.run(store.RunIncremental)
+	_, err := s.ApplyBatch(ctx, &store.Batch{RunID: run.ID, DirectoryID: other.dir.ID, Sequence: 1,
+		Upserts: []*store.Object{newUser("u1", "alice")}})
+	if err == nil {
+		t.Fatalf("ApplyBatch(batch of another directory) succeeded, want an error")
+	}
+	if r := f.getRun(run.ID); r.LastSequence != 0 || r.Seen != 0 {
+		t.Errorf("a refused batch moved the run to sequence %d, %d seen", r.LastSequence, r.Seen)
+	}
 }
 
 func testBatchDeletes(t *testing.T, s store.Store) {
