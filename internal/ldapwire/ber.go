@@ -61,7 +61,7 @@ func element(b []byte) (tag byte, content, rest []byte, err error) {
 	if n > len(b)-start {
 		return 0, nil, nil, malformed("element of %d bytes where %d remain", n, len(b)-start)
 	}
-	return tag, b[start : start+n], b[start+n:], nil
+	return tag, b[start : start+n : start+n], b[start+n:], nil
 }
 
 // length decodes the length octets at the front of b: the length and how
@@ -101,8 +101,19 @@ func length(b []byte, limit int) (n, size int, err error) {
 }
 
 // expect splits an element with identifier want off the front of b; what
-// names it in the error.
+// names it in the error. The common case, a short length, is inlined: it
+// is most of the decoding work.
 func expect(b []byte, want byte, what string) (content, rest []byte, err error) {
+	if len(b) >= 2 && b[0] == want {
+		if end := 2 + int(b[1]); end <= len(b) && b[1] < 0x80 {
+			return b[2:end:end], b[end:], nil
+		}
+	}
+	return expectLong(b, want, what)
+}
+
+// expectLong is expect for long lengths and errors.
+func expectLong(b []byte, want byte, what string) (content, rest []byte, err error) {
 	tag, content, rest, err := element(b)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", what, err)

@@ -12,6 +12,8 @@ import (
 
 	ber "github.com/go-asn1-ber/asn1-ber"
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/idsync/idsync/internal/gendir"
 )
 
 // tlv builds a test element with a minimal length.
@@ -508,4 +510,41 @@ func describeRaw(e *Entry) string {
 		}
 	}
 	return b.String()
+}
+
+// BenchmarkDecodeEntry measures framing and decoding alone, without the
+// network: one generated user entry of the benchmark's shape per op.
+func BenchmarkDecodeEntry(b *testing.B) {
+	g, err := gendir.New(gendir.Options{BaseDN: "dc=example,dc=org", Seed: 1, Users: 100})
+	if err != nil {
+		b.Fatal(err)
+	}
+	u := g.User(42)
+	var attrs [][]byte
+	for _, a := range u.Attrs {
+		attrs = append(attrs, attr(a.Name, a.Values...))
+	}
+	msg := tlv(tagSequence, entryMsg(2, u.DN, attrs...))
+	r := bytes.NewReader(msg)
+	br := bufio.NewReaderSize(r, minBuffer)
+	var buf []byte
+	var e Entry
+	b.SetBytes(int64(len(msg)))
+	b.ReportAllocs()
+	for b.Loop() {
+		r.Reset(msg)
+		br.Reset(r)
+		body, keep, err := readMessage(br, buf, 1<<20)
+		buf = keep
+		if err != nil {
+			b.Fatal(err)
+		}
+		m, err := parseMessage(body)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := parseEntry(m.body, &e); err != nil {
+			b.Fatal(err)
+		}
+	}
 }

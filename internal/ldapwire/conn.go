@@ -254,6 +254,11 @@ func (c *Conn) send(b []byte) error {
 func (c *Conn) receive(id int32) (message, error) {
 	for {
 		body, buf, err := readMessage(c.r, c.buf, c.max)
+		if cap(buf) < cap(c.buf) {
+			// A big buffer was let go: so must the entry's slots, which
+			// still point into it.
+			c.entry = Entry{}
+		}
 		c.buf = buf
 		if err != nil {
 			if errors.Is(err, io.EOF) {
