@@ -236,6 +236,16 @@ func TestParseEntry(t *testing.T) {
 			if got := describe(&e); got != tt.want {
 				t.Errorf("entry = %q, want %q", got, tt.want)
 			}
+			capped := cap(e.DN) == len(e.DN)
+			for _, a := range e.Attrs {
+				capped = capped && cap(a.Name) == len(a.Name)
+				for _, v := range a.Values {
+					capped = capped && cap(v) == len(v)
+				}
+			}
+			if !capped {
+				t.Errorf("a DN, name or value has room beyond its length: an append would overwrite the buffer")
+			}
 		})
 	}
 }

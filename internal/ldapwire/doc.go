@@ -14,6 +14,25 @@
 // not a general LDAP client: no modify, no SASL, no referral chasing. The
 // rest of idsync's LDAP work stays in ldapsync on go-ldap.
 //
+// A paged search:
+//
+//	c, err := ldapwire.Dial(ctx, "ldaps://dc1.example.org", ldapwire.Options{TLSConfig: tc})
+//	…
+//	defer c.Close()
+//	if err := c.Bind(ctx, bindDN, password); err != nil { … } // *ResultError, Code 49: bad credentials
+//	req := &ldapwire.SearchRequest{BaseDN: base, Scope: ldapwire.ScopeWholeSubtree,
+//		Filter: "(objectClass=user)", Attributes: attrs, PageSize: 500}
+//	for {
+//		cookie, err := c.Search(ctx, req, func(e *ldapwire.Entry) error {
+//			… // e and its slices are valid until this returns; e.Clone() keeps one
+//		})
+//		if err != nil { … } // *ResultError, Code 32: no such base DN
+//		if len(cookie) == 0 {
+//			break
+//		}
+//		req.Cookie = cookie
+//	}
+//
 // It imports the standard library and go-ldap (the filter compiler and the
 // names of result codes) only.
 package ldapwire

@@ -7,7 +7,8 @@ import (
 
 // Entry is one SearchResultEntry. Its slices point into the Conn's message
 // buffer: they are valid only until the callback that received the Entry
-// returns. Clone keeps a copy.
+// returns. Clone keeps a copy. The capacity of a DN, name or value ends at
+// its length, so that an append copies it rather than overwrite the buffer.
 type Entry struct {
 	// DN is the entry's name exactly as the server sent it.
 	DN []byte
