@@ -3,6 +3,7 @@
 package ldapsync_test
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -111,6 +112,20 @@ func TestDirSyncCapture(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	var suffix [4]byte
+	_, _ = rand.Read(suffix[:])
+	outside := "OU=Outside-" + hex.EncodeToString(suffix[:]) + "," + srv.DomainDN
+	// The DC outlives the test (-count=2 runs it again): its OUs go, with
+	// the account names.
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		for _, dn := range []string{srv.BaseDN, outside} {
+			if err := srv.DeleteTree(ctx, dn); err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+				t.Errorf("removing the test's OUs: %v", err)
+			}
+		}
+	})
 	start := time.Now()
 	if err := srv.AddGenerated(t.Context(), gen, 1); err != nil {
 		t.Fatalf("loading AD: %v", err)
@@ -132,9 +147,6 @@ func TestDirSyncCapture(t *testing.T) {
 	}
 	t.Logf("loaded %d users, %d contacts and 2 groups into AD in %v", users, contacts, time.Since(start))
 	sub := "OU=Sub," + srv.BaseDN
-	var suffix [4]byte
-	_, _ = rand.Read(suffix[:])
-	outside := "OU=Outside-" + hex.EncodeToString(suffix[:]) + "," + srv.DomainDN
 	for _, dn := range []string{sub, outside} {
 		if err := srv.Add(t.Context(), ou(dn)); err != nil {
 			t.Fatal(err)
@@ -206,7 +218,9 @@ func TestDirSyncCapture(t *testing.T) {
 			t.Errorf("%s, want delete", c.Type)
 		}
 	}
-	var newID string
+	var newID, newGroupID string
+	newGroupDN := "CN=Capture New Group," + gen.GroupsDN()
+	movedGroupDN := "CN=Capture New Group," + sub
 	phases := []adPhase{
 		{
 			name: "add, modify, disable, member added",
@@ -219,6 +233,12 @@ func TestDirSyncCapture(t *testing.T) {
 				modify(gen.UserDN(1), func(r *ldap.ModifyRequest) { r.Replace("title", []string{"Captured Title"}) }),
 				modify(gen.UserDN(2), func(r *ldap.ModifyRequest) { r.Replace("userAccountControl", []string{"546"}) }),
 				modify(bigDN, func(r *ldap.ModifyRequest) { r.Add("member", []string{newDN}) }),
+				func() error {
+					return srv.Add(t.Context(), gendir.Entry{DN: newGroupDN, Attrs: []gendir.Attr{
+						{Name: "objectClass", Values: []string{"top", "group"}}, {Name: "sAMAccountName", Values: []string{"capnewgroup"}},
+						{Name: "member", Values: []string{gen.UserDN(0)}}}})
+				},
+				modify(smallDN, func(r *ldap.ModifyRequest) { r.Replace("description", []string{"Changed"}) }),
 			},
 			want: []adWant{
 				{"add", func(ev ldapsync.Event) bool {
@@ -250,6 +270,23 @@ func TestDirSyncCapture(t *testing.T) {
 						t.Errorf("attributes %q: want the group's other attributes", c.Attributes)
 					}
 				}},
+				{"group added", func(ev ldapsync.Event) bool {
+					return ev.Type == ldapsync.EventChange && strings.EqualFold(ev.Change.DN, newGroupDN)
+				}, func(t *testing.T, c ldapsync.Change) {
+					newGroupID = c.ExternalID
+					if c.Type != ldapsync.ChangeUpsert || c.Kind != ldapsync.ObjectGroup || c.MembersIncremental ||
+						!reflect.DeepEqual(attr(c, "member"), []string{gen.UserDN(0)}) {
+						t.Errorf("got %s %s incremental %v members %q, want an upsert of the group with its whole membership",
+							c.Type, c.Kind, c.MembersIncremental, attr(c, "member"))
+					}
+				}},
+				{"group attribute modified", upsertOf(func() string { return guid(smallDN) }), func(t *testing.T, c ldapsync.Change) {
+					if !reflect.DeepEqual(attr(c, "description"), []string{"Changed"}) || !c.MembersIncremental ||
+						c.MemberAdds != nil || c.MemberRemoves != nil || attr(c, "member") != nil {
+						t.Errorf("description %q, incremental %v, adds %q, removes %q, member %q; want the new description and the membership untouched",
+							attr(c, "description"), c.MembersIncremental, c.MemberAdds, c.MemberRemoves, attr(c, "member"))
+					}
+				}},
 			},
 		},
 		{
@@ -259,6 +296,7 @@ func TestDirSyncCapture(t *testing.T) {
 				move(gen.UserDN(1), "CN=Renamed One", ""),
 				move(gen.UserDN(4), strings.SplitN(gen.UserDN(4), ",", 2)[0], sub),
 				move(smallDN, "CN=Renamed Group", ""),
+				move(newGroupDN, "CN=Capture New Group", sub),
 			},
 			want: []adWant{
 				{"member removed from the big group", upsertOf(func() string { return guid(bigDN) }), func(t *testing.T, c ldapsync.Change) {
@@ -273,6 +311,11 @@ func TestDirSyncCapture(t *testing.T) {
 					if !strings.EqualFold(c.DN, groupRenamedDN) || c.MembersIncremental || len(attr(c, "member")) != 3 {
 						t.Errorf("DN %q, incremental %v, %d members; want %q with its whole membership of 3",
 							c.DN, c.MembersIncremental, len(attr(c, "member")), groupRenamedDN)
+					}
+				}},
+				{"group move to a sub-OU", upsertOf(func() string { return newGroupID }), func(t *testing.T, c ldapsync.Change) {
+					if !strings.EqualFold(c.DN, movedGroupDN) || len(attr(c, "member")) != 1 {
+						t.Errorf("DN %q, %d members; want %q with its member", c.DN, len(attr(c, "member")), movedGroupDN)
 					}
 				}},
 			},

@@ -257,11 +257,12 @@ func captureDirSync(ctx context.Context, c *Conn, spec CaptureSpec, cp *checkpoi
 
 // watch runs a change-notification search on the naming context and wakes
 // a round on every notification. When the server refuses it, rounds still
-// run every poll interval.
+// run every poll interval. Without the show-deleted control, a deletion
+// (a move into CN=Deleted Objects) notifies nobody.
 func (d *dirSyncer) watch(ctx context.Context, wake chan<- struct{}) {
 	req := ldap.NewSearchRequest(d.root, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
 		"(objectClass=*)", []string{"objectGUID"},
-		[]ldap.Control{ldap.NewControlString(ldap.ControlTypeMicrosoftNotification, true, "")})
+		[]ldap.Control{ldap.NewControlString(ldap.ControlTypeMicrosoftNotification, true, ""), ldap.NewControlMicrosoftShowDeleted()})
 	err := d.conn.stream(ctx, req, func(e *ldap.Entry, _ []ldap.Control) error {
 		if e != nil {
 			d.notified.Store(time.Now().UnixNano())
