@@ -170,7 +170,9 @@ type Event struct {
 	PresentPhase bool
 	// Checkpoint is set for EventCheckpoint: opaque bytes to store with
 	// the changes before it and hand back to Capture. No checkpoint is
-	// emitted inside a refresh.
+	// emitted inside a refresh that may turn out to list the whole content
+	// (syncrepl's, a snapshot); DirSync checkpoints its catch-up round by
+	// round.
 	Checkpoint []byte
 	// Err is set for EventEntryError.
 	Err EntryError
@@ -178,8 +180,9 @@ type Event struct {
 
 // Capture streams the changes of spec's users and groups to emit, in order,
 // until ctx ends (it then returns ctx's error) or something fails. It
-// resumes from checkpoint — nil starts from nothing, with a refresh that
-// lists everything (EventRefreshDone.PresentPhase) — runs a refresh up to
+// resumes from checkpoint — an empty one (proto3 cannot tell it from none)
+// starts from nothing, with a refresh that lists everything
+// (EventRefreshDone.PresentPhase) — runs a refresh up to
 // the present, then follows changes as they happen:
 //
 //   - syncrepl: refreshAndPersist; each persist change is emitted as it
@@ -218,9 +221,9 @@ func Capture(ctx context.Context, c *Conn, spec CaptureSpec, checkpoint []byte, 
 	if err != nil {
 		return err
 	}
-	spec.Logger.Debug("capture starting", "strategy", strategy, "base_dn", spec.BaseDN, "resume", checkpoint != nil)
+	spec.Logger.Debug("capture starting", "strategy", strategy, "base_dn", spec.BaseDN, "resume", len(checkpoint) > 0)
 	var cp *checkpointState
-	if checkpoint != nil {
+	if len(checkpoint) > 0 {
 		decoded, err := decodeCheckpoint(checkpoint, strategy, spec)
 		if err != nil {
 			return err

@@ -228,7 +228,7 @@ func captureDirSync(ctx context.Context, c *Conn, spec CaptureSpec, cp *checkpoi
 
 	refreshing := true
 	for {
-		more, err := d.round(ctx, refreshing)
+		more, err := d.round(ctx)
 		if err != nil {
 			return err
 		}
@@ -299,9 +299,10 @@ func (d *dirSyncer) checkpointNow(ctx context.Context) (checkpointState, error) 
 }
 
 // round runs one DirSync search from the cookie, emits what it found and
-// then, outside a refresh, the new cookie. It reports whether the server
+// then the new cookie: DirSync has no present phase, so even a long
+// catch-up is checkpointed round by round. It reports whether the server
 // has more.
-func (d *dirSyncer) round(ctx context.Context, refreshing bool) (bool, error) {
+func (d *dirSyncer) round(ctx context.Context) (bool, error) {
 	entries, cookie, more, err := d.search(ctx, d.filter, d.attributes, d.cookie)
 	if err != nil {
 		return false, err
@@ -314,7 +315,7 @@ func (d *dirSyncer) round(ctx context.Context, refreshing bool) (bool, error) {
 		}
 	}
 	d.cookie = cookie
-	if refreshing || (len(entries) == 0 && time.Since(d.lastEmit) < quietCheckpointEvery) {
+	if len(entries) == 0 && time.Since(d.lastEmit) < quietCheckpointEvery {
 		return more, nil
 	}
 	return more, d.checkpoint(ctx)
