@@ -37,6 +37,13 @@ func captureSyncrepl(ctx context.Context, c *Conn, spec CaptureSpec, cp *checkpo
 // syncreplCheckpointNow asks for the server's current cookie with a
 // refreshOnly sync that matches nothing.
 func syncreplCheckpointNow(ctx context.Context, c *Conn, spec CaptureSpec) (checkpointState, error) {
+	// A filter the capture cannot evaluate fails now, before the full
+	// import this checkpoint is for.
+	for _, f := range []string{spec.UserFilter, spec.GroupFilter} {
+		if _, err := compileMatcher(f); err != nil {
+			return checkpointState{}, fmt.Errorf("spec: %w", err)
+		}
+	}
 	filter := "(&(|" + spec.UserFilter + spec.GroupFilter + ")(entryUUID=" + zeroUUID + "))"
 	req := ldap.NewSearchRequest(spec.BaseDN, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
 		filter, []string{"1.1"}, []ldap.Control{ldap.NewControlSyncRequest(ldap.SyncRequestModeRefreshOnly, nil, false)})
