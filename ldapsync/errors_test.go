@@ -53,7 +53,7 @@ func TestDialErrors(t *testing.T) {
 			cfg:     ldapsync.Config{URL: silentURL, BindDN: srv.BindDN, BindPassword: "some-password", Timeout: 300 * time.Millisecond},
 			want:    []string{silentURL, srv.BindDN, "deadline exceeded"},
 			wantIs:  context.DeadlineExceeded,
-			maxTime: 3 * time.Second,
+			maxTime: 30 * time.Second, // "does not hang", not a speed claim
 		},
 		{
 			name: "unknown scheme",
@@ -190,7 +190,7 @@ func TestFullImportCancel(t *testing.T) {
 			if !errors.Is(err, context.Canceled) {
 				t.Errorf("error = %v, want context.Canceled", err)
 			}
-			if d := time.Since(start); d > 2*time.Second {
+			if d := time.Since(start); d > 30*time.Second { // "does not hang", not a speed claim
 				t.Errorf("FullImport returned %v after the start, want promptly", d)
 			}
 			if got := int64(stats.Users + stats.Groups); got > tt.after {

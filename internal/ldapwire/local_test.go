@@ -176,7 +176,7 @@ func TestLocalSlapd(t *testing.T) {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("Search = %v, want an error containing %q", err, tt.wantErr)
 				}
-				if took > 5*time.Second {
+				if took > 30*time.Second { // "does not hang", not a speed claim
 					t.Errorf("Search returned after %v, want within a few seconds", took)
 				}
 				t.Logf("returned after %v: %v", took.Round(time.Millisecond), err)
