@@ -10,9 +10,12 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/idsync/idsync/internal/ldapwire"
 )
 
 // ErrInvalidCredentials is wrapped by Dial's error when the server rejects
@@ -55,10 +58,97 @@ var _ searcher = (*ldap.Conn)(nil)
 type Conn struct {
 	ldap searcher
 	url  string
+	cfg  Config
+	tls  *tls.Config
+
+	// wire is a second connection, dialled on first use, that bulk reads
+	// go through: ldapwire decodes entries in place, about eight times
+	// faster than go-ldap (see internal/ldapwire).
+	wireMu sync.Mutex
+	wire   *ldapwire.Conn
 }
 
 // Close closes the connection.
-func (c *Conn) Close() error { return c.ldap.Close() }
+func (c *Conn) Close() error {
+	c.wireMu.Lock()
+	if c.wire != nil {
+		c.wire.Close()
+		c.wire = nil
+	}
+	c.wireMu.Unlock()
+	return c.ldap.Close()
+}
+
+// wireConn returns the bulk-read connection, dialling and binding it with
+// the same settings as the first when needed. ctx and the config's timeout
+// bound the dial and bind.
+func (c *Conn) wireConn(ctx context.Context) (*ldapwire.Conn, error) {
+	c.wireMu.Lock()
+	defer c.wireMu.Unlock()
+	if c.wire != nil {
+		return c.wire, nil
+	}
+	timeout := c.cfg.Timeout
+	if timeout <= 0 {
+		timeout = DefaultTimeout
+	}
+	dctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	w, err := ldapwire.Dial(dctx, c.cfg.URL, ldapwire.Options{TLSConfig: c.tls, StartTLS: c.cfg.StartTLS, IdleTimeout: 5 * time.Minute})
+	if err != nil {
+		return nil, redact(fmt.Errorf("connecting to %s: %w", c.cfg.URL, err), c.cfg.BindPassword)
+	}
+	if c.cfg.BindDN != "" {
+		if err := w.Bind(dctx, c.cfg.BindDN, c.cfg.BindPassword); err != nil {
+			w.Close()
+			var re *ldapwire.ResultError
+			if errors.As(err, &re) && re.Code == int(ldap.LDAPResultInvalidCredentials) {
+				err = fmt.Errorf("the server rejected the credentials (%s): %w", re.Message, ErrInvalidCredentials)
+			}
+			return nil, redact(fmt.Errorf("binding to %s as %q: %w", c.cfg.URL, c.cfg.BindDN, err), c.cfg.BindPassword)
+		}
+	}
+	c.wire = w
+	return w, nil
+}
+
+// wireSearch runs one request on the bulk-read connection. A failure other
+// than an LDAP result (a broken connection, a cancelled ctx, which closes
+// it) drops the connection so that the next read dials afresh. Errors name
+// the server, base and filter.
+func (c *Conn) wireSearch(ctx context.Context, req *ldapwire.SearchRequest, fn func(*ldapwire.Entry) error) ([]byte, error) {
+	w, err := c.wireConn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	fnFailed := false
+	cookie, err := w.Search(ctx, req, func(e *ldapwire.Entry) error {
+		if err := fn(e); err != nil {
+			fnFailed = true
+			return err
+		}
+		return nil
+	})
+	if err == nil || fnFailed {
+		return cookie, err
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		err = ctxErr
+	}
+	var re *ldapwire.ResultError
+	if !errors.As(err, &re) {
+		c.wireMu.Lock()
+		if c.wire == w {
+			w.Close()
+			c.wire = nil
+		}
+		c.wireMu.Unlock()
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return nil, err
+	}
+	return nil, fmt.Errorf("searching %s under %q for %s: %w", c.url, req.BaseDN, req.Filter, err)
+}
 
 // URL returns the URL the connection was dialled with.
 func (c *Conn) URL() string { return c.url }
@@ -173,7 +263,7 @@ func Dial(ctx context.Context, cfg Config) (*Conn, error) {
 	if !stop() {
 		return fail("connecting to "+cfg.URL, ctx.Err())
 	}
-	return &Conn{ldap: l, url: cfg.URL}, nil
+	return &Conn{ldap: l, url: cfg.URL, cfg: cfg, tls: tlsConfig}, nil
 }
 
 // bindError turns a rejected bind into ErrInvalidCredentials, keeping the

@@ -10,6 +10,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/idsync/idsync/internal/ldapwire"
 )
 
 // ErrBaseNotFound is wrapped by FullImport's error when the base DN does not
@@ -66,12 +68,13 @@ func newImporter(c *Conn, spec Spec, sink Sink) *importer {
 // a typo reads as a clear error rather than as an empty directory.
 func (imp *importer) checkBase(ctx context.Context) error {
 	base := imp.spec.BaseDN
-	req := ldap.NewSearchRequest(base, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false,
-		"(objectClass=*)", []string{"1.1"}, nil)
+	req := &ldapwire.SearchRequest{BaseDN: base, Scope: ldapwire.ScopeBaseObject, Filter: "(objectClass=*)",
+		Attributes: []string{"1.1"}}
 	found := false
-	_, err := imp.conn.search(ctx, req, func(*ldap.Entry) error { found = true; return nil })
+	_, err := imp.conn.wireSearch(ctx, req, func(*ldapwire.Entry) error { found = true; return nil })
+	var re *ldapwire.ResultError
 	switch {
-	case ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) || (err == nil && !found):
+	case errors.As(err, &re) && re.Code == int(ldap.LDAPResultNoSuchObject) || (err == nil && !found):
 		return fmt.Errorf("base DN %q does not exist on %s (or the bind DN cannot see it): %w", base, imp.conn.url, ErrBaseNotFound)
 	case err != nil:
 		return err
@@ -90,12 +93,14 @@ func (imp *importer) search(ctx context.Context, kind ObjectKind, filter string,
 // because a search issued on a connection while another streams results can
 // deadlock in go-ldap (its reader blocks on the busy consumer).
 func (imp *importer) searchUnder(ctx context.Context, base string, scope int, kind ObjectKind, filter string, attrs []string) error {
-	paging := ldap.NewControlPaging(uint32(imp.spec.PageSize))
-	req := ldap.NewSearchRequest(base, scope, ldap.NeverDerefAliases, 0, 0, false,
-		filter, imp.spec.requestAttributes(attrs), []ldap.Control{paging})
+	req := &ldapwire.SearchRequest{BaseDN: base, Scope: scope, Filter: filter,
+		Attributes: imp.spec.requestAttributes(attrs), PageSize: imp.spec.PageSize}
 	for {
 		var pending []partial
-		controls, err := imp.conn.search(ctx, req, func(e *ldap.Entry) error {
+		cookie, err := imp.conn.wireSearch(ctx, req, func(e *ldapwire.Entry) error {
+			if err := ctx.Err(); err != nil {
+				return err // nothing more reaches the sink once ctx is done
+			}
 			ch, ranges, eerr := imp.normalize(kind, e)
 			switch {
 			case eerr != nil:
@@ -125,11 +130,10 @@ func (imp *importer) searchUnder(ctx context.Context, base string, scope int, ki
 		}
 		// A server without paging answers everything at once, without the
 		// control; an empty cookie marks the last page.
-		resp, _ := ldap.FindControl(controls, ldap.ControlTypePaging).(*ldap.ControlPaging)
-		if resp == nil || len(resp.Cookie) == 0 {
+		if len(cookie) == 0 {
 			return nil
 		}
-		paging.SetCookie(resp.Cookie)
+		req.Cookie = cookie
 	}
 }
 
@@ -145,17 +149,29 @@ type pendingRange struct {
 	next, step int    // first index not yet read, window size
 }
 
+// normalizeLDAP is normalize for an entry go-ldap decoded (change capture's
+// streams).
+func (imp *importer) normalizeLDAP(kind ObjectKind, e *ldap.Entry) (Change, []pendingRange, *EntryError) {
+	we := ldapwire.Entry{DN: []byte(e.DN), Attrs: make([]ldapwire.Attr, len(e.Attributes))}
+	for i, a := range e.Attributes {
+		we.Attrs[i] = ldapwire.Attr{Name: []byte(a.Name), Values: a.ByteValues}
+	}
+	return imp.normalize(kind, &we)
+}
+
 // normalize turns an entry into a Change, or an EntryError when the id is
 // missing or a value cannot be sent. It reads every attribute even after a
-// problem so that an EntryError carries the id whenever there is one.
-func (imp *importer) normalize(kind ObjectKind, e *ldap.Entry) (Change, []pendingRange, *EntryError) {
-	ch := Change{Type: ChangeUpsert, Kind: kind, DN: e.DN, Attributes: make([]Attribute, 0, len(e.Attributes))}
+// problem so that an EntryError carries the id whenever there is one. The
+// Change owns its strings: e may be reused once it returns.
+func (imp *importer) normalize(kind ObjectKind, e *ldapwire.Entry) (Change, []pendingRange, *EntryError) {
+	dn := string(e.DN)
+	ch := Change{Type: ChangeUpsert, Kind: kind, DN: dn, Attributes: make([]Attribute, 0, len(e.Attrs))}
 	var ranges []pendingRange
 	var problem string
-	for _, a := range e.Attributes {
+	for _, a := range e.Attrs {
 		name := imp.lower(a.Name)
 		if name == imp.idAttr {
-			id, err := imp.externalID(a)
+			id, err := imp.externalID(a.Values)
 			if err != nil && problem == "" {
 				problem = fmt.Sprintf("attribute %s: %v", name, err)
 			}
@@ -170,7 +186,7 @@ func (imp *importer) normalize(kind ObjectKind, e *ldap.Entry) (Change, []pendin
 				}
 			}
 		}
-		values, err := imp.values(name, a.Values, a.ByteValues)
+		values, err := imp.values(name, a.Values)
 		if err != nil && problem == "" {
 			problem = fmt.Sprintf("attribute %s: %v", name, err)
 		}
@@ -180,36 +196,37 @@ func (imp *importer) normalize(kind ObjectKind, e *ldap.Entry) (Change, []pendin
 		problem = fmt.Sprintf("the entry has no %s: the id is missing or the bind DN may not read it", imp.idAttr)
 	}
 	if problem != "" {
-		return Change{}, nil, &EntryError{DN: e.DN, ExternalID: ch.ExternalID, Kind: kind, Message: problem}
+		return Change{}, nil, &EntryError{DN: dn, ExternalID: ch.ExternalID, Kind: kind, Message: problem}
 	}
 	return ch, ranges, nil
 }
 
-// lower returns name in lower case, from the cache when it can.
-func (imp *importer) lower(name string) string {
-	if l, ok := imp.names[name]; ok {
+// lower returns name in lower case, from the cache when it can (the map
+// lookup with string(name) does not allocate).
+func (imp *importer) lower(name []byte) string {
+	if l, ok := imp.names[string(name)]; ok {
 		return l
 	}
-	l := strings.ToLower(name)
+	l := strings.ToLower(string(name))
 	if len(imp.names) < 1000 { // a bound, in case a server invents names
-		imp.names[name] = l
+		imp.names[string(name)] = l
 	}
 	return l
 }
 
 // externalID reads the id attribute's single value in canonical form.
-func (imp *importer) externalID(a *ldap.EntryAttribute) (string, error) {
-	if len(a.ByteValues) != 1 {
-		return "", fmt.Errorf("%d values, want one", len(a.ByteValues))
+func (imp *importer) externalID(values [][]byte) (string, error) {
+	if len(values) != 1 {
+		return "", fmt.Errorf("%d values, want one", len(values))
 	}
 	if imp.spec.Kind == KindAD {
-		return formatGUID(a.ByteValues[0])
+		return formatGUID(values[0])
 	}
-	id := a.Values[0]
-	if len(id) != 36 || !utf8.ValidString(id) {
+	id := values[0]
+	if len(id) != 36 || !utf8.Valid(id) {
 		return "", fmt.Errorf("%q is not a UUID", id)
 	}
-	return strings.ToLower(id), nil
+	return strings.ToLower(string(id)), nil
 }
 
 // sidAttributes are AD attributes of SID syntax, sent in their S-1-… form.
@@ -218,9 +235,9 @@ var sidAttributes = map[string]bool{"objectsid": true, "sidhistory": true}
 // values checks and converts the values of attribute name (lower case):
 // SIDs become text on AD; any other value must be valid UTF-8 and within
 // MaxValueBytes.
-func (imp *importer) values(name string, text []string, raw [][]byte) ([]string, error) {
+func (imp *importer) values(name string, raw [][]byte) ([]string, error) {
+	out := make([]string, len(raw))
 	if imp.spec.Kind == KindAD && sidAttributes[name] {
-		out := make([]string, len(raw))
 		for i, b := range raw {
 			s, err := formatSID(b)
 			if err != nil {
@@ -230,15 +247,16 @@ func (imp *importer) values(name string, text []string, raw [][]byte) ([]string,
 		}
 		return out, nil
 	}
-	for _, v := range text {
+	for i, v := range raw {
 		if len(v) > imp.spec.MaxValueBytes {
 			return nil, fmt.Errorf("a value of %d bytes exceeds the limit of %d bytes", len(v), imp.spec.MaxValueBytes)
 		}
-		if !utf8.ValidString(v) {
+		if !utf8.Valid(v) {
 			return nil, errors.New("a value is not valid UTF-8 (binary data cannot be sent as text)")
 		}
+		out[i] = string(v)
 	}
-	return text, nil
+	return out, nil
 }
 
 // completeRanges fetches the remaining windows of ch's ranged attributes
@@ -252,36 +270,39 @@ func (imp *importer) completeRanges(ctx context.Context, ch *Change, ranges []pe
 	for _, r := range ranges {
 		i := slices.IndexFunc(ch.Attributes, func(a Attribute) bool { return a.Name == r.name })
 		for next, step := r.next, r.step; ; {
-			req := ldap.NewSearchRequest(ch.DN, ldap.ScopeBaseObject, ldap.NeverDerefAliases, 0, 0, false,
-				"(objectClass=*)", []string{rangeDesc(r.name, next, next+step-1)}, nil)
+			req := &ldapwire.SearchRequest{BaseDN: ch.DN, Scope: ldapwire.ScopeBaseObject, Filter: "(objectClass=*)",
+				Attributes: []string{rangeDesc(r.name, next, next+step-1)}}
 			imp.stats.RangeFetches++
-			var window *ldap.EntryAttribute
+			var window []string
 			var got attrRange
-			_, err := imp.conn.search(ctx, req, func(e *ldap.Entry) error {
-				for _, a := range e.Attributes {
-					if rr, ok := parseRange(a.Name); ok && strings.EqualFold(rr.base, r.name) {
-						window, got = a, rr
+			var verr error
+			found := false
+			_, err := imp.conn.wireSearch(ctx, req, func(e *ldapwire.Entry) error {
+				for _, a := range e.Attrs {
+					if rr, ok := parseRange(string(a.Name)); ok && strings.EqualFold(rr.base, r.name) {
+						found, got = true, rr
+						window, verr = imp.values(r.name, a.Values)
 					}
 				}
 				return nil
 			})
-			if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+			var re *ldapwire.ResultError
+			if errors.As(err, &re) && re.Code == int(ldap.LDAPResultNoSuchObject) {
 				return entryError("attribute %s: the entry went away while its values %d and on were read", r.name, next), nil
 			}
 			if err != nil {
 				return nil, err
 			}
-			if window == nil {
+			if !found {
 				break // no values from next on: the previous window ended exactly at the last value
 			}
 			if got.low != next {
 				return entryError("attribute %s: asked for values from %d, the server sent %d-%d", r.name, next, got.low, got.high), nil
 			}
-			values, err := imp.values(r.name, window.Values, window.ByteValues)
-			if err != nil {
-				return entryError("attribute %s: %v", r.name, err), nil
+			if verr != nil {
+				return entryError("attribute %s: %v", r.name, verr), nil
 			}
-			ch.Attributes[i].Values = append(ch.Attributes[i].Values, values...)
+			ch.Attributes[i].Values = append(ch.Attributes[i].Values, window...)
 			if got.high == openEnded {
 				break
 			}

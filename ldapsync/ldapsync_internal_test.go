@@ -247,7 +247,7 @@ func TestNormalize(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			imp := &importer{spec: Spec{Kind: tt.kind, MaxValueBytes: 100}, idAttr: idAttribute[tt.kind], names: map[string]string{}}
-			got, ranges, eerr := imp.normalize(ObjectUser, tt.entry)
+			got, ranges, eerr := imp.normalizeLDAP(ObjectUser, tt.entry)
 			if tt.wantErr != nil {
 				if eerr == nil || *eerr != *tt.wantErr {
 					t.Fatalf("normalize error = %+v, want %+v", eerr, tt.wantErr)

@@ -147,7 +147,7 @@ func (p *poller) persisted(ctx context.Context, imp *importer, r psearchResult) 
 	if err != nil {
 		return p.acceptError(ctx, EntryError{DN: r.entry.DN, Kind: r.kind, Message: err.Error()})
 	}
-	ch, ranges, eerr := imp.normalize(r.kind, r.entry)
+	ch, ranges, eerr := imp.normalizeLDAP(r.kind, r.entry)
 	switch {
 	case eerr != nil:
 		return p.acceptError(ctx, *eerr)

@@ -221,7 +221,7 @@ func (h *syncreplHandler) upsert(ctx context.Context, e *ldap.Entry, id string) 
 	}
 	// The syncState's entryUUID is the id, whether or not it was read.
 	kept.Attributes = append(kept.Attributes, &ldap.EntryAttribute{Name: idAttribute[h.spec.Kind], Values: []string{id}, ByteValues: [][]byte{[]byte(id)}})
-	ch, _, eerr := h.imp.normalize(kind, kept)
+	ch, _, eerr := h.imp.normalizeLDAP(kind, kept)
 	if eerr != nil {
 		return h.emit(ctx, Event{Type: EventEntryError, Err: *eerr})
 	}
