@@ -315,7 +315,7 @@ func (w hashWriter) str(s string) {
 // Default read settings sent to agents.
 const (
 	DefaultPageSize      = 500
-	DefaultBatchSize     = 500
+	DefaultBatchSize     = 1000
 	DefaultMaxValueBytes = 1 << 20
 )
 
