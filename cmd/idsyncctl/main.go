@@ -131,6 +131,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	return exitFailed
 }
 
+// maxMessageBytes bounds one answer from the hub, as the hub bounds its own.
+const maxMessageBytes = 64 << 20
+
 // cli holds what every command shares.
 type cli struct {
 	ctx    context.Context
@@ -207,7 +210,9 @@ func (c *cli) admin() (context.Context, idsyncv1.AdminServiceClient, error) {
 		return nil, nil, fmt.Errorf("%s: hub %q: %v", c.config, conf.Hub, err)
 	}
 	creds := credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: host, MinVersion: tls.VersionTLS12})
-	conn, err := grpc.NewClient(conf.Hub, grpc.WithTransportCredentials(creds))
+	conn, err := grpc.NewClient(conf.Hub, grpc.WithTransportCredentials(creds),
+		// A group show of a very large group is one message.
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(maxMessageBytes)))
 	if err != nil {
 		return nil, nil, fmt.Errorf("hub %s: %w", conf.Hub, err)
 	}

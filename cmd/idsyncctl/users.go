@@ -1,8 +1,12 @@
 package main
 
 import (
+	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
+	"text/tabwriter"
+	"time"
 
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 )
@@ -29,29 +33,71 @@ func userList(c *cli, args []string) error {
 		}
 		req.Status = s
 	}
-	ctx, cancel, client, err := c.call()
+	ctx, client, err := c.admin()
 	if err != nil {
 		return err
 	}
-	defer cancel()
-	resp, err := client.ListUsers(ctx, req)
-	if err != nil {
-		return err
-	}
+	// Pages of users, printed as they come: a directory of 100,000 users
+	// never needs one huge message.
+	var (
+		tw    *tabwriter.Writer
+		count int
+	)
 	if c.output == "json" {
-		out := make([]userJSON, 0, len(resp.GetUsers()))
-		for _, u := range resp.GetUsers() {
-			out = append(out, toUserJSON(u))
+		fmt.Fprint(c.out, "[")
+	} else {
+		tw = tabwriter.NewWriter(c.out, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "USERNAME\tDIRECTORY\tSTATUS\tDISPLAY NAME\tEMAIL\tID")
+	}
+	for {
+		page := uint32(userPage)
+		if *limit > 0 {
+			page = uint32(min(uint(userPage), *limit-uint(count)))
 		}
-		return printJSON(c.out, out)
+		req.Limit = page
+		cctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		resp, err := client.ListUsers(cctx, req)
+		cancel()
+		if err != nil {
+			return err
+		}
+		for _, u := range resp.GetUsers() {
+			if tw != nil {
+				fmt.Fprintln(tw, strings.Join([]string{u.GetUsername(), u.GetDirectory(), statusName(u.GetStatus()),
+					dash(u.GetDisplayName()), dash(u.GetEmail()), u.GetId()}, "\t"))
+				continue
+			}
+			b, err := json.MarshalIndent(toUserJSON(u), "  ", "  ")
+			if err != nil {
+				return err
+			}
+			if count > 0 {
+				fmt.Fprint(c.out, ",")
+			}
+			fmt.Fprintf(c.out, "\n  %s", b)
+			count++
+		}
+		if tw != nil {
+			count += len(resp.GetUsers())
+		}
+		n := len(resp.GetUsers())
+		if n < int(page) || (*limit > 0 && uint(count) >= *limit) {
+			break
+		}
+		req.AfterId = resp.GetUsers()[n-1].GetId()
 	}
-	rows := make([][]string, 0, len(resp.GetUsers()))
-	for _, u := range resp.GetUsers() {
-		rows = append(rows, []string{u.GetUsername(), u.GetDirectory(), statusName(u.GetStatus()),
-			dash(u.GetDisplayName()), dash(u.GetEmail()), u.GetId()})
+	if tw != nil {
+		return tw.Flush()
 	}
-	return table(c.out, []string{"USERNAME", "DIRECTORY", "STATUS", "DISPLAY NAME", "EMAIL", "ID"}, rows)
+	if count > 0 {
+		fmt.Fprint(c.out, "\n")
+	}
+	fmt.Fprintln(c.out, "]")
+	return nil
 }
+
+// userPage is how many users one ListUsers call asks for.
+const userPage = 1000
 
 func userShow(c *cli, args []string) error {
 	fs := c.flags("user show")

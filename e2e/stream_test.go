@@ -1,0 +1,78 @@
+//go:build linux
+
+package e2e
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/idsync/idsync/internal/devstack"
+	"github.com/idsync/idsync/internal/gendir"
+)
+
+// TestStreamBreaksMidRun: an agent killed in the middle of a full import
+// fails the run cleanly — nothing swept, nobody deprovisioned — and the next
+// run, on a restarted agent, starts afresh and completes.
+func TestStreamBreaksMidRun(t *testing.T) {
+	const n = 30000
+	srv, _ := slapdWith(t, gendir.Options{Flavor: gendir.OpenLDAP, Seed: 17, Users: n, Groups: 50})
+	s := newStack(t)
+	s.mustCtl("directory", "add", "corp", "--kind", "openldap", "--base-dn", srv.BaseDN)
+	a := s.startAgent(ldapDirectory("corp", srv))
+	s.mustImportFull("corp") // everyone active
+
+	var started runJSON
+	s.ctlJSON(&started, "import", "start", "--directory", "corp", "--full")
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var r runJSON
+		s.ctlJSON(&r, "import", "show", started.ID)
+		if r.State != "running" {
+			t.Fatalf("run %s ended (%s) before the agent could be killed mid-run; make the directory larger", r.ID, r.State)
+		}
+		if r.Seen > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the run saw nothing within 60s")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	a.proc.Kill() // kill -9 in the middle of the stream
+
+	var failed runJSON
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		s.ctlJSON(&failed, "import", "show", started.ID)
+		if failed.State != "running" || time.Now().After(deadline) {
+			break
+		}
+	}
+	if failed.State != "failed" || failed.Deprovisioned != 0 || failed.Seen >= n {
+		t.Fatalf("run after the agent died: state %s, seen %d, deprovisioned %d; want failed mid-read, nothing deprovisioned",
+			failed.State, failed.Seen, failed.Deprovisioned)
+	}
+	if !strings.Contains(failed.Message, "nothing was swept") {
+		t.Errorf("failed run message %q does not say nothing was swept", failed.Message)
+	}
+	if c := statusCounts(s.users("corp")); c["active"] != n {
+		t.Fatalf("after the broken run: %v, want all %d users active", c, n)
+	}
+
+	// The agent comes back; the next run starts afresh and completes.
+	p, err := devstack.StartAgent(t.Context(), bins, a.config, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = p.Stop(10 * time.Second) })
+	s.waitAgentState(a.id, "online")
+	r := s.ctl("import", "start", "--directory", "corp", "--full", "--wait", "-o", "json")
+	var next runJSON
+	if err := json.Unmarshal([]byte(r.Stdout), &next); err != nil || r.Code != 0 {
+		t.Fatalf("next run: exit %d, %v: %s %s", r.Code, err, r.Stdout, r.Stderr)
+	}
+	if next.State != "completed" || next.Seen != n+50 || next.Deprovisioned != 0 {
+		t.Fatalf("next run: state %s, seen %d, deprovisioned %d; want completed, %d, 0", next.State, next.Seen, next.Deprovisioned, n+50)
+	}
+}
