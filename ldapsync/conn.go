@@ -129,20 +129,25 @@ func (c *Conn) wireSearch(ctx context.Context, req *ldapwire.SearchRequest, fn f
 		}
 		return nil
 	})
-	if err == nil || fnFailed {
-		return cookie, err
-	}
-	if ctxErr := ctx.Err(); ctxErr != nil {
-		err = ctxErr
+	if err == nil {
+		return cookie, nil
 	}
 	var re *ldapwire.ResultError
-	if !errors.As(err, &re) {
+	// ldapwire closes the connection when ctx ends; any failure but an LDAP
+	// result or the callback's own error leaves it unusable too.
+	if ctx.Err() != nil || (!fnFailed && !errors.As(err, &re)) {
 		c.wireMu.Lock()
 		if c.wire == w {
 			w.Close()
 			c.wire = nil
 		}
 		c.wireMu.Unlock()
+	}
+	if fnFailed {
+		return cookie, err
+	}
+	if ctxErr := ctx.Err(); ctxErr != nil {
+		err = ctxErr
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
 		return nil, err
