@@ -39,7 +39,10 @@ type Store interface {
 	// DirectoryStats counts a directory's users per status and its groups.
 	DirectoryStats(ctx context.Context, directoryID int64) (DirectoryStats, error)
 
-	// CreateRun inserts r (State running) and sets r.ID and r.StartedAt.
+	// CreateRun inserts r (State running) and sets r.ID and r.StartedAt. A
+	// directory has at most one full and one incremental run that is running
+	// or paused at a time: another is ErrConflict (enforced by the database,
+	// so two hub replicas cannot both start one).
 	CreateRun(ctx context.Context, r *Run) error
 	// GetRun returns a run, or ErrNotFound.
 	GetRun(ctx context.Context, id int64) (*Run, error)
@@ -67,14 +70,22 @@ type Store interface {
 	// restored to its status). Every object in the batch is marked seen by
 	// the run at the current time. It applies deletes (status
 	// deprovisioned, nothing removed), records
-	// entry errors (their known external ids count as seen), adds to the
+	// entry errors (their known external ids count as seen), marks the
+	// Present external ids seen, adds to the
 	// run's counters, stores the checkpoint when given, and records the
 	// batch's sequence. A batch whose sequence is not above the run's last
 	// applied sequence changes nothing and returns Duplicate, even when the
 	// run has ended since: the effect of at-least-once delivery is exactly
 	// once. Sequences start at 1. Any other batch of a run that is not
 	// running is ErrConflict. Membership deltas (AddMembers, RemoveMembers)
-	// always count as a change.
+	// always count as a change. Every real write of an object (create,
+	// update, restore, delete) adds one to its Revision.
+	//
+	// Change capture and full imports run side by side: batches of an
+	// incremental run stamp the objects they write or delete as captured
+	// now; a full run never overwrites, restores or counts as changed an
+	// object captured at or after the full run started (its snapshot may be
+	// older than what capture applied), it only marks it seen.
 	ApplyBatch(ctx context.Context, b *Batch) (BatchResult, error)
 
 	// SweepCandidates counts what a sweep after run would deprovision:
@@ -89,10 +100,22 @@ type Store interface {
 	// set), all in one transaction. It returns the updated run. ErrConflict
 	// as for TransitionRun.
 	Sweep(ctx context.Context, runID int64, from []RunState, message string) (*Run, error)
+	// SweepPresent deprovisions the candidates SweepCandidates counts for a
+	// running run without ending it (the present phase of a syncrepl
+	// refresh: what was neither sent nor declared present since the run
+	// started is gone), adds them to the run's Deprovisioned counter and
+	// returns how many there were. A run that is not running is ErrConflict.
+	SweepPresent(ctx context.Context, runID int64) (int64, error)
 
 	// Checkpoint returns the stored capture checkpoint of a directory; nil
 	// when there is none.
 	Checkpoint(ctx context.Context, directoryID int64) ([]byte, error)
+	// SetCheckpoint stores a directory's capture checkpoint (taken when a
+	// full import began, stored once it completed); nil clears it.
+	SetCheckpoint(ctx context.Context, directoryID int64, data []byte) error
+	// SetRunStrategy records how an incremental run captures changes
+	// ("syncrepl", "dirsync", "psearch", "poll").
+	SetRunStrategy(ctx context.Context, runID int64, strategy string) error
 
 	// ListUsers returns users ordered by id; Groups is filled when
 	// f.WithGroups.
@@ -114,6 +137,15 @@ type Store interface {
 	// GroupMembers returns the direct member values of a group, each with
 	// the object it resolves to (if any), ordered by value.
 	GroupMembers(ctx context.Context, groupID string) ([]Member, error)
+	// UserGroupsTransitive returns every group (not deprovisioned) the user
+	// belongs to directly or through nested groups, each once, with the
+	// shortest nesting depth (1: direct) and, for depth > 1, the name of the
+	// group through which it is reached. Cycles in the directory's nesting
+	// terminate. Ordered by depth, then name.
+	UserGroupsTransitive(ctx context.Context, userID string) ([]GroupMembership, error)
+	// GroupUsersTransitive returns the users (any status) that are members of
+	// a group directly or through nested groups, each once, ordered by id.
+	GroupUsersTransitive(ctx context.Context, groupID string) ([]*User, error)
 
 	// CreateEnrollToken stores an enrolment token by the hash of its secret.
 	CreateEnrollToken(ctx context.Context, t *EnrollToken) error
@@ -135,6 +167,9 @@ type Store interface {
 	// current one; a session that another replaced is ErrConflict (its
 	// stream should end).
 	AgentSeen(ctx context.Context, id, sessionID string, now time.Time) error
+	// AgentLag records how far an agent's capture runs behind: from the
+	// agent reading its newest change to the hub committing it.
+	AgentLag(ctx context.Context, id string, lag time.Duration) error
 	// AgentDisconnected clears the session id when it is still sessionID,
 	// and otherwise does nothing.
 	AgentDisconnected(ctx context.Context, id, sessionID string, now time.Time) error
@@ -171,7 +206,14 @@ type Directory struct {
 	Mapping          Mapping
 	SafeguardPercent int // 0-100
 	SafeguardMax     int
-	CreatedAt        time.Time
+	// CaptureStrategy overrides the strategy detected from the rootDSE:
+	// "" (auto), "syncrepl", "dirsync", "psearch" or "poll".
+	CaptureStrategy string
+	// PollInterval wakes DirSync rounds and drives polling (0: default 5 s).
+	PollInterval time.Duration
+	// FullImportInterval schedules full reconciliations (0: default 24 h).
+	FullImportInterval time.Duration
+	CreatedAt          time.Time
 }
 
 // Mapping names the LDAP attribute that fills each profile field. Stored as
@@ -275,6 +317,9 @@ type Batch struct {
 	Upserts     []*Object
 	// Deletes are external ids that the directory reports gone.
 	Deletes []string
+	// Present are external ids declared present without their data (a
+	// syncrepl present phase): they count as seen by the run.
+	Present []string
 	Errors  []EntryError
 	// Checkpoint is stored with the batch when not nil.
 	Checkpoint []byte
@@ -332,8 +377,10 @@ type Run struct {
 	// Message says why a run failed or paused.
 	Message      string
 	LastSequence uint64
-	StartedAt    time.Time
-	FinishedAt   time.Time // zero while running or paused
+	// Strategy is how an incremental run captures changes.
+	Strategy   string
+	StartedAt  time.Time
+	FinishedAt time.Time // zero while running or paused
 }
 
 // RunUpdate is what TransitionRun sets.
@@ -373,9 +420,22 @@ type User struct {
 	Profile
 	// Groups are the names of the groups (not deprovisioned) the user is a
 	// direct member of; filled by UserGroups callers or ListUsers WithGroups.
-	Groups    []string
+	Groups []string
+	// Revision counts the real writes of the object (create, update,
+	// restore, delete).
+	Revision  int64
 	CreatedAt time.Time
 	UpdatedAt time.Time
+}
+
+// GroupMembership is a group a user belongs to, directly or through nesting.
+type GroupMembership struct {
+	Group *Group
+	// Depth is 1 for a direct membership, 2 for a member of a member group…
+	Depth int
+	// Via is the name of the nested group through which the user is in
+	// Group (depth > 1).
+	Via string
 }
 
 // UserFilter selects users.
@@ -399,6 +459,7 @@ type Group struct {
 	Status            Status
 	MemberCount       int64
 	UnresolvedMembers int64
+	Revision          int64
 	CreatedAt         time.Time
 	UpdatedAt         time.Time
 }
@@ -436,9 +497,11 @@ type Agent struct {
 	CertExpiresAt time.Time
 	Version       string
 	SessionID     string // non-empty while a stream is open
-	EnrolledAt    time.Time
-	LastSeen      time.Time
-	RevokedAt     time.Time // zero unless revoked
+	// Lag is the newest capture lag the agent's batches showed.
+	Lag        time.Duration
+	EnrolledAt time.Time
+	LastSeen   time.Time
+	RevokedAt  time.Time // zero unless revoked
 }
 
 // AdminToken is a hashed admin bearer token.

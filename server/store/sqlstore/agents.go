@@ -61,14 +61,14 @@ func (s *Store) ConsumeEnrollToken(ctx context.Context, hash []byte, agentID str
 	return t, nil
 }
 
-const agentCols = `id, name, directories, cert_serial, cert_expires_at, version, session_id,
+const agentCols = `id, name, directories, cert_serial, cert_expires_at, version, session_id, lag_ms,
 	enrolled_at, last_seen, revoked_at`
 
 func scanAgent(sc scanner) (*store.Agent, error) {
 	a := &store.Agent{}
 	err := sc.Scan(&a.ID, &a.Name, scanJSON{&a.Directories, "directories"}, &a.CertSerial,
-		scanTime{&a.CertExpiresAt}, &a.Version, &a.SessionID, scanTime{&a.EnrolledAt}, scanTime{&a.LastSeen},
-		scanTime{&a.RevokedAt})
+		scanTime{&a.CertExpiresAt}, &a.Version, &a.SessionID, scanMillis{&a.Lag}, scanTime{&a.EnrolledAt},
+		scanTime{&a.LastSeen}, scanTime{&a.RevokedAt})
 	return a, err
 }
 
@@ -82,8 +82,8 @@ func (s *Store) CreateAgent(ctx context.Context, a *store.Agent) error {
 	if err != nil {
 		return fmt.Errorf("encoding the directories of agent %s: %w", a.ID, err)
 	}
-	_, err = s.wr.exec(ctx, `INSERT INTO agents (`+agentCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		a.ID, a.Name, dirs, a.CertSerial, s.wr.t(a.CertExpiresAt), a.Version, a.SessionID,
+	_, err = s.wr.exec(ctx, `INSERT INTO agents (`+agentCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		a.ID, a.Name, dirs, a.CertSerial, s.wr.t(a.CertExpiresAt), a.Version, a.SessionID, a.Lag.Milliseconds(),
 		s.wr.t(a.EnrolledAt), s.wr.t(a.LastSeen), s.wr.t(a.RevokedAt))
 	if err != nil {
 		return s.uniqueConflict(err, "creating agent %s", a.ID)
@@ -140,6 +140,19 @@ func (s *Store) AgentSeen(ctx context.Context, id, sessionID string, now time.Ti
 	}
 	if n == 0 {
 		return s.agentMissing(ctx, id, conflict("agent %s: session %s is not the current one", id, sessionID))
+	}
+	return nil
+}
+
+// AgentLag records an agent's newest capture lag, kept to the millisecond.
+// Unknown agent: store.ErrNotFound.
+func (s *Store) AgentLag(ctx context.Context, id string, lag time.Duration) error {
+	n, err := s.wr.execN(ctx, `UPDATE agents SET lag_ms = ? WHERE id = ?`, lag.Milliseconds(), id)
+	if err != nil {
+		return fmt.Errorf("recording the lag of agent %s: %w", id, err)
+	}
+	if n == 0 {
+		return notFound("agent %s", id)
 	}
 	return nil
 }

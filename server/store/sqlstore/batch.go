@@ -22,34 +22,46 @@ var objectCols = []string{
 	"id", "directory_id", "kind", "external_id", "dn", "dn_key", "status", "hash",
 	"username", "email", "given_name", "family_name", "display_name", "employee_number",
 	"department", "title", "manager", "extra", "name", "description", "name_key",
-	"seen_run_id", "seen_at", "created_at", "updated_at",
+	"seen_run_id", "seen_at", "created_at", "updated_at", "revision", "captured_at",
 }
 
 // objectUpsertHead and objectUpsertTail surround the rows of a multi-row
 // upsert of objects: an existing (directory, external id) keeps its id and
-// created_at.
-var objectUpsertHead, objectUpsertTail = objectUpsert()
+// created_at, adds one to its revision, and keeps its captured_at when the
+// batch is not capture's. objectUpsertGuarded, the tail of a full run's
+// upsert, leaves alone a row captured at or after the time its one
+// parameter gives (the run's start): the guard stands in the statement, so
+// that it holds against a capture batch that committed after the full
+// run's batch read the row. RETURNING names only the rows written.
+var objectUpsertHead, objectUpsertTail, objectUpsertGuarded = objectUpsert()
 
-func objectUpsert() (head, tail string) {
+func objectUpsert() (head, tail, guarded string) {
 	var set []string
 	for _, c := range objectCols {
 		switch c {
 		case "id", "directory_id", "external_id", "created_at":
+		case "revision":
+			set = append(set, "revision = objects.revision + 1")
+		case "captured_at":
+			set = append(set, "captured_at = COALESCE(excluded.captured_at, objects.captured_at)")
 		default:
 			set = append(set, c+" = excluded."+c)
 		}
 	}
+	update := " ON CONFLICT (directory_id, external_id) DO UPDATE SET " + strings.Join(set, ", ")
+	const returning = " RETURNING id, external_id"
 	return "INSERT INTO objects (" + strings.Join(objectCols, ", ") + ") VALUES ",
-		" ON CONFLICT (directory_id, external_id) DO UPDATE SET " + strings.Join(set, ", ") +
-			" RETURNING id, external_id"
+		update + returning,
+		update + " WHERE objects.captured_at IS NULL OR objects.captured_at < ?" + returning
 }
 
 // known is what the store holds of an object a batch names.
 type known struct {
-	id     string
-	kind   store.ObjectKind
-	hash   string
-	status store.Status
+	id       string
+	kind     store.ObjectKind
+	hash     string
+	status   store.Status
+	captured time.Time // zero: never captured
 }
 
 // batchApply is one ApplyBatch in its transaction.
@@ -58,6 +70,9 @@ type batchApply struct {
 	b     *store.Batch
 	dirID int64
 	now   time.Time
+	// full is set for a full run's batch; started is when its run began.
+	full    bool
+	started time.Time
 	// errored counts the run's entry errors before this batch.
 	errored int64
 	res     store.BatchResult
@@ -71,18 +86,32 @@ type batchApply struct {
 // store.ErrConflict. Within a batch an external id upserted twice takes its
 // last version, and deletes apply after upserts. Membership deltas
 // (AddMembers, RemoveMembers) always count as a change of the group.
+//
+// Present external ids are marked seen and nothing else: they do not count
+// in the run's Seen, which counts the objects a batch sends (created,
+// updated, unchanged). Unknown ones are ignored.
+//
+// An incremental run's batch stamps captured_at (now) on the objects it
+// writes, finds unchanged or deletes, including objects already
+// deprovisioned. A full run's batch neither writes nor deletes an object
+// captured at or after the run started: it counts it unchanged and marks
+// it seen. Every write of an object (create, update, restore, delete) adds
+// one to its revision.
 func (s *Store) ApplyBatch(ctx context.Context, b *store.Batch) (store.BatchResult, error) {
 	var res store.BatchResult
 	var created int64 // by the run before this batch
 	err := s.inTx(ctx, func(tx runner) error {
 		a := &batchApply{tx: tx, b: b, now: now()}
 		var state store.RunState
+		var kind store.RunKind
 		var last int64
-		err := tx.row(ctx, `SELECT directory_id, state, last_sequence, errors, created FROM runs WHERE id = ?`+s.d.LockRow,
-			b.RunID).Scan(&a.dirID, &state, &last, &a.errored, &created)
+		err := tx.row(ctx, `SELECT directory_id, kind, state, last_sequence, errors, created, started_at
+			FROM runs WHERE id = ?`+s.d.LockRow, b.RunID).
+			Scan(&a.dirID, &kind, &state, &last, &a.errored, &created, scanTime{&a.started})
 		if err != nil {
 			return noRows(err, "run %d", b.RunID)
 		}
+		a.full = kind == store.RunFull
 		switch {
 		case b.Sequence <= uint64(last):
 			res = store.BatchResult{Duplicate: true}
@@ -129,32 +158,46 @@ func (a *batchApply) apply(ctx context.Context, maxParams int) error {
 		return err
 	}
 
+	// touch is marked seen; stamp is marked seen and captured.
 	var writes []*store.Object
-	var touch []string
+	var touch, stamp []string
 	for _, o := range upserts {
 		k, ok := have[o.ExternalID]
 		switch {
 		case !ok:
 			a.res.Created++
 			writes = append(writes, o)
+		case a.capturedSince(k):
+			a.res.Unchanged++
+			touch = append(touch, o.ExternalID)
+		case unchanged(k, o) && a.full:
+			a.res.Unchanged++
+			touch = append(touch, o.ExternalID)
 		case unchanged(k, o):
 			a.res.Unchanged++
-			touch = append(touch, k.id)
+			stamp = append(stamp, o.ExternalID)
 		default:
 			a.res.Updated++
 			writes = append(writes, o)
 		}
 	}
 	// Entry errors of objects the store knows mark them seen, so that a
-	// sweep does not deprovision an object only because it failed to map.
+	// sweep does not deprovision an object only because it failed to map;
+	// so do the external ids declared present.
 	inBatch := make(map[string]bool, len(upserts))
 	for _, o := range upserts {
 		inBatch[o.ExternalID] = true
 	}
 	for _, e := range a.errs {
-		if k, ok := have[e.ExternalID]; ok && !inBatch[e.ExternalID] {
+		if _, ok := have[e.ExternalID]; ok && !inBatch[e.ExternalID] {
 			inBatch[e.ExternalID] = true
-			touch = append(touch, k.id)
+			touch = append(touch, e.ExternalID)
+		}
+	}
+	for _, ext := range a.b.Present {
+		if ext != "" && !inBatch[ext] {
+			inBatch[ext] = true
+			touch = append(touch, ext)
 		}
 	}
 
@@ -162,10 +205,29 @@ func (a *batchApply) apply(ctx context.Context, maxParams int) error {
 	if err != nil {
 		return err
 	}
-	if err := a.writeMembers(ctx, writes, ids, maxParams); err != nil {
+	// A full run's upsert that the guard refused (capture wrote the object
+	// after this batch read it) leaves the object as it is: unchanged, seen.
+	written := writes[:0:0]
+	for _, o := range writes {
+		if ids[o.ExternalID] != "" {
+			written = append(written, o)
+			continue
+		}
+		if _, ok := have[o.ExternalID]; ok {
+			a.res.Updated--
+		} else {
+			a.res.Created--
+		}
+		a.res.Unchanged++
+		touch = append(touch, o.ExternalID)
+	}
+	if err := a.writeMembers(ctx, written, ids, maxParams); err != nil {
 		return err
 	}
-	if err := a.touch(ctx, touch, maxParams); err != nil {
+	if err := a.touch(ctx, touch, false, maxParams); err != nil {
+		return err
+	}
+	if err := a.touch(ctx, stamp, true, maxParams); err != nil {
 		return err
 	}
 	if err := a.deletes(ctx, maxParams); err != nil {
@@ -208,7 +270,7 @@ func (a *batchApply) known(ctx context.Context, upserts []*store.Object, maxPara
 	}
 	have := make(map[string]known, len(ext))
 	err := chunks(ext, maxParams-1, func(part []string) error {
-		rows, err := a.tx.query(ctx, `SELECT external_id, id, kind, hash, status FROM objects
+		rows, err := a.tx.query(ctx, `SELECT external_id, id, kind, hash, status, captured_at FROM objects
 			WHERE directory_id = ? AND external_id IN (`+marks(len(part))+`)`,
 			append([]any{a.dirID}, anys(part)...)...)
 		if err != nil {
@@ -218,7 +280,7 @@ func (a *batchApply) known(ctx context.Context, upserts []*store.Object, maxPara
 		for rows.Next() {
 			var e string
 			var k known
-			if err := rows.Scan(&e, &k.id, &k.kind, &k.hash, &k.status); err != nil {
+			if err := rows.Scan(&e, &k.id, &k.kind, &k.hash, &k.status, scanTime{&k.captured}); err != nil {
 				return err
 			}
 			have[e] = k
@@ -239,6 +301,13 @@ func unchanged(k known, o *store.Object) bool {
 		len(o.AddMembers) == 0 && len(o.RemoveMembers) == 0
 }
 
+// capturedSince reports whether k is an object that change capture wrote,
+// deleted or confirmed at or after the full run of this batch started: the
+// run's snapshot of it may be older.
+func (a *batchApply) capturedSince(k known) bool {
+	return a.full && !k.captured.IsZero() && !k.captured.Before(a.started)
+}
+
 func status(o *store.Object) store.Status {
 	if o.Status == "" {
 		return store.StatusActive
@@ -247,11 +316,11 @@ func status(o *store.Object) store.Status {
 }
 
 // writeObjects upserts the new and changed objects and returns the id of
-// each by external id.
+// each it wrote by external id; a full run's guard may refuse some.
 func (a *batchApply) writeObjects(ctx context.Context, writes []*store.Object, have map[string]known, maxParams int) (map[string]string, error) {
 	ids := make(map[string]string, len(writes))
-	err := chunks(writes, maxParams/len(objectCols), func(part []*store.Object) error {
-		args := make([]any, 0, len(part)*len(objectCols))
+	err := chunks(writes, (maxParams-1)/len(objectCols), func(part []*store.Object) error {
+		args := make([]any, 0, len(part)*len(objectCols)+1)
 		for _, o := range part {
 			row, err := a.objectArgs(o, have)
 			if err != nil {
@@ -259,7 +328,12 @@ func (a *batchApply) writeObjects(ctx context.Context, writes []*store.Object, h
 			}
 			args = append(args, row...)
 		}
-		rows, err := a.tx.query(ctx, objectUpsertHead+rowMarks(len(part), len(objectCols))+objectUpsertTail, args...)
+		tail := objectUpsertTail
+		if a.full {
+			tail = objectUpsertGuarded
+			args = append(args, a.tx.t(a.started))
+		}
+		rows, err := a.tx.query(ctx, objectUpsertHead+rowMarks(len(part), len(objectCols))+tail, args...)
 		if err != nil {
 			return err
 		}
@@ -305,7 +379,7 @@ func (a *batchApply) objectArgs(o *store.Object, have map[string]known) ([]any, 
 		id, a.dirID, string(o.Kind), o.ExternalID, o.DN, o.DNKey, string(status(o)), o.Hash,
 		p.Username, p.Email, p.GivenName, p.FamilyName, p.DisplayName, p.EmployeeNumber,
 		p.Department, p.Title, p.Manager, extra, o.Name, o.Description, nameKey,
-		a.b.RunID, t, t, t,
+		a.b.RunID, t, t, t, 1, a.captured(),
 	}, nil
 }
 
@@ -423,12 +497,27 @@ func (a *batchApply) members(ctx context.Context, groups []*store.Object, ids ma
 	return out, nil
 }
 
-// touch marks objects seen by the run without rewriting them.
-func (a *batchApply) touch(ctx context.Context, ids []string, maxParams int) error {
-	slices.Sort(ids)
-	err := chunks(ids, maxParams-2, func(part []string) error {
-		_, err := a.tx.exec(ctx, `UPDATE objects SET seen_run_id = ?, seen_at = ? WHERE id IN (`+marks(len(part))+`)`,
-			append([]any{a.b.RunID, a.tx.t(a.now)}, anys(part)...)...)
+// captured is the captured_at an upsert or delete of this batch sets:
+// now for change capture, NULL (keep) for a full run.
+func (a *batchApply) captured() any {
+	if a.full {
+		return nil
+	}
+	return a.tx.t(a.now)
+}
+
+// touch marks the objects with these external ids seen by the run without
+// rewriting them, and captured now when stamp is set.
+func (a *batchApply) touch(ctx context.Context, ext []string, stamp bool, maxParams int) error {
+	slices.Sort(ext)
+	set, args := "seen_run_id = ?, seen_at = ?", []any{a.b.RunID, a.tx.t(a.now)}
+	if stamp {
+		set, args = set+", captured_at = ?", append(args, a.tx.t(a.now))
+	}
+	args = append(args, a.dirID)
+	err := chunks(ext, maxParams-len(args), func(part []string) error {
+		_, err := a.tx.exec(ctx, `UPDATE objects SET `+set+` WHERE directory_id = ? AND external_id IN (`+
+			marks(len(part))+`)`, append(args, anys(part)...)...)
 		return err
 	})
 	if err != nil {
@@ -437,14 +526,29 @@ func (a *batchApply) touch(ctx context.Context, ids []string, maxParams int) err
 	return nil
 }
 
-// deletes deprovisions the objects the directory reports gone.
+// deletes deprovisions the objects the directory reports gone. Capture's
+// deletes stamp captured_at, also on objects already deprovisioned (so that
+// a full run that read them before they went does not restore them); a
+// full run's deletes leave objects captured since it started alone.
 func (a *batchApply) deletes(ctx context.Context, maxParams int) error {
 	ext := slices.Compact(slices.Sorted(slices.Values(a.b.Deletes)))
-	err := chunks(ext, maxParams-4, func(part []string) error {
-		n, err := a.tx.execN(ctx, `UPDATE objects SET status = ?, updated_at = ?
-			WHERE directory_id = ? AND status <> ? AND external_id IN (`+marks(len(part))+`)`,
-			append([]any{string(store.StatusDeprovisioned), a.tx.t(a.now), a.dirID, string(store.StatusDeprovisioned)},
-				anys(part)...)...)
+	deprovisioned := string(store.StatusDeprovisioned)
+	err := chunks(ext, maxParams-6, func(part []string) error {
+		if !a.full {
+			_, err := a.tx.exec(ctx, `UPDATE objects SET captured_at = ?
+				WHERE directory_id = ? AND status = ? AND external_id IN (`+marks(len(part))+`)`,
+				append([]any{a.tx.t(a.now), a.dirID, deprovisioned}, anys(part)...)...)
+			if err != nil {
+				return err
+			}
+		}
+		q := `UPDATE objects SET status = ?, updated_at = ?, revision = revision + 1,
+			captured_at = COALESCE(?, captured_at) WHERE directory_id = ? AND status <> ?`
+		args := []any{deprovisioned, a.tx.t(a.now), a.captured(), a.dirID, deprovisioned}
+		if a.full {
+			q, args = q+` AND (captured_at IS NULL OR captured_at < ?)`, append(args, a.tx.t(a.started))
+		}
+		n, err := a.tx.execN(ctx, q+` AND external_id IN (`+marks(len(part))+`)`, append(args, anys(part)...)...)
 		a.res.Deleted += int(n)
 		return err
 	})
@@ -489,11 +593,5 @@ func (a *batchApply) finish(ctx context.Context) error {
 	if a.b.Checkpoint == nil {
 		return nil
 	}
-	_, err = a.tx.exec(ctx, `INSERT INTO checkpoints (directory_id, data, updated_at) VALUES (?, ?, ?)
-		ON CONFLICT (directory_id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at`,
-		a.dirID, a.b.Checkpoint, a.tx.t(a.now))
-	if err != nil {
-		return fmt.Errorf("storing the checkpoint: %w", err)
-	}
-	return nil
+	return putCheckpoint(ctx, a.tx, a.dirID, a.b.Checkpoint, a.now)
 }

@@ -9,17 +9,18 @@ import (
 )
 
 const directoryCols = `id, name, kind, base_dn, user_filter, group_filter, mapping,
-	safeguard_percent, safeguard_max, created_at`
+	safeguard_percent, safeguard_max, capture_strategy, poll_interval_ms, full_import_interval_ms, created_at`
 
 func scanDirectory(sc scanner) (*store.Directory, error) {
 	d := &store.Directory{}
 	err := sc.Scan(&d.ID, &d.Name, &d.Kind, &d.BaseDN, &d.UserFilter, &d.GroupFilter,
-		scanJSON{&d.Mapping, "mapping"}, &d.SafeguardPercent, &d.SafeguardMax, scanTime{&d.CreatedAt})
+		scanJSON{&d.Mapping, "mapping"}, &d.SafeguardPercent, &d.SafeguardMax, &d.CaptureStrategy,
+		scanMillis{&d.PollInterval}, scanMillis{&d.FullImportInterval}, scanTime{&d.CreatedAt})
 	return d, err
 }
 
 // CreateDirectory inserts d and sets d.ID and d.CreatedAt. A taken name is
-// store.ErrConflict.
+// store.ErrConflict. Intervals are kept to the millisecond.
 func (s *Store) CreateDirectory(ctx context.Context, d *store.Directory) error {
 	mapping, err := jsonArg(d.Mapping, false)
 	if err != nil {
@@ -27,9 +28,11 @@ func (s *Store) CreateDirectory(ctx context.Context, d *store.Directory) error {
 	}
 	created := now()
 	err = s.wr.row(ctx, `INSERT INTO directories (name, kind, base_dn, user_filter, group_filter, mapping,
-		safeguard_percent, safeguard_max, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		safeguard_percent, safeguard_max, capture_strategy, poll_interval_ms, full_import_interval_ms, created_at)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		d.Name, string(d.Kind), d.BaseDN, d.UserFilter, d.GroupFilter, mapping,
-		d.SafeguardPercent, d.SafeguardMax, s.wr.t(created)).Scan(&d.ID)
+		d.SafeguardPercent, d.SafeguardMax, d.CaptureStrategy, d.PollInterval.Milliseconds(),
+		d.FullImportInterval.Milliseconds(), s.wr.t(created)).Scan(&d.ID)
 	if err != nil {
 		return s.uniqueConflict(err, "creating directory %q", d.Name)
 	}
@@ -45,9 +48,11 @@ func (s *Store) UpdateDirectory(ctx context.Context, d *store.Directory) error {
 		return fmt.Errorf("encoding the mapping of directory %q: %w", d.Name, err)
 	}
 	n, err := s.wr.execN(ctx, `UPDATE directories SET name = ?, kind = ?, base_dn = ?, user_filter = ?,
-		group_filter = ?, mapping = ?, safeguard_percent = ?, safeguard_max = ? WHERE id = ?`,
+		group_filter = ?, mapping = ?, safeguard_percent = ?, safeguard_max = ?, capture_strategy = ?,
+		poll_interval_ms = ?, full_import_interval_ms = ? WHERE id = ?`,
 		d.Name, string(d.Kind), d.BaseDN, d.UserFilter, d.GroupFilter, mapping,
-		d.SafeguardPercent, d.SafeguardMax, d.ID)
+		d.SafeguardPercent, d.SafeguardMax, d.CaptureStrategy, d.PollInterval.Milliseconds(),
+		d.FullImportInterval.Milliseconds(), d.ID)
 	if err != nil {
 		return s.uniqueConflict(err, "updating directory %d (%q)", d.ID, d.Name)
 	}

@@ -27,7 +27,7 @@ const (
 const userSelect = `SELECT o.id, o.directory_id, (SELECT d.name FROM directories d WHERE d.id = o.directory_id),
 	o.external_id, o.dn, o.status, o.username, o.email, o.given_name, o.family_name, o.display_name,
 	o.employee_number, o.department, o.title, o.manager, o.extra, o.created_at, o.updated_at,
-	o.dn_key, o.name_key
+	o.revision, o.dn_key, o.name_key
 	FROM objects o WHERE o.kind = 'user'`
 
 // userRow is a user with the keys member values match it by.
@@ -42,7 +42,7 @@ func scanUserRow(sc scanner) (userRow, error) {
 	err := sc.Scan(&u.ID, &u.DirectoryID, &u.Directory, &u.ExternalID, &u.DN, &u.Status, &p.Username,
 		&p.Email, &p.GivenName, &p.FamilyName, &p.DisplayName, &p.EmployeeNumber, &p.Department, &p.Title,
 		&p.Manager, scanJSON{&p.Extra, "extra attributes"}, scanTime{&u.CreatedAt}, scanTime{&u.UpdatedAt},
-		&u.dnKey, &u.nameKey)
+		&u.Revision, &u.dnKey, &u.nameKey)
 	return u, err
 }
 
@@ -56,7 +56,7 @@ func scanUser(sc scanner) (*store.User, error) {
 // EXISTS tests stand in a CASE so that PostgreSQL probes the indexes per
 // member instead of turning them into an anti-join over the directory.
 const groupSelect = `SELECT g.id, g.directory_id, (SELECT d.name FROM directories d WHERE d.id = g.directory_id),
-	g.external_id, g.dn, g.name, g.description, g.status, g.created_at, g.updated_at,
+	g.external_id, g.dn, g.name, g.description, g.status, g.created_at, g.updated_at, g.revision,
 	(SELECT COUNT(*) FROM memberships m WHERE m.group_id = g.id),
 	(SELECT COALESCE(SUM(CASE
 		WHEN EXISTS (SELECT 1 FROM objects o WHERE ` + matchDN + ` AND o.directory_id = g.directory_id) THEN 0
@@ -67,7 +67,7 @@ const groupSelect = `SELECT g.id, g.directory_id, (SELECT d.name FROM directorie
 func scanGroup(sc scanner) (*store.Group, error) {
 	g := &store.Group{}
 	err := sc.Scan(&g.ID, &g.DirectoryID, &g.Directory, &g.ExternalID, &g.DN, &g.Name, &g.Description,
-		&g.Status, scanTime{&g.CreatedAt}, scanTime{&g.UpdatedAt}, &g.MemberCount, &g.UnresolvedMembers)
+		&g.Status, scanTime{&g.CreatedAt}, scanTime{&g.UpdatedAt}, &g.Revision, &g.MemberCount, &g.UnresolvedMembers)
 	return g, err
 }
 

@@ -11,7 +11,7 @@ import (
 
 const runSelect = `SELECT r.id, r.directory_id, d.name, r.kind, r.state, r.run_trigger, r.agent_id,
 	r.session_id, r.seen, r.created, r.updated, r.unchanged, r.deprovisioned, r.errors,
-	r.pending_deprovision, r.message, r.last_sequence, r.started_at, r.finished_at
+	r.pending_deprovision, r.message, r.last_sequence, r.strategy, r.started_at, r.finished_at
 	FROM runs r JOIN directories d ON d.id = r.directory_id`
 
 func scanRun(sc scanner) (*store.Run, error) {
@@ -19,7 +19,7 @@ func scanRun(sc scanner) (*store.Run, error) {
 	var seq int64
 	err := sc.Scan(&r.ID, &r.DirectoryID, &r.Directory, &r.Kind, &r.State, &r.Trigger, &r.AgentID,
 		&r.SessionID, &r.Seen, &r.Created, &r.Updated, &r.Unchanged, &r.Deprovisioned, &r.Errors,
-		&r.PendingDeprovision, &r.Message, &seq, scanTime{&r.StartedAt}, scanTime{&r.FinishedAt})
+		&r.PendingDeprovision, &r.Message, &seq, &r.Strategy, scanTime{&r.StartedAt}, scanTime{&r.FinishedAt})
 	r.LastSequence = uint64(seq)
 	return r, err
 }
@@ -33,7 +33,10 @@ func getRun(ctx context.Context, q runner, id int64) (*store.Run, error) {
 }
 
 // CreateRun inserts r in state running and sets r.ID, r.State, r.Directory
-// and r.StartedAt. Unknown directory: store.ErrNotFound.
+// and r.StartedAt. Unknown directory: store.ErrNotFound. A run of the same
+// directory and kind that is running or paused is store.ErrConflict: the
+// partial unique index runs_open decides, so of two replicas starting one
+// at once exactly one wins.
 func (s *Store) CreateRun(ctx context.Context, r *store.Run) error {
 	return s.inTx(ctx, func(tx runner) error {
 		var dir string
@@ -42,9 +45,12 @@ func (s *Store) CreateRun(ctx context.Context, r *store.Run) error {
 		}
 		started := now()
 		err := tx.row(ctx, `INSERT INTO runs (directory_id, kind, state, run_trigger, agent_id, session_id,
-			message, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+			message, strategy, started_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 			r.DirectoryID, string(r.Kind), string(store.RunRunning), r.Trigger, r.AgentID, r.SessionID,
-			r.Message, tx.t(started)).Scan(&r.ID)
+			r.Message, r.Strategy, tx.t(started)).Scan(&r.ID)
+		if err != nil && s.d.IsUniqueViolation(err) {
+			return conflict("creating a run: directory %d has an open %s run", r.DirectoryID, r.Kind)
+		}
 		if err != nil {
 			return fmt.Errorf("creating a run of directory %d: %w", r.DirectoryID, err)
 		}
@@ -84,6 +90,19 @@ func (s *Store) ListRuns(ctx context.Context, f store.RunFilter) ([]*store.Run, 
 		return nil, fmt.Errorf("listing runs: %w", err)
 	}
 	return collect(rows, scanRun, "listing runs")
+}
+
+// SetRunStrategy records how an incremental run captures changes. Unknown
+// run: store.ErrNotFound.
+func (s *Store) SetRunStrategy(ctx context.Context, runID int64, strategy string) error {
+	n, err := s.wr.execN(ctx, `UPDATE runs SET strategy = ? WHERE id = ?`, strategy, runID)
+	if err != nil {
+		return fmt.Errorf("setting the strategy of run %d: %w", runID, err)
+	}
+	if n == 0 {
+		return notFound("run %d", runID)
+	}
+	return nil
 }
 
 // ClaimRun sets the agent and session of a running run that has none yet;

@@ -26,6 +26,18 @@ func (s scanTime) Scan(v any) error {
 	return nil
 }
 
+// scanMillis scans an integer column of milliseconds into a duration.
+type scanMillis struct{ d *time.Duration }
+
+func (s scanMillis) Scan(v any) error {
+	ms, ok := v.(int64)
+	if !ok {
+		return fmt.Errorf("scanning milliseconds from %T", v)
+	}
+	*s.d = time.Duration(ms) * time.Millisecond
+	return nil
+}
+
 // scanJSON scans a JSON column (text or bytes) into the value p points to;
 // NULL or empty leaves it untouched.
 type scanJSON struct {

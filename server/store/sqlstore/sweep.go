@@ -71,13 +71,9 @@ func (s *Store) Sweep(ctx context.Context, runID int64, from []store.RunState, m
 			return conflict("sweeping after run %d: it is %s, not %v", runID, r.state, from)
 		}
 		t := now()
-		// The conditions stand on the updated rows themselves, so that
-		// PostgreSQL re-checks them on a row a concurrent batch just saw.
-		n, err := tx.execN(ctx, `UPDATE objects AS o SET status = 'deprovisioned', updated_at = ?
-			WHERE `+sweepable,
-			tx.t(t), r.dirID, runID, tx.t(r.started))
+		n, err := sweepObjects(ctx, tx, r, runID, t)
 		if err != nil {
-			return fmt.Errorf("sweeping after run %d: %w", runID, err)
+			return err
 		}
 		_, err = tx.exec(ctx, `UPDATE runs SET state = ?, message = ?, finished_at = ?, pending_deprovision = 0,
 			deprovisioned = deprovisioned + ? WHERE id = ?`,
@@ -95,6 +91,45 @@ func (s *Store) Sweep(ctx context.Context, runID int64, from []store.RunState, m
 	return out, err
 }
 
+// SweepPresent deprovisions what SweepCandidates counts for a running run
+// and adds the count to its Deprovisioned counter, without ending it: the
+// end of a syncrepl present phase. A run that is not running is
+// store.ErrConflict; unknown, store.ErrNotFound.
+func (s *Store) SweepPresent(ctx context.Context, runID int64) (int64, error) {
+	var n int64
+	err := s.inTx(ctx, func(tx runner) error {
+		r, err := readSweepRun(ctx, tx, runID, s.d.LockRow)
+		if err != nil {
+			return err
+		}
+		if r.state != store.RunRunning {
+			return conflict("sweeping the present phase of run %d: it is %s", runID, r.state)
+		}
+		if n, err = sweepObjects(ctx, tx, r, runID, now()); err != nil {
+			return err
+		}
+		_, err = tx.exec(ctx, `UPDATE runs SET deprovisioned = deprovisioned + ? WHERE id = ?`, n, runID)
+		if err != nil {
+			return fmt.Errorf("counting the present phase of run %d: %w", runID, err)
+		}
+		return nil
+	})
+	return n, err
+}
+
+// sweepObjects deprovisions the objects sweepable after run r at t and
+// returns how many. The conditions stand on the updated rows themselves,
+// so that PostgreSQL re-checks them on a row a concurrent batch just saw.
+func sweepObjects(ctx context.Context, tx runner, r sweepRun, runID int64, t time.Time) (int64, error) {
+	n, err := tx.execN(ctx, `UPDATE objects AS o SET status = 'deprovisioned', updated_at = ?,
+		revision = o.revision + 1 WHERE `+sweepable,
+		tx.t(t), r.dirID, runID, tx.t(r.started))
+	if err != nil {
+		return 0, fmt.Errorf("sweeping after run %d: %w", runID, err)
+	}
+	return n, nil
+}
+
 // Checkpoint returns the stored capture checkpoint of a directory; nil when
 // there is none.
 func (s *Store) Checkpoint(ctx context.Context, directoryID int64) ([]byte, error) {
@@ -107,4 +142,36 @@ func (s *Store) Checkpoint(ctx context.Context, directoryID int64) ([]byte, erro
 		return nil, fmt.Errorf("reading the checkpoint of directory %d: %w", directoryID, err)
 	}
 	return b, nil
+}
+
+// SetCheckpoint stores a directory's capture checkpoint; nil or empty
+// clears it. Unknown directory: store.ErrNotFound.
+func (s *Store) SetCheckpoint(ctx context.Context, directoryID int64, data []byte) error {
+	return s.inTx(ctx, func(tx runner) error {
+		ok, err := tx.exists(ctx, `SELECT 1 FROM directories WHERE id = ?`, directoryID)
+		switch {
+		case err != nil:
+			return fmt.Errorf("reading directory %d: %w", directoryID, err)
+		case !ok:
+			return notFound("directory %d", directoryID)
+		case len(data) == 0:
+			_, err = tx.exec(ctx, `DELETE FROM checkpoints WHERE directory_id = ?`, directoryID)
+			if err != nil {
+				return fmt.Errorf("clearing the checkpoint of directory %d: %w", directoryID, err)
+			}
+			return nil
+		}
+		return putCheckpoint(ctx, tx, directoryID, data, now())
+	})
+}
+
+// putCheckpoint stores a directory's checkpoint as of t.
+func putCheckpoint(ctx context.Context, tx runner, directoryID int64, data []byte, t time.Time) error {
+	_, err := tx.exec(ctx, `INSERT INTO checkpoints (directory_id, data, updated_at) VALUES (?, ?, ?)
+		ON CONFLICT (directory_id) DO UPDATE SET data = excluded.data, updated_at = excluded.updated_at`,
+		directoryID, data, tx.t(t))
+	if err != nil {
+		return fmt.Errorf("storing the checkpoint of directory %d: %w", directoryID, err)
+	}
+	return nil
 }

@@ -58,6 +58,7 @@ func benchImport(b *testing.B, f *fixture, users []*store.Object) {
 	for i := 0; i < len(users); i += benchBatchSize {
 		f.upsert(run, users[i:min(i+benchBatchSize, len(users))]...)
 	}
+	f.end(run)
 	r := f.getRun(run.ID)
 	if r.Seen != benchUsers || r.Created+r.Unchanged != benchUsers {
 		b.Fatalf("run counted %d seen, %d created, %d unchanged; want %d seen, all created or all unchanged",

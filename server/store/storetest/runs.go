@@ -50,17 +50,29 @@ func testRunCreateAndGet(t *testing.T, s store.Store) {
 func testRunList(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	a, b := newFixture(t, s, "a"), newFixture(t, s, "b")
-	var ids []int64 // creation order
-	for i := range 6 {
-		f := a
-		if i%2 == 1 {
-			f = b
-		}
-		ids = append(ids, f.run(store.RunIncremental).ID)
+	// A directory has one open run of each kind: the first two end.
+	made := []struct {
+		f    *fixture
+		kind store.RunKind
+		end  store.RunState
+	}{
+		{a, store.RunIncremental, store.RunCompleted},
+		{b, store.RunIncremental, store.RunFailed},
+		{a, store.RunFull, ""},
+		{b, store.RunFull, ""},
+		{a, store.RunIncremental, ""},
+		{b, store.RunIncremental, ""},
 	}
-	_, err := s.TransitionRun(ctx, ids[0], []store.RunState{store.RunRunning},
-		store.RunUpdate{State: store.RunCompleted, Finished: true})
-	must(t, "TransitionRun", err)
+	var ids []int64 // creation order
+	for _, m := range made {
+		r := m.f.run(m.kind)
+		ids = append(ids, r.ID)
+		if m.end != "" {
+			_, err := s.TransitionRun(ctx, r.ID, []store.RunState{store.RunRunning},
+				store.RunUpdate{State: m.end, Finished: true})
+			must(t, "TransitionRun", err)
+		}
+	}
 	must(t, "ClaimRun", s.ClaimRun(ctx, ids[4], "agent-1", "session-1"))
 
 	tests := []struct {
@@ -72,6 +84,7 @@ func testRunList(t *testing.T, s store.Store) {
 		{"limit", store.RunFilter{Limit: 2}, []int64{ids[5], ids[4]}},
 		{"directory", store.RunFilter{DirectoryID: a.dir.ID}, []int64{ids[4], ids[2], ids[0]}},
 		{"state", store.RunFilter{States: []store.RunState{store.RunCompleted}}, []int64{ids[0]}},
+		{"failed", store.RunFilter{States: []store.RunState{store.RunFailed}}, []int64{ids[1]}},
 		{"states", store.RunFilter{DirectoryID: a.dir.ID, States: []store.RunState{store.RunRunning, store.RunFailed}},
 			[]int64{ids[4], ids[2]}},
 		{"session", store.RunFilter{SessionID: "session-1"}, []int64{ids[4]}},
@@ -98,10 +111,10 @@ func testRunList(t *testing.T, s store.Store) {
 func testRunClaim(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	f := newFixture(t, s, "corp")
-	run := f.run(store.RunFull)
 	ended := f.run(store.RunFull)
 	_, err := s.TransitionRun(ctx, ended.ID, []store.RunState{store.RunRunning}, store.RunUpdate{State: store.RunFailed})
 	must(t, "TransitionRun", err)
+	run := f.run(store.RunFull)
 
 	steps := []struct {
 		name             string

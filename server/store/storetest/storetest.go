@@ -115,6 +115,14 @@ func (f *fixture) run(kind store.RunKind) *store.Run {
 	return r
 }
 
+// end completes a running run, as a run ends before the next of its kind.
+func (f *fixture) end(run *store.Run) {
+	f.t.Helper()
+	_, err := f.s.TransitionRun(f.t.Context(), run.ID, []store.RunState{store.RunRunning},
+		store.RunUpdate{State: store.RunCompleted, Finished: true})
+	must(f.t, "TransitionRun(completed)", err)
+}
+
 // apply applies a batch to run with the run's next sequence number.
 func (f *fixture) apply(run *store.Run, b store.Batch) store.BatchResult {
 	f.t.Helper()

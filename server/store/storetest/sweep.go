@@ -25,9 +25,7 @@ func testSweep(t *testing.T, s store.Store) {
 	f.upsert(first, newUser("u1", "alice"), newUser("u2", "bob"), newUser("u3", "carol"), newUser("u4", "dave"),
 		newGroup("g1", "staff"), newGroup("g2", "old"))
 	f.apply(first, store.Batch{Deletes: []string{"u4"}})
-	_, err := s.TransitionRun(ctx, first.ID, []store.RunState{store.RunRunning},
-		store.RunUpdate{State: store.RunCompleted, Finished: true})
-	must(t, "TransitionRun", err)
+	f.end(first)
 	other.upsert(other.run(store.RunFull), newUser("x1", "xavier"))
 
 	pause()
@@ -84,6 +82,7 @@ func testSweepFromPaused(t *testing.T, s store.Store) {
 	f := newFixture(t, s, "corp")
 	first := f.run(store.RunFull)
 	f.upsert(first, newUser("u1", "alice"), newUser("u2", "bob"))
+	f.end(first)
 	pause()
 	full := f.run(store.RunFull)
 	f.upsert(full, newUser("u1", "alice"))
@@ -113,7 +112,9 @@ func testSweepErrorsCountAsSeen(t *testing.T, s store.Store) {
 	for i := range 3 {
 		objs = append(objs, newUser(fmt.Sprint("u", i), fmt.Sprint("user", i)))
 	}
-	f.upsert(f.run(store.RunFull), objs...)
+	first := f.run(store.RunFull)
+	f.upsert(first, objs...)
+	f.end(first)
 	pause()
 	full := f.run(store.RunFull)
 	f.apply(full, store.Batch{Upserts: objs[:1],
