@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -10,7 +11,39 @@ import (
 
 	"github.com/idsync/idsync/internal/testserver"
 	"github.com/idsync/idsync/server/store/postgres"
+	"github.com/idsync/idsync/server/store/storetest"
 )
+
+// TestUpgradeFromV1: a database of schema version 1 with two open runs of
+// one kind upgrades; see storetest.CheckUpgrade.
+func TestUpgradeFromV1(t *testing.T) {
+	ctx := t.Context()
+	dsn := testserver.Postgres(t)
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("connecting: %v", err)
+	}
+	defer c.Close(ctx)
+	v1, err := os.ReadFile("migrations/0001_init.sql")
+	if err != nil {
+		t.Fatalf("reading migration 1: %v", err)
+	}
+	stmts := append([]string{string(v1),
+		`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)`,
+		`INSERT INTO schema_migrations VALUES (1, '0001_init.sql', now())`,
+	}, storetest.SeedV1("'2023-11-14 22:13:20+00'")...)
+	for _, q := range stmts {
+		if _, err := c.Exec(ctx, q); err != nil {
+			t.Fatalf("making a version 1 database: %v", err)
+		}
+	}
+	s, err := postgres.Open(ctx, dsn)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	storetest.CheckUpgrade(t, s)
+}
 
 // TestConcurrentOpenMigratesOnce: hub replicas starting at once on one
 // database all open it, and each migration is applied once.

@@ -2,13 +2,46 @@ package sqlite_test
 
 import (
 	"database/sql"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/idsync/idsync/server/store"
 	"github.com/idsync/idsync/server/store/sqlite"
+	"github.com/idsync/idsync/server/store/storetest"
 )
+
+// TestUpgradeFromV1: a database of schema version 1 with two open runs of
+// one kind upgrades; see storetest.CheckUpgrade.
+func TestUpgradeFromV1(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "hub.db")
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatalf("opening the file: %v", err)
+	}
+	v1, err := os.ReadFile("migrations/0001_init.sql")
+	if err != nil {
+		t.Fatalf("reading migration 1: %v", err)
+	}
+	stmts := append([]string{string(v1),
+		`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`,
+		`INSERT INTO schema_migrations VALUES (1, '0001_init.sql', 0)`,
+	}, storetest.SeedV1("1700000000000000")...)
+	for _, q := range stmts {
+		if _, err := raw.ExecContext(ctx, q); err != nil {
+			t.Fatalf("making a version 1 database: %v", err)
+		}
+	}
+	raw.Close()
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	storetest.CheckUpgrade(t, s)
+}
 
 // TestReopen: opening a migrated database again applies nothing and keeps
 // the data; a database from a newer binary is refused.

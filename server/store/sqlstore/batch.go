@@ -455,8 +455,10 @@ func (a *batchApply) writeMembers(ctx context.Context, writes []*store.Object, i
 		for _, m := range part {
 			args = append(args, m.group, m.key, m.value)
 		}
+		// A key added again with the value it has is not rewritten.
 		_, err := a.tx.exec(ctx, `INSERT INTO memberships (group_id, member_key, member_value) VALUES `+
-			rowMarks(len(part), 3)+` ON CONFLICT (group_id, member_key) DO UPDATE SET member_value = excluded.member_value`,
+			rowMarks(len(part), 3)+` ON CONFLICT (group_id, member_key) DO UPDATE SET member_value = excluded.member_value
+			WHERE memberships.member_value <> excluded.member_value`,
 			args...)
 		return err
 	}); err != nil {

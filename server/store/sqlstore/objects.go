@@ -262,6 +262,16 @@ func (s *Store) FindGroups(ctx context.Context, directoryID int64, name string) 
 	return gs, err
 }
 
+// resolveMember is the id of the object a membership m resolves to by
+// match, in the directory its one argument names: a live object before a
+// deprovisioned one with the same key, then the first by id. Correlated
+// and limited to one row, it is an index probe per member in both
+// backends.
+func resolveMember(match string) string {
+	return `(SELECT o.id FROM objects o WHERE ` + match + ` AND o.directory_id = ?
+		ORDER BY CASE WHEN o.status = 'deprovisioned' THEN 1 ELSE 0 END, o.id LIMIT 1)`
+}
+
 // GroupMembers returns the direct member values of a group ordered by
 // value, each with the object it resolves to: a live object before a
 // deprovisioned one with the same key. A user resolves with its username
@@ -272,13 +282,9 @@ func (s *Store) GroupMembers(ctx context.Context, groupID string) ([]store.Membe
 	if err != nil {
 		return nil, noRows(err, "group %s", groupID)
 	}
-	resolve := func(match string) string {
-		return `(SELECT o.id FROM objects o WHERE ` + match + ` AND o.directory_id = ?
-			ORDER BY CASE WHEN o.status = 'deprovisioned' THEN 1 ELSE 0 END, o.id LIMIT 1)`
-	}
 	rows, err := s.rd.query(ctx, `SELECT m.member_value, COALESCE(r.id, ''), COALESCE(r.kind, ''),
 		COALESCE(CASE WHEN r.kind = 'user' THEN r.username ELSE r.name END, '')
-		FROM memberships m LEFT JOIN objects r ON r.id = COALESCE(`+resolve(matchDN)+`, `+resolve(matchUID)+`)
+		FROM memberships m LEFT JOIN objects r ON r.id = COALESCE(`+resolveMember(matchDN)+`, `+resolveMember(matchUID)+`)
 		WHERE m.group_id = ? ORDER BY m.member_value, m.member_key`, dirID, dirID, groupID)
 	if err != nil {
 		return nil, fmt.Errorf("reading the members of group %s: %w", groupID, err)

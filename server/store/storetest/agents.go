@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"reflect"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,6 +20,7 @@ var agentTests = []test{
 	{"CreateGetList", testAgents},
 	{"Sessions", testAgentSessions},
 	{"Revoke", testRevokeAgent},
+	{"Lag", testAgentLag},
 }
 
 func testEnrollTokens(t *testing.T, s store.Store) {
@@ -73,29 +73,10 @@ func testEnrollTokens(t *testing.T, s store.Store) {
 func testEnrollTokenRace(t *testing.T, s store.Store) {
 	must(t, "CreateEnrollToken", s.CreateEnrollToken(t.Context(),
 		&store.EnrollToken{Hash: []byte("once"), Directory: "corp", ExpiresAt: time.Now().Add(time.Hour)}))
-	const n = 8
-	errs := make([]error, n)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			_, errs[i] = s.ConsumeEnrollToken(t.Context(), []byte("once"), fmt.Sprint("agent-", i), time.Now())
-		})
-	}
-	close(start)
-	wg.Wait()
-	won := 0
-	for i, err := range errs {
-		if err == nil {
-			won++
-			continue
-		}
-		wantErr(t, fmt.Sprint("consumer ", i), err, store.ErrTokenUsed)
-	}
-	if won != 1 {
-		t.Errorf("%d consumers won, want 1", won)
-	}
+	oneWins(t, 8, "consumers", store.ErrTokenUsed, func(i int) error {
+		_, err := s.ConsumeEnrollToken(t.Context(), []byte("once"), fmt.Sprint("agent-", i), time.Now())
+		return err
+	})
 }
 
 func testAdminTokens(t *testing.T, s store.Store) {
@@ -237,4 +218,36 @@ func testRevokeAgent(t *testing.T, s store.Store) {
 	}
 	_, err = s.RevokeAgent(ctx, "nope", at)
 	wantErr(t, "RevokeAgent(unknown)", err, store.ErrNotFound)
+}
+
+func testAgentLag(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	newAgent(t, s, "a-1", "dc1")
+	newAgent(t, s, "a-2", "dc2")
+	steps := []struct {
+		name string
+		lag  time.Duration
+		want time.Duration
+	}{
+		{"first", 1500 * time.Millisecond, 1500 * time.Millisecond},
+		{"kept to the millisecond", 42*time.Millisecond + 700*time.Microsecond, 42 * time.Millisecond},
+		{"caught up", 0, 0},
+		{"long behind", 3 * time.Hour, 3 * time.Hour},
+	}
+	for _, st := range steps {
+		must(t, st.name, s.AgentLag(ctx, "a-1", st.lag))
+		if got := getAgent(t, s, "a-1").Lag; got != st.want {
+			t.Errorf("%s: GetAgent Lag = %v, want %v", st.name, got, st.want)
+		}
+		as, err := s.ListAgents(ctx)
+		must(t, "ListAgents", err)
+		got := map[string]time.Duration{}
+		for _, a := range as {
+			got[a.ID] = a.Lag
+		}
+		if got["a-1"] != st.want || got["a-2"] != 0 {
+			t.Errorf("%s: ListAgents lags %v, want a-1 %v, a-2 0", st.name, got, st.want)
+		}
+	}
+	wantErr(t, "AgentLag(unknown)", s.AgentLag(ctx, "nope", time.Second), store.ErrNotFound)
 }

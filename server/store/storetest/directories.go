@@ -22,6 +22,7 @@ func testDirectoryCreateAndGet(t *testing.T, s store.Store) {
 	d := &store.Directory{
 		Name: "corp", Kind: store.KindAD, BaseDN: "DC=corp,DC=example", UserFilter: "(objectClass=user)",
 		GroupFilter: "(objectClass=group)", SafeguardPercent: 5, SafeguardMax: 250,
+		CaptureStrategy: "dirsync", PollInterval: 2500 * time.Millisecond, FullImportInterval: 12 * time.Hour,
 		Mapping: store.Mapping{Username: "sAMAccountName", Email: "mail", GroupName: "cn",
 			GroupMembers: []string{"member"}, Extra: []string{"telephoneNumber", "mobile"}},
 	}
@@ -66,6 +67,7 @@ func testDirectoryUpdate(t *testing.T, s store.Store) {
 	d := *f.dir
 	d.Name, d.BaseDN, d.SafeguardPercent = "renamed", "dc=new,dc=org", 50
 	d.Mapping.Username = "uid"
+	d.CaptureStrategy, d.PollInterval, d.FullImportInterval = "poll", time.Minute, 6*time.Hour
 	must(t, "UpdateDirectory", s.UpdateDirectory(ctx, &d))
 	got, err := s.GetDirectoryByID(ctx, d.ID)
 	must(t, "GetDirectoryByID", err)

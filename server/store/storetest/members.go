@@ -3,6 +3,7 @@ package storetest
 import (
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/idsync/idsync/server/store"
@@ -15,6 +16,7 @@ var memberTests = []test{
 	{"Deltas", testMembersDeltas},
 	{"OtherDirectory", testMembersOtherDirectory},
 	{"LargeGroup", testMembersLargeGroup},
+	{"LargeGroupDeltas", testMembersLargeGroupDeltas},
 }
 
 // members reads a group's members.
@@ -187,5 +189,103 @@ func testMembersLargeGroup(t *testing.T, s store.Store) {
 	}
 	if ms := f.members(g.ID); len(ms) != 5001 || ms[0].Value != "newcomer" {
 		t.Errorf("%d members, first %q; want 5001, newcomer", len(ms), ms[0].Value)
+	}
+}
+
+// bigMembers returns the member refs of users from to to-1.
+func bigMembers(from, to int) []store.MemberRef {
+	var out []store.MemberRef
+	for i := from; i < to; i++ {
+		out = append(out, dnMember(userDN(fmt.Sprintf("user%05d", i))))
+	}
+	return out
+}
+
+// bigDelta is a delta of group g1 "big" that adds and removes members.
+func bigDelta(add, remove []store.MemberRef) *store.Object {
+	g := newGroup("g1", "big")
+	g.MembersComplete, g.AddMembers, g.RemoveMembers = false, add, remove
+	return g
+}
+
+// testMembersLargeGroupDeltas: a group of 5,000 members gaining and losing
+// one member by delta.
+func testMembersLargeGroupDeltas(t *testing.T, s store.Store) {
+	f := newFixture(t, s, "corp")
+	run := f.run(store.RunIncremental)
+	f.upsert(run, newGroup("g1", "big", bigMembers(0, 5000)...))
+	newcomer := dnMember(userDN("newcomer"))
+	steps := []struct {
+		name     string
+		delta    *store.Object
+		members  int64
+		revision int64
+		has      bool // newcomer is a member
+	}{
+		{"gains one", bigDelta([]store.MemberRef{newcomer}, nil), 5001, 2, true},
+		{"loses it", bigDelta(nil, []store.MemberRef{newcomer}), 5000, 3, false},
+		{"loses another", bigDelta(nil, bigMembers(0, 1)), 4999, 4, false},
+	}
+	for _, st := range steps {
+		if res := f.upsert(run, st.delta); res != (store.BatchResult{Updated: 1}) {
+			t.Errorf("%s: batch %+v, want Updated 1", st.name, res)
+		}
+		g := f.group("big")
+		if g.MemberCount != st.members || g.Revision != st.revision {
+			t.Errorf("%s: %d members, revision %d; want %d, %d", st.name, g.MemberCount, g.Revision, st.members, st.revision)
+		}
+		has := false
+		for _, m := range f.members(g.ID) {
+			has = has || m.Value == newcomer.Value
+		}
+		if has != st.has {
+			t.Errorf("%s: newcomer is a member: %v, want %v", st.name, has, st.has)
+		}
+	}
+}
+
+// MemberWrites checks that membership changes write only the rows that
+// change: a group of 5,000 members gaining or losing one, by complete set
+// or by delta, writes one row. writes returns the membership rows written
+// since it was last called, by operation ("insert", "update", "delete"),
+// as a backend counts them (a trigger). It is a separate entry point from
+// Run because only a backend's own test can count rows.
+func MemberWrites(t *testing.T, s store.Store, writes func() map[string]int) {
+	t.Helper()
+	f := newFixture(t, s, "corp")
+	run := f.run(store.RunIncremental)
+	renamed := bigMembers(0, 5001)
+	renamed[7].Value = strings.ToUpper(renamed[7].Value)
+	newcomer := dnMember(userDN("newcomer"))
+	complete := func(name string, members []store.MemberRef) *store.Object {
+		g := newGroup("g1", "big", members...)
+		g.Description = name
+		return rehash(g)
+	}
+
+	steps := []struct {
+		name  string
+		group *store.Object
+		want  map[string]int
+	}{
+		{"5,000 members", complete("5,000", bigMembers(0, 5000)), map[string]int{"insert": 5000}},
+		{"one more", complete("one more", bigMembers(0, 5001)), map[string]int{"insert": 1}},
+		{"one fewer", complete("one fewer", bigMembers(1, 5001)), map[string]int{"delete": 1}},
+		{"one value changed", complete("changed", renamed), map[string]int{"insert": 1, "update": 1}},
+		{"same set, description changed", complete("described", renamed), map[string]int{}},
+		{"delta adds one", bigDelta([]store.MemberRef{newcomer}, nil), map[string]int{"insert": 1}},
+		{"delta adds it again", bigDelta([]store.MemberRef{newcomer}, nil), map[string]int{}},
+		{"delta removes one", bigDelta(nil, []store.MemberRef{newcomer}), map[string]int{"delete": 1}},
+		{"delta removes it again", bigDelta(nil, []store.MemberRef{newcomer}), map[string]int{}},
+	}
+	writes() // what the fixture wrote
+	for _, st := range steps {
+		res := f.upsert(run, st.group)
+		if res.Created+res.Updated != 1 {
+			t.Errorf("%s: batch %+v, want the group written", st.name, res)
+		}
+		if got := writes(); fmt.Sprint(got) != fmt.Sprint(st.want) {
+			t.Errorf("%s: membership writes %v, want %v", st.name, got, st.want)
+		}
 	}
 }

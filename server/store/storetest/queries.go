@@ -28,15 +28,21 @@ type populated struct {
 	corp, lab *fixture
 }
 
-func populate(t *testing.T, s store.Store) populated {
-	corp, lab := newFixture(t, s, "corp"), newFixture(t, s, "lab")
+// people are the users of corp in populate and nest: alice, bob, carol
+// (suspended) and dave.
+func people() []*store.Object {
 	carol := newUser("u3", "carol")
 	carol.Status = store.StatusSuspended
+	return []*store.Object{newUser("u1", "alice"), newUser("u2", "bob"), rehash(carol), newUser("u4", "dave")}
+}
+
+func populate(t *testing.T, s store.Store) populated {
+	corp, lab := newFixture(t, s, "corp"), newFixture(t, s, "lab")
 	run := corp.run(store.RunIncremental)
-	corp.upsert(run, newUser("u1", "alice"), newUser("u2", "bob"), rehash(carol), newUser("u4", "dave"),
+	corp.upsert(run, append(people(),
 		newGroup("g1", "staff", dnMember(userDN("alice")), uidMember("BOB"), dnMember(userDN("ghost"))),
 		newGroup("g2", "admins", dnMember(userDN("alice"))),
-		newGroup("g3", "old", dnMember(userDN("alice"))))
+		newGroup("g3", "old", dnMember(userDN("alice"))))...)
 	corp.apply(run, store.Batch{Deletes: []string{"u4", "g3"}})
 	lab.upsert(lab.run(store.RunIncremental), newUser("l1", "alice"),
 		newGroup("lg1", "staff", dnMember(userDN("alice"))))
@@ -168,6 +174,10 @@ func testGetNotFound(t *testing.T, s store.Store) {
 		{"GetGroup(a user)", func() error { _, err := s.GetGroup(t.Context(), alice.ID); return err }},
 		{"GroupMembers(unknown)", func() error { _, err := s.GroupMembers(t.Context(), "nope"); return err }},
 		{"UserGroups(unknown)", func() error { _, err := s.UserGroups(t.Context(), "nope"); return err }},
+		{"UserGroupsTransitive(unknown)", func() error { _, err := s.UserGroupsTransitive(t.Context(), "nope"); return err }},
+		{"UserGroupsTransitive(a group)", func() error { _, err := s.UserGroupsTransitive(t.Context(), staff.ID); return err }},
+		{"GroupUsersTransitive(unknown)", func() error { _, err := s.GroupUsersTransitive(t.Context(), "nope"); return err }},
+		{"GroupUsersTransitive(a user)", func() error { _, err := s.GroupUsersTransitive(t.Context(), alice.ID); return err }},
 	}
 	for _, tc := range tests {
 		wantErr(t, tc.name, tc.fn(), store.ErrNotFound)

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +16,9 @@ var runTests = []test{
 	{"Claim", testRunClaim},
 	{"Transition", testRunTransition},
 	{"TransitionRace", testRunTransitionRace},
+	{"OneOpenPerKind", testRunOneOpenPerKind},
+	{"OpenRace", testRunOpenRace},
+	{"Strategy", testRunStrategy},
 }
 
 func testRunCreateAndGet(t *testing.T, s store.Store) {
@@ -194,29 +196,9 @@ func testRunTransition(t *testing.T, s store.Store) {
 func testRunTransitionRace(t *testing.T, s store.Store) {
 	f := newFixture(t, s, "corp")
 	run := f.run(store.RunFull)
-	const n = 8
-	errs := make([]error, n)
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			_, errs[i] = s.TransitionRun(t.Context(), run.ID, []store.RunState{store.RunRunning},
-				store.RunUpdate{State: store.RunFailed, Message: fmt.Sprint("decider ", i), Finished: true})
-		})
-	}
-	close(start)
-	wg.Wait()
-	won := 0
-	for i, err := range errs {
-		switch {
-		case err == nil:
-			won++
-		default:
-			wantErr(t, fmt.Sprintf("decider %d", i), err, store.ErrConflict)
-		}
-	}
-	if won != 1 {
-		t.Errorf("%d deciders won, want 1", won)
-	}
+	oneWins(t, 8, "deciders", store.ErrConflict, func(i int) error {
+		_, err := s.TransitionRun(t.Context(), run.ID, []store.RunState{store.RunRunning},
+			store.RunUpdate{State: store.RunFailed, Message: fmt.Sprint("decider ", i), Finished: true})
+		return err
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,7 +28,9 @@ func Run(t *testing.T, open Opener) {
 		{"Directories", directoryTests},
 		{"Runs", runTests},
 		{"ApplyBatch", batchTests},
+		{"Capture", captureTests},
 		{"Members", memberTests},
+		{"Nesting", nestingTests},
 		{"Queries", queryTests},
 		{"Sweep", sweepTests},
 		{"Tokens", tokenTests},
@@ -79,6 +82,34 @@ func wantErr(t *testing.T, what string, err, target error) {
 		t.Fatalf("%s: error %v, want none", what, err)
 	case target != nil && !errors.Is(err, target):
 		t.Fatalf("%s: error %v, want %v", what, err, target)
+	}
+}
+
+// oneWins runs fn(0) … fn(n-1) at once and fails t unless exactly one
+// returns nil and every other returns lose: a race that the store decides.
+func oneWins(t *testing.T, n int, what string, lose error, fn func(i int) error) {
+	t.Helper()
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			errs[i] = fn(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+	won := 0
+	for i, err := range errs {
+		if err == nil {
+			won++
+			continue
+		}
+		wantErr(t, fmt.Sprint(what, " ", i), err, lose)
+	}
+	if won != 1 {
+		t.Errorf("%d of %d %s won, want 1", won, n, what)
 	}
 }
 

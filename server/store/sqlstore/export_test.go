@@ -1,0 +1,15 @@
+package sqlstore
+
+// Exported for the query plan tests of package sqlstore_test, which open
+// real backends (this package may not import them).
+var (
+	NestUpQuery     = nestUpQuery
+	NestDownQuery   = nestDownQuery
+	GroupUsersQuery = groupUsersQuery
+	// UsersByIDQuery and GroupsByIDQuery read objects by n ids.
+	UsersByIDQuery  = func(n int) string { return userSelect + ` AND o.id IN (` + marks(n) + `)` }
+	GroupsByIDQuery = func(n int) string { return groupSelect + ` AND g.id IN (` + marks(n) + `)` }
+)
+
+// Rebind rewrites the placeholders of q for d.
+func Rebind(d Dialect, q string) string { return d.rebind(q) }

@@ -1,0 +1,67 @@
+package storetest
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/idsync/idsync/server/store"
+)
+
+// SeedV1 returns the statements that fill a database at schema version 1
+// (migrations/0001_init.sql applied, nothing else) with what CheckUpgrade
+// expects to find upgraded; at is a time literal of the backend's dialect.
+// Directory corp has two open full runs (1 running, 2 paused) and one
+// open incremental run (3); lab has one open full run (5).
+func SeedV1(at string) []string {
+	return []string{
+		`INSERT INTO directories (id, name, kind, created_at) VALUES (1, 'corp', 'openldap', ` + at + `),
+			(2, 'lab', 'ad', ` + at + `)`,
+		`INSERT INTO runs (id, directory_id, kind, state, started_at) VALUES
+			(1, 1, 'full', 'running', ` + at + `), (2, 1, 'full', 'paused_by_safeguard', ` + at + `),
+			(3, 1, 'incremental', 'running', ` + at + `), (4, 1, 'incremental', 'completed', ` + at + `),
+			(5, 2, 'full', 'running', ` + at + `)`,
+		`INSERT INTO objects (id, directory_id, kind, external_id, status, username, name_key, created_at, updated_at)
+			VALUES ('u-1', 1, 'user', 'e-1', 'active', 'alice', 'alice', ` + at + `, ` + at + `)`,
+		`INSERT INTO agents (id, name) VALUES ('a-1', 'dc1')`,
+	}
+}
+
+// CheckUpgrade checks a store opened on a database SeedV1 filled: of the
+// open runs of one directory and kind only the newest stays open (the
+// others failed), and the new columns hold their defaults (an object
+// written once has revision 1). It creates nothing that takes an id.
+func CheckUpgrade(t *testing.T, s store.Store) {
+	t.Helper()
+	ctx := t.Context()
+	want := map[int64]store.RunState{
+		1: store.RunFailed, 2: store.RunPausedBySafeguard, 3: store.RunRunning, 4: store.RunCompleted,
+		5: store.RunRunning,
+	}
+	for id, st := range want {
+		r, err := s.GetRun(ctx, id)
+		must(t, "GetRun", err)
+		if r.State != st || r.Strategy != "" {
+			t.Errorf("run %d is %s, strategy %q; want %s, none", id, r.State, r.Strategy, st)
+		}
+	}
+	if r, _ := s.GetRun(ctx, 1); r.FinishedAt.IsZero() || !strings.Contains(r.Message, "upgrade") {
+		t.Errorf("run 1 finished %v with %q; want finished, with a message naming the upgrade", r.FinishedAt, r.Message)
+	}
+	wantErr(t, "CreateRun(a third open full run)", s.CreateRun(ctx, &store.Run{DirectoryID: 1, Kind: store.RunFull}),
+		store.ErrConflict)
+	d, err := s.GetDirectory(ctx, "corp")
+	must(t, "GetDirectory", err)
+	if d.CaptureStrategy != "" || d.PollInterval != 0 || d.FullImportInterval != 0 {
+		t.Errorf("corp capture settings %q, %v, %v; want the defaults", d.CaptureStrategy, d.PollInterval, d.FullImportInterval)
+	}
+	u, err := s.GetUser(ctx, "u-1")
+	must(t, "GetUser", err)
+	if u.Revision != 1 {
+		t.Errorf("alice revision %d, want 1", u.Revision)
+	}
+	a, err := s.GetAgent(ctx, "a-1")
+	must(t, "GetAgent", err)
+	if a.Lag != 0 {
+		t.Errorf("agent lag %v, want 0", a.Lag)
+	}
+}
