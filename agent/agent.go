@@ -26,7 +26,7 @@ import (
 )
 
 // Capabilities this agent announces in Hello.
-var Capabilities = []string{"full-import", "range-retrieval"}
+var Capabilities = []string{"full-import", "range-retrieval", "capture"}
 
 // MaxMessageBytes bounds gRPC messages, as on the hub.
 const MaxMessageBytes = 64 << 20
@@ -255,6 +255,10 @@ func (a *Agent) command(ctx context.Context, st *stream, runs *runs, window int,
 			defer runs.done(si.GetRunId())
 			err := a.runImport(r.ctx, st, r, si)
 			res := &idsyncv1.CommandResult{CommandId: c.GetCommandId(), RunId: si.GetRunId()}
+			var rec *errReconcile
+			if errors.As(err, &rec) {
+				res.Reconcile = true
+			}
 			if err != nil {
 				res.Error = err.Error()
 				a.log.Error("import failed", "run", si.GetRunId(), "directory", si.GetSource().GetDirectory(), "err", err)

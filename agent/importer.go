@@ -2,8 +2,12 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"time"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/idsync/idsync/ldapsync"
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
@@ -12,8 +16,9 @@ import (
 // maxBatchBytes bounds a batch's approximate size, whatever its count.
 const maxBatchBytes = 2 << 20
 
-// runImport reads a directory as the hub asked and streams it in batches.
-// The read is complete only when every batch, the last included, is
+// runImport reads a directory as the hub asked: a full import streamed in
+// batches, or change capture from the hub's checkpoint until cancelled. A
+// full read is complete only when every batch, the last included, is
 // acknowledged; any error before that fails the run on the hub (no sweep).
 func (a *Agent) runImport(ctx context.Context, st *stream, r *run, si *idsyncv1.StartImport) error {
 	src := si.GetSource()
@@ -21,16 +26,11 @@ func (a *Agent) runImport(ctx context.Context, st *stream, r *run, si *idsyncv1.
 	if !ok {
 		return fmt.Errorf("directory %q is not configured on this agent", src.GetDirectory())
 	}
-	if si.GetKind() != idsyncv1.ImportKind_IMPORT_KIND_FULL {
-		return fmt.Errorf("import kind %v is not supported by this agent version", si.GetKind())
-	}
 	password, err := dc.BindPassword()
 	if err != nil {
 		return err
 	}
-	start := time.Now()
 	log := a.log.With("run", si.GetRunId(), "directory", dc.Name)
-	log.Info("full import starting", "url", dc.URL, "base_dn", src.GetBaseDn())
 	conn, err := ldapsync.Dial(ctx, ldapsync.Config{
 		URL: dc.URL, StartTLS: dc.StartTLS, BindDN: dc.BindDN, BindPassword: password, CAFile: dc.CAFile,
 	})
@@ -38,20 +38,63 @@ func (a *Agent) runImport(ctx context.Context, st *stream, r *run, si *idsyncv1.
 		return err
 	}
 	defer conn.Close()
-
 	b := &batcher{ctx: ctx, st: st, run: r, runID: si.GetRunId(), max: int(max(1, src.GetBatchSize()))}
+	switch si.GetKind() {
+	case idsyncv1.ImportKind_IMPORT_KIND_FULL:
+		return a.fullImport(ctx, log, conn, b, si)
+	case idsyncv1.ImportKind_IMPORT_KIND_INCREMENTAL:
+		return a.capture(ctx, log, conn, b, src)
+	}
+	return fmt.Errorf("import kind %v is not supported by this agent version", si.GetKind())
+}
+
+// captureSpec is what the hub asked for, with the strategy resolved.
+func (a *Agent) captureSpec(ctx context.Context, conn *ldapsync.Conn, src *idsyncv1.Source) (ldapsync.CaptureSpec, error) {
+	spec := ldapsync.CaptureSpec{Spec: specFor(src),
+		PollInterval: time.Duration(src.GetPollIntervalSeconds()) * time.Second, Logger: a.log}
+	s, err := ldapsync.ParseStrategy(src.GetCaptureStrategy())
+	if err != nil {
+		return spec, err
+	}
+	if s == ldapsync.StrategyAuto {
+		if s, err = ldapsync.Detect(ctx, conn, spec.Kind); err != nil {
+			return spec, fmt.Errorf("detecting how to capture changes: %w", err)
+		}
+	}
+	spec.Strategy = s
+	return spec, nil
+}
+
+func (a *Agent) fullImport(ctx context.Context, log *slog.Logger, conn *ldapsync.Conn, b *batcher, si *idsyncv1.StartImport) error {
+	start := time.Now()
+	src := si.GetSource()
+	log.Info("full import starting", "url", conn.URL(), "base_dn", src.GetBaseDn())
+	var checkpoint []byte
+	if si.GetTakeCheckpoint() {
+		// Taken before the snapshot reads anything, so that capture resumes
+		// with every change made while it ran.
+		spec, err := a.captureSpec(ctx, conn, src)
+		if err != nil {
+			return err
+		}
+		if checkpoint, err = ldapsync.CheckpointNow(ctx, conn, spec); err != nil {
+			return fmt.Errorf("taking a capture checkpoint: %w", err)
+		}
+		b.strategy = spec.Strategy.String()
+	}
 	stats, err := ldapsync.FullImport(ctx, conn, specFor(src), b)
 	if err != nil {
 		return err
 	}
+	b.checkpoint = checkpoint
 	if err := b.flush(true); err != nil {
 		return err
 	}
 	// Wait for the window to drain: the run is done when the hub has
 	// committed everything.
-	for i := 0; i < cap(r.slots); i++ {
+	for i := 0; i < cap(b.run.slots); i++ {
 		select {
-		case r.slots <- struct{}{}:
+		case b.run.slots <- struct{}{}:
 		case <-ctx.Done():
 			return ctx.Err()
 		}
@@ -59,6 +102,94 @@ func (a *Agent) runImport(ctx context.Context, st *stream, r *run, si *idsyncv1.
 	log.Info("full import read", "users", stats.Users, "groups", stats.Groups, "errors", stats.Errors,
 		"batches", b.seq, "elapsed", time.Since(start).Round(time.Millisecond))
 	return nil
+}
+
+// errReconcile marks a capture whose checkpoint cannot be resumed.
+type errReconcile struct{ err error }
+
+func (e *errReconcile) Error() string { return e.err.Error() }
+func (e *errReconcile) Unwrap() error { return e.err }
+
+// capture streams changes from the hub's checkpoint until ctx ends. Events
+// are batched as they come: when the directory is quiet a change leaves at
+// once (latency), under a burst whatever has queued goes together
+// (throughput). Each batch carries the newest checkpoint among its events.
+func (a *Agent) capture(ctx context.Context, log *slog.Logger, conn *ldapsync.Conn, b *batcher, src *idsyncv1.Source) error {
+	spec, err := a.captureSpec(ctx, conn, src)
+	if err != nil {
+		return err
+	}
+	log.Info("change capture starting", "strategy", spec.Strategy, "url", conn.URL(), "base_dn", src.GetBaseDn())
+	b.strategy = spec.Strategy.String()
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events := make(chan ldapsync.Event, 4096)
+	done := make(chan error, 1)
+	go func() {
+		done <- ldapsync.Capture(cctx, conn, spec, src.GetCheckpoint(), func(ctx context.Context, ev ldapsync.Event) error {
+			select {
+			case events <- ev:
+				return nil
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}()
+	// The strategy goes to the hub at once, so `directory show` tells it.
+	if err := b.flush(false); err != nil {
+		return err
+	}
+	for {
+		var ev ldapsync.Event
+		select {
+		case ev = <-events:
+		case err := <-done:
+			cancel()
+			if errors.Is(err, ldapsync.ErrReconcile) {
+				return &errReconcile{err}
+			}
+			if err == nil || ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
+		}
+		// Take what has queued, up to a batch; a refresh's end closes it.
+		for {
+			if b.addEvent(ev) || b.full() {
+				break
+			}
+			select {
+			case ev = <-events:
+				continue
+			default:
+			}
+			break
+		}
+		if err := b.flush(false); err != nil {
+			return err
+		}
+	}
+}
+
+// addEvent adds a capture event to the batch and reports whether it must be
+// the batch's last.
+func (b *batcher) addEvent(ev ldapsync.Event) bool {
+	switch ev.Type {
+	case ldapsync.EventChange:
+		b.add(ev.Change)
+		b.readAt = time.Now()
+	case ldapsync.EventPresent:
+		b.present = append(b.present, ev.IDs...)
+	case ldapsync.EventEntryError:
+		e := ev.Err
+		b.errs = append(b.errs, &idsyncv1.EntryError{Dn: e.DN, ExternalId: e.ExternalID, Kind: objectKind(e.Kind), Message: e.Message})
+	case ldapsync.EventCheckpoint:
+		b.checkpoint = ev.Checkpoint
+	case ldapsync.EventRefreshDone:
+		b.refreshDone, b.presentPhase = true, ev.PresentPhase
+		return true
+	}
+	return false
 }
 
 func specFor(src *idsyncv1.Source) ldapsync.Spec {
@@ -73,8 +204,9 @@ func specFor(src *idsyncv1.Source) ldapsync.Spec {
 	}
 }
 
-// batcher is the ldapsync.Sink that turns entries into ChangeBatches. A
-// full ack window blocks it, and with it the LDAP read: backpressure.
+// batcher turns entries into ChangeBatches; it is the ldapsync.Sink of a
+// full import and the batch builder of a capture. A full ack window blocks
+// it, and with it the LDAP read: backpressure.
 type batcher struct {
 	ctx   context.Context
 	st    *stream
@@ -82,38 +214,67 @@ type batcher struct {
 	runID string
 	max   int
 
-	seq     uint64
-	changes []*idsyncv1.Change
-	errs    []*idsyncv1.EntryError
-	bytes   int
+	seq          uint64
+	changes      []*idsyncv1.Change
+	errs         []*idsyncv1.EntryError
+	present      []string
+	checkpoint   []byte
+	refreshDone  bool
+	presentPhase bool
+	strategy     string // sent once, on the next batch
+	readAt       time.Time
+	bytes        int
 }
 
 var _ ldapsync.Sink = (*batcher)(nil)
 
 func objectKind(k ldapsync.ObjectKind) idsyncv1.ObjectKind {
-	if k == ldapsync.ObjectGroup {
+	switch k {
+	case ldapsync.ObjectGroup:
 		return idsyncv1.ObjectKind_OBJECT_KIND_GROUP
+	case ldapsync.ObjectUser:
+		return idsyncv1.ObjectKind_OBJECT_KIND_USER
 	}
-	return idsyncv1.ObjectKind_OBJECT_KIND_USER
+	return idsyncv1.ObjectKind_OBJECT_KIND_UNSPECIFIED
 }
 
-// Change adds one entry.
-func (b *batcher) Change(ctx context.Context, c ldapsync.Change) error {
-	pc := &idsyncv1.Change{Type: idsyncv1.ChangeType_CHANGE_TYPE_UPSERT, Kind: objectKind(c.Kind),
-		ExternalId: c.ExternalID, Dn: c.DN, Attributes: make([]*idsyncv1.Attribute, 0, len(c.Attributes))}
-	if c.Type == ldapsync.ChangeDelete {
-		pc.Type = idsyncv1.ChangeType_CHANGE_TYPE_DELETE
-	}
-	size := len(c.DN) + len(c.ExternalID)
-	for _, at := range c.Attributes {
-		pc.Attributes = append(pc.Attributes, &idsyncv1.Attribute{Name: at.Name, Values: at.Values})
+func attributes(in []ldapsync.Attribute) ([]*idsyncv1.Attribute, int) {
+	out := make([]*idsyncv1.Attribute, 0, len(in))
+	size := 0
+	for _, at := range in {
+		out = append(out, &idsyncv1.Attribute{Name: at.Name, Values: at.Values})
 		for _, v := range at.Values {
 			size += len(v) + 2
 		}
 	}
+	return out, size
+}
+
+// add queues one change.
+func (b *batcher) add(c ldapsync.Change) {
+	pc := &idsyncv1.Change{Type: idsyncv1.ChangeType_CHANGE_TYPE_UPSERT, Kind: objectKind(c.Kind),
+		ExternalId: c.ExternalID, Dn: c.DN, MembersIncremental: c.MembersIncremental}
+	if c.Type == ldapsync.ChangeDelete {
+		pc.Type = idsyncv1.ChangeType_CHANGE_TYPE_DELETE
+	}
+	var n, m int
+	pc.Attributes, n = attributes(c.Attributes)
+	pc.MemberAdds, m = attributes(c.MemberAdds)
+	n += m
+	pc.MemberRemoves, m = attributes(c.MemberRemoves)
 	b.changes = append(b.changes, pc)
-	b.bytes += size
-	if len(b.changes)+len(b.errs) >= b.max || b.bytes >= maxBatchBytes {
+	b.bytes += n + m + len(c.DN) + len(c.ExternalID)
+}
+
+// full says the batch has reached its bounds.
+func (b *batcher) full() bool {
+	return len(b.changes)+len(b.errs)+len(b.present)/8 >= b.max || b.bytes >= maxBatchBytes
+}
+
+// Change adds one entry of a full import.
+func (b *batcher) Change(ctx context.Context, c ldapsync.Change) error {
+	b.add(c)
+	if b.full() {
 		return b.flush(false)
 	}
 	return nil
@@ -122,15 +283,20 @@ func (b *batcher) Change(ctx context.Context, c ldapsync.Change) error {
 // EntryError adds one entry that could not be read.
 func (b *batcher) EntryError(ctx context.Context, e ldapsync.EntryError) error {
 	b.errs = append(b.errs, &idsyncv1.EntryError{Dn: e.DN, ExternalId: e.ExternalID, Kind: objectKind(e.Kind), Message: e.Message})
-	if len(b.changes)+len(b.errs) >= b.max {
+	if b.full() {
 		return b.flush(false)
 	}
 	return nil
 }
 
+// pending says there is something to send.
+func (b *batcher) pending() bool {
+	return len(b.changes)+len(b.errs)+len(b.present) > 0 || b.checkpoint != nil || b.refreshDone || b.strategy != ""
+}
+
 // flush sends the pending batch once the window has room.
 func (b *batcher) flush(last bool) error {
-	if !last && len(b.changes) == 0 && len(b.errs) == 0 {
+	if !last && !b.pending() {
 		return nil
 	}
 	select {
@@ -139,10 +305,17 @@ func (b *batcher) flush(last bool) error {
 		return b.ctx.Err()
 	}
 	b.seq++
-	msg := &idsyncv1.ConnectRequest{Msg: &idsyncv1.ConnectRequest_ChangeBatch{ChangeBatch: &idsyncv1.ChangeBatch{
+	cb := &idsyncv1.ChangeBatch{
 		RunId: b.runID, Sequence: b.seq, Changes: b.changes, Errors: b.errs, Last: last,
-	}}}
-	b.changes, b.errs, b.bytes = make([]*idsyncv1.Change, 0, b.max), nil, 0
+		Checkpoint: b.checkpoint, PresentIds: b.present, RefreshDone: b.refreshDone,
+		PresentPhase: b.presentPhase, Strategy: b.strategy,
+	}
+	if !b.readAt.IsZero() {
+		cb.ReadAt = timestamppb.New(b.readAt)
+	}
+	msg := &idsyncv1.ConnectRequest{Msg: &idsyncv1.ConnectRequest_ChangeBatch{ChangeBatch: cb}}
+	b.changes, b.errs, b.present, b.bytes = make([]*idsyncv1.Change, 0, b.max), nil, nil, 0
+	b.checkpoint, b.refreshDone, b.presentPhase, b.strategy, b.readAt = nil, false, false, "", time.Time{}
 	if err := b.st.send(msg); err != nil {
 		return fmt.Errorf("sending batch %d: %w", b.seq, err)
 	}

@@ -28,7 +28,7 @@ func TestFullImportSambaAD(t *testing.T) {
 		t.Fatalf("loading AD: %v", err)
 	}
 	s := newStack(t)
-	s.mustCtl("directory", "add", "ad", "--kind", "ad", "--base-dn", srv.BaseDN)
+	s.mustCtl("directory", "add", "ad", "--kind", "ad", "--base-dn", srv.BaseDN, "--capture", "off", "--full-import-interval", "off")
 	s.startAgent(devstack.AgentDirectory{Name: "ad", URL: srv.URL, BindDN: srv.BindDN, BindPassword: srv.BindPassword})
 
 	run := s.mustImportFull("ad")

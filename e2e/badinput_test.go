@@ -40,7 +40,7 @@ func TestBadInput(t *testing.T) {
 	const n = 50
 	srv, gen := slapdWith(t, gendir.Options{Flavor: gendir.OpenLDAP, Seed: 11, Users: n, Groups: 3})
 	s := newStack(t)
-	s.mustCtl("directory", "add", "corp", "--kind", "openldap", "--base-dn", srv.BaseDN, "--extra", "audio")
+	s.mustCtl("directory", "add", "corp", "--kind", "openldap", "--base-dn", srv.BaseDN, "--extra", "audio", "--capture", "off", "--full-import-interval", "off")
 	good := ldapDirectory("corp", srv)
 	a := s.startAgent(good)
 	s.mustImportFull("corp")

@@ -18,7 +18,7 @@ import (
 func TestEnrollment(t *testing.T) {
 	srv, _ := slapdWith(t, gendir.Options{Flavor: gendir.OpenLDAP, Seed: 5, Users: 10, Groups: 1})
 	s := newStack(t)
-	s.mustCtl("directory", "add", "corp", "--kind", "openldap", "--base-dn", srv.BaseDN)
+	s.mustCtl("directory", "add", "corp", "--kind", "openldap", "--base-dn", srv.BaseDN, "--capture", "off", "--full-import-interval", "off")
 	d := ldapDirectory("corp", srv)
 
 	newConfig := func(t *testing.T, hub string) string {
@@ -60,7 +60,7 @@ func TestEnrollment(t *testing.T) {
 
 	t.Run("token of another hub", func(t *testing.T) {
 		other := newStack(t)
-		other.mustCtl("directory", "add", "corp", "--kind", "openldap", "--base-dn", srv.BaseDN)
+		other.mustCtl("directory", "add", "corp", "--kind", "openldap", "--base-dn", srv.BaseDN, "--capture", "off", "--full-import-interval", "off")
 		tok := strings.TrimSpace(other.mustCtl("agent", "token", "--directory", "corp"))
 		// The token pins the other hub's CA: enrolling with this hub must fail
 		// before anything is sent.
@@ -74,7 +74,7 @@ func TestEnrollment(t *testing.T) {
 		// An agent enrolled with another hub presents a certificate this hub
 		// never issued, while trusting this hub's CA.
 		other := newStack(t)
-		other.mustCtl("directory", "add", "corp", "--kind", "openldap", "--base-dn", srv.BaseDN)
+		other.mustCtl("directory", "add", "corp", "--kind", "openldap", "--base-dn", srv.BaseDN, "--capture", "off", "--full-import-interval", "off")
 		config := newConfig(t, other.hub.GRPCAddr)
 		tok := strings.TrimSpace(other.mustCtl("agent", "token", "--directory", "corp"))
 		if _, err := devstack.Enroll(t.Context(), bins, config, other.hub.GRPCAddr, tok); err != nil {

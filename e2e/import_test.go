@@ -106,7 +106,7 @@ func TestFullImportOpenLDAP(t *testing.T) {
 	const nUsers, nGroups = 10000, 300
 	srv, gen := slapdWith(t, gendir.Options{Flavor: gendir.OpenLDAP, Seed: 7, Users: nUsers, Groups: nGroups})
 	s := newStack(t)
-	s.mustCtl("directory", "add", "corp", "--kind", "openldap", "--base-dn", srv.BaseDN)
+	s.mustCtl("directory", "add", "corp", "--kind", "openldap", "--base-dn", srv.BaseDN, "--capture", "off", "--full-import-interval", "off")
 	s.startAgent(ldapDirectory("corp", srv))
 
 	run := s.mustImportFull("corp")

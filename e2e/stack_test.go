@@ -148,7 +148,7 @@ func (s *stack) waitAgentState(id, state string) {
 		for _, a := range agents {
 			if a.ID == id {
 				last = a.State
-				if a.State == state {
+				if a.State == state || (state == "online" && (a.State == "standby" || a.State == "active")) {
 					return
 				}
 			}

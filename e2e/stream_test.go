@@ -19,7 +19,7 @@ func TestStreamBreaksMidRun(t *testing.T) {
 	const n = 30000
 	srv, _ := slapdWith(t, gendir.Options{Flavor: gendir.OpenLDAP, Seed: 17, Users: n, Groups: 50})
 	s := newStack(t)
-	s.mustCtl("directory", "add", "corp", "--kind", "openldap", "--base-dn", srv.BaseDN)
+	s.mustCtl("directory", "add", "corp", "--kind", "openldap", "--base-dn", srv.BaseDN, "--capture", "off", "--full-import-interval", "off")
 	a := s.startAgent(ldapDirectory("corp", srv))
 	s.mustImportFull("corp") // everyone active
 

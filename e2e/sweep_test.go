@@ -15,7 +15,7 @@ func TestSweepAndSafeguard(t *testing.T) {
 	const n = 100
 	srv, gen := slapdWith(t, gendir.Options{Flavor: gendir.OpenLDAP, Seed: 3, Users: n, Groups: 5})
 	s := newStack(t)
-	s.mustCtl("directory", "add", "corp", "--kind", "openldap", "--base-dn", srv.BaseDN)
+	s.mustCtl("directory", "add", "corp", "--kind", "openldap", "--base-dn", srv.BaseDN, "--capture", "off", "--full-import-interval", "off")
 	s.startAgent(ldapDirectory("corp", srv))
 	s.mustImportFull("corp")
 

@@ -46,12 +46,15 @@ type agentJSON struct {
 	EnrolledAt    *time.Time `json:"enrolled_at,omitempty"`
 	LastSeen      *time.Time `json:"last_seen,omitempty"`
 	CertExpiresAt *time.Time `json:"cert_expires_at,omitempty"`
+	LagMs         uint64     `json:"lag_ms"`
+	Capturing     []string   `json:"capturing"`
 }
 
 func toAgentJSON(a *idsyncv1.Agent) agentJSON {
 	return agentJSON{ID: a.GetId(), Name: a.GetName(), Directories: a.GetDirectories(),
 		State: agentStateName(a.GetState()), Version: a.GetVersion(), EnrolledAt: timeJSON(a.GetEnrolledAt()),
-		LastSeen: timeJSON(a.GetLastSeen()), CertExpiresAt: timeJSON(a.GetCertExpiresAt())}
+		LastSeen: timeJSON(a.GetLastSeen()), CertExpiresAt: timeJSON(a.GetCertExpiresAt()),
+		LagMs: a.GetLagMs(), Capturing: append([]string{}, a.GetCapturing()...)}
 }
 
 func agentList(c *cli, args []string) error {
@@ -77,10 +80,15 @@ func agentList(c *cli, args []string) error {
 	}
 	var rows [][]string
 	for _, a := range resp.GetAgents() {
+		lag := "-"
+		if len(a.GetCapturing()) > 0 {
+			lag = fmt.Sprintf("%d ms", a.GetLagMs())
+		}
 		rows = append(rows, []string{a.GetId(), a.GetName(), strings.Join(a.GetDirectories(), ","),
-			agentStateName(a.GetState()), dash(a.GetVersion()), timeStr(a.GetLastSeen())})
+			agentStateName(a.GetState()), dash(strings.Join(a.GetCapturing(), ",")), lag,
+			dash(a.GetVersion()), timeStr(a.GetLastSeen())})
 	}
-	return table(c.out, []string{"ID", "NAME", "DIRECTORIES", "STATE", "VERSION", "LAST SEEN"}, rows)
+	return table(c.out, []string{"ID", "NAME", "DIRECTORIES", "STATE", "CAPTURING", "LAG", "VERSION", "LAST HEARTBEAT"}, rows)
 }
 
 func agentRevoke(c *cli, args []string) error {

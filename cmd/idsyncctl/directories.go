@@ -4,6 +4,7 @@ import (
 	"flag"
 	"fmt"
 	"strings"
+	"time"
 
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 )
@@ -29,6 +30,8 @@ type directoryFlags struct {
 	maps                                  multiFlag
 	extra, members                        string
 	pct, maxN                             uint
+	capture, fullInterval                 string
+	pollInterval                          time.Duration
 }
 
 func (f *directoryFlags) register(fs *flag.FlagSet) {
@@ -41,6 +44,9 @@ func (f *directoryFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.members, "group-members", "", "group membership `ATTRS`, comma-separated (default: the kind's preset)")
 	fs.UintVar(&f.pct, "safeguard-percent", 0, "pause a sweep that would deprovision more than `PCT`% of active users (default 20)")
 	fs.UintVar(&f.maxN, "safeguard-max", 0, "pause a sweep that would deprovision more than `N` users (default 500)")
+	fs.StringVar(&f.capture, "capture", "", "change capture `STRATEGY`: auto, syncrepl, dirsync, psearch, poll or off (default auto)")
+	fs.DurationVar(&f.pollInterval, "poll-interval", 0, "time between DirSync rounds or polls (default 5s)")
+	fs.StringVar(&f.fullInterval, "full-import-interval", "", "time between scheduled full reconciliations, or off (default 24h)")
 }
 
 // build fills d from the flags set on the command line and returns the
@@ -81,6 +87,24 @@ func (f *directoryFlags) build(fs *flag.FlagSet, d *idsyncv1.Directory) ([]strin
 		case "safeguard-max":
 			d.SafeguardMax = uint32(f.maxN)
 			set = append(set, "safeguard_max")
+		case "capture":
+			d.CaptureStrategy = f.capture
+			if f.capture == "auto" {
+				d.CaptureStrategy = ""
+			}
+			set = append(set, "capture_strategy")
+		case "poll-interval":
+			d.PollIntervalSeconds = uint32(f.pollInterval / time.Second)
+			set = append(set, "poll_interval_seconds")
+		case "full-import-interval":
+			if f.fullInterval == "off" {
+				d.FullImportIntervalSeconds = ^uint32(0)
+			} else if iv, perr := time.ParseDuration(f.fullInterval); perr != nil || iv <= 0 {
+				err = fmt.Errorf("--full-import-interval %q: want a duration such as 24h, or off", f.fullInterval)
+			} else {
+				d.FullImportIntervalSeconds = uint32(iv / time.Second)
+			}
+			set = append(set, "full_import_interval_seconds")
 		}
 	})
 	for _, m := range f.maps {
@@ -216,6 +240,8 @@ type directoryJSON struct {
 	SafeguardPercent uint32            `json:"safeguard_percent"`
 	SafeguardMax     uint32            `json:"safeguard_max"`
 	Capture          string            `json:"capture"`
+	CaptureStrategy  string            `json:"capture_strategy"`
+	CaptureStatus    *captureJSON      `json:"capture_status,omitempty"`
 	ActiveUsers      uint64            `json:"active_users"`
 	Groups           uint64            `json:"groups"`
 	Agents           []string          `json:"agents"`
@@ -237,13 +263,27 @@ func toDirectoryJSON(d *idsyncv1.Directory) directoryJSON {
 		GroupFilter: d.GetGroupFilter(), Mapping: mappingPairs(d.GetMapping()),
 		GroupMembers: d.GetMapping().GetGroupMembers(), Extra: d.GetMapping().GetExtra(),
 		SafeguardPercent: d.GetSafeguardPercent(), SafeguardMax: d.GetSafeguardMax(), Capture: d.GetCapture(),
-		ActiveUsers: d.GetActiveUsers(), Groups: d.GetGroups(), Agents: d.GetAgents(),
+		CaptureStrategy: dash(d.GetCaptureStrategy()),
+		ActiveUsers:     d.GetActiveUsers(), Groups: d.GetGroups(), Agents: d.GetAgents(),
 	}
 	if r := d.GetLastRun(); r != nil {
 		rj := toRunJSON(r)
 		j.LastRun = &rj
 	}
+	if c := d.GetCaptureStatus(); c != nil {
+		j.CaptureStatus = &captureJSON{RunID: c.GetRunId(), Strategy: c.GetStrategy(), AgentID: c.GetAgentId(),
+			StartedAt: timeJSON(c.GetStartedAt()), Changes: c.GetChanges(), LagMs: c.GetLagMs()}
+	}
 	return j
+}
+
+type captureJSON struct {
+	RunID     string     `json:"run_id"`
+	Strategy  string     `json:"strategy"`
+	AgentID   string     `json:"agent_id"`
+	StartedAt *time.Time `json:"started_at,omitempty"`
+	Changes   uint64     `json:"changes"`
+	LagMs     uint64     `json:"lag_ms"`
 }
 
 func (c *cli) printDirectory(d *idsyncv1.Directory) error {
@@ -254,6 +294,7 @@ func (c *cli) printDirectory(d *idsyncv1.Directory) error {
 		{"name", d.GetName()}, {"kind", kindName(d.GetKind())}, {"base dn", d.GetBaseDn()},
 		{"user filter", d.GetUserFilter()}, {"group filter", d.GetGroupFilter()},
 		{"change capture", d.GetCapture()},
+		{"capturing now", captureLine(d.GetCaptureStatus())},
 		{"safeguard", fmt.Sprintf("pause a sweep of more than %d%% or %d users", d.GetSafeguardPercent(), d.GetSafeguardMax())},
 		{"users (not deprovisioned)", count(d.GetActiveUsers())}, {"groups", count(d.GetGroups())},
 		{"agents", dash(strings.Join(d.GetAgents(), ", "))},
@@ -269,4 +310,16 @@ func (c *cli) printDirectory(d *idsyncv1.Directory) error {
 			importKindName(r.GetKind()), runStateName(r.GetState()), timeStr(r.GetStartedAt()))})
 	}
 	return fields(c.out, kv)
+}
+
+func captureLine(c *idsyncv1.CaptureStatus) string {
+	if c == nil {
+		return "-"
+	}
+	strategy := c.GetStrategy()
+	if strategy == "" {
+		strategy = "starting"
+	}
+	return fmt.Sprintf("%s by agent %s since %s (run %s, %s changes, lag %d ms)", strategy, c.GetAgentId(),
+		timeStr(c.GetStartedAt()), c.GetRunId(), count(c.GetChanges()), c.GetLagMs())
 }

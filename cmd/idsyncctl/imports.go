@@ -38,6 +38,10 @@ func importStart(c *cli, args []string) error {
 		return err
 	}
 	r := resp.GetRun()
+	if resp.GetAlreadyRunning() {
+		fmt.Fprintf(c.errOut, "run %s of %s was already running (started by %s); no new run started\n",
+			r.GetId(), r.GetDirectory(), r.GetTrigger())
+	}
 	if !*wait {
 		if c.output == "json" {
 			return printJSON(c.out, toRunJSON(r))
@@ -113,6 +117,7 @@ func summary(w io.Writer, r *idsyncv1.ImportRun) {
 	kv := [][2]string{
 		{"run", r.GetId()}, {"directory", r.GetDirectory()}, {"kind", importKindName(r.GetKind())},
 		{"state", runStateName(r.GetState())}, {"trigger", dash(r.GetTrigger())}, {"agent", dash(r.GetAgentId())},
+		{"strategy", dash(r.GetStrategy())},
 		{"started", timeStr(r.GetStartedAt())}, {"finished", timeStr(r.GetFinishedAt())},
 	}
 	if r.GetStartedAt() != nil && r.GetFinishedAt() != nil {

@@ -98,6 +98,15 @@ type userJSON struct {
 	Extra          map[string][]string `json:"extra,omitempty"`
 	CreatedAt      *time.Time          `json:"created_at,omitempty"`
 	UpdatedAt      *time.Time          `json:"updated_at,omitempty"`
+	Revision       uint64              `json:"revision"`
+	NestedGroups   []nestedGroupJSON   `json:"nested_groups,omitempty"`
+}
+
+// nestedGroupJSON is a group a user is in, directly or through nesting.
+type nestedGroupJSON struct {
+	Name  string `json:"name"`
+	Depth uint32 `json:"depth"`
+	Via   string `json:"via,omitempty"`
 }
 
 func toUserJSON(u *idsyncv1.User) userJSON {
@@ -107,7 +116,10 @@ func toUserJSON(u *idsyncv1.User) userJSON {
 		FamilyName: u.GetFamilyName(), DisplayName: u.GetDisplayName(), Status: statusName(u.GetStatus()),
 		Groups: u.GetGroups(), EmployeeNumber: u.GetEmployeeNumber(), Department: u.GetDepartment(),
 		Title: u.GetTitle(), Manager: u.GetManager(),
-		CreatedAt: timeJSON(u.GetCreatedAt()), UpdatedAt: timeJSON(u.GetUpdatedAt()),
+		CreatedAt: timeJSON(u.GetCreatedAt()), UpdatedAt: timeJSON(u.GetUpdatedAt()), Revision: u.GetRevision(),
+	}
+	for _, g := range u.GetTransitiveGroups() {
+		j.NestedGroups = append(j.NestedGroups, nestedGroupJSON{Name: g.GetName(), Depth: g.GetDepth(), Via: g.GetVia()})
 	}
 	if j.Groups == nil {
 		j.Groups = []string{}
@@ -135,6 +147,7 @@ type runJSON struct {
 	Unchanged          uint64       `json:"unchanged"`
 	Deprovisioned      uint64       `json:"deprovisioned"`
 	Errors             uint64       `json:"errors"`
+	Strategy           string       `json:"strategy,omitempty"`
 	PendingDeprovision uint64       `json:"pending_deprovision,omitempty"`
 	Message            string       `json:"message,omitempty"`
 	StartedAt          *time.Time   `json:"started_at,omitempty"`
@@ -156,6 +169,7 @@ func toRunJSON(r *idsyncv1.ImportRun) runJSON {
 		Seen: r.GetSeen(), Created: r.GetCreated(), Updated: r.GetUpdated(), Unchanged: r.GetUnchanged(),
 		Deprovisioned: r.GetDeprovisioned(), Errors: r.GetErrors(), PendingDeprovision: r.GetPendingDeprovision(),
 		Message: r.GetMessage(), StartedAt: timeJSON(r.GetStartedAt()), FinishedAt: timeJSON(r.GetFinishedAt()),
+		Strategy: r.GetStrategy(),
 	}
 	for _, e := range r.GetErrorSamples() {
 		j.ErrorSamples = append(j.ErrorSamples, entryError{DN: e.GetDn(), ExternalID: e.GetExternalId(),

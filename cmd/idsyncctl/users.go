@@ -129,7 +129,15 @@ func userShow(c *cli, args []string) error {
 	for _, a := range u.GetExtra() {
 		kv = append(kv, [2]string{a.GetName(), strings.Join(a.GetValues(), "; ")})
 	}
+	var nested []string
+	for _, g := range u.GetTransitiveGroups() {
+		if g.GetDepth() > 1 {
+			nested = append(nested, fmt.Sprintf("%s (via %s)", g.GetName(), g.GetVia()))
+		}
+	}
 	kv = append(kv, [2]string{"groups", dash(strings.Join(u.GetGroups(), ", "))},
+		[2]string{"nested groups", dash(strings.Join(nested, ", "))},
+		[2]string{"revision", fmt.Sprint(u.GetRevision())},
 		[2]string{"created", timeStr(u.GetCreatedAt())}, [2]string{"updated", timeStr(u.GetUpdatedAt())})
 	return fields(c.out, kv)
 }

@@ -132,6 +132,12 @@ func setField(dst, src *store.Directory, field string) error {
 		m.GroupMembers = sm.GroupMembers
 	case "mapping.extra":
 		m.Extra = sm.Extra
+	case "capture_strategy":
+		dst.CaptureStrategy = src.CaptureStrategy
+	case "poll_interval_seconds":
+		dst.PollInterval = src.PollInterval
+	case "full_import_interval_seconds":
+		dst.FullImportInterval = src.FullImportInterval
 	default:
 		return fmt.Errorf("field %q cannot be changed", field)
 	}
@@ -161,6 +167,24 @@ func (s *AdminServer) describe(ctx context.Context, d *store.Directory) (*idsync
 	}
 	if len(runs) > 0 {
 		pd.LastRun = runToProto(runs[0])
+	}
+	open, err := s.store.ListRuns(ctx, store.RunFilter{DirectoryID: d.ID,
+		States: []store.RunState{store.RunRunning, store.RunPausedBySafeguard}})
+	if err != nil {
+		return nil, statusErr(err, "listing runs")
+	}
+	for _, r := range open {
+		if r.Kind != store.RunIncremental {
+			continue
+		}
+		cs := &idsyncv1.CaptureStatus{RunId: fmt.Sprint(r.ID), Strategy: r.Strategy, AgentId: r.AgentID,
+			StartedAt: ts(r.StartedAt), Changes: uint64(r.Seen)}
+		for _, a := range agents {
+			if a.ID == r.AgentID {
+				cs.LagMs = uint64(max(a.Lag, 0).Milliseconds())
+			}
+		}
+		pd.CaptureStatus = cs
 	}
 	return pd, nil
 }
@@ -220,18 +244,39 @@ func (s *AdminServer) online(a *store.Agent, now time.Time) bool {
 	return a.RevokedAt.IsZero() && a.SessionID != "" && now.Sub(a.LastSeen) < 3*s.heartbeat
 }
 
-func (s *AdminServer) agentToProto(a *store.Agent, now time.Time) *idsyncv1.Agent {
+// agentToProto describes an agent: active when it holds the change capture
+// of a directory (capturing lists them), standby when online otherwise.
+func (s *AdminServer) agentToProto(a *store.Agent, now time.Time, capturing []string) *idsyncv1.Agent {
 	state := idsyncv1.AgentState_AGENT_STATE_OFFLINE
 	switch {
 	case !a.RevokedAt.IsZero():
 		state = idsyncv1.AgentState_AGENT_STATE_REVOKED
+	case s.online(a, now) && len(capturing) > 0:
+		state = idsyncv1.AgentState_AGENT_STATE_ACTIVE
 	case s.online(a, now):
-		state = idsyncv1.AgentState_AGENT_STATE_ONLINE
+		state = idsyncv1.AgentState_AGENT_STATE_STANDBY
 	}
 	return &idsyncv1.Agent{
 		Id: a.ID, Name: a.Name, Directories: a.Directories, State: state, Version: a.Version,
 		EnrolledAt: ts(a.EnrolledAt), LastSeen: ts(a.LastSeen), CertExpiresAt: ts(a.CertExpiresAt),
+		LagMs: uint64(max(a.Lag, 0).Milliseconds()), Capturing: capturing,
 	}
+}
+
+// capturing maps agent sessions to the directories whose capture they
+// hold (running incremental runs).
+func (s *AdminServer) capturing(ctx context.Context) (map[string][]string, error) {
+	runs, err := s.store.ListRuns(ctx, store.RunFilter{States: []store.RunState{store.RunRunning}, Limit: 10000})
+	if err != nil {
+		return nil, statusErr(err, "listing runs")
+	}
+	m := map[string][]string{}
+	for _, r := range runs {
+		if r.Kind == store.RunIncremental && r.SessionID != "" {
+			m[r.SessionID] = append(m[r.SessionID], r.Directory)
+		}
+	}
+	return m, nil
 }
 
 // ListAgents lists enrolled agents.
@@ -240,10 +285,18 @@ func (s *AdminServer) ListAgents(ctx context.Context, _ *idsyncv1.ListAgentsRequ
 	if err != nil {
 		return nil, statusErr(err, "listing agents")
 	}
+	capturing, err := s.capturing(ctx)
+	if err != nil {
+		return nil, err
+	}
 	now := time.Now()
 	resp := &idsyncv1.ListAgentsResponse{}
 	for _, a := range agents {
-		resp.Agents = append(resp.Agents, s.agentToProto(a, now))
+		var dirs []string
+		if a.SessionID != "" {
+			dirs = capturing[a.SessionID]
+		}
+		resp.Agents = append(resp.Agents, s.agentToProto(a, now, dirs))
 	}
 	return resp, nil
 }
@@ -259,7 +312,7 @@ func (s *AdminServer) RevokeAgent(ctx context.Context, req *idsyncv1.RevokeAgent
 	}
 	s.sessions.Revoke(a.ID)
 	s.log.Warn("agent revoked", "agent", a.ID, "name", a.Name, "by", actor(ctx))
-	return &idsyncv1.RevokeAgentResponse{Agent: s.agentToProto(a, time.Now())}, nil
+	return &idsyncv1.RevokeAgentResponse{Agent: s.agentToProto(a, time.Now(), nil)}, nil
 }
 
 // StartImport creates a run for an online agent of the directory to pick up.
@@ -278,11 +331,14 @@ func (s *AdminServer) StartImport(ctx context.Context, req *idsyncv1.StartImport
 		return nil, statusErr(err, "listing runs")
 	}
 	for _, r := range open {
+		if r.Kind != kind {
+			continue // change capture runs beside full imports
+		}
 		if r.State == store.RunPausedBySafeguard {
 			return nil, status.Errorf(codes.FailedPrecondition,
 				"run %d of %s is paused by the safeguard: confirm or cancel it first", r.ID, d.Name)
 		}
-		return nil, status.Errorf(codes.FailedPrecondition, "run %d of %s is still running", r.ID, d.Name)
+		return &idsyncv1.StartImportResponse{Run: runToProto(r), AlreadyRunning: true}, nil
 	}
 	agents, err := s.store.ListAgents(ctx)
 	if err != nil {
@@ -299,7 +355,9 @@ func (s *AdminServer) StartImport(ctx context.Context, req *idsyncv1.StartImport
 			"no agent of directory %s is connected (see `idsyncctl agent list`)", d.Name)
 	}
 	r := &store.Run{DirectoryID: d.ID, Kind: kind, State: store.RunRunning, Trigger: actor(ctx)}
-	if err := s.store.CreateRun(ctx, r); err != nil {
+	if err := s.store.CreateRun(ctx, r); errors.Is(err, store.ErrConflict) {
+		return nil, status.Errorf(codes.FailedPrecondition, "a %s run of %s started meanwhile (see `idsyncctl import list`)", kind, d.Name)
+	} else if err != nil {
 		return nil, statusErr(err, "creating run")
 	}
 	r.Directory = d.Name
@@ -456,7 +514,16 @@ func (s *AdminServer) GetUser(ctx context.Context, req *idsyncv1.GetUserRequest)
 	for _, g := range groups {
 		u.Groups = append(u.Groups, g.Name)
 	}
-	return &idsyncv1.GetUserResponse{User: userToProto(u)}, nil
+	nested, err := s.store.UserGroupsTransitive(ctx, u.ID)
+	if err != nil {
+		return nil, statusErr(err, "loading nested groups of %q", u.Username)
+	}
+	pu := userToProto(u)
+	for _, m := range nested {
+		pu.TransitiveGroups = append(pu.TransitiveGroups, &idsyncv1.TransitiveGroup{
+			Name: m.Group.Name, Depth: uint32(m.Depth), Via: m.Via})
+	}
+	return &idsyncv1.GetUserResponse{User: pu}, nil
 }
 
 // ListGroups lists groups.

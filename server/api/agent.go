@@ -49,7 +49,9 @@ func (o *AgentOptions) defaults() {
 		o.AckWindow = 8
 	}
 	if o.Heartbeat <= 0 {
-		o.Heartbeat = 10 * time.Second
+		// Short: a capture holder silent for three heartbeats is replaced,
+		// and failover must happen within 15 s.
+		o.Heartbeat = 3 * time.Second
 	}
 	if o.Poll <= 0 {
 		o.Poll = 2 * time.Second
@@ -75,6 +77,9 @@ func NewAgentServer(st store.Store, eng *sync.Engine, ca *pki.CA, sessions *Sess
 	opts.defaults()
 	return &AgentServer{store: st, engine: eng, ca: ca, hub: sessions, log: log.With("component", "agents"), opts: opts}
 }
+
+// staleAfter is how long an agent may stay silent before it counts as gone.
+func (s *AgentServer) staleAfter() time.Duration { return 3 * s.opts.Heartbeat }
 
 // Enroll trades a single-use token and a CSR for a client certificate.
 func (s *AgentServer) Enroll(ctx context.Context, req *idsyncv1.EnrollRequest) (*idsyncv1.EnrollResponse, error) {
@@ -185,6 +190,8 @@ type session struct {
 
 	mu       stdsync.Mutex
 	appliers map[int64]*sync.RunApplier
+	backoffs map[int64]*captureBackoff // by directory id
+	lagAt    time.Time                 // last lag recorded (apply loop only)
 }
 
 func newSession(s *AgentServer, a *store.Agent, hello *idsyncv1.Hello) *session {
@@ -207,6 +214,7 @@ func newSession(s *AgentServer, a *store.Agent, hello *idsyncv1.Hello) *session 
 		wake:     make(chan struct{}, 1),
 		revoked:  make(chan struct{}),
 		appliers: map[int64]*sync.RunApplier{},
+		backoffs: map[int64]*captureBackoff{},
 	}
 }
 
@@ -370,6 +378,10 @@ func (ss *session) onBatch(ctx context.Context, b *idsyncv1.ChangeBatch) error {
 		return ss.cancelRun(ctx, runID, err.Error())
 	}
 	pb := &preparedBatch{ap: ap, runID: runID, wire: b, batch: ap.Prepare(b)}
+	if ap.Run().Kind == store.RunFull && pb.batch.Checkpoint != nil {
+		// A full run's checkpoint counts only once the run completes.
+		pb.checkpoint, pb.batch.Checkpoint = pb.batch.Checkpoint, nil
+	}
 	select {
 	case ss.applyCh <- pb:
 		return nil
@@ -384,6 +396,9 @@ type preparedBatch struct {
 	runID int64
 	wire  *idsyncv1.ChangeBatch
 	batch *store.Batch
+	// checkpoint is a full run's capture checkpoint, held back until the
+	// run completes.
+	checkpoint []byte
 }
 
 // applyLoop commits batches in arrival order and acknowledges each after
@@ -422,6 +437,8 @@ func (ss *session) commit(ctx context.Context, pb *preparedBatch) error {
 	}
 	if res.Duplicate {
 		ss.log.Debug("duplicate batch acknowledged again", "run", runID, "sequence", b.GetSequence())
+	} else if err := ss.afterCommit(ctx, pb); err != nil {
+		ss.log.Error("after batch", "run", runID, "err", err)
 	}
 	if err := ss.send(ctx, &idsyncv1.ConnectResponse{Msg: &idsyncv1.ConnectResponse_Ack{
 		Ack: &idsyncv1.Ack{RunId: b.GetRunId(), Sequence: b.GetSequence()}}}); err != nil {
@@ -429,7 +446,7 @@ func (ss *session) commit(ctx context.Context, pb *preparedBatch) error {
 	}
 	if b.GetLast() {
 		ss.dropApplier(runID)
-		run, err := ss.s.engine.Finish(ctx, runID)
+		run, err := ss.finishFull(ctx, pb)
 		if err != nil {
 			ss.log.Error("finishing run", "run", runID, "err", err)
 			return nil
@@ -483,6 +500,16 @@ func (ss *session) onResult(ctx context.Context, r *idsyncv1.CommandResult) {
 		return
 	}
 	ss.dropApplier(runID)
+	if r.GetReconcile() {
+		if _, err := ss.s.engine.Reconcile(ctx, runID, r.GetError()); err != nil {
+			ss.log.Error("starting a reconciliation", "run", runID, "err", err)
+		}
+		ss.s.hub.wakeAll()
+		return
+	}
+	if run, err := ss.s.store.GetRun(ctx, runID); err == nil && run.Kind == store.RunIncremental {
+		ss.captureFailed(run.DirectoryID)
+	}
 	if _, err := ss.s.engine.Fail(ctx, runID, r.GetError()); err != nil && !errors.Is(err, sync.ErrRunEnded) {
 		ss.log.Error("failing run", "run", runID, "err", err)
 	}
@@ -519,32 +546,55 @@ func (ss *session) claimWork(ctx context.Context) error {
 		if err != nil {
 			continue
 		}
-		runs, err := ss.s.store.ListRuns(ctx, store.RunFilter{DirectoryID: d.ID, States: []store.RunState{store.RunRunning}})
+		runs, err := ss.s.store.ListRuns(ctx, store.RunFilter{DirectoryID: d.ID,
+			States: []store.RunState{store.RunRunning, store.RunPausedBySafeguard}})
 		if err != nil {
 			return err
 		}
+		var capture, full *store.Run
 		for _, r := range runs {
-			if r.AgentID != "" {
-				continue
+			if r.Kind == store.RunIncremental {
+				capture = r
+			} else {
+				full = r
 			}
-			if err := ss.s.store.ClaimRun(ctx, r.ID, ss.agent.ID, ss.id); errors.Is(err, store.ErrConflict) {
-				continue
-			} else if err != nil {
+		}
+		if full != nil && full.State == store.RunRunning && full.AgentID == "" {
+			if err := ss.startFull(ctx, d, full); err != nil {
 				return err
 			}
-			kind := idsyncv1.ImportKind_IMPORT_KIND_FULL
-			if r.Kind == store.RunIncremental {
-				kind = idsyncv1.ImportKind_IMPORT_KIND_INCREMENTAL
-			}
-			ss.log.Info("starting run on agent", "run", r.ID, "directory", name, "kind", r.Kind)
-			cmd := &idsyncv1.Command{CommandId: uuid.NewString(), Cmd: &idsyncv1.Command_StartImport{
-				StartImport: &idsyncv1.StartImport{RunId: strconv.FormatInt(r.ID, 10), Kind: kind, Source: sync.Source(d, nil)}}}
-			if err := ss.send(ctx, &idsyncv1.ConnectResponse{Msg: &idsyncv1.ConnectResponse_Command{Command: cmd}}); err != nil {
+		}
+		if sync.CaptureEnabled(d) {
+			if err := ss.ensureCapture(ctx, d, capture, full); err != nil {
 				return err
 			}
 		}
 	}
 	return nil
+}
+
+// startFull claims an unclaimed full run and starts it on the agent. It
+// asks for a capture checkpoint when the directory has none: capture then
+// resumes from the moment the snapshot began.
+func (ss *session) startFull(ctx context.Context, d *store.Directory, r *store.Run) error {
+	if err := ss.s.store.ClaimRun(ctx, r.ID, ss.agent.ID, ss.id); errors.Is(err, store.ErrConflict) {
+		return nil
+	} else if err != nil {
+		return err
+	}
+	cp, err := ss.s.store.Checkpoint(ctx, d.ID)
+	if err != nil {
+		return err
+	}
+	ss.log.Info("starting full import on agent", "run", r.ID, "directory", d.Name, "trigger", r.Trigger)
+	return ss.startRun(ctx, &idsyncv1.StartImport{RunId: strconv.FormatInt(r.ID, 10),
+		Kind: idsyncv1.ImportKind_IMPORT_KIND_FULL, Source: sync.Source(d, nil),
+		TakeCheckpoint: cp == nil && sync.CaptureEnabled(d)})
+}
+
+func (ss *session) startRun(ctx context.Context, si *idsyncv1.StartImport) error {
+	cmd := &idsyncv1.Command{CommandId: uuid.NewString(), Cmd: &idsyncv1.Command_StartImport{StartImport: si}}
+	return ss.send(ctx, &idsyncv1.ConnectResponse{Msg: &idsyncv1.ConnectResponse_Command{Command: cmd}})
 }
 
 func (ss *session) failOpenRuns(ctx context.Context, why string) {
@@ -554,6 +604,14 @@ func (ss *session) failOpenRuns(ctx context.Context, why string) {
 		return
 	}
 	for _, r := range runs {
+		if r.Kind == store.RunIncremental {
+			// Capture is not a read that can fail half-way: it stops, and
+			// another agent (or this one, back) resumes from the checkpoint.
+			if _, err := ss.s.engine.EndCapture(ctx, r.ID, "capture ended: the agent disconnected"); err != nil && !errors.Is(err, sync.ErrRunEnded) {
+				ss.log.Error("ending capture run", "run", r.ID, "err", err)
+			}
+			continue
+		}
 		if _, err := ss.s.engine.Fail(ctx, r.ID, why); err != nil && !errors.Is(err, sync.ErrRunEnded) {
 			ss.log.Error("failing run", "run", r.ID, "err", err)
 		} else if err == nil {
@@ -611,6 +669,15 @@ func (h *Sessions) Wake(directory string) {
 		if contains(s.dirs, directory) {
 			s.poke()
 		}
+	}
+}
+
+// wakeAll makes every session look for work now.
+func (h *Sessions) wakeAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, s := range h.byID {
+		s.poke()
 	}
 }
 

@@ -91,7 +91,29 @@ func directoryFromProto(d *idsyncv1.Directory) *store.Directory {
 		UserFilter: d.GetUserFilter(), GroupFilter: d.GetGroupFilter(),
 		Mapping:          mappingFromProto(d.GetMapping()),
 		SafeguardPercent: int(d.GetSafeguardPercent()), SafeguardMax: int(d.GetSafeguardMax()),
+		CaptureStrategy: d.GetCaptureStrategy(),
+		PollInterval:    time.Duration(d.GetPollIntervalSeconds()) * time.Second,
+		// The wire cannot carry "off" as a negative number: the largest
+		// value stands for it.
+		FullImportInterval: intervalFromProto(d.GetFullImportIntervalSeconds()),
 	}
+}
+
+// IntervalOff is how the wire says "no scheduled full imports".
+const IntervalOff = ^uint32(0)
+
+func intervalFromProto(s uint32) time.Duration {
+	if s == IntervalOff {
+		return -1
+	}
+	return time.Duration(s) * time.Second
+}
+
+func intervalToProto(d time.Duration) uint32 {
+	if d < 0 {
+		return IntervalOff
+	}
+	return uint32(d / time.Second)
 }
 
 func directoryToProto(d *store.Directory) *idsyncv1.Directory {
@@ -100,7 +122,9 @@ func directoryToProto(d *store.Directory) *idsyncv1.Directory {
 		Name: d.Name, Kind: kindToProto(d.Kind), BaseDn: d.BaseDN,
 		UserFilter: d.UserFilter, GroupFilter: d.GroupFilter, Mapping: mappingToProto(d.Mapping),
 		SafeguardPercent: uint32(d.SafeguardPercent), SafeguardMax: uint32(d.SafeguardMax),
-		CreatedAt: ts(d.CreatedAt), Capture: p.Capture,
+		CreatedAt: ts(d.CreatedAt), Capture: captureDescription(d, p),
+		CaptureStrategy: d.CaptureStrategy, PollIntervalSeconds: uint32(d.PollInterval / time.Second),
+		FullImportIntervalSeconds: intervalToProto(d.FullImportInterval),
 	}
 }
 
@@ -119,6 +143,29 @@ func runKindToProto(k store.RunKind) idsyncv1.ImportKind {
 	return idsyncv1.ImportKind_IMPORT_KIND_FULL
 }
 
+// captureDescription says how a directory's changes are found, as
+// configured.
+func captureDescription(d *store.Directory, p sync.Preset) string {
+	full := "scheduled full imports every " + cmpOr(d.FullImportInterval, sync.DefaultFullImportInterval).String()
+	if d.FullImportInterval < 0 {
+		full = "manual full imports only"
+	}
+	switch d.CaptureStrategy {
+	case sync.CaptureOff:
+		return "change capture off; " + full
+	case "":
+		return "change capture: " + p.Capture + "; " + full
+	}
+	return "change capture: " + d.CaptureStrategy + " (set by an admin); " + full
+}
+
+func cmpOr(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
 func runToProto(r *store.Run) *idsyncv1.ImportRun {
 	return &idsyncv1.ImportRun{
 		Id: strconv.FormatInt(r.ID, 10), Directory: r.Directory, Kind: runKindToProto(r.Kind),
@@ -126,7 +173,7 @@ func runToProto(r *store.Run) *idsyncv1.ImportRun {
 		Updated: uint64(r.Updated), Unchanged: uint64(r.Unchanged),
 		Deprovisioned: uint64(r.Deprovisioned), Errors: uint64(r.Errors),
 		PendingDeprovision: uint64(r.PendingDeprovision), Message: r.Message, AgentId: r.AgentID,
-		StartedAt: ts(r.StartedAt), FinishedAt: ts(r.FinishedAt), Trigger: r.Trigger,
+		StartedAt: ts(r.StartedAt), FinishedAt: ts(r.FinishedAt), Trigger: r.Trigger, Strategy: r.Strategy,
 	}
 }
 
@@ -165,7 +212,7 @@ func userToProto(u *store.User) *idsyncv1.User {
 		Username: u.Username, Email: u.Email, GivenName: u.GivenName, FamilyName: u.FamilyName,
 		DisplayName: u.DisplayName, Status: userStatuses[u.Status], Groups: u.Groups,
 		EmployeeNumber: u.EmployeeNumber, Department: u.Department, Title: u.Title, Manager: u.Manager,
-		CreatedAt: ts(u.CreatedAt), UpdatedAt: ts(u.UpdatedAt),
+		CreatedAt: ts(u.CreatedAt), UpdatedAt: ts(u.UpdatedAt), Revision: uint64(u.Revision),
 	}
 	keys := make([]string, 0, len(u.Extra))
 	for k := range u.Extra {
@@ -183,5 +230,6 @@ func groupToProto(g *store.Group) *idsyncv1.Group {
 		Id: g.ID, Directory: g.Directory, ExternalId: g.ExternalID, Dn: g.DN, Name: g.Name,
 		Description: g.Description, Status: userStatuses[g.Status],
 		MemberCount: uint64(g.MemberCount), UnresolvedMembers: uint64(g.UnresolvedMembers),
+		Revision: uint64(g.Revision),
 	}
 }

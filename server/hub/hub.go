@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -140,6 +141,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return nil
 	})
 	g.Go(func() error { return reapRuns(gctx, st, engine, cfg.Agents, log) })
+	g.Go(func() error { return scheduleFullImports(gctx, st, sessions, cfg.Agents, log) })
 	g.Go(func() error {
 		<-gctx.Done()
 		stopped := make(chan struct{})
@@ -271,10 +273,18 @@ func reapRuns(ctx context.Context, st store.Store, eng *sync.Engine, o api.Agent
 				(a.SessionID != r.SessionID || now.Sub(a.LastSeen) > 3*hb) {
 				why = "the agent's stream ended before the run finished; nothing was swept"
 			}
-			if why != "" {
-				if _, err := eng.Fail(ctx, r.ID, why); err == nil {
-					log.Warn("reaper failed a run", "run", r.ID, "reason", why)
+			if why == "" {
+				continue
+			}
+			if r.Kind == store.RunIncremental {
+				// Capture stops, it does not fail: another agent resumes it.
+				if _, err := eng.EndCapture(ctx, r.ID, "capture ended: the agent stopped answering"); err == nil {
+					log.Warn("reaper ended a capture run", "run", r.ID)
 				}
+				continue
+			}
+			if _, err := eng.Fail(ctx, r.ID, why); err == nil {
+				log.Warn("reaper failed a run", "run", r.ID, "reason", why)
 			}
 		}
 		select {
@@ -283,4 +293,70 @@ func reapRuns(ctx context.Context, st store.Store, eng *sync.Engine, o api.Agent
 		case <-t.C:
 		}
 	}
+}
+
+// scheduleFullImports starts the scheduled full reconciliation of every
+// directory that is due (its interval, jittered, since its last full run;
+// at once when it was never imported) and has an agent online. The store
+// refuses a second open full run of a directory, so hub replicas scheduling
+// side by side start one.
+func scheduleFullImports(ctx context.Context, st store.Store, sessions *api.Sessions, o api.AgentOptions, log *slog.Logger) error {
+	t := time.NewTicker(10 * time.Second)
+	defer t.Stop()
+	for {
+		if err := scheduleOnce(ctx, st, sessions, o, log); err != nil && ctx.Err() == nil {
+			log.Warn("scheduler", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}
+
+func scheduleOnce(ctx context.Context, st store.Store, sessions *api.Sessions, o api.AgentOptions, log *slog.Logger) error {
+	dirs, err := st.ListDirectories(ctx)
+	if err != nil {
+		return err
+	}
+	agents, err := st.ListAgents(ctx)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	for _, d := range dirs {
+		online := false
+		for _, a := range agents {
+			if a.RevokedAt.IsZero() && a.SessionID != "" && now.Sub(a.LastSeen) < 3*o.Heartbeat && slices.Contains(a.Directories, d.Name) {
+				online = true
+			}
+		}
+		if !online {
+			continue
+		}
+		runs, err := st.ListRuns(ctx, store.RunFilter{DirectoryID: d.ID, Limit: 50})
+		if err != nil {
+			return err
+		}
+		var last *store.Run
+		for _, r := range runs {
+			if r.Kind == store.RunFull {
+				last = r
+				break
+			}
+		}
+		if !sync.FullImportDue(d, last, now) {
+			continue
+		}
+		r := &store.Run{DirectoryID: d.ID, Kind: store.RunFull, State: store.RunRunning, Trigger: "schedule"}
+		if err := st.CreateRun(ctx, r); errors.Is(err, store.ErrConflict) {
+			continue
+		} else if err != nil {
+			return err
+		}
+		log.Info("scheduled full import started", "run", r.ID, "directory", d.Name)
+		sessions.Wake(d.Name)
+	}
+	return nil
 }

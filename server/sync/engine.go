@@ -108,6 +108,7 @@ func (a *RunApplier) Prepare(b *idsyncv1.ChangeBatch) *store.Batch {
 				Kind: objectKind(c.GetKind()), Message: fmt.Sprintf("unknown change type %v", c.GetType())})
 		}
 	}
+	sb.Present = b.GetPresentIds()
 	for _, ee := range b.GetErrors() {
 		sb.Errors = append(sb.Errors, store.EntryError{DN: ee.GetDn(), ExternalID: ee.GetExternalId(),
 			Kind: objectKind(ee.GetKind()), Message: ee.GetMessage()})

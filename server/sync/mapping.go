@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 	"github.com/idsync/idsync/server/store"
@@ -116,9 +117,11 @@ func NewMapper(d *store.Directory) *Mapper {
 // attrs indexes a change's attributes by lower-cased name.
 type attrs map[string][]string
 
-func indexAttributes(c *idsyncv1.Change) attrs {
-	a := make(attrs, len(c.GetAttributes()))
-	for _, at := range c.GetAttributes() {
+func indexAttributes(c *idsyncv1.Change) attrs { return indexAttrs(c.GetAttributes()) }
+
+func indexAttrs(in []*idsyncv1.Attribute) attrs {
+	a := make(attrs, len(in))
+	for _, at := range in {
 		k := strings.ToLower(at.GetName())
 		a[k] = append(a[k], at.GetValues()...)
 	}
@@ -184,8 +187,15 @@ func (mp *Mapper) Map(c *idsyncv1.Change) (*store.Object, *store.EntryError) {
 			return fail("group has no name attribute %q", mp.m.GroupName)
 		}
 		o.Description = a.first(mp.groupDesc)
-		o.Members = mp.memberRefs(a)
-		o.MembersComplete = true
+		if c.GetMembersIncremental() {
+			// AD DirSync incremental values: the deltas only, so a group of
+			// 5,000 gaining one member moves one row.
+			o.AddMembers = mp.memberRefs(indexAttrs(c.GetMemberAdds()))
+			o.RemoveMembers = mp.memberRefs(indexAttrs(c.GetMemberRemoves()))
+		} else {
+			o.Members = mp.memberRefs(a)
+			o.MembersComplete = true
+		}
 	default:
 		return fail("unknown object kind %v", c.GetKind())
 	}
@@ -332,6 +342,7 @@ func Source(d *store.Directory, checkpoint []byte) *idsyncv1.Source {
 		UserFilter: d.UserFilter, GroupFilter: d.GroupFilter,
 		UserAttributes: user, GroupAttributes: group,
 		PageSize: DefaultPageSize, BatchSize: DefaultBatchSize, MaxValueBytes: DefaultMaxValueBytes,
-		Checkpoint: checkpoint,
+		Checkpoint: checkpoint, CaptureStrategy: d.CaptureStrategy,
+		PollIntervalSeconds: uint32(d.PollInterval / time.Second),
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/go-ldap/ldap/v3"
 
@@ -50,7 +51,7 @@ var presets = map[store.DirectoryKind]Preset{
 		},
 		// ppolicy's lock: any value means the account is locked.
 		StatusAttributes: []string{"pwdAccountLockedTime"},
-		Capture:          "scheduled and manual full imports",
+		Capture:          "syncrepl where the server offers it, else persistent search, else polling by modifyTimestamp",
 	},
 	store.KindAD: {
 		UserFilter:  "(&(objectCategory=person)(objectClass=user))",
@@ -72,7 +73,7 @@ var presets = map[store.DirectoryKind]Preset{
 		},
 		// userAccountControl bit 2 (ACCOUNTDISABLE) means suspended.
 		StatusAttributes: []string{"userAccountControl"},
-		Capture:          "scheduled and manual full imports",
+		Capture:          "DirSync woken by change notification",
 	},
 }
 
@@ -154,6 +155,17 @@ func ValidateDirectory(d *store.Directory) error {
 	}
 	if d.SafeguardMax < 1 {
 		return fmt.Errorf("safeguard max %d: must be at least 1", d.SafeguardMax)
+	}
+	switch d.CaptureStrategy {
+	case "", CaptureOff, "syncrepl", "dirsync", "psearch", "poll":
+	default:
+		return fmt.Errorf("capture %q: must be auto, syncrepl, dirsync, psearch, poll or off", d.CaptureStrategy)
+	}
+	if d.PollInterval < 0 || (d.PollInterval > 0 && d.PollInterval < time.Second) {
+		return fmt.Errorf("poll interval %v: must be at least 1s", d.PollInterval)
+	}
+	if d.FullImportInterval > 0 && d.FullImportInterval < time.Minute {
+		return fmt.Errorf("full import interval %v: must be at least 1m (or off)", d.FullImportInterval)
 	}
 	m := d.Mapping
 	required := []struct{ field, value string }{

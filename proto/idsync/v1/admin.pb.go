@@ -28,27 +28,31 @@ type AgentState int32
 const (
 	// Not set.
 	AgentState_AGENT_STATE_UNSPECIFIED AgentState = 0
-	// Connected now.
-	AgentState_AGENT_STATE_ONLINE AgentState = 1
+	// Connected, not holding a capture lease: ready to take over.
+	AgentState_AGENT_STATE_STANDBY AgentState = 1
 	// Enrolled, not connected.
 	AgentState_AGENT_STATE_OFFLINE AgentState = 2
 	// Revoked; must enrol again.
 	AgentState_AGENT_STATE_REVOKED AgentState = 3
+	// Connected and capturing changes for a directory.
+	AgentState_AGENT_STATE_ACTIVE AgentState = 4
 )
 
 // Enum value maps for AgentState.
 var (
 	AgentState_name = map[int32]string{
 		0: "AGENT_STATE_UNSPECIFIED",
-		1: "AGENT_STATE_ONLINE",
+		1: "AGENT_STATE_STANDBY",
 		2: "AGENT_STATE_OFFLINE",
 		3: "AGENT_STATE_REVOKED",
+		4: "AGENT_STATE_ACTIVE",
 	}
 	AgentState_value = map[string]int32{
 		"AGENT_STATE_UNSPECIFIED": 0,
-		"AGENT_STATE_ONLINE":      1,
+		"AGENT_STATE_STANDBY":     1,
 		"AGENT_STATE_OFFLINE":     2,
 		"AGENT_STATE_REVOKED":     3,
+		"AGENT_STATE_ACTIVE":      4,
 	}
 )
 
@@ -386,8 +390,18 @@ type Directory struct {
 	Agents []string `protobuf:"bytes,12,rep,name=agents,proto3" json:"agents,omitempty"`
 	// The last run, if any.
 	LastRun *ImportRun `protobuf:"bytes,13,opt,name=last_run,json=lastRun,proto3" json:"last_run,omitempty"`
-	// How changes are captured (e.g. "full import only").
-	Capture       string `protobuf:"bytes,14,opt,name=capture,proto3" json:"capture,omitempty"`
+	// How changes are captured, as configured (e.g. "auto: syncrepl, dirsync,
+	// psearch or poll, detected from the rootDSE").
+	Capture string `protobuf:"bytes,14,opt,name=capture,proto3" json:"capture,omitempty"`
+	// Capture strategy override: "" (auto), "syncrepl", "dirsync", "psearch",
+	// "poll".
+	CaptureStrategy string `protobuf:"bytes,15,opt,name=capture_strategy,json=captureStrategy,proto3" json:"capture_strategy,omitempty"`
+	// Seconds between DirSync rounds or polls (0: default 5).
+	PollIntervalSeconds uint32 `protobuf:"varint,16,opt,name=poll_interval_seconds,json=pollIntervalSeconds,proto3" json:"poll_interval_seconds,omitempty"`
+	// Seconds between scheduled full reconciliations (0: default 86400).
+	FullImportIntervalSeconds uint32 `protobuf:"varint,17,opt,name=full_import_interval_seconds,json=fullImportIntervalSeconds,proto3" json:"full_import_interval_seconds,omitempty"`
+	// The change capture running now, if any.
+	CaptureStatus *CaptureStatus `protobuf:"bytes,18,opt,name=capture_status,json=captureStatus,proto3" json:"capture_status,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -520,6 +534,125 @@ func (x *Directory) GetCapture() string {
 	return ""
 }
 
+func (x *Directory) GetCaptureStrategy() string {
+	if x != nil {
+		return x.CaptureStrategy
+	}
+	return ""
+}
+
+func (x *Directory) GetPollIntervalSeconds() uint32 {
+	if x != nil {
+		return x.PollIntervalSeconds
+	}
+	return 0
+}
+
+func (x *Directory) GetFullImportIntervalSeconds() uint32 {
+	if x != nil {
+		return x.FullImportIntervalSeconds
+	}
+	return 0
+}
+
+func (x *Directory) GetCaptureStatus() *CaptureStatus {
+	if x != nil {
+		return x.CaptureStatus
+	}
+	return nil
+}
+
+// CaptureStatus is a directory's live change capture.
+type CaptureStatus struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The capture run.
+	RunId string `protobuf:"bytes,1,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	// The strategy it runs ("syncrepl", "dirsync", "psearch", "poll").
+	Strategy string `protobuf:"bytes,2,opt,name=strategy,proto3" json:"strategy,omitempty"`
+	// The agent that holds the capture lease.
+	AgentId string `protobuf:"bytes,3,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
+	// When it started.
+	StartedAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=started_at,json=startedAt,proto3" json:"started_at,omitempty"`
+	// Changes applied since it started.
+	Changes uint64 `protobuf:"varint,5,opt,name=changes,proto3" json:"changes,omitempty"`
+	// The holder's latest lag from read to commit, in milliseconds.
+	LagMs         uint64 `protobuf:"varint,6,opt,name=lag_ms,json=lagMs,proto3" json:"lag_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CaptureStatus) Reset() {
+	*x = CaptureStatus{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CaptureStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CaptureStatus) ProtoMessage() {}
+
+func (x *CaptureStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CaptureStatus.ProtoReflect.Descriptor instead.
+func (*CaptureStatus) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *CaptureStatus) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+func (x *CaptureStatus) GetStrategy() string {
+	if x != nil {
+		return x.Strategy
+	}
+	return ""
+}
+
+func (x *CaptureStatus) GetAgentId() string {
+	if x != nil {
+		return x.AgentId
+	}
+	return ""
+}
+
+func (x *CaptureStatus) GetStartedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.StartedAt
+	}
+	return nil
+}
+
+func (x *CaptureStatus) GetChanges() uint64 {
+	if x != nil {
+		return x.Changes
+	}
+	return 0
+}
+
+func (x *CaptureStatus) GetLagMs() uint64 {
+	if x != nil {
+		return x.LagMs
+	}
+	return 0
+}
+
 // CreateDirectoryRequest adds a directory. Empty fields take the kind's preset.
 type CreateDirectoryRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -531,7 +664,7 @@ type CreateDirectoryRequest struct {
 
 func (x *CreateDirectoryRequest) Reset() {
 	*x = CreateDirectoryRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[2]
+	mi := &file_idsync_v1_admin_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -543,7 +676,7 @@ func (x *CreateDirectoryRequest) String() string {
 func (*CreateDirectoryRequest) ProtoMessage() {}
 
 func (x *CreateDirectoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[2]
+	mi := &file_idsync_v1_admin_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -556,7 +689,7 @@ func (x *CreateDirectoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDirectoryRequest.ProtoReflect.Descriptor instead.
 func (*CreateDirectoryRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{2}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *CreateDirectoryRequest) GetDirectory() *Directory {
@@ -577,7 +710,7 @@ type CreateDirectoryResponse struct {
 
 func (x *CreateDirectoryResponse) Reset() {
 	*x = CreateDirectoryResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[3]
+	mi := &file_idsync_v1_admin_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -589,7 +722,7 @@ func (x *CreateDirectoryResponse) String() string {
 func (*CreateDirectoryResponse) ProtoMessage() {}
 
 func (x *CreateDirectoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[3]
+	mi := &file_idsync_v1_admin_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -602,7 +735,7 @@ func (x *CreateDirectoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDirectoryResponse.ProtoReflect.Descriptor instead.
 func (*CreateDirectoryResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{3}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CreateDirectoryResponse) GetDirectory() *Directory {
@@ -626,7 +759,7 @@ type UpdateDirectoryRequest struct {
 
 func (x *UpdateDirectoryRequest) Reset() {
 	*x = UpdateDirectoryRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[4]
+	mi := &file_idsync_v1_admin_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -638,7 +771,7 @@ func (x *UpdateDirectoryRequest) String() string {
 func (*UpdateDirectoryRequest) ProtoMessage() {}
 
 func (x *UpdateDirectoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[4]
+	mi := &file_idsync_v1_admin_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -651,7 +784,7 @@ func (x *UpdateDirectoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateDirectoryRequest.ProtoReflect.Descriptor instead.
 func (*UpdateDirectoryRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{4}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *UpdateDirectoryRequest) GetDirectory() *Directory {
@@ -679,7 +812,7 @@ type UpdateDirectoryResponse struct {
 
 func (x *UpdateDirectoryResponse) Reset() {
 	*x = UpdateDirectoryResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[5]
+	mi := &file_idsync_v1_admin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -691,7 +824,7 @@ func (x *UpdateDirectoryResponse) String() string {
 func (*UpdateDirectoryResponse) ProtoMessage() {}
 
 func (x *UpdateDirectoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[5]
+	mi := &file_idsync_v1_admin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -704,7 +837,7 @@ func (x *UpdateDirectoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateDirectoryResponse.ProtoReflect.Descriptor instead.
 func (*UpdateDirectoryResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{5}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *UpdateDirectoryResponse) GetDirectory() *Directory {
@@ -723,7 +856,7 @@ type ListDirectoriesRequest struct {
 
 func (x *ListDirectoriesRequest) Reset() {
 	*x = ListDirectoriesRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[6]
+	mi := &file_idsync_v1_admin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -735,7 +868,7 @@ func (x *ListDirectoriesRequest) String() string {
 func (*ListDirectoriesRequest) ProtoMessage() {}
 
 func (x *ListDirectoriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[6]
+	mi := &file_idsync_v1_admin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -748,7 +881,7 @@ func (x *ListDirectoriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDirectoriesRequest.ProtoReflect.Descriptor instead.
 func (*ListDirectoriesRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{6}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{7}
 }
 
 // ListDirectoriesResponse lists directories by name.
@@ -762,7 +895,7 @@ type ListDirectoriesResponse struct {
 
 func (x *ListDirectoriesResponse) Reset() {
 	*x = ListDirectoriesResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[7]
+	mi := &file_idsync_v1_admin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -774,7 +907,7 @@ func (x *ListDirectoriesResponse) String() string {
 func (*ListDirectoriesResponse) ProtoMessage() {}
 
 func (x *ListDirectoriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[7]
+	mi := &file_idsync_v1_admin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -787,7 +920,7 @@ func (x *ListDirectoriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDirectoriesResponse.ProtoReflect.Descriptor instead.
 func (*ListDirectoriesResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{7}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListDirectoriesResponse) GetDirectories() []*Directory {
@@ -808,7 +941,7 @@ type GetDirectoryRequest struct {
 
 func (x *GetDirectoryRequest) Reset() {
 	*x = GetDirectoryRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[8]
+	mi := &file_idsync_v1_admin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -820,7 +953,7 @@ func (x *GetDirectoryRequest) String() string {
 func (*GetDirectoryRequest) ProtoMessage() {}
 
 func (x *GetDirectoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[8]
+	mi := &file_idsync_v1_admin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -833,7 +966,7 @@ func (x *GetDirectoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDirectoryRequest.ProtoReflect.Descriptor instead.
 func (*GetDirectoryRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{8}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *GetDirectoryRequest) GetName() string {
@@ -854,7 +987,7 @@ type GetDirectoryResponse struct {
 
 func (x *GetDirectoryResponse) Reset() {
 	*x = GetDirectoryResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[9]
+	mi := &file_idsync_v1_admin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -866,7 +999,7 @@ func (x *GetDirectoryResponse) String() string {
 func (*GetDirectoryResponse) ProtoMessage() {}
 
 func (x *GetDirectoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[9]
+	mi := &file_idsync_v1_admin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -879,7 +1012,7 @@ func (x *GetDirectoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDirectoryResponse.ProtoReflect.Descriptor instead.
 func (*GetDirectoryResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{9}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetDirectoryResponse) GetDirectory() *Directory {
@@ -902,7 +1035,7 @@ type CreateEnrollmentTokenRequest struct {
 
 func (x *CreateEnrollmentTokenRequest) Reset() {
 	*x = CreateEnrollmentTokenRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[10]
+	mi := &file_idsync_v1_admin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -914,7 +1047,7 @@ func (x *CreateEnrollmentTokenRequest) String() string {
 func (*CreateEnrollmentTokenRequest) ProtoMessage() {}
 
 func (x *CreateEnrollmentTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[10]
+	mi := &file_idsync_v1_admin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -927,7 +1060,7 @@ func (x *CreateEnrollmentTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEnrollmentTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateEnrollmentTokenRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{10}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CreateEnrollmentTokenRequest) GetDirectory() string {
@@ -957,7 +1090,7 @@ type CreateEnrollmentTokenResponse struct {
 
 func (x *CreateEnrollmentTokenResponse) Reset() {
 	*x = CreateEnrollmentTokenResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[11]
+	mi := &file_idsync_v1_admin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -969,7 +1102,7 @@ func (x *CreateEnrollmentTokenResponse) String() string {
 func (*CreateEnrollmentTokenResponse) ProtoMessage() {}
 
 func (x *CreateEnrollmentTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[11]
+	mi := &file_idsync_v1_admin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -982,7 +1115,7 @@ func (x *CreateEnrollmentTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEnrollmentTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateEnrollmentTokenResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{11}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CreateEnrollmentTokenResponse) GetToken() string {
@@ -1018,13 +1151,17 @@ type Agent struct {
 	LastSeen *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
 	// Its certificate's expiry.
 	CertExpiresAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=cert_expires_at,json=certExpiresAt,proto3" json:"cert_expires_at,omitempty"`
+	// Its newest capture lag from read to commit, in milliseconds.
+	LagMs uint64 `protobuf:"varint,9,opt,name=lag_ms,json=lagMs,proto3" json:"lag_ms,omitempty"`
+	// Directories whose change capture it holds now.
+	Capturing     []string `protobuf:"bytes,10,rep,name=capturing,proto3" json:"capturing,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Agent) Reset() {
 	*x = Agent{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[12]
+	mi := &file_idsync_v1_admin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1036,7 +1173,7 @@ func (x *Agent) String() string {
 func (*Agent) ProtoMessage() {}
 
 func (x *Agent) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[12]
+	mi := &file_idsync_v1_admin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1049,7 +1186,7 @@ func (x *Agent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Agent.ProtoReflect.Descriptor instead.
 func (*Agent) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{12}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Agent) GetId() string {
@@ -1108,6 +1245,20 @@ func (x *Agent) GetCertExpiresAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Agent) GetLagMs() uint64 {
+	if x != nil {
+		return x.LagMs
+	}
+	return 0
+}
+
+func (x *Agent) GetCapturing() []string {
+	if x != nil {
+		return x.Capturing
+	}
+	return nil
+}
+
 // ListAgentsRequest has no parameters.
 type ListAgentsRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1117,7 +1268,7 @@ type ListAgentsRequest struct {
 
 func (x *ListAgentsRequest) Reset() {
 	*x = ListAgentsRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[13]
+	mi := &file_idsync_v1_admin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1129,7 +1280,7 @@ func (x *ListAgentsRequest) String() string {
 func (*ListAgentsRequest) ProtoMessage() {}
 
 func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[13]
+	mi := &file_idsync_v1_admin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1142,7 +1293,7 @@ func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsRequest.ProtoReflect.Descriptor instead.
 func (*ListAgentsRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{13}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{14}
 }
 
 // ListAgentsResponse lists agents.
@@ -1156,7 +1307,7 @@ type ListAgentsResponse struct {
 
 func (x *ListAgentsResponse) Reset() {
 	*x = ListAgentsResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[14]
+	mi := &file_idsync_v1_admin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1168,7 +1319,7 @@ func (x *ListAgentsResponse) String() string {
 func (*ListAgentsResponse) ProtoMessage() {}
 
 func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[14]
+	mi := &file_idsync_v1_admin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1181,7 +1332,7 @@ func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsResponse.ProtoReflect.Descriptor instead.
 func (*ListAgentsResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{14}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListAgentsResponse) GetAgents() []*Agent {
@@ -1202,7 +1353,7 @@ type RevokeAgentRequest struct {
 
 func (x *RevokeAgentRequest) Reset() {
 	*x = RevokeAgentRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[15]
+	mi := &file_idsync_v1_admin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1214,7 +1365,7 @@ func (x *RevokeAgentRequest) String() string {
 func (*RevokeAgentRequest) ProtoMessage() {}
 
 func (x *RevokeAgentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[15]
+	mi := &file_idsync_v1_admin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1227,7 +1378,7 @@ func (x *RevokeAgentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeAgentRequest.ProtoReflect.Descriptor instead.
 func (*RevokeAgentRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{15}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *RevokeAgentRequest) GetId() string {
@@ -1248,7 +1399,7 @@ type RevokeAgentResponse struct {
 
 func (x *RevokeAgentResponse) Reset() {
 	*x = RevokeAgentResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[16]
+	mi := &file_idsync_v1_admin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1260,7 +1411,7 @@ func (x *RevokeAgentResponse) String() string {
 func (*RevokeAgentResponse) ProtoMessage() {}
 
 func (x *RevokeAgentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[16]
+	mi := &file_idsync_v1_admin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1273,7 +1424,7 @@ func (x *RevokeAgentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeAgentResponse.ProtoReflect.Descriptor instead.
 func (*RevokeAgentResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{16}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *RevokeAgentResponse) GetAgent() *Agent {
@@ -1318,15 +1469,17 @@ type ImportRun struct {
 	FinishedAt *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=finished_at,json=finishedAt,proto3" json:"finished_at,omitempty"`
 	// A sample of entry errors (up to 100), for show.
 	ErrorSamples []*EntryError `protobuf:"bytes,16,rep,name=error_samples,json=errorSamples,proto3" json:"error_samples,omitempty"`
-	// Who started it ("schedule", "admin:NAME").
-	Trigger       string `protobuf:"bytes,17,opt,name=trigger,proto3" json:"trigger,omitempty"`
+	// Who started it ("schedule", "admin:NAME", "capture").
+	Trigger string `protobuf:"bytes,17,opt,name=trigger,proto3" json:"trigger,omitempty"`
+	// How an incremental run captures changes.
+	Strategy      string `protobuf:"bytes,18,opt,name=strategy,proto3" json:"strategy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ImportRun) Reset() {
 	*x = ImportRun{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[17]
+	mi := &file_idsync_v1_admin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1338,7 +1491,7 @@ func (x *ImportRun) String() string {
 func (*ImportRun) ProtoMessage() {}
 
 func (x *ImportRun) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[17]
+	mi := &file_idsync_v1_admin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1351,7 +1504,7 @@ func (x *ImportRun) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportRun.ProtoReflect.Descriptor instead.
 func (*ImportRun) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{17}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *ImportRun) GetId() string {
@@ -1473,6 +1626,13 @@ func (x *ImportRun) GetTrigger() string {
 	return ""
 }
 
+func (x *ImportRun) GetStrategy() string {
+	if x != nil {
+		return x.Strategy
+	}
+	return ""
+}
+
 // StartImportRequest starts a run.
 type StartImportRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1486,7 +1646,7 @@ type StartImportRequest struct {
 
 func (x *StartImportRequest) Reset() {
 	*x = StartImportRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[18]
+	mi := &file_idsync_v1_admin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1498,7 +1658,7 @@ func (x *StartImportRequest) String() string {
 func (*StartImportRequest) ProtoMessage() {}
 
 func (x *StartImportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[18]
+	mi := &file_idsync_v1_admin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1511,7 +1671,7 @@ func (x *StartImportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartImportRequest.ProtoReflect.Descriptor instead.
 func (*StartImportRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{18}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *StartImportRequest) GetDirectory() string {
@@ -1528,18 +1688,21 @@ func (x *StartImportRequest) GetKind() ImportKind {
 	return ImportKind_IMPORT_KIND_UNSPECIFIED
 }
 
-// StartImportResponse returns the new run.
+// StartImportResponse returns the new run, or the run of that kind that was
+// already running (a scheduled one, say).
 type StartImportResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The run.
-	Run           *ImportRun `protobuf:"bytes,1,opt,name=run,proto3" json:"run,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Run *ImportRun `protobuf:"bytes,1,opt,name=run,proto3" json:"run,omitempty"`
+	// The run was already running; no new one was started.
+	AlreadyRunning bool `protobuf:"varint,2,opt,name=already_running,json=alreadyRunning,proto3" json:"already_running,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *StartImportResponse) Reset() {
 	*x = StartImportResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[19]
+	mi := &file_idsync_v1_admin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1551,7 +1714,7 @@ func (x *StartImportResponse) String() string {
 func (*StartImportResponse) ProtoMessage() {}
 
 func (x *StartImportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[19]
+	mi := &file_idsync_v1_admin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1564,7 +1727,7 @@ func (x *StartImportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartImportResponse.ProtoReflect.Descriptor instead.
 func (*StartImportResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{19}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *StartImportResponse) GetRun() *ImportRun {
@@ -1572,6 +1735,13 @@ func (x *StartImportResponse) GetRun() *ImportRun {
 		return x.Run
 	}
 	return nil
+}
+
+func (x *StartImportResponse) GetAlreadyRunning() bool {
+	if x != nil {
+		return x.AlreadyRunning
+	}
+	return false
 }
 
 // ListImportsRequest filters runs.
@@ -1587,7 +1757,7 @@ type ListImportsRequest struct {
 
 func (x *ListImportsRequest) Reset() {
 	*x = ListImportsRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[20]
+	mi := &file_idsync_v1_admin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1599,7 +1769,7 @@ func (x *ListImportsRequest) String() string {
 func (*ListImportsRequest) ProtoMessage() {}
 
 func (x *ListImportsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[20]
+	mi := &file_idsync_v1_admin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1612,7 +1782,7 @@ func (x *ListImportsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImportsRequest.ProtoReflect.Descriptor instead.
 func (*ListImportsRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{20}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListImportsRequest) GetDirectory() string {
@@ -1640,7 +1810,7 @@ type ListImportsResponse struct {
 
 func (x *ListImportsResponse) Reset() {
 	*x = ListImportsResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[21]
+	mi := &file_idsync_v1_admin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1652,7 +1822,7 @@ func (x *ListImportsResponse) String() string {
 func (*ListImportsResponse) ProtoMessage() {}
 
 func (x *ListImportsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[21]
+	mi := &file_idsync_v1_admin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1665,7 +1835,7 @@ func (x *ListImportsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImportsResponse.ProtoReflect.Descriptor instead.
 func (*ListImportsResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{21}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListImportsResponse) GetRuns() []*ImportRun {
@@ -1686,7 +1856,7 @@ type GetImportRequest struct {
 
 func (x *GetImportRequest) Reset() {
 	*x = GetImportRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[22]
+	mi := &file_idsync_v1_admin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1698,7 +1868,7 @@ func (x *GetImportRequest) String() string {
 func (*GetImportRequest) ProtoMessage() {}
 
 func (x *GetImportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[22]
+	mi := &file_idsync_v1_admin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1711,7 +1881,7 @@ func (x *GetImportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetImportRequest.ProtoReflect.Descriptor instead.
 func (*GetImportRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{22}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetImportRequest) GetId() string {
@@ -1732,7 +1902,7 @@ type GetImportResponse struct {
 
 func (x *GetImportResponse) Reset() {
 	*x = GetImportResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[23]
+	mi := &file_idsync_v1_admin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1744,7 +1914,7 @@ func (x *GetImportResponse) String() string {
 func (*GetImportResponse) ProtoMessage() {}
 
 func (x *GetImportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[23]
+	mi := &file_idsync_v1_admin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1757,7 +1927,7 @@ func (x *GetImportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetImportResponse.ProtoReflect.Descriptor instead.
 func (*GetImportResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{23}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetImportResponse) GetRun() *ImportRun {
@@ -1778,7 +1948,7 @@ type ConfirmImportRequest struct {
 
 func (x *ConfirmImportRequest) Reset() {
 	*x = ConfirmImportRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[24]
+	mi := &file_idsync_v1_admin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1790,7 +1960,7 @@ func (x *ConfirmImportRequest) String() string {
 func (*ConfirmImportRequest) ProtoMessage() {}
 
 func (x *ConfirmImportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[24]
+	mi := &file_idsync_v1_admin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1803,7 +1973,7 @@ func (x *ConfirmImportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmImportRequest.ProtoReflect.Descriptor instead.
 func (*ConfirmImportRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{24}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ConfirmImportRequest) GetId() string {
@@ -1824,7 +1994,7 @@ type ConfirmImportResponse struct {
 
 func (x *ConfirmImportResponse) Reset() {
 	*x = ConfirmImportResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[25]
+	mi := &file_idsync_v1_admin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1836,7 +2006,7 @@ func (x *ConfirmImportResponse) String() string {
 func (*ConfirmImportResponse) ProtoMessage() {}
 
 func (x *ConfirmImportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[25]
+	mi := &file_idsync_v1_admin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1849,7 +2019,7 @@ func (x *ConfirmImportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmImportResponse.ProtoReflect.Descriptor instead.
 func (*ConfirmImportResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{25}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ConfirmImportResponse) GetRun() *ImportRun {
@@ -1870,7 +2040,7 @@ type CancelImportRequest struct {
 
 func (x *CancelImportRequest) Reset() {
 	*x = CancelImportRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[26]
+	mi := &file_idsync_v1_admin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1882,7 +2052,7 @@ func (x *CancelImportRequest) String() string {
 func (*CancelImportRequest) ProtoMessage() {}
 
 func (x *CancelImportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[26]
+	mi := &file_idsync_v1_admin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1895,7 +2065,7 @@ func (x *CancelImportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelImportRequest.ProtoReflect.Descriptor instead.
 func (*CancelImportRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{26}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CancelImportRequest) GetId() string {
@@ -1916,7 +2086,7 @@ type CancelImportResponse struct {
 
 func (x *CancelImportResponse) Reset() {
 	*x = CancelImportResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[27]
+	mi := &file_idsync_v1_admin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1928,7 +2098,7 @@ func (x *CancelImportResponse) String() string {
 func (*CancelImportResponse) ProtoMessage() {}
 
 func (x *CancelImportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[27]
+	mi := &file_idsync_v1_admin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1941,7 +2111,7 @@ func (x *CancelImportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelImportResponse.ProtoReflect.Descriptor instead.
 func (*CancelImportResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{27}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CancelImportResponse) GetRun() *ImportRun {
@@ -1989,14 +2159,19 @@ type User struct {
 	// Created in the hub.
 	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
 	// Last changed in the hub.
-	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	UpdatedAt *timestamppb.Timestamp `protobuf:"bytes,18,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	// How many times the hub wrote this user (create, update, restore,
+	// delete).
+	Revision uint64 `protobuf:"varint,19,opt,name=revision,proto3" json:"revision,omitempty"`
+	// Every group the user is in, directly or through nested groups.
+	TransitiveGroups []*TransitiveGroup `protobuf:"bytes,20,rep,name=transitive_groups,json=transitiveGroups,proto3" json:"transitive_groups,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *User) Reset() {
 	*x = User{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[28]
+	mi := &file_idsync_v1_admin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2008,7 +2183,7 @@ func (x *User) String() string {
 func (*User) ProtoMessage() {}
 
 func (x *User) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[28]
+	mi := &file_idsync_v1_admin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2021,7 +2196,7 @@ func (x *User) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use User.ProtoReflect.Descriptor instead.
 func (*User) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{28}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *User) GetId() string {
@@ -2150,6 +2325,84 @@ func (x *User) GetUpdatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *User) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
+func (x *User) GetTransitiveGroups() []*TransitiveGroup {
+	if x != nil {
+		return x.TransitiveGroups
+	}
+	return nil
+}
+
+// TransitiveGroup is a group a user belongs to through nesting.
+type TransitiveGroup struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The group's name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// 1 for a direct membership, 2 for a member of a member group, …
+	Depth uint32 `protobuf:"varint,2,opt,name=depth,proto3" json:"depth,omitempty"`
+	// The nested group through which the user is in it (depth > 1).
+	Via           string `protobuf:"bytes,3,opt,name=via,proto3" json:"via,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *TransitiveGroup) Reset() {
+	*x = TransitiveGroup{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *TransitiveGroup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*TransitiveGroup) ProtoMessage() {}
+
+func (x *TransitiveGroup) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use TransitiveGroup.ProtoReflect.Descriptor instead.
+func (*TransitiveGroup) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *TransitiveGroup) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *TransitiveGroup) GetDepth() uint32 {
+	if x != nil {
+		return x.Depth
+	}
+	return 0
+}
+
+func (x *TransitiveGroup) GetVia() string {
+	if x != nil {
+		return x.Via
+	}
+	return ""
+}
+
 // ListUsersRequest filters users.
 type ListUsersRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2167,7 +2420,7 @@ type ListUsersRequest struct {
 
 func (x *ListUsersRequest) Reset() {
 	*x = ListUsersRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[29]
+	mi := &file_idsync_v1_admin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2179,7 +2432,7 @@ func (x *ListUsersRequest) String() string {
 func (*ListUsersRequest) ProtoMessage() {}
 
 func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[29]
+	mi := &file_idsync_v1_admin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2192,7 +2445,7 @@ func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsersRequest.ProtoReflect.Descriptor instead.
 func (*ListUsersRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{29}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListUsersRequest) GetDirectory() string {
@@ -2234,7 +2487,7 @@ type ListUsersResponse struct {
 
 func (x *ListUsersResponse) Reset() {
 	*x = ListUsersResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[30]
+	mi := &file_idsync_v1_admin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2246,7 +2499,7 @@ func (x *ListUsersResponse) String() string {
 func (*ListUsersResponse) ProtoMessage() {}
 
 func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[30]
+	mi := &file_idsync_v1_admin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2259,7 +2512,7 @@ func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsersResponse.ProtoReflect.Descriptor instead.
 func (*ListUsersResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{30}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListUsersResponse) GetUsers() []*User {
@@ -2282,7 +2535,7 @@ type GetUserRequest struct {
 
 func (x *GetUserRequest) Reset() {
 	*x = GetUserRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[31]
+	mi := &file_idsync_v1_admin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2294,7 +2547,7 @@ func (x *GetUserRequest) String() string {
 func (*GetUserRequest) ProtoMessage() {}
 
 func (x *GetUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[31]
+	mi := &file_idsync_v1_admin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2307,7 +2560,7 @@ func (x *GetUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserRequest.ProtoReflect.Descriptor instead.
 func (*GetUserRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{31}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *GetUserRequest) GetUser() string {
@@ -2335,7 +2588,7 @@ type GetUserResponse struct {
 
 func (x *GetUserResponse) Reset() {
 	*x = GetUserResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[32]
+	mi := &file_idsync_v1_admin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2347,7 +2600,7 @@ func (x *GetUserResponse) String() string {
 func (*GetUserResponse) ProtoMessage() {}
 
 func (x *GetUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[32]
+	mi := &file_idsync_v1_admin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2360,7 +2613,7 @@ func (x *GetUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserResponse.ProtoReflect.Descriptor instead.
 func (*GetUserResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{32}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *GetUserResponse) GetUser() *User {
@@ -2391,13 +2644,15 @@ type Group struct {
 	MemberCount uint64 `protobuf:"varint,8,opt,name=member_count,json=memberCount,proto3" json:"member_count,omitempty"`
 	// Member values that match no object (yet).
 	UnresolvedMembers uint64 `protobuf:"varint,9,opt,name=unresolved_members,json=unresolvedMembers,proto3" json:"unresolved_members,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// How many times the hub wrote this group.
+	Revision      uint64 `protobuf:"varint,10,opt,name=revision,proto3" json:"revision,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Group) Reset() {
 	*x = Group{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[33]
+	mi := &file_idsync_v1_admin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2409,7 +2664,7 @@ func (x *Group) String() string {
 func (*Group) ProtoMessage() {}
 
 func (x *Group) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[33]
+	mi := &file_idsync_v1_admin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2422,7 +2677,7 @@ func (x *Group) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Group.ProtoReflect.Descriptor instead.
 func (*Group) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{33}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Group) GetId() string {
@@ -2488,6 +2743,13 @@ func (x *Group) GetUnresolvedMembers() uint64 {
 	return 0
 }
 
+func (x *Group) GetRevision() uint64 {
+	if x != nil {
+		return x.Revision
+	}
+	return 0
+}
+
 // GroupMember is one direct member of a group.
 type GroupMember struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2505,7 +2767,7 @@ type GroupMember struct {
 
 func (x *GroupMember) Reset() {
 	*x = GroupMember{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[34]
+	mi := &file_idsync_v1_admin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2517,7 +2779,7 @@ func (x *GroupMember) String() string {
 func (*GroupMember) ProtoMessage() {}
 
 func (x *GroupMember) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[34]
+	mi := &file_idsync_v1_admin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2530,7 +2792,7 @@ func (x *GroupMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupMember.ProtoReflect.Descriptor instead.
 func (*GroupMember) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{34}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GroupMember) GetValue() string {
@@ -2572,7 +2834,7 @@ type ListGroupsRequest struct {
 
 func (x *ListGroupsRequest) Reset() {
 	*x = ListGroupsRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[35]
+	mi := &file_idsync_v1_admin_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2584,7 +2846,7 @@ func (x *ListGroupsRequest) String() string {
 func (*ListGroupsRequest) ProtoMessage() {}
 
 func (x *ListGroupsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[35]
+	mi := &file_idsync_v1_admin_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2597,7 +2859,7 @@ func (x *ListGroupsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGroupsRequest.ProtoReflect.Descriptor instead.
 func (*ListGroupsRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{35}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListGroupsRequest) GetDirectory() string {
@@ -2618,7 +2880,7 @@ type ListGroupsResponse struct {
 
 func (x *ListGroupsResponse) Reset() {
 	*x = ListGroupsResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[36]
+	mi := &file_idsync_v1_admin_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2630,7 +2892,7 @@ func (x *ListGroupsResponse) String() string {
 func (*ListGroupsResponse) ProtoMessage() {}
 
 func (x *ListGroupsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[36]
+	mi := &file_idsync_v1_admin_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2643,7 +2905,7 @@ func (x *ListGroupsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGroupsResponse.ProtoReflect.Descriptor instead.
 func (*ListGroupsResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{36}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListGroupsResponse) GetGroups() []*Group {
@@ -2666,7 +2928,7 @@ type GetGroupRequest struct {
 
 func (x *GetGroupRequest) Reset() {
 	*x = GetGroupRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[37]
+	mi := &file_idsync_v1_admin_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2678,7 +2940,7 @@ func (x *GetGroupRequest) String() string {
 func (*GetGroupRequest) ProtoMessage() {}
 
 func (x *GetGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[37]
+	mi := &file_idsync_v1_admin_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2691,7 +2953,7 @@ func (x *GetGroupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetGroupRequest.ProtoReflect.Descriptor instead.
 func (*GetGroupRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{37}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *GetGroupRequest) GetGroup() string {
@@ -2721,7 +2983,7 @@ type GetGroupResponse struct {
 
 func (x *GetGroupResponse) Reset() {
 	*x = GetGroupResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[38]
+	mi := &file_idsync_v1_admin_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2733,7 +2995,7 @@ func (x *GetGroupResponse) String() string {
 func (*GetGroupResponse) ProtoMessage() {}
 
 func (x *GetGroupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[38]
+	mi := &file_idsync_v1_admin_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2746,7 +3008,7 @@ func (x *GetGroupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetGroupResponse.ProtoReflect.Descriptor instead.
 func (*GetGroupResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{38}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *GetGroupResponse) GetGroup() *Group {
@@ -2787,7 +3049,7 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	" \x01(\tR\tgroupName\x12+\n" +
 	"\x11group_description\x18\v \x01(\tR\x10groupDescription\x12#\n" +
 	"\rgroup_members\x18\f \x03(\tR\fgroupMembers\x12\x14\n" +
-	"\x05extra\x18\r \x03(\tR\x05extra\"\x8c\x04\n" +
+	"\x05extra\x18\r \x03(\tR\x05extra\"\xed\x05\n" +
 	"\tDirectory\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12,\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x18.idsync.v1.DirectoryKindR\x04kind\x12\x17\n" +
@@ -2805,7 +3067,19 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x06groups\x18\v \x01(\x04R\x06groups\x12\x16\n" +
 	"\x06agents\x18\f \x03(\tR\x06agents\x12/\n" +
 	"\blast_run\x18\r \x01(\v2\x14.idsync.v1.ImportRunR\alastRun\x12\x18\n" +
-	"\acapture\x18\x0e \x01(\tR\acapture\"L\n" +
+	"\acapture\x18\x0e \x01(\tR\acapture\x12)\n" +
+	"\x10capture_strategy\x18\x0f \x01(\tR\x0fcaptureStrategy\x122\n" +
+	"\x15poll_interval_seconds\x18\x10 \x01(\rR\x13pollIntervalSeconds\x12?\n" +
+	"\x1cfull_import_interval_seconds\x18\x11 \x01(\rR\x19fullImportIntervalSeconds\x12?\n" +
+	"\x0ecapture_status\x18\x12 \x01(\v2\x18.idsync.v1.CaptureStatusR\rcaptureStatus\"\xc9\x01\n" +
+	"\rCaptureStatus\x12\x15\n" +
+	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x1a\n" +
+	"\bstrategy\x18\x02 \x01(\tR\bstrategy\x12\x19\n" +
+	"\bagent_id\x18\x03 \x01(\tR\aagentId\x129\n" +
+	"\n" +
+	"started_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\tstartedAt\x12\x18\n" +
+	"\achanges\x18\x05 \x01(\x04R\achanges\x12\x15\n" +
+	"\x06lag_ms\x18\x06 \x01(\x04R\x05lagMs\"L\n" +
 	"\x16CreateDirectoryRequest\x122\n" +
 	"\tdirectory\x18\x01 \x01(\v2\x14.idsync.v1.DirectoryR\tdirectory\"M\n" +
 	"\x17CreateDirectoryResponse\x122\n" +
@@ -2829,7 +3103,7 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x1dCreateEnrollmentTokenResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x129\n" +
 	"\n" +
-	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\xce\x02\n" +
+	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\x83\x03\n" +
 	"\x05Agent\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12 \n" +
@@ -2839,14 +3113,17 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\venrolled_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"enrolledAt\x127\n" +
 	"\tlast_seen\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\x12B\n" +
-	"\x0fcert_expires_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\rcertExpiresAt\"\x13\n" +
+	"\x0fcert_expires_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\rcertExpiresAt\x12\x15\n" +
+	"\x06lag_ms\x18\t \x01(\x04R\x05lagMs\x12\x1c\n" +
+	"\tcapturing\x18\n" +
+	" \x03(\tR\tcapturing\"\x13\n" +
 	"\x11ListAgentsRequest\">\n" +
 	"\x12ListAgentsResponse\x12(\n" +
 	"\x06agents\x18\x01 \x03(\v2\x10.idsync.v1.AgentR\x06agents\"$\n" +
 	"\x12RevokeAgentRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"=\n" +
 	"\x13RevokeAgentResponse\x12&\n" +
-	"\x05agent\x18\x01 \x01(\v2\x10.idsync.v1.AgentR\x05agent\"\xe7\x04\n" +
+	"\x05agent\x18\x01 \x01(\v2\x10.idsync.v1.AgentR\x05agent\"\x83\x05\n" +
 	"\tImportRun\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
 	"\tdirectory\x18\x02 \x01(\tR\tdirectory\x12)\n" +
@@ -2867,12 +3144,14 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\vfinished_at\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"finishedAt\x12:\n" +
 	"\rerror_samples\x18\x10 \x03(\v2\x15.idsync.v1.EntryErrorR\ferrorSamples\x12\x18\n" +
-	"\atrigger\x18\x11 \x01(\tR\atrigger\"]\n" +
+	"\atrigger\x18\x11 \x01(\tR\atrigger\x12\x1a\n" +
+	"\bstrategy\x18\x12 \x01(\tR\bstrategy\"]\n" +
 	"\x12StartImportRequest\x12\x1c\n" +
 	"\tdirectory\x18\x01 \x01(\tR\tdirectory\x12)\n" +
-	"\x04kind\x18\x02 \x01(\x0e2\x15.idsync.v1.ImportKindR\x04kind\"=\n" +
+	"\x04kind\x18\x02 \x01(\x0e2\x15.idsync.v1.ImportKindR\x04kind\"f\n" +
 	"\x13StartImportResponse\x12&\n" +
-	"\x03run\x18\x01 \x01(\v2\x14.idsync.v1.ImportRunR\x03run\"H\n" +
+	"\x03run\x18\x01 \x01(\v2\x14.idsync.v1.ImportRunR\x03run\x12'\n" +
+	"\x0falready_running\x18\x02 \x01(\bR\x0ealreadyRunning\"H\n" +
 	"\x12ListImportsRequest\x12\x1c\n" +
 	"\tdirectory\x18\x01 \x01(\tR\tdirectory\x12\x14\n" +
 	"\x05limit\x18\x02 \x01(\rR\x05limit\"?\n" +
@@ -2889,7 +3168,7 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x13CancelImportRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\">\n" +
 	"\x14CancelImportResponse\x12&\n" +
-	"\x03run\x18\x01 \x01(\v2\x14.idsync.v1.ImportRunR\x03run\"\xdc\x04\n" +
+	"\x03run\x18\x01 \x01(\v2\x14.idsync.v1.ImportRunR\x03run\"\xc1\x05\n" +
 	"\x04User\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
 	"\tdirectory\x18\x02 \x01(\tR\tdirectory\x12\x1f\n" +
@@ -2916,7 +3195,13 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"created_at\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
 	"\n" +
-	"updated_at\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\x90\x01\n" +
+	"updated_at\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x1a\n" +
+	"\brevision\x18\x13 \x01(\x04R\brevision\x12G\n" +
+	"\x11transitive_groups\x18\x14 \x03(\v2\x1a.idsync.v1.TransitiveGroupR\x10transitiveGroups\"M\n" +
+	"\x0fTransitiveGroup\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05depth\x18\x02 \x01(\rR\x05depth\x12\x10\n" +
+	"\x03via\x18\x03 \x01(\tR\x03via\"\x90\x01\n" +
 	"\x10ListUsersRequest\x12\x1c\n" +
 	"\tdirectory\x18\x01 \x01(\tR\tdirectory\x12-\n" +
 	"\x06status\x18\x02 \x01(\x0e2\x15.idsync.v1.UserStatusR\x06status\x12\x14\n" +
@@ -2928,7 +3213,7 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1c\n" +
 	"\tdirectory\x18\x02 \x01(\tR\tdirectory\"6\n" +
 	"\x0fGetUserResponse\x12#\n" +
-	"\x04user\x18\x01 \x01(\v2\x0f.idsync.v1.UserR\x04user\"\x9d\x02\n" +
+	"\x04user\x18\x01 \x01(\v2\x0f.idsync.v1.UserR\x04user\"\xb9\x02\n" +
 	"\x05Group\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
 	"\tdirectory\x18\x02 \x01(\tR\tdirectory\x12\x1f\n" +
@@ -2939,7 +3224,9 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\vdescription\x18\x06 \x01(\tR\vdescription\x12-\n" +
 	"\x06status\x18\a \x01(\x0e2\x15.idsync.v1.UserStatusR\x06status\x12!\n" +
 	"\fmember_count\x18\b \x01(\x04R\vmemberCount\x12-\n" +
-	"\x12unresolved_members\x18\t \x01(\x04R\x11unresolvedMembers\"r\n" +
+	"\x12unresolved_members\x18\t \x01(\x04R\x11unresolvedMembers\x12\x1a\n" +
+	"\brevision\x18\n" +
+	" \x01(\x04R\brevision\"r\n" +
 	"\vGroupMember\x12\x14\n" +
 	"\x05value\x18\x01 \x01(\tR\x05value\x12\x0e\n" +
 	"\x02id\x18\x02 \x01(\tR\x02id\x12)\n" +
@@ -2954,13 +3241,14 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\tdirectory\x18\x02 \x01(\tR\tdirectory\"l\n" +
 	"\x10GetGroupResponse\x12&\n" +
 	"\x05group\x18\x01 \x01(\v2\x10.idsync.v1.GroupR\x05group\x120\n" +
-	"\amembers\x18\x02 \x03(\v2\x16.idsync.v1.GroupMemberR\amembers*s\n" +
+	"\amembers\x18\x02 \x03(\v2\x16.idsync.v1.GroupMemberR\amembers*\x8c\x01\n" +
 	"\n" +
 	"AgentState\x12\x1b\n" +
-	"\x17AGENT_STATE_UNSPECIFIED\x10\x00\x12\x16\n" +
-	"\x12AGENT_STATE_ONLINE\x10\x01\x12\x17\n" +
+	"\x17AGENT_STATE_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13AGENT_STATE_STANDBY\x10\x01\x12\x17\n" +
 	"\x13AGENT_STATE_OFFLINE\x10\x02\x12\x17\n" +
-	"\x13AGENT_STATE_REVOKED\x10\x03*\xa7\x01\n" +
+	"\x13AGENT_STATE_REVOKED\x10\x03\x12\x16\n" +
+	"\x12AGENT_STATE_ACTIVE\x10\x04*\xa7\x01\n" +
 	"\bRunState\x12\x19\n" +
 	"\x15RUN_STATE_UNSPECIFIED\x10\x00\x12\x15\n" +
 	"\x11RUN_STATE_RUNNING\x10\x01\x12\x17\n" +
@@ -3008,135 +3296,140 @@ func file_idsync_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_idsync_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_idsync_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_idsync_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_idsync_v1_admin_proto_goTypes = []any{
 	(AgentState)(0),                       // 0: idsync.v1.AgentState
 	(RunState)(0),                         // 1: idsync.v1.RunState
 	(UserStatus)(0),                       // 2: idsync.v1.UserStatus
 	(*AttributeMapping)(nil),              // 3: idsync.v1.AttributeMapping
 	(*Directory)(nil),                     // 4: idsync.v1.Directory
-	(*CreateDirectoryRequest)(nil),        // 5: idsync.v1.CreateDirectoryRequest
-	(*CreateDirectoryResponse)(nil),       // 6: idsync.v1.CreateDirectoryResponse
-	(*UpdateDirectoryRequest)(nil),        // 7: idsync.v1.UpdateDirectoryRequest
-	(*UpdateDirectoryResponse)(nil),       // 8: idsync.v1.UpdateDirectoryResponse
-	(*ListDirectoriesRequest)(nil),        // 9: idsync.v1.ListDirectoriesRequest
-	(*ListDirectoriesResponse)(nil),       // 10: idsync.v1.ListDirectoriesResponse
-	(*GetDirectoryRequest)(nil),           // 11: idsync.v1.GetDirectoryRequest
-	(*GetDirectoryResponse)(nil),          // 12: idsync.v1.GetDirectoryResponse
-	(*CreateEnrollmentTokenRequest)(nil),  // 13: idsync.v1.CreateEnrollmentTokenRequest
-	(*CreateEnrollmentTokenResponse)(nil), // 14: idsync.v1.CreateEnrollmentTokenResponse
-	(*Agent)(nil),                         // 15: idsync.v1.Agent
-	(*ListAgentsRequest)(nil),             // 16: idsync.v1.ListAgentsRequest
-	(*ListAgentsResponse)(nil),            // 17: idsync.v1.ListAgentsResponse
-	(*RevokeAgentRequest)(nil),            // 18: idsync.v1.RevokeAgentRequest
-	(*RevokeAgentResponse)(nil),           // 19: idsync.v1.RevokeAgentResponse
-	(*ImportRun)(nil),                     // 20: idsync.v1.ImportRun
-	(*StartImportRequest)(nil),            // 21: idsync.v1.StartImportRequest
-	(*StartImportResponse)(nil),           // 22: idsync.v1.StartImportResponse
-	(*ListImportsRequest)(nil),            // 23: idsync.v1.ListImportsRequest
-	(*ListImportsResponse)(nil),           // 24: idsync.v1.ListImportsResponse
-	(*GetImportRequest)(nil),              // 25: idsync.v1.GetImportRequest
-	(*GetImportResponse)(nil),             // 26: idsync.v1.GetImportResponse
-	(*ConfirmImportRequest)(nil),          // 27: idsync.v1.ConfirmImportRequest
-	(*ConfirmImportResponse)(nil),         // 28: idsync.v1.ConfirmImportResponse
-	(*CancelImportRequest)(nil),           // 29: idsync.v1.CancelImportRequest
-	(*CancelImportResponse)(nil),          // 30: idsync.v1.CancelImportResponse
-	(*User)(nil),                          // 31: idsync.v1.User
-	(*ListUsersRequest)(nil),              // 32: idsync.v1.ListUsersRequest
-	(*ListUsersResponse)(nil),             // 33: idsync.v1.ListUsersResponse
-	(*GetUserRequest)(nil),                // 34: idsync.v1.GetUserRequest
-	(*GetUserResponse)(nil),               // 35: idsync.v1.GetUserResponse
-	(*Group)(nil),                         // 36: idsync.v1.Group
-	(*GroupMember)(nil),                   // 37: idsync.v1.GroupMember
-	(*ListGroupsRequest)(nil),             // 38: idsync.v1.ListGroupsRequest
-	(*ListGroupsResponse)(nil),            // 39: idsync.v1.ListGroupsResponse
-	(*GetGroupRequest)(nil),               // 40: idsync.v1.GetGroupRequest
-	(*GetGroupResponse)(nil),              // 41: idsync.v1.GetGroupResponse
-	(DirectoryKind)(0),                    // 42: idsync.v1.DirectoryKind
-	(*timestamppb.Timestamp)(nil),         // 43: google.protobuf.Timestamp
-	(ImportKind)(0),                       // 44: idsync.v1.ImportKind
-	(*EntryError)(nil),                    // 45: idsync.v1.EntryError
-	(*Attribute)(nil),                     // 46: idsync.v1.Attribute
-	(ObjectKind)(0),                       // 47: idsync.v1.ObjectKind
+	(*CaptureStatus)(nil),                 // 5: idsync.v1.CaptureStatus
+	(*CreateDirectoryRequest)(nil),        // 6: idsync.v1.CreateDirectoryRequest
+	(*CreateDirectoryResponse)(nil),       // 7: idsync.v1.CreateDirectoryResponse
+	(*UpdateDirectoryRequest)(nil),        // 8: idsync.v1.UpdateDirectoryRequest
+	(*UpdateDirectoryResponse)(nil),       // 9: idsync.v1.UpdateDirectoryResponse
+	(*ListDirectoriesRequest)(nil),        // 10: idsync.v1.ListDirectoriesRequest
+	(*ListDirectoriesResponse)(nil),       // 11: idsync.v1.ListDirectoriesResponse
+	(*GetDirectoryRequest)(nil),           // 12: idsync.v1.GetDirectoryRequest
+	(*GetDirectoryResponse)(nil),          // 13: idsync.v1.GetDirectoryResponse
+	(*CreateEnrollmentTokenRequest)(nil),  // 14: idsync.v1.CreateEnrollmentTokenRequest
+	(*CreateEnrollmentTokenResponse)(nil), // 15: idsync.v1.CreateEnrollmentTokenResponse
+	(*Agent)(nil),                         // 16: idsync.v1.Agent
+	(*ListAgentsRequest)(nil),             // 17: idsync.v1.ListAgentsRequest
+	(*ListAgentsResponse)(nil),            // 18: idsync.v1.ListAgentsResponse
+	(*RevokeAgentRequest)(nil),            // 19: idsync.v1.RevokeAgentRequest
+	(*RevokeAgentResponse)(nil),           // 20: idsync.v1.RevokeAgentResponse
+	(*ImportRun)(nil),                     // 21: idsync.v1.ImportRun
+	(*StartImportRequest)(nil),            // 22: idsync.v1.StartImportRequest
+	(*StartImportResponse)(nil),           // 23: idsync.v1.StartImportResponse
+	(*ListImportsRequest)(nil),            // 24: idsync.v1.ListImportsRequest
+	(*ListImportsResponse)(nil),           // 25: idsync.v1.ListImportsResponse
+	(*GetImportRequest)(nil),              // 26: idsync.v1.GetImportRequest
+	(*GetImportResponse)(nil),             // 27: idsync.v1.GetImportResponse
+	(*ConfirmImportRequest)(nil),          // 28: idsync.v1.ConfirmImportRequest
+	(*ConfirmImportResponse)(nil),         // 29: idsync.v1.ConfirmImportResponse
+	(*CancelImportRequest)(nil),           // 30: idsync.v1.CancelImportRequest
+	(*CancelImportResponse)(nil),          // 31: idsync.v1.CancelImportResponse
+	(*User)(nil),                          // 32: idsync.v1.User
+	(*TransitiveGroup)(nil),               // 33: idsync.v1.TransitiveGroup
+	(*ListUsersRequest)(nil),              // 34: idsync.v1.ListUsersRequest
+	(*ListUsersResponse)(nil),             // 35: idsync.v1.ListUsersResponse
+	(*GetUserRequest)(nil),                // 36: idsync.v1.GetUserRequest
+	(*GetUserResponse)(nil),               // 37: idsync.v1.GetUserResponse
+	(*Group)(nil),                         // 38: idsync.v1.Group
+	(*GroupMember)(nil),                   // 39: idsync.v1.GroupMember
+	(*ListGroupsRequest)(nil),             // 40: idsync.v1.ListGroupsRequest
+	(*ListGroupsResponse)(nil),            // 41: idsync.v1.ListGroupsResponse
+	(*GetGroupRequest)(nil),               // 42: idsync.v1.GetGroupRequest
+	(*GetGroupResponse)(nil),              // 43: idsync.v1.GetGroupResponse
+	(DirectoryKind)(0),                    // 44: idsync.v1.DirectoryKind
+	(*timestamppb.Timestamp)(nil),         // 45: google.protobuf.Timestamp
+	(ImportKind)(0),                       // 46: idsync.v1.ImportKind
+	(*EntryError)(nil),                    // 47: idsync.v1.EntryError
+	(*Attribute)(nil),                     // 48: idsync.v1.Attribute
+	(ObjectKind)(0),                       // 49: idsync.v1.ObjectKind
 }
 var file_idsync_v1_admin_proto_depIdxs = []int32{
-	42, // 0: idsync.v1.Directory.kind:type_name -> idsync.v1.DirectoryKind
+	44, // 0: idsync.v1.Directory.kind:type_name -> idsync.v1.DirectoryKind
 	3,  // 1: idsync.v1.Directory.mapping:type_name -> idsync.v1.AttributeMapping
-	43, // 2: idsync.v1.Directory.created_at:type_name -> google.protobuf.Timestamp
-	20, // 3: idsync.v1.Directory.last_run:type_name -> idsync.v1.ImportRun
-	4,  // 4: idsync.v1.CreateDirectoryRequest.directory:type_name -> idsync.v1.Directory
-	4,  // 5: idsync.v1.CreateDirectoryResponse.directory:type_name -> idsync.v1.Directory
-	4,  // 6: idsync.v1.UpdateDirectoryRequest.directory:type_name -> idsync.v1.Directory
-	4,  // 7: idsync.v1.UpdateDirectoryResponse.directory:type_name -> idsync.v1.Directory
-	4,  // 8: idsync.v1.ListDirectoriesResponse.directories:type_name -> idsync.v1.Directory
-	4,  // 9: idsync.v1.GetDirectoryResponse.directory:type_name -> idsync.v1.Directory
-	43, // 10: idsync.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	0,  // 11: idsync.v1.Agent.state:type_name -> idsync.v1.AgentState
-	43, // 12: idsync.v1.Agent.enrolled_at:type_name -> google.protobuf.Timestamp
-	43, // 13: idsync.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
-	43, // 14: idsync.v1.Agent.cert_expires_at:type_name -> google.protobuf.Timestamp
-	15, // 15: idsync.v1.ListAgentsResponse.agents:type_name -> idsync.v1.Agent
-	15, // 16: idsync.v1.RevokeAgentResponse.agent:type_name -> idsync.v1.Agent
-	44, // 17: idsync.v1.ImportRun.kind:type_name -> idsync.v1.ImportKind
-	1,  // 18: idsync.v1.ImportRun.state:type_name -> idsync.v1.RunState
-	43, // 19: idsync.v1.ImportRun.started_at:type_name -> google.protobuf.Timestamp
-	43, // 20: idsync.v1.ImportRun.finished_at:type_name -> google.protobuf.Timestamp
-	45, // 21: idsync.v1.ImportRun.error_samples:type_name -> idsync.v1.EntryError
-	44, // 22: idsync.v1.StartImportRequest.kind:type_name -> idsync.v1.ImportKind
-	20, // 23: idsync.v1.StartImportResponse.run:type_name -> idsync.v1.ImportRun
-	20, // 24: idsync.v1.ListImportsResponse.runs:type_name -> idsync.v1.ImportRun
-	20, // 25: idsync.v1.GetImportResponse.run:type_name -> idsync.v1.ImportRun
-	20, // 26: idsync.v1.ConfirmImportResponse.run:type_name -> idsync.v1.ImportRun
-	20, // 27: idsync.v1.CancelImportResponse.run:type_name -> idsync.v1.ImportRun
-	2,  // 28: idsync.v1.User.status:type_name -> idsync.v1.UserStatus
-	46, // 29: idsync.v1.User.extra:type_name -> idsync.v1.Attribute
-	43, // 30: idsync.v1.User.created_at:type_name -> google.protobuf.Timestamp
-	43, // 31: idsync.v1.User.updated_at:type_name -> google.protobuf.Timestamp
-	2,  // 32: idsync.v1.ListUsersRequest.status:type_name -> idsync.v1.UserStatus
-	31, // 33: idsync.v1.ListUsersResponse.users:type_name -> idsync.v1.User
-	31, // 34: idsync.v1.GetUserResponse.user:type_name -> idsync.v1.User
-	2,  // 35: idsync.v1.Group.status:type_name -> idsync.v1.UserStatus
-	47, // 36: idsync.v1.GroupMember.kind:type_name -> idsync.v1.ObjectKind
-	36, // 37: idsync.v1.ListGroupsResponse.groups:type_name -> idsync.v1.Group
-	36, // 38: idsync.v1.GetGroupResponse.group:type_name -> idsync.v1.Group
-	37, // 39: idsync.v1.GetGroupResponse.members:type_name -> idsync.v1.GroupMember
-	5,  // 40: idsync.v1.AdminService.CreateDirectory:input_type -> idsync.v1.CreateDirectoryRequest
-	7,  // 41: idsync.v1.AdminService.UpdateDirectory:input_type -> idsync.v1.UpdateDirectoryRequest
-	9,  // 42: idsync.v1.AdminService.ListDirectories:input_type -> idsync.v1.ListDirectoriesRequest
-	11, // 43: idsync.v1.AdminService.GetDirectory:input_type -> idsync.v1.GetDirectoryRequest
-	13, // 44: idsync.v1.AdminService.CreateEnrollmentToken:input_type -> idsync.v1.CreateEnrollmentTokenRequest
-	16, // 45: idsync.v1.AdminService.ListAgents:input_type -> idsync.v1.ListAgentsRequest
-	18, // 46: idsync.v1.AdminService.RevokeAgent:input_type -> idsync.v1.RevokeAgentRequest
-	21, // 47: idsync.v1.AdminService.StartImport:input_type -> idsync.v1.StartImportRequest
-	23, // 48: idsync.v1.AdminService.ListImports:input_type -> idsync.v1.ListImportsRequest
-	25, // 49: idsync.v1.AdminService.GetImport:input_type -> idsync.v1.GetImportRequest
-	27, // 50: idsync.v1.AdminService.ConfirmImport:input_type -> idsync.v1.ConfirmImportRequest
-	29, // 51: idsync.v1.AdminService.CancelImport:input_type -> idsync.v1.CancelImportRequest
-	32, // 52: idsync.v1.AdminService.ListUsers:input_type -> idsync.v1.ListUsersRequest
-	34, // 53: idsync.v1.AdminService.GetUser:input_type -> idsync.v1.GetUserRequest
-	38, // 54: idsync.v1.AdminService.ListGroups:input_type -> idsync.v1.ListGroupsRequest
-	40, // 55: idsync.v1.AdminService.GetGroup:input_type -> idsync.v1.GetGroupRequest
-	6,  // 56: idsync.v1.AdminService.CreateDirectory:output_type -> idsync.v1.CreateDirectoryResponse
-	8,  // 57: idsync.v1.AdminService.UpdateDirectory:output_type -> idsync.v1.UpdateDirectoryResponse
-	10, // 58: idsync.v1.AdminService.ListDirectories:output_type -> idsync.v1.ListDirectoriesResponse
-	12, // 59: idsync.v1.AdminService.GetDirectory:output_type -> idsync.v1.GetDirectoryResponse
-	14, // 60: idsync.v1.AdminService.CreateEnrollmentToken:output_type -> idsync.v1.CreateEnrollmentTokenResponse
-	17, // 61: idsync.v1.AdminService.ListAgents:output_type -> idsync.v1.ListAgentsResponse
-	19, // 62: idsync.v1.AdminService.RevokeAgent:output_type -> idsync.v1.RevokeAgentResponse
-	22, // 63: idsync.v1.AdminService.StartImport:output_type -> idsync.v1.StartImportResponse
-	24, // 64: idsync.v1.AdminService.ListImports:output_type -> idsync.v1.ListImportsResponse
-	26, // 65: idsync.v1.AdminService.GetImport:output_type -> idsync.v1.GetImportResponse
-	28, // 66: idsync.v1.AdminService.ConfirmImport:output_type -> idsync.v1.ConfirmImportResponse
-	30, // 67: idsync.v1.AdminService.CancelImport:output_type -> idsync.v1.CancelImportResponse
-	33, // 68: idsync.v1.AdminService.ListUsers:output_type -> idsync.v1.ListUsersResponse
-	35, // 69: idsync.v1.AdminService.GetUser:output_type -> idsync.v1.GetUserResponse
-	39, // 70: idsync.v1.AdminService.ListGroups:output_type -> idsync.v1.ListGroupsResponse
-	41, // 71: idsync.v1.AdminService.GetGroup:output_type -> idsync.v1.GetGroupResponse
-	56, // [56:72] is the sub-list for method output_type
-	40, // [40:56] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	45, // 2: idsync.v1.Directory.created_at:type_name -> google.protobuf.Timestamp
+	21, // 3: idsync.v1.Directory.last_run:type_name -> idsync.v1.ImportRun
+	5,  // 4: idsync.v1.Directory.capture_status:type_name -> idsync.v1.CaptureStatus
+	45, // 5: idsync.v1.CaptureStatus.started_at:type_name -> google.protobuf.Timestamp
+	4,  // 6: idsync.v1.CreateDirectoryRequest.directory:type_name -> idsync.v1.Directory
+	4,  // 7: idsync.v1.CreateDirectoryResponse.directory:type_name -> idsync.v1.Directory
+	4,  // 8: idsync.v1.UpdateDirectoryRequest.directory:type_name -> idsync.v1.Directory
+	4,  // 9: idsync.v1.UpdateDirectoryResponse.directory:type_name -> idsync.v1.Directory
+	4,  // 10: idsync.v1.ListDirectoriesResponse.directories:type_name -> idsync.v1.Directory
+	4,  // 11: idsync.v1.GetDirectoryResponse.directory:type_name -> idsync.v1.Directory
+	45, // 12: idsync.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	0,  // 13: idsync.v1.Agent.state:type_name -> idsync.v1.AgentState
+	45, // 14: idsync.v1.Agent.enrolled_at:type_name -> google.protobuf.Timestamp
+	45, // 15: idsync.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
+	45, // 16: idsync.v1.Agent.cert_expires_at:type_name -> google.protobuf.Timestamp
+	16, // 17: idsync.v1.ListAgentsResponse.agents:type_name -> idsync.v1.Agent
+	16, // 18: idsync.v1.RevokeAgentResponse.agent:type_name -> idsync.v1.Agent
+	46, // 19: idsync.v1.ImportRun.kind:type_name -> idsync.v1.ImportKind
+	1,  // 20: idsync.v1.ImportRun.state:type_name -> idsync.v1.RunState
+	45, // 21: idsync.v1.ImportRun.started_at:type_name -> google.protobuf.Timestamp
+	45, // 22: idsync.v1.ImportRun.finished_at:type_name -> google.protobuf.Timestamp
+	47, // 23: idsync.v1.ImportRun.error_samples:type_name -> idsync.v1.EntryError
+	46, // 24: idsync.v1.StartImportRequest.kind:type_name -> idsync.v1.ImportKind
+	21, // 25: idsync.v1.StartImportResponse.run:type_name -> idsync.v1.ImportRun
+	21, // 26: idsync.v1.ListImportsResponse.runs:type_name -> idsync.v1.ImportRun
+	21, // 27: idsync.v1.GetImportResponse.run:type_name -> idsync.v1.ImportRun
+	21, // 28: idsync.v1.ConfirmImportResponse.run:type_name -> idsync.v1.ImportRun
+	21, // 29: idsync.v1.CancelImportResponse.run:type_name -> idsync.v1.ImportRun
+	2,  // 30: idsync.v1.User.status:type_name -> idsync.v1.UserStatus
+	48, // 31: idsync.v1.User.extra:type_name -> idsync.v1.Attribute
+	45, // 32: idsync.v1.User.created_at:type_name -> google.protobuf.Timestamp
+	45, // 33: idsync.v1.User.updated_at:type_name -> google.protobuf.Timestamp
+	33, // 34: idsync.v1.User.transitive_groups:type_name -> idsync.v1.TransitiveGroup
+	2,  // 35: idsync.v1.ListUsersRequest.status:type_name -> idsync.v1.UserStatus
+	32, // 36: idsync.v1.ListUsersResponse.users:type_name -> idsync.v1.User
+	32, // 37: idsync.v1.GetUserResponse.user:type_name -> idsync.v1.User
+	2,  // 38: idsync.v1.Group.status:type_name -> idsync.v1.UserStatus
+	49, // 39: idsync.v1.GroupMember.kind:type_name -> idsync.v1.ObjectKind
+	38, // 40: idsync.v1.ListGroupsResponse.groups:type_name -> idsync.v1.Group
+	38, // 41: idsync.v1.GetGroupResponse.group:type_name -> idsync.v1.Group
+	39, // 42: idsync.v1.GetGroupResponse.members:type_name -> idsync.v1.GroupMember
+	6,  // 43: idsync.v1.AdminService.CreateDirectory:input_type -> idsync.v1.CreateDirectoryRequest
+	8,  // 44: idsync.v1.AdminService.UpdateDirectory:input_type -> idsync.v1.UpdateDirectoryRequest
+	10, // 45: idsync.v1.AdminService.ListDirectories:input_type -> idsync.v1.ListDirectoriesRequest
+	12, // 46: idsync.v1.AdminService.GetDirectory:input_type -> idsync.v1.GetDirectoryRequest
+	14, // 47: idsync.v1.AdminService.CreateEnrollmentToken:input_type -> idsync.v1.CreateEnrollmentTokenRequest
+	17, // 48: idsync.v1.AdminService.ListAgents:input_type -> idsync.v1.ListAgentsRequest
+	19, // 49: idsync.v1.AdminService.RevokeAgent:input_type -> idsync.v1.RevokeAgentRequest
+	22, // 50: idsync.v1.AdminService.StartImport:input_type -> idsync.v1.StartImportRequest
+	24, // 51: idsync.v1.AdminService.ListImports:input_type -> idsync.v1.ListImportsRequest
+	26, // 52: idsync.v1.AdminService.GetImport:input_type -> idsync.v1.GetImportRequest
+	28, // 53: idsync.v1.AdminService.ConfirmImport:input_type -> idsync.v1.ConfirmImportRequest
+	30, // 54: idsync.v1.AdminService.CancelImport:input_type -> idsync.v1.CancelImportRequest
+	34, // 55: idsync.v1.AdminService.ListUsers:input_type -> idsync.v1.ListUsersRequest
+	36, // 56: idsync.v1.AdminService.GetUser:input_type -> idsync.v1.GetUserRequest
+	40, // 57: idsync.v1.AdminService.ListGroups:input_type -> idsync.v1.ListGroupsRequest
+	42, // 58: idsync.v1.AdminService.GetGroup:input_type -> idsync.v1.GetGroupRequest
+	7,  // 59: idsync.v1.AdminService.CreateDirectory:output_type -> idsync.v1.CreateDirectoryResponse
+	9,  // 60: idsync.v1.AdminService.UpdateDirectory:output_type -> idsync.v1.UpdateDirectoryResponse
+	11, // 61: idsync.v1.AdminService.ListDirectories:output_type -> idsync.v1.ListDirectoriesResponse
+	13, // 62: idsync.v1.AdminService.GetDirectory:output_type -> idsync.v1.GetDirectoryResponse
+	15, // 63: idsync.v1.AdminService.CreateEnrollmentToken:output_type -> idsync.v1.CreateEnrollmentTokenResponse
+	18, // 64: idsync.v1.AdminService.ListAgents:output_type -> idsync.v1.ListAgentsResponse
+	20, // 65: idsync.v1.AdminService.RevokeAgent:output_type -> idsync.v1.RevokeAgentResponse
+	23, // 66: idsync.v1.AdminService.StartImport:output_type -> idsync.v1.StartImportResponse
+	25, // 67: idsync.v1.AdminService.ListImports:output_type -> idsync.v1.ListImportsResponse
+	27, // 68: idsync.v1.AdminService.GetImport:output_type -> idsync.v1.GetImportResponse
+	29, // 69: idsync.v1.AdminService.ConfirmImport:output_type -> idsync.v1.ConfirmImportResponse
+	31, // 70: idsync.v1.AdminService.CancelImport:output_type -> idsync.v1.CancelImportResponse
+	35, // 71: idsync.v1.AdminService.ListUsers:output_type -> idsync.v1.ListUsersResponse
+	37, // 72: idsync.v1.AdminService.GetUser:output_type -> idsync.v1.GetUserResponse
+	41, // 73: idsync.v1.AdminService.ListGroups:output_type -> idsync.v1.ListGroupsResponse
+	43, // 74: idsync.v1.AdminService.GetGroup:output_type -> idsync.v1.GetGroupResponse
+	59, // [59:75] is the sub-list for method output_type
+	43, // [43:59] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_idsync_v1_admin_proto_init() }
@@ -3151,7 +3444,7 @@ func file_idsync_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_idsync_v1_admin_proto_rawDesc), len(file_idsync_v1_admin_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   39,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

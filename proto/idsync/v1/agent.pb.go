@@ -813,9 +813,14 @@ type Source struct {
 	// is reported as an error instead of being sent.
 	MaxValueBytes uint32 `protobuf:"varint,10,opt,name=max_value_bytes,json=maxValueBytes,proto3" json:"max_value_bytes,omitempty"`
 	// Where incremental capture resumes; opaque to the agent.
-	Checkpoint    []byte `protobuf:"bytes,11,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Checkpoint []byte `protobuf:"bytes,11,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	// How to capture changes: "" (detect from the rootDSE), "syncrepl",
+	// "dirsync", "psearch" or "poll".
+	CaptureStrategy string `protobuf:"bytes,12,opt,name=capture_strategy,json=captureStrategy,proto3" json:"capture_strategy,omitempty"`
+	// Seconds between DirSync rounds or polls when nothing wakes them earlier.
+	PollIntervalSeconds uint32 `protobuf:"varint,13,opt,name=poll_interval_seconds,json=pollIntervalSeconds,proto3" json:"poll_interval_seconds,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *Source) Reset() {
@@ -925,6 +930,20 @@ func (x *Source) GetCheckpoint() []byte {
 	return nil
 }
 
+func (x *Source) GetCaptureStrategy() string {
+	if x != nil {
+		return x.CaptureStrategy
+	}
+	return ""
+}
+
+func (x *Source) GetPollIntervalSeconds() uint32 {
+	if x != nil {
+		return x.PollIntervalSeconds
+	}
+	return 0
+}
+
 // Command is work the hub asks of the agent.
 type Command struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1029,9 +1048,15 @@ type StartImport struct {
 	// Full or incremental.
 	Kind ImportKind `protobuf:"varint,2,opt,name=kind,proto3,enum=idsync.v1.ImportKind" json:"kind,omitempty"`
 	// What to read; carried here so a changed setting applies to the next run.
-	Source        *Source `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// For an incremental run (change capture), source.checkpoint is where to
+	// resume; capture then runs until the hub cancels it or the stream ends.
+	Source *Source `protobuf:"bytes,3,opt,name=source,proto3" json:"source,omitempty"`
+	// For a full run: take a fresh capture checkpoint before reading and send
+	// it on the last batch, so that capture can resume from the moment the
+	// snapshot began.
+	TakeCheckpoint bool `protobuf:"varint,4,opt,name=take_checkpoint,json=takeCheckpoint,proto3" json:"take_checkpoint,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *StartImport) Reset() {
@@ -1083,6 +1108,13 @@ func (x *StartImport) GetSource() *Source {
 		return x.Source
 	}
 	return nil
+}
+
+func (x *StartImport) GetTakeCheckpoint() bool {
+	if x != nil {
+		return x.TakeCheckpoint
+	}
+	return false
 }
 
 // CancelImport stops a run on the agent.
@@ -1148,7 +1180,10 @@ type CommandResult struct {
 	// The run, for import commands.
 	RunId string `protobuf:"bytes,2,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
 	// Empty on success; otherwise one clear sentence naming what went wrong.
-	Error         string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	Error string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	// The capture checkpoint is unusable (refused cookie, changed invocationID,
+	// refresh required): the hub must run a full reconciliation first.
+	Reconcile     bool `protobuf:"varint,4,opt,name=reconcile,proto3" json:"reconcile,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1202,6 +1237,13 @@ func (x *CommandResult) GetError() string {
 		return x.Error
 	}
 	return ""
+}
+
+func (x *CommandResult) GetReconcile() bool {
+	if x != nil {
+		return x.Reconcile
+	}
+	return false
 }
 
 // Heartbeat keeps the stream alive and reports liveness.
@@ -1320,7 +1362,20 @@ type ChangeBatch struct {
 	// True on the run's last batch: the read completed successfully.
 	Last bool `protobuf:"varint,5,opt,name=last,proto3" json:"last,omitempty"`
 	// The checkpoint the changes up to this batch reach, if any.
-	Checkpoint    []byte `protobuf:"bytes,6,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	Checkpoint []byte `protobuf:"bytes,6,opt,name=checkpoint,proto3" json:"checkpoint,omitempty"`
+	// External ids the directory declares present without sending them (a
+	// syncrepl present phase): they exist and count as seen.
+	PresentIds []string `protobuf:"bytes,7,rep,name=present_ids,json=presentIds,proto3" json:"present_ids,omitempty"`
+	// A capture refresh ended with this batch.
+	RefreshDone bool `protobuf:"varint,8,opt,name=refresh_done,json=refreshDone,proto3" json:"refresh_done,omitempty"`
+	// With refresh_done: the refresh used the present phase, so objects
+	// neither sent nor declared present since the run began are gone.
+	PresentPhase bool `protobuf:"varint,9,opt,name=present_phase,json=presentPhase,proto3" json:"present_phase,omitempty"`
+	// When the agent read the newest change of the batch (for lag).
+	ReadAt *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=read_at,json=readAt,proto3" json:"read_at,omitempty"`
+	// How this capture run finds changes ("syncrepl", "dirsync", …), on its
+	// first batch.
+	Strategy      string `protobuf:"bytes,11,opt,name=strategy,proto3" json:"strategy,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1397,6 +1452,41 @@ func (x *ChangeBatch) GetCheckpoint() []byte {
 	return nil
 }
 
+func (x *ChangeBatch) GetPresentIds() []string {
+	if x != nil {
+		return x.PresentIds
+	}
+	return nil
+}
+
+func (x *ChangeBatch) GetRefreshDone() bool {
+	if x != nil {
+		return x.RefreshDone
+	}
+	return false
+}
+
+func (x *ChangeBatch) GetPresentPhase() bool {
+	if x != nil {
+		return x.PresentPhase
+	}
+	return false
+}
+
+func (x *ChangeBatch) GetReadAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ReadAt
+	}
+	return nil
+}
+
+func (x *ChangeBatch) GetStrategy() string {
+	if x != nil {
+		return x.Strategy
+	}
+	return ""
+}
+
 // Change is one object as read from the directory.
 type Change struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1409,9 +1499,17 @@ type Change struct {
 	// The entry's DN at the time of reading.
 	Dn string `protobuf:"bytes,4,opt,name=dn,proto3" json:"dn,omitempty"`
 	// The requested attributes that the entry has.
-	Attributes    []*Attribute `protobuf:"bytes,5,rep,name=attributes,proto3" json:"attributes,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Attributes []*Attribute `protobuf:"bytes,5,rep,name=attributes,proto3" json:"attributes,omitempty"`
+	// With members_incremental, member values added since the last change
+	// (AD DirSync incremental values); the membership attributes are then
+	// absent from attributes.
+	MemberAdds []*Attribute `protobuf:"bytes,6,rep,name=member_adds,json=memberAdds,proto3" json:"member_adds,omitempty"`
+	// With members_incremental, member values removed.
+	MemberRemoves []*Attribute `protobuf:"bytes,7,rep,name=member_removes,json=memberRemoves,proto3" json:"member_removes,omitempty"`
+	// The membership arrives as deltas, not as the complete set.
+	MembersIncremental bool `protobuf:"varint,8,opt,name=members_incremental,json=membersIncremental,proto3" json:"members_incremental,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *Change) Reset() {
@@ -1477,6 +1575,27 @@ func (x *Change) GetAttributes() []*Attribute {
 		return x.Attributes
 	}
 	return nil
+}
+
+func (x *Change) GetMemberAdds() []*Attribute {
+	if x != nil {
+		return x.MemberAdds
+	}
+	return nil
+}
+
+func (x *Change) GetMemberRemoves() []*Attribute {
+	if x != nil {
+		return x.MemberRemoves
+	}
+	return nil
+}
+
+func (x *Change) GetMembersIncremental() bool {
+	if x != nil {
+		return x.MembersIncremental
+	}
+	return false
 }
 
 // Attribute is one LDAP attribute with its values.
@@ -1701,7 +1820,7 @@ const file_idsync_v1_agent_proto_rawDesc = "" +
 	"\asources\x18\x02 \x03(\v2\x11.idsync.v1.SourceR\asources\x12\x1d\n" +
 	"\n" +
 	"ack_window\x18\x03 \x01(\rR\tackWindow\x12+\n" +
-	"\x11heartbeat_seconds\x18\x04 \x01(\rR\x10heartbeatSeconds\"\x89\x03\n" +
+	"\x11heartbeat_seconds\x18\x04 \x01(\rR\x10heartbeatSeconds\"\xe8\x03\n" +
 	"\x06Source\x12\x1c\n" +
 	"\tdirectory\x18\x01 \x01(\tR\tdirectory\x12,\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x18.idsync.v1.DirectoryKindR\x04kind\x12\x17\n" +
@@ -1718,30 +1837,34 @@ const file_idsync_v1_agent_proto_rawDesc = "" +
 	" \x01(\rR\rmaxValueBytes\x12\x1e\n" +
 	"\n" +
 	"checkpoint\x18\v \x01(\fR\n" +
-	"checkpoint\"\xac\x01\n" +
+	"checkpoint\x12)\n" +
+	"\x10capture_strategy\x18\f \x01(\tR\x0fcaptureStrategy\x122\n" +
+	"\x15poll_interval_seconds\x18\r \x01(\rR\x13pollIntervalSeconds\"\xac\x01\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12;\n" +
 	"\fstart_import\x18\x02 \x01(\v2\x16.idsync.v1.StartImportH\x00R\vstartImport\x12>\n" +
 	"\rcancel_import\x18\x03 \x01(\v2\x17.idsync.v1.CancelImportH\x00R\fcancelImportB\x05\n" +
-	"\x03cmd\"z\n" +
+	"\x03cmd\"\xa3\x01\n" +
 	"\vStartImport\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12)\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x15.idsync.v1.ImportKindR\x04kind\x12)\n" +
-	"\x06source\x18\x03 \x01(\v2\x11.idsync.v1.SourceR\x06source\"=\n" +
+	"\x06source\x18\x03 \x01(\v2\x11.idsync.v1.SourceR\x06source\x12'\n" +
+	"\x0ftake_checkpoint\x18\x04 \x01(\bR\x0etakeCheckpoint\"=\n" +
 	"\fCancelImport\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"[\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"y\n" +
 	"\rCommandResult\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12\x15\n" +
 	"\x06run_id\x18\x02 \x01(\tR\x05runId\x12\x14\n" +
-	"\x05error\x18\x03 \x01(\tR\x05error\"@\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\x12\x1c\n" +
+	"\treconcile\x18\x04 \x01(\bR\treconcile\"@\n" +
 	"\tHeartbeat\x123\n" +
 	"\asent_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x06sentAt\"D\n" +
 	"\bProgress\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12!\n" +
-	"\fentries_read\x18\x02 \x01(\x04R\ventriesRead\"\xd0\x01\n" +
+	"\fentries_read\x18\x02 \x01(\x04R\ventriesRead\"\x8a\x03\n" +
 	"\vChangeBatch\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x1a\n" +
 	"\bsequence\x18\x02 \x01(\x04R\bsequence\x12+\n" +
@@ -1750,7 +1873,14 @@ const file_idsync_v1_agent_proto_rawDesc = "" +
 	"\x04last\x18\x05 \x01(\bR\x04last\x12\x1e\n" +
 	"\n" +
 	"checkpoint\x18\x06 \x01(\fR\n" +
-	"checkpoint\"\xc5\x01\n" +
+	"checkpoint\x12\x1f\n" +
+	"\vpresent_ids\x18\a \x03(\tR\n" +
+	"presentIds\x12!\n" +
+	"\frefresh_done\x18\b \x01(\bR\vrefreshDone\x12#\n" +
+	"\rpresent_phase\x18\t \x01(\bR\fpresentPhase\x123\n" +
+	"\aread_at\x18\n" +
+	" \x01(\v2\x1a.google.protobuf.TimestampR\x06readAt\x12\x1a\n" +
+	"\bstrategy\x18\v \x01(\tR\bstrategy\"\xea\x02\n" +
 	"\x06Change\x12)\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x15.idsync.v1.ChangeTypeR\x04type\x12)\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x15.idsync.v1.ObjectKindR\x04kind\x12\x1f\n" +
@@ -1759,7 +1889,11 @@ const file_idsync_v1_agent_proto_rawDesc = "" +
 	"\x02dn\x18\x04 \x01(\tR\x02dn\x124\n" +
 	"\n" +
 	"attributes\x18\x05 \x03(\v2\x14.idsync.v1.AttributeR\n" +
-	"attributes\"7\n" +
+	"attributes\x125\n" +
+	"\vmember_adds\x18\x06 \x03(\v2\x14.idsync.v1.AttributeR\n" +
+	"memberAdds\x12;\n" +
+	"\x0emember_removes\x18\a \x03(\v2\x14.idsync.v1.AttributeR\rmemberRemoves\x12/\n" +
+	"\x13members_incremental\x18\b \x01(\bR\x12membersIncremental\"7\n" +
 	"\tAttribute\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06values\x18\x02 \x03(\tR\x06values\"\x82\x01\n" +
@@ -1854,19 +1988,22 @@ var file_idsync_v1_agent_proto_depIdxs = []int32{
 	22, // 15: idsync.v1.Heartbeat.sent_at:type_name -> google.protobuf.Timestamp
 	18, // 16: idsync.v1.ChangeBatch.changes:type_name -> idsync.v1.Change
 	20, // 17: idsync.v1.ChangeBatch.errors:type_name -> idsync.v1.EntryError
-	3,  // 18: idsync.v1.Change.type:type_name -> idsync.v1.ChangeType
-	1,  // 19: idsync.v1.Change.kind:type_name -> idsync.v1.ObjectKind
-	19, // 20: idsync.v1.Change.attributes:type_name -> idsync.v1.Attribute
-	1,  // 21: idsync.v1.EntryError.kind:type_name -> idsync.v1.ObjectKind
-	4,  // 22: idsync.v1.AgentService.Enroll:input_type -> idsync.v1.EnrollRequest
-	6,  // 23: idsync.v1.AgentService.Connect:input_type -> idsync.v1.ConnectRequest
-	5,  // 24: idsync.v1.AgentService.Enroll:output_type -> idsync.v1.EnrollResponse
-	7,  // 25: idsync.v1.AgentService.Connect:output_type -> idsync.v1.ConnectResponse
-	24, // [24:26] is the sub-list for method output_type
-	22, // [22:24] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	22, // 18: idsync.v1.ChangeBatch.read_at:type_name -> google.protobuf.Timestamp
+	3,  // 19: idsync.v1.Change.type:type_name -> idsync.v1.ChangeType
+	1,  // 20: idsync.v1.Change.kind:type_name -> idsync.v1.ObjectKind
+	19, // 21: idsync.v1.Change.attributes:type_name -> idsync.v1.Attribute
+	19, // 22: idsync.v1.Change.member_adds:type_name -> idsync.v1.Attribute
+	19, // 23: idsync.v1.Change.member_removes:type_name -> idsync.v1.Attribute
+	1,  // 24: idsync.v1.EntryError.kind:type_name -> idsync.v1.ObjectKind
+	4,  // 25: idsync.v1.AgentService.Enroll:input_type -> idsync.v1.EnrollRequest
+	6,  // 26: idsync.v1.AgentService.Connect:input_type -> idsync.v1.ConnectRequest
+	5,  // 27: idsync.v1.AgentService.Enroll:output_type -> idsync.v1.EnrollResponse
+	7,  // 28: idsync.v1.AgentService.Connect:output_type -> idsync.v1.ConnectResponse
+	27, // [27:29] is the sub-list for method output_type
+	25, // [25:27] is the sub-list for method input_type
+	25, // [25:25] is the sub-list for extension type_name
+	25, // [25:25] is the sub-list for extension extendee
+	0,  // [0:25] is the sub-list for field type_name
 }
 
 func init() { file_idsync_v1_agent_proto_init() }
