@@ -71,7 +71,8 @@ type Store interface {
 	// the run at the current time. It applies deletes (status
 	// deprovisioned, nothing removed), records
 	// entry errors (their known external ids count as seen), marks the
-	// Present external ids seen, adds to the
+	// Present external ids seen (nothing else: they are not counted in
+	// Seen, which counts the objects sent), adds to the
 	// run's counters, stores the checkpoint when given, and records the
 	// batch's sequence. A batch whose sequence is not above the run's last
 	// applied sequence changes nothing and returns Duplicate, even when the
@@ -82,10 +83,12 @@ type Store interface {
 	// update, restore, delete) adds one to its Revision.
 	//
 	// Change capture and full imports run side by side: batches of an
-	// incremental run stamp the objects they write or delete as captured
-	// now; a full run never overwrites, restores or counts as changed an
-	// object captured at or after the full run started (its snapshot may be
-	// older than what capture applied), it only marks it seen.
+	// incremental run stamp the objects they write, find unchanged or delete
+	// (even one already deprovisioned) as captured now; a full run never
+	// overwrites, restores, deletes or counts as changed an object captured
+	// at or after the full run started (its snapshot may be older than what
+	// capture applied), it only marks it seen and counts it unchanged. The
+	// guard holds against a capture batch committing concurrently.
 	ApplyBatch(ctx context.Context, b *Batch) (BatchResult, error)
 
 	// SweepCandidates counts what a sweep after run would deprovision:
@@ -104,17 +107,21 @@ type Store interface {
 	// running run without ending it (the present phase of a syncrepl
 	// refresh: what was neither sent nor declared present since the run
 	// started is gone), adds them to the run's Deprovisioned counter and
-	// returns how many there were. A run that is not running is ErrConflict.
+	// returns how many there were. A run that is not running is
+	// ErrConflict, an unknown one ErrNotFound. "Since the run started": a
+	// refresh in the middle of a long incremental run needs a run of its
+	// own.
 	SweepPresent(ctx context.Context, runID int64) (int64, error)
 
 	// Checkpoint returns the stored capture checkpoint of a directory; nil
 	// when there is none.
 	Checkpoint(ctx context.Context, directoryID int64) ([]byte, error)
 	// SetCheckpoint stores a directory's capture checkpoint (taken when a
-	// full import began, stored once it completed); nil clears it.
+	// full import began, stored once it completed); nil or empty clears it.
+	// Unknown directory: ErrNotFound.
 	SetCheckpoint(ctx context.Context, directoryID int64, data []byte) error
 	// SetRunStrategy records how an incremental run captures changes
-	// ("syncrepl", "dirsync", "psearch", "poll").
+	// ("syncrepl", "dirsync", "psearch", "poll"). Unknown run: ErrNotFound.
 	SetRunStrategy(ctx context.Context, runID int64, strategy string) error
 
 	// ListUsers returns users ordered by id; Groups is filled when
@@ -138,13 +145,21 @@ type Store interface {
 	// the object it resolves to (if any), ordered by value.
 	GroupMembers(ctx context.Context, groupID string) ([]Member, error)
 	// UserGroupsTransitive returns every group (not deprovisioned) the user
-	// belongs to directly or through nested groups, each once, with the
-	// shortest nesting depth (1: direct) and, for depth > 1, the name of the
-	// group through which it is reached. Cycles in the directory's nesting
-	// terminate. Ordered by depth, then name.
+	// belongs to directly (by DN or memberUid) or through nested groups,
+	// each once, with the shortest nesting depth (1: direct) and, for
+	// depth > 1, the name of the group through which it is reached (see
+	// GroupMembership.Via). A group nests in another when a DN member value
+	// of the outer one names it, in the same directory; a deprovisioned
+	// group breaks the chain through it. Cycles in the directory's nesting
+	// terminate. Ordered by depth, then name. Unknown user: ErrNotFound.
 	UserGroupsTransitive(ctx context.Context, userID string) ([]GroupMembership, error)
-	// GroupUsersTransitive returns the users (any status) that are members of
-	// a group directly or through nested groups, each once, ordered by id.
+	// GroupUsersTransitive returns the users that are members of a group
+	// directly or through nested groups, each once, ordered by id. Member
+	// values resolve as in GroupMembers (a live user before a deprovisioned
+	// one with the same DN or name), so a deprovisioned user appears only
+	// when no live one holds its key. A deprovisioned group, in the chain or
+	// asked for, grants nothing: its list is empty. Unknown group:
+	// ErrNotFound.
 	GroupUsersTransitive(ctx context.Context, groupID string) ([]*User, error)
 
 	// CreateEnrollToken stores an enrolment token by the hash of its secret.
@@ -168,7 +183,8 @@ type Store interface {
 	// stream should end).
 	AgentSeen(ctx context.Context, id, sessionID string, now time.Time) error
 	// AgentLag records how far an agent's capture runs behind: from the
-	// agent reading its newest change to the hub committing it.
+	// agent reading its newest change to the hub committing it. Kept to the
+	// millisecond. Unknown agent: ErrNotFound.
 	AgentLag(ctx context.Context, id string, lag time.Duration) error
 	// AgentDisconnected clears the session id when it is still sessionID,
 	// and otherwise does nothing.
@@ -210,6 +226,7 @@ type Directory struct {
 	// "" (auto), "syncrepl", "dirsync", "psearch" or "poll".
 	CaptureStrategy string
 	// PollInterval wakes DirSync rounds and drives polling (0: default 5 s).
+	// Both intervals are kept to the millisecond.
 	PollInterval time.Duration
 	// FullImportInterval schedules full reconciliations (0: default 24 h).
 	FullImportInterval time.Duration
@@ -422,7 +439,7 @@ type User struct {
 	// direct member of; filled by UserGroups callers or ListUsers WithGroups.
 	Groups []string
 	// Revision counts the real writes of the object (create, update,
-	// restore, delete).
+	// restore, delete, deprovisioning by a sweep); 1 once created.
 	Revision  int64
 	CreatedAt time.Time
 	UpdatedAt time.Time
@@ -434,7 +451,9 @@ type GroupMembership struct {
 	// Depth is 1 for a direct membership, 2 for a member of a member group…
 	Depth int
 	// Via is the name of the nested group through which the user is in
-	// Group (depth > 1).
+	// Group (depth > 1): the previous step, a member of Group at Depth-1
+	// (for user ∈ A ∈ B ∈ C, C's Via is B and B's is A), the first by name
+	// of several. Following Via gives a shortest chain.
 	Via string
 }
 
@@ -459,9 +478,10 @@ type Group struct {
 	Status            Status
 	MemberCount       int64
 	UnresolvedMembers int64
-	Revision          int64
-	CreatedAt         time.Time
-	UpdatedAt         time.Time
+	// Revision counts the real writes of the group, as User.Revision.
+	Revision  int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // GroupFilter selects groups.

@@ -5,8 +5,6 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/idsync/idsync/internal/testserver"
-	"github.com/idsync/idsync/server/store/postgres"
 	"github.com/idsync/idsync/server/store/storetest"
 )
 
@@ -14,18 +12,8 @@ import (
 // rows that change. A trigger counts the membership rows each batch writes.
 func TestMembersDiffWritesOnlyTheChange(t *testing.T) {
 	ctx := t.Context()
-	dsn := testserver.Postgres(t)
-	s, err := postgres.Open(ctx, dsn)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	defer s.Close()
-	raw, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatalf("connecting: %v", err)
-	}
-	defer raw.Close(ctx)
-	_, err = raw.Exec(ctx, `CREATE TABLE member_writes (op TEXT NOT NULL);
+	s, raw := openRaw(t)
+	_, err := raw.Exec(ctx, `CREATE TABLE member_writes (op TEXT NOT NULL);
 		CREATE FUNCTION count_member_write() RETURNS trigger LANGUAGE plpgsql AS
 			$$ BEGIN INSERT INTO member_writes VALUES (lower(TG_OP)); RETURN NULL; END $$;
 		CREATE TRIGGER member_writes AFTER INSERT OR UPDATE OR DELETE ON memberships

@@ -1,7 +1,10 @@
 package postgres_test
 
 import (
+	"context"
 	"testing"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/idsync/idsync/internal/testserver"
 	"github.com/idsync/idsync/server/store"
@@ -17,6 +20,25 @@ func open(tb testing.TB) store.Store {
 		tb.Fatalf("postgres.Open: %v", err)
 	}
 	return s
+}
+
+// openRaw opens a store on a fresh database and a raw connection to the
+// same database, for the tests that look under the store; both close when
+// the test ends.
+func openRaw(t *testing.T) (*postgres.Store, *pgx.Conn) {
+	t.Helper()
+	dsn := testserver.Postgres(t)
+	s, err := postgres.Open(t.Context(), dsn)
+	if err != nil {
+		t.Fatalf("postgres.Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	c, err := pgx.Connect(t.Context(), dsn)
+	if err != nil {
+		t.Fatalf("connecting: %v", err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return s, c
 }
 
 func TestConformance(t *testing.T) {
