@@ -131,7 +131,7 @@ func run(ctx context.Context, nUsers, nGroups int, grpcAddr, httpAddr string) er
 	}
 	defer agent.Stop(10 * time.Second)
 	for deadline := time.Now().Add(30 * time.Second); ; {
-		if out, _ := ctl("agent", "list"); strings.Contains(out, "online") {
+		if out, _ := ctl("agent", "list"); strings.Contains(out, "standby") || strings.Contains(out, "active") {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -164,13 +164,19 @@ Everything is running. Try, in another terminal (from %s):
   bin/idsyncctl group show '%s'
   bin/idsyncctl import list
 
-  # a user leaves: delete them in slapd, then run a full import and watch the sweep
+  # change capture streams every change (syncrepl): change a title in slapd…
+  printf 'dn: %s\nchangetype: modify\nreplace: title\ntitle: Head of Real Time\n' | \
+    ldapmodify -x -H %s -D '%s' -w '%s'
+  # …and the hub has it within a second
+  bin/idsyncctl user show %s
+  # a user leaves: deleted in slapd, deprovisioned in the hub at once
   ldapdelete -x -H %s -D '%s' -w '%s' '%s'
-  bin/idsyncctl import start --directory corp --full --wait
   bin/idsyncctl user list --status deprovisioned
+  bin/idsyncctl agent list
 
 Press Ctrl-C to stop slapd, the hub and the agent.
 `, root, rel(hub.AdminConf), gen.UserUID(42), gen.GroupCN(0),
+		gen.UserDN(7), slapd.URL, slapd.BindDN, slapd.BindPassword, gen.UserUID(7),
 		slapd.URL, slapd.BindDN, slapd.BindPassword, gen.UserDN(42))
 	<-ctx.Done()
 	fmt.Println("\nstopping the agent, the hub and slapd")
