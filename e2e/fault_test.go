@@ -1,0 +1,246 @@
+//go:build linux
+
+package e2e
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/idsync/idsync/internal/devstack"
+	"github.com/idsync/idsync/internal/gendir"
+	"github.com/idsync/idsync/internal/testserver"
+	"github.com/idsync/idsync/ldapsync"
+)
+
+// The exactly-once fault tests (issue 3): a seeded stream of 5,000 writes
+// (see churn) runs against the directory while change capture streams it
+// to the hub; in the middle of it the agent, the hub or the LDAP server is
+// killed with SIGKILL and started again. Once the stream is over the hub
+// must equal a direct read of the directory — users, groups, DNs, mapped
+// attributes, statuses (deleted: deprovisioned), memberships value by
+// value — with no object's revision above the writes the driver counted
+// for it (no change applied twice), and an agent resuming from the stored
+// checkpoint must then change nothing.
+
+// faultEnv is a directory streaming to a hub through one agent.
+type faultEnv struct {
+	t     *testing.T
+	s     *stack
+	a     *agent
+	name  string // the directory in the hub
+	kind  ldapsync.Kind
+	ep    *testserver.Endpoint
+	base  string
+	slapd *testserver.SlapdServer // nil against AD
+	// settle is how long a resumed capture gets to finish its catch-up.
+	settle time.Duration
+}
+
+// faultCase is one kill in the middle of the stream.
+type faultCase struct {
+	name string
+	// inject kills a part of the stack and starts it again.
+	inject func(*faultEnv)
+	// localSlapd says the case kills slapd, which needs a local one.
+	localSlapd bool
+}
+
+var (
+	killAgent = faultCase{name: "agent kill -9", inject: func(e *faultEnv) {
+		e.a.proc.Kill()
+		time.Sleep(time.Second)
+		e.s.reviveAgent(e.a)
+	}}
+	killHub = faultCase{name: "hub kill -9", inject: func(e *faultEnv) {
+		e.s.hub.Kill()
+		time.Sleep(time.Second)
+		if err := e.s.hub.Restart(e.t.Context()); err != nil {
+			e.t.Fatalf("restarting the hub: %v", err)
+		}
+	}}
+	killSlapd = faultCase{name: "slapd kill -9", localSlapd: true, inject: func(e *faultEnv) {
+		if err := e.slapd.Kill(); err != nil {
+			e.t.Fatalf("killing slapd: %v", err)
+		}
+		time.Sleep(time.Second)
+		if err := e.slapd.Restart(e.t.Context()); err != nil {
+			e.t.Fatalf("restarting slapd: %v", err)
+		}
+	}}
+)
+
+func TestExactlyOnceOpenLDAP(t *testing.T) {
+	for _, tc := range []faultCase{killAgent, killHub, killSlapd} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := churnOptions{flavor: gendir.OpenLDAP, seed: 31, users: 1000, groups: 40, workers: 4, changes: 5000, rate: 1000}
+			e, c := openLDAPStream(t, o, tc.localSlapd)
+			e.stream(c, tc.inject, time.Minute)
+		})
+	}
+}
+
+func TestExactlyOnceSambaAD(t *testing.T) {
+	for _, tc := range []faultCase{killAgent} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := churnOptions{flavor: gendir.AD, seed: 37, users: 300, groups: 16, workers: 4, changes: 5000}
+			e, c := sambaStream(t, o)
+			e.stream(c, tc.inject, 2*time.Minute)
+		})
+	}
+}
+
+// openLDAPStream starts a slapd preloaded with the churn's fixture and a
+// stack capturing it by syncrepl.
+func openLDAPStream(t *testing.T, o churnOptions, local bool) (*faultEnv, *churn) {
+	t.Helper()
+	var c *churn
+	srv := testserver.Slapd(t, testserver.SlapdOptions{Preload: func(base string, emit func(gendir.Entry) error) error {
+		var err error
+		if c, err = newChurn(o, base); err != nil {
+			return err
+		}
+		for _, e := range c.fixture() {
+			if err := emit(e); err != nil {
+				return err
+			}
+		}
+		return nil
+	}})
+	if local && srv.Outside {
+		testserver.Unavailable(t, "killing slapd needs a local one, not IDSYNC_TEST_LDAP_URL")
+	}
+	e := &faultEnv{t: t, s: newStack(t), name: "corp", kind: ldapsync.KindOpenLDAP, ep: &srv.Endpoint, base: srv.BaseDN,
+		slapd: srv, settle: 2 * time.Second}
+	e.s.mustCtl("directory", "add", e.name, "--kind", "openldap", "--base-dn", srv.BaseDN, "--full-import-interval", "off")
+	e.a = e.s.startAgent(ldapDirectory(e.name, srv))
+	e.startCapture("syncrepl")
+	return e, c
+}
+
+// sambaStream loads the churn's fixture into a fresh OU of the Samba AD DC
+// and starts a stack capturing it by DirSync.
+func sambaStream(t *testing.T, o churnOptions) (*faultEnv, *churn) {
+	t.Helper()
+	srv := testserver.SambaAD(t)
+	c, err := newChurn(o, srv.BaseDN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := addFixture(t.Context(), &srv.Endpoint, c.fixture(), o.workers); err != nil {
+		t.Fatalf("loading AD: %v", err)
+	}
+	t.Logf("fixture of %d users and %d groups loaded in %v", o.users, o.groups, time.Since(start).Round(time.Millisecond))
+	// Samba notifies changes up to 5 s late: a resumed capture's catch-up
+	// may wait that long for its next round.
+	e := &faultEnv{t: t, s: newStack(t), name: "ad", kind: ldapsync.KindAD, ep: &srv.Endpoint, base: srv.BaseDN,
+		settle: 7 * time.Second}
+	e.s.mustCtl("directory", "add", e.name, "--kind", "ad", "--base-dn", srv.BaseDN, "--full-import-interval", "off")
+	e.a = e.s.startAgent(devstack.AgentDirectory{Name: e.name, URL: srv.URL, BindDN: srv.BindDN, BindPassword: srv.BindPassword})
+	e.startCapture("dirsync")
+	return e, c
+}
+
+// startCapture runs the first full import and waits until capture runs
+// with strategy on the agent.
+func (e *faultEnv) startCapture(strategy string) {
+	e.t.Helper()
+	run := e.s.mustImportFull(e.name)
+	e.t.Logf("first full import: %d objects", run.Created)
+	e.waitCapture(strategy, "")
+	e.s.waitAgentState(e.a.id, "active")
+}
+
+// waitCapture waits until a capture run other than notRun runs with
+// strategy on the agent, and returns its id.
+func (e *faultEnv) waitCapture(strategy, notRun string) string {
+	e.t.Helper()
+	var id string
+	eventually(e.t, "capture running with "+strategy, func() (bool, string) {
+		var d directoryJSON
+		e.s.ctlJSON(&d, "directory", "show", e.name)
+		if d.CaptureStatus == nil {
+			return false, "no capture"
+		}
+		id = d.CaptureStatus.RunID
+		return d.CaptureStatus.Strategy == strategy && d.CaptureStatus.AgentID == e.a.id && id != notRun,
+			fmt.Sprintf("%+v", *d.CaptureStatus)
+	})
+	return id
+}
+
+// reviveAgent starts the agent's process again after it died, with the
+// same config and identity.
+func (s *stack) reviveAgent(a *agent) {
+	s.t.Helper()
+	a.past = append(a.past, a.proc.Out.String())
+	p, err := devstack.StartAgent(s.t.Context(), bins, a.config, nil, "--log-level", "debug")
+	if err != nil {
+		s.t.Fatalf("restarting agent %s: %v", a.id, err)
+	}
+	a.proc = p
+	s.t.Cleanup(func() {
+		_ = p.Stop(10 * time.Second)
+		if s.t.Failed() {
+			s.t.Logf("restarted agent %s log:\n%s", a.id, tailLines(p.Out.String(), 40))
+		}
+	})
+}
+
+// stream runs the churn, injects the fault in its middle, waits for the
+// hub to equal the directory (at most drain after the stream ends) and
+// checks exactly once, then that resuming from the stored checkpoint
+// changes nothing.
+func (e *faultEnv) stream(c *churn, inject func(*faultEnv), drain time.Duration) {
+	t := e.t
+	t.Helper()
+	errc := make(chan error, 1)
+	start := time.Now()
+	go func() { errc <- c.run(t.Context(), e.ep) }()
+	for c.done() < c.opts.changes/2 {
+		select {
+		case err := <-errc:
+			t.Fatalf("the change driver ended before the middle of the stream (%d writes): %v", c.done(), err)
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	at, injected := c.done(), time.Now()
+	inject(e)
+	t.Logf("killed at write %d of %d, %v into the stream; back after %v", at, c.opts.changes,
+		injected.Sub(start).Round(time.Millisecond), time.Since(injected).Round(time.Millisecond))
+	if err := <-errc; err != nil {
+		t.Fatalf("change driver: %v", err)
+	}
+	ended := time.Now()
+	t.Logf("driver: %s in %v", c.summary(), ended.Sub(start).Round(time.Millisecond))
+
+	want, err := readDirectory(t.Context(), e.ep, e.kind, e.base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub := e.s.converge(e.name, want, drain)
+	t.Logf("the hub equals the directory (%d users, %d groups; %d and %d in the hub with the deprovisioned) %v after the stream ended",
+		len(want.users), len(want.groups), len(hub.users), len(hub.groups), time.Since(ended).Round(time.Millisecond))
+	revs := e.s.revisions(e.name, hub)
+	checkExactlyOnce(t, hub, revs, c.counted())
+
+	// The stored checkpoint covers the directory's state: an agent that
+	// resumes from it finds nothing to apply.
+	var before directoryJSON
+	e.s.ctlJSON(&before, "directory", "show", e.name)
+	e.a.proc.Kill()
+	e.s.reviveAgent(e.a)
+	e.waitCapture(before.CaptureStatus.Strategy, before.CaptureStatus.RunID)
+	time.Sleep(e.settle)
+	again := e.s.converge(e.name, want, drain)
+	d := &diffs{}
+	for ext, r := range e.s.revisions(e.name, again) {
+		if r != revs[ext] {
+			d.add("object %s: revision %d, then %d after resuming from the stored checkpoint", ext, revs[ext], r)
+		}
+	}
+	if d.n > 0 {
+		t.Errorf("an agent resuming from the stored checkpoint applied changes again: %s", d)
+	}
+}
