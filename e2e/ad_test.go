@@ -19,7 +19,7 @@ func TestFullImportSambaAD(t *testing.T) {
 	const nUsers, nGroups, big = 1600, 6, 1600
 	srv := testserver.SambaAD(t)
 	gen, err := gendir.New(gendir.Options{Flavor: gendir.AD, BaseDN: srv.BaseDN, Seed: 13, Users: nUsers,
-		Groups: nGroups, MailDomain: "idsync.test",
+		Groups: nGroups, MailDomain: "idsync.test", AccountPrefix: "fi",
 		GroupSize: func(j int) int { return []int{big, 3, 40, 250, 7, 1}[j] }})
 	if err != nil {
 		t.Fatal(err)

@@ -73,7 +73,7 @@ func (s *stack) editCheckpoint(directory string, edit func(cp map[string]any)) {
 func TestCaptureSambaAD(t *testing.T) {
 	srv := testserver.SambaAD(t)
 	gen, err := gendir.New(gendir.Options{Flavor: gendir.AD, BaseDN: srv.BaseDN, Seed: 29, Users: 30, Groups: 3,
-		MailDomain: "idsync.test", GroupSize: func(j int) int { return []int{10, 5, 3}[j] }})
+		MailDomain: "idsync.test", AccountPrefix: "ca", GroupSize: func(j int) int { return []int{10, 5, 3}[j] }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -40,6 +40,11 @@ type Options struct {
 	// MailDomain is the domain of mail addresses and, for AD, of
 	// userPrincipalName; "example.org" when empty.
 	MailDomain string
+	// AccountPrefix starts every uid (sAMAccountName) and AD group account
+	// name. AD wants those unique in the whole domain, so generators
+	// sharing one (tests in their own OUs of one DC) each need their own;
+	// at most 2 characters, to keep users within AD's 20.
+	AccountPrefix string
 }
 
 // Attr is one attribute with its values.
@@ -79,6 +84,8 @@ func New(opts Options) (*Generator, error) {
 		return nil, fmt.Errorf("gendir: Users (%d) and Groups (%d) must not be negative", opts.Users, opts.Groups)
 	case opts.Groups > 0 && opts.Users == 0:
 		return nil, errors.New("gendir: groups need at least one user to be members")
+	case len(opts.AccountPrefix) > 2:
+		return nil, fmt.Errorf("gendir: AccountPrefix %q is longer than 2 characters", opts.AccountPrefix)
 	case opts.Flavor != OpenLDAP && opts.Flavor != AD:
 		return nil, fmt.Errorf("gendir: unknown flavor %d", opts.Flavor)
 	}
@@ -138,7 +145,7 @@ func (g *Generator) person(i int) person {
 	}
 	// uid stays within AD's 20-character sAMAccountName limit for indexes
 	// below ten million.
-	uid := given.ascii[:1] + stem + strconv.Itoa(i)
+	uid := g.opts.AccountPrefix + given.ascii[:1] + stem + strconv.Itoa(i)
 	cn := given.text + " " + sur.text
 	if g.opts.Flavor == AD {
 		// AD names users by CN, which must be unique within the OU.
@@ -259,7 +266,7 @@ func (g *Generator) Group(j int) Entry {
 		add("gidNumber", strconv.Itoa(10000+j))
 	case adGroup:
 		add("objectClass", "top", "group")
-		add("sAMAccountName", fmt.Sprintf("grp%05d", j))
+		add("sAMAccountName", fmt.Sprintf("%sgrp%05d", g.opts.AccountPrefix, j))
 	}
 	add("cn", cn)
 	add("description", "Generated group "+cn)
