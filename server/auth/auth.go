@@ -25,6 +25,7 @@ const (
 // Method prefixes and names that the interceptors tell apart.
 const (
 	adminPrefix   = "/idsync.v1.AdminService/"
+	appPrefix     = "/idsync.v1.AppService/"
 	connectMethod = "/idsync.v1.AgentService/Connect"
 	enrollMethod  = "/idsync.v1.AgentService/Enroll"
 )
@@ -74,7 +75,7 @@ func (a *Authenticator) authenticate(ctx context.Context, method string) (contex
 			return nil, err
 		}
 		return context.WithValue(ctx, agentKey{}, id), nil
-	case strings.HasPrefix(method, adminPrefix):
+	case strings.HasPrefix(method, adminPrefix), strings.HasPrefix(method, appPrefix):
 		t, err := a.adminToken(ctx)
 		if err != nil {
 			return nil, err
