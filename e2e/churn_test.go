@@ -81,6 +81,9 @@ type churnOptions struct {
 	// rate caps the writes per second of all workers together; 0: as fast
 	// as the server takes them.
 	rate float64
+	// weights, when set, replace the weights of the operations they name
+	// ("rename user", …; 0 leaves one out).
+	weights map[string]int
 }
 
 func newChurn(o churnOptions, base string) (*churn, error) {
@@ -478,8 +481,11 @@ func (wk *worker) run(ctx context.Context) error {
 		{"delete group", 2, wk.deleteGroup},
 	}
 	total := 0
-	for _, o := range ops {
-		total += o.weight
+	for k, o := range ops {
+		if w, ok := wk.c.opts.weights[o.name]; ok {
+			ops[k].weight = w
+		}
+		total += ops[k].weight
 	}
 	for ctx.Err() == nil && wk.c.issued.Load() < int64(wk.c.opts.changes) {
 		n := wk.rng.IntN(total)

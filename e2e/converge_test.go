@@ -332,17 +332,26 @@ func (s *stack) compareMembers(directory string, want *dirState, got hubState) *
 // limit.
 func (s *stack) converge(directory string, want *dirState, limit time.Duration) hubState {
 	s.t.Helper()
+	got, d := s.poll(directory, want, limit)
+	if d.n > 0 {
+		s.t.Fatalf("the hub does not equal the directory after %v: %s", limit, d)
+	}
+	return got
+}
+
+// poll polls the hub until it equals the directory, deep compare included,
+// or limit passes, and returns what it last held and how it differed.
+func (s *stack) poll(directory string, want *dirState, limit time.Duration) (hubState, *diffs) {
+	s.t.Helper()
 	deadline := time.Now().Add(limit)
 	for {
 		got := s.readHub(directory)
 		d := compareHub(want, got)
 		if d.n == 0 {
-			if d = s.compareMembers(directory, want, got); d.n == 0 {
-				return got
-			}
+			d = s.compareMembers(directory, want, got)
 		}
-		if time.Now().After(deadline) {
-			s.t.Fatalf("the hub does not equal the directory after %v: %s", limit, d)
+		if d.n == 0 || time.Now().After(deadline) {
+			return got, d
 		}
 		time.Sleep(500 * time.Millisecond)
 	}

@@ -32,6 +32,9 @@ type options struct {
 	// timeline, when positive, samples the processes' CPU use at that
 	// interval during each idsync import and prints it.
 	timeline time.Duration
+	// capture, when set, measures change capture too (issue 3).
+	capture     bool
+	captureOpts captureOptions
 }
 
 func parseFlags(args []string) (options, error) {
@@ -45,6 +48,13 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.verbose, "v", false, "copy the hub's and agents' logs to standard error")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the raw go-ldap reads to `FILE`")
 	fs.DurationVar(&o.timeline, "timeline", 0, "print the CPU use of slapd, agent and hub every `INTERVAL` during each idsync import")
+	fs.BoolVar(&o.capture, "capture", true, "measure change capture: latency against slapd and Samba AD, and a burst drained")
+	c := &o.captureOpts
+	fs.IntVar(&c.steady, "capture-changes", 1000, "changes of the steady slapd latency measurement")
+	fs.Float64Var(&c.steadyRate, "capture-rate", 50, "changes per second of the steady measurements against slapd")
+	fs.IntVar(&c.burst, "capture-burst", 10_000, "changes of the burst")
+	fs.IntVar(&c.adChanges, "capture-ad-changes", 50, "changes of the Samba AD latency measurement")
+	fs.Float64Var(&c.adRate, "capture-ad-rate", 2, "changes per second against Samba AD (it notifies within 5 s)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -57,6 +67,11 @@ func parseFlags(args []string) (options, error) {
 		if !set["runs"] {
 			o.runs = 1
 		}
+		for flag, v := range map[string]*int{"capture-changes": &c.steady, "capture-burst": &c.burst, "capture-ad-changes": &c.adChanges} {
+			if !set[flag] {
+				*v /= 10
+			}
+		}
 	}
 	if o.groups < 0 {
 		o.groups = max(1, o.users/100)
@@ -66,6 +81,10 @@ func parseFlags(args []string) (options, error) {
 		return o, fmt.Errorf("-users %d: must be at least 1", o.users)
 	case o.runs < 1:
 		return o, fmt.Errorf("-runs %d: must be at least 1", o.runs)
+	case o.capture && (c.steady < 1 || c.burst < 1 || c.adChanges < 1 || c.steadyRate <= 0 || c.adRate <= 0):
+		return o, errors.New("-capture-changes, -capture-burst, -capture-ad-changes, -capture-rate and -capture-ad-rate must be positive")
+	case o.capture && o.users < 2:
+		return o, fmt.Errorf("-users %d: the capture measurements need at least 2", o.users)
 	}
 	return o, nil
 }
@@ -172,8 +191,16 @@ func (b *bench) run(ctx context.Context) (_ *results, err error) {
 	if err := b.rawReads(ctx, srv, slapd, res); err != nil {
 		return nil, err
 	}
+	if b.opts.capture {
+		res.capture = &captureResults{opts: b.opts.captureOpts}
+	}
 	for i := range b.opts.runs {
 		if err := b.idsyncRound(ctx, bins, filepath.Join(root, fmt.Sprintf("stack-%d", i+1)), srv, slapd, i, res); err != nil {
+			return nil, err
+		}
+	}
+	if res.capture != nil {
+		if err := b.adCapture(ctx, bins, filepath.Join(root, "stack-ad"), res.capture); err != nil {
 			return nil, err
 		}
 	}
@@ -225,7 +252,7 @@ func (b *bench) rawReads(ctx context.Context, srv *testserver.SlapdServer, slapd
 // idsyncRound runs a fresh stack in dir through a first import and a
 // re-import, and records the processes' peak memory before stopping them.
 func (b *bench) idsyncRound(ctx context.Context, bins devstack.Binaries, dir string, srv *testserver.SlapdServer, slapd, i int, res *results) error {
-	st, err := startStack(ctx, bins, dir, srv, slapd, b.tee())
+	st, err := startStack(ctx, bins, dir, "openldap", &srv.Endpoint, slapd, b.tee())
 	if err != nil {
 		return err
 	}
@@ -263,6 +290,12 @@ func (b *bench) idsyncRound(ctx context.Context, bins devstack.Binaries, dir str
 		return fmt.Errorf("run %d: reading memory: %w", i+1, err)
 	}
 	res.memory = append(res.memory, m)
+	if res.capture != nil && i == b.opts.runs-1 {
+		// The last stack has captured changes since its first import.
+		if err := b.openLDAPCapture(ctx, st, srv, res.capture); err != nil {
+			return fmt.Errorf("run %d, change capture: %w", i+1, err)
+		}
+	}
 	return nil
 }
 

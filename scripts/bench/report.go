@@ -31,6 +31,8 @@ type results struct {
 
 	ldapsearch, goLDAP []sample
 	first, again       []importResult
+	// capture is nil when change capture was not measured.
+	capture *captureResults
 }
 
 // timing is one row of the table: several runs of one measure, with the
@@ -156,6 +158,9 @@ func (r *results) print(w io.Writer) {
 			fmt.Fprintf(w, "  note: re-import %d created %d, updated %d, unchanged %d; want 0, 0, %d\n",
 				i+1, a.run.Created, a.run.Updated, a.run.Unchanged, r.total)
 		}
+	}
+	if r.capture != nil {
+		r.capture.print(w)
 	}
 }
 

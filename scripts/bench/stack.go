@@ -20,18 +20,20 @@ import (
 // directoryName is the directory the bench adds to each hub.
 const directoryName = "corp"
 
-// stack is one fresh hub (SQLite) with one enrolled, running agent for the
-// directory in slapd.
+// stack is one fresh hub (SQLite) with one enrolled, running agent for one
+// directory: slapd's, or Samba AD's for the capture latency.
 type stack struct {
 	dir   string
 	hub   *devstack.Hub
 	agent *devstack.Proc
-	slapd int
+	slapd int // 0 when the directory is not slapd's
 }
 
-// startStack starts a hub in dir, adds the directory, enrols an agent and
-// runs it until the hub lists it online. On error it stops what it started.
-func startStack(ctx context.Context, bins devstack.Binaries, dir string, srv *testserver.SlapdServer, slapd int, tee io.Writer) (_ *stack, err error) {
+// startStack starts a hub in dir, adds the directory of the kind (openldap
+// or ad) that srv serves, enrols an agent and runs it until the hub lists it
+// online. slapd is slapd's pid for the CPU figures, 0 for another server.
+// On error it stops what it started.
+func startStack(ctx context.Context, bins devstack.Binaries, dir, kind string, srv *testserver.Endpoint, slapd int, tee io.Writer) (_ *stack, err error) {
 	hub, err := devstack.StartHub(ctx, bins, devstack.HubOptions{DataDir: filepath.Join(dir, "hub"), Tee: tee})
 	if err != nil {
 		return nil, fmt.Errorf("starting the hub: %w", err)
@@ -42,7 +44,7 @@ func startStack(ctx context.Context, bins devstack.Binaries, dir string, srv *te
 			s.stop()
 		}
 	}()
-	if _, err := s.ctl(ctx, "directory", "add", directoryName, "--kind", "openldap", "--base-dn", srv.BaseDN); err != nil {
+	if _, err := s.ctl(ctx, "directory", "add", directoryName, "--kind", kind, "--base-dn", srv.BaseDN); err != nil {
 		return nil, err
 	}
 	token, err := s.ctl(ctx, "agent", "token", "--directory", directoryName)
@@ -115,9 +117,13 @@ func (s *stack) waitOnline(ctx context.Context, id string) error {
 	return fmt.Errorf("agent %s is not online after 30s\n%s", id, s.agent.Out.String())
 }
 
-// pids names the stack's processes, slapd included.
+// pids names the stack's processes, slapd included when it is the server.
 func (s *stack) pids() map[string]int {
-	return map[string]int{"slapd": s.slapd, "agent": s.agent.Cmd.Process.Pid, "hub": s.hub.Cmd.Process.Pid}
+	pids := map[string]int{"agent": s.agent.Cmd.Process.Pid, "hub": s.hub.Cmd.Process.Pid}
+	if s.slapd != 0 {
+		pids["slapd"] = s.slapd
+	}
+	return pids
 }
 
 // importRun is what `idsyncctl import start --wait -o json` prints.

@@ -1,0 +1,87 @@
+//go:build linux
+
+package e2e
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/idsync/idsync/internal/devstack"
+	"github.com/idsync/idsync/internal/gendir"
+	"github.com/idsync/idsync/internal/testserver"
+	"github.com/idsync/idsync/ldapsync"
+)
+
+// TestCaptureSambaADMemberRenamed: on AD a group's member values are links
+// to objects: renaming or moving a member changes the DN the group lists
+// without any change to the group, and DirSync reports only the member.
+// The hub must still list the member under its new DN (the user keeps its
+// groups), and drop it when it leaves the group later — DirSync then names
+// it by its new DN. The exactly-once stream on Samba AD found the hub
+// keeping the old DN instead; this is the smallest case of it.
+func TestCaptureSambaADMemberRenamed(t *testing.T) {
+	srv := testserver.SambaAD(t)
+	c, err := newChurn(churnOptions{flavor: gendir.AD, seed: 5, users: 4, groups: 1, workers: 1}, srv.BaseDN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fixture := c.fixture()
+	if err := addFixture(t.Context(), &srv.Endpoint, fixture, 1); err != nil {
+		t.Fatal(err)
+	}
+	e := &faultEnv{t: t, s: newStack(t), name: "ad", kind: ldapsync.KindAD, ep: &srv.Endpoint, base: srv.BaseDN}
+	e.s.mustCtl("directory", "add", e.name, "--kind", "ad", "--base-dn", srv.BaseDN, "--full-import-interval", "off")
+	e.a = e.s.startAgent(devstack.AgentDirectory{Name: e.name, URL: srv.URL, BindDN: srv.BindDN, BindPassword: srv.BindPassword})
+	e.startCapture("dirsync")
+
+	group := fixture[len(fixture)-1]
+	members := group.Get("member")
+	renamed := "CN=renamed member," + c.userOUs()[0]
+	rdn, _, _ := strings.Cut(members[1], ",")
+	moved := rdn + "," + c.userOUs()[1]
+	steps := []struct {
+		name string
+		do   func(*ldap.Conn) error
+	}{
+		{"a member renamed", func(conn *ldap.Conn) error {
+			return conn.ModifyDN(ldap.NewModifyDNRequest(members[0], "CN=renamed member", true, ""))
+		}},
+		{"a member moved", func(conn *ldap.Conn) error {
+			return conn.ModifyDN(ldap.NewModifyDNRequest(members[1], rdn, true, c.userOUs()[1]))
+		}},
+		{"the renamed member leaves", func(conn *ldap.Conn) error {
+			req := ldap.NewModifyRequest(group.DN, nil)
+			req.Delete("member", []string{renamed})
+			return conn.Modify(req)
+		}},
+		{"the moved member leaves", func(conn *ldap.Conn) error {
+			req := ldap.NewModifyRequest(group.DN, nil)
+			req.Delete("member", []string{moved})
+			return conn.Modify(req)
+		}},
+	}
+	conn, err := srv.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for _, step := range steps {
+		if err := step.do(conn); err != nil {
+			t.Fatalf("%s: %v", step.name, err)
+		}
+		want, err := readDirectory(t.Context(), e.ep, e.kind, e.base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Samba notifies within 5 s; DirSync polls every 5 s.
+		start := time.Now()
+		if _, d := e.s.poll(e.name, want, 12*time.Second); d.n > 0 {
+			t.Errorf("%s: the hub does not equal the directory after 12s: %s", step.name, d)
+			continue
+		}
+		t.Logf("%s: the hub equals the directory after %v", step.name, time.Since(start).Round(time.Millisecond))
+	}
+}

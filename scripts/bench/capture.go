@@ -1,0 +1,477 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+	_ "modernc.org/sqlite" // the hub's store, read-only: the commit observer
+
+	"github.com/idsync/idsync/internal/devstack"
+	"github.com/idsync/idsync/internal/gendir"
+	"github.com/idsync/idsync/internal/testserver"
+)
+
+// The change-capture measurements (issue 3). A change is an LDAP modify of
+// one user's title to a value never used before; it counts as committed in
+// the hub when the hub's SQLite store shows that title for the user.
+//
+// The observer is a read-only connection to the hub's hub.db (WAL mode lets
+// it read while the hub writes) that polls, every millisecond, the rows of
+// the changes still in flight by (directory, external id) — an indexed
+// lookup of a row or two. A change's latency runs from the return of its
+// modify call in this process to the poll that first sees it: an upper
+// bound by at most a poll interval. The hub also stamps updated_at in the
+// transaction that writes the row, at the start of that transaction: that
+// stamp minus the same start is a lower bound, printed beside it. Nothing
+// in the product is changed or instrumented for the measurement.
+
+// Targets of the capture benchmark (issue 3).
+const (
+	targetP99   = 250 * time.Millisecond
+	targetDrain = 5000 // changes per second
+)
+
+// captureOptions shape the capture measurements.
+type captureOptions struct {
+	steady     int     // changes at a steady rate
+	steadyRate float64 // changes per second
+	burst      int     // changes as fast as slapd takes them
+	adChanges  int     // changes against Samba AD
+	adRate     float64
+}
+
+// latencies are the per-change latencies of a steady stream.
+type latencies struct {
+	n              int
+	rate           float64
+	visible, stamp []time.Duration
+}
+
+// burstResult is a burst drained.
+type burstResult struct {
+	n       int
+	writers int
+	// issued runs from the first modify sent to the last one returned;
+	// drained to the last change seen committed in the hub; stamped to the
+	// newest updated_at the hub wrote for them.
+	issued, drained, stamped time.Duration
+}
+
+// captureResults is everything the capture benchmark measured.
+type captureResults struct {
+	opts   captureOptions
+	steady latencies
+	burst  burstResult
+	ad     *latencies
+	// adSkipped says why there is no AD figure.
+	adSkipped string
+}
+
+// hubDB is a read-only connection to a hub's SQLite store.
+type hubDB struct {
+	db    *sql.DB
+	dirID int64
+	row   *sql.Stmt
+}
+
+func openHubDB(ctx context.Context, dataDir, directory string) (*hubDB, error) {
+	db, err := sql.Open("sqlite", filepath.Join(dataDir, "hub.db")+"?_busy_timeout=10000&_query_only=1")
+	if err != nil {
+		return nil, fmt.Errorf("opening the hub's store: %w", err)
+	}
+	h := &hubDB{db: db}
+	if err := db.QueryRowContext(ctx, `SELECT id FROM directories WHERE name = ?`, directory).Scan(&h.dirID); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("directory %s in the hub's store: %w", directory, err)
+	}
+	if h.row, err = db.PrepareContext(ctx, `SELECT title, updated_at FROM objects WHERE directory_id = ? AND external_id = ?`); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return h, nil
+}
+
+func (h *hubDB) Close() error { return h.db.Close() }
+
+// title returns a user's title and the hub's stamp of its last write.
+func (h *hubDB) title(ctx context.Context, ext string) (string, time.Time, error) {
+	var title string
+	var updated int64
+	err := h.row.QueryRowContext(ctx, h.dirID, ext).Scan(&title, &updated)
+	return title, time.UnixMicro(updated), err
+}
+
+// watch is one change in flight.
+type watch struct {
+	ext, title string
+	sent       time.Time
+}
+
+// observation is when the hub was seen holding a change.
+type observation struct {
+	visible, stamp time.Duration
+	err            error
+}
+
+// observer polls the hub's store every millisecond for the changes in
+// flight and reports each once it is committed.
+type observer struct {
+	db  *hubDB
+	in  chan watch
+	out chan observation
+}
+
+func newObserver(db *hubDB, capacity int) *observer {
+	return &observer{db: db, in: make(chan watch, capacity), out: make(chan observation, capacity)}
+}
+
+func (o *observer) run(ctx context.Context) {
+	var pending []watch
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for {
+		if len(pending) == 0 {
+			select {
+			case w := <-o.in:
+				pending = append(pending, w)
+			case <-ctx.Done():
+				return
+			}
+		}
+		select {
+		case w := <-o.in:
+			pending = append(pending, w)
+		case <-tick.C:
+		case <-ctx.Done():
+			return
+		}
+		pending = slices.DeleteFunc(pending, func(w watch) bool {
+			title, stamp, err := o.db.title(ctx, w.ext)
+			now := time.Now()
+			switch {
+			case err != nil && ctx.Err() == nil:
+				o.out <- observation{err: fmt.Errorf("reading %s from the hub's store: %w", w.ext, err)}
+				return true
+			case title != w.title:
+				return false
+			}
+			o.out <- observation{visible: now.Sub(w.sent), stamp: stamp.Sub(w.sent)}
+			return true
+		})
+	}
+}
+
+// people maps the DNs of the users under base to their external ids
+// (entryUUID, or objectGUID as AD's lower-case GUID text).
+func people(ctx context.Context, ep *testserver.Endpoint, base string, ad bool) (map[string]string, error) {
+	conn, err := ep.Conn(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	attr, filter := "entryUUID", "(objectClass=inetOrgPerson)"
+	if ad {
+		attr, filter = "objectGUID", "(&(objectCategory=person)(objectClass=user))"
+	}
+	res, err := conn.SearchWithPaging(ldap.NewSearchRequest(base, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false,
+		filter, []string{attr}, nil), 1000)
+	if err != nil {
+		return nil, fmt.Errorf("listing the users under %s: %w", base, err)
+	}
+	out := make(map[string]string, len(res.Entries))
+	for _, e := range res.Entries {
+		id := e.GetAttributeValue(attr)
+		if ad {
+			id = guidText(e.GetRawAttributeValue(attr))
+		}
+		out[strings.ToLower(e.DN)] = id
+	}
+	return out, nil
+}
+
+// guidText is an AD objectGUID as text: its first three fields are stored
+// little-endian.
+func guidText(b []byte) string {
+	if len(b) != 16 {
+		return ""
+	}
+	return fmt.Sprintf("%02x%02x%02x%02x-%02x%02x-%02x%02x-%x-%x", b[3], b[2], b[1], b[0], b[5], b[4], b[7], b[6], b[8:10], b[10:])
+}
+
+// retitle sets a user's title.
+func retitle(conn *ldap.Conn, dn, title string) error {
+	req := ldap.NewModifyRequest(dn, nil)
+	req.Replace("title", []string{title})
+	if err := conn.Modify(req); err != nil {
+		return fmt.Errorf("modifying %s: %w", dn, err)
+	}
+	return nil
+}
+
+// steadyLatency modifies n users, one every 1/rate seconds, and measures
+// each change's way to the hub. user(k) is the DN and external id of the
+// k-th user to modify.
+func steadyLatency(ctx context.Context, ep *testserver.Endpoint, db *hubDB, n int, rate float64, tag string,
+	user func(k int) (dn, ext string)) (latencies, error) {
+	res := latencies{n: n, rate: rate}
+	conn, err := ep.Conn(ctx)
+	if err != nil {
+		return res, err
+	}
+	defer conn.Close()
+	octx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	obs := newObserver(db, n)
+	go obs.run(octx)
+	tick := time.NewTicker(time.Duration(float64(time.Second) / rate))
+	defer tick.Stop()
+	for k := range n {
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return res, ctx.Err()
+		}
+		dn, ext := user(k)
+		title := fmt.Sprintf("%s-%d", tag, k)
+		if err := retitle(conn, dn, title); err != nil {
+			return res, err
+		}
+		obs.in <- watch{ext: ext, title: title, sent: time.Now()}
+	}
+	deadline := time.After(60 * time.Second)
+	for len(res.visible) < n {
+		select {
+		case o := <-obs.out:
+			if o.err != nil {
+				return res, o.err
+			}
+			res.visible = append(res.visible, o.visible)
+			res.stamp = append(res.stamp, o.stamp)
+		case <-deadline:
+			return res, fmt.Errorf("%d of %d changes not in the hub 60s after the last one was made", n-len(res.visible), n)
+		case <-ctx.Done():
+			return res, ctx.Err()
+		}
+	}
+	return res, nil
+}
+
+// burstDrain modifies users 0..n-1 as fast as slapd takes it with writers
+// connections, then one more user (the sentinel), and measures how long the
+// hub takes to commit them all: syncrepl delivers a provider's changes in
+// order, so the sentinel in the hub means the rest are; a count of the
+// burst's titles in the store confirms it.
+func burstDrain(ctx context.Context, ep *testserver.Endpoint, db *hubDB, n, writers int, tag string,
+	user func(k int) (dn, ext string), sentinel int) (burstResult, error) {
+	res := burstResult{n: n, writers: writers}
+	conns := make([]*ldap.Conn, writers)
+	for w := range conns {
+		c, err := ep.Conn(ctx)
+		if err != nil {
+			return res, err
+		}
+		defer c.Close()
+		conns[w] = c
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	errs := make([]error, writers)
+	for w, c := range conns {
+		wg.Go(func() {
+			for k := w; k < n; k += writers {
+				dn, _ := user(k)
+				if errs[w] = retitle(c, dn, fmt.Sprintf("%s-%d", tag, k)); errs[w] != nil {
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return res, err
+	}
+	res.issued = time.Since(start)
+	dn, ext := user(sentinel)
+	if err := retitle(conns[0], dn, tag+"-sentinel"); err != nil {
+		return res, err
+	}
+	octx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	obs := newObserver(db, 1)
+	go obs.run(octx)
+	obs.in <- watch{ext: ext, title: tag + "-sentinel", sent: time.Now()}
+	select {
+	case o := <-obs.out:
+		if o.err != nil {
+			return res, o.err
+		}
+	case <-time.After(2 * time.Minute):
+		return res, fmt.Errorf("the burst's sentinel is not in the hub 2 minutes after the burst")
+	case <-ctx.Done():
+		return res, ctx.Err()
+	}
+	// Every change of the burst must be there; wait for stragglers should
+	// delivery not be in order after all.
+	deadline := time.Now().Add(time.Minute)
+	for {
+		var count, newest int64
+		err := db.db.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(MAX(updated_at), 0) FROM objects
+			WHERE directory_id = ? AND title LIKE ?`, db.dirID, tag+"-%").Scan(&count, &newest)
+		if err != nil {
+			return res, fmt.Errorf("counting the burst in the hub's store: %w", err)
+		}
+		// count includes the sentinel.
+		if count >= int64(n)+1 {
+			res.drained = time.Since(start)
+			res.stamped = time.UnixMicro(newest).Sub(start)
+			return res, nil
+		}
+		if time.Now().After(deadline) {
+			return res, fmt.Errorf("only %d of the burst's %d changes in the hub a minute after its sentinel", count-1, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitCapture waits until the stack's directory captures changes with
+// strategy.
+func (s *stack) waitCapture(ctx context.Context, strategy string) error {
+	deadline := time.Now().Add(time.Minute)
+	var last string
+	for time.Now().Before(deadline) {
+		out, err := s.ctl(ctx, "directory", "show", directoryName, "-o", "json")
+		if err != nil {
+			return err
+		}
+		var d struct {
+			CaptureStatus *struct {
+				Strategy string `json:"strategy"`
+			} `json:"capture_status"`
+		}
+		if err := json.Unmarshal([]byte(out), &d); err != nil {
+			return fmt.Errorf("idsyncctl directory show -o json: %w", err)
+		}
+		if d.CaptureStatus != nil {
+			if last = d.CaptureStatus.Strategy; last == strategy {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+	return fmt.Errorf("capture of %s is not running with %s after a minute (strategy %q)", directoryName, strategy, last)
+}
+
+// observe waits until the stack captures changes with strategy, and
+// returns the external ids of the directory's users by DN and the hub's
+// store to watch.
+func (s *stack) observe(ctx context.Context, strategy string, srv *testserver.Endpoint) (map[string]string, *hubDB, error) {
+	if err := s.waitCapture(ctx, strategy); err != nil {
+		return nil, nil, err
+	}
+	ids, err := people(ctx, srv, srv.BaseDN, strategy == "dirsync")
+	if err != nil {
+		return nil, nil, err
+	}
+	db, err := openHubDB(ctx, s.hub.DataDir, directoryName)
+	return ids, db, err
+}
+
+// openLDAPCapture measures the steady latency and the burst on the stack of
+// the last idsync round, whose capture runs since its first import.
+func (b *bench) openLDAPCapture(ctx context.Context, st *stack, srv *testserver.SlapdServer, res *captureResults) error {
+	o := res.opts
+	gen, err := gendir.New(gendir.Options{BaseDN: srv.BaseDN, Seed: 1, Users: b.opts.users, Groups: b.opts.groups})
+	if err != nil {
+		return err
+	}
+	ids, db, err := st.observe(ctx, "syncrepl", &srv.Endpoint)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	users := b.opts.users
+	user := func(i int) (string, string) {
+		dn := gen.UserDN(i % users)
+		return dn, ids[strings.ToLower(dn)]
+	}
+	b.logf("capture: %d changes at %.0f/s against slapd", o.steady, o.steadyRate)
+	// Spread over the directory, each user once when there are enough.
+	stride := max(1, users/o.steady)
+	if res.steady, err = steadyLatency(ctx, &srv.Endpoint, db, o.steady, o.steadyRate, "lat",
+		func(k int) (string, string) { return user(k * stride) }); err != nil {
+		return fmt.Errorf("steady latency: %w", err)
+	}
+	b.logf("capture: burst of %d changes", o.burst)
+	// The sentinel is the last user, outside the burst when the directory
+	// has more users than the burst; the burst takes each other user once.
+	n := min(o.burst, users-1)
+	if res.burst, err = burstDrain(ctx, &srv.Endpoint, db, n, 8, "burst", user, users-1); err != nil {
+		return fmt.Errorf("burst: %w", err)
+	}
+	if n < o.burst {
+		b.logf("capture: the directory has %d users: the burst is %d changes", users, n)
+	}
+	return nil
+}
+
+// adCapture starts a Samba AD DC with a few users, a fresh stack reading it
+// by DirSync, and measures the steady latency there. Without Samba it
+// records why there is no figure.
+func (b *bench) adCapture(ctx context.Context, bins devstack.Binaries, dir string, res *captureResults) error {
+	o := res.opts
+	b.logf("capture: starting Samba AD")
+	srv, stopDC, err := testserver.StartSambaAD(ctx, "bench")
+	if errors.Is(err, testserver.ErrSambaMissing) {
+		res.adSkipped = err.Error()
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer stopDC()
+	gen, err := gendir.New(gendir.Options{Flavor: gendir.AD, BaseDN: srv.BaseDN, Seed: 1, Users: o.adChanges, MailDomain: "idsync.test"})
+	if err != nil {
+		return err
+	}
+	if err := srv.AddGenerated(ctx, gen, 4); err != nil {
+		return fmt.Errorf("loading Samba AD: %w", err)
+	}
+	st, err := startStack(ctx, bins, dir, "ad", &srv.Endpoint, 0, b.tee())
+	if err != nil {
+		return err
+	}
+	defer st.stop()
+	if _, err := st.importFull(ctx, o.adChanges); err != nil {
+		return err
+	}
+	ids, db, err := st.observe(ctx, "dirsync", &srv.Endpoint)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	b.logf("capture: %d changes at %.0f/s against Samba AD", o.adChanges, o.adRate)
+	lat, err := steadyLatency(ctx, &srv.Endpoint, db, o.adChanges, o.adRate, "adlat", func(k int) (string, string) {
+		dn := gen.UserDN(k)
+		return dn, ids[strings.ToLower(dn)]
+	})
+	if err != nil {
+		return fmt.Errorf("AD latency: %w", err)
+	}
+	res.ad = &lat
+	return nil
+}
