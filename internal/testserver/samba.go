@@ -189,7 +189,8 @@ func startSambaDC(ctx context.Context) (_ *sambaDC, err error) {
 		log, _ := os.ReadFile(logPath)
 		return nil, fmt.Errorf("samba on %s: %w; log: %s", dc.addr, err, tail(string(log)))
 	}
-	if testing.Verbose() {
+	// testing.Verbose panics outside a test binary (StartSambaAD).
+	if testing.Testing() && testing.Verbose() {
 		fmt.Fprintf(os.Stderr, "testserver: Samba AD DC on %s (domain ready in %v, up after %v)\n",
 			dc.addr, provisioned.Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 	}

@@ -58,7 +58,7 @@ type latencies struct {
 	visible, stamp []time.Duration
 }
 
-// burstResult is a burst drained.
+// burstResult is a burst drained, live and from a backlog.
 type burstResult struct {
 	n       int
 	writers int
@@ -66,6 +66,13 @@ type burstResult struct {
 	// drained to the last change seen committed in the hub; stamped to the
 	// newest updated_at the hub wrote for them.
 	issued, drained, stamped time.Duration
+	// backlog and backlogStamped run from the start of an agent to the
+	// same points, for the same burst made while no agent ran: how fast
+	// idsync alone drains it, whatever slapd's write rate.
+	backlog, backlogStamped time.Duration
+	// cpu and backlogCPU are the CPU time of slapd, agent and hub during
+	// each.
+	cpu, backlogCPU map[string]time.Duration
 }
 
 // captureResults is everything the capture benchmark measured.
@@ -267,19 +274,16 @@ func steadyLatency(ctx context.Context, ep *testserver.Endpoint, db *hubDB, n in
 	return res, nil
 }
 
-// burstDrain modifies users 0..n-1 as fast as slapd takes it with writers
-// connections, then one more user (the sentinel), and measures how long the
-// hub takes to commit them all: syncrepl delivers a provider's changes in
-// order, so the sentinel in the hub means the rest are; a count of the
-// burst's titles in the store confirms it.
-func burstDrain(ctx context.Context, ep *testserver.Endpoint, db *hubDB, n, writers int, tag string,
-	user func(k int) (dn, ext string), sentinel int) (burstResult, error) {
-	res := burstResult{n: n, writers: writers}
+// issueBurst modifies users 0..n-1 from writers connections as fast as
+// slapd takes it, then one more user (the sentinel). It returns when the
+// burst began and how long it took, the sentinel left out.
+func issueBurst(ctx context.Context, ep *testserver.Endpoint, n, writers int, tag string,
+	user func(k int) (dn, ext string), sentinel int) (time.Time, time.Duration, error) {
 	conns := make([]*ldap.Conn, writers)
 	for w := range conns {
 		c, err := ep.Conn(ctx)
 		if err != nil {
-			return res, err
+			return time.Time{}, 0, err
 		}
 		defer c.Close()
 		conns[w] = c
@@ -299,46 +303,48 @@ func burstDrain(ctx context.Context, ep *testserver.Endpoint, db *hubDB, n, writ
 	}
 	wg.Wait()
 	if err := errors.Join(errs...); err != nil {
-		return res, err
+		return start, 0, err
 	}
-	res.issued = time.Since(start)
-	dn, ext := user(sentinel)
-	if err := retitle(conns[0], dn, tag+"-sentinel"); err != nil {
-		return res, err
-	}
+	issued := time.Since(start)
+	dn, _ := user(sentinel)
+	return start, issued, retitle(conns[0], dn, tag+"-sentinel")
+}
+
+// waitBurst waits until the hub holds the n changes of a burst and its
+// sentinel, and returns the time from start to the poll that saw them all
+// and to the newest updated_at among them. The sentinel is watched every
+// millisecond; once it is there a count of the burst's titles in the store
+// confirms the rest (syncrepl's persist phase delivers in order, a refresh
+// need not).
+func waitBurst(ctx context.Context, db *hubDB, n int, tag, sentinelExt string, start time.Time) (drained, stamped time.Duration, err error) {
 	octx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	obs := newObserver(db, 1)
 	go obs.run(octx)
-	obs.in <- watch{ext: ext, title: tag + "-sentinel", sent: time.Now()}
+	obs.in <- watch{ext: sentinelExt, title: tag + "-sentinel", sent: start}
 	select {
 	case o := <-obs.out:
 		if o.err != nil {
-			return res, o.err
+			return 0, 0, o.err
 		}
 	case <-time.After(2 * time.Minute):
-		return res, fmt.Errorf("the burst's sentinel is not in the hub 2 minutes after the burst")
+		return 0, 0, fmt.Errorf("the %s burst's sentinel is not in the hub after 2 minutes", tag)
 	case <-ctx.Done():
-		return res, ctx.Err()
+		return 0, 0, ctx.Err()
 	}
-	// Every change of the burst must be there; wait for stragglers should
-	// delivery not be in order after all.
 	deadline := time.Now().Add(time.Minute)
 	for {
 		var count, newest int64
 		err := db.db.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(MAX(updated_at), 0) FROM objects
 			WHERE directory_id = ? AND title LIKE ?`, db.dirID, tag+"-%").Scan(&count, &newest)
 		if err != nil {
-			return res, fmt.Errorf("counting the burst in the hub's store: %w", err)
+			return 0, 0, fmt.Errorf("counting the %s burst in the hub's store: %w", tag, err)
 		}
-		// count includes the sentinel.
-		if count >= int64(n)+1 {
-			res.drained = time.Since(start)
-			res.stamped = time.UnixMicro(newest).Sub(start)
-			return res, nil
+		if count >= int64(n)+1 { // the sentinel included
+			return time.Since(start), time.UnixMicro(newest).Sub(start), nil
 		}
 		if time.Now().After(deadline) {
-			return res, fmt.Errorf("only %d of the burst's %d changes in the hub a minute after its sentinel", count-1, n)
+			return 0, 0, fmt.Errorf("only %d of the %s burst's %d changes in the hub a minute after its sentinel", count-1, tag, n)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -416,18 +422,46 @@ func (b *bench) openLDAPCapture(ctx context.Context, st *stack, srv *testserver.
 		func(k int) (string, string) { return user(k * stride) }); err != nil {
 		return fmt.Errorf("steady latency: %w", err)
 	}
-	b.logf("capture: burst of %d changes", o.burst)
 	// The sentinel is the last user, outside the burst when the directory
 	// has more users than the burst; the burst takes each other user once.
 	n := min(o.burst, users-1)
-	if res.burst, err = burstDrain(ctx, &srv.Endpoint, db, n, 8, "burst", user, users-1); err != nil {
+	_, sentinel := user(users - 1)
+	b.logf("capture: burst of %d changes", n)
+	bu := &res.burst
+	bu.n, bu.writers = n, burstWriters
+	meter := newCPUMeter(st.pids())
+	start, issued, err := issueBurst(ctx, &srv.Endpoint, n, burstWriters, "burst", user, users-1)
+	if err != nil {
 		return fmt.Errorf("burst: %w", err)
 	}
-	if n < o.burst {
-		b.logf("capture: the directory has %d users: the burst is %d changes", users, n)
+	bu.issued = issued
+	if bu.drained, bu.stamped, err = waitBurst(ctx, db, n, "burst", sentinel, start); err != nil {
+		return err
 	}
+	bu.cpu = meter.since()
+
+	b.logf("capture: the same burst with the agent stopped, then drained from the checkpoint")
+	if err := st.agent.Stop(10 * time.Second); err != nil {
+		return fmt.Errorf("stopping the agent: %w", err)
+	}
+	if _, _, err := issueBurst(ctx, &srv.Endpoint, n, burstWriters, "backlog", user, users-1); err != nil {
+		return fmt.Errorf("backlog: %w", err)
+	}
+	meter = newCPUMeter(map[string]int{"slapd": st.slapd, "hub": st.hub.Cmd.Process.Pid})
+	restart := time.Now()
+	if err := st.startAgent(ctx); err != nil {
+		return err
+	}
+	if bu.backlog, bu.backlogStamped, err = waitBurst(ctx, db, n, "backlog", sentinel, restart); err != nil {
+		return err
+	}
+	bu.backlogCPU = meter.since()
+	bu.backlogCPU["agent"], _ = cpuTime(st.agent.Cmd.Process.Pid) // all of the new agent's
 	return nil
 }
+
+// burstWriters is how many connections write a burst.
+const burstWriters = 8
 
 // adCapture starts a Samba AD DC with a few users, a fresh stack reading it
 // by DirSync, and measures the steady latency there. Without Samba it

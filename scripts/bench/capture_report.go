@@ -21,10 +21,15 @@ func percentile(ds []time.Duration, p float64) time.Duration {
 }
 
 func ms(d time.Duration) string {
-	if d >= 10*time.Second || d <= -10*time.Second {
-		return fmt.Sprintf("%.1fs", d.Seconds())
+	if d >= time.Second || d <= -time.Second {
+		return fmt.Sprintf("%.2fs", d.Seconds())
 	}
 	return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond))
+}
+
+// cpuLine is the CPU seconds of slapd, agent and hub.
+func cpuLine(cpu map[string]time.Duration) string {
+	return fmt.Sprintf("CPU slapd %s, agent %s, hub %s", secs(cpu["slapd"]), secs(cpu["agent"]), secs(cpu["hub"]))
 }
 
 func (c *captureResults) print(w io.Writer) {
@@ -49,20 +54,25 @@ func (c *captureResults) print(w io.Writer) {
 		fmt.Fprintf(w, "  Samba AD: not measured (%s)\n", c.adSkipped)
 	}
 	b := c.burst
-	fmt.Fprintf(w, "  burst of %s changes from %d connections to slapd:\n", thousands(b.n), b.writers)
-	fmt.Fprintf(w, "    issued in %s (%s changes/s accepted by slapd while capture ran)\n", secs(b.issued), rate(b.n, b.issued))
-	fmt.Fprintf(w, "    drained in %s from the first modify to the last change committed: %s changes/s (hub stamps: %s, %s changes/s)\n",
-		secs(b.drained), rate(b.n, b.drained), secs(b.stamped), rate(b.n, b.stamped))
-	fmt.Fprintln(w, "    (drained: the burst's last write is followed by a sentinel change; the sentinel seen in the hub, a count")
-	fmt.Fprintln(w, "     of the burst's titles in hub.db confirms every change is there)")
+	fmt.Fprintf(w, "  burst of %s changes (one per user) from %d connections to slapd, capture running:\n", thousands(b.n), b.writers)
+	fmt.Fprintf(w, "    issued in %s: slapd accepted %s changes/s while capture ran\n", secs(b.issued), rate(b.n, b.issued))
+	fmt.Fprintf(w, "    drained in %s, first modify to last change committed: %s changes/s (hub stamps: %s, %s/s); %s\n",
+		secs(b.drained), rate(b.n, b.drained), secs(b.stamped), rate(b.n, b.stamped), cpuLine(b.cpu))
+	fmt.Fprintf(w, "  the same burst made with the agent stopped, drained from the stored checkpoint (syncrepl refresh):\n")
+	fmt.Fprintf(w, "    drained in %s, agent start to last change committed: %s changes/s (hub stamps: %s, %s/s); %s\n",
+		secs(b.backlog), rate(b.n, b.backlog), secs(b.backlogStamped), rate(b.n, b.backlogStamped), cpuLine(b.backlogCPU))
+	fmt.Fprintln(w, "    (each burst ends with a sentinel change watched every 1 ms; once it is in the hub, a count of the")
+	fmt.Fprintln(w, "     burst's titles in hub.db confirms every change is there)")
 
 	p99 := percentile(c.steady.visible, 99)
 	drain := float64(b.n) / b.drained.Seconds()
 	fmt.Fprintln(w, "\ncapture targets (information only)")
 	fmt.Fprintf(w, "  %-48s %8s  %s\n", "slapd latency p99 ≤ 250 ms", ms(p99), verdict(p99 <= targetP99))
-	fmt.Fprintf(w, "  %-48s %8s  %s\n", "burst drained ≥ 5,000 changes/s", rate(b.n, b.drained)+"/s", verdict(drain >= targetDrain))
+	backlog := float64(b.n) / b.backlog.Seconds()
+	fmt.Fprintf(w, "  %-48s %8s  %s\n", "burst drained ≥ 5,000 changes/s (live)", rate(b.n, b.drained)+"/s", verdict(drain >= targetDrain))
+	fmt.Fprintf(w, "  %-48s %8s  %s\n", "burst drained ≥ 5,000 changes/s (backlog)", rate(b.n, b.backlog)+"/s", verdict(backlog >= targetDrain))
 	if b.issued > 0 && float64(b.n)/b.issued.Seconds() < targetDrain {
-		fmt.Fprintf(w, "  note: slapd itself accepted only %s changes/s on this machine, which bounds the drain rate\n", rate(b.n, b.issued))
+		fmt.Fprintf(w, "  note: slapd itself accepted only %s changes/s here while capture ran, which bounds the live drain rate\n", rate(b.n, b.issued))
 	}
 }
 

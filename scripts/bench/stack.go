@@ -27,6 +27,11 @@ type stack struct {
 	hub   *devstack.Hub
 	agent *devstack.Proc
 	slapd int // 0 when the directory is not slapd's
+	// bins, config and tee start the agent again.
+	bins   devstack.Binaries
+	config string
+	tee    io.Writer
+	id     string
 }
 
 // startStack starts a hub in dir, adds the directory of the kind (openldap
@@ -38,13 +43,15 @@ func startStack(ctx context.Context, bins devstack.Binaries, dir, kind string, s
 	if err != nil {
 		return nil, fmt.Errorf("starting the hub: %w", err)
 	}
-	s := &stack{dir: dir, hub: hub, slapd: slapd}
+	s := &stack{dir: dir, hub: hub, slapd: slapd, bins: bins, tee: tee}
 	defer func() {
 		if err != nil {
 			s.stop()
 		}
 	}()
-	if _, err := s.ctl(ctx, "directory", "add", directoryName, "--kind", kind, "--base-dn", srv.BaseDN); err != nil {
+	// No scheduled imports: the bench starts each one itself and times it.
+	if _, err := s.ctl(ctx, "directory", "add", directoryName, "--kind", kind, "--base-dn", srv.BaseDN,
+		"--full-import-interval", "off"); err != nil {
 		return nil, err
 	}
 	token, err := s.ctl(ctx, "agent", "token", "--directory", directoryName)
@@ -65,11 +72,17 @@ func startStack(ctx context.Context, bins devstack.Binaries, dir, kind string, s
 	if len(fields) == 0 {
 		return nil, fmt.Errorf("idsync-agent enroll printed no agent id: %q", out)
 	}
-	id := strings.TrimSuffix(fields[0], ";")
-	if s.agent, err = devstack.StartAgent(ctx, bins, config, tee); err != nil {
-		return nil, err
+	s.id, s.config = strings.TrimSuffix(fields[0], ";"), config
+	return s, s.startAgent(ctx)
+}
+
+// startAgent starts the stack's agent and waits until the hub lists it.
+func (s *stack) startAgent(ctx context.Context) error {
+	var err error
+	if s.agent, err = devstack.StartAgent(ctx, s.bins, s.config, s.tee); err != nil {
+		return err
 	}
-	return s, s.waitOnline(ctx, id)
+	return s.waitOnline(ctx, s.id)
 }
 
 // stop stops the agent, then the hub.
@@ -102,7 +115,8 @@ func (s *stack) waitOnline(ctx context.Context, id string) error {
 			return fmt.Errorf("idsyncctl agent list -o json: %w", err)
 		}
 		for _, a := range agents {
-			if a.ID == id && a.State == "online" {
+			// Online: connected, whether it captures changes or not.
+			if a.ID == id && (a.State == "online" || a.State == "active" || a.State == "standby") {
 				return nil
 			}
 		}
