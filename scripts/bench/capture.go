@@ -68,8 +68,9 @@ type burstResult struct {
 	issued, drained, stamped time.Duration
 	// backlog and backlogStamped run from the start of an agent to the
 	// same points, for the same burst made while no agent ran: how fast
-	// idsync alone drains it, whatever slapd's write rate.
-	backlog, backlogStamped time.Duration
+	// idsync alone drains it, whatever slapd's write rate. backlogIssued
+	// is how long slapd took to accept that burst.
+	backlog, backlogStamped, backlogIssued time.Duration
 	// cpu and backlogCPU are the CPU time of slapd, agent and hub during
 	// each.
 	cpu, backlogCPU map[string]time.Duration
@@ -444,7 +445,7 @@ func (b *bench) openLDAPCapture(ctx context.Context, st *stack, srv *testserver.
 	if err := st.agent.Stop(10 * time.Second); err != nil {
 		return fmt.Errorf("stopping the agent: %w", err)
 	}
-	if _, _, err := issueBurst(ctx, &srv.Endpoint, n, burstWriters, "backlog", user, users-1); err != nil {
+	if _, bu.backlogIssued, err = issueBurst(ctx, &srv.Endpoint, n, burstWriters, "backlog", user, users-1); err != nil {
 		return fmt.Errorf("backlog: %w", err)
 	}
 	meter = newCPUMeter(map[string]int{"slapd": st.slapd, "hub": st.hub.Cmd.Process.Pid})
