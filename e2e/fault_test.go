@@ -20,8 +20,11 @@ import (
 // must equal a direct read of the directory — users, groups, DNs, mapped
 // attributes, statuses (deleted: deprovisioned), memberships value by
 // value — with no object's revision above the writes the driver counted
-// for it (no change applied twice), and an agent resuming from the stored
-// checkpoint must then change nothing.
+// for it (no change applied twice), no capture run may have failed unless
+// the LDAP server was the one killed, and an agent resuming from the stored
+// checkpoint must then change nothing. OpenLDAP (syncrepl): agent, hub and
+// slapd killed; Samba AD (DirSync, notifications up to 5 s late): agent and
+// hub killed.
 
 // faultEnv is a directory streaming to a hub through one agent.
 type faultEnv struct {

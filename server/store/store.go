@@ -25,6 +25,10 @@ type Store interface {
 	// Close releases the backend.
 	Close() error
 
+	// Provisioning: apps, assignments, accounts, the job queue, tasks and
+	// the change feed (provision.go).
+	Provisioning
+
 	// CreateDirectory inserts d and sets d.ID and d.CreatedAt.
 	// A taken name is ErrConflict.
 	CreateDirectory(ctx context.Context, d *Directory) error
@@ -443,6 +447,9 @@ type User struct {
 	Revision  int64
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// DeprovisionedAt is when the user became deprovisioned (zero unless
+	// deprovisioned): downstream deletes wait for a retention after it.
+	DeprovisionedAt time.Time
 }
 
 // GroupMembership is a group a user belongs to, directly or through nesting.

@@ -68,10 +68,13 @@ func dialect() sqlstore.Dialect {
 		Name:              "postgres",
 		NumberedParams:    true,
 		LockRow:           " FOR UPDATE",
+		SkipLocked:        " FOR UPDATE SKIP LOCKED",
 		TimeValue:         func(t time.Time) any { return t },
 		IsUniqueViolation: isUniqueViolation,
-		IsRetryable:       isRetryable,
-		Migrations:        migrations,
+		// foreign_key_violation
+		IsForeignKeyViolation: func(err error) bool { return hasCode(err, "23503") },
+		IsRetryable:           isRetryable,
+		Migrations:            migrations,
 		MigrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
 			version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)`,
 		LockMigrations: lockMigrations,

@@ -69,11 +69,16 @@ func dialect() sqlstore.Dialect {
 		Name:              "sqlite",
 		TimeValue:         func(t time.Time) any { return t.UnixMicro() },
 		IsUniqueViolation: isUniqueViolation,
-		Migrations:        migrations,
+		IsForeignKeyViolation: func(err error) bool {
+			var e *sqlite.Error
+			return errors.As(err, &e) && e.Code() == sqlite3.SQLITE_CONSTRAINT_FOREIGNKEY
+		},
+		Migrations: migrations,
 		MigrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
 			version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`,
 		// SQLite's default limit is 32766.
-		MaxParams: 32000,
+		MaxParams:         32000,
+		PrepareStatements: true,
 	}
 }
 

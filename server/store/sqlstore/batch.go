@@ -23,6 +23,7 @@ var objectCols = []string{
 	"username", "email", "given_name", "family_name", "display_name", "employee_number",
 	"department", "title", "manager", "extra", "name", "description", "name_key",
 	"seen_run_id", "seen_at", "created_at", "updated_at", "revision", "captured_at",
+	"deprovisioned_at", "feed_pos",
 }
 
 // objectUpsertHead and objectUpsertTail surround the rows of a multi-row
@@ -32,7 +33,9 @@ var objectCols = []string{
 // upsert, leaves alone a row captured at or after the time its one
 // parameter gives (the run's start): the guard stands in the statement, so
 // that it holds against a capture batch that committed after the full
-// run's batch read the row. RETURNING names only the rows written.
+// run's batch read the row. RETURNING names only the rows written. An
+// object that stays deprovisioned keeps the time it became so; any other
+// status clears it.
 var objectUpsertHead, objectUpsertTail, objectUpsertGuarded = objectUpsert()
 
 func objectUpsert() (head, tail, guarded string) {
@@ -44,6 +47,9 @@ func objectUpsert() (head, tail, guarded string) {
 			set = append(set, "revision = objects.revision + 1")
 		case "captured_at":
 			set = append(set, "captured_at = COALESCE(excluded.captured_at, objects.captured_at)")
+		case "deprovisioned_at":
+			set = append(set, "deprovisioned_at = CASE WHEN excluded.status = 'deprovisioned' "+
+				"THEN COALESCE(objects.deprovisioned_at, excluded.deprovisioned_at) END")
 		default:
 			set = append(set, c+" = excluded."+c)
 		}
@@ -77,6 +83,10 @@ type batchApply struct {
 	errored int64
 	res     store.BatchResult
 	errs    []store.EntryError
+	// feed is the batch's position in the change feed, taken (lock: the
+	// dialect's LockRow) before its first write.
+	feed feedPos
+	lock string
 }
 
 // ApplyBatch applies one batch of a run in one transaction; see
@@ -101,7 +111,7 @@ func (s *Store) ApplyBatch(ctx context.Context, b *store.Batch) (store.BatchResu
 	var res store.BatchResult
 	var created int64 // by the run before this batch
 	err := s.inTx(ctx, func(tx runner) error {
-		a := &batchApply{tx: tx, b: b, now: now()}
+		a := &batchApply{tx: tx, b: b, now: now(), lock: s.d.LockRow}
 		var state store.RunState
 		var kind store.RunKind
 		var last int64
@@ -201,6 +211,14 @@ func (a *batchApply) apply(ctx context.Context, maxParams int) error {
 		}
 	}
 
+	// The feed position is taken before any row is written or marked
+	// seen: a transaction waiting for it holds no object row that the
+	// one holding it may need.
+	if len(writes) > 0 || len(a.b.Deletes) > 0 {
+		if err := a.feed.take(ctx, a.tx, a.lock); err != nil {
+			return err
+		}
+	}
 	ids, err := a.writeObjects(ctx, writes, have, maxParams)
 	if err != nil {
 		return err
@@ -221,6 +239,7 @@ func (a *batchApply) apply(ctx context.Context, maxParams int) error {
 		a.res.Unchanged++
 		touch = append(touch, o.ExternalID)
 	}
+	a.feed.wrote = a.feed.wrote || len(written) > 0
 	if err := a.writeMembers(ctx, written, ids, maxParams); err != nil {
 		return err
 	}
@@ -375,11 +394,15 @@ func (a *batchApply) objectArgs(o *store.Object, have map[string]known) ([]any, 
 		return nil, fmt.Errorf("encoding the extra attributes of %s: %w", o.DN, err)
 	}
 	t := a.tx.t(a.now)
+	var deprovisioned any
+	if status(o) == store.StatusDeprovisioned {
+		deprovisioned = t
+	}
 	return []any{
 		id, a.dirID, string(o.Kind), o.ExternalID, o.DN, o.DNKey, string(status(o)), o.Hash,
 		p.Username, p.Email, p.GivenName, p.FamilyName, p.DisplayName, p.EmployeeNumber,
 		p.Department, p.Title, p.Manager, extra, o.Name, o.Description, nameKey,
-		a.b.RunID, t, t, t, 1, a.captured(),
+		a.b.RunID, t, t, t, 1, a.captured(), deprovisioned, a.feed.pos,
 	}, nil
 }
 
@@ -535,7 +558,7 @@ func (a *batchApply) touch(ctx context.Context, ext []string, stamp bool, maxPar
 func (a *batchApply) deletes(ctx context.Context, maxParams int) error {
 	ext := slices.Compact(slices.Sorted(slices.Values(a.b.Deletes)))
 	deprovisioned := string(store.StatusDeprovisioned)
-	err := chunks(ext, maxParams-6, func(part []string) error {
+	err := chunks(ext, maxParams-8, func(part []string) error {
 		if !a.full {
 			_, err := a.tx.exec(ctx, `UPDATE objects SET captured_at = ?
 				WHERE directory_id = ? AND status = ? AND external_id IN (`+marks(len(part))+`)`,
@@ -545,13 +568,15 @@ func (a *batchApply) deletes(ctx context.Context, maxParams int) error {
 			}
 		}
 		q := `UPDATE objects SET status = ?, updated_at = ?, revision = revision + 1,
-			captured_at = COALESCE(?, captured_at) WHERE directory_id = ? AND status <> ?`
-		args := []any{deprovisioned, a.tx.t(a.now), a.captured(), a.dirID, deprovisioned}
+			captured_at = COALESCE(?, captured_at), deprovisioned_at = ?, feed_pos = ?
+			WHERE directory_id = ? AND status <> ?`
+		args := []any{deprovisioned, a.tx.t(a.now), a.captured(), a.tx.t(a.now), a.feed.pos, a.dirID, deprovisioned}
 		if a.full {
 			q, args = q+` AND (captured_at IS NULL OR captured_at < ?)`, append(args, a.tx.t(a.started))
 		}
 		n, err := a.tx.execN(ctx, q+` AND external_id IN (`+marks(len(part))+`)`, append(args, anys(part)...)...)
 		a.res.Deleted += int(n)
+		a.feed.wrote = a.feed.wrote || n > 0
 		return err
 	})
 	if err != nil {
@@ -580,9 +605,12 @@ func (a *batchApply) recordErrors(ctx context.Context, maxParams int) error {
 	return nil
 }
 
-// finish adds the batch to the run's counters, records its sequence and
-// stores the checkpoint.
+// finish adds the batch to the run's counters, records its sequence,
+// stores the checkpoint and the feed position its writes took.
 func (a *batchApply) finish(ctx context.Context) error {
+	if err := a.feed.commit(ctx, a.tx); err != nil {
+		return err
+	}
 	r := &a.res
 	_, err := a.tx.exec(ctx, `UPDATE runs SET seen = seen + ?, created = created + ?, updated = updated + ?,
 		unchanged = unchanged + ?, deprovisioned = deprovisioned + ?, errors = errors + ?, last_sequence = ?

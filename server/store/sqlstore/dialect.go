@@ -20,12 +20,20 @@ type Dialect struct {
 	// token before changing it (" FOR UPDATE"), or "" where a write
 	// transaction already excludes every other writer (SQLite).
 	LockRow string
+	// SkipLocked is appended to the SELECT that picks due jobs to claim ("
+	// FOR UPDATE SKIP LOCKED": claimers on several replicas pass over each
+	// other's rows instead of waiting), or "" where a write transaction
+	// already excludes every other writer (SQLite).
+	SkipLocked string
 	// TimeValue encodes a non-zero UTC time as a query parameter; the
 	// column type must round-trip it through scanTime.
 	TimeValue func(time.Time) any
 	// IsUniqueViolation reports whether err is a unique or primary key
 	// violation.
 	IsUniqueViolation func(error) bool
+	// IsForeignKeyViolation reports whether err is a foreign key violation
+	// (a row naming an app or object that does not exist).
+	IsForeignKeyViolation func(error) bool
 	// IsRetryable, when set, reports whether a transaction that failed
 	// with err may simply run again (a deadlock between two writers).
 	IsRetryable func(error) bool
@@ -46,6 +54,11 @@ type Dialect struct {
 	// MaxParams bounds the parameters of one statement; multi-row writes
 	// are cut into statements below it.
 	MaxParams int
+	// PrepareStatements keeps the short queries prepared, per pool, once
+	// run (SQLite: its driver parses every query anew, which costs the
+	// single writer more than running it). Off where the driver caches
+	// statements itself (pgx).
+	PrepareStatements bool
 }
 
 // rebind rewrites the ? placeholders of q for the dialect. The queries of

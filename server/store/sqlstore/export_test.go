@@ -9,6 +9,13 @@ var (
 	// UsersByIDQuery and GroupsByIDQuery read objects by n ids.
 	UsersByIDQuery  = func(n int) string { return userSelect + ` AND o.id IN (` + marks(n) + `)` }
 	GroupsByIDQuery = func(n int) string { return groupSelect + ` AND g.id IN (` + marks(n) + `)` }
+
+	// The feed and the queue, as SQLite runs them.
+	ChangesQuery    = changesQuery
+	ChangesAtQuery  = changesAtQuery
+	PickQueuedQuery = pickQuery(dueQueued, "")
+	PickExpired     = pickQuery(dueExpired, "")
+	PruneQuery      = pruneQuery("")
 )
 
 // Rebind rewrites the placeholders of q for d.

@@ -103,15 +103,7 @@ func (s *Store) UserGroupsTransitive(ctx context.Context, userID string) ([]stor
 		return nil, nil
 	}
 	what := fmt.Sprintf("reading the nested groups of user %s", userID)
-	rows, err := s.rd.query(ctx, nestUpQuery(len(keys)), append(keys, dirID, dirID)...)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	edges, err := collect(rows, func(sc scanner) (nestEdge, error) {
-		var e nestEdge
-		err := sc.Scan(&e.group, &e.via, &e.direct)
-		return e, err
-	}, what)
+	edges, err := s.nestUp(ctx, keys, dirID, what)
 	if err != nil {
 		return nil, err
 	}
@@ -120,6 +112,53 @@ func (s *Store) UserGroupsTransitive(ctx context.Context, userID string) ([]stor
 		return nil, err
 	}
 	return shortestNesting(edges, groups), nil
+}
+
+// nestUp returns the edges of the groups of directory dirID above the
+// member keys a user is listed by (see nestUpQuery).
+func (s *Store) nestUp(ctx context.Context, keys []any, dirID int64, what string) ([]nestEdge, error) {
+	rows, err := s.rd.query(ctx, nestUpQuery(len(keys)), append(keys, dirID, dirID)...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return collect(rows, func(sc scanner) (nestEdge, error) {
+		var e nestEdge
+		err := sc.Scan(&e.group, &e.via, &e.direct)
+		return e, err
+	}, what)
+}
+
+// nestDown returns the ids of a group of directory dirID that is not
+// deprovisioned and of the groups nested in it (none for a deprovisioned
+// group).
+func (s *Store) nestDown(ctx context.Context, groupID string, dirID int64, what string) ([]string, error) {
+	rows, err := s.rd.query(ctx, nestDownQuery, groupID, dirID)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return collect(rows, scanString, what)
+}
+
+// usersOf adds to ids the users the members of groups, of directory
+// dirID, resolve to (see groupUsersQuery), a chunk of groups per query.
+func (s *Store) usersOf(ctx context.Context, dirID int64, groups []string, ids map[string]bool, what string) error {
+	err := chunks(groups, 1000, func(part []string) error {
+		rows, err := s.rd.query(ctx, groupUsersQuery(len(part)), append([]any{dirID, dirID}, anys(part)...)...)
+		if err != nil {
+			return err
+		}
+		users, err := collect(rows, scanString, "resolving members")
+		for _, id := range users {
+			if id != "" {
+				ids[id] = true
+			}
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	return nil
 }
 
 // groupsByID reads the groups the edges name, by id.
@@ -205,30 +244,13 @@ func (s *Store) GroupUsersTransitive(ctx context.Context, groupID string) ([]*st
 		return nil, noRows(err, "group %s", groupID)
 	}
 	what := fmt.Sprintf("reading the users of group %s and its nested groups", groupID)
-	rows, err := s.rd.query(ctx, nestDownQuery, groupID, dirID)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	groups, err := collect(rows, scanString, what)
+	groups, err := s.nestDown(ctx, groupID, dirID, what)
 	if err != nil {
 		return nil, err
 	}
 	ids := map[string]bool{}
-	err = chunks(groups, 1000, func(part []string) error {
-		rows, err := s.rd.query(ctx, groupUsersQuery(len(part)), append([]any{dirID, dirID}, anys(part)...)...)
-		if err != nil {
-			return err
-		}
-		users, err := collect(rows, scanString, "resolving members")
-		for _, id := range users {
-			if id != "" {
-				ids[id] = true
-			}
-		}
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
+	if err := s.usersOf(ctx, dirID, groups, ids, what); err != nil {
+		return nil, err
 	}
 	var out []*store.User
 	err = chunks(slices.Sorted(maps.Keys(ids)), 1000, func(part []string) error {

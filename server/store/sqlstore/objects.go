@@ -27,7 +27,7 @@ const (
 const userSelect = `SELECT o.id, o.directory_id, (SELECT d.name FROM directories d WHERE d.id = o.directory_id),
 	o.external_id, o.dn, o.status, o.username, o.email, o.given_name, o.family_name, o.display_name,
 	o.employee_number, o.department, o.title, o.manager, o.extra, o.created_at, o.updated_at,
-	o.revision, o.dn_key, o.name_key
+	o.revision, o.dn_key, o.name_key, o.deprovisioned_at
 	FROM objects o WHERE o.kind = 'user'`
 
 // userRow is a user with the keys member values match it by.
@@ -42,7 +42,7 @@ func scanUserRow(sc scanner) (userRow, error) {
 	err := sc.Scan(&u.ID, &u.DirectoryID, &u.Directory, &u.ExternalID, &u.DN, &u.Status, &p.Username,
 		&p.Email, &p.GivenName, &p.FamilyName, &p.DisplayName, &p.EmployeeNumber, &p.Department, &p.Title,
 		&p.Manager, scanJSON{&p.Extra, "extra attributes"}, scanTime{&u.CreatedAt}, scanTime{&u.UpdatedAt},
-		&u.Revision, &u.dnKey, &u.nameKey)
+		&u.Revision, &u.dnKey, &u.nameKey, scanTime{&u.DeprovisionedAt})
 	return u, err
 }
 

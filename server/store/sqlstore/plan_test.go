@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -21,12 +22,7 @@ import (
 // indexes, which EXPLAIN showed when they were written.)
 func TestNestingPlansUseIndexes(t *testing.T) {
 	ctx := t.Context()
-	path := filepath.Join(t.TempDir(), "hub.db")
-	s, err := sqlite.Open(ctx, path)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	defer s.Close()
+	s, raw := openPlanned(t)
 	d := &store.Directory{Name: "corp", Kind: store.KindOpenLDAP}
 	if err := s.CreateDirectory(ctx, d); err != nil {
 		t.Fatalf("CreateDirectory: %v", err)
@@ -57,15 +53,7 @@ func TestNestingPlansUseIndexes(t *testing.T) {
 	if _, err := s.ApplyBatch(ctx, &store.Batch{RunID: r.ID, Sequence: 1, Upserts: objs}); err != nil {
 		t.Fatalf("ApplyBatch: %v", err)
 	}
-	raw, err := sql.Open("sqlite", path+"?mode=ro")
-	if err != nil {
-		t.Fatalf("opening the file: %v", err)
-	}
-	defer raw.Close()
 
-	// A plan line "SCAN x" reads all of x; only the CTE (n, nest) may be
-	// read so, and "SCAN x USING … INDEX" is an index scan.
-	scan := regexp.MustCompile(`^SCAN (\w+)`)
 	tests := []struct {
 		name string
 		q    string
@@ -78,27 +66,88 @@ func TestNestingPlansUseIndexes(t *testing.T) {
 		{"groups by id", sqlstore.GroupsByIDQuery(3), []any{"a", "b", "c"}},
 	}
 	for _, tc := range tests {
-		rows, err := raw.QueryContext(ctx, "EXPLAIN QUERY PLAN "+tc.q, tc.args...)
-		if err != nil {
-			t.Fatalf("%s: EXPLAIN: %v", tc.name, err)
+		// Only the CTE (n, nest) may be scanned.
+		wantIndexes(t, tc.name, explain(t, raw, tc.name, tc.q, tc.args...), "n", "nest")
+	}
+}
+
+// TestFeedAndQueuePlansUseIndexes: on SQLite, the change feed and the job
+// claims read through their indexes, in the index's order (no sort of
+// what they pass over).
+func TestFeedAndQueuePlansUseIndexes(t *testing.T) {
+	_, raw := openPlanned(t)
+	tests := []struct {
+		name    string
+		q       string
+		args    []any
+		ordered bool // served in the index's order
+	}{
+		{"changes after a position", sqlstore.ChangesQuery, []any{10, 1001}, true},
+		{"changes at a position", sqlstore.ChangesAtQuery, []any{10}, false},
+		{"due queued jobs", sqlstore.PickQueuedQuery, []any{1, 0, 16}, true},
+		{"running jobs with an expired lease", sqlstore.PickExpired, []any{1, 0, 16}, true},
+		{"done jobs to prune", sqlstore.PruneQuery, []any{0, 1000}, false},
+	}
+	for _, tc := range tests {
+		plan := explain(t, raw, tc.name, tc.q, tc.args...)
+		wantIndexes(t, tc.name, plan)
+		if tc.ordered && slices.ContainsFunc(plan, func(l string) bool { return strings.Contains(l, "TEMP B-TREE") }) {
+			t.Errorf("%s: the plan sorts:\n%s", tc.name, strings.Join(plan, "\n"))
 		}
-		var plan []string
-		for rows.Next() {
-			var id, parent, unused int
-			var detail string
-			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
-				t.Fatalf("%s: reading the plan: %v", tc.name, err)
-			}
-			plan = append(plan, detail)
+	}
+}
+
+// openPlanned opens a SQLite store on a fresh file, and a read-only
+// handle on the file to explain queries with; both close when t ends.
+func openPlanned(t *testing.T) (*sqlite.Store, *sql.DB) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "hub.db")
+	s, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
+	raw, err := sql.Open("sqlite", path+"?mode=ro")
+	if err != nil {
+		t.Fatalf("opening the file: %v", err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	return s, raw
+}
+
+// explain returns the lines of SQLite's query plan of q.
+func explain(t *testing.T, raw *sql.DB, name, q string, args ...any) []string {
+	t.Helper()
+	rows, err := raw.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+q, args...)
+	if err != nil {
+		t.Fatalf("%s: EXPLAIN: %v", name, err)
+	}
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatalf("%s: reading the plan: %v", name, err)
 		}
-		if err := rows.Close(); err != nil {
-			t.Fatalf("%s: reading the plan: %v", tc.name, err)
-		}
-		for _, line := range plan {
-			m := scan.FindStringSubmatch(line)
-			if m != nil && m[1] != "n" && m[1] != "nest" && !strings.Contains(line, "INDEX") {
-				t.Errorf("%s: the plan scans a table: %q in\n%s", tc.name, line, strings.Join(plan, "\n"))
-			}
+		plan = append(plan, detail)
+	}
+	if err := rows.Close(); err != nil {
+		t.Fatalf("%s: reading the plan: %v", name, err)
+	}
+	return plan
+}
+
+// scanLine matches a plan line "SCAN x", which reads all of x ("SCAN x
+// USING … INDEX" is an index scan).
+var scanLine = regexp.MustCompile(`^SCAN (\w+)`)
+
+// wantIndexes fails t when plan scans a table other than the CTEs named.
+func wantIndexes(t *testing.T, name string, plan []string, ctes ...string) {
+	t.Helper()
+	for _, line := range plan {
+		m := scanLine.FindStringSubmatch(line)
+		if m != nil && !slices.Contains(ctes, m[1]) && !strings.Contains(line, "INDEX") {
+			t.Errorf("%s: the plan scans a table: %q in\n%s", name, line, strings.Join(plan, "\n"))
 		}
 	}
 }

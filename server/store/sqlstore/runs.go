@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/idsync/idsync/server/store"
 )
@@ -66,26 +65,15 @@ func (s *Store) GetRun(ctx context.Context, id int64) (*store.Run, error) {
 
 // ListRuns returns the runs f selects, newest first.
 func (s *Store) ListRuns(ctx context.Context, f store.RunFilter) ([]*store.Run, error) {
-	var where []string
-	var args []any
-	if f.DirectoryID != 0 {
-		where, args = append(where, "r.directory_id = ?"), append(args, f.DirectoryID)
-	}
-	if len(f.States) > 0 {
-		where, args = append(where, "r.state IN ("+marks(len(f.States))+")"), append(args, anys(f.States)...)
-	}
-	if f.SessionID != "" {
-		where, args = append(where, "r.session_id = ?"), append(args, f.SessionID)
-	}
+	var w where
+	w.add(f.DirectoryID != 0, "r.directory_id = ?", f.DirectoryID)
+	w.add(len(f.States) > 0, "r.state IN ("+marks(len(f.States))+")", anys(f.States)...)
+	w.add(f.SessionID != "", "r.session_id = ?", f.SessionID)
 	limit := f.Limit
 	if limit <= 0 {
 		limit = 50
 	}
-	q := runSelect
-	if len(where) > 0 {
-		q += " WHERE " + strings.Join(where, " AND ")
-	}
-	rows, err := s.rd.query(ctx, q+" ORDER BY r.id DESC LIMIT ?", append(args, limit)...)
+	rows, err := s.rd.query(ctx, runSelect+w.String()+" ORDER BY r.id DESC LIMIT ?", append(w.args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("listing runs: %w", err)
 	}

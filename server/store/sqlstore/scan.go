@@ -107,6 +107,28 @@ func chunks[T any](items []T, size int, fn func([]T) error) error {
 	return nil
 }
 
+// where is the WHERE clause of a list, from the conditions its filter
+// sets.
+type where struct {
+	conds []string
+	args  []any
+}
+
+// add adds cond, with its arguments, when on.
+func (w *where) add(on bool, cond string, args ...any) {
+	if on {
+		w.conds, w.args = append(w.conds, cond), append(w.args, args...)
+	}
+}
+
+// String returns " WHERE cond AND cond…", or "" without conditions.
+func (w *where) String() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return " WHERE " + strings.Join(w.conds, " AND ")
+}
+
 // scanner is a *sql.Row or *sql.Rows.
 type scanner interface{ Scan(dest ...any) error }
 

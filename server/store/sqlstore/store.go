@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/idsync/idsync/server/store"
@@ -20,6 +21,8 @@ type Store struct {
 	// instead of polling for the file lock.
 	w, r   *sql.DB
 	wr, rd runner
+	// stmts holds prepared statements when the dialect asks for them.
+	stmts *stmtCache
 }
 
 // New migrates the database behind w to the newest schema of d and returns
@@ -30,7 +33,10 @@ func New(ctx context.Context, w, r *sql.DB, d Dialect) (*Store, error) {
 		r = w
 	}
 	s := &Store{d: d, w: w, r: r}
-	s.wr, s.rd = runner{w, &s.d}, runner{r, &s.d}
+	if d.PrepareStatements {
+		s.stmts = &stmtCache{m: map[stmtKey]*sql.Stmt{}}
+	}
+	s.wr, s.rd = runner{x: w, d: &s.d, c: s.stmts, db: w}, runner{x: r, d: &s.d, c: s.stmts, db: r}
 	if err := migrate(ctx, w, &s.d); err != nil {
 		return nil, fmt.Errorf("migrating the %s store: %w", d.Name, err)
 	}
@@ -39,6 +45,7 @@ func New(ctx context.Context, w, r *sql.DB, d Dialect) (*Store, error) {
 
 // Close closes the pools.
 func (s *Store) Close() error {
+	s.stmts.close()
 	err := s.w.Close()
 	if s.r != s.w {
 		err = errors.Join(err, s.r.Close())
@@ -57,10 +64,31 @@ type sqlRunner interface {
 type runner struct {
 	x sqlRunner
 	d *Dialect
+	// c, when not nil, keeps statements prepared on db, the pool x is
+	// or whose transaction x is.
+	c  *stmtCache
+	db *sql.DB
+}
+
+// prepared returns q prepared for r, or nil when it is not kept prepared.
+// A transaction only reuses what its pool prepared: preparing on the pool
+// needs a connection of its own, and SQLite's writer pool has one, which
+// the transaction holds.
+func (r runner) prepared(ctx context.Context, q string) *sql.Stmt {
+	tx, inTx := r.x.(*sql.Tx)
+	st := r.c.get(ctx, r.db, q, !inTx)
+	if inTx && st != nil {
+		return tx.StmtContext(ctx, st)
+	}
+	return st
 }
 
 func (r runner) exec(ctx context.Context, q string, args ...any) (sql.Result, error) {
-	return r.x.ExecContext(ctx, r.d.rebind(q), args...)
+	q = r.d.rebind(q)
+	if st := r.prepared(ctx, q); st != nil {
+		return st.ExecContext(ctx, args...)
+	}
+	return r.x.ExecContext(ctx, q, args...)
 }
 
 // execN runs q and returns the number of rows it changed.
@@ -73,11 +101,19 @@ func (r runner) execN(ctx context.Context, q string, args ...any) (int64, error)
 }
 
 func (r runner) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
-	return r.x.QueryContext(ctx, r.d.rebind(q), args...)
+	q = r.d.rebind(q)
+	if st := r.prepared(ctx, q); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return r.x.QueryContext(ctx, q, args...)
 }
 
 func (r runner) row(ctx context.Context, q string, args ...any) *sql.Row {
-	return r.x.QueryRowContext(ctx, r.d.rebind(q), args...)
+	q = r.d.rebind(q)
+	if st := r.prepared(ctx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return r.x.QueryRowContext(ctx, q, args...)
 }
 
 // t encodes a time parameter.
@@ -100,7 +136,7 @@ func (s *Store) tryTx(ctx context.Context, fn func(tx runner) error) error {
 	if err != nil {
 		return fmt.Errorf("beginning a transaction: %w", err)
 	}
-	if err := fn(runner{tx, &s.d}); err != nil {
+	if err := fn(runner{x: tx, d: &s.d, c: s.stmts, db: s.w}); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
@@ -147,4 +183,71 @@ func (r runner) exists(ctx context.Context, q string, args ...any) (bool, error)
 		return false, nil
 	}
 	return err == nil, err
+}
+
+// Statements longer than maxPrepared, or beyond the first maxStatements,
+// are not kept: a multi-row write is long and its shape varies with its
+// rows, and the queries worth keeping are the short ones that run per
+// job, account or object.
+const (
+	maxPrepared   = 4096
+	maxStatements = 256
+)
+
+// stmtKey names a statement prepared on one pool.
+type stmtKey struct {
+	db *sql.DB
+	q  string
+}
+
+// stmtCache keeps prepared statements by pool and query. database/sql
+// prepares a statement on each connection of its pool as it is used
+// there, and in a transaction reuses the one of the transaction's
+// connection.
+type stmtCache struct {
+	mu sync.Mutex
+	m  map[stmtKey]*sql.Stmt
+}
+
+// get returns q prepared on db; when it is not yet and prepare is set, it
+// prepares it, without holding the lock (that may wait for a connection).
+// Nil when c is nil, q is not kept, or preparing failed (the caller runs q
+// unprepared, and meets the error there).
+func (c *stmtCache) get(ctx context.Context, db *sql.DB, q string, prepare bool) *sql.Stmt {
+	if c == nil || len(q) > maxPrepared {
+		return nil
+	}
+	k := stmtKey{db, q}
+	c.mu.Lock()
+	st, ok := c.m[k]
+	full := len(c.m) >= maxStatements
+	c.mu.Unlock()
+	if ok || full || !prepare {
+		return st
+	}
+	st, err := db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if prev, ok := c.m[k]; ok {
+		_ = st.Close() // another caller prepared it meanwhile
+		return prev
+	}
+	c.m[k] = st
+	return st
+}
+
+// close closes the statements; c may be nil.
+func (c *stmtCache) close() {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for k, st := range c.m {
+		_ = st.Close()
+		delete(c.m, k)
+	}
 }

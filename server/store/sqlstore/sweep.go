@@ -71,7 +71,7 @@ func (s *Store) Sweep(ctx context.Context, runID int64, from []store.RunState, m
 			return conflict("sweeping after run %d: it is %s, not %v", runID, r.state, from)
 		}
 		t := now()
-		n, err := sweepObjects(ctx, tx, r, runID, t)
+		n, err := sweepObjects(ctx, tx, s.d.LockRow, r, runID, t)
 		if err != nil {
 			return err
 		}
@@ -105,7 +105,7 @@ func (s *Store) SweepPresent(ctx context.Context, runID int64) (int64, error) {
 		if r.state != store.RunRunning {
 			return conflict("sweeping the present phase of run %d: it is %s", runID, r.state)
 		}
-		if n, err = sweepObjects(ctx, tx, r, runID, now()); err != nil {
+		if n, err = sweepObjects(ctx, tx, s.d.LockRow, r, runID, now()); err != nil {
 			return err
 		}
 		_, err = tx.exec(ctx, `UPDATE runs SET deprovisioned = deprovisioned + ? WHERE id = ?`, n, runID)
@@ -117,17 +117,23 @@ func (s *Store) SweepPresent(ctx context.Context, runID int64) (int64, error) {
 	return n, err
 }
 
-// sweepObjects deprovisions the objects sweepable after run r at t and
-// returns how many. The conditions stand on the updated rows themselves,
-// so that PostgreSQL re-checks them on a row a concurrent batch just saw.
-func sweepObjects(ctx context.Context, tx runner, r sweepRun, runID int64, t time.Time) (int64, error) {
+// sweepObjects deprovisions the objects sweepable after run r at t, at
+// the next feed position (lock: the dialect's LockRow), and returns how
+// many. The conditions stand on the updated rows themselves, so that
+// PostgreSQL re-checks them on a row a concurrent batch just saw.
+func sweepObjects(ctx context.Context, tx runner, lock string, r sweepRun, runID int64, t time.Time) (int64, error) {
+	var feed feedPos
+	if err := feed.take(ctx, tx, lock); err != nil {
+		return 0, err
+	}
 	n, err := tx.execN(ctx, `UPDATE objects AS o SET status = 'deprovisioned', updated_at = ?,
-		revision = o.revision + 1 WHERE `+sweepable,
-		tx.t(t), r.dirID, runID, tx.t(r.started))
+		revision = o.revision + 1, deprovisioned_at = ?, feed_pos = ? WHERE `+sweepable,
+		tx.t(t), tx.t(t), feed.pos, r.dirID, runID, tx.t(r.started))
 	if err != nil {
 		return 0, fmt.Errorf("sweeping after run %d: %w", runID, err)
 	}
-	return n, nil
+	feed.wrote = n > 0
+	return n, feed.commit(ctx, tx)
 }
 
 // Checkpoint returns the stored capture checkpoint of a directory; nil when

@@ -71,3 +71,61 @@ func benchImport(b *testing.B, f *fixture, users []*store.Object) {
 func benchUser(i int) *store.Object {
 	return newUser(fmt.Sprintf("%08d-0000-4000-8000-000000000000", i), fmt.Sprintf("user%06d", i))
 }
+
+// Queue benchmark sizes: the 10,000 users of the provisioning benchmark,
+// pushed by 8 workers claiming 16 jobs at a time.
+const (
+	benchJobs       = 10_000
+	benchWorkers    = 8
+	benchClaimBatch = 16
+)
+
+// BenchmarkQueue enqueues 10,000 user jobs of one app ("enqueue") and
+// drains them with 8 workers that each claim 16 at a time and complete
+// them one by one ("claim and complete"). It reports jobs/s.
+func BenchmarkQueue(b *testing.B, open BenchOpener) {
+	targets := make([]string, benchJobs)
+	for i := range targets {
+		targets[i] = benchUser(i).ExternalID
+	}
+	// fill makes a store with an app, and its jobs when queued is set.
+	fill := func(queued bool) (store.Store, *store.App) {
+		s := open(b)
+		a := newApp(b, s, "bench")
+		if queued {
+			for _, target := range targets {
+				enqueue(b, s, a.ID, store.JobUser, target, at(0))
+			}
+		}
+		return s, a
+	}
+	b.Run("enqueue", func(b *testing.B) {
+		for b.Loop() {
+			b.StopTimer()
+			s, a := fill(false)
+			b.StartTimer()
+			for _, target := range targets {
+				enqueue(b, s, a.ID, store.JobUser, target, at(0))
+			}
+			b.StopTimer()
+			must(b, "Close", s.Close())
+			b.StartTimer()
+		}
+		b.ReportMetric(float64(benchJobs*b.N)/b.Elapsed().Seconds(), "jobs/s")
+	})
+	b.Run("claim and complete", func(b *testing.B) {
+		for b.Loop() {
+			b.StopTimer()
+			s, a := fill(true)
+			b.StartTimer()
+			completed, failed := drain(b, s, a.ID, benchJobs, benchWorkers, benchClaimBatch)
+			b.StopTimer()
+			if len(completed) != benchJobs || failed > 0 {
+				b.Fatalf("%d jobs completed, %d completions failed; want %d, none", len(completed), failed, benchJobs)
+			}
+			must(b, "Close", s.Close())
+			b.StartTimer()
+		}
+		b.ReportMetric(float64(benchJobs*b.N)/b.Elapsed().Seconds(), "jobs/s")
+	})
+}

@@ -35,6 +35,13 @@ func Run(t *testing.T, open Opener) {
 		{"Sweep", sweepTests},
 		{"Tokens", tokenTests},
 		{"Agents", agentTests},
+		{"Apps", appTests},
+		{"Assignments", assignmentTests},
+		{"Accounts", accountTests},
+		{"Queue", queueTests},
+		{"Tasks", taskTests},
+		{"Feed", feedTests},
+		{"Leases", leaseTests},
 	}
 	for _, su := range suites {
 		t.Run(su.name, func(t *testing.T) {
@@ -111,6 +118,15 @@ func oneWins(t *testing.T, n int, what string, lose error, fn func(i int) error)
 	if won != 1 {
 		t.Errorf("%d of %d %s won, want 1", won, n, what)
 	}
+}
+
+// pluck returns f of each of xs, in order; nil for none.
+func pluck[T, V any](xs []T, f func(T) V) []V {
+	var out []V
+	for _, x := range xs {
+		out = append(out, f(x))
+	}
+	return out
 }
 
 // must fails t on err.

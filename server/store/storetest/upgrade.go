@@ -21,15 +21,18 @@ func SeedV1(at string) []string {
 			(3, 1, 'incremental', 'running', ` + at + `), (4, 1, 'incremental', 'completed', ` + at + `),
 			(5, 2, 'full', 'running', ` + at + `)`,
 		`INSERT INTO objects (id, directory_id, kind, external_id, status, username, name_key, created_at, updated_at)
-			VALUES ('u-1', 1, 'user', 'e-1', 'active', 'alice', 'alice', ` + at + `, ` + at + `)`,
+			VALUES ('u-1', 1, 'user', 'e-1', 'active', 'alice', 'alice', ` + at + `, ` + at + `),
+			('u-2', 1, 'user', 'e-2', 'deprovisioned', 'bob', 'bob', ` + at + `, ` + at + `)`,
 		`INSERT INTO agents (id, name) VALUES ('a-1', 'dc1')`,
 	}
 }
 
 // CheckUpgrade checks a store opened on a database SeedV1 filled: of the
 // open runs of one directory and kind only the newest stays open (the
-// others failed), and the new columns hold their defaults (an object
-// written once has revision 1). It creates nothing that takes an id.
+// others failed), the new columns hold their defaults (an object written
+// once has revision 1), a user deprovisioned before the upgrade is taken
+// to have been so since its last write, and the change feed starts empty.
+// It creates nothing that takes an id.
 func CheckUpgrade(t *testing.T, s store.Store) {
 	t.Helper()
 	ctx := t.Context()
@@ -56,8 +59,19 @@ func CheckUpgrade(t *testing.T, s store.Store) {
 	}
 	u, err := s.GetUser(ctx, "u-1")
 	must(t, "GetUser", err)
-	if u.Revision != 1 {
-		t.Errorf("alice revision %d, want 1", u.Revision)
+	if u.Revision != 1 || !u.DeprovisionedAt.IsZero() {
+		t.Errorf("alice revision %d, deprovisioned at %v; want 1, zero", u.Revision, u.DeprovisionedAt)
+	}
+	bob, err := s.GetUser(ctx, "u-2")
+	must(t, "GetUser", err)
+	if bob.DeprovisionedAt.IsZero() || !bob.DeprovisionedAt.Equal(bob.UpdatedAt) {
+		t.Errorf("bob, deprovisioned before the upgrade, deprovisioned at %v; want his last write, %v",
+			bob.DeprovisionedAt, bob.UpdatedAt)
+	}
+	changes, last, err := s.Changes(ctx, 0, 10)
+	must(t, "Changes", err)
+	if p, err := s.FeedPosition(ctx); err != nil || p != 0 || len(changes) != 0 || last != 0 {
+		t.Errorf("the feed after the upgrade: position %d (%v), changes %v up to %d; want empty at 0", p, err, changes, last)
 	}
 	a, err := s.GetAgent(ctx, "a-1")
 	must(t, "GetAgent", err)

@@ -1,0 +1,237 @@
+package sqlstore
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/idsync/idsync/server/store"
+)
+
+const accountCols = `app_id, user_id, remote_id, state, pushed, hash, linked, last_error, created_at,
+	updated_at, deactivated_at`
+
+func scanAccount(sc scanner) (*store.Account, error) {
+	a := &store.Account{}
+	err := sc.Scan(&a.AppID, &a.UserID, &a.RemoteID, &a.State, &a.Pushed, &a.Hash, &a.Linked, &a.LastError,
+		scanTime{&a.CreatedAt}, scanTime{&a.UpdatedAt}, scanTime{&a.DeactivatedAt})
+	return a, err
+}
+
+// GetAccount returns the account of a user in an app, or
+// store.ErrNotFound.
+func (s *Store) GetAccount(ctx context.Context, appID int64, userID string) (*store.Account, error) {
+	a, err := scanAccount(s.rd.row(ctx, `SELECT `+accountCols+` FROM accounts WHERE app_id = ? AND user_id = ?`,
+		appID, userID))
+	if err != nil {
+		return nil, noRows(err, "account of user %s in app %d", userID, appID)
+	}
+	return a, nil
+}
+
+// GetAccountByRemoteID returns the account of an app with this remote id,
+// or store.ErrNotFound (also for an empty remote id).
+func (s *Store) GetAccountByRemoteID(ctx context.Context, appID int64, remoteID string) (*store.Account, error) {
+	a, err := scanAccount(s.rd.row(ctx, `SELECT `+accountCols+` FROM accounts
+		WHERE app_id = ? AND remote_id = ? AND remote_id <> ''`, appID, remoteID))
+	if err != nil {
+		return nil, noRows(err, "account %q in app %d", remoteID, appID)
+	}
+	return a, nil
+}
+
+// PutAccount inserts or replaces the account of (a.AppID, a.UserID) and
+// sets a.UpdatedAt to now, and a.CreatedAt to now when the account is new
+// (otherwise to the stored one). An unknown app or user is
+// store.ErrNotFound; a remote id another account of the app holds is
+// store.ErrConflict.
+func (s *Store) PutAccount(ctx context.Context, a *store.Account) error {
+	t := now()
+	err := s.wr.row(ctx, `INSERT INTO accounts (`+accountCols+`) VALUES (`+marks(11)+`)
+		ON CONFLICT (app_id, user_id) DO UPDATE SET remote_id = excluded.remote_id, state = excluded.state,
+		pushed = excluded.pushed, hash = excluded.hash, linked = excluded.linked,
+		last_error = excluded.last_error, updated_at = excluded.updated_at,
+		deactivated_at = excluded.deactivated_at
+		RETURNING created_at`,
+		a.AppID, a.UserID, a.RemoteID, string(a.State), a.Pushed, a.Hash, a.Linked, a.LastError,
+		s.wr.t(t), s.wr.t(t), s.wr.t(a.DeactivatedAt)).Scan(scanTime{&a.CreatedAt})
+	if err != nil {
+		return s.refErr(err, "storing the account of user %s in app %d", a.UserID, a.AppID)
+	}
+	a.UpdatedAt = t
+	return nil
+}
+
+// ListAccounts returns the accounts f selects ordered by user id, then app
+// (f.AppID 0: all apps), after f.AfterUserID, at most f.Limit (0: all).
+func (s *Store) ListAccounts(ctx context.Context, f store.AccountFilter) ([]*store.Account, error) {
+	var w where
+	w.add(f.AppID != 0, "app_id = ?", f.AppID)
+	w.add(f.State != "", "state = ?", string(f.State))
+	w.add(f.AfterUserID != "", "user_id > ?", f.AfterUserID)
+	q, args := `SELECT `+accountCols+` FROM accounts`+w.String()+" ORDER BY user_id, app_id", w.args
+	if f.Limit > 0 {
+		q, args = q+" LIMIT ?", append(args, f.Limit)
+	}
+	rows, err := s.rd.query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("listing accounts: %w", err)
+	}
+	return collect(rows, scanAccount, "listing accounts")
+}
+
+// CountAccounts counts accounts per app and state, ordered by app and
+// state.
+func (s *Store) CountAccounts(ctx context.Context) ([]store.AccountCount, error) {
+	rows, err := s.rd.query(ctx, `SELECT app_id, state, COUNT(*) FROM accounts GROUP BY app_id, state
+		ORDER BY app_id, state`)
+	if err != nil {
+		return nil, fmt.Errorf("counting accounts: %w", err)
+	}
+	return collect(rows, func(sc scanner) (store.AccountCount, error) {
+		var c store.AccountCount
+		err := sc.Scan(&c.AppID, &c.State, &c.Count)
+		return c, err
+	}, "counting accounts")
+}
+
+// PutUnmatched replaces the unmatched accounts of an app in one
+// transaction (a remote id given twice keeps its last entry). Unknown app:
+// store.ErrNotFound.
+func (s *Store) PutUnmatched(ctx context.Context, appID int64, accounts []store.RemoteAccount) error {
+	last := make(map[string]store.RemoteAccount, len(accounts))
+	for _, a := range accounts {
+		last[a.RemoteID] = a
+	}
+	return s.inTx(ctx, func(tx runner) error {
+		if _, err := tx.exec(ctx, `DELETE FROM unmatched WHERE app_id = ?`, appID); err != nil {
+			return fmt.Errorf("clearing the unmatched accounts of app %d: %w", appID, err)
+		}
+		return chunks(slices.Sorted(maps.Keys(last)), s.d.MaxParams/4, func(part []string) error {
+			args := make([]any, 0, 4*len(part))
+			for _, id := range part {
+				a := last[id]
+				args = append(args, appID, a.RemoteID, a.UserName, a.Email)
+			}
+			_, err := tx.exec(ctx, `INSERT INTO unmatched (app_id, remote_id, user_name, email) VALUES `+
+				rowMarks(len(part), 4), args...)
+			if err != nil {
+				return s.refErr(err, "storing the unmatched accounts of app %d", appID)
+			}
+			return nil
+		})
+	})
+}
+
+// ListUnmatched returns the unmatched accounts of an app ordered by user
+// name, then remote id.
+func (s *Store) ListUnmatched(ctx context.Context, appID int64) ([]store.RemoteAccount, error) {
+	rows, err := s.rd.query(ctx, `SELECT remote_id, user_name, email FROM unmatched WHERE app_id = ?
+		ORDER BY user_name, remote_id`, appID)
+	if err != nil {
+		return nil, fmt.Errorf("listing the unmatched accounts of app %d: %w", appID, err)
+	}
+	return collect(rows, func(sc scanner) (store.RemoteAccount, error) {
+		var a store.RemoteAccount
+		err := sc.Scan(&a.RemoteID, &a.UserName, &a.Email)
+		return a, err
+	}, fmt.Sprintf("listing the unmatched accounts of app %d", appID))
+}
+
+// PutPushedGroup records the app group a hub group is pushed to: a new
+// one with g.CreatedAt now, a known one with its remote id replaced (and
+// g.CreatedAt set to the stored one). An unknown app or group is
+// store.ErrNotFound.
+func (s *Store) PutPushedGroup(ctx context.Context, g *store.PushedGroup) error {
+	err := s.wr.row(ctx, `INSERT INTO pushed_groups (app_id, group_id, remote_id, created_at) VALUES (?, ?, ?, ?)
+		ON CONFLICT (app_id, group_id) DO UPDATE SET remote_id = excluded.remote_id RETURNING created_at`,
+		g.AppID, g.GroupID, g.RemoteID, s.wr.t(now())).Scan(scanTime{&g.CreatedAt})
+	if err != nil {
+		return s.refErr(err, "storing pushed group %s of app %d", g.GroupID, g.AppID)
+	}
+	return nil
+}
+
+// ListPushedGroups returns an app's pushed groups ordered by group id.
+func (s *Store) ListPushedGroups(ctx context.Context, appID int64) ([]*store.PushedGroup, error) {
+	rows, err := s.rd.query(ctx, `SELECT app_id, group_id, remote_id, created_at FROM pushed_groups
+		WHERE app_id = ? ORDER BY group_id`, appID)
+	if err != nil {
+		return nil, fmt.Errorf("listing the pushed groups of app %d: %w", appID, err)
+	}
+	return collect(rows, func(sc scanner) (*store.PushedGroup, error) {
+		g := &store.PushedGroup{}
+		err := sc.Scan(&g.AppID, &g.GroupID, &g.RemoteID, scanTime{&g.CreatedAt})
+		return g, err
+	}, fmt.Sprintf("listing the pushed groups of app %d", appID))
+}
+
+// DeletePushedGroup forgets a pushed group and its members. Unknown:
+// store.ErrNotFound.
+func (s *Store) DeletePushedGroup(ctx context.Context, appID int64, groupID string) error {
+	return s.inTx(ctx, func(tx runner) error {
+		if _, err := tx.exec(ctx, `DELETE FROM pushed_members WHERE app_id = ? AND group_id = ?`, appID, groupID); err != nil {
+			return fmt.Errorf("forgetting the members of pushed group %s of app %d: %w", groupID, appID, err)
+		}
+		n, err := tx.execN(ctx, `DELETE FROM pushed_groups WHERE app_id = ? AND group_id = ?`, appID, groupID)
+		if err != nil {
+			return fmt.Errorf("forgetting pushed group %s of app %d: %w", groupID, appID, err)
+		}
+		if n == 0 {
+			return notFound("pushed group %s of app %d", groupID, appID)
+		}
+		return nil
+	})
+}
+
+// PushedMembers returns the user ids idsync last put into an app group,
+// ordered by id.
+func (s *Store) PushedMembers(ctx context.Context, appID int64, groupID string) ([]string, error) {
+	rows, err := s.rd.query(ctx, `SELECT user_id FROM pushed_members WHERE app_id = ? AND group_id = ?
+		ORDER BY user_id`, appID, groupID)
+	if err != nil {
+		return nil, fmt.Errorf("reading the members of pushed group %s of app %d: %w", groupID, appID, err)
+	}
+	return collect(rows, scanString, fmt.Sprintf("reading the members of pushed group %s of app %d", groupID, appID))
+}
+
+// SetPushedMembers adds add to and then removes remove from the pushed
+// members of an app group, in one transaction, writing only the rows that
+// change (an id in both ends up removed). A group that is not pushed is
+// store.ErrNotFound.
+func (s *Store) SetPushedMembers(ctx context.Context, appID int64, groupID string, add, remove []string) error {
+	what := fmt.Sprintf("setting the members of pushed group %s of app %d", groupID, appID)
+	add = slices.Compact(slices.Sorted(slices.Values(add)))
+	remove = slices.Compact(slices.Sorted(slices.Values(remove)))
+	return s.inTx(ctx, func(tx runner) error {
+		ok, err := tx.exists(ctx, `SELECT 1 FROM pushed_groups WHERE app_id = ? AND group_id = ?`, appID, groupID)
+		switch {
+		case err != nil:
+			return fmt.Errorf("%s: %w", what, err)
+		case !ok:
+			return notFound("pushed group %s of app %d", groupID, appID)
+		}
+		err = chunks(add, s.d.MaxParams/3, func(part []string) error {
+			args := make([]any, 0, 3*len(part))
+			for _, id := range part {
+				args = append(args, appID, groupID, id)
+			}
+			_, err := tx.exec(ctx, `INSERT INTO pushed_members (app_id, group_id, user_id) VALUES `+
+				rowMarks(len(part), 3)+` ON CONFLICT (app_id, group_id, user_id) DO NOTHING`, args...)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		err = chunks(remove, s.d.MaxParams-2, func(part []string) error {
+			_, err := tx.exec(ctx, `DELETE FROM pushed_members WHERE app_id = ? AND group_id = ? AND user_id IN (`+
+				marks(len(part))+`)`, append([]any{appID, groupID}, anys(part)...)...)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,253 @@
+package storetest
+
+import (
+	"bytes"
+	"cmp"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/idsync/idsync/server/store"
+)
+
+var accountTests = []test{
+	{"PutGet", testAccountPutGet},
+	{"RemoteID", testAccountRemoteID},
+	{"ListCount", testAccountListCount},
+	{"Unmatched", testUnmatched},
+	{"PushedGroups", testPushedGroups},
+}
+
+// sameAccount reports whether got is want, times within timeTolerance.
+func sameAccount(got, want *store.Account) bool {
+	g, w := *got, *want
+	ok := sameTime(g.CreatedAt, w.CreatedAt) && sameTime(g.UpdatedAt, w.UpdatedAt) &&
+		sameTime(g.DeactivatedAt, w.DeactivatedAt) && bytes.Equal(g.Pushed, w.Pushed)
+	g.CreatedAt, g.UpdatedAt, g.DeactivatedAt, g.Pushed = time.Time{}, time.Time{}, time.Time{}, nil
+	w.CreatedAt, w.UpdatedAt, w.DeactivatedAt, w.Pushed = time.Time{}, time.Time{}, time.Time{}, nil
+	return ok && reflect.DeepEqual(g, w)
+}
+
+func testAccountPutGet(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	w := newAppWorld(t, s)
+	hr := newApp(t, s, "hr")
+	steps := []struct {
+		name string
+		put  store.Account
+	}{
+		{"creating", store.Account{State: store.AccountCreating}},
+		{"created", store.Account{RemoteID: "2819c223", State: store.AccountActive,
+			Pushed: []byte(`{"userName":"bob","active":true}`), Hash: "h1"}},
+		{"a failed update", store.Account{RemoteID: "2819c223", State: store.AccountActive,
+			Pushed: []byte(`{"userName":"bob","active":true}`), Hash: "h1", LastError: "500 from the app"}},
+		{"deactivated", store.Account{RemoteID: "2819c223", State: store.AccountDeactivated,
+			Pushed: []byte(`{"userName":"bob","active":false}`), Hash: "h2",
+			DeactivatedAt: time.Date(2030, 1, 2, 3, 4, 5, 123456000, time.UTC)}},
+		{"linked", store.Account{RemoteID: "2819c223", State: store.AccountActive, Linked: true}},
+	}
+	var created time.Time
+	for i, st := range steps {
+		a := st.put
+		a.AppID, a.UserID = hr.ID, w.bob.ID
+		before := time.Now()
+		must(t, st.name+": PutAccount", s.PutAccount(ctx, &a))
+		if i == 0 {
+			created = a.CreatedAt
+		}
+		if !sameTime(a.CreatedAt, created) || a.UpdatedAt.Before(before.Add(-timeTolerance)) {
+			t.Errorf("%s: PutAccount set created %v, updated %v; want %v (the first), about %v",
+				st.name, a.CreatedAt, a.UpdatedAt, created, before)
+		}
+		got, err := s.GetAccount(ctx, hr.ID, w.bob.ID)
+		must(t, st.name+": GetAccount", err)
+		if !sameAccount(got, &a) {
+			t.Errorf("%s: GetAccount = %+v, want %+v", st.name, got, a)
+		}
+		pause()
+	}
+	_, err := s.GetAccount(ctx, hr.ID, w.alice.ID)
+	wantErr(t, "GetAccount(no account)", err, store.ErrNotFound)
+	wantErr(t, "PutAccount(unknown user)", s.PutAccount(ctx, &store.Account{AppID: hr.ID, UserID: "nobody",
+		State: store.AccountActive}), store.ErrNotFound)
+	wantErr(t, "PutAccount(unknown app)", s.PutAccount(ctx, &store.Account{AppID: 999, UserID: w.bob.ID,
+		State: store.AccountActive}), store.ErrNotFound)
+}
+
+func testAccountRemoteID(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	w := newAppWorld(t, s) // alice holds r-alice in crm and billing
+	got, err := s.GetAccountByRemoteID(ctx, w.crm.ID, "r-alice")
+	must(t, "GetAccountByRemoteID", err)
+	if got.UserID != w.alice.ID || got.AppID != w.crm.ID {
+		t.Errorf("GetAccountByRemoteID(crm, r-alice) = user %s of app %d, want alice of crm", got.UserID, got.AppID)
+	}
+	must(t, "PutAccount(bob, no remote id)", s.PutAccount(ctx, &store.Account{AppID: w.crm.ID, UserID: w.bob.ID,
+		State: store.AccountCreating}))
+	tests := []struct {
+		name     string
+		remoteID string
+		want     error
+	}{
+		{"unknown", "r-bob", store.ErrNotFound},
+		{"empty is no remote id", "", store.ErrNotFound},
+	}
+	for _, tc := range tests {
+		_, err := s.GetAccountByRemoteID(ctx, w.crm.ID, tc.remoteID)
+		wantErr(t, tc.name, err, tc.want)
+	}
+	// Two accounts of one app cannot hold one remote id; two apps can.
+	wantErr(t, "PutAccount(bob takes alice's remote id)", s.PutAccount(ctx, &store.Account{AppID: w.crm.ID,
+		UserID: w.bob.ID, RemoteID: "r-alice", State: store.AccountActive}), store.ErrConflict)
+	hr := newApp(t, s, "hr")
+	must(t, "PutAccount(the same remote id in another app)", s.PutAccount(ctx, &store.Account{AppID: hr.ID,
+		UserID: w.bob.ID, RemoteID: "r-alice", State: store.AccountActive}))
+}
+
+func testAccountListCount(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	w := newAppWorld(t, s) // alice active in crm and billing
+	for _, a := range []store.Account{
+		{AppID: w.crm.ID, UserID: w.bob.ID, RemoteID: "r-bob", State: store.AccountDeactivated},
+		{AppID: w.billing.ID, UserID: w.bob.ID, State: store.AccountCreating},
+	} {
+		must(t, "PutAccount", s.PutAccount(ctx, &a))
+	}
+	type key struct {
+		app  int64
+		user string
+	}
+	byUser := []key{{w.crm.ID, w.alice.ID}, {w.billing.ID, w.alice.ID}, {w.crm.ID, w.bob.ID}, {w.billing.ID, w.bob.ID}}
+	slices.SortFunc(byUser, func(a, b key) int { return cmp.Or(strings.Compare(a.user, b.user), cmp.Compare(a.app, b.app)) })
+	first, second := byUser[0].user, byUser[2].user
+	tests := []struct {
+		name string
+		f    store.AccountFilter
+		want []key
+	}{
+		{"all, by user then app", store.AccountFilter{}, byUser},
+		{"one app", store.AccountFilter{AppID: w.crm.ID}, []key{{w.crm.ID, first}, {w.crm.ID, second}}},
+		{"one state", store.AccountFilter{State: store.AccountDeactivated}, []key{{w.crm.ID, w.bob.ID}}},
+		{"limit", store.AccountFilter{Limit: 3}, byUser[:3]},
+		{"after a user", store.AccountFilter{AfterUserID: first}, byUser[2:]},
+		{"after the last", store.AccountFilter{AfterUserID: second}, nil},
+	}
+	for _, tc := range tests {
+		as, err := s.ListAccounts(ctx, tc.f)
+		must(t, tc.name, err)
+		got := pluck(as, func(a *store.Account) key { return key{a.AppID, a.UserID} })
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s: ListAccounts = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+	counts, err := s.CountAccounts(ctx)
+	must(t, "CountAccounts", err)
+	want := []store.AccountCount{
+		{AppID: w.crm.ID, State: store.AccountActive, Count: 1},
+		{AppID: w.crm.ID, State: store.AccountDeactivated, Count: 1},
+		{AppID: w.billing.ID, State: store.AccountActive, Count: 1},
+		{AppID: w.billing.ID, State: store.AccountCreating, Count: 1},
+	}
+	slices.SortFunc(want, func(a, b store.AccountCount) int {
+		return cmp.Or(cmp.Compare(a.AppID, b.AppID), strings.Compare(string(a.State), string(b.State)))
+	})
+	if !slices.Equal(counts, want) {
+		t.Errorf("CountAccounts = %v, want %v", counts, want)
+	}
+}
+
+func testUnmatched(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	w := newAppWorld(t, s) // each app has r-x unmatched
+	steps := []struct {
+		name string
+		put  []store.RemoteAccount
+		want []store.RemoteAccount
+	}{
+		{"replaced, by user name", []store.RemoteAccount{
+			{RemoteID: "r2", UserName: "zoe", Email: "zoe@example.org"},
+			{RemoteID: "r1", UserName: "adam"},
+			{RemoteID: "r3", UserName: "adam", Email: "adam2@example.org"},
+		}, []store.RemoteAccount{
+			{RemoteID: "r1", UserName: "adam"},
+			{RemoteID: "r3", UserName: "adam", Email: "adam2@example.org"},
+			{RemoteID: "r2", UserName: "zoe", Email: "zoe@example.org"},
+		}},
+		{"a remote id twice keeps the last", []store.RemoteAccount{
+			{RemoteID: "r1", UserName: "first"}, {RemoteID: "r1", UserName: "last"},
+		}, []store.RemoteAccount{{RemoteID: "r1", UserName: "last"}}},
+		{"none clears", nil, nil},
+	}
+	for _, st := range steps {
+		must(t, st.name, s.PutUnmatched(ctx, w.crm.ID, st.put))
+		got, err := s.ListUnmatched(ctx, w.crm.ID)
+		must(t, "ListUnmatched", err)
+		if !slices.Equal(got, st.want) {
+			t.Errorf("%s: ListUnmatched = %v, want %v", st.name, got, st.want)
+		}
+	}
+	if got, _ := s.ListUnmatched(ctx, w.billing.ID); len(got) != 1 {
+		t.Errorf("the other app's unmatched accounts = %v, want its one", got)
+	}
+	wantErr(t, "PutUnmatched(unknown app)", s.PutUnmatched(ctx, 999, []store.RemoteAccount{{RemoteID: "r"}}),
+		store.ErrNotFound)
+}
+
+func testPushedGroups(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	w := newAppWorld(t, s) // staff pushed to each app as r-staff with alice and bob
+	hr := newApp(t, s, "hr")
+	g := &store.PushedGroup{AppID: hr.ID, GroupID: w.staff.ID}
+	before := time.Now()
+	must(t, "PutPushedGroup(no remote id yet)", s.PutPushedGroup(ctx, g))
+	created := g.CreatedAt
+	if created.Before(before.Add(-timeTolerance)) {
+		t.Errorf("PutPushedGroup set CreatedAt %v, want about %v", created, before)
+	}
+	pause()
+	g = &store.PushedGroup{AppID: hr.ID, GroupID: w.staff.ID, RemoteID: "e9e30dba"}
+	must(t, "PutPushedGroup(remote id)", s.PutPushedGroup(ctx, g))
+	gs, err := s.ListPushedGroups(ctx, hr.ID)
+	must(t, "ListPushedGroups", err)
+	if len(gs) != 1 || gs[0].RemoteID != "e9e30dba" || !sameTime(gs[0].CreatedAt, created) || !sameTime(g.CreatedAt, created) {
+		t.Errorf("ListPushedGroups = %+v, want staff as e9e30dba created %v", gs, created)
+	}
+
+	u := []string{"u-1", "u-2", "u-3", "u-4"}
+	steps := []struct {
+		name        string
+		add, remove []string
+		want        []string
+	}{
+		{"add", []string{u[2], u[0], u[1]}, nil, u[:3]},
+		{"add again and more", []string{u[0], u[3], u[3]}, nil, u},
+		{"remove", nil, []string{u[1], "u-never"}, []string{u[0], u[2], u[3]}},
+		{"both: removed", []string{u[1]}, []string{u[1], u[0]}, []string{u[2], u[3]}},
+		{"nothing", nil, nil, []string{u[2], u[3]}},
+	}
+	for _, st := range steps {
+		must(t, st.name, s.SetPushedMembers(ctx, hr.ID, w.staff.ID, st.add, st.remove))
+		got, err := s.PushedMembers(ctx, hr.ID, w.staff.ID)
+		must(t, "PushedMembers", err)
+		if !slices.Equal(got, st.want) {
+			t.Errorf("%s: PushedMembers = %v, want %v", st.name, got, st.want)
+		}
+	}
+	wantErr(t, "SetPushedMembers(a group not pushed)", s.SetPushedMembers(ctx, hr.ID, "g-other", u, nil), store.ErrNotFound)
+	wantErr(t, "PutPushedGroup(unknown group)", s.PutPushedGroup(ctx, &store.PushedGroup{AppID: hr.ID, GroupID: "nope"}),
+		store.ErrNotFound)
+
+	must(t, "DeletePushedGroup", s.DeletePushedGroup(ctx, hr.ID, w.staff.ID))
+	wantErr(t, "DeletePushedGroup(again)", s.DeletePushedGroup(ctx, hr.ID, w.staff.ID), store.ErrNotFound)
+	if gs, _ := s.ListPushedGroups(ctx, hr.ID); len(gs) != 0 {
+		t.Errorf("after DeletePushedGroup: %v, want none", gs)
+	}
+	if got, _ := s.PushedMembers(ctx, hr.ID, w.staff.ID); len(got) != 0 {
+		t.Errorf("after DeletePushedGroup the members are %v, want none", got)
+	}
+	if got, _ := s.PushedMembers(ctx, w.crm.ID, w.staff.ID); len(got) != 2 {
+		t.Errorf("another app's pushed members = %v, want its two", got)
+	}
+}
