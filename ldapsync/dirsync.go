@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/idsync/idsync/internal/ldapwire"
 )
 
 // dirSyncFlags asks AD for the objects the bind account may read, without
@@ -482,7 +484,7 @@ func (d *dirSyncer) read(ctx context.Context, base string, kind ObjectKind, filt
 	sink := &rereadSink{emit: d.emit, modify: modify}
 	imp := newImporter(d.conn, d.spec.Spec, sink)
 	err := imp.searchUnder(ctx, base, ldap.ScopeBaseObject, kind, filter, attrs)
-	if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+	if ldapwire.IsResultCode(err, ldap.LDAPResultNoSuchObject) {
 		return false, nil // deleted since the round
 	}
 	return sink.found, err

@@ -72,9 +72,8 @@ func (imp *importer) checkBase(ctx context.Context) error {
 		Attributes: []string{"1.1"}}
 	found := false
 	_, err := imp.conn.wireSearch(ctx, req, func(*ldapwire.Entry) error { found = true; return nil })
-	var re *ldapwire.ResultError
 	switch {
-	case errors.As(err, &re) && re.Code == int(ldap.LDAPResultNoSuchObject) || (err == nil && !found):
+	case ldapwire.IsResultCode(err, ldap.LDAPResultNoSuchObject) || (err == nil && !found):
 		return fmt.Errorf("base DN %q does not exist on %s (or the bind DN cannot see it): %w", base, imp.conn.url, ErrBaseNotFound)
 	case err != nil:
 		return err
@@ -286,8 +285,7 @@ func (imp *importer) completeRanges(ctx context.Context, ch *Change, ranges []pe
 				}
 				return nil
 			})
-			var re *ldapwire.ResultError
-			if errors.As(err, &re) && re.Code == int(ldap.LDAPResultNoSuchObject) {
+			if ldapwire.IsResultCode(err, ldap.LDAPResultNoSuchObject) {
 				return entryError("attribute %s: the entry went away while its values %d and on were read", r.name, next), nil
 			}
 			if err != nil {

@@ -1,6 +1,7 @@
 package ldapwire
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -55,4 +56,10 @@ func redact(err error, secret string) {
 	}
 	re.Message = strings.ReplaceAll(re.Message, secret, "[redacted]")
 	re.MatchedDN = strings.ReplaceAll(re.MatchedDN, secret, "[redacted]")
+}
+
+// IsResultCode reports whether err is, or wraps, a ResultError with code.
+func IsResultCode(err error, code uint16) bool {
+	var re *ResultError
+	return errors.As(err, &re) && re.Code == int(code)
 }

@@ -5,6 +5,7 @@ package ldapwire_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -129,6 +130,10 @@ func TestSlapd(t *testing.T) {
 				}
 				if n != tt.wantEntries {
 					t.Errorf("%d entries before the error, want %d", n, tt.wantEntries)
+				}
+				wrapped := fmt.Errorf("reading: %w", err)
+				if !ldapwire.IsResultCode(wrapped, uint16(tt.wantCode)) || ldapwire.IsResultCode(wrapped, uint16(tt.wantCode+1)) {
+					t.Errorf("IsResultCode(%v, %d) is not true for the code alone", wrapped, tt.wantCode)
 				}
 				if !strings.Contains(err.Error(), tt.req.BaseDN) {
 					t.Errorf("the error %q does not name the base DN", err)
