@@ -344,6 +344,12 @@ type Batch struct {
 	Errors  []EntryError
 	// Checkpoint is stored with the batch when not nil.
 	Checkpoint []byte
+	// MembersFollowRenames says the directory's member values are links
+	// that follow the object (Active Directory): when an upsert changes an
+	// object's DN, the member rows of the directory's groups that named
+	// the old DN name the new one. Elsewhere (OpenLDAP without refint) a
+	// group keeps the DN it lists until the group itself changes.
+	MembersFollowRenames bool
 }
 
 // BatchResult says what a batch did.

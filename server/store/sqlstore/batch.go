@@ -67,6 +67,7 @@ type known struct {
 	kind     store.ObjectKind
 	hash     string
 	status   store.Status
+	dnKey    string
 	captured time.Time // zero: never captured
 }
 
@@ -240,6 +241,11 @@ func (a *batchApply) apply(ctx context.Context, maxParams int) error {
 		touch = append(touch, o.ExternalID)
 	}
 	a.feed.wrote = a.feed.wrote || len(written) > 0
+	if a.b.MembersFollowRenames {
+		if err := a.followRenames(ctx, written, have); err != nil {
+			return err
+		}
+	}
 	if err := a.writeMembers(ctx, written, ids, maxParams); err != nil {
 		return err
 	}
@@ -289,7 +295,7 @@ func (a *batchApply) known(ctx context.Context, upserts []*store.Object, maxPara
 	}
 	have := make(map[string]known, len(ext))
 	err := chunks(ext, maxParams-1, func(part []string) error {
-		rows, err := a.tx.query(ctx, `SELECT external_id, id, kind, hash, status, captured_at FROM objects
+		rows, err := a.tx.query(ctx, `SELECT external_id, id, kind, hash, status, dn_key, captured_at FROM objects
 			WHERE directory_id = ? AND external_id IN (`+marks(len(part))+`)`,
 			append([]any{a.dirID}, anys(part)...)...)
 		if err != nil {
@@ -299,7 +305,7 @@ func (a *batchApply) known(ctx context.Context, upserts []*store.Object, maxPara
 		for rows.Next() {
 			var e string
 			var k known
-			if err := rows.Scan(&e, &k.id, &k.kind, &k.hash, &k.status, scanTime{&k.captured}); err != nil {
+			if err := rows.Scan(&e, &k.id, &k.kind, &k.hash, &k.status, &k.dnKey, scanTime{&k.captured}); err != nil {
 				return err
 			}
 			have[e] = k
@@ -404,6 +410,30 @@ func (a *batchApply) objectArgs(o *store.Object, have map[string]known) ([]any, 
 		p.Department, p.Title, p.Manager, extra, o.Name, o.Description, nameKey,
 		a.b.RunID, t, t, t, 1, a.captured(), deprovisioned, a.feed.pos,
 	}, nil
+}
+
+// followRenames rewrites, in the directory's groups, the member rows that
+// named a written object by its old DN to name it by its new one. It runs
+// before the batch's own member rows, whose values already name the new
+// DN. Groups that list both keep one row.
+func (a *batchApply) followRenames(ctx context.Context, written []*store.Object, have map[string]known) error {
+	for _, o := range written {
+		k, ok := have[o.ExternalID]
+		if !ok || k.dnKey == "" || k.dnKey == o.DNKey || o.DNKey == "" {
+			continue
+		}
+		oldKey, newKey := "dn:"+k.dnKey, "dn:"+o.DNKey
+		if _, err := a.tx.exec(ctx, `DELETE FROM memberships WHERE member_key = ?
+			AND group_id IN (SELECT group_id FROM memberships WHERE member_key = ?)
+			AND group_id IN (SELECT id FROM objects WHERE directory_id = ?)`, oldKey, newKey, a.dirID); err != nil {
+			return fmt.Errorf("renaming %s in its groups: %w", o.DN, err)
+		}
+		if _, err := a.tx.exec(ctx, `UPDATE memberships SET member_key = ?, member_value = ? WHERE member_key = ?
+			AND group_id IN (SELECT id FROM objects WHERE directory_id = ?)`, newKey, o.DN, oldKey, a.dirID); err != nil {
+			return fmt.Errorf("renaming %s in its groups: %w", o.DN, err)
+		}
+	}
+	return nil
 }
 
 // memberRow is one row of memberships.

@@ -3,6 +3,7 @@ package storetest
 import (
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -17,6 +18,7 @@ var memberTests = []test{
 	{"OtherDirectory", testMembersOtherDirectory},
 	{"LargeGroup", testMembersLargeGroup},
 	{"LargeGroupDeltas", testMembersLargeGroupDeltas},
+	{"FollowRenames", testMembersFollowRenames},
 }
 
 // members reads a group's members.
@@ -288,4 +290,69 @@ func MemberWrites(t *testing.T, s store.Store, writes func() map[string]int) {
 			t.Errorf("%s: membership writes %v, want %v", st.name, got, st.want)
 		}
 	}
+}
+
+// testMembersFollowRenames: with MembersFollowRenames (AD, where member
+// values are links) a renamed or moved object is listed by its new DN in
+// the groups of its directory, other directories untouched; without it
+// the group keeps the DN it lists.
+func testMembersFollowRenames(t *testing.T, s store.Store) {
+	f := newFixture(t, s, "corp")
+	other := newFixture(t, s, "other")
+	run, otherRun := f.run(store.RunIncremental), other.run(store.RunIncremental)
+	alice, bob, carol := newUser("u1", "alice"), newUser("u2", "bob"), newUser("u3", "carol")
+	admins := newGroup("g2", "admins")
+	f.upsert(run, alice, bob, carol, admins,
+		newGroup("g1", "staff", dnMember(alice.DN), dnMember(bob.DN), dnMember(carol.DN), dnMember(admins.DN)),
+		// ops lists alice by her old and her new DN (a delta already
+		// applied): one row is kept.
+		newGroup("g3", "ops", dnMember(alice.DN), dnMember(userDN("alice.smith"))))
+	other.upsert(otherRun, newGroup("g1", "elsewhere", dnMember(alice.DN)))
+
+	rename := func(o *store.Object, dn string) *store.Object {
+		c := clone(o)
+		c.DN, c.DNKey = dn, strings.ToLower(dn)
+		return rehash(c)
+	}
+	f.apply(run, store.Batch{MembersFollowRenames: true, Upserts: []*store.Object{
+		rename(alice, userDN("alice.smith")),
+		rename(admins, "cn=admins,ou=Moved,dc=example,dc=org"),
+	}})
+	// Without the flag a rename leaves the groups as they are.
+	f.upsert(run, rename(bob, userDN("bob.jones")))
+
+	staff := f.group("staff")
+	want := []string{"cn=admins,ou=Moved,dc=example,dc=org", userDN("alice.smith"), userDN("bob"), userDN("carol")}
+	got := memberValues(f.members(staff.ID))
+	if !reflect.DeepEqual(sortedLower(got), sortedLower(want)) {
+		t.Errorf("staff members %q, want %q", got, want)
+	}
+	for _, m := range f.members(staff.ID) {
+		if m.Value == userDN("bob") && m.ID != "" {
+			t.Errorf("bob's old DN still resolves to %s after his rename without the flag", m.ID)
+		}
+		if m.Value != userDN("bob") && m.ID == "" {
+			t.Errorf("member %q does not resolve after the rename", m.Value)
+		}
+	}
+	if staff.MemberCount != 4 || staff.UnresolvedMembers != 1 {
+		t.Errorf("staff counts %d members, %d unresolved; want 4, 1 (bob by his old DN)", staff.MemberCount, staff.UnresolvedMembers)
+	}
+	ops := f.group("ops")
+	if got := memberValues(f.members(ops.ID)); len(got) != 1 || !strings.EqualFold(got[0], userDN("alice.smith")) {
+		t.Errorf("ops members %q, want alice once by her new DN", got)
+	}
+	if got := memberValues(other.members(other.group("elsewhere").ID)); len(got) != 1 || got[0] != alice.DN {
+		t.Errorf("a group of another directory lists %q, want the old DN %q untouched", got, alice.DN)
+	}
+}
+
+// sortedLower returns xs lower-cased and sorted.
+func sortedLower(xs []string) []string {
+	out := make([]string, len(xs))
+	for i, x := range xs {
+		out[i] = strings.ToLower(x)
+	}
+	slices.Sort(out)
+	return out
 }
