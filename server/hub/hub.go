@@ -23,6 +23,8 @@ import (
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 	"github.com/idsync/idsync/server/api"
 	"github.com/idsync/idsync/server/auth"
+	"github.com/idsync/idsync/server/provision"
+	"github.com/idsync/idsync/server/secrets"
 	"github.com/idsync/idsync/server/store"
 	"github.com/idsync/idsync/server/store/postgres"
 	"github.com/idsync/idsync/server/store/sqlite"
@@ -42,6 +44,8 @@ type Config struct {
 	Version  string
 	// Agents tunes the agent streams (tests shorten the intervals).
 	Agents api.AgentOptions
+	// Provision tunes downstream provisioning (tests: a short poll).
+	Provision provision.Options
 	// Ready, when not nil, receives the bound addresses once serving.
 	Ready func(grpcAddr, httpAddr string)
 }
@@ -100,8 +104,14 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 
+	box, err := secrets.LoadOrCreate(filepath.Join(cfg.DataDir, "secrets.key"))
+	if err != nil {
+		return fmt.Errorf("the key of downstream secrets in %s: %w", cfg.DataDir, err)
+	}
 	authn := auth.New(st)
 	engine := sync.NewEngine(st, log)
+	prov := provision.New(st, box, log, cfg.Provision)
+	engine.OnChange(prov.Notify)
 	sessions := api.NewSessions()
 	cfg.Agents = cfg.Agents.WithDefaults()
 	agentSrv := api.NewAgentServer(st, engine, ca, sessions, log, cfg.Agents)
@@ -142,6 +152,7 @@ func Run(ctx context.Context, cfg Config) error {
 	})
 	g.Go(func() error { return reapRuns(gctx, st, engine, cfg.Agents, log) })
 	g.Go(func() error { return scheduleFullImports(gctx, st, sessions, cfg.Agents, log) })
+	g.Go(func() error { return prov.Run(gctx) })
 	g.Go(func() error {
 		<-gctx.Done()
 		stopped := make(chan struct{})

@@ -88,6 +88,7 @@ func (e *Engine) PresentDone(ctx context.Context, runID int64) (paused bool, dep
 		return false, 0, fmt.Errorf("sweeping the present phase of run %d: %w", runID, err)
 	}
 	if n > 0 {
+		e.notify()
 		e.log.Info("capture refresh removed objects", "run", runID, "directory", d.Name, "deprovisioned", n)
 	}
 	return false, n, nil

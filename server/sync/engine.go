@@ -15,8 +15,20 @@ import (
 // It holds no state of its own beyond a cache of mappers: everything that
 // matters is in the store, so any hub replica can continue a run's decision.
 type Engine struct {
-	store store.Store
-	log   *slog.Logger
+	store   store.Store
+	log     *slog.Logger
+	changed func()
+}
+
+// OnChange sets a function called, without blocking, after a batch or a
+// sweep committed: provisioning reads the store's change feed at once
+// instead of at its next poll.
+func (e *Engine) OnChange(f func()) { e.changed = f }
+
+func (e *Engine) notify() {
+	if e.changed != nil {
+		e.changed()
+	}
 }
 
 // NewEngine returns an engine over st.
@@ -126,6 +138,7 @@ func (a *RunApplier) Commit(ctx context.Context, sb *store.Batch) (store.BatchRe
 	if err != nil {
 		return res, fmt.Errorf("applying batch %d of run %d: %w", sb.Sequence, a.run.ID, err)
 	}
+	a.e.notify()
 	return res, nil
 }
 
@@ -165,6 +178,7 @@ func (e *Engine) Finish(ctx context.Context, id int64) (*store.Run, error) {
 	if err != nil {
 		return nil, e.endErr(ctx, id, "sweeping", err)
 	}
+	e.notify()
 	e.log.Info("full import completed", "run", id, "directory", d.Name, "seen", run.Seen,
 		"created", run.Created, "updated", run.Updated, "deprovisioned", run.Deprovisioned, "errors", run.Errors)
 	return run, nil
@@ -194,6 +208,7 @@ func (e *Engine) Confirm(ctx context.Context, id int64) (*store.Run, error) {
 	if err != nil {
 		return nil, e.endErr(ctx, id, "confirming", err)
 	}
+	e.notify()
 	return r, nil
 }
 

@@ -1,0 +1,306 @@
+package provision
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/idsync/idsync/server/scim"
+	"github.com/idsync/idsync/server/secrets"
+	"github.com/idsync/idsync/server/store"
+)
+
+// Options tune an Engine; the zero value suits production.
+type Options struct {
+	// Owner names this hub process in job leases (default host-pid-random).
+	Owner string
+	// PollInterval is how often idle workers and the feed look for work
+	// that no notification announced (default 1 s): jobs that came due, a
+	// change another hub replica committed.
+	PollInterval time.Duration
+	// Lease is how long a claimed job is held before another worker may
+	// take it, should this one die (default 2 min).
+	Lease time.Duration
+	// MaxAttempts dead-letters a job after this many failed attempts
+	// (default 8).
+	MaxAttempts int
+	// MinBackoff and MaxBackoff bound the jittered exponential wait
+	// between failed attempts (defaults 2 s and 10 min).
+	MinBackoff, MaxBackoff time.Duration
+	// MaxRetryAfter is the longest Retry-After a worker waits within a
+	// call (default 5 s); a longer one re-queues the job for then, so no
+	// worker is held.
+	MaxRetryAfter time.Duration
+	// CallAttempts is the tries of one HTTP call before the job is
+	// re-queued (default 2).
+	CallAttempts int
+	// HTTPClient is used for every app (tests and benchmarks); nil: a
+	// pooled client with a 30 s timeout.
+	HTTPClient *http.Client
+	// Now is the clock (tests).
+	Now func() time.Time
+}
+
+func (o Options) withDefaults() Options {
+	if o.Owner == "" {
+		host, _ := os.Hostname()
+		var b [4]byte
+		_, _ = rand.Read(b[:])
+		o.Owner = fmt.Sprintf("%s-%d-%s", host, os.Getpid(), hex.EncodeToString(b[:]))
+	}
+	if o.PollInterval <= 0 {
+		o.PollInterval = time.Second
+	}
+	if o.Lease <= 0 {
+		o.Lease = 2 * time.Minute
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 8
+	}
+	if o.MinBackoff <= 0 {
+		o.MinBackoff = 2 * time.Second
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 10 * time.Minute
+	}
+	if o.MaxRetryAfter <= 0 {
+		o.MaxRetryAfter = 5 * time.Second
+	}
+	if o.CallAttempts <= 0 {
+		o.CallAttempts = 2
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	return o
+}
+
+// Engine keeps the accounts of every app right: it turns the store's change
+// feed into jobs, runs each app's jobs with the app's concurrency and rate
+// limit, and reconciles each app on its schedule. Several hub replicas may
+// run one each over a shared store: the feed is consumed under a lease and
+// jobs are claimed, so no job runs twice at once.
+type Engine struct {
+	st   store.Store
+	box  *secrets.Box
+	log  *slog.Logger
+	opts Options
+
+	feedWake chan struct{}
+	appsWake chan struct{}
+
+	mu      sync.Mutex
+	runners map[int64]*appRunner
+}
+
+// New returns an engine over st; box opens the apps' sealed secrets.
+func New(st store.Store, box *secrets.Box, log *slog.Logger, opts Options) *Engine {
+	return &Engine{
+		st: st, box: box, log: log.With("component", "provision"), opts: opts.withDefaults(),
+		feedWake: make(chan struct{}, 1), appsWake: make(chan struct{}, 1),
+		runners: map[int64]*appRunner{},
+	}
+}
+
+// Notify tells the engine that users or groups changed (a batch from an
+// agent committed): the feed is read at once, so a change reaches the apps
+// without waiting for a poll.
+func (e *Engine) Notify() { signal(e.feedWake) }
+
+// AppChanged tells the engine that an app's settings or assignments
+// changed: its workers pick up the new settings, and who is in scope is
+// compared with the accounts it holds (a scope job), at once.
+func (e *Engine) AppChanged(ctx context.Context, appID int64) error {
+	if _, err := e.st.Enqueue(ctx, appID, store.JobReconcile, scopeTarget, e.opts.Now()); err != nil {
+		return fmt.Errorf("queueing the scope of app %d: %w", appID, err)
+	}
+	signal(e.appsWake)
+	e.wakeApp(appID)
+	return nil
+}
+
+// Wake makes an app's workers look for due jobs now (after push retry).
+func (e *Engine) Wake(appID int64) { e.wakeApp(appID) }
+
+func signal(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+func (e *Engine) wakeApp(appID int64) {
+	e.mu.Lock()
+	r := e.runners[appID]
+	e.mu.Unlock()
+	if r != nil {
+		signal(r.wake)
+	}
+}
+
+// Run runs the feed consumer, the apps' workers and the reconcile schedule
+// until ctx ends.
+func (e *Engine) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); e.runFeed(ctx) }()
+	e.superviseApps(ctx)
+	e.mu.Lock()
+	for _, r := range e.runners {
+		r.stop()
+	}
+	e.mu.Unlock()
+	wg.Wait()
+	return nil
+}
+
+// superviseApps starts a runner per app, restarts one whose settings
+// changed, stops those of removed apps, and queues each app's periodic
+// reconcile when it is due.
+func (e *Engine) superviseApps(ctx context.Context) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		if err := e.syncRunners(ctx); err != nil && ctx.Err() == nil {
+			e.log.Warn("loading apps", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-e.appsWake:
+		}
+	}
+}
+
+func (e *Engine) syncRunners(ctx context.Context) error {
+	apps, err := e.st.ListApps(ctx)
+	if err != nil {
+		return err
+	}
+	now := e.opts.Now()
+	live := map[int64]bool{}
+	for _, a := range apps {
+		live[a.ID] = true
+		e.mu.Lock()
+		r := e.runners[a.ID]
+		e.mu.Unlock()
+		if r != nil && r.app.UpdatedAt.Equal(a.UpdatedAt) && r.app.Status == a.Status {
+			e.scheduleReconcile(ctx, a, now)
+			continue
+		}
+		if r != nil {
+			r.stop()
+		}
+		nr, err := e.newRunner(ctx, a)
+		if err != nil {
+			e.log.Error("app cannot run", "app", a.Name, "err", err)
+			_ = e.st.SetAppStatus(ctx, a.ID, store.AppPaused, err.Error())
+			continue
+		}
+		e.mu.Lock()
+		e.runners[a.ID] = nr
+		e.mu.Unlock()
+		e.scheduleReconcile(ctx, a, now)
+	}
+	e.mu.Lock()
+	for id, r := range e.runners {
+		if !live[id] {
+			r.stop()
+			delete(e.runners, id)
+		}
+	}
+	e.mu.Unlock()
+	return nil
+}
+
+// scheduleReconcile queues a full reconcile of a when its interval has
+// passed since the last one (the first one an interval after the app was
+// created). The time of the last is a cursor, so replicas share it.
+func (e *Engine) scheduleReconcile(ctx context.Context, a *store.App, now time.Time) {
+	every := a.ReconcileInterval
+	if every < 0 {
+		return
+	}
+	if every == 0 {
+		every = 24 * time.Hour
+	}
+	name := fmt.Sprintf("reconcile:%d", a.ID)
+	last, err := e.st.Cursor(ctx, name)
+	if err != nil {
+		return
+	}
+	from := a.CreatedAt
+	if last > 0 {
+		from = time.Unix(last, 0)
+	}
+	if now.Before(from.Add(every)) {
+		return
+	}
+	if _, err := e.st.Enqueue(ctx, a.ID, store.JobReconcile, fullTarget, now); err != nil {
+		e.log.Warn("queueing a reconcile", "app", a.Name, "err", err)
+		return
+	}
+	_ = e.st.SetCursor(ctx, name, now.Unix())
+	e.wakeApp(a.ID)
+}
+
+// Client returns a SCIM client for an app, its secret opened.
+func (e *Engine) Client(a *store.App) (*scim.Client, error) {
+	return e.client(a, nil)
+}
+
+func (e *Engine) client(a *store.App, hc *http.Client) (*scim.Client, error) {
+	secret, err := e.box.Open(a.Secret, SecretContext(a.Name))
+	if err != nil {
+		return nil, fmt.Errorf("app %s: its secret: %w", a.Name, err)
+	}
+	auth := scim.Auth{Kind: scim.AuthKind(a.AuthKind)}
+	switch auth.Kind {
+	case scim.AuthBearer:
+		auth.Token = string(secret)
+	case scim.AuthBasic:
+		auth.Username, auth.Password = a.Username, string(secret)
+	case scim.AuthOAuth2:
+		auth.ClientID, auth.ClientSecret, auth.TokenURL, auth.Scopes = a.Username, string(secret), a.TokenURL, a.Scopes
+	}
+	if hc == nil {
+		hc = e.opts.HTTPClient
+	}
+	c, err := scim.New(a.SCIMURL, auth, scim.Options{
+		HTTPClient:    hc,
+		Retry:         scim.RetryPolicy{Attempts: e.opts.CallAttempts, MinWait: 200 * time.Millisecond, MaxWait: 2 * time.Second},
+		MaxRetryAfter: e.opts.MaxRetryAfter,
+		Logger:        e.log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("app %s: %w", a.Name, err)
+	}
+	return c, nil
+}
+
+// SecretContext binds an app's sealed secret to its name.
+func SecretContext(app string) string { return "app-secret:" + app }
+
+// Job targets of reconcile jobs.
+const (
+	// scopeTarget compares who is in scope with the accounts idsync holds,
+	// without reading the app.
+	scopeTarget = "scope"
+	// fullTarget also reads every account the app holds and repairs drift.
+	fullTarget = "full"
+)
+
+// errNotFound is store.ErrNotFound, tested with errors.Is.
+func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
+
+// inApps reports whether id is in ids.
+func inApps(ids []int64, id int64) bool { return slices.Contains(ids, id) }

@@ -1,0 +1,394 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/idsync/idsync/server/scim"
+	"github.com/idsync/idsync/server/store"
+)
+
+// wanted is what an app should hold of a user.
+type wanted struct {
+	// inScope: assigned directly or through a group; active: in scope and
+	// active in the hub, so the account should be active.
+	inScope, active bool
+	why             string
+}
+
+// userState reads a user (nil when the hub has none by that id), its
+// account in the app (nil when none) and what the app should hold.
+func (e *Engine) userState(ctx context.Context, a *store.App, userID string) (*store.User, *store.Account, wanted, error) {
+	u, err := e.st.GetUser(ctx, userID)
+	if isNotFound(err) {
+		u, err = nil, nil
+	}
+	if err != nil {
+		return nil, nil, wanted{}, fmt.Errorf("reading user %s: %w", userID, err)
+	}
+	acct, err := e.st.GetAccount(ctx, a.ID, userID)
+	if isNotFound(err) {
+		acct, err = nil, nil
+	}
+	if err != nil {
+		return nil, nil, wanted{}, fmt.Errorf("reading the account of user %s: %w", userID, err)
+	}
+	var w wanted
+	switch {
+	case u == nil:
+		w.why = "the user is no longer in the hub"
+		return u, acct, w, nil
+	}
+	apps, err := e.st.AppsOfUser(ctx, userID)
+	if err != nil {
+		return nil, nil, wanted{}, fmt.Errorf("the apps of user %s: %w", userID, err)
+	}
+	w.inScope = inApps(apps, a.ID)
+	switch {
+	case !w.inScope:
+		w.why = "the user is not assigned to the app (directly or through a group)"
+	case u.Status != store.StatusActive:
+		w.why = fmt.Sprintf("the user is %s in the hub", u.Status)
+	default:
+		w.active = true
+		w.why = "the user is assigned and active"
+	}
+	return u, acct, w, nil
+}
+
+// usePatch says whether updates use PATCH: the app's setting, else what
+// its ServiceProviderConfig said (PUT when it was never read).
+func (e *Engine) usePatch(a *store.App) bool {
+	switch a.UpdateMode {
+	case "patch":
+		return true
+	case "put":
+		return false
+	}
+	return a.PatchSupported != nil && *a.PatchSupported
+}
+
+// patchMode is usePatch, reading the app's ServiceProviderConfig once
+// when the app follows it and it was never read.
+func (r *appRunner) patchMode(ctx context.Context) bool {
+	if r.app.UpdateMode == "patch" || r.app.UpdateMode == "put" {
+		return r.app.UpdateMode == "patch"
+	}
+	r.patchMu.Lock()
+	defer r.patchMu.Unlock()
+	if r.patch == nil {
+		cfg, err := r.client.ServiceProviderConfig(ctx)
+		if err != nil {
+			return false // PUT works everywhere; read again next time
+		}
+		p := cfg.Patch.Supported
+		r.patch = &p
+	}
+	return *r.patch
+}
+
+// pushUser makes the app hold what it should of one user: create, update,
+// reactivate, deactivate (or a manual task), delete after the retention.
+// It decides from the store and what was last pushed, so running it twice
+// or late does the right thing.
+func (r *appRunner) pushUser(ctx context.Context, userID string) error {
+	a := r.app
+	u, acct, w, err := r.e.userState(ctx, a, userID)
+	if err != nil {
+		return err
+	}
+	if !w.active {
+		return r.deprovision(ctx, u, userID, acct, w)
+	}
+	desired, err := r.mapping.Render(u, true)
+	if err != nil {
+		return &permanent{err}
+	}
+	switch {
+	case acct == nil || acct.State == store.AccountDeleted || (acct.RemoteID == "" && acct.State != store.AccountCreating):
+		if !a.AllowCreate {
+			return nil
+		}
+		return r.create(ctx, u, acct, desired, true)
+	case acct.State == store.AccountCreating:
+		return r.create(ctx, u, acct, desired, true)
+	}
+	hash, _, err := hashResource(desired)
+	if err != nil {
+		return &permanent{err}
+	}
+	if acct.State == store.AccountActive && acct.Hash == hash {
+		return nil
+	}
+	if acct.State == store.AccountActive && !a.AllowUpdate {
+		return nil
+	}
+	return r.update(ctx, u, acct, desired, true)
+}
+
+// create POSTs a new account. The account is recorded as creating before
+// the POST: should the answer be lost, the next attempt looks the account
+// up by externalId (then userName) before creating again, so a POST
+// retried after a lost response makes no duplicate. A 409 adopts the one
+// account with that userName, when it is not another hub user's.
+func (r *appRunner) create(ctx context.Context, u *store.User, acct *store.Account, desired scim.Resource, mayRecreate bool) error {
+	st := r.e.st
+	if acct != nil && acct.State == store.AccountCreating {
+		found, err := r.lookup(ctx, u.ID, desired.UserName())
+		if err != nil {
+			return err
+		}
+		if found != nil {
+			return r.adopt(ctx, u, found, desired)
+		}
+	}
+	pending := &store.Account{AppID: r.app.ID, UserID: u.ID, State: store.AccountCreating}
+	if acct != nil {
+		pending.Linked = acct.Linked
+	}
+	if err := st.PutAccount(ctx, pending); err != nil {
+		return err
+	}
+	res, err := r.client.CreateUser(ctx, desired)
+	if scim.IsConflict(err) {
+		found, lerr := r.findByUserName(ctx, u.ID, desired.UserName())
+		if lerr != nil {
+			return lerr
+		}
+		if found == nil {
+			return &permanent{fmt.Errorf("creating %s: the app answered 409 (userName taken) but no single account of that userName can be adopted: %w", desired.UserName(), err)}
+		}
+		r.log.Info("adopting the existing account", "user", u.ID, "user_name", desired.UserName(), "remote_id", found.ID())
+		return r.adopt(ctx, u, found, desired)
+	}
+	if err != nil {
+		return fmt.Errorf("creating %s: %w", desired.UserName(), err)
+	}
+	if res.ID() == "" {
+		return fmt.Errorf("creating %s: the app answered without an id", desired.UserName())
+	}
+	r.log.Debug("account created", "user", u.ID, "remote_id", res.ID())
+	return r.record(ctx, u.ID, res.ID(), store.AccountActive, desired, pending.Linked)
+}
+
+// adopt takes over an account the app already holds: what it holds
+// becomes what was pushed, and an update brings it to desired.
+func (r *appRunner) adopt(ctx context.Context, u *store.User, found scim.Resource, desired scim.Resource) error {
+	prior := stripMeta(found)
+	acct := &store.Account{AppID: r.app.ID, UserID: u.ID, RemoteID: found.ID(), State: store.AccountActive}
+	if active, ok := found.Active(); ok && !active {
+		acct.State = store.AccountDeactivated
+	}
+	acct.Pushed, _ = jsonOf(prior)
+	if err := r.e.st.PutAccount(ctx, acct); err != nil {
+		return err
+	}
+	return r.update(ctx, u, acct, desired, false)
+}
+
+// update brings an existing account to desired: PATCH of what changed
+// since the last push, or PUT. A 404 (deleted in the app) looks the account
+// up and, when it is gone, creates it again once.
+func (r *appRunner) update(ctx context.Context, u *store.User, acct *store.Account, desired scim.Resource, mayRecreate bool) error {
+	var err error
+	if r.patchMode(ctx) {
+		old, derr := decodePushed(acct.Pushed)
+		if derr != nil {
+			old = scim.Resource{}
+		}
+		if ops := scim.Diff(old, desired); len(ops) > 0 {
+			_, err = r.client.PatchUser(ctx, acct.RemoteID, ops)
+		}
+	} else {
+		_, err = r.client.ReplaceUser(ctx, acct.RemoteID, desired)
+	}
+	if scim.IsNotFound(err) && mayRecreate {
+		r.log.Info("the account is gone from the app; looking it up", "user", u.ID, "remote_id", acct.RemoteID)
+		found, lerr := r.lookup(ctx, u.ID, desired.UserName())
+		if lerr != nil {
+			return lerr
+		}
+		if found != nil && found.ID() != acct.RemoteID {
+			return r.adopt(ctx, u, found, desired)
+		}
+		return r.create(ctx, u, nil, desired, false)
+	}
+	if err != nil {
+		return fmt.Errorf("updating %s (%s): %w", desired.UserName(), acct.RemoteID, err)
+	}
+	return r.record(ctx, u.ID, acct.RemoteID, store.AccountActive, desired, acct.Linked)
+}
+
+// record stores what the app now holds of a user.
+func (r *appRunner) record(ctx context.Context, userID, remoteID string, state store.AccountState, pushed scim.Resource, linked bool) error {
+	hash, raw, err := hashResource(pushed)
+	if err != nil {
+		return err
+	}
+	acct := &store.Account{AppID: r.app.ID, UserID: userID, RemoteID: remoteID, State: state,
+		Pushed: raw, Hash: hash, Linked: linked}
+	if state == store.AccountDeactivated {
+		acct.DeactivatedAt = r.e.opts.Now()
+	}
+	return r.e.st.PutAccount(ctx, acct)
+}
+
+// deprovision deactivates the account of a user who should not have an
+// active one (or opens a manual task when the app cannot deactivate), and
+// deletes it once the retention is over when the app allows deletes.
+func (r *appRunner) deprovision(ctx context.Context, u *store.User, userID string, acct *store.Account, w wanted) error {
+	a := r.app
+	if acct == nil || acct.State == store.AccountDeleted {
+		return nil
+	}
+	if acct.State == store.AccountCreating {
+		// A create whose outcome is unknown: find out.
+		name := ""
+		if u != nil {
+			if d, err := r.mapping.Render(u, false); err == nil {
+				name = d.UserName()
+			}
+		}
+		found, err := r.lookup(ctx, userID, name)
+		if err != nil {
+			return err
+		}
+		if found == nil {
+			return r.e.st.PutAccount(ctx, &store.Account{AppID: a.ID, UserID: userID, State: store.AccountDeleted})
+		}
+		acct = &store.Account{AppID: a.ID, UserID: userID, RemoteID: found.ID(), State: store.AccountActive, Linked: acct.Linked}
+		acct.Pushed, _ = jsonOf(stripMeta(found))
+		if err := r.e.st.PutAccount(ctx, acct); err != nil {
+			return err
+		}
+	}
+	if acct.State == store.AccountActive {
+		if !a.AllowDeactivate {
+			if a.AllowDelete && a.DeleteAfter == 0 {
+				return r.deleteAccount(ctx, acct)
+			}
+			_, err := r.e.st.CreateTask(ctx, &store.Task{AppID: a.ID, UserID: userID, Kind: "deprovision",
+				Detail: fmt.Sprintf("deactivate or remove account %s (id %s) in %s by hand: %s, and the app does not let idsync deactivate accounts",
+					accountName(acct), acct.RemoteID, a.Name, w.why)})
+			return err
+		}
+		if err := r.deactivate(ctx, acct); err != nil {
+			return err
+		}
+		acct.State, acct.DeactivatedAt = store.AccountDeactivated, r.e.opts.Now()
+	}
+	if acct.State != store.AccountDeactivated || !a.AllowDelete {
+		return nil
+	}
+	since := acct.DeactivatedAt
+	if since.IsZero() {
+		// Deactivated before idsync knew (an account linked by an import):
+		// the retention starts now.
+		since = r.e.opts.Now()
+		acct.DeactivatedAt = since
+		if err := r.e.st.PutAccount(ctx, acct); err != nil {
+			return err
+		}
+	}
+	if u != nil && !u.DeprovisionedAt.IsZero() && u.DeprovisionedAt.Before(since) {
+		since = u.DeprovisionedAt
+	}
+	if due := since.Add(a.DeleteAfter); r.e.opts.Now().Before(due) {
+		return &later{at: due, why: fmt.Sprintf("deactivated; deleted after the retention, at %s", due.UTC().Format(time.RFC3339))}
+	}
+	return r.deleteAccount(ctx, acct)
+}
+
+// deactivate sets active to false in the app.
+func (r *appRunner) deactivate(ctx context.Context, acct *store.Account) error {
+	pushed, err := decodePushed(acct.Pushed)
+	if err != nil {
+		pushed = scim.Resource{}
+	}
+	pushed["active"] = false
+	if r.patchMode(ctx) || pushed.UserName() == "" {
+		_, err = r.client.PatchUser(ctx, acct.RemoteID, []scim.PatchOp{{Op: "replace", Path: "active", Value: false}})
+	} else {
+		_, err = r.client.ReplaceUser(ctx, acct.RemoteID, pushed)
+	}
+	if scim.IsNotFound(err) {
+		r.log.Info("the account to deactivate is gone from the app", "user", acct.UserID, "remote_id", acct.RemoteID)
+		return r.e.st.PutAccount(ctx, &store.Account{AppID: acct.AppID, UserID: acct.UserID, RemoteID: acct.RemoteID,
+			State: store.AccountDeleted, Pushed: acct.Pushed, Linked: acct.Linked})
+	}
+	if err != nil {
+		return fmt.Errorf("deactivating %s: %w", acct.RemoteID, err)
+	}
+	return r.record(ctx, acct.UserID, acct.RemoteID, store.AccountDeactivated, pushed, acct.Linked)
+}
+
+// deleteAccount deletes the account in the app (gone already is fine).
+func (r *appRunner) deleteAccount(ctx context.Context, acct *store.Account) error {
+	if err := r.client.DeleteUser(ctx, acct.RemoteID); err != nil && !scim.IsNotFound(err) {
+		return fmt.Errorf("deleting %s: %w", acct.RemoteID, err)
+	}
+	r.log.Info("account deleted", "user", acct.UserID, "remote_id", acct.RemoteID)
+	return r.e.st.PutAccount(ctx, &store.Account{AppID: acct.AppID, UserID: acct.UserID, RemoteID: acct.RemoteID,
+		State: store.AccountDeleted, Pushed: acct.Pushed, Hash: "", Linked: acct.Linked, DeactivatedAt: acct.DeactivatedAt})
+}
+
+// lookup finds the account of a hub user in the app: by externalId (the
+// hub's id, which idsync's creates carry), else by userName when that
+// account carries no other externalId. nil when there is none.
+func (r *appRunner) lookup(ctx context.Context, userID, userName string) (scim.Resource, error) {
+	found, err := r.client.FindUsers(ctx, scim.Eq("externalId", userID))
+	if err != nil && !isBadFilter(err) {
+		return nil, fmt.Errorf("looking up user %s by externalId: %w", userID, err)
+	}
+	if len(found) == 1 {
+		return found[0], nil
+	}
+	if userName == "" {
+		return nil, nil
+	}
+	return r.findByUserName(ctx, userID, userName)
+}
+
+// findByUserName returns the one account whose userName is userName
+// (compared case-insensitively), unless it carries another externalId or
+// is linked to another hub user; nil otherwise.
+func (r *appRunner) findByUserName(ctx context.Context, userID, userName string) (scim.Resource, error) {
+	found, err := r.client.FindUsers(ctx, scim.Eq("userName", userName))
+	if err != nil {
+		return nil, fmt.Errorf("looking up %s by userName: %w", userName, err)
+	}
+	var match []scim.Resource
+	for _, f := range found {
+		if strings.EqualFold(f.UserName(), userName) {
+			match = append(match, f)
+		}
+	}
+	if len(match) != 1 {
+		return nil, nil
+	}
+	f := match[0]
+	if ext := f.ExternalID(); ext != "" && ext != userID {
+		return nil, nil
+	}
+	if other, err := r.e.st.GetAccountByRemoteID(ctx, r.app.ID, f.ID()); err == nil && other.UserID != userID {
+		return nil, nil
+	}
+	return f, nil
+}
+
+// isBadFilter reports a 400 to a filter (an app that cannot filter on
+// externalId): the caller falls back to userName.
+func isBadFilter(err error) bool {
+	var he *scim.HTTPError
+	return errors.As(err, &he) && he.Status == 400
+}
+
+func accountName(acct *store.Account) string {
+	if r, err := decodePushed(acct.Pushed); err == nil && r.UserName() != "" {
+		return r.UserName()
+	}
+	return acct.UserID
+}
