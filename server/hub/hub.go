@@ -128,6 +128,7 @@ func Run(ctx context.Context, cfg Config) error {
 	)
 	idsyncv1.RegisterAgentServiceServer(gs, agentSrv)
 	idsyncv1.RegisterAdminServiceServer(gs, adminSrv)
+	idsyncv1.RegisterAppServiceServer(gs, api.NewAppServer(st, prov, box, log))
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,935 @@
+package api
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net/url"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
+	"github.com/idsync/idsync/server/provision"
+	"github.com/idsync/idsync/server/scim"
+	"github.com/idsync/idsync/server/secrets"
+	"github.com/idsync/idsync/server/store"
+)
+
+// AppServer serves AppService: downstream apps, their assignments, the push
+// queue and manual tasks.
+type AppServer struct {
+	idsyncv1.UnimplementedAppServiceServer
+	store store.Store
+	prov  *provision.Engine
+	box   *secrets.Box
+	log   *slog.Logger
+}
+
+var _ idsyncv1.AppServiceServer = (*AppServer)(nil)
+
+// NewAppServer returns the app service; box seals the apps' secrets before
+// they reach the store.
+func NewAppServer(st store.Store, prov *provision.Engine, box *secrets.Box, log *slog.Logger) *AppServer {
+	return &AppServer{store: st, prov: prov, box: box, log: log.With("component", "apps")}
+}
+
+// Settings limits and defaults.
+const (
+	defaultConcurrency = 4
+	maxConcurrency     = 64
+	maxJobsListed      = 10000
+	// neverSeconds is the proto's "never" for reconcile_interval_seconds.
+	neverSeconds = math.MaxUint64
+	// maxSeconds keeps a duration in seconds from overflowing time.Duration.
+	maxSeconds = uint64(100 * 365 * 24 * 3600)
+)
+
+// appName is the form of an app's name, as a directory's.
+var appName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+// authKinds maps the proto's auth kinds to the store's.
+var authKinds = map[idsyncv1.AppAuthKind]string{
+	idsyncv1.AppAuthKind_APP_AUTH_KIND_BEARER: string(scim.AuthBearer),
+	idsyncv1.AppAuthKind_APP_AUTH_KIND_BASIC:  string(scim.AuthBasic),
+	idsyncv1.AppAuthKind_APP_AUTH_KIND_OAUTH2: string(scim.AuthOAuth2),
+}
+
+func authKindToProto(k string) idsyncv1.AppAuthKind {
+	for p, s := range authKinds {
+		if s == k {
+			return p
+		}
+	}
+	return idsyncv1.AppAuthKind_APP_AUTH_KIND_UNSPECIFIED
+}
+
+// seconds converts a proto duration in seconds, naming the field when it
+// is too large.
+func seconds(field string, s uint64) (time.Duration, error) {
+	if s > maxSeconds {
+		return 0, fmt.Errorf("%s %d: too large (at most %d)", field, s, maxSeconds)
+	}
+	return time.Duration(s) * time.Second, nil
+}
+
+// appFromProto converts the settings of p (not its status or figures).
+func appFromProto(p *idsyncv1.App) (*store.App, error) {
+	a := &store.App{
+		Name: p.GetName(), SCIMURL: strings.TrimSpace(p.GetScimUrl()), AuthKind: authKinds[p.GetAuth()],
+		Username: p.GetUsername(), TokenURL: strings.TrimSpace(p.GetTokenUrl()), Scopes: p.GetScopes(),
+		AllowCreate: p.GetAllowCreate(), AllowUpdate: p.GetAllowUpdate(), AllowDeactivate: p.GetAllowDeactivate(),
+		AllowDelete: p.GetAllowDelete(), PushGroups: p.GetPushGroups(), UpdateMode: p.GetUpdateMode(),
+		RateLimit: p.GetRateLimit(), Concurrency: int(min(p.GetConcurrency(), math.MaxInt32)), MatchBy: p.GetMatchBy(),
+	}
+	for _, r := range p.GetMapping() {
+		a.Mapping = append(a.Mapping, store.MappingRule{Target: r.GetTarget(), Expr: r.GetExpr()})
+	}
+	var err error
+	if a.DeleteAfter, err = seconds("delete_after_seconds", p.GetDeleteAfterSeconds()); err != nil {
+		return nil, err
+	}
+	if s := p.GetReconcileIntervalSeconds(); s == neverSeconds {
+		a.ReconcileInterval = -1
+	} else if a.ReconcileInterval, err = seconds("reconcile_interval_seconds", s); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// appToProto describes a's settings and status (never its secret).
+func appToProto(a *store.App) *idsyncv1.App {
+	p := &idsyncv1.App{
+		Name: a.Name, ScimUrl: a.SCIMURL, Auth: authKindToProto(a.AuthKind), Username: a.Username,
+		TokenUrl: a.TokenURL, Scopes: a.Scopes, HasSecret: len(a.Secret) > 0,
+		AllowCreate: a.AllowCreate, AllowUpdate: a.AllowUpdate, AllowDeactivate: a.AllowDeactivate,
+		AllowDelete: a.AllowDelete, PushGroups: a.PushGroups, UpdateMode: a.UpdateMode,
+		RateLimit: a.RateLimit, Concurrency: uint32(max(a.Concurrency, 0)), MatchBy: a.MatchBy,
+		DeleteAfterSeconds: uint64(a.DeleteAfter / time.Second), Status: string(a.Status),
+		StatusMessage: a.StatusMessage, PatchSupported: a.PatchSupported, CreatedAt: ts(a.CreatedAt),
+		ReconcileIntervalSeconds: uint64(a.ReconcileInterval / time.Second),
+		Accounts:                 map[string]uint64{}, Queue: map[string]uint64{},
+	}
+	switch {
+	case a.ReconcileInterval < 0:
+		p.ReconcileIntervalSeconds = neverSeconds
+	case a.ReconcileInterval == 0:
+		p.ReconcileIntervalSeconds = uint64(24 * time.Hour / time.Second)
+	}
+	for _, r := range a.Mapping {
+		p.Mapping = append(p.Mapping, &idsyncv1.AppMappingRule{Target: r.Target, Expr: r.Expr})
+	}
+	return p
+}
+
+// applyAppDefaults fills the settings left empty.
+func applyAppDefaults(a *store.App) {
+	if a.Concurrency == 0 {
+		a.Concurrency = defaultConcurrency
+	}
+	switch strings.ToLower(a.MatchBy) {
+	case "", "username":
+		a.MatchBy = "userName"
+	case "email":
+		a.MatchBy = "email"
+	}
+	if a.UpdateMode == "auto" {
+		a.UpdateMode = ""
+	}
+	if len(a.Mapping) == 0 {
+		a.Mapping = provision.DefaultMapping()
+	}
+}
+
+// validateApp checks an app's settings after applyAppDefaults; hasSecret
+// says whether it has (or is given) a secret. Errors name the field.
+func validateApp(a *store.App, hasSecret bool) error {
+	if !appName.MatchString(a.Name) {
+		return fmt.Errorf("name %q: use 1-63 lower-case letters, digits and dashes, starting with a letter or digit", a.Name)
+	}
+	if err := httpURL("scim_url", a.SCIMURL); err != nil {
+		return err
+	}
+	switch a.AuthKind {
+	case string(scim.AuthBearer):
+		if !hasSecret {
+			return errors.New("secret: bearer auth needs the token")
+		}
+	case string(scim.AuthBasic):
+		if a.Username == "" {
+			return errors.New("username: required by basic auth")
+		}
+		if !hasSecret {
+			return errors.New("secret: basic auth needs the password")
+		}
+	case string(scim.AuthOAuth2):
+		if a.Username == "" {
+			return errors.New("username: OAuth2 needs the client id")
+		}
+		if err := httpURL("token_url", a.TokenURL); err != nil {
+			return err
+		}
+		if !hasSecret {
+			return errors.New("secret: OAuth2 needs the client secret")
+		}
+	default:
+		return errors.New("auth: required (bearer, basic or oauth2)")
+	}
+	switch a.UpdateMode {
+	case "", "patch", "put":
+	default:
+		return fmt.Errorf("update_mode %q: must be patch, put, or empty to follow the app", a.UpdateMode)
+	}
+	if math.IsNaN(a.RateLimit) || math.IsInf(a.RateLimit, 0) || a.RateLimit < 0 {
+		return fmt.Errorf("rate_limit %v: must be 0 (unlimited) or more", a.RateLimit)
+	}
+	if a.Concurrency < 1 || a.Concurrency > maxConcurrency {
+		return fmt.Errorf("concurrency %d: must be between 1 and %d", a.Concurrency, maxConcurrency)
+	}
+	if a.MatchBy != "userName" && a.MatchBy != "email" {
+		return fmt.Errorf("match_by %q: must be userName or email", a.MatchBy)
+	}
+	if a.ReconcileInterval > 0 && a.ReconcileInterval < time.Minute {
+		return fmt.Errorf("reconcile_interval_seconds %d: must be at least 60 (or never)", a.ReconcileInterval/time.Second)
+	}
+	if _, err := provision.CompileMapping(a.Mapping); err != nil {
+		return err // it names the rule
+	}
+	return nil
+}
+
+// httpURL checks that v is an absolute http(s) URL without credentials.
+func httpURL(field, v string) error {
+	if v == "" {
+		return fmt.Errorf("%s: required", field)
+	}
+	u, err := url.Parse(v)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s %q: %v", field, v, err)
+	case u.Scheme != "http" && u.Scheme != "https":
+		return fmt.Errorf("%s %q: must be an http:// or https:// URL", field, v)
+	case u.Host == "":
+		return fmt.Errorf("%s %q: no host", field, v)
+	case u.User != nil:
+		// A URL is shown and logged; credentials go in the secret.
+		return fmt.Errorf("%s: must not carry credentials (give them as the secret)", field)
+	}
+	return nil
+}
+
+// app loads an app by name.
+func (s *AppServer) app(ctx context.Context, name string) (*store.App, error) {
+	if name == "" {
+		return nil, status.Error(codes.InvalidArgument, "app: name required")
+	}
+	a, err := s.store.GetApp(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, status.Errorf(codes.NotFound, "app %q does not exist (see `idsyncctl app list`)", name)
+	}
+	if err != nil {
+		return nil, statusErr(err, "loading app %q", name)
+	}
+	return a, nil
+}
+
+// CreateApp adds an app. With none of the user operations allowed, it
+// allows create, update and deactivate.
+func (s *AppServer) CreateApp(ctx context.Context, req *idsyncv1.CreateAppRequest) (*idsyncv1.CreateAppResponse, error) {
+	a, err := appFromProto(req.GetApp())
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "app: %v", err)
+	}
+	if !a.AllowCreate && !a.AllowUpdate && !a.AllowDeactivate && !a.AllowDelete {
+		a.AllowCreate, a.AllowUpdate, a.AllowDeactivate = true, true, true
+	}
+	applyAppDefaults(a)
+	if err := validateApp(a, req.GetSecret() != ""); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "app %s: %v", a.Name, err)
+	}
+	a.Secret = s.box.Seal([]byte(req.GetSecret()), provision.SecretContext(a.Name))
+	a.Status = store.AppActive
+	if err := s.store.CreateApp(ctx, a); errors.Is(err, store.ErrConflict) {
+		return nil, status.Errorf(codes.AlreadyExists, "app %q already exists", a.Name)
+	} else if err != nil {
+		return nil, statusErr(err, "creating app %q", a.Name)
+	}
+	s.log.Info("app created", "app", a.Name, "scim_url", a.SCIMURL, "auth", a.AuthKind, "by", actor(ctx))
+	if err := s.prov.AppChanged(ctx, a.ID); err != nil {
+		return nil, statusErr(err, "")
+	}
+	pa, err := s.describe(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	return &idsyncv1.CreateAppResponse{App: pa}, nil
+}
+
+// credentialFields are the fields whose change may fix what paused an app
+// (a 401, a wrong URL): changing one resumes it.
+var credentialFields = []string{"scim_url", "auth", "username", "token_url", "scopes", "secret", "status", "resume"}
+
+// setAppField copies one named setting from src to dst.
+func setAppField(dst, src *store.App, field string) error {
+	switch field {
+	case "scim_url":
+		if dst.SCIMURL != src.SCIMURL {
+			dst.PatchSupported = nil // another endpoint: read its config again
+		}
+		dst.SCIMURL = src.SCIMURL
+	case "auth":
+		dst.AuthKind = src.AuthKind
+	case "username":
+		dst.Username = src.Username
+	case "token_url":
+		dst.TokenURL = src.TokenURL
+	case "scopes":
+		dst.Scopes = src.Scopes
+	case "allow_create":
+		dst.AllowCreate = src.AllowCreate
+	case "allow_update":
+		dst.AllowUpdate = src.AllowUpdate
+	case "allow_deactivate":
+		dst.AllowDeactivate = src.AllowDeactivate
+	case "allow_delete":
+		dst.AllowDelete = src.AllowDelete
+	case "push_groups":
+		dst.PushGroups = src.PushGroups
+	case "update_mode":
+		dst.UpdateMode = src.UpdateMode
+	case "rate_limit":
+		dst.RateLimit = src.RateLimit
+	case "concurrency":
+		dst.Concurrency = src.Concurrency
+	case "mapping":
+		dst.Mapping = src.Mapping
+	case "match_by":
+		dst.MatchBy = src.MatchBy
+	case "delete_after_seconds":
+		dst.DeleteAfter = src.DeleteAfter
+	case "reconcile_interval_seconds":
+		dst.ReconcileInterval = src.ReconcileInterval
+	case "secret", "status", "resume":
+		// Handled by UpdateApp.
+	default:
+		return fmt.Errorf("fields: %q cannot be changed", field)
+	}
+	return nil
+}
+
+// UpdateApp changes the named fields of an app. A new secret, URL or
+// credential setting, or the field "status" (or "resume"), sets a paused
+// app active again.
+func (s *AppServer) UpdateApp(ctx context.Context, req *idsyncv1.UpdateAppRequest) (*idsyncv1.UpdateAppResponse, error) {
+	if len(req.GetFields()) == 0 {
+		return nil, status.Error(codes.InvalidArgument, "fields: name at least one setting to change")
+	}
+	a, err := s.app(ctx, req.GetApp().GetName())
+	if err != nil {
+		return nil, err
+	}
+	src, err := appFromProto(req.GetApp())
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "app %s: %v", a.Name, err)
+	}
+	resume := false
+	for _, f := range req.GetFields() {
+		if err := setAppField(a, src, f); err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "app %s: %v", a.Name, err)
+		}
+		resume = resume || slices.Contains(credentialFields, f)
+	}
+	newSecret := slices.Contains(req.GetFields(), "secret")
+	if newSecret && req.GetSecret() == "" {
+		return nil, status.Errorf(codes.InvalidArgument, "app %s: secret: empty", a.Name)
+	}
+	applyAppDefaults(a)
+	if err := validateApp(a, len(a.Secret) > 0 || newSecret); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "app %s: %v", a.Name, err)
+	}
+	if newSecret {
+		a.Secret = s.box.Seal([]byte(req.GetSecret()), provision.SecretContext(a.Name))
+	}
+	if err := s.store.UpdateApp(ctx, a); err != nil {
+		return nil, statusErr(err, "updating app %q", a.Name)
+	}
+	if resume && a.Status != store.AppActive {
+		if err := s.store.SetAppStatus(ctx, a.ID, store.AppActive, ""); err != nil {
+			return nil, statusErr(err, "resuming app %q", a.Name)
+		}
+		s.log.Info("app resumed", "app", a.Name, "was", a.StatusMessage, "by", actor(ctx))
+		a.Status, a.StatusMessage = store.AppActive, ""
+	}
+	s.log.Info("app updated", "app", a.Name, "fields", req.GetFields(), "by", actor(ctx))
+	if err := s.prov.AppChanged(ctx, a.ID); err != nil {
+		return nil, statusErr(err, "")
+	}
+	pa, err := s.describe(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	return &idsyncv1.UpdateAppResponse{App: pa}, nil
+}
+
+// figures are the per-app counts that ListApps reads once for all apps.
+type figures struct {
+	accounts []store.AccountCount
+	queue    []store.QueueCount
+}
+
+func (s *AppServer) figures(ctx context.Context) (*figures, error) {
+	acc, err := s.store.CountAccounts(ctx)
+	if err != nil {
+		return nil, statusErr(err, "counting accounts")
+	}
+	q, err := s.store.QueueStats(ctx)
+	if err != nil {
+		return nil, statusErr(err, "counting jobs")
+	}
+	return &figures{accounts: acc, queue: q}, nil
+}
+
+// describe adds the assignments, pushed groups and figures to an app.
+func (s *AppServer) describe(ctx context.Context, a *store.App) (*idsyncv1.App, error) {
+	f, err := s.figures(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return s.describeWith(ctx, a, f, newNamer(s.store))
+}
+
+func (s *AppServer) describeWith(ctx context.Context, a *store.App, f *figures, n *namer) (*idsyncv1.App, error) {
+	p := appToProto(a)
+	for _, c := range f.accounts {
+		if c.AppID == a.ID {
+			p.Accounts[string(c.State)] += uint64(c.Count)
+		}
+	}
+	for _, c := range f.queue {
+		if c.AppID == a.ID {
+			p.Queue[string(c.State)] += uint64(c.Count)
+		}
+	}
+	as, err := s.store.ListAssignments(ctx, a.ID)
+	if err != nil {
+		return nil, statusErr(err, "listing the assignments of %q", a.Name)
+	}
+	for _, as := range as {
+		name, err := n.name(ctx, as.Kind, as.TargetID)
+		if err != nil {
+			return nil, err
+		}
+		p.Assignments = append(p.Assignments, &idsyncv1.AppAssignment{Kind: string(as.Kind), TargetId: as.TargetID, Name: name})
+	}
+	pgs, err := s.store.ListPushedGroups(ctx, a.ID)
+	if err != nil {
+		return nil, statusErr(err, "listing the pushed groups of %q", a.Name)
+	}
+	for _, g := range pgs {
+		name, err := n.name(ctx, store.AssignGroup, g.GroupID)
+		if err != nil {
+			return nil, err
+		}
+		p.PushedGroups = append(p.PushedGroups, cmp.Or(name, g.GroupID))
+	}
+	return p, nil
+}
+
+// namer resolves user ids to usernames and group ids to group names, once
+// each per call; an object gone from the hub has no name ("").
+type namer struct {
+	st    store.Store
+	names map[string]string
+}
+
+func newNamer(st store.Store) *namer { return &namer{st: st, names: map[string]string{}} }
+
+func (n *namer) name(ctx context.Context, kind store.AssignmentKind, id string) (string, error) {
+	key := string(kind) + ":" + id
+	if v, ok := n.names[key]; ok {
+		return v, nil
+	}
+	var name string
+	var err error
+	switch kind {
+	case store.AssignUser:
+		var u *store.User
+		if u, err = n.st.GetUser(ctx, id); err == nil {
+			name = u.Username
+		}
+	case store.AssignGroup:
+		var g *store.Group
+		if g, err = n.st.GetGroup(ctx, id); err == nil {
+			name = g.Name
+		}
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return "", statusErr(err, "loading %s %s", kind, id)
+	}
+	n.names[key] = name
+	return name, nil
+}
+
+// ListApps lists apps.
+func (s *AppServer) ListApps(ctx context.Context, _ *idsyncv1.ListAppsRequest) (*idsyncv1.ListAppsResponse, error) {
+	apps, err := s.store.ListApps(ctx)
+	if err != nil {
+		return nil, statusErr(err, "listing apps")
+	}
+	f, err := s.figures(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n := newNamer(s.store)
+	resp := &idsyncv1.ListAppsResponse{}
+	for _, a := range apps {
+		pa, err := s.describeWith(ctx, a, f, n)
+		if err != nil {
+			return nil, err
+		}
+		resp.Apps = append(resp.Apps, pa)
+	}
+	return resp, nil
+}
+
+// GetApp shows an app.
+func (s *AppServer) GetApp(ctx context.Context, req *idsyncv1.GetAppRequest) (*idsyncv1.GetAppResponse, error) {
+	a, err := s.app(ctx, req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	pa, err := s.describe(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	return &idsyncv1.GetAppResponse{App: pa}, nil
+}
+
+// DeleteApp removes an app and what the hub knows of it; the accounts in
+// the app stay as they are.
+func (s *AppServer) DeleteApp(ctx context.Context, req *idsyncv1.DeleteAppRequest) (*idsyncv1.DeleteAppResponse, error) {
+	a, err := s.app(ctx, req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	if err := s.store.DeleteApp(ctx, a.ID); err != nil {
+		return nil, statusErr(err, "deleting app %q", a.Name)
+	}
+	s.log.Warn("app deleted", "app", a.Name, "by", actor(ctx))
+	return &idsyncv1.DeleteAppResponse{}, nil
+}
+
+// provErr maps an error of the provisioning engine (the app's answer, the
+// store's) to a status.
+func provErr(err error, format string, args ...any) error {
+	var (
+		ae *scim.AuthError
+		ne *scim.NetworkError
+		ra *scim.RetryAfterError
+		he *scim.HTTPError
+	)
+	msg := fmt.Sprintf(format, args...) + ": " + err.Error()
+	switch {
+	case errors.As(err, &ae):
+		return status.Error(codes.FailedPrecondition, msg+" (fix it with `idsyncctl app update`)")
+	case errors.As(err, &ne), errors.As(err, &ra):
+		return status.Error(codes.Unavailable, msg)
+	case errors.As(err, &he):
+		if scim.Retryable(err) {
+			return status.Error(codes.Unavailable, msg)
+		}
+		return status.Error(codes.FailedPrecondition, msg)
+	}
+	return statusErr(err, format, args...)
+}
+
+// TestApp reads what the app supports.
+func (s *AppServer) TestApp(ctx context.Context, req *idsyncv1.TestAppRequest) (*idsyncv1.TestAppResponse, error) {
+	a, err := s.app(ctx, req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	rep, err := s.prov.Test(ctx, a)
+	if err != nil {
+		return nil, provErr(err, "testing app %q", a.Name)
+	}
+	resp := &idsyncv1.TestAppResponse{Schemas: rep.Schemas, UsersFound: uint64(max(rep.UsersFound, 0)),
+		FilterUsed: rep.FilterUsed, Problems: rep.Problems}
+	if c := rep.Config; c != nil {
+		resp.Patch, resp.Filter, resp.Bulk = c.Patch.Supported, c.Filter.Supported, c.Bulk.Supported
+		resp.Etag, resp.Sort, resp.ChangePassword = c.ETag.Supported, c.Sort.Supported, c.ChangePassword.Supported
+		resp.MaxResults = uint64(max(c.Filter.MaxResults, 0))
+		for _, sc := range c.AuthenticationSchemes {
+			resp.AuthSchemes = append(resp.AuthSchemes, cmp.Or(sc.Type, sc.Name))
+		}
+	}
+	s.log.Info("app tested", "app", a.Name, "problems", len(rep.Problems), "by", actor(ctx))
+	return resp, nil
+}
+
+// directoryID resolves an optional directory name (0: any directory).
+func (s *AppServer) directoryID(ctx context.Context, name string) (int64, error) {
+	if name == "" {
+		return 0, nil
+	}
+	d, err := s.store.GetDirectory(ctx, name)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, status.Errorf(codes.NotFound, "directory %q does not exist (see `idsyncctl directory list`)", name)
+	}
+	if err != nil {
+		return 0, statusErr(err, "loading directory %q", name)
+	}
+	return d.ID, nil
+}
+
+// resolve finds a user or group by id, else by name (in one directory when
+// directory is set). A name in several directories is InvalidArgument.
+func (s *AppServer) resolve(ctx context.Context, kind store.AssignmentKind, ref, directory string) (id, name string, err error) {
+	if ref == "" {
+		return "", "", status.Errorf(codes.InvalidArgument, "%s: required", kind)
+	}
+	dirID, err := s.directoryID(ctx, directory)
+	if err != nil {
+		return "", "", err
+	}
+	type found struct{ id, name, dir string }
+	var hits []found
+	if kind == store.AssignUser {
+		if u, err := s.store.GetUser(ctx, ref); err == nil && (dirID == 0 || u.DirectoryID == dirID) {
+			return u.ID, u.Username, nil
+		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return "", "", statusErr(err, "loading user %q", ref)
+		}
+		users, err := s.store.FindUsers(ctx, dirID, ref)
+		if err != nil {
+			return "", "", statusErr(err, "finding user %q", ref)
+		}
+		for _, u := range users {
+			hits = append(hits, found{u.ID, u.Username, u.Directory})
+		}
+	} else {
+		if g, err := s.store.GetGroup(ctx, ref); err == nil && (dirID == 0 || g.DirectoryID == dirID) {
+			return g.ID, g.Name, nil
+		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+			return "", "", statusErr(err, "loading group %q", ref)
+		}
+		groups, err := s.store.FindGroups(ctx, dirID, ref)
+		if err != nil {
+			return "", "", statusErr(err, "finding group %q", ref)
+		}
+		for _, g := range groups {
+			hits = append(hits, found{g.ID, g.Name, g.Directory})
+		}
+	}
+	switch len(hits) {
+	case 0:
+		where := ""
+		if directory != "" {
+			where = " in directory " + directory
+		}
+		return "", "", status.Errorf(codes.NotFound, "no %s with id or name %q%s", kind, ref, where)
+	case 1:
+		return hits[0].id, hits[0].name, nil
+	}
+	dirs := make([]string, 0, len(hits))
+	for _, h := range hits {
+		dirs = append(dirs, h.dir)
+	}
+	return "", "", status.Errorf(codes.InvalidArgument, "%s %q exists in several directories (%s): name one with --directory, or give the id",
+		kind, ref, strings.Join(dirs, ", "))
+}
+
+// PreviewApp shows the request the next push of a user would make.
+func (s *AppServer) PreviewApp(ctx context.Context, req *idsyncv1.PreviewAppRequest) (*idsyncv1.PreviewAppResponse, error) {
+	a, err := s.app(ctx, req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	id, name, err := s.resolve(ctx, store.AssignUser, req.GetUser(), "")
+	if err != nil {
+		return nil, err
+	}
+	p, err := s.prov.Preview(ctx, a, id)
+	if err != nil {
+		return nil, provErr(err, "previewing user %s in app %q", name, a.Name)
+	}
+	return &idsyncv1.PreviewAppResponse{Action: p.Action, Request: p.Request, Body: p.Body, Reason: p.Reason}, nil
+}
+
+// assignRequest is what AssignAppRequest and UnassignAppRequest share.
+type assignRequest interface {
+	GetName() string
+	GetUser() string
+	GetGroup() string
+	GetDirectory() string
+}
+
+// changeAssignment assigns (or unassigns) the user or group of req, tells
+// the engine, and describes the app with the users in scope now.
+func (s *AppServer) changeAssignment(ctx context.Context, req assignRequest, assign bool) (*idsyncv1.App, uint64, error) {
+	a, err := s.app(ctx, req.GetName())
+	if err != nil {
+		return nil, 0, err
+	}
+	if (req.GetUser() == "") == (req.GetGroup() == "") {
+		return nil, 0, status.Error(codes.InvalidArgument, "user, group: name exactly one")
+	}
+	kind, ref := store.AssignUser, req.GetUser()
+	if req.GetGroup() != "" {
+		kind, ref = store.AssignGroup, req.GetGroup()
+	}
+	id, name, err := s.resolve(ctx, kind, ref, req.GetDirectory())
+	if err != nil {
+		return nil, 0, err
+	}
+	as := store.Assignment{AppID: a.ID, Kind: kind, TargetID: id}
+	if assign {
+		if err := s.store.Assign(ctx, as); err != nil {
+			return nil, 0, statusErr(err, "assigning %s %s to app %q", kind, name, a.Name)
+		}
+		s.log.Info("app assigned", "app", a.Name, "kind", kind, "target", name, "id", id, "by", actor(ctx))
+	} else {
+		if err := s.store.Unassign(ctx, as); errors.Is(err, store.ErrNotFound) {
+			return nil, 0, status.Errorf(codes.NotFound, "%s %s is not assigned to app %q (see `idsyncctl app show %s`)", kind, name, a.Name, a.Name)
+		} else if err != nil {
+			return nil, 0, statusErr(err, "unassigning %s %s from app %q", kind, name, a.Name)
+		}
+		s.log.Info("app unassigned", "app", a.Name, "kind", kind, "target", name, "id", id, "by", actor(ctx))
+	}
+	if err := s.prov.AppChanged(ctx, a.ID); err != nil {
+		return nil, 0, statusErr(err, "")
+	}
+	users, err := s.store.AppUsers(ctx, a.ID)
+	if err != nil {
+		return nil, 0, statusErr(err, "listing the users in scope of %q", a.Name)
+	}
+	pa, err := s.describe(ctx, a)
+	if err != nil {
+		return nil, 0, err
+	}
+	return pa, uint64(len(users)), nil
+}
+
+// AssignApp puts a user, or a group's members, in scope of an app.
+func (s *AppServer) AssignApp(ctx context.Context, req *idsyncv1.AssignAppRequest) (*idsyncv1.AssignAppResponse, error) {
+	pa, n, err := s.changeAssignment(ctx, req, true)
+	if err != nil {
+		return nil, err
+	}
+	return &idsyncv1.AssignAppResponse{App: pa, UsersInScope: n}, nil
+}
+
+// UnassignApp removes an assignment.
+func (s *AppServer) UnassignApp(ctx context.Context, req *idsyncv1.UnassignAppRequest) (*idsyncv1.UnassignAppResponse, error) {
+	pa, n, err := s.changeAssignment(ctx, req, false)
+	if err != nil {
+		return nil, err
+	}
+	return &idsyncv1.UnassignAppResponse{App: pa, UsersInScope: n}, nil
+}
+
+// ImportFromApp reads the app's accounts and links those matching users in
+// scope.
+func (s *AppServer) ImportFromApp(ctx context.Context, req *idsyncv1.ImportFromAppRequest) (*idsyncv1.ImportFromAppResponse, error) {
+	a, err := s.app(ctx, req.GetName())
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.prov.ImportFromApp(ctx, a)
+	if err != nil {
+		return nil, provErr(err, "importing from app %q", a.Name)
+	}
+	s.log.Info("app imported", "app", a.Name, "read", res.Read, "linked", res.Linked,
+		"already_linked", res.AlreadyLinked, "unmatched", len(res.Unmatched), "by", actor(ctx))
+	resp := &idsyncv1.ImportFromAppResponse{Read: uint64(res.Read), Linked: uint64(res.Linked),
+		AlreadyLinked: uint64(res.AlreadyLinked)}
+	for _, r := range res.Unmatched {
+		resp.Unmatched = append(resp.Unmatched, &idsyncv1.RemoteAccount{RemoteId: r.RemoteID, UserName: r.UserName, Email: r.Email})
+	}
+	return resp, nil
+}
+
+// appNames maps app ids to names.
+func (s *AppServer) appNames(ctx context.Context) (map[int64]string, error) {
+	apps, err := s.store.ListApps(ctx)
+	if err != nil {
+		return nil, statusErr(err, "listing apps")
+	}
+	m := make(map[int64]string, len(apps))
+	for _, a := range apps {
+		m[a.ID] = a.Name
+	}
+	return m, nil
+}
+
+// appFilter resolves an optional app name to its id (0: every app) and
+// returns the names of all apps.
+func (s *AppServer) appFilter(ctx context.Context, name string) (int64, map[int64]string, error) {
+	names, err := s.appNames(ctx)
+	if err != nil {
+		return 0, nil, err
+	}
+	if name == "" {
+		return 0, names, nil
+	}
+	for id, n := range names {
+		if n == name {
+			return id, names, nil
+		}
+	}
+	return 0, nil, status.Errorf(codes.NotFound, "app %q does not exist (see `idsyncctl app list`)", name)
+}
+
+// ListPushes lists jobs of the push queue.
+func (s *AppServer) ListPushes(ctx context.Context, req *idsyncv1.ListPushesRequest) (*idsyncv1.ListPushesResponse, error) {
+	appID, names, err := s.appFilter(ctx, req.GetApp())
+	if err != nil {
+		return nil, err
+	}
+	f := store.JobFilter{AppID: appID, Limit: int(min(req.GetLimit(), maxJobsListed))}
+	if req.GetFailed() {
+		f.States = []store.JobState{store.JobDead}
+	}
+	jobs, err := s.store.ListJobs(ctx, f)
+	if err != nil {
+		return nil, statusErr(err, "listing jobs")
+	}
+	n := newNamer(s.store)
+	resp := &idsyncv1.ListPushesResponse{}
+	for _, j := range jobs {
+		target := j.Target
+		if j.Kind == store.JobUser || j.Kind == store.JobGroup {
+			kind := store.AssignUser
+			if j.Kind == store.JobGroup {
+				kind = store.AssignGroup
+			}
+			name, err := n.name(ctx, kind, j.Target)
+			if err != nil {
+				return nil, err
+			}
+			target = cmp.Or(name, j.Target)
+		}
+		resp.Jobs = append(resp.Jobs, &idsyncv1.PushJob{
+			Id: strconv.FormatInt(j.ID, 10), App: names[j.AppID], Kind: string(j.Kind), Target: target,
+			State: string(j.State), Attempts: uint32(max(j.Attempts, 0)), NextAt: ts(j.NextAt),
+			LastError: j.LastError, UpdatedAt: ts(j.UpdatedAt),
+		})
+	}
+	return resp, nil
+}
+
+// parseID parses a job or task id.
+func parseID(what, id string) (int64, error) {
+	n, err := strconv.ParseInt(id, 10, 64)
+	if err != nil || n <= 0 {
+		return 0, status.Errorf(codes.InvalidArgument, "%s id %q: want a positive number", what, id)
+	}
+	return n, nil
+}
+
+// RetryPushes puts dead jobs back in the queue: one by id, or all of an
+// app's.
+func (s *AppServer) RetryPushes(ctx context.Context, req *idsyncv1.RetryPushesRequest) (*idsyncv1.RetryPushesResponse, error) {
+	if (req.GetId() == "") == (req.GetApp() == "") {
+		return nil, status.Error(codes.InvalidArgument, "id, app: name exactly one")
+	}
+	var appID, id int64
+	var err error
+	if req.GetId() != "" {
+		if id, err = parseID("job", req.GetId()); err != nil {
+			return nil, err
+		}
+	} else if appID, _, err = s.appFilter(ctx, req.GetApp()); err != nil {
+		return nil, err
+	}
+	n, err := s.store.RequeueDead(ctx, appID, id, time.Now())
+	if err != nil {
+		return nil, statusErr(err, "requeueing dead jobs")
+	}
+	if id != 0 && n == 0 {
+		return nil, status.Errorf(codes.NotFound, "no dead-lettered job %d (see `idsyncctl push list --failed`)", id)
+	}
+	s.log.Info("pushes retried", "app", req.GetApp(), "job", req.GetId(), "requeued", n, "by", actor(ctx))
+	if appID != 0 {
+		s.prov.Wake(appID)
+	} else if names, err := s.appNames(ctx); err == nil {
+		// The job's app is not known here; waking is cheap.
+		for id := range names {
+			s.prov.Wake(id)
+		}
+	}
+	return &idsyncv1.RetryPushesResponse{Requeued: uint64(n)}, nil
+}
+
+func (s *AppServer) taskToProto(ctx context.Context, t *store.Task, names map[int64]string, n *namer) (*idsyncv1.ManualTask, error) {
+	user, err := n.name(ctx, store.AssignUser, t.UserID)
+	if err != nil {
+		return nil, err
+	}
+	return &idsyncv1.ManualTask{
+		Id: strconv.FormatInt(t.ID, 10), App: names[t.AppID], User: cmp.Or(user, t.UserID), Kind: t.Kind,
+		State: string(t.State), Detail: t.Detail, CreatedAt: ts(t.CreatedAt), ResolvedBy: t.ResolvedBy,
+		ResolvedAt: ts(t.ResolvedAt), Note: t.Note,
+	}, nil
+}
+
+// ListTasks lists manual tasks, open ones unless all.
+func (s *AppServer) ListTasks(ctx context.Context, req *idsyncv1.ListTasksRequest) (*idsyncv1.ListTasksResponse, error) {
+	appID, names, err := s.appFilter(ctx, req.GetApp())
+	if err != nil {
+		return nil, err
+	}
+	f := store.TaskFilter{AppID: appID, State: store.TaskOpen}
+	if req.GetAll() {
+		f.State = ""
+	}
+	tasks, err := s.store.ListTasks(ctx, f)
+	if err != nil {
+		return nil, statusErr(err, "listing tasks")
+	}
+	n := newNamer(s.store)
+	resp := &idsyncv1.ListTasksResponse{}
+	for _, t := range tasks {
+		pt, err := s.taskToProto(ctx, t, names, n)
+		if err != nil {
+			return nil, err
+		}
+		resp.Tasks = append(resp.Tasks, pt)
+	}
+	return resp, nil
+}
+
+// ResolveTask marks a manual task done by the calling admin.
+func (s *AppServer) ResolveTask(ctx context.Context, req *idsyncv1.ResolveTaskRequest) (*idsyncv1.ResolveTaskResponse, error) {
+	id, err := parseID("task", req.GetId())
+	if err != nil {
+		return nil, err
+	}
+	t, err := s.store.ResolveTask(ctx, id, actor(ctx), req.GetNote(), time.Now())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, status.Errorf(codes.NotFound, "task %d does not exist (see `idsyncctl task list --all`)", id)
+	case errors.Is(err, store.ErrConflict):
+		return nil, status.Errorf(codes.FailedPrecondition, "task %d is already resolved", id)
+	case err != nil:
+		return nil, statusErr(err, "resolving task %d", id)
+	}
+	s.log.Info("task resolved", "task", id, "by", actor(ctx))
+	names, err := s.appNames(ctx)
+	if err != nil {
+		return nil, err
+	}
+	pt, err := s.taskToProto(ctx, t, names, newNamer(s.store))
+	if err != nil {
+		return nil, err
+	}
+	return &idsyncv1.ResolveTaskResponse{Task: pt}, nil
+}
