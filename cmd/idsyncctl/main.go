@@ -69,6 +69,20 @@ var commands = []command{
 	{"user show", "show a user: USERNAME|ID [--directory NAME]", userShow},
 	{"group list", "list groups: [--directory NAME]", groupList},
 	{"group show", "show a group and its members: NAME|ID [--directory NAME]", groupShow},
+	{"app add", "add a SCIM 2.0 app: NAME --scim-url URL --auth bearer|basic|oauth2, a secret file, [settings] (app add -h)", appAdd},
+	{"app update", "change an app's settings, resume it: NAME [the flags of add] [--resume]", appUpdate},
+	{"app list", "list apps", appList},
+	{"app show", "show an app: settings, status, assignments, accounts, queue, mapping: NAME", appShow},
+	{"app remove", "remove an app (its accounts in the app stay as they are): NAME", appRemove},
+	{"app test", "read what an app supports and say what stands in the way: NAME", appTest},
+	{"app preview", "show the SCIM request a user's next push would send: NAME --user USERNAME|ID", appPreview},
+	{"app assign", "put a user, or a group's members, in scope: NAME (--user U | --group G) [--directory D]", appAssign},
+	{"app unassign", "take a user or group out of scope: NAME (--user U | --group G) [--directory D]", appUnassign},
+	{"app import", "link the accounts an app already holds to hub users: NAME", appImport},
+	{"push list", "list push jobs: [--app NAME] [--failed] [--limit N]", pushList},
+	{"push retry", "requeue dead-lettered pushes: ID | --app NAME", pushRetry},
+	{"task list", "list manual tasks: [--app NAME] [--all]", taskList},
+	{"task resolve", "mark a manual task done: ID [--note TEXT]", taskResolve},
 }
 
 func main() {

@@ -1,0 +1,1032 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
+)
+
+// appCall connects to the hub's AppService, bounding the call by timeout.
+func (c *cli) appCall(timeout time.Duration) (context.Context, context.CancelFunc, idsyncv1.AppServiceClient, error) {
+	ctx, _, err := c.admin()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	return ctx, cancel, idsyncv1.NewAppServiceClient(c.conn), nil
+}
+
+// Call bounds: reading a whole app (import) takes longer than a setting.
+const (
+	shortCall = 60 * time.Second
+	longCall  = 30 * time.Minute
+)
+
+// usageErr is a command line the command cannot run.
+func usageErr(format string, args ...any) error {
+	return &exitError{code: exitUsage, err: fmt.Errorf(format, args...)}
+}
+
+var authFlags = map[string]idsyncv1.AppAuthKind{
+	"bearer": idsyncv1.AppAuthKind_APP_AUTH_KIND_BEARER,
+	"basic":  idsyncv1.AppAuthKind_APP_AUTH_KIND_BASIC,
+	"oauth2": idsyncv1.AppAuthKind_APP_AUTH_KIND_OAUTH2,
+}
+
+// secretFlags are the flags that name a secret file, with the auth kind
+// each belongs to.
+var secretFlags = map[string]string{"token-file": "bearer", "password-file": "basic", "client-secret-file": "oauth2"}
+
+// operations are the --allow names, with the App fields they set.
+var operations = []struct{ name, field string }{
+	{"create", "allow_create"}, {"update", "allow_update"}, {"deactivate", "allow_deactivate"},
+	{"delete", "allow_delete"}, {"groups", "push_groups"},
+}
+
+const defaultAllow = "create,update,deactivate"
+
+// appFlags are the settings flags shared by app add and app update.
+type appFlags struct {
+	scimURL, auth, username, clientID, tokenURL, scopes string
+	secretFiles                                         map[string]*string
+	allow, updateMode, mappingFile, matchBy             string
+	deleteAfter, reconcile                              string
+	rateLimit                                           float64
+	concurrency                                         uint
+	resume                                              bool
+}
+
+func (f *appFlags) register(fs *flag.FlagSet, update bool) {
+	fs.StringVar(&f.scimURL, "scim-url", "", "the app's SCIM 2.0 base `URL` (https://app.example/scim/v2)")
+	fs.StringVar(&f.auth, "auth", "", "how idsync authenticates: `KIND` bearer, basic or oauth2")
+	f.secretFiles = map[string]*string{
+		"token-file":         fs.String("token-file", "", "`FILE` holding the bearer token (--auth bearer)"),
+		"password-file":      fs.String("password-file", "", "`FILE` holding the password (--auth basic)"),
+		"client-secret-file": fs.String("client-secret-file", "", "`FILE` holding the OAuth2 client secret (--auth oauth2)"),
+	}
+	fs.StringVar(&f.username, "username", "", "user `NAME` (--auth basic)")
+	fs.StringVar(&f.clientID, "client-id", "", "OAuth2 client `ID` (--auth oauth2)")
+	fs.StringVar(&f.tokenURL, "token-url", "", "OAuth2 token endpoint `URL` (--auth oauth2)")
+	fs.StringVar(&f.scopes, "scopes", "", "OAuth2 `SCOPES`, comma-separated")
+	fs.StringVar(&f.allow, "allow", "", "what idsync may do: `OPS` among create, update, deactivate, delete, groups (push groups), comma-separated (default "+defaultAllow+")")
+	fs.StringVar(&f.updateMode, "update-mode", "", "`MODE`: auto (PATCH when the app supports it), patch or put (default auto)")
+	fs.Float64Var(&f.rateLimit, "rate-limit", 0, "at most `N` requests per second (0: unlimited)")
+	fs.UintVar(&f.concurrency, "concurrency", 0, "at most `N` requests in parallel (default 4)")
+	fs.StringVar(&f.mappingFile, "mapping-file", "", "attribute mapping `FILE`: a YAML or JSON list of {target, expr} (default: the built-in mapping)")
+	fs.StringVar(&f.matchBy, "match-by", "", "how app import matches the app's accounts: `KEY` userName or email (default userName)")
+	fs.StringVar(&f.deleteAfter, "delete-after", "", "with delete allowed, delete an account this `DURATION` after its user is deprovisioned (30d, 720h)")
+	fs.StringVar(&f.reconcile, "reconcile-interval", "", "compare the app's accounts with what they should be every `DURATION`, or off (default 24h)")
+	if update {
+		fs.BoolVar(&f.resume, "resume", false, "resume the app if paused (a new secret or URL resumes it too)")
+	}
+}
+
+// build fills a from the flags set on the command line and returns the App
+// field names they set and the secret read from a file ("" when none).
+func (f *appFlags) build(fs *flag.FlagSet, a *idsyncv1.App) (set []string, secret string, err error) {
+	var errs []error
+	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+	add := func(fields ...string) {
+		for _, f := range fields {
+			if !slices.Contains(set, f) {
+				set = append(set, f)
+			}
+		}
+	}
+	secretFlag := ""
+	fs.Visit(func(fl *flag.Flag) {
+		switch fl.Name {
+		case "scim-url":
+			a.ScimUrl = f.scimURL
+			add("scim_url")
+		case "auth":
+			kind, ok := authFlags[f.auth]
+			if !ok {
+				fail("--auth %q: must be bearer, basic or oauth2", f.auth)
+			}
+			a.Auth = kind
+			add("auth")
+		case "username", "client-id":
+			a.Username = f.username + f.clientID
+			add("username")
+		case "token-url":
+			a.TokenUrl = f.tokenURL
+			add("token_url")
+		case "scopes":
+			a.Scopes = splitList(f.scopes)
+			add("scopes")
+		case "token-file", "password-file", "client-secret-file":
+			if secretFlag != "" {
+				fail("--%s, --%s: give one secret file", secretFlag, fl.Name)
+				return
+			}
+			secretFlag = fl.Name
+			s, rerr := readSecretFile(fl.Name, *f.secretFiles[fl.Name])
+			if rerr != nil {
+				errs = append(errs, rerr)
+			}
+			secret = s
+			add("secret")
+		case "allow":
+			fields, perr := allowFields(a, f.allow)
+			if perr != nil {
+				errs = append(errs, perr)
+			}
+			add(fields...)
+		case "update-mode":
+			switch f.updateMode {
+			case "auto", "patch", "put":
+				a.UpdateMode = strings.TrimPrefix(f.updateMode, "auto")
+			default:
+				fail("--update-mode %q: must be auto, patch or put", f.updateMode)
+			}
+			add("update_mode")
+		case "rate-limit":
+			if f.rateLimit < 0 || math.IsNaN(f.rateLimit) || math.IsInf(f.rateLimit, 0) {
+				fail("--rate-limit %v: must be 0 (unlimited) or more", f.rateLimit)
+			}
+			a.RateLimit = f.rateLimit
+			add("rate_limit")
+		case "concurrency":
+			a.Concurrency = uint32(min(f.concurrency, math.MaxUint32))
+			add("concurrency")
+		case "mapping-file":
+			rules, perr := readMappingFile(f.mappingFile)
+			if perr != nil {
+				errs = append(errs, perr)
+			}
+			a.Mapping = rules
+			add("mapping")
+		case "match-by":
+			switch strings.ToLower(f.matchBy) {
+			case "username":
+				a.MatchBy = "userName"
+			case "email":
+				a.MatchBy = "email"
+			default:
+				fail("--match-by %q: must be userName or email", f.matchBy)
+			}
+			add("match_by")
+		case "delete-after":
+			d, perr := parseDuration(f.deleteAfter)
+			if perr != nil {
+				fail("--delete-after %q: want a duration such as 30d or 720h", f.deleteAfter)
+			}
+			a.DeleteAfterSeconds = uint64(d / time.Second)
+			add("delete_after_seconds")
+		case "reconcile-interval":
+			if f.reconcile == "off" {
+				a.ReconcileIntervalSeconds = math.MaxUint64
+			} else if d, perr := parseDuration(f.reconcile); perr != nil || d <= 0 {
+				fail("--reconcile-interval %q: want a duration such as 24h, or off", f.reconcile)
+			} else {
+				a.ReconcileIntervalSeconds = uint64(d / time.Second)
+			}
+			add("reconcile_interval_seconds")
+		case "resume":
+			if f.resume {
+				add("status")
+			}
+		}
+	})
+	if f.username != "" && f.clientID != "" {
+		fail("--username, --client-id: give one (the user name for basic, the client id for oauth2)")
+	}
+	if kind, ok := secretFlags[secretFlag]; ok && f.auth != "" && authFlags[f.auth] != 0 && kind != f.auth {
+		fail("--%s goes with --auth %s, not --auth %s", secretFlag, kind, f.auth)
+	}
+	return set, secret, errors.Join(errs...)
+}
+
+// allowFields sets the operations of a from a --allow list and returns the
+// App fields of all of them (each is set, to true or false).
+func allowFields(a *idsyncv1.App, list string) ([]string, error) {
+	on := map[string]bool{}
+	for _, op := range splitList(list) {
+		known := false
+		for _, o := range operations {
+			known = known || o.name == op
+		}
+		if !known {
+			return nil, fmt.Errorf("--allow %q: unknown operation %q (want create, update, deactivate, delete, groups)", list, op)
+		}
+		on[op] = true
+	}
+	if !on["create"] && !on["update"] && !on["deactivate"] && !on["delete"] {
+		return nil, fmt.Errorf("--allow %q: name at least one of create, update, deactivate, delete", list)
+	}
+	a.AllowCreate, a.AllowUpdate, a.AllowDeactivate = on["create"], on["update"], on["deactivate"]
+	a.AllowDelete, a.PushGroups = on["delete"], on["groups"]
+	fields := make([]string, 0, len(operations))
+	for _, o := range operations {
+		fields = append(fields, o.field)
+	}
+	return fields, nil
+}
+
+// parseDuration parses a Go duration, or whole days as "30d".
+func parseDuration(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.ParseUint(days, 10, 16)
+		if err != nil {
+			return 0, err
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err == nil && d < 0 {
+		err = errors.New("negative")
+	}
+	return d, err
+}
+
+// readSecretFile reads a secret from a file, without its trailing newline.
+// The secret never reaches an error or the output.
+func readSecretFile(flagName, path string) (string, error) {
+	if path == "" {
+		return "", fmt.Errorf("--%s: a file name is required", flagName)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("--%s: %w", flagName, err)
+	}
+	s := strings.TrimRight(string(b), "\r\n")
+	if s == "" {
+		return "", fmt.Errorf("--%s %s: the file is empty", flagName, path)
+	}
+	return s, nil
+}
+
+// readMappingFile reads a mapping file.
+func readMappingFile(path string) ([]*idsyncv1.AppMappingRule, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--mapping-file: %w", err)
+	}
+	return parseMapping(path, b)
+}
+
+// parseMapping parses a mapping: a YAML (or JSON, which YAML reads) list of
+// {target, expr}. An expression is source text, so a YAML scalar is taken
+// as written: a string constant keeps its own quotes ('"Staff"'). Errors
+// name the file, the line and the entry. An empty list asks for the
+// default mapping.
+func parseMapping(file string, data []byte) ([]*idsyncv1.AppMappingRule, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, fmt.Errorf("%s: %v", file, err)
+	}
+	if len(root.Content) == 0 {
+		return nil, fmt.Errorf("%s: empty: want a list of {target, expr} entries ([] for the default mapping)", file)
+	}
+	list := root.Content[0]
+	if list.Kind != yaml.SequenceNode {
+		return nil, fmt.Errorf("%s:%d: want a list of {target, expr} entries", file, list.Line)
+	}
+	rules := []*idsyncv1.AppMappingRule{}
+	for i, n := range list.Content {
+		where := fmt.Sprintf("%s:%d: entry %d", file, n.Line, i+1)
+		if n.Kind != yaml.MappingNode {
+			return nil, fmt.Errorf("%s: want {target: …, expr: …}", where)
+		}
+		r := &idsyncv1.AppMappingRule{}
+		seen := map[string]bool{}
+		for j := 0; j+1 < len(n.Content); j += 2 {
+			k, v := n.Content[j].Value, n.Content[j+1]
+			if k != "target" && k != "expr" {
+				return nil, fmt.Errorf("%s: unknown field %q (want target and expr)", where, k)
+			}
+			if seen[k] {
+				return nil, fmt.Errorf("%s: %s given twice", where, k)
+			}
+			seen[k] = true
+			if v.Kind != yaml.ScalarNode {
+				return nil, fmt.Errorf("%s: %s: want text", where, k)
+			}
+			if k == "target" {
+				r.Target = strings.TrimSpace(v.Value)
+			} else {
+				r.Expr = strings.TrimSpace(v.Value)
+			}
+		}
+		if r.Target == "" {
+			return nil, fmt.Errorf("%s: target: required (a SCIM attribute path such as userName)", where)
+		}
+		if r.Expr == "" {
+			return nil, fmt.Errorf("%s (%s): expr: required (an expression such as lower(email))", where, r.Target)
+		}
+		rules = append(rules, r)
+	}
+	return rules, nil
+}
+
+func appAdd(c *cli, args []string) error {
+	fs := c.flags("app add")
+	var f appFlags
+	f.register(fs, false)
+	pos, err := c.parse(fs, args, "NAME")
+	if err != nil {
+		return err
+	}
+	a := &idsyncv1.App{Name: pos[0]}
+	if _, err := allowFields(a, defaultAllow); err != nil {
+		return err
+	}
+	_, secret, err := f.build(fs, a)
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	switch {
+	case a.ScimUrl == "":
+		return usageErr("--scim-url: required")
+	case a.Auth == idsyncv1.AppAuthKind_APP_AUTH_KIND_UNSPECIFIED:
+		return usageErr("--auth: required (bearer, basic or oauth2)")
+	case secret == "":
+		for name, kind := range secretFlags {
+			if kind == f.auth {
+				return usageErr("--%s: required by --auth %s", name, kind)
+			}
+		}
+	}
+	ctx, cancel, client, err := c.appCall(shortCall)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	resp, err := client.CreateApp(ctx, &idsyncv1.CreateAppRequest{App: a, Secret: secret})
+	if err != nil {
+		return err
+	}
+	return c.printApp(resp.GetApp())
+}
+
+func appUpdate(c *cli, args []string) error {
+	fs := c.flags("app update")
+	var f appFlags
+	f.register(fs, true)
+	pos, err := c.parse(fs, args, "NAME")
+	if err != nil {
+		return err
+	}
+	a := &idsyncv1.App{Name: pos[0]}
+	set, secret, err := f.build(fs, a)
+	if err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	if len(set) == 0 {
+		return usageErr("nothing to change: name a setting flag, or --resume")
+	}
+	ctx, cancel, client, err := c.appCall(shortCall)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	resp, err := client.UpdateApp(ctx, &idsyncv1.UpdateAppRequest{App: a, Fields: set, Secret: secret})
+	if err != nil {
+		return err
+	}
+	return c.printApp(resp.GetApp())
+}
+
+func appList(c *cli, args []string) error {
+	fs := c.flags("app list")
+	if _, err := c.parse(fs, args); err != nil {
+		return err
+	}
+	ctx, cancel, client, err := c.appCall(shortCall)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	resp, err := client.ListApps(ctx, &idsyncv1.ListAppsRequest{})
+	if err != nil {
+		return err
+	}
+	return printList(c, resp.GetApps(), toAppJSON,
+		[]string{"NAME", "STATUS", "SCIM URL", "AUTH", "ASSIGNMENTS", "ACTIVE ACCOUNTS", "QUEUED", "DEAD"},
+		func(a *idsyncv1.App) []string {
+			q := a.GetQueue()
+			return []string{a.GetName(), a.GetStatus(), a.GetScimUrl(), authName(a.GetAuth()),
+				fmt.Sprint(len(a.GetAssignments())), count(a.GetAccounts()["active"]),
+				count(q["queued"] + q["running"]), count(q["dead"])}
+		})
+}
+
+// nameCall runs a call on the app named by the one positional argument.
+func nameCall[T any](c *cli, name string, args []string, timeout time.Duration,
+	call func(context.Context, idsyncv1.AppServiceClient, string) (T, error)) (T, error) {
+	var zero T
+	fs := c.flags(name)
+	pos, err := c.parse(fs, args, "NAME")
+	if err != nil {
+		return zero, err
+	}
+	ctx, cancel, client, err := c.appCall(timeout)
+	if err != nil {
+		return zero, err
+	}
+	defer cancel()
+	return call(ctx, client, pos[0])
+}
+
+func appShow(c *cli, args []string) error {
+	resp, err := nameCall(c, "app show", args, shortCall,
+		func(ctx context.Context, cl idsyncv1.AppServiceClient, name string) (*idsyncv1.GetAppResponse, error) {
+			return cl.GetApp(ctx, &idsyncv1.GetAppRequest{Name: name})
+		})
+	if err != nil {
+		return err
+	}
+	return c.printApp(resp.GetApp())
+}
+
+func appRemove(c *cli, args []string) error {
+	var name string
+	_, err := nameCall(c, "app remove", args, shortCall,
+		func(ctx context.Context, cl idsyncv1.AppServiceClient, n string) (*idsyncv1.DeleteAppResponse, error) {
+			name = n
+			return cl.DeleteApp(ctx, &idsyncv1.DeleteAppRequest{Name: n})
+		})
+	if err != nil {
+		return err
+	}
+	if c.output == "json" {
+		return printJSON(c.out, map[string]string{"removed": name})
+	}
+	fmt.Fprintf(c.out, "app %s removed; its accounts in the app are left as they are\n", name)
+	return nil
+}
+
+func appTest(c *cli, args []string) error {
+	r, err := nameCall(c, "app test", args, longCall,
+		func(ctx context.Context, cl idsyncv1.AppServiceClient, name string) (*idsyncv1.TestAppResponse, error) {
+			return cl.TestApp(ctx, &idsyncv1.TestAppRequest{Name: name})
+		})
+	if err != nil {
+		return err
+	}
+	if c.output == "json" {
+		return printJSON(c.out, testJSON{Patch: r.GetPatch(), Filter: r.GetFilter(), Bulk: r.GetBulk(), ETag: r.GetEtag(),
+			Sort: r.GetSort(), ChangePassword: r.GetChangePassword(), MaxResults: r.GetMaxResults(),
+			AuthSchemes: nonNil(r.GetAuthSchemes()), Schemas: nonNil(r.GetSchemas()), UsersFound: r.GetUsersFound(),
+			FilterUsed: r.GetFilterUsed(), Problems: nonNil(r.GetProblems())})
+	}
+	filter := yesNo(r.GetFilter())
+	if r.GetMaxResults() > 0 {
+		filter += fmt.Sprintf(" (at most %d results)", r.GetMaxResults())
+	}
+	kv := [][2]string{
+		{"patch", yesNo(r.GetPatch())}, {"filter", filter}, {"bulk", yesNo(r.GetBulk())},
+		{"etag", yesNo(r.GetEtag())}, {"sort", yesNo(r.GetSort())}, {"change password", yesNo(r.GetChangePassword())},
+		{"auth schemes", dash(strings.Join(r.GetAuthSchemes(), ", "))},
+		{"schemas", dash(strings.Join(r.GetSchemas(), ", "))},
+		{"filtered GET /Users", fmt.Sprintf("%s: %d found", r.GetFilterUsed(), r.GetUsersFound())},
+	}
+	if len(r.GetProblems()) == 0 {
+		kv = append(kv, [2]string{"problems", "none"})
+	}
+	if err := fields(c.out, kv); err != nil {
+		return err
+	}
+	if len(r.GetProblems()) > 0 {
+		fmt.Fprintln(c.out, "problems:")
+		for _, p := range r.GetProblems() {
+			fmt.Fprintf(c.out, "  - %s\n", p)
+		}
+	}
+	return nil
+}
+
+type testJSON struct {
+	Patch          bool     `json:"patch"`
+	Filter         bool     `json:"filter"`
+	Bulk           bool     `json:"bulk"`
+	ETag           bool     `json:"etag"`
+	Sort           bool     `json:"sort"`
+	ChangePassword bool     `json:"change_password"`
+	MaxResults     uint64   `json:"max_results"`
+	AuthSchemes    []string `json:"auth_schemes"`
+	Schemas        []string `json:"schemas"`
+	UsersFound     uint64   `json:"users_found"`
+	FilterUsed     string   `json:"filter_used"`
+	Problems       []string `json:"problems"`
+}
+
+func appPreview(c *cli, args []string) error {
+	fs := c.flags("app preview")
+	user := fs.String("user", "", "the hub user: `USERNAME` or id")
+	pos, err := c.parse(fs, args, "NAME")
+	if err != nil {
+		return err
+	}
+	if *user == "" {
+		return usageErr("--user: required")
+	}
+	ctx, cancel, client, err := c.appCall(shortCall)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	p, err := client.PreviewApp(ctx, &idsyncv1.PreviewAppRequest{Name: pos[0], User: *user})
+	if err != nil {
+		return err
+	}
+	if c.output == "json" {
+		out := struct {
+			Action  string `json:"action"`
+			Request string `json:"request,omitempty"`
+			Body    any    `json:"body,omitempty"`
+			Reason  string `json:"reason"`
+		}{Action: p.GetAction(), Request: p.GetRequest(), Reason: p.GetReason()}
+		if b := p.GetBody(); json.Valid([]byte(b)) {
+			out.Body = json.RawMessage(b)
+		} else if b != "" {
+			out.Body = b
+		}
+		return printJSON(c.out, out)
+	}
+	if err := fields(c.out, [][2]string{{"action", p.GetAction()}, {"reason", dash(p.GetReason())},
+		{"request", dash(p.GetRequest())}}); err != nil {
+		return err
+	}
+	if b := p.GetBody(); b != "" {
+		fmt.Fprintf(c.out, "\n%s\n", strings.TrimRight(b, "\n"))
+	}
+	return nil
+}
+
+func appAssign(c *cli, args []string) error   { return appScope(c, "app assign", args, true) }
+func appUnassign(c *cli, args []string) error { return appScope(c, "app unassign", args, false) }
+
+// appScope assigns (or unassigns) a user or a group.
+func appScope(c *cli, name string, args []string, assign bool) error {
+	fs := c.flags(name)
+	user := fs.String("user", "", "a hub user: `USERNAME` or id")
+	group := fs.String("group", "", "a hub group (its members, nested ones included): `NAME` or id")
+	dir := fs.String("directory", "", "the directory `NAME`, when the user or group name is in several")
+	pos, err := c.parse(fs, args, "NAME")
+	if err != nil {
+		return err
+	}
+	if (*user == "") == (*group == "") {
+		return usageErr("--user, --group: give one")
+	}
+	ctx, cancel, client, err := c.appCall(shortCall)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	var (
+		app     *idsyncv1.App
+		inScope uint64
+		verb    = "assigned to"
+	)
+	if assign {
+		resp, err := client.AssignApp(ctx, &idsyncv1.AssignAppRequest{Name: pos[0], User: *user, Group: *group, Directory: *dir})
+		if err != nil {
+			return err
+		}
+		app, inScope = resp.GetApp(), resp.GetUsersInScope()
+	} else {
+		resp, err := client.UnassignApp(ctx, &idsyncv1.UnassignAppRequest{Name: pos[0], User: *user, Group: *group, Directory: *dir})
+		if err != nil {
+			return err
+		}
+		app, inScope, verb = resp.GetApp(), resp.GetUsersInScope(), "unassigned from"
+	}
+	return c.printScope(verb, *user, *group, app, inScope)
+}
+
+func (c *cli) printScope(verb, user, group string, a *idsyncv1.App, inScope uint64) error {
+	if c.output == "json" {
+		return printJSON(c.out, struct {
+			App          appJSON `json:"app"`
+			UsersInScope uint64  `json:"users_in_scope"`
+		}{toAppJSON(a), inScope})
+	}
+	what := "user " + user
+	if group != "" {
+		what = "group " + group
+	}
+	fmt.Fprintf(c.out, "%s %s app %s; users in scope now: %s\n", what, verb, a.GetName(), count(inScope))
+	return nil
+}
+
+func appImport(c *cli, args []string) error {
+	r, err := nameCall(c, "app import", args, longCall,
+		func(ctx context.Context, cl idsyncv1.AppServiceClient, name string) (*idsyncv1.ImportFromAppResponse, error) {
+			return cl.ImportFromApp(ctx, &idsyncv1.ImportFromAppRequest{Name: name})
+		})
+	if err != nil {
+		return err
+	}
+	if c.output == "json" {
+		out := struct {
+			Read          uint64              `json:"read"`
+			Linked        uint64              `json:"linked"`
+			AlreadyLinked uint64              `json:"already_linked"`
+			Unmatched     []remoteAccountJSON `json:"unmatched"`
+		}{Read: r.GetRead(), Linked: r.GetLinked(), AlreadyLinked: r.GetAlreadyLinked(), Unmatched: []remoteAccountJSON{}}
+		for _, u := range r.GetUnmatched() {
+			out.Unmatched = append(out.Unmatched, remoteAccountJSON{u.GetRemoteId(), u.GetUserName(), u.GetEmail()})
+		}
+		return printJSON(c.out, out)
+	}
+	fmt.Fprintf(c.out, "read %s accounts: %s linked now, %s linked before, %s unmatched\n",
+		count(r.GetRead()), count(r.GetLinked()), count(r.GetAlreadyLinked()), count(uint64(len(r.GetUnmatched()))))
+	if len(r.GetUnmatched()) == 0 {
+		return nil
+	}
+	fmt.Fprintln(c.out, "\nunmatched accounts (no user in scope matches, or several do):")
+	var rows [][]string
+	for _, u := range r.GetUnmatched() {
+		rows = append(rows, []string{u.GetRemoteId(), dash(u.GetUserName()), dash(u.GetEmail())})
+	}
+	return table(c.out, []string{"REMOTE ID", "USERNAME", "EMAIL"}, rows)
+}
+
+type remoteAccountJSON struct {
+	RemoteID string `json:"remote_id"`
+	UserName string `json:"user_name"`
+	Email    string `json:"email"`
+}
+
+func pushList(c *cli, args []string) error {
+	fs := c.flags("push list")
+	app := fs.String("app", "", "only this app `NAME`")
+	failed := fs.Bool("failed", false, "only dead-lettered jobs")
+	limit := fs.Uint("limit", 0, "at most `N` jobs (default 100)")
+	if _, err := c.parse(fs, args); err != nil {
+		return err
+	}
+	ctx, cancel, client, err := c.appCall(shortCall)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	resp, err := client.ListPushes(ctx, &idsyncv1.ListPushesRequest{App: *app, Failed: *failed,
+		Limit: uint32(min(*limit, math.MaxUint32))})
+	if err != nil {
+		return err
+	}
+	return printList(c, resp.GetJobs(), toPushJSON,
+		[]string{"ID", "APP", "KIND", "TARGET", "STATE", "ATTEMPTS", "NEXT", "UPDATED", "LAST ERROR"},
+		func(j *idsyncv1.PushJob) []string {
+			next := "-"
+			if j.GetState() == "queued" {
+				next = timeStr(j.GetNextAt())
+			}
+			return []string{j.GetId(), j.GetApp(), j.GetKind(), j.GetTarget(), j.GetState(),
+				fmt.Sprint(j.GetAttempts()), next, timeStr(j.GetUpdatedAt()), dash(oneLine(j.GetLastError()))}
+		})
+}
+
+func toPushJSON(j *idsyncv1.PushJob) pushJSON {
+	return pushJSON{ID: j.GetId(), App: j.GetApp(), Kind: j.GetKind(), Target: j.GetTarget(),
+		State: j.GetState(), Attempts: j.GetAttempts(), NextAt: timeJSON(j.GetNextAt()),
+		LastError: j.GetLastError(), UpdatedAt: timeJSON(j.GetUpdatedAt())}
+}
+
+type pushJSON struct {
+	ID        string     `json:"id"`
+	App       string     `json:"app"`
+	Kind      string     `json:"kind"`
+	Target    string     `json:"target"`
+	State     string     `json:"state"`
+	Attempts  uint32     `json:"attempts"`
+	NextAt    *time.Time `json:"next_at,omitempty"`
+	LastError string     `json:"last_error,omitempty"`
+	UpdatedAt *time.Time `json:"updated_at,omitempty"`
+}
+
+// parseOptional parses flags and at most one positional argument, name.
+func (c *cli) parseOptional(fs *flag.FlagSet, args []string, name string) (string, error) {
+	_, err := c.parse(fs, args)
+	var ee *exitError
+	if err == nil || !errors.As(err, &ee) || ee.err == nil || (c.output != "table" && c.output != "json") {
+		return "", err
+	}
+	pos, err := c.parse(fs, args, name)
+	if err != nil {
+		return "", err
+	}
+	return pos[0], nil
+}
+
+func pushRetry(c *cli, args []string) error {
+	fs := c.flags("push retry")
+	app := fs.String("app", "", "every dead job of this app `NAME`")
+	id, err := c.parseOptional(fs, args, "ID")
+	if err != nil {
+		return err
+	}
+	if (id == "") == (*app == "") {
+		return usageErr("give a job ID or --app NAME")
+	}
+	ctx, cancel, client, err := c.appCall(shortCall)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	resp, err := client.RetryPushes(ctx, &idsyncv1.RetryPushesRequest{Id: id, App: *app})
+	if err != nil {
+		return err
+	}
+	if c.output == "json" {
+		return printJSON(c.out, map[string]uint64{"requeued": resp.GetRequeued()})
+	}
+	fmt.Fprintf(c.out, "%s job(s) requeued\n", count(resp.GetRequeued()))
+	return nil
+}
+
+func taskList(c *cli, args []string) error {
+	fs := c.flags("task list")
+	app := fs.String("app", "", "only this app `NAME`")
+	all := fs.Bool("all", false, "resolved tasks too")
+	if _, err := c.parse(fs, args); err != nil {
+		return err
+	}
+	ctx, cancel, client, err := c.appCall(shortCall)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	resp, err := client.ListTasks(ctx, &idsyncv1.ListTasksRequest{App: *app, All: *all})
+	if err != nil {
+		return err
+	}
+	return printList(c, resp.GetTasks(), toTaskJSON,
+		[]string{"ID", "APP", "USER", "KIND", "STATE", "CREATED", "RESOLVED BY", "DETAIL"},
+		func(t *idsyncv1.ManualTask) []string {
+			return []string{t.GetId(), t.GetApp(), t.GetUser(), t.GetKind(), t.GetState(),
+				timeStr(t.GetCreatedAt()), dash(t.GetResolvedBy()), dash(oneLine(t.GetDetail()))}
+		})
+}
+
+func taskResolve(c *cli, args []string) error {
+	fs := c.flags("task resolve")
+	note := fs.String("note", "", "what was done, kept with the task")
+	pos, err := c.parse(fs, args, "ID")
+	if err != nil {
+		return err
+	}
+	ctx, cancel, client, err := c.appCall(shortCall)
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	resp, err := client.ResolveTask(ctx, &idsyncv1.ResolveTaskRequest{Id: pos[0], Note: *note})
+	if err != nil {
+		return err
+	}
+	t := resp.GetTask()
+	if c.output == "json" {
+		return printJSON(c.out, toTaskJSON(t))
+	}
+	fmt.Fprintf(c.out, "task %s (%s of %s in %s) resolved by %s\n", t.GetId(), t.GetKind(), t.GetUser(), t.GetApp(), t.GetResolvedBy())
+	return nil
+}
+
+type taskJSON struct {
+	ID         string     `json:"id"`
+	App        string     `json:"app"`
+	User       string     `json:"user"`
+	Kind       string     `json:"kind"`
+	State      string     `json:"state"`
+	Detail     string     `json:"detail"`
+	CreatedAt  *time.Time `json:"created_at,omitempty"`
+	ResolvedBy string     `json:"resolved_by,omitempty"`
+	ResolvedAt *time.Time `json:"resolved_at,omitempty"`
+	Note       string     `json:"note,omitempty"`
+}
+
+func toTaskJSON(t *idsyncv1.ManualTask) taskJSON {
+	return taskJSON{ID: t.GetId(), App: t.GetApp(), User: t.GetUser(), Kind: t.GetKind(), State: t.GetState(),
+		Detail: t.GetDetail(), CreatedAt: timeJSON(t.GetCreatedAt()), ResolvedBy: t.GetResolvedBy(),
+		ResolvedAt: timeJSON(t.GetResolvedAt()), Note: t.GetNote()}
+}
+
+// appJSON is an app as `-o json` prints it.
+type appJSON struct {
+	Name           string            `json:"name"`
+	Status         string            `json:"status"`
+	StatusMessage  string            `json:"status_message,omitempty"`
+	ScimURL        string            `json:"scim_url"`
+	Auth           string            `json:"auth"`
+	Username       string            `json:"username,omitempty"`
+	TokenURL       string            `json:"token_url,omitempty"`
+	Scopes         []string          `json:"scopes,omitempty"`
+	HasSecret      bool              `json:"has_secret"`
+	Allow          []string          `json:"allow"`
+	UpdateMode     string            `json:"update_mode"`
+	PatchSupported *bool             `json:"patch_supported,omitempty"`
+	RateLimit      float64           `json:"rate_limit"`
+	Concurrency    uint32            `json:"concurrency"`
+	MatchBy        string            `json:"match_by"`
+	DeleteAfter    uint64            `json:"delete_after_seconds"`
+	Reconcile      *uint64           `json:"reconcile_interval_seconds"` // null: never
+	Assignments    []assignmentJSON  `json:"assignments"`
+	PushedGroups   []string          `json:"pushed_groups"`
+	Accounts       map[string]uint64 `json:"accounts"`
+	Queue          map[string]uint64 `json:"queue"`
+	Mapping        []mappingRuleJSON `json:"mapping"`
+	CreatedAt      *time.Time        `json:"created_at,omitempty"`
+}
+
+type assignmentJSON struct {
+	Kind string `json:"kind"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+type mappingRuleJSON struct {
+	Target string `json:"target"`
+	Expr   string `json:"expr"`
+}
+
+func toAppJSON(a *idsyncv1.App) appJSON {
+	j := appJSON{
+		Name: a.GetName(), Status: a.GetStatus(), StatusMessage: a.GetStatusMessage(), ScimURL: a.GetScimUrl(),
+		Auth: authName(a.GetAuth()), Username: a.GetUsername(), TokenURL: a.GetTokenUrl(), Scopes: a.GetScopes(),
+		HasSecret: a.GetHasSecret(), Allow: allowList(a), UpdateMode: cmp.Or(a.GetUpdateMode(), "auto"),
+		PatchSupported: a.PatchSupported, RateLimit: a.GetRateLimit(), Concurrency: a.GetConcurrency(),
+		MatchBy: a.GetMatchBy(), DeleteAfter: a.GetDeleteAfterSeconds(), Assignments: []assignmentJSON{},
+		PushedGroups: nonNil(a.GetPushedGroups()), Accounts: a.GetAccounts(), Queue: a.GetQueue(),
+		Mapping: []mappingRuleJSON{}, CreatedAt: timeJSON(a.GetCreatedAt()),
+	}
+	if s := a.GetReconcileIntervalSeconds(); s != math.MaxUint64 {
+		j.Reconcile = &s
+	}
+	for _, as := range a.GetAssignments() {
+		j.Assignments = append(j.Assignments, assignmentJSON{Kind: as.GetKind(), ID: as.GetTargetId(), Name: as.GetName()})
+	}
+	for _, r := range a.GetMapping() {
+		j.Mapping = append(j.Mapping, mappingRuleJSON{Target: r.GetTarget(), Expr: r.GetExpr()})
+	}
+	return j
+}
+
+func (c *cli) printApp(a *idsyncv1.App) error {
+	if c.output == "json" {
+		return printJSON(c.out, toAppJSON(a))
+	}
+	st := a.GetStatus()
+	if m := a.GetStatusMessage(); m != "" {
+		st += ": " + m
+	}
+	secret := "none stored"
+	if a.GetHasSecret() {
+		secret = "stored, encrypted"
+	}
+	mode := cmp.Or(a.GetUpdateMode(), "auto")
+	if p := a.PatchSupported; p != nil && a.GetUpdateMode() == "" {
+		mode += map[bool]string{true: " (the app supports PATCH)", false: " (the app does not support PATCH: PUT)"}[*p]
+	}
+	rate := "unlimited"
+	if r := a.GetRateLimit(); r > 0 {
+		rate = strconv.FormatFloat(r, 'f', -1, 64) + " requests/s"
+	}
+	reconcile := "off"
+	if s := a.GetReconcileIntervalSeconds(); s != math.MaxUint64 {
+		reconcile = "every " + durationStr(s)
+	}
+	deleteAfter := "never (delete not allowed)"
+	if a.GetAllowDelete() {
+		deleteAfter = durationStr(a.GetDeleteAfterSeconds()) + " after deprovisioning"
+	}
+	kv := [][2]string{
+		{"name", a.GetName()}, {"status", st}, {"scim url", a.GetScimUrl()}, {"auth", authName(a.GetAuth())},
+	}
+	switch a.GetAuth() {
+	case idsyncv1.AppAuthKind_APP_AUTH_KIND_BASIC:
+		kv = append(kv, [2]string{"username", a.GetUsername()})
+	case idsyncv1.AppAuthKind_APP_AUTH_KIND_OAUTH2:
+		kv = append(kv, [2]string{"client id", a.GetUsername()}, [2]string{"token url", a.GetTokenUrl()},
+			[2]string{"scopes", dash(strings.Join(a.GetScopes(), " "))})
+	}
+	kv = append(kv, [][2]string{
+		{"secret", secret}, {"allowed", strings.Join(allowList(a), ", ")}, {"update mode", mode},
+		{"rate limit", rate}, {"concurrency", fmt.Sprint(a.GetConcurrency())}, {"import matches by", a.GetMatchBy()},
+		{"delete", deleteAfter}, {"reconcile", reconcile},
+		{"accounts", countsLine(a.GetAccounts())}, {"queue", countsLine(a.GetQueue())},
+		{"pushed groups", dash(strings.Join(a.GetPushedGroups(), ", "))}, {"created", timeStr(a.GetCreatedAt())},
+	}...)
+	if err := fields(c.out, kv); err != nil {
+		return err
+	}
+	fmt.Fprintln(c.out, "assignments:")
+	if len(a.GetAssignments()) == 0 {
+		fmt.Fprintln(c.out, "  none: nobody is in scope (idsyncctl app assign)")
+	}
+	var rows [][]string
+	for _, as := range a.GetAssignments() {
+		rows = append(rows, []string{"  " + as.GetKind(), dash(as.GetName()), as.GetTargetId()})
+	}
+	if err := tableNoHeader(c, rows); err != nil {
+		return err
+	}
+	fmt.Fprintln(c.out, "mapping:")
+	rows = rows[:0]
+	for _, r := range a.GetMapping() {
+		rows = append(rows, []string{"  " + r.GetTarget(), "= " + r.GetExpr()})
+	}
+	return tableNoHeader(c, rows)
+}
+
+// printList prints items as a JSON list, or as a table with a row each.
+func printList[T, J any](c *cli, items []T, toJSON func(T) J, header []string, row func(T) []string) error {
+	if c.output == "json" {
+		out := make([]J, 0, len(items))
+		for _, it := range items {
+			out = append(out, toJSON(it))
+		}
+		return printJSON(c.out, out)
+	}
+	rows := make([][]string, 0, len(items))
+	for _, it := range items {
+		rows = append(rows, row(it))
+	}
+	return table(c.out, header, rows)
+}
+
+// tableNoHeader writes aligned rows, if any.
+func tableNoHeader(c *cli, rows [][]string) error {
+	if len(rows) == 0 {
+		return nil
+	}
+	return table(c.out, rows[0], rows[1:])
+}
+
+func authName(k idsyncv1.AppAuthKind) string { return enumName(k.String(), "APP_AUTH_KIND_") }
+
+// allowList names the operations an app allows, as --allow takes them.
+func allowList(a *idsyncv1.App) []string {
+	on := map[string]bool{"create": a.GetAllowCreate(), "update": a.GetAllowUpdate(),
+		"deactivate": a.GetAllowDeactivate(), "delete": a.GetAllowDelete(), "groups": a.GetPushGroups()}
+	out := []string{}
+	for _, o := range operations {
+		if on[o.name] {
+			out = append(out, o.name)
+		}
+	}
+	return out
+}
+
+// countsLine writes counts per state: "active 12, deactivated 3".
+func countsLine(m map[string]uint64) string {
+	var parts []string
+	for _, k := range sortedKeys(m) {
+		if m[k] > 0 {
+			parts = append(parts, k+" "+count(m[k]))
+		}
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// durationStr writes seconds as "30d", "24h", "1h30m" or "45s".
+func durationStr(sec uint64) string {
+	if sec%86400 == 0 && sec >= 3*86400 {
+		return fmt.Sprintf("%dd", sec/86400)
+	}
+	s := (time.Duration(min(sec, math.MaxInt64/uint64(time.Second))) * time.Second).String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+// oneLine keeps a table row on one line.
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }

@@ -1,0 +1,540 @@
+package api_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"math"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/idsync/idsync/internal/scimtest"
+	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
+	"github.com/idsync/idsync/server/api"
+	"github.com/idsync/idsync/server/provision"
+	"github.com/idsync/idsync/server/secrets"
+	"github.com/idsync/idsync/server/store"
+	"github.com/idsync/idsync/server/store/sqlite"
+)
+
+const appToken = "scim-token-7c1e94b2aa05"
+
+// appWorld is a SQLite store with two directories (alice is in both, bob
+// and the group staff in corp only), a real SCIM server, an engine that is
+// not running (admin calls work without it) and the AppServer over them.
+type appWorld struct {
+	t    *testing.T
+	st   store.Store
+	box  *secrets.Box
+	srv  *scimtest.Server
+	s    *api.AppServer
+	logs *lockedBuffer
+	dirs map[string]*store.Directory
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func newAppWorld(t *testing.T) *appWorld {
+	t.Helper()
+	ctx := t.Context()
+	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "hub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	key := sha256.Sum256([]byte(t.Name()))
+	box, err := secrets.New(key[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &appWorld{t: t, st: st, box: box, logs: &lockedBuffer{}, dirs: map[string]*store.Directory{}}
+	log := slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	eng := provision.New(st, box, log, provision.Options{})
+	w.s = api.NewAppServer(st, eng, box, log)
+	w.srv = scimtest.Start(t, scimtest.Options{Token: appToken})
+	w.seed("corp", user("u1", "alice"), user("u2", "bob"), group("g1", "staff", "alice", "bob"))
+	w.seed("lab", user("u1", "alice"))
+	t.Cleanup(func() {
+		if strings.Contains(w.logs.String(), appToken) {
+			t.Errorf("the app's token appears in the log")
+		}
+	})
+	return w
+}
+
+func user(ext, name string) *store.Object {
+	dn := "uid=" + name + ",ou=People,dc=example,dc=org"
+	return &store.Object{Kind: store.ObjectUser, ExternalID: ext, DN: dn, DNKey: strings.ToLower(dn),
+		Status: store.StatusActive, Profile: store.Profile{Username: name, Email: name + "@example.org",
+			GivenName: "Given " + name, FamilyName: "Family " + name}}
+}
+
+func group(ext, name string, members ...string) *store.Object {
+	dn := "cn=" + name + ",ou=Groups,dc=example,dc=org"
+	o := &store.Object{Kind: store.ObjectGroup, ExternalID: ext, DN: dn, DNKey: strings.ToLower(dn),
+		Status: store.StatusActive, Name: name, MembersComplete: true}
+	for _, m := range members {
+		mdn := "uid=" + m + ",ou=People,dc=example,dc=org"
+		o.Members = append(o.Members, store.MemberRef{Value: mdn, Key: "dn:" + strings.ToLower(mdn)})
+	}
+	return o
+}
+
+// seed creates a directory holding objs.
+func (w *appWorld) seed(dir string, objs ...*store.Object) {
+	w.t.Helper()
+	ctx := w.t.Context()
+	d := &store.Directory{Name: dir, Kind: store.KindOpenLDAP, BaseDN: "dc=example,dc=org", SafeguardPercent: 20, SafeguardMax: 500}
+	if err := w.st.CreateDirectory(ctx, d); err != nil {
+		w.t.Fatal(err)
+	}
+	run := &store.Run{DirectoryID: d.ID, Kind: store.RunIncremental, Trigger: "test"}
+	if err := w.st.CreateRun(ctx, run); err != nil {
+		w.t.Fatal(err)
+	}
+	for _, o := range objs {
+		sum := sha256.Sum256(fmt.Appendf(nil, "%+v", *o))
+		o.Hash = hex.EncodeToString(sum[:])
+	}
+	if _, err := w.st.ApplyBatch(ctx, &store.Batch{RunID: run.ID, DirectoryID: d.ID, Sequence: 1, Upserts: objs}); err != nil {
+		w.t.Fatal(err)
+	}
+	w.dirs[dir] = d
+}
+
+// create adds an app pointed at the SCIM server.
+func (w *appWorld) create(name string, edit func(*idsyncv1.App)) *idsyncv1.App {
+	w.t.Helper()
+	a := &idsyncv1.App{Name: name, ScimUrl: w.srv.URL, Auth: idsyncv1.AppAuthKind_APP_AUTH_KIND_BEARER}
+	if edit != nil {
+		edit(a)
+	}
+	resp, err := w.s.CreateApp(w.t.Context(), &idsyncv1.CreateAppRequest{App: a, Secret: appToken})
+	if err != nil {
+		w.t.Fatalf("CreateApp(%s): %v", name, err)
+	}
+	return resp.GetApp()
+}
+
+// wantCode checks a call's status code and that its message names what
+// it should.
+func wantCode(t *testing.T, call string, err error, code codes.Code, names string) {
+	t.Helper()
+	s, _ := status.FromError(err)
+	if s.Code() != code || !strings.Contains(s.Message(), names) {
+		t.Errorf("%s: error %v (%s); want %s naming %q", call, err, s.Code(), code, names)
+	}
+	if err != nil && strings.Contains(err.Error(), appToken) {
+		t.Errorf("%s: the error carries the secret", call)
+	}
+}
+
+func TestCreateAppValidation(t *testing.T) {
+	w := newAppWorld(t)
+	tests := []struct {
+		name   string
+		edit   func(a *idsyncv1.App)
+		secret string
+		want   string
+	}{
+		{"bad name", func(a *idsyncv1.App) { a.Name = "Bad Name" }, "t", "name"},
+		{"no url", func(a *idsyncv1.App) { a.ScimUrl = "" }, "t", "scim_url: required"},
+		{"ftp url", func(a *idsyncv1.App) { a.ScimUrl = "ftp://x.example/scim" }, "t", "scim_url"},
+		{"url with credentials", func(a *idsyncv1.App) { a.ScimUrl = "https://u:p@x.example/scim" }, "t", "must not carry credentials"},
+		{"no auth", func(a *idsyncv1.App) { a.Auth = 0 }, "t", "auth: required"},
+		{"bearer without token", nil, "", "secret"},
+		{"basic without username", func(a *idsyncv1.App) { a.Auth = idsyncv1.AppAuthKind_APP_AUTH_KIND_BASIC }, "p", "username"},
+		{"oauth2 without token url", func(a *idsyncv1.App) {
+			a.Auth, a.Username = idsyncv1.AppAuthKind_APP_AUTH_KIND_OAUTH2, "client"
+		}, "s", "token_url"},
+		{"update mode", func(a *idsyncv1.App) { a.UpdateMode = "post" }, "t", "update_mode"},
+		{"negative rate", func(a *idsyncv1.App) { a.RateLimit = -1 }, "t", "rate_limit"},
+		{"concurrency", func(a *idsyncv1.App) { a.Concurrency = 1000 }, "t", "concurrency"},
+		{"match by", func(a *idsyncv1.App) { a.MatchBy = "phone" }, "t", "match_by"},
+		{"short reconcile", func(a *idsyncv1.App) { a.ReconcileIntervalSeconds = 5 }, "t", "reconcile_interval_seconds"},
+		{"huge delete after", func(a *idsyncv1.App) { a.DeleteAfterSeconds = math.MaxUint64 - 1 }, "t", "delete_after_seconds"},
+		{"bad expression", func(a *idsyncv1.App) {
+			a.Mapping = []*idsyncv1.AppMappingRule{{Target: "userName", Expr: "email"}, {Target: "title", Expr: "lower(title"}}
+		}, "t", "mapping rule 2 (title)"},
+		{"no userName", func(a *idsyncv1.App) {
+			a.Mapping = []*idsyncv1.AppMappingRule{{Target: "title", Expr: "title"}}
+		}, "t", "userName"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := &idsyncv1.App{Name: "app", ScimUrl: w.srv.URL, Auth: idsyncv1.AppAuthKind_APP_AUTH_KIND_BEARER}
+			if tt.edit != nil {
+				tt.edit(a)
+			}
+			_, err := w.s.CreateApp(t.Context(), &idsyncv1.CreateAppRequest{App: a, Secret: tt.secret})
+			wantCode(t, "CreateApp", err, codes.InvalidArgument, tt.want)
+		})
+	}
+
+	t.Run("defaults", func(t *testing.T) {
+		got := w.create("crm", nil)
+		if !got.GetAllowCreate() || !got.GetAllowUpdate() || !got.GetAllowDeactivate() || got.GetAllowDelete() || got.GetPushGroups() {
+			t.Errorf("operations create=%v update=%v deactivate=%v delete=%v groups=%v; want create, update, deactivate",
+				got.GetAllowCreate(), got.GetAllowUpdate(), got.GetAllowDeactivate(), got.GetAllowDelete(), got.GetPushGroups())
+		}
+		if got.GetConcurrency() != 4 || got.GetMatchBy() != "userName" || got.GetReconcileIntervalSeconds() != 86400 ||
+			got.GetStatus() != "active" || !got.GetHasSecret() {
+			t.Errorf("concurrency %d, match_by %q, reconcile %d, status %q, has_secret %v; want 4, userName, 86400, active, true",
+				got.GetConcurrency(), got.GetMatchBy(), got.GetReconcileIntervalSeconds(), got.GetStatus(), got.GetHasSecret())
+		}
+		if n := len(got.GetMapping()); n != len(provision.DefaultMapping()) {
+			t.Errorf("mapping has %d rules, want the %d of the default", n, len(provision.DefaultMapping()))
+		}
+		if q := got.GetQueue()["queued"]; q != 1 {
+			t.Errorf("queue %v; want the scope job queued", got.GetQueue())
+		}
+		stored, err := w.st.GetApp(t.Context(), "crm")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if bytes.Contains(stored.Secret, []byte(appToken)) {
+			t.Errorf("the store holds the token in clear")
+		}
+		if clear, err := w.box.Open(stored.Secret, provision.SecretContext("crm")); err != nil || string(clear) != appToken {
+			t.Errorf("the stored secret opens to %q, %v; want the token", clear, err)
+		}
+		_, err = w.s.CreateApp(t.Context(), &idsyncv1.CreateAppRequest{App: &idsyncv1.App{Name: "crm",
+			ScimUrl: w.srv.URL, Auth: idsyncv1.AppAuthKind_APP_AUTH_KIND_BEARER}, Secret: "x"})
+		wantCode(t, "CreateApp(crm) again", err, codes.AlreadyExists, "crm")
+	})
+	t.Run("never reconcile", func(t *testing.T) {
+		got := w.create("never", func(a *idsyncv1.App) { a.ReconcileIntervalSeconds = math.MaxUint64 })
+		if got.GetReconcileIntervalSeconds() != math.MaxUint64 {
+			t.Errorf("reconcile_interval_seconds = %d, want max (never)", got.GetReconcileIntervalSeconds())
+		}
+	})
+}
+
+func TestUpdateAppResumes(t *testing.T) {
+	w := newAppWorld(t)
+	ctx := t.Context()
+	w.create("crm", nil)
+	pause := func() {
+		a, err := w.st.GetApp(ctx, "crm")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.st.SetAppStatus(ctx, a.ID, store.AppPaused, "401 Unauthorized"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name       string
+		app        *idsyncv1.App
+		fields     []string
+		secret     string
+		wantStatus string
+		check      func(t *testing.T, a *idsyncv1.App)
+	}{
+		{"settings only stay paused", &idsyncv1.App{Concurrency: 9, RateLimit: 2.5}, []string{"concurrency", "rate_limit"}, "", "paused",
+			func(t *testing.T, a *idsyncv1.App) {
+				if a.GetConcurrency() != 9 || a.GetRateLimit() != 2.5 || a.GetScimUrl() != w.srv.URL {
+					t.Errorf("concurrency %d, rate %v, url %q; want 9, 2.5, unchanged", a.GetConcurrency(), a.GetRateLimit(), a.GetScimUrl())
+				}
+			}},
+		{"new secret resumes", &idsyncv1.App{}, []string{"secret"}, appToken, "active", nil},
+		{"status resumes", &idsyncv1.App{}, []string{"status"}, "", "active", nil},
+		{"resume resumes", &idsyncv1.App{}, []string{"resume"}, "", "active", nil},
+		{"new url resumes", &idsyncv1.App{ScimUrl: w.srv.URL + "/"}, []string{"scim_url"}, "", "active", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pause()
+			tt.app.Name = "crm"
+			resp, err := w.s.UpdateApp(ctx, &idsyncv1.UpdateAppRequest{App: tt.app, Fields: tt.fields, Secret: tt.secret})
+			if err != nil {
+				t.Fatalf("UpdateApp(%v): %v", tt.fields, err)
+			}
+			if got := resp.GetApp().GetStatus(); got != tt.wantStatus {
+				t.Errorf("status %q (%s), want %q", got, resp.GetApp().GetStatusMessage(), tt.wantStatus)
+			}
+			stored, _ := w.st.GetApp(ctx, "crm")
+			if string(stored.Status) != tt.wantStatus {
+				t.Errorf("stored status %q, want %q", stored.Status, tt.wantStatus)
+			}
+			if tt.check != nil {
+				tt.check(t, resp.GetApp())
+			}
+		})
+	}
+
+	bad := []struct {
+		name   string
+		app    *idsyncv1.App
+		fields []string
+		code   codes.Code
+		want   string
+	}{
+		{"no fields", &idsyncv1.App{Name: "crm"}, nil, codes.InvalidArgument, "fields"},
+		{"unknown field", &idsyncv1.App{Name: "crm"}, []string{"colour"}, codes.InvalidArgument, `"colour"`},
+		{"name", &idsyncv1.App{Name: "crm"}, []string{"name"}, codes.InvalidArgument, `"name"`},
+		{"empty secret", &idsyncv1.App{Name: "crm"}, []string{"secret"}, codes.InvalidArgument, "secret"},
+		{"bad mapping", &idsyncv1.App{Name: "crm", Mapping: []*idsyncv1.AppMappingRule{{Target: "userName", Expr: "nope("}}},
+			[]string{"mapping"}, codes.InvalidArgument, "mapping rule 1 (userName)"},
+		{"basic needs username", &idsyncv1.App{Name: "crm", Auth: idsyncv1.AppAuthKind_APP_AUTH_KIND_BASIC}, []string{"auth"},
+			codes.InvalidArgument, "username"},
+		{"unknown app", &idsyncv1.App{Name: "nope"}, []string{"concurrency"}, codes.NotFound, "nope"},
+	}
+	for _, tt := range bad {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := w.s.UpdateApp(ctx, &idsyncv1.UpdateAppRequest{App: tt.app, Fields: tt.fields})
+			wantCode(t, "UpdateApp", err, tt.code, tt.want)
+		})
+	}
+}
+
+func TestAssignments(t *testing.T) {
+	w := newAppWorld(t)
+	ctx := t.Context()
+	w.create("crm", nil)
+	tests := []struct {
+		name        string
+		unassign    bool
+		user, group string
+		directory   string
+		code        codes.Code
+		want        string // in the error
+		inScope     uint64
+	}{
+		{"neither", false, "", "", "", codes.InvalidArgument, "exactly one", 0},
+		{"both", false, "bob", "staff", "", codes.InvalidArgument, "exactly one", 0},
+		{"unknown user", false, "zed", "", "", codes.NotFound, "zed", 0},
+		{"unknown directory", false, "alice", "", "nowhere", codes.NotFound, "nowhere", 0},
+		{"name in two directories", false, "alice", "", "", codes.InvalidArgument, "corp, lab", 0},
+		{"user in one directory", false, "alice", "", "lab", codes.OK, "", 1},
+		{"group by name", false, "", "staff", "", codes.OK, "", 3},
+		{"again is no error", false, "", "staff", "", codes.OK, "", 3},
+		{"unassign group", true, "", "staff", "", codes.OK, "", 1},
+		{"unassign not assigned", true, "bob", "", "", codes.NotFound, "not assigned", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var (
+				app     *idsyncv1.App
+				inScope uint64
+				err     error
+			)
+			if tt.unassign {
+				var r *idsyncv1.UnassignAppResponse
+				r, err = w.s.UnassignApp(ctx, &idsyncv1.UnassignAppRequest{Name: "crm", User: tt.user, Group: tt.group, Directory: tt.directory})
+				app, inScope = r.GetApp(), r.GetUsersInScope()
+			} else {
+				var r *idsyncv1.AssignAppResponse
+				r, err = w.s.AssignApp(ctx, &idsyncv1.AssignAppRequest{Name: "crm", User: tt.user, Group: tt.group, Directory: tt.directory})
+				app, inScope = r.GetApp(), r.GetUsersInScope()
+			}
+			wantCode(t, "assign", err, tt.code, tt.want)
+			if err != nil {
+				return
+			}
+			if inScope != tt.inScope {
+				t.Errorf("users in scope %d, want %d", inScope, tt.inScope)
+			}
+			for _, as := range app.GetAssignments() {
+				if as.GetName() == "" || as.GetTargetId() == "" {
+					t.Errorf("assignment %v has no name or id", as)
+				}
+			}
+		})
+	}
+	got, err := w.s.GetApp(ctx, &idsyncv1.GetAppRequest{Name: "crm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if as := got.GetApp().GetAssignments(); len(as) != 1 || as[0].GetKind() != "user" || as[0].GetName() != "alice" {
+		t.Errorf("assignments %v; want user alice", as)
+	}
+}
+
+func TestTestPreviewImport(t *testing.T) {
+	w := newAppWorld(t)
+	ctx := t.Context()
+	w.create("crm", nil)
+	if _, err := w.s.AssignApp(ctx, &idsyncv1.AssignAppRequest{Name: "crm", Group: "staff"}); err != nil {
+		t.Fatal(err)
+	}
+
+	rep, err := w.s.TestApp(ctx, &idsyncv1.TestAppRequest{Name: "crm"})
+	if err != nil {
+		t.Fatalf("TestApp: %v", err)
+	}
+	if !rep.GetPatch() || !rep.GetFilter() || len(rep.GetSchemas()) == 0 || rep.GetFilterUsed() == "" {
+		t.Errorf("TestApp = %v; want patch, filter, schemas and the filter used", rep)
+	}
+	got, _ := w.s.GetApp(ctx, &idsyncv1.GetAppRequest{Name: "crm"})
+	if p := got.GetApp().PatchSupported; p == nil || !*p {
+		t.Errorf("patch_supported after a test = %v, want true", p)
+	}
+
+	p, err := w.s.PreviewApp(ctx, &idsyncv1.PreviewAppRequest{Name: "crm", User: "bob"})
+	if err != nil {
+		t.Fatalf("PreviewApp(bob): %v", err)
+	}
+	if p.GetAction() != "create" || p.GetRequest() != "POST /Users" || !strings.Contains(p.GetBody(), `"userName": "bob@example.org"`) {
+		t.Errorf("preview of bob = %+v; want create, POST /Users, userName bob@example.org", p)
+	}
+	_, err = w.s.PreviewApp(ctx, &idsyncv1.PreviewAppRequest{Name: "crm", User: "alice"})
+	wantCode(t, "PreviewApp(alice)", err, codes.InvalidArgument, "several directories")
+
+	// bob holds an account already: an import links it.
+	if _, err := w.srv.SeedUser(map[string]any{"userName": "bob@example.org", "active": true}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.srv.SeedUser(map[string]any{"userName": "stranger@example.org", "active": true}); err != nil {
+		t.Fatal(err)
+	}
+	imp, err := w.s.ImportFromApp(ctx, &idsyncv1.ImportFromAppRequest{Name: "crm"})
+	if err != nil {
+		t.Fatalf("ImportFromApp: %v", err)
+	}
+	if imp.GetRead() != 2 || imp.GetLinked() != 1 || len(imp.GetUnmatched()) != 1 || imp.GetUnmatched()[0].GetUserName() != "stranger@example.org" {
+		t.Errorf("import = %v; want 2 read, 1 linked, stranger unmatched", imp)
+	}
+
+	// A revoked token: the app refuses, the call says so without the token.
+	w.srv.AddToken("another-token") // with no token at all the server is open
+	w.srv.RevokeToken(appToken)
+	_, err = w.s.TestApp(ctx, &idsyncv1.TestAppRequest{Name: "crm"})
+	wantCode(t, "TestApp with a revoked token", err, codes.FailedPrecondition, "refused the credentials")
+	_, err = w.s.TestApp(ctx, &idsyncv1.TestAppRequest{Name: "nope"})
+	wantCode(t, "TestApp(nope)", err, codes.NotFound, "nope")
+}
+
+func TestPushesAndTasks(t *testing.T) {
+	w := newAppWorld(t)
+	ctx := t.Context()
+	w.create("crm", nil)
+	a, err := w.st.GetApp(ctx, "crm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob, err := w.st.FindUsers(ctx, w.dirs["corp"].ID, "bob")
+	if err != nil || len(bob) != 1 {
+		t.Fatalf("bob: %v, %v", bob, err)
+	}
+	now := time.Now()
+	job, err := w.st.Enqueue(ctx, a.ID, store.JobUser, bob[0].ID, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := w.st.ClaimJobs(ctx, a.ID, "test", now.Add(time.Second), time.Minute, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, j := range jobs {
+		if err := w.st.DeadJob(ctx, j.ID, "test", "scim: POST /Users: 400 Bad Request", now); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	list, err := w.s.ListPushes(ctx, &idsyncv1.ListPushesRequest{App: "crm", Failed: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var dead *idsyncv1.PushJob
+	for _, j := range list.GetJobs() {
+		if j.GetId() == fmt.Sprint(job.ID) {
+			dead = j
+		}
+		if j.GetState() != "dead" {
+			t.Errorf("failed list holds job %v in state %s", j.GetId(), j.GetState())
+		}
+	}
+	if dead == nil || dead.GetTarget() != "bob" || dead.GetApp() != "crm" || dead.GetKind() != "user" || dead.GetLastError() == "" {
+		t.Fatalf("dead jobs %v; want bob's user job of crm with its error", list.GetJobs())
+	}
+
+	retries := []struct {
+		name     string
+		req      *idsyncv1.RetryPushesRequest
+		code     codes.Code
+		want     string
+		requeued uint64
+	}{
+		{"neither", &idsyncv1.RetryPushesRequest{}, codes.InvalidArgument, "exactly one", 0},
+		{"bad id", &idsyncv1.RetryPushesRequest{Id: "x1"}, codes.InvalidArgument, "x1", 0},
+		{"unknown id", &idsyncv1.RetryPushesRequest{Id: "99999"}, codes.NotFound, "99999", 0},
+		{"unknown app", &idsyncv1.RetryPushesRequest{App: "nope"}, codes.NotFound, "nope", 0},
+		// bob's job, then the rest (the scope job of the create, claimed
+		// and dead-lettered above too).
+		{"by id", &idsyncv1.RetryPushesRequest{Id: fmt.Sprint(job.ID)}, codes.OK, "", 1},
+		{"by app", &idsyncv1.RetryPushesRequest{App: "crm"}, codes.OK, "", uint64(len(jobs) - 1)},
+	}
+	for _, tt := range retries {
+		t.Run("retry "+tt.name, func(t *testing.T) {
+			r, err := w.s.RetryPushes(ctx, tt.req)
+			wantCode(t, "RetryPushes", err, tt.code, tt.want)
+			if r.GetRequeued() != tt.requeued {
+				t.Errorf("requeued %d, want %d", r.GetRequeued(), tt.requeued)
+			}
+		})
+	}
+	if list, _ := w.s.ListPushes(ctx, &idsyncv1.ListPushesRequest{App: "crm", Failed: true}); len(list.GetJobs()) != 0 {
+		t.Errorf("dead jobs after a retry: %v", list.GetJobs())
+	}
+
+	task, err := w.st.CreateTask(ctx, &store.Task{AppID: a.ID, UserID: bob[0].ID, Kind: "deprovision", State: store.TaskOpen,
+		Detail: "deactivate bob@example.org by hand"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tasks, err := w.s.ListTasks(ctx, &idsyncv1.ListTasksRequest{App: "crm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ts := tasks.GetTasks(); len(ts) != 1 || ts[0].GetUser() != "bob" || ts[0].GetState() != "open" {
+		t.Fatalf("tasks %v; want bob's open task", ts)
+	}
+	id := fmt.Sprint(task.ID)
+	res, err := w.s.ResolveTask(ctx, &idsyncv1.ResolveTaskRequest{Id: id, Note: "done in the console"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := res.GetTask(); r.GetState() != "resolved" || r.GetResolvedBy() == "" || r.GetNote() != "done in the console" {
+		t.Errorf("resolved task %v; want resolved, by whom, with the note", r)
+	}
+	_, err = w.s.ResolveTask(ctx, &idsyncv1.ResolveTaskRequest{Id: id})
+	wantCode(t, "ResolveTask again", err, codes.FailedPrecondition, "already resolved")
+	_, err = w.s.ResolveTask(ctx, &idsyncv1.ResolveTaskRequest{Id: "424242"})
+	wantCode(t, "ResolveTask(unknown)", err, codes.NotFound, "424242")
+	if open, _ := w.s.ListTasks(ctx, &idsyncv1.ListTasksRequest{}); len(open.GetTasks()) != 0 {
+		t.Errorf("open tasks after resolving: %v", open.GetTasks())
+	}
+	if all, _ := w.s.ListTasks(ctx, &idsyncv1.ListTasksRequest{All: true}); len(all.GetTasks()) != 1 {
+		t.Errorf("all tasks: %v; want the resolved one", all.GetTasks())
+	}
+
+	if _, err := w.s.DeleteApp(ctx, &idsyncv1.DeleteAppRequest{Name: "crm"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = w.s.GetApp(ctx, &idsyncv1.GetAppRequest{Name: "crm"})
+	wantCode(t, "GetApp after delete", err, codes.NotFound, "crm")
+}
