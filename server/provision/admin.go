@@ -143,7 +143,7 @@ func (e *Engine) Preview(ctx context.Context, a *store.App, userID string) (*Pre
 		return &Preview{Action: action, Request: "PUT /Users/" + acct.RemoteID, Body: body(desired), Reason: want.why}, nil
 	}
 	old, _ := decodePushed(acct.Pushed)
-	ops := scim.Diff(old, desired)
+	ops := patchOps(old, desired)
 	if len(ops) == 0 {
 		return &Preview{Action: "none", Reason: want.why + "; the app holds what the mapping gives"}, nil
 	}

@@ -164,7 +164,7 @@ func drift(pushed, remote scim.Resource) bool {
 func project(pushed, remote scim.Resource) scim.Resource {
 	out := scim.Resource{}
 	for k, pv := range pushed {
-		if k == "schemas" || k == "id" || k == "meta" {
+		if k == "schemas" || k == "id" || k == "meta" || k == "externalId" {
 			out[k] = pv
 			continue
 		}

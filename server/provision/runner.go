@@ -171,7 +171,10 @@ func (r *appRunner) runJob(ctx context.Context, j *store.Job) {
 	case err == nil:
 		err = st.CompleteJob(octx, j.ID, r.e.opts.Owner, now)
 	case errors.As(err, &lt):
-		err = st.RetryJob(octx, j.ID, r.e.opts.Owner, lt.at, lt.why)
+		// No error recorded: a change meanwhile may run it at once (a
+		// restored user is reactivated without waiting for a retention).
+		r.log.Debug("job waits", "job", j.ID, "until", lt.at, "why", lt.why)
+		err = st.RetryJob(octx, j.ID, r.e.opts.Owner, lt.at, "")
 	case ctx.Err() != nil:
 		// Stopping: the job runs again when its lease ends.
 		return

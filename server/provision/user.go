@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -199,7 +200,7 @@ func (r *appRunner) update(ctx context.Context, u *store.User, acct *store.Accou
 		if derr != nil {
 			old = scim.Resource{}
 		}
-		if ops := scim.Diff(old, desired); len(ops) > 0 {
+		if ops := patchOps(old, desired); len(ops) > 0 {
 			_, err = r.client.PatchUser(ctx, acct.RemoteID, ops)
 		}
 	} else {
@@ -391,4 +392,13 @@ func accountName(acct *store.Account) string {
 		return r.UserName()
 	}
 	return acct.UserID
+}
+
+// patchOps is the PATCH that turns old into desired, less externalId: many
+// applications refuse a path to it (it is a common attribute, not one of
+// the User schema), and an account adopted or linked without it is known
+// by its id anyway.
+func patchOps(old, desired scim.Resource) []scim.PatchOp {
+	ops := scim.Diff(old, desired)
+	return slices.DeleteFunc(ops, func(op scim.PatchOp) bool { return strings.EqualFold(op.Path, "externalId") })
 }

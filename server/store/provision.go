@@ -78,7 +78,8 @@ type Provisioning interface {
 
 	// Enqueue asks for (app, kind, target) to be made right. Jobs coalesce:
 	// a queued job for the same triple is kept (its NextAt moved to the
-	// earlier of the two), a running one is marked Again so that it runs
+	// earlier of the two, unless it waits after a failure: LastError set
+	// by RetryJob), a running one is marked Again so that it runs
 	// once more when it ends, so a burst of changes to one user costs one
 	// push. It returns the job.
 	Enqueue(ctx context.Context, appID int64, kind JobKind, target string, now time.Time) (*Job, error)

@@ -40,7 +40,8 @@ func byNextAt(a, b *store.Job) int {
 
 // Enqueue asks for (app, kind, target) to be made right at now. A queued
 // job of the triple is kept, with its NextAt moved to now when that is
-// earlier; a running one is marked Again; otherwise a new job is queued
+// earlier — unless it waits after a failure (last_error set: a backoff or
+// the app's Retry-After, which a new change must not cut short); a running one is marked Again; otherwise a new job is queued
 // (beside a dead one, which stays). One statement decides, so concurrent
 // calls coalesce too. Unknown app: store.ErrNotFound.
 func (s *Store) Enqueue(ctx context.Context, appID int64, kind store.JobKind, target string, now time.Time) (*store.Job, error) {
@@ -48,7 +49,7 @@ func (s *Store) Enqueue(ctx context.Context, appID int64, kind store.JobKind, ta
 	j, err := scanJob(s.wr.row(ctx, `INSERT INTO jobs (app_id, kind, target, state, next_at, created_at, updated_at)
 		VALUES (?, ?, ?, 'queued', ?, ?, ?)
 		ON CONFLICT (app_id, kind, target) WHERE state IN ('queued', 'running') DO UPDATE SET
-		next_at = CASE WHEN jobs.state = 'queued' AND excluded.next_at < jobs.next_at
+		next_at = CASE WHEN jobs.state = 'queued' AND jobs.last_error = '' AND excluded.next_at < jobs.next_at
 			THEN excluded.next_at ELSE jobs.next_at END,
 		again = CASE WHEN jobs.state = 'running' THEN TRUE ELSE jobs.again END,
 		updated_at = excluded.updated_at

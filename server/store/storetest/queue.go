@@ -13,6 +13,7 @@ import (
 
 var queueTests = []test{
 	{"EnqueueCoalesces", testQueueEnqueueCoalesces},
+	{"EnqueueKeepsBackoff", testQueueEnqueueKeepsBackoff},
 	{"ConcurrentEnqueue", testQueueConcurrentEnqueue},
 	{"ClaimOrderAndLimit", testQueueClaimOrder},
 	{"Again", testQueueAgain},
@@ -100,6 +101,32 @@ func testQueueEnqueueCoalesces(t *testing.T, s store.Store) {
 	}
 	_, err = s.Enqueue(t.Context(), 999, store.JobUser, "u1", at(0))
 	wantErr(t, "Enqueue(unknown app)", err, store.ErrNotFound)
+}
+
+// testQueueEnqueueKeepsBackoff: a job waiting after a failure (a backoff,
+// an app's Retry-After) keeps its time when the target changes again, so
+// the app is not called early; one waiting without an error (a retention)
+// is due at once.
+func testQueueEnqueueKeepsBackoff(t *testing.T, s store.Store) {
+	a := newApp(t, s, "crm")
+	for _, tc := range []struct {
+		name, lastError string
+		wantNext        time.Time
+	}{
+		{"after a failure", "429: retry after 2m", at(2 * time.Minute)},
+		{"waiting without an error", "", at(time.Second)},
+	} {
+		target := "u-" + tc.name
+		enqueue(t, s, a.ID, store.JobUser, target, at(0))
+		jobs, _ := claim(t, s, a.ID, "w1", at(0), 10)
+		if len(jobs) != 1 {
+			t.Fatalf("%s: claimed %d jobs, want 1", tc.name, len(jobs))
+		}
+		must(t, "RetryJob", s.RetryJob(t.Context(), jobs[0].ID, "w1", at(2*time.Minute), tc.lastError))
+		if j := enqueue(t, s, a.ID, store.JobUser, target, at(time.Second)); !j.NextAt.Equal(tc.wantNext) || j.ID != jobs[0].ID {
+			t.Errorf("%s: Enqueue = job %d due %v, want job %d due %v", tc.name, j.ID, j.NextAt, jobs[0].ID, tc.wantNext)
+		}
+	}
 }
 
 // testQueueConcurrentEnqueue: a burst of changes to one user, from several

@@ -1,0 +1,523 @@
+package provision_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/idsync/idsync/internal/scimtest"
+	"github.com/idsync/idsync/server/scim"
+	"github.com/idsync/idsync/server/store"
+)
+
+// staff makes users alice, bob and carol, a group staff holding them, and
+// assigns the group to the app.
+func staff(w *world) (alice, bob, carol *store.User) {
+	w.t.Helper()
+	w.apply([]*store.Object{user("u1", "alice"), user("u2", "bob"), user("u3", "carol"),
+		group("g1", "staff", "uid=alice,ou=People,dc=example,dc=org", "uid=bob,ou=People,dc=example,dc=org",
+			"uid=carol,ou=People,dc=example,dc=org")})
+	w.assign(store.AssignGroup, w.hubGroup("staff").ID)
+	return w.hubUser("alice"), w.hubUser("bob"), w.hubUser("carol")
+}
+
+func (w *world) waitActive(name string, want bool) map[string]any {
+	w.t.Helper()
+	var got map[string]any
+	w.eventually(fmt.Sprintf("%s active=%v in the app", name, want), func() bool {
+		var ok bool
+		got, ok = w.remote(name)
+		return ok && active(got) == want
+	}, func() string { return fmt.Sprintf("app holds %v\n%s", got, w.describeJobs()) })
+	return got
+}
+
+// TestLifecycle: create on assignment, PATCH of only what changed, deactivate
+// on deprovisioning, reactivate on restore, deactivate on unassignment.
+func TestLifecycle(t *testing.T) {
+	w := newWorld(t, nil)
+	w.start()
+	alice, bob, _ := staff(w)
+
+	got := w.waitActive("alice@example.org", true)
+	if str(got, "externalId") != alice.ID || str(got, "name", "givenName") != "Given alice" || str(got, "title") != "Engineer" {
+		t.Errorf("alice in the app = %v; want externalId %s, givenName, title", got, alice.ID)
+	}
+	if dept := str(got, scim.EnterpriseUserSchema, "department"); dept != "R&D" {
+		t.Errorf("enterprise department = %q, want R&D", dept)
+	}
+	w.waitActive("bob@example.org", true)
+	w.eventually("idle", w.idle, w.describeJobs)
+	if n := w.srv.UserCount(); n != 3 {
+		t.Fatalf("the app holds %d users, want 3", n)
+	}
+	posts := w.srv.Requests("POST", "/Users")
+
+	// A title change is one PATCH carrying only the title.
+	patches := w.srv.Requests("PATCH", "/Users")
+	w.apply([]*store.Object{user("u1", "alice", func(o *store.Object) { o.Profile.Title = "Staff Engineer" })})
+	w.eventually("alice's new title", func() bool {
+		r, _ := w.remote("alice@example.org")
+		return str(r, "title") == "Staff Engineer"
+	}, w.describeJobs)
+	w.eventually("idle", w.idle, w.describeJobs)
+	if n := w.srv.Requests("PATCH", "/Users") - patches; n != 1 {
+		t.Errorf("%d PATCH requests for one changed title, want 1", n)
+	}
+	// An unchanged write pushes nothing.
+	before := w.srv.Requests("", "/Users")
+	w.apply([]*store.Object{user("u1", "alice", func(o *store.Object) { o.Profile.Title = "Staff Engineer"; o.Profile.Extra = map[string][]string{"x": {"1"}} })})
+	w.eventually("idle", w.idle, w.describeJobs)
+	if n := w.srv.Requests("", "/Users") - before; n != 0 {
+		t.Errorf("%d requests for a change the mapping does not use, want 0", n)
+	}
+
+	// Deprovisioned → deactivated; restored → reactivated.
+	w.apply([]*store.Object{user("u2", "bob", func(o *store.Object) { o.Status = store.StatusDeprovisioned })})
+	w.waitActive("bob@example.org", false)
+	if a := w.account(bob.ID); a == nil || a.State != store.AccountDeactivated {
+		t.Errorf("bob's account = %+v, want deactivated", a)
+	}
+	w.apply([]*store.Object{user("u2", "bob")})
+	w.waitActive("bob@example.org", true)
+
+	// Unassigned → deactivated.
+	w.unassign(store.AssignGroup, w.hubGroup("staff").ID)
+	for _, n := range []string{"alice", "bob", "carol"} {
+		w.waitActive(n+"@example.org", false)
+	}
+	// Assigned again → reactivated, not created again.
+	w.assign(store.AssignUser, alice.ID)
+	w.waitActive("alice@example.org", true)
+	w.eventually("idle", w.idle, w.describeJobs)
+	if n := w.srv.Requests("POST", "/Users"); n != posts {
+		t.Errorf("%d POST /Users in all, want the first %d only", n, posts)
+	}
+	if n := w.srv.UserCount(); n != 3 {
+		t.Errorf("the app holds %d users, want 3", n)
+	}
+}
+
+// TestDeleteAfterRetention: an app that allows deletes deletes a
+// deprovisioned user's account once the retention is over, not before.
+func TestDeleteAfterRetention(t *testing.T) {
+	w := newWorld(t, func(a *store.App) { a.AllowDelete = true; a.DeleteAfter = 1500 * time.Millisecond })
+	w.start()
+	staff(w)
+	w.waitActive("carol@example.org", true)
+	w.apply([]*store.Object{user("u3", "carol", func(o *store.Object) { o.Status = store.StatusDeprovisioned })})
+	w.waitActive("carol@example.org", false)
+	start := time.Now()
+	w.eventually("carol deleted", func() bool { _, ok := w.remote("carol@example.org"); return !ok }, w.describeJobs)
+	if waited := time.Since(start); waited < time.Second {
+		t.Errorf("deleted %v after the deactivation, before the retention of 1.5 s", waited)
+	}
+	if a := w.account(w.hubUser("carol").ID); a == nil || a.State != store.AccountDeleted {
+		t.Errorf("carol's account = %+v, want deleted", a)
+	}
+	if n := w.srv.UserCount(); n != 2 {
+		t.Errorf("the app holds %d users, want 2", n)
+	}
+}
+
+// TestManualTask: an app that cannot deactivate gets one manual deprovision
+// task per account, and the account stays as it is.
+func TestManualTask(t *testing.T) {
+	w := newWorld(t, func(a *store.App) { a.AllowDeactivate = false })
+	w.start()
+	_, bob, _ := staff(w)
+	w.waitActive("bob@example.org", true)
+	w.apply([]*store.Object{user("u2", "bob", func(o *store.Object) { o.Status = store.StatusDeprovisioned })})
+	var tasks []*store.Task
+	w.eventually("a task for bob", func() bool {
+		tasks, _ = w.st.ListTasks(t.Context(), store.TaskFilter{AppID: w.app.ID, State: store.TaskOpen})
+		return len(tasks) == 1
+	}, w.describeJobs)
+	if tasks[0].UserID != bob.ID || tasks[0].Kind != "deprovision" || !strings.Contains(tasks[0].Detail, "bob@example.org") {
+		t.Errorf("task = %+v, want bob's deprovision naming his account", tasks[0])
+	}
+	// Pushing again opens no second task.
+	w.changed()
+	w.eventually("idle", w.idle, w.describeJobs)
+	if ts, _ := w.st.ListTasks(t.Context(), store.TaskFilter{AppID: w.app.ID}); len(ts) != 1 {
+		t.Errorf("%d tasks, want 1", len(ts))
+	}
+	if r, _ := w.remote("bob@example.org"); !active(r) {
+		t.Errorf("bob was deactivated by an app that does not allow it: %v", r)
+	}
+}
+
+// TestGroupPush: a pushed group follows membership by difference, users
+// first, nested members included.
+func TestGroupPush(t *testing.T) {
+	w := newWorld(t, func(a *store.App) { a.PushGroups = true })
+	w.start()
+	w.apply([]*store.Object{user("u1", "alice"), user("u2", "bob"), user("u3", "carol"), user("u4", "dave"),
+		group("g2", "contractors", "uid=dave,ou=People,dc=example,dc=org"),
+		group("g1", "staff", "uid=alice,ou=People,dc=example,dc=org", "uid=bob,ou=People,dc=example,dc=org",
+			"cn=contractors,ou=Groups,dc=example,dc=org")})
+	w.assign(store.AssignGroup, w.hubGroup("staff").ID)
+	members := func() []string {
+		for _, g := range w.srv.Groups() {
+			if g["displayName"] == "staff" {
+				var names []string
+				list, _ := g["members"].([]any)
+				for _, m := range list {
+					id, _ := m.(map[string]any)["value"].(string)
+					if u, ok := w.srv.User(id); ok {
+						names = append(names, str(u, "userName"))
+					}
+				}
+				return sortStrings(names)
+			}
+		}
+		return nil
+	}
+	want := func(names ...string) {
+		t.Helper()
+		w.eventually(fmt.Sprintf("staff holds %v", names), func() bool {
+			return strings.Join(members(), ",") == strings.Join(names, ",")
+		}, func() string { return fmt.Sprintf("staff holds %v\n%s", members(), w.describeJobs()) })
+	}
+	want("alice@example.org", "bob@example.org", "dave@example.org")
+	if n := len(w.srv.Groups()); n != 1 {
+		t.Errorf("the app holds %d groups, want 1", n)
+	}
+	w.eventually("idle", w.idle, w.describeJobs)
+	patches := w.srv.Requests("PATCH", "/Groups")
+
+	// bob leaves, carol joins: one diff.
+	w.apply([]*store.Object{group("g1", "staff", "uid=alice,ou=People,dc=example,dc=org", "uid=carol,ou=People,dc=example,dc=org",
+		"cn=contractors,ou=Groups,dc=example,dc=org")})
+	want("alice@example.org", "carol@example.org", "dave@example.org")
+	w.eventually("idle", w.idle, w.describeJobs)
+	if n := w.srv.Requests("PATCH", "/Groups") - patches; n != 2 {
+		t.Errorf("%d PATCH /Groups for one member out and one in, want 2 (removals, then additions)", n)
+	}
+	// bob is out of scope now: deactivated.
+	w.waitActive("bob@example.org", false)
+
+	// The group unassigned: emptied (deletes are off).
+	w.unassign(store.AssignGroup, w.hubGroup("staff").ID)
+	want()
+	if n := len(w.srv.Groups()); n != 1 {
+		t.Errorf("the app holds %d groups, want the emptied one", n)
+	}
+}
+
+func sortStrings(xs []string) []string {
+	for i := range xs {
+		for j := i + 1; j < len(xs); j++ {
+			if xs[j] < xs[i] {
+				xs[i], xs[j] = xs[j], xs[i]
+			}
+		}
+	}
+	return xs
+}
+
+// TestConflictAdopts: a 409 on create adopts the one account of that
+// userName (compared case-insensitively) and brings it in line.
+func TestConflictAdopts(t *testing.T) {
+	w := newWorld(t, nil)
+	id, err := w.srv.SeedUser(map[string]any{"userName": "ALICE@example.org", "title": "old title", "active": true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.start()
+	w.apply([]*store.Object{user("u1", "alice")})
+	alice := w.hubUser("alice")
+	w.assign(store.AssignUser, alice.ID)
+	w.eventually("alice adopted", func() bool {
+		a := w.account(alice.ID)
+		return a != nil && a.RemoteID == id && a.State == store.AccountActive
+	}, w.describeJobs)
+	w.eventually("alice's title", func() bool {
+		r, _ := w.srv.User(id)
+		return str(r, "title") == "Engineer" && str(r, "name", "givenName") == "Given alice"
+	}, func() string { r, _ := w.srv.User(id); return fmt.Sprint(r) })
+	if n := w.srv.UserCount(); n != 1 {
+		t.Errorf("the app holds %d users, want 1 (adopted, not duplicated)", n)
+	}
+}
+
+// TestLostResponse: a POST that commits but whose answer is lost (502)
+// creates no duplicate.
+func TestLostResponse(t *testing.T) {
+	w := newWorld(t, nil)
+	w.srv.Inject(scimtest.Fault{Method: "POST", PathPrefix: "/Users", Commit: true, Status: 502, Times: 2})
+	w.start()
+	w.apply([]*store.Object{user("u1", "alice")})
+	alice := w.hubUser("alice")
+	w.assign(store.AssignUser, alice.ID)
+	w.waitActive("alice@example.org", true)
+	w.eventually("idle", w.idle, w.describeJobs)
+	if n := w.srv.UserCount(); n != 1 {
+		t.Errorf("the app holds %d users, want 1", n)
+	}
+	r, _ := w.remote("alice@example.org")
+	if a := w.account(alice.ID); a == nil || a.RemoteID != str(r, "id") {
+		t.Errorf("account %+v does not name the app's user %s", a, str(r, "id"))
+	}
+}
+
+// TestRetries: 500s are retried, a 429 with a long Retry-After re-queues
+// the job instead of holding a worker, a 400 is dead-lettered at once
+// without stopping the queue, and a dead job retried succeeds.
+func TestRetries(t *testing.T) {
+	w := newWorld(t, nil)
+	w.srv.Inject(scimtest.Fault{Method: "POST", PathPrefix: "/Users", Status: 500, Times: 3})
+	w.start()
+	w.apply([]*store.Object{user("u1", "alice")})
+	w.assign(store.AssignUser, w.hubUser("alice").ID)
+	w.waitActive("alice@example.org", true)
+	if n := w.srv.Requests("POST", "/Users"); n != 4 {
+		t.Errorf("%d POST /Users, want 3 refused and 1 served", n)
+	}
+
+	w.srv.Inject(scimtest.Fault{Method: "POST", PathPrefix: "/Users", Status: 429, RetryAfter: "2"})
+	start := time.Now()
+	w.apply([]*store.Object{user("u2", "bob")})
+	w.assign(store.AssignUser, w.hubUser("bob").ID)
+	w.waitActive("bob@example.org", true)
+	if waited := time.Since(start); waited < 1500*time.Millisecond {
+		t.Errorf("bob created %v after a 429 asking for 2 s", waited)
+	}
+	if !strings.Contains(w.logs.String(), "the app asked to wait") {
+		t.Errorf("the 429's long Retry-After did not re-queue the job")
+	}
+
+	// A 400 is not retried; carol's neighbour dave still goes through.
+	w.srv.Inject(scimtest.Fault{Method: "POST", PathPrefix: "/Users", Status: 400})
+	w.apply([]*store.Object{user("u3", "carol")})
+	w.assign(store.AssignUser, w.hubUser("carol").ID)
+	var dead []*store.Job
+	w.eventually("a dead job", func() bool { dead = w.jobs(store.JobDead); return len(dead) == 1 }, w.describeJobs)
+	if dead[0].Attempts != 1 || !strings.Contains(dead[0].LastError, "400") {
+		t.Errorf("dead job %+v, want one attempt and the 400 in its error", dead[0])
+	}
+	w.apply([]*store.Object{user("u4", "dave")})
+	w.assign(store.AssignUser, w.hubUser("dave").ID)
+	w.waitActive("dave@example.org", true)
+	if n, err := w.st.RequeueDead(t.Context(), w.app.ID, 0, time.Now()); err != nil || n != 1 {
+		t.Fatalf("RequeueDead = %d, %v", n, err)
+	}
+	w.eng.Wake(w.app.ID)
+	w.waitActive("carol@example.org", true)
+}
+
+// TestUnauthorizedPauses: a 401 pauses the whole app with a clear status;
+// new credentials resume it and everything queued is delivered.
+func TestUnauthorizedPauses(t *testing.T) {
+	w := newWorld(t, nil)
+	w.start()
+	const newToken = "scim-token-rotated-5c1e"
+	w.srv.AddToken(newToken) // the server is open with no token at all
+	w.srv.RevokeToken(testToken)
+	staff(w)
+	w.eventually("app paused", func() bool {
+		a, _ := w.st.GetAppByID(t.Context(), w.app.ID)
+		return a.Status == store.AppPaused
+	}, w.describeJobs)
+	a, _ := w.st.GetAppByID(t.Context(), w.app.ID)
+	if !strings.Contains(a.StatusMessage, "401") || !strings.Contains(a.StatusMessage, "app update") {
+		t.Errorf("status message %q does not say 401 and how to resume", a.StatusMessage)
+	}
+	sent := w.srv.Requests("", "/Users")
+	time.Sleep(300 * time.Millisecond)
+	if n := w.srv.Requests("", "/Users") - sent; n > 4 {
+		t.Errorf("%d requests to a paused app (only those in flight may end)", n)
+	}
+
+	w.token = newToken
+	w.updateApp(func(a *store.App) {
+		a.Secret = w.box.Seal([]byte(newToken), "app-secret:"+a.Name)
+	})
+	if err := w.st.SetAppStatus(t.Context(), w.app.ID, store.AppActive, ""); err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"alice", "bob", "carol"} {
+		w.waitActive(n+"@example.org", true)
+	}
+	if strings.Contains(w.logs.String(), newToken) {
+		t.Errorf("the new token appears in the log")
+	}
+}
+
+// TestRestartDelivers: jobs queued while no hub runs, and a hub stopped
+// with jobs in flight, are all delivered after a restart.
+func TestRestartDelivers(t *testing.T) {
+	w := newWorld(t, nil)
+	var objs []*store.Object
+	var dns []string
+	for i := range 40 {
+		name := fmt.Sprintf("user%02d", i)
+		objs = append(objs, user(fmt.Sprintf("u%02d", i), name))
+		dns = append(dns, "uid="+name+",ou=People,dc=example,dc=org")
+	}
+	w.apply(append(objs, group("g1", "all", dns...)))
+	w.assign(store.AssignGroup, w.hubGroup("all").ID) // queued, no engine
+	w.srv.SetLatency(20 * time.Millisecond)
+	w.start()
+	w.eventually("some created", func() bool { return w.srv.UserCount() >= 5 }, w.describeJobs)
+	w.restart()
+	w.srv.SetLatency(0)
+	w.eventually("all 40 created", func() bool { return w.srv.UserCount() == 40 }, w.describeJobs)
+	w.eventually("idle", w.idle, w.describeJobs)
+	accts, err := w.st.ListAccounts(t.Context(), store.AccountFilter{AppID: w.app.ID, State: store.AccountActive})
+	if err != nil || len(accts) != 40 {
+		t.Errorf("%d active accounts, %v; want 40", len(accts), err)
+	}
+}
+
+// TestAppDownConverges: while the app refuses connections the pushes back
+// off; when it is back they all arrive.
+func TestAppDownConverges(t *testing.T) {
+	w := newWorld(t, nil)
+	w.start()
+	w.srv.Down()
+	staff(w)
+	w.eventually("retries", func() bool {
+		for _, j := range w.jobs() {
+			if j.Attempts >= 2 && j.LastError != "" {
+				return true
+			}
+		}
+		return false
+	}, w.describeJobs)
+	if err := w.srv.Up(); err != nil {
+		t.Fatal(err)
+	}
+	// Jobs that gave up meanwhile are retried as an admin would.
+	if _, err := w.st.RequeueDead(t.Context(), w.app.ID, 0, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	w.eng.Wake(w.app.ID)
+	for _, n := range []string{"alice", "bob", "carol"} {
+		w.waitActive(n+"@example.org", true)
+	}
+}
+
+// TestImportFromApp: the app's existing accounts are correlated by userName
+// (or email), linked, and the first push updates them instead of creating
+// duplicates; the rest are listed.
+func TestImportFromApp(t *testing.T) {
+	for _, by := range []string{"userName", "email"} {
+		t.Run(by, func(t *testing.T) {
+			w := newWorld(t, func(a *store.App) { a.MatchBy = by })
+			seed := func(name, mail string) string {
+				id, err := w.srv.SeedUser(map[string]any{"userName": name, "title": "from the app", "active": true,
+					"emails": []any{map[string]any{"value": mail, "type": "work", "primary": true}}})
+				if err != nil {
+					t.Fatal(err)
+				}
+				return id
+			}
+			// By userName the app's userName matches alice's mapped one; by
+			// email only the email does.
+			var aliceID string
+			if by == "userName" {
+				aliceID = seed("Alice@Example.org", "a.lovelace@elsewhere.example")
+			} else {
+				aliceID = seed("a.lovelace", "ALICE@example.org")
+			}
+			seed("stranger@example.org", "stranger@example.org")
+			w.apply([]*store.Object{user("u1", "alice"), user("u2", "bob")})
+			alice := w.hubUser("alice")
+			w.assign(store.AssignUser, alice.ID)
+			w.assign(store.AssignUser, w.hubUser("bob").ID)
+			res, err := w.eng.ImportFromApp(t.Context(), w.app)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantRead := 2
+			if res.Read != wantRead || res.Linked != 1 || len(res.Unmatched) != wantRead-1 {
+				t.Errorf("import = read %d linked %d unmatched %v; want read %d, linked 1", res.Read, res.Linked, res.Unmatched, wantRead)
+			}
+			if a := w.account(alice.ID); a == nil || a.RemoteID != aliceID || !a.Linked {
+				t.Errorf("alice's account = %+v, want linked to %s", a, aliceID)
+			}
+			un, _ := w.st.ListUnmatched(t.Context(), w.app.ID)
+			if len(un) != len(res.Unmatched) {
+				t.Errorf("%d unmatched stored, %d returned", len(un), len(res.Unmatched))
+			}
+			w.start()
+			w.waitActive("bob@example.org", true)
+			w.eventually("alice updated", func() bool {
+				r, _ := w.srv.User(aliceID)
+				return str(r, "title") == "Engineer"
+			}, w.describeJobs)
+			w.eventually("idle", w.idle, w.describeJobs)
+			if n := w.srv.Requests("POST", "/Users"); n != 1 {
+				t.Errorf("%d POST /Users, want 1 (bob; alice was linked)", n)
+			}
+			// Importing again links nothing new.
+			res, err = w.eng.ImportFromApp(t.Context(), w.app)
+			if err != nil || res.Linked != 0 || res.AlreadyLinked != 2 {
+				t.Errorf("second import = %+v, %v; want 2 already linked", res, err)
+			}
+		})
+	}
+}
+
+// TestReconcileRepairsDrift: a full reconcile sets back what was changed in
+// the app and creates again what was deleted there.
+func TestReconcileRepairsDrift(t *testing.T) {
+	w := newWorld(t, nil)
+	w.start()
+	alice, bob, _ := staff(w)
+	w.waitActive("carol@example.org", true)
+	w.eventually("idle", w.idle, w.describeJobs)
+	c, err := scim.New(w.srv.URL, scim.Auth{Kind: scim.AuthBearer, Token: testToken}, scim.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	aliceID := w.account(alice.ID).RemoteID
+	if _, err := c.PatchUser(t.Context(), aliceID, []scim.PatchOp{{Op: "replace", Path: "title", Value: "changed in the app"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.DeleteUser(t.Context(), w.account(bob.ID).RemoteID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.st.Enqueue(t.Context(), w.app.ID, store.JobReconcile, "full", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	w.eng.Wake(w.app.ID)
+	w.eventually("alice's title set back", func() bool {
+		r, _ := w.srv.User(aliceID)
+		return str(r, "title") == "Engineer"
+	}, w.describeJobs)
+	w.waitActive("bob@example.org", true)
+	if n := w.srv.UserCount(); n != 3 {
+		t.Errorf("the app holds %d users, want 3", n)
+	}
+}
+
+// TestPreview: the exact request the next push would send.
+func TestPreview(t *testing.T) {
+	w := newWorld(t, nil)
+	w.start()
+	w.apply([]*store.Object{user("u1", "alice")})
+	alice := w.hubUser("alice")
+	p, err := w.eng.Preview(t.Context(), w.app, alice.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Action != "none" || !strings.Contains(p.Reason, "not assigned") {
+		t.Errorf("unassigned preview = %+v, want none: not assigned", p)
+	}
+	w.assign(store.AssignUser, alice.ID)
+	w.stop()
+	p, err = w.eng.Preview(t.Context(), w.app, alice.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Action != "create" || p.Request != "POST /Users" || !strings.Contains(p.Body, `"userName": "alice@example.org"`) ||
+		!strings.Contains(p.Body, `"externalId": "`+alice.ID+`"`) {
+		t.Errorf("preview = %+v", p)
+	}
+	if n := w.srv.Requests("", ""); n != 0 {
+		t.Errorf("preview sent %d requests", n)
+	}
+}
