@@ -1,8 +1,10 @@
 // Package api serves the hub's gRPC services: AgentService (enrolment and the
-// one Connect stream per agent, with its ack window and command dispatch) and
-// AdminService (what idsyncctl calls). Domain errors become gRPC status codes
-// here, at the boundary.
+// one Connect stream per agent, with its ack window and command dispatch),
+// AdminService (what idsyncctl calls) and AppService (downstream apps,
+// assignments, pushes and manual tasks). Domain errors become gRPC status
+// codes here, at the boundary.
 //
-// It may import server/store, server/sync, server/auth, internal/pki, proto
-// and gRPC; never agent or ldapsync.
+// It may import server/store, server/sync, server/provision, server/scim,
+// server/secrets, server/auth, internal/pki, proto and gRPC; never agent or
+// ldapsync.
 package api
