@@ -91,6 +91,7 @@ func (e *Engine) queueChanges(ctx context.Context, changes []store.ObjectChange)
 		woken[appID] = true
 		return nil
 	}
+	users := map[int64][]string{} // user pushes by app, queued together
 	groupChanged := false
 	rescope := map[int64]bool{} // apps whose pushed groups a user change may move
 	for _, c := range changes {
@@ -113,13 +114,17 @@ func (e *Engine) queueChanges(ctx context.Context, changes []store.ObjectChange)
 					return err
 				}
 			}
-			if err := enqueue(a.ID, store.JobUser, c.ObjectID); err != nil {
-				return err
-			}
+			users[a.ID] = append(users[a.ID], c.ObjectID)
 			if a.PushGroups {
 				rescope[a.ID] = true
 			}
 		}
+	}
+	for appID, ids := range users {
+		if err := e.st.EnqueueMany(ctx, appID, store.JobUser, ids, now); err != nil {
+			return fmt.Errorf("queueing %d user pushes of app %d: %w", len(ids), appID, err)
+		}
+		woken[appID] = true
 	}
 	if groupChanged {
 		// Membership moved: who is in scope, and what pushed groups hold,

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"reflect"
 	"strings"
 
@@ -27,33 +29,27 @@ func (r *appRunner) scope(ctx context.Context) error {
 		return err
 	}
 	inScope := make(map[string]bool, len(users))
-	queued := 0
-	enqueue := func(kind store.JobKind, target string) error {
-		queued++
-		_, err := st.Enqueue(ctx, a.ID, kind, target, now)
-		return err
-	}
+	var push []string
 	for _, id := range users {
 		inScope[id] = true
 		acct := accounts[id]
 		if acct == nil || acct.State != store.AccountActive {
-			if err := enqueue(store.JobUser, id); err != nil {
-				return err
-			}
+			push = append(push, id)
 		}
 	}
 	for id, acct := range accounts {
 		if !inScope[id] && (acct.State == store.AccountActive || acct.State == store.AccountCreating) {
-			if err := enqueue(store.JobUser, id); err != nil {
-				return err
-			}
+			push = append(push, id)
 		}
+	}
+	if err := st.EnqueueMany(ctx, a.ID, store.JobUser, push, now); err != nil {
+		return err
 	}
 	if err := r.queueGroups(ctx); err != nil {
 		return err
 	}
-	if queued > 0 {
-		r.log.Debug("scope", "in_scope", len(users), "queued", queued)
+	if len(push) > 0 {
+		r.log.Debug("scope", "in_scope", len(users), "queued", len(push))
 	}
 	return nil
 }
@@ -82,12 +78,7 @@ func (r *appRunner) queueGroups(ctx context.Context) error {
 	for _, pg := range pushed {
 		groups[pg.GroupID] = true
 	}
-	for id := range groups {
-		if _, err := st.Enqueue(ctx, a.ID, store.JobGroup, id, now); err != nil {
-			return err
-		}
-	}
-	return nil
+	return st.EnqueueMany(ctx, a.ID, store.JobGroup, slices.Collect(maps.Keys(groups)), now)
 }
 
 // reconcile reads every account the app holds and repairs drift: an

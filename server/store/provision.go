@@ -83,6 +83,9 @@ type Provisioning interface {
 	// once more when it ends, so a burst of changes to one user costs one
 	// push. It returns the job.
 	Enqueue(ctx context.Context, appID int64, kind JobKind, target string, now time.Time) (*Job, error)
+	// EnqueueMany is Enqueue for many targets of one app and kind, at
+	// once (duplicates among targets count once).
+	EnqueueMany(ctx context.Context, appID int64, kind JobKind, targets []string, now time.Time) error
 	// ClaimJobs takes up to limit due jobs (queued with NextAt <= now, or
 	// running with an expired lease: a worker died) of an app that is not
 	// paused, oldest NextAt first, marks them running for owner until

@@ -60,6 +60,44 @@ func (s *Store) Enqueue(ctx context.Context, appID int64, kind store.JobKind, ta
 	return j, nil
 }
 
+// EnqueueMany is Enqueue for many targets of one app and kind, in one
+// transaction of a few statements: a scope change of thousands of users
+// queues them at once.
+func (s *Store) EnqueueMany(ctx context.Context, appID int64, kind store.JobKind, targets []string, now time.Time) error {
+	seen := make(map[string]bool, len(targets))
+	uniq := make([]string, 0, len(targets))
+	for _, t := range targets {
+		if !seen[t] {
+			seen[t] = true
+			uniq = append(uniq, t)
+		}
+	}
+	if len(uniq) == 0 {
+		return nil
+	}
+	t := s.wr.t(now)
+	err := s.inTx(ctx, func(tx runner) error {
+		return chunks(uniq, s.d.MaxParams/7, func(part []string) error {
+			args := make([]any, 0, 7*len(part))
+			for _, target := range part {
+				args = append(args, appID, string(kind), target, string(store.JobQueued), t, t, t)
+			}
+			_, err := tx.exec(ctx, `INSERT INTO jobs (app_id, kind, target, state, next_at, created_at, updated_at)
+				VALUES `+rowMarks(len(part), 7)+`
+				ON CONFLICT (app_id, kind, target) WHERE state IN ('queued', 'running') DO UPDATE SET
+				next_at = CASE WHEN jobs.state = 'queued' AND jobs.last_error = '' AND excluded.next_at < jobs.next_at
+					THEN excluded.next_at ELSE jobs.next_at END,
+				again = CASE WHEN jobs.state = 'running' THEN TRUE ELSE jobs.again END,
+				updated_at = excluded.updated_at`, args...)
+			return err
+		})
+	})
+	if err != nil {
+		return s.refErr(err, "enqueueing %d %s jobs of app %d", len(uniq), kind, appID)
+	}
+	return nil
+}
+
 // pruneEvery is how often (in claims) a claim also prunes done jobs when
 // the queue is busy; a claim that finds fewer jobs than it asked for
 // always does.

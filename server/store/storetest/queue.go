@@ -14,6 +14,7 @@ import (
 var queueTests = []test{
 	{"EnqueueCoalesces", testQueueEnqueueCoalesces},
 	{"EnqueueKeepsBackoff", testQueueEnqueueKeepsBackoff},
+	{"EnqueueMany", testQueueEnqueueMany},
 	{"ConcurrentEnqueue", testQueueConcurrentEnqueue},
 	{"ClaimOrderAndLimit", testQueueClaimOrder},
 	{"Again", testQueueAgain},
@@ -127,6 +128,42 @@ func testQueueEnqueueKeepsBackoff(t *testing.T, s store.Store) {
 			t.Errorf("%s: Enqueue = job %d due %v, want job %d due %v", tc.name, j.ID, j.NextAt, jobs[0].ID, tc.wantNext)
 		}
 	}
+}
+
+// testQueueEnqueueMany: many targets at once, coalescing with the jobs
+// there as Enqueue does, each target once however often it is named.
+func testQueueEnqueueMany(t *testing.T, s store.Store) {
+	a := newApp(t, s, "crm")
+	queued := enqueue(t, s, a.ID, store.JobUser, "u0", at(time.Hour))
+	running := enqueue(t, s, a.ID, store.JobUser, "u1", at(0))
+	if jobs, _ := claim(t, s, a.ID, "w1", at(0), 1); len(jobs) != 1 || jobs[0].ID != running.ID {
+		t.Fatalf("claimed %v, want u1", jobs)
+	}
+	targets := []string{"u0", "u1", "u2", "u2"}
+	for i := range 3000 {
+		targets = append(targets, fmt.Sprintf("bulk%04d", i))
+	}
+	must(t, "EnqueueMany", s.EnqueueMany(t.Context(), a.ID, store.JobUser, targets, at(time.Minute)))
+	jobs, err := s.ListJobs(t.Context(), store.JobFilter{AppID: a.ID, Limit: 10000})
+	must(t, "ListJobs", err)
+	if len(jobs) != 3003 {
+		t.Fatalf("%d jobs, want 3003 (u0, u1, u2 and 3,000 more)", len(jobs))
+	}
+	byTarget := map[string]*store.Job{}
+	for _, j := range jobs {
+		byTarget[j.Target] = j
+	}
+	if j := byTarget["u0"]; j.ID != queued.ID || !j.NextAt.Equal(at(time.Minute)) {
+		t.Errorf("u0 = job %d due %v, want job %d due earlier, at %v", j.ID, j.NextAt, queued.ID, at(time.Minute))
+	}
+	if j := byTarget["u1"]; j.ID != running.ID || j.State != store.JobRunning || !j.Again {
+		t.Errorf("u1 = %+v, want the running job marked again", j)
+	}
+	if j := byTarget["bulk2999"]; j == nil || j.State != store.JobQueued || !j.NextAt.Equal(at(time.Minute)) {
+		t.Errorf("bulk2999 = %+v, want queued at %v", j, at(time.Minute))
+	}
+	must(t, "EnqueueMany(none)", s.EnqueueMany(t.Context(), a.ID, store.JobUser, nil, at(0)))
+	wantErr(t, "EnqueueMany(unknown app)", s.EnqueueMany(t.Context(), 999, store.JobUser, []string{"x"}, at(0)), store.ErrNotFound)
 }
 
 // testQueueConcurrentEnqueue: a burst of changes to one user, from several
