@@ -30,8 +30,21 @@
 // read-only connection to the hub's SQLite store sees it (capture.go says
 // how); nothing in the product is instrumented.
 //
+// With -push (the default) it then measures provisioning: a slapd of its
+// own holds -push-users users (10,000) in one group, a fresh hub imports
+// them, and an app with concurrency 8 pointing at a scimtest server in
+// this process gets the group assigned. The push runs from the assign
+// command until the app holds every user and the hub's queue is empty;
+// the baseline sends the same bodies through server/scim from 8
+// goroutines to a fresh scimtest server. It prints users per second, end
+// to end time, the queue's overhead over the baseline, the hub's CPU and
+// peak RSS during the push, and the phases of the push dated by the hub's
+// own stamps in its store (push.go says how). -import=false skips the
+// imports and change capture, to measure the push alone.
+//
 // It may import the stack helpers (internal/devstack, internal/testserver,
-// internal/gendir), go-ldap, server/sync with server/store for the filters
-// and attributes the hub sends an agent, and the SQLite driver to observe
-// the hub's store read-only. Linux only: it reads /proc.
+// internal/gendir, internal/scimtest), go-ldap, server/sync with
+// server/store for the filters and attributes the hub sends an agent,
+// server/scim for the provisioning baseline, and the SQLite driver to
+// observe the hub's store read-only. Linux only: it reads /proc.
 package main

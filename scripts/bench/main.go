@@ -32,9 +32,16 @@ type options struct {
 	// timeline, when positive, samples the processes' CPU use at that
 	// interval during each idsync import and prints it.
 	timeline time.Duration
+	// imports, when set, measures the full imports (and the raw reads
+	// beside them); change capture runs on their last stack.
+	imports bool
 	// capture, when set, measures change capture too (issue 3).
 	capture     bool
 	captureOpts captureOptions
+	// push, when set, measures provisioning (issue 4): pushUsers new
+	// users pushed to a SCIM server, once per run.
+	push      bool
+	pushUsers int
 }
 
 func parseFlags(args []string) (options, error) {
@@ -48,6 +55,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.verbose, "v", false, "copy the hub's and agents' logs to standard error")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the raw go-ldap reads to `FILE`")
 	fs.DurationVar(&o.timeline, "timeline", 0, "print the CPU use of slapd, agent and hub every `INTERVAL` during each idsync import")
+	fs.BoolVar(&o.imports, "import", true, "measure full imports against raw reads (-import=false skips them, and change capture with them)")
 	fs.BoolVar(&o.capture, "capture", true, "measure change capture: latency against slapd and Samba AD, and a burst drained")
 	c := &o.captureOpts
 	fs.IntVar(&c.steady, "capture-changes", 1000, "changes of the steady slapd latency measurement")
@@ -55,6 +63,8 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&c.burst, "capture-burst", 10_000, "changes of the burst")
 	fs.IntVar(&c.adChanges, "capture-ad-changes", 50, "changes of the Samba AD latency measurement")
 	fs.Float64Var(&c.adRate, "capture-ad-rate", 2, "changes per second against Samba AD (it notifies within 5 s)")
+	fs.BoolVar(&o.push, "push", true, "measure provisioning: new users pushed over SCIM with concurrency 8, against direct calls of the SCIM client")
+	fs.IntVar(&o.pushUsers, "push-users", 10_000, "users of the provisioning push")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -67,7 +77,7 @@ func parseFlags(args []string) (options, error) {
 		if !set["runs"] {
 			o.runs = 1
 		}
-		for flag, v := range map[string]*int{"capture-changes": &c.steady, "capture-burst": &c.burst, "capture-ad-changes": &c.adChanges} {
+		for flag, v := range map[string]*int{"capture-changes": &c.steady, "capture-burst": &c.burst, "capture-ad-changes": &c.adChanges, "push-users": &o.pushUsers} {
 			if !set[flag] {
 				*v /= 10
 			}
@@ -76,6 +86,8 @@ func parseFlags(args []string) (options, error) {
 	if o.groups < 0 {
 		o.groups = max(1, o.users/100)
 	}
+	// Change capture runs on the last import's stack.
+	o.capture = o.capture && o.imports
 	switch {
 	case o.users < 1:
 		return o, fmt.Errorf("-users %d: must be at least 1", o.users)
@@ -85,6 +97,10 @@ func parseFlags(args []string) (options, error) {
 		return o, errors.New("-capture-changes, -capture-burst, -capture-ad-changes, -capture-rate and -capture-ad-rate must be positive")
 	case o.capture && o.users < 2:
 		return o, fmt.Errorf("-users %d: the capture measurements need at least 2", o.users)
+	case o.push && o.pushUsers < 1:
+		return o, fmt.Errorf("-push-users %d: must be at least 1", o.pushUsers)
+	case !o.imports && !o.push:
+		return o, errors.New("-import=false and -push=false: nothing to measure")
 	}
 	return o, nil
 }
@@ -148,8 +164,6 @@ func (b *bench) run(ctx context.Context) (_ *results, err error) {
 		}
 	}()
 
-	total := b.opts.users + b.opts.groups
-	b.logf("building the commands and loading slapd with %d users and %d groups", b.opts.users, b.opts.groups)
 	var (
 		bins devstack.Binaries
 		srv  *testserver.SlapdServer
@@ -160,20 +174,25 @@ func (b *bench) run(ctx context.Context) (_ *results, err error) {
 		bins, err = devstack.Build(ectx, filepath.Join(root, "bin"))
 		return err
 	})
-	eg.Go(func() error {
-		var err error
-		srv, err = testserver.StartSlapd(ectx, testserver.SlapdOptions{
-			Dir: filepath.Join(root, "slapd"),
-			Preload: func(base string, emit func(gendir.Entry) error) error {
-				g, err := gendir.New(gendir.Options{BaseDN: base, Seed: 1, Users: b.opts.users, Groups: b.opts.groups})
-				if err != nil {
-					return err
-				}
-				return g.Each(emit)
-			},
+	if b.opts.imports {
+		b.logf("building the commands and loading slapd with %d users and %d groups", b.opts.users, b.opts.groups)
+		eg.Go(func() error {
+			var err error
+			srv, err = testserver.StartSlapd(ectx, testserver.SlapdOptions{
+				Dir: filepath.Join(root, "slapd"),
+				Preload: func(base string, emit func(gendir.Entry) error) error {
+					g, err := gendir.New(gendir.Options{BaseDN: base, Seed: 1, Users: b.opts.users, Groups: b.opts.groups})
+					if err != nil {
+						return err
+					}
+					return g.Each(emit)
+				},
+			})
+			return err
 		})
-		return err
-	})
+	} else {
+		b.logf("building the commands")
+	}
 	werr := eg.Wait()
 	if srv != nil {
 		defer srv.Stop()
@@ -181,31 +200,47 @@ func (b *bench) run(ctx context.Context) (_ *results, err error) {
 	if werr != nil {
 		return nil, werr
 	}
+
+	res := &results{opts: b.opts, total: b.opts.users + b.opts.groups, loadBefore: loadAverage()}
+	if b.opts.imports {
+		if err := b.imports(ctx, bins, root, srv, res); err != nil {
+			return nil, err
+		}
+	}
+	if b.opts.push {
+		if res.push, err = b.pushSection(ctx, bins, filepath.Join(root, "push")); err != nil {
+			return nil, fmt.Errorf("provisioning push: %w", err)
+		}
+	}
+	res.loadAfter = loadAverage()
+	return res, nil
+}
+
+// imports measures the raw reads and the full imports of srv's directory,
+// then change capture on the last import's stack.
+func (b *bench) imports(ctx context.Context, bins devstack.Binaries, root string, srv *testserver.SlapdServer, res *results) error {
 	slapd, err := pidFile(filepath.Join(srv.Dir, "slapd.pid"))
 	if err != nil {
-		return nil, fmt.Errorf("slapd's pid: %w", err)
+		return fmt.Errorf("slapd's pid: %w", err)
 	}
 	b.logf("ready: slapd on %s (pid %d)", srv.URL, slapd)
-
-	res := &results{opts: b.opts, total: total, loadBefore: loadAverage()}
 	if err := b.rawReads(ctx, srv, slapd, res); err != nil {
-		return nil, err
+		return err
 	}
 	if b.opts.capture {
 		res.capture = &captureResults{opts: b.opts.captureOpts}
 	}
 	for i := range b.opts.runs {
 		if err := b.idsyncRound(ctx, bins, filepath.Join(root, fmt.Sprintf("stack-%d", i+1)), srv, slapd, i, res); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if res.capture != nil {
 		if err := b.adCapture(ctx, bins, filepath.Join(root, "stack-ad"), res.capture); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	res.loadAfter = loadAverage()
-	return res, nil
+	return nil
 }
 
 // rawReads times ldapsearch and go-ldap, alternating, after one untimed

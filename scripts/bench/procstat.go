@@ -196,3 +196,45 @@ func (t *timeline) stop(w io.Writer, title string) {
 		fmt.Fprintln(w)
 	}
 }
+
+// connCounter counts the TCP connections to a local port from the sockets
+// in /proc/net/tcp: each one stays listed, in TIME_WAIT on the side that
+// closed it, for a minute after it ends, so samples a second or so apart
+// see every connection of a shorter run. Connections are told apart by
+// their client port.
+type connCounter struct {
+	port    string // upper-case hex, as /proc/net/tcp writes it
+	clients map[string]bool
+}
+
+func newConnCounter(port string) *connCounter {
+	p, _ := strconv.Atoi(port)
+	return &connCounter{port: fmt.Sprintf("%04X", p), clients: map[string]bool{}}
+}
+
+// sample adds the connections listed now. An unreadable table adds none:
+// the count is information.
+func (c *connCounter) sample() {
+	for _, table := range []string{"/proc/net/tcp", "/proc/net/tcp6"} {
+		b, err := os.ReadFile(table)
+		if err != nil {
+			continue
+		}
+		for _, line := range strings.Split(string(b), "\n")[1:] {
+			f := strings.Fields(line)
+			if len(f) < 4 || f[3] == "0A" { // 0A: listening
+				continue
+			}
+			_, local, _ := strings.Cut(f[1], ":")
+			_, remote, _ := strings.Cut(f[2], ":")
+			switch c.port {
+			case local:
+				c.clients[remote] = true
+			case remote:
+				c.clients[local] = true
+			}
+		}
+	}
+}
+
+func (c *connCounter) count() int { return len(c.clients) }

@@ -33,6 +33,8 @@ type results struct {
 	first, again       []importResult
 	// capture is nil when change capture was not measured.
 	capture *captureResults
+	// push is nil when provisioning was not measured.
+	push *pushResults
 }
 
 // timing is one row of the table: several runs of one measure, with the
@@ -81,6 +83,20 @@ func importTimings(name string, rs []importResult) (run, command, agent timing) 
 }
 
 func (r *results) print(w io.Writer) {
+	if len(r.first) > 0 {
+		r.printImports(w)
+	} else {
+		fmt.Fprintf(w, "\nidsync bench: %d CPUs, %s\n", runtime.NumCPU(), runtime.Version())
+		fmt.Fprintf(w, "load average before/after: %.2f / %.2f on %d CPUs (other work on the machine slows every figure)\n",
+			r.loadBefore, r.loadAfter, runtime.NumCPU())
+	}
+	if r.push != nil {
+		r.push.print(w)
+	}
+}
+
+// printImports prints the raw reads, the imports and change capture.
+func (r *results) printImports(w io.Writer) {
 	o := r.opts
 	fmt.Fprintf(w, "\nidsync bench: %s users + %s groups = %s entries, page size %d, %d run(s) each, %d CPUs, %s\n",
 		thousands(o.users), thousands(o.groups), thousands(r.total), pageSize, o.runs, runtime.NumCPU(), runtime.Version())
