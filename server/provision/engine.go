@@ -255,10 +255,10 @@ func (e *Engine) scheduleReconcile(ctx context.Context, a *store.App, now time.T
 
 // Client returns a SCIM client for an app, its secret opened.
 func (e *Engine) Client(a *store.App) (*scim.Client, error) {
-	return e.client(a, nil)
+	return e.client(a, nil, e.opts.CallAttempts)
 }
 
-func (e *Engine) client(a *store.App, hc *http.Client) (*scim.Client, error) {
+func (e *Engine) client(a *store.App, hc *http.Client, attempts int) (*scim.Client, error) {
 	secret, err := e.box.Open(a.Secret, SecretContext(a.Name))
 	if err != nil {
 		return nil, fmt.Errorf("app %s: its secret: %w", a.Name, err)
@@ -277,7 +277,7 @@ func (e *Engine) client(a *store.App, hc *http.Client) (*scim.Client, error) {
 	}
 	c, err := scim.New(a.SCIMURL, auth, scim.Options{
 		HTTPClient:    hc,
-		Retry:         scim.RetryPolicy{Attempts: e.opts.CallAttempts, MinWait: 200 * time.Millisecond, MaxWait: 2 * time.Second},
+		Retry:         scim.RetryPolicy{Attempts: attempts, MinWait: 200 * time.Millisecond, MaxWait: 2 * time.Second},
 		MaxRetryAfter: e.opts.MaxRetryAfter,
 		Logger:        e.log,
 	})

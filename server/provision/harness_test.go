@@ -24,7 +24,7 @@ import (
 // server, and a provisioning engine that can be stopped and started again
 // like a hub restart. Every log line goes to a buffer the test can search.
 type world struct {
-	t     *testing.T
+	t     testing.TB
 	path  string
 	st    store.Store
 	box   *secrets.Box
@@ -63,7 +63,7 @@ const testToken = "scim-token-9f2d41c7e0b3"
 
 // newWorld starts a SCIM server and a store holding an app pointed at it,
 // with settings changed by edit before it is created.
-func newWorld(t *testing.T, edit func(a *store.App)) *world {
+func newWorld(t testing.TB, edit func(a *store.App)) *world {
 	t.Helper()
 	ctx := t.Context()
 	w := &world{t: t, path: filepath.Join(t.TempDir(), "hub.db"), logs: &syncBuffer{}, token: testToken}

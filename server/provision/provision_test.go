@@ -67,7 +67,10 @@ func TestLifecycle(t *testing.T) {
 	}
 	// An unchanged write pushes nothing.
 	before := w.srv.Requests("", "/Users")
-	w.apply([]*store.Object{user("u1", "alice", func(o *store.Object) { o.Profile.Title = "Staff Engineer"; o.Profile.Extra = map[string][]string{"x": {"1"}} })})
+	w.apply([]*store.Object{user("u1", "alice", func(o *store.Object) {
+		o.Profile.Title = "Staff Engineer"
+		o.Profile.Extra = map[string][]string{"x": {"1"}}
+	})})
 	w.eventually("idle", w.idle, w.describeJobs)
 	if n := w.srv.Requests("", "/Users") - before; n != 0 {
 		t.Errorf("%d requests for a change the mapping does not use, want 0", n)

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -23,6 +24,7 @@ type appRunner struct {
 	e       *Engine
 	app     *store.App
 	client  *scim.Client
+	once    *scim.Client // one attempt per call: creates
 	mapping *Mapping
 	log     *slog.Logger
 	wake    chan struct{}
@@ -54,12 +56,16 @@ func (e *Engine) newRunner(ctx context.Context, a *store.App) (*appRunner, error
 		limited.Transport = &limitTransport{base: base, lim: rate.NewLimiter(rate.Limit(a.RateLimit), burst)}
 		hc = &limited
 	}
-	c, err := e.client(a, hc)
+	c, err := e.client(a, hc, e.opts.CallAttempts)
+	if err != nil {
+		return nil, err
+	}
+	once, err := e.client(a, hc, 1)
 	if err != nil {
 		return nil, err
 	}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	r := &appRunner{e: e, app: a, client: c, mapping: m, log: e.log.With("app", a.Name),
+	r := &appRunner{e: e, app: a, client: c, once: once, mapping: m, log: e.log.With("app", a.Name),
 		wake: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{}), patch: a.PatchSupported}
 	go func() {
 		defer close(r.done)
@@ -83,7 +89,10 @@ func concurrency(a *store.App) int {
 }
 
 // run claims and runs jobs until ctx (the runner's) or parent (the
-// engine's) ends.
+// engine's) ends. Jobs are claimed in batches of up to twice the app's
+// concurrency, fed to that many workers, and claimed again once half have
+// been taken up: one claim transaction serves many pushes. Jobs claimed
+// but not started when the runner stops are handed back at once.
 func (r *appRunner) run(ctx, parent context.Context) {
 	go func() {
 		select {
@@ -93,42 +102,43 @@ func (r *appRunner) run(ctx, parent context.Context) {
 		}
 	}()
 	n := concurrency(r.app)
-	slots := make(chan struct{}, n)
+	work := make(chan *store.Job, 2*n)
+	var held atomic.Int64 // claimed and not finished: in work or running
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range work {
+				if ctx.Err() == nil {
+					r.runJob(ctx, j)
+				} else {
+					r.release(j)
+				}
+				held.Add(-1)
+				signal(r.wake)
+			}
+		}()
+	}
+	defer func() {
+		close(work)
+		wg.Wait()
+	}()
 	t := time.NewTicker(r.e.opts.PollInterval)
 	defer t.Stop()
 	for ctx.Err() == nil {
-		free := n - len(slots)
-		if free == 0 {
-			// Wait for a job to end.
-			select {
-			case <-ctx.Done():
-				return
-			case slots <- struct{}{}:
-				<-slots
-				continue
-			}
-		}
-		jobs, err := r.e.st.ClaimJobs(ctx, r.app.ID, r.e.opts.Owner, r.e.opts.Now(), r.e.opts.Lease, free)
-		if err != nil {
-			if ctx.Err() == nil {
+		if free := int64(2*n) - held.Load(); free >= int64(n) || (held.Load() == 0 && free > 0) {
+			jobs, err := r.e.st.ClaimJobs(ctx, r.app.ID, r.e.opts.Owner, r.e.opts.Now(), r.e.opts.Lease, int(free))
+			if err != nil && ctx.Err() == nil {
 				r.log.Warn("claiming jobs", "err", err)
 			}
-			jobs = nil
-		}
-		for _, j := range jobs {
-			slots <- struct{}{}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer func() { <-slots }()
-				r.runJob(ctx, j)
-				signal(r.wake)
-			}()
-		}
-		if len(jobs) == free {
-			continue // there may be more
+			for _, j := range jobs {
+				held.Add(1)
+				work <- j // never blocks: held bounds what is in work
+			}
+			if int64(len(jobs)) == free {
+				continue // there may be more
+			}
 		}
 		select {
 		case <-ctx.Done():
@@ -136,6 +146,16 @@ func (r *appRunner) run(ctx, parent context.Context) {
 		case <-r.wake:
 		case <-t.C:
 		}
+	}
+}
+
+// release hands a claimed job that did not start back to the queue, due
+// at once, so that a restart does not wait for its lease to end.
+func (r *appRunner) release(j *store.Job) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := r.e.st.RetryJob(ctx, j.ID, r.e.opts.Owner, r.e.opts.Now(), j.LastError); err != nil {
+		r.log.Warn("handing back a job", "job", j.ID, "err", err)
 	}
 }
 
@@ -218,7 +238,7 @@ func (e *Engine) backoff(attempt int) time.Duration {
 func (r *appRunner) do(ctx context.Context, j *store.Job) error {
 	switch j.Kind {
 	case store.JobUser:
-		return r.pushUser(ctx, j.Target)
+		return r.pushUser(ctx, j.Target, j.Attempts > 1)
 	case store.JobGroup:
 		return r.pushGroup(ctx, j.Target)
 	case store.JobReconcile:

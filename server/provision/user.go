@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -95,11 +96,19 @@ func (r *appRunner) patchMode(ctx context.Context) bool {
 // reactivate, deactivate (or a manual task), delete after the retention.
 // It decides from the store and what was last pushed, so running it twice
 // or late does the right thing.
-func (r *appRunner) pushUser(ctx context.Context, userID string) error {
+//
+// retry says an earlier attempt of the job may have sent a create whose
+// outcome is unknown (the hub died, or the job failed after it): the
+// account is then looked up before it is created.
+func (r *appRunner) pushUser(ctx context.Context, userID string, retry bool) error {
 	a := r.app
 	u, acct, w, err := r.e.userState(ctx, a, userID)
 	if err != nil {
 		return err
+	}
+	if retry && acct == nil {
+		// Treat it as a create in flight: found, it is adopted.
+		acct = &store.Account{AppID: a.ID, UserID: userID, State: store.AccountCreating}
 	}
 	if !w.active {
 		return r.deprovision(ctx, u, userID, acct, w)
@@ -130,11 +139,12 @@ func (r *appRunner) pushUser(ctx context.Context, userID string) error {
 	return r.update(ctx, u, acct, desired, true)
 }
 
-// create POSTs a new account. The account is recorded as creating before
-// the POST: should the answer be lost, the next attempt looks the account
-// up by externalId (then userName) before creating again, so a POST
-// retried after a lost response makes no duplicate. A 409 adopts the one
-// account with that userName, when it is not another hub user's.
+// create POSTs a new account. Should the answer be lost, the account is
+// recorded as creating, and the next attempt looks it up by externalId
+// (then userName) before creating again — as does any later attempt of the
+// job, should the hub die mid-POST — so a POST retried after a lost
+// response makes no duplicate. A 409 adopts the one account with that
+// userName, when it is not another hub user's.
 func (r *appRunner) create(ctx context.Context, u *store.User, acct *store.Account, desired scim.Resource, mayRecreate bool) error {
 	st := r.e.st
 	if acct != nil && acct.State == store.AccountCreating {
@@ -150,10 +160,9 @@ func (r *appRunner) create(ctx context.Context, u *store.User, acct *store.Accou
 	if acct != nil {
 		pending.Linked = acct.Linked
 	}
-	if err := st.PutAccount(ctx, pending); err != nil {
-		return err
-	}
-	res, err := r.client.CreateUser(ctx, desired)
+	// One attempt per call: a create is never resent blind, the next
+	// attempt of the job looks first.
+	res, err := r.once.CreateUser(ctx, desired)
 	if scim.IsConflict(err) {
 		found, lerr := r.findByUserName(ctx, u.ID, desired.UserName())
 		if lerr != nil {
@@ -166,6 +175,12 @@ func (r *appRunner) create(ctx context.Context, u *store.User, acct *store.Accou
 		return r.adopt(ctx, u, found, desired)
 	}
 	if err != nil {
+		if ambiguous(err) {
+			// The app may have created it: the next attempt looks first.
+			if perr := st.PutAccount(context.WithoutCancel(ctx), pending); perr != nil {
+				return errors.Join(err, perr)
+			}
+		}
 		return fmt.Errorf("creating %s: %w", desired.UserName(), err)
 	}
 	if res.ID() == "" {
@@ -401,4 +416,16 @@ func accountName(acct *store.Account) string {
 func patchOps(old, desired scim.Resource) []scim.PatchOp {
 	ops := scim.Diff(old, desired)
 	return slices.DeleteFunc(ops, func(op scim.PatchOp) bool { return strings.EqualFold(op.Path, "externalId") })
+}
+
+// ambiguous reports whether a failed request may have been carried out:
+// no answer, a 5xx, or a cut connection. A 4xx (but 408) was not.
+func ambiguous(err error) bool {
+	var he *scim.HTTPError
+	if errors.As(err, &he) {
+		return he.Status >= 500 || he.Status == http.StatusRequestTimeout
+	}
+	var ae *scim.AuthError
+	var ra *scim.RetryAfterError
+	return !errors.As(err, &ae) && !errors.As(err, &ra)
 }
