@@ -416,21 +416,23 @@ func (q *queueReader) counts(ctx context.Context) (map[string]uint64, error) {
 }
 
 // pushPhases date a push from the hub's store, relative to the start of
-// the assign command. A user job's account is recorded as creating (A),
-// then POSTed and recorded as active (B), then the job completes (C): the
-// stamps of A, B and C split each job's time.
+// the assign command. A user job's account carries the stamps of its
+// first write (A: as creating before the POST, when the engine records
+// one, else as active after it) and its last (B: active, after the POST);
+// the job, of its end (C). They split each job's time.
 type pushPhases struct {
 	// scopeQueued and scopeDone are the scope job's creation (by the
 	// assign) and end (every user's job queued).
 	scopeQueued, scopeDone time.Duration
-	// firstAccount is the first account the hub recorded (A).
+	// firstAccount is the first account the hub wrote (A).
 	firstAccount time.Duration
 	// firstDone and lastDone span the ends of the user jobs (C);
 	// doneInScope is how many ended before the scope job did.
 	firstDone, lastDone time.Duration
 	doneInScope         int
-	// post is each job's B − A: the creating record's write and the POST;
-	// record is C − B: the active record's write.
+	// post is each job's B − A: the creating record's write and the POST
+	// (zero when the account is written once); record is C − B: the
+	// active record's write.
 	post, record []time.Duration
 	// done counts the user jobs ended in each second since the assign.
 	done []int
