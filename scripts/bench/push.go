@@ -96,6 +96,9 @@ type directRun struct {
 type pushResults struct {
 	users int
 	runs  []pushRun
+	// loadBefore and loadAfter are the one-minute load averages around
+	// the runs.
+	loadBefore, loadAfter float64
 }
 
 // pushSection loads a slapd of its own and runs the push once per run, on
@@ -124,7 +127,8 @@ func (b *bench) pushSection(ctx context.Context, bins devstack.Binaries, dir str
 	if err != nil {
 		return nil, fmt.Errorf("slapd's pid: %w", err)
 	}
-	res := &pushResults{users: n}
+	res := &pushResults{users: n, loadBefore: loadAverage()}
+	defer func() { res.loadAfter = loadAverage() }()
 	for i := range b.opts.runs {
 		r, err := b.pushRound(ctx, bins, filepath.Join(dir, fmt.Sprintf("stack-%d", i+1)), srv, slapd, group)
 		if err != nil {

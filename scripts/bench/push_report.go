@@ -5,6 +5,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"runtime"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -25,6 +26,7 @@ func (p *pushResults) print(w io.Writer) {
 	fmt.Fprintln(w, "   to the app holding every user and the hub's last job done, as the hub's store dates it; the app is scimtest")
 	fmt.Fprintln(w, "   in this process. direct: the bodies the app received, sent again to a fresh scimtest through one server/scim")
 	fmt.Fprintf(w, "   client from %d goroutines in this process)\n", pushConcurrency)
+	fmt.Fprintf(w, "  load average before/after the push runs: %.2f / %.2f on %d CPUs\n", p.loadBefore, p.loadAfter, runtime.NumCPU())
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "  \t%8s\t%8s\t%8s\t%s\n", "best", "median", "users/s", "runs")
 	for _, t := range []timing{push, direct} {
