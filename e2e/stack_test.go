@@ -40,14 +40,18 @@ type stack struct {
 	t   *testing.T
 	hub *devstack.Hub
 	dir string
+	// transcript is everything idsyncctl printed (stdout and stderr), for
+	// tests that check what reached an admin's terminal.
+	transcript devstack.SyncBuffer
 }
 
-func newStack(t *testing.T) *stack {
+// newStack starts a hub; hubArgs are extra flags for `idsync-hub serve`.
+func newStack(t *testing.T, hubArgs ...string) *stack {
 	t.Helper()
 	dir := t.TempDir()
 	hub, err := devstack.StartHub(t.Context(), bins, devstack.HubOptions{
 		DataDir: filepath.Join(dir, "hub"),
-		Args:    []string{"--agent-heartbeat", "1s", "--log-level", "debug"},
+		Args:    append([]string{"--agent-heartbeat", "1s", "--log-level", "debug"}, hubArgs...),
 	})
 	if err != nil {
 		t.Fatalf("starting hub: %v", err)
@@ -75,7 +79,9 @@ func (s *stack) ctl(args ...string) devstack.CtlResult {
 	s.t.Helper()
 	ctx, cancel := context.WithTimeout(s.t.Context(), 5*time.Minute)
 	defer cancel()
-	return s.hub.Ctl(ctx, args...)
+	r := s.hub.Ctl(ctx, args...)
+	_, _ = s.transcript.Write([]byte(r.Stdout + r.Stderr))
+	return r
 }
 
 // mustCtl runs idsyncctl and fails the test unless it exits 0.
