@@ -21,7 +21,9 @@ import (
 // The hub must still list the member under its new DN (the user keeps its
 // groups), and drop it when it leaves the group later — DirSync then names
 // it by its new DN. The exactly-once stream on Samba AD found the hub
-// keeping the old DN instead; this is the smallest case of it.
+// keeping the old DN instead; this is the smallest case of it. A member
+// that leaves a group and is then renamed is named by its new DN in the
+// group's delta, which DirSync returns before the member's own change.
 func TestCaptureSambaADMemberRenamed(t *testing.T) {
 	srv := testserver.SambaAD(t)
 	c, err := newChurn(churnOptions{flavor: gendir.AD, seed: 5, users: 4, groups: 1, workers: 1}, srv.BaseDN)
@@ -39,6 +41,9 @@ func TestCaptureSambaADMemberRenamed(t *testing.T) {
 
 	group := fixture[len(fixture)-1]
 	members := group.Get("member")
+	if len(members) < 3 {
+		t.Fatalf("the fixture's group has %d members, want 3 or more", len(members))
+	}
 	renamed := "CN=renamed member," + c.userOUs()[0]
 	rdn, _, _ := strings.Cut(members[1], ",")
 	moved := rdn + "," + c.userOUs()[1]
@@ -61,6 +66,16 @@ func TestCaptureSambaADMemberRenamed(t *testing.T) {
 			req := ldap.NewModifyRequest(group.DN, nil)
 			req.Delete("member", []string{moved})
 			return conn.Modify(req)
+		}},
+		// One DirSync round then returns the group first, its removal
+		// naming the member by its new DN, and the member after it.
+		{"a member leaves, then is renamed", func(conn *ldap.Conn) error {
+			req := ldap.NewModifyRequest(group.DN, nil)
+			req.Delete("member", []string{members[2]})
+			if err := conn.Modify(req); err != nil {
+				return err
+			}
+			return conn.ModifyDN(ldap.NewModifyDNRequest(members[2], "CN=left then renamed", true, ""))
 		}},
 	}
 	conn, err := srv.Conn(t.Context())

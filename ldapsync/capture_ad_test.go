@@ -290,8 +290,10 @@ func TestDirSyncCapture(t *testing.T) {
 					}
 				}},
 				{"member added to the big group", upsertOf(func() string { return guid(bigDN) }), func(t *testing.T, c ldapsync.Change) {
-					want := []ldapsync.Attribute{{Name: "member", Values: []string{newDN}}}
-					if !c.MembersIncremental || !reflect.DeepEqual(c.MemberAdds, want) || c.MemberRemoves != nil || attr(c, "member") != nil {
+					// Delta values carry the member's GUID: "<GUID=…>;DN".
+					added := len(c.MemberAdds) == 1 && len(c.MemberAdds[0].Values) == 1 &&
+						strings.HasPrefix(c.MemberAdds[0].Values[0], "<GUID=") && strings.HasSuffix(c.MemberAdds[0].Values[0], ">;"+newDN)
+					if !c.MembersIncremental || !added || c.MemberRemoves != nil || attr(c, "member") != nil {
 						t.Errorf("incremental %v, adds %q, removes %q, member attribute of %d values; want one added value and no member list",
 							c.MembersIncremental, c.MemberAdds, c.MemberRemoves, len(attr(c, "member")))
 					}
@@ -303,8 +305,9 @@ func TestDirSyncCapture(t *testing.T) {
 					return ev.Type == ldapsync.EventChange && strings.EqualFold(ev.Change.DN, newGroupDN)
 				}, func(t *testing.T, c ldapsync.Change) {
 					newGroupID = c.ExternalID
+					// A whole membership re-read names each member with its GUID.
 					if c.Type != ldapsync.ChangeUpsert || c.Kind != ldapsync.ObjectGroup || c.MembersIncremental ||
-						!reflect.DeepEqual(attr(c, "member"), []string{gen.UserDN(0)}) {
+						!reflect.DeepEqual(attr(c, "member"), []string{"<GUID=" + user(0) + ">;" + gen.UserDN(0)}) {
 						t.Errorf("got %s %s incremental %v members %q, want an upsert of the group with its whole membership",
 							c.Type, c.Kind, c.MembersIncremental, attr(c, "member"))
 					}
@@ -329,7 +332,7 @@ func TestDirSyncCapture(t *testing.T) {
 			},
 			want: []adWant{
 				{"member removed from the big group", upsertOf(func() string { return guid(bigDN) }), func(t *testing.T, c ldapsync.Change) {
-					want := []ldapsync.Attribute{{Name: "member", Values: []string{gen.UserDN(3)}}}
+					want := []ldapsync.Attribute{{Name: "member", Values: []string{"<GUID=" + user(3) + ">;" + gen.UserDN(3)}}}
 					if !c.MembersIncremental || !reflect.DeepEqual(c.MemberRemoves, want) || c.MemberAdds != nil {
 						t.Errorf("incremental %v, adds %q, removes %q; want one removed value", c.MembersIncremental, c.MemberAdds, c.MemberRemoves)
 					}

@@ -549,6 +549,11 @@ func TestParseDirSyncEntry(t *testing.T) {
 			a("lastKnownParent", "<GUID=89df5331-7b7a-4029-adce-1600501a5563>;OU=x,DC=t")),
 			dirSyncEntry{guid: id, dn: `CN=u\0ADEL:` + id + `,CN=Deleted Objects,DC=t`, deleted: true, lastKnownParent: "OU=x,DC=t"}},
 		{"tombstone the account may not read", entry(""), dirSyncEntry{guid: id}},
+		{"extended DNs", entry("<GUID=a7b8a38bf8739d4eb9885b9fb3358246>;<SID=0105>;CN=g,DC=t",
+			a("member;range=1-1", "<GUID=a7b8a38bf8739d4eb9885b9fb3358246>;<SID=0105>;CN=a,DC=t"),
+			a("member;range=0-0", "<GUID=a7b8a38bf8739d4eb9885b9fb3358246>;CN=c,DC=t", "<GUID=zz>;CN=d,DC=t")),
+			dirSyncEntry{guid: id, dn: "CN=g,DC=t", adds: []string{"<GUID=" + id + ">;CN=a,DC=t"},
+				removes: []string{"<GUID=" + id + ">;CN=c,DC=t", "CN=d,DC=t"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -556,6 +561,25 @@ func TestParseDirSyncEntry(t *testing.T) {
 				t.Errorf("parseDirSyncEntry:\n got %+v\nwant %+v", got, tt.want)
 			}
 		})
+	}
+}
+
+// TestMembersLast: a round's membership deltas come after its other
+// changes, in their order.
+func TestMembersLast(t *testing.T) {
+	in := []dirSyncEntry{
+		{dn: "g1", removes: []string{"x"}},
+		{dn: "u1", renamed: true},
+		{dn: "g2", adds: []string{"y"}, renamed: true},
+		{dn: "g3", adds: []string{"z"}},
+		{dn: "u2"},
+	}
+	var got []string
+	for _, e := range membersLast(in) {
+		got = append(got, e.dn)
+	}
+	if want := []string{"u1", "g2", "u2", "g1", "g3"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("membersLast = %q, want %q", got, want)
 	}
 }
 

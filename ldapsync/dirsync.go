@@ -2,6 +2,7 @@ package ldapsync
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -311,7 +312,7 @@ func (d *dirSyncer) round(ctx context.Context) (bool, error) {
 	}
 	// Re-reads run after the round's search is over: a search issued while
 	// another streams can deadlock go-ldap.
-	for _, e := range entries {
+	for _, e := range membersLast(entries) {
 		if err := d.process(ctx, e); err != nil {
 			return false, err
 		}
@@ -321,6 +322,22 @@ func (d *dirSyncer) round(ctx context.Context) (bool, error) {
 		return more, nil
 	}
 	return more, d.checkpoint(ctx)
+}
+
+// membersLast orders a round's entries so that membership deltas come
+// after every other change of the round. A delta names members by their
+// DN at the time of the read: a member renamed after it left a group is
+// named by its new DN, which the hub learns from the member's own entry —
+// an entry DirSync returns after the group's when the rename came last.
+func membersLast(entries []dirSyncEntry) []dirSyncEntry {
+	rank := func(e dirSyncEntry) int {
+		if e.renamed || len(e.adds)+len(e.removes) == 0 {
+			return 0
+		}
+		return 1
+	}
+	slices.SortStableFunc(entries, func(a, b dirSyncEntry) int { return rank(a) - rank(b) })
+	return entries
 }
 
 func (d *dirSyncer) checkpoint(ctx context.Context) error {
@@ -335,7 +352,7 @@ func (d *dirSyncer) checkpoint(ctx context.Context) error {
 // it found, the next cookie and whether the server has more.
 func (d *dirSyncer) search(ctx context.Context, filter string, attrs []string, cookie []byte) ([]dirSyncEntry, []byte, bool, error) {
 	req := ldap.NewSearchRequest(d.root, ldap.ScopeWholeSubtree, ldap.NeverDerefAliases, 0, 0, false, filter, attrs,
-		[]ldap.Control{ldap.NewRequestControlDirSync(dirSyncFlags, 0, cookie)})
+		[]ldap.Control{ldap.NewRequestControlDirSync(dirSyncFlags, 0, cookie), &ldap.ControlString{ControlType: controlExtendedDN}})
 	var entries []dirSyncEntry
 	controls, err := d.conn.search(ctx, req, func(e *ldap.Entry) error {
 		entries = append(entries, parseDirSyncEntry(e))
@@ -356,9 +373,16 @@ func (d *dirSyncer) search(ctx context.Context, filter string, attrs []string, c
 	return entries, resp.Cookie, resp.Flags != 0, nil
 }
 
+// controlExtendedDN (LDAP_SERVER_EXTENDED_DN_OID) makes DN values carry
+// the object's GUID: "<GUID=hex>;<SID=hex>;DN". A removed member value is
+// the DN the member had when it left (Samba) or has now (Windows), so the
+// hub removes it by GUID too: a member renamed around its removal is still
+// removed.
+const controlExtendedDN = "1.2.840.113556.1.4.529"
+
 // parseDirSyncEntry reads what DirSync says about one object.
 func parseDirSyncEntry(e *ldap.Entry) dirSyncEntry {
-	out := dirSyncEntry{dn: e.DN}
+	out := dirSyncEntry{dn: stripExtendedDN(e.DN)}
 	for _, a := range e.Attributes {
 		name := strings.ToLower(a.Name)
 		switch {
@@ -374,15 +398,42 @@ func parseDirSyncEntry(e *ldap.Entry) dirSyncEntry {
 			// Incremental values: member;range=1-1 adds, member;range=0-0
 			// removes.
 			if r, ok := parseRange(name); ok && r.base == "member" && r.low == r.high {
-				if r.low == 1 {
-					out.adds = append(out.adds, a.Values...)
-				} else {
-					out.removes = append(out.removes, a.Values...)
+				for _, v := range a.Values {
+					v = guidMember(v)
+					if r.low == 1 {
+						out.adds = append(out.adds, v)
+					} else {
+						out.removes = append(out.removes, v)
+					}
 				}
 			}
 		}
 	}
 	return out
+}
+
+// guidMember turns an extended DN member value into "<GUID=g>;DN", g
+// formatted as objectGUID is (the external id the hub knows the member
+// by); a value without a GUID is the plain DN.
+func guidMember(v string) string {
+	dn := stripExtendedDN(v)
+	rest, ok := strings.CutPrefix(v, "<GUID=")
+	if !ok {
+		return dn
+	}
+	i := strings.IndexByte(rest, '>')
+	if i < 0 {
+		return dn
+	}
+	raw, err := hex.DecodeString(rest[:i])
+	if err != nil {
+		return dn
+	}
+	guid, err := formatGUID(raw)
+	if err != nil || guid == "" {
+		return dn
+	}
+	return "<GUID=" + guid + ">;" + dn
 }
 
 // stripExtendedDN removes the <GUID=…>;<SID=…>; prefix AD puts before a DN
@@ -462,9 +513,14 @@ func (d *dirSyncer) reread(ctx context.Context, e dirSyncEntry) (bool, error) {
 // readGroup re-reads a group, its membership as DirSync's deltas when it
 // can.
 func (d *dirSyncer) readGroup(ctx context.Context, guidDN string, e dirSyncEntry) (bool, error) {
-	attrs, modify := d.spec.GroupAttributes, func(*Change) {}
+	// A whole membership is read with extended DNs: each member comes with
+	// its GUID, by which the hub keys it as the DN it knows that member by
+	// (the member may have been renamed since the hub last heard of it,
+	// and again before its own change arrives).
+	attrs, modify, controls := d.spec.GroupAttributes, fromExtendedDNs, []ldapwire.Control{{OID: controlExtendedDN}}
 	if d.members && !e.renamed {
 		attrs = slices.DeleteFunc(slices.Clone(attrs), func(a string) bool { return strings.EqualFold(a, "member") })
+		controls = nil
 		modify = func(ch *Change) {
 			ch.MembersIncremental = true
 			if len(e.adds) > 0 {
@@ -475,14 +531,33 @@ func (d *dirSyncer) readGroup(ctx context.Context, guidDN string, e dirSyncEntry
 			}
 		}
 	}
-	return d.read(ctx, guidDN, ObjectGroup, d.spec.GroupFilter, attrs, modify)
+	return d.read(ctx, guidDN, ObjectGroup, d.spec.GroupFilter, attrs, modify, controls...)
+}
+
+// fromExtendedDNs turns the extended DNs of a re-read into plain ones,
+// keeping the GUID of each member as guidMember does.
+func fromExtendedDNs(ch *Change) {
+	ch.DN = stripExtendedDN(ch.DN)
+	for i, a := range ch.Attributes {
+		member := strings.EqualFold(a.Name, "member")
+		for j, v := range a.Values {
+			switch {
+			case !strings.HasPrefix(v, "<"):
+			case member:
+				ch.Attributes[i].Values[j] = guidMember(v)
+			default:
+				ch.Attributes[i].Values[j] = stripExtendedDN(v)
+			}
+		}
+	}
 }
 
 // read searches base (a <GUID=…> DN) for an object of kind and emits it,
 // after modify, when filter matches it.
-func (d *dirSyncer) read(ctx context.Context, base string, kind ObjectKind, filter string, attrs []string, modify func(*Change)) (bool, error) {
+func (d *dirSyncer) read(ctx context.Context, base string, kind ObjectKind, filter string, attrs []string, modify func(*Change), controls ...ldapwire.Control) (bool, error) {
 	sink := &rereadSink{emit: d.emit, modify: modify}
 	imp := newImporter(d.conn, d.spec.Spec, sink)
+	imp.controls = controls
 	err := imp.searchUnder(ctx, base, ldap.ScopeBaseObject, kind, filter, attrs)
 	if ldapwire.IsResultCode(err, ldap.LDAPResultNoSuchObject) {
 		return false, nil // deleted since the round

@@ -57,6 +57,9 @@ type importer struct {
 	// names caches lower-cased attribute names: servers repeat the same few
 	// names on every entry.
 	names map[string]string
+	// controls are sent with the first search of each read (DirSync's
+	// re-reads ask for extended DNs).
+	controls []ldapwire.Control
 }
 
 // newImporter returns an importer of spec (with its defaults) into sink.
@@ -93,7 +96,7 @@ func (imp *importer) search(ctx context.Context, kind ObjectKind, filter string,
 // deadlock in go-ldap (its reader blocks on the busy consumer).
 func (imp *importer) searchUnder(ctx context.Context, base string, scope int, kind ObjectKind, filter string, attrs []string) error {
 	req := &ldapwire.SearchRequest{BaseDN: base, Scope: scope, Filter: filter,
-		Attributes: imp.spec.requestAttributes(attrs), PageSize: imp.spec.PageSize}
+		Attributes: imp.spec.requestAttributes(attrs), PageSize: imp.spec.PageSize, Controls: imp.controls}
 	for {
 		var pending []partial
 		cookie, err := imp.conn.wireSearch(ctx, req, func(e *ldapwire.Entry) error {

@@ -328,6 +328,12 @@ type Profile struct {
 type MemberRef struct {
 	Value string
 	Key   string
+	// ExternalID, when the directory names it (AD's extended DNs), is the
+	// member object's external id. In a delta it wins over the DN: an
+	// addition is keyed by the DN the hub knows the object by (when it
+	// knows it), and a removal also removes that DN's row, so a delta that
+	// names a member by an older or newer DN than the hub's still applies.
+	ExternalID string
 }
 
 // Batch is one ChangeBatch, mapped, ready to apply.
@@ -344,12 +350,14 @@ type Batch struct {
 	Errors  []EntryError
 	// Checkpoint is stored with the batch when not nil.
 	Checkpoint []byte
-	// MembersFollowRenames says the directory's member values are links
-	// that follow the object (Active Directory): when an upsert changes an
-	// object's DN, the member rows of the directory's groups that named
-	// the old DN name the new one. Elsewhere (OpenLDAP without refint) a
-	// group keeps the DN it lists until the group itself changes.
-	MembersFollowRenames bool
+	// LinkedMembers says the directory's member values are links to
+	// objects (Active Directory): when an upsert changes an object's DN,
+	// the member rows of the directory's groups that named the old DN name
+	// the new one, and a deleted object leaves every group of the
+	// directory, as the directory drops links to deleted objects (Samba's
+	// DirSync does not report those removals). Elsewhere (OpenLDAP without
+	// refint) a group keeps the values it lists until the group changes.
+	LinkedMembers bool
 }
 
 // BatchResult says what a batch did.

@@ -94,8 +94,8 @@ func (a *RunApplier) Apply(ctx context.Context, b *idsyncv1.ChangeBatch) (store.
 func (a *RunApplier) Prepare(b *idsyncv1.ChangeBatch) *store.Batch {
 	sb := &store.Batch{
 		RunID: a.run.ID, DirectoryID: a.dir.ID, Sequence: b.GetSequence(),
-		Upserts:              make([]*store.Object, 0, len(b.GetChanges())),
-		MembersFollowRenames: a.dir.Kind == store.KindAD,
+		Upserts:       make([]*store.Object, 0, len(b.GetChanges())),
+		LinkedMembers: a.dir.Kind == store.KindAD,
 	}
 	if len(b.GetCheckpoint()) > 0 {
 		sb.Checkpoint = b.GetCheckpoint()

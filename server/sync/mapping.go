@@ -255,6 +255,17 @@ func MemberRefFor(attr, value string) (store.MemberRef, bool) {
 	if attr == "memberuid" {
 		return store.MemberRef{Value: value, Key: "uid:" + strings.ToLower(value)}, true
 	}
+	// AD's member deltas come as "<GUID=…>;DN": the member's identity,
+	// then its DN.
+	var ext string
+	if rest, ok := strings.CutPrefix(value, "<GUID="); ok {
+		if i := strings.Index(rest, ">;"); i > 0 {
+			ext, value = rest[:i], strings.TrimSpace(rest[i+2:])
+			if value == "" {
+				return store.MemberRef{}, false
+			}
+		}
+	}
 	dn := value
 	if attr == "uniquemember" {
 		// nameAndOptionalUID: "DN#'0110'B"; the UID part is not part of the DN.
@@ -262,7 +273,7 @@ func MemberRefFor(attr, value string) (store.MemberRef, bool) {
 			dn = dn[:i]
 		}
 	}
-	return store.MemberRef{Value: value, Key: "dn:" + DNKey(dn)}, true
+	return store.MemberRef{Value: value, Key: "dn:" + DNKey(dn), ExternalID: ext}, true
 }
 
 func objectKind(k idsyncv1.ObjectKind) store.ObjectKind {

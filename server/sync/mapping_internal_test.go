@@ -59,17 +59,22 @@ func TestMemberRefFor(t *testing.T) {
 	tests := []struct {
 		name, attr, value, wantKey string
 		ok                         bool
+		wantValue, wantExt         string
 	}{
-		{"member DN", "member", "CN=Ann,DC=x", "dn:cn=ann,dc=x", true},
-		{"uniqueMember with UID part", "uniquemember", "cn=Ann,dc=x#'0101'B", "dn:cn=ann,dc=x", true},
-		{"memberUid", "memberuid", "ALee", "uid:alee", true},
-		{"empty", "member", "  ", "", false},
+		{"member DN", "member", "CN=Ann,DC=x", "dn:cn=ann,dc=x", true, "CN=Ann,DC=x", ""},
+		{"uniqueMember with UID part", "uniquemember", "cn=Ann,dc=x#'0101'B", "dn:cn=ann,dc=x", true, "cn=Ann,dc=x#'0101'B", ""},
+		{"memberUid", "memberuid", "ALee", "uid:alee", true, "ALee", ""},
+		{"empty", "member", "  ", "", false, "", ""},
+		{"AD delta with GUID", "member", "<GUID=67e7b376-9254-4e53-85dc-54237dfda53f>;CN=Ann,DC=x", "dn:cn=ann,dc=x", true,
+			"CN=Ann,DC=x", "67e7b376-9254-4e53-85dc-54237dfda53f"},
+		{"GUID without DN", "member", "<GUID=67e7b376-9254-4e53-85dc-54237dfda53f>;", "", false, "", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ref, ok := MemberRefFor(tt.attr, tt.value)
-			if ok != tt.ok || ref.Key != tt.wantKey {
-				t.Fatalf("MemberRefFor(%q, %q) = %+v, %v; want key %q, %v", tt.attr, tt.value, ref, ok, tt.wantKey, tt.ok)
+			if ok != tt.ok || ref.Key != tt.wantKey || ref.Value != tt.wantValue || ref.ExternalID != tt.wantExt {
+				t.Fatalf("MemberRefFor(%q, %q) = %+v, %v; want key %q value %q external id %q, %v",
+					tt.attr, tt.value, ref, ok, tt.wantKey, tt.wantValue, tt.wantExt, tt.ok)
 			}
 		})
 	}

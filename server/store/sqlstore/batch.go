@@ -241,7 +241,7 @@ func (a *batchApply) apply(ctx context.Context, maxParams int) error {
 		touch = append(touch, o.ExternalID)
 	}
 	a.feed.wrote = a.feed.wrote || len(written) > 0
-	if a.b.MembersFollowRenames {
+	if a.b.LinkedMembers {
 		if err := a.followRenames(ctx, written, have); err != nil {
 			return err
 		}
@@ -445,7 +445,12 @@ type memberRow struct{ group, key, value string }
 func (a *batchApply) writeMembers(ctx context.Context, writes []*store.Object, ids map[string]string, maxParams int) error {
 	var complete []*store.Object
 	var put []memberRow
-	del := map[string][]string{} // keys to remove by group id
+	del := map[string][]string{}    // keys to remove by group id
+	delExt := map[string][]string{} // external ids of members to remove, by group id
+	known, err := a.knownMembers(ctx, writes, maxParams)
+	if err != nil {
+		return err
+	}
 	for _, o := range writes {
 		if o.Kind != store.ObjectGroup {
 			continue
@@ -458,6 +463,7 @@ func (a *batchApply) writeMembers(ctx context.Context, writes []*store.Object, i
 		// Adds first, then removes: a key in both ends up removed.
 		add := make(map[string]string, len(o.AddMembers))
 		for _, m := range o.AddMembers {
+			m = known.key(m)
 			if m.Key != "" {
 				add[m.Key] = m.Value
 			}
@@ -465,6 +471,9 @@ func (a *batchApply) writeMembers(ctx context.Context, writes []*store.Object, i
 		for _, m := range o.RemoveMembers {
 			delete(add, m.Key)
 			del[gid] = append(del[gid], m.Key)
+			if m.ExternalID != "" {
+				delExt[gid] = append(delExt[gid], m.ExternalID)
+			}
 		}
 		for _, k := range slices.Sorted(maps.Keys(add)) {
 			put = append(put, memberRow{gid, k, add[k]})
@@ -478,6 +487,7 @@ func (a *batchApply) writeMembers(ctx context.Context, writes []*store.Object, i
 		gid := ids[o.ExternalID]
 		want := make(map[string]string, len(o.Members))
 		for _, m := range o.Members {
+			m = known.key(m)
 			if m.Key != "" {
 				want[m.Key] = m.Value
 			}
@@ -503,6 +513,16 @@ func (a *batchApply) writeMembers(ctx context.Context, writes []*store.Object, i
 			return fmt.Errorf("removing members of group %s: %w", gid, err)
 		}
 	}
+	for _, gid := range slices.Sorted(maps.Keys(delExt)) {
+		if err := chunks(delExt[gid], maxParams-2, func(part []string) error {
+			_, err := a.tx.exec(ctx, `DELETE FROM memberships WHERE group_id = ? AND member_key IN
+				(SELECT 'dn:' || dn_key FROM objects WHERE directory_id = ? AND external_id IN (`+marks(len(part))+`))`,
+				append([]any{gid, a.dirID}, anys(part)...)...)
+			return err
+		}); err != nil {
+			return fmt.Errorf("removing members of group %s by external id: %w", gid, err)
+		}
+	}
 	if err := chunks(put, maxParams/3, func(part []memberRow) error {
 		args := make([]any, 0, 3*len(part))
 		for _, m := range part {
@@ -518,6 +538,58 @@ func (a *batchApply) writeMembers(ctx context.Context, writes []*store.Object, i
 		return fmt.Errorf("adding group members: %w", err)
 	}
 	return nil
+}
+
+// memberObject is the DN the hub knows a member object by.
+type memberObject struct{ dn, dnKey string }
+
+// knownObjects are the member objects a batch names by external id.
+type knownObjects map[string]memberObject
+
+// key returns m keyed by the DN the hub knows its object by, when m names
+// an object by external id and the hub knows it: a value naming an older
+// DN (Samba's DirSync) would not resolve, and a newer one is rewritten
+// when the member's own rename arrives.
+func (k knownObjects) key(m store.MemberRef) store.MemberRef {
+	if o, ok := k[m.ExternalID]; ok && m.ExternalID != "" {
+		m.Key, m.Value = "dn:"+o.dnKey, o.dn
+	}
+	return m
+}
+
+// knownMembers reads the DNs of the objects that the written groups'
+// members and member additions name by external id.
+func (a *batchApply) knownMembers(ctx context.Context, writes []*store.Object, maxParams int) (knownObjects, error) {
+	var ext []string
+	for _, o := range writes {
+		for _, m := range slices.Concat(o.AddMembers, o.Members) {
+			if m.ExternalID != "" {
+				ext = append(ext, m.ExternalID)
+			}
+		}
+	}
+	out := make(knownObjects, len(ext))
+	err := chunks(ext, maxParams-1, func(part []string) error {
+		rows, err := a.tx.query(ctx, `SELECT external_id, dn, dn_key FROM objects
+			WHERE directory_id = ? AND external_id IN (`+marks(len(part))+`)`, append([]any{a.dirID}, anys(part)...)...)
+		if err != nil {
+			return err
+		}
+		defer rows.Close()
+		for rows.Next() {
+			var e string
+			var m memberObject
+			if err := rows.Scan(&e, &m.dn, &m.dnKey); err != nil {
+				return err
+			}
+			out[e] = m
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return nil, fmt.Errorf("reading the members named by external id: %w", err)
+	}
+	return out, nil
 }
 
 // members reads the stored member rows of groups, by group id and key.
@@ -587,6 +659,11 @@ func (a *batchApply) touch(ctx context.Context, ext []string, stamp bool, maxPar
 // full run's deletes leave objects captured since it started alone.
 func (a *batchApply) deletes(ctx context.Context, maxParams int) error {
 	ext := slices.Compact(slices.Sorted(slices.Values(a.b.Deletes)))
+	if a.b.LinkedMembers {
+		if err := a.unlinkDeleted(ctx, ext); err != nil {
+			return err
+		}
+	}
 	deprovisioned := string(store.StatusDeprovisioned)
 	err := chunks(ext, maxParams-8, func(part []string) error {
 		if !a.full {
@@ -611,6 +688,23 @@ func (a *batchApply) deletes(ctx context.Context, maxParams int) error {
 	})
 	if err != nil {
 		return fmt.Errorf("deprovisioning deleted objects: %w", err)
+	}
+	return nil
+}
+
+// unlinkDeleted removes deleted objects from the groups of their
+// directory, by the DN the hub knows each by — unless a live object of the
+// directory now has that DN (created there since), whose membership it is.
+func (a *batchApply) unlinkDeleted(ctx context.Context, ext []string) error {
+	for _, e := range ext {
+		_, err := a.tx.exec(ctx, `DELETE FROM memberships WHERE member_key IN (
+				SELECT 'dn:' || d.dn_key FROM objects d WHERE d.directory_id = ? AND d.external_id = ? AND d.dn_key <> ''
+				AND NOT EXISTS (SELECT 1 FROM objects o WHERE o.directory_id = d.directory_id AND o.dn_key = d.dn_key
+					AND o.id <> d.id AND o.status <> 'deprovisioned'))
+			AND group_id IN (SELECT id FROM objects WHERE directory_id = ?)`, a.dirID, e, a.dirID)
+		if err != nil {
+			return fmt.Errorf("removing deleted object %s from its groups: %w", e, err)
+		}
 	}
 	return nil
 }

@@ -18,7 +18,8 @@ var memberTests = []test{
 	{"OtherDirectory", testMembersOtherDirectory},
 	{"LargeGroup", testMembersLargeGroup},
 	{"LargeGroupDeltas", testMembersLargeGroupDeltas},
-	{"FollowRenames", testMembersFollowRenames},
+	{"FollowRenames", testLinkedMembers},
+	{"ByExternalID", testMembersByExternalID},
 }
 
 // members reads a group's members.
@@ -292,11 +293,11 @@ func MemberWrites(t *testing.T, s store.Store, writes func() map[string]int) {
 	}
 }
 
-// testMembersFollowRenames: with MembersFollowRenames (AD, where member
-// values are links) a renamed or moved object is listed by its new DN in
-// the groups of its directory, other directories untouched; without it
-// the group keeps the DN it lists.
-func testMembersFollowRenames(t *testing.T, s store.Store) {
+// testLinkedMembers: with LinkedMembers (AD, where member values are
+// links) a renamed or moved object is listed by its new DN in the groups of
+// its directory, other directories untouched, and a deleted one leaves
+// them; without it the group keeps the DN it lists.
+func testLinkedMembers(t *testing.T, s store.Store) {
 	f := newFixture(t, s, "corp")
 	other := newFixture(t, s, "other")
 	run, otherRun := f.run(store.RunIncremental), other.run(store.RunIncremental)
@@ -314,7 +315,7 @@ func testMembersFollowRenames(t *testing.T, s store.Store) {
 		c.DN, c.DNKey = dn, strings.ToLower(dn)
 		return rehash(c)
 	}
-	f.apply(run, store.Batch{MembersFollowRenames: true, Upserts: []*store.Object{
+	f.apply(run, store.Batch{LinkedMembers: true, Upserts: []*store.Object{
 		rename(alice, userDN("alice.smith")),
 		rename(admins, "cn=admins,ou=Moved,dc=example,dc=org"),
 	}})
@@ -345,6 +346,23 @@ func testMembersFollowRenames(t *testing.T, s store.Store) {
 	if got := memberValues(other.members(other.group("elsewhere").ID)); len(got) != 1 || got[0] != alice.DN {
 		t.Errorf("a group of another directory lists %q, want the old DN %q untouched", got, alice.DN)
 	}
+
+	// carol deleted: she leaves staff. A user created since at the DN of a
+	// deleted one keeps the membership under that DN.
+	f.apply(run, store.Batch{LinkedMembers: true, Deletes: []string{"u3"}})
+	dave := rename(newUser("u4", "dave"), userDN("dave"))
+	f.upsert(run, dave, newGroup("g4", "new", dnMember(dave.DN)))
+	// eve holds dave's DN too (the hub has not heard of his rename yet),
+	// then dave is deleted.
+	f.upsert(run, rename(newUser("u5", "eve"), dave.DN))
+	f.apply(run, store.Batch{LinkedMembers: true, Deletes: []string{"u4"}})
+	want = []string{"cn=admins,ou=Moved,dc=example,dc=org", userDN("alice.smith"), userDN("bob")}
+	if got := memberValues(f.members(staff.ID)); !reflect.DeepEqual(sortedLower(got), sortedLower(want)) {
+		t.Errorf("staff members after carol's deletion %q, want %q", got, want)
+	}
+	if got := memberValues(f.members(f.group("new").ID)); len(got) != 1 || got[0] != dave.DN {
+		t.Errorf("new lists %q, want the DN %q that eve holds now", got, dave.DN)
+	}
 }
 
 // sortedLower returns xs lower-cased and sorted.
@@ -355,4 +373,55 @@ func sortedLower(xs []string) []string {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// testMembersByExternalID: a delta that names the member's external id
+// adds or removes the row of the DN the hub knows it by, whatever DN it
+// names (Samba's DirSync names a member renamed around the change by its
+// old DN, Windows by its new one).
+func testMembersByExternalID(t *testing.T, s store.Store) {
+	f := newFixture(t, s, "corp")
+	run := f.run(store.RunIncremental)
+	alice, bob := newUser("u1", "alice"), newUser("u2", "bob")
+	g := newGroup("g1", "staff", dnMember(alice.DN), dnMember(bob.DN))
+	f.upsert(run, alice, bob, g)
+	delta := clone(g)
+	delta.Members, delta.MembersComplete = nil, false
+	gone := dnMember(userDN("alice.renamed"))
+	gone.ExternalID = "u1"
+	// An external id the directory does not hold removes nothing more.
+	stranger := dnMember(userDN("nobody"))
+	stranger.ExternalID = "u9"
+	delta.RemoveMembers = []store.MemberRef{gone, stranger}
+	f.upsert(run, delta)
+	if got := memberValues(f.members(f.group("staff").ID)); !reflect.DeepEqual(got, []string{bob.DN}) {
+		t.Errorf("members = %q, want bob's alone", got)
+	}
+	// An addition naming alice by a stale DN adds her by the hub's; one
+	// naming an object the hub does not know keeps the DN it names.
+	back := dnMember(userDN("alice.stale"))
+	back.ExternalID = "u1"
+	unknown := dnMember(userDN("carol"))
+	unknown.ExternalID = "u3"
+	delta.RemoveMembers, delta.AddMembers = nil, []store.MemberRef{back, unknown}
+	f.upsert(run, delta)
+	want := []string{alice.DN, bob.DN, userDN("carol")}
+	staff := f.group("staff")
+	if got := memberValues(f.members(staff.ID)); !reflect.DeepEqual(sortedLower(got), sortedLower(want)) {
+		t.Errorf("members = %q, want %q", got, want)
+	}
+	if staff.UnresolvedMembers != 1 {
+		t.Errorf("%d unresolved members, want 1 (carol, not yet known)", staff.UnresolvedMembers)
+	}
+	// So does a whole membership: bob named by a DN he had between two
+	// renames the hub did not all see.
+	between := dnMember(userDN("bob.between"))
+	between.ExternalID = "u2"
+	whole := clone(g)
+	whole.Members = []store.MemberRef{between}
+	rehash(whole)
+	f.upsert(run, whole)
+	if got := memberValues(f.members(staff.ID)); !reflect.DeepEqual(got, []string{bob.DN}) {
+		t.Errorf("members after a whole membership = %q, want bob by the DN the hub knows", got)
+	}
 }
