@@ -110,6 +110,13 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	authn := auth.New(st)
 	engine := sync.NewEngine(st, log)
+	if cfg.Provision.Owner == "" {
+		// Stable across restarts: a hub that comes back takes back the
+		// push jobs it held at once. One hub runs per data directory.
+		host, _ := os.Hostname()
+		dir, _ := filepath.Abs(cfg.DataDir)
+		cfg.Provision.Owner = host + ":" + dir
+	}
 	prov := provision.New(st, box, log, cfg.Provision)
 	engine.OnChange(prov.Notify)
 	sessions := api.NewSessions()

@@ -42,8 +42,8 @@ func (e *Engine) Test(ctx context.Context, a *store.App) (*TestReport, error) {
 	rep.Config = cfg
 	if patch := cfg.Patch.Supported; a.PatchSupported == nil || *a.PatchSupported != patch {
 		a.PatchSupported = &patch
-		if err := e.st.UpdateApp(ctx, a); err != nil {
-			return nil, fmt.Errorf("recording the PATCH support of %s: %w", a.Name, err)
+		if err := e.st.SetAppPatchSupported(ctx, a.ID, patch); err != nil {
+			return nil, err
 		}
 	}
 	schemas, err := c.Schemas(ctx)
@@ -103,6 +103,20 @@ func (e *Engine) Preview(ctx context.Context, a *store.App, userID string) (*Pre
 	}
 	if u == nil {
 		return nil, fmt.Errorf("user %s: %w", userID, store.ErrNotFound)
+	}
+	if a.UpdateMode == "" && a.PatchSupported == nil {
+		// Follow the app as the workers do: ask it whether it takes PATCH.
+		c, err := e.Client(a)
+		if err != nil {
+			return nil, err
+		}
+		// Unreadable, the workers send PUT, which every app takes.
+		patch := false
+		if cfg, err := c.ServiceProviderConfig(ctx); err == nil {
+			patch = cfg.Patch.Supported
+		}
+		a = cloneApp(a)
+		a.PatchSupported = &patch
 	}
 	body := func(v any) string {
 		raw, _ := json.MarshalIndent(v, "", "  ")
@@ -298,4 +312,9 @@ func stripMeta(r scim.Resource) scim.Resource {
 	delete(c, "id")
 	delete(c, "meta")
 	return c
+}
+
+func cloneApp(a *store.App) *store.App {
+	c := *a
+	return &c
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net/http"
 	"os"
 	"slices"
@@ -20,14 +21,17 @@ import (
 
 // Options tune an Engine; the zero value suits production.
 type Options struct {
-	// Owner names this hub process in job leases (default host-pid-random).
+	// Owner names this hub in job leases. A hub that starts again under
+	// the same name takes back the jobs it held (the hub passes its host
+	// and data directory); default host-pid-random.
 	Owner string
 	// PollInterval is how often idle workers and the feed look for work
 	// that no notification announced (default 1 s): jobs that came due, a
 	// change another hub replica committed.
 	PollInterval time.Duration
 	// Lease is how long a claimed job is held before another worker may
-	// take it, should this one die (default 2 min).
+	// take it, should this one die (default 20 s); workers renew the
+	// leases of the jobs they hold every third of it.
 	Lease time.Duration
 	// MaxAttempts dead-letters a job after this many failed attempts
 	// (default 8).
@@ -60,7 +64,7 @@ func (o Options) withDefaults() Options {
 		o.PollInterval = time.Second
 	}
 	if o.Lease <= 0 {
-		o.Lease = 2 * time.Minute
+		o.Lease = 20 * time.Second
 	}
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = 8
@@ -97,8 +101,9 @@ type Engine struct {
 	feedWake chan struct{}
 	appsWake chan struct{}
 
-	mu      sync.Mutex
-	runners map[int64]*appRunner
+	mu         sync.Mutex
+	runners    map[int64]*appRunner
+	restarting map[int64]bool // apps whose old runner is stopping
 }
 
 // New returns an engine over st; box opens the apps' sealed secrets.
@@ -106,7 +111,7 @@ func New(st store.Store, box *secrets.Box, log *slog.Logger, opts Options) *Engi
 	return &Engine{
 		st: st, box: box, log: log.With("component", "provision"), opts: opts.withDefaults(),
 		feedWake: make(chan struct{}, 1), appsWake: make(chan struct{}, 1),
-		runners: map[int64]*appRunner{},
+		runners: map[int64]*appRunner{}, restarting: map[int64]bool{},
 	}
 }
 
@@ -149,15 +154,23 @@ func (e *Engine) wakeApp(appID int64) {
 // Run runs the feed consumer, the apps' workers and the reconcile schedule
 // until ctx ends.
 func (e *Engine) Run(ctx context.Context) error {
+	// Jobs this hub held when it last stopped (under the same owner name)
+	// are due at once, instead of when their leases end.
+	if n, err := e.st.ReleaseJobs(ctx, e.opts.Owner, e.opts.Now()); err != nil {
+		e.log.Warn("taking back the jobs held before a restart", "err", err)
+	} else if n > 0 {
+		e.log.Info("took back the jobs held before a restart", "jobs", n)
+	}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() { defer wg.Done(); e.runFeed(ctx) }()
 	e.superviseApps(ctx)
 	e.mu.Lock()
-	for _, r := range e.runners {
+	runners := slices.Collect(maps.Values(e.runners))
+	e.mu.Unlock()
+	for _, r := range runners {
 		r.stop()
 	}
-	e.mu.Unlock()
 	wg.Wait()
 	return nil
 }
@@ -191,14 +204,29 @@ func (e *Engine) syncRunners(ctx context.Context) error {
 	for _, a := range apps {
 		live[a.ID] = true
 		e.mu.Lock()
-		r := e.runners[a.ID]
+		r, restarting := e.runners[a.ID], e.restarting[a.ID]
 		e.mu.Unlock()
-		if r != nil && r.app.UpdatedAt.Equal(a.UpdatedAt) && r.app.Status == a.Status {
+		switch {
+		case restarting:
+			continue
+		case r != nil && r.app.UpdatedAt.Equal(a.UpdatedAt) && r.app.Status == a.Status:
 			e.scheduleReconcile(ctx, a, now)
 			continue
-		}
-		if r != nil {
-			r.stop()
+		case r != nil:
+			// New settings: the old runner hands back what it has not
+			// started and finishes what it has, then a new one starts.
+			e.mu.Lock()
+			delete(e.runners, a.ID)
+			e.restarting[a.ID] = true
+			e.mu.Unlock()
+			go func() {
+				r.stop()
+				e.mu.Lock()
+				delete(e.restarting, a.ID)
+				e.mu.Unlock()
+				signal(e.appsWake)
+			}()
+			continue
 		}
 		nr, err := e.newRunner(ctx, a)
 		if err != nil {
@@ -212,13 +240,17 @@ func (e *Engine) syncRunners(ctx context.Context) error {
 		e.scheduleReconcile(ctx, a, now)
 	}
 	e.mu.Lock()
+	var gone []*appRunner
 	for id, r := range e.runners {
 		if !live[id] {
-			r.stop()
+			gone = append(gone, r)
 			delete(e.runners, id)
 		}
 	}
 	e.mu.Unlock()
+	for _, r := range gone {
+		go r.stop()
+	}
 	return nil
 }
 

@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,6 +35,9 @@ type appRunner struct {
 
 	patchMu sync.Mutex
 	patch   *bool // what the app's ServiceProviderConfig said, once read
+
+	heldMu sync.Mutex
+	held   map[int64]bool // jobs claimed and not finished
 }
 
 func (e *Engine) newRunner(ctx context.Context, a *store.App) (*appRunner, error) {
@@ -40,13 +45,15 @@ func (e *Engine) newRunner(ctx context.Context, a *store.App) (*appRunner, error
 	if err != nil {
 		return nil, fmt.Errorf("app %s: %w", a.Name, err)
 	}
+	// nil: the SCIM client's own pooled transport, which keeps a
+	// connection per worker instead of redialling.
 	hc := e.opts.HTTPClient
-	if hc == nil {
-		hc = &http.Client{Timeout: 30 * time.Second}
-	}
 	if a.RateLimit > 0 {
-		limited := *hc
-		base := hc.Transport
+		limited := http.Client{Timeout: 30 * time.Second}
+		var base http.RoundTripper
+		if hc != nil {
+			limited, base = *hc, hc.Transport
+		}
 		if base == nil {
 			t := http.DefaultTransport.(*http.Transport).Clone()
 			t.MaxIdleConnsPerHost = 64
@@ -64,18 +71,20 @@ func (e *Engine) newRunner(ctx context.Context, a *store.App) (*appRunner, error
 	if err != nil {
 		return nil, err
 	}
-	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	claimCtx, cancel := context.WithCancel(ctx)
 	r := &appRunner{e: e, app: a, client: c, once: once, mapping: m, log: e.log.With("app", a.Name),
-		wake: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{}), patch: a.PatchSupported}
+		wake: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{}), patch: a.PatchSupported,
+		held: map[int64]bool{}}
 	go func() {
 		defer close(r.done)
-		r.run(rctx, ctx)
+		r.run(claimCtx, ctx)
 	}()
 	return r, nil
 }
 
-// stop ends the runner and waits for its jobs; a job cut short keeps its
-// lease and runs again when the lease ends.
+// stop stops claiming, hands back the jobs claimed but not started, and
+// waits for the running ones to end (a hub shutting down cuts those short:
+// they are handed back too, and looked up first when they run again).
 func (r *appRunner) stop() {
 	r.cancel()
 	<-r.done
@@ -88,60 +97,73 @@ func concurrency(a *store.App) int {
 	return 4
 }
 
-// run claims and runs jobs until ctx (the runner's) or parent (the
-// engine's) ends. Jobs are claimed in batches of up to twice the app's
-// concurrency, fed to that many workers, and claimed again once half have
-// been taken up: one claim transaction serves many pushes. Jobs claimed
-// but not started when the runner stops are handed back at once.
-func (r *appRunner) run(ctx, parent context.Context) {
-	go func() {
-		select {
-		case <-parent.Done():
-			r.cancel()
-		case <-ctx.Done():
-		}
-	}()
+// run claims jobs until claimCtx ends (the runner stops, or the app's
+// settings changed) and runs them until jobCtx (the engine's) ends. Jobs
+// are claimed in batches of up to twice the app's concurrency, fed to that
+// many workers, and claimed again once half have been taken up: one claim
+// transaction serves many pushes. The leases of the jobs held are renewed
+// while they are held.
+func (r *appRunner) run(claimCtx, jobCtx context.Context) {
 	n := concurrency(r.app)
 	work := make(chan *store.Job, 2*n)
-	var held atomic.Int64 // claimed and not finished: in work or running
+	var stopping atomic.Bool
 	var wg sync.WaitGroup
 	for range n {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for j := range work {
-				if ctx.Err() == nil {
-					r.runJob(ctx, j)
-				} else {
+				if stopping.Load() {
 					r.release(j)
+				} else {
+					r.runJob(jobCtx, j)
 				}
-				held.Add(-1)
+				r.drop(j.ID)
 				signal(r.wake)
 			}
 		}()
 	}
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		r.renewLeases(jobCtx, claimCtx)
+	}()
 	defer func() {
+		stopping.Store(true)
 		close(work)
 		wg.Wait()
+		r.cancel() // ends the renewals
+		<-renewed
 	}()
+	// Learn early whether the app takes PATCH, so that preview shows
+	// what the pushes send.
+	r.patchMode(claimCtx)
 	t := time.NewTicker(r.e.opts.PollInterval)
 	defer t.Stop()
-	for ctx.Err() == nil {
-		if free := int64(2*n) - held.Load(); free >= int64(n) || (held.Load() == 0 && free > 0) {
-			jobs, err := r.e.st.ClaimJobs(ctx, r.app.ID, r.e.opts.Owner, r.e.opts.Now(), r.e.opts.Lease, int(free))
-			if err != nil && ctx.Err() == nil {
+	for claimCtx.Err() == nil {
+		if free := 2*n - r.holding(); free >= n || (r.holding() == 0 && free > 0) {
+			jobs, err := r.e.st.ClaimJobs(claimCtx, r.app.ID, r.e.opts.Owner, r.e.opts.Now(), r.e.opts.Lease, free)
+			if err != nil && claimCtx.Err() == nil {
 				r.log.Warn("claiming jobs", "err", err)
 			}
+			if len(jobs) > 0 && r.changed(claimCtx) {
+				// The settings changed: these jobs are the new runner's.
+				for _, j := range jobs {
+					r.release(j)
+				}
+				signal(r.e.appsWake)
+				return
+			}
 			for _, j := range jobs {
-				held.Add(1)
+				r.hold(j.ID)
 				work <- j // never blocks: held bounds what is in work
 			}
-			if int64(len(jobs)) == free {
+			if len(jobs) == free {
 				continue // there may be more
 			}
 		}
 		select {
-		case <-ctx.Done():
+		case <-claimCtx.Done():
 			return
 		case <-r.wake:
 		case <-t.C:
@@ -149,8 +171,61 @@ func (r *appRunner) run(ctx, parent context.Context) {
 	}
 }
 
-// release hands a claimed job that did not start back to the queue, due
-// at once, so that a restart does not wait for its lease to end.
+// changed reports whether the app's settings or status changed since the
+// runner started (another hub replica, or an admin, updated it).
+func (r *appRunner) changed(ctx context.Context) bool {
+	a, err := r.e.st.GetAppByID(ctx, r.app.ID)
+	if err != nil {
+		return isNotFound(err)
+	}
+	return !a.UpdatedAt.Equal(r.app.UpdatedAt) || a.Status != r.app.Status
+}
+
+func (r *appRunner) hold(id int64) {
+	r.heldMu.Lock()
+	r.held[id] = true
+	r.heldMu.Unlock()
+}
+
+func (r *appRunner) drop(id int64) {
+	r.heldMu.Lock()
+	delete(r.held, id)
+	r.heldMu.Unlock()
+}
+
+func (r *appRunner) holding() int {
+	r.heldMu.Lock()
+	defer r.heldMu.Unlock()
+	return len(r.held)
+}
+
+// renewLeases extends the leases of the jobs held every third of a lease,
+// until the runner has stopped claiming and holds nothing.
+func (r *appRunner) renewLeases(jobCtx, claimCtx context.Context) {
+	t := time.NewTicker(r.e.opts.Lease / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-jobCtx.Done():
+			return
+		case <-t.C:
+		}
+		r.heldMu.Lock()
+		ids := slices.Collect(maps.Keys(r.held))
+		r.heldMu.Unlock()
+		if len(ids) == 0 && claimCtx.Err() != nil {
+			return
+		}
+		if len(ids) > 0 {
+			if err := r.e.st.ExtendJobLeases(jobCtx, r.e.opts.Owner, ids, r.e.opts.Now().Add(r.e.opts.Lease)); err != nil && jobCtx.Err() == nil {
+				r.log.Warn("renewing job leases", "err", err)
+			}
+		}
+	}
+}
+
+// release hands a claimed job back to the queue, due at once, so that a
+// restart does not wait for its lease to end.
 func (r *appRunner) release(j *store.Job) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -196,7 +271,9 @@ func (r *appRunner) runJob(ctx context.Context, j *store.Job) {
 		r.log.Debug("job waits", "job", j.ID, "until", lt.at, "why", lt.why)
 		err = st.RetryJob(octx, j.ID, r.e.opts.Owner, lt.at, "")
 	case ctx.Err() != nil:
-		// Stopping: the job runs again when its lease ends.
+		// The hub is stopping: hand the job back; its next attempt looks
+		// up what this one may have done.
+		r.release(j)
 		return
 	case errors.As(err, &ae):
 		msg := fmt.Sprintf("paused: the app refused idsync's credentials (%d on %s %s); update them with `idsyncctl app update %s` to resume",

@@ -88,6 +88,10 @@ func (r *appRunner) patchMode(ctx context.Context) bool {
 		}
 		p := cfg.Patch.Supported
 		r.patch = &p
+		// Recorded for preview, which must show what the push sends.
+		if err := r.e.st.SetAppPatchSupported(ctx, r.app.ID, p); err != nil {
+			r.log.Warn("recording the PATCH support", "err", err)
+		}
 	}
 	return *r.patch
 }

@@ -29,6 +29,10 @@ type Provisioning interface {
 	// a 401, with why).
 	SetAppStatus(ctx context.Context, id int64, status AppStatus, message string) error
 
+	// SetAppPatchSupported records whether the app takes PATCH (from its
+	// ServiceProviderConfig), without touching UpdatedAt.
+	SetAppPatchSupported(ctx context.Context, id int64, supported bool) error
+
 	// Assign adds an assignment; an existing one is not an error.
 	Assign(ctx context.Context, a Assignment) error
 	// Unassign removes an assignment; ErrNotFound when there was none.
@@ -92,6 +96,16 @@ type Provisioning interface {
 	// now+lease and increments their Attempts. Two claimers never get the
 	// same job (several hub replicas share one queue).
 	ClaimJobs(ctx context.Context, appID int64, owner string, now time.Time, lease time.Duration, limit int) ([]*Job, error)
+	// ExtendJobLeases moves the lease of the running jobs of owner among
+	// ids to until: a worker renews the jobs it holds while it runs them,
+	// so that a short lease recovers soon from a dead worker without
+	// cutting a long job short.
+	ExtendJobLeases(ctx context.Context, owner string, ids []int64, until time.Time) error
+	// ReleaseJobs puts every running job of owner back in the queue, due
+	// at now, and returns how many: a hub that starts again under the name
+	// it had (same host and data directory) takes back what it held when
+	// it died, without waiting for the leases to end.
+	ReleaseJobs(ctx context.Context, owner string, now time.Time) (int, error)
 	// CompleteJob ends a job the owner holds: done, or queued again at once
 	// (Attempts reset) when it was marked Again while running. Done jobs
 	// are kept for a day for the record, then pruned.

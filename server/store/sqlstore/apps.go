@@ -164,6 +164,20 @@ func (s *Store) SetAppStatus(ctx context.Context, id int64, status store.AppStat
 	return nil
 }
 
+// SetAppPatchSupported records what the app's ServiceProviderConfig says
+// of PATCH, leaving UpdatedAt alone: it is a fact learnt about the app,
+// not a change of its settings.
+func (s *Store) SetAppPatchSupported(ctx context.Context, id int64, supported bool) error {
+	n, err := s.wr.execN(ctx, `UPDATE apps SET patch_supported = ? WHERE id = ?`, supported, id)
+	if err != nil {
+		return fmt.Errorf("recording the PATCH support of app %d: %w", id, err)
+	}
+	if n == 0 {
+		return notFound("app %d", id)
+	}
+	return nil
+}
+
 // refErr maps the error of a write that names other rows: a foreign key
 // violation (an app or object that does not exist) is store.ErrNotFound, a
 // unique violation store.ErrConflict.

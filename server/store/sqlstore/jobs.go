@@ -98,6 +98,33 @@ func (s *Store) EnqueueMany(ctx context.Context, appID int64, kind store.JobKind
 	return nil
 }
 
+// ExtendJobLeases moves the leases of owner's running jobs among ids.
+func (s *Store) ExtendJobLeases(ctx context.Context, owner string, ids []int64, until time.Time) error {
+	err := chunks(ids, s.d.MaxParams-2, func(part []int64) error {
+		args := []any{s.wr.t(until), owner}
+		for _, id := range part {
+			args = append(args, id)
+		}
+		_, err := s.wr.exec(ctx, `UPDATE jobs SET lease_until = ? WHERE owner = ? AND state = 'running' AND id IN (`+
+			marks(len(part))+`)`, args...)
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("extending the leases of %d jobs: %w", len(ids), err)
+	}
+	return nil
+}
+
+// ReleaseJobs puts owner's running jobs back in the queue, due at now.
+func (s *Store) ReleaseJobs(ctx context.Context, owner string, now time.Time) (int, error) {
+	n, err := s.wr.execN(ctx, `UPDATE jobs SET state = 'queued', next_at = ?, owner = '', again = FALSE,
+		lease_until = NULL, updated_at = ? WHERE owner = ? AND state = 'running'`, s.wr.t(now), s.wr.t(now), owner)
+	if err != nil {
+		return 0, fmt.Errorf("releasing the jobs of %s: %w", owner, err)
+	}
+	return int(n), nil
+}
+
 // pruneEvery is how often (in claims) a claim also prunes done jobs when
 // the queue is busy; a claim that finds fewer jobs than it asked for
 // always does.

@@ -190,6 +190,20 @@ func testAppStatus(t *testing.T, s store.Store) {
 		}
 	}
 	wantErr(t, "SetAppStatus(unknown)", s.SetAppStatus(ctx, 999, store.AppPaused, ""), store.ErrNotFound)
+
+	// PATCH support is recorded without a change of settings.
+	before, err := s.GetApp(ctx, "crm")
+	must(t, "GetApp", err)
+	for _, supported := range []bool{true, false} {
+		must(t, "SetAppPatchSupported", s.SetAppPatchSupported(ctx, a.ID, supported))
+		got, err := s.GetApp(ctx, "crm")
+		must(t, "GetApp", err)
+		if got.PatchSupported == nil || *got.PatchSupported != supported || !got.UpdatedAt.Equal(before.UpdatedAt) {
+			t.Errorf("after SetAppPatchSupported(%v): %s, updated %v; want it recorded and updated %v",
+				supported, boolPtr(got.PatchSupported), got.UpdatedAt, before.UpdatedAt)
+		}
+	}
+	wantErr(t, "SetAppPatchSupported(unknown)", s.SetAppPatchSupported(ctx, 999, true), store.ErrNotFound)
 }
 
 // appWorld is a store with directory corp (alice, bob; staff {alice, bob})

@@ -15,6 +15,7 @@ var queueTests = []test{
 	{"EnqueueCoalesces", testQueueEnqueueCoalesces},
 	{"EnqueueKeepsBackoff", testQueueEnqueueKeepsBackoff},
 	{"EnqueueMany", testQueueEnqueueMany},
+	{"LeasesExtendRelease", testQueueLeasesExtendRelease},
 	{"ConcurrentEnqueue", testQueueConcurrentEnqueue},
 	{"ClaimOrderAndLimit", testQueueClaimOrder},
 	{"Again", testQueueAgain},
@@ -164,6 +165,37 @@ func testQueueEnqueueMany(t *testing.T, s store.Store) {
 	}
 	must(t, "EnqueueMany(none)", s.EnqueueMany(t.Context(), a.ID, store.JobUser, nil, at(0)))
 	wantErr(t, "EnqueueMany(unknown app)", s.EnqueueMany(t.Context(), 999, store.JobUser, []string{"x"}, at(0)), store.ErrNotFound)
+}
+
+// testQueueLeasesExtendRelease: a worker renews the leases of the jobs it
+// holds, and a hub that starts again takes back what it held.
+func testQueueLeasesExtendRelease(t *testing.T, s store.Store) {
+	a := newApp(t, s, "crm")
+	for _, target := range []string{"u1", "u2", "u3"} {
+		enqueue(t, s, a.ID, store.JobUser, target, at(0))
+	}
+	mine, _ := claim(t, s, a.ID, "w1", at(0), 2) // leases end at at(time.Minute)
+	theirs, _ := claim(t, s, a.ID, "w2", at(0), 1)
+	if len(mine) != 2 || len(theirs) != 1 {
+		t.Fatalf("claimed %d and %d jobs, want 2 and 1", len(mine), len(theirs))
+	}
+	ids := []int64{mine[0].ID, mine[1].ID, theirs[0].ID}
+	must(t, "ExtendJobLeases", s.ExtendJobLeases(t.Context(), "w1", ids, at(time.Hour)))
+	// Past the first leases: only w2's job (not renewed by w1) is due again.
+	if got, _ := claim(t, s, a.ID, "w3", at(2*time.Minute), 10); len(got) != 1 || got[0].ID != theirs[0].ID {
+		t.Errorf("claim after the first leases = %v, want w2's job alone", got)
+	}
+	n, err := s.ReleaseJobs(t.Context(), "w1", at(150*time.Second))
+	if err != nil || n != 2 {
+		t.Fatalf("ReleaseJobs = %d, %v; want 2", n, err)
+	}
+	got, _ := claim(t, s, a.ID, "w1", at(150*time.Second), 10)
+	if len(got) != 2 || got[0].Attempts != 2 {
+		t.Errorf("claim after the release = %v, want w1's 2 jobs, second attempt", got)
+	}
+	if n, err := s.ReleaseJobs(t.Context(), "nobody", at(0)); err != nil || n != 0 {
+		t.Errorf("ReleaseJobs(nobody) = %d, %v; want 0", n, err)
+	}
 }
 
 // testQueueConcurrentEnqueue: a burst of changes to one user, from several
