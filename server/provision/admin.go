@@ -97,7 +97,7 @@ func (e *Engine) Preview(ctx context.Context, a *store.App, userID string) (*Pre
 	if err != nil {
 		return nil, err
 	}
-	u, acct, want, err := e.userState(ctx, a, userID)
+	u, acct, want, err := e.userState(ctx, a, userID, nil)
 	if err != nil {
 		return nil, err
 	}

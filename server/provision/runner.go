@@ -38,6 +38,8 @@ type appRunner struct {
 
 	heldMu sync.Mutex
 	held   map[int64]bool // jobs claimed and not finished
+
+	scopes *scopeCache
 }
 
 func (e *Engine) newRunner(ctx context.Context, a *store.App) (*appRunner, error) {
@@ -74,7 +76,7 @@ func (e *Engine) newRunner(ctx context.Context, a *store.App) (*appRunner, error
 	claimCtx, cancel := context.WithCancel(ctx)
 	r := &appRunner{e: e, app: a, client: c, once: once, mapping: m, log: e.log.With("app", a.Name),
 		wake: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{}), patch: a.PatchSupported,
-		held: map[int64]bool{}}
+		held: map[int64]bool{}, scopes: newScopeCache(e.st, a.ID)}
 	go func() {
 		defer close(r.done)
 		r.run(claimCtx, ctx)
@@ -106,6 +108,12 @@ func concurrency(a *store.App) int {
 func (r *appRunner) run(claimCtx, jobCtx context.Context) {
 	n := concurrency(r.app)
 	work := make(chan *store.Job, 2*n)
+	done := make(chan store.JobResult, 2*n)
+	committed := make(chan struct{})
+	go func() {
+		defer close(committed)
+		r.commit(done)
+	}()
 	var stopping atomic.Bool
 	var wg sync.WaitGroup
 	for range n {
@@ -113,13 +121,16 @@ func (r *appRunner) run(claimCtx, jobCtx context.Context) {
 		go func() {
 			defer wg.Done()
 			for j := range work {
+				handed := false
 				if stopping.Load() {
 					r.release(j)
 				} else {
-					r.runJob(jobCtx, j)
+					handed = r.runJob(jobCtx, j, done)
 				}
-				r.drop(j.ID)
-				signal(r.wake)
+				if !handed {
+					r.drop(j.ID)
+					signal(r.wake)
+				}
 			}
 		}()
 	}
@@ -132,6 +143,8 @@ func (r *appRunner) run(claimCtx, jobCtx context.Context) {
 		stopping.Store(true)
 		close(work)
 		wg.Wait()
+		close(done)
+		<-committed
 		r.cancel() // ends the renewals
 		<-renewed
 	}()
@@ -251,11 +264,25 @@ func (p *permanent) Error() string { return p.err.Error() }
 func (p *permanent) Unwrap() error { return p.err }
 
 // runJob runs one job and records its outcome.
-func (r *appRunner) runJob(ctx context.Context, j *store.Job) {
-	err := r.do(ctx, j)
+//
+// A job that ends well is handed to done (with the account it left), to be
+// completed with others in one transaction; runJob then reports true.
+func (r *appRunner) runJob(ctx context.Context, j *store.Job, done chan<- store.JobResult) bool {
+	jr := &jobRun{}
+	err := r.do(context.WithValue(ctx, jobRunKey{}, jr), j)
 	st, now := r.e.st, r.e.opts.Now()
 	// The outcome is recorded even when the runner is stopping.
 	octx := context.WithoutCancel(ctx)
+	if err == nil {
+		done <- store.JobResult{ID: j.ID, Account: jr.acct}
+		return true
+	}
+	if jr.acct != nil {
+		// What the app holds now, whatever became of the job.
+		if perr := st.PutAccount(octx, jr.acct); perr != nil {
+			r.log.Error("storing an account", "user", jr.acct.UserID, "err", perr)
+		}
+	}
 	var (
 		lt *later
 		ae *scim.AuthError
@@ -263,8 +290,6 @@ func (r *appRunner) runJob(ctx context.Context, j *store.Job) {
 		pe *permanent
 	)
 	switch {
-	case err == nil:
-		err = st.CompleteJob(octx, j.ID, r.e.opts.Owner, now)
 	case errors.As(err, &lt):
 		// No error recorded: a change meanwhile may run it at once (a
 		// restored user is reactivated without waiting for a retention).
@@ -274,7 +299,7 @@ func (r *appRunner) runJob(ctx context.Context, j *store.Job) {
 		// The hub is stopping: hand the job back; its next attempt looks
 		// up what this one may have done.
 		r.release(j)
-		return
+		return false
 	case errors.As(err, &ae):
 		msg := fmt.Sprintf("paused: the app refused idsync's credentials (%d on %s %s); update them with `idsyncctl app update %s` to resume",
 			ae.Status, ae.Method, ae.Path, r.app.Name)
@@ -297,6 +322,63 @@ func (r *appRunner) runJob(ctx context.Context, j *store.Job) {
 	}
 	if err != nil {
 		r.log.Error("recording a job's outcome", "job", j.ID, "err", err)
+	}
+	return false
+}
+
+// jobRun is what a job leaves to store when it ends: the account of the
+// user it pushed, as the push left it.
+type jobRun struct{ acct *store.Account }
+
+type jobRunKey struct{}
+
+// putAccount stores an account: within a job, when the job ends (with the
+// job's completion when it ends well); elsewhere at once.
+func (r *appRunner) putAccount(ctx context.Context, a *store.Account) error {
+	if jr, ok := ctx.Value(jobRunKey{}).(*jobRun); ok {
+		c := *a
+		jr.acct = &c
+		return nil
+	}
+	return r.e.st.PutAccount(ctx, a)
+}
+
+// commit completes the jobs workers hand over, many to a transaction: the
+// ones that ended while the previous commit ran go together.
+func (r *appRunner) commit(done <-chan store.JobResult) {
+	for first := range done {
+		batch := []store.JobResult{first}
+	more:
+		for len(batch) < 256 {
+			select {
+			case d, ok := <-done:
+				if !ok {
+					break more
+				}
+				batch = append(batch, d)
+			default:
+				break more
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if _, err := r.e.st.CompleteJobs(ctx, r.e.opts.Owner, r.e.opts.Now(), batch); err != nil {
+			r.log.Warn("completing jobs together; one by one instead", "jobs", len(batch), "err", err)
+			for _, d := range batch {
+				if d.Account != nil {
+					if err := r.e.st.PutAccount(ctx, d.Account); err != nil {
+						r.log.Error("storing an account", "user", d.Account.UserID, "err", err)
+					}
+				}
+				if err := r.e.st.CompleteJob(ctx, d.ID, r.e.opts.Owner, r.e.opts.Now()); err != nil {
+					r.log.Error("completing a job", "job", d.ID, "err", err)
+				}
+			}
+		}
+		cancel()
+		for _, d := range batch {
+			r.drop(d.ID)
+		}
+		signal(r.wake)
 	}
 }
 

@@ -23,7 +23,10 @@ type wanted struct {
 
 // userState reads a user (nil when the hub has none by that id), its
 // account in the app (nil when none) and what the app should hold.
-func (e *Engine) userState(ctx context.Context, a *store.App, userID string) (*store.User, *store.Account, wanted, error) {
+//
+// inScope, when not nil, answers whether the user is in scope of the app
+// (a runner's cache); nil asks the store.
+func (e *Engine) userState(ctx context.Context, a *store.App, userID string, inScope func(context.Context, string) (bool, error)) (*store.User, *store.Account, wanted, error) {
 	u, err := e.st.GetUser(ctx, userID)
 	if isNotFound(err) {
 		u, err = nil, nil
@@ -44,11 +47,15 @@ func (e *Engine) userState(ctx context.Context, a *store.App, userID string) (*s
 		w.why = "the user is no longer in the hub"
 		return u, acct, w, nil
 	}
-	apps, err := e.st.AppsOfUser(ctx, userID)
-	if err != nil {
+	if inScope == nil {
+		inScope = func(ctx context.Context, userID string) (bool, error) {
+			apps, err := e.st.AppsOfUser(ctx, userID)
+			return inApps(apps, a.ID), err
+		}
+	}
+	if w.inScope, err = inScope(ctx, userID); err != nil {
 		return nil, nil, wanted{}, fmt.Errorf("the apps of user %s: %w", userID, err)
 	}
-	w.inScope = inApps(apps, a.ID)
 	switch {
 	case !w.inScope:
 		w.why = "the user is not assigned to the app (directly or through a group)"
@@ -106,7 +113,7 @@ func (r *appRunner) patchMode(ctx context.Context) bool {
 // account is then looked up before it is created.
 func (r *appRunner) pushUser(ctx context.Context, userID string, retry bool) error {
 	a := r.app
-	u, acct, w, err := r.e.userState(ctx, a, userID)
+	u, acct, w, err := r.e.userState(ctx, a, userID, r.scopes.inScope)
 	if err != nil {
 		return err
 	}
@@ -150,7 +157,6 @@ func (r *appRunner) pushUser(ctx context.Context, userID string, retry bool) err
 // response makes no duplicate. A 409 adopts the one account with that
 // userName, when it is not another hub user's.
 func (r *appRunner) create(ctx context.Context, u *store.User, acct *store.Account, desired scim.Resource, mayRecreate bool) error {
-	st := r.e.st
 	if acct != nil && acct.State == store.AccountCreating {
 		found, err := r.lookup(ctx, u.ID, desired.UserName())
 		if err != nil {
@@ -181,7 +187,7 @@ func (r *appRunner) create(ctx context.Context, u *store.User, acct *store.Accou
 	if err != nil {
 		if ambiguous(err) {
 			// The app may have created it: the next attempt looks first.
-			if perr := st.PutAccount(context.WithoutCancel(ctx), pending); perr != nil {
+			if perr := r.putAccount(ctx, pending); perr != nil {
 				return errors.Join(err, perr)
 			}
 		}
@@ -203,7 +209,7 @@ func (r *appRunner) adopt(ctx context.Context, u *store.User, found scim.Resourc
 		acct.State = store.AccountDeactivated
 	}
 	acct.Pushed, _ = jsonOf(prior)
-	if err := r.e.st.PutAccount(ctx, acct); err != nil {
+	if err := r.putAccount(ctx, acct); err != nil {
 		return err
 	}
 	return r.update(ctx, u, acct, desired, false)
@@ -253,7 +259,7 @@ func (r *appRunner) record(ctx context.Context, userID, remoteID string, state s
 	if state == store.AccountDeactivated {
 		acct.DeactivatedAt = r.e.opts.Now()
 	}
-	return r.e.st.PutAccount(ctx, acct)
+	return r.putAccount(ctx, acct)
 }
 
 // deprovision deactivates the account of a user who should not have an
@@ -277,11 +283,11 @@ func (r *appRunner) deprovision(ctx context.Context, u *store.User, userID strin
 			return err
 		}
 		if found == nil {
-			return r.e.st.PutAccount(ctx, &store.Account{AppID: a.ID, UserID: userID, State: store.AccountDeleted})
+			return r.putAccount(ctx, &store.Account{AppID: a.ID, UserID: userID, State: store.AccountDeleted})
 		}
 		acct = &store.Account{AppID: a.ID, UserID: userID, RemoteID: found.ID(), State: store.AccountActive, Linked: acct.Linked}
 		acct.Pushed, _ = jsonOf(stripMeta(found))
-		if err := r.e.st.PutAccount(ctx, acct); err != nil {
+		if err := r.putAccount(ctx, acct); err != nil {
 			return err
 		}
 	}
@@ -309,7 +315,7 @@ func (r *appRunner) deprovision(ctx context.Context, u *store.User, userID strin
 		// the retention starts now.
 		since = r.e.opts.Now()
 		acct.DeactivatedAt = since
-		if err := r.e.st.PutAccount(ctx, acct); err != nil {
+		if err := r.putAccount(ctx, acct); err != nil {
 			return err
 		}
 	}
@@ -336,7 +342,7 @@ func (r *appRunner) deactivate(ctx context.Context, acct *store.Account) error {
 	}
 	if scim.IsNotFound(err) {
 		r.log.Info("the account to deactivate is gone from the app", "user", acct.UserID, "remote_id", acct.RemoteID)
-		return r.e.st.PutAccount(ctx, &store.Account{AppID: acct.AppID, UserID: acct.UserID, RemoteID: acct.RemoteID,
+		return r.putAccount(ctx, &store.Account{AppID: acct.AppID, UserID: acct.UserID, RemoteID: acct.RemoteID,
 			State: store.AccountDeleted, Pushed: acct.Pushed, Linked: acct.Linked})
 	}
 	if err != nil {
@@ -351,7 +357,7 @@ func (r *appRunner) deleteAccount(ctx context.Context, acct *store.Account) erro
 		return fmt.Errorf("deleting %s: %w", acct.RemoteID, err)
 	}
 	r.log.Info("account deleted", "user", acct.UserID, "remote_id", acct.RemoteID)
-	return r.e.st.PutAccount(ctx, &store.Account{AppID: acct.AppID, UserID: acct.UserID, RemoteID: acct.RemoteID,
+	return r.putAccount(ctx, &store.Account{AppID: acct.AppID, UserID: acct.UserID, RemoteID: acct.RemoteID,
 		State: store.AccountDeleted, Pushed: acct.Pushed, Hash: "", Linked: acct.Linked, DeactivatedAt: acct.DeactivatedAt})
 }
 

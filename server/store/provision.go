@@ -110,6 +110,11 @@ type Provisioning interface {
 	// (Attempts reset) when it was marked Again while running. Done jobs
 	// are kept for a day for the record, then pruned.
 	CompleteJob(ctx context.Context, id int64, owner string, now time.Time) error
+	// CompleteJobs completes many jobs the owner holds in one transaction,
+	// storing the account each push left (JobResult.Account, nil for none)
+	// with them; jobs the owner no longer holds stay as they are (their
+	// accounts are stored all the same). It returns how many it completed.
+	CompleteJobs(ctx context.Context, owner string, now time.Time, done []JobResult) (int, error)
 	// RetryJob puts a job the owner holds back in the queue at nextAt with
 	// the error that stopped it.
 	RetryJob(ctx context.Context, id int64, owner string, nextAt time.Time, lastError string) error
@@ -343,6 +348,12 @@ type Job struct {
 	CreatedAt  time.Time
 	UpdatedAt  time.Time
 	FinishedAt time.Time
+}
+
+// JobResult is a job that ended well and the account it left.
+type JobResult struct {
+	ID      int64
+	Account *Account
 }
 
 // JobFilter selects jobs.

@@ -270,6 +270,61 @@ func (s *Store) CompleteJob(ctx context.Context, id int64, owner string, now tim
 	return nil
 }
 
+// CompleteJobs is CompleteJob for many jobs at once, each with the
+// account its push left (nil: none), in one transaction: workers that
+// finish together share a commit. Jobs the owner no longer holds are
+// left alone (their accounts are stored all the same: they say what the
+// app holds). It returns how many jobs it completed.
+func (s *Store) CompleteJobs(ctx context.Context, owner string, now time.Time, done []store.JobResult) (int, error) {
+	var accounts []*store.Account
+	ids := make([]any, 0, len(done))
+	for _, d := range done {
+		ids = append(ids, d.ID)
+		if d.Account != nil {
+			accounts = append(accounts, d.Account)
+		}
+	}
+	t := s.wr.t(now)
+	stamp := s.wr.t(time.Now().UTC().Truncate(time.Microsecond))
+	completed := 0
+	err := s.inTx(ctx, func(tx runner) error {
+		completed = 0
+		err := chunks(accounts, s.d.MaxParams/11, func(part []*store.Account) error {
+			args := make([]any, 0, 11*len(part))
+			for _, a := range part {
+				args = append(args, a.AppID, a.UserID, a.RemoteID, string(a.State), a.Pushed, a.Hash, a.Linked,
+					a.LastError, stamp, stamp, tx.t(a.DeactivatedAt))
+			}
+			_, err := tx.exec(ctx, `INSERT INTO accounts (`+accountCols+`) VALUES `+rowMarks(len(part), 11)+`
+				ON CONFLICT (app_id, user_id) DO UPDATE SET remote_id = excluded.remote_id, state = excluded.state,
+				pushed = excluded.pushed, hash = excluded.hash, linked = excluded.linked,
+				last_error = excluded.last_error, updated_at = excluded.updated_at,
+				deactivated_at = excluded.deactivated_at`, args...)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("storing %d accounts: %w", len(accounts), err)
+		}
+		return chunks(ids, s.d.MaxParams-4, func(part []any) error {
+			n, err := tx.execN(ctx, `UPDATE jobs SET
+				state = CASE WHEN again THEN 'queued' ELSE 'done' END,
+				attempts = CASE WHEN again THEN 0 ELSE attempts END,
+				next_at = CASE WHEN again THEN ? ELSE next_at END,
+				finished_at = CASE WHEN again THEN finished_at ELSE ? END,
+				owner = CASE WHEN again THEN '' ELSE owner END,
+				again = FALSE, last_error = '', lease_until = NULL, updated_at = ?
+				WHERE owner = ? AND state = 'running' AND id IN (`+marks(len(part))+`)`,
+				append([]any{t, t, t, owner}, part...)...)
+			completed += int(n)
+			return err
+		})
+	})
+	if err != nil {
+		return 0, s.refErr(err, "completing %d jobs", len(done))
+	}
+	return completed, nil
+}
+
 // RetryJob puts a job owner holds back in the queue at nextAt with the
 // error that stopped it (a change that marked it Again meanwhile is
 // covered by the retry). Unknown job: store.ErrNotFound; not running for

@@ -16,6 +16,7 @@ var queueTests = []test{
 	{"EnqueueKeepsBackoff", testQueueEnqueueKeepsBackoff},
 	{"EnqueueMany", testQueueEnqueueMany},
 	{"LeasesExtendRelease", testQueueLeasesExtendRelease},
+	{"CompleteJobs", testQueueCompleteJobs},
 	{"ConcurrentEnqueue", testQueueConcurrentEnqueue},
 	{"ClaimOrderAndLimit", testQueueClaimOrder},
 	{"Again", testQueueAgain},
@@ -195,6 +196,44 @@ func testQueueLeasesExtendRelease(t *testing.T, s store.Store) {
 	}
 	if n, err := s.ReleaseJobs(t.Context(), "nobody", at(0)); err != nil || n != 0 {
 		t.Errorf("ReleaseJobs(nobody) = %d, %v; want 0", n, err)
+	}
+}
+
+// testQueueCompleteJobs: jobs that end together complete in one call with
+// the accounts they left; another owner's job is left alone, a job marked
+// again is queued again.
+func testQueueCompleteJobs(t *testing.T, s store.Store) {
+	w := newAppWorld(t, s) // alice's job of crm is queued
+	a := w.crm
+	enqueue(t, s, a.ID, store.JobUser, w.bob.ID, time.Now())
+	enqueue(t, s, a.ID, store.JobGroup, w.staff.ID, time.Now())
+	mine, _ := claim(t, s, a.ID, "w1", time.Now(), 2)
+	theirs, _ := claim(t, s, a.ID, "w2", time.Now(), 1)
+	if len(mine) != 2 || len(theirs) != 1 {
+		t.Fatalf("claimed %d and %d jobs, want 2 and 1", len(mine), len(theirs))
+	}
+	enqueue(t, s, a.ID, mine[1].Kind, mine[1].Target, time.Now()) // marked again
+	bob := &store.Account{AppID: a.ID, UserID: w.bob.ID, RemoteID: "r-bob", State: store.AccountActive, Hash: "h"}
+	n, err := s.CompleteJobs(t.Context(), "w1", time.Now(), []store.JobResult{
+		{ID: mine[0].ID, Account: bob}, {ID: mine[1].ID}, {ID: theirs[0].ID}})
+	if err != nil || n != 2 {
+		t.Fatalf("CompleteJobs = %d, %v; want 2", n, err)
+	}
+	states := map[int64]store.JobState{}
+	jobs, err := s.ListJobs(t.Context(), store.JobFilter{AppID: a.ID})
+	must(t, "ListJobs", err)
+	for _, j := range jobs {
+		states[j.ID] = j.State
+	}
+	want := map[int64]store.JobState{mine[0].ID: store.JobDone, mine[1].ID: store.JobQueued, theirs[0].ID: store.JobRunning}
+	for id, st := range want {
+		if states[id] != st {
+			t.Errorf("job %d is %s, want %s", id, states[id], st)
+		}
+	}
+	got, err := s.GetAccount(t.Context(), a.ID, w.bob.ID)
+	if err != nil || got.RemoteID != "r-bob" || got.State != store.AccountActive || got.Hash != "h" {
+		t.Errorf("bob's account = %+v, %v; want it stored", got, err)
 	}
 }
 

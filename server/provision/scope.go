@@ -1,0 +1,94 @@
+package provision
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/idsync/idsync/server/store"
+)
+
+// scopeCache answers whether a user is in scope of an app from the app's
+// whole scope, read once, for as long as nothing that decides it changed:
+// no user or group was written (the store's feed position is the same) and
+// the app's assignments are the same. Each answer checks both first, so a
+// change committed before a push started is never missed. While the
+// directory keeps changing it asks the store per user instead, reading
+// the whole scope again at most once a second.
+type scopeCache struct {
+	st    store.Store
+	appID int64
+
+	mu       sync.Mutex
+	valid    bool
+	pos      int64
+	assigned string
+	users    map[string]bool
+	tried    time.Time
+}
+
+func newScopeCache(st store.Store, appID int64) *scopeCache {
+	return &scopeCache{st: st, appID: appID}
+}
+
+// inScope reports whether the user is assigned to the app, directly or
+// through a group.
+func (c *scopeCache) inScope(ctx context.Context, userID string) (bool, error) {
+	pos, err := c.st.FeedPosition(ctx)
+	if err != nil {
+		return false, err
+	}
+	assigned, err := c.assignments(ctx)
+	if err != nil {
+		return false, err
+	}
+	c.mu.Lock()
+	if c.valid && c.pos == pos && c.assigned == assigned {
+		in := c.users[userID]
+		c.mu.Unlock()
+		return in, nil
+	}
+	refresh := time.Since(c.tried) >= time.Second
+	if refresh {
+		c.tried = time.Now()
+	}
+	c.mu.Unlock()
+	if !refresh {
+		apps, err := c.st.AppsOfUser(ctx, userID)
+		return inApps(apps, c.appID), err
+	}
+	ids, err := c.st.AppUsers(ctx, c.appID)
+	if err != nil {
+		return false, err
+	}
+	after, err := c.st.FeedPosition(ctx)
+	if err != nil {
+		return false, err
+	}
+	users := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		users[id] = true
+	}
+	c.mu.Lock()
+	// Kept only when no write came between the two positions.
+	c.valid, c.pos, c.assigned, c.users = after == pos, pos, assigned, users
+	c.mu.Unlock()
+	return users[userID], nil
+}
+
+// assignments is a fingerprint of the app's assignments.
+func (c *scopeCache) assignments(ctx context.Context) (string, error) {
+	as, err := c.st.ListAssignments(ctx, c.appID)
+	if err != nil {
+		return "", err
+	}
+	keys := make([]string, len(as))
+	for i, a := range as {
+		keys[i] = fmt.Sprintf("%s:%s", a.Kind, a.TargetID)
+	}
+	slices.Sort(keys)
+	return strings.Join(keys, ","), nil
+}
