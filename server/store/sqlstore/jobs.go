@@ -246,6 +246,17 @@ func jobMissing(ctx context.Context, q runner, id int64, owner, doing string) er
 	return conflict("%s job %d for %s: %s holds it", doing, id, owner, holder)
 }
 
+// completeJobs ends jobs: done, or queued again at once when marked again.
+// Arguments: now three times, then those of the WHERE clause it ends with.
+const completeJobs = `UPDATE jobs SET
+	state = CASE WHEN again THEN 'queued' ELSE 'done' END,
+	attempts = CASE WHEN again THEN 0 ELSE attempts END,
+	next_at = CASE WHEN again THEN ? ELSE next_at END,
+	finished_at = CASE WHEN again THEN finished_at ELSE ? END,
+	owner = CASE WHEN again THEN '' ELSE owner END,
+	again = FALSE, last_error = '', lease_until = NULL, updated_at = ?
+	WHERE `
+
 // CompleteJob ends a job owner holds: done at now, or, when it was marked
 // Again while it ran, queued again at now with Attempts reset. Unknown
 // job: store.ErrNotFound; not running for owner: store.ErrConflict. (A
@@ -253,14 +264,7 @@ func jobMissing(ctx context.Context, q runner, id int64, owner, doing string) er
 // PostgreSQL the parameter's type.)
 func (s *Store) CompleteJob(ctx context.Context, id int64, owner string, now time.Time) error {
 	t := s.wr.t(now)
-	n, err := s.wr.execN(ctx, `UPDATE jobs SET
-		state = CASE WHEN again THEN 'queued' ELSE 'done' END,
-		attempts = CASE WHEN again THEN 0 ELSE attempts END,
-		next_at = CASE WHEN again THEN ? ELSE next_at END,
-		finished_at = CASE WHEN again THEN finished_at ELSE ? END,
-		owner = CASE WHEN again THEN '' ELSE owner END,
-		again = FALSE, last_error = '', lease_until = NULL, updated_at = ?
-		WHERE id = ? AND owner = ? AND state = 'running'`, t, t, t, id, owner)
+	n, err := s.wr.execN(ctx, completeJobs+`id = ? AND owner = ? AND state = 'running'`, t, t, t, id, owner)
 	if err != nil {
 		return fmt.Errorf("completing job %d: %w", id, err)
 	}
@@ -306,14 +310,7 @@ func (s *Store) CompleteJobs(ctx context.Context, owner string, now time.Time, d
 			return fmt.Errorf("storing %d accounts: %w", len(accounts), err)
 		}
 		return chunks(ids, s.d.MaxParams-4, func(part []any) error {
-			n, err := tx.execN(ctx, `UPDATE jobs SET
-				state = CASE WHEN again THEN 'queued' ELSE 'done' END,
-				attempts = CASE WHEN again THEN 0 ELSE attempts END,
-				next_at = CASE WHEN again THEN ? ELSE next_at END,
-				finished_at = CASE WHEN again THEN finished_at ELSE ? END,
-				owner = CASE WHEN again THEN '' ELSE owner END,
-				again = FALSE, last_error = '', lease_until = NULL, updated_at = ?
-				WHERE owner = ? AND state = 'running' AND id IN (`+marks(len(part))+`)`,
+			n, err := tx.execN(ctx, completeJobs+`owner = ? AND state = 'running' AND id IN (`+marks(len(part))+`)`,
 				append([]any{t, t, t, owner}, part...)...)
 			completed += int(n)
 			return err
