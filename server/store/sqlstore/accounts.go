@@ -12,6 +12,14 @@ import (
 const accountCols = `app_id, user_id, remote_id, state, pushed, hash, linked, last_error, created_at,
 	updated_at, deactivated_at`
 
+// accountUpsert inserts or replaces the account of (app, user); arguments:
+// the values of accountCols.
+const accountUpsert = `INSERT INTO accounts (` + accountCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (app_id, user_id) DO UPDATE SET remote_id = excluded.remote_id, state = excluded.state,
+	pushed = excluded.pushed, hash = excluded.hash, linked = excluded.linked,
+	last_error = excluded.last_error, updated_at = excluded.updated_at,
+	deactivated_at = excluded.deactivated_at`
+
 func scanAccount(sc scanner) (*store.Account, error) {
 	a := &store.Account{}
 	err := sc.Scan(&a.AppID, &a.UserID, &a.RemoteID, &a.State, &a.Pushed, &a.Hash, &a.Linked, &a.LastError,
@@ -48,12 +56,7 @@ func (s *Store) GetAccountByRemoteID(ctx context.Context, appID int64, remoteID 
 // store.ErrConflict.
 func (s *Store) PutAccount(ctx context.Context, a *store.Account) error {
 	t := now()
-	err := s.wr.row(ctx, `INSERT INTO accounts (`+accountCols+`) VALUES (`+marks(11)+`)
-		ON CONFLICT (app_id, user_id) DO UPDATE SET remote_id = excluded.remote_id, state = excluded.state,
-		pushed = excluded.pushed, hash = excluded.hash, linked = excluded.linked,
-		last_error = excluded.last_error, updated_at = excluded.updated_at,
-		deactivated_at = excluded.deactivated_at
-		RETURNING created_at`,
+	err := s.wr.row(ctx, accountUpsert+` RETURNING created_at`,
 		a.AppID, a.UserID, a.RemoteID, string(a.State), a.Pushed, a.Hash, a.Linked, a.LastError,
 		s.wr.t(t), s.wr.t(t), s.wr.t(a.DeactivatedAt)).Scan(scanTime{&a.CreatedAt})
 	if err != nil {
