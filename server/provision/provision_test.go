@@ -79,9 +79,10 @@ func TestLifecycle(t *testing.T) {
 	// Deprovisioned → deactivated; restored → reactivated.
 	w.apply([]*store.Object{user("u2", "bob", func(o *store.Object) { o.Status = store.StatusDeprovisioned })})
 	w.waitActive("bob@example.org", false)
-	if a := w.account(bob.ID); a == nil || a.State != store.AccountDeactivated {
-		t.Errorf("bob's account = %+v, want deactivated", a)
-	}
+	w.eventually("bob's account recorded deactivated", func() bool {
+		a := w.account(bob.ID)
+		return a != nil && a.State == store.AccountDeactivated
+	}, func() string { return fmt.Sprintf("%+v", w.account(bob.ID)) })
 	w.apply([]*store.Object{user("u2", "bob")})
 	w.waitActive("bob@example.org", true)
 
@@ -116,9 +117,11 @@ func TestDeleteAfterRetention(t *testing.T) {
 	if waited := time.Since(start); waited < time.Second {
 		t.Errorf("deleted %v after the deactivation, before the retention of 1.5 s", waited)
 	}
-	if a := w.account(w.hubUser("carol").ID); a == nil || a.State != store.AccountDeleted {
-		t.Errorf("carol's account = %+v, want deleted", a)
-	}
+	carol := w.hubUser("carol").ID
+	w.eventually("carol's account recorded deleted", func() bool {
+		a := w.account(carol)
+		return a != nil && a.State == store.AccountDeleted
+	}, func() string { return fmt.Sprintf("%+v", w.account(carol)) })
 	if n := w.srv.UserCount(); n != 2 {
 		t.Errorf("the app holds %d users, want 2", n)
 	}
