@@ -245,6 +245,9 @@ func (a *batchApply) apply(ctx context.Context, maxParams int) error {
 		if err := a.followRenames(ctx, written, have); err != nil {
 			return err
 		}
+		if err := a.followIdentity(ctx, written, have, maxParams); err != nil {
+			return err
+		}
 	}
 	if err := a.writeMembers(ctx, written, ids, maxParams); err != nil {
 		return err
@@ -436,8 +439,40 @@ func (a *batchApply) followRenames(ctx context.Context, written []*store.Object,
 	return nil
 }
 
+// followIdentity rekeys the member rows that carry the identity of a
+// written object, new or renamed, by its DN: rows keyed by a DN the hub
+// never knew it by (a whole membership read while it was between two
+// renames, or before it arrived). Groups that list both keep one row.
+func (a *batchApply) followIdentity(ctx context.Context, written []*store.Object, have map[string]known, maxParams int) error {
+	var ext []string
+	for _, o := range written {
+		if k, ok := have[o.ExternalID]; !ok || k.dnKey != o.DNKey {
+			ext = append(ext, o.ExternalID)
+		}
+	}
+	return chunks(ext, maxParams-3, func(part []string) error {
+		if _, err := a.tx.exec(ctx, `DELETE FROM memberships WHERE member_ext IN (`+marks(len(part))+`)
+			AND EXISTS (SELECT 1 FROM objects o, memberships m2 WHERE o.directory_id = ?
+				AND o.external_id = memberships.member_ext AND m2.group_id = memberships.group_id
+				AND m2.member_key = 'dn:' || o.dn_key AND m2.member_key <> memberships.member_key)`,
+			append(anys(part), a.dirID)...); err != nil {
+			return fmt.Errorf("rekeying members by identity: %w", err)
+		}
+		_, err := a.tx.exec(ctx, `UPDATE memberships SET
+			member_key = (SELECT 'dn:' || o.dn_key FROM objects o WHERE o.directory_id = ? AND o.external_id = memberships.member_ext),
+			member_value = (SELECT o.dn FROM objects o WHERE o.directory_id = ? AND o.external_id = memberships.member_ext)
+			WHERE member_ext IN (`+marks(len(part))+`)
+			AND member_key <> (SELECT 'dn:' || o.dn_key FROM objects o WHERE o.directory_id = ? AND o.external_id = memberships.member_ext)`,
+			append(append([]any{a.dirID, a.dirID}, anys(part)...), a.dirID)...)
+		if err != nil {
+			return fmt.Errorf("rekeying members by identity: %w", err)
+		}
+		return nil
+	})
+}
+
 // memberRow is one row of memberships.
-type memberRow struct{ group, key, value string }
+type memberRow struct{ group, key, value, ext string }
 
 // writeMembers brings the member rows of the written groups in line: a
 // complete member set replaces the stored one by difference (a group of
@@ -461,11 +496,11 @@ func (a *batchApply) writeMembers(ctx context.Context, writes []*store.Object, i
 			continue
 		}
 		// Adds first, then removes: a key in both ends up removed.
-		add := make(map[string]string, len(o.AddMembers))
+		add := make(map[string]store.MemberRef, len(o.AddMembers))
 		for _, m := range o.AddMembers {
 			m = known.key(m)
 			if m.Key != "" {
-				add[m.Key] = m.Value
+				add[m.Key] = m
 			}
 		}
 		for _, m := range o.RemoveMembers {
@@ -476,7 +511,7 @@ func (a *batchApply) writeMembers(ctx context.Context, writes []*store.Object, i
 			}
 		}
 		for _, k := range slices.Sorted(maps.Keys(add)) {
-			put = append(put, memberRow{gid, k, add[k]})
+			put = append(put, memberRow{gid, k, add[k].Value, add[k].ExternalID})
 		}
 	}
 	current, err := a.members(ctx, complete, ids, maxParams)
@@ -485,17 +520,17 @@ func (a *batchApply) writeMembers(ctx context.Context, writes []*store.Object, i
 	}
 	for _, o := range complete {
 		gid := ids[o.ExternalID]
-		want := make(map[string]string, len(o.Members))
+		want := make(map[string]store.MemberRef, len(o.Members))
 		for _, m := range o.Members {
 			m = known.key(m)
 			if m.Key != "" {
-				want[m.Key] = m.Value
+				want[m.Key] = m
 			}
 		}
 		have := current[gid]
 		for _, k := range slices.Sorted(maps.Keys(want)) {
-			if v, ok := have[k]; !ok || v != want[k] {
-				put = append(put, memberRow{gid, k, want[k]})
+			if v, ok := have[k]; !ok || v != want[k].Value || want[k].ExternalID != "" {
+				put = append(put, memberRow{gid, k, want[k].Value, want[k].ExternalID})
 			}
 		}
 		for _, k := range slices.Sorted(maps.Keys(have)) {
@@ -515,23 +550,27 @@ func (a *batchApply) writeMembers(ctx context.Context, writes []*store.Object, i
 	}
 	for _, gid := range slices.Sorted(maps.Keys(delExt)) {
 		if err := chunks(delExt[gid], maxParams-2, func(part []string) error {
-			_, err := a.tx.exec(ctx, `DELETE FROM memberships WHERE group_id = ? AND member_key IN
-				(SELECT 'dn:' || dn_key FROM objects WHERE directory_id = ? AND external_id IN (`+marks(len(part))+`))`,
-				append([]any{gid, a.dirID}, anys(part)...)...)
+			_, err := a.tx.exec(ctx, `DELETE FROM memberships WHERE group_id = ? AND (member_key IN
+				(SELECT 'dn:' || dn_key FROM objects WHERE directory_id = ? AND external_id IN (`+marks(len(part))+`))
+				OR member_ext IN (`+marks(len(part))+`))`,
+				append(append([]any{gid, a.dirID}, anys(part)...), anys(part)...)...)
 			return err
 		}); err != nil {
 			return fmt.Errorf("removing members of group %s by external id: %w", gid, err)
 		}
 	}
-	if err := chunks(put, maxParams/3, func(part []memberRow) error {
-		args := make([]any, 0, 3*len(part))
+	if err := chunks(put, maxParams/4, func(part []memberRow) error {
+		args := make([]any, 0, 4*len(part))
 		for _, m := range part {
-			args = append(args, m.group, m.key, m.value)
+			args = append(args, m.group, m.key, m.value, m.ext)
 		}
-		// A key added again with the value it has is not rewritten.
-		_, err := a.tx.exec(ctx, `INSERT INTO memberships (group_id, member_key, member_value) VALUES `+
-			rowMarks(len(part), 3)+` ON CONFLICT (group_id, member_key) DO UPDATE SET member_value = excluded.member_value
-			WHERE memberships.member_value <> excluded.member_value`,
+		// A key added again with the value and identity it has is not
+		// rewritten; a value without identity leaves the one known.
+		_, err := a.tx.exec(ctx, `INSERT INTO memberships (group_id, member_key, member_value, member_ext) VALUES `+
+			rowMarks(len(part), 4)+` ON CONFLICT (group_id, member_key) DO UPDATE SET member_value = excluded.member_value,
+			member_ext = CASE WHEN excluded.member_ext <> '' THEN excluded.member_ext ELSE memberships.member_ext END
+			WHERE memberships.member_value <> excluded.member_value
+				OR (excluded.member_ext <> '' AND memberships.member_ext <> excluded.member_ext)`,
 			args...)
 		return err
 	}); err != nil {

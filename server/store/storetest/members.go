@@ -424,4 +424,24 @@ func testMembersByExternalID(t *testing.T, s store.Store) {
 	if got := memberValues(f.members(staff.ID)); !reflect.DeepEqual(got, []string{bob.DN}) {
 		t.Errorf("members after a whole membership = %q, want bob by the DN the hub knows", got)
 	}
+
+	// dave, not known yet, is listed by a DN he has left by the time he
+	// arrives (with LinkedMembers): his row follows him, and a group that
+	// already lists him by his DN keeps one row.
+	early := dnMember(userDN("dave.between"))
+	early.ExternalID = "u4"
+	whole.Members = []store.MemberRef{between, early}
+	rehash(whole)
+	f.upsert(run, whole, newGroup("g9", "both", early, dnMember(userDN("dave"))))
+	f.apply(run, store.Batch{LinkedMembers: true, Upserts: []*store.Object{newUser("u4", "dave")}})
+	want = []string{bob.DN, userDN("dave")}
+	if got := memberValues(f.members(staff.ID)); !reflect.DeepEqual(sortedLower(got), sortedLower(want)) {
+		t.Errorf("members after dave arrived = %q, want %q", got, want)
+	}
+	if got := memberValues(f.members(f.group("both").ID)); !reflect.DeepEqual(got, []string{userDN("dave")}) {
+		t.Errorf("both lists %q, want dave once", got)
+	}
+	if g := f.group("staff"); g.UnresolvedMembers != 0 {
+		t.Errorf("staff has %d unresolved members, want 0", g.UnresolvedMembers)
+	}
 }
