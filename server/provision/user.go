@@ -133,9 +133,9 @@ func (r *appRunner) pushUser(ctx context.Context, userID string, retry bool) err
 		if !a.AllowCreate {
 			return nil
 		}
-		return r.create(ctx, u, acct, desired, true)
+		return r.create(ctx, u, acct, desired)
 	case acct.State == store.AccountCreating:
-		return r.create(ctx, u, acct, desired, true)
+		return r.create(ctx, u, acct, desired)
 	}
 	hash, _, err := hashResource(desired)
 	if err != nil {
@@ -156,7 +156,7 @@ func (r *appRunner) pushUser(ctx context.Context, userID string, retry bool) err
 // job, should the hub die mid-POST — so a POST retried after a lost
 // response makes no duplicate. A 409 adopts the one account with that
 // userName, when it is not another hub user's.
-func (r *appRunner) create(ctx context.Context, u *store.User, acct *store.Account, desired scim.Resource, mayRecreate bool) error {
+func (r *appRunner) create(ctx context.Context, u *store.User, acct *store.Account, desired scim.Resource) error {
 	if acct != nil && acct.State == store.AccountCreating {
 		found, err := r.lookup(ctx, u.ID, desired.UserName())
 		if err != nil {
@@ -240,7 +240,7 @@ func (r *appRunner) update(ctx context.Context, u *store.User, acct *store.Accou
 		if found != nil && found.ID() != acct.RemoteID {
 			return r.adopt(ctx, u, found, desired)
 		}
-		return r.create(ctx, u, nil, desired, false)
+		return r.create(ctx, u, nil, desired)
 	}
 	if err != nil {
 		return fmt.Errorf("updating %s (%s): %w", desired.UserName(), acct.RemoteID, err)
