@@ -564,6 +564,19 @@ func TestParseDirSyncEntry(t *testing.T) {
 	}
 }
 
+// TestDropDeletedMembers: an addition of a member the same round deletes
+// is left out; others stay.
+func TestDropDeletedMembers(t *testing.T) {
+	in := []dirSyncEntry{
+		{dn: "g1", adds: []string{"<GUID=AA>;CN=gone", "<GUID=bb>;CN=stays", "CN=plain"}},
+		{dn: "gone", guid: "aa", deleted: true},
+	}
+	got := dropDeletedMembers(in)
+	if want := []string{"<GUID=bb>;CN=stays", "CN=plain"}; !reflect.DeepEqual(got[0].adds, want) {
+		t.Errorf("adds = %q, want %q", got[0].adds, want)
+	}
+}
+
 // TestMembersLast: a round's membership deltas come after its other
 // changes, in their order.
 func TestMembersLast(t *testing.T) {

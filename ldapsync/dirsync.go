@@ -312,7 +312,7 @@ func (d *dirSyncer) round(ctx context.Context) (bool, error) {
 	}
 	// Re-reads run after the round's search is over: a search issued while
 	// another streams can deadlock go-ldap.
-	for _, e := range membersLast(entries) {
+	for _, e := range membersLast(dropDeletedMembers(entries)) {
 		if err := d.process(ctx, e); err != nil {
 			return false, err
 		}
@@ -322,6 +322,42 @@ func (d *dirSyncer) round(ctx context.Context) (bool, error) {
 		return more, nil
 	}
 	return more, d.checkpoint(ctx)
+}
+
+// dropDeletedMembers leaves out of a round's membership additions the
+// members the same round reports deleted: AD drops the links to a deleted
+// object, but Samba's DirSync may still list the addition made before the
+// delete (and never its removal).
+func dropDeletedMembers(entries []dirSyncEntry) []dirSyncEntry {
+	deleted := map[string]bool{}
+	for _, e := range entries {
+		if e.deleted && e.guid != "" {
+			deleted[strings.ToLower(e.guid)] = true
+		}
+	}
+	if len(deleted) == 0 {
+		return entries
+	}
+	for i, e := range entries {
+		entries[i].adds = slices.DeleteFunc(e.adds, func(v string) bool {
+			g, ok := memberGUID(v)
+			return ok && deleted[strings.ToLower(g)]
+		})
+	}
+	return entries
+}
+
+// memberGUID returns the GUID of a "<GUID=g>;DN" member value.
+func memberGUID(v string) (string, bool) {
+	rest, ok := strings.CutPrefix(v, "<GUID=")
+	if !ok {
+		return "", false
+	}
+	i := strings.IndexByte(rest, '>')
+	if i < 0 {
+		return "", false
+	}
+	return rest[:i], true
 }
 
 // membersLast orders a round's entries so that membership deltas come

@@ -736,6 +736,12 @@ func (a *batchApply) deletes(ctx context.Context, maxParams int) error {
 // directory now has that DN (created there since), whose membership it is.
 func (a *batchApply) unlinkDeleted(ctx context.Context, ext []string) error {
 	for _, e := range ext {
+		// Rows that carry its identity, whatever DN they name (the hub may
+		// never have known the object).
+		if _, err := a.tx.exec(ctx, `DELETE FROM memberships WHERE member_ext = ?
+			AND group_id IN (SELECT id FROM objects WHERE directory_id = ?)`, e, a.dirID); err != nil {
+			return fmt.Errorf("removing deleted object %s from its groups: %w", e, err)
+		}
 		_, err := a.tx.exec(ctx, `DELETE FROM memberships WHERE member_key IN (
 				SELECT 'dn:' || d.dn_key FROM objects d WHERE d.directory_id = ? AND d.external_id = ? AND d.dn_key <> ''
 				AND NOT EXISTS (SELECT 1 FROM objects o WHERE o.directory_id = d.directory_id AND o.dn_key = d.dn_key

@@ -444,4 +444,16 @@ func testMembersByExternalID(t *testing.T, s store.Store) {
 	if g := f.group("staff"); g.UnresolvedMembers != 0 {
 		t.Errorf("staff has %d unresolved members, want 0", g.UnresolvedMembers)
 	}
+
+	// An object the hub never knew is added to a group, then deleted: it
+	// leaves the group by its identity.
+	ghost := dnMember(userDN("ghost"))
+	ghost.ExternalID = "u8"
+	delta.AddMembers, delta.RemoveMembers = []store.MemberRef{ghost}, nil
+	f.upsert(run, delta)
+	f.apply(run, store.Batch{LinkedMembers: true, Deletes: []string{"u8"}})
+	want = []string{bob.DN, userDN("dave")}
+	if got := memberValues(f.members(staff.ID)); !reflect.DeepEqual(sortedLower(got), sortedLower(want)) {
+		t.Errorf("members after the ghost's deletion = %q, want %q", got, want)
+	}
 }
