@@ -177,10 +177,8 @@ func StartSlapd(ctx context.Context, opts SlapdOptions) (_ *SlapdServer, err err
 			os.RemoveAll(s.Dir)
 		}
 	}()
-	for _, d := range []string{"data", "accesslog"} {
-		if err := os.MkdirAll(filepath.Join(s.Dir, d), 0o700); err != nil {
-			return nil, err
-		}
+	if err := os.MkdirAll(filepath.Join(s.Dir, "data"), 0o700); err != nil {
+		return nil, err
 	}
 	port, err := freePort("127.0.0.1")
 	if err != nil {
@@ -246,25 +244,17 @@ func writeSlapdConf(dir string, opts SlapdOptions) (string, error) {
 	}
 	fmt.Fprintf(&b, "pidfile %s/slapd.pid\nargsfile %s/slapd.args\n", dir, dir)
 	if moduleDir != "" {
-		fmt.Fprintf(&b, "modulepath %s\nmoduleload back_mdb\nmoduleload syncprov\nmoduleload accesslog\n", moduleDir)
+		fmt.Fprintf(&b, "modulepath %s\nmoduleload back_mdb\nmoduleload syncprov\n", moduleDir)
 	}
 	if opts.TLS {
 		fmt.Fprintf(&b, "TLSCACertificateFile %s/ca.pem\nTLSCertificateFile %s/server.pem\nTLSCertificateKeyFile %s/server-key.pem\n", dir, dir, dir)
 	}
 	// Imports read everything; tests write values of several megabytes.
 	b.WriteString("sizelimit unlimited\nsockbuf_max_incoming_auth 67108864\n")
-	// The session log of syncprov comes from an accesslog database, as a
-	// production server keeps it: it outlives a crash of slapd, so deletes
-	// made just before one still reach a consumer that resumes (an
-	// in-memory session log would be lost, and syncprov would then call the
-	// consumer up to date).
-	fmt.Fprintf(&b, "database mdb\nmaxsize 1073741824\ndbnosync\nsuffix cn=accesslog\nrootdn cn=accesslog\ndirectory %s/accesslog\n", dir)
-	b.WriteString("index default eq\nindex entryCSN,objectClass,reqEnd,reqResult,reqStart,reqDN eq\n")
 	fmt.Fprintf(&b, "database mdb\nmaxsize 8589934592\ndbnosync\nsuffix %q\nrootdn %q\nrootpw %s\ndirectory %s/data\n",
 		SlapdSuffix, SlapdRootDN, SlapdRootPassword, dir)
 	b.WriteString("index objectClass eq\nindex entryUUID,entryCSN eq\n")
-	b.WriteString("overlay syncprov\nsyncprov-checkpoint 100 10\nsyncprov-sessionlog-source cn=accesslog\n")
-	b.WriteString("overlay accesslog\nlogdb cn=accesslog\nlogops writes\nlogsuccess TRUE\nlogpurge 07+00:00 01+00:00\n")
+	b.WriteString("overlay syncprov\nsyncprov-checkpoint 100 10\nsyncprov-sessionlog 10000\n")
 	if opts.SyncprovReloadHint {
 		b.WriteString("syncprov-reloadhint TRUE\n")
 	}
