@@ -261,7 +261,11 @@ func (e *faultEnv) stream(c *churn, fault faultCase, drain time.Duration) {
 	// The stored checkpoint covers the directory's state: an agent that
 	// resumes from it finds nothing to apply.
 	var before directoryJSON
-	e.s.ctlJSON(&before, "directory", "show", e.name)
+	eventually(t, "capture running before the agent is killed", func() (bool, string) {
+		// A full import that just ended may have handed capture a new run.
+		e.s.ctlJSON(&before, "directory", "show", e.name)
+		return before.CaptureStatus != nil, "no capture"
+	})
 	e.a.proc.Kill()
 	e.s.reviveAgent(e.a)
 	e.waitCapture(before.CaptureStatus.Strategy, before.CaptureStatus.RunID)
