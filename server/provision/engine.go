@@ -333,6 +333,3 @@ const (
 
 // errNotFound is store.ErrNotFound, tested with errors.Is.
 func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }
-
-// inApps reports whether id is in ids.
-func inApps(ids []int64, id int64) bool { return slices.Contains(ids, id) }

@@ -3,6 +3,7 @@ package provision
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/idsync/idsync/server/store"
@@ -104,7 +105,7 @@ func (e *Engine) queueChanges(ctx context.Context, changes []store.ObjectChange)
 			return err
 		}
 		for _, a := range apps {
-			want := inApps(inScope, a.ID)
+			want := slices.Contains(inScope, a.ID)
 			if !want {
 				_, err := e.st.GetAccount(ctx, a.ID, c.ObjectID)
 				if isNotFound(err) {

@@ -2,7 +2,6 @@ package provision
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -225,5 +224,3 @@ func diffIDs(have, want []string) (add, remove []string) {
 	}
 	return add, remove
 }
-
-func jsonOf(v any) ([]byte, error) { return json.Marshal(v) }

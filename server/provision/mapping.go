@@ -30,12 +30,6 @@ func DefaultMapping() []store.MappingRule {
 	}
 }
 
-// Fields the expressions of a mapping read: the hub profile, plus extra.X
-// for the directory's extra attributes (attr("X") for names that are not
-// identifiers).
-var profileFields = []string{"id", "username", "email", "given_name", "family_name", "display_name",
-	"employee_number", "department", "title", "manager", "status", "directory", "dn", "external_id"}
-
 // reserved are targets the engine sets itself.
 var reserved = map[string]string{
 	"id":         "the app's own id",
@@ -235,6 +229,3 @@ func hashResource(r scim.Resource) (string, []byte, error) {
 	sum := sha256.Sum256(raw)
 	return hex.EncodeToString(sum[:16]), raw, nil
 }
-
-// Fields returns the profile fields expressions may read, for help texts.
-func Fields() []string { return append([]string(nil), profileFields...) }

@@ -2,6 +2,7 @@ package provision_test
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -175,7 +176,8 @@ func TestGroupPush(t *testing.T) {
 						names = append(names, str(u, "userName"))
 					}
 				}
-				return sortStrings(names)
+				slices.Sort(names)
+				return names
 			}
 		}
 		return nil
@@ -210,17 +212,6 @@ func TestGroupPush(t *testing.T) {
 	if n := len(w.srv.Groups()); n != 1 {
 		t.Errorf("the app holds %d groups, want the emptied one", n)
 	}
-}
-
-func sortStrings(xs []string) []string {
-	for i := range xs {
-		for j := i + 1; j < len(xs); j++ {
-			if xs[j] < xs[i] {
-				xs[i], xs[j] = xs[j], xs[i]
-			}
-		}
-	}
-	return xs
 }
 
 // TestConflictAdopts: a 409 on create adopts the one account of that

@@ -58,7 +58,7 @@ func (c *scopeCache) inScope(ctx context.Context, userID string) (bool, error) {
 	c.mu.Unlock()
 	if !refresh {
 		apps, err := c.st.AppsOfUser(ctx, userID)
-		return inApps(apps, c.appID), err
+		return slices.Contains(apps, c.appID), err
 	}
 	ids, err := c.st.AppUsers(ctx, c.appID)
 	if err != nil {

@@ -2,6 +2,7 @@ package provision
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -50,7 +51,7 @@ func (e *Engine) userState(ctx context.Context, a *store.App, userID string, inS
 	if inScope == nil {
 		inScope = func(ctx context.Context, userID string) (bool, error) {
 			apps, err := e.st.AppsOfUser(ctx, userID)
-			return inApps(apps, a.ID), err
+			return slices.Contains(apps, a.ID), err
 		}
 	}
 	if w.inScope, err = inScope(ctx, userID); err != nil {
@@ -208,7 +209,7 @@ func (r *appRunner) adopt(ctx context.Context, u *store.User, found scim.Resourc
 	if active, ok := found.Active(); ok && !active {
 		acct.State = store.AccountDeactivated
 	}
-	acct.Pushed, _ = jsonOf(prior)
+	acct.Pushed, _ = json.Marshal(prior)
 	if err := r.putAccount(ctx, acct); err != nil {
 		return err
 	}
@@ -286,7 +287,7 @@ func (r *appRunner) deprovision(ctx context.Context, u *store.User, userID strin
 			return r.putAccount(ctx, &store.Account{AppID: a.ID, UserID: userID, State: store.AccountDeleted})
 		}
 		acct = &store.Account{AppID: a.ID, UserID: userID, RemoteID: found.ID(), State: store.AccountActive, Linked: acct.Linked}
-		acct.Pushed, _ = jsonOf(stripMeta(found))
+		acct.Pushed, _ = json.Marshal(stripMeta(found))
 		if err := r.putAccount(ctx, acct); err != nil {
 			return err
 		}
