@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"maps"
 	"slices"
@@ -277,11 +279,52 @@ func (a *batchApply) dedupe() []*store.Object {
 			a.errs = append(a.errs, store.EntryError{DN: o.DN, Kind: o.Kind, Message: "object has no external id"})
 			continue
 		}
+		if prev, ok := last[o.ExternalID]; ok {
+			o = foldMembers(prev, o)
+		}
 		last[o.ExternalID] = o
 	}
 	out := slices.Collect(maps.Values(last))
 	slices.SortFunc(out, func(x, y *store.Object) int { return strings.Compare(x.ExternalID, y.ExternalID) })
 	return out
+}
+
+// foldMembers returns next, a later version of prev in the same batch,
+// with prev's membership folded in when next carries only deltas: two
+// DirSync rounds that change one group can share a batch, and the first
+// round's deltas must not be lost to the second's. Deltas fold in order —
+// a later addition cancels an earlier removal of the same member and a
+// later removal an earlier addition, matched by key or external id — and
+// deltas after a complete set edit that set.
+func foldMembers(prev, next *store.Object) *store.Object {
+	if next.Kind != store.ObjectGroup || next.MembersComplete || prev.Kind != store.ObjectGroup {
+		return next
+	}
+	same := func(a, b store.MemberRef) bool {
+		return a.Key == b.Key || (a.ExternalID != "" && strings.EqualFold(a.ExternalID, b.ExternalID))
+	}
+	without := func(refs, drop []store.MemberRef) []store.MemberRef {
+		return slices.DeleteFunc(slices.Clone(refs), func(m store.MemberRef) bool {
+			return slices.ContainsFunc(drop, func(d store.MemberRef) bool { return same(m, d) })
+		})
+	}
+	out := *next
+	if prev.MembersComplete {
+		out.Members = append(without(prev.Members, slices.Concat(next.RemoveMembers, next.AddMembers)), without(next.AddMembers, next.RemoveMembers)...)
+		out.MembersComplete, out.AddMembers, out.RemoveMembers = true, nil, nil
+		// next's hash does not cover the members; the folded one's must,
+		// or a stored group of that hash would count unchanged.
+		h := sha256.New()
+		h.Write([]byte(next.Hash))
+		for _, m := range out.Members {
+			fmt.Fprintf(h, "\x00%s\x00%s\x00%s", m.Key, m.Value, m.ExternalID)
+		}
+		out.Hash = hex.EncodeToString(h.Sum(nil)[:16])
+		return &out
+	}
+	out.AddMembers = append(without(prev.AddMembers, slices.Concat(next.RemoveMembers, next.AddMembers)), next.AddMembers...)
+	out.RemoveMembers = append(without(prev.RemoveMembers, slices.Concat(next.AddMembers, next.RemoveMembers)), next.RemoveMembers...)
+	return &out
 }
 
 // known reads, in one query per chunk, what the store holds of the

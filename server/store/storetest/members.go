@@ -20,6 +20,7 @@ var memberTests = []test{
 	{"LargeGroupDeltas", testMembersLargeGroupDeltas},
 	{"FollowRenames", testLinkedMembers},
 	{"ByExternalID", testMembersByExternalID},
+	{"DeltasTwiceInABatch", testMembersDeltasTwiceInABatch},
 }
 
 // members reads a group's members.
@@ -455,5 +456,42 @@ func testMembersByExternalID(t *testing.T, s store.Store) {
 	want = []string{bob.DN, userDN("dave")}
 	if got := memberValues(f.members(staff.ID)); !reflect.DeepEqual(sortedLower(got), sortedLower(want)) {
 		t.Errorf("members after the ghost's deletion = %q, want %q", got, want)
+	}
+}
+
+// testMembersDeltasTwiceInABatch: two DirSync rounds that change one group
+// can share a batch; the first round's deltas are not lost to the second's.
+func testMembersDeltasTwiceInABatch(t *testing.T, s store.Store) {
+	f := newFixture(t, s, "corp")
+	run := f.run(store.RunIncremental)
+	m := func(name string) store.MemberRef { return dnMember(userDN(name)) }
+	refs := func(names ...string) []store.MemberRef {
+		var out []store.MemberRef
+		for _, n := range names {
+			out = append(out, m(n))
+		}
+		return out
+	}
+	f.upsert(run, newGroup("g1", "big", refs("ann", "bob", "cid")...))
+	steps := []struct {
+		name  string
+		batch []*store.Object
+		want  []string
+	}{
+		{"two removals", []*store.Object{bigDelta(nil, refs("ann")), bigDelta(nil, refs("bob"))}, []string{"cid"}},
+		{"added then removed", []*store.Object{bigDelta(refs("dan"), nil), bigDelta(nil, refs("dan"))}, []string{"cid"}},
+		{"removed then added", []*store.Object{bigDelta(nil, refs("cid")), bigDelta(refs("cid"), nil)}, []string{"cid"}},
+		{"two additions", []*store.Object{bigDelta(refs("eve"), nil), bigDelta(refs("fay"), nil)}, []string{"cid", "eve", "fay"}},
+		{"complete then delta", []*store.Object{newGroup("g1", "big", refs("gus", "hal")...), bigDelta(refs("ivy"), refs("gus"))}, []string{"hal", "ivy"}},
+	}
+	for _, st := range steps {
+		f.upsert(run, st.batch...)
+		var want []string
+		for _, n := range st.want {
+			want = append(want, userDN(n))
+		}
+		if got := memberValues(f.members(f.group("big").ID)); !reflect.DeepEqual(sortedLower(got), sortedLower(want)) {
+			t.Errorf("%s: members %q, want %q", st.name, got, want)
+		}
 	}
 }
