@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/idsync/idsync/internal/pki"
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
+	"github.com/idsync/idsync/server/audit"
 	"github.com/idsync/idsync/server/auth"
 	"github.com/idsync/idsync/server/store"
 	"github.com/idsync/idsync/server/sync"
@@ -25,16 +27,17 @@ type AdminServer struct {
 	ca        *pki.CA
 	sessions  *Sessions
 	log       *slog.Logger
+	audit     *audit.Log
 	heartbeat time.Duration
 }
 
 // NewAdminServer returns the admin service. heartbeat is the agents'
 // heartbeat interval (an agent silent for three is offline).
-func NewAdminServer(st store.Store, eng *sync.Engine, ca *pki.CA, sessions *Sessions, log *slog.Logger, heartbeat time.Duration) *AdminServer {
+func NewAdminServer(st store.Store, eng *sync.Engine, ca *pki.CA, sessions *Sessions, log *slog.Logger, trail *audit.Log, heartbeat time.Duration) *AdminServer {
 	if heartbeat <= 0 {
 		heartbeat = 10 * time.Second
 	}
-	return &AdminServer{store: st, engine: eng, ca: ca, sessions: sessions, log: log.With("component", "admin"), heartbeat: heartbeat}
+	return &AdminServer{store: st, engine: eng, ca: ca, sessions: sessions, log: log.With("component", "admin"), audit: trail, heartbeat: heartbeat}
 }
 
 func actor(ctx context.Context) string {
@@ -71,6 +74,7 @@ func (s *AdminServer) CreateDirectory(ctx context.Context, req *idsyncv1.CreateD
 		return nil, statusErr(err, "creating directory %q", d.Name)
 	}
 	s.log.Info("directory created", "directory", d.Name, "kind", d.Kind, "by", actor(ctx))
+	s.audit.Event(ctx, "directory.create", "directory:"+d.Name, "kind %s, base %s", d.Kind, d.BaseDN)
 	pd, err := s.describe(ctx, d)
 	if err != nil {
 		return nil, err
@@ -98,6 +102,7 @@ func (s *AdminServer) UpdateDirectory(ctx context.Context, req *idsyncv1.UpdateD
 		return nil, statusErr(err, "updating directory %q", d.Name)
 	}
 	s.log.Info("directory updated", "directory", d.Name, "fields", req.GetFields(), "by", actor(ctx))
+	s.audit.Event(ctx, "directory.update", "directory:"+d.Name, "fields %s", strings.Join(req.GetFields(), ","))
 	pd, err := s.describe(ctx, d)
 	if err != nil {
 		return nil, err
@@ -236,6 +241,7 @@ func (s *AdminServer) CreateEnrollmentToken(ctx context.Context, req *idsyncv1.C
 		return nil, statusErr(err, "storing enrolment token")
 	}
 	s.log.Info("enrolment token created", "directory", d.Name, "expires", t.ExpiresAt, "by", actor(ctx))
+	s.audit.Event(ctx, "agent.enrollment-token.create", "directory:"+d.Name, "expires %s", t.ExpiresAt.UTC().Format(time.RFC3339))
 	return &idsyncv1.CreateEnrollmentTokenResponse{Token: token, ExpiresAt: ts(t.ExpiresAt)}, nil
 }
 
@@ -312,6 +318,7 @@ func (s *AdminServer) RevokeAgent(ctx context.Context, req *idsyncv1.RevokeAgent
 	}
 	s.sessions.Revoke(a.ID)
 	s.log.Warn("agent revoked", "agent", a.ID, "name", a.Name, "by", actor(ctx))
+	s.audit.Event(ctx, "agent.revoke", "agent:"+a.ID, "name %s", a.Name)
 	return &idsyncv1.RevokeAgentResponse{Agent: s.agentToProto(a, time.Now(), nil)}, nil
 }
 
@@ -363,6 +370,7 @@ func (s *AdminServer) StartImport(ctx context.Context, req *idsyncv1.StartImport
 	r.Directory = d.Name
 	s.sessions.Wake(d.Name)
 	s.log.Info("import started", "run", r.ID, "directory", d.Name, "kind", kind, "by", actor(ctx))
+	s.audit.Event(ctx, "import.start", fmt.Sprintf("run:%d", r.ID), "directory %s, %s", d.Name, kind)
 	return &idsyncv1.StartImportResponse{Run: runToProto(r)}, nil
 }
 
@@ -433,6 +441,7 @@ func (s *AdminServer) ConfirmImport(ctx context.Context, req *idsyncv1.ConfirmIm
 		return nil, statusErr(err, "")
 	}
 	s.log.Warn("safeguard confirmed", "run", r.ID, "deprovisioned", done.Deprovisioned, "by", actor(ctx))
+	s.audit.Event(ctx, "safeguard.confirm", fmt.Sprintf("run:%d", r.ID), "directory %s, %d deprovisioned", done.Directory, done.Deprovisioned)
 	return &idsyncv1.ConfirmImportResponse{Run: runToProto(done)}, nil
 }
 
@@ -450,6 +459,7 @@ func (s *AdminServer) CancelImport(ctx context.Context, req *idsyncv1.CancelImpo
 		s.sessions.CancelRun(ctx, r.ID, r.SessionID, "cancelled by an admin")
 	}
 	s.log.Info("import cancelled", "run", r.ID, "by", actor(ctx))
+	s.audit.Event(ctx, "import.cancel", fmt.Sprintf("run:%d", r.ID), "directory %s", r.Directory)
 	return &idsyncv1.CancelImportResponse{Run: runToProto(done)}, nil
 }
 
@@ -466,13 +476,19 @@ func (s *AdminServer) ListUsers(ctx context.Context, req *idsyncv1.ListUsersRequ
 	if req.GetStatus() != idsyncv1.UserStatus_USER_STATUS_UNSPECIFIED {
 		f.Status = statusFromProto(req.GetStatus())
 	}
+	scope, err := groupScopeOf(ctx, s.store)
+	if err != nil {
+		return nil, err
+	}
 	users, err := s.store.ListUsers(ctx, f)
 	if err != nil {
 		return nil, statusErr(err, "listing users")
 	}
 	resp := &idsyncv1.ListUsersResponse{Users: make([]*idsyncv1.User, 0, len(users))}
 	for _, u := range users {
-		resp.Users = append(resp.Users, userToProto(u))
+		if scope.user(u.ID) {
+			resp.Users = append(resp.Users, userToProto(u))
+		}
 	}
 	return resp, nil
 }
@@ -506,6 +522,11 @@ func (s *AdminServer) GetUser(ctx context.Context, req *idsyncv1.GetUserRequest)
 	if err != nil {
 		return nil, statusErr(err, "loading user %q", req.GetUser())
 	}
+	if scope, err := groupScopeOf(ctx, s.store); err != nil {
+		return nil, err
+	} else if !scope.user(u.ID) {
+		return nil, outOfScope(ctx, auth.PermUsersRead, "user "+req.GetUser())
+	}
 	groups, err := s.store.UserGroups(ctx, u.ID)
 	if err != nil {
 		return nil, statusErr(err, "loading groups of %q", u.Username)
@@ -536,13 +557,19 @@ func (s *AdminServer) ListGroups(ctx context.Context, req *idsyncv1.ListGroupsRe
 		}
 		f.DirectoryID = d.ID
 	}
+	scope, err := groupScopeOf(ctx, s.store)
+	if err != nil {
+		return nil, err
+	}
 	groups, err := s.store.ListGroups(ctx, f)
 	if err != nil {
 		return nil, statusErr(err, "listing groups")
 	}
 	resp := &idsyncv1.ListGroupsResponse{}
 	for _, g := range groups {
-		resp.Groups = append(resp.Groups, groupToProto(g))
+		if scope.group(g.ID) {
+			resp.Groups = append(resp.Groups, groupToProto(g))
+		}
 	}
 	return resp, nil
 }
@@ -575,6 +602,11 @@ func (s *AdminServer) GetGroup(ctx context.Context, req *idsyncv1.GetGroupReques
 	}
 	if err != nil {
 		return nil, statusErr(err, "loading group %q", req.GetGroup())
+	}
+	if scope, err := groupScopeOf(ctx, s.store); err != nil {
+		return nil, err
+	} else if !scope.group(g.ID) {
+		return nil, outOfScope(ctx, auth.PermGroupsRead, "group "+req.GetGroup())
 	}
 	members, err := s.store.GroupMembers(ctx, g.ID)
 	if err != nil {

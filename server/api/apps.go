@@ -18,6 +18,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
+	"github.com/idsync/idsync/server/audit"
+	"github.com/idsync/idsync/server/auth"
 	"github.com/idsync/idsync/server/provision"
 	"github.com/idsync/idsync/server/scim"
 	"github.com/idsync/idsync/server/secrets"
@@ -32,14 +34,15 @@ type AppServer struct {
 	prov  *provision.Engine
 	box   *secrets.Box
 	log   *slog.Logger
+	audit *audit.Log
 }
 
 var _ idsyncv1.AppServiceServer = (*AppServer)(nil)
 
 // NewAppServer returns the app service; box seals the apps' secrets before
 // they reach the store.
-func NewAppServer(st store.Store, prov *provision.Engine, box *secrets.Box, log *slog.Logger) *AppServer {
-	return &AppServer{store: st, prov: prov, box: box, log: log.With("component", "apps")}
+func NewAppServer(st store.Store, prov *provision.Engine, box *secrets.Box, log *slog.Logger, trail *audit.Log) *AppServer {
+	return &AppServer{store: st, prov: prov, box: box, log: log.With("component", "apps"), audit: trail}
 }
 
 // Settings limits and defaults.
@@ -231,6 +234,9 @@ func (s *AppServer) app(ctx context.Context, name string) (*store.App, error) {
 	if name == "" {
 		return nil, status.Error(codes.InvalidArgument, "app: name required")
 	}
+	if err := auth.ScopeOf(ctx).CheckApp(name); err != nil {
+		return nil, err
+	}
 	a, err := s.store.GetApp(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
 		return nil, status.Errorf(codes.NotFound, "app %q does not exist (see `idsyncctl app list`)", name)
@@ -244,6 +250,11 @@ func (s *AppServer) app(ctx context.Context, name string) (*store.App, error) {
 // CreateApp adds an app. With none of the user operations allowed, it
 // allows create, update and deactivate.
 func (s *AppServer) CreateApp(ctx context.Context, req *idsyncv1.CreateAppRequest) (*idsyncv1.CreateAppResponse, error) {
+	if !auth.ScopeOf(ctx).AllApps() {
+		t, _ := auth.Admin(ctx)
+		return nil, status.Errorf(codes.PermissionDenied, "permission %s missing for new apps: admin token %q manages named apps only",
+			auth.PermAppsWrite, t.Name)
+	}
 	a, err := appFromProto(req.GetApp())
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "app: %v", err)
@@ -263,6 +274,7 @@ func (s *AppServer) CreateApp(ctx context.Context, req *idsyncv1.CreateAppReques
 		return nil, statusErr(err, "creating app %q", a.Name)
 	}
 	s.log.Info("app created", "app", a.Name, "scim_url", a.SCIMURL, "auth", a.AuthKind, "by", actor(ctx))
+	s.audit.Event(ctx, "app.create", "app:"+a.Name, "scim %s, auth %s", a.SCIMURL, a.AuthKind)
 	if err := s.prov.AppChanged(ctx, a.ID); err != nil {
 		return nil, statusErr(err, "")
 	}
@@ -369,6 +381,7 @@ func (s *AppServer) UpdateApp(ctx context.Context, req *idsyncv1.UpdateAppReques
 		a.Status, a.StatusMessage = store.AppActive, ""
 	}
 	s.log.Info("app updated", "app", a.Name, "fields", req.GetFields(), "by", actor(ctx))
+	s.audit.Event(ctx, "app.update", "app:"+a.Name, "fields %s", strings.Join(req.GetFields(), ","))
 	if err := s.prov.AppChanged(ctx, a.ID); err != nil {
 		return nil, statusErr(err, "")
 	}
@@ -490,7 +503,11 @@ func (s *AppServer) ListApps(ctx context.Context, _ *idsyncv1.ListAppsRequest) (
 	}
 	n := newNamer(s.store)
 	resp := &idsyncv1.ListAppsResponse{}
+	scope := auth.ScopeOf(ctx)
 	for _, a := range apps {
+		if !scope.App(a.Name) {
+			continue
+		}
 		pa, err := s.describeWith(ctx, a, f, n)
 		if err != nil {
 			return nil, err
@@ -524,6 +541,7 @@ func (s *AppServer) DeleteApp(ctx context.Context, req *idsyncv1.DeleteAppReques
 		return nil, statusErr(err, "deleting app %q", a.Name)
 	}
 	s.log.Warn("app deleted", "app", a.Name, "by", actor(ctx))
+	s.audit.Event(ctx, "app.delete", "app:"+a.Name, "")
 	return &idsyncv1.DeleteAppResponse{}, nil
 }
 
@@ -572,6 +590,7 @@ func (s *AppServer) TestApp(ctx context.Context, req *idsyncv1.TestAppRequest) (
 		}
 	}
 	s.log.Info("app tested", "app", a.Name, "problems", len(rep.Problems), "by", actor(ctx))
+	s.audit.Event(ctx, "app.test", "app:"+a.Name, "%d problems", len(rep.Problems))
 	return resp, nil
 }
 
@@ -657,6 +676,11 @@ func (s *AppServer) PreviewApp(ctx context.Context, req *idsyncv1.PreviewAppRequ
 	if err != nil {
 		return nil, err
 	}
+	if scope, err := groupScopeOf(ctx, s.store); err != nil {
+		return nil, err
+	} else if !scope.user(id) {
+		return nil, outOfScope(ctx, auth.PermUsersRead, "user "+name)
+	}
 	p, err := s.prov.Preview(ctx, a, id)
 	if err != nil {
 		return nil, provErr(err, "previewing user %s in app %q", name, a.Name)
@@ -690,12 +714,19 @@ func (s *AppServer) changeAssignment(ctx context.Context, req assignRequest, ass
 	if err != nil {
 		return nil, 0, err
 	}
+	if _, limited := auth.ScopeOf(ctx).Groups(); limited && kind == store.AssignUser {
+		return nil, 0, outOfScope(ctx, auth.PermAssignmentsWrite, "user "+name+" (a group-admin assigns groups)")
+	}
+	if err := auth.ScopeOf(ctx).CheckGroup("group "+name, name, id); err != nil {
+		return nil, 0, err
+	}
 	as := store.Assignment{AppID: a.ID, Kind: kind, TargetID: id}
 	if assign {
 		if err := s.store.Assign(ctx, as); err != nil {
 			return nil, 0, statusErr(err, "assigning %s %s to app %q", kind, name, a.Name)
 		}
 		s.log.Info("app assigned", "app", a.Name, "kind", kind, "target", name, "id", id, "by", actor(ctx))
+		s.audit.Event(ctx, "app.assign", "app:"+a.Name, "%s %s (%s)", kind, name, id)
 	} else {
 		if err := s.store.Unassign(ctx, as); errors.Is(err, store.ErrNotFound) {
 			return nil, 0, status.Errorf(codes.NotFound, "%s %s is not assigned to app %q (see `idsyncctl app show %s`)", kind, name, a.Name, a.Name)
@@ -703,6 +734,7 @@ func (s *AppServer) changeAssignment(ctx context.Context, req assignRequest, ass
 			return nil, 0, statusErr(err, "unassigning %s %s from app %q", kind, name, a.Name)
 		}
 		s.log.Info("app unassigned", "app", a.Name, "kind", kind, "target", name, "id", id, "by", actor(ctx))
+		s.audit.Event(ctx, "app.unassign", "app:"+a.Name, "%s %s (%s)", kind, name, id)
 	}
 	if err := s.prov.AppChanged(ctx, a.ID); err != nil {
 		return nil, 0, statusErr(err, "")
@@ -763,9 +795,12 @@ func (s *AppServer) appNames(ctx context.Context) (map[int64]string, error) {
 	if err != nil {
 		return nil, statusErr(err, "listing apps")
 	}
+	scope := auth.ScopeOf(ctx)
 	m := make(map[int64]string, len(apps))
 	for _, a := range apps {
-		m[a.ID] = a.Name
+		if scope.App(a.Name) {
+			m[a.ID] = a.Name
+		}
 	}
 	return m, nil
 }
@@ -779,6 +814,9 @@ func (s *AppServer) appFilter(ctx context.Context, name string) (int64, map[int6
 	}
 	if name == "" {
 		return 0, names, nil
+	}
+	if err := auth.ScopeOf(ctx).CheckApp(name); err != nil {
+		return 0, nil, err
 	}
 	for id, n := range names {
 		if n == name {
@@ -805,6 +843,9 @@ func (s *AppServer) ListPushes(ctx context.Context, req *idsyncv1.ListPushesRequ
 	n := newNamer(s.store)
 	resp := &idsyncv1.ListPushesResponse{}
 	for _, j := range jobs {
+		if _, ok := names[j.AppID]; !ok {
+			continue // an app outside the admin's
+		}
 		target := j.Target
 		if j.Kind == store.JobUser || j.Kind == store.JobGroup {
 			kind := store.AssignUser
@@ -847,6 +888,9 @@ func (s *AppServer) RetryPushes(ctx context.Context, req *idsyncv1.RetryPushesRe
 		if id, err = parseID("job", req.GetId()); err != nil {
 			return nil, err
 		}
+		if err := s.checkJobApp(ctx, id); err != nil {
+			return nil, err
+		}
 	} else if appID, _, err = s.appFilter(ctx, req.GetApp()); err != nil {
 		return nil, err
 	}
@@ -858,6 +902,7 @@ func (s *AppServer) RetryPushes(ctx context.Context, req *idsyncv1.RetryPushesRe
 		return nil, status.Errorf(codes.NotFound, "no dead-lettered job %d (see `idsyncctl push list --failed`)", id)
 	}
 	s.log.Info("pushes retried", "app", req.GetApp(), "job", req.GetId(), "requeued", n, "by", actor(ctx))
+	s.audit.Event(ctx, "push.retry", "app:"+req.GetApp(), "job %q, %d requeued", req.GetId(), n)
 	if appID != 0 {
 		s.prov.Wake(appID)
 	} else if names, err := s.appNames(ctx); err == nil {
@@ -898,6 +943,9 @@ func (s *AppServer) ListTasks(ctx context.Context, req *idsyncv1.ListTasksReques
 	n := newNamer(s.store)
 	resp := &idsyncv1.ListTasksResponse{}
 	for _, t := range tasks {
+		if _, ok := names[t.AppID]; !ok {
+			continue // an app outside the admin's
+		}
 		pt, err := s.taskToProto(ctx, t, names, n)
 		if err != nil {
 			return nil, err
@@ -913,6 +961,9 @@ func (s *AppServer) ResolveTask(ctx context.Context, req *idsyncv1.ResolveTaskRe
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkTaskApp(ctx, id); err != nil {
+		return nil, err
+	}
 	t, err := s.store.ResolveTask(ctx, id, actor(ctx), req.GetNote(), time.Now())
 	switch {
 	case errors.Is(err, store.ErrNotFound):
@@ -923,6 +974,7 @@ func (s *AppServer) ResolveTask(ctx context.Context, req *idsyncv1.ResolveTaskRe
 		return nil, statusErr(err, "resolving task %d", id)
 	}
 	s.log.Info("task resolved", "task", id, "by", actor(ctx))
+	s.audit.Event(ctx, "task.resolve", fmt.Sprintf("task:%d", id), "%s", req.GetNote())
 	names, err := s.appNames(ctx)
 	if err != nil {
 		return nil, err
@@ -932,4 +984,48 @@ func (s *AppServer) ResolveTask(ctx context.Context, req *idsyncv1.ResolveTaskRe
 		return nil, err
 	}
 	return &idsyncv1.ResolveTaskResponse{Task: pt}, nil
+}
+
+// checkJobApp refuses a job of an app outside a scoped app-admin's apps.
+func (s *AppServer) checkJobApp(ctx context.Context, id int64) error {
+	if auth.ScopeOf(ctx).AllApps() {
+		return nil
+	}
+	names, err := s.appNames(ctx)
+	if err != nil {
+		return err
+	}
+	for appID := range names {
+		jobs, err := s.store.ListJobs(ctx, store.JobFilter{AppID: appID, States: []store.JobState{store.JobDead}, Limit: maxJobsListed})
+		if err != nil {
+			return statusErr(err, "listing jobs")
+		}
+		if slices.ContainsFunc(jobs, func(j *store.Job) bool { return j.ID == id }) {
+			return nil
+		}
+	}
+	return status.Errorf(codes.PermissionDenied, "permission %s missing for job %d: not a failed push of the apps this token manages",
+		auth.PermPushesWrite, id)
+}
+
+// checkTaskApp refuses a task of an app outside a scoped app-admin's apps.
+func (s *AppServer) checkTaskApp(ctx context.Context, id int64) error {
+	if auth.ScopeOf(ctx).AllApps() {
+		return nil
+	}
+	names, err := s.appNames(ctx)
+	if err != nil {
+		return err
+	}
+	tasks, err := s.store.ListTasks(ctx, store.TaskFilter{})
+	if err != nil {
+		return statusErr(err, "listing tasks")
+	}
+	for _, t := range tasks {
+		if _, ok := names[t.AppID]; ok && t.ID == id {
+			return nil
+		}
+	}
+	return status.Errorf(codes.PermissionDenied, "permission %s missing for task %d: not a task of the apps this token manages",
+		auth.PermPushesWrite, id)
 }

@@ -73,7 +73,7 @@ func newAppWorld(t *testing.T) *appWorld {
 	w := &appWorld{t: t, st: st, box: box, logs: &lockedBuffer{}, dirs: map[string]*store.Directory{}}
 	log := slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	eng := provision.New(st, box, log, provision.Options{})
-	w.s = api.NewAppServer(st, eng, box, log)
+	w.s = api.NewAppServer(st, eng, box, log, nil)
 	w.srv = scimtest.Start(t, scimtest.Options{Token: appToken})
 	w.seed("corp", user("u1", "alice"), user("u2", "bob"), group("g1", "staff", "alice", "bob"))
 	w.seed("lab", user("u1", "alice"))

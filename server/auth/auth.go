@@ -5,6 +5,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"strings"
+	"sync"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -15,11 +17,6 @@ import (
 
 	"github.com/idsync/idsync/internal/pki"
 	"github.com/idsync/idsync/server/store"
-)
-
-// Role names.
-const (
-	RoleSuperAdmin = "super-admin"
 )
 
 // Method prefixes and names that the interceptors tell apart.
@@ -46,24 +43,63 @@ func AgentID(ctx context.Context) (string, bool) {
 	return id, ok
 }
 
+// adminOf is Admin of a context that may be nil.
+func adminOf(ctx context.Context) (*store.AdminToken, bool) {
+	if ctx == nil {
+		return nil, false
+	}
+	return Admin(ctx)
+}
+
 // WithAdmin returns ctx carrying an authenticated admin; for tests and for
 // in-process callers.
 func WithAdmin(ctx context.Context, t *store.AdminToken) context.Context {
 	return context.WithValue(ctx, adminKey{}, t)
 }
 
-// Authenticator checks every call before it reaches a service.
+// Authenticator checks every call before it reaches a service: who calls
+// (an agent's certificate, an admin token) and, for admins, that the
+// token's role grants the method's permission. It records every refusal.
 type Authenticator struct {
 	store tokenStore
+	audit Recorder
+
+	mu   sync.Mutex
+	used map[string]time.Time // token id → last use written
 }
 
 // tokenStore is the part of the store the authenticator reads.
 type tokenStore interface {
 	AdminTokenByHash(ctx context.Context, hash []byte) (*store.AdminToken, error)
+	AdminTokenUsed(ctx context.Context, id string, now time.Time) error
 }
 
-// New returns an authenticator over st.
-func New(st tokenStore) *Authenticator { return &Authenticator{store: st} }
+// Recorder writes audit events (server/audit.Log).
+type Recorder interface {
+	Record(ctx context.Context, e store.AuditEvent)
+}
+
+// New returns an authenticator over st that records refusals with rec.
+func New(st tokenStore, rec Recorder) *Authenticator {
+	return &Authenticator{store: st, audit: rec, used: map[string]time.Time{}}
+}
+
+// check authenticates and authorizes a call, recording a refusal.
+func (a *Authenticator) check(ctx context.Context, method string) (context.Context, error) {
+	out, err := a.authenticate(ctx, method)
+	if err != nil && a.audit != nil {
+		actor := "unauthenticated"
+		if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+			actor += "@" + p.Addr.String()
+		}
+		if t, ok := adminOf(out); ok {
+			actor = "admin:" + t.Name
+		}
+		a.audit.Record(ctx, store.AuditEvent{Actor: actor, Action: "request.refused", Target: method,
+			Outcome: store.AuditRefused, Detail: status.Convert(err).Message()})
+	}
+	return out, err
+}
 
 func (a *Authenticator) authenticate(ctx context.Context, method string) (context.Context, error) {
 	switch {
@@ -80,7 +116,12 @@ func (a *Authenticator) authenticate(ctx context.Context, method string) (contex
 		if err != nil {
 			return nil, err
 		}
-		return WithAdmin(ctx, t), nil
+		ctx = WithAdmin(ctx, t)
+		if err := authorize(t, method); err != nil {
+			return ctx, err
+		}
+		a.markUsed(ctx, t)
+		return ctx, nil
 	}
 	return nil, status.Errorf(codes.PermissionDenied, "method %s is not served", method)
 }
@@ -106,6 +147,21 @@ func (a *Authenticator) adminToken(ctx context.Context) (*store.AdminToken, erro
 		return nil, status.Errorf(codes.Unauthenticated, "admin token %q was revoked", t.Name)
 	}
 	return t, nil
+}
+
+// markUsed records a token's use, at most once a minute per token and
+// process.
+func (a *Authenticator) markUsed(ctx context.Context, t *store.AdminToken) {
+	now := time.Now()
+	a.mu.Lock()
+	due := now.Sub(a.used[t.ID]) >= time.Minute
+	if due {
+		a.used[t.ID] = now
+	}
+	a.mu.Unlock()
+	if due {
+		_ = a.store.AdminTokenUsed(ctx, t.ID, now) // best effort: a last-use time is a hint
+	}
 }
 
 // peerAgentID returns the common name of the verified client certificate.
@@ -144,7 +200,7 @@ func hasClientAuth(c *x509.Certificate) bool {
 
 // UnaryInterceptor authenticates unary calls.
 func (a *Authenticator) UnaryInterceptor(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-	ctx, err := a.authenticate(ctx, info.FullMethod)
+	ctx, err := a.check(ctx, info.FullMethod)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +209,7 @@ func (a *Authenticator) UnaryInterceptor(ctx context.Context, req any, info *grp
 
 // StreamInterceptor authenticates streams.
 func (a *Authenticator) StreamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-	ctx, err := a.authenticate(ss.Context(), info.FullMethod)
+	ctx, err := a.check(ss.Context(), info.FullMethod)
 	if err != nil {
 		return err
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/idsync/idsync/internal/pki"
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 	"github.com/idsync/idsync/server/api"
+	"github.com/idsync/idsync/server/audit"
 	"github.com/idsync/idsync/server/auth"
 	"github.com/idsync/idsync/server/provision"
 	"github.com/idsync/idsync/server/secrets"
@@ -46,6 +47,8 @@ type Config struct {
 	Agents api.AgentOptions
 	// Provision tunes downstream provisioning (tests: a short poll).
 	Provision provision.Options
+	// AuditRetention is how long audit events are kept (default 180 days).
+	AuditRetention time.Duration
 	// Ready, when not nil, receives the bound addresses once serving.
 	Ready func(grpcAddr, httpAddr string)
 }
@@ -108,7 +111,8 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("the key of downstream secrets in %s: %w", cfg.DataDir, err)
 	}
-	authn := auth.New(st)
+	trail := audit.New(st, log)
+	authn := auth.New(st, trail)
 	engine := sync.NewEngine(st, log)
 	if cfg.Provision.Owner == "" {
 		// Stable across restarts: a hub that comes back takes back the
@@ -122,7 +126,7 @@ func Run(ctx context.Context, cfg Config) error {
 	sessions := api.NewSessions()
 	cfg.Agents = cfg.Agents.WithDefaults()
 	agentSrv := api.NewAgentServer(st, engine, ca, sessions, log, cfg.Agents)
-	adminSrv := api.NewAdminServer(st, engine, ca, sessions, log, cfg.Agents.Heartbeat)
+	adminSrv := api.NewAdminServer(st, engine, ca, sessions, log, trail, cfg.Agents.Heartbeat)
 
 	gs := grpc.NewServer(
 		grpc.Creds(credentials.NewTLS(pki.ServerTLSConfig(cert, ca))),
@@ -135,7 +139,7 @@ func Run(ctx context.Context, cfg Config) error {
 	)
 	idsyncv1.RegisterAgentServiceServer(gs, agentSrv)
 	idsyncv1.RegisterAdminServiceServer(gs, adminSrv)
-	idsyncv1.RegisterAppServiceServer(gs, api.NewAppServer(st, prov, box, log))
+	idsyncv1.RegisterAppServiceServer(gs, api.NewAppServer(st, prov, box, log, trail))
 
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -161,6 +165,7 @@ func Run(ctx context.Context, cfg Config) error {
 	g.Go(func() error { return reapRuns(gctx, st, engine, cfg.Agents, log) })
 	g.Go(func() error { return scheduleFullImports(gctx, st, sessions, cfg.Agents, log) })
 	g.Go(func() error { return prov.Run(gctx) })
+	g.Go(func() error { return audit.Prune(gctx, st, cfg.AuditRetention, time.Hour, log) })
 	g.Go(func() error {
 		<-gctx.Done()
 		stopped := make(chan struct{})

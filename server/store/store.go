@@ -203,6 +203,66 @@ type Store interface {
 	CreateAdminToken(ctx context.Context, t *AdminToken) error
 	// AdminTokenByHash returns the token with this hash, or ErrNotFound.
 	AdminTokenByHash(ctx context.Context, hash []byte) (*AdminToken, error)
+	// ListAdminTokens returns every admin token, revoked ones included,
+	// oldest first.
+	ListAdminTokens(ctx context.Context) ([]*AdminToken, error)
+	// RevokeAdminToken revokes the live token whose id or name is ref (a
+	// second revocation keeps the first time) and returns it; unknown:
+	// ErrNotFound.
+	RevokeAdminToken(ctx context.Context, ref string, now time.Time) (*AdminToken, error)
+	// AdminTokenUsed records when a token last authenticated a call; kept
+	// to the minute, so most calls write nothing.
+	AdminTokenUsed(ctx context.Context, id string, now time.Time) error
+
+	// AppendAudit appends audit events; it sets each one's ID, and At when
+	// zero. Events are never updated.
+	AppendAudit(ctx context.Context, events ...*AuditEvent) error
+	// ListAudit returns audit events matching f, oldest first.
+	ListAudit(ctx context.Context, f AuditFilter) ([]*AuditEvent, error)
+	// PruneAudit deletes the events older than before and returns how many.
+	PruneAudit(ctx context.Context, before time.Time) (int64, error)
+
+	// UserStatusCounts counts the users of each directory by status.
+	UserStatusCounts(ctx context.Context) ([]StatusCount, error)
+}
+
+// AuditEvent is one entry of the audit trail: who did what to which
+// target, and how it ended.
+type AuditEvent struct {
+	ID      int64
+	At      time.Time
+	Actor   string // "admin:NAME", "agent:ID", "hub", "run:N"
+	Action  string // dotted, e.g. "app.create", "user.deprovisioned"
+	Target  string
+	Outcome string // AuditOK, AuditRefused, AuditFailed
+	Detail  string
+}
+
+// Audit outcomes.
+const (
+	AuditOK      = "ok"
+	AuditRefused = "refused"
+	AuditFailed  = "failed"
+)
+
+// AuditFilter selects audit events. Empty fields match everything; Action
+// and Target match a prefix ("app." matches every app action), Actor
+// matches whole or by prefix when it ends in ":".
+type AuditFilter struct {
+	Since, Until time.Time
+	Actor        string
+	Action       string
+	Target       string
+	Outcome      string
+	AfterID      int64
+	Limit        int // default 1000
+}
+
+// StatusCount is how many users of a directory have a status.
+type StatusCount struct {
+	Directory string
+	Status    Status
+	Count     int64
 }
 
 // DirectoryKind mirrors the proto enum; stored as text.
@@ -547,10 +607,15 @@ type Agent struct {
 
 // AdminToken is a hashed admin bearer token.
 type AdminToken struct {
-	ID        string
-	Name      string
-	Role      string
-	Hash      []byte
-	CreatedAt time.Time
-	RevokedAt time.Time
+	ID   string
+	Name string
+	Role string
+	Hash []byte
+	// Groups are the groups a group-admin acts for; Apps the apps an
+	// app-admin manages (none: every app).
+	Groups     []string
+	Apps       []string
+	CreatedAt  time.Time
+	RevokedAt  time.Time
+	LastUsedAt time.Time
 }

@@ -206,6 +206,830 @@ func (UserStatus) EnumDescriptor() ([]byte, []int) {
 	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{2}
 }
 
+// AdminToken describes an admin token (never its secret).
+type AdminToken struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The token's id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The token's name.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// The role: super-admin, app-admin, group-admin or read-only.
+	Role string `protobuf:"bytes,3,opt,name=role,proto3" json:"role,omitempty"`
+	// The groups a group-admin acts for.
+	Groups []string `protobuf:"bytes,4,rep,name=groups,proto3" json:"groups,omitempty"`
+	// The apps an app-admin manages (none: all).
+	Apps []string `protobuf:"bytes,5,rep,name=apps,proto3" json:"apps,omitempty"`
+	// When it was created.
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// When it was revoked; unset while live.
+	RevokedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
+	// When it last authenticated a call (to the minute).
+	LastUsedAt    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_used_at,json=lastUsedAt,proto3" json:"last_used_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AdminToken) Reset() {
+	*x = AdminToken{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdminToken) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdminToken) ProtoMessage() {}
+
+func (x *AdminToken) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdminToken.ProtoReflect.Descriptor instead.
+func (*AdminToken) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *AdminToken) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *AdminToken) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AdminToken) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *AdminToken) GetGroups() []string {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *AdminToken) GetApps() []string {
+	if x != nil {
+		return x.Apps
+	}
+	return nil
+}
+
+func (x *AdminToken) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *AdminToken) GetRevokedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokedAt
+	}
+	return nil
+}
+
+func (x *AdminToken) GetLastUsedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastUsedAt
+	}
+	return nil
+}
+
+// CreateAdminTokenRequest names the token and its role.
+type CreateAdminTokenRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A name unique among live tokens, e.g. the person or job using it.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The role.
+	Role string `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	// For group-admin: the groups it acts for (required).
+	Groups []string `protobuf:"bytes,3,rep,name=groups,proto3" json:"groups,omitempty"`
+	// For app-admin: the apps it manages (none: all).
+	Apps          []string `protobuf:"bytes,4,rep,name=apps,proto3" json:"apps,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateAdminTokenRequest) Reset() {
+	*x = CreateAdminTokenRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateAdminTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateAdminTokenRequest) ProtoMessage() {}
+
+func (x *CreateAdminTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateAdminTokenRequest.ProtoReflect.Descriptor instead.
+func (*CreateAdminTokenRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *CreateAdminTokenRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CreateAdminTokenRequest) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *CreateAdminTokenRequest) GetGroups() []string {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *CreateAdminTokenRequest) GetApps() []string {
+	if x != nil {
+		return x.Apps
+	}
+	return nil
+}
+
+// CreateAdminTokenResponse carries the secret, shown this once.
+type CreateAdminTokenResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The token.
+	Token *AdminToken `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// The bearer secret.
+	Secret        string `protobuf:"bytes,2,opt,name=secret,proto3" json:"secret,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateAdminTokenResponse) Reset() {
+	*x = CreateAdminTokenResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateAdminTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateAdminTokenResponse) ProtoMessage() {}
+
+func (x *CreateAdminTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateAdminTokenResponse.ProtoReflect.Descriptor instead.
+func (*CreateAdminTokenResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *CreateAdminTokenResponse) GetToken() *AdminToken {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
+func (x *CreateAdminTokenResponse) GetSecret() string {
+	if x != nil {
+		return x.Secret
+	}
+	return ""
+}
+
+// ListAdminTokensRequest has no fields.
+type ListAdminTokensRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAdminTokensRequest) Reset() {
+	*x = ListAdminTokensRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAdminTokensRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAdminTokensRequest) ProtoMessage() {}
+
+func (x *ListAdminTokensRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAdminTokensRequest.ProtoReflect.Descriptor instead.
+func (*ListAdminTokensRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{3}
+}
+
+// ListAdminTokensResponse lists the tokens.
+type ListAdminTokensResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The tokens, oldest first.
+	Tokens        []*AdminToken `protobuf:"bytes,1,rep,name=tokens,proto3" json:"tokens,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAdminTokensResponse) Reset() {
+	*x = ListAdminTokensResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAdminTokensResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAdminTokensResponse) ProtoMessage() {}
+
+func (x *ListAdminTokensResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAdminTokensResponse.ProtoReflect.Descriptor instead.
+func (*ListAdminTokensResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ListAdminTokensResponse) GetTokens() []*AdminToken {
+	if x != nil {
+		return x.Tokens
+	}
+	return nil
+}
+
+// RevokeAdminTokenRequest names a token.
+type RevokeAdminTokenRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The token's id, or the name of a live token.
+	Token         string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeAdminTokenRequest) Reset() {
+	*x = RevokeAdminTokenRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeAdminTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeAdminTokenRequest) ProtoMessage() {}
+
+func (x *RevokeAdminTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeAdminTokenRequest.ProtoReflect.Descriptor instead.
+func (*RevokeAdminTokenRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *RevokeAdminTokenRequest) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+// RevokeAdminTokenResponse describes the revoked token.
+type RevokeAdminTokenResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The token.
+	Token         *AdminToken `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeAdminTokenResponse) Reset() {
+	*x = RevokeAdminTokenResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeAdminTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeAdminTokenResponse) ProtoMessage() {}
+
+func (x *RevokeAdminTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeAdminTokenResponse.ProtoReflect.Descriptor instead.
+func (*RevokeAdminTokenResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RevokeAdminTokenResponse) GetToken() *AdminToken {
+	if x != nil {
+		return x.Token
+	}
+	return nil
+}
+
+// AuditEvent is one entry of the audit trail.
+type AuditEvent struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Increasing id.
+	Id int64 `protobuf:"varint,1,opt,name=id,proto3" json:"id,omitempty"`
+	// When it happened.
+	At *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"`
+	// Who: admin:NAME, agent:ID, run:N, hub, unauthenticated@ADDR.
+	Actor string `protobuf:"bytes,3,opt,name=actor,proto3" json:"actor,omitempty"`
+	// What, dotted: app.create, agent.connect, user.deprovisioned, ...
+	Action string `protobuf:"bytes,4,opt,name=action,proto3" json:"action,omitempty"`
+	// On what.
+	Target string `protobuf:"bytes,5,opt,name=target,proto3" json:"target,omitempty"`
+	// ok, refused or failed.
+	Outcome string `protobuf:"bytes,6,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	// More, in words.
+	Detail        string `protobuf:"bytes,7,opt,name=detail,proto3" json:"detail,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuditEvent) Reset() {
+	*x = AuditEvent{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuditEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuditEvent) ProtoMessage() {}
+
+func (x *AuditEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
+func (*AuditEvent) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *AuditEvent) GetId() int64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *AuditEvent) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *AuditEvent) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+func (x *AuditEvent) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+// ListAuditEventsRequest filters the trail.
+type ListAuditEventsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Events at or after this time.
+	Since *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=since,proto3" json:"since,omitempty"`
+	// The actor, whole, or a prefix ending in ":" (e.g. "admin:").
+	Actor string `protobuf:"bytes,2,opt,name=actor,proto3" json:"actor,omitempty"`
+	// A prefix of the action (e.g. "app.").
+	Action string `protobuf:"bytes,3,opt,name=action,proto3" json:"action,omitempty"`
+	// A prefix of the target.
+	Target string `protobuf:"bytes,4,opt,name=target,proto3" json:"target,omitempty"`
+	// Events after this id (paging).
+	AfterId int64 `protobuf:"varint,5,opt,name=after_id,json=afterId,proto3" json:"after_id,omitempty"`
+	// At most this many (default 1000).
+	Limit uint32 `protobuf:"varint,6,opt,name=limit,proto3" json:"limit,omitempty"`
+	// ok, refused or failed; empty: all.
+	Outcome       string `protobuf:"bytes,7,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuditEventsRequest) Reset() {
+	*x = ListAuditEventsRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuditEventsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuditEventsRequest) ProtoMessage() {}
+
+func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
+func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *ListAuditEventsRequest) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *ListAuditEventsRequest) GetActor() string {
+	if x != nil {
+		return x.Actor
+	}
+	return ""
+}
+
+func (x *ListAuditEventsRequest) GetAction() string {
+	if x != nil {
+		return x.Action
+	}
+	return ""
+}
+
+func (x *ListAuditEventsRequest) GetTarget() string {
+	if x != nil {
+		return x.Target
+	}
+	return ""
+}
+
+func (x *ListAuditEventsRequest) GetAfterId() int64 {
+	if x != nil {
+		return x.AfterId
+	}
+	return 0
+}
+
+func (x *ListAuditEventsRequest) GetLimit() uint32 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *ListAuditEventsRequest) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+// ListAuditEventsResponse carries the events.
+type ListAuditEventsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The events, oldest first.
+	Events        []*AuditEvent `protobuf:"bytes,1,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAuditEventsResponse) Reset() {
+	*x = ListAuditEventsResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAuditEventsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAuditEventsResponse) ProtoMessage() {}
+
+func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
+func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
+	if x != nil {
+		return x.Events
+	}
+	return nil
+}
+
+// GetReportRequest names a report.
+type GetReportRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// users, app-usage, pending-deprovisions, failed-pushes, imports,
+	// agents.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetReportRequest) Reset() {
+	*x = GetReportRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetReportRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetReportRequest) ProtoMessage() {}
+
+func (x *GetReportRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetReportRequest.ProtoReflect.Descriptor instead.
+func (*GetReportRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *GetReportRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// ReportRow is one row of a report.
+type ReportRow struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The cells, one per column.
+	Cells         []string `protobuf:"bytes,1,rep,name=cells,proto3" json:"cells,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReportRow) Reset() {
+	*x = ReportRow{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReportRow) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReportRow) ProtoMessage() {}
+
+func (x *ReportRow) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReportRow.ProtoReflect.Descriptor instead.
+func (*ReportRow) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *ReportRow) GetCells() []string {
+	if x != nil {
+		return x.Cells
+	}
+	return nil
+}
+
+// GetReportResponse is a report as a table.
+type GetReportResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The report's name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The column names.
+	Columns []string `protobuf:"bytes,2,rep,name=columns,proto3" json:"columns,omitempty"`
+	// The rows.
+	Rows []*ReportRow `protobuf:"bytes,3,rep,name=rows,proto3" json:"rows,omitempty"`
+	// When it was computed.
+	GeneratedAt   *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=generated_at,json=generatedAt,proto3" json:"generated_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetReportResponse) Reset() {
+	*x = GetReportResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetReportResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetReportResponse) ProtoMessage() {}
+
+func (x *GetReportResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetReportResponse.ProtoReflect.Descriptor instead.
+func (*GetReportResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *GetReportResponse) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GetReportResponse) GetColumns() []string {
+	if x != nil {
+		return x.Columns
+	}
+	return nil
+}
+
+func (x *GetReportResponse) GetRows() []*ReportRow {
+	if x != nil {
+		return x.Rows
+	}
+	return nil
+}
+
+func (x *GetReportResponse) GetGeneratedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.GeneratedAt
+	}
+	return nil
+}
+
 // AttributeMapping says which LDAP attribute fills each profile field.
 type AttributeMapping struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -241,7 +1065,7 @@ type AttributeMapping struct {
 
 func (x *AttributeMapping) Reset() {
 	*x = AttributeMapping{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[0]
+	mi := &file_idsync_v1_admin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -253,7 +1077,7 @@ func (x *AttributeMapping) String() string {
 func (*AttributeMapping) ProtoMessage() {}
 
 func (x *AttributeMapping) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[0]
+	mi := &file_idsync_v1_admin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -266,7 +1090,7 @@ func (x *AttributeMapping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttributeMapping.ProtoReflect.Descriptor instead.
 func (*AttributeMapping) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{0}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *AttributeMapping) GetUsername() string {
@@ -408,7 +1232,7 @@ type Directory struct {
 
 func (x *Directory) Reset() {
 	*x = Directory{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[1]
+	mi := &file_idsync_v1_admin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -420,7 +1244,7 @@ func (x *Directory) String() string {
 func (*Directory) ProtoMessage() {}
 
 func (x *Directory) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[1]
+	mi := &file_idsync_v1_admin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -433,7 +1257,7 @@ func (x *Directory) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Directory.ProtoReflect.Descriptor instead.
 func (*Directory) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{1}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Directory) GetName() string {
@@ -583,7 +1407,7 @@ type CaptureStatus struct {
 
 func (x *CaptureStatus) Reset() {
 	*x = CaptureStatus{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[2]
+	mi := &file_idsync_v1_admin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -595,7 +1419,7 @@ func (x *CaptureStatus) String() string {
 func (*CaptureStatus) ProtoMessage() {}
 
 func (x *CaptureStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[2]
+	mi := &file_idsync_v1_admin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -608,7 +1432,7 @@ func (x *CaptureStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureStatus.ProtoReflect.Descriptor instead.
 func (*CaptureStatus) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{2}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *CaptureStatus) GetRunId() string {
@@ -664,7 +1488,7 @@ type CreateDirectoryRequest struct {
 
 func (x *CreateDirectoryRequest) Reset() {
 	*x = CreateDirectoryRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[3]
+	mi := &file_idsync_v1_admin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -676,7 +1500,7 @@ func (x *CreateDirectoryRequest) String() string {
 func (*CreateDirectoryRequest) ProtoMessage() {}
 
 func (x *CreateDirectoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[3]
+	mi := &file_idsync_v1_admin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -689,7 +1513,7 @@ func (x *CreateDirectoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDirectoryRequest.ProtoReflect.Descriptor instead.
 func (*CreateDirectoryRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{3}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *CreateDirectoryRequest) GetDirectory() *Directory {
@@ -710,7 +1534,7 @@ type CreateDirectoryResponse struct {
 
 func (x *CreateDirectoryResponse) Reset() {
 	*x = CreateDirectoryResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[4]
+	mi := &file_idsync_v1_admin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -722,7 +1546,7 @@ func (x *CreateDirectoryResponse) String() string {
 func (*CreateDirectoryResponse) ProtoMessage() {}
 
 func (x *CreateDirectoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[4]
+	mi := &file_idsync_v1_admin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -735,7 +1559,7 @@ func (x *CreateDirectoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDirectoryResponse.ProtoReflect.Descriptor instead.
 func (*CreateDirectoryResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{4}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CreateDirectoryResponse) GetDirectory() *Directory {
@@ -759,7 +1583,7 @@ type UpdateDirectoryRequest struct {
 
 func (x *UpdateDirectoryRequest) Reset() {
 	*x = UpdateDirectoryRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[5]
+	mi := &file_idsync_v1_admin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -771,7 +1595,7 @@ func (x *UpdateDirectoryRequest) String() string {
 func (*UpdateDirectoryRequest) ProtoMessage() {}
 
 func (x *UpdateDirectoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[5]
+	mi := &file_idsync_v1_admin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -784,7 +1608,7 @@ func (x *UpdateDirectoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateDirectoryRequest.ProtoReflect.Descriptor instead.
 func (*UpdateDirectoryRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{5}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *UpdateDirectoryRequest) GetDirectory() *Directory {
@@ -812,7 +1636,7 @@ type UpdateDirectoryResponse struct {
 
 func (x *UpdateDirectoryResponse) Reset() {
 	*x = UpdateDirectoryResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[6]
+	mi := &file_idsync_v1_admin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -824,7 +1648,7 @@ func (x *UpdateDirectoryResponse) String() string {
 func (*UpdateDirectoryResponse) ProtoMessage() {}
 
 func (x *UpdateDirectoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[6]
+	mi := &file_idsync_v1_admin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -837,7 +1661,7 @@ func (x *UpdateDirectoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateDirectoryResponse.ProtoReflect.Descriptor instead.
 func (*UpdateDirectoryResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{6}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *UpdateDirectoryResponse) GetDirectory() *Directory {
@@ -856,7 +1680,7 @@ type ListDirectoriesRequest struct {
 
 func (x *ListDirectoriesRequest) Reset() {
 	*x = ListDirectoriesRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[7]
+	mi := &file_idsync_v1_admin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -868,7 +1692,7 @@ func (x *ListDirectoriesRequest) String() string {
 func (*ListDirectoriesRequest) ProtoMessage() {}
 
 func (x *ListDirectoriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[7]
+	mi := &file_idsync_v1_admin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -881,7 +1705,7 @@ func (x *ListDirectoriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDirectoriesRequest.ProtoReflect.Descriptor instead.
 func (*ListDirectoriesRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{7}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{20}
 }
 
 // ListDirectoriesResponse lists directories by name.
@@ -895,7 +1719,7 @@ type ListDirectoriesResponse struct {
 
 func (x *ListDirectoriesResponse) Reset() {
 	*x = ListDirectoriesResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[8]
+	mi := &file_idsync_v1_admin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -907,7 +1731,7 @@ func (x *ListDirectoriesResponse) String() string {
 func (*ListDirectoriesResponse) ProtoMessage() {}
 
 func (x *ListDirectoriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[8]
+	mi := &file_idsync_v1_admin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -920,7 +1744,7 @@ func (x *ListDirectoriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDirectoriesResponse.ProtoReflect.Descriptor instead.
 func (*ListDirectoriesResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{8}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListDirectoriesResponse) GetDirectories() []*Directory {
@@ -941,7 +1765,7 @@ type GetDirectoryRequest struct {
 
 func (x *GetDirectoryRequest) Reset() {
 	*x = GetDirectoryRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[9]
+	mi := &file_idsync_v1_admin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -953,7 +1777,7 @@ func (x *GetDirectoryRequest) String() string {
 func (*GetDirectoryRequest) ProtoMessage() {}
 
 func (x *GetDirectoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[9]
+	mi := &file_idsync_v1_admin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -966,7 +1790,7 @@ func (x *GetDirectoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDirectoryRequest.ProtoReflect.Descriptor instead.
 func (*GetDirectoryRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{9}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *GetDirectoryRequest) GetName() string {
@@ -987,7 +1811,7 @@ type GetDirectoryResponse struct {
 
 func (x *GetDirectoryResponse) Reset() {
 	*x = GetDirectoryResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[10]
+	mi := &file_idsync_v1_admin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -999,7 +1823,7 @@ func (x *GetDirectoryResponse) String() string {
 func (*GetDirectoryResponse) ProtoMessage() {}
 
 func (x *GetDirectoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[10]
+	mi := &file_idsync_v1_admin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1012,7 +1836,7 @@ func (x *GetDirectoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDirectoryResponse.ProtoReflect.Descriptor instead.
 func (*GetDirectoryResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{10}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *GetDirectoryResponse) GetDirectory() *Directory {
@@ -1035,7 +1859,7 @@ type CreateEnrollmentTokenRequest struct {
 
 func (x *CreateEnrollmentTokenRequest) Reset() {
 	*x = CreateEnrollmentTokenRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[11]
+	mi := &file_idsync_v1_admin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1047,7 +1871,7 @@ func (x *CreateEnrollmentTokenRequest) String() string {
 func (*CreateEnrollmentTokenRequest) ProtoMessage() {}
 
 func (x *CreateEnrollmentTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[11]
+	mi := &file_idsync_v1_admin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1060,7 +1884,7 @@ func (x *CreateEnrollmentTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEnrollmentTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateEnrollmentTokenRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{11}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CreateEnrollmentTokenRequest) GetDirectory() string {
@@ -1090,7 +1914,7 @@ type CreateEnrollmentTokenResponse struct {
 
 func (x *CreateEnrollmentTokenResponse) Reset() {
 	*x = CreateEnrollmentTokenResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[12]
+	mi := &file_idsync_v1_admin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1102,7 +1926,7 @@ func (x *CreateEnrollmentTokenResponse) String() string {
 func (*CreateEnrollmentTokenResponse) ProtoMessage() {}
 
 func (x *CreateEnrollmentTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[12]
+	mi := &file_idsync_v1_admin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1115,7 +1939,7 @@ func (x *CreateEnrollmentTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEnrollmentTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateEnrollmentTokenResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{12}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *CreateEnrollmentTokenResponse) GetToken() string {
@@ -1161,7 +1985,7 @@ type Agent struct {
 
 func (x *Agent) Reset() {
 	*x = Agent{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[13]
+	mi := &file_idsync_v1_admin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1173,7 +1997,7 @@ func (x *Agent) String() string {
 func (*Agent) ProtoMessage() {}
 
 func (x *Agent) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[13]
+	mi := &file_idsync_v1_admin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1186,7 +2010,7 @@ func (x *Agent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Agent.ProtoReflect.Descriptor instead.
 func (*Agent) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{13}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *Agent) GetId() string {
@@ -1268,7 +2092,7 @@ type ListAgentsRequest struct {
 
 func (x *ListAgentsRequest) Reset() {
 	*x = ListAgentsRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[14]
+	mi := &file_idsync_v1_admin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1280,7 +2104,7 @@ func (x *ListAgentsRequest) String() string {
 func (*ListAgentsRequest) ProtoMessage() {}
 
 func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[14]
+	mi := &file_idsync_v1_admin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1293,7 +2117,7 @@ func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsRequest.ProtoReflect.Descriptor instead.
 func (*ListAgentsRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{14}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{27}
 }
 
 // ListAgentsResponse lists agents.
@@ -1307,7 +2131,7 @@ type ListAgentsResponse struct {
 
 func (x *ListAgentsResponse) Reset() {
 	*x = ListAgentsResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[15]
+	mi := &file_idsync_v1_admin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1319,7 +2143,7 @@ func (x *ListAgentsResponse) String() string {
 func (*ListAgentsResponse) ProtoMessage() {}
 
 func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[15]
+	mi := &file_idsync_v1_admin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1332,7 +2156,7 @@ func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsResponse.ProtoReflect.Descriptor instead.
 func (*ListAgentsResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{15}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListAgentsResponse) GetAgents() []*Agent {
@@ -1353,7 +2177,7 @@ type RevokeAgentRequest struct {
 
 func (x *RevokeAgentRequest) Reset() {
 	*x = RevokeAgentRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[16]
+	mi := &file_idsync_v1_admin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1365,7 +2189,7 @@ func (x *RevokeAgentRequest) String() string {
 func (*RevokeAgentRequest) ProtoMessage() {}
 
 func (x *RevokeAgentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[16]
+	mi := &file_idsync_v1_admin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1378,7 +2202,7 @@ func (x *RevokeAgentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeAgentRequest.ProtoReflect.Descriptor instead.
 func (*RevokeAgentRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{16}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RevokeAgentRequest) GetId() string {
@@ -1399,7 +2223,7 @@ type RevokeAgentResponse struct {
 
 func (x *RevokeAgentResponse) Reset() {
 	*x = RevokeAgentResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[17]
+	mi := &file_idsync_v1_admin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1411,7 +2235,7 @@ func (x *RevokeAgentResponse) String() string {
 func (*RevokeAgentResponse) ProtoMessage() {}
 
 func (x *RevokeAgentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[17]
+	mi := &file_idsync_v1_admin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1424,7 +2248,7 @@ func (x *RevokeAgentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeAgentResponse.ProtoReflect.Descriptor instead.
 func (*RevokeAgentResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{17}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RevokeAgentResponse) GetAgent() *Agent {
@@ -1479,7 +2303,7 @@ type ImportRun struct {
 
 func (x *ImportRun) Reset() {
 	*x = ImportRun{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[18]
+	mi := &file_idsync_v1_admin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1491,7 +2315,7 @@ func (x *ImportRun) String() string {
 func (*ImportRun) ProtoMessage() {}
 
 func (x *ImportRun) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[18]
+	mi := &file_idsync_v1_admin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1504,7 +2328,7 @@ func (x *ImportRun) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportRun.ProtoReflect.Descriptor instead.
 func (*ImportRun) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{18}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ImportRun) GetId() string {
@@ -1646,7 +2470,7 @@ type StartImportRequest struct {
 
 func (x *StartImportRequest) Reset() {
 	*x = StartImportRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[19]
+	mi := &file_idsync_v1_admin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1658,7 +2482,7 @@ func (x *StartImportRequest) String() string {
 func (*StartImportRequest) ProtoMessage() {}
 
 func (x *StartImportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[19]
+	mi := &file_idsync_v1_admin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1671,7 +2495,7 @@ func (x *StartImportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartImportRequest.ProtoReflect.Descriptor instead.
 func (*StartImportRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{19}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *StartImportRequest) GetDirectory() string {
@@ -1702,7 +2526,7 @@ type StartImportResponse struct {
 
 func (x *StartImportResponse) Reset() {
 	*x = StartImportResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[20]
+	mi := &file_idsync_v1_admin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1714,7 +2538,7 @@ func (x *StartImportResponse) String() string {
 func (*StartImportResponse) ProtoMessage() {}
 
 func (x *StartImportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[20]
+	mi := &file_idsync_v1_admin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1727,7 +2551,7 @@ func (x *StartImportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartImportResponse.ProtoReflect.Descriptor instead.
 func (*StartImportResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{20}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *StartImportResponse) GetRun() *ImportRun {
@@ -1757,7 +2581,7 @@ type ListImportsRequest struct {
 
 func (x *ListImportsRequest) Reset() {
 	*x = ListImportsRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[21]
+	mi := &file_idsync_v1_admin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1769,7 +2593,7 @@ func (x *ListImportsRequest) String() string {
 func (*ListImportsRequest) ProtoMessage() {}
 
 func (x *ListImportsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[21]
+	mi := &file_idsync_v1_admin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1782,7 +2606,7 @@ func (x *ListImportsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImportsRequest.ProtoReflect.Descriptor instead.
 func (*ListImportsRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{21}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListImportsRequest) GetDirectory() string {
@@ -1810,7 +2634,7 @@ type ListImportsResponse struct {
 
 func (x *ListImportsResponse) Reset() {
 	*x = ListImportsResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[22]
+	mi := &file_idsync_v1_admin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1822,7 +2646,7 @@ func (x *ListImportsResponse) String() string {
 func (*ListImportsResponse) ProtoMessage() {}
 
 func (x *ListImportsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[22]
+	mi := &file_idsync_v1_admin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1835,7 +2659,7 @@ func (x *ListImportsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImportsResponse.ProtoReflect.Descriptor instead.
 func (*ListImportsResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{22}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ListImportsResponse) GetRuns() []*ImportRun {
@@ -1856,7 +2680,7 @@ type GetImportRequest struct {
 
 func (x *GetImportRequest) Reset() {
 	*x = GetImportRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[23]
+	mi := &file_idsync_v1_admin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1868,7 +2692,7 @@ func (x *GetImportRequest) String() string {
 func (*GetImportRequest) ProtoMessage() {}
 
 func (x *GetImportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[23]
+	mi := &file_idsync_v1_admin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1881,7 +2705,7 @@ func (x *GetImportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetImportRequest.ProtoReflect.Descriptor instead.
 func (*GetImportRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{23}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *GetImportRequest) GetId() string {
@@ -1902,7 +2726,7 @@ type GetImportResponse struct {
 
 func (x *GetImportResponse) Reset() {
 	*x = GetImportResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[24]
+	mi := &file_idsync_v1_admin_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1914,7 +2738,7 @@ func (x *GetImportResponse) String() string {
 func (*GetImportResponse) ProtoMessage() {}
 
 func (x *GetImportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[24]
+	mi := &file_idsync_v1_admin_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1927,7 +2751,7 @@ func (x *GetImportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetImportResponse.ProtoReflect.Descriptor instead.
 func (*GetImportResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{24}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *GetImportResponse) GetRun() *ImportRun {
@@ -1948,7 +2772,7 @@ type ConfirmImportRequest struct {
 
 func (x *ConfirmImportRequest) Reset() {
 	*x = ConfirmImportRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[25]
+	mi := &file_idsync_v1_admin_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1960,7 +2784,7 @@ func (x *ConfirmImportRequest) String() string {
 func (*ConfirmImportRequest) ProtoMessage() {}
 
 func (x *ConfirmImportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[25]
+	mi := &file_idsync_v1_admin_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1973,7 +2797,7 @@ func (x *ConfirmImportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmImportRequest.ProtoReflect.Descriptor instead.
 func (*ConfirmImportRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{25}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ConfirmImportRequest) GetId() string {
@@ -1994,7 +2818,7 @@ type ConfirmImportResponse struct {
 
 func (x *ConfirmImportResponse) Reset() {
 	*x = ConfirmImportResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[26]
+	mi := &file_idsync_v1_admin_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2006,7 +2830,7 @@ func (x *ConfirmImportResponse) String() string {
 func (*ConfirmImportResponse) ProtoMessage() {}
 
 func (x *ConfirmImportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[26]
+	mi := &file_idsync_v1_admin_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2019,7 +2843,7 @@ func (x *ConfirmImportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmImportResponse.ProtoReflect.Descriptor instead.
 func (*ConfirmImportResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{26}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ConfirmImportResponse) GetRun() *ImportRun {
@@ -2040,7 +2864,7 @@ type CancelImportRequest struct {
 
 func (x *CancelImportRequest) Reset() {
 	*x = CancelImportRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[27]
+	mi := &file_idsync_v1_admin_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2052,7 +2876,7 @@ func (x *CancelImportRequest) String() string {
 func (*CancelImportRequest) ProtoMessage() {}
 
 func (x *CancelImportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[27]
+	mi := &file_idsync_v1_admin_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2065,7 +2889,7 @@ func (x *CancelImportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelImportRequest.ProtoReflect.Descriptor instead.
 func (*CancelImportRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{27}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *CancelImportRequest) GetId() string {
@@ -2086,7 +2910,7 @@ type CancelImportResponse struct {
 
 func (x *CancelImportResponse) Reset() {
 	*x = CancelImportResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[28]
+	mi := &file_idsync_v1_admin_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2098,7 +2922,7 @@ func (x *CancelImportResponse) String() string {
 func (*CancelImportResponse) ProtoMessage() {}
 
 func (x *CancelImportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[28]
+	mi := &file_idsync_v1_admin_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2111,7 +2935,7 @@ func (x *CancelImportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelImportResponse.ProtoReflect.Descriptor instead.
 func (*CancelImportResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{28}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *CancelImportResponse) GetRun() *ImportRun {
@@ -2171,7 +2995,7 @@ type User struct {
 
 func (x *User) Reset() {
 	*x = User{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[29]
+	mi := &file_idsync_v1_admin_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2183,7 +3007,7 @@ func (x *User) String() string {
 func (*User) ProtoMessage() {}
 
 func (x *User) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[29]
+	mi := &file_idsync_v1_admin_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2196,7 +3020,7 @@ func (x *User) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use User.ProtoReflect.Descriptor instead.
 func (*User) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{29}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *User) GetId() string {
@@ -2354,7 +3178,7 @@ type TransitiveGroup struct {
 
 func (x *TransitiveGroup) Reset() {
 	*x = TransitiveGroup{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[30]
+	mi := &file_idsync_v1_admin_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2366,7 +3190,7 @@ func (x *TransitiveGroup) String() string {
 func (*TransitiveGroup) ProtoMessage() {}
 
 func (x *TransitiveGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[30]
+	mi := &file_idsync_v1_admin_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2379,7 +3203,7 @@ func (x *TransitiveGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransitiveGroup.ProtoReflect.Descriptor instead.
 func (*TransitiveGroup) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{30}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *TransitiveGroup) GetName() string {
@@ -2420,7 +3244,7 @@ type ListUsersRequest struct {
 
 func (x *ListUsersRequest) Reset() {
 	*x = ListUsersRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[31]
+	mi := &file_idsync_v1_admin_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2432,7 +3256,7 @@ func (x *ListUsersRequest) String() string {
 func (*ListUsersRequest) ProtoMessage() {}
 
 func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[31]
+	mi := &file_idsync_v1_admin_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2445,7 +3269,7 @@ func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsersRequest.ProtoReflect.Descriptor instead.
 func (*ListUsersRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{31}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ListUsersRequest) GetDirectory() string {
@@ -2487,7 +3311,7 @@ type ListUsersResponse struct {
 
 func (x *ListUsersResponse) Reset() {
 	*x = ListUsersResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[32]
+	mi := &file_idsync_v1_admin_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2499,7 +3323,7 @@ func (x *ListUsersResponse) String() string {
 func (*ListUsersResponse) ProtoMessage() {}
 
 func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[32]
+	mi := &file_idsync_v1_admin_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2512,7 +3336,7 @@ func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsersResponse.ProtoReflect.Descriptor instead.
 func (*ListUsersResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{32}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *ListUsersResponse) GetUsers() []*User {
@@ -2535,7 +3359,7 @@ type GetUserRequest struct {
 
 func (x *GetUserRequest) Reset() {
 	*x = GetUserRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[33]
+	mi := &file_idsync_v1_admin_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2547,7 +3371,7 @@ func (x *GetUserRequest) String() string {
 func (*GetUserRequest) ProtoMessage() {}
 
 func (x *GetUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[33]
+	mi := &file_idsync_v1_admin_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2560,7 +3384,7 @@ func (x *GetUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserRequest.ProtoReflect.Descriptor instead.
 func (*GetUserRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{33}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *GetUserRequest) GetUser() string {
@@ -2588,7 +3412,7 @@ type GetUserResponse struct {
 
 func (x *GetUserResponse) Reset() {
 	*x = GetUserResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[34]
+	mi := &file_idsync_v1_admin_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2600,7 +3424,7 @@ func (x *GetUserResponse) String() string {
 func (*GetUserResponse) ProtoMessage() {}
 
 func (x *GetUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[34]
+	mi := &file_idsync_v1_admin_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2613,7 +3437,7 @@ func (x *GetUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserResponse.ProtoReflect.Descriptor instead.
 func (*GetUserResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{34}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *GetUserResponse) GetUser() *User {
@@ -2652,7 +3476,7 @@ type Group struct {
 
 func (x *Group) Reset() {
 	*x = Group{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[35]
+	mi := &file_idsync_v1_admin_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2664,7 +3488,7 @@ func (x *Group) String() string {
 func (*Group) ProtoMessage() {}
 
 func (x *Group) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[35]
+	mi := &file_idsync_v1_admin_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2677,7 +3501,7 @@ func (x *Group) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Group.ProtoReflect.Descriptor instead.
 func (*Group) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{35}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *Group) GetId() string {
@@ -2767,7 +3591,7 @@ type GroupMember struct {
 
 func (x *GroupMember) Reset() {
 	*x = GroupMember{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[36]
+	mi := &file_idsync_v1_admin_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2779,7 +3603,7 @@ func (x *GroupMember) String() string {
 func (*GroupMember) ProtoMessage() {}
 
 func (x *GroupMember) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[36]
+	mi := &file_idsync_v1_admin_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2792,7 +3616,7 @@ func (x *GroupMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupMember.ProtoReflect.Descriptor instead.
 func (*GroupMember) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{36}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *GroupMember) GetValue() string {
@@ -2834,7 +3658,7 @@ type ListGroupsRequest struct {
 
 func (x *ListGroupsRequest) Reset() {
 	*x = ListGroupsRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[37]
+	mi := &file_idsync_v1_admin_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2846,7 +3670,7 @@ func (x *ListGroupsRequest) String() string {
 func (*ListGroupsRequest) ProtoMessage() {}
 
 func (x *ListGroupsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[37]
+	mi := &file_idsync_v1_admin_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2859,7 +3683,7 @@ func (x *ListGroupsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGroupsRequest.ProtoReflect.Descriptor instead.
 func (*ListGroupsRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{37}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ListGroupsRequest) GetDirectory() string {
@@ -2880,7 +3704,7 @@ type ListGroupsResponse struct {
 
 func (x *ListGroupsResponse) Reset() {
 	*x = ListGroupsResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[38]
+	mi := &file_idsync_v1_admin_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2892,7 +3716,7 @@ func (x *ListGroupsResponse) String() string {
 func (*ListGroupsResponse) ProtoMessage() {}
 
 func (x *ListGroupsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[38]
+	mi := &file_idsync_v1_admin_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2905,7 +3729,7 @@ func (x *ListGroupsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGroupsResponse.ProtoReflect.Descriptor instead.
 func (*ListGroupsResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{38}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *ListGroupsResponse) GetGroups() []*Group {
@@ -2928,7 +3752,7 @@ type GetGroupRequest struct {
 
 func (x *GetGroupRequest) Reset() {
 	*x = GetGroupRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[39]
+	mi := &file_idsync_v1_admin_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2940,7 +3764,7 @@ func (x *GetGroupRequest) String() string {
 func (*GetGroupRequest) ProtoMessage() {}
 
 func (x *GetGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[39]
+	mi := &file_idsync_v1_admin_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2953,7 +3777,7 @@ func (x *GetGroupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetGroupRequest.ProtoReflect.Descriptor instead.
 func (*GetGroupRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{39}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *GetGroupRequest) GetGroup() string {
@@ -2983,7 +3807,7 @@ type GetGroupResponse struct {
 
 func (x *GetGroupResponse) Reset() {
 	*x = GetGroupResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[40]
+	mi := &file_idsync_v1_admin_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2995,7 +3819,7 @@ func (x *GetGroupResponse) String() string {
 func (*GetGroupResponse) ProtoMessage() {}
 
 func (x *GetGroupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[40]
+	mi := &file_idsync_v1_admin_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3008,7 +3832,7 @@ func (x *GetGroupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetGroupResponse.ProtoReflect.Descriptor instead.
 func (*GetGroupResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{40}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *GetGroupResponse) GetGroup() *Group {
@@ -3029,7 +3853,63 @@ var File_idsync_v1_admin_proto protoreflect.FileDescriptor
 
 const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x15idsync/v1/admin.proto\x12\tidsync.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15idsync/v1/agent.proto\"\xa7\x03\n" +
+	"\x15idsync/v1/admin.proto\x12\tidsync.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15idsync/v1/agent.proto\"\xa4\x02\n" +
+	"\n" +
+	"AdminToken\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
+	"\x04role\x18\x03 \x01(\tR\x04role\x12\x16\n" +
+	"\x06groups\x18\x04 \x03(\tR\x06groups\x12\x12\n" +
+	"\x04apps\x18\x05 \x03(\tR\x04apps\x129\n" +
+	"\n" +
+	"created_at\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"\n" +
+	"revoked_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\x12<\n" +
+	"\flast_used_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"lastUsedAt\"m\n" +
+	"\x17CreateAdminTokenRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\x12\x16\n" +
+	"\x06groups\x18\x03 \x03(\tR\x06groups\x12\x12\n" +
+	"\x04apps\x18\x04 \x03(\tR\x04apps\"_\n" +
+	"\x18CreateAdminTokenResponse\x12+\n" +
+	"\x05token\x18\x01 \x01(\v2\x15.idsync.v1.AdminTokenR\x05token\x12\x16\n" +
+	"\x06secret\x18\x02 \x01(\tR\x06secret\"\x18\n" +
+	"\x16ListAdminTokensRequest\"H\n" +
+	"\x17ListAdminTokensResponse\x12-\n" +
+	"\x06tokens\x18\x01 \x03(\v2\x15.idsync.v1.AdminTokenR\x06tokens\"/\n" +
+	"\x17RevokeAdminTokenRequest\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\"G\n" +
+	"\x18RevokeAdminTokenResponse\x12+\n" +
+	"\x05token\x18\x01 \x01(\v2\x15.idsync.v1.AdminTokenR\x05token\"\xc0\x01\n" +
+	"\n" +
+	"AuditEvent\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\x03R\x02id\x12*\n" +
+	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x14\n" +
+	"\x05actor\x18\x03 \x01(\tR\x05actor\x12\x16\n" +
+	"\x06action\x18\x04 \x01(\tR\x06action\x12\x16\n" +
+	"\x06target\x18\x05 \x01(\tR\x06target\x12\x18\n" +
+	"\aoutcome\x18\x06 \x01(\tR\aoutcome\x12\x16\n" +
+	"\x06detail\x18\a \x01(\tR\x06detail\"\xdb\x01\n" +
+	"\x16ListAuditEventsRequest\x120\n" +
+	"\x05since\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x14\n" +
+	"\x05actor\x18\x02 \x01(\tR\x05actor\x12\x16\n" +
+	"\x06action\x18\x03 \x01(\tR\x06action\x12\x16\n" +
+	"\x06target\x18\x04 \x01(\tR\x06target\x12\x19\n" +
+	"\bafter_id\x18\x05 \x01(\x03R\aafterId\x12\x14\n" +
+	"\x05limit\x18\x06 \x01(\rR\x05limit\x12\x18\n" +
+	"\aoutcome\x18\a \x01(\tR\aoutcome\"H\n" +
+	"\x17ListAuditEventsResponse\x12-\n" +
+	"\x06events\x18\x01 \x03(\v2\x15.idsync.v1.AuditEventR\x06events\"&\n" +
+	"\x10GetReportRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"!\n" +
+	"\tReportRow\x12\x14\n" +
+	"\x05cells\x18\x01 \x03(\tR\x05cells\"\xaa\x01\n" +
+	"\x11GetReportResponse\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\acolumns\x18\x02 \x03(\tR\acolumns\x12(\n" +
+	"\x04rows\x18\x03 \x03(\v2\x14.idsync.v1.ReportRowR\x04rows\x12=\n" +
+	"\fgenerated_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\vgeneratedAt\"\xa7\x03\n" +
 	"\x10AttributeMapping\x12\x1a\n" +
 	"\busername\x18\x01 \x01(\tR\busername\x12\x14\n" +
 	"\x05email\x18\x02 \x01(\tR\x05email\x12\x1d\n" +
@@ -3261,8 +4141,7 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x17USER_STATUS_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12USER_STATUS_ACTIVE\x10\x01\x12\x19\n" +
 	"\x15USER_STATUS_SUSPENDED\x10\x02\x12\x1d\n" +
-	"\x19USER_STATUS_DEPROVISIONED\x10\x032\x95\n" +
-	"\n" +
+	"\x19USER_STATUS_DEPROVISIONED\x10\x032\xcb\r\n" +
 	"\fAdminService\x12X\n" +
 	"\x0fCreateDirectory\x12!.idsync.v1.CreateDirectoryRequest\x1a\".idsync.v1.CreateDirectoryResponse\x12X\n" +
 	"\x0fUpdateDirectory\x12!.idsync.v1.UpdateDirectoryRequest\x1a\".idsync.v1.UpdateDirectoryResponse\x12X\n" +
@@ -3281,7 +4160,12 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\aGetUser\x12\x19.idsync.v1.GetUserRequest\x1a\x1a.idsync.v1.GetUserResponse\x12I\n" +
 	"\n" +
 	"ListGroups\x12\x1c.idsync.v1.ListGroupsRequest\x1a\x1d.idsync.v1.ListGroupsResponse\x12C\n" +
-	"\bGetGroup\x12\x1a.idsync.v1.GetGroupRequest\x1a\x1b.idsync.v1.GetGroupResponseB3Z1github.com/idsync/idsync/proto/idsync/v1;idsyncv1b\x06proto3"
+	"\bGetGroup\x12\x1a.idsync.v1.GetGroupRequest\x1a\x1b.idsync.v1.GetGroupResponse\x12[\n" +
+	"\x10CreateAdminToken\x12\".idsync.v1.CreateAdminTokenRequest\x1a#.idsync.v1.CreateAdminTokenResponse\x12X\n" +
+	"\x0fListAdminTokens\x12!.idsync.v1.ListAdminTokensRequest\x1a\".idsync.v1.ListAdminTokensResponse\x12[\n" +
+	"\x10RevokeAdminToken\x12\".idsync.v1.RevokeAdminTokenRequest\x1a#.idsync.v1.RevokeAdminTokenResponse\x12X\n" +
+	"\x0fListAuditEvents\x12!.idsync.v1.ListAuditEventsRequest\x1a\".idsync.v1.ListAuditEventsResponse\x12F\n" +
+	"\tGetReport\x12\x1b.idsync.v1.GetReportRequest\x1a\x1c.idsync.v1.GetReportResponseB3Z1github.com/idsync/idsync/proto/idsync/v1;idsyncv1b\x06proto3"
 
 var (
 	file_idsync_v1_admin_proto_rawDescOnce sync.Once
@@ -3296,140 +4180,174 @@ func file_idsync_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_idsync_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_idsync_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_idsync_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
 var file_idsync_v1_admin_proto_goTypes = []any{
 	(AgentState)(0),                       // 0: idsync.v1.AgentState
 	(RunState)(0),                         // 1: idsync.v1.RunState
 	(UserStatus)(0),                       // 2: idsync.v1.UserStatus
-	(*AttributeMapping)(nil),              // 3: idsync.v1.AttributeMapping
-	(*Directory)(nil),                     // 4: idsync.v1.Directory
-	(*CaptureStatus)(nil),                 // 5: idsync.v1.CaptureStatus
-	(*CreateDirectoryRequest)(nil),        // 6: idsync.v1.CreateDirectoryRequest
-	(*CreateDirectoryResponse)(nil),       // 7: idsync.v1.CreateDirectoryResponse
-	(*UpdateDirectoryRequest)(nil),        // 8: idsync.v1.UpdateDirectoryRequest
-	(*UpdateDirectoryResponse)(nil),       // 9: idsync.v1.UpdateDirectoryResponse
-	(*ListDirectoriesRequest)(nil),        // 10: idsync.v1.ListDirectoriesRequest
-	(*ListDirectoriesResponse)(nil),       // 11: idsync.v1.ListDirectoriesResponse
-	(*GetDirectoryRequest)(nil),           // 12: idsync.v1.GetDirectoryRequest
-	(*GetDirectoryResponse)(nil),          // 13: idsync.v1.GetDirectoryResponse
-	(*CreateEnrollmentTokenRequest)(nil),  // 14: idsync.v1.CreateEnrollmentTokenRequest
-	(*CreateEnrollmentTokenResponse)(nil), // 15: idsync.v1.CreateEnrollmentTokenResponse
-	(*Agent)(nil),                         // 16: idsync.v1.Agent
-	(*ListAgentsRequest)(nil),             // 17: idsync.v1.ListAgentsRequest
-	(*ListAgentsResponse)(nil),            // 18: idsync.v1.ListAgentsResponse
-	(*RevokeAgentRequest)(nil),            // 19: idsync.v1.RevokeAgentRequest
-	(*RevokeAgentResponse)(nil),           // 20: idsync.v1.RevokeAgentResponse
-	(*ImportRun)(nil),                     // 21: idsync.v1.ImportRun
-	(*StartImportRequest)(nil),            // 22: idsync.v1.StartImportRequest
-	(*StartImportResponse)(nil),           // 23: idsync.v1.StartImportResponse
-	(*ListImportsRequest)(nil),            // 24: idsync.v1.ListImportsRequest
-	(*ListImportsResponse)(nil),           // 25: idsync.v1.ListImportsResponse
-	(*GetImportRequest)(nil),              // 26: idsync.v1.GetImportRequest
-	(*GetImportResponse)(nil),             // 27: idsync.v1.GetImportResponse
-	(*ConfirmImportRequest)(nil),          // 28: idsync.v1.ConfirmImportRequest
-	(*ConfirmImportResponse)(nil),         // 29: idsync.v1.ConfirmImportResponse
-	(*CancelImportRequest)(nil),           // 30: idsync.v1.CancelImportRequest
-	(*CancelImportResponse)(nil),          // 31: idsync.v1.CancelImportResponse
-	(*User)(nil),                          // 32: idsync.v1.User
-	(*TransitiveGroup)(nil),               // 33: idsync.v1.TransitiveGroup
-	(*ListUsersRequest)(nil),              // 34: idsync.v1.ListUsersRequest
-	(*ListUsersResponse)(nil),             // 35: idsync.v1.ListUsersResponse
-	(*GetUserRequest)(nil),                // 36: idsync.v1.GetUserRequest
-	(*GetUserResponse)(nil),               // 37: idsync.v1.GetUserResponse
-	(*Group)(nil),                         // 38: idsync.v1.Group
-	(*GroupMember)(nil),                   // 39: idsync.v1.GroupMember
-	(*ListGroupsRequest)(nil),             // 40: idsync.v1.ListGroupsRequest
-	(*ListGroupsResponse)(nil),            // 41: idsync.v1.ListGroupsResponse
-	(*GetGroupRequest)(nil),               // 42: idsync.v1.GetGroupRequest
-	(*GetGroupResponse)(nil),              // 43: idsync.v1.GetGroupResponse
-	(DirectoryKind)(0),                    // 44: idsync.v1.DirectoryKind
-	(*timestamppb.Timestamp)(nil),         // 45: google.protobuf.Timestamp
-	(ImportKind)(0),                       // 46: idsync.v1.ImportKind
-	(*EntryError)(nil),                    // 47: idsync.v1.EntryError
-	(*Attribute)(nil),                     // 48: idsync.v1.Attribute
-	(ObjectKind)(0),                       // 49: idsync.v1.ObjectKind
+	(*AdminToken)(nil),                    // 3: idsync.v1.AdminToken
+	(*CreateAdminTokenRequest)(nil),       // 4: idsync.v1.CreateAdminTokenRequest
+	(*CreateAdminTokenResponse)(nil),      // 5: idsync.v1.CreateAdminTokenResponse
+	(*ListAdminTokensRequest)(nil),        // 6: idsync.v1.ListAdminTokensRequest
+	(*ListAdminTokensResponse)(nil),       // 7: idsync.v1.ListAdminTokensResponse
+	(*RevokeAdminTokenRequest)(nil),       // 8: idsync.v1.RevokeAdminTokenRequest
+	(*RevokeAdminTokenResponse)(nil),      // 9: idsync.v1.RevokeAdminTokenResponse
+	(*AuditEvent)(nil),                    // 10: idsync.v1.AuditEvent
+	(*ListAuditEventsRequest)(nil),        // 11: idsync.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),       // 12: idsync.v1.ListAuditEventsResponse
+	(*GetReportRequest)(nil),              // 13: idsync.v1.GetReportRequest
+	(*ReportRow)(nil),                     // 14: idsync.v1.ReportRow
+	(*GetReportResponse)(nil),             // 15: idsync.v1.GetReportResponse
+	(*AttributeMapping)(nil),              // 16: idsync.v1.AttributeMapping
+	(*Directory)(nil),                     // 17: idsync.v1.Directory
+	(*CaptureStatus)(nil),                 // 18: idsync.v1.CaptureStatus
+	(*CreateDirectoryRequest)(nil),        // 19: idsync.v1.CreateDirectoryRequest
+	(*CreateDirectoryResponse)(nil),       // 20: idsync.v1.CreateDirectoryResponse
+	(*UpdateDirectoryRequest)(nil),        // 21: idsync.v1.UpdateDirectoryRequest
+	(*UpdateDirectoryResponse)(nil),       // 22: idsync.v1.UpdateDirectoryResponse
+	(*ListDirectoriesRequest)(nil),        // 23: idsync.v1.ListDirectoriesRequest
+	(*ListDirectoriesResponse)(nil),       // 24: idsync.v1.ListDirectoriesResponse
+	(*GetDirectoryRequest)(nil),           // 25: idsync.v1.GetDirectoryRequest
+	(*GetDirectoryResponse)(nil),          // 26: idsync.v1.GetDirectoryResponse
+	(*CreateEnrollmentTokenRequest)(nil),  // 27: idsync.v1.CreateEnrollmentTokenRequest
+	(*CreateEnrollmentTokenResponse)(nil), // 28: idsync.v1.CreateEnrollmentTokenResponse
+	(*Agent)(nil),                         // 29: idsync.v1.Agent
+	(*ListAgentsRequest)(nil),             // 30: idsync.v1.ListAgentsRequest
+	(*ListAgentsResponse)(nil),            // 31: idsync.v1.ListAgentsResponse
+	(*RevokeAgentRequest)(nil),            // 32: idsync.v1.RevokeAgentRequest
+	(*RevokeAgentResponse)(nil),           // 33: idsync.v1.RevokeAgentResponse
+	(*ImportRun)(nil),                     // 34: idsync.v1.ImportRun
+	(*StartImportRequest)(nil),            // 35: idsync.v1.StartImportRequest
+	(*StartImportResponse)(nil),           // 36: idsync.v1.StartImportResponse
+	(*ListImportsRequest)(nil),            // 37: idsync.v1.ListImportsRequest
+	(*ListImportsResponse)(nil),           // 38: idsync.v1.ListImportsResponse
+	(*GetImportRequest)(nil),              // 39: idsync.v1.GetImportRequest
+	(*GetImportResponse)(nil),             // 40: idsync.v1.GetImportResponse
+	(*ConfirmImportRequest)(nil),          // 41: idsync.v1.ConfirmImportRequest
+	(*ConfirmImportResponse)(nil),         // 42: idsync.v1.ConfirmImportResponse
+	(*CancelImportRequest)(nil),           // 43: idsync.v1.CancelImportRequest
+	(*CancelImportResponse)(nil),          // 44: idsync.v1.CancelImportResponse
+	(*User)(nil),                          // 45: idsync.v1.User
+	(*TransitiveGroup)(nil),               // 46: idsync.v1.TransitiveGroup
+	(*ListUsersRequest)(nil),              // 47: idsync.v1.ListUsersRequest
+	(*ListUsersResponse)(nil),             // 48: idsync.v1.ListUsersResponse
+	(*GetUserRequest)(nil),                // 49: idsync.v1.GetUserRequest
+	(*GetUserResponse)(nil),               // 50: idsync.v1.GetUserResponse
+	(*Group)(nil),                         // 51: idsync.v1.Group
+	(*GroupMember)(nil),                   // 52: idsync.v1.GroupMember
+	(*ListGroupsRequest)(nil),             // 53: idsync.v1.ListGroupsRequest
+	(*ListGroupsResponse)(nil),            // 54: idsync.v1.ListGroupsResponse
+	(*GetGroupRequest)(nil),               // 55: idsync.v1.GetGroupRequest
+	(*GetGroupResponse)(nil),              // 56: idsync.v1.GetGroupResponse
+	(*timestamppb.Timestamp)(nil),         // 57: google.protobuf.Timestamp
+	(DirectoryKind)(0),                    // 58: idsync.v1.DirectoryKind
+	(ImportKind)(0),                       // 59: idsync.v1.ImportKind
+	(*EntryError)(nil),                    // 60: idsync.v1.EntryError
+	(*Attribute)(nil),                     // 61: idsync.v1.Attribute
+	(ObjectKind)(0),                       // 62: idsync.v1.ObjectKind
 }
 var file_idsync_v1_admin_proto_depIdxs = []int32{
-	44, // 0: idsync.v1.Directory.kind:type_name -> idsync.v1.DirectoryKind
-	3,  // 1: idsync.v1.Directory.mapping:type_name -> idsync.v1.AttributeMapping
-	45, // 2: idsync.v1.Directory.created_at:type_name -> google.protobuf.Timestamp
-	21, // 3: idsync.v1.Directory.last_run:type_name -> idsync.v1.ImportRun
-	5,  // 4: idsync.v1.Directory.capture_status:type_name -> idsync.v1.CaptureStatus
-	45, // 5: idsync.v1.CaptureStatus.started_at:type_name -> google.protobuf.Timestamp
-	4,  // 6: idsync.v1.CreateDirectoryRequest.directory:type_name -> idsync.v1.Directory
-	4,  // 7: idsync.v1.CreateDirectoryResponse.directory:type_name -> idsync.v1.Directory
-	4,  // 8: idsync.v1.UpdateDirectoryRequest.directory:type_name -> idsync.v1.Directory
-	4,  // 9: idsync.v1.UpdateDirectoryResponse.directory:type_name -> idsync.v1.Directory
-	4,  // 10: idsync.v1.ListDirectoriesResponse.directories:type_name -> idsync.v1.Directory
-	4,  // 11: idsync.v1.GetDirectoryResponse.directory:type_name -> idsync.v1.Directory
-	45, // 12: idsync.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	0,  // 13: idsync.v1.Agent.state:type_name -> idsync.v1.AgentState
-	45, // 14: idsync.v1.Agent.enrolled_at:type_name -> google.protobuf.Timestamp
-	45, // 15: idsync.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
-	45, // 16: idsync.v1.Agent.cert_expires_at:type_name -> google.protobuf.Timestamp
-	16, // 17: idsync.v1.ListAgentsResponse.agents:type_name -> idsync.v1.Agent
-	16, // 18: idsync.v1.RevokeAgentResponse.agent:type_name -> idsync.v1.Agent
-	46, // 19: idsync.v1.ImportRun.kind:type_name -> idsync.v1.ImportKind
-	1,  // 20: idsync.v1.ImportRun.state:type_name -> idsync.v1.RunState
-	45, // 21: idsync.v1.ImportRun.started_at:type_name -> google.protobuf.Timestamp
-	45, // 22: idsync.v1.ImportRun.finished_at:type_name -> google.protobuf.Timestamp
-	47, // 23: idsync.v1.ImportRun.error_samples:type_name -> idsync.v1.EntryError
-	46, // 24: idsync.v1.StartImportRequest.kind:type_name -> idsync.v1.ImportKind
-	21, // 25: idsync.v1.StartImportResponse.run:type_name -> idsync.v1.ImportRun
-	21, // 26: idsync.v1.ListImportsResponse.runs:type_name -> idsync.v1.ImportRun
-	21, // 27: idsync.v1.GetImportResponse.run:type_name -> idsync.v1.ImportRun
-	21, // 28: idsync.v1.ConfirmImportResponse.run:type_name -> idsync.v1.ImportRun
-	21, // 29: idsync.v1.CancelImportResponse.run:type_name -> idsync.v1.ImportRun
-	2,  // 30: idsync.v1.User.status:type_name -> idsync.v1.UserStatus
-	48, // 31: idsync.v1.User.extra:type_name -> idsync.v1.Attribute
-	45, // 32: idsync.v1.User.created_at:type_name -> google.protobuf.Timestamp
-	45, // 33: idsync.v1.User.updated_at:type_name -> google.protobuf.Timestamp
-	33, // 34: idsync.v1.User.transitive_groups:type_name -> idsync.v1.TransitiveGroup
-	2,  // 35: idsync.v1.ListUsersRequest.status:type_name -> idsync.v1.UserStatus
-	32, // 36: idsync.v1.ListUsersResponse.users:type_name -> idsync.v1.User
-	32, // 37: idsync.v1.GetUserResponse.user:type_name -> idsync.v1.User
-	2,  // 38: idsync.v1.Group.status:type_name -> idsync.v1.UserStatus
-	49, // 39: idsync.v1.GroupMember.kind:type_name -> idsync.v1.ObjectKind
-	38, // 40: idsync.v1.ListGroupsResponse.groups:type_name -> idsync.v1.Group
-	38, // 41: idsync.v1.GetGroupResponse.group:type_name -> idsync.v1.Group
-	39, // 42: idsync.v1.GetGroupResponse.members:type_name -> idsync.v1.GroupMember
-	6,  // 43: idsync.v1.AdminService.CreateDirectory:input_type -> idsync.v1.CreateDirectoryRequest
-	8,  // 44: idsync.v1.AdminService.UpdateDirectory:input_type -> idsync.v1.UpdateDirectoryRequest
-	10, // 45: idsync.v1.AdminService.ListDirectories:input_type -> idsync.v1.ListDirectoriesRequest
-	12, // 46: idsync.v1.AdminService.GetDirectory:input_type -> idsync.v1.GetDirectoryRequest
-	14, // 47: idsync.v1.AdminService.CreateEnrollmentToken:input_type -> idsync.v1.CreateEnrollmentTokenRequest
-	17, // 48: idsync.v1.AdminService.ListAgents:input_type -> idsync.v1.ListAgentsRequest
-	19, // 49: idsync.v1.AdminService.RevokeAgent:input_type -> idsync.v1.RevokeAgentRequest
-	22, // 50: idsync.v1.AdminService.StartImport:input_type -> idsync.v1.StartImportRequest
-	24, // 51: idsync.v1.AdminService.ListImports:input_type -> idsync.v1.ListImportsRequest
-	26, // 52: idsync.v1.AdminService.GetImport:input_type -> idsync.v1.GetImportRequest
-	28, // 53: idsync.v1.AdminService.ConfirmImport:input_type -> idsync.v1.ConfirmImportRequest
-	30, // 54: idsync.v1.AdminService.CancelImport:input_type -> idsync.v1.CancelImportRequest
-	34, // 55: idsync.v1.AdminService.ListUsers:input_type -> idsync.v1.ListUsersRequest
-	36, // 56: idsync.v1.AdminService.GetUser:input_type -> idsync.v1.GetUserRequest
-	40, // 57: idsync.v1.AdminService.ListGroups:input_type -> idsync.v1.ListGroupsRequest
-	42, // 58: idsync.v1.AdminService.GetGroup:input_type -> idsync.v1.GetGroupRequest
-	7,  // 59: idsync.v1.AdminService.CreateDirectory:output_type -> idsync.v1.CreateDirectoryResponse
-	9,  // 60: idsync.v1.AdminService.UpdateDirectory:output_type -> idsync.v1.UpdateDirectoryResponse
-	11, // 61: idsync.v1.AdminService.ListDirectories:output_type -> idsync.v1.ListDirectoriesResponse
-	13, // 62: idsync.v1.AdminService.GetDirectory:output_type -> idsync.v1.GetDirectoryResponse
-	15, // 63: idsync.v1.AdminService.CreateEnrollmentToken:output_type -> idsync.v1.CreateEnrollmentTokenResponse
-	18, // 64: idsync.v1.AdminService.ListAgents:output_type -> idsync.v1.ListAgentsResponse
-	20, // 65: idsync.v1.AdminService.RevokeAgent:output_type -> idsync.v1.RevokeAgentResponse
-	23, // 66: idsync.v1.AdminService.StartImport:output_type -> idsync.v1.StartImportResponse
-	25, // 67: idsync.v1.AdminService.ListImports:output_type -> idsync.v1.ListImportsResponse
-	27, // 68: idsync.v1.AdminService.GetImport:output_type -> idsync.v1.GetImportResponse
-	29, // 69: idsync.v1.AdminService.ConfirmImport:output_type -> idsync.v1.ConfirmImportResponse
-	31, // 70: idsync.v1.AdminService.CancelImport:output_type -> idsync.v1.CancelImportResponse
-	35, // 71: idsync.v1.AdminService.ListUsers:output_type -> idsync.v1.ListUsersResponse
-	37, // 72: idsync.v1.AdminService.GetUser:output_type -> idsync.v1.GetUserResponse
-	41, // 73: idsync.v1.AdminService.ListGroups:output_type -> idsync.v1.ListGroupsResponse
-	43, // 74: idsync.v1.AdminService.GetGroup:output_type -> idsync.v1.GetGroupResponse
-	59, // [59:75] is the sub-list for method output_type
-	43, // [43:59] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	57, // 0: idsync.v1.AdminToken.created_at:type_name -> google.protobuf.Timestamp
+	57, // 1: idsync.v1.AdminToken.revoked_at:type_name -> google.protobuf.Timestamp
+	57, // 2: idsync.v1.AdminToken.last_used_at:type_name -> google.protobuf.Timestamp
+	3,  // 3: idsync.v1.CreateAdminTokenResponse.token:type_name -> idsync.v1.AdminToken
+	3,  // 4: idsync.v1.ListAdminTokensResponse.tokens:type_name -> idsync.v1.AdminToken
+	3,  // 5: idsync.v1.RevokeAdminTokenResponse.token:type_name -> idsync.v1.AdminToken
+	57, // 6: idsync.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
+	57, // 7: idsync.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
+	10, // 8: idsync.v1.ListAuditEventsResponse.events:type_name -> idsync.v1.AuditEvent
+	14, // 9: idsync.v1.GetReportResponse.rows:type_name -> idsync.v1.ReportRow
+	57, // 10: idsync.v1.GetReportResponse.generated_at:type_name -> google.protobuf.Timestamp
+	58, // 11: idsync.v1.Directory.kind:type_name -> idsync.v1.DirectoryKind
+	16, // 12: idsync.v1.Directory.mapping:type_name -> idsync.v1.AttributeMapping
+	57, // 13: idsync.v1.Directory.created_at:type_name -> google.protobuf.Timestamp
+	34, // 14: idsync.v1.Directory.last_run:type_name -> idsync.v1.ImportRun
+	18, // 15: idsync.v1.Directory.capture_status:type_name -> idsync.v1.CaptureStatus
+	57, // 16: idsync.v1.CaptureStatus.started_at:type_name -> google.protobuf.Timestamp
+	17, // 17: idsync.v1.CreateDirectoryRequest.directory:type_name -> idsync.v1.Directory
+	17, // 18: idsync.v1.CreateDirectoryResponse.directory:type_name -> idsync.v1.Directory
+	17, // 19: idsync.v1.UpdateDirectoryRequest.directory:type_name -> idsync.v1.Directory
+	17, // 20: idsync.v1.UpdateDirectoryResponse.directory:type_name -> idsync.v1.Directory
+	17, // 21: idsync.v1.ListDirectoriesResponse.directories:type_name -> idsync.v1.Directory
+	17, // 22: idsync.v1.GetDirectoryResponse.directory:type_name -> idsync.v1.Directory
+	57, // 23: idsync.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	0,  // 24: idsync.v1.Agent.state:type_name -> idsync.v1.AgentState
+	57, // 25: idsync.v1.Agent.enrolled_at:type_name -> google.protobuf.Timestamp
+	57, // 26: idsync.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
+	57, // 27: idsync.v1.Agent.cert_expires_at:type_name -> google.protobuf.Timestamp
+	29, // 28: idsync.v1.ListAgentsResponse.agents:type_name -> idsync.v1.Agent
+	29, // 29: idsync.v1.RevokeAgentResponse.agent:type_name -> idsync.v1.Agent
+	59, // 30: idsync.v1.ImportRun.kind:type_name -> idsync.v1.ImportKind
+	1,  // 31: idsync.v1.ImportRun.state:type_name -> idsync.v1.RunState
+	57, // 32: idsync.v1.ImportRun.started_at:type_name -> google.protobuf.Timestamp
+	57, // 33: idsync.v1.ImportRun.finished_at:type_name -> google.protobuf.Timestamp
+	60, // 34: idsync.v1.ImportRun.error_samples:type_name -> idsync.v1.EntryError
+	59, // 35: idsync.v1.StartImportRequest.kind:type_name -> idsync.v1.ImportKind
+	34, // 36: idsync.v1.StartImportResponse.run:type_name -> idsync.v1.ImportRun
+	34, // 37: idsync.v1.ListImportsResponse.runs:type_name -> idsync.v1.ImportRun
+	34, // 38: idsync.v1.GetImportResponse.run:type_name -> idsync.v1.ImportRun
+	34, // 39: idsync.v1.ConfirmImportResponse.run:type_name -> idsync.v1.ImportRun
+	34, // 40: idsync.v1.CancelImportResponse.run:type_name -> idsync.v1.ImportRun
+	2,  // 41: idsync.v1.User.status:type_name -> idsync.v1.UserStatus
+	61, // 42: idsync.v1.User.extra:type_name -> idsync.v1.Attribute
+	57, // 43: idsync.v1.User.created_at:type_name -> google.protobuf.Timestamp
+	57, // 44: idsync.v1.User.updated_at:type_name -> google.protobuf.Timestamp
+	46, // 45: idsync.v1.User.transitive_groups:type_name -> idsync.v1.TransitiveGroup
+	2,  // 46: idsync.v1.ListUsersRequest.status:type_name -> idsync.v1.UserStatus
+	45, // 47: idsync.v1.ListUsersResponse.users:type_name -> idsync.v1.User
+	45, // 48: idsync.v1.GetUserResponse.user:type_name -> idsync.v1.User
+	2,  // 49: idsync.v1.Group.status:type_name -> idsync.v1.UserStatus
+	62, // 50: idsync.v1.GroupMember.kind:type_name -> idsync.v1.ObjectKind
+	51, // 51: idsync.v1.ListGroupsResponse.groups:type_name -> idsync.v1.Group
+	51, // 52: idsync.v1.GetGroupResponse.group:type_name -> idsync.v1.Group
+	52, // 53: idsync.v1.GetGroupResponse.members:type_name -> idsync.v1.GroupMember
+	19, // 54: idsync.v1.AdminService.CreateDirectory:input_type -> idsync.v1.CreateDirectoryRequest
+	21, // 55: idsync.v1.AdminService.UpdateDirectory:input_type -> idsync.v1.UpdateDirectoryRequest
+	23, // 56: idsync.v1.AdminService.ListDirectories:input_type -> idsync.v1.ListDirectoriesRequest
+	25, // 57: idsync.v1.AdminService.GetDirectory:input_type -> idsync.v1.GetDirectoryRequest
+	27, // 58: idsync.v1.AdminService.CreateEnrollmentToken:input_type -> idsync.v1.CreateEnrollmentTokenRequest
+	30, // 59: idsync.v1.AdminService.ListAgents:input_type -> idsync.v1.ListAgentsRequest
+	32, // 60: idsync.v1.AdminService.RevokeAgent:input_type -> idsync.v1.RevokeAgentRequest
+	35, // 61: idsync.v1.AdminService.StartImport:input_type -> idsync.v1.StartImportRequest
+	37, // 62: idsync.v1.AdminService.ListImports:input_type -> idsync.v1.ListImportsRequest
+	39, // 63: idsync.v1.AdminService.GetImport:input_type -> idsync.v1.GetImportRequest
+	41, // 64: idsync.v1.AdminService.ConfirmImport:input_type -> idsync.v1.ConfirmImportRequest
+	43, // 65: idsync.v1.AdminService.CancelImport:input_type -> idsync.v1.CancelImportRequest
+	47, // 66: idsync.v1.AdminService.ListUsers:input_type -> idsync.v1.ListUsersRequest
+	49, // 67: idsync.v1.AdminService.GetUser:input_type -> idsync.v1.GetUserRequest
+	53, // 68: idsync.v1.AdminService.ListGroups:input_type -> idsync.v1.ListGroupsRequest
+	55, // 69: idsync.v1.AdminService.GetGroup:input_type -> idsync.v1.GetGroupRequest
+	4,  // 70: idsync.v1.AdminService.CreateAdminToken:input_type -> idsync.v1.CreateAdminTokenRequest
+	6,  // 71: idsync.v1.AdminService.ListAdminTokens:input_type -> idsync.v1.ListAdminTokensRequest
+	8,  // 72: idsync.v1.AdminService.RevokeAdminToken:input_type -> idsync.v1.RevokeAdminTokenRequest
+	11, // 73: idsync.v1.AdminService.ListAuditEvents:input_type -> idsync.v1.ListAuditEventsRequest
+	13, // 74: idsync.v1.AdminService.GetReport:input_type -> idsync.v1.GetReportRequest
+	20, // 75: idsync.v1.AdminService.CreateDirectory:output_type -> idsync.v1.CreateDirectoryResponse
+	22, // 76: idsync.v1.AdminService.UpdateDirectory:output_type -> idsync.v1.UpdateDirectoryResponse
+	24, // 77: idsync.v1.AdminService.ListDirectories:output_type -> idsync.v1.ListDirectoriesResponse
+	26, // 78: idsync.v1.AdminService.GetDirectory:output_type -> idsync.v1.GetDirectoryResponse
+	28, // 79: idsync.v1.AdminService.CreateEnrollmentToken:output_type -> idsync.v1.CreateEnrollmentTokenResponse
+	31, // 80: idsync.v1.AdminService.ListAgents:output_type -> idsync.v1.ListAgentsResponse
+	33, // 81: idsync.v1.AdminService.RevokeAgent:output_type -> idsync.v1.RevokeAgentResponse
+	36, // 82: idsync.v1.AdminService.StartImport:output_type -> idsync.v1.StartImportResponse
+	38, // 83: idsync.v1.AdminService.ListImports:output_type -> idsync.v1.ListImportsResponse
+	40, // 84: idsync.v1.AdminService.GetImport:output_type -> idsync.v1.GetImportResponse
+	42, // 85: idsync.v1.AdminService.ConfirmImport:output_type -> idsync.v1.ConfirmImportResponse
+	44, // 86: idsync.v1.AdminService.CancelImport:output_type -> idsync.v1.CancelImportResponse
+	48, // 87: idsync.v1.AdminService.ListUsers:output_type -> idsync.v1.ListUsersResponse
+	50, // 88: idsync.v1.AdminService.GetUser:output_type -> idsync.v1.GetUserResponse
+	54, // 89: idsync.v1.AdminService.ListGroups:output_type -> idsync.v1.ListGroupsResponse
+	56, // 90: idsync.v1.AdminService.GetGroup:output_type -> idsync.v1.GetGroupResponse
+	5,  // 91: idsync.v1.AdminService.CreateAdminToken:output_type -> idsync.v1.CreateAdminTokenResponse
+	7,  // 92: idsync.v1.AdminService.ListAdminTokens:output_type -> idsync.v1.ListAdminTokensResponse
+	9,  // 93: idsync.v1.AdminService.RevokeAdminToken:output_type -> idsync.v1.RevokeAdminTokenResponse
+	12, // 94: idsync.v1.AdminService.ListAuditEvents:output_type -> idsync.v1.ListAuditEventsResponse
+	15, // 95: idsync.v1.AdminService.GetReport:output_type -> idsync.v1.GetReportResponse
+	75, // [75:96] is the sub-list for method output_type
+	54, // [54:75] is the sub-list for method input_type
+	54, // [54:54] is the sub-list for extension type_name
+	54, // [54:54] is the sub-list for extension extendee
+	0,  // [0:54] is the sub-list for field type_name
 }
 
 func init() { file_idsync_v1_admin_proto_init() }
@@ -3444,7 +4362,7 @@ func file_idsync_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_idsync_v1_admin_proto_rawDesc), len(file_idsync_v1_admin_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   41,
+			NumMessages:   54,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -35,6 +35,11 @@ const (
 	AdminService_GetUser_FullMethodName               = "/idsync.v1.AdminService/GetUser"
 	AdminService_ListGroups_FullMethodName            = "/idsync.v1.AdminService/ListGroups"
 	AdminService_GetGroup_FullMethodName              = "/idsync.v1.AdminService/GetGroup"
+	AdminService_CreateAdminToken_FullMethodName      = "/idsync.v1.AdminService/CreateAdminToken"
+	AdminService_ListAdminTokens_FullMethodName       = "/idsync.v1.AdminService/ListAdminTokens"
+	AdminService_RevokeAdminToken_FullMethodName      = "/idsync.v1.AdminService/RevokeAdminToken"
+	AdminService_ListAuditEvents_FullMethodName       = "/idsync.v1.AdminService/ListAuditEvents"
+	AdminService_GetReport_FullMethodName             = "/idsync.v1.AdminService/GetReport"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -76,6 +81,18 @@ type AdminServiceClient interface {
 	ListGroups(ctx context.Context, in *ListGroupsRequest, opts ...grpc.CallOption) (*ListGroupsResponse, error)
 	// GetGroup shows one group with its members.
 	GetGroup(ctx context.Context, in *GetGroupRequest, opts ...grpc.CallOption) (*GetGroupResponse, error)
+	// CreateAdminToken issues an admin token; its secret is in the response
+	// only, the hub keeps its hash.
+	CreateAdminToken(ctx context.Context, in *CreateAdminTokenRequest, opts ...grpc.CallOption) (*CreateAdminTokenResponse, error)
+	// ListAdminTokens lists admin tokens, revoked ones included (never their
+	// secrets).
+	ListAdminTokens(ctx context.Context, in *ListAdminTokensRequest, opts ...grpc.CallOption) (*ListAdminTokensResponse, error)
+	// RevokeAdminToken revokes an admin token by id or name.
+	RevokeAdminToken(ctx context.Context, in *RevokeAdminTokenRequest, opts ...grpc.CallOption) (*RevokeAdminTokenResponse, error)
+	// ListAuditEvents reads the audit trail, oldest first.
+	ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error)
+	// GetReport computes one of the hub's reports as a table.
+	GetReport(ctx context.Context, in *GetReportRequest, opts ...grpc.CallOption) (*GetReportResponse, error)
 }
 
 type adminServiceClient struct {
@@ -246,6 +263,56 @@ func (c *adminServiceClient) GetGroup(ctx context.Context, in *GetGroupRequest, 
 	return out, nil
 }
 
+func (c *adminServiceClient) CreateAdminToken(ctx context.Context, in *CreateAdminTokenRequest, opts ...grpc.CallOption) (*CreateAdminTokenResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateAdminTokenResponse)
+	err := c.cc.Invoke(ctx, AdminService_CreateAdminToken_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) ListAdminTokens(ctx context.Context, in *ListAdminTokensRequest, opts ...grpc.CallOption) (*ListAdminTokensResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAdminTokensResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListAdminTokens_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) RevokeAdminToken(ctx context.Context, in *RevokeAdminTokenRequest, opts ...grpc.CallOption) (*RevokeAdminTokenResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RevokeAdminTokenResponse)
+	err := c.cc.Invoke(ctx, AdminService_RevokeAdminToken_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAuditEventsResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListAuditEvents_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) GetReport(ctx context.Context, in *GetReportRequest, opts ...grpc.CallOption) (*GetReportResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetReportResponse)
+	err := c.cc.Invoke(ctx, AdminService_GetReport_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -285,6 +352,18 @@ type AdminServiceServer interface {
 	ListGroups(context.Context, *ListGroupsRequest) (*ListGroupsResponse, error)
 	// GetGroup shows one group with its members.
 	GetGroup(context.Context, *GetGroupRequest) (*GetGroupResponse, error)
+	// CreateAdminToken issues an admin token; its secret is in the response
+	// only, the hub keeps its hash.
+	CreateAdminToken(context.Context, *CreateAdminTokenRequest) (*CreateAdminTokenResponse, error)
+	// ListAdminTokens lists admin tokens, revoked ones included (never their
+	// secrets).
+	ListAdminTokens(context.Context, *ListAdminTokensRequest) (*ListAdminTokensResponse, error)
+	// RevokeAdminToken revokes an admin token by id or name.
+	RevokeAdminToken(context.Context, *RevokeAdminTokenRequest) (*RevokeAdminTokenResponse, error)
+	// ListAuditEvents reads the audit trail, oldest first.
+	ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error)
+	// GetReport computes one of the hub's reports as a table.
+	GetReport(context.Context, *GetReportRequest) (*GetReportResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -342,6 +421,21 @@ func (UnimplementedAdminServiceServer) ListGroups(context.Context, *ListGroupsRe
 }
 func (UnimplementedAdminServiceServer) GetGroup(context.Context, *GetGroupRequest) (*GetGroupResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetGroup not implemented")
+}
+func (UnimplementedAdminServiceServer) CreateAdminToken(context.Context, *CreateAdminTokenRequest) (*CreateAdminTokenResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateAdminToken not implemented")
+}
+func (UnimplementedAdminServiceServer) ListAdminTokens(context.Context, *ListAdminTokensRequest) (*ListAdminTokensResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAdminTokens not implemented")
+}
+func (UnimplementedAdminServiceServer) RevokeAdminToken(context.Context, *RevokeAdminTokenRequest) (*RevokeAdminTokenResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokeAdminToken not implemented")
+}
+func (UnimplementedAdminServiceServer) ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAuditEvents not implemented")
+}
+func (UnimplementedAdminServiceServer) GetReport(context.Context, *GetReportRequest) (*GetReportResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetReport not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -652,6 +746,96 @@ func _AdminService_GetGroup_Handler(srv interface{}, ctx context.Context, dec fu
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_CreateAdminToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateAdminTokenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).CreateAdminToken(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_CreateAdminToken_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).CreateAdminToken(ctx, req.(*CreateAdminTokenRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_ListAdminTokens_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAdminTokensRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListAdminTokens(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListAdminTokens_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListAdminTokens(ctx, req.(*ListAdminTokensRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_RevokeAdminToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeAdminTokenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).RevokeAdminToken(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_RevokeAdminToken_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).RevokeAdminToken(ctx, req.(*RevokeAdminTokenRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_ListAuditEvents_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAuditEventsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListAuditEvents(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListAuditEvents_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListAuditEvents(ctx, req.(*ListAuditEventsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_GetReport_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetReportRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).GetReport(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_GetReport_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).GetReport(ctx, req.(*GetReportRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -722,6 +906,26 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetGroup",
 			Handler:    _AdminService_GetGroup_Handler,
+		},
+		{
+			MethodName: "CreateAdminToken",
+			Handler:    _AdminService_CreateAdminToken_Handler,
+		},
+		{
+			MethodName: "ListAdminTokens",
+			Handler:    _AdminService_ListAdminTokens_Handler,
+		},
+		{
+			MethodName: "RevokeAdminToken",
+			Handler:    _AdminService_RevokeAdminToken_Handler,
+		},
+		{
+			MethodName: "ListAuditEvents",
+			Handler:    _AdminService_ListAuditEvents_Handler,
+		},
+		{
+			MethodName: "GetReport",
+			Handler:    _AdminService_GetReport_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/idsync/idsync/server/store"
 )
 
@@ -201,38 +199,4 @@ func (s *Store) RevokeAgent(ctx context.Context, id string, now time.Time) (*sto
 		return err
 	})
 	return a, err
-}
-
-// CreateAdminToken stores an admin token by the hash of its secret; it sets
-// t.ID (a new UUID) and t.CreatedAt (now) when they are empty. A taken id
-// or hash is store.ErrConflict.
-func (s *Store) CreateAdminToken(ctx context.Context, t *store.AdminToken) error {
-	if t.ID == "" {
-		u, err := uuid.NewV7()
-		if err != nil {
-			return fmt.Errorf("making an admin token id: %w", err)
-		}
-		t.ID = u.String()
-	}
-	if t.CreatedAt.IsZero() {
-		t.CreatedAt = now()
-	}
-	_, err := s.wr.exec(ctx, `INSERT INTO admin_tokens (id, name, role, hash, created_at, revoked_at)
-		VALUES (?, ?, ?, ?, ?, ?)`, t.ID, t.Name, t.Role, t.Hash, s.wr.t(t.CreatedAt), s.wr.t(t.RevokedAt))
-	if err != nil {
-		return s.uniqueConflict(err, "creating admin token %q", t.Name)
-	}
-	return nil
-}
-
-// AdminTokenByHash returns the token with this hash, revoked or not, or
-// store.ErrNotFound.
-func (s *Store) AdminTokenByHash(ctx context.Context, hash []byte) (*store.AdminToken, error) {
-	t := &store.AdminToken{}
-	err := s.rd.row(ctx, `SELECT id, name, role, hash, created_at, revoked_at FROM admin_tokens WHERE hash = ?`, hash).
-		Scan(&t.ID, &t.Name, &t.Role, &t.Hash, scanTime{&t.CreatedAt}, scanTime{&t.RevokedAt})
-	if err != nil {
-		return nil, noRows(err, "admin token")
-	}
-	return t, nil
 }

@@ -42,6 +42,7 @@ func Run(t *testing.T, open Opener) {
 		{"Tasks", taskTests},
 		{"Feed", feedTests},
 		{"Leases", leaseTests},
+		{"Audit", auditTests},
 	}
 	for _, su := range suites {
 		t.Run(su.name, func(t *testing.T) {

@@ -1,0 +1,371 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/idsync/idsync/internal/pki"
+	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
+	"github.com/idsync/idsync/server/auth"
+	"github.com/idsync/idsync/server/store"
+)
+
+func adminTokenToProto(t *store.AdminToken) *idsyncv1.AdminToken {
+	return &idsyncv1.AdminToken{Id: t.ID, Name: t.Name, Role: t.Role, Groups: t.Groups, Apps: t.Apps,
+		CreatedAt: ts(t.CreatedAt), RevokedAt: ts(t.RevokedAt), LastUsedAt: ts(t.LastUsedAt)}
+}
+
+// CreateAdminToken issues an admin token. Its secret is in the response
+// alone; the store keeps its hash.
+func (s *AdminServer) CreateAdminToken(ctx context.Context, req *idsyncv1.CreateAdminTokenRequest) (*idsyncv1.CreateAdminTokenResponse, error) {
+	name, role := strings.TrimSpace(req.GetName()), req.GetRole()
+	switch {
+	case name == "":
+		return nil, status.Error(codes.InvalidArgument, "name: required")
+	case name == "bootstrap":
+		return nil, status.Error(codes.InvalidArgument, "name: \"bootstrap\" is the hub's own token")
+	case !auth.ValidRole(role):
+		return nil, status.Errorf(codes.InvalidArgument, "role %q: must be one of %s", role, strings.Join(auth.Roles, ", "))
+	case role == auth.RoleGroupAdmin && len(req.GetGroups()) == 0:
+		return nil, status.Error(codes.InvalidArgument, "groups: a group-admin needs the groups it acts for")
+	case role != auth.RoleGroupAdmin && len(req.GetGroups()) > 0:
+		return nil, status.Errorf(codes.InvalidArgument, "groups: only a group-admin acts for groups, not a %s", role)
+	case role != auth.RoleAppAdmin && len(req.GetApps()) > 0:
+		return nil, status.Errorf(codes.InvalidArgument, "apps: only an app-admin is limited to apps, not a %s", role)
+	}
+	for _, g := range req.GetGroups() {
+		if groups, err := s.store.FindGroups(ctx, 0, g); err != nil {
+			return nil, statusErr(err, "finding group %q", g)
+		} else if len(groups) == 0 {
+			return nil, status.Errorf(codes.NotFound, "groups: no group named %q (see `idsyncctl group list`)", g)
+		}
+	}
+	for _, a := range req.GetApps() {
+		if _, err := s.store.GetApp(ctx, a); errors.Is(err, store.ErrNotFound) {
+			return nil, status.Errorf(codes.NotFound, "apps: no app named %q (see `idsyncctl app list`)", a)
+		} else if err != nil {
+			return nil, statusErr(err, "loading app %q", a)
+		}
+	}
+	secret, hash := pki.NewSecret(pki.AdminTokenPrefix)
+	t := &store.AdminToken{Name: name, Role: role, Hash: hash, Groups: req.GetGroups(), Apps: req.GetApps()}
+	if err := s.store.CreateAdminToken(ctx, t); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return nil, status.Errorf(codes.AlreadyExists, "a live admin token is named %q: revoke it first or pick another name", name)
+		}
+		return nil, statusErr(err, "creating admin token %q", name)
+	}
+	s.log.Info("admin token created", "token", t.ID, "name", name, "role", role, "by", actor(ctx))
+	s.audit.Event(ctx, "admin.token.create", "admin:"+name, "role %s, token %s%s", role, t.ID, scopeDetail(t))
+	return &idsyncv1.CreateAdminTokenResponse{Token: adminTokenToProto(t), Secret: secret}, nil
+}
+
+// scopeDetail describes a token's groups or apps for the audit trail.
+func scopeDetail(t *store.AdminToken) string {
+	switch {
+	case len(t.Groups) > 0:
+		return ", groups " + strings.Join(t.Groups, ",")
+	case len(t.Apps) > 0:
+		return ", apps " + strings.Join(t.Apps, ",")
+	}
+	return ""
+}
+
+// ListAdminTokens lists admin tokens, never their secrets.
+func (s *AdminServer) ListAdminTokens(ctx context.Context, _ *idsyncv1.ListAdminTokensRequest) (*idsyncv1.ListAdminTokensResponse, error) {
+	tokens, err := s.store.ListAdminTokens(ctx)
+	if err != nil {
+		return nil, statusErr(err, "listing admin tokens")
+	}
+	resp := &idsyncv1.ListAdminTokensResponse{}
+	for _, t := range tokens {
+		resp.Tokens = append(resp.Tokens, adminTokenToProto(t))
+	}
+	return resp, nil
+}
+
+// RevokeAdminToken revokes a token at once: its next call is refused.
+func (s *AdminServer) RevokeAdminToken(ctx context.Context, req *idsyncv1.RevokeAdminTokenRequest) (*idsyncv1.RevokeAdminTokenResponse, error) {
+	if req.GetToken() == "" {
+		return nil, status.Error(codes.InvalidArgument, "token: id or name required")
+	}
+	if me, ok := auth.Admin(ctx); ok && (me.ID == req.GetToken() || me.Name == req.GetToken()) {
+		return nil, status.Error(codes.FailedPrecondition, "an admin token cannot revoke itself: use another super-admin token")
+	}
+	t, err := s.store.RevokeAdminToken(ctx, req.GetToken(), time.Now())
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, status.Errorf(codes.NotFound, "no admin token with id or live name %q (see `idsyncctl admin token list`)", req.GetToken())
+	}
+	if err != nil {
+		return nil, statusErr(err, "revoking admin token %q", req.GetToken())
+	}
+	s.log.Info("admin token revoked", "token", t.ID, "name", t.Name, "by", actor(ctx))
+	s.audit.Event(ctx, "admin.token.revoke", "admin:"+t.Name, "token %s", t.ID)
+	return &idsyncv1.RevokeAdminTokenResponse{Token: adminTokenToProto(t)}, nil
+}
+
+// ListAuditEvents reads the audit trail.
+func (s *AdminServer) ListAuditEvents(ctx context.Context, req *idsyncv1.ListAuditEventsRequest) (*idsyncv1.ListAuditEventsResponse, error) {
+	f := store.AuditFilter{Actor: req.GetActor(), Action: req.GetAction(), Target: req.GetTarget(),
+		Outcome: req.GetOutcome(), AfterID: req.GetAfterId(), Limit: int(min(req.GetLimit(), 100000))}
+	if req.GetSince() != nil {
+		f.Since = req.GetSince().AsTime()
+	}
+	switch f.Outcome {
+	case "", store.AuditOK, store.AuditRefused, store.AuditFailed:
+	default:
+		return nil, status.Errorf(codes.InvalidArgument, "outcome %q: must be ok, refused or failed", f.Outcome)
+	}
+	events, err := s.store.ListAudit(ctx, f)
+	if err != nil {
+		return nil, statusErr(err, "reading the audit trail")
+	}
+	resp := &idsyncv1.ListAuditEventsResponse{Events: make([]*idsyncv1.AuditEvent, 0, len(events))}
+	for _, e := range events {
+		resp.Events = append(resp.Events, &idsyncv1.AuditEvent{Id: e.ID, At: ts(e.At), Actor: e.Actor,
+			Action: e.Action, Target: e.Target, Outcome: e.Outcome, Detail: e.Detail})
+	}
+	return resp, nil
+}
+
+// Reports lists the reports GetReport computes.
+var Reports = []string{"users", "app-usage", "pending-deprovisions", "failed-pushes", "imports", "agents"}
+
+// GetReport computes one report as a table.
+func (s *AdminServer) GetReport(ctx context.Context, req *idsyncv1.GetReportRequest) (*idsyncv1.GetReportResponse, error) {
+	var (
+		cols []string
+		rows [][]string
+		err  error
+	)
+	switch req.GetName() {
+	case "users":
+		cols, rows, err = s.reportUsers(ctx)
+	case "app-usage":
+		cols, rows, err = s.reportAppUsage(ctx)
+	case "pending-deprovisions":
+		cols, rows, err = s.reportPendingDeprovisions(ctx)
+	case "failed-pushes":
+		cols, rows, err = s.reportFailedPushes(ctx)
+	case "imports":
+		cols, rows, err = s.reportImports(ctx)
+	case "agents":
+		cols, rows, err = s.reportAgents(ctx)
+	default:
+		return nil, status.Errorf(codes.InvalidArgument, "report %q: must be one of %s", req.GetName(), strings.Join(Reports, ", "))
+	}
+	if err != nil {
+		return nil, statusErr(err, "computing report %s", req.GetName())
+	}
+	resp := &idsyncv1.GetReportResponse{Name: req.GetName(), Columns: cols, GeneratedAt: ts(time.Now())}
+	for _, r := range rows {
+		resp.Rows = append(resp.Rows, &idsyncv1.ReportRow{Cells: r})
+	}
+	return resp, nil
+}
+
+func num[T ~int64 | ~int | ~uint64](n T) string { return strconv.FormatInt(int64(n), 10) }
+
+func when(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+// reportUsers: users per status per directory, one row per directory.
+func (s *AdminServer) reportUsers(ctx context.Context) ([]string, [][]string, error) {
+	counts, err := s.store.UserStatusCounts(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	statuses := []store.Status{store.StatusActive, store.StatusSuspended, store.StatusDeprovisioned}
+	byDir := map[string]map[store.Status]int64{}
+	var dirs []string
+	for _, c := range counts {
+		if byDir[c.Directory] == nil {
+			byDir[c.Directory] = map[store.Status]int64{}
+			dirs = append(dirs, c.Directory)
+		}
+		byDir[c.Directory][c.Status] += c.Count
+	}
+	var rows [][]string
+	for _, d := range dirs {
+		row, total := []string{d}, int64(0)
+		for _, st := range statuses {
+			row = append(row, num(byDir[d][st]))
+			total += byDir[d][st]
+		}
+		rows = append(rows, append(row, num(total)))
+	}
+	return []string{"directory", "active", "suspended", "deprovisioned", "total"}, rows, nil
+}
+
+// reportAppUsage: accounts per state and queue depth per app.
+func (s *AdminServer) reportAppUsage(ctx context.Context) ([]string, [][]string, error) {
+	apps, err := s.store.ListApps(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	acc, err := s.store.CountAccounts(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	q, err := s.store.QueueStats(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	scope := auth.ScopeOf(ctx)
+	var rows [][]string
+	for _, a := range apps {
+		if !scope.App(a.Name) {
+			continue
+		}
+		var active, inactive, queued, dead int64
+		for _, c := range acc {
+			if c.AppID == a.ID && c.State == store.AccountActive {
+				active += c.Count
+			} else if c.AppID == a.ID {
+				inactive += c.Count
+			}
+		}
+		for _, c := range q {
+			switch {
+			case c.AppID != a.ID:
+			case c.State == store.JobQueued || c.State == store.JobRunning:
+				queued += c.Count
+			case c.State == store.JobDead:
+				dead += c.Count
+			}
+		}
+		rows = append(rows, []string{a.Name, string(a.Status), num(active), num(inactive), num(queued), num(dead)})
+	}
+	return []string{"app", "state", "active accounts", "inactive accounts", "queued pushes", "failed pushes"}, rows, nil
+}
+
+// appNames maps app ids to names, the apps the caller may see only.
+func (s *AdminServer) appNames(ctx context.Context) (map[int64]string, error) {
+	apps, err := s.store.ListApps(ctx)
+	if err != nil {
+		return nil, err
+	}
+	scope := auth.ScopeOf(ctx)
+	names := map[int64]string{}
+	for _, a := range apps {
+		if scope.App(a.Name) {
+			names[a.ID] = a.Name
+		}
+	}
+	return names, nil
+}
+
+// reportPendingDeprovisions: open manual deprovision tasks.
+func (s *AdminServer) reportPendingDeprovisions(ctx context.Context) ([]string, [][]string, error) {
+	names, err := s.appNames(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	tasks, err := s.store.ListTasks(ctx, store.TaskFilter{State: store.TaskOpen})
+	if err != nil {
+		return nil, nil, err
+	}
+	n := newNamer(s.store)
+	var rows [][]string
+	for _, t := range tasks {
+		app, ok := names[t.AppID]
+		if !ok || t.Kind != "deprovision" {
+			continue
+		}
+		user, err := n.name(ctx, store.AssignUser, t.UserID)
+		if err != nil {
+			return nil, nil, err
+		}
+		rows = append(rows, []string{num(t.ID), app, user, when(t.CreatedAt), t.Detail})
+	}
+	return []string{"task", "app", "user", "since", "detail"}, rows, nil
+}
+
+// reportFailedPushes: dead letters and jobs retrying after an error.
+func (s *AdminServer) reportFailedPushes(ctx context.Context) ([]string, [][]string, error) {
+	names, err := s.appNames(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	jobs, err := s.store.ListJobs(ctx, store.JobFilter{States: []store.JobState{store.JobDead, store.JobQueued}, Limit: 10000})
+	if err != nil {
+		return nil, nil, err
+	}
+	n := newNamer(s.store)
+	var rows [][]string
+	for _, j := range jobs {
+		app, ok := names[j.AppID]
+		if !ok || (j.State == store.JobQueued && j.LastError == "") {
+			continue
+		}
+		target := j.Target
+		if j.Kind == store.JobUser {
+			if target, err = n.name(ctx, store.AssignUser, j.Target); err != nil {
+				return nil, nil, err
+			}
+		}
+		state := "dead"
+		if j.State == store.JobQueued {
+			state = "retrying"
+		}
+		rows = append(rows, []string{num(j.ID), app, string(j.Kind), target, state, num(j.Attempts), when(j.UpdatedAt), j.LastError})
+	}
+	slices.SortStableFunc(rows, func(a, b []string) int { return strings.Compare(a[1], b[1]) })
+	return []string{"job", "app", "kind", "target", "state", "attempts", "updated", "last error"}, rows, nil
+}
+
+// reportImports: the newest runs of every directory.
+func (s *AdminServer) reportImports(ctx context.Context) ([]string, [][]string, error) {
+	runs, err := s.store.ListRuns(ctx, store.RunFilter{Limit: 200})
+	if err != nil {
+		return nil, nil, err
+	}
+	var rows [][]string
+	for _, r := range runs {
+		took := ""
+		if !r.FinishedAt.IsZero() {
+			took = r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond).String()
+		}
+		rows = append(rows, []string{num(r.ID), r.Directory, string(r.Kind), string(r.State), r.Trigger, when(r.StartedAt), took,
+			num(r.Seen), num(r.Created), num(r.Updated), num(r.Deprovisioned), num(r.Errors), r.Message})
+	}
+	return []string{"run", "directory", "kind", "state", "trigger", "started", "took", "seen", "created", "updated",
+		"deprovisioned", "errors", "message"}, rows, nil
+}
+
+// reportAgents: every agent's health.
+func (s *AdminServer) reportAgents(ctx context.Context) ([]string, [][]string, error) {
+	agents, err := s.store.ListAgents(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	capturing, err := s.capturing(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	now := time.Now()
+	var rows [][]string
+	for _, a := range agents {
+		p := s.agentToProto(a, now, capturing[a.SessionID])
+		state := strings.ToLower(strings.TrimPrefix(p.GetState().String(), "AGENT_STATE_"))
+		seen := ""
+		if !a.LastSeen.IsZero() {
+			seen = fmt.Sprintf("%s (%s ago)", when(a.LastSeen), now.Sub(a.LastSeen).Round(time.Second))
+		}
+		rows = append(rows, []string{a.ID, a.Name, strings.Join(a.Directories, ","), state, a.Version, seen,
+			num(max(a.Lag, 0).Milliseconds()), when(a.CertExpiresAt)})
+	}
+	return []string{"agent", "name", "directories", "state", "version", "last seen", "lag ms", "cert expires"}, rows, nil
+}

@@ -1,0 +1,63 @@
+package api
+
+import (
+	"context"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/idsync/idsync/server/auth"
+	"github.com/idsync/idsync/server/store"
+)
+
+// groupScope is what a group-admin sees: the groups it acts for (by id)
+// and their users, nested groups included. limited is false for every
+// other role, which sees everything its permissions allow.
+type groupScope struct {
+	limited bool
+	groups  map[string]bool
+	users   map[string]bool
+}
+
+// groupScopeOf resolves the groups of ctx's admin, when it is a
+// group-admin, to their ids and users.
+func groupScopeOf(ctx context.Context, st store.Store) (*groupScope, error) {
+	names, limited := auth.ScopeOf(ctx).Groups()
+	gs := &groupScope{limited: limited}
+	if !limited {
+		return gs, nil
+	}
+	gs.groups, gs.users = map[string]bool{}, map[string]bool{}
+	for _, n := range names {
+		groups, err := st.FindGroups(ctx, 0, n)
+		if err != nil {
+			return nil, statusErr(err, "finding group %q", n)
+		}
+		for _, g := range groups {
+			gs.groups[g.ID] = true
+			users, err := st.GroupUsersTransitive(ctx, g.ID)
+			if err != nil {
+				return nil, statusErr(err, "listing the users of group %q", n)
+			}
+			for _, u := range users {
+				gs.users[u.ID] = true
+			}
+		}
+	}
+	return gs, nil
+}
+
+// user reports whether the admin may see the user with this id.
+func (g *groupScope) user(id string) bool { return !g.limited || g.users[id] }
+
+// group reports whether the admin may see the group with this id.
+func (g *groupScope) group(id string) bool { return !g.limited || g.groups[id] }
+
+// outOfScope is the refusal of an object outside a group-admin's groups.
+// It does not say whether the object exists.
+func outOfScope(ctx context.Context, perm auth.Permission, what string) error {
+	groups, _ := auth.ScopeOf(ctx).Groups()
+	t, _ := auth.Admin(ctx)
+	return status.Errorf(codes.PermissionDenied, "permission %s missing for %s: admin token %q acts for groups %q only",
+		perm, what, t.Name, groups)
+}

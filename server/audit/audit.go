@@ -1,0 +1,102 @@
+package audit
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/idsync/idsync/server/auth"
+	"github.com/idsync/idsync/server/store"
+)
+
+// DefaultRetention is how long events are kept unless configured.
+const DefaultRetention = 180 * 24 * time.Hour
+
+// Appender is the part of the store the trail writes.
+type Appender interface {
+	AppendAudit(ctx context.Context, events ...*store.AuditEvent) error
+}
+
+// Log records audit events. A nil *Log records nothing.
+type Log struct {
+	st  Appender
+	log *slog.Logger
+}
+
+// New returns a trail writing to st; failures to write are logged on log.
+func New(st Appender, log *slog.Logger) *Log {
+	return &Log{st: st, log: log.With("component", "audit")}
+}
+
+// Record appends e, its actor taken from ctx when empty (the admin or
+// agent that authenticated the call, else the hub). A failure to write is
+// logged, never returned: the action it records has already happened.
+func (l *Log) Record(ctx context.Context, e store.AuditEvent) {
+	if l == nil {
+		return
+	}
+	if e.Actor == "" {
+		e.Actor = auth.Actor(ctx)
+		if t, ok := auth.Admin(ctx); ok && t.ID != "" {
+			e.Detail = join("token "+t.ID, e.Detail)
+		}
+	}
+	// The event outlives a cancelled request: a refusal is recorded even
+	// when the caller has gone.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := l.st.AppendAudit(wctx, &e); err != nil {
+		l.log.Error("audit event not written", "action", e.Action, "target", e.Target, "actor", e.Actor, "err", err)
+	}
+}
+
+// Event records an event of ctx's actor with outcome ok.
+func (l *Log) Event(ctx context.Context, action, target string, detail string, args ...any) {
+	l.Record(ctx, store.AuditEvent{Action: action, Target: target, Detail: fmt.Sprintf(detail, args...)})
+}
+
+// Outcome records an event of ctx's actor: ok when err is nil, else failed
+// with the error as detail.
+func (l *Log) Outcome(ctx context.Context, action, target string, err error) {
+	e := store.AuditEvent{Action: action, Target: target, Outcome: store.AuditOK}
+	if err != nil {
+		e.Outcome, e.Detail = store.AuditFailed, err.Error()
+	}
+	l.Record(ctx, e)
+}
+
+func join(a, b string) string {
+	if b == "" {
+		return a
+	}
+	return a + "; " + b
+}
+
+// Pruner is the part of the store that forgets old events.
+type Pruner interface {
+	PruneAudit(ctx context.Context, before time.Time) (int64, error)
+}
+
+// Prune deletes events older than retention every interval until ctx ends.
+func Prune(ctx context.Context, st Pruner, retention, every time.Duration, log *slog.Logger) error {
+	if retention <= 0 {
+		retention = DefaultRetention
+	}
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		n, err := st.PruneAudit(ctx, time.Now().Add(-retention))
+		switch {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("pruning audit events", "err", err)
+		case n > 0:
+			log.Info("audit events past their retention pruned", "events", n, "retention", retention)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
+}

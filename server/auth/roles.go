@@ -1,0 +1,200 @@
+package auth
+
+import (
+	"context"
+	"slices"
+	"strings"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	"github.com/idsync/idsync/server/store"
+)
+
+// The admin roles, as provisioning admins know them.
+const (
+	// RoleSuperAdmin may do everything, admins and agents included.
+	RoleSuperAdmin = "super-admin"
+	// RoleAppAdmin manages apps, mappings, assignments and pushes: every
+	// app, or the apps its token names.
+	RoleAppAdmin = "app-admin"
+	// RoleGroupAdmin assigns and unassigns apps for the groups its token
+	// names, and sees those groups' users.
+	RoleGroupAdmin = "group-admin"
+	// RoleReadOnly reads every list, show, report and the audit log.
+	RoleReadOnly = "read-only"
+)
+
+// Roles lists the roles, for help texts and validation.
+var Roles = []string{RoleSuperAdmin, RoleAppAdmin, RoleGroupAdmin, RoleReadOnly}
+
+// Permission is what a method needs.
+type Permission string
+
+// Permissions.
+const (
+	PermDirectoriesRead  Permission = "directories.read"
+	PermDirectoriesWrite Permission = "directories.write"
+	PermAgentsRead       Permission = "agents.read"
+	PermAgentsWrite      Permission = "agents.write"
+	PermImportsRead      Permission = "imports.read"
+	PermImportsWrite     Permission = "imports.write"
+	PermUsersRead        Permission = "users.read"
+	PermGroupsRead       Permission = "groups.read"
+	PermAppsRead         Permission = "apps.read"
+	PermAppsWrite        Permission = "apps.write"
+	PermAssignmentsWrite Permission = "assignments.write"
+	PermPushesRead       Permission = "pushes.read"
+	PermPushesWrite      Permission = "pushes.write"
+	PermAdminsRead       Permission = "admins.read"
+	PermAdminsWrite      Permission = "admins.write"
+	PermAuditRead        Permission = "audit.read"
+	PermReportsRead      Permission = "reports.read"
+)
+
+// MethodPermissions names the permission every admin method needs. A
+// method missing here is refused (a test checks that every method of
+// AdminService and AppService is listed).
+var MethodPermissions = map[string]Permission{
+	adminPrefix + "CreateDirectory":       PermDirectoriesWrite,
+	adminPrefix + "UpdateDirectory":       PermDirectoriesWrite,
+	adminPrefix + "ListDirectories":       PermDirectoriesRead,
+	adminPrefix + "GetDirectory":          PermDirectoriesRead,
+	adminPrefix + "CreateEnrollmentToken": PermAgentsWrite,
+	adminPrefix + "ListAgents":            PermAgentsRead,
+	adminPrefix + "RevokeAgent":           PermAgentsWrite,
+	adminPrefix + "StartImport":           PermImportsWrite,
+	adminPrefix + "ListImports":           PermImportsRead,
+	adminPrefix + "GetImport":             PermImportsRead,
+	adminPrefix + "ConfirmImport":         PermImportsWrite,
+	adminPrefix + "CancelImport":          PermImportsWrite,
+	adminPrefix + "ListUsers":             PermUsersRead,
+	adminPrefix + "GetUser":               PermUsersRead,
+	adminPrefix + "ListGroups":            PermGroupsRead,
+	adminPrefix + "GetGroup":              PermGroupsRead,
+	adminPrefix + "CreateAdminToken":      PermAdminsWrite,
+	adminPrefix + "ListAdminTokens":       PermAdminsRead,
+	adminPrefix + "RevokeAdminToken":      PermAdminsWrite,
+	adminPrefix + "ListAuditEvents":       PermAuditRead,
+	adminPrefix + "GetReport":             PermReportsRead,
+	appPrefix + "CreateApp":               PermAppsWrite,
+	appPrefix + "UpdateApp":               PermAppsWrite,
+	appPrefix + "ListApps":                PermAppsRead,
+	appPrefix + "GetApp":                  PermAppsRead,
+	appPrefix + "DeleteApp":               PermAppsWrite,
+	appPrefix + "TestApp":                 PermAppsWrite,
+	appPrefix + "PreviewApp":              PermAppsRead,
+	appPrefix + "AssignApp":               PermAssignmentsWrite,
+	appPrefix + "UnassignApp":             PermAssignmentsWrite,
+	appPrefix + "ImportFromApp":           PermAppsWrite,
+	appPrefix + "ListPushes":              PermPushesRead,
+	appPrefix + "RetryPushes":             PermPushesWrite,
+	appPrefix + "ListTasks":               PermPushesRead,
+	appPrefix + "ResolveTask":             PermPushesWrite,
+}
+
+// rolePermissions is what each role may do; super-admin may do all.
+var rolePermissions = map[string][]Permission{
+	RoleAppAdmin: {PermAppsRead, PermAppsWrite, PermAssignmentsWrite, PermPushesRead, PermPushesWrite,
+		PermUsersRead, PermGroupsRead, PermDirectoriesRead, PermReportsRead},
+	RoleGroupAdmin: {PermAppsRead, PermAssignmentsWrite, PermUsersRead, PermGroupsRead},
+	RoleReadOnly: {PermDirectoriesRead, PermAgentsRead, PermImportsRead, PermUsersRead, PermGroupsRead,
+		PermAppsRead, PermPushesRead, PermAdminsRead, PermAuditRead, PermReportsRead},
+}
+
+// ValidRole reports whether r is a role.
+func ValidRole(r string) bool { return slices.Contains(Roles, r) }
+
+// Has reports whether the token's role grants p.
+func Has(t *store.AdminToken, p Permission) bool {
+	if t == nil || t.Role == RoleSuperAdmin {
+		return t != nil
+	}
+	return slices.Contains(rolePermissions[t.Role], p)
+}
+
+// authorize checks that the caller's token may call method.
+func authorize(t *store.AdminToken, method string) error {
+	p, ok := MethodPermissions[method]
+	if !ok {
+		return status.Errorf(codes.PermissionDenied, "method %s is not served to admin tokens", method)
+	}
+	if !Has(t, p) {
+		return status.Errorf(codes.PermissionDenied, "permission %s missing: admin token %q has role %s", p, t.Name, t.Role)
+	}
+	return nil
+}
+
+// Scope is what an authenticated admin may touch within its permissions.
+type Scope struct {
+	token *store.AdminToken
+}
+
+// ScopeOf returns the scope of the admin that authenticated ctx; a
+// context without one (in-process callers) is unrestricted.
+func ScopeOf(ctx context.Context) Scope {
+	t, _ := Admin(ctx)
+	return Scope{token: t}
+}
+
+// AllApps reports whether the admin may manage every app.
+func (s Scope) AllApps() bool {
+	return s.token == nil || s.token.Role != RoleAppAdmin || len(s.token.Apps) == 0
+}
+
+// App reports whether the admin may act on the app named name.
+func (s Scope) App(name string) bool {
+	return s.AllApps() || slices.ContainsFunc(s.token.Apps, func(a string) bool { return strings.EqualFold(a, name) })
+}
+
+// CheckApp is App as a PermissionDenied error naming what is missing.
+func (s Scope) CheckApp(name string) error {
+	if s.App(name) {
+		return nil
+	}
+	return status.Errorf(codes.PermissionDenied, "permission apps.write missing for app %q: admin token %q manages %s only",
+		name, s.token.Name, strings.Join(s.token.Apps, ", "))
+}
+
+// Groups returns the groups a group-admin acts for, and whether the admin
+// is limited to them.
+func (s Scope) Groups() ([]string, bool) {
+	if s.token == nil || s.token.Role != RoleGroupAdmin {
+		return nil, false
+	}
+	return s.token.Groups, true
+}
+
+// Group reports whether the admin may act for the group named name (or
+// with that id).
+func (s Scope) Group(names ...string) bool {
+	groups, limited := s.Groups()
+	if !limited {
+		return true
+	}
+	return slices.ContainsFunc(groups, func(g string) bool {
+		return slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(g, n) })
+	})
+}
+
+// CheckGroup is Group as a PermissionDenied error naming what is missing.
+func (s Scope) CheckGroup(what string, names ...string) error {
+	if s.Group(names...) {
+		return nil
+	}
+	groups, _ := s.Groups()
+	return status.Errorf(codes.PermissionDenied, "permission %s missing for %s: admin token %q acts for groups %s only",
+		PermAssignmentsWrite, what, s.token.Name, strings.Join(groups, ", "))
+}
+
+// Actor names the caller of ctx for logs and the audit trail:
+// "admin:NAME", "agent:ID", or "hub" for the hub's own work.
+func Actor(ctx context.Context) string {
+	if t, ok := Admin(ctx); ok {
+		return "admin:" + t.Name
+	}
+	if id, ok := AgentID(ctx); ok {
+		return "agent:" + id
+	}
+	return "hub"
+}
