@@ -83,6 +83,16 @@ var commands = []command{
 	{"push retry", "requeue dead-lettered pushes: ID | --app NAME", pushRetry},
 	{"task list", "list manual tasks: [--app NAME] [--all]", taskList},
 	{"task resolve", "mark a manual task done: ID [--note TEXT]", taskResolve},
+	{"admin token create", "issue an admin token, printed once: --name N --role super-admin|app-admin|group-admin|read-only [--groups G1,G2] [--apps A1]", adminTokenCreate},
+	{"admin token list", "list admin tokens (never their secrets)", adminTokenList},
+	{"admin token revoke", "revoke an admin token: ID|NAME", adminTokenRevoke},
+	{"audit list", "read the audit trail: [--since 24h|7d|DATE] [--actor A] [--target T] [--action A] [--outcome ok|refused|failed] [-o table|json|csv]", auditList},
+	{"report users", "users per status per directory", report("users")},
+	{"report app-usage", "accounts and pushes per app", report("app-usage")},
+	{"report pending-deprovisions", "manual deprovision tasks still open", report("pending-deprovisions")},
+	{"report failed-pushes", "pushes dead-lettered or retrying after an error", report("failed-pushes")},
+	{"report imports", "import history, newest first", report("imports")},
+	{"report agents", "agent health: state, version, last seen, lag, certificate expiry", report("agents")},
 }
 
 func main() {
@@ -93,9 +103,9 @@ func main() {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintf(w, "usage: idsyncctl COMMAND [ARGS] [--config FILE] [--token TOKEN] [-o table|json]\n\ncommands:\n")
+	fmt.Fprintf(w, "usage: idsyncctl COMMAND [ARGS] [--config FILE] [--token TOKEN] [-o table|json|csv]\n\ncommands:\n")
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-17s %s\n", c.name, c.summary)
+		fmt.Fprintf(w, "  %-27s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintf(w, "\nThe config (admin.conf, written by the hub on its first start) comes from --config or IDSYNC_CONFIG;\n--token or IDSYNC_TOKEN override its token.\n")
 }
@@ -110,11 +120,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	var cmd *command
-	if len(args) >= 2 {
-		for i := range commands {
-			if commands[i].name == args[0]+" "+args[1] {
-				cmd = &commands[i]
-			}
+	words := 0
+	for i := range commands {
+		n := len(strings.Fields(commands[i].name))
+		if n <= len(args) && commands[i].name == strings.Join(args[:n], " ") {
+			cmd, words = &commands[i], n
 		}
 	}
 	if cmd == nil {
@@ -123,7 +133,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	c := &cli{ctx: ctx, out: stdout, errOut: stderr}
-	err := cmd.run(c, args[2:])
+	err := cmd.run(c, args[words:])
 	if c.conn != nil {
 		c.conn.Close()
 	}
@@ -157,6 +167,8 @@ type cli struct {
 	config string
 	token  string
 	output string
+	// allowCSV: the command also writes -o csv.
+	allowCSV bool
 
 	conn   *grpc.ClientConn
 	client idsyncv1.AdminServiceClient
@@ -193,7 +205,12 @@ func (c *cli) parse(fs *flag.FlagSet, args []string, positional ...string) ([]st
 		}
 		return nil, &exitError{code: exitUsage, err: fmt.Errorf("want %s, got %d argument(s)", want, len(pos))}
 	}
-	if c.output != "table" && c.output != "json" {
+	switch {
+	case c.output == "table", c.output == "json":
+	case c.output == "csv" && c.allowCSV:
+	case c.allowCSV:
+		return nil, &exitError{code: exitUsage, err: fmt.Errorf("-o %q: must be table, json or csv", c.output)}
+	default:
 		return nil, &exitError{code: exitUsage, err: fmt.Errorf("-o %q: must be table or json", c.output)}
 	}
 	return pos, nil
