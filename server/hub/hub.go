@@ -114,6 +114,7 @@ func Run(ctx context.Context, cfg Config) error {
 	trail := audit.New(st, log)
 	authn := auth.New(st, trail)
 	engine := sync.NewEngine(st, log)
+	engine.AuditTo(trail)
 	if cfg.Provision.Owner == "" {
 		// Stable across restarts: a hub that comes back takes back the
 		// push jobs it held at once. One hub runs per data directory.
@@ -123,6 +124,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	prov := provision.New(st, box, log, cfg.Provision)
 	engine.OnChange(prov.Notify)
+	prov.AuditTo(trail)
 	sessions := api.NewSessions()
 	cfg.Agents = cfg.Agents.WithDefaults()
 	agentSrv := api.NewAgentServer(st, engine, ca, sessions, log, cfg.Agents)
@@ -163,7 +165,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return nil
 	})
 	g.Go(func() error { return reapRuns(gctx, st, engine, cfg.Agents, log) })
-	g.Go(func() error { return scheduleFullImports(gctx, st, sessions, cfg.Agents, log) })
+	g.Go(func() error { return scheduleFullImports(gctx, st, sessions, cfg.Agents, trail, log) })
 	g.Go(func() error { return prov.Run(gctx) })
 	g.Go(func() error { return audit.Prune(gctx, st, cfg.AuditRetention, time.Hour, log) })
 	g.Go(func() error {
@@ -324,11 +326,11 @@ func reapRuns(ctx context.Context, st store.Store, eng *sync.Engine, o api.Agent
 // at once when it was never imported) and has an agent online. The store
 // refuses a second open full run of a directory, so hub replicas scheduling
 // side by side start one.
-func scheduleFullImports(ctx context.Context, st store.Store, sessions *api.Sessions, o api.AgentOptions, log *slog.Logger) error {
+func scheduleFullImports(ctx context.Context, st store.Store, sessions *api.Sessions, o api.AgentOptions, trail *audit.Log, log *slog.Logger) error {
 	t := time.NewTicker(10 * time.Second)
 	defer t.Stop()
 	for {
-		if err := scheduleOnce(ctx, st, sessions, o, log); err != nil && ctx.Err() == nil {
+		if err := scheduleOnce(ctx, st, sessions, o, trail, log); err != nil && ctx.Err() == nil {
 			log.Warn("scheduler", "err", err)
 		}
 		select {
@@ -339,7 +341,7 @@ func scheduleFullImports(ctx context.Context, st store.Store, sessions *api.Sess
 	}
 }
 
-func scheduleOnce(ctx context.Context, st store.Store, sessions *api.Sessions, o api.AgentOptions, log *slog.Logger) error {
+func scheduleOnce(ctx context.Context, st store.Store, sessions *api.Sessions, o api.AgentOptions, trail *audit.Log, log *slog.Logger) error {
 	dirs, err := st.ListDirectories(ctx)
 	if err != nil {
 		return err
@@ -380,6 +382,7 @@ func scheduleOnce(ctx context.Context, st store.Store, sessions *api.Sessions, o
 			return err
 		}
 		log.Info("scheduled full import started", "run", r.ID, "directory", d.Name)
+		trail.Event(ctx, "import.start", fmt.Sprintf("run:%d", r.ID), "directory %s, scheduled full import", d.Name)
 		sessions.Wake(d.Name)
 	}
 	return nil

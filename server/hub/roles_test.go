@@ -56,7 +56,7 @@ func startHub(t *testing.T) *testHub {
 	done := make(chan error, 1)
 	go func() {
 		done <- hub.Run(hctx, hub.Config{DataDir: dir, GRPCListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0",
-			Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+			Log:   slog.New(slog.NewTextHandler(io.Discard, nil)),
 			Ready: func(g, _ string) { ready <- g }})
 	}()
 	t.Cleanup(func() {

@@ -101,6 +101,8 @@ type Engine struct {
 	feedWake chan struct{}
 	appsWake chan struct{}
 
+	audit Recorder
+
 	mu         sync.Mutex
 	runners    map[int64]*appRunner
 	restarting map[int64]bool // apps whose old runner is stopping
@@ -114,6 +116,15 @@ func New(st store.Store, box *secrets.Box, log *slog.Logger, opts Options) *Engi
 		runners: map[int64]*appRunner{}, restarting: map[int64]bool{},
 	}
 }
+
+// Recorder writes audit events (server/audit.Log).
+type Recorder interface {
+	Record(ctx context.Context, e store.AuditEvent)
+}
+
+// AuditTo records pushes that changed an account, failed pushes and
+// paused apps with r. Call it before Run.
+func (e *Engine) AuditTo(r Recorder) { e.audit = r }
 
 // Notify tells the engine that users or groups changed (a batch from an
 // agent committed): the feed is read at once, so a change reaches the apps

@@ -274,7 +274,14 @@ func (r *appRunner) runJob(ctx context.Context, j *store.Job, done chan<- store.
 	// The outcome is recorded even when the runner is stopping.
 	octx := context.WithoutCancel(ctx)
 	if err == nil {
-		done <- store.JobResult{ID: j.ID, Account: jr.acct}
+		res := store.JobResult{ID: j.ID, Account: jr.acct}
+		if jr.acct != nil && r.e.audit != nil {
+			// A push that changed the account; one that found nothing to
+			// do is no change of state.
+			res.Audit = &store.AuditEvent{Actor: "hub", Action: "push.succeeded", Target: "app:" + r.app.Name,
+				Detail: fmt.Sprintf("%s %s: account %s %s (job %d)", j.Kind, j.Target, jr.acct.State, jr.acct.RemoteID, j.ID)}
+		}
+		done <- res
 		return true
 	}
 	if jr.acct != nil {
@@ -304,6 +311,7 @@ func (r *appRunner) runJob(ctx context.Context, j *store.Job, done chan<- store.
 		msg := fmt.Sprintf("paused: the app refused idsync's credentials (%d on %s %s); update them with `idsyncctl app update %s` to resume",
 			ae.Status, ae.Method, ae.Path, r.app.Name)
 		r.log.Error("app paused", "status", ae.Status, "method", ae.Method, "path", ae.Path)
+		r.auditFailure(octx, "app.paused", j, err, "%s", msg)
 		if serr := st.SetAppStatus(octx, r.app.ID, store.AppPaused, msg); serr != nil {
 			r.log.Error("pausing the app", "err", serr)
 		}
@@ -314,16 +322,27 @@ func (r *appRunner) runJob(ctx context.Context, j *store.Job, done chan<- store.
 		err = st.RetryJob(octx, j.ID, r.e.opts.Owner, now.Add(ra.Wait), err.Error())
 	case errors.As(err, &pe) || !scim.Retryable(err) || j.Attempts >= r.e.opts.MaxAttempts:
 		r.log.Warn("push dead-lettered", "job", j.ID, "kind", j.Kind, "target", j.Target, "attempts", j.Attempts, "err", err)
+		r.auditFailure(octx, "push.failed", j, err, "dead-lettered after %d attempts", j.Attempts)
 		err = st.DeadJob(octx, j.ID, r.e.opts.Owner, err.Error(), now)
 	default:
 		wait := r.e.backoff(j.Attempts)
 		r.log.Info("push failed, retrying", "job", j.ID, "kind", j.Kind, "target", j.Target, "attempt", j.Attempts, "in", wait, "err", err)
+		r.auditFailure(octx, "push.failed", j, err, "attempt %d, retrying in %s", j.Attempts, wait.Round(time.Millisecond))
 		err = st.RetryJob(octx, j.ID, r.e.opts.Owner, now.Add(wait), err.Error())
 	}
 	if err != nil {
 		r.log.Error("recording a job's outcome", "job", j.ID, "err", err)
 	}
 	return false
+}
+
+// auditFailure records a job's failure.
+func (r *appRunner) auditFailure(ctx context.Context, action string, j *store.Job, err error, format string, args ...any) {
+	if r.e.audit == nil {
+		return
+	}
+	r.e.audit.Record(ctx, store.AuditEvent{Actor: "hub", Action: action, Target: "app:" + r.app.Name, Outcome: store.AuditFailed,
+		Detail: fmt.Sprintf("%s %s (job %d): %s: %v", j.Kind, j.Target, j.ID, fmt.Sprintf(format, args...), err)})
 }
 
 // jobRun is what a job leaves to store when it ends: the account of the

@@ -354,6 +354,8 @@ type Job struct {
 type JobResult struct {
 	ID      int64
 	Account *Account
+	// Audit, when set, is appended to the audit trail with the completion.
+	Audit *AuditEvent
 }
 
 // JobFilter selects jobs.

@@ -121,6 +121,7 @@ func (e *Engine) Reconcile(ctx context.Context, runID int64, why string) (*store
 	} else if err != nil {
 		return nil, fmt.Errorf("starting a reconciliation: %w", err)
 	}
+	e.record(ctx, "import.start", full, "reconciliation: "+why)
 	e.log.Warn("capture checkpoint refused: full reconciliation started", "capture_run", runID, "full_run", full.ID, "reason", why)
 	return full, nil
 }

@@ -18,6 +18,36 @@ type Engine struct {
 	store   store.Store
 	log     *slog.Logger
 	changed func()
+	audit   Recorder
+}
+
+// Recorder writes audit events (server/audit.Log).
+type Recorder interface {
+	Record(ctx context.Context, e store.AuditEvent)
+}
+
+// AuditTo records the runs' changes of state (completed, failed,
+// cancelled, paused by the safeguard) with r.
+func (e *Engine) AuditTo(r Recorder) { e.audit = r }
+
+// record writes an audit event about run r, when a recorder is set.
+func (e *Engine) record(ctx context.Context, action string, r *store.Run, detail string) {
+	if e.audit == nil || r == nil {
+		return
+	}
+	d := fmt.Sprintf("directory %s, %s run", r.Directory, r.Kind)
+	if r.State == store.RunCompleted || r.State == store.RunFailed {
+		d += fmt.Sprintf(", seen %d, created %d, updated %d, deprovisioned %d, errors %d",
+			r.Seen, r.Created, r.Updated, r.Deprovisioned, r.Errors)
+	}
+	if detail != "" {
+		d += ": " + detail
+	}
+	outcome := store.AuditOK
+	if r.State == store.RunFailed {
+		outcome = store.AuditFailed
+	}
+	e.audit.Record(ctx, store.AuditEvent{Action: action, Target: fmt.Sprintf("run:%d", r.ID), Outcome: outcome, Detail: d})
 }
 
 // OnChange sets a function called, without blocking, after a batch or a
@@ -179,6 +209,7 @@ func (e *Engine) Finish(ctx context.Context, id int64) (*store.Run, error) {
 		return nil, e.endErr(ctx, id, "sweeping", err)
 	}
 	e.notify()
+	e.record(ctx, "import.completed", run, "")
 	e.log.Info("full import completed", "run", id, "directory", d.Name, "seen", run.Seen,
 		"created", run.Created, "updated", run.Updated, "deprovisioned", run.Deprovisioned, "errors", run.Errors)
 	return run, nil
@@ -209,6 +240,7 @@ func (e *Engine) Confirm(ctx context.Context, id int64) (*store.Run, error) {
 		return nil, e.endErr(ctx, id, "confirming", err)
 	}
 	e.notify()
+	e.record(ctx, "import.completed", r, "sweep confirmed")
 	return r, nil
 }
 
@@ -229,6 +261,11 @@ func (e *Engine) transition(ctx context.Context, id int64, from []store.RunState
 	if err != nil {
 		return nil, e.endErr(ctx, id, "moving to "+string(u.State), err)
 	}
+	action := "import." + string(u.State)
+	if u.State == store.RunPausedBySafeguard {
+		action = "safeguard.trip"
+	}
+	e.record(ctx, action, r, u.Message)
 	return r, nil
 }
 

@@ -90,6 +90,8 @@ type batchApply struct {
 	// dialect's LockRow) before its first write.
 	feed feedPos
 	lock string
+	// lifecycle are the batch's user changes, audited with it.
+	lifecycle []lifecycle
 }
 
 // ApplyBatch applies one batch of a run in one transaction; see
@@ -243,6 +245,12 @@ func (a *batchApply) apply(ctx context.Context, maxParams int) error {
 		touch = append(touch, o.ExternalID)
 	}
 	a.feed.wrote = a.feed.wrote || len(written) > 0
+	for _, o := range written {
+		if o.Kind == store.ObjectUser {
+			k, had := have[o.ExternalID]
+			a.lifecycle = append(a.lifecycle, lifecycle{lifecycleAction(had, k.status, status(o)), o.Profile.Username, o.DN})
+		}
+	}
 	if a.b.LinkedMembers {
 		if err := a.followRenames(ctx, written, have); err != nil {
 			return err
@@ -264,6 +272,9 @@ func (a *batchApply) apply(ctx context.Context, maxParams int) error {
 		return err
 	}
 	if err := a.recordErrors(ctx, maxParams); err != nil {
+		return err
+	}
+	if err := auditLifecycle(ctx, a.tx, a.b.RunID, a.now, a.lifecycle, maxParams); err != nil {
 		return err
 	}
 	return a.finish(ctx)
@@ -763,7 +774,13 @@ func (a *batchApply) deletes(ctx context.Context, maxParams int) error {
 		if a.full {
 			q, args = q+` AND (captured_at IS NULL OR captured_at < ?)`, append(args, a.tx.t(a.started))
 		}
-		n, err := a.tx.execN(ctx, q+` AND external_id IN (`+marks(len(part))+`)`, append(args, anys(part)...)...)
+		rows, err := a.tx.query(ctx, q+` AND external_id IN (`+marks(len(part))+`) RETURNING kind, COALESCE(username, ''), dn`,
+			append(args, anys(part)...)...)
+		if err != nil {
+			return err
+		}
+		evs, n, err := deprovisionedUsers(rows)
+		a.lifecycle = append(a.lifecycle, evs...)
 		a.res.Deleted += int(n)
 		a.feed.wrote = a.feed.wrote || n > 0
 		return err

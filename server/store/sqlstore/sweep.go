@@ -126,11 +126,18 @@ func sweepObjects(ctx context.Context, tx runner, lock string, r sweepRun, runID
 	if err := feed.take(ctx, tx, lock); err != nil {
 		return 0, err
 	}
-	n, err := tx.execN(ctx, `UPDATE objects AS o SET status = 'deprovisioned', updated_at = ?,
-		revision = o.revision + 1, deprovisioned_at = ?, feed_pos = ? WHERE `+sweepable,
+	rows, err := tx.query(ctx, `UPDATE objects AS o SET status = 'deprovisioned', updated_at = ?,
+		revision = o.revision + 1, deprovisioned_at = ?, feed_pos = ? WHERE `+sweepable+` RETURNING kind, COALESCE(username, ''), dn`,
 		tx.t(t), tx.t(t), feed.pos, r.dirID, runID, tx.t(r.started))
 	if err != nil {
 		return 0, fmt.Errorf("sweeping after run %d: %w", runID, err)
+	}
+	evs, n, err := deprovisionedUsers(rows)
+	if err != nil {
+		return 0, fmt.Errorf("sweeping after run %d: %w", runID, err)
+	}
+	if err := auditLifecycle(ctx, tx, runID, t, evs, maxAuditParams); err != nil {
+		return 0, err
 	}
 	feed.wrote = n > 0
 	return n, feed.commit(ctx, tx)

@@ -14,6 +14,7 @@ var auditTests = []test{
 	{"AppendList", testAuditAppendList},
 	{"Prune", testAuditPrune},
 	{"UserStatusCounts", testUserStatusCounts},
+	{"UserLifecycle", testAuditUserLifecycle},
 }
 
 // testAdminTokenScopes: scopes round-trip; a token is revoked by id or by
@@ -149,5 +150,47 @@ func testUserStatusCounts(t *testing.T, s store.Store) {
 	want := []store.StatusCount{{Directory: "corp", Status: store.StatusActive, Count: 2}, {Directory: "corp", Status: store.StatusSuspended, Count: 1}}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("UserStatusCounts = %+v, want %+v", got, want)
+	}
+}
+
+// testAuditUserLifecycle: every change of a user's state is in the audit
+// trail, committed with the batch or sweep that made it.
+func testAuditUserLifecycle(t *testing.T, s store.Store) {
+	f := newFixture(t, s, "corp")
+	ctx := t.Context()
+	run := f.run(store.RunIncremental)
+	ann := newUser("u1", "ann")
+	f.upsert(run, ann, newUser("u2", "bob"), newGroup("g1", "staff"))
+	ann.Profile.Title = "Boss"
+	f.upsert(run, rehash(ann))
+	ann.Status = store.StatusSuspended
+	f.upsert(run, rehash(ann))
+	ann.Status = store.StatusActive
+	f.upsert(run, rehash(ann))
+	f.apply(run, store.Batch{Deletes: []string{"u1"}})
+	f.upsert(run, rehash(ann)) // back from deprovisioned
+	_, err := s.TransitionRun(ctx, run.ID, []store.RunState{store.RunRunning}, store.RunUpdate{State: store.RunCompleted, Finished: true})
+	must(t, "finish capture", err)
+
+	full := f.run(store.RunFull)
+	f.apply(full, store.Batch{Present: []string{"u1", "g1"}})
+	_, err = s.Sweep(ctx, full.ID, []store.RunState{store.RunRunning}, "")
+	must(t, "Sweep", err)
+
+	events, err := s.ListAudit(ctx, store.AuditFilter{Action: "user."})
+	must(t, "ListAudit", err)
+	var got []string
+	for _, e := range events {
+		got = append(got, e.Actor+" "+e.Action+" "+e.Target)
+	}
+	r, fr := fmt.Sprintf("run:%d", run.ID), fmt.Sprintf("run:%d", full.ID)
+	want := []string{
+		r + " user.created user:ann", r + " user.created user:bob",
+		r + " user.updated user:ann", r + " user.suspended user:ann", r + " user.activated user:ann",
+		r + " user.deprovisioned user:ann", r + " user.restored user:ann",
+		fr + " user.deprovisioned user:bob",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("lifecycle events\n%q\nwant\n%q", got, want)
 	}
 }
