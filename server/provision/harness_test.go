@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/idsync/idsync/internal/scimtest"
+	"github.com/idsync/idsync/server/audit"
 	"github.com/idsync/idsync/server/provision"
 	"github.com/idsync/idsync/server/secrets"
 	"github.com/idsync/idsync/server/store"
@@ -121,6 +122,17 @@ func (w *world) newEngine() {
 		PollInterval: 50 * time.Millisecond, Lease: 3 * time.Second, MaxAttempts: 4,
 		MinBackoff: 50 * time.Millisecond, MaxBackoff: 400 * time.Millisecond, MaxRetryAfter: 500 * time.Millisecond,
 	})
+	w.eng.AuditTo(audit.New(w.st, log))
+}
+
+// audit returns the audit trail's events of action.
+func (w *world) audit(action string) []*store.AuditEvent {
+	w.t.Helper()
+	evs, err := w.st.ListAudit(w.t.Context(), store.AuditFilter{Action: action})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return evs
 }
 
 // start runs an engine (a hub's provisioning) until stop.

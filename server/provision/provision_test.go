@@ -302,6 +302,26 @@ func TestRetries(t *testing.T) {
 	}
 	w.eng.Wake(w.app.ID)
 	w.waitActive("carol@example.org", true)
+
+	// The trail: alice's three refused POSTs and carol's dead letter
+	// failed, every create succeeded.
+	var failed, deadLetters int
+	for _, e := range w.audit("push.failed") {
+		if e.Outcome != store.AuditFailed || e.Target != "app:"+w.app.Name {
+			t.Errorf("push.failed event %+v: want outcome failed on app:%s", e, w.app.Name)
+		}
+		if strings.Contains(e.Detail, "dead-lettered") {
+			deadLetters++
+		} else if strings.Contains(e.Detail, "500") {
+			failed++
+		}
+	}
+	if failed != 3 || deadLetters != 1 {
+		t.Errorf("audit: %d failed attempts with a 500 and %d dead letters, want 3 and 1", failed, deadLetters)
+	}
+	if n := len(w.audit("push.succeeded")); n != 4 {
+		t.Errorf("audit: %d push.succeeded events, want 4 (alice, bob, carol, dave created)", n)
+	}
 }
 
 // TestUnauthorizedPauses: a 401 pauses the whole app with a clear status;
