@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -63,6 +64,10 @@ func WithAdmin(ctx context.Context, t *store.AdminToken) context.Context {
 type Authenticator struct {
 	store tokenStore
 	audit Recorder
+	// agentCAs verify agent certificates (see Guard).
+	agentCAs *x509.CertPool
+
+	streams, messages, enrolls *limiters
 
 	mu   sync.Mutex
 	used map[string]time.Time // token id → last use written
@@ -79,38 +84,71 @@ type Recorder interface {
 	Record(ctx context.Context, e store.AuditEvent)
 }
 
-// New returns an authenticator over st that records refusals with rec.
-func New(st tokenStore, rec Recorder) *Authenticator {
-	return &Authenticator{store: st, audit: rec, used: map[string]time.Time{}}
+// New returns an authenticator over st that records refusals with rec
+// and holds agents and enrolments to l.
+func New(st tokenStore, rec Recorder, l Limits) *Authenticator {
+	l = l.withDefaults()
+	return &Authenticator{store: st, audit: rec, used: map[string]time.Time{},
+		streams:  newLimiters(rate.Limit(l.StreamsPerMinute/60), 10),
+		messages: newLimiters(rate.Limit(l.MessagesPerSecond), int(2*l.MessagesPerSecond)),
+		enrolls:  newLimiters(rate.Limit(l.EnrollsPerMinute/60), int(max(2*l.EnrollsPerMinute, 1))),
+	}
+}
+
+// peerAddr is the address of ctx's peer, or "".
+func peerAddr(ctx context.Context) string {
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		return p.Addr.String()
+	}
+	return ""
 }
 
 // check authenticates and authorizes a call, recording a refusal.
 func (a *Authenticator) check(ctx context.Context, method string) (context.Context, error) {
 	out, err := a.authenticate(ctx, method)
-	if err != nil && a.audit != nil {
-		actor := "unauthenticated"
-		if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
-			actor += "@" + p.Addr.String()
-		}
-		if t, ok := adminOf(out); ok {
-			actor = "admin:" + t.Name
-		}
-		a.audit.Record(ctx, store.AuditEvent{Actor: actor, Action: "request.refused", Target: method,
-			Outcome: store.AuditRefused, Detail: status.Convert(err).Message()})
+	if err != nil {
+		actor := callerOf(out, ctx)
+		a.refuse(ctx, actor, method, status.Convert(err).Message())
 	}
 	return out, err
+}
+
+// callerOf names the caller for a refusal: the admin or agent that
+// authenticated, else the peer's address.
+func callerOf(authed, ctx context.Context) string {
+	if t, ok := adminOf(authed); ok {
+		return "admin:" + t.Name
+	}
+	if authed != nil {
+		if id, ok := AgentID(authed); ok {
+			return "agent:" + id
+		}
+	}
+	if addr := peerAddr(ctx); addr != "" {
+		return "unauthenticated@" + addr
+	}
+	return "unauthenticated"
 }
 
 func (a *Authenticator) authenticate(ctx context.Context, method string) (context.Context, error) {
 	switch {
 	case method == enrollMethod:
-		return ctx, nil // the enrolment token in the request is the credential
+		// The enrolment token in the request is the credential; guessing
+		// is held to a few tries a minute per address.
+		if !a.enrolls.get(peerKey(ctx)).Allow() {
+			return nil, status.Error(codes.ResourceExhausted, "too many enrolment attempts from this address: wait a minute")
+		}
+		return ctx, nil
 	case method == connectMethod:
-		id, err := peerAgentID(ctx)
+		id, err := a.peerAgentID(ctx)
 		if err != nil {
 			return nil, err
 		}
-		return context.WithValue(ctx, agentKey{}, id), nil
+		ctx = context.WithValue(ctx, agentKey{}, id)
+		if !a.streams.get(id).Allow() {
+			return ctx, status.Errorf(codes.ResourceExhausted, "agent %s opens streams too often: wait before reconnecting", id)
+		}
+		return ctx, nil
 	case strings.HasPrefix(method, adminPrefix), strings.HasPrefix(method, appPrefix):
 		t, err := a.adminToken(ctx)
 		if err != nil {
@@ -168,7 +206,7 @@ func (a *Authenticator) markUsed(ctx context.Context, t *store.AdminToken) {
 // The TLS layer has already verified the chain against the hub's CA (client
 // certificates are optional on the port, because enrolment and admin calls
 // come without one, so presence is checked here).
-func peerAgentID(ctx context.Context) (string, error) {
+func (a *Authenticator) peerAgentID(ctx context.Context) (string, error) {
 	p, ok := peer.FromContext(ctx)
 	if !ok {
 		return "", status.Error(codes.Unauthenticated, "no peer information")
@@ -177,12 +215,21 @@ func peerAgentID(ctx context.Context) (string, error) {
 	if !ok {
 		return "", status.Error(codes.Unauthenticated, "agent streams need TLS with a client certificate")
 	}
-	chains := ti.State.VerifiedChains
-	if len(chains) == 0 || len(chains[0]) == 0 {
+	var leaf *x509.Certificate
+	switch chains := ti.State.VerifiedChains; {
+	case len(chains) > 0 && len(chains[0]) > 0:
+		leaf = chains[0][0]
+	case len(ti.State.PeerCertificates) > 0 && a.agentCAs != nil:
+		// Guard verifies during the handshake; verify again here, so that
+		// nothing depends on the handshake having been guarded.
+		var err error
+		if leaf, err = a.verifyAgentCert(ti.State.PeerCertificates); err != nil {
+			return "", status.Error(codes.Unauthenticated, err.Error())
+		}
+	default:
 		return "", status.Error(codes.Unauthenticated,
 			"no client certificate issued by this hub: enrol the agent with `idsync-agent enroll`")
 	}
-	leaf := chains[0][0]
 	if !hasClientAuth(leaf) || leaf.Subject.CommonName == "" {
 		return "", status.Error(codes.Unauthenticated, "client certificate is not an agent certificate")
 	}
@@ -204,7 +251,11 @@ func (a *Authenticator) UnaryInterceptor(ctx context.Context, req any, info *grp
 	if err != nil {
 		return nil, err
 	}
-	return h(ctx, req)
+	resp, err := h(ctx, req)
+	if refusal(err) {
+		a.refuse(ctx, callerOf(ctx, ctx), info.FullMethod, status.Convert(err).Message())
+	}
+	return resp, err
 }
 
 // StreamInterceptor authenticates streams.
@@ -213,7 +264,15 @@ func (a *Authenticator) StreamInterceptor(srv any, ss grpc.ServerStream, info *g
 	if err != nil {
 		return err
 	}
-	return h(srv, &wrappedStream{ServerStream: ss, ctx: ctx})
+	var stream grpc.ServerStream = &wrappedStream{ServerStream: ss, ctx: ctx}
+	if id, ok := AgentID(ctx); ok {
+		stream = &limitedStream{ServerStream: stream, lim: a.messages.get(id)}
+	}
+	err = h(srv, stream)
+	if refusal(err) {
+		a.refuse(ctx, callerOf(ctx, ctx), info.FullMethod, status.Convert(err).Message())
+	}
+	return err
 }
 
 type wrappedStream struct {

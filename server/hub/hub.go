@@ -47,6 +47,8 @@ type Config struct {
 	Agents api.AgentOptions
 	// Provision tunes downstream provisioning (tests: a short poll).
 	Provision provision.Options
+	// Limits bound what one agent or address may ask (zero: defaults).
+	Limits auth.Limits
 	// AuditRetention is how long audit events are kept (default 180 days).
 	AuditRetention time.Duration
 	// Ready, when not nil, receives the bound addresses once serving.
@@ -112,7 +114,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("the key of downstream secrets in %s: %w", cfg.DataDir, err)
 	}
 	trail := audit.New(st, log)
-	authn := auth.New(st, trail)
+	authn := auth.New(st, trail, cfg.Limits)
 	engine := sync.NewEngine(st, log)
 	engine.AuditTo(trail)
 	if cfg.Provision.Owner == "" {
@@ -131,7 +133,7 @@ func Run(ctx context.Context, cfg Config) error {
 	adminSrv := api.NewAdminServer(st, engine, ca, sessions, log, trail, cfg.Agents.Heartbeat)
 
 	gs := grpc.NewServer(
-		grpc.Creds(credentials.NewTLS(pki.ServerTLSConfig(cert, ca))),
+		grpc.Creds(credentials.NewTLS(authn.Guard(pki.ServerTLSConfig(cert, ca)))),
 		grpc.ChainUnaryInterceptor(authn.UnaryInterceptor),
 		grpc.ChainStreamInterceptor(authn.StreamInterceptor),
 		grpc.MaxRecvMsgSize(MaxMessageBytes),
