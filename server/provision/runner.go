@@ -274,6 +274,7 @@ func (r *appRunner) runJob(ctx context.Context, j *store.Job, done chan<- store.
 	// The outcome is recorded even when the runner is stopping.
 	octx := context.WithoutCancel(ctx)
 	if err == nil {
+		r.pushed(PushSucceeded)
 		done <- store.JobResult{ID: j.ID, Account: jr.acct}
 		return true
 	}
@@ -308,22 +309,32 @@ func (r *appRunner) runJob(ctx context.Context, j *store.Job, done chan<- store.
 			r.log.Error("pausing the app", "err", serr)
 		}
 		// ClaimJobs skips a paused app: the job waits for the resume.
+		r.pushed(PushFailed)
 		err = st.RetryJob(octx, j.ID, r.e.opts.Owner, now, err.Error())
 	case errors.As(err, &ra):
 		r.log.Info("the app asked to wait", "job", j.ID, "wait", ra.Wait)
+		r.pushed(PushFailed)
 		err = st.RetryJob(octx, j.ID, r.e.opts.Owner, now.Add(ra.Wait), err.Error())
 	case errors.As(err, &pe) || !scim.Retryable(err) || j.Attempts >= r.e.opts.MaxAttempts:
 		r.log.Warn("push dead-lettered", "job", j.ID, "kind", j.Kind, "target", j.Target, "attempts", j.Attempts, "err", err)
+		r.pushed(PushDead)
 		err = st.DeadJob(octx, j.ID, r.e.opts.Owner, err.Error(), now)
 	default:
 		wait := r.e.backoff(j.Attempts)
 		r.log.Info("push failed, retrying", "job", j.ID, "kind", j.Kind, "target", j.Target, "attempt", j.Attempts, "in", wait, "err", err)
+		r.pushed(PushFailed)
 		err = st.RetryJob(octx, j.ID, r.e.opts.Owner, now.Add(wait), err.Error())
 	}
 	if err != nil {
 		r.log.Error("recording a job's outcome", "job", j.ID, "err", err)
 	}
 	return false
+}
+
+func (r *appRunner) pushed(outcome string) {
+	if m := r.e.opts.Metrics; m != nil {
+		m.Pushed(r.app.Name, outcome)
+	}
 }
 
 // jobRun is what a job leaves to store when it ends: the account of the
