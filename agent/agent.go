@@ -42,12 +42,14 @@ type Agent struct {
 	version string
 	// MinBackoff and MaxBackoff bound reconnect waits.
 	MinBackoff, MaxBackoff time.Duration
+	// metrics are served on the config's metrics_listen, when set.
+	metrics *metrics
 }
 
 // New returns an agent for cfg.
 func New(cfg *Config, version string, log *slog.Logger) *Agent {
 	return &Agent{cfg: cfg, version: version, log: log.With("component", "agent"),
-		MinBackoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second}
+		MinBackoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second, metrics: newMetrics()}
 }
 
 // Run keeps one stream to the hub open until ctx is cancelled, reconnecting
@@ -67,6 +69,11 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fmt.Errorf("hub %s: %w", a.cfg.Hub, err)
 	}
 	defer conn.Close()
+	if a.cfg.MetricsListen != "" {
+		if _, err := a.serveMetrics(ctx, a.cfg.MetricsListen); err != nil {
+			return err
+		}
+	}
 	client := idsyncv1.NewAgentServiceClient(conn)
 	bo := backoff.New(a.MinBackoff, a.MaxBackoff)
 	a.log.Info("agent starting", "agent", id, "hub", a.cfg.Hub, "version", a.version)
@@ -82,6 +89,7 @@ func (a *Agent) Run(ctx context.Context) error {
 			bo.Reset()
 		}
 		a.log.Warn("stream to hub ended; reconnecting", "err", describe(err))
+		a.metrics.reconnects.Inc()
 		if !bo.Wait(ctx) {
 			return nil
 		}
@@ -204,6 +212,8 @@ func (a *Agent) session(ctx context.Context, client idsyncv1.AgentServiceClient,
 		served = append(served, s.GetDirectory())
 	}
 	a.log.Info("connected to hub", "agent", w.GetAgentId(), "directories", served, "ack_window", w.GetAckWindow())
+	a.metrics.setConnected(true)
+	defer a.metrics.setConnected(false)
 
 	runs := newRuns()
 	defer runs.cancelAll()
@@ -218,7 +228,10 @@ func (a *Agent) session(ctx context.Context, client idsyncv1.AgentServiceClient,
 		}
 		switch msg := m.Msg.(type) {
 		case *idsyncv1.ConnectResponse_Ack:
-			runs.ack(msg.Ack)
+			a.metrics.acks.Inc()
+			if dir, readAt, ok := runs.ack(msg.Ack); ok {
+				a.metrics.lag.WithLabelValues(dir).Set(time.Since(readAt).Seconds())
+			}
 		case *idsyncv1.ConnectResponse_Command:
 			a.command(ctx, st, runs, window, msg.Command)
 		case *idsyncv1.ConnectResponse_Heartbeat, *idsyncv1.ConnectResponse_Welcome:
@@ -246,7 +259,7 @@ func (a *Agent) command(ctx context.Context, st *stream, runs *runs, window int,
 	switch cmd := c.Cmd.(type) {
 	case *idsyncv1.Command_StartImport:
 		si := cmd.StartImport
-		r, ok := runs.start(ctx, si.GetRunId(), window)
+		r, ok := runs.start(ctx, si.GetRunId(), si.GetSource().GetDirectory(), window)
 		if !ok {
 			a.log.Warn("hub asked for a run that is already running here", "run", si.GetRunId())
 			return
@@ -283,23 +296,37 @@ type runs struct {
 }
 
 type run struct {
-	ctx    context.Context
-	cancel context.CancelFunc
+	ctx       context.Context
+	cancel    context.CancelFunc
+	directory string
 	// slots holds one token per unacknowledged batch; its capacity is the
 	// ack window, so a full window blocks the reader: backpressure.
 	slots chan struct{}
+
+	mu stdsync.Mutex
+	// readAt is when the newest change of each unacknowledged capture
+	// batch was read, by sequence: its ack measures the capture lag.
+	readAt map[uint64]time.Time
+}
+
+// sent records when the newest change of capture batch seq was read.
+func (r *run) sent(seq uint64, readAt time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.readAt[seq] = readAt
 }
 
 func newRuns() *runs { return &runs{byID: map[string]*run{}} }
 
-func (rs *runs) start(ctx context.Context, id string, window int) (*run, bool) {
+func (rs *runs) start(ctx context.Context, id, directory string, window int) (*run, bool) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	if _, ok := rs.byID[id]; ok {
 		return nil, false
 	}
 	rctx, cancel := context.WithCancel(ctx)
-	r := &run{ctx: rctx, cancel: cancel, slots: make(chan struct{}, window)}
+	r := &run{ctx: rctx, cancel: cancel, directory: directory, slots: make(chan struct{}, window),
+		readAt: map[uint64]time.Time{}}
 	rs.byID[id] = r
 	return r, true
 }
@@ -329,15 +356,23 @@ func (rs *runs) cancelAll() {
 	}
 }
 
-func (rs *runs) ack(a *idsyncv1.Ack) {
+// ack frees a slot of the run's window. For a capture batch that carried
+// changes it returns the run's directory and when the batch's newest change
+// was read.
+func (rs *runs) ack(a *idsyncv1.Ack) (directory string, readAt time.Time, ok bool) {
 	rs.mu.Lock()
 	r := rs.byID[a.GetRunId()]
 	rs.mu.Unlock()
 	if r == nil {
-		return
+		return "", time.Time{}, false
 	}
 	select {
 	case <-r.slots:
 	default:
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	readAt, ok = r.readAt[a.GetSequence()]
+	delete(r.readAt, a.GetSequence())
+	return r.directory, readAt, ok
 }

@@ -36,6 +36,7 @@ const maxConfigSize = 1 << 20
 //	    url: ldaps://dc1.corp.example:636
 //	    bind_dn: CN=svc-idsync,OU=Service,DC=corp,DC=example
 //	    bind_password_file: bind.pw
+//	metrics_listen: 127.0.0.1:9464   # optional
 //
 // The agent's identity (key, certificate, hub CA) lives beside the file; see
 // IdentityPaths. Log format and level are command-line flags.
@@ -46,6 +47,11 @@ type Config struct {
 	Hub string `yaml:"hub"`
 	// Directories are the directories this agent can serve.
 	Directories []DirectoryConfig `yaml:"directories"`
+	// MetricsListen, when set, is the host:port where the agent serves
+	// /healthz, /readyz and Prometheus /metrics; empty (the default) serves
+	// nothing. Keep it on loopback (127.0.0.1:9464) unless a scraper on
+	// another machine must reach it.
+	MetricsListen string `yaml:"metrics_listen"`
 
 	path string // the file, as given to LoadConfig
 	dir  string // its directory, absolute
@@ -235,6 +241,12 @@ var configRules = []struct {
 		}
 		return nil
 	}},
+	{"metrics_listen", func(c *Config) error {
+		if c.MetricsListen == "" {
+			return nil
+		}
+		return checkAddr(c.MetricsListen, "127.0.0.1:9464")
+	}},
 }
 
 var directoryRules = []struct {
@@ -321,9 +333,15 @@ func checkHostPort(hostport string) error {
 	if strings.Contains(hostport, "://") {
 		return fmt.Errorf("want host:port without a scheme, got %q", hostport)
 	}
+	return checkAddr(hostport, "hub.example.com:7443")
+}
+
+// checkAddr checks a host (an address or a name) and a port; example is
+// what the error shows.
+func checkAddr(hostport, example string) error {
 	host, port, err := net.SplitHostPort(hostport)
 	if err != nil || host == "" {
-		return fmt.Errorf("want host:port (e.g. hub.example.com:7443), got %q", hostport)
+		return fmt.Errorf("want host:port (e.g. %s), got %q", example, hostport)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		return fmt.Errorf("port must be a number from 1 to 65535, got %q", port)

@@ -56,6 +56,9 @@ func TestLoadConfig(t *testing.T) {
 		},
 		{Name: "lab-2", URL: "ldap://ldap.lab.example", StartTLS: true},
 	}
+	if c.MetricsListen != "127.0.0.1:9464" {
+		t.Errorf("MetricsListen = %q, want %q", c.MetricsListen, "127.0.0.1:9464")
+	}
 	if c.Version != 1 || c.Hub != "hub.example.com:7443" || c.Path() != path {
 		t.Errorf("Version, Hub, Path = %d, %q, %q; want 1, %q, %q", c.Version, c.Hub, c.Path(), "hub.example.com:7443", path)
 	}
@@ -112,13 +115,15 @@ func TestLoadConfigErrors(t *testing.T) {
 		{fixture: "version-missing.yaml", want: `FILE: version: required; add "version: 1"`},
 		{fixture: "version-2.yaml", want: "FILE: line 1: version: unsupported version 2; this agent reads version 1"},
 		{fixture: "version-string.yaml", want: "FILE: line 1: version: want the number 1"},
-		{fixture: "unknown-field.yaml", want: `FILE: line 3: unknown field "log_level" (known: version, hub, directories)`},
+		{fixture: "unknown-field.yaml", want: `FILE: line 3: unknown field "log_level" (known: version, hub, directories, metrics_listen)`},
 		{fixture: "unknown-directory-field.yaml", want: `FILE: line 7: unknown field "bind_pasword_file" (known: name, url, start_tls, bind_dn, bind_password_file, ca_file)`},
 		{fixture: "wrong-type.yaml", want: "FILE: line 3: cannot unmarshal !!str `corp` into a list of directories"},
 		{fixture: "hub-missing.yaml", want: "FILE: hub: required"},
 		{fixture: "hub-no-port.yaml", want: `FILE: hub: want host:port (e.g. hub.example.com:7443), got "hub.example.com"`},
 		{fixture: "hub-scheme.yaml", want: `FILE: hub: want host:port without a scheme, got "https://hub.example.com:7443"`},
 		{fixture: "hub-bad-port.yaml", want: `FILE: hub: port must be a number from 1 to 65535, got "99999"`},
+		{fixture: "metrics-listen-no-port.yaml", want: `FILE: metrics_listen: want host:port (e.g. 127.0.0.1:9464), got "localhost"`},
+		{fixture: "metrics-listen-bad-port.yaml", want: `FILE: metrics_listen: port must be a number from 1 to 65535, got "http"`},
 		{fixture: "no-directories.yaml", want: "FILE: directories: at least one directory is required"},
 		{fixture: "name-missing.yaml", want: "FILE: directories[0].name: required"},
 		{fixture: "name-invalid.yaml", want: `FILE: directories[0].name: must be 1-63 characters of a-z, 0-9 and '-', starting with a letter or digit, got "Corp_1"`},

@@ -6,6 +6,10 @@
 // where to resume. Bind secrets stay here: they are never sent to the hub
 // and never logged.
 //
+// With metrics_listen set it serves /healthz, /readyz and Prometheus
+// /metrics (metrics.go).
+//
 // It may import ldapsync, internal/pki, internal/backoff,
-// internal/atomicfile, proto and gRPC; never server/... or installer.
+// internal/atomicfile, internal/obs, proto, gRPC and the Prometheus client;
+// never server/... or installer.
 package agent

@@ -38,7 +38,11 @@ func (a *Agent) runImport(ctx context.Context, st *stream, r *run, si *idsyncv1.
 		return err
 	}
 	defer conn.Close()
-	b := &batcher{ctx: ctx, st: st, run: r, runID: si.GetRunId(), max: int(max(1, src.GetBatchSize()))}
+	b := &batcher{ctx: ctx, st: st, run: r, runID: si.GetRunId(), max: int(max(1, src.GetBatchSize())),
+		m: a.metrics, directory: dc.Name, kind: kindFull}
+	if si.GetKind() == idsyncv1.ImportKind_IMPORT_KIND_INCREMENTAL {
+		b.kind = kindCapture
+	}
 	switch si.GetKind() {
 	case idsyncv1.ImportKind_IMPORT_KIND_FULL:
 		return a.fullImport(ctx, log, conn, b, si)
@@ -99,8 +103,11 @@ func (a *Agent) fullImport(ctx context.Context, log *slog.Logger, conn *ldapsync
 			return ctx.Err()
 		}
 	}
+	elapsed := time.Since(start)
+	a.metrics.fullTime.WithLabelValues(b.directory).Set(elapsed.Seconds())
+	a.metrics.fullCount.WithLabelValues(b.directory).Set(float64(stats.Users + stats.Groups))
 	log.Info("full import read", "users", stats.Users, "groups", stats.Groups, "errors", stats.Errors,
-		"batches", b.seq, "elapsed", time.Since(start).Round(time.Millisecond))
+		"batches", b.seq, "elapsed", elapsed.Round(time.Millisecond))
 	return nil
 }
 
@@ -213,6 +220,10 @@ type batcher struct {
 	run   *run
 	runID string
 	max   int
+	// m counts what is sent, by directory and kind (full or incremental).
+	m         *metrics
+	directory string
+	kind      string
 
 	seq          uint64
 	changes      []*idsyncv1.Change
@@ -314,10 +325,16 @@ func (b *batcher) flush(last bool) error {
 		cb.ReadAt = timestamppb.New(b.readAt)
 	}
 	msg := &idsyncv1.ConnectRequest{Msg: &idsyncv1.ConnectRequest_ChangeBatch{ChangeBatch: cb}}
+	if !b.readAt.IsZero() {
+		b.run.sent(b.seq, b.readAt)
+	}
+	sent := len(b.changes)
 	b.changes, b.errs, b.present, b.bytes = make([]*idsyncv1.Change, 0, b.max), nil, nil, 0
 	b.checkpoint, b.refreshDone, b.presentPhase, b.strategy, b.readAt = nil, false, false, "", time.Time{}
 	if err := b.st.send(msg); err != nil {
 		return fmt.Errorf("sending batch %d: %w", b.seq, err)
 	}
+	b.m.batches.WithLabelValues(b.directory, b.kind).Inc()
+	b.m.changes.WithLabelValues(b.directory, b.kind).Add(float64(sent))
 	return nil
 }

@@ -22,7 +22,7 @@ func main() {
 
 func run(args []string) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Println("usage: idsync-hub serve --data-dir DIR [--grpc-listen ADDR] [--http-listen ADDR] [--store sqlite|postgres] [--store-dsn DSN]")
+		fmt.Println("usage: idsync-hub serve --data-dir DIR [--grpc-listen ADDR] [--http-listen ADDR] [--store sqlite|postgres] [--store-dsn DSN] [--log-format text|json] [--log-level LEVEL]")
 		return 0
 	}
 	if args[0] == "--version" || args[0] == "version" {
@@ -37,7 +37,7 @@ func run(args []string) int {
 	var cfg hub.Config
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "data `DIR`: CA, certificates, admin.conf and the SQLite store")
 	fs.StringVar(&cfg.GRPCListen, "grpc-listen", "127.0.0.1:7443", "gRPC `ADDR` for agents and idsyncctl")
-	fs.StringVar(&cfg.HTTPListen, "http-listen", "127.0.0.1:7080", "HTTP `ADDR` for /healthz")
+	fs.StringVar(&cfg.HTTPListen, "http-listen", "127.0.0.1:7080", "HTTP `ADDR` for /healthz, /readyz and /metrics")
 	fs.StringVar(&cfg.Store, "store", "sqlite", "store backend: sqlite or postgres")
 	fs.StringVar(&cfg.StoreDSN, "store-dsn", os.Getenv("IDSYNC_STORE_DSN"), "PostgreSQL `DSN` (default $IDSYNC_STORE_DSN)")
 	fs.DurationVar(&cfg.Agents.Heartbeat, "agent-heartbeat", 10*time.Second, "heartbeat interval on agent streams; an agent silent for three is offline")

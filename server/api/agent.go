@@ -661,6 +661,13 @@ func (h *Sessions) remove(s *session) {
 	delete(h.byID, s.id)
 }
 
+// Open returns how many agent streams this hub serves now.
+func (h *Sessions) Open() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.byID)
+}
+
 // Wake makes the sessions serving directory look for work now.
 func (h *Sessions) Wake(directory string) {
 	h.mu.Lock()

@@ -3,6 +3,9 @@
 // and runs the gRPC and HTTP servers and the background loops under one
 // supervisor until its context is cancelled.
 //
-// It may import every server/... package, internal/pki and
+// Its HTTP listener serves /healthz, /readyz and Prometheus /metrics
+// (internal/obs); metrics.go holds the hub's metrics.
+//
+// It may import every server/... package, internal/pki, internal/obs and
 // internal/atomicfile; cmd/idsync-hub is its only importer.
 package hub

@@ -11,14 +11,17 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
 
 	"github.com/idsync/idsync/internal/adminconf"
+	"github.com/idsync/idsync/internal/obs"
 	"github.com/idsync/idsync/internal/pki"
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 	"github.com/idsync/idsync/server/api"
@@ -53,6 +56,9 @@ type Config struct {
 	AuditRetention time.Duration
 	// Ready, when not nil, receives the bound addresses once serving.
 	Ready func(grpcAddr, httpAddr string)
+	// Metrics is the registry /metrics serves; nil: a new one with the Go
+	// and process collectors (obs.NewRegistry).
+	Metrics *prometheus.Registry
 }
 
 // MaxMessageBytes bounds every gRPC message. Batches are far smaller; the
@@ -115,8 +121,15 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	trail := audit.New(st, log)
 	authn := auth.New(st, trail, cfg.Limits)
+	if cfg.Metrics == nil {
+		cfg.Metrics = obs.NewRegistry()
+	}
+	sessions := api.NewSessions()
+	m := newMetrics(cfg.Metrics, st, sessions.Open, log.With("component", "metrics"))
 	engine := sync.NewEngine(st, log)
 	engine.AuditTo(trail)
+	engine.SetMetrics(m)
+	cfg.Provision.Metrics = m
 	if cfg.Provision.Owner == "" {
 		// Stable across restarts: a hub that comes back takes back the
 		// push jobs it held at once. One hub runs per data directory.
@@ -127,7 +140,6 @@ func Run(ctx context.Context, cfg Config) error {
 	prov := provision.New(st, box, log, cfg.Provision)
 	engine.OnChange(prov.Notify)
 	prov.AuditTo(trail)
-	sessions := api.NewSessions()
 	cfg.Agents = cfg.Agents.WithDefaults()
 	agentSrv := api.NewAgentServer(st, engine, ca, sessions, log, cfg.Agents)
 	adminSrv := api.NewAdminServer(st, engine, ca, sessions, log, trail, cfg.Agents.Heartbeat)
@@ -145,12 +157,8 @@ func Run(ctx context.Context, cfg Config) error {
 	idsyncv1.RegisterAdminServiceServer(gs, adminSrv)
 	idsyncv1.RegisterAppServiceServer(gs, api.NewAppServer(st, prov, box, log, trail))
 
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		fmt.Fprintln(w, "ok")
-	})
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	var serving atomic.Bool
+	hs := &http.Server{Handler: obs.Mux(cfg.Metrics, readiness(st, &serving)), ReadHeaderTimeout: 10 * time.Second}
 
 	log.Info("hub serving", "grpc", gl.Addr().String(), "http", hl.Addr().String(),
 		"store", storeKind(cfg), "data_dir", cfg.DataDir, "version", cfg.Version)
@@ -159,7 +167,11 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return gs.Serve(gl) })
+	g.Go(func() error {
+		serving.Store(true)
+		defer serving.Store(false)
+		return gs.Serve(gl)
+	})
 	g.Go(func() error {
 		if err := hs.Serve(hl); !errors.Is(err, http.ErrServerClosed) {
 			return err
@@ -172,6 +184,7 @@ func Run(ctx context.Context, cfg Config) error {
 	g.Go(func() error { return audit.Prune(gctx, st, cfg.AuditRetention, time.Hour, log) })
 	g.Go(func() error {
 		<-gctx.Done()
+		serving.Store(false)
 		stopped := make(chan struct{})
 		go func() { gs.GracefulStop(); close(stopped) }()
 		select {
@@ -189,6 +202,20 @@ func Run(ctx context.Context, cfg Config) error {
 		return nil
 	}
 	return err
+}
+
+// readiness is the hub's /readyz: ready while the store answers and the
+// gRPC server serves (not yet started, or stopping, is not ready).
+func readiness(st store.Store, serving *atomic.Bool) obs.ReadyFunc {
+	return func(ctx context.Context) error {
+		if !serving.Load() {
+			return errors.New("the gRPC server is not serving")
+		}
+		if err := st.Ping(ctx); err != nil {
+			return fmt.Errorf("the store does not answer: %w", err)
+		}
+		return nil
+	}
 }
 
 func storeKind(cfg Config) string {

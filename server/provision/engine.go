@@ -51,7 +51,23 @@ type Options struct {
 	HTTPClient *http.Client
 	// Now is the clock (tests).
 	Now func() time.Time
+	// Metrics, when not nil, hears how each push attempt ended.
+	Metrics Metrics
 }
+
+// Metrics hears the outcome of push attempts by app: "succeeded", "failed"
+// (to be retried) or "dead" (dead-lettered). The hub's Prometheus counters
+// implement it.
+type Metrics interface {
+	Pushed(app, outcome string)
+}
+
+// Push outcomes, as Metrics hears them.
+const (
+	PushSucceeded = "succeeded"
+	PushFailed    = "failed"
+	PushDead      = "dead"
+)
 
 func (o Options) withDefaults() Options {
 	if o.Owner == "" {

@@ -281,6 +281,7 @@ func (r *appRunner) runJob(ctx context.Context, j *store.Job, done chan<- store.
 			res.Audit = &store.AuditEvent{Actor: "hub", Action: "push.succeeded", Target: "app:" + r.app.Name,
 				Detail: fmt.Sprintf("%s %s: account %s %s (job %d)", j.Kind, j.Target, jr.acct.State, jr.acct.RemoteID, j.ID)}
 		}
+		r.pushed(PushSucceeded)
 		done <- res
 		return true
 	}
@@ -316,18 +317,22 @@ func (r *appRunner) runJob(ctx context.Context, j *store.Job, done chan<- store.
 			r.log.Error("pausing the app", "err", serr)
 		}
 		// ClaimJobs skips a paused app: the job waits for the resume.
+		r.pushed(PushFailed)
 		err = st.RetryJob(octx, j.ID, r.e.opts.Owner, now, err.Error())
 	case errors.As(err, &ra):
 		r.log.Info("the app asked to wait", "job", j.ID, "wait", ra.Wait)
+		r.pushed(PushFailed)
 		err = st.RetryJob(octx, j.ID, r.e.opts.Owner, now.Add(ra.Wait), err.Error())
 	case errors.As(err, &pe) || !scim.Retryable(err) || j.Attempts >= r.e.opts.MaxAttempts:
 		r.log.Warn("push dead-lettered", "job", j.ID, "kind", j.Kind, "target", j.Target, "attempts", j.Attempts, "err", err)
 		r.auditFailure(octx, "push.failed", j, err, "dead-lettered after %d attempts", j.Attempts)
+		r.pushed(PushDead)
 		err = st.DeadJob(octx, j.ID, r.e.opts.Owner, err.Error(), now)
 	default:
 		wait := r.e.backoff(j.Attempts)
 		r.log.Info("push failed, retrying", "job", j.ID, "kind", j.Kind, "target", j.Target, "attempt", j.Attempts, "in", wait, "err", err)
 		r.auditFailure(octx, "push.failed", j, err, "attempt %d, retrying in %s", j.Attempts, wait.Round(time.Millisecond))
+		r.pushed(PushFailed)
 		err = st.RetryJob(octx, j.ID, r.e.opts.Owner, now.Add(wait), err.Error())
 	}
 	if err != nil {
@@ -343,6 +348,13 @@ func (r *appRunner) auditFailure(ctx context.Context, action string, j *store.Jo
 	}
 	r.e.audit.Record(ctx, store.AuditEvent{Actor: "hub", Action: action, Target: "app:" + r.app.Name, Outcome: store.AuditFailed,
 		Detail: fmt.Sprintf("%s %s (job %d): %s: %v", j.Kind, j.Target, j.ID, fmt.Sprintf(format, args...), err)})
+}
+
+// pushed counts a job's outcome.
+func (r *appRunner) pushed(outcome string) {
+	if m := r.e.opts.Metrics; m != nil {
+		m.Pushed(r.app.Name, outcome)
+	}
 }
 
 // jobRun is what a job leaves to store when it ends: the account of the

@@ -24,6 +24,9 @@ var (
 type Store interface {
 	// Close releases the backend.
 	Close() error
+	// Ping runs the cheapest query the backend answers: the hub is not
+	// ready while it fails.
+	Ping(ctx context.Context) error
 
 	// Provisioning: apps, assignments, accounts, the job queue, tasks and
 	// the change feed (provision.go).

@@ -89,6 +89,7 @@ func (e *Engine) PresentDone(ctx context.Context, runID int64) (paused bool, dep
 	}
 	if n > 0 {
 		e.notify()
+		e.applied(d.Name, OutcomeDeprovisioned, n)
 		e.log.Info("capture refresh removed objects", "run", runID, "directory", d.Name, "deprovisioned", n)
 	}
 	return false, n, nil

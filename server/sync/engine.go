@@ -19,6 +19,7 @@ type Engine struct {
 	log     *slog.Logger
 	changed func()
 	audit   Recorder
+	metrics Metrics
 }
 
 // Recorder writes audit events (server/audit.Log).
@@ -48,6 +49,31 @@ func (e *Engine) record(ctx context.Context, action string, r *store.Run, detail
 		outcome = store.AuditFailed
 	}
 	e.audit.Record(ctx, store.AuditEvent{Action: action, Target: fmt.Sprintf("run:%d", r.ID), Outcome: outcome, Detail: d})
+}
+
+// Metrics hears how many objects the engine applied, by directory and
+// outcome: "created", "updated", "unchanged" or "deprovisioned" (a delete
+// or a sweep). The hub's Prometheus counters implement it.
+type Metrics interface {
+	Applied(directory, outcome string, n int64)
+}
+
+// Outcomes of applied objects, as Metrics hears them.
+const (
+	OutcomeCreated       = "created"
+	OutcomeUpdated       = "updated"
+	OutcomeUnchanged     = "unchanged"
+	OutcomeDeprovisioned = "deprovisioned"
+)
+
+// SetMetrics sets what hears the objects applied; nil (the default) counts
+// nothing.
+func (e *Engine) SetMetrics(m Metrics) { e.metrics = m }
+
+func (e *Engine) applied(directory, outcome string, n int64) {
+	if e.metrics != nil && n > 0 {
+		e.metrics.Applied(directory, outcome, n)
+	}
 }
 
 // OnChange sets a function called, without blocking, after a batch or a
@@ -169,6 +195,13 @@ func (a *RunApplier) Commit(ctx context.Context, sb *store.Batch) (store.BatchRe
 		return res, fmt.Errorf("applying batch %d of run %d: %w", sb.Sequence, a.run.ID, err)
 	}
 	a.e.notify()
+	if !res.Duplicate {
+		name := a.dir.Name
+		a.e.applied(name, OutcomeCreated, int64(res.Created))
+		a.e.applied(name, OutcomeUpdated, int64(res.Updated))
+		a.e.applied(name, OutcomeUnchanged, int64(res.Unchanged))
+		a.e.applied(name, OutcomeDeprovisioned, int64(res.Deleted))
+	}
 	return res, nil
 }
 
@@ -210,6 +243,7 @@ func (e *Engine) Finish(ctx context.Context, id int64) (*store.Run, error) {
 	}
 	e.notify()
 	e.record(ctx, "import.completed", run, "")
+	e.applied(d.Name, OutcomeDeprovisioned, run.Deprovisioned-r.Deprovisioned)
 	e.log.Info("full import completed", "run", id, "directory", d.Name, "seen", run.Seen,
 		"created", run.Created, "updated", run.Updated, "deprovisioned", run.Deprovisioned, "errors", run.Errors)
 	return run, nil
@@ -235,12 +269,17 @@ func safeguard(d *store.Directory, c store.SweepCount) (string, bool) {
 
 // Confirm lets a run paused by the safeguard sweep.
 func (e *Engine) Confirm(ctx context.Context, id int64) (*store.Run, error) {
+	before, err := e.run(ctx, id)
+	if err != nil {
+		return nil, err
+	}
 	r, err := e.store.Sweep(ctx, id, []store.RunState{store.RunPausedBySafeguard}, "sweep confirmed by an admin")
 	if err != nil {
 		return nil, e.endErr(ctx, id, "confirming", err)
 	}
 	e.notify()
 	e.record(ctx, "import.completed", r, "sweep confirmed")
+	e.applied(r.Directory, OutcomeDeprovisioned, r.Deprovisioned-before.Deprovisioned)
 	return r, nil
 }
 

@@ -53,6 +53,15 @@ func (s *Store) Close() error {
 	return err
 }
 
+// Ping runs SELECT 1 on the read pool.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.rd.row(ctx, `SELECT 1`).Scan(&one); err != nil {
+		return fmt.Errorf("pinging the %s store: %w", s.d.Name, err)
+	}
+	return nil
+}
+
 // sqlRunner is what *sql.DB, *sql.Tx and *sql.Conn have in common.
 type sqlRunner interface {
 	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)

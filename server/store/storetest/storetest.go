@@ -25,6 +25,7 @@ func Run(t *testing.T, open Opener) {
 		name  string
 		tests []test
 	}{
+		{"Ping", pingTests},
 		{"Directories", directoryTests},
 		{"Runs", runTests},
 		{"ApplyBatch", batchTests},
@@ -62,6 +63,10 @@ func Run(t *testing.T, open Opener) {
 		})
 	}
 }
+
+var pingTests = []test{{"Answers", func(t *testing.T, s store.Store) {
+	wantErr(t, "Ping", s.Ping(t.Context()), nil)
+}}}
 
 // test is one named conformance test.
 type test struct {

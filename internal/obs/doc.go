@@ -1,0 +1,4 @@
+// Package obs serves what operators watch a process through: /healthz,
+// /readyz and Prometheus /metrics, over a registry the caller owns. Both the
+// hub and the agent use it; it imports no idsync package.
+package obs
