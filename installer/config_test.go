@@ -61,3 +61,31 @@ func TestConfigRequiresConfigPath(t *testing.T) {
 		t.Error("Config without a config path = nil error, want one")
 	}
 }
+
+// FuzzConfig checks Config on any paths and argument: no panic, an error
+// exactly when the config path is missing, and otherwise a service that
+// runs an absolute executable with `run --config ABSOLUTE_PATH ARGS...`.
+// Seeds: testdata/fuzz/FuzzConfig and the f.Add calls.
+func FuzzConfig(f *testing.F) {
+	f.Add("/etc/idsync/agent.yaml", "/usr/local/bin/idsync-agent", "--log-level")
+	f.Add("agent.yaml", "", "")
+	f.Add(`C:\ProgramData\idsync\agent.yaml`, `C:\Program Files\idsync\idsync-agent.exe`, "debug")
+	f.Add("", "x", "y")
+	f.Fuzz(func(t *testing.T, configPath, exe, arg string) {
+		opts := installer.Options{ConfigPath: configPath, Executable: exe, Args: []string{arg}}
+		c, err := installer.Config(opts)
+		if (err != nil) != (configPath == "") {
+			t.Fatalf("Config(%+v) = %v; want an error only without a config path", opts, err)
+		}
+		if err != nil {
+			return
+		}
+		want, _ := filepath.Abs(configPath)
+		if !filepath.IsAbs(c.Executable) || !slices.Equal(c.Arguments, []string{"run", "--config", want, arg}) {
+			t.Fatalf("Config(%+v) runs %q %q; want an absolute executable and run --config %s %s", opts, c.Executable, c.Arguments, want, arg)
+		}
+		if c.Name != installer.Name || len(c.Option) == 0 {
+			t.Fatalf("Config(%+v) = %+v: not the agent's service with this OS's options", opts, c)
+		}
+	})
+}

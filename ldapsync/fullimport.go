@@ -172,6 +172,15 @@ func (imp *importer) normalize(kind ObjectKind, e *ldapwire.Entry) (Change, []pe
 	var problem string
 	for _, a := range e.Attrs {
 		name := imp.lower(a.Name)
+		var r attrRange
+		ranged := false
+		if strings.IndexByte(name, ';') >= 0 {
+			if r, ranged = parseRange(name); ranged {
+				name = r.base
+			}
+		}
+		// The id attribute is never among the Change's attributes, even
+		// when a server sends it with a range option.
 		if name == imp.idAttr {
 			id, err := imp.externalID(a.Values)
 			if err != nil && problem == "" {
@@ -180,13 +189,8 @@ func (imp *importer) normalize(kind ObjectKind, e *ldapwire.Entry) (Change, []pe
 			ch.ExternalID = id
 			continue
 		}
-		if strings.IndexByte(name, ';') >= 0 {
-			if r, ok := parseRange(name); ok {
-				name = r.base
-				if r.high != openEnded {
-					ranges = append(ranges, pendingRange{name: name, next: r.high + 1, step: r.high - r.low + 1})
-				}
-			}
+		if ranged && r.high != openEnded {
+			ranges = append(ranges, pendingRange{name: name, next: r.high + 1, step: r.high - r.low + 1})
 		}
 		values, err := imp.values(name, a.Values)
 		if err != nil && problem == "" {
@@ -225,10 +229,31 @@ func (imp *importer) externalID(values [][]byte) (string, error) {
 		return formatGUID(values[0])
 	}
 	id := values[0]
-	if len(id) != 36 || !utf8.Valid(id) {
+	if !isUUID(id) {
 		return "", fmt.Errorf("%q is not a UUID", id)
 	}
-	return strings.ToLower(string(id)), nil
+	return asciiLower(string(id)), nil
+}
+
+// isUUID reports whether b is a UUID in its text form (RFC 4530's entryUUID
+// syntax): 36 characters, hex digits in groups of 8-4-4-4-12.
+func isUUID(b []byte) bool {
+	if len(b) != 36 {
+		return false
+	}
+	for i, c := range b {
+		switch i {
+		case 8, 13, 18, 23:
+			if c != '-' {
+				return false
+			}
+		default:
+			if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F') {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // sidAttributes are AD attributes of SID syntax, sent in their S-1-… form.

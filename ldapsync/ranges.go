@@ -26,7 +26,9 @@ type attrRange struct {
 // into its base and window. ok is false when the description has no
 // well-formed range option.
 func parseRange(desc string) (r attrRange, ok bool) {
-	i := strings.Index(strings.ToLower(desc), ";range=")
+	// Lower-case ASCII only: strings.ToLower can change the length of a
+	// description that is not ASCII, and i must index desc itself.
+	i := strings.Index(asciiLower(desc), ";range=")
 	if i < 0 {
 		return attrRange{}, false
 	}
@@ -60,4 +62,16 @@ func rangeDesc(base string, low, high int) string {
 		h = strconv.Itoa(high)
 	}
 	return base + ";range=" + strconv.Itoa(low) + "-" + h
+}
+
+// asciiLower returns s with its ASCII letters in lower case and every other
+// byte as it is, so that indexes into it are indexes into s.
+func asciiLower(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if 'A' <= c && c <= 'Z' {
+			b[i] = c + 'a' - 'A'
+		}
+	}
+	return string(b)
 }

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/go-retryablehttp"
 	"golang.org/x/oauth2/clientcredentials"
@@ -370,10 +371,18 @@ func (c *Client) parseError(raw []byte) (scimType, detail string) {
 	} else {
 		detail = strings.Join(strings.Fields(string(raw)), " ")
 	}
+	// Redact before cutting, or a secret the cut splits would show its
+	// start; cut on a rune boundary and keep valid UTF-8 (stores refuse
+	// anything else).
+	detail = strings.ToValidUTF8(c.redact(detail), "\uFFFD")
 	if len(detail) > 300 {
-		detail = detail[:300] + "…"
+		cut := 300
+		for cut > 0 && !utf8.RuneStart(detail[cut]) {
+			cut--
+		}
+		detail = detail[:cut] + "…"
 	}
-	return scimType, c.redact(detail)
+	return c.redact(scimType), detail
 }
 
 func (c *Client) redact(s string) string {

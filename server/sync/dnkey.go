@@ -23,7 +23,7 @@ func DNKey(dn string) string {
 // full import computes one key per entry and per member value). It reports
 // false for anything else; both paths give the same key for such DNs.
 func simpleDNKey(dn string) (string, bool) {
-	if strings.ContainsAny(dn, `\"+#;<>`) {
+	if strings.ContainsAny(dn, "\\\"+#;<>\x00") {
 		return "", false
 	}
 	var b strings.Builder
@@ -31,7 +31,7 @@ func simpleDNKey(dn string) (string, bool) {
 	for i := 0; ; i++ {
 		part, rest, more := strings.Cut(dn, ",")
 		t, v, ok := strings.Cut(part, "=")
-		t, v = strings.TrimSpace(t), strings.TrimSpace(v)
+		t, v = strings.Trim(t, " "), strings.Trim(v, " ") // as ParseDN: only spaces are insignificant
 		if !ok || t == "" || v == "" || strings.Contains(v, "=") {
 			return "", false
 		}
@@ -61,7 +61,7 @@ func parsedDNKey(dn string) string {
 		}
 		parts := make([]string, len(rdn.Attributes))
 		for j, a := range rdn.Attributes {
-			parts[j] = strings.ToLower(a.Type) + "=" + escapeDNValue(strings.ToLower(a.Value))
+			parts[j] = escapeDNValue(strings.ToLower(a.Type)) + "=" + escapeDNValue(strings.ToLower(a.Value))
 		}
 		if len(parts) > 1 {
 			sort.Strings(parts) // a multi-valued RDN is a set
@@ -71,15 +71,20 @@ func parsedDNKey(dn string) string {
 	return b.String()
 }
 
-// escapeDNValue escapes the characters that would make a key ambiguous.
+// escapeDNValue escapes the characters that would make a key ambiguous or
+// that a parser would drop or refuse (a leading or trailing space, NUL):
+// the key of a key is the key.
 func escapeDNValue(v string) string {
-	if !strings.ContainsAny(v, `,+=\"<>;#`) {
+	if !strings.ContainsAny(v, "\x00,+=\\\"<>;#") && !strings.HasPrefix(v, " ") && !strings.HasSuffix(v, " ") {
 		return v
 	}
 	var b strings.Builder
-	for _, r := range v {
-		switch r {
-		case ',', '+', '=', '\\', '"', '<', '>', ';', '#':
+	for i, r := range v {
+		switch {
+		case r == 0:
+			b.WriteString(`\00`)
+			continue
+		case strings.ContainsRune(`,+=\"<>;#`, r), r == ' ' && (i == 0 || i == len(v)-1):
 			b.WriteByte('\\')
 		}
 		b.WriteRune(r)
