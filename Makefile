@@ -30,6 +30,10 @@ test-deps: ## install the test servers from Debian packages when missing (slapd,
 test: test-deps ## run every test, integration included (real slapd, Samba AD, PostgreSQL)
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
+.PHONY: fuzz
+fuzz: ## run every fuzz target for FUZZTIME each (default 5s; the seed corpora also run in `make test`)
+	FUZZTIME=$(or $(FUZZTIME),5s) scripts/fuzz.sh
+
 .PHONY: bench
 bench: test-deps ## run the benchmarks and print their figures
 	$(GO) run ./scripts/bench

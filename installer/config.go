@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
+	"unicode"
 
 	"github.com/kardianos/service"
 )
@@ -50,6 +52,13 @@ func Config(o Options) (*service.Config, error) {
 	}
 	if exe, err = filepath.Abs(exe); err != nil {
 		return nil, fmt.Errorf("service config: executable %s: %w", o.Executable, err)
+	}
+	// A control character would end a line of the systemd unit or the
+	// service's command line early and start another.
+	for _, v := range append([]string{cfgPath, exe}, o.Args...) {
+		if i := strings.IndexFunc(v, unicode.IsControl); i >= 0 {
+			return nil, fmt.Errorf("service config: %q holds a control character (%U): refused", v, []rune(v[i:])[0])
+		}
 	}
 	c := &service.Config{
 		Name:        Name,

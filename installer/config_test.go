@@ -4,7 +4,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/idsync/idsync/installer"
 )
@@ -56,6 +58,18 @@ func TestConfig(t *testing.T) {
 	}
 }
 
+func TestConfigRefusesControlCharacters(t *testing.T) {
+	for _, o := range []installer.Options{
+		{ConfigPath: "agent.yaml\nExecStartPre=/bin/sh -c evil"},
+		{ConfigPath: "agent.yaml", Executable: "/usr/bin/idsync-agent\r"},
+		{ConfigPath: "agent.yaml", Args: []string{"--log-level", "debug\n[Service]"}},
+	} {
+		if _, err := installer.Config(o); err == nil || !strings.Contains(err.Error(), "control character") {
+			t.Errorf("Config(%q) = %v, want a refusal naming the control character", o, err)
+		}
+	}
+}
+
 func TestConfigRequiresConfigPath(t *testing.T) {
 	if _, err := installer.Config(installer.Options{}); err == nil {
 		t.Error("Config without a config path = nil error, want one")
@@ -74,8 +88,9 @@ func FuzzConfig(f *testing.F) {
 	f.Fuzz(func(t *testing.T, configPath, exe, arg string) {
 		opts := installer.Options{ConfigPath: configPath, Executable: exe, Args: []string{arg}}
 		c, err := installer.Config(opts)
-		if (err != nil) != (configPath == "") {
-			t.Fatalf("Config(%+v) = %v; want an error only without a config path", opts, err)
+		control := strings.ContainsFunc(configPath+exe+arg, unicode.IsControl)
+		if (err != nil) != (configPath == "" || control) {
+			t.Fatalf("Config(%+v) = %v; want an error only without a config path or with a control character", opts, err)
 		}
 		if err != nil {
 			return

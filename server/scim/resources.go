@@ -219,8 +219,16 @@ func (c *Client) list(ctx context.Context, endpoint string, opts ListOptions, fn
 			return nil
 		}
 		start += n
+		if start > maxListed {
+			return fmt.Errorf("GET %s: the app listed more than %d resources and promises %d; refusing to page on",
+				endpoint, maxListed, page.TotalResults)
+		}
 	}
 }
+
+// maxListed bounds a listing: an app that claims endless results cannot
+// keep the hub paging forever.
+const maxListed = 10_000_000
 
 // findLimit bounds what FindUsers and FindGroups collect in memory.
 const findLimit = 1000
