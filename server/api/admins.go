@@ -253,18 +253,7 @@ func (s *AdminServer) reportAppUsage(ctx context.Context) ([]string, [][]string,
 
 // appNames maps app ids to names, the apps the caller may see only.
 func (s *AdminServer) appNames(ctx context.Context) (map[int64]string, error) {
-	apps, err := s.store.ListApps(ctx)
-	if err != nil {
-		return nil, err
-	}
-	scope := auth.ScopeOf(ctx)
-	names := map[int64]string{}
-	for _, a := range apps {
-		if scope.App(a.Name) {
-			names[a.ID] = a.Name
-		}
-	}
-	return names, nil
+	return scopedAppNames(ctx, s.store)
 }
 
 // reportPendingDeprovisions: open manual deprovision tasks.

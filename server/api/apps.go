@@ -789,20 +789,9 @@ func (s *AppServer) ImportFromApp(ctx context.Context, req *idsyncv1.ImportFromA
 	return resp, nil
 }
 
-// appNames maps app ids to names.
+// appNames maps app ids to names, the apps the caller may see only.
 func (s *AppServer) appNames(ctx context.Context) (map[int64]string, error) {
-	apps, err := s.store.ListApps(ctx)
-	if err != nil {
-		return nil, statusErr(err, "listing apps")
-	}
-	scope := auth.ScopeOf(ctx)
-	m := make(map[int64]string, len(apps))
-	for _, a := range apps {
-		if scope.App(a.Name) {
-			m[a.ID] = a.Name
-		}
-	}
-	return m, nil
+	return scopedAppNames(ctx, s.store)
 }
 
 // appFilter resolves an optional app name to its id (0: every app) and

@@ -61,3 +61,20 @@ func outOfScope(ctx context.Context, perm auth.Permission, what string) error {
 	return status.Errorf(codes.PermissionDenied, "permission %s missing for %s: admin token %q acts for groups %q only",
 		perm, what, t.Name, groups)
 }
+
+// scopedAppNames maps app ids to names: every app, or the ones an
+// app-admin limited to apps manages.
+func scopedAppNames(ctx context.Context, st store.Store) (map[int64]string, error) {
+	apps, err := st.ListApps(ctx)
+	if err != nil {
+		return nil, statusErr(err, "listing apps")
+	}
+	scope := auth.ScopeOf(ctx)
+	m := make(map[int64]string, len(apps))
+	for _, a := range apps {
+		if scope.App(a.Name) {
+			m[a.ID] = a.Name
+		}
+	}
+	return m, nil
+}
