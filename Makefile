@@ -22,6 +22,27 @@ build-windows: ## cross-build the three commands for windows/amd64 into bin/wind
 	@mkdir -p bin/windows
 	CGO_ENABLED=0 GOOS=windows GOARCH=amd64 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/windows/ $(addprefix ./cmd/,$(CMDS))
 
+COMMIT ?= $(shell git rev-parse --short=12 HEAD 2>/dev/null)
+DIST_LDFLAGS := $(LDFLAGS) -X github.com/idsync/idsync/internal/version.Commit=$(COMMIT)
+# os/arch pairs: the agent runs beside AD (Windows) or OpenLDAP (Linux); the
+# hub and idsyncctl run on Linux.
+AGENT_PLATFORMS := windows/amd64 linux/amd64 linux/arm64
+HUB_PLATFORMS := linux/amd64 linux/arm64
+
+.PHONY: dist
+dist: ## release binaries into dist/<os>_<arch>/ (agent: windows, linux; hub, idsyncctl: linux) and dist/SHA256SUMS
+	rm -rf dist
+	@set -e; for p in $(AGENT_PLATFORMS); do os=$${p%/*}; arch=$${p#*/}; \
+		echo "idsync-agent $$os/$$arch"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(DIST_LDFLAGS)' \
+			-o dist/$${os}_$${arch}/ ./cmd/idsync-agent; done
+	@set -e; for p in $(HUB_PLATFORMS); do os=$${p%/*}; arch=$${p#*/}; \
+		echo "idsync-hub idsyncctl $$os/$$arch"; \
+		CGO_ENABLED=0 GOOS=$$os GOARCH=$$arch $(GO) build -trimpath -ldflags '$(DIST_LDFLAGS)' \
+			-o dist/$${os}_$${arch}/ ./cmd/idsync-hub ./cmd/idsyncctl; done
+	cd dist && sha256sum */* > SHA256SUMS
+	@ls -l dist/*/
+
 .PHONY: test-deps
 test-deps: ## install the test servers from Debian packages when missing (slapd, samba-ad-dc, postgresql)
 	@scripts/install-test-deps.sh

@@ -2,13 +2,10 @@ package agent
 
 import (
 	"context"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"os"
 	"strings"
 	stdsync "sync"
 	"time"
@@ -26,7 +23,10 @@ import (
 )
 
 // Capabilities this agent announces in Hello.
-var Capabilities = []string{"full-import", "range-retrieval", "capture"}
+var Capabilities = []string{
+	idsyncv1.CapabilityFullImport, idsyncv1.CapabilityRangeRetrieval,
+	idsyncv1.CapabilityCapture, idsyncv1.CapabilityCertRenewal,
+}
 
 // MaxMessageBytes bounds gRPC messages, as on the hub.
 const MaxMessageBytes = 64 << 20
@@ -44,43 +44,60 @@ type Agent struct {
 	MinBackoff, MaxBackoff time.Duration
 	// metrics are served on the config's metrics_listen, when set.
 	metrics *metrics
+	// RenewWhenLeft is the fraction of its lifetime the client certificate
+	// has left when the agent asks the hub for a new one.
+	RenewWhenLeft float64
+	// RenewRetry is the wait before asking again after a renewal failed or
+	// went unanswered.
+	RenewRetry time.Duration
 }
 
 // New returns an agent for cfg.
 func New(cfg *Config, version string, log *slog.Logger) *Agent {
 	return &Agent{cfg: cfg, version: version, log: log.With("component", "agent"),
-		MinBackoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second, metrics: newMetrics()}
+		MinBackoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second, metrics: newMetrics(),
+		RenewWhenLeft: 1.0 / 3, RenewRetry: time.Minute}
 }
 
 // Run keeps one stream to the hub open until ctx is cancelled, reconnecting
-// with jittered backoff. It returns ErrRefused when the hub refuses the
-// agent's certificate, and nil when ctx ends.
+// with jittered backoff, and renews the client certificate before it
+// expires. It returns ErrRefused when the hub refuses the agent's
+// certificate (or it expired), and nil when ctx ends.
 func (a *Agent) Run(ctx context.Context) error {
-	id, creds, err := a.identity()
+	id, err := loadIdentity(a.cfg)
 	if err != nil {
 		return err
 	}
-	conn, err := grpc.NewClient(a.cfg.Hub,
-		grpc.WithTransportCredentials(creds),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)),
-		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
-	)
+	host, _, err := net.SplitHostPort(a.cfg.Hub)
 	if err != nil {
-		return fmt.Errorf("hub %s: %w", a.cfg.Hub, err)
+		return fmt.Errorf("hub %q: %w", a.cfg.Hub, err)
 	}
-	defer conn.Close()
 	if a.cfg.MetricsListen != "" {
 		if _, err := a.serveMetrics(ctx, a.cfg.MetricsListen); err != nil {
 			return err
 		}
 	}
-	client := idsyncv1.NewAgentServiceClient(conn)
+	tc, err := id.tlsConfig(host)
+	if err != nil {
+		return err
+	}
+	creds := credentials.NewTLS(tc)
 	bo := backoff.New(a.MinBackoff, a.MaxBackoff)
-	a.log.Info("agent starting", "agent", id, "hub", a.cfg.Hub, "version", a.version)
+	a.log.Info("agent starting", "agent", id.agentID(), "hub", a.cfg.Hub, "version", a.version,
+		"cert_expires", id.current().Leaf.NotAfter)
 	for {
-		established, err := a.session(ctx, client, id)
+		if exp := id.current().Leaf.NotAfter; !time.Now().Before(exp) {
+			return fmt.Errorf("%w: its certificate expired at %s before it could be renewed; enrol again with `idsync-agent enroll`",
+				ErrRefused, exp.UTC().Format(time.RFC3339))
+		}
+		established, err := a.dial(ctx, creds, id)
 		if ctx.Err() != nil {
 			return nil
+		}
+		if errors.Is(err, errRenewed) {
+			a.log.Info("reconnecting with the renewed certificate")
+			bo.Reset()
+			continue
 		}
 		if why := refusal(err); why != "" {
 			return fmt.Errorf("%w: %s; enrol again with `idsync-agent enroll`", ErrRefused, why)
@@ -96,45 +113,24 @@ func (a *Agent) Run(ctx context.Context) error {
 	}
 }
 
-// identity loads the key, certificate and hub CA written at enrolment.
-func (a *Agent) identity() (string, credentials.TransportCredentials, error) {
-	keyPath, certPath, caPath := a.cfg.IdentityPaths()
-	read := func(p string) ([]byte, error) {
-		b, err := os.ReadFile(p)
-		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("%s is missing: enrol this agent first with `idsync-agent enroll`", p)
-		}
-		return b, err
-	}
-	keyPEM, err := read(keyPath)
+// errRenewed ends a session so that the agent reconnects with its renewed
+// certificate: a new connection, since an open one keeps the certificate
+// of its handshake.
+var errRenewed = errors.New("client certificate renewed")
+
+// dial opens a new connection to the hub, which presents the current
+// certificate, and runs one session on it.
+func (a *Agent) dial(ctx context.Context, creds credentials.TransportCredentials, id *identity) (established bool, err error) {
+	conn, err := grpc.NewClient(a.cfg.Hub,
+		grpc.WithTransportCredentials(creds),
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageBytes), grpc.MaxCallSendMsgSize(MaxMessageBytes)),
+		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+	)
 	if err != nil {
-		return "", nil, err
+		return false, fmt.Errorf("hub %s: %w", a.cfg.Hub, err)
 	}
-	certPEM, err := read(certPath)
-	if err != nil {
-		return "", nil, err
-	}
-	caPEM, err := read(caPath)
-	if err != nil {
-		return "", nil, err
-	}
-	block, _ := pem.Decode(certPEM)
-	if block == nil {
-		return "", nil, fmt.Errorf("%s: not a PEM certificate", certPath)
-	}
-	cert, err := x509.ParseCertificate(block.Bytes)
-	if err != nil {
-		return "", nil, fmt.Errorf("%s: %w", certPath, err)
-	}
-	host, _, err := net.SplitHostPort(a.cfg.Hub)
-	if err != nil {
-		return "", nil, fmt.Errorf("hub %q: %w", a.cfg.Hub, err)
-	}
-	tc, err := pki.ClientTLSConfig(certPEM, keyPEM, caPEM, host)
-	if err != nil {
-		return "", nil, fmt.Errorf("agent identity in %s: %w", certPath, err)
-	}
-	return cert.Subject.CommonName, credentials.NewTLS(tc), nil
+	defer conn.Close()
+	return a.session(ctx, idsyncv1.NewAgentServiceClient(conn), id)
 }
 
 // refusal explains an error that retrying cannot fix: the hub refused the
@@ -148,6 +144,8 @@ func refusal(err error) string {
 	}
 	msg := err.Error()
 	switch {
+	case strings.Contains(msg, "tls: expired certificate"):
+		return "the hub rejected this agent's certificate in the TLS handshake: it expired"
 	case strings.Contains(msg, "tls: bad certificate"), strings.Contains(msg, "tls: unknown certificate authority"),
 		strings.Contains(msg, "tls: certificate required"):
 		return "the hub rejected this agent's certificate in the TLS handshake (it was not issued by this hub's CA)"
@@ -182,8 +180,9 @@ func (s *stream) send(m *idsyncv1.ConnectRequest) error {
 }
 
 // session runs one stream. established reports whether the hub welcomed
-// the agent (the backoff then resets).
-func (a *Agent) session(ctx context.Context, client idsyncv1.AgentServiceClient, id string) (established bool, err error) {
+// the agent (the backoff then resets). Once the certificate has been renewed
+// it ends with errRenewed as soon as no full import runs here.
+func (a *Agent) session(ctx context.Context, client idsyncv1.AgentServiceClient, id *identity) (established bool, err error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cs, err := client.Connect(ctx)
@@ -196,7 +195,7 @@ func (a *Agent) session(ctx context.Context, client idsyncv1.AgentServiceClient,
 		names = append(names, d.Name)
 	}
 	if err := st.send(&idsyncv1.ConnectRequest{Msg: &idsyncv1.ConnectRequest_Hello{Hello: &idsyncv1.Hello{
-		AgentId: id, Version: a.version, Capabilities: Capabilities, Directories: names}}}); err != nil {
+		AgentId: id.agentID(), Version: a.version, Capabilities: Capabilities, Directories: names}}}); err != nil {
 		return false, err
 	}
 	first, err := cs.Recv()
@@ -211,7 +210,8 @@ func (a *Agent) session(ctx context.Context, client idsyncv1.AgentServiceClient,
 	for _, s := range w.GetSources() {
 		served = append(served, s.GetDirectory())
 	}
-	a.log.Info("connected to hub", "agent", w.GetAgentId(), "directories", served, "ack_window", w.GetAckWindow())
+	a.log.Info("connected to hub", "agent", w.GetAgentId(), "hub_version", w.GetHubVersion(),
+		"directories", served, "ack_window", w.GetAckWindow())
 	a.metrics.setConnected(true)
 	defer a.metrics.setConnected(false)
 
@@ -220,6 +220,9 @@ func (a *Agent) session(ctx context.Context, client idsyncv1.AgentServiceClient,
 	window := int(max(1, w.GetAckWindow()))
 	hb := time.Duration(max(1, w.GetHeartbeatSeconds())) * time.Second
 	go a.heartbeats(ctx, st, hb)
+	replies := make(chan *idsyncv1.CertificateRenewal, 1)
+	renewed := make(chan struct{})
+	go a.renew(ctx, st, id, replies, renewed)
 
 	for {
 		m, err := cs.Recv()
@@ -234,8 +237,76 @@ func (a *Agent) session(ctx context.Context, client idsyncv1.AgentServiceClient,
 			}
 		case *idsyncv1.ConnectResponse_Command:
 			a.command(ctx, st, runs, window, msg.Command)
+		case *idsyncv1.ConnectResponse_CertificateRenewal:
+			select {
+			case replies <- msg.CertificateRenewal:
+			default: // unasked for
+			}
 		case *idsyncv1.ConnectResponse_Heartbeat, *idsyncv1.ConnectResponse_Welcome:
 		}
+		select {
+		case <-renewed:
+			// A full import would fail if the stream ended now; capture
+			// resumes from its checkpoint on the next stream.
+			if !runs.fullRunning() {
+				return true, errRenewed
+			}
+		default:
+		}
+	}
+}
+
+// renew asks the hub for a new certificate once the current one has only
+// RenewWhenLeft of its lifetime left, installs it, and closes renewed. The
+// hub answers on the stream; a refusal or no answer is retried after
+// RenewRetry.
+func (a *Agent) renew(ctx context.Context, st *stream, id *identity, replies <-chan *idsyncv1.CertificateRenewal, renewed chan<- struct{}) {
+	wait := time.Until(id.renewAt(a.RenewWhenLeft))
+	for {
+		if !backoff.Sleep(ctx, wait) {
+			return
+		}
+		wait = a.RenewRetry
+		err := a.renewOnce(ctx, st, id, replies)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			a.log.Warn("certificate renewal failed; retrying", "err", err, "retry_in", a.RenewRetry,
+				"expires", id.current().Leaf.NotAfter)
+			continue
+		}
+		a.log.Info("client certificate renewed", "serial", id.serial(), "expires", id.current().Leaf.NotAfter)
+		close(renewed)
+		return
+	}
+}
+
+func (a *Agent) renewOnce(ctx context.Context, st *stream, id *identity, replies <-chan *idsyncv1.CertificateRenewal) error {
+	key, err := pki.NewKey()
+	if err != nil {
+		return err
+	}
+	csr, err := pki.CreateCSR(key, id.agentID())
+	if err != nil {
+		return err
+	}
+	if err := st.send(&idsyncv1.ConnectRequest{Msg: &idsyncv1.ConnectRequest_RenewCertificate{
+		RenewCertificate: &idsyncv1.RenewCertificate{CsrPem: csr}}}); err != nil {
+		return fmt.Errorf("asking for a certificate: %w", err)
+	}
+	t := time.NewTimer(a.RenewRetry)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return errors.New("the hub did not answer the certificate renewal")
+	case r := <-replies:
+		if r.GetError() != "" {
+			return fmt.Errorf("the hub refused the certificate renewal: %s", r.GetError())
+		}
+		return id.install(key, r.GetCertificatePem())
 	}
 }
 
@@ -259,7 +330,7 @@ func (a *Agent) command(ctx context.Context, st *stream, runs *runs, window int,
 	switch cmd := c.Cmd.(type) {
 	case *idsyncv1.Command_StartImport:
 		si := cmd.StartImport
-		r, ok := runs.start(ctx, si.GetRunId(), si.GetSource().GetDirectory(), window)
+		r, ok := runs.start(ctx, si.GetRunId(), si.GetSource().GetDirectory(), window, si.GetKind() == idsyncv1.ImportKind_IMPORT_KIND_FULL)
 		if !ok {
 			a.log.Warn("hub asked for a run that is already running here", "run", si.GetRunId())
 			return
@@ -299,6 +370,7 @@ type run struct {
 	ctx       context.Context
 	cancel    context.CancelFunc
 	directory string
+	full      bool // a full import, not change capture
 	// slots holds one token per unacknowledged batch; its capacity is the
 	// ack window, so a full window blocks the reader: backpressure.
 	slots chan struct{}
@@ -318,14 +390,14 @@ func (r *run) sent(seq uint64, readAt time.Time) {
 
 func newRuns() *runs { return &runs{byID: map[string]*run{}} }
 
-func (rs *runs) start(ctx context.Context, id, directory string, window int) (*run, bool) {
+func (rs *runs) start(ctx context.Context, id, directory string, window int, full bool) (*run, bool) {
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
 	if _, ok := rs.byID[id]; ok {
 		return nil, false
 	}
 	rctx, cancel := context.WithCancel(ctx)
-	r := &run{ctx: rctx, cancel: cancel, directory: directory, slots: make(chan struct{}, window),
+	r := &run{ctx: rctx, cancel: cancel, directory: directory, full: full, slots: make(chan struct{}, window),
 		readAt: map[uint64]time.Time{}}
 	rs.byID[id] = r
 	return r, true
@@ -346,6 +418,18 @@ func (rs *runs) cancel(id string) {
 	if r, ok := rs.byID[id]; ok {
 		r.cancel()
 	}
+}
+
+// fullRunning reports whether a full import runs on this stream.
+func (rs *runs) fullRunning() bool {
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	for _, r := range rs.byID {
+		if r.full {
+			return true
+		}
+	}
+	return false
 }
 
 func (rs *runs) cancelAll() {

@@ -108,7 +108,17 @@ func (p *provEnv) members() []member {
 // member, active.
 func (p *provEnv) assignGroup(app string) []member {
 	p.t.Helper()
-	p.s.mustCtl("app", "assign", app, "--group", p.gen.GroupCN(0))
+	return p.assignGroupAs(app, "")
+}
+
+// assignGroupAs is assignGroup with an admin token ("": admin.conf's).
+func (p *provEnv) assignGroupAs(app, token string) []member {
+	p.t.Helper()
+	args := []string{"app", "assign", app, "--group", p.gen.GroupCN(0)}
+	if token != "" {
+		args = append(args, "--token", token)
+	}
+	p.s.mustCtl(args...)
 	ms := p.members()
 	for _, m := range ms {
 		p.waitRemote(m.mail, "created and active", func(r map[string]any) bool { return r["active"] == true })

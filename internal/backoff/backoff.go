@@ -32,8 +32,12 @@ func (b *Backoff) Next() time.Duration {
 
 // Wait sleeps for the next wait, or until ctx is done; it reports false when
 // ctx ended first.
-func (b *Backoff) Wait(ctx context.Context) bool {
-	t := time.NewTimer(b.Next())
+func (b *Backoff) Wait(ctx context.Context) bool { return Sleep(ctx, b.Next()) }
+
+// Sleep waits for d, or until ctx is done; it reports false when ctx ended
+// first.
+func Sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-ctx.Done():

@@ -336,7 +336,8 @@ func normalizeHosts(hosts []string) ([]string, error) {
 // CSR's signature must verify (the agent holds the key); whatever subject and
 // names it asks for are ignored: the certificate names commonName (the agent
 // id the hub assigned), allows client authentication only, and is valid for
-// ttl (at most until the CA expires). serial is the certificate's random
+// ttl (at most until the CA expires), backdated a little for clocks that lag
+// the hub's. The hub calls it at enrolment and at each renewal. serial is the certificate's random
 // 128-bit serial number in lower-case hex, as Serial reports it.
 func (ca *CA) SignClientCSR(csrPEM []byte, commonName string, ttl time.Duration) (certPEM []byte, serial string, notAfter time.Time, err error) {
 	if commonName == "" {
@@ -355,8 +356,11 @@ func (ca *CA) SignClientCSR(csrPEM []byte, commonName string, ttl time.Duration)
 		notAfter = ca.cert.NotAfter
 	}
 	tmpl := &x509.Certificate{
-		Subject:     pkix.Name{CommonName: commonName},
-		NotBefore:   now.Add(-backdate),
+		Subject: pkix.Name{CommonName: commonName},
+		// Backdated by at most a tenth of the lifetime, so that the agent,
+		// which renews when a fraction of NotBefore..NotAfter remains, does
+		// not renew a short-lived certificate at once.
+		NotBefore:   now.Add(-min(backdate, ttl/10)),
 		NotAfter:    notAfter,
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},

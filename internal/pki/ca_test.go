@@ -302,6 +302,40 @@ func TestSignClientCSR(t *testing.T) {
 	}
 }
 
+// TestSignClientCSRBackdate: a certificate is backdated for lagging clocks,
+// by at most a tenth of a short lifetime, so that an agent renewing when a
+// third of NotBefore..NotAfter remains does not renew a short-lived one at
+// once.
+func TestSignClientCSRBackdate(t *testing.T) {
+	ca := newCA(t)
+	key, err := pki.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	csrPEM, err := pki.CreateCSR(key, "dc1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		ttl, wantBackdate time.Duration
+	}{
+		{24 * time.Hour, 5 * time.Minute},
+		{10 * time.Minute, time.Minute},
+		{10 * time.Second, time.Second},
+	}
+	for _, tt := range tests {
+		certPEM, _, _, err := ca.SignClientCSR(csrPEM, "agent-42", tt.ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cert := parseCert(t, certPEM)
+		// Certificates hold whole seconds.
+		if got := cert.NotAfter.Sub(cert.NotBefore); got < tt.ttl+tt.wantBackdate-time.Second || got > tt.ttl+tt.wantBackdate+time.Second {
+			t.Errorf("ttl %v: NotBefore..NotAfter = %v, want about %v", tt.ttl, got, tt.ttl+tt.wantBackdate)
+		}
+	}
+}
+
 func TestSignClientCSRErrors(t *testing.T) {
 	ca := newCA(t)
 	key, err := pki.NewKey()

@@ -88,6 +88,24 @@ func ClientTLSConfig(certPEM, keyPEM, caPEM []byte, serverName string) (*tls.Con
 	}, nil
 }
 
+// RotatingClientTLSConfig is ClientTLSConfig for a client certificate that
+// changes while the agent runs (renewal): every handshake presents the one
+// current returns.
+func RotatingClientTLSConfig(current func() *tls.Certificate, caPEM []byte, serverName string) (*tls.Config, error) {
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(caPEM) {
+		return nil, errors.New("hub CA: no PEM certificate found")
+	}
+	return &tls.Config{
+		MinVersion: tls.VersionTLS13,
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			return current(), nil
+		},
+		RootCAs:    roots,
+		ServerName: serverName,
+	}, nil
+}
+
 // ServerTLSConfig returns the hub's TLS configuration. A client certificate is
 // verified against the CA when one is presented, but not required: the same
 // port serves enrolment and admin calls, which have none. Handlers must

@@ -8,16 +8,21 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
+	"slices"
 	"strconv"
 	stdsync "sync"
 	"time"
 
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/idsync/idsync/internal/pki"
+	"github.com/idsync/idsync/internal/version"
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 	"github.com/idsync/idsync/server/auth"
 	"github.com/idsync/idsync/server/store"
@@ -34,8 +39,12 @@ type AgentOptions struct {
 	// Poll is how often a session looks for unclaimed runs and for its own
 	// revocation (a local notification makes both immediate on this replica).
 	Poll time.Duration
-	// CertTTL is the lifetime of agent certificates.
+	// CertTTL is the lifetime of agent certificates, issued at enrolment
+	// and at each renewal (tests shorten it).
 	CertTTL time.Duration
+	// Version is the hub's version, against which agents' versions are
+	// checked (checkAgentVersion); default: this build's.
+	Version string
 }
 
 // WithDefaults returns o with zero fields set to their defaults.
@@ -58,6 +67,9 @@ func (o *AgentOptions) defaults() {
 	}
 	if o.CertTTL <= 0 {
 		o.CertTTL = 365 * 24 * time.Hour
+	}
+	if o.Version == "" {
+		o.Version = version.Version
 	}
 }
 
@@ -138,8 +150,9 @@ func (s *AgentServer) Enroll(ctx context.Context, req *idsyncv1.EnrollRequest) (
 	}, nil
 }
 
-// Connect serves one agent's stream until it ends, the agent is revoked, or
-// the hub stops.
+// Connect serves one agent's stream until it ends, the agent is revoked, its
+// certificate expires, or the hub stops. An agent of a version the hub no
+// longer serves is refused with FailedPrecondition.
 func (s *AgentServer) Connect(stream idsyncv1.AgentService_ConnectServer) error {
 	ctx := stream.Context()
 	agentID, ok := auth.AgentID(ctx)
@@ -166,8 +179,27 @@ func (s *AgentServer) Connect(stream idsyncv1.AgentService_ConnectServer) error 
 	if hello == nil {
 		return status.Error(codes.InvalidArgument, "the first message on the stream must be Hello")
 	}
-	sess := newSession(s, a, hello)
+	if err := checkAgentVersion(s.opts.Version, hello.GetVersion()); err != nil {
+		s.log.Warn("stream refused: agent version not served", "agent", agentID,
+			"agent_version", hello.GetVersion(), "hub_version", s.opts.Version)
+		return err
+	}
+	sess := newSession(s, a, hello, peerCertExpiry(ctx))
 	return sess.serve(ctx, stream)
+}
+
+// peerCertExpiry returns when the stream's client certificate expires (zero
+// when unknown).
+func peerCertExpiry(ctx context.Context) time.Time {
+	p, ok := peer.FromContext(ctx)
+	if !ok {
+		return time.Time{}
+	}
+	ti, ok := p.AuthInfo.(credentials.TLSInfo)
+	if !ok || len(ti.State.VerifiedChains) == 0 || len(ti.State.VerifiedChains[0]) == 0 {
+		return time.Time{}
+	}
+	return ti.State.VerifiedChains[0][0].NotAfter
 }
 
 func revokedErr(a *store.Agent) error {
@@ -188,13 +220,20 @@ type session struct {
 	revoked chan struct{}
 	revOnce stdsync.Once
 
+	// caps are the capabilities the agent announced: it is sent only the
+	// work they cover.
+	caps capabilities
+	// certExpiry is when the stream's client certificate expires: the
+	// stream ends then, and the agent reconnects with its renewed one.
+	certExpiry time.Time
+
 	mu       stdsync.Mutex
 	appliers map[int64]*sync.RunApplier
 	backoffs map[int64]*captureBackoff // by directory id
 	lagAt    time.Time                 // last lag recorded (apply loop only)
 }
 
-func newSession(s *AgentServer, a *store.Agent, hello *idsyncv1.Hello) *session {
+func newSession(s *AgentServer, a *store.Agent, hello *idsyncv1.Hello, certExpiry time.Time) *session {
 	local := map[string]bool{}
 	for _, d := range hello.GetDirectories() {
 		local[d] = true
@@ -208,6 +247,7 @@ func newSession(s *AgentServer, a *store.Agent, hello *idsyncv1.Hello) *session 
 	id := uuid.NewString()
 	return &session{
 		s: s, agent: a, id: id, version: hello.GetVersion(), dirs: dirs,
+		caps: newCapabilities(hello.GetCapabilities()), certExpiry: certExpiry,
 		log:      s.log.With("agent", a.ID, "session", id),
 		out:      make(chan *idsyncv1.ConnectResponse, 16),
 		applyCh:  make(chan *preparedBatch, 2),
@@ -220,10 +260,11 @@ func newSession(s *AgentServer, a *store.Agent, hello *idsyncv1.Hello) *session 
 
 func (ss *session) serve(ctx context.Context, stream idsyncv1.AgentService_ConnectServer) error {
 	st := ss.s.store
-	if err := st.AgentConnected(ctx, ss.agent.ID, ss.id, ss.version, time.Now()); err != nil {
+	if err := st.AgentConnected(ctx, ss.agent.ID, ss.id, ss.version, slices.Sorted(maps.Keys(ss.caps)), time.Now()); err != nil {
 		return statusErr(err, "recording connection")
 	}
-	ss.log.Info("agent connected", "version", ss.version, "directories", ss.dirs)
+	ss.log.Info("agent connected", "version", ss.version, "capabilities", slices.Sorted(maps.Keys(ss.caps)),
+		"directories", ss.dirs, "cert_expires", ss.certExpiry)
 	for _, d := range ss.agent.Directories {
 		if !contains(ss.dirs, d) {
 			ss.log.Warn("agent is enrolled for a directory it has not configured", "directory", d)
@@ -281,6 +322,7 @@ func (ss *session) welcome(ctx context.Context) (*idsyncv1.ConnectResponse, erro
 	w := &idsyncv1.Welcome{
 		AgentId: ss.agent.ID, AckWindow: uint32(ss.s.opts.AckWindow),
 		HeartbeatSeconds: uint32(max(1, ss.s.opts.Heartbeat/time.Second)),
+		HubVersion:       ss.s.opts.Version,
 	}
 	for _, name := range ss.dirs {
 		d, err := ss.s.store.GetDirectory(ctx, name)
@@ -312,12 +354,25 @@ func (ss *session) send(ctx context.Context, m *idsyncv1.ConnectResponse) error 
 func (ss *session) sendLoop(ctx context.Context, stream idsyncv1.AgentService_ConnectServer) error {
 	hb := time.NewTicker(ss.s.opts.Heartbeat)
 	defer hb.Stop()
+	var expired <-chan time.Time
+	if !ss.certExpiry.IsZero() {
+		t := time.NewTimer(time.Until(ss.certExpiry))
+		defer t.Stop()
+		expired = t.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-ss.revoked:
 			return revokedErr(ss.agent)
+		case <-expired:
+			// Unavailable, not Unauthenticated: an agent that renewed its
+			// certificate reconnects with the new one; one that did not is
+			// refused in the TLS handshake and must enrol again.
+			ss.log.Warn("stream ends: the agent's client certificate expired", "expired", ss.certExpiry)
+			return status.Errorf(codes.Unavailable, "the client certificate of this stream expired at %s: reconnect with the renewed certificate",
+				ss.certExpiry.UTC().Format(time.RFC3339))
 		case m := <-ss.out:
 			if err := stream.Send(m); err != nil {
 				return err
@@ -356,6 +411,10 @@ func (ss *session) recvLoop(ctx context.Context, stream idsyncv1.AgentService_Co
 			}
 		case *idsyncv1.ConnectRequest_CommandResult:
 			ss.onResult(ctx, msg.CommandResult)
+		case *idsyncv1.ConnectRequest_RenewCertificate:
+			if err := ss.renewCertificate(ctx, msg.RenewCertificate); err != nil {
+				return err
+			}
 		case *idsyncv1.ConnectRequest_Heartbeat, *idsyncv1.ConnectRequest_Progress:
 		case *idsyncv1.ConnectRequest_Hello:
 			return status.Error(codes.InvalidArgument, "Hello sent twice on one stream")
@@ -532,8 +591,11 @@ func (ss *session) workLoop(ctx context.Context) error {
 			return revokedErr(ss.agent)
 		case <-ss.wake:
 		case <-t.C:
+			// Another replica may have revoked the agent: the store says so
+			// within one poll.
 			a, err := ss.s.store.GetAgent(ctx, ss.agent.ID)
 			if err == nil && !a.RevokedAt.IsZero() {
+				ss.log.Warn("agent revoked: closing its stream")
 				ss.revoke()
 			}
 		}
@@ -559,12 +621,14 @@ func (ss *session) claimWork(ctx context.Context) error {
 				full = r
 			}
 		}
-		if full != nil && full.State == store.RunRunning && full.AgentID == "" {
+		// An agent is sent only the imports its capabilities cover: an
+		// older agent lacking one leaves that work to another agent.
+		if full != nil && full.State == store.RunRunning && full.AgentID == "" && ss.caps.canFullImport() {
 			if err := ss.startFull(ctx, d, full); err != nil {
 				return err
 			}
 		}
-		if sync.CaptureEnabled(d) {
+		if sync.CaptureEnabled(d) && ss.caps.canCapture() {
 			if err := ss.ensureCapture(ctx, d, capture, full); err != nil {
 				return err
 			}
@@ -589,7 +653,7 @@ func (ss *session) startFull(ctx context.Context, d *store.Directory, r *store.R
 	ss.log.Info("starting full import on agent", "run", r.ID, "directory", d.Name, "trigger", r.Trigger)
 	return ss.startRun(ctx, &idsyncv1.StartImport{RunId: strconv.FormatInt(r.ID, 10),
 		Kind: idsyncv1.ImportKind_IMPORT_KIND_FULL, Source: sync.Source(d, nil),
-		TakeCheckpoint: cp == nil && sync.CaptureEnabled(d)})
+		TakeCheckpoint: cp == nil && sync.CaptureEnabled(d) && ss.caps.canCapture()})
 }
 
 func (ss *session) startRun(ctx context.Context, si *idsyncv1.StartImport) error {
@@ -618,6 +682,34 @@ func (ss *session) failOpenRuns(ctx context.Context, why string) {
 			ss.log.Warn("run failed: agent disconnected", "run", r.ID)
 		}
 	}
+}
+
+// renewCertificate issues a new client certificate for the key of the
+// agent's CSR, with the hub's certificate lifetime, unless the agent has been
+// revoked (in the store: possibly by another replica): the stream then ends
+// with PermissionDenied. A bad CSR is answered with an error and keeps the
+// stream.
+func (ss *session) renewCertificate(ctx context.Context, req *idsyncv1.RenewCertificate) error {
+	certPEM, serial, notAfter, err := ss.s.ca.SignClientCSR(req.GetCsrPem(), ss.agent.ID, ss.s.opts.CertTTL)
+	if err != nil {
+		ss.log.Warn("certificate renewal refused", "err", err)
+		return ss.send(ctx, renewal(&idsyncv1.CertificateRenewal{Error: err.Error()}))
+	}
+	_, err = ss.s.store.RenewAgentCertificate(ctx, ss.agent.ID, serial, notAfter)
+	if errors.Is(err, store.ErrConflict) {
+		ss.log.Warn("certificate renewal refused: the agent is revoked")
+		ss.revoke()
+		return revokedErr(ss.agent)
+	}
+	if err != nil {
+		return statusErr(err, "recording the renewed certificate of agent %s", ss.agent.ID)
+	}
+	ss.log.Info("agent certificate renewed", "serial", serial, "expires", notAfter)
+	return ss.send(ctx, renewal(&idsyncv1.CertificateRenewal{CertificatePem: certPEM, NotAfter: timestamppb.New(notAfter)}))
+}
+
+func renewal(r *idsyncv1.CertificateRenewal) *idsyncv1.ConnectResponse {
+	return &idsyncv1.ConnectResponse{Msg: &idsyncv1.ConnectResponse_CertificateRenewal{CertificateRenewal: r}}
 }
 
 func (ss *session) poke() {

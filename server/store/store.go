@@ -183,8 +183,8 @@ type Store interface {
 	// ListAgents returns agents ordered by name then id.
 	ListAgents(ctx context.Context) ([]*Agent, error)
 	// AgentConnected records a new stream of an agent: its session id,
-	// version and last-seen time.
-	AgentConnected(ctx context.Context, id, sessionID, version string, now time.Time) error
+	// version, capabilities and last-seen time.
+	AgentConnected(ctx context.Context, id, sessionID, version string, capabilities []string, now time.Time) error
 	// AgentSeen updates an agent's last-seen time while its session is the
 	// current one; a session that another replaced is ErrConflict (its
 	// stream should end).
@@ -199,6 +199,10 @@ type Store interface {
 	// RevokeAgent marks an agent revoked (a second revocation keeps the
 	// first time) and returns it.
 	RevokeAgent(ctx context.Context, id string, now time.Time) (*Agent, error)
+	// RenewAgentCertificate records an agent's renewed client certificate
+	// (serial and expiry) unless the agent is revoked, which is ErrConflict,
+	// and returns the agent. Unknown agent: ErrNotFound.
+	RenewAgentCertificate(ctx context.Context, id, serial string, expiresAt time.Time) (*Agent, error)
 
 	// CreateAdminToken stores an admin token by the hash of its secret; it
 	// sets ID and CreatedAt when they are empty. A taken hash is
@@ -600,7 +604,9 @@ type Agent struct {
 	CertSerial    string
 	CertExpiresAt time.Time
 	Version       string
-	SessionID     string // non-empty while a stream is open
+	// Capabilities are those the agent announced in its last Hello.
+	Capabilities []string
+	SessionID    string // non-empty while a stream is open
 	// Lag is the newest capture lag the agent's batches showed.
 	Lag        time.Duration
 	EnrolledAt time.Time

@@ -393,6 +393,7 @@ type ConnectRequest struct {
 	//	*ConnectRequest_CommandResult
 	//	*ConnectRequest_Heartbeat
 	//	*ConnectRequest_Progress
+	//	*ConnectRequest_RenewCertificate
 	Msg           isConnectRequest_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -480,6 +481,15 @@ func (x *ConnectRequest) GetProgress() *Progress {
 	return nil
 }
 
+func (x *ConnectRequest) GetRenewCertificate() *RenewCertificate {
+	if x != nil {
+		if x, ok := x.Msg.(*ConnectRequest_RenewCertificate); ok {
+			return x.RenewCertificate
+		}
+	}
+	return nil
+}
+
 type isConnectRequest_Msg interface {
 	isConnectRequest_Msg()
 }
@@ -509,6 +519,11 @@ type ConnectRequest_Progress struct {
 	Progress *Progress `protobuf:"bytes,5,opt,name=progress,proto3,oneof"`
 }
 
+type ConnectRequest_RenewCertificate struct {
+	// Asks for a new client certificate before the current one expires.
+	RenewCertificate *RenewCertificate `protobuf:"bytes,6,opt,name=renew_certificate,json=renewCertificate,proto3,oneof"`
+}
+
 func (*ConnectRequest_Hello) isConnectRequest_Msg() {}
 
 func (*ConnectRequest_ChangeBatch) isConnectRequest_Msg() {}
@@ -518,6 +533,8 @@ func (*ConnectRequest_CommandResult) isConnectRequest_Msg() {}
 func (*ConnectRequest_Heartbeat) isConnectRequest_Msg() {}
 
 func (*ConnectRequest_Progress) isConnectRequest_Msg() {}
+
+func (*ConnectRequest_RenewCertificate) isConnectRequest_Msg() {}
 
 // ConnectResponse is one message from hub to agent.
 type ConnectResponse struct {
@@ -530,6 +547,7 @@ type ConnectResponse struct {
 	//	*ConnectResponse_Ack
 	//	*ConnectResponse_Command
 	//	*ConnectResponse_Heartbeat
+	//	*ConnectResponse_CertificateRenewal
 	Msg           isConnectResponse_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -608,6 +626,15 @@ func (x *ConnectResponse) GetHeartbeat() *Heartbeat {
 	return nil
 }
 
+func (x *ConnectResponse) GetCertificateRenewal() *CertificateRenewal {
+	if x != nil {
+		if x, ok := x.Msg.(*ConnectResponse_CertificateRenewal); ok {
+			return x.CertificateRenewal
+		}
+	}
+	return nil
+}
+
 type isConnectResponse_Msg interface {
 	isConnectResponse_Msg()
 }
@@ -632,6 +659,11 @@ type ConnectResponse_Heartbeat struct {
 	Heartbeat *Heartbeat `protobuf:"bytes,4,opt,name=heartbeat,proto3,oneof"`
 }
 
+type ConnectResponse_CertificateRenewal struct {
+	// Answer to RenewCertificate.
+	CertificateRenewal *CertificateRenewal `protobuf:"bytes,5,opt,name=certificate_renewal,json=certificateRenewal,proto3,oneof"`
+}
+
 func (*ConnectResponse_Welcome) isConnectResponse_Msg() {}
 
 func (*ConnectResponse_Ack) isConnectResponse_Msg() {}
@@ -640,15 +672,19 @@ func (*ConnectResponse_Command) isConnectResponse_Msg() {}
 
 func (*ConnectResponse_Heartbeat) isConnectResponse_Msg() {}
 
-// Hello introduces the agent. Its identity comes from its certificate; the
-// fields here are informational.
+func (*ConnectResponse_CertificateRenewal) isConnectResponse_Msg() {}
+
+// Hello introduces the agent. Its identity comes from its certificate. The
+// hub refuses an agent whose version it no longer serves (FailedPrecondition)
+// and sends an agent only the commands its capabilities cover.
 type Hello struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The agent id the agent believes it has.
 	AgentId string `protobuf:"bytes,1,opt,name=agent_id,json=agentId,proto3" json:"agent_id,omitempty"`
-	// The agent's version (semver).
+	// The agent's version (semver; "dev" for a development build).
 	Version string `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
-	// Features this agent supports, e.g. "full-import", "range-retrieval".
+	// Features this agent supports: "full-import", "capture",
+	// "range-retrieval", "cert-renewal" (the Capability constants in Go).
 	Capabilities []string `protobuf:"bytes,3,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
 	// Names of the directories configured locally on the agent.
 	Directories   []string `protobuf:"bytes,4,rep,name=directories,proto3" json:"directories,omitempty"`
@@ -725,8 +761,10 @@ type Welcome struct {
 	AckWindow uint32 `protobuf:"varint,3,opt,name=ack_window,json=ackWindow,proto3" json:"ack_window,omitempty"`
 	// How often the agent should send a heartbeat, in seconds.
 	HeartbeatSeconds uint32 `protobuf:"varint,4,opt,name=heartbeat_seconds,json=heartbeatSeconds,proto3" json:"heartbeat_seconds,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The hub's version, for the agent's log.
+	HubVersion    string `protobuf:"bytes,5,opt,name=hub_version,json=hubVersion,proto3" json:"hub_version,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Welcome) Reset() {
@@ -787,6 +825,126 @@ func (x *Welcome) GetHeartbeatSeconds() uint32 {
 	return 0
 }
 
+func (x *Welcome) GetHubVersion() string {
+	if x != nil {
+		return x.HubVersion
+	}
+	return ""
+}
+
+// RenewCertificate asks the hub for a new client certificate for a new key.
+// The stream's client certificate authenticates the request; a revoked agent
+// gets none.
+type RenewCertificate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// PEM-encoded PKCS#10 certificate signing request of the agent's new key.
+	CsrPem        []byte `protobuf:"bytes,1,opt,name=csr_pem,json=csrPem,proto3" json:"csr_pem,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RenewCertificate) Reset() {
+	*x = RenewCertificate{}
+	mi := &file_idsync_v1_agent_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RenewCertificate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RenewCertificate) ProtoMessage() {}
+
+func (x *RenewCertificate) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_agent_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RenewCertificate.ProtoReflect.Descriptor instead.
+func (*RenewCertificate) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *RenewCertificate) GetCsrPem() []byte {
+	if x != nil {
+		return x.CsrPem
+	}
+	return nil
+}
+
+// CertificateRenewal carries the renewed certificate, or why there is none.
+type CertificateRenewal struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// PEM-encoded client certificate for the new key, signed by the hub's CA;
+	// empty when error is set.
+	CertificatePem []byte `protobuf:"bytes,1,opt,name=certificate_pem,json=certificatePem,proto3" json:"certificate_pem,omitempty"`
+	// When the new certificate expires.
+	NotAfter *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=not_after,json=notAfter,proto3" json:"not_after,omitempty"`
+	// Empty on success; otherwise why the hub issued no certificate.
+	Error         string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CertificateRenewal) Reset() {
+	*x = CertificateRenewal{}
+	mi := &file_idsync_v1_agent_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CertificateRenewal) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CertificateRenewal) ProtoMessage() {}
+
+func (x *CertificateRenewal) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_agent_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CertificateRenewal.ProtoReflect.Descriptor instead.
+func (*CertificateRenewal) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *CertificateRenewal) GetCertificatePem() []byte {
+	if x != nil {
+		return x.CertificatePem
+	}
+	return nil
+}
+
+func (x *CertificateRenewal) GetNotAfter() *timestamppb.Timestamp {
+	if x != nil {
+		return x.NotAfter
+	}
+	return nil
+}
+
+func (x *CertificateRenewal) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
 // Source is one directory as the hub wants it read. Connection details and
 // secrets stay in the agent's own config; this is the policy part.
 type Source struct {
@@ -825,7 +983,7 @@ type Source struct {
 
 func (x *Source) Reset() {
 	*x = Source{}
-	mi := &file_idsync_v1_agent_proto_msgTypes[6]
+	mi := &file_idsync_v1_agent_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -837,7 +995,7 @@ func (x *Source) String() string {
 func (*Source) ProtoMessage() {}
 
 func (x *Source) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_agent_proto_msgTypes[6]
+	mi := &file_idsync_v1_agent_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -850,7 +1008,7 @@ func (x *Source) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Source.ProtoReflect.Descriptor instead.
 func (*Source) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{6}
+	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *Source) GetDirectory() string {
@@ -962,7 +1120,7 @@ type Command struct {
 
 func (x *Command) Reset() {
 	*x = Command{}
-	mi := &file_idsync_v1_agent_proto_msgTypes[7]
+	mi := &file_idsync_v1_agent_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -974,7 +1132,7 @@ func (x *Command) String() string {
 func (*Command) ProtoMessage() {}
 
 func (x *Command) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_agent_proto_msgTypes[7]
+	mi := &file_idsync_v1_agent_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -987,7 +1145,7 @@ func (x *Command) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Command.ProtoReflect.Descriptor instead.
 func (*Command) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{7}
+	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *Command) GetCommandId() string {
@@ -1061,7 +1219,7 @@ type StartImport struct {
 
 func (x *StartImport) Reset() {
 	*x = StartImport{}
-	mi := &file_idsync_v1_agent_proto_msgTypes[8]
+	mi := &file_idsync_v1_agent_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1073,7 +1231,7 @@ func (x *StartImport) String() string {
 func (*StartImport) ProtoMessage() {}
 
 func (x *StartImport) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_agent_proto_msgTypes[8]
+	mi := &file_idsync_v1_agent_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1086,7 +1244,7 @@ func (x *StartImport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartImport.ProtoReflect.Descriptor instead.
 func (*StartImport) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{8}
+	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *StartImport) GetRunId() string {
@@ -1130,7 +1288,7 @@ type CancelImport struct {
 
 func (x *CancelImport) Reset() {
 	*x = CancelImport{}
-	mi := &file_idsync_v1_agent_proto_msgTypes[9]
+	mi := &file_idsync_v1_agent_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1142,7 +1300,7 @@ func (x *CancelImport) String() string {
 func (*CancelImport) ProtoMessage() {}
 
 func (x *CancelImport) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_agent_proto_msgTypes[9]
+	mi := &file_idsync_v1_agent_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1155,7 +1313,7 @@ func (x *CancelImport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelImport.ProtoReflect.Descriptor instead.
 func (*CancelImport) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{9}
+	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CancelImport) GetRunId() string {
@@ -1190,7 +1348,7 @@ type CommandResult struct {
 
 func (x *CommandResult) Reset() {
 	*x = CommandResult{}
-	mi := &file_idsync_v1_agent_proto_msgTypes[10]
+	mi := &file_idsync_v1_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1202,7 +1360,7 @@ func (x *CommandResult) String() string {
 func (*CommandResult) ProtoMessage() {}
 
 func (x *CommandResult) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_agent_proto_msgTypes[10]
+	mi := &file_idsync_v1_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1215,7 +1373,7 @@ func (x *CommandResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandResult.ProtoReflect.Descriptor instead.
 func (*CommandResult) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{10}
+	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *CommandResult) GetCommandId() string {
@@ -1257,7 +1415,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_idsync_v1_agent_proto_msgTypes[11]
+	mi := &file_idsync_v1_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1269,7 +1427,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_agent_proto_msgTypes[11]
+	mi := &file_idsync_v1_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1282,7 +1440,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Heartbeat) GetSentAt() *timestamppb.Timestamp {
@@ -1305,7 +1463,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_idsync_v1_agent_proto_msgTypes[12]
+	mi := &file_idsync_v1_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1317,7 +1475,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_agent_proto_msgTypes[12]
+	mi := &file_idsync_v1_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1330,7 +1488,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Progress) GetRunId() string {
@@ -1382,7 +1540,7 @@ type ChangeBatch struct {
 
 func (x *ChangeBatch) Reset() {
 	*x = ChangeBatch{}
-	mi := &file_idsync_v1_agent_proto_msgTypes[13]
+	mi := &file_idsync_v1_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1394,7 +1552,7 @@ func (x *ChangeBatch) String() string {
 func (*ChangeBatch) ProtoMessage() {}
 
 func (x *ChangeBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_agent_proto_msgTypes[13]
+	mi := &file_idsync_v1_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1407,7 +1565,7 @@ func (x *ChangeBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeBatch.ProtoReflect.Descriptor instead.
 func (*ChangeBatch) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{13}
+	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ChangeBatch) GetRunId() string {
@@ -1514,7 +1672,7 @@ type Change struct {
 
 func (x *Change) Reset() {
 	*x = Change{}
-	mi := &file_idsync_v1_agent_proto_msgTypes[14]
+	mi := &file_idsync_v1_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1526,7 +1684,7 @@ func (x *Change) String() string {
 func (*Change) ProtoMessage() {}
 
 func (x *Change) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_agent_proto_msgTypes[14]
+	mi := &file_idsync_v1_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1539,7 +1697,7 @@ func (x *Change) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Change.ProtoReflect.Descriptor instead.
 func (*Change) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Change) GetType() ChangeType {
@@ -1611,7 +1769,7 @@ type Attribute struct {
 
 func (x *Attribute) Reset() {
 	*x = Attribute{}
-	mi := &file_idsync_v1_agent_proto_msgTypes[15]
+	mi := &file_idsync_v1_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1623,7 +1781,7 @@ func (x *Attribute) String() string {
 func (*Attribute) ProtoMessage() {}
 
 func (x *Attribute) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_agent_proto_msgTypes[15]
+	mi := &file_idsync_v1_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1636,7 +1794,7 @@ func (x *Attribute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attribute.ProtoReflect.Descriptor instead.
 func (*Attribute) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{15}
+	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Attribute) GetName() string {
@@ -1671,7 +1829,7 @@ type EntryError struct {
 
 func (x *EntryError) Reset() {
 	*x = EntryError{}
-	mi := &file_idsync_v1_agent_proto_msgTypes[16]
+	mi := &file_idsync_v1_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1683,7 +1841,7 @@ func (x *EntryError) String() string {
 func (*EntryError) ProtoMessage() {}
 
 func (x *EntryError) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_agent_proto_msgTypes[16]
+	mi := &file_idsync_v1_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1696,7 +1854,7 @@ func (x *EntryError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EntryError.ProtoReflect.Descriptor instead.
 func (*EntryError) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{16}
+	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *EntryError) GetDn() string {
@@ -1740,7 +1898,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_idsync_v1_agent_proto_msgTypes[17]
+	mi := &file_idsync_v1_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1752,7 +1910,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_agent_proto_msgTypes[17]
+	mi := &file_idsync_v1_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1765,7 +1923,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{17}
+	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Ack) GetRunId() string {
@@ -1796,31 +1954,41 @@ const file_idsync_v1_agent_proto_rawDesc = "" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12'\n" +
 	"\x0fcertificate_pem\x18\x02 \x01(\fR\x0ecertificatePem\x12\x15\n" +
 	"\x06ca_pem\x18\x03 \x01(\fR\x05caPem\x12 \n" +
-	"\vdirectories\x18\x04 \x03(\tR\vdirectories\"\xaa\x02\n" +
+	"\vdirectories\x18\x04 \x03(\tR\vdirectories\"\xf6\x02\n" +
 	"\x0eConnectRequest\x12(\n" +
 	"\x05hello\x18\x01 \x01(\v2\x10.idsync.v1.HelloH\x00R\x05hello\x12;\n" +
 	"\fchange_batch\x18\x02 \x01(\v2\x16.idsync.v1.ChangeBatchH\x00R\vchangeBatch\x12A\n" +
 	"\x0ecommand_result\x18\x03 \x01(\v2\x18.idsync.v1.CommandResultH\x00R\rcommandResult\x124\n" +
 	"\theartbeat\x18\x04 \x01(\v2\x14.idsync.v1.HeartbeatH\x00R\theartbeat\x121\n" +
-	"\bprogress\x18\x05 \x01(\v2\x13.idsync.v1.ProgressH\x00R\bprogressB\x05\n" +
-	"\x03msg\"\xd2\x01\n" +
+	"\bprogress\x18\x05 \x01(\v2\x13.idsync.v1.ProgressH\x00R\bprogress\x12J\n" +
+	"\x11renew_certificate\x18\x06 \x01(\v2\x1b.idsync.v1.RenewCertificateH\x00R\x10renewCertificateB\x05\n" +
+	"\x03msg\"\xa4\x02\n" +
 	"\x0fConnectResponse\x12.\n" +
 	"\awelcome\x18\x01 \x01(\v2\x12.idsync.v1.WelcomeH\x00R\awelcome\x12\"\n" +
 	"\x03ack\x18\x02 \x01(\v2\x0e.idsync.v1.AckH\x00R\x03ack\x12.\n" +
 	"\acommand\x18\x03 \x01(\v2\x12.idsync.v1.CommandH\x00R\acommand\x124\n" +
-	"\theartbeat\x18\x04 \x01(\v2\x14.idsync.v1.HeartbeatH\x00R\theartbeatB\x05\n" +
+	"\theartbeat\x18\x04 \x01(\v2\x14.idsync.v1.HeartbeatH\x00R\theartbeat\x12P\n" +
+	"\x13certificate_renewal\x18\x05 \x01(\v2\x1d.idsync.v1.CertificateRenewalH\x00R\x12certificateRenewalB\x05\n" +
 	"\x03msg\"\x82\x01\n" +
 	"\x05Hello\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\"\n" +
 	"\fcapabilities\x18\x03 \x03(\tR\fcapabilities\x12 \n" +
-	"\vdirectories\x18\x04 \x03(\tR\vdirectories\"\x9d\x01\n" +
+	"\vdirectories\x18\x04 \x03(\tR\vdirectories\"\xbe\x01\n" +
 	"\aWelcome\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12+\n" +
 	"\asources\x18\x02 \x03(\v2\x11.idsync.v1.SourceR\asources\x12\x1d\n" +
 	"\n" +
 	"ack_window\x18\x03 \x01(\rR\tackWindow\x12+\n" +
-	"\x11heartbeat_seconds\x18\x04 \x01(\rR\x10heartbeatSeconds\"\xe8\x03\n" +
+	"\x11heartbeat_seconds\x18\x04 \x01(\rR\x10heartbeatSeconds\x12\x1f\n" +
+	"\vhub_version\x18\x05 \x01(\tR\n" +
+	"hubVersion\"+\n" +
+	"\x10RenewCertificate\x12\x17\n" +
+	"\acsr_pem\x18\x01 \x01(\fR\x06csrPem\"\x8c\x01\n" +
+	"\x12CertificateRenewal\x12'\n" +
+	"\x0fcertificate_pem\x18\x01 \x01(\fR\x0ecertificatePem\x127\n" +
+	"\tnot_after\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\bnotAfter\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\"\xe8\x03\n" +
 	"\x06Source\x12\x1c\n" +
 	"\tdirectory\x18\x01 \x01(\tR\tdirectory\x12,\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x18.idsync.v1.DirectoryKindR\x04kind\x12\x17\n" +
@@ -1943,7 +2111,7 @@ func file_idsync_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_idsync_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_idsync_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_idsync_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_idsync_v1_agent_proto_goTypes = []any{
 	(DirectoryKind)(0),            // 0: idsync.v1.DirectoryKind
 	(ObjectKind)(0),               // 1: idsync.v1.ObjectKind
@@ -1955,55 +2123,60 @@ var file_idsync_v1_agent_proto_goTypes = []any{
 	(*ConnectResponse)(nil),       // 7: idsync.v1.ConnectResponse
 	(*Hello)(nil),                 // 8: idsync.v1.Hello
 	(*Welcome)(nil),               // 9: idsync.v1.Welcome
-	(*Source)(nil),                // 10: idsync.v1.Source
-	(*Command)(nil),               // 11: idsync.v1.Command
-	(*StartImport)(nil),           // 12: idsync.v1.StartImport
-	(*CancelImport)(nil),          // 13: idsync.v1.CancelImport
-	(*CommandResult)(nil),         // 14: idsync.v1.CommandResult
-	(*Heartbeat)(nil),             // 15: idsync.v1.Heartbeat
-	(*Progress)(nil),              // 16: idsync.v1.Progress
-	(*ChangeBatch)(nil),           // 17: idsync.v1.ChangeBatch
-	(*Change)(nil),                // 18: idsync.v1.Change
-	(*Attribute)(nil),             // 19: idsync.v1.Attribute
-	(*EntryError)(nil),            // 20: idsync.v1.EntryError
-	(*Ack)(nil),                   // 21: idsync.v1.Ack
-	(*timestamppb.Timestamp)(nil), // 22: google.protobuf.Timestamp
+	(*RenewCertificate)(nil),      // 10: idsync.v1.RenewCertificate
+	(*CertificateRenewal)(nil),    // 11: idsync.v1.CertificateRenewal
+	(*Source)(nil),                // 12: idsync.v1.Source
+	(*Command)(nil),               // 13: idsync.v1.Command
+	(*StartImport)(nil),           // 14: idsync.v1.StartImport
+	(*CancelImport)(nil),          // 15: idsync.v1.CancelImport
+	(*CommandResult)(nil),         // 16: idsync.v1.CommandResult
+	(*Heartbeat)(nil),             // 17: idsync.v1.Heartbeat
+	(*Progress)(nil),              // 18: idsync.v1.Progress
+	(*ChangeBatch)(nil),           // 19: idsync.v1.ChangeBatch
+	(*Change)(nil),                // 20: idsync.v1.Change
+	(*Attribute)(nil),             // 21: idsync.v1.Attribute
+	(*EntryError)(nil),            // 22: idsync.v1.EntryError
+	(*Ack)(nil),                   // 23: idsync.v1.Ack
+	(*timestamppb.Timestamp)(nil), // 24: google.protobuf.Timestamp
 }
 var file_idsync_v1_agent_proto_depIdxs = []int32{
 	8,  // 0: idsync.v1.ConnectRequest.hello:type_name -> idsync.v1.Hello
-	17, // 1: idsync.v1.ConnectRequest.change_batch:type_name -> idsync.v1.ChangeBatch
-	14, // 2: idsync.v1.ConnectRequest.command_result:type_name -> idsync.v1.CommandResult
-	15, // 3: idsync.v1.ConnectRequest.heartbeat:type_name -> idsync.v1.Heartbeat
-	16, // 4: idsync.v1.ConnectRequest.progress:type_name -> idsync.v1.Progress
-	9,  // 5: idsync.v1.ConnectResponse.welcome:type_name -> idsync.v1.Welcome
-	21, // 6: idsync.v1.ConnectResponse.ack:type_name -> idsync.v1.Ack
-	11, // 7: idsync.v1.ConnectResponse.command:type_name -> idsync.v1.Command
-	15, // 8: idsync.v1.ConnectResponse.heartbeat:type_name -> idsync.v1.Heartbeat
-	10, // 9: idsync.v1.Welcome.sources:type_name -> idsync.v1.Source
-	0,  // 10: idsync.v1.Source.kind:type_name -> idsync.v1.DirectoryKind
-	12, // 11: idsync.v1.Command.start_import:type_name -> idsync.v1.StartImport
-	13, // 12: idsync.v1.Command.cancel_import:type_name -> idsync.v1.CancelImport
-	2,  // 13: idsync.v1.StartImport.kind:type_name -> idsync.v1.ImportKind
-	10, // 14: idsync.v1.StartImport.source:type_name -> idsync.v1.Source
-	22, // 15: idsync.v1.Heartbeat.sent_at:type_name -> google.protobuf.Timestamp
-	18, // 16: idsync.v1.ChangeBatch.changes:type_name -> idsync.v1.Change
-	20, // 17: idsync.v1.ChangeBatch.errors:type_name -> idsync.v1.EntryError
-	22, // 18: idsync.v1.ChangeBatch.read_at:type_name -> google.protobuf.Timestamp
-	3,  // 19: idsync.v1.Change.type:type_name -> idsync.v1.ChangeType
-	1,  // 20: idsync.v1.Change.kind:type_name -> idsync.v1.ObjectKind
-	19, // 21: idsync.v1.Change.attributes:type_name -> idsync.v1.Attribute
-	19, // 22: idsync.v1.Change.member_adds:type_name -> idsync.v1.Attribute
-	19, // 23: idsync.v1.Change.member_removes:type_name -> idsync.v1.Attribute
-	1,  // 24: idsync.v1.EntryError.kind:type_name -> idsync.v1.ObjectKind
-	4,  // 25: idsync.v1.AgentService.Enroll:input_type -> idsync.v1.EnrollRequest
-	6,  // 26: idsync.v1.AgentService.Connect:input_type -> idsync.v1.ConnectRequest
-	5,  // 27: idsync.v1.AgentService.Enroll:output_type -> idsync.v1.EnrollResponse
-	7,  // 28: idsync.v1.AgentService.Connect:output_type -> idsync.v1.ConnectResponse
-	27, // [27:29] is the sub-list for method output_type
-	25, // [25:27] is the sub-list for method input_type
-	25, // [25:25] is the sub-list for extension type_name
-	25, // [25:25] is the sub-list for extension extendee
-	0,  // [0:25] is the sub-list for field type_name
+	19, // 1: idsync.v1.ConnectRequest.change_batch:type_name -> idsync.v1.ChangeBatch
+	16, // 2: idsync.v1.ConnectRequest.command_result:type_name -> idsync.v1.CommandResult
+	17, // 3: idsync.v1.ConnectRequest.heartbeat:type_name -> idsync.v1.Heartbeat
+	18, // 4: idsync.v1.ConnectRequest.progress:type_name -> idsync.v1.Progress
+	10, // 5: idsync.v1.ConnectRequest.renew_certificate:type_name -> idsync.v1.RenewCertificate
+	9,  // 6: idsync.v1.ConnectResponse.welcome:type_name -> idsync.v1.Welcome
+	23, // 7: idsync.v1.ConnectResponse.ack:type_name -> idsync.v1.Ack
+	13, // 8: idsync.v1.ConnectResponse.command:type_name -> idsync.v1.Command
+	17, // 9: idsync.v1.ConnectResponse.heartbeat:type_name -> idsync.v1.Heartbeat
+	11, // 10: idsync.v1.ConnectResponse.certificate_renewal:type_name -> idsync.v1.CertificateRenewal
+	12, // 11: idsync.v1.Welcome.sources:type_name -> idsync.v1.Source
+	24, // 12: idsync.v1.CertificateRenewal.not_after:type_name -> google.protobuf.Timestamp
+	0,  // 13: idsync.v1.Source.kind:type_name -> idsync.v1.DirectoryKind
+	14, // 14: idsync.v1.Command.start_import:type_name -> idsync.v1.StartImport
+	15, // 15: idsync.v1.Command.cancel_import:type_name -> idsync.v1.CancelImport
+	2,  // 16: idsync.v1.StartImport.kind:type_name -> idsync.v1.ImportKind
+	12, // 17: idsync.v1.StartImport.source:type_name -> idsync.v1.Source
+	24, // 18: idsync.v1.Heartbeat.sent_at:type_name -> google.protobuf.Timestamp
+	20, // 19: idsync.v1.ChangeBatch.changes:type_name -> idsync.v1.Change
+	22, // 20: idsync.v1.ChangeBatch.errors:type_name -> idsync.v1.EntryError
+	24, // 21: idsync.v1.ChangeBatch.read_at:type_name -> google.protobuf.Timestamp
+	3,  // 22: idsync.v1.Change.type:type_name -> idsync.v1.ChangeType
+	1,  // 23: idsync.v1.Change.kind:type_name -> idsync.v1.ObjectKind
+	21, // 24: idsync.v1.Change.attributes:type_name -> idsync.v1.Attribute
+	21, // 25: idsync.v1.Change.member_adds:type_name -> idsync.v1.Attribute
+	21, // 26: idsync.v1.Change.member_removes:type_name -> idsync.v1.Attribute
+	1,  // 27: idsync.v1.EntryError.kind:type_name -> idsync.v1.ObjectKind
+	4,  // 28: idsync.v1.AgentService.Enroll:input_type -> idsync.v1.EnrollRequest
+	6,  // 29: idsync.v1.AgentService.Connect:input_type -> idsync.v1.ConnectRequest
+	5,  // 30: idsync.v1.AgentService.Enroll:output_type -> idsync.v1.EnrollResponse
+	7,  // 31: idsync.v1.AgentService.Connect:output_type -> idsync.v1.ConnectResponse
+	30, // [30:32] is the sub-list for method output_type
+	28, // [28:30] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_idsync_v1_agent_proto_init() }
@@ -2017,14 +2190,16 @@ func file_idsync_v1_agent_proto_init() {
 		(*ConnectRequest_CommandResult)(nil),
 		(*ConnectRequest_Heartbeat)(nil),
 		(*ConnectRequest_Progress)(nil),
+		(*ConnectRequest_RenewCertificate)(nil),
 	}
 	file_idsync_v1_agent_proto_msgTypes[3].OneofWrappers = []any{
 		(*ConnectResponse_Welcome)(nil),
 		(*ConnectResponse_Ack)(nil),
 		(*ConnectResponse_Command)(nil),
 		(*ConnectResponse_Heartbeat)(nil),
+		(*ConnectResponse_CertificateRenewal)(nil),
 	}
-	file_idsync_v1_agent_proto_msgTypes[7].OneofWrappers = []any{
+	file_idsync_v1_agent_proto_msgTypes[9].OneofWrappers = []any{
 		(*Command_StartImport)(nil),
 		(*Command_CancelImport)(nil),
 	}
@@ -2034,7 +2209,7 @@ func file_idsync_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_idsync_v1_agent_proto_rawDesc), len(file_idsync_v1_agent_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   18,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

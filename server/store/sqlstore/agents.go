@@ -59,13 +59,13 @@ func (s *Store) ConsumeEnrollToken(ctx context.Context, hash []byte, agentID str
 	return t, nil
 }
 
-const agentCols = `id, name, directories, cert_serial, cert_expires_at, version, session_id, lag_ms,
+const agentCols = `id, name, directories, cert_serial, cert_expires_at, version, capabilities, session_id, lag_ms,
 	enrolled_at, last_seen, revoked_at`
 
 func scanAgent(sc scanner) (*store.Agent, error) {
 	a := &store.Agent{}
 	err := sc.Scan(&a.ID, &a.Name, scanJSON{&a.Directories, "directories"}, &a.CertSerial,
-		scanTime{&a.CertExpiresAt}, &a.Version, &a.SessionID, scanMillis{&a.Lag}, scanTime{&a.EnrolledAt},
+		scanTime{&a.CertExpiresAt}, &a.Version, scanJSON{&a.Capabilities, "capabilities"}, &a.SessionID, scanMillis{&a.Lag}, scanTime{&a.EnrolledAt},
 		scanTime{&a.LastSeen}, scanTime{&a.RevokedAt})
 	return a, err
 }
@@ -80,8 +80,12 @@ func (s *Store) CreateAgent(ctx context.Context, a *store.Agent) error {
 	if err != nil {
 		return fmt.Errorf("encoding the directories of agent %s: %w", a.ID, err)
 	}
-	_, err = s.wr.exec(ctx, `INSERT INTO agents (`+agentCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-		a.ID, a.Name, dirs, a.CertSerial, s.wr.t(a.CertExpiresAt), a.Version, a.SessionID, a.Lag.Milliseconds(),
+	caps, err := jsonArg(a.Capabilities, len(a.Capabilities) == 0)
+	if err != nil {
+		return fmt.Errorf("encoding the capabilities of agent %s: %w", a.ID, err)
+	}
+	_, err = s.wr.exec(ctx, `INSERT INTO agents (`+agentCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		a.ID, a.Name, dirs, a.CertSerial, s.wr.t(a.CertExpiresAt), a.Version, caps, a.SessionID, a.Lag.Milliseconds(),
 		s.wr.t(a.EnrolledAt), s.wr.t(a.LastSeen), s.wr.t(a.RevokedAt))
 	if err != nil {
 		return s.uniqueConflict(err, "creating agent %s", a.ID)
@@ -112,11 +116,15 @@ func (s *Store) ListAgents(ctx context.Context) ([]*store.Agent, error) {
 }
 
 // AgentConnected records a new stream of an agent: its session id (which
-// replaces any other), version and last-seen time. Unknown agent:
-// store.ErrNotFound.
-func (s *Store) AgentConnected(ctx context.Context, id, sessionID, version string, now time.Time) error {
-	n, err := s.wr.execN(ctx, `UPDATE agents SET session_id = ?, version = ?, last_seen = ? WHERE id = ?`,
-		sessionID, version, s.wr.t(now), id)
+// replaces any other), version, capabilities and last-seen time. Unknown
+// agent: store.ErrNotFound.
+func (s *Store) AgentConnected(ctx context.Context, id, sessionID, version string, capabilities []string, now time.Time) error {
+	caps, err := jsonArg(capabilities, len(capabilities) == 0)
+	if err != nil {
+		return fmt.Errorf("encoding the capabilities of agent %s: %w", id, err)
+	}
+	n, err := s.wr.execN(ctx, `UPDATE agents SET session_id = ?, version = ?, capabilities = ?, last_seen = ? WHERE id = ?`,
+		sessionID, version, caps, s.wr.t(now), id)
 	if err != nil {
 		return fmt.Errorf("recording the connection of agent %s: %w", id, err)
 	}
@@ -197,6 +205,30 @@ func (s *Store) RevokeAgent(ctx context.Context, id string, now time.Time) (*sto
 		}
 		a, err = getAgent(ctx, tx, id)
 		return err
+	})
+	return a, err
+}
+
+// RenewAgentCertificate records the serial and expiry of an agent's renewed
+// certificate unless the agent is revoked (store.ErrConflict), in one
+// statement, so that a revocation racing the renewal wins. Unknown agent:
+// store.ErrNotFound.
+func (s *Store) RenewAgentCertificate(ctx context.Context, id, serial string, expiresAt time.Time) (*store.Agent, error) {
+	var a *store.Agent
+	err := s.inTx(ctx, func(tx runner) error {
+		n, err := tx.execN(ctx, `UPDATE agents SET cert_serial = ?, cert_expires_at = ? WHERE id = ? AND revoked_at IS NULL`,
+			serial, tx.t(expiresAt), id)
+		if err != nil {
+			return fmt.Errorf("renewing the certificate of agent %s: %w", id, err)
+		}
+		a, err = getAgent(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return conflict("agent %s is revoked: it gets no certificate", id)
+		}
+		return nil
 	})
 	return a, err
 }

@@ -20,6 +20,7 @@ var agentTests = []test{
 	{"CreateGetList", testAgents},
 	{"Sessions", testAgentSessions},
 	{"Revoke", testRevokeAgent},
+	{"RenewCertificate", testRenewAgentCertificate},
 	{"Lag", testAgentLag},
 }
 
@@ -161,9 +162,13 @@ func testAgentSessions(t *testing.T, s store.Store) {
 		wantSession string
 		seenMoves   bool
 	}{
-		{"connect", func(at time.Time) error { return s.AgentConnected(ctx, "a-1", "s1", "v1.2.3", at) }, nil, "s1", true},
+		{"connect", func(at time.Time) error {
+			return s.AgentConnected(ctx, "a-1", "s1", "v1.2.3", []string{"full-import"}, at)
+		}, nil, "s1", true},
 		{"seen", func(at time.Time) error { return s.AgentSeen(ctx, "a-1", "s1", at) }, nil, "s1", true},
-		{"reconnect replaces", func(at time.Time) error { return s.AgentConnected(ctx, "a-1", "s2", "v1.2.3", at) }, nil, "s2", true},
+		{"reconnect replaces", func(at time.Time) error {
+			return s.AgentConnected(ctx, "a-1", "s2", "v1.2.3", []string{"full-import", "capture"}, at)
+		}, nil, "s2", true},
 		{"old session seen", func(at time.Time) error { return s.AgentSeen(ctx, "a-1", "s1", at) }, store.ErrConflict, "s2", false},
 		{"old session disconnects", func(at time.Time) error { return s.AgentDisconnected(ctx, "a-1", "s1", at) }, nil, "s2", false},
 		{"disconnect", func(at time.Time) error { return s.AgentDisconnected(ctx, "a-1", "s2", at) }, nil, "", true},
@@ -183,14 +188,19 @@ func testAgentSessions(t *testing.T, s store.Store) {
 			t.Errorf("%s: LastSeen moved to %v", st.name, got.LastSeen)
 		}
 	}
-	if got := getAgent(t, s, "a-1").Version; got != "v1.2.3" {
-		t.Errorf("Version = %q, want v1.2.3", got)
+	got := getAgent(t, s, "a-1")
+	if got.Version != "v1.2.3" {
+		t.Errorf("Version = %q, want v1.2.3", got.Version)
+	}
+	// The last Hello's capabilities replace the earlier ones.
+	if want := []string{"full-import", "capture"}; !reflect.DeepEqual(got.Capabilities, want) {
+		t.Errorf("Capabilities = %q, want %q", got.Capabilities, want)
 	}
 	unknown := []struct {
 		name string
 		err  error
 	}{
-		{"AgentConnected", s.AgentConnected(ctx, "nope", "s", "v", t0)},
+		{"AgentConnected", s.AgentConnected(ctx, "nope", "s", "v", nil, t0)},
 		{"AgentSeen", s.AgentSeen(ctx, "nope", "s", t0)},
 		{"AgentDisconnected", s.AgentDisconnected(ctx, "nope", "s", t0)},
 	}
@@ -218,6 +228,35 @@ func testRevokeAgent(t *testing.T, s store.Store) {
 	}
 	_, err = s.RevokeAgent(ctx, "nope", at)
 	wantErr(t, "RevokeAgent(unknown)", err, store.ErrNotFound)
+}
+
+// testRenewAgentCertificate: a renewal replaces the serial and expiry; a
+// revoked agent's renewal changes nothing and is ErrConflict.
+func testRenewAgentCertificate(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	newAgent(t, s, "a-1", "dc1")
+	newAgent(t, s, "a-2", "dc2")
+	exp := time.Now().Add(48 * time.Hour).UTC()
+	a, err := s.RenewAgentCertificate(ctx, "a-1", "0c:0d", exp)
+	must(t, "RenewAgentCertificate", err)
+	for _, got := range []*store.Agent{a, getAgent(t, s, "a-1")} {
+		if got.CertSerial != "0c:0d" || !sameTime(got.CertExpiresAt, exp) {
+			t.Errorf("after renewal: serial %q, expiry %v; want 0c:0d, %v", got.CertSerial, got.CertExpiresAt, exp)
+		}
+	}
+	if got := getAgent(t, s, "a-2"); got.CertSerial != "0a:0b" {
+		t.Errorf("renewing a-1 changed a-2's serial to %q", got.CertSerial)
+	}
+
+	_, err = s.RevokeAgent(ctx, "a-2", time.Now())
+	must(t, "RevokeAgent", err)
+	_, err = s.RenewAgentCertificate(ctx, "a-2", "0e:0f", exp)
+	wantErr(t, "RenewAgentCertificate(revoked)", err, store.ErrConflict)
+	if got := getAgent(t, s, "a-2"); got.CertSerial != "0a:0b" {
+		t.Errorf("a revoked agent's refused renewal changed its serial to %q", got.CertSerial)
+	}
+	_, err = s.RenewAgentCertificate(ctx, "nope", "01", exp)
+	wantErr(t, "RenewAgentCertificate(unknown)", err, store.ErrNotFound)
 }
 
 func testAgentLag(t *testing.T, s store.Store) {
