@@ -24,6 +24,7 @@ import (
 	"github.com/idsync/idsync/internal/pki"
 	"github.com/idsync/idsync/internal/version"
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
+	"github.com/idsync/idsync/server/audit"
 	"github.com/idsync/idsync/server/auth"
 	"github.com/idsync/idsync/server/store"
 	"github.com/idsync/idsync/server/sync"
@@ -82,12 +83,21 @@ type AgentServer struct {
 	log    *slog.Logger
 	opts   AgentOptions
 	hub    *Sessions
+	audit  *audit.Log
 }
 
 // NewAgentServer returns the agent service.
-func NewAgentServer(st store.Store, eng *sync.Engine, ca *pki.CA, sessions *Sessions, log *slog.Logger, opts AgentOptions) *AgentServer {
+func NewAgentServer(st store.Store, eng *sync.Engine, ca *pki.CA, sessions *Sessions, log *slog.Logger, trail *audit.Log, opts AgentOptions) *AgentServer {
 	opts.defaults()
-	return &AgentServer{store: st, engine: eng, ca: ca, hub: sessions, log: log.With("component", "agents"), opts: opts}
+	return &AgentServer{store: st, engine: eng, ca: ca, hub: sessions, log: log.With("component", "agents"), opts: opts, audit: trail}
+}
+
+// peerOf is the address of ctx's peer, for the audit trail.
+func peerOf(ctx context.Context) string {
+	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
+		return p.Addr.String()
+	}
+	return "unknown"
 }
 
 // staleAfter is how long an agent may stay silent before it counts as gone.
@@ -145,6 +155,8 @@ func (s *AgentServer) Enroll(ctx context.Context, req *idsyncv1.EnrollRequest) (
 		return nil, statusErr(err, "recording agent")
 	}
 	s.log.Info("agent enrolled", "agent", agentID, "name", name, "directory", tok.Directory)
+	s.audit.Record(ctx, store.AuditEvent{Actor: "agent:" + agentID, Action: "agent.enroll", Target: "agent:" + agentID,
+		Detail: fmt.Sprintf("name %s, directory %s, version %s, from %s", name, tok.Directory, req.GetVersion(), peerOf(ctx))})
 	return &idsyncv1.EnrollResponse{
 		AgentId: agentID, CertificatePem: certPEM, CaPem: s.ca.CertPEM(), Directories: a.Directories,
 	}, nil
@@ -265,6 +277,8 @@ func (ss *session) serve(ctx context.Context, stream idsyncv1.AgentService_Conne
 	}
 	ss.log.Info("agent connected", "version", ss.version, "capabilities", slices.Sorted(maps.Keys(ss.caps)),
 		"directories", ss.dirs, "cert_expires", ss.certExpiry)
+	target := "agent:" + ss.agent.ID
+	ss.s.audit.Event(ctx, "agent.connect", target, "session %s, version %s, from %s", ss.id, ss.version, peerOf(ctx))
 	for _, d := range ss.agent.Directories {
 		if !contains(ss.dirs, d) {
 			ss.log.Warn("agent is enrolled for a directory it has not configured", "directory", d)
@@ -281,6 +295,7 @@ func (ss *session) serve(ctx context.Context, stream idsyncv1.AgentService_Conne
 			ss.log.Error("recording disconnect", "err", err)
 		}
 		ss.log.Info("agent disconnected")
+		ss.s.audit.Event(bg, "agent.disconnect", target, "session %s", ss.id)
 	}()
 
 	welcome, err := ss.welcome(ctx)
@@ -525,6 +540,13 @@ func (ss *session) applier(ctx context.Context, runID int64) (*sync.RunApplier, 
 	ap, err := ss.s.engine.Applier(ctx, runID)
 	if err != nil {
 		return nil, err
+	}
+	if r := ap.Run(); !slices.Contains(ss.agent.Directories, r.Directory) {
+		// Runs are handed out by directory, so this is a forged run id:
+		// an agent sends changes only for the directories it was enrolled for.
+		ss.s.audit.Record(ctx, store.AuditEvent{Action: "request.refused", Target: fmt.Sprintf("run:%d", runID),
+			Outcome: store.AuditRefused, Detail: fmt.Sprintf("a batch for directory %s, which the agent is not enrolled for", r.Directory)})
+		return nil, fmt.Errorf("run %d is of directory %s, which this agent is not enrolled for", runID, r.Directory)
 	}
 	if r := ap.Run(); r.SessionID != ss.id || r.State != store.RunRunning {
 		return nil, fmt.Errorf("run %d is %s and not held by this agent session", runID, r.State)

@@ -3,8 +3,10 @@ package hub_test
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
 	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -165,6 +167,27 @@ func TestHostileClients(t *testing.T) {
 	if err != nil {
 		t.Fatalf("enrolled agent refused: %v", err)
 	}
+	// A batch for a run of a directory the agent was not enrolled for is
+	// refused, recorded, and writes nothing.
+	if err := stream.Send(&idsyncv1.ConnectRequest{Msg: &idsyncv1.ConnectRequest_ChangeBatch{ChangeBatch: &idsyncv1.ChangeBatch{
+		RunId: strconv.FormatInt(h.labRun, 10), Sequence: 1, Changes: []*idsyncv1.Change{{
+			Type: idsyncv1.ChangeType_CHANGE_TYPE_UPSERT, Kind: idsyncv1.ObjectKind_OBJECT_KIND_USER, ExternalId: "forged",
+			Dn: "uid=forged,dc=lab,dc=org", Attributes: []*idsyncv1.Attribute{{Name: "uid", Values: []string{"forged"}}}}}}}}); err != nil {
+		t.Fatal(err)
+	}
+	target := fmt.Sprintf("run:%d", h.labRun)
+	deadline := time.Now().Add(30 * time.Second)
+	for len(h.refused(t, target)) == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if ev := h.refused(t, target); len(ev) != 1 || ev[0].GetActor() != "agent:"+agent.id || !strings.Contains(ev[0].GetDetail(), "lab") {
+		t.Errorf("audit of the forged batch: %v, want one refusal by agent:%s naming lab", ev, agent.id)
+	}
+	users, err := idsyncv1.NewAdminServiceClient(h.conn).ListUsers(as(ctx, h.boot), &idsyncv1.ListUsersRequest{Directory: "lab"})
+	if err != nil || len(users.GetUsers()) != 0 {
+		t.Errorf("directory lab holds %v (%v) after a forged batch, want nobody", users.GetUsers(), err)
+	}
+
 	if _, err := idsyncv1.NewAdminServiceClient(h.conn).RevokeAgent(as(ctx, h.boot), &idsyncv1.RevokeAgentRequest{Id: agent.id}); err != nil {
 		t.Fatal(err)
 	}

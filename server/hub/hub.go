@@ -141,7 +141,7 @@ func Run(ctx context.Context, cfg Config) error {
 	engine.OnChange(prov.Notify)
 	prov.AuditTo(trail)
 	cfg.Agents = cfg.Agents.WithDefaults()
-	agentSrv := api.NewAgentServer(st, engine, ca, sessions, log, cfg.Agents)
+	agentSrv := api.NewAgentServer(st, engine, ca, sessions, log, trail, cfg.Agents)
 	adminSrv := api.NewAdminServer(st, engine, ca, sessions, log, trail, cfg.Agents.Heartbeat)
 
 	gs := grpc.NewServer(

@@ -36,6 +36,9 @@ type testHub struct {
 	t    *testing.T
 	conn *grpc.ClientConn
 	boot string // the bootstrap super-admin token
+	dir  string // the data directory
+	// labRun is a running full run of directory lab that no agent holds.
+	labRun int64
 }
 
 // startHub seeds a store with a directory "corp" (users ann, bob, cid;
@@ -48,7 +51,7 @@ func startHub(t *testing.T) *testHub {
 	if err != nil {
 		t.Fatal(err)
 	}
-	seed(t, st)
+	labRun := seed(t, st)
 	st.Close()
 
 	ready := make(chan string, 1)
@@ -83,10 +86,12 @@ func startHub(t *testing.T) *testHub {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &testHub{t: t, conn: conn, boot: conf.Token}
+	return &testHub{t: t, conn: conn, boot: conf.Token, dir: dir, labRun: labRun}
 }
 
-func seed(t *testing.T, st store.Store) {
+// seed fills st and returns the id of a running full run of directory
+// lab, which no agent holds.
+func seed(t *testing.T, st store.Store) int64 {
 	ctx := t.Context()
 	d := &store.Directory{Name: "corp", Kind: store.KindOpenLDAP, BaseDN: "dc=example,dc=org", SafeguardPercent: 20, SafeguardMax: 500}
 	if err := st.CreateDirectory(ctx, d); err != nil {
@@ -116,6 +121,15 @@ func seed(t *testing.T, st store.Store) {
 	if _, err := st.ApplyBatch(ctx, b); err != nil {
 		t.Fatal(err)
 	}
+	lab := &store.Directory{Name: "lab", Kind: store.KindOpenLDAP, BaseDN: "dc=lab,dc=org", SafeguardPercent: 20, SafeguardMax: 500}
+	if err := st.CreateDirectory(ctx, lab); err != nil {
+		t.Fatal(err)
+	}
+	labRun := &store.Run{DirectoryID: lab.ID, Kind: store.RunFull, Trigger: "test"}
+	if err := st.CreateRun(ctx, labRun); err != nil {
+		t.Fatal(err)
+	}
+	return labRun.ID
 }
 
 // as returns a context calling with token.
