@@ -137,6 +137,8 @@ func setField(dst, src *store.Directory, field string) error {
 		m.GroupMembers = sm.GroupMembers
 	case "mapping.extra":
 		m.Extra = sm.Extra
+	case "mastered":
+		dst.Mastered = src.Mastered
 	case "capture_strategy":
 		dst.CaptureStrategy = src.CaptureStrategy
 	case "poll_interval_seconds":
