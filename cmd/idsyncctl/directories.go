@@ -253,6 +253,7 @@ type directoryJSON struct {
 	Groups           uint64            `json:"groups"`
 	Agents           []string          `json:"agents"`
 	LastRun          *runJSON          `json:"last_run,omitempty"`
+	Mastered         []string          `json:"mastered,omitempty"`
 }
 
 func mappingPairs(m *idsyncv1.AttributeMapping) map[string]string {
@@ -272,6 +273,7 @@ func toDirectoryJSON(d *idsyncv1.Directory) directoryJSON {
 		SafeguardPercent: d.GetSafeguardPercent(), SafeguardMax: d.GetSafeguardMax(), Capture: d.GetCapture(),
 		CaptureStrategy: dash(d.GetCaptureStrategy()),
 		ActiveUsers:     d.GetActiveUsers(), Groups: d.GetGroups(), Agents: d.GetAgents(),
+		Mastered: d.GetMastered(),
 	}
 	if r := d.GetLastRun(); r != nil {
 		rj := toRunJSON(r)
@@ -312,6 +314,8 @@ func (c *cli) printDirectory(d *idsyncv1.Directory) error {
 			mastered = "all profile fields"
 		}
 		kv = append(kv, [2]string{"mastered fields", mastered})
+		// A source writes SCIM attributes: no LDAP mapping to show.
+		return fields(c.out, kv)
 	}
 	m := mappingPairs(d.GetMapping())
 	for _, k := range sortedKeys(m) {

@@ -232,6 +232,9 @@ func (s *AdminServer) CreateEnrollmentToken(ctx context.Context, req *idsyncv1.C
 	if err != nil {
 		return nil, err
 	}
+	if err := notSource(d); err != nil {
+		return nil, err
+	}
 	ttl := time.Duration(req.GetTtlSeconds()) * time.Second
 	if ttl == 0 {
 		ttl = 24 * time.Hour
@@ -328,6 +331,9 @@ func (s *AdminServer) RevokeAgent(ctx context.Context, req *idsyncv1.RevokeAgent
 func (s *AdminServer) StartImport(ctx context.Context, req *idsyncv1.StartImportRequest) (*idsyncv1.StartImportResponse, error) {
 	d, err := s.directory(ctx, req.GetDirectory())
 	if err != nil {
+		return nil, err
+	}
+	if err := notSource(d); err != nil {
 		return nil, err
 	}
 	kind := store.RunFull

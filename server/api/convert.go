@@ -152,6 +152,9 @@ func runKindToProto(k store.RunKind) idsyncv1.ImportKind {
 // captureDescription says how a directory's changes are found, as
 // configured.
 func captureDescription(d *store.Directory, p sync.Preset) string {
+	if d.Kind == store.KindSCIM {
+		return p.Capture
+	}
 	full := "scheduled full imports every " + cmpOr(d.FullImportInterval, sync.DefaultFullImportInterval).String()
 	if d.FullImportInterval < 0 {
 		full = "manual full imports only"

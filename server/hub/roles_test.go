@@ -36,6 +36,7 @@ type testHub struct {
 	t    *testing.T
 	conn *grpc.ClientConn
 	boot string // the bootstrap super-admin token
+	http string // the HTTP listener's address
 }
 
 // startHub seeds a store with a directory "corp" (users ann, bob, cid;
@@ -52,12 +53,13 @@ func startHub(t *testing.T) *testHub {
 	st.Close()
 
 	ready := make(chan string, 1)
+	httpAddr := make(chan string, 1)
 	hctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
 		done <- hub.Run(hctx, hub.Config{DataDir: dir, GRPCListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0",
 			Log:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Ready: func(g, _ string) { ready <- g }})
+			Ready: func(g, h string) { ready <- g; httpAddr <- h }})
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -83,7 +85,7 @@ func startHub(t *testing.T) *testHub {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &testHub{t: t, conn: conn, boot: conf.Token}
+	return &testHub{t: t, conn: conn, boot: conf.Token, http: <-httpAddr}
 }
 
 func seed(t *testing.T, st store.Store) {
