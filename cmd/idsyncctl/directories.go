@@ -32,10 +32,12 @@ type directoryFlags struct {
 	pct, maxN                             uint
 	capture, fullInterval                 string
 	pollInterval                          time.Duration
+	mastered                              string
 }
 
 func (f *directoryFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.kind, "kind", "", "`KIND`: openldap or ad")
+	fs.StringVar(&f.kind, "kind", "", "`KIND`: openldap, ad or scim (an upstream source such as HR)")
+	fs.StringVar(&f.mastered, "mastered", "", "profile `FIELDS` a scim source owns, comma-separated (default: all)")
 	fs.StringVar(&f.baseDN, "base-dn", "", "search base `DN`")
 	fs.StringVar(&f.userFilter, "user-filter", "", "LDAP `FILTER` for users (default: the kind's preset)")
 	fs.StringVar(&f.groupFilter, "group-filter", "", "LDAP `FILTER` for groups (default: the kind's preset)")
@@ -63,9 +65,14 @@ func (f *directoryFlags) build(fs *flag.FlagSet, d *idsyncv1.Directory) ([]strin
 				d.Kind = idsyncv1.DirectoryKind_DIRECTORY_KIND_OPENLDAP
 			case "ad":
 				d.Kind = idsyncv1.DirectoryKind_DIRECTORY_KIND_AD
+			case "scim":
+				d.Kind = idsyncv1.DirectoryKind_DIRECTORY_KIND_SCIM
 			default:
-				err = fmt.Errorf("--kind %q: must be openldap or ad", f.kind)
+				err = fmt.Errorf("--kind %q: must be openldap, ad or scim", f.kind)
 			}
+		case "mastered":
+			d.Mastered = splitList(f.mastered)
+			set = append(set, "mastered")
 		case "base-dn":
 			d.BaseDn = f.baseDN
 			set = append(set, "base_dn")
@@ -132,9 +139,9 @@ func directoryAdd(c *cli, args []string) error {
 		return &exitError{code: exitUsage, err: err}
 	}
 	if d.Kind == idsyncv1.DirectoryKind_DIRECTORY_KIND_UNSPECIFIED {
-		return &exitError{code: exitUsage, err: fmt.Errorf("--kind: required (openldap or ad)")}
+		return &exitError{code: exitUsage, err: fmt.Errorf("--kind: required (openldap, ad or scim)")}
 	}
-	if d.BaseDn == "" {
+	if d.BaseDn == "" && d.Kind != idsyncv1.DirectoryKind_DIRECTORY_KIND_SCIM {
 		return &exitError{code: exitUsage, err: fmt.Errorf("--base-dn: required")}
 	}
 	ctx, cancel, client, err := c.call()
@@ -246,6 +253,7 @@ type directoryJSON struct {
 	Groups           uint64            `json:"groups"`
 	Agents           []string          `json:"agents"`
 	LastRun          *runJSON          `json:"last_run,omitempty"`
+	Mastered         []string          `json:"mastered,omitempty"`
 }
 
 func mappingPairs(m *idsyncv1.AttributeMapping) map[string]string {
@@ -265,6 +273,7 @@ func toDirectoryJSON(d *idsyncv1.Directory) directoryJSON {
 		SafeguardPercent: d.GetSafeguardPercent(), SafeguardMax: d.GetSafeguardMax(), Capture: d.GetCapture(),
 		CaptureStrategy: dash(d.GetCaptureStrategy()),
 		ActiveUsers:     d.GetActiveUsers(), Groups: d.GetGroups(), Agents: d.GetAgents(),
+		Mastered: d.GetMastered(),
 	}
 	if r := d.GetLastRun(); r != nil {
 		rj := toRunJSON(r)
@@ -298,6 +307,15 @@ func (c *cli) printDirectory(d *idsyncv1.Directory) error {
 		{"safeguard", fmt.Sprintf("pause a sweep of more than %d%% or %d users", d.GetSafeguardPercent(), d.GetSafeguardMax())},
 		{"users (not deprovisioned)", count(d.GetActiveUsers())}, {"groups", count(d.GetGroups())},
 		{"agents", dash(strings.Join(d.GetAgents(), ", "))},
+	}
+	if d.GetKind() == idsyncv1.DirectoryKind_DIRECTORY_KIND_SCIM {
+		mastered := strings.Join(d.GetMastered(), ", ")
+		if mastered == "" {
+			mastered = "all profile fields"
+		}
+		kv = append(kv, [2]string{"mastered fields", mastered})
+		// A source writes SCIM attributes: no LDAP mapping to show.
+		return fields(c.out, kv)
 	}
 	m := mappingPairs(d.GetMapping())
 	for _, k := range sortedKeys(m) {

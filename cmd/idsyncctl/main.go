@@ -53,10 +53,11 @@ type command struct {
 }
 
 var commands = []command{
-	{"directory add", "add a directory: NAME --kind openldap|ad --base-dn DN [--user-filter F] [--group-filter F] [--map field=attr]…", directoryAdd},
+	{"directory add", "add a directory: NAME --kind openldap|ad|scim [--base-dn DN] [--user-filter F] [--group-filter F] [--map field=attr]…", directoryAdd},
 	{"directory update", "change a directory's settings: NAME [the flags of add]", directoryUpdate},
 	{"directory list", "list directories", directoryList},
 	{"directory show", "show a directory: NAME", directoryShow},
+	{"source token", "issue a SCIM source's bearer token, printed once (replaces the previous one): NAME", sourceToken},
 	{"agent token", "print a single-use enrolment token: --directory NAME [--ttl 24h]", agentToken},
 	{"agent list", "list agents", agentList},
 	{"agent revoke", "revoke an agent: ID", agentRevoke},

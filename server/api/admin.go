@@ -137,6 +137,8 @@ func setField(dst, src *store.Directory, field string) error {
 		m.GroupMembers = sm.GroupMembers
 	case "mapping.extra":
 		m.Extra = sm.Extra
+	case "mastered":
+		dst.Mastered = src.Mastered
 	case "capture_strategy":
 		dst.CaptureStrategy = src.CaptureStrategy
 	case "poll_interval_seconds":
@@ -228,6 +230,9 @@ func (s *AdminServer) GetDirectory(ctx context.Context, req *idsyncv1.GetDirecto
 func (s *AdminServer) CreateEnrollmentToken(ctx context.Context, req *idsyncv1.CreateEnrollmentTokenRequest) (*idsyncv1.CreateEnrollmentTokenResponse, error) {
 	d, err := s.directory(ctx, req.GetDirectory())
 	if err != nil {
+		return nil, err
+	}
+	if err := notSource(d); err != nil {
 		return nil, err
 	}
 	ttl := time.Duration(req.GetTtlSeconds()) * time.Second
@@ -326,6 +331,9 @@ func (s *AdminServer) RevokeAgent(ctx context.Context, req *idsyncv1.RevokeAgent
 func (s *AdminServer) StartImport(ctx context.Context, req *idsyncv1.StartImportRequest) (*idsyncv1.StartImportResponse, error) {
 	d, err := s.directory(ctx, req.GetDirectory())
 	if err != nil {
+		return nil, err
+	}
+	if err := notSource(d); err != nil {
 		return nil, err
 	}
 	kind := store.RunFull

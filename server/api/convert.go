@@ -52,6 +52,8 @@ func kindToProto(k store.DirectoryKind) idsyncv1.DirectoryKind {
 		return idsyncv1.DirectoryKind_DIRECTORY_KIND_OPENLDAP
 	case store.KindAD:
 		return idsyncv1.DirectoryKind_DIRECTORY_KIND_AD
+	case store.KindSCIM:
+		return idsyncv1.DirectoryKind_DIRECTORY_KIND_SCIM
 	}
 	return idsyncv1.DirectoryKind_DIRECTORY_KIND_UNSPECIFIED
 }
@@ -62,6 +64,8 @@ func kindFromProto(k idsyncv1.DirectoryKind) store.DirectoryKind {
 		return store.KindOpenLDAP
 	case idsyncv1.DirectoryKind_DIRECTORY_KIND_AD:
 		return store.KindAD
+	case idsyncv1.DirectoryKind_DIRECTORY_KIND_SCIM:
+		return store.KindSCIM
 	}
 	return ""
 }
@@ -96,6 +100,7 @@ func directoryFromProto(d *idsyncv1.Directory) *store.Directory {
 		// The wire cannot carry "off" as a negative number: the largest
 		// value stands for it.
 		FullImportInterval: intervalFromProto(d.GetFullImportIntervalSeconds()),
+		Mastered:           d.GetMastered(),
 	}
 }
 
@@ -125,6 +130,7 @@ func directoryToProto(d *store.Directory) *idsyncv1.Directory {
 		CreatedAt: ts(d.CreatedAt), Capture: captureDescription(d, p),
 		CaptureStrategy: d.CaptureStrategy, PollIntervalSeconds: uint32(d.PollInterval / time.Second),
 		FullImportIntervalSeconds: intervalToProto(d.FullImportInterval),
+		Mastered:                  d.Mastered,
 	}
 }
 
@@ -146,6 +152,9 @@ func runKindToProto(k store.RunKind) idsyncv1.ImportKind {
 // captureDescription says how a directory's changes are found, as
 // configured.
 func captureDescription(d *store.Directory, p sync.Preset) string {
+	if d.Kind == store.KindSCIM {
+		return p.Capture
+	}
 	full := "scheduled full imports every " + cmpOr(d.FullImportInterval, sync.DefaultFullImportInterval).String()
 	if d.FullImportInterval < 0 {
 		full = "manual full imports only"

@@ -60,6 +60,7 @@ var MethodPermissions = map[string]Permission{
 	adminPrefix + "UpdateDirectory":       PermDirectoriesWrite,
 	adminPrefix + "ListDirectories":       PermDirectoriesRead,
 	adminPrefix + "GetDirectory":          PermDirectoriesRead,
+	adminPrefix + "IssueSourceToken":      PermDirectoriesWrite,
 	adminPrefix + "CreateEnrollmentToken": PermAgentsWrite,
 	adminPrefix + "ListAgents":            PermAgentsRead,
 	adminPrefix + "RevokeAgent":           PermAgentsWrite,

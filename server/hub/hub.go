@@ -28,6 +28,7 @@ import (
 	"github.com/idsync/idsync/server/audit"
 	"github.com/idsync/idsync/server/auth"
 	"github.com/idsync/idsync/server/provision"
+	"github.com/idsync/idsync/server/scimin"
 	"github.com/idsync/idsync/server/secrets"
 	"github.com/idsync/idsync/server/store"
 	"github.com/idsync/idsync/server/store/postgres"
@@ -158,7 +159,11 @@ func Run(ctx context.Context, cfg Config) error {
 	idsyncv1.RegisterAppServiceServer(gs, api.NewAppServer(st, prov, box, log, trail))
 
 	var serving atomic.Bool
-	hs := &http.Server{Handler: obs.Mux(cfg.Metrics, readiness(st, &serving)), ReadHeaderTimeout: 10 * time.Second}
+	mux := obs.Mux(cfg.Metrics, readiness(st, &serving))
+	// Upstream sources (HR) write users and groups here, each with its
+	// own bearer token.
+	mux.Handle(scimin.Prefix, scimin.New(st, engine, trail, log))
+	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
 	log.Info("hub serving", "grpc", gl.Addr().String(), "http", hl.Addr().String(),
 		"store", storeKind(cfg), "data_dir", cfg.DataDir, "version", cfg.Version)

@@ -39,6 +39,7 @@ type testHub struct {
 	dir  string // the data directory
 	// labRun is a running full run of directory lab that no agent holds.
 	labRun int64
+	http   string // the HTTP listener's address
 }
 
 // startHub seeds a store with a directory "corp" (users ann, bob, cid;
@@ -55,12 +56,13 @@ func startHub(t *testing.T) *testHub {
 	st.Close()
 
 	ready := make(chan string, 1)
+	httpAddr := make(chan string, 1)
 	hctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
 		done <- hub.Run(hctx, hub.Config{DataDir: dir, GRPCListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0",
 			Log:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Ready: func(g, _ string) { ready <- g }})
+			Ready: func(g, h string) { ready <- g; httpAddr <- h }})
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -86,7 +88,7 @@ func startHub(t *testing.T) *testHub {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &testHub{t: t, conn: conn, boot: conf.Token, dir: dir, labRun: labRun}
+	return &testHub{t: t, conn: conn, boot: conf.Token, dir: dir, labRun: labRun, http: <-httpAddr}
 }
 
 // seed fills st and returns the id of a running full run of directory

@@ -45,6 +45,12 @@ type Store interface {
 	ListDirectories(ctx context.Context) ([]*Directory, error)
 	// DirectoryStats counts a directory's users per status and its groups.
 	DirectoryStats(ctx context.Context, directoryID int64) (DirectoryStats, error)
+	// SetSourceToken stores the hash of a SCIM source's bearer token,
+	// replacing the previous one. Unknown directory: ErrNotFound.
+	SetSourceToken(ctx context.Context, directoryID int64, hash []byte) error
+	// DirectoryBySourceToken returns the directory whose source token has
+	// this hash, or ErrNotFound.
+	DirectoryBySourceToken(ctx context.Context, hash []byte) (*Directory, error)
 
 	// CreateRun inserts r (State running) and sets r.ID and r.StartedAt. A
 	// directory has at most one full and one incremental run that is running
@@ -279,6 +285,9 @@ type DirectoryKind string
 const (
 	KindOpenLDAP DirectoryKind = "openldap"
 	KindAD       DirectoryKind = "ad"
+	// KindSCIM is an upstream source (an HR system) that writes users and
+	// groups to the hub's SCIM endpoint.
+	KindSCIM DirectoryKind = "scim"
 )
 
 // Directory is a directory's hub-side settings (the agent keeps the
@@ -302,7 +311,14 @@ type Directory struct {
 	// FullImportInterval schedules full reconciliations (0: default 24 h).
 	FullImportInterval time.Duration
 	CreatedAt          time.Time
+	// Mastered lists the profile fields a SCIM source owns (ProfileFields);
+	// empty: all of them. It writes only those; the rest stay as they are.
+	Mastered []string
 }
+
+// ProfileFields are the profile fields a source may master, by name.
+var ProfileFields = []string{"email", "given_name", "family_name", "display_name",
+	"employee_number", "department", "title", "manager"}
 
 // Mapping names the LDAP attribute that fills each profile field. Stored as
 // JSON.

@@ -3,6 +3,7 @@ package sync
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,6 +33,13 @@ type Preset struct {
 // groupOfNames, groupOfUniqueNames or posixGroup groups. AD: person users and
 // groups, with AD's attribute names.
 var presets = map[store.DirectoryKind]Preset{
+	// A SCIM source writes to the hub; nothing is read or swept.
+	store.KindSCIM: {
+		Mapping: store.Mapping{Username: "userName", Email: "emails", GivenName: "name.givenName",
+			FamilyName: "name.familyName", DisplayName: "displayName", EmployeeNumber: "employeeNumber",
+			Department: "department", Title: "title", Manager: "manager", GroupName: "displayName"},
+		Capture: "an upstream source: it writes users and groups to the hub's /scim/v2/ endpoint",
+	},
 	store.KindOpenLDAP: {
 		UserFilter:  "(objectClass=inetOrgPerson)",
 		GroupFilter: "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=posixGroup))",
@@ -122,6 +130,10 @@ func ApplyPreset(d *store.Directory) {
 	if d.SafeguardMax == 0 {
 		d.SafeguardMax = DefaultSafeguardMax
 	}
+	if d.Kind == store.KindSCIM {
+		// No agent reads a SCIM source: no capture, no full imports.
+		d.CaptureStrategy, d.FullImportInterval = CaptureOff, -1
+	}
 }
 
 var (
@@ -137,7 +149,21 @@ func ValidateDirectory(d *store.Directory) error {
 		return fmt.Errorf("name %q: use 1-63 lower-case letters, digits and dashes, starting with a letter or digit", d.Name)
 	}
 	if _, ok := presets[d.Kind]; !ok {
-		return fmt.Errorf("kind %q: must be openldap or ad", d.Kind)
+		return fmt.Errorf("kind %q: must be openldap, ad or scim", d.Kind)
+	}
+	for _, f := range d.Mastered {
+		if d.Kind != store.KindSCIM {
+			return fmt.Errorf("mastered: only a scim source masters fields, not a %s directory", d.Kind)
+		}
+		if !slices.Contains(store.ProfileFields, f) {
+			return fmt.Errorf("mastered field %q: must be one of %s", f, strings.Join(store.ProfileFields, ", "))
+		}
+	}
+	if d.Kind == store.KindSCIM {
+		if d.BaseDN != "" || d.UserFilter != "" || d.GroupFilter != "" {
+			return fmt.Errorf("base DN and filters: a scim source has none")
+		}
+		return nil
 	}
 	if strings.TrimSpace(d.BaseDN) == "" {
 		return fmt.Errorf("base DN: required")

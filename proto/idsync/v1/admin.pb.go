@@ -1226,6 +1226,9 @@ type Directory struct {
 	FullImportIntervalSeconds uint32 `protobuf:"varint,17,opt,name=full_import_interval_seconds,json=fullImportIntervalSeconds,proto3" json:"full_import_interval_seconds,omitempty"`
 	// The change capture running now, if any.
 	CaptureStatus *CaptureStatus `protobuf:"bytes,18,opt,name=capture_status,json=captureStatus,proto3" json:"capture_status,omitempty"`
+	// The profile fields a SCIM source masters ("title", "department"...);
+	// empty: all of them.
+	Mastered      []string `protobuf:"bytes,19,rep,name=mastered,proto3" json:"mastered,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1382,6 +1385,13 @@ func (x *Directory) GetFullImportIntervalSeconds() uint32 {
 func (x *Directory) GetCaptureStatus() *CaptureStatus {
 	if x != nil {
 		return x.CaptureStatus
+	}
+	return nil
+}
+
+func (x *Directory) GetMastered() []string {
+	if x != nil {
+		return x.Mastered
 	}
 	return nil
 }
@@ -1846,6 +1856,98 @@ func (x *GetDirectoryResponse) GetDirectory() *Directory {
 	return nil
 }
 
+// IssueSourceTokenRequest asks for a SCIM source's bearer token.
+type IssueSourceTokenRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The directory (of kind scim).
+	Directory     string `protobuf:"bytes,1,opt,name=directory,proto3" json:"directory,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IssueSourceTokenRequest) Reset() {
+	*x = IssueSourceTokenRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssueSourceTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssueSourceTokenRequest) ProtoMessage() {}
+
+func (x *IssueSourceTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssueSourceTokenRequest.ProtoReflect.Descriptor instead.
+func (*IssueSourceTokenRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *IssueSourceTokenRequest) GetDirectory() string {
+	if x != nil {
+		return x.Directory
+	}
+	return ""
+}
+
+// IssueSourceTokenResponse carries the token, shown once.
+type IssueSourceTokenResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The bearer token the source sends to /scim/v2/.
+	Token         string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IssueSourceTokenResponse) Reset() {
+	*x = IssueSourceTokenResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssueSourceTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssueSourceTokenResponse) ProtoMessage() {}
+
+func (x *IssueSourceTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssueSourceTokenResponse.ProtoReflect.Descriptor instead.
+func (*IssueSourceTokenResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{25}
+}
+
+func (x *IssueSourceTokenResponse) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
 // CreateEnrollmentTokenRequest asks for an enrolment token.
 type CreateEnrollmentTokenRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1859,7 +1961,7 @@ type CreateEnrollmentTokenRequest struct {
 
 func (x *CreateEnrollmentTokenRequest) Reset() {
 	*x = CreateEnrollmentTokenRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[24]
+	mi := &file_idsync_v1_admin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1871,7 +1973,7 @@ func (x *CreateEnrollmentTokenRequest) String() string {
 func (*CreateEnrollmentTokenRequest) ProtoMessage() {}
 
 func (x *CreateEnrollmentTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[24]
+	mi := &file_idsync_v1_admin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1884,7 +1986,7 @@ func (x *CreateEnrollmentTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEnrollmentTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateEnrollmentTokenRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{24}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CreateEnrollmentTokenRequest) GetDirectory() string {
@@ -1914,7 +2016,7 @@ type CreateEnrollmentTokenResponse struct {
 
 func (x *CreateEnrollmentTokenResponse) Reset() {
 	*x = CreateEnrollmentTokenResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[25]
+	mi := &file_idsync_v1_admin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1926,7 +2028,7 @@ func (x *CreateEnrollmentTokenResponse) String() string {
 func (*CreateEnrollmentTokenResponse) ProtoMessage() {}
 
 func (x *CreateEnrollmentTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[25]
+	mi := &file_idsync_v1_admin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1939,7 +2041,7 @@ func (x *CreateEnrollmentTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEnrollmentTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateEnrollmentTokenResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{25}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CreateEnrollmentTokenResponse) GetToken() string {
@@ -1985,7 +2087,7 @@ type Agent struct {
 
 func (x *Agent) Reset() {
 	*x = Agent{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[26]
+	mi := &file_idsync_v1_admin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1997,7 +2099,7 @@ func (x *Agent) String() string {
 func (*Agent) ProtoMessage() {}
 
 func (x *Agent) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[26]
+	mi := &file_idsync_v1_admin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2010,7 +2112,7 @@ func (x *Agent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Agent.ProtoReflect.Descriptor instead.
 func (*Agent) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{26}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *Agent) GetId() string {
@@ -2092,7 +2194,7 @@ type ListAgentsRequest struct {
 
 func (x *ListAgentsRequest) Reset() {
 	*x = ListAgentsRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[27]
+	mi := &file_idsync_v1_admin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2104,7 +2206,7 @@ func (x *ListAgentsRequest) String() string {
 func (*ListAgentsRequest) ProtoMessage() {}
 
 func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[27]
+	mi := &file_idsync_v1_admin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2117,7 +2219,7 @@ func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsRequest.ProtoReflect.Descriptor instead.
 func (*ListAgentsRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{27}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{29}
 }
 
 // ListAgentsResponse lists agents.
@@ -2131,7 +2233,7 @@ type ListAgentsResponse struct {
 
 func (x *ListAgentsResponse) Reset() {
 	*x = ListAgentsResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[28]
+	mi := &file_idsync_v1_admin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2143,7 +2245,7 @@ func (x *ListAgentsResponse) String() string {
 func (*ListAgentsResponse) ProtoMessage() {}
 
 func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[28]
+	mi := &file_idsync_v1_admin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2156,7 +2258,7 @@ func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsResponse.ProtoReflect.Descriptor instead.
 func (*ListAgentsResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{28}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListAgentsResponse) GetAgents() []*Agent {
@@ -2177,7 +2279,7 @@ type RevokeAgentRequest struct {
 
 func (x *RevokeAgentRequest) Reset() {
 	*x = RevokeAgentRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[29]
+	mi := &file_idsync_v1_admin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2189,7 +2291,7 @@ func (x *RevokeAgentRequest) String() string {
 func (*RevokeAgentRequest) ProtoMessage() {}
 
 func (x *RevokeAgentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[29]
+	mi := &file_idsync_v1_admin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2202,7 +2304,7 @@ func (x *RevokeAgentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeAgentRequest.ProtoReflect.Descriptor instead.
 func (*RevokeAgentRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{29}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RevokeAgentRequest) GetId() string {
@@ -2223,7 +2325,7 @@ type RevokeAgentResponse struct {
 
 func (x *RevokeAgentResponse) Reset() {
 	*x = RevokeAgentResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[30]
+	mi := &file_idsync_v1_admin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2235,7 +2337,7 @@ func (x *RevokeAgentResponse) String() string {
 func (*RevokeAgentResponse) ProtoMessage() {}
 
 func (x *RevokeAgentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[30]
+	mi := &file_idsync_v1_admin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2248,7 +2350,7 @@ func (x *RevokeAgentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeAgentResponse.ProtoReflect.Descriptor instead.
 func (*RevokeAgentResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{30}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *RevokeAgentResponse) GetAgent() *Agent {
@@ -2303,7 +2405,7 @@ type ImportRun struct {
 
 func (x *ImportRun) Reset() {
 	*x = ImportRun{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[31]
+	mi := &file_idsync_v1_admin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2315,7 +2417,7 @@ func (x *ImportRun) String() string {
 func (*ImportRun) ProtoMessage() {}
 
 func (x *ImportRun) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[31]
+	mi := &file_idsync_v1_admin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2328,7 +2430,7 @@ func (x *ImportRun) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportRun.ProtoReflect.Descriptor instead.
 func (*ImportRun) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{31}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ImportRun) GetId() string {
@@ -2470,7 +2572,7 @@ type StartImportRequest struct {
 
 func (x *StartImportRequest) Reset() {
 	*x = StartImportRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[32]
+	mi := &file_idsync_v1_admin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2482,7 +2584,7 @@ func (x *StartImportRequest) String() string {
 func (*StartImportRequest) ProtoMessage() {}
 
 func (x *StartImportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[32]
+	mi := &file_idsync_v1_admin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2495,7 +2597,7 @@ func (x *StartImportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartImportRequest.ProtoReflect.Descriptor instead.
 func (*StartImportRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{32}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *StartImportRequest) GetDirectory() string {
@@ -2526,7 +2628,7 @@ type StartImportResponse struct {
 
 func (x *StartImportResponse) Reset() {
 	*x = StartImportResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[33]
+	mi := &file_idsync_v1_admin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2538,7 +2640,7 @@ func (x *StartImportResponse) String() string {
 func (*StartImportResponse) ProtoMessage() {}
 
 func (x *StartImportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[33]
+	mi := &file_idsync_v1_admin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2551,7 +2653,7 @@ func (x *StartImportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartImportResponse.ProtoReflect.Descriptor instead.
 func (*StartImportResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{33}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *StartImportResponse) GetRun() *ImportRun {
@@ -2581,7 +2683,7 @@ type ListImportsRequest struct {
 
 func (x *ListImportsRequest) Reset() {
 	*x = ListImportsRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[34]
+	mi := &file_idsync_v1_admin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2593,7 +2695,7 @@ func (x *ListImportsRequest) String() string {
 func (*ListImportsRequest) ProtoMessage() {}
 
 func (x *ListImportsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[34]
+	mi := &file_idsync_v1_admin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2606,7 +2708,7 @@ func (x *ListImportsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImportsRequest.ProtoReflect.Descriptor instead.
 func (*ListImportsRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{34}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListImportsRequest) GetDirectory() string {
@@ -2634,7 +2736,7 @@ type ListImportsResponse struct {
 
 func (x *ListImportsResponse) Reset() {
 	*x = ListImportsResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[35]
+	mi := &file_idsync_v1_admin_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2646,7 +2748,7 @@ func (x *ListImportsResponse) String() string {
 func (*ListImportsResponse) ProtoMessage() {}
 
 func (x *ListImportsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[35]
+	mi := &file_idsync_v1_admin_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2659,7 +2761,7 @@ func (x *ListImportsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImportsResponse.ProtoReflect.Descriptor instead.
 func (*ListImportsResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{35}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ListImportsResponse) GetRuns() []*ImportRun {
@@ -2680,7 +2782,7 @@ type GetImportRequest struct {
 
 func (x *GetImportRequest) Reset() {
 	*x = GetImportRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[36]
+	mi := &file_idsync_v1_admin_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2692,7 +2794,7 @@ func (x *GetImportRequest) String() string {
 func (*GetImportRequest) ProtoMessage() {}
 
 func (x *GetImportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[36]
+	mi := &file_idsync_v1_admin_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2705,7 +2807,7 @@ func (x *GetImportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetImportRequest.ProtoReflect.Descriptor instead.
 func (*GetImportRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{36}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *GetImportRequest) GetId() string {
@@ -2726,7 +2828,7 @@ type GetImportResponse struct {
 
 func (x *GetImportResponse) Reset() {
 	*x = GetImportResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[37]
+	mi := &file_idsync_v1_admin_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2738,7 +2840,7 @@ func (x *GetImportResponse) String() string {
 func (*GetImportResponse) ProtoMessage() {}
 
 func (x *GetImportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[37]
+	mi := &file_idsync_v1_admin_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2751,7 +2853,7 @@ func (x *GetImportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetImportResponse.ProtoReflect.Descriptor instead.
 func (*GetImportResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{37}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *GetImportResponse) GetRun() *ImportRun {
@@ -2772,7 +2874,7 @@ type ConfirmImportRequest struct {
 
 func (x *ConfirmImportRequest) Reset() {
 	*x = ConfirmImportRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[38]
+	mi := &file_idsync_v1_admin_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2784,7 +2886,7 @@ func (x *ConfirmImportRequest) String() string {
 func (*ConfirmImportRequest) ProtoMessage() {}
 
 func (x *ConfirmImportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[38]
+	mi := &file_idsync_v1_admin_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2797,7 +2899,7 @@ func (x *ConfirmImportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmImportRequest.ProtoReflect.Descriptor instead.
 func (*ConfirmImportRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{38}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ConfirmImportRequest) GetId() string {
@@ -2818,7 +2920,7 @@ type ConfirmImportResponse struct {
 
 func (x *ConfirmImportResponse) Reset() {
 	*x = ConfirmImportResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[39]
+	mi := &file_idsync_v1_admin_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2830,7 +2932,7 @@ func (x *ConfirmImportResponse) String() string {
 func (*ConfirmImportResponse) ProtoMessage() {}
 
 func (x *ConfirmImportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[39]
+	mi := &file_idsync_v1_admin_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2843,7 +2945,7 @@ func (x *ConfirmImportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmImportResponse.ProtoReflect.Descriptor instead.
 func (*ConfirmImportResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{39}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *ConfirmImportResponse) GetRun() *ImportRun {
@@ -2864,7 +2966,7 @@ type CancelImportRequest struct {
 
 func (x *CancelImportRequest) Reset() {
 	*x = CancelImportRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[40]
+	mi := &file_idsync_v1_admin_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2876,7 +2978,7 @@ func (x *CancelImportRequest) String() string {
 func (*CancelImportRequest) ProtoMessage() {}
 
 func (x *CancelImportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[40]
+	mi := &file_idsync_v1_admin_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2889,7 +2991,7 @@ func (x *CancelImportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelImportRequest.ProtoReflect.Descriptor instead.
 func (*CancelImportRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{40}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *CancelImportRequest) GetId() string {
@@ -2910,7 +3012,7 @@ type CancelImportResponse struct {
 
 func (x *CancelImportResponse) Reset() {
 	*x = CancelImportResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[41]
+	mi := &file_idsync_v1_admin_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2922,7 +3024,7 @@ func (x *CancelImportResponse) String() string {
 func (*CancelImportResponse) ProtoMessage() {}
 
 func (x *CancelImportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[41]
+	mi := &file_idsync_v1_admin_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2935,7 +3037,7 @@ func (x *CancelImportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelImportResponse.ProtoReflect.Descriptor instead.
 func (*CancelImportResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{41}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *CancelImportResponse) GetRun() *ImportRun {
@@ -2995,7 +3097,7 @@ type User struct {
 
 func (x *User) Reset() {
 	*x = User{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[42]
+	mi := &file_idsync_v1_admin_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3007,7 +3109,7 @@ func (x *User) String() string {
 func (*User) ProtoMessage() {}
 
 func (x *User) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[42]
+	mi := &file_idsync_v1_admin_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3020,7 +3122,7 @@ func (x *User) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use User.ProtoReflect.Descriptor instead.
 func (*User) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{42}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *User) GetId() string {
@@ -3178,7 +3280,7 @@ type TransitiveGroup struct {
 
 func (x *TransitiveGroup) Reset() {
 	*x = TransitiveGroup{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[43]
+	mi := &file_idsync_v1_admin_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3190,7 +3292,7 @@ func (x *TransitiveGroup) String() string {
 func (*TransitiveGroup) ProtoMessage() {}
 
 func (x *TransitiveGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[43]
+	mi := &file_idsync_v1_admin_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3203,7 +3305,7 @@ func (x *TransitiveGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransitiveGroup.ProtoReflect.Descriptor instead.
 func (*TransitiveGroup) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{43}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *TransitiveGroup) GetName() string {
@@ -3244,7 +3346,7 @@ type ListUsersRequest struct {
 
 func (x *ListUsersRequest) Reset() {
 	*x = ListUsersRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[44]
+	mi := &file_idsync_v1_admin_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3256,7 +3358,7 @@ func (x *ListUsersRequest) String() string {
 func (*ListUsersRequest) ProtoMessage() {}
 
 func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[44]
+	mi := &file_idsync_v1_admin_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3269,7 +3371,7 @@ func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsersRequest.ProtoReflect.Descriptor instead.
 func (*ListUsersRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{44}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *ListUsersRequest) GetDirectory() string {
@@ -3311,7 +3413,7 @@ type ListUsersResponse struct {
 
 func (x *ListUsersResponse) Reset() {
 	*x = ListUsersResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[45]
+	mi := &file_idsync_v1_admin_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3323,7 +3425,7 @@ func (x *ListUsersResponse) String() string {
 func (*ListUsersResponse) ProtoMessage() {}
 
 func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[45]
+	mi := &file_idsync_v1_admin_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3336,7 +3438,7 @@ func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsersResponse.ProtoReflect.Descriptor instead.
 func (*ListUsersResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{45}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ListUsersResponse) GetUsers() []*User {
@@ -3359,7 +3461,7 @@ type GetUserRequest struct {
 
 func (x *GetUserRequest) Reset() {
 	*x = GetUserRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[46]
+	mi := &file_idsync_v1_admin_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3371,7 +3473,7 @@ func (x *GetUserRequest) String() string {
 func (*GetUserRequest) ProtoMessage() {}
 
 func (x *GetUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[46]
+	mi := &file_idsync_v1_admin_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3384,7 +3486,7 @@ func (x *GetUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserRequest.ProtoReflect.Descriptor instead.
 func (*GetUserRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{46}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *GetUserRequest) GetUser() string {
@@ -3412,7 +3514,7 @@ type GetUserResponse struct {
 
 func (x *GetUserResponse) Reset() {
 	*x = GetUserResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[47]
+	mi := &file_idsync_v1_admin_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3424,7 +3526,7 @@ func (x *GetUserResponse) String() string {
 func (*GetUserResponse) ProtoMessage() {}
 
 func (x *GetUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[47]
+	mi := &file_idsync_v1_admin_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3437,7 +3539,7 @@ func (x *GetUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserResponse.ProtoReflect.Descriptor instead.
 func (*GetUserResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{47}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *GetUserResponse) GetUser() *User {
@@ -3476,7 +3578,7 @@ type Group struct {
 
 func (x *Group) Reset() {
 	*x = Group{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[48]
+	mi := &file_idsync_v1_admin_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3488,7 +3590,7 @@ func (x *Group) String() string {
 func (*Group) ProtoMessage() {}
 
 func (x *Group) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[48]
+	mi := &file_idsync_v1_admin_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3501,7 +3603,7 @@ func (x *Group) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Group.ProtoReflect.Descriptor instead.
 func (*Group) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{48}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *Group) GetId() string {
@@ -3591,7 +3693,7 @@ type GroupMember struct {
 
 func (x *GroupMember) Reset() {
 	*x = GroupMember{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[49]
+	mi := &file_idsync_v1_admin_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3603,7 +3705,7 @@ func (x *GroupMember) String() string {
 func (*GroupMember) ProtoMessage() {}
 
 func (x *GroupMember) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[49]
+	mi := &file_idsync_v1_admin_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3616,7 +3718,7 @@ func (x *GroupMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupMember.ProtoReflect.Descriptor instead.
 func (*GroupMember) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{49}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *GroupMember) GetValue() string {
@@ -3658,7 +3760,7 @@ type ListGroupsRequest struct {
 
 func (x *ListGroupsRequest) Reset() {
 	*x = ListGroupsRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[50]
+	mi := &file_idsync_v1_admin_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3670,7 +3772,7 @@ func (x *ListGroupsRequest) String() string {
 func (*ListGroupsRequest) ProtoMessage() {}
 
 func (x *ListGroupsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[50]
+	mi := &file_idsync_v1_admin_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3683,7 +3785,7 @@ func (x *ListGroupsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGroupsRequest.ProtoReflect.Descriptor instead.
 func (*ListGroupsRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{50}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *ListGroupsRequest) GetDirectory() string {
@@ -3704,7 +3806,7 @@ type ListGroupsResponse struct {
 
 func (x *ListGroupsResponse) Reset() {
 	*x = ListGroupsResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[51]
+	mi := &file_idsync_v1_admin_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3716,7 +3818,7 @@ func (x *ListGroupsResponse) String() string {
 func (*ListGroupsResponse) ProtoMessage() {}
 
 func (x *ListGroupsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[51]
+	mi := &file_idsync_v1_admin_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3729,7 +3831,7 @@ func (x *ListGroupsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGroupsResponse.ProtoReflect.Descriptor instead.
 func (*ListGroupsResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{51}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *ListGroupsResponse) GetGroups() []*Group {
@@ -3752,7 +3854,7 @@ type GetGroupRequest struct {
 
 func (x *GetGroupRequest) Reset() {
 	*x = GetGroupRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[52]
+	mi := &file_idsync_v1_admin_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3764,7 +3866,7 @@ func (x *GetGroupRequest) String() string {
 func (*GetGroupRequest) ProtoMessage() {}
 
 func (x *GetGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[52]
+	mi := &file_idsync_v1_admin_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3777,7 +3879,7 @@ func (x *GetGroupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetGroupRequest.ProtoReflect.Descriptor instead.
 func (*GetGroupRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{52}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *GetGroupRequest) GetGroup() string {
@@ -3807,7 +3909,7 @@ type GetGroupResponse struct {
 
 func (x *GetGroupResponse) Reset() {
 	*x = GetGroupResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[53]
+	mi := &file_idsync_v1_admin_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3819,7 +3921,7 @@ func (x *GetGroupResponse) String() string {
 func (*GetGroupResponse) ProtoMessage() {}
 
 func (x *GetGroupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[53]
+	mi := &file_idsync_v1_admin_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3832,7 +3934,7 @@ func (x *GetGroupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetGroupResponse.ProtoReflect.Descriptor instead.
 func (*GetGroupResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{53}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *GetGroupResponse) GetGroup() *Group {
@@ -3929,7 +4031,7 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	" \x01(\tR\tgroupName\x12+\n" +
 	"\x11group_description\x18\v \x01(\tR\x10groupDescription\x12#\n" +
 	"\rgroup_members\x18\f \x03(\tR\fgroupMembers\x12\x14\n" +
-	"\x05extra\x18\r \x03(\tR\x05extra\"\xed\x05\n" +
+	"\x05extra\x18\r \x03(\tR\x05extra\"\x89\x06\n" +
 	"\tDirectory\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12,\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x18.idsync.v1.DirectoryKindR\x04kind\x12\x17\n" +
@@ -3951,7 +4053,8 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x10capture_strategy\x18\x0f \x01(\tR\x0fcaptureStrategy\x122\n" +
 	"\x15poll_interval_seconds\x18\x10 \x01(\rR\x13pollIntervalSeconds\x12?\n" +
 	"\x1cfull_import_interval_seconds\x18\x11 \x01(\rR\x19fullImportIntervalSeconds\x12?\n" +
-	"\x0ecapture_status\x18\x12 \x01(\v2\x18.idsync.v1.CaptureStatusR\rcaptureStatus\"\xc9\x01\n" +
+	"\x0ecapture_status\x18\x12 \x01(\v2\x18.idsync.v1.CaptureStatusR\rcaptureStatus\x12\x1a\n" +
+	"\bmastered\x18\x13 \x03(\tR\bmastered\"\xc9\x01\n" +
 	"\rCaptureStatus\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x1a\n" +
 	"\bstrategy\x18\x02 \x01(\tR\bstrategy\x12\x19\n" +
@@ -3975,7 +4078,11 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x13GetDirectoryRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"J\n" +
 	"\x14GetDirectoryResponse\x122\n" +
-	"\tdirectory\x18\x01 \x01(\v2\x14.idsync.v1.DirectoryR\tdirectory\"]\n" +
+	"\tdirectory\x18\x01 \x01(\v2\x14.idsync.v1.DirectoryR\tdirectory\"7\n" +
+	"\x17IssueSourceTokenRequest\x12\x1c\n" +
+	"\tdirectory\x18\x01 \x01(\tR\tdirectory\"0\n" +
+	"\x18IssueSourceTokenResponse\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\"]\n" +
 	"\x1cCreateEnrollmentTokenRequest\x12\x1c\n" +
 	"\tdirectory\x18\x01 \x01(\tR\tdirectory\x12\x1f\n" +
 	"\vttl_seconds\x18\x02 \x01(\rR\n" +
@@ -4141,12 +4248,13 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x17USER_STATUS_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12USER_STATUS_ACTIVE\x10\x01\x12\x19\n" +
 	"\x15USER_STATUS_SUSPENDED\x10\x02\x12\x1d\n" +
-	"\x19USER_STATUS_DEPROVISIONED\x10\x032\xcb\r\n" +
+	"\x19USER_STATUS_DEPROVISIONED\x10\x032\xa8\x0e\n" +
 	"\fAdminService\x12X\n" +
 	"\x0fCreateDirectory\x12!.idsync.v1.CreateDirectoryRequest\x1a\".idsync.v1.CreateDirectoryResponse\x12X\n" +
 	"\x0fUpdateDirectory\x12!.idsync.v1.UpdateDirectoryRequest\x1a\".idsync.v1.UpdateDirectoryResponse\x12X\n" +
 	"\x0fListDirectories\x12!.idsync.v1.ListDirectoriesRequest\x1a\".idsync.v1.ListDirectoriesResponse\x12O\n" +
-	"\fGetDirectory\x12\x1e.idsync.v1.GetDirectoryRequest\x1a\x1f.idsync.v1.GetDirectoryResponse\x12j\n" +
+	"\fGetDirectory\x12\x1e.idsync.v1.GetDirectoryRequest\x1a\x1f.idsync.v1.GetDirectoryResponse\x12[\n" +
+	"\x10IssueSourceToken\x12\".idsync.v1.IssueSourceTokenRequest\x1a#.idsync.v1.IssueSourceTokenResponse\x12j\n" +
 	"\x15CreateEnrollmentToken\x12'.idsync.v1.CreateEnrollmentTokenRequest\x1a(.idsync.v1.CreateEnrollmentTokenResponse\x12I\n" +
 	"\n" +
 	"ListAgents\x12\x1c.idsync.v1.ListAgentsRequest\x1a\x1d.idsync.v1.ListAgentsResponse\x12L\n" +
@@ -4180,7 +4288,7 @@ func file_idsync_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_idsync_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_idsync_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 54)
+var file_idsync_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
 var file_idsync_v1_admin_proto_goTypes = []any{
 	(AgentState)(0),                       // 0: idsync.v1.AgentState
 	(RunState)(0),                         // 1: idsync.v1.RunState
@@ -4209,142 +4317,146 @@ var file_idsync_v1_admin_proto_goTypes = []any{
 	(*ListDirectoriesResponse)(nil),       // 24: idsync.v1.ListDirectoriesResponse
 	(*GetDirectoryRequest)(nil),           // 25: idsync.v1.GetDirectoryRequest
 	(*GetDirectoryResponse)(nil),          // 26: idsync.v1.GetDirectoryResponse
-	(*CreateEnrollmentTokenRequest)(nil),  // 27: idsync.v1.CreateEnrollmentTokenRequest
-	(*CreateEnrollmentTokenResponse)(nil), // 28: idsync.v1.CreateEnrollmentTokenResponse
-	(*Agent)(nil),                         // 29: idsync.v1.Agent
-	(*ListAgentsRequest)(nil),             // 30: idsync.v1.ListAgentsRequest
-	(*ListAgentsResponse)(nil),            // 31: idsync.v1.ListAgentsResponse
-	(*RevokeAgentRequest)(nil),            // 32: idsync.v1.RevokeAgentRequest
-	(*RevokeAgentResponse)(nil),           // 33: idsync.v1.RevokeAgentResponse
-	(*ImportRun)(nil),                     // 34: idsync.v1.ImportRun
-	(*StartImportRequest)(nil),            // 35: idsync.v1.StartImportRequest
-	(*StartImportResponse)(nil),           // 36: idsync.v1.StartImportResponse
-	(*ListImportsRequest)(nil),            // 37: idsync.v1.ListImportsRequest
-	(*ListImportsResponse)(nil),           // 38: idsync.v1.ListImportsResponse
-	(*GetImportRequest)(nil),              // 39: idsync.v1.GetImportRequest
-	(*GetImportResponse)(nil),             // 40: idsync.v1.GetImportResponse
-	(*ConfirmImportRequest)(nil),          // 41: idsync.v1.ConfirmImportRequest
-	(*ConfirmImportResponse)(nil),         // 42: idsync.v1.ConfirmImportResponse
-	(*CancelImportRequest)(nil),           // 43: idsync.v1.CancelImportRequest
-	(*CancelImportResponse)(nil),          // 44: idsync.v1.CancelImportResponse
-	(*User)(nil),                          // 45: idsync.v1.User
-	(*TransitiveGroup)(nil),               // 46: idsync.v1.TransitiveGroup
-	(*ListUsersRequest)(nil),              // 47: idsync.v1.ListUsersRequest
-	(*ListUsersResponse)(nil),             // 48: idsync.v1.ListUsersResponse
-	(*GetUserRequest)(nil),                // 49: idsync.v1.GetUserRequest
-	(*GetUserResponse)(nil),               // 50: idsync.v1.GetUserResponse
-	(*Group)(nil),                         // 51: idsync.v1.Group
-	(*GroupMember)(nil),                   // 52: idsync.v1.GroupMember
-	(*ListGroupsRequest)(nil),             // 53: idsync.v1.ListGroupsRequest
-	(*ListGroupsResponse)(nil),            // 54: idsync.v1.ListGroupsResponse
-	(*GetGroupRequest)(nil),               // 55: idsync.v1.GetGroupRequest
-	(*GetGroupResponse)(nil),              // 56: idsync.v1.GetGroupResponse
-	(*timestamppb.Timestamp)(nil),         // 57: google.protobuf.Timestamp
-	(DirectoryKind)(0),                    // 58: idsync.v1.DirectoryKind
-	(ImportKind)(0),                       // 59: idsync.v1.ImportKind
-	(*EntryError)(nil),                    // 60: idsync.v1.EntryError
-	(*Attribute)(nil),                     // 61: idsync.v1.Attribute
-	(ObjectKind)(0),                       // 62: idsync.v1.ObjectKind
+	(*IssueSourceTokenRequest)(nil),       // 27: idsync.v1.IssueSourceTokenRequest
+	(*IssueSourceTokenResponse)(nil),      // 28: idsync.v1.IssueSourceTokenResponse
+	(*CreateEnrollmentTokenRequest)(nil),  // 29: idsync.v1.CreateEnrollmentTokenRequest
+	(*CreateEnrollmentTokenResponse)(nil), // 30: idsync.v1.CreateEnrollmentTokenResponse
+	(*Agent)(nil),                         // 31: idsync.v1.Agent
+	(*ListAgentsRequest)(nil),             // 32: idsync.v1.ListAgentsRequest
+	(*ListAgentsResponse)(nil),            // 33: idsync.v1.ListAgentsResponse
+	(*RevokeAgentRequest)(nil),            // 34: idsync.v1.RevokeAgentRequest
+	(*RevokeAgentResponse)(nil),           // 35: idsync.v1.RevokeAgentResponse
+	(*ImportRun)(nil),                     // 36: idsync.v1.ImportRun
+	(*StartImportRequest)(nil),            // 37: idsync.v1.StartImportRequest
+	(*StartImportResponse)(nil),           // 38: idsync.v1.StartImportResponse
+	(*ListImportsRequest)(nil),            // 39: idsync.v1.ListImportsRequest
+	(*ListImportsResponse)(nil),           // 40: idsync.v1.ListImportsResponse
+	(*GetImportRequest)(nil),              // 41: idsync.v1.GetImportRequest
+	(*GetImportResponse)(nil),             // 42: idsync.v1.GetImportResponse
+	(*ConfirmImportRequest)(nil),          // 43: idsync.v1.ConfirmImportRequest
+	(*ConfirmImportResponse)(nil),         // 44: idsync.v1.ConfirmImportResponse
+	(*CancelImportRequest)(nil),           // 45: idsync.v1.CancelImportRequest
+	(*CancelImportResponse)(nil),          // 46: idsync.v1.CancelImportResponse
+	(*User)(nil),                          // 47: idsync.v1.User
+	(*TransitiveGroup)(nil),               // 48: idsync.v1.TransitiveGroup
+	(*ListUsersRequest)(nil),              // 49: idsync.v1.ListUsersRequest
+	(*ListUsersResponse)(nil),             // 50: idsync.v1.ListUsersResponse
+	(*GetUserRequest)(nil),                // 51: idsync.v1.GetUserRequest
+	(*GetUserResponse)(nil),               // 52: idsync.v1.GetUserResponse
+	(*Group)(nil),                         // 53: idsync.v1.Group
+	(*GroupMember)(nil),                   // 54: idsync.v1.GroupMember
+	(*ListGroupsRequest)(nil),             // 55: idsync.v1.ListGroupsRequest
+	(*ListGroupsResponse)(nil),            // 56: idsync.v1.ListGroupsResponse
+	(*GetGroupRequest)(nil),               // 57: idsync.v1.GetGroupRequest
+	(*GetGroupResponse)(nil),              // 58: idsync.v1.GetGroupResponse
+	(*timestamppb.Timestamp)(nil),         // 59: google.protobuf.Timestamp
+	(DirectoryKind)(0),                    // 60: idsync.v1.DirectoryKind
+	(ImportKind)(0),                       // 61: idsync.v1.ImportKind
+	(*EntryError)(nil),                    // 62: idsync.v1.EntryError
+	(*Attribute)(nil),                     // 63: idsync.v1.Attribute
+	(ObjectKind)(0),                       // 64: idsync.v1.ObjectKind
 }
 var file_idsync_v1_admin_proto_depIdxs = []int32{
-	57, // 0: idsync.v1.AdminToken.created_at:type_name -> google.protobuf.Timestamp
-	57, // 1: idsync.v1.AdminToken.revoked_at:type_name -> google.protobuf.Timestamp
-	57, // 2: idsync.v1.AdminToken.last_used_at:type_name -> google.protobuf.Timestamp
+	59, // 0: idsync.v1.AdminToken.created_at:type_name -> google.protobuf.Timestamp
+	59, // 1: idsync.v1.AdminToken.revoked_at:type_name -> google.protobuf.Timestamp
+	59, // 2: idsync.v1.AdminToken.last_used_at:type_name -> google.protobuf.Timestamp
 	3,  // 3: idsync.v1.CreateAdminTokenResponse.token:type_name -> idsync.v1.AdminToken
 	3,  // 4: idsync.v1.ListAdminTokensResponse.tokens:type_name -> idsync.v1.AdminToken
 	3,  // 5: idsync.v1.RevokeAdminTokenResponse.token:type_name -> idsync.v1.AdminToken
-	57, // 6: idsync.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
-	57, // 7: idsync.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
+	59, // 6: idsync.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
+	59, // 7: idsync.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
 	10, // 8: idsync.v1.ListAuditEventsResponse.events:type_name -> idsync.v1.AuditEvent
 	14, // 9: idsync.v1.GetReportResponse.rows:type_name -> idsync.v1.ReportRow
-	57, // 10: idsync.v1.GetReportResponse.generated_at:type_name -> google.protobuf.Timestamp
-	58, // 11: idsync.v1.Directory.kind:type_name -> idsync.v1.DirectoryKind
+	59, // 10: idsync.v1.GetReportResponse.generated_at:type_name -> google.protobuf.Timestamp
+	60, // 11: idsync.v1.Directory.kind:type_name -> idsync.v1.DirectoryKind
 	16, // 12: idsync.v1.Directory.mapping:type_name -> idsync.v1.AttributeMapping
-	57, // 13: idsync.v1.Directory.created_at:type_name -> google.protobuf.Timestamp
-	34, // 14: idsync.v1.Directory.last_run:type_name -> idsync.v1.ImportRun
+	59, // 13: idsync.v1.Directory.created_at:type_name -> google.protobuf.Timestamp
+	36, // 14: idsync.v1.Directory.last_run:type_name -> idsync.v1.ImportRun
 	18, // 15: idsync.v1.Directory.capture_status:type_name -> idsync.v1.CaptureStatus
-	57, // 16: idsync.v1.CaptureStatus.started_at:type_name -> google.protobuf.Timestamp
+	59, // 16: idsync.v1.CaptureStatus.started_at:type_name -> google.protobuf.Timestamp
 	17, // 17: idsync.v1.CreateDirectoryRequest.directory:type_name -> idsync.v1.Directory
 	17, // 18: idsync.v1.CreateDirectoryResponse.directory:type_name -> idsync.v1.Directory
 	17, // 19: idsync.v1.UpdateDirectoryRequest.directory:type_name -> idsync.v1.Directory
 	17, // 20: idsync.v1.UpdateDirectoryResponse.directory:type_name -> idsync.v1.Directory
 	17, // 21: idsync.v1.ListDirectoriesResponse.directories:type_name -> idsync.v1.Directory
 	17, // 22: idsync.v1.GetDirectoryResponse.directory:type_name -> idsync.v1.Directory
-	57, // 23: idsync.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	59, // 23: idsync.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
 	0,  // 24: idsync.v1.Agent.state:type_name -> idsync.v1.AgentState
-	57, // 25: idsync.v1.Agent.enrolled_at:type_name -> google.protobuf.Timestamp
-	57, // 26: idsync.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
-	57, // 27: idsync.v1.Agent.cert_expires_at:type_name -> google.protobuf.Timestamp
-	29, // 28: idsync.v1.ListAgentsResponse.agents:type_name -> idsync.v1.Agent
-	29, // 29: idsync.v1.RevokeAgentResponse.agent:type_name -> idsync.v1.Agent
-	59, // 30: idsync.v1.ImportRun.kind:type_name -> idsync.v1.ImportKind
+	59, // 25: idsync.v1.Agent.enrolled_at:type_name -> google.protobuf.Timestamp
+	59, // 26: idsync.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
+	59, // 27: idsync.v1.Agent.cert_expires_at:type_name -> google.protobuf.Timestamp
+	31, // 28: idsync.v1.ListAgentsResponse.agents:type_name -> idsync.v1.Agent
+	31, // 29: idsync.v1.RevokeAgentResponse.agent:type_name -> idsync.v1.Agent
+	61, // 30: idsync.v1.ImportRun.kind:type_name -> idsync.v1.ImportKind
 	1,  // 31: idsync.v1.ImportRun.state:type_name -> idsync.v1.RunState
-	57, // 32: idsync.v1.ImportRun.started_at:type_name -> google.protobuf.Timestamp
-	57, // 33: idsync.v1.ImportRun.finished_at:type_name -> google.protobuf.Timestamp
-	60, // 34: idsync.v1.ImportRun.error_samples:type_name -> idsync.v1.EntryError
-	59, // 35: idsync.v1.StartImportRequest.kind:type_name -> idsync.v1.ImportKind
-	34, // 36: idsync.v1.StartImportResponse.run:type_name -> idsync.v1.ImportRun
-	34, // 37: idsync.v1.ListImportsResponse.runs:type_name -> idsync.v1.ImportRun
-	34, // 38: idsync.v1.GetImportResponse.run:type_name -> idsync.v1.ImportRun
-	34, // 39: idsync.v1.ConfirmImportResponse.run:type_name -> idsync.v1.ImportRun
-	34, // 40: idsync.v1.CancelImportResponse.run:type_name -> idsync.v1.ImportRun
+	59, // 32: idsync.v1.ImportRun.started_at:type_name -> google.protobuf.Timestamp
+	59, // 33: idsync.v1.ImportRun.finished_at:type_name -> google.protobuf.Timestamp
+	62, // 34: idsync.v1.ImportRun.error_samples:type_name -> idsync.v1.EntryError
+	61, // 35: idsync.v1.StartImportRequest.kind:type_name -> idsync.v1.ImportKind
+	36, // 36: idsync.v1.StartImportResponse.run:type_name -> idsync.v1.ImportRun
+	36, // 37: idsync.v1.ListImportsResponse.runs:type_name -> idsync.v1.ImportRun
+	36, // 38: idsync.v1.GetImportResponse.run:type_name -> idsync.v1.ImportRun
+	36, // 39: idsync.v1.ConfirmImportResponse.run:type_name -> idsync.v1.ImportRun
+	36, // 40: idsync.v1.CancelImportResponse.run:type_name -> idsync.v1.ImportRun
 	2,  // 41: idsync.v1.User.status:type_name -> idsync.v1.UserStatus
-	61, // 42: idsync.v1.User.extra:type_name -> idsync.v1.Attribute
-	57, // 43: idsync.v1.User.created_at:type_name -> google.protobuf.Timestamp
-	57, // 44: idsync.v1.User.updated_at:type_name -> google.protobuf.Timestamp
-	46, // 45: idsync.v1.User.transitive_groups:type_name -> idsync.v1.TransitiveGroup
+	63, // 42: idsync.v1.User.extra:type_name -> idsync.v1.Attribute
+	59, // 43: idsync.v1.User.created_at:type_name -> google.protobuf.Timestamp
+	59, // 44: idsync.v1.User.updated_at:type_name -> google.protobuf.Timestamp
+	48, // 45: idsync.v1.User.transitive_groups:type_name -> idsync.v1.TransitiveGroup
 	2,  // 46: idsync.v1.ListUsersRequest.status:type_name -> idsync.v1.UserStatus
-	45, // 47: idsync.v1.ListUsersResponse.users:type_name -> idsync.v1.User
-	45, // 48: idsync.v1.GetUserResponse.user:type_name -> idsync.v1.User
+	47, // 47: idsync.v1.ListUsersResponse.users:type_name -> idsync.v1.User
+	47, // 48: idsync.v1.GetUserResponse.user:type_name -> idsync.v1.User
 	2,  // 49: idsync.v1.Group.status:type_name -> idsync.v1.UserStatus
-	62, // 50: idsync.v1.GroupMember.kind:type_name -> idsync.v1.ObjectKind
-	51, // 51: idsync.v1.ListGroupsResponse.groups:type_name -> idsync.v1.Group
-	51, // 52: idsync.v1.GetGroupResponse.group:type_name -> idsync.v1.Group
-	52, // 53: idsync.v1.GetGroupResponse.members:type_name -> idsync.v1.GroupMember
+	64, // 50: idsync.v1.GroupMember.kind:type_name -> idsync.v1.ObjectKind
+	53, // 51: idsync.v1.ListGroupsResponse.groups:type_name -> idsync.v1.Group
+	53, // 52: idsync.v1.GetGroupResponse.group:type_name -> idsync.v1.Group
+	54, // 53: idsync.v1.GetGroupResponse.members:type_name -> idsync.v1.GroupMember
 	19, // 54: idsync.v1.AdminService.CreateDirectory:input_type -> idsync.v1.CreateDirectoryRequest
 	21, // 55: idsync.v1.AdminService.UpdateDirectory:input_type -> idsync.v1.UpdateDirectoryRequest
 	23, // 56: idsync.v1.AdminService.ListDirectories:input_type -> idsync.v1.ListDirectoriesRequest
 	25, // 57: idsync.v1.AdminService.GetDirectory:input_type -> idsync.v1.GetDirectoryRequest
-	27, // 58: idsync.v1.AdminService.CreateEnrollmentToken:input_type -> idsync.v1.CreateEnrollmentTokenRequest
-	30, // 59: idsync.v1.AdminService.ListAgents:input_type -> idsync.v1.ListAgentsRequest
-	32, // 60: idsync.v1.AdminService.RevokeAgent:input_type -> idsync.v1.RevokeAgentRequest
-	35, // 61: idsync.v1.AdminService.StartImport:input_type -> idsync.v1.StartImportRequest
-	37, // 62: idsync.v1.AdminService.ListImports:input_type -> idsync.v1.ListImportsRequest
-	39, // 63: idsync.v1.AdminService.GetImport:input_type -> idsync.v1.GetImportRequest
-	41, // 64: idsync.v1.AdminService.ConfirmImport:input_type -> idsync.v1.ConfirmImportRequest
-	43, // 65: idsync.v1.AdminService.CancelImport:input_type -> idsync.v1.CancelImportRequest
-	47, // 66: idsync.v1.AdminService.ListUsers:input_type -> idsync.v1.ListUsersRequest
-	49, // 67: idsync.v1.AdminService.GetUser:input_type -> idsync.v1.GetUserRequest
-	53, // 68: idsync.v1.AdminService.ListGroups:input_type -> idsync.v1.ListGroupsRequest
-	55, // 69: idsync.v1.AdminService.GetGroup:input_type -> idsync.v1.GetGroupRequest
-	4,  // 70: idsync.v1.AdminService.CreateAdminToken:input_type -> idsync.v1.CreateAdminTokenRequest
-	6,  // 71: idsync.v1.AdminService.ListAdminTokens:input_type -> idsync.v1.ListAdminTokensRequest
-	8,  // 72: idsync.v1.AdminService.RevokeAdminToken:input_type -> idsync.v1.RevokeAdminTokenRequest
-	11, // 73: idsync.v1.AdminService.ListAuditEvents:input_type -> idsync.v1.ListAuditEventsRequest
-	13, // 74: idsync.v1.AdminService.GetReport:input_type -> idsync.v1.GetReportRequest
-	20, // 75: idsync.v1.AdminService.CreateDirectory:output_type -> idsync.v1.CreateDirectoryResponse
-	22, // 76: idsync.v1.AdminService.UpdateDirectory:output_type -> idsync.v1.UpdateDirectoryResponse
-	24, // 77: idsync.v1.AdminService.ListDirectories:output_type -> idsync.v1.ListDirectoriesResponse
-	26, // 78: idsync.v1.AdminService.GetDirectory:output_type -> idsync.v1.GetDirectoryResponse
-	28, // 79: idsync.v1.AdminService.CreateEnrollmentToken:output_type -> idsync.v1.CreateEnrollmentTokenResponse
-	31, // 80: idsync.v1.AdminService.ListAgents:output_type -> idsync.v1.ListAgentsResponse
-	33, // 81: idsync.v1.AdminService.RevokeAgent:output_type -> idsync.v1.RevokeAgentResponse
-	36, // 82: idsync.v1.AdminService.StartImport:output_type -> idsync.v1.StartImportResponse
-	38, // 83: idsync.v1.AdminService.ListImports:output_type -> idsync.v1.ListImportsResponse
-	40, // 84: idsync.v1.AdminService.GetImport:output_type -> idsync.v1.GetImportResponse
-	42, // 85: idsync.v1.AdminService.ConfirmImport:output_type -> idsync.v1.ConfirmImportResponse
-	44, // 86: idsync.v1.AdminService.CancelImport:output_type -> idsync.v1.CancelImportResponse
-	48, // 87: idsync.v1.AdminService.ListUsers:output_type -> idsync.v1.ListUsersResponse
-	50, // 88: idsync.v1.AdminService.GetUser:output_type -> idsync.v1.GetUserResponse
-	54, // 89: idsync.v1.AdminService.ListGroups:output_type -> idsync.v1.ListGroupsResponse
-	56, // 90: idsync.v1.AdminService.GetGroup:output_type -> idsync.v1.GetGroupResponse
-	5,  // 91: idsync.v1.AdminService.CreateAdminToken:output_type -> idsync.v1.CreateAdminTokenResponse
-	7,  // 92: idsync.v1.AdminService.ListAdminTokens:output_type -> idsync.v1.ListAdminTokensResponse
-	9,  // 93: idsync.v1.AdminService.RevokeAdminToken:output_type -> idsync.v1.RevokeAdminTokenResponse
-	12, // 94: idsync.v1.AdminService.ListAuditEvents:output_type -> idsync.v1.ListAuditEventsResponse
-	15, // 95: idsync.v1.AdminService.GetReport:output_type -> idsync.v1.GetReportResponse
-	75, // [75:96] is the sub-list for method output_type
-	54, // [54:75] is the sub-list for method input_type
+	27, // 58: idsync.v1.AdminService.IssueSourceToken:input_type -> idsync.v1.IssueSourceTokenRequest
+	29, // 59: idsync.v1.AdminService.CreateEnrollmentToken:input_type -> idsync.v1.CreateEnrollmentTokenRequest
+	32, // 60: idsync.v1.AdminService.ListAgents:input_type -> idsync.v1.ListAgentsRequest
+	34, // 61: idsync.v1.AdminService.RevokeAgent:input_type -> idsync.v1.RevokeAgentRequest
+	37, // 62: idsync.v1.AdminService.StartImport:input_type -> idsync.v1.StartImportRequest
+	39, // 63: idsync.v1.AdminService.ListImports:input_type -> idsync.v1.ListImportsRequest
+	41, // 64: idsync.v1.AdminService.GetImport:input_type -> idsync.v1.GetImportRequest
+	43, // 65: idsync.v1.AdminService.ConfirmImport:input_type -> idsync.v1.ConfirmImportRequest
+	45, // 66: idsync.v1.AdminService.CancelImport:input_type -> idsync.v1.CancelImportRequest
+	49, // 67: idsync.v1.AdminService.ListUsers:input_type -> idsync.v1.ListUsersRequest
+	51, // 68: idsync.v1.AdminService.GetUser:input_type -> idsync.v1.GetUserRequest
+	55, // 69: idsync.v1.AdminService.ListGroups:input_type -> idsync.v1.ListGroupsRequest
+	57, // 70: idsync.v1.AdminService.GetGroup:input_type -> idsync.v1.GetGroupRequest
+	4,  // 71: idsync.v1.AdminService.CreateAdminToken:input_type -> idsync.v1.CreateAdminTokenRequest
+	6,  // 72: idsync.v1.AdminService.ListAdminTokens:input_type -> idsync.v1.ListAdminTokensRequest
+	8,  // 73: idsync.v1.AdminService.RevokeAdminToken:input_type -> idsync.v1.RevokeAdminTokenRequest
+	11, // 74: idsync.v1.AdminService.ListAuditEvents:input_type -> idsync.v1.ListAuditEventsRequest
+	13, // 75: idsync.v1.AdminService.GetReport:input_type -> idsync.v1.GetReportRequest
+	20, // 76: idsync.v1.AdminService.CreateDirectory:output_type -> idsync.v1.CreateDirectoryResponse
+	22, // 77: idsync.v1.AdminService.UpdateDirectory:output_type -> idsync.v1.UpdateDirectoryResponse
+	24, // 78: idsync.v1.AdminService.ListDirectories:output_type -> idsync.v1.ListDirectoriesResponse
+	26, // 79: idsync.v1.AdminService.GetDirectory:output_type -> idsync.v1.GetDirectoryResponse
+	28, // 80: idsync.v1.AdminService.IssueSourceToken:output_type -> idsync.v1.IssueSourceTokenResponse
+	30, // 81: idsync.v1.AdminService.CreateEnrollmentToken:output_type -> idsync.v1.CreateEnrollmentTokenResponse
+	33, // 82: idsync.v1.AdminService.ListAgents:output_type -> idsync.v1.ListAgentsResponse
+	35, // 83: idsync.v1.AdminService.RevokeAgent:output_type -> idsync.v1.RevokeAgentResponse
+	38, // 84: idsync.v1.AdminService.StartImport:output_type -> idsync.v1.StartImportResponse
+	40, // 85: idsync.v1.AdminService.ListImports:output_type -> idsync.v1.ListImportsResponse
+	42, // 86: idsync.v1.AdminService.GetImport:output_type -> idsync.v1.GetImportResponse
+	44, // 87: idsync.v1.AdminService.ConfirmImport:output_type -> idsync.v1.ConfirmImportResponse
+	46, // 88: idsync.v1.AdminService.CancelImport:output_type -> idsync.v1.CancelImportResponse
+	50, // 89: idsync.v1.AdminService.ListUsers:output_type -> idsync.v1.ListUsersResponse
+	52, // 90: idsync.v1.AdminService.GetUser:output_type -> idsync.v1.GetUserResponse
+	56, // 91: idsync.v1.AdminService.ListGroups:output_type -> idsync.v1.ListGroupsResponse
+	58, // 92: idsync.v1.AdminService.GetGroup:output_type -> idsync.v1.GetGroupResponse
+	5,  // 93: idsync.v1.AdminService.CreateAdminToken:output_type -> idsync.v1.CreateAdminTokenResponse
+	7,  // 94: idsync.v1.AdminService.ListAdminTokens:output_type -> idsync.v1.ListAdminTokensResponse
+	9,  // 95: idsync.v1.AdminService.RevokeAdminToken:output_type -> idsync.v1.RevokeAdminTokenResponse
+	12, // 96: idsync.v1.AdminService.ListAuditEvents:output_type -> idsync.v1.ListAuditEventsResponse
+	15, // 97: idsync.v1.AdminService.GetReport:output_type -> idsync.v1.GetReportResponse
+	76, // [76:98] is the sub-list for method output_type
+	54, // [54:76] is the sub-list for method input_type
 	54, // [54:54] is the sub-list for extension type_name
 	54, // [54:54] is the sub-list for extension extendee
 	0,  // [0:54] is the sub-list for field type_name
@@ -4362,7 +4474,7 @@ func file_idsync_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_idsync_v1_admin_proto_rawDesc), len(file_idsync_v1_admin_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   54,
+			NumMessages:   56,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,6 +23,7 @@ const (
 	AdminService_UpdateDirectory_FullMethodName       = "/idsync.v1.AdminService/UpdateDirectory"
 	AdminService_ListDirectories_FullMethodName       = "/idsync.v1.AdminService/ListDirectories"
 	AdminService_GetDirectory_FullMethodName          = "/idsync.v1.AdminService/GetDirectory"
+	AdminService_IssueSourceToken_FullMethodName      = "/idsync.v1.AdminService/IssueSourceToken"
 	AdminService_CreateEnrollmentToken_FullMethodName = "/idsync.v1.AdminService/CreateEnrollmentToken"
 	AdminService_ListAgents_FullMethodName            = "/idsync.v1.AdminService/ListAgents"
 	AdminService_RevokeAgent_FullMethodName           = "/idsync.v1.AdminService/RevokeAgent"
@@ -57,6 +58,9 @@ type AdminServiceClient interface {
 	ListDirectories(ctx context.Context, in *ListDirectoriesRequest, opts ...grpc.CallOption) (*ListDirectoriesResponse, error)
 	// GetDirectory shows one directory.
 	GetDirectory(ctx context.Context, in *GetDirectoryRequest, opts ...grpc.CallOption) (*GetDirectoryResponse, error)
+	// IssueSourceToken issues the bearer token of a SCIM source, shown once;
+	// it replaces the source's previous token.
+	IssueSourceToken(ctx context.Context, in *IssueSourceTokenRequest, opts ...grpc.CallOption) (*IssueSourceTokenResponse, error)
 	// CreateEnrollmentToken issues a single-use agent enrolment token.
 	CreateEnrollmentToken(ctx context.Context, in *CreateEnrollmentTokenRequest, opts ...grpc.CallOption) (*CreateEnrollmentTokenResponse, error)
 	// ListAgents lists enrolled agents.
@@ -137,6 +141,16 @@ func (c *adminServiceClient) GetDirectory(ctx context.Context, in *GetDirectoryR
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(GetDirectoryResponse)
 	err := c.cc.Invoke(ctx, AdminService_GetDirectory_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) IssueSourceToken(ctx context.Context, in *IssueSourceTokenRequest, opts ...grpc.CallOption) (*IssueSourceTokenResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(IssueSourceTokenResponse)
+	err := c.cc.Invoke(ctx, AdminService_IssueSourceToken_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -328,6 +342,9 @@ type AdminServiceServer interface {
 	ListDirectories(context.Context, *ListDirectoriesRequest) (*ListDirectoriesResponse, error)
 	// GetDirectory shows one directory.
 	GetDirectory(context.Context, *GetDirectoryRequest) (*GetDirectoryResponse, error)
+	// IssueSourceToken issues the bearer token of a SCIM source, shown once;
+	// it replaces the source's previous token.
+	IssueSourceToken(context.Context, *IssueSourceTokenRequest) (*IssueSourceTokenResponse, error)
 	// CreateEnrollmentToken issues a single-use agent enrolment token.
 	CreateEnrollmentToken(context.Context, *CreateEnrollmentTokenRequest) (*CreateEnrollmentTokenResponse, error)
 	// ListAgents lists enrolled agents.
@@ -385,6 +402,9 @@ func (UnimplementedAdminServiceServer) ListDirectories(context.Context, *ListDir
 }
 func (UnimplementedAdminServiceServer) GetDirectory(context.Context, *GetDirectoryRequest) (*GetDirectoryResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetDirectory not implemented")
+}
+func (UnimplementedAdminServiceServer) IssueSourceToken(context.Context, *IssueSourceTokenRequest) (*IssueSourceTokenResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method IssueSourceToken not implemented")
 }
 func (UnimplementedAdminServiceServer) CreateEnrollmentToken(context.Context, *CreateEnrollmentTokenRequest) (*CreateEnrollmentTokenResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CreateEnrollmentToken not implemented")
@@ -526,6 +546,24 @@ func _AdminService_GetDirectory_Handler(srv interface{}, ctx context.Context, de
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(AdminServiceServer).GetDirectory(ctx, req.(*GetDirectoryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_IssueSourceToken_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(IssueSourceTokenRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).IssueSourceToken(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_IssueSourceToken_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).IssueSourceToken(ctx, req.(*IssueSourceTokenRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -858,6 +896,10 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetDirectory",
 			Handler:    _AdminService_GetDirectory_Handler,
+		},
+		{
+			MethodName: "IssueSourceToken",
+			Handler:    _AdminService_IssueSourceToken_Handler,
 		},
 		{
 			MethodName: "CreateEnrollmentToken",

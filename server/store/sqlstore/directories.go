@@ -9,13 +9,14 @@ import (
 )
 
 const directoryCols = `id, name, kind, base_dn, user_filter, group_filter, mapping,
-	safeguard_percent, safeguard_max, capture_strategy, poll_interval_ms, full_import_interval_ms, created_at`
+	safeguard_percent, safeguard_max, capture_strategy, poll_interval_ms, full_import_interval_ms, created_at, mastered`
 
 func scanDirectory(sc scanner) (*store.Directory, error) {
 	d := &store.Directory{}
 	err := sc.Scan(&d.ID, &d.Name, &d.Kind, &d.BaseDN, &d.UserFilter, &d.GroupFilter,
 		scanJSON{&d.Mapping, "mapping"}, &d.SafeguardPercent, &d.SafeguardMax, &d.CaptureStrategy,
-		scanMillis{&d.PollInterval}, scanMillis{&d.FullImportInterval}, scanTime{&d.CreatedAt})
+		scanMillis{&d.PollInterval}, scanMillis{&d.FullImportInterval}, scanTime{&d.CreatedAt},
+		scanJSON{&d.Mastered, "mastered fields"})
 	return d, err
 }
 
@@ -26,13 +27,17 @@ func (s *Store) CreateDirectory(ctx context.Context, d *store.Directory) error {
 	if err != nil {
 		return fmt.Errorf("encoding the mapping of directory %q: %w", d.Name, err)
 	}
+	mastered, err := jsonArg(d.Mastered, len(d.Mastered) == 0)
+	if err != nil {
+		return fmt.Errorf("encoding the mastered fields of directory %q: %w", d.Name, err)
+	}
 	created := now()
 	err = s.wr.row(ctx, `INSERT INTO directories (name, kind, base_dn, user_filter, group_filter, mapping,
-		safeguard_percent, safeguard_max, capture_strategy, poll_interval_ms, full_import_interval_ms, created_at)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		safeguard_percent, safeguard_max, capture_strategy, poll_interval_ms, full_import_interval_ms, created_at, mastered)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		d.Name, string(d.Kind), d.BaseDN, d.UserFilter, d.GroupFilter, mapping,
 		d.SafeguardPercent, d.SafeguardMax, d.CaptureStrategy, d.PollInterval.Milliseconds(),
-		d.FullImportInterval.Milliseconds(), s.wr.t(created)).Scan(&d.ID)
+		d.FullImportInterval.Milliseconds(), s.wr.t(created), mastered).Scan(&d.ID)
 	if err != nil {
 		return s.uniqueConflict(err, "creating directory %q", d.Name)
 	}
@@ -47,12 +52,16 @@ func (s *Store) UpdateDirectory(ctx context.Context, d *store.Directory) error {
 	if err != nil {
 		return fmt.Errorf("encoding the mapping of directory %q: %w", d.Name, err)
 	}
+	mastered, err := jsonArg(d.Mastered, len(d.Mastered) == 0)
+	if err != nil {
+		return fmt.Errorf("encoding the mastered fields of directory %q: %w", d.Name, err)
+	}
 	n, err := s.wr.execN(ctx, `UPDATE directories SET name = ?, kind = ?, base_dn = ?, user_filter = ?,
 		group_filter = ?, mapping = ?, safeguard_percent = ?, safeguard_max = ?, capture_strategy = ?,
-		poll_interval_ms = ?, full_import_interval_ms = ? WHERE id = ?`,
+		poll_interval_ms = ?, full_import_interval_ms = ?, mastered = ? WHERE id = ?`,
 		d.Name, string(d.Kind), d.BaseDN, d.UserFilter, d.GroupFilter, mapping,
 		d.SafeguardPercent, d.SafeguardMax, d.CaptureStrategy, d.PollInterval.Milliseconds(),
-		d.FullImportInterval.Milliseconds(), d.ID)
+		d.FullImportInterval.Milliseconds(), mastered, d.ID)
 	if err != nil {
 		return s.uniqueConflict(err, "updating directory %d (%q)", d.ID, d.Name)
 	}
@@ -76,6 +85,32 @@ func (s *Store) GetDirectoryByID(ctx context.Context, id int64) (*store.Director
 	d, err := scanDirectory(s.rd.row(ctx, `SELECT `+directoryCols+` FROM directories WHERE id = ?`, id))
 	if err != nil {
 		return nil, noRows(err, "directory %d", id)
+	}
+	return d, nil
+}
+
+// SetSourceToken stores the hash of a SCIM source's bearer token,
+// replacing the one it had. Unknown directory: store.ErrNotFound.
+func (s *Store) SetSourceToken(ctx context.Context, directoryID int64, hash []byte) error {
+	n, err := s.wr.execN(ctx, `UPDATE directories SET source_token_hash = ? WHERE id = ?`, hash, directoryID)
+	if err != nil {
+		return s.uniqueConflict(err, "setting the token of directory %d", directoryID)
+	}
+	if n == 0 {
+		return notFound("directory %d", directoryID)
+	}
+	return nil
+}
+
+// DirectoryBySourceToken returns the directory whose source token has this
+// hash, or store.ErrNotFound.
+func (s *Store) DirectoryBySourceToken(ctx context.Context, hash []byte) (*store.Directory, error) {
+	if len(hash) == 0 {
+		return nil, notFound("source token")
+	}
+	d, err := scanDirectory(s.rd.row(ctx, `SELECT `+directoryCols+` FROM directories WHERE source_token_hash = ?`, hash))
+	if err != nil {
+		return nil, noRows(err, "source token")
 	}
 	return d, nil
 }

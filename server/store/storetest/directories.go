@@ -14,6 +14,44 @@ var directoryTests = []test{
 	{"Update", testDirectoryUpdate},
 	{"List", testDirectoryList},
 	{"Stats", testDirectoryStats},
+	{"SourceToken", testDirectorySourceToken},
+}
+
+func testDirectorySourceToken(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	d := &store.Directory{Name: "hr", Kind: store.KindSCIM, SafeguardPercent: 20, SafeguardMax: 500,
+		Mastered: []string{"title", "department"}}
+	must(t, "CreateDirectory", s.CreateDirectory(ctx, d))
+	other := &store.Directory{Name: "crm", Kind: store.KindSCIM, SafeguardPercent: 20, SafeguardMax: 500}
+	must(t, "CreateDirectory", s.CreateDirectory(ctx, other))
+	got, err := s.GetDirectory(ctx, "hr")
+	must(t, "GetDirectory", err)
+	if !reflect.DeepEqual(got.Mastered, d.Mastered) {
+		t.Errorf("Mastered = %q, want %q", got.Mastered, d.Mastered)
+	}
+	_, err = s.DirectoryBySourceToken(ctx, []byte("h1"))
+	wantErr(t, "DirectoryBySourceToken(before any token)", err, store.ErrNotFound)
+	_, err = s.DirectoryBySourceToken(ctx, nil)
+	wantErr(t, "DirectoryBySourceToken(nil)", err, store.ErrNotFound)
+	must(t, "SetSourceToken", s.SetSourceToken(ctx, d.ID, []byte("h1")))
+	got, err = s.DirectoryBySourceToken(ctx, []byte("h1"))
+	must(t, "DirectoryBySourceToken", err)
+	if got.ID != d.ID {
+		t.Errorf("DirectoryBySourceToken = directory %d, want %d", got.ID, d.ID)
+	}
+	must(t, "SetSourceToken(again)", s.SetSourceToken(ctx, d.ID, []byte("h2")))
+	_, err = s.DirectoryBySourceToken(ctx, []byte("h1"))
+	wantErr(t, "DirectoryBySourceToken(replaced token)", err, store.ErrNotFound)
+	wantErr(t, "SetSourceToken(taken hash)", s.SetSourceToken(ctx, other.ID, []byte("h2")), store.ErrConflict)
+	wantErr(t, "SetSourceToken(unknown)", s.SetSourceToken(ctx, other.ID+100, []byte("h3")), store.ErrNotFound)
+	// Updating the settings keeps the token.
+	got.Mastered = nil
+	must(t, "UpdateDirectory", s.UpdateDirectory(ctx, got))
+	again, err := s.DirectoryBySourceToken(ctx, []byte("h2"))
+	must(t, "DirectoryBySourceToken(after update)", err)
+	if again.Mastered != nil {
+		t.Errorf("Mastered after clearing = %q, want none", again.Mastered)
+	}
 }
 
 func testDirectoryCreateAndGet(t *testing.T, s store.Store) {

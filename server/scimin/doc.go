@@ -1,0 +1,20 @@
+// Package scimin is the hub's inbound SCIM 2.0 endpoint (RFC 7643/7644) for
+// upstream sources such as an HR system: /scim/v2/Users, /Groups,
+// /ServiceProviderConfig, /Schemas and /ResourceTypes, with filters,
+// pagination and PATCH.
+//
+// Each source is a hub directory of kind scim with its own bearer token.
+// What a source writes becomes hub objects of its directory through the sync
+// engine (sync.Engine.ApplySource): an incremental run per write, so the
+// change feed, provisioning and the lifecycle audit events work as for an
+// LDAP directory. The SCIM id of a resource is the hub's object id; the
+// source's externalId is the object's external id.
+//
+// A small handler rather than github.com/elimity-com/scim: the hub's
+// objects are not a generic attribute store, the source is known only after
+// its token is checked, and the requests real IdPs send (Entra's "Replace"
+// and "False", Okta's path-less PATCH) must be accepted as they come.
+//
+// It may import server/store, server/sync and the SCIM filter parser; it
+// imports no gRPC, agent or LDAP code.
+package scimin

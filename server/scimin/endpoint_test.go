@@ -1,0 +1,211 @@
+package scimin_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/idsync/idsync/server/store"
+)
+
+// TestAuthentication: a missing or wrong token is 401 and recorded in the
+// audit trail, without the token; the right one is served.
+func TestAuthentication(t *testing.T) {
+	h := newHub(t)
+	tests := []struct {
+		name, token string
+		want        int
+	}{
+		{"no token", "", http.StatusUnauthorized},
+		{"wrong token", "idss_not-the-token", http.StatusUnauthorized},
+		{"an admin token is no source token", "idsa_whatever", http.StatusUnauthorized},
+		{"the source's token", h.token, http.StatusOK},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := h.doToken(tc.token, "GET", "/scim/v2/Users", nil)
+			if code != tc.want {
+				t.Fatalf("GET /Users = %d %v, want %d", code, body, tc.want)
+			}
+			if code == http.StatusUnauthorized && body["status"] != "401" {
+				t.Errorf("401 body = %v, want a SCIM error", body)
+			}
+		})
+	}
+	evs, err := h.st.ListAudit(t.Context(), store.AuditFilter{Action: "scim.auth"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(evs) != 3 {
+		t.Fatalf("scim.auth events = %d, want 3 (one per refusal)", len(evs))
+	}
+	for _, e := range evs {
+		if e.Outcome != store.AuditRefused || strings.Contains(e.Detail, "idss_not-the-token") {
+			t.Errorf("audit event %+v: want refused, without the token", *e)
+		}
+	}
+}
+
+// TestFiltersAndPages: eq, co, sw, pr, and, or on userName, externalId,
+// emails and displayName; startIndex and count.
+func TestFiltersAndPages(t *testing.T) {
+	h := newHub(t)
+	for i, n := range []string{"ann", "bob", "carl", "dora", "eve"} {
+		body := fmt.Sprintf(`{"schemas":["urn:ietf:params:scim:schemas:core:2.0:User"],"userName":%q,"externalId":"e%d",
+			"displayName":"%s Smith","emails":[{"value":"%s@example.org","type":"work"}]}`, n, i, strings.ToUpper(n[:1])+n[1:], n)
+		if n == "eve" {
+			body = `{"userName":"eve","externalId":"e4"}`
+		}
+		if code, res := h.do("POST", "/scim/v2/Users", []byte(body)); code != http.StatusCreated {
+			t.Fatalf("create %s = %d %v", n, code, res)
+		}
+	}
+	tests := []struct {
+		filter string
+		want   string
+	}{
+		{`userName eq "BOB"`, "bob"},
+		{`userName co "a"`, "ann carl dora"},
+		{`userName sw "ca"`, "carl"},
+		{`externalId eq "e3"`, "dora"},
+		{`externalId eq "E3"`, ""},
+		{`emails co "dora@"`, "dora"},
+		{`emails.value sw "ann@"`, "ann"},
+		{`emails[type eq "work" and value co "bob"]`, "bob"},
+		{`displayName eq "carl smith"`, "carl"},
+		{`displayName pr`, "ann bob carl dora"},
+		{`userName sw "a" or userName sw "b"`, "ann bob"},
+		{`displayName pr and userName co "o"`, "bob dora"},
+		{`not (displayName pr)`, "eve"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.filter, func(t *testing.T) {
+			code, list := h.do("GET", "/scim/v2/Users?filter="+url.QueryEscape(tc.filter), nil)
+			if code != 200 {
+				t.Fatalf("= %d %v", code, list)
+			}
+			if got := names(list); got != tc.want {
+				t.Errorf("= %q, want %q", got, tc.want)
+			}
+		})
+	}
+	if code, _ := h.do("GET", "/scim/v2/Users?filter="+url.QueryEscape(`userName gt "a"`), nil); code != http.StatusBadRequest {
+		t.Errorf("unsupported operator = %d, want 400", code)
+	}
+	if code, _ := h.do("GET", "/scim/v2/Users?filter="+url.QueryEscape(`userName eq`), nil); code != http.StatusBadRequest {
+		t.Errorf("bad filter = %d, want 400", code)
+	}
+	pages := []struct {
+		query     string
+		want      string
+		start, n  float64
+		wantTotal float64
+	}{
+		{"startIndex=1&count=2", "ann bob", 1, 2, 5},
+		{"startIndex=3&count=2", "carl dora", 3, 2, 5},
+		{"startIndex=5&count=2", "eve", 5, 1, 5},
+		{"startIndex=9&count=2", "", 9, 0, 5},
+		{"count=0", "", 1, 0, 5},
+		{"startIndex=2&count=1&filter=" + url.QueryEscape(`userName co "a"`), "carl", 2, 1, 3},
+	}
+	for _, p := range pages {
+		t.Run(p.query, func(t *testing.T) {
+			code, list := h.do("GET", "/scim/v2/Users?"+p.query, nil)
+			if code != 200 {
+				t.Fatalf("= %d %v", code, list)
+			}
+			if got := names(list); got != p.want || list["startIndex"] != p.start || list["itemsPerPage"] != p.n || list["totalResults"] != p.wantTotal {
+				t.Errorf("= %q (start %v, items %v, total %v), want %q (%v, %v, %v)", got,
+					list["startIndex"], list["itemsPerPage"], list["totalResults"], p.want, p.start, p.n, p.wantTotal)
+			}
+		})
+	}
+}
+
+func names(list map[string]any) string {
+	var out []string
+	rs, _ := list["Resources"].([]any)
+	for _, r := range rs {
+		out = append(out, r.(map[string]any)["userName"].(string))
+	}
+	return strings.Join(out, " ")
+}
+
+// TestMastering: a source that masters title and department changes only
+// those; the other fields keep the values they had (a source sets them
+// only while they are empty, at hire).
+func TestMastering(t *testing.T) {
+	h := newHub(t, "title", "department")
+	hire := `{"userName":"kim","externalId":"w1","title":"Analyst","displayName":"Kim Lee",
+		"emails":[{"value":"kim@corp.example","primary":true}],
+		"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"department":"Finance"}}`
+	code, res := h.do("POST", "/scim/v2/Users", []byte(hire))
+	if code != http.StatusCreated {
+		t.Fatalf("hire = %d %v", code, res)
+	}
+	id := res["id"].(string)
+	change := `{"userName":"kim","title":"Senior Analyst","displayName":"Kimberly Lee",
+		"emails":[{"value":"kim.lee@corp.example","primary":true}],"name":{"givenName":"Kimberly"},
+		"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User":{"department":"Treasury"}}`
+	if code, res = h.do("PUT", "/scim/v2/Users/"+id, []byte(change)); code != 200 {
+		t.Fatalf("change = %d %v", code, res)
+	}
+	got := h.user("kim").Profile
+	want := store.Profile{Username: "kim", Email: "kim@corp.example", GivenName: "Kimberly", DisplayName: "Kim Lee",
+		Department: "Treasury", Title: "Senior Analyst"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("profile = %+v\nwant      %+v (title and department mastered; given name was empty)", got, want)
+	}
+}
+
+// TestDiscovery: the three discovery endpoints answer.
+func TestDiscovery(t *testing.T) {
+	h := newHub(t)
+	tests := []struct {
+		path string
+		want int
+		key  string
+	}{
+		{"/scim/v2/ServiceProviderConfig", 200, "patch"},
+		{"/scim/v2/Schemas", 200, "Resources"},
+		{"/scim/v2/Schemas/urn:ietf:params:scim:schemas:core:2.0:User", 200, "attributes"},
+		{"/scim/v2/ResourceTypes", 200, "Resources"},
+		{"/scim/v2/ResourceTypes/Group", 200, "endpoint"},
+		{"/scim/v2/ResourceTypes/Nope", 404, "detail"},
+		{"/scim/v2/Bulk", 404, "detail"},
+	}
+	for _, tc := range tests {
+		code, body := h.do("GET", tc.path, nil)
+		if _, ok := body[tc.key]; code != tc.want || !ok {
+			t.Errorf("GET %s = %d %v, want %d with %s", tc.path, code, body, tc.want, tc.key)
+		}
+	}
+}
+
+// TestBadRequests: what a source may not write is refused with a SCIM
+// error and changes nothing.
+func TestBadRequests(t *testing.T) {
+	h := newHub(t)
+	tests := []struct {
+		name, method, path, body string
+		want                     int
+	}{
+		{"no userName", "POST", "/scim/v2/Users", `{"externalId":"x"}`, 400},
+		{"not JSON", "POST", "/scim/v2/Users", `{`, 400},
+		{"active not a boolean", "POST", "/scim/v2/Users", `{"userName":"a","active":"maybe"}`, 400},
+		{"unknown user", "PATCH", "/scim/v2/Users/999", `{"Operations":[{"op":"replace","path":"title","value":"x"}]}`, 404},
+		{"bad op", "POST", "/scim/v2/Groups", `{"displayName":"g","members":[{"value":"999"}]}`, 400},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if code, body := h.do(tc.method, tc.path, []byte(tc.body)); code != tc.want || body["status"] != fmt.Sprint(tc.want) {
+				t.Errorf("= %d %v, want %d", code, body, tc.want)
+			}
+		})
+	}
+	if us, _ := h.st.ListUsers(t.Context(), store.UserFilter{DirectoryID: h.dir.ID}); len(us) != 0 {
+		t.Errorf("refused writes left %d users", len(us))
+	}
+}

@@ -1,0 +1,201 @@
+package scimin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/go-ldap/ldap/v3"
+	"github.com/scim2/filter-parser/v2"
+
+	"github.com/idsync/idsync/server/store"
+	"github.com/idsync/idsync/server/sync"
+)
+
+type groupResources struct{ h *Handler }
+
+func (h *Handler) groups() resources { return groupResources{h} }
+
+func (groupResources) name() string { return "Group" }
+
+func (r groupResources) group(ctx context.Context, id string) (*store.Group, error) {
+	g, err := r.h.st.GetGroup(ctx, id)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && (g.DirectoryID != source(ctx).ID || g.Status == store.StatusDeprovisioned)) {
+		return nil, errorf(http.StatusNotFound, "", "no group %s", id)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading group %s: %w", id, err)
+	}
+	return g, nil
+}
+
+func (r groupResources) get(ctx context.Context, id string) (map[string]any, error) {
+	g, err := r.group(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return r.render(ctx, g)
+}
+
+func (r groupResources) render(ctx context.Context, g *store.Group) (map[string]any, error) {
+	ms, err := r.h.st.GroupMembers(ctx, g.ID)
+	if err != nil {
+		return nil, fmt.Errorf("reading the members of group %s: %w", g.ID, err)
+	}
+	members := []any{}
+	for _, m := range ms {
+		if m.ID != "" && m.Kind == store.ObjectUser {
+			members = append(members, map[string]any{"value": m.ID, "display": m.Name, "type": "User"})
+		}
+	}
+	res := map[string]any{
+		"schemas":     []string{schemaGroup},
+		"id":          g.ID,
+		"displayName": g.Name,
+		"members":     members,
+		"meta":        meta("Group", g.CreatedAt, g.UpdatedAt, g.Revision),
+	}
+	if !strings.HasPrefix(g.ExternalID, generatedPrefix) {
+		res["externalId"] = g.ExternalID
+	}
+	return res, nil
+}
+
+func (r groupResources) each(ctx context.Context, f filter.Expression, yield func(map[string]any) bool) error {
+	d := source(ctx)
+	var gs []*store.Group
+	var err error
+	if _, name, ok := eqValue(f, "displayName"); ok {
+		gs, err = r.h.st.FindGroups(ctx, d.ID, name)
+	} else {
+		gs, err = r.h.st.ListGroups(ctx, store.GroupFilter{DirectoryID: d.ID})
+	}
+	if err != nil {
+		return fmt.Errorf("listing the groups of %s: %w", d.Name, err)
+	}
+	for _, g := range gs {
+		if g.Status == store.StatusDeprovisioned {
+			continue
+		}
+		res, err := r.render(ctx, g)
+		if err != nil {
+			return err
+		}
+		if !yield(res) {
+			return nil
+		}
+	}
+	return nil
+}
+
+func (r groupResources) create(ctx context.Context, body map[string]any) (map[string]any, error) {
+	d := source(ctx)
+	defer r.h.lock(d)()
+	name := str(body["displayname"])
+	if err := r.nameFree(ctx, name, ""); err != nil {
+		return nil, err
+	}
+	ext := str(body["externalid"])
+	if ext == "" {
+		ext = generatedPrefix + newID()
+	}
+	o, err := r.object(ctx, body, ext)
+	if err != nil {
+		return nil, err
+	}
+	return r.write(ctx, o)
+}
+
+func (r groupResources) replace(ctx context.Context, id string, body map[string]any) (map[string]any, error) {
+	d := source(ctx)
+	defer r.h.lock(d)()
+	g, err := r.group(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.nameFree(ctx, str(body["displayname"]), g.ID); err != nil {
+		return nil, err
+	}
+	o, err := r.object(ctx, body, g.ExternalID)
+	if err != nil {
+		return nil, err
+	}
+	return r.write(ctx, o)
+}
+
+func (r groupResources) remove(ctx context.Context, id string) error {
+	d := source(ctx)
+	defer r.h.lock(d)()
+	g, err := r.group(ctx, id)
+	if err != nil {
+		return err
+	}
+	_, err = r.h.apply.ApplySource(ctx, d, trigger, &store.Batch{Deletes: []string{g.ExternalID}})
+	return err
+}
+
+func (r groupResources) nameFree(ctx context.Context, name, self string) error {
+	if name == "" {
+		return errorf(http.StatusBadRequest, "invalidValue", "displayName: required")
+	}
+	gs, err := r.h.st.FindGroups(ctx, source(ctx).ID, name)
+	if err != nil {
+		return fmt.Errorf("finding groups named %q: %w", name, err)
+	}
+	for _, g := range gs {
+		if g.ID != self && g.Status != store.StatusDeprovisioned {
+			return errorf(http.StatusConflict, "uniqueness", "displayName %q is taken by group %s", name, g.ID)
+		}
+	}
+	return nil
+}
+
+// object maps a SCIM Group to the object the source writes. Members are
+// users of the same source, by SCIM id; they are keyed by the users' DNs
+// (made from their external ids), so a renamed user stays a member.
+func (r groupResources) object(ctx context.Context, body map[string]any, ext string) (*store.Object, error) {
+	d := source(ctx)
+	name := str(body["displayname"])
+	var members []store.MemberRef
+	seen := map[string]bool{}
+	for _, m := range elements(body["members"]) {
+		mm, _ := m.(map[string]any)
+		id := str(mm["value"])
+		if id == "" || seen[id] {
+			continue
+		}
+		seen[id] = true
+		u, err := r.h.st.GetUser(ctx, id)
+		if errors.Is(err, store.ErrNotFound) || (err == nil && u.DirectoryID != d.ID) {
+			return nil, errorf(http.StatusBadRequest, "invalidValue", "member %s is not a user of this source", id)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading member %s: %w", id, err)
+		}
+		members = append(members, store.MemberRef{Value: u.DN, Key: "dn:" + sync.DNKey(u.DN), ExternalID: u.ExternalID})
+	}
+	dn := "externalId=" + ldap.EscapeDN(ext) + ",o=" + ldap.EscapeDN(d.Name)
+	o := &store.Object{Kind: store.ObjectGroup, ExternalID: ext, DN: dn, DNKey: sync.DNKey(dn),
+		Status: store.StatusActive, Name: name, Members: members, MembersComplete: true}
+	o.Hash = hashOf(o.DN, o.Name, o.Members)
+	return o, nil
+}
+
+func (r groupResources) write(ctx context.Context, o *store.Object) (map[string]any, error) {
+	d := source(ctx)
+	if _, err := r.h.apply.ApplySource(ctx, d, trigger, &store.Batch{Upserts: []*store.Object{o}}); err != nil {
+		return nil, err
+	}
+	gs, err := r.h.st.FindGroups(ctx, d.ID, o.Name)
+	if err != nil {
+		return nil, fmt.Errorf("reading back group %q: %w", o.Name, err)
+	}
+	for _, g := range gs {
+		if g.ExternalID == o.ExternalID {
+			return r.render(ctx, g)
+		}
+	}
+	return nil, fmt.Errorf("group %q of %s is not in the store after its write", o.Name, d.Name)
+}

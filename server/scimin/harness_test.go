@@ -1,0 +1,124 @@
+package scimin_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/idsync/idsync/internal/pki"
+	"github.com/idsync/idsync/server/audit"
+	"github.com/idsync/idsync/server/scimin"
+	"github.com/idsync/idsync/server/store"
+	"github.com/idsync/idsync/server/store/sqlite"
+	"github.com/idsync/idsync/server/sync"
+)
+
+// hub is a store, the sync engine and the SCIM endpoint on a loopback
+// HTTP server, with one SCIM source "hr" and its token.
+type hub struct {
+	t      testing.TB
+	st     store.Store
+	engine *sync.Engine
+	dir    *store.Directory
+	token  string
+	srv    *httptest.Server
+}
+
+func newHub(t testing.TB, mastered ...string) *hub {
+	t.Helper()
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "hub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	d := &store.Directory{Name: "hr", Kind: store.KindSCIM, Mastered: mastered}
+	sync.ApplyPreset(d)
+	if err := sync.ValidateDirectory(d); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.CreateDirectory(t.Context(), d); err != nil {
+		t.Fatal(err)
+	}
+	token, hash := pki.NewSecret("idss_")
+	if err := st.SetSourceToken(t.Context(), d.ID, hash); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	eng := sync.NewEngine(st, log)
+	trail := audit.New(st, log)
+	mux := http.NewServeMux()
+	mux.Handle(scimin.Prefix, scimin.New(st, eng, trail, log))
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return &hub{t: t, st: st, engine: eng, dir: d, token: token, srv: srv}
+}
+
+// do sends a request with the source's token and decodes the answer.
+func (h *hub) do(method, path string, body []byte) (int, map[string]any) {
+	h.t.Helper()
+	return h.doToken(h.token, method, path, body)
+}
+
+func (h *hub) doToken(token, method, path string, body []byte) (int, map[string]any) {
+	h.t.Helper()
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(h.t.Context(), method, h.srv.URL+path, rd)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	req.Header.Set("Content-Type", "application/scim+json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var out map[string]any
+	if len(b) > 0 {
+		if err := json.Unmarshal(b, &out); err != nil {
+			h.t.Fatalf("%s %s: answer is not JSON: %v\n%s", method, path, err, b)
+		}
+	}
+	return resp.StatusCode, out
+}
+
+// user returns the source's hub user with this username (any status).
+func (h *hub) user(name string) *store.User {
+	h.t.Helper()
+	us, err := h.st.FindUsers(h.t.Context(), h.dir.ID, name)
+	if err != nil || len(us) != 1 {
+		h.t.Fatalf("FindUsers(%q) = %d users, %v; want 1", name, len(us), err)
+	}
+	return us[0]
+}
+
+// fixture reads a recorded request body, replacing documented ids by the
+// hub's.
+func fixture(t testing.TB, name string, ids map[string]string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(b)
+	for from, to := range ids {
+		s = strings.ReplaceAll(s, from, to)
+	}
+	return []byte(s)
+}
