@@ -45,6 +45,7 @@ func run(args []string) int {
 	fs.IntVar(&cfg.Provision.MaxAttempts, "push-max-attempts", 8, "failed attempts before a push job is dead-lettered")
 	fs.DurationVar(&cfg.Provision.MinBackoff, "push-min-backoff", 2*time.Second, "wait after a push's first failure; doubles per failure, with jitter")
 	fs.DurationVar(&cfg.Provision.MaxBackoff, "push-max-backoff", 10*time.Minute, "longest wait between a push's attempts")
+	fs.DurationVar(&cfg.Agents.CertTTL, "agent-cert-ttl", 365*24*time.Hour, "lifetime of the client certificates agents get; they renew when a third is left")
 	fs.DurationVar(&cfg.AuditRetention, "audit-retention", 180*24*time.Hour, "how long audit events are kept, e.g. 4320h (180 days)")
 	hosts := fs.String("tls-hosts", "", "extra comma-separated `NAMES` for the hub's server certificate")
 	logFormat := fs.String("log-format", "text", "log format: text or json")

@@ -48,13 +48,15 @@ type agentJSON struct {
 	CertExpiresAt *time.Time `json:"cert_expires_at,omitempty"`
 	LagMs         uint64     `json:"lag_ms"`
 	Capturing     []string   `json:"capturing"`
+	Capabilities  []string   `json:"capabilities"`
 }
 
 func toAgentJSON(a *idsyncv1.Agent) agentJSON {
 	return agentJSON{ID: a.GetId(), Name: a.GetName(), Directories: a.GetDirectories(),
 		State: agentStateName(a.GetState()), Version: a.GetVersion(), EnrolledAt: timeJSON(a.GetEnrolledAt()),
 		LastSeen: timeJSON(a.GetLastSeen()), CertExpiresAt: timeJSON(a.GetCertExpiresAt()),
-		LagMs: a.GetLagMs(), Capturing: append([]string{}, a.GetCapturing()...)}
+		LagMs: a.GetLagMs(), Capturing: append([]string{}, a.GetCapturing()...),
+		Capabilities: append([]string{}, a.GetCapabilities()...)}
 }
 
 func agentList(c *cli, args []string) error {

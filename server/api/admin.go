@@ -270,7 +270,7 @@ func (s *AdminServer) agentToProto(a *store.Agent, now time.Time, capturing []st
 	return &idsyncv1.Agent{
 		Id: a.ID, Name: a.Name, Directories: a.Directories, State: state, Version: a.Version,
 		EnrolledAt: ts(a.EnrolledAt), LastSeen: ts(a.LastSeen), CertExpiresAt: ts(a.CertExpiresAt),
-		LagMs: uint64(max(a.Lag, 0).Milliseconds()), Capturing: capturing,
+		LagMs: uint64(max(a.Lag, 0).Milliseconds()), Capturing: capturing, Capabilities: a.Capabilities,
 	}
 }
 

@@ -2080,7 +2080,9 @@ type Agent struct {
 	// Its newest capture lag from read to commit, in milliseconds.
 	LagMs uint64 `protobuf:"varint,9,opt,name=lag_ms,json=lagMs,proto3" json:"lag_ms,omitempty"`
 	// Directories whose change capture it holds now.
-	Capturing     []string `protobuf:"bytes,10,rep,name=capturing,proto3" json:"capturing,omitempty"`
+	Capturing []string `protobuf:"bytes,10,rep,name=capturing,proto3" json:"capturing,omitempty"`
+	// The capabilities its last Hello announced (full-import, capture, ...).
+	Capabilities  []string `protobuf:"bytes,11,rep,name=capabilities,proto3" json:"capabilities,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2181,6 +2183,13 @@ func (x *Agent) GetLagMs() uint64 {
 func (x *Agent) GetCapturing() []string {
 	if x != nil {
 		return x.Capturing
+	}
+	return nil
+}
+
+func (x *Agent) GetCapabilities() []string {
+	if x != nil {
+		return x.Capabilities
 	}
 	return nil
 }
@@ -4090,7 +4099,7 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x1dCreateEnrollmentTokenResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x129\n" +
 	"\n" +
-	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\x83\x03\n" +
+	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\xa7\x03\n" +
 	"\x05Agent\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04name\x18\x02 \x01(\tR\x04name\x12 \n" +
@@ -4103,7 +4112,8 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x0fcert_expires_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\rcertExpiresAt\x12\x15\n" +
 	"\x06lag_ms\x18\t \x01(\x04R\x05lagMs\x12\x1c\n" +
 	"\tcapturing\x18\n" +
-	" \x03(\tR\tcapturing\"\x13\n" +
+	" \x03(\tR\tcapturing\x12\"\n" +
+	"\fcapabilities\x18\v \x03(\tR\fcapabilities\"\x13\n" +
 	"\x11ListAgentsRequest\">\n" +
 	"\x12ListAgentsResponse\x12(\n" +
 	"\x06agents\x18\x01 \x03(\v2\x10.idsync.v1.AgentR\x06agents\"$\n" +
