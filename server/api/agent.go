@@ -208,10 +208,17 @@ func peerCertExpiry(ctx context.Context) time.Time {
 		return time.Time{}
 	}
 	ti, ok := p.AuthInfo.(credentials.TLSInfo)
-	if !ok || len(ti.State.VerifiedChains) == 0 || len(ti.State.VerifiedChains[0]) == 0 {
+	switch {
+	case !ok:
 		return time.Time{}
+	case len(ti.State.VerifiedChains) > 0 && len(ti.State.VerifiedChains[0]) > 0:
+		return ti.State.VerifiedChains[0][0].NotAfter
+	case len(ti.State.PeerCertificates) > 0:
+		// The hub verifies client certificates itself (auth.Guard), after
+		// which the TLS state lists them unverified.
+		return ti.State.PeerCertificates[0].NotAfter
 	}
-	return ti.State.VerifiedChains[0][0].NotAfter
+	return time.Time{}
 }
 
 func revokedErr(a *store.Agent) error {
