@@ -173,6 +173,34 @@ func TestHashChangesWithContent(t *testing.T) {
 	}
 }
 
+// TestHashOfDeltasIsNoCompleteSet: a group written from membership deltas
+// must not carry the hash of a complete read, or the next complete read (an
+// emptied group, say) would count unchanged and keep the rows the deltas
+// wrote.
+func TestHashOfDeltasIsNoCompleteSet(t *testing.T) {
+	m := NewMapper(directory(store.KindAD))
+	group := func(incremental bool, adds ...string) *idsyncv1.Change {
+		c := &idsyncv1.Change{Type: idsyncv1.ChangeType_CHANGE_TYPE_UPSERT, Kind: idsyncv1.ObjectKind_OBJECT_KIND_GROUP,
+			ExternalId: "9d0e6c1a-2222-4c3e-9a40-5b2f0e1c2d3e", Dn: "CN=Team,DC=example,DC=org", MembersIncremental: incremental,
+			Attributes: []*idsyncv1.Attribute{{Name: "cn", Values: []string{"Team"}}}}
+		if len(adds) > 0 {
+			c.MemberAdds = []*idsyncv1.Attribute{{Name: "member", Values: adds}}
+		}
+		return c
+	}
+	delta, ee := m.Map(group(true, "<GUID=0b5e6c1a-1111-4c3e-9a40-5b2f0e1c2d3e>;CN=ann,DC=example,DC=org"))
+	if ee != nil {
+		t.Fatal(ee)
+	}
+	empty, ee := m.Map(group(false))
+	if ee != nil {
+		t.Fatal(ee)
+	}
+	if !empty.MembersComplete || delta.MembersComplete || delta.Hash == empty.Hash {
+		t.Errorf("delta (complete %v) and empty complete set (complete %v) share hash %s", delta.MembersComplete, empty.MembersComplete, delta.Hash)
+	}
+}
+
 func TestSafeguard(t *testing.T) {
 	d := directory(store.KindOpenLDAP) // 20% or 500
 	tests := []struct {
