@@ -55,7 +55,7 @@ func Config(o Options) (*service.Config, error) {
 	}
 	// A control character would end a line of the systemd unit or the
 	// service's command line early and start another.
-	for _, v := range append([]string{cfgPath, exe}, o.Args...) {
+	for _, v := range append([]string{o.ConfigPath, o.Executable, cfgPath, exe}, o.Args...) {
 		if i := strings.IndexFunc(v, unicode.IsControl); i >= 0 {
 			return nil, fmt.Errorf("service config: %q holds a control character (%U): refused", v, []rune(v[i:])[0])
 		}

@@ -88,7 +88,9 @@ func FuzzConfig(f *testing.F) {
 	f.Fuzz(func(t *testing.T, configPath, exe, arg string) {
 		opts := installer.Options{ConfigPath: configPath, Executable: exe, Args: []string{arg}}
 		c, err := installer.Config(opts)
-		control := strings.ContainsFunc(configPath+exe+arg, unicode.IsControl)
+		control := slices.ContainsFunc([]string{configPath, exe, arg}, func(v string) bool {
+			return strings.ContainsFunc(v, unicode.IsControl)
+		})
 		if (err != nil) != (configPath == "" || control) {
 			t.Fatalf("Config(%+v) = %v; want an error only without a config path or with a control character", opts, err)
 		}
