@@ -115,7 +115,9 @@ func FuzzNormalize(f *testing.F) {
 			t.Fatalf("parseDirSyncEntry read dn %q, guid %q from %q", ds.dn, ds.guid, dn)
 		}
 		for _, v := range slices.Concat(ds.adds, ds.removes) {
-			if g, ok := memberGUID(v); ok && !canonicalGUID.MatchString(g) {
+			// A value whose extended DN does not parse passes through as
+			// it came (no "<GUID=…>;" prefix was made for it).
+			if g, ok := memberGUID(v); ok && !canonicalGUID.MatchString(g) && strings.Contains(v, ">;") {
 				t.Fatalf("member value %q carries a GUID not in canonical form", v)
 			}
 		}
