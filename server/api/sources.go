@@ -8,6 +8,7 @@ import (
 
 	"github.com/idsync/idsync/internal/pki"
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
+	"github.com/idsync/idsync/server/auth"
 	"github.com/idsync/idsync/server/store"
 )
 
@@ -29,7 +30,7 @@ func (s *AdminServer) IssueSourceToken(ctx context.Context, req *idsyncv1.IssueS
 	if err := s.store.SetSourceToken(ctx, d.ID, hash); err != nil {
 		return nil, statusErr(err, "storing the token of source %q", d.Name)
 	}
-	s.log.Info("source token issued", "directory", d.Name, "by", actor(ctx))
+	s.log.Info("source token issued", "directory", d.Name, "by", auth.Actor(ctx))
 	s.audit.Event(ctx, "source.token.issue", "directory:"+d.Name, "the previous token, if any, is revoked")
 	return &idsyncv1.IssueSourceTokenResponse{Token: secret}, nil
 }
