@@ -76,34 +76,36 @@ func ClientTLSConfig(certPEM, keyPEM, caPEM []byte, serverName string) (*tls.Con
 	if err != nil {
 		return nil, fmt.Errorf("agent certificate: %w", err)
 	}
-	roots := x509.NewCertPool()
-	if !roots.AppendCertsFromPEM(caPEM) {
-		return nil, errors.New("hub CA: no PEM certificate found")
+	tc, err := hubClientTLSConfig(caPEM, serverName)
+	if err != nil {
+		return nil, err
 	}
-	return &tls.Config{
-		MinVersion:   tls.VersionTLS13,
-		Certificates: []tls.Certificate{cert},
-		RootCAs:      roots,
-		ServerName:   serverName,
-	}, nil
+	tc.Certificates = []tls.Certificate{cert}
+	return tc, nil
 }
 
 // RotatingClientTLSConfig is ClientTLSConfig for a client certificate that
 // changes while the agent runs (renewal): every handshake presents the one
 // current returns.
 func RotatingClientTLSConfig(current func() *tls.Certificate, caPEM []byte, serverName string) (*tls.Config, error) {
+	tc, err := hubClientTLSConfig(caPEM, serverName)
+	if err != nil {
+		return nil, err
+	}
+	tc.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		return current(), nil
+	}
+	return tc, nil
+}
+
+// hubClientTLSConfig is what both client configurations share: TLS 1.3 and
+// the hub CA as the only root.
+func hubClientTLSConfig(caPEM []byte, serverName string) (*tls.Config, error) {
 	roots := x509.NewCertPool()
 	if !roots.AppendCertsFromPEM(caPEM) {
 		return nil, errors.New("hub CA: no PEM certificate found")
 	}
-	return &tls.Config{
-		MinVersion: tls.VersionTLS13,
-		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-			return current(), nil
-		},
-		RootCAs:    roots,
-		ServerName: serverName,
-	}, nil
+	return &tls.Config{MinVersion: tls.VersionTLS13, RootCAs: roots, ServerName: serverName}, nil
 }
 
 // ServerTLSConfig returns the hub's TLS configuration. A client certificate is

@@ -279,10 +279,11 @@ func newSession(s *AgentServer, a *store.Agent, hello *idsyncv1.Hello, certExpir
 
 func (ss *session) serve(ctx context.Context, stream idsyncv1.AgentService_ConnectServer) error {
 	st := ss.s.store
-	if err := st.AgentConnected(ctx, ss.agent.ID, ss.id, ss.version, slices.Sorted(maps.Keys(ss.caps)), time.Now()); err != nil {
+	caps := slices.Sorted(maps.Keys(ss.caps))
+	if err := st.AgentConnected(ctx, ss.agent.ID, ss.id, ss.version, caps, time.Now()); err != nil {
 		return statusErr(err, "recording connection")
 	}
-	ss.log.Info("agent connected", "version", ss.version, "capabilities", slices.Sorted(maps.Keys(ss.caps)),
+	ss.log.Info("agent connected", "version", ss.version, "capabilities", caps,
 		"directories", ss.dirs, "cert_expires", ss.certExpiry)
 	target := "agent:" + ss.agent.ID
 	ss.s.audit.Event(ctx, "agent.connect", target, "session %s, version %s, from %s", ss.id, ss.version, peerOf(ctx))
@@ -548,14 +549,15 @@ func (ss *session) applier(ctx context.Context, runID int64) (*sync.RunApplier, 
 	if err != nil {
 		return nil, err
 	}
-	if r := ap.Run(); !slices.Contains(ss.agent.Directories, r.Directory) {
+	r := ap.Run()
+	if !slices.Contains(ss.agent.Directories, r.Directory) {
 		// Runs are handed out by directory, so this is a forged run id:
 		// an agent sends changes only for the directories it was enrolled for.
 		ss.s.audit.Record(ctx, store.AuditEvent{Action: "request.refused", Target: fmt.Sprintf("run:%d", runID),
 			Outcome: store.AuditRefused, Detail: fmt.Sprintf("a batch for directory %s, which the agent is not enrolled for", r.Directory)})
 		return nil, fmt.Errorf("run %d is of directory %s, which this agent is not enrolled for", runID, r.Directory)
 	}
-	if r := ap.Run(); r.SessionID != ss.id || r.State != store.RunRunning {
+	if r.SessionID != ss.id || r.State != store.RunRunning {
 		return nil, fmt.Errorf("run %d is %s and not held by this agent session", runID, r.State)
 	}
 	ss.mu.Lock()
