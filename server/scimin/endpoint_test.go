@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"sort"
 	"strings"
 	"testing"
 
@@ -207,5 +208,51 @@ func TestBadRequests(t *testing.T) {
 	}
 	if us, _ := h.st.ListUsers(t.Context(), store.UserFilter{DirectoryID: h.dir.ID}); len(us) != 0 {
 		t.Errorf("refused writes left %d users", len(us))
+	}
+}
+
+// TestConcurrentPatches: PATCHes of one group at once each add their
+// member; none is lost (a PATCH reads the group under the source's lock).
+func TestConcurrentPatches(t *testing.T) {
+	h := newHub(t)
+	const n = 8
+	var ids []string
+	for i := range n {
+		code, res := h.do("POST", "/scim/v2/Users", fmt.Appendf(nil, `{"userName":"u%d"}`, i))
+		if code != http.StatusCreated {
+			t.Fatalf("POST user %d = %d %v", i, code, res)
+		}
+		ids = append(ids, res["id"].(string))
+	}
+	code, res := h.do("POST", "/scim/v2/Groups", []byte(`{"displayName":"team"}`))
+	if code != http.StatusCreated {
+		t.Fatalf("POST group = %d %v", code, res)
+	}
+	gid := res["id"].(string)
+	codes := make(chan int, n)
+	for _, id := range ids {
+		go func() {
+			c, _ := h.do("PATCH", "/scim/v2/Groups/"+gid,
+				fmt.Appendf(nil, `{"Operations":[{"op":"add","path":"members","value":[{"value":%q}]}]}`, id))
+			codes <- c
+		}()
+	}
+	for range n {
+		if c := <-codes; c != http.StatusOK {
+			t.Errorf("PATCH = %d, want 200", c)
+		}
+	}
+	ms, err := h.st.GroupMembers(t.Context(), gid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range ms {
+		got = append(got, m.ID)
+	}
+	sort.Strings(got)
+	sort.Strings(ids)
+	if fmt.Sprint(got) != fmt.Sprint(ids) {
+		t.Errorf("members = %v\nwant      %v", got, ids)
 	}
 }

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 
-	"github.com/go-ldap/ldap/v3"
 	"github.com/scim2/filter-parser/v2"
 
 	"github.com/idsync/idsync/server/store"
@@ -91,8 +91,6 @@ func (r groupResources) each(ctx context.Context, f filter.Expression, yield fun
 }
 
 func (r groupResources) create(ctx context.Context, body map[string]any) (map[string]any, error) {
-	d := source(ctx)
-	defer r.h.lock(d)()
 	name := str(body["displayname"])
 	if err := r.nameFree(ctx, name, ""); err != nil {
 		return nil, err
@@ -109,8 +107,6 @@ func (r groupResources) create(ctx context.Context, body map[string]any) (map[st
 }
 
 func (r groupResources) replace(ctx context.Context, id string, body map[string]any) (map[string]any, error) {
-	d := source(ctx)
-	defer r.h.lock(d)()
 	g, err := r.group(ctx, id)
 	if err != nil {
 		return nil, err
@@ -127,7 +123,6 @@ func (r groupResources) replace(ctx context.Context, id string, body map[string]
 
 func (r groupResources) remove(ctx context.Context, id string) error {
 	d := source(ctx)
-	defer r.h.lock(d)()
 	g, err := r.group(ctx, id)
 	if err != nil {
 		return err
@@ -174,12 +169,16 @@ func (r groupResources) object(ctx context.Context, body map[string]any, ext str
 		if err != nil {
 			return nil, fmt.Errorf("reading member %s: %w", id, err)
 		}
-		members = append(members, store.MemberRef{Value: u.DN, Key: "dn:" + sync.DNKey(u.DN), ExternalID: u.ExternalID})
+		ref, _ := sync.MemberRefFor("member", u.DN)
+		ref.ExternalID = u.ExternalID
+		members = append(members, ref)
 	}
-	dn := "externalId=" + ldap.EscapeDN(ext) + ",o=" + ldap.EscapeDN(d.Name)
-	o := &store.Object{Kind: store.ObjectGroup, ExternalID: ext, DN: dn, DNKey: sync.DNKey(dn),
-		Status: store.StatusActive, Name: name, Members: members, MembersComplete: true}
-	o.Hash = hashOf(o.DN, o.Name, o.Members)
+	// In key order, as an agent's mapping has them: the order a source
+	// lists members in changes nothing.
+	slices.SortFunc(members, func(a, b store.MemberRef) int { return strings.Compare(a.Key, b.Key) })
+	o := newObject(d, store.ObjectGroup, ext)
+	o.Status, o.Name, o.Members, o.MembersComplete = store.StatusActive, name, members, true
+	o.Hash = sync.Hash(o)
 	return o, nil
 }
 

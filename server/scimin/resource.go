@@ -48,7 +48,13 @@ type resources interface {
 func (h *Handler) resource(w http.ResponseWriter, r *http.Request, id string, rs resources) {
 	ctx := r.Context()
 	base := baseURL(r)
-	target := strings.ToLower(rs.name()) + ":" + id
+	kind := strings.ToLower(rs.name())
+	target := kind + ":" + id
+	if r.Method != http.MethodGet {
+		// A write reads the object, merges and applies (a PATCH reads it
+		// before its operations): the whole of it holds the source's lock.
+		defer h.lock(source(ctx))()
+	}
 	var (
 		res    map[string]any
 		err    error
@@ -65,9 +71,9 @@ func (h *Handler) resource(w http.ResponseWriter, r *http.Request, id string, rs
 		}
 		status = http.StatusCreated
 		if res != nil {
-			target = strings.ToLower(rs.name()) + ":" + res["id"].(string)
+			target = kind + ":" + res["id"].(string)
 		}
-		h.record(ctx, "scim."+strings.ToLower(rs.name())+".create", target, err, "")
+		h.record(ctx, "scim."+kind+".create", target, err, "")
 	case id == "":
 		writeError(w, http.StatusMethodNotAllowed, "", "method %s not allowed on /%ss", r.Method, rs.name())
 		return
@@ -78,16 +84,16 @@ func (h *Handler) resource(w http.ResponseWriter, r *http.Request, id string, rs
 		if body, err = readBody(r); err == nil {
 			res, err = rs.replace(ctx, id, body)
 		}
-		h.record(ctx, "scim."+strings.ToLower(rs.name())+".replace", target, err, "")
+		h.record(ctx, "scim."+kind+".replace", target, err, "")
 	case r.Method == http.MethodPatch:
 		var body map[string]any
 		if body, err = readBody(r); err == nil {
 			res, err = h.patch(ctx, rs, id, body)
 		}
-		h.record(ctx, "scim."+strings.ToLower(rs.name())+".patch", target, err, "")
+		h.record(ctx, "scim."+kind+".patch", target, err, "")
 	case r.Method == http.MethodDelete:
 		err = rs.remove(ctx, id)
-		h.record(ctx, "scim."+strings.ToLower(rs.name())+".delete", target, err, "deactivated, not deleted")
+		h.record(ctx, "scim."+kind+".delete", target, err, "deactivated, not deleted")
 		if err == nil {
 			w.WriteHeader(http.StatusNoContent)
 			return

@@ -3,9 +3,7 @@ package scimin
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -88,7 +86,6 @@ func (r userResources) each(ctx context.Context, f filter.Expression, yield func
 
 func (r userResources) create(ctx context.Context, body map[string]any) (map[string]any, error) {
 	d := source(ctx)
-	defer r.h.lock(d)()
 	name, _ := body["username"].(string)
 	if err := r.h.nameFree(ctx, name, ""); err != nil {
 		return nil, err
@@ -106,7 +103,6 @@ func (r userResources) create(ctx context.Context, body map[string]any) (map[str
 
 func (r userResources) replace(ctx context.Context, id string, body map[string]any) (map[string]any, error) {
 	d := source(ctx)
-	defer r.h.lock(d)()
 	u, err := r.h.sourceUser(ctx, id)
 	if err != nil {
 		return nil, err
@@ -125,7 +121,6 @@ func (r userResources) replace(ctx context.Context, id string, body map[string]a
 
 func (r userResources) remove(ctx context.Context, id string) error {
 	d := source(ctx)
-	defer r.h.lock(d)()
 	u, err := r.h.sourceUser(ctx, id)
 	if err != nil {
 		return err
@@ -216,10 +211,18 @@ func userObject(d *store.Directory, body map[string]any, cur *store.User, ext st
 	if !active {
 		status = store.StatusSuspended
 	}
-	dn := "externalId=" + ldap.EscapeDN(ext) + ",o=" + ldap.EscapeDN(d.Name)
-	o := &store.Object{Kind: store.ObjectUser, ExternalID: ext, DN: dn, DNKey: sync.DNKey(dn), Status: status, Profile: p}
-	o.Hash = hashOf(o.Status, o.DN, o.Profile)
+	o := newObject(d, store.ObjectUser, ext)
+	o.Status, o.Profile = status, p
+	o.Hash = sync.Hash(o)
 	return o, nil
+}
+
+// newObject starts the object of a source's resource: its DN is made from
+// its external id, which never changes, so a rename keeps the DN (and the
+// groups that hold it as a member).
+func newObject(d *store.Directory, kind store.ObjectKind, ext string) *store.Object {
+	dn := "externalId=" + ldap.EscapeDN(ext) + ",o=" + ldap.EscapeDN(d.Name)
+	return &store.Object{Kind: kind, ExternalID: ext, DN: dn, DNKey: sync.DNKey(dn)}
 }
 
 // masters says whether a source owns a profile field (no list: all).
@@ -336,12 +339,6 @@ func manager(v any) string {
 		return str(m["value"])
 	}
 	return str(v)
-}
-
-func hashOf(parts ...any) string {
-	b, _ := json.Marshal(parts)
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
 }
 
 func newID() string {
