@@ -161,17 +161,13 @@ func scalar(v any) string {
 	return fmt.Sprint(v)
 }
 
-// eqValue returns the compared value of a filter "ATTR eq VALUE" on one of
-// names (no sub-attribute, no URI), so an index can answer it.
-func eqValue(e filter.Expression, names ...string) (string, string, bool) {
+// eqValue returns the compared value of a filter "NAME eq VALUE" (no
+// sub-attribute, no URI), so an index can answer it.
+func eqValue(e filter.Expression, name string) (string, bool) {
 	x, ok := e.(*filter.AttributeExpression)
-	if !ok || x.Operator != filter.EQ || x.AttributePath.URIPrefix != nil || x.AttributePath.SubAttribute != nil {
-		return "", "", false
+	if !ok || x.Operator != filter.EQ || x.AttributePath.URIPrefix != nil || x.AttributePath.SubAttribute != nil ||
+		!strings.EqualFold(x.AttributePath.AttributeName, name) {
+		return "", false
 	}
-	for _, n := range names {
-		if strings.EqualFold(x.AttributePath.AttributeName, n) {
-			return n, scalar(x.CompareValue), true
-		}
-	}
-	return "", "", false
+	return scalar(x.CompareValue), true
 }

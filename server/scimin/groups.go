@@ -67,7 +67,7 @@ func (r groupResources) each(ctx context.Context, f filter.Expression, yield fun
 	d := source(ctx)
 	var gs []*store.Group
 	var err error
-	if _, name, ok := eqValue(f, "displayName"); ok {
+	if name, ok := eqValue(f, "displayName"); ok {
 		gs, err = r.h.st.FindGroups(ctx, d.ID, name)
 	} else {
 		gs, err = r.h.st.ListGroups(ctx, store.GroupFilter{DirectoryID: d.ID})

@@ -2,6 +2,7 @@ package scimin
 
 import (
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/scim2/filter-parser/v2"
@@ -129,14 +130,7 @@ func applyPath(res map[string]any, op string, p filter.Path, value any) error {
 		}
 		// Entra removes members by listing them as the value.
 		drop := elements(value)
-		target[name] = deleteFunc(elements(cur), func(e any) bool {
-			for _, d := range drop {
-				if sameElem(e, d) {
-					return true
-				}
-			}
-			return false
-		})
+		target[name] = slices.DeleteFunc(elements(cur), func(e any) bool { return containsElem(drop, e) })
 	case "add":
 		if list, ok := cur.([]any); ok {
 			for _, v := range elements(value) {
@@ -190,7 +184,7 @@ func applyFiltered(target map[string]any, name string, f filter.Expression, sub,
 		}
 	}
 	if op == "remove" && sub == "" {
-		target[name] = deleteFunc(list, func(e any) bool {
+		target[name] = slices.DeleteFunc(list, func(e any) bool {
 			m, ok := e.(map[string]any)
 			return ok && matches(f, m)
 		})
@@ -217,23 +211,8 @@ func applyFiltered(target map[string]any, name string, f filter.Expression, sub,
 	return nil
 }
 
-func deleteFunc(list []any, del func(any) bool) []any {
-	out := list[:0:0]
-	for _, e := range list {
-		if !del(e) {
-			out = append(out, e)
-		}
-	}
-	return out
-}
-
 func containsElem(list []any, e any) bool {
-	for _, x := range list {
-		if sameElem(x, e) {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(list, func(x any) bool { return sameElem(x, e) })
 }
 
 // sameElem compares elements of a multi-valued attribute by their value.

@@ -54,7 +54,7 @@ func (r userResources) get(ctx context.Context, id string) (map[string]any, erro
 
 func (r userResources) each(ctx context.Context, f filter.Expression, yield func(map[string]any) bool) error {
 	d := source(ctx)
-	if _, name, ok := eqValue(f, "userName"); ok {
+	if name, ok := eqValue(f, "userName"); ok {
 		us, err := r.h.st.FindUsers(ctx, d.ID, name)
 		if err != nil {
 			return fmt.Errorf("finding users named %q: %w", name, err)
