@@ -40,13 +40,6 @@ func NewAdminServer(st store.Store, eng *sync.Engine, ca *pki.CA, sessions *Sess
 	return &AdminServer{store: st, engine: eng, ca: ca, sessions: sessions, log: log.With("component", "admin"), audit: trail, heartbeat: heartbeat}
 }
 
-func actor(ctx context.Context) string {
-	if t, ok := auth.Admin(ctx); ok {
-		return "admin:" + t.Name
-	}
-	return "admin"
-}
-
 func (s *AdminServer) directory(ctx context.Context, name string) (*store.Directory, error) {
 	if name == "" {
 		return nil, status.Error(codes.InvalidArgument, "directory: name required")
@@ -73,7 +66,7 @@ func (s *AdminServer) CreateDirectory(ctx context.Context, req *idsyncv1.CreateD
 	} else if err != nil {
 		return nil, statusErr(err, "creating directory %q", d.Name)
 	}
-	s.log.Info("directory created", "directory", d.Name, "kind", d.Kind, "by", actor(ctx))
+	s.log.Info("directory created", "directory", d.Name, "kind", d.Kind, "by", auth.Actor(ctx))
 	s.audit.Event(ctx, "directory.create", "directory:"+d.Name, "kind %s, base %s", d.Kind, d.BaseDN)
 	pd, err := s.describe(ctx, d)
 	if err != nil {
@@ -101,7 +94,7 @@ func (s *AdminServer) UpdateDirectory(ctx context.Context, req *idsyncv1.UpdateD
 	if err := s.store.UpdateDirectory(ctx, d); err != nil {
 		return nil, statusErr(err, "updating directory %q", d.Name)
 	}
-	s.log.Info("directory updated", "directory", d.Name, "fields", req.GetFields(), "by", actor(ctx))
+	s.log.Info("directory updated", "directory", d.Name, "fields", req.GetFields(), "by", auth.Actor(ctx))
 	s.audit.Event(ctx, "directory.update", "directory:"+d.Name, "fields %s", strings.Join(req.GetFields(), ","))
 	pd, err := s.describe(ctx, d)
 	if err != nil {
@@ -245,7 +238,7 @@ func (s *AdminServer) CreateEnrollmentToken(ctx context.Context, req *idsyncv1.C
 	if err := s.store.CreateEnrollToken(ctx, t); err != nil {
 		return nil, statusErr(err, "storing enrolment token")
 	}
-	s.log.Info("enrolment token created", "directory", d.Name, "expires", t.ExpiresAt, "by", actor(ctx))
+	s.log.Info("enrolment token created", "directory", d.Name, "expires", t.ExpiresAt, "by", auth.Actor(ctx))
 	s.audit.Event(ctx, "agent.enrollment-token.create", "directory:"+d.Name, "expires %s", t.ExpiresAt.UTC().Format(time.RFC3339))
 	return &idsyncv1.CreateEnrollmentTokenResponse{Token: token, ExpiresAt: ts(t.ExpiresAt)}, nil
 }
@@ -322,7 +315,7 @@ func (s *AdminServer) RevokeAgent(ctx context.Context, req *idsyncv1.RevokeAgent
 		return nil, statusErr(err, "revoking agent %q", req.GetId())
 	}
 	s.sessions.Revoke(a.ID)
-	s.log.Warn("agent revoked", "agent", a.ID, "name", a.Name, "by", actor(ctx))
+	s.log.Warn("agent revoked", "agent", a.ID, "name", a.Name, "by", auth.Actor(ctx))
 	s.audit.Event(ctx, "agent.revoke", "agent:"+a.ID, "name %s", a.Name)
 	return &idsyncv1.RevokeAgentResponse{Agent: s.agentToProto(a, time.Now(), nil)}, nil
 }
@@ -369,7 +362,7 @@ func (s *AdminServer) StartImport(ctx context.Context, req *idsyncv1.StartImport
 		return nil, status.Errorf(codes.FailedPrecondition,
 			"no agent of directory %s is connected (see `idsyncctl agent list`)", d.Name)
 	}
-	r := &store.Run{DirectoryID: d.ID, Kind: kind, State: store.RunRunning, Trigger: actor(ctx)}
+	r := &store.Run{DirectoryID: d.ID, Kind: kind, State: store.RunRunning, Trigger: auth.Actor(ctx)}
 	if err := s.store.CreateRun(ctx, r); errors.Is(err, store.ErrConflict) {
 		return nil, status.Errorf(codes.FailedPrecondition, "a %s run of %s started meanwhile (see `idsyncctl import list`)", kind, d.Name)
 	} else if err != nil {
@@ -377,7 +370,7 @@ func (s *AdminServer) StartImport(ctx context.Context, req *idsyncv1.StartImport
 	}
 	r.Directory = d.Name
 	s.sessions.Wake(d.Name)
-	s.log.Info("import started", "run", r.ID, "directory", d.Name, "kind", kind, "by", actor(ctx))
+	s.log.Info("import started", "run", r.ID, "directory", d.Name, "kind", kind, "by", auth.Actor(ctx))
 	s.audit.Event(ctx, "import.start", fmt.Sprintf("run:%d", r.ID), "directory %s, %s", d.Name, kind)
 	return &idsyncv1.StartImportResponse{Run: runToProto(r)}, nil
 }
@@ -448,7 +441,7 @@ func (s *AdminServer) ConfirmImport(ctx context.Context, req *idsyncv1.ConfirmIm
 	if err != nil {
 		return nil, statusErr(err, "")
 	}
-	s.log.Warn("safeguard confirmed", "run", r.ID, "deprovisioned", done.Deprovisioned, "by", actor(ctx))
+	s.log.Warn("safeguard confirmed", "run", r.ID, "deprovisioned", done.Deprovisioned, "by", auth.Actor(ctx))
 	s.audit.Event(ctx, "safeguard.confirm", fmt.Sprintf("run:%d", r.ID), "directory %s, %d deprovisioned", done.Directory, done.Deprovisioned)
 	return &idsyncv1.ConfirmImportResponse{Run: runToProto(done)}, nil
 }
@@ -459,14 +452,14 @@ func (s *AdminServer) CancelImport(ctx context.Context, req *idsyncv1.CancelImpo
 	if err != nil {
 		return nil, err
 	}
-	done, err := s.engine.Cancel(ctx, r.ID, "cancelled by "+actor(ctx)+"; nothing was swept")
+	done, err := s.engine.Cancel(ctx, r.ID, "cancelled by "+auth.Actor(ctx)+"; nothing was swept")
 	if err != nil {
 		return nil, statusErr(err, "")
 	}
 	if r.State == store.RunRunning && r.SessionID != "" {
 		s.sessions.CancelRun(ctx, r.ID, r.SessionID, "cancelled by an admin")
 	}
-	s.log.Info("import cancelled", "run", r.ID, "by", actor(ctx))
+	s.log.Info("import cancelled", "run", r.ID, "by", auth.Actor(ctx))
 	s.audit.Event(ctx, "import.cancel", fmt.Sprintf("run:%d", r.ID), "directory %s", r.Directory)
 	return &idsyncv1.CancelImportResponse{Run: runToProto(done)}, nil
 }

@@ -63,7 +63,7 @@ func (s *AdminServer) CreateAdminToken(ctx context.Context, req *idsyncv1.Create
 		}
 		return nil, statusErr(err, "creating admin token %q", name)
 	}
-	s.log.Info("admin token created", "token", t.ID, "name", name, "role", role, "by", actor(ctx))
+	s.log.Info("admin token created", "token", t.ID, "name", name, "role", role, "by", auth.Actor(ctx))
 	s.audit.Event(ctx, "admin.token.create", "admin:"+name, "role %s, token %s%s", role, t.ID, scopeDetail(t))
 	return &idsyncv1.CreateAdminTokenResponse{Token: adminTokenToProto(t), Secret: secret}, nil
 }
@@ -107,7 +107,7 @@ func (s *AdminServer) RevokeAdminToken(ctx context.Context, req *idsyncv1.Revoke
 	if err != nil {
 		return nil, statusErr(err, "revoking admin token %q", req.GetToken())
 	}
-	s.log.Info("admin token revoked", "token", t.ID, "name", t.Name, "by", actor(ctx))
+	s.log.Info("admin token revoked", "token", t.ID, "name", t.Name, "by", auth.Actor(ctx))
 	s.audit.Event(ctx, "admin.token.revoke", "admin:"+t.Name, "token %s", t.ID)
 	return &idsyncv1.RevokeAdminTokenResponse{Token: adminTokenToProto(t)}, nil
 }

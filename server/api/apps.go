@@ -273,7 +273,7 @@ func (s *AppServer) CreateApp(ctx context.Context, req *idsyncv1.CreateAppReques
 	} else if err != nil {
 		return nil, statusErr(err, "creating app %q", a.Name)
 	}
-	s.log.Info("app created", "app", a.Name, "scim_url", a.SCIMURL, "auth", a.AuthKind, "by", actor(ctx))
+	s.log.Info("app created", "app", a.Name, "scim_url", a.SCIMURL, "auth", a.AuthKind, "by", auth.Actor(ctx))
 	s.audit.Event(ctx, "app.create", "app:"+a.Name, "scim %s, auth %s", a.SCIMURL, a.AuthKind)
 	if err := s.prov.AppChanged(ctx, a.ID); err != nil {
 		return nil, statusErr(err, "")
@@ -377,10 +377,10 @@ func (s *AppServer) UpdateApp(ctx context.Context, req *idsyncv1.UpdateAppReques
 		if err := s.store.SetAppStatus(ctx, a.ID, store.AppActive, ""); err != nil {
 			return nil, statusErr(err, "resuming app %q", a.Name)
 		}
-		s.log.Info("app resumed", "app", a.Name, "was", a.StatusMessage, "by", actor(ctx))
+		s.log.Info("app resumed", "app", a.Name, "was", a.StatusMessage, "by", auth.Actor(ctx))
 		a.Status, a.StatusMessage = store.AppActive, ""
 	}
-	s.log.Info("app updated", "app", a.Name, "fields", req.GetFields(), "by", actor(ctx))
+	s.log.Info("app updated", "app", a.Name, "fields", req.GetFields(), "by", auth.Actor(ctx))
 	s.audit.Event(ctx, "app.update", "app:"+a.Name, "fields %s", strings.Join(req.GetFields(), ","))
 	if err := s.prov.AppChanged(ctx, a.ID); err != nil {
 		return nil, statusErr(err, "")
@@ -540,7 +540,7 @@ func (s *AppServer) DeleteApp(ctx context.Context, req *idsyncv1.DeleteAppReques
 	if err := s.store.DeleteApp(ctx, a.ID); err != nil {
 		return nil, statusErr(err, "deleting app %q", a.Name)
 	}
-	s.log.Warn("app deleted", "app", a.Name, "by", actor(ctx))
+	s.log.Warn("app deleted", "app", a.Name, "by", auth.Actor(ctx))
 	s.audit.Event(ctx, "app.delete", "app:"+a.Name, "")
 	return &idsyncv1.DeleteAppResponse{}, nil
 }
@@ -589,7 +589,7 @@ func (s *AppServer) TestApp(ctx context.Context, req *idsyncv1.TestAppRequest) (
 			resp.AuthSchemes = append(resp.AuthSchemes, cmp.Or(sc.Type, sc.Name))
 		}
 	}
-	s.log.Info("app tested", "app", a.Name, "problems", len(rep.Problems), "by", actor(ctx))
+	s.log.Info("app tested", "app", a.Name, "problems", len(rep.Problems), "by", auth.Actor(ctx))
 	s.audit.Event(ctx, "app.test", "app:"+a.Name, "%d problems", len(rep.Problems))
 	return resp, nil
 }
@@ -725,7 +725,7 @@ func (s *AppServer) changeAssignment(ctx context.Context, req assignRequest, ass
 		if err := s.store.Assign(ctx, as); err != nil {
 			return nil, 0, statusErr(err, "assigning %s %s to app %q", kind, name, a.Name)
 		}
-		s.log.Info("app assigned", "app", a.Name, "kind", kind, "target", name, "id", id, "by", actor(ctx))
+		s.log.Info("app assigned", "app", a.Name, "kind", kind, "target", name, "id", id, "by", auth.Actor(ctx))
 		s.audit.Event(ctx, "app.assign", "app:"+a.Name, "%s %s (%s)", kind, name, id)
 	} else {
 		if err := s.store.Unassign(ctx, as); errors.Is(err, store.ErrNotFound) {
@@ -733,7 +733,7 @@ func (s *AppServer) changeAssignment(ctx context.Context, req assignRequest, ass
 		} else if err != nil {
 			return nil, 0, statusErr(err, "unassigning %s %s from app %q", kind, name, a.Name)
 		}
-		s.log.Info("app unassigned", "app", a.Name, "kind", kind, "target", name, "id", id, "by", actor(ctx))
+		s.log.Info("app unassigned", "app", a.Name, "kind", kind, "target", name, "id", id, "by", auth.Actor(ctx))
 		s.audit.Event(ctx, "app.unassign", "app:"+a.Name, "%s %s (%s)", kind, name, id)
 	}
 	if err := s.prov.AppChanged(ctx, a.ID); err != nil {
@@ -780,7 +780,7 @@ func (s *AppServer) ImportFromApp(ctx context.Context, req *idsyncv1.ImportFromA
 		return nil, provErr(err, "importing from app %q", a.Name)
 	}
 	s.log.Info("app imported", "app", a.Name, "read", res.Read, "linked", res.Linked,
-		"already_linked", res.AlreadyLinked, "unmatched", len(res.Unmatched), "by", actor(ctx))
+		"already_linked", res.AlreadyLinked, "unmatched", len(res.Unmatched), "by", auth.Actor(ctx))
 	resp := &idsyncv1.ImportFromAppResponse{Read: uint64(res.Read), Linked: uint64(res.Linked),
 		AlreadyLinked: uint64(res.AlreadyLinked)}
 	for _, r := range res.Unmatched {
@@ -890,7 +890,7 @@ func (s *AppServer) RetryPushes(ctx context.Context, req *idsyncv1.RetryPushesRe
 	if id != 0 && n == 0 {
 		return nil, status.Errorf(codes.NotFound, "no dead-lettered job %d (see `idsyncctl push list --failed`)", id)
 	}
-	s.log.Info("pushes retried", "app", req.GetApp(), "job", req.GetId(), "requeued", n, "by", actor(ctx))
+	s.log.Info("pushes retried", "app", req.GetApp(), "job", req.GetId(), "requeued", n, "by", auth.Actor(ctx))
 	s.audit.Event(ctx, "push.retry", "app:"+req.GetApp(), "job %q, %d requeued", req.GetId(), n)
 	if appID != 0 {
 		s.prov.Wake(appID)
@@ -953,7 +953,7 @@ func (s *AppServer) ResolveTask(ctx context.Context, req *idsyncv1.ResolveTaskRe
 	if err := s.checkTaskApp(ctx, id); err != nil {
 		return nil, err
 	}
-	t, err := s.store.ResolveTask(ctx, id, actor(ctx), req.GetNote(), time.Now())
+	t, err := s.store.ResolveTask(ctx, id, auth.Actor(ctx), req.GetNote(), time.Now())
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, status.Errorf(codes.NotFound, "task %d does not exist (see `idsyncctl task list --all`)", id)
@@ -962,7 +962,7 @@ func (s *AppServer) ResolveTask(ctx context.Context, req *idsyncv1.ResolveTaskRe
 	case err != nil:
 		return nil, statusErr(err, "resolving task %d", id)
 	}
-	s.log.Info("task resolved", "task", id, "by", actor(ctx))
+	s.log.Info("task resolved", "task", id, "by", auth.Actor(ctx))
 	s.audit.Event(ctx, "task.resolve", fmt.Sprintf("task:%d", id), "%s", req.GetNote())
 	names, err := s.appNames(ctx)
 	if err != nil {

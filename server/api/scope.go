@@ -3,9 +3,6 @@ package api
 import (
 	"context"
 
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/status"
-
 	"github.com/idsync/idsync/server/auth"
 	"github.com/idsync/idsync/server/store"
 )
@@ -54,12 +51,8 @@ func (g *groupScope) user(id string) bool { return !g.limited || g.users[id] }
 func (g *groupScope) group(id string) bool { return !g.limited || g.groups[id] }
 
 // outOfScope is the refusal of an object outside a group-admin's groups.
-// It does not say whether the object exists.
 func outOfScope(ctx context.Context, perm auth.Permission, what string) error {
-	groups, _ := auth.ScopeOf(ctx).Groups()
-	t, _ := auth.Admin(ctx)
-	return status.Errorf(codes.PermissionDenied, "permission %s missing for %s: admin token %q acts for groups %q only",
-		perm, what, t.Name, groups)
+	return auth.ScopeOf(ctx).OutOfGroups(perm, what)
 }
 
 // scopedAppNames maps app ids to names: every app, or the ones an

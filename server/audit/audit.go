@@ -56,16 +56,6 @@ func (l *Log) Event(ctx context.Context, action, target string, detail string, a
 	l.Record(ctx, store.AuditEvent{Action: action, Target: target, Detail: fmt.Sprintf(detail, args...)})
 }
 
-// Outcome records an event of ctx's actor: ok when err is nil, else failed
-// with the error as detail.
-func (l *Log) Outcome(ctx context.Context, action, target string, err error) {
-	e := store.AuditEvent{Action: action, Target: target, Outcome: store.AuditOK}
-	if err != nil {
-		e.Outcome, e.Detail = store.AuditFailed, err.Error()
-	}
-	l.Record(ctx, e)
-}
-
 func join(a, b string) string {
 	if b == "" {
 		return a

@@ -44,14 +44,6 @@ func AgentID(ctx context.Context) (string, bool) {
 	return id, ok
 }
 
-// adminOf is Admin of a context that may be nil.
-func adminOf(ctx context.Context) (*store.AdminToken, bool) {
-	if ctx == nil {
-		return nil, false
-	}
-	return Admin(ctx)
-}
-
 // WithAdmin returns ctx carrying an authenticated admin; for tests and for
 // in-process callers.
 func WithAdmin(ctx context.Context, t *store.AdminToken) context.Context {
@@ -95,8 +87,8 @@ func New(st tokenStore, rec Recorder, l Limits) *Authenticator {
 	}
 }
 
-// peerAddr is the address of ctx's peer, or "".
-func peerAddr(ctx context.Context) string {
+// PeerAddr is the address of ctx's peer, or "".
+func PeerAddr(ctx context.Context) string {
 	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
 		return p.Addr.String()
 	}
@@ -105,26 +97,20 @@ func peerAddr(ctx context.Context) string {
 
 // check authenticates and authorizes a call, recording a refusal.
 func (a *Authenticator) check(ctx context.Context, method string) (context.Context, error) {
-	out, err := a.authenticate(ctx, method)
+	ctx, err := a.authenticate(ctx, method)
 	if err != nil {
-		actor := callerOf(out, ctx)
-		a.refuse(ctx, actor, method, status.Convert(err).Message())
+		a.refuse(ctx, callerOf(ctx), method, status.Convert(err).Message())
 	}
-	return out, err
+	return ctx, err
 }
 
-// callerOf names the caller for a refusal: the admin or agent that
+// callerOf names the caller for a refusal: the admin or agent ctx
 // authenticated, else the peer's address.
-func callerOf(authed, ctx context.Context) string {
-	if t, ok := adminOf(authed); ok {
-		return "admin:" + t.Name
+func callerOf(ctx context.Context) string {
+	if actor := Actor(ctx); actor != "hub" {
+		return actor
 	}
-	if authed != nil {
-		if id, ok := AgentID(authed); ok {
-			return "agent:" + id
-		}
-	}
-	if addr := peerAddr(ctx); addr != "" {
+	if addr := PeerAddr(ctx); addr != "" {
 		return "unauthenticated@" + addr
 	}
 	return "unauthenticated"
@@ -136,13 +122,13 @@ func (a *Authenticator) authenticate(ctx context.Context, method string) (contex
 		// The enrolment token in the request is the credential; guessing
 		// is held to a few tries a minute per address.
 		if !a.enrolls.get(peerKey(ctx)).Allow() {
-			return nil, status.Error(codes.ResourceExhausted, "too many enrolment attempts from this address: wait a minute")
+			return ctx, status.Error(codes.ResourceExhausted, "too many enrolment attempts from this address: wait a minute")
 		}
 		return ctx, nil
 	case method == connectMethod:
 		id, err := a.peerAgentID(ctx)
 		if err != nil {
-			return nil, err
+			return ctx, err
 		}
 		ctx = context.WithValue(ctx, agentKey{}, id)
 		if !a.streams.get(id).Allow() {
@@ -152,7 +138,7 @@ func (a *Authenticator) authenticate(ctx context.Context, method string) (contex
 	case strings.HasPrefix(method, adminPrefix), strings.HasPrefix(method, appPrefix):
 		t, err := a.adminToken(ctx)
 		if err != nil {
-			return nil, err
+			return ctx, err
 		}
 		ctx = WithAdmin(ctx, t)
 		if err := authorize(t, method); err != nil {
@@ -161,7 +147,7 @@ func (a *Authenticator) authenticate(ctx context.Context, method string) (contex
 		a.markUsed(ctx, t)
 		return ctx, nil
 	}
-	return nil, status.Errorf(codes.PermissionDenied, "method %s is not served", method)
+	return ctx, status.Errorf(codes.PermissionDenied, "method %s is not served", method)
 }
 
 func (a *Authenticator) adminToken(ctx context.Context) (*store.AdminToken, error) {
@@ -253,7 +239,7 @@ func (a *Authenticator) UnaryInterceptor(ctx context.Context, req any, info *grp
 	}
 	resp, err := h(ctx, req)
 	if refusal(err) {
-		a.refuse(ctx, callerOf(ctx, ctx), info.FullMethod, status.Convert(err).Message())
+		a.refuse(ctx, callerOf(ctx), info.FullMethod, status.Convert(err).Message())
 	}
 	return resp, err
 }
@@ -270,7 +256,7 @@ func (a *Authenticator) StreamInterceptor(srv any, ss grpc.ServerStream, info *g
 	}
 	err = h(srv, stream)
 	if refusal(err) {
-		a.refuse(ctx, callerOf(ctx, ctx), info.FullMethod, status.Convert(err).Message())
+		a.refuse(ctx, callerOf(ctx), info.FullMethod, status.Convert(err).Message())
 	}
 	return err
 }

@@ -146,7 +146,7 @@ func refusal(err error) bool {
 
 // peerKey is the address of ctx's peer without its port.
 func peerKey(ctx context.Context) string {
-	addr := peerAddr(ctx)
+	addr := PeerAddr(ctx)
 	if h, _, err := net.SplitHostPort(addr); err == nil {
 		return h
 	}

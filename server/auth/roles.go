@@ -183,9 +183,15 @@ func (s Scope) CheckGroup(what string, names ...string) error {
 	if s.Group(names...) {
 		return nil
 	}
+	return s.OutOfGroups(PermAssignmentsWrite, what)
+}
+
+// OutOfGroups refuses a group-admin perm on what, an object outside its
+// groups; it does not say whether the object exists.
+func (s Scope) OutOfGroups(perm Permission, what string) error {
 	groups, _ := s.Groups()
 	return status.Errorf(codes.PermissionDenied, "permission %s missing for %s: admin token %q acts for groups %s only",
-		PermAssignmentsWrite, what, s.token.Name, strings.Join(groups, ", "))
+		perm, what, s.token.Name, strings.Join(groups, ", "))
 }
 
 // Actor names the caller of ctx for logs and the audit trail:

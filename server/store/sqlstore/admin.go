@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -127,8 +128,7 @@ func appendAudit(ctx context.Context, tx runner, events []*store.AuditEvent) err
 		if e.Outcome == "" {
 			e.Outcome = store.AuditOK
 		}
-		err := tx.row(ctx, `INSERT INTO audit_events (at, actor, action, target, outcome, detail)
-			VALUES (?, ?, ?, ?, ?, ?) RETURNING id`, tx.t(e.At), e.Actor, e.Action, e.Target, e.Outcome, e.Detail).Scan(&e.ID)
+		err := tx.row(ctx, auditInsert+` RETURNING id`, auditArgs(tx, e)...).Scan(&e.ID)
 		if err != nil {
 			return fmt.Errorf("appending audit event %s: %w", e.Action, err)
 		}
@@ -239,14 +239,22 @@ func lifecycleAction(had bool, before, after store.Status) string {
 	}
 }
 
+// auditInsert inserts one audit event; auditArgs are its arguments.
+const auditInsert = `INSERT INTO audit_events (at, actor, action, target, outcome, detail) VALUES (?, ?, ?, ?, ?, ?)`
+
+func auditArgs(tx runner, e *store.AuditEvent) []any {
+	return []any{tx.t(e.At), e.Actor, e.Action, e.Target, cmp.Or(e.Outcome, store.AuditOK), e.Detail}
+}
+
 // auditLifecycle appends the lifecycle events of a run in tx, so that they
 // commit with the changes they record, in one statement per chunk.
-func auditLifecycle(ctx context.Context, tx runner, runID int64, at time.Time, evs []lifecycle, maxParams int) error {
+func auditLifecycle(ctx context.Context, tx runner, runID int64, at time.Time, evs []lifecycle) error {
 	actor := fmt.Sprintf("run:%d", runID)
-	return chunks(evs, maxParams/6, func(part []lifecycle) error {
+	return chunks(evs, tx.d.MaxParams/6, func(part []lifecycle) error {
 		args := make([]any, 0, 6*len(part))
 		for _, e := range part {
-			args = append(args, tx.t(at), actor, e.action, "user:"+e.username, store.AuditOK, e.dn)
+			args = append(args, auditArgs(tx, &store.AuditEvent{At: at, Actor: actor, Action: e.action,
+				Target: "user:" + e.username, Detail: e.dn})...)
 		}
 		_, err := tx.exec(ctx, `INSERT INTO audit_events (at, actor, action, target, outcome, detail) VALUES `+
 			rowMarks(len(part), 6), args...)
@@ -275,7 +283,3 @@ func deprovisionedUsers(rows *sql.Rows) ([]lifecycle, int64, error) {
 	}
 	return evs, n, rows.Err()
 }
-
-// maxAuditParams bounds the parameters of one audit insert where the
-// dialect's bound is not at hand (both allow far more).
-const maxAuditParams = 900

@@ -274,7 +274,7 @@ func (a *batchApply) apply(ctx context.Context, maxParams int) error {
 	if err := a.recordErrors(ctx, maxParams); err != nil {
 		return err
 	}
-	if err := auditLifecycle(ctx, a.tx, a.b.RunID, a.now, a.lifecycle, maxParams); err != nil {
+	if err := auditLifecycle(ctx, a.tx, a.b.RunID, a.now, a.lifecycle); err != nil {
 		return err
 	}
 	return a.finish(ctx)

@@ -286,7 +286,6 @@ func (s *Store) CompleteJobs(ctx context.Context, owner string, now time.Time, d
 	// a few hundred small writes costs less than parsing a statement sized
 	// to each batch.
 	const complete = completeJobs + `id = ? AND owner = ? AND state = 'running'`
-	const auditInsert = `INSERT INTO audit_events (at, actor, action, target, outcome, detail) VALUES (?, ?, ?, ?, ?, ?)`
 	for _, q := range []string{accountUpsert, complete, auditInsert} {
 		s.wr.prepared(ctx, s.d.rebind(q))
 	}
@@ -306,7 +305,8 @@ func (s *Store) CompleteJobs(ctx context.Context, owner string, now time.Time, d
 			}
 			completed += int(n)
 			if e := d.Audit; e != nil && n > 0 {
-				if _, err := tx.exec(ctx, auditInsert, t, e.Actor, e.Action, e.Target, cmp.Or(e.Outcome, store.AuditOK), e.Detail); err != nil {
+				e.At = now
+				if _, err := tx.exec(ctx, auditInsert, auditArgs(tx, e)...); err != nil {
 					return fmt.Errorf("auditing job %d: %w", d.ID, err)
 				}
 			}
