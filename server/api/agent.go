@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"crypto/x509"
 	"encoding/pem"
@@ -16,8 +17,6 @@ import (
 
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -92,14 +91,6 @@ func NewAgentServer(st store.Store, eng *sync.Engine, ca *pki.CA, sessions *Sess
 	return &AgentServer{store: st, engine: eng, ca: ca, hub: sessions, log: log.With("component", "agents"), opts: opts, audit: trail}
 }
 
-// peerOf is the address of ctx's peer, for the audit trail.
-func peerOf(ctx context.Context) string {
-	if p, ok := peer.FromContext(ctx); ok && p.Addr != nil {
-		return p.Addr.String()
-	}
-	return "unknown"
-}
-
 // staleAfter is how long an agent may stay silent before it counts as gone.
 func (s *AgentServer) staleAfter() time.Duration { return 3 * s.opts.Heartbeat }
 
@@ -156,7 +147,7 @@ func (s *AgentServer) Enroll(ctx context.Context, req *idsyncv1.EnrollRequest) (
 	}
 	s.log.Info("agent enrolled", "agent", agentID, "name", name, "directory", tok.Directory)
 	s.audit.Record(ctx, store.AuditEvent{Actor: "agent:" + agentID, Action: "agent.enroll", Target: "agent:" + agentID,
-		Detail: fmt.Sprintf("name %s, directory %s, version %s, from %s", name, tok.Directory, req.GetVersion(), peerOf(ctx))})
+		Detail: fmt.Sprintf("name %s, directory %s, version %s, from %s", name, tok.Directory, req.GetVersion(), cmp.Or(auth.PeerAddr(ctx), "unknown"))})
 	return &idsyncv1.EnrollResponse{
 		AgentId: agentID, CertificatePem: certPEM, CaPem: s.ca.CertPEM(), Directories: a.Directories,
 	}, nil
@@ -196,29 +187,12 @@ func (s *AgentServer) Connect(stream idsyncv1.AgentService_ConnectServer) error 
 			"agent_version", hello.GetVersion(), "hub_version", s.opts.Version)
 		return err
 	}
-	sess := newSession(s, a, hello, peerCertExpiry(ctx))
+	var expiry time.Time
+	if c, ok := auth.AgentCert(ctx); ok {
+		expiry = c.NotAfter
+	}
+	sess := newSession(s, a, hello, expiry)
 	return sess.serve(ctx, stream)
-}
-
-// peerCertExpiry returns when the stream's client certificate expires (zero
-// when unknown).
-func peerCertExpiry(ctx context.Context) time.Time {
-	p, ok := peer.FromContext(ctx)
-	if !ok {
-		return time.Time{}
-	}
-	ti, ok := p.AuthInfo.(credentials.TLSInfo)
-	switch {
-	case !ok:
-		return time.Time{}
-	case len(ti.State.VerifiedChains) > 0 && len(ti.State.VerifiedChains[0]) > 0:
-		return ti.State.VerifiedChains[0][0].NotAfter
-	case len(ti.State.PeerCertificates) > 0:
-		// The hub verifies client certificates itself (auth.Guard), after
-		// which the TLS state lists them unverified.
-		return ti.State.PeerCertificates[0].NotAfter
-	}
-	return time.Time{}
 }
 
 func revokedErr(a *store.Agent) error {
@@ -286,7 +260,7 @@ func (ss *session) serve(ctx context.Context, stream idsyncv1.AgentService_Conne
 	ss.log.Info("agent connected", "version", ss.version, "capabilities", caps,
 		"directories", ss.dirs, "cert_expires", ss.certExpiry)
 	target := "agent:" + ss.agent.ID
-	ss.s.audit.Event(ctx, "agent.connect", target, "session %s, version %s, from %s", ss.id, ss.version, peerOf(ctx))
+	ss.s.audit.Event(ctx, "agent.connect", target, "session %s, version %s, from %s", ss.id, ss.version, cmp.Or(auth.PeerAddr(ctx), "unknown"))
 	for _, d := range ss.agent.Directories {
 		if !contains(ss.dirs, d) {
 			ss.log.Warn("agent is enrolled for a directory it has not configured", "directory", d)

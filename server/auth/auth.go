@@ -30,6 +30,7 @@ const (
 
 type adminKey struct{}
 type agentKey struct{}
+type agentCertKey struct{}
 
 // Admin returns the admin token that authenticated the call.
 func Admin(ctx context.Context) (*store.AdminToken, bool) {
@@ -42,6 +43,13 @@ func Admin(ctx context.Context) (*store.AdminToken, bool) {
 func AgentID(ctx context.Context) (string, bool) {
 	id, ok := ctx.Value(agentKey{}).(string)
 	return id, ok
+}
+
+// AgentCert returns the verified client certificate of the agent that
+// opened the stream.
+func AgentCert(ctx context.Context) (*x509.Certificate, bool) {
+	c, ok := ctx.Value(agentCertKey{}).(*x509.Certificate)
+	return c, ok
 }
 
 // WithAdmin returns ctx carrying an authenticated admin; for tests and for
@@ -126,11 +134,12 @@ func (a *Authenticator) authenticate(ctx context.Context, method string) (contex
 		}
 		return ctx, nil
 	case method == connectMethod:
-		id, err := a.peerAgentID(ctx)
+		leaf, err := a.peerAgentCert(ctx)
 		if err != nil {
 			return ctx, err
 		}
-		ctx = context.WithValue(ctx, agentKey{}, id)
+		id := leaf.Subject.CommonName
+		ctx = context.WithValue(context.WithValue(ctx, agentKey{}, id), agentCertKey{}, leaf)
 		if !a.streams.get(id).Allow() {
 			return ctx, status.Errorf(codes.ResourceExhausted, "agent %s opens streams too often: wait before reconnecting", id)
 		}
@@ -192,14 +201,14 @@ func (a *Authenticator) markUsed(ctx context.Context, t *store.AdminToken) {
 // The TLS layer has already verified the chain against the hub's CA (client
 // certificates are optional on the port, because enrolment and admin calls
 // come without one, so presence is checked here).
-func (a *Authenticator) peerAgentID(ctx context.Context) (string, error) {
+func (a *Authenticator) peerAgentCert(ctx context.Context) (*x509.Certificate, error) {
 	p, ok := peer.FromContext(ctx)
 	if !ok {
-		return "", status.Error(codes.Unauthenticated, "no peer information")
+		return nil, status.Error(codes.Unauthenticated, "no peer information")
 	}
 	ti, ok := p.AuthInfo.(credentials.TLSInfo)
 	if !ok {
-		return "", status.Error(codes.Unauthenticated, "agent streams need TLS with a client certificate")
+		return nil, status.Error(codes.Unauthenticated, "agent streams need TLS with a client certificate")
 	}
 	var leaf *x509.Certificate
 	switch chains := ti.State.VerifiedChains; {
@@ -210,16 +219,16 @@ func (a *Authenticator) peerAgentID(ctx context.Context) (string, error) {
 		// nothing depends on the handshake having been guarded.
 		var err error
 		if leaf, err = a.verifyAgentCert(ti.State.PeerCertificates); err != nil {
-			return "", status.Error(codes.Unauthenticated, err.Error())
+			return nil, status.Error(codes.Unauthenticated, err.Error())
 		}
 	default:
-		return "", status.Error(codes.Unauthenticated,
+		return nil, status.Error(codes.Unauthenticated,
 			"no client certificate issued by this hub: enrol the agent with `idsync-agent enroll`")
 	}
 	if !hasClientAuth(leaf) || leaf.Subject.CommonName == "" {
-		return "", status.Error(codes.Unauthenticated, "client certificate is not an agent certificate")
+		return nil, status.Error(codes.Unauthenticated, "client certificate is not an agent certificate")
 	}
-	return leaf.Subject.CommonName, nil
+	return leaf, nil
 }
 
 func hasClientAuth(c *x509.Certificate) bool {
