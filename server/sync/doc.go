@@ -5,5 +5,5 @@
 // safeguard against mass deprovisioning.
 //
 // It may import server/store, the wire types of proto/idsync/v1 and go-ldap's
-// DN and filter parsers; never agent, ldapsync or gRPC transport code.
+// DN and filter parsers, and internal/backoff; never agent, ldapsync or gRPC transport code.
 package sync

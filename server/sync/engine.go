@@ -196,13 +196,17 @@ func (a *RunApplier) Commit(ctx context.Context, sb *store.Batch) (store.BatchRe
 	}
 	a.e.notify()
 	if !res.Duplicate {
-		name := a.dir.Name
-		a.e.applied(name, OutcomeCreated, int64(res.Created))
-		a.e.applied(name, OutcomeUpdated, int64(res.Updated))
-		a.e.applied(name, OutcomeUnchanged, int64(res.Unchanged))
-		a.e.applied(name, OutcomeDeprovisioned, int64(res.Deleted))
+		a.e.appliedBatch(a.dir.Name, res)
 	}
 	return res, nil
+}
+
+// appliedBatch counts what a committed batch of directory did.
+func (e *Engine) appliedBatch(directory string, res store.BatchResult) {
+	e.applied(directory, OutcomeCreated, int64(res.Created))
+	e.applied(directory, OutcomeUpdated, int64(res.Updated))
+	e.applied(directory, OutcomeUnchanged, int64(res.Unchanged))
+	e.applied(directory, OutcomeDeprovisioned, int64(res.Deleted))
 }
 
 // Finish ends a run whose read completed: an incremental run completes; a

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/idsync/idsync/internal/backoff"
 	"github.com/idsync/idsync/server/store"
 )
 
@@ -18,7 +19,7 @@ import (
 // (another replica's, or a capture run) waits for it, within ctx.
 func (e *Engine) ApplySource(ctx context.Context, d *store.Directory, trigger string, b *store.Batch) (store.BatchResult, error) {
 	r := &store.Run{DirectoryID: d.ID, Kind: store.RunIncremental, State: store.RunRunning, Trigger: trigger}
-	wait := 5 * time.Millisecond
+	bo := backoff.New(5*time.Millisecond, 200*time.Millisecond)
 	for {
 		err := e.store.CreateRun(ctx, r)
 		if err == nil {
@@ -27,12 +28,9 @@ func (e *Engine) ApplySource(ctx context.Context, d *store.Directory, trigger st
 		if !errors.Is(err, store.ErrConflict) {
 			return store.BatchResult{}, fmt.Errorf("starting a run of source %s: %w", d.Name, err)
 		}
-		select {
-		case <-ctx.Done():
+		if !bo.Wait(ctx) {
 			return store.BatchResult{}, fmt.Errorf("waiting for the open run of source %s: %w", d.Name, ctx.Err())
-		case <-time.After(wait):
 		}
-		wait = min(2*wait, 200*time.Millisecond)
 	}
 	b.RunID, b.DirectoryID, b.Sequence = r.ID, d.ID, 1
 	// The run must end even when the caller has gone, or it blocks the
@@ -49,9 +47,6 @@ func (e *Engine) ApplySource(ctx context.Context, d *store.Directory, trigger st
 		return res, fmt.Errorf("completing run %d of source %s: %w", r.ID, d.Name, err)
 	}
 	e.notify()
-	e.applied(d.Name, OutcomeCreated, int64(res.Created))
-	e.applied(d.Name, OutcomeUpdated, int64(res.Updated))
-	e.applied(d.Name, OutcomeUnchanged, int64(res.Unchanged))
-	e.applied(d.Name, OutcomeDeprovisioned, int64(res.Deleted))
+	e.appliedBatch(d.Name, res)
 	return res, nil
 }
