@@ -233,7 +233,14 @@ func retryAfter(h http.Header) (time.Duration, bool) {
 	if err != nil {
 		return 0, false
 	}
-	return max(time.Until(t), 0), true
+	// An HTTP date has whole seconds: so has the wait (rounded up), which
+	// keeps an error read twice in one second the same.
+	d := min(time.Until(t), (1<<31)*time.Second)
+	wait := d.Truncate(time.Second)
+	if d > wait {
+		wait += time.Second
+	}
+	return max(wait, 0), true
 }
 
 func (c *Client) logAttempt(_ retryablehttp.Logger, req *http.Request, i int) {

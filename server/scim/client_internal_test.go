@@ -25,6 +25,7 @@ func TestRetryAfter(t *testing.T) {
 		{name: "HTTP date", header: future.Format(http.TimeFormat), want: 90 * time.Second, slack: 2 * time.Second, wantOK: true},
 		{name: "RFC 850 date", header: future.Format(time.RFC850), want: 90 * time.Second, slack: 2 * time.Second, wantOK: true},
 		{name: "date in the past", header: "Fri, 31 Dec 1999 23:59:59 GMT", want: 0, wantOK: true},
+		{name: "date far ahead", header: "Fri, 31 Dec 9999 23:59:59 GMT", want: (1 << 31) * time.Second, wantOK: true},
 		{name: "huge", header: "99999999999999", want: (1 << 31) * time.Second, wantOK: true},
 	}
 	for _, tt := range tests {

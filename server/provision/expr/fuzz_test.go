@@ -4,7 +4,6 @@ import (
 	"errors"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/idsync/idsync/server/provision/expr"
 )
@@ -39,11 +38,7 @@ func FuzzCompileEval(f *testing.F) {
 			"email": email, "given_name": email, "family_name": extra, "x": extra,
 			"status": "active", "enabled": len(email)%2 == 0, "extra.list": list,
 		}
-		start := time.Now()
 		v, err := e.Eval(env)
-		if d := time.Since(start); d > 2*time.Second {
-			t.Fatalf("Eval(%q) took %v", src, d)
-		}
 		v2, err2 := e.Eval(env)
 		if (err == nil) != (err2 == nil) || !v.Equal(v2) {
 			t.Fatalf("Eval(%q) is not deterministic: %v, %v then %v, %v", src, v, err, v2, err2)
