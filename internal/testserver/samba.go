@@ -5,10 +5,14 @@ package testserver
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,6 +22,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+	"unicode/utf16"
+
+	"github.com/go-ldap/ldap/v3"
 )
 
 // The local Samba domain's fixed identity. Tests use SambaServer's fields
@@ -41,6 +48,11 @@ const (
 // IDSYNC_TEST_AD_URL. BaseDN is an OU of the test's own.
 type SambaServer struct {
 	Endpoint
+	// LDAPSURL is the DC's ldaps:// URL, and CAFile the PEM file of the CA
+	// that signed its certificate: AD sets passwords over TLS only. Empty
+	// on an outside AD unless IDSYNC_TEST_AD_LDAPS_URL (and
+	// IDSYNC_TEST_AD_CA_FILE) name them.
+	LDAPSURL, CAFile string
 	// DomainDN is the domain naming context (DC=…).
 	DomainDN string
 	// Outside is true when the tests run against an outside AD.
@@ -60,12 +72,13 @@ func SambaAD(t testing.TB) *SambaServer {
 		if base == "" {
 			t.Fatalf("IDSYNC_TEST_AD_URL is set but IDSYNC_TEST_AD_BASE_DN is not")
 		}
-		s := &SambaServer{DomainDN: base, Outside: true, Endpoint: Endpoint{
-			URL:          url,
-			BindDN:       os.Getenv("IDSYNC_TEST_AD_BIND_DN"),
-			BindPassword: os.Getenv("IDSYNC_TEST_AD_BIND_PASSWORD"),
-			treeDelete:   true,
-		}}
+		s := &SambaServer{DomainDN: base, Outside: true,
+			LDAPSURL: os.Getenv("IDSYNC_TEST_AD_LDAPS_URL"), CAFile: os.Getenv("IDSYNC_TEST_AD_CA_FILE"), Endpoint: Endpoint{
+				URL:          url,
+				BindDN:       os.Getenv("IDSYNC_TEST_AD_BIND_DN"),
+				BindPassword: os.Getenv("IDSYNC_TEST_AD_BIND_PASSWORD"),
+				treeDelete:   true,
+			}}
 		s.BaseDN = s.freshOU(t, base, "OU", true)
 		return s
 	}
@@ -77,7 +90,7 @@ func SambaAD(t testing.TB) *SambaServer {
 	if err != nil {
 		t.Fatalf("starting Samba AD: %v", err)
 	}
-	s := &SambaServer{DomainDN: SambaDomainDN, Endpoint: dc.endpoint}
+	s := &SambaServer{DomainDN: SambaDomainDN, Endpoint: dc.endpoint, LDAPSURL: dc.ldapsURL(), CAFile: dc.caFile()}
 	// The DC and everything in it go away when the process ends: no need
 	// to spend time deleting the test's OU.
 	s.BaseDN = s.freshOU(t, SambaDomainDN, "OU", false)
@@ -109,7 +122,7 @@ func sharedDC() (*sambaDC, error) {
 
 // sambaDC is a running Samba AD DC bound to one loopback address.
 type sambaDC struct {
-	endpoint   Endpoint
+	endpoint   Endpoint // plain LDAP
 	dir, addr  string
 	lock       *os.File
 	aliasAdded bool
@@ -289,6 +302,18 @@ func (dc *sambaDC) adjustConf(path string) error {
 		"log file":                        filepath.Join(dc.dir, "log.%m"),
 		// Test data is thrown away: no fsync per LDAP write.
 		"ldb:nosync": "true",
+		// LDAPS (port 636) with a certificate for the DC's address, so
+		// that clients verify it: AD sets passwords over TLS only.
+		"tls enabled":  "yes",
+		"tls certfile": filepath.Join(dc.dir, "tls", "server.pem"),
+		"tls keyfile":  filepath.Join(dc.dir, "tls", "server-key.pem"),
+		"tls cafile":   dc.caFile(),
+	}
+	if err := os.MkdirAll(filepath.Join(dc.dir, "tls"), 0o700); err != nil {
+		return err
+	}
+	if err := writeTestCerts(filepath.Join(dc.dir, "tls"), dc.addr); err != nil {
+		return err
 	}
 	var out strings.Builder
 	sc := bufio.NewScanner(strings.NewReader(string(data)))
@@ -311,6 +336,12 @@ func (dc *sambaDC) adjustConf(path string) error {
 	return os.WriteFile(path, []byte(out.String()), 0o600)
 }
 
+// ldapsURL is the DC's LDAPS listener.
+func (dc *sambaDC) ldapsURL() string { return "ldaps://" + dc.addr }
+
+// caFile is the CA of the DC's TLS certificate (made by adjustConf).
+func (dc *sambaDC) caFile() string { return filepath.Join(dc.dir, "tls", "ca.pem") }
+
 // stop stops samba (SIGTERM to its process group, SIGKILL after 10 s),
 // removes the loopback address if it added it, and deletes the directory.
 func (dc *sambaDC) stop() {
@@ -332,4 +363,53 @@ func (dc *sambaDC) stop() {
 	if dc.dir != "" {
 		os.RemoveAll(dc.dir)
 	}
+}
+
+// SetPassword sets the password of the account at dn over LDAPS (AD takes
+// unicodePwd over TLS only), as the administrator.
+func (s *SambaServer) SetPassword(ctx context.Context, dn, password string) error {
+	if s.LDAPSURL == "" {
+		return errors.New("setting a password: this AD has no LDAPS URL (IDSYNC_TEST_AD_LDAPS_URL)")
+	}
+	u, err := url.Parse(s.LDAPSURL)
+	if err != nil {
+		return fmt.Errorf("LDAPS URL %q: %w", s.LDAPSURL, err)
+	}
+	cfg := &tls.Config{ServerName: u.Hostname()}
+	if s.CAFile != "" {
+		pemBytes, err := os.ReadFile(s.CAFile)
+		if err != nil {
+			return err
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		cfg.RootCAs.AppendCertsFromPEM(pemBytes)
+	}
+	d := net.Dialer{Timeout: 10 * time.Second}
+	c, err := ldap.DialURL(s.LDAPSURL, ldap.DialWithDialer(&d), ldap.DialWithTLSConfig(cfg))
+	if err != nil {
+		return fmt.Errorf("dialling %s: %w", s.LDAPSURL, err)
+	}
+	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
+	if err := c.Bind(s.BindDN, s.BindPassword); err != nil {
+		return fmt.Errorf("binding to %s: %w", s.LDAPSURL, err)
+	}
+	m := ldap.NewModifyRequest(dn, nil)
+	m.Replace("unicodePwd", []string{UnicodePwd(password)})
+	if err := c.Modify(m); err != nil {
+		return fmt.Errorf("setting the password of %s: %w", dn, err)
+	}
+	return nil
+}
+
+// UnicodePwd encodes a password as AD's unicodePwd wants it: the password
+// in double quotes, UTF-16LE.
+func UnicodePwd(password string) string {
+	u := utf16.Encode([]rune(`"` + password + `"`))
+	b := make([]byte, 2*len(u))
+	for i, r := range u {
+		binary.LittleEndian.PutUint16(b[2*i:], r)
+	}
+	return string(b)
 }

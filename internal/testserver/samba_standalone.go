@@ -26,7 +26,7 @@ func StartSambaAD(ctx context.Context, ou string) (_ *SambaServer, stop func(), 
 	if err != nil {
 		return nil, nil, fmt.Errorf("starting Samba AD: %w", err)
 	}
-	s := &SambaServer{DomainDN: SambaDomainDN, Endpoint: dc.endpoint}
+	s := &SambaServer{DomainDN: SambaDomainDN, Endpoint: dc.endpoint, LDAPSURL: dc.ldapsURL(), CAFile: dc.caFile()}
 	s.BaseDN = "OU=" + ou + "," + SambaDomainDN
 	err = s.Add(ctx, gendir.Entry{DN: s.BaseDN, Attrs: []gendir.Attr{
 		{Name: "objectClass", Values: []string{"top", "organizationalUnit"}},

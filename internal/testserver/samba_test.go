@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-ldap/ldap/v3"
+
 	"github.com/idsync/idsync/internal/gendir"
 	"github.com/idsync/idsync/internal/testserver"
 )
@@ -50,5 +52,33 @@ func TestSambaADLoadsGeneratedEntries(t *testing.T) {
 				t.Errorf("%d entries match %s under %s, want %d", got, tt.filter, tt.base, tt.want)
 			}
 		})
+	}
+}
+
+func TestSambaADSetPasswordOverLDAPS(t *testing.T) {
+	srv := testserver.SambaAD(t)
+	gen, err := gendir.New(gendir.Options{Flavor: gendir.AD, BaseDN: srv.BaseDN, Seed: 6, Users: 3, Groups: 1, AccountPrefix: "pw",
+		MailDomain: "idsync.test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.AddGenerated(t.Context(), gen, 1); err != nil {
+		t.Fatalf("AddGenerated: %v", err)
+	}
+	dn := gen.UserDN(1)
+	const password = "Pw-for-user-1-x9"
+	if err := srv.SetPassword(t.Context(), dn, password); err != nil {
+		t.Fatalf("SetPassword: %v", err)
+	}
+	c, err := ldap.DialURL(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.Bind(dn, password); err != nil {
+		t.Errorf("bind with the password set: %v", err)
+	}
+	if err := c.Bind(dn, password+"-wrong"); !ldap.IsErrorWithCode(err, ldap.LDAPResultInvalidCredentials) {
+		t.Errorf("bind with a wrong password: %v, want invalid credentials", err)
 	}
 }

@@ -439,8 +439,9 @@ func tail(s string) string {
 }
 
 // writeTestCerts writes ca.pem, server.pem and server-key.pem into dir: a
-// throwaway CA and a server certificate for 127.0.0.1 and localhost.
-func writeTestCerts(dir string) error {
+// throwaway CA and a server certificate for localhost, 127.0.0.1 and the
+// extra addresses ips.
+func writeTestCerts(dir string, ips ...string) error {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return err
@@ -469,7 +470,7 @@ func writeTestCerts(dir string) error {
 		NotBefore:    now.Add(-time.Hour),
 		NotAfter:     now.Add(24 * time.Hour),
 		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		IPAddresses:  ipList(append([]string{"127.0.0.1"}, ips...)),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
@@ -491,6 +492,14 @@ func writeTestCerts(dir string) error {
 		}
 	}
 	return nil
+}
+
+func ipList(ips []string) []net.IP {
+	out := make([]net.IP, 0, len(ips))
+	for _, ip := range ips {
+		out = append(out, net.ParseIP(ip))
+	}
+	return out
 }
 
 // Endpoint is an LDAP server as a test sees it: where to connect, whom to
