@@ -52,6 +52,13 @@ type Provisioning interface {
 	// GetAccountByRemoteID returns the account with this remote id, or
 	// ErrNotFound.
 	GetAccountByRemoteID(ctx context.Context, appID int64, remoteID string) (*Account, error)
+	// PutDirectoryWrite inserts or replaces the record of the entry an app
+	// with a DirectoryTarget writes for (w.AppID, w.UserID).
+	PutDirectoryWrite(ctx context.Context, w *DirectoryWrite) error
+	// WrittenObjects returns which of the external ids and DN keys of
+	// directory belong to entries apps wrote there: the change stream
+	// skips those (no loop). Both kinds of key are in the one set.
+	WrittenObjects(ctx context.Context, directoryID int64, externalIDs, dnKeys []string) (map[string]bool, error)
 	// PutAccount inserts or replaces the account of (a.AppID, a.UserID) and
 	// sets its UpdatedAt (and CreatedAt when new).
 	PutAccount(ctx context.Context, a *Account) error
@@ -207,10 +214,47 @@ type App struct {
 	// PatchSupported is what the app's ServiceProviderConfig said (nil:
 	// not read yet).
 	PatchSupported *bool
+	// Target, when set, makes the app a directory written through its
+	// agents (AD or OpenLDAP as a provisioning target) instead of a SCIM
+	// service.
+	Target         *DirectoryTarget
 	Status         AppStatus
 	StatusMessage  string
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+}
+
+// DirectoryTarget is how the hub writes users into a directory.
+type DirectoryTarget struct {
+	// Directory is the name of the hub directory (kind ad or openldap)
+	// whose agents write.
+	Directory string `json:"directory"`
+	// ParentDN is where enabled accounts are created; DisabledParentDN,
+	// when set, where disabled ones are moved.
+	ParentDN         string `json:"parent_dn"`
+	DisabledParentDN string `json:"disabled_parent_dn,omitempty"`
+	// RDNAttribute names the entries ("cn" when empty).
+	RDNAttribute string `json:"rdn_attribute,omitempty"`
+	// DisableAttribute ("attr=value") and DisableGroupDN mark disabled
+	// accounts on OpenLDAP.
+	DisableAttribute string `json:"disable_attribute,omitempty"`
+	DisableGroupDN   string `json:"disable_group_dn,omitempty"`
+	// InitialPassword is a mapping expression giving the password set on
+	// create ("" none); MustChangePassword makes the user change it.
+	InitialPassword    string `json:"initial_password,omitempty"`
+	MustChangePassword bool   `json:"must_change_password,omitempty"`
+}
+
+// DirectoryWrite is a user entry an app with a DirectoryTarget writes. It
+// is recorded before the entry is created, by the DN key the entry will
+// have, and completed with the directory's id for it once known: when
+// the change stream brings the entry back, the hub knows it as its own.
+type DirectoryWrite struct {
+	AppID       int64
+	UserID      string
+	DirectoryID int64
+	DNKey       string
+	ExternalID  string
 }
 
 // MappingRule maps one SCIM attribute.

@@ -457,13 +457,16 @@ type EntryError struct {
 	Message    string
 }
 
-// RunKind is full or incremental.
+// RunKind is full, incremental or write.
 type RunKind string
 
 // Run kinds.
 const (
 	RunFull        RunKind = "full"
 	RunIncremental RunKind = "incremental"
+	// RunWrite is one batch the hub applies itself, not read by an agent:
+	// a write of a SCIM source, a sign-in's entry (just in time).
+	RunWrite RunKind = "write"
 )
 
 // RunState is where a run stands.

@@ -206,6 +206,116 @@ func (UserStatus) EnumDescriptor() ([]byte, []int) {
 	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{2}
 }
 
+// AuthenticateRequest is a sign-in.
+type AuthenticateRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The hub directory the user signs in to.
+	Directory string `protobuf:"bytes,1,opt,name=directory,proto3" json:"directory,omitempty"`
+	// What the user typed: a login attribute's value.
+	Username string `protobuf:"bytes,2,opt,name=username,proto3" json:"username,omitempty"`
+	// The password; never logged, never stored.
+	Password      string `protobuf:"bytes,3,opt,name=password,proto3" json:"password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthenticateRequest) Reset() {
+	*x = AuthenticateRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthenticateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthenticateRequest) ProtoMessage() {}
+
+func (x *AuthenticateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthenticateRequest.ProtoReflect.Descriptor instead.
+func (*AuthenticateRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *AuthenticateRequest) GetDirectory() string {
+	if x != nil {
+		return x.Directory
+	}
+	return ""
+}
+
+func (x *AuthenticateRequest) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *AuthenticateRequest) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+// AuthenticateResponse is a successful sign-in.
+type AuthenticateResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user as the hub now holds it.
+	User          *User `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AuthenticateResponse) Reset() {
+	*x = AuthenticateResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AuthenticateResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AuthenticateResponse) ProtoMessage() {}
+
+func (x *AuthenticateResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AuthenticateResponse.ProtoReflect.Descriptor instead.
+func (*AuthenticateResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *AuthenticateResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
 // AdminToken describes an admin token (never its secret).
 type AdminToken struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -231,7 +341,7 @@ type AdminToken struct {
 
 func (x *AdminToken) Reset() {
 	*x = AdminToken{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[0]
+	mi := &file_idsync_v1_admin_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -243,7 +353,7 @@ func (x *AdminToken) String() string {
 func (*AdminToken) ProtoMessage() {}
 
 func (x *AdminToken) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[0]
+	mi := &file_idsync_v1_admin_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -256,7 +366,7 @@ func (x *AdminToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdminToken.ProtoReflect.Descriptor instead.
 func (*AdminToken) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{0}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *AdminToken) GetId() string {
@@ -332,7 +442,7 @@ type CreateAdminTokenRequest struct {
 
 func (x *CreateAdminTokenRequest) Reset() {
 	*x = CreateAdminTokenRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[1]
+	mi := &file_idsync_v1_admin_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -344,7 +454,7 @@ func (x *CreateAdminTokenRequest) String() string {
 func (*CreateAdminTokenRequest) ProtoMessage() {}
 
 func (x *CreateAdminTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[1]
+	mi := &file_idsync_v1_admin_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -357,7 +467,7 @@ func (x *CreateAdminTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAdminTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateAdminTokenRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{1}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *CreateAdminTokenRequest) GetName() string {
@@ -401,7 +511,7 @@ type CreateAdminTokenResponse struct {
 
 func (x *CreateAdminTokenResponse) Reset() {
 	*x = CreateAdminTokenResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[2]
+	mi := &file_idsync_v1_admin_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -413,7 +523,7 @@ func (x *CreateAdminTokenResponse) String() string {
 func (*CreateAdminTokenResponse) ProtoMessage() {}
 
 func (x *CreateAdminTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[2]
+	mi := &file_idsync_v1_admin_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -426,7 +536,7 @@ func (x *CreateAdminTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAdminTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateAdminTokenResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{2}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CreateAdminTokenResponse) GetToken() *AdminToken {
@@ -452,7 +562,7 @@ type ListAdminTokensRequest struct {
 
 func (x *ListAdminTokensRequest) Reset() {
 	*x = ListAdminTokensRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[3]
+	mi := &file_idsync_v1_admin_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -464,7 +574,7 @@ func (x *ListAdminTokensRequest) String() string {
 func (*ListAdminTokensRequest) ProtoMessage() {}
 
 func (x *ListAdminTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[3]
+	mi := &file_idsync_v1_admin_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -477,7 +587,7 @@ func (x *ListAdminTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAdminTokensRequest.ProtoReflect.Descriptor instead.
 func (*ListAdminTokensRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{3}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{5}
 }
 
 // ListAdminTokensResponse lists the tokens.
@@ -491,7 +601,7 @@ type ListAdminTokensResponse struct {
 
 func (x *ListAdminTokensResponse) Reset() {
 	*x = ListAdminTokensResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[4]
+	mi := &file_idsync_v1_admin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -503,7 +613,7 @@ func (x *ListAdminTokensResponse) String() string {
 func (*ListAdminTokensResponse) ProtoMessage() {}
 
 func (x *ListAdminTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[4]
+	mi := &file_idsync_v1_admin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -516,7 +626,7 @@ func (x *ListAdminTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAdminTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListAdminTokensResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{4}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ListAdminTokensResponse) GetTokens() []*AdminToken {
@@ -537,7 +647,7 @@ type RevokeAdminTokenRequest struct {
 
 func (x *RevokeAdminTokenRequest) Reset() {
 	*x = RevokeAdminTokenRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[5]
+	mi := &file_idsync_v1_admin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -549,7 +659,7 @@ func (x *RevokeAdminTokenRequest) String() string {
 func (*RevokeAdminTokenRequest) ProtoMessage() {}
 
 func (x *RevokeAdminTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[5]
+	mi := &file_idsync_v1_admin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -562,7 +672,7 @@ func (x *RevokeAdminTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeAdminTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeAdminTokenRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{5}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *RevokeAdminTokenRequest) GetToken() string {
@@ -583,7 +693,7 @@ type RevokeAdminTokenResponse struct {
 
 func (x *RevokeAdminTokenResponse) Reset() {
 	*x = RevokeAdminTokenResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[6]
+	mi := &file_idsync_v1_admin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -595,7 +705,7 @@ func (x *RevokeAdminTokenResponse) String() string {
 func (*RevokeAdminTokenResponse) ProtoMessage() {}
 
 func (x *RevokeAdminTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[6]
+	mi := &file_idsync_v1_admin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -608,7 +718,7 @@ func (x *RevokeAdminTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeAdminTokenResponse.ProtoReflect.Descriptor instead.
 func (*RevokeAdminTokenResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{6}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *RevokeAdminTokenResponse) GetToken() *AdminToken {
@@ -641,7 +751,7 @@ type AuditEvent struct {
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[7]
+	mi := &file_idsync_v1_admin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -653,7 +763,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[7]
+	mi := &file_idsync_v1_admin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -666,7 +776,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{7}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *AuditEvent) GetId() int64 {
@@ -741,7 +851,7 @@ type ListAuditEventsRequest struct {
 
 func (x *ListAuditEventsRequest) Reset() {
 	*x = ListAuditEventsRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[8]
+	mi := &file_idsync_v1_admin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -753,7 +863,7 @@ func (x *ListAuditEventsRequest) String() string {
 func (*ListAuditEventsRequest) ProtoMessage() {}
 
 func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[8]
+	mi := &file_idsync_v1_admin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -766,7 +876,7 @@ func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{8}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListAuditEventsRequest) GetSince() *timestamppb.Timestamp {
@@ -829,7 +939,7 @@ type ListAuditEventsResponse struct {
 
 func (x *ListAuditEventsResponse) Reset() {
 	*x = ListAuditEventsResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[9]
+	mi := &file_idsync_v1_admin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -841,7 +951,7 @@ func (x *ListAuditEventsResponse) String() string {
 func (*ListAuditEventsResponse) ProtoMessage() {}
 
 func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[9]
+	mi := &file_idsync_v1_admin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -854,7 +964,7 @@ func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{9}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
@@ -876,7 +986,7 @@ type GetReportRequest struct {
 
 func (x *GetReportRequest) Reset() {
 	*x = GetReportRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[10]
+	mi := &file_idsync_v1_admin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -888,7 +998,7 @@ func (x *GetReportRequest) String() string {
 func (*GetReportRequest) ProtoMessage() {}
 
 func (x *GetReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[10]
+	mi := &file_idsync_v1_admin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -901,7 +1011,7 @@ func (x *GetReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReportRequest.ProtoReflect.Descriptor instead.
 func (*GetReportRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{10}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetReportRequest) GetName() string {
@@ -922,7 +1032,7 @@ type ReportRow struct {
 
 func (x *ReportRow) Reset() {
 	*x = ReportRow{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[11]
+	mi := &file_idsync_v1_admin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -934,7 +1044,7 @@ func (x *ReportRow) String() string {
 func (*ReportRow) ProtoMessage() {}
 
 func (x *ReportRow) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[11]
+	mi := &file_idsync_v1_admin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -947,7 +1057,7 @@ func (x *ReportRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRow.ProtoReflect.Descriptor instead.
 func (*ReportRow) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{11}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ReportRow) GetCells() []string {
@@ -974,7 +1084,7 @@ type GetReportResponse struct {
 
 func (x *GetReportResponse) Reset() {
 	*x = GetReportResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[12]
+	mi := &file_idsync_v1_admin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -986,7 +1096,7 @@ func (x *GetReportResponse) String() string {
 func (*GetReportResponse) ProtoMessage() {}
 
 func (x *GetReportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[12]
+	mi := &file_idsync_v1_admin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -999,7 +1109,7 @@ func (x *GetReportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReportResponse.ProtoReflect.Descriptor instead.
 func (*GetReportResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{12}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetReportResponse) GetName() string {
@@ -1065,7 +1175,7 @@ type AttributeMapping struct {
 
 func (x *AttributeMapping) Reset() {
 	*x = AttributeMapping{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[13]
+	mi := &file_idsync_v1_admin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1077,7 +1187,7 @@ func (x *AttributeMapping) String() string {
 func (*AttributeMapping) ProtoMessage() {}
 
 func (x *AttributeMapping) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[13]
+	mi := &file_idsync_v1_admin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1090,7 +1200,7 @@ func (x *AttributeMapping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttributeMapping.ProtoReflect.Descriptor instead.
 func (*AttributeMapping) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{13}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *AttributeMapping) GetUsername() string {
@@ -1235,7 +1345,7 @@ type Directory struct {
 
 func (x *Directory) Reset() {
 	*x = Directory{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[14]
+	mi := &file_idsync_v1_admin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1247,7 +1357,7 @@ func (x *Directory) String() string {
 func (*Directory) ProtoMessage() {}
 
 func (x *Directory) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[14]
+	mi := &file_idsync_v1_admin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1260,7 +1370,7 @@ func (x *Directory) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Directory.ProtoReflect.Descriptor instead.
 func (*Directory) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{14}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Directory) GetName() string {
@@ -1417,7 +1527,7 @@ type CaptureStatus struct {
 
 func (x *CaptureStatus) Reset() {
 	*x = CaptureStatus{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[15]
+	mi := &file_idsync_v1_admin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1429,7 +1539,7 @@ func (x *CaptureStatus) String() string {
 func (*CaptureStatus) ProtoMessage() {}
 
 func (x *CaptureStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[15]
+	mi := &file_idsync_v1_admin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1442,7 +1552,7 @@ func (x *CaptureStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureStatus.ProtoReflect.Descriptor instead.
 func (*CaptureStatus) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{15}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *CaptureStatus) GetRunId() string {
@@ -1498,7 +1608,7 @@ type CreateDirectoryRequest struct {
 
 func (x *CreateDirectoryRequest) Reset() {
 	*x = CreateDirectoryRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[16]
+	mi := &file_idsync_v1_admin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1510,7 +1620,7 @@ func (x *CreateDirectoryRequest) String() string {
 func (*CreateDirectoryRequest) ProtoMessage() {}
 
 func (x *CreateDirectoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[16]
+	mi := &file_idsync_v1_admin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1523,7 +1633,7 @@ func (x *CreateDirectoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDirectoryRequest.ProtoReflect.Descriptor instead.
 func (*CreateDirectoryRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{16}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CreateDirectoryRequest) GetDirectory() *Directory {
@@ -1544,7 +1654,7 @@ type CreateDirectoryResponse struct {
 
 func (x *CreateDirectoryResponse) Reset() {
 	*x = CreateDirectoryResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[17]
+	mi := &file_idsync_v1_admin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1556,7 +1666,7 @@ func (x *CreateDirectoryResponse) String() string {
 func (*CreateDirectoryResponse) ProtoMessage() {}
 
 func (x *CreateDirectoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[17]
+	mi := &file_idsync_v1_admin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1569,7 +1679,7 @@ func (x *CreateDirectoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDirectoryResponse.ProtoReflect.Descriptor instead.
 func (*CreateDirectoryResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{17}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CreateDirectoryResponse) GetDirectory() *Directory {
@@ -1593,7 +1703,7 @@ type UpdateDirectoryRequest struct {
 
 func (x *UpdateDirectoryRequest) Reset() {
 	*x = UpdateDirectoryRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[18]
+	mi := &file_idsync_v1_admin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1605,7 +1715,7 @@ func (x *UpdateDirectoryRequest) String() string {
 func (*UpdateDirectoryRequest) ProtoMessage() {}
 
 func (x *UpdateDirectoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[18]
+	mi := &file_idsync_v1_admin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1618,7 +1728,7 @@ func (x *UpdateDirectoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateDirectoryRequest.ProtoReflect.Descriptor instead.
 func (*UpdateDirectoryRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{18}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *UpdateDirectoryRequest) GetDirectory() *Directory {
@@ -1646,7 +1756,7 @@ type UpdateDirectoryResponse struct {
 
 func (x *UpdateDirectoryResponse) Reset() {
 	*x = UpdateDirectoryResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[19]
+	mi := &file_idsync_v1_admin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1658,7 +1768,7 @@ func (x *UpdateDirectoryResponse) String() string {
 func (*UpdateDirectoryResponse) ProtoMessage() {}
 
 func (x *UpdateDirectoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[19]
+	mi := &file_idsync_v1_admin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1671,7 +1781,7 @@ func (x *UpdateDirectoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateDirectoryResponse.ProtoReflect.Descriptor instead.
 func (*UpdateDirectoryResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{19}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *UpdateDirectoryResponse) GetDirectory() *Directory {
@@ -1690,7 +1800,7 @@ type ListDirectoriesRequest struct {
 
 func (x *ListDirectoriesRequest) Reset() {
 	*x = ListDirectoriesRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[20]
+	mi := &file_idsync_v1_admin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1702,7 +1812,7 @@ func (x *ListDirectoriesRequest) String() string {
 func (*ListDirectoriesRequest) ProtoMessage() {}
 
 func (x *ListDirectoriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[20]
+	mi := &file_idsync_v1_admin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1715,7 +1825,7 @@ func (x *ListDirectoriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDirectoriesRequest.ProtoReflect.Descriptor instead.
 func (*ListDirectoriesRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{20}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{22}
 }
 
 // ListDirectoriesResponse lists directories by name.
@@ -1729,7 +1839,7 @@ type ListDirectoriesResponse struct {
 
 func (x *ListDirectoriesResponse) Reset() {
 	*x = ListDirectoriesResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[21]
+	mi := &file_idsync_v1_admin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1741,7 +1851,7 @@ func (x *ListDirectoriesResponse) String() string {
 func (*ListDirectoriesResponse) ProtoMessage() {}
 
 func (x *ListDirectoriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[21]
+	mi := &file_idsync_v1_admin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1754,7 +1864,7 @@ func (x *ListDirectoriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDirectoriesResponse.ProtoReflect.Descriptor instead.
 func (*ListDirectoriesResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{21}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListDirectoriesResponse) GetDirectories() []*Directory {
@@ -1775,7 +1885,7 @@ type GetDirectoryRequest struct {
 
 func (x *GetDirectoryRequest) Reset() {
 	*x = GetDirectoryRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[22]
+	mi := &file_idsync_v1_admin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1787,7 +1897,7 @@ func (x *GetDirectoryRequest) String() string {
 func (*GetDirectoryRequest) ProtoMessage() {}
 
 func (x *GetDirectoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[22]
+	mi := &file_idsync_v1_admin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1800,7 +1910,7 @@ func (x *GetDirectoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDirectoryRequest.ProtoReflect.Descriptor instead.
 func (*GetDirectoryRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{22}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetDirectoryRequest) GetName() string {
@@ -1821,7 +1931,7 @@ type GetDirectoryResponse struct {
 
 func (x *GetDirectoryResponse) Reset() {
 	*x = GetDirectoryResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[23]
+	mi := &file_idsync_v1_admin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1833,7 +1943,7 @@ func (x *GetDirectoryResponse) String() string {
 func (*GetDirectoryResponse) ProtoMessage() {}
 
 func (x *GetDirectoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[23]
+	mi := &file_idsync_v1_admin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1846,7 +1956,7 @@ func (x *GetDirectoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDirectoryResponse.ProtoReflect.Descriptor instead.
 func (*GetDirectoryResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{23}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetDirectoryResponse) GetDirectory() *Directory {
@@ -1867,7 +1977,7 @@ type IssueSourceTokenRequest struct {
 
 func (x *IssueSourceTokenRequest) Reset() {
 	*x = IssueSourceTokenRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[24]
+	mi := &file_idsync_v1_admin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1879,7 +1989,7 @@ func (x *IssueSourceTokenRequest) String() string {
 func (*IssueSourceTokenRequest) ProtoMessage() {}
 
 func (x *IssueSourceTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[24]
+	mi := &file_idsync_v1_admin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1892,7 +2002,7 @@ func (x *IssueSourceTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueSourceTokenRequest.ProtoReflect.Descriptor instead.
 func (*IssueSourceTokenRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{24}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *IssueSourceTokenRequest) GetDirectory() string {
@@ -1913,7 +2023,7 @@ type IssueSourceTokenResponse struct {
 
 func (x *IssueSourceTokenResponse) Reset() {
 	*x = IssueSourceTokenResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[25]
+	mi := &file_idsync_v1_admin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1925,7 +2035,7 @@ func (x *IssueSourceTokenResponse) String() string {
 func (*IssueSourceTokenResponse) ProtoMessage() {}
 
 func (x *IssueSourceTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[25]
+	mi := &file_idsync_v1_admin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1938,7 +2048,7 @@ func (x *IssueSourceTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueSourceTokenResponse.ProtoReflect.Descriptor instead.
 func (*IssueSourceTokenResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{25}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *IssueSourceTokenResponse) GetToken() string {
@@ -1961,7 +2071,7 @@ type CreateEnrollmentTokenRequest struct {
 
 func (x *CreateEnrollmentTokenRequest) Reset() {
 	*x = CreateEnrollmentTokenRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[26]
+	mi := &file_idsync_v1_admin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1973,7 +2083,7 @@ func (x *CreateEnrollmentTokenRequest) String() string {
 func (*CreateEnrollmentTokenRequest) ProtoMessage() {}
 
 func (x *CreateEnrollmentTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[26]
+	mi := &file_idsync_v1_admin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1986,7 +2096,7 @@ func (x *CreateEnrollmentTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEnrollmentTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateEnrollmentTokenRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{26}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *CreateEnrollmentTokenRequest) GetDirectory() string {
@@ -2016,7 +2126,7 @@ type CreateEnrollmentTokenResponse struct {
 
 func (x *CreateEnrollmentTokenResponse) Reset() {
 	*x = CreateEnrollmentTokenResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[27]
+	mi := &file_idsync_v1_admin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2028,7 +2138,7 @@ func (x *CreateEnrollmentTokenResponse) String() string {
 func (*CreateEnrollmentTokenResponse) ProtoMessage() {}
 
 func (x *CreateEnrollmentTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[27]
+	mi := &file_idsync_v1_admin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2041,7 +2151,7 @@ func (x *CreateEnrollmentTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEnrollmentTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateEnrollmentTokenResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{27}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CreateEnrollmentTokenResponse) GetToken() string {
@@ -2089,7 +2199,7 @@ type Agent struct {
 
 func (x *Agent) Reset() {
 	*x = Agent{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[28]
+	mi := &file_idsync_v1_admin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2101,7 +2211,7 @@ func (x *Agent) String() string {
 func (*Agent) ProtoMessage() {}
 
 func (x *Agent) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[28]
+	mi := &file_idsync_v1_admin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2114,7 +2224,7 @@ func (x *Agent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Agent.ProtoReflect.Descriptor instead.
 func (*Agent) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{28}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *Agent) GetId() string {
@@ -2203,7 +2313,7 @@ type ListAgentsRequest struct {
 
 func (x *ListAgentsRequest) Reset() {
 	*x = ListAgentsRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[29]
+	mi := &file_idsync_v1_admin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2215,7 +2325,7 @@ func (x *ListAgentsRequest) String() string {
 func (*ListAgentsRequest) ProtoMessage() {}
 
 func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[29]
+	mi := &file_idsync_v1_admin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2228,7 +2338,7 @@ func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsRequest.ProtoReflect.Descriptor instead.
 func (*ListAgentsRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{29}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{31}
 }
 
 // ListAgentsResponse lists agents.
@@ -2242,7 +2352,7 @@ type ListAgentsResponse struct {
 
 func (x *ListAgentsResponse) Reset() {
 	*x = ListAgentsResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[30]
+	mi := &file_idsync_v1_admin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2254,7 +2364,7 @@ func (x *ListAgentsResponse) String() string {
 func (*ListAgentsResponse) ProtoMessage() {}
 
 func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[30]
+	mi := &file_idsync_v1_admin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2267,7 +2377,7 @@ func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsResponse.ProtoReflect.Descriptor instead.
 func (*ListAgentsResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{30}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListAgentsResponse) GetAgents() []*Agent {
@@ -2288,7 +2398,7 @@ type RevokeAgentRequest struct {
 
 func (x *RevokeAgentRequest) Reset() {
 	*x = RevokeAgentRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[31]
+	mi := &file_idsync_v1_admin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2300,7 +2410,7 @@ func (x *RevokeAgentRequest) String() string {
 func (*RevokeAgentRequest) ProtoMessage() {}
 
 func (x *RevokeAgentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[31]
+	mi := &file_idsync_v1_admin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2313,7 +2423,7 @@ func (x *RevokeAgentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeAgentRequest.ProtoReflect.Descriptor instead.
 func (*RevokeAgentRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{31}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *RevokeAgentRequest) GetId() string {
@@ -2334,7 +2444,7 @@ type RevokeAgentResponse struct {
 
 func (x *RevokeAgentResponse) Reset() {
 	*x = RevokeAgentResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[32]
+	mi := &file_idsync_v1_admin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2346,7 +2456,7 @@ func (x *RevokeAgentResponse) String() string {
 func (*RevokeAgentResponse) ProtoMessage() {}
 
 func (x *RevokeAgentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[32]
+	mi := &file_idsync_v1_admin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2359,7 +2469,7 @@ func (x *RevokeAgentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeAgentResponse.ProtoReflect.Descriptor instead.
 func (*RevokeAgentResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{32}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RevokeAgentResponse) GetAgent() *Agent {
@@ -2414,7 +2524,7 @@ type ImportRun struct {
 
 func (x *ImportRun) Reset() {
 	*x = ImportRun{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[33]
+	mi := &file_idsync_v1_admin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2426,7 +2536,7 @@ func (x *ImportRun) String() string {
 func (*ImportRun) ProtoMessage() {}
 
 func (x *ImportRun) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[33]
+	mi := &file_idsync_v1_admin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2439,7 +2549,7 @@ func (x *ImportRun) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportRun.ProtoReflect.Descriptor instead.
 func (*ImportRun) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{33}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ImportRun) GetId() string {
@@ -2581,7 +2691,7 @@ type StartImportRequest struct {
 
 func (x *StartImportRequest) Reset() {
 	*x = StartImportRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[34]
+	mi := &file_idsync_v1_admin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2593,7 +2703,7 @@ func (x *StartImportRequest) String() string {
 func (*StartImportRequest) ProtoMessage() {}
 
 func (x *StartImportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[34]
+	mi := &file_idsync_v1_admin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2606,7 +2716,7 @@ func (x *StartImportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartImportRequest.ProtoReflect.Descriptor instead.
 func (*StartImportRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{34}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *StartImportRequest) GetDirectory() string {
@@ -2637,7 +2747,7 @@ type StartImportResponse struct {
 
 func (x *StartImportResponse) Reset() {
 	*x = StartImportResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[35]
+	mi := &file_idsync_v1_admin_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2649,7 +2759,7 @@ func (x *StartImportResponse) String() string {
 func (*StartImportResponse) ProtoMessage() {}
 
 func (x *StartImportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[35]
+	mi := &file_idsync_v1_admin_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2662,7 +2772,7 @@ func (x *StartImportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartImportResponse.ProtoReflect.Descriptor instead.
 func (*StartImportResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{35}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *StartImportResponse) GetRun() *ImportRun {
@@ -2692,7 +2802,7 @@ type ListImportsRequest struct {
 
 func (x *ListImportsRequest) Reset() {
 	*x = ListImportsRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[36]
+	mi := &file_idsync_v1_admin_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2704,7 +2814,7 @@ func (x *ListImportsRequest) String() string {
 func (*ListImportsRequest) ProtoMessage() {}
 
 func (x *ListImportsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[36]
+	mi := &file_idsync_v1_admin_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2717,7 +2827,7 @@ func (x *ListImportsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImportsRequest.ProtoReflect.Descriptor instead.
 func (*ListImportsRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{36}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ListImportsRequest) GetDirectory() string {
@@ -2745,7 +2855,7 @@ type ListImportsResponse struct {
 
 func (x *ListImportsResponse) Reset() {
 	*x = ListImportsResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[37]
+	mi := &file_idsync_v1_admin_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2757,7 +2867,7 @@ func (x *ListImportsResponse) String() string {
 func (*ListImportsResponse) ProtoMessage() {}
 
 func (x *ListImportsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[37]
+	mi := &file_idsync_v1_admin_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2770,7 +2880,7 @@ func (x *ListImportsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImportsResponse.ProtoReflect.Descriptor instead.
 func (*ListImportsResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{37}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ListImportsResponse) GetRuns() []*ImportRun {
@@ -2791,7 +2901,7 @@ type GetImportRequest struct {
 
 func (x *GetImportRequest) Reset() {
 	*x = GetImportRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[38]
+	mi := &file_idsync_v1_admin_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2803,7 +2913,7 @@ func (x *GetImportRequest) String() string {
 func (*GetImportRequest) ProtoMessage() {}
 
 func (x *GetImportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[38]
+	mi := &file_idsync_v1_admin_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2816,7 +2926,7 @@ func (x *GetImportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetImportRequest.ProtoReflect.Descriptor instead.
 func (*GetImportRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{38}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *GetImportRequest) GetId() string {
@@ -2837,7 +2947,7 @@ type GetImportResponse struct {
 
 func (x *GetImportResponse) Reset() {
 	*x = GetImportResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[39]
+	mi := &file_idsync_v1_admin_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2849,7 +2959,7 @@ func (x *GetImportResponse) String() string {
 func (*GetImportResponse) ProtoMessage() {}
 
 func (x *GetImportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[39]
+	mi := &file_idsync_v1_admin_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2862,7 +2972,7 @@ func (x *GetImportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetImportResponse.ProtoReflect.Descriptor instead.
 func (*GetImportResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{39}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *GetImportResponse) GetRun() *ImportRun {
@@ -2883,7 +2993,7 @@ type ConfirmImportRequest struct {
 
 func (x *ConfirmImportRequest) Reset() {
 	*x = ConfirmImportRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[40]
+	mi := &file_idsync_v1_admin_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2895,7 +3005,7 @@ func (x *ConfirmImportRequest) String() string {
 func (*ConfirmImportRequest) ProtoMessage() {}
 
 func (x *ConfirmImportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[40]
+	mi := &file_idsync_v1_admin_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2908,7 +3018,7 @@ func (x *ConfirmImportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmImportRequest.ProtoReflect.Descriptor instead.
 func (*ConfirmImportRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{40}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *ConfirmImportRequest) GetId() string {
@@ -2929,7 +3039,7 @@ type ConfirmImportResponse struct {
 
 func (x *ConfirmImportResponse) Reset() {
 	*x = ConfirmImportResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[41]
+	mi := &file_idsync_v1_admin_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2941,7 +3051,7 @@ func (x *ConfirmImportResponse) String() string {
 func (*ConfirmImportResponse) ProtoMessage() {}
 
 func (x *ConfirmImportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[41]
+	mi := &file_idsync_v1_admin_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2954,7 +3064,7 @@ func (x *ConfirmImportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmImportResponse.ProtoReflect.Descriptor instead.
 func (*ConfirmImportResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{41}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ConfirmImportResponse) GetRun() *ImportRun {
@@ -2975,7 +3085,7 @@ type CancelImportRequest struct {
 
 func (x *CancelImportRequest) Reset() {
 	*x = CancelImportRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[42]
+	mi := &file_idsync_v1_admin_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2987,7 +3097,7 @@ func (x *CancelImportRequest) String() string {
 func (*CancelImportRequest) ProtoMessage() {}
 
 func (x *CancelImportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[42]
+	mi := &file_idsync_v1_admin_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3000,7 +3110,7 @@ func (x *CancelImportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelImportRequest.ProtoReflect.Descriptor instead.
 func (*CancelImportRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{42}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *CancelImportRequest) GetId() string {
@@ -3021,7 +3131,7 @@ type CancelImportResponse struct {
 
 func (x *CancelImportResponse) Reset() {
 	*x = CancelImportResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[43]
+	mi := &file_idsync_v1_admin_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3033,7 +3143,7 @@ func (x *CancelImportResponse) String() string {
 func (*CancelImportResponse) ProtoMessage() {}
 
 func (x *CancelImportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[43]
+	mi := &file_idsync_v1_admin_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3046,7 +3156,7 @@ func (x *CancelImportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelImportResponse.ProtoReflect.Descriptor instead.
 func (*CancelImportResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{43}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *CancelImportResponse) GetRun() *ImportRun {
@@ -3106,7 +3216,7 @@ type User struct {
 
 func (x *User) Reset() {
 	*x = User{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[44]
+	mi := &file_idsync_v1_admin_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3118,7 +3228,7 @@ func (x *User) String() string {
 func (*User) ProtoMessage() {}
 
 func (x *User) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[44]
+	mi := &file_idsync_v1_admin_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3131,7 +3241,7 @@ func (x *User) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use User.ProtoReflect.Descriptor instead.
 func (*User) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{44}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *User) GetId() string {
@@ -3289,7 +3399,7 @@ type TransitiveGroup struct {
 
 func (x *TransitiveGroup) Reset() {
 	*x = TransitiveGroup{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[45]
+	mi := &file_idsync_v1_admin_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3301,7 +3411,7 @@ func (x *TransitiveGroup) String() string {
 func (*TransitiveGroup) ProtoMessage() {}
 
 func (x *TransitiveGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[45]
+	mi := &file_idsync_v1_admin_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3314,7 +3424,7 @@ func (x *TransitiveGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransitiveGroup.ProtoReflect.Descriptor instead.
 func (*TransitiveGroup) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{45}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *TransitiveGroup) GetName() string {
@@ -3355,7 +3465,7 @@ type ListUsersRequest struct {
 
 func (x *ListUsersRequest) Reset() {
 	*x = ListUsersRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[46]
+	mi := &file_idsync_v1_admin_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3367,7 +3477,7 @@ func (x *ListUsersRequest) String() string {
 func (*ListUsersRequest) ProtoMessage() {}
 
 func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[46]
+	mi := &file_idsync_v1_admin_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3380,7 +3490,7 @@ func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsersRequest.ProtoReflect.Descriptor instead.
 func (*ListUsersRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{46}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ListUsersRequest) GetDirectory() string {
@@ -3422,7 +3532,7 @@ type ListUsersResponse struct {
 
 func (x *ListUsersResponse) Reset() {
 	*x = ListUsersResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[47]
+	mi := &file_idsync_v1_admin_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3434,7 +3544,7 @@ func (x *ListUsersResponse) String() string {
 func (*ListUsersResponse) ProtoMessage() {}
 
 func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[47]
+	mi := &file_idsync_v1_admin_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3447,7 +3557,7 @@ func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsersResponse.ProtoReflect.Descriptor instead.
 func (*ListUsersResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{47}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ListUsersResponse) GetUsers() []*User {
@@ -3470,7 +3580,7 @@ type GetUserRequest struct {
 
 func (x *GetUserRequest) Reset() {
 	*x = GetUserRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[48]
+	mi := &file_idsync_v1_admin_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3482,7 +3592,7 @@ func (x *GetUserRequest) String() string {
 func (*GetUserRequest) ProtoMessage() {}
 
 func (x *GetUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[48]
+	mi := &file_idsync_v1_admin_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3495,7 +3605,7 @@ func (x *GetUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserRequest.ProtoReflect.Descriptor instead.
 func (*GetUserRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{48}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *GetUserRequest) GetUser() string {
@@ -3523,7 +3633,7 @@ type GetUserResponse struct {
 
 func (x *GetUserResponse) Reset() {
 	*x = GetUserResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[49]
+	mi := &file_idsync_v1_admin_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3535,7 +3645,7 @@ func (x *GetUserResponse) String() string {
 func (*GetUserResponse) ProtoMessage() {}
 
 func (x *GetUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[49]
+	mi := &file_idsync_v1_admin_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3548,7 +3658,7 @@ func (x *GetUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserResponse.ProtoReflect.Descriptor instead.
 func (*GetUserResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{49}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *GetUserResponse) GetUser() *User {
@@ -3587,7 +3697,7 @@ type Group struct {
 
 func (x *Group) Reset() {
 	*x = Group{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[50]
+	mi := &file_idsync_v1_admin_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3599,7 +3709,7 @@ func (x *Group) String() string {
 func (*Group) ProtoMessage() {}
 
 func (x *Group) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[50]
+	mi := &file_idsync_v1_admin_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3612,7 +3722,7 @@ func (x *Group) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Group.ProtoReflect.Descriptor instead.
 func (*Group) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{50}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *Group) GetId() string {
@@ -3702,7 +3812,7 @@ type GroupMember struct {
 
 func (x *GroupMember) Reset() {
 	*x = GroupMember{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[51]
+	mi := &file_idsync_v1_admin_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3714,7 +3824,7 @@ func (x *GroupMember) String() string {
 func (*GroupMember) ProtoMessage() {}
 
 func (x *GroupMember) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[51]
+	mi := &file_idsync_v1_admin_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3727,7 +3837,7 @@ func (x *GroupMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupMember.ProtoReflect.Descriptor instead.
 func (*GroupMember) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{51}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *GroupMember) GetValue() string {
@@ -3769,7 +3879,7 @@ type ListGroupsRequest struct {
 
 func (x *ListGroupsRequest) Reset() {
 	*x = ListGroupsRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[52]
+	mi := &file_idsync_v1_admin_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3781,7 +3891,7 @@ func (x *ListGroupsRequest) String() string {
 func (*ListGroupsRequest) ProtoMessage() {}
 
 func (x *ListGroupsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[52]
+	mi := &file_idsync_v1_admin_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3794,7 +3904,7 @@ func (x *ListGroupsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGroupsRequest.ProtoReflect.Descriptor instead.
 func (*ListGroupsRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{52}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ListGroupsRequest) GetDirectory() string {
@@ -3815,7 +3925,7 @@ type ListGroupsResponse struct {
 
 func (x *ListGroupsResponse) Reset() {
 	*x = ListGroupsResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[53]
+	mi := &file_idsync_v1_admin_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3827,7 +3937,7 @@ func (x *ListGroupsResponse) String() string {
 func (*ListGroupsResponse) ProtoMessage() {}
 
 func (x *ListGroupsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[53]
+	mi := &file_idsync_v1_admin_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3840,7 +3950,7 @@ func (x *ListGroupsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGroupsResponse.ProtoReflect.Descriptor instead.
 func (*ListGroupsResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{53}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ListGroupsResponse) GetGroups() []*Group {
@@ -3863,7 +3973,7 @@ type GetGroupRequest struct {
 
 func (x *GetGroupRequest) Reset() {
 	*x = GetGroupRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[54]
+	mi := &file_idsync_v1_admin_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3875,7 +3985,7 @@ func (x *GetGroupRequest) String() string {
 func (*GetGroupRequest) ProtoMessage() {}
 
 func (x *GetGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[54]
+	mi := &file_idsync_v1_admin_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3888,7 +3998,7 @@ func (x *GetGroupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetGroupRequest.ProtoReflect.Descriptor instead.
 func (*GetGroupRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{54}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *GetGroupRequest) GetGroup() string {
@@ -3918,7 +4028,7 @@ type GetGroupResponse struct {
 
 func (x *GetGroupResponse) Reset() {
 	*x = GetGroupResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[55]
+	mi := &file_idsync_v1_admin_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3930,7 +4040,7 @@ func (x *GetGroupResponse) String() string {
 func (*GetGroupResponse) ProtoMessage() {}
 
 func (x *GetGroupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[55]
+	mi := &file_idsync_v1_admin_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3943,7 +4053,7 @@ func (x *GetGroupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetGroupResponse.ProtoReflect.Descriptor instead.
 func (*GetGroupResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{55}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *GetGroupResponse) GetGroup() *Group {
@@ -3964,7 +4074,13 @@ var File_idsync_v1_admin_proto protoreflect.FileDescriptor
 
 const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x15idsync/v1/admin.proto\x12\tidsync.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15idsync/v1/agent.proto\"\xa4\x02\n" +
+	"\x15idsync/v1/admin.proto\x12\tidsync.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15idsync/v1/agent.proto\"k\n" +
+	"\x13AuthenticateRequest\x12\x1c\n" +
+	"\tdirectory\x18\x01 \x01(\tR\tdirectory\x12\x1a\n" +
+	"\busername\x18\x02 \x01(\tR\busername\x12\x1a\n" +
+	"\bpassword\x18\x03 \x01(\tR\bpassword\";\n" +
+	"\x14AuthenticateResponse\x12#\n" +
+	"\x04user\x18\x01 \x01(\v2\x0f.idsync.v1.UserR\x04user\"\xa4\x02\n" +
 	"\n" +
 	"AdminToken\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
@@ -4258,7 +4374,7 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x17USER_STATUS_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12USER_STATUS_ACTIVE\x10\x01\x12\x19\n" +
 	"\x15USER_STATUS_SUSPENDED\x10\x02\x12\x1d\n" +
-	"\x19USER_STATUS_DEPROVISIONED\x10\x032\xa8\x0e\n" +
+	"\x19USER_STATUS_DEPROVISIONED\x10\x032\xf9\x0e\n" +
 	"\fAdminService\x12X\n" +
 	"\x0fCreateDirectory\x12!.idsync.v1.CreateDirectoryRequest\x1a\".idsync.v1.CreateDirectoryResponse\x12X\n" +
 	"\x0fUpdateDirectory\x12!.idsync.v1.UpdateDirectoryRequest\x1a\".idsync.v1.UpdateDirectoryResponse\x12X\n" +
@@ -4283,7 +4399,8 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x0fListAdminTokens\x12!.idsync.v1.ListAdminTokensRequest\x1a\".idsync.v1.ListAdminTokensResponse\x12[\n" +
 	"\x10RevokeAdminToken\x12\".idsync.v1.RevokeAdminTokenRequest\x1a#.idsync.v1.RevokeAdminTokenResponse\x12X\n" +
 	"\x0fListAuditEvents\x12!.idsync.v1.ListAuditEventsRequest\x1a\".idsync.v1.ListAuditEventsResponse\x12F\n" +
-	"\tGetReport\x12\x1b.idsync.v1.GetReportRequest\x1a\x1c.idsync.v1.GetReportResponseB3Z1github.com/idsync/idsync/proto/idsync/v1;idsyncv1b\x06proto3"
+	"\tGetReport\x12\x1b.idsync.v1.GetReportRequest\x1a\x1c.idsync.v1.GetReportResponse\x12O\n" +
+	"\fAuthenticate\x12\x1e.idsync.v1.AuthenticateRequest\x1a\x1f.idsync.v1.AuthenticateResponseB3Z1github.com/idsync/idsync/proto/idsync/v1;idsyncv1b\x06proto3"
 
 var (
 	file_idsync_v1_admin_proto_rawDescOnce sync.Once
@@ -4298,178 +4415,183 @@ func file_idsync_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_idsync_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_idsync_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 56)
+var file_idsync_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
 var file_idsync_v1_admin_proto_goTypes = []any{
 	(AgentState)(0),                       // 0: idsync.v1.AgentState
 	(RunState)(0),                         // 1: idsync.v1.RunState
 	(UserStatus)(0),                       // 2: idsync.v1.UserStatus
-	(*AdminToken)(nil),                    // 3: idsync.v1.AdminToken
-	(*CreateAdminTokenRequest)(nil),       // 4: idsync.v1.CreateAdminTokenRequest
-	(*CreateAdminTokenResponse)(nil),      // 5: idsync.v1.CreateAdminTokenResponse
-	(*ListAdminTokensRequest)(nil),        // 6: idsync.v1.ListAdminTokensRequest
-	(*ListAdminTokensResponse)(nil),       // 7: idsync.v1.ListAdminTokensResponse
-	(*RevokeAdminTokenRequest)(nil),       // 8: idsync.v1.RevokeAdminTokenRequest
-	(*RevokeAdminTokenResponse)(nil),      // 9: idsync.v1.RevokeAdminTokenResponse
-	(*AuditEvent)(nil),                    // 10: idsync.v1.AuditEvent
-	(*ListAuditEventsRequest)(nil),        // 11: idsync.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil),       // 12: idsync.v1.ListAuditEventsResponse
-	(*GetReportRequest)(nil),              // 13: idsync.v1.GetReportRequest
-	(*ReportRow)(nil),                     // 14: idsync.v1.ReportRow
-	(*GetReportResponse)(nil),             // 15: idsync.v1.GetReportResponse
-	(*AttributeMapping)(nil),              // 16: idsync.v1.AttributeMapping
-	(*Directory)(nil),                     // 17: idsync.v1.Directory
-	(*CaptureStatus)(nil),                 // 18: idsync.v1.CaptureStatus
-	(*CreateDirectoryRequest)(nil),        // 19: idsync.v1.CreateDirectoryRequest
-	(*CreateDirectoryResponse)(nil),       // 20: idsync.v1.CreateDirectoryResponse
-	(*UpdateDirectoryRequest)(nil),        // 21: idsync.v1.UpdateDirectoryRequest
-	(*UpdateDirectoryResponse)(nil),       // 22: idsync.v1.UpdateDirectoryResponse
-	(*ListDirectoriesRequest)(nil),        // 23: idsync.v1.ListDirectoriesRequest
-	(*ListDirectoriesResponse)(nil),       // 24: idsync.v1.ListDirectoriesResponse
-	(*GetDirectoryRequest)(nil),           // 25: idsync.v1.GetDirectoryRequest
-	(*GetDirectoryResponse)(nil),          // 26: idsync.v1.GetDirectoryResponse
-	(*IssueSourceTokenRequest)(nil),       // 27: idsync.v1.IssueSourceTokenRequest
-	(*IssueSourceTokenResponse)(nil),      // 28: idsync.v1.IssueSourceTokenResponse
-	(*CreateEnrollmentTokenRequest)(nil),  // 29: idsync.v1.CreateEnrollmentTokenRequest
-	(*CreateEnrollmentTokenResponse)(nil), // 30: idsync.v1.CreateEnrollmentTokenResponse
-	(*Agent)(nil),                         // 31: idsync.v1.Agent
-	(*ListAgentsRequest)(nil),             // 32: idsync.v1.ListAgentsRequest
-	(*ListAgentsResponse)(nil),            // 33: idsync.v1.ListAgentsResponse
-	(*RevokeAgentRequest)(nil),            // 34: idsync.v1.RevokeAgentRequest
-	(*RevokeAgentResponse)(nil),           // 35: idsync.v1.RevokeAgentResponse
-	(*ImportRun)(nil),                     // 36: idsync.v1.ImportRun
-	(*StartImportRequest)(nil),            // 37: idsync.v1.StartImportRequest
-	(*StartImportResponse)(nil),           // 38: idsync.v1.StartImportResponse
-	(*ListImportsRequest)(nil),            // 39: idsync.v1.ListImportsRequest
-	(*ListImportsResponse)(nil),           // 40: idsync.v1.ListImportsResponse
-	(*GetImportRequest)(nil),              // 41: idsync.v1.GetImportRequest
-	(*GetImportResponse)(nil),             // 42: idsync.v1.GetImportResponse
-	(*ConfirmImportRequest)(nil),          // 43: idsync.v1.ConfirmImportRequest
-	(*ConfirmImportResponse)(nil),         // 44: idsync.v1.ConfirmImportResponse
-	(*CancelImportRequest)(nil),           // 45: idsync.v1.CancelImportRequest
-	(*CancelImportResponse)(nil),          // 46: idsync.v1.CancelImportResponse
-	(*User)(nil),                          // 47: idsync.v1.User
-	(*TransitiveGroup)(nil),               // 48: idsync.v1.TransitiveGroup
-	(*ListUsersRequest)(nil),              // 49: idsync.v1.ListUsersRequest
-	(*ListUsersResponse)(nil),             // 50: idsync.v1.ListUsersResponse
-	(*GetUserRequest)(nil),                // 51: idsync.v1.GetUserRequest
-	(*GetUserResponse)(nil),               // 52: idsync.v1.GetUserResponse
-	(*Group)(nil),                         // 53: idsync.v1.Group
-	(*GroupMember)(nil),                   // 54: idsync.v1.GroupMember
-	(*ListGroupsRequest)(nil),             // 55: idsync.v1.ListGroupsRequest
-	(*ListGroupsResponse)(nil),            // 56: idsync.v1.ListGroupsResponse
-	(*GetGroupRequest)(nil),               // 57: idsync.v1.GetGroupRequest
-	(*GetGroupResponse)(nil),              // 58: idsync.v1.GetGroupResponse
-	(*timestamppb.Timestamp)(nil),         // 59: google.protobuf.Timestamp
-	(DirectoryKind)(0),                    // 60: idsync.v1.DirectoryKind
-	(ImportKind)(0),                       // 61: idsync.v1.ImportKind
-	(*EntryError)(nil),                    // 62: idsync.v1.EntryError
-	(*Attribute)(nil),                     // 63: idsync.v1.Attribute
-	(ObjectKind)(0),                       // 64: idsync.v1.ObjectKind
+	(*AuthenticateRequest)(nil),           // 3: idsync.v1.AuthenticateRequest
+	(*AuthenticateResponse)(nil),          // 4: idsync.v1.AuthenticateResponse
+	(*AdminToken)(nil),                    // 5: idsync.v1.AdminToken
+	(*CreateAdminTokenRequest)(nil),       // 6: idsync.v1.CreateAdminTokenRequest
+	(*CreateAdminTokenResponse)(nil),      // 7: idsync.v1.CreateAdminTokenResponse
+	(*ListAdminTokensRequest)(nil),        // 8: idsync.v1.ListAdminTokensRequest
+	(*ListAdminTokensResponse)(nil),       // 9: idsync.v1.ListAdminTokensResponse
+	(*RevokeAdminTokenRequest)(nil),       // 10: idsync.v1.RevokeAdminTokenRequest
+	(*RevokeAdminTokenResponse)(nil),      // 11: idsync.v1.RevokeAdminTokenResponse
+	(*AuditEvent)(nil),                    // 12: idsync.v1.AuditEvent
+	(*ListAuditEventsRequest)(nil),        // 13: idsync.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),       // 14: idsync.v1.ListAuditEventsResponse
+	(*GetReportRequest)(nil),              // 15: idsync.v1.GetReportRequest
+	(*ReportRow)(nil),                     // 16: idsync.v1.ReportRow
+	(*GetReportResponse)(nil),             // 17: idsync.v1.GetReportResponse
+	(*AttributeMapping)(nil),              // 18: idsync.v1.AttributeMapping
+	(*Directory)(nil),                     // 19: idsync.v1.Directory
+	(*CaptureStatus)(nil),                 // 20: idsync.v1.CaptureStatus
+	(*CreateDirectoryRequest)(nil),        // 21: idsync.v1.CreateDirectoryRequest
+	(*CreateDirectoryResponse)(nil),       // 22: idsync.v1.CreateDirectoryResponse
+	(*UpdateDirectoryRequest)(nil),        // 23: idsync.v1.UpdateDirectoryRequest
+	(*UpdateDirectoryResponse)(nil),       // 24: idsync.v1.UpdateDirectoryResponse
+	(*ListDirectoriesRequest)(nil),        // 25: idsync.v1.ListDirectoriesRequest
+	(*ListDirectoriesResponse)(nil),       // 26: idsync.v1.ListDirectoriesResponse
+	(*GetDirectoryRequest)(nil),           // 27: idsync.v1.GetDirectoryRequest
+	(*GetDirectoryResponse)(nil),          // 28: idsync.v1.GetDirectoryResponse
+	(*IssueSourceTokenRequest)(nil),       // 29: idsync.v1.IssueSourceTokenRequest
+	(*IssueSourceTokenResponse)(nil),      // 30: idsync.v1.IssueSourceTokenResponse
+	(*CreateEnrollmentTokenRequest)(nil),  // 31: idsync.v1.CreateEnrollmentTokenRequest
+	(*CreateEnrollmentTokenResponse)(nil), // 32: idsync.v1.CreateEnrollmentTokenResponse
+	(*Agent)(nil),                         // 33: idsync.v1.Agent
+	(*ListAgentsRequest)(nil),             // 34: idsync.v1.ListAgentsRequest
+	(*ListAgentsResponse)(nil),            // 35: idsync.v1.ListAgentsResponse
+	(*RevokeAgentRequest)(nil),            // 36: idsync.v1.RevokeAgentRequest
+	(*RevokeAgentResponse)(nil),           // 37: idsync.v1.RevokeAgentResponse
+	(*ImportRun)(nil),                     // 38: idsync.v1.ImportRun
+	(*StartImportRequest)(nil),            // 39: idsync.v1.StartImportRequest
+	(*StartImportResponse)(nil),           // 40: idsync.v1.StartImportResponse
+	(*ListImportsRequest)(nil),            // 41: idsync.v1.ListImportsRequest
+	(*ListImportsResponse)(nil),           // 42: idsync.v1.ListImportsResponse
+	(*GetImportRequest)(nil),              // 43: idsync.v1.GetImportRequest
+	(*GetImportResponse)(nil),             // 44: idsync.v1.GetImportResponse
+	(*ConfirmImportRequest)(nil),          // 45: idsync.v1.ConfirmImportRequest
+	(*ConfirmImportResponse)(nil),         // 46: idsync.v1.ConfirmImportResponse
+	(*CancelImportRequest)(nil),           // 47: idsync.v1.CancelImportRequest
+	(*CancelImportResponse)(nil),          // 48: idsync.v1.CancelImportResponse
+	(*User)(nil),                          // 49: idsync.v1.User
+	(*TransitiveGroup)(nil),               // 50: idsync.v1.TransitiveGroup
+	(*ListUsersRequest)(nil),              // 51: idsync.v1.ListUsersRequest
+	(*ListUsersResponse)(nil),             // 52: idsync.v1.ListUsersResponse
+	(*GetUserRequest)(nil),                // 53: idsync.v1.GetUserRequest
+	(*GetUserResponse)(nil),               // 54: idsync.v1.GetUserResponse
+	(*Group)(nil),                         // 55: idsync.v1.Group
+	(*GroupMember)(nil),                   // 56: idsync.v1.GroupMember
+	(*ListGroupsRequest)(nil),             // 57: idsync.v1.ListGroupsRequest
+	(*ListGroupsResponse)(nil),            // 58: idsync.v1.ListGroupsResponse
+	(*GetGroupRequest)(nil),               // 59: idsync.v1.GetGroupRequest
+	(*GetGroupResponse)(nil),              // 60: idsync.v1.GetGroupResponse
+	(*timestamppb.Timestamp)(nil),         // 61: google.protobuf.Timestamp
+	(DirectoryKind)(0),                    // 62: idsync.v1.DirectoryKind
+	(ImportKind)(0),                       // 63: idsync.v1.ImportKind
+	(*EntryError)(nil),                    // 64: idsync.v1.EntryError
+	(*Attribute)(nil),                     // 65: idsync.v1.Attribute
+	(ObjectKind)(0),                       // 66: idsync.v1.ObjectKind
 }
 var file_idsync_v1_admin_proto_depIdxs = []int32{
-	59, // 0: idsync.v1.AdminToken.created_at:type_name -> google.protobuf.Timestamp
-	59, // 1: idsync.v1.AdminToken.revoked_at:type_name -> google.protobuf.Timestamp
-	59, // 2: idsync.v1.AdminToken.last_used_at:type_name -> google.protobuf.Timestamp
-	3,  // 3: idsync.v1.CreateAdminTokenResponse.token:type_name -> idsync.v1.AdminToken
-	3,  // 4: idsync.v1.ListAdminTokensResponse.tokens:type_name -> idsync.v1.AdminToken
-	3,  // 5: idsync.v1.RevokeAdminTokenResponse.token:type_name -> idsync.v1.AdminToken
-	59, // 6: idsync.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
-	59, // 7: idsync.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
-	10, // 8: idsync.v1.ListAuditEventsResponse.events:type_name -> idsync.v1.AuditEvent
-	14, // 9: idsync.v1.GetReportResponse.rows:type_name -> idsync.v1.ReportRow
-	59, // 10: idsync.v1.GetReportResponse.generated_at:type_name -> google.protobuf.Timestamp
-	60, // 11: idsync.v1.Directory.kind:type_name -> idsync.v1.DirectoryKind
-	16, // 12: idsync.v1.Directory.mapping:type_name -> idsync.v1.AttributeMapping
-	59, // 13: idsync.v1.Directory.created_at:type_name -> google.protobuf.Timestamp
-	36, // 14: idsync.v1.Directory.last_run:type_name -> idsync.v1.ImportRun
-	18, // 15: idsync.v1.Directory.capture_status:type_name -> idsync.v1.CaptureStatus
-	59, // 16: idsync.v1.CaptureStatus.started_at:type_name -> google.protobuf.Timestamp
-	17, // 17: idsync.v1.CreateDirectoryRequest.directory:type_name -> idsync.v1.Directory
-	17, // 18: idsync.v1.CreateDirectoryResponse.directory:type_name -> idsync.v1.Directory
-	17, // 19: idsync.v1.UpdateDirectoryRequest.directory:type_name -> idsync.v1.Directory
-	17, // 20: idsync.v1.UpdateDirectoryResponse.directory:type_name -> idsync.v1.Directory
-	17, // 21: idsync.v1.ListDirectoriesResponse.directories:type_name -> idsync.v1.Directory
-	17, // 22: idsync.v1.GetDirectoryResponse.directory:type_name -> idsync.v1.Directory
-	59, // 23: idsync.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	0,  // 24: idsync.v1.Agent.state:type_name -> idsync.v1.AgentState
-	59, // 25: idsync.v1.Agent.enrolled_at:type_name -> google.protobuf.Timestamp
-	59, // 26: idsync.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
-	59, // 27: idsync.v1.Agent.cert_expires_at:type_name -> google.protobuf.Timestamp
-	31, // 28: idsync.v1.ListAgentsResponse.agents:type_name -> idsync.v1.Agent
-	31, // 29: idsync.v1.RevokeAgentResponse.agent:type_name -> idsync.v1.Agent
-	61, // 30: idsync.v1.ImportRun.kind:type_name -> idsync.v1.ImportKind
-	1,  // 31: idsync.v1.ImportRun.state:type_name -> idsync.v1.RunState
-	59, // 32: idsync.v1.ImportRun.started_at:type_name -> google.protobuf.Timestamp
-	59, // 33: idsync.v1.ImportRun.finished_at:type_name -> google.protobuf.Timestamp
-	62, // 34: idsync.v1.ImportRun.error_samples:type_name -> idsync.v1.EntryError
-	61, // 35: idsync.v1.StartImportRequest.kind:type_name -> idsync.v1.ImportKind
-	36, // 36: idsync.v1.StartImportResponse.run:type_name -> idsync.v1.ImportRun
-	36, // 37: idsync.v1.ListImportsResponse.runs:type_name -> idsync.v1.ImportRun
-	36, // 38: idsync.v1.GetImportResponse.run:type_name -> idsync.v1.ImportRun
-	36, // 39: idsync.v1.ConfirmImportResponse.run:type_name -> idsync.v1.ImportRun
-	36, // 40: idsync.v1.CancelImportResponse.run:type_name -> idsync.v1.ImportRun
-	2,  // 41: idsync.v1.User.status:type_name -> idsync.v1.UserStatus
-	63, // 42: idsync.v1.User.extra:type_name -> idsync.v1.Attribute
-	59, // 43: idsync.v1.User.created_at:type_name -> google.protobuf.Timestamp
-	59, // 44: idsync.v1.User.updated_at:type_name -> google.protobuf.Timestamp
-	48, // 45: idsync.v1.User.transitive_groups:type_name -> idsync.v1.TransitiveGroup
-	2,  // 46: idsync.v1.ListUsersRequest.status:type_name -> idsync.v1.UserStatus
-	47, // 47: idsync.v1.ListUsersResponse.users:type_name -> idsync.v1.User
-	47, // 48: idsync.v1.GetUserResponse.user:type_name -> idsync.v1.User
-	2,  // 49: idsync.v1.Group.status:type_name -> idsync.v1.UserStatus
-	64, // 50: idsync.v1.GroupMember.kind:type_name -> idsync.v1.ObjectKind
-	53, // 51: idsync.v1.ListGroupsResponse.groups:type_name -> idsync.v1.Group
-	53, // 52: idsync.v1.GetGroupResponse.group:type_name -> idsync.v1.Group
-	54, // 53: idsync.v1.GetGroupResponse.members:type_name -> idsync.v1.GroupMember
-	19, // 54: idsync.v1.AdminService.CreateDirectory:input_type -> idsync.v1.CreateDirectoryRequest
-	21, // 55: idsync.v1.AdminService.UpdateDirectory:input_type -> idsync.v1.UpdateDirectoryRequest
-	23, // 56: idsync.v1.AdminService.ListDirectories:input_type -> idsync.v1.ListDirectoriesRequest
-	25, // 57: idsync.v1.AdminService.GetDirectory:input_type -> idsync.v1.GetDirectoryRequest
-	27, // 58: idsync.v1.AdminService.IssueSourceToken:input_type -> idsync.v1.IssueSourceTokenRequest
-	29, // 59: idsync.v1.AdminService.CreateEnrollmentToken:input_type -> idsync.v1.CreateEnrollmentTokenRequest
-	32, // 60: idsync.v1.AdminService.ListAgents:input_type -> idsync.v1.ListAgentsRequest
-	34, // 61: idsync.v1.AdminService.RevokeAgent:input_type -> idsync.v1.RevokeAgentRequest
-	37, // 62: idsync.v1.AdminService.StartImport:input_type -> idsync.v1.StartImportRequest
-	39, // 63: idsync.v1.AdminService.ListImports:input_type -> idsync.v1.ListImportsRequest
-	41, // 64: idsync.v1.AdminService.GetImport:input_type -> idsync.v1.GetImportRequest
-	43, // 65: idsync.v1.AdminService.ConfirmImport:input_type -> idsync.v1.ConfirmImportRequest
-	45, // 66: idsync.v1.AdminService.CancelImport:input_type -> idsync.v1.CancelImportRequest
-	49, // 67: idsync.v1.AdminService.ListUsers:input_type -> idsync.v1.ListUsersRequest
-	51, // 68: idsync.v1.AdminService.GetUser:input_type -> idsync.v1.GetUserRequest
-	55, // 69: idsync.v1.AdminService.ListGroups:input_type -> idsync.v1.ListGroupsRequest
-	57, // 70: idsync.v1.AdminService.GetGroup:input_type -> idsync.v1.GetGroupRequest
-	4,  // 71: idsync.v1.AdminService.CreateAdminToken:input_type -> idsync.v1.CreateAdminTokenRequest
-	6,  // 72: idsync.v1.AdminService.ListAdminTokens:input_type -> idsync.v1.ListAdminTokensRequest
-	8,  // 73: idsync.v1.AdminService.RevokeAdminToken:input_type -> idsync.v1.RevokeAdminTokenRequest
-	11, // 74: idsync.v1.AdminService.ListAuditEvents:input_type -> idsync.v1.ListAuditEventsRequest
-	13, // 75: idsync.v1.AdminService.GetReport:input_type -> idsync.v1.GetReportRequest
-	20, // 76: idsync.v1.AdminService.CreateDirectory:output_type -> idsync.v1.CreateDirectoryResponse
-	22, // 77: idsync.v1.AdminService.UpdateDirectory:output_type -> idsync.v1.UpdateDirectoryResponse
-	24, // 78: idsync.v1.AdminService.ListDirectories:output_type -> idsync.v1.ListDirectoriesResponse
-	26, // 79: idsync.v1.AdminService.GetDirectory:output_type -> idsync.v1.GetDirectoryResponse
-	28, // 80: idsync.v1.AdminService.IssueSourceToken:output_type -> idsync.v1.IssueSourceTokenResponse
-	30, // 81: idsync.v1.AdminService.CreateEnrollmentToken:output_type -> idsync.v1.CreateEnrollmentTokenResponse
-	33, // 82: idsync.v1.AdminService.ListAgents:output_type -> idsync.v1.ListAgentsResponse
-	35, // 83: idsync.v1.AdminService.RevokeAgent:output_type -> idsync.v1.RevokeAgentResponse
-	38, // 84: idsync.v1.AdminService.StartImport:output_type -> idsync.v1.StartImportResponse
-	40, // 85: idsync.v1.AdminService.ListImports:output_type -> idsync.v1.ListImportsResponse
-	42, // 86: idsync.v1.AdminService.GetImport:output_type -> idsync.v1.GetImportResponse
-	44, // 87: idsync.v1.AdminService.ConfirmImport:output_type -> idsync.v1.ConfirmImportResponse
-	46, // 88: idsync.v1.AdminService.CancelImport:output_type -> idsync.v1.CancelImportResponse
-	50, // 89: idsync.v1.AdminService.ListUsers:output_type -> idsync.v1.ListUsersResponse
-	52, // 90: idsync.v1.AdminService.GetUser:output_type -> idsync.v1.GetUserResponse
-	56, // 91: idsync.v1.AdminService.ListGroups:output_type -> idsync.v1.ListGroupsResponse
-	58, // 92: idsync.v1.AdminService.GetGroup:output_type -> idsync.v1.GetGroupResponse
-	5,  // 93: idsync.v1.AdminService.CreateAdminToken:output_type -> idsync.v1.CreateAdminTokenResponse
-	7,  // 94: idsync.v1.AdminService.ListAdminTokens:output_type -> idsync.v1.ListAdminTokensResponse
-	9,  // 95: idsync.v1.AdminService.RevokeAdminToken:output_type -> idsync.v1.RevokeAdminTokenResponse
-	12, // 96: idsync.v1.AdminService.ListAuditEvents:output_type -> idsync.v1.ListAuditEventsResponse
-	15, // 97: idsync.v1.AdminService.GetReport:output_type -> idsync.v1.GetReportResponse
-	76, // [76:98] is the sub-list for method output_type
-	54, // [54:76] is the sub-list for method input_type
-	54, // [54:54] is the sub-list for extension type_name
-	54, // [54:54] is the sub-list for extension extendee
-	0,  // [0:54] is the sub-list for field type_name
+	49, // 0: idsync.v1.AuthenticateResponse.user:type_name -> idsync.v1.User
+	61, // 1: idsync.v1.AdminToken.created_at:type_name -> google.protobuf.Timestamp
+	61, // 2: idsync.v1.AdminToken.revoked_at:type_name -> google.protobuf.Timestamp
+	61, // 3: idsync.v1.AdminToken.last_used_at:type_name -> google.protobuf.Timestamp
+	5,  // 4: idsync.v1.CreateAdminTokenResponse.token:type_name -> idsync.v1.AdminToken
+	5,  // 5: idsync.v1.ListAdminTokensResponse.tokens:type_name -> idsync.v1.AdminToken
+	5,  // 6: idsync.v1.RevokeAdminTokenResponse.token:type_name -> idsync.v1.AdminToken
+	61, // 7: idsync.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
+	61, // 8: idsync.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
+	12, // 9: idsync.v1.ListAuditEventsResponse.events:type_name -> idsync.v1.AuditEvent
+	16, // 10: idsync.v1.GetReportResponse.rows:type_name -> idsync.v1.ReportRow
+	61, // 11: idsync.v1.GetReportResponse.generated_at:type_name -> google.protobuf.Timestamp
+	62, // 12: idsync.v1.Directory.kind:type_name -> idsync.v1.DirectoryKind
+	18, // 13: idsync.v1.Directory.mapping:type_name -> idsync.v1.AttributeMapping
+	61, // 14: idsync.v1.Directory.created_at:type_name -> google.protobuf.Timestamp
+	38, // 15: idsync.v1.Directory.last_run:type_name -> idsync.v1.ImportRun
+	20, // 16: idsync.v1.Directory.capture_status:type_name -> idsync.v1.CaptureStatus
+	61, // 17: idsync.v1.CaptureStatus.started_at:type_name -> google.protobuf.Timestamp
+	19, // 18: idsync.v1.CreateDirectoryRequest.directory:type_name -> idsync.v1.Directory
+	19, // 19: idsync.v1.CreateDirectoryResponse.directory:type_name -> idsync.v1.Directory
+	19, // 20: idsync.v1.UpdateDirectoryRequest.directory:type_name -> idsync.v1.Directory
+	19, // 21: idsync.v1.UpdateDirectoryResponse.directory:type_name -> idsync.v1.Directory
+	19, // 22: idsync.v1.ListDirectoriesResponse.directories:type_name -> idsync.v1.Directory
+	19, // 23: idsync.v1.GetDirectoryResponse.directory:type_name -> idsync.v1.Directory
+	61, // 24: idsync.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	0,  // 25: idsync.v1.Agent.state:type_name -> idsync.v1.AgentState
+	61, // 26: idsync.v1.Agent.enrolled_at:type_name -> google.protobuf.Timestamp
+	61, // 27: idsync.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
+	61, // 28: idsync.v1.Agent.cert_expires_at:type_name -> google.protobuf.Timestamp
+	33, // 29: idsync.v1.ListAgentsResponse.agents:type_name -> idsync.v1.Agent
+	33, // 30: idsync.v1.RevokeAgentResponse.agent:type_name -> idsync.v1.Agent
+	63, // 31: idsync.v1.ImportRun.kind:type_name -> idsync.v1.ImportKind
+	1,  // 32: idsync.v1.ImportRun.state:type_name -> idsync.v1.RunState
+	61, // 33: idsync.v1.ImportRun.started_at:type_name -> google.protobuf.Timestamp
+	61, // 34: idsync.v1.ImportRun.finished_at:type_name -> google.protobuf.Timestamp
+	64, // 35: idsync.v1.ImportRun.error_samples:type_name -> idsync.v1.EntryError
+	63, // 36: idsync.v1.StartImportRequest.kind:type_name -> idsync.v1.ImportKind
+	38, // 37: idsync.v1.StartImportResponse.run:type_name -> idsync.v1.ImportRun
+	38, // 38: idsync.v1.ListImportsResponse.runs:type_name -> idsync.v1.ImportRun
+	38, // 39: idsync.v1.GetImportResponse.run:type_name -> idsync.v1.ImportRun
+	38, // 40: idsync.v1.ConfirmImportResponse.run:type_name -> idsync.v1.ImportRun
+	38, // 41: idsync.v1.CancelImportResponse.run:type_name -> idsync.v1.ImportRun
+	2,  // 42: idsync.v1.User.status:type_name -> idsync.v1.UserStatus
+	65, // 43: idsync.v1.User.extra:type_name -> idsync.v1.Attribute
+	61, // 44: idsync.v1.User.created_at:type_name -> google.protobuf.Timestamp
+	61, // 45: idsync.v1.User.updated_at:type_name -> google.protobuf.Timestamp
+	50, // 46: idsync.v1.User.transitive_groups:type_name -> idsync.v1.TransitiveGroup
+	2,  // 47: idsync.v1.ListUsersRequest.status:type_name -> idsync.v1.UserStatus
+	49, // 48: idsync.v1.ListUsersResponse.users:type_name -> idsync.v1.User
+	49, // 49: idsync.v1.GetUserResponse.user:type_name -> idsync.v1.User
+	2,  // 50: idsync.v1.Group.status:type_name -> idsync.v1.UserStatus
+	66, // 51: idsync.v1.GroupMember.kind:type_name -> idsync.v1.ObjectKind
+	55, // 52: idsync.v1.ListGroupsResponse.groups:type_name -> idsync.v1.Group
+	55, // 53: idsync.v1.GetGroupResponse.group:type_name -> idsync.v1.Group
+	56, // 54: idsync.v1.GetGroupResponse.members:type_name -> idsync.v1.GroupMember
+	21, // 55: idsync.v1.AdminService.CreateDirectory:input_type -> idsync.v1.CreateDirectoryRequest
+	23, // 56: idsync.v1.AdminService.UpdateDirectory:input_type -> idsync.v1.UpdateDirectoryRequest
+	25, // 57: idsync.v1.AdminService.ListDirectories:input_type -> idsync.v1.ListDirectoriesRequest
+	27, // 58: idsync.v1.AdminService.GetDirectory:input_type -> idsync.v1.GetDirectoryRequest
+	29, // 59: idsync.v1.AdminService.IssueSourceToken:input_type -> idsync.v1.IssueSourceTokenRequest
+	31, // 60: idsync.v1.AdminService.CreateEnrollmentToken:input_type -> idsync.v1.CreateEnrollmentTokenRequest
+	34, // 61: idsync.v1.AdminService.ListAgents:input_type -> idsync.v1.ListAgentsRequest
+	36, // 62: idsync.v1.AdminService.RevokeAgent:input_type -> idsync.v1.RevokeAgentRequest
+	39, // 63: idsync.v1.AdminService.StartImport:input_type -> idsync.v1.StartImportRequest
+	41, // 64: idsync.v1.AdminService.ListImports:input_type -> idsync.v1.ListImportsRequest
+	43, // 65: idsync.v1.AdminService.GetImport:input_type -> idsync.v1.GetImportRequest
+	45, // 66: idsync.v1.AdminService.ConfirmImport:input_type -> idsync.v1.ConfirmImportRequest
+	47, // 67: idsync.v1.AdminService.CancelImport:input_type -> idsync.v1.CancelImportRequest
+	51, // 68: idsync.v1.AdminService.ListUsers:input_type -> idsync.v1.ListUsersRequest
+	53, // 69: idsync.v1.AdminService.GetUser:input_type -> idsync.v1.GetUserRequest
+	57, // 70: idsync.v1.AdminService.ListGroups:input_type -> idsync.v1.ListGroupsRequest
+	59, // 71: idsync.v1.AdminService.GetGroup:input_type -> idsync.v1.GetGroupRequest
+	6,  // 72: idsync.v1.AdminService.CreateAdminToken:input_type -> idsync.v1.CreateAdminTokenRequest
+	8,  // 73: idsync.v1.AdminService.ListAdminTokens:input_type -> idsync.v1.ListAdminTokensRequest
+	10, // 74: idsync.v1.AdminService.RevokeAdminToken:input_type -> idsync.v1.RevokeAdminTokenRequest
+	13, // 75: idsync.v1.AdminService.ListAuditEvents:input_type -> idsync.v1.ListAuditEventsRequest
+	15, // 76: idsync.v1.AdminService.GetReport:input_type -> idsync.v1.GetReportRequest
+	3,  // 77: idsync.v1.AdminService.Authenticate:input_type -> idsync.v1.AuthenticateRequest
+	22, // 78: idsync.v1.AdminService.CreateDirectory:output_type -> idsync.v1.CreateDirectoryResponse
+	24, // 79: idsync.v1.AdminService.UpdateDirectory:output_type -> idsync.v1.UpdateDirectoryResponse
+	26, // 80: idsync.v1.AdminService.ListDirectories:output_type -> idsync.v1.ListDirectoriesResponse
+	28, // 81: idsync.v1.AdminService.GetDirectory:output_type -> idsync.v1.GetDirectoryResponse
+	30, // 82: idsync.v1.AdminService.IssueSourceToken:output_type -> idsync.v1.IssueSourceTokenResponse
+	32, // 83: idsync.v1.AdminService.CreateEnrollmentToken:output_type -> idsync.v1.CreateEnrollmentTokenResponse
+	35, // 84: idsync.v1.AdminService.ListAgents:output_type -> idsync.v1.ListAgentsResponse
+	37, // 85: idsync.v1.AdminService.RevokeAgent:output_type -> idsync.v1.RevokeAgentResponse
+	40, // 86: idsync.v1.AdminService.StartImport:output_type -> idsync.v1.StartImportResponse
+	42, // 87: idsync.v1.AdminService.ListImports:output_type -> idsync.v1.ListImportsResponse
+	44, // 88: idsync.v1.AdminService.GetImport:output_type -> idsync.v1.GetImportResponse
+	46, // 89: idsync.v1.AdminService.ConfirmImport:output_type -> idsync.v1.ConfirmImportResponse
+	48, // 90: idsync.v1.AdminService.CancelImport:output_type -> idsync.v1.CancelImportResponse
+	52, // 91: idsync.v1.AdminService.ListUsers:output_type -> idsync.v1.ListUsersResponse
+	54, // 92: idsync.v1.AdminService.GetUser:output_type -> idsync.v1.GetUserResponse
+	58, // 93: idsync.v1.AdminService.ListGroups:output_type -> idsync.v1.ListGroupsResponse
+	60, // 94: idsync.v1.AdminService.GetGroup:output_type -> idsync.v1.GetGroupResponse
+	7,  // 95: idsync.v1.AdminService.CreateAdminToken:output_type -> idsync.v1.CreateAdminTokenResponse
+	9,  // 96: idsync.v1.AdminService.ListAdminTokens:output_type -> idsync.v1.ListAdminTokensResponse
+	11, // 97: idsync.v1.AdminService.RevokeAdminToken:output_type -> idsync.v1.RevokeAdminTokenResponse
+	14, // 98: idsync.v1.AdminService.ListAuditEvents:output_type -> idsync.v1.ListAuditEventsResponse
+	17, // 99: idsync.v1.AdminService.GetReport:output_type -> idsync.v1.GetReportResponse
+	4,  // 100: idsync.v1.AdminService.Authenticate:output_type -> idsync.v1.AuthenticateResponse
+	78, // [78:101] is the sub-list for method output_type
+	55, // [55:78] is the sub-list for method input_type
+	55, // [55:55] is the sub-list for extension type_name
+	55, // [55:55] is the sub-list for extension extendee
+	0,  // [0:55] is the sub-list for field type_name
 }
 
 func init() { file_idsync_v1_admin_proto_init() }
@@ -4484,7 +4606,7 @@ func file_idsync_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_idsync_v1_admin_proto_rawDesc), len(file_idsync_v1_admin_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   56,
+			NumMessages:   58,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

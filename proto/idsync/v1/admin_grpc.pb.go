@@ -41,6 +41,7 @@ const (
 	AdminService_RevokeAdminToken_FullMethodName      = "/idsync.v1.AdminService/RevokeAdminToken"
 	AdminService_ListAuditEvents_FullMethodName       = "/idsync.v1.AdminService/ListAuditEvents"
 	AdminService_GetReport_FullMethodName             = "/idsync.v1.AdminService/GetReport"
+	AdminService_Authenticate_FullMethodName          = "/idsync.v1.AdminService/Authenticate"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -97,6 +98,12 @@ type AdminServiceClient interface {
 	ListAuditEvents(ctx context.Context, in *ListAuditEventsRequest, opts ...grpc.CallOption) (*ListAuditEventsResponse, error)
 	// GetReport computes one of the hub's reports as a table.
 	GetReport(ctx context.Context, in *GetReportRequest, opts ...grpc.CallOption) (*GetReportResponse, error)
+	// Authenticate checks a user's directory password through an online agent
+	// of the directory and, on success, creates or refreshes the user in the
+	// hub (just in time) and runs its assignments. Every refusal is the same
+	// Unauthenticated answer; too many attempts are ResourceExhausted; no
+	// agent online is Unavailable.
+	Authenticate(ctx context.Context, in *AuthenticateRequest, opts ...grpc.CallOption) (*AuthenticateResponse, error)
 }
 
 type adminServiceClient struct {
@@ -327,6 +334,16 @@ func (c *adminServiceClient) GetReport(ctx context.Context, in *GetReportRequest
 	return out, nil
 }
 
+func (c *adminServiceClient) Authenticate(ctx context.Context, in *AuthenticateRequest, opts ...grpc.CallOption) (*AuthenticateResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AuthenticateResponse)
+	err := c.cc.Invoke(ctx, AdminService_Authenticate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -381,6 +398,12 @@ type AdminServiceServer interface {
 	ListAuditEvents(context.Context, *ListAuditEventsRequest) (*ListAuditEventsResponse, error)
 	// GetReport computes one of the hub's reports as a table.
 	GetReport(context.Context, *GetReportRequest) (*GetReportResponse, error)
+	// Authenticate checks a user's directory password through an online agent
+	// of the directory and, on success, creates or refreshes the user in the
+	// hub (just in time) and runs its assignments. Every refusal is the same
+	// Unauthenticated answer; too many attempts are ResourceExhausted; no
+	// agent online is Unavailable.
+	Authenticate(context.Context, *AuthenticateRequest) (*AuthenticateResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -456,6 +479,9 @@ func (UnimplementedAdminServiceServer) ListAuditEvents(context.Context, *ListAud
 }
 func (UnimplementedAdminServiceServer) GetReport(context.Context, *GetReportRequest) (*GetReportResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method GetReport not implemented")
+}
+func (UnimplementedAdminServiceServer) Authenticate(context.Context, *AuthenticateRequest) (*AuthenticateResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method Authenticate not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -874,6 +900,24 @@ func _AdminService_GetReport_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_Authenticate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AuthenticateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).Authenticate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_Authenticate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).Authenticate(ctx, req.(*AuthenticateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -968,6 +1012,10 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "GetReport",
 			Handler:    _AdminService_GetReport_Handler,
+		},
+		{
+			MethodName: "Authenticate",
+			Handler:    _AdminService_Authenticate_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -186,6 +186,67 @@ func (ImportKind) EnumDescriptor() ([]byte, []int) {
 	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{2}
 }
 
+// WriteAction is what a WriteEntry does.
+type WriteAction int32
+
+const (
+	// Unspecified.
+	WriteAction_WRITE_ACTION_UNSPECIFIED WriteAction = 0
+	// Add the entry.
+	WriteAction_WRITE_ACTION_CREATE WriteAction = 1
+	// Bring the entry to the attributes and state given.
+	WriteAction_WRITE_ACTION_UPDATE WriteAction = 2
+	// Delete the entry.
+	WriteAction_WRITE_ACTION_DELETE WriteAction = 3
+	// Read the entry (by external id or by a lookup attribute).
+	WriteAction_WRITE_ACTION_READ WriteAction = 4
+)
+
+// Enum value maps for WriteAction.
+var (
+	WriteAction_name = map[int32]string{
+		0: "WRITE_ACTION_UNSPECIFIED",
+		1: "WRITE_ACTION_CREATE",
+		2: "WRITE_ACTION_UPDATE",
+		3: "WRITE_ACTION_DELETE",
+		4: "WRITE_ACTION_READ",
+	}
+	WriteAction_value = map[string]int32{
+		"WRITE_ACTION_UNSPECIFIED": 0,
+		"WRITE_ACTION_CREATE":      1,
+		"WRITE_ACTION_UPDATE":      2,
+		"WRITE_ACTION_DELETE":      3,
+		"WRITE_ACTION_READ":        4,
+	}
+)
+
+func (x WriteAction) Enum() *WriteAction {
+	p := new(WriteAction)
+	*p = x
+	return p
+}
+
+func (x WriteAction) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (WriteAction) Descriptor() protoreflect.EnumDescriptor {
+	return file_idsync_v1_agent_proto_enumTypes[3].Descriptor()
+}
+
+func (WriteAction) Type() protoreflect.EnumType {
+	return &file_idsync_v1_agent_proto_enumTypes[3]
+}
+
+func (x WriteAction) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use WriteAction.Descriptor instead.
+func (WriteAction) EnumDescriptor() ([]byte, []int) {
+	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{3}
+}
+
 // ChangeType is what happened to an object.
 type ChangeType int32
 
@@ -223,11 +284,11 @@ func (x ChangeType) String() string {
 }
 
 func (ChangeType) Descriptor() protoreflect.EnumDescriptor {
-	return file_idsync_v1_agent_proto_enumTypes[3].Descriptor()
+	return file_idsync_v1_agent_proto_enumTypes[4].Descriptor()
 }
 
 func (ChangeType) Type() protoreflect.EnumType {
-	return &file_idsync_v1_agent_proto_enumTypes[3]
+	return &file_idsync_v1_agent_proto_enumTypes[4]
 }
 
 func (x ChangeType) Number() protoreflect.EnumNumber {
@@ -236,7 +297,7 @@ func (x ChangeType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ChangeType.Descriptor instead.
 func (ChangeType) EnumDescriptor() ([]byte, []int) {
-	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{3}
+	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{4}
 }
 
 // EnrollRequest carries the token from `idsyncctl agent token` and a CSR.
@@ -1118,6 +1179,8 @@ type Command struct {
 	//
 	//	*Command_StartImport
 	//	*Command_CancelImport
+	//	*Command_Authenticate
+	//	*Command_WriteEntry
 	Cmd           isCommand_Cmd `protobuf_oneof:"cmd"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1185,6 +1248,24 @@ func (x *Command) GetCancelImport() *CancelImport {
 	return nil
 }
 
+func (x *Command) GetAuthenticate() *Authenticate {
+	if x != nil {
+		if x, ok := x.Cmd.(*Command_Authenticate); ok {
+			return x.Authenticate
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetWriteEntry() *WriteEntry {
+	if x != nil {
+		if x, ok := x.Cmd.(*Command_WriteEntry); ok {
+			return x.WriteEntry
+		}
+	}
+	return nil
+}
+
 type isCommand_Cmd interface {
 	isCommand_Cmd()
 }
@@ -1199,9 +1280,273 @@ type Command_CancelImport struct {
 	CancelImport *CancelImport `protobuf:"bytes,3,opt,name=cancel_import,json=cancelImport,proto3,oneof"`
 }
 
+type Command_Authenticate struct {
+	// Check a user's password against the directory (delegated
+	// authentication).
+	Authenticate *Authenticate `protobuf:"bytes,4,opt,name=authenticate,proto3,oneof"`
+}
+
+type Command_WriteEntry struct {
+	// Write one user entry of a directory the hub provisions.
+	WriteEntry *WriteEntry `protobuf:"bytes,5,opt,name=write_entry,json=writeEntry,proto3,oneof"`
+}
+
 func (*Command_StartImport) isCommand_Cmd() {}
 
 func (*Command_CancelImport) isCommand_Cmd() {}
+
+func (*Command_Authenticate) isCommand_Cmd() {}
+
+func (*Command_WriteEntry) isCommand_Cmd() {}
+
+// Authenticate asks the agent to find a user by a login attribute and bind
+// as that user. The password is held in memory only, never logged.
+type Authenticate struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Where and what to search (base, user filter, user attributes).
+	Source *Source `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
+	// Attributes a username may match, in order; empty takes the kind's
+	// defaults (sAMAccountName, userPrincipalName on AD; uid, mail on
+	// OpenLDAP).
+	LoginAttributes []string `protobuf:"bytes,2,rep,name=login_attributes,json=loginAttributes,proto3" json:"login_attributes,omitempty"`
+	// What the user typed.
+	Username string `protobuf:"bytes,3,opt,name=username,proto3" json:"username,omitempty"`
+	// The password.
+	Password      string `protobuf:"bytes,4,opt,name=password,proto3" json:"password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Authenticate) Reset() {
+	*x = Authenticate{}
+	mi := &file_idsync_v1_agent_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Authenticate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Authenticate) ProtoMessage() {}
+
+func (x *Authenticate) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_agent_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Authenticate.ProtoReflect.Descriptor instead.
+func (*Authenticate) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *Authenticate) GetSource() *Source {
+	if x != nil {
+		return x.Source
+	}
+	return nil
+}
+
+func (x *Authenticate) GetLoginAttributes() []string {
+	if x != nil {
+		return x.LoginAttributes
+	}
+	return nil
+}
+
+func (x *Authenticate) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *Authenticate) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+// WriteEntry asks the agent to write one user entry with its service
+// account.
+type WriteEntry struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The directory and what to read back (base, user attributes).
+	Source *Source `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
+	// What to do.
+	Action WriteAction `protobuf:"varint,2,opt,name=action,proto3,enum=idsync.v1.WriteAction" json:"action,omitempty"`
+	// The entry's objectGUID or entryUUID (update, delete, read).
+	ExternalId string `protobuf:"bytes,3,opt,name=external_id,json=externalId,proto3" json:"external_id,omitempty"`
+	// Finds the entry for a read without external id: attribute and value.
+	LookupAttribute string `protobuf:"bytes,4,opt,name=lookup_attribute,json=lookupAttribute,proto3" json:"lookup_attribute,omitempty"`
+	// Finds the entry for a read without external id: attribute and value.
+	LookupValue string `protobuf:"bytes,5,opt,name=lookup_value,json=lookupValue,proto3" json:"lookup_value,omitempty"`
+	// Where an enabled entry lives.
+	ParentDn string `protobuf:"bytes,6,opt,name=parent_dn,json=parentDn,proto3" json:"parent_dn,omitempty"`
+	// Where a disabled entry is moved; empty: it stays.
+	DisabledParentDn string `protobuf:"bytes,7,opt,name=disabled_parent_dn,json=disabledParentDn,proto3" json:"disabled_parent_dn,omitempty"`
+	// The naming attribute ("cn" when empty).
+	RdnAttribute string `protobuf:"bytes,8,opt,name=rdn_attribute,json=rdnAttribute,proto3" json:"rdn_attribute,omitempty"`
+	// Object classes of a created entry; empty takes the kind's defaults.
+	ObjectClasses []string `protobuf:"bytes,9,rep,name=object_classes,json=objectClasses,proto3" json:"object_classes,omitempty"`
+	// Attributes to set; one without values is removed.
+	Attributes []*Attribute `protobuf:"bytes,10,rep,name=attributes,proto3" json:"attributes,omitempty"`
+	// The account's state after the write.
+	Enabled bool `protobuf:"varint,11,opt,name=enabled,proto3" json:"enabled,omitempty"`
+	// OpenLDAP: "attr=value" present while the account is disabled.
+	DisableAttribute string `protobuf:"bytes,12,opt,name=disable_attribute,json=disableAttribute,proto3" json:"disable_attribute,omitempty"`
+	// OpenLDAP: a group holding the disabled accounts.
+	DisableGroupDn string `protobuf:"bytes,13,opt,name=disable_group_dn,json=disableGroupDn,proto3" json:"disable_group_dn,omitempty"`
+	// An initial password, on create only (over TLS on AD). Never logged.
+	Password string `protobuf:"bytes,14,opt,name=password,proto3" json:"password,omitempty"`
+	// The user must change the initial password at the next sign-in.
+	MustChangePassword bool `protobuf:"varint,15,opt,name=must_change_password,json=mustChangePassword,proto3" json:"must_change_password,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *WriteEntry) Reset() {
+	*x = WriteEntry{}
+	mi := &file_idsync_v1_agent_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WriteEntry) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WriteEntry) ProtoMessage() {}
+
+func (x *WriteEntry) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_agent_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WriteEntry.ProtoReflect.Descriptor instead.
+func (*WriteEntry) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *WriteEntry) GetSource() *Source {
+	if x != nil {
+		return x.Source
+	}
+	return nil
+}
+
+func (x *WriteEntry) GetAction() WriteAction {
+	if x != nil {
+		return x.Action
+	}
+	return WriteAction_WRITE_ACTION_UNSPECIFIED
+}
+
+func (x *WriteEntry) GetExternalId() string {
+	if x != nil {
+		return x.ExternalId
+	}
+	return ""
+}
+
+func (x *WriteEntry) GetLookupAttribute() string {
+	if x != nil {
+		return x.LookupAttribute
+	}
+	return ""
+}
+
+func (x *WriteEntry) GetLookupValue() string {
+	if x != nil {
+		return x.LookupValue
+	}
+	return ""
+}
+
+func (x *WriteEntry) GetParentDn() string {
+	if x != nil {
+		return x.ParentDn
+	}
+	return ""
+}
+
+func (x *WriteEntry) GetDisabledParentDn() string {
+	if x != nil {
+		return x.DisabledParentDn
+	}
+	return ""
+}
+
+func (x *WriteEntry) GetRdnAttribute() string {
+	if x != nil {
+		return x.RdnAttribute
+	}
+	return ""
+}
+
+func (x *WriteEntry) GetObjectClasses() []string {
+	if x != nil {
+		return x.ObjectClasses
+	}
+	return nil
+}
+
+func (x *WriteEntry) GetAttributes() []*Attribute {
+	if x != nil {
+		return x.Attributes
+	}
+	return nil
+}
+
+func (x *WriteEntry) GetEnabled() bool {
+	if x != nil {
+		return x.Enabled
+	}
+	return false
+}
+
+func (x *WriteEntry) GetDisableAttribute() string {
+	if x != nil {
+		return x.DisableAttribute
+	}
+	return ""
+}
+
+func (x *WriteEntry) GetDisableGroupDn() string {
+	if x != nil {
+		return x.DisableGroupDn
+	}
+	return ""
+}
+
+func (x *WriteEntry) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+func (x *WriteEntry) GetMustChangePassword() bool {
+	if x != nil {
+		return x.MustChangePassword
+	}
+	return false
+}
 
 // StartImport asks the agent to read a directory and stream it.
 type StartImport struct {
@@ -1224,7 +1569,7 @@ type StartImport struct {
 
 func (x *StartImport) Reset() {
 	*x = StartImport{}
-	mi := &file_idsync_v1_agent_proto_msgTypes[10]
+	mi := &file_idsync_v1_agent_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1236,7 +1581,7 @@ func (x *StartImport) String() string {
 func (*StartImport) ProtoMessage() {}
 
 func (x *StartImport) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_agent_proto_msgTypes[10]
+	mi := &file_idsync_v1_agent_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1249,7 +1594,7 @@ func (x *StartImport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartImport.ProtoReflect.Descriptor instead.
 func (*StartImport) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{10}
+	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *StartImport) GetRunId() string {
@@ -1293,7 +1638,7 @@ type CancelImport struct {
 
 func (x *CancelImport) Reset() {
 	*x = CancelImport{}
-	mi := &file_idsync_v1_agent_proto_msgTypes[11]
+	mi := &file_idsync_v1_agent_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1305,7 +1650,7 @@ func (x *CancelImport) String() string {
 func (*CancelImport) ProtoMessage() {}
 
 func (x *CancelImport) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_agent_proto_msgTypes[11]
+	mi := &file_idsync_v1_agent_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1318,7 +1663,7 @@ func (x *CancelImport) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelImport.ProtoReflect.Descriptor instead.
 func (*CancelImport) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{11}
+	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CancelImport) GetRunId() string {
@@ -1346,14 +1691,23 @@ type CommandResult struct {
 	Error string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
 	// The capture checkpoint is unusable (refused cookie, changed invocationID,
 	// refresh required): the hub must run a full reconciliation first.
-	Reconcile     bool `protobuf:"varint,4,opt,name=reconcile,proto3" json:"reconcile,omitempty"`
+	Reconcile bool `protobuf:"varint,4,opt,name=reconcile,proto3" json:"reconcile,omitempty"`
+	// Authenticate and WriteEntry: the entry as read after the command.
+	Entry *Change `protobuf:"bytes,5,opt,name=entry,proto3" json:"entry,omitempty"`
+	// Authenticate: why the sign-in was refused (for the audit trail); empty
+	// when it succeeded or when error is set.
+	AuthFailure string `protobuf:"bytes,6,opt,name=auth_failure,json=authFailure,proto3" json:"auth_failure,omitempty"`
+	// WriteEntry: the class of error, when error is set: "not-found" (no
+	// such entry), "exists" (the name or a unique value is taken), or ""
+	// (anything else).
+	ErrorCode     string `protobuf:"bytes,7,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *CommandResult) Reset() {
 	*x = CommandResult{}
-	mi := &file_idsync_v1_agent_proto_msgTypes[12]
+	mi := &file_idsync_v1_agent_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1365,7 +1719,7 @@ func (x *CommandResult) String() string {
 func (*CommandResult) ProtoMessage() {}
 
 func (x *CommandResult) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_agent_proto_msgTypes[12]
+	mi := &file_idsync_v1_agent_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1378,7 +1732,7 @@ func (x *CommandResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandResult.ProtoReflect.Descriptor instead.
 func (*CommandResult) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{12}
+	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *CommandResult) GetCommandId() string {
@@ -1409,6 +1763,27 @@ func (x *CommandResult) GetReconcile() bool {
 	return false
 }
 
+func (x *CommandResult) GetEntry() *Change {
+	if x != nil {
+		return x.Entry
+	}
+	return nil
+}
+
+func (x *CommandResult) GetAuthFailure() string {
+	if x != nil {
+		return x.AuthFailure
+	}
+	return ""
+}
+
+func (x *CommandResult) GetErrorCode() string {
+	if x != nil {
+		return x.ErrorCode
+	}
+	return ""
+}
+
 // Heartbeat keeps the stream alive and reports liveness.
 type Heartbeat struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1420,7 +1795,7 @@ type Heartbeat struct {
 
 func (x *Heartbeat) Reset() {
 	*x = Heartbeat{}
-	mi := &file_idsync_v1_agent_proto_msgTypes[13]
+	mi := &file_idsync_v1_agent_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1432,7 +1807,7 @@ func (x *Heartbeat) String() string {
 func (*Heartbeat) ProtoMessage() {}
 
 func (x *Heartbeat) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_agent_proto_msgTypes[13]
+	mi := &file_idsync_v1_agent_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1445,7 +1820,7 @@ func (x *Heartbeat) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Heartbeat.ProtoReflect.Descriptor instead.
 func (*Heartbeat) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{13}
+	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *Heartbeat) GetSentAt() *timestamppb.Timestamp {
@@ -1468,7 +1843,7 @@ type Progress struct {
 
 func (x *Progress) Reset() {
 	*x = Progress{}
-	mi := &file_idsync_v1_agent_proto_msgTypes[14]
+	mi := &file_idsync_v1_agent_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1480,7 +1855,7 @@ func (x *Progress) String() string {
 func (*Progress) ProtoMessage() {}
 
 func (x *Progress) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_agent_proto_msgTypes[14]
+	mi := &file_idsync_v1_agent_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1493,7 +1868,7 @@ func (x *Progress) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Progress.ProtoReflect.Descriptor instead.
 func (*Progress) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{14}
+	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *Progress) GetRunId() string {
@@ -1545,7 +1920,7 @@ type ChangeBatch struct {
 
 func (x *ChangeBatch) Reset() {
 	*x = ChangeBatch{}
-	mi := &file_idsync_v1_agent_proto_msgTypes[15]
+	mi := &file_idsync_v1_agent_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1557,7 +1932,7 @@ func (x *ChangeBatch) String() string {
 func (*ChangeBatch) ProtoMessage() {}
 
 func (x *ChangeBatch) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_agent_proto_msgTypes[15]
+	mi := &file_idsync_v1_agent_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1570,7 +1945,7 @@ func (x *ChangeBatch) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ChangeBatch.ProtoReflect.Descriptor instead.
 func (*ChangeBatch) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{15}
+	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *ChangeBatch) GetRunId() string {
@@ -1677,7 +2052,7 @@ type Change struct {
 
 func (x *Change) Reset() {
 	*x = Change{}
-	mi := &file_idsync_v1_agent_proto_msgTypes[16]
+	mi := &file_idsync_v1_agent_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1689,7 +2064,7 @@ func (x *Change) String() string {
 func (*Change) ProtoMessage() {}
 
 func (x *Change) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_agent_proto_msgTypes[16]
+	mi := &file_idsync_v1_agent_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1702,7 +2077,7 @@ func (x *Change) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Change.ProtoReflect.Descriptor instead.
 func (*Change) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{16}
+	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *Change) GetType() ChangeType {
@@ -1774,7 +2149,7 @@ type Attribute struct {
 
 func (x *Attribute) Reset() {
 	*x = Attribute{}
-	mi := &file_idsync_v1_agent_proto_msgTypes[17]
+	mi := &file_idsync_v1_agent_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1786,7 +2161,7 @@ func (x *Attribute) String() string {
 func (*Attribute) ProtoMessage() {}
 
 func (x *Attribute) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_agent_proto_msgTypes[17]
+	mi := &file_idsync_v1_agent_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1799,7 +2174,7 @@ func (x *Attribute) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Attribute.ProtoReflect.Descriptor instead.
 func (*Attribute) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{17}
+	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *Attribute) GetName() string {
@@ -1834,7 +2209,7 @@ type EntryError struct {
 
 func (x *EntryError) Reset() {
 	*x = EntryError{}
-	mi := &file_idsync_v1_agent_proto_msgTypes[18]
+	mi := &file_idsync_v1_agent_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1846,7 +2221,7 @@ func (x *EntryError) String() string {
 func (*EntryError) ProtoMessage() {}
 
 func (x *EntryError) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_agent_proto_msgTypes[18]
+	mi := &file_idsync_v1_agent_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1859,7 +2234,7 @@ func (x *EntryError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use EntryError.ProtoReflect.Descriptor instead.
 func (*EntryError) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{18}
+	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *EntryError) GetDn() string {
@@ -1903,7 +2278,7 @@ type Ack struct {
 
 func (x *Ack) Reset() {
 	*x = Ack{}
-	mi := &file_idsync_v1_agent_proto_msgTypes[19]
+	mi := &file_idsync_v1_agent_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1915,7 +2290,7 @@ func (x *Ack) String() string {
 func (*Ack) ProtoMessage() {}
 
 func (x *Ack) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_agent_proto_msgTypes[19]
+	mi := &file_idsync_v1_agent_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1928,7 +2303,7 @@ func (x *Ack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Ack.ProtoReflect.Descriptor instead.
 func (*Ack) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{19}
+	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *Ack) GetRunId() string {
@@ -2012,13 +2387,42 @@ const file_idsync_v1_agent_proto_rawDesc = "" +
 	"checkpoint\x18\v \x01(\fR\n" +
 	"checkpoint\x12)\n" +
 	"\x10capture_strategy\x18\f \x01(\tR\x0fcaptureStrategy\x122\n" +
-	"\x15poll_interval_seconds\x18\r \x01(\rR\x13pollIntervalSeconds\"\xac\x01\n" +
+	"\x15poll_interval_seconds\x18\r \x01(\rR\x13pollIntervalSeconds\"\xa5\x02\n" +
 	"\aCommand\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12;\n" +
 	"\fstart_import\x18\x02 \x01(\v2\x16.idsync.v1.StartImportH\x00R\vstartImport\x12>\n" +
-	"\rcancel_import\x18\x03 \x01(\v2\x17.idsync.v1.CancelImportH\x00R\fcancelImportB\x05\n" +
-	"\x03cmd\"\xa3\x01\n" +
+	"\rcancel_import\x18\x03 \x01(\v2\x17.idsync.v1.CancelImportH\x00R\fcancelImport\x12=\n" +
+	"\fauthenticate\x18\x04 \x01(\v2\x17.idsync.v1.AuthenticateH\x00R\fauthenticate\x128\n" +
+	"\vwrite_entry\x18\x05 \x01(\v2\x15.idsync.v1.WriteEntryH\x00R\n" +
+	"writeEntryB\x05\n" +
+	"\x03cmd\"\x9c\x01\n" +
+	"\fAuthenticate\x12)\n" +
+	"\x06source\x18\x01 \x01(\v2\x11.idsync.v1.SourceR\x06source\x12)\n" +
+	"\x10login_attributes\x18\x02 \x03(\tR\x0floginAttributes\x12\x1a\n" +
+	"\busername\x18\x03 \x01(\tR\busername\x12\x1a\n" +
+	"\bpassword\x18\x04 \x01(\tR\bpassword\"\xe2\x04\n" +
+	"\n" +
+	"WriteEntry\x12)\n" +
+	"\x06source\x18\x01 \x01(\v2\x11.idsync.v1.SourceR\x06source\x12.\n" +
+	"\x06action\x18\x02 \x01(\x0e2\x16.idsync.v1.WriteActionR\x06action\x12\x1f\n" +
+	"\vexternal_id\x18\x03 \x01(\tR\n" +
+	"externalId\x12)\n" +
+	"\x10lookup_attribute\x18\x04 \x01(\tR\x0flookupAttribute\x12!\n" +
+	"\flookup_value\x18\x05 \x01(\tR\vlookupValue\x12\x1b\n" +
+	"\tparent_dn\x18\x06 \x01(\tR\bparentDn\x12,\n" +
+	"\x12disabled_parent_dn\x18\a \x01(\tR\x10disabledParentDn\x12#\n" +
+	"\rrdn_attribute\x18\b \x01(\tR\frdnAttribute\x12%\n" +
+	"\x0eobject_classes\x18\t \x03(\tR\robjectClasses\x124\n" +
+	"\n" +
+	"attributes\x18\n" +
+	" \x03(\v2\x14.idsync.v1.AttributeR\n" +
+	"attributes\x12\x18\n" +
+	"\aenabled\x18\v \x01(\bR\aenabled\x12+\n" +
+	"\x11disable_attribute\x18\f \x01(\tR\x10disableAttribute\x12(\n" +
+	"\x10disable_group_dn\x18\r \x01(\tR\x0edisableGroupDn\x12\x1a\n" +
+	"\bpassword\x18\x0e \x01(\tR\bpassword\x120\n" +
+	"\x14must_change_password\x18\x0f \x01(\bR\x12mustChangePassword\"\xa3\x01\n" +
 	"\vStartImport\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12)\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x15.idsync.v1.ImportKindR\x04kind\x12)\n" +
@@ -2026,13 +2430,17 @@ const file_idsync_v1_agent_proto_rawDesc = "" +
 	"\x0ftake_checkpoint\x18\x04 \x01(\bR\x0etakeCheckpoint\"=\n" +
 	"\fCancelImport\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"y\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xe4\x01\n" +
 	"\rCommandResult\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12\x15\n" +
 	"\x06run_id\x18\x02 \x01(\tR\x05runId\x12\x14\n" +
 	"\x05error\x18\x03 \x01(\tR\x05error\x12\x1c\n" +
-	"\treconcile\x18\x04 \x01(\bR\treconcile\"@\n" +
+	"\treconcile\x18\x04 \x01(\bR\treconcile\x12'\n" +
+	"\x05entry\x18\x05 \x01(\v2\x11.idsync.v1.ChangeR\x05entry\x12!\n" +
+	"\fauth_failure\x18\x06 \x01(\tR\vauthFailure\x12\x1d\n" +
+	"\n" +
+	"error_code\x18\a \x01(\tR\terrorCode\"@\n" +
 	"\tHeartbeat\x123\n" +
 	"\asent_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x06sentAt\"D\n" +
 	"\bProgress\x12\x15\n" +
@@ -2094,7 +2502,13 @@ const file_idsync_v1_agent_proto_rawDesc = "" +
 	"ImportKind\x12\x1b\n" +
 	"\x17IMPORT_KIND_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10IMPORT_KIND_FULL\x10\x01\x12\x1b\n" +
-	"\x17IMPORT_KIND_INCREMENTAL\x10\x02*Y\n" +
+	"\x17IMPORT_KIND_INCREMENTAL\x10\x02*\x8d\x01\n" +
+	"\vWriteAction\x12\x1c\n" +
+	"\x18WRITE_ACTION_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13WRITE_ACTION_CREATE\x10\x01\x12\x17\n" +
+	"\x13WRITE_ACTION_UPDATE\x10\x02\x12\x17\n" +
+	"\x13WRITE_ACTION_DELETE\x10\x03\x12\x15\n" +
+	"\x11WRITE_ACTION_READ\x10\x04*Y\n" +
 	"\n" +
 	"ChangeType\x12\x1b\n" +
 	"\x17CHANGE_TYPE_UNSPECIFIED\x10\x00\x12\x16\n" +
@@ -2116,73 +2530,83 @@ func file_idsync_v1_agent_proto_rawDescGZIP() []byte {
 	return file_idsync_v1_agent_proto_rawDescData
 }
 
-var file_idsync_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_idsync_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
+var file_idsync_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_idsync_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_idsync_v1_agent_proto_goTypes = []any{
 	(DirectoryKind)(0),            // 0: idsync.v1.DirectoryKind
 	(ObjectKind)(0),               // 1: idsync.v1.ObjectKind
 	(ImportKind)(0),               // 2: idsync.v1.ImportKind
-	(ChangeType)(0),               // 3: idsync.v1.ChangeType
-	(*EnrollRequest)(nil),         // 4: idsync.v1.EnrollRequest
-	(*EnrollResponse)(nil),        // 5: idsync.v1.EnrollResponse
-	(*ConnectRequest)(nil),        // 6: idsync.v1.ConnectRequest
-	(*ConnectResponse)(nil),       // 7: idsync.v1.ConnectResponse
-	(*Hello)(nil),                 // 8: idsync.v1.Hello
-	(*Welcome)(nil),               // 9: idsync.v1.Welcome
-	(*RenewCertificate)(nil),      // 10: idsync.v1.RenewCertificate
-	(*CertificateRenewal)(nil),    // 11: idsync.v1.CertificateRenewal
-	(*Source)(nil),                // 12: idsync.v1.Source
-	(*Command)(nil),               // 13: idsync.v1.Command
-	(*StartImport)(nil),           // 14: idsync.v1.StartImport
-	(*CancelImport)(nil),          // 15: idsync.v1.CancelImport
-	(*CommandResult)(nil),         // 16: idsync.v1.CommandResult
-	(*Heartbeat)(nil),             // 17: idsync.v1.Heartbeat
-	(*Progress)(nil),              // 18: idsync.v1.Progress
-	(*ChangeBatch)(nil),           // 19: idsync.v1.ChangeBatch
-	(*Change)(nil),                // 20: idsync.v1.Change
-	(*Attribute)(nil),             // 21: idsync.v1.Attribute
-	(*EntryError)(nil),            // 22: idsync.v1.EntryError
-	(*Ack)(nil),                   // 23: idsync.v1.Ack
-	(*timestamppb.Timestamp)(nil), // 24: google.protobuf.Timestamp
+	(WriteAction)(0),              // 3: idsync.v1.WriteAction
+	(ChangeType)(0),               // 4: idsync.v1.ChangeType
+	(*EnrollRequest)(nil),         // 5: idsync.v1.EnrollRequest
+	(*EnrollResponse)(nil),        // 6: idsync.v1.EnrollResponse
+	(*ConnectRequest)(nil),        // 7: idsync.v1.ConnectRequest
+	(*ConnectResponse)(nil),       // 8: idsync.v1.ConnectResponse
+	(*Hello)(nil),                 // 9: idsync.v1.Hello
+	(*Welcome)(nil),               // 10: idsync.v1.Welcome
+	(*RenewCertificate)(nil),      // 11: idsync.v1.RenewCertificate
+	(*CertificateRenewal)(nil),    // 12: idsync.v1.CertificateRenewal
+	(*Source)(nil),                // 13: idsync.v1.Source
+	(*Command)(nil),               // 14: idsync.v1.Command
+	(*Authenticate)(nil),          // 15: idsync.v1.Authenticate
+	(*WriteEntry)(nil),            // 16: idsync.v1.WriteEntry
+	(*StartImport)(nil),           // 17: idsync.v1.StartImport
+	(*CancelImport)(nil),          // 18: idsync.v1.CancelImport
+	(*CommandResult)(nil),         // 19: idsync.v1.CommandResult
+	(*Heartbeat)(nil),             // 20: idsync.v1.Heartbeat
+	(*Progress)(nil),              // 21: idsync.v1.Progress
+	(*ChangeBatch)(nil),           // 22: idsync.v1.ChangeBatch
+	(*Change)(nil),                // 23: idsync.v1.Change
+	(*Attribute)(nil),             // 24: idsync.v1.Attribute
+	(*EntryError)(nil),            // 25: idsync.v1.EntryError
+	(*Ack)(nil),                   // 26: idsync.v1.Ack
+	(*timestamppb.Timestamp)(nil), // 27: google.protobuf.Timestamp
 }
 var file_idsync_v1_agent_proto_depIdxs = []int32{
-	8,  // 0: idsync.v1.ConnectRequest.hello:type_name -> idsync.v1.Hello
-	19, // 1: idsync.v1.ConnectRequest.change_batch:type_name -> idsync.v1.ChangeBatch
-	16, // 2: idsync.v1.ConnectRequest.command_result:type_name -> idsync.v1.CommandResult
-	17, // 3: idsync.v1.ConnectRequest.heartbeat:type_name -> idsync.v1.Heartbeat
-	18, // 4: idsync.v1.ConnectRequest.progress:type_name -> idsync.v1.Progress
-	10, // 5: idsync.v1.ConnectRequest.renew_certificate:type_name -> idsync.v1.RenewCertificate
-	9,  // 6: idsync.v1.ConnectResponse.welcome:type_name -> idsync.v1.Welcome
-	23, // 7: idsync.v1.ConnectResponse.ack:type_name -> idsync.v1.Ack
-	13, // 8: idsync.v1.ConnectResponse.command:type_name -> idsync.v1.Command
-	17, // 9: idsync.v1.ConnectResponse.heartbeat:type_name -> idsync.v1.Heartbeat
-	11, // 10: idsync.v1.ConnectResponse.certificate_renewal:type_name -> idsync.v1.CertificateRenewal
-	12, // 11: idsync.v1.Welcome.sources:type_name -> idsync.v1.Source
-	24, // 12: idsync.v1.CertificateRenewal.not_after:type_name -> google.protobuf.Timestamp
+	9,  // 0: idsync.v1.ConnectRequest.hello:type_name -> idsync.v1.Hello
+	22, // 1: idsync.v1.ConnectRequest.change_batch:type_name -> idsync.v1.ChangeBatch
+	19, // 2: idsync.v1.ConnectRequest.command_result:type_name -> idsync.v1.CommandResult
+	20, // 3: idsync.v1.ConnectRequest.heartbeat:type_name -> idsync.v1.Heartbeat
+	21, // 4: idsync.v1.ConnectRequest.progress:type_name -> idsync.v1.Progress
+	11, // 5: idsync.v1.ConnectRequest.renew_certificate:type_name -> idsync.v1.RenewCertificate
+	10, // 6: idsync.v1.ConnectResponse.welcome:type_name -> idsync.v1.Welcome
+	26, // 7: idsync.v1.ConnectResponse.ack:type_name -> idsync.v1.Ack
+	14, // 8: idsync.v1.ConnectResponse.command:type_name -> idsync.v1.Command
+	20, // 9: idsync.v1.ConnectResponse.heartbeat:type_name -> idsync.v1.Heartbeat
+	12, // 10: idsync.v1.ConnectResponse.certificate_renewal:type_name -> idsync.v1.CertificateRenewal
+	13, // 11: idsync.v1.Welcome.sources:type_name -> idsync.v1.Source
+	27, // 12: idsync.v1.CertificateRenewal.not_after:type_name -> google.protobuf.Timestamp
 	0,  // 13: idsync.v1.Source.kind:type_name -> idsync.v1.DirectoryKind
-	14, // 14: idsync.v1.Command.start_import:type_name -> idsync.v1.StartImport
-	15, // 15: idsync.v1.Command.cancel_import:type_name -> idsync.v1.CancelImport
-	2,  // 16: idsync.v1.StartImport.kind:type_name -> idsync.v1.ImportKind
-	12, // 17: idsync.v1.StartImport.source:type_name -> idsync.v1.Source
-	24, // 18: idsync.v1.Heartbeat.sent_at:type_name -> google.protobuf.Timestamp
-	20, // 19: idsync.v1.ChangeBatch.changes:type_name -> idsync.v1.Change
-	22, // 20: idsync.v1.ChangeBatch.errors:type_name -> idsync.v1.EntryError
-	24, // 21: idsync.v1.ChangeBatch.read_at:type_name -> google.protobuf.Timestamp
-	3,  // 22: idsync.v1.Change.type:type_name -> idsync.v1.ChangeType
-	1,  // 23: idsync.v1.Change.kind:type_name -> idsync.v1.ObjectKind
-	21, // 24: idsync.v1.Change.attributes:type_name -> idsync.v1.Attribute
-	21, // 25: idsync.v1.Change.member_adds:type_name -> idsync.v1.Attribute
-	21, // 26: idsync.v1.Change.member_removes:type_name -> idsync.v1.Attribute
-	1,  // 27: idsync.v1.EntryError.kind:type_name -> idsync.v1.ObjectKind
-	4,  // 28: idsync.v1.AgentService.Enroll:input_type -> idsync.v1.EnrollRequest
-	6,  // 29: idsync.v1.AgentService.Connect:input_type -> idsync.v1.ConnectRequest
-	5,  // 30: idsync.v1.AgentService.Enroll:output_type -> idsync.v1.EnrollResponse
-	7,  // 31: idsync.v1.AgentService.Connect:output_type -> idsync.v1.ConnectResponse
-	30, // [30:32] is the sub-list for method output_type
-	28, // [28:30] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	17, // 14: idsync.v1.Command.start_import:type_name -> idsync.v1.StartImport
+	18, // 15: idsync.v1.Command.cancel_import:type_name -> idsync.v1.CancelImport
+	15, // 16: idsync.v1.Command.authenticate:type_name -> idsync.v1.Authenticate
+	16, // 17: idsync.v1.Command.write_entry:type_name -> idsync.v1.WriteEntry
+	13, // 18: idsync.v1.Authenticate.source:type_name -> idsync.v1.Source
+	13, // 19: idsync.v1.WriteEntry.source:type_name -> idsync.v1.Source
+	3,  // 20: idsync.v1.WriteEntry.action:type_name -> idsync.v1.WriteAction
+	24, // 21: idsync.v1.WriteEntry.attributes:type_name -> idsync.v1.Attribute
+	2,  // 22: idsync.v1.StartImport.kind:type_name -> idsync.v1.ImportKind
+	13, // 23: idsync.v1.StartImport.source:type_name -> idsync.v1.Source
+	23, // 24: idsync.v1.CommandResult.entry:type_name -> idsync.v1.Change
+	27, // 25: idsync.v1.Heartbeat.sent_at:type_name -> google.protobuf.Timestamp
+	23, // 26: idsync.v1.ChangeBatch.changes:type_name -> idsync.v1.Change
+	25, // 27: idsync.v1.ChangeBatch.errors:type_name -> idsync.v1.EntryError
+	27, // 28: idsync.v1.ChangeBatch.read_at:type_name -> google.protobuf.Timestamp
+	4,  // 29: idsync.v1.Change.type:type_name -> idsync.v1.ChangeType
+	1,  // 30: idsync.v1.Change.kind:type_name -> idsync.v1.ObjectKind
+	24, // 31: idsync.v1.Change.attributes:type_name -> idsync.v1.Attribute
+	24, // 32: idsync.v1.Change.member_adds:type_name -> idsync.v1.Attribute
+	24, // 33: idsync.v1.Change.member_removes:type_name -> idsync.v1.Attribute
+	1,  // 34: idsync.v1.EntryError.kind:type_name -> idsync.v1.ObjectKind
+	5,  // 35: idsync.v1.AgentService.Enroll:input_type -> idsync.v1.EnrollRequest
+	7,  // 36: idsync.v1.AgentService.Connect:input_type -> idsync.v1.ConnectRequest
+	6,  // 37: idsync.v1.AgentService.Enroll:output_type -> idsync.v1.EnrollResponse
+	8,  // 38: idsync.v1.AgentService.Connect:output_type -> idsync.v1.ConnectResponse
+	37, // [37:39] is the sub-list for method output_type
+	35, // [35:37] is the sub-list for method input_type
+	35, // [35:35] is the sub-list for extension type_name
+	35, // [35:35] is the sub-list for extension extendee
+	0,  // [0:35] is the sub-list for field type_name
 }
 
 func init() { file_idsync_v1_agent_proto_init() }
@@ -2208,14 +2632,16 @@ func file_idsync_v1_agent_proto_init() {
 	file_idsync_v1_agent_proto_msgTypes[9].OneofWrappers = []any{
 		(*Command_StartImport)(nil),
 		(*Command_CancelImport)(nil),
+		(*Command_Authenticate)(nil),
+		(*Command_WriteEntry)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_idsync_v1_agent_proto_rawDesc), len(file_idsync_v1_agent_proto_rawDesc)),
-			NumEnums:      4,
-			NumMessages:   20,
+			NumEnums:      5,
+			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

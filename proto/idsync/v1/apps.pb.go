@@ -256,9 +256,12 @@ type App struct {
 	// What the app's ServiceProviderConfig said of PATCH (unset: not read).
 	PatchSupported *bool `protobuf:"varint,26,opt,name=patch_supported,json=patchSupported,proto3,oneof" json:"patch_supported,omitempty"`
 	// When it was added.
-	CreatedAt     *timestamppb.Timestamp `protobuf:"bytes,27,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,27,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// Set for an app that is a directory (AD or OpenLDAP) written through
+	// its agent instead of a SCIM service; scim_url and auth are then unused.
+	DirectoryTarget *DirectoryTarget `protobuf:"bytes,28,opt,name=directory_target,json=directoryTarget,proto3" json:"directory_target,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *App) Reset() {
@@ -480,6 +483,123 @@ func (x *App) GetCreatedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *App) GetDirectoryTarget() *DirectoryTarget {
+	if x != nil {
+		return x.DirectoryTarget
+	}
+	return nil
+}
+
+// DirectoryTarget is how the hub writes users into a directory.
+type DirectoryTarget struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The hub directory (kind ad or openldap) whose agents write.
+	Directory string `protobuf:"bytes,1,opt,name=directory,proto3" json:"directory,omitempty"`
+	// Where enabled accounts are created.
+	ParentDn string `protobuf:"bytes,2,opt,name=parent_dn,json=parentDn,proto3" json:"parent_dn,omitempty"`
+	// Where disabled accounts are moved; empty: they stay.
+	DisabledParentDn string `protobuf:"bytes,3,opt,name=disabled_parent_dn,json=disabledParentDn,proto3" json:"disabled_parent_dn,omitempty"`
+	// The naming attribute ("cn" when empty).
+	RdnAttribute string `protobuf:"bytes,4,opt,name=rdn_attribute,json=rdnAttribute,proto3" json:"rdn_attribute,omitempty"`
+	// OpenLDAP: "attr=value" set while an account is disabled.
+	DisableAttribute string `protobuf:"bytes,5,opt,name=disable_attribute,json=disableAttribute,proto3" json:"disable_attribute,omitempty"`
+	// OpenLDAP: a group holding the disabled accounts.
+	DisableGroupDn string `protobuf:"bytes,6,opt,name=disable_group_dn,json=disableGroupDn,proto3" json:"disable_group_dn,omitempty"`
+	// A mapping expression giving an initial password on create (over TLS
+	// on AD); empty: none.
+	InitialPassword string `protobuf:"bytes,7,opt,name=initial_password,json=initialPassword,proto3" json:"initial_password,omitempty"`
+	// The user must change the initial password at the next sign-in.
+	MustChangePassword bool `protobuf:"varint,8,opt,name=must_change_password,json=mustChangePassword,proto3" json:"must_change_password,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *DirectoryTarget) Reset() {
+	*x = DirectoryTarget{}
+	mi := &file_idsync_v1_apps_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DirectoryTarget) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DirectoryTarget) ProtoMessage() {}
+
+func (x *DirectoryTarget) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_apps_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DirectoryTarget.ProtoReflect.Descriptor instead.
+func (*DirectoryTarget) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *DirectoryTarget) GetDirectory() string {
+	if x != nil {
+		return x.Directory
+	}
+	return ""
+}
+
+func (x *DirectoryTarget) GetParentDn() string {
+	if x != nil {
+		return x.ParentDn
+	}
+	return ""
+}
+
+func (x *DirectoryTarget) GetDisabledParentDn() string {
+	if x != nil {
+		return x.DisabledParentDn
+	}
+	return ""
+}
+
+func (x *DirectoryTarget) GetRdnAttribute() string {
+	if x != nil {
+		return x.RdnAttribute
+	}
+	return ""
+}
+
+func (x *DirectoryTarget) GetDisableAttribute() string {
+	if x != nil {
+		return x.DisableAttribute
+	}
+	return ""
+}
+
+func (x *DirectoryTarget) GetDisableGroupDn() string {
+	if x != nil {
+		return x.DisableGroupDn
+	}
+	return ""
+}
+
+func (x *DirectoryTarget) GetInitialPassword() string {
+	if x != nil {
+		return x.InitialPassword
+	}
+	return ""
+}
+
+func (x *DirectoryTarget) GetMustChangePassword() bool {
+	if x != nil {
+		return x.MustChangePassword
+	}
+	return false
+}
+
 // CreateAppRequest adds an app.
 type CreateAppRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -493,7 +613,7 @@ type CreateAppRequest struct {
 
 func (x *CreateAppRequest) Reset() {
 	*x = CreateAppRequest{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[3]
+	mi := &file_idsync_v1_apps_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -505,7 +625,7 @@ func (x *CreateAppRequest) String() string {
 func (*CreateAppRequest) ProtoMessage() {}
 
 func (x *CreateAppRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[3]
+	mi := &file_idsync_v1_apps_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -518,7 +638,7 @@ func (x *CreateAppRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAppRequest.ProtoReflect.Descriptor instead.
 func (*CreateAppRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{3}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *CreateAppRequest) GetApp() *App {
@@ -546,7 +666,7 @@ type CreateAppResponse struct {
 
 func (x *CreateAppResponse) Reset() {
 	*x = CreateAppResponse{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[4]
+	mi := &file_idsync_v1_apps_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -558,7 +678,7 @@ func (x *CreateAppResponse) String() string {
 func (*CreateAppResponse) ProtoMessage() {}
 
 func (x *CreateAppResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[4]
+	mi := &file_idsync_v1_apps_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -571,7 +691,7 @@ func (x *CreateAppResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAppResponse.ProtoReflect.Descriptor instead.
 func (*CreateAppResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{4}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CreateAppResponse) GetApp() *App {
@@ -597,7 +717,7 @@ type UpdateAppRequest struct {
 
 func (x *UpdateAppRequest) Reset() {
 	*x = UpdateAppRequest{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[5]
+	mi := &file_idsync_v1_apps_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -609,7 +729,7 @@ func (x *UpdateAppRequest) String() string {
 func (*UpdateAppRequest) ProtoMessage() {}
 
 func (x *UpdateAppRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[5]
+	mi := &file_idsync_v1_apps_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -622,7 +742,7 @@ func (x *UpdateAppRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAppRequest.ProtoReflect.Descriptor instead.
 func (*UpdateAppRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{5}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *UpdateAppRequest) GetApp() *App {
@@ -657,7 +777,7 @@ type UpdateAppResponse struct {
 
 func (x *UpdateAppResponse) Reset() {
 	*x = UpdateAppResponse{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[6]
+	mi := &file_idsync_v1_apps_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -669,7 +789,7 @@ func (x *UpdateAppResponse) String() string {
 func (*UpdateAppResponse) ProtoMessage() {}
 
 func (x *UpdateAppResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[6]
+	mi := &file_idsync_v1_apps_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -682,7 +802,7 @@ func (x *UpdateAppResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAppResponse.ProtoReflect.Descriptor instead.
 func (*UpdateAppResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{6}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *UpdateAppResponse) GetApp() *App {
@@ -701,7 +821,7 @@ type ListAppsRequest struct {
 
 func (x *ListAppsRequest) Reset() {
 	*x = ListAppsRequest{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[7]
+	mi := &file_idsync_v1_apps_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -713,7 +833,7 @@ func (x *ListAppsRequest) String() string {
 func (*ListAppsRequest) ProtoMessage() {}
 
 func (x *ListAppsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[7]
+	mi := &file_idsync_v1_apps_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -726,7 +846,7 @@ func (x *ListAppsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAppsRequest.ProtoReflect.Descriptor instead.
 func (*ListAppsRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{7}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{8}
 }
 
 // ListAppsResponse lists apps.
@@ -740,7 +860,7 @@ type ListAppsResponse struct {
 
 func (x *ListAppsResponse) Reset() {
 	*x = ListAppsResponse{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[8]
+	mi := &file_idsync_v1_apps_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -752,7 +872,7 @@ func (x *ListAppsResponse) String() string {
 func (*ListAppsResponse) ProtoMessage() {}
 
 func (x *ListAppsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[8]
+	mi := &file_idsync_v1_apps_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -765,7 +885,7 @@ func (x *ListAppsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAppsResponse.ProtoReflect.Descriptor instead.
 func (*ListAppsResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{8}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *ListAppsResponse) GetApps() []*App {
@@ -786,7 +906,7 @@ type GetAppRequest struct {
 
 func (x *GetAppRequest) Reset() {
 	*x = GetAppRequest{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[9]
+	mi := &file_idsync_v1_apps_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -798,7 +918,7 @@ func (x *GetAppRequest) String() string {
 func (*GetAppRequest) ProtoMessage() {}
 
 func (x *GetAppRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[9]
+	mi := &file_idsync_v1_apps_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -811,7 +931,7 @@ func (x *GetAppRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAppRequest.ProtoReflect.Descriptor instead.
 func (*GetAppRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{9}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *GetAppRequest) GetName() string {
@@ -832,7 +952,7 @@ type GetAppResponse struct {
 
 func (x *GetAppResponse) Reset() {
 	*x = GetAppResponse{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[10]
+	mi := &file_idsync_v1_apps_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -844,7 +964,7 @@ func (x *GetAppResponse) String() string {
 func (*GetAppResponse) ProtoMessage() {}
 
 func (x *GetAppResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[10]
+	mi := &file_idsync_v1_apps_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -857,7 +977,7 @@ func (x *GetAppResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAppResponse.ProtoReflect.Descriptor instead.
 func (*GetAppResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{10}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetAppResponse) GetApp() *App {
@@ -878,7 +998,7 @@ type DeleteAppRequest struct {
 
 func (x *DeleteAppRequest) Reset() {
 	*x = DeleteAppRequest{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[11]
+	mi := &file_idsync_v1_apps_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -890,7 +1010,7 @@ func (x *DeleteAppRequest) String() string {
 func (*DeleteAppRequest) ProtoMessage() {}
 
 func (x *DeleteAppRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[11]
+	mi := &file_idsync_v1_apps_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -903,7 +1023,7 @@ func (x *DeleteAppRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAppRequest.ProtoReflect.Descriptor instead.
 func (*DeleteAppRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{11}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *DeleteAppRequest) GetName() string {
@@ -922,7 +1042,7 @@ type DeleteAppResponse struct {
 
 func (x *DeleteAppResponse) Reset() {
 	*x = DeleteAppResponse{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[12]
+	mi := &file_idsync_v1_apps_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -934,7 +1054,7 @@ func (x *DeleteAppResponse) String() string {
 func (*DeleteAppResponse) ProtoMessage() {}
 
 func (x *DeleteAppResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[12]
+	mi := &file_idsync_v1_apps_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -947,7 +1067,7 @@ func (x *DeleteAppResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAppResponse.ProtoReflect.Descriptor instead.
 func (*DeleteAppResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{12}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{13}
 }
 
 // TestAppRequest names an app.
@@ -961,7 +1081,7 @@ type TestAppRequest struct {
 
 func (x *TestAppRequest) Reset() {
 	*x = TestAppRequest{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[13]
+	mi := &file_idsync_v1_apps_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -973,7 +1093,7 @@ func (x *TestAppRequest) String() string {
 func (*TestAppRequest) ProtoMessage() {}
 
 func (x *TestAppRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[13]
+	mi := &file_idsync_v1_apps_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -986,7 +1106,7 @@ func (x *TestAppRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TestAppRequest.ProtoReflect.Descriptor instead.
 func (*TestAppRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{13}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *TestAppRequest) GetName() string {
@@ -1029,7 +1149,7 @@ type TestAppResponse struct {
 
 func (x *TestAppResponse) Reset() {
 	*x = TestAppResponse{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[14]
+	mi := &file_idsync_v1_apps_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1041,7 +1161,7 @@ func (x *TestAppResponse) String() string {
 func (*TestAppResponse) ProtoMessage() {}
 
 func (x *TestAppResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[14]
+	mi := &file_idsync_v1_apps_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1054,7 +1174,7 @@ func (x *TestAppResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TestAppResponse.ProtoReflect.Descriptor instead.
 func (*TestAppResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{14}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *TestAppResponse) GetPatch() bool {
@@ -1154,7 +1274,7 @@ type PreviewAppRequest struct {
 
 func (x *PreviewAppRequest) Reset() {
 	*x = PreviewAppRequest{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[15]
+	mi := &file_idsync_v1_apps_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1166,7 +1286,7 @@ func (x *PreviewAppRequest) String() string {
 func (*PreviewAppRequest) ProtoMessage() {}
 
 func (x *PreviewAppRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[15]
+	mi := &file_idsync_v1_apps_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1179,7 +1299,7 @@ func (x *PreviewAppRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreviewAppRequest.ProtoReflect.Descriptor instead.
 func (*PreviewAppRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{15}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *PreviewAppRequest) GetName() string {
@@ -1214,7 +1334,7 @@ type PreviewAppResponse struct {
 
 func (x *PreviewAppResponse) Reset() {
 	*x = PreviewAppResponse{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[16]
+	mi := &file_idsync_v1_apps_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1226,7 +1346,7 @@ func (x *PreviewAppResponse) String() string {
 func (*PreviewAppResponse) ProtoMessage() {}
 
 func (x *PreviewAppResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[16]
+	mi := &file_idsync_v1_apps_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1239,7 +1359,7 @@ func (x *PreviewAppResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreviewAppResponse.ProtoReflect.Descriptor instead.
 func (*PreviewAppResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{16}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PreviewAppResponse) GetAction() string {
@@ -1287,7 +1407,7 @@ type AssignAppRequest struct {
 
 func (x *AssignAppRequest) Reset() {
 	*x = AssignAppRequest{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[17]
+	mi := &file_idsync_v1_apps_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1299,7 +1419,7 @@ func (x *AssignAppRequest) String() string {
 func (*AssignAppRequest) ProtoMessage() {}
 
 func (x *AssignAppRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[17]
+	mi := &file_idsync_v1_apps_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1312,7 +1432,7 @@ func (x *AssignAppRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssignAppRequest.ProtoReflect.Descriptor instead.
 func (*AssignAppRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{17}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *AssignAppRequest) GetName() string {
@@ -1356,7 +1476,7 @@ type AssignAppResponse struct {
 
 func (x *AssignAppResponse) Reset() {
 	*x = AssignAppResponse{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[18]
+	mi := &file_idsync_v1_apps_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1368,7 +1488,7 @@ func (x *AssignAppResponse) String() string {
 func (*AssignAppResponse) ProtoMessage() {}
 
 func (x *AssignAppResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[18]
+	mi := &file_idsync_v1_apps_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1381,7 +1501,7 @@ func (x *AssignAppResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssignAppResponse.ProtoReflect.Descriptor instead.
 func (*AssignAppResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{18}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *AssignAppResponse) GetApp() *App {
@@ -1415,7 +1535,7 @@ type UnassignAppRequest struct {
 
 func (x *UnassignAppRequest) Reset() {
 	*x = UnassignAppRequest{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[19]
+	mi := &file_idsync_v1_apps_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1427,7 +1547,7 @@ func (x *UnassignAppRequest) String() string {
 func (*UnassignAppRequest) ProtoMessage() {}
 
 func (x *UnassignAppRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[19]
+	mi := &file_idsync_v1_apps_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1440,7 +1560,7 @@ func (x *UnassignAppRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnassignAppRequest.ProtoReflect.Descriptor instead.
 func (*UnassignAppRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{19}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *UnassignAppRequest) GetName() string {
@@ -1484,7 +1604,7 @@ type UnassignAppResponse struct {
 
 func (x *UnassignAppResponse) Reset() {
 	*x = UnassignAppResponse{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[20]
+	mi := &file_idsync_v1_apps_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1496,7 +1616,7 @@ func (x *UnassignAppResponse) String() string {
 func (*UnassignAppResponse) ProtoMessage() {}
 
 func (x *UnassignAppResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[20]
+	mi := &file_idsync_v1_apps_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1509,7 +1629,7 @@ func (x *UnassignAppResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnassignAppResponse.ProtoReflect.Descriptor instead.
 func (*UnassignAppResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{20}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *UnassignAppResponse) GetApp() *App {
@@ -1537,7 +1657,7 @@ type ImportFromAppRequest struct {
 
 func (x *ImportFromAppRequest) Reset() {
 	*x = ImportFromAppRequest{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[21]
+	mi := &file_idsync_v1_apps_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1549,7 +1669,7 @@ func (x *ImportFromAppRequest) String() string {
 func (*ImportFromAppRequest) ProtoMessage() {}
 
 func (x *ImportFromAppRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[21]
+	mi := &file_idsync_v1_apps_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1562,7 +1682,7 @@ func (x *ImportFromAppRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportFromAppRequest.ProtoReflect.Descriptor instead.
 func (*ImportFromAppRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{21}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ImportFromAppRequest) GetName() string {
@@ -1587,7 +1707,7 @@ type RemoteAccount struct {
 
 func (x *RemoteAccount) Reset() {
 	*x = RemoteAccount{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[22]
+	mi := &file_idsync_v1_apps_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1599,7 +1719,7 @@ func (x *RemoteAccount) String() string {
 func (*RemoteAccount) ProtoMessage() {}
 
 func (x *RemoteAccount) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[22]
+	mi := &file_idsync_v1_apps_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1612,7 +1732,7 @@ func (x *RemoteAccount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoteAccount.ProtoReflect.Descriptor instead.
 func (*RemoteAccount) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{22}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *RemoteAccount) GetRemoteId() string {
@@ -1653,7 +1773,7 @@ type ImportFromAppResponse struct {
 
 func (x *ImportFromAppResponse) Reset() {
 	*x = ImportFromAppResponse{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[23]
+	mi := &file_idsync_v1_apps_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1665,7 +1785,7 @@ func (x *ImportFromAppResponse) String() string {
 func (*ImportFromAppResponse) ProtoMessage() {}
 
 func (x *ImportFromAppResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[23]
+	mi := &file_idsync_v1_apps_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1678,7 +1798,7 @@ func (x *ImportFromAppResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportFromAppResponse.ProtoReflect.Descriptor instead.
 func (*ImportFromAppResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{23}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ImportFromAppResponse) GetRead() uint64 {
@@ -1736,7 +1856,7 @@ type PushJob struct {
 
 func (x *PushJob) Reset() {
 	*x = PushJob{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[24]
+	mi := &file_idsync_v1_apps_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1748,7 +1868,7 @@ func (x *PushJob) String() string {
 func (*PushJob) ProtoMessage() {}
 
 func (x *PushJob) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[24]
+	mi := &file_idsync_v1_apps_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1761,7 +1881,7 @@ func (x *PushJob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushJob.ProtoReflect.Descriptor instead.
 func (*PushJob) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{24}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PushJob) GetId() string {
@@ -1842,7 +1962,7 @@ type ListPushesRequest struct {
 
 func (x *ListPushesRequest) Reset() {
 	*x = ListPushesRequest{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[25]
+	mi := &file_idsync_v1_apps_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1854,7 +1974,7 @@ func (x *ListPushesRequest) String() string {
 func (*ListPushesRequest) ProtoMessage() {}
 
 func (x *ListPushesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[25]
+	mi := &file_idsync_v1_apps_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1867,7 +1987,7 @@ func (x *ListPushesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPushesRequest.ProtoReflect.Descriptor instead.
 func (*ListPushesRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{25}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListPushesRequest) GetApp() string {
@@ -1902,7 +2022,7 @@ type ListPushesResponse struct {
 
 func (x *ListPushesResponse) Reset() {
 	*x = ListPushesResponse{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[26]
+	mi := &file_idsync_v1_apps_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1914,7 +2034,7 @@ func (x *ListPushesResponse) String() string {
 func (*ListPushesResponse) ProtoMessage() {}
 
 func (x *ListPushesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[26]
+	mi := &file_idsync_v1_apps_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1927,7 +2047,7 @@ func (x *ListPushesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPushesResponse.ProtoReflect.Descriptor instead.
 func (*ListPushesResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{26}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListPushesResponse) GetJobs() []*PushJob {
@@ -1950,7 +2070,7 @@ type RetryPushesRequest struct {
 
 func (x *RetryPushesRequest) Reset() {
 	*x = RetryPushesRequest{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[27]
+	mi := &file_idsync_v1_apps_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1962,7 +2082,7 @@ func (x *RetryPushesRequest) String() string {
 func (*RetryPushesRequest) ProtoMessage() {}
 
 func (x *RetryPushesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[27]
+	mi := &file_idsync_v1_apps_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1975,7 +2095,7 @@ func (x *RetryPushesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryPushesRequest.ProtoReflect.Descriptor instead.
 func (*RetryPushesRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{27}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *RetryPushesRequest) GetId() string {
@@ -2003,7 +2123,7 @@ type RetryPushesResponse struct {
 
 func (x *RetryPushesResponse) Reset() {
 	*x = RetryPushesResponse{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[28]
+	mi := &file_idsync_v1_apps_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2015,7 +2135,7 @@ func (x *RetryPushesResponse) String() string {
 func (*RetryPushesResponse) ProtoMessage() {}
 
 func (x *RetryPushesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[28]
+	mi := &file_idsync_v1_apps_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2028,7 +2148,7 @@ func (x *RetryPushesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryPushesResponse.ProtoReflect.Descriptor instead.
 func (*RetryPushesResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{28}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RetryPushesResponse) GetRequeued() uint64 {
@@ -2067,7 +2187,7 @@ type ManualTask struct {
 
 func (x *ManualTask) Reset() {
 	*x = ManualTask{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[29]
+	mi := &file_idsync_v1_apps_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2079,7 +2199,7 @@ func (x *ManualTask) String() string {
 func (*ManualTask) ProtoMessage() {}
 
 func (x *ManualTask) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[29]
+	mi := &file_idsync_v1_apps_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2092,7 +2212,7 @@ func (x *ManualTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManualTask.ProtoReflect.Descriptor instead.
 func (*ManualTask) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{29}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ManualTask) GetId() string {
@@ -2178,7 +2298,7 @@ type ListTasksRequest struct {
 
 func (x *ListTasksRequest) Reset() {
 	*x = ListTasksRequest{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[30]
+	mi := &file_idsync_v1_apps_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2190,7 +2310,7 @@ func (x *ListTasksRequest) String() string {
 func (*ListTasksRequest) ProtoMessage() {}
 
 func (x *ListTasksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[30]
+	mi := &file_idsync_v1_apps_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2203,7 +2323,7 @@ func (x *ListTasksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTasksRequest.ProtoReflect.Descriptor instead.
 func (*ListTasksRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{30}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ListTasksRequest) GetApp() string {
@@ -2231,7 +2351,7 @@ type ListTasksResponse struct {
 
 func (x *ListTasksResponse) Reset() {
 	*x = ListTasksResponse{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[31]
+	mi := &file_idsync_v1_apps_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2243,7 +2363,7 @@ func (x *ListTasksResponse) String() string {
 func (*ListTasksResponse) ProtoMessage() {}
 
 func (x *ListTasksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[31]
+	mi := &file_idsync_v1_apps_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2256,7 +2376,7 @@ func (x *ListTasksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTasksResponse.ProtoReflect.Descriptor instead.
 func (*ListTasksResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{31}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListTasksResponse) GetTasks() []*ManualTask {
@@ -2279,7 +2399,7 @@ type ResolveTaskRequest struct {
 
 func (x *ResolveTaskRequest) Reset() {
 	*x = ResolveTaskRequest{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[32]
+	mi := &file_idsync_v1_apps_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2291,7 +2411,7 @@ func (x *ResolveTaskRequest) String() string {
 func (*ResolveTaskRequest) ProtoMessage() {}
 
 func (x *ResolveTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[32]
+	mi := &file_idsync_v1_apps_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2304,7 +2424,7 @@ func (x *ResolveTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveTaskRequest.ProtoReflect.Descriptor instead.
 func (*ResolveTaskRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{32}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ResolveTaskRequest) GetId() string {
@@ -2332,7 +2452,7 @@ type ResolveTaskResponse struct {
 
 func (x *ResolveTaskResponse) Reset() {
 	*x = ResolveTaskResponse{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[33]
+	mi := &file_idsync_v1_apps_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2344,7 +2464,7 @@ func (x *ResolveTaskResponse) String() string {
 func (*ResolveTaskResponse) ProtoMessage() {}
 
 func (x *ResolveTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[33]
+	mi := &file_idsync_v1_apps_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2357,7 +2477,7 @@ func (x *ResolveTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveTaskResponse.ProtoReflect.Descriptor instead.
 func (*ResolveTaskResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{33}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ResolveTaskResponse) GetTask() *ManualTask {
@@ -2378,7 +2498,7 @@ const file_idsync_v1_apps_proto_rawDesc = "" +
 	"\rAppAssignment\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1b\n" +
 	"\ttarget_id\x18\x02 \x01(\tR\btargetId\x12\x12\n" +
-	"\x04name\x18\x03 \x01(\tR\x04name\"\xa6\t\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\"\xed\t\n" +
 	"\x03App\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
 	"\bscim_url\x18\x02 \x01(\tR\ascimUrl\x12*\n" +
@@ -2412,7 +2532,8 @@ const file_idsync_v1_apps_proto_rawDesc = "" +
 	"\x05queue\x18\x19 \x03(\v2\x19.idsync.v1.App.QueueEntryR\x05queue\x12,\n" +
 	"\x0fpatch_supported\x18\x1a \x01(\bH\x00R\x0epatchSupported\x88\x01\x01\x129\n" +
 	"\n" +
-	"created_at\x18\x1b \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x1a;\n" +
+	"created_at\x18\x1b \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12E\n" +
+	"\x10directory_target\x18\x1c \x01(\v2\x1a.idsync.v1.DirectoryTargetR\x0fdirectoryTarget\x1a;\n" +
 	"\rAccountsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\x1a8\n" +
@@ -2420,7 +2541,16 @@ const file_idsync_v1_apps_proto_rawDesc = "" +
 	"QueueEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01B\x12\n" +
-	"\x10_patch_supported\"L\n" +
+	"\x10_patch_supported\"\xd3\x02\n" +
+	"\x0fDirectoryTarget\x12\x1c\n" +
+	"\tdirectory\x18\x01 \x01(\tR\tdirectory\x12\x1b\n" +
+	"\tparent_dn\x18\x02 \x01(\tR\bparentDn\x12,\n" +
+	"\x12disabled_parent_dn\x18\x03 \x01(\tR\x10disabledParentDn\x12#\n" +
+	"\rrdn_attribute\x18\x04 \x01(\tR\frdnAttribute\x12+\n" +
+	"\x11disable_attribute\x18\x05 \x01(\tR\x10disableAttribute\x12(\n" +
+	"\x10disable_group_dn\x18\x06 \x01(\tR\x0edisableGroupDn\x12)\n" +
+	"\x10initial_password\x18\a \x01(\tR\x0finitialPassword\x120\n" +
+	"\x14must_change_password\x18\b \x01(\bR\x12mustChangePassword\"L\n" +
 	"\x10CreateAppRequest\x12 \n" +
 	"\x03app\x18\x01 \x01(\v2\x0e.idsync.v1.AppR\x03app\x12\x16\n" +
 	"\x06secret\x18\x02 \x01(\tR\x06secret\"5\n" +
@@ -2582,103 +2712,105 @@ func file_idsync_v1_apps_proto_rawDescGZIP() []byte {
 }
 
 var file_idsync_v1_apps_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_idsync_v1_apps_proto_msgTypes = make([]protoimpl.MessageInfo, 36)
+var file_idsync_v1_apps_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_idsync_v1_apps_proto_goTypes = []any{
 	(AppAuthKind)(0),              // 0: idsync.v1.AppAuthKind
 	(*AppMappingRule)(nil),        // 1: idsync.v1.AppMappingRule
 	(*AppAssignment)(nil),         // 2: idsync.v1.AppAssignment
 	(*App)(nil),                   // 3: idsync.v1.App
-	(*CreateAppRequest)(nil),      // 4: idsync.v1.CreateAppRequest
-	(*CreateAppResponse)(nil),     // 5: idsync.v1.CreateAppResponse
-	(*UpdateAppRequest)(nil),      // 6: idsync.v1.UpdateAppRequest
-	(*UpdateAppResponse)(nil),     // 7: idsync.v1.UpdateAppResponse
-	(*ListAppsRequest)(nil),       // 8: idsync.v1.ListAppsRequest
-	(*ListAppsResponse)(nil),      // 9: idsync.v1.ListAppsResponse
-	(*GetAppRequest)(nil),         // 10: idsync.v1.GetAppRequest
-	(*GetAppResponse)(nil),        // 11: idsync.v1.GetAppResponse
-	(*DeleteAppRequest)(nil),      // 12: idsync.v1.DeleteAppRequest
-	(*DeleteAppResponse)(nil),     // 13: idsync.v1.DeleteAppResponse
-	(*TestAppRequest)(nil),        // 14: idsync.v1.TestAppRequest
-	(*TestAppResponse)(nil),       // 15: idsync.v1.TestAppResponse
-	(*PreviewAppRequest)(nil),     // 16: idsync.v1.PreviewAppRequest
-	(*PreviewAppResponse)(nil),    // 17: idsync.v1.PreviewAppResponse
-	(*AssignAppRequest)(nil),      // 18: idsync.v1.AssignAppRequest
-	(*AssignAppResponse)(nil),     // 19: idsync.v1.AssignAppResponse
-	(*UnassignAppRequest)(nil),    // 20: idsync.v1.UnassignAppRequest
-	(*UnassignAppResponse)(nil),   // 21: idsync.v1.UnassignAppResponse
-	(*ImportFromAppRequest)(nil),  // 22: idsync.v1.ImportFromAppRequest
-	(*RemoteAccount)(nil),         // 23: idsync.v1.RemoteAccount
-	(*ImportFromAppResponse)(nil), // 24: idsync.v1.ImportFromAppResponse
-	(*PushJob)(nil),               // 25: idsync.v1.PushJob
-	(*ListPushesRequest)(nil),     // 26: idsync.v1.ListPushesRequest
-	(*ListPushesResponse)(nil),    // 27: idsync.v1.ListPushesResponse
-	(*RetryPushesRequest)(nil),    // 28: idsync.v1.RetryPushesRequest
-	(*RetryPushesResponse)(nil),   // 29: idsync.v1.RetryPushesResponse
-	(*ManualTask)(nil),            // 30: idsync.v1.ManualTask
-	(*ListTasksRequest)(nil),      // 31: idsync.v1.ListTasksRequest
-	(*ListTasksResponse)(nil),     // 32: idsync.v1.ListTasksResponse
-	(*ResolveTaskRequest)(nil),    // 33: idsync.v1.ResolveTaskRequest
-	(*ResolveTaskResponse)(nil),   // 34: idsync.v1.ResolveTaskResponse
-	nil,                           // 35: idsync.v1.App.AccountsEntry
-	nil,                           // 36: idsync.v1.App.QueueEntry
-	(*timestamppb.Timestamp)(nil), // 37: google.protobuf.Timestamp
+	(*DirectoryTarget)(nil),       // 4: idsync.v1.DirectoryTarget
+	(*CreateAppRequest)(nil),      // 5: idsync.v1.CreateAppRequest
+	(*CreateAppResponse)(nil),     // 6: idsync.v1.CreateAppResponse
+	(*UpdateAppRequest)(nil),      // 7: idsync.v1.UpdateAppRequest
+	(*UpdateAppResponse)(nil),     // 8: idsync.v1.UpdateAppResponse
+	(*ListAppsRequest)(nil),       // 9: idsync.v1.ListAppsRequest
+	(*ListAppsResponse)(nil),      // 10: idsync.v1.ListAppsResponse
+	(*GetAppRequest)(nil),         // 11: idsync.v1.GetAppRequest
+	(*GetAppResponse)(nil),        // 12: idsync.v1.GetAppResponse
+	(*DeleteAppRequest)(nil),      // 13: idsync.v1.DeleteAppRequest
+	(*DeleteAppResponse)(nil),     // 14: idsync.v1.DeleteAppResponse
+	(*TestAppRequest)(nil),        // 15: idsync.v1.TestAppRequest
+	(*TestAppResponse)(nil),       // 16: idsync.v1.TestAppResponse
+	(*PreviewAppRequest)(nil),     // 17: idsync.v1.PreviewAppRequest
+	(*PreviewAppResponse)(nil),    // 18: idsync.v1.PreviewAppResponse
+	(*AssignAppRequest)(nil),      // 19: idsync.v1.AssignAppRequest
+	(*AssignAppResponse)(nil),     // 20: idsync.v1.AssignAppResponse
+	(*UnassignAppRequest)(nil),    // 21: idsync.v1.UnassignAppRequest
+	(*UnassignAppResponse)(nil),   // 22: idsync.v1.UnassignAppResponse
+	(*ImportFromAppRequest)(nil),  // 23: idsync.v1.ImportFromAppRequest
+	(*RemoteAccount)(nil),         // 24: idsync.v1.RemoteAccount
+	(*ImportFromAppResponse)(nil), // 25: idsync.v1.ImportFromAppResponse
+	(*PushJob)(nil),               // 26: idsync.v1.PushJob
+	(*ListPushesRequest)(nil),     // 27: idsync.v1.ListPushesRequest
+	(*ListPushesResponse)(nil),    // 28: idsync.v1.ListPushesResponse
+	(*RetryPushesRequest)(nil),    // 29: idsync.v1.RetryPushesRequest
+	(*RetryPushesResponse)(nil),   // 30: idsync.v1.RetryPushesResponse
+	(*ManualTask)(nil),            // 31: idsync.v1.ManualTask
+	(*ListTasksRequest)(nil),      // 32: idsync.v1.ListTasksRequest
+	(*ListTasksResponse)(nil),     // 33: idsync.v1.ListTasksResponse
+	(*ResolveTaskRequest)(nil),    // 34: idsync.v1.ResolveTaskRequest
+	(*ResolveTaskResponse)(nil),   // 35: idsync.v1.ResolveTaskResponse
+	nil,                           // 36: idsync.v1.App.AccountsEntry
+	nil,                           // 37: idsync.v1.App.QueueEntry
+	(*timestamppb.Timestamp)(nil), // 38: google.protobuf.Timestamp
 }
 var file_idsync_v1_apps_proto_depIdxs = []int32{
 	0,  // 0: idsync.v1.App.auth:type_name -> idsync.v1.AppAuthKind
 	1,  // 1: idsync.v1.App.mapping:type_name -> idsync.v1.AppMappingRule
 	2,  // 2: idsync.v1.App.assignments:type_name -> idsync.v1.AppAssignment
-	35, // 3: idsync.v1.App.accounts:type_name -> idsync.v1.App.AccountsEntry
-	36, // 4: idsync.v1.App.queue:type_name -> idsync.v1.App.QueueEntry
-	37, // 5: idsync.v1.App.created_at:type_name -> google.protobuf.Timestamp
-	3,  // 6: idsync.v1.CreateAppRequest.app:type_name -> idsync.v1.App
-	3,  // 7: idsync.v1.CreateAppResponse.app:type_name -> idsync.v1.App
-	3,  // 8: idsync.v1.UpdateAppRequest.app:type_name -> idsync.v1.App
-	3,  // 9: idsync.v1.UpdateAppResponse.app:type_name -> idsync.v1.App
-	3,  // 10: idsync.v1.ListAppsResponse.apps:type_name -> idsync.v1.App
-	3,  // 11: idsync.v1.GetAppResponse.app:type_name -> idsync.v1.App
-	3,  // 12: idsync.v1.AssignAppResponse.app:type_name -> idsync.v1.App
-	3,  // 13: idsync.v1.UnassignAppResponse.app:type_name -> idsync.v1.App
-	23, // 14: idsync.v1.ImportFromAppResponse.unmatched:type_name -> idsync.v1.RemoteAccount
-	37, // 15: idsync.v1.PushJob.next_at:type_name -> google.protobuf.Timestamp
-	37, // 16: idsync.v1.PushJob.updated_at:type_name -> google.protobuf.Timestamp
-	25, // 17: idsync.v1.ListPushesResponse.jobs:type_name -> idsync.v1.PushJob
-	37, // 18: idsync.v1.ManualTask.created_at:type_name -> google.protobuf.Timestamp
-	37, // 19: idsync.v1.ManualTask.resolved_at:type_name -> google.protobuf.Timestamp
-	30, // 20: idsync.v1.ListTasksResponse.tasks:type_name -> idsync.v1.ManualTask
-	30, // 21: idsync.v1.ResolveTaskResponse.task:type_name -> idsync.v1.ManualTask
-	4,  // 22: idsync.v1.AppService.CreateApp:input_type -> idsync.v1.CreateAppRequest
-	6,  // 23: idsync.v1.AppService.UpdateApp:input_type -> idsync.v1.UpdateAppRequest
-	8,  // 24: idsync.v1.AppService.ListApps:input_type -> idsync.v1.ListAppsRequest
-	10, // 25: idsync.v1.AppService.GetApp:input_type -> idsync.v1.GetAppRequest
-	12, // 26: idsync.v1.AppService.DeleteApp:input_type -> idsync.v1.DeleteAppRequest
-	14, // 27: idsync.v1.AppService.TestApp:input_type -> idsync.v1.TestAppRequest
-	16, // 28: idsync.v1.AppService.PreviewApp:input_type -> idsync.v1.PreviewAppRequest
-	18, // 29: idsync.v1.AppService.AssignApp:input_type -> idsync.v1.AssignAppRequest
-	20, // 30: idsync.v1.AppService.UnassignApp:input_type -> idsync.v1.UnassignAppRequest
-	22, // 31: idsync.v1.AppService.ImportFromApp:input_type -> idsync.v1.ImportFromAppRequest
-	26, // 32: idsync.v1.AppService.ListPushes:input_type -> idsync.v1.ListPushesRequest
-	28, // 33: idsync.v1.AppService.RetryPushes:input_type -> idsync.v1.RetryPushesRequest
-	31, // 34: idsync.v1.AppService.ListTasks:input_type -> idsync.v1.ListTasksRequest
-	33, // 35: idsync.v1.AppService.ResolveTask:input_type -> idsync.v1.ResolveTaskRequest
-	5,  // 36: idsync.v1.AppService.CreateApp:output_type -> idsync.v1.CreateAppResponse
-	7,  // 37: idsync.v1.AppService.UpdateApp:output_type -> idsync.v1.UpdateAppResponse
-	9,  // 38: idsync.v1.AppService.ListApps:output_type -> idsync.v1.ListAppsResponse
-	11, // 39: idsync.v1.AppService.GetApp:output_type -> idsync.v1.GetAppResponse
-	13, // 40: idsync.v1.AppService.DeleteApp:output_type -> idsync.v1.DeleteAppResponse
-	15, // 41: idsync.v1.AppService.TestApp:output_type -> idsync.v1.TestAppResponse
-	17, // 42: idsync.v1.AppService.PreviewApp:output_type -> idsync.v1.PreviewAppResponse
-	19, // 43: idsync.v1.AppService.AssignApp:output_type -> idsync.v1.AssignAppResponse
-	21, // 44: idsync.v1.AppService.UnassignApp:output_type -> idsync.v1.UnassignAppResponse
-	24, // 45: idsync.v1.AppService.ImportFromApp:output_type -> idsync.v1.ImportFromAppResponse
-	27, // 46: idsync.v1.AppService.ListPushes:output_type -> idsync.v1.ListPushesResponse
-	29, // 47: idsync.v1.AppService.RetryPushes:output_type -> idsync.v1.RetryPushesResponse
-	32, // 48: idsync.v1.AppService.ListTasks:output_type -> idsync.v1.ListTasksResponse
-	34, // 49: idsync.v1.AppService.ResolveTask:output_type -> idsync.v1.ResolveTaskResponse
-	36, // [36:50] is the sub-list for method output_type
-	22, // [22:36] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	36, // 3: idsync.v1.App.accounts:type_name -> idsync.v1.App.AccountsEntry
+	37, // 4: idsync.v1.App.queue:type_name -> idsync.v1.App.QueueEntry
+	38, // 5: idsync.v1.App.created_at:type_name -> google.protobuf.Timestamp
+	4,  // 6: idsync.v1.App.directory_target:type_name -> idsync.v1.DirectoryTarget
+	3,  // 7: idsync.v1.CreateAppRequest.app:type_name -> idsync.v1.App
+	3,  // 8: idsync.v1.CreateAppResponse.app:type_name -> idsync.v1.App
+	3,  // 9: idsync.v1.UpdateAppRequest.app:type_name -> idsync.v1.App
+	3,  // 10: idsync.v1.UpdateAppResponse.app:type_name -> idsync.v1.App
+	3,  // 11: idsync.v1.ListAppsResponse.apps:type_name -> idsync.v1.App
+	3,  // 12: idsync.v1.GetAppResponse.app:type_name -> idsync.v1.App
+	3,  // 13: idsync.v1.AssignAppResponse.app:type_name -> idsync.v1.App
+	3,  // 14: idsync.v1.UnassignAppResponse.app:type_name -> idsync.v1.App
+	24, // 15: idsync.v1.ImportFromAppResponse.unmatched:type_name -> idsync.v1.RemoteAccount
+	38, // 16: idsync.v1.PushJob.next_at:type_name -> google.protobuf.Timestamp
+	38, // 17: idsync.v1.PushJob.updated_at:type_name -> google.protobuf.Timestamp
+	26, // 18: idsync.v1.ListPushesResponse.jobs:type_name -> idsync.v1.PushJob
+	38, // 19: idsync.v1.ManualTask.created_at:type_name -> google.protobuf.Timestamp
+	38, // 20: idsync.v1.ManualTask.resolved_at:type_name -> google.protobuf.Timestamp
+	31, // 21: idsync.v1.ListTasksResponse.tasks:type_name -> idsync.v1.ManualTask
+	31, // 22: idsync.v1.ResolveTaskResponse.task:type_name -> idsync.v1.ManualTask
+	5,  // 23: idsync.v1.AppService.CreateApp:input_type -> idsync.v1.CreateAppRequest
+	7,  // 24: idsync.v1.AppService.UpdateApp:input_type -> idsync.v1.UpdateAppRequest
+	9,  // 25: idsync.v1.AppService.ListApps:input_type -> idsync.v1.ListAppsRequest
+	11, // 26: idsync.v1.AppService.GetApp:input_type -> idsync.v1.GetAppRequest
+	13, // 27: idsync.v1.AppService.DeleteApp:input_type -> idsync.v1.DeleteAppRequest
+	15, // 28: idsync.v1.AppService.TestApp:input_type -> idsync.v1.TestAppRequest
+	17, // 29: idsync.v1.AppService.PreviewApp:input_type -> idsync.v1.PreviewAppRequest
+	19, // 30: idsync.v1.AppService.AssignApp:input_type -> idsync.v1.AssignAppRequest
+	21, // 31: idsync.v1.AppService.UnassignApp:input_type -> idsync.v1.UnassignAppRequest
+	23, // 32: idsync.v1.AppService.ImportFromApp:input_type -> idsync.v1.ImportFromAppRequest
+	27, // 33: idsync.v1.AppService.ListPushes:input_type -> idsync.v1.ListPushesRequest
+	29, // 34: idsync.v1.AppService.RetryPushes:input_type -> idsync.v1.RetryPushesRequest
+	32, // 35: idsync.v1.AppService.ListTasks:input_type -> idsync.v1.ListTasksRequest
+	34, // 36: idsync.v1.AppService.ResolveTask:input_type -> idsync.v1.ResolveTaskRequest
+	6,  // 37: idsync.v1.AppService.CreateApp:output_type -> idsync.v1.CreateAppResponse
+	8,  // 38: idsync.v1.AppService.UpdateApp:output_type -> idsync.v1.UpdateAppResponse
+	10, // 39: idsync.v1.AppService.ListApps:output_type -> idsync.v1.ListAppsResponse
+	12, // 40: idsync.v1.AppService.GetApp:output_type -> idsync.v1.GetAppResponse
+	14, // 41: idsync.v1.AppService.DeleteApp:output_type -> idsync.v1.DeleteAppResponse
+	16, // 42: idsync.v1.AppService.TestApp:output_type -> idsync.v1.TestAppResponse
+	18, // 43: idsync.v1.AppService.PreviewApp:output_type -> idsync.v1.PreviewAppResponse
+	20, // 44: idsync.v1.AppService.AssignApp:output_type -> idsync.v1.AssignAppResponse
+	22, // 45: idsync.v1.AppService.UnassignApp:output_type -> idsync.v1.UnassignAppResponse
+	25, // 46: idsync.v1.AppService.ImportFromApp:output_type -> idsync.v1.ImportFromAppResponse
+	28, // 47: idsync.v1.AppService.ListPushes:output_type -> idsync.v1.ListPushesResponse
+	30, // 48: idsync.v1.AppService.RetryPushes:output_type -> idsync.v1.RetryPushesResponse
+	33, // 49: idsync.v1.AppService.ListTasks:output_type -> idsync.v1.ListTasksResponse
+	35, // 50: idsync.v1.AppService.ResolveTask:output_type -> idsync.v1.ResolveTaskResponse
+	37, // [37:51] is the sub-list for method output_type
+	23, // [23:37] is the sub-list for method input_type
+	23, // [23:23] is the sub-list for extension type_name
+	23, // [23:23] is the sub-list for extension extendee
+	0,  // [0:23] is the sub-list for field type_name
 }
 
 func init() { file_idsync_v1_apps_proto_init() }
@@ -2693,7 +2825,7 @@ func file_idsync_v1_apps_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_idsync_v1_apps_proto_rawDesc), len(file_idsync_v1_apps_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   36,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -15,4 +15,8 @@ const (
 	// CapabilityCertRenewal: the agent renews its client certificate over the
 	// stream (RenewCertificate) before it expires.
 	CapabilityCertRenewal = "cert-renewal"
+	// CapabilityAuthenticate: the agent checks passwords (Authenticate).
+	CapabilityAuthenticate = "authenticate"
+	// CapabilityWrite: the agent writes user entries (WriteEntry).
+	CapabilityWrite = "write"
 )

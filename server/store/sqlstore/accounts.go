@@ -238,3 +238,57 @@ func (s *Store) SetPushedMembers(ctx context.Context, appID int64, groupID strin
 		return nil
 	})
 }
+
+// PutDirectoryWrite inserts or replaces the record of (w.AppID, w.UserID).
+func (s *Store) PutDirectoryWrite(ctx context.Context, w *store.DirectoryWrite) error {
+	_, err := s.wr.exec(ctx, `INSERT INTO directory_writes (app_id, user_id, directory_id, dn_key, external_id)
+		VALUES (?, ?, ?, ?, ?) ON CONFLICT (app_id, user_id) DO UPDATE SET directory_id = excluded.directory_id,
+		dn_key = excluded.dn_key, external_id = excluded.external_id`,
+		w.AppID, w.UserID, w.DirectoryID, w.DNKey, w.ExternalID)
+	if err != nil {
+		return fmt.Errorf("recording the entry app %d writes for user %s: %w", w.AppID, w.UserID, err)
+	}
+	return nil
+}
+
+// WrittenObjects returns the external ids and DN keys of directory that
+// are entries apps wrote. A directory no app writes to costs one probe.
+func (s *Store) WrittenObjects(ctx context.Context, directoryID int64, externalIDs, dnKeys []string) (map[string]bool, error) {
+	out := map[string]bool{}
+	if len(externalIDs)+len(dnKeys) == 0 {
+		return out, nil
+	}
+	var n int
+	err := s.rd.row(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM directory_writes WHERE directory_id = ? LIMIT 1) w`, directoryID).Scan(&n)
+	if err != nil {
+		return nil, fmt.Errorf("looking for entries written into directory %d: %w", directoryID, err)
+	}
+	if n == 0 {
+		return out, nil
+	}
+	for _, q := range []struct {
+		col  string
+		keys []string
+	}{{"external_id", externalIDs}, {"dn_key", dnKeys}} {
+		err := chunks(q.keys, s.d.MaxParams-1, func(part []string) error {
+			rows, err := s.rd.query(ctx, `SELECT `+q.col+` FROM directory_writes WHERE directory_id = ? AND `+
+				q.col+` IN (`+marks(len(part))+`)`, append([]any{directoryID}, anys(part)...)...)
+			if err != nil {
+				return err
+			}
+			defer rows.Close()
+			for rows.Next() {
+				var k string
+				if err := rows.Scan(&k); err != nil {
+					return err
+				}
+				out[k] = true
+			}
+			return rows.Err()
+		})
+		if err != nil {
+			return nil, fmt.Errorf("looking for entries written into directory %d: %w", directoryID, err)
+		}
+	}
+	return out, nil
+}

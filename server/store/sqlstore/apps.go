@@ -12,7 +12,7 @@ import (
 
 const appCols = `id, name, scim_url, auth_kind, username, token_url, scopes, secret, allow_create,
 	allow_update, allow_deactivate, allow_delete, push_groups, update_mode, rate_limit, concurrency,
-	mapping, match_by, delete_after_ms, reconcile_interval_ms, patch_supported, status, status_message,
+	mapping, match_by, delete_after_ms, reconcile_interval_ms, patch_supported, target, status, status_message,
 	created_at, updated_at`
 
 func scanApp(sc scanner) (*store.App, error) {
@@ -22,7 +22,7 @@ func scanApp(sc scanner) (*store.App, error) {
 		scanJSON{&a.Scopes, "scopes"}, &a.Secret, &a.AllowCreate, &a.AllowUpdate, &a.AllowDeactivate,
 		&a.AllowDelete, &a.PushGroups, &a.UpdateMode, &a.RateLimit, &a.Concurrency,
 		scanJSON{&a.Mapping, "mapping"}, &a.MatchBy, scanMillis{&a.DeleteAfter}, scanMillis{&a.ReconcileInterval},
-		&patch, &a.Status, &a.StatusMessage, scanTime{&a.CreatedAt}, scanTime{&a.UpdatedAt})
+		&patch, scanJSON{&a.Target, "target"}, &a.Status, &a.StatusMessage, scanTime{&a.CreatedAt}, scanTime{&a.UpdatedAt})
 	if patch.Valid {
 		a.PatchSupported = &patch.Bool
 	}
@@ -30,7 +30,7 @@ func scanApp(sc scanner) (*store.App, error) {
 }
 
 // appSettings are the values of the settings columns of a, in the order
-// of appCols from name to patch_supported.
+// of appCols from name to target.
 func appSettings(a *store.App) ([]any, error) {
 	scopes, err := jsonArg(a.Scopes, len(a.Scopes) == 0)
 	if err != nil {
@@ -44,16 +44,20 @@ func appSettings(a *store.App) ([]any, error) {
 	if a.PatchSupported != nil {
 		patch = *a.PatchSupported
 	}
+	target, err := jsonArg(a.Target, a.Target == nil)
+	if err != nil {
+		return nil, fmt.Errorf("encoding the directory target of app %q: %w", a.Name, err)
+	}
 	return []any{a.Name, a.SCIMURL, a.AuthKind, a.Username, a.TokenURL, scopes, a.Secret, a.AllowCreate,
 		a.AllowUpdate, a.AllowDeactivate, a.AllowDelete, a.PushGroups, a.UpdateMode, a.RateLimit,
 		a.Concurrency, mapping, a.MatchBy, a.DeleteAfter.Milliseconds(), a.ReconcileInterval.Milliseconds(),
-		patch}, nil
+		patch, target}, nil
 }
 
 // appSettingCols are the columns appSettings gives.
 const appSettingCols = `name, scim_url, auth_kind, username, token_url, scopes, secret, allow_create,
 	allow_update, allow_deactivate, allow_delete, push_groups, update_mode, rate_limit, concurrency,
-	mapping, match_by, delete_after_ms, reconcile_interval_ms, patch_supported`
+	mapping, match_by, delete_after_ms, reconcile_interval_ms, patch_supported, target`
 
 // CreateApp inserts a and sets a.ID, a.CreatedAt and a.UpdatedAt (and
 // a.Status to active when empty). A taken name is store.ErrConflict.

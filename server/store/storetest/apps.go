@@ -19,6 +19,7 @@ var appTests = []test{
 	{"Update", testAppUpdate},
 	{"Status", testAppStatus},
 	{"DeleteCascades", testAppDeleteCascades},
+	{"DirectoryWrites", testDirectoryWrites},
 }
 
 var assignmentTests = []test{
@@ -51,6 +52,9 @@ func fullApp(name string, patch *bool) *store.App {
 		},
 		MatchBy: "email", DeleteAfter: 30 * 24 * time.Hour, ReconcileInterval: -time.Second,
 		PatchSupported: patch, StatusMessage: "",
+		Target: &store.DirectoryTarget{Directory: "corp", ParentDN: "OU=Staff,DC=corp", DisabledParentDN: "OU=Gone,DC=corp",
+			RDNAttribute: "cn", DisableAttribute: "employeeType=disabled", InitialPassword: `"Welcome-" + employee_number`,
+			MustChangePassword: true},
 	}
 }
 
@@ -464,5 +468,45 @@ func testAssignLargeGroup(t *testing.T, s store.Store) {
 	must(t, "AppsOfUser", err)
 	if !slices.Equal(apps, []int64{a.ID}) {
 		t.Errorf("AppsOfUser(user05005, in small in big) = %v, want [%d]", apps, a.ID)
+	}
+}
+
+// testDirectoryWrites: a write is found by its DN key before the directory
+// gave its id and by either key after; only in its own directory; a
+// directory nobody writes to finds nothing; the record survives its app.
+func testDirectoryWrites(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	corp := &store.Directory{Name: "corp", Kind: store.KindAD, BaseDN: "DC=corp"}
+	must(t, "CreateDirectory", s.CreateDirectory(ctx, corp))
+	other := &store.Directory{Name: "other", Kind: store.KindOpenLDAP, BaseDN: "dc=other"}
+	must(t, "CreateDirectory", s.CreateDirectory(ctx, other))
+	app := newApp(t, s, "ad-writeback")
+	find := func(dir int64, ids, keys []string) map[string]bool {
+		t.Helper()
+		got, err := s.WrittenObjects(ctx, dir, ids, keys)
+		must(t, "WrittenObjects", err)
+		return got
+	}
+	if got := find(corp.ID, []string{"g1"}, []string{"cn=ann,ou=staff,dc=corp"}); len(got) != 0 {
+		t.Errorf("nothing written yet, found %v", got)
+	}
+	w := &store.DirectoryWrite{AppID: app.ID, UserID: "u-ann", DirectoryID: corp.ID, DNKey: "cn=ann,ou=staff,dc=corp"}
+	must(t, "PutDirectoryWrite", s.PutDirectoryWrite(ctx, w))
+	if got, want := find(corp.ID, []string{"g1"}, []string{"cn=ann,ou=staff,dc=corp", "cn=bob,ou=staff,dc=corp"}),
+		map[string]bool{"cn=ann,ou=staff,dc=corp": true}; !maps.Equal(got, want) {
+		t.Errorf("before the id: found %v, want %v", got, want)
+	}
+	w.ExternalID, w.DNKey = "g1", "cn=ann,ou=gone,dc=corp"
+	must(t, "PutDirectoryWrite(id known, moved)", s.PutDirectoryWrite(ctx, w))
+	if got, want := find(corp.ID, []string{"g1", "g2"}, []string{"cn=ann,ou=staff,dc=corp", "cn=ann,ou=gone,dc=corp"}),
+		map[string]bool{"g1": true, "cn=ann,ou=gone,dc=corp": true}; !maps.Equal(got, want) {
+		t.Errorf("after the id: found %v, want %v", got, want)
+	}
+	if got := find(other.ID, []string{"g1"}, []string{"cn=ann,ou=gone,dc=corp"}); len(got) != 0 {
+		t.Errorf("another directory found %v, want nothing", got)
+	}
+	must(t, "DeleteApp", s.DeleteApp(ctx, app.ID))
+	if got := find(corp.ID, []string{"g1"}, nil); !got["g1"] {
+		t.Errorf("after the app was removed: found %v, want g1 still known", got)
 	}
 }
