@@ -12,6 +12,7 @@ import (
 	"maps"
 	"slices"
 	"strconv"
+	"strings"
 	stdsync "sync"
 	"time"
 
@@ -220,7 +221,11 @@ type session struct {
 	// stream ends then, and the agent reconnects with its renewed one.
 	certExpiry time.Time
 
+	// done is closed when the stream ends: calls waiting on it give up.
+	done chan struct{}
+
 	mu       stdsync.Mutex
+	calls    map[string]chan *idsyncv1.CommandResult // by command id
 	appliers map[int64]*sync.RunApplier
 	backoffs map[int64]*captureBackoff // by directory id
 	lagAt    time.Time                 // last lag recorded (apply loop only)
@@ -246,6 +251,8 @@ func newSession(s *AgentServer, a *store.Agent, hello *idsyncv1.Hello, certExpir
 		applyCh:  make(chan *preparedBatch, 2),
 		wake:     make(chan struct{}, 1),
 		revoked:  make(chan struct{}),
+		done:     make(chan struct{}),
+		calls:    map[string]chan *idsyncv1.CommandResult{},
 		appliers: map[int64]*sync.RunApplier{},
 		backoffs: map[int64]*captureBackoff{},
 	}
@@ -269,6 +276,7 @@ func (ss *session) serve(ctx context.Context, stream idsyncv1.AgentService_Conne
 	ss.s.hub.add(ss)
 	defer func() {
 		ss.s.hub.remove(ss)
+		close(ss.done)
 		// The stream is gone: its runs cannot finish. Fail them cleanly (no
 		// sweep); the next run starts afresh.
 		bg := context.WithoutCancel(ctx)
@@ -556,6 +564,14 @@ func (ss *session) cancelRun(ctx context.Context, runID int64, why string) error
 // onResult records the end of a command on the agent. A failed import fails
 // its run (no sweep).
 func (ss *session) onResult(ctx context.Context, r *idsyncv1.CommandResult) {
+	ss.mu.Lock()
+	ch, waited := ss.calls[r.GetCommandId()]
+	delete(ss.calls, r.GetCommandId())
+	ss.mu.Unlock()
+	if waited {
+		ch <- r // buffered: the caller may have gone
+		return
+	}
 	if r.GetRunId() == "" || r.GetError() == "" {
 		return
 	}
@@ -620,9 +636,10 @@ func (ss *session) claimWork(ctx context.Context) error {
 		}
 		var capture, full *store.Run
 		for _, r := range runs {
-			if r.Kind == store.RunIncremental {
+			switch r.Kind {
+			case store.RunIncremental:
 				capture = r
-			} else {
+			case store.RunFull:
 				full = r
 			}
 		}
@@ -717,6 +734,83 @@ func renewal(r *idsyncv1.CertificateRenewal) *idsyncv1.ConnectResponse {
 	return &idsyncv1.ConnectResponse{Msg: &idsyncv1.ConnectResponse_CertificateRenewal{CertificateRenewal: r}}
 }
 
+// call sends cmd to the agent and waits for its result, within ctx. It
+// fails when the stream ends first (ErrAgentGone).
+func (ss *session) call(ctx context.Context, cmd *idsyncv1.Command) (*idsyncv1.CommandResult, error) {
+	cmd.CommandId = uuid.NewString()
+	ch := make(chan *idsyncv1.CommandResult, 1)
+	ss.mu.Lock()
+	ss.calls[cmd.CommandId] = ch
+	ss.mu.Unlock()
+	defer func() {
+		ss.mu.Lock()
+		delete(ss.calls, cmd.CommandId)
+		ss.mu.Unlock()
+	}()
+	m := &idsyncv1.ConnectResponse{Msg: &idsyncv1.ConnectResponse_Command{Command: cmd}}
+	select {
+	case ss.out <- m:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-ss.done:
+		return nil, fmt.Errorf("agent %s: %w", ss.agent.Name, ErrAgentGone)
+	}
+	select {
+	case r := <-ch:
+		return r, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	case <-ss.done:
+		return nil, fmt.Errorf("agent %s: %w", ss.agent.Name, ErrAgentGone)
+	}
+}
+
+// ErrNoAgent: no agent of the directory with the capability asked for is
+// connected to this hub. ErrAgentGone: the agent's stream ended before it
+// answered (what it did is unknown).
+var (
+	ErrNoAgent   = errors.New("no agent of the directory is connected to this hub")
+	ErrAgentGone = errors.New("the agent's stream ended before it answered")
+)
+
+// Call sends cmd to one agent of directory that announced capability and
+// returns its result: ErrNoAgent when there is none on this replica, and
+// ErrAgentGone when its stream ends first. Agents of a directory take
+// calls in turn.
+func (h *Sessions) Call(ctx context.Context, directory, capability string, cmd *idsyncv1.Command) (*idsyncv1.CommandResult, error) {
+	h.mu.Lock()
+	var pick []*session
+	for _, s := range h.byID {
+		if contains(s.dirs, directory) && s.caps[capability] {
+			pick = append(pick, s)
+		}
+	}
+	var s *session
+	if len(pick) > 0 {
+		slices.SortFunc(pick, func(a, b *session) int { return strings.Compare(a.id, b.id) })
+		h.turn++
+		s = pick[h.turn%len(pick)]
+	}
+	h.mu.Unlock()
+	if s == nil {
+		return nil, fmt.Errorf("directory %s: %w", directory, ErrNoAgent)
+	}
+	return s.call(ctx, cmd)
+}
+
+// Serves reports whether an agent of directory with capability is
+// connected to this replica.
+func (h *Sessions) Serves(directory, capability string) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, s := range h.byID {
+		if contains(s.dirs, directory) && s.caps[capability] {
+			return true
+		}
+	}
+	return false
+}
+
 func (ss *session) poke() {
 	select {
 	case ss.wake <- struct{}{}:
@@ -741,6 +835,7 @@ func contains(list []string, s string) bool {
 type Sessions struct {
 	mu   stdsync.Mutex
 	byID map[string]*session
+	turn int // round robin of Call
 }
 
 // NewSessions returns an empty registry.

@@ -143,8 +143,11 @@ var runStates = map[store.RunState]idsyncv1.RunState{
 }
 
 func runKindToProto(k store.RunKind) idsyncv1.ImportKind {
-	if k == store.RunIncremental {
+	switch k {
+	case store.RunIncremental:
 		return idsyncv1.ImportKind_IMPORT_KIND_INCREMENTAL
+	case store.RunWrite:
+		return idsyncv1.ImportKind_IMPORT_KIND_WRITE
 	}
 	return idsyncv1.ImportKind_IMPORT_KIND_FULL
 }

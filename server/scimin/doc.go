@@ -5,7 +5,7 @@
 //
 // Each source is a hub directory of kind scim with its own bearer token.
 // What a source writes becomes hub objects of its directory through the sync
-// engine (sync.Engine.ApplySource): an incremental run per write, so the
+// engine (sync.Engine.ApplyWrite): an incremental run per write, so the
 // change feed, provisioning and the lifecycle audit events work as for an
 // LDAP directory. The SCIM id of a resource is the hub's object id; the
 // source's externalId is the object's external id.

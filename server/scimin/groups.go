@@ -127,7 +127,7 @@ func (r groupResources) remove(ctx context.Context, id string) error {
 	if err != nil {
 		return err
 	}
-	_, err = r.h.apply.ApplySource(ctx, d, trigger, &store.Batch{Deletes: []string{g.ExternalID}})
+	_, err = r.h.apply.ApplyWrite(ctx, d, trigger, &store.Batch{Deletes: []string{g.ExternalID}})
 	return err
 }
 
@@ -184,7 +184,7 @@ func (r groupResources) object(ctx context.Context, body map[string]any, ext str
 
 func (r groupResources) write(ctx context.Context, o *store.Object) (map[string]any, error) {
 	d := source(ctx)
-	if _, err := r.h.apply.ApplySource(ctx, d, trigger, &store.Batch{Upserts: []*store.Object{o}}); err != nil {
+	if _, err := r.h.apply.ApplyWrite(ctx, d, trigger, &store.Batch{Upserts: []*store.Object{o}}); err != nil {
 		return nil, err
 	}
 	gs, err := r.h.st.FindGroups(ctx, d.ID, o.Name)

@@ -35,7 +35,7 @@ type Store interface {
 
 // Applier applies a source's writes (sync.Engine).
 type Applier interface {
-	ApplySource(ctx context.Context, d *store.Directory, trigger string, b *store.Batch) (store.BatchResult, error)
+	ApplyWrite(ctx context.Context, d *store.Directory, trigger string, b *store.Batch) (store.BatchResult, error)
 }
 
 // Handler serves the SCIM endpoint.

@@ -7,18 +7,20 @@ import (
 	"time"
 
 	"github.com/idsync/idsync/internal/backoff"
+	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 	"github.com/idsync/idsync/server/store"
 )
 
-// ApplySource applies objects that an upstream source (a SCIM source such as
-// an HR system) wrote, through the same path as an agent's batches: an
-// incremental run of the source's directory with one batch, then completed.
-// The change feed, the lifecycle audit events and provisioning follow as for
-// any directory. b's RunID and Sequence are set here. A directory holds one
-// open incremental run at a time, so a write that finds another one open
-// (another replica's, or a capture run) waits for it, within ctx.
-func (e *Engine) ApplySource(ctx context.Context, d *store.Directory, trigger string, b *store.Batch) (store.BatchResult, error) {
-	r := &store.Run{DirectoryID: d.ID, Kind: store.RunIncremental, State: store.RunRunning, Trigger: trigger}
+// ApplyWrite applies objects the hub itself received — what an upstream
+// source (a SCIM source such as an HR system) wrote, the entry of a user who
+// signed in — through the same path as an agent's batches: a run of kind
+// write of the directory with one batch, then completed. The change feed,
+// the lifecycle audit events and provisioning follow as for any directory.
+// b's RunID and Sequence are set here. A directory holds one open write run
+// at a time, so a write that finds another one open (another replica's)
+// waits for it, within ctx.
+func (e *Engine) ApplyWrite(ctx context.Context, d *store.Directory, trigger string, b *store.Batch) (store.BatchResult, error) {
+	r := &store.Run{DirectoryID: d.ID, Kind: store.RunWrite, State: store.RunRunning, Trigger: trigger}
 	bo := backoff.New(5*time.Millisecond, 200*time.Millisecond)
 	for {
 		err := e.store.CreateRun(ctx, r)
@@ -49,4 +51,18 @@ func (e *Engine) ApplySource(ctx context.Context, d *store.Directory, trigger st
 	e.notify()
 	e.appliedBatch(d.Name, res)
 	return res, nil
+}
+
+// ApplyEntry maps one entry an agent read outside any run — the entry of a
+// user who signed in — and applies it with ApplyWrite: the user is created
+// or refreshed just in time, as a capture would have done.
+func (e *Engine) ApplyEntry(ctx context.Context, d *store.Directory, trigger string, c *idsyncv1.Change) (*store.Object, error) {
+	o, ee := NewMapper(d).Map(c)
+	if ee != nil {
+		return nil, fmt.Errorf("entry %s of %s: %s", ee.DN, d.Name, ee.Message)
+	}
+	if _, err := e.ApplyWrite(ctx, d, trigger, &store.Batch{Upserts: []*store.Object{o}, LinkedMembers: d.Kind == store.KindAD}); err != nil {
+		return nil, err
+	}
+	return o, nil
 }
