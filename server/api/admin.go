@@ -29,7 +29,11 @@ type AdminServer struct {
 	log       *slog.Logger
 	audit     *audit.Log
 	heartbeat time.Duration
+	authn     *Authn
 }
+
+// ServeAuthn makes the service answer Authenticate with a.
+func (s *AdminServer) ServeAuthn(a *Authn) { s.authn = a }
 
 // NewAdminServer returns the admin service. heartbeat is the agents'
 // heartbeat interval (an agent silent for three is offline).

@@ -67,7 +67,7 @@ type Authenticator struct {
 	// agentCAs verify agent certificates (see Guard).
 	agentCAs *x509.CertPool
 
-	streams, messages, enrolls *limiters
+	streams, messages, enrolls *Limiters
 
 	mu   sync.Mutex
 	used map[string]time.Time // token id → last use written
@@ -89,9 +89,9 @@ type Recorder interface {
 func New(st tokenStore, rec Recorder, l Limits) *Authenticator {
 	l = l.withDefaults()
 	return &Authenticator{store: st, audit: rec, used: map[string]time.Time{},
-		streams:  newLimiters(rate.Limit(l.StreamsPerMinute/60), 10),
-		messages: newLimiters(rate.Limit(l.MessagesPerSecond), int(2*l.MessagesPerSecond)),
-		enrolls:  newLimiters(rate.Limit(l.EnrollsPerMinute/60), int(max(2*l.EnrollsPerMinute, 1))),
+		streams:  NewLimiters(rate.Limit(l.StreamsPerMinute/60), 10),
+		messages: NewLimiters(rate.Limit(l.MessagesPerSecond), int(2*l.MessagesPerSecond)),
+		enrolls:  NewLimiters(rate.Limit(l.EnrollsPerMinute/60), int(max(2*l.EnrollsPerMinute, 1))),
 	}
 }
 
@@ -165,7 +165,34 @@ func (a *Authenticator) adminToken(ctx context.Context) (*store.AdminToken, erro
 	if len(vals) == 0 {
 		return nil, status.Error(codes.Unauthenticated, "missing admin token: send \"authorization: Bearer TOKEN\"")
 	}
-	token, ok := strings.CutPrefix(vals[0], "Bearer ")
+	return a.bearer(ctx, vals[0])
+}
+
+// Bearer authenticates an HTTP request's Authorization header as an admin
+// token that grants perm, recording a refusal: the errors are gRPC
+// statuses (Unauthenticated, PermissionDenied).
+func (a *Authenticator) Bearer(ctx context.Context, header, what string, perm Permission) (*store.AdminToken, error) {
+	t, err := a.bearer(ctx, header)
+	if err == nil && !Has(t, perm) {
+		err = status.Errorf(codes.PermissionDenied, "permission %s missing: admin token %q has role %s", perm, t.Name, t.Role)
+	}
+	if err != nil {
+		actor := callerOf(ctx)
+		if t != nil {
+			actor = "admin:" + t.Name
+		}
+		a.refuse(ctx, actor, what, status.Convert(err).Message())
+		return nil, err
+	}
+	a.markUsed(ctx, t)
+	return t, nil
+}
+
+func (a *Authenticator) bearer(ctx context.Context, header string) (*store.AdminToken, error) {
+	if header == "" {
+		return nil, status.Error(codes.Unauthenticated, "missing admin token: send \"Authorization: Bearer TOKEN\"")
+	}
+	token, ok := strings.CutPrefix(header, "Bearer ")
 	if !ok || token == "" {
 		return nil, status.Error(codes.Unauthenticated, "malformed authorization header: want \"Bearer TOKEN\"")
 	}

@@ -46,8 +46,9 @@ func (l Limits) withDefaults() Limits {
 	return l
 }
 
-// limiters keeps one token bucket per key, forgetting idle ones.
-type limiters struct {
+// Limiters keeps one token bucket per key (an agent, an address, a
+// user), forgetting idle ones.
+type Limiters struct {
 	mu    sync.Mutex
 	every rate.Limit
 	burst int
@@ -59,11 +60,15 @@ type limiterEntry struct {
 	used time.Time
 }
 
-func newLimiters(every rate.Limit, burst int) *limiters {
-	return &limiters{every: every, burst: burst, m: map[string]*limiterEntry{}}
+// NewLimiters returns buckets that refill every a second, holding burst.
+func NewLimiters(every rate.Limit, burst int) *Limiters {
+	return &Limiters{every: every, burst: burst, m: map[string]*limiterEntry{}}
 }
 
-func (l *limiters) get(key string) *rate.Limiter {
+// Allow takes a token from key's bucket, reporting whether there was one.
+func (l *Limiters) Allow(key string) bool { return l.get(key).Allow() }
+
+func (l *Limiters) get(key string) *rate.Limiter {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := time.Now()

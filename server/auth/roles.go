@@ -23,10 +23,13 @@ const (
 	RoleGroupAdmin = "group-admin"
 	// RoleReadOnly reads every list, show, report and the audit log.
 	RoleReadOnly = "read-only"
+	// RoleAuthn only signs users in (delegated authentication): the token
+	// of an application's login page.
+	RoleAuthn = "authn"
 )
 
 // Roles lists the roles, for help texts and validation.
-var Roles = []string{RoleSuperAdmin, RoleAppAdmin, RoleGroupAdmin, RoleReadOnly}
+var Roles = []string{RoleSuperAdmin, RoleAppAdmin, RoleGroupAdmin, RoleReadOnly, RoleAuthn}
 
 // Permission is what a method needs.
 type Permission string
@@ -50,6 +53,7 @@ const (
 	PermAdminsWrite      Permission = "admins.write"
 	PermAuditRead        Permission = "audit.read"
 	PermReportsRead      Permission = "reports.read"
+	PermAuthenticate     Permission = "users.authenticate"
 )
 
 // MethodPermissions names the permission every admin method needs. A
@@ -78,6 +82,7 @@ var MethodPermissions = map[string]Permission{
 	adminPrefix + "RevokeAdminToken":      PermAdminsWrite,
 	adminPrefix + "ListAuditEvents":       PermAuditRead,
 	adminPrefix + "GetReport":             PermReportsRead,
+	adminPrefix + "Authenticate":          PermAuthenticate,
 	appPrefix + "CreateApp":               PermAppsWrite,
 	appPrefix + "UpdateApp":               PermAppsWrite,
 	appPrefix + "ListApps":                PermAppsRead,
@@ -101,6 +106,7 @@ var rolePermissions = map[string][]Permission{
 	RoleGroupAdmin: {PermAppsRead, PermAssignmentsWrite, PermUsersRead, PermGroupsRead},
 	RoleReadOnly: {PermDirectoriesRead, PermAgentsRead, PermImportsRead, PermUsersRead, PermGroupsRead,
 		PermAppsRead, PermPushesRead, PermAdminsRead, PermAuditRead, PermReportsRead},
+	RoleAuthn: {PermAuthenticate},
 }
 
 // ValidRole reports whether r is a role.

@@ -55,6 +55,8 @@ type Config struct {
 	Limits auth.Limits
 	// AuditRetention is how long audit events are kept (default 180 days).
 	AuditRetention time.Duration
+	// Authn tunes delegated authentication (POST /v1/authn).
+	Authn api.AuthnOptions
 	// Ready, when not nil, receives the bound addresses once serving.
 	Ready func(grpcAddr, httpAddr string)
 	// Metrics is the registry /metrics serves; nil: a new one with the Go
@@ -144,6 +146,8 @@ func Run(ctx context.Context, cfg Config) error {
 	cfg.Agents = cfg.Agents.WithDefaults()
 	agentSrv := api.NewAgentServer(st, engine, ca, sessions, log, trail, cfg.Agents)
 	adminSrv := api.NewAdminServer(st, engine, ca, sessions, log, trail, cfg.Agents.Heartbeat)
+	signin := api.NewAuthn(st, engine, sessions, authn, trail, log.With("component", "authn"), cfg.Authn)
+	adminSrv.ServeAuthn(signin)
 
 	gs := grpc.NewServer(
 		grpc.Creds(credentials.NewTLS(authn.Guard(pki.ServerTLSConfig(cert, ca)))),
@@ -163,6 +167,8 @@ func Run(ctx context.Context, cfg Config) error {
 	// Upstream sources (HR) write users and groups here, each with its
 	// own bearer token.
 	mux.Handle(scimin.Prefix, scimin.New(st, engine, trail, log))
+	// Applications sign users in with their directory password here.
+	mux.Handle("/v1/authn", signin)
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
 	log.Info("hub serving", "grpc", gl.Addr().String(), "http", hl.Addr().String(),

@@ -1,0 +1,281 @@
+package api
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"golang.org/x/time/rate"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+
+	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
+	"github.com/idsync/idsync/server/audit"
+	"github.com/idsync/idsync/server/auth"
+	"github.com/idsync/idsync/server/store"
+	"github.com/idsync/idsync/server/sync"
+)
+
+// AuthnOptions tune delegated authentication. The zero value takes the
+// defaults.
+type AuthnOptions struct {
+	// UserPerMinute is how many sign-ins one username of one directory
+	// may try a minute (default 5, the burst too): a password cannot be
+	// guessed, and a locked-out directory account is not made worse.
+	UserPerMinute float64
+	// AddrPerMinute is how many sign-ins one client address may try a
+	// minute (default 60, the burst too).
+	AddrPerMinute float64
+	// Timeout bounds the agent's answer (default 10 s).
+	Timeout time.Duration
+}
+
+func (o AuthnOptions) withDefaults() AuthnOptions {
+	if o.UserPerMinute <= 0 {
+		o.UserPerMinute = 5
+	}
+	if o.AddrPerMinute <= 0 {
+		o.AddrPerMinute = 60
+	}
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+	return o
+}
+
+// Authn signs users in with their directory password through an online
+// agent of the directory (delegated authentication) and, on success,
+// creates or refreshes the user from the entry the agent read (just in
+// time), which runs the user's assignments at once. It serves POST
+// /v1/authn and AdminService.Authenticate.
+//
+// The password is held in memory for the call only: it travels to the
+// agent over the stream and is never logged, stored or audited. Every
+// refusal — a wrong password, an unknown user, a disabled, locked or
+// expired account — gets the same answer (ErrAuthFailed); the audit trail
+// says which it was.
+type Authn struct {
+	store    store.Store
+	engine   *sync.Engine
+	sessions *Sessions
+	auth     *auth.Authenticator
+	audit    *audit.Log
+	log      *slog.Logger
+	opts     AuthnOptions
+	users    *auth.Limiters
+	addrs    *auth.Limiters
+}
+
+// NewAuthn returns the delegated-authentication service.
+func NewAuthn(st store.Store, eng *sync.Engine, sessions *Sessions, a *auth.Authenticator, trail *audit.Log, log *slog.Logger, opts AuthnOptions) *Authn {
+	opts = opts.withDefaults()
+	return &Authn{store: st, engine: eng, sessions: sessions, auth: a, audit: trail, log: log, opts: opts,
+		users: auth.NewLimiters(rate.Limit(opts.UserPerMinute/60), int(opts.UserPerMinute)),
+		addrs: auth.NewLimiters(rate.Limit(opts.AddrPerMinute/60), int(opts.AddrPerMinute))}
+}
+
+// The answers of a sign-in other than success.
+var (
+	// ErrAuthFailed is every refused sign-in, whatever the reason.
+	ErrAuthFailed = errors.New("authentication failed")
+	// ErrTooManyAttempts: the user's or the address's limit is spent.
+	ErrTooManyAttempts = errors.New("too many sign-in attempts: wait a minute")
+)
+
+// Authenticate signs a user in. addr is the client's address, for the
+// limit and the audit trail. The errors are ErrAuthFailed,
+// ErrTooManyAttempts, ErrNoAgent (no agent of the directory online), a
+// *DirectoryError for an unknown directory, or another error when the
+// directory could not be asked.
+func (a *Authn) Authenticate(ctx context.Context, directory, username, password, addr string) (*store.User, error) {
+	host := addr
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		host = h
+	}
+	target := "user:" + username + "@" + directory
+	from := "from " + host
+	userKey := strings.ToLower(directory) + "\x00" + strings.ToLower(strings.TrimSpace(username))
+	if !a.addrs.Allow(host) || !a.users.Allow(userKey) {
+		a.record(ctx, "authn.limited", target, store.AuditRefused, "%s: too many attempts", from)
+		return nil, ErrTooManyAttempts
+	}
+	d, err := a.store.GetDirectory(ctx, directory)
+	if errors.Is(err, store.ErrNotFound) {
+		a.record(ctx, "authn.failed", target, store.AuditRefused, "%s: no directory %q", from, directory)
+		return nil, &DirectoryError{Name: directory}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("loading directory %s: %w", directory, err)
+	}
+	if d.Kind != store.KindAD && d.Kind != store.KindOpenLDAP {
+		a.record(ctx, "authn.failed", target, store.AuditRefused, "%s: directory %s is of kind %s, which has no passwords", from, d.Name, d.Kind)
+		return nil, ErrAuthFailed
+	}
+	cctx, cancel := context.WithTimeout(ctx, a.opts.Timeout)
+	defer cancel()
+	res, err := a.sessions.Call(cctx, d.Name, idsyncv1.CapabilityAuthenticate, &idsyncv1.Command{
+		Cmd: &idsyncv1.Command_Authenticate{Authenticate: &idsyncv1.Authenticate{
+			Source: sync.Source(d, nil), Username: username, Password: password}}})
+	if err != nil {
+		a.record(ctx, "authn.error", target, store.AuditFailed, "%s: %v", from, err)
+		return nil, err
+	}
+	if res.GetError() != "" {
+		a.record(ctx, "authn.error", target, store.AuditFailed, "%s: the agent could not check: %s", from, res.GetError())
+		return nil, fmt.Errorf("directory %s could not check the password: %s", d.Name, res.GetError())
+	}
+	if res.GetAuthFailure() != "" || res.GetEntry() == nil {
+		a.record(ctx, "authn.failed", target, store.AuditRefused, "%s: %s", from, cmp.Or(res.GetAuthFailure(), "no entry"))
+		return nil, ErrAuthFailed
+	}
+	// Just in time: the entry the agent read becomes the hub's user, as a
+	// capture would have made it; provisioning follows from the feed.
+	o, err := a.engine.ApplyEntry(context.WithoutCancel(ctx), d, "sign-in", res.GetEntry())
+	if err != nil {
+		a.record(ctx, "authn.error", target, store.AuditFailed, "%s: password accepted, user not stored: %v", from, err)
+		return nil, err
+	}
+	if o.Status != store.StatusActive {
+		// The directory accepted the password but the hub's mapping says
+		// the account is suspended (e.g. a disable attribute on OpenLDAP).
+		a.record(ctx, "authn.failed", target, store.AuditRefused, "%s: the account is %s", from, o.Status)
+		return nil, ErrAuthFailed
+	}
+	u, err := a.userOf(ctx, d, o)
+	if err != nil {
+		return nil, err
+	}
+	a.record(ctx, "authn.succeeded", "user:"+u.ID, store.AuditOK, "%s signed in to %s %s", u.Profile.Username, d.Name, from)
+	return u, nil
+}
+
+// userOf finds the hub user of an applied entry.
+func (a *Authn) userOf(ctx context.Context, d *store.Directory, o *store.Object) (*store.User, error) {
+	users, err := a.store.FindUsers(ctx, d.ID, o.Profile.Username)
+	if err != nil {
+		return nil, fmt.Errorf("reading the user who signed in: %w", err)
+	}
+	for _, u := range users {
+		if u.ExternalID == o.ExternalID {
+			return a.store.GetUser(ctx, u.ID)
+		}
+	}
+	return nil, fmt.Errorf("the user %s (%s) who signed in to %s is not in the hub after the write", o.Profile.Username, o.ExternalID, d.Name)
+}
+
+func (a *Authn) record(ctx context.Context, action, target string, outcome string, format string, args ...any) {
+	detail := fmt.Sprintf(format, args...)
+	a.log.Info("sign-in", "action", action, "target", target, "detail", detail)
+	a.audit.Record(ctx, store.AuditEvent{Action: action, Target: target, Outcome: outcome, Detail: detail})
+}
+
+// DirectoryError names a directory the hub does not have.
+type DirectoryError struct{ Name string }
+
+func (e *DirectoryError) Error() string { return fmt.Sprintf("no directory %q", e.Name) }
+
+// authnStatus is err as the gRPC status a caller sees.
+func authnStatus(err error) error {
+	var de *DirectoryError
+	switch {
+	case errors.Is(err, ErrAuthFailed):
+		return status.Error(codes.Unauthenticated, ErrAuthFailed.Error())
+	case errors.Is(err, ErrTooManyAttempts):
+		return status.Error(codes.ResourceExhausted, err.Error())
+	case errors.Is(err, ErrNoAgent), errors.Is(err, ErrAgentGone):
+		return status.Errorf(codes.Unavailable, "%v: sign-in needs an online agent of the directory", err)
+	case errors.As(err, &de):
+		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.Unavailable, "the directory's agent did not answer in time")
+	}
+	return status.Errorf(codes.Unavailable, "%v", err)
+}
+
+// Authenticate serves AdminService.Authenticate.
+func (s *AdminServer) Authenticate(ctx context.Context, req *idsyncv1.AuthenticateRequest) (*idsyncv1.AuthenticateResponse, error) {
+	if s.authn == nil {
+		return nil, status.Error(codes.Unimplemented, "delegated authentication is not enabled on this hub")
+	}
+	u, err := s.authn.Authenticate(ctx, req.GetDirectory(), req.GetUsername(), req.GetPassword(), auth.PeerAddr(ctx))
+	if err != nil {
+		return nil, authnStatus(err)
+	}
+	return &idsyncv1.AuthenticateResponse{User: userToProto(u)}, nil
+}
+
+// authnRequest is the body of POST /v1/authn.
+type authnRequest struct {
+	Directory string `json:"directory"`
+	Username  string `json:"username"`
+	Password  string `json:"password"`
+}
+
+// ServeHTTP serves POST /v1/authn: a JSON {"directory", "username",
+// "password"} with the bearer token of an admin or of a token of role
+// authn. 200 with the user; 401 for every refused sign-in, with one body;
+// 429 past the limits; 503 when no agent of the directory is online.
+func (a *Authn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		httpError(w, http.StatusMethodNotAllowed, "use POST")
+		return
+	}
+	ctx := r.Context()
+	t, err := a.auth.Bearer(ctx, r.Header.Get("Authorization"), "POST /v1/authn", auth.PermAuthenticate)
+	if err != nil {
+		code := http.StatusUnauthorized
+		if status.Code(err) == codes.PermissionDenied {
+			code = http.StatusForbidden
+		}
+		httpError(w, code, status.Convert(err).Message())
+		return
+	}
+	ctx = auth.WithAdmin(ctx, t)
+	var req authnRequest
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 16<<10))
+	if err := dec.Decode(&req); err != nil {
+		httpError(w, http.StatusBadRequest, "the body must be JSON {\"directory\", \"username\", \"password\"}")
+		return
+	}
+	if req.Directory == "" {
+		httpError(w, http.StatusBadRequest, "directory is required")
+		return
+	}
+	u, err := a.Authenticate(ctx, req.Directory, req.Username, req.Password, r.RemoteAddr)
+	if err != nil {
+		st := status.Convert(authnStatus(err))
+		code := map[codes.Code]int{codes.Unauthenticated: http.StatusUnauthorized, codes.ResourceExhausted: http.StatusTooManyRequests,
+			codes.NotFound: http.StatusNotFound}[st.Code()]
+		if code == 0 {
+			code = http.StatusServiceUnavailable
+		}
+		if code == http.StatusTooManyRequests {
+			w.Header().Set("Retry-After", "60")
+		}
+		httpError(w, code, st.Message())
+		return
+	}
+	body, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(&idsyncv1.AuthenticateResponse{User: userToProto(u)})
+	if err != nil {
+		httpError(w, http.StatusInternalServerError, "encoding the user")
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(body)
+}
+
+// httpError writes {"error": msg} with code.
+func httpError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
