@@ -69,6 +69,9 @@ type SlapdOptions struct {
 	// e-syncRefreshRequired (4096) instead of served by a full reload.
 	// Like Access, it makes Slapd start a local server.
 	SyncprovReloadHint bool
+	// PasswordPolicy loads the ppolicy overlay, whose schema defines
+	// pwdAccountLockedTime. Like Access, it makes Slapd start a local server.
+	PasswordPolicy bool
 }
 
 // SlapdServer is an OpenLDAP server with the back_mdb database and the
@@ -112,7 +115,7 @@ func Slapd(t testing.TB, opts ...SlapdOptions) *SlapdServer {
 	// Access rules and TLS are set in a local slapd's configuration, so a
 	// test that needs them gets a local server even when an outside one is
 	// named.
-	if url := os.Getenv("IDSYNC_TEST_LDAP_URL"); url != "" && len(o.Access) == 0 && !o.TLS && !o.SyncprovReloadHint {
+	if url := os.Getenv("IDSYNC_TEST_LDAP_URL"); url != "" && len(o.Access) == 0 && !o.TLS && !o.SyncprovReloadHint && !o.PasswordPolicy {
 		return outsideSlapd(t, url, o)
 	}
 	if _, err := exec.LookPath("slapd"); err != nil {
@@ -245,6 +248,9 @@ func writeSlapdConf(dir string, opts SlapdOptions) (string, error) {
 	fmt.Fprintf(&b, "pidfile %s/slapd.pid\nargsfile %s/slapd.args\n", dir, dir)
 	if moduleDir != "" {
 		fmt.Fprintf(&b, "modulepath %s\nmoduleload back_mdb\nmoduleload syncprov\n", moduleDir)
+		if opts.PasswordPolicy {
+			b.WriteString("moduleload ppolicy\n")
+		}
 	}
 	if opts.TLS {
 		fmt.Fprintf(&b, "TLSCACertificateFile %s/ca.pem\nTLSCertificateFile %s/server.pem\nTLSCertificateKeyFile %s/server-key.pem\n", dir, dir, dir)
@@ -257,6 +263,9 @@ func writeSlapdConf(dir string, opts SlapdOptions) (string, error) {
 	b.WriteString("overlay syncprov\nsyncprov-checkpoint 100 10\nsyncprov-sessionlog 10000\n")
 	if opts.SyncprovReloadHint {
 		b.WriteString("syncprov-reloadhint TRUE\n")
+	}
+	if opts.PasswordPolicy {
+		b.WriteString("overlay ppolicy\n")
 	}
 	for _, a := range opts.Access {
 		b.WriteString(a + "\n")
