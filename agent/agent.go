@@ -26,6 +26,7 @@ import (
 var Capabilities = []string{
 	idsyncv1.CapabilityFullImport, idsyncv1.CapabilityRangeRetrieval,
 	idsyncv1.CapabilityCapture, idsyncv1.CapabilityCertRenewal,
+	idsyncv1.CapabilityAuthenticate, idsyncv1.CapabilityWrite,
 }
 
 // MaxMessageBytes bounds gRPC messages, as on the hub.
@@ -357,6 +358,16 @@ func (a *Agent) command(ctx context.Context, st *stream, runs *runs, window int,
 	case *idsyncv1.Command_CancelImport:
 		a.log.Warn("hub cancelled a run", "run", cmd.CancelImport.GetRunId(), "reason", cmd.CancelImport.GetReason())
 		runs.cancel(cmd.CancelImport.GetRunId())
+	case *idsyncv1.Command_Authenticate, *idsyncv1.Command_WriteEntry:
+		// Short calls, each on a connection of its own, answered as they
+		// end: a slow directory write never holds up a sign-in.
+		go func() {
+			res := a.call(ctx, c)
+			res.CommandId = c.GetCommandId()
+			if err := st.send(&idsyncv1.ConnectRequest{Msg: &idsyncv1.ConnectRequest_CommandResult{CommandResult: res}}); err != nil {
+				a.log.Warn("answering a command", "command", c.GetCommandId(), "err", err)
+			}
+		}()
 	}
 }
 

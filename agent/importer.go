@@ -22,18 +22,12 @@ const maxBatchBytes = 2 << 20
 // acknowledged; any error before that fails the run on the hub (no sweep).
 func (a *Agent) runImport(ctx context.Context, st *stream, r *run, si *idsyncv1.StartImport) error {
 	src := si.GetSource()
-	dc, ok := a.cfg.Directory(src.GetDirectory())
-	if !ok {
-		return fmt.Errorf("directory %q is not configured on this agent", src.GetDirectory())
-	}
-	password, err := dc.BindPassword()
+	dc, err := a.directory(src.GetDirectory())
 	if err != nil {
 		return err
 	}
 	log := a.log.With("run", si.GetRunId(), "directory", dc.Name)
-	conn, err := ldapsync.Dial(ctx, ldapsync.Config{
-		URL: dc.URL, StartTLS: dc.StartTLS, BindDN: dc.BindDN, BindPassword: password, CAFile: dc.CAFile,
-	})
+	conn, _, err := dial(ctx, dc)
 	if err != nil {
 		return err
 	}
@@ -263,6 +257,13 @@ func attributes(in []ldapsync.Attribute) ([]*idsyncv1.Attribute, int) {
 
 // add queues one change.
 func (b *batcher) add(c ldapsync.Change) {
+	pc, n := wireChange(c)
+	b.changes = append(b.changes, pc)
+	b.bytes += n
+}
+
+// wireChange is c as the hub reads it, with its approximate size.
+func wireChange(c ldapsync.Change) (*idsyncv1.Change, int) {
 	pc := &idsyncv1.Change{Type: idsyncv1.ChangeType_CHANGE_TYPE_UPSERT, Kind: objectKind(c.Kind),
 		ExternalId: c.ExternalID, Dn: c.DN, MembersIncremental: c.MembersIncremental}
 	if c.Type == ldapsync.ChangeDelete {
@@ -273,8 +274,7 @@ func (b *batcher) add(c ldapsync.Change) {
 	pc.MemberAdds, m = attributes(c.MemberAdds)
 	n += m
 	pc.MemberRemoves, m = attributes(c.MemberRemoves)
-	b.changes = append(b.changes, pc)
-	b.bytes += n + m + len(c.DN) + len(c.ExternalID)
+	return pc, n + m + len(c.DN) + len(c.ExternalID)
 }
 
 // full says the batch has reached its bounds.

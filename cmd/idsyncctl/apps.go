@@ -1,6 +1,8 @@
 package main
 
 import (
+	"google.golang.org/protobuf/proto"
+
 	"cmp"
 	"context"
 	"encoding/json"
@@ -67,6 +69,9 @@ type appFlags struct {
 	rateLimit                                           float64
 	concurrency                                         uint
 	resume                                              bool
+	// A directory written through its agents instead of a SCIM app.
+	directory, ou, disabledOU, rdn, disableAttr, disableGroup, initialPassword string
+	mustChange                                                                 bool
 }
 
 func (f *appFlags) register(fs *flag.FlagSet, update bool) {
@@ -89,6 +94,14 @@ func (f *appFlags) register(fs *flag.FlagSet, update bool) {
 	fs.StringVar(&f.matchBy, "match-by", "", "how app import matches the app's accounts: `KEY` userName or email (default userName)")
 	fs.StringVar(&f.deleteAfter, "delete-after", "", "with delete allowed, delete an account this `DURATION` after its user is deprovisioned (30d, 720h)")
 	fs.StringVar(&f.reconcile, "reconcile-interval", "", "compare the app's accounts with what they should be every `DURATION`, or off (default 24h)")
+	fs.StringVar(&f.directory, "directory", "", "instead of a SCIM app: write users into this hub `DIRECTORY` (ad or openldap) through its agents")
+	fs.StringVar(&f.ou, "ou", "", "with --directory: the `DN` enabled accounts are created in")
+	fs.StringVar(&f.disabledOU, "disabled-ou", "", "with --directory: the `DN` disabled accounts are moved to (default: they stay)")
+	fs.StringVar(&f.rdn, "rdn-attribute", "", "with --directory: the naming `ATTRIBUTE` of created entries (default cn)")
+	fs.StringVar(&f.disableAttr, "disable-attribute", "", "with an OpenLDAP --directory: `ATTR=VALUE` set while an account is disabled")
+	fs.StringVar(&f.disableGroup, "disable-group", "", "with an OpenLDAP --directory: the `DN` of a group holding the disabled accounts")
+	fs.StringVar(&f.initialPassword, "initial-password", "", "with --directory: a mapping `EXPR` giving the password set on create (over TLS on AD)")
+	fs.BoolVar(&f.mustChange, "must-change-password", false, "with --directory: the user must change the initial password at the next sign-in")
 	if update {
 		fs.BoolVar(&f.resume, "resume", false, "resume the app if paused (a new secret or URL resumes it too)")
 	}
@@ -196,6 +209,32 @@ func (f *appFlags) build(fs *flag.FlagSet, a *idsyncv1.App) (set []string, secre
 				a.ReconcileIntervalSeconds = uint64(d / time.Second)
 			}
 			add("reconcile_interval_seconds")
+		case "directory", "ou", "disabled-ou", "rdn-attribute", "disable-attribute", "disable-group",
+			"initial-password", "must-change-password":
+			t := a.DirectoryTarget
+			if t == nil {
+				t = &idsyncv1.DirectoryTarget{}
+				a.DirectoryTarget = t
+			}
+			switch fl.Name {
+			case "directory":
+				t.Directory = f.directory
+			case "ou":
+				t.ParentDn = f.ou
+			case "disabled-ou":
+				t.DisabledParentDn = f.disabledOU
+			case "rdn-attribute":
+				t.RdnAttribute = f.rdn
+			case "disable-attribute":
+				t.DisableAttribute = f.disableAttr
+			case "disable-group":
+				t.DisableGroupDn = f.disableGroup
+			case "initial-password":
+				t.InitialPassword = f.initialPassword
+			case "must-change-password":
+				t.MustChangePassword = f.mustChange
+			}
+			add("directory_target")
 		case "resume":
 			if f.resume {
 				add("status")
@@ -350,8 +389,15 @@ func appAdd(c *cli, args []string) error {
 		return &exitError{code: exitUsage, err: err}
 	}
 	switch {
+	case a.DirectoryTarget != nil:
+		if a.DirectoryTarget.GetDirectory() == "" || a.DirectoryTarget.GetParentDn() == "" {
+			return usageErr("--directory and --ou: required together for a directory target")
+		}
+		if a.ScimUrl != "" || secret != "" {
+			return usageErr("--scim-url, --auth and secrets are for SCIM apps, not with --directory")
+		}
 	case a.ScimUrl == "":
-		return usageErr("--scim-url: required")
+		return usageErr("--scim-url: required (or --directory to write into a directory)")
 	case a.Auth == idsyncv1.AppAuthKind_APP_AUTH_KIND_UNSPECIFIED:
 		return usageErr("--auth: required (bearer, basic or oauth2)")
 	case secret == "":
@@ -394,6 +440,24 @@ func appUpdate(c *cli, args []string) error {
 		return err
 	}
 	defer cancel()
+	if a.DirectoryTarget != nil {
+		// The flags given change the target; the others keep their value.
+		cur, err := client.GetApp(ctx, &idsyncv1.GetAppRequest{Name: a.GetName()})
+		if err != nil {
+			return err
+		}
+		t := cur.GetApp().GetDirectoryTarget()
+		if t == nil {
+			t = &idsyncv1.DirectoryTarget{}
+		}
+		proto.Merge(t, a.DirectoryTarget)
+		fs.Visit(func(fl *flag.Flag) {
+			if fl.Name == "must-change-password" {
+				t.MustChangePassword = f.mustChange // false merges as unset
+			}
+		})
+		a.DirectoryTarget = t
+	}
 	resp, err := client.UpdateApp(ctx, &idsyncv1.UpdateAppRequest{App: a, Fields: set, Secret: secret})
 	if err != nil {
 		return err
@@ -416,10 +480,14 @@ func appList(c *cli, args []string) error {
 		return err
 	}
 	return printList(c, resp.GetApps(), toAppJSON,
-		[]string{"NAME", "STATUS", "SCIM URL", "AUTH", "ASSIGNMENTS", "ACTIVE ACCOUNTS", "QUEUED", "DEAD"},
+		[]string{"NAME", "STATUS", "SCIM URL / TARGET", "AUTH", "ASSIGNMENTS", "ACTIVE ACCOUNTS", "QUEUED", "DEAD"},
 		func(a *idsyncv1.App) []string {
 			q := a.GetQueue()
-			return []string{a.GetName(), a.GetStatus(), a.GetScimUrl(), authName(a.GetAuth()),
+			where := a.GetScimUrl()
+			if t := a.GetDirectoryTarget(); t != nil {
+				where = "directory " + t.GetDirectory()
+			}
+			return []string{a.GetName(), a.GetStatus(), where, authName(a.GetAuth()),
 				fmt.Sprint(len(a.GetAssignments())), count(a.GetAccounts()["active"]),
 				count(q["queued"] + q["running"]), count(q["dead"])}
 		})
@@ -821,29 +889,32 @@ func toTaskJSON(t *idsyncv1.ManualTask) taskJSON {
 
 // appJSON is an app as `-o json` prints it.
 type appJSON struct {
-	Name           string            `json:"name"`
-	Status         string            `json:"status"`
-	StatusMessage  string            `json:"status_message,omitempty"`
-	ScimURL        string            `json:"scim_url"`
-	Auth           string            `json:"auth"`
-	Username       string            `json:"username,omitempty"`
-	TokenURL       string            `json:"token_url,omitempty"`
-	Scopes         []string          `json:"scopes,omitempty"`
-	HasSecret      bool              `json:"has_secret"`
-	Allow          []string          `json:"allow"`
-	UpdateMode     string            `json:"update_mode"`
-	PatchSupported *bool             `json:"patch_supported,omitempty"`
-	RateLimit      float64           `json:"rate_limit"`
-	Concurrency    uint32            `json:"concurrency"`
-	MatchBy        string            `json:"match_by"`
-	DeleteAfter    uint64            `json:"delete_after_seconds"`
-	Reconcile      *uint64           `json:"reconcile_interval_seconds"` // null: never
-	Assignments    []assignmentJSON  `json:"assignments"`
-	PushedGroups   []string          `json:"pushed_groups"`
-	Accounts       map[string]uint64 `json:"accounts"`
-	Queue          map[string]uint64 `json:"queue"`
-	Mapping        []mappingRuleJSON `json:"mapping"`
-	CreatedAt      *time.Time        `json:"created_at,omitempty"`
+	Name           string           `json:"name"`
+	Status         string           `json:"status"`
+	StatusMessage  string           `json:"status_message,omitempty"`
+	ScimURL        string           `json:"scim_url"`
+	Auth           string           `json:"auth"`
+	Username       string           `json:"username,omitempty"`
+	TokenURL       string           `json:"token_url,omitempty"`
+	Scopes         []string         `json:"scopes,omitempty"`
+	HasSecret      bool             `json:"has_secret"`
+	Allow          []string         `json:"allow"`
+	UpdateMode     string           `json:"update_mode"`
+	PatchSupported *bool            `json:"patch_supported,omitempty"`
+	RateLimit      float64          `json:"rate_limit"`
+	Concurrency    uint32           `json:"concurrency"`
+	MatchBy        string           `json:"match_by"`
+	DeleteAfter    uint64           `json:"delete_after_seconds"`
+	Reconcile      *uint64          `json:"reconcile_interval_seconds"` // null: never
+	Assignments    []assignmentJSON `json:"assignments"`
+	PushedGroups   []string         `json:"pushed_groups"`
+	// Target is set for an app that is a directory written through its
+	// agents.
+	Target    *targetJSON       `json:"directory_target,omitempty"`
+	Accounts  map[string]uint64 `json:"accounts"`
+	Queue     map[string]uint64 `json:"queue"`
+	Mapping   []mappingRuleJSON `json:"mapping"`
+	CreatedAt *time.Time        `json:"created_at,omitempty"`
 }
 
 type assignmentJSON struct {
@@ -855,6 +926,18 @@ type assignmentJSON struct {
 type mappingRuleJSON struct {
 	Target string `json:"target"`
 	Expr   string `json:"expr"`
+}
+
+// targetJSON is a directory target as JSON.
+type targetJSON struct {
+	Directory          string `json:"directory"`
+	OU                 string `json:"ou"`
+	DisabledOU         string `json:"disabled_ou,omitempty"`
+	RDNAttribute       string `json:"rdn_attribute,omitempty"`
+	DisableAttribute   string `json:"disable_attribute,omitempty"`
+	DisableGroup       string `json:"disable_group,omitempty"`
+	InitialPassword    string `json:"initial_password,omitempty"`
+	MustChangePassword bool   `json:"must_change_password,omitempty"`
 }
 
 func toAppJSON(a *idsyncv1.App) appJSON {
@@ -869,6 +952,11 @@ func toAppJSON(a *idsyncv1.App) appJSON {
 	}
 	if s := a.GetReconcileIntervalSeconds(); s != math.MaxUint64 {
 		j.Reconcile = &s
+	}
+	if t := a.GetDirectoryTarget(); t != nil {
+		j.Target = &targetJSON{Directory: t.GetDirectory(), OU: t.GetParentDn(), DisabledOU: t.GetDisabledParentDn(),
+			RDNAttribute: t.GetRdnAttribute(), DisableAttribute: t.GetDisableAttribute(), DisableGroup: t.GetDisableGroupDn(),
+			InitialPassword: t.GetInitialPassword(), MustChangePassword: t.GetMustChangePassword()}
 	}
 	for _, as := range a.GetAssignments() {
 		j.Assignments = append(j.Assignments, assignmentJSON{Kind: as.GetKind(), ID: as.GetTargetId(), Name: as.GetName()})
@@ -909,6 +997,25 @@ func (c *cli) printApp(a *idsyncv1.App) error {
 	}
 	kv := [][2]string{
 		{"name", a.GetName()}, {"status", st}, {"scim url", a.GetScimUrl()}, {"auth", authName(a.GetAuth())},
+	}
+	if t := a.GetDirectoryTarget(); t != nil {
+		kv = [][2]string{{"name", a.GetName()}, {"status", st}, {"directory", t.GetDirectory()},
+			{"accounts in", t.GetParentDn()}, {"disabled accounts in", cmp.Or(t.GetDisabledParentDn(), "(they stay)")},
+			{"naming attribute", cmp.Or(t.GetRdnAttribute(), "cn")}}
+		if t.GetDisableAttribute() != "" {
+			kv = append(kv, [2]string{"disabled by attribute", t.GetDisableAttribute()})
+		}
+		if t.GetDisableGroupDn() != "" {
+			kv = append(kv, [2]string{"disabled by group", t.GetDisableGroupDn()})
+		}
+		pw := "none"
+		if t.GetInitialPassword() != "" {
+			pw = t.GetInitialPassword()
+			if t.GetMustChangePassword() {
+				pw += " (must change at first sign-in)"
+			}
+		}
+		kv = append(kv, [2]string{"initial password", pw})
 	}
 	switch a.GetAuth() {
 	case idsyncv1.AppAuthKind_APP_AUTH_KIND_BASIC:

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-ldap/ldap/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/idsync/idsync/server/audit"
 	"github.com/idsync/idsync/server/auth"
 	"github.com/idsync/idsync/server/provision"
+	"github.com/idsync/idsync/server/provision/expr"
 	"github.com/idsync/idsync/server/scim"
 	"github.com/idsync/idsync/server/secrets"
 	"github.com/idsync/idsync/server/store"
@@ -96,6 +98,12 @@ func appFromProto(p *idsyncv1.App) (*store.App, error) {
 	for _, r := range p.GetMapping() {
 		a.Mapping = append(a.Mapping, store.MappingRule{Target: r.GetTarget(), Expr: r.GetExpr()})
 	}
+	if t := p.GetDirectoryTarget(); t != nil {
+		a.Target = &store.DirectoryTarget{Directory: strings.TrimSpace(t.GetDirectory()), ParentDN: strings.TrimSpace(t.GetParentDn()),
+			DisabledParentDN: strings.TrimSpace(t.GetDisabledParentDn()), RDNAttribute: t.GetRdnAttribute(),
+			DisableAttribute: t.GetDisableAttribute(), DisableGroupDN: strings.TrimSpace(t.GetDisableGroupDn()),
+			InitialPassword: t.GetInitialPassword(), MustChangePassword: t.GetMustChangePassword()}
+	}
 	var err error
 	if a.DeleteAfter, err = seconds("delete_after_seconds", p.GetDeleteAfterSeconds()); err != nil {
 		return nil, err
@@ -130,8 +138,21 @@ func appToProto(a *store.App) *idsyncv1.App {
 	for _, r := range a.Mapping {
 		p.Mapping = append(p.Mapping, &idsyncv1.AppMappingRule{Target: r.Target, Expr: r.Expr})
 	}
+	if t := a.Target; t != nil {
+		p.DirectoryTarget = &idsyncv1.DirectoryTarget{Directory: t.Directory, ParentDn: t.ParentDN,
+			DisabledParentDn: t.DisabledParentDN, RdnAttribute: t.RDNAttribute, DisableAttribute: t.DisableAttribute,
+			DisableGroupDn: t.DisableGroupDN, MustChangePassword: t.MustChangePassword}
+		if t.InitialPassword != "" {
+			// The expression may be a literal password: never shown.
+			p.DirectoryTarget.InitialPassword = PasswordSet
+		}
+	}
 	return p
 }
+
+// PasswordSet stands for a directory target's initial password expression
+// in what the hub shows; given back in an update, it keeps the expression.
+const PasswordSet = "(set)"
 
 // applyAppDefaults fills the settings left empty.
 func applyAppDefaults(a *store.App) {
@@ -147,6 +168,10 @@ func applyAppDefaults(a *store.App) {
 	if a.UpdateMode == "auto" {
 		a.UpdateMode = ""
 	}
+	if a.Target != nil {
+		// A directory takes whole updates; the agent writes what differs.
+		a.UpdateMode = "put"
+	}
 	if len(a.Mapping) == 0 {
 		a.Mapping = provision.DefaultMapping()
 	}
@@ -158,6 +183,69 @@ func validateApp(a *store.App, hasSecret bool) error {
 	if !appName.MatchString(a.Name) {
 		return fmt.Errorf("name %q: use 1-63 lower-case letters, digits and dashes, starting with a letter or digit", a.Name)
 	}
+	if a.Target != nil {
+		if err := validateTarget(a); err != nil {
+			return err
+		}
+	} else if err := validateSCIM(a, hasSecret); err != nil {
+		return err
+	}
+	switch a.UpdateMode {
+	case "", "patch", "put":
+	default:
+		return fmt.Errorf("update_mode %q: must be patch, put, or empty to follow the app", a.UpdateMode)
+	}
+	if math.IsNaN(a.RateLimit) || math.IsInf(a.RateLimit, 0) || a.RateLimit < 0 {
+		return fmt.Errorf("rate_limit %v: must be 0 (unlimited) or more", a.RateLimit)
+	}
+	if a.Concurrency < 1 || a.Concurrency > maxConcurrency {
+		return fmt.Errorf("concurrency %d: must be between 1 and %d", a.Concurrency, maxConcurrency)
+	}
+	if a.MatchBy != "userName" && a.MatchBy != "email" {
+		return fmt.Errorf("match_by %q: must be userName or email", a.MatchBy)
+	}
+	if a.ReconcileInterval > 0 && a.ReconcileInterval < time.Minute {
+		return fmt.Errorf("reconcile_interval_seconds %d: must be at least 60 (or never)", a.ReconcileInterval/time.Second)
+	}
+	if _, err := provision.CompileMapping(a.Mapping); err != nil {
+		return err // it names the rule
+	}
+	return nil
+}
+
+// validateTarget checks the settings of an app that is a directory.
+func validateTarget(a *store.App) error {
+	t := a.Target
+	if t.Directory == "" {
+		return errors.New("directory_target.directory: required")
+	}
+	for _, f := range []struct{ name, dn string }{{"parent_dn", t.ParentDN}, {"disabled_parent_dn", t.DisabledParentDN},
+		{"disable_group_dn", t.DisableGroupDN}} {
+		if f.dn == "" && f.name != "parent_dn" {
+			continue
+		}
+		if _, err := ldap.ParseDN(f.dn); err != nil || f.dn == "" {
+			return fmt.Errorf("directory_target.%s %q: not a DN", f.name, f.dn)
+		}
+	}
+	if t.DisableAttribute != "" {
+		if name, value, ok := strings.Cut(t.DisableAttribute, "="); !ok || name == "" || value == "" {
+			return fmt.Errorf("directory_target.disable_attribute %q: want attribute=value", t.DisableAttribute)
+		}
+	}
+	if t.InitialPassword != "" {
+		if _, err := expr.Compile(t.InitialPassword); err != nil {
+			return fmt.Errorf("directory_target.initial_password: %w", err)
+		}
+	}
+	if a.PushGroups {
+		return errors.New("push_groups: a directory target takes users only")
+	}
+	return nil
+}
+
+// validateSCIM checks the SCIM URL and the credentials of an app.
+func validateSCIM(a *store.App, hasSecret bool) error {
 	if err := httpURL("scim_url", a.SCIMURL); err != nil {
 		return err
 	}
@@ -185,26 +273,6 @@ func validateApp(a *store.App, hasSecret bool) error {
 		}
 	default:
 		return errors.New("auth: required (bearer, basic or oauth2)")
-	}
-	switch a.UpdateMode {
-	case "", "patch", "put":
-	default:
-		return fmt.Errorf("update_mode %q: must be patch, put, or empty to follow the app", a.UpdateMode)
-	}
-	if math.IsNaN(a.RateLimit) || math.IsInf(a.RateLimit, 0) || a.RateLimit < 0 {
-		return fmt.Errorf("rate_limit %v: must be 0 (unlimited) or more", a.RateLimit)
-	}
-	if a.Concurrency < 1 || a.Concurrency > maxConcurrency {
-		return fmt.Errorf("concurrency %d: must be between 1 and %d", a.Concurrency, maxConcurrency)
-	}
-	if a.MatchBy != "userName" && a.MatchBy != "email" {
-		return fmt.Errorf("match_by %q: must be userName or email", a.MatchBy)
-	}
-	if a.ReconcileInterval > 0 && a.ReconcileInterval < time.Minute {
-		return fmt.Errorf("reconcile_interval_seconds %d: must be at least 60 (or never)", a.ReconcileInterval/time.Second)
-	}
-	if _, err := provision.CompileMapping(a.Mapping); err != nil {
-		return err // it names the rule
 	}
 	return nil
 }
@@ -266,6 +334,9 @@ func (s *AppServer) CreateApp(ctx context.Context, req *idsyncv1.CreateAppReques
 	if err := validateApp(a, req.GetSecret() != ""); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "app %s: %v", a.Name, err)
 	}
+	if err := s.checkTarget(ctx, a); err != nil {
+		return nil, err
+	}
 	a.Secret = s.box.Seal([]byte(req.GetSecret()), provision.SecretContext(a.Name))
 	a.Status = store.AppActive
 	if err := s.store.CreateApp(ctx, a); errors.Is(err, store.ErrConflict) {
@@ -273,8 +344,12 @@ func (s *AppServer) CreateApp(ctx context.Context, req *idsyncv1.CreateAppReques
 	} else if err != nil {
 		return nil, statusErr(err, "creating app %q", a.Name)
 	}
-	s.log.Info("app created", "app", a.Name, "scim_url", a.SCIMURL, "auth", a.AuthKind, "by", auth.Actor(ctx))
-	s.audit.Event(ctx, "app.create", "app:"+a.Name, "scim %s, auth %s", a.SCIMURL, a.AuthKind)
+	s.log.Info("app created", "app", a.Name, "scim_url", a.SCIMURL, "auth", a.AuthKind, "target", a.Target, "by", auth.Actor(ctx))
+	if a.Target != nil {
+		s.audit.Event(ctx, "app.create", "app:"+a.Name, "directory %s, accounts in %s", a.Target.Directory, a.Target.ParentDN)
+	} else {
+		s.audit.Event(ctx, "app.create", "app:"+a.Name, "scim %s, auth %s", a.SCIMURL, a.AuthKind)
+	}
 	if err := s.prov.AppChanged(ctx, a.ID); err != nil {
 		return nil, statusErr(err, "")
 	}
@@ -283,6 +358,28 @@ func (s *AppServer) CreateApp(ctx context.Context, req *idsyncv1.CreateAppReques
 		return nil, err
 	}
 	return &idsyncv1.CreateAppResponse{App: pa}, nil
+}
+
+// checkTarget checks that a directory target names a directory the hub
+// can write: of kind ad or openldap, with a way to disable accounts.
+func (s *AppServer) checkTarget(ctx context.Context, a *store.App) error {
+	if a.Target == nil {
+		return nil
+	}
+	d, err := s.store.GetDirectory(ctx, a.Target.Directory)
+	if errors.Is(err, store.ErrNotFound) {
+		return status.Errorf(codes.InvalidArgument, "app %s: directory_target.directory %q does not exist (see `idsyncctl directory list`)", a.Name, a.Target.Directory)
+	}
+	if err != nil {
+		return statusErr(err, "loading directory %q", a.Target.Directory)
+	}
+	switch {
+	case d.Kind != store.KindAD && d.Kind != store.KindOpenLDAP:
+		return status.Errorf(codes.InvalidArgument, "app %s: directory %s is of kind %s; only ad and openldap directories can be written", a.Name, d.Name, d.Kind)
+	case d.Kind == store.KindOpenLDAP && a.AllowDeactivate && a.Target.DisableAttribute == "" && a.Target.DisableGroupDN == "":
+		return status.Errorf(codes.InvalidArgument, "app %s: OpenLDAP has no disabled state of its own: give --disable-attribute attr=value or --disable-group DN", a.Name)
+	}
+	return nil
 }
 
 // credentialFields are the fields whose change may fix what paused an app
@@ -329,6 +426,15 @@ func setAppField(dst, src *store.App, field string) error {
 		dst.DeleteAfter = src.DeleteAfter
 	case "reconcile_interval_seconds":
 		dst.ReconcileInterval = src.ReconcileInterval
+	case "directory_target":
+		keep := ""
+		if dst.Target != nil {
+			keep = dst.Target.InitialPassword
+		}
+		dst.Target = src.Target
+		if dst.Target != nil && dst.Target.InitialPassword == PasswordSet {
+			dst.Target.InitialPassword = keep
+		}
 	case "secret", "status", "resume":
 		// Handled by UpdateApp.
 	default:
@@ -366,6 +472,9 @@ func (s *AppServer) UpdateApp(ctx context.Context, req *idsyncv1.UpdateAppReques
 	applyAppDefaults(a)
 	if err := validateApp(a, len(a.Secret) > 0 || newSecret); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "app %s: %v", a.Name, err)
+	}
+	if err := s.checkTarget(ctx, a); err != nil {
+		return nil, err
 	}
 	if newSecret {
 		a.Secret = s.box.Seal([]byte(req.GetSecret()), provision.SecretContext(a.Name))

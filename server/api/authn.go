@@ -138,7 +138,7 @@ func (a *Authn) Authenticate(ctx context.Context, directory, username, password,
 	}
 	// Just in time: the entry the agent read becomes the hub's user, as a
 	// capture would have made it; provisioning follows from the feed.
-	o, err := a.engine.ApplyEntry(context.WithoutCancel(ctx), d, "sign-in", res.GetEntry())
+	o, writtenFor, err := a.engine.ApplyEntry(context.WithoutCancel(ctx), d, "sign-in", res.GetEntry())
 	if err != nil {
 		a.record(ctx, "authn.error", target, store.AuditFailed, "%s: password accepted, user not stored: %v", from, err)
 		return nil, err
@@ -149,9 +149,20 @@ func (a *Authn) Authenticate(ctx context.Context, directory, username, password,
 		a.record(ctx, "authn.failed", target, store.AuditRefused, "%s: the account is %s", from, o.Status)
 		return nil, ErrAuthFailed
 	}
-	u, err := a.userOf(ctx, d, o)
+	var u *store.User
+	if writtenFor != "" {
+		// The hub wrote this entry for one of its users (say, a hire from
+		// HR): the sign-in is that user's.
+		u, err = a.store.GetUser(ctx, writtenFor)
+	} else {
+		u, err = a.userOf(ctx, d, o)
+	}
 	if err != nil {
 		return nil, err
+	}
+	if u.Status != store.StatusActive {
+		a.record(ctx, "authn.failed", target, store.AuditRefused, "%s: the user is %s in the hub", from, u.Status)
+		return nil, ErrAuthFailed
 	}
 	a.record(ctx, "authn.succeeded", "user:"+u.ID, store.AuditOK, "%s signed in to %s %s", u.Profile.Username, d.Name, from)
 	return u, nil

@@ -140,6 +140,8 @@ func Run(ctx context.Context, cfg Config) error {
 		dir, _ := filepath.Abs(cfg.DataDir)
 		cfg.Provision.Owner = host + ":" + dir
 	}
+	// Apps that are directories are written through the agents' streams.
+	cfg.Provision.Directories = sessions
 	prov := provision.New(st, box, log, cfg.Provision)
 	engine.OnChange(prov.Notify)
 	prov.AuditTo(trail)

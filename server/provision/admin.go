@@ -30,6 +30,9 @@ type TestReport struct {
 // error; what the app lacks is in Problems. The app's PATCH support is
 // recorded, so that an app whose update mode follows the app uses it.
 func (e *Engine) Test(ctx context.Context, a *store.App) (*TestReport, error) {
+	if a.Target != nil {
+		return e.testDirectory(ctx, a)
+	}
 	c, err := e.Client(a)
 	if err != nil {
 		return nil, err
@@ -200,6 +203,9 @@ type ImportResult struct {
 // returned. Users outside the scope are never linked: a link would
 // deactivate their account.
 func (e *Engine) ImportFromApp(ctx context.Context, a *store.App) (*ImportResult, error) {
+	if a.Target != nil {
+		return nil, errNotForDirectories("importing accounts from the app")
+	}
 	m, err := CompileMapping(a.Mapping)
 	if err != nil {
 		return nil, err

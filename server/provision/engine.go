@@ -53,6 +53,9 @@ type Options struct {
 	Now func() time.Time
 	// Metrics, when not nil, hears how each push attempt ended.
 	Metrics Metrics
+	// Directories reaches the agents that write into directory targets
+	// (apps with a DirectoryTarget); nil: such apps cannot run.
+	Directories DirectoryWriter
 }
 
 // Metrics hears the outcome of push attempts by app: "succeeded", "failed"

@@ -87,6 +87,11 @@ func (r *appRunner) queueGroups(ctx context.Context) error {
 // compared. Accounts idsync does not know are left alone (an import from
 // the app links them).
 func (r *appRunner) reconcile(ctx context.Context) error {
+	if r.app.Target != nil {
+		// A directory is not listed: its accounts are kept by the pushes,
+		// and the scope compared.
+		return r.scope(ctx)
+	}
 	a, st := r.app, r.e.st
 	now := r.e.opts.Now()
 	accounts, err := r.accountsByUser(ctx)

@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 	"github.com/idsync/idsync/server/scim"
 	"github.com/idsync/idsync/server/store"
 )
@@ -25,8 +26,8 @@ import (
 type appRunner struct {
 	e       *Engine
 	app     *store.App
-	client  *scim.Client
-	once    *scim.Client // one attempt per call: creates
+	client  userClient
+	once    userClient // one attempt per call: creates
 	mapping *Mapping
 	log     *slog.Logger
 	wake    chan struct{}
@@ -47,6 +48,32 @@ func (e *Engine) newRunner(ctx context.Context, a *store.App) (*appRunner, error
 	if err != nil {
 		return nil, fmt.Errorf("app %s: %w", a.Name, err)
 	}
+	claimCtx, cancel := context.WithCancel(ctx)
+	r := &appRunner{e: e, app: a, mapping: m, log: e.log.With("app", a.Name),
+		wake: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{}), patch: a.PatchSupported,
+		held: map[int64]bool{}, scopes: newScopeCache(e.st, a.ID)}
+	if a.Target != nil {
+		dc, err := e.dirClient(ctx, a)
+		if err != nil {
+			cancel()
+			return nil, err
+		}
+		r.client, r.once = dc, dc
+	} else if r.client, r.once, err = e.scimClients(a); err != nil {
+		cancel()
+		return nil, err
+	}
+	go func() {
+		defer close(r.done)
+		r.run(claimCtx, ctx)
+	}()
+	return r, nil
+}
+
+// scimClients returns an app's SCIM clients: one retrying calls, one
+// making one attempt per call (creates), both through the app's rate
+// limit.
+func (e *Engine) scimClients(a *store.App) (*scim.Client, *scim.Client, error) {
 	// nil: the SCIM client's own pooled transport, which keeps a
 	// connection per worker instead of redialling.
 	hc := e.opts.HTTPClient
@@ -67,21 +94,20 @@ func (e *Engine) newRunner(ctx context.Context, a *store.App) (*appRunner, error
 	}
 	c, err := e.client(a, hc, e.opts.CallAttempts)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	once, err := e.client(a, hc, 1)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	claimCtx, cancel := context.WithCancel(ctx)
-	r := &appRunner{e: e, app: a, client: c, once: once, mapping: m, log: e.log.With("app", a.Name),
-		wake: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{}), patch: a.PatchSupported,
-		held: map[int64]bool{}, scopes: newScopeCache(e.st, a.ID)}
-	go func() {
-		defer close(r.done)
-		r.run(claimCtx, ctx)
-	}()
-	return r, nil
+	return c, once, nil
+}
+
+// reachable says whether this hub can run the app's jobs now: a
+// directory target needs an agent of the directory on this replica (with
+// several replicas, the one the agent is connected to runs them).
+func (r *appRunner) reachable() bool {
+	return r.app.Target == nil || r.e.opts.Directories.Serves(r.app.Target.Directory, idsyncv1.CapabilityWrite)
 }
 
 // stop stops claiming, hands back the jobs claimed but not started, and
@@ -154,7 +180,7 @@ func (r *appRunner) run(claimCtx, jobCtx context.Context) {
 	t := time.NewTicker(r.e.opts.PollInterval)
 	defer t.Stop()
 	for claimCtx.Err() == nil {
-		if free := 2*n - r.holding(); free >= n || (r.holding() == 0 && free > 0) {
+		if free := 2*n - r.holding(); r.reachable() && (free >= n || (r.holding() == 0 && free > 0)) {
 			jobs, err := r.e.st.ClaimJobs(claimCtx, r.app.ID, r.e.opts.Owner, r.e.opts.Now(), r.e.opts.Lease, free)
 			if err != nil && claimCtx.Err() == nil {
 				r.log.Warn("claiming jobs", "err", err)

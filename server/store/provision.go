@@ -56,9 +56,10 @@ type Provisioning interface {
 	// with a DirectoryTarget writes for (w.AppID, w.UserID).
 	PutDirectoryWrite(ctx context.Context, w *DirectoryWrite) error
 	// WrittenObjects returns which of the external ids and DN keys of
-	// directory belong to entries apps wrote there: the change stream
-	// skips those (no loop). Both kinds of key are in the one set.
-	WrittenObjects(ctx context.Context, directoryID int64, externalIDs, dnKeys []string) (map[string]bool, error)
+	// directory belong to entries apps wrote there, each with the hub
+	// user the entry is of: the change stream skips those (no loop). Both
+	// kinds of key are in the one map.
+	WrittenObjects(ctx context.Context, directoryID int64, externalIDs, dnKeys []string) (map[string]string, error)
 	// PutAccount inserts or replaces the account of (a.AppID, a.UserID) and
 	// sets its UpdatedAt (and CreatedAt when new).
 	PutAccount(ctx context.Context, a *Account) error

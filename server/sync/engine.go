@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
@@ -185,8 +186,14 @@ func (a *RunApplier) Prepare(b *idsyncv1.ChangeBatch) *store.Batch {
 	return sb
 }
 
-// Commit applies a prepared batch in one store transaction.
+// Commit applies a prepared batch in one store transaction. Users the
+// hub itself wrote into the directory (an app with a directory target)
+// are left out: they are the hub's users already, and applying them
+// again would make a second user, and a loop.
 func (a *RunApplier) Commit(ctx context.Context, sb *store.Batch) (store.BatchResult, error) {
+	if _, err := a.e.skipWritten(ctx, sb); err != nil {
+		return store.BatchResult{}, fmt.Errorf("applying batch %d of run %d: %w", sb.Sequence, a.run.ID, err)
+	}
 	res, err := a.e.store.ApplyBatch(ctx, sb)
 	if errors.Is(err, store.ErrConflict) {
 		return res, fmt.Errorf("applying batch %d of run %d: %w", sb.Sequence, a.run.ID, ErrRunEnded)
@@ -321,4 +328,32 @@ func (e *Engine) endErr(ctx context.Context, id int64, doing string, err error) 
 		return fmt.Errorf("run %d: %w", id, ErrRunEnded)
 	}
 	return fmt.Errorf("%s run %d: %w", doing, id, err)
+}
+
+// skipWritten drops from sb the user upserts that are entries the hub
+// wrote into the directory, known by id or, for one just created whose
+// id the hub has not heard yet, by DN; it returns the hub users of the
+// keys it found.
+func (e *Engine) skipWritten(ctx context.Context, sb *store.Batch) (map[string]string, error) {
+	var ids, keys []string
+	for _, o := range sb.Upserts {
+		if o.Kind == store.ObjectUser {
+			ids, keys = append(ids, o.ExternalID), append(keys, o.DNKey)
+		}
+	}
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	written, err := e.store.WrittenObjects(ctx, sb.DirectoryID, ids, keys)
+	if err != nil || len(written) == 0 {
+		return nil, err
+	}
+	sb.Upserts = slices.DeleteFunc(sb.Upserts, func(o *store.Object) bool {
+		skip := o.Kind == store.ObjectUser && (written[o.ExternalID] != "" || written[o.DNKey] != "")
+		if skip {
+			e.log.Debug("skipping an entry the hub wrote", "dn", o.DN, "external_id", o.ExternalID)
+		}
+		return skip
+	})
+	return written, nil
 }

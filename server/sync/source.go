@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -55,14 +56,25 @@ func (e *Engine) ApplyWrite(ctx context.Context, d *store.Directory, trigger str
 
 // ApplyEntry maps one entry an agent read outside any run — the entry of a
 // user who signed in — and applies it with ApplyWrite: the user is created
-// or refreshed just in time, as a capture would have done.
-func (e *Engine) ApplyEntry(ctx context.Context, d *store.Directory, trigger string, c *idsyncv1.Change) (*store.Object, error) {
+// or refreshed just in time, as a capture would have done. An entry the
+// hub itself wrote into the directory is not applied: its hub user's id is
+// returned instead.
+func (e *Engine) ApplyEntry(ctx context.Context, d *store.Directory, trigger string, c *idsyncv1.Change) (o *store.Object, writtenFor string, err error) {
 	o, ee := NewMapper(d).Map(c)
 	if ee != nil {
-		return nil, fmt.Errorf("entry %s of %s: %s", ee.DN, d.Name, ee.Message)
+		return nil, "", fmt.Errorf("entry %s of %s: %s", ee.DN, d.Name, ee.Message)
 	}
-	if _, err := e.ApplyWrite(ctx, d, trigger, &store.Batch{Upserts: []*store.Object{o}, LinkedMembers: d.Kind == store.KindAD}); err != nil {
-		return nil, err
+	b := &store.Batch{DirectoryID: d.ID, Upserts: []*store.Object{o}, LinkedMembers: d.Kind == store.KindAD}
+	written, err := e.skipWritten(ctx, b)
+	if err != nil {
+		return nil, "", err
 	}
-	return o, nil
+	if user := cmp.Or(written[o.ExternalID], written[o.DNKey]); user != "" {
+		// An entry the hub wrote for one of its users: that user.
+		return o, user, nil
+	}
+	if _, err := e.ApplyWrite(ctx, d, trigger, b); err != nil {
+		return nil, "", err
+	}
+	return o, "", nil
 }

@@ -252,9 +252,10 @@ func (s *Store) PutDirectoryWrite(ctx context.Context, w *store.DirectoryWrite) 
 }
 
 // WrittenObjects returns the external ids and DN keys of directory that
-// are entries apps wrote. A directory no app writes to costs one probe.
-func (s *Store) WrittenObjects(ctx context.Context, directoryID int64, externalIDs, dnKeys []string) (map[string]bool, error) {
-	out := map[string]bool{}
+// are entries apps wrote, each with the hub user written. A directory no
+// app writes to costs one probe.
+func (s *Store) WrittenObjects(ctx context.Context, directoryID int64, externalIDs, dnKeys []string) (map[string]string, error) {
+	out := map[string]string{}
 	if len(externalIDs)+len(dnKeys) == 0 {
 		return out, nil
 	}
@@ -271,18 +272,18 @@ func (s *Store) WrittenObjects(ctx context.Context, directoryID int64, externalI
 		keys []string
 	}{{"external_id", externalIDs}, {"dn_key", dnKeys}} {
 		err := chunks(q.keys, s.d.MaxParams-1, func(part []string) error {
-			rows, err := s.rd.query(ctx, `SELECT `+q.col+` FROM directory_writes WHERE directory_id = ? AND `+
+			rows, err := s.rd.query(ctx, `SELECT `+q.col+`, user_id FROM directory_writes WHERE directory_id = ? AND `+
 				q.col+` IN (`+marks(len(part))+`)`, append([]any{directoryID}, anys(part)...)...)
 			if err != nil {
 				return err
 			}
 			defer rows.Close()
 			for rows.Next() {
-				var k string
-				if err := rows.Scan(&k); err != nil {
+				var k, user string
+				if err := rows.Scan(&k, &user); err != nil {
 					return err
 				}
-				out[k] = true
+				out[k] = user
 			}
 			return rows.Err()
 		})

@@ -481,7 +481,7 @@ func testDirectoryWrites(t *testing.T, s store.Store) {
 	other := &store.Directory{Name: "other", Kind: store.KindOpenLDAP, BaseDN: "dc=other"}
 	must(t, "CreateDirectory", s.CreateDirectory(ctx, other))
 	app := newApp(t, s, "ad-writeback")
-	find := func(dir int64, ids, keys []string) map[string]bool {
+	find := func(dir int64, ids, keys []string) map[string]string {
 		t.Helper()
 		got, err := s.WrittenObjects(ctx, dir, ids, keys)
 		must(t, "WrittenObjects", err)
@@ -493,20 +493,20 @@ func testDirectoryWrites(t *testing.T, s store.Store) {
 	w := &store.DirectoryWrite{AppID: app.ID, UserID: "u-ann", DirectoryID: corp.ID, DNKey: "cn=ann,ou=staff,dc=corp"}
 	must(t, "PutDirectoryWrite", s.PutDirectoryWrite(ctx, w))
 	if got, want := find(corp.ID, []string{"g1"}, []string{"cn=ann,ou=staff,dc=corp", "cn=bob,ou=staff,dc=corp"}),
-		map[string]bool{"cn=ann,ou=staff,dc=corp": true}; !maps.Equal(got, want) {
+		map[string]string{"cn=ann,ou=staff,dc=corp": "u-ann"}; !maps.Equal(got, want) {
 		t.Errorf("before the id: found %v, want %v", got, want)
 	}
 	w.ExternalID, w.DNKey = "g1", "cn=ann,ou=gone,dc=corp"
 	must(t, "PutDirectoryWrite(id known, moved)", s.PutDirectoryWrite(ctx, w))
 	if got, want := find(corp.ID, []string{"g1", "g2"}, []string{"cn=ann,ou=staff,dc=corp", "cn=ann,ou=gone,dc=corp"}),
-		map[string]bool{"g1": true, "cn=ann,ou=gone,dc=corp": true}; !maps.Equal(got, want) {
+		map[string]string{"g1": "u-ann", "cn=ann,ou=gone,dc=corp": "u-ann"}; !maps.Equal(got, want) {
 		t.Errorf("after the id: found %v, want %v", got, want)
 	}
 	if got := find(other.ID, []string{"g1"}, []string{"cn=ann,ou=gone,dc=corp"}); len(got) != 0 {
 		t.Errorf("another directory found %v, want nothing", got)
 	}
 	must(t, "DeleteApp", s.DeleteApp(ctx, app.ID))
-	if got := find(corp.ID, []string{"g1"}, nil); !got["g1"] {
+	if got := find(corp.ID, []string{"g1"}, nil); got["g1"] != "u-ann" {
 		t.Errorf("after the app was removed: found %v, want g1 still known", got)
 	}
 }

@@ -1,0 +1,465 @@
+package provision
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+
+	"github.com/go-ldap/ldap/v3"
+
+	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
+	"github.com/idsync/idsync/server/provision/expr"
+	"github.com/idsync/idsync/server/scim"
+	"github.com/idsync/idsync/server/store"
+	"github.com/idsync/idsync/server/sync"
+)
+
+// DirectoryWriter reaches the agents of a directory: the hub's agent
+// sessions. Call sends one command to an agent of directory with
+// capability and returns its result; Serves says whether one is
+// connected to this hub.
+type DirectoryWriter interface {
+	Call(ctx context.Context, directory, capability string, cmd *idsyncv1.Command) (*idsyncv1.CommandResult, error)
+	Serves(directory, capability string) bool
+}
+
+// LDAPSchema is the mapping target prefix of attributes written into a
+// directory as they are named: "urn:idsync:params:ldap:physicalDeliveryOfficeName".
+const LDAPSchema = "urn:idsync:params:ldap"
+
+// userClient is what a runner asks of an app: the SCIM client, or a
+// directory written through its agents (dirClient).
+type userClient interface {
+	ServiceProviderConfig(ctx context.Context) (*scim.ServiceProviderConfig, error)
+	CreateUser(ctx context.Context, r scim.Resource) (scim.Resource, error)
+	ReplaceUser(ctx context.Context, id string, r scim.Resource) (scim.Resource, error)
+	PatchUser(ctx context.Context, id string, ops []scim.PatchOp) (scim.Resource, error)
+	DeleteUser(ctx context.Context, id string) error
+	FindUsers(ctx context.Context, filter string) ([]scim.Resource, error)
+	ListUsers(ctx context.Context, opts scim.ListOptions, fn func(scim.Resource) error) error
+	CreateGroup(ctx context.Context, r scim.Resource) (scim.Resource, error)
+	FindGroups(ctx context.Context, filter string) ([]scim.Resource, error)
+	DeleteGroup(ctx context.Context, id string) error
+	PatchGroupMembers(ctx context.Context, id string, add, remove []string) error
+}
+
+var _ userClient = (*scim.Client)(nil)
+
+// dirClient is an app that is a directory (AD or OpenLDAP) the hub writes
+// users into through an agent of that directory: the SCIM User the mapping
+// renders becomes the entry's attributes (see ldapAttributes), active its
+// enabled state. Errors are the SCIM client's types, so the queue treats
+// them alike: no agent online or a lost answer is a NetworkError (retried;
+// a create is looked up first), a taken name a 409, a missing entry a 404.
+//
+// Before an entry is created, the DN it will have is recorded in the store
+// (and its id once the directory gave it): when the entry comes back on
+// the directory's change stream, the hub knows it wrote it (no loop).
+type dirClient struct {
+	e        *Engine
+	app      *store.App
+	t        store.DirectoryTarget
+	dir      *store.Directory
+	password *expr.Expr // nil: no initial password
+}
+
+func (e *Engine) dirClient(ctx context.Context, a *store.App) (*dirClient, error) {
+	if e.opts.Directories == nil {
+		return nil, fmt.Errorf("app %s writes into directory %s, but this hub reaches no agents", a.Name, a.Target.Directory)
+	}
+	d, err := e.st.GetDirectory(ctx, a.Target.Directory)
+	if err != nil {
+		return nil, fmt.Errorf("app %s: its target directory %s: %w", a.Name, a.Target.Directory, err)
+	}
+	if d.Kind != store.KindAD && d.Kind != store.KindOpenLDAP {
+		return nil, fmt.Errorf("app %s: directory %s is of kind %s; only ad and openldap directories can be written", a.Name, d.Name, d.Kind)
+	}
+	c := &dirClient{e: e, app: a, t: *a.Target, dir: d}
+	if c.t.InitialPassword != "" {
+		if c.password, err = expr.Compile(c.t.InitialPassword); err != nil {
+			return nil, fmt.Errorf("app %s: initial password expression: %w", a.Name, err)
+		}
+	}
+	return c, nil
+}
+
+// call sends one write to an agent of the directory.
+func (c *dirClient) call(ctx context.Context, method, path string, w *idsyncv1.WriteEntry) (*idsyncv1.Change, error) {
+	w.Source = sync.Source(c.dir, nil)
+	w.ParentDn, w.DisabledParentDn, w.RdnAttribute = c.t.ParentDN, c.t.DisabledParentDN, c.rdn()
+	w.DisableAttribute, w.DisableGroupDn = c.t.DisableAttribute, c.t.DisableGroupDN
+	res, err := c.e.opts.Directories.Call(ctx, c.dir.Name, idsyncv1.CapabilityWrite,
+		&idsyncv1.Command{Cmd: &idsyncv1.Command_WriteEntry{WriteEntry: w}})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, &scim.NetworkError{Method: method, Path: path, Attempts: 1, Err: err}
+	}
+	if res.GetError() != "" {
+		code := map[string]int{"not-found": http.StatusNotFound, "exists": http.StatusConflict}[res.GetErrorCode()]
+		if code == 0 {
+			// The directory refused (a constraint, an access right): a
+			// write the same way fails again.
+			code = http.StatusBadRequest
+		}
+		return nil, &scim.HTTPError{Method: method, Path: path, Status: code, Detail: res.GetError(), Attempts: 1}
+	}
+	return res.GetEntry(), nil
+}
+
+func (c *dirClient) rdn() string {
+	if c.t.RDNAttribute != "" {
+		return c.t.RDNAttribute
+	}
+	return "cn"
+}
+
+// ServiceProviderConfig says a directory takes whole replacements: each
+// update sends every mapped attribute and the agent writes what differs.
+func (c *dirClient) ServiceProviderConfig(context.Context) (*scim.ServiceProviderConfig, error) {
+	return &scim.ServiceProviderConfig{}, nil
+}
+
+// CreateUser adds the entry, recording its DN first.
+func (c *dirClient) CreateUser(ctx context.Context, r scim.Resource) (scim.Resource, error) {
+	attrs := c.ldapAttributes(r)
+	rdnValue := attrValue(attrs, c.rdn())
+	if rdnValue == "" {
+		return nil, &scim.HTTPError{Method: http.MethodPost, Path: "/Users", Status: http.StatusBadRequest,
+			Detail: fmt.Sprintf("the entry has no %s to name it", c.rdn())}
+	}
+	dn := ldap.EscapeDN(c.rdn()) + "=" + ldap.EscapeDN(rdnValue) + "," + c.t.ParentDN
+	rec := &store.DirectoryWrite{AppID: c.app.ID, UserID: r.ExternalID(), DirectoryID: c.dir.ID, DNKey: sync.DNKey(dn)}
+	if err := c.e.st.PutDirectoryWrite(ctx, rec); err != nil {
+		return nil, err
+	}
+	active, _ := r.Active()
+	w := &idsyncv1.WriteEntry{Action: idsyncv1.WriteAction_WRITE_ACTION_CREATE, Attributes: attrs, Enabled: active,
+		MustChangePassword: c.t.MustChangePassword}
+	if c.password != nil {
+		pw, err := c.initialPassword(ctx, r.ExternalID())
+		if err != nil {
+			return nil, err
+		}
+		w.Password = pw
+	}
+	entry, err := c.call(ctx, http.MethodPost, "/Users", w)
+	if err != nil {
+		return nil, err
+	}
+	return c.recorded(ctx, r, entry)
+}
+
+// initialPassword evaluates the target's password expression over the
+// hub user; the value goes to the agent only.
+func (c *dirClient) initialPassword(ctx context.Context, userID string) (string, error) {
+	u, err := c.e.st.GetUser(ctx, userID)
+	if err != nil {
+		return "", fmt.Errorf("reading user %s for the initial password: %w", userID, err)
+	}
+	v, err := c.password.Eval(userEnv{u})
+	if err != nil {
+		return "", &permanent{fmt.Errorf("the initial password expression of app %s for user %s: %w", c.app.Name, userID, err)}
+	}
+	s, _ := v.AsString()
+	if s == "" {
+		return "", &permanent{fmt.Errorf("the initial password expression of app %s gives nothing for user %s", c.app.Name, userID)}
+	}
+	return s, nil
+}
+
+// recorded notes the entry's id and DN as the hub's own and returns it as
+// a SCIM resource.
+func (c *dirClient) recorded(ctx context.Context, r scim.Resource, entry *idsyncv1.Change) (scim.Resource, error) {
+	if entry.GetExternalId() == "" {
+		return nil, fmt.Errorf("the agent wrote %s but gave no id for it", entry.GetDn())
+	}
+	if r.ExternalID() != "" {
+		rec := &store.DirectoryWrite{AppID: c.app.ID, UserID: r.ExternalID(), DirectoryID: c.dir.ID,
+			DNKey: sync.DNKey(entry.GetDn()), ExternalID: entry.GetExternalId()}
+		if err := c.e.st.PutDirectoryWrite(ctx, rec); err != nil {
+			return nil, err
+		}
+	}
+	out := scim.Resource{"id": entry.GetExternalId(), "userName": r.UserName(), "externalId": r.ExternalID()}
+	if active, ok := r.Active(); ok {
+		out["active"] = active
+	}
+	return out, nil
+}
+
+// ReplaceUser brings the entry to r: every mapped attribute (an empty one
+// removed), the enabled state, the OU that goes with it.
+func (c *dirClient) ReplaceUser(ctx context.Context, id string, r scim.Resource) (scim.Resource, error) {
+	active, _ := r.Active()
+	attrs := c.ldapAttributes(r)
+	// Mapped attributes without a value are cleared in the directory.
+	for _, name := range c.managed() {
+		if attrValue(attrs, name) == "" && !strings.EqualFold(name, c.rdn()) {
+			attrs = append(attrs, &idsyncv1.Attribute{Name: name})
+		}
+	}
+	entry, err := c.call(ctx, http.MethodPut, "/Users/"+id, &idsyncv1.WriteEntry{
+		Action: idsyncv1.WriteAction_WRITE_ACTION_UPDATE, ExternalId: id, Attributes: attrs, Enabled: active})
+	if err != nil {
+		return nil, err
+	}
+	return c.recorded(ctx, r, entry)
+}
+
+// PatchUser takes the one patch the queue sends a directory: active.
+func (c *dirClient) PatchUser(ctx context.Context, id string, ops []scim.PatchOp) (scim.Resource, error) {
+	if len(ops) != 1 || !strings.EqualFold(ops[0].Path, "active") {
+		return nil, &scim.HTTPError{Method: http.MethodPatch, Path: "/Users/" + id, Status: http.StatusBadRequest,
+			Detail: "a directory takes whole updates, not PATCH"}
+	}
+	active, _ := ops[0].Value.(bool)
+	entry, err := c.call(ctx, http.MethodPatch, "/Users/"+id, &idsyncv1.WriteEntry{
+		Action: idsyncv1.WriteAction_WRITE_ACTION_UPDATE, ExternalId: id, Enabled: active})
+	if err != nil {
+		return nil, err
+	}
+	return scim.Resource{"id": entry.GetExternalId(), "active": active}, nil
+}
+
+// DeleteUser deletes the entry.
+func (c *dirClient) DeleteUser(ctx context.Context, id string) error {
+	_, err := c.call(ctx, http.MethodDelete, "/Users/"+id, &idsyncv1.WriteEntry{
+		Action: idsyncv1.WriteAction_WRITE_ACTION_DELETE, ExternalId: id})
+	return err
+}
+
+var eqFilter = regexp.MustCompile(`^(\w+) eq (".*")$`)
+
+// FindUsers answers the two lookups the queue makes: by userName (the
+// entry's login attribute) and by externalId (which a directory does not
+// hold: nothing).
+func (c *dirClient) FindUsers(ctx context.Context, filter string) ([]scim.Resource, error) {
+	m := eqFilter.FindStringSubmatch(filter)
+	if m == nil {
+		return nil, &scim.HTTPError{Method: http.MethodGet, Path: "/Users", Status: http.StatusBadRequest,
+			SCIMType: "invalidFilter", Detail: "a directory answers userName eq only"}
+	}
+	value, err := strconv.Unquote(m[2])
+	if err != nil {
+		return nil, &scim.HTTPError{Method: http.MethodGet, Path: "/Users", Status: http.StatusBadRequest, SCIMType: "invalidFilter", Detail: err.Error()}
+	}
+	if !strings.EqualFold(m[1], "userName") {
+		return nil, nil
+	}
+	attr, v := c.loginOf(value)
+	entry, err := c.call(ctx, http.MethodGet, "/Users", &idsyncv1.WriteEntry{
+		Action: idsyncv1.WriteAction_WRITE_ACTION_READ, LookupAttribute: attr, LookupValue: v})
+	var he *scim.HTTPError
+	if errors.As(err, &he) && he.Status == http.StatusNotFound {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return []scim.Resource{{"id": entry.GetExternalId(), "userName": value, "active": !disabledEntry(c.dir.Kind, entry)}}, nil
+}
+
+// errNotForDirectories refuses what a directory target does not do.
+func errNotForDirectories(what string) error {
+	return &permanent{fmt.Errorf("%s: not done for a directory target", what)}
+}
+
+// ListUsers is not offered: a directory target is reconciled by its
+// accounts, one by one (see reconcile).
+func (c *dirClient) ListUsers(context.Context, scim.ListOptions, func(scim.Resource) error) error {
+	return errNotForDirectories("listing every account")
+}
+
+func (c *dirClient) CreateGroup(context.Context, scim.Resource) (scim.Resource, error) {
+	return nil, errNotForDirectories("pushing groups")
+}
+
+func (c *dirClient) FindGroups(context.Context, string) ([]scim.Resource, error) {
+	return nil, errNotForDirectories("pushing groups")
+}
+
+func (c *dirClient) DeleteGroup(context.Context, string) error {
+	return errNotForDirectories("pushing groups")
+}
+
+func (c *dirClient) PatchGroupMembers(context.Context, string, []string, []string) error {
+	return errNotForDirectories("pushing groups")
+}
+
+// disabledEntry reads an entry's state where the entry says it: AD's
+// userAccountControl.
+func disabledEntry(kind store.DirectoryKind, e *idsyncv1.Change) bool {
+	if kind != store.KindAD {
+		return false
+	}
+	for _, a := range e.GetAttributes() {
+		if strings.EqualFold(a.GetName(), "userAccountControl") && len(a.GetValues()) > 0 {
+			uac, _ := strconv.Atoi(a.GetValues()[0])
+			return uac&2 != 0
+		}
+	}
+	return false
+}
+
+// loginOf is the attribute and value a userName is found by.
+func (c *dirClient) loginOf(userName string) (string, string) {
+	if c.dir.Kind == store.KindAD {
+		return "sAMAccountName", samAccountName(userName)
+	}
+	return "uid", localPart(userName)
+}
+
+func localPart(s string) string {
+	if i := strings.LastIndexByte(s, '@'); i > 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// samAccountName is the pre-Windows 2000 logon name of a userName: the
+// part before @, at most 20 characters (AD's limit).
+func samAccountName(userName string) string {
+	s := localPart(userName)
+	if len(s) > 20 {
+		s = s[:20]
+	}
+	return s
+}
+
+// adDomain is the DNS domain of a DN's DC= parts: DC=corp,DC=example →
+// corp.example.
+func adDomain(dn string) string {
+	parsed, err := ldap.ParseDN(dn)
+	if err != nil {
+		return ""
+	}
+	var parts []string
+	for _, rdn := range parsed.RDNs {
+		for _, at := range rdn.Attributes {
+			if strings.EqualFold(at.Type, "dc") {
+				parts = append(parts, at.Value)
+			}
+		}
+	}
+	return strings.Join(parts, ".")
+}
+
+// ldapAttributes turns the SCIM User the mapping rendered into the entry's
+// attributes, by the kind's table:
+//
+//	SCIM                      AD                   OpenLDAP
+//	userName                  sAMAccountName (before @, ≤ 20),
+//	                          userPrincipalName    uid (before @)
+//	displayName, else the     cn                   cn
+//	  given and family name
+//	name.givenName            givenName            givenName
+//	name.familyName           sn                   sn (else userName)
+//	displayName               displayName          displayName
+//	emails (primary)          mail                 mail
+//	title                     title                title
+//	enterprise department     department           departmentNumber
+//	enterprise employeeNumber employeeID           employeeNumber
+//
+// and every attribute mapped under LDAPSchema by its own name.
+func (c *dirClient) ldapAttributes(r scim.Resource) []*idsyncv1.Attribute {
+	str := func(path string) string {
+		s, _ := r.Get(path).(string)
+		return strings.TrimSpace(s)
+	}
+	given, family, display := str("name.givenName"), str("name.familyName"), str("displayName")
+	cn := display
+	if cn == "" {
+		cn = strings.TrimSpace(given + " " + family)
+	}
+	if cn == "" {
+		cn = r.UserName()
+	}
+	ad := c.dir.Kind == store.KindAD
+	var set []*idsyncv1.Attribute
+	add := func(name, v string) {
+		if v != "" {
+			set = append(set, &idsyncv1.Attribute{Name: name, Values: []string{v}})
+		}
+	}
+	if ad {
+		add("sAMAccountName", samAccountName(r.UserName()))
+		upn := r.UserName()
+		if !strings.Contains(upn, "@") {
+			if dom := adDomain(c.dir.BaseDN); dom != "" {
+				upn += "@" + dom
+			}
+		}
+		add("userPrincipalName", upn)
+		add("department", str(scim.EnterpriseUserSchema+":department"))
+		add("employeeID", str(scim.EnterpriseUserSchema+":employeeNumber"))
+	} else {
+		add("uid", localPart(r.UserName()))
+		add("departmentNumber", str(scim.EnterpriseUserSchema+":department"))
+		add("employeeNumber", str(scim.EnterpriseUserSchema+":employeeNumber"))
+		if family == "" {
+			family = r.UserName() // sn is required by person
+		}
+	}
+	add("cn", cn)
+	add("givenName", given)
+	add("sn", family)
+	add("displayName", display)
+	add("mail", primaryEmail(r))
+	add("title", str("title"))
+	if ext, ok := r[LDAPSchema].(map[string]any); ok {
+		for name, v := range ext {
+			if s, ok := v.(string); ok {
+				add(name, s)
+			}
+		}
+	}
+	return set
+}
+
+// managed names the attributes ldapAttributes may set: the ones an
+// update clears when the mapping gives them no value.
+func (c *dirClient) managed() []string {
+	common := []string{"givenName", "sn", "displayName", "mail", "title"}
+	if c.dir.Kind == store.KindAD {
+		return append(common, "department", "employeeID")
+	}
+	return append(common, "departmentNumber", "employeeNumber")
+}
+
+func attrValue(attrs []*idsyncv1.Attribute, name string) string {
+	for _, a := range attrs {
+		if strings.EqualFold(a.GetName(), name) && len(a.GetValues()) > 0 {
+			return a.GetValues()[0]
+		}
+	}
+	return ""
+}
+
+// testDirectory checks a directory target: the directory exists and is
+// writable in kind, and an agent that writes is online here; it reads
+// one entry by the login attribute, as the pushes look accounts up.
+func (e *Engine) testDirectory(ctx context.Context, a *store.App) (*TestReport, error) {
+	c, err := e.dirClient(ctx, a)
+	if err != nil {
+		return nil, err
+	}
+	rep := &TestReport{Config: &scim.ServiceProviderConfig{}}
+	if !e.opts.Directories.Serves(c.dir.Name, idsyncv1.CapabilityWrite) {
+		rep.Problems = append(rep.Problems, fmt.Sprintf("no agent of directory %s that writes is connected to this hub: pushes wait for one", c.dir.Name))
+		return rep, nil
+	}
+	attr, _ := c.loginOf("")
+	rep.FilterUsed = attr + "=idsync-test-lookup"
+	found, err := c.FindUsers(ctx, scim.Eq("userName", "idsync-test-lookup"))
+	if err != nil {
+		return nil, fmt.Errorf("reading directory %s through its agent: %w", c.dir.Name, err)
+	}
+	rep.UsersFound = len(found)
+	return rep, nil
+}
