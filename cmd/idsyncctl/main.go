@@ -68,6 +68,7 @@ var commands = []command{
 	{"import cancel", "cancel a running or paused run: RUN", importCancel},
 	{"user list", "list users: [--directory NAME] [--status active|suspended|deprovisioned] [--limit N]", userList},
 	{"user show", "show a user: USERNAME|ID [--directory NAME]", userShow},
+	{"user authenticate", "sign a user in with the directory password, as an app would (delegated authentication; the user is created just in time): USERNAME --directory NAME --password-file FILE", userAuthenticate},
 	{"group list", "list groups: [--directory NAME]", groupList},
 	{"group show", "show a group and its members: NAME|ID [--directory NAME]", groupShow},
 	{"app add", "add a SCIM 2.0 app: NAME --scim-url URL --auth bearer|basic|oauth2, a secret file, [settings] (app add -h)", appAdd},

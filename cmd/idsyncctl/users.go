@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -140,6 +142,47 @@ func userShow(c *cli, args []string) error {
 		[2]string{"revision", fmt.Sprint(u.GetRevision())},
 		[2]string{"created", timeStr(u.GetCreatedAt())}, [2]string{"updated", timeStr(u.GetUpdatedAt())})
 	return fields(c.out, kv)
+}
+
+// userAuthenticate signs a user in through AdminService.Authenticate. The
+// password comes from a file (never an argument, which ps shows); "-"
+// reads it from standard input.
+func userAuthenticate(c *cli, args []string) error {
+	fs := c.flags("user authenticate")
+	dir := fs.String("directory", "", "the directory `NAME` (required)")
+	pwFile := fs.String("password-file", "", "`FILE` holding the password, - for standard input (required)")
+	pos, err := c.parse(fs, args, "USERNAME")
+	if err != nil {
+		return err
+	}
+	if *dir == "" {
+		return usageErr("--directory: required")
+	}
+	var password string
+	if *pwFile == "-" {
+		b, rerr := io.ReadAll(io.LimitReader(os.Stdin, 4096))
+		if rerr != nil {
+			return rerr
+		}
+		password = strings.TrimRight(string(b), "\r\n")
+	} else if password, err = readSecretFile("password-file", *pwFile); err != nil {
+		return &exitError{code: exitUsage, err: err}
+	}
+	ctx, cancel, client, err := c.call()
+	if err != nil {
+		return err
+	}
+	defer cancel()
+	resp, err := client.Authenticate(ctx, &idsyncv1.AuthenticateRequest{Directory: *dir, Username: pos[0], Password: password})
+	if err != nil {
+		return err
+	}
+	u := resp.GetUser()
+	if c.output == "json" {
+		return printJSON(c.out, toUserJSON(u))
+	}
+	return fields(c.out, [][2]string{{"signed in", u.GetUsername()}, {"id", u.GetId()}, {"directory", u.GetDirectory()},
+		{"status", statusName(u.GetStatus())}, {"email", dash(u.GetEmail())}})
 }
 
 type groupJSON struct {
