@@ -125,6 +125,13 @@ const (
 // (state, place). Errors name the DN and the LDAP result, never the
 // password. go-ldap's writes take no ctx: Write checks ctx between them,
 // and a write under way completes.
+//
+// Entries, ParentDN and DisabledParentDN must lie under spec.BaseDN. The
+// bind account needs, there: create and delete user objects, write the
+// listed attributes and rename and move entries; on AD Reset Password and
+// write userAccountControl and pwdLastSet; on OpenLDAP the right to set
+// others' passwords (Password Modify) and to write DisableGroupDN's
+// members.
 func Write(ctx context.Context, c *Conn, spec Spec, op WriteOp) (Change, error) {
 	ch, err := write(ctx, c, spec, op)
 	if err != nil {
@@ -523,14 +530,15 @@ func (w *writer) withDisableValue(values []string) []string {
 }
 
 // reconcile brings the entry cur to the op's state, sending only what
-// differs: its attributes, its name and place, and its enabled state. A
-// disabled entry is disabled before it moves and an enabled one moved
-// before it is enabled, so that no enabled account sits in the disabled
-// parent. It returns the entry's DN afterwards.
+// differs: its name and place, its attributes, and its enabled state. An AD
+// account is disabled before it moves and enabled after, so that no
+// enabled account sits in the disabled parent. The rename comes before the
+// attributes: AD refuses a Modify of the RDN attribute. It returns the
+// entry's DN afterwards.
 func (w *writer) reconcile(ctx context.Context, cur *entryState) (string, error) {
-	steps := []func(context.Context, *entryState) (*entryState, error){w.modifyAttributes, w.setAccountControl, w.move, w.setDisableGroup}
-	if w.op.Enabled {
-		steps = []func(context.Context, *entryState) (*entryState, error){w.move, w.modifyAttributes, w.setAccountControl, w.setDisableGroup}
+	steps := []func(context.Context, *entryState) (*entryState, error){w.move, w.modifyAttributes, w.setAccountControl, w.setDisableGroup}
+	if !w.op.Enabled {
+		steps = []func(context.Context, *entryState) (*entryState, error){w.setAccountControl, w.move, w.modifyAttributes, w.setDisableGroup}
 	}
 	for _, step := range steps {
 		if err := ctx.Err(); err != nil {

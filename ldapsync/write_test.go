@@ -223,21 +223,22 @@ func TestWriteAD(t *testing.T) {
 		}
 	})
 
-	t.Run("disable", func(t *testing.T) {
+	t.Run("disable and rename", func(t *testing.T) {
 		op := update
 		op.Enabled = false
+		op.Attributes = attrs("Jane Gone "+sam, "Manager")
 		ch := mustWrite(t, conn, spec, op)
-		if uac(t, ch)&2 == 0 || !underDN(ch.DN, disabled) {
-			t.Errorf("userAccountControl %d under %q, want bit 2 under %q", uac(t, ch), ch.DN, disabled)
+		if uac(t, ch)&2 == 0 || !underDN(ch.DN, disabled) || !strings.HasPrefix(ch.DN, "CN=Jane Gone ") {
+			t.Errorf("userAccountControl %d at %q, want bit 2, CN=Jane Gone … under %q", uac(t, ch), ch.DN, disabled)
 		}
 		if err := bindAs(t, srv.LDAPSURL, srv.CAFile, ch.DN, password); !errors.Is(err, ldapsync.ErrInvalidCredentials) {
 			t.Errorf("binding as the disabled user: %v, want ErrInvalidCredentials", err)
 		}
 	})
-	t.Run("enable", func(t *testing.T) {
+	t.Run("enable and rename back", func(t *testing.T) {
 		ch := mustWrite(t, conn, spec, update)
-		if uac(t, ch) != 512 || !underDN(ch.DN, staff) {
-			t.Errorf("userAccountControl %d under %q, want 512 under %q", uac(t, ch), ch.DN, staff)
+		if uac(t, ch) != 512 || ch.DN != updated.DN {
+			t.Errorf("userAccountControl %d at %q, want 512 at %q", uac(t, ch), ch.DN, updated.DN)
 		}
 		if err := bindAs(t, srv.LDAPSURL, srv.CAFile, ch.DN, password); err != nil {
 			t.Errorf("binding as the enabled user: %v", err)
