@@ -41,10 +41,16 @@ type Config struct {
 	Timeout time.Duration
 }
 
-// searcher is the part of *ldap.Conn that a bound Conn uses. Everything goes
-// through SearchAsync, so that ctx cancels every search.
+// searcher is the part of *ldap.Conn that a bound Conn uses. Every search
+// goes through SearchAsync, so that ctx cancels it; the writes (Write) take
+// no ctx in go-ldap, and Write checks ctx between them.
 type searcher interface {
 	SearchAsync(ctx context.Context, req *ldap.SearchRequest, bufferSize int) ldap.Response
+	Add(req *ldap.AddRequest) error
+	Modify(req *ldap.ModifyRequest) error
+	ModifyDN(req *ldap.ModifyDNRequest) error
+	Del(req *ldap.DelRequest) error
+	PasswordModify(req *ldap.PasswordModifyRequest) (*ldap.PasswordModifyResult, error)
 	// IsClosing tells a search that ended without an error because the
 	// connection went away from one that completed.
 	IsClosing() bool
@@ -157,6 +163,9 @@ func (c *Conn) wireSearch(ctx context.Context, req *ldapwire.SearchRequest, fn f
 
 // URL returns the URL the connection was dialled with.
 func (c *Conn) URL() string { return c.url }
+
+// TLS reports whether the connection is encrypted: ldaps:// or StartTLS.
+func (c *Conn) TLS() bool { return c.tls != nil }
 
 // stream runs one search to its end, calling fn for every response as it
 // arrives: an entry with its controls, or (entry nil) the controls of an
