@@ -15,7 +15,6 @@ import (
 	"golang.org/x/time/rate"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/encoding/protojson"
 
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 	"github.com/idsync/idsync/server/audit"
@@ -275,13 +274,24 @@ func (a *Authn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		httpError(w, code, st.Message())
 		return
 	}
-	body, err := protojson.MarshalOptions{UseProtoNames: true}.Marshal(&idsyncv1.AuthenticateResponse{User: userToProto(u)})
-	if err != nil {
-		httpError(w, http.StatusInternalServerError, "encoding the user")
-		return
-	}
 	w.Header().Set("Content-Type", "application/json")
-	w.Write(body)
+	json.NewEncoder(w).Encode(map[string]authnUser{"user": {ID: u.ID, Directory: u.Directory, ExternalID: u.ExternalID,
+		DN: u.DN, Username: u.Profile.Username, Email: u.Profile.Email, GivenName: u.Profile.GivenName,
+		FamilyName: u.Profile.FamilyName, DisplayName: u.Profile.DisplayName, Status: string(u.Status)}})
+}
+
+// authnUser is the user a successful POST /v1/authn answers with.
+type authnUser struct {
+	ID          string `json:"id"`
+	Directory   string `json:"directory"`
+	ExternalID  string `json:"external_id"`
+	DN          string `json:"dn"`
+	Username    string `json:"username"`
+	Email       string `json:"email,omitempty"`
+	GivenName   string `json:"given_name,omitempty"`
+	FamilyName  string `json:"family_name,omitempty"`
+	DisplayName string `json:"display_name,omitempty"`
+	Status      string `json:"status"`
 }
 
 // httpError writes {"error": msg} with code.
