@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -181,6 +182,14 @@ func TestWriteBackHRToDirectories(t *testing.T) {
 	}
 	if n := app.UserCount(); n != 1 {
 		t.Errorf("the app holds %d accounts, want the hire's alone", n)
+	}
+	// The streams did bring the written entries back, and the hub knew
+	// them (not merely missed them).
+	hubLog := s.hub.Out.String()
+	for _, dn := range []string{"CN=Jane Hire,", "uid=jhire,"} {
+		if !regexp.MustCompile(`msg="skipping an entry the hub wrote" .*dn="` + dn).MatchString(hubLog) {
+			t.Errorf("the hub never recognised %s… coming back on a change stream", dn)
+		}
 	}
 
 	// The hire signs in to AD with the initial password: the HR user.
