@@ -192,6 +192,11 @@ func FuzzParseRange(f *testing.F) {
 		if r.low < 0 || (r.high != openEnded && r.high < r.low) {
 			t.Fatalf("parseRange(%q) = %+v: not a window", desc, r)
 		}
+		// The next window starts at high+1 and is as wide as this one:
+		// neither may overflow, nor the next window's end.
+		if next, step := r.high+1, r.high-r.low+1; r.high != openEnded && (next < 1 || step < 1 || next+step-1 < next) {
+			t.Fatalf("parseRange(%q) = %+v: the next window overflows", desc, r)
+		}
 		if !rangeRemoved(desc, r.base) {
 			t.Fatalf("parseRange(%q) = %+v: the base is not the description less a range option", desc, r)
 		}

@@ -78,6 +78,10 @@ func TestParseRange(t *testing.T) {
 		{"member;range=9-3", attrRange{}, false},
 		{"member;range=-1-3", attrRange{}, false},
 		{"member;range=1-x", attrRange{}, false},
+		{"member;range=0-1073741823", attrRange{"member", 0, maxRangeIndex}, true},
+		{"member;range=0-1073741824", attrRange{}, false},
+		{"member;range=0-9223372036854775807", attrRange{}, false},
+		{"member;range=9223372036854775807-*", attrRange{}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.desc, func(t *testing.T) {

@@ -13,6 +13,11 @@ import (
 // openEnded is the high bound "*" of the last window.
 const openEnded = -1
 
+// maxRangeIndex bounds a window's bounds, far above any attribute a server
+// holds: the next window (high+1 on, as wide as this one) is then computed
+// without overflow, even where int has 32 bits.
+const maxRangeIndex = 1<<30 - 1
+
 // attrRange is an attribute description split around its range option.
 type attrRange struct {
 	// base is the description without the range option, e.g. "member" or
@@ -38,12 +43,12 @@ func parseRange(desc string) (r attrRange, ok bool) {
 		return attrRange{}, false
 	}
 	low, err := strconv.Atoi(lowText)
-	if err != nil || low < 0 {
+	if err != nil || low < 0 || low > maxRangeIndex {
 		return attrRange{}, false
 	}
 	high := openEnded
 	if highText != "*" {
-		if high, err = strconv.Atoi(highText); err != nil || high < low {
+		if high, err = strconv.Atoi(highText); err != nil || high < low || high > maxRangeIndex {
 			return attrRange{}, false
 		}
 	}

@@ -10,17 +10,29 @@ import (
 )
 
 func TestWriteRead(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "admin.conf")
-	want := adminconf.Conf{Version: 1, Hub: "hub.example.com:7443", CA: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", Token: "idsa_x"}
-	if err := adminconf.Write(path, want); err != nil {
-		t.Fatalf("Write: %v", err)
+	tests := []struct {
+		name string
+		conf adminconf.Conf
+	}{
+		{"as the hub writes it", adminconf.Conf{Version: 1, Hub: "hub.example.com:7443", CA: "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n", Token: "idsa_x"}},
+		// yaml.v3 writes this CA as a block scalar it cannot read back.
+		{"a line starting with a tab", adminconf.Conf{Version: 1, Hub: "h:1", CA: "\ta\n", Token: "\tb\n"}},
+		{"not UTF-8", adminconf.Conf{Version: 1, Hub: "h:1", CA: "\ta\n", Token: "\xff"}},
 	}
-	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
-		t.Fatalf("Stat = %v, %v; want mode 0600", fi, err)
-	}
-	got, err := adminconf.Read(path)
-	if err != nil || *got != want {
-		t.Fatalf("Read = %+v, %v; want %+v", got, err, want)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "admin.conf")
+			if err := adminconf.Write(path, tt.conf); err != nil {
+				t.Fatalf("Write: %v", err)
+			}
+			if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+				t.Fatalf("Stat = %v, %v; want mode 0600", fi, err)
+			}
+			got, err := adminconf.Read(path)
+			if err != nil || *got != tt.conf {
+				t.Fatalf("Read = %+v, %v; want %+v", got, err, tt.conf)
+			}
+		})
 	}
 }
 

@@ -64,6 +64,9 @@ type Client struct {
 	log    *slog.Logger
 	rc     *retryablehttp.Client
 	tokens *tokenCache // AuthOAuth2 only
+	// now is the clock a Retry-After date is read against; tests fix it so
+	// that an answer reads the same however long they take.
+	now func() time.Time
 }
 
 // maxBody bounds a response body the client reads.
@@ -92,6 +95,7 @@ func New(baseURL string, auth Auth, opts Options) (*Client, error) {
 		auth: auth,
 		opts: opts,
 		log:  opts.Logger.With("component", "scim", "app", u.Host),
+		now:  time.Now,
 	}
 	hc := *opts.HTTPClient // a copy: the caller's client stays as it was
 	base := hc.Transport
@@ -193,7 +197,7 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 	}
 	st.last = "status " + strconv.Itoa(resp.StatusCode)
 	if resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable {
-		if wait, ok := retryAfter(resp.Header); ok {
+		if wait, ok := retryAfter(resp.Header, c.now()); ok {
 			return wait <= c.opts.MaxRetryAfter, nil
 		}
 	}
@@ -205,7 +209,7 @@ func (c *Client) checkRetry(ctx context.Context, resp *http.Response, err error)
 // workers failing together do not retry in step.
 func jitterBackoff(lo, hi time.Duration, attempt int, resp *http.Response) time.Duration {
 	if resp != nil && (resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode == http.StatusServiceUnavailable) {
-		if wait, ok := retryAfter(resp.Header); ok {
+		if wait, ok := retryAfter(resp.Header, time.Now()); ok {
 			return wait
 		}
 	}
@@ -217,8 +221,8 @@ func jitterBackoff(lo, hi time.Duration, attempt int, resp *http.Response) time.
 }
 
 // retryAfter parses Retry-After: delay-seconds or an HTTP date (RFC 9110
-// §10.2.3). A date in the past means no wait.
-func retryAfter(h http.Header) (time.Duration, bool) {
+// §10.2.3), which is a wait from now. A date in the past means no wait.
+func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 	v := strings.TrimSpace(h.Get("Retry-After"))
 	if v == "" {
 		return 0, false
@@ -233,9 +237,8 @@ func retryAfter(h http.Header) (time.Duration, bool) {
 	if err != nil {
 		return 0, false
 	}
-	// An HTTP date has whole seconds: so has the wait (rounded up), which
-	// keeps an error read twice in one second the same.
-	d := min(time.Until(t), (1<<31)*time.Second)
+	// An HTTP date has whole seconds: so has the wait (rounded up).
+	d := min(t.Sub(now), (1<<31)*time.Second)
 	wait := d.Truncate(time.Second)
 	if d > wait {
 		wait += time.Second
@@ -358,7 +361,7 @@ func (c *Client) statusError(method, path string, status int, h http.Header, raw
 	case status == http.StatusUnauthorized || status == http.StatusForbidden:
 		return &AuthError{Method: method, Path: path, Status: status, Detail: detail}
 	case status == http.StatusTooManyRequests || status == http.StatusServiceUnavailable:
-		if wait, ok := retryAfter(h); ok {
+		if wait, ok := retryAfter(h, c.now()); ok {
 			return &RetryAfterError{Method: method, Path: path, Status: status, Wait: wait}
 		}
 	}
