@@ -49,9 +49,9 @@ type authnEnv struct {
 	// secrets no output may hold; tokens only in logs (idsyncctl shows
 	// a new token once).
 	secrets, tokens []string
-	slapd   *testserver.SlapdServer
-	ad      *testserver.SambaServer
-	agents  map[string]*agent
+	slapd           *testserver.SlapdServer
+	ad              *testserver.SambaServer
+	agents          map[string]*agent
 }
 
 // authnUser is a directory account the tests sign in as.

@@ -14,9 +14,9 @@ import (
 // attributes by the kind's table; LDAPSchema attributes pass by name.
 func TestLDAPAttributes(t *testing.T) {
 	r := scim.Resource{"userName": "jane.averyveryverylongname@corp.example", "displayName": "Jane Hire",
-		"name":   map[string]any{"givenName": "Jane", "familyName": "Hire"},
-		"emails": []any{map[string]any{"value": "other@corp.example"}, map[string]any{"value": "jane@corp.example", "primary": true}},
-		"title":  "Analyst",
+		"name":                    map[string]any{"givenName": "Jane", "familyName": "Hire"},
+		"emails":                  []any{map[string]any{"value": "other@corp.example"}, map[string]any{"value": "jane@corp.example", "primary": true}},
+		"title":                   "Analyst",
 		scim.EnterpriseUserSchema: map[string]any{"department": "Finance", "employeeNumber": "4711"},
 		LDAPSchema:                map[string]any{"physicalDeliveryOfficeName": "Berlin"}}
 	tests := []struct {

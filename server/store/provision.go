@@ -218,11 +218,11 @@ type App struct {
 	// Target, when set, makes the app a directory written through its
 	// agents (AD or OpenLDAP as a provisioning target) instead of a SCIM
 	// service.
-	Target         *DirectoryTarget
-	Status         AppStatus
-	StatusMessage  string
-	CreatedAt      time.Time
-	UpdatedAt      time.Time
+	Target        *DirectoryTarget
+	Status        AppStatus
+	StatusMessage string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
 }
 
 // DirectoryTarget is how the hub writes users into a directory.
