@@ -53,10 +53,13 @@ func TestWriteBackHRToDirectories(t *testing.T) {
 	}
 
 	s := newStack(t, pushArgs...)
-	s.mustCtl("directory", "add", "hr", "--kind", "scim")
+	// HR owns who the person is and the job; AD owns the mail of the
+	// accounts the hub writes there.
+	s.mustCtl("directory", "add", "hr", "--kind", "scim", "--mastered",
+		"given_name,family_name,display_name,employee_number,department,title,manager")
 	hrToken := strings.TrimSpace(s.mustCtl("source", "token", "hr"))
 	s.mustCtl("directory", "add", "ad", "--kind", "ad", "--base-dn", ad.BaseDN, "--full-import-interval", "off",
-		"--poll-interval", "1s")
+		"--poll-interval", "1s", "--mastered", "email")
 	s.mustCtl("directory", "add", "ldap", "--kind", "openldap", "--base-dn", sl.BaseDN, "--full-import-interval", "off")
 	adAgent := s.startAgent(devstack.AgentDirectory{Name: "ad", URL: ad.LDAPSURL, CAFile: ad.CAFile, BindDN: ad.BindDN, BindPassword: ad.BindPassword})
 	ldapAgent := s.startAgent(ldapDirectory("ldap", sl))
@@ -129,7 +132,7 @@ func TestWriteBackHRToDirectories(t *testing.T) {
 	ldapEntry := func() *ldap.Entry { return findEntry(t, &sl.Endpoint, sl.BaseDN, "(uid=jhire)") }
 	until(t, "the hire in AD, in slapd and in the app", func() string {
 		a, l := adEntry(), ldapEntry()
-		r, ok := app.UserByName("jhire@idsync.test")
+		r, ok := byExternalID(app, uid)
 		switch {
 		case a == nil || l == nil || !ok:
 			return fmt.Sprintf("AD %v, slapd %v, app %v", a != nil, l != nil, ok)
@@ -208,12 +211,45 @@ func TestWriteBackHRToDirectories(t *testing.T) {
 		t.Errorf("the hire's sign-in to AD: %d %s; want 200 with the HR user %s", resp.StatusCode, body, uid)
 	}
 
+	// AD owns the mail: an admin's change there reaches the HR user and
+	// the app, and is not written back over (nor looped).
+	mail := ldap.NewModifyRequest(adEntry().DN, nil)
+	mail.Replace("mail", []string{"jane.hire@idsync.test"})
+	if err := ad.Modify(ctx, mail); err != nil {
+		t.Fatal(err)
+	}
+	until(t, "AD's new mail in the hub and the app", func() string {
+		var u userJSON
+		s.ctlJSON(&u, "user", "show", uid)
+		r, _ := byExternalID(app, uid)
+		if u.Email != "jane.hire@idsync.test" || workEmail(r) != "jane.hire@idsync.test" {
+			return fmt.Sprintf("hub %q, app %v", u.Email, r)
+		}
+		return ""
+	})
+	// HR sends the old mail again with a job change: HR does not own it.
+	hr("PUT", "/Users/"+uid, map[string]any{
+		"schemas":  []string{"urn:ietf:params:scim:schemas:core:2.0:User", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"},
+		"userName": "jhire@idsync.test", "externalId": "WD-4711", "active": true,
+		"name":     map[string]any{"givenName": "Jane", "familyName": "Hire"}, "displayName": "Jane Hire",
+		"emails":   []any{map[string]any{"value": "jhire@idsync.test", "type": "work", "primary": true}},
+		"title":    "Lead Analyst",
+		"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": map[string]any{"employeeNumber": "4711", "department": "Finance"},
+	})
+	until(t, "HR's title in AD, AD's mail kept", func() string {
+		a := adEntry()
+		if a.GetAttributeValue("title") != "Lead Analyst" || a.GetAttributeValue("mail") != "jane.hire@idsync.test" {
+			return "AD entry " + describeEntry(a)
+		}
+		return ""
+	})
+
 	// A change flows everywhere.
 	hr("PATCH", "/Users/"+uid, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
 		"Operations": []any{map[string]any{"op": "replace", "path": "title", "value": "Senior Analyst"}}})
 	until(t, "the new title in AD, slapd and the app", func() string {
 		a, l := adEntry(), ldapEntry()
-		r, _ := app.UserByName("jhire@idsync.test")
+		r, _ := byExternalID(app, uid)
 		if a.GetAttributeValue("title") != "Senior Analyst" || l.GetAttributeValue("title") != "Senior Analyst" || r["title"] != "Senior Analyst" {
 			return fmt.Sprintf("AD %q, slapd %q, app %v", a.GetAttributeValue("title"), l.GetAttributeValue("title"), r["title"])
 		}
@@ -225,7 +261,7 @@ func TestWriteBackHRToDirectories(t *testing.T) {
 		"Operations": []any{map[string]any{"op": "replace", "path": "active", "value": false}}})
 	until(t, "the termination in AD, slapd and the app", func() string {
 		a, l := adEntry(), ldapEntry()
-		r, _ := app.UserByName("jhire@idsync.test")
+		r, _ := byExternalID(app, uid)
 		uac, _ := strconv.Atoi(a.GetAttributeValue("userAccountControl"))
 		switch {
 		case uac&2 == 0 || !strings.EqualFold(a.DN, "CN=Jane Hire,"+gone):
@@ -250,6 +286,17 @@ func TestWriteBackHRToDirectories(t *testing.T) {
 	if strings.Contains(s.hub.Out.String(), "Welcome-4711") || strings.Contains(s.transcript.String(), "Welcome-4711") {
 		t.Error("the hub's log or idsyncctl's output holds the initial password")
 	}
+}
+
+// byExternalID returns the app's account with this externalId (the hub
+// user's id): its userName follows the email, which changes.
+func byExternalID(app *scimtest.Server, id string) (map[string]any, bool) {
+	for _, u := range app.Users() {
+		if u["externalId"] == id {
+			return u, true
+		}
+	}
+	return nil, false
 }
 
 // until polls cond until it returns "" (or 15 s pass): the reason it

@@ -37,7 +37,7 @@ type directoryFlags struct {
 
 func (f *directoryFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.kind, "kind", "", "`KIND`: openldap, ad or scim (an upstream source such as HR)")
-	fs.StringVar(&f.mastered, "mastered", "", "profile `FIELDS` a scim source owns, comma-separated (default: all)")
+	fs.StringVar(&f.mastered, "mastered", "", "profile `FIELDS` the directory owns, comma-separated: of a scim source's users (default: all); of the users the hub writes into an ad/openldap directory (default: none)")
 	fs.StringVar(&f.baseDN, "base-dn", "", "search base `DN`")
 	fs.StringVar(&f.userFilter, "user-filter", "", "LDAP `FILTER` for users (default: the kind's preset)")
 	fs.StringVar(&f.groupFilter, "group-filter", "", "LDAP `FILTER` for groups (default: the kind's preset)")

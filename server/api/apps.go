@@ -174,6 +174,9 @@ func applyAppDefaults(a *store.App) {
 	}
 	if len(a.Mapping) == 0 {
 		a.Mapping = provision.DefaultMapping()
+		if a.Target != nil {
+			a.Mapping = provision.DirectoryDefaultMapping()
+		}
 	}
 }
 

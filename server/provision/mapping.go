@@ -30,6 +30,15 @@ func DefaultMapping() []store.MappingRule {
 	}
 }
 
+// DirectoryDefaultMapping is the default mapping of a directory target: the
+// default one, but userName — the account's logon name — from the hub's
+// username, which does not change when the email does.
+func DirectoryDefaultMapping() []store.MappingRule {
+	m := DefaultMapping()
+	m[0] = store.MappingRule{Target: "userName", Expr: "username"}
+	return m
+}
+
 // reserved are targets the engine sets itself.
 var reserved = map[string]string{
 	"id":         "the app's own id",

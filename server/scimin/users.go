@@ -193,17 +193,9 @@ func userObject(d *store.Directory, body map[string]any, cur *store.User, ext st
 	if cur != nil {
 		p = cur.Profile
 		p.Username = in.Username
-		for _, f := range []struct {
-			name     string
-			dst, src *string
-		}{
-			{"email", &p.Email, &in.Email}, {"given_name", &p.GivenName, &in.GivenName},
-			{"family_name", &p.FamilyName, &in.FamilyName}, {"display_name", &p.DisplayName, &in.DisplayName},
-			{"employee_number", &p.EmployeeNumber, &in.EmployeeNumber}, {"department", &p.Department, &in.Department},
-			{"title", &p.Title, &in.Title}, {"manager", &p.Manager, &in.Manager},
-		} {
-			if masters(d, f.name) || *f.dst == "" {
-				*f.dst = *f.src
+		for _, f := range store.ProfileFieldsOf(&p, &in) {
+			if masters(d, f.Name) || *f.Dst == "" {
+				*f.Dst = *f.Src
 			}
 		}
 	}

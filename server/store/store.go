@@ -320,6 +320,23 @@ type Directory struct {
 var ProfileFields = []string{"email", "given_name", "family_name", "display_name",
 	"employee_number", "department", "title", "manager"}
 
+// ProfileField is one named field of two profiles, to copy between them.
+type ProfileField struct {
+	Name     string
+	Dst, Src *string
+}
+
+// ProfileFieldsOf pairs the fields of dst and src by their ProfileFields
+// name.
+func ProfileFieldsOf(dst, src *Profile) []ProfileField {
+	return []ProfileField{
+		{"email", &dst.Email, &src.Email}, {"given_name", &dst.GivenName, &src.GivenName},
+		{"family_name", &dst.FamilyName, &src.FamilyName}, {"display_name", &dst.DisplayName, &src.DisplayName},
+		{"employee_number", &dst.EmployeeNumber, &src.EmployeeNumber}, {"department", &dst.Department, &src.Department},
+		{"title", &dst.Title, &src.Title}, {"manager", &dst.Manager, &src.Manager},
+	}
+}
+
 // Mapping names the LDAP attribute that fills each profile field. Stored as
 // JSON.
 type Mapping struct {

@@ -1,6 +1,7 @@
 package sync
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -191,10 +192,14 @@ func (a *RunApplier) Prepare(b *idsyncv1.ChangeBatch) *store.Batch {
 // are left out: they are the hub's users already, and applying them
 // again would make a second user, and a loop.
 func (a *RunApplier) Commit(ctx context.Context, sb *store.Batch) (store.BatchResult, error) {
-	if _, err := a.e.skipWritten(ctx, sb); err != nil {
+	written, err := a.e.skipWritten(ctx, sb)
+	if err != nil {
 		return store.BatchResult{}, fmt.Errorf("applying batch %d of run %d: %w", sb.Sequence, a.run.ID, err)
 	}
 	res, err := a.e.store.ApplyBatch(ctx, sb)
+	if err == nil && !res.Duplicate {
+		a.e.mergeWritten(ctx, a.dir, written)
+	}
 	if errors.Is(err, store.ErrConflict) {
 		return res, fmt.Errorf("applying batch %d of run %d: %w", sb.Sequence, a.run.ID, ErrRunEnded)
 	}
@@ -332,9 +337,9 @@ func (e *Engine) endErr(ctx context.Context, id int64, doing string, err error) 
 
 // skipWritten drops from sb the user upserts that are entries the hub
 // wrote into the directory, known by id or, for one just created whose
-// id the hub has not heard yet, by DN; it returns the hub users of the
-// keys it found.
-func (e *Engine) skipWritten(ctx context.Context, sb *store.Batch) (map[string]string, error) {
+// id the hub has not heard yet, by DN; it returns the objects it dropped
+// with the hub user each was written for.
+func (e *Engine) skipWritten(ctx context.Context, sb *store.Batch) (map[*store.Object]string, error) {
 	var ids, keys []string
 	for _, o := range sb.Upserts {
 		if o.Kind == store.ObjectUser {
@@ -348,12 +353,63 @@ func (e *Engine) skipWritten(ctx context.Context, sb *store.Batch) (map[string]s
 	if err != nil || len(written) == 0 {
 		return nil, err
 	}
+	skipped := map[*store.Object]string{}
 	sb.Upserts = slices.DeleteFunc(sb.Upserts, func(o *store.Object) bool {
-		skip := o.Kind == store.ObjectUser && (written[o.ExternalID] != "" || written[o.DNKey] != "")
-		if skip {
-			e.log.Debug("skipping an entry the hub wrote", "dn", o.DN, "external_id", o.ExternalID)
+		user := cmp.Or(written[o.ExternalID], written[o.DNKey])
+		if o.Kind != store.ObjectUser || user == "" {
+			return false
 		}
-		return skip
+		e.log.Debug("skipping an entry the hub wrote", "dn", o.DN, "external_id", o.ExternalID, "user", user)
+		skipped[o] = user
+		return true
 	})
-	return written, nil
+	return skipped, nil
+}
+
+// mergeWritten takes into the hub users the fields a directory masters of
+// the entries the hub wrote into it (d.Mastered, e.g. AD owns email): an
+// admin's change there reaches the user — and from it the apps — while the
+// fields the user's own source masters stay the source's. The write goes
+// through the user's own directory, as that source's; one that changes
+// nothing is no write. Failures are logged: the batch itself committed.
+func (e *Engine) mergeWritten(ctx context.Context, d *store.Directory, skipped map[*store.Object]string) {
+	if len(d.Mastered) == 0 {
+		return
+	}
+	for o, userID := range skipped {
+		if err := e.mergeOne(ctx, d, o, userID); err != nil {
+			e.log.Warn("taking a written entry's fields into its hub user", "directory", d.Name, "dn", o.DN, "user", userID, "err", err)
+		}
+	}
+}
+
+func (e *Engine) mergeOne(ctx context.Context, d *store.Directory, o *store.Object, userID string) error {
+	u, err := e.store.GetUser(ctx, userID)
+	if err != nil {
+		return err
+	}
+	if u.Status == store.StatusDeprovisioned {
+		return nil
+	}
+	p := u.Profile
+	changed := false
+	for _, f := range store.ProfileFieldsOf(&p, &o.Profile) {
+		if slices.Contains(d.Mastered, f.Name) && *f.Dst != *f.Src {
+			*f.Dst, changed = *f.Src, true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	home, err := e.store.GetDirectory(ctx, u.Directory)
+	if err != nil {
+		return err
+	}
+	obj := &store.Object{Kind: store.ObjectUser, ExternalID: u.ExternalID, DN: u.DN, DNKey: DNKey(u.DN), Status: u.Status, Profile: p}
+	obj.Hash = Hash(obj)
+	_, err = e.ApplyWrite(ctx, home, "directory:"+d.Name, &store.Batch{Upserts: []*store.Object{obj}})
+	if err == nil {
+		e.log.Info("a written entry's fields reached its hub user", "directory", d.Name, "dn", o.DN, "user", userID, "fields", d.Mastered)
+	}
+	return err
 }

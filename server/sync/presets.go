@@ -152,9 +152,6 @@ func ValidateDirectory(d *store.Directory) error {
 		return fmt.Errorf("kind %q: must be openldap, ad or scim", d.Kind)
 	}
 	for _, f := range d.Mastered {
-		if d.Kind != store.KindSCIM {
-			return fmt.Errorf("mastered: only a scim source masters fields, not a %s directory", d.Kind)
-		}
 		if !slices.Contains(store.ProfileFields, f) {
 			return fmt.Errorf("mastered field %q: must be one of %s", f, strings.Join(store.ProfileFields, ", "))
 		}

@@ -1,7 +1,6 @@
 package sync
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -69,8 +68,10 @@ func (e *Engine) ApplyEntry(ctx context.Context, d *store.Directory, trigger str
 	if err != nil {
 		return nil, "", err
 	}
-	if user := cmp.Or(written[o.ExternalID], written[o.DNKey]); user != "" {
-		// An entry the hub wrote for one of its users: that user.
+	if user := written[o]; user != "" {
+		// An entry the hub wrote for one of its users: that user, with
+		// the fields the directory masters taken in.
+		e.mergeWritten(ctx, d, written)
 		return o, user, nil
 	}
 	if _, err := e.ApplyWrite(ctx, d, trigger, b); err != nil {
