@@ -48,7 +48,8 @@ func (a *Agent) call(ctx context.Context, c *idsyncv1.Command) *idsyncv1.Command
 	}
 	conn, cfg, err := dial(ctx, dc)
 	if err != nil {
-		res.Error = err.Error()
+		// The hub retries a write later; a sign-in answers 503.
+		res.Error, res.ErrorCode = err.Error(), "unavailable"
 		a.log.Warn("command failed", "directory", dc.Name, "err", err)
 		return res
 	}
@@ -95,8 +96,10 @@ func (a *Agent) write(ctx context.Context, conn *ldapsync.Conn, src *idsyncv1.So
 		res.Error, res.ErrorCode = err.Error(), "not-found"
 	case errors.Is(err, ldapsync.ErrEntryExists):
 		res.Error, res.ErrorCode = err.Error(), "exists"
+	case ldapsync.Refused(err):
+		res.Error, res.ErrorCode = err.Error(), "refused"
 	case err != nil:
-		res.Error = err.Error()
+		res.Error, res.ErrorCode = err.Error(), "unavailable"
 	default:
 		res.Entry, _ = wireChange(entry)
 	}

@@ -827,3 +827,20 @@ func (s *oneSink) EntryError(_ context.Context, e EntryError) error {
 	s.err = e
 	return nil
 }
+
+// Refused reports whether err is the server refusing an operation (an LDAP
+// result such as a constraint or an access right): the same write fails
+// again. Anything else — a connection that failed or broke, a server busy
+// or unavailable, a timeout — may pass on a later attempt.
+func Refused(err error) bool {
+	var le *ldap.Error
+	if !errors.As(err, &le) {
+		return false
+	}
+	switch le.ResultCode {
+	case ldap.ErrorNetwork, ldap.LDAPResultBusy, ldap.LDAPResultUnavailable, ldap.LDAPResultServerDown,
+		ldap.LDAPResultTimeout, ldap.LDAPResultTimeLimitExceeded, ldap.LDAPResultAdminLimitExceeded, ldap.LDAPResultOther:
+		return false
+	}
+	return true
+}

@@ -101,11 +101,13 @@ func (c *dirClient) call(ctx context.Context, method, path string, w *idsyncv1.W
 		return nil, &scim.NetworkError{Method: method, Path: path, Attempts: 1, Err: err}
 	}
 	if res.GetError() != "" {
-		code := map[string]int{"not-found": http.StatusNotFound, "exists": http.StatusConflict}[res.GetErrorCode()]
-		if code == 0 {
+		code, ok := map[string]int{"not-found": http.StatusNotFound, "exists": http.StatusConflict,
 			// The directory refused (a constraint, an access right): a
 			// write the same way fails again.
-			code = http.StatusBadRequest
+			"refused": http.StatusBadRequest}[res.GetErrorCode()]
+		if !ok {
+			// The directory could not be reached or answered busy: later.
+			return nil, &scim.NetworkError{Method: method, Path: path, Attempts: 1, Err: errors.New(res.GetError())}
 		}
 		return nil, &scim.HTTPError{Method: method, Path: path, Status: code, Detail: res.GetError(), Attempts: 1}
 	}

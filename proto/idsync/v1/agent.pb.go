@@ -1702,9 +1702,11 @@ type CommandResult struct {
 	// Authenticate: why the sign-in was refused (for the audit trail); empty
 	// when it succeeded or when error is set.
 	AuthFailure string `protobuf:"bytes,6,opt,name=auth_failure,json=authFailure,proto3" json:"auth_failure,omitempty"`
-	// WriteEntry: the class of error, when error is set: "not-found" (no
-	// such entry), "exists" (the name or a unique value is taken), or ""
-	// (anything else).
+	// Authenticate and WriteEntry: the class of error, when error is set:
+	// "not-found" (no such entry), "exists" (the name or a unique value is
+	// taken), "refused" (the server refused the operation: the same fails
+	// again), "unavailable" (the server could not be reached or was busy: a
+	// later attempt may pass).
 	ErrorCode     string `protobuf:"bytes,7,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
