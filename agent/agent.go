@@ -45,6 +45,8 @@ type Agent struct {
 	MinBackoff, MaxBackoff time.Duration
 	// metrics are served on the config's metrics_listen, when set.
 	metrics *metrics
+	// calls holds a token per sign-in or write running (maxCalls).
+	calls chan struct{}
 	// RenewWhenLeft is the fraction of its lifetime the client certificate
 	// has left when the agent asks the hub for a new one.
 	RenewWhenLeft float64
@@ -57,8 +59,11 @@ type Agent struct {
 func New(cfg *Config, version string, log *slog.Logger) *Agent {
 	return &Agent{cfg: cfg, version: version, log: log.With("component", "agent"),
 		MinBackoff: 500 * time.Millisecond, MaxBackoff: 30 * time.Second, metrics: newMetrics(),
-		RenewWhenLeft: 1.0 / 3, RenewRetry: time.Minute}
+		RenewWhenLeft: 1.0 / 3, RenewRetry: time.Minute, calls: make(chan struct{}, maxCalls)}
 }
+
+// maxCalls bounds the sign-ins and writes an agent runs at once; more wait.
+const maxCalls = 8
 
 // Run keeps one stream to the hub open until ctx is cancelled, reconnecting
 // with jittered backoff, and renews the client certificate before it
@@ -360,8 +365,15 @@ func (a *Agent) command(ctx context.Context, st *stream, runs *runs, window int,
 		runs.cancel(cmd.CancelImport.GetRunId())
 	case *idsyncv1.Command_Authenticate, *idsyncv1.Command_WriteEntry:
 		// Short calls, each on a connection of its own, answered as they
-		// end: a slow directory write never holds up a sign-in.
+		// end: a slow directory write never holds up a sign-in. At most
+		// maxCalls at once, so a burst of sign-ins cannot flood the DC.
 		go func() {
+			select {
+			case a.calls <- struct{}{}:
+				defer func() { <-a.calls }()
+			case <-ctx.Done():
+				return
+			}
 			res := a.call(ctx, c)
 			res.CommandId = c.GetCommandId()
 			if err := st.send(&idsyncv1.ConnectRequest{Msg: &idsyncv1.ConnectRequest_CommandResult{CommandResult: res}}); err != nil {

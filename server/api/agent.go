@@ -779,12 +779,7 @@ var (
 // calls in turn.
 func (h *Sessions) Call(ctx context.Context, directory, capability string, cmd *idsyncv1.Command) (*idsyncv1.CommandResult, error) {
 	h.mu.Lock()
-	var pick []*session
-	for _, s := range h.byID {
-		if contains(s.dirs, directory) && s.caps[capability] {
-			pick = append(pick, s)
-		}
-	}
+	pick := h.serving(directory, capability)
 	var s *session
 	if len(pick) > 0 {
 		slices.SortFunc(pick, func(a, b *session) int { return strings.Compare(a.id, b.id) })
@@ -803,12 +798,19 @@ func (h *Sessions) Call(ctx context.Context, directory, capability string, cmd *
 func (h *Sessions) Serves(directory, capability string) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	return len(h.serving(directory, capability)) > 0
+}
+
+// serving returns the sessions of directory whose agent announced
+// capability. h.mu is held.
+func (h *Sessions) serving(directory, capability string) []*session {
+	var out []*session
 	for _, s := range h.byID {
 		if contains(s.dirs, directory) && s.caps[capability] {
-			return true
+			out = append(out, s)
 		}
 	}
-	return false
+	return out
 }
 
 func (ss *session) poke() {

@@ -150,6 +150,18 @@ func appToProto(a *store.App) *idsyncv1.App {
 	return p
 }
 
+// sealTarget takes a new initial password expression out of a directory
+// target, leaving PasswordSet in its place, and returns it to be sealed as
+// the app's secret; "" when there is none new.
+func sealTarget(a *store.App) string {
+	if a.Target == nil || a.Target.InitialPassword == "" || a.Target.InitialPassword == PasswordSet {
+		return ""
+	}
+	pw := a.Target.InitialPassword
+	a.Target.InitialPassword = PasswordSet
+	return pw
+}
+
 // PasswordSet stands for a directory target's initial password expression
 // in what the hub shows; given back in an update, it keeps the expression.
 const PasswordSet = "(set)"
@@ -236,7 +248,7 @@ func validateTarget(a *store.App) error {
 			return fmt.Errorf("directory_target.disable_attribute %q: want attribute=value", t.DisableAttribute)
 		}
 	}
-	if t.InitialPassword != "" {
+	if t.InitialPassword != "" && t.InitialPassword != PasswordSet {
 		if _, err := expr.Compile(t.InitialPassword); err != nil {
 			return fmt.Errorf("directory_target.initial_password: %w", err)
 		}
@@ -340,14 +352,14 @@ func (s *AppServer) CreateApp(ctx context.Context, req *idsyncv1.CreateAppReques
 	if err := s.checkTarget(ctx, a); err != nil {
 		return nil, err
 	}
-	a.Secret = s.box.Seal([]byte(req.GetSecret()), provision.SecretContext(a.Name))
+	a.Secret = s.box.Seal([]byte(cmp.Or(sealTarget(a), req.GetSecret())), provision.SecretContext(a.Name))
 	a.Status = store.AppActive
 	if err := s.store.CreateApp(ctx, a); errors.Is(err, store.ErrConflict) {
 		return nil, status.Errorf(codes.AlreadyExists, "app %q already exists", a.Name)
 	} else if err != nil {
 		return nil, statusErr(err, "creating app %q", a.Name)
 	}
-	s.log.Info("app created", "app", a.Name, "scim_url", a.SCIMURL, "auth", a.AuthKind, "target", a.Target, "by", auth.Actor(ctx))
+	s.log.Info("app created", "app", a.Name, "scim_url", a.SCIMURL, "auth", a.AuthKind, "by", auth.Actor(ctx))
 	if a.Target != nil {
 		s.audit.Event(ctx, "app.create", "app:"+a.Name, "directory %s, accounts in %s", a.Target.Directory, a.Target.ParentDN)
 	} else {
@@ -379,6 +391,8 @@ func (s *AppServer) checkTarget(ctx context.Context, a *store.App) error {
 	switch {
 	case d.Kind != store.KindAD && d.Kind != store.KindOpenLDAP:
 		return status.Errorf(codes.InvalidArgument, "app %s: directory %s is of kind %s; only ad and openldap directories can be written", a.Name, d.Name, d.Kind)
+	case d.Kind == store.KindAD && a.AllowCreate && a.Target.InitialPassword == "":
+		return status.Errorf(codes.InvalidArgument, "app %s: AD enables no account without a password: give --initial-password EXPR (and an ldaps:// or start_tls agent connection)", a.Name)
 	case d.Kind == store.KindOpenLDAP && a.AllowDeactivate && a.Target.DisableAttribute == "" && a.Target.DisableGroupDN == "":
 		return status.Errorf(codes.InvalidArgument, "app %s: OpenLDAP has no disabled state of its own: give --disable-attribute attr=value or --disable-group DN", a.Name)
 	}
@@ -481,6 +495,9 @@ func (s *AppServer) UpdateApp(ctx context.Context, req *idsyncv1.UpdateAppReques
 	}
 	if newSecret {
 		a.Secret = s.box.Seal([]byte(req.GetSecret()), provision.SecretContext(a.Name))
+	}
+	if pw := sealTarget(a); pw != "" {
+		a.Secret = s.box.Seal([]byte(pw), provision.SecretContext(a.Name))
 	}
 	if err := s.store.UpdateApp(ctx, a); err != nil {
 		return nil, statusErr(err, "updating app %q", a.Name)

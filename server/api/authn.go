@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"strings"
@@ -27,8 +28,10 @@ import (
 // defaults.
 type AuthnOptions struct {
 	// UserPerMinute is how many sign-ins one username of one directory
-	// may try a minute (default 5, the burst too): a password cannot be
-	// guessed, and a locked-out directory account is not made worse.
+	// may try a minute (default 5, the burst too), so that a password
+	// cannot be guessed through the hub. Set it below the directory's own
+	// lockout threshold per minute, or guesses through the hub lock the
+	// account out.
 	UserPerMinute float64
 	// AddrPerMinute is how many sign-ins one client address may try a
 	// minute (default 60, the burst too).
@@ -77,8 +80,8 @@ type Authn struct {
 func NewAuthn(st store.Store, eng *sync.Engine, sessions *Sessions, a *auth.Authenticator, trail *audit.Log, log *slog.Logger, opts AuthnOptions) *Authn {
 	opts = opts.withDefaults()
 	return &Authn{store: st, engine: eng, sessions: sessions, auth: a, audit: trail, log: log, opts: opts,
-		users: auth.NewLimiters(rate.Limit(opts.UserPerMinute/60), int(opts.UserPerMinute)),
-		addrs: auth.NewLimiters(rate.Limit(opts.AddrPerMinute/60), int(opts.AddrPerMinute))}
+		users: auth.NewLimiters(rate.Limit(opts.UserPerMinute/60), max(1, int(opts.UserPerMinute))),
+		addrs: auth.NewLimiters(rate.Limit(opts.AddrPerMinute/60), max(1, int(opts.AddrPerMinute)))}
 }
 
 // The answers of a sign-in other than success.
@@ -99,54 +102,113 @@ func (a *Authn) Authenticate(ctx context.Context, directory, username, password,
 	if h, _, err := net.SplitHostPort(addr); err == nil {
 		host = h
 	}
-	target := "user:" + username + "@" + directory
-	from := "from " + host
+	at := attempt{started: time.Now(), target: "user:" + username + "@" + directory, from: "from " + host}
+	if len(username) > maxUsername {
+		a.record(ctx, "authn.failed", strings.ToValidUTF8(at.target[:64], "")+"…", store.AuditRefused, "%s: a username of %d bytes", at.from, len(username))
+		return nil, ErrBadUsername
+	}
 	userKey := strings.ToLower(directory) + "\x00" + strings.ToLower(strings.TrimSpace(username))
 	if !a.addrs.Allow(host) || !a.users.Allow(userKey) {
-		a.record(ctx, "authn.limited", target, store.AuditRefused, "%s: too many attempts", from)
+		a.record(ctx, "authn.limited", at.target, store.AuditRefused, "%s: too many attempts", at.from)
 		return nil, ErrTooManyAttempts
 	}
 	d, err := a.store.GetDirectory(ctx, directory)
 	if errors.Is(err, store.ErrNotFound) {
-		a.record(ctx, "authn.failed", target, store.AuditRefused, "%s: no directory %q", from, directory)
+		a.record(ctx, "authn.failed", at.target, store.AuditRefused, "%s: no directory %q", at.from, directory)
 		return nil, &DirectoryError{Name: directory}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("loading directory %s: %w", directory, err)
 	}
 	if d.Kind != store.KindAD && d.Kind != store.KindOpenLDAP {
-		a.record(ctx, "authn.failed", target, store.AuditRefused, "%s: directory %s is of kind %s, which has no passwords", from, d.Name, d.Kind)
-		return nil, ErrAuthFailed
+		return nil, a.refuse(ctx, at, "directory %s is of kind %s, which has no passwords", d.Name, d.Kind)
 	}
+	entry, err := a.ask(ctx, at, d, username, password)
+	if err != nil {
+		return nil, err
+	}
+	u, err := a.justInTime(ctx, at, d, entry)
+	if err != nil {
+		return nil, err
+	}
+	a.record(ctx, "authn.succeeded", "user:"+u.ID, store.AuditOK, "%s signed in to %s %s", u.Profile.Username, d.Name, at.from)
+	return u, nil
+}
+
+// maxUsername bounds what a sign-in may give as a username.
+const maxUsername = 256
+
+// ErrBadUsername: the username is longer than any directory's.
+var ErrBadUsername = fmt.Errorf("username: at most %d bytes", maxUsername)
+
+// attempt is one sign-in, for its audit events and its refusal.
+type attempt struct {
+	started      time.Time
+	target, from string
+}
+
+// refusalFloor is the least time a refused sign-in takes, so that the
+// kinds of refusal (no such user, wrong password, a disabled account)
+// cannot be told apart by how long they take.
+const refusalFloor = 500 * time.Millisecond
+
+// refuse records why a sign-in was refused and answers ErrAuthFailed, no
+// sooner than refusalFloor (plus a little jitter) after it began.
+func (a *Authn) refuse(ctx context.Context, at attempt, why string, args ...any) error {
+	a.record(ctx, "authn.failed", at.target, store.AuditRefused, "%s: %s", at.from, fmt.Sprintf(why, args...))
+	wait := time.Until(at.started.Add(refusalFloor + rand.N(100*time.Millisecond)))
+	t := time.NewTimer(max(wait, 0))
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return ErrAuthFailed
+}
+
+// ask has an agent of d check the password and returns the entry it read.
+func (a *Authn) ask(ctx context.Context, at attempt, d *store.Directory, username, password string) (*idsyncv1.Change, error) {
 	cctx, cancel := context.WithTimeout(ctx, a.opts.Timeout)
 	defer cancel()
 	res, err := a.sessions.Call(cctx, d.Name, idsyncv1.CapabilityAuthenticate, &idsyncv1.Command{
 		Cmd: &idsyncv1.Command_Authenticate{Authenticate: &idsyncv1.Authenticate{
 			Source: sync.Source(d, nil), Username: username, Password: password}}})
 	if err != nil {
-		a.record(ctx, "authn.error", target, store.AuditFailed, "%s: %v", from, err)
+		a.record(ctx, "authn.error", at.target, store.AuditFailed, "%s: %v", at.from, err)
 		return nil, err
 	}
 	if res.GetError() != "" {
-		a.record(ctx, "authn.error", target, store.AuditFailed, "%s: the agent could not check: %s", from, res.GetError())
-		return nil, fmt.Errorf("directory %s could not check the password: %s", d.Name, res.GetError())
+		// The detail (it may name the entry found) stays in the trail.
+		a.record(ctx, "authn.error", at.target, store.AuditFailed, "%s: the agent could not check: %s", at.from, res.GetError())
+		return nil, errNotChecked
 	}
 	if res.GetAuthFailure() != "" || res.GetEntry() == nil {
-		a.record(ctx, "authn.failed", target, store.AuditRefused, "%s: %s", from, cmp.Or(res.GetAuthFailure(), "no entry"))
-		return nil, ErrAuthFailed
+		return nil, a.refuse(ctx, at, "%s", cmp.Or(res.GetAuthFailure(), "no entry"))
 	}
-	// Just in time: the entry the agent read becomes the hub's user, as a
-	// capture would have made it; provisioning follows from the feed.
-	o, writtenFor, err := a.engine.ApplyEntry(context.WithoutCancel(ctx), d, "sign-in", res.GetEntry())
+	return res.GetEntry(), nil
+}
+
+// errNotChecked: the agent answered but could not reach or ask the
+// directory.
+var errNotChecked = errors.New("the directory could not check the sign-in")
+
+// justInTime makes the entry the agent read the hub's user, as a capture
+// would have made it (provisioning follows from the feed), and returns
+// that user — or the hub user the hub wrote the entry for.
+func (a *Authn) justInTime(ctx context.Context, at attempt, d *store.Directory, entry *idsyncv1.Change) (*store.User, error) {
+	// The write outlives a caller who gives up, within bounds: it waits
+	// for any other write of the directory.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	o, writtenFor, err := a.engine.ApplyEntry(wctx, d, "sign-in", entry)
 	if err != nil {
-		a.record(ctx, "authn.error", target, store.AuditFailed, "%s: password accepted, user not stored: %v", from, err)
+		a.record(ctx, "authn.error", at.target, store.AuditFailed, "%s: password accepted, user not stored: %v", at.from, err)
 		return nil, err
 	}
 	if o.Status != store.StatusActive {
-		// The directory accepted the password but the hub's mapping says
-		// the account is suspended (e.g. a disable attribute on OpenLDAP).
-		a.record(ctx, "authn.failed", target, store.AuditRefused, "%s: the account is %s", from, o.Status)
-		return nil, ErrAuthFailed
+		// The directory took the password but the hub's mapping says the
+		// account is suspended (e.g. pwdAccountLockedTime on OpenLDAP).
+		return nil, a.refuse(ctx, at, "the account is %s", o.Status)
 	}
 	var u *store.User
 	if writtenFor != "" {
@@ -160,10 +222,8 @@ func (a *Authn) Authenticate(ctx context.Context, directory, username, password,
 		return nil, err
 	}
 	if u.Status != store.StatusActive {
-		a.record(ctx, "authn.failed", target, store.AuditRefused, "%s: the user is %s in the hub", from, u.Status)
-		return nil, ErrAuthFailed
+		return nil, a.refuse(ctx, at, "the user is %s in the hub", u.Status)
 	}
-	a.record(ctx, "authn.succeeded", "user:"+u.ID, store.AuditOK, "%s signed in to %s %s", u.Profile.Username, d.Name, from)
 	return u, nil
 }
 
@@ -204,10 +264,14 @@ func authnStatus(err error) error {
 		return status.Errorf(codes.Unavailable, "%v: sign-in needs an online agent of the directory", err)
 	case errors.As(err, &de):
 		return status.Error(codes.NotFound, err.Error())
+	case errors.Is(err, ErrBadUsername):
+		return status.Error(codes.InvalidArgument, err.Error())
 	case errors.Is(err, context.DeadlineExceeded):
 		return status.Error(codes.Unavailable, "the directory's agent did not answer in time")
 	}
-	return status.Errorf(codes.Unavailable, "%v", err)
+	// The detail is in the log and the audit trail; the caller learns
+	// nothing of the entry or the store.
+	return status.Error(codes.Unavailable, errNotChecked.Error())
 }
 
 // Authenticate serves AdminService.Authenticate.
@@ -264,7 +328,7 @@ func (a *Authn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		st := status.Convert(authnStatus(err))
 		code := map[codes.Code]int{codes.Unauthenticated: http.StatusUnauthorized, codes.ResourceExhausted: http.StatusTooManyRequests,
-			codes.NotFound: http.StatusNotFound}[st.Code()]
+			codes.NotFound: http.StatusNotFound, codes.InvalidArgument: http.StatusBadRequest}[st.Code()]
 		if code == 0 {
 			code = http.StatusServiceUnavailable
 		}

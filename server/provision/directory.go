@@ -1,6 +1,7 @@
 package provision
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -80,7 +81,13 @@ func (e *Engine) dirClient(ctx context.Context, a *store.App) (*dirClient, error
 	}
 	c := &dirClient{e: e, app: a, t: *a.Target, dir: d}
 	if c.t.InitialPassword != "" {
-		if c.password, err = expr.Compile(c.t.InitialPassword); err != nil {
+		// The expression is sealed like a SCIM app's secret: it may be a
+		// literal password.
+		src, err := e.box.Open(a.Secret, SecretContext(a.Name))
+		if err != nil {
+			return nil, fmt.Errorf("app %s: its initial password expression: %w", a.Name, err)
+		}
+		if c.password, err = expr.Compile(string(src)); err != nil {
 			return nil, fmt.Errorf("app %s: initial password expression: %w", a.Name, err)
 		}
 	}
@@ -151,6 +158,15 @@ func (c *dirClient) CreateUser(ctx context.Context, r scim.Resource) (scim.Resou
 		w.Password = pw
 	}
 	entry, err := c.call(ctx, http.MethodPost, "/Users", w)
+	var he *scim.HTTPError
+	if errors.As(err, &he) && he.Status == http.StatusConflict {
+		// The DN or the login name is taken — by an entry this create did
+		// not make: the DN must not name it as the hub's.
+		rec.DNKey = ""
+		if perr := c.e.st.PutDirectoryWrite(ctx, rec); perr != nil {
+			return nil, errors.Join(err, perr)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -264,8 +280,22 @@ func (c *dirClient) FindUsers(ctx context.Context, filter string) ([]scim.Resour
 	if err != nil {
 		return nil, err
 	}
-	return []scim.Resource{{"id": entry.GetExternalId(), "userName": value, "active": !disabledEntry(c.dir.Kind, entry)}}, nil
+	// Whose entry it is: the hub user it was written for, by its id or the
+	// DN of the create in flight; an entry the hub did not write is
+	// nobody's, and is never adopted (findByUserName refuses another
+	// externalId).
+	written, err := c.e.st.WrittenObjects(ctx, c.dir.ID, []string{entry.GetExternalId()}, []string{sync.DNKey(entry.GetDn())})
+	if err != nil {
+		return nil, err
+	}
+	owner := cmp.Or(written[entry.GetExternalId()], written[sync.DNKey(entry.GetDn())], notWritten)
+	o, ee := sync.NewMapper(c.dir).Map(entry)
+	active := ee == nil && o.Status == store.StatusActive
+	return []scim.Resource{{"id": entry.GetExternalId(), "userName": value, "externalId": owner, "active": active}}, nil
 }
+
+// notWritten is the externalId of an entry the hub did not write.
+const notWritten = "(not written by idsync)"
 
 // errNotForDirectories refuses what a directory target does not do.
 func errNotForDirectories(what string) error {
@@ -292,21 +322,6 @@ func (c *dirClient) DeleteGroup(context.Context, string) error {
 
 func (c *dirClient) PatchGroupMembers(context.Context, string, []string, []string) error {
 	return errNotForDirectories("pushing groups")
-}
-
-// disabledEntry reads an entry's state where the entry says it: AD's
-// userAccountControl.
-func disabledEntry(kind store.DirectoryKind, e *idsyncv1.Change) bool {
-	if kind != store.KindAD {
-		return false
-	}
-	for _, a := range e.GetAttributes() {
-		if strings.EqualFold(a.GetName(), "userAccountControl") && len(a.GetValues()) > 0 {
-			uac, _ := strconv.Atoi(a.GetValues()[0])
-			return uac&2 != 0
-		}
-	}
-	return false
 }
 
 // loginOf is the attribute and value a userName is found by.

@@ -57,8 +57,9 @@ type Provisioning interface {
 	PutDirectoryWrite(ctx context.Context, w *DirectoryWrite) error
 	// WrittenObjects returns which of the external ids and DN keys of
 	// directory belong to entries apps wrote there, each with the hub
-	// user the entry is of: the change stream skips those (no loop). Both
-	// kinds of key are in the one map.
+	// user the entry is of: the change stream skips those (no loop). A DN
+	// key counts only while the entry's id is not known (a create in
+	// flight). Both kinds of key are in the one map.
 	WrittenObjects(ctx context.Context, directoryID int64, externalIDs, dnKeys []string) (map[string]string, error)
 	// PutAccount inserts or replaces the account of (a.AppID, a.UserID) and
 	// sets its UpdatedAt (and CreatedAt when new).

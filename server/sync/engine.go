@@ -354,16 +354,36 @@ func (e *Engine) skipWritten(ctx context.Context, sb *store.Batch) (map[*store.O
 		return nil, err
 	}
 	skipped := map[*store.Object]string{}
-	sb.Upserts = slices.DeleteFunc(sb.Upserts, func(o *store.Object) bool {
+	for _, o := range sb.Upserts {
 		user := cmp.Or(written[o.ExternalID], written[o.DNKey])
 		if o.Kind != store.ObjectUser || user == "" {
-			return false
+			continue
 		}
-		e.log.Debug("skipping an entry the hub wrote", "dn", o.DN, "external_id", o.ExternalID, "user", user)
+		if written[o.ExternalID] == "" {
+			// Matched by the DN of a create in flight only: an entry the
+			// hub already holds as this directory's is not the one made.
+			known, err := e.known(ctx, sb.DirectoryID, o)
+			if err != nil {
+				return nil, err
+			}
+			if known {
+				continue
+			}
+		}
+		e.log.Info("skipping an entry the hub wrote", "dn", o.DN, "external_id", o.ExternalID, "user", user)
 		skipped[o] = user
-		return true
-	})
+	}
+	sb.Upserts = slices.DeleteFunc(sb.Upserts, func(o *store.Object) bool { return skipped[o] != "" })
 	return skipped, nil
+}
+
+// known reports whether the hub holds o as a user of the directory.
+func (e *Engine) known(ctx context.Context, directoryID int64, o *store.Object) (bool, error) {
+	users, err := e.store.FindUsers(ctx, directoryID, o.Profile.Username)
+	if err != nil {
+		return false, err
+	}
+	return slices.ContainsFunc(users, func(u *store.User) bool { return u.ExternalID == o.ExternalID }), nil
 }
 
 // mergeWritten takes into the hub users the fields a directory masters of

@@ -252,8 +252,9 @@ func (s *Store) PutDirectoryWrite(ctx context.Context, w *store.DirectoryWrite) 
 }
 
 // WrittenObjects returns the external ids and DN keys of directory that
-// are entries apps wrote, each with the hub user written. A directory no
-// app writes to costs one probe.
+// are entries apps wrote, each with the hub user written; a DN key counts
+// only for an entry whose id is not known yet. A directory no app writes
+// to costs one probe.
 func (s *Store) WrittenObjects(ctx context.Context, directoryID int64, externalIDs, dnKeys []string) (map[string]string, error) {
 	out := map[string]string{}
 	if len(externalIDs)+len(dnKeys) == 0 {
@@ -267,13 +268,15 @@ func (s *Store) WrittenObjects(ctx context.Context, directoryID int64, externalI
 	if n == 0 {
 		return out, nil
 	}
+	// A DN names an entry only until the directory gave its id: the DN
+	// may later be another entry's (a rename, a delete, a namesake).
 	for _, q := range []struct {
-		col  string
-		keys []string
-	}{{"external_id", externalIDs}, {"dn_key", dnKeys}} {
+		col, only string
+		keys      []string
+	}{{"external_id", "", externalIDs}, {"dn_key", " AND external_id = ''", dnKeys}} {
 		err := chunks(q.keys, s.d.MaxParams-1, func(part []string) error {
 			rows, err := s.rd.query(ctx, `SELECT `+q.col+`, user_id FROM directory_writes WHERE directory_id = ? AND `+
-				q.col+` IN (`+marks(len(part))+`)`, append([]any{directoryID}, anys(part)...)...)
+				q.col+` IN (`+marks(len(part))+`)`+q.only, append([]any{directoryID}, anys(part)...)...)
 			if err != nil {
 				return err
 			}
