@@ -231,9 +231,9 @@ func TestWriteBackHRToDirectories(t *testing.T) {
 	hr("PUT", "/Users/"+uid, map[string]any{
 		"schemas":  []string{"urn:ietf:params:scim:schemas:core:2.0:User", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"},
 		"userName": "jhire@idsync.test", "externalId": "WD-4711", "active": true,
-		"name":     map[string]any{"givenName": "Jane", "familyName": "Hire"}, "displayName": "Jane Hire",
-		"emails":   []any{map[string]any{"value": "jhire@idsync.test", "type": "work", "primary": true}},
-		"title":    "Lead Analyst",
+		"name": map[string]any{"givenName": "Jane", "familyName": "Hire"}, "displayName": "Jane Hire",
+		"emails": []any{map[string]any{"value": "jhire@idsync.test", "type": "work", "primary": true}},
+		"title":  "Lead Analyst",
 		"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": map[string]any{"employeeNumber": "4711", "department": "Finance"},
 	})
 	until(t, "HR's title in AD, AD's mail kept", func() string {

@@ -1,8 +1,6 @@
 package main
 
 import (
-	"google.golang.org/protobuf/proto"
-
 	"cmp"
 	"context"
 	"encoding/json"
@@ -17,6 +15,7 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+	"google.golang.org/protobuf/proto"
 
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 )

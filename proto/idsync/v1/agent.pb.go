@@ -1310,9 +1310,9 @@ type Authenticate struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Where and what to search (base, user filter, user attributes).
 	Source *Source `protobuf:"bytes,1,opt,name=source,proto3" json:"source,omitempty"`
-	// Attributes a username may match, in order; empty takes the kind's
-	// defaults (sAMAccountName, userPrincipalName on AD; uid, mail on
-	// OpenLDAP).
+	// Attributes a username may match (any of them; exactly one entry must
+	// match); empty takes the kind's defaults (sAMAccountName,
+	// userPrincipalName on AD; uid, mail on OpenLDAP).
 	LoginAttributes []string `protobuf:"bytes,2,rep,name=login_attributes,json=loginAttributes,proto3" json:"login_attributes,omitempty"`
 	// What the user typed.
 	Username string `protobuf:"bytes,3,opt,name=username,proto3" json:"username,omitempty"`
