@@ -273,10 +273,41 @@ func TestWriteBackHRToDirectories(t *testing.T) {
 		}
 		return ""
 	})
+	// A hire whose logon name an entry the hub did not write already has
+	// is never given that entry: the job is dead-lettered, the entry is
+	// left alone, and the other apps go on.
+	if err := ad.Add(ctx, gendir.Entry{DN: "CN=Taken Already," + staff, Attrs: []gendir.Attr{
+		{Name: "objectClass", Values: []string{"top", "person", "organizationalPerson", "user"}},
+		{Name: "sAMAccountName", Values: []string{"jtaken"}}, {Name: "title", Values: []string{"Theirs"}}}}); err != nil {
+		t.Fatal(err)
+	}
+	taken := hr("POST", "/Users", map[string]any{
+		"schemas":  []string{"urn:ietf:params:scim:schemas:core:2.0:User"},
+		"userName": "jtaken@idsync.test", "externalId": "WD-4712", "active": true,
+		"name":     map[string]any{"givenName": "Jo", "familyName": "Taken"}, "title": "Ours",
+		"emails":   []any{map[string]any{"value": "jtaken@idsync.test", "type": "work", "primary": true}},
+	})
+	hr("PATCH", "/Groups/"+group["id"].(string), map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
+		"Operations": []any{map[string]any{"op": "add", "path": "members", "value": []any{map[string]any{"value": taken["id"]}}}}})
+	until(t, "the taken name dead-lettered, the app's account made", func() string {
+		var jobs []struct{ App, Target, State, LastError string }
+		s.ctlJSON(&jobs, "push", "list", "--app", "ad-accounts", "--failed")
+		dead := len(jobs) == 1 && jobs[0].State == "dead" &&
+			(jobs[0].Target == taken["id"] || jobs[0].Target == "jtaken@idsync.test")
+		if _, ok := byExternalID(app, taken["id"].(string)); !ok || !dead {
+			return fmt.Sprintf("dead jobs %+v, in the app %v", jobs, ok)
+		}
+		return ""
+	})
+	if e := findEntry(t, &ad.Endpoint, ad.BaseDN, "(sAMAccountName=jtaken)"); e == nil || e.GetAttributeValue("title") != "Theirs" ||
+		!strings.EqualFold(e.DN, "CN=Taken Already,"+staff) {
+		t.Errorf("the entry that had the name: %s, want it untouched", describeEntry(e))
+	}
+
 	// Still one person: the writes of the termination came back too.
 	time.Sleep(3 * time.Second) // two DirSync polls
-	if users := s.users("ad"); len(users) != 1 {
-		t.Errorf("after the termination the hub holds AD users %v, want the hand-made one alone", keys(users))
+	if users := s.users("ad"); len(users) != 2 {
+		t.Errorf("after the termination the hub holds AD users %v, want the two made by hand alone", keys(users))
 	}
 	for _, a := range []*agent{adAgent, ldapAgent} {
 		if strings.Contains(a.logs(), "Welcome-4711") {
