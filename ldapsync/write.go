@@ -12,6 +12,8 @@ import (
 	"unicode/utf16"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/idsync/idsync/internal/ldapwire"
 )
 
 // WriteAction is what Write does to an entry.
@@ -107,7 +109,7 @@ type WriteOp struct {
 	MustChangePassword bool
 }
 
-// AD userAccountControl flags Write uses.
+// AD userAccountControl flags Write and Authenticate use.
 const (
 	uacAccountDisable = 0x2
 	uacNormalAccount  = 0x200
@@ -267,20 +269,6 @@ func (w *writer) validate() error {
 	return nil
 }
 
-// validAttrName reports whether s is an attribute description safe to put
-// in a filter: letters, digits, '-', ';' (options) or a numeric OID.
-func validAttrName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == ';' || r == '.') {
-			return false
-		}
-	}
-	return true
-}
-
 // underBase checks that dn parses and lies under the spec's base DN: the
 // agent writes where it reads, nowhere else.
 func (w *writer) underBase(dn string) error {
@@ -333,34 +321,37 @@ func (w *writer) stateAttributes() []string {
 	return attrs
 }
 
-// fetch reads the entries base and scope find with filter, with the
+// fetch reads the entry base and scope find with filter, with the
 // attributes Write needs. No entry is ErrEntryNotFound; more than one is
 // ErrEntryNotFound too, as the lookup is ambiguous.
 func (w *writer) fetch(ctx context.Context, base string, scope int, filter, what string) (*entryState, error) {
-	req := ldap.NewSearchRequest(base, scope, ldap.NeverDerefAliases, 2, 0, false, filter, w.stateAttributes(), nil)
-	var found []*entryState
-	_, err := w.conn.search(ctx, req, func(e *ldap.Entry) error {
-		st := &entryState{dn: e.DN, attrs: map[string][]string{}}
-		for _, a := range e.Attributes {
-			st.attrs[strings.ToLower(a.Name)] = a.Values
+	var found *entryState
+	n, err := w.conn.searchUpToTwo(ctx, base, scope, filter, w.stateAttributes(), func(e *ldapwire.Entry) error {
+		st := &entryState{dn: string(e.DN), attrs: map[string][]string{}}
+		for _, a := range e.Attrs {
+			values := make([]string, len(a.Values))
+			for i, v := range a.Values {
+				values[i] = string(v)
+			}
+			st.attrs[strings.ToLower(string(a.Name))] = values
 		}
-		found = append(found, st)
+		found = st
 		return nil
 	})
 	switch {
-	case ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject):
+	case ldapwire.IsResultCode(err, ldap.LDAPResultNoSuchObject):
 		return nil, fmt.Errorf("%s on %s: %w", what, w.conn.url, ErrEntryNotFound)
-	case ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) || len(found) > 1:
-		return nil, fmt.Errorf("%s on %s: more than one entry matches: %w", what, w.conn.url, ErrEntryNotFound)
 	case err != nil:
 		return nil, err
-	case len(found) == 0:
+	case n > 1:
+		return nil, fmt.Errorf("%s on %s: more than one entry matches: %w", what, w.conn.url, ErrEntryNotFound)
+	case n == 0:
 		return nil, fmt.Errorf("%s on %s: %w", what, w.conn.url, ErrEntryNotFound)
 	}
-	if err := w.underBase(found[0].dn); err != nil {
+	if err := w.underBase(found.dn); err != nil {
 		return nil, fmt.Errorf("%s on %s: %v: %w", what, w.conn.url, err, ErrEntryNotFound)
 	}
-	return found[0], nil
+	return found, nil
 }
 
 // findByID reads the entry op.ExternalID names: on AD by its <GUID=…> DN,
@@ -368,22 +359,22 @@ func (w *writer) fetch(ctx context.Context, base string, scope int, filter, what
 func (w *writer) findByID(ctx context.Context) (*entryState, error) {
 	what := "entry " + w.op.ExternalID
 	if w.spec.Kind == KindAD {
-		return w.fetch(ctx, "<GUID="+w.op.ExternalID+">", ldap.ScopeBaseObject, "(objectClass=*)", what)
+		return w.fetch(ctx, "<GUID="+w.op.ExternalID+">", ldapwire.ScopeBaseObject, "(objectClass=*)", what)
 	}
-	return w.fetch(ctx, w.spec.BaseDN, ldap.ScopeWholeSubtree, "(entryUUID="+ldap.EscapeFilter(w.op.ExternalID)+")", what)
+	return w.fetch(ctx, w.spec.BaseDN, ldapwire.ScopeWholeSubtree, "(entryUUID="+ldap.EscapeFilter(w.op.ExternalID)+")", what)
 }
 
 // findByLookup finds the one user under the base DN whose LookupAttribute
 // holds LookupValue.
 func (w *writer) findByLookup(ctx context.Context) (*entryState, error) {
 	filter := fmt.Sprintf("(&%s(%s=%s))", w.spec.UserFilter, w.op.LookupAttribute, ldap.EscapeFilter(w.op.LookupValue))
-	return w.fetch(ctx, w.spec.BaseDN, ldap.ScopeWholeSubtree, filter,
+	return w.fetch(ctx, w.spec.BaseDN, ldapwire.ScopeWholeSubtree, filter,
 		fmt.Sprintf("user with %s=%s under %q", w.op.LookupAttribute, w.op.LookupValue, w.spec.BaseDN))
 }
 
 // fetchDN re-reads the state of the entry at dn.
 func (w *writer) fetchDN(ctx context.Context, dn string) (*entryState, error) {
-	return w.fetch(ctx, dn, ldap.ScopeBaseObject, "(objectClass=*)", "entry "+dn)
+	return w.fetch(ctx, dn, ldapwire.ScopeBaseObject, "(objectClass=*)", "entry "+dn)
 }
 
 // targetParent is where the entry belongs after the write: the disabled
