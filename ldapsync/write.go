@@ -54,7 +54,70 @@ var (
 	// ErrEntryExists is wrapped by Write's error when a create finds the DN
 	// or a unique value (AD sAMAccountName, userPrincipalName) taken.
 	ErrEntryExists = errors.New("entry already exists")
+	// ErrInvalidWrite is wrapped by Write's error when the WriteOp itself
+	// is wrong (a DN not under the base DN, a password without TLS, a
+	// forbidden attribute, …): nothing was sent, and the same op fails
+	// again the same way.
+	ErrInvalidWrite = errors.New("invalid write")
 )
+
+// forbiddenAttributes are the attributes (lower-case) a WriteOp may not
+// list: they would change what the entry is or what it may do, or they are
+// set through WriteOp's own fields or by the server.
+var forbiddenAttributes = map[string]string{
+	"objectclass":        "WriteOp.ObjectClasses sets it, on create",
+	"unicodepwd":         "set the password with WriteOp.Password",
+	"userpassword":       "set the password with WriteOp.Password",
+	"useraccountcontrol": "WriteOp.Enabled sets it",
+	"pwdlastset":         "WriteOp.MustChangePassword sets it",
+	"pwdreset":           "WriteOp.MustChangePassword sets it",
+	"objectguid":         "the server sets it",
+	"entryuuid":          "the server sets it",
+	// Kerberos delegation, certificate and key mappings, SID and group
+	// membership, the security descriptor and logon scripts: each grants
+	// rights or a way to sign in as someone.
+	"serviceprincipalname":                     "",
+	"altsecurityidentities":                    "",
+	"msds-allowedtoactonbehalfofotheridentity": "",
+	"msds-keycredentiallink":                   "",
+	"msds-supportedencryptiontypes":            "",
+	"sidhistory":                               "",
+	"primarygroupid":                           "",
+	"admincount":                               "",
+	"ntsecuritydescriptor":                     "",
+	"scriptpath":                               "",
+	"userparameters":                           "",
+	"member":                                   "",
+	"memberof":                                 "",
+	"usercertificate":                          "",
+}
+
+// ForbiddenAttribute reports whether Write refuses to write the attribute
+// name (any case, with or without options such as ";binary"): one that
+// would escalate the entry's privileges or break it — objectClass, the
+// password, userAccountControl, the id attribute, Kerberos delegation and
+// key attributes, group membership, the security descriptor, and the like.
+// A numeric OID is forbidden too, as Write cannot tell which attribute it
+// names. The hub uses it to refuse such a mapping when an app is
+// configured.
+func ForbiddenAttribute(name string) bool {
+	_, ok := forbiddenReason(name)
+	return ok
+}
+
+// forbiddenReason returns why name may not be written, and whether it is
+// forbidden.
+func forbiddenReason(name string) (string, bool) {
+	typ, _, _ := strings.Cut(strings.ToLower(name), ";")
+	if typ != "" && typ[0] >= '0' && typ[0] <= '9' {
+		return "name attributes by their names, not by OID", true
+	}
+	why, ok := forbiddenAttributes[typ]
+	if ok && why == "" {
+		why = "it would change the rights of the account"
+	}
+	return why, ok
+}
 
 // WriteOp is one write of a user entry, as the hub asks for it.
 type WriteOp struct {
@@ -82,9 +145,9 @@ type WriteOp struct {
 	// Attributes to set; one with no values is removed when present.
 	// Attributes not listed are left alone. Write compares them with the
 	// current values and modifies only what differs (an update that
-	// changes nothing sends no Modify). The password and, on AD,
-	// userAccountControl are not among them: Password and Enabled set
-	// those.
+	// changes nothing sends no Modify). None may be one that
+	// ForbiddenAttribute names: Password, Enabled and MustChangePassword
+	// set the password and account state.
 	Attributes []Attribute
 	// Enabled is the account's state after the write. AD:
 	// userAccountControl bit 2 (ACCOUNTDISABLE) cleared or set, other bits
@@ -124,8 +187,10 @@ const (
 // second time; a delete of a missing entry is ErrEntryNotFound. A create
 // that fails after its Add leaves the entry behind: the retry gets
 // ErrEntryExists, and a WriteUpdate of the entry then finishes the job
-// (state, place). Errors name the DN and the LDAP result, never the
-// password. go-ldap's writes take no ctx: Write checks ctx between them,
+// (state, place). An op that is wrong
+// in itself fails with ErrInvalidWrite before anything is sent; its
+// attributes may not include those ForbiddenAttribute names. Errors name
+// the DN and the LDAP result, never the password. go-ldap's writes take no ctx: Write checks ctx between them,
 // and a write under way completes.
 //
 // Entries, ParentDN and DisabledParentDN must lie under spec.BaseDN. The
@@ -149,7 +214,7 @@ func write(ctx context.Context, c *Conn, spec Spec, op WriteOp) (Change, error) 
 	}
 	w := &writer{conn: c, spec: spec, op: op}
 	if err := w.validate(); err != nil {
-		return Change{}, fmt.Errorf("%s: %w", op.Action, err)
+		return Change{}, fmt.Errorf("%s: %w: %w", op.Action, ErrInvalidWrite, err)
 	}
 	switch op.Action {
 	case WriteCreate:
@@ -201,6 +266,12 @@ func (w *writer) validate() error {
 		if !ok || a == "" || v == "" {
 			return fmt.Errorf("DisableAttribute %q is not attr=value", op.DisableAttribute)
 		}
+		if !validAttrName(a) {
+			return fmt.Errorf("DisableAttribute %q: %q is not an attribute name", op.DisableAttribute, a)
+		}
+		if why, bad := forbiddenReason(a); bad {
+			return fmt.Errorf("DisableAttribute %q: %s may not be written: %s", op.DisableAttribute, a, why)
+		}
 		w.disableAttr, w.disableValue = a, v
 	}
 	switch op.Action {
@@ -243,16 +314,11 @@ func (w *writer) validate() error {
 		return fmt.Errorf("RDNAttribute %q is not an attribute name", w.rdnAttr)
 	}
 	for _, a := range op.Attributes {
-		lower := strings.ToLower(a.Name)
-		switch {
-		case !validAttrName(a.Name):
+		if !validAttrName(a.Name) {
 			return fmt.Errorf("attribute %q is not an attribute name", a.Name)
-		case lower == "unicodepwd" || lower == "userpassword":
-			return fmt.Errorf("attribute %s: set the password with WriteOp.Password", a.Name)
-		case lower == "useraccountcontrol" && w.spec.Kind == KindAD:
-			return fmt.Errorf("attribute %s: WriteOp.Enabled sets it", a.Name)
-		case lower == idAttribute[w.spec.Kind]:
-			return fmt.Errorf("attribute %s: the server sets it", a.Name)
+		}
+		if why, bad := forbiddenReason(a.Name); bad {
+			return fmt.Errorf("attribute %s may not be written: %s", a.Name, why)
 		}
 	}
 	if op.Action == WriteCreate {
@@ -820,15 +886,26 @@ func (s *oneSink) EntryError(_ context.Context, e EntryError) error {
 }
 
 // Refused reports whether err is the server refusing an operation (an LDAP
-// result such as a constraint or an access right): the same write fails
-// again. Anything else — a connection that failed or broke, a server busy
-// or unavailable, a timeout — may pass on a later attempt.
+// result such as a constraint or an access right) or an op that is wrong
+// in itself (ErrInvalidWrite): the same write fails again. Anything else —
+// a connection that failed or broke, a server busy or unavailable, a
+// timeout — may pass on a later attempt.
 func Refused(err error) bool {
+	if errors.Is(err, ErrInvalidWrite) {
+		return true
+	}
+	var code uint16
 	var le *ldap.Error
-	if !errors.As(err, &le) {
+	var re *ldapwire.ResultError
+	switch {
+	case errors.As(err, &le):
+		code = le.ResultCode
+	case errors.As(err, &re):
+		code = uint16(re.Code)
+	default:
 		return false
 	}
-	switch le.ResultCode {
+	switch code {
 	case ldap.ErrorNetwork, ldap.LDAPResultBusy, ldap.LDAPResultUnavailable, ldap.LDAPResultServerDown,
 		ldap.LDAPResultTimeout, ldap.LDAPResultTimeLimitExceeded, ldap.LDAPResultAdminLimitExceeded, ldap.LDAPResultOther:
 		return false

@@ -174,8 +174,8 @@ func TestWriteAD(t *testing.T) {
 
 	t.Run("password over plain LDAP", func(t *testing.T) {
 		_, err := ldapsync.Write(t.Context(), plain, spec, create)
-		if err == nil || !strings.Contains(err.Error(), "TLS") {
-			t.Fatalf("err = %v, want one saying AD takes passwords over TLS", err)
+		if !errors.Is(err, ldapsync.ErrInvalidWrite) || !strings.Contains(err.Error(), "TLS") {
+			t.Fatalf("err = %v, want ErrInvalidWrite saying AD takes passwords over TLS", err)
 		}
 		noSecret(t, err, password)
 		if exists(t, &srv.Endpoint, "CN=Jane Doe "+sam+","+staff) {
@@ -470,8 +470,8 @@ func TestWriteOpenLDAP(t *testing.T) {
 		if n := writes.Load() - sent; n != 0 {
 			t.Errorf("the refused write sent %d writes", n)
 		}
-		if err == nil || !strings.Contains(err.Error(), "DisableAttribute") {
-			t.Errorf("err = %v, want one naming DisableAttribute", err)
+		if !errors.Is(err, ldapsync.ErrInvalidWrite) || !strings.Contains(err.Error(), "DisableAttribute") {
+			t.Errorf("err = %v, want ErrInvalidWrite naming DisableAttribute", err)
 		}
 		if after := readAttr(t, &srv.Endpoint, dn, "entryCSN"); !slices.Equal(before, after) {
 			t.Errorf("entryCSN moved from %v to %v", before, after)
