@@ -185,9 +185,8 @@ const (
 //
 // It is idempotent: an update or delete run twice changes nothing the
 // second time; a delete of a missing entry is ErrEntryNotFound. A create
-// that fails after its Add leaves the entry behind: the retry gets
-// ErrEntryExists, and a WriteUpdate of the entry then finishes the job
-// (state, place). An op that is wrong
+// that fails after its Add (AD refuses the password, say) deletes the
+// entry it added, so that a retry creates it afresh. An op that is wrong
 // in itself fails with ErrInvalidWrite before anything is sent; its
 // attributes may not include those ForbiddenAttribute names. Errors name
 // the DN and the LDAP result, never the password. go-ldap's writes take no ctx: Write checks ctx between them,
@@ -464,7 +463,9 @@ func (w *writer) rdn() string {
 
 // create adds the entry where it belongs (disabled on AD until its password
 // is set), sets the password, then brings the rest of its state in line
-// through reconcile.
+// through reconcile. When a step after the Add fails, it deletes the entry
+// again: a retry then creates it afresh, with its password, rather than
+// finding a half-made entry it cannot finish.
 func (w *writer) create(ctx context.Context) (Change, error) {
 	dn := w.rdn() + "," + w.targetParent()
 	classes := w.op.ObjectClasses
@@ -499,19 +500,53 @@ func (w *writer) create(ctx context.Context) (Change, error) {
 	if err := w.conn.ldap.Add(add); err != nil {
 		return Change{}, w.addError(dn, err)
 	}
+	ch, err := w.finishCreate(ctx, &dn)
+	if err != nil {
+		return Change{}, w.undoCreate(ctx, dn, err)
+	}
+	return ch, nil
+}
+
+// finishCreate sets the password of the entry just added at *dn and
+// reconciles it; *dn follows the entry should reconcile move it.
+func (w *writer) finishCreate(ctx context.Context, dn *string) (Change, error) {
 	if w.op.Password != "" {
-		if err := w.setPassword(ctx, dn); err != nil {
+		if err := w.setPassword(ctx, *dn); err != nil {
 			return Change{}, err
 		}
 	}
-	cur, err := w.fetchDN(ctx, dn)
+	cur, err := w.fetchDN(ctx, *dn)
 	if err != nil {
 		return Change{}, err
 	}
-	if dn, err = w.reconcile(ctx, cur); err != nil {
+	next, err := w.reconcile(ctx, cur)
+	*dn = next
+	if err != nil {
 		return Change{}, err
 	}
-	return w.reread(ctx, dn)
+	return w.reread(ctx, *dn)
+}
+
+// undoCreate deletes the entry a failed create added at dn, taking it out
+// of the disable group first, and returns cause — joined with the delete's
+// error when that fails too. It runs when ctx has ended as well, within
+// the default timeout.
+func (w *writer) undoCreate(ctx context.Context, dn string, cause error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultTimeout)
+	defer cancel()
+	errs := []error{cause}
+	// A disable group that cannot be found holds no one to take out.
+	if err := w.leaveDisableGroup(ctx, dn); err != nil && !errors.Is(err, ErrEntryNotFound) &&
+		!ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+		errs = append(errs, err)
+	}
+	if err := w.conn.ldap.Del(ldap.NewDelRequest(dn, nil)); err != nil {
+		errs = append(errs, fmt.Errorf("deleting %s, half made by the failed create: %w", dn, err))
+	}
+	if len(errs) == 1 {
+		return cause
+	}
+	return errors.Join(errs...)
 }
 
 // addError turns a refused Add into ErrEntryExists when the DN or a unique
@@ -591,7 +626,8 @@ func (w *writer) withDisableValue(values []string) []string {
 // account is disabled before it moves and enabled after, so that no
 // enabled account sits in the disabled parent. The rename comes before the
 // attributes: AD refuses a Modify of the RDN attribute. It returns the
-// entry's DN afterwards.
+// entry's DN afterwards, and on an error the DN it had when the error
+// came.
 func (w *writer) reconcile(ctx context.Context, cur *entryState) (string, error) {
 	steps := []func(context.Context, *entryState) (*entryState, error){w.move, w.modifyAttributes, w.setAccountControl, w.setDisableGroup}
 	if !w.op.Enabled {
@@ -599,11 +635,11 @@ func (w *writer) reconcile(ctx context.Context, cur *entryState) (string, error)
 	}
 	for _, step := range steps {
 		if err := ctx.Err(); err != nil {
-			return "", err
+			return cur.dn, err
 		}
 		next, err := step(ctx, cur)
 		if err != nil {
-			return "", err
+			return cur.dn, err
 		}
 		cur = next
 	}
