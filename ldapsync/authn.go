@@ -59,21 +59,25 @@ func DefaultLoginAttributes(k Kind) []string {
 }
 
 // The attributes Authenticate reads to refuse accounts the server itself
-// may let bind: AD's userAccountControl (bit 2 is ACCOUNTDISABLE) and the
-// password policy overlay's lock (operational, so asked for by name).
+// may let bind: AD's userAccountControl (uacAccountDisable) and the
+// password policy overlay's lock and must-change flag (operational, so
+// asked for by name).
 const (
-	adAccountControl  = "useraccountcontrol"
-	adAccountDisabled = 0x2
-	pwdLockedTime     = "pwdaccountlockedtime"
+	adAccountControl = "useraccountcontrol"
+	pwdLockedTime    = "pwdaccountlockedtime"
+	pwdReset         = "pwdreset"
 )
+
+// stateAttributes are the account-state attributes Authenticate reads for
+// each kind of directory.
+var stateAttributes = map[Kind][]string{
+	KindAD:       {adAccountControl},
+	KindOpenLDAP: {pwdLockedTime, pwdReset},
+}
 
 // noSuchUserRDN names the entry an unknown user's password is tried
 // against, so that an unknown user costs about what a wrong password does.
 const noSuchUserRDN = "cn=idsync-no-such-user"
-
-// attributeName matches an attribute description without options: a
-// keystring or a numeric OID.
-var attributeName = regexp.MustCompile(`^(?:[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)+)$`)
 
 // adDataCode finds AD's reason code in a bind diagnostic
 // ("80090308: LdapErr: …, comment: AcceptSecurityContext error, data 52e, v…").
@@ -110,7 +114,7 @@ func Authenticate(ctx context.Context, c *Conn, cfg Config, spec Spec, login []s
 		login = DefaultLoginAttributes(spec.Kind)
 	}
 	for _, a := range login {
-		if !attributeName.MatchString(a) {
+		if !validAttrName(a) {
 			return Change{}, fmt.Errorf("login attribute %q is not an attribute name", a)
 		}
 	}
@@ -124,16 +128,16 @@ func Authenticate(ctx context.Context, c *Conn, cfg Config, spec Spec, login []s
 	if err != nil {
 		return Change{}, redact(err, password)
 	}
-	switch len(found) {
-	case 0:
+	if len(found) != 1 {
 		// Spend a bind on a DN that does not exist, as a wrong password
-		// would, so that timing does not tell unknown users from known ones.
+		// would, so that timing does not tell unknown or ambiguous users
+		// from known ones.
 		if _, _, err := bind(ctx, cfg, noSuchUserRDN+","+spec.BaseDN, password); err != nil {
 			return Change{}, redact(err, password)
 		}
-		return Change{}, &AuthError{Reason: AuthUnknownUser}
-	case 1:
-	default:
+		if len(found) == 0 {
+			return Change{}, &AuthError{Reason: AuthUnknownUser}
+		}
 		return Change{}, &AuthError{Reason: AuthAmbiguous}
 	}
 	u := found[0]
@@ -176,39 +180,34 @@ func findUser(ctx context.Context, c *Conn, spec Spec, login []string, username 
 	}
 	f.WriteString("))")
 
-	stateAttr := pwdLockedTime
-	if spec.Kind == KindAD {
-		stateAttr = adAccountControl
-	}
-	requested := slices.ContainsFunc(spec.UserAttributes, func(a string) bool { return strings.EqualFold(a, stateAttr) })
-	attrs := spec.UserAttributes
-	if !requested {
-		attrs = append(slices.Clip(attrs), stateAttr)
+	// The state attributes are read whether or not requested, and
+	// reported only when requested.
+	var unrequested []string
+	attrs := slices.Clip(spec.UserAttributes)
+	for _, sa := range stateAttributes[spec.Kind] {
+		if !slices.ContainsFunc(spec.UserAttributes, func(a string) bool { return strings.EqualFold(a, sa) }) {
+			unrequested = append(unrequested, sa)
+			attrs = append(attrs, sa)
+		}
 	}
 
 	imp := newImporter(c, spec, nil)
-	req := &ldapwire.SearchRequest{BaseDN: spec.BaseDN, Scope: ldapwire.ScopeWholeSubtree, Filter: f.String(),
-		Attributes: spec.requestAttributes(attrs), SizeLimit: 2}
 	var found []foundUser
-	_, err := c.wireSearch(ctx, req, func(e *ldapwire.Entry) error {
+	_, err := c.searchUpToTwo(ctx, spec.BaseDN, ldapwire.ScopeWholeSubtree, f.String(), spec.requestAttributes(attrs), func(e *ldapwire.Entry) error {
 		ch, ranges, problem := imp.normalize(ObjectUser, e)
 		u := foundUser{DN: string(e.DN), imp: imp, change: ch, ranges: ranges, problem: problem, state: map[string][]string{}}
 		if problem == nil {
 			u.change.Attributes = slices.DeleteFunc(u.change.Attributes, func(a Attribute) bool {
-				if a.Name != stateAttr {
+				if !slices.Contains(stateAttributes[spec.Kind], a.Name) {
 					return false
 				}
 				u.state[a.Name] = a.Values
-				return !requested
+				return slices.Contains(unrequested, a.Name)
 			})
 		}
 		found = append(found, u)
 		return nil
 	})
-	// The size limit stops a search matching more than two entries.
-	if ldapwire.IsResultCode(err, ldap.LDAPResultSizeLimitExceeded) && len(found) > 1 {
-		return found, nil
-	}
 	if err != nil {
 		return nil, fmt.Errorf("looking up the user: %w", err)
 	}
@@ -232,7 +231,7 @@ func refusal(k Kind, u foundUser, refused bool, diag string) AuthReason {
 		// Some servers (Samba among them, for some paths) let a disabled
 		// account bind; AD's own answer is data 533.
 		for _, v := range u.state[adAccountControl] {
-			if n, err := strconv.ParseInt(v, 10, 64); err == nil && n&adAccountDisabled != 0 {
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil && n&uacAccountDisable != 0 {
 				return AuthDisabled
 			}
 		}
@@ -245,6 +244,11 @@ func refusal(k Kind, u foundUser, refused bool, diag string) AuthReason {
 	}
 	if refused {
 		return AuthWrongPassword
+	}
+	// ppolicy lets an account that must change its password bind (to
+	// change it), and nothing else: no sign-in until it is changed.
+	if slices.ContainsFunc(u.state[pwdReset], func(v string) bool { return strings.EqualFold(v, "TRUE") }) {
+		return AuthExpired
 	}
 	return ""
 }

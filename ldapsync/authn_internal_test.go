@@ -12,6 +12,7 @@ func TestRefusal(t *testing.T) {
 	const adDiag = "80090308: LdapErr: DSID-0C09044E, comment: AcceptSecurityContext error, data %s, v4563"
 	uac := func(v string) foundUser { return foundUser{state: map[string][]string{adAccountControl: {v}}} }
 	locked := foundUser{state: map[string][]string{pwdLockedTime: {"000001010000Z"}}}
+	reset := func(v string) foundUser { return foundUser{state: map[string][]string{pwdReset: {v}}} }
 	for _, tc := range []struct {
 		name    string
 		kind    Kind
@@ -40,6 +41,10 @@ func TestRefusal(t *testing.T) {
 		{"OpenLDAP refused", KindOpenLDAP, foundUser{}, true, "", AuthWrongPassword},
 		{"OpenLDAP locked, bind passed", KindOpenLDAP, locked, false, "", AuthLocked},
 		{"OpenLDAP locked, refused", KindOpenLDAP, locked, true, "", AuthLocked},
+		{"OpenLDAP must change, bind passed", KindOpenLDAP, reset("TRUE"), false, "", AuthExpired},
+		{"OpenLDAP must change, any case", KindOpenLDAP, reset("true"), false, "", AuthExpired},
+		{"OpenLDAP must change, refused", KindOpenLDAP, reset("TRUE"), true, "", AuthWrongPassword},
+		{"OpenLDAP pwdReset FALSE", KindOpenLDAP, reset("FALSE"), false, "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			diag := ""

@@ -59,6 +59,7 @@ func TestAuthenticateOpenLDAP(t *testing.T) {
 		alicePW = "alice-Secret-1"
 		sharePW = "share-Secret-2"
 		davePW  = "dave-Secret-3"
+		erinPW  = "erin-Secret-4"
 	)
 	person := func(uid, mail, password string, extra ...gendir.Attr) gendir.Entry {
 		return gendir.Entry{DN: "uid=" + uid + ",ou=people," + testserver.SlapdSuffix, Attrs: append([]gendir.Attr{
@@ -74,6 +75,8 @@ func TestAuthenticateOpenLDAP(t *testing.T) {
 		person("bob", "shared@example.org", sharePW),
 		person("carol", "shared@example.org", sharePW),
 		person("dave", "dave@example.org", davePW, gendir.Attr{Name: "pwdAccountLockedTime", Values: []string{"000001010000Z"}}),
+		// An administrator set erin's password: she must change it first.
+		person("erin", "erin@example.org", erinPW, gendir.Attr{Name: "pwdReset", Values: []string{"TRUE"}}),
 	}
 	srv := testserver.Slapd(t, testserver.SlapdOptions{PasswordPolicy: true,
 		Preload: func(_ string, emit func(gendir.Entry) error) error {
@@ -88,7 +91,7 @@ func TestAuthenticateOpenLDAP(t *testing.T) {
 	cfg := ldapsync.Config{URL: srv.URL}
 	spec := ldapsync.Spec{Kind: ldapsync.KindOpenLDAP, BaseDN: srv.BaseDN, UserAttributes: []string{"uid", "mail", "cn"}}
 	uuids := entryUUIDs(t, srv)
-	alice, dave := entries[1], entries[4]
+	alice, dave, erin := entries[1], entries[4], entries[5]
 
 	for _, tc := range []authCase{
 		{name: "by uid", username: "alice", password: alicePW, wantDN: alice.DN},
@@ -104,6 +107,8 @@ func TestAuthenticateOpenLDAP(t *testing.T) {
 		{name: "two entries with the mail", username: "shared@example.org", password: sharePW, wantReason: ldapsync.AuthAmbiguous},
 		{name: "locked, right password", username: "dave", password: davePW, wantReason: ldapsync.AuthLocked, wantDN: dave.DN},
 		{name: "locked, wrong password", username: "dave", password: alicePW, wantReason: ldapsync.AuthLocked, wantDN: dave.DN},
+		{name: "must change password", username: "erin", password: erinPW, wantReason: ldapsync.AuthExpired, wantDN: erin.DN},
+		{name: "must change password, wrong password", username: "erin", password: alicePW, wantReason: ldapsync.AuthWrongPassword, wantDN: erin.DN},
 		{name: "wildcard username", username: "*", password: alicePW, wantReason: ldapsync.AuthUnknownUser},
 		{name: "prefix wildcard", username: "ali*", password: alicePW, wantReason: ldapsync.AuthUnknownUser},
 		{name: "filter injection", username: "a)(uid=*", password: alicePW, wantReason: ldapsync.AuthUnknownUser},
@@ -123,17 +128,25 @@ func TestAuthenticateOpenLDAP(t *testing.T) {
 		})
 	}
 
-	t.Run("lock attribute requested", func(t *testing.T) {
-		// The lock is read whether or not it is requested, and reported
-		// only when it is.
-		spec := spec
-		spec.UserAttributes = append(spec.UserAttributes, "pwdAccountLockedTime")
-		got, ok := checkAuth(t, conn, cfg, spec, authCase{username: "alice", password: alicePW, wantDN: alice.DN})
-		if ok && attr(got, "pwdaccountlockedtime") != nil {
-			t.Errorf("alice has no lock, got %q", attr(got, "pwdaccountlockedtime"))
-		}
-		checkAuth(t, conn, cfg, spec, authCase{username: "dave", password: davePW, wantReason: ldapsync.AuthLocked, wantDN: dave.DN})
-	})
+	// The account state is read whether or not it is requested, and
+	// reported only when it is.
+	for _, tc := range []struct {
+		attr  string
+		state authCase
+	}{
+		{"pwdAccountLockedTime", authCase{username: "dave", password: davePW, wantReason: ldapsync.AuthLocked, wantDN: dave.DN}},
+		{"pwdReset", authCase{username: "erin", password: erinPW, wantReason: ldapsync.AuthExpired, wantDN: erin.DN}},
+	} {
+		t.Run(tc.attr+" requested", func(t *testing.T) {
+			spec := spec
+			spec.UserAttributes = append(spec.UserAttributes, tc.attr)
+			got, ok := checkAuth(t, conn, cfg, spec, authCase{username: "alice", password: alicePW, wantDN: alice.DN})
+			if v := attr(got, strings.ToLower(tc.attr)); ok && v != nil {
+				t.Errorf("alice has no %s, got %q", tc.attr, v)
+			}
+			checkAuth(t, conn, cfg, spec, tc.state)
+		})
+	}
 
 	t.Run("other errors", func(t *testing.T) {
 		// The bind's server is down while the lookup's is up: an error
@@ -152,6 +165,8 @@ func TestAuthenticateOpenLDAP(t *testing.T) {
 			{"bind server down", down, spec, nil, "alice", "127.0.0.1", "ldap://[redacted]"},
 			// An unknown user still costs a bind: this one reaches the server that is down.
 			{"bind server down, unknown user", down, spec, nil, "zoe", alicePW, down.URL},
+			// So does an ambiguous one.
+			{"bind server down, ambiguous user", down, spec, nil, "shared@example.org", sharePW, down.URL},
 			{"bad login attribute", cfg, spec, []string{"uid=*)(cn"}, "alice", alicePW, "login attribute"},
 			{"bad filter", cfg, ldapsync.Spec{Kind: ldapsync.KindOpenLDAP, BaseDN: srv.BaseDN, UserFilter: "(uid="}, nil, "alice", alicePW, "UserFilter"},
 			{"no kind", cfg, ldapsync.Spec{BaseDN: srv.BaseDN}, nil, "alice", alicePW, "kind"},

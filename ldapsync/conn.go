@@ -161,6 +161,23 @@ func (c *Conn) wireSearch(ctx context.Context, req *ldapwire.SearchRequest, fn f
 	return nil, fmt.Errorf("searching %s under %q for %s: %w", c.url, req.BaseDN, req.Filter, err)
 }
 
+// searchUpToTwo runs a search on the bulk-read connection with a size
+// limit of two — enough to tell one entry from several — calling fn for
+// each entry, and returns how many it saw. A search the limit stopped
+// after two entries is no error.
+func (c *Conn) searchUpToTwo(ctx context.Context, base string, scope int, filter string, attrs []string, fn func(*ldapwire.Entry) error) (int, error) {
+	req := &ldapwire.SearchRequest{BaseDN: base, Scope: scope, Filter: filter, Attributes: attrs, SizeLimit: 2}
+	n := 0
+	_, err := c.wireSearch(ctx, req, func(e *ldapwire.Entry) error {
+		n++
+		return fn(e)
+	})
+	if ldapwire.IsResultCode(err, ldap.LDAPResultSizeLimitExceeded) && n > 1 {
+		return n, nil
+	}
+	return n, err
+}
+
 // URL returns the URL the connection was dialled with.
 func (c *Conn) URL() string { return c.url }
 

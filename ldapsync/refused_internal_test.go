@@ -3,9 +3,12 @@ package ldapsync
 import (
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/idsync/idsync/internal/ldapwire"
 )
 
 // TestRefused: LDAP results that fail again are refusals; a broken or busy
@@ -29,6 +32,10 @@ func TestRefused(t *testing.T) {
 		{"server down", lerr(ldap.LDAPResultServerDown), false},
 		{"timeout", lerr(ldap.LDAPResultTimeout), false},
 		{"not an LDAP result", errors.New("connecting to ldap://x: connection refused"), false},
+		{"invalid write", fmt.Errorf("create: %w: ParentDN: not under the base DN", ErrInvalidWrite), true},
+		{"search refused (bulk-read connection)", fmt.Errorf("searching: %w", &ldapwire.ResultError{Code: int(ldap.LDAPResultInsufficientAccessRights)}), true},
+		{"search busy (bulk-read connection)", fmt.Errorf("searching: %w", &ldapwire.ResultError{Code: int(ldap.LDAPResultBusy)}), false},
+		{"failed create, undo failed too", errors.Join(lerr(ldap.LDAPResultUnwillingToPerform), lerr(ldap.ErrorNetwork)), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -36,5 +43,106 @@ func TestRefused(t *testing.T) {
 				t.Errorf("Refused(%v) = %v, want %v", tt.err, got, tt.want)
 			}
 		})
+	}
+}
+
+// TestRefusedInvalidWrite: every op Write rejects before sending anything
+// wraps ErrInvalidWrite, which Refused counts as refused. The connection
+// has no server: an op that passed validation would panic on it.
+func TestRefusedInvalidWrite(t *testing.T) {
+	const base = "dc=example,dc=org"
+	ad := Spec{Kind: KindAD, BaseDN: base}
+	ol := Spec{Kind: KindOpenLDAP, BaseDN: base}
+	parent := "ou=people," + base
+	cn := []Attribute{{Name: "cn", Values: []string{"Jane"}}}
+	with := func(a ...Attribute) []Attribute {
+		return append([]Attribute{{Name: "cn", Values: []string{"Jane"}}}, a...)
+	}
+	const id = "6f1c2b1e-8d7a-4a0c-9b7e-2f1d3c4b5a69"
+	tests := []struct {
+		name string
+		spec Spec
+		op   WriteOp
+		want string
+	}{
+		{"no action", ol, WriteOp{ParentDN: parent, Attributes: cn, Enabled: true}, "unknown action"},
+		{"parent not under the base DN", ol, WriteOp{Action: WriteCreate, ParentDN: "ou=x,dc=other", Attributes: cn, Enabled: true}, "not under the base DN"},
+		{"disabled parent not under the base DN", ol, WriteOp{Action: WriteCreate, ParentDN: parent, DisabledParentDN: "ou=x,dc=other", Attributes: cn, Enabled: true}, "DisabledParentDN"},
+		{"no parent", ol, WriteOp{Action: WriteCreate, Attributes: cn, Enabled: true}, "ParentDN is empty"},
+		{"AD password without TLS", ad, WriteOp{Action: WriteCreate, ParentDN: parent, Attributes: cn, Enabled: true, Password: "Secret-1"}, "TLS"},
+		{"password on update", ol, WriteOp{Action: WriteUpdate, ExternalID: id, Attributes: cn, Enabled: true, Password: "Secret-1"}, "create only"},
+		{"forbidden attribute", ad, WriteOp{Action: WriteUpdate, ExternalID: id, Attributes: with(Attribute{Name: "servicePrincipalName", Values: []string{"HTTP/x"}}), Enabled: true}, "servicePrincipalName"},
+		{"forbidden attribute, other case", ol, WriteOp{Action: WriteUpdate, ExternalID: id, Attributes: with(Attribute{Name: "MEMBEROF", Values: []string{"cn=admins," + base}}), Enabled: true}, "MEMBEROF"},
+		{"forbidden attribute by OID", ol, WriteOp{Action: WriteUpdate, ExternalID: id, Attributes: with(Attribute{Name: "2.5.4.35", Values: []string{"x"}}), Enabled: true}, "OID"},
+		{"forbidden disable attribute", ad, WriteOp{Action: WriteUpdate, ExternalID: id, Attributes: cn, DisableAttribute: "adminCount=0"}, "adminCount"},
+		{"not an attribute name", ol, WriteOp{Action: WriteUpdate, ExternalID: id, Attributes: with(Attribute{Name: "cn)(x", Values: []string{"x"}}), Enabled: true}, "not an attribute name"},
+		{"no RDN value", ol, WriteOp{Action: WriteCreate, ParentDN: parent, RDNAttribute: "uid", Attributes: cn, Enabled: true}, "RDN attribute uid"},
+		{"disabled on OpenLDAP without a setting", ol, WriteOp{Action: WriteUpdate, ExternalID: id, Attributes: cn}, "DisableAttribute or DisableGroupDN"},
+		{"bad disable attribute", ol, WriteOp{Action: WriteUpdate, ExternalID: id, Attributes: cn, DisableAttribute: "employeeType"}, "attr=value"},
+		{"no ExternalID", ol, WriteOp{Action: WriteDelete}, "no ExternalID"},
+		{"ExternalID not a UUID", ol, WriteOp{Action: WriteDelete, ExternalID: "cn=x"}, "not a GUID"},
+		{"lookup without a value", ol, WriteOp{Action: WriteRead, LookupAttribute: "uid"}, "lookup attribute"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Write(t.Context(), &Conn{url: "ldap://nowhere.invalid"}, tt.spec, tt.op)
+			if !errors.Is(err, ErrInvalidWrite) || !Refused(err) {
+				t.Fatalf("Write = %v, want ErrInvalidWrite, refused", err)
+			}
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("error %q does not say %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), "Secret-1") {
+				t.Errorf("error %q holds the password", err)
+			}
+		})
+	}
+}
+
+func TestForbiddenAttribute(t *testing.T) {
+	tests := []struct {
+		name string
+		want bool
+	}{
+		{"objectClass", true},
+		{"unicodePwd", true},
+		{"userPassword", true},
+		{"USERPASSWORD", true},
+		{"userPassword;binary", true},
+		{"userAccountControl", true},
+		{"objectGUID", true},
+		{"entryUUID", true},
+		{"servicePrincipalName", true},
+		{"altSecurityIdentities", true},
+		{"msDS-AllowedToActOnBehalfOfOtherIdentity", true},
+		{"msDS-KeyCredentialLink", true},
+		{"msds-keycredentiallink", true},
+		{"msDS-SupportedEncryptionTypes", true},
+		{"sIDHistory", true},
+		{"primaryGroupID", true},
+		{"adminCount", true},
+		{"nTSecurityDescriptor", true},
+		{"scriptPath", true},
+		{"userParameters", true},
+		{"member", true},
+		{"memberOf", true},
+		{"userCertificate", true},
+		{"userCertificate;binary", true},
+		{"pwdLastSet", true},
+		{"pwdReset", true},
+		{"2.5.4.35", true}, // userPassword by OID
+		{"cn", false},
+		{"mail", false},
+		{"title", false},
+		{"sAMAccountName", false},
+		{"userPrincipalName", false},
+		{"employeeType", false},
+		{"memberUid", false},
+		{"cn;lang-en", false},
+	}
+	for _, tt := range tests {
+		if got := ForbiddenAttribute(tt.name); got != tt.want {
+			t.Errorf("ForbiddenAttribute(%q) = %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }

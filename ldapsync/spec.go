@@ -2,6 +2,7 @@ package ldapsync
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
 
 	"github.com/go-ldap/ldap/v3"
@@ -104,3 +105,12 @@ func (s Spec) requestAttributes(requested []string) []string {
 	}
 	return out
 }
+
+// attributeDescription matches an attribute description that is safe to
+// put in a filter or a request: a keystring or a numeric OID, with options
+// (";binary", ";lang-en").
+var attributeDescription = regexp.MustCompile(`^(?:[A-Za-z][A-Za-z0-9-]*|[0-9]+(?:\.[0-9]+)+)(?:;[A-Za-z0-9-]+)*$`)
+
+// validAttrName reports whether s is an attribute description (see
+// attributeDescription).
+func validAttrName(s string) bool { return attributeDescription.MatchString(s) }

@@ -12,6 +12,8 @@ import (
 	"unicode/utf16"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/idsync/idsync/internal/ldapwire"
 )
 
 // WriteAction is what Write does to an entry.
@@ -52,7 +54,70 @@ var (
 	// ErrEntryExists is wrapped by Write's error when a create finds the DN
 	// or a unique value (AD sAMAccountName, userPrincipalName) taken.
 	ErrEntryExists = errors.New("entry already exists")
+	// ErrInvalidWrite is wrapped by Write's error when the WriteOp itself
+	// is wrong (a DN not under the base DN, a password without TLS, a
+	// forbidden attribute, …): nothing was sent, and the same op fails
+	// again the same way.
+	ErrInvalidWrite = errors.New("invalid write")
 )
+
+// forbiddenAttributes are the attributes (lower-case) a WriteOp may not
+// list: they would change what the entry is or what it may do, or they are
+// set through WriteOp's own fields or by the server.
+var forbiddenAttributes = map[string]string{
+	"objectclass":        "WriteOp.ObjectClasses sets it, on create",
+	"unicodepwd":         "set the password with WriteOp.Password",
+	"userpassword":       "set the password with WriteOp.Password",
+	"useraccountcontrol": "WriteOp.Enabled sets it",
+	"pwdlastset":         "WriteOp.MustChangePassword sets it",
+	"pwdreset":           "WriteOp.MustChangePassword sets it",
+	"objectguid":         "the server sets it",
+	"entryuuid":          "the server sets it",
+	// Kerberos delegation, certificate and key mappings, SID and group
+	// membership, the security descriptor and logon scripts: each grants
+	// rights or a way to sign in as someone.
+	"serviceprincipalname":                     "",
+	"altsecurityidentities":                    "",
+	"msds-allowedtoactonbehalfofotheridentity": "",
+	"msds-keycredentiallink":                   "",
+	"msds-supportedencryptiontypes":            "",
+	"sidhistory":                               "",
+	"primarygroupid":                           "",
+	"admincount":                               "",
+	"ntsecuritydescriptor":                     "",
+	"scriptpath":                               "",
+	"userparameters":                           "",
+	"member":                                   "",
+	"memberof":                                 "",
+	"usercertificate":                          "",
+}
+
+// ForbiddenAttribute reports whether Write refuses to write the attribute
+// name (any case, with or without options such as ";binary"): one that
+// would escalate the entry's privileges or break it — objectClass, the
+// password, userAccountControl, the id attribute, Kerberos delegation and
+// key attributes, group membership, the security descriptor, and the like.
+// A numeric OID is forbidden too, as Write cannot tell which attribute it
+// names. The hub uses it to refuse such a mapping when an app is
+// configured.
+func ForbiddenAttribute(name string) bool {
+	_, ok := forbiddenReason(name)
+	return ok
+}
+
+// forbiddenReason returns why name may not be written, and whether it is
+// forbidden.
+func forbiddenReason(name string) (string, bool) {
+	typ, _, _ := strings.Cut(strings.ToLower(name), ";")
+	if typ != "" && typ[0] >= '0' && typ[0] <= '9' {
+		return "name attributes by their names, not by OID", true
+	}
+	why, ok := forbiddenAttributes[typ]
+	if ok && why == "" {
+		why = "it would change the rights of the account"
+	}
+	return why, ok
+}
 
 // WriteOp is one write of a user entry, as the hub asks for it.
 type WriteOp struct {
@@ -80,9 +145,9 @@ type WriteOp struct {
 	// Attributes to set; one with no values is removed when present.
 	// Attributes not listed are left alone. Write compares them with the
 	// current values and modifies only what differs (an update that
-	// changes nothing sends no Modify). The password and, on AD,
-	// userAccountControl are not among them: Password and Enabled set
-	// those.
+	// changes nothing sends no Modify). None may be one that
+	// ForbiddenAttribute names: Password, Enabled and MustChangePassword
+	// set the password and account state.
 	Attributes []Attribute
 	// Enabled is the account's state after the write. AD:
 	// userAccountControl bit 2 (ACCOUNTDISABLE) cleared or set, other bits
@@ -107,7 +172,7 @@ type WriteOp struct {
 	MustChangePassword bool
 }
 
-// AD userAccountControl flags Write uses.
+// AD userAccountControl flags Write and Authenticate use.
 const (
 	uacAccountDisable = 0x2
 	uacNormalAccount  = 0x200
@@ -120,10 +185,11 @@ const (
 //
 // It is idempotent: an update or delete run twice changes nothing the
 // second time; a delete of a missing entry is ErrEntryNotFound. A create
-// that fails after its Add leaves the entry behind: the retry gets
-// ErrEntryExists, and a WriteUpdate of the entry then finishes the job
-// (state, place). Errors name the DN and the LDAP result, never the
-// password. go-ldap's writes take no ctx: Write checks ctx between them,
+// that fails after its Add (AD refuses the password, say) deletes the
+// entry it added, so that a retry creates it afresh. An op that is wrong
+// in itself fails with ErrInvalidWrite before anything is sent; its
+// attributes may not include those ForbiddenAttribute names. Errors name
+// the DN and the LDAP result, never the password. go-ldap's writes take no ctx: Write checks ctx between them,
 // and a write under way completes.
 //
 // Entries, ParentDN and DisabledParentDN must lie under spec.BaseDN. The
@@ -147,7 +213,7 @@ func write(ctx context.Context, c *Conn, spec Spec, op WriteOp) (Change, error) 
 	}
 	w := &writer{conn: c, spec: spec, op: op}
 	if err := w.validate(); err != nil {
-		return Change{}, fmt.Errorf("%s: %w", op.Action, err)
+		return Change{}, fmt.Errorf("%s: %w: %w", op.Action, ErrInvalidWrite, err)
 	}
 	switch op.Action {
 	case WriteCreate:
@@ -199,6 +265,12 @@ func (w *writer) validate() error {
 		if !ok || a == "" || v == "" {
 			return fmt.Errorf("DisableAttribute %q is not attr=value", op.DisableAttribute)
 		}
+		if !validAttrName(a) {
+			return fmt.Errorf("DisableAttribute %q: %q is not an attribute name", op.DisableAttribute, a)
+		}
+		if why, bad := forbiddenReason(a); bad {
+			return fmt.Errorf("DisableAttribute %q: %s may not be written: %s", op.DisableAttribute, a, why)
+		}
 		w.disableAttr, w.disableValue = a, v
 	}
 	switch op.Action {
@@ -241,16 +313,11 @@ func (w *writer) validate() error {
 		return fmt.Errorf("RDNAttribute %q is not an attribute name", w.rdnAttr)
 	}
 	for _, a := range op.Attributes {
-		lower := strings.ToLower(a.Name)
-		switch {
-		case !validAttrName(a.Name):
+		if !validAttrName(a.Name) {
 			return fmt.Errorf("attribute %q is not an attribute name", a.Name)
-		case lower == "unicodepwd" || lower == "userpassword":
-			return fmt.Errorf("attribute %s: set the password with WriteOp.Password", a.Name)
-		case lower == "useraccountcontrol" && w.spec.Kind == KindAD:
-			return fmt.Errorf("attribute %s: WriteOp.Enabled sets it", a.Name)
-		case lower == idAttribute[w.spec.Kind]:
-			return fmt.Errorf("attribute %s: the server sets it", a.Name)
+		}
+		if why, bad := forbiddenReason(a.Name); bad {
+			return fmt.Errorf("attribute %s may not be written: %s", a.Name, why)
 		}
 	}
 	if op.Action == WriteCreate {
@@ -265,20 +332,6 @@ func (w *writer) validate() error {
 		return fmt.Errorf("AD takes a password over TLS only, and %s is neither ldaps:// nor StartTLS", w.conn.url)
 	}
 	return nil
-}
-
-// validAttrName reports whether s is an attribute description safe to put
-// in a filter: letters, digits, '-', ';' (options) or a numeric OID.
-func validAttrName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, r := range s {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == ';' || r == '.') {
-			return false
-		}
-	}
-	return true
 }
 
 // underBase checks that dn parses and lies under the spec's base DN: the
@@ -333,34 +386,37 @@ func (w *writer) stateAttributes() []string {
 	return attrs
 }
 
-// fetch reads the entries base and scope find with filter, with the
+// fetch reads the entry base and scope find with filter, with the
 // attributes Write needs. No entry is ErrEntryNotFound; more than one is
 // ErrEntryNotFound too, as the lookup is ambiguous.
 func (w *writer) fetch(ctx context.Context, base string, scope int, filter, what string) (*entryState, error) {
-	req := ldap.NewSearchRequest(base, scope, ldap.NeverDerefAliases, 2, 0, false, filter, w.stateAttributes(), nil)
-	var found []*entryState
-	_, err := w.conn.search(ctx, req, func(e *ldap.Entry) error {
-		st := &entryState{dn: e.DN, attrs: map[string][]string{}}
-		for _, a := range e.Attributes {
-			st.attrs[strings.ToLower(a.Name)] = a.Values
+	var found *entryState
+	n, err := w.conn.searchUpToTwo(ctx, base, scope, filter, w.stateAttributes(), func(e *ldapwire.Entry) error {
+		st := &entryState{dn: string(e.DN), attrs: map[string][]string{}}
+		for _, a := range e.Attrs {
+			values := make([]string, len(a.Values))
+			for i, v := range a.Values {
+				values[i] = string(v)
+			}
+			st.attrs[strings.ToLower(string(a.Name))] = values
 		}
-		found = append(found, st)
+		found = st
 		return nil
 	})
 	switch {
-	case ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject):
+	case ldapwire.IsResultCode(err, ldap.LDAPResultNoSuchObject):
 		return nil, fmt.Errorf("%s on %s: %w", what, w.conn.url, ErrEntryNotFound)
-	case ldap.IsErrorWithCode(err, ldap.LDAPResultSizeLimitExceeded) || len(found) > 1:
-		return nil, fmt.Errorf("%s on %s: more than one entry matches: %w", what, w.conn.url, ErrEntryNotFound)
 	case err != nil:
 		return nil, err
-	case len(found) == 0:
+	case n > 1:
+		return nil, fmt.Errorf("%s on %s: more than one entry matches: %w", what, w.conn.url, ErrEntryNotFound)
+	case n == 0:
 		return nil, fmt.Errorf("%s on %s: %w", what, w.conn.url, ErrEntryNotFound)
 	}
-	if err := w.underBase(found[0].dn); err != nil {
+	if err := w.underBase(found.dn); err != nil {
 		return nil, fmt.Errorf("%s on %s: %v: %w", what, w.conn.url, err, ErrEntryNotFound)
 	}
-	return found[0], nil
+	return found, nil
 }
 
 // findByID reads the entry op.ExternalID names: on AD by its <GUID=…> DN,
@@ -368,22 +424,22 @@ func (w *writer) fetch(ctx context.Context, base string, scope int, filter, what
 func (w *writer) findByID(ctx context.Context) (*entryState, error) {
 	what := "entry " + w.op.ExternalID
 	if w.spec.Kind == KindAD {
-		return w.fetch(ctx, "<GUID="+w.op.ExternalID+">", ldap.ScopeBaseObject, "(objectClass=*)", what)
+		return w.fetch(ctx, "<GUID="+w.op.ExternalID+">", ldapwire.ScopeBaseObject, "(objectClass=*)", what)
 	}
-	return w.fetch(ctx, w.spec.BaseDN, ldap.ScopeWholeSubtree, "(entryUUID="+ldap.EscapeFilter(w.op.ExternalID)+")", what)
+	return w.fetch(ctx, w.spec.BaseDN, ldapwire.ScopeWholeSubtree, "(entryUUID="+ldap.EscapeFilter(w.op.ExternalID)+")", what)
 }
 
 // findByLookup finds the one user under the base DN whose LookupAttribute
 // holds LookupValue.
 func (w *writer) findByLookup(ctx context.Context) (*entryState, error) {
 	filter := fmt.Sprintf("(&%s(%s=%s))", w.spec.UserFilter, w.op.LookupAttribute, ldap.EscapeFilter(w.op.LookupValue))
-	return w.fetch(ctx, w.spec.BaseDN, ldap.ScopeWholeSubtree, filter,
+	return w.fetch(ctx, w.spec.BaseDN, ldapwire.ScopeWholeSubtree, filter,
 		fmt.Sprintf("user with %s=%s under %q", w.op.LookupAttribute, w.op.LookupValue, w.spec.BaseDN))
 }
 
 // fetchDN re-reads the state of the entry at dn.
 func (w *writer) fetchDN(ctx context.Context, dn string) (*entryState, error) {
-	return w.fetch(ctx, dn, ldap.ScopeBaseObject, "(objectClass=*)", "entry "+dn)
+	return w.fetch(ctx, dn, ldapwire.ScopeBaseObject, "(objectClass=*)", "entry "+dn)
 }
 
 // targetParent is where the entry belongs after the write: the disabled
@@ -407,7 +463,9 @@ func (w *writer) rdn() string {
 
 // create adds the entry where it belongs (disabled on AD until its password
 // is set), sets the password, then brings the rest of its state in line
-// through reconcile.
+// through reconcile. When a step after the Add fails, it deletes the entry
+// again: a retry then creates it afresh, with its password, rather than
+// finding a half-made entry it cannot finish.
 func (w *writer) create(ctx context.Context) (Change, error) {
 	dn := w.rdn() + "," + w.targetParent()
 	classes := w.op.ObjectClasses
@@ -442,19 +500,53 @@ func (w *writer) create(ctx context.Context) (Change, error) {
 	if err := w.conn.ldap.Add(add); err != nil {
 		return Change{}, w.addError(dn, err)
 	}
+	ch, err := w.finishCreate(ctx, &dn)
+	if err != nil {
+		return Change{}, w.undoCreate(ctx, dn, err)
+	}
+	return ch, nil
+}
+
+// finishCreate sets the password of the entry just added at *dn and
+// reconciles it; *dn follows the entry should reconcile move it.
+func (w *writer) finishCreate(ctx context.Context, dn *string) (Change, error) {
 	if w.op.Password != "" {
-		if err := w.setPassword(ctx, dn); err != nil {
+		if err := w.setPassword(ctx, *dn); err != nil {
 			return Change{}, err
 		}
 	}
-	cur, err := w.fetchDN(ctx, dn)
+	cur, err := w.fetchDN(ctx, *dn)
 	if err != nil {
 		return Change{}, err
 	}
-	if dn, err = w.reconcile(ctx, cur); err != nil {
+	next, err := w.reconcile(ctx, cur)
+	*dn = next
+	if err != nil {
 		return Change{}, err
 	}
-	return w.reread(ctx, dn)
+	return w.reread(ctx, *dn)
+}
+
+// undoCreate deletes the entry a failed create added at dn, taking it out
+// of the disable group first, and returns cause — joined with the delete's
+// error when that fails too. It runs when ctx has ended as well, within
+// the default timeout.
+func (w *writer) undoCreate(ctx context.Context, dn string, cause error) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), DefaultTimeout)
+	defer cancel()
+	errs := []error{cause}
+	// A disable group that cannot be found holds no one to take out.
+	if err := w.leaveDisableGroup(ctx, dn); err != nil && !errors.Is(err, ErrEntryNotFound) &&
+		!ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+		errs = append(errs, err)
+	}
+	if err := w.conn.ldap.Del(ldap.NewDelRequest(dn, nil)); err != nil {
+		errs = append(errs, fmt.Errorf("deleting %s, half made by the failed create: %w", dn, err))
+	}
+	if len(errs) == 1 {
+		return cause
+	}
+	return errors.Join(errs...)
 }
 
 // addError turns a refused Add into ErrEntryExists when the DN or a unique
@@ -534,7 +626,8 @@ func (w *writer) withDisableValue(values []string) []string {
 // account is disabled before it moves and enabled after, so that no
 // enabled account sits in the disabled parent. The rename comes before the
 // attributes: AD refuses a Modify of the RDN attribute. It returns the
-// entry's DN afterwards.
+// entry's DN afterwards, and on an error the DN it had when the error
+// came.
 func (w *writer) reconcile(ctx context.Context, cur *entryState) (string, error) {
 	steps := []func(context.Context, *entryState) (*entryState, error){w.move, w.modifyAttributes, w.setAccountControl, w.setDisableGroup}
 	if !w.op.Enabled {
@@ -542,11 +635,11 @@ func (w *writer) reconcile(ctx context.Context, cur *entryState) (string, error)
 	}
 	for _, step := range steps {
 		if err := ctx.Err(); err != nil {
-			return "", err
+			return cur.dn, err
 		}
 		next, err := step(ctx, cur)
 		if err != nil {
-			return "", err
+			return cur.dn, err
 		}
 		cur = next
 	}
@@ -829,15 +922,26 @@ func (s *oneSink) EntryError(_ context.Context, e EntryError) error {
 }
 
 // Refused reports whether err is the server refusing an operation (an LDAP
-// result such as a constraint or an access right): the same write fails
-// again. Anything else — a connection that failed or broke, a server busy
-// or unavailable, a timeout — may pass on a later attempt.
+// result such as a constraint or an access right) or an op that is wrong
+// in itself (ErrInvalidWrite): the same write fails again. Anything else —
+// a connection that failed or broke, a server busy or unavailable, a
+// timeout — may pass on a later attempt.
 func Refused(err error) bool {
+	if errors.Is(err, ErrInvalidWrite) {
+		return true
+	}
+	var code uint16
 	var le *ldap.Error
-	if !errors.As(err, &le) {
+	var re *ldapwire.ResultError
+	switch {
+	case errors.As(err, &le):
+		code = le.ResultCode
+	case errors.As(err, &re):
+		code = uint16(re.Code)
+	default:
 		return false
 	}
-	switch le.ResultCode {
+	switch code {
 	case ldap.ErrorNetwork, ldap.LDAPResultBusy, ldap.LDAPResultUnavailable, ldap.LDAPResultServerDown,
 		ldap.LDAPResultTimeout, ldap.LDAPResultTimeLimitExceeded, ldap.LDAPResultAdminLimitExceeded, ldap.LDAPResultOther:
 		return false

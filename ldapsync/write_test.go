@@ -174,8 +174,8 @@ func TestWriteAD(t *testing.T) {
 
 	t.Run("password over plain LDAP", func(t *testing.T) {
 		_, err := ldapsync.Write(t.Context(), plain, spec, create)
-		if err == nil || !strings.Contains(err.Error(), "TLS") {
-			t.Fatalf("err = %v, want one saying AD takes passwords over TLS", err)
+		if !errors.Is(err, ldapsync.ErrInvalidWrite) || !strings.Contains(err.Error(), "TLS") {
+			t.Fatalf("err = %v, want ErrInvalidWrite saying AD takes passwords over TLS", err)
 		}
 		noSecret(t, err, password)
 		if exists(t, &srv.Endpoint, "CN=Jane Doe "+sam+","+staff) {
@@ -302,7 +302,7 @@ func TestWriteAD(t *testing.T) {
 		}
 	})
 
-	t.Run("password refused, then finished by an update", func(t *testing.T) {
+	t.Run("password refused, then created afresh", func(t *testing.T) {
 		s := uniqueName("w")
 		op := create
 		op.Password = "weakweak" // fails the domain's complexity rules
@@ -312,22 +312,26 @@ func TestWriteAD(t *testing.T) {
 		if err == nil || !strings.Contains(strings.ToLower(err.Error()), strings.ToLower(dn)) {
 			t.Fatalf("err = %v, want one naming %s", err, dn)
 		}
+		if errors.Is(err, ldapsync.ErrEntryExists) || !ldapsync.Refused(err) {
+			t.Errorf("err = %v, want a refusal that is not ErrEntryExists", err)
+		}
 		noSecret(t, err, op.Password)
-		// The Add went through: the entry waits, disabled, for the retry,
-		// which finds it taken; an update of the entry found by lookup
-		// finishes the job.
-		if _, err := ldapsync.Write(t.Context(), conn, spec, op); !errors.Is(err, ldapsync.ErrEntryExists) {
-			t.Fatalf("retried create: %v, want ErrEntryExists", err)
+		// The Add went through, and the failed create took it back.
+		if exists(t, &srv.Endpoint, dn) {
+			t.Errorf("%s exists after the failed create", dn)
 		}
-		found := mustWrite(t, conn, spec, ldapsync.WriteOp{Action: ldapsync.WriteRead, LookupAttribute: "sAMAccountName", LookupValue: s})
-		if uac(t, found)&2 == 0 {
-			t.Errorf("userAccountControl %d after the failed create, want bit 2", uac(t, found))
+		lookup := ldapsync.WriteOp{Action: ldapsync.WriteRead, LookupAttribute: "sAMAccountName", LookupValue: s}
+		if _, err := ldapsync.Write(t.Context(), conn, spec, lookup); !errors.Is(err, ldapsync.ErrEntryNotFound) {
+			t.Errorf("looking up %s after the failed create: %v, want ErrEntryNotFound", s, err)
 		}
-		up := op
-		up.Action, up.ExternalID, up.Enabled, up.Password = ldapsync.WriteUpdate, found.ExternalID, false, ""
-		ch := mustWrite(t, conn, spec, up)
-		if uac(t, ch)&2 == 0 || !underDN(ch.DN, disabled) {
-			t.Errorf("userAccountControl %d under %q, want bit 2 under %q", uac(t, ch), ch.DN, disabled)
+		// The retry, with a good password, creates the account enabled.
+		op.Password = password
+		ch := mustWrite(t, conn, spec, op)
+		if uac(t, ch) != 512 || !underDN(ch.DN, staff) {
+			t.Errorf("userAccountControl %d at %q, want 512 under %q", uac(t, ch), ch.DN, staff)
+		}
+		if err := bindAs(t, srv.LDAPSURL, srv.CAFile, ch.DN, password); err != nil {
+			t.Errorf("binding as the retried user: %v", err)
 		}
 	})
 
@@ -462,6 +466,34 @@ func TestWriteOpenLDAP(t *testing.T) {
 		})
 	}
 
+	t.Run("create failing after the Add", func(t *testing.T) {
+		// The disable group is missing: the entry is added, then cannot be
+		// put in it, and the create takes the entry back.
+		op := ldapsync.WriteOp{Action: ldapsync.WriteCreate, ParentDN: people, RDNAttribute: "uid",
+			Attributes: attrs("halfmade", "halfmade@idsync.test"), Password: password,
+			DisableGroupDN: "cn=no-such-group," + srv.BaseDN}
+		_, err := ldapsync.Write(t.Context(), conn, spec, op)
+		if err == nil || !strings.Contains(err.Error(), "no-such-group") {
+			t.Fatalf("err = %v, want one naming the missing disable group", err)
+		}
+		noSecret(t, err, password)
+		if strings.Contains(err.Error(), "half made") {
+			t.Errorf("err = %v: the undo failed", err)
+		}
+		if exists(t, &srv.Endpoint, "uid=halfmade,"+people) {
+			t.Fatal("the entry exists after the failed create")
+		}
+		op.DisableGroupDN = groupDN
+		ch := mustWrite(t, conn, spec, op)
+		if ch.DN != "uid=halfmade,"+people || !slices.ContainsFunc(readAttr(t, &srv.Endpoint, groupDN, "member"),
+			func(v string) bool { return strings.EqualFold(v, ch.DN) }) {
+			t.Errorf("retried create: %q, want uid=halfmade,%s in the disable group", ch.DN, people)
+		}
+		if err := bindAs(t, srv.LDAPSURL, srv.CAFile, ch.DN, password); err != nil {
+			t.Errorf("binding as the retried user: %v", err)
+		}
+	})
+
 	t.Run("disable without a setting", func(t *testing.T) {
 		op := update
 		op.Enabled, op.DisableAttribute = false, ""
@@ -470,8 +502,8 @@ func TestWriteOpenLDAP(t *testing.T) {
 		if n := writes.Load() - sent; n != 0 {
 			t.Errorf("the refused write sent %d writes", n)
 		}
-		if err == nil || !strings.Contains(err.Error(), "DisableAttribute") {
-			t.Errorf("err = %v, want one naming DisableAttribute", err)
+		if !errors.Is(err, ldapsync.ErrInvalidWrite) || !strings.Contains(err.Error(), "DisableAttribute") {
+			t.Errorf("err = %v, want ErrInvalidWrite naming DisableAttribute", err)
 		}
 		if after := readAttr(t, &srv.Endpoint, dn, "entryCSN"); !slices.Equal(before, after) {
 			t.Errorf("entryCSN moved from %v to %v", before, after)
