@@ -282,10 +282,11 @@ func TestWriteBackHRToDirectories(t *testing.T) {
 		t.Fatal(err)
 	}
 	taken := hr("POST", "/Users", map[string]any{
-		"schemas":  []string{"urn:ietf:params:scim:schemas:core:2.0:User"},
+		"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:User", "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"},
+		"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": map[string]any{"employeeNumber": "4712"},
 		"userName": "jtaken@idsync.test", "externalId": "WD-4712", "active": true,
-		"name":     map[string]any{"givenName": "Jo", "familyName": "Taken"}, "title": "Ours",
-		"emails":   []any{map[string]any{"value": "jtaken@idsync.test", "type": "work", "primary": true}},
+		"name": map[string]any{"givenName": "Jo", "familyName": "Taken"}, "title": "Ours",
+		"emails": []any{map[string]any{"value": "jtaken@idsync.test", "type": "work", "primary": true}},
 	})
 	hr("PATCH", "/Groups/"+group["id"].(string), map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
 		"Operations": []any{map[string]any{"op": "add", "path": "members", "value": []any{map[string]any{"value": taken["id"]}}}}})
@@ -294,7 +295,7 @@ func TestWriteBackHRToDirectories(t *testing.T) {
 		s.ctlJSON(&jobs, "push", "list", "--app", "ad-accounts", "--failed")
 		dead := len(jobs) == 1 && jobs[0].State == "dead" &&
 			(jobs[0].Target == taken["id"] || jobs[0].Target == "jtaken@idsync.test")
-		if _, ok := byExternalID(app, taken["id"].(string)); !ok || !dead {
+		if _, ok := byExternalID(app, taken["id"].(string)); !ok || !dead || !strings.Contains(s.hub.Out.String(), "no single account of that userName can be adopted") {
 			return fmt.Sprintf("dead jobs %+v, in the app %v", jobs, ok)
 		}
 		return ""
