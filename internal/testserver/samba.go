@@ -166,7 +166,9 @@ func startSambaDC(ctx context.Context) (_ *sambaDC, err error) {
 		return nil, err
 	}
 	if out, err := exec.CommandContext(ctx, "ip", "addr", "add", dc.addr+"/8", "dev", "lo").CombinedOutput(); err != nil {
-		if !strings.Contains(string(out), "File exists") {
+		// Already there (left by a process that died, or added by hand):
+		// use it, and leave it be. iproute2 says either, by version.
+		if !strings.Contains(string(out), "File exists") && !strings.Contains(string(out), "already assigned") {
 			return nil, fmt.Errorf("adding loopback address %s: %w: %s", dc.addr, err, out)
 		}
 	} else {
