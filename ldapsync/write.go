@@ -13,6 +13,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/idsync/idsync/internal/ldapattr"
 	"github.com/idsync/idsync/internal/ldapwire"
 )
 
@@ -61,62 +62,15 @@ var (
 	ErrInvalidWrite = errors.New("invalid write")
 )
 
-// forbiddenAttributes are the attributes (lower-case) a WriteOp may not
-// list: they would change what the entry is or what it may do, or they are
-// set through WriteOp's own fields or by the server.
-var forbiddenAttributes = map[string]string{
-	"objectclass":        "WriteOp.ObjectClasses sets it, on create",
-	"unicodepwd":         "set the password with WriteOp.Password",
-	"userpassword":       "set the password with WriteOp.Password",
-	"useraccountcontrol": "WriteOp.Enabled sets it",
-	"pwdlastset":         "WriteOp.MustChangePassword sets it",
-	"pwdreset":           "WriteOp.MustChangePassword sets it",
-	"objectguid":         "the server sets it",
-	"entryuuid":          "the server sets it",
-	// Kerberos delegation, certificate and key mappings, SID and group
-	// membership, the security descriptor and logon scripts: each grants
-	// rights or a way to sign in as someone.
-	"serviceprincipalname":                     "",
-	"altsecurityidentities":                    "",
-	"msds-allowedtoactonbehalfofotheridentity": "",
-	"msds-keycredentiallink":                   "",
-	"msds-supportedencryptiontypes":            "",
-	"sidhistory":                               "",
-	"primarygroupid":                           "",
-	"admincount":                               "",
-	"ntsecuritydescriptor":                     "",
-	"scriptpath":                               "",
-	"userparameters":                           "",
-	"member":                                   "",
-	"memberof":                                 "",
-	"usercertificate":                          "",
-}
-
 // ForbiddenAttribute reports whether Write refuses to write the attribute
 // name (any case, with or without options such as ";binary"): one that
 // would escalate the entry's privileges or break it — objectClass, the
 // password, userAccountControl, the id attribute, Kerberos delegation and
-// key attributes, group membership, the security descriptor, and the like.
-// A numeric OID is forbidden too, as Write cannot tell which attribute it
-// names. The hub uses it to refuse such a mapping when an app is
-// configured.
+// key attributes, group membership, the security descriptor, and the like
+// (internal/ldapattr, which the hub checks mappings against too).
 func ForbiddenAttribute(name string) bool {
-	_, ok := forbiddenReason(name)
+	_, ok := ldapattr.Forbidden(name)
 	return ok
-}
-
-// forbiddenReason returns why name may not be written, and whether it is
-// forbidden.
-func forbiddenReason(name string) (string, bool) {
-	typ, _, _ := strings.Cut(strings.ToLower(name), ";")
-	if typ != "" && typ[0] >= '0' && typ[0] <= '9' {
-		return "name attributes by their names, not by OID", true
-	}
-	why, ok := forbiddenAttributes[typ]
-	if ok && why == "" {
-		why = "it would change the rights of the account"
-	}
-	return why, ok
 }
 
 // WriteOp is one write of a user entry, as the hub asks for it.
@@ -268,7 +222,7 @@ func (w *writer) validate() error {
 		if !validAttrName(a) {
 			return fmt.Errorf("DisableAttribute %q: %q is not an attribute name", op.DisableAttribute, a)
 		}
-		if why, bad := forbiddenReason(a); bad {
+		if why, bad := ldapattr.Forbidden(a); bad {
 			return fmt.Errorf("DisableAttribute %q: %s may not be written: %s", op.DisableAttribute, a, why)
 		}
 		w.disableAttr, w.disableValue = a, v
@@ -316,7 +270,7 @@ func (w *writer) validate() error {
 		if !validAttrName(a.Name) {
 			return fmt.Errorf("attribute %q is not an attribute name", a.Name)
 		}
-		if why, bad := forbiddenReason(a.Name); bad {
+		if why, bad := ldapattr.Forbidden(a.Name); bad {
 			return fmt.Errorf("attribute %s may not be written: %s", a.Name, why)
 		}
 	}

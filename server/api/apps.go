@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/idsync/idsync/internal/ldapattr"
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 	"github.com/idsync/idsync/server/audit"
 	"github.com/idsync/idsync/server/auth"
@@ -255,6 +256,15 @@ func validateTarget(a *store.App) error {
 	}
 	if a.PushGroups {
 		return errors.New("push_groups: a directory target takes users only")
+	}
+	for i, r := range a.Mapping {
+		name, ok := strings.CutPrefix(strings.TrimSpace(r.Target), provision.LDAPSchema+":")
+		if !ok {
+			continue
+		}
+		if why, bad := ldapattr.Forbidden(name); bad {
+			return fmt.Errorf("mapping rule %d (%s): %s may not be written: %s", i+1, r.Target, name, why)
+		}
 	}
 	return nil
 }

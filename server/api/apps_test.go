@@ -538,3 +538,78 @@ func TestPushesAndTasks(t *testing.T) {
 	_, err = w.s.GetApp(ctx, &idsyncv1.GetAppRequest{Name: "crm"})
 	wantCode(t, "GetApp after delete", err, codes.NotFound, "crm")
 }
+
+// TestCreateDirectoryTarget: an app that is a directory is checked against
+// the directory it names (exists, writable kind, a way to disable, AD's
+// password) and its mapping (no attribute that changes an account's
+// rights); its initial password expression is sealed and shown as set.
+func TestCreateDirectoryTarget(t *testing.T) {
+	w := newAppWorld(t) // with the OpenLDAP directories corp and lab
+	ctx := t.Context()
+	ad := &store.Directory{Name: "ad", Kind: store.KindAD, BaseDN: "DC=corp,DC=example"}
+	if err := w.st.CreateDirectory(ctx, ad); err != nil {
+		t.Fatal(err)
+	}
+	const pwExpr = `"Welcome-" + employee_number`
+	target := func(dir string) *idsyncv1.DirectoryTarget {
+		return &idsyncv1.DirectoryTarget{Directory: dir, ParentDn: "OU=Staff,DC=corp,DC=example", InitialPassword: pwExpr}
+	}
+	tests := []struct {
+		name string
+		edit func(a *idsyncv1.App)
+		want string
+	}{
+		{"unknown directory", func(a *idsyncv1.App) { a.DirectoryTarget.Directory = "nope" }, "does not exist"},
+		{"no parent", func(a *idsyncv1.App) { a.DirectoryTarget.ParentDn = "" }, "parent_dn"},
+		{"bad disabled OU", func(a *idsyncv1.App) { a.DirectoryTarget.DisabledParentDn = "not a dn" }, "disabled_parent_dn"},
+		{"AD without a password", func(a *idsyncv1.App) { a.DirectoryTarget.InitialPassword = "" }, "initial-password"},
+		{"bad password expression", func(a *idsyncv1.App) { a.DirectoryTarget.InitialPassword = "lower(" }, "initial_password"},
+		{"OpenLDAP without a disabled state", func(a *idsyncv1.App) { a.DirectoryTarget.Directory = "lab" }, "disable"},
+		{"push groups", func(a *idsyncv1.App) { a.PushGroups = true }, "push_groups"},
+		{"rights-changing attribute", func(a *idsyncv1.App) {
+			a.Mapping = []*idsyncv1.AppMappingRule{{Target: "userName", Expr: "username"},
+				{Target: provision.LDAPSchema + ":servicePrincipalName", Expr: `"HTTP/" + username`}}
+		}, "mapping rule 2"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := &idsyncv1.App{Name: "ad-accounts", DirectoryTarget: target("ad")}
+			tt.edit(a)
+			_, err := w.s.CreateApp(ctx, &idsyncv1.CreateAppRequest{App: a})
+			wantCode(t, "CreateApp", err, codes.InvalidArgument, tt.want)
+		})
+	}
+
+	resp, err := w.s.CreateApp(ctx, &idsyncv1.CreateAppRequest{App: &idsyncv1.App{Name: "ad-accounts", DirectoryTarget: target("ad")}})
+	if err != nil {
+		t.Fatalf("CreateApp: %v", err)
+	}
+	if got := resp.GetApp().GetDirectoryTarget(); got.GetInitialPassword() != api.PasswordSet || got.GetDirectory() != "ad" {
+		t.Errorf("the target shown: %v; want ad with the password shown as %q", got, api.PasswordSet)
+	}
+	stored, err := w.st.GetApp(ctx, "ad-accounts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stored.Target.InitialPassword != api.PasswordSet || bytes.Contains(stored.Secret, []byte("Welcome")) {
+		t.Errorf("stored target %+v: the expression is not sealed", *stored.Target)
+	}
+	if clear, err := w.box.Open(stored.Secret, provision.SecretContext("ad-accounts")); err != nil || string(clear) != pwExpr {
+		t.Errorf("the sealed expression opens to %q, %v; want %q", clear, err, pwExpr)
+	}
+	if r := stored.Mapping[0]; r.Target != "userName" || r.Expr != "username" {
+		t.Errorf("default mapping's userName: %+v; want it from the username", r)
+	}
+	// An update that names the target without a new expression keeps it.
+	up := resp.GetApp()
+	up.DirectoryTarget.DisabledParentDn = "OU=Gone,DC=corp,DC=example"
+	if _, err := w.s.UpdateApp(ctx, &idsyncv1.UpdateAppRequest{App: up, Fields: []string{"directory_target"}}); err != nil {
+		t.Fatalf("UpdateApp: %v", err)
+	}
+	stored, _ = w.st.GetApp(ctx, "ad-accounts")
+	clear, err := w.box.Open(stored.Secret, provision.SecretContext("ad-accounts"))
+	if err != nil || string(clear) != pwExpr || stored.Target.DisabledParentDN != "OU=Gone,DC=corp,DC=example" {
+		t.Errorf("after the update: disabled OU %q, expression %q, %v; want the new OU and the same expression",
+			stored.Target.DisabledParentDN, clear, err)
+	}
+}
