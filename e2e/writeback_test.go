@@ -8,10 +8,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -161,7 +163,7 @@ func TestWriteBackHRToDirectories(t *testing.T) {
 	}
 	until(t, "a user added in AD by hand reaches the hub", func() string {
 		if len(s.users("ad")) != 1 {
-			return fmt.Sprintf("hub's AD users: %v", keys(s.users("ad")))
+			return fmt.Sprintf("hub's AD users: %v", slices.Sorted(maps.Keys(s.users("ad"))))
 		}
 		return ""
 	})
@@ -172,7 +174,7 @@ func TestWriteBackHRToDirectories(t *testing.T) {
 	}
 	until(t, "a user added in slapd by hand reaches the hub", func() string {
 		if _, ok := s.users("ldap")["byhand"]; !ok {
-			return fmt.Sprintf("hub's slapd users: %v", keys(s.users("ldap")))
+			return fmt.Sprintf("hub's slapd users: %v", slices.Sorted(maps.Keys(s.users("ldap"))))
 		}
 		return ""
 	})
@@ -308,7 +310,7 @@ func TestWriteBackHRToDirectories(t *testing.T) {
 	// Still one person: the writes of the termination came back too.
 	time.Sleep(3 * time.Second) // two DirSync polls
 	if users := s.users("ad"); len(users) != 2 {
-		t.Errorf("after the termination the hub holds AD users %v, want the two made by hand alone", keys(users))
+		t.Errorf("after the termination the hub holds AD users %v, want the two made by hand alone", slices.Sorted(maps.Keys(users)))
 	}
 	for _, a := range []*agent{adAgent, ldapAgent} {
 		if strings.Contains(a.logs(), "Welcome-4711") {
@@ -367,12 +369,4 @@ func describeEntry(e *ldap.Entry) string {
 		fmt.Fprintf(&b, " %s=%v", a.Name, a.Values)
 	}
 	return b.String()
-}
-
-func keys[V any](m map[string]V) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }

@@ -3,13 +3,11 @@ package ldapsync
 import (
 	"cmp"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf16"
 
 	"github.com/go-ldap/ldap/v3"
 
@@ -526,7 +524,7 @@ func (w *writer) setPassword(ctx context.Context, dn string) error {
 	}
 	if w.spec.Kind == KindAD {
 		m := ldap.NewModifyRequest(dn, nil)
-		m.Replace("unicodePwd", []string{unicodePwd(w.op.Password)})
+		m.Replace("unicodePwd", []string{ldapattr.UnicodePwd(w.op.Password)})
 		if err := w.conn.ldap.Modify(m); err != nil {
 			return fmt.Errorf("setting the password of %s (unicodePwd): %w", dn, err)
 		}
@@ -552,17 +550,6 @@ func (w *writer) setPassword(ctx context.Context, dn string) error {
 		}
 	}
 	return nil
-}
-
-// unicodePwd encodes a password as AD's unicodePwd takes it: in double
-// quotes, UTF-16LE.
-func unicodePwd(password string) string {
-	u := utf16.Encode([]rune(`"` + password + `"`))
-	b := make([]byte, 2*len(u))
-	for i, r := range u {
-		binary.LittleEndian.PutUint16(b[2*i:], r)
-	}
-	return string(b)
 }
 
 // withDisableValue returns values with the disable value present when the

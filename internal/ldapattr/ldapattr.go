@@ -1,9 +1,26 @@
-// Package ldapattr knows which LDAP attributes the hub may never write into
-// a user entry it masters. Both sides check it: the hub when an app's
-// mapping is configured, the agent (ldapsync) before every write.
+// Package ldapattr holds what the hub, the agent and the test servers all
+// need to know of LDAP attributes: which ones the hub may never write into
+// a user entry it masters (checked by the hub when an app's mapping is
+// configured and by the agent before every write), and how AD takes a
+// password.
 package ldapattr
 
-import "strings"
+import (
+	"encoding/binary"
+	"strings"
+	"unicode/utf16"
+)
+
+// UnicodePwd encodes a password as AD's unicodePwd takes it: in double
+// quotes, UTF-16LE.
+func UnicodePwd(password string) string {
+	u := utf16.Encode([]rune(`"` + password + `"`))
+	b := make([]byte, 2*len(u))
+	for i, r := range u {
+		binary.LittleEndian.PutUint16(b[2*i:], r)
+	}
+	return string(b)
+}
 
 // forbiddenAttributes are the attributes (lower-case) a write may not
 // list: they would change what the entry is or what it may do, or they are

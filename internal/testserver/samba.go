@@ -7,7 +7,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -22,9 +21,10 @@ import (
 	"syscall"
 	"testing"
 	"time"
-	"unicode/utf16"
 
 	"github.com/go-ldap/ldap/v3"
+
+	"github.com/idsync/idsync/internal/ldapattr"
 )
 
 // The local Samba domain's fixed identity. Tests use SambaServer's fields
@@ -398,20 +398,9 @@ func (s *SambaServer) SetPassword(ctx context.Context, dn, password string) erro
 		return fmt.Errorf("binding to %s: %w", s.LDAPSURL, err)
 	}
 	m := ldap.NewModifyRequest(dn, nil)
-	m.Replace("unicodePwd", []string{UnicodePwd(password)})
+	m.Replace("unicodePwd", []string{ldapattr.UnicodePwd(password)})
 	if err := c.Modify(m); err != nil {
 		return fmt.Errorf("setting the password of %s: %w", dn, err)
 	}
 	return nil
-}
-
-// UnicodePwd encodes a password as AD's unicodePwd wants it: the password
-// in double quotes, UTF-16LE.
-func UnicodePwd(password string) string {
-	u := utf16.Encode([]rune(`"` + password + `"`))
-	b := make([]byte, 2*len(u))
-	for i, r := range u {
-		binary.LittleEndian.PutUint16(b[2*i:], r)
-	}
-	return string(b)
 }
