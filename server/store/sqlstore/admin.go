@@ -242,8 +242,11 @@ func lifecycleAction(had bool, before, after store.Status) string {
 // auditInsert inserts one audit event; auditArgs are its arguments.
 const auditInsert = `INSERT INTO audit_events (at, actor, action, target, outcome, detail) VALUES (?, ?, ?, ?, ?, ?)`
 
+// Every event written goes through here, and is cut to the bounds of its
+// fields.
 func auditArgs(tx runner, e *store.AuditEvent) []any {
-	return []any{tx.t(e.At), e.Actor, e.Action, e.Target, cmp.Or(e.Outcome, store.AuditOK), e.Detail}
+	b := e.Bounded()
+	return []any{tx.t(b.At), b.Actor, b.Action, b.Target, cmp.Or(b.Outcome, store.AuditOK), b.Detail}
 }
 
 // auditLifecycle appends the lifecycle events of a run in tx, so that they

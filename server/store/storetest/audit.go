@@ -3,8 +3,10 @@ package storetest
 import (
 	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/idsync/idsync/server/store"
 )
@@ -15,6 +17,7 @@ var auditTests = []test{
 	{"Prune", testAuditPrune},
 	{"UserStatusCounts", testUserStatusCounts},
 	{"UserLifecycle", testAuditUserLifecycle},
+	{"Bounds", testAuditBounds},
 }
 
 // testAdminTokenScopes: scopes round-trip; a token is revoked by id or by
@@ -192,5 +195,48 @@ func testAuditUserLifecycle(t *testing.T, s store.Store) {
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("lifecycle events\n%q\nwant\n%q", got, want)
+	}
+}
+
+// testAuditBounds: every event is stored cut to the bounds of its fields,
+// as valid UTF-8 without NULs — one appended on its own, and a user's
+// lifecycle event committed with the batch that created a user with a
+// long name.
+func testAuditBounds(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	huge := strings.Repeat("é", 1<<19) // 1 MiB
+	must(t, "AppendAudit", s.AppendAudit(ctx, &store.AuditEvent{Actor: "admin:" + huge, Action: "audit." + huge,
+		Target: "app:" + huge, Outcome: store.AuditRefused, Detail: "bad \xff\x00 bytes " + huge}))
+	f := newFixture(t, s, "corp")
+	f.upsert(f.run(store.RunIncremental), newUser("u1", "long"+strings.Repeat("x", 1000)))
+
+	events, err := s.ListAudit(ctx, store.AuditFilter{})
+	must(t, "ListAudit", err)
+	if len(events) != 2 {
+		t.Fatalf("ListAudit = %d events, want 2", len(events))
+	}
+	for i, e := range events {
+		for _, f := range []struct {
+			name, value string
+			max         int
+		}{
+			{"actor", e.Actor, store.AuditFieldMax},
+			{"action", e.Action, store.AuditFieldMax},
+			{"target", e.Target, store.AuditFieldMax},
+			{"detail", e.Detail, store.AuditDetailMax},
+		} {
+			if len(f.value) > f.max || !utf8.ValidString(f.value) || strings.Contains(f.value, "\x00") {
+				t.Errorf("event %d: %s of %d bytes (valid UTF-8: %t), want at most %d of valid UTF-8 without NUL",
+					i, f.name, len(f.value), utf8.ValidString(f.value), f.max)
+			}
+		}
+	}
+	if e := events[0]; !strings.HasPrefix(e.Detail, "bad \uFFFD\uFFFD bytes éé") || !strings.HasSuffix(e.Detail, store.TruncatedMarker) ||
+		!strings.HasPrefix(e.Actor, "admin:éé") || !strings.HasSuffix(e.Actor, store.TruncatedMarker) {
+		t.Errorf("appended event stored as actor %.20q…, detail %.20q…; want the beginning kept, bad bytes replaced, the end marked",
+			e.Actor, e.Detail)
+	}
+	if e := events[1]; e.Action != "user.created" || !strings.HasPrefix(e.Target, "user:longxxx") || !strings.HasSuffix(e.Target, store.TruncatedMarker) {
+		t.Errorf("lifecycle event %s on %.20q…, want user.created on user:long… cut to %d bytes", e.Action, e.Target, store.AuditFieldMax)
 	}
 }
