@@ -22,11 +22,18 @@ type Appender interface {
 type Log struct {
 	st  Appender
 	log *slog.Logger
+	r   *refusals
 }
 
-// New returns a trail writing to st; failures to write are logged on log.
-func New(st Appender, log *slog.Logger) *Log {
-	return &Log{st: st, log: log.With("component", "audit")}
+// New returns a trail writing to st, summarising refusals as the default
+// Options do; failures to write are logged on log.
+func New(st Appender, log *slog.Logger) *Log { return NewWithOptions(st, log, Options{}) }
+
+// NewWithOptions returns a trail writing to st that summarises refusals as
+// o says.
+func NewWithOptions(st Appender, log *slog.Logger, o Options) *Log {
+	return &Log{st: st, log: log.With("component", "audit"),
+		r: &refusals{o: o.withDefaults(), tallies: map[refusalKey]*tally{}}}
 }
 
 // Record appends e, its actor taken from ctx when empty (the admin or
@@ -36,18 +43,37 @@ func (l *Log) Record(ctx context.Context, e store.AuditEvent) {
 	if l == nil {
 		return
 	}
+	l.write(ctx, l.withActor(ctx, e))
+}
+
+// withActor returns e with ctx's actor when it names none, and the id of
+// ctx's admin token in its detail.
+func (l *Log) withActor(ctx context.Context, e store.AuditEvent) store.AuditEvent {
 	if e.Actor == "" {
 		e.Actor = auth.Actor(ctx)
 		if t, ok := auth.Admin(ctx); ok && t.ID != "" {
 			e.Detail = join("token "+t.ID, e.Detail)
 		}
 	}
-	// The event outlives a cancelled request: a refusal is recorded even
-	// when the caller has gone.
+	return e
+}
+
+// write appends events in one transaction. The events outlive a cancelled
+// request: a refusal is recorded even when the caller has gone.
+func (l *Log) write(ctx context.Context, events ...store.AuditEvent) {
+	if len(events) == 0 {
+		return
+	}
+	ptrs := make([]*store.AuditEvent, len(events))
+	for i := range events {
+		ptrs[i] = &events[i]
+	}
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := l.st.AppendAudit(wctx, &e); err != nil {
-		l.log.Error("audit event not written", "action", e.Action, "target", e.Target, "actor", e.Actor, "err", err)
+	if err := l.st.AppendAudit(wctx, ptrs...); err != nil {
+		e := events[0]
+		l.log.Error("audit event not written", "action", e.Action, "target", e.Target, "actor", e.Actor,
+			"events", len(events), "err", err)
 	}
 }
 
