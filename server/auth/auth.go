@@ -4,6 +4,9 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"net"
+	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -79,9 +82,14 @@ type tokenStore interface {
 	AdminTokenUsed(ctx context.Context, id string, now time.Time) error
 }
 
-// Recorder writes audit events (server/audit.Log).
+// Recorder writes audit events (server/audit.Log), summarising floods of
+// refusals.
 type Recorder interface {
-	Record(ctx context.Context, e store.AuditEvent)
+	// RecordRefused records a refusal of the authenticated caller e names.
+	RecordRefused(ctx context.Context, e store.AuditEvent)
+	// RecordUnauthenticated records a refusal of a caller that has not
+	// authenticated, from client address addr.
+	RecordUnauthenticated(ctx context.Context, addr string, e store.AuditEvent)
 }
 
 // New returns an authenticator over st that records refusals with rec
@@ -103,6 +111,17 @@ func PeerAddr(ctx context.Context) string {
 	return ""
 }
 
+// HTTPPeer gives an HTTP request's context its client address as its peer,
+// as gRPC does for a call, so that a refusal by Bearer names the address.
+func HTTPPeer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+			r = r.WithContext(peer.NewContext(r.Context(), &peer.Peer{Addr: net.TCPAddrFromAddrPort(ap)}))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
 // check authenticates and authorizes a call, recording a refusal.
 func (a *Authenticator) check(ctx context.Context, method string) (context.Context, error) {
 	ctx, err := a.authenticate(ctx, method)
@@ -112,16 +131,12 @@ func (a *Authenticator) check(ctx context.Context, method string) (context.Conte
 	return ctx, err
 }
 
-// callerOf names the caller for a refusal: the admin or agent ctx
-// authenticated, else the peer's address.
+// callerOf names the admin or agent ctx authenticated; "" when none.
 func callerOf(ctx context.Context) string {
 	if actor := Actor(ctx); actor != "hub" {
 		return actor
 	}
-	if addr := PeerAddr(ctx); addr != "" {
-		return "unauthenticated@" + addr
-	}
-	return "unauthenticated"
+	return ""
 }
 
 func (a *Authenticator) authenticate(ctx context.Context, method string) (context.Context, error) {

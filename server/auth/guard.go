@@ -13,6 +13,7 @@ import (
 	"golang.org/x/time/rate"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	"github.com/idsync/idsync/server/store"
@@ -97,15 +98,26 @@ func (a *Authenticator) Guard(cfg *tls.Config) *tls.Config {
 	c := cfg.Clone()
 	a.agentCAs = c.ClientCAs
 	c.ClientAuth = tls.RequestClientCert
-	c.VerifyConnection = func(cs tls.ConnectionState) error {
-		if len(cs.PeerCertificates) == 0 {
+	// A configuration per handshake, so that a refusal names the client's
+	// address.
+	c.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+		cc := c.Clone()
+		cc.GetConfigForClient = nil
+		p := &peer.Peer{}
+		if hello.Conn != nil {
+			p.Addr = hello.Conn.RemoteAddr()
+		}
+		cc.VerifyConnection = func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return nil
+			}
+			if _, err := a.verifyAgentCert(cs.PeerCertificates); err != nil {
+				a.refuse(peer.NewContext(context.Background(), p), "", "tls.handshake", err.Error())
+				return err
+			}
 			return nil
 		}
-		if _, err := a.verifyAgentCert(cs.PeerCertificates); err != nil {
-			a.refuse(context.Background(), "unauthenticated", "tls.handshake", err.Error())
-			return err
-		}
-		return nil
+		return cc, nil
 	}
 	return c
 }
@@ -130,13 +142,25 @@ func (a *Authenticator) verifyAgentCert(certs []*x509.Certificate) (*x509.Certif
 	return leaf, nil
 }
 
-// refuse records a refused request.
+// refuse records a refused request of actor, the caller that
+// authenticated, or "" for one that did not: that one is named by its
+// address, and its refusals are summarised per address, so that nobody
+// floods the trail without credentials.
 func (a *Authenticator) refuse(ctx context.Context, actor, target, detail string) {
 	if a.audit == nil {
 		return
 	}
-	a.audit.Record(ctx, store.AuditEvent{Actor: actor, Action: "request.refused", Target: target,
-		Outcome: store.AuditRefused, Detail: detail})
+	e := store.AuditEvent{Actor: actor, Action: "request.refused", Target: target, Outcome: store.AuditRefused, Detail: detail}
+	if actor != "" {
+		a.audit.RecordRefused(ctx, e)
+		return
+	}
+	addr := PeerAddr(ctx)
+	e.Actor = "unauthenticated"
+	if addr != "" {
+		e.Actor += "@" + addr
+	}
+	a.audit.RecordUnauthenticated(ctx, addr, e)
 }
 
 // refusal reports whether a handler's error refuses the caller (as

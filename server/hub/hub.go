@@ -55,6 +55,8 @@ type Config struct {
 	Limits auth.Limits
 	// AuditRetention is how long audit events are kept (default 180 days).
 	AuditRetention time.Duration
+	// Audit tunes how refusals are summarised (tests: a clock).
+	Audit audit.Options
 	// Authn tunes delegated authentication (POST /v1/authn).
 	Authn api.AuthnOptions
 	// Ready, when not nil, receives the bound addresses once serving.
@@ -122,7 +124,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("the key of downstream secrets in %s: %w", cfg.DataDir, err)
 	}
-	trail := audit.New(st, log)
+	trail := audit.NewWithOptions(st, log, cfg.Audit)
 	authn := auth.New(st, trail, cfg.Limits)
 	if cfg.Metrics == nil {
 		cfg.Metrics = obs.NewRegistry()
@@ -170,7 +172,7 @@ func Run(ctx context.Context, cfg Config) error {
 	// own bearer token.
 	mux.Handle(scimin.Prefix, scimin.New(st, engine, trail, log))
 	// Applications sign users in with their directory password here.
-	mux.Handle("/v1/authn", signin)
+	mux.Handle("/v1/authn", auth.HTTPPeer(signin))
 	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 
 	log.Info("hub serving", "grpc", gl.Addr().String(), "http", hl.Addr().String(),
@@ -195,6 +197,9 @@ func Run(ctx context.Context, cfg Config) error {
 	g.Go(func() error { return scheduleFullImports(gctx, st, sessions, cfg.Agents, trail, log) })
 	g.Go(func() error { return prov.Run(gctx) })
 	g.Go(func() error { return audit.Prune(gctx, st, cfg.AuditRetention, time.Hour, log) })
+	// Writes the counts of refusals as their windows end, and the rest
+	// when the hub stops.
+	g.Go(func() error { return trail.Run(gctx) })
 	g.Go(func() error {
 		<-gctx.Done()
 		serving.Store(false)

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -40,11 +41,16 @@ type testHub struct {
 	// labRun is a running full run of directory lab that no agent holds.
 	labRun int64
 	http   string // the HTTP listener's address
+	// stop stops the hub and returns what it returned; again, the same.
+	stop func() error
 }
 
 // startHub seeds a store with a directory "corp" (users ann, bob, cid;
 // groups sales = {ann}, ops = {bob}) and serves it.
-func startHub(t *testing.T) *testHub {
+func startHub(t *testing.T) *testHub { return startHubWith(t, nil) }
+
+// startHubWith is startHub with tune changing the hub's config first.
+func startHubWith(t *testing.T, tune func(*hub.Config)) *testHub {
 	t.Helper()
 	dir := t.TempDir()
 	ctx := t.Context()
@@ -59,14 +65,16 @@ func startHub(t *testing.T) *testHub {
 	httpAddr := make(chan string, 1)
 	hctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() {
-		done <- hub.Run(hctx, hub.Config{DataDir: dir, GRPCListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0",
-			Log:   slog.New(slog.NewTextHandler(io.Discard, nil)),
-			Ready: func(g, h string) { ready <- g; httpAddr <- h }})
-	}()
+	cfg := hub.Config{DataDir: dir, GRPCListen: "127.0.0.1:0", HTTPListen: "127.0.0.1:0",
+		Log:   slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Ready: func(g, h string) { ready <- g; httpAddr <- h }}
+	if tune != nil {
+		tune(&cfg)
+	}
+	go func() { done <- hub.Run(hctx, cfg) }()
+	stop := sync.OnceValue(func() error { cancel(); return <-done })
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("hub: %v", err)
 		}
 	})
@@ -74,6 +82,7 @@ func startHub(t *testing.T) *testHub {
 	select {
 	case addr = <-ready:
 	case err := <-done:
+		done <- err // for stop
 		t.Fatalf("hub did not start: %v", err)
 	}
 	conf, err := adminconf.Read(filepath.Join(dir, "admin.conf"))
@@ -88,7 +97,7 @@ func startHub(t *testing.T) *testHub {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &testHub{t: t, conn: conn, boot: conf.Token, dir: dir, labRun: labRun, http: <-httpAddr}
+	return &testHub{t: t, conn: conn, boot: conf.Token, dir: dir, labRun: labRun, http: <-httpAddr, stop: stop}
 }
 
 // seed fills st and returns the id of a running full run of directory

@@ -42,15 +42,22 @@ type Applier interface {
 type Handler struct {
 	st    Store
 	apply Applier
-	audit sync.Recorder
+	audit Recorder
 	log   *slog.Logger
 	// locks serialises the writes of one source in this process: a write
 	// reads the object, merges and applies, and two at once would lose one.
 	locks gosync.Map // directory id → *gosync.Mutex
 }
 
+// Recorder writes the audit trail (server/audit.Log): every write, and
+// refused tokens summarised per client address.
+type Recorder interface {
+	sync.Recorder
+	RecordUnauthenticated(ctx context.Context, addr string, e store.AuditEvent)
+}
+
 // New returns the handler. audit records refused tokens and every write.
-func New(st Store, apply Applier, audit sync.Recorder, log *slog.Logger) *Handler {
+func New(st Store, apply Applier, audit Recorder, log *slog.Logger) *Handler {
 	return &Handler{st: st, apply: apply, audit: audit, log: log.With("component", "scim-in")}
 }
 
@@ -128,8 +135,8 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (*store.D
 	if token != "" {
 		why = "unknown or revoked bearer token"
 	}
-	h.audit.Record(r.Context(), store.AuditEvent{Actor: "source:?", Action: "scim.auth", Target: "addr:" + r.RemoteAddr,
-		Outcome: store.AuditRefused, Detail: fmt.Sprintf("%s %s: %s", r.Method, r.URL.Path, why)})
+	h.audit.RecordUnauthenticated(r.Context(), r.RemoteAddr, store.AuditEvent{Actor: "unauthenticated@" + r.RemoteAddr,
+		Action: "scim.auth", Target: Prefix, Outcome: store.AuditRefused, Detail: fmt.Sprintf("%s %s: %s", r.Method, r.URL.Path, why)})
 	w.Header().Set("WWW-Authenticate", `Bearer realm="idsync"`)
 	writeError(w, http.StatusUnauthorized, "", "a valid bearer token of a SCIM source is required")
 	return nil, false

@@ -29,6 +29,7 @@ type hub struct {
 	dir    *store.Directory
 	token  string
 	srv    *httptest.Server
+	trail  *audit.Log
 }
 
 func newHub(t testing.TB, mastered ...string) *hub {
@@ -57,7 +58,7 @@ func newHub(t testing.TB, mastered ...string) *hub {
 	mux.Handle(scimin.Prefix, scimin.New(st, eng, trail, log))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return &hub{t: t, st: st, engine: eng, dir: d, token: token, srv: srv}
+	return &hub{t: t, st: st, engine: eng, dir: d, token: token, srv: srv, trail: trail}
 }
 
 // do sends a request with the source's token and decodes the answer.
