@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/csv"
 	"fmt"
 	"strings"
 	"time"
@@ -165,7 +164,7 @@ func auditList(c *cli, args []string) error {
 	case "json":
 		return printJSON(c.out, out)
 	case "csv":
-		return writeCSV(c, header, rows)
+		return writeCSV(c.out, header, rows)
 	}
 	for _, r := range rows {
 		r[4], r[6] = dash(r[4]), dash(r[6])
@@ -191,17 +190,6 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 		}
 	}
 	return time.Time{}, fmt.Errorf("%q is neither a duration (24h, 7d) nor a time (2026-11-01, 2026-11-01T10:00:00Z)", s)
-}
-
-func writeCSV(c *cli, header []string, rows [][]string) error {
-	w := csv.NewWriter(c.out)
-	if err := w.Write(header); err != nil {
-		return err
-	}
-	if err := w.WriteAll(rows); err != nil {
-		return err
-	}
-	return w.Error()
 }
 
 // report returns the command that prints the hub's report name.
@@ -239,7 +227,7 @@ func report(name string) func(c *cli, args []string) error {
 			}
 			return printJSON(c.out, out)
 		case "csv":
-			return writeCSV(c, resp.GetColumns(), rows)
+			return writeCSV(c.out, resp.GetColumns(), rows)
 		}
 		header := make([]string, len(resp.GetColumns()))
 		for i, col := range resp.GetColumns() {

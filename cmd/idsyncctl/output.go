@@ -1,12 +1,15 @@
 package main
 
 import (
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -20,23 +23,112 @@ func printJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// table writes rows under a header, aligned.
+// table writes rows under a header, aligned, each cell made safe for a
+// terminal (terminalSafe).
 func table(w io.Writer, header []string, rows [][]string) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	fmt.Fprintln(tw, strings.Join(each(header, terminalSafe), "\t"))
 	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(r, "\t"))
+		fmt.Fprintln(tw, strings.Join(each(r, terminalSafe), "\t"))
 	}
 	return tw.Flush()
 }
 
-// fields writes "key: value" lines, aligned.
+// fields writes "key: value" lines, aligned, made safe for a terminal.
 func fields(w io.Writer, kv [][2]string) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 1, ' ', 0)
 	for _, f := range kv {
-		fmt.Fprintf(tw, "%s:\t%s\n", f[0], f[1])
+		fmt.Fprintf(tw, "%s:\t%s\n", terminalSafe(f[0]), terminalSafe(f[1]))
 	}
 	return tw.Flush()
+}
+
+// writeCSV writes rows under a header as CSV, each cell that a spreadsheet
+// would take for a formula neutralised (csvSafe).
+func writeCSV(w io.Writer, header []string, rows [][]string) error {
+	cw := csv.NewWriter(w)
+	if err := cw.Write(each(header, csvSafe)); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if err := cw.Write(each(r, csvSafe)); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// each returns f of every cell, in a new slice.
+func each(cells []string, f func(string) string) []string {
+	out := make([]string, len(cells))
+	for i, c := range cells {
+		out[i] = f(c)
+	}
+	return out
+}
+
+// terminalSafe returns s with whatever could forge a line or drive the
+// terminal made visible, escaped as Go writes it: C0 and C1 control
+// characters and DEL (\n, \r, \t, \x1b, \u009b), the bidirectional
+// controls that reorder what follows (\u202e) and the line and paragraph
+// separators; bytes that are not UTF-8 as \xff. What comes from the hub —
+// a name, an error, an audit event's detail — is shown on one line, in its
+// order, in the terminal's colours. JSON output stays exact.
+func terminalSafe(s string) string {
+	i := strings.IndexFunc(s, func(r rune) bool { return r == utf8.RuneError || unsafeRune(r) })
+	if i < 0 {
+		return s
+	}
+	var b strings.Builder
+	b.WriteString(s[:i])
+	for i < len(s) {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r == '\n':
+			b.WriteString(`\n`)
+		case r == '\r':
+			b.WriteString(`\r`)
+		case r == '\t':
+			b.WriteString(`\t`)
+		case r < 0x80 && unsafeRune(r):
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case unsafeRune(r):
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// unsafeRune reports whether r, printed as it is, could change what a
+// terminal shows of other text: a control character (C0, DEL, C1), a
+// bidirectional control, or a line or paragraph separator.
+func unsafeRune(r rune) bool {
+	switch {
+	case unicode.IsControl(r):
+		return true
+	case r == '\u061c', r == '\u200e', r == '\u200f', // ALM, LRM, RLM
+		'\u202a' <= r && r <= '\u202e', // LRE, RLE, PDF, LRO, RLO
+		'\u2066' <= r && r <= '\u2069', // LRI, RLI, FSI, PDI
+		r == '\u2028', r == '\u2029':
+		return true
+	}
+	return false
+}
+
+// csvSafe returns s with a leading ' when a spreadsheet would read it as a
+// formula: it starts with =, +, -, @, a tab or a carriage return (OWASP's
+// CSV injection advice).
+func csvSafe(s string) string {
+	if s != "" && strings.IndexByte("=+-@\t\r", s[0]) >= 0 {
+		return "'" + s
+	}
+	return s
 }
 
 func timeStr(t *timestamppb.Timestamp) string {
