@@ -228,6 +228,9 @@ func TestAuthenticateAD(t *testing.T) {
 	for _, tc := range []authCase{
 		{name: "by sAMAccountName", username: gen.UserUID(0), password: pw, wantDN: u0.DN},
 		{name: "by userPrincipalName", username: u1.Get("userPrincipalName")[0], password: pw, wantDN: u1.DN},
+		// Samba, unlike Windows, does not match fullwidth letters; the
+		// hub's limit folds them all the same (loginname).
+		{name: "by sAMAccountName, upper case and spaces", username: " " + strings.ToUpper(gen.UserUID(0)) + " ", password: pw, wantDN: u0.DN},
 		{name: "wrong password", username: gen.UserUID(0), password: pw + "x", wantReason: ldapsync.AuthWrongPassword, wantDN: u0.DN},
 		{name: "disabled, right password", username: gen.UserUID(2), password: pw, wantReason: ldapsync.AuthDisabled, wantDN: gen.UserDN(2)},
 		{name: "unknown user", username: "au-nobody", password: pw, wantReason: ldapsync.AuthUnknownUser},
