@@ -27,7 +27,7 @@ func adminTokenToProto(ctx context.Context, t *store.AdminToken, n *grantNamer) 
 		if !auth.IsObjectID(g) {
 			// A grant by name, from before grants were by id: the token is
 			// refused until it is replaced.
-			p.Groups = append(p.Groups, g+" (a name: grants nothing, replace the token)")
+			p.Groups = append(p.Groups, g+" (a name: grants nothing; replace the token)")
 			continue
 		}
 		label, err := n.label(ctx, g)
