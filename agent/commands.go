@@ -61,13 +61,14 @@ func (a *Agent) call(ctx context.Context, c *idsyncv1.Command) *idsyncv1.Command
 		var ae *ldapsync.AuthError
 		switch {
 		case errors.As(err, &ae):
-			res.AuthFailure = string(ae.Reason)
+			res.AuthFailure, res.EntryId = string(ae.Reason), ae.ExternalID
 			a.log.Info("sign-in refused", "directory", dc.Name, "username", au.GetUsername(), "reason", ae.Reason)
 		case err != nil:
 			res.Error = err.Error()
 			a.log.Warn("sign-in not checked", "directory", dc.Name, "username", au.GetUsername(), "err", err)
 		default:
 			res.Entry, _ = wireChange(entry)
+			res.EntryId = entry.ExternalID
 			a.log.Info("sign-in accepted", "directory", dc.Name, "username", au.GetUsername(), "dn", entry.DN)
 		}
 	case *idsyncv1.Command_WriteEntry:

@@ -35,6 +35,9 @@ type AuthError struct {
 	Reason AuthReason
 	// DN is the user's entry, when one was found.
 	DN string
+	// ExternalID is that entry's objectGUID or entryUUID, when one was
+	// found: the hub limits sign-ins per entry as well as per spelling.
+	ExternalID string
 }
 
 // Error says the sign-in was refused, why, and as whom when known.
@@ -147,7 +150,7 @@ func Authenticate(ctx context.Context, c *Conn, cfg Config, spec Spec, login []s
 		return Change{}, redact(err, password)
 	}
 	if reason := refusal(spec.Kind, u, refused, diag); reason != "" {
-		return Change{}, &AuthError{Reason: reason, DN: u.DN}
+		return Change{}, &AuthError{Reason: reason, DN: u.DN, ExternalID: u.externalID()}
 	}
 	ch, err := u.complete(ctx)
 	if err != nil {
@@ -212,6 +215,15 @@ func findUser(ctx context.Context, c *Conn, spec Spec, login []string, username 
 		return nil, fmt.Errorf("looking up the user: %w", err)
 	}
 	return found, nil
+}
+
+// externalID is the entry's objectGUID or entryUUID, read even when the
+// entry cannot be normalised.
+func (u foundUser) externalID() string {
+	if u.problem != nil {
+		return u.problem.ExternalID
+	}
+	return u.change.ExternalID
 }
 
 // refusal returns why user u, whose bind passed or was refused with the

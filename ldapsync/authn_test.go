@@ -41,6 +41,9 @@ func checkAuth(t *testing.T, c *ldapsync.Conn, cfg ldapsync.Config, spec ldapsyn
 			t.Errorf("Authenticate(%q) = %+v, %v; want an AuthError %q", tc.username, got, err, tc.wantReason)
 		case ae.Reason != tc.wantReason || !strings.EqualFold(ae.DN, tc.wantDN):
 			t.Errorf("Authenticate(%q): reason %q DN %q, want %q DN %q", tc.username, ae.Reason, ae.DN, tc.wantReason, tc.wantDN)
+		case (ae.ExternalID != "") != (tc.wantDN != ""):
+			// The hub charges the entry's own limit with it.
+			t.Errorf("Authenticate(%q): external id %q of a refusal naming entry %q; want one exactly when an entry was found", tc.username, ae.ExternalID, tc.wantDN)
 		}
 		return ldapsync.Change{}, false
 	}
@@ -97,6 +100,9 @@ func TestAuthenticateOpenLDAP(t *testing.T) {
 		{name: "by uid", username: "alice", password: alicePW, wantDN: alice.DN},
 		{name: "by mail", username: "alice@example.org", password: alicePW, wantDN: alice.DN},
 		{name: "by mail, any case", username: "ALICE@example.org", password: alicePW, wantDN: alice.DN},
+		// The server folds what the hub's sign-in limit folds (loginname).
+		{name: "by uid, fullwidth letter", username: "\uff41lice", password: alicePW, wantDN: alice.DN},
+		{name: "by uid, spaces around", username: "  Alice ", password: alicePW, wantDN: alice.DN},
 		{name: "login attribute given", login: []string{"mail"}, username: "alice@example.org", password: alicePW, wantDN: alice.DN},
 		{name: "not a login attribute", login: []string{"mail"}, username: "alice", password: alicePW, wantReason: ldapsync.AuthUnknownUser},
 		{name: "wrong password", username: "alice", password: "alice-Secret-2", wantReason: ldapsync.AuthWrongPassword, wantDN: alice.DN},
@@ -222,6 +228,9 @@ func TestAuthenticateAD(t *testing.T) {
 	for _, tc := range []authCase{
 		{name: "by sAMAccountName", username: gen.UserUID(0), password: pw, wantDN: u0.DN},
 		{name: "by userPrincipalName", username: u1.Get("userPrincipalName")[0], password: pw, wantDN: u1.DN},
+		// Samba, unlike Windows, does not match fullwidth letters; the
+		// hub's limit folds them all the same (loginname).
+		{name: "by sAMAccountName, upper case and spaces", username: " " + strings.ToUpper(gen.UserUID(0)) + " ", password: pw, wantDN: u0.DN},
 		{name: "wrong password", username: gen.UserUID(0), password: pw + "x", wantReason: ldapsync.AuthWrongPassword, wantDN: u0.DN},
 		{name: "disabled, right password", username: gen.UserUID(2), password: pw, wantReason: ldapsync.AuthDisabled, wantDN: gen.UserDN(2)},
 		{name: "unknown user", username: "au-nobody", password: pw, wantReason: ldapsync.AuthUnknownUser},

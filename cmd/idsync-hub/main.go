@@ -47,7 +47,7 @@ func run(args []string) int {
 	fs.DurationVar(&cfg.Provision.MaxBackoff, "push-max-backoff", 10*time.Minute, "longest wait between a push's attempts")
 	fs.DurationVar(&cfg.Agents.CertTTL, "agent-cert-ttl", 365*24*time.Hour, "lifetime of the client certificates agents get; they renew when a third is left")
 	fs.DurationVar(&cfg.AuditRetention, "audit-retention", 180*24*time.Hour, "how long audit events are kept, e.g. 4320h (180 days)")
-	fs.Float64Var(&cfg.Authn.UserPerMinute, "authn-user-limit", 5, "sign-ins (POST /v1/authn) one username of one directory may try a minute")
+	fs.Float64Var(&cfg.Authn.UserPerMinute, "authn-user-limit", 5, "sign-ins (POST /v1/authn) one person of one directory may try a minute, whatever the spelling of the username")
 	fs.Float64Var(&cfg.Authn.AddrPerMinute, "authn-addr-limit", 60, "sign-ins one client address may try a minute")
 	hosts := fs.String("tls-hosts", "", "extra comma-separated `NAMES` for the hub's server certificate")
 	logFormat := fs.String("log-format", "text", "log format: text or json")

@@ -15,6 +15,7 @@ type adminTokenJSON struct {
 	Name       string     `json:"name"`
 	Role       string     `json:"role"`
 	Groups     []string   `json:"groups,omitempty"`
+	GroupIDs   []string   `json:"group_ids,omitempty"`
 	Apps       []string   `json:"apps,omitempty"`
 	CreatedAt  *time.Time `json:"created_at,omitempty"`
 	RevokedAt  *time.Time `json:"revoked_at,omitempty"`
@@ -22,15 +23,17 @@ type adminTokenJSON struct {
 }
 
 func toAdminTokenJSON(t *idsyncv1.AdminToken) adminTokenJSON {
-	return adminTokenJSON{ID: t.GetId(), Name: t.GetName(), Role: t.GetRole(), Groups: t.GetGroups(), Apps: t.GetApps(),
-		CreatedAt: timeJSON(t.GetCreatedAt()), RevokedAt: timeJSON(t.GetRevokedAt()), LastUsedAt: timeJSON(t.GetLastUsedAt())}
+	return adminTokenJSON{ID: t.GetId(), Name: t.GetName(), Role: t.GetRole(), Groups: t.GetGroups(), GroupIDs: t.GetGroupIds(),
+		Apps: t.GetApps(), CreatedAt: timeJSON(t.GetCreatedAt()), RevokedAt: timeJSON(t.GetRevokedAt()),
+		LastUsedAt: timeJSON(t.GetLastUsedAt())}
 }
 
 func adminTokenCreate(c *cli, args []string) error {
 	fs := c.flags("admin token create")
 	name := fs.String("name", "", "a `NAME` unique among live tokens: the person or job using it")
-	role := fs.String("role", "", "`ROLE`: super-admin, app-admin, group-admin or read-only")
-	groups := fs.String("groups", "", "for group-admin: the comma-separated `GROUPS` it acts for")
+	role := fs.String("role", "", "`ROLE`: super-admin, app-admin, group-admin, read-only or authn")
+	groups := fs.String("groups", "", "for group-admin: the comma-separated `GROUPS` it acts for, each DIRECTORY/GROUP "+
+		"(e.g. corp/sales) or a group id; each must name exactly one group, and only that group grants rights")
 	apps := fs.String("apps", "", "for app-admin: the comma-separated `APPS` it manages (default all)")
 	if _, err := c.parse(fs, args); err != nil {
 		return err

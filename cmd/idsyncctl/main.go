@@ -85,7 +85,7 @@ var commands = []command{
 	{"push retry", "requeue dead-lettered pushes: ID | --app NAME", pushRetry},
 	{"task list", "list manual tasks: [--app NAME] [--all]", taskList},
 	{"task resolve", "mark a manual task done: ID [--note TEXT]", taskResolve},
-	{"admin token create", "issue an admin token, printed once: --name N --role super-admin|app-admin|group-admin|read-only [--groups G1,G2] [--apps A1]", adminTokenCreate},
+	{"admin token create", "issue an admin token, printed once: --name N --role super-admin|app-admin|group-admin|read-only|authn [--groups DIR/GROUP,…] [--apps A1]", adminTokenCreate},
 	{"admin token list", "list admin tokens (never their secrets)", adminTokenList},
 	{"admin token revoke", "revoke an admin token: ID|NAME", adminTokenRevoke},
 	{"audit list", "read the audit trail: [--since 24h|7d|DATE] [--actor A] [--target T] [--action A] [--outcome ok|refused|failed] [-o table|json|csv]", auditList},

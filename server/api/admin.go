@@ -50,7 +50,7 @@ func (s *AdminServer) directory(ctx context.Context, name string) (*store.Direct
 	}
 	d, err := s.store.GetDirectory(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, status.Errorf(codes.NotFound, "directory %q does not exist (see `idsyncctl directory list`)", name)
+		return nil, noDirectory(name)
 	}
 	if err != nil {
 		return nil, statusErr(err, "loading directory %q", name)
@@ -470,20 +470,13 @@ func (s *AdminServer) CancelImport(ctx context.Context, req *idsyncv1.CancelImpo
 
 // ListUsers lists users.
 func (s *AdminServer) ListUsers(ctx context.Context, req *idsyncv1.ListUsersRequest) (*idsyncv1.ListUsersResponse, error) {
-	f := store.UserFilter{Limit: int(req.GetLimit()), AfterID: req.GetAfterId(), WithGroups: true}
-	if req.GetDirectory() != "" {
-		d, err := s.directory(ctx, req.GetDirectory())
-		if err != nil {
-			return nil, err
-		}
-		f.DirectoryID = d.ID
-	}
-	if req.GetStatus() != idsyncv1.UserStatus_USER_STATUS_UNSPECIFIED {
-		f.Status = statusFromProto(req.GetStatus())
-	}
-	scope, err := groupScopeOf(ctx, s.store)
+	scope, dirID, err := scopeIn(ctx, s.store, req.GetDirectory())
 	if err != nil {
 		return nil, err
+	}
+	f := store.UserFilter{DirectoryID: dirID, Limit: int(req.GetLimit()), AfterID: req.GetAfterId(), WithGroups: true}
+	if req.GetStatus() != idsyncv1.UserStatus_USER_STATUS_UNSPECIFIED {
+		f.Status = statusFromProto(req.GetStatus())
 	}
 	users, err := s.store.ListUsers(ctx, f)
 	if err != nil {
@@ -498,40 +491,26 @@ func (s *AdminServer) ListUsers(ctx context.Context, req *idsyncv1.ListUsersRequ
 	return resp, nil
 }
 
-// GetUser shows a user by id or username.
+// GetUser shows a user by id or username. For a group-admin, a user
+// outside its groups is not found, as one that does not exist.
 func (s *AdminServer) GetUser(ctx context.Context, req *idsyncv1.GetUserRequest) (*idsyncv1.GetUserResponse, error) {
-	u, err := s.store.GetUser(ctx, req.GetUser())
-	if errors.Is(err, store.ErrNotFound) {
-		var dirID int64
-		if req.GetDirectory() != "" {
-			d, derr := s.directory(ctx, req.GetDirectory())
-			if derr != nil {
-				return nil, derr
-			}
-			dirID = d.ID
-		}
-		users, ferr := s.store.FindUsers(ctx, dirID, req.GetUser())
-		if ferr != nil {
-			return nil, statusErr(ferr, "finding user %q", req.GetUser())
-		}
-		switch len(users) {
-		case 0:
-			return nil, status.Errorf(codes.NotFound, "no user with id or username %q", req.GetUser())
-		case 1:
-			u, err = users[0], nil
-		default:
-			return nil, status.Errorf(codes.FailedPrecondition,
-				"username %q exists in %d directories: name one with --directory", req.GetUser(), len(users))
-		}
-	}
+	scope, dirID, err := scopeIn(ctx, s.store, req.GetDirectory())
 	if err != nil {
-		return nil, statusErr(err, "loading user %q", req.GetUser())
-	}
-	if scope, err := groupScopeOf(ctx, s.store); err != nil {
 		return nil, err
-	} else if !scope.user(u.ID) {
-		return nil, outOfScope(ctx, auth.PermUsersRead, "user "+req.GetUser())
 	}
+	users, err := findUsers(ctx, s.store, scope, dirID, req.GetUser())
+	if err != nil {
+		return nil, err
+	}
+	switch len(users) {
+	case 0:
+		return nil, status.Errorf(codes.NotFound, "no user with id or username %q", req.GetUser())
+	case 1:
+	default:
+		return nil, status.Errorf(codes.FailedPrecondition,
+			"username %q exists in %d directories: name one with --directory", req.GetUser(), len(users))
+	}
+	u := users[0]
 	groups, err := s.store.UserGroups(ctx, u.ID)
 	if err != nil {
 		return nil, statusErr(err, "loading groups of %q", u.Username)
@@ -554,19 +533,11 @@ func (s *AdminServer) GetUser(ctx context.Context, req *idsyncv1.GetUserRequest)
 
 // ListGroups lists groups.
 func (s *AdminServer) ListGroups(ctx context.Context, req *idsyncv1.ListGroupsRequest) (*idsyncv1.ListGroupsResponse, error) {
-	var f store.GroupFilter
-	if req.GetDirectory() != "" {
-		d, err := s.directory(ctx, req.GetDirectory())
-		if err != nil {
-			return nil, err
-		}
-		f.DirectoryID = d.ID
-	}
-	scope, err := groupScopeOf(ctx, s.store)
+	scope, dirID, err := scopeIn(ctx, s.store, req.GetDirectory())
 	if err != nil {
 		return nil, err
 	}
-	groups, err := s.store.ListGroups(ctx, f)
+	groups, err := s.store.ListGroups(ctx, store.GroupFilter{DirectoryID: dirID})
 	if err != nil {
 		return nil, statusErr(err, "listing groups")
 	}
@@ -579,40 +550,27 @@ func (s *AdminServer) ListGroups(ctx context.Context, req *idsyncv1.ListGroupsRe
 	return resp, nil
 }
 
-// GetGroup shows a group by id or name, with its direct members.
+// GetGroup shows a group by id or name, with its direct members. For a
+// group-admin, a group outside its groups is not found, as one that does
+// not exist.
 func (s *AdminServer) GetGroup(ctx context.Context, req *idsyncv1.GetGroupRequest) (*idsyncv1.GetGroupResponse, error) {
-	g, err := s.store.GetGroup(ctx, req.GetGroup())
-	if errors.Is(err, store.ErrNotFound) {
-		var dirID int64
-		if req.GetDirectory() != "" {
-			d, derr := s.directory(ctx, req.GetDirectory())
-			if derr != nil {
-				return nil, derr
-			}
-			dirID = d.ID
-		}
-		groups, ferr := s.store.FindGroups(ctx, dirID, req.GetGroup())
-		if ferr != nil {
-			return nil, statusErr(ferr, "finding group %q", req.GetGroup())
-		}
-		switch len(groups) {
-		case 0:
-			return nil, status.Errorf(codes.NotFound, "no group with id or name %q", req.GetGroup())
-		case 1:
-			g, err = groups[0], nil
-		default:
-			return nil, status.Errorf(codes.FailedPrecondition,
-				"group name %q exists in %d directories: name one with --directory", req.GetGroup(), len(groups))
-		}
-	}
+	scope, dirID, err := scopeIn(ctx, s.store, req.GetDirectory())
 	if err != nil {
-		return nil, statusErr(err, "loading group %q", req.GetGroup())
-	}
-	if scope, err := groupScopeOf(ctx, s.store); err != nil {
 		return nil, err
-	} else if !scope.group(g.ID) {
-		return nil, outOfScope(ctx, auth.PermGroupsRead, "group "+req.GetGroup())
 	}
+	groups, err := findGroups(ctx, s.store, scope, dirID, req.GetGroup())
+	if err != nil {
+		return nil, err
+	}
+	switch len(groups) {
+	case 0:
+		return nil, status.Errorf(codes.NotFound, "no group with id or name %q", req.GetGroup())
+	case 1:
+	default:
+		return nil, status.Errorf(codes.FailedPrecondition,
+			"group name %q exists in %d directories: name one with --directory", req.GetGroup(), len(groups))
+	}
+	g := groups[0]
 	members, err := s.store.GroupMembers(ctx, g.ID)
 	if err != nil {
 		return nil, statusErr(err, "loading members of %q", g.Name)

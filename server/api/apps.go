@@ -555,10 +555,17 @@ func (s *AppServer) describe(ctx context.Context, a *store.App) (*idsyncv1.App, 
 	if err != nil {
 		return nil, err
 	}
-	return s.describeWith(ctx, a, f, newNamer(s.store))
+	scope, err := groupScopeOf(ctx, s.store)
+	if err != nil {
+		return nil, err
+	}
+	return s.describeWith(ctx, a, f, newNamer(s.store), scope)
 }
 
-func (s *AppServer) describeWith(ctx context.Context, a *store.App, f *figures, n *namer) (*idsyncv1.App, error) {
+// describeWith is describe with the figures, names and scope of a call
+// that describes several apps. A group-admin sees the assignments and
+// pushed groups of its own groups and their users only.
+func (s *AppServer) describeWith(ctx context.Context, a *store.App, f *figures, n *namer, scope *groupScope) (*idsyncv1.App, error) {
 	p := appToProto(a)
 	for _, c := range f.accounts {
 		if c.AppID == a.ID {
@@ -575,6 +582,9 @@ func (s *AppServer) describeWith(ctx context.Context, a *store.App, f *figures, 
 		return nil, statusErr(err, "listing the assignments of %q", a.Name)
 	}
 	for _, as := range as {
+		if (as.Kind == store.AssignUser && !scope.user(as.TargetID)) || (as.Kind == store.AssignGroup && !scope.group(as.TargetID)) {
+			continue
+		}
 		name, err := n.name(ctx, as.Kind, as.TargetID)
 		if err != nil {
 			return nil, err
@@ -586,6 +596,9 @@ func (s *AppServer) describeWith(ctx context.Context, a *store.App, f *figures, 
 		return nil, statusErr(err, "listing the pushed groups of %q", a.Name)
 	}
 	for _, g := range pgs {
+		if !scope.group(g.GroupID) {
+			continue
+		}
 		name, err := n.name(ctx, store.AssignGroup, g.GroupID)
 		if err != nil {
 			return nil, err
@@ -640,6 +653,10 @@ func (s *AppServer) ListApps(ctx context.Context, _ *idsyncv1.ListAppsRequest) (
 	if err != nil {
 		return nil, err
 	}
+	groups, err := groupScopeOf(ctx, s.store)
+	if err != nil {
+		return nil, err
+	}
 	n := newNamer(s.store)
 	resp := &idsyncv1.ListAppsResponse{}
 	scope := auth.ScopeOf(ctx)
@@ -647,7 +664,7 @@ func (s *AppServer) ListApps(ctx context.Context, _ *idsyncv1.ListAppsRequest) (
 		if !scope.App(a.Name) {
 			continue
 		}
-		pa, err := s.describeWith(ctx, a, f, n)
+		pa, err := s.describeWith(ctx, a, f, n, groups)
 		if err != nil {
 			return nil, err
 		}
@@ -733,55 +750,32 @@ func (s *AppServer) TestApp(ctx context.Context, req *idsyncv1.TestAppRequest) (
 	return resp, nil
 }
 
-// directoryID resolves an optional directory name (0: any directory).
-func (s *AppServer) directoryID(ctx context.Context, name string) (int64, error) {
-	if name == "" {
-		return 0, nil
-	}
-	d, err := s.store.GetDirectory(ctx, name)
-	if errors.Is(err, store.ErrNotFound) {
-		return 0, status.Errorf(codes.NotFound, "directory %q does not exist (see `idsyncctl directory list`)", name)
-	}
-	if err != nil {
-		return 0, statusErr(err, "loading directory %q", name)
-	}
-	return d.ID, nil
-}
-
 // resolve finds a user or group by id, else by name (in one directory when
-// directory is set). A name in several directories is InvalidArgument.
+// directory is set). A name in several directories is InvalidArgument. For
+// a group-admin, what lies outside its groups is not found, as what does
+// not exist.
 func (s *AppServer) resolve(ctx context.Context, kind store.AssignmentKind, ref, directory string) (id, name string, err error) {
 	if ref == "" {
 		return "", "", status.Errorf(codes.InvalidArgument, "%s: required", kind)
 	}
-	dirID, err := s.directoryID(ctx, directory)
+	scope, dirID, err := scopeIn(ctx, s.store, directory)
 	if err != nil {
 		return "", "", err
 	}
 	type found struct{ id, name, dir string }
 	var hits []found
 	if kind == store.AssignUser {
-		if u, err := s.store.GetUser(ctx, ref); err == nil && (dirID == 0 || u.DirectoryID == dirID) {
-			return u.ID, u.Username, nil
-		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return "", "", statusErr(err, "loading user %q", ref)
-		}
-		users, err := s.store.FindUsers(ctx, dirID, ref)
+		users, err := findUsers(ctx, s.store, scope, dirID, ref)
 		if err != nil {
-			return "", "", statusErr(err, "finding user %q", ref)
+			return "", "", err
 		}
 		for _, u := range users {
 			hits = append(hits, found{u.ID, u.Username, u.Directory})
 		}
 	} else {
-		if g, err := s.store.GetGroup(ctx, ref); err == nil && (dirID == 0 || g.DirectoryID == dirID) {
-			return g.ID, g.Name, nil
-		} else if err != nil && !errors.Is(err, store.ErrNotFound) {
-			return "", "", statusErr(err, "loading group %q", ref)
-		}
-		groups, err := s.store.FindGroups(ctx, dirID, ref)
+		groups, err := findGroups(ctx, s.store, scope, dirID, ref)
 		if err != nil {
-			return "", "", statusErr(err, "finding group %q", ref)
+			return "", "", err
 		}
 		for _, g := range groups {
 			hits = append(hits, found{g.ID, g.Name, g.Directory})
@@ -815,11 +809,6 @@ func (s *AppServer) PreviewApp(ctx context.Context, req *idsyncv1.PreviewAppRequ
 	if err != nil {
 		return nil, err
 	}
-	if scope, err := groupScopeOf(ctx, s.store); err != nil {
-		return nil, err
-	} else if !scope.user(id) {
-		return nil, outOfScope(ctx, auth.PermUsersRead, "user "+name)
-	}
 	p, err := s.prov.Preview(ctx, a, id)
 	if err != nil {
 		return nil, provErr(err, "previewing user %s in app %q", name, a.Name)
@@ -849,14 +838,15 @@ func (s *AppServer) changeAssignment(ctx context.Context, req assignRequest, ass
 	if req.GetGroup() != "" {
 		kind, ref = store.AssignGroup, req.GetGroup()
 	}
+	if _, limited := auth.ScopeOf(ctx).GroupIDs(); limited && kind == store.AssignUser {
+		// Refused before the user is looked up: the answer is the same
+		// whether the user exists or not.
+		return nil, 0, status.Errorf(codes.PermissionDenied, "permission %s missing for single users: a group-admin assigns its groups",
+			auth.PermAssignmentsWrite)
+	}
+	// resolve finds, for a group-admin, only its own groups.
 	id, name, err := s.resolve(ctx, kind, ref, req.GetDirectory())
 	if err != nil {
-		return nil, 0, err
-	}
-	if _, limited := auth.ScopeOf(ctx).Groups(); limited && kind == store.AssignUser {
-		return nil, 0, outOfScope(ctx, auth.PermAssignmentsWrite, "user "+name+" (a group-admin assigns groups)")
-	}
-	if err := auth.ScopeOf(ctx).CheckGroup("group "+name, name, id); err != nil {
 		return nil, 0, err
 	}
 	as := store.Assignment{AppID: a.ID, Kind: kind, TargetID: id}

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/idsync/idsync/internal/loginname"
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 	"github.com/idsync/idsync/server/audit"
 	"github.com/idsync/idsync/server/auth"
@@ -27,10 +28,12 @@ import (
 // AuthnOptions tune delegated authentication. The zero value takes the
 // defaults.
 type AuthnOptions struct {
-	// UserPerMinute is how many sign-ins one username of one directory
-	// may try a minute (default 5, the burst too), so that a password
-	// cannot be guessed through the hub. Set it below the directory's own
-	// lockout threshold per minute, or guesses through the hub lock the
+	// UserPerMinute is how many sign-ins one person of one directory may
+	// try a minute (default 5, the burst too), so that a password cannot
+	// be guessed through the hub. A person is a username as the directory
+	// compares it (loginname.Fold), and the entry a username found: every
+	// name of the entry charges its budget. Set it below the directory's
+	// own lockout threshold per minute, or guesses through the hub lock the
 	// account out.
 	UserPerMinute float64
 	// AddrPerMinute is how many sign-ins one client address may try a
@@ -72,16 +75,21 @@ type Authn struct {
 	audit    *audit.Log
 	log      *slog.Logger
 	opts     AuthnOptions
-	users    *auth.Limiters
-	addrs    *auth.Limiters
+	// users are the buckets of spellings (a directory and a folded
+	// username) and of entries (a directory and an external id); entryOf
+	// remembers which entry a spelling found.
+	users   *auth.Limiters
+	addrs   *auth.Limiters
+	entryOf *resolved
 }
 
 // NewAuthn returns the delegated-authentication service.
 func NewAuthn(st store.Store, eng *sync.Engine, sessions *Sessions, a *auth.Authenticator, trail *audit.Log, log *slog.Logger, opts AuthnOptions) *Authn {
 	opts = opts.withDefaults()
 	return &Authn{store: st, engine: eng, sessions: sessions, auth: a, audit: trail, log: log, opts: opts,
-		users: auth.NewLimiters(rate.Limit(opts.UserPerMinute/60), max(1, int(opts.UserPerMinute))),
-		addrs: auth.NewLimiters(rate.Limit(opts.AddrPerMinute/60), max(1, int(opts.AddrPerMinute)))}
+		users:   auth.NewLimiters(rate.Limit(opts.UserPerMinute/60), max(1, int(opts.UserPerMinute))),
+		addrs:   auth.NewLimiters(rate.Limit(opts.AddrPerMinute/60), max(1, int(opts.AddrPerMinute))),
+		entryOf: newResolved()}
 }
 
 // The answers of a sign-in other than success.
@@ -107,10 +115,11 @@ func (a *Authn) Authenticate(ctx context.Context, directory, username, password,
 		a.record(ctx, "authn.failed", strings.ToValidUTF8(at.target[:64], "")+"…", store.AuditRefused, "%s: a username of %d bytes", at.from, len(username))
 		return nil, ErrBadUsername
 	}
-	userKey := strings.ToLower(directory) + "\x00" + strings.ToLower(strings.TrimSpace(username))
-	if !a.addrs.Allow(host) || !a.users.Allow(userKey) {
-		a.record(ctx, "authn.limited", at.target, store.AuditRefused, "%s: too many attempts", at.from)
-		return nil, ErrTooManyAttempts
+	// A person has one budget however the name is typed: the spelling
+	// as the directory compares it, and the entry it found before.
+	spelling := "name\x00" + strings.ToLower(directory) + "\x00" + loginname.Fold(username)
+	if !a.addrs.Allow(host) || !a.users.Allow(spelling) {
+		return nil, a.limited(ctx, at, "")
 	}
 	d, err := a.store.GetDirectory(ctx, directory)
 	if errors.Is(err, store.ErrNotFound) {
@@ -123,9 +132,28 @@ func (a *Authn) Authenticate(ctx context.Context, directory, username, password,
 	if d.Kind != store.KindAD && d.Kind != store.KindOpenLDAP {
 		return nil, a.refuse(ctx, at, "directory %s is of kind %s, which has no passwords", d.Name, d.Kind)
 	}
-	entry, err := a.ask(ctx, at, d, username, password)
+	charged := a.entryOf.get(spelling)
+	if charged != "" && !a.users.Allow(entryKey(d, charged)) {
+		return nil, a.limited(ctx, at, charged)
+	}
+	entry, id, refusal, err := a.ask(ctx, at, d, username, password)
 	if err != nil {
 		return nil, err
+	}
+	if id != "" && id != charged {
+		// The first attempt of this spelling, or the name now finds
+		// another entry: the entry's budget decides the answer, so that
+		// another name of the same person (jdoe@corp.example after jdoe)
+		// gives no more attempts. Refused, it looks no different whether
+		// the password was right or not.
+		a.entryOf.put(spelling, id)
+		if !a.users.Allow(entryKey(d, id)) {
+			a.wait(ctx, at)
+			return nil, a.limited(ctx, at, id)
+		}
+	}
+	if refusal != "" {
+		return nil, a.refuse(ctx, at, "%s", refusal)
 	}
 	u, err := a.justInTime(ctx, at, d, entry)
 	if err != nil {
@@ -156,6 +184,13 @@ const refusalFloor = 500 * time.Millisecond
 // sooner than refusalFloor (plus a little jitter) after it began.
 func (a *Authn) refuse(ctx context.Context, at attempt, why string, args ...any) error {
 	a.record(ctx, "authn.failed", at.target, store.AuditRefused, "%s: %s", at.from, fmt.Sprintf(why, args...))
+	a.wait(ctx, at)
+	return ErrAuthFailed
+}
+
+// wait returns refusalFloor (plus a little jitter) after the attempt
+// began, or when ctx ends.
+func (a *Authn) wait(ctx context.Context, at attempt) {
 	wait := time.Until(at.started.Add(refusalFloor + rand.N(100*time.Millisecond)))
 	t := time.NewTimer(max(wait, 0))
 	defer t.Stop()
@@ -163,11 +198,32 @@ func (a *Authn) refuse(ctx context.Context, at attempt, why string, args ...any)
 	case <-t.C:
 	case <-ctx.Done():
 	}
-	return ErrAuthFailed
 }
 
-// ask has an agent of d check the password and returns the entry it read.
-func (a *Authn) ask(ctx context.Context, at attempt, d *store.Directory, username, password string) (*idsyncv1.Change, error) {
+// limited records a sign-in refused by a limit — the address's, the
+// spelling's, or that of the entry with external id entry — and answers
+// ErrTooManyAttempts.
+func (a *Authn) limited(ctx context.Context, at attempt, entry string) error {
+	detail := "too many attempts"
+	if entry != "" {
+		detail += " for entry " + entry
+	}
+	a.record(ctx, "authn.limited", at.target, store.AuditRefused, "%s: %s", at.from, detail)
+	return ErrTooManyAttempts
+}
+
+// entryKey is the bucket of the entry with external id id in d, which
+// every spelling that finds it charges.
+func entryKey(d *store.Directory, id string) string {
+	return fmt.Sprintf("entry\x00%d\x00%s", d.ID, id)
+}
+
+// ask has an agent of d check the password. It returns the entry the agent
+// read when the password was accepted; the external id of the one entry
+// the username found, accepted or not (empty when none, or from an agent
+// too old to say); and why the directory refused the sign-in, for the
+// audit trail, when it did.
+func (a *Authn) ask(ctx context.Context, at attempt, d *store.Directory, username, password string) (entry *idsyncv1.Change, id, refusal string, err error) {
 	cctx, cancel := context.WithTimeout(ctx, a.opts.Timeout)
 	defer cancel()
 	res, err := a.sessions.Call(cctx, d.Name, idsyncv1.CapabilityAuthenticate, &idsyncv1.Command{
@@ -175,17 +231,18 @@ func (a *Authn) ask(ctx context.Context, at attempt, d *store.Directory, usernam
 			Source: sync.Source(d, nil), Username: username, Password: password}}})
 	if err != nil {
 		a.record(ctx, "authn.error", at.target, store.AuditFailed, "%s: %v", at.from, err)
-		return nil, err
+		return nil, "", "", err
 	}
 	if res.GetError() != "" {
 		// The detail (it may name the entry found) stays in the trail.
 		a.record(ctx, "authn.error", at.target, store.AuditFailed, "%s: the agent could not check: %s", at.from, res.GetError())
-		return nil, errNotChecked
+		return nil, "", "", errNotChecked
 	}
+	id = cmp.Or(res.GetEntryId(), res.GetEntry().GetExternalId())
 	if res.GetAuthFailure() != "" || res.GetEntry() == nil {
-		return nil, a.refuse(ctx, at, "%s", cmp.Or(res.GetAuthFailure(), "no entry"))
+		return nil, id, cmp.Or(res.GetAuthFailure(), "no entry"), nil
 	}
-	return res.GetEntry(), nil
+	return res.GetEntry(), id, "", nil
 }
 
 // errNotChecked: the agent answered but could not reach or ask the

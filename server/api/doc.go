@@ -5,6 +5,6 @@
 // codes here, at the boundary.
 //
 // It may import server/store, server/sync, server/provision, server/scim,
-// server/secrets, server/auth, internal/pki, proto and gRPC; never agent or
-// ldapsync.
+// server/secrets, server/auth, internal/pki, internal/loginname, proto and
+// gRPC; never agent or ldapsync.
 package api

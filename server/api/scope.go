@@ -2,43 +2,56 @@ package api
 
 import (
 	"context"
+	"errors"
+	"slices"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/idsync/idsync/server/auth"
 	"github.com/idsync/idsync/server/store"
 )
 
-// groupScope is what a group-admin sees: the groups it acts for (by id)
-// and their users, nested groups included. limited is false for every
-// other role, which sees everything its permissions allow.
+// groupScope is what a group-admin sees: the groups it acts for (by id),
+// their users (nested groups included) and the directories they are in.
+// limited is false for every other role, which sees everything its
+// permissions allow.
+//
+// For a group-admin, whatever lies outside is absent: looking it up
+// answers exactly as for something that does not exist, so that the
+// answer does not tell whether it does.
 type groupScope struct {
 	limited bool
 	groups  map[string]bool
 	users   map[string]bool
+	dirs    map[int64]bool
 }
 
-// groupScopeOf resolves the groups of ctx's admin, when it is a
-// group-admin, to their ids and users.
+// groupScopeOf resolves the group ids of ctx's admin, when it is a
+// group-admin, to their users and directories. A granted group the hub no
+// longer has grants nothing.
 func groupScopeOf(ctx context.Context, st store.Store) (*groupScope, error) {
-	names, limited := auth.ScopeOf(ctx).Groups()
+	ids, limited := auth.ScopeOf(ctx).GroupIDs()
 	gs := &groupScope{limited: limited}
 	if !limited {
 		return gs, nil
 	}
-	gs.groups, gs.users = map[string]bool{}, map[string]bool{}
-	for _, n := range names {
-		groups, err := st.FindGroups(ctx, 0, n)
-		if err != nil {
-			return nil, statusErr(err, "finding group %q", n)
+	gs.groups, gs.users, gs.dirs = map[string]bool{}, map[string]bool{}, map[int64]bool{}
+	for _, id := range ids {
+		g, err := st.GetGroup(ctx, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
 		}
-		for _, g := range groups {
-			gs.groups[g.ID] = true
-			users, err := st.GroupUsersTransitive(ctx, g.ID)
-			if err != nil {
-				return nil, statusErr(err, "listing the users of group %q", n)
-			}
-			for _, u := range users {
-				gs.users[u.ID] = true
-			}
+		if err != nil {
+			return nil, statusErr(err, "loading group %s", id)
+		}
+		gs.groups[g.ID], gs.dirs[g.DirectoryID] = true, true
+		users, err := st.GroupUsersTransitive(ctx, g.ID)
+		if err != nil {
+			return nil, statusErr(err, "listing the users of group %s", id)
+		}
+		for _, u := range users {
+			gs.users[u.ID], gs.dirs[u.DirectoryID] = true, true
 		}
 	}
 	return gs, nil
@@ -50,9 +63,62 @@ func (g *groupScope) user(id string) bool { return !g.limited || g.users[id] }
 // group reports whether the admin may see the group with this id.
 func (g *groupScope) group(id string) bool { return !g.limited || g.groups[id] }
 
-// outOfScope is the refusal of an object outside a group-admin's groups.
-func outOfScope(ctx context.Context, perm auth.Permission, what string) error {
-	return auth.ScopeOf(ctx).OutOfGroups(perm, what)
+// noDirectory answers for a directory that does not exist, or that none of
+// a group-admin's groups is in.
+func noDirectory(name string) error {
+	return status.Errorf(codes.NotFound, "directory %q does not exist (see `idsyncctl directory list`)", name)
+}
+
+// scopeIn returns the group scope of ctx's admin and the id of the
+// directory named name as that scope sees it (0 when name is empty: any
+// directory).
+func scopeIn(ctx context.Context, st store.Store, name string) (*groupScope, int64, error) {
+	g, err := groupScopeOf(ctx, st)
+	if err != nil || name == "" {
+		return g, 0, err
+	}
+	d, err := st.GetDirectory(ctx, name)
+	if errors.Is(err, store.ErrNotFound) || (err == nil && g.limited && !g.dirs[d.ID]) {
+		return nil, 0, noDirectory(name)
+	}
+	if err != nil {
+		return nil, 0, statusErr(err, "loading directory %q", name)
+	}
+	return g, d.ID, nil
+}
+
+// findUsers returns the user with id ref, else the users named ref, of
+// directory dirID (0: any), that g sees.
+func findUsers(ctx context.Context, st store.Store, g *groupScope, dirID int64, ref string) ([]*store.User, error) {
+	u, err := st.GetUser(ctx, ref)
+	switch {
+	case err == nil && (dirID == 0 || u.DirectoryID == dirID) && g.user(u.ID):
+		return []*store.User{u}, nil
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return nil, statusErr(err, "loading user %q", ref)
+	}
+	users, err := st.FindUsers(ctx, dirID, ref)
+	if err != nil {
+		return nil, statusErr(err, "finding user %q", ref)
+	}
+	return slices.DeleteFunc(users, func(u *store.User) bool { return !g.user(u.ID) }), nil
+}
+
+// findGroups returns the group with id ref, else the groups named ref, of
+// directory dirID (0: any), that g sees.
+func findGroups(ctx context.Context, st store.Store, g *groupScope, dirID int64, ref string) ([]*store.Group, error) {
+	gr, err := st.GetGroup(ctx, ref)
+	switch {
+	case err == nil && (dirID == 0 || gr.DirectoryID == dirID) && g.group(gr.ID):
+		return []*store.Group{gr}, nil
+	case err != nil && !errors.Is(err, store.ErrNotFound):
+		return nil, statusErr(err, "loading group %q", ref)
+	}
+	groups, err := st.FindGroups(ctx, dirID, ref)
+	if err != nil {
+		return nil, statusErr(err, "finding group %q", ref)
+	}
+	return slices.DeleteFunc(groups, func(gr *store.Group) bool { return !g.group(gr.ID) }), nil
 }
 
 // scopedAppNames maps app ids to names: every app, or the ones an

@@ -3,5 +3,6 @@
 // CA, refused once revoked). It provides the gRPC interceptors and the
 // helpers that read the caller from a context.
 //
-// It may import server/store, internal/pki and gRPC.
+// It may import server/store, internal/pki, gRPC and github.com/google/uuid
+// (to tell a group id from a name).
 package auth

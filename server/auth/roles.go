@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -129,7 +130,35 @@ func authorize(t *store.AdminToken, method string) error {
 	if !Has(t, p) {
 		return status.Errorf(codes.PermissionDenied, "permission %s missing: admin token %q has role %s", p, t.Name, t.Role)
 	}
+	if names := GroupNames(t); len(names) > 0 {
+		return status.Errorf(codes.PermissionDenied, "admin token %q names its groups (%s) by name, which grants nothing: "+
+			"a group-admin acts for group ids; create a token with --groups DIRECTORY/GROUP and revoke this one",
+			t.Name, strings.Join(names, ", "))
+	}
 	return nil
+}
+
+// GroupNames returns the groups of a group-admin token that are not group
+// ids: names, as tokens held them before grants were by id. Such a token
+// is refused until it is replaced, rather than guessed into ids.
+func GroupNames(t *store.AdminToken) []string {
+	if t == nil || t.Role != RoleGroupAdmin {
+		return nil
+	}
+	var names []string
+	for _, g := range t.Groups {
+		if !IsObjectID(g) {
+			names = append(names, g)
+		}
+	}
+	return names
+}
+
+// IsObjectID reports whether s has the form of the id the hub gives users
+// and groups (a UUID in its canonical text).
+func IsObjectID(s string) bool {
+	u, err := uuid.Parse(s)
+	return err == nil && u.String() == s
 }
 
 // Scope is what an authenticated admin may touch within its permissions.
@@ -163,41 +192,13 @@ func (s Scope) CheckApp(name string) error {
 		name, s.token.Name, strings.Join(s.token.Apps, ", "))
 }
 
-// Groups returns the groups a group-admin acts for, and whether the admin
-// is limited to them.
-func (s Scope) Groups() ([]string, bool) {
+// GroupIDs returns the ids of the groups a group-admin acts for, and
+// whether the admin is limited to them.
+func (s Scope) GroupIDs() ([]string, bool) {
 	if s.token == nil || s.token.Role != RoleGroupAdmin {
 		return nil, false
 	}
 	return s.token.Groups, true
-}
-
-// Group reports whether the admin may act for the group named name (or
-// with that id).
-func (s Scope) Group(names ...string) bool {
-	groups, limited := s.Groups()
-	if !limited {
-		return true
-	}
-	return slices.ContainsFunc(groups, func(g string) bool {
-		return slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(g, n) })
-	})
-}
-
-// CheckGroup is Group as a PermissionDenied error naming what is missing.
-func (s Scope) CheckGroup(what string, names ...string) error {
-	if s.Group(names...) {
-		return nil
-	}
-	return s.OutOfGroups(PermAssignmentsWrite, what)
-}
-
-// OutOfGroups refuses a group-admin perm on what, an object outside its
-// groups; it does not say whether the object exists.
-func (s Scope) OutOfGroups(perm Permission, what string) error {
-	groups, _ := s.Groups()
-	return status.Errorf(codes.PermissionDenied, "permission %s missing for %s: admin token %q acts for groups %s only",
-		perm, what, s.token.Name, strings.Join(groups, ", "))
 }
 
 // Actor names the caller of ctx for logs and the audit trail:

@@ -656,8 +656,9 @@ type AdminToken struct {
 	Name string
 	Role string
 	Hash []byte
-	// Groups are the groups a group-admin acts for; Apps the apps an
-	// app-admin manages (none: every app).
+	// Groups are the ids of the groups a group-admin acts for (tokens
+	// made before grants were by id hold names, which grant nothing);
+	// Apps the apps an app-admin manages (none: every app).
 	Groups     []string
 	Apps       []string
 	CreatedAt  time.Time

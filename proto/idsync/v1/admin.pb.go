@@ -325,7 +325,9 @@ type AdminToken struct {
 	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
 	// The role: super-admin, app-admin, group-admin or read-only.
 	Role string `protobuf:"bytes,3,opt,name=role,proto3" json:"role,omitempty"`
-	// The groups a group-admin acts for.
+	// The groups a group-admin acts for, as DIRECTORY/NAME, in the order of
+	// group_ids. A token from before grants were by id shows its group
+	// names here, marked: it grants nothing.
 	Groups []string `protobuf:"bytes,4,rep,name=groups,proto3" json:"groups,omitempty"`
 	// The apps an app-admin manages (none: all).
 	Apps []string `protobuf:"bytes,5,rep,name=apps,proto3" json:"apps,omitempty"`
@@ -334,7 +336,11 @@ type AdminToken struct {
 	// When it was revoked; unset while live.
 	RevokedAt *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
 	// When it last authenticated a call (to the minute).
-	LastUsedAt    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_used_at,json=lastUsedAt,proto3" json:"last_used_at,omitempty"`
+	LastUsedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=last_used_at,json=lastUsedAt,proto3" json:"last_used_at,omitempty"`
+	// The ids of the groups a group-admin acts for: the grant itself. A
+	// group of the same name in another directory, or in another case, is
+	// not one of them.
+	GroupIds      []string `protobuf:"bytes,9,rep,name=group_ids,json=groupIds,proto3" json:"group_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -425,6 +431,13 @@ func (x *AdminToken) GetLastUsedAt() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *AdminToken) GetGroupIds() []string {
+	if x != nil {
+		return x.GroupIds
+	}
+	return nil
+}
+
 // CreateAdminTokenRequest names the token and its role.
 type CreateAdminTokenRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -432,7 +445,9 @@ type CreateAdminTokenRequest struct {
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// The role.
 	Role string `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
-	// For group-admin: the groups it acts for (required).
+	// For group-admin: the groups it acts for (required), each
+	// DIRECTORY/GROUP or a group id. Each must name exactly one group; the
+	// token keeps its id.
 	Groups []string `protobuf:"bytes,3,rep,name=groups,proto3" json:"groups,omitempty"`
 	// For app-admin: the apps it manages (none: all).
 	Apps          []string `protobuf:"bytes,4,rep,name=apps,proto3" json:"apps,omitempty"`
@@ -4080,7 +4095,7 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\busername\x18\x02 \x01(\tR\busername\x12\x1a\n" +
 	"\bpassword\x18\x03 \x01(\tR\bpassword\";\n" +
 	"\x14AuthenticateResponse\x12#\n" +
-	"\x04user\x18\x01 \x01(\v2\x0f.idsync.v1.UserR\x04user\"\xa4\x02\n" +
+	"\x04user\x18\x01 \x01(\v2\x0f.idsync.v1.UserR\x04user\"\xc1\x02\n" +
 	"\n" +
 	"AdminToken\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
@@ -4093,7 +4108,8 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"revoked_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\x12<\n" +
 	"\flast_used_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"lastUsedAt\"m\n" +
+	"lastUsedAt\x12\x1b\n" +
+	"\tgroup_ids\x18\t \x03(\tR\bgroupIds\"m\n" +
 	"\x17CreateAdminTokenRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04role\x18\x02 \x01(\tR\x04role\x12\x16\n" +

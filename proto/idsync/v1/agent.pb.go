@@ -1707,7 +1707,13 @@ type CommandResult struct {
 	// taken), "refused" (the server refused the operation: the same fails
 	// again), "unavailable" (the server could not be reached or was busy: a
 	// later attempt may pass).
-	ErrorCode     string `protobuf:"bytes,7,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
+	ErrorCode string `protobuf:"bytes,7,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
+	// Authenticate: the external id (objectGUID, entryUUID) of the one entry
+	// the username found, whether the password was then accepted or not, so
+	// that the hub limits sign-ins per entry as well as per spelling (jdoe
+	// and jdoe@corp.example are one person). Empty when no single entry
+	// matched.
+	EntryId       string `protobuf:"bytes,8,opt,name=entry_id,json=entryId,proto3" json:"entry_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1787,6 +1793,13 @@ func (x *CommandResult) GetAuthFailure() string {
 func (x *CommandResult) GetErrorCode() string {
 	if x != nil {
 		return x.ErrorCode
+	}
+	return ""
+}
+
+func (x *CommandResult) GetEntryId() string {
+	if x != nil {
+		return x.EntryId
 	}
 	return ""
 }
@@ -2437,7 +2450,7 @@ const file_idsync_v1_agent_proto_rawDesc = "" +
 	"\x0ftake_checkpoint\x18\x04 \x01(\bR\x0etakeCheckpoint\"=\n" +
 	"\fCancelImport\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xe4\x01\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xff\x01\n" +
 	"\rCommandResult\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12\x15\n" +
@@ -2447,7 +2460,8 @@ const file_idsync_v1_agent_proto_rawDesc = "" +
 	"\x05entry\x18\x05 \x01(\v2\x11.idsync.v1.ChangeR\x05entry\x12!\n" +
 	"\fauth_failure\x18\x06 \x01(\tR\vauthFailure\x12\x1d\n" +
 	"\n" +
-	"error_code\x18\a \x01(\tR\terrorCode\"@\n" +
+	"error_code\x18\a \x01(\tR\terrorCode\x12\x19\n" +
+	"\bentry_id\x18\b \x01(\tR\aentryId\"@\n" +
 	"\tHeartbeat\x123\n" +
 	"\asent_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x06sentAt\"D\n" +
 	"\bProgress\x12\x15\n" +
