@@ -99,50 +99,54 @@ func TestRefusedInvalidWrite(t *testing.T) {
 	}
 }
 
-func TestForbiddenAttribute(t *testing.T) {
+func TestWritableAttribute(t *testing.T) {
 	tests := []struct {
 		name string
-		want bool
+		kind Kind
+		want bool // allowed
 	}{
-		{"objectClass", true},
-		{"unicodePwd", true},
-		{"userPassword", true},
-		{"USERPASSWORD", true},
-		{"userPassword;binary", true},
-		{"userAccountControl", true},
-		{"objectGUID", true},
-		{"entryUUID", true},
-		{"servicePrincipalName", true},
-		{"altSecurityIdentities", true},
-		{"msDS-AllowedToActOnBehalfOfOtherIdentity", true},
-		{"msDS-KeyCredentialLink", true},
-		{"msds-keycredentiallink", true},
-		{"msDS-SupportedEncryptionTypes", true},
-		{"sIDHistory", true},
-		{"primaryGroupID", true},
-		{"adminCount", true},
-		{"nTSecurityDescriptor", true},
-		{"scriptPath", true},
-		{"userParameters", true},
-		{"member", true},
-		{"memberOf", true},
-		{"userCertificate", true},
-		{"userCertificate;binary", true},
-		{"pwdLastSet", true},
-		{"pwdReset", true},
-		{"2.5.4.35", true}, // userPassword by OID
-		{"cn", false},
-		{"mail", false},
-		{"title", false},
-		{"sAMAccountName", false},
-		{"userPrincipalName", false},
-		{"employeeType", false},
-		{"memberUid", false},
-		{"cn;lang-en", false},
+		{"objectClass", KindAD, false},
+		{"unicodePwd", KindAD, false},
+		{"userPassword", KindOpenLDAP, false},
+		{"USERPASSWORD", KindOpenLDAP, false},
+		{"userPassword;binary", KindOpenLDAP, false},
+		{"userAccountControl", KindAD, false},
+		{"objectGUID", KindAD, false},
+		{"entryUUID", KindOpenLDAP, false},
+		{"servicePrincipalName", KindAD, false},
+		{"altSecurityIdentities", KindAD, false},
+		{"msDS-AllowedToActOnBehalfOfOtherIdentity", KindAD, false},
+		{"msds-keycredentiallink", KindAD, false},
+		{"sIDHistory", KindAD, false},
+		{"primaryGroupID", KindAD, false},
+		{"adminCount", KindAD, false},
+		{"nTSecurityDescriptor", KindAD, false},
+		{"scriptPath", KindAD, false},
+		{"homeDirectory", KindAD, false},
+		{"profilePath", KindAD, false},
+		{"member", KindOpenLDAP, false},
+		{"memberOf", KindAD, false},
+		{"userCertificate;binary", KindOpenLDAP, false},
+		{"pwdLastSet", KindAD, false},
+		{"pwdReset", KindOpenLDAP, false},
+		{"uidNumber", KindOpenLDAP, false},
+		{"loginShell", KindOpenLDAP, false},
+		{"sshPublicKey", KindOpenLDAP, false},
+		{"memberUid", KindOpenLDAP, false},
+		{"2.5.4.35", KindOpenLDAP, false}, // userPassword by OID
+		{"cn;lang-en", KindOpenLDAP, false},
+		{"cn", KindAD, true},
+		{"mail", KindOpenLDAP, true},
+		{"title", KindAD, true},
+		{"sAMAccountName", KindAD, true},
+		{"userPrincipalName", KindAD, true},
+		{"uid", KindOpenLDAP, true},
+		{"employeeType", KindOpenLDAP, true},
+		{"physicalDeliveryOfficeName", KindAD, true},
 	}
 	for _, tt := range tests {
-		if got := ForbiddenAttribute(tt.name); got != tt.want {
-			t.Errorf("ForbiddenAttribute(%q) = %v, want %v", tt.name, got, tt.want)
+		if err := WritableAttribute(tt.kind, tt.name); (err == nil) != tt.want {
+			t.Errorf("WritableAttribute(%v, %q) = %v, want allowed %v", tt.kind, tt.name, err, tt.want)
 		}
 	}
 }

@@ -69,8 +69,7 @@ type appFlags struct {
 	concurrency                                         uint
 	resume                                              bool
 	// A directory written through its agents instead of a SCIM app.
-	directory, ou, disabledOU, rdn, disableAttr, disableGroup, initialPassword string
-	mustChange                                                                 bool
+	directory, ou, disabledOU, rdn, disableAttr, disableGroup string
 }
 
 func (f *appFlags) register(fs *flag.FlagSet, update bool) {
@@ -99,8 +98,14 @@ func (f *appFlags) register(fs *flag.FlagSet, update bool) {
 	fs.StringVar(&f.rdn, "rdn-attribute", "", "with --directory: the naming `ATTRIBUTE` of created entries (default cn)")
 	fs.StringVar(&f.disableAttr, "disable-attribute", "", "with an OpenLDAP --directory: `ATTR=VALUE` set while an account is disabled")
 	fs.StringVar(&f.disableGroup, "disable-group", "", "with an OpenLDAP --directory: the `DN` of a group holding the disabled accounts")
-	fs.StringVar(&f.initialPassword, "initial-password", "", "with --directory: a mapping `EXPR` giving the password set on create (over TLS on AD)")
-	fs.BoolVar(&f.mustChange, "must-change-password", false, "with --directory: the user must change the initial password at the next sign-in")
+	// The initial password is the directory's write-back setting now, a
+	// super-admin's: say where it went.
+	for _, name := range []string{"initial-password", "must-change-password"} {
+		fs.Func(name, "(moved: `idsyncctl directory update DIR --initial-password-file F`, by a super-admin)", func(string) error {
+			return fmt.Errorf("the initial password is the directory's write-back setting: a super-admin sets it with " +
+				"`idsyncctl directory update DIR --initial-password-file FILE [--must-change-password=false]`")
+		})
+	}
 	if update {
 		fs.BoolVar(&f.resume, "resume", false, "resume the app if paused (a new secret or URL resumes it too)")
 	}
@@ -208,8 +213,7 @@ func (f *appFlags) build(fs *flag.FlagSet, a *idsyncv1.App) (set []string, secre
 				a.ReconcileIntervalSeconds = uint64(d / time.Second)
 			}
 			add("reconcile_interval_seconds")
-		case "directory", "ou", "disabled-ou", "rdn-attribute", "disable-attribute", "disable-group",
-			"initial-password", "must-change-password":
+		case "directory", "ou", "disabled-ou", "rdn-attribute", "disable-attribute", "disable-group":
 			t := a.DirectoryTarget
 			if t == nil {
 				t = &idsyncv1.DirectoryTarget{}
@@ -228,10 +232,6 @@ func (f *appFlags) build(fs *flag.FlagSet, a *idsyncv1.App) (set []string, secre
 				t.DisableAttribute = f.disableAttr
 			case "disable-group":
 				t.DisableGroupDn = f.disableGroup
-			case "initial-password":
-				t.InitialPassword = f.initialPassword
-			case "must-change-password":
-				t.MustChangePassword = f.mustChange
 			}
 			add("directory_target")
 		case "resume":
@@ -450,11 +450,6 @@ func appUpdate(c *cli, args []string) error {
 			t = &idsyncv1.DirectoryTarget{}
 		}
 		proto.Merge(t, a.DirectoryTarget)
-		fs.Visit(func(fl *flag.Flag) {
-			if fl.Name == "must-change-password" {
-				t.MustChangePassword = f.mustChange // false merges as unset
-			}
-		})
 		a.DirectoryTarget = t
 	}
 	resp, err := client.UpdateApp(ctx, &idsyncv1.UpdateAppRequest{App: a, Fields: set, Secret: secret})
@@ -929,14 +924,12 @@ type mappingRuleJSON struct {
 
 // targetJSON is a directory target as JSON.
 type targetJSON struct {
-	Directory          string `json:"directory"`
-	OU                 string `json:"ou"`
-	DisabledOU         string `json:"disabled_ou,omitempty"`
-	RDNAttribute       string `json:"rdn_attribute,omitempty"`
-	DisableAttribute   string `json:"disable_attribute,omitempty"`
-	DisableGroup       string `json:"disable_group,omitempty"`
-	InitialPassword    string `json:"initial_password,omitempty"`
-	MustChangePassword bool   `json:"must_change_password,omitempty"`
+	Directory        string `json:"directory"`
+	OU               string `json:"ou"`
+	DisabledOU       string `json:"disabled_ou,omitempty"`
+	RDNAttribute     string `json:"rdn_attribute,omitempty"`
+	DisableAttribute string `json:"disable_attribute,omitempty"`
+	DisableGroup     string `json:"disable_group,omitempty"`
 }
 
 func toAppJSON(a *idsyncv1.App) appJSON {
@@ -954,8 +947,7 @@ func toAppJSON(a *idsyncv1.App) appJSON {
 	}
 	if t := a.GetDirectoryTarget(); t != nil {
 		j.Target = &targetJSON{Directory: t.GetDirectory(), OU: t.GetParentDn(), DisabledOU: t.GetDisabledParentDn(),
-			RDNAttribute: t.GetRdnAttribute(), DisableAttribute: t.GetDisableAttribute(), DisableGroup: t.GetDisableGroupDn(),
-			InitialPassword: t.GetInitialPassword(), MustChangePassword: t.GetMustChangePassword()}
+			RDNAttribute: t.GetRdnAttribute(), DisableAttribute: t.GetDisableAttribute(), DisableGroup: t.GetDisableGroupDn()}
 	}
 	for _, as := range a.GetAssignments() {
 		j.Assignments = append(j.Assignments, assignmentJSON{Kind: as.GetKind(), ID: as.GetTargetId(), Name: as.GetName()})
@@ -1007,14 +999,7 @@ func (c *cli) printApp(a *idsyncv1.App) error {
 		if t.GetDisableGroupDn() != "" {
 			kv = append(kv, [2]string{"disabled by group", t.GetDisableGroupDn()})
 		}
-		pw := "none"
-		if t.GetInitialPassword() != "" {
-			pw = t.GetInitialPassword()
-			if t.GetMustChangePassword() {
-				pw += " (must change at first sign-in)"
-			}
-		}
-		kv = append(kv, [2]string{"initial password", pw})
+		kv = append(kv, [2]string{"initial password", "the directory's (see `idsyncctl directory show " + t.GetDirectory() + "`)"})
 	}
 	switch a.GetAuth() {
 	case idsyncv1.AppAuthKind_APP_AUTH_KIND_BASIC:

@@ -147,7 +147,7 @@ func Run(ctx context.Context, cfg Config) error {
 	prov.AuditTo(trail)
 	cfg.Agents = cfg.Agents.WithDefaults()
 	agentSrv := api.NewAgentServer(st, engine, ca, sessions, log, trail, cfg.Agents)
-	adminSrv := api.NewAdminServer(st, engine, ca, sessions, log, trail, cfg.Agents.Heartbeat)
+	adminSrv := api.NewAdminServer(st, engine, ca, sessions, box, log, trail, cfg.Agents.Heartbeat)
 	signin := api.NewAuthn(st, engine, sessions, authn, trail, log.With("component", "authn"), cfg.Authn)
 	adminSrv.ServeAuthn(signin)
 

@@ -131,10 +131,12 @@ func (s *Store) ListApps(ctx context.Context) ([]*store.App, error) {
 }
 
 // appTables are the tables that hold an app's rows, children first.
-var appTables = []string{"pushed_members", "pushed_groups", "unmatched", "tasks", "jobs", "accounts", "assignments"}
+var appTables = []string{"pushed_members", "pushed_groups", "unmatched", "tasks", "jobs", "accounts", "assignments",
+	"directory_writes"}
 
 // DeleteApp removes an app with its assignments, accounts, jobs, tasks,
-// unmatched accounts and pushed groups, in one transaction. Unknown app:
+// unmatched accounts, pushed groups and written entries' records, in one
+// transaction. Unknown app:
 // store.ErrNotFound.
 func (s *Store) DeleteApp(ctx context.Context, id int64) error {
 	return s.inTx(ctx, func(tx runner) error {
