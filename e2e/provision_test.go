@@ -116,7 +116,7 @@ func (p *provEnv) assignGroupAs(app, token string) []member {
 	p.t.Helper()
 	args := []string{"app", "assign", app, "--group", p.gen.GroupCN(0)}
 	if token != "" {
-		args = append(args, "--token", token)
+		args = append(args, p.s.as(token)...)
 	}
 	p.s.mustCtl(args...)
 	ms := p.members()

@@ -72,7 +72,7 @@ type appFlags struct {
 	directory, ou, disabledOU, rdn, disableAttr, disableGroup string
 }
 
-func (f *appFlags) register(fs *flag.FlagSet, update bool) {
+func (f *appFlags) register(c *cli, fs *flag.FlagSet, update bool) {
 	fs.StringVar(&f.scimURL, "scim-url", "", "the app's SCIM 2.0 base `URL` (https://app.example/scim/v2)")
 	fs.StringVar(&f.auth, "auth", "", "how idsync authenticates: `KIND` bearer, basic or oauth2")
 	f.secretFiles = map[string]*string{
@@ -101,10 +101,9 @@ func (f *appFlags) register(fs *flag.FlagSet, update bool) {
 	// The initial password is the directory's write-back setting now, a
 	// super-admin's: say where it went.
 	for _, name := range []string{"initial-password", "must-change-password"} {
-		fs.Func(name, "(moved: `idsyncctl directory update DIR --initial-password-file F`, by a super-admin)", func(string) error {
-			return fmt.Errorf("the initial password is the directory's write-back setting: a super-admin sets it with " +
+		c.refuse(fs, name, "(moved: `idsyncctl directory update DIR --initial-password-file F`, by a super-admin)",
+			"the initial password is the directory's write-back setting: a super-admin sets it with "+
 				"`idsyncctl directory update DIR --initial-password-file FILE [--must-change-password=false]`")
-		})
 	}
 	if update {
 		fs.BoolVar(&f.resume, "resume", false, "resume the app if paused (a new secret or URL resumes it too)")
@@ -374,7 +373,7 @@ func parseMapping(file string, data []byte) ([]*idsyncv1.AppMappingRule, error) 
 func appAdd(c *cli, args []string) error {
 	fs := c.flags("app add")
 	var f appFlags
-	f.register(fs, false)
+	f.register(c, fs, false)
 	pos, err := c.parse(fs, args, "NAME")
 	if err != nil {
 		return err
@@ -421,7 +420,7 @@ func appAdd(c *cli, args []string) error {
 func appUpdate(c *cli, args []string) error {
 	fs := c.flags("app update")
 	var f appFlags
-	f.register(fs, true)
+	f.register(c, fs, true)
 	pos, err := c.parse(fs, args, "NAME")
 	if err != nil {
 		return err
