@@ -96,6 +96,10 @@ func (s *stack) mustCtl(args ...string) string {
 	return r.Stdout
 }
 
+// localApp are the flags a SCIM test app (plain http on loopback) needs:
+// a super-admin's exceptions, which the tests' admin.conf token may grant.
+var localApp = [2]string{"--allow-insecure-http", "--allow-local-addresses"}
+
 // as returns the flags that make idsyncctl call with an admin token: a
 // 0600 file of it (a token is never a flag's value).
 func (s *stack) as(token string) []string {

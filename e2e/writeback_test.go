@@ -83,7 +83,7 @@ func TestWriteBackHRToDirectories(t *testing.T) {
 	if err := os.WriteFile(tokFile, []byte(scimToken), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s.mustCtl("app", "add", "crm", "--scim-url", app.URL, "--auth", "bearer", "--token-file", tokFile)
+	s.mustCtl("app", "add", "crm", "--scim-url", app.URL, "--auth", "bearer", "--token-file", tokFile, localApp[0], localApp[1])
 
 	// Writing into a directory is a super-admin's decision: until one
 	// names where, no app may; an app admin cannot make it so, nor reach

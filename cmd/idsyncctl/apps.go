@@ -70,6 +70,8 @@ type appFlags struct {
 	resume                                              bool
 	// A directory written through its agents instead of a SCIM app.
 	directory, ou, disabledOU, rdn, disableAttr, disableGroup string
+	// A super-admin's exceptions to https-only and no local addresses.
+	insecureHTTP, localAddresses bool
 }
 
 func (f *appFlags) register(c *cli, fs *flag.FlagSet, update bool) {
@@ -98,6 +100,8 @@ func (f *appFlags) register(c *cli, fs *flag.FlagSet, update bool) {
 	fs.StringVar(&f.rdn, "rdn-attribute", "", "with --directory: the naming `ATTRIBUTE` of created entries (default cn)")
 	fs.StringVar(&f.disableAttr, "disable-attribute", "", "with an OpenLDAP --directory: `ATTR=VALUE` set while an account is disabled")
 	fs.StringVar(&f.disableGroup, "disable-group", "", "with an OpenLDAP --directory: the `DN` of a group holding the disabled accounts")
+	fs.BoolVar(&f.insecureHTTP, "allow-insecure-http", false, "super-admin: let the app's URLs be plain http:// (credentials in the clear)")
+	fs.BoolVar(&f.localAddresses, "allow-local-addresses", false, "super-admin: let the app's URLs reach loopback and link-local addresses and the hub's own listeners")
 	// The initial password is the directory's write-back setting now, a
 	// super-admin's: say where it went.
 	for _, name := range []string{"initial-password", "must-change-password"} {
@@ -233,6 +237,12 @@ func (f *appFlags) build(fs *flag.FlagSet, a *idsyncv1.App) (set []string, secre
 				t.DisableGroupDn = f.disableGroup
 			}
 			add("directory_target")
+		case "allow-insecure-http":
+			a.AllowInsecureHttp = f.insecureHTTP
+			add("allow_insecure_http")
+		case "allow-local-addresses":
+			a.AllowLocalAddresses = f.localAddresses
+			add("allow_local_addresses")
 		case "resume":
 			if f.resume {
 				add("status")
@@ -908,6 +918,9 @@ type appJSON struct {
 	Queue     map[string]uint64 `json:"queue"`
 	Mapping   []mappingRuleJSON `json:"mapping"`
 	CreatedAt *time.Time        `json:"created_at,omitempty"`
+	// A super-admin's exceptions.
+	AllowInsecureHTTP   bool `json:"allow_insecure_http,omitempty"`
+	AllowLocalAddresses bool `json:"allow_local_addresses,omitempty"`
 }
 
 type assignmentJSON struct {
@@ -940,6 +953,7 @@ func toAppJSON(a *idsyncv1.App) appJSON {
 		MatchBy: a.GetMatchBy(), DeleteAfter: a.GetDeleteAfterSeconds(), Assignments: []assignmentJSON{},
 		PushedGroups: nonNil(a.GetPushedGroups()), Accounts: a.GetAccounts(), Queue: a.GetQueue(),
 		Mapping: []mappingRuleJSON{}, CreatedAt: timeJSON(a.GetCreatedAt()),
+		AllowInsecureHTTP: a.GetAllowInsecureHttp(), AllowLocalAddresses: a.GetAllowLocalAddresses(),
 	}
 	if s := a.GetReconcileIntervalSeconds(); s != math.MaxUint64 {
 		j.Reconcile = &s
@@ -987,6 +1001,16 @@ func (c *cli) printApp(a *idsyncv1.App) error {
 	}
 	kv := [][2]string{
 		{"name", a.GetName()}, {"status", st}, {"scim url", a.GetScimUrl()}, {"auth", authName(a.GetAuth())},
+	}
+	if a.GetAllowInsecureHttp() || a.GetAllowLocalAddresses() {
+		var ex []string
+		if a.GetAllowInsecureHttp() {
+			ex = append(ex, "plain http")
+		}
+		if a.GetAllowLocalAddresses() {
+			ex = append(ex, "local addresses")
+		}
+		kv = append(kv, [2]string{"allowed by a super-admin", strings.Join(ex, ", ")})
 	}
 	if t := a.GetDirectoryTarget(); t != nil {
 		kv = [][2]string{{"name", a.GetName()}, {"status", st}, {"directory", t.GetDirectory()},

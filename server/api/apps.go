@@ -93,6 +93,7 @@ func appFromProto(p *idsyncv1.App) (*store.App, error) {
 		AllowCreate: p.GetAllowCreate(), AllowUpdate: p.GetAllowUpdate(), AllowDeactivate: p.GetAllowDeactivate(),
 		AllowDelete: p.GetAllowDelete(), PushGroups: p.GetPushGroups(), UpdateMode: p.GetUpdateMode(),
 		RateLimit: p.GetRateLimit(), Concurrency: int(min(p.GetConcurrency(), math.MaxInt32)), MatchBy: p.GetMatchBy(),
+		AllowInsecureHTTP: p.GetAllowInsecureHttp(), AllowLocalAddresses: p.GetAllowLocalAddresses(),
 	}
 	for _, r := range p.GetMapping() {
 		a.Mapping = append(a.Mapping, store.MappingRule{Target: r.GetTarget(), Expr: r.GetExpr()})
@@ -126,6 +127,7 @@ func appToProto(a *store.App) *idsyncv1.App {
 		StatusMessage: a.StatusMessage, PatchSupported: a.PatchSupported, CreatedAt: ts(a.CreatedAt),
 		ReconcileIntervalSeconds: uint64(a.ReconcileInterval / time.Second),
 		Accounts:                 map[string]uint64{}, Queue: map[string]uint64{},
+		AllowInsecureHttp: a.AllowInsecureHTTP, AllowLocalAddresses: a.AllowLocalAddresses,
 	}
 	switch {
 	case a.ReconcileInterval < 0:
@@ -328,6 +330,9 @@ func (s *AppServer) CreateApp(ctx context.Context, req *idsyncv1.CreateAppReques
 	if a.Target != nil && req.GetSecret() != "" {
 		return nil, status.Errorf(codes.InvalidArgument, "app %s: secret: a directory target has none (the directory's initial password is its write-back setting)", a.Name)
 	}
+	if err := s.checkOutbound(ctx, nil, a); err != nil {
+		return nil, err
+	}
 	if a.Target == nil {
 		a.Secret = s.box.Seal([]byte(req.GetSecret()), provision.SecretContext(a.Name))
 	}
@@ -376,9 +381,61 @@ func (s *AppServer) checkTarget(ctx context.Context, a *store.App) error {
 	return nil
 }
 
+// secretBoundTo says why an app's stored secret may not serve it after an
+// update ("" when it may): it was given for one endpoint and one kind of
+// authentication, and goes nowhere else.
+func secretBoundTo(before, after *store.App) string {
+	switch {
+	case before.Target != nil && after.Target == nil:
+		return "a directory target became a SCIM app"
+	case before.AuthKind != after.AuthKind:
+		return fmt.Sprintf("auth changed from %s to %s", before.AuthKind, after.AuthKind)
+	case origin(before.SCIMURL) != origin(after.SCIMURL):
+		return fmt.Sprintf("scim_url moved from %s to %s", origin(before.SCIMURL), origin(after.SCIMURL))
+	case before.TokenURL != after.TokenURL:
+		return "token_url changed"
+	}
+	return ""
+}
+
+// origin is a URL's scheme and host (with the port): where a secret goes.
+func origin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host)
+}
+
+// checkOutbound holds the app's URLs to what it may reach, and the
+// exceptions (plain http, local addresses) to super-admins: only one may
+// grant one, or move the URLs of an app that has one. before is nil for a
+// new app.
+func (s *AppServer) checkOutbound(ctx context.Context, before, a *store.App) error {
+	scope := auth.ScopeOf(ctx)
+	granted := a.AllowInsecureHTTP && (before == nil || !before.AllowInsecureHTTP) ||
+		a.AllowLocalAddresses && (before == nil || !before.AllowLocalAddresses)
+	if granted {
+		if err := scope.CheckSuperAdmin("allowing an app plain http or local addresses"); err != nil {
+			return err
+		}
+	}
+	if before != nil && (before.AllowInsecureHTTP || before.AllowLocalAddresses) &&
+		(before.SCIMURL != a.SCIMURL || before.TokenURL != a.TokenURL) {
+		if err := scope.CheckSuperAdmin(fmt.Sprintf("moving app %s, which a super-admin allowed plain http or local addresses,", a.Name)); err != nil {
+			return err
+		}
+	}
+	if err := s.prov.CheckURLs(a); err != nil {
+		return status.Errorf(codes.InvalidArgument, "app %s: %v", a.Name, err)
+	}
+	return nil
+}
+
 // credentialFields are the fields whose change may fix what paused an app
 // (a 401, a wrong URL): changing one resumes it.
-var credentialFields = []string{"scim_url", "auth", "username", "token_url", "scopes", "secret", "status", "resume"}
+var credentialFields = []string{"scim_url", "auth", "username", "token_url", "scopes", "secret", "status", "resume",
+	"allow_insecure_http", "allow_local_addresses"}
 
 // setAppField copies one named setting from src to dst.
 func setAppField(dst, src *store.App, field string) error {
@@ -422,6 +479,10 @@ func setAppField(dst, src *store.App, field string) error {
 		dst.ReconcileInterval = src.ReconcileInterval
 	case "directory_target":
 		dst.Target = src.Target
+	case "allow_insecure_http":
+		dst.AllowInsecureHTTP = src.AllowInsecureHTTP
+	case "allow_local_addresses":
+		dst.AllowLocalAddresses = src.AllowLocalAddresses
 	case "secret", "status", "resume":
 		// Handled by UpdateApp.
 	default:
@@ -445,6 +506,7 @@ func (s *AppServer) UpdateApp(ctx context.Context, req *idsyncv1.UpdateAppReques
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "app %s: %v", a.Name, err)
 	}
+	before := *a
 	resume := false
 	for _, f := range req.GetFields() {
 		if err := setAppField(a, src, f); err != nil {
@@ -456,11 +518,22 @@ func (s *AppServer) UpdateApp(ctx context.Context, req *idsyncv1.UpdateAppReques
 	if newSecret && req.GetSecret() == "" {
 		return nil, status.Errorf(codes.InvalidArgument, "app %s: secret: empty", a.Name)
 	}
+	if why := secretBoundTo(&before, a); why != "" && !newSecret && len(a.Secret) > 0 {
+		// The secret was given for the endpoint it went to: it does not
+		// follow the app elsewhere.
+		a.Secret = nil
+		if err := validateSCIM(a, false); err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "app %s: %s, so the stored secret is not sent there: %v", a.Name, why, err)
+		}
+	}
 	applyAppDefaults(a)
 	if err := validateApp(a, len(a.Secret) > 0 || newSecret); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "app %s: %v", a.Name, err)
 	}
 	if err := s.checkTarget(ctx, a); err != nil {
+		return nil, err
+	}
+	if err := s.checkOutbound(ctx, &before, a); err != nil {
 		return nil, err
 	}
 	if newSecret && a.Target != nil {

@@ -15,10 +15,12 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/idsync/idsync/internal/scimtest"
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 	"github.com/idsync/idsync/server/api"
+	"github.com/idsync/idsync/server/auth"
 	"github.com/idsync/idsync/server/provision"
 	"github.com/idsync/idsync/server/secrets"
 	"github.com/idsync/idsync/server/store"
@@ -128,7 +130,10 @@ func (w *appWorld) seed(dir string, objs ...*store.Object) {
 // create adds an app pointed at the SCIM server.
 func (w *appWorld) create(name string, edit func(*idsyncv1.App)) *idsyncv1.App {
 	w.t.Helper()
-	a := &idsyncv1.App{Name: name, ScimUrl: w.srv.URL, Auth: idsyncv1.AppAuthKind_APP_AUTH_KIND_BEARER}
+	// The test app is plain http on loopback: a super-admin's exception
+	// (the calls here are in-process, as a super-admin's).
+	a := &idsyncv1.App{Name: name, ScimUrl: w.srv.URL, Auth: idsyncv1.AppAuthKind_APP_AUTH_KIND_BEARER,
+		AllowInsecureHttp: true, AllowLocalAddresses: true}
 	if edit != nil {
 		edit(a)
 	}
@@ -222,7 +227,7 @@ func TestCreateAppValidation(t *testing.T) {
 			t.Errorf("the stored secret opens to %q, %v; want the token", clear, err)
 		}
 		_, err = w.s.CreateApp(t.Context(), &idsyncv1.CreateAppRequest{App: &idsyncv1.App{Name: "crm",
-			ScimUrl: w.srv.URL, Auth: idsyncv1.AppAuthKind_APP_AUTH_KIND_BEARER}, Secret: "x"})
+			ScimUrl: w.srv.URL, Auth: idsyncv1.AppAuthKind_APP_AUTH_KIND_BEARER, AllowInsecureHttp: true, AllowLocalAddresses: true}, Secret: "x"})
 		wantCode(t, "CreateApp(crm) again", err, codes.AlreadyExists, "crm")
 	})
 	t.Run("never reconcile", func(t *testing.T) {
@@ -653,5 +658,106 @@ func TestCreateDirectoryTarget(t *testing.T) {
 	stored, _ = w.st.GetApp(ctx, "ad-accounts")
 	if stored.Target.ParentDN != staff || stored.Target.DisabledParentDN != gone || len(stored.Secret) != 0 {
 		t.Errorf("after the updates: target %+v, secret %d bytes; want %s, %s and none", *stored.Target, len(stored.Secret), staff, gone)
+	}
+}
+
+// TestAppOutbound: an app's URLs are https and reach no local address
+// unless a super-admin allowed it; only a super-admin grants those
+// exceptions or moves an app that has one; a secret does not follow an
+// app to another host, token URL or kind of authentication.
+func TestAppOutbound(t *testing.T) {
+	w := newAppWorld(t)
+	ctx := t.Context()
+	appAdmin := auth.WithAdmin(ctx, &store.AdminToken{ID: "t1", Name: "crm-team", Role: auth.RoleAppAdmin})
+	bearer := idsyncv1.AppAuthKind_APP_AUTH_KIND_BEARER
+	for _, tc := range []struct {
+		name, url string
+		want      string
+	}{
+		{"plain http", "http://crm.example.com/scim/v2", "--allow-insecure-http"},
+		{"loopback", "https://127.0.0.1:8443/scim/v2", "--allow-local-addresses"},
+		{"loopback v6", "https://[::1]/scim/v2", "--allow-local-addresses"},
+		{"mapped loopback", "https://[::ffff:127.0.0.1]/scim/v2", "--allow-local-addresses"},
+		{"metadata service", "https://169.254.169.254/latest", "--allow-local-addresses"},
+		{"localhost", "https://localhost:7080/v1/authn", "--allow-local-addresses"},
+		{"unspecified", "https://0.0.0.0/scim", "--allow-local-addresses"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := w.s.CreateApp(ctx, &idsyncv1.CreateAppRequest{
+				App: &idsyncv1.App{Name: "out", ScimUrl: tc.url, Auth: bearer}, Secret: "tok"})
+			wantCode(t, "CreateApp", err, codes.InvalidArgument, "scim_url \""+tc.url+"\"")
+			wantCode(t, "CreateApp", err, codes.InvalidArgument, tc.want)
+		})
+	}
+	// An OAuth2 token URL is held to the same.
+	_, err := w.s.CreateApp(ctx, &idsyncv1.CreateAppRequest{App: &idsyncv1.App{Name: "out", ScimUrl: "https://crm.example.com/scim/v2",
+		Auth: idsyncv1.AppAuthKind_APP_AUTH_KIND_OAUTH2, Username: "client", TokenUrl: "https://169.254.169.254/token"}, Secret: "s"})
+	wantCode(t, "CreateApp(token URL)", err, codes.InvalidArgument, "token_url")
+
+	// Only a super-admin grants an exception.
+	_, err = w.s.CreateApp(appAdmin, &idsyncv1.CreateAppRequest{App: &idsyncv1.App{Name: "out", ScimUrl: w.srv.URL, Auth: bearer,
+		AllowInsecureHttp: true, AllowLocalAddresses: true}, Secret: appToken})
+	wantCode(t, "CreateApp(app-admin granting)", err, codes.PermissionDenied, "super-admin")
+	local := w.create("local", nil) // as a super-admin: allowed
+	if !local.GetAllowInsecureHttp() || !local.GetAllowLocalAddresses() {
+		t.Fatalf("the exceptions are not shown: %v", local)
+	}
+	// An app admin cannot move such an app, nor grant one afterwards.
+	moved := proto.Clone(local).(*idsyncv1.App)
+	moved.ScimUrl = "http://127.0.0.1:1/elsewhere"
+	_, err = w.s.UpdateApp(appAdmin, &idsyncv1.UpdateAppRequest{App: moved, Fields: []string{"scim_url", "secret"}, Secret: "t"})
+	wantCode(t, "UpdateApp(app-admin moving a local app)", err, codes.PermissionDenied, "super-admin")
+	plain := w.create("plain", func(a *idsyncv1.App) {
+		a.ScimUrl, a.AllowInsecureHttp, a.AllowLocalAddresses = "https://crm.example.com/scim/v2", false, false
+	})
+	plain.AllowLocalAddresses = true
+	_, err = w.s.UpdateApp(appAdmin, &idsyncv1.UpdateAppRequest{App: plain, Fields: []string{"allow_local_addresses"}})
+	wantCode(t, "UpdateApp(app-admin granting)", err, codes.PermissionDenied, "super-admin")
+
+	// The secret stays with its endpoint.
+	stored, err := w.st.GetApp(ctx, "plain")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := stored.Secret
+	for _, tc := range []struct {
+		name   string
+		edit   func(a *idsyncv1.App)
+		fields []string
+		want   string
+	}{
+		{"another host", func(a *idsyncv1.App) { a.ScimUrl = "https://attacker.example.net/scim/v2" }, []string{"scim_url"}, "scim_url moved"},
+		{"another port", func(a *idsyncv1.App) { a.ScimUrl = "https://crm.example.com:8443/scim/v2" }, []string{"scim_url"}, "scim_url moved"},
+		{"another auth", func(a *idsyncv1.App) {
+			a.Auth, a.Username = idsyncv1.AppAuthKind_APP_AUTH_KIND_BASIC, "svc"
+		}, []string{"auth", "username"}, "auth changed"},
+		{"another token URL", func(a *idsyncv1.App) {
+			a.Auth, a.Username, a.TokenUrl = idsyncv1.AppAuthKind_APP_AUTH_KIND_OAUTH2, "client", "https://login.example.net/token"
+		}, []string{"auth", "username", "token_url"}, "auth changed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			up := proto.Clone(plain).(*idsyncv1.App)
+			up.AllowLocalAddresses = false
+			tc.edit(up)
+			_, err := w.s.UpdateApp(ctx, &idsyncv1.UpdateAppRequest{App: up, Fields: tc.fields})
+			wantCode(t, "UpdateApp", err, codes.InvalidArgument, tc.want)
+		})
+	}
+	up := proto.Clone(plain).(*idsyncv1.App)
+	up.AllowLocalAddresses = false
+	up.ScimUrl = "https://crm.example.com/scim/v2/tenant-2" // same host: the same secret
+	if _, err := w.s.UpdateApp(ctx, &idsyncv1.UpdateAppRequest{App: up, Fields: []string{"scim_url"}}); err != nil {
+		t.Errorf("UpdateApp(same host, another path): %v", err)
+	}
+	up.ScimUrl = "https://other.example.com/scim/v2"
+	if _, err := w.s.UpdateApp(ctx, &idsyncv1.UpdateAppRequest{App: up, Fields: []string{"scim_url", "secret"}, Secret: "new-token"}); err != nil {
+		t.Errorf("UpdateApp(another host, a new secret): %v", err)
+	}
+	stored, err = w.st.GetApp(ctx, "plain")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if clear, err := w.box.Open(stored.Secret, provision.SecretContext("plain")); err != nil || string(clear) != "new-token" || bytes.Equal(stored.Secret, secret) {
+		t.Errorf("after the move: secret %q, %v; want the new one", clear, err)
 	}
 }

@@ -142,6 +142,8 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	// Apps that are directories are written through the agents' streams.
 	cfg.Provision.Directories = sessions
+	// No app pushes to the hub itself, unless a super-admin allows it.
+	cfg.Provision.Listeners = append(cfg.Provision.Listeners, gl.Addr().String(), hl.Addr().String())
 	prov := provision.New(st, box, log, cfg.Provision)
 	engine.OnChange(prov.Notify)
 	prov.AuditTo(trail)

@@ -231,11 +231,15 @@ type App struct {
 	// Target, when set, makes the app a directory written through its
 	// agents (AD or OpenLDAP as a provisioning target) instead of a SCIM
 	// service.
-	Target        *DirectoryTarget
-	Status        AppStatus
-	StatusMessage string
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	Target *DirectoryTarget
+	// AllowInsecureHTTP lets the app's URLs be plain http://, and
+	// AllowLocalAddresses lets them reach loopback and link-local
+	// addresses and the hub's own listeners: a super-admin's exceptions.
+	AllowInsecureHTTP, AllowLocalAddresses bool
+	Status                                 AppStatus
+	StatusMessage                          string
+	CreatedAt                              time.Time
+	UpdatedAt                              time.Time
 }
 
 // DirectoryTarget is how the hub writes users into a directory.

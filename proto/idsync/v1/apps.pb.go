@@ -260,8 +260,13 @@ type App struct {
 	// Set for an app that is a directory (AD or OpenLDAP) written through
 	// its agent instead of a SCIM service; scim_url and auth are then unused.
 	DirectoryTarget *DirectoryTarget `protobuf:"bytes,28,opt,name=directory_target,json=directoryTarget,proto3" json:"directory_target,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The app's URLs may be plain http:// (set by a super-admin only).
+	AllowInsecureHttp bool `protobuf:"varint,29,opt,name=allow_insecure_http,json=allowInsecureHttp,proto3" json:"allow_insecure_http,omitempty"`
+	// The app's URLs may reach loopback and link-local addresses and the hub's
+	// own listeners (set by a super-admin only).
+	AllowLocalAddresses bool `protobuf:"varint,30,opt,name=allow_local_addresses,json=allowLocalAddresses,proto3" json:"allow_local_addresses,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *App) Reset() {
@@ -488,6 +493,20 @@ func (x *App) GetDirectoryTarget() *DirectoryTarget {
 		return x.DirectoryTarget
 	}
 	return nil
+}
+
+func (x *App) GetAllowInsecureHttp() bool {
+	if x != nil {
+		return x.AllowInsecureHttp
+	}
+	return false
+}
+
+func (x *App) GetAllowLocalAddresses() bool {
+	if x != nil {
+		return x.AllowLocalAddresses
+	}
+	return false
 }
 
 // DirectoryTarget is how the hub writes users into a directory.
@@ -2482,7 +2501,8 @@ const file_idsync_v1_apps_proto_rawDesc = "" +
 	"\rAppAssignment\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1b\n" +
 	"\ttarget_id\x18\x02 \x01(\tR\btargetId\x12\x12\n" +
-	"\x04name\x18\x03 \x01(\tR\x04name\"\xed\t\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\"\xd1\n" +
+	"\n" +
 	"\x03App\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
 	"\bscim_url\x18\x02 \x01(\tR\ascimUrl\x12*\n" +
@@ -2517,7 +2537,9 @@ const file_idsync_v1_apps_proto_rawDesc = "" +
 	"\x0fpatch_supported\x18\x1a \x01(\bH\x00R\x0epatchSupported\x88\x01\x01\x129\n" +
 	"\n" +
 	"created_at\x18\x1b \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12E\n" +
-	"\x10directory_target\x18\x1c \x01(\v2\x1a.idsync.v1.DirectoryTargetR\x0fdirectoryTarget\x1a;\n" +
+	"\x10directory_target\x18\x1c \x01(\v2\x1a.idsync.v1.DirectoryTargetR\x0fdirectoryTarget\x12.\n" +
+	"\x13allow_insecure_http\x18\x1d \x01(\bR\x11allowInsecureHttp\x122\n" +
+	"\x15allow_local_addresses\x18\x1e \x01(\bR\x13allowLocalAddresses\x1a;\n" +
 	"\rAccountsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\x1a8\n" +

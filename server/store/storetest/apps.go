@@ -51,7 +51,7 @@ func fullApp(name string, patch *bool) *store.App {
 			{Target: "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department", Expr: `department ?? "none"`},
 		},
 		MatchBy: "email", DeleteAfter: 30 * 24 * time.Hour, ReconcileInterval: -time.Second,
-		PatchSupported: patch, StatusMessage: "",
+		PatchSupported: patch, StatusMessage: "", AllowInsecureHTTP: true, AllowLocalAddresses: true,
 		Target: &store.DirectoryTarget{Directory: "corp", ParentDN: "OU=Staff,DC=corp", DisabledParentDN: "OU=Gone,DC=corp",
 			RDNAttribute: "cn", DisableAttribute: "employeeType=disabled", DisableGroupDN: "CN=Disabled,DC=corp"},
 	}
