@@ -82,9 +82,21 @@ func TestRefusedInvalidWrite(t *testing.T) {
 		{"no ExternalID", ol, WriteOp{Action: WriteDelete}, "no ExternalID"},
 		{"ExternalID not a UUID", ol, WriteOp{Action: WriteDelete, ExternalID: "cn=x"}, "not a GUID"},
 		{"lookup without a value", ol, WriteOp{Action: WriteRead, LookupAttribute: "uid"}, "lookup attribute"},
+		{"no writable OU", ol, WriteOp{Action: WriteCreate, ParentDN: parent, Attributes: cn, Enabled: true, WritableOUs: []string{}}, "no writable OU"},
+		{"writable OU not under the base DN", ol, WriteOp{Action: WriteCreate, ParentDN: parent, Attributes: cn, Enabled: true,
+			WritableOUs: []string{"dc=other"}}, "writable OU"},
+		{"parent outside the writable OUs", ol, WriteOp{Action: WriteCreate, ParentDN: parent, Attributes: cn, Enabled: true,
+			WritableOUs: []string{"ou=staff," + base}}, "outside the OUs"},
+		{"disable group not writable", ol, WriteOp{Action: WriteUpdate, ExternalID: id, Attributes: cn, DisableGroupDN: "cn=admins," + base}, "not one of the groups"},
+		{"a POSIX object class", ol, WriteOp{Action: WriteCreate, ParentDN: parent, Attributes: cn, Enabled: true,
+			ObjectClasses: []string{"inetOrgPerson", "posixAccount"}}, "posixAccount"},
+		{"an attribute outside the allowlist", ol, WriteOp{Action: WriteUpdate, ExternalID: id, Attributes: with(Attribute{Name: "loginShell", Values: []string{"/bin/sh"}}), Enabled: true}, "loginShell"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.op.WritableOUs == nil {
+				tt.op.WritableOUs = []string{base} // what a writable directory sends
+			}
 			_, err := Write(t.Context(), &Conn{url: "ldap://nowhere.invalid"}, tt.spec, tt.op)
 			if !errors.Is(err, ErrInvalidWrite) || !Refused(err) {
 				t.Fatalf("Write = %v, want ErrInvalidWrite, refused", err)
