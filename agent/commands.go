@@ -87,6 +87,7 @@ func (a *Agent) write(ctx context.Context, conn *ldapsync.Conn, src *idsyncv1.So
 		ObjectClasses: w.GetObjectClasses(), Enabled: w.GetEnabled(),
 		DisableAttribute: w.GetDisableAttribute(), DisableGroupDN: w.GetDisableGroupDn(),
 		Password: w.GetPassword(), MustChangePassword: w.GetMustChangePassword(),
+		WritableOUs: w.GetWritableOus(), WritableGroups: w.GetWritableGroups(),
 	}
 	for _, at := range w.GetAttributes() {
 		op.Attributes = append(op.Attributes, ldapsync.Attribute{Name: at.GetName(), Values: at.GetValues()})

@@ -168,7 +168,7 @@ func newAuthnEnv(t *testing.T) (*authnEnv, map[string]authnUser) {
 	if err := os.WriteFile(tokFile, []byte(scimToken), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	e.s.mustCtl("app", "add", "crm", "--scim-url", e.scim.URL, "--auth", "bearer", "--token-file", tokFile)
+	e.s.mustCtl("app", "add", "crm", "--scim-url", e.scim.URL, "--auth", "bearer", "--token-file", tokFile, localApp[0], localApp[1])
 	e.s.mustCtl("app", "assign", "crm", "--group", "app-users", "--directory", "ldap")
 	e.s.mustCtl("app", "assign", "crm", "--group", "app-users", "--directory", "ad")
 	e.token = strings.TrimSpace(e.s.mustCtl("admin", "token", "create", "--name", "login-page", "--role", "authn"))

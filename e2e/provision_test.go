@@ -78,7 +78,7 @@ func (p *provEnv) secretFile(name, secret string) string {
 func (p *provEnv) addApp(name string, extra ...string) {
 	p.t.Helper()
 	p.s.mustCtl(append([]string{"app", "add", name, "--scim-url", p.scim.URL, "--auth", "bearer",
-		"--token-file", p.secretFile(name+".token", p.token)}, extra...)...)
+		"--token-file", p.secretFile(name+".token", p.token), localApp[0], localApp[1]}, extra...)...)
 }
 
 // member is a member of group 0 as the directory, the hub and the app
@@ -116,7 +116,7 @@ func (p *provEnv) assignGroupAs(app, token string) []member {
 	p.t.Helper()
 	args := []string{"app", "assign", app, "--group", p.gen.GroupCN(0)}
 	if token != "" {
-		args = append(args, "--token", token)
+		args = append(args, p.s.as(token)...)
 	}
 	p.s.mustCtl(args...)
 	ms := p.members()

@@ -75,7 +75,7 @@ func TestSecretsNeverLeak(t *testing.T) {
 	defer standby.Stop(10 * time.Second)
 
 	// The app-admin changes and assigns the app; pushes reach it.
-	p.s.mustCtl("app", "update", "crm", "--token-file", p.secretFile("crm-again.token", p.token), "--token", appAdmin)
+	p.s.mustCtl(append([]string{"app", "update", "crm", "--token-file", p.secretFile("crm-again.token", p.token)}, p.s.as(appAdmin)...)...)
 	ms := p.assignGroupAs("crm", appAdmin)
 	if len(ms) == 0 {
 		t.Fatal("nobody pushed")
@@ -85,13 +85,13 @@ func TestSecretsNeverLeak(t *testing.T) {
 	for _, args := range [][]string{{"report", "users"}, {"report", "app-usage"}, {"report", "failed-pushes"},
 		{"report", "pending-deprovisions"}, {"report", "imports"}, {"report", "agents"},
 		{"audit", "list", "-o", "csv"}, {"admin", "token", "list"}, {"user", "list"}, {"app", "show", "crm"}} {
-		p.s.mustCtl(append(args, "--token", reader)...)
+		p.s.mustCtl(append(args, p.s.as(reader)...)...)
 	}
-	if r := p.s.ctl("app", "remove", "crm", "--token", reader); r.Code == 0 || !strings.Contains(r.Stderr, "permission apps.write missing") {
+	if r := p.s.ctl(append([]string{"app", "remove", "crm"}, p.s.as(reader)...)...); r.Code == 0 || !strings.Contains(r.Stderr, "permission apps.write missing") {
 		t.Errorf("read-only app remove: exit %d, %q; want a refusal naming apps.write", r.Code, r.Stderr)
 	}
 	var users []map[string]any
-	p.s.ctlJSON(&users, "report", "users", "--token", reader)
+	p.s.ctlJSON(&users, append([]string{"report", "users"}, p.s.as(reader)...)...)
 	if len(users) != 1 || users[0]["directory"] != p.name || users[0]["active"] != "8" {
 		t.Errorf("report users = %v, want %s with 8 active", users, p.name)
 	}

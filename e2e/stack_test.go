@@ -4,6 +4,8 @@ package e2e
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -92,6 +94,22 @@ func (s *stack) mustCtl(args ...string) string {
 		s.t.Fatalf("idsyncctl %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.Code, r.Stdout, r.Stderr)
 	}
 	return r.Stdout
+}
+
+// localApp are the flags a SCIM test app (plain http on loopback) needs:
+// a super-admin's exceptions, which the tests' admin.conf token may grant.
+var localApp = [2]string{"--allow-insecure-http", "--allow-local-addresses"}
+
+// as returns the flags that make idsyncctl call with an admin token: a
+// 0600 file of it (a token is never a flag's value).
+func (s *stack) as(token string) []string {
+	s.t.Helper()
+	sum := sha256.Sum256([]byte(token))
+	path := filepath.Join(s.dir, "admin-"+hex.EncodeToString(sum[:6])+".token")
+	if err := os.WriteFile(path, []byte(token+"\n"), 0o600); err != nil {
+		s.t.Fatal(err)
+	}
+	return []string{"--admin-token-file", path}
 }
 
 // ctlJSON runs idsyncctl with -o json and decodes its output into v.

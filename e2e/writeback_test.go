@@ -83,9 +83,40 @@ func TestWriteBackHRToDirectories(t *testing.T) {
 	if err := os.WriteFile(tokFile, []byte(scimToken), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s.mustCtl("app", "add", "crm", "--scim-url", app.URL, "--auth", "bearer", "--token-file", tokFile)
-	s.mustCtl("app", "add", "ad-accounts", "--directory", "ad", "--ou", staff, "--disabled-ou", gone,
-		"--initial-password", `"Welcome-" + employee_number + "-Idsync!"`)
+	s.mustCtl("app", "add", "crm", "--scim-url", app.URL, "--auth", "bearer", "--token-file", tokFile, localApp[0], localApp[1])
+
+	// Writing into a directory is a super-admin's decision: until one
+	// names where, no app may; an app admin cannot make it so, nor reach
+	// past what was named.
+	appAdmin := strings.TrimSpace(s.mustCtl("admin", "token", "create", "--name", "apps", "--role", "app-admin"))
+	asAppAdmin := func(args ...string) devstack.CtlResult { return s.ctl(append(args, s.as(appAdmin)...)...) }
+	adTarget := []string{"app", "add", "ad-accounts", "--directory", "ad", "--ou", staff, "--disabled-ou", gone}
+	if r := asAppAdmin(adTarget...); r.Code == 0 || !strings.Contains(r.Stderr, "not writable") {
+		t.Fatalf("a directory target before write-back: %d %s, want refused as not writable", r.Code, r.Stderr)
+	}
+	if r := asAppAdmin("directory", "update", "ad", "--writable-ou", staff); r.Code == 0 || !strings.Contains(r.Stderr, "directories.write") {
+		t.Fatalf("an app admin turning write-back on: %v %s, want refused for want of directories.write", r.Code, r.Stderr)
+	}
+	pwFile := filepath.Join(s.dir, "initial.pw")
+	if err := os.WriteFile(pwFile, []byte(`"Welcome-" + employee_number + "-Idsync!"`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ldapPW := filepath.Join(s.dir, "ldap-initial.pw")
+	if err := os.WriteFile(ldapPW, []byte(`"Ldap-" + employee_number + "-Start"`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s.mustCtl("directory", "update", "ad", "--writable-ou", staff, "--writable-ou", gone, "--initial-password-file", pwFile)
+	s.mustCtl("directory", "update", "ldap", "--writable-ou", people, "--initial-password-file", ldapPW, "--must-change-password=false")
+	if r := asAppAdmin("app", "add", "ad-elsewhere", "--directory", "ad", "--ou", "CN=Users,"+ad.BaseDN); r.Code == 0 ||
+		!strings.Contains(r.Stderr, "parent_dn") {
+		t.Fatalf("an OU outside the writable ones: %v %s, want refused naming parent_dn", r.Code, r.Stderr)
+	}
+	if r := asAppAdmin(append(adTarget, "--initial-password", `"mine"`)...); r.Code == 0 || !strings.Contains(r.Stderr, "directory update") {
+		t.Fatalf("an app admin's initial password: %v %s, want refused, pointing at directory update", r.Code, r.Stderr)
+	}
+	if r := asAppAdmin(adTarget...); r.Code != 0 {
+		t.Fatalf("the app admin's directory target within the write-back: %v %s", r.Code, r.Stderr)
+	}
 	s.mustCtl("app", "add", "ldap-accounts", "--directory", "ldap", "--ou", people, "--rdn-attribute", "uid",
 		"--disable-attribute", "employeeType=disabled")
 
@@ -197,21 +228,77 @@ func TestWriteBackHRToDirectories(t *testing.T) {
 		}
 	}
 
-	// The hire signs in to AD with the initial password: the HR user.
+	// Whoever knows the initial password cannot sign in through the hub as
+	// the hire: AD says it must be changed first (pwdLastSet 0).
 	signin := strings.TrimSpace(s.mustCtl("admin", "token", "create", "--name", "login-page", "--role", "authn"))
-	raw, _ := json.Marshal(map[string]string{"directory": "ad", "username": "jhire", "password": "Welcome-4711-Idsync!"})
-	req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+s.hub.HTTPAddr+"/v1/authn", bytes.NewReader(raw))
-	req.Header.Set("Authorization", "Bearer "+signin)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
+	signIn := func(dir, user, password string) (int, userJSON) {
+		t.Helper()
+		raw, _ := json.Marshal(map[string]string{"directory": dir, "username": user, "password": password})
+		req, _ := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+s.hub.HTTPAddr+"/v1/authn", bytes.NewReader(raw))
+		req.Header.Set("Authorization", "Bearer "+signin)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		var who struct{ User userJSON }
+		_ = json.Unmarshal(body, &who)
+		return resp.StatusCode, who.User
+	}
+	if code, _ := signIn("ad", "jhire", "Welcome-4711-Idsync!"); code != http.StatusUnauthorized {
+		t.Errorf("a sign-in with the initial password: %d, want 401 until it is changed", code)
+	}
+	if got := pwdLastSet(t, ad, adEntry().DN); got != "0" {
+		t.Errorf("pwdLastSet = %q, want 0 (must change at first sign-in)", got)
+	}
+	// The hire changes it (here, the AD admin does, as a help desk would
+	// on the phone); then the sign-in is the HR user.
+	if err := ad.SetPassword(ctx, adEntry().DN, "Own-Pa55word-4711"); err != nil {
 		t.Fatal(err)
 	}
-	body, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	var who struct{ User userJSON }
-	if err := json.Unmarshal(body, &who); resp.StatusCode != http.StatusOK || err != nil || who.User.ID != uid || who.User.Directory != "hr" {
-		t.Errorf("the hire's sign-in to AD: %d %s; want 200 with the HR user %s", resp.StatusCode, body, uid)
+	done := ldap.NewModifyRequest(adEntry().DN, nil)
+	done.Replace("pwdLastSet", []string{"-1"})
+	if err := ad.Modify(ctx, done); err != nil {
+		t.Fatal(err)
 	}
+	if code, who := signIn("ad", "jhire", "Own-Pa55word-4711"); code != http.StatusOK || who.ID != uid || who.Directory != "hr" {
+		t.Errorf("the hire's sign-in to AD: %d %+v; want 200 with the HR user %s", code, who, uid)
+	}
+	// A written entry signs in as its hub user only while an app holds it
+	// for that user: slapd's entry (no must-change there) signs in as the
+	// HR user; once ldap-accounts no longer has the hire in scope (and
+	// may not disable the entry, so it stays usable in slapd), it signs
+	// in as nobody.
+	if code, who := signIn("ldap", "jhire", "Ldap-4711-Start"); code != http.StatusOK || who.ID != uid {
+		t.Errorf("the hire's sign-in to slapd: %d %+v; want 200 with the HR user %s", code, who, uid)
+	}
+	s.mustCtl("app", "update", "ldap-accounts", "--allow", "create,update")
+	s.mustCtl("app", "unassign", "ldap-accounts", "--group", "employees", "--directory", "hr")
+	until(t, "a manual task for the hire's slapd account", func() string {
+		var tasks []struct{ App, User string }
+		s.ctlJSON(&tasks, "task", "list", "--app", "ldap-accounts")
+		if len(tasks) != 1 {
+			return fmt.Sprintf("tasks %+v", tasks)
+		}
+		return ""
+	})
+	if code, _ := signIn("ldap", "jhire", "Ldap-4711-Start"); code != http.StatusUnauthorized {
+		t.Errorf("a sign-in to the written entry after its assignment went: %d, want 401", code)
+	}
+	var refusals []struct{ Detail string }
+	s.ctlJSON(&refusals, "audit", "list", "--action", "authn.failed", "--outcome", "refused")
+	if !slices.ContainsFunc(refusals, func(e struct{ Detail string }) bool { return strings.Contains(e.Detail, "assignment is gone") }) {
+		t.Errorf("no authn.failed saying the assignment is gone: %+v", refusals)
+	}
+	s.mustCtl("app", "update", "ldap-accounts", "--allow", "create,update,deactivate")
+	s.mustCtl("app", "assign", "ldap-accounts", "--group", "employees", "--directory", "hr")
+	until(t, "the hire's slapd sign-in back", func() string {
+		if code, who := signIn("ldap", "jhire", "Ldap-4711-Start"); code != http.StatusOK || who.ID != uid {
+			return fmt.Sprintf("%d %+v", code, who)
+		}
+		return ""
+	})
 
 	// AD owns the mail: an admin's change there reaches the HR user and
 	// the app, and is not written back over (nor looped).
@@ -320,6 +407,19 @@ func TestWriteBackHRToDirectories(t *testing.T) {
 	if strings.Contains(s.hub.Out.String(), "Welcome-4711") || strings.Contains(s.transcript.String(), "Welcome-4711") {
 		t.Error("the hub's log or idsyncctl's output holds the initial password")
 	}
+	if out := s.mustCtl("directory", "show", "ad", "-o", "json"); strings.Contains(out, "Welcome") || !strings.Contains(out, `"initial_password": "(set)"`) {
+		t.Errorf("directory show: %s; want the initial password shown as (set), never the expression", out)
+	}
+}
+
+// pwdLastSet reads an AD entry's pwdLastSet as the administrator.
+func pwdLastSet(t *testing.T, ad *testserver.SambaServer, dn string) string {
+	t.Helper()
+	e := findEntry(t, &ad.Endpoint, dn, "(objectClass=user)")
+	if e == nil {
+		t.Fatalf("no entry %s", dn)
+	}
+	return e.GetAttributeValue("pwdLastSet")
 }
 
 // byExternalID returns the app's account with this externalId (the hub

@@ -82,9 +82,21 @@ func TestRefusedInvalidWrite(t *testing.T) {
 		{"no ExternalID", ol, WriteOp{Action: WriteDelete}, "no ExternalID"},
 		{"ExternalID not a UUID", ol, WriteOp{Action: WriteDelete, ExternalID: "cn=x"}, "not a GUID"},
 		{"lookup without a value", ol, WriteOp{Action: WriteRead, LookupAttribute: "uid"}, "lookup attribute"},
+		{"no writable OU", ol, WriteOp{Action: WriteCreate, ParentDN: parent, Attributes: cn, Enabled: true, WritableOUs: []string{}}, "no writable OU"},
+		{"writable OU not under the base DN", ol, WriteOp{Action: WriteCreate, ParentDN: parent, Attributes: cn, Enabled: true,
+			WritableOUs: []string{"dc=other"}}, "writable OU"},
+		{"parent outside the writable OUs", ol, WriteOp{Action: WriteCreate, ParentDN: parent, Attributes: cn, Enabled: true,
+			WritableOUs: []string{"ou=staff," + base}}, "outside the OUs"},
+		{"disable group not writable", ol, WriteOp{Action: WriteUpdate, ExternalID: id, Attributes: cn, DisableGroupDN: "cn=admins," + base}, "not one of the groups"},
+		{"a POSIX object class", ol, WriteOp{Action: WriteCreate, ParentDN: parent, Attributes: cn, Enabled: true,
+			ObjectClasses: []string{"inetOrgPerson", "posixAccount"}}, "posixAccount"},
+		{"an attribute outside the allowlist", ol, WriteOp{Action: WriteUpdate, ExternalID: id, Attributes: with(Attribute{Name: "loginShell", Values: []string{"/bin/sh"}}), Enabled: true}, "loginShell"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			if tt.op.WritableOUs == nil {
+				tt.op.WritableOUs = []string{base} // what a writable directory sends
+			}
 			_, err := Write(t.Context(), &Conn{url: "ldap://nowhere.invalid"}, tt.spec, tt.op)
 			if !errors.Is(err, ErrInvalidWrite) || !Refused(err) {
 				t.Fatalf("Write = %v, want ErrInvalidWrite, refused", err)
@@ -99,50 +111,54 @@ func TestRefusedInvalidWrite(t *testing.T) {
 	}
 }
 
-func TestForbiddenAttribute(t *testing.T) {
+func TestWritableAttribute(t *testing.T) {
 	tests := []struct {
 		name string
-		want bool
+		kind Kind
+		want bool // allowed
 	}{
-		{"objectClass", true},
-		{"unicodePwd", true},
-		{"userPassword", true},
-		{"USERPASSWORD", true},
-		{"userPassword;binary", true},
-		{"userAccountControl", true},
-		{"objectGUID", true},
-		{"entryUUID", true},
-		{"servicePrincipalName", true},
-		{"altSecurityIdentities", true},
-		{"msDS-AllowedToActOnBehalfOfOtherIdentity", true},
-		{"msDS-KeyCredentialLink", true},
-		{"msds-keycredentiallink", true},
-		{"msDS-SupportedEncryptionTypes", true},
-		{"sIDHistory", true},
-		{"primaryGroupID", true},
-		{"adminCount", true},
-		{"nTSecurityDescriptor", true},
-		{"scriptPath", true},
-		{"userParameters", true},
-		{"member", true},
-		{"memberOf", true},
-		{"userCertificate", true},
-		{"userCertificate;binary", true},
-		{"pwdLastSet", true},
-		{"pwdReset", true},
-		{"2.5.4.35", true}, // userPassword by OID
-		{"cn", false},
-		{"mail", false},
-		{"title", false},
-		{"sAMAccountName", false},
-		{"userPrincipalName", false},
-		{"employeeType", false},
-		{"memberUid", false},
-		{"cn;lang-en", false},
+		{"objectClass", KindAD, false},
+		{"unicodePwd", KindAD, false},
+		{"userPassword", KindOpenLDAP, false},
+		{"USERPASSWORD", KindOpenLDAP, false},
+		{"userPassword;binary", KindOpenLDAP, false},
+		{"userAccountControl", KindAD, false},
+		{"objectGUID", KindAD, false},
+		{"entryUUID", KindOpenLDAP, false},
+		{"servicePrincipalName", KindAD, false},
+		{"altSecurityIdentities", KindAD, false},
+		{"msDS-AllowedToActOnBehalfOfOtherIdentity", KindAD, false},
+		{"msds-keycredentiallink", KindAD, false},
+		{"sIDHistory", KindAD, false},
+		{"primaryGroupID", KindAD, false},
+		{"adminCount", KindAD, false},
+		{"nTSecurityDescriptor", KindAD, false},
+		{"scriptPath", KindAD, false},
+		{"homeDirectory", KindAD, false},
+		{"profilePath", KindAD, false},
+		{"member", KindOpenLDAP, false},
+		{"memberOf", KindAD, false},
+		{"userCertificate;binary", KindOpenLDAP, false},
+		{"pwdLastSet", KindAD, false},
+		{"pwdReset", KindOpenLDAP, false},
+		{"uidNumber", KindOpenLDAP, false},
+		{"loginShell", KindOpenLDAP, false},
+		{"sshPublicKey", KindOpenLDAP, false},
+		{"memberUid", KindOpenLDAP, false},
+		{"2.5.4.35", KindOpenLDAP, false}, // userPassword by OID
+		{"cn;lang-en", KindOpenLDAP, false},
+		{"cn", KindAD, true},
+		{"mail", KindOpenLDAP, true},
+		{"title", KindAD, true},
+		{"sAMAccountName", KindAD, true},
+		{"userPrincipalName", KindAD, true},
+		{"uid", KindOpenLDAP, true},
+		{"employeeType", KindOpenLDAP, true},
+		{"physicalDeliveryOfficeName", KindAD, true},
 	}
 	for _, tt := range tests {
-		if got := ForbiddenAttribute(tt.name); got != tt.want {
-			t.Errorf("ForbiddenAttribute(%q) = %v, want %v", tt.name, got, tt.want)
+		if err := WritableAttribute(tt.kind, tt.name); (err == nil) != tt.want {
+			t.Errorf("WritableAttribute(%v, %q) = %v, want allowed %v", tt.kind, tt.name, err, tt.want)
 		}
 	}
 }

@@ -60,15 +60,26 @@ var (
 	ErrInvalidWrite = errors.New("invalid write")
 )
 
-// ForbiddenAttribute reports whether Write refuses to write the attribute
-// name (any case, with or without options such as ";binary"): one that
-// would escalate the entry's privileges or break it — objectClass, the
-// password, userAccountControl, the id attribute, Kerberos delegation and
-// key attributes, group membership, the security descriptor, and the like
-// (internal/ldapattr, which the hub checks mappings against too).
-func ForbiddenAttribute(name string) bool {
-	_, ok := ldapattr.Forbidden(name)
-	return ok
+// WritableAttribute reports, as an error naming it, whether Write refuses
+// to write the attribute name into a user entry of a directory of kind:
+// anything outside the kind's allowlist of profile attributes
+// (internal/ldapattr, which the hub checks mappings against too) — so
+// never objectClass, a password, userAccountControl, the id attribute,
+// Kerberos delegation or key attributes, group membership, the security
+// descriptor, a logon script and the like.
+func WritableAttribute(kind Kind, name string) error {
+	return ldapattr.Writable(attrKind(kind), name)
+}
+
+// attrKind is kind as internal/ldapattr names it.
+func attrKind(kind Kind) string {
+	switch kind {
+	case KindAD:
+		return ldapattr.KindAD
+	case KindOpenLDAP:
+		return ldapattr.KindOpenLDAP
+	}
+	return ""
 }
 
 // WriteOp is one write of a user entry, as the hub asks for it.
@@ -97,8 +108,8 @@ type WriteOp struct {
 	// Attributes to set; one with no values is removed when present.
 	// Attributes not listed are left alone. Write compares them with the
 	// current values and modifies only what differs (an update that
-	// changes nothing sends no Modify). None may be one that
-	// ForbiddenAttribute names: Password, Enabled and MustChangePassword
+	// changes nothing sends no Modify). Each must be one that
+	// WritableAttribute allows: Password, Enabled and MustChangePassword
 	// set the password and account state.
 	Attributes []Attribute
 	// Enabled is the account's state after the write. AD:
@@ -122,6 +133,14 @@ type WriteOp struct {
 	// OpenLDAP: pwdReset TRUE when the server knows the attribute (the
 	// ppolicy overlay), ignored otherwise.
 	MustChangePassword bool
+	// WritableOUs are the DNs under which (subtrees included) a create,
+	// update or delete may touch entries: the entry as found, ParentDN and
+	// DisabledParentDN must each lie under one. Empty refuses every write
+	// but a read: a directory is written only where a super-admin said so.
+	WritableOUs []string
+	// WritableGroups are the groups a write may add the entry to:
+	// DisableGroupDN must be one of them.
+	WritableGroups []string
 }
 
 // AD userAccountControl flags Write and Authenticate use.
@@ -140,7 +159,9 @@ const (
 // that fails after its Add (AD refuses the password, say) deletes the
 // entry it added, so that a retry creates it afresh. An op that is wrong
 // in itself fails with ErrInvalidWrite before anything is sent; its
-// attributes may not include those ForbiddenAttribute names. Errors name
+// attributes must be ones WritableAttribute allows, its object classes the
+// kind's own (ldapattr.ObjectClasses), and every entry and parent it
+// touches must lie in op.WritableOUs. Errors name
 // the DN and the LDAP result, never the password. go-ldap's writes take no ctx: Write checks ctx between them,
 // and a write under way completes.
 //
@@ -171,7 +192,7 @@ func write(ctx context.Context, c *Conn, spec Spec, op WriteOp) (Change, error) 
 	case WriteCreate:
 		return w.create(ctx)
 	case WriteUpdate:
-		cur, err := w.findByID(ctx)
+		cur, err := w.findWritable(ctx)
 		if err != nil {
 			return Change{}, err
 		}
@@ -220,8 +241,8 @@ func (w *writer) validate() error {
 		if !validAttrName(a) {
 			return fmt.Errorf("DisableAttribute %q: %q is not an attribute name", op.DisableAttribute, a)
 		}
-		if why, bad := ldapattr.Forbidden(a); bad {
-			return fmt.Errorf("DisableAttribute %q: %s may not be written: %s", op.DisableAttribute, a, why)
+		if err := ldapattr.DisableAttribute(attrKind(w.spec.Kind), a); err != nil {
+			return fmt.Errorf("DisableAttribute %q: %w", op.DisableAttribute, err)
 		}
 		w.disableAttr, w.disableValue = a, v
 	}
@@ -245,6 +266,14 @@ func (w *writer) validate() error {
 	if op.Action == WriteCreate && op.ParentDN == "" {
 		return errors.New("ParentDN is empty: a created entry needs a place")
 	}
+	if len(op.WritableOUs) == 0 {
+		return errors.New("no writable OU: the directory is not one the hub may write into")
+	}
+	for _, ou := range op.WritableOUs {
+		if err := w.underBase(ou); err != nil {
+			return fmt.Errorf("writable OU: %w", err)
+		}
+	}
 	if op.Password != "" && op.Action != WriteCreate {
 		return errors.New("a password is set on create only")
 	}
@@ -255,10 +284,25 @@ func (w *writer) validate() error {
 		if err := w.underBase(f[1]); err != nil {
 			return fmt.Errorf("%s: %w", f[0], err)
 		}
+		if err := w.writable(f[1]); err != nil {
+			return fmt.Errorf("%s: %w", f[0], err)
+		}
 	}
 	if op.DisableGroupDN != "" {
-		if _, err := ldap.ParseDN(op.DisableGroupDN); err != nil {
+		group, err := ldap.ParseDN(op.DisableGroupDN)
+		if err != nil {
 			return fmt.Errorf("DisableGroupDN %q: %w", op.DisableGroupDN, err)
+		}
+		if !slices.ContainsFunc(op.WritableGroups, func(g string) bool {
+			dn, err := ldap.ParseDN(g)
+			return err == nil && dn.EqualFold(group)
+		}) {
+			return fmt.Errorf("DisableGroupDN %q is not one of the groups the hub may add entries to", op.DisableGroupDN)
+		}
+	}
+	for _, c := range op.ObjectClasses {
+		if !slices.ContainsFunc(ldapattr.ObjectClasses[attrKind(w.spec.Kind)], func(k string) bool { return strings.EqualFold(k, c) }) {
+			return fmt.Errorf("object class %q: a created entry has only the object classes of a %v user", c, w.spec.Kind)
 		}
 	}
 	if !validAttrName(w.rdnAttr) {
@@ -268,8 +312,8 @@ func (w *writer) validate() error {
 		if !validAttrName(a.Name) {
 			return fmt.Errorf("attribute %q is not an attribute name", a.Name)
 		}
-		if why, bad := ldapattr.Forbidden(a.Name); bad {
-			return fmt.Errorf("attribute %s may not be written: %s", a.Name, why)
+		if err := WritableAttribute(w.spec.Kind, a.Name); err != nil {
+			return fmt.Errorf("attribute %w", err)
 		}
 	}
 	if op.Action == WriteCreate {
@@ -301,6 +345,33 @@ func (w *writer) underBase(dn string) error {
 		return fmt.Errorf("%q is not under the base DN %q", dn, w.spec.BaseDN)
 	}
 	return nil
+}
+
+// writable checks that dn lies in one of the op's writable OUs (or is one).
+func (w *writer) writable(dn string) error {
+	parsed, err := ldap.ParseDN(dn)
+	if err != nil {
+		return fmt.Errorf("%q: %w", dn, err)
+	}
+	for _, ou := range w.op.WritableOUs {
+		if o, err := ldap.ParseDN(ou); err == nil && (o.EqualFold(parsed) || o.AncestorOfFold(parsed)) {
+			return nil
+		}
+	}
+	return fmt.Errorf("%q is outside the OUs the hub may write in (%s)", dn, strings.Join(w.op.WritableOUs, "; "))
+}
+
+// findWritable finds the entry op.ExternalID names, and refuses it when it
+// lies outside the writable OUs: an entry there is none the hub made.
+func (w *writer) findWritable(ctx context.Context) (*entryState, error) {
+	cur, err := w.findByID(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := w.writable(cur.dn); err != nil {
+		return nil, fmt.Errorf("%s: entry %s: %w: %w", w.op.Action, w.op.ExternalID, ErrInvalidWrite, err)
+	}
+	return cur, nil
 }
 
 // attrValues returns the values op.Attributes gives name, nil when it is
@@ -808,7 +879,7 @@ func (w *writer) leaveDisableGroup(ctx context.Context, dn string) error {
 
 // delete removes the entry op.ExternalID names.
 func (w *writer) delete(ctx context.Context) (Change, error) {
-	cur, err := w.findByID(ctx)
+	cur, err := w.findWritable(ctx)
 	if err != nil {
 		return Change{}, err
 	}

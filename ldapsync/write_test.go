@@ -169,8 +169,9 @@ func TestWriteAD(t *testing.T) {
 			{Name: "userPrincipalName", Values: []string{sam + "@idsync.test"}},
 		}
 	}
+	writable := []string{staff, disabled}
 	create := ldapsync.WriteOp{Action: ldapsync.WriteCreate, ParentDN: staff, DisabledParentDN: disabled,
-		Attributes: attrs("Jane Doe "+sam, "Engineer"), Enabled: true, Password: password}
+		Attributes: attrs("Jane Doe "+sam, "Engineer"), Enabled: true, Password: password, WritableOUs: writable}
 
 	t.Run("password over plain LDAP", func(t *testing.T) {
 		_, err := ldapsync.Write(t.Context(), plain, spec, create)
@@ -200,7 +201,7 @@ func TestWriteAD(t *testing.T) {
 	})
 
 	update := ldapsync.WriteOp{Action: ldapsync.WriteUpdate, ExternalID: id, ParentDN: staff, DisabledParentDN: disabled,
-		Attributes: attrs("Jane Roe "+sam, "Manager"), Enabled: true}
+		Attributes: attrs("Jane Roe "+sam, "Manager"), Enabled: true, WritableOUs: writable}
 	var updated ldapsync.Change
 	t.Run("update and rename", func(t *testing.T) {
 		updated = mustWrite(t, conn, spec, update)
@@ -335,8 +336,44 @@ func TestWriteAD(t *testing.T) {
 		}
 	})
 
+	t.Run("an entry outside the writable OUs", func(t *testing.T) {
+		// An account the directory had, by its GUID: no update or delete
+		// reaches it, whatever the hub asks.
+		admins := addOU(t, &srv.Endpoint, "OU", "Admins", srv.BaseDN)
+		adminSam := uniqueName("a")
+		admin := "CN=" + adminSam + "," + admins
+		if err := srv.Add(t.Context(), gendir.Entry{DN: admin, Attrs: []gendir.Attr{
+			{Name: "objectClass", Values: []string{"top", "person", "organizationalPerson", "user"}},
+			{Name: "sAMAccountName", Values: []string{adminSam}},
+		}}); err != nil {
+			t.Fatal(err)
+		}
+		guid := extendedGUIDs(t, srv)[strings.ToLower(admin)]
+		if guid == "" {
+			t.Fatalf("no GUID for %s", admin)
+		}
+		before, sent := readAttr(t, &srv.Endpoint, admin, "uSNChanged"), writes.Load()
+		for _, op := range []ldapsync.WriteOp{
+			{Action: ldapsync.WriteUpdate, ExternalID: guid, Attributes: []ldapsync.Attribute{{Name: "title", Values: []string{"pwned"}}},
+				Enabled: false, WritableOUs: writable},
+			{Action: ldapsync.WriteDelete, ExternalID: guid, WritableOUs: writable},
+			{Action: ldapsync.WriteUpdate, ExternalID: guid, ParentDN: staff, Enabled: true, WritableOUs: writable},
+		} {
+			_, err := ldapsync.Write(t.Context(), conn, spec, op)
+			if !errors.Is(err, ldapsync.ErrInvalidWrite) || !strings.Contains(err.Error(), "outside the OUs") {
+				t.Errorf("%v of %s: %v, want ErrInvalidWrite: outside the OUs", op.Action, admin, err)
+			}
+		}
+		if n := writes.Load() - sent; n != 0 {
+			t.Errorf("the refused writes sent %d writes", n)
+		}
+		if after := readAttr(t, &srv.Endpoint, admin, "uSNChanged"); !slices.Equal(before, after) {
+			t.Errorf("%s: uSNChanged moved from %v to %v", admin, before, after)
+		}
+	})
+
 	t.Run("delete", func(t *testing.T) {
-		del := ldapsync.WriteOp{Action: ldapsync.WriteDelete, ExternalID: id}
+		del := ldapsync.WriteOp{Action: ldapsync.WriteDelete, ExternalID: id, WritableOUs: writable}
 		ch := mustWrite(t, conn, spec, del)
 		if ch.Type != ldapsync.ChangeDelete || ch.ExternalID != id {
 			t.Errorf("got %v %s, want a delete of %s", ch.Type, ch.ExternalID, id)
@@ -381,8 +418,10 @@ func TestWriteOpenLDAP(t *testing.T) {
 			{Name: "mail", Values: []string{mail}},
 		}
 	}
+	writable, groups := []string{people}, []string{groupDN}
 	created := mustWrite(t, conn, spec, ldapsync.WriteOp{Action: ldapsync.WriteCreate, ParentDN: people, RDNAttribute: "uid",
-		Attributes: attrs("jsmith", "jsmith@idsync.test"), Enabled: true, Password: password, MustChangePassword: true})
+		Attributes: attrs("jsmith", "jsmith@idsync.test"), Enabled: true, Password: password, MustChangePassword: true,
+		WritableOUs: writable, WritableGroups: groups})
 	id := created.ExternalID
 	t.Run("create", func(t *testing.T) {
 		if want := entryUUIDs(t, srv)[strings.ToLower(created.DN)]; id == "" || id != want {
@@ -402,7 +441,7 @@ func TestWriteOpenLDAP(t *testing.T) {
 
 	update := ldapsync.WriteOp{Action: ldapsync.WriteUpdate, ExternalID: id, ParentDN: people, RDNAttribute: "uid",
 		Attributes: append(attrs("john.smith", "john.smith@idsync.test"), ldapsync.Attribute{Name: "title"}), Enabled: true,
-		DisableAttribute: "employeeType=disabled"}
+		DisableAttribute: "employeeType=disabled", WritableOUs: writable, WritableGroups: groups}
 	var dn string
 	t.Run("update and rename", func(t *testing.T) {
 		ch := mustWrite(t, conn, spec, update)
@@ -469,9 +508,10 @@ func TestWriteOpenLDAP(t *testing.T) {
 	t.Run("create failing after the Add", func(t *testing.T) {
 		// The disable group is missing: the entry is added, then cannot be
 		// put in it, and the create takes the entry back.
+		missing := "cn=no-such-group," + srv.BaseDN
 		op := ldapsync.WriteOp{Action: ldapsync.WriteCreate, ParentDN: people, RDNAttribute: "uid",
 			Attributes: attrs("halfmade", "halfmade@idsync.test"), Password: password,
-			DisableGroupDN: "cn=no-such-group," + srv.BaseDN}
+			DisableGroupDN: missing, WritableOUs: writable, WritableGroups: []string{missing, groupDN}}
 		_, err := ldapsync.Write(t.Context(), conn, spec, op)
 		if err == nil || !strings.Contains(err.Error(), "no-such-group") {
 			t.Fatalf("err = %v, want one naming the missing disable group", err)
@@ -510,8 +550,55 @@ func TestWriteOpenLDAP(t *testing.T) {
 		}
 	})
 
+	t.Run("refused before anything is sent", func(t *testing.T) {
+		admins := addOU(t, &srv.Endpoint, "ou", "admins", srv.BaseDN)
+		outside := mustWrite(t, conn, spec, ldapsync.WriteOp{Action: ldapsync.WriteCreate, ParentDN: admins, RDNAttribute: "uid",
+			Attributes: attrs("root2", "root2@idsync.test"), Enabled: true, WritableOUs: []string{admins}})
+		entryOutside := func(op *ldapsync.WriteOp) { op.ExternalID = outside.ExternalID }
+		for _, tc := range []struct {
+			name, want string
+			op         func(*ldapsync.WriteOp)
+		}{
+			{"no writable OU", "no writable OU", func(op *ldapsync.WriteOp) { op.WritableOUs = nil }},
+			{"update outside", "outside the OUs", entryOutside},
+			{"disable outside", "outside the OUs", func(op *ldapsync.WriteOp) { entryOutside(op); op.Enabled = false }},
+			{"delete outside", "outside the OUs", func(op *ldapsync.WriteOp) { entryOutside(op); op.Action = ldapsync.WriteDelete }},
+			{"parent outside", "outside the OUs", func(op *ldapsync.WriteOp) { op.ParentDN = admins }},
+			{"create outside", "outside the OUs", func(op *ldapsync.WriteOp) {
+				op.Action, op.ExternalID, op.ParentDN = ldapsync.WriteCreate, "", admins
+			}},
+			{"disabled parent outside", "outside the OUs", func(op *ldapsync.WriteOp) { op.DisabledParentDN = admins }},
+			{"a group not listed", "not one of the groups", func(op *ldapsync.WriteOp) {
+				op.DisableGroupDN, op.WritableGroups = "cn=admins,"+srv.BaseDN, groups
+			}},
+			{"an attribute not allowed", "loginShell", func(op *ldapsync.WriteOp) {
+				op.Attributes = append(slices.Clone(op.Attributes), ldapsync.Attribute{Name: "loginShell", Values: []string{"/bin/sh"}})
+			}},
+			{"a disable attribute not allowed", "userPassword", func(op *ldapsync.WriteOp) { op.DisableAttribute = "userPassword=x" }},
+			{"an object class", "object class", func(op *ldapsync.WriteOp) {
+				op.Action, op.ExternalID, op.ObjectClasses = ldapsync.WriteCreate, "", []string{"inetOrgPerson", "posixAccount"}
+			}},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				op := update
+				tc.op(&op)
+				sent := writes.Load()
+				_, err := ldapsync.Write(t.Context(), conn, spec, op)
+				if !errors.Is(err, ldapsync.ErrInvalidWrite) || !strings.Contains(err.Error(), tc.want) {
+					t.Errorf("err = %v, want ErrInvalidWrite naming %q", err, tc.want)
+				}
+				if n := writes.Load() - sent; n != 0 {
+					t.Errorf("the refused write sent %d writes", n)
+				}
+			})
+		}
+		if got := readAttr(t, &srv.Endpoint, outside.DN, "uid"); !slices.Equal(got, []string{"root2"}) {
+			t.Errorf("the entry outside has uid %q, want it untouched", got)
+		}
+	})
+
 	t.Run("delete", func(t *testing.T) {
-		del := ldapsync.WriteOp{Action: ldapsync.WriteDelete, ExternalID: id, DisableGroupDN: groupDN}
+		del := ldapsync.WriteOp{Action: ldapsync.WriteDelete, ExternalID: id, DisableGroupDN: groupDN, WritableOUs: writable, WritableGroups: groups}
 		ch := mustWrite(t, conn, spec, del)
 		if ch.Type != ldapsync.ChangeDelete || ch.ExternalID != id {
 			t.Errorf("got %v %s, want a delete of %s", ch.Type, ch.ExternalID, id)

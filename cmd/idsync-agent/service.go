@@ -107,7 +107,7 @@ func checkInstallable(path string) error {
 	for _, p := range []string{key, cert, ca} {
 		_, err := os.Stat(p)
 		if errors.Is(err, fs.ErrNotExist) {
-			return fmt.Errorf("this agent is not enrolled yet (%s is missing): enrol it first with `idsync-agent enroll --config %s --token TOKEN`, then install it", p, path)
+			return fmt.Errorf("this agent is not enrolled yet (%s is missing): enrol it first with `idsync-agent enroll --config %s --token-file FILE`, then install it", p, path)
 		}
 		if err != nil {
 			return fmt.Errorf("agent identity: %w", err)

@@ -69,11 +69,12 @@ type appFlags struct {
 	concurrency                                         uint
 	resume                                              bool
 	// A directory written through its agents instead of a SCIM app.
-	directory, ou, disabledOU, rdn, disableAttr, disableGroup, initialPassword string
-	mustChange                                                                 bool
+	directory, ou, disabledOU, rdn, disableAttr, disableGroup string
+	// A super-admin's exceptions to https-only and no local addresses.
+	insecureHTTP, localAddresses bool
 }
 
-func (f *appFlags) register(fs *flag.FlagSet, update bool) {
+func (f *appFlags) register(c *cli, fs *flag.FlagSet, update bool) {
 	fs.StringVar(&f.scimURL, "scim-url", "", "the app's SCIM 2.0 base `URL` (https://app.example/scim/v2)")
 	fs.StringVar(&f.auth, "auth", "", "how idsync authenticates: `KIND` bearer, basic or oauth2")
 	f.secretFiles = map[string]*string{
@@ -99,8 +100,15 @@ func (f *appFlags) register(fs *flag.FlagSet, update bool) {
 	fs.StringVar(&f.rdn, "rdn-attribute", "", "with --directory: the naming `ATTRIBUTE` of created entries (default cn)")
 	fs.StringVar(&f.disableAttr, "disable-attribute", "", "with an OpenLDAP --directory: `ATTR=VALUE` set while an account is disabled")
 	fs.StringVar(&f.disableGroup, "disable-group", "", "with an OpenLDAP --directory: the `DN` of a group holding the disabled accounts")
-	fs.StringVar(&f.initialPassword, "initial-password", "", "with --directory: a mapping `EXPR` giving the password set on create (over TLS on AD)")
-	fs.BoolVar(&f.mustChange, "must-change-password", false, "with --directory: the user must change the initial password at the next sign-in")
+	fs.BoolVar(&f.insecureHTTP, "allow-insecure-http", false, "super-admin: let the app's URLs be plain http:// (credentials in the clear)")
+	fs.BoolVar(&f.localAddresses, "allow-local-addresses", false, "super-admin: let the app's URLs reach loopback and link-local addresses and the hub's own listeners")
+	// The initial password is the directory's write-back setting now, a
+	// super-admin's: say where it went.
+	for _, name := range []string{"initial-password", "must-change-password"} {
+		c.refuse(fs, name, "(moved: `idsyncctl directory update DIR --initial-password-file F`, by a super-admin)",
+			"the initial password is the directory's write-back setting: a super-admin sets it with "+
+				"`idsyncctl directory update DIR --initial-password-file FILE [--must-change-password=false]`")
+	}
 	if update {
 		fs.BoolVar(&f.resume, "resume", false, "resume the app if paused (a new secret or URL resumes it too)")
 	}
@@ -208,8 +216,7 @@ func (f *appFlags) build(fs *flag.FlagSet, a *idsyncv1.App) (set []string, secre
 				a.ReconcileIntervalSeconds = uint64(d / time.Second)
 			}
 			add("reconcile_interval_seconds")
-		case "directory", "ou", "disabled-ou", "rdn-attribute", "disable-attribute", "disable-group",
-			"initial-password", "must-change-password":
+		case "directory", "ou", "disabled-ou", "rdn-attribute", "disable-attribute", "disable-group":
 			t := a.DirectoryTarget
 			if t == nil {
 				t = &idsyncv1.DirectoryTarget{}
@@ -228,12 +235,14 @@ func (f *appFlags) build(fs *flag.FlagSet, a *idsyncv1.App) (set []string, secre
 				t.DisableAttribute = f.disableAttr
 			case "disable-group":
 				t.DisableGroupDn = f.disableGroup
-			case "initial-password":
-				t.InitialPassword = f.initialPassword
-			case "must-change-password":
-				t.MustChangePassword = f.mustChange
 			}
 			add("directory_target")
+		case "allow-insecure-http":
+			a.AllowInsecureHttp = f.insecureHTTP
+			add("allow_insecure_http")
+		case "allow-local-addresses":
+			a.AllowLocalAddresses = f.localAddresses
+			add("allow_local_addresses")
 		case "resume":
 			if f.resume {
 				add("status")
@@ -374,7 +383,7 @@ func parseMapping(file string, data []byte) ([]*idsyncv1.AppMappingRule, error) 
 func appAdd(c *cli, args []string) error {
 	fs := c.flags("app add")
 	var f appFlags
-	f.register(fs, false)
+	f.register(c, fs, false)
 	pos, err := c.parse(fs, args, "NAME")
 	if err != nil {
 		return err
@@ -421,7 +430,7 @@ func appAdd(c *cli, args []string) error {
 func appUpdate(c *cli, args []string) error {
 	fs := c.flags("app update")
 	var f appFlags
-	f.register(fs, true)
+	f.register(c, fs, true)
 	pos, err := c.parse(fs, args, "NAME")
 	if err != nil {
 		return err
@@ -450,11 +459,6 @@ func appUpdate(c *cli, args []string) error {
 			t = &idsyncv1.DirectoryTarget{}
 		}
 		proto.Merge(t, a.DirectoryTarget)
-		fs.Visit(func(fl *flag.Flag) {
-			if fl.Name == "must-change-password" {
-				t.MustChangePassword = f.mustChange // false merges as unset
-			}
-		})
 		a.DirectoryTarget = t
 	}
 	resp, err := client.UpdateApp(ctx, &idsyncv1.UpdateAppRequest{App: a, Fields: set, Secret: secret})
@@ -914,6 +918,9 @@ type appJSON struct {
 	Queue     map[string]uint64 `json:"queue"`
 	Mapping   []mappingRuleJSON `json:"mapping"`
 	CreatedAt *time.Time        `json:"created_at,omitempty"`
+	// A super-admin's exceptions.
+	AllowInsecureHTTP   bool `json:"allow_insecure_http,omitempty"`
+	AllowLocalAddresses bool `json:"allow_local_addresses,omitempty"`
 }
 
 type assignmentJSON struct {
@@ -929,14 +936,12 @@ type mappingRuleJSON struct {
 
 // targetJSON is a directory target as JSON.
 type targetJSON struct {
-	Directory          string `json:"directory"`
-	OU                 string `json:"ou"`
-	DisabledOU         string `json:"disabled_ou,omitempty"`
-	RDNAttribute       string `json:"rdn_attribute,omitempty"`
-	DisableAttribute   string `json:"disable_attribute,omitempty"`
-	DisableGroup       string `json:"disable_group,omitempty"`
-	InitialPassword    string `json:"initial_password,omitempty"`
-	MustChangePassword bool   `json:"must_change_password,omitempty"`
+	Directory        string `json:"directory"`
+	OU               string `json:"ou"`
+	DisabledOU       string `json:"disabled_ou,omitempty"`
+	RDNAttribute     string `json:"rdn_attribute,omitempty"`
+	DisableAttribute string `json:"disable_attribute,omitempty"`
+	DisableGroup     string `json:"disable_group,omitempty"`
 }
 
 func toAppJSON(a *idsyncv1.App) appJSON {
@@ -948,14 +953,14 @@ func toAppJSON(a *idsyncv1.App) appJSON {
 		MatchBy: a.GetMatchBy(), DeleteAfter: a.GetDeleteAfterSeconds(), Assignments: []assignmentJSON{},
 		PushedGroups: nonNil(a.GetPushedGroups()), Accounts: a.GetAccounts(), Queue: a.GetQueue(),
 		Mapping: []mappingRuleJSON{}, CreatedAt: timeJSON(a.GetCreatedAt()),
+		AllowInsecureHTTP: a.GetAllowInsecureHttp(), AllowLocalAddresses: a.GetAllowLocalAddresses(),
 	}
 	if s := a.GetReconcileIntervalSeconds(); s != math.MaxUint64 {
 		j.Reconcile = &s
 	}
 	if t := a.GetDirectoryTarget(); t != nil {
 		j.Target = &targetJSON{Directory: t.GetDirectory(), OU: t.GetParentDn(), DisabledOU: t.GetDisabledParentDn(),
-			RDNAttribute: t.GetRdnAttribute(), DisableAttribute: t.GetDisableAttribute(), DisableGroup: t.GetDisableGroupDn(),
-			InitialPassword: t.GetInitialPassword(), MustChangePassword: t.GetMustChangePassword()}
+			RDNAttribute: t.GetRdnAttribute(), DisableAttribute: t.GetDisableAttribute(), DisableGroup: t.GetDisableGroupDn()}
 	}
 	for _, as := range a.GetAssignments() {
 		j.Assignments = append(j.Assignments, assignmentJSON{Kind: as.GetKind(), ID: as.GetTargetId(), Name: as.GetName()})
@@ -997,6 +1002,16 @@ func (c *cli) printApp(a *idsyncv1.App) error {
 	kv := [][2]string{
 		{"name", a.GetName()}, {"status", st}, {"scim url", a.GetScimUrl()}, {"auth", authName(a.GetAuth())},
 	}
+	if a.GetAllowInsecureHttp() || a.GetAllowLocalAddresses() {
+		var ex []string
+		if a.GetAllowInsecureHttp() {
+			ex = append(ex, "plain http")
+		}
+		if a.GetAllowLocalAddresses() {
+			ex = append(ex, "local addresses")
+		}
+		kv = append(kv, [2]string{"allowed by a super-admin", strings.Join(ex, ", ")})
+	}
 	if t := a.GetDirectoryTarget(); t != nil {
 		kv = [][2]string{{"name", a.GetName()}, {"status", st}, {"directory", t.GetDirectory()},
 			{"accounts in", t.GetParentDn()}, {"disabled accounts in", cmp.Or(t.GetDisabledParentDn(), "(they stay)")},
@@ -1007,14 +1022,7 @@ func (c *cli) printApp(a *idsyncv1.App) error {
 		if t.GetDisableGroupDn() != "" {
 			kv = append(kv, [2]string{"disabled by group", t.GetDisableGroupDn()})
 		}
-		pw := "none"
-		if t.GetInitialPassword() != "" {
-			pw = t.GetInitialPassword()
-			if t.GetMustChangePassword() {
-				pw += " (must change at first sign-in)"
-			}
-		}
-		kv = append(kv, [2]string{"initial password", pw})
+		kv = append(kv, [2]string{"initial password", "the directory's (see `idsyncctl directory show " + t.GetDirectory() + "`)"})
 	}
 	switch a.GetAuth() {
 	case idsyncv1.AppAuthKind_APP_AUTH_KIND_BASIC:

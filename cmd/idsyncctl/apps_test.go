@@ -165,7 +165,7 @@ func TestAppFlagsBuild(t *testing.T) {
 			c := &cli{out: &bytes.Buffer{}, errOut: &bytes.Buffer{}}
 			fs := c.flags("app test")
 			var f appFlags
-			f.register(fs, tt.update)
+			f.register(c, fs, tt.update)
 			if err := fs.Parse(tt.args); err != nil {
 				t.Fatal(err)
 			}

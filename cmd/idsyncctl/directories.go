@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"strings"
@@ -33,6 +34,10 @@ type directoryFlags struct {
 	capture, fullInterval                 string
 	pollInterval                          time.Duration
 	mastered                              string
+	// Write-back: what the hub may write into the directory.
+	writableOUs, writableGroups multiFlag
+	initialPasswordFile         string
+	mustChange, noWriteBack     bool
 }
 
 func (f *directoryFlags) register(fs *flag.FlagSet) {
@@ -49,6 +54,11 @@ func (f *directoryFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.capture, "capture", "", "change capture `STRATEGY`: auto, syncrepl, dirsync, psearch, poll or off (default auto)")
 	fs.DurationVar(&f.pollInterval, "poll-interval", 0, "time between DirSync rounds or polls (default 5s)")
 	fs.StringVar(&f.fullInterval, "full-import-interval", "", "time between scheduled full reconciliations, or off (default 24h)")
+	fs.Var(&f.writableOUs, "writable-ou", "write-back: an OU `DN` where the hub may create users and change those it created (repeatable; the list replaces the one before)")
+	fs.Var(&f.writableGroups, "writable-group", "write-back: a group `DN` the hub may add the users it created to, such as a disable group (repeatable; replaces the list)")
+	fs.StringVar(&f.initialPasswordFile, "initial-password-file", "", "write-back: `FILE` holding the mapping expression of a created user's initial password (it may be a literal in quotes); sealed, never shown")
+	fs.BoolVar(&f.mustChange, "must-change-password", true, "write-back: created users must change the initial password at the first sign-in (sign-in through the hub is refused until then)")
+	fs.BoolVar(&f.noWriteBack, "no-write-back", false, "write-back off: the hub writes nothing into the directory")
 }
 
 // build fills d from the flags set on the command line and returns the
@@ -114,6 +124,9 @@ func (f *directoryFlags) build(fs *flag.FlagSet, d *idsyncv1.Directory) ([]strin
 			set = append(set, "full_import_interval_seconds")
 		}
 	})
+	wbSet, wbErr := f.buildWriteBack(fs, d)
+	set = append(set, wbSet...)
+	err = errors.Join(err, wbErr)
 	for _, m := range f.maps {
 		field, attr, ok := strings.Cut(m, "=")
 		setter := mappingFields[field]
@@ -124,6 +137,42 @@ func (f *directoryFlags) build(fs *flag.FlagSet, d *idsyncv1.Directory) ([]strin
 		set = append(set, "mapping."+field)
 	}
 	return set, err
+}
+
+// buildWriteBack fills d's write-back from its flags and returns the
+// Directory field names they set.
+func (f *directoryFlags) buildWriteBack(fs *flag.FlagSet, d *idsyncv1.Directory) ([]string, error) {
+	var set []string
+	var errs []error
+	wb := &idsyncv1.WriteBack{}
+	fs.Visit(func(fl *flag.Flag) {
+		switch fl.Name {
+		case "writable-ou":
+			wb.Ous = f.writableOUs
+			set = append(set, "write_back.ous")
+		case "writable-group":
+			wb.Groups = f.writableGroups
+			set = append(set, "write_back.groups")
+		case "initial-password-file":
+			pw, err := readSecretFile("initial-password-file", f.initialPasswordFile)
+			errs = append(errs, err)
+			wb.InitialPassword = pw
+			set = append(set, "write_back.initial_password")
+		case "must-change-password":
+			wb.MustChangePassword = &f.mustChange
+			set = append(set, "write_back.must_change_password")
+		}
+	})
+	if f.noWriteBack {
+		if len(set) > 0 {
+			return nil, errors.New("--no-write-back: give it alone, without the other write-back flags")
+		}
+		return []string{"write_back"}, nil
+	}
+	if len(set) > 0 {
+		d.WriteBack = wb
+	}
+	return set, errors.Join(errs...)
 }
 
 func directoryAdd(c *cli, args []string) error {
@@ -254,6 +303,16 @@ type directoryJSON struct {
 	Agents           []string          `json:"agents"`
 	LastRun          *runJSON          `json:"last_run,omitempty"`
 	Mastered         []string          `json:"mastered,omitempty"`
+	WriteBack        *writeBackJSON    `json:"write_back,omitempty"`
+}
+
+// writeBackJSON is a directory's write-back settings; the initial password
+// is "(set)" or absent, never the expression.
+type writeBackJSON struct {
+	OUs                []string `json:"ous"`
+	Groups             []string `json:"groups"`
+	InitialPassword    string   `json:"initial_password,omitempty"`
+	MustChangePassword bool     `json:"must_change_password"`
 }
 
 func mappingPairs(m *idsyncv1.AttributeMapping) map[string]string {
@@ -278,6 +337,10 @@ func toDirectoryJSON(d *idsyncv1.Directory) directoryJSON {
 	if r := d.GetLastRun(); r != nil {
 		rj := toRunJSON(r)
 		j.LastRun = &rj
+	}
+	if wb := d.GetWriteBack(); wb != nil {
+		j.WriteBack = &writeBackJSON{OUs: nonNil(wb.GetOus()), Groups: nonNil(wb.GetGroups()),
+			InitialPassword: wb.GetInitialPassword(), MustChangePassword: wb.GetMustChangePassword()}
 	}
 	if c := d.GetCaptureStatus(); c != nil {
 		j.CaptureStatus = &captureJSON{RunID: c.GetRunId(), Strategy: c.GetStrategy(), AgentID: c.GetAgentId(),
@@ -327,6 +390,7 @@ func (c *cli) printDirectory(d *idsyncv1.Directory) error {
 		kv = append(kv, [2]string{"last run", fmt.Sprintf("%s (%s, %s, started %s)", r.GetId(),
 			importKindName(r.GetKind()), runStateName(r.GetState()), timeStr(r.GetStartedAt()))})
 	}
+	kv = append(kv, writeBackLines(d.GetWriteBack())...)
 	return fields(c.out, kv)
 }
 
@@ -340,4 +404,23 @@ func captureLine(c *idsyncv1.CaptureStatus) string {
 	}
 	return fmt.Sprintf("%s by agent %s since %s (run %s, %s changes, lag %d ms)", strategy, c.GetAgentId(),
 		timeStr(c.GetStartedAt()), c.GetRunId(), count(c.GetChanges()), c.GetLagMs())
+}
+
+// writeBackLines describe a directory's write-back settings.
+func writeBackLines(wb *idsyncv1.WriteBack) [][2]string {
+	if wb == nil {
+		return [][2]string{{"write-back", "off (a super-admin turns it on with --writable-ou)"}}
+	}
+	pw := "none"
+	if wb.GetInitialPassword() != "" {
+		pw = wb.GetInitialPassword()
+	}
+	if wb.GetMustChangePassword() {
+		pw += " (must change at first sign-in)"
+	}
+	return [][2]string{
+		{"write-back OUs", strings.Join(wb.GetOus(), "; ")},
+		{"write-back groups", dash(strings.Join(wb.GetGroups(), "; "))},
+		{"initial password", pw},
+	}
 }

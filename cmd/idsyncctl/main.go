@@ -1,7 +1,8 @@
 // Command idsyncctl is the hub's admin CLI: directories, agents, imports,
 // users and groups. It reads the hub address, CA and admin token from
-// admin.conf (--config or IDSYNC_CONFIG); --token or IDSYNC_TOKEN override
-// the token.
+// admin.conf (--config or IDSYNC_CONFIG); --admin-token-file or
+// IDSYNC_TOKEN override the token (never a flag's value: it would show in
+// the process list and the shell's history).
 package main
 
 import (
@@ -105,11 +106,11 @@ func main() {
 }
 
 func usage(w io.Writer) {
-	fmt.Fprintf(w, "usage: idsyncctl COMMAND [ARGS] [--config FILE] [--token TOKEN] [-o table|json|csv]\n\ncommands:\n")
+	fmt.Fprintf(w, "usage: idsyncctl COMMAND [ARGS] [--config FILE] [--admin-token-file FILE|-] [-o table|json|csv]\n\ncommands:\n")
 	for _, c := range commands {
 		fmt.Fprintf(w, "  %-27s %s\n", c.name, c.summary)
 	}
-	fmt.Fprintf(w, "\nThe config (admin.conf, written by the hub on its first start) comes from --config or IDSYNC_CONFIG;\n--token or IDSYNC_TOKEN override its token.\n")
+	fmt.Fprintf(w, "\nThe config (admin.conf, written by the hub on its first start) comes from --config or IDSYNC_CONFIG;\n--admin-token-file (a file, or - for standard input) or IDSYNC_TOKEN override its token.\n")
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -166,11 +167,15 @@ type cli struct {
 	out    io.Writer
 	errOut io.Writer
 
-	config string
-	token  string
-	output string
+	config    string
+	token     string
+	tokenFile string
+	output    string
 	// allowCSV: the command also writes -o csv.
 	allowCSV bool
+	// refused are the flags that must not be given (a secret as a flag's
+	// value), by name.
+	refused map[string]*refusedFlag
 
 	conn   *grpc.ClientConn
 	client idsyncv1.AdminServiceClient
@@ -181,7 +186,12 @@ func (c *cli) flags(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(c.errOut)
 	fs.StringVar(&c.config, "config", os.Getenv("IDSYNC_CONFIG"), "admin config `FILE` (default $IDSYNC_CONFIG)")
-	fs.StringVar(&c.token, "token", os.Getenv("IDSYNC_TOKEN"), "admin `TOKEN` (default $IDSYNC_TOKEN, else the config's)")
+	c.token = os.Getenv("IDSYNC_TOKEN")
+	fs.StringVar(&c.tokenFile, "admin-token-file", "", "`FILE` holding the admin token, or - for standard input (default $IDSYNC_TOKEN, else the config's)")
+	c.refused = map[string]*refusedFlag{}
+	c.refuse(fs, "token", "(refused: a token on the command line shows in the process list; use --admin-token-file or IDSYNC_TOKEN)",
+		"a token on the command line shows in the process list and the shell's history: "+
+			"use --admin-token-file FILE (or - for standard input) or IDSYNC_TOKEN")
 	fs.StringVar(&c.output, "o", "table", "output `FORMAT`: table or json")
 	return fs
 }
@@ -199,6 +209,11 @@ func (c *cli) parse(fs *flag.FlagSet, args []string, positional ...string) ([]st
 		}
 		pos = append(pos, fs.Arg(0))
 		args = fs.Args()[1:]
+	}
+	for _, name := range sortedKeys(c.refused) {
+		if r := c.refused[name]; r.given {
+			return nil, &exitError{code: exitUsage, err: fmt.Errorf("--%s: %s", name, r.why)}
+		}
 	}
 	if len(pos) != len(positional) {
 		want := "no arguments"
@@ -231,8 +246,13 @@ func (c *cli) admin() (context.Context, idsyncv1.AdminServiceClient, error) {
 	if c.token != "" {
 		token = c.token
 	}
+	if c.tokenFile != "" {
+		if token, err = readTokenFile(c.tokenFile); err != nil {
+			return nil, nil, &exitError{code: exitUsage, err: err}
+		}
+	}
 	if token == "" {
-		return nil, nil, fmt.Errorf("%s: token: required (or pass --token / IDSYNC_TOKEN)", c.config)
+		return nil, nil, fmt.Errorf("%s: token: required (or pass --admin-token-file / IDSYNC_TOKEN)", c.config)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM([]byte(conf.CA)) {
@@ -253,6 +273,40 @@ func (c *cli) admin() (context.Context, idsyncv1.AdminServiceClient, error) {
 	c.client = idsyncv1.NewAdminServiceClient(conn)
 	ctx := metadata.AppendToOutgoingContext(c.ctx, "authorization", "Bearer "+token)
 	return ctx, c.client, nil
+}
+
+// refusedFlag is a flag that is refused when given: its value (a secret)
+// is dropped, never echoed as flag's own errors would.
+type refusedFlag struct {
+	given bool
+	why   string
+}
+
+func (r *refusedFlag) String() string     { return "" }
+func (r *refusedFlag) Set(v string) error { r.given = true; return nil }
+
+// refuse registers a flag that parse refuses with why.
+func (c *cli) refuse(fs *flag.FlagSet, name, usage, why string) {
+	r := &refusedFlag{why: why}
+	c.refused[name] = r
+	fs.Var(r, name, usage)
+}
+
+// readTokenFile reads an admin token from path, or from standard input
+// when path is "-", without its trailing newline.
+func readTokenFile(path string) (string, error) {
+	if path != "-" {
+		return readSecretFile("admin-token-file", path)
+	}
+	b, err := io.ReadAll(io.LimitReader(os.Stdin, 64<<10))
+	if err != nil {
+		return "", fmt.Errorf("--admin-token-file -: reading standard input: %w", err)
+	}
+	s := strings.TrimRight(string(b), "\r\n")
+	if s == "" {
+		return "", errors.New("--admin-token-file -: standard input is empty")
+	}
+	return s, nil
 }
 
 // timeout bounds a single admin call.

@@ -303,9 +303,10 @@ func WriteAgentConfig(dir, hub string, dirs []AgentDirectory) (string, error) {
 	return path, os.WriteFile(path, []byte(b.String()), 0o600)
 }
 
-// Enroll runs `idsync-agent enroll`.
+// Enroll runs `idsync-agent enroll`, the token on its standard input.
 func Enroll(ctx context.Context, bins Binaries, config, hub, token string) (string, error) {
-	cmd := exec.CommandContext(ctx, bins.Agent(), "enroll", "--config", config, "--hub", hub, "--token", token)
+	cmd := exec.CommandContext(ctx, bins.Agent(), "enroll", "--config", config, "--hub", hub, "--token-file", "-")
+	cmd.Stdin = strings.NewReader(token + "\n")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return string(out), fmt.Errorf("idsync-agent enroll: %v: %s", err, out)

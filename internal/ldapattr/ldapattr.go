@@ -1,12 +1,14 @@
 // Package ldapattr holds what the hub, the agent and the test servers all
-// need to know of LDAP attributes: which ones the hub may never write into
-// a user entry it masters (checked by the hub when an app's mapping is
-// configured and by the agent before every write), and how AD takes a
-// password.
+// need to know of LDAP attributes: which ones the hub may write into a user
+// entry it created (an allowlist per directory kind, checked by the hub
+// when an app's mapping is configured and by the agent before every
+// write), and how AD takes a password.
 package ldapattr
 
 import (
 	"encoding/binary"
+	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf16"
 )
@@ -68,4 +70,82 @@ func Forbidden(name string) (why string, forbidden bool) {
 		why = "it would change the rights of the account"
 	}
 	return why, ok
+}
+
+// Directory kinds, as the allowlists know them.
+const (
+	KindAD       = "ad"
+	KindOpenLDAP = "openldap"
+)
+
+// writable are the attributes (lower-case) the hub may write into a user
+// entry it created, per kind: profile fields and nothing that grants a
+// right or a way to sign in. The account's state (userAccountControl,
+// pwdLastSet, the password) is written by the write's own settings, never
+// by name.
+var writable = map[string][]string{
+	KindAD: {
+		"cn", "sn", "givenname", "initials", "displayname", "description", "mail", "title",
+		"department", "company", "division", "manager", "employeeid", "employeenumber", "employeetype",
+		"telephonenumber", "mobile", "facsimiletelephonenumber", "ipphone", "pager", "homephone",
+		"physicaldeliveryofficename", "streetaddress", "l", "st", "postalcode", "c", "co", "countrycode",
+		"wwwhomepage", "preferredlanguage", "samaccountname", "userprincipalname",
+	},
+	KindOpenLDAP: {
+		"cn", "sn", "givenname", "initials", "displayname", "description", "mail", "title",
+		"departmentnumber", "o", "ou", "manager", "employeenumber", "employeetype", "businesscategory",
+		"telephonenumber", "mobile", "facsimiletelephonenumber", "pager", "homephone", "roomnumber",
+		"physicaldeliveryofficename", "street", "l", "st", "postalcode", "postaladdress",
+		"preferredlanguage", "labeleduri", "uid",
+	},
+}
+
+// disableAttributes are the attributes, beyond the writable ones, that may
+// mark a disabled account (OpenLDAP's ppolicy lock).
+var disableAttributes = map[string][]string{
+	KindOpenLDAP: {"pwdaccountlockedtime"},
+}
+
+// Writable reports, as an error naming the attribute and the kind, whether
+// the attribute name (any case, without options) may not be written into a
+// user entry the hub created in a directory of kind (KindAD, KindOpenLDAP).
+func Writable(kind, name string) error {
+	typ := strings.ToLower(name)
+	if why, bad := Forbidden(typ); bad {
+		return fmt.Errorf("%s may not be written: %s", name, why)
+	}
+	if strings.Contains(typ, ";") {
+		return fmt.Errorf("%s may not be written: name the attribute without options", name)
+	}
+	list, ok := writable[kind]
+	if !ok {
+		return fmt.Errorf("%s may not be written: directories of kind %q are not written", name, kind)
+	}
+	if !slices.Contains(list, typ) {
+		return fmt.Errorf("%s may not be written into %s entries: not among the attributes a target writes (%s)",
+			name, kind, strings.Join(WritableNames(kind), ", "))
+	}
+	return nil
+}
+
+// WritableNames lists the attributes Writable allows for kind, sorted.
+func WritableNames(kind string) []string {
+	return slices.Sorted(slices.Values(writable[kind]))
+}
+
+// DisableAttribute reports, as Writable does, whether name may mark a
+// disabled account in a directory of kind: a writable attribute, or the
+// kind's own lock attribute.
+func DisableAttribute(kind, name string) error {
+	if slices.Contains(disableAttributes[kind], strings.ToLower(name)) {
+		return nil
+	}
+	return Writable(kind, name)
+}
+
+// ObjectClasses are the object classes of the user entries the hub
+// creates, per kind: the only ones a write may name.
+var ObjectClasses = map[string][]string{
+	KindAD:       {"top", "person", "organizationalPerson", "user"},
+	KindOpenLDAP: {"top", "person", "organizationalPerson", "inetOrgPerson"},
 }

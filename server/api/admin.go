@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -15,6 +16,8 @@ import (
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 	"github.com/idsync/idsync/server/audit"
 	"github.com/idsync/idsync/server/auth"
+	"github.com/idsync/idsync/server/provision"
+	"github.com/idsync/idsync/server/secrets"
 	"github.com/idsync/idsync/server/store"
 	"github.com/idsync/idsync/server/sync"
 )
@@ -30,18 +33,20 @@ type AdminServer struct {
 	audit     *audit.Log
 	heartbeat time.Duration
 	authn     *Authn
+	box       *secrets.Box
 }
 
 // ServeAuthn makes the service answer Authenticate with a.
 func (s *AdminServer) ServeAuthn(a *Authn) { s.authn = a }
 
 // NewAdminServer returns the admin service. heartbeat is the agents'
-// heartbeat interval (an agent silent for three is offline).
-func NewAdminServer(st store.Store, eng *sync.Engine, ca *pki.CA, sessions *Sessions, log *slog.Logger, trail *audit.Log, heartbeat time.Duration) *AdminServer {
+// heartbeat interval (an agent silent for three is offline); box seals a
+// directory's initial password expression.
+func NewAdminServer(st store.Store, eng *sync.Engine, ca *pki.CA, sessions *Sessions, box *secrets.Box, log *slog.Logger, trail *audit.Log, heartbeat time.Duration) *AdminServer {
 	if heartbeat <= 0 {
 		heartbeat = 10 * time.Second
 	}
-	return &AdminServer{store: st, engine: eng, ca: ca, sessions: sessions, log: log.With("component", "admin"), audit: trail, heartbeat: heartbeat}
+	return &AdminServer{store: st, engine: eng, ca: ca, sessions: sessions, box: box, log: log.With("component", "admin"), audit: trail, heartbeat: heartbeat}
 }
 
 func (s *AdminServer) directory(ctx context.Context, name string) (*store.Directory, error) {
@@ -62,8 +67,16 @@ func (s *AdminServer) directory(ctx context.Context, name string) (*store.Direct
 func (s *AdminServer) CreateDirectory(ctx context.Context, req *idsyncv1.CreateDirectoryRequest) (*idsyncv1.CreateDirectoryResponse, error) {
 	d := directoryFromProto(req.GetDirectory())
 	sync.ApplyPreset(d)
+	if wb := req.GetDirectory().GetWriteBack(); wb != nil {
+		if err := s.applyWriteBack(d, wb, writeBackFields); err != nil {
+			return nil, err
+		}
+	}
 	if err := sync.ValidateDirectory(d); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "directory: %v", err)
+	}
+	if err := provision.ValidateWriteBack(d); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "directory %s: %v", d.Name, err)
 	}
 	if err := s.store.CreateDirectory(ctx, d); errors.Is(err, store.ErrConflict) {
 		return nil, status.Errorf(codes.AlreadyExists, "directory %q already exists", d.Name)
@@ -87,13 +100,26 @@ func (s *AdminServer) UpdateDirectory(ctx context.Context, req *idsyncv1.UpdateD
 		return nil, err
 	}
 	nd := directoryFromProto(in)
+	var wbFields []string
 	for _, f := range req.GetFields() {
+		if f == "write_back" || strings.HasPrefix(f, "write_back.") {
+			wbFields = append(wbFields, f)
+			continue
+		}
 		if err := setField(d, nd, f); err != nil {
 			return nil, status.Error(codes.InvalidArgument, err.Error())
 		}
 	}
+	if len(wbFields) > 0 {
+		if err := s.applyWriteBack(d, in.GetWriteBack(), wbFields); err != nil {
+			return nil, err
+		}
+	}
 	if err := sync.ValidateDirectory(d); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "directory: %v", err)
+	}
+	if err := provision.ValidateWriteBack(d); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "directory %s: %v", d.Name, err)
 	}
 	if err := s.store.UpdateDirectory(ctx, d); err != nil {
 		return nil, statusErr(err, "updating directory %q", d.Name)
@@ -105,6 +131,69 @@ func (s *AdminServer) UpdateDirectory(ctx context.Context, req *idsyncv1.UpdateD
 		return nil, err
 	}
 	return &idsyncv1.UpdateDirectoryResponse{Directory: pd}, nil
+}
+
+// writeBackFields are the write-back fields of a Directory, by name.
+var writeBackFields = []string{"write_back.ous", "write_back.groups", "write_back.initial_password",
+	"write_back.must_change_password"}
+
+// applyWriteBack sets the named write-back fields of d from in: "write_back"
+// alone replaces the whole (unset: off); the initial password expression is
+// checked and sealed for the directory. Write-back that is turned on makes
+// created accounts change their password unless in says otherwise.
+func (s *AdminServer) applyWriteBack(d *store.Directory, in *idsyncv1.WriteBack, fields []string) error {
+	if slices.Contains(fields, "write_back") {
+		if len(fields) > 1 {
+			return status.Error(codes.InvalidArgument, "fields: write_back replaces the whole; name it alone")
+		}
+		d.WriteBack = nil
+		if in == nil {
+			return nil
+		}
+		fields = writeBackFields
+	}
+	if d.WriteBack == nil {
+		d.WriteBack = &store.WriteBack{MustChangePassword: true}
+	}
+	wb := d.WriteBack
+	for _, f := range fields {
+		switch f {
+		case "write_back.ous":
+			wb.OUs = trimAll(in.GetOus())
+		case "write_back.groups":
+			wb.Groups = trimAll(in.GetGroups())
+		case "write_back.initial_password":
+			src := in.GetInitialPassword()
+			if src == PasswordSet {
+				continue // shown back as it was: kept
+			}
+			wb.InitialPassword = nil
+			if src != "" {
+				if err := provision.CheckPasswordExpression(src); err != nil {
+					return status.Errorf(codes.InvalidArgument, "directory %s: %v", d.Name, err)
+				}
+				wb.InitialPassword = s.box.Seal([]byte(src), provision.WriteBackSecretContext(d.Name))
+			}
+		case "write_back.must_change_password":
+			if in.MustChangePassword != nil {
+				wb.MustChangePassword = in.GetMustChangePassword()
+			}
+		default:
+			return status.Errorf(codes.InvalidArgument, "field %q cannot be changed", f)
+		}
+	}
+	return nil
+}
+
+// trimAll returns l with each value trimmed and empty ones left out.
+func trimAll(l []string) []string {
+	var out []string
+	for _, v := range l {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // setField copies one named setting from src to dst.

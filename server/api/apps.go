@@ -18,12 +18,10 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
-	"github.com/idsync/idsync/internal/ldapattr"
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 	"github.com/idsync/idsync/server/audit"
 	"github.com/idsync/idsync/server/auth"
 	"github.com/idsync/idsync/server/provision"
-	"github.com/idsync/idsync/server/provision/expr"
 	"github.com/idsync/idsync/server/scim"
 	"github.com/idsync/idsync/server/secrets"
 	"github.com/idsync/idsync/server/store"
@@ -95,6 +93,7 @@ func appFromProto(p *idsyncv1.App) (*store.App, error) {
 		AllowCreate: p.GetAllowCreate(), AllowUpdate: p.GetAllowUpdate(), AllowDeactivate: p.GetAllowDeactivate(),
 		AllowDelete: p.GetAllowDelete(), PushGroups: p.GetPushGroups(), UpdateMode: p.GetUpdateMode(),
 		RateLimit: p.GetRateLimit(), Concurrency: int(min(p.GetConcurrency(), math.MaxInt32)), MatchBy: p.GetMatchBy(),
+		AllowInsecureHTTP: p.GetAllowInsecureHttp(), AllowLocalAddresses: p.GetAllowLocalAddresses(),
 	}
 	for _, r := range p.GetMapping() {
 		a.Mapping = append(a.Mapping, store.MappingRule{Target: r.GetTarget(), Expr: r.GetExpr()})
@@ -102,8 +101,7 @@ func appFromProto(p *idsyncv1.App) (*store.App, error) {
 	if t := p.GetDirectoryTarget(); t != nil {
 		a.Target = &store.DirectoryTarget{Directory: strings.TrimSpace(t.GetDirectory()), ParentDN: strings.TrimSpace(t.GetParentDn()),
 			DisabledParentDN: strings.TrimSpace(t.GetDisabledParentDn()), RDNAttribute: t.GetRdnAttribute(),
-			DisableAttribute: t.GetDisableAttribute(), DisableGroupDN: strings.TrimSpace(t.GetDisableGroupDn()),
-			InitialPassword: t.GetInitialPassword(), MustChangePassword: t.GetMustChangePassword()}
+			DisableAttribute: t.GetDisableAttribute(), DisableGroupDN: strings.TrimSpace(t.GetDisableGroupDn())}
 	}
 	var err error
 	if a.DeleteAfter, err = seconds("delete_after_seconds", p.GetDeleteAfterSeconds()); err != nil {
@@ -129,6 +127,7 @@ func appToProto(a *store.App) *idsyncv1.App {
 		StatusMessage: a.StatusMessage, PatchSupported: a.PatchSupported, CreatedAt: ts(a.CreatedAt),
 		ReconcileIntervalSeconds: uint64(a.ReconcileInterval / time.Second),
 		Accounts:                 map[string]uint64{}, Queue: map[string]uint64{},
+		AllowInsecureHttp: a.AllowInsecureHTTP, AllowLocalAddresses: a.AllowLocalAddresses,
 	}
 	switch {
 	case a.ReconcileInterval < 0:
@@ -142,30 +141,10 @@ func appToProto(a *store.App) *idsyncv1.App {
 	if t := a.Target; t != nil {
 		p.DirectoryTarget = &idsyncv1.DirectoryTarget{Directory: t.Directory, ParentDn: t.ParentDN,
 			DisabledParentDn: t.DisabledParentDN, RdnAttribute: t.RDNAttribute, DisableAttribute: t.DisableAttribute,
-			DisableGroupDn: t.DisableGroupDN, MustChangePassword: t.MustChangePassword}
-		if t.InitialPassword != "" {
-			// The expression may be a literal password: never shown.
-			p.DirectoryTarget.InitialPassword = PasswordSet
-		}
+			DisableGroupDn: t.DisableGroupDN}
 	}
 	return p
 }
-
-// sealTarget takes a new initial password expression out of a directory
-// target, leaving PasswordSet in its place, and returns it to be sealed as
-// the app's secret; "" when there is none new.
-func sealTarget(a *store.App) string {
-	if a.Target == nil || a.Target.InitialPassword == "" || a.Target.InitialPassword == PasswordSet {
-		return ""
-	}
-	pw := a.Target.InitialPassword
-	a.Target.InitialPassword = PasswordSet
-	return pw
-}
-
-// PasswordSet stands for a directory target's initial password expression
-// in what the hub shows; given back in an update, it keeps the expression.
-const PasswordSet = "(set)"
 
 // applyAppDefaults fills the settings left empty.
 func applyAppDefaults(a *store.App) {
@@ -249,22 +228,8 @@ func validateTarget(a *store.App) error {
 			return fmt.Errorf("directory_target.disable_attribute %q: want attribute=value", t.DisableAttribute)
 		}
 	}
-	if t.InitialPassword != "" && t.InitialPassword != PasswordSet {
-		if _, err := expr.Compile(t.InitialPassword); err != nil {
-			return fmt.Errorf("directory_target.initial_password: %w", err)
-		}
-	}
 	if a.PushGroups {
 		return errors.New("push_groups: a directory target takes users only")
-	}
-	for i, r := range a.Mapping {
-		name, ok := strings.CutPrefix(strings.TrimSpace(r.Target), provision.LDAPSchema+":")
-		if !ok {
-			continue
-		}
-		if why, bad := ldapattr.Forbidden(name); bad {
-			return fmt.Errorf("mapping rule %d (%s): %s may not be written: %s", i+1, r.Target, name, why)
-		}
 	}
 	return nil
 }
@@ -362,7 +327,15 @@ func (s *AppServer) CreateApp(ctx context.Context, req *idsyncv1.CreateAppReques
 	if err := s.checkTarget(ctx, a); err != nil {
 		return nil, err
 	}
-	a.Secret = s.box.Seal([]byte(cmp.Or(sealTarget(a), req.GetSecret())), provision.SecretContext(a.Name))
+	if a.Target != nil && req.GetSecret() != "" {
+		return nil, status.Errorf(codes.InvalidArgument, "app %s: secret: a directory target has none (the directory's initial password is its write-back setting)", a.Name)
+	}
+	if err := s.checkOutbound(ctx, nil, a); err != nil {
+		return nil, err
+	}
+	if a.Target == nil {
+		a.Secret = s.box.Seal([]byte(req.GetSecret()), provision.SecretContext(a.Name))
+	}
 	a.Status = store.AppActive
 	if err := s.store.CreateApp(ctx, a); errors.Is(err, store.ErrConflict) {
 		return nil, status.Errorf(codes.AlreadyExists, "app %q already exists", a.Name)
@@ -386,7 +359,8 @@ func (s *AppServer) CreateApp(ctx context.Context, req *idsyncv1.CreateAppReques
 }
 
 // checkTarget checks that a directory target names a directory the hub
-// can write: of kind ad or openldap, with a way to disable accounts.
+// may write, and stays within what a super-admin let the hub write there
+// (provision.CheckTarget): the OUs, the groups, the attributes.
 func (s *AppServer) checkTarget(ctx context.Context, a *store.App) error {
 	if a.Target == nil {
 		return nil
@@ -398,20 +372,70 @@ func (s *AppServer) checkTarget(ctx context.Context, a *store.App) error {
 	if err != nil {
 		return statusErr(err, "loading directory %q", a.Target.Directory)
 	}
-	switch {
-	case d.Kind != store.KindAD && d.Kind != store.KindOpenLDAP:
-		return status.Errorf(codes.InvalidArgument, "app %s: directory %s is of kind %s; only ad and openldap directories can be written", a.Name, d.Name, d.Kind)
-	case d.Kind == store.KindAD && a.AllowCreate && a.Target.InitialPassword == "":
-		return status.Errorf(codes.InvalidArgument, "app %s: AD enables no account without a password: give --initial-password EXPR (and an ldaps:// or start_tls agent connection)", a.Name)
-	case d.Kind == store.KindOpenLDAP && a.AllowDeactivate && a.Target.DisableAttribute == "" && a.Target.DisableGroupDN == "":
+	if err := provision.CheckTarget(d, a); err != nil {
+		return status.Errorf(codes.InvalidArgument, "app %s: %v", a.Name, err)
+	}
+	if d.Kind == store.KindOpenLDAP && a.AllowDeactivate && a.Target.DisableAttribute == "" && a.Target.DisableGroupDN == "" {
 		return status.Errorf(codes.InvalidArgument, "app %s: OpenLDAP has no disabled state of its own: give --disable-attribute attr=value or --disable-group DN", a.Name)
+	}
+	return nil
+}
+
+// secretBoundTo says why an app's stored secret may not serve it after an
+// update ("" when it may): it was given for one endpoint and one kind of
+// authentication, and goes nowhere else.
+func secretBoundTo(before, after *store.App) string {
+	switch {
+	case before.Target != nil && after.Target == nil:
+		return "a directory target became a SCIM app"
+	case before.AuthKind != after.AuthKind:
+		return fmt.Sprintf("auth changed from %s to %s", before.AuthKind, after.AuthKind)
+	case origin(before.SCIMURL) != origin(after.SCIMURL):
+		return fmt.Sprintf("scim_url moved from %s to %s", origin(before.SCIMURL), origin(after.SCIMURL))
+	case before.TokenURL != after.TokenURL:
+		return "token_url changed"
+	}
+	return ""
+}
+
+// origin is a URL's scheme and host (with the port): where a secret goes.
+func origin(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	return strings.ToLower(u.Scheme + "://" + u.Host)
+}
+
+// checkOutbound holds the app's URLs to what it may reach, and the
+// exceptions (plain http, local addresses) to super-admins: only one may
+// grant one, or move the URLs of an app that has one. before is nil for a
+// new app.
+func (s *AppServer) checkOutbound(ctx context.Context, before, a *store.App) error {
+	scope := auth.ScopeOf(ctx)
+	granted := a.AllowInsecureHTTP && (before == nil || !before.AllowInsecureHTTP) ||
+		a.AllowLocalAddresses && (before == nil || !before.AllowLocalAddresses)
+	if granted {
+		if err := scope.CheckSuperAdmin("allowing an app plain http or local addresses"); err != nil {
+			return err
+		}
+	}
+	if before != nil && (before.AllowInsecureHTTP || before.AllowLocalAddresses) &&
+		(before.SCIMURL != a.SCIMURL || before.TokenURL != a.TokenURL) {
+		if err := scope.CheckSuperAdmin(fmt.Sprintf("moving app %s, which a super-admin allowed plain http or local addresses,", a.Name)); err != nil {
+			return err
+		}
+	}
+	if err := s.prov.CheckURLs(a); err != nil {
+		return status.Errorf(codes.InvalidArgument, "app %s: %v", a.Name, err)
 	}
 	return nil
 }
 
 // credentialFields are the fields whose change may fix what paused an app
 // (a 401, a wrong URL): changing one resumes it.
-var credentialFields = []string{"scim_url", "auth", "username", "token_url", "scopes", "secret", "status", "resume"}
+var credentialFields = []string{"scim_url", "auth", "username", "token_url", "scopes", "secret", "status", "resume",
+	"allow_insecure_http", "allow_local_addresses"}
 
 // setAppField copies one named setting from src to dst.
 func setAppField(dst, src *store.App, field string) error {
@@ -454,14 +478,11 @@ func setAppField(dst, src *store.App, field string) error {
 	case "reconcile_interval_seconds":
 		dst.ReconcileInterval = src.ReconcileInterval
 	case "directory_target":
-		keep := ""
-		if dst.Target != nil {
-			keep = dst.Target.InitialPassword
-		}
 		dst.Target = src.Target
-		if dst.Target != nil && dst.Target.InitialPassword == PasswordSet {
-			dst.Target.InitialPassword = keep
-		}
+	case "allow_insecure_http":
+		dst.AllowInsecureHTTP = src.AllowInsecureHTTP
+	case "allow_local_addresses":
+		dst.AllowLocalAddresses = src.AllowLocalAddresses
 	case "secret", "status", "resume":
 		// Handled by UpdateApp.
 	default:
@@ -485,6 +506,7 @@ func (s *AppServer) UpdateApp(ctx context.Context, req *idsyncv1.UpdateAppReques
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "app %s: %v", a.Name, err)
 	}
+	before := *a
 	resume := false
 	for _, f := range req.GetFields() {
 		if err := setAppField(a, src, f); err != nil {
@@ -496,6 +518,14 @@ func (s *AppServer) UpdateApp(ctx context.Context, req *idsyncv1.UpdateAppReques
 	if newSecret && req.GetSecret() == "" {
 		return nil, status.Errorf(codes.InvalidArgument, "app %s: secret: empty", a.Name)
 	}
+	if why := secretBoundTo(&before, a); why != "" && !newSecret && len(a.Secret) > 0 {
+		// The secret was given for the endpoint it went to: it does not
+		// follow the app elsewhere.
+		a.Secret = nil
+		if err := validateSCIM(a, false); err != nil {
+			return nil, status.Errorf(codes.InvalidArgument, "app %s: %s, so the stored secret is not sent there: %v", a.Name, why, err)
+		}
+	}
 	applyAppDefaults(a)
 	if err := validateApp(a, len(a.Secret) > 0 || newSecret); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "app %s: %v", a.Name, err)
@@ -503,11 +533,14 @@ func (s *AppServer) UpdateApp(ctx context.Context, req *idsyncv1.UpdateAppReques
 	if err := s.checkTarget(ctx, a); err != nil {
 		return nil, err
 	}
+	if err := s.checkOutbound(ctx, &before, a); err != nil {
+		return nil, err
+	}
+	if newSecret && a.Target != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "app %s: secret: a directory target has none", a.Name)
+	}
 	if newSecret {
 		a.Secret = s.box.Seal([]byte(req.GetSecret()), provision.SecretContext(a.Name))
-	}
-	if pw := sealTarget(a); pw != "" {
-		a.Secret = s.box.Seal([]byte(pw), provision.SecretContext(a.Name))
 	}
 	if err := s.store.UpdateApp(ctx, a); err != nil {
 		return nil, statusErr(err, "updating app %q", a.Name)

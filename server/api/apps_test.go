@@ -15,10 +15,12 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/idsync/idsync/internal/scimtest"
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 	"github.com/idsync/idsync/server/api"
+	"github.com/idsync/idsync/server/auth"
 	"github.com/idsync/idsync/server/provision"
 	"github.com/idsync/idsync/server/secrets"
 	"github.com/idsync/idsync/server/store"
@@ -128,7 +130,10 @@ func (w *appWorld) seed(dir string, objs ...*store.Object) {
 // create adds an app pointed at the SCIM server.
 func (w *appWorld) create(name string, edit func(*idsyncv1.App)) *idsyncv1.App {
 	w.t.Helper()
-	a := &idsyncv1.App{Name: name, ScimUrl: w.srv.URL, Auth: idsyncv1.AppAuthKind_APP_AUTH_KIND_BEARER}
+	// The test app is plain http on loopback: a super-admin's exception
+	// (the calls here are in-process, as a super-admin's).
+	a := &idsyncv1.App{Name: name, ScimUrl: w.srv.URL, Auth: idsyncv1.AppAuthKind_APP_AUTH_KIND_BEARER,
+		AllowInsecureHttp: true, AllowLocalAddresses: true}
 	if edit != nil {
 		edit(a)
 	}
@@ -222,7 +227,7 @@ func TestCreateAppValidation(t *testing.T) {
 			t.Errorf("the stored secret opens to %q, %v; want the token", clear, err)
 		}
 		_, err = w.s.CreateApp(t.Context(), &idsyncv1.CreateAppRequest{App: &idsyncv1.App{Name: "crm",
-			ScimUrl: w.srv.URL, Auth: idsyncv1.AppAuthKind_APP_AUTH_KIND_BEARER}, Secret: "x"})
+			ScimUrl: w.srv.URL, Auth: idsyncv1.AppAuthKind_APP_AUTH_KIND_BEARER, AllowInsecureHttp: true, AllowLocalAddresses: true}, Secret: "x"})
 		wantCode(t, "CreateApp(crm) again", err, codes.AlreadyExists, "crm")
 	})
 	t.Run("never reconcile", func(t *testing.T) {
@@ -540,43 +545,85 @@ func TestPushesAndTasks(t *testing.T) {
 }
 
 // TestCreateDirectoryTarget: an app that is a directory is checked against
-// the directory it names (exists, writable kind, a way to disable, AD's
-// password) and its mapping (no attribute that changes an account's
-// rights); its initial password expression is sealed and shown as set.
+// the directory it names (exists, writable kind, a way to disable) and the
+// write-back a super-admin set there: the OUs and groups it may write, the
+// attributes its kind allows, the directory's initial password for AD. An
+// app admin chooses among those and nothing else; a directory target holds
+// no secret.
 func TestCreateDirectoryTarget(t *testing.T) {
 	w := newAppWorld(t) // with the OpenLDAP directories corp and lab
 	ctx := t.Context()
+	const staff, gone, admins = "OU=Staff,DC=corp,DC=example", "OU=Gone,DC=corp,DC=example", "OU=Admins,DC=corp,DC=example"
+	sealed := w.box.Seal([]byte(`"Welcome-" + employee_number`), provision.WriteBackSecretContext("ad"))
 	ad := &store.Directory{Name: "ad", Kind: store.KindAD, BaseDN: "DC=corp,DC=example"}
 	if err := w.st.CreateDirectory(ctx, ad); err != nil {
 		t.Fatal(err)
 	}
-	const pwExpr = `"Welcome-" + employee_number`
 	target := func(dir string) *idsyncv1.DirectoryTarget {
-		return &idsyncv1.DirectoryTarget{Directory: dir, ParentDn: "OU=Staff,DC=corp,DC=example", InitialPassword: pwExpr}
+		return &idsyncv1.DirectoryTarget{Directory: dir, ParentDn: staff}
 	}
+	create := func(edit func(a *idsyncv1.App), secret string) error {
+		a := &idsyncv1.App{Name: "ad-accounts", DirectoryTarget: target("ad")}
+		edit(a)
+		_, err := w.s.CreateApp(ctx, &idsyncv1.CreateAppRequest{App: a, Secret: secret})
+		return err
+	}
+	// Not writable until a super-admin says where.
+	wantCode(t, "CreateApp(write-back off)", create(func(*idsyncv1.App) {}, ""), codes.InvalidArgument, "not writable")
+
+	ad.WriteBack = &store.WriteBack{OUs: []string{staff, gone}, Groups: []string{"CN=Disabled,DC=corp,DC=example"}}
+	if err := w.st.UpdateDirectory(ctx, ad); err != nil {
+		t.Fatal(err)
+	}
+	wantCode(t, "CreateApp(AD without the directory's password)", create(func(*idsyncv1.App) {}, ""), codes.InvalidArgument,
+		"initial-password-file")
+	ad.WriteBack.InitialPassword = sealed
+	if err := w.st.UpdateDirectory(ctx, ad); err != nil {
+		t.Fatal(err)
+	}
+	lab := w.dirs["lab"]
+	lab.WriteBack = &store.WriteBack{OUs: []string{"ou=People,dc=example,dc=org"}}
+	if err := w.st.UpdateDirectory(ctx, lab); err != nil {
+		t.Fatal(err)
+	}
+
 	tests := []struct {
-		name string
-		edit func(a *idsyncv1.App)
-		want string
+		name   string
+		edit   func(a *idsyncv1.App)
+		secret string
+		want   string
 	}{
-		{"unknown directory", func(a *idsyncv1.App) { a.DirectoryTarget.Directory = "nope" }, "does not exist"},
-		{"no parent", func(a *idsyncv1.App) { a.DirectoryTarget.ParentDn = "" }, "parent_dn"},
-		{"bad disabled OU", func(a *idsyncv1.App) { a.DirectoryTarget.DisabledParentDn = "not a dn" }, "disabled_parent_dn"},
-		{"AD without a password", func(a *idsyncv1.App) { a.DirectoryTarget.InitialPassword = "" }, "initial-password"},
-		{"bad password expression", func(a *idsyncv1.App) { a.DirectoryTarget.InitialPassword = "lower(" }, "initial_password"},
-		{"OpenLDAP without a disabled state", func(a *idsyncv1.App) { a.DirectoryTarget.Directory = "lab" }, "disable"},
-		{"push groups", func(a *idsyncv1.App) { a.PushGroups = true }, "push_groups"},
+		{"unknown directory", func(a *idsyncv1.App) { a.DirectoryTarget.Directory = "nope" }, "", "does not exist"},
+		{"no parent", func(a *idsyncv1.App) { a.DirectoryTarget.ParentDn = "" }, "", "parent_dn"},
+		{"bad disabled OU", func(a *idsyncv1.App) { a.DirectoryTarget.DisabledParentDn = "not a dn" }, "", "disabled_parent_dn"},
+		{"parent outside the writable OUs", func(a *idsyncv1.App) { a.DirectoryTarget.ParentDn = admins }, "", "parent_dn"},
+		{"parent above a writable OU", func(a *idsyncv1.App) { a.DirectoryTarget.ParentDn = "DC=corp,DC=example" }, "", "parent_dn"},
+		{"disabled OU outside", func(a *idsyncv1.App) { a.DirectoryTarget.DisabledParentDn = "CN=Users,DC=corp,DC=example" }, "", "disabled_parent_dn"},
+		{"a group not named", func(a *idsyncv1.App) {
+			a.DirectoryTarget.DisableGroupDn = "CN=Domain Admins,CN=Users,DC=corp,DC=example"
+		}, "", "disable_group_dn"},
+		{"a secret", func(*idsyncv1.App) {}, "Welcome-1!", "secret"},
+		{"OpenLDAP without a disabled state", func(a *idsyncv1.App) {
+			a.DirectoryTarget = &idsyncv1.DirectoryTarget{Directory: "lab", ParentDn: "ou=People,dc=example,dc=org"}
+		}, "", "disable"},
+		{"push groups", func(a *idsyncv1.App) { a.PushGroups = true }, "", "push_groups"},
 		{"rights-changing attribute", func(a *idsyncv1.App) {
 			a.Mapping = []*idsyncv1.AppMappingRule{{Target: "userName", Expr: "username"},
 				{Target: provision.LDAPSchema + ":servicePrincipalName", Expr: `"HTTP/" + username`}}
-		}, "mapping rule 2"},
+		}, "", "mapping rule 2"},
+		{"attribute outside the allowlist", func(a *idsyncv1.App) {
+			a.Mapping = []*idsyncv1.AppMappingRule{{Target: "userName", Expr: "username"},
+				{Target: provision.LDAPSchema + ":homeDirectory", Expr: `"\\\\evil\\share"`}}
+		}, "", "homeDirectory"},
+		{"naming attribute outside the allowlist", func(a *idsyncv1.App) { a.DirectoryTarget.RdnAttribute = "uidNumber" }, "", "rdn_attribute"},
+		{"disable attribute outside the allowlist", func(a *idsyncv1.App) {
+			a.DirectoryTarget = &idsyncv1.DirectoryTarget{Directory: "lab", ParentDn: "ou=People,dc=example,dc=org",
+				DisableAttribute: "userPassword=x"}
+		}, "", "disable_attribute"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := &idsyncv1.App{Name: "ad-accounts", DirectoryTarget: target("ad")}
-			tt.edit(a)
-			_, err := w.s.CreateApp(ctx, &idsyncv1.CreateAppRequest{App: a})
-			wantCode(t, "CreateApp", err, codes.InvalidArgument, tt.want)
+			wantCode(t, "CreateApp", create(tt.edit, tt.secret), codes.InvalidArgument, tt.want)
 		})
 	}
 
@@ -584,32 +631,133 @@ func TestCreateDirectoryTarget(t *testing.T) {
 	if err != nil {
 		t.Fatalf("CreateApp: %v", err)
 	}
-	if got := resp.GetApp().GetDirectoryTarget(); got.GetInitialPassword() != api.PasswordSet || got.GetDirectory() != "ad" {
-		t.Errorf("the target shown: %v; want ad with the password shown as %q", got, api.PasswordSet)
+	if got := resp.GetApp(); got.GetDirectoryTarget().GetDirectory() != "ad" || got.GetHasSecret() {
+		t.Errorf("the app shown: %v; want directory ad and no secret", got)
 	}
 	stored, err := w.st.GetApp(ctx, "ad-accounts")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if stored.Target.InitialPassword != api.PasswordSet || bytes.Contains(stored.Secret, []byte("Welcome")) {
-		t.Errorf("stored target %+v: the expression is not sealed", *stored.Target)
-	}
-	if clear, err := w.box.Open(stored.Secret, provision.SecretContext("ad-accounts")); err != nil || string(clear) != pwExpr {
-		t.Errorf("the sealed expression opens to %q, %v; want %q", clear, err, pwExpr)
+	if len(stored.Secret) != 0 {
+		t.Errorf("a directory target stored a secret of %d bytes", len(stored.Secret))
 	}
 	if r := stored.Mapping[0]; r.Target != "userName" || r.Expr != "username" {
 		t.Errorf("default mapping's userName: %+v; want it from the username", r)
 	}
-	// An update that names the target without a new expression keeps it.
+	// Updates are held to the write-back too.
 	up := resp.GetApp()
-	up.DirectoryTarget.DisabledParentDn = "OU=Gone,DC=corp,DC=example"
+	up.DirectoryTarget.DisabledParentDn = gone
 	if _, err := w.s.UpdateApp(ctx, &idsyncv1.UpdateAppRequest{App: up, Fields: []string{"directory_target"}}); err != nil {
 		t.Fatalf("UpdateApp: %v", err)
 	}
+	up.DirectoryTarget.ParentDn = admins
+	_, err = w.s.UpdateApp(ctx, &idsyncv1.UpdateAppRequest{App: up, Fields: []string{"directory_target"}})
+	wantCode(t, "UpdateApp(parent outside)", err, codes.InvalidArgument, "parent_dn")
+	_, err = w.s.UpdateApp(ctx, &idsyncv1.UpdateAppRequest{App: resp.GetApp(), Fields: []string{"secret"}, Secret: "x"})
+	wantCode(t, "UpdateApp(secret)", err, codes.InvalidArgument, "secret")
 	stored, _ = w.st.GetApp(ctx, "ad-accounts")
-	clear, err := w.box.Open(stored.Secret, provision.SecretContext("ad-accounts"))
-	if err != nil || string(clear) != pwExpr || stored.Target.DisabledParentDN != "OU=Gone,DC=corp,DC=example" {
-		t.Errorf("after the update: disabled OU %q, expression %q, %v; want the new OU and the same expression",
-			stored.Target.DisabledParentDN, clear, err)
+	if stored.Target.ParentDN != staff || stored.Target.DisabledParentDN != gone || len(stored.Secret) != 0 {
+		t.Errorf("after the updates: target %+v, secret %d bytes; want %s, %s and none", *stored.Target, len(stored.Secret), staff, gone)
+	}
+}
+
+// TestAppOutbound: an app's URLs are https and reach no local address
+// unless a super-admin allowed it; only a super-admin grants those
+// exceptions or moves an app that has one; a secret does not follow an
+// app to another host, token URL or kind of authentication.
+func TestAppOutbound(t *testing.T) {
+	w := newAppWorld(t)
+	ctx := t.Context()
+	appAdmin := auth.WithAdmin(ctx, &store.AdminToken{ID: "t1", Name: "crm-team", Role: auth.RoleAppAdmin})
+	bearer := idsyncv1.AppAuthKind_APP_AUTH_KIND_BEARER
+	for _, tc := range []struct {
+		name, url string
+		want      string
+	}{
+		{"plain http", "http://crm.example.com/scim/v2", "--allow-insecure-http"},
+		{"loopback", "https://127.0.0.1:8443/scim/v2", "--allow-local-addresses"},
+		{"loopback v6", "https://[::1]/scim/v2", "--allow-local-addresses"},
+		{"mapped loopback", "https://[::ffff:127.0.0.1]/scim/v2", "--allow-local-addresses"},
+		{"metadata service", "https://169.254.169.254/latest", "--allow-local-addresses"},
+		{"localhost", "https://localhost:7080/v1/authn", "--allow-local-addresses"},
+		{"unspecified", "https://0.0.0.0/scim", "--allow-local-addresses"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := w.s.CreateApp(ctx, &idsyncv1.CreateAppRequest{
+				App: &idsyncv1.App{Name: "out", ScimUrl: tc.url, Auth: bearer}, Secret: "tok"})
+			wantCode(t, "CreateApp", err, codes.InvalidArgument, "scim_url \""+tc.url+"\"")
+			wantCode(t, "CreateApp", err, codes.InvalidArgument, tc.want)
+		})
+	}
+	// An OAuth2 token URL is held to the same.
+	_, err := w.s.CreateApp(ctx, &idsyncv1.CreateAppRequest{App: &idsyncv1.App{Name: "out", ScimUrl: "https://crm.example.com/scim/v2",
+		Auth: idsyncv1.AppAuthKind_APP_AUTH_KIND_OAUTH2, Username: "client", TokenUrl: "https://169.254.169.254/token"}, Secret: "s"})
+	wantCode(t, "CreateApp(token URL)", err, codes.InvalidArgument, "token_url")
+
+	// Only a super-admin grants an exception.
+	_, err = w.s.CreateApp(appAdmin, &idsyncv1.CreateAppRequest{App: &idsyncv1.App{Name: "out", ScimUrl: w.srv.URL, Auth: bearer,
+		AllowInsecureHttp: true, AllowLocalAddresses: true}, Secret: appToken})
+	wantCode(t, "CreateApp(app-admin granting)", err, codes.PermissionDenied, "super-admin")
+	local := w.create("local", nil) // as a super-admin: allowed
+	if !local.GetAllowInsecureHttp() || !local.GetAllowLocalAddresses() {
+		t.Fatalf("the exceptions are not shown: %v", local)
+	}
+	// An app admin cannot move such an app, nor grant one afterwards.
+	moved := proto.Clone(local).(*idsyncv1.App)
+	moved.ScimUrl = "http://127.0.0.1:1/elsewhere"
+	_, err = w.s.UpdateApp(appAdmin, &idsyncv1.UpdateAppRequest{App: moved, Fields: []string{"scim_url", "secret"}, Secret: "t"})
+	wantCode(t, "UpdateApp(app-admin moving a local app)", err, codes.PermissionDenied, "super-admin")
+	plain := w.create("plain", func(a *idsyncv1.App) {
+		a.ScimUrl, a.AllowInsecureHttp, a.AllowLocalAddresses = "https://crm.example.com/scim/v2", false, false
+	})
+	plain.AllowLocalAddresses = true
+	_, err = w.s.UpdateApp(appAdmin, &idsyncv1.UpdateAppRequest{App: plain, Fields: []string{"allow_local_addresses"}})
+	wantCode(t, "UpdateApp(app-admin granting)", err, codes.PermissionDenied, "super-admin")
+
+	// The secret stays with its endpoint.
+	stored, err := w.st.GetApp(ctx, "plain")
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := stored.Secret
+	for _, tc := range []struct {
+		name   string
+		edit   func(a *idsyncv1.App)
+		fields []string
+		want   string
+	}{
+		{"another host", func(a *idsyncv1.App) { a.ScimUrl = "https://attacker.example.net/scim/v2" }, []string{"scim_url"}, "scim_url moved"},
+		{"another port", func(a *idsyncv1.App) { a.ScimUrl = "https://crm.example.com:8443/scim/v2" }, []string{"scim_url"}, "scim_url moved"},
+		{"another auth", func(a *idsyncv1.App) {
+			a.Auth, a.Username = idsyncv1.AppAuthKind_APP_AUTH_KIND_BASIC, "svc"
+		}, []string{"auth", "username"}, "auth changed"},
+		{"another token URL", func(a *idsyncv1.App) {
+			a.Auth, a.Username, a.TokenUrl = idsyncv1.AppAuthKind_APP_AUTH_KIND_OAUTH2, "client", "https://login.example.net/token"
+		}, []string{"auth", "username", "token_url"}, "auth changed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			up := proto.Clone(plain).(*idsyncv1.App)
+			up.AllowLocalAddresses = false
+			tc.edit(up)
+			_, err := w.s.UpdateApp(ctx, &idsyncv1.UpdateAppRequest{App: up, Fields: tc.fields})
+			wantCode(t, "UpdateApp", err, codes.InvalidArgument, tc.want)
+		})
+	}
+	up := proto.Clone(plain).(*idsyncv1.App)
+	up.AllowLocalAddresses = false
+	up.ScimUrl = "https://crm.example.com/scim/v2/tenant-2" // same host: the same secret
+	if _, err := w.s.UpdateApp(ctx, &idsyncv1.UpdateAppRequest{App: up, Fields: []string{"scim_url"}}); err != nil {
+		t.Errorf("UpdateApp(same host, another path): %v", err)
+	}
+	up.ScimUrl = "https://other.example.com/scim/v2"
+	if _, err := w.s.UpdateApp(ctx, &idsyncv1.UpdateAppRequest{App: up, Fields: []string{"scim_url", "secret"}, Secret: "new-token"}); err != nil {
+		t.Errorf("UpdateApp(another host, a new secret): %v", err)
+	}
+	stored, err = w.st.GetApp(ctx, "plain")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if clear, err := w.box.Open(stored.Secret, provision.SecretContext("plain")); err != nil || string(clear) != "new-token" || bytes.Equal(stored.Secret, secret) {
+		t.Errorf("after the move: secret %q, %v; want the new one", clear, err)
 	}
 }

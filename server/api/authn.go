@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -270,8 +271,16 @@ func (a *Authn) justInTime(ctx context.Context, at attempt, d *store.Directory, 
 	var u *store.User
 	if writtenFor != "" {
 		// The hub wrote this entry for one of its users (say, a hire from
-		// HR): the sign-in is that user's.
-		u, err = a.store.GetUser(ctx, writtenFor)
+		// HR): the sign-in is that user's — while an app that wrote it
+		// still holds it for that user.
+		userID, why, lerr := a.writtenUser(ctx, d, o.ExternalID)
+		if lerr != nil {
+			return nil, lerr
+		}
+		if userID == "" {
+			return nil, a.refuse(ctx, at, "%s", why)
+		}
+		u, err = a.store.GetUser(ctx, userID)
 	} else {
 		u, err = a.userOf(ctx, d, o)
 	}
@@ -282,6 +291,40 @@ func (a *Authn) justInTime(ctx context.Context, at attempt, d *store.Directory, 
 		return nil, a.refuse(ctx, at, "the user is %s in the hub", u.Status)
 	}
 	return u, nil
+}
+
+// writtenUser returns the hub user an entry the hub wrote signs in as: the
+// user an app wrote it for, while that app still has the user in scope and
+// holds the entry as the user's active account (a live assignment). Else
+// "" and why not: a record of an assignment that is gone signs nobody in.
+func (a *Authn) writtenUser(ctx context.Context, d *store.Directory, externalID string) (string, string, error) {
+	recs, err := a.store.EntryWrites(ctx, d.ID, externalID)
+	if err != nil {
+		return "", "", fmt.Errorf("reading who the hub wrote entry %s for: %w", externalID, err)
+	}
+	if len(recs) == 0 {
+		return "", "the entry is one the hub is creating, not yet recorded as any user's", nil
+	}
+	for _, rec := range recs {
+		acct, err := a.store.GetAccount(ctx, rec.AppID, rec.UserID)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return "", "", fmt.Errorf("reading the account of user %s in app %d: %w", rec.UserID, rec.AppID, err)
+		}
+		if acct.State != store.AccountActive || acct.RemoteID != externalID {
+			continue
+		}
+		apps, err := a.store.AppsOfUser(ctx, rec.UserID)
+		if err != nil {
+			return "", "", fmt.Errorf("reading the apps of user %s: %w", rec.UserID, err)
+		}
+		if slices.Contains(apps, rec.AppID) {
+			return rec.UserID, "", nil
+		}
+	}
+	return "", fmt.Sprintf("the hub wrote the entry for user %s, but no app holds it for that user now (the assignment is gone)", recs[0].UserID), nil
 }
 
 // userOf finds the hub user of an applied entry.

@@ -131,8 +131,26 @@ func directoryToProto(d *store.Directory) *idsyncv1.Directory {
 		CaptureStrategy: d.CaptureStrategy, PollIntervalSeconds: uint32(d.PollInterval / time.Second),
 		FullImportIntervalSeconds: intervalToProto(d.FullImportInterval),
 		Mastered:                  d.Mastered,
+		WriteBack:                 writeBackToProto(d.WriteBack),
 	}
 }
+
+// writeBackToProto describes write-back settings; the initial password is
+// PasswordSet when there is one, never the expression.
+func writeBackToProto(wb *store.WriteBack) *idsyncv1.WriteBack {
+	if wb == nil {
+		return nil
+	}
+	p := &idsyncv1.WriteBack{Ous: wb.OUs, Groups: wb.Groups, MustChangePassword: &wb.MustChangePassword}
+	if len(wb.InitialPassword) > 0 {
+		p.InitialPassword = PasswordSet
+	}
+	return p
+}
+
+// PasswordSet stands for a sealed initial password expression in what the
+// hub shows.
+const PasswordSet = "(set)"
 
 var runStates = map[store.RunState]idsyncv1.RunState{
 	store.RunRunning:           idsyncv1.RunState_RUN_STATE_RUNNING,

@@ -173,6 +173,19 @@ func ScopeOf(ctx context.Context) Scope {
 	return Scope{token: t}
 }
 
+// SuperAdmin reports whether the admin is a super-admin (or an in-process
+// caller): the decisions only a super-admin makes check it.
+func (s Scope) SuperAdmin() bool { return s.token == nil || s.token.Role == RoleSuperAdmin }
+
+// CheckSuperAdmin refuses what only a super-admin may do, naming it.
+func (s Scope) CheckSuperAdmin(what string) error {
+	if s.SuperAdmin() {
+		return nil
+	}
+	return status.Errorf(codes.PermissionDenied, "%s is a super-admin's decision: admin token %q has role %s",
+		what, s.token.Name, s.token.Role)
+}
+
 // AllApps reports whether the admin may manage every app.
 func (s Scope) AllApps() bool {
 	return s.token == nil || s.token.Role != RoleAppAdmin || len(s.token.Apps) == 0

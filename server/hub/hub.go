@@ -144,12 +144,14 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	// Apps that are directories are written through the agents' streams.
 	cfg.Provision.Directories = sessions
+	// No app pushes to the hub itself, unless a super-admin allows it.
+	cfg.Provision.Listeners = append(cfg.Provision.Listeners, gl.Addr().String(), hl.Addr().String())
 	prov := provision.New(st, box, log, cfg.Provision)
 	engine.OnChange(prov.Notify)
 	prov.AuditTo(trail)
 	cfg.Agents = cfg.Agents.WithDefaults()
 	agentSrv := api.NewAgentServer(st, engine, ca, sessions, log, trail, cfg.Agents)
-	adminSrv := api.NewAdminServer(st, engine, ca, sessions, log, trail, cfg.Agents.Heartbeat)
+	adminSrv := api.NewAdminServer(st, engine, ca, sessions, box, log, trail, cfg.Agents.Heartbeat)
 	signin := api.NewAuthn(st, engine, sessions, authn, trail, log.With("component", "authn"), cfg.Authn)
 	adminSrv.ServeAuthn(signin)
 

@@ -1,12 +1,12 @@
 package provision
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -57,49 +57,60 @@ var _ userClient = (*scim.Client)(nil)
 // them alike: no agent online or a lost answer is a NetworkError (retried;
 // a create is looked up first), a taken name a 409, a missing entry a 404.
 //
-// Before an entry is created, the DN it will have is recorded in the store
-// (and its id once the directory gave it): when the entry comes back on
-// the directory's change stream, the hub knows it wrote it (no loop).
+// It writes only within the directory's write-back settings (a
+// super-admin's), read again for every write, and only the entries it
+// created: before an entry is created, the DN it will have is recorded in
+// the store for (app, user), and its id once the directory gave it. That
+// record is its licence to change, disable or delete the entry, and it is
+// how the hub knows the entry as its own when the change stream brings it
+// back (no loop). A create that fails forgets it.
 type dirClient struct {
-	e        *Engine
-	app      *store.App
-	t        store.DirectoryTarget
-	dir      *store.Directory
-	password *expr.Expr // nil: no initial password
+	e   *Engine
+	app *store.App
+	t   store.DirectoryTarget
+	dir *store.Directory
 }
 
 func (e *Engine) dirClient(ctx context.Context, a *store.App) (*dirClient, error) {
 	if e.opts.Directories == nil {
 		return nil, fmt.Errorf("app %s writes into directory %s, but this hub reaches no agents", a.Name, a.Target.Directory)
 	}
-	d, err := e.st.GetDirectory(ctx, a.Target.Directory)
+	c := &dirClient{e: e, app: a, t: *a.Target}
+	d, err := c.directory(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("app %s: its target directory %s: %w", a.Name, a.Target.Directory, err)
+		return nil, err
 	}
-	if d.Kind != store.KindAD && d.Kind != store.KindOpenLDAP {
-		return nil, fmt.Errorf("app %s: directory %s is of kind %s; only ad and openldap directories can be written", a.Name, d.Name, d.Kind)
-	}
-	c := &dirClient{e: e, app: a, t: *a.Target, dir: d}
-	if c.t.InitialPassword != "" {
-		// The expression is sealed like a SCIM app's secret: it may be a
-		// literal password.
-		src, err := e.box.Open(a.Secret, SecretContext(a.Name))
-		if err != nil {
-			return nil, fmt.Errorf("app %s: its initial password expression: %w", a.Name, err)
-		}
-		if c.password, err = expr.Compile(string(src)); err != nil {
-			return nil, fmt.Errorf("app %s: initial password expression: %w", a.Name, err)
-		}
-	}
+	// The directory's id, kind and name do not change; its settings are
+	// read again for every write.
+	c.dir = d
 	return c, nil
 }
 
-// call sends one write to an agent of the directory.
+// directory reads the target directory afresh and checks the app against
+// its write-back settings, which a super-admin may have changed since.
+func (c *dirClient) directory(ctx context.Context) (*store.Directory, error) {
+	d, err := c.e.st.GetDirectory(ctx, c.t.Directory)
+	if err != nil {
+		return nil, fmt.Errorf("app %s: its target directory %s: %w", c.app.Name, c.t.Directory, err)
+	}
+	if err := CheckTarget(d, c.app); err != nil {
+		return nil, &permanent{fmt.Errorf("app %s: %w", c.app.Name, err)}
+	}
+	return d, nil
+}
+
+// call sends one write to an agent of the directory, with the OUs and
+// groups the directory lets the hub write, which the agent checks again.
 func (c *dirClient) call(ctx context.Context, method, path string, w *idsyncv1.WriteEntry) (*idsyncv1.Change, error) {
-	w.Source = sync.Source(c.dir, nil)
+	d, err := c.directory(ctx)
+	if err != nil {
+		return nil, err
+	}
+	w.Source = sync.Source(d, nil)
 	w.ParentDn, w.DisabledParentDn, w.RdnAttribute = c.t.ParentDN, c.t.DisabledParentDN, c.rdn()
 	w.DisableAttribute, w.DisableGroupDn = c.t.DisableAttribute, c.t.DisableGroupDN
-	res, err := c.e.opts.Directories.Call(ctx, c.dir.Name, idsyncv1.CapabilityWrite,
+	w.WritableOus, w.WritableGroups = d.WriteBack.OUs, d.WriteBack.Groups
+	res, err := c.e.opts.Directories.Call(ctx, d.Name, idsyncv1.CapabilityWrite,
 		&idsyncv1.Command{Cmd: &idsyncv1.Command_WriteEntry{WriteEntry: w}})
 	if err != nil {
 		if ctx.Err() != nil {
@@ -134,8 +145,15 @@ func (c *dirClient) ServiceProviderConfig(context.Context) (*scim.ServiceProvide
 	return &scim.ServiceProviderConfig{}, nil
 }
 
-// CreateUser adds the entry, recording its DN first.
+// CreateUser adds the entry, recording its DN first. A create the agent
+// answered with an error made nothing (the agent takes back an entry it
+// added when a later step fails), so the record goes; one whose answer
+// was lost keeps it, for the next attempt's lookup to find the entry.
 func (c *dirClient) CreateUser(ctx context.Context, r scim.Resource) (scim.Resource, error) {
+	d, err := c.directory(ctx)
+	if err != nil {
+		return nil, err
+	}
 	attrs := c.ldapAttributes(r)
 	rdnValue := attrValue(attrs, c.rdn())
 	if rdnValue == "" {
@@ -143,28 +161,27 @@ func (c *dirClient) CreateUser(ctx context.Context, r scim.Resource) (scim.Resou
 			Detail: fmt.Sprintf("the entry has no %s to name it", c.rdn())}
 	}
 	dn := ldap.EscapeDN(c.rdn()) + "=" + ldap.EscapeDN(rdnValue) + "," + c.t.ParentDN
-	rec := &store.DirectoryWrite{AppID: c.app.ID, UserID: r.ExternalID(), DirectoryID: c.dir.ID, DNKey: sync.DNKey(dn)}
-	if err := c.e.st.PutDirectoryWrite(ctx, rec); err != nil {
-		return nil, err
-	}
-	active, _ := r.Active()
-	w := &idsyncv1.WriteEntry{Action: idsyncv1.WriteAction_WRITE_ACTION_CREATE, Attributes: attrs, Enabled: active,
-		MustChangePassword: c.t.MustChangePassword}
-	if c.password != nil {
-		pw, err := c.initialPassword(ctx, r.ExternalID())
+	w := &idsyncv1.WriteEntry{Action: idsyncv1.WriteAction_WRITE_ACTION_CREATE, Attributes: attrs,
+		MustChangePassword: d.WriteBack.MustChangePassword}
+	w.Enabled, _ = r.Active()
+	if len(d.WriteBack.InitialPassword) > 0 {
+		pw, err := c.initialPassword(ctx, d, r.ExternalID())
 		if err != nil {
 			return nil, err
 		}
 		w.Password = pw
 	}
+	rec := &store.DirectoryWrite{AppID: c.app.ID, UserID: r.ExternalID(), DirectoryID: d.ID, DNKey: sync.DNKey(dn)}
+	if err := c.e.st.PutDirectoryWrite(ctx, rec); err != nil {
+		return nil, err
+	}
 	entry, err := c.call(ctx, http.MethodPost, "/Users", w)
-	var he *scim.HTTPError
-	if errors.As(err, &he) && he.Status == http.StatusConflict {
-		// The DN or the login name is taken — by an entry this create did
-		// not make: the DN must not name it as the hub's.
-		rec.DNKey = ""
-		if perr := c.e.st.PutDirectoryWrite(ctx, rec); perr != nil {
-			return nil, errors.Join(err, perr)
+	var ne *scim.NetworkError
+	if err != nil && !errors.As(err, &ne) && ctx.Err() == nil {
+		// Refused, taken, or not sent at all: nothing was made, and the DN
+		// must not name an entry someone else makes there as the hub's.
+		if derr := c.e.st.DeleteDirectoryWrite(context.WithoutCancel(ctx), c.app.ID, r.ExternalID()); derr != nil {
+			return nil, errors.Join(err, derr)
 		}
 	}
 	if err != nil {
@@ -173,20 +190,29 @@ func (c *dirClient) CreateUser(ctx context.Context, r scim.Resource) (scim.Resou
 	return c.recorded(ctx, r, entry)
 }
 
-// initialPassword evaluates the target's password expression over the
-// hub user; the value goes to the agent only.
-func (c *dirClient) initialPassword(ctx context.Context, userID string) (string, error) {
+// initialPassword evaluates the directory's initial password expression
+// (sealed, a super-admin's) over the hub user; the value goes to the agent
+// only.
+func (c *dirClient) initialPassword(ctx context.Context, d *store.Directory, userID string) (string, error) {
+	src, err := c.e.box.Open(d.WriteBack.InitialPassword, WriteBackSecretContext(d.Name))
+	if err != nil {
+		return "", &permanent{fmt.Errorf("directory %s: its initial password expression: %w", d.Name, err)}
+	}
+	password, err := expr.Compile(string(src))
+	if err != nil {
+		return "", &permanent{fmt.Errorf("directory %s: initial password expression: %w", d.Name, err)}
+	}
 	u, err := c.e.st.GetUser(ctx, userID)
 	if err != nil {
 		return "", fmt.Errorf("reading user %s for the initial password: %w", userID, err)
 	}
-	v, err := c.password.Eval(userEnv{u})
+	v, err := password.Eval(userEnv{u})
 	if err != nil {
-		return "", &permanent{fmt.Errorf("the initial password expression of app %s for user %s: %w", c.app.Name, userID, err)}
+		return "", &permanent{fmt.Errorf("the initial password expression of directory %s for user %s: %w", d.Name, userID, err)}
 	}
 	s, _ := v.AsString()
 	if s == "" {
-		return "", &permanent{fmt.Errorf("the initial password expression of app %s gives nothing for user %s", c.app.Name, userID)}
+		return "", &permanent{fmt.Errorf("the initial password expression of directory %s gives nothing for user %s", d.Name, userID)}
 	}
 	return s, nil
 }
@@ -211,9 +237,32 @@ func (c *dirClient) recorded(ctx context.Context, r scim.Resource, entry *idsync
 	return out, nil
 }
 
+// written returns the app's record of the entry with id, refusing an
+// entry the app did not create (or created for another user than userID,
+// when given): the hub never changes, disables or deletes an entry the
+// directory had.
+func (c *dirClient) written(ctx context.Context, method, id, userID string) (*store.DirectoryWrite, error) {
+	rec, err := c.e.st.FindDirectoryWrite(ctx, c.app.ID, id, "")
+	if errors.Is(err, store.ErrNotFound) || err == nil && rec.ExternalID != id {
+		return nil, &permanent{fmt.Errorf("%s entry %s of directory %s: app %s did not create it, and changes only the entries it created",
+			method, id, c.dir.Name, c.app.Name)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if userID != "" && rec.UserID != userID {
+		return nil, &permanent{fmt.Errorf("%s entry %s of directory %s: app %s created it for user %s, not %s",
+			method, id, c.dir.Name, c.app.Name, rec.UserID, userID)}
+	}
+	return rec, nil
+}
+
 // ReplaceUser brings the entry to r: every mapped attribute (an empty one
 // removed), the enabled state, the OU that goes with it.
 func (c *dirClient) ReplaceUser(ctx context.Context, id string, r scim.Resource) (scim.Resource, error) {
+	if _, err := c.written(ctx, "updating", id, r.ExternalID()); err != nil {
+		return nil, err
+	}
 	active, _ := r.Active()
 	attrs := c.ldapAttributes(r)
 	// Mapped attributes without a value are cleared in the directory.
@@ -236,6 +285,9 @@ func (c *dirClient) PatchUser(ctx context.Context, id string, ops []scim.PatchOp
 		return nil, &scim.HTTPError{Method: http.MethodPatch, Path: "/Users/" + id, Status: http.StatusBadRequest,
 			Detail: "a directory takes whole updates, not PATCH"}
 	}
+	if _, err := c.written(ctx, "enabling or disabling", id, ""); err != nil {
+		return nil, err
+	}
 	active, _ := ops[0].Value.(bool)
 	entry, err := c.call(ctx, http.MethodPatch, "/Users/"+id, &idsyncv1.WriteEntry{
 		Action: idsyncv1.WriteAction_WRITE_ACTION_UPDATE, ExternalId: id, Enabled: active})
@@ -245,10 +297,21 @@ func (c *dirClient) PatchUser(ctx context.Context, id string, ops []scim.PatchOp
 	return scim.Resource{"id": entry.GetExternalId(), "active": active}, nil
 }
 
-// DeleteUser deletes the entry.
+// DeleteUser deletes the entry, and with it the record that it was the
+// app's.
 func (c *dirClient) DeleteUser(ctx context.Context, id string) error {
-	_, err := c.call(ctx, http.MethodDelete, "/Users/"+id, &idsyncv1.WriteEntry{
+	rec, err := c.written(ctx, "deleting", id, "")
+	if err != nil {
+		return err
+	}
+	_, err = c.call(ctx, http.MethodDelete, "/Users/"+id, &idsyncv1.WriteEntry{
 		Action: idsyncv1.WriteAction_WRITE_ACTION_DELETE, ExternalId: id})
+	if err != nil && !scim.IsNotFound(err) {
+		return err
+	}
+	if derr := c.e.st.DeleteDirectoryWrite(ctx, c.app.ID, rec.UserID); derr != nil {
+		return errors.Join(err, derr)
+	}
 	return err
 }
 
@@ -280,18 +343,50 @@ func (c *dirClient) FindUsers(ctx context.Context, filter string) ([]scim.Resour
 	if err != nil {
 		return nil, err
 	}
-	// Whose entry it is: the hub user it was written for, by its id or the
-	// DN of the create in flight; an entry the hub did not write is
-	// nobody's, and is never adopted (findByUserName refuses another
-	// externalId).
-	written, err := c.e.st.WrittenObjects(ctx, c.dir.ID, []string{entry.GetExternalId()}, []string{sync.DNKey(entry.GetDn())})
-	if err != nil {
+	// Whose entry it is: the hub user this app wrote it for, by its id or
+	// the DN of this app's create in flight (when the hub does not hold
+	// the entry as one of the directory's own users). An entry the
+	// directory had, or another app wrote, is nobody's here, and is never
+	// adopted (findByUserName refuses another externalId).
+	owner := notWritten
+	rec, err := c.e.st.FindDirectoryWrite(ctx, c.app.ID, entry.GetExternalId(), sync.DNKey(entry.GetDn()))
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
 		return nil, err
+	case rec.ExternalID == entry.GetExternalId():
+		owner = rec.UserID
+	default:
+		known, err := c.directoryUser(ctx, entry)
+		if err != nil {
+			return nil, err
+		}
+		if !known {
+			owner = rec.UserID
+		}
 	}
-	owner := cmp.Or(written[entry.GetExternalId()], written[sync.DNKey(entry.GetDn())], notWritten)
 	o, ee := sync.NewMapper(c.dir).Map(entry)
 	active := ee == nil && o.Status == store.StatusActive
 	return []scim.Resource{{"id": entry.GetExternalId(), "userName": value, "externalId": owner, "active": active}}, nil
+}
+
+// directoryUser reports whether the hub holds entry as a user of the
+// directory (read from it, not written by the hub).
+func (c *dirClient) directoryUser(ctx context.Context, entry *idsyncv1.Change) (bool, error) {
+	users, err := c.e.st.FindUsers(ctx, c.dir.ID, usernameOf(c.dir, entry))
+	if err != nil {
+		return false, err
+	}
+	return slices.ContainsFunc(users, func(u *store.User) bool { return u.ExternalID == entry.GetExternalId() }), nil
+}
+
+// usernameOf is the username the directory's mapping gives entry.
+func usernameOf(d *store.Directory, entry *idsyncv1.Change) string {
+	o, ee := sync.NewMapper(d).Map(entry)
+	if ee != nil {
+		return ""
+	}
+	return o.Profile.Username
 }
 
 // notWritten is the externalId of an entry the hub did not write.

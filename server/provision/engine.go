@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"net/netip"
 	"os"
 	"slices"
 	"sync"
@@ -56,6 +57,9 @@ type Options struct {
 	// Directories reaches the agents that write into directory targets
 	// (apps with a DirectoryTarget); nil: such apps cannot run.
 	Directories DirectoryWriter
+	// Listeners are the hub's own listen addresses (host:port): no app
+	// pushes to them unless a super-admin allowed local addresses.
+	Listeners []string
 }
 
 // Metrics hears the outcome of push attempts by app: "succeeded", "failed"
@@ -125,6 +129,9 @@ type Engine struct {
 	mu         sync.Mutex
 	runners    map[int64]*appRunner
 	restarting map[int64]bool // apps whose old runner is stopping
+
+	hostOnce sync.Once
+	hostIPs  []netip.Addr // this host's addresses (ownListener)
 }
 
 // New returns an engine over st; box opens the apps' sealed secrets.
@@ -315,8 +322,12 @@ func (e *Engine) scheduleReconcile(ctx context.Context, a *store.App, now time.T
 	e.wakeApp(a.ID)
 }
 
-// Client returns a SCIM client for an app, its secret opened.
+// Client returns a SCIM client for an app, its secret opened; an app whose
+// URLs it may not reach (CheckURLs) has none.
 func (e *Engine) Client(a *store.App) (*scim.Client, error) {
+	if err := e.CheckURLs(a); err != nil {
+		return nil, fmt.Errorf("app %s: %w", a.Name, err)
+	}
 	return e.client(a, nil, e.opts.CallAttempts)
 }
 
@@ -335,7 +346,7 @@ func (e *Engine) client(a *store.App, hc *http.Client, attempts int) (*scim.Clie
 		auth.ClientID, auth.ClientSecret, auth.TokenURL, auth.Scopes = a.Username, string(secret), a.TokenURL, a.Scopes
 	}
 	if hc == nil {
-		hc = e.opts.HTTPClient
+		hc = e.httpClient(a)
 	}
 	c, err := scim.New(a.SCIMURL, auth, scim.Options{
 		HTTPClient:    hc,

@@ -85,6 +85,7 @@ func newWorld(t testing.TB, edit func(a *store.App)) *world {
 	}
 	w.srv = scimtest.Start(t, scimtest.Options{Token: w.token})
 	a := &store.App{Name: "app", SCIMURL: w.srv.URL, AuthKind: "bearer",
+		AllowInsecureHTTP: true, AllowLocalAddresses: true, // the test app is on loopback
 		AllowCreate: true, AllowUpdate: true, AllowDeactivate: true, UpdateMode: "patch",
 		Concurrency: 4, MatchBy: "userName", Status: store.AppActive}
 	if edit != nil {

@@ -74,19 +74,17 @@ func (e *Engine) newRunner(ctx context.Context, a *store.App) (*appRunner, error
 // making one attempt per call (creates), both through the app's rate
 // limit.
 func (e *Engine) scimClients(a *store.App) (*scim.Client, *scim.Client, error) {
-	// nil: the SCIM client's own pooled transport, which keeps a
-	// connection per worker instead of redialling.
-	hc := e.opts.HTTPClient
+	if err := e.CheckURLs(a); err != nil {
+		return nil, nil, fmt.Errorf("app %s: %w", a.Name, err)
+	}
+	// One pooled transport for both clients, which keeps a connection per
+	// worker instead of redialling.
+	hc := e.httpClient(a)
 	if a.RateLimit > 0 {
-		limited := http.Client{Timeout: 30 * time.Second}
-		var base http.RoundTripper
-		if hc != nil {
-			limited, base = *hc, hc.Transport
-		}
+		limited := *hc
+		base := hc.Transport
 		if base == nil {
-			t := http.DefaultTransport.(*http.Transport).Clone()
-			t.MaxIdleConnsPerHost = 64
-			base = t
+			base = http.DefaultTransport
 		}
 		burst := max(1, concurrency(a))
 		limited.Transport = &limitTransport{base: base, lim: rate.NewLimiter(rate.Limit(a.RateLimit), burst)}

@@ -30,6 +30,7 @@ func TestHireToAppAndTermination(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := &store.App{Name: "wiki", SCIMURL: app.URL, AuthKind: "bearer", AllowCreate: true, AllowUpdate: true,
+		AllowInsecureHTTP: true, AllowLocalAddresses: true, // the test app is on loopback
 		AllowDeactivate: true, UpdateMode: "patch", Concurrency: 2, MatchBy: "userName", Status: store.AppActive}
 	a.Secret = box.Seal([]byte("app-token-3c9e"), provision.SecretContext(a.Name))
 	if err := h.st.CreateApp(ctx, a); err != nil {

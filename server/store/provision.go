@@ -22,8 +22,9 @@ type Provisioning interface {
 	GetAppByID(ctx context.Context, id int64) (*App, error)
 	// ListApps returns all apps ordered by name.
 	ListApps(ctx context.Context) ([]*App, error)
-	// DeleteApp removes an app with its assignments, accounts, jobs, tasks
-	// and pushed groups.
+	// DeleteApp removes an app with its assignments, accounts, jobs, tasks,
+	// pushed groups and the records of the directory entries it wrote
+	// (which are then the directory's own).
 	DeleteApp(ctx context.Context, id int64) error
 	// SetAppStatus sets an app's status and its message (e.g. paused after
 	// a 401, with why).
@@ -55,6 +56,17 @@ type Provisioning interface {
 	// PutDirectoryWrite inserts or replaces the record of the entry an app
 	// with a DirectoryTarget writes for (w.AppID, w.UserID).
 	PutDirectoryWrite(ctx context.Context, w *DirectoryWrite) error
+	// DeleteDirectoryWrite forgets the record of (appID, userID); none is
+	// not an error.
+	DeleteDirectoryWrite(ctx context.Context, appID int64, userID string) error
+	// FindDirectoryWrite returns the record of app appID for the entry with
+	// externalID, else the record of a create in flight (no id known yet)
+	// whose DN key is dnKey; ErrNotFound when there is neither. Only the
+	// app's own records count: an entry another app wrote is not its.
+	FindDirectoryWrite(ctx context.Context, appID int64, externalID, dnKey string) (*DirectoryWrite, error)
+	// EntryWrites returns the records of every app that wrote the entry
+	// with externalID into directory, ordered by app id.
+	EntryWrites(ctx context.Context, directoryID int64, externalID string) ([]*DirectoryWrite, error)
 	// WrittenObjects returns which of the external ids and DN keys of
 	// directory belong to entries apps wrote there, each with the hub
 	// user the entry is of: the change stream skips those (no loop). A DN
@@ -219,11 +231,15 @@ type App struct {
 	// Target, when set, makes the app a directory written through its
 	// agents (AD or OpenLDAP as a provisioning target) instead of a SCIM
 	// service.
-	Target        *DirectoryTarget
-	Status        AppStatus
-	StatusMessage string
-	CreatedAt     time.Time
-	UpdatedAt     time.Time
+	Target *DirectoryTarget
+	// AllowInsecureHTTP lets the app's URLs be plain http://, and
+	// AllowLocalAddresses lets them reach loopback and link-local
+	// addresses and the hub's own listeners: a super-admin's exceptions.
+	AllowInsecureHTTP, AllowLocalAddresses bool
+	Status                                 AppStatus
+	StatusMessage                          string
+	CreatedAt                              time.Time
+	UpdatedAt                              time.Time
 }
 
 // DirectoryTarget is how the hub writes users into a directory.
@@ -241,16 +257,14 @@ type DirectoryTarget struct {
 	// accounts on OpenLDAP.
 	DisableAttribute string `json:"disable_attribute,omitempty"`
 	DisableGroupDN   string `json:"disable_group_dn,omitempty"`
-	// InitialPassword is a mapping expression giving the password set on
-	// create ("" none); MustChangePassword makes the user change it.
-	InitialPassword    string `json:"initial_password,omitempty"`
-	MustChangePassword bool   `json:"must_change_password,omitempty"`
 }
 
-// DirectoryWrite is a user entry an app with a DirectoryTarget writes. It
-// is recorded before the entry is created, by the DN key the entry will
-// have, and completed with the directory's id for it once known: when
-// the change stream brings the entry back, the hub knows it as its own.
+// DirectoryWrite is a user entry an app with a DirectoryTarget writes for
+// one hub user. It is recorded before the entry is created, by the DN key
+// the entry will have, and completed with the directory's id for it once
+// known: when the change stream brings the entry back, the hub knows it as
+// its own. It is the app's only licence to touch the entry: it is removed
+// when the create fails, when the entry is deleted, and with the app.
 type DirectoryWrite struct {
 	AppID       int64
 	UserID      string

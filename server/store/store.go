@@ -314,6 +314,26 @@ type Directory struct {
 	// Mastered lists the profile fields a SCIM source owns (ProfileFields);
 	// empty: all of them. It writes only those; the rest stay as they are.
 	Mastered []string
+	// WriteBack, when set, lets the hub write users into the directory (an
+	// AD or OpenLDAP provisioning target): a super-admin's decision. nil:
+	// nothing is written there.
+	WriteBack *WriteBack
+}
+
+// WriteBack is where and how the hub may write into a directory. Stored as
+// JSON, but for the initial password, which is sealed and stored apart.
+type WriteBack struct {
+	// OUs are the DNs under which (subtrees included) the hub may create
+	// entries and change, move, disable and delete those it created.
+	OUs []string `json:"ous"`
+	// Groups are the DNs of the groups the hub may add its entries to.
+	Groups []string `json:"groups,omitempty"`
+	// MustChangePassword makes a created account's user change the initial
+	// password at the first sign-in.
+	MustChangePassword bool `json:"must_change_password"`
+	// InitialPassword is the sealed mapping expression of a created
+	// account's password (nil: none). The store keeps it as it is given.
+	InitialPassword []byte `json:"-"`
 }
 
 // ProfileFields are the profile fields a source may master, by name.

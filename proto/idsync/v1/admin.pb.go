@@ -1353,7 +1353,10 @@ type Directory struct {
 	CaptureStatus *CaptureStatus `protobuf:"bytes,18,opt,name=capture_status,json=captureStatus,proto3" json:"capture_status,omitempty"`
 	// The profile fields a SCIM source masters ("title", "department"...);
 	// empty: all of them.
-	Mastered      []string `protobuf:"bytes,19,rep,name=mastered,proto3" json:"mastered,omitempty"`
+	Mastered []string `protobuf:"bytes,19,rep,name=mastered,proto3" json:"mastered,omitempty"`
+	// What the hub may write into the directory (AD or OpenLDAP as a
+	// provisioning target); unset: nothing.
+	WriteBack     *WriteBack `protobuf:"bytes,20,opt,name=write_back,json=writeBack,proto3" json:"write_back,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1521,6 +1524,96 @@ func (x *Directory) GetMastered() []string {
 	return nil
 }
 
+func (x *Directory) GetWriteBack() *WriteBack {
+	if x != nil {
+		return x.WriteBack
+	}
+	return nil
+}
+
+// WriteBack is a super-admin's decision to let the hub write users into a
+// directory through its agents, and where. Apps that write there (directory
+// targets) choose only among these OUs and groups; the agent checks every
+// write against them too.
+type WriteBack struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// DNs of the OUs (with their subtrees) where the hub may create, change,
+	// move, disable and delete the entries it created. Empty: the directory
+	// is not writable.
+	Ous []string `protobuf:"bytes,1,rep,name=ous,proto3" json:"ous,omitempty"`
+	// DNs of the groups the hub may add its entries to (an OpenLDAP disable
+	// group).
+	Groups []string `protobuf:"bytes,2,rep,name=groups,proto3" json:"groups,omitempty"`
+	// A mapping expression giving a created account's initial password (it
+	// may be a literal: it is sealed, and shown back as "(set)"). AD enables
+	// no account without one.
+	InitialPassword string `protobuf:"bytes,3,opt,name=initial_password,json=initialPassword,proto3" json:"initial_password,omitempty"`
+	// Whether the user must change the initial password at the first
+	// sign-in (AD pwdLastSet=0, OpenLDAP pwdReset); default true. Sign-in
+	// through the hub is refused until the password is changed.
+	MustChangePassword *bool `protobuf:"varint,4,opt,name=must_change_password,json=mustChangePassword,proto3,oneof" json:"must_change_password,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *WriteBack) Reset() {
+	*x = WriteBack{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WriteBack) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WriteBack) ProtoMessage() {}
+
+func (x *WriteBack) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WriteBack.ProtoReflect.Descriptor instead.
+func (*WriteBack) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *WriteBack) GetOus() []string {
+	if x != nil {
+		return x.Ous
+	}
+	return nil
+}
+
+func (x *WriteBack) GetGroups() []string {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *WriteBack) GetInitialPassword() string {
+	if x != nil {
+		return x.InitialPassword
+	}
+	return ""
+}
+
+func (x *WriteBack) GetMustChangePassword() bool {
+	if x != nil && x.MustChangePassword != nil {
+		return *x.MustChangePassword
+	}
+	return false
+}
+
 // CaptureStatus is a directory's live change capture.
 type CaptureStatus struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1542,7 +1635,7 @@ type CaptureStatus struct {
 
 func (x *CaptureStatus) Reset() {
 	*x = CaptureStatus{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[17]
+	mi := &file_idsync_v1_admin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1554,7 +1647,7 @@ func (x *CaptureStatus) String() string {
 func (*CaptureStatus) ProtoMessage() {}
 
 func (x *CaptureStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[17]
+	mi := &file_idsync_v1_admin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1567,7 +1660,7 @@ func (x *CaptureStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureStatus.ProtoReflect.Descriptor instead.
 func (*CaptureStatus) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{17}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CaptureStatus) GetRunId() string {
@@ -1623,7 +1716,7 @@ type CreateDirectoryRequest struct {
 
 func (x *CreateDirectoryRequest) Reset() {
 	*x = CreateDirectoryRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[18]
+	mi := &file_idsync_v1_admin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1635,7 +1728,7 @@ func (x *CreateDirectoryRequest) String() string {
 func (*CreateDirectoryRequest) ProtoMessage() {}
 
 func (x *CreateDirectoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[18]
+	mi := &file_idsync_v1_admin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1648,7 +1741,7 @@ func (x *CreateDirectoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDirectoryRequest.ProtoReflect.Descriptor instead.
 func (*CreateDirectoryRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{18}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CreateDirectoryRequest) GetDirectory() *Directory {
@@ -1669,7 +1762,7 @@ type CreateDirectoryResponse struct {
 
 func (x *CreateDirectoryResponse) Reset() {
 	*x = CreateDirectoryResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[19]
+	mi := &file_idsync_v1_admin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1681,7 +1774,7 @@ func (x *CreateDirectoryResponse) String() string {
 func (*CreateDirectoryResponse) ProtoMessage() {}
 
 func (x *CreateDirectoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[19]
+	mi := &file_idsync_v1_admin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1694,7 +1787,7 @@ func (x *CreateDirectoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDirectoryResponse.ProtoReflect.Descriptor instead.
 func (*CreateDirectoryResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{19}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CreateDirectoryResponse) GetDirectory() *Directory {
@@ -1718,7 +1811,7 @@ type UpdateDirectoryRequest struct {
 
 func (x *UpdateDirectoryRequest) Reset() {
 	*x = UpdateDirectoryRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[20]
+	mi := &file_idsync_v1_admin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1730,7 +1823,7 @@ func (x *UpdateDirectoryRequest) String() string {
 func (*UpdateDirectoryRequest) ProtoMessage() {}
 
 func (x *UpdateDirectoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[20]
+	mi := &file_idsync_v1_admin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1743,7 +1836,7 @@ func (x *UpdateDirectoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateDirectoryRequest.ProtoReflect.Descriptor instead.
 func (*UpdateDirectoryRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{20}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *UpdateDirectoryRequest) GetDirectory() *Directory {
@@ -1771,7 +1864,7 @@ type UpdateDirectoryResponse struct {
 
 func (x *UpdateDirectoryResponse) Reset() {
 	*x = UpdateDirectoryResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[21]
+	mi := &file_idsync_v1_admin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1783,7 +1876,7 @@ func (x *UpdateDirectoryResponse) String() string {
 func (*UpdateDirectoryResponse) ProtoMessage() {}
 
 func (x *UpdateDirectoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[21]
+	mi := &file_idsync_v1_admin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1796,7 +1889,7 @@ func (x *UpdateDirectoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateDirectoryResponse.ProtoReflect.Descriptor instead.
 func (*UpdateDirectoryResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{21}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *UpdateDirectoryResponse) GetDirectory() *Directory {
@@ -1815,7 +1908,7 @@ type ListDirectoriesRequest struct {
 
 func (x *ListDirectoriesRequest) Reset() {
 	*x = ListDirectoriesRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[22]
+	mi := &file_idsync_v1_admin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1827,7 +1920,7 @@ func (x *ListDirectoriesRequest) String() string {
 func (*ListDirectoriesRequest) ProtoMessage() {}
 
 func (x *ListDirectoriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[22]
+	mi := &file_idsync_v1_admin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1840,7 +1933,7 @@ func (x *ListDirectoriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDirectoriesRequest.ProtoReflect.Descriptor instead.
 func (*ListDirectoriesRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{22}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{23}
 }
 
 // ListDirectoriesResponse lists directories by name.
@@ -1854,7 +1947,7 @@ type ListDirectoriesResponse struct {
 
 func (x *ListDirectoriesResponse) Reset() {
 	*x = ListDirectoriesResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[23]
+	mi := &file_idsync_v1_admin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1866,7 +1959,7 @@ func (x *ListDirectoriesResponse) String() string {
 func (*ListDirectoriesResponse) ProtoMessage() {}
 
 func (x *ListDirectoriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[23]
+	mi := &file_idsync_v1_admin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1879,7 +1972,7 @@ func (x *ListDirectoriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDirectoriesResponse.ProtoReflect.Descriptor instead.
 func (*ListDirectoriesResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{23}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *ListDirectoriesResponse) GetDirectories() []*Directory {
@@ -1900,7 +1993,7 @@ type GetDirectoryRequest struct {
 
 func (x *GetDirectoryRequest) Reset() {
 	*x = GetDirectoryRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[24]
+	mi := &file_idsync_v1_admin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1912,7 +2005,7 @@ func (x *GetDirectoryRequest) String() string {
 func (*GetDirectoryRequest) ProtoMessage() {}
 
 func (x *GetDirectoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[24]
+	mi := &file_idsync_v1_admin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1925,7 +2018,7 @@ func (x *GetDirectoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDirectoryRequest.ProtoReflect.Descriptor instead.
 func (*GetDirectoryRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{24}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetDirectoryRequest) GetName() string {
@@ -1946,7 +2039,7 @@ type GetDirectoryResponse struct {
 
 func (x *GetDirectoryResponse) Reset() {
 	*x = GetDirectoryResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[25]
+	mi := &file_idsync_v1_admin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1958,7 +2051,7 @@ func (x *GetDirectoryResponse) String() string {
 func (*GetDirectoryResponse) ProtoMessage() {}
 
 func (x *GetDirectoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[25]
+	mi := &file_idsync_v1_admin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1971,7 +2064,7 @@ func (x *GetDirectoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDirectoryResponse.ProtoReflect.Descriptor instead.
 func (*GetDirectoryResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{25}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetDirectoryResponse) GetDirectory() *Directory {
@@ -1992,7 +2085,7 @@ type IssueSourceTokenRequest struct {
 
 func (x *IssueSourceTokenRequest) Reset() {
 	*x = IssueSourceTokenRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[26]
+	mi := &file_idsync_v1_admin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2004,7 +2097,7 @@ func (x *IssueSourceTokenRequest) String() string {
 func (*IssueSourceTokenRequest) ProtoMessage() {}
 
 func (x *IssueSourceTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[26]
+	mi := &file_idsync_v1_admin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2017,7 +2110,7 @@ func (x *IssueSourceTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueSourceTokenRequest.ProtoReflect.Descriptor instead.
 func (*IssueSourceTokenRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{26}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *IssueSourceTokenRequest) GetDirectory() string {
@@ -2038,7 +2131,7 @@ type IssueSourceTokenResponse struct {
 
 func (x *IssueSourceTokenResponse) Reset() {
 	*x = IssueSourceTokenResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[27]
+	mi := &file_idsync_v1_admin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2050,7 +2143,7 @@ func (x *IssueSourceTokenResponse) String() string {
 func (*IssueSourceTokenResponse) ProtoMessage() {}
 
 func (x *IssueSourceTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[27]
+	mi := &file_idsync_v1_admin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2063,7 +2156,7 @@ func (x *IssueSourceTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueSourceTokenResponse.ProtoReflect.Descriptor instead.
 func (*IssueSourceTokenResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{27}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *IssueSourceTokenResponse) GetToken() string {
@@ -2086,7 +2179,7 @@ type CreateEnrollmentTokenRequest struct {
 
 func (x *CreateEnrollmentTokenRequest) Reset() {
 	*x = CreateEnrollmentTokenRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[28]
+	mi := &file_idsync_v1_admin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2098,7 +2191,7 @@ func (x *CreateEnrollmentTokenRequest) String() string {
 func (*CreateEnrollmentTokenRequest) ProtoMessage() {}
 
 func (x *CreateEnrollmentTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[28]
+	mi := &file_idsync_v1_admin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2111,7 +2204,7 @@ func (x *CreateEnrollmentTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEnrollmentTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateEnrollmentTokenRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{28}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *CreateEnrollmentTokenRequest) GetDirectory() string {
@@ -2141,7 +2234,7 @@ type CreateEnrollmentTokenResponse struct {
 
 func (x *CreateEnrollmentTokenResponse) Reset() {
 	*x = CreateEnrollmentTokenResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[29]
+	mi := &file_idsync_v1_admin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2153,7 +2246,7 @@ func (x *CreateEnrollmentTokenResponse) String() string {
 func (*CreateEnrollmentTokenResponse) ProtoMessage() {}
 
 func (x *CreateEnrollmentTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[29]
+	mi := &file_idsync_v1_admin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2166,7 +2259,7 @@ func (x *CreateEnrollmentTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEnrollmentTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateEnrollmentTokenResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{29}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *CreateEnrollmentTokenResponse) GetToken() string {
@@ -2214,7 +2307,7 @@ type Agent struct {
 
 func (x *Agent) Reset() {
 	*x = Agent{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[30]
+	mi := &file_idsync_v1_admin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2226,7 +2319,7 @@ func (x *Agent) String() string {
 func (*Agent) ProtoMessage() {}
 
 func (x *Agent) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[30]
+	mi := &file_idsync_v1_admin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2239,7 +2332,7 @@ func (x *Agent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Agent.ProtoReflect.Descriptor instead.
 func (*Agent) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{30}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Agent) GetId() string {
@@ -2328,7 +2421,7 @@ type ListAgentsRequest struct {
 
 func (x *ListAgentsRequest) Reset() {
 	*x = ListAgentsRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[31]
+	mi := &file_idsync_v1_admin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2340,7 +2433,7 @@ func (x *ListAgentsRequest) String() string {
 func (*ListAgentsRequest) ProtoMessage() {}
 
 func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[31]
+	mi := &file_idsync_v1_admin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2353,7 +2446,7 @@ func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsRequest.ProtoReflect.Descriptor instead.
 func (*ListAgentsRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{31}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{32}
 }
 
 // ListAgentsResponse lists agents.
@@ -2367,7 +2460,7 @@ type ListAgentsResponse struct {
 
 func (x *ListAgentsResponse) Reset() {
 	*x = ListAgentsResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[32]
+	mi := &file_idsync_v1_admin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2379,7 +2472,7 @@ func (x *ListAgentsResponse) String() string {
 func (*ListAgentsResponse) ProtoMessage() {}
 
 func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[32]
+	mi := &file_idsync_v1_admin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2392,7 +2485,7 @@ func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsResponse.ProtoReflect.Descriptor instead.
 func (*ListAgentsResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{32}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListAgentsResponse) GetAgents() []*Agent {
@@ -2413,7 +2506,7 @@ type RevokeAgentRequest struct {
 
 func (x *RevokeAgentRequest) Reset() {
 	*x = RevokeAgentRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[33]
+	mi := &file_idsync_v1_admin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2425,7 +2518,7 @@ func (x *RevokeAgentRequest) String() string {
 func (*RevokeAgentRequest) ProtoMessage() {}
 
 func (x *RevokeAgentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[33]
+	mi := &file_idsync_v1_admin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2438,7 +2531,7 @@ func (x *RevokeAgentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeAgentRequest.ProtoReflect.Descriptor instead.
 func (*RevokeAgentRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{33}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RevokeAgentRequest) GetId() string {
@@ -2459,7 +2552,7 @@ type RevokeAgentResponse struct {
 
 func (x *RevokeAgentResponse) Reset() {
 	*x = RevokeAgentResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[34]
+	mi := &file_idsync_v1_admin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2471,7 +2564,7 @@ func (x *RevokeAgentResponse) String() string {
 func (*RevokeAgentResponse) ProtoMessage() {}
 
 func (x *RevokeAgentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[34]
+	mi := &file_idsync_v1_admin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2484,7 +2577,7 @@ func (x *RevokeAgentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeAgentResponse.ProtoReflect.Descriptor instead.
 func (*RevokeAgentResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{34}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *RevokeAgentResponse) GetAgent() *Agent {
@@ -2539,7 +2632,7 @@ type ImportRun struct {
 
 func (x *ImportRun) Reset() {
 	*x = ImportRun{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[35]
+	mi := &file_idsync_v1_admin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2551,7 +2644,7 @@ func (x *ImportRun) String() string {
 func (*ImportRun) ProtoMessage() {}
 
 func (x *ImportRun) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[35]
+	mi := &file_idsync_v1_admin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2564,7 +2657,7 @@ func (x *ImportRun) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportRun.ProtoReflect.Descriptor instead.
 func (*ImportRun) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{35}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ImportRun) GetId() string {
@@ -2706,7 +2799,7 @@ type StartImportRequest struct {
 
 func (x *StartImportRequest) Reset() {
 	*x = StartImportRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[36]
+	mi := &file_idsync_v1_admin_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2718,7 +2811,7 @@ func (x *StartImportRequest) String() string {
 func (*StartImportRequest) ProtoMessage() {}
 
 func (x *StartImportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[36]
+	mi := &file_idsync_v1_admin_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2731,7 +2824,7 @@ func (x *StartImportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartImportRequest.ProtoReflect.Descriptor instead.
 func (*StartImportRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{36}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *StartImportRequest) GetDirectory() string {
@@ -2762,7 +2855,7 @@ type StartImportResponse struct {
 
 func (x *StartImportResponse) Reset() {
 	*x = StartImportResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[37]
+	mi := &file_idsync_v1_admin_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2774,7 +2867,7 @@ func (x *StartImportResponse) String() string {
 func (*StartImportResponse) ProtoMessage() {}
 
 func (x *StartImportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[37]
+	mi := &file_idsync_v1_admin_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2787,7 +2880,7 @@ func (x *StartImportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartImportResponse.ProtoReflect.Descriptor instead.
 func (*StartImportResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{37}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *StartImportResponse) GetRun() *ImportRun {
@@ -2817,7 +2910,7 @@ type ListImportsRequest struct {
 
 func (x *ListImportsRequest) Reset() {
 	*x = ListImportsRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[38]
+	mi := &file_idsync_v1_admin_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2829,7 +2922,7 @@ func (x *ListImportsRequest) String() string {
 func (*ListImportsRequest) ProtoMessage() {}
 
 func (x *ListImportsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[38]
+	mi := &file_idsync_v1_admin_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2842,7 +2935,7 @@ func (x *ListImportsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImportsRequest.ProtoReflect.Descriptor instead.
 func (*ListImportsRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{38}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ListImportsRequest) GetDirectory() string {
@@ -2870,7 +2963,7 @@ type ListImportsResponse struct {
 
 func (x *ListImportsResponse) Reset() {
 	*x = ListImportsResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[39]
+	mi := &file_idsync_v1_admin_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2882,7 +2975,7 @@ func (x *ListImportsResponse) String() string {
 func (*ListImportsResponse) ProtoMessage() {}
 
 func (x *ListImportsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[39]
+	mi := &file_idsync_v1_admin_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2895,7 +2988,7 @@ func (x *ListImportsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImportsResponse.ProtoReflect.Descriptor instead.
 func (*ListImportsResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{39}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *ListImportsResponse) GetRuns() []*ImportRun {
@@ -2916,7 +3009,7 @@ type GetImportRequest struct {
 
 func (x *GetImportRequest) Reset() {
 	*x = GetImportRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[40]
+	mi := &file_idsync_v1_admin_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2928,7 +3021,7 @@ func (x *GetImportRequest) String() string {
 func (*GetImportRequest) ProtoMessage() {}
 
 func (x *GetImportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[40]
+	mi := &file_idsync_v1_admin_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2941,7 +3034,7 @@ func (x *GetImportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetImportRequest.ProtoReflect.Descriptor instead.
 func (*GetImportRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{40}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *GetImportRequest) GetId() string {
@@ -2962,7 +3055,7 @@ type GetImportResponse struct {
 
 func (x *GetImportResponse) Reset() {
 	*x = GetImportResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[41]
+	mi := &file_idsync_v1_admin_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2974,7 +3067,7 @@ func (x *GetImportResponse) String() string {
 func (*GetImportResponse) ProtoMessage() {}
 
 func (x *GetImportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[41]
+	mi := &file_idsync_v1_admin_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2987,7 +3080,7 @@ func (x *GetImportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetImportResponse.ProtoReflect.Descriptor instead.
 func (*GetImportResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{41}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *GetImportResponse) GetRun() *ImportRun {
@@ -3008,7 +3101,7 @@ type ConfirmImportRequest struct {
 
 func (x *ConfirmImportRequest) Reset() {
 	*x = ConfirmImportRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[42]
+	mi := &file_idsync_v1_admin_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3020,7 +3113,7 @@ func (x *ConfirmImportRequest) String() string {
 func (*ConfirmImportRequest) ProtoMessage() {}
 
 func (x *ConfirmImportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[42]
+	mi := &file_idsync_v1_admin_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3033,7 +3126,7 @@ func (x *ConfirmImportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmImportRequest.ProtoReflect.Descriptor instead.
 func (*ConfirmImportRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{42}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *ConfirmImportRequest) GetId() string {
@@ -3054,7 +3147,7 @@ type ConfirmImportResponse struct {
 
 func (x *ConfirmImportResponse) Reset() {
 	*x = ConfirmImportResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[43]
+	mi := &file_idsync_v1_admin_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3066,7 +3159,7 @@ func (x *ConfirmImportResponse) String() string {
 func (*ConfirmImportResponse) ProtoMessage() {}
 
 func (x *ConfirmImportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[43]
+	mi := &file_idsync_v1_admin_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3079,7 +3172,7 @@ func (x *ConfirmImportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmImportResponse.ProtoReflect.Descriptor instead.
 func (*ConfirmImportResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{43}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *ConfirmImportResponse) GetRun() *ImportRun {
@@ -3100,7 +3193,7 @@ type CancelImportRequest struct {
 
 func (x *CancelImportRequest) Reset() {
 	*x = CancelImportRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[44]
+	mi := &file_idsync_v1_admin_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3112,7 +3205,7 @@ func (x *CancelImportRequest) String() string {
 func (*CancelImportRequest) ProtoMessage() {}
 
 func (x *CancelImportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[44]
+	mi := &file_idsync_v1_admin_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3125,7 +3218,7 @@ func (x *CancelImportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelImportRequest.ProtoReflect.Descriptor instead.
 func (*CancelImportRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{44}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *CancelImportRequest) GetId() string {
@@ -3146,7 +3239,7 @@ type CancelImportResponse struct {
 
 func (x *CancelImportResponse) Reset() {
 	*x = CancelImportResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[45]
+	mi := &file_idsync_v1_admin_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3158,7 +3251,7 @@ func (x *CancelImportResponse) String() string {
 func (*CancelImportResponse) ProtoMessage() {}
 
 func (x *CancelImportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[45]
+	mi := &file_idsync_v1_admin_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3171,7 +3264,7 @@ func (x *CancelImportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelImportResponse.ProtoReflect.Descriptor instead.
 func (*CancelImportResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{45}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *CancelImportResponse) GetRun() *ImportRun {
@@ -3231,7 +3324,7 @@ type User struct {
 
 func (x *User) Reset() {
 	*x = User{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[46]
+	mi := &file_idsync_v1_admin_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3243,7 +3336,7 @@ func (x *User) String() string {
 func (*User) ProtoMessage() {}
 
 func (x *User) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[46]
+	mi := &file_idsync_v1_admin_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3256,7 +3349,7 @@ func (x *User) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use User.ProtoReflect.Descriptor instead.
 func (*User) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{46}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *User) GetId() string {
@@ -3414,7 +3507,7 @@ type TransitiveGroup struct {
 
 func (x *TransitiveGroup) Reset() {
 	*x = TransitiveGroup{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[47]
+	mi := &file_idsync_v1_admin_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3426,7 +3519,7 @@ func (x *TransitiveGroup) String() string {
 func (*TransitiveGroup) ProtoMessage() {}
 
 func (x *TransitiveGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[47]
+	mi := &file_idsync_v1_admin_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3439,7 +3532,7 @@ func (x *TransitiveGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransitiveGroup.ProtoReflect.Descriptor instead.
 func (*TransitiveGroup) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{47}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *TransitiveGroup) GetName() string {
@@ -3480,7 +3573,7 @@ type ListUsersRequest struct {
 
 func (x *ListUsersRequest) Reset() {
 	*x = ListUsersRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[48]
+	mi := &file_idsync_v1_admin_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3492,7 +3585,7 @@ func (x *ListUsersRequest) String() string {
 func (*ListUsersRequest) ProtoMessage() {}
 
 func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[48]
+	mi := &file_idsync_v1_admin_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3505,7 +3598,7 @@ func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsersRequest.ProtoReflect.Descriptor instead.
 func (*ListUsersRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{48}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *ListUsersRequest) GetDirectory() string {
@@ -3547,7 +3640,7 @@ type ListUsersResponse struct {
 
 func (x *ListUsersResponse) Reset() {
 	*x = ListUsersResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[49]
+	mi := &file_idsync_v1_admin_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3559,7 +3652,7 @@ func (x *ListUsersResponse) String() string {
 func (*ListUsersResponse) ProtoMessage() {}
 
 func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[49]
+	mi := &file_idsync_v1_admin_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3572,7 +3665,7 @@ func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsersResponse.ProtoReflect.Descriptor instead.
 func (*ListUsersResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{49}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ListUsersResponse) GetUsers() []*User {
@@ -3595,7 +3688,7 @@ type GetUserRequest struct {
 
 func (x *GetUserRequest) Reset() {
 	*x = GetUserRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[50]
+	mi := &file_idsync_v1_admin_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3607,7 +3700,7 @@ func (x *GetUserRequest) String() string {
 func (*GetUserRequest) ProtoMessage() {}
 
 func (x *GetUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[50]
+	mi := &file_idsync_v1_admin_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3620,7 +3713,7 @@ func (x *GetUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserRequest.ProtoReflect.Descriptor instead.
 func (*GetUserRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{50}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *GetUserRequest) GetUser() string {
@@ -3648,7 +3741,7 @@ type GetUserResponse struct {
 
 func (x *GetUserResponse) Reset() {
 	*x = GetUserResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[51]
+	mi := &file_idsync_v1_admin_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3660,7 +3753,7 @@ func (x *GetUserResponse) String() string {
 func (*GetUserResponse) ProtoMessage() {}
 
 func (x *GetUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[51]
+	mi := &file_idsync_v1_admin_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3673,7 +3766,7 @@ func (x *GetUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserResponse.ProtoReflect.Descriptor instead.
 func (*GetUserResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{51}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *GetUserResponse) GetUser() *User {
@@ -3712,7 +3805,7 @@ type Group struct {
 
 func (x *Group) Reset() {
 	*x = Group{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[52]
+	mi := &file_idsync_v1_admin_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3724,7 +3817,7 @@ func (x *Group) String() string {
 func (*Group) ProtoMessage() {}
 
 func (x *Group) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[52]
+	mi := &file_idsync_v1_admin_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3737,7 +3830,7 @@ func (x *Group) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Group.ProtoReflect.Descriptor instead.
 func (*Group) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{52}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *Group) GetId() string {
@@ -3827,7 +3920,7 @@ type GroupMember struct {
 
 func (x *GroupMember) Reset() {
 	*x = GroupMember{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[53]
+	mi := &file_idsync_v1_admin_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3839,7 +3932,7 @@ func (x *GroupMember) String() string {
 func (*GroupMember) ProtoMessage() {}
 
 func (x *GroupMember) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[53]
+	mi := &file_idsync_v1_admin_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3852,7 +3945,7 @@ func (x *GroupMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupMember.ProtoReflect.Descriptor instead.
 func (*GroupMember) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{53}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *GroupMember) GetValue() string {
@@ -3894,7 +3987,7 @@ type ListGroupsRequest struct {
 
 func (x *ListGroupsRequest) Reset() {
 	*x = ListGroupsRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[54]
+	mi := &file_idsync_v1_admin_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3906,7 +3999,7 @@ func (x *ListGroupsRequest) String() string {
 func (*ListGroupsRequest) ProtoMessage() {}
 
 func (x *ListGroupsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[54]
+	mi := &file_idsync_v1_admin_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3919,7 +4012,7 @@ func (x *ListGroupsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGroupsRequest.ProtoReflect.Descriptor instead.
 func (*ListGroupsRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{54}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *ListGroupsRequest) GetDirectory() string {
@@ -3940,7 +4033,7 @@ type ListGroupsResponse struct {
 
 func (x *ListGroupsResponse) Reset() {
 	*x = ListGroupsResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[55]
+	mi := &file_idsync_v1_admin_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3952,7 +4045,7 @@ func (x *ListGroupsResponse) String() string {
 func (*ListGroupsResponse) ProtoMessage() {}
 
 func (x *ListGroupsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[55]
+	mi := &file_idsync_v1_admin_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3965,7 +4058,7 @@ func (x *ListGroupsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGroupsResponse.ProtoReflect.Descriptor instead.
 func (*ListGroupsResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{55}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ListGroupsResponse) GetGroups() []*Group {
@@ -3988,7 +4081,7 @@ type GetGroupRequest struct {
 
 func (x *GetGroupRequest) Reset() {
 	*x = GetGroupRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[56]
+	mi := &file_idsync_v1_admin_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4000,7 +4093,7 @@ func (x *GetGroupRequest) String() string {
 func (*GetGroupRequest) ProtoMessage() {}
 
 func (x *GetGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[56]
+	mi := &file_idsync_v1_admin_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4013,7 +4106,7 @@ func (x *GetGroupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetGroupRequest.ProtoReflect.Descriptor instead.
 func (*GetGroupRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{56}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *GetGroupRequest) GetGroup() string {
@@ -4043,7 +4136,7 @@ type GetGroupResponse struct {
 
 func (x *GetGroupResponse) Reset() {
 	*x = GetGroupResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[57]
+	mi := &file_idsync_v1_admin_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4055,7 +4148,7 @@ func (x *GetGroupResponse) String() string {
 func (*GetGroupResponse) ProtoMessage() {}
 
 func (x *GetGroupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[57]
+	mi := &file_idsync_v1_admin_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4068,7 +4161,7 @@ func (x *GetGroupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetGroupResponse.ProtoReflect.Descriptor instead.
 func (*GetGroupResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{57}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *GetGroupResponse) GetGroup() *Group {
@@ -4172,7 +4265,7 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	" \x01(\tR\tgroupName\x12+\n" +
 	"\x11group_description\x18\v \x01(\tR\x10groupDescription\x12#\n" +
 	"\rgroup_members\x18\f \x03(\tR\fgroupMembers\x12\x14\n" +
-	"\x05extra\x18\r \x03(\tR\x05extra\"\x89\x06\n" +
+	"\x05extra\x18\r \x03(\tR\x05extra\"\xbe\x06\n" +
 	"\tDirectory\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12,\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x18.idsync.v1.DirectoryKindR\x04kind\x12\x17\n" +
@@ -4195,7 +4288,15 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x15poll_interval_seconds\x18\x10 \x01(\rR\x13pollIntervalSeconds\x12?\n" +
 	"\x1cfull_import_interval_seconds\x18\x11 \x01(\rR\x19fullImportIntervalSeconds\x12?\n" +
 	"\x0ecapture_status\x18\x12 \x01(\v2\x18.idsync.v1.CaptureStatusR\rcaptureStatus\x12\x1a\n" +
-	"\bmastered\x18\x13 \x03(\tR\bmastered\"\xc9\x01\n" +
+	"\bmastered\x18\x13 \x03(\tR\bmastered\x123\n" +
+	"\n" +
+	"write_back\x18\x14 \x01(\v2\x14.idsync.v1.WriteBackR\twriteBack\"\xb0\x01\n" +
+	"\tWriteBack\x12\x10\n" +
+	"\x03ous\x18\x01 \x03(\tR\x03ous\x12\x16\n" +
+	"\x06groups\x18\x02 \x03(\tR\x06groups\x12)\n" +
+	"\x10initial_password\x18\x03 \x01(\tR\x0finitialPassword\x125\n" +
+	"\x14must_change_password\x18\x04 \x01(\bH\x00R\x12mustChangePassword\x88\x01\x01B\x17\n" +
+	"\x15_must_change_password\"\xc9\x01\n" +
 	"\rCaptureStatus\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x1a\n" +
 	"\bstrategy\x18\x02 \x01(\tR\bstrategy\x12\x19\n" +
@@ -4431,7 +4532,7 @@ func file_idsync_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_idsync_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_idsync_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 58)
+var file_idsync_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
 var file_idsync_v1_admin_proto_goTypes = []any{
 	(AgentState)(0),                       // 0: idsync.v1.AgentState
 	(RunState)(0),                         // 1: idsync.v1.RunState
@@ -4453,161 +4554,163 @@ var file_idsync_v1_admin_proto_goTypes = []any{
 	(*GetReportResponse)(nil),             // 17: idsync.v1.GetReportResponse
 	(*AttributeMapping)(nil),              // 18: idsync.v1.AttributeMapping
 	(*Directory)(nil),                     // 19: idsync.v1.Directory
-	(*CaptureStatus)(nil),                 // 20: idsync.v1.CaptureStatus
-	(*CreateDirectoryRequest)(nil),        // 21: idsync.v1.CreateDirectoryRequest
-	(*CreateDirectoryResponse)(nil),       // 22: idsync.v1.CreateDirectoryResponse
-	(*UpdateDirectoryRequest)(nil),        // 23: idsync.v1.UpdateDirectoryRequest
-	(*UpdateDirectoryResponse)(nil),       // 24: idsync.v1.UpdateDirectoryResponse
-	(*ListDirectoriesRequest)(nil),        // 25: idsync.v1.ListDirectoriesRequest
-	(*ListDirectoriesResponse)(nil),       // 26: idsync.v1.ListDirectoriesResponse
-	(*GetDirectoryRequest)(nil),           // 27: idsync.v1.GetDirectoryRequest
-	(*GetDirectoryResponse)(nil),          // 28: idsync.v1.GetDirectoryResponse
-	(*IssueSourceTokenRequest)(nil),       // 29: idsync.v1.IssueSourceTokenRequest
-	(*IssueSourceTokenResponse)(nil),      // 30: idsync.v1.IssueSourceTokenResponse
-	(*CreateEnrollmentTokenRequest)(nil),  // 31: idsync.v1.CreateEnrollmentTokenRequest
-	(*CreateEnrollmentTokenResponse)(nil), // 32: idsync.v1.CreateEnrollmentTokenResponse
-	(*Agent)(nil),                         // 33: idsync.v1.Agent
-	(*ListAgentsRequest)(nil),             // 34: idsync.v1.ListAgentsRequest
-	(*ListAgentsResponse)(nil),            // 35: idsync.v1.ListAgentsResponse
-	(*RevokeAgentRequest)(nil),            // 36: idsync.v1.RevokeAgentRequest
-	(*RevokeAgentResponse)(nil),           // 37: idsync.v1.RevokeAgentResponse
-	(*ImportRun)(nil),                     // 38: idsync.v1.ImportRun
-	(*StartImportRequest)(nil),            // 39: idsync.v1.StartImportRequest
-	(*StartImportResponse)(nil),           // 40: idsync.v1.StartImportResponse
-	(*ListImportsRequest)(nil),            // 41: idsync.v1.ListImportsRequest
-	(*ListImportsResponse)(nil),           // 42: idsync.v1.ListImportsResponse
-	(*GetImportRequest)(nil),              // 43: idsync.v1.GetImportRequest
-	(*GetImportResponse)(nil),             // 44: idsync.v1.GetImportResponse
-	(*ConfirmImportRequest)(nil),          // 45: idsync.v1.ConfirmImportRequest
-	(*ConfirmImportResponse)(nil),         // 46: idsync.v1.ConfirmImportResponse
-	(*CancelImportRequest)(nil),           // 47: idsync.v1.CancelImportRequest
-	(*CancelImportResponse)(nil),          // 48: idsync.v1.CancelImportResponse
-	(*User)(nil),                          // 49: idsync.v1.User
-	(*TransitiveGroup)(nil),               // 50: idsync.v1.TransitiveGroup
-	(*ListUsersRequest)(nil),              // 51: idsync.v1.ListUsersRequest
-	(*ListUsersResponse)(nil),             // 52: idsync.v1.ListUsersResponse
-	(*GetUserRequest)(nil),                // 53: idsync.v1.GetUserRequest
-	(*GetUserResponse)(nil),               // 54: idsync.v1.GetUserResponse
-	(*Group)(nil),                         // 55: idsync.v1.Group
-	(*GroupMember)(nil),                   // 56: idsync.v1.GroupMember
-	(*ListGroupsRequest)(nil),             // 57: idsync.v1.ListGroupsRequest
-	(*ListGroupsResponse)(nil),            // 58: idsync.v1.ListGroupsResponse
-	(*GetGroupRequest)(nil),               // 59: idsync.v1.GetGroupRequest
-	(*GetGroupResponse)(nil),              // 60: idsync.v1.GetGroupResponse
-	(*timestamppb.Timestamp)(nil),         // 61: google.protobuf.Timestamp
-	(DirectoryKind)(0),                    // 62: idsync.v1.DirectoryKind
-	(ImportKind)(0),                       // 63: idsync.v1.ImportKind
-	(*EntryError)(nil),                    // 64: idsync.v1.EntryError
-	(*Attribute)(nil),                     // 65: idsync.v1.Attribute
-	(ObjectKind)(0),                       // 66: idsync.v1.ObjectKind
+	(*WriteBack)(nil),                     // 20: idsync.v1.WriteBack
+	(*CaptureStatus)(nil),                 // 21: idsync.v1.CaptureStatus
+	(*CreateDirectoryRequest)(nil),        // 22: idsync.v1.CreateDirectoryRequest
+	(*CreateDirectoryResponse)(nil),       // 23: idsync.v1.CreateDirectoryResponse
+	(*UpdateDirectoryRequest)(nil),        // 24: idsync.v1.UpdateDirectoryRequest
+	(*UpdateDirectoryResponse)(nil),       // 25: idsync.v1.UpdateDirectoryResponse
+	(*ListDirectoriesRequest)(nil),        // 26: idsync.v1.ListDirectoriesRequest
+	(*ListDirectoriesResponse)(nil),       // 27: idsync.v1.ListDirectoriesResponse
+	(*GetDirectoryRequest)(nil),           // 28: idsync.v1.GetDirectoryRequest
+	(*GetDirectoryResponse)(nil),          // 29: idsync.v1.GetDirectoryResponse
+	(*IssueSourceTokenRequest)(nil),       // 30: idsync.v1.IssueSourceTokenRequest
+	(*IssueSourceTokenResponse)(nil),      // 31: idsync.v1.IssueSourceTokenResponse
+	(*CreateEnrollmentTokenRequest)(nil),  // 32: idsync.v1.CreateEnrollmentTokenRequest
+	(*CreateEnrollmentTokenResponse)(nil), // 33: idsync.v1.CreateEnrollmentTokenResponse
+	(*Agent)(nil),                         // 34: idsync.v1.Agent
+	(*ListAgentsRequest)(nil),             // 35: idsync.v1.ListAgentsRequest
+	(*ListAgentsResponse)(nil),            // 36: idsync.v1.ListAgentsResponse
+	(*RevokeAgentRequest)(nil),            // 37: idsync.v1.RevokeAgentRequest
+	(*RevokeAgentResponse)(nil),           // 38: idsync.v1.RevokeAgentResponse
+	(*ImportRun)(nil),                     // 39: idsync.v1.ImportRun
+	(*StartImportRequest)(nil),            // 40: idsync.v1.StartImportRequest
+	(*StartImportResponse)(nil),           // 41: idsync.v1.StartImportResponse
+	(*ListImportsRequest)(nil),            // 42: idsync.v1.ListImportsRequest
+	(*ListImportsResponse)(nil),           // 43: idsync.v1.ListImportsResponse
+	(*GetImportRequest)(nil),              // 44: idsync.v1.GetImportRequest
+	(*GetImportResponse)(nil),             // 45: idsync.v1.GetImportResponse
+	(*ConfirmImportRequest)(nil),          // 46: idsync.v1.ConfirmImportRequest
+	(*ConfirmImportResponse)(nil),         // 47: idsync.v1.ConfirmImportResponse
+	(*CancelImportRequest)(nil),           // 48: idsync.v1.CancelImportRequest
+	(*CancelImportResponse)(nil),          // 49: idsync.v1.CancelImportResponse
+	(*User)(nil),                          // 50: idsync.v1.User
+	(*TransitiveGroup)(nil),               // 51: idsync.v1.TransitiveGroup
+	(*ListUsersRequest)(nil),              // 52: idsync.v1.ListUsersRequest
+	(*ListUsersResponse)(nil),             // 53: idsync.v1.ListUsersResponse
+	(*GetUserRequest)(nil),                // 54: idsync.v1.GetUserRequest
+	(*GetUserResponse)(nil),               // 55: idsync.v1.GetUserResponse
+	(*Group)(nil),                         // 56: idsync.v1.Group
+	(*GroupMember)(nil),                   // 57: idsync.v1.GroupMember
+	(*ListGroupsRequest)(nil),             // 58: idsync.v1.ListGroupsRequest
+	(*ListGroupsResponse)(nil),            // 59: idsync.v1.ListGroupsResponse
+	(*GetGroupRequest)(nil),               // 60: idsync.v1.GetGroupRequest
+	(*GetGroupResponse)(nil),              // 61: idsync.v1.GetGroupResponse
+	(*timestamppb.Timestamp)(nil),         // 62: google.protobuf.Timestamp
+	(DirectoryKind)(0),                    // 63: idsync.v1.DirectoryKind
+	(ImportKind)(0),                       // 64: idsync.v1.ImportKind
+	(*EntryError)(nil),                    // 65: idsync.v1.EntryError
+	(*Attribute)(nil),                     // 66: idsync.v1.Attribute
+	(ObjectKind)(0),                       // 67: idsync.v1.ObjectKind
 }
 var file_idsync_v1_admin_proto_depIdxs = []int32{
-	49, // 0: idsync.v1.AuthenticateResponse.user:type_name -> idsync.v1.User
-	61, // 1: idsync.v1.AdminToken.created_at:type_name -> google.protobuf.Timestamp
-	61, // 2: idsync.v1.AdminToken.revoked_at:type_name -> google.protobuf.Timestamp
-	61, // 3: idsync.v1.AdminToken.last_used_at:type_name -> google.protobuf.Timestamp
+	50, // 0: idsync.v1.AuthenticateResponse.user:type_name -> idsync.v1.User
+	62, // 1: idsync.v1.AdminToken.created_at:type_name -> google.protobuf.Timestamp
+	62, // 2: idsync.v1.AdminToken.revoked_at:type_name -> google.protobuf.Timestamp
+	62, // 3: idsync.v1.AdminToken.last_used_at:type_name -> google.protobuf.Timestamp
 	5,  // 4: idsync.v1.CreateAdminTokenResponse.token:type_name -> idsync.v1.AdminToken
 	5,  // 5: idsync.v1.ListAdminTokensResponse.tokens:type_name -> idsync.v1.AdminToken
 	5,  // 6: idsync.v1.RevokeAdminTokenResponse.token:type_name -> idsync.v1.AdminToken
-	61, // 7: idsync.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
-	61, // 8: idsync.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
+	62, // 7: idsync.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
+	62, // 8: idsync.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
 	12, // 9: idsync.v1.ListAuditEventsResponse.events:type_name -> idsync.v1.AuditEvent
 	16, // 10: idsync.v1.GetReportResponse.rows:type_name -> idsync.v1.ReportRow
-	61, // 11: idsync.v1.GetReportResponse.generated_at:type_name -> google.protobuf.Timestamp
-	62, // 12: idsync.v1.Directory.kind:type_name -> idsync.v1.DirectoryKind
+	62, // 11: idsync.v1.GetReportResponse.generated_at:type_name -> google.protobuf.Timestamp
+	63, // 12: idsync.v1.Directory.kind:type_name -> idsync.v1.DirectoryKind
 	18, // 13: idsync.v1.Directory.mapping:type_name -> idsync.v1.AttributeMapping
-	61, // 14: idsync.v1.Directory.created_at:type_name -> google.protobuf.Timestamp
-	38, // 15: idsync.v1.Directory.last_run:type_name -> idsync.v1.ImportRun
-	20, // 16: idsync.v1.Directory.capture_status:type_name -> idsync.v1.CaptureStatus
-	61, // 17: idsync.v1.CaptureStatus.started_at:type_name -> google.protobuf.Timestamp
-	19, // 18: idsync.v1.CreateDirectoryRequest.directory:type_name -> idsync.v1.Directory
-	19, // 19: idsync.v1.CreateDirectoryResponse.directory:type_name -> idsync.v1.Directory
-	19, // 20: idsync.v1.UpdateDirectoryRequest.directory:type_name -> idsync.v1.Directory
-	19, // 21: idsync.v1.UpdateDirectoryResponse.directory:type_name -> idsync.v1.Directory
-	19, // 22: idsync.v1.ListDirectoriesResponse.directories:type_name -> idsync.v1.Directory
-	19, // 23: idsync.v1.GetDirectoryResponse.directory:type_name -> idsync.v1.Directory
-	61, // 24: idsync.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	0,  // 25: idsync.v1.Agent.state:type_name -> idsync.v1.AgentState
-	61, // 26: idsync.v1.Agent.enrolled_at:type_name -> google.protobuf.Timestamp
-	61, // 27: idsync.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
-	61, // 28: idsync.v1.Agent.cert_expires_at:type_name -> google.protobuf.Timestamp
-	33, // 29: idsync.v1.ListAgentsResponse.agents:type_name -> idsync.v1.Agent
-	33, // 30: idsync.v1.RevokeAgentResponse.agent:type_name -> idsync.v1.Agent
-	63, // 31: idsync.v1.ImportRun.kind:type_name -> idsync.v1.ImportKind
-	1,  // 32: idsync.v1.ImportRun.state:type_name -> idsync.v1.RunState
-	61, // 33: idsync.v1.ImportRun.started_at:type_name -> google.protobuf.Timestamp
-	61, // 34: idsync.v1.ImportRun.finished_at:type_name -> google.protobuf.Timestamp
-	64, // 35: idsync.v1.ImportRun.error_samples:type_name -> idsync.v1.EntryError
-	63, // 36: idsync.v1.StartImportRequest.kind:type_name -> idsync.v1.ImportKind
-	38, // 37: idsync.v1.StartImportResponse.run:type_name -> idsync.v1.ImportRun
-	38, // 38: idsync.v1.ListImportsResponse.runs:type_name -> idsync.v1.ImportRun
-	38, // 39: idsync.v1.GetImportResponse.run:type_name -> idsync.v1.ImportRun
-	38, // 40: idsync.v1.ConfirmImportResponse.run:type_name -> idsync.v1.ImportRun
-	38, // 41: idsync.v1.CancelImportResponse.run:type_name -> idsync.v1.ImportRun
-	2,  // 42: idsync.v1.User.status:type_name -> idsync.v1.UserStatus
-	65, // 43: idsync.v1.User.extra:type_name -> idsync.v1.Attribute
-	61, // 44: idsync.v1.User.created_at:type_name -> google.protobuf.Timestamp
-	61, // 45: idsync.v1.User.updated_at:type_name -> google.protobuf.Timestamp
-	50, // 46: idsync.v1.User.transitive_groups:type_name -> idsync.v1.TransitiveGroup
-	2,  // 47: idsync.v1.ListUsersRequest.status:type_name -> idsync.v1.UserStatus
-	49, // 48: idsync.v1.ListUsersResponse.users:type_name -> idsync.v1.User
-	49, // 49: idsync.v1.GetUserResponse.user:type_name -> idsync.v1.User
-	2,  // 50: idsync.v1.Group.status:type_name -> idsync.v1.UserStatus
-	66, // 51: idsync.v1.GroupMember.kind:type_name -> idsync.v1.ObjectKind
-	55, // 52: idsync.v1.ListGroupsResponse.groups:type_name -> idsync.v1.Group
-	55, // 53: idsync.v1.GetGroupResponse.group:type_name -> idsync.v1.Group
-	56, // 54: idsync.v1.GetGroupResponse.members:type_name -> idsync.v1.GroupMember
-	21, // 55: idsync.v1.AdminService.CreateDirectory:input_type -> idsync.v1.CreateDirectoryRequest
-	23, // 56: idsync.v1.AdminService.UpdateDirectory:input_type -> idsync.v1.UpdateDirectoryRequest
-	25, // 57: idsync.v1.AdminService.ListDirectories:input_type -> idsync.v1.ListDirectoriesRequest
-	27, // 58: idsync.v1.AdminService.GetDirectory:input_type -> idsync.v1.GetDirectoryRequest
-	29, // 59: idsync.v1.AdminService.IssueSourceToken:input_type -> idsync.v1.IssueSourceTokenRequest
-	31, // 60: idsync.v1.AdminService.CreateEnrollmentToken:input_type -> idsync.v1.CreateEnrollmentTokenRequest
-	34, // 61: idsync.v1.AdminService.ListAgents:input_type -> idsync.v1.ListAgentsRequest
-	36, // 62: idsync.v1.AdminService.RevokeAgent:input_type -> idsync.v1.RevokeAgentRequest
-	39, // 63: idsync.v1.AdminService.StartImport:input_type -> idsync.v1.StartImportRequest
-	41, // 64: idsync.v1.AdminService.ListImports:input_type -> idsync.v1.ListImportsRequest
-	43, // 65: idsync.v1.AdminService.GetImport:input_type -> idsync.v1.GetImportRequest
-	45, // 66: idsync.v1.AdminService.ConfirmImport:input_type -> idsync.v1.ConfirmImportRequest
-	47, // 67: idsync.v1.AdminService.CancelImport:input_type -> idsync.v1.CancelImportRequest
-	51, // 68: idsync.v1.AdminService.ListUsers:input_type -> idsync.v1.ListUsersRequest
-	53, // 69: idsync.v1.AdminService.GetUser:input_type -> idsync.v1.GetUserRequest
-	57, // 70: idsync.v1.AdminService.ListGroups:input_type -> idsync.v1.ListGroupsRequest
-	59, // 71: idsync.v1.AdminService.GetGroup:input_type -> idsync.v1.GetGroupRequest
-	6,  // 72: idsync.v1.AdminService.CreateAdminToken:input_type -> idsync.v1.CreateAdminTokenRequest
-	8,  // 73: idsync.v1.AdminService.ListAdminTokens:input_type -> idsync.v1.ListAdminTokensRequest
-	10, // 74: idsync.v1.AdminService.RevokeAdminToken:input_type -> idsync.v1.RevokeAdminTokenRequest
-	13, // 75: idsync.v1.AdminService.ListAuditEvents:input_type -> idsync.v1.ListAuditEventsRequest
-	15, // 76: idsync.v1.AdminService.GetReport:input_type -> idsync.v1.GetReportRequest
-	3,  // 77: idsync.v1.AdminService.Authenticate:input_type -> idsync.v1.AuthenticateRequest
-	22, // 78: idsync.v1.AdminService.CreateDirectory:output_type -> idsync.v1.CreateDirectoryResponse
-	24, // 79: idsync.v1.AdminService.UpdateDirectory:output_type -> idsync.v1.UpdateDirectoryResponse
-	26, // 80: idsync.v1.AdminService.ListDirectories:output_type -> idsync.v1.ListDirectoriesResponse
-	28, // 81: idsync.v1.AdminService.GetDirectory:output_type -> idsync.v1.GetDirectoryResponse
-	30, // 82: idsync.v1.AdminService.IssueSourceToken:output_type -> idsync.v1.IssueSourceTokenResponse
-	32, // 83: idsync.v1.AdminService.CreateEnrollmentToken:output_type -> idsync.v1.CreateEnrollmentTokenResponse
-	35, // 84: idsync.v1.AdminService.ListAgents:output_type -> idsync.v1.ListAgentsResponse
-	37, // 85: idsync.v1.AdminService.RevokeAgent:output_type -> idsync.v1.RevokeAgentResponse
-	40, // 86: idsync.v1.AdminService.StartImport:output_type -> idsync.v1.StartImportResponse
-	42, // 87: idsync.v1.AdminService.ListImports:output_type -> idsync.v1.ListImportsResponse
-	44, // 88: idsync.v1.AdminService.GetImport:output_type -> idsync.v1.GetImportResponse
-	46, // 89: idsync.v1.AdminService.ConfirmImport:output_type -> idsync.v1.ConfirmImportResponse
-	48, // 90: idsync.v1.AdminService.CancelImport:output_type -> idsync.v1.CancelImportResponse
-	52, // 91: idsync.v1.AdminService.ListUsers:output_type -> idsync.v1.ListUsersResponse
-	54, // 92: idsync.v1.AdminService.GetUser:output_type -> idsync.v1.GetUserResponse
-	58, // 93: idsync.v1.AdminService.ListGroups:output_type -> idsync.v1.ListGroupsResponse
-	60, // 94: idsync.v1.AdminService.GetGroup:output_type -> idsync.v1.GetGroupResponse
-	7,  // 95: idsync.v1.AdminService.CreateAdminToken:output_type -> idsync.v1.CreateAdminTokenResponse
-	9,  // 96: idsync.v1.AdminService.ListAdminTokens:output_type -> idsync.v1.ListAdminTokensResponse
-	11, // 97: idsync.v1.AdminService.RevokeAdminToken:output_type -> idsync.v1.RevokeAdminTokenResponse
-	14, // 98: idsync.v1.AdminService.ListAuditEvents:output_type -> idsync.v1.ListAuditEventsResponse
-	17, // 99: idsync.v1.AdminService.GetReport:output_type -> idsync.v1.GetReportResponse
-	4,  // 100: idsync.v1.AdminService.Authenticate:output_type -> idsync.v1.AuthenticateResponse
-	78, // [78:101] is the sub-list for method output_type
-	55, // [55:78] is the sub-list for method input_type
-	55, // [55:55] is the sub-list for extension type_name
-	55, // [55:55] is the sub-list for extension extendee
-	0,  // [0:55] is the sub-list for field type_name
+	62, // 14: idsync.v1.Directory.created_at:type_name -> google.protobuf.Timestamp
+	39, // 15: idsync.v1.Directory.last_run:type_name -> idsync.v1.ImportRun
+	21, // 16: idsync.v1.Directory.capture_status:type_name -> idsync.v1.CaptureStatus
+	20, // 17: idsync.v1.Directory.write_back:type_name -> idsync.v1.WriteBack
+	62, // 18: idsync.v1.CaptureStatus.started_at:type_name -> google.protobuf.Timestamp
+	19, // 19: idsync.v1.CreateDirectoryRequest.directory:type_name -> idsync.v1.Directory
+	19, // 20: idsync.v1.CreateDirectoryResponse.directory:type_name -> idsync.v1.Directory
+	19, // 21: idsync.v1.UpdateDirectoryRequest.directory:type_name -> idsync.v1.Directory
+	19, // 22: idsync.v1.UpdateDirectoryResponse.directory:type_name -> idsync.v1.Directory
+	19, // 23: idsync.v1.ListDirectoriesResponse.directories:type_name -> idsync.v1.Directory
+	19, // 24: idsync.v1.GetDirectoryResponse.directory:type_name -> idsync.v1.Directory
+	62, // 25: idsync.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	0,  // 26: idsync.v1.Agent.state:type_name -> idsync.v1.AgentState
+	62, // 27: idsync.v1.Agent.enrolled_at:type_name -> google.protobuf.Timestamp
+	62, // 28: idsync.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
+	62, // 29: idsync.v1.Agent.cert_expires_at:type_name -> google.protobuf.Timestamp
+	34, // 30: idsync.v1.ListAgentsResponse.agents:type_name -> idsync.v1.Agent
+	34, // 31: idsync.v1.RevokeAgentResponse.agent:type_name -> idsync.v1.Agent
+	64, // 32: idsync.v1.ImportRun.kind:type_name -> idsync.v1.ImportKind
+	1,  // 33: idsync.v1.ImportRun.state:type_name -> idsync.v1.RunState
+	62, // 34: idsync.v1.ImportRun.started_at:type_name -> google.protobuf.Timestamp
+	62, // 35: idsync.v1.ImportRun.finished_at:type_name -> google.protobuf.Timestamp
+	65, // 36: idsync.v1.ImportRun.error_samples:type_name -> idsync.v1.EntryError
+	64, // 37: idsync.v1.StartImportRequest.kind:type_name -> idsync.v1.ImportKind
+	39, // 38: idsync.v1.StartImportResponse.run:type_name -> idsync.v1.ImportRun
+	39, // 39: idsync.v1.ListImportsResponse.runs:type_name -> idsync.v1.ImportRun
+	39, // 40: idsync.v1.GetImportResponse.run:type_name -> idsync.v1.ImportRun
+	39, // 41: idsync.v1.ConfirmImportResponse.run:type_name -> idsync.v1.ImportRun
+	39, // 42: idsync.v1.CancelImportResponse.run:type_name -> idsync.v1.ImportRun
+	2,  // 43: idsync.v1.User.status:type_name -> idsync.v1.UserStatus
+	66, // 44: idsync.v1.User.extra:type_name -> idsync.v1.Attribute
+	62, // 45: idsync.v1.User.created_at:type_name -> google.protobuf.Timestamp
+	62, // 46: idsync.v1.User.updated_at:type_name -> google.protobuf.Timestamp
+	51, // 47: idsync.v1.User.transitive_groups:type_name -> idsync.v1.TransitiveGroup
+	2,  // 48: idsync.v1.ListUsersRequest.status:type_name -> idsync.v1.UserStatus
+	50, // 49: idsync.v1.ListUsersResponse.users:type_name -> idsync.v1.User
+	50, // 50: idsync.v1.GetUserResponse.user:type_name -> idsync.v1.User
+	2,  // 51: idsync.v1.Group.status:type_name -> idsync.v1.UserStatus
+	67, // 52: idsync.v1.GroupMember.kind:type_name -> idsync.v1.ObjectKind
+	56, // 53: idsync.v1.ListGroupsResponse.groups:type_name -> idsync.v1.Group
+	56, // 54: idsync.v1.GetGroupResponse.group:type_name -> idsync.v1.Group
+	57, // 55: idsync.v1.GetGroupResponse.members:type_name -> idsync.v1.GroupMember
+	22, // 56: idsync.v1.AdminService.CreateDirectory:input_type -> idsync.v1.CreateDirectoryRequest
+	24, // 57: idsync.v1.AdminService.UpdateDirectory:input_type -> idsync.v1.UpdateDirectoryRequest
+	26, // 58: idsync.v1.AdminService.ListDirectories:input_type -> idsync.v1.ListDirectoriesRequest
+	28, // 59: idsync.v1.AdminService.GetDirectory:input_type -> idsync.v1.GetDirectoryRequest
+	30, // 60: idsync.v1.AdminService.IssueSourceToken:input_type -> idsync.v1.IssueSourceTokenRequest
+	32, // 61: idsync.v1.AdminService.CreateEnrollmentToken:input_type -> idsync.v1.CreateEnrollmentTokenRequest
+	35, // 62: idsync.v1.AdminService.ListAgents:input_type -> idsync.v1.ListAgentsRequest
+	37, // 63: idsync.v1.AdminService.RevokeAgent:input_type -> idsync.v1.RevokeAgentRequest
+	40, // 64: idsync.v1.AdminService.StartImport:input_type -> idsync.v1.StartImportRequest
+	42, // 65: idsync.v1.AdminService.ListImports:input_type -> idsync.v1.ListImportsRequest
+	44, // 66: idsync.v1.AdminService.GetImport:input_type -> idsync.v1.GetImportRequest
+	46, // 67: idsync.v1.AdminService.ConfirmImport:input_type -> idsync.v1.ConfirmImportRequest
+	48, // 68: idsync.v1.AdminService.CancelImport:input_type -> idsync.v1.CancelImportRequest
+	52, // 69: idsync.v1.AdminService.ListUsers:input_type -> idsync.v1.ListUsersRequest
+	54, // 70: idsync.v1.AdminService.GetUser:input_type -> idsync.v1.GetUserRequest
+	58, // 71: idsync.v1.AdminService.ListGroups:input_type -> idsync.v1.ListGroupsRequest
+	60, // 72: idsync.v1.AdminService.GetGroup:input_type -> idsync.v1.GetGroupRequest
+	6,  // 73: idsync.v1.AdminService.CreateAdminToken:input_type -> idsync.v1.CreateAdminTokenRequest
+	8,  // 74: idsync.v1.AdminService.ListAdminTokens:input_type -> idsync.v1.ListAdminTokensRequest
+	10, // 75: idsync.v1.AdminService.RevokeAdminToken:input_type -> idsync.v1.RevokeAdminTokenRequest
+	13, // 76: idsync.v1.AdminService.ListAuditEvents:input_type -> idsync.v1.ListAuditEventsRequest
+	15, // 77: idsync.v1.AdminService.GetReport:input_type -> idsync.v1.GetReportRequest
+	3,  // 78: idsync.v1.AdminService.Authenticate:input_type -> idsync.v1.AuthenticateRequest
+	23, // 79: idsync.v1.AdminService.CreateDirectory:output_type -> idsync.v1.CreateDirectoryResponse
+	25, // 80: idsync.v1.AdminService.UpdateDirectory:output_type -> idsync.v1.UpdateDirectoryResponse
+	27, // 81: idsync.v1.AdminService.ListDirectories:output_type -> idsync.v1.ListDirectoriesResponse
+	29, // 82: idsync.v1.AdminService.GetDirectory:output_type -> idsync.v1.GetDirectoryResponse
+	31, // 83: idsync.v1.AdminService.IssueSourceToken:output_type -> idsync.v1.IssueSourceTokenResponse
+	33, // 84: idsync.v1.AdminService.CreateEnrollmentToken:output_type -> idsync.v1.CreateEnrollmentTokenResponse
+	36, // 85: idsync.v1.AdminService.ListAgents:output_type -> idsync.v1.ListAgentsResponse
+	38, // 86: idsync.v1.AdminService.RevokeAgent:output_type -> idsync.v1.RevokeAgentResponse
+	41, // 87: idsync.v1.AdminService.StartImport:output_type -> idsync.v1.StartImportResponse
+	43, // 88: idsync.v1.AdminService.ListImports:output_type -> idsync.v1.ListImportsResponse
+	45, // 89: idsync.v1.AdminService.GetImport:output_type -> idsync.v1.GetImportResponse
+	47, // 90: idsync.v1.AdminService.ConfirmImport:output_type -> idsync.v1.ConfirmImportResponse
+	49, // 91: idsync.v1.AdminService.CancelImport:output_type -> idsync.v1.CancelImportResponse
+	53, // 92: idsync.v1.AdminService.ListUsers:output_type -> idsync.v1.ListUsersResponse
+	55, // 93: idsync.v1.AdminService.GetUser:output_type -> idsync.v1.GetUserResponse
+	59, // 94: idsync.v1.AdminService.ListGroups:output_type -> idsync.v1.ListGroupsResponse
+	61, // 95: idsync.v1.AdminService.GetGroup:output_type -> idsync.v1.GetGroupResponse
+	7,  // 96: idsync.v1.AdminService.CreateAdminToken:output_type -> idsync.v1.CreateAdminTokenResponse
+	9,  // 97: idsync.v1.AdminService.ListAdminTokens:output_type -> idsync.v1.ListAdminTokensResponse
+	11, // 98: idsync.v1.AdminService.RevokeAdminToken:output_type -> idsync.v1.RevokeAdminTokenResponse
+	14, // 99: idsync.v1.AdminService.ListAuditEvents:output_type -> idsync.v1.ListAuditEventsResponse
+	17, // 100: idsync.v1.AdminService.GetReport:output_type -> idsync.v1.GetReportResponse
+	4,  // 101: idsync.v1.AdminService.Authenticate:output_type -> idsync.v1.AuthenticateResponse
+	79, // [79:102] is the sub-list for method output_type
+	56, // [56:79] is the sub-list for method input_type
+	56, // [56:56] is the sub-list for extension type_name
+	56, // [56:56] is the sub-list for extension extendee
+	0,  // [0:56] is the sub-list for field type_name
 }
 
 func init() { file_idsync_v1_admin_proto_init() }
@@ -4616,13 +4719,14 @@ func file_idsync_v1_admin_proto_init() {
 		return
 	}
 	file_idsync_v1_agent_proto_init()
+	file_idsync_v1_admin_proto_msgTypes[17].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_idsync_v1_admin_proto_rawDesc), len(file_idsync_v1_admin_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   58,
+			NumMessages:   59,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -1414,8 +1414,14 @@ type WriteEntry struct {
 	Password string `protobuf:"bytes,14,opt,name=password,proto3" json:"password,omitempty"`
 	// The user must change the initial password at the next sign-in.
 	MustChangePassword bool `protobuf:"varint,15,opt,name=must_change_password,json=mustChangePassword,proto3" json:"must_change_password,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// The OUs (with their subtrees) the write may touch: the entry, its
+	// parent and its disabled parent must lie in one of them. The agent
+	// refuses any write when empty.
+	WritableOus []string `protobuf:"bytes,16,rep,name=writable_ous,json=writableOus,proto3" json:"writable_ous,omitempty"`
+	// The groups the write may add the entry to (the disable group).
+	WritableGroups []string `protobuf:"bytes,17,rep,name=writable_groups,json=writableGroups,proto3" json:"writable_groups,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *WriteEntry) Reset() {
@@ -1551,6 +1557,20 @@ func (x *WriteEntry) GetMustChangePassword() bool {
 		return x.MustChangePassword
 	}
 	return false
+}
+
+func (x *WriteEntry) GetWritableOus() []string {
+	if x != nil {
+		return x.WritableOus
+	}
+	return nil
+}
+
+func (x *WriteEntry) GetWritableGroups() []string {
+	if x != nil {
+		return x.WritableGroups
+	}
+	return nil
 }
 
 // StartImport asks the agent to read a directory and stream it.
@@ -2421,7 +2441,7 @@ const file_idsync_v1_agent_proto_rawDesc = "" +
 	"\x06source\x18\x01 \x01(\v2\x11.idsync.v1.SourceR\x06source\x12)\n" +
 	"\x10login_attributes\x18\x02 \x03(\tR\x0floginAttributes\x12\x1a\n" +
 	"\busername\x18\x03 \x01(\tR\busername\x12\x1a\n" +
-	"\bpassword\x18\x04 \x01(\tR\bpassword\"\xe2\x04\n" +
+	"\bpassword\x18\x04 \x01(\tR\bpassword\"\xae\x05\n" +
 	"\n" +
 	"WriteEntry\x12)\n" +
 	"\x06source\x18\x01 \x01(\v2\x11.idsync.v1.SourceR\x06source\x12.\n" +
@@ -2442,7 +2462,9 @@ const file_idsync_v1_agent_proto_rawDesc = "" +
 	"\x11disable_attribute\x18\f \x01(\tR\x10disableAttribute\x12(\n" +
 	"\x10disable_group_dn\x18\r \x01(\tR\x0edisableGroupDn\x12\x1a\n" +
 	"\bpassword\x18\x0e \x01(\tR\bpassword\x120\n" +
-	"\x14must_change_password\x18\x0f \x01(\bR\x12mustChangePassword\"\xa3\x01\n" +
+	"\x14must_change_password\x18\x0f \x01(\bR\x12mustChangePassword\x12!\n" +
+	"\fwritable_ous\x18\x10 \x03(\tR\vwritableOus\x12'\n" +
+	"\x0fwritable_groups\x18\x11 \x03(\tR\x0ewritableGroups\"\xa3\x01\n" +
 	"\vStartImport\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12)\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x15.idsync.v1.ImportKindR\x04kind\x12)\n" +

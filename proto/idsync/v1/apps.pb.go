@@ -260,8 +260,13 @@ type App struct {
 	// Set for an app that is a directory (AD or OpenLDAP) written through
 	// its agent instead of a SCIM service; scim_url and auth are then unused.
 	DirectoryTarget *DirectoryTarget `protobuf:"bytes,28,opt,name=directory_target,json=directoryTarget,proto3" json:"directory_target,omitempty"`
-	unknownFields   protoimpl.UnknownFields
-	sizeCache       protoimpl.SizeCache
+	// The app's URLs may be plain http:// (set by a super-admin only).
+	AllowInsecureHttp bool `protobuf:"varint,29,opt,name=allow_insecure_http,json=allowInsecureHttp,proto3" json:"allow_insecure_http,omitempty"`
+	// The app's URLs may reach loopback and link-local addresses and the hub's
+	// own listeners (set by a super-admin only).
+	AllowLocalAddresses bool `protobuf:"varint,30,opt,name=allow_local_addresses,json=allowLocalAddresses,proto3" json:"allow_local_addresses,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *App) Reset() {
@@ -490,28 +495,40 @@ func (x *App) GetDirectoryTarget() *DirectoryTarget {
 	return nil
 }
 
+func (x *App) GetAllowInsecureHttp() bool {
+	if x != nil {
+		return x.AllowInsecureHttp
+	}
+	return false
+}
+
+func (x *App) GetAllowLocalAddresses() bool {
+	if x != nil {
+		return x.AllowLocalAddresses
+	}
+	return false
+}
+
 // DirectoryTarget is how the hub writes users into a directory.
 type DirectoryTarget struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The hub directory (kind ad or openldap) whose agents write.
 	Directory string `protobuf:"bytes,1,opt,name=directory,proto3" json:"directory,omitempty"`
-	// Where enabled accounts are created.
+	// Where enabled accounts are created: within one of the OUs the
+	// directory's write-back settings name.
 	ParentDn string `protobuf:"bytes,2,opt,name=parent_dn,json=parentDn,proto3" json:"parent_dn,omitempty"`
-	// Where disabled accounts are moved; empty: they stay.
+	// Where disabled accounts are moved (within a writable OU); empty: they
+	// stay.
 	DisabledParentDn string `protobuf:"bytes,3,opt,name=disabled_parent_dn,json=disabledParentDn,proto3" json:"disabled_parent_dn,omitempty"`
 	// The naming attribute ("cn" when empty).
 	RdnAttribute string `protobuf:"bytes,4,opt,name=rdn_attribute,json=rdnAttribute,proto3" json:"rdn_attribute,omitempty"`
 	// OpenLDAP: "attr=value" set while an account is disabled.
 	DisableAttribute string `protobuf:"bytes,5,opt,name=disable_attribute,json=disableAttribute,proto3" json:"disable_attribute,omitempty"`
-	// OpenLDAP: a group holding the disabled accounts.
+	// OpenLDAP: a group holding the disabled accounts; one of the groups the
+	// directory's write-back settings name.
 	DisableGroupDn string `protobuf:"bytes,6,opt,name=disable_group_dn,json=disableGroupDn,proto3" json:"disable_group_dn,omitempty"`
-	// A mapping expression giving an initial password on create (over TLS
-	// on AD); empty: none.
-	InitialPassword string `protobuf:"bytes,7,opt,name=initial_password,json=initialPassword,proto3" json:"initial_password,omitempty"`
-	// The user must change the initial password at the next sign-in.
-	MustChangePassword bool `protobuf:"varint,8,opt,name=must_change_password,json=mustChangePassword,proto3" json:"must_change_password,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *DirectoryTarget) Reset() {
@@ -584,20 +601,6 @@ func (x *DirectoryTarget) GetDisableGroupDn() string {
 		return x.DisableGroupDn
 	}
 	return ""
-}
-
-func (x *DirectoryTarget) GetInitialPassword() string {
-	if x != nil {
-		return x.InitialPassword
-	}
-	return ""
-}
-
-func (x *DirectoryTarget) GetMustChangePassword() bool {
-	if x != nil {
-		return x.MustChangePassword
-	}
-	return false
 }
 
 // CreateAppRequest adds an app.
@@ -2498,7 +2501,8 @@ const file_idsync_v1_apps_proto_rawDesc = "" +
 	"\rAppAssignment\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1b\n" +
 	"\ttarget_id\x18\x02 \x01(\tR\btargetId\x12\x12\n" +
-	"\x04name\x18\x03 \x01(\tR\x04name\"\xed\t\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\"\xd1\n" +
+	"\n" +
 	"\x03App\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
 	"\bscim_url\x18\x02 \x01(\tR\ascimUrl\x12*\n" +
@@ -2533,7 +2537,9 @@ const file_idsync_v1_apps_proto_rawDesc = "" +
 	"\x0fpatch_supported\x18\x1a \x01(\bH\x00R\x0epatchSupported\x88\x01\x01\x129\n" +
 	"\n" +
 	"created_at\x18\x1b \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12E\n" +
-	"\x10directory_target\x18\x1c \x01(\v2\x1a.idsync.v1.DirectoryTargetR\x0fdirectoryTarget\x1a;\n" +
+	"\x10directory_target\x18\x1c \x01(\v2\x1a.idsync.v1.DirectoryTargetR\x0fdirectoryTarget\x12.\n" +
+	"\x13allow_insecure_http\x18\x1d \x01(\bR\x11allowInsecureHttp\x122\n" +
+	"\x15allow_local_addresses\x18\x1e \x01(\bR\x13allowLocalAddresses\x1a;\n" +
 	"\rAccountsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\x1a8\n" +
@@ -2541,16 +2547,14 @@ const file_idsync_v1_apps_proto_rawDesc = "" +
 	"QueueEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01B\x12\n" +
-	"\x10_patch_supported\"\xd3\x02\n" +
+	"\x10_patch_supported\"\xaa\x02\n" +
 	"\x0fDirectoryTarget\x12\x1c\n" +
 	"\tdirectory\x18\x01 \x01(\tR\tdirectory\x12\x1b\n" +
 	"\tparent_dn\x18\x02 \x01(\tR\bparentDn\x12,\n" +
 	"\x12disabled_parent_dn\x18\x03 \x01(\tR\x10disabledParentDn\x12#\n" +
 	"\rrdn_attribute\x18\x04 \x01(\tR\frdnAttribute\x12+\n" +
 	"\x11disable_attribute\x18\x05 \x01(\tR\x10disableAttribute\x12(\n" +
-	"\x10disable_group_dn\x18\x06 \x01(\tR\x0edisableGroupDn\x12)\n" +
-	"\x10initial_password\x18\a \x01(\tR\x0finitialPassword\x120\n" +
-	"\x14must_change_password\x18\b \x01(\bR\x12mustChangePassword\"L\n" +
+	"\x10disable_group_dn\x18\x06 \x01(\tR\x0edisableGroupDnJ\x04\b\a\x10\bJ\x04\b\b\x10\tR\x10initial_passwordR\x14must_change_password\"L\n" +
 	"\x10CreateAppRequest\x12 \n" +
 	"\x03app\x18\x01 \x01(\v2\x0e.idsync.v1.AppR\x03app\x12\x16\n" +
 	"\x06secret\x18\x02 \x01(\tR\x06secret\"5\n" +

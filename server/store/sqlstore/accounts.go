@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -295,4 +297,63 @@ func (s *Store) WrittenObjects(ctx context.Context, directoryID int64, externalI
 		}
 	}
 	return out, nil
+}
+
+// DeleteDirectoryWrite forgets the record of (appID, userID).
+func (s *Store) DeleteDirectoryWrite(ctx context.Context, appID int64, userID string) error {
+	if _, err := s.wr.exec(ctx, `DELETE FROM directory_writes WHERE app_id = ? AND user_id = ?`, appID, userID); err != nil {
+		return fmt.Errorf("forgetting the entry app %d writes for user %s: %w", appID, userID, err)
+	}
+	return nil
+}
+
+const directoryWriteCols = `app_id, user_id, directory_id, dn_key, external_id`
+
+func scanDirectoryWrite(sc scanner) (*store.DirectoryWrite, error) {
+	w := &store.DirectoryWrite{}
+	return w, sc.Scan(&w.AppID, &w.UserID, &w.DirectoryID, &w.DNKey, &w.ExternalID)
+}
+
+// FindDirectoryWrite returns app appID's record of the entry externalID,
+// else of the create in flight at dnKey.
+func (s *Store) FindDirectoryWrite(ctx context.Context, appID int64, externalID, dnKey string) (*store.DirectoryWrite, error) {
+	if externalID != "" {
+		w, err := scanDirectoryWrite(s.rd.row(ctx, `SELECT `+directoryWriteCols+` FROM directory_writes
+			WHERE app_id = ? AND external_id = ?`, appID, externalID))
+		if err == nil {
+			return w, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("reading entry %s written by app %d: %w", externalID, appID, err)
+		}
+	}
+	if dnKey == "" {
+		return nil, notFound("entry %s written by app %d", externalID, appID)
+	}
+	w, err := scanDirectoryWrite(s.rd.row(ctx, `SELECT `+directoryWriteCols+` FROM directory_writes
+		WHERE app_id = ? AND external_id = '' AND dn_key = ?`, appID, dnKey))
+	if err != nil {
+		return nil, noRows(err, "entry %s (%s) written by app %d", externalID, dnKey, appID)
+	}
+	return w, nil
+}
+
+// EntryWrites returns every app's record of the entry externalID of
+// directoryID, by app id.
+func (s *Store) EntryWrites(ctx context.Context, directoryID int64, externalID string) ([]*store.DirectoryWrite, error) {
+	rows, err := s.rd.query(ctx, `SELECT `+directoryWriteCols+` FROM directory_writes
+		WHERE directory_id = ? AND external_id = ? ORDER BY app_id`, directoryID, externalID)
+	if err != nil {
+		return nil, fmt.Errorf("reading the apps that wrote entry %s of directory %d: %w", externalID, directoryID, err)
+	}
+	defer rows.Close()
+	var out []*store.DirectoryWrite
+	for rows.Next() {
+		w, err := scanDirectoryWrite(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, w)
+	}
+	return out, rows.Err()
 }

@@ -12,8 +12,8 @@ import (
 
 const appCols = `id, name, scim_url, auth_kind, username, token_url, scopes, secret, allow_create,
 	allow_update, allow_deactivate, allow_delete, push_groups, update_mode, rate_limit, concurrency,
-	mapping, match_by, delete_after_ms, reconcile_interval_ms, patch_supported, target, status, status_message,
-	created_at, updated_at`
+	mapping, match_by, delete_after_ms, reconcile_interval_ms, patch_supported, target, allow_insecure_http,
+	allow_local_addresses, status, status_message, created_at, updated_at`
 
 func scanApp(sc scanner) (*store.App, error) {
 	a := &store.App{}
@@ -22,7 +22,7 @@ func scanApp(sc scanner) (*store.App, error) {
 		scanJSON{&a.Scopes, "scopes"}, &a.Secret, &a.AllowCreate, &a.AllowUpdate, &a.AllowDeactivate,
 		&a.AllowDelete, &a.PushGroups, &a.UpdateMode, &a.RateLimit, &a.Concurrency,
 		scanJSON{&a.Mapping, "mapping"}, &a.MatchBy, scanMillis{&a.DeleteAfter}, scanMillis{&a.ReconcileInterval},
-		&patch, scanJSON{&a.Target, "target"}, &a.Status, &a.StatusMessage, scanTime{&a.CreatedAt}, scanTime{&a.UpdatedAt})
+		&patch, scanJSON{&a.Target, "target"}, &a.AllowInsecureHTTP, &a.AllowLocalAddresses, &a.Status, &a.StatusMessage, scanTime{&a.CreatedAt}, scanTime{&a.UpdatedAt})
 	if patch.Valid {
 		a.PatchSupported = &patch.Bool
 	}
@@ -51,13 +51,14 @@ func appSettings(a *store.App) ([]any, error) {
 	return []any{a.Name, a.SCIMURL, a.AuthKind, a.Username, a.TokenURL, scopes, a.Secret, a.AllowCreate,
 		a.AllowUpdate, a.AllowDeactivate, a.AllowDelete, a.PushGroups, a.UpdateMode, a.RateLimit,
 		a.Concurrency, mapping, a.MatchBy, a.DeleteAfter.Milliseconds(), a.ReconcileInterval.Milliseconds(),
-		patch, target}, nil
+		patch, target, a.AllowInsecureHTTP, a.AllowLocalAddresses}, nil
 }
 
 // appSettingCols are the columns appSettings gives.
 const appSettingCols = `name, scim_url, auth_kind, username, token_url, scopes, secret, allow_create,
 	allow_update, allow_deactivate, allow_delete, push_groups, update_mode, rate_limit, concurrency,
-	mapping, match_by, delete_after_ms, reconcile_interval_ms, patch_supported, target`
+	mapping, match_by, delete_after_ms, reconcile_interval_ms, patch_supported, target, allow_insecure_http,
+	allow_local_addresses`
 
 // CreateApp inserts a and sets a.ID, a.CreatedAt and a.UpdatedAt (and
 // a.Status to active when empty). A taken name is store.ErrConflict.
@@ -131,10 +132,12 @@ func (s *Store) ListApps(ctx context.Context) ([]*store.App, error) {
 }
 
 // appTables are the tables that hold an app's rows, children first.
-var appTables = []string{"pushed_members", "pushed_groups", "unmatched", "tasks", "jobs", "accounts", "assignments"}
+var appTables = []string{"pushed_members", "pushed_groups", "unmatched", "tasks", "jobs", "accounts", "assignments",
+	"directory_writes"}
 
 // DeleteApp removes an app with its assignments, accounts, jobs, tasks,
-// unmatched accounts and pushed groups, in one transaction. Unknown app:
+// unmatched accounts, pushed groups and written entries' records, in one
+// transaction. Unknown app:
 // store.ErrNotFound.
 func (s *Store) DeleteApp(ctx context.Context, id int64) error {
 	return s.inTx(ctx, func(tx runner) error {

@@ -9,15 +9,34 @@ import (
 )
 
 const directoryCols = `id, name, kind, base_dn, user_filter, group_filter, mapping,
-	safeguard_percent, safeguard_max, capture_strategy, poll_interval_ms, full_import_interval_ms, created_at, mastered`
+	safeguard_percent, safeguard_max, capture_strategy, poll_interval_ms, full_import_interval_ms, created_at, mastered, write_back, initial_password`
 
 func scanDirectory(sc scanner) (*store.Directory, error) {
 	d := &store.Directory{}
+	var password []byte
 	err := sc.Scan(&d.ID, &d.Name, &d.Kind, &d.BaseDN, &d.UserFilter, &d.GroupFilter,
 		scanJSON{&d.Mapping, "mapping"}, &d.SafeguardPercent, &d.SafeguardMax, &d.CaptureStrategy,
 		scanMillis{&d.PollInterval}, scanMillis{&d.FullImportInterval}, scanTime{&d.CreatedAt},
-		scanJSON{&d.Mastered, "mastered fields"})
+		scanJSON{&d.Mastered, "mastered fields"}, scanJSON{&d.WriteBack, "write-back settings"}, &password)
+	if d.WriteBack != nil && len(password) > 0 {
+		d.WriteBack.InitialPassword = password
+	}
 	return d, err
+}
+
+// writeBackArgs are the write_back and initial_password values of d.
+func writeBackArgs(d *store.Directory) (wb any, password []byte, err error) {
+	if d.WriteBack == nil {
+		return nil, nil, nil
+	}
+	wb, err = jsonArg(d.WriteBack, false)
+	if err != nil {
+		return nil, nil, fmt.Errorf("encoding the write-back settings of directory %q: %w", d.Name, err)
+	}
+	if len(d.WriteBack.InitialPassword) > 0 {
+		password = d.WriteBack.InitialPassword
+	}
+	return wb, password, nil
 }
 
 // CreateDirectory inserts d and sets d.ID and d.CreatedAt. A taken name is
@@ -31,13 +50,18 @@ func (s *Store) CreateDirectory(ctx context.Context, d *store.Directory) error {
 	if err != nil {
 		return fmt.Errorf("encoding the mastered fields of directory %q: %w", d.Name, err)
 	}
+	wb, password, err := writeBackArgs(d)
+	if err != nil {
+		return err
+	}
 	created := now()
 	err = s.wr.row(ctx, `INSERT INTO directories (name, kind, base_dn, user_filter, group_filter, mapping,
-		safeguard_percent, safeguard_max, capture_strategy, poll_interval_ms, full_import_interval_ms, created_at, mastered)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		safeguard_percent, safeguard_max, capture_strategy, poll_interval_ms, full_import_interval_ms, created_at, mastered,
+		write_back, initial_password)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		d.Name, string(d.Kind), d.BaseDN, d.UserFilter, d.GroupFilter, mapping,
 		d.SafeguardPercent, d.SafeguardMax, d.CaptureStrategy, d.PollInterval.Milliseconds(),
-		d.FullImportInterval.Milliseconds(), s.wr.t(created), mastered).Scan(&d.ID)
+		d.FullImportInterval.Milliseconds(), s.wr.t(created), mastered, wb, password).Scan(&d.ID)
 	if err != nil {
 		return s.uniqueConflict(err, "creating directory %q", d.Name)
 	}
@@ -56,12 +80,16 @@ func (s *Store) UpdateDirectory(ctx context.Context, d *store.Directory) error {
 	if err != nil {
 		return fmt.Errorf("encoding the mastered fields of directory %q: %w", d.Name, err)
 	}
+	wb, password, err := writeBackArgs(d)
+	if err != nil {
+		return err
+	}
 	n, err := s.wr.execN(ctx, `UPDATE directories SET name = ?, kind = ?, base_dn = ?, user_filter = ?,
 		group_filter = ?, mapping = ?, safeguard_percent = ?, safeguard_max = ?, capture_strategy = ?,
-		poll_interval_ms = ?, full_import_interval_ms = ?, mastered = ? WHERE id = ?`,
+		poll_interval_ms = ?, full_import_interval_ms = ?, mastered = ?, write_back = ?, initial_password = ? WHERE id = ?`,
 		d.Name, string(d.Kind), d.BaseDN, d.UserFilter, d.GroupFilter, mapping,
 		d.SafeguardPercent, d.SafeguardMax, d.CaptureStrategy, d.PollInterval.Milliseconds(),
-		d.FullImportInterval.Milliseconds(), mastered, d.ID)
+		d.FullImportInterval.Milliseconds(), mastered, wb, password, d.ID)
 	if err != nil {
 		return s.uniqueConflict(err, "updating directory %d (%q)", d.ID, d.Name)
 	}

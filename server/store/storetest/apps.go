@@ -51,10 +51,9 @@ func fullApp(name string, patch *bool) *store.App {
 			{Target: "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department", Expr: `department ?? "none"`},
 		},
 		MatchBy: "email", DeleteAfter: 30 * 24 * time.Hour, ReconcileInterval: -time.Second,
-		PatchSupported: patch, StatusMessage: "",
+		PatchSupported: patch, StatusMessage: "", AllowInsecureHTTP: true, AllowLocalAddresses: true,
 		Target: &store.DirectoryTarget{Directory: "corp", ParentDN: "OU=Staff,DC=corp", DisabledParentDN: "OU=Gone,DC=corp",
-			RDNAttribute: "cn", DisableAttribute: "employeeType=disabled", InitialPassword: `"Welcome-" + employee_number`,
-			MustChangePassword: true},
+			RDNAttribute: "cn", DisableAttribute: "employeeType=disabled", DisableGroupDN: "CN=Disabled,DC=corp"},
 	}
 }
 
@@ -473,7 +472,8 @@ func testAssignLargeGroup(t *testing.T, s store.Store) {
 
 // testDirectoryWrites: a write is found by its DN key before the directory
 // gave its id and by the id alone after; only in its own directory; a
-// directory nobody writes to finds nothing; the record survives its app.
+// directory nobody writes to finds nothing; FindDirectoryWrite finds only
+// the app's own records; a record goes when deleted and with its app.
 func testDirectoryWrites(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	corp := &store.Directory{Name: "corp", Kind: store.KindAD, BaseDN: "DC=corp"}
@@ -507,8 +507,63 @@ func testDirectoryWrites(t *testing.T, s store.Store) {
 	if got := find(other.ID, []string{"g1"}, []string{"cn=ann,ou=gone,dc=corp"}); len(got) != 0 {
 		t.Errorf("another directory found %v, want nothing", got)
 	}
+
+	// FindDirectoryWrite: the app's own record by id, or its create in
+	// flight by DN; never another app's.
+	other2 := newApp(t, s, "ad-other")
+	pending := &store.DirectoryWrite{AppID: app.ID, UserID: "u-bob", DirectoryID: corp.ID, DNKey: "cn=bob,ou=staff,dc=corp"}
+	must(t, "PutDirectoryWrite(pending)", s.PutDirectoryWrite(ctx, pending))
+	for _, c := range []struct {
+		name        string
+		app         int64
+		id, dnKey   string
+		wantUser    string
+		wantMissing bool
+	}{
+		{"by id", app.ID, "g1", "", "u-ann", false},
+		{"by id, DN ignored", app.ID, "g1", "cn=bob,ou=staff,dc=corp", "u-ann", false},
+		{"pending by DN", app.ID, "g9", "cn=bob,ou=staff,dc=corp", "u-bob", false},
+		{"known id's old DN", app.ID, "g9", "cn=ann,ou=gone,dc=corp", "", true},
+		{"unknown", app.ID, "g9", "", "", true},
+		{"another app's by id", other2.ID, "g1", "", "", true},
+		{"another app's by DN", other2.ID, "", "cn=bob,ou=staff,dc=corp", "", true},
+	} {
+		got, err := s.FindDirectoryWrite(ctx, c.app, c.id, c.dnKey)
+		if c.wantMissing {
+			wantErr(t, "FindDirectoryWrite("+c.name+")", err, store.ErrNotFound)
+			continue
+		}
+		must(t, "FindDirectoryWrite("+c.name+")", err)
+		if got.UserID != c.wantUser || got.AppID != c.app || got.DirectoryID != corp.ID {
+			t.Errorf("FindDirectoryWrite(%s) = %+v, want user %s of app %d", c.name, got, c.wantUser, c.app)
+		}
+	}
+	both := &store.DirectoryWrite{AppID: other2.ID, UserID: "u-ann", DirectoryID: corp.ID, DNKey: "cn=ann,ou=gone,dc=corp", ExternalID: "g1"}
+	must(t, "PutDirectoryWrite(other app)", s.PutDirectoryWrite(ctx, both))
+	ws, err := s.EntryWrites(ctx, corp.ID, "g1")
+	must(t, "EntryWrites", err)
+	if len(ws) != 2 || ws[0].AppID != app.ID || ws[1].AppID != other2.ID {
+		t.Errorf("EntryWrites(g1) = %+v, want the records of apps %d and %d", ws, app.ID, other2.ID)
+	}
+	if ws, err := s.EntryWrites(ctx, other.ID, "g1"); err != nil || len(ws) != 0 {
+		t.Errorf("EntryWrites(other directory) = %+v, %v; want none", ws, err)
+	}
+
+	must(t, "DeleteDirectoryWrite", s.DeleteDirectoryWrite(ctx, app.ID, "u-bob"))
+	must(t, "DeleteDirectoryWrite(again)", s.DeleteDirectoryWrite(ctx, app.ID, "u-bob"))
+	_, err = s.FindDirectoryWrite(ctx, app.ID, "", "cn=bob,ou=staff,dc=corp")
+	wantErr(t, "FindDirectoryWrite(deleted)", err, store.ErrNotFound)
+
+	// The app goes, and its records with it: the entry is the directory's
+	// own for it (another app's record of it stays).
 	must(t, "DeleteApp", s.DeleteApp(ctx, app.ID))
-	if got := find(corp.ID, []string{"g1"}, nil); got["g1"] != "u-ann" {
-		t.Errorf("after the app was removed: found %v, want g1 still known", got)
+	_, err = s.FindDirectoryWrite(ctx, app.ID, "g1", "")
+	wantErr(t, "FindDirectoryWrite(app deleted)", err, store.ErrNotFound)
+	if ws, err := s.EntryWrites(ctx, corp.ID, "g1"); err != nil || len(ws) != 1 || ws[0].AppID != other2.ID {
+		t.Errorf("EntryWrites(g1) after the app went = %+v, %v; want only app %d's", ws, err, other2.ID)
+	}
+	must(t, "DeleteApp(other)", s.DeleteApp(ctx, other2.ID))
+	if got := find(corp.ID, []string{"g1"}, nil); len(got) != 0 {
+		t.Errorf("after the apps were removed: found %v, want nothing", got)
 	}
 }

@@ -15,6 +15,36 @@ var directoryTests = []test{
 	{"List", testDirectoryList},
 	{"Stats", testDirectoryStats},
 	{"SourceToken", testDirectorySourceToken},
+	{"WriteBack", testDirectoryWriteBack},
+}
+
+// testDirectoryWriteBack: the write-back settings and the sealed initial
+// password are kept by create and update, and cleared by nil.
+func testDirectoryWriteBack(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	wb := &store.WriteBack{OUs: []string{"OU=Staff,DC=corp", "OU=Gone,DC=corp"}, Groups: []string{"CN=Disabled,DC=corp"},
+		MustChangePassword: true, InitialPassword: []byte{0, 1, 0xfe, 0xff}}
+	d := &store.Directory{Name: "corp", Kind: store.KindAD, BaseDN: "DC=corp", WriteBack: wb}
+	must(t, "CreateDirectory", s.CreateDirectory(ctx, d))
+	other := &store.Directory{Name: "lab", Kind: store.KindOpenLDAP, BaseDN: "dc=lab"}
+	must(t, "CreateDirectory", s.CreateDirectory(ctx, other))
+	check := func(name string, want *store.WriteBack) {
+		t.Helper()
+		got, err := s.GetDirectory(ctx, name)
+		must(t, "GetDirectory", err)
+		if !reflect.DeepEqual(got.WriteBack, want) {
+			t.Errorf("%s: WriteBack = %+v, want %+v", name, got.WriteBack, want)
+		}
+	}
+	check("corp", wb)
+	check("lab", nil)
+	// No password, must-change off.
+	d.WriteBack = &store.WriteBack{OUs: []string{"OU=Staff,DC=corp"}}
+	must(t, "UpdateDirectory", s.UpdateDirectory(ctx, d))
+	check("corp", &store.WriteBack{OUs: []string{"OU=Staff,DC=corp"}})
+	d.WriteBack = nil
+	must(t, "UpdateDirectory(nil)", s.UpdateDirectory(ctx, d))
+	check("corp", nil)
 }
 
 func testDirectorySourceToken(t *testing.T, s store.Store) {
