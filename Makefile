@@ -1,6 +1,11 @@
 # idsync — run `make help` for the targets.
 SHELL := /usr/bin/env bash
 GO ?= go
+# Every target builds, tests and lints with the Go go.mod requires (its `go`
+# line, e.g. go1.27.3); the go command fetches that toolchain through the
+# module proxy when it is not the installed one. An exported GOTOOLCHAIN
+# wins, but go.mod still refuses an older Go.
+export GOTOOLCHAIN ?= go$(shell awk '$$1 == "go" {print $$2}' go.mod)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/idsync/idsync/internal/version.Version=$(VERSION)
 CMDS := idsync-agent idsync-hub idsyncctl
@@ -10,6 +15,7 @@ TEST_TIMEOUT ?= 25m
 
 .PHONY: help
 help: ## show this help
+	@echo "Go toolchain: $(GOTOOLCHAIN) (GOTOOLCHAIN; go.mod's go line by default)"
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
@@ -59,10 +65,17 @@ fuzz: ## run every fuzz target for FUZZTIME each (default 5s; the seed corpora a
 bench: test-deps ## run the benchmarks and print their figures
 	$(GO) run ./scripts/bench
 
+# govulncheck's database, built offline from the golang.org/x/vulndb module
+# go.mod requires, one directory per version (scripts/vulndb).
+VULNDB_CACHE ?= .cache/vulndb
+
 .PHONY: lint
-lint: ## go vet and buf lint
+lint: ## go vet, buf lint, govulncheck (linux, and windows for cmd/: database built offline from go.mod's x/vulndb)
 	$(GO) vet ./...
 	$(GO) tool buf lint
+	@db=$$($(GO) run ./scripts/vulndb -cache $(VULNDB_CACHE)) && vc=$$($(GO) tool -n govulncheck) && \
+	set -x && "$$vc" -db "file://$$db" ./... && \
+	GOOS=windows "$$vc" -db "file://$$db" ./cmd/...
 
 .PHONY: generate
 generate: ## regenerate the protobuf and gRPC code (tools pinned in go.mod)
@@ -81,4 +94,4 @@ demo: ## local slapd with a generated directory, hub, agent and a full import (C
 
 .PHONY: clean
 clean: ## remove build output
-	rm -rf bin dist .demo
+	rm -rf bin dist .demo .cache/vulndb

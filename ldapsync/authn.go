@@ -269,7 +269,7 @@ func refusal(k Kind, u foundUser, refused bool, diag string) AuthReason {
 // attribute, or an error when the entry cannot be normalised.
 func (u foundUser) complete(ctx context.Context) (Change, error) {
 	if u.problem != nil {
-		return Change{}, fmt.Errorf("reading the user: %w", u.problem)
+		return Change{}, fmt.Errorf("reading the user: %w", *u.problem)
 	}
 	ch := u.change
 	if len(u.ranges) > 0 {
@@ -278,7 +278,7 @@ func (u foundUser) complete(ctx context.Context) (Change, error) {
 			return Change{}, err
 		}
 		if eerr != nil {
-			return Change{}, fmt.Errorf("reading the user: %w", eerr)
+			return Change{}, fmt.Errorf("reading the user: %w", *eerr)
 		}
 	}
 	sortAttributes(ch.Attributes)

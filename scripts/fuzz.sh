@@ -7,6 +7,9 @@
 #   FUZZ=regexp   only the targets whose name matches
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The toolchain go.mod requires (`make fuzz` exports it; run alone, the
+# machine's Go would refuse the module).
+export GOTOOLCHAIN=${GOTOOLCHAIN:-go$(awk '$1 == "go" {print $2}' go.mod)}
 
 fuzztime=${FUZZTIME:-5s}
 only=${FUZZ:-.}
