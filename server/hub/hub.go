@@ -88,6 +88,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("creating data dir: %w", err)
 	}
+	if err := secureDataDir(cfg.DataDir, privateFiles(cfg.DataDir, sqlitePath(cfg)), log); err != nil {
+		return err
+	}
 	ca, err := pki.LoadOrCreateCA(cfg.DataDir)
 	if err != nil {
 		return fmt.Errorf("hub CA in %s: %w", cfg.DataDir, err)
@@ -238,12 +241,23 @@ func storeKind(cfg Config) string {
 	return cfg.Store
 }
 
+// sqlitePath is the SQLite database's file, "" with another store.
+func sqlitePath(cfg Config) string {
+	switch {
+	case storeKind(cfg) != "sqlite":
+		return ""
+	case cfg.StoreDSN != "":
+		return cfg.StoreDSN
+	}
+	return filepath.Join(cfg.DataDir, "hub.db")
+}
+
 func openStore(ctx context.Context, cfg Config) (store.Store, error) {
 	switch storeKind(cfg) {
 	case "sqlite":
-		path := cfg.StoreDSN
-		if path == "" {
-			path = filepath.Join(cfg.DataDir, "hub.db")
+		path := sqlitePath(cfg)
+		if err := createPrivate(path); err != nil {
+			return nil, fmt.Errorf("sqlite store: %w", err)
 		}
 		st, err := sqlite.Open(ctx, path)
 		if err != nil {
