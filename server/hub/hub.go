@@ -62,6 +62,8 @@ type Config struct {
 	// Metrics is the registry /metrics serves; nil: a new one with the Go
 	// and process collectors (obs.NewRegistry).
 	Metrics *prometheus.Registry
+	// HTTPTimeouts bound the HTTP listener's connections (zero: defaults).
+	HTTPTimeouts obs.Timeouts
 }
 
 // MaxMessageBytes bounds every gRPC message. Batches are far smaller; the
@@ -174,7 +176,8 @@ func Run(ctx context.Context, cfg Config) error {
 	mux.Handle(scimin.Prefix, scimin.New(st, engine, trail, log))
 	// Applications sign users in with their directory password here.
 	mux.Handle("/v1/authn", signin)
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// The largest body any route takes is a SCIM resource.
+	hs := obs.NewServer(mux, cfg.HTTPTimeouts, scimin.MaxBody)
 
 	log.Info("hub serving", "grpc", gl.Addr().String(), "http", hl.Addr().String(),
 		"store", storeKind(cfg), "data_dir", cfg.DataDir, "version", cfg.Version)
