@@ -10,21 +10,24 @@ import (
 	"testing"
 )
 
+// addrs are the addresses a hub serves on.
+type addrs struct{ grpc, http string }
+
 // serve runs the hub with cfg on loopback until stop is called or the test
-// ends; it returns once the hub serves, with its HTTP address.
-func serve(t *testing.T, cfg Config) (httpAddr string, stop func()) {
+// ends; it returns once the hub serves, with its addresses.
+func serve(t *testing.T, cfg Config) (addrs, func()) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(t.Context())
 	cfg.GRPCListen, cfg.HTTPListen = "127.0.0.1:0", "127.0.0.1:0"
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	addr := make(chan string, 1)
-	cfg.Ready = func(_, http string) { addr <- http }
+	ready := make(chan addrs, 1)
+	cfg.Ready = func(grpc, http string) { ready <- addrs{grpc, http} }
 	done := make(chan error, 1)
 	go func() { done <- Run(ctx, cfg) }()
 	stopped := false
-	stop = func() {
+	stop := func() {
 		if stopped {
 			return
 		}
@@ -36,13 +39,13 @@ func serve(t *testing.T, cfg Config) (httpAddr string, stop func()) {
 	}
 	t.Cleanup(stop)
 	select {
-	case a := <-addr:
+	case a := <-ready:
 		return a, stop
 	case err := <-done:
 		stopped = true
 		t.Fatalf("Run ended at start: %v", err)
 	}
-	return "", nil
+	return addrs{}, nil
 }
 
 // TestDataDirModes: the hub creates its database 0600; it makes a data dir

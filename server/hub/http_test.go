@@ -26,7 +26,7 @@ func closedByPeer(err error) bool {
 // its body slowly, and one that keeps a connection idle are each cut off by
 // the HTTP listener, after timeouts shortened here to a fraction of a second.
 func TestHTTPTimeouts(t *testing.T) {
-	addr, _ := serve(t, Config{DataDir: t.TempDir(), HTTPTimeouts: obs.Timeouts{
+	a, _ := serve(t, Config{DataDir: t.TempDir(), HTTPTimeouts: obs.Timeouts{
 		ReadHeader: 300 * time.Millisecond, Read: 600 * time.Millisecond, Idle: 300 * time.Millisecond, Write: 5 * time.Second}})
 	// Far longer than the timeouts, shorter than the defaults: a connection
 	// still open then was not cut off.
@@ -43,7 +43,7 @@ func TestHTTPTimeouts(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			conn, err := net.Dial("tcp", addr)
+			conn, err := net.Dial("tcp", a.http)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -99,10 +99,10 @@ func TestHTTPTimeouts(t *testing.T) {
 // every route before it is read, with or without credentials; headers over
 // 64 KiB are answered 431.
 func TestHTTPBounds(t *testing.T) {
-	addr, _ := serve(t, Config{DataDir: t.TempDir()})
+	a, _ := serve(t, Config{DataDir: t.TempDir()})
 	ask := func(t *testing.T, request string) (int, string) {
 		t.Helper()
-		conn, err := net.Dial("tcp", addr)
+		conn, err := net.Dial("tcp", a.http)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -17,8 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/keepalive"
 
 	"github.com/idsync/idsync/internal/adminconf"
 	"github.com/idsync/idsync/internal/obs"
@@ -64,12 +62,10 @@ type Config struct {
 	Metrics *prometheus.Registry
 	// HTTPTimeouts bound the HTTP listener's connections (zero: defaults).
 	HTTPTimeouts obs.Timeouts
+	// Bounds bound what clients may hold before they are authenticated
+	// (zero: defaults).
+	Bounds Bounds
 }
-
-// MaxMessageBytes bounds every gRPC message. Batches are far smaller; the
-// bound stops a broken or hostile peer from making the hub allocate without
-// limit.
-const MaxMessageBytes = 64 << 20
 
 // Run starts the hub and serves until ctx is cancelled, then stops
 // gracefully within a bound.
@@ -156,18 +152,13 @@ func Run(ctx context.Context, cfg Config) error {
 	signin := api.NewAuthn(st, engine, sessions, authn, trail, log.With("component", "authn"), cfg.Authn)
 	adminSrv.ServeAuthn(signin)
 
-	gs := grpc.NewServer(
-		grpc.Creds(credentials.NewTLS(authn.Guard(pki.ServerTLSConfig(cert, ca)))),
-		grpc.ChainUnaryInterceptor(authn.UnaryInterceptor),
-		grpc.ChainStreamInterceptor(authn.StreamInterceptor),
-		grpc.MaxRecvMsgSize(MaxMessageBytes),
-		grpc.MaxSendMsgSize(MaxMessageBytes),
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
-	)
-	idsyncv1.RegisterAgentServiceServer(gs, agentSrv)
-	idsyncv1.RegisterAdminServiceServer(gs, adminSrv)
-	idsyncv1.RegisterAppServiceServer(gs, api.NewAppServer(st, prov, box, log, trail))
+	bounds := cfg.Bounds.withDefaults()
+	router := newTLSRouter(limit(gl, bounds), authn.Guard(pki.ServerTLSConfig(cert, ca)), bounds.HandshakeTimeout)
+	gs, as := grpcServers(authn, bounds, func(s grpc.ServiceRegistrar) {
+		idsyncv1.RegisterAgentServiceServer(s, agentSrv)
+		idsyncv1.RegisterAdminServiceServer(s, adminSrv)
+		idsyncv1.RegisterAppServiceServer(s, api.NewAppServer(st, prov, box, log, trail))
+	})
 
 	var serving atomic.Bool
 	mux := obs.Mux(cfg.Metrics, readiness(st, &serving))
@@ -189,10 +180,12 @@ func Run(ctx context.Context, cfg Config) error {
 	g.Go(func() error {
 		serving.Store(true)
 		defer serving.Store(false)
-		return gs.Serve(gl)
+		return gs.Serve(router.others)
 	})
+	g.Go(func() error { return as.Serve(router.agents) })
+	g.Go(router.run)
 	g.Go(func() error {
-		if err := hs.Serve(hl); !errors.Is(err, http.ErrServerClosed) {
+		if err := hs.Serve(limit(hl, bounds)); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil
@@ -204,13 +197,8 @@ func Run(ctx context.Context, cfg Config) error {
 	g.Go(func() error {
 		<-gctx.Done()
 		serving.Store(false)
-		stopped := make(chan struct{})
-		go func() { gs.GracefulStop(); close(stopped) }()
-		select {
-		case <-stopped:
-		case <-time.After(5 * time.Second):
-			gs.Stop()
-		}
+		stopGRPC(5*time.Second, gs, as)
+		gl.Close() // ends router.run
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		return hs.Shutdown(sctx)
