@@ -28,6 +28,7 @@ import (
 
 	"github.com/idsync/idsync/internal/adminconf"
 	"github.com/idsync/idsync/internal/obs"
+	"github.com/idsync/idsync/internal/obs/obstest"
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 )
 
@@ -409,6 +410,15 @@ func TestUnauthenticatedLoad(t *testing.T) {
 		}
 		wg.Wait()
 	})
+
+	// What the bounds refused is counted: at least the connections and
+	// calls refused above (some calls of the burst too).
+	m := obstest.Scrape(t, "http://"+a.http)
+	for what, least := range map[string]float64{"http_connection": 4 + 8, "grpc_connection": 4, "call": 18} {
+		if got := m[`idsync_hub_refused_total{what="`+what+`"}`]; got < least {
+			t.Errorf("idsync_hub_refused_total{what=%q} = %v, want at least %v", what, got, least)
+		}
+	}
 }
 
 // perConnBytes is what an open connection may hold of the hub's heap, as

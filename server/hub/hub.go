@@ -153,8 +153,9 @@ func Run(ctx context.Context, cfg Config) error {
 	adminSrv.ServeAuthn(signin)
 
 	bounds := cfg.Bounds.withDefaults()
-	router := newTLSRouter(limit(gl, bounds), authn.Guard(pki.ServerTLSConfig(cert, ca)), bounds.HandshakeTimeout)
-	gs, as := grpcServers(authn, bounds, func(s grpc.ServiceRegistrar) {
+	router := newTLSRouter(limit(gl, bounds, m.refused.WithLabelValues("grpc_connection").Inc),
+		authn.Guard(pki.ServerTLSConfig(cert, ca)), bounds.HandshakeTimeout)
+	gs, as := grpcServers(authn, bounds, m.refused.WithLabelValues("call").Inc, func(s grpc.ServiceRegistrar) {
 		idsyncv1.RegisterAgentServiceServer(s, agentSrv)
 		idsyncv1.RegisterAdminServiceServer(s, adminSrv)
 		idsyncv1.RegisterAppServiceServer(s, api.NewAppServer(st, prov, box, log, trail))
@@ -185,7 +186,7 @@ func Run(ctx context.Context, cfg Config) error {
 	g.Go(func() error { return as.Serve(router.agents) })
 	g.Go(router.run)
 	g.Go(func() error {
-		if err := hs.Serve(limit(hl, bounds)); !errors.Is(err, http.ErrServerClosed) {
+		if err := hs.Serve(limit(hl, bounds, m.refused.WithLabelValues("http_connection").Inc)); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil

@@ -111,14 +111,16 @@ func host(a net.Addr) string {
 	return a.String()
 }
 
-// limitListener closes at once a connection past its quota.
+// limitListener closes at once a connection past its quota, and counts
+// it refused.
 type limitListener struct {
 	net.Listener
-	q *quota
+	q       *quota
+	refused func()
 }
 
-func limit(l net.Listener, b Bounds) net.Listener {
-	return &limitListener{Listener: l, q: newQuota(b.ConnsPerAddr, b.Conns)}
+func limit(l net.Listener, b Bounds, refused func()) net.Listener {
+	return &limitListener{Listener: l, q: newQuota(b.ConnsPerAddr, b.Conns), refused: refused}
 }
 
 func (l *limitListener) Accept() (net.Conn, error) {
@@ -130,6 +132,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 		addr := host(c.RemoteAddr())
 		if !l.q.take(addr) {
 			c.Close()
+			l.refused()
 			continue
 		}
 		return &countedConn{Conn: c, release: gosync.OnceFunc(func() { l.q.give(addr) })}, nil
@@ -274,10 +277,11 @@ func (handshaken) OverrideServerName(string) error { return nil }
 type callGate struct {
 	q       *quota
 	timeout time.Duration
+	refused func()
 }
 
-func newCallGate(b Bounds) *callGate {
-	return &callGate{q: newQuota(b.CallsPerAddr, b.Calls), timeout: b.ReceiveTimeout}
+func newCallGate(b Bounds, refused func()) *callGate {
+	return &callGate{q: newQuota(b.CallsPerAddr, b.Calls), timeout: b.ReceiveTimeout, refused: refused}
 }
 
 type receivedKey struct{}
@@ -292,6 +296,7 @@ func (g *callGate) tap(ctx context.Context, info *tap.Info) (context.Context, er
 		addr = host(p.Addr)
 	}
 	if !g.q.take(addr) {
+		g.refused()
 		return nil, status.Errorf(codes.ResourceExhausted,
 			"the hub is receiving too many calls (at most %d from one address, %d in all): try again", g.q.perAddr, g.q.total)
 	}
@@ -330,8 +335,9 @@ const maxAnswerBytes = 64 << 20
 
 // grpcServers returns the gRPC server for connections without an agent
 // certificate (admins, enrolment) and the one for connections with one
-// (agents' streams), each with the services register registers.
-func grpcServers(authn *auth.Authenticator, b Bounds, register func(grpc.ServiceRegistrar)) (others, agents *grpc.Server) {
+// (agents' streams), each with the services register registers. refused
+// counts a call refused past the bounds.
+func grpcServers(authn *auth.Authenticator, b Bounds, refused func(), register func(grpc.ServiceRegistrar)) (others, agents *grpc.Server) {
 	common := []grpc.ServerOption{
 		grpc.Creds(handshaken{}),
 		grpc.ChainStreamInterceptor(authn.StreamInterceptor),
@@ -341,7 +347,7 @@ func grpcServers(authn *auth.Authenticator, b Bounds, register func(grpc.Service
 	// Requests are read before their caller is known: small ones, a few at
 	// a time, flow-control windows that do not grow past a request, and a
 	// read buffer to match (a third of what a connection holds otherwise).
-	gate := newCallGate(b)
+	gate := newCallGate(b, refused)
 	others = grpc.NewServer(slices.Concat(common, []grpc.ServerOption{
 		grpc.InTapHandle(gate.tap),
 		grpc.ChainUnaryInterceptor(gate.received, authn.UnaryInterceptor),
