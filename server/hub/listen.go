@@ -269,26 +269,43 @@ func (h handshaken) Clone() credentials.TransportCredentials { return h }
 
 func (handshaken) OverrideServerName(string) error { return nil }
 
-// callGate bounds the calls being received on the gRPC server without
-// agent certificates, per address and in all: grpc-go reads a request
-// whole before any interceptor sees who sent it, so the bound applies as a
-// call starts (a tap), and ends once its request is read (the first
-// interceptor) or the call ends.
+// callGate bounds the unary calls being received on the gRPC server
+// without agent certificates, per address and in all: grpc-go reads a
+// unary request whole before any interceptor sees who sent it, so the bound
+// applies as a call starts (a tap), and ends once its request is read (the
+// first interceptor) or the call ends. A stream is authenticated before
+// its first message is read, and passes.
 type callGate struct {
 	q       *quota
 	timeout time.Duration
 	refused func()
+	unary   map[string]bool // full method names
 }
 
 func newCallGate(b Bounds, refused func()) *callGate {
-	return &callGate{q: newQuota(b.CallsPerAddr, b.Calls), timeout: b.ReceiveTimeout, refused: refused}
+	return &callGate{q: newQuota(b.CallsPerAddr, b.Calls), timeout: b.ReceiveTimeout, refused: refused, unary: map[string]bool{}}
 }
+
+// register returns a registrar that registers services with s and their
+// unary methods with the gate.
+func (g *callGate) register(s grpc.ServiceRegistrar) grpc.ServiceRegistrar {
+	return registrar(func(sd *grpc.ServiceDesc, impl any) {
+		for _, m := range sd.Methods {
+			g.unary["/"+sd.ServiceName+"/"+m.MethodName] = true
+		}
+		s.RegisterService(sd, impl)
+	})
+}
+
+type registrar func(*grpc.ServiceDesc, any)
+
+func (r registrar) RegisterService(sd *grpc.ServiceDesc, impl any) { r(sd, impl) }
 
 type receivedKey struct{}
 
 func (g *callGate) tap(ctx context.Context, info *tap.Info) (context.Context, error) {
-	if info.FullMethodName == idsyncv1.AgentService_Connect_FullMethodName {
-		// Refused without a certificate before it reads a message.
+	if !g.unary[info.FullMethodName] {
+		// A stream, or no method: answered before a message is read.
 		return ctx, nil
 	}
 	var addr string
@@ -365,7 +382,7 @@ func grpcServers(authn *auth.Authenticator, b Bounds, refused func(), register f
 		grpc.MaxRecvMsgSize(idsyncv1.MaxStreamMessageBytes),
 		grpc.MaxSendMsgSize(idsyncv1.MaxStreamMessageBytes),
 	})...)
-	register(others)
+	register(gate.register(others))
 	register(agents)
 	return others, agents
 }
