@@ -29,8 +29,8 @@ var Capabilities = []string{
 	idsyncv1.CapabilityAuthenticate, idsyncv1.CapabilityWrite,
 }
 
-// MaxMessageBytes bounds gRPC messages, as on the hub.
-const MaxMessageBytes = 64 << 20
+// MaxMessageBytes bounds the stream's messages, either way, as on the hub.
+const MaxMessageBytes = idsyncv1.MaxStreamMessageBytes
 
 // ErrRefused wraps a hub's refusal of this agent's identity (unknown or
 // revoked certificate): retrying cannot help, the agent must enrol again.

@@ -7,13 +7,15 @@ import (
 	"log/slog"
 	"time"
 
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/idsync/idsync/ldapsync"
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 )
 
-// maxBatchBytes bounds a batch's approximate size, whatever its count.
+// maxBatchBytes closes a batch once its changes are this large on the
+// wire, whatever their count: a batch is at most this and one entry.
 const maxBatchBytes = 2 << 20
 
 // runImport reads a directory as the hub asked: a full import streamed in
@@ -243,38 +245,38 @@ func objectKind(k ldapsync.ObjectKind) idsyncv1.ObjectKind {
 	return idsyncv1.ObjectKind_OBJECT_KIND_UNSPECIFIED
 }
 
-func attributes(in []ldapsync.Attribute) ([]*idsyncv1.Attribute, int) {
+func attributes(in []ldapsync.Attribute) []*idsyncv1.Attribute {
 	out := make([]*idsyncv1.Attribute, 0, len(in))
-	size := 0
 	for _, at := range in {
 		out = append(out, &idsyncv1.Attribute{Name: at.Name, Values: at.Values})
-		for _, v := range at.Values {
-			size += len(v) + 2
-		}
 	}
-	return out, size
+	return out
 }
 
-// add queues one change.
+// add queues one change, or, when it is over idsyncv1.MaxEntryBytes on the
+// wire, an error of its entry: the hub would refuse the batch, and the
+// entry still counts as seen, so it is not swept.
 func (b *batcher) add(c ldapsync.Change) {
 	pc, n := wireChange(c)
+	if n > idsyncv1.MaxEntryBytes {
+		b.errs = append(b.errs, &idsyncv1.EntryError{Dn: c.DN, ExternalId: c.ExternalID, Kind: objectKind(c.Kind),
+			Message: fmt.Sprintf("the entry is %d bytes on the wire, over the limit of %d bytes for one entry (a group of too many members?)",
+				n, idsyncv1.MaxEntryBytes)})
+		return
+	}
 	b.changes = append(b.changes, pc)
 	b.bytes += n
 }
 
-// wireChange is c as the hub reads it, with its approximate size.
+// wireChange is c as the hub reads it, with its size on the wire.
 func wireChange(c ldapsync.Change) (*idsyncv1.Change, int) {
 	pc := &idsyncv1.Change{Type: idsyncv1.ChangeType_CHANGE_TYPE_UPSERT, Kind: objectKind(c.Kind),
-		ExternalId: c.ExternalID, Dn: c.DN, MembersIncremental: c.MembersIncremental}
+		ExternalId: c.ExternalID, Dn: c.DN, MembersIncremental: c.MembersIncremental,
+		Attributes: attributes(c.Attributes), MemberAdds: attributes(c.MemberAdds), MemberRemoves: attributes(c.MemberRemoves)}
 	if c.Type == ldapsync.ChangeDelete {
 		pc.Type = idsyncv1.ChangeType_CHANGE_TYPE_DELETE
 	}
-	var n, m int
-	pc.Attributes, n = attributes(c.Attributes)
-	pc.MemberAdds, m = attributes(c.MemberAdds)
-	n += m
-	pc.MemberRemoves, m = attributes(c.MemberRemoves)
-	return pc, n + m + len(c.DN) + len(c.ExternalID)
+	return pc, proto.Size(pc)
 }
 
 // full says the batch has reached its bounds.

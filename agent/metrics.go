@@ -101,7 +101,8 @@ func (a *Agent) serveMetrics(ctx context.Context, addr string) (net.Addr, error)
 	if err != nil {
 		return nil, fmt.Errorf("%s: metrics_listen %s: %w", a.cfg.Path(), addr, err)
 	}
-	hs := &http.Server{Handler: obs.Mux(a.metrics.reg, a.metrics.ready), ReadHeaderTimeout: 10 * time.Second}
+	// Every route is a GET: no request has a body.
+	hs := obs.NewServer(obs.Mux(a.metrics.reg, a.metrics.ready), obs.Timeouts{}, 0)
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)

@@ -49,6 +49,8 @@ func run(args []string) int {
 	fs.DurationVar(&cfg.AuditRetention, "audit-retention", 180*24*time.Hour, "how long audit events are kept, e.g. 4320h (180 days)")
 	fs.Float64Var(&cfg.Authn.UserPerMinute, "authn-user-limit", 5, "sign-ins (POST /v1/authn) one person of one directory may try a minute, whatever the spelling of the username")
 	fs.Float64Var(&cfg.Authn.AddrPerMinute, "authn-addr-limit", 60, "sign-ins one client address may try a minute")
+	fs.IntVar(&cfg.Bounds.Conns, "max-connections", 1024, "open connections each listener (gRPC, HTTP) takes; past them a new one is closed at once")
+	fs.IntVar(&cfg.Bounds.ConnsPerAddr, "max-connections-per-address", 64, "open connections each listener takes from one client address")
 	hosts := fs.String("tls-hosts", "", "extra comma-separated `NAMES` for the hub's server certificate")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")

@@ -4,7 +4,12 @@
 // supervisor until its context is cancelled.
 //
 // Its HTTP listener serves /healthz, /readyz and Prometheus /metrics
-// (internal/obs); metrics.go holds the hub's metrics.
+// (internal/obs); metrics.go holds the hub's metrics. listen.go bounds what
+// clients may hold before they are authenticated (Bounds): it routes each
+// gRPC connection, once its TLS handshake is done, to the server for agent
+// certificates or to the one for everyone else, whose messages are bounded
+// apart, and it bounds connections and the requests being received.
+// datadir.go keeps the data directory's files private.
 //
 // It may import every server/... package, internal/pki, internal/obs and
 // internal/atomicfile; cmd/idsync-hub is its only importer.

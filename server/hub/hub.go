@@ -17,8 +17,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/keepalive"
 
 	"github.com/idsync/idsync/internal/adminconf"
 	"github.com/idsync/idsync/internal/obs"
@@ -64,12 +62,12 @@ type Config struct {
 	// Metrics is the registry /metrics serves; nil: a new one with the Go
 	// and process collectors (obs.NewRegistry).
 	Metrics *prometheus.Registry
+	// HTTPTimeouts bound the HTTP listener's connections (zero: defaults).
+	HTTPTimeouts obs.Timeouts
+	// Bounds bound what clients may hold before they are authenticated
+	// (zero: defaults).
+	Bounds Bounds
 }
-
-// MaxMessageBytes bounds every gRPC message. Batches are far smaller; the
-// bound stops a broken or hostile peer from making the hub allocate without
-// limit.
-const MaxMessageBytes = 64 << 20
 
 // Run starts the hub and serves until ctx is cancelled, then stops
 // gracefully within a bound.
@@ -89,6 +87,9 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("creating data dir: %w", err)
+	}
+	if err := secureDataDir(cfg.DataDir, privateFiles(cfg.DataDir, sqlitePath(cfg)), log); err != nil {
+		return err
 	}
 	ca, err := pki.LoadOrCreateCA(cfg.DataDir)
 	if err != nil {
@@ -155,18 +156,14 @@ func Run(ctx context.Context, cfg Config) error {
 	signin := api.NewAuthn(st, engine, sessions, authn, trail, log.With("component", "authn"), cfg.Authn)
 	adminSrv.ServeAuthn(signin)
 
-	gs := grpc.NewServer(
-		grpc.Creds(credentials.NewTLS(authn.Guard(pki.ServerTLSConfig(cert, ca)))),
-		grpc.ChainUnaryInterceptor(authn.UnaryInterceptor),
-		grpc.ChainStreamInterceptor(authn.StreamInterceptor),
-		grpc.MaxRecvMsgSize(MaxMessageBytes),
-		grpc.MaxSendMsgSize(MaxMessageBytes),
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
-	)
-	idsyncv1.RegisterAgentServiceServer(gs, agentSrv)
-	idsyncv1.RegisterAdminServiceServer(gs, adminSrv)
-	idsyncv1.RegisterAppServiceServer(gs, api.NewAppServer(st, prov, box, log, trail))
+	bounds := cfg.Bounds.withDefaults()
+	router := newTLSRouter(limit(gl, bounds, m.refused.WithLabelValues("grpc_connection").Inc),
+		authn.Guard(pki.ServerTLSConfig(cert, ca)), bounds.HandshakeTimeout)
+	gs, as := grpcServers(authn, bounds, m.refused.WithLabelValues("call").Inc, func(s grpc.ServiceRegistrar) {
+		idsyncv1.RegisterAgentServiceServer(s, agentSrv)
+		idsyncv1.RegisterAdminServiceServer(s, adminSrv)
+		idsyncv1.RegisterAppServiceServer(s, api.NewAppServer(st, prov, box, log, trail))
+	})
 
 	var serving atomic.Bool
 	mux := obs.Mux(cfg.Metrics, readiness(st, &serving))
@@ -175,7 +172,8 @@ func Run(ctx context.Context, cfg Config) error {
 	mux.Handle(scimin.Prefix, scimin.New(st, engine, trail, log))
 	// Applications sign users in with their directory password here.
 	mux.Handle("/v1/authn", auth.HTTPPeer(signin))
-	hs := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	// The largest body any route takes is a SCIM resource.
+	hs := obs.NewServer(mux, cfg.HTTPTimeouts, scimin.MaxBody)
 
 	log.Info("hub serving", "grpc", gl.Addr().String(), "http", hl.Addr().String(),
 		"store", storeKind(cfg), "data_dir", cfg.DataDir, "version", cfg.Version)
@@ -187,10 +185,12 @@ func Run(ctx context.Context, cfg Config) error {
 	g.Go(func() error {
 		serving.Store(true)
 		defer serving.Store(false)
-		return gs.Serve(gl)
+		return gs.Serve(router.others)
 	})
+	g.Go(func() error { return as.Serve(router.agents) })
+	g.Go(router.run)
 	g.Go(func() error {
-		if err := hs.Serve(hl); !errors.Is(err, http.ErrServerClosed) {
+		if err := hs.Serve(limit(hl, bounds, m.refused.WithLabelValues("http_connection").Inc)); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil
@@ -205,13 +205,8 @@ func Run(ctx context.Context, cfg Config) error {
 	g.Go(func() error {
 		<-gctx.Done()
 		serving.Store(false)
-		stopped := make(chan struct{})
-		go func() { gs.GracefulStop(); close(stopped) }()
-		select {
-		case <-stopped:
-		case <-time.After(5 * time.Second):
-			gs.Stop()
-		}
+		stopGRPC(5*time.Second, gs, as)
+		gl.Close() // ends router.run
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
 		return hs.Shutdown(sctx)
@@ -245,12 +240,23 @@ func storeKind(cfg Config) string {
 	return cfg.Store
 }
 
+// sqlitePath is the SQLite database's file, "" with another store.
+func sqlitePath(cfg Config) string {
+	switch {
+	case storeKind(cfg) != "sqlite":
+		return ""
+	case cfg.StoreDSN != "":
+		return cfg.StoreDSN
+	}
+	return filepath.Join(cfg.DataDir, "hub.db")
+}
+
 func openStore(ctx context.Context, cfg Config) (store.Store, error) {
 	switch storeKind(cfg) {
 	case "sqlite":
-		path := cfg.StoreDSN
-		if path == "" {
-			path = filepath.Join(cfg.DataDir, "hub.db")
+		path := sqlitePath(cfg)
+		if err := createPrivate(path); err != nil {
+			return nil, fmt.Errorf("sqlite store: %w", err)
 		}
 		st, err := sqlite.Open(ctx, path)
 		if err != nil {

@@ -19,6 +19,7 @@ import (
 type metrics struct {
 	applied *prometheus.CounterVec
 	pushed  *prometheus.CounterVec
+	refused *prometheus.CounterVec
 }
 
 var (
@@ -54,8 +55,12 @@ func newMetrics(reg prometheus.Registerer, st metricsStore, streams func() int, 
 			Name: "idsync_hub_pushes_total",
 			Help: "Push attempts to apps, by app and outcome (succeeded; failed, to be retried; dead, dead-lettered).",
 		}, []string{"app", "outcome"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "idsync_hub_refused_total",
+			Help: "Connections closed and calls refused at once because a client would hold more than the hub's bounds allow, by what (grpc_connection, http_connection, call).",
+		}, []string{"what"}),
 	}
-	reg.MustRegister(m.applied, m.pushed,
+	reg.MustRegister(m.applied, m.pushed, m.refused,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "idsync_hub_agent_streams",
 			Help: "Agent streams open on this hub.",

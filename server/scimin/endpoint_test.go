@@ -1,6 +1,7 @@
 package scimin_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -259,5 +260,66 @@ func TestConcurrentPatches(t *testing.T) {
 	sort.Strings(ids)
 	if fmt.Sprint(got) != fmt.Sprint(ids) {
 		t.Errorf("members = %v\nwant      %v", got, ids)
+	}
+}
+
+// TestPathologicalFilters: a filter or a PATCH path over the bounds (4 KiB,
+// 16 levels of nesting, 64 terms) is refused with 400 naming the bound,
+// before the parser sees it; one at the bounds is served.
+func TestPathologicalFilters(t *testing.T) {
+	h := newHub(t)
+	code, res := h.do("POST", "/scim/v2/Users", []byte(`{"userName":"ann","externalId":"e1"}`))
+	if code != http.StatusCreated {
+		t.Fatalf("create ann = %d %v", code, res)
+	}
+	id := res["id"].(string)
+	nested := func(n int) string { return strings.Repeat("(", n) + `userName eq "ann"` + strings.Repeat(")", n) }
+	terms := func(n int) string {
+		return strings.Repeat(`userName eq "x" or `, n-1) + `userName eq "ann"`
+	}
+	tests := []struct {
+		name, filter string
+		want         string // "" for served
+	}{
+		{"16 levels", nested(16), ""},
+		{"64 terms", terms(64), ""},
+		{"17 levels", nested(17), "16 levels"},
+		{"1,000 levels", nested(1000), "16 levels"},
+		{"nested not", strings.Repeat("not (", 200) + `userName eq "ann"` + strings.Repeat(")", 200), "16 levels"},
+		{"65 terms", terms(65), "64 terms"},
+		{"1,000 terms", terms(1000), "4096 bytes"},
+		{"terms in brackets", `emails[` + strings.Repeat(`value eq "x" and `, 64) + `value eq "y"]`, "64 terms"},
+		{"long string", `userName eq "` + strings.Repeat("a", 5000) + `"`, "4096 bytes"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			code, body := h.do("GET", "/scim/v2/Users?filter="+url.QueryEscape(tc.filter), nil)
+			if tc.want == "" {
+				if code != http.StatusOK || body["totalResults"] != 1.0 {
+					t.Errorf("= %d %v, want 200 with ann", code, body)
+				}
+				return
+			}
+			detail, _ := body["detail"].(string)
+			if code != http.StatusBadRequest || body["scimType"] != "invalidFilter" || !strings.Contains(detail, tc.want) {
+				t.Errorf("= %d %v, want 400 invalidFilter naming %q", code, body, tc.want)
+			}
+		})
+	}
+
+	// A PATCH path holds a filter too: the same bounds, as invalidPath.
+	paths := []struct{ name, path, want string }{
+		{"deep path", `emails[` + strings.Repeat("(", 20) + `type eq "work"` + strings.Repeat(")", 20) + `].value`, "16 levels"},
+		{"long path", `emails[value eq "` + strings.Repeat("a", 5000) + `"].value`, "4096 bytes"},
+	}
+	for _, tc := range paths {
+		t.Run(tc.name, func(t *testing.T) {
+			op, _ := json.Marshal(map[string]any{"Operations": []any{map[string]any{"op": "replace", "path": tc.path, "value": "x"}}})
+			code, body := h.do("PATCH", "/scim/v2/Users/"+id, op)
+			detail, _ := body["detail"].(string)
+			if code != http.StatusBadRequest || body["scimType"] != "invalidPath" || !strings.Contains(detail, tc.want) {
+				t.Errorf("= %d %v, want 400 invalidPath naming %q", code, body, tc.want)
+			}
+		})
 	}
 }

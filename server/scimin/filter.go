@@ -8,6 +8,73 @@ import (
 	"github.com/scim2/filter-parser/v2"
 )
 
+// Bounds of a filter or a PATCH path, checked before the parser sees it:
+// the parser backtracks and recurses, so that a filter of 20 KB costs it a
+// second and 200 KB of parentheses overflow the hub's stack. Real clients
+// send one or two comparisons.
+const (
+	maxFilterBytes = 4 << 10
+	maxFilterDepth = 16 // nested ( and [
+	maxFilterTerms = 64 // comparisons joined by and, or
+)
+
+// checkFilter refuses a filter (or a path, which may hold one) over the
+// bounds, naming the bound.
+func checkFilter(s string) error {
+	if len(s) > maxFilterBytes {
+		return fmt.Errorf("%d bytes long, over the limit of %d bytes", len(s), maxFilterBytes)
+	}
+	depth, terms := 0, 1
+	inString, word := false, -1 // word: where the current word starts, or -1
+	for i := 0; i <= len(s); i++ {
+		c := byte(' ')
+		if i < len(s) {
+			c = s[i]
+		}
+		if inString {
+			switch c {
+			case '\\':
+				i++
+			case '"':
+				inString = false
+			}
+			continue
+		}
+		if isWordByte(c) {
+			if word < 0 {
+				word = i
+			}
+			continue
+		}
+		if word >= 0 {
+			if w := s[word:i]; strings.EqualFold(w, "and") || strings.EqualFold(w, "or") {
+				if terms++; terms > maxFilterTerms {
+					return fmt.Errorf("more than %d terms joined by and/or, the limit", maxFilterTerms)
+				}
+			}
+			word = -1
+		}
+		switch c {
+		case '"':
+			inString = true
+		case '(', '[':
+			if depth++; depth > maxFilterDepth {
+				return fmt.Errorf("nested more than %d levels deep, the limit", maxFilterDepth)
+			}
+		case ')', ']':
+			depth--
+		}
+	}
+	return nil
+}
+
+// isWordByte reports whether c may be part of an attribute name or a
+// keyword.
+func isWordByte(c byte) bool {
+	return c == '_' || c == '-' || c == '.' || c == ':' || c == '$' ||
+		'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
+}
+
 // supported refuses the operators the endpoint does not evaluate.
 func supported(e filter.Expression) error {
 	switch x := e.(type) {

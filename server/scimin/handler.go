@@ -18,8 +18,8 @@ import (
 // Prefix is where the handler is mounted on the hub's HTTP listener.
 const Prefix = "/scim/v2/"
 
-// maxBody bounds a request body: a SCIM resource is a few kilobytes.
-const maxBody = 1 << 20
+// MaxBody bounds a request body: a SCIM resource is a few kilobytes.
+const MaxBody = 1 << 20
 
 // Store is the part of the hub's store the endpoint reads.
 type Store interface {
@@ -80,7 +80,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	r = r.WithContext(context.WithValue(r.Context(), sourceKey{}, d))
 	if r.Body != nil {
-		r.Body = http.MaxBytesReader(w, r.Body, maxBody)
+		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
 	}
 	rest := strings.Trim(strings.TrimPrefix(r.URL.Path, strings.TrimSuffix(Prefix, "/")), "/")
 	kind, id, _ := strings.Cut(rest, "/")
@@ -191,7 +191,7 @@ func (h *Handler) fail(w http.ResponseWriter, err error) {
 	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		writeError(w, http.StatusRequestEntityTooLarge, "", "the request body is larger than %d bytes", maxBody)
+		writeError(w, http.StatusRequestEntityTooLarge, "", "the request body is larger than %d bytes", MaxBody)
 		return
 	}
 	h.log.Error("SCIM request failed", "err", err)

@@ -37,6 +37,9 @@ func patchOps(body map[string]any) ([]patchOp, error) {
 			return nil, errorf(http.StatusBadRequest, "invalidSyntax", "operation %d: op %q must be add, replace or remove", i+1, name)
 		}
 		if s, _ := m["path"].(string); s != "" {
+			if err := checkFilter(s); err != nil {
+				return nil, errorf(http.StatusBadRequest, "invalidPath", "operation %d: path: %v", i+1, err)
+			}
 			p, err := filter.ParsePath([]byte(s))
 			if err != nil {
 				return nil, errorf(http.StatusBadRequest, "invalidPath", "operation %d: path %q: %v", i+1, s, err)
@@ -73,6 +76,9 @@ func applyOp(res map[string]any, op patchOp) error {
 				}
 				continue
 			}
+		}
+		if err := checkFilter(k); err != nil {
+			return errorf(http.StatusBadRequest, "invalidPath", "attribute: %v", err)
 		}
 		p, err := filter.ParsePath([]byte(k))
 		if err != nil {

@@ -156,6 +156,10 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request, rs resources) {
 	count = min(max(count, 0), maxCount)
 	var f filter.Expression
 	if s := q.Get("filter"); s != "" {
+		if err := checkFilter(s); err != nil {
+			writeError(w, http.StatusBadRequest, "invalidFilter", "filter: %v", err)
+			return
+		}
 		if f, err = filter.ParseFilter([]byte(s)); err != nil {
 			writeError(w, http.StatusBadRequest, "invalidFilter", "filter %q: %v", s, err)
 			return
