@@ -164,11 +164,28 @@ type tlsRouter struct {
 }
 
 func newTLSRouter(l net.Listener, cfg *tls.Config, timeout time.Duration) *tlsRouter {
-	cfg = cfg.Clone()
-	if !slices.Contains(cfg.NextProtos, "h2") {
-		cfg.NextProtos = append(cfg.NextProtos, "h2") // gRPC clients require it
+	cfg = withH2(cfg)
+	// A configuration chosen per handshake (auth.Guard's, which names the
+	// client in a refusal) must offer h2 too.
+	if get := cfg.GetConfigForClient; get != nil {
+		cfg.GetConfigForClient = func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
+			cc, err := get(hello)
+			if cc == nil || err != nil {
+				return cc, err
+			}
+			return withH2(cc), nil
+		}
 	}
 	return &tlsRouter{l: l, cfg: cfg, timeout: timeout, agents: newChanListener(l.Addr()), others: newChanListener(l.Addr())}
+}
+
+// withH2 is a copy of cfg offering h2, which gRPC clients require.
+func withH2(cfg *tls.Config) *tls.Config {
+	cfg = cfg.Clone()
+	if !slices.Contains(cfg.NextProtos, "h2") {
+		cfg.NextProtos = append(cfg.NextProtos, "h2")
+	}
+	return cfg
 }
 
 // run routes connections until the listener is closed.
