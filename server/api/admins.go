@@ -21,8 +21,22 @@ import (
 // adminTokenToProto describes t, its groups as DIRECTORY/NAME (n names
 // them, once each per call).
 func adminTokenToProto(ctx context.Context, t *store.AdminToken, n *grantNamer) (*idsyncv1.AdminToken, error) {
-	p := &idsyncv1.AdminToken{Id: t.ID, Name: t.Name, Role: t.Role, Apps: t.Apps,
+	p := &idsyncv1.AdminToken{Id: t.ID, Name: t.Name, Role: t.Role,
 		CreatedAt: ts(t.CreatedAt), RevokedAt: ts(t.RevokedAt), LastUsedAt: ts(t.LastUsedAt)}
+	for _, name := range auth.AppNames(t) {
+		p.Apps = append(p.Apps, name+" (a name: grants nothing; replace the token)")
+	}
+	for _, id := range auth.AppGrantIDs(t) {
+		a, err := n.st.GetAppByID(ctx, id)
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			p.Apps = append(p.Apps, fmt.Sprintf("app %d (removed)", id))
+		case err != nil:
+			return nil, statusErr(err, "loading app %d", id)
+		default:
+			p.Apps = append(p.Apps, a.Name)
+		}
+	}
 	for _, g := range t.Groups {
 		if !auth.IsObjectID(g) {
 			// A grant by name, from before grants were by id: the token is
@@ -152,15 +166,22 @@ func (s *AdminServer) CreateAdminToken(ctx context.Context, req *idsyncv1.Create
 	if err != nil {
 		return nil, err
 	}
-	for _, a := range req.GetApps() {
-		if _, err := s.store.GetApp(ctx, a); errors.Is(err, store.ErrNotFound) {
-			return nil, status.Errorf(codes.NotFound, "apps: no app named %q (see `idsyncctl app list`)", a)
+	// Apps are granted by id: an app removed and added again under the
+	// same name is another app, which the token does not manage.
+	var apps []string
+	for _, name := range req.GetApps() {
+		a, err := s.store.GetApp(ctx, strings.TrimSpace(name))
+		if errors.Is(err, store.ErrNotFound) {
+			return nil, status.Errorf(codes.NotFound, "apps: no app named %q (see `idsyncctl app list`)", name)
 		} else if err != nil {
-			return nil, statusErr(err, "loading app %q", a)
+			return nil, statusErr(err, "loading app %q", name)
+		}
+		if g := auth.AppGrant(a.ID); !slices.Contains(apps, g) {
+			apps = append(apps, g)
 		}
 	}
 	secret, hash := pki.NewSecret(pki.AdminTokenPrefix)
-	t := &store.AdminToken{Name: name, Role: role, Hash: hash, Groups: groups, Apps: req.GetApps()}
+	t := &store.AdminToken{Name: name, Role: role, Hash: hash, Groups: groups, Apps: apps}
 	if err := s.store.CreateAdminToken(ctx, t); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return nil, status.Errorf(codes.AlreadyExists, "a live admin token is named %q: revoke it first or pick another name", name)
@@ -348,7 +369,7 @@ func (s *AdminServer) reportAppUsage(ctx context.Context) ([]string, [][]string,
 	scope := auth.ScopeOf(ctx)
 	var rows [][]string
 	for _, a := range apps {
-		if !scope.App(a.Name) {
+		if !scope.App(a.ID) {
 			continue
 		}
 		var active, inactive, queued, dead int64

@@ -292,15 +292,21 @@ func (s *AppServer) app(ctx context.Context, name string) (*store.App, error) {
 	if name == "" {
 		return nil, status.Error(codes.InvalidArgument, "app: name required")
 	}
-	if err := auth.ScopeOf(ctx).CheckApp(name); err != nil {
+	a, err := s.store.GetApp(ctx, name)
+	var id int64
+	switch {
+	case err == nil:
+		id = a.ID
+	case !errors.Is(err, store.ErrNotFound):
+		return nil, statusErr(err, "loading app %q", name)
+	}
+	// An admin limited to apps gets the same refusal for an app it may
+	// not manage and for one that does not exist.
+	if err := auth.ScopeOf(ctx).CheckApp(name, id); err != nil {
 		return nil, err
 	}
-	a, err := s.store.GetApp(ctx, name)
-	if errors.Is(err, store.ErrNotFound) {
+	if id == 0 {
 		return nil, status.Errorf(codes.NotFound, "app %q does not exist (see `idsyncctl app list`)", name)
-	}
-	if err != nil {
-		return nil, statusErr(err, "loading app %q", name)
 	}
 	return a, nil
 }
@@ -694,7 +700,7 @@ func (s *AppServer) ListApps(ctx context.Context, _ *idsyncv1.ListAppsRequest) (
 	resp := &idsyncv1.ListAppsResponse{}
 	scope := auth.ScopeOf(ctx)
 	for _, a := range apps {
-		if !scope.App(a.Name) {
+		if !scope.App(a.ID) {
 			continue
 		}
 		pa, err := s.describeWith(ctx, a, f, n, groups)
@@ -966,13 +972,14 @@ func (s *AppServer) appFilter(ctx context.Context, name string) (int64, map[int6
 	if name == "" {
 		return 0, names, nil
 	}
-	if err := auth.ScopeOf(ctx).CheckApp(name); err != nil {
-		return 0, nil, err
-	}
 	for id, n := range names {
 		if n == name {
 			return id, names, nil
 		}
+	}
+	// Not among the apps the admin may see: absent, or another's.
+	if err := auth.ScopeOf(ctx).CheckApp(name, 0); err != nil {
+		return 0, nil, err
 	}
 	return 0, nil, status.Errorf(codes.NotFound, "app %q does not exist (see `idsyncctl app list`)", name)
 }

@@ -131,7 +131,7 @@ func scopedAppNames(ctx context.Context, st store.Store) (map[int64]string, erro
 	scope := auth.ScopeOf(ctx)
 	m := make(map[int64]string, len(apps))
 	for _, a := range apps {
-		if scope.App(a.Name) {
+		if scope.App(a.ID) {
 			m[a.ID] = a.Name
 		}
 	}

@@ -3,6 +3,7 @@ package auth
 import (
 	"context"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/google/uuid"
@@ -135,7 +136,53 @@ func authorize(t *store.AdminToken, method string) error {
 			"a group-admin acts for group ids; create a token with --groups DIRECTORY/GROUP and revoke this one",
 			t.Name, strings.Join(names, ", "))
 	}
+	if names := AppNames(t); len(names) > 0 {
+		return status.Errorf(codes.PermissionDenied, "admin token %q names its apps (%s) by name, which grants nothing: "+
+			"an app-admin manages apps by id (an app removed and added again under the name is another app); "+
+			"create a token with --apps again and revoke this one", t.Name, strings.Join(names, ", "))
+	}
 	return nil
+}
+
+// AppGrant is how a token holds an app it manages: by the app's id, so
+// that another app given the name of a removed one is not among them.
+func AppGrant(id int64) string { return "id:" + strconv.FormatInt(id, 10) }
+
+// appGrantID is the app id of a grant, and whether it is one.
+func appGrantID(grant string) (int64, bool) {
+	v, ok := strings.CutPrefix(grant, "id:")
+	if !ok {
+		return 0, false
+	}
+	id, err := strconv.ParseInt(v, 10, 64)
+	return id, err == nil && id > 0
+}
+
+// AppGrantIDs returns the app ids of an app-admin token's grants.
+func AppGrantIDs(t *store.AdminToken) []int64 {
+	var ids []int64
+	for _, g := range t.Apps {
+		if id, ok := appGrantID(g); ok {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
+// AppNames returns the apps of an app-admin token that are not grants by
+// id: names, as tokens held them before. Such a token is refused until it
+// is replaced.
+func AppNames(t *store.AdminToken) []string {
+	if t == nil || t.Role != RoleAppAdmin {
+		return nil
+	}
+	var names []string
+	for _, a := range t.Apps {
+		if _, ok := appGrantID(a); !ok {
+			names = append(names, a)
+		}
+	}
+	return names
 }
 
 // GroupNames returns the groups of a group-admin token that are not group
@@ -191,18 +238,20 @@ func (s Scope) AllApps() bool {
 	return s.token == nil || s.token.Role != RoleAppAdmin || len(s.token.Apps) == 0
 }
 
-// App reports whether the admin may act on the app named name.
-func (s Scope) App(name string) bool {
-	return s.AllApps() || slices.ContainsFunc(s.token.Apps, func(a string) bool { return strings.EqualFold(a, name) })
+// App reports whether the admin may act on the app with this id.
+func (s Scope) App(id int64) bool {
+	return s.AllApps() || slices.Contains(s.token.Apps, AppGrant(id))
 }
 
-// CheckApp is App as a PermissionDenied error naming what is missing.
-func (s Scope) CheckApp(name string) error {
-	if s.App(name) {
+// CheckApp refuses an app named name, with id (0: no such app), that the
+// admin may not act on. An app that does not exist is refused alike, so
+// that an admin limited to apps learns nothing of the others.
+func (s Scope) CheckApp(name string, id int64) error {
+	if (id != 0 || s.AllApps()) && s.App(id) {
 		return nil
 	}
-	return status.Errorf(codes.PermissionDenied, "permission apps.write missing for app %q: admin token %q manages %s only",
-		name, s.token.Name, strings.Join(s.token.Apps, ", "))
+	return status.Errorf(codes.PermissionDenied, "permission apps.write missing for app %q: admin token %q manages only the apps it was granted",
+		name, s.token.Name)
 }
 
 // GroupIDs returns the ids of the groups a group-admin acts for, and

@@ -7,9 +7,11 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/idsync/idsync/internal/pki"
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 	"github.com/idsync/idsync/server/auth"
 	"github.com/idsync/idsync/server/provision"
+	"github.com/idsync/idsync/server/store"
 )
 
 // TestAppAdminCannotReachTheDirectory: through the hub's own API, an app
@@ -126,4 +128,65 @@ func TestAppAdminCannotReachTheDirectory(t *testing.T) {
 	scim := &idsyncv1.App{Name: "hq-accounts", ScimUrl: "https://evil.example.net/scim", Auth: idsyncv1.AppAuthKind_APP_AUTH_KIND_BEARER}
 	_, err = apps.UpdateApp(appAdmin, &idsyncv1.UpdateAppRequest{App: scim, Fields: []string{"directory_target", "scim_url", "auth"}})
 	want("turning the target into a SCIM app without a secret", err, codes.InvalidArgument, "secret")
+}
+
+// TestAppAdminGrantsByID: an app-admin limited to apps holds them by id:
+// an app removed and added again under its name is another app, which the
+// token does not manage (and cannot tell from one that does not exist); a
+// token from before, holding app names, is refused at every call.
+func TestAppAdminGrantsByID(t *testing.T) {
+	const legacy = "idsa_a-token-of-app-names-4c2b1a"
+	h := startHub(t, func(st store.Store) {
+		if err := st.CreateAdminToken(t.Context(), &store.AdminToken{Name: "old-crm-team", Role: auth.RoleAppAdmin,
+			Hash: pki.HashSecret(legacy), Apps: []string{"crm"}}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	ctx := t.Context()
+	admin := idsyncv1.NewAdminServiceClient(h.conn)
+	apps := idsyncv1.NewAppServiceClient(h.conn)
+	boot := as(ctx, h.boot)
+	create := func(name string) {
+		t.Helper()
+		if _, err := apps.CreateApp(boot, &idsyncv1.CreateAppRequest{App: &idsyncv1.App{Name: name,
+			ScimUrl: "https://" + name + ".example.com/scim/v2", Auth: idsyncv1.AppAuthKind_APP_AUTH_KIND_BEARER}, Secret: "s"}); err != nil {
+			t.Fatalf("CreateApp %s: %v", name, err)
+		}
+	}
+	create("crm")
+	crm := as(ctx, h.token("crm-team", auth.RoleAppAdmin, nil, []string{"crm"}))
+	if _, err := apps.GetApp(crm, &idsyncv1.GetAppRequest{Name: "crm"}); err != nil {
+		t.Fatalf("the granted app: %v", err)
+	}
+	if _, err := apps.DeleteApp(boot, &idsyncv1.DeleteAppRequest{Name: "crm"}); err != nil {
+		t.Fatal(err)
+	}
+	create("crm")
+	_, errNew := apps.GetApp(crm, &idsyncv1.GetAppRequest{Name: "crm"})
+	_, errNone := apps.GetApp(crm, &idsyncv1.GetAppRequest{Name: "nosuch"})
+	if status.Code(errNew) != codes.PermissionDenied || status.Code(errNone) != codes.PermissionDenied ||
+		strings.Replace(status.Convert(errNew).Message(), `"crm"`, `"nosuch"`, 1) != status.Convert(errNone).Message() {
+		t.Errorf("a new app under the granted name: %v; one that does not exist: %v; want the same PermissionDenied", errNew, errNone)
+	}
+	if list, err := apps.ListApps(crm, &idsyncv1.ListAppsRequest{}); err != nil || len(list.GetApps()) != 0 {
+		t.Errorf("ListApps as the token of the removed app: %v, %v; want none", list.GetApps(), err)
+	}
+	tokens, err := admin.ListAdminTokens(boot, &idsyncv1.ListAdminTokensRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	shown := map[string][]string{}
+	for _, tok := range tokens.GetTokens() {
+		shown[tok.GetName()] = tok.GetApps()
+	}
+	if got := shown["crm-team"]; len(got) != 1 || !strings.Contains(got[0], "(removed)") {
+		t.Errorf("crm-team listed with apps %q, want its one app shown as removed", got)
+	}
+	if got := shown["old-crm-team"]; len(got) != 1 || !strings.Contains(got[0], "grants nothing") {
+		t.Errorf("old-crm-team listed with apps %q, want the name marked as granting nothing", got)
+	}
+	_, err = apps.GetApp(as(ctx, legacy), &idsyncv1.GetAppRequest{Name: "crm"})
+	if status.Code(err) != codes.PermissionDenied || !strings.Contains(status.Convert(err).Message(), "by name") {
+		t.Errorf("a token of app names: %v, want PermissionDenied saying it names apps by name", err)
+	}
 }
