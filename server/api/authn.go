@@ -344,7 +344,15 @@ func (a *Authn) userOf(ctx context.Context, d *store.Directory, o *store.Object)
 func (a *Authn) record(ctx context.Context, action, target string, outcome string, format string, args ...any) {
 	detail := fmt.Sprintf(format, args...)
 	a.log.Info("sign-in", "action", action, "target", target, "detail", detail)
-	a.audit.Record(ctx, store.AuditEvent{Action: action, Target: target, Outcome: outcome, Detail: detail})
+	e := store.AuditEvent{Action: action, Target: target, Outcome: outcome, Detail: detail}
+	if outcome == store.AuditRefused {
+		// A login page hammered with guesses writes a bounded trail: the
+		// refusals of one username beyond the window's allowance, and of
+		// usernames beyond those tracked, are summarised with a count.
+		a.audit.RecordRefused(ctx, e)
+		return
+	}
+	a.audit.Record(ctx, e)
 }
 
 // DirectoryError names a directory the hub does not have.

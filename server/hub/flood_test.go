@@ -124,3 +124,64 @@ func TestRefusalFlood(t *testing.T) {
 		t.Errorf("the trail holds %d refusals, want 8: %v", len(events), got)
 	}
 }
+
+// TestSignInFlood: a login page hammered with sign-ins for ever new
+// usernames (with the page's valid authn token) leaves a bounded trail:
+// past the limits every attempt is refused, and the refusals are counted,
+// not written one by one.
+func TestSignInFlood(t *testing.T) {
+	var now atomic.Int64
+	now.Store(time.Now().UnixNano())
+	h := startHubWith(t, func(c *hub.Config) {
+		c.Audit.Now = func() time.Time { return time.Unix(0, now.Load()) }
+		c.Audit.Tracked = 50
+	})
+	ctx := t.Context()
+	page := h.token("login-page", "authn", nil, nil)
+	answers := map[int]int{}
+	const attempts = 400
+	for i := range attempts {
+		body := fmt.Sprintf(`{"directory":"corp","username":"guess-%d","password":"x"}`, i)
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+h.http+"/v1/authn", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+page)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		answers[resp.StatusCode]++
+	}
+	// No agent serves corp: the address's first 60 reach the directory
+	// lookup (503), the rest are limited (429).
+	if answers[http.StatusTooManyRequests] != attempts-60 {
+		t.Errorf("answers %v, want %d limited", answers, attempts-60)
+	}
+	if err := h.stop(); err != nil {
+		t.Fatalf("hub: %v", err)
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(h.dir, "hub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	events, err := st.ListAudit(ctx, store.AuditFilter{Action: "authn.limited"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	counted := 0
+	for _, e := range events {
+		var more int
+		if _, err := fmt.Sscanf(e.Detail, "%d more refusal", &more); err == nil {
+			counted += more
+		} else {
+			counted++
+		}
+	}
+	if counted != attempts-60 || len(events) > 60 {
+		t.Errorf("the trail holds %d authn.limited events counting %d refusals, want at most 60 events counting %d",
+			len(events), counted, attempts-60)
+	}
+}
