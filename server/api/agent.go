@@ -211,8 +211,12 @@ type session struct {
 	out     chan *idsyncv1.ConnectResponse
 	applyCh chan *preparedBatch
 	wake    chan struct{} // one slot: look for work now
-	revoked chan struct{}
-	revOnce stdsync.Once
+
+	// stopped is closed when the hub ends the stream (its agent was
+	// revoked, or a newer stream of the agent replaced it) with stopErr.
+	stopped  chan struct{}
+	stopOnce stdsync.Once
+	stopErr  error
 
 	// caps are the capabilities the agent announced: it is sent only the
 	// work they cover.
@@ -250,7 +254,7 @@ func newSession(s *AgentServer, a *store.Agent, hello *idsyncv1.Hello, certExpir
 		out:      make(chan *idsyncv1.ConnectResponse, 16),
 		applyCh:  make(chan *preparedBatch, 2),
 		wake:     make(chan struct{}, 1),
-		revoked:  make(chan struct{}),
+		stopped:  make(chan struct{}),
 		done:     make(chan struct{}),
 		calls:    map[string]chan *idsyncv1.CommandResult{},
 		appliers: map[int64]*sync.RunApplier{},
@@ -261,19 +265,27 @@ func newSession(s *AgentServer, a *store.Agent, hello *idsyncv1.Hello, certExpir
 func (ss *session) serve(ctx context.Context, stream idsyncv1.AgentService_ConnectServer) error {
 	st := ss.s.store
 	caps := slices.Sorted(maps.Keys(ss.caps))
-	if err := st.AgentConnected(ctx, ss.agent.ID, ss.id, ss.version, caps, time.Now()); err != nil {
+	// An agent holds one stream: this one replaces any other, here at once
+	// and on other replicas through the store (see replaced).
+	err := ss.s.hub.open(ss, func() error {
+		return st.AgentConnected(ctx, ss.agent.ID, ss.id, ss.version, caps, time.Now())
+	})
+	if err != nil {
 		return statusErr(err, "recording connection")
 	}
 	ss.log.Info("agent connected", "version", ss.version, "capabilities", caps,
 		"directories", ss.dirs, "cert_expires", ss.certExpiry)
 	target := "agent:" + ss.agent.ID
-	ss.s.audit.Event(ctx, "agent.connect", target, "session %s, version %s, from %s", ss.id, ss.version, cmp.Or(auth.PeerAddr(ctx), "unknown"))
+	detail := fmt.Sprintf("session %s, version %s, from %s", ss.id, ss.version, cmp.Or(auth.PeerAddr(ctx), "unknown"))
+	if prev := ss.agent.SessionID; prev != "" {
+		detail += ", replacing session " + prev
+	}
+	ss.s.audit.Event(ctx, "agent.connect", target, "%s", detail)
 	for _, d := range ss.agent.Directories {
 		if !contains(ss.dirs, d) {
 			ss.log.Warn("agent is enrolled for a directory it has not configured", "directory", d)
 		}
 	}
-	ss.s.hub.add(ss)
 	defer func() {
 		ss.s.hub.remove(ss)
 		close(ss.done)
@@ -285,7 +297,11 @@ func (ss *session) serve(ctx context.Context, stream idsyncv1.AgentService_Conne
 			ss.log.Error("recording disconnect", "err", err)
 		}
 		ss.log.Info("agent disconnected")
-		ss.s.audit.Event(bg, "agent.disconnect", target, "session %s", ss.id)
+		detail := "session " + ss.id
+		if err := ss.stopCause(); err != nil {
+			detail += ": " + status.Convert(err).Message()
+		}
+		ss.s.audit.Event(bg, "agent.disconnect", target, "%s", detail)
 	}()
 
 	welcome, err := ss.welcome(ctx)
@@ -369,8 +385,8 @@ func (ss *session) sendLoop(ctx context.Context, stream idsyncv1.AgentService_Co
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-ss.revoked:
-			return revokedErr(ss.agent)
+		case <-ss.stopped:
+			return ss.stopErr
 		case <-expired:
 			// Unavailable, not Unauthenticated: an agent that renewed its
 			// certificate reconnects with the new one; one that did not is
@@ -405,7 +421,12 @@ func (ss *session) recvLoop(ctx context.Context, stream idsyncv1.AgentService_Co
 		if now := time.Now(); now.Sub(lastSeen) >= time.Second {
 			// Throttled: a busy stream would otherwise write once per batch.
 			lastSeen = now
-			if err := ss.s.store.AgentSeen(ctx, ss.agent.ID, ss.id, now); err != nil {
+			err := ss.s.store.AgentSeen(ctx, ss.agent.ID, ss.id, now)
+			switch {
+			case errors.Is(err, store.ErrConflict):
+				ss.replaced("")
+				return ss.stopErr
+			case err != nil:
 				ss.log.Warn("recording heartbeat", "err", err)
 			}
 		}
@@ -597,28 +618,35 @@ func (ss *session) onResult(ctx context.Context, r *idsyncv1.CommandResult) {
 }
 
 // workLoop claims unclaimed runs of this session's directories and watches
-// for revocation.
+// for revocation and for a newer stream of the agent.
 func (ss *session) workLoop(ctx context.Context) error {
 	t := time.NewTicker(ss.s.opts.Poll)
 	defer t.Stop()
 	for {
+		// Another replica may have revoked the agent, or opened a newer
+		// stream of it: the store says so, within a poll and before this
+		// stream takes work.
+		a, err := ss.s.store.GetAgent(ctx, ss.agent.ID)
+		switch {
+		case err != nil:
+		case !a.RevokedAt.IsZero():
+			ss.log.Warn("agent revoked: closing its stream")
+			ss.revoke()
+			return ss.stopErr
+		case a.SessionID != ss.id:
+			ss.replaced(a.SessionID)
+			return ss.stopErr
+		}
 		if err := ss.claimWork(ctx); err != nil && ctx.Err() == nil {
 			ss.log.Warn("looking for work", "err", err)
 		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-ss.revoked:
-			return revokedErr(ss.agent)
+		case <-ss.stopped:
+			return ss.stopErr
 		case <-ss.wake:
 		case <-t.C:
-			// Another replica may have revoked the agent: the store says so
-			// within one poll.
-			a, err := ss.s.store.GetAgent(ctx, ss.agent.ID)
-			if err == nil && !a.RevokedAt.IsZero() {
-				ss.log.Warn("agent revoked: closing its stream")
-				ss.revoke()
-			}
 		}
 	}
 }
@@ -820,7 +848,41 @@ func (ss *session) poke() {
 	}
 }
 
-func (ss *session) revoke() { ss.revOnce.Do(func() { close(ss.revoked) }) }
+// revoke ends the stream: its agent was revoked.
+func (ss *session) revoke() { ss.stop(revokedErr(ss.agent)) }
+
+// replaced ends the stream: a newer stream of its agent (session by, when
+// known) replaced it. The agent that opened the newer one has given this
+// one up (a reconnect after a network cut must not wait for the old stream
+// to time out); one that still reads it shares the identity with another
+// process, and is told so.
+func (ss *session) replaced(by string) {
+	newer := "a newer stream"
+	if by != "" {
+		newer += " (session " + by + ")"
+	}
+	ss.log.Warn("stream replaced by a newer stream of the agent", "by", by)
+	ss.stop(status.Errorf(codes.Aborted, "agent %s: %s replaced this stream: an agent holds one stream at a time "+
+		"(is a second process using this agent's certificate?)", ss.agent.ID, newer))
+}
+
+// stop ends the stream with err, once.
+func (ss *session) stop(err error) {
+	ss.stopOnce.Do(func() {
+		ss.stopErr = err
+		close(ss.stopped)
+	})
+}
+
+// stopCause is why the hub ended the stream, or nil.
+func (ss *session) stopCause() error {
+	select {
+	case <-ss.stopped:
+		return ss.stopErr
+	default:
+		return nil
+	}
+}
 
 func contains(list []string, s string) bool {
 	for _, v := range list {
@@ -835,18 +897,39 @@ func contains(list []string, s string) bool {
 // dispatch and revocation. Other replicas learn the same through the store
 // when they poll.
 type Sessions struct {
-	mu   stdsync.Mutex
-	byID map[string]*session
-	turn int // round robin of Call
+	opening stdsync.Mutex // held while a stream opens (see open)
+	mu      stdsync.Mutex
+	byID    map[string]*session
+	turn    int // round robin of Call
 }
 
 // NewSessions returns an empty registry.
 func NewSessions() *Sessions { return &Sessions{byID: map[string]*session{}} }
 
-func (h *Sessions) add(s *session) {
+// open records ss as its agent's stream (record writes it to the store,
+// where streams on other replicas find they were replaced) and ends the
+// agent's other streams on this replica. Opens are serialised, so that of
+// two streams of an agent opening here at once the one the store records
+// last is the one left.
+func (h *Sessions) open(ss *session, record func() error) error {
+	h.opening.Lock()
+	defer h.opening.Unlock()
+	if err := record(); err != nil {
+		return err
+	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.byID[s.id] = s
+	var older []*session
+	for _, s := range h.byID {
+		if s.agent.ID == ss.agent.ID {
+			older = append(older, s)
+		}
+	}
+	h.byID[ss.id] = ss
+	h.mu.Unlock()
+	for _, s := range older {
+		s.replaced(ss.id)
+	}
+	return nil
 }
 
 func (h *Sessions) remove(s *session) {
