@@ -175,6 +175,17 @@ func (s *AgentServer) Connect(stream idsyncv1.AgentService_ConnectServer) error 
 		s.log.Warn("stream refused: revoked agent", "agent", agentID)
 		return revokedErr(a)
 	}
+	cert, ok := auth.AgentCert(ctx)
+	if !ok {
+		return status.Errorf(codes.Unauthenticated, "agent %s: no client certificate", agentID)
+	}
+	if serial := pki.Serial(cert); serial != a.CertSerial {
+		// A renewal replaced this certificate: only the newest opens
+		// streams (one already open keeps going until its agent reconnects).
+		s.log.Warn("stream refused: a certificate the agent renewed", "agent", agentID, "serial", serial, "current_serial", a.CertSerial)
+		return status.Errorf(codes.Unauthenticated,
+			"agent %s: client certificate serial %s was replaced by a renewed one: connect with the current agent.crt, or enrol again", agentID, serial)
+	}
 	first, err := stream.Recv()
 	if err != nil {
 		return err
@@ -188,12 +199,7 @@ func (s *AgentServer) Connect(stream idsyncv1.AgentService_ConnectServer) error 
 			"agent_version", hello.GetVersion(), "hub_version", s.opts.Version)
 		return err
 	}
-	var expiry time.Time
-	if c, ok := auth.AgentCert(ctx); ok {
-		expiry = c.NotAfter
-	}
-	sess := newSession(s, a, hello, expiry)
-	return sess.serve(ctx, stream)
+	return newSession(s, a, hello, cert.NotAfter).serve(ctx, stream)
 }
 
 func revokedErr(a *store.Agent) error {
@@ -738,7 +744,9 @@ func (ss *session) failOpenRuns(ctx context.Context, why string) {
 // agent's CSR, with the hub's certificate lifetime, unless the agent has been
 // revoked (in the store: possibly by another replica): the stream then ends
 // with PermissionDenied. A bad CSR is answered with an error and keeps the
-// stream.
+// stream. From then on only the new certificate opens streams (Connect
+// checks its serial); this stream, opened with the old one, goes on until
+// the agent reconnects.
 func (ss *session) renewCertificate(ctx context.Context, req *idsyncv1.RenewCertificate) error {
 	certPEM, serial, notAfter, err := ss.s.ca.SignClientCSR(req.GetCsrPem(), ss.agent.ID, ss.s.opts.CertTTL)
 	if err != nil {

@@ -1,6 +1,8 @@
 package api_test
 
 import (
+	"crypto/x509"
+	"encoding/pem"
 	"slices"
 	"strings"
 	"testing"
@@ -10,6 +12,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/idsync/idsync/agent"
+	"github.com/idsync/idsync/internal/pki"
 	"github.com/idsync/idsync/internal/testserver"
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 	"github.com/idsync/idsync/server/api"
@@ -130,4 +133,67 @@ func TestAgentOneStream(t *testing.T) {
 		b := startHub(t, opts, dsn, a)
 		check(t, a, b)
 	})
+}
+
+// TestRenewedCertificateRetired: once an agent renewed its certificate, the
+// old one opens no stream (Unauthenticated, audited naming its serial); the
+// stream that renewed goes on until the agent reconnects with the new one.
+func TestRenewedCertificateRetired(t *testing.T) {
+	h := startHub(t, api.AgentOptions{Heartbeat: time.Second, Poll: 200 * time.Millisecond}, "")
+	h.addDirectory("corp", "off")
+	cfg, id := h.enroll("corp")
+	hello := &idsyncv1.Hello{AgentId: id, Version: "dev", Directories: []string{"corp"}, Capabilities: agent.Capabilities}
+	oldCert, oldKey, caPEM := identityPEM(t, cfg)
+	block, _ := pem.Decode(oldCert)
+	leaf, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	renewing := dialPEM(t, h.addr, oldCert, oldKey, caPEM, hello).welcomed()
+	key, err := pki.NewKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	csr, err := pki.CreateCSR(key, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	renewing.send(&idsyncv1.ConnectRequest{Msg: &idsyncv1.ConnectRequest_RenewCertificate{RenewCertificate: &idsyncv1.RenewCertificate{CsrPem: csr}}})
+	var newCert []byte
+	for newCert == nil {
+		m, err := renewing.next()
+		if err != nil {
+			t.Fatalf("waiting for the renewed certificate: %v", err)
+		}
+		if rn := m.GetCertificateRenewal(); rn != nil {
+			if rn.GetError() != "" {
+				t.Fatalf("renewal refused: %s", rn.GetError())
+			}
+			newCert = rn.GetCertificatePem()
+		}
+	}
+	if err := renewing.probe(); err != nil {
+		t.Fatalf("the stream that renewed its certificate ended: %v; want it kept until the agent reconnects", err)
+	}
+
+	_, err = dialPEM(t, h.addr, oldCert, oldKey, caPEM, hello).next()
+	if status.Code(err) != codes.Unauthenticated || !strings.Contains(err.Error(), "renewed") {
+		t.Errorf("a stream with the certificate the agent renewed: %v; want Unauthenticated saying it was renewed", err)
+	}
+	serial := pki.Serial(leaf)
+	if !slices.ContainsFunc(h.events("request.refused", "refused", "/idsync.v1.AgentService/Connect"), func(e *idsyncv1.AuditEvent) bool {
+		return e.GetActor() == "agent:"+id && strings.Contains(e.GetDetail(), serial)
+	}) {
+		t.Errorf("no refusal of agent:%s naming serial %s in the audit trail", id, serial)
+	}
+
+	keyPEM, err := pki.MarshalKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dialPEM(t, h.addr, newCert, keyPEM, caPEM, hello).welcomed()
+	if err := renewing.ended(); status.Code(err) != codes.Aborted {
+		t.Errorf("the stream with the old certificate ended with %v once the new one connected; want Aborted (replaced)", err)
+	}
 }
