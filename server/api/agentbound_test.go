@@ -329,10 +329,14 @@ func TestAgentLateAnswers(t *testing.T) {
 	if got := h.run(runID); got.GetState() != idsyncv1.RunState_RUN_STATE_CANCELLED || !strings.Contains(got.GetMessage(), "admin") {
 		t.Errorf("run %s is %v (%q), want cancelled by an admin", runID, got.GetState(), got.GetMessage())
 	}
-	// None of the above counted: one offence is still the first.
+	// None of the above counted: an offence now is refused, and is the
+	// first.
 	r.send(result(&idsyncv1.CommandResult{RunId: "987654321", Error: "forged"}))
 	if err := r.probe(); err != nil {
 		t.Errorf("after one offence the stream ended: %v; want it kept", err)
+	}
+	if ev := h.events("request.refused", "refused", "run:987654321"); len(ev) != 1 || !strings.Contains(ev[0].GetDetail(), "offence 1 ") {
+		t.Errorf("refusals of the forged failure: %v; want one, the first offence on the stream", ev)
 	}
 }
 
