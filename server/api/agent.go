@@ -3,7 +3,11 @@ package api
 import (
 	"cmp"
 	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -15,6 +19,7 @@ import (
 	"strings"
 	stdsync "sync"
 	"time"
+	"unicode"
 
 	"github.com/google/uuid"
 	"google.golang.org/grpc/codes"
@@ -175,6 +180,17 @@ func (s *AgentServer) Connect(stream idsyncv1.AgentService_ConnectServer) error 
 		s.log.Warn("stream refused: revoked agent", "agent", agentID)
 		return revokedErr(a)
 	}
+	cert, ok := auth.AgentCert(ctx)
+	if !ok {
+		return status.Errorf(codes.Unauthenticated, "agent %s: no client certificate", agentID)
+	}
+	if serial := pki.Serial(cert); serial != a.CertSerial {
+		// A renewal replaced this certificate: only the newest opens
+		// streams (one already open keeps going until its agent reconnects).
+		s.log.Warn("stream refused: a certificate the agent renewed", "agent", agentID, "serial", serial, "current_serial", a.CertSerial)
+		return status.Errorf(codes.Unauthenticated,
+			"agent %s: client certificate serial %s was replaced by a renewed one: connect with the current agent.crt, or enrol again", agentID, serial)
+	}
 	first, err := stream.Recv()
 	if err != nil {
 		return err
@@ -188,12 +204,7 @@ func (s *AgentServer) Connect(stream idsyncv1.AgentService_ConnectServer) error 
 			"agent_version", hello.GetVersion(), "hub_version", s.opts.Version)
 		return err
 	}
-	var expiry time.Time
-	if c, ok := auth.AgentCert(ctx); ok {
-		expiry = c.NotAfter
-	}
-	sess := newSession(s, a, hello, expiry)
-	return sess.serve(ctx, stream)
+	return newSession(s, a, hello, cert.NotAfter).serve(ctx, stream)
 }
 
 func revokedErr(a *store.Agent) error {
@@ -211,8 +222,12 @@ type session struct {
 	out     chan *idsyncv1.ConnectResponse
 	applyCh chan *preparedBatch
 	wake    chan struct{} // one slot: look for work now
-	revoked chan struct{}
-	revOnce stdsync.Once
+
+	// stopped is closed when the hub ends the stream (its agent was
+	// revoked, or a newer stream of the agent replaced it) with stopErr.
+	stopped  chan struct{}
+	stopOnce stdsync.Once
+	stopErr  error
 
 	// caps are the capabilities the agent announced: it is sent only the
 	// work they cover.
@@ -224,8 +239,20 @@ type session struct {
 	// done is closed when the stream ends: calls waiting on it give up.
 	done chan struct{}
 
-	mu       stdsync.Mutex
-	calls    map[string]chan *idsyncv1.CommandResult // by command id
+	// offences counts what the agent sent about runs or commands the hub
+	// did not send this session (receive loop only): the second ends the
+	// stream.
+	offences int
+
+	// commandKey signs the ids of the commands this session sends (see
+	// newCommandID).
+	commandKey []byte
+
+	mu    stdsync.Mutex
+	calls map[string]chan *idsyncv1.CommandResult // by command id
+	// sentRuns are the runs of the imports this session sent: the agent
+	// sends changes and results only for those.
+	sentRuns map[int64]bool
 	appliers map[int64]*sync.RunApplier
 	backoffs map[int64]*captureBackoff // by directory id
 	lagAt    time.Time                 // last lag recorded (apply loop only)
@@ -250,30 +277,41 @@ func newSession(s *AgentServer, a *store.Agent, hello *idsyncv1.Hello, certExpir
 		out:      make(chan *idsyncv1.ConnectResponse, 16),
 		applyCh:  make(chan *preparedBatch, 2),
 		wake:     make(chan struct{}, 1),
-		revoked:  make(chan struct{}),
+		stopped:  make(chan struct{}),
 		done:     make(chan struct{}),
 		calls:    map[string]chan *idsyncv1.CommandResult{},
 		appliers: map[int64]*sync.RunApplier{},
 		backoffs: map[int64]*captureBackoff{},
+		sentRuns: map[int64]bool{},
+
+		commandKey: randomKey(),
 	}
 }
 
 func (ss *session) serve(ctx context.Context, stream idsyncv1.AgentService_ConnectServer) error {
 	st := ss.s.store
 	caps := slices.Sorted(maps.Keys(ss.caps))
-	if err := st.AgentConnected(ctx, ss.agent.ID, ss.id, ss.version, caps, time.Now()); err != nil {
+	// An agent holds one stream: this one replaces any other, here at once
+	// and on other replicas through the store (see replaced).
+	err := ss.s.hub.open(ss, func() error {
+		return st.AgentConnected(ctx, ss.agent.ID, ss.id, ss.version, caps, time.Now())
+	})
+	if err != nil {
 		return statusErr(err, "recording connection")
 	}
 	ss.log.Info("agent connected", "version", ss.version, "capabilities", caps,
 		"directories", ss.dirs, "cert_expires", ss.certExpiry)
 	target := "agent:" + ss.agent.ID
-	ss.s.audit.Event(ctx, "agent.connect", target, "session %s, version %s, from %s", ss.id, ss.version, cmp.Or(auth.PeerAddr(ctx), "unknown"))
+	detail := fmt.Sprintf("session %s, version %s, from %s", ss.id, ss.version, cmp.Or(auth.PeerAddr(ctx), "unknown"))
+	if prev := ss.agent.SessionID; prev != "" {
+		detail += ", replacing session " + prev
+	}
+	ss.s.audit.Event(ctx, "agent.connect", target, "%s", detail)
 	for _, d := range ss.agent.Directories {
 		if !contains(ss.dirs, d) {
 			ss.log.Warn("agent is enrolled for a directory it has not configured", "directory", d)
 		}
 	}
-	ss.s.hub.add(ss)
 	defer func() {
 		ss.s.hub.remove(ss)
 		close(ss.done)
@@ -285,7 +323,11 @@ func (ss *session) serve(ctx context.Context, stream idsyncv1.AgentService_Conne
 			ss.log.Error("recording disconnect", "err", err)
 		}
 		ss.log.Info("agent disconnected")
-		ss.s.audit.Event(bg, "agent.disconnect", target, "session %s", ss.id)
+		detail := "session " + ss.id
+		if err := ss.stopCause(); err != nil {
+			detail += ": " + status.Convert(err).Message()
+		}
+		ss.s.audit.Event(bg, "agent.disconnect", target, "%s", detail)
 	}()
 
 	welcome, err := ss.welcome(ctx)
@@ -369,8 +411,8 @@ func (ss *session) sendLoop(ctx context.Context, stream idsyncv1.AgentService_Co
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-ss.revoked:
-			return revokedErr(ss.agent)
+		case <-ss.stopped:
+			return ss.stopErr
 		case <-expired:
 			// Unavailable, not Unauthenticated: an agent that renewed its
 			// certificate reconnects with the new one; one that did not is
@@ -405,7 +447,12 @@ func (ss *session) recvLoop(ctx context.Context, stream idsyncv1.AgentService_Co
 		if now := time.Now(); now.Sub(lastSeen) >= time.Second {
 			// Throttled: a busy stream would otherwise write once per batch.
 			lastSeen = now
-			if err := ss.s.store.AgentSeen(ctx, ss.agent.ID, ss.id, now); err != nil {
+			err := ss.s.store.AgentSeen(ctx, ss.agent.ID, ss.id, now)
+			switch {
+			case errors.Is(err, store.ErrConflict):
+				ss.replaced("")
+				return ss.stopErr
+			case err != nil:
 				ss.log.Warn("recording heartbeat", "err", err)
 			}
 		}
@@ -415,7 +462,9 @@ func (ss *session) recvLoop(ctx context.Context, stream idsyncv1.AgentService_Co
 				return err
 			}
 		case *idsyncv1.ConnectRequest_CommandResult:
-			ss.onResult(ctx, msg.CommandResult)
+			if err := ss.onResult(ctx, msg.CommandResult); err != nil {
+				return err
+			}
 		case *idsyncv1.ConnectRequest_RenewCertificate:
 			if err := ss.renewCertificate(ctx, msg.RenewCertificate); err != nil {
 				return err
@@ -436,8 +485,13 @@ func (ss *session) onBatch(ctx context.Context, b *idsyncv1.ChangeBatch) error {
 	if err != nil {
 		return status.Errorf(codes.InvalidArgument, "change batch: %v", err)
 	}
+	if !ss.sentRun(runID) {
+		return ss.offend(ctx, fmt.Sprintf("run:%d", runID), "a change batch for "+ss.notSent(ctx, b.GetRunId()))
+	}
 	ap, err := ss.applier(ctx, runID)
 	if err != nil {
+		// A run of this session that the hub ended meanwhile: the agent
+		// has not heard yet.
 		ss.log.Warn("refusing batch", "run", runID, "err", err)
 		return ss.cancelRun(ctx, runID, err.Error())
 	}
@@ -531,15 +585,7 @@ func (ss *session) applier(ctx context.Context, runID int64) (*sync.RunApplier, 
 	if err != nil {
 		return nil, err
 	}
-	r := ap.Run()
-	if !slices.Contains(ss.agent.Directories, r.Directory) {
-		// Runs are handed out by directory, so this is a forged run id:
-		// an agent sends changes only for the directories it was enrolled for.
-		ss.s.audit.Record(ctx, store.AuditEvent{Action: "request.refused", Target: fmt.Sprintf("run:%d", runID),
-			Outcome: store.AuditRefused, Detail: fmt.Sprintf("a batch for directory %s, which the agent is not enrolled for", r.Directory)})
-		return nil, fmt.Errorf("run %d is of directory %s, which this agent is not enrolled for", runID, r.Directory)
-	}
-	if r.SessionID != ss.id || r.State != store.RunRunning {
+	if r := ap.Run(); r.SessionID != ss.id || r.State != store.RunRunning {
 		return nil, fmt.Errorf("run %d is %s and not held by this agent session", runID, r.State)
 	}
 	ss.mu.Lock()
@@ -555,29 +601,42 @@ func (ss *session) dropApplier(runID int64) {
 }
 
 func (ss *session) cancelRun(ctx context.Context, runID int64, why string) error {
-	return ss.send(ctx, &idsyncv1.ConnectResponse{Msg: &idsyncv1.ConnectResponse_Command{Command: &idsyncv1.Command{
-		CommandId: uuid.NewString(),
-		Cmd:       &idsyncv1.Command_CancelImport{CancelImport: &idsyncv1.CancelImport{RunId: strconv.FormatInt(runID, 10), Reason: why}},
-	}}})
+	return ss.command(ctx, &idsyncv1.Command{
+		Cmd: &idsyncv1.Command_CancelImport{CancelImport: &idsyncv1.CancelImport{RunId: strconv.FormatInt(runID, 10), Reason: why}},
+	})
 }
 
 // onResult records the end of a command on the agent. A failed import fails
-// its run (no sweep).
-func (ss *session) onResult(ctx context.Context, r *idsyncv1.CommandResult) {
+// its run (no sweep). A result naming a run, or a command, that this
+// session did not send is an offence (see offend).
+func (ss *session) onResult(ctx context.Context, r *idsyncv1.CommandResult) error {
 	ss.mu.Lock()
 	ch, waited := ss.calls[r.GetCommandId()]
 	delete(ss.calls, r.GetCommandId())
 	ss.mu.Unlock()
 	if waited {
-		ch <- r // buffered: the caller may have gone
-		return
+		ch <- r // buffered, and sent once: the caller may have gone
+		return nil
 	}
-	if r.GetRunId() == "" || r.GetError() == "" {
-		return
+	if r.GetRunId() == "" {
+		if ss.sentCommand(r.GetCommandId()) {
+			return nil // an answer its caller no longer waits for
+		}
+		id := clip(r.GetCommandId())
+		return ss.offend(ctx, "command:"+id, fmt.Sprintf("a result for command %q, which the hub did not send to this session", id))
 	}
 	runID, err := sync.ParseRunID(r.GetRunId())
-	if err != nil {
-		return
+	if err != nil || !ss.sentRun(runID) {
+		what := "a result"
+		if r.GetReconcile() {
+			what = "a reconciliation request"
+		} else if r.GetError() != "" {
+			what = "a failure"
+		}
+		return ss.offend(ctx, "run:"+clip(r.GetRunId()), what+" for "+ss.notSent(ctx, r.GetRunId()))
+	}
+	if r.GetError() == "" {
+		return nil
 	}
 	ss.dropApplier(runID)
 	if r.GetReconcile() {
@@ -585,7 +644,7 @@ func (ss *session) onResult(ctx context.Context, r *idsyncv1.CommandResult) {
 			ss.log.Error("starting a reconciliation", "run", runID, "err", err)
 		}
 		ss.s.hub.wakeAll()
-		return
+		return nil
 	}
 	if run, err := ss.s.store.GetRun(ctx, runID); err == nil && run.Kind == store.RunIncremental {
 		ss.captureFailed(run.DirectoryID)
@@ -594,31 +653,96 @@ func (ss *session) onResult(ctx context.Context, r *idsyncv1.CommandResult) {
 		ss.log.Error("failing run", "run", runID, "err", err)
 	}
 	ss.log.Warn("run failed on the agent", "run", runID, "error", r.GetError())
+	return nil
+}
+
+// offend refuses what the agent sent about a run or command the hub did not
+// send this session (another directory's run, an old run, a guessed id):
+// the hub ignores it, audits it as request.refused naming the agent, the
+// run or command and why, and ends the stream with PermissionDenied on the
+// second offence. Races of the session's own commands (a result just after
+// the hub cancelled the run, a late answer to a call whose caller gave up)
+// are no offence: they name what the session sent.
+func (ss *session) offend(ctx context.Context, target, why string) error {
+	ss.offences++
+	ss.log.Warn("refused: the agent named a run or command the hub did not send it", "target", target, "why", why, "offence", ss.offences)
+	ss.s.audit.Record(ctx, store.AuditEvent{Action: "request.refused", Target: target, Outcome: store.AuditRefused,
+		Detail: fmt.Sprintf("agent %s, session %s: %s (offence %d on this stream)", ss.agent.ID, ss.id, why, ss.offences)})
+	if ss.offences < maxOffences {
+		return nil
+	}
+	return status.Errorf(codes.PermissionDenied, "agent %s: %s; the stream ends after %d such refusals", ss.agent.ID, why, maxOffences)
+}
+
+// maxOffences is how many offences end a stream.
+const maxOffences = 2
+
+// notSent describes a run the session did not send, for a refusal.
+func (ss *session) notSent(ctx context.Context, wireID string) string {
+	runID, err := sync.ParseRunID(wireID)
+	if err != nil {
+		return fmt.Sprintf("run %q, which is not a run id", clip(wireID))
+	}
+	r, err := ss.s.store.GetRun(ctx, runID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return fmt.Sprintf("run %d, which does not exist", runID)
+	case err != nil:
+		return fmt.Sprintf("run %d, which the hub did not send to this session", runID)
+	case !slices.Contains(ss.agent.Directories, r.Directory):
+		return fmt.Sprintf("run %d of directory %s, which the agent is not enrolled for", runID, r.Directory)
+	case r.SessionID == "":
+		return fmt.Sprintf("run %d of directory %s (%s), which the hub sent to no agent", runID, r.Directory, r.State)
+	default:
+		return fmt.Sprintf("run %d of directory %s (%s), which the hub sent to another session (%s)", runID, r.Directory, r.State, r.SessionID)
+	}
+}
+
+// clip bounds an id the agent sent, and masks what is not printable in it,
+// before it is logged or stored.
+func clip(s string) string {
+	const limit = 64
+	if len(s) > limit {
+		s = strings.ToValidUTF8(s[:limit], "") + "…"
+	}
+	return strings.Map(func(r rune) rune {
+		if unicode.IsPrint(r) {
+			return r
+		}
+		return '?'
+	}, s)
 }
 
 // workLoop claims unclaimed runs of this session's directories and watches
-// for revocation.
+// for revocation and for a newer stream of the agent.
 func (ss *session) workLoop(ctx context.Context) error {
 	t := time.NewTicker(ss.s.opts.Poll)
 	defer t.Stop()
 	for {
+		// Another replica may have revoked the agent, or opened a newer
+		// stream of it: the store says so, within a poll and before this
+		// stream takes work.
+		a, err := ss.s.store.GetAgent(ctx, ss.agent.ID)
+		switch {
+		case err != nil:
+		case !a.RevokedAt.IsZero():
+			ss.log.Warn("agent revoked: closing its stream")
+			ss.revoke()
+			return ss.stopErr
+		case a.SessionID != ss.id:
+			ss.replaced(a.SessionID)
+			return ss.stopErr
+		}
 		if err := ss.claimWork(ctx); err != nil && ctx.Err() == nil {
 			ss.log.Warn("looking for work", "err", err)
 		}
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-ss.revoked:
-			return revokedErr(ss.agent)
+		case <-ss.stopped:
+			return ss.stopErr
 		case <-ss.wake:
 		case <-t.C:
-			// Another replica may have revoked the agent: the store says so
-			// within one poll.
-			a, err := ss.s.store.GetAgent(ctx, ss.agent.ID)
-			if err == nil && !a.RevokedAt.IsZero() {
-				ss.log.Warn("agent revoked: closing its stream")
-				ss.revoke()
-			}
 		}
 	}
 }
@@ -679,8 +803,55 @@ func (ss *session) startFull(ctx context.Context, d *store.Directory, r *store.R
 }
 
 func (ss *session) startRun(ctx context.Context, si *idsyncv1.StartImport) error {
-	cmd := &idsyncv1.Command{CommandId: uuid.NewString(), Cmd: &idsyncv1.Command_StartImport{StartImport: si}}
+	return ss.command(ctx, &idsyncv1.Command{Cmd: &idsyncv1.Command_StartImport{StartImport: si}})
+}
+
+// command sends cmd (a new id set) to the agent; an import's run is
+// recorded first as sent by this session, so that the agent's batches and
+// result are known as the session's own however soon they come.
+func (ss *session) command(ctx context.Context, cmd *idsyncv1.Command) error {
+	cmd.CommandId = ss.newCommandID()
+	if runID, err := sync.ParseRunID(cmd.GetStartImport().GetRunId()); err == nil {
+		ss.mu.Lock()
+		ss.sentRuns[runID] = true
+		ss.mu.Unlock()
+	}
 	return ss.send(ctx, &idsyncv1.ConnectResponse{Msg: &idsyncv1.ConnectResponse_Command{Command: cmd}})
+}
+
+// newCommandID returns a command id that only this session could have
+// made: a random part and its HMAC under the session's key. An answer to
+// any command the session sent — a call whose caller has given up long
+// ago included — is then told from a forged one without keeping every id
+// sent.
+func (ss *session) newCommandID() string {
+	nonce := uuid.NewString()
+	return nonce + "." + ss.commandMAC(nonce)
+}
+
+// sentCommand reports whether id is one newCommandID made.
+func (ss *session) sentCommand(id string) bool {
+	nonce, mac, ok := strings.Cut(id, ".")
+	return ok && hmac.Equal([]byte(mac), []byte(ss.commandMAC(nonce)))
+}
+
+func (ss *session) commandMAC(nonce string) string {
+	m := hmac.New(sha256.New, ss.commandKey)
+	m.Write([]byte(nonce))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil)[:16])
+}
+
+func randomKey() []byte {
+	k := make([]byte, 32)
+	rand.Read(k) // never fails (crypto/rand)
+	return k
+}
+
+// sentRun reports whether this session sent the agent run runID.
+func (ss *session) sentRun(runID int64) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	return ss.sentRuns[runID]
 }
 
 func (ss *session) failOpenRuns(ctx context.Context, why string) {
@@ -710,7 +881,9 @@ func (ss *session) failOpenRuns(ctx context.Context, why string) {
 // agent's CSR, with the hub's certificate lifetime, unless the agent has been
 // revoked (in the store: possibly by another replica): the stream then ends
 // with PermissionDenied. A bad CSR is answered with an error and keeps the
-// stream.
+// stream. From then on only the new certificate opens streams (Connect
+// checks its serial); this stream, opened with the old one, goes on until
+// the agent reconnects.
 func (ss *session) renewCertificate(ctx context.Context, req *idsyncv1.RenewCertificate) error {
 	certPEM, serial, notAfter, err := ss.s.ca.SignClientCSR(req.GetCsrPem(), ss.agent.ID, ss.s.opts.CertTTL)
 	if err != nil {
@@ -735,9 +908,10 @@ func renewal(r *idsyncv1.CertificateRenewal) *idsyncv1.ConnectResponse {
 }
 
 // call sends cmd to the agent and waits for its result, within ctx. It
-// fails when the stream ends first (ErrAgentGone).
+// fails when the stream ends first (ErrAgentGone). The answer of a caller
+// that gave up is still the session's own (its id says so), not an offence.
 func (ss *session) call(ctx context.Context, cmd *idsyncv1.Command) (*idsyncv1.CommandResult, error) {
-	cmd.CommandId = uuid.NewString()
+	cmd.CommandId = ss.newCommandID()
 	ch := make(chan *idsyncv1.CommandResult, 1)
 	ss.mu.Lock()
 	ss.calls[cmd.CommandId] = ch
@@ -820,7 +994,41 @@ func (ss *session) poke() {
 	}
 }
 
-func (ss *session) revoke() { ss.revOnce.Do(func() { close(ss.revoked) }) }
+// revoke ends the stream: its agent was revoked.
+func (ss *session) revoke() { ss.stop(revokedErr(ss.agent)) }
+
+// replaced ends the stream: a newer stream of its agent (session by, when
+// known) replaced it. The agent that opened the newer one has given this
+// one up (a reconnect after a network cut must not wait for the old stream
+// to time out); one that still reads it shares the identity with another
+// process, and is told so.
+func (ss *session) replaced(by string) {
+	newer := "a newer stream"
+	if by != "" {
+		newer += " (session " + by + ")"
+	}
+	ss.log.Warn("stream replaced by a newer stream of the agent", "by", by)
+	ss.stop(status.Errorf(codes.Aborted, "agent %s: %s replaced this stream: an agent holds one stream at a time "+
+		"(is a second process using this agent's certificate?)", ss.agent.ID, newer))
+}
+
+// stop ends the stream with err, once.
+func (ss *session) stop(err error) {
+	ss.stopOnce.Do(func() {
+		ss.stopErr = err
+		close(ss.stopped)
+	})
+}
+
+// stopCause is why the hub ended the stream, or nil.
+func (ss *session) stopCause() error {
+	select {
+	case <-ss.stopped:
+		return ss.stopErr
+	default:
+		return nil
+	}
+}
 
 func contains(list []string, s string) bool {
 	for _, v := range list {
@@ -835,18 +1043,39 @@ func contains(list []string, s string) bool {
 // dispatch and revocation. Other replicas learn the same through the store
 // when they poll.
 type Sessions struct {
-	mu   stdsync.Mutex
-	byID map[string]*session
-	turn int // round robin of Call
+	opening stdsync.Mutex // held while a stream opens (see open)
+	mu      stdsync.Mutex
+	byID    map[string]*session
+	turn    int // round robin of Call
 }
 
 // NewSessions returns an empty registry.
 func NewSessions() *Sessions { return &Sessions{byID: map[string]*session{}} }
 
-func (h *Sessions) add(s *session) {
+// open records ss as its agent's stream (record writes it to the store,
+// where streams on other replicas find they were replaced) and ends the
+// agent's other streams on this replica. Opens are serialised, so that of
+// two streams of an agent opening here at once the one the store records
+// last is the one left.
+func (h *Sessions) open(ss *session, record func() error) error {
+	h.opening.Lock()
+	defer h.opening.Unlock()
+	if err := record(); err != nil {
+		return err
+	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.byID[s.id] = s
+	var older []*session
+	for _, s := range h.byID {
+		if s.agent.ID == ss.agent.ID {
+			older = append(older, s)
+		}
+	}
+	h.byID[ss.id] = ss
+	h.mu.Unlock()
+	for _, s := range older {
+		s.replaced(ss.id)
+	}
+	return nil
 }
 
 func (h *Sessions) remove(s *session) {

@@ -303,16 +303,31 @@ type rawAgent struct {
 // dialRaw opens a Connect stream with cfg's identity and sends hello.
 func dialRaw(t *testing.T, addr string, cfg *agent.Config, hello *idsyncv1.Hello) *rawAgent {
 	t.Helper()
+	certPEM, keyPEM, caPEM := identityPEM(t, cfg)
+	return dialPEM(t, addr, certPEM, keyPEM, caPEM, hello)
+}
+
+// identityPEM returns the agent's certificate, key and hub CA as its files
+// hold them now.
+func identityPEM(t *testing.T, cfg *agent.Config) (certPEM, keyPEM, caPEM []byte) {
+	t.Helper()
 	_, certPath, caPath := cfg.IdentityPaths()
 	certPEM, err := os.ReadFile(certPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	caPEM, err := os.ReadFile(caPath)
+	caPEM, err = os.ReadFile(caPath)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tc, err := pki.ClientTLSConfig(certPEM, mustRead(t, cfg), caPEM, "127.0.0.1")
+	return certPEM, mustRead(t, cfg), caPEM
+}
+
+// dialPEM opens a Connect stream, on a connection of its own, with the
+// client certificate and key given, and sends hello.
+func dialPEM(t *testing.T, addr string, certPEM, keyPEM, caPEM []byte, hello *idsyncv1.Hello) *rawAgent {
+	t.Helper()
+	tc, err := pki.ClientTLSConfig(certPEM, keyPEM, caPEM, "127.0.0.1")
 	if err != nil {
 		t.Fatal(err)
 	}
