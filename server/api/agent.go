@@ -184,9 +184,18 @@ func (s *AgentServer) Connect(stream idsyncv1.AgentService_ConnectServer) error 
 	if !ok {
 		return status.Errorf(codes.Unauthenticated, "agent %s: no client certificate", agentID)
 	}
-	if serial := pki.Serial(cert); serial != a.CertSerial {
-		// A renewal replaced this certificate: only the newest opens
-		// streams (one already open keeps going until its agent reconnects).
+	switch serial := pki.Serial(cert); {
+	case serial == a.CertSerial:
+	case serial == a.PendingCertSerial:
+		// The renewed certificate's first use: it is the agent's from now
+		// on, and the one before opens no stream again (one open keeps
+		// going until its agent reconnects).
+		if a, err = s.store.UseAgentCertificate(ctx, agentID, serial); err != nil {
+			return statusErr(err, "making the renewed certificate of agent %s current", agentID)
+		}
+		s.log.Info("agent connected with its renewed certificate: the one before is retired", "agent", agentID, "serial", serial)
+	default:
+		// A renewal replaced this certificate, and the new one was used.
 		s.log.Warn("stream refused: a certificate the agent renewed", "agent", agentID, "serial", serial, "current_serial", a.CertSerial)
 		return status.Errorf(codes.Unauthenticated,
 			"agent %s: client certificate serial %s was replaced by a renewed one: connect with the current agent.crt, or enrol again", agentID, serial)

@@ -386,9 +386,11 @@ func TestAgentOneStream(t *testing.T) {
 	})
 }
 
-// TestRenewedCertificateRetired: once an agent renewed its certificate, the
-// old one opens no stream (Unauthenticated, audited naming its serial); the
-// stream that renewed goes on until the agent reconnects with the new one.
+// TestRenewedCertificateRetired: a renewed certificate is pending until
+// the agent first connects with it (the old one still connects, should the
+// renewal have been lost on the way); from then on the old one opens no
+// stream (Unauthenticated, audited naming its serial); the stream that
+// renewed goes on until the agent reconnects.
 func TestRenewedCertificateRetired(t *testing.T) {
 	h := startHub(t, api.AgentOptions{Heartbeat: time.Second, Poll: 200 * time.Millisecond}, "")
 	h.addDirectory("corp", "off")
@@ -428,6 +430,24 @@ func TestRenewedCertificateRetired(t *testing.T) {
 		t.Fatalf("the stream that renewed its certificate ended: %v; want it kept until the agent reconnects", err)
 	}
 
+	// Until the renewed certificate is used, the one before still
+	// connects: an agent whose stream broke before the renewal reached it
+	// is not locked out. Its new stream replaces the renewing one.
+	again := dialPEM(t, h.addr, oldCert, oldKey, caPEM, hello).welcomed()
+	if err := renewing.ended(); status.Code(err) != codes.Aborted {
+		t.Errorf("the renewing stream ended with %v once the agent connected again; want Aborted (replaced)", err)
+	}
+
+	// The renewed certificate's first use makes it the agent's, and
+	// retires the one before.
+	keyPEM, err := pki.MarshalKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dialPEM(t, h.addr, newCert, keyPEM, caPEM, hello).welcomed()
+	if err := again.ended(); status.Code(err) != codes.Aborted {
+		t.Errorf("the stream with the old certificate ended with %v once the new one connected; want Aborted (replaced)", err)
+	}
 	_, err = dialPEM(t, h.addr, oldCert, oldKey, caPEM, hello).next()
 	if status.Code(err) != codes.Unauthenticated || !strings.Contains(err.Error(), "renewed") {
 		t.Errorf("a stream with the certificate the agent renewed: %v; want Unauthenticated saying it was renewed", err)
@@ -437,14 +457,5 @@ func TestRenewedCertificateRetired(t *testing.T) {
 		return e.GetActor() == "agent:"+id && strings.Contains(e.GetDetail(), serial)
 	}) {
 		t.Errorf("no refusal of agent:%s naming serial %s in the audit trail", id, serial)
-	}
-
-	keyPEM, err := pki.MarshalKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dialPEM(t, h.addr, newCert, keyPEM, caPEM, hello).welcomed()
-	if err := renewing.ended(); status.Code(err) != codes.Aborted {
-		t.Errorf("the stream with the old certificate ended with %v once the new one connected; want Aborted (replaced)", err)
 	}
 }

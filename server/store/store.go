@@ -206,9 +206,15 @@ type Store interface {
 	// first time) and returns it.
 	RevokeAgent(ctx context.Context, id string, now time.Time) (*Agent, error)
 	// RenewAgentCertificate records an agent's renewed client certificate
-	// (serial and expiry) unless the agent is revoked, which is ErrConflict,
-	// and returns the agent. Unknown agent: ErrNotFound.
+	// (serial and expiry) as pending, unless the agent is revoked, which is
+	// ErrConflict, and returns the agent. Unknown agent: ErrNotFound. The
+	// current certificate stays current until UseAgentCertificate.
 	RenewAgentCertificate(ctx context.Context, id, serial string, expiresAt time.Time) (*Agent, error)
+	// UseAgentCertificate makes the pending certificate with serial the
+	// current one, on its first use, and returns the agent: from then on
+	// the one before is not the agent's. A serial that is not pending, or a
+	// revoked agent, is ErrConflict; an unknown agent ErrNotFound.
+	UseAgentCertificate(ctx context.Context, id, serial string) (*Agent, error)
 
 	// CreateAdminToken stores an admin token by the hash of its secret; it
 	// sets ID and CreatedAt when they are empty. A taken hash is
@@ -659,7 +665,11 @@ type Agent struct {
 	Directories   []string
 	CertSerial    string
 	CertExpiresAt time.Time
-	Version       string
+	// PendingCertSerial and PendingCertExpiresAt are a renewed certificate
+	// the agent has not connected with yet ("" when none).
+	PendingCertSerial    string
+	PendingCertExpiresAt time.Time
+	Version              string
 	// Capabilities are those the agent announced in its last Hello.
 	Capabilities []string
 	SessionID    string // non-empty while a stream is open

@@ -60,13 +60,13 @@ func (s *Store) ConsumeEnrollToken(ctx context.Context, hash []byte, agentID str
 }
 
 const agentCols = `id, name, directories, cert_serial, cert_expires_at, version, capabilities, session_id, lag_ms,
-	enrolled_at, last_seen, revoked_at`
+	enrolled_at, last_seen, revoked_at, pending_cert_serial, pending_cert_expires_at`
 
 func scanAgent(sc scanner) (*store.Agent, error) {
 	a := &store.Agent{}
 	err := sc.Scan(&a.ID, &a.Name, scanJSON{&a.Directories, "directories"}, &a.CertSerial,
 		scanTime{&a.CertExpiresAt}, &a.Version, scanJSON{&a.Capabilities, "capabilities"}, &a.SessionID, scanMillis{&a.Lag}, scanTime{&a.EnrolledAt},
-		scanTime{&a.LastSeen}, scanTime{&a.RevokedAt})
+		scanTime{&a.LastSeen}, scanTime{&a.RevokedAt}, &a.PendingCertSerial, scanTime{&a.PendingCertExpiresAt})
 	return a, err
 }
 
@@ -84,9 +84,9 @@ func (s *Store) CreateAgent(ctx context.Context, a *store.Agent) error {
 	if err != nil {
 		return fmt.Errorf("encoding the capabilities of agent %s: %w", a.ID, err)
 	}
-	_, err = s.wr.exec(ctx, `INSERT INTO agents (`+agentCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+	_, err = s.wr.exec(ctx, `INSERT INTO agents (`+agentCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		a.ID, a.Name, dirs, a.CertSerial, s.wr.t(a.CertExpiresAt), a.Version, caps, a.SessionID, a.Lag.Milliseconds(),
-		s.wr.t(a.EnrolledAt), s.wr.t(a.LastSeen), s.wr.t(a.RevokedAt))
+		s.wr.t(a.EnrolledAt), s.wr.t(a.LastSeen), s.wr.t(a.RevokedAt), a.PendingCertSerial, s.wr.t(a.PendingCertExpiresAt))
 	if err != nil {
 		return s.uniqueConflict(err, "creating agent %s", a.ID)
 	}
@@ -210,13 +210,13 @@ func (s *Store) RevokeAgent(ctx context.Context, id string, now time.Time) (*sto
 }
 
 // RenewAgentCertificate records the serial and expiry of an agent's renewed
-// certificate unless the agent is revoked (store.ErrConflict), in one
-// statement, so that a revocation racing the renewal wins. Unknown agent:
-// store.ErrNotFound.
+// certificate as pending unless the agent is revoked (store.ErrConflict),
+// in one statement, so that a revocation racing the renewal wins. Unknown
+// agent: store.ErrNotFound.
 func (s *Store) RenewAgentCertificate(ctx context.Context, id, serial string, expiresAt time.Time) (*store.Agent, error) {
 	var a *store.Agent
 	err := s.inTx(ctx, func(tx runner) error {
-		n, err := tx.execN(ctx, `UPDATE agents SET cert_serial = ?, cert_expires_at = ? WHERE id = ? AND revoked_at IS NULL`,
+		n, err := tx.execN(ctx, `UPDATE agents SET pending_cert_serial = ?, pending_cert_expires_at = ? WHERE id = ? AND revoked_at IS NULL`,
 			serial, tx.t(expiresAt), id)
 		if err != nil {
 			return fmt.Errorf("renewing the certificate of agent %s: %w", id, err)
@@ -227,6 +227,30 @@ func (s *Store) RenewAgentCertificate(ctx context.Context, id, serial string, ex
 		}
 		if n == 0 {
 			return conflict("agent %s is revoked: it gets no certificate", id)
+		}
+		return nil
+	})
+	return a, err
+}
+
+// UseAgentCertificate makes the pending certificate with serial the agent's
+// current one (its first use), unless the agent is revoked or that serial
+// is not pending (store.ErrConflict). Unknown agent: store.ErrNotFound.
+func (s *Store) UseAgentCertificate(ctx context.Context, id, serial string) (*store.Agent, error) {
+	var a *store.Agent
+	err := s.inTx(ctx, func(tx runner) error {
+		n, err := tx.execN(ctx, `UPDATE agents SET cert_serial = pending_cert_serial, cert_expires_at = pending_cert_expires_at,
+			pending_cert_serial = '', pending_cert_expires_at = NULL
+			WHERE id = ? AND revoked_at IS NULL AND pending_cert_serial = ? AND pending_cert_serial <> ''`, id, serial)
+		if err != nil {
+			return fmt.Errorf("making the renewed certificate of agent %s current: %w", id, err)
+		}
+		a, err = getAgent(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return conflict("agent %s: certificate %s is not its pending one, or the agent is revoked", id, serial)
 		}
 		return nil
 	})

@@ -230,30 +230,51 @@ func testRevokeAgent(t *testing.T, s store.Store) {
 	wantErr(t, "RevokeAgent(unknown)", err, store.ErrNotFound)
 }
 
-// testRenewAgentCertificate: a renewal replaces the serial and expiry; a
-// revoked agent's renewal changes nothing and is ErrConflict.
+// testRenewAgentCertificate: a renewal is pending, the current serial and
+// expiry kept, until its first use makes it current; a serial that is not
+// pending is not made current; a revoked agent's renewal changes nothing
+// and is ErrConflict.
 func testRenewAgentCertificate(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	newAgent(t, s, "a-1", "dc1")
 	newAgent(t, s, "a-2", "dc2")
+	before := getAgent(t, s, "a-1")
 	exp := time.Now().Add(48 * time.Hour).UTC()
 	a, err := s.RenewAgentCertificate(ctx, "a-1", "0c:0d", exp)
 	must(t, "RenewAgentCertificate", err)
 	for _, got := range []*store.Agent{a, getAgent(t, s, "a-1")} {
-		if got.CertSerial != "0c:0d" || !sameTime(got.CertExpiresAt, exp) {
-			t.Errorf("after renewal: serial %q, expiry %v; want 0c:0d, %v", got.CertSerial, got.CertExpiresAt, exp)
+		if got.CertSerial != "0a:0b" || !sameTime(got.CertExpiresAt, before.CertExpiresAt) ||
+			got.PendingCertSerial != "0c:0d" || !sameTime(got.PendingCertExpiresAt, exp) {
+			t.Errorf("after renewal: serial %q (%v), pending %q (%v); want 0a:0b kept, 0c:0d pending until %v",
+				got.CertSerial, got.CertExpiresAt, got.PendingCertSerial, got.PendingCertExpiresAt, exp)
 		}
 	}
-	if got := getAgent(t, s, "a-2"); got.CertSerial != "0a:0b" {
-		t.Errorf("renewing a-1 changed a-2's serial to %q", got.CertSerial)
+	_, err = s.UseAgentCertificate(ctx, "a-1", "0a:0b")
+	wantErr(t, "UseAgentCertificate(the current one)", err, store.ErrConflict)
+	_, err = s.UseAgentCertificate(ctx, "a-1", "")
+	wantErr(t, "UseAgentCertificate(empty)", err, store.ErrConflict)
+	a, err = s.UseAgentCertificate(ctx, "a-1", "0c:0d")
+	must(t, "UseAgentCertificate", err)
+	for _, got := range []*store.Agent{a, getAgent(t, s, "a-1")} {
+		if got.CertSerial != "0c:0d" || !sameTime(got.CertExpiresAt, exp) || got.PendingCertSerial != "" {
+			t.Errorf("after first use: serial %q (%v), pending %q; want 0c:0d until %v, none pending",
+				got.CertSerial, got.CertExpiresAt, got.PendingCertSerial, exp)
+		}
+	}
+	_, err = s.UseAgentCertificate(ctx, "a-1", "0c:0d")
+	wantErr(t, "UseAgentCertificate(again)", err, store.ErrConflict)
+	_, err = s.UseAgentCertificate(ctx, "nope", "0c:0d")
+	wantErr(t, "UseAgentCertificate(unknown)", err, store.ErrNotFound)
+	if got := getAgent(t, s, "a-2"); got.CertSerial != "0a:0b" || got.PendingCertSerial != "" {
+		t.Errorf("renewing a-1 changed a-2: serial %q, pending %q", got.CertSerial, got.PendingCertSerial)
 	}
 
 	_, err = s.RevokeAgent(ctx, "a-2", time.Now())
 	must(t, "RevokeAgent", err)
 	_, err = s.RenewAgentCertificate(ctx, "a-2", "0e:0f", exp)
 	wantErr(t, "RenewAgentCertificate(revoked)", err, store.ErrConflict)
-	if got := getAgent(t, s, "a-2"); got.CertSerial != "0a:0b" {
-		t.Errorf("a revoked agent's refused renewal changed its serial to %q", got.CertSerial)
+	if got := getAgent(t, s, "a-2"); got.CertSerial != "0a:0b" || got.PendingCertSerial != "" {
+		t.Errorf("a revoked agent's refused renewal changed it: serial %q, pending %q", got.CertSerial, got.PendingCertSerial)
 	}
 	_, err = s.RenewAgentCertificate(ctx, "nope", "01", exp)
 	wantErr(t, "RenewAgentCertificate(unknown)", err, store.ErrNotFound)
