@@ -274,7 +274,7 @@ func wireChange(c ldapsync.Change) (*idsyncv1.Change, int) {
 		ExternalId: c.ExternalID, Dn: c.DN, MembersIncremental: c.MembersIncremental,
 		Attributes: attributes(c.Attributes), MemberAdds: attributes(c.MemberAdds), MemberRemoves: attributes(c.MemberRemoves)}
 	if c.Type == ldapsync.ChangeDelete {
-		pc.Type = idsyncv1.ChangeType_CHANGE_TYPE_DELETE
+		pc.Type, pc.Departed = idsyncv1.ChangeType_CHANGE_TYPE_DELETE, c.Departed
 	}
 	return pc, proto.Size(pc)
 }

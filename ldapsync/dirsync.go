@@ -495,8 +495,8 @@ func (d *dirSyncer) inBase(dn string) bool {
 // process turns what a round said about one object into events: deletes
 // for tombstones and objects that left the base, a re-read for the rest.
 func (d *dirSyncer) process(ctx context.Context, e dirSyncEntry) error {
-	deleteEvent := func(dn string) error {
-		return d.emit(ctx, Event{Type: EventChange, Change: Change{Type: ChangeDelete, ExternalID: e.guid, DN: dn}})
+	deleteEvent := func(dn string, departed bool) error {
+		return d.emit(ctx, Event{Type: EventChange, Change: Change{Type: ChangeDelete, ExternalID: e.guid, DN: dn, Departed: departed}})
 	}
 	switch {
 	case e.guid == "":
@@ -507,12 +507,12 @@ func (d *dirSyncer) process(ctx context.Context, e dirSyncEntry) error {
 		if e.lastKnownParent != "" && !d.inBase(e.lastKnownParent) {
 			return nil
 		}
-		return deleteEvent("")
+		return deleteEvent("", false)
 	case !d.inBase(e.dn):
 		// Outside the base: it may have just moved out. A change that is
 		// not a rename or a move cannot have taken it out.
 		if e.renamed {
-			return deleteEvent(e.dn)
+			return deleteEvent(e.dn, true)
 		}
 		return nil
 	}
@@ -521,7 +521,7 @@ func (d *dirSyncer) process(ctx context.Context, e dirSyncEntry) error {
 		return err
 	}
 	// It matches neither filter any more.
-	return deleteEvent(e.dn)
+	return deleteEvent(e.dn, true)
 }
 
 // reread reads a changed object whole by its GUID, as a user when the user

@@ -108,6 +108,12 @@ type Change struct {
 	// removed, as an Attribute named "member"; set only with
 	// MembersIncremental.
 	MemberAdds, MemberRemoves []Attribute
+	// Departed, with ChangeDelete, says the object left the scope (moved
+	// outside the base DN, or no longer matches the filter) but exists: a
+	// directory that links members (AD) keeps it in its groups, and it may
+	// come back. Set where the reader can tell (DirSync); a syncrepl
+	// delete cannot say.
+	Departed bool
 }
 
 // EntryError is an entry that could not be read or normalised. The import

@@ -72,6 +72,10 @@ type SlapdOptions struct {
 	// PasswordPolicy loads the ppolicy overlay, whose schema defines
 	// pwdAccountLockedTime. Like Access, it makes Slapd start a local server.
 	PasswordPolicy bool
+	// Refint loads the refint overlay on member and uniqueMember: a
+	// renamed, moved or deleted entry is renamed in (or taken out of) the
+	// groups that list it. Like Access, it makes Slapd start a local server.
+	Refint bool
 }
 
 // SlapdServer is an OpenLDAP server with the back_mdb database and the
@@ -115,7 +119,7 @@ func Slapd(t testing.TB, opts ...SlapdOptions) *SlapdServer {
 	// Access rules and TLS are set in a local slapd's configuration, so a
 	// test that needs them gets a local server even when an outside one is
 	// named.
-	if url := os.Getenv("IDSYNC_TEST_LDAP_URL"); url != "" && len(o.Access) == 0 && !o.TLS && !o.SyncprovReloadHint && !o.PasswordPolicy {
+	if url := os.Getenv("IDSYNC_TEST_LDAP_URL"); url != "" && len(o.Access) == 0 && !o.TLS && !o.SyncprovReloadHint && !o.PasswordPolicy && !o.Refint {
 		return outsideSlapd(t, url, o)
 	}
 	if _, err := exec.LookPath("slapd"); err != nil {
@@ -251,6 +255,9 @@ func writeSlapdConf(dir string, opts SlapdOptions) (string, error) {
 		if opts.PasswordPolicy {
 			b.WriteString("moduleload ppolicy\n")
 		}
+		if opts.Refint {
+			b.WriteString("moduleload refint\n")
+		}
 	}
 	if opts.TLS {
 		fmt.Fprintf(&b, "TLSCACertificateFile %s/ca.pem\nTLSCertificateFile %s/server.pem\nTLSCertificateKeyFile %s/server-key.pem\n", dir, dir, dir)
@@ -266,6 +273,9 @@ func writeSlapdConf(dir string, opts SlapdOptions) (string, error) {
 	}
 	if opts.PasswordPolicy {
 		b.WriteString("overlay ppolicy\n")
+	}
+	if opts.Refint {
+		b.WriteString("overlay refint\nrefint_attributes member uniqueMember\n")
 	}
 	for _, a := range opts.Access {
 		b.WriteString(a + "\n")

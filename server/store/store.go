@@ -470,6 +470,12 @@ type Batch struct {
 	Upserts     []*Object
 	// Deletes are external ids that the directory reports gone.
 	Deletes []string
+	// Departed are external ids that left the directory's scope (moved
+	// outside the base DN, or out of the filter) but exist there: they are
+	// deprovisioned as Deletes are, but a directory that links members
+	// keeps them in its groups, so the hub keeps their member rows too — a
+	// return restores their groups with them.
+	Departed []string
 	// Present are external ids declared present without their data (a
 	// syncrepl present phase): they count as seen by the run.
 	Present []string
@@ -481,8 +487,11 @@ type Batch struct {
 	// the member rows of the directory's groups that named the old DN name
 	// the new one, and a deleted object leaves every group of the
 	// directory, as the directory drops links to deleted objects (Samba's
-	// DirSync does not report those removals). Elsewhere (OpenLDAP without
-	// refint) a group keeps the values it lists until the group changes.
+	// DirSync does not report those removals) — a departed one does not. A
+	// group the hub unlinks a member from is marked for a rewrite at its
+	// next read (its stored hash no longer covers its rows). Elsewhere
+	// (OpenLDAP without refint) a group keeps the values it lists until the
+	// group changes.
 	LinkedMembers bool
 }
 

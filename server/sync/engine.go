@@ -173,7 +173,11 @@ func (a *RunApplier) Prepare(b *idsyncv1.ChangeBatch) *store.Batch {
 					Message: "delete without an external id"})
 				continue
 			}
-			sb.Deletes = append(sb.Deletes, c.GetExternalId())
+			if c.GetDeparted() {
+				sb.Departed = append(sb.Departed, c.GetExternalId())
+			} else {
+				sb.Deletes = append(sb.Deletes, c.GetExternalId())
+			}
 		default:
 			sb.Errors = append(sb.Errors, store.EntryError{DN: c.GetDn(), ExternalID: c.GetExternalId(),
 				Kind: objectKind(c.GetKind()), Message: fmt.Sprintf("unknown change type %v", c.GetType())})

@@ -2086,8 +2086,12 @@ type Change struct {
 	MemberRemoves []*Attribute `protobuf:"bytes,7,rep,name=member_removes,json=memberRemoves,proto3" json:"member_removes,omitempty"`
 	// The membership arrives as deltas, not as the complete set.
 	MembersIncremental bool `protobuf:"varint,8,opt,name=members_incremental,json=membersIncremental,proto3" json:"members_incremental,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// With a delete: the object left the directory's scope (moved outside the
+	// base DN, or out of the filter) but still exists there, and keeps its
+	// group links; it may come back.
+	Departed      bool `protobuf:"varint,9,opt,name=departed,proto3" json:"departed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Change) Reset() {
@@ -2172,6 +2176,13 @@ func (x *Change) GetMemberRemoves() []*Attribute {
 func (x *Change) GetMembersIncremental() bool {
 	if x != nil {
 		return x.MembersIncremental
+	}
+	return false
+}
+
+func (x *Change) GetDeparted() bool {
+	if x != nil {
+		return x.Departed
 	}
 	return false
 }
@@ -2504,7 +2515,7 @@ const file_idsync_v1_agent_proto_rawDesc = "" +
 	"\rpresent_phase\x18\t \x01(\bR\fpresentPhase\x123\n" +
 	"\aread_at\x18\n" +
 	" \x01(\v2\x1a.google.protobuf.TimestampR\x06readAt\x12\x1a\n" +
-	"\bstrategy\x18\v \x01(\tR\bstrategy\"\xea\x02\n" +
+	"\bstrategy\x18\v \x01(\tR\bstrategy\"\x86\x03\n" +
 	"\x06Change\x12)\n" +
 	"\x04type\x18\x01 \x01(\x0e2\x15.idsync.v1.ChangeTypeR\x04type\x12)\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x15.idsync.v1.ObjectKindR\x04kind\x12\x1f\n" +
@@ -2517,7 +2528,8 @@ const file_idsync_v1_agent_proto_rawDesc = "" +
 	"\vmember_adds\x18\x06 \x03(\v2\x14.idsync.v1.AttributeR\n" +
 	"memberAdds\x12;\n" +
 	"\x0emember_removes\x18\a \x03(\v2\x14.idsync.v1.AttributeR\rmemberRemoves\x12/\n" +
-	"\x13members_incremental\x18\b \x01(\bR\x12membersIncremental\"7\n" +
+	"\x13members_incremental\x18\b \x01(\bR\x12membersIncremental\x12\x1a\n" +
+	"\bdeparted\x18\t \x01(\bR\bdeparted\"7\n" +
 	"\tAttribute\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
 	"\x06values\x18\x02 \x03(\tR\x06values\"\x82\x01\n" +

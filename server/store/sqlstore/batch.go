@@ -219,7 +219,7 @@ func (a *batchApply) apply(ctx context.Context, maxParams int) error {
 	// The feed position is taken before any row is written or marked
 	// seen: a transaction waiting for it holds no object row that the
 	// one holding it may need.
-	if len(writes) > 0 || len(a.b.Deletes) > 0 {
+	if len(writes) > 0 || len(a.b.Deletes) > 0 || len(a.b.Departed) > 0 {
 		if err := a.feed.take(ctx, a.tx, a.lock); err != nil {
 			return err
 		}
@@ -746,17 +746,20 @@ func (a *batchApply) touch(ctx context.Context, ext []string, stamp bool, maxPar
 	return nil
 }
 
-// deletes deprovisions the objects the directory reports gone. Capture's
-// deletes stamp captured_at, also on objects already deprovisioned (so that
-// a full run that read them before they went does not restore them); a
-// full run's deletes leave objects captured since it started alone.
+// deletes deprovisions the objects the directory reports gone or departed
+// from its scope. Capture's deletes stamp captured_at, also on objects
+// already deprovisioned (so that a full run that read them before they
+// went does not restore them); a full run's deletes leave objects captured
+// since it started alone. Only the deleted leave their groups: a departed
+// object keeps its member rows, as the directory keeps its links.
 func (a *batchApply) deletes(ctx context.Context, maxParams int) error {
-	ext := slices.Compact(slices.Sorted(slices.Values(a.b.Deletes)))
+	deleted := slices.Compact(slices.Sorted(slices.Values(a.b.Deletes)))
 	if a.b.LinkedMembers {
-		if err := a.unlinkDeleted(ctx, ext); err != nil {
+		if err := a.unlinkDeleted(ctx, deleted); err != nil {
 			return err
 		}
 	}
+	ext := slices.Compact(slices.Sorted(slices.Values(slices.Concat(a.b.Deletes, a.b.Departed))))
 	deprovisioned := string(store.StatusDeprovisioned)
 	err := chunks(ext, maxParams-8, func(part []string) error {
 		if !a.full {
@@ -794,25 +797,39 @@ func (a *batchApply) deletes(ctx context.Context, maxParams int) error {
 // unlinkDeleted removes deleted objects from the groups of their
 // directory, by the DN the hub knows each by — unless a live object of the
 // directory now has that DN (created there since), whose membership it is.
+// The groups it changes are marked for a rewrite: their stored hash covers
+// the member values they had when read, which are not their rows now, so
+// the next read of such a group writes it whole instead of counting it
+// unchanged.
 func (a *batchApply) unlinkDeleted(ctx context.Context, ext []string) error {
 	for _, e := range ext {
-		// Rows that carry its identity, whatever DN they name (the hub may
-		// never have known the object).
-		if _, err := a.tx.exec(ctx, `DELETE FROM memberships WHERE member_ext = ?
-			AND group_id IN (SELECT id FROM objects WHERE directory_id = ?)`, e, a.dirID); err != nil {
-			return fmt.Errorf("removing deleted object %s from its groups: %w", e, err)
-		}
-		_, err := a.tx.exec(ctx, `DELETE FROM memberships WHERE member_key IN (
-				SELECT 'dn:' || d.dn_key FROM objects d WHERE d.directory_id = ? AND d.external_id = ? AND d.dn_key <> ''
+		// The groups it leaves, by the rows that carry its identity
+		// (whatever DN they name: the hub may never have known the object)
+		// and by the DN the hub knows it by.
+		dirty := `SELECT group_id FROM memberships WHERE group_id IN (SELECT id FROM objects WHERE directory_id = ?) AND (member_ext = ?
+			OR member_key IN (SELECT 'dn:' || d.dn_key FROM objects d WHERE d.directory_id = ? AND d.external_id = ? AND d.dn_key <> ''
 				AND NOT EXISTS (SELECT 1 FROM objects o WHERE o.directory_id = d.directory_id AND o.dn_key = d.dn_key
-					AND o.id <> d.id AND o.status <> 'deprovisioned'))
-			AND group_id IN (SELECT id FROM objects WHERE directory_id = ?)`, a.dirID, e, a.dirID)
-		if err != nil {
+					AND o.id <> d.id AND o.status <> 'deprovisioned')))`
+		args := []any{a.dirID, e, a.dirID, e}
+		if _, err := a.tx.exec(ctx, `UPDATE objects SET hash = ? WHERE id IN (`+dirty+`)`,
+			append([]any{unlinkedHash}, args...)...); err != nil {
+			return fmt.Errorf("marking the groups of deleted object %s: %w", e, err)
+		}
+		if _, err := a.tx.exec(ctx, `DELETE FROM memberships WHERE (group_id, member_key) IN (
+				SELECT group_id, member_key FROM memberships WHERE group_id IN (SELECT id FROM objects WHERE directory_id = ?) AND (member_ext = ?
+				OR member_key IN (SELECT 'dn:' || d.dn_key FROM objects d WHERE d.directory_id = ? AND d.external_id = ? AND d.dn_key <> ''
+					AND NOT EXISTS (SELECT 1 FROM objects o WHERE o.directory_id = d.directory_id AND o.dn_key = d.dn_key
+						AND o.id <> d.id AND o.status <> 'deprovisioned'))))`, args...); err != nil {
 			return fmt.Errorf("removing deleted object %s from its groups: %w", e, err)
 		}
 	}
 	return nil
 }
+
+// unlinkedHash is the stored hash of a group the hub changed the rows of
+// outside a read of it: no content hashes to it, so the next read rewrites
+// the group.
+const unlinkedHash = "unlinked"
 
 // recordErrors stores the batch's entry errors while the run keeps fewer
 // than maxRunErrors.

@@ -21,6 +21,8 @@ var memberTests = []test{
 	{"FollowRenames", testLinkedMembers},
 	{"ByExternalID", testMembersByExternalID},
 	{"DeltasTwiceInABatch", testMembersDeltasTwiceInABatch},
+	{"Departed", testMembersDeparted},
+	{"UnlinkMarksTheGroup", testMembersUnlinkMarksTheGroup},
 }
 
 // members reads a group's members.
@@ -493,5 +495,118 @@ func testMembersDeltasTwiceInABatch(t *testing.T, s store.Store) {
 		if got := memberValues(f.members(f.group("big").ID)); !reflect.DeepEqual(sortedLower(got), sortedLower(want)) {
 			t.Errorf("%s: members %q, want %q", st.name, got, want)
 		}
+	}
+}
+
+// testMembersDeparted: with LinkedMembers, an object that left the scope
+// (moved outside the base, still in the directory, which keeps its links)
+// is deprovisioned but keeps its member rows; when it comes back, under
+// another DN too, it is in its groups again at once. A group that departs
+// stops contributing its nested members, and contributes them again when
+// it returns. A deleted object, by contrast, leaves its groups.
+func testMembersDeparted(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	f := newFixture(t, s, "corp")
+	run := f.run(store.RunIncremental)
+	alice, bob, carol := newUser("u1", "alice"), newUser("u2", "bob"), newUser("u3", "carol")
+	// AD names members with their GUIDs (extended DNs).
+	linked := func(o *store.Object) store.MemberRef {
+		m := dnMember(o.DN)
+		m.ExternalID = o.ExternalID
+		return m
+	}
+	sales := newGroup("g1", "sales", linked(alice), linked(bob), linked(carol))
+	all := newGroup("g2", "all-hands", dnMember(sales.DN))
+	f.apply(run, store.Batch{LinkedMembers: true, Upserts: []*store.Object{alice, bob, carol, sales, all}})
+	groupsOf := func(name string) []string {
+		t.Helper()
+		ms, err := s.UserGroupsTransitive(ctx, f.user(name).ID)
+		must(t, "UserGroupsTransitive", err)
+		var out []string
+		for _, m := range ms {
+			out = append(out, m.Group.Name)
+		}
+		slices.Sort(out)
+		return out
+	}
+	usersOf := func(group string) []string {
+		t.Helper()
+		us, err := s.GroupUsersTransitive(ctx, f.group(group).ID)
+		must(t, "GroupUsersTransitive", err)
+		var out []string
+		for _, u := range us {
+			if u.Status != store.StatusDeprovisioned {
+				out = append(out, u.Username)
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+
+	f.apply(run, store.Batch{LinkedMembers: true, Departed: []string{"u1"}, Deletes: []string{"u3"}})
+	if u := f.user("alice"); u.Status != store.StatusDeprovisioned {
+		t.Errorf("alice departed: status %s, want deprovisioned", u.Status)
+	}
+	if got, want := sortedLower(memberValues(f.members(f.group("sales").ID))), sortedLower([]string{alice.DN, bob.DN}); !slices.Equal(got, want) {
+		t.Errorf("sales lists %q after alice departed and carol was deleted, want %q (alice kept, carol gone)", got, want)
+	}
+	if got := usersOf("all-hands"); !slices.Equal(got, []string{"bob"}) {
+		t.Errorf("all-hands holds active %q, want bob alone", got)
+	}
+
+	back := clone(alice)
+	back.DN, back.DNKey = userDN("alice.back"), strings.ToLower(userDN("alice.back"))
+	f.apply(run, store.Batch{LinkedMembers: true, Upserts: []*store.Object{rehash(back)}})
+	if u := f.user("alice"); u.Status != store.StatusActive || u.DN != back.DN {
+		t.Errorf("alice back: %s at %s, want active at %s", u.Status, u.DN, back.DN)
+	}
+	if got := groupsOf("alice"); !slices.Equal(got, []string{"all-hands", "sales"}) {
+		t.Errorf("alice back is in %q, want all-hands and sales", got)
+	}
+
+	// The group departs: its members are nobody's through it.
+	f.apply(run, store.Batch{LinkedMembers: true, Departed: []string{"g1"}})
+	if got := usersOf("all-hands"); len(got) != 0 {
+		t.Errorf("all-hands holds %q while sales is out of scope, want nobody", got)
+	}
+	if got := groupsOf("bob"); len(got) != 0 {
+		t.Errorf("bob is in %q while sales is out of scope, want none", got)
+	}
+	// Back, read whole: it lists alice by the DN she had, with her GUID.
+	f.apply(run, store.Batch{LinkedMembers: true, Upserts: []*store.Object{sales}})
+	if got := usersOf("all-hands"); !slices.Equal(got, []string{"alice", "bob"}) {
+		t.Errorf("all-hands holds %q once sales is back, want alice and bob", got)
+	}
+}
+
+// testMembersUnlinkMarksTheGroup: a delete that unlinks a member from its
+// groups (with LinkedMembers) marks them, so that a later read of such a
+// group that lists the same members as before — the member was reported
+// deleted but the directory still links it — rewrites it instead of
+// counting it unchanged; a read after that is unchanged again.
+func testMembersUnlinkMarksTheGroup(t *testing.T, s store.Store) {
+	f := newFixture(t, s, "corp")
+	capture := f.run(store.RunIncremental)
+	alice, bob := newUser("u1", "alice"), newUser("u2", "bob")
+	staff := newGroup("g1", "staff", dnMember(alice.DN), dnMember(bob.DN))
+	untouched := newGroup("g2", "untouched", dnMember(bob.DN))
+	f.apply(capture, store.Batch{LinkedMembers: true, Upserts: []*store.Object{alice, bob, staff, untouched}})
+	f.apply(capture, store.Batch{LinkedMembers: true, Deletes: []string{"u1"}})
+	if got := memberValues(f.members(f.group("staff").ID)); !slices.Equal(got, []string{bob.DN}) {
+		t.Fatalf("staff lists %q after alice's delete, want bob alone", got)
+	}
+
+	full := f.run(store.RunFull)
+	res := f.apply(full, store.Batch{LinkedMembers: true, Upserts: []*store.Object{staff, untouched}})
+	if res.Updated != 1 || res.Unchanged != 1 {
+		t.Errorf("a full read of both groups: %+v, want staff rewritten and untouched unchanged", res)
+	}
+	if got, want := sortedLower(memberValues(f.members(f.group("staff").ID))), sortedLower([]string{alice.DN, bob.DN}); !slices.Equal(got, want) {
+		t.Errorf("staff lists %q after the read, want %q", got, want)
+	}
+	f.end(full)
+	again := f.run(store.RunFull)
+	if res := f.apply(again, store.Batch{LinkedMembers: true, Upserts: []*store.Object{staff}}); res.Unchanged != 1 {
+		t.Errorf("the next read of staff: %+v, want it unchanged", res)
 	}
 }
