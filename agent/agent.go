@@ -7,7 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	stdsync "sync"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -175,7 +175,7 @@ func describe(err error) error {
 
 // stream is one open Connect stream; Send is serialised.
 type stream struct {
-	mu stdsync.Mutex
+	mu sync.Mutex
 	s  idsyncv1.AgentService_ConnectClient
 }
 
@@ -385,7 +385,7 @@ func (a *Agent) command(ctx context.Context, st *stream, runs *runs, window int,
 
 // runs tracks this stream's imports: their cancel functions and ack windows.
 type runs struct {
-	mu   stdsync.Mutex
+	mu   sync.Mutex
 	byID map[string]*run
 }
 
@@ -398,7 +398,7 @@ type run struct {
 	// ack window, so a full window blocks the reader: backpressure.
 	slots chan struct{}
 
-	mu stdsync.Mutex
+	mu sync.Mutex
 	// readAt is when the newest change of each unacknowledged capture
 	// batch was read, by sequence: its ack measures the capture lag.
 	readAt map[uint64]time.Time

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	stdsync "sync"
+	"sync"
 	"time"
 
 	"github.com/idsync/idsync/internal/atomicfile"
@@ -22,7 +22,7 @@ type identity struct {
 	keyPath, certPath, caPath string
 	caPEM                     []byte
 
-	mu   stdsync.Mutex
+	mu   sync.Mutex
 	cert *tls.Certificate // Leaf set
 }
 

@@ -71,7 +71,7 @@ func readDirectory(ctx context.Context, ep *testserver.Endpoint, kind ldapsync.K
 }
 
 // userFields maps hub user fields to the attributes they come from (the
-// first present wins), per directory kind: the presets of server/sync.
+// first present wins), per directory kind: the presets of server/ingest.
 var userFields = map[ldapsync.Kind][][2]string{
 	ldapsync.KindOpenLDAP: {{"username", "uid"}, {"email", "mail"}, {"given_name", "givenname"}, {"family_name", "sn"},
 		{"display_name", "displayname|cn"}, {"employee_number", "employeenumber"}, {"department", "departmentnumber|ou"},

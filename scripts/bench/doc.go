@@ -43,7 +43,7 @@
 // imports and change capture, to measure the push alone.
 //
 // It may import the stack helpers (internal/devstack, internal/testserver,
-// internal/gendir, internal/scimtest), go-ldap, server/sync with
+// internal/gendir, internal/scimtest), go-ldap, server/ingest with
 // server/store for the filters and attributes the hub sends an agent,
 // server/scim for the provisioning baseline, and the SQLite driver to
 // observe the hub's store read-only. Linux only: it reads /proc.

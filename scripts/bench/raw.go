@@ -14,13 +14,13 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/idsync/idsync/internal/testserver"
+	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/store"
-	"github.com/idsync/idsync/server/sync"
 )
 
-// pageSize is the page size the hub asks agents for (sync.DefaultPageSize),
+// pageSize is the page size the hub asks agents for (ingest.DefaultPageSize),
 // used by the raw reads too.
-const pageSize = sync.DefaultPageSize
+const pageSize = ingest.DefaultPageSize
 
 // search is one of the two searches of a full import.
 type search struct {
@@ -33,8 +33,8 @@ type search struct {
 // id attribute and the attributes the mapping needs.
 func hubSearches(base string) []search {
 	d := &store.Directory{Name: "corp", Kind: store.KindOpenLDAP, BaseDN: base}
-	sync.ApplyPreset(d)
-	user, group := sync.Attributes(d)
+	ingest.ApplyPreset(d)
+	user, group := ingest.Attributes(d)
 	return []search{
 		{d.UserFilter, append([]string{"entryUUID"}, user...)},
 		{d.GroupFilter, append([]string{"entryUUID"}, group...)},

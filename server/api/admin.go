@@ -16,17 +16,17 @@ import (
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 	"github.com/idsync/idsync/server/audit"
 	"github.com/idsync/idsync/server/auth"
+	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/provision"
 	"github.com/idsync/idsync/server/secrets"
 	"github.com/idsync/idsync/server/store"
-	"github.com/idsync/idsync/server/sync"
 )
 
 // AdminServer serves AdminService.
 type AdminServer struct {
 	idsyncv1.UnimplementedAdminServiceServer
 	store     store.Store
-	engine    *sync.Engine
+	engine    *ingest.Engine
 	ca        *pki.CA
 	sessions  *Sessions
 	log       *slog.Logger
@@ -42,7 +42,7 @@ func (s *AdminServer) ServeAuthn(a *Authn) { s.authn = a }
 // NewAdminServer returns the admin service. heartbeat is the agents'
 // heartbeat interval (an agent silent for three is offline); box seals a
 // directory's initial password expression.
-func NewAdminServer(st store.Store, eng *sync.Engine, ca *pki.CA, sessions *Sessions, box *secrets.Box, log *slog.Logger, trail *audit.Log, heartbeat time.Duration) *AdminServer {
+func NewAdminServer(st store.Store, eng *ingest.Engine, ca *pki.CA, sessions *Sessions, box *secrets.Box, log *slog.Logger, trail *audit.Log, heartbeat time.Duration) *AdminServer {
 	if heartbeat <= 0 {
 		heartbeat = 10 * time.Second
 	}
@@ -66,13 +66,13 @@ func (s *AdminServer) directory(ctx context.Context, name string) (*store.Direct
 // CreateDirectory adds a directory, filling empty settings from its kind's preset.
 func (s *AdminServer) CreateDirectory(ctx context.Context, req *idsyncv1.CreateDirectoryRequest) (*idsyncv1.CreateDirectoryResponse, error) {
 	d := directoryFromProto(req.GetDirectory())
-	sync.ApplyPreset(d)
+	ingest.ApplyPreset(d)
 	if wb := req.GetDirectory().GetWriteBack(); wb != nil {
 		if err := s.applyWriteBack(d, wb, writeBackFields); err != nil {
 			return nil, err
 		}
 	}
-	if err := sync.ValidateDirectory(d); err != nil {
+	if err := ingest.ValidateDirectory(d); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "directory: %v", err)
 	}
 	if err := provision.ValidateWriteBack(d); err != nil {
@@ -115,7 +115,7 @@ func (s *AdminServer) UpdateDirectory(ctx context.Context, req *idsyncv1.UpdateD
 			return nil, err
 		}
 	}
-	if err := sync.ValidateDirectory(d); err != nil {
+	if err := ingest.ValidateDirectory(d); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "directory: %v", err)
 	}
 	if err := provision.ValidateWriteBack(d); err != nil {
@@ -490,7 +490,7 @@ func (s *AdminServer) ListImports(ctx context.Context, req *idsyncv1.ListImports
 }
 
 func (s *AdminServer) runByID(ctx context.Context, id string) (*store.Run, error) {
-	n, err := sync.ParseRunID(id)
+	n, err := ingest.ParseRunID(id)
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}

@@ -17,7 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	stdsync "sync"
+	"sync"
 	"time"
 	"unicode"
 
@@ -31,8 +31,8 @@ import (
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 	"github.com/idsync/idsync/server/audit"
 	"github.com/idsync/idsync/server/auth"
+	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/store"
-	"github.com/idsync/idsync/server/sync"
 )
 
 // AgentOptions tune the agent side of the hub.
@@ -83,7 +83,7 @@ func (o *AgentOptions) defaults() {
 type AgentServer struct {
 	idsyncv1.UnimplementedAgentServiceServer
 	store  store.Store
-	engine *sync.Engine
+	engine *ingest.Engine
 	ca     *pki.CA
 	log    *slog.Logger
 	opts   AgentOptions
@@ -92,7 +92,7 @@ type AgentServer struct {
 }
 
 // NewAgentServer returns the agent service.
-func NewAgentServer(st store.Store, eng *sync.Engine, ca *pki.CA, sessions *Sessions, log *slog.Logger, trail *audit.Log, opts AgentOptions) *AgentServer {
+func NewAgentServer(st store.Store, eng *ingest.Engine, ca *pki.CA, sessions *Sessions, log *slog.Logger, trail *audit.Log, opts AgentOptions) *AgentServer {
 	opts.defaults()
 	return &AgentServer{store: st, engine: eng, ca: ca, hub: sessions, log: log.With("component", "agents"), opts: opts, audit: trail}
 }
@@ -235,7 +235,7 @@ type session struct {
 	// stopped is closed when the hub ends the stream (its agent was
 	// revoked, or a newer stream of the agent replaced it) with stopErr.
 	stopped  chan struct{}
-	stopOnce stdsync.Once
+	stopOnce sync.Once
 	stopErr  error
 
 	// caps are the capabilities the agent announced: it is sent only the
@@ -257,12 +257,12 @@ type session struct {
 	// newCommandID).
 	commandKey []byte
 
-	mu    stdsync.Mutex
+	mu    sync.Mutex
 	calls map[string]chan *idsyncv1.CommandResult // by command id
 	// sentRuns are the runs of the imports this session sent: the agent
 	// sends changes and results only for those.
 	sentRuns map[int64]bool
-	appliers map[int64]*sync.RunApplier
+	appliers map[int64]*ingest.RunApplier
 	backoffs map[int64]*captureBackoff // by directory id
 	lagAt    time.Time                 // last lag recorded (apply loop only)
 }
@@ -289,7 +289,7 @@ func newSession(s *AgentServer, a *store.Agent, hello *idsyncv1.Hello, certExpir
 		stopped:  make(chan struct{}),
 		done:     make(chan struct{}),
 		calls:    map[string]chan *idsyncv1.CommandResult{},
-		appliers: map[int64]*sync.RunApplier{},
+		appliers: map[int64]*ingest.RunApplier{},
 		backoffs: map[int64]*captureBackoff{},
 		sentRuns: map[int64]bool{},
 
@@ -393,7 +393,7 @@ func (ss *session) welcome(ctx context.Context) (*idsyncv1.ConnectResponse, erro
 		if err != nil {
 			return nil, statusErr(err, "loading checkpoint of %s", name)
 		}
-		w.Sources = append(w.Sources, sync.Source(d, cp))
+		w.Sources = append(w.Sources, ingest.Source(d, cp))
 	}
 	return &idsyncv1.ConnectResponse{Msg: &idsyncv1.ConnectResponse_Welcome{Welcome: w}}, nil
 }
@@ -490,7 +490,7 @@ func (ss *session) recvLoop(ctx context.Context, stream idsyncv1.AgentService_Co
 // does not hold is refused: an agent may send changes only for the runs, and
 // so the directories, it was given.
 func (ss *session) onBatch(ctx context.Context, b *idsyncv1.ChangeBatch) error {
-	runID, err := sync.ParseRunID(b.GetRunId())
+	runID, err := ingest.ParseRunID(b.GetRunId())
 	if err != nil {
 		return status.Errorf(codes.InvalidArgument, "change batch: %v", err)
 	}
@@ -519,7 +519,7 @@ func (ss *session) onBatch(ctx context.Context, b *idsyncv1.ChangeBatch) error {
 
 // preparedBatch is a mapped batch waiting for its commit.
 type preparedBatch struct {
-	ap    *sync.RunApplier
+	ap    *ingest.RunApplier
 	runID int64
 	wire  *idsyncv1.ChangeBatch
 	batch *store.Batch
@@ -547,7 +547,7 @@ func (ss *session) applyLoop(ctx context.Context) error {
 func (ss *session) commit(ctx context.Context, pb *preparedBatch) error {
 	runID, b := pb.runID, pb.wire
 	res, err := pb.ap.Commit(ctx, pb.batch)
-	if errors.Is(err, sync.ErrRunEnded) {
+	if errors.Is(err, ingest.ErrRunEnded) {
 		ss.dropApplier(runID)
 		return ss.cancelRun(ctx, runID, err.Error())
 	}
@@ -583,7 +583,7 @@ func (ss *session) commit(ctx context.Context, pb *preparedBatch) error {
 	return nil
 }
 
-func (ss *session) applier(ctx context.Context, runID int64) (*sync.RunApplier, error) {
+func (ss *session) applier(ctx context.Context, runID int64) (*ingest.RunApplier, error) {
 	ss.mu.Lock()
 	ap := ss.appliers[runID]
 	ss.mu.Unlock()
@@ -634,7 +634,7 @@ func (ss *session) onResult(ctx context.Context, r *idsyncv1.CommandResult) erro
 		id := clip(r.GetCommandId())
 		return ss.offend(ctx, "command:"+id, fmt.Sprintf("a result for command %q, which the hub did not send to this session", id))
 	}
-	runID, err := sync.ParseRunID(r.GetRunId())
+	runID, err := ingest.ParseRunID(r.GetRunId())
 	if err != nil || !ss.sentRun(runID) {
 		what := "a result"
 		if r.GetReconcile() {
@@ -658,7 +658,7 @@ func (ss *session) onResult(ctx context.Context, r *idsyncv1.CommandResult) erro
 	if run, err := ss.s.store.GetRun(ctx, runID); err == nil && run.Kind == store.RunIncremental {
 		ss.captureFailed(run.DirectoryID)
 	}
-	if _, err := ss.s.engine.Fail(ctx, runID, r.GetError()); err != nil && !errors.Is(err, sync.ErrRunEnded) {
+	if _, err := ss.s.engine.Fail(ctx, runID, r.GetError()); err != nil && !errors.Is(err, ingest.ErrRunEnded) {
 		ss.log.Error("failing run", "run", runID, "err", err)
 	}
 	ss.log.Warn("run failed on the agent", "run", runID, "error", r.GetError())
@@ -688,7 +688,7 @@ const maxOffences = 2
 
 // notSent describes a run the session did not send, for a refusal.
 func (ss *session) notSent(ctx context.Context, wireID string) string {
-	runID, err := sync.ParseRunID(wireID)
+	runID, err := ingest.ParseRunID(wireID)
 	if err != nil {
 		return fmt.Sprintf("run %q, which is not a run id", clip(wireID))
 	}
@@ -783,7 +783,7 @@ func (ss *session) claimWork(ctx context.Context) error {
 				return err
 			}
 		}
-		if sync.CaptureEnabled(d) && ss.caps.canCapture() {
+		if ingest.CaptureEnabled(d) && ss.caps.canCapture() {
 			if err := ss.ensureCapture(ctx, d, capture, full); err != nil {
 				return err
 			}
@@ -807,8 +807,8 @@ func (ss *session) startFull(ctx context.Context, d *store.Directory, r *store.R
 	}
 	ss.log.Info("starting full import on agent", "run", r.ID, "directory", d.Name, "trigger", r.Trigger)
 	return ss.startRun(ctx, &idsyncv1.StartImport{RunId: strconv.FormatInt(r.ID, 10),
-		Kind: idsyncv1.ImportKind_IMPORT_KIND_FULL, Source: sync.Source(d, nil),
-		TakeCheckpoint: cp == nil && sync.CaptureEnabled(d) && ss.caps.canCapture()})
+		Kind: idsyncv1.ImportKind_IMPORT_KIND_FULL, Source: ingest.Source(d, nil),
+		TakeCheckpoint: cp == nil && ingest.CaptureEnabled(d) && ss.caps.canCapture()})
 }
 
 func (ss *session) startRun(ctx context.Context, si *idsyncv1.StartImport) error {
@@ -820,7 +820,7 @@ func (ss *session) startRun(ctx context.Context, si *idsyncv1.StartImport) error
 // result are known as the session's own however soon they come.
 func (ss *session) command(ctx context.Context, cmd *idsyncv1.Command) error {
 	cmd.CommandId = ss.newCommandID()
-	if runID, err := sync.ParseRunID(cmd.GetStartImport().GetRunId()); err == nil {
+	if runID, err := ingest.ParseRunID(cmd.GetStartImport().GetRunId()); err == nil {
 		ss.mu.Lock()
 		ss.sentRuns[runID] = true
 		ss.mu.Unlock()
@@ -873,12 +873,12 @@ func (ss *session) failOpenRuns(ctx context.Context, why string) {
 		if r.Kind == store.RunIncremental {
 			// Capture is not a read that can fail half-way: it stops, and
 			// another agent (or this one, back) resumes from the checkpoint.
-			if _, err := ss.s.engine.EndCapture(ctx, r.ID, "capture ended: the agent disconnected"); err != nil && !errors.Is(err, sync.ErrRunEnded) {
+			if _, err := ss.s.engine.EndCapture(ctx, r.ID, "capture ended: the agent disconnected"); err != nil && !errors.Is(err, ingest.ErrRunEnded) {
 				ss.log.Error("ending capture run", "run", r.ID, "err", err)
 			}
 			continue
 		}
-		if _, err := ss.s.engine.Fail(ctx, r.ID, why); err != nil && !errors.Is(err, sync.ErrRunEnded) {
+		if _, err := ss.s.engine.Fail(ctx, r.ID, why); err != nil && !errors.Is(err, ingest.ErrRunEnded) {
 			ss.log.Error("failing run", "run", r.ID, "err", err)
 		} else if err == nil {
 			ss.log.Warn("run failed: agent disconnected", "run", r.ID)
@@ -1052,8 +1052,8 @@ func contains(list []string, s string) bool {
 // dispatch and revocation. Other replicas learn the same through the store
 // when they poll.
 type Sessions struct {
-	opening stdsync.Mutex // held while a stream opens (see open)
-	mu      stdsync.Mutex
+	opening sync.Mutex // held while a stream opens (see open)
+	mu      sync.Mutex
 	byID    map[string]*session
 	turn    int // round robin of Call
 }

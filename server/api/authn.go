@@ -22,8 +22,8 @@ import (
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 	"github.com/idsync/idsync/server/audit"
 	"github.com/idsync/idsync/server/auth"
+	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/store"
-	"github.com/idsync/idsync/server/sync"
 )
 
 // AuthnOptions tune delegated authentication. The zero value takes the
@@ -70,7 +70,7 @@ func (o AuthnOptions) withDefaults() AuthnOptions {
 // says which it was.
 type Authn struct {
 	store    store.Store
-	engine   *sync.Engine
+	engine   *ingest.Engine
 	sessions *Sessions
 	auth     *auth.Authenticator
 	audit    *audit.Log
@@ -85,7 +85,7 @@ type Authn struct {
 }
 
 // NewAuthn returns the delegated-authentication service.
-func NewAuthn(st store.Store, eng *sync.Engine, sessions *Sessions, a *auth.Authenticator, trail *audit.Log, log *slog.Logger, opts AuthnOptions) *Authn {
+func NewAuthn(st store.Store, eng *ingest.Engine, sessions *Sessions, a *auth.Authenticator, trail *audit.Log, log *slog.Logger, opts AuthnOptions) *Authn {
 	opts = opts.withDefaults()
 	return &Authn{store: st, engine: eng, sessions: sessions, auth: a, audit: trail, log: log, opts: opts,
 		users:   auth.NewLimiters(rate.Limit(opts.UserPerMinute/60), max(1, int(opts.UserPerMinute))),
@@ -229,7 +229,7 @@ func (a *Authn) ask(ctx context.Context, at attempt, d *store.Directory, usernam
 	defer cancel()
 	res, err := a.sessions.Call(cctx, d.Name, idsyncv1.CapabilityAuthenticate, &idsyncv1.Command{
 		Cmd: &idsyncv1.Command_Authenticate{Authenticate: &idsyncv1.Authenticate{
-			Source: sync.Source(d, nil), Username: username, Password: password}}})
+			Source: ingest.Source(d, nil), Username: username, Password: password}}})
 	if err != nil {
 		a.record(ctx, "authn.error", at.target, store.AuditFailed, "%s: %v", at.from, err)
 		return nil, "", "", err

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
+	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/store"
-	"github.com/idsync/idsync/server/sync"
 )
 
 // Change capture, as seen from one agent's session: the capture of a
@@ -41,7 +41,7 @@ func (ss *session) ensureCapture(ctx context.Context, d *store.Directory, captur
 			return nil // alive: this session stands by
 		}
 		if _, err := ss.s.engine.EndCapture(ctx, capture.ID,
-			"capture moved: the agent holding it stopped answering"); err != nil && !errors.Is(err, sync.ErrRunEnded) {
+			"capture moved: the agent holding it stopped answering"); err != nil && !errors.Is(err, ingest.ErrRunEnded) {
 			return err
 		}
 		ss.log.Warn("taking over change capture from a silent agent", "directory", d.Name, "run", capture.ID, "from", capture.AgentID)
@@ -79,7 +79,7 @@ func (ss *session) startCapture(ctx context.Context, d *store.Directory, r *stor
 	}
 	ss.log.Info("starting change capture on agent", "run", r.ID, "directory", d.Name)
 	return ss.startRun(ctx, &idsyncv1.StartImport{RunId: strconv.FormatInt(r.ID, 10),
-		Kind: idsyncv1.ImportKind_IMPORT_KIND_INCREMENTAL, Source: sync.Source(d, cp)})
+		Kind: idsyncv1.ImportKind_IMPORT_KIND_INCREMENTAL, Source: ingest.Source(d, cp)})
 }
 
 // captureFailed backs off this session's next capture of a directory, so

@@ -13,8 +13,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
+	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/store"
-	"github.com/idsync/idsync/server/sync"
 )
 
 // statusErr maps a domain error to a gRPC status at the boundary.
@@ -29,7 +29,7 @@ func statusErr(err error, format string, args ...any) error {
 		return status.Error(codes.NotFound, msg)
 	case errors.Is(err, store.ErrConflict):
 		return status.Error(codes.AlreadyExists, msg)
-	case errors.Is(err, sync.ErrRunEnded):
+	case errors.Is(err, ingest.ErrRunEnded):
 		return status.Error(codes.FailedPrecondition, msg)
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, msg)
@@ -122,7 +122,7 @@ func intervalToProto(d time.Duration) uint32 {
 }
 
 func directoryToProto(d *store.Directory) *idsyncv1.Directory {
-	p, _ := sync.PresetFor(d.Kind)
+	p, _ := ingest.PresetFor(d.Kind)
 	return &idsyncv1.Directory{
 		Name: d.Name, Kind: kindToProto(d.Kind), BaseDn: d.BaseDN,
 		UserFilter: d.UserFilter, GroupFilter: d.GroupFilter, Mapping: mappingToProto(d.Mapping),
@@ -172,16 +172,16 @@ func runKindToProto(k store.RunKind) idsyncv1.ImportKind {
 
 // captureDescription says how a directory's changes are found, as
 // configured.
-func captureDescription(d *store.Directory, p sync.Preset) string {
+func captureDescription(d *store.Directory, p ingest.Preset) string {
 	if d.Kind == store.KindSCIM {
 		return p.Capture
 	}
-	full := "scheduled full imports every " + cmpOr(d.FullImportInterval, sync.DefaultFullImportInterval).String()
+	full := "scheduled full imports every " + cmpOr(d.FullImportInterval, ingest.DefaultFullImportInterval).String()
 	if d.FullImportInterval < 0 {
 		full = "manual full imports only"
 	}
 	switch d.CaptureStrategy {
-	case sync.CaptureOff:
+	case ingest.CaptureOff:
 		return "change capture off; " + full
 	case "":
 		return "change capture: " + p.Capture + "; " + full

@@ -4,7 +4,7 @@
 // assignments, pushes and manual tasks). Domain errors become gRPC status
 // codes here, at the boundary.
 //
-// It may import server/store, server/sync, server/provision, server/scim,
+// It may import server/store, server/ingest, server/provision, server/scim,
 // server/secrets, server/auth, internal/pki, internal/loginname, proto and
 // gRPC; never agent or ldapsync.
 package api

@@ -16,7 +16,7 @@ import (
 	"runtime"
 	rtmetrics "runtime/metrics"
 	"strings"
-	gosync "sync"
+	"sync"
 	"testing"
 	"time"
 
@@ -94,7 +94,7 @@ func dialH2(t *testing.T, local, addr string, cfg *tls.Config) *http2.ClientConn
 type stall struct {
 	io.Reader
 	sent, closed         chan struct{}
-	sentOnce, closedOnce gosync.Once
+	sentOnce, closedOnce sync.Once
 }
 
 func newStall(n int) *stall {
@@ -178,7 +178,7 @@ func TestUnauthenticatedLoad(t *testing.T) {
 		// Many at once from another address: past the bound on calls,
 		// some are refused before their size is read; each is refused.
 		burst := grpcConnFrom(t, "127.0.0.2", a.grpc, cfg)
-		var wg gosync.WaitGroup
+		var wg sync.WaitGroup
 		for _, c := range calls {
 			for range 4 {
 				wg.Go(func() {
@@ -387,7 +387,7 @@ func TestUnauthenticatedLoad(t *testing.T) {
 	// Bodies without end, posted without credentials, are answered without
 	// being read.
 	t.Run("endless bodies", func(t *testing.T) {
-		var wg gosync.WaitGroup
+		var wg sync.WaitGroup
 		for i, path := range []string{"/scim/v2/Users", "/v1/authn", "/scim/v2/Users", "/v1/authn"} {
 			wg.Go(func() {
 				c := dialFrom(t, fmt.Sprintf("127.0.0.4%d", i), a.http)

@@ -25,13 +25,13 @@ import (
 	"github.com/idsync/idsync/server/api"
 	"github.com/idsync/idsync/server/audit"
 	"github.com/idsync/idsync/server/auth"
+	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/provision"
 	"github.com/idsync/idsync/server/scimin"
 	"github.com/idsync/idsync/server/secrets"
 	"github.com/idsync/idsync/server/store"
 	"github.com/idsync/idsync/server/store/postgres"
 	"github.com/idsync/idsync/server/store/sqlite"
-	"github.com/idsync/idsync/server/sync"
 )
 
 // Config is how the hub is started.
@@ -132,7 +132,7 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	sessions := api.NewSessions()
 	m := newMetrics(cfg.Metrics, st, sessions.Open, log.With("component", "metrics"))
-	engine := sync.NewEngine(st, log)
+	engine := ingest.NewEngine(st, log)
 	engine.AuditTo(trail)
 	engine.SetMetrics(m)
 	cfg.Provision.Metrics = m
@@ -331,7 +331,7 @@ func bootstrapAdmin(ctx context.Context, st store.Store, ca *pki.CA, dir, addr s
 // reapRuns fails runs whose agent session is gone (a hub that crashed, an
 // agent that vanished) and runs no agent picked up, so nothing waits forever
 // and nothing is swept.
-func reapRuns(ctx context.Context, st store.Store, eng *sync.Engine, o api.AgentOptions, log *slog.Logger) error {
+func reapRuns(ctx context.Context, st store.Store, eng *ingest.Engine, o api.AgentOptions, log *slog.Logger) error {
 	hb := o.Heartbeat
 	if hb <= 0 {
 		hb = 10 * time.Second
@@ -427,7 +427,7 @@ func scheduleOnce(ctx context.Context, st store.Store, sessions *api.Sessions, o
 				break
 			}
 		}
-		if !sync.FullImportDue(d, last, now) {
+		if !ingest.FullImportDue(d, last, now) {
 			continue
 		}
 		r := &store.Run{DirectoryID: d.ID, Kind: store.RunFull, State: store.RunRunning, Trigger: "schedule"}

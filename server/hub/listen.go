@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
-	gosync "sync"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -69,7 +69,7 @@ func (b Bounds) withDefaults() Bounds {
 // quota counts what each client address holds, and all of them.
 type quota struct {
 	perAddr, total int
-	mu             gosync.Mutex
+	mu             sync.Mutex
 	held           map[string]int
 	n              int
 }
@@ -135,7 +135,7 @@ func (l *limitListener) Accept() (net.Conn, error) {
 			l.refused()
 			continue
 		}
-		return &countedConn{Conn: c, release: gosync.OnceFunc(func() { l.q.give(addr) })}, nil
+		return &countedConn{Conn: c, release: sync.OnceFunc(func() { l.q.give(addr) })}, nil
 	}
 }
 
@@ -226,7 +226,7 @@ type chanListener struct {
 	addr  net.Addr
 	conns chan net.Conn
 	done  chan struct{}
-	once  gosync.Once
+	once  sync.Once
 }
 
 func newChanListener(addr net.Addr) *chanListener {
@@ -338,7 +338,7 @@ func (g *callGate) tap(ctx context.Context, info *tap.Info) (context.Context, er
 	timer := time.AfterFunc(g.timeout, func() {
 		cancel(fmt.Errorf("the request was not received within %v", g.timeout))
 	})
-	received := gosync.OnceFunc(func() {
+	received := sync.OnceFunc(func() {
 		timer.Stop()
 		g.q.give(addr)
 	})
@@ -408,7 +408,7 @@ func grpcServers(authn *auth.Authenticator, b Bounds, refused func(), register f
 func stopGRPC(bound time.Duration, servers ...*grpc.Server) {
 	stopped := make(chan struct{})
 	go func() {
-		var wg gosync.WaitGroup
+		var wg sync.WaitGroup
 		for _, s := range servers {
 			wg.Go(s.GracefulStop)
 		}

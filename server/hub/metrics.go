@@ -7,9 +7,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/provision"
 	"github.com/idsync/idsync/server/store"
-	"github.com/idsync/idsync/server/sync"
 )
 
 // metrics are the hub's Prometheus metrics. The counters hear the sync and
@@ -23,7 +23,7 @@ type metrics struct {
 }
 
 var (
-	_ sync.Metrics      = (*metrics)(nil)
+	_ ingest.Metrics    = (*metrics)(nil)
 	_ provision.Metrics = (*metrics)(nil)
 )
 

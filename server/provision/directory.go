@@ -13,10 +13,10 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
+	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/provision/expr"
 	"github.com/idsync/idsync/server/scim"
 	"github.com/idsync/idsync/server/store"
-	"github.com/idsync/idsync/server/sync"
 )
 
 // DirectoryWriter reaches the agents of a directory: the hub's agent
@@ -106,7 +106,7 @@ func (c *dirClient) call(ctx context.Context, method, path string, w *idsyncv1.W
 	if err != nil {
 		return nil, err
 	}
-	w.Source = sync.Source(d, nil)
+	w.Source = ingest.Source(d, nil)
 	w.ParentDn, w.DisabledParentDn, w.RdnAttribute = c.t.ParentDN, c.t.DisabledParentDN, c.rdn()
 	w.DisableAttribute, w.DisableGroupDn = c.t.DisableAttribute, c.t.DisableGroupDN
 	w.WritableOus, w.WritableGroups = d.WriteBack.OUs, d.WriteBack.Groups
@@ -171,7 +171,7 @@ func (c *dirClient) CreateUser(ctx context.Context, r scim.Resource) (scim.Resou
 		}
 		w.Password = pw
 	}
-	rec := &store.DirectoryWrite{AppID: c.app.ID, UserID: r.ExternalID(), DirectoryID: d.ID, DNKey: sync.DNKey(dn)}
+	rec := &store.DirectoryWrite{AppID: c.app.ID, UserID: r.ExternalID(), DirectoryID: d.ID, DNKey: ingest.DNKey(dn)}
 	if err := c.e.st.PutDirectoryWrite(ctx, rec); err != nil {
 		return nil, err
 	}
@@ -225,7 +225,7 @@ func (c *dirClient) recorded(ctx context.Context, r scim.Resource, entry *idsync
 	}
 	if r.ExternalID() != "" {
 		rec := &store.DirectoryWrite{AppID: c.app.ID, UserID: r.ExternalID(), DirectoryID: c.dir.ID,
-			DNKey: sync.DNKey(entry.GetDn()), ExternalID: entry.GetExternalId()}
+			DNKey: ingest.DNKey(entry.GetDn()), ExternalID: entry.GetExternalId()}
 		if err := c.e.st.PutDirectoryWrite(ctx, rec); err != nil {
 			return nil, err
 		}
@@ -349,7 +349,7 @@ func (c *dirClient) FindUsers(ctx context.Context, filter string) ([]scim.Resour
 	// directory had, or another app wrote, is nobody's here, and is never
 	// adopted (findByUserName refuses another externalId).
 	owner := notWritten
-	rec, err := c.e.st.FindDirectoryWrite(ctx, c.app.ID, entry.GetExternalId(), sync.DNKey(entry.GetDn()))
+	rec, err := c.e.st.FindDirectoryWrite(ctx, c.app.ID, entry.GetExternalId(), ingest.DNKey(entry.GetDn()))
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
@@ -365,7 +365,7 @@ func (c *dirClient) FindUsers(ctx context.Context, filter string) ([]scim.Resour
 			owner = rec.UserID
 		}
 	}
-	o, ee := sync.NewMapper(c.dir).Map(entry)
+	o, ee := ingest.NewMapper(c.dir).Map(entry)
 	active := ee == nil && o.Status == store.StatusActive
 	return []scim.Resource{{"id": entry.GetExternalId(), "userName": value, "externalId": owner, "active": active}}, nil
 }
@@ -382,7 +382,7 @@ func (c *dirClient) directoryUser(ctx context.Context, entry *idsyncv1.Change) (
 
 // usernameOf is the username the directory's mapping gives entry.
 func usernameOf(d *store.Directory, entry *idsyncv1.Change) string {
-	o, ee := sync.NewMapper(d).Map(entry)
+	o, ee := ingest.NewMapper(d).Map(entry)
 	if ee != nil {
 		return ""
 	}

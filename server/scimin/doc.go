@@ -15,6 +15,6 @@
 // its token is checked, and the requests real IdPs send (Entra's "Replace"
 // and "False", Okta's path-less PATCH) must be accepted as they come.
 //
-// It may import server/store, server/sync and the SCIM filter parser; it
+// It may import server/store, server/ingest and the SCIM filter parser; it
 // imports no gRPC, agent or LDAP code.
 package scimin

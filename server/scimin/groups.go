@@ -10,8 +10,8 @@ import (
 
 	"github.com/scim2/filter-parser/v2"
 
+	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/store"
-	"github.com/idsync/idsync/server/sync"
 )
 
 type groupResources struct{ h *Handler }
@@ -169,7 +169,7 @@ func (r groupResources) object(ctx context.Context, body map[string]any, ext str
 		if err != nil {
 			return nil, fmt.Errorf("reading member %s: %w", id, err)
 		}
-		ref, _ := sync.MemberRefFor("member", u.DN)
+		ref, _ := ingest.MemberRefFor("member", u.DN)
 		ref.ExternalID = u.ExternalID
 		members = append(members, ref)
 	}
@@ -178,7 +178,7 @@ func (r groupResources) object(ctx context.Context, body map[string]any, ext str
 	slices.SortFunc(members, func(a, b store.MemberRef) int { return strings.Compare(a.Key, b.Key) })
 	o := newObject(d, store.ObjectGroup, ext)
 	o.Status, o.Name, o.Members, o.MembersComplete = store.StatusActive, name, members, true
-	o.Hash = sync.Hash(o)
+	o.Hash = ingest.Hash(o)
 	return o, nil
 }
 

@@ -8,11 +8,11 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	gosync "sync"
+	"sync"
 
 	"github.com/idsync/idsync/internal/pki"
+	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/store"
-	"github.com/idsync/idsync/server/sync"
 )
 
 // Prefix is where the handler is mounted on the hub's HTTP listener.
@@ -33,7 +33,7 @@ type Store interface {
 	GroupMembers(ctx context.Context, groupID string) ([]store.Member, error)
 }
 
-// Applier applies a source's writes (sync.Engine).
+// Applier applies a source's writes (ingest.Engine).
 type Applier interface {
 	ApplyWrite(ctx context.Context, d *store.Directory, trigger string, b *store.Batch) (store.BatchResult, error)
 }
@@ -46,13 +46,13 @@ type Handler struct {
 	log   *slog.Logger
 	// locks serialises the writes of one source in this process: a write
 	// reads the object, merges and applies, and two at once would lose one.
-	locks gosync.Map // directory id → *gosync.Mutex
+	locks sync.Map // directory id → *sync.Mutex
 }
 
 // Recorder writes the audit trail (server/audit.Log): every write, and
 // refused tokens summarised per client address.
 type Recorder interface {
-	sync.Recorder
+	ingest.Recorder
 	RecordUnauthenticated(ctx context.Context, addr string, e store.AuditEvent)
 }
 
@@ -66,8 +66,8 @@ type sourceKey struct{}
 func source(ctx context.Context) *store.Directory { return ctx.Value(sourceKey{}).(*store.Directory) }
 
 func (h *Handler) lock(d *store.Directory) func() {
-	m, _ := h.locks.LoadOrStore(d.ID, &gosync.Mutex{})
-	mu := m.(*gosync.Mutex)
+	m, _ := h.locks.LoadOrStore(d.ID, &sync.Mutex{})
+	mu := m.(*sync.Mutex)
 	mu.Lock()
 	return mu.Unlock
 }

@@ -14,10 +14,10 @@ import (
 
 	"github.com/idsync/idsync/internal/pki"
 	"github.com/idsync/idsync/server/audit"
+	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/scimin"
 	"github.com/idsync/idsync/server/store"
 	"github.com/idsync/idsync/server/store/sqlite"
-	"github.com/idsync/idsync/server/sync"
 )
 
 // hub is a store, the sync engine and the SCIM endpoint on a loopback
@@ -25,7 +25,7 @@ import (
 type hub struct {
 	t      testing.TB
 	st     store.Store
-	engine *sync.Engine
+	engine *ingest.Engine
 	dir    *store.Directory
 	token  string
 	srv    *httptest.Server
@@ -40,8 +40,8 @@ func newHub(t testing.TB, mastered ...string) *hub {
 	}
 	t.Cleanup(func() { st.Close() })
 	d := &store.Directory{Name: "hr", Kind: store.KindSCIM, Mastered: mastered}
-	sync.ApplyPreset(d)
-	if err := sync.ValidateDirectory(d); err != nil {
+	ingest.ApplyPreset(d)
+	if err := ingest.ValidateDirectory(d); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.CreateDirectory(t.Context(), d); err != nil {
@@ -52,7 +52,7 @@ func newHub(t testing.TB, mastered ...string) *hub {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	eng := sync.NewEngine(st, log)
+	eng := ingest.NewEngine(st, log)
 	trail := audit.New(st, log)
 	mux := http.NewServeMux()
 	mux.Handle(scimin.Prefix, scimin.New(st, eng, trail, log))

@@ -14,8 +14,8 @@ import (
 	"github.com/go-ldap/ldap/v3"
 	"github.com/scim2/filter-parser/v2"
 
+	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/store"
-	"github.com/idsync/idsync/server/sync"
 )
 
 // generatedPrefix starts the external id the hub makes up for a resource
@@ -205,7 +205,7 @@ func userObject(d *store.Directory, body map[string]any, cur *store.User, ext st
 	}
 	o := newObject(d, store.ObjectUser, ext)
 	o.Status, o.Profile = status, p
-	o.Hash = sync.Hash(o)
+	o.Hash = ingest.Hash(o)
 	return o, nil
 }
 
@@ -214,7 +214,7 @@ func userObject(d *store.Directory, body map[string]any, cur *store.User, ext st
 // groups that hold it as a member).
 func newObject(d *store.Directory, kind store.ObjectKind, ext string) *store.Object {
 	dn := "externalId=" + ldap.EscapeDN(ext) + ",o=" + ldap.EscapeDN(d.Name)
-	return &store.Object{Kind: kind, ExternalID: ext, DN: dn, DNKey: sync.DNKey(dn)}
+	return &store.Object{Kind: kind, ExternalID: ext, DN: dn, DNKey: ingest.DNKey(dn)}
 }
 
 // masters says whether a source owns a profile field (no list: all).

@@ -1,4 +1,4 @@
-// Package sync turns what agents read into the hub's universal directory:
+// Package ingest turns what agents read into the hub's universal directory:
 // directory presets and validation, the attribute mapping into the profile
 // (with a content hash so an unchanged object is not rewritten), import runs
 // and their end — the sweep of a complete full run, held back by the
@@ -6,4 +6,4 @@
 //
 // It may import server/store, the wire types of proto/idsync/v1 and go-ldap's
 // DN and filter parsers, and internal/backoff; never agent, ldapsync or gRPC transport code.
-package sync
+package ingest
