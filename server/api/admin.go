@@ -19,6 +19,7 @@ import (
 	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/provision"
 	"github.com/idsync/idsync/server/secrets"
+	"github.com/idsync/idsync/server/sessions"
 	"github.com/idsync/idsync/server/store"
 )
 
@@ -28,7 +29,7 @@ type AdminServer struct {
 	store     store.Store
 	engine    *ingest.Engine
 	ca        *pki.CA
-	sessions  *Sessions
+	sessions  *sessions.Registry
 	log       *slog.Logger
 	audit     *audit.Log
 	heartbeat time.Duration
@@ -42,7 +43,7 @@ func (s *AdminServer) ServeAuthn(a *Authn) { s.authn = a }
 // NewAdminServer returns the admin service. heartbeat is the agents'
 // heartbeat interval (an agent silent for three is offline); box seals a
 // directory's initial password expression.
-func NewAdminServer(st store.Store, eng *ingest.Engine, ca *pki.CA, sessions *Sessions, box *secrets.Box, log *slog.Logger, trail *audit.Log, heartbeat time.Duration) *AdminServer {
+func NewAdminServer(st store.Store, eng *ingest.Engine, ca *pki.CA, sessions *sessions.Registry, box *secrets.Box, log *slog.Logger, trail *audit.Log, heartbeat time.Duration) *AdminServer {
 	if heartbeat <= 0 {
 		heartbeat = 10 * time.Second
 	}

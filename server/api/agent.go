@@ -32,6 +32,7 @@ import (
 	"github.com/idsync/idsync/server/audit"
 	"github.com/idsync/idsync/server/auth"
 	"github.com/idsync/idsync/server/ingest"
+	"github.com/idsync/idsync/server/sessions"
 	"github.com/idsync/idsync/server/store"
 )
 
@@ -87,12 +88,12 @@ type AgentServer struct {
 	ca     *pki.CA
 	log    *slog.Logger
 	opts   AgentOptions
-	hub    *Sessions
+	hub    *sessions.Registry
 	audit  *audit.Log
 }
 
 // NewAgentServer returns the agent service.
-func NewAgentServer(st store.Store, eng *ingest.Engine, ca *pki.CA, sessions *Sessions, log *slog.Logger, trail *audit.Log, opts AgentOptions) *AgentServer {
+func NewAgentServer(st store.Store, eng *ingest.Engine, ca *pki.CA, sessions *sessions.Registry, log *slog.Logger, trail *audit.Log, opts AgentOptions) *AgentServer {
 	opts.defaults()
 	return &AgentServer{store: st, engine: eng, ca: ca, hub: sessions, log: log.With("component", "agents"), opts: opts, audit: trail}
 }
@@ -302,7 +303,7 @@ func (ss *session) serve(ctx context.Context, stream idsyncv1.AgentService_Conne
 	caps := slices.Sorted(maps.Keys(ss.caps))
 	// An agent holds one stream: this one replaces any other, here at once
 	// and on other replicas through the store (see replaced).
-	err := ss.s.hub.open(ss, func() error {
+	err := ss.s.hub.Open(ss, func() error {
 		return st.AgentConnected(ctx, ss.agent.ID, ss.id, ss.version, caps, time.Now())
 	})
 	if err != nil {
@@ -322,7 +323,7 @@ func (ss *session) serve(ctx context.Context, stream idsyncv1.AgentService_Conne
 		}
 	}
 	defer func() {
-		ss.s.hub.remove(ss)
+		ss.s.hub.Remove(ss)
 		close(ss.done)
 		// The stream is gone: its runs cannot finish. Fail them cleanly (no
 		// sweep); the next run starts afresh.
@@ -652,7 +653,7 @@ func (ss *session) onResult(ctx context.Context, r *idsyncv1.CommandResult) erro
 		if _, err := ss.s.engine.Reconcile(ctx, runID, r.GetError()); err != nil {
 			ss.log.Error("starting a reconciliation", "run", runID, "err", err)
 		}
-		ss.s.hub.wakeAll()
+		ss.s.hub.WakeAll()
 		return nil
 	}
 	if run, err := ss.s.store.GetRun(ctx, runID); err == nil && run.Kind == store.RunIncremental {
@@ -917,7 +918,7 @@ func renewal(r *idsyncv1.CertificateRenewal) *idsyncv1.ConnectResponse {
 }
 
 // call sends cmd to the agent and waits for its result, within ctx. It
-// fails when the stream ends first (ErrAgentGone). The answer of a caller
+// fails when the stream ends first (sessions.ErrAgentGone). The answer of a caller
 // that gave up is still the session's own (its id says so), not an offence.
 func (ss *session) call(ctx context.Context, cmd *idsyncv1.Command) (*idsyncv1.CommandResult, error) {
 	cmd.CommandId = ss.newCommandID()
@@ -936,7 +937,7 @@ func (ss *session) call(ctx context.Context, cmd *idsyncv1.Command) (*idsyncv1.C
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-ss.done:
-		return nil, fmt.Errorf("agent %s: %w", ss.agent.Name, ErrAgentGone)
+		return nil, fmt.Errorf("agent %s: %w", ss.agent.Name, sessions.ErrAgentGone)
 	}
 	select {
 	case r := <-ch:
@@ -944,56 +945,25 @@ func (ss *session) call(ctx context.Context, cmd *idsyncv1.Command) (*idsyncv1.C
 	case <-ctx.Done():
 		return nil, ctx.Err()
 	case <-ss.done:
-		return nil, fmt.Errorf("agent %s: %w", ss.agent.Name, ErrAgentGone)
+		return nil, fmt.Errorf("agent %s: %w", ss.agent.Name, sessions.ErrAgentGone)
 	}
 }
 
-// ErrNoAgent: no agent of the directory with the capability asked for is
-// connected to this hub. ErrAgentGone: the agent's stream ended before it
-// answered (what it did is unknown).
-var (
-	ErrNoAgent   = errors.New("no agent of the directory is connected to this hub")
-	ErrAgentGone = errors.New("the agent's stream ended before it answered")
-)
-
-// Call sends cmd to one agent of directory that announced capability and
-// returns its result: ErrNoAgent when there is none on this replica, and
-// ErrAgentGone when its stream ends first. Agents of a directory take
-// calls in turn.
-func (h *Sessions) Call(ctx context.Context, directory, capability string, cmd *idsyncv1.Command) (*idsyncv1.CommandResult, error) {
-	h.mu.Lock()
-	pick := h.serving(directory, capability)
-	var s *session
-	if len(pick) > 0 {
-		slices.SortFunc(pick, func(a, b *session) int { return strings.Compare(a.id, b.id) })
-		h.turn++
-		s = pick[h.turn%len(pick)]
-	}
-	h.mu.Unlock()
-	if s == nil {
-		return nil, fmt.Errorf("directory %s: %w", directory, ErrNoAgent)
-	}
-	return s.call(ctx, cmd)
+// ID, AgentID, Directories, Can, Call, Poke, Revoke, Replaced and
+// CancelRun make a session a sessions.Stream.
+func (ss *session) ID() string                 { return ss.id }
+func (ss *session) AgentID() string            { return ss.agent.ID }
+func (ss *session) Directories() []string      { return ss.dirs }
+func (ss *session) Can(capability string) bool { return ss.caps[capability] }
+func (ss *session) Call(ctx context.Context, cmd *idsyncv1.Command) (*idsyncv1.CommandResult, error) {
+	return ss.call(ctx, cmd)
 }
-
-// Serves reports whether an agent of directory with capability is
-// connected to this replica.
-func (h *Sessions) Serves(directory, capability string) bool {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.serving(directory, capability)) > 0
-}
-
-// serving returns the sessions of directory whose agent announced
-// capability. h.mu is held.
-func (h *Sessions) serving(directory, capability string) []*session {
-	var out []*session
-	for _, s := range h.byID {
-		if contains(s.dirs, directory) && s.caps[capability] {
-			out = append(out, s)
-		}
-	}
-	return out
+func (ss *session) Poke()              { ss.poke() }
+func (ss *session) Revoke()            { ss.revoke() }
+func (ss *session) Replaced(by string) { ss.replaced(by) }
+func (ss *session) CancelRun(ctx context.Context, runID int64, why string) {
+	ss.dropApplier(runID)
+	_ = ss.cancelRun(ctx, runID, why)
 }
 
 func (ss *session) poke() {
@@ -1046,98 +1016,4 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// Sessions is this replica's registry of open agent streams, for immediate
-// dispatch and revocation. Other replicas learn the same through the store
-// when they poll.
-type Sessions struct {
-	opening sync.Mutex // held while a stream opens (see open)
-	mu      sync.Mutex
-	byID    map[string]*session
-	turn    int // round robin of Call
-}
-
-// NewSessions returns an empty registry.
-func NewSessions() *Sessions { return &Sessions{byID: map[string]*session{}} }
-
-// open records ss as its agent's stream (record writes it to the store,
-// where streams on other replicas find they were replaced) and ends the
-// agent's other streams on this replica. Opens are serialised, so that of
-// two streams of an agent opening here at once the one the store records
-// last is the one left.
-func (h *Sessions) open(ss *session, record func() error) error {
-	h.opening.Lock()
-	defer h.opening.Unlock()
-	if err := record(); err != nil {
-		return err
-	}
-	h.mu.Lock()
-	var older []*session
-	for _, s := range h.byID {
-		if s.agent.ID == ss.agent.ID {
-			older = append(older, s)
-		}
-	}
-	h.byID[ss.id] = ss
-	h.mu.Unlock()
-	for _, s := range older {
-		s.replaced(ss.id)
-	}
-	return nil
-}
-
-func (h *Sessions) remove(s *session) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	delete(h.byID, s.id)
-}
-
-// Open returns how many agent streams this hub serves now.
-func (h *Sessions) Open() int {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return len(h.byID)
-}
-
-// Wake makes the sessions serving directory look for work now.
-func (h *Sessions) Wake(directory string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, s := range h.byID {
-		if contains(s.dirs, directory) {
-			s.poke()
-		}
-	}
-}
-
-// wakeAll makes every session look for work now.
-func (h *Sessions) wakeAll() {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, s := range h.byID {
-		s.poke()
-	}
-}
-
-// Revoke closes the open streams of an agent.
-func (h *Sessions) Revoke(agentID string) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	for _, s := range h.byID {
-		if s.agent.ID == agentID {
-			s.revoke()
-		}
-	}
-}
-
-// CancelRun tells the session holding a run to stop it on the agent.
-func (h *Sessions) CancelRun(ctx context.Context, runID int64, sessionID, why string) {
-	h.mu.Lock()
-	s := h.byID[sessionID]
-	h.mu.Unlock()
-	if s != nil {
-		s.dropApplier(runID)
-		_ = s.cancelRun(ctx, runID, why)
-	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/idsync/idsync/server/audit"
 	"github.com/idsync/idsync/server/auth"
 	"github.com/idsync/idsync/server/ingest"
+	"github.com/idsync/idsync/server/sessions"
 	"github.com/idsync/idsync/server/store"
 )
 
@@ -71,7 +72,7 @@ func (o AuthnOptions) withDefaults() AuthnOptions {
 type Authn struct {
 	store    store.Store
 	engine   *ingest.Engine
-	sessions *Sessions
+	sessions *sessions.Registry
 	auth     *auth.Authenticator
 	audit    *audit.Log
 	log      *slog.Logger
@@ -85,7 +86,7 @@ type Authn struct {
 }
 
 // NewAuthn returns the delegated-authentication service.
-func NewAuthn(st store.Store, eng *ingest.Engine, sessions *Sessions, a *auth.Authenticator, trail *audit.Log, log *slog.Logger, opts AuthnOptions) *Authn {
+func NewAuthn(st store.Store, eng *ingest.Engine, sessions *sessions.Registry, a *auth.Authenticator, trail *audit.Log, log *slog.Logger, opts AuthnOptions) *Authn {
 	opts = opts.withDefaults()
 	return &Authn{store: st, engine: eng, sessions: sessions, auth: a, audit: trail, log: log, opts: opts,
 		users:   auth.NewLimiters(rate.Limit(opts.UserPerMinute/60), max(1, int(opts.UserPerMinute))),
@@ -368,7 +369,7 @@ func authnStatus(err error) error {
 		return status.Error(codes.Unauthenticated, ErrAuthFailed.Error())
 	case errors.Is(err, ErrTooManyAttempts):
 		return status.Error(codes.ResourceExhausted, err.Error())
-	case errors.Is(err, ErrNoAgent), errors.Is(err, ErrAgentGone):
+	case errors.Is(err, sessions.ErrNoAgent), errors.Is(err, sessions.ErrAgentGone):
 		return status.Errorf(codes.Unavailable, "%v: sign-in needs an online agent of the directory", err)
 	case errors.As(err, &de):
 		return status.Error(codes.NotFound, err.Error())

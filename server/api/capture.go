@@ -169,7 +169,7 @@ func (ss *session) finishFull(ctx context.Context, pb *preparedBatch) (*store.Ru
 			return run, fmt.Errorf("storing the capture checkpoint of run %d: %w", run.ID, err)
 		}
 		ss.log.Info("capture checkpoint stored from a full import", "run", run.ID)
-		ss.s.hub.wakeAll()
+		ss.s.hub.WakeAll()
 	}
 	return run, nil
 }

@@ -29,6 +29,7 @@ import (
 	"github.com/idsync/idsync/server/provision"
 	"github.com/idsync/idsync/server/scimin"
 	"github.com/idsync/idsync/server/secrets"
+	"github.com/idsync/idsync/server/sessions"
 	"github.com/idsync/idsync/server/store"
 	"github.com/idsync/idsync/server/store/postgres"
 	"github.com/idsync/idsync/server/store/sqlite"
@@ -130,8 +131,8 @@ func Run(ctx context.Context, cfg Config) error {
 	if cfg.Metrics == nil {
 		cfg.Metrics = obs.NewRegistry()
 	}
-	sessions := api.NewSessions()
-	m := newMetrics(cfg.Metrics, st, sessions.Open, log.With("component", "metrics"))
+	sessions := sessions.New()
+	m := newMetrics(cfg.Metrics, st, sessions.Count, log.With("component", "metrics"))
 	engine := ingest.NewEngine(st, log)
 	engine.AuditTo(trail)
 	engine.SetMetrics(m)
@@ -381,7 +382,7 @@ func reapRuns(ctx context.Context, st store.Store, eng *ingest.Engine, o api.Age
 // at once when it was never imported) and has an agent online. The store
 // refuses a second open full run of a directory, so hub replicas scheduling
 // side by side start one.
-func scheduleFullImports(ctx context.Context, st store.Store, sessions *api.Sessions, o api.AgentOptions, trail *audit.Log, log *slog.Logger) error {
+func scheduleFullImports(ctx context.Context, st store.Store, sessions *sessions.Registry, o api.AgentOptions, trail *audit.Log, log *slog.Logger) error {
 	t := time.NewTicker(10 * time.Second)
 	defer t.Stop()
 	for {
@@ -396,7 +397,7 @@ func scheduleFullImports(ctx context.Context, st store.Store, sessions *api.Sess
 	}
 }
 
-func scheduleOnce(ctx context.Context, st store.Store, sessions *api.Sessions, o api.AgentOptions, trail *audit.Log, log *slog.Logger) error {
+func scheduleOnce(ctx context.Context, st store.Store, sessions *sessions.Registry, o api.AgentOptions, trail *audit.Log, log *slog.Logger) error {
 	dirs, err := st.ListDirectories(ctx)
 	if err != nil {
 		return err
