@@ -16,6 +16,7 @@ import (
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 	"github.com/idsync/idsync/server/audit"
 	"github.com/idsync/idsync/server/auth"
+	"github.com/idsync/idsync/server/authn"
 	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/provision"
 	"github.com/idsync/idsync/server/secrets"
@@ -33,12 +34,12 @@ type AdminServer struct {
 	log       *slog.Logger
 	audit     *audit.Log
 	heartbeat time.Duration
-	authn     *Authn
+	authn     *authn.Service
 	box       *secrets.Box
 }
 
 // ServeAuthn makes the service answer Authenticate with a.
-func (s *AdminServer) ServeAuthn(a *Authn) { s.authn = a }
+func (s *AdminServer) ServeAuthn(a *authn.Service) { s.authn = a }
 
 // NewAdminServer returns the admin service. heartbeat is the agents'
 // heartbeat interval (an agent silent for three is offline); box seals a

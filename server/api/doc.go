@@ -1,10 +1,13 @@
-// Package api serves the hub's gRPC services: AgentService (enrolment and the
-// one Connect stream per agent, with its ack window and command dispatch),
+// Package api holds the hub's doors: the gRPC services AgentService
+// (enrolment and the one Connect stream per agent, with its ack window),
 // AdminService (what idsyncctl calls) and AppService (downstream apps,
-// assignments, pushes and manual tasks). Domain errors become gRPC status
-// codes here, at the boundary.
+// assignments, pushes and manual tasks), and the HTTP route POST /v1/authn.
+// Each handler decodes, checks the role, calls a service and encodes;
+// domain errors become gRPC status codes (or HTTP codes) here, at the
+// boundary.
 //
-// It may import server/store, server/ingest, server/provision, server/scim,
-// server/secrets, server/auth, internal/pki, internal/loginname, proto and
-// gRPC; never agent or ldapsync.
+// It may import server/store, server/ingest, server/provision,
+// server/authn, server/sessions, server/scim, server/secrets, server/auth,
+// server/audit, internal/pki, internal/loginname, internal/version, proto
+// and gRPC; never agent or ldapsync.
 package api

@@ -25,6 +25,7 @@ import (
 	"github.com/idsync/idsync/server/api"
 	"github.com/idsync/idsync/server/audit"
 	"github.com/idsync/idsync/server/auth"
+	authnsvc "github.com/idsync/idsync/server/authn"
 	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/provision"
 	"github.com/idsync/idsync/server/scimin"
@@ -57,7 +58,7 @@ type Config struct {
 	// Audit tunes how refusals are summarised (tests: a clock).
 	Audit audit.Options
 	// Authn tunes delegated authentication (POST /v1/authn).
-	Authn api.AuthnOptions
+	Authn authnsvc.Options
 	// Ready, when not nil, receives the bound addresses once serving.
 	Ready func(grpcAddr, httpAddr string)
 	// Metrics is the registry /metrics serves; nil: a new one with the Go
@@ -154,7 +155,8 @@ func Run(ctx context.Context, cfg Config) error {
 	cfg.Agents = cfg.Agents.WithDefaults()
 	agentSrv := api.NewAgentServer(st, engine, ca, sessions, log, trail, cfg.Agents)
 	adminSrv := api.NewAdminServer(st, engine, ca, sessions, box, log, trail, cfg.Agents.Heartbeat)
-	signin := api.NewAuthn(st, engine, sessions, authn, trail, log.With("component", "authn"), cfg.Authn)
+	signin := authnsvc.New(authnsvc.Config{Store: st, Ingest: engine, Agents: sessions, Audit: trail,
+		Log: log.With("component", "authn"), Options: cfg.Authn})
 	adminSrv.ServeAuthn(signin)
 
 	bounds := cfg.Bounds.withDefaults()
@@ -172,7 +174,7 @@ func Run(ctx context.Context, cfg Config) error {
 	// own bearer token.
 	mux.Handle(scimin.Prefix, scimin.New(st, engine, trail, log))
 	// Applications sign users in with their directory password here.
-	mux.Handle("/v1/authn", auth.HTTPPeer(signin))
+	mux.Handle("/v1/authn", auth.HTTPPeer(api.AuthnHandler{Service: signin, Auth: authn}))
 	// The largest body any route takes is a SCIM resource.
 	hs := obs.NewServer(mux, cfg.HTTPTimeouts, scimin.MaxBody)
 
