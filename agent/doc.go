@@ -9,7 +9,11 @@
 // With metrics_listen set it serves /healthz, /readyz and Prometheus
 // /metrics (metrics.go).
 //
-// It may import ldapsync, internal/pki, internal/backoff,
-// internal/atomicfile, internal/obs, proto, gRPC and the Prometheus client;
-// never server/... or installer.
+// It may import `ldapsync`, `internal/pki`, `internal/backoff`,
+// `internal/atomicfile`, `internal/obs`, `proto/idsync/v1`, gRPC and
+// protobuf (`google.golang.org/grpc/...`, `google.golang.org/protobuf/...`),
+// the Prometheus client (`github.com/prometheus/client_golang/...`) and the
+// YAML decoder of its config file (`go.yaml.in/yaml/v3`); never the hub
+// (`server/...`), `installer` or an SQL driver (`database/sql`,
+// `modernc.org/sqlite/...`, `github.com/jackc/pgx/...`).
 package agent

@@ -11,7 +11,7 @@
 // start, stop and status; Run runs the function under the service manager
 // or in the foreground; Logger picks the system log when one is needed.
 //
-// It may import kardianos/service and the standard library only. It knows
-// nothing of the agent: it takes the function to run, and `agent` never
-// imports it.
+// It may import `github.com/kardianos/service` and the standard library
+// only; never `agent`: it takes the function to run, and the agent does not
+// import it in turn.
 package installer

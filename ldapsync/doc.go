@@ -39,7 +39,11 @@
 //     the scheduled full imports find them.
 //
 // It has its own plain types (Change, EntryError, Spec, Event); the agent
-// converts them to and from the wire protocol. It may import the standard
-// library, go-ldap and go-ldap's BER package: never gRPC, proto or the hub's
-// server packages.
+// converts them to and from the wire protocol.
+//
+// It may import go-ldap (`github.com/go-ldap/ldap/v3`) and its BER package
+// (`github.com/go-asn1-ber/asn1-ber`), `internal/ldapwire` (its lean paged
+// searches) and `internal/ldapattr` (what a write may set); never gRPC or
+// protobuf (`google.golang.org/grpc/...`, `google.golang.org/protobuf/...`),
+// the wire protocol (`proto/...`) or the hub (`server/...`).
 package ldapsync

@@ -1,5 +1,3 @@
-// Command idsync-agent runs next to a directory and streams it to the hub:
-// `idsync-agent enroll` once, then `idsync-agent run`.
 package main
 
 import (

@@ -1,4 +1,3 @@
-// Command idsync-hub runs the hub: `idsync-hub serve --data-dir DIR`.
 package main
 
 import (

@@ -1,8 +1,3 @@
-// Command idsyncctl is the hub's admin CLI: directories, agents, imports,
-// users and groups. It reads the hub address, CA and admin token from
-// admin.conf (--config or IDSYNC_CONFIG); --admin-token-file or
-// IDSYNC_TOKEN override the token (never a flag's value: it would show in
-// the process list and the shell's history).
 package main
 
 import (

@@ -2,6 +2,7 @@
 // idsyncctl where the hub is, which CA to trust and which admin token to
 // send. The hub writes it on its first start; idsyncctl reads it.
 //
-// It imports only the YAML decoder and internal/atomicfile, so the CLI links
-// nothing of the hub.
+// It may import `internal/atomicfile` and the YAML decoder
+// (`go.yaml.in/yaml/v3`) only, so that the CLI links nothing of the hub;
+// never `server/...`.
 package adminconf

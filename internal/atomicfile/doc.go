@@ -3,5 +3,5 @@
 // torn mix: the agent's key and certificate, the hub's CA and server
 // certificate.
 //
-// It imports only the standard library.
+// It may import the standard library only.
 package atomicfile

@@ -1,5 +1,3 @@
-// Package backoff is one tiny jittered, context-aware exponential backoff
-// that resets on success (tailscale's util/backoff is the model).
 package backoff
 
 import (

@@ -1,8 +1,5 @@
 //go:build linux
 
-// Package devstack runs a whole idsync stack from its real binaries — hub,
-// agents, idsyncctl — as child processes on loopback. The end-to-end tests,
-// `make demo` and `make bench` use it; nothing that ships does.
 package devstack
 
 import (

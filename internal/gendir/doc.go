@@ -10,5 +10,5 @@
 // exact expected attributes of user i or group j without reading anything
 // back.
 //
-// It imports only the standard library.
+// It may import the standard library only.
 package gendir

@@ -33,6 +33,7 @@
 //		req.Cookie = cookie
 //	}
 //
-// It imports the standard library and go-ldap (the filter compiler and the
-// names of result codes) only.
+// It may import the standard library and go-ldap
+// (`github.com/go-ldap/ldap/v3`: the filter compiler and the names of result
+// codes) only.
 package ldapwire

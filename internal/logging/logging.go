@@ -1,5 +1,3 @@
-// Package logging builds the *slog.Logger the commands inject into every
-// component.
 package logging
 
 import (

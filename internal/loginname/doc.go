@@ -3,5 +3,5 @@
 // spelling: `alice`, `ALICE`, `ａｌｉｃｅ` (fullwidth) and ` alice ` are one
 // name to Active Directory and OpenLDAP, and one key here.
 //
-// It imports the standard library and golang.org/x/text only.
+// It may import the standard library and `golang.org/x/text/...` only.
 package loginname

@@ -15,7 +15,7 @@ import (
 //
 // The collectors come from package prometheus, not prometheus/collectors:
 // that one links database/sql (its DB stats collector), which the agent
-// must not link (cmd/idsync-agent/deps_test.go).
+// must not link (cmd/idsync-agent/doc.go, checked by internal/rooms).
 func NewRegistry() *prometheus.Registry {
 	reg := prometheus.NewRegistry()
 	//nolint:staticcheck // see above: the same collectors without database/sql

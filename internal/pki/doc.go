@@ -11,6 +11,6 @@
 // stored only as hashes (NewSecret, HashSecret, NewEnrollToken,
 // ParseEnrollToken).
 //
-// Both the hub and the agent use it, so it imports only the standard library
-// and internal/atomicfile — never server/... or agent.
+// It may import `internal/atomicfile` and the standard library only, since
+// both the hub and the agent use it; never `server/...` or `agent`.
 package pki

@@ -22,6 +22,7 @@
 //
 // New returns the same server as a plain http.Handler for benchmarks.
 //
-// It may import the standard library, elimity-com/scim, scim2/filter-parser and
-// google/uuid; nothing of idsync, so that every package's tests can use it.
+// It may import the standard library, `github.com/elimity-com/scim/...`,
+// `github.com/scim2/filter-parser/v2` and `github.com/google/uuid`; nothing
+// of idsync, so that every package's tests can use it.
 package scimtest

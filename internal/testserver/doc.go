@@ -12,4 +12,9 @@
 // Samba) are started once per test binary and stopped by Main.
 //
 // Test-only: nothing outside _test.go files and test helpers imports it.
+//
+// It may import `internal/gendir` (the entries it seeds), `internal/ldapattr`
+// (how AD takes a password), go-ldap (`github.com/go-ldap/ldap/v3`), the
+// PostgreSQL driver (`github.com/jackc/pgx/v5/...`) and
+// `golang.org/x/sync/errgroup`.
 package testserver

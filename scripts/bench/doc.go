@@ -42,9 +42,12 @@
 // own stamps in its store (push.go says how). -import=false skips the
 // imports and change capture, to measure the push alone.
 //
-// It may import the stack helpers (internal/devstack, internal/testserver,
-// internal/gendir, internal/scimtest), go-ldap, server/ingest with
-// server/store for the filters and attributes the hub sends an agent,
-// server/scim for the provisioning baseline, and the SQLite driver to
-// observe the hub's store read-only. Linux only: it reads /proc.
+// Linux only: it reads /proc.
+//
+// It may import the stack helpers (`internal/devstack`,
+// `internal/testserver`, `internal/gendir`, `internal/scimtest`), go-ldap
+// (`github.com/go-ldap/ldap/v3`), `server/ingest` with `server/store` for
+// the filters and attributes the hub sends an agent, `server/scim` for the
+// provisioning baseline, the SQLite driver (`modernc.org/sqlite`) to observe
+// the hub's store read-only, and `golang.org/x/sync/errgroup`.
 package main

@@ -1,9 +1,5 @@
 //go:build linux
 
-// Command demo is `make demo`: a local slapd seeded with a generated
-// directory, the hub on its embedded SQLite store, an enrolled agent, and a
-// full import with its live progress line. It prints what to try next and
-// stops everything it started on Ctrl-C.
 package main
 
 import (

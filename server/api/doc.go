@@ -6,8 +6,11 @@
 // domain errors become gRPC status codes (or HTTP codes) here, at the
 // boundary.
 //
-// It may import server/store, server/ingest, server/provision,
-// server/authn, server/sessions, server/scim, server/secrets, server/auth,
-// server/audit, internal/pki, internal/loginname, internal/version, proto
-// and gRPC; never agent or ldapsync.
+// It may import `server/store`, `server/ingest`, `server/provision`,
+// `server/authn`, `server/sessions`, `server/scim`, `server/secrets`,
+// `server/auth`, `server/audit`, `internal/pki`, `internal/version`, the
+// wire types of `proto/idsync/v1`, gRPC's `google.golang.org/grpc/codes`
+// and `google.golang.org/grpc/status` (the servers themselves run in
+// server/hub), protobuf's types (`google.golang.org/protobuf/...`) and
+// `github.com/google/uuid`; never `agent` or `ldapsync`.
 package api

@@ -5,5 +5,6 @@
 // summarised per caller (per client address when it has not
 // authenticated), so that they cannot flood the trail.
 //
-// It imports server/store and server/auth (for the caller of a context).
+// It may import `server/store` and `server/auth` (for the caller of a
+// context); never `agent` or `ldapsync`.
 package audit

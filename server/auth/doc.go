@@ -3,6 +3,8 @@
 // CA, refused once revoked). It provides the gRPC interceptors and the
 // helpers that read the caller from a context.
 //
-// It may import server/store, internal/pki, gRPC and github.com/google/uuid
-// (to tell a group id from a name).
+// It may import `server/store`, `internal/pki`, gRPC
+// (`google.golang.org/grpc/...`), `github.com/google/uuid` (to tell a group
+// id from a name) and `golang.org/x/time/rate` (the limiters); never `agent`
+// or `ldapsync`.
 package auth

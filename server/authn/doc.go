@@ -4,8 +4,8 @@
 // in time, and the just-in-time user made from the entry the agent read.
 // The gRPC and HTTP doors (server/api) call it.
 //
-// It may import server/store, server/auth (the limiters), the wire types
-// of proto/idsync/v1, server/ingest (the source an agent reads with) and
-// internal/loginname; never server/api, the gRPC transport, agent or
-// ldapsync.
+// It may import `server/store`, `server/auth` (the limiters), the wire
+// types of `proto/idsync/v1`, `server/ingest` (the source an agent reads
+// with), `internal/loginname` and `golang.org/x/time/rate`; no gRPC
+// transport, and never `server/api`, `agent` or `ldapsync`.
 package authn

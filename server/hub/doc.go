@@ -11,6 +11,11 @@
 // apart, and it bounds connections and the requests being received.
 // datadir.go keeps the data directory's files private.
 //
-// It may import every server/... package, internal/pki, internal/obs and
-// internal/atomicfile; cmd/idsync-hub is its only importer.
+// cmd/idsync-hub is its only importer.
+//
+// It may import every package of the hub (`server/...`), `internal/pki`,
+// `internal/obs`, `internal/adminconf` (it writes admin.conf), the wire
+// types of `proto/idsync/v1`, gRPC (`google.golang.org/grpc/...`), the
+// Prometheus client (`github.com/prometheus/client_golang/...`) and
+// `golang.org/x/sync/errgroup`; never `agent`, `ldapsync` or `installer`.
 package hub

@@ -4,6 +4,7 @@
 // and their end — the sweep of a complete full run, held back by the
 // safeguard against mass deprovisioning.
 //
-// It may import server/store, the wire types of proto/idsync/v1 and go-ldap's
-// DN and filter parsers, and internal/backoff; never agent, ldapsync or gRPC transport code.
+// It may import `server/store`, the wire types of `proto/idsync/v1`, go-ldap's
+// DN and filter parsers (`github.com/go-ldap/ldap/v3`) and
+// `internal/backoff`; no gRPC transport, and never `agent` or `ldapsync`.
 package ingest

@@ -22,6 +22,11 @@
 // userName) instead of created twice; a 409 adopts the one account of that
 // userName; a 404 on update looks the account up and creates it once more.
 //
-// It may import server/store, server/scim, server/secrets and
-// server/provision/expr; nothing of the agent or the API.
+// It may import `server/store`, `server/scim` (the SCIM client),
+// `server/secrets` (the apps' credentials), `server/provision/expr` (the
+// mappings), `server/ingest` (a directory target's mapper and source), the
+// wire types of `proto/idsync/v1` (the writes a directory target sends an
+// agent), `internal/ldapattr` (what a write may set), go-ldap's DN functions
+// (`github.com/go-ldap/ldap/v3`) and `golang.org/x/time/rate` (each app's
+// rate limit); never the API (`server/api`), `agent` or `ldapsync`.
 package provision

@@ -22,6 +22,7 @@
 // Credentials (bearer token, Basic user and password, OAuth2 client
 // credentials with a cached token) are never written to an error or a log.
 //
-// It may import the standard library, go-retryablehttp, golang.org/x/oauth2
-// and internal/version; nothing else of the hub.
+// It may import the standard library, `github.com/hashicorp/go-retryablehttp`,
+// `golang.org/x/oauth2/...` and `internal/version`, nothing of the hub; never
+// `agent` or `ldapsync`.
 package scim

@@ -5,7 +5,7 @@
 //
 // Each source is a hub directory of kind scim with its own bearer token.
 // What a source writes becomes hub objects of its directory through the sync
-// engine (sync.Engine.ApplyWrite): an incremental run per write, so the
+// engine (ingest.Engine.ApplyWrite): an incremental run per write, so the
 // change feed, provisioning and the lifecycle audit events work as for an
 // LDAP directory. The SCIM id of a resource is the hub's object id; the
 // source's externalId is the object's external id.
@@ -15,6 +15,9 @@
 // its token is checked, and the requests real IdPs send (Entra's "Replace"
 // and "False", Okta's path-less PATCH) must be accepted as they come.
 //
-// It may import server/store, server/ingest and the SCIM filter parser; it
-// imports no gRPC, agent or LDAP code.
+// It may import `server/store`, `server/ingest` (the sync engine),
+// `internal/pki` (to hash a source's token), the SCIM filter parser
+// (`github.com/scim2/filter-parser/v2`) and go-ldap's DN escaping
+// (`github.com/go-ldap/ldap/v3`, for the DN it gives a source's objects);
+// no gRPC of its own, and never `agent` or `ldapsync`.
 package scimin

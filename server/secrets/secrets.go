@@ -1,10 +1,3 @@
-// Package secrets encrypts the downstream credentials the hub keeps (SCIM
-// bearer tokens, passwords, OAuth2 client secrets) before they reach the
-// store: AES-256-GCM under a key file in the data directory (0600), which
-// never leaves the hub and is not in the store, so a copy of the database
-// alone discloses nothing.
-//
-// It imports only the standard library and internal/atomicfile.
 package secrets
 
 import (

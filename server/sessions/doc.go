@@ -5,7 +5,8 @@
 // that reach a stream at once on this replica (other replicas learn the
 // same through the store when they poll).
 //
-// It may import proto/idsync/v1 (the commands and results it routes) and
-// the standard library; never server/store, the gRPC transport, or the
-// packages that use it.
+// It may import the wire types of `proto/idsync/v1` (the commands and
+// results it routes) and the standard library; not the gRPC transport nor
+// the packages that use it, and never `server/store`, `agent` or
+// `ldapsync`.
 package sessions

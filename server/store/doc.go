@@ -6,6 +6,7 @@
 //
 // The store knows nothing of LDAP, gRPC or mapping: the sync layer hands it
 // mapped objects with content hashes, and it applies them idempotently.
-// It may import only the standard library and the SQL drivers of its
-// backends.
+//
+// It may import the standard library only (the backends import the SQL
+// drivers); never `agent` or `ldapsync`.
 package store

@@ -1,5 +1,3 @@
-// Package obstest reads what internal/obs serves, for tests: a GET's status
-// and body, and a /metrics scrape as a map.
 package obstest
 
 import (

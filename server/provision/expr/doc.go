@@ -84,5 +84,5 @@
 //	replace(lower(given_name), " ", ".")
 //	extra.employeeType == "contractor" || !empty(extra.agency)
 //
-// It may import only the standard library.
+// It may import the standard library only; never `agent` or `ldapsync`.
 package expr

@@ -5,6 +5,7 @@
 // run, an enrolment token) are locked FOR UPDATE. Migrations run under an
 // advisory lock, so replicas starting at once migrate once.
 //
-// It may import the standard library, server/store, server/store/sqlstore
-// and github.com/jackc/pgx/v5.
+// It may import the standard library, `server/store`,
+// `server/store/sqlstore` and `github.com/jackc/pgx/v5/...`; never `agent`
+// or `ldapsync`.
 package postgres

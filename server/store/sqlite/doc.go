@@ -4,6 +4,7 @@
 // transactions IMMEDIATE, so concurrent writers queue instead of failing with
 // SQLITE_BUSY; reads use a pool of read-only connections.
 //
-// It may import the standard library, server/store, server/store/sqlstore
-// and modernc.org/sqlite.
+// It may import the standard library, `server/store`,
+// `server/store/sqlstore` and `modernc.org/sqlite/...`; never `agent` or
+// `ldapsync`.
 package sqlite

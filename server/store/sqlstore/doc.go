@@ -8,6 +8,7 @@
 // compared (ids, names, member values) must sort byte-wise in both
 // backends: the PostgreSQL schema declares it COLLATE "C".
 //
-// It may import the standard library, server/store and github.com/google/uuid;
-// it registers no SQL driver (the backends do).
+// It may import the standard library, `server/store` and
+// `github.com/google/uuid`, and registers no SQL driver (the backends do);
+// never `agent` or `ldapsync`.
 package sqlstore

@@ -7,5 +7,8 @@
 // (a database of schema version 1 upgraded).
 //
 // It is a non-test package so that the backends can share it; only tests
-// import it. It may import the standard library and server/store.
+// import it.
+//
+// It may import the standard library and `server/store`; never `agent` or
+// `ldapsync`.
 package storetest
