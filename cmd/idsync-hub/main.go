@@ -39,7 +39,7 @@ func run(args []string) int {
 	fs.StringVar(&cfg.HTTPListen, "http-listen", "127.0.0.1:7080", "HTTP `ADDR` for /healthz, /readyz and /metrics")
 	fs.StringVar(&cfg.Store, "store", "sqlite", "store backend: sqlite or postgres")
 	fs.StringVar(&cfg.StoreDSN, "store-dsn", os.Getenv("IDSYNC_STORE_DSN"), "PostgreSQL `DSN` (default $IDSYNC_STORE_DSN)")
-	fs.DurationVar(&cfg.Agents.Heartbeat, "agent-heartbeat", 10*time.Second, "heartbeat interval on agent streams; an agent silent for three is offline")
+	fs.DurationVar(&cfg.Agents.Heartbeat, "agent-heartbeat", 3*time.Second, "heartbeat interval on agent streams; an agent silent for three is offline")
 	fs.DurationVar(&cfg.Provision.PollInterval, "push-poll-interval", time.Second, "how often idle push workers look for jobs that came due (a change pushes at once regardless)")
 	fs.IntVar(&cfg.Provision.MaxAttempts, "push-max-attempts", 8, "failed attempts before a push job is dead-lettered")
 	fs.DurationVar(&cfg.Provision.MinBackoff, "push-min-backoff", 2*time.Second, "wait after a push's first failure; doubles per failure, with jitter")
