@@ -119,10 +119,12 @@ func (c *dirClient) call(ctx context.Context, method, path string, w *idsyncv1.W
 		return nil, &scim.NetworkError{Method: method, Path: path, Attempts: 1, Err: err}
 	}
 	if res.GetError() != "" {
-		code, ok := map[string]int{"not-found": http.StatusNotFound, "exists": http.StatusConflict,
+		code, ok := map[idsyncv1.WriteErrorCode]int{
+			idsyncv1.WriteErrorCode_WRITE_ERROR_CODE_NOT_FOUND: http.StatusNotFound,
+			idsyncv1.WriteErrorCode_WRITE_ERROR_CODE_EXISTS:    http.StatusConflict,
 			// The directory refused (a constraint, an access right): a
 			// write the same way fails again.
-			"refused": http.StatusBadRequest}[res.GetErrorCode()]
+			idsyncv1.WriteErrorCode_WRITE_ERROR_CODE_REFUSED: http.StatusBadRequest}[res.GetErrorCode()]
 		if !ok {
 			// The directory could not be reached or answered busy: later.
 			return nil, &scim.NetworkError{Method: method, Path: path, Attempts: 1, Err: errors.New(res.GetError())}
