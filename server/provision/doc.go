@@ -22,6 +22,7 @@
 // userName) instead of created twice; a 409 adopts the one account of that
 // userName; a 404 on update looks the account up and creates it once more.
 //
-// It may import server/store, server/scim, server/secrets and
-// server/provision/expr; nothing of the agent or the API.
+// It may import server/store, server/scim, server/secrets,
+// server/provision/expr and internal/backoff; nothing of the agent or the
+// API.
 package provision

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"math/rand/v2"
 	"net/http"
 	"slices"
 	"sync"
@@ -15,6 +14,7 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/idsync/idsync/internal/backoff"
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 	"github.com/idsync/idsync/server/scim"
 	"github.com/idsync/idsync/server/store"
@@ -437,15 +437,10 @@ func (r *appRunner) commit(done <-chan store.JobResult) {
 	}
 }
 
-// backoff is the jittered exponential wait after attempt failures.
+// backoff is the jittered exponential wait after attempt failures: retries
+// of many jobs spread out.
 func (e *Engine) backoff(attempt int) time.Duration {
-	d := e.opts.MinBackoff
-	for i := 1; i < attempt && d < e.opts.MaxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, e.opts.MaxBackoff)
-	// Full jitter over the upper half: retries of many jobs spread out.
-	return d/2 + rand.N(d/2+1)
+	return backoff.Delay(e.opts.MinBackoff, e.opts.MaxBackoff, attempt-1)
 }
 
 // do runs a job's work.

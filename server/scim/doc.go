@@ -22,6 +22,6 @@
 // Credentials (bearer token, Basic user and password, OAuth2 client
 // credentials with a cached token) are never written to an error or a log.
 //
-// It may import the standard library, go-retryablehttp, golang.org/x/oauth2
-// and internal/version; nothing else of the hub.
+// It may import the standard library, go-retryablehttp, golang.org/x/oauth2,
+// internal/backoff and internal/version; nothing else of the hub.
 package scim
