@@ -49,7 +49,7 @@ func (a *Agent) call(ctx context.Context, c *idsyncv1.Command) *idsyncv1.Command
 	conn, cfg, err := dial(ctx, dc)
 	if err != nil {
 		// The hub retries a write later; a sign-in answers 503.
-		res.Error, res.ErrorCode = err.Error(), "unavailable"
+		res.Error, res.ErrorCode = err.Error(), idsyncv1.WriteErrorCode_WRITE_ERROR_CODE_UNAVAILABLE
 		a.log.Warn("command failed", "directory", dc.Name, "err", err)
 		return res
 	}
@@ -95,13 +95,13 @@ func (a *Agent) write(ctx context.Context, conn *ldapsync.Conn, src *idsyncv1.So
 	entry, err := ldapsync.Write(ctx, conn, specFor(src), op)
 	switch {
 	case errors.Is(err, ldapsync.ErrEntryNotFound):
-		res.Error, res.ErrorCode = err.Error(), "not-found"
+		res.Error, res.ErrorCode = err.Error(), idsyncv1.WriteErrorCode_WRITE_ERROR_CODE_NOT_FOUND
 	case errors.Is(err, ldapsync.ErrEntryExists):
-		res.Error, res.ErrorCode = err.Error(), "exists"
+		res.Error, res.ErrorCode = err.Error(), idsyncv1.WriteErrorCode_WRITE_ERROR_CODE_EXISTS
 	case ldapsync.Refused(err):
-		res.Error, res.ErrorCode = err.Error(), "refused"
+		res.Error, res.ErrorCode = err.Error(), idsyncv1.WriteErrorCode_WRITE_ERROR_CODE_REFUSED
 	case err != nil:
-		res.Error, res.ErrorCode = err.Error(), "unavailable"
+		res.Error, res.ErrorCode = err.Error(), idsyncv1.WriteErrorCode_WRITE_ERROR_CODE_UNAVAILABLE
 	default:
 		res.Entry, _ = wireChange(entry)
 	}

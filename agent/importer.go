@@ -185,7 +185,7 @@ func (b *batcher) addEvent(ev ldapsync.Event) bool {
 		b.present = append(b.present, ev.IDs...)
 	case ldapsync.EventEntryError:
 		e := ev.Err
-		b.errs = append(b.errs, &idsyncv1.EntryError{Dn: e.DN, ExternalId: e.ExternalID, Kind: objectKind(e.Kind), Message: e.Message})
+		b.errs = append(b.errs, &idsyncv1.EntryError{Dn: e.DN, ExternalId: e.ExternalID, Kind: idsyncv1.ObjectKindNamed(e.Kind.String()), Message: e.Message})
 	case ldapsync.EventCheckpoint:
 		b.checkpoint = ev.Checkpoint
 	case ldapsync.EventRefreshDone:
@@ -235,16 +235,6 @@ type batcher struct {
 
 var _ ldapsync.Sink = (*batcher)(nil)
 
-func objectKind(k ldapsync.ObjectKind) idsyncv1.ObjectKind {
-	switch k {
-	case ldapsync.ObjectGroup:
-		return idsyncv1.ObjectKind_OBJECT_KIND_GROUP
-	case ldapsync.ObjectUser:
-		return idsyncv1.ObjectKind_OBJECT_KIND_USER
-	}
-	return idsyncv1.ObjectKind_OBJECT_KIND_UNSPECIFIED
-}
-
 func attributes(in []ldapsync.Attribute) []*idsyncv1.Attribute {
 	out := make([]*idsyncv1.Attribute, 0, len(in))
 	for _, at := range in {
@@ -259,7 +249,7 @@ func attributes(in []ldapsync.Attribute) []*idsyncv1.Attribute {
 func (b *batcher) add(c ldapsync.Change) {
 	pc, n := wireChange(c)
 	if n > idsyncv1.MaxEntryBytes {
-		b.errs = append(b.errs, &idsyncv1.EntryError{Dn: c.DN, ExternalId: c.ExternalID, Kind: objectKind(c.Kind),
+		b.errs = append(b.errs, &idsyncv1.EntryError{Dn: c.DN, ExternalId: c.ExternalID, Kind: idsyncv1.ObjectKindNamed(c.Kind.String()),
 			Message: fmt.Sprintf("the entry is %d bytes on the wire, over the limit of %d bytes for one entry (a group of too many members?)",
 				n, idsyncv1.MaxEntryBytes)})
 		return
@@ -270,7 +260,7 @@ func (b *batcher) add(c ldapsync.Change) {
 
 // wireChange is c as the hub reads it, with its size on the wire.
 func wireChange(c ldapsync.Change) (*idsyncv1.Change, int) {
-	pc := &idsyncv1.Change{Type: idsyncv1.ChangeType_CHANGE_TYPE_UPSERT, Kind: objectKind(c.Kind),
+	pc := &idsyncv1.Change{Type: idsyncv1.ChangeType_CHANGE_TYPE_UPSERT, Kind: idsyncv1.ObjectKindNamed(c.Kind.String()),
 		ExternalId: c.ExternalID, Dn: c.DN, MembersIncremental: c.MembersIncremental,
 		Attributes: attributes(c.Attributes), MemberAdds: attributes(c.MemberAdds), MemberRemoves: attributes(c.MemberRemoves)}
 	if c.Type == ldapsync.ChangeDelete {
@@ -295,7 +285,7 @@ func (b *batcher) Change(ctx context.Context, c ldapsync.Change) error {
 
 // EntryError adds one entry that could not be read.
 func (b *batcher) EntryError(ctx context.Context, e ldapsync.EntryError) error {
-	b.errs = append(b.errs, &idsyncv1.EntryError{Dn: e.DN, ExternalId: e.ExternalID, Kind: objectKind(e.Kind), Message: e.Message})
+	b.errs = append(b.errs, &idsyncv1.EntryError{Dn: e.DN, ExternalId: e.ExternalID, Kind: idsyncv1.ObjectKindNamed(e.Kind.String()), Message: e.Message})
 	if b.full() {
 		return b.flush(false)
 	}

@@ -54,3 +54,16 @@ func TestEntryBound(t *testing.T) {
 		t.Errorf("the largest batch is %d bytes, over the stream's bound of %d", n, idsyncv1.MaxStreamMessageBytes)
 	}
 }
+
+// TestObjectKindOnTheWire: ldapsync's kinds reach the wire by their names.
+func TestObjectKindOnTheWire(t *testing.T) {
+	for k, want := range map[ldapsync.ObjectKind]idsyncv1.ObjectKind{
+		ldapsync.ObjectUser:        idsyncv1.ObjectKind_OBJECT_KIND_USER,
+		ldapsync.ObjectGroup:       idsyncv1.ObjectKind_OBJECT_KIND_GROUP,
+		ldapsync.ObjectUnspecified: idsyncv1.ObjectKind_OBJECT_KIND_UNSPECIFIED,
+	} {
+		if got := idsyncv1.ObjectKindNamed(k.String()); got != want {
+			t.Errorf("ldapsync kind %v on the wire = %v, want %v", k, got, want)
+		}
+	}
+}

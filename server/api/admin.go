@@ -668,7 +668,7 @@ func (s *AdminServer) GetGroup(ctx context.Context, req *idsyncv1.GetGroupReques
 	}
 	resp := &idsyncv1.GetGroupResponse{Group: groupToProto(g)}
 	for _, m := range members {
-		resp.Members = append(resp.Members, &idsyncv1.GroupMember{Value: m.Value, Id: m.ID, Kind: objectKindToProto(m.Kind), Name: m.Name})
+		resp.Members = append(resp.Members, &idsyncv1.GroupMember{Value: m.Value, Id: m.ID, Kind: idsyncv1.ObjectKindNamed(string(m.Kind)), Name: m.Name})
 	}
 	return resp, nil
 }

@@ -565,25 +565,24 @@ func (s *AppServer) DeleteApp(ctx context.Context, req *idsyncv1.DeleteAppReques
 	return &idsyncv1.DeleteAppResponse{}, nil
 }
 
-// provErr maps an error of the provisioning engine (the app's answer, the
-// store's) to a status.
+// provErr maps an error of the provisioning engine (the target's answer,
+// the store's) to a status.
 func provErr(err error, format string, args ...any) error {
 	var (
-		ae *scim.AuthError
-		ne *scim.NetworkError
-		ra *scim.RetryAfterError
-		he *scim.HTTPError
+		ar *provision.AuthRefused
+		ua *provision.Unavailable
+		ra *provision.RetryAfter
+		nf *provision.NotFound
+		cf *provision.Conflict
+		rf *provision.Refused
 	)
 	msg := fmt.Sprintf(format, args...) + ": " + err.Error()
 	switch {
-	case errors.As(err, &ae):
+	case errors.As(err, &ar):
 		return status.Error(codes.FailedPrecondition, msg+" (fix it with `idsyncctl app update`)")
-	case errors.As(err, &ne), errors.As(err, &ra):
+	case errors.As(err, &ua), errors.As(err, &ra):
 		return status.Error(codes.Unavailable, msg)
-	case errors.As(err, &he):
-		if scim.Retryable(err) {
-			return status.Error(codes.Unavailable, msg)
-		}
+	case errors.As(err, &nf), errors.As(err, &cf), errors.As(err, &rf):
 		return status.Error(codes.FailedPrecondition, msg)
 	}
 	return statusErr(err, format, args...)

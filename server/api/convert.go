@@ -207,18 +207,8 @@ func runToProto(r *store.Run) *idsyncv1.ImportRun {
 	}
 }
 
-func objectKindToProto(k store.ObjectKind) idsyncv1.ObjectKind {
-	switch k {
-	case store.ObjectUser:
-		return idsyncv1.ObjectKind_OBJECT_KIND_USER
-	case store.ObjectGroup:
-		return idsyncv1.ObjectKind_OBJECT_KIND_GROUP
-	}
-	return idsyncv1.ObjectKind_OBJECT_KIND_UNSPECIFIED
-}
-
 func entryErrorToProto(e store.EntryError) *idsyncv1.EntryError {
-	return &idsyncv1.EntryError{Dn: e.DN, ExternalId: e.ExternalID, Kind: objectKindToProto(e.Kind), Message: e.Message}
+	return &idsyncv1.EntryError{Dn: e.DN, ExternalId: e.ExternalID, Kind: idsyncv1.ObjectKindNamed(string(e.Kind)), Message: e.Message}
 }
 
 var userStatuses = map[store.Status]idsyncv1.UserStatus{

@@ -169,7 +169,7 @@ func (a *RunApplier) Prepare(b *idsyncv1.ChangeBatch) *store.Batch {
 			sb.Upserts = append(sb.Upserts, o)
 		case idsyncv1.ChangeType_CHANGE_TYPE_DELETE:
 			if c.GetExternalId() == "" {
-				sb.Errors = append(sb.Errors, store.EntryError{DN: c.GetDn(), Kind: objectKind(c.GetKind()),
+				sb.Errors = append(sb.Errors, store.EntryError{DN: c.GetDn(), Kind: store.ObjectKind(idsyncv1.ObjectKindName(c.GetKind())),
 					Message: "delete without an external id"})
 				continue
 			}
@@ -180,13 +180,13 @@ func (a *RunApplier) Prepare(b *idsyncv1.ChangeBatch) *store.Batch {
 			}
 		default:
 			sb.Errors = append(sb.Errors, store.EntryError{DN: c.GetDn(), ExternalID: c.GetExternalId(),
-				Kind: objectKind(c.GetKind()), Message: fmt.Sprintf("unknown change type %v", c.GetType())})
+				Kind: store.ObjectKind(idsyncv1.ObjectKindName(c.GetKind())), Message: fmt.Sprintf("unknown change type %v", c.GetType())})
 		}
 	}
 	sb.Present = b.GetPresentIds()
 	for _, ee := range b.GetErrors() {
 		sb.Errors = append(sb.Errors, store.EntryError{DN: ee.GetDn(), ExternalID: ee.GetExternalId(),
-			Kind: objectKind(ee.GetKind()), Message: ee.GetMessage()})
+			Kind: store.ObjectKind(idsyncv1.ObjectKindName(ee.GetKind())), Message: ee.GetMessage()})
 	}
 	return sb
 }

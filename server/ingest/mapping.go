@@ -140,7 +140,7 @@ func (a attrs) first(alts []string) string {
 
 // Map turns one upsert into a store object, or explains why it cannot.
 func (mp *Mapper) Map(c *idsyncv1.Change) (*store.Object, *store.EntryError) {
-	kind := objectKind(c.GetKind())
+	kind := store.ObjectKind(idsyncv1.ObjectKindName(c.GetKind()))
 	fail := func(format string, args ...any) (*store.Object, *store.EntryError) {
 		return nil, &store.EntryError{DN: c.GetDn(), ExternalID: c.GetExternalId(), Kind: kind,
 			Message: fmt.Sprintf(format, args...)}
@@ -274,16 +274,6 @@ func MemberRefFor(attr, value string) (store.MemberRef, bool) {
 		}
 	}
 	return store.MemberRef{Value: value, Key: "dn:" + DNKey(dn), ExternalID: ext}, true
-}
-
-func objectKind(k idsyncv1.ObjectKind) store.ObjectKind {
-	switch k {
-	case idsyncv1.ObjectKind_OBJECT_KIND_USER:
-		return store.ObjectUser
-	case idsyncv1.ObjectKind_OBJECT_KIND_GROUP:
-		return store.ObjectGroup
-	}
-	return ""
 }
 
 // Hash is the content hash of a mapped object: every field the hub keeps,

@@ -290,3 +290,21 @@ func TestFullImportDue(t *testing.T) {
 		t.Fatalf("a 1h schedule first fell due after %d minutes, want between 60 and 66", first)
 	}
 }
+
+// TestObjectKindFromTheWire: the wire's kinds reach the store by their
+// names, and back.
+func TestObjectKindFromTheWire(t *testing.T) {
+	for k, want := range map[idsyncv1.ObjectKind]store.ObjectKind{
+		idsyncv1.ObjectKind_OBJECT_KIND_USER:        store.ObjectUser,
+		idsyncv1.ObjectKind_OBJECT_KIND_GROUP:       store.ObjectGroup,
+		idsyncv1.ObjectKind_OBJECT_KIND_UNSPECIFIED: "",
+	} {
+		got := store.ObjectKind(idsyncv1.ObjectKindName(k))
+		if got != want {
+			t.Errorf("wire kind %v in the store = %q, want %q", k, got, want)
+		}
+		if back := idsyncv1.ObjectKindNamed(string(got)); back != k {
+			t.Errorf("store kind %q on the wire = %v, want %v", got, back, k)
+		}
+	}
+}

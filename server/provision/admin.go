@@ -3,7 +3,6 @@ package provision
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -40,7 +39,7 @@ func (e *Engine) Test(ctx context.Context, a *store.App) (*TestReport, error) {
 	rep := &TestReport{}
 	cfg, err := c.ServiceProviderConfig(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("reading /ServiceProviderConfig of %s: %w", a.Name, err)
+		return nil, fmt.Errorf("reading /ServiceProviderConfig of %s: %w", a.Name, scimOutcome(err))
 	}
 	rep.Config = cfg
 	if patch := cfg.Patch.Supported; a.PatchSupported == nil || *a.PatchSupported != patch {
@@ -70,8 +69,7 @@ func (e *Engine) Test(ctx context.Context, a *store.App) (*TestReport, error) {
 	rep.FilterUsed = scim.Eq("userName", "idsync-test-probe")
 	found, err := c.FindUsers(ctx, rep.FilterUsed)
 	if err != nil {
-		var ae *scim.AuthError
-		if errors.As(err, &ae) {
+		if err := scimOutcome(err); is[*AuthRefused](err) {
 			return nil, fmt.Errorf("GET /Users of %s: %w", a.Name, err)
 		}
 		rep.Problems = append(rep.Problems, fmt.Sprintf("a filtered GET /Users failed: %v", err))
@@ -284,7 +282,7 @@ func (e *Engine) ImportFromApp(ctx context.Context, a *store.App) (*ImportResult
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("importing the accounts of %s: %w", a.Name, err)
+		return nil, fmt.Errorf("importing the accounts of %s: %w", a.Name, scimOutcome(err))
 	}
 	if err := e.st.PutUnmatched(ctx, a.ID, unmatched); err != nil {
 		return nil, fmt.Errorf("recording the unmatched accounts of %s: %w", a.Name, err)

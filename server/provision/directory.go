@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/go-ldap/ldap/v3"
@@ -32,30 +29,13 @@ type DirectoryWriter interface {
 // directory as they are named: "urn:idsync:params:ldap:physicalDeliveryOfficeName".
 const LDAPSchema = "urn:idsync:params:ldap"
 
-// userClient is what a runner asks of an app: the SCIM client, or a
-// directory written through its agents (dirClient).
-type userClient interface {
-	ServiceProviderConfig(ctx context.Context) (*scim.ServiceProviderConfig, error)
-	CreateUser(ctx context.Context, r scim.Resource) (scim.Resource, error)
-	ReplaceUser(ctx context.Context, id string, r scim.Resource) (scim.Resource, error)
-	PatchUser(ctx context.Context, id string, ops []scim.PatchOp) (scim.Resource, error)
-	DeleteUser(ctx context.Context, id string) error
-	FindUsers(ctx context.Context, filter string) ([]scim.Resource, error)
-	ListUsers(ctx context.Context, opts scim.ListOptions, fn func(scim.Resource) error) error
-	CreateGroup(ctx context.Context, r scim.Resource) (scim.Resource, error)
-	FindGroups(ctx context.Context, filter string) ([]scim.Resource, error)
-	DeleteGroup(ctx context.Context, id string) error
-	PatchGroupMembers(ctx context.Context, id string, add, remove []string) error
-}
-
-var _ userClient = (*scim.Client)(nil)
-
-// dirClient is an app that is a directory (AD or OpenLDAP) the hub writes
+// dirTarget is an app that is a directory (AD or OpenLDAP) the hub writes
 // users into through an agent of that directory: the SCIM User the mapping
 // renders becomes the entry's attributes (see ldapAttributes), active its
-// enabled state. Errors are the SCIM client's types, so the queue treats
-// them alike: no agent online or a lost answer is a NetworkError (retried;
-// a create is looked up first), a taken name a 409, a missing entry a 404.
+// enabled state. The agent's answer is the outcome (agentOutcome): no
+// agent online, a lost answer or a directory out of reach is Unavailable
+// (retried; a create is looked up first), a taken name a Conflict, a
+// missing entry NotFound, a constraint or an access right Refused.
 //
 // It writes only within the directory's write-back settings (a
 // super-admin's), read again for every write, and only the entries it
@@ -64,18 +44,18 @@ var _ userClient = (*scim.Client)(nil)
 // record is its licence to change, disable or delete the entry, and it is
 // how the hub knows the entry as its own when the change stream brings it
 // back (no loop). A create that fails forgets it.
-type dirClient struct {
+type dirTarget struct {
 	e   *Engine
 	app *store.App
 	t   store.DirectoryTarget
 	dir *store.Directory
 }
 
-func (e *Engine) dirClient(ctx context.Context, a *store.App) (*dirClient, error) {
+func (e *Engine) dirTarget(ctx context.Context, a *store.App) (*dirTarget, error) {
 	if e.opts.Directories == nil {
 		return nil, fmt.Errorf("app %s writes into directory %s, but this hub reaches no agents", a.Name, a.Target.Directory)
 	}
-	c := &dirClient{e: e, app: a, t: *a.Target}
+	c := &dirTarget{e: e, app: a, t: *a.Target}
 	d, err := c.directory(ctx)
 	if err != nil {
 		return nil, err
@@ -88,7 +68,7 @@ func (e *Engine) dirClient(ctx context.Context, a *store.App) (*dirClient, error
 
 // directory reads the target directory afresh and checks the app against
 // its write-back settings, which a super-admin may have changed since.
-func (c *dirClient) directory(ctx context.Context) (*store.Directory, error) {
+func (c *dirTarget) directory(ctx context.Context) (*store.Directory, error) {
 	d, err := c.e.st.GetDirectory(ctx, c.t.Directory)
 	if err != nil {
 		return nil, fmt.Errorf("app %s: its target directory %s: %w", c.app.Name, c.t.Directory, err)
@@ -100,8 +80,9 @@ func (c *dirClient) directory(ctx context.Context) (*store.Directory, error) {
 }
 
 // call sends one write to an agent of the directory, with the OUs and
-// groups the directory lets the hub write, which the agent checks again.
-func (c *dirClient) call(ctx context.Context, method, path string, w *idsyncv1.WriteEntry) (*idsyncv1.Change, error) {
+// groups the directory lets the hub write, which the agent checks again;
+// what names the write in an error ("deleting entry X").
+func (c *dirTarget) call(ctx context.Context, what string, w *idsyncv1.WriteEntry) (*idsyncv1.Change, error) {
 	d, err := c.directory(ctx)
 	if err != nil {
 		return nil, err
@@ -116,40 +97,49 @@ func (c *dirClient) call(ctx context.Context, method, path string, w *idsyncv1.W
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
-		return nil, &scim.NetworkError{Method: method, Path: path, Attempts: 1, Err: err}
+		// No agent to ask, or its answer was lost.
+		return nil, &Unavailable{Err: fmt.Errorf("directory %s: %s: %w", d.Name, what, err), Unsure: true}
 	}
 	if res.GetError() != "" {
-		code, ok := map[string]int{"not-found": http.StatusNotFound, "exists": http.StatusConflict,
-			// The directory refused (a constraint, an access right): a
-			// write the same way fails again.
-			"refused": http.StatusBadRequest}[res.GetErrorCode()]
-		if !ok {
-			// The directory could not be reached or answered busy: later.
-			return nil, &scim.NetworkError{Method: method, Path: path, Attempts: 1, Err: errors.New(res.GetError())}
-		}
-		return nil, &scim.HTTPError{Method: method, Path: path, Status: code, Detail: res.GetError(), Attempts: 1}
+		return nil, agentOutcome(fmt.Sprintf("directory %s: %s", d.Name, what), res)
 	}
 	return res.GetEntry(), nil
 }
 
-func (c *dirClient) rdn() string {
+// agentOutcome is the outcome of a write the agent answered with an error,
+// by the error's class.
+func agentOutcome(what string, res *idsyncv1.CommandResult) error {
+	err := fmt.Errorf("%s: %s", what, res.GetError())
+	switch res.GetErrorCode() {
+	case idsyncv1.WriteErrorCode_WRITE_ERROR_CODE_NOT_FOUND:
+		return &NotFound{Err: err}
+	case idsyncv1.WriteErrorCode_WRITE_ERROR_CODE_EXISTS:
+		return &Conflict{Err: err}
+	case idsyncv1.WriteErrorCode_WRITE_ERROR_CODE_REFUSED:
+		// A constraint, an access right: a write the same way fails again.
+		return &Refused{Err: err}
+	}
+	// The directory could not be reached or answered busy (or the agent
+	// did not say): later. The write may have been made.
+	return &Unavailable{Err: err, Unsure: true}
+}
+
+func (c *dirTarget) rdn() string {
 	if c.t.RDNAttribute != "" {
 		return c.t.RDNAttribute
 	}
 	return "cn"
 }
 
-// ServiceProviderConfig says a directory takes whole replacements: each
-// update sends every mapped attribute and the agent writes what differs.
-func (c *dirClient) ServiceProviderConfig(context.Context) (*scim.ServiceProviderConfig, error) {
-	return &scim.ServiceProviderConfig{}, nil
-}
+// PatchSupported says a directory takes whole replacements: each update
+// sends every mapped attribute and the agent writes what differs.
+func (c *dirTarget) PatchSupported(context.Context) (bool, error) { return false, nil }
 
 // CreateUser adds the entry, recording its DN first. A create the agent
 // answered with an error made nothing (the agent takes back an entry it
 // added when a later step fails), so the record goes; one whose answer
 // was lost keeps it, for the next attempt's lookup to find the entry.
-func (c *dirClient) CreateUser(ctx context.Context, r scim.Resource) (scim.Resource, error) {
+func (c *dirTarget) CreateUser(ctx context.Context, r scim.Resource) (scim.Resource, error) {
 	d, err := c.directory(ctx)
 	if err != nil {
 		return nil, err
@@ -157,8 +147,7 @@ func (c *dirClient) CreateUser(ctx context.Context, r scim.Resource) (scim.Resou
 	attrs := c.ldapAttributes(r)
 	rdnValue := attrValue(attrs, c.rdn())
 	if rdnValue == "" {
-		return nil, &scim.HTTPError{Method: http.MethodPost, Path: "/Users", Status: http.StatusBadRequest,
-			Detail: fmt.Sprintf("the entry has no %s to name it", c.rdn())}
+		return nil, &Refused{Err: fmt.Errorf("directory %s: creating an entry for %s: the entry has no %s to name it", d.Name, r.UserName(), c.rdn())}
 	}
 	dn := ldap.EscapeDN(c.rdn()) + "=" + ldap.EscapeDN(rdnValue) + "," + c.t.ParentDN
 	w := &idsyncv1.WriteEntry{Action: idsyncv1.WriteAction_WRITE_ACTION_CREATE, Attributes: attrs,
@@ -175,9 +164,8 @@ func (c *dirClient) CreateUser(ctx context.Context, r scim.Resource) (scim.Resou
 	if err := c.e.st.PutDirectoryWrite(ctx, rec); err != nil {
 		return nil, err
 	}
-	entry, err := c.call(ctx, http.MethodPost, "/Users", w)
-	var ne *scim.NetworkError
-	if err != nil && !errors.As(err, &ne) && ctx.Err() == nil {
+	entry, err := c.call(ctx, "creating "+dn, w)
+	if err != nil && !is[*Unavailable](err) && ctx.Err() == nil {
 		// Refused, taken, or not sent at all: nothing was made, and the DN
 		// must not name an entry someone else makes there as the hub's.
 		if derr := c.e.st.DeleteDirectoryWrite(context.WithoutCancel(ctx), c.app.ID, r.ExternalID()); derr != nil {
@@ -193,7 +181,7 @@ func (c *dirClient) CreateUser(ctx context.Context, r scim.Resource) (scim.Resou
 // initialPassword evaluates the directory's initial password expression
 // (sealed, a super-admin's) over the hub user; the value goes to the agent
 // only.
-func (c *dirClient) initialPassword(ctx context.Context, d *store.Directory, userID string) (string, error) {
+func (c *dirTarget) initialPassword(ctx context.Context, d *store.Directory, userID string) (string, error) {
 	src, err := c.e.box.Open(d.WriteBack.InitialPassword, WriteBackSecretContext(d.Name))
 	if err != nil {
 		return "", &permanent{fmt.Errorf("directory %s: its initial password expression: %w", d.Name, err)}
@@ -219,7 +207,7 @@ func (c *dirClient) initialPassword(ctx context.Context, d *store.Directory, use
 
 // recorded notes the entry's id and DN as the hub's own and returns it as
 // a SCIM resource.
-func (c *dirClient) recorded(ctx context.Context, r scim.Resource, entry *idsyncv1.Change) (scim.Resource, error) {
+func (c *dirTarget) recorded(ctx context.Context, r scim.Resource, entry *idsyncv1.Change) (scim.Resource, error) {
 	if entry.GetExternalId() == "" {
 		return nil, fmt.Errorf("the agent wrote %s but gave no id for it", entry.GetDn())
 	}
@@ -241,7 +229,7 @@ func (c *dirClient) recorded(ctx context.Context, r scim.Resource, entry *idsync
 // entry the app did not create (or created for another user than userID,
 // when given): the hub never changes, disables or deletes an entry the
 // directory had.
-func (c *dirClient) written(ctx context.Context, method, id, userID string) (*store.DirectoryWrite, error) {
+func (c *dirTarget) written(ctx context.Context, method, id, userID string) (*store.DirectoryWrite, error) {
 	rec, err := c.e.st.FindDirectoryWrite(ctx, c.app.ID, id, "")
 	if errors.Is(err, store.ErrNotFound) || err == nil && rec.ExternalID != id {
 		return nil, &permanent{fmt.Errorf("%s entry %s of directory %s: app %s did not create it, and changes only the entries it created",
@@ -259,9 +247,9 @@ func (c *dirClient) written(ctx context.Context, method, id, userID string) (*st
 
 // ReplaceUser brings the entry to r: every mapped attribute (an empty one
 // removed), the enabled state, the OU that goes with it.
-func (c *dirClient) ReplaceUser(ctx context.Context, id string, r scim.Resource) (scim.Resource, error) {
+func (c *dirTarget) ReplaceUser(ctx context.Context, id string, r scim.Resource) error {
 	if _, err := c.written(ctx, "updating", id, r.ExternalID()); err != nil {
-		return nil, err
+		return err
 	}
 	active, _ := r.Active()
 	attrs := c.ldapAttributes(r)
@@ -271,42 +259,50 @@ func (c *dirClient) ReplaceUser(ctx context.Context, id string, r scim.Resource)
 			attrs = append(attrs, &idsyncv1.Attribute{Name: name})
 		}
 	}
-	entry, err := c.call(ctx, http.MethodPut, "/Users/"+id, &idsyncv1.WriteEntry{
+	entry, err := c.call(ctx, "updating entry "+id, &idsyncv1.WriteEntry{
 		Action: idsyncv1.WriteAction_WRITE_ACTION_UPDATE, ExternalId: id, Attributes: attrs, Enabled: active})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return c.recorded(ctx, r, entry)
+	_, err = c.recorded(ctx, r, entry)
+	return err
 }
 
-// PatchUser takes the one patch the queue sends a directory: active.
-func (c *dirClient) PatchUser(ctx context.Context, id string, ops []scim.PatchOp) (scim.Resource, error) {
+// PatchUser takes the one partial update a directory takes: active.
+func (c *dirTarget) PatchUser(ctx context.Context, id string, ops []scim.PatchOp) error {
 	if len(ops) != 1 || !strings.EqualFold(ops[0].Path, "active") {
-		return nil, &scim.HTTPError{Method: http.MethodPatch, Path: "/Users/" + id, Status: http.StatusBadRequest,
-			Detail: "a directory takes whole updates, not PATCH"}
-	}
-	if _, err := c.written(ctx, "enabling or disabling", id, ""); err != nil {
-		return nil, err
+		return &Refused{Err: fmt.Errorf("directory %s: updating entry %s: a directory takes whole updates, not PATCH", c.dir.Name, id)}
 	}
 	active, _ := ops[0].Value.(bool)
-	entry, err := c.call(ctx, http.MethodPatch, "/Users/"+id, &idsyncv1.WriteEntry{
-		Action: idsyncv1.WriteAction_WRITE_ACTION_UPDATE, ExternalId: id, Enabled: active})
-	if err != nil {
-		return nil, err
+	return c.setEnabled(ctx, id, active)
+}
+
+// DeactivateUser disables the entry.
+func (c *dirTarget) DeactivateUser(ctx context.Context, id string) error {
+	return c.setEnabled(ctx, id, false)
+}
+
+// setEnabled enables or disables the entry (and moves it to the OU that
+// goes with it), its attributes as they are.
+func (c *dirTarget) setEnabled(ctx context.Context, id string, enabled bool) error {
+	if _, err := c.written(ctx, "enabling or disabling", id, ""); err != nil {
+		return err
 	}
-	return scim.Resource{"id": entry.GetExternalId(), "active": active}, nil
+	_, err := c.call(ctx, "enabling or disabling entry "+id, &idsyncv1.WriteEntry{
+		Action: idsyncv1.WriteAction_WRITE_ACTION_UPDATE, ExternalId: id, Enabled: enabled})
+	return err
 }
 
 // DeleteUser deletes the entry, and with it the record that it was the
 // app's.
-func (c *dirClient) DeleteUser(ctx context.Context, id string) error {
+func (c *dirTarget) DeleteUser(ctx context.Context, id string) error {
 	rec, err := c.written(ctx, "deleting", id, "")
 	if err != nil {
 		return err
 	}
-	_, err = c.call(ctx, http.MethodDelete, "/Users/"+id, &idsyncv1.WriteEntry{
+	_, err = c.call(ctx, "deleting entry "+id, &idsyncv1.WriteEntry{
 		Action: idsyncv1.WriteAction_WRITE_ACTION_DELETE, ExternalId: id})
-	if err != nil && !scim.IsNotFound(err) {
+	if err != nil && !is[*NotFound](err) {
 		return err
 	}
 	if derr := c.e.st.DeleteDirectoryWrite(ctx, c.app.ID, rec.UserID); derr != nil {
@@ -315,29 +311,17 @@ func (c *dirClient) DeleteUser(ctx context.Context, id string) error {
 	return err
 }
 
-var eqFilter = regexp.MustCompile(`^(\w+) eq (".*")$`)
-
 // FindUsers answers the two lookups the queue makes: by userName (the
 // entry's login attribute) and by externalId (which a directory does not
 // hold: nothing).
-func (c *dirClient) FindUsers(ctx context.Context, filter string) ([]scim.Resource, error) {
-	m := eqFilter.FindStringSubmatch(filter)
-	if m == nil {
-		return nil, &scim.HTTPError{Method: http.MethodGet, Path: "/Users", Status: http.StatusBadRequest,
-			SCIMType: "invalidFilter", Detail: "a directory answers userName eq only"}
-	}
-	value, err := strconv.Unquote(m[2])
-	if err != nil {
-		return nil, &scim.HTTPError{Method: http.MethodGet, Path: "/Users", Status: http.StatusBadRequest, SCIMType: "invalidFilter", Detail: err.Error()}
-	}
-	if !strings.EqualFold(m[1], "userName") {
+func (c *dirTarget) FindUsers(ctx context.Context, attribute, value string) ([]scim.Resource, error) {
+	if !strings.EqualFold(attribute, "userName") {
 		return nil, nil
 	}
 	attr, v := c.loginOf(value)
-	entry, err := c.call(ctx, http.MethodGet, "/Users", &idsyncv1.WriteEntry{
+	entry, err := c.call(ctx, "looking up "+attr+"="+v, &idsyncv1.WriteEntry{
 		Action: idsyncv1.WriteAction_WRITE_ACTION_READ, LookupAttribute: attr, LookupValue: v})
-	var he *scim.HTTPError
-	if errors.As(err, &he) && he.Status == http.StatusNotFound {
+	if is[*NotFound](err) {
 		return nil, nil
 	}
 	if err != nil {
@@ -372,7 +356,7 @@ func (c *dirClient) FindUsers(ctx context.Context, filter string) ([]scim.Resour
 
 // directoryUser reports whether the hub holds entry as a user of the
 // directory (read from it, not written by the hub).
-func (c *dirClient) directoryUser(ctx context.Context, entry *idsyncv1.Change) (bool, error) {
+func (c *dirTarget) directoryUser(ctx context.Context, entry *idsyncv1.Change) (bool, error) {
 	users, err := c.e.st.FindUsers(ctx, c.dir.ID, usernameOf(c.dir, entry))
 	if err != nil {
 		return false, err
@@ -399,28 +383,28 @@ func errNotForDirectories(what string) error {
 
 // ListUsers is not offered: a directory target is reconciled by its
 // accounts, one by one (see reconcile).
-func (c *dirClient) ListUsers(context.Context, scim.ListOptions, func(scim.Resource) error) error {
+func (c *dirTarget) ListUsers(context.Context, func(scim.Resource) error) error {
 	return errNotForDirectories("listing every account")
 }
 
-func (c *dirClient) CreateGroup(context.Context, scim.Resource) (scim.Resource, error) {
+func (c *dirTarget) CreateGroup(context.Context, scim.Resource) (scim.Resource, error) {
 	return nil, errNotForDirectories("pushing groups")
 }
 
-func (c *dirClient) FindGroups(context.Context, string) ([]scim.Resource, error) {
+func (c *dirTarget) FindGroups(context.Context, string) ([]scim.Resource, error) {
 	return nil, errNotForDirectories("pushing groups")
 }
 
-func (c *dirClient) DeleteGroup(context.Context, string) error {
+func (c *dirTarget) DeleteGroup(context.Context, string) error {
 	return errNotForDirectories("pushing groups")
 }
 
-func (c *dirClient) PatchGroupMembers(context.Context, string, []string, []string) error {
+func (c *dirTarget) PatchGroupMembers(context.Context, string, []string, []string) error {
 	return errNotForDirectories("pushing groups")
 }
 
 // loginOf is the attribute and value a userName is found by.
-func (c *dirClient) loginOf(userName string) (string, string) {
+func (c *dirTarget) loginOf(userName string) (string, string) {
 	if c.dir.Kind == store.KindAD {
 		return "sAMAccountName", samAccountName(userName)
 	}
@@ -479,7 +463,7 @@ func adDomain(dn string) string {
 //	enterprise employeeNumber employeeID           employeeNumber
 //
 // and every attribute mapped under LDAPSchema by its own name.
-func (c *dirClient) ldapAttributes(r scim.Resource) []*idsyncv1.Attribute {
+func (c *dirTarget) ldapAttributes(r scim.Resource) []*idsyncv1.Attribute {
 	str := func(path string) string {
 		s, _ := r.Get(path).(string)
 		return strings.TrimSpace(s)
@@ -536,7 +520,7 @@ func (c *dirClient) ldapAttributes(r scim.Resource) []*idsyncv1.Attribute {
 
 // managed names the attributes ldapAttributes may set: the ones an
 // update clears when the mapping gives them no value.
-func (c *dirClient) managed() []string {
+func (c *dirTarget) managed() []string {
 	common := []string{"givenName", "sn", "displayName", "mail", "title"}
 	if c.dir.Kind == store.KindAD {
 		return append(common, "department", "employeeID")
@@ -557,7 +541,7 @@ func attrValue(attrs []*idsyncv1.Attribute, name string) string {
 // writable in kind, and an agent that writes is online here; it reads
 // one entry by the login attribute, as the pushes look accounts up.
 func (e *Engine) testDirectory(ctx context.Context, a *store.App) (*TestReport, error) {
-	c, err := e.dirClient(ctx, a)
+	c, err := e.dirTarget(ctx, a)
 	if err != nil {
 		return nil, err
 	}
@@ -568,7 +552,7 @@ func (e *Engine) testDirectory(ctx context.Context, a *store.App) (*TestReport, 
 	}
 	attr, _ := c.loginOf("")
 	rep.FilterUsed = attr + "=idsync-test-lookup"
-	found, err := c.FindUsers(ctx, scim.Eq("userName", "idsync-test-lookup"))
+	found, err := c.FindUsers(ctx, "userName", "idsync-test-lookup")
 	if err != nil {
 		return nil, fmt.Errorf("reading directory %s through its agent: %w", c.dir.Name, err)
 	}

@@ -33,7 +33,7 @@ func TestLDAPAttributes(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.kind), func(t *testing.T) {
-			c := &dirClient{dir: &store.Directory{Kind: tt.kind, BaseDN: "DC=corp,DC=example"}}
+			c := &dirTarget{dir: &store.Directory{Kind: tt.kind, BaseDN: "DC=corp,DC=example"}}
 			if got := flat(c.ldapAttributes(r)); !slices.Equal(got, tt.want) {
 				t.Errorf("got  %q\nwant %q", got, tt.want)
 			}
@@ -43,11 +43,11 @@ func TestLDAPAttributes(t *testing.T) {
 	// userName on OpenLDAP (person requires it); a bare userName gets the
 	// domain's suffix on AD.
 	bare := scim.Resource{"userName": "bob", "name": map[string]any{"givenName": "Bob"}}
-	ad := flat((&dirClient{dir: &store.Directory{Kind: store.KindAD, BaseDN: "OU=x,DC=corp,DC=example"}}).ldapAttributes(bare))
+	ad := flat((&dirTarget{dir: &store.Directory{Kind: store.KindAD, BaseDN: "OU=x,DC=corp,DC=example"}}).ldapAttributes(bare))
 	if want := []string{"cn=Bob", "givenName=Bob", "sAMAccountName=bob", "userPrincipalName=bob@corp.example"}; !slices.Equal(ad, want) {
 		t.Errorf("AD, bare: got %q, want %q", ad, want)
 	}
-	ol := flat((&dirClient{dir: &store.Directory{Kind: store.KindOpenLDAP}}).ldapAttributes(bare))
+	ol := flat((&dirTarget{dir: &store.Directory{Kind: store.KindOpenLDAP}}).ldapAttributes(bare))
 	if want := []string{"cn=Bob", "givenName=Bob", "sn=bob", "uid=bob"}; !slices.Equal(ol, want) {
 		t.Errorf("OpenLDAP, bare: got %q, want %q", ol, want)
 	}

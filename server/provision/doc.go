@@ -13,18 +13,22 @@
 // becomes jobs within a poll of the write, at once when the sync engine
 // notifies (Engine.Notify): just in time, no schedule. Each app's workers
 // claim jobs with a lease, up to the app's concurrency, every request
-// through the app's rate limit. Failures are sorted: 5xx and network
-// errors back off exponentially with jitter and are dead-lettered after
-// Options.MaxAttempts; a Retry-After longer than the client waits re-queues
-// the job for then; 400s and mapping errors are dead at once; 401/403 pause
-// the app until an admin updates it. A create is recorded before it is
-// sent, so a POST whose answer was lost is found (by externalId, then
-// userName) instead of created twice; a 409 adopts the one account of that
-// userName; a 404 on update looks the account up and creates it once more.
+// through the app's rate limit. An app is a Target — a SCIM application,
+// or a directory the hub writes through its agents — whose failures are
+// typed outcomes (target.go), sorted alike for both: Unavailable (a 5xx,
+// no answer, no agent online) backs off exponentially with jitter and is
+// dead-lettered after Options.MaxAttempts; RetryAfter longer than a call
+// waits re-queues the job for then; Refused (a 400, a directory's
+// constraint) and mapping errors are dead at once; AuthRefused (401/403)
+// pauses the app until an admin updates it. A create is recorded before it
+// is sent, so a create whose answer was lost is found (by externalId, then
+// userName) instead of made twice; a Conflict adopts the one account of
+// that userName; NotFound on update looks the account up and creates it
+// once more.
 //
 // It may import `server/store`, `server/scim` (the SCIM client),
 // `server/secrets` (the apps' credentials), `server/provision/expr` (the
-// mappings), `server/ingest` (a directory target's mapper and source), the
+// mappings), `server/ingest` (a directory target's mapper and source), `internal/backoff` (the queue's waits), the
 // wire types of `proto/idsync/v1` (the writes a directory target sends an
 // agent), `internal/ldapattr` (what a write may set), go-ldap's DN functions
 // (`github.com/go-ldap/ldap/v3`) and `golang.org/x/time/rate` (each app's

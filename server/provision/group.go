@@ -87,8 +87,8 @@ func (r *appRunner) pushGroup(ctx context.Context, groupID string) error {
 		return out
 	}
 	if len(add)+len(remove) > 0 {
-		err := r.client.PatchGroupMembers(ctx, pushed.RemoteID, remote(add), remote(remove))
-		if scim.IsNotFound(err) {
+		err := r.target.PatchGroupMembers(ctx, pushed.RemoteID, remote(add), remote(remove))
+		if is[*NotFound](err) {
 			// Deleted in the app: forget it; the next run creates it again.
 			if derr := st.DeletePushedGroup(ctx, a.ID, groupID); derr != nil {
 				return derr
@@ -110,13 +110,13 @@ func (r *appRunner) pushGroup(ctx context.Context, groupID string) error {
 }
 
 // createGroup creates the SCIM Group of a hub group, or adopts the one
-// group of that displayName (409).
+// group of that displayName (Conflict).
 func (r *appRunner) createGroup(ctx context.Context, g *store.Group) (*store.PushedGroup, error) {
-	res, err := r.client.CreateGroup(ctx, scim.Resource{"displayName": g.Name, "externalId": g.ID})
-	if scim.IsConflict(err) {
-		found, ferr := r.client.FindGroups(ctx, scim.Eq("displayName", g.Name))
+	res, err := r.target.CreateGroup(ctx, scim.Resource{"displayName": g.Name, "externalId": g.ID})
+	if is[*Conflict](err) {
+		found, ferr := r.target.FindGroups(ctx, g.Name)
 		if ferr != nil {
-			return nil, fmt.Errorf("group %s: looking up the group the 409 names: %w", g.Name, ferr)
+			return nil, fmt.Errorf("group %s: looking up the group of that name: %w", g.Name, ferr)
 		}
 		var match []scim.Resource
 		for _, f := range found {
@@ -125,7 +125,7 @@ func (r *appRunner) createGroup(ctx context.Context, g *store.Group) (*store.Pus
 			}
 		}
 		if len(match) != 1 {
-			return nil, &permanent{fmt.Errorf("group %s: the app answered 409 but holds %d groups of that name", g.Name, len(match))}
+			return nil, &permanent{fmt.Errorf("group %s: the name is taken, but the app holds %d groups of that name", g.Name, len(match))}
 		}
 		res, err = match[0], nil
 	}
@@ -143,7 +143,7 @@ func (r *appRunner) createGroup(ctx context.Context, g *store.Group) (*store.Pus
 func (r *appRunner) unpushGroup(ctx context.Context, pg *store.PushedGroup) error {
 	st := r.e.st
 	if r.app.AllowDelete {
-		if err := r.client.DeleteGroup(ctx, pg.RemoteID); err != nil && !scim.IsNotFound(err) {
+		if err := r.target.DeleteGroup(ctx, pg.RemoteID); err != nil && !is[*NotFound](err) {
 			return fmt.Errorf("deleting group %s: %w", pg.RemoteID, err)
 		}
 	} else {
@@ -161,7 +161,7 @@ func (r *appRunner) unpushGroup(ctx context.Context, pg *store.PushedGroup) erro
 				remove = append(remove, acct.RemoteID)
 			}
 		}
-		if err := r.client.PatchGroupMembers(ctx, pg.RemoteID, nil, remove); err != nil && !scim.IsNotFound(err) {
+		if err := r.target.PatchGroupMembers(ctx, pg.RemoteID, nil, remove); err != nil && !is[*NotFound](err) {
 			return fmt.Errorf("emptying group %s: %w", pg.RemoteID, err)
 		}
 	}

@@ -106,7 +106,7 @@ func (r *appRunner) reconcile(ctx context.Context) error {
 	}
 	seen := map[string]bool{}
 	drifted := 0
-	err = r.client.ListUsers(ctx, scim.ListOptions{}, func(res scim.Resource) error {
+	err = r.target.ListUsers(ctx, func(res scim.Resource) error {
 		acct := byRemote[res.ID()]
 		if acct == nil {
 			return nil

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
-	"math/rand/v2"
 	"net/http"
 	"slices"
 	"sync"
@@ -15,8 +14,8 @@ import (
 
 	"golang.org/x/time/rate"
 
+	"github.com/idsync/idsync/internal/backoff"
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
-	"github.com/idsync/idsync/server/scim"
 	"github.com/idsync/idsync/server/store"
 )
 
@@ -26,8 +25,7 @@ import (
 type appRunner struct {
 	e       *Engine
 	app     *store.App
-	client  userClient
-	once    userClient // one attempt per call: creates
+	target  Target
 	mapping *Mapping
 	log     *slog.Logger
 	wake    chan struct{}
@@ -53,13 +51,11 @@ func (e *Engine) newRunner(ctx context.Context, a *store.App) (*appRunner, error
 		wake: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{}), patch: a.PatchSupported,
 		held: map[int64]bool{}, scopes: newScopeCache(e.st, a.ID)}
 	if a.Target != nil {
-		dc, err := e.dirClient(ctx, a)
-		if err != nil {
-			cancel()
-			return nil, err
-		}
-		r.client, r.once = dc, dc
-	} else if r.client, r.once, err = e.scimClients(a); err != nil {
+		r.target, err = e.dirTarget(ctx, a)
+	} else {
+		r.target, err = e.scimTarget(a)
+	}
+	if err != nil {
 		cancel()
 		return nil, err
 	}
@@ -70,12 +66,12 @@ func (e *Engine) newRunner(ctx context.Context, a *store.App) (*appRunner, error
 	return r, nil
 }
 
-// scimClients returns an app's SCIM clients: one retrying calls, one
+// scimTarget returns an app's SCIM target: one client retrying calls, one
 // making one attempt per call (creates), both through the app's rate
 // limit.
-func (e *Engine) scimClients(a *store.App) (*scim.Client, *scim.Client, error) {
+func (e *Engine) scimTarget(a *store.App) (*scimTarget, error) {
 	if err := e.CheckURLs(a); err != nil {
-		return nil, nil, fmt.Errorf("app %s: %w", a.Name, err)
+		return nil, fmt.Errorf("app %s: %w", a.Name, err)
 	}
 	// One pooled transport for both clients, which keeps a connection per
 	// worker instead of redialling.
@@ -92,13 +88,13 @@ func (e *Engine) scimClients(a *store.App) (*scim.Client, *scim.Client, error) {
 	}
 	c, err := e.client(a, hc, e.opts.CallAttempts)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	once, err := e.client(a, hc, 1)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	return c, once, nil
+	return &scimTarget{c: c, once: once}, nil
 }
 
 // reachable says whether this hub can run the app's jobs now: a
@@ -280,8 +276,9 @@ type later struct {
 
 func (l *later) Error() string { return l.why }
 
-// permanent marks an error that no retry can fix (a mapping that fails, a
-// 400): the job is dead-lettered at once.
+// permanent marks an error of the engine's own that no retry can fix (a
+// mapping that fails, an entry the app did not create): the job is
+// dead-lettered at once, as it is when the target refused.
 type permanent struct{ err error }
 
 func (p *permanent) Error() string { return p.err.Error() }
@@ -317,8 +314,8 @@ func (r *appRunner) runJob(ctx context.Context, j *store.Job, done chan<- store.
 	}
 	var (
 		lt *later
-		ae *scim.AuthError
-		ra *scim.RetryAfterError
+		ar *AuthRefused
+		ra *RetryAfter
 		pe *permanent
 	)
 	switch {
@@ -332,10 +329,10 @@ func (r *appRunner) runJob(ctx context.Context, j *store.Job, done chan<- store.
 		// up what this one may have done.
 		r.release(j)
 		return false
-	case errors.As(err, &ae):
-		msg := fmt.Sprintf("paused: the app refused idsync's credentials (%d on %s %s); update them with `idsyncctl app update %s` to resume",
-			ae.Status, ae.Method, ae.Path, r.app.Name)
-		r.log.Error("app paused", "status", ae.Status, "method", ae.Method, "path", ae.Path)
+	case errors.As(err, &ar):
+		msg := fmt.Sprintf("paused: the app refused idsync's credentials (%s); update them with `idsyncctl app update %s` to resume",
+			ar.Where, r.app.Name)
+		r.log.Error("app paused", "refused", ar.Where)
 		r.auditFailure(octx, "app.paused", j, err, "%s", msg)
 		if serr := st.SetAppStatus(octx, r.app.ID, store.AppPaused, msg); serr != nil {
 			r.log.Error("pausing the app", "err", serr)
@@ -347,7 +344,7 @@ func (r *appRunner) runJob(ctx context.Context, j *store.Job, done chan<- store.
 		r.log.Info("the app asked to wait", "job", j.ID, "wait", ra.Wait)
 		r.pushed(PushFailed)
 		err = st.RetryJob(octx, j.ID, r.e.opts.Owner, now.Add(ra.Wait), err.Error())
-	case errors.As(err, &pe) || !scim.Retryable(err) || j.Attempts >= r.e.opts.MaxAttempts:
+	case errors.As(err, &pe) || !retryable(err) || j.Attempts >= r.e.opts.MaxAttempts:
 		r.log.Warn("push dead-lettered", "job", j.ID, "kind", j.Kind, "target", j.Target, "attempts", j.Attempts, "err", err)
 		r.auditFailure(octx, "push.failed", j, err, "dead-lettered after %d attempts", j.Attempts)
 		r.pushed(PushDead)
@@ -437,15 +434,10 @@ func (r *appRunner) commit(done <-chan store.JobResult) {
 	}
 }
 
-// backoff is the jittered exponential wait after attempt failures.
+// backoff is the jittered exponential wait after attempt failures: retries
+// of many jobs spread out.
 func (e *Engine) backoff(attempt int) time.Duration {
-	d := e.opts.MinBackoff
-	for i := 1; i < attempt && d < e.opts.MaxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, e.opts.MaxBackoff)
-	// Full jitter over the upper half: retries of many jobs spread out.
-	return d/2 + rand.N(d/2+1)
+	return backoff.Delay(e.opts.MinBackoff, e.opts.MaxBackoff, attempt-1)
 }
 
 // do runs a job's work.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -90,11 +89,10 @@ func (r *appRunner) patchMode(ctx context.Context) bool {
 	r.patchMu.Lock()
 	defer r.patchMu.Unlock()
 	if r.patch == nil {
-		cfg, err := r.client.ServiceProviderConfig(ctx)
+		p, err := r.target.PatchSupported(ctx)
 		if err != nil {
 			return false // PUT works everywhere; read again next time
 		}
-		p := cfg.Patch.Supported
 		r.patch = &p
 		// Recorded for preview, which must show what the push sends.
 		if err := r.e.st.SetAppPatchSupported(ctx, r.app.ID, p); err != nil {
@@ -151,12 +149,12 @@ func (r *appRunner) pushUser(ctx context.Context, userID string, retry bool) err
 	return r.update(ctx, u, acct, desired, true)
 }
 
-// create POSTs a new account. Should the answer be lost, the account is
+// create makes a new account. Should the answer be lost, the account is
 // recorded as creating, and the next attempt looks it up by externalId
 // (then userName) before creating again — as does any later attempt of the
-// job, should the hub die mid-POST — so a POST retried after a lost
-// response makes no duplicate. A 409 adopts the one account with that
-// userName, when it is not another hub user's.
+// job, should the hub die mid-create — so a create retried after a lost
+// response makes no duplicate. A Conflict (userName taken) adopts the one
+// account with that userName, when it is not another hub user's.
 func (r *appRunner) create(ctx context.Context, u *store.User, acct *store.Account, desired scim.Resource) error {
 	if acct != nil && acct.State == store.AccountCreating {
 		found, err := r.lookup(ctx, u.ID, desired.UserName())
@@ -173,14 +171,14 @@ func (r *appRunner) create(ctx context.Context, u *store.User, acct *store.Accou
 	}
 	// One attempt per call: a create is never resent blind, the next
 	// attempt of the job looks first.
-	res, err := r.once.CreateUser(ctx, desired)
-	if scim.IsConflict(err) {
+	res, err := r.target.CreateUser(ctx, desired)
+	if is[*Conflict](err) {
 		found, lerr := r.findByUserName(ctx, u.ID, desired.UserName())
 		if lerr != nil {
 			return lerr
 		}
 		if found == nil {
-			return &permanent{fmt.Errorf("creating %s: the app answered 409 (userName taken) but no single account of that userName can be adopted: %w", desired.UserName(), err)}
+			return &permanent{fmt.Errorf("creating %s: the userName is taken, but no single account of that userName can be adopted: %w", desired.UserName(), err)}
 		}
 		r.log.Info("adopting the existing account", "user", u.ID, "user_name", desired.UserName(), "remote_id", found.ID())
 		return r.adopt(ctx, u, found, desired)
@@ -217,8 +215,8 @@ func (r *appRunner) adopt(ctx context.Context, u *store.User, found scim.Resourc
 }
 
 // update brings an existing account to desired: PATCH of what changed
-// since the last push, or PUT. A 404 (deleted in the app) looks the account
-// up and, when it is gone, creates it again once.
+// since the last push, or PUT. NotFound (deleted in the app) looks the
+// account up and, when it is gone, creates it again once.
 func (r *appRunner) update(ctx context.Context, u *store.User, acct *store.Account, desired scim.Resource, mayRecreate bool) error {
 	var err error
 	if r.patchMode(ctx) {
@@ -227,12 +225,12 @@ func (r *appRunner) update(ctx context.Context, u *store.User, acct *store.Accou
 			old = scim.Resource{}
 		}
 		if ops := patchOps(old, desired); len(ops) > 0 {
-			_, err = r.client.PatchUser(ctx, acct.RemoteID, ops)
+			err = r.target.PatchUser(ctx, acct.RemoteID, ops)
 		}
 	} else {
-		_, err = r.client.ReplaceUser(ctx, acct.RemoteID, desired)
+		err = r.target.ReplaceUser(ctx, acct.RemoteID, desired)
 	}
-	if scim.IsNotFound(err) && mayRecreate {
+	if is[*NotFound](err) && mayRecreate {
 		r.log.Info("the account is gone from the app; looking it up", "user", u.ID, "remote_id", acct.RemoteID)
 		found, lerr := r.lookup(ctx, u.ID, desired.UserName())
 		if lerr != nil {
@@ -337,11 +335,11 @@ func (r *appRunner) deactivate(ctx context.Context, acct *store.Account) error {
 	}
 	pushed["active"] = false
 	if r.patchMode(ctx) || pushed.UserName() == "" {
-		_, err = r.client.PatchUser(ctx, acct.RemoteID, []scim.PatchOp{{Op: "replace", Path: "active", Value: false}})
+		err = r.target.DeactivateUser(ctx, acct.RemoteID)
 	} else {
-		_, err = r.client.ReplaceUser(ctx, acct.RemoteID, pushed)
+		err = r.target.ReplaceUser(ctx, acct.RemoteID, pushed)
 	}
-	if scim.IsNotFound(err) {
+	if is[*NotFound](err) {
 		r.log.Info("the account to deactivate is gone from the app", "user", acct.UserID, "remote_id", acct.RemoteID)
 		return r.putAccount(ctx, &store.Account{AppID: acct.AppID, UserID: acct.UserID, RemoteID: acct.RemoteID,
 			State: store.AccountDeleted, Pushed: acct.Pushed, Linked: acct.Linked})
@@ -354,7 +352,7 @@ func (r *appRunner) deactivate(ctx context.Context, acct *store.Account) error {
 
 // deleteAccount deletes the account in the app (gone already is fine).
 func (r *appRunner) deleteAccount(ctx context.Context, acct *store.Account) error {
-	if err := r.client.DeleteUser(ctx, acct.RemoteID); err != nil && !scim.IsNotFound(err) {
+	if err := r.target.DeleteUser(ctx, acct.RemoteID); err != nil && !is[*NotFound](err) {
 		return fmt.Errorf("deleting %s: %w", acct.RemoteID, err)
 	}
 	r.log.Info("account deleted", "user", acct.UserID, "remote_id", acct.RemoteID)
@@ -366,8 +364,8 @@ func (r *appRunner) deleteAccount(ctx context.Context, acct *store.Account) erro
 // hub's id, which idsync's creates carry), else by userName when that
 // account carries no other externalId. nil when there is none.
 func (r *appRunner) lookup(ctx context.Context, userID, userName string) (scim.Resource, error) {
-	found, err := r.client.FindUsers(ctx, scim.Eq("externalId", userID))
-	if err != nil && !isBadFilter(err) {
+	found, err := r.target.FindUsers(ctx, "externalId", userID)
+	if err != nil {
 		return nil, fmt.Errorf("looking up user %s by externalId: %w", userID, err)
 	}
 	if len(found) == 1 {
@@ -383,7 +381,7 @@ func (r *appRunner) lookup(ctx context.Context, userID, userName string) (scim.R
 // (compared case-insensitively), unless it carries another externalId or
 // is linked to another hub user; nil otherwise.
 func (r *appRunner) findByUserName(ctx context.Context, userID, userName string) (scim.Resource, error) {
-	found, err := r.client.FindUsers(ctx, scim.Eq("userName", userName))
+	found, err := r.target.FindUsers(ctx, "userName", userName)
 	if err != nil {
 		return nil, fmt.Errorf("looking up %s by userName: %w", userName, err)
 	}
@@ -406,13 +404,6 @@ func (r *appRunner) findByUserName(ctx context.Context, userID, userName string)
 	return f, nil
 }
 
-// isBadFilter reports a 400 to a filter (an app that cannot filter on
-// externalId): the caller falls back to userName.
-func isBadFilter(err error) bool {
-	var he *scim.HTTPError
-	return errors.As(err, &he) && he.Status == 400
-}
-
 func accountName(acct *store.Account) string {
 	if r, err := decodePushed(acct.Pushed); err == nil && r.UserName() != "" {
 		return r.UserName()
@@ -427,16 +418,4 @@ func accountName(acct *store.Account) string {
 func patchOps(old, desired scim.Resource) []scim.PatchOp {
 	ops := scim.Diff(old, desired)
 	return slices.DeleteFunc(ops, func(op scim.PatchOp) bool { return strings.EqualFold(op.Path, "externalId") })
-}
-
-// ambiguous reports whether a failed request may have been carried out:
-// no answer, a 5xx, or a cut connection. A 4xx (but 408) was not.
-func ambiguous(err error) bool {
-	var he *scim.HTTPError
-	if errors.As(err, &he) {
-		return he.Status >= 500 || he.Status == http.StatusRequestTimeout
-	}
-	var ae *scim.AuthError
-	var ra *scim.RetryAfterError
-	return !errors.As(err, &ae) && !errors.As(err, &ra)
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 	"github.com/hashicorp/go-retryablehttp"
 	"golang.org/x/oauth2/clientcredentials"
 
+	"github.com/idsync/idsync/internal/backoff"
 	"github.com/idsync/idsync/internal/version"
 )
 
@@ -213,11 +213,7 @@ func jitterBackoff(lo, hi time.Duration, attempt int, resp *http.Response) time.
 			return wait
 		}
 	}
-	d := lo << min(attempt, 30)
-	if d <= 0 || d > hi {
-		d = hi
-	}
-	return d/2 + rand.N(d/2+1)
+	return backoff.Delay(lo, hi, attempt)
 }
 
 // retryAfter parses Retry-After: delay-seconds or an HTTP date (RFC 9110

@@ -23,6 +23,6 @@
 // credentials with a cached token) are never written to an error or a log.
 //
 // It may import the standard library, `github.com/hashicorp/go-retryablehttp`,
-// `golang.org/x/oauth2/...` and `internal/version`, nothing of the hub; never
+// `golang.org/x/oauth2/...` `internal/backoff` (the retries' waits) and `internal/version`, nothing of the hub; never
 // `agent` or `ldapsync`.
 package scim

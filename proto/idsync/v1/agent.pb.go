@@ -252,6 +252,70 @@ func (WriteAction) EnumDescriptor() ([]byte, []int) {
 	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{3}
 }
 
+// WriteErrorCode is the class of a failed command: what the hub does next
+// depends on it, not on the message.
+type WriteErrorCode int32
+
+const (
+	// Not classified: the hub treats it as UNAVAILABLE.
+	WriteErrorCode_WRITE_ERROR_CODE_UNSPECIFIED WriteErrorCode = 0
+	// No such entry.
+	WriteErrorCode_WRITE_ERROR_CODE_NOT_FOUND WriteErrorCode = 1
+	// The name or a unique value is taken.
+	WriteErrorCode_WRITE_ERROR_CODE_EXISTS WriteErrorCode = 2
+	// The directory refused the operation (a constraint, an access right):
+	// the same fails again.
+	WriteErrorCode_WRITE_ERROR_CODE_REFUSED WriteErrorCode = 3
+	// The directory could not be reached or was busy: a later attempt may
+	// pass.
+	WriteErrorCode_WRITE_ERROR_CODE_UNAVAILABLE WriteErrorCode = 4
+)
+
+// Enum value maps for WriteErrorCode.
+var (
+	WriteErrorCode_name = map[int32]string{
+		0: "WRITE_ERROR_CODE_UNSPECIFIED",
+		1: "WRITE_ERROR_CODE_NOT_FOUND",
+		2: "WRITE_ERROR_CODE_EXISTS",
+		3: "WRITE_ERROR_CODE_REFUSED",
+		4: "WRITE_ERROR_CODE_UNAVAILABLE",
+	}
+	WriteErrorCode_value = map[string]int32{
+		"WRITE_ERROR_CODE_UNSPECIFIED": 0,
+		"WRITE_ERROR_CODE_NOT_FOUND":   1,
+		"WRITE_ERROR_CODE_EXISTS":      2,
+		"WRITE_ERROR_CODE_REFUSED":     3,
+		"WRITE_ERROR_CODE_UNAVAILABLE": 4,
+	}
+)
+
+func (x WriteErrorCode) Enum() *WriteErrorCode {
+	p := new(WriteErrorCode)
+	*p = x
+	return p
+}
+
+func (x WriteErrorCode) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (WriteErrorCode) Descriptor() protoreflect.EnumDescriptor {
+	return file_idsync_v1_agent_proto_enumTypes[4].Descriptor()
+}
+
+func (WriteErrorCode) Type() protoreflect.EnumType {
+	return &file_idsync_v1_agent_proto_enumTypes[4]
+}
+
+func (x WriteErrorCode) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use WriteErrorCode.Descriptor instead.
+func (WriteErrorCode) EnumDescriptor() ([]byte, []int) {
+	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{4}
+}
+
 // ChangeType is what happened to an object.
 type ChangeType int32
 
@@ -289,11 +353,11 @@ func (x ChangeType) String() string {
 }
 
 func (ChangeType) Descriptor() protoreflect.EnumDescriptor {
-	return file_idsync_v1_agent_proto_enumTypes[4].Descriptor()
+	return file_idsync_v1_agent_proto_enumTypes[5].Descriptor()
 }
 
 func (ChangeType) Type() protoreflect.EnumType {
-	return &file_idsync_v1_agent_proto_enumTypes[4]
+	return &file_idsync_v1_agent_proto_enumTypes[5]
 }
 
 func (x ChangeType) Number() protoreflect.EnumNumber {
@@ -302,7 +366,7 @@ func (x ChangeType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ChangeType.Descriptor instead.
 func (ChangeType) EnumDescriptor() ([]byte, []int) {
-	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{4}
+	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{5}
 }
 
 // EnrollRequest carries the token from `idsyncctl agent token` and a CSR.
@@ -1722,18 +1786,15 @@ type CommandResult struct {
 	// Authenticate: why the sign-in was refused (for the audit trail); empty
 	// when it succeeded or when error is set.
 	AuthFailure string `protobuf:"bytes,6,opt,name=auth_failure,json=authFailure,proto3" json:"auth_failure,omitempty"`
-	// Authenticate and WriteEntry: the class of error, when error is set:
-	// "not-found" (no such entry), "exists" (the name or a unique value is
-	// taken), "refused" (the server refused the operation: the same fails
-	// again), "unavailable" (the server could not be reached or was busy: a
-	// later attempt may pass).
-	ErrorCode string `protobuf:"bytes,7,opt,name=error_code,json=errorCode,proto3" json:"error_code,omitempty"`
 	// Authenticate: the external id (objectGUID, entryUUID) of the one entry
 	// the username found, whether the password was then accepted or not, so
 	// that the hub limits sign-ins per entry as well as per spelling (jdoe
 	// and jdoe@corp.example are one person). Empty when no single entry
 	// matched.
-	EntryId       string `protobuf:"bytes,8,opt,name=entry_id,json=entryId,proto3" json:"entry_id,omitempty"`
+	EntryId string `protobuf:"bytes,8,opt,name=entry_id,json=entryId,proto3" json:"entry_id,omitempty"`
+	// Authenticate and WriteEntry: the class of error, when error is set
+	// (UNSPECIFIED is taken as UNAVAILABLE).
+	ErrorCode     WriteErrorCode `protobuf:"varint,9,opt,name=error_code,json=errorCode,proto3,enum=idsync.v1.WriteErrorCode" json:"error_code,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1810,18 +1871,18 @@ func (x *CommandResult) GetAuthFailure() string {
 	return ""
 }
 
-func (x *CommandResult) GetErrorCode() string {
-	if x != nil {
-		return x.ErrorCode
-	}
-	return ""
-}
-
 func (x *CommandResult) GetEntryId() string {
 	if x != nil {
 		return x.EntryId
 	}
 	return ""
+}
+
+func (x *CommandResult) GetErrorCode() WriteErrorCode {
+	if x != nil {
+		return x.ErrorCode
+	}
+	return WriteErrorCode_WRITE_ERROR_CODE_UNSPECIFIED
 }
 
 // Heartbeat keeps the stream alive and reports liveness.
@@ -2483,7 +2544,7 @@ const file_idsync_v1_agent_proto_rawDesc = "" +
 	"\x0ftake_checkpoint\x18\x04 \x01(\bR\x0etakeCheckpoint\"=\n" +
 	"\fCancelImport\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xff\x01\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xa0\x02\n" +
 	"\rCommandResult\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x01 \x01(\tR\tcommandId\x12\x15\n" +
@@ -2491,10 +2552,10 @@ const file_idsync_v1_agent_proto_rawDesc = "" +
 	"\x05error\x18\x03 \x01(\tR\x05error\x12\x1c\n" +
 	"\treconcile\x18\x04 \x01(\bR\treconcile\x12'\n" +
 	"\x05entry\x18\x05 \x01(\v2\x11.idsync.v1.ChangeR\x05entry\x12!\n" +
-	"\fauth_failure\x18\x06 \x01(\tR\vauthFailure\x12\x1d\n" +
+	"\fauth_failure\x18\x06 \x01(\tR\vauthFailure\x12\x19\n" +
+	"\bentry_id\x18\b \x01(\tR\aentryId\x128\n" +
 	"\n" +
-	"error_code\x18\a \x01(\tR\terrorCode\x12\x19\n" +
-	"\bentry_id\x18\b \x01(\tR\aentryId\"@\n" +
+	"error_code\x18\t \x01(\x0e2\x19.idsync.v1.WriteErrorCodeR\terrorCodeJ\x04\b\a\x10\b\"@\n" +
 	"\tHeartbeat\x123\n" +
 	"\asent_at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x06sentAt\"D\n" +
 	"\bProgress\x12\x15\n" +
@@ -2564,7 +2625,13 @@ const file_idsync_v1_agent_proto_rawDesc = "" +
 	"\x13WRITE_ACTION_CREATE\x10\x01\x12\x17\n" +
 	"\x13WRITE_ACTION_UPDATE\x10\x02\x12\x17\n" +
 	"\x13WRITE_ACTION_DELETE\x10\x03\x12\x15\n" +
-	"\x11WRITE_ACTION_READ\x10\x04*Y\n" +
+	"\x11WRITE_ACTION_READ\x10\x04*\xaf\x01\n" +
+	"\x0eWriteErrorCode\x12 \n" +
+	"\x1cWRITE_ERROR_CODE_UNSPECIFIED\x10\x00\x12\x1e\n" +
+	"\x1aWRITE_ERROR_CODE_NOT_FOUND\x10\x01\x12\x1b\n" +
+	"\x17WRITE_ERROR_CODE_EXISTS\x10\x02\x12\x1c\n" +
+	"\x18WRITE_ERROR_CODE_REFUSED\x10\x03\x12 \n" +
+	"\x1cWRITE_ERROR_CODE_UNAVAILABLE\x10\x04*Y\n" +
 	"\n" +
 	"ChangeType\x12\x1b\n" +
 	"\x17CHANGE_TYPE_UNSPECIFIED\x10\x00\x12\x16\n" +
@@ -2586,83 +2653,85 @@ func file_idsync_v1_agent_proto_rawDescGZIP() []byte {
 	return file_idsync_v1_agent_proto_rawDescData
 }
 
-var file_idsync_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_idsync_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
 var file_idsync_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
 var file_idsync_v1_agent_proto_goTypes = []any{
 	(DirectoryKind)(0),            // 0: idsync.v1.DirectoryKind
 	(ObjectKind)(0),               // 1: idsync.v1.ObjectKind
 	(ImportKind)(0),               // 2: idsync.v1.ImportKind
 	(WriteAction)(0),              // 3: idsync.v1.WriteAction
-	(ChangeType)(0),               // 4: idsync.v1.ChangeType
-	(*EnrollRequest)(nil),         // 5: idsync.v1.EnrollRequest
-	(*EnrollResponse)(nil),        // 6: idsync.v1.EnrollResponse
-	(*ConnectRequest)(nil),        // 7: idsync.v1.ConnectRequest
-	(*ConnectResponse)(nil),       // 8: idsync.v1.ConnectResponse
-	(*Hello)(nil),                 // 9: idsync.v1.Hello
-	(*Welcome)(nil),               // 10: idsync.v1.Welcome
-	(*RenewCertificate)(nil),      // 11: idsync.v1.RenewCertificate
-	(*CertificateRenewal)(nil),    // 12: idsync.v1.CertificateRenewal
-	(*Source)(nil),                // 13: idsync.v1.Source
-	(*Command)(nil),               // 14: idsync.v1.Command
-	(*Authenticate)(nil),          // 15: idsync.v1.Authenticate
-	(*WriteEntry)(nil),            // 16: idsync.v1.WriteEntry
-	(*StartImport)(nil),           // 17: idsync.v1.StartImport
-	(*CancelImport)(nil),          // 18: idsync.v1.CancelImport
-	(*CommandResult)(nil),         // 19: idsync.v1.CommandResult
-	(*Heartbeat)(nil),             // 20: idsync.v1.Heartbeat
-	(*Progress)(nil),              // 21: idsync.v1.Progress
-	(*ChangeBatch)(nil),           // 22: idsync.v1.ChangeBatch
-	(*Change)(nil),                // 23: idsync.v1.Change
-	(*Attribute)(nil),             // 24: idsync.v1.Attribute
-	(*EntryError)(nil),            // 25: idsync.v1.EntryError
-	(*Ack)(nil),                   // 26: idsync.v1.Ack
-	(*timestamppb.Timestamp)(nil), // 27: google.protobuf.Timestamp
+	(WriteErrorCode)(0),           // 4: idsync.v1.WriteErrorCode
+	(ChangeType)(0),               // 5: idsync.v1.ChangeType
+	(*EnrollRequest)(nil),         // 6: idsync.v1.EnrollRequest
+	(*EnrollResponse)(nil),        // 7: idsync.v1.EnrollResponse
+	(*ConnectRequest)(nil),        // 8: idsync.v1.ConnectRequest
+	(*ConnectResponse)(nil),       // 9: idsync.v1.ConnectResponse
+	(*Hello)(nil),                 // 10: idsync.v1.Hello
+	(*Welcome)(nil),               // 11: idsync.v1.Welcome
+	(*RenewCertificate)(nil),      // 12: idsync.v1.RenewCertificate
+	(*CertificateRenewal)(nil),    // 13: idsync.v1.CertificateRenewal
+	(*Source)(nil),                // 14: idsync.v1.Source
+	(*Command)(nil),               // 15: idsync.v1.Command
+	(*Authenticate)(nil),          // 16: idsync.v1.Authenticate
+	(*WriteEntry)(nil),            // 17: idsync.v1.WriteEntry
+	(*StartImport)(nil),           // 18: idsync.v1.StartImport
+	(*CancelImport)(nil),          // 19: idsync.v1.CancelImport
+	(*CommandResult)(nil),         // 20: idsync.v1.CommandResult
+	(*Heartbeat)(nil),             // 21: idsync.v1.Heartbeat
+	(*Progress)(nil),              // 22: idsync.v1.Progress
+	(*ChangeBatch)(nil),           // 23: idsync.v1.ChangeBatch
+	(*Change)(nil),                // 24: idsync.v1.Change
+	(*Attribute)(nil),             // 25: idsync.v1.Attribute
+	(*EntryError)(nil),            // 26: idsync.v1.EntryError
+	(*Ack)(nil),                   // 27: idsync.v1.Ack
+	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
 }
 var file_idsync_v1_agent_proto_depIdxs = []int32{
-	9,  // 0: idsync.v1.ConnectRequest.hello:type_name -> idsync.v1.Hello
-	22, // 1: idsync.v1.ConnectRequest.change_batch:type_name -> idsync.v1.ChangeBatch
-	19, // 2: idsync.v1.ConnectRequest.command_result:type_name -> idsync.v1.CommandResult
-	20, // 3: idsync.v1.ConnectRequest.heartbeat:type_name -> idsync.v1.Heartbeat
-	21, // 4: idsync.v1.ConnectRequest.progress:type_name -> idsync.v1.Progress
-	11, // 5: idsync.v1.ConnectRequest.renew_certificate:type_name -> idsync.v1.RenewCertificate
-	10, // 6: idsync.v1.ConnectResponse.welcome:type_name -> idsync.v1.Welcome
-	26, // 7: idsync.v1.ConnectResponse.ack:type_name -> idsync.v1.Ack
-	14, // 8: idsync.v1.ConnectResponse.command:type_name -> idsync.v1.Command
-	20, // 9: idsync.v1.ConnectResponse.heartbeat:type_name -> idsync.v1.Heartbeat
-	12, // 10: idsync.v1.ConnectResponse.certificate_renewal:type_name -> idsync.v1.CertificateRenewal
-	13, // 11: idsync.v1.Welcome.sources:type_name -> idsync.v1.Source
-	27, // 12: idsync.v1.CertificateRenewal.not_after:type_name -> google.protobuf.Timestamp
+	10, // 0: idsync.v1.ConnectRequest.hello:type_name -> idsync.v1.Hello
+	23, // 1: idsync.v1.ConnectRequest.change_batch:type_name -> idsync.v1.ChangeBatch
+	20, // 2: idsync.v1.ConnectRequest.command_result:type_name -> idsync.v1.CommandResult
+	21, // 3: idsync.v1.ConnectRequest.heartbeat:type_name -> idsync.v1.Heartbeat
+	22, // 4: idsync.v1.ConnectRequest.progress:type_name -> idsync.v1.Progress
+	12, // 5: idsync.v1.ConnectRequest.renew_certificate:type_name -> idsync.v1.RenewCertificate
+	11, // 6: idsync.v1.ConnectResponse.welcome:type_name -> idsync.v1.Welcome
+	27, // 7: idsync.v1.ConnectResponse.ack:type_name -> idsync.v1.Ack
+	15, // 8: idsync.v1.ConnectResponse.command:type_name -> idsync.v1.Command
+	21, // 9: idsync.v1.ConnectResponse.heartbeat:type_name -> idsync.v1.Heartbeat
+	13, // 10: idsync.v1.ConnectResponse.certificate_renewal:type_name -> idsync.v1.CertificateRenewal
+	14, // 11: idsync.v1.Welcome.sources:type_name -> idsync.v1.Source
+	28, // 12: idsync.v1.CertificateRenewal.not_after:type_name -> google.protobuf.Timestamp
 	0,  // 13: idsync.v1.Source.kind:type_name -> idsync.v1.DirectoryKind
-	17, // 14: idsync.v1.Command.start_import:type_name -> idsync.v1.StartImport
-	18, // 15: idsync.v1.Command.cancel_import:type_name -> idsync.v1.CancelImport
-	15, // 16: idsync.v1.Command.authenticate:type_name -> idsync.v1.Authenticate
-	16, // 17: idsync.v1.Command.write_entry:type_name -> idsync.v1.WriteEntry
-	13, // 18: idsync.v1.Authenticate.source:type_name -> idsync.v1.Source
-	13, // 19: idsync.v1.WriteEntry.source:type_name -> idsync.v1.Source
+	18, // 14: idsync.v1.Command.start_import:type_name -> idsync.v1.StartImport
+	19, // 15: idsync.v1.Command.cancel_import:type_name -> idsync.v1.CancelImport
+	16, // 16: idsync.v1.Command.authenticate:type_name -> idsync.v1.Authenticate
+	17, // 17: idsync.v1.Command.write_entry:type_name -> idsync.v1.WriteEntry
+	14, // 18: idsync.v1.Authenticate.source:type_name -> idsync.v1.Source
+	14, // 19: idsync.v1.WriteEntry.source:type_name -> idsync.v1.Source
 	3,  // 20: idsync.v1.WriteEntry.action:type_name -> idsync.v1.WriteAction
-	24, // 21: idsync.v1.WriteEntry.attributes:type_name -> idsync.v1.Attribute
+	25, // 21: idsync.v1.WriteEntry.attributes:type_name -> idsync.v1.Attribute
 	2,  // 22: idsync.v1.StartImport.kind:type_name -> idsync.v1.ImportKind
-	13, // 23: idsync.v1.StartImport.source:type_name -> idsync.v1.Source
-	23, // 24: idsync.v1.CommandResult.entry:type_name -> idsync.v1.Change
-	27, // 25: idsync.v1.Heartbeat.sent_at:type_name -> google.protobuf.Timestamp
-	23, // 26: idsync.v1.ChangeBatch.changes:type_name -> idsync.v1.Change
-	25, // 27: idsync.v1.ChangeBatch.errors:type_name -> idsync.v1.EntryError
-	27, // 28: idsync.v1.ChangeBatch.read_at:type_name -> google.protobuf.Timestamp
-	4,  // 29: idsync.v1.Change.type:type_name -> idsync.v1.ChangeType
-	1,  // 30: idsync.v1.Change.kind:type_name -> idsync.v1.ObjectKind
-	24, // 31: idsync.v1.Change.attributes:type_name -> idsync.v1.Attribute
-	24, // 32: idsync.v1.Change.member_adds:type_name -> idsync.v1.Attribute
-	24, // 33: idsync.v1.Change.member_removes:type_name -> idsync.v1.Attribute
-	1,  // 34: idsync.v1.EntryError.kind:type_name -> idsync.v1.ObjectKind
-	5,  // 35: idsync.v1.AgentService.Enroll:input_type -> idsync.v1.EnrollRequest
-	7,  // 36: idsync.v1.AgentService.Connect:input_type -> idsync.v1.ConnectRequest
-	6,  // 37: idsync.v1.AgentService.Enroll:output_type -> idsync.v1.EnrollResponse
-	8,  // 38: idsync.v1.AgentService.Connect:output_type -> idsync.v1.ConnectResponse
-	37, // [37:39] is the sub-list for method output_type
-	35, // [35:37] is the sub-list for method input_type
-	35, // [35:35] is the sub-list for extension type_name
-	35, // [35:35] is the sub-list for extension extendee
-	0,  // [0:35] is the sub-list for field type_name
+	14, // 23: idsync.v1.StartImport.source:type_name -> idsync.v1.Source
+	24, // 24: idsync.v1.CommandResult.entry:type_name -> idsync.v1.Change
+	4,  // 25: idsync.v1.CommandResult.error_code:type_name -> idsync.v1.WriteErrorCode
+	28, // 26: idsync.v1.Heartbeat.sent_at:type_name -> google.protobuf.Timestamp
+	24, // 27: idsync.v1.ChangeBatch.changes:type_name -> idsync.v1.Change
+	26, // 28: idsync.v1.ChangeBatch.errors:type_name -> idsync.v1.EntryError
+	28, // 29: idsync.v1.ChangeBatch.read_at:type_name -> google.protobuf.Timestamp
+	5,  // 30: idsync.v1.Change.type:type_name -> idsync.v1.ChangeType
+	1,  // 31: idsync.v1.Change.kind:type_name -> idsync.v1.ObjectKind
+	25, // 32: idsync.v1.Change.attributes:type_name -> idsync.v1.Attribute
+	25, // 33: idsync.v1.Change.member_adds:type_name -> idsync.v1.Attribute
+	25, // 34: idsync.v1.Change.member_removes:type_name -> idsync.v1.Attribute
+	1,  // 35: idsync.v1.EntryError.kind:type_name -> idsync.v1.ObjectKind
+	6,  // 36: idsync.v1.AgentService.Enroll:input_type -> idsync.v1.EnrollRequest
+	8,  // 37: idsync.v1.AgentService.Connect:input_type -> idsync.v1.ConnectRequest
+	7,  // 38: idsync.v1.AgentService.Enroll:output_type -> idsync.v1.EnrollResponse
+	9,  // 39: idsync.v1.AgentService.Connect:output_type -> idsync.v1.ConnectResponse
+	38, // [38:40] is the sub-list for method output_type
+	36, // [36:38] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_idsync_v1_agent_proto_init() }
@@ -2696,7 +2765,7 @@ func file_idsync_v1_agent_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_idsync_v1_agent_proto_rawDesc), len(file_idsync_v1_agent_proto_rawDesc)),
-			NumEnums:      5,
+			NumEnums:      6,
 			NumMessages:   22,
 			NumExtensions: 0,
 			NumServices:   1,
