@@ -113,11 +113,16 @@ func is[T error](err error) bool {
 // retryable reports whether a later attempt may pass: the target was
 // unavailable or asked to wait. A call a context cut short is not (the
 // HTTP client's timeout included), nor is anything else.
+//
+// A call the target did not answer in time (the HTTP client's timeout, a
+// deadline inside the call) is the target's unavailability, retried like
+// any other; the job's own end (the hub stopping) is told apart by the
+// runner before it asks.
 func retryable(err error) bool {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
+	if is[*Unavailable](err) || is[*RetryAfter](err) {
+		return true
 	}
-	return is[*Unavailable](err) || is[*RetryAfter](err)
+	return false
 }
 
 // ambiguous reports whether a failed write may have been carried out all

@@ -66,9 +66,9 @@ func TestSCIMOutcome(t *testing.T) {
 		{"forbidden", &scim.AuthError{Method: "GET", Path: "/Users", Status: 403}, "AuthRefused", false, false},
 		{"retry after", &scim.RetryAfterError{Method: "GET", Path: "/Users", Status: 429, Wait: time.Minute}, "RetryAfter", true, false},
 		{"no answer", &scim.NetworkError{Method: "POST", Path: "/Users", Attempts: 2, Err: errors.New("connection reset")}, "Unavailable", true, true},
-		// As scim.Retryable said: a call cut by a deadline (the HTTP
-		// client's timeout) is not retried; a create is looked up.
-		{"no answer in time", &scim.NetworkError{Method: "POST", Path: "/Users", Attempts: 2, Err: fmt.Errorf("awaiting headers: %w", context.DeadlineExceeded)}, "Unavailable", false, true},
+		// A call cut by a deadline (the HTTP client's timeout) is the app
+		// not answering: retried, a create looked up first.
+		{"no answer in time", &scim.NetworkError{Method: "POST", Path: "/Users", Attempts: 2, Err: fmt.Errorf("awaiting headers: %w", context.DeadlineExceeded)}, "Unavailable", true, true},
 		{"wrapped", fmt.Errorf("creating jdoe: %w", he(404)), "NotFound", false, false},
 		{"cancelled", fmt.Errorf("scim: POST /Users: %w", context.Canceled), "error", false, true},
 		{"too many results", fmt.Errorf("/Users?filter=x: %w", scim.ErrTooManyResults), "error", false, true},
