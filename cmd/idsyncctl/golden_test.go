@@ -1,0 +1,90 @@
+package main
+
+import (
+	"bytes"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+var update = flag.Bool("update", false, "rewrite testdata/golden from what the commands print now")
+
+// TestGoldenOutput runs every command that reads against a fake hub and
+// compares what it prints, in each output format, with testdata/golden:
+// scripts and the e2e tests parse this output, so it changes only on
+// purpose (go test -run TestGoldenOutput -update, then read the diff).
+func TestGoldenOutput(t *testing.T) {
+	_, conf := startFakeHub(t)
+	// Tables show local time.
+	local := time.Local
+	time.Local = time.UTC
+	t.Cleanup(func() { time.Local = local })
+
+	commands := [][]string{
+		{"directory", "list"},
+		{"directory", "show", "corp"},
+		{"directory", "show", "hr"},
+		{"directory", "show", "ldap"},
+		{"agent", "list"},
+		{"agent", "revoke", "ag-2"},
+		{"import", "list"},
+		{"import", "show", "42"},
+		{"import", "confirm", "42"},
+		{"import", "cancel", "42"},
+		{"user", "list"},
+		{"user", "show", "ada"},
+		{"group", "list"},
+		{"group", "show", "eng"},
+		{"app", "list"},
+		{"app", "show", "crm"},
+		{"app", "show", "ad-accounts"},
+		{"app", "show", "wiki"},
+		{"app", "remove", "wiki"},
+		{"app", "test", "crm"},
+		{"app", "test", "wiki"},
+		{"app", "import", "crm"},
+		{"app", "import", "wiki"},
+		{"push", "list"},
+		{"task", "list"},
+		{"task", "resolve", "4"},
+		{"admin", "token", "list"},
+		{"admin", "token", "revoke", "crm-team"},
+		{"audit", "list"},
+		{"report", "users"},
+	}
+	for _, args := range commands {
+		formats := []string{"table", "json"}
+		if args[0] == "audit" || args[0] == "report" {
+			formats = append(formats, "csv")
+		}
+		for _, format := range formats {
+			name := strings.Join(append(args, format), "_")
+			t.Run(name, func(t *testing.T) {
+				var out, errOut bytes.Buffer
+				code := run(t.Context(), append(args, "--config", conf, "-o", format), &out, &errOut)
+				got := fmt.Sprintf("exit %d\n--- stdout\n%s--- stderr\n%s", code, out.String(), errOut.String())
+				path := filepath.Join("testdata", "golden", name+".txt")
+				if *update {
+					if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+						t.Fatal(err)
+					}
+					if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+						t.Fatal(err)
+					}
+					return
+				}
+				want, err := os.ReadFile(path)
+				if err != nil {
+					t.Fatalf("%v (run with -update to write it)", err)
+				}
+				if got != string(want) {
+					t.Errorf("idsyncctl %s -o %s printed:\n%s\nwant (%s):\n%s", strings.Join(args, " "), format, got, path, want)
+				}
+			})
+		}
+	}
+}
