@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -56,35 +57,45 @@ func TestGoldenOutput(t *testing.T) {
 		{"audit", "list"},
 		{"report", "users"},
 	}
+	type commandLine struct {
+		args   []string
+		format string
+	}
+	var lines []commandLine
 	for _, args := range commands {
-		formats := []string{"table", "json"}
+		lines = append(lines, commandLine{args, "table"}, commandLine{args, "json"})
 		if args[0] == "audit" || args[0] == "report" {
-			formats = append(formats, "csv")
+			lines = append(lines, commandLine{args, "csv"})
 		}
-		for _, format := range formats {
-			name := strings.Join(append(args, format), "_")
-			t.Run(name, func(t *testing.T) {
-				var out, errOut bytes.Buffer
-				code := run(t.Context(), append(args, "--config", conf, "-o", format), &out, &errOut)
-				got := fmt.Sprintf("exit %d\n--- stdout\n%s--- stderr\n%s", code, out.String(), errOut.String())
-				path := filepath.Join("testdata", "golden", name+".txt")
-				if *update {
-					if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-						t.Fatal(err)
-					}
-					if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-						t.Fatal(err)
-					}
-					return
+	}
+	// Command lines that are refused.
+	lines = append(lines, commandLine{[]string{"app", "show"}, "table"}, commandLine{[]string{"app", "list", "extra"}, "table"},
+		commandLine{[]string{"group", "show", "a", "b"}, "table"}, commandLine{[]string{"app", "list"}, "csv"},
+		commandLine{[]string{"audit", "list", "--since", "soon"}, "table"}, commandLine{[]string{"import", "show"}, "json"})
+	for _, l := range lines {
+		args, format := l.args, l.format
+		name := strings.Join(append(slices.Clone(args), format), "_")
+		t.Run(name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			code := run(t.Context(), append(args, "--config", conf, "-o", format), &out, &errOut)
+			got := fmt.Sprintf("exit %d\n--- stdout\n%s--- stderr\n%s", code, out.String(), errOut.String())
+			path := filepath.Join("testdata", "golden", name+".txt")
+			if *update {
+				if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+					t.Fatal(err)
 				}
-				want, err := os.ReadFile(path)
-				if err != nil {
-					t.Fatalf("%v (run with -update to write it)", err)
+				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
 				}
-				if got != string(want) {
-					t.Errorf("idsyncctl %s -o %s printed:\n%s\nwant (%s):\n%s", strings.Join(args, " "), format, got, path, want)
-				}
-			})
-		}
+				return
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run with -update to write it)", err)
+			}
+			if got != string(want) {
+				t.Errorf("idsyncctl %s -o %s printed:\n%s\nwant (%s):\n%s", strings.Join(args, " "), format, got, path, want)
+			}
+		})
 	}
 }
