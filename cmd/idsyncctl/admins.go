@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -41,12 +43,12 @@ func adminTokenCreate(c *cli, args []string) error {
 	if *name == "" || *role == "" {
 		return &exitError{code: exitUsage, err: fmt.Errorf("--name and --role: required")}
 	}
-	ctx, cancel, client, err := c.call()
+	ctx, cancel, h, err := c.call()
 	if err != nil {
 		return err
 	}
 	defer cancel()
-	resp, err := client.CreateAdminToken(ctx, &idsyncv1.CreateAdminTokenRequest{
+	resp, err := h.admin.CreateAdminToken(ctx, &idsyncv1.CreateAdminTokenRequest{
 		Name: *name, Role: *role, Groups: splitList(*groups), Apps: splitList(*apps)})
 	if err != nil {
 		return err
@@ -59,60 +61,33 @@ func adminTokenCreate(c *cli, args []string) error {
 }
 
 func adminTokenList(c *cli, args []string) error {
-	fs := c.flags("admin token list")
-	if _, err := c.parse(fs, args); err != nil {
-		return err
-	}
-	ctx, cancel, client, err := c.call()
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	resp, err := client.ListAdminTokens(ctx, &idsyncv1.ListAdminTokensRequest{})
-	if err != nil {
-		return err
-	}
-	if c.output == "json" {
-		out := make([]adminTokenJSON, 0, len(resp.GetTokens()))
-		for _, t := range resp.GetTokens() {
-			out = append(out, toAdminTokenJSON(t))
-		}
-		return printJSON(c.out, out)
-	}
-	var rows [][]string
-	for _, t := range resp.GetTokens() {
-		state := "live"
-		if t.GetRevokedAt() != nil {
-			state = "revoked " + timeStr(t.GetRevokedAt())
-		}
-		scope := strings.Join(append(t.GetGroups(), t.GetApps()...), ",")
-		rows = append(rows, []string{t.GetId(), t.GetName(), t.GetRole(), dash(scope), state,
-			timeStr(t.GetCreatedAt()), timeStr(t.GetLastUsedAt())})
-	}
-	return table(c.out, []string{"ID", "NAME", "ROLE", "SCOPE", "STATE", "CREATED", "LAST USED"}, rows)
+	return query(c, c.flags("admin token list"), args, "",
+		func(ctx context.Context, h hub, _ string) ([]*idsyncv1.AdminToken, error) {
+			r, err := h.admin.ListAdminTokens(ctx, &idsyncv1.ListAdminTokensRequest{})
+			return r.GetTokens(), err
+		},
+		listView(toAdminTokenJSON, []string{"ID", "NAME", "ROLE", "SCOPE", "STATE", "CREATED", "LAST USED"},
+			func(t *idsyncv1.AdminToken) []string {
+				state := "live"
+				if t.GetRevokedAt() != nil {
+					state = "revoked " + timeStr(t.GetRevokedAt())
+				}
+				scope := strings.Join(append(t.GetGroups(), t.GetApps()...), ",")
+				return []string{t.GetId(), t.GetName(), t.GetRole(), dash(scope), state,
+					timeStr(t.GetCreatedAt()), timeStr(t.GetLastUsedAt())}
+			}))
 }
 
 func adminTokenRevoke(c *cli, args []string) error {
-	fs := c.flags("admin token revoke")
-	pos, err := c.parse(fs, args, "ID|NAME")
-	if err != nil {
-		return err
-	}
-	ctx, cancel, client, err := c.call()
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	resp, err := client.RevokeAdminToken(ctx, &idsyncv1.RevokeAdminTokenRequest{Token: pos[0]})
-	if err != nil {
-		return err
-	}
-	if c.output == "json" {
-		return printJSON(c.out, toAdminTokenJSON(resp.GetToken()))
-	}
-	t := resp.GetToken()
-	fmt.Fprintf(c.out, "admin token %s (%s) revoked at %s\n", t.GetName(), t.GetId(), timeStr(t.GetRevokedAt()))
-	return nil
+	return query(c, c.flags("admin token revoke"), args, "ID|NAME",
+		func(ctx context.Context, h hub, token string) (*idsyncv1.AdminToken, error) {
+			r, err := h.admin.RevokeAdminToken(ctx, &idsyncv1.RevokeAdminTokenRequest{Token: token})
+			return r.GetToken(), err
+		},
+		itemView(toAdminTokenJSON, func(w io.Writer, t *idsyncv1.AdminToken) error {
+			_, err := fmt.Fprintf(w, "admin token %s (%s) revoked at %s\n", t.GetName(), t.GetId(), timeStr(t.GetRevokedAt()))
+			return err
+		}))
 }
 
 type auditJSON struct {
@@ -125,54 +100,56 @@ type auditJSON struct {
 	Detail  string     `json:"detail,omitempty"`
 }
 
+func toAuditJSON(e *idsyncv1.AuditEvent) auditJSON {
+	return auditJSON{ID: e.GetId(), At: timeJSON(e.GetAt()), Actor: e.GetActor(), Action: e.GetAction(),
+		Target: e.GetTarget(), Outcome: e.GetOutcome(), Detail: e.GetDetail()}
+}
+
+var auditHeader = []string{"ID", "AT", "ACTOR", "ACTION", "TARGET", "OUTCOME", "DETAIL"}
+
+// auditRow is an event as CSV writes it; a table shows "-" for an empty
+// target or detail.
+func auditRow(e *idsyncv1.AuditEvent) []string {
+	return []string{fmt.Sprint(e.GetId()), e.GetAt().AsTime().UTC().Format(time.RFC3339), e.GetActor(),
+		e.GetAction(), e.GetTarget(), e.GetOutcome(), e.GetDetail()}
+}
+
+// auditView shows audit events as JSON, CSV or a table.
+var auditView = view[[]*idsyncv1.AuditEvent]{
+	json: func(events []*idsyncv1.AuditEvent) any { return mapSlice(events, toAuditJSON) },
+	text: func(w io.Writer, events []*idsyncv1.AuditEvent) error {
+		return table(w, auditHeader, mapSlice(events, func(e *idsyncv1.AuditEvent) []string {
+			r := auditRow(e)
+			r[4], r[6] = dash(r[4]), dash(r[6])
+			return r
+		}))
+	},
+	csv: func(events []*idsyncv1.AuditEvent) ([]string, [][]string) {
+		return auditHeader, mapSlice(events, auditRow)
+	},
+}
+
 func auditList(c *cli, args []string) error {
 	fs := c.flags("audit list")
-	c.allowCSV = true
 	since := fs.String("since", "", "events at or after `WHEN`: a duration back (24h, 7d) or a time (2026-11-01, RFC 3339)")
 	actor := fs.String("actor", "", "the `ACTOR` whole (admin:alice) or a prefix ending in ':' (admin:)")
 	target := fs.String("target", "", "a prefix of the `TARGET` (app:crm)")
 	action := fs.String("action", "", "a prefix of the `ACTION` (app., user.deprovisioned)")
 	outcome := fs.String("outcome", "", "`OUTCOME`: ok, refused or failed")
 	limit := fs.Uint("limit", 1000, "at most `N` events")
-	if _, err := c.parse(fs, args); err != nil {
-		return err
-	}
-	req := &idsyncv1.ListAuditEventsRequest{Actor: *actor, Target: *target, Action: *action, Outcome: *outcome, Limit: uint32(*limit)}
-	if *since != "" {
-		t, err := parseSince(*since, time.Now())
-		if err != nil {
-			return &exitError{code: exitUsage, err: fmt.Errorf("--since: %v", err)}
-		}
-		req.Since = timestamppb.New(t)
-	}
-	ctx, cancel, client, err := c.call()
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	resp, err := client.ListAuditEvents(ctx, req)
-	if err != nil {
-		return err
-	}
-	header := []string{"ID", "AT", "ACTOR", "ACTION", "TARGET", "OUTCOME", "DETAIL"}
-	var rows [][]string
-	out := make([]auditJSON, 0, len(resp.GetEvents()))
-	for _, e := range resp.GetEvents() {
-		out = append(out, auditJSON{ID: e.GetId(), At: timeJSON(e.GetAt()), Actor: e.GetActor(), Action: e.GetAction(),
-			Target: e.GetTarget(), Outcome: e.GetOutcome(), Detail: e.GetDetail()})
-		rows = append(rows, []string{fmt.Sprint(e.GetId()), e.GetAt().AsTime().UTC().Format(time.RFC3339), e.GetActor(),
-			e.GetAction(), e.GetTarget(), e.GetOutcome(), e.GetDetail()})
-	}
-	switch c.output {
-	case "json":
-		return printJSON(c.out, out)
-	case "csv":
-		return writeCSV(c.out, header, rows)
-	}
-	for _, r := range rows {
-		r[4], r[6] = dash(r[4]), dash(r[6])
-	}
-	return table(c.out, header, rows)
+	return query(c, fs, args, "",
+		func(ctx context.Context, h hub, _ string) ([]*idsyncv1.AuditEvent, error) {
+			req := &idsyncv1.ListAuditEventsRequest{Actor: *actor, Target: *target, Action: *action, Outcome: *outcome, Limit: uint32(*limit)}
+			if *since != "" {
+				t, err := parseSince(*since, time.Now())
+				if err != nil {
+					return nil, &exitError{code: exitUsage, err: fmt.Errorf("--since: %v", err)}
+				}
+				req.Since = timestamppb.New(t)
+			}
+			r, err := h.admin.ListAuditEvents(ctx, req)
+			return r.GetEvents(), err
+		}, auditView)
 }
 
 // parseSince reads a duration back from now ("24h", "7d") or a time
@@ -198,49 +175,35 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 // report returns the command that prints the hub's report name.
 func report(name string) func(c *cli, args []string) error {
 	return func(c *cli, args []string) error {
-		fs := c.flags("report " + name)
-		c.allowCSV = true
-		if _, err := c.parse(fs, args); err != nil {
-			return err
-		}
-		ctx, cancel, client, err := c.call()
-		if err != nil {
-			return err
-		}
-		defer cancel()
-		resp, err := client.GetReport(ctx, &idsyncv1.GetReportRequest{Name: name})
-		if err != nil {
-			return err
-		}
-		var rows [][]string
-		for _, r := range resp.GetRows() {
-			rows = append(rows, r.GetCells())
-		}
-		switch c.output {
-		case "json":
-			out := make([]map[string]string, 0, len(rows))
-			for _, r := range rows {
-				m := map[string]string{}
-				for i, col := range resp.GetColumns() {
-					if i < len(r) {
-						m[col] = r[i]
-					}
-				}
-				out = append(out, m)
-			}
-			return printJSON(c.out, out)
-		case "csv":
-			return writeCSV(c.out, resp.GetColumns(), rows)
-		}
-		header := make([]string, len(resp.GetColumns()))
-		for i, col := range resp.GetColumns() {
-			header[i] = strings.ToUpper(col)
-		}
-		for _, r := range rows {
-			for i := range r {
-				r[i] = dash(r[i])
-			}
-		}
-		return table(c.out, header, rows)
+		return query(c, c.flags("report "+name), args, "",
+			func(ctx context.Context, h hub, _ string) (*idsyncv1.GetReportResponse, error) {
+				return h.admin.GetReport(ctx, &idsyncv1.GetReportRequest{Name: name})
+			}, reportView)
 	}
+}
+
+// reportView shows a report: its rows as JSON objects keyed by column, as
+// CSV, or as a table.
+var reportView = view[*idsyncv1.GetReportResponse]{
+	json: func(r *idsyncv1.GetReportResponse) any {
+		return mapSlice(reportRows(r), func(row []string) map[string]string {
+			m := map[string]string{}
+			for i, col := range r.GetColumns() {
+				if i < len(row) {
+					m[col] = row[i]
+				}
+			}
+			return m
+		})
+	},
+	text: func(w io.Writer, r *idsyncv1.GetReportResponse) error {
+		header := mapSlice(r.GetColumns(), strings.ToUpper)
+		rows := mapSlice(reportRows(r), func(row []string) []string { return mapSlice(row, dash) })
+		return table(w, header, rows)
+	},
+	csv: func(r *idsyncv1.GetReportResponse) ([]string, [][]string) { return r.GetColumns(), reportRows(r) },
+}
+
+func reportRows(r *idsyncv1.GetReportResponse) [][]string {
+	return mapSlice(r.GetRows(), (*idsyncv1.ReportRow).GetCells)
 }

@@ -1,7 +1,9 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -21,12 +23,12 @@ func agentToken(c *cli, args []string) error {
 	if *ttl < time.Second || *ttl > 30*24*time.Hour {
 		return &exitError{code: exitUsage, err: fmt.Errorf("--ttl %v: must be between 1s and 720h", *ttl)}
 	}
-	ctx, cancel, client, err := c.call()
+	ctx, cancel, h, err := c.call()
 	if err != nil {
 		return err
 	}
 	defer cancel()
-	resp, err := client.CreateEnrollmentToken(ctx, &idsyncv1.CreateEnrollmentTokenRequest{
+	resp, err := h.admin.CreateEnrollmentToken(ctx, &idsyncv1.CreateEnrollmentTokenRequest{
 		Directory: *dir, TtlSeconds: uint32(ttl.Seconds())})
 	if err != nil {
 		return err
@@ -60,57 +62,31 @@ func toAgentJSON(a *idsyncv1.Agent) agentJSON {
 }
 
 func agentList(c *cli, args []string) error {
-	fs := c.flags("agent list")
-	if _, err := c.parse(fs, args); err != nil {
-		return err
-	}
-	ctx, cancel, client, err := c.call()
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	resp, err := client.ListAgents(ctx, &idsyncv1.ListAgentsRequest{})
-	if err != nil {
-		return err
-	}
-	if c.output == "json" {
-		out := make([]agentJSON, 0, len(resp.GetAgents()))
-		for _, a := range resp.GetAgents() {
-			out = append(out, toAgentJSON(a))
-		}
-		return printJSON(c.out, out)
-	}
-	var rows [][]string
-	for _, a := range resp.GetAgents() {
-		lag := "-"
-		if len(a.GetCapturing()) > 0 {
-			lag = fmt.Sprintf("%d ms", a.GetLagMs())
-		}
-		rows = append(rows, []string{a.GetId(), a.GetName(), strings.Join(a.GetDirectories(), ","),
-			agentStateName(a.GetState()), dash(strings.Join(a.GetCapturing(), ",")), lag,
-			dash(a.GetVersion()), timeStr(a.GetLastSeen())})
-	}
-	return table(c.out, []string{"ID", "NAME", "DIRECTORIES", "STATE", "CAPTURING", "LAG", "VERSION", "LAST HEARTBEAT"}, rows)
+	return query(c, c.flags("agent list"), args, "",
+		func(ctx context.Context, h hub, _ string) ([]*idsyncv1.Agent, error) {
+			r, err := h.admin.ListAgents(ctx, &idsyncv1.ListAgentsRequest{})
+			return r.GetAgents(), err
+		},
+		listView(toAgentJSON, []string{"ID", "NAME", "DIRECTORIES", "STATE", "CAPTURING", "LAG", "VERSION", "LAST HEARTBEAT"},
+			func(a *idsyncv1.Agent) []string {
+				lag := "-"
+				if len(a.GetCapturing()) > 0 {
+					lag = fmt.Sprintf("%d ms", a.GetLagMs())
+				}
+				return []string{a.GetId(), a.GetName(), strings.Join(a.GetDirectories(), ","),
+					agentStateName(a.GetState()), dash(strings.Join(a.GetCapturing(), ",")), lag,
+					dash(a.GetVersion()), timeStr(a.GetLastSeen())}
+			}))
 }
 
 func agentRevoke(c *cli, args []string) error {
-	fs := c.flags("agent revoke")
-	pos, err := c.parse(fs, args, "ID")
-	if err != nil {
-		return err
-	}
-	ctx, cancel, client, err := c.call()
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	resp, err := client.RevokeAgent(ctx, &idsyncv1.RevokeAgentRequest{Id: pos[0]})
-	if err != nil {
-		return err
-	}
-	if c.output == "json" {
-		return printJSON(c.out, toAgentJSON(resp.GetAgent()))
-	}
-	fmt.Fprintf(c.out, "agent %s (%s) revoked: its stream is closed and it must enrol again\n", resp.GetAgent().GetId(), resp.GetAgent().GetName())
-	return nil
+	return query(c, c.flags("agent revoke"), args, "ID",
+		func(ctx context.Context, h hub, id string) (*idsyncv1.Agent, error) {
+			r, err := h.admin.RevokeAgent(ctx, &idsyncv1.RevokeAgentRequest{Id: id})
+			return r.GetAgent(), err
+		},
+		itemView(toAgentJSON, func(w io.Writer, a *idsyncv1.Agent) error {
+			_, err := fmt.Fprintf(w, "agent %s (%s) revoked: its stream is closed and it must enrol again\n", a.GetId(), a.GetName())
+			return err
+		}))
 }

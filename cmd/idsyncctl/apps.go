@@ -7,6 +7,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"slices"
@@ -18,22 +19,6 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
-)
-
-// appCall connects to the hub's AppService, bounding the call by timeout.
-func (c *cli) appCall(timeout time.Duration) (context.Context, context.CancelFunc, idsyncv1.AppServiceClient, error) {
-	ctx, _, err := c.admin()
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	return ctx, cancel, idsyncv1.NewAppServiceClient(c.conn), nil
-}
-
-// Call bounds: reading a whole app (import) takes longer than a setting.
-const (
-	shortCall = 60 * time.Second
-	longCall  = 30 * time.Minute
 )
 
 // usageErr is a command line the command cannot run.
@@ -415,16 +400,16 @@ func appAdd(c *cli, args []string) error {
 			}
 		}
 	}
-	ctx, cancel, client, err := c.appCall(shortCall)
+	ctx, cancel, h, err := c.call()
 	if err != nil {
 		return err
 	}
 	defer cancel()
-	resp, err := client.CreateApp(ctx, &idsyncv1.CreateAppRequest{App: a, Secret: secret})
+	resp, err := h.apps.CreateApp(ctx, &idsyncv1.CreateAppRequest{App: a, Secret: secret})
 	if err != nil {
 		return err
 	}
-	return c.printApp(resp.GetApp())
+	return show(c, resp.GetApp(), appView)
 }
 
 func appUpdate(c *cli, args []string) error {
@@ -443,14 +428,14 @@ func appUpdate(c *cli, args []string) error {
 	if len(set) == 0 {
 		return usageErr("nothing to change: name a setting flag, or --resume")
 	}
-	ctx, cancel, client, err := c.appCall(shortCall)
+	ctx, cancel, h, err := c.call()
 	if err != nil {
 		return err
 	}
 	defer cancel()
 	if a.DirectoryTarget != nil {
 		// The flags given change the target; the others keep their value.
-		cur, err := client.GetApp(ctx, &idsyncv1.GetAppRequest{Name: a.GetName()})
+		cur, err := h.apps.GetApp(ctx, &idsyncv1.GetAppRequest{Name: a.GetName()})
 		if err != nil {
 			return err
 		}
@@ -461,100 +446,69 @@ func appUpdate(c *cli, args []string) error {
 		proto.Merge(t, a.DirectoryTarget)
 		a.DirectoryTarget = t
 	}
-	resp, err := client.UpdateApp(ctx, &idsyncv1.UpdateAppRequest{App: a, Fields: set, Secret: secret})
+	resp, err := h.apps.UpdateApp(ctx, &idsyncv1.UpdateAppRequest{App: a, Fields: set, Secret: secret})
 	if err != nil {
 		return err
 	}
-	return c.printApp(resp.GetApp())
+	return show(c, resp.GetApp(), appView)
 }
 
 func appList(c *cli, args []string) error {
-	fs := c.flags("app list")
-	if _, err := c.parse(fs, args); err != nil {
-		return err
-	}
-	ctx, cancel, client, err := c.appCall(shortCall)
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	resp, err := client.ListApps(ctx, &idsyncv1.ListAppsRequest{})
-	if err != nil {
-		return err
-	}
-	return printList(c, resp.GetApps(), toAppJSON,
-		[]string{"NAME", "STATUS", "SCIM URL / TARGET", "AUTH", "ASSIGNMENTS", "ACTIVE ACCOUNTS", "QUEUED", "DEAD"},
-		func(a *idsyncv1.App) []string {
-			q := a.GetQueue()
-			where := a.GetScimUrl()
-			if t := a.GetDirectoryTarget(); t != nil {
-				where = "directory " + t.GetDirectory()
-			}
-			return []string{a.GetName(), a.GetStatus(), where, authName(a.GetAuth()),
-				fmt.Sprint(len(a.GetAssignments())), count(a.GetAccounts()["active"]),
-				count(q["queued"] + q["running"]), count(q["dead"])}
-		})
-}
-
-// nameCall runs a call on the app named by the one positional argument.
-func nameCall[T any](c *cli, name string, args []string, timeout time.Duration,
-	call func(context.Context, idsyncv1.AppServiceClient, string) (T, error)) (T, error) {
-	var zero T
-	fs := c.flags(name)
-	pos, err := c.parse(fs, args, "NAME")
-	if err != nil {
-		return zero, err
-	}
-	ctx, cancel, client, err := c.appCall(timeout)
-	if err != nil {
-		return zero, err
-	}
-	defer cancel()
-	return call(ctx, client, pos[0])
+	return query(c, c.flags("app list"), args, "",
+		func(ctx context.Context, h hub, _ string) ([]*idsyncv1.App, error) {
+			r, err := h.apps.ListApps(ctx, &idsyncv1.ListAppsRequest{})
+			return r.GetApps(), err
+		},
+		listView(toAppJSON, []string{"NAME", "STATUS", "SCIM URL / TARGET", "AUTH", "ASSIGNMENTS", "ACTIVE ACCOUNTS", "QUEUED", "DEAD"},
+			func(a *idsyncv1.App) []string {
+				q := a.GetQueue()
+				where := a.GetScimUrl()
+				if t := a.GetDirectoryTarget(); t != nil {
+					where = "directory " + t.GetDirectory()
+				}
+				return []string{a.GetName(), a.GetStatus(), where, authName(a.GetAuth()),
+					fmt.Sprint(len(a.GetAssignments())), count(a.GetAccounts()["active"]),
+					count(q["queued"] + q["running"]), count(q["dead"])}
+			}))
 }
 
 func appShow(c *cli, args []string) error {
-	resp, err := nameCall(c, "app show", args, shortCall,
-		func(ctx context.Context, cl idsyncv1.AppServiceClient, name string) (*idsyncv1.GetAppResponse, error) {
-			return cl.GetApp(ctx, &idsyncv1.GetAppRequest{Name: name})
-		})
-	if err != nil {
-		return err
-	}
-	return c.printApp(resp.GetApp())
+	return query(c, c.flags("app show"), args, "NAME",
+		func(ctx context.Context, h hub, name string) (*idsyncv1.App, error) {
+			r, err := h.apps.GetApp(ctx, &idsyncv1.GetAppRequest{Name: name})
+			return r.GetApp(), err
+		}, appView)
 }
 
 func appRemove(c *cli, args []string) error {
-	var name string
-	_, err := nameCall(c, "app remove", args, shortCall,
-		func(ctx context.Context, cl idsyncv1.AppServiceClient, n string) (*idsyncv1.DeleteAppResponse, error) {
-			name = n
-			return cl.DeleteApp(ctx, &idsyncv1.DeleteAppRequest{Name: n})
-		})
-	if err != nil {
-		return err
-	}
-	if c.output == "json" {
-		return printJSON(c.out, map[string]string{"removed": name})
-	}
-	fmt.Fprintf(c.out, "app %s removed; its accounts in the app are left as they are\n", name)
-	return nil
+	return query(c, c.flags("app remove"), args, "NAME",
+		func(ctx context.Context, h hub, name string) (string, error) {
+			_, err := h.apps.DeleteApp(ctx, &idsyncv1.DeleteAppRequest{Name: name})
+			return name, err
+		},
+		itemView(func(name string) map[string]string { return map[string]string{"removed": name} },
+			func(w io.Writer, name string) error {
+				_, err := fmt.Fprintf(w, "app %s removed; its accounts in the app are left as they are\n", name)
+				return err
+			}))
 }
 
 func appTest(c *cli, args []string) error {
-	r, err := nameCall(c, "app test", args, longCall,
-		func(ctx context.Context, cl idsyncv1.AppServiceClient, name string) (*idsyncv1.TestAppResponse, error) {
-			return cl.TestApp(ctx, &idsyncv1.TestAppRequest{Name: name})
-		})
-	if err != nil {
-		return err
-	}
-	if c.output == "json" {
-		return printJSON(c.out, testJSON{Patch: r.GetPatch(), Filter: r.GetFilter(), Bulk: r.GetBulk(), ETag: r.GetEtag(),
-			Sort: r.GetSort(), ChangePassword: r.GetChangePassword(), MaxResults: r.GetMaxResults(),
-			AuthSchemes: nonNil(r.GetAuthSchemes()), Schemas: nonNil(r.GetSchemas()), UsersFound: r.GetUsersFound(),
-			FilterUsed: r.GetFilterUsed(), Problems: nonNil(r.GetProblems())})
-	}
+	c.timeout = longCall
+	return query(c, c.flags("app test"), args, "NAME",
+		func(ctx context.Context, h hub, name string) (*idsyncv1.TestAppResponse, error) {
+			return h.apps.TestApp(ctx, &idsyncv1.TestAppRequest{Name: name})
+		}, itemView(toTestJSON, testText))
+}
+
+func toTestJSON(r *idsyncv1.TestAppResponse) testJSON {
+	return testJSON{Patch: r.GetPatch(), Filter: r.GetFilter(), Bulk: r.GetBulk(), ETag: r.GetEtag(),
+		Sort: r.GetSort(), ChangePassword: r.GetChangePassword(), MaxResults: r.GetMaxResults(),
+		AuthSchemes: nonNil(r.GetAuthSchemes()), Schemas: nonNil(r.GetSchemas()), UsersFound: r.GetUsersFound(),
+		FilterUsed: r.GetFilterUsed(), Problems: nonNil(r.GetProblems())}
+}
+
+func testText(w io.Writer, r *idsyncv1.TestAppResponse) error {
 	filter := yesNo(r.GetFilter())
 	if r.GetMaxResults() > 0 {
 		filter += fmt.Sprintf(" (at most %d results)", r.GetMaxResults())
@@ -569,13 +523,13 @@ func appTest(c *cli, args []string) error {
 	if len(r.GetProblems()) == 0 {
 		kv = append(kv, [2]string{"problems", "none"})
 	}
-	if err := fields(c.out, kv); err != nil {
+	if err := fields(w, kv); err != nil {
 		return err
 	}
 	if len(r.GetProblems()) > 0 {
-		fmt.Fprintln(c.out, "problems:")
+		fmt.Fprintln(w, "problems:")
 		for _, p := range r.GetProblems() {
-			fmt.Fprintf(c.out, "  - %s\n", p)
+			fmt.Fprintf(w, "  - %s\n", p)
 		}
 	}
 	return nil
@@ -606,12 +560,12 @@ func appPreview(c *cli, args []string) error {
 	if *user == "" {
 		return usageErr("--user: required")
 	}
-	ctx, cancel, client, err := c.appCall(shortCall)
+	ctx, cancel, h, err := c.call()
 	if err != nil {
 		return err
 	}
 	defer cancel()
-	p, err := client.PreviewApp(ctx, &idsyncv1.PreviewAppRequest{Name: pos[0], User: *user})
+	p, err := h.apps.PreviewApp(ctx, &idsyncv1.PreviewAppRequest{Name: pos[0], User: *user})
 	if err != nil {
 		return err
 	}
@@ -655,7 +609,7 @@ func appScope(c *cli, name string, args []string, assign bool) error {
 	if (*user == "") == (*group == "") {
 		return usageErr("--user, --group: give one")
 	}
-	ctx, cancel, client, err := c.appCall(shortCall)
+	ctx, cancel, h, err := c.call()
 	if err != nil {
 		return err
 	}
@@ -666,13 +620,13 @@ func appScope(c *cli, name string, args []string, assign bool) error {
 		verb    = "assigned to"
 	)
 	if assign {
-		resp, err := client.AssignApp(ctx, &idsyncv1.AssignAppRequest{Name: pos[0], User: *user, Group: *group, Directory: *dir})
+		resp, err := h.apps.AssignApp(ctx, &idsyncv1.AssignAppRequest{Name: pos[0], User: *user, Group: *group, Directory: *dir})
 		if err != nil {
 			return err
 		}
 		app, inScope = resp.GetApp(), resp.GetUsersInScope()
 	} else {
-		resp, err := client.UnassignApp(ctx, &idsyncv1.UnassignAppRequest{Name: pos[0], User: *user, Group: *group, Directory: *dir})
+		resp, err := h.apps.UnassignApp(ctx, &idsyncv1.UnassignAppRequest{Name: pos[0], User: *user, Group: *group, Directory: *dir})
 		if err != nil {
 			return err
 		}
@@ -697,36 +651,39 @@ func (c *cli) printScope(verb, user, group string, a *idsyncv1.App, inScope uint
 }
 
 func appImport(c *cli, args []string) error {
-	r, err := nameCall(c, "app import", args, longCall,
-		func(ctx context.Context, cl idsyncv1.AppServiceClient, name string) (*idsyncv1.ImportFromAppResponse, error) {
-			return cl.ImportFromApp(ctx, &idsyncv1.ImportFromAppRequest{Name: name})
-		})
-	if err != nil {
-		return err
-	}
-	if c.output == "json" {
-		out := struct {
-			Read          uint64              `json:"read"`
-			Linked        uint64              `json:"linked"`
-			AlreadyLinked uint64              `json:"already_linked"`
-			Unmatched     []remoteAccountJSON `json:"unmatched"`
-		}{Read: r.GetRead(), Linked: r.GetLinked(), AlreadyLinked: r.GetAlreadyLinked(), Unmatched: []remoteAccountJSON{}}
-		for _, u := range r.GetUnmatched() {
-			out.Unmatched = append(out.Unmatched, remoteAccountJSON{u.GetRemoteId(), u.GetUserName(), u.GetEmail()})
-		}
-		return printJSON(c.out, out)
-	}
-	fmt.Fprintf(c.out, "read %s accounts: %s linked now, %s linked before, %s unmatched\n",
+	c.timeout = longCall
+	return query(c, c.flags("app import"), args, "NAME",
+		func(ctx context.Context, h hub, name string) (*idsyncv1.ImportFromAppResponse, error) {
+			return h.apps.ImportFromApp(ctx, &idsyncv1.ImportFromAppRequest{Name: name})
+		}, itemView(toAppImportJSON, appImportText))
+}
+
+type appImportJSON struct {
+	Read          uint64              `json:"read"`
+	Linked        uint64              `json:"linked"`
+	AlreadyLinked uint64              `json:"already_linked"`
+	Unmatched     []remoteAccountJSON `json:"unmatched"`
+}
+
+func toAppImportJSON(r *idsyncv1.ImportFromAppResponse) appImportJSON {
+	return appImportJSON{Read: r.GetRead(), Linked: r.GetLinked(), AlreadyLinked: r.GetAlreadyLinked(),
+		Unmatched: mapSlice(r.GetUnmatched(), func(u *idsyncv1.RemoteAccount) remoteAccountJSON {
+			return remoteAccountJSON{u.GetRemoteId(), u.GetUserName(), u.GetEmail()}
+		})}
+}
+
+func appImportText(w io.Writer, r *idsyncv1.ImportFromAppResponse) error {
+	fmt.Fprintf(w, "read %s accounts: %s linked now, %s linked before, %s unmatched\n",
 		count(r.GetRead()), count(r.GetLinked()), count(r.GetAlreadyLinked()), count(uint64(len(r.GetUnmatched()))))
 	if len(r.GetUnmatched()) == 0 {
 		return nil
 	}
-	fmt.Fprintln(c.out, "\nunmatched accounts (no user in scope matches, or several do):")
+	fmt.Fprintln(w, "\nunmatched accounts (no user in scope matches, or several do):")
 	var rows [][]string
 	for _, u := range r.GetUnmatched() {
 		rows = append(rows, []string{u.GetRemoteId(), dash(u.GetUserName()), dash(u.GetEmail())})
 	}
-	return table(c.out, []string{"REMOTE ID", "USERNAME", "EMAIL"}, rows)
+	return table(w, []string{"REMOTE ID", "USERNAME", "EMAIL"}, rows)
 }
 
 type remoteAccountJSON struct {
@@ -740,29 +697,21 @@ func pushList(c *cli, args []string) error {
 	app := fs.String("app", "", "only this app `NAME`")
 	failed := fs.Bool("failed", false, "only dead-lettered jobs")
 	limit := fs.Uint("limit", 0, "at most `N` jobs (default 100)")
-	if _, err := c.parse(fs, args); err != nil {
-		return err
-	}
-	ctx, cancel, client, err := c.appCall(shortCall)
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	resp, err := client.ListPushes(ctx, &idsyncv1.ListPushesRequest{App: *app, Failed: *failed,
-		Limit: uint32(min(*limit, math.MaxUint32))})
-	if err != nil {
-		return err
-	}
-	return printList(c, resp.GetJobs(), toPushJSON,
-		[]string{"ID", "APP", "KIND", "TARGET", "STATE", "ATTEMPTS", "NEXT", "UPDATED", "LAST ERROR"},
-		func(j *idsyncv1.PushJob) []string {
-			next := "-"
-			if j.GetState() == "queued" {
-				next = timeStr(j.GetNextAt())
-			}
-			return []string{j.GetId(), j.GetApp(), j.GetKind(), j.GetTarget(), j.GetState(),
-				fmt.Sprint(j.GetAttempts()), next, timeStr(j.GetUpdatedAt()), dash(oneLine(j.GetLastError()))}
-		})
+	return query(c, fs, args, "",
+		func(ctx context.Context, h hub, _ string) ([]*idsyncv1.PushJob, error) {
+			r, err := h.apps.ListPushes(ctx, &idsyncv1.ListPushesRequest{App: *app, Failed: *failed,
+				Limit: uint32(min(*limit, math.MaxUint32))})
+			return r.GetJobs(), err
+		},
+		listView(toPushJSON, []string{"ID", "APP", "KIND", "TARGET", "STATE", "ATTEMPTS", "NEXT", "UPDATED", "LAST ERROR"},
+			func(j *idsyncv1.PushJob) []string {
+				next := "-"
+				if j.GetState() == "queued" {
+					next = timeStr(j.GetNextAt())
+				}
+				return []string{j.GetId(), j.GetApp(), j.GetKind(), j.GetTarget(), j.GetState(),
+					fmt.Sprint(j.GetAttempts()), next, timeStr(j.GetUpdatedAt()), dash(oneLine(j.GetLastError()))}
+			}))
 }
 
 func toPushJSON(j *idsyncv1.PushJob) pushJSON {
@@ -807,12 +756,12 @@ func pushRetry(c *cli, args []string) error {
 	if (id == "") == (*app == "") {
 		return usageErr("give a job ID or --app NAME")
 	}
-	ctx, cancel, client, err := c.appCall(shortCall)
+	ctx, cancel, h, err := c.call()
 	if err != nil {
 		return err
 	}
 	defer cancel()
-	resp, err := client.RetryPushes(ctx, &idsyncv1.RetryPushesRequest{Id: id, App: *app})
+	resp, err := h.apps.RetryPushes(ctx, &idsyncv1.RetryPushesRequest{Id: id, App: *app})
 	if err != nil {
 		return err
 	}
@@ -827,48 +776,30 @@ func taskList(c *cli, args []string) error {
 	fs := c.flags("task list")
 	app := fs.String("app", "", "only this app `NAME`")
 	all := fs.Bool("all", false, "resolved tasks too")
-	if _, err := c.parse(fs, args); err != nil {
-		return err
-	}
-	ctx, cancel, client, err := c.appCall(shortCall)
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	resp, err := client.ListTasks(ctx, &idsyncv1.ListTasksRequest{App: *app, All: *all})
-	if err != nil {
-		return err
-	}
-	return printList(c, resp.GetTasks(), toTaskJSON,
-		[]string{"ID", "APP", "USER", "KIND", "STATE", "CREATED", "RESOLVED BY", "DETAIL"},
-		func(t *idsyncv1.ManualTask) []string {
-			return []string{t.GetId(), t.GetApp(), t.GetUser(), t.GetKind(), t.GetState(),
-				timeStr(t.GetCreatedAt()), dash(t.GetResolvedBy()), dash(oneLine(t.GetDetail()))}
-		})
+	return query(c, fs, args, "",
+		func(ctx context.Context, h hub, _ string) ([]*idsyncv1.ManualTask, error) {
+			r, err := h.apps.ListTasks(ctx, &idsyncv1.ListTasksRequest{App: *app, All: *all})
+			return r.GetTasks(), err
+		},
+		listView(toTaskJSON, []string{"ID", "APP", "USER", "KIND", "STATE", "CREATED", "RESOLVED BY", "DETAIL"},
+			func(t *idsyncv1.ManualTask) []string {
+				return []string{t.GetId(), t.GetApp(), t.GetUser(), t.GetKind(), t.GetState(),
+					timeStr(t.GetCreatedAt()), dash(t.GetResolvedBy()), dash(oneLine(t.GetDetail()))}
+			}))
 }
 
 func taskResolve(c *cli, args []string) error {
 	fs := c.flags("task resolve")
 	note := fs.String("note", "", "what was done, kept with the task")
-	pos, err := c.parse(fs, args, "ID")
-	if err != nil {
-		return err
-	}
-	ctx, cancel, client, err := c.appCall(shortCall)
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	resp, err := client.ResolveTask(ctx, &idsyncv1.ResolveTaskRequest{Id: pos[0], Note: *note})
-	if err != nil {
-		return err
-	}
-	t := resp.GetTask()
-	if c.output == "json" {
-		return printJSON(c.out, toTaskJSON(t))
-	}
-	fmt.Fprintf(c.out, "task %s (%s of %s in %s) resolved by %s\n", t.GetId(), t.GetKind(), t.GetUser(), t.GetApp(), t.GetResolvedBy())
-	return nil
+	return query(c, fs, args, "ID",
+		func(ctx context.Context, h hub, id string) (*idsyncv1.ManualTask, error) {
+			r, err := h.apps.ResolveTask(ctx, &idsyncv1.ResolveTaskRequest{Id: id, Note: *note})
+			return r.GetTask(), err
+		},
+		itemView(toTaskJSON, func(w io.Writer, t *idsyncv1.ManualTask) error {
+			_, err := fmt.Fprintf(w, "task %s (%s of %s in %s) resolved by %s\n", t.GetId(), t.GetKind(), t.GetUser(), t.GetApp(), t.GetResolvedBy())
+			return err
+		}))
 }
 
 type taskJSON struct {
@@ -971,10 +902,11 @@ func toAppJSON(a *idsyncv1.App) appJSON {
 	return j
 }
 
-func (c *cli) printApp(a *idsyncv1.App) error {
-	if c.output == "json" {
-		return printJSON(c.out, toAppJSON(a))
-	}
+// appView shows an app: its settings, status, figures, assignments and
+// mapping.
+var appView = itemView(toAppJSON, appText)
+
+func appText(w io.Writer, a *idsyncv1.App) error {
 	st := a.GetStatus()
 	if m := a.GetStatusMessage(); m != "" {
 		st += ": " + m
@@ -1038,50 +970,31 @@ func (c *cli) printApp(a *idsyncv1.App) error {
 		{"accounts", countsLine(a.GetAccounts())}, {"queue", countsLine(a.GetQueue())},
 		{"pushed groups", dash(strings.Join(a.GetPushedGroups(), ", "))}, {"created", timeStr(a.GetCreatedAt())},
 	}...)
-	if err := fields(c.out, kv); err != nil {
+	if err := fields(w, kv); err != nil {
 		return err
 	}
-	fmt.Fprintln(c.out, "assignments:")
+	fmt.Fprintln(w, "assignments:")
 	if len(a.GetAssignments()) == 0 {
-		fmt.Fprintln(c.out, "  none: nobody is in scope (idsyncctl app assign)")
+		fmt.Fprintln(w, "  none: nobody is in scope (idsyncctl app assign)")
 	}
-	var rows [][]string
-	for _, as := range a.GetAssignments() {
-		rows = append(rows, []string{"  " + as.GetKind(), dash(as.GetName()), as.GetTargetId()})
-	}
-	if err := tableNoHeader(c, rows); err != nil {
+	rows := mapSlice(a.GetAssignments(), func(as *idsyncv1.AppAssignment) []string {
+		return []string{"  " + as.GetKind(), dash(as.GetName()), as.GetTargetId()}
+	})
+	if err := tableNoHeader(w, rows); err != nil {
 		return err
 	}
-	fmt.Fprintln(c.out, "mapping:")
-	rows = rows[:0]
-	for _, r := range a.GetMapping() {
-		rows = append(rows, []string{"  " + r.GetTarget(), "= " + r.GetExpr()})
-	}
-	return tableNoHeader(c, rows)
-}
-
-// printList prints items as a JSON list, or as a table with a row each.
-func printList[T, J any](c *cli, items []T, toJSON func(T) J, header []string, row func(T) []string) error {
-	if c.output == "json" {
-		out := make([]J, 0, len(items))
-		for _, it := range items {
-			out = append(out, toJSON(it))
-		}
-		return printJSON(c.out, out)
-	}
-	rows := make([][]string, 0, len(items))
-	for _, it := range items {
-		rows = append(rows, row(it))
-	}
-	return table(c.out, header, rows)
+	fmt.Fprintln(w, "mapping:")
+	return tableNoHeader(w, mapSlice(a.GetMapping(), func(r *idsyncv1.AppMappingRule) []string {
+		return []string{"  " + r.GetTarget(), "= " + r.GetExpr()}
+	}))
 }
 
 // tableNoHeader writes aligned rows, if any.
-func tableNoHeader(c *cli, rows [][]string) error {
+func tableNoHeader(w io.Writer, rows [][]string) error {
 	if len(rows) == 0 {
 		return nil
 	}
-	return table(c.out, rows[0], rows[1:])
+	return table(w, rows[0], rows[1:])
 }
 
 func authName(k idsyncv1.AppAuthKind) string { return enumName(k.String(), "APP_AUTH_KIND_") }

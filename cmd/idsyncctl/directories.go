@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"strings"
 	"time"
 
@@ -193,16 +195,16 @@ func directoryAdd(c *cli, args []string) error {
 	if d.BaseDn == "" && d.Kind != idsyncv1.DirectoryKind_DIRECTORY_KIND_SCIM {
 		return &exitError{code: exitUsage, err: fmt.Errorf("--base-dn: required")}
 	}
-	ctx, cancel, client, err := c.call()
+	ctx, cancel, h, err := c.call()
 	if err != nil {
 		return err
 	}
 	defer cancel()
-	resp, err := client.CreateDirectory(ctx, &idsyncv1.CreateDirectoryRequest{Directory: d})
+	resp, err := h.admin.CreateDirectory(ctx, &idsyncv1.CreateDirectoryRequest{Directory: d})
 	if err != nil {
 		return err
 	}
-	return c.printDirectory(resp.GetDirectory())
+	return show(c, resp.GetDirectory(), directoryView)
 }
 
 func directoryUpdate(c *cli, args []string) error {
@@ -221,67 +223,41 @@ func directoryUpdate(c *cli, args []string) error {
 	if len(set) == 0 {
 		return &exitError{code: exitUsage, err: fmt.Errorf("nothing to change: name a setting flag")}
 	}
-	ctx, cancel, client, err := c.call()
+	ctx, cancel, h, err := c.call()
 	if err != nil {
 		return err
 	}
 	defer cancel()
-	resp, err := client.UpdateDirectory(ctx, &idsyncv1.UpdateDirectoryRequest{Directory: d, Fields: set})
+	resp, err := h.admin.UpdateDirectory(ctx, &idsyncv1.UpdateDirectoryRequest{Directory: d, Fields: set})
 	if err != nil {
 		return err
 	}
-	return c.printDirectory(resp.GetDirectory())
+	return show(c, resp.GetDirectory(), directoryView)
 }
 
 func directoryList(c *cli, args []string) error {
-	fs := c.flags("directory list")
-	if _, err := c.parse(fs, args); err != nil {
-		return err
-	}
-	ctx, cancel, client, err := c.call()
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	resp, err := client.ListDirectories(ctx, &idsyncv1.ListDirectoriesRequest{})
-	if err != nil {
-		return err
-	}
-	if c.output == "json" {
-		out := make([]directoryJSON, 0, len(resp.GetDirectories()))
-		for _, d := range resp.GetDirectories() {
-			out = append(out, toDirectoryJSON(d))
-		}
-		return printJSON(c.out, out)
-	}
-	var rows [][]string
-	for _, d := range resp.GetDirectories() {
-		last := "-"
-		if r := d.GetLastRun(); r != nil {
-			last = fmt.Sprintf("%s %s %s", r.GetId(), runStateName(r.GetState()), timeStr(r.GetStartedAt()))
-		}
-		rows = append(rows, []string{d.GetName(), kindName(d.GetKind()), d.GetBaseDn(),
-			count(d.GetActiveUsers()), count(d.GetGroups()), fmt.Sprint(len(d.GetAgents())), last})
-	}
-	return table(c.out, []string{"NAME", "KIND", "BASE DN", "USERS", "GROUPS", "AGENTS", "LAST RUN"}, rows)
+	return query(c, c.flags("directory list"), args, "",
+		func(ctx context.Context, h hub, _ string) ([]*idsyncv1.Directory, error) {
+			r, err := h.admin.ListDirectories(ctx, &idsyncv1.ListDirectoriesRequest{})
+			return r.GetDirectories(), err
+		},
+		listView(toDirectoryJSON, []string{"NAME", "KIND", "BASE DN", "USERS", "GROUPS", "AGENTS", "LAST RUN"},
+			func(d *idsyncv1.Directory) []string {
+				last := "-"
+				if r := d.GetLastRun(); r != nil {
+					last = fmt.Sprintf("%s %s %s", r.GetId(), runStateName(r.GetState()), timeStr(r.GetStartedAt()))
+				}
+				return []string{d.GetName(), kindName(d.GetKind()), d.GetBaseDn(),
+					count(d.GetActiveUsers()), count(d.GetGroups()), fmt.Sprint(len(d.GetAgents())), last}
+			}))
 }
 
 func directoryShow(c *cli, args []string) error {
-	fs := c.flags("directory show")
-	pos, err := c.parse(fs, args, "NAME")
-	if err != nil {
-		return err
-	}
-	ctx, cancel, client, err := c.call()
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	resp, err := client.GetDirectory(ctx, &idsyncv1.GetDirectoryRequest{Name: pos[0]})
-	if err != nil {
-		return err
-	}
-	return c.printDirectory(resp.GetDirectory())
+	return query(c, c.flags("directory show"), args, "NAME",
+		func(ctx context.Context, h hub, name string) (*idsyncv1.Directory, error) {
+			r, err := h.admin.GetDirectory(ctx, &idsyncv1.GetDirectoryRequest{Name: name})
+			return r.GetDirectory(), err
+		}, directoryView)
 }
 
 type directoryJSON struct {
@@ -358,10 +334,10 @@ type captureJSON struct {
 	LagMs     uint64     `json:"lag_ms"`
 }
 
-func (c *cli) printDirectory(d *idsyncv1.Directory) error {
-	if c.output == "json" {
-		return printJSON(c.out, toDirectoryJSON(d))
-	}
+// directoryView shows a directory: its settings, figures and write-back.
+var directoryView = itemView(toDirectoryJSON, directoryText)
+
+func directoryText(w io.Writer, d *idsyncv1.Directory) error {
 	kv := [][2]string{
 		{"name", d.GetName()}, {"kind", kindName(d.GetKind())}, {"base dn", d.GetBaseDn()},
 		{"user filter", d.GetUserFilter()}, {"group filter", d.GetGroupFilter()},
@@ -378,7 +354,7 @@ func (c *cli) printDirectory(d *idsyncv1.Directory) error {
 		}
 		kv = append(kv, [2]string{"mastered fields", mastered})
 		// A source writes SCIM attributes: no LDAP mapping to show.
-		return fields(c.out, kv)
+		return fields(w, kv)
 	}
 	m := mappingPairs(d.GetMapping())
 	for _, k := range sortedKeys(m) {
@@ -391,7 +367,7 @@ func (c *cli) printDirectory(d *idsyncv1.Directory) error {
 			importKindName(r.GetKind()), runStateName(r.GetState()), timeStr(r.GetStartedAt()))})
 	}
 	kv = append(kv, writeBackLines(d.GetWriteBack())...)
-	return fields(c.out, kv)
+	return fields(w, kv)
 }
 
 func captureLine(c *idsyncv1.CaptureStatus) string {

@@ -89,12 +89,8 @@ func (c *cli) waitRun(ctx context.Context, client idsyncv1.AdminServiceClient, i
 	if live {
 		fmt.Fprintln(c.errOut)
 	}
-	if c.output == "json" {
-		if err := printJSON(c.out, toRunJSON(r)); err != nil {
-			return err
-		}
-	} else {
-		summary(c.out, r)
+	if err := show(c, r, runView); err != nil {
+		return err
 	}
 	switch r.GetState() {
 	case idsyncv1.RunState_RUN_STATE_COMPLETED:
@@ -113,7 +109,10 @@ func progressLine(r *idsyncv1.ImportRun, elapsed time.Duration) string {
 		elapsed.Round(100*time.Millisecond))
 }
 
-func summary(w io.Writer, r *idsyncv1.ImportRun) {
+// runView shows a run: its figures and the first entry errors.
+var runView = itemView(toRunJSON, summary)
+
+func summary(w io.Writer, r *idsyncv1.ImportRun) error {
 	kv := [][2]string{
 		{"run", r.GetId()}, {"directory", r.GetDirectory()}, {"kind", importKindName(r.GetKind())},
 		{"state", runStateName(r.GetState())}, {"trigger", dash(r.GetTrigger())}, {"agent", dash(r.GetAgentId())},
@@ -136,83 +135,55 @@ func summary(w io.Writer, r *idsyncv1.ImportRun) {
 	if r.GetMessage() != "" {
 		kv = append(kv, [2]string{"message", r.GetMessage()})
 	}
-	_ = fields(w, kv)
+	if err := fields(w, kv); err != nil {
+		return err
+	}
 	if len(r.GetErrorSamples()) > 0 {
 		fmt.Fprintln(w, "\nentry errors (first 100):")
 		for _, e := range r.GetErrorSamples() {
 			fmt.Fprintf(w, "  %s: %s\n", e.GetDn(), e.GetMessage())
 		}
 	}
+	return nil
 }
 
 func importList(c *cli, args []string) error {
 	fs := c.flags("import list")
 	dir := fs.String("directory", "", "only this directory `NAME`")
 	limit := fs.Uint("limit", 50, "at most `N` runs")
-	if _, err := c.parse(fs, args); err != nil {
-		return err
-	}
-	ctx, cancel, client, err := c.call()
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	resp, err := client.ListImports(ctx, &idsyncv1.ListImportsRequest{Directory: *dir, Limit: uint32(*limit)})
-	if err != nil {
-		return err
-	}
-	if c.output == "json" {
-		out := make([]runJSON, 0, len(resp.GetRuns()))
-		for _, r := range resp.GetRuns() {
-			out = append(out, toRunJSON(r))
-		}
-		return printJSON(c.out, out)
-	}
-	var rows [][]string
-	for _, r := range resp.GetRuns() {
-		rows = append(rows, []string{r.GetId(), r.GetDirectory(), importKindName(r.GetKind()), runStateName(r.GetState()),
-			timeStr(r.GetStartedAt()), count(r.GetSeen()), count(r.GetCreated()), count(r.GetUpdated()),
-			count(r.GetDeprovisioned()), count(r.GetErrors())})
-	}
-	return table(c.out, []string{"RUN", "DIRECTORY", "KIND", "STATE", "STARTED", "SEEN", "CREATED", "UPDATED", "DEPROVISIONED", "ERRORS"}, rows)
+	return query(c, fs, args, "",
+		func(ctx context.Context, h hub, _ string) ([]*idsyncv1.ImportRun, error) {
+			r, err := h.admin.ListImports(ctx, &idsyncv1.ListImportsRequest{Directory: *dir, Limit: uint32(*limit)})
+			return r.GetRuns(), err
+		},
+		listView(toRunJSON, []string{"RUN", "DIRECTORY", "KIND", "STATE", "STARTED", "SEEN", "CREATED", "UPDATED", "DEPROVISIONED", "ERRORS"},
+			func(r *idsyncv1.ImportRun) []string {
+				return []string{r.GetId(), r.GetDirectory(), importKindName(r.GetKind()), runStateName(r.GetState()),
+					timeStr(r.GetStartedAt()), count(r.GetSeen()), count(r.GetCreated()), count(r.GetUpdated()),
+					count(r.GetDeprovisioned()), count(r.GetErrors())}
+			}))
 }
 
-// runCommand is show, confirm and cancel: one RUN argument, one call.
-func runCommand(name string, call func(ctx context.Context, client idsyncv1.AdminServiceClient, id string) (*idsyncv1.ImportRun, error)) func(c *cli, args []string) error {
-	return func(c *cli, args []string) error {
-		fs := c.flags(name)
-		pos, err := c.parse(fs, args, "RUN")
-		if err != nil {
-			return err
-		}
-		ctx, cancel, client, err := c.call()
-		if err != nil {
-			return err
-		}
-		defer cancel()
-		r, err := call(ctx, client, pos[0])
-		if err != nil {
-			return err
-		}
-		if c.output == "json" {
-			return printJSON(c.out, toRunJSON(r))
-		}
-		summary(c.out, r)
-		return nil
-	}
+func importShow(c *cli, args []string) error {
+	return query(c, c.flags("import show"), args, "RUN",
+		func(ctx context.Context, h hub, id string) (*idsyncv1.ImportRun, error) {
+			r, err := h.admin.GetImport(ctx, &idsyncv1.GetImportRequest{Id: id})
+			return r.GetRun(), err
+		}, runView)
 }
 
-var (
-	importShow = runCommand("import show", func(ctx context.Context, cl idsyncv1.AdminServiceClient, id string) (*idsyncv1.ImportRun, error) {
-		resp, err := cl.GetImport(ctx, &idsyncv1.GetImportRequest{Id: id})
-		return resp.GetRun(), err
-	})
-	importConfirm = runCommand("import confirm", func(ctx context.Context, cl idsyncv1.AdminServiceClient, id string) (*idsyncv1.ImportRun, error) {
-		resp, err := cl.ConfirmImport(ctx, &idsyncv1.ConfirmImportRequest{Id: id})
-		return resp.GetRun(), err
-	})
-	importCancel = runCommand("import cancel", func(ctx context.Context, cl idsyncv1.AdminServiceClient, id string) (*idsyncv1.ImportRun, error) {
-		resp, err := cl.CancelImport(ctx, &idsyncv1.CancelImportRequest{Id: id})
-		return resp.GetRun(), err
-	})
-)
+func importConfirm(c *cli, args []string) error {
+	return query(c, c.flags("import confirm"), args, "RUN",
+		func(ctx context.Context, h hub, id string) (*idsyncv1.ImportRun, error) {
+			r, err := h.admin.ConfirmImport(ctx, &idsyncv1.ConfirmImportRequest{Id: id})
+			return r.GetRun(), err
+		}, runView)
+}
+
+func importCancel(c *cli, args []string) error {
+	return query(c, c.flags("import cancel"), args, "RUN",
+		func(ctx context.Context, h hub, id string) (*idsyncv1.ImportRun, error) {
+			r, err := h.admin.CancelImport(ctx, &idsyncv1.CancelImportRequest{Id: id})
+			return r.GetRun(), err
+		}, runView)
+}

@@ -168,6 +168,8 @@ type cli struct {
 	output    string
 	// allowCSV: the command also writes -o csv.
 	allowCSV bool
+	// timeout bounds the command's call (0: shortCall).
+	timeout time.Duration
 	// refused are the flags that must not be given (a secret as a flag's
 	// value), by name.
 	refused map[string]*refusedFlag
@@ -302,16 +304,6 @@ func readTokenFile(path string) (string, error) {
 		return "", errors.New("--admin-token-file -: standard input is empty")
 	}
 	return s, nil
-}
-
-// timeout bounds a single admin call.
-func (c *cli) call() (context.Context, context.CancelFunc, idsyncv1.AdminServiceClient, error) {
-	ctx, client, err := c.admin()
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	return ctx, cancel, client, nil
 }
 
 // multiFlag collects a repeated flag.

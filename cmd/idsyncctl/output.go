@@ -27,9 +27,9 @@ func printJSON(w io.Writer, v any) error {
 // terminal (terminalSafe).
 func table(w io.Writer, header []string, rows [][]string) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, strings.Join(each(header, terminalSafe), "\t"))
+	fmt.Fprintln(tw, strings.Join(mapSlice(header, terminalSafe), "\t"))
 	for _, r := range rows {
-		fmt.Fprintln(tw, strings.Join(each(r, terminalSafe), "\t"))
+		fmt.Fprintln(tw, strings.Join(mapSlice(r, terminalSafe), "\t"))
 	}
 	return tw.Flush()
 }
@@ -47,11 +47,11 @@ func fields(w io.Writer, kv [][2]string) error {
 // would take for a formula neutralised (csvSafe).
 func writeCSV(w io.Writer, header []string, rows [][]string) error {
 	cw := csv.NewWriter(w)
-	if err := cw.Write(each(header, csvSafe)); err != nil {
+	if err := cw.Write(mapSlice(header, csvSafe)); err != nil {
 		return err
 	}
 	for _, r := range rows {
-		if err := cw.Write(each(r, csvSafe)); err != nil {
+		if err := cw.Write(mapSlice(r, csvSafe)); err != nil {
 			return err
 		}
 	}
@@ -59,11 +59,12 @@ func writeCSV(w io.Writer, header []string, rows [][]string) error {
 	return cw.Error()
 }
 
-// each returns f of every cell, in a new slice.
-func each(cells []string, f func(string) string) []string {
-	out := make([]string, len(cells))
-	for i, c := range cells {
-		out[i] = f(c)
+// mapSlice returns f of every item, in a new slice (empty, not nil, when
+// there are none).
+func mapSlice[T, U any](items []T, f func(T) U) []U {
+	out := make([]U, 0, len(items))
+	for _, it := range items {
+		out = append(out, f(it))
 	}
 	return out
 }

@@ -14,12 +14,12 @@ func sourceToken(c *cli, args []string) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel, client, err := c.call()
+	ctx, cancel, h, err := c.call()
 	if err != nil {
 		return err
 	}
 	defer cancel()
-	resp, err := client.IssueSourceToken(ctx, &idsyncv1.IssueSourceTokenRequest{Directory: pos[0]})
+	resp, err := h.admin.IssueSourceToken(ctx, &idsyncv1.IssueSourceTokenRequest{Directory: pos[0]})
 	if err != nil {
 		return err
 	}

@@ -104,23 +104,14 @@ const userPage = 1000
 func userShow(c *cli, args []string) error {
 	fs := c.flags("user show")
 	dir := fs.String("directory", "", "the directory `NAME`, when the username exists in several")
-	pos, err := c.parse(fs, args, "USERNAME|ID")
-	if err != nil {
-		return err
-	}
-	ctx, cancel, client, err := c.call()
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	resp, err := client.GetUser(ctx, &idsyncv1.GetUserRequest{User: pos[0], Directory: *dir})
-	if err != nil {
-		return err
-	}
-	u := resp.GetUser()
-	if c.output == "json" {
-		return printJSON(c.out, toUserJSON(u))
-	}
+	return query(c, fs, args, "USERNAME|ID",
+		func(ctx context.Context, h hub, user string) (*idsyncv1.User, error) {
+			r, err := h.admin.GetUser(ctx, &idsyncv1.GetUserRequest{User: user, Directory: *dir})
+			return r.GetUser(), err
+		}, itemView(toUserJSON, userText))
+}
+
+func userText(w io.Writer, u *idsyncv1.User) error {
 	kv := [][2]string{
 		{"id", u.GetId()}, {"directory", u.GetDirectory()}, {"external id", u.GetExternalId()}, {"dn", u.GetDn()},
 		{"username", u.GetUsername()}, {"status", statusName(u.GetStatus())}, {"email", dash(u.GetEmail())},
@@ -141,7 +132,7 @@ func userShow(c *cli, args []string) error {
 		[2]string{"nested groups", dash(strings.Join(nested, ", "))},
 		[2]string{"revision", fmt.Sprint(u.GetRevision())},
 		[2]string{"created", timeStr(u.GetCreatedAt())}, [2]string{"updated", timeStr(u.GetUpdatedAt())})
-	return fields(c.out, kv)
+	return fields(w, kv)
 }
 
 // userAuthenticate signs a user in through AdminService.Authenticate. The
@@ -168,21 +159,19 @@ func userAuthenticate(c *cli, args []string) error {
 	} else if password, err = readSecretFile("password-file", *pwFile); err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
-	ctx, cancel, client, err := c.call()
+	ctx, cancel, h, err := c.call()
 	if err != nil {
 		return err
 	}
 	defer cancel()
-	resp, err := client.Authenticate(ctx, &idsyncv1.AuthenticateRequest{Directory: *dir, Username: pos[0], Password: password})
+	resp, err := h.admin.Authenticate(ctx, &idsyncv1.AuthenticateRequest{Directory: *dir, Username: pos[0], Password: password})
 	if err != nil {
 		return err
 	}
-	u := resp.GetUser()
-	if c.output == "json" {
-		return printJSON(c.out, toUserJSON(u))
-	}
-	return fields(c.out, [][2]string{{"signed in", u.GetUsername()}, {"id", u.GetId()}, {"directory", u.GetDirectory()},
-		{"status", statusName(u.GetStatus())}, {"email", dash(u.GetEmail())}})
+	return show(c, resp.GetUser(), itemView(toUserJSON, func(w io.Writer, u *idsyncv1.User) error {
+		return fields(w, [][2]string{{"signed in", u.GetUsername()}, {"id", u.GetId()}, {"directory", u.GetDirectory()},
+			{"status", statusName(u.GetStatus())}, {"email", dash(u.GetEmail())}})
+	}))
 }
 
 type groupJSON struct {
@@ -214,73 +203,54 @@ func toGroupJSON(g *idsyncv1.Group) groupJSON {
 func groupList(c *cli, args []string) error {
 	fs := c.flags("group list")
 	dir := fs.String("directory", "", "only this directory `NAME`")
-	if _, err := c.parse(fs, args); err != nil {
-		return err
-	}
-	ctx, cancel, client, err := c.call()
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	resp, err := client.ListGroups(ctx, &idsyncv1.ListGroupsRequest{Directory: *dir})
-	if err != nil {
-		return err
-	}
-	if c.output == "json" {
-		out := make([]groupJSON, 0, len(resp.GetGroups()))
-		for _, g := range resp.GetGroups() {
-			out = append(out, toGroupJSON(g))
-		}
-		return printJSON(c.out, out)
-	}
-	var rows [][]string
-	for _, g := range resp.GetGroups() {
-		rows = append(rows, []string{g.GetName(), g.GetDirectory(), statusName(g.GetStatus()),
-			count(g.GetMemberCount()), count(g.GetUnresolvedMembers()), g.GetId()})
-	}
-	return table(c.out, []string{"NAME", "DIRECTORY", "STATUS", "MEMBERS", "UNRESOLVED", "ID"}, rows)
+	return query(c, fs, args, "",
+		func(ctx context.Context, h hub, _ string) ([]*idsyncv1.Group, error) {
+			r, err := h.admin.ListGroups(ctx, &idsyncv1.ListGroupsRequest{Directory: *dir})
+			return r.GetGroups(), err
+		},
+		listView(toGroupJSON, []string{"NAME", "DIRECTORY", "STATUS", "MEMBERS", "UNRESOLVED", "ID"},
+			func(g *idsyncv1.Group) []string {
+				return []string{g.GetName(), g.GetDirectory(), statusName(g.GetStatus()),
+					count(g.GetMemberCount()), count(g.GetUnresolvedMembers()), g.GetId()}
+			}))
 }
 
 func groupShow(c *cli, args []string) error {
 	fs := c.flags("group show")
 	dir := fs.String("directory", "", "the directory `NAME`, when the group name exists in several")
-	pos, err := c.parse(fs, args, "NAME|ID")
-	if err != nil {
-		return err
+	return query(c, fs, args, "NAME|ID",
+		func(ctx context.Context, h hub, group string) (*idsyncv1.GetGroupResponse, error) {
+			return h.admin.GetGroup(ctx, &idsyncv1.GetGroupRequest{Group: group, Directory: *dir})
+		}, itemView(toGroupMembersJSON, groupText))
+}
+
+// toGroupMembersJSON is a group with its members.
+func toGroupMembersJSON(r *idsyncv1.GetGroupResponse) groupJSON {
+	j := toGroupJSON(r.GetGroup())
+	for _, m := range r.GetMembers() {
+		j.Members = append(j.Members, memberJSON{Value: m.GetValue(), ID: m.GetId(),
+			Kind: objectKindName(m.GetKind()), Name: m.GetName()})
 	}
-	ctx, cancel, client, err := c.call()
-	if err != nil {
-		return err
-	}
-	defer cancel()
-	resp, err := client.GetGroup(ctx, &idsyncv1.GetGroupRequest{Group: pos[0], Directory: *dir})
-	if err != nil {
-		return err
-	}
-	g := resp.GetGroup()
-	if c.output == "json" {
-		j := toGroupJSON(g)
-		for _, m := range resp.GetMembers() {
-			j.Members = append(j.Members, memberJSON{Value: m.GetValue(), ID: m.GetId(),
-				Kind: objectKindName(m.GetKind()), Name: m.GetName()})
-		}
-		return printJSON(c.out, j)
-	}
-	if err := fields(c.out, [][2]string{
+	return j
+}
+
+func groupText(w io.Writer, r *idsyncv1.GetGroupResponse) error {
+	g := r.GetGroup()
+	if err := fields(w, [][2]string{
 		{"id", g.GetId()}, {"directory", g.GetDirectory()}, {"external id", g.GetExternalId()}, {"dn", g.GetDn()},
 		{"name", g.GetName()}, {"description", dash(g.GetDescription())}, {"status", statusName(g.GetStatus())},
 		{"members", count(g.GetMemberCount())}, {"unresolved", count(g.GetUnresolvedMembers())},
 	}); err != nil {
 		return err
 	}
-	fmt.Fprintln(c.out)
+	fmt.Fprintln(w)
 	var rows [][]string
-	for _, m := range resp.GetMembers() {
+	for _, m := range r.GetMembers() {
 		kind, name := "unresolved", "-"
 		if m.GetId() != "" {
 			kind, name = objectKindName(m.GetKind()), m.GetName()
 		}
 		rows = append(rows, []string{name, kind, m.GetValue()})
 	}
-	return table(c.out, []string{"MEMBER", "KIND", "VALUE"}, rows)
+	return table(w, []string{"MEMBER", "KIND", "VALUE"}, rows)
 }
