@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
-	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 )
@@ -99,15 +99,16 @@ func (f *appFlags) register(c *cli, fs *flag.FlagSet, update bool) {
 	}
 }
 
-// build fills a from the flags set on the command line and returns the App
-// field names they set and the secret read from a file ("" when none).
-func (f *appFlags) build(fs *flag.FlagSet, a *idsyncv1.App) (set []string, secret string, err error) {
+// build fills a from the flags set on the command line and returns the
+// paths of App they set (an update's update_mask) and the secret read from
+// a file ("" when none).
+func (f *appFlags) build(fs *flag.FlagSet, a *idsyncv1.App) (paths []string, secret string, err error) {
 	var errs []error
 	fail := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
-	add := func(fields ...string) {
-		for _, f := range fields {
-			if !slices.Contains(set, f) {
-				set = append(set, f)
+	add := func(ps ...string) {
+		for _, p := range ps {
+			if !slices.Contains(paths, p) {
+				paths = append(paths, p)
 			}
 		}
 	}
@@ -144,7 +145,6 @@ func (f *appFlags) build(fs *flag.FlagSet, a *idsyncv1.App) (set []string, secre
 				errs = append(errs, rerr)
 			}
 			secret = s
-			add("secret")
 		case "allow":
 			fields, perr := allowFields(a, f.allow)
 			if perr != nil {
@@ -207,31 +207,34 @@ func (f *appFlags) build(fs *flag.FlagSet, a *idsyncv1.App) (set []string, secre
 				t = &idsyncv1.DirectoryTarget{}
 				a.DirectoryTarget = t
 			}
+			// Each flag changes its own field of the target: the others
+			// keep their value.
 			switch fl.Name {
 			case "directory":
 				t.Directory = f.directory
+				add("directory_target.directory")
 			case "ou":
 				t.ParentDn = f.ou
+				add("directory_target.parent_dn")
 			case "disabled-ou":
 				t.DisabledParentDn = f.disabledOU
+				add("directory_target.disabled_parent_dn")
 			case "rdn-attribute":
 				t.RdnAttribute = f.rdn
+				add("directory_target.rdn_attribute")
 			case "disable-attribute":
 				t.DisableAttribute = f.disableAttr
+				add("directory_target.disable_attribute")
 			case "disable-group":
 				t.DisableGroupDn = f.disableGroup
+				add("directory_target.disable_group_dn")
 			}
-			add("directory_target")
 		case "allow-insecure-http":
 			a.AllowInsecureHttp = f.insecureHTTP
 			add("allow_insecure_http")
 		case "allow-local-addresses":
 			a.AllowLocalAddresses = f.localAddresses
 			add("allow_local_addresses")
-		case "resume":
-			if f.resume {
-				add("status")
-			}
 		}
 	})
 	if f.username != "" && f.clientID != "" {
@@ -240,7 +243,7 @@ func (f *appFlags) build(fs *flag.FlagSet, a *idsyncv1.App) (set []string, secre
 	if kind, ok := secretFlags[secretFlag]; ok && f.auth != "" && authFlags[f.auth] != 0 && kind != f.auth {
 		fail("--%s goes with --auth %s, not --auth %s", secretFlag, kind, f.auth)
 	}
-	return set, secret, errors.Join(errs...)
+	return paths, secret, errors.Join(errs...)
 }
 
 // allowFields sets the operations of a from a --allow list and returns the
@@ -421,11 +424,11 @@ func appUpdate(c *cli, args []string) error {
 		return err
 	}
 	a := &idsyncv1.App{Name: pos[0]}
-	set, secret, err := f.build(fs, a)
+	paths, secret, err := f.build(fs, a)
 	if err != nil {
 		return &exitError{code: exitUsage, err: err}
 	}
-	if len(set) == 0 {
+	if len(paths) == 0 && secret == "" && !f.resume {
 		return usageErr("nothing to change: name a setting flag, or --resume")
 	}
 	ctx, cancel, h, err := c.call()
@@ -433,20 +436,8 @@ func appUpdate(c *cli, args []string) error {
 		return err
 	}
 	defer cancel()
-	if a.DirectoryTarget != nil {
-		// The flags given change the target; the others keep their value.
-		cur, err := h.apps.GetApp(ctx, &idsyncv1.GetAppRequest{Name: a.GetName()})
-		if err != nil {
-			return err
-		}
-		t := cur.GetApp().GetDirectoryTarget()
-		if t == nil {
-			t = &idsyncv1.DirectoryTarget{}
-		}
-		proto.Merge(t, a.DirectoryTarget)
-		a.DirectoryTarget = t
-	}
-	resp, err := h.apps.UpdateApp(ctx, &idsyncv1.UpdateAppRequest{App: a, Fields: set, Secret: secret})
+	resp, err := h.apps.UpdateApp(ctx, &idsyncv1.UpdateAppRequest{App: a, UpdateMask: &fieldmaskpb.FieldMask{Paths: paths},
+		Secret: secret, Resume: f.resume})
 	if err != nil {
 		return err
 	}

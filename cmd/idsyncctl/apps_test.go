@@ -6,9 +6,12 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 )
@@ -90,21 +93,21 @@ func TestAppFlagsBuild(t *testing.T) {
 		name       string
 		args       []string
 		update     bool
-		wantFields []string
+		wantPaths  []string
 		wantSecret string
 		check      func(a *idsyncv1.App) string
 		wantErr    string
 	}{
 		{"nothing", nil, true, nil, "", nil, ""},
 		{"bearer", []string{"--scim-url", "https://a.example/scim/v2", "--auth", "bearer", "--token-file", token}, false,
-			[]string{"auth", "scim_url", "secret"}, "s3cr3t-token", func(a *idsyncv1.App) string {
+			[]string{"auth", "scim_url"}, "s3cr3t-token", func(a *idsyncv1.App) string {
 				if a.GetAuth() != idsyncv1.AppAuthKind_APP_AUTH_KIND_BEARER || a.GetScimUrl() != "https://a.example/scim/v2" {
 					return "auth or url not set"
 				}
 				return ""
 			}, ""},
 		{"basic keeps inner spaces, drops CRLF", []string{"--auth", "basic", "--username", "svc", "--password-file", password}, false,
-			[]string{"auth", "secret", "username"}, "pa ss", func(a *idsyncv1.App) string {
+			[]string{"auth", "username"}, "pa ss", func(a *idsyncv1.App) string {
 				if a.GetUsername() != "svc" {
 					return "username " + a.GetUsername()
 				}
@@ -112,7 +115,7 @@ func TestAppFlagsBuild(t *testing.T) {
 			}, ""},
 		{"oauth2", []string{"--auth", "oauth2", "--client-id", "cid", "--token-url", "https://login.example/token",
 			"--scopes", "scim.read, scim.write", "--client-secret-file", token}, false,
-			[]string{"auth", "username", "secret", "scopes", "token_url"}, "s3cr3t-token", func(a *idsyncv1.App) string {
+			[]string{"auth", "username", "scopes", "token_url"}, "s3cr3t-token", func(a *idsyncv1.App) string {
 				if a.GetUsername() != "cid" || !reflect.DeepEqual(a.GetScopes(), []string{"scim.read", "scim.write"}) {
 					return "client id or scopes"
 				}
@@ -143,7 +146,17 @@ func TestAppFlagsBuild(t *testing.T) {
 				}
 				return ""
 			}, ""},
-		{"resume", []string{"--resume"}, true, []string{"status"}, "", nil, ""},
+		{"resume is no setting", []string{"--resume"}, true, nil, "", nil, ""},
+		{"directory target: a path a flag", []string{"--ou", "OU=x", "--disable-group", "CN=g", "--rdn-attribute", "uid"}, true,
+			[]string{"directory_target.disable_group_dn", "directory_target.parent_dn", "directory_target.rdn_attribute"}, "",
+			func(a *idsyncv1.App) string {
+				if t := a.GetDirectoryTarget(); t.GetParentDn() != "OU=x" || t.GetDisableGroupDn() != "CN=g" || t.GetRdnAttribute() != "uid" {
+					return "target"
+				}
+				return ""
+			}, ""},
+		{"super-admin exceptions", []string{"--allow-insecure-http", "--allow-local-addresses=false"}, true,
+			[]string{"allow_insecure_http", "allow_local_addresses"}, "", nil, ""},
 		{"unknown auth", []string{"--auth", "kerberos"}, false, nil, "", nil, `--auth "kerberos"`},
 		{"two secret files", []string{"--token-file", token, "--password-file", password}, false, nil, "", nil, "give one secret file"},
 		{"secret file of another kind", []string{"--auth", "bearer", "--password-file", password}, false, nil, "", nil,
@@ -170,7 +183,7 @@ func TestAppFlagsBuild(t *testing.T) {
 				t.Fatal(err)
 			}
 			a := &idsyncv1.App{}
-			fields, secret, err := f.build(fs, a)
+			paths, secret, err := f.build(fs, a)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("build: error %v, want one containing %q", err, tt.wantErr)
@@ -183,8 +196,11 @@ func TestAppFlagsBuild(t *testing.T) {
 			if err != nil {
 				t.Fatalf("build: %v", err)
 			}
-			if !reflect.DeepEqual(fields, tt.wantFields) {
-				t.Errorf("fields %q, want %q", fields, tt.wantFields)
+			if !reflect.DeepEqual(paths, tt.wantPaths) {
+				t.Errorf("paths %q, want %q", paths, tt.wantPaths)
+			}
+			if _, err := fieldmaskpb.New(a, paths...); err != nil {
+				t.Errorf("paths %q: not all of App: %v", paths, err)
 			}
 			if secret != tt.wantSecret {
 				t.Errorf("secret %q, want %q", secret, tt.wantSecret)
@@ -221,5 +237,59 @@ func TestDurations(t *testing.T) {
 		if got := durationStr(tt.sec); got != tt.want {
 			t.Errorf("durationStr(%d) = %q, want %q", tt.sec, got, tt.want)
 		}
+	}
+}
+
+// TestAppUpdateRequest: app update sends the paths of the flags given as
+// the update mask, the secret apart, and resume apart.
+func TestAppUpdateRequest(t *testing.T) {
+	h, conf := startFakeHub(t)
+	token := filepath.Join(t.TempDir(), "token")
+	if err := os.WriteFile(token, []byte("new-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name   string
+		args   []string
+		paths  []string
+		secret string
+		resume bool
+		check  func(a *idsyncv1.App) bool
+	}{
+		{"a setting", []string{"crm", "--rate-limit", "5"}, []string{"rate_limit"}, "", false,
+			func(a *idsyncv1.App) bool { return a.GetRateLimit() == 5 }},
+		{"url and secret", []string{"crm", "--scim-url", "https://crm2.example/scim/v2", "--token-file", token},
+			[]string{"scim_url"}, "new-token", false, func(a *idsyncv1.App) bool { return a.GetScimUrl() == "https://crm2.example/scim/v2" }},
+		{"resume alone", []string{"crm", "--resume"}, nil, "", true, nil},
+		{"one field of the target", []string{"ad-accounts", "--ou", "OU=New,DC=corp"}, []string{"directory_target.parent_dn"}, "", false,
+			func(a *idsyncv1.App) bool {
+				return a.GetDirectoryTarget().GetParentDn() == "OU=New,DC=corp" && a.GetDirectoryTarget().GetDirectory() == ""
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			if code := run(t.Context(), append([]string{"app", "update", "--config", conf}, tt.args...), &out, &errOut); code != 0 {
+				t.Fatalf("exit %d: %s", code, errOut.String())
+			}
+			req, ok := h.lastUpdate().(*idsyncv1.UpdateAppRequest)
+			if !ok {
+				t.Fatalf("the hub got %v, want an UpdateAppRequest", h.lastUpdate())
+			}
+			if got := req.GetUpdateMask().GetPaths(); !slices.Equal(got, tt.paths) {
+				t.Errorf("update_mask %q, want %q", got, tt.paths)
+			}
+			if req.GetSecret() != tt.secret || req.GetResume() != tt.resume {
+				t.Errorf("secret %q, resume %v; want %q, %v", req.GetSecret(), req.GetResume(), tt.secret, tt.resume)
+			}
+			if req.GetApp().GetName() != tt.args[0] || (tt.check != nil && !tt.check(req.GetApp())) {
+				t.Errorf("app sent: %v", req.GetApp())
+			}
+		})
+	}
+	var out, errOut bytes.Buffer
+	if code := run(t.Context(), []string{"app", "update", "crm", "--config", conf}, &out, &errOut); code != exitUsage ||
+		!strings.Contains(errOut.String(), "nothing to change") {
+		t.Errorf("app update without a change: exit %d, %q; want %d, nothing to change", code, errOut.String(), exitUsage)
 	}
 }

@@ -77,19 +77,25 @@ func seconds(field string, s uint64) (time.Duration, error) {
 	return time.Duration(s) * time.Second, nil
 }
 
-// appFromProto converts the settings of p (not its status or figures).
-func appFromProto(p *idsyncv1.App) (*store.App, error) {
-	a := &store.App{
-		Name: p.GetName(), SCIMURL: strings.TrimSpace(p.GetScimUrl()), AuthKind: authKinds[p.GetAuth()],
-		Username: p.GetUsername(), TokenURL: strings.TrimSpace(p.GetTokenUrl()), Scopes: p.GetScopes(),
-		AllowCreate: p.GetAllowCreate(), AllowUpdate: p.GetAllowUpdate(), AllowDeactivate: p.GetAllowDeactivate(),
-		AllowDelete: p.GetAllowDelete(), PushGroups: p.GetPushGroups(), UpdateMode: p.GetUpdateMode(),
-		RateLimit: p.GetRateLimit(), Concurrency: int(min(p.GetConcurrency(), math.MaxInt32)), MatchBy: p.GetMatchBy(),
-		AllowInsecureHTTP: p.GetAllowInsecureHttp(), AllowLocalAddresses: p.GetAllowLocalAddresses(),
+// appFromProto returns base (nil: a new app) with the settings of p; what
+// the hub keeps beside them (id, secret, status, what the app said of
+// PATCH, times) stays base's.
+func appFromProto(p *idsyncv1.App, base *store.App) (*store.App, error) {
+	a := &store.App{}
+	if base != nil {
+		*a = *base
 	}
+	a.Name, a.SCIMURL, a.AuthKind = p.GetName(), strings.TrimSpace(p.GetScimUrl()), authKinds[p.GetAuth()]
+	a.Username, a.TokenURL, a.Scopes = p.GetUsername(), strings.TrimSpace(p.GetTokenUrl()), p.GetScopes()
+	a.AllowCreate, a.AllowUpdate, a.AllowDeactivate = p.GetAllowCreate(), p.GetAllowUpdate(), p.GetAllowDeactivate()
+	a.AllowDelete, a.PushGroups, a.UpdateMode = p.GetAllowDelete(), p.GetPushGroups(), p.GetUpdateMode()
+	a.RateLimit, a.Concurrency, a.MatchBy = p.GetRateLimit(), int(min(p.GetConcurrency(), math.MaxInt32)), p.GetMatchBy()
+	a.AllowInsecureHTTP, a.AllowLocalAddresses = p.GetAllowInsecureHttp(), p.GetAllowLocalAddresses()
+	a.Mapping = nil
 	for _, r := range p.GetMapping() {
 		a.Mapping = append(a.Mapping, store.MappingRule{Target: r.GetTarget(), Expr: r.GetExpr()})
 	}
+	a.Target = nil
 	if t := p.GetDirectoryTarget(); t != nil {
 		a.Target = &store.DirectoryTarget{Directory: strings.TrimSpace(t.GetDirectory()), ParentDN: strings.TrimSpace(t.GetParentDn()),
 			DisabledParentDN: strings.TrimSpace(t.GetDisabledParentDn()), RDNAttribute: t.GetRdnAttribute(),
@@ -170,7 +176,7 @@ func (s *AppServer) CreateApp(ctx context.Context, req *idsyncv1.CreateAppReques
 		return nil, status.Errorf(codes.PermissionDenied, "permission %s missing for new apps: admin token %q manages named apps only",
 			auth.PermAppsWrite, t.Name)
 	}
-	a, err := appFromProto(req.GetApp())
+	a, err := appFromProto(req.GetApp(), nil)
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "app: %v", err)
 	}
@@ -263,93 +269,56 @@ func (s *AppServer) checkOutbound(ctx context.Context, before, a *store.App) err
 	return nil
 }
 
-// credentialFields are the fields whose change may fix what paused an app
-// (a 401, a wrong URL): changing one resumes it.
-var credentialFields = []string{"scim_url", "auth", "username", "token_url", "scopes", "secret", "status", "resume",
+// appFixed are the App fields an update cannot set: the name identifies
+// the app, the others are what the hub reports.
+var appFixed = []string{"name", "has_secret", "status", "status_message", "assignments", "pushed_groups",
+	"accounts", "queue", "patch_supported", "created_at"}
+
+// credentialPaths are the settings whose change may fix what paused an app
+// (a 401, a wrong URL): changing one resumes it, as a new secret does.
+var credentialPaths = []string{"scim_url", "auth", "username", "token_url", "scopes",
 	"allow_insecure_http", "allow_local_addresses"}
 
-// setAppField copies one named setting from src to dst.
-func setAppField(dst, src *store.App, field string) error {
-	switch field {
-	case "scim_url":
-		if dst.SCIMURL != src.SCIMURL {
-			dst.PatchSupported = nil // another endpoint: read its config again
-		}
-		dst.SCIMURL = src.SCIMURL
-	case "auth":
-		dst.AuthKind = src.AuthKind
-	case "username":
-		dst.Username = src.Username
-	case "token_url":
-		dst.TokenURL = src.TokenURL
-	case "scopes":
-		dst.Scopes = src.Scopes
-	case "allow_create":
-		dst.AllowCreate = src.AllowCreate
-	case "allow_update":
-		dst.AllowUpdate = src.AllowUpdate
-	case "allow_deactivate":
-		dst.AllowDeactivate = src.AllowDeactivate
-	case "allow_delete":
-		dst.AllowDelete = src.AllowDelete
-	case "push_groups":
-		dst.PushGroups = src.PushGroups
-	case "update_mode":
-		dst.UpdateMode = src.UpdateMode
-	case "rate_limit":
-		dst.RateLimit = src.RateLimit
-	case "concurrency":
-		dst.Concurrency = src.Concurrency
-	case "mapping":
-		dst.Mapping = src.Mapping
-	case "match_by":
-		dst.MatchBy = src.MatchBy
-	case "delete_after_seconds":
-		dst.DeleteAfter = src.DeleteAfter
-	case "reconcile_interval_seconds":
-		dst.ReconcileInterval = src.ReconcileInterval
-	case "directory_target":
-		dst.Target = src.Target
-	case "allow_insecure_http":
-		dst.AllowInsecureHTTP = src.AllowInsecureHTTP
-	case "allow_local_addresses":
-		dst.AllowLocalAddresses = src.AllowLocalAddresses
-	case "secret", "status", "resume":
-		// Handled by UpdateApp.
-	default:
-		return fmt.Errorf("fields: %q cannot be changed", field)
-	}
-	return nil
-}
-
-// UpdateApp changes the named fields of an app. A new secret, URL or
-// credential setting, or the field "status" (or "resume"), sets a paused
-// app active again.
+// UpdateApp changes the settings of an app that update_mask names, and its
+// secret when one is given. A new secret, URL or credential setting, or
+// resume, sets a paused app active again.
 func (s *AppServer) UpdateApp(ctx context.Context, req *idsyncv1.UpdateAppRequest) (*idsyncv1.UpdateAppResponse, error) {
-	if len(req.GetFields()) == 0 {
-		return nil, status.Error(codes.InvalidArgument, "fields: name at least one setting to change")
+	if len(req.ProtoReflect().GetUnknown()) > 0 {
+		// An older client's field list, or a newer client's field: refused
+		// rather than half applied.
+		return nil, status.Error(codes.InvalidArgument, "update: the request has fields this hub does not know (an idsyncctl of another version?): nothing changed")
 	}
-	a, err := s.app(ctx, req.GetApp().GetName())
+	mask := req.GetUpdateMask()
+	newSecret := req.GetSecret() != ""
+	if len(mask.GetPaths()) == 0 && !newSecret && !req.GetResume() {
+		return nil, status.Error(codes.InvalidArgument, "update_mask: name at least one setting to change (or give a secret, or resume)")
+	}
+	stored, err := s.app(ctx, req.GetApp().GetName())
 	if err != nil {
 		return nil, err
 	}
-	src, err := appFromProto(req.GetApp())
+	if err := checkMask(req.GetApp(), mask, appFixed); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "app %s: %v", stored.Name, err)
+	}
+	p := appToProto(stored)
+	applyMask(p, req.GetApp(), mask)
+	a, err := appFromProto(p, stored)
 	if err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "app %s: %v", a.Name, err)
+		return nil, status.Errorf(codes.InvalidArgument, "app %s: %v", stored.Name, err)
 	}
-	before := *a
-	resume := false
-	for _, f := range req.GetFields() {
-		if err := setAppField(a, src, f); err != nil {
-			return nil, status.Errorf(codes.InvalidArgument, "app %s: %v", a.Name, err)
-		}
-		resume = resume || slices.Contains(credentialFields, f)
+	if a.SCIMURL != stored.SCIMURL {
+		a.PatchSupported = nil // another endpoint: read its config again
 	}
-	newSecret := slices.Contains(req.GetFields(), "secret")
-	if newSecret && req.GetSecret() == "" {
-		return nil, status.Errorf(codes.InvalidArgument, "app %s: secret: empty", a.Name)
+	changed := slices.Clone(mask.GetPaths())
+	if newSecret {
+		changed = append(changed, "secret")
 	}
-	if why := provision.SecretBoundTo(&before, a); why != "" && !newSecret && len(a.Secret) > 0 {
+	if req.GetResume() {
+		changed = append(changed, "resume")
+	}
+	resume := newSecret || req.GetResume() ||
+		slices.ContainsFunc(mask.GetPaths(), func(p string) bool { return slices.Contains(credentialPaths, p) })
+	if why := provision.SecretBoundTo(stored, a); why != "" && !newSecret && len(a.Secret) > 0 {
 		// The secret was given for the endpoint it went to: it does not
 		// follow the app elsewhere.
 		a.Secret = nil
@@ -364,7 +333,7 @@ func (s *AppServer) UpdateApp(ctx context.Context, req *idsyncv1.UpdateAppReques
 	if err := s.checkTarget(ctx, a); err != nil {
 		return nil, err
 	}
-	if err := s.checkOutbound(ctx, &before, a); err != nil {
+	if err := s.checkOutbound(ctx, stored, a); err != nil {
 		return nil, err
 	}
 	if newSecret && a.Target != nil {
@@ -383,8 +352,8 @@ func (s *AppServer) UpdateApp(ctx context.Context, req *idsyncv1.UpdateAppReques
 		s.log.Info("app resumed", "app", a.Name, "was", a.StatusMessage, "by", auth.Actor(ctx))
 		a.Status, a.StatusMessage = store.AppActive, ""
 	}
-	s.log.Info("app updated", "app", a.Name, "fields", req.GetFields(), "by", auth.Actor(ctx))
-	s.audit.Event(ctx, "app.update", "app:"+a.Name, "fields %s", strings.Join(req.GetFields(), ","))
+	s.log.Info("app updated", "app", a.Name, "fields", changed, "by", auth.Actor(ctx))
+	s.audit.Event(ctx, "app.update", "app:"+a.Name, "fields %s", strings.Join(changed, ","))
 	if err := s.prov.AppChanged(ctx, a.ID); err != nil {
 		return nil, statusErr(err, "")
 	}

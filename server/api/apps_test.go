@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/idsync/idsync/internal/scimtest"
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
@@ -28,6 +29,9 @@ import (
 )
 
 const appToken = "scim-token-7c1e94b2aa05"
+
+// mask is an update mask of paths.
+func mask(paths ...string) *fieldmaskpb.FieldMask { return &fieldmaskpb.FieldMask{Paths: paths} }
 
 // appWorld is a SQLite store with two directories (alice is in both, bob
 // and the group staff in corp only), a real SCIM server, an engine that is
@@ -254,29 +258,37 @@ func TestUpdateAppResumes(t *testing.T) {
 	tests := []struct {
 		name       string
 		app        *idsyncv1.App
-		fields     []string
+		paths      []string
 		secret     string
+		resume     bool
 		wantStatus string
 		check      func(t *testing.T, a *idsyncv1.App)
 	}{
-		{"settings only stay paused", &idsyncv1.App{Concurrency: 9, RateLimit: 2.5}, []string{"concurrency", "rate_limit"}, "", "paused",
+		{"settings only stay paused", &idsyncv1.App{Concurrency: 9, RateLimit: 2.5, ScimUrl: "https://elsewhere.example"},
+			[]string{"concurrency", "rate_limit"}, "", false, "paused",
 			func(t *testing.T, a *idsyncv1.App) {
 				if a.GetConcurrency() != 9 || a.GetRateLimit() != 2.5 || a.GetScimUrl() != w.srv.URL {
 					t.Errorf("concurrency %d, rate %v, url %q; want 9, 2.5, unchanged", a.GetConcurrency(), a.GetRateLimit(), a.GetScimUrl())
 				}
 			}},
-		{"new secret resumes", &idsyncv1.App{}, []string{"secret"}, appToken, "active", nil},
-		{"status resumes", &idsyncv1.App{}, []string{"status"}, "", "active", nil},
-		{"resume resumes", &idsyncv1.App{}, []string{"resume"}, "", "active", nil},
-		{"new url resumes", &idsyncv1.App{ScimUrl: w.srv.URL + "/"}, []string{"scim_url"}, "", "active", nil},
+		{"new secret resumes", &idsyncv1.App{}, nil, appToken, false, "active", nil},
+		{"resume resumes", &idsyncv1.App{}, nil, "", true, "active", nil},
+		{"new url resumes", &idsyncv1.App{ScimUrl: w.srv.URL + "/"}, []string{"scim_url"}, "", false, "active", nil},
+		{"a named setting unset is cleared, one not named is kept", &idsyncv1.App{Concurrency: 7}, []string{"rate_limit"}, "", false, "paused",
+			func(t *testing.T, a *idsyncv1.App) {
+				if a.GetRateLimit() != 0 || a.GetConcurrency() != 9 {
+					t.Errorf("rate %v, concurrency %d; want 0, and 9 as the first case set it", a.GetRateLimit(), a.GetConcurrency())
+				}
+			}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			pause()
 			tt.app.Name = "crm"
-			resp, err := w.s.UpdateApp(ctx, &idsyncv1.UpdateAppRequest{App: tt.app, Fields: tt.fields, Secret: tt.secret})
+			resp, err := w.s.UpdateApp(ctx, &idsyncv1.UpdateAppRequest{App: tt.app, UpdateMask: &fieldmaskpb.FieldMask{Paths: tt.paths},
+				Secret: tt.secret, Resume: tt.resume})
 			if err != nil {
-				t.Fatalf("UpdateApp(%v): %v", tt.fields, err)
+				t.Fatalf("UpdateApp(%v): %v", tt.paths, err)
 			}
 			if got := resp.GetApp().GetStatus(); got != tt.wantStatus {
 				t.Errorf("status %q (%s), want %q", got, resp.GetApp().GetStatusMessage(), tt.wantStatus)
@@ -292,25 +304,30 @@ func TestUpdateAppResumes(t *testing.T) {
 	}
 
 	bad := []struct {
-		name   string
-		app    *idsyncv1.App
-		fields []string
-		code   codes.Code
-		want   string
+		name  string
+		app   *idsyncv1.App
+		paths []string
+		code  codes.Code
+		want  string
 	}{
-		{"no fields", &idsyncv1.App{Name: "crm"}, nil, codes.InvalidArgument, "fields"},
-		{"unknown field", &idsyncv1.App{Name: "crm"}, []string{"colour"}, codes.InvalidArgument, `"colour"`},
-		{"name", &idsyncv1.App{Name: "crm"}, []string{"name"}, codes.InvalidArgument, `"name"`},
-		{"empty secret", &idsyncv1.App{Name: "crm"}, []string{"secret"}, codes.InvalidArgument, "secret"},
+		{"nothing to change", &idsyncv1.App{Name: "crm"}, nil, codes.InvalidArgument, "update_mask"},
+		{"unknown field", &idsyncv1.App{Name: "crm"}, []string{"concurrency", "colour"}, codes.InvalidArgument, `"colour" is not a field of App`},
+		{"secret is no field", &idsyncv1.App{Name: "crm"}, []string{"secret"}, codes.InvalidArgument, `"secret" is not a field of App`},
+		{"all", &idsyncv1.App{Name: "crm"}, []string{"*"}, codes.InvalidArgument, `"*"`},
+		{"name", &idsyncv1.App{Name: "crm"}, []string{"name"}, codes.InvalidArgument, `"name" cannot be changed`},
+		{"status", &idsyncv1.App{Name: "crm", Status: "active"}, []string{"status"}, codes.InvalidArgument, `"status" cannot be changed`},
+		{"has_secret", &idsyncv1.App{Name: "crm"}, []string{"has_secret"}, codes.InvalidArgument, `"has_secret" cannot be changed`},
 		{"bad mapping", &idsyncv1.App{Name: "crm", Mapping: []*idsyncv1.AppMappingRule{{Target: "userName", Expr: "nope("}}},
 			[]string{"mapping"}, codes.InvalidArgument, "mapping rule 1 (userName)"},
 		{"basic needs username", &idsyncv1.App{Name: "crm", Auth: idsyncv1.AppAuthKind_APP_AUTH_KIND_BASIC}, []string{"auth"},
 			codes.InvalidArgument, "username"},
+		{"delete after too long", &idsyncv1.App{Name: "crm", DeleteAfterSeconds: math.MaxUint64 - 1}, []string{"delete_after_seconds"},
+			codes.InvalidArgument, "delete_after_seconds"},
 		{"unknown app", &idsyncv1.App{Name: "nope"}, []string{"concurrency"}, codes.NotFound, "nope"},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := w.s.UpdateApp(ctx, &idsyncv1.UpdateAppRequest{App: tt.app, Fields: tt.fields})
+			_, err := w.s.UpdateApp(ctx, &idsyncv1.UpdateAppRequest{App: tt.app, UpdateMask: &fieldmaskpb.FieldMask{Paths: tt.paths}})
 			wantCode(t, "UpdateApp", err, tt.code, tt.want)
 		})
 	}
@@ -647,13 +664,17 @@ func TestCreateDirectoryTarget(t *testing.T) {
 	// Updates are held to the write-back too.
 	up := resp.GetApp()
 	up.DirectoryTarget.DisabledParentDn = gone
-	if _, err := w.s.UpdateApp(ctx, &idsyncv1.UpdateAppRequest{App: up, Fields: []string{"directory_target"}}); err != nil {
+	if _, err := w.s.UpdateApp(ctx, &idsyncv1.UpdateAppRequest{App: up, UpdateMask: mask("directory_target")}); err != nil {
 		t.Fatalf("UpdateApp: %v", err)
 	}
 	up.DirectoryTarget.ParentDn = admins
-	_, err = w.s.UpdateApp(ctx, &idsyncv1.UpdateAppRequest{App: up, Fields: []string{"directory_target"}})
+	_, err = w.s.UpdateApp(ctx, &idsyncv1.UpdateAppRequest{App: up, UpdateMask: mask("directory_target")})
 	wantCode(t, "UpdateApp(parent outside)", err, codes.InvalidArgument, "parent_dn")
-	_, err = w.s.UpdateApp(ctx, &idsyncv1.UpdateAppRequest{App: resp.GetApp(), Fields: []string{"secret"}, Secret: "x"})
+	// One field of the target changes alone.
+	_, err = w.s.UpdateApp(ctx, &idsyncv1.UpdateAppRequest{App: &idsyncv1.App{Name: "ad-accounts",
+		DirectoryTarget: &idsyncv1.DirectoryTarget{ParentDn: admins}}, UpdateMask: mask("directory_target.parent_dn")})
+	wantCode(t, "UpdateApp(directory_target.parent_dn outside)", err, codes.InvalidArgument, "parent_dn")
+	_, err = w.s.UpdateApp(ctx, &idsyncv1.UpdateAppRequest{App: resp.GetApp(), Secret: "x"})
 	wantCode(t, "UpdateApp(secret)", err, codes.InvalidArgument, "secret")
 	stored, _ = w.st.GetApp(ctx, "ad-accounts")
 	if stored.Target.ParentDN != staff || stored.Target.DisabledParentDN != gone || len(stored.Secret) != 0 {
@@ -705,13 +726,13 @@ func TestAppOutbound(t *testing.T) {
 	// An app admin cannot move such an app, nor grant one afterwards.
 	moved := proto.Clone(local).(*idsyncv1.App)
 	moved.ScimUrl = "http://127.0.0.1:1/elsewhere"
-	_, err = w.s.UpdateApp(appAdmin, &idsyncv1.UpdateAppRequest{App: moved, Fields: []string{"scim_url", "secret"}, Secret: "t"})
+	_, err = w.s.UpdateApp(appAdmin, &idsyncv1.UpdateAppRequest{App: moved, UpdateMask: mask("scim_url"), Secret: "t"})
 	wantCode(t, "UpdateApp(app-admin moving a local app)", err, codes.PermissionDenied, "super-admin")
 	plain := w.create("plain", func(a *idsyncv1.App) {
 		a.ScimUrl, a.AllowInsecureHttp, a.AllowLocalAddresses = "https://crm.example.com/scim/v2", false, false
 	})
 	plain.AllowLocalAddresses = true
-	_, err = w.s.UpdateApp(appAdmin, &idsyncv1.UpdateAppRequest{App: plain, Fields: []string{"allow_local_addresses"}})
+	_, err = w.s.UpdateApp(appAdmin, &idsyncv1.UpdateAppRequest{App: plain, UpdateMask: mask("allow_local_addresses")})
 	wantCode(t, "UpdateApp(app-admin granting)", err, codes.PermissionDenied, "super-admin")
 
 	// The secret stays with its endpoint.
@@ -739,18 +760,18 @@ func TestAppOutbound(t *testing.T) {
 			up := proto.Clone(plain).(*idsyncv1.App)
 			up.AllowLocalAddresses = false
 			tc.edit(up)
-			_, err := w.s.UpdateApp(ctx, &idsyncv1.UpdateAppRequest{App: up, Fields: tc.fields})
+			_, err := w.s.UpdateApp(ctx, &idsyncv1.UpdateAppRequest{App: up, UpdateMask: mask(tc.fields...)})
 			wantCode(t, "UpdateApp", err, codes.InvalidArgument, tc.want)
 		})
 	}
 	up := proto.Clone(plain).(*idsyncv1.App)
 	up.AllowLocalAddresses = false
 	up.ScimUrl = "https://crm.example.com/scim/v2/tenant-2" // same host: the same secret
-	if _, err := w.s.UpdateApp(ctx, &idsyncv1.UpdateAppRequest{App: up, Fields: []string{"scim_url"}}); err != nil {
+	if _, err := w.s.UpdateApp(ctx, &idsyncv1.UpdateAppRequest{App: up, UpdateMask: mask("scim_url")}); err != nil {
 		t.Errorf("UpdateApp(same host, another path): %v", err)
 	}
 	up.ScimUrl = "https://other.example.com/scim/v2"
-	if _, err := w.s.UpdateApp(ctx, &idsyncv1.UpdateAppRequest{App: up, Fields: []string{"scim_url", "secret"}, Secret: "new-token"}); err != nil {
+	if _, err := w.s.UpdateApp(ctx, &idsyncv1.UpdateAppRequest{App: up, UpdateMask: mask("scim_url"), Secret: "new-token"}); err != nil {
 		t.Errorf("UpdateApp(another host, a new secret): %v", err)
 	}
 	stored, err = w.st.GetApp(ctx, "plain")

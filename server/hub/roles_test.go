@@ -23,6 +23,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/idsync/idsync/internal/adminconf"
 	"github.com/idsync/idsync/internal/pki"
@@ -439,7 +440,8 @@ func TestScopes(t *testing.T) {
 			return err
 		}, codes.PermissionDenied},
 		{"group-admin may not change an app", func() error {
-			_, err := apps.UpdateApp(grp, &idsyncv1.UpdateAppRequest{App: &idsyncv1.App{Name: "wiki"}, Fields: []string{"scim_url"}})
+			_, err := apps.UpdateApp(grp, &idsyncv1.UpdateAppRequest{App: &idsyncv1.App{Name: "wiki"},
+				UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"scim_url"}}})
 			return err
 		}, codes.PermissionDenied},
 		{"app-admin assigns in its app", func() error {

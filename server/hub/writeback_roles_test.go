@@ -6,6 +6,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/idsync/idsync/internal/pki"
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
@@ -123,10 +124,11 @@ func TestAppAdminCannotReachTheDirectory(t *testing.T) {
 	// would send something to a URL of its choosing.
 	moved := created.GetApp()
 	moved.DirectoryTarget.ParentDn = admins
-	_, err = apps.UpdateApp(appAdmin, &idsyncv1.UpdateAppRequest{App: moved, Fields: []string{"directory_target"}})
+	_, err = apps.UpdateApp(appAdmin, &idsyncv1.UpdateAppRequest{App: moved, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"directory_target"}}})
 	want("moving the target outside", err, codes.InvalidArgument, "parent_dn")
 	scim := &idsyncv1.App{Name: "hq-accounts", ScimUrl: "https://evil.example.net/scim", Auth: idsyncv1.AppAuthKind_APP_AUTH_KIND_BEARER}
-	_, err = apps.UpdateApp(appAdmin, &idsyncv1.UpdateAppRequest{App: scim, Fields: []string{"directory_target", "scim_url", "auth"}})
+	_, err = apps.UpdateApp(appAdmin, &idsyncv1.UpdateAppRequest{App: scim,
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"directory_target", "scim_url", "auth"}}})
 	want("turning the target into a SCIM app without a secret", err, codes.InvalidArgument, "secret")
 }
 

@@ -9,6 +9,7 @@ package idsyncv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -704,16 +705,28 @@ func (x *CreateAppResponse) GetApp() *App {
 	return nil
 }
 
-// UpdateAppRequest changes named fields of an app.
+// UpdateAppRequest changes the settings of an app that update_mask names,
+// its secret, or both; it resumes a paused app.
 type UpdateAppRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The app's new settings (name identifies it).
+	// The app: its name identifies it; the fields update_mask names are its
+	// new settings, the others are not read.
 	App *App `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
-	// Field names of App to change; "secret" changes the secret; "resume"
-	// resumes a paused app.
-	Fields []string `protobuf:"bytes,2,rep,name=fields,proto3" json:"fields,omitempty"`
-	// The new secret, with "secret" in fields.
-	Secret        string `protobuf:"bytes,3,opt,name=secret,proto3" json:"secret,omitempty"`
+	// The new secret (token, password or client secret); empty keeps the
+	// stored one. A new secret resumes a paused app.
+	Secret string `protobuf:"bytes,3,opt,name=secret,proto3" json:"secret,omitempty"`
+	// The settings to change, as paths of App (AIP-134): a field
+	// ("scim_url", "allow_insecure_http", "directory_target") or a field of
+	// directory_target ("directory_target.parent_dn"). A named field that app
+	// leaves unset is cleared. Refused: name, and what the hub reports
+	// (has_secret, status, status_message, assignments, pushed_groups,
+	// accounts, queue, patch_supported, created_at). Empty changes no setting;
+	// "*" is not taken. A change of scim_url, auth, username, token_url,
+	// scopes, allow_insecure_http or allow_local_addresses resumes a paused
+	// app.
+	UpdateMask *fieldmaskpb.FieldMask `protobuf:"bytes,4,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	// Resume the app if it is paused, whatever else changes.
+	Resume        bool `protobuf:"varint,5,opt,name=resume,proto3" json:"resume,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -755,18 +768,25 @@ func (x *UpdateAppRequest) GetApp() *App {
 	return nil
 }
 
-func (x *UpdateAppRequest) GetFields() []string {
-	if x != nil {
-		return x.Fields
-	}
-	return nil
-}
-
 func (x *UpdateAppRequest) GetSecret() string {
 	if x != nil {
 		return x.Secret
 	}
 	return ""
+}
+
+func (x *UpdateAppRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+func (x *UpdateAppRequest) GetResume() bool {
+	if x != nil {
+		return x.Resume
+	}
+	return false
 }
 
 // UpdateAppResponse returns the app.
@@ -2494,7 +2514,7 @@ var File_idsync_v1_apps_proto protoreflect.FileDescriptor
 
 const file_idsync_v1_apps_proto_rawDesc = "" +
 	"\n" +
-	"\x14idsync/v1/apps.proto\x12\tidsync.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"<\n" +
+	"\x14idsync/v1/apps.proto\x12\tidsync.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"<\n" +
 	"\x0eAppMappingRule\x12\x16\n" +
 	"\x06target\x18\x01 \x01(\tR\x06target\x12\x12\n" +
 	"\x04expr\x18\x02 \x01(\tR\x04expr\"T\n" +
@@ -2559,11 +2579,13 @@ const file_idsync_v1_apps_proto_rawDesc = "" +
 	"\x03app\x18\x01 \x01(\v2\x0e.idsync.v1.AppR\x03app\x12\x16\n" +
 	"\x06secret\x18\x02 \x01(\tR\x06secret\"5\n" +
 	"\x11CreateAppResponse\x12 \n" +
-	"\x03app\x18\x01 \x01(\v2\x0e.idsync.v1.AppR\x03app\"d\n" +
+	"\x03app\x18\x01 \x01(\v2\x0e.idsync.v1.AppR\x03app\"\xaf\x01\n" +
 	"\x10UpdateAppRequest\x12 \n" +
 	"\x03app\x18\x01 \x01(\v2\x0e.idsync.v1.AppR\x03app\x12\x16\n" +
-	"\x06fields\x18\x02 \x03(\tR\x06fields\x12\x16\n" +
-	"\x06secret\x18\x03 \x01(\tR\x06secret\"5\n" +
+	"\x06secret\x18\x03 \x01(\tR\x06secret\x12;\n" +
+	"\vupdate_mask\x18\x04 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\x12\x16\n" +
+	"\x06resume\x18\x05 \x01(\bR\x06resumeJ\x04\b\x02\x10\x03R\x06fields\"5\n" +
 	"\x11UpdateAppResponse\x12 \n" +
 	"\x03app\x18\x01 \x01(\v2\x0e.idsync.v1.AppR\x03app\"\x11\n" +
 	"\x0fListAppsRequest\"6\n" +
@@ -2757,6 +2779,7 @@ var file_idsync_v1_apps_proto_goTypes = []any{
 	nil,                           // 36: idsync.v1.App.AccountsEntry
 	nil,                           // 37: idsync.v1.App.QueueEntry
 	(*timestamppb.Timestamp)(nil), // 38: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil), // 39: google.protobuf.FieldMask
 }
 var file_idsync_v1_apps_proto_depIdxs = []int32{
 	0,  // 0: idsync.v1.App.auth:type_name -> idsync.v1.AppAuthKind
@@ -2769,52 +2792,53 @@ var file_idsync_v1_apps_proto_depIdxs = []int32{
 	3,  // 7: idsync.v1.CreateAppRequest.app:type_name -> idsync.v1.App
 	3,  // 8: idsync.v1.CreateAppResponse.app:type_name -> idsync.v1.App
 	3,  // 9: idsync.v1.UpdateAppRequest.app:type_name -> idsync.v1.App
-	3,  // 10: idsync.v1.UpdateAppResponse.app:type_name -> idsync.v1.App
-	3,  // 11: idsync.v1.ListAppsResponse.apps:type_name -> idsync.v1.App
-	3,  // 12: idsync.v1.GetAppResponse.app:type_name -> idsync.v1.App
-	3,  // 13: idsync.v1.AssignAppResponse.app:type_name -> idsync.v1.App
-	3,  // 14: idsync.v1.UnassignAppResponse.app:type_name -> idsync.v1.App
-	24, // 15: idsync.v1.ImportFromAppResponse.unmatched:type_name -> idsync.v1.RemoteAccount
-	38, // 16: idsync.v1.PushJob.next_at:type_name -> google.protobuf.Timestamp
-	38, // 17: idsync.v1.PushJob.updated_at:type_name -> google.protobuf.Timestamp
-	26, // 18: idsync.v1.ListPushesResponse.jobs:type_name -> idsync.v1.PushJob
-	38, // 19: idsync.v1.ManualTask.created_at:type_name -> google.protobuf.Timestamp
-	38, // 20: idsync.v1.ManualTask.resolved_at:type_name -> google.protobuf.Timestamp
-	31, // 21: idsync.v1.ListTasksResponse.tasks:type_name -> idsync.v1.ManualTask
-	31, // 22: idsync.v1.ResolveTaskResponse.task:type_name -> idsync.v1.ManualTask
-	5,  // 23: idsync.v1.AppService.CreateApp:input_type -> idsync.v1.CreateAppRequest
-	7,  // 24: idsync.v1.AppService.UpdateApp:input_type -> idsync.v1.UpdateAppRequest
-	9,  // 25: idsync.v1.AppService.ListApps:input_type -> idsync.v1.ListAppsRequest
-	11, // 26: idsync.v1.AppService.GetApp:input_type -> idsync.v1.GetAppRequest
-	13, // 27: idsync.v1.AppService.DeleteApp:input_type -> idsync.v1.DeleteAppRequest
-	15, // 28: idsync.v1.AppService.TestApp:input_type -> idsync.v1.TestAppRequest
-	17, // 29: idsync.v1.AppService.PreviewApp:input_type -> idsync.v1.PreviewAppRequest
-	19, // 30: idsync.v1.AppService.AssignApp:input_type -> idsync.v1.AssignAppRequest
-	21, // 31: idsync.v1.AppService.UnassignApp:input_type -> idsync.v1.UnassignAppRequest
-	23, // 32: idsync.v1.AppService.ImportFromApp:input_type -> idsync.v1.ImportFromAppRequest
-	27, // 33: idsync.v1.AppService.ListPushes:input_type -> idsync.v1.ListPushesRequest
-	29, // 34: idsync.v1.AppService.RetryPushes:input_type -> idsync.v1.RetryPushesRequest
-	32, // 35: idsync.v1.AppService.ListTasks:input_type -> idsync.v1.ListTasksRequest
-	34, // 36: idsync.v1.AppService.ResolveTask:input_type -> idsync.v1.ResolveTaskRequest
-	6,  // 37: idsync.v1.AppService.CreateApp:output_type -> idsync.v1.CreateAppResponse
-	8,  // 38: idsync.v1.AppService.UpdateApp:output_type -> idsync.v1.UpdateAppResponse
-	10, // 39: idsync.v1.AppService.ListApps:output_type -> idsync.v1.ListAppsResponse
-	12, // 40: idsync.v1.AppService.GetApp:output_type -> idsync.v1.GetAppResponse
-	14, // 41: idsync.v1.AppService.DeleteApp:output_type -> idsync.v1.DeleteAppResponse
-	16, // 42: idsync.v1.AppService.TestApp:output_type -> idsync.v1.TestAppResponse
-	18, // 43: idsync.v1.AppService.PreviewApp:output_type -> idsync.v1.PreviewAppResponse
-	20, // 44: idsync.v1.AppService.AssignApp:output_type -> idsync.v1.AssignAppResponse
-	22, // 45: idsync.v1.AppService.UnassignApp:output_type -> idsync.v1.UnassignAppResponse
-	25, // 46: idsync.v1.AppService.ImportFromApp:output_type -> idsync.v1.ImportFromAppResponse
-	28, // 47: idsync.v1.AppService.ListPushes:output_type -> idsync.v1.ListPushesResponse
-	30, // 48: idsync.v1.AppService.RetryPushes:output_type -> idsync.v1.RetryPushesResponse
-	33, // 49: idsync.v1.AppService.ListTasks:output_type -> idsync.v1.ListTasksResponse
-	35, // 50: idsync.v1.AppService.ResolveTask:output_type -> idsync.v1.ResolveTaskResponse
-	37, // [37:51] is the sub-list for method output_type
-	23, // [23:37] is the sub-list for method input_type
-	23, // [23:23] is the sub-list for extension type_name
-	23, // [23:23] is the sub-list for extension extendee
-	0,  // [0:23] is the sub-list for field type_name
+	39, // 10: idsync.v1.UpdateAppRequest.update_mask:type_name -> google.protobuf.FieldMask
+	3,  // 11: idsync.v1.UpdateAppResponse.app:type_name -> idsync.v1.App
+	3,  // 12: idsync.v1.ListAppsResponse.apps:type_name -> idsync.v1.App
+	3,  // 13: idsync.v1.GetAppResponse.app:type_name -> idsync.v1.App
+	3,  // 14: idsync.v1.AssignAppResponse.app:type_name -> idsync.v1.App
+	3,  // 15: idsync.v1.UnassignAppResponse.app:type_name -> idsync.v1.App
+	24, // 16: idsync.v1.ImportFromAppResponse.unmatched:type_name -> idsync.v1.RemoteAccount
+	38, // 17: idsync.v1.PushJob.next_at:type_name -> google.protobuf.Timestamp
+	38, // 18: idsync.v1.PushJob.updated_at:type_name -> google.protobuf.Timestamp
+	26, // 19: idsync.v1.ListPushesResponse.jobs:type_name -> idsync.v1.PushJob
+	38, // 20: idsync.v1.ManualTask.created_at:type_name -> google.protobuf.Timestamp
+	38, // 21: idsync.v1.ManualTask.resolved_at:type_name -> google.protobuf.Timestamp
+	31, // 22: idsync.v1.ListTasksResponse.tasks:type_name -> idsync.v1.ManualTask
+	31, // 23: idsync.v1.ResolveTaskResponse.task:type_name -> idsync.v1.ManualTask
+	5,  // 24: idsync.v1.AppService.CreateApp:input_type -> idsync.v1.CreateAppRequest
+	7,  // 25: idsync.v1.AppService.UpdateApp:input_type -> idsync.v1.UpdateAppRequest
+	9,  // 26: idsync.v1.AppService.ListApps:input_type -> idsync.v1.ListAppsRequest
+	11, // 27: idsync.v1.AppService.GetApp:input_type -> idsync.v1.GetAppRequest
+	13, // 28: idsync.v1.AppService.DeleteApp:input_type -> idsync.v1.DeleteAppRequest
+	15, // 29: idsync.v1.AppService.TestApp:input_type -> idsync.v1.TestAppRequest
+	17, // 30: idsync.v1.AppService.PreviewApp:input_type -> idsync.v1.PreviewAppRequest
+	19, // 31: idsync.v1.AppService.AssignApp:input_type -> idsync.v1.AssignAppRequest
+	21, // 32: idsync.v1.AppService.UnassignApp:input_type -> idsync.v1.UnassignAppRequest
+	23, // 33: idsync.v1.AppService.ImportFromApp:input_type -> idsync.v1.ImportFromAppRequest
+	27, // 34: idsync.v1.AppService.ListPushes:input_type -> idsync.v1.ListPushesRequest
+	29, // 35: idsync.v1.AppService.RetryPushes:input_type -> idsync.v1.RetryPushesRequest
+	32, // 36: idsync.v1.AppService.ListTasks:input_type -> idsync.v1.ListTasksRequest
+	34, // 37: idsync.v1.AppService.ResolveTask:input_type -> idsync.v1.ResolveTaskRequest
+	6,  // 38: idsync.v1.AppService.CreateApp:output_type -> idsync.v1.CreateAppResponse
+	8,  // 39: idsync.v1.AppService.UpdateApp:output_type -> idsync.v1.UpdateAppResponse
+	10, // 40: idsync.v1.AppService.ListApps:output_type -> idsync.v1.ListAppsResponse
+	12, // 41: idsync.v1.AppService.GetApp:output_type -> idsync.v1.GetAppResponse
+	14, // 42: idsync.v1.AppService.DeleteApp:output_type -> idsync.v1.DeleteAppResponse
+	16, // 43: idsync.v1.AppService.TestApp:output_type -> idsync.v1.TestAppResponse
+	18, // 44: idsync.v1.AppService.PreviewApp:output_type -> idsync.v1.PreviewAppResponse
+	20, // 45: idsync.v1.AppService.AssignApp:output_type -> idsync.v1.AssignAppResponse
+	22, // 46: idsync.v1.AppService.UnassignApp:output_type -> idsync.v1.UnassignAppResponse
+	25, // 47: idsync.v1.AppService.ImportFromApp:output_type -> idsync.v1.ImportFromAppResponse
+	28, // 48: idsync.v1.AppService.ListPushes:output_type -> idsync.v1.ListPushesResponse
+	30, // 49: idsync.v1.AppService.RetryPushes:output_type -> idsync.v1.RetryPushesResponse
+	33, // 50: idsync.v1.AppService.ListTasks:output_type -> idsync.v1.ListTasksResponse
+	35, // 51: idsync.v1.AppService.ResolveTask:output_type -> idsync.v1.ResolveTaskResponse
+	38, // [38:52] is the sub-list for method output_type
+	24, // [24:38] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_idsync_v1_apps_proto_init() }
