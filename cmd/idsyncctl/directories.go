@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 )
 
@@ -64,7 +66,7 @@ func (f *directoryFlags) register(fs *flag.FlagSet) {
 }
 
 // build fills d from the flags set on the command line and returns the
-// Directory field names they set.
+// paths of Directory they set (an update's update_mask).
 func (f *directoryFlags) build(fs *flag.FlagSet, d *idsyncv1.Directory) ([]string, error) {
 	d.Mapping = &idsyncv1.AttributeMapping{}
 	var set []string
@@ -142,7 +144,7 @@ func (f *directoryFlags) build(fs *flag.FlagSet, d *idsyncv1.Directory) ([]strin
 }
 
 // buildWriteBack fills d's write-back from its flags and returns the
-// Directory field names they set.
+// paths of Directory they set.
 func (f *directoryFlags) buildWriteBack(fs *flag.FlagSet, d *idsyncv1.Directory) ([]string, error) {
 	var set []string
 	var errs []error
@@ -228,7 +230,7 @@ func directoryUpdate(c *cli, args []string) error {
 		return err
 	}
 	defer cancel()
-	resp, err := h.admin.UpdateDirectory(ctx, &idsyncv1.UpdateDirectoryRequest{Directory: d, Fields: set})
+	resp, err := h.admin.UpdateDirectory(ctx, &idsyncv1.UpdateDirectoryRequest{Directory: d, UpdateMask: &fieldmaskpb.FieldMask{Paths: set}})
 	if err != nil {
 		return err
 	}

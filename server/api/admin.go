@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/idsync/idsync/internal/pki"
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
@@ -67,7 +68,7 @@ func (s *AdminServer) directory(ctx context.Context, name string) (*store.Direct
 
 // CreateDirectory adds a directory, filling empty settings from its kind's preset.
 func (s *AdminServer) CreateDirectory(ctx context.Context, req *idsyncv1.CreateDirectoryRequest) (*idsyncv1.CreateDirectoryResponse, error) {
-	d := directoryFromProto(req.GetDirectory())
+	d := directoryFromProto(req.GetDirectory(), nil)
 	ingest.ApplyPreset(d)
 	if wb := req.GetDirectory().GetWriteBack(); wb != nil {
 		if err := s.applyWriteBack(d, wb, writeBackFields); err != nil {
@@ -94,26 +95,39 @@ func (s *AdminServer) CreateDirectory(ctx context.Context, req *idsyncv1.CreateD
 	return &idsyncv1.CreateDirectoryResponse{Directory: pd}, nil
 }
 
-// UpdateDirectory changes the named fields of a directory.
+// directoryFixed are the Directory fields an update cannot set: name and
+// kind identify the directory, the others are what the hub reports.
+var directoryFixed = []string{"name", "kind", "created_at", "active_users", "groups", "agents", "last_run",
+	"capture", "capture_status"}
+
+// UpdateDirectory changes the settings of a directory that update_mask
+// names; the write-back's are applyWriteBack's.
 func (s *AdminServer) UpdateDirectory(ctx context.Context, req *idsyncv1.UpdateDirectoryRequest) (*idsyncv1.UpdateDirectoryResponse, error) {
+	if err := checkKnown(req); err != nil {
+		return nil, err
+	}
 	in := req.GetDirectory()
-	d, err := s.directory(ctx, in.GetName())
+	stored, err := s.directory(ctx, in.GetName())
 	if err != nil {
 		return nil, err
 	}
-	nd := directoryFromProto(in)
-	var wbFields []string
-	for _, f := range req.GetFields() {
-		if f == "write_back" || strings.HasPrefix(f, "write_back.") {
-			wbFields = append(wbFields, f)
-			continue
-		}
-		if err := setField(d, nd, f); err != nil {
-			return nil, status.Error(codes.InvalidArgument, err.Error())
+	paths := req.GetUpdateMask().GetPaths()
+	if err := checkMask(in, req.GetUpdateMask(), directoryFixed); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "directory %s: %v", stored.Name, err)
+	}
+	var settings, wbPaths []string
+	for _, p := range paths {
+		if p == "write_back" || strings.HasPrefix(p, "write_back.") {
+			wbPaths = append(wbPaths, p)
+		} else {
+			settings = append(settings, p)
 		}
 	}
-	if len(wbFields) > 0 {
-		if err := s.applyWriteBack(d, in.GetWriteBack(), wbFields); err != nil {
+	p := directoryToProto(stored)
+	applyMask(p, in, &fieldmaskpb.FieldMask{Paths: settings})
+	d := directoryFromProto(p, stored)
+	if len(wbPaths) > 0 {
+		if err := s.applyWriteBack(d, in.GetWriteBack(), wbPaths); err != nil {
 			return nil, err
 		}
 	}
@@ -126,8 +140,8 @@ func (s *AdminServer) UpdateDirectory(ctx context.Context, req *idsyncv1.UpdateD
 	if err := s.store.UpdateDirectory(ctx, d); err != nil {
 		return nil, statusErr(err, "updating directory %q", d.Name)
 	}
-	s.log.Info("directory updated", "directory", d.Name, "fields", req.GetFields(), "by", auth.Actor(ctx))
-	s.audit.Event(ctx, "directory.update", "directory:"+d.Name, "fields %s", strings.Join(req.GetFields(), ","))
+	s.log.Info("directory updated", "directory", d.Name, "fields", paths, "by", auth.Actor(ctx))
+	s.audit.Event(ctx, "directory.update", "directory:"+d.Name, "fields %s", strings.Join(paths, ","))
 	pd, err := s.describe(ctx, d)
 	if err != nil {
 		return nil, err
@@ -139,14 +153,15 @@ func (s *AdminServer) UpdateDirectory(ctx context.Context, req *idsyncv1.UpdateD
 var writeBackFields = []string{"write_back.ous", "write_back.groups", "write_back.initial_password",
 	"write_back.must_change_password"}
 
-// applyWriteBack sets the named write-back fields of d from in: "write_back"
-// alone replaces the whole (unset: off); the initial password expression is
-// checked and sealed for the directory. Write-back that is turned on makes
-// created accounts change their password unless in says otherwise.
+// applyWriteBack sets the write-back fields of d that paths name from in:
+// "write_back" alone replaces the whole (unset: off); the initial password
+// expression is checked and sealed for the directory. Write-back that is
+// turned on makes created accounts change their password unless in says
+// otherwise.
 func (s *AdminServer) applyWriteBack(d *store.Directory, in *idsyncv1.WriteBack, fields []string) error {
 	if slices.Contains(fields, "write_back") {
 		if len(fields) > 1 {
-			return status.Error(codes.InvalidArgument, "fields: write_back replaces the whole; name it alone")
+			return status.Error(codes.InvalidArgument, "update_mask: write_back replaces the whole; name it alone")
 		}
 		d.WriteBack = nil
 		if in == nil {
@@ -181,7 +196,7 @@ func (s *AdminServer) applyWriteBack(d *store.Directory, in *idsyncv1.WriteBack,
 				wb.MustChangePassword = in.GetMustChangePassword()
 			}
 		default:
-			return status.Errorf(codes.InvalidArgument, "field %q cannot be changed", f)
+			return status.Errorf(codes.InvalidArgument, "update_mask: %q cannot be changed", f)
 		}
 	}
 	return nil
@@ -196,47 +211,6 @@ func trimAll(l []string) []string {
 		}
 	}
 	return out
-}
-
-// setField copies one named setting from src to dst.
-func setField(dst, src *store.Directory, field string) error {
-	m, sm := &dst.Mapping, src.Mapping
-	strs := map[string]struct{ dst, src *string }{
-		"base_dn": {&dst.BaseDN, &src.BaseDN}, "user_filter": {&dst.UserFilter, &src.UserFilter},
-		"group_filter":     {&dst.GroupFilter, &src.GroupFilter},
-		"mapping.username": {&m.Username, &sm.Username}, "mapping.email": {&m.Email, &sm.Email},
-		"mapping.given_name": {&m.GivenName, &sm.GivenName}, "mapping.family_name": {&m.FamilyName, &sm.FamilyName},
-		"mapping.display_name":    {&m.DisplayName, &sm.DisplayName},
-		"mapping.employee_number": {&m.EmployeeNumber, &sm.EmployeeNumber},
-		"mapping.department":      {&m.Department, &sm.Department}, "mapping.title": {&m.Title, &sm.Title},
-		"mapping.manager": {&m.Manager, &sm.Manager}, "mapping.group_name": {&m.GroupName, &sm.GroupName},
-		"mapping.group_description": {&m.GroupDescription, &sm.GroupDescription},
-	}
-	if p, ok := strs[field]; ok {
-		*p.dst = *p.src
-		return nil
-	}
-	switch field {
-	case "safeguard_percent":
-		dst.SafeguardPercent = src.SafeguardPercent
-	case "safeguard_max":
-		dst.SafeguardMax = src.SafeguardMax
-	case "mapping.group_members":
-		m.GroupMembers = sm.GroupMembers
-	case "mapping.extra":
-		m.Extra = sm.Extra
-	case "mastered":
-		dst.Mastered = src.Mastered
-	case "capture_strategy":
-		dst.CaptureStrategy = src.CaptureStrategy
-	case "poll_interval_seconds":
-		dst.PollInterval = src.PollInterval
-	case "full_import_interval_seconds":
-		dst.FullImportInterval = src.FullImportInterval
-	default:
-		return fmt.Errorf("field %q cannot be changed", field)
-	}
-	return nil
 }
 
 // describe adds the live figures to a directory.

@@ -283,10 +283,8 @@ var credentialPaths = []string{"scim_url", "auth", "username", "token_url", "sco
 // secret when one is given. A new secret, URL or credential setting, or
 // resume, sets a paused app active again.
 func (s *AppServer) UpdateApp(ctx context.Context, req *idsyncv1.UpdateAppRequest) (*idsyncv1.UpdateAppResponse, error) {
-	if len(req.ProtoReflect().GetUnknown()) > 0 {
-		// An older client's field list, or a newer client's field: refused
-		// rather than half applied.
-		return nil, status.Error(codes.InvalidArgument, "update: the request has fields this hub does not know (an idsyncctl of another version?): nothing changed")
+	if err := checkKnown(req); err != nil {
+		return nil, err
 	}
 	mask := req.GetUpdateMask()
 	newSecret := req.GetSecret() != ""

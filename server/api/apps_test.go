@@ -15,6 +15,7 @@ import (
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
@@ -63,10 +64,11 @@ func (l *lockedBuffer) String() string {
 	return l.b.String()
 }
 
-func newAppWorld(t *testing.T) *appWorld {
+// openStore opens a hub store of the test's own, with a box to seal its
+// secrets.
+func openStore(t *testing.T) (*sqlite.Store, *secrets.Box) {
 	t.Helper()
-	ctx := t.Context()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "hub.db"))
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "hub.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,6 +78,12 @@ func newAppWorld(t *testing.T) *appWorld {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return st, box
+}
+
+func newAppWorld(t *testing.T) *appWorld {
+	t.Helper()
+	st, box := openStore(t)
 	w := &appWorld{t: t, st: st, box: box, logs: &lockedBuffer{}, dirs: map[string]*store.Directory{}}
 	log := slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	eng := provision.New(st, box, log, provision.Options{})
@@ -331,6 +339,13 @@ func TestUpdateAppResumes(t *testing.T) {
 			wantCode(t, "UpdateApp", err, tt.code, tt.want)
 		})
 	}
+	t.Run("the field list of an older idsyncctl", func(t *testing.T) {
+		// fields = 2, now reserved: without it, the secret alone would change.
+		req := &idsyncv1.UpdateAppRequest{App: &idsyncv1.App{Name: "crm", ScimUrl: "https://other.example/scim"}, Secret: "new"}
+		req.ProtoReflect().SetUnknown(protowire.AppendString(protowire.AppendTag(nil, 2, protowire.BytesType), "scim_url"))
+		_, err := w.s.UpdateApp(ctx, req)
+		wantCode(t, "UpdateApp", err, codes.InvalidArgument, "nothing changed")
+	})
 }
 
 func TestAssignments(t *testing.T) {

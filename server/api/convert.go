@@ -89,19 +89,24 @@ func mappingFromProto(m *idsyncv1.AttributeMapping) store.Mapping {
 	}
 }
 
-func directoryFromProto(d *idsyncv1.Directory) *store.Directory {
-	return &store.Directory{
-		Name: d.GetName(), Kind: kindFromProto(d.GetKind()), BaseDN: d.GetBaseDn(),
-		UserFilter: d.GetUserFilter(), GroupFilter: d.GetGroupFilter(),
-		Mapping:          mappingFromProto(d.GetMapping()),
-		SafeguardPercent: int(d.GetSafeguardPercent()), SafeguardMax: int(d.GetSafeguardMax()),
-		CaptureStrategy: d.GetCaptureStrategy(),
-		PollInterval:    time.Duration(d.GetPollIntervalSeconds()) * time.Second,
-		// The wire cannot carry "off" as a negative number: the largest
-		// value stands for it.
-		FullImportInterval: intervalFromProto(d.GetFullImportIntervalSeconds()),
-		Mastered:           d.GetMastered(),
+// directoryFromProto returns base (nil: a new directory) with the settings
+// of d; what the hub keeps beside them (id, write-back, creation time)
+// stays base's.
+func directoryFromProto(d *idsyncv1.Directory, base *store.Directory) *store.Directory {
+	out := &store.Directory{}
+	if base != nil {
+		*out = *base
 	}
+	out.Name, out.Kind, out.BaseDN = d.GetName(), kindFromProto(d.GetKind()), d.GetBaseDn()
+	out.UserFilter, out.GroupFilter, out.Mapping = d.GetUserFilter(), d.GetGroupFilter(), mappingFromProto(d.GetMapping())
+	out.SafeguardPercent, out.SafeguardMax = int(d.GetSafeguardPercent()), int(d.GetSafeguardMax())
+	out.CaptureStrategy = d.GetCaptureStrategy()
+	out.PollInterval = time.Duration(d.GetPollIntervalSeconds()) * time.Second
+	// The wire cannot carry "off" as a negative number: the largest value
+	// stands for it.
+	out.FullImportInterval = intervalFromProto(d.GetFullImportIntervalSeconds())
+	out.Mastered = d.GetMastered()
+	return out
 }
 
 // IntervalOff is how the wire says "no scheduled full imports".

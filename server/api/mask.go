@@ -5,10 +5,23 @@ import (
 	"slices"
 	"strings"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 )
+
+// checkKnown refuses an update whose request has fields this hub does not
+// know: an older client's field list, or a newer client's field, would be
+// dropped, and the update half applied.
+func checkKnown(req proto.Message) error {
+	if len(req.ProtoReflect().GetUnknown()) > 0 {
+		return status.Error(codes.InvalidArgument,
+			"update: the request has fields this hub does not know (an idsyncctl of another version?): nothing changed")
+	}
+	return nil
+}
 
 // checkMask checks the paths of an update mask (AIP-134) against m's type:
 // each names a field of m, or a field of one of its message fields

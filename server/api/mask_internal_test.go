@@ -91,20 +91,40 @@ func TestApplyMask(t *testing.T) {
 	})
 }
 
-// TestAppFieldsSettable: every field of App is either one an update may
-// set, which appFromProto reads and appToProto shows back, or one of
-// appFixed; a new setting cannot be silently dropped by UpdateApp.
-func TestAppFieldsSettable(t *testing.T) {
-	fields := (&idsyncv1.App{}).ProtoReflect().Descriptor().Fields()
+// TestFieldsSettable: every field of App and Directory is either one an
+// update may set, which the conversion from the proto reads and the one to
+// it shows back, or one the update refuses: a new setting cannot be
+// silently dropped by an update.
+func TestFieldsSettable(t *testing.T) {
+	t.Run("App", func(t *testing.T) {
+		checkSettable(t, &idsyncv1.App{}, appFixed, func(t *testing.T, m proto.Message) proto.Message {
+			a, err := appFromProto(m.(*idsyncv1.App), nil)
+			if err != nil {
+				t.Fatalf("appFromProto(%v): %v", m, err)
+			}
+			return appToProto(a)
+		})
+	})
+	t.Run("Directory", func(t *testing.T) {
+		// write_back is applyWriteBack's.
+		checkSettable(t, &idsyncv1.Directory{}, append(directoryFixed, "write_back"), func(_ *testing.T, m proto.Message) proto.Message {
+			return directoryToProto(directoryFromProto(m.(*idsyncv1.Directory), nil))
+		})
+	})
+}
+
+// checkSettable sets each field of m's type but those of fixed, in turn, and
+// checks that it comes back through roundTrip.
+func checkSettable(t *testing.T, m proto.Message, fixed []string, roundTrip func(*testing.T, proto.Message) proto.Message) {
+	fields := m.ProtoReflect().Descriptor().Fields()
 	for i := range fields.Len() {
 		fd := fields.Get(i)
 		name := string(fd.Name())
-		if slices.Contains(appFixed, name) {
+		if slices.Contains(fixed, name) {
 			continue
 		}
 		t.Run(name, func(t *testing.T) {
-			p := &idsyncv1.App{}
-			m := p.ProtoReflect()
+			m := m.ProtoReflect().New()
 			switch {
 			case fd.IsList():
 				l := m.Mutable(fd).List()
@@ -118,12 +138,8 @@ func TestAppFieldsSettable(t *testing.T) {
 			default:
 				m.Set(fd, nonZero(fd))
 			}
-			a, err := appFromProto(p, nil)
-			if err != nil {
-				t.Fatalf("appFromProto(%v): %v", p, err)
-			}
-			if back := appToProto(a).ProtoReflect(); !back.Has(fd) {
-				t.Errorf("%s set to %v does not come back: appFromProto does not read it (add it, or to appFixed)", name, m.Get(fd))
+			if back := roundTrip(t, m.Interface()).ProtoReflect(); !back.Has(fd) {
+				t.Errorf("%s set to %v does not come back: the conversion does not read it (add it, or refuse it in updates)", name, m.Get(fd))
 			}
 		})
 	}
@@ -171,5 +187,23 @@ func TestAppRoundTrip(t *testing.T) {
 	never.ReconcileInterval = -1
 	if got, err := appFromProto(appToProto(&never), &never); err != nil || got.ReconcileInterval != -1 {
 		t.Errorf("never reconcile: %v, %v; want -1", got.ReconcileInterval, err)
+	}
+}
+
+// TestDirectoryRoundTrip: a directory's settings shown and read back are
+// the same, and what is not a setting stays.
+func TestDirectoryRoundTrip(t *testing.T) {
+	for _, full := range []time.Duration{6 * time.Hour, -1} {
+		stored := &store.Directory{ID: 3, Name: "corp", Kind: store.KindAD, BaseDN: "dc=corp", UserFilter: "(u)", GroupFilter: "(g)",
+			Mapping: store.Mapping{Username: "sAMAccountName", Email: "mail", GivenName: "givenName", FamilyName: "sn",
+				DisplayName: "displayName", EmployeeNumber: "employeeID", Department: "department", Title: "title",
+				Manager: "manager", GroupName: "cn", GroupDescription: "description", GroupMembers: []string{"member"},
+				Extra: []string{"mobile"}},
+			SafeguardPercent: 20, SafeguardMax: 500, CaptureStrategy: "dirsync", PollInterval: 5 * time.Second,
+			FullImportInterval: full, CreatedAt: time.Unix(1e9, 0), Mastered: []string{"title"},
+			WriteBack: &store.WriteBack{OUs: []string{"ou=a"}, InitialPassword: []byte("sealed"), MustChangePassword: true}}
+		if got := directoryFromProto(directoryToProto(stored), stored); !reflect.DeepEqual(got, stored) {
+			t.Errorf("round trip:\n got %+v\nwant %+v", got, stored)
+		}
 	}
 }

@@ -41,7 +41,8 @@ func TestAppAdminCannotReachTheDirectory(t *testing.T) {
 		return &idsyncv1.CreateAppRequest{App: a}
 	}
 	writeBack := func(wb *idsyncv1.WriteBack, fields ...string) *idsyncv1.UpdateDirectoryRequest {
-		return &idsyncv1.UpdateDirectoryRequest{Directory: &idsyncv1.Directory{Name: "hq", WriteBack: wb}, Fields: fields}
+		return &idsyncv1.UpdateDirectoryRequest{Directory: &idsyncv1.Directory{Name: "hq", WriteBack: wb},
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: fields}}
 	}
 	want := func(what string, err error, code codes.Code, text string) {
 		t.Helper()

@@ -9,6 +9,7 @@ package idsyncv1
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	fieldmaskpb "google.golang.org/protobuf/types/known/fieldmaskpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -1797,14 +1798,23 @@ func (x *CreateDirectoryResponse) GetDirectory() *Directory {
 	return nil
 }
 
-// UpdateDirectoryRequest changes settings of a directory.
+// UpdateDirectoryRequest changes the settings of a directory that
+// update_mask names.
 type UpdateDirectoryRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The directory's new settings; name and kind cannot change.
+	// The directory: its name identifies it; the fields update_mask names are
+	// its new settings, the others are not read.
 	Directory *Directory `protobuf:"bytes,1,opt,name=directory,proto3" json:"directory,omitempty"`
-	// Which fields to change, by Directory field name (e.g. "safeguard_percent",
-	// "mapping.email"); empty changes nothing.
-	Fields        []string `protobuf:"bytes,2,rep,name=fields,proto3" json:"fields,omitempty"`
+	// The settings to change, as paths of Directory (AIP-134): a field
+	// ("safeguard_percent", "mastered") or a field of mapping or write_back
+	// ("mapping.email", "write_back.ous"). A named field that directory leaves
+	// unset is cleared. "write_back" alone replaces the whole write-back
+	// (unset: off); write-back turned on makes created users change their
+	// initial password unless write_back.must_change_password says otherwise.
+	// Refused: name, kind, and what the hub reports (created_at,
+	// active_users, groups, agents, last_run, capture, capture_status). Empty
+	// changes nothing; "*" is not taken.
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,3,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1846,9 +1856,9 @@ func (x *UpdateDirectoryRequest) GetDirectory() *Directory {
 	return nil
 }
 
-func (x *UpdateDirectoryRequest) GetFields() []string {
+func (x *UpdateDirectoryRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
 	if x != nil {
-		return x.Fields
+		return x.UpdateMask
 	}
 	return nil
 }
@@ -4182,7 +4192,7 @@ var File_idsync_v1_admin_proto protoreflect.FileDescriptor
 
 const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x15idsync/v1/admin.proto\x12\tidsync.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15idsync/v1/agent.proto\"k\n" +
+	"\x15idsync/v1/admin.proto\x12\tidsync.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15idsync/v1/agent.proto\"k\n" +
 	"\x13AuthenticateRequest\x12\x1c\n" +
 	"\tdirectory\x18\x01 \x01(\tR\tdirectory\x12\x1a\n" +
 	"\busername\x18\x02 \x01(\tR\busername\x12\x1a\n" +
@@ -4308,10 +4318,11 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x16CreateDirectoryRequest\x122\n" +
 	"\tdirectory\x18\x01 \x01(\v2\x14.idsync.v1.DirectoryR\tdirectory\"M\n" +
 	"\x17CreateDirectoryResponse\x122\n" +
-	"\tdirectory\x18\x01 \x01(\v2\x14.idsync.v1.DirectoryR\tdirectory\"d\n" +
+	"\tdirectory\x18\x01 \x01(\v2\x14.idsync.v1.DirectoryR\tdirectory\"\x97\x01\n" +
 	"\x16UpdateDirectoryRequest\x122\n" +
-	"\tdirectory\x18\x01 \x01(\v2\x14.idsync.v1.DirectoryR\tdirectory\x12\x16\n" +
-	"\x06fields\x18\x02 \x03(\tR\x06fields\"M\n" +
+	"\tdirectory\x18\x01 \x01(\v2\x14.idsync.v1.DirectoryR\tdirectory\x12;\n" +
+	"\vupdate_mask\x18\x03 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMaskJ\x04\b\x02\x10\x03R\x06fields\"M\n" +
 	"\x17UpdateDirectoryResponse\x122\n" +
 	"\tdirectory\x18\x01 \x01(\v2\x14.idsync.v1.DirectoryR\tdirectory\"\x18\n" +
 	"\x16ListDirectoriesRequest\"Q\n" +
@@ -4598,10 +4609,11 @@ var file_idsync_v1_admin_proto_goTypes = []any{
 	(*GetGroupResponse)(nil),              // 61: idsync.v1.GetGroupResponse
 	(*timestamppb.Timestamp)(nil),         // 62: google.protobuf.Timestamp
 	(DirectoryKind)(0),                    // 63: idsync.v1.DirectoryKind
-	(ImportKind)(0),                       // 64: idsync.v1.ImportKind
-	(*EntryError)(nil),                    // 65: idsync.v1.EntryError
-	(*Attribute)(nil),                     // 66: idsync.v1.Attribute
-	(ObjectKind)(0),                       // 67: idsync.v1.ObjectKind
+	(*fieldmaskpb.FieldMask)(nil),         // 64: google.protobuf.FieldMask
+	(ImportKind)(0),                       // 65: idsync.v1.ImportKind
+	(*EntryError)(nil),                    // 66: idsync.v1.EntryError
+	(*Attribute)(nil),                     // 67: idsync.v1.Attribute
+	(ObjectKind)(0),                       // 68: idsync.v1.ObjectKind
 }
 var file_idsync_v1_admin_proto_depIdxs = []int32{
 	50, // 0: idsync.v1.AuthenticateResponse.user:type_name -> idsync.v1.User
@@ -4626,91 +4638,92 @@ var file_idsync_v1_admin_proto_depIdxs = []int32{
 	19, // 19: idsync.v1.CreateDirectoryRequest.directory:type_name -> idsync.v1.Directory
 	19, // 20: idsync.v1.CreateDirectoryResponse.directory:type_name -> idsync.v1.Directory
 	19, // 21: idsync.v1.UpdateDirectoryRequest.directory:type_name -> idsync.v1.Directory
-	19, // 22: idsync.v1.UpdateDirectoryResponse.directory:type_name -> idsync.v1.Directory
-	19, // 23: idsync.v1.ListDirectoriesResponse.directories:type_name -> idsync.v1.Directory
-	19, // 24: idsync.v1.GetDirectoryResponse.directory:type_name -> idsync.v1.Directory
-	62, // 25: idsync.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	0,  // 26: idsync.v1.Agent.state:type_name -> idsync.v1.AgentState
-	62, // 27: idsync.v1.Agent.enrolled_at:type_name -> google.protobuf.Timestamp
-	62, // 28: idsync.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
-	62, // 29: idsync.v1.Agent.cert_expires_at:type_name -> google.protobuf.Timestamp
-	34, // 30: idsync.v1.ListAgentsResponse.agents:type_name -> idsync.v1.Agent
-	34, // 31: idsync.v1.RevokeAgentResponse.agent:type_name -> idsync.v1.Agent
-	64, // 32: idsync.v1.ImportRun.kind:type_name -> idsync.v1.ImportKind
-	1,  // 33: idsync.v1.ImportRun.state:type_name -> idsync.v1.RunState
-	62, // 34: idsync.v1.ImportRun.started_at:type_name -> google.protobuf.Timestamp
-	62, // 35: idsync.v1.ImportRun.finished_at:type_name -> google.protobuf.Timestamp
-	65, // 36: idsync.v1.ImportRun.error_samples:type_name -> idsync.v1.EntryError
-	64, // 37: idsync.v1.StartImportRequest.kind:type_name -> idsync.v1.ImportKind
-	39, // 38: idsync.v1.StartImportResponse.run:type_name -> idsync.v1.ImportRun
-	39, // 39: idsync.v1.ListImportsResponse.runs:type_name -> idsync.v1.ImportRun
-	39, // 40: idsync.v1.GetImportResponse.run:type_name -> idsync.v1.ImportRun
-	39, // 41: idsync.v1.ConfirmImportResponse.run:type_name -> idsync.v1.ImportRun
-	39, // 42: idsync.v1.CancelImportResponse.run:type_name -> idsync.v1.ImportRun
-	2,  // 43: idsync.v1.User.status:type_name -> idsync.v1.UserStatus
-	66, // 44: idsync.v1.User.extra:type_name -> idsync.v1.Attribute
-	62, // 45: idsync.v1.User.created_at:type_name -> google.protobuf.Timestamp
-	62, // 46: idsync.v1.User.updated_at:type_name -> google.protobuf.Timestamp
-	51, // 47: idsync.v1.User.transitive_groups:type_name -> idsync.v1.TransitiveGroup
-	2,  // 48: idsync.v1.ListUsersRequest.status:type_name -> idsync.v1.UserStatus
-	50, // 49: idsync.v1.ListUsersResponse.users:type_name -> idsync.v1.User
-	50, // 50: idsync.v1.GetUserResponse.user:type_name -> idsync.v1.User
-	2,  // 51: idsync.v1.Group.status:type_name -> idsync.v1.UserStatus
-	67, // 52: idsync.v1.GroupMember.kind:type_name -> idsync.v1.ObjectKind
-	56, // 53: idsync.v1.ListGroupsResponse.groups:type_name -> idsync.v1.Group
-	56, // 54: idsync.v1.GetGroupResponse.group:type_name -> idsync.v1.Group
-	57, // 55: idsync.v1.GetGroupResponse.members:type_name -> idsync.v1.GroupMember
-	22, // 56: idsync.v1.AdminService.CreateDirectory:input_type -> idsync.v1.CreateDirectoryRequest
-	24, // 57: idsync.v1.AdminService.UpdateDirectory:input_type -> idsync.v1.UpdateDirectoryRequest
-	26, // 58: idsync.v1.AdminService.ListDirectories:input_type -> idsync.v1.ListDirectoriesRequest
-	28, // 59: idsync.v1.AdminService.GetDirectory:input_type -> idsync.v1.GetDirectoryRequest
-	30, // 60: idsync.v1.AdminService.IssueSourceToken:input_type -> idsync.v1.IssueSourceTokenRequest
-	32, // 61: idsync.v1.AdminService.CreateEnrollmentToken:input_type -> idsync.v1.CreateEnrollmentTokenRequest
-	35, // 62: idsync.v1.AdminService.ListAgents:input_type -> idsync.v1.ListAgentsRequest
-	37, // 63: idsync.v1.AdminService.RevokeAgent:input_type -> idsync.v1.RevokeAgentRequest
-	40, // 64: idsync.v1.AdminService.StartImport:input_type -> idsync.v1.StartImportRequest
-	42, // 65: idsync.v1.AdminService.ListImports:input_type -> idsync.v1.ListImportsRequest
-	44, // 66: idsync.v1.AdminService.GetImport:input_type -> idsync.v1.GetImportRequest
-	46, // 67: idsync.v1.AdminService.ConfirmImport:input_type -> idsync.v1.ConfirmImportRequest
-	48, // 68: idsync.v1.AdminService.CancelImport:input_type -> idsync.v1.CancelImportRequest
-	52, // 69: idsync.v1.AdminService.ListUsers:input_type -> idsync.v1.ListUsersRequest
-	54, // 70: idsync.v1.AdminService.GetUser:input_type -> idsync.v1.GetUserRequest
-	58, // 71: idsync.v1.AdminService.ListGroups:input_type -> idsync.v1.ListGroupsRequest
-	60, // 72: idsync.v1.AdminService.GetGroup:input_type -> idsync.v1.GetGroupRequest
-	6,  // 73: idsync.v1.AdminService.CreateAdminToken:input_type -> idsync.v1.CreateAdminTokenRequest
-	8,  // 74: idsync.v1.AdminService.ListAdminTokens:input_type -> idsync.v1.ListAdminTokensRequest
-	10, // 75: idsync.v1.AdminService.RevokeAdminToken:input_type -> idsync.v1.RevokeAdminTokenRequest
-	13, // 76: idsync.v1.AdminService.ListAuditEvents:input_type -> idsync.v1.ListAuditEventsRequest
-	15, // 77: idsync.v1.AdminService.GetReport:input_type -> idsync.v1.GetReportRequest
-	3,  // 78: idsync.v1.AdminService.Authenticate:input_type -> idsync.v1.AuthenticateRequest
-	23, // 79: idsync.v1.AdminService.CreateDirectory:output_type -> idsync.v1.CreateDirectoryResponse
-	25, // 80: idsync.v1.AdminService.UpdateDirectory:output_type -> idsync.v1.UpdateDirectoryResponse
-	27, // 81: idsync.v1.AdminService.ListDirectories:output_type -> idsync.v1.ListDirectoriesResponse
-	29, // 82: idsync.v1.AdminService.GetDirectory:output_type -> idsync.v1.GetDirectoryResponse
-	31, // 83: idsync.v1.AdminService.IssueSourceToken:output_type -> idsync.v1.IssueSourceTokenResponse
-	33, // 84: idsync.v1.AdminService.CreateEnrollmentToken:output_type -> idsync.v1.CreateEnrollmentTokenResponse
-	36, // 85: idsync.v1.AdminService.ListAgents:output_type -> idsync.v1.ListAgentsResponse
-	38, // 86: idsync.v1.AdminService.RevokeAgent:output_type -> idsync.v1.RevokeAgentResponse
-	41, // 87: idsync.v1.AdminService.StartImport:output_type -> idsync.v1.StartImportResponse
-	43, // 88: idsync.v1.AdminService.ListImports:output_type -> idsync.v1.ListImportsResponse
-	45, // 89: idsync.v1.AdminService.GetImport:output_type -> idsync.v1.GetImportResponse
-	47, // 90: idsync.v1.AdminService.ConfirmImport:output_type -> idsync.v1.ConfirmImportResponse
-	49, // 91: idsync.v1.AdminService.CancelImport:output_type -> idsync.v1.CancelImportResponse
-	53, // 92: idsync.v1.AdminService.ListUsers:output_type -> idsync.v1.ListUsersResponse
-	55, // 93: idsync.v1.AdminService.GetUser:output_type -> idsync.v1.GetUserResponse
-	59, // 94: idsync.v1.AdminService.ListGroups:output_type -> idsync.v1.ListGroupsResponse
-	61, // 95: idsync.v1.AdminService.GetGroup:output_type -> idsync.v1.GetGroupResponse
-	7,  // 96: idsync.v1.AdminService.CreateAdminToken:output_type -> idsync.v1.CreateAdminTokenResponse
-	9,  // 97: idsync.v1.AdminService.ListAdminTokens:output_type -> idsync.v1.ListAdminTokensResponse
-	11, // 98: idsync.v1.AdminService.RevokeAdminToken:output_type -> idsync.v1.RevokeAdminTokenResponse
-	14, // 99: idsync.v1.AdminService.ListAuditEvents:output_type -> idsync.v1.ListAuditEventsResponse
-	17, // 100: idsync.v1.AdminService.GetReport:output_type -> idsync.v1.GetReportResponse
-	4,  // 101: idsync.v1.AdminService.Authenticate:output_type -> idsync.v1.AuthenticateResponse
-	79, // [79:102] is the sub-list for method output_type
-	56, // [56:79] is the sub-list for method input_type
-	56, // [56:56] is the sub-list for extension type_name
-	56, // [56:56] is the sub-list for extension extendee
-	0,  // [0:56] is the sub-list for field type_name
+	64, // 22: idsync.v1.UpdateDirectoryRequest.update_mask:type_name -> google.protobuf.FieldMask
+	19, // 23: idsync.v1.UpdateDirectoryResponse.directory:type_name -> idsync.v1.Directory
+	19, // 24: idsync.v1.ListDirectoriesResponse.directories:type_name -> idsync.v1.Directory
+	19, // 25: idsync.v1.GetDirectoryResponse.directory:type_name -> idsync.v1.Directory
+	62, // 26: idsync.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	0,  // 27: idsync.v1.Agent.state:type_name -> idsync.v1.AgentState
+	62, // 28: idsync.v1.Agent.enrolled_at:type_name -> google.protobuf.Timestamp
+	62, // 29: idsync.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
+	62, // 30: idsync.v1.Agent.cert_expires_at:type_name -> google.protobuf.Timestamp
+	34, // 31: idsync.v1.ListAgentsResponse.agents:type_name -> idsync.v1.Agent
+	34, // 32: idsync.v1.RevokeAgentResponse.agent:type_name -> idsync.v1.Agent
+	65, // 33: idsync.v1.ImportRun.kind:type_name -> idsync.v1.ImportKind
+	1,  // 34: idsync.v1.ImportRun.state:type_name -> idsync.v1.RunState
+	62, // 35: idsync.v1.ImportRun.started_at:type_name -> google.protobuf.Timestamp
+	62, // 36: idsync.v1.ImportRun.finished_at:type_name -> google.protobuf.Timestamp
+	66, // 37: idsync.v1.ImportRun.error_samples:type_name -> idsync.v1.EntryError
+	65, // 38: idsync.v1.StartImportRequest.kind:type_name -> idsync.v1.ImportKind
+	39, // 39: idsync.v1.StartImportResponse.run:type_name -> idsync.v1.ImportRun
+	39, // 40: idsync.v1.ListImportsResponse.runs:type_name -> idsync.v1.ImportRun
+	39, // 41: idsync.v1.GetImportResponse.run:type_name -> idsync.v1.ImportRun
+	39, // 42: idsync.v1.ConfirmImportResponse.run:type_name -> idsync.v1.ImportRun
+	39, // 43: idsync.v1.CancelImportResponse.run:type_name -> idsync.v1.ImportRun
+	2,  // 44: idsync.v1.User.status:type_name -> idsync.v1.UserStatus
+	67, // 45: idsync.v1.User.extra:type_name -> idsync.v1.Attribute
+	62, // 46: idsync.v1.User.created_at:type_name -> google.protobuf.Timestamp
+	62, // 47: idsync.v1.User.updated_at:type_name -> google.protobuf.Timestamp
+	51, // 48: idsync.v1.User.transitive_groups:type_name -> idsync.v1.TransitiveGroup
+	2,  // 49: idsync.v1.ListUsersRequest.status:type_name -> idsync.v1.UserStatus
+	50, // 50: idsync.v1.ListUsersResponse.users:type_name -> idsync.v1.User
+	50, // 51: idsync.v1.GetUserResponse.user:type_name -> idsync.v1.User
+	2,  // 52: idsync.v1.Group.status:type_name -> idsync.v1.UserStatus
+	68, // 53: idsync.v1.GroupMember.kind:type_name -> idsync.v1.ObjectKind
+	56, // 54: idsync.v1.ListGroupsResponse.groups:type_name -> idsync.v1.Group
+	56, // 55: idsync.v1.GetGroupResponse.group:type_name -> idsync.v1.Group
+	57, // 56: idsync.v1.GetGroupResponse.members:type_name -> idsync.v1.GroupMember
+	22, // 57: idsync.v1.AdminService.CreateDirectory:input_type -> idsync.v1.CreateDirectoryRequest
+	24, // 58: idsync.v1.AdminService.UpdateDirectory:input_type -> idsync.v1.UpdateDirectoryRequest
+	26, // 59: idsync.v1.AdminService.ListDirectories:input_type -> idsync.v1.ListDirectoriesRequest
+	28, // 60: idsync.v1.AdminService.GetDirectory:input_type -> idsync.v1.GetDirectoryRequest
+	30, // 61: idsync.v1.AdminService.IssueSourceToken:input_type -> idsync.v1.IssueSourceTokenRequest
+	32, // 62: idsync.v1.AdminService.CreateEnrollmentToken:input_type -> idsync.v1.CreateEnrollmentTokenRequest
+	35, // 63: idsync.v1.AdminService.ListAgents:input_type -> idsync.v1.ListAgentsRequest
+	37, // 64: idsync.v1.AdminService.RevokeAgent:input_type -> idsync.v1.RevokeAgentRequest
+	40, // 65: idsync.v1.AdminService.StartImport:input_type -> idsync.v1.StartImportRequest
+	42, // 66: idsync.v1.AdminService.ListImports:input_type -> idsync.v1.ListImportsRequest
+	44, // 67: idsync.v1.AdminService.GetImport:input_type -> idsync.v1.GetImportRequest
+	46, // 68: idsync.v1.AdminService.ConfirmImport:input_type -> idsync.v1.ConfirmImportRequest
+	48, // 69: idsync.v1.AdminService.CancelImport:input_type -> idsync.v1.CancelImportRequest
+	52, // 70: idsync.v1.AdminService.ListUsers:input_type -> idsync.v1.ListUsersRequest
+	54, // 71: idsync.v1.AdminService.GetUser:input_type -> idsync.v1.GetUserRequest
+	58, // 72: idsync.v1.AdminService.ListGroups:input_type -> idsync.v1.ListGroupsRequest
+	60, // 73: idsync.v1.AdminService.GetGroup:input_type -> idsync.v1.GetGroupRequest
+	6,  // 74: idsync.v1.AdminService.CreateAdminToken:input_type -> idsync.v1.CreateAdminTokenRequest
+	8,  // 75: idsync.v1.AdminService.ListAdminTokens:input_type -> idsync.v1.ListAdminTokensRequest
+	10, // 76: idsync.v1.AdminService.RevokeAdminToken:input_type -> idsync.v1.RevokeAdminTokenRequest
+	13, // 77: idsync.v1.AdminService.ListAuditEvents:input_type -> idsync.v1.ListAuditEventsRequest
+	15, // 78: idsync.v1.AdminService.GetReport:input_type -> idsync.v1.GetReportRequest
+	3,  // 79: idsync.v1.AdminService.Authenticate:input_type -> idsync.v1.AuthenticateRequest
+	23, // 80: idsync.v1.AdminService.CreateDirectory:output_type -> idsync.v1.CreateDirectoryResponse
+	25, // 81: idsync.v1.AdminService.UpdateDirectory:output_type -> idsync.v1.UpdateDirectoryResponse
+	27, // 82: idsync.v1.AdminService.ListDirectories:output_type -> idsync.v1.ListDirectoriesResponse
+	29, // 83: idsync.v1.AdminService.GetDirectory:output_type -> idsync.v1.GetDirectoryResponse
+	31, // 84: idsync.v1.AdminService.IssueSourceToken:output_type -> idsync.v1.IssueSourceTokenResponse
+	33, // 85: idsync.v1.AdminService.CreateEnrollmentToken:output_type -> idsync.v1.CreateEnrollmentTokenResponse
+	36, // 86: idsync.v1.AdminService.ListAgents:output_type -> idsync.v1.ListAgentsResponse
+	38, // 87: idsync.v1.AdminService.RevokeAgent:output_type -> idsync.v1.RevokeAgentResponse
+	41, // 88: idsync.v1.AdminService.StartImport:output_type -> idsync.v1.StartImportResponse
+	43, // 89: idsync.v1.AdminService.ListImports:output_type -> idsync.v1.ListImportsResponse
+	45, // 90: idsync.v1.AdminService.GetImport:output_type -> idsync.v1.GetImportResponse
+	47, // 91: idsync.v1.AdminService.ConfirmImport:output_type -> idsync.v1.ConfirmImportResponse
+	49, // 92: idsync.v1.AdminService.CancelImport:output_type -> idsync.v1.CancelImportResponse
+	53, // 93: idsync.v1.AdminService.ListUsers:output_type -> idsync.v1.ListUsersResponse
+	55, // 94: idsync.v1.AdminService.GetUser:output_type -> idsync.v1.GetUserResponse
+	59, // 95: idsync.v1.AdminService.ListGroups:output_type -> idsync.v1.ListGroupsResponse
+	61, // 96: idsync.v1.AdminService.GetGroup:output_type -> idsync.v1.GetGroupResponse
+	7,  // 97: idsync.v1.AdminService.CreateAdminToken:output_type -> idsync.v1.CreateAdminTokenResponse
+	9,  // 98: idsync.v1.AdminService.ListAdminTokens:output_type -> idsync.v1.ListAdminTokensResponse
+	11, // 99: idsync.v1.AdminService.RevokeAdminToken:output_type -> idsync.v1.RevokeAdminTokenResponse
+	14, // 100: idsync.v1.AdminService.ListAuditEvents:output_type -> idsync.v1.ListAuditEventsResponse
+	17, // 101: idsync.v1.AdminService.GetReport:output_type -> idsync.v1.GetReportResponse
+	4,  // 102: idsync.v1.AdminService.Authenticate:output_type -> idsync.v1.AuthenticateResponse
+	80, // [80:103] is the sub-list for method output_type
+	57, // [57:80] is the sub-list for method input_type
+	57, // [57:57] is the sub-list for extension type_name
+	57, // [57:57] is the sub-list for extension extendee
+	0,  // [0:57] is the sub-list for field type_name
 }
 
 func init() { file_idsync_v1_admin_proto_init() }
