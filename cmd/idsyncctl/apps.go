@@ -520,7 +520,7 @@ func testText(w io.Writer, r *idsyncv1.TestAppResponse) error {
 	if len(r.GetProblems()) > 0 {
 		fmt.Fprintln(w, "problems:")
 		for _, p := range r.GetProblems() {
-			fmt.Fprintf(w, "  - %s\n", p)
+			fmt.Fprintf(w, "  - %s\n", terminalSafe(p))
 		}
 	}
 	return nil

@@ -141,7 +141,7 @@ func summary(w io.Writer, r *idsyncv1.ImportRun) error {
 	if len(r.GetErrorSamples()) > 0 {
 		fmt.Fprintln(w, "\nentry errors (first 100):")
 		for _, e := range r.GetErrorSamples() {
-			fmt.Fprintf(w, "  %s: %s\n", e.GetDn(), e.GetMessage())
+			fmt.Fprintf(w, "  %s: %s\n", terminalSafe(e.GetDn()), terminalSafe(e.GetMessage()))
 		}
 	}
 	return nil

@@ -65,8 +65,8 @@ func userList(c *cli, args []string) error {
 		}
 		for _, u := range resp.GetUsers() {
 			if tw != nil {
-				fmt.Fprintln(tw, strings.Join([]string{u.GetUsername(), u.GetDirectory(), statusName(u.GetStatus()),
-					dash(u.GetDisplayName()), dash(u.GetEmail()), u.GetId()}, "\t"))
+				fmt.Fprintln(tw, strings.Join(mapSlice([]string{u.GetUsername(), u.GetDirectory(), statusName(u.GetStatus()),
+					dash(u.GetDisplayName()), dash(u.GetEmail()), u.GetId()}, terminalSafe), "\t"))
 				continue
 			}
 			b, err := json.MarshalIndent(toUserJSON(u), "  ", "  ")
