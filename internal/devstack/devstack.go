@@ -4,6 +4,7 @@ package devstack
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 	"sync"
@@ -184,26 +186,23 @@ type Hub struct {
 }
 
 // StartHub starts idsync-hub serve and waits until /healthz answers.
+//
+// Without fixed addresses the hub listens on ports the kernel picks (a
+// port picked here and bound there may be taken in between by another
+// test's server); they are read from its "hub serving" log line, and kept
+// for Restart.
 func StartHub(ctx context.Context, bins Binaries, o HubOptions) (*Hub, error) {
-	grpcAddr, httpAddr := o.GRPCAddr, o.HTTPAddr
-	var err error
-	if grpcAddr == "" {
-		if grpcAddr, err = FreeAddr(); err != nil {
-			return nil, err
-		}
-	}
-	if httpAddr == "" {
-		if httpAddr, err = FreeAddr(); err != nil {
-			return nil, err
-		}
-	}
-	h := &Hub{bins: bins, DataDir: o.DataDir, GRPCAddr: grpcAddr, HTTPAddr: httpAddr,
+	h := &Hub{bins: bins, DataDir: o.DataDir, GRPCAddr: o.GRPCAddr, HTTPAddr: o.HTTPAddr,
 		AdminConf: filepath.Join(o.DataDir, "admin.conf"), opts: o}
 	return h, h.start(ctx)
 }
 
+// servingLine is the hub's log line naming the addresses it listens on.
+var servingLine = regexp.MustCompile(`msg="hub serving" grpc=(\S+) http=(\S+)`)
+
 func (h *Hub) start(ctx context.Context) error {
-	args := []string{"serve", "--data-dir", h.DataDir, "--grpc-listen", h.GRPCAddr, "--http-listen", h.HTTPAddr}
+	grpcAddr, httpAddr := cmp.Or(h.GRPCAddr, "127.0.0.1:0"), cmp.Or(h.HTTPAddr, "127.0.0.1:0")
+	args := []string{"serve", "--data-dir", h.DataDir, "--grpc-listen", grpcAddr, "--http-listen", httpAddr, "--log-format", "text"}
 	if h.opts.Store != "" {
 		args = append(args, "--store", h.opts.Store, "--store-dsn", h.opts.DSN)
 	}
@@ -221,6 +220,13 @@ func (h *Hub) start(ctx context.Context) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(50 * time.Millisecond):
+		}
+		if h.HTTPAddr == "" {
+			m := servingLine.FindStringSubmatch(p.Out.String())
+			if m == nil {
+				continue
+			}
+			h.GRPCAddr, h.HTTPAddr = m[1], m[2]
 		}
 		resp, err := http.Get("http://" + h.HTTPAddr + "/healthz")
 		if err == nil {
