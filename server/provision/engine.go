@@ -169,6 +169,30 @@ func (e *Engine) AppChanged(ctx context.Context, appID int64) error {
 	return nil
 }
 
+// UserGone tells the engine that the hub no longer has a user (purged
+// after its retention): every app that holds an account of it deletes the
+// account where it allows deletes, else opens a manual task for it.
+func (e *Engine) UserGone(ctx context.Context, userID string) error {
+	apps, err := e.st.ListApps(ctx)
+	if err != nil {
+		return err
+	}
+	for _, a := range apps {
+		acct, err := e.st.GetAccount(ctx, a.ID, userID)
+		if isNotFound(err) || err == nil && acct.State == store.AccountDeleted {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if _, err := e.st.Enqueue(ctx, a.ID, store.JobUser, userID, e.opts.Now()); err != nil {
+			return fmt.Errorf("queueing the account of purged user %s in app %s: %w", userID, a.Name, err)
+		}
+		e.wakeApp(a.ID)
+	}
+	return nil
+}
+
 // Wake makes an app's workers look for due jobs now (after push retry).
 func (e *Engine) Wake(appID int64) { e.wakeApp(appID) }
 

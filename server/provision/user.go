@@ -269,6 +269,17 @@ func (r *appRunner) deprovision(ctx context.Context, u *store.User, userID strin
 	if acct == nil || acct.State == store.AccountDeleted {
 		return nil
 	}
+	if u == nil && acct.State != store.AccountCreating {
+		// Purged after the hub's retention: the account goes now where
+		// the app allows it, else an admin removes it.
+		if a.AllowDelete {
+			return r.deleteAccount(ctx, acct)
+		}
+		_, err := r.e.st.CreateTask(ctx, &store.Task{AppID: a.ID, UserID: userID, Kind: "deprovision",
+			Detail: fmt.Sprintf("remove account %s (id %s) from %s by hand: the user was purged from the hub after its retention, "+
+				"and the app does not let idsync delete accounts", accountName(acct), acct.RemoteID, a.Name)})
+		return err
+	}
 	if acct.State == store.AccountCreating {
 		// A create whose outcome is unknown: find out.
 		name := ""
