@@ -11,6 +11,7 @@ import (
 
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 	"github.com/idsync/idsync/server/ingest"
+	"github.com/idsync/idsync/server/runs"
 	"github.com/idsync/idsync/server/store"
 )
 
@@ -478,7 +479,7 @@ func TestTransitions(t *testing.T) {
 			if open := h.openRuns(d, store.RunFull); len(open) != 0 {
 				t.Fatalf("a full import started at the interval itself, before its jitter: %v", open)
 			}
-			h.clock.Set(last.StartedAt.Add(time.Hour + time.Duration(ingest.FullImportJitter*float64(time.Hour)) + time.Millisecond))
+			h.clock.Set(last.StartedAt.Add(time.Hour + time.Duration(runs.FullImportJitter*float64(time.Hour)) + time.Millisecond))
 			h.seen(s1)
 			h.schedule()
 			open := h.openRuns(d, store.RunFull)
