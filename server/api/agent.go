@@ -338,7 +338,7 @@ func (ss *session) serve(ctx context.Context, stream idsyncv1.AgentService_Conne
 		close(ss.done)
 		// The stream is gone: its runs cannot finish.
 		bg := context.WithoutCancel(ctx)
-		ss.s.runs.Ended(bg, ss.id, ss.agent.Name)
+		ss.s.runs.Ended(bg, ss, ss.agent.Name)
 		if err := st.AgentDisconnected(bg, ss.agent.ID, ss.id, time.Now()); err != nil {
 			ss.log.Error("recording disconnect", "err", err)
 		}

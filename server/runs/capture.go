@@ -6,7 +6,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/idsync/idsync/internal/backoff"
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/store"
@@ -62,7 +61,7 @@ func (c *Coordinator) holdCapture(ctx context.Context, s Session, d *store.Direc
 		// one; capture starts once it completes.
 		return nil
 	}
-	if !c.captureMayStart(s.ID(), d.ID) {
+	if !c.backoff.Ready(leaseKey{s.ID(), d.Name}) {
 		return nil
 	}
 	r := &store.Run{DirectoryID: d.ID, Kind: store.RunIncremental, State: store.RunRunning, Trigger: "capture"}
@@ -91,52 +90,12 @@ func (c *Coordinator) startCapture(ctx context.Context, s Session, d *store.Dire
 		Kind: idsyncv1.ImportKind_IMPORT_KIND_INCREMENTAL, Source: ingest.Source(d, cp)})
 }
 
-// leaseKey is one session's capture of one directory.
-type leaseKey struct {
-	session   string
-	directory int64
-}
+// leaseKey is one session's capture of one directory (by name).
+type leaseKey struct{ session, directory string }
 
-// captureWait is the backoff of one session's capture of a directory.
-type captureWait struct {
-	b     *backoff.Backoff
-	until time.Time
-}
-
-// captureFailed backs off session's next capture of a directory.
-func (c *Coordinator) captureFailed(session string, directoryID int64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	k := leaseKey{session, directoryID}
-	w := c.backoffs[k]
-	if w == nil {
-		w = &captureWait{b: backoff.New(captureRetryMin, captureRetryMax)}
-		c.backoffs[k] = w
-	}
-	w.until = c.now().Add(w.b.Next())
-}
-
-// captureOK resets the backoff after a batch of a capture was applied.
-func (c *Coordinator) captureOK(session string, directoryID int64) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.backoffs, leaseKey{session, directoryID})
-}
-
-func (c *Coordinator) captureMayStart(session string, directoryID int64) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	w := c.backoffs[leaseKey{session, directoryID}]
-	return w == nil || !c.now().Before(w.until)
-}
-
-// forget drops the backoffs of a session that ended.
-func (c *Coordinator) forget(session string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for k := range c.backoffs {
-		if k.session == session {
-			delete(c.backoffs, k)
-		}
+// forget drops the capture backoff of a session that ended.
+func (c *Coordinator) forget(s Session) {
+	for _, d := range s.Directories() {
+		c.backoff.Reset(leaseKey{s.ID(), d})
 	}
 }

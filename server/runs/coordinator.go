@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/idsync/idsync/internal/backoff"
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/store"
@@ -104,16 +105,16 @@ type Coordinator struct {
 	every time.Duration
 	now   func() time.Time
 
-	mu sync.Mutex
-	// backoffs delay a session's next capture of a directory after one
-	// failed on its agent.
-	backoffs map[leaseKey]*captureWait
+	// backoff puts a session's next capture of a directory off after one
+	// failed on its agent, so that an LDAP server that is down is not
+	// hammered with new runs; a batch applied resets it.
+	backoff *backoff.Keyed[leaseKey]
 }
 
 // New returns a Coordinator.
 func New(cfg Config) *Coordinator {
 	c := &Coordinator{st: cfg.Store, eng: cfg.Engine, wake: cfg.Wake, audit: cfg.Audit,
-		hb: cfg.Heartbeat, every: cfg.ScheduleEvery, now: cfg.Now, backoffs: map[leaseKey]*captureWait{}}
+		hb: cfg.Heartbeat, every: cfg.ScheduleEvery, now: cfg.Now}
 	if c.wake == nil {
 		c.wake = noWaker{}
 	}
@@ -134,6 +135,7 @@ func New(cfg Config) *Coordinator {
 	if c.now == nil {
 		c.now = time.Now
 	}
+	c.backoff = backoff.NewKeyed[leaseKey](captureRetryMin, captureRetryMax, c.now)
 	return c
 }
 
@@ -250,7 +252,7 @@ func (c *Coordinator) Committed(ctx context.Context, s Session, r *store.Run, b 
 			c.log.Warn("recording capture strategy", "run", r.ID, "err", err)
 		}
 	}
-	c.captureOK(s.ID(), r.DirectoryID)
+	c.backoff.Reset(leaseKey{s.ID(), r.Directory})
 	if !b.GetRefreshDone() || !b.GetPresentPhase() {
 		return nil
 	}
@@ -293,12 +295,10 @@ func (c *Coordinator) ReadComplete(ctx context.Context, runID int64, checkpoint 
 }
 
 // Failed records a run that failed on the agent of session s: it fails (no
-// sweep), and a failed capture backs off s's next capture of the
-// directory, so that an LDAP server that is down is not hammered with new
-// runs.
+// sweep), and a failed capture puts s's next capture of the directory off.
 func (c *Coordinator) Failed(ctx context.Context, s Session, runID int64, why string) {
 	if run, err := c.st.GetRun(ctx, runID); err == nil && run.Kind == store.RunIncremental {
-		c.captureFailed(s.ID(), run.DirectoryID)
+		c.backoff.Failed(leaseKey{s.ID(), run.Directory})
 	}
 	if _, err := c.eng.Fail(ctx, runID, why); err != nil && !errors.Is(err, ingest.ErrRunEnded) {
 		c.log.Error("failing run", "run", runID, "err", err)
@@ -323,15 +323,15 @@ func (c *Coordinator) Reconcile(ctx context.Context, runID int64, why string) {
 	c.wake.WakeAll()
 }
 
-// Ended ends the open runs of a session whose stream is gone: they cannot
+// Ended ends the open runs of session s, whose stream is gone: they cannot
 // finish. A full run fails cleanly (no sweep; the next one starts afresh);
 // a capture stops, and another session (or this agent, back) resumes it
 // from the checkpoint. agent names the agent in the runs' messages.
-func (c *Coordinator) Ended(ctx context.Context, sessionID, agent string) {
-	c.forget(sessionID)
-	runs, err := c.st.ListRuns(ctx, store.RunFilter{SessionID: sessionID, States: []store.RunState{store.RunRunning}})
+func (c *Coordinator) Ended(ctx context.Context, s Session, agent string) {
+	c.forget(s)
+	runs, err := c.st.ListRuns(ctx, store.RunFilter{SessionID: s.ID(), States: []store.RunState{store.RunRunning}})
 	if err != nil {
-		c.log.Error("listing runs of a closed session", "session", sessionID, "err", err)
+		c.sessionLog(s).Error("listing runs of a closed session", "err", err)
 		return
 	}
 	why := fmt.Sprintf("agent %s disconnected before the run finished; nothing was swept", agent)
@@ -346,7 +346,7 @@ func (c *Coordinator) Ended(ctx context.Context, sessionID, agent string) {
 		if _, err := c.eng.Fail(ctx, r.ID, why); err != nil && !errors.Is(err, ingest.ErrRunEnded) {
 			c.log.Error("failing run", "run", r.ID, "err", err)
 		} else if err == nil {
-			c.log.Warn("run failed: agent disconnected", "run", r.ID, "session", sessionID)
+			c.sessionLog(s).Warn("run failed: agent disconnected", "run", r.ID)
 		}
 	}
 }

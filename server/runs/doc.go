@@ -25,8 +25,9 @@
 // store, so any hub replica continues a run; the Coordinator itself keeps
 // only its sessions' capture backoff.
 //
-// It may import server/store, server/ingest, the wire types of
-// proto/idsync/v1, internal/backoff and the standard library; never the
-// gRPC transport, server/api or server/sessions (it declares the small
-// interfaces it uses, which those implement).
+// It may import `server/store`, `server/ingest`, the wire types of
+// `proto/idsync/v1` and `internal/backoff`; no gRPC transport (it declares
+// the small interfaces it uses, which the gRPC session and the session
+// registry implement), and never `server/api`, `server/sessions`, `agent`
+// or `ldapsync`.
 package runs

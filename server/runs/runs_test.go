@@ -379,7 +379,7 @@ func TestTransitions(t *testing.T) {
 			capture := runID(t, only(t, h.claim(s1), incremental))
 			r := h.fullRun(d, s1)
 			h.mustCommit(s1, batch(r, 1, "ann"))
-			h.c.Ended(h.ctx, s1.id, "a1")
+			h.c.Ended(h.ctx, s1, "a1")
 			if got := h.wantState(r.ID, store.RunFailed); !strings.Contains(got.Message, "agent a1 disconnected") {
 				t.Errorf("failed with %q, want it to name the agent", got.Message)
 			}
