@@ -32,6 +32,7 @@ import (
 	"github.com/idsync/idsync/server/audit"
 	"github.com/idsync/idsync/server/auth"
 	"github.com/idsync/idsync/server/ingest"
+	"github.com/idsync/idsync/server/runs"
 	"github.com/idsync/idsync/server/sessions"
 	"github.com/idsync/idsync/server/store"
 )
@@ -85,6 +86,7 @@ type AgentServer struct {
 	idsyncv1.UnimplementedAgentServiceServer
 	store  store.Store
 	engine *ingest.Engine
+	runs   *runs.Coordinator
 	ca     *pki.CA
 	log    *slog.Logger
 	opts   AgentOptions
@@ -92,14 +94,25 @@ type AgentServer struct {
 	audit  *audit.Log
 }
 
-// NewAgentServer returns the agent service.
-func NewAgentServer(st store.Store, eng *ingest.Engine, ca *pki.CA, sessions *sessions.Registry, log *slog.Logger, trail *audit.Log, opts AgentOptions) *AgentServer {
-	opts.defaults()
-	return &AgentServer{store: st, engine: eng, ca: ca, hub: sessions, log: log.With("component", "agents"), opts: opts, audit: trail}
+// AgentConfig is what the agent service is built from.
+type AgentConfig struct {
+	Store store.Store
+	// Engine applies the batches of the runs; Runs decides their life.
+	Engine   *ingest.Engine
+	Runs     *runs.Coordinator
+	CA       *pki.CA
+	Sessions *sessions.Registry
+	Log      *slog.Logger
+	Audit    *audit.Log
+	Options  AgentOptions
 }
 
-// staleAfter is how long an agent may stay silent before it counts as gone.
-func (s *AgentServer) staleAfter() time.Duration { return 3 * s.opts.Heartbeat }
+// NewAgentServer returns the agent service.
+func NewAgentServer(cfg AgentConfig) *AgentServer {
+	cfg.Options.defaults()
+	return &AgentServer{store: cfg.Store, engine: cfg.Engine, runs: cfg.Runs, ca: cfg.CA, hub: cfg.Sessions,
+		log: cfg.Log.With("component", "agents"), opts: cfg.Options, audit: cfg.Audit}
+}
 
 // Enroll trades a single-use token and a CSR for a client certificate.
 func (s *AgentServer) Enroll(ctx context.Context, req *idsyncv1.EnrollRequest) (*idsyncv1.EnrollResponse, error) {
@@ -264,8 +277,7 @@ type session struct {
 	// sends changes and results only for those.
 	sentRuns map[int64]bool
 	appliers map[int64]*ingest.RunApplier
-	backoffs map[int64]*captureBackoff // by directory id
-	lagAt    time.Time                 // last lag recorded (apply loop only)
+	lagAt    time.Time // last lag recorded (apply loop only)
 }
 
 func newSession(s *AgentServer, a *store.Agent, hello *idsyncv1.Hello, certExpiry time.Time) *session {
@@ -291,7 +303,6 @@ func newSession(s *AgentServer, a *store.Agent, hello *idsyncv1.Hello, certExpir
 		done:     make(chan struct{}),
 		calls:    map[string]chan *idsyncv1.CommandResult{},
 		appliers: map[int64]*ingest.RunApplier{},
-		backoffs: map[int64]*captureBackoff{},
 		sentRuns: map[int64]bool{},
 
 		commandKey: randomKey(),
@@ -325,10 +336,9 @@ func (ss *session) serve(ctx context.Context, stream idsyncv1.AgentService_Conne
 	defer func() {
 		ss.s.hub.Remove(ss)
 		close(ss.done)
-		// The stream is gone: its runs cannot finish. Fail them cleanly (no
-		// sweep); the next run starts afresh.
+		// The stream is gone: its runs cannot finish.
 		bg := context.WithoutCancel(ctx)
-		ss.failOpenRuns(bg, fmt.Sprintf("agent %s disconnected before the run finished; nothing was swept", ss.agent.Name))
+		ss.s.runs.Ended(bg, ss, ss.agent.Name)
 		if err := st.AgentDisconnected(bg, ss.agent.ID, ss.id, time.Now()); err != nil {
 			ss.log.Error("recording disconnect", "err", err)
 		}
@@ -558,9 +568,7 @@ func (ss *session) commit(ctx context.Context, pb *preparedBatch) error {
 		}
 		ss.log.Error("applying batch failed", "run", runID, "sequence", b.GetSequence(), "err", err)
 		ss.dropApplier(runID)
-		if _, ferr := ss.s.engine.Fail(context.WithoutCancel(ctx), runID, "the hub could not store a batch: "+err.Error()); ferr != nil {
-			ss.log.Error("failing run", "run", runID, "err", ferr)
-		}
+		ss.s.runs.BatchFailed(ctx, runID, err)
 		return ss.cancelRun(ctx, runID, "the hub could not store a batch")
 	}
 	if res.Duplicate {
@@ -574,7 +582,7 @@ func (ss *session) commit(ctx context.Context, pb *preparedBatch) error {
 	}
 	if b.GetLast() {
 		ss.dropApplier(runID)
-		run, err := ss.finishFull(ctx, pb)
+		run, err := ss.s.runs.ReadComplete(ctx, runID, pb.checkpoint)
 		if err != nil {
 			ss.log.Error("finishing run", "run", runID, "err", err)
 			return nil
@@ -582,6 +590,20 @@ func (ss *session) commit(ctx context.Context, pb *preparedBatch) error {
 		ss.log.Info("run read completed", "run", runID, "state", run.State)
 	}
 	return nil
+}
+
+// afterCommit does what a committed batch asks beyond the data: the
+// session records its agent's capture lag (at most once a second), and the
+// run coordinator the rest (see runs.Coordinator.Committed).
+func (ss *session) afterCommit(ctx context.Context, pb *preparedBatch) error {
+	b, r := pb.wire, pb.ap.Run()
+	if ra := b.GetReadAt(); ra != nil && r.Kind == store.RunIncremental && time.Since(ss.lagAt) >= time.Second {
+		ss.lagAt = time.Now()
+		if err := ss.s.store.AgentLag(ctx, ss.agent.ID, time.Since(ra.AsTime())); err != nil {
+			ss.log.Warn("recording lag", "err", err)
+		}
+	}
+	return ss.s.runs.Committed(ctx, ss, r, b)
 }
 
 func (ss *session) applier(ctx context.Context, runID int64) (*ingest.RunApplier, error) {
@@ -650,19 +672,10 @@ func (ss *session) onResult(ctx context.Context, r *idsyncv1.CommandResult) erro
 	}
 	ss.dropApplier(runID)
 	if r.GetReconcile() {
-		if _, err := ss.s.engine.Reconcile(ctx, runID, r.GetError()); err != nil {
-			ss.log.Error("starting a reconciliation", "run", runID, "err", err)
-		}
-		ss.s.hub.WakeAll()
-		return nil
+		ss.s.runs.Reconcile(ctx, runID, r.GetError())
+	} else {
+		ss.s.runs.Failed(ctx, ss, runID, r.GetError())
 	}
-	if run, err := ss.s.store.GetRun(ctx, runID); err == nil && run.Kind == store.RunIncremental {
-		ss.captureFailed(run.DirectoryID)
-	}
-	if _, err := ss.s.engine.Fail(ctx, runID, r.GetError()); err != nil && !errors.Is(err, ingest.ErrRunEnded) {
-		ss.log.Error("failing run", "run", runID, "err", err)
-	}
-	ss.log.Warn("run failed on the agent", "run", runID, "error", r.GetError())
 	return nil
 }
 
@@ -743,7 +756,7 @@ func (ss *session) workLoop(ctx context.Context) error {
 			ss.replaced(a.SessionID)
 			return ss.stopErr
 		}
-		if err := ss.claimWork(ctx); err != nil && ctx.Err() == nil {
+		if err := ss.s.runs.Claim(ctx, ss); err != nil && ctx.Err() == nil {
 			ss.log.Warn("looking for work", "err", err)
 		}
 		select {
@@ -755,65 +768,6 @@ func (ss *session) workLoop(ctx context.Context) error {
 		case <-t.C:
 		}
 	}
-}
-
-func (ss *session) claimWork(ctx context.Context) error {
-	for _, name := range ss.dirs {
-		d, err := ss.s.store.GetDirectory(ctx, name)
-		if err != nil {
-			continue
-		}
-		runs, err := ss.s.store.ListRuns(ctx, store.RunFilter{DirectoryID: d.ID,
-			States: []store.RunState{store.RunRunning, store.RunPausedBySafeguard}})
-		if err != nil {
-			return err
-		}
-		var capture, full *store.Run
-		for _, r := range runs {
-			switch r.Kind {
-			case store.RunIncremental:
-				capture = r
-			case store.RunFull:
-				full = r
-			}
-		}
-		// An agent is sent only the imports its capabilities cover: an
-		// older agent lacking one leaves that work to another agent.
-		if full != nil && full.State == store.RunRunning && full.AgentID == "" && ss.caps.canFullImport() {
-			if err := ss.startFull(ctx, d, full); err != nil {
-				return err
-			}
-		}
-		if ingest.CaptureEnabled(d) && ss.caps.canCapture() {
-			if err := ss.ensureCapture(ctx, d, capture, full); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
-}
-
-// startFull claims an unclaimed full run and starts it on the agent. It
-// asks for a capture checkpoint when the directory has none: capture then
-// resumes from the moment the snapshot began.
-func (ss *session) startFull(ctx context.Context, d *store.Directory, r *store.Run) error {
-	if err := ss.s.store.ClaimRun(ctx, r.ID, ss.agent.ID, ss.id); errors.Is(err, store.ErrConflict) {
-		return nil
-	} else if err != nil {
-		return err
-	}
-	cp, err := ss.s.store.Checkpoint(ctx, d.ID)
-	if err != nil {
-		return err
-	}
-	ss.log.Info("starting full import on agent", "run", r.ID, "directory", d.Name, "trigger", r.Trigger)
-	return ss.startRun(ctx, &idsyncv1.StartImport{RunId: strconv.FormatInt(r.ID, 10),
-		Kind: idsyncv1.ImportKind_IMPORT_KIND_FULL, Source: ingest.Source(d, nil),
-		TakeCheckpoint: cp == nil && ingest.CaptureEnabled(d) && ss.caps.canCapture()})
-}
-
-func (ss *session) startRun(ctx context.Context, si *idsyncv1.StartImport) error {
-	return ss.command(ctx, &idsyncv1.Command{Cmd: &idsyncv1.Command_StartImport{StartImport: si}})
 }
 
 // command sends cmd (a new id set) to the agent; an import's run is
@@ -862,29 +816,6 @@ func (ss *session) sentRun(runID int64) bool {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	return ss.sentRuns[runID]
-}
-
-func (ss *session) failOpenRuns(ctx context.Context, why string) {
-	runs, err := ss.s.store.ListRuns(ctx, store.RunFilter{SessionID: ss.id, States: []store.RunState{store.RunRunning}})
-	if err != nil {
-		ss.log.Error("listing runs of a closed session", "err", err)
-		return
-	}
-	for _, r := range runs {
-		if r.Kind == store.RunIncremental {
-			// Capture is not a read that can fail half-way: it stops, and
-			// another agent (or this one, back) resumes from the checkpoint.
-			if _, err := ss.s.engine.EndCapture(ctx, r.ID, "capture ended: the agent disconnected"); err != nil && !errors.Is(err, ingest.ErrRunEnded) {
-				ss.log.Error("ending capture run", "run", r.ID, "err", err)
-			}
-			continue
-		}
-		if _, err := ss.s.engine.Fail(ctx, r.ID, why); err != nil && !errors.Is(err, ingest.ErrRunEnded) {
-			ss.log.Error("failing run", "run", r.ID, "err", err)
-		} else if err == nil {
-			ss.log.Warn("run failed: agent disconnected", "run", r.ID)
-		}
-	}
 }
 
 // renewCertificate issues a new client certificate for the key of the
@@ -950,7 +881,8 @@ func (ss *session) call(ctx context.Context, cmd *idsyncv1.Command) (*idsyncv1.C
 }
 
 // ID, AgentID, Directories, Can, Call, Poke, Revoke, Replaced and
-// CancelRun make a session a sessions.Stream.
+// CancelRun make a session a sessions.Stream; with StartImport and
+// CancelImport, a runs.Session.
 func (ss *session) ID() string                 { return ss.id }
 func (ss *session) AgentID() string            { return ss.agent.ID }
 func (ss *session) Directories() []string      { return ss.dirs }
@@ -962,9 +894,26 @@ func (ss *session) Poke()              { ss.poke() }
 func (ss *session) Revoke()            { ss.revoke() }
 func (ss *session) Replaced(by string) { ss.replaced(by) }
 func (ss *session) CancelRun(ctx context.Context, runID int64, why string) {
-	ss.dropApplier(runID)
-	_ = ss.cancelRun(ctx, runID, why)
+	_ = ss.CancelImport(ctx, runID, why)
 }
+
+// StartImport sends the agent a run (recorded first as sent by this
+// session: see command).
+func (ss *session) StartImport(ctx context.Context, si *idsyncv1.StartImport) error {
+	return ss.command(ctx, &idsyncv1.Command{Cmd: &idsyncv1.Command_StartImport{StartImport: si}})
+}
+
+// CancelImport stops a run on the agent and forgets its applier: the
+// batches still in flight are refused.
+func (ss *session) CancelImport(ctx context.Context, runID int64, why string) error {
+	ss.dropApplier(runID)
+	return ss.cancelRun(ctx, runID, why)
+}
+
+var (
+	_ sessions.Stream = (*session)(nil)
+	_ runs.Session    = (*session)(nil)
+)
 
 func (ss *session) poke() {
 	select {

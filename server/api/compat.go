@@ -7,7 +7,6 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/idsync/idsync/internal/version"
-	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 )
 
 // The hub serves agents of its own minor version and of the one before, so
@@ -46,9 +45,3 @@ func newCapabilities(list []string) capabilities {
 	}
 	return c
 }
-
-// canFullImport: the agent runs full imports.
-func (c capabilities) canFullImport() bool { return c[idsyncv1.CapabilityFullImport] }
-
-// canCapture: the agent runs change capture and takes checkpoints.
-func (c capabilities) canCapture() bool { return c[idsyncv1.CapabilityCapture] }

@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync/atomic"
 	"time"
 
@@ -28,6 +27,7 @@ import (
 	authnsvc "github.com/idsync/idsync/server/authn"
 	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/provision"
+	"github.com/idsync/idsync/server/runs"
 	"github.com/idsync/idsync/server/scimin"
 	"github.com/idsync/idsync/server/secrets"
 	"github.com/idsync/idsync/server/sessions"
@@ -153,7 +153,10 @@ func Run(ctx context.Context, cfg Config) error {
 	engine.OnChange(prov.Notify)
 	prov.AuditTo(trail)
 	cfg.Agents = cfg.Agents.WithDefaults()
-	agentSrv := api.NewAgentServer(st, engine, ca, sessions, log, trail, cfg.Agents)
+	coordinator := runs.New(runs.Config{Store: st, Engine: engine, Wake: sessions, Audit: trail, Log: log,
+		Heartbeat: cfg.Agents.Heartbeat})
+	agentSrv := api.NewAgentServer(api.AgentConfig{Store: st, Engine: engine, Runs: coordinator, CA: ca,
+		Sessions: sessions, Log: log, Audit: trail, Options: cfg.Agents})
 	adminSrv := api.NewAdminServer(st, engine, ca, sessions, box, log, trail, cfg.Agents.Heartbeat)
 	signin := authnsvc.New(authnsvc.Config{Store: st, Ingest: engine, Agents: sessions, Audit: trail,
 		Log: log.With("component", "authn"), Options: cfg.Authn})
@@ -198,8 +201,8 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 		return nil
 	})
-	g.Go(func() error { return reapRuns(gctx, st, engine, cfg.Agents, log) })
-	g.Go(func() error { return scheduleFullImports(gctx, st, sessions, cfg.Agents, trail, log) })
+	// Reaps the runs of silent agents and schedules full imports.
+	g.Go(func() error { return coordinator.Run(gctx) })
 	g.Go(func() error { return prov.Run(gctx) })
 	g.Go(func() error { return audit.Prune(gctx, st, cfg.AuditRetention, time.Hour, log) })
 	// Writes the counts of refusals as their windows end, and the rest
@@ -328,120 +331,5 @@ func bootstrapAdmin(ctx context.Context, st store.Store, ca *pki.CA, dir, addr s
 		return err
 	}
 	log.Info("first start: wrote admin config for idsyncctl", "path", path)
-	return nil
-}
-
-// reapRuns fails runs whose agent session is gone (a hub that crashed, an
-// agent that vanished) and runs no agent picked up, so nothing waits forever
-// and nothing is swept.
-func reapRuns(ctx context.Context, st store.Store, eng *ingest.Engine, o api.AgentOptions, log *slog.Logger) error {
-	hb := o.Heartbeat
-	if hb <= 0 {
-		hb = 10 * time.Second
-	}
-	t := time.NewTicker(hb)
-	defer t.Stop()
-	for {
-		runs, err := st.ListRuns(ctx, store.RunFilter{States: []store.RunState{store.RunRunning}, Limit: 1000})
-		if err != nil && ctx.Err() == nil {
-			log.Warn("reaper: listing runs", "err", err)
-		}
-		now := time.Now()
-		for _, r := range runs {
-			why := ""
-			if r.AgentID == "" {
-				if now.Sub(r.StartedAt) > 6*hb {
-					why = "no agent picked up the run"
-				}
-			} else if a, err := st.GetAgent(ctx, r.AgentID); err == nil &&
-				(a.SessionID != r.SessionID || now.Sub(a.LastSeen) > 3*hb) {
-				why = "the agent's stream ended before the run finished; nothing was swept"
-			}
-			if why == "" {
-				continue
-			}
-			if r.Kind == store.RunIncremental {
-				// Capture stops, it does not fail: another agent resumes it.
-				if _, err := eng.EndCapture(ctx, r.ID, "capture ended: the agent stopped answering"); err == nil {
-					log.Warn("reaper ended a capture run", "run", r.ID)
-				}
-				continue
-			}
-			if _, err := eng.Fail(ctx, r.ID, why); err == nil {
-				log.Warn("reaper failed a run", "run", r.ID, "reason", why)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
-}
-
-// scheduleFullImports starts the scheduled full reconciliation of every
-// directory that is due (its interval, jittered, since its last full run;
-// at once when it was never imported) and has an agent online. The store
-// refuses a second open full run of a directory, so hub replicas scheduling
-// side by side start one.
-func scheduleFullImports(ctx context.Context, st store.Store, sessions *sessions.Registry, o api.AgentOptions, trail *audit.Log, log *slog.Logger) error {
-	t := time.NewTicker(10 * time.Second)
-	defer t.Stop()
-	for {
-		if err := scheduleOnce(ctx, st, sessions, o, trail, log); err != nil && ctx.Err() == nil {
-			log.Warn("scheduler", "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
-}
-
-func scheduleOnce(ctx context.Context, st store.Store, sessions *sessions.Registry, o api.AgentOptions, trail *audit.Log, log *slog.Logger) error {
-	dirs, err := st.ListDirectories(ctx)
-	if err != nil {
-		return err
-	}
-	agents, err := st.ListAgents(ctx)
-	if err != nil {
-		return err
-	}
-	now := time.Now()
-	for _, d := range dirs {
-		online := false
-		for _, a := range agents {
-			if a.RevokedAt.IsZero() && a.SessionID != "" && now.Sub(a.LastSeen) < 3*o.Heartbeat && slices.Contains(a.Directories, d.Name) {
-				online = true
-			}
-		}
-		if !online {
-			continue
-		}
-		runs, err := st.ListRuns(ctx, store.RunFilter{DirectoryID: d.ID, Limit: 50})
-		if err != nil {
-			return err
-		}
-		var last *store.Run
-		for _, r := range runs {
-			if r.Kind == store.RunFull {
-				last = r
-				break
-			}
-		}
-		if !ingest.FullImportDue(d, last, now) {
-			continue
-		}
-		r := &store.Run{DirectoryID: d.ID, Kind: store.RunFull, State: store.RunRunning, Trigger: "schedule"}
-		if err := st.CreateRun(ctx, r); errors.Is(err, store.ErrConflict) {
-			continue
-		} else if err != nil {
-			return err
-		}
-		log.Info("scheduled full import started", "run", r.ID, "directory", d.Name)
-		trail.Event(ctx, "import.start", fmt.Sprintf("run:%d", r.ID), "directory %s, scheduled full import", d.Name)
-		sessions.Wake(d.Name)
-	}
 	return nil
 }

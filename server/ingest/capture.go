@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"time"
 
 	"github.com/idsync/idsync/server/store"
@@ -19,36 +18,10 @@ const (
 	DefaultFullImportInterval = 24 * time.Hour
 	// DefaultPollInterval wakes DirSync rounds and polls.
 	DefaultPollInterval = 5 * time.Second
-	// FullImportJitter is the largest share of the interval added to each
-	// scheduled run, so that directories (and hubs) do not all reconcile
-	// at once.
-	FullImportJitter = 0.1
 )
 
 // CaptureEnabled says whether a directory streams its changes.
 func CaptureEnabled(d *store.Directory) bool { return d.CaptureStrategy != CaptureOff }
-
-// FullImportDue says whether a scheduled full import of d is due, given its
-// newest full run (nil: never imported, due at once). A negative interval
-// turns scheduling off.
-func FullImportDue(d *store.Directory, last *store.Run, now time.Time) bool {
-	if d.FullImportInterval < 0 {
-		return false
-	}
-	if last == nil {
-		return true
-	}
-	interval := d.FullImportInterval
-	if interval == 0 {
-		interval = DefaultFullImportInterval
-	}
-	// The jitter is fixed per (directory, last run): the decision does not
-	// change from one check to the next.
-	h := fnv.New64a()
-	fmt.Fprintf(h, "%d/%d", d.ID, last.ID)
-	jitter := time.Duration(float64(interval) * FullImportJitter * float64(h.Sum64()%1000) / 1000)
-	return now.After(last.StartedAt.Add(interval + jitter))
-}
 
 // PresentDone ends the present phase of a capture run's refresh: what the
 // directory neither sent nor declared present since the run began is gone.

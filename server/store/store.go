@@ -314,7 +314,8 @@ type Directory struct {
 	// PollInterval wakes DirSync rounds and drives polling (0: default 5 s).
 	// Both intervals are kept to the millisecond.
 	PollInterval time.Duration
-	// FullImportInterval schedules full reconciliations (0: default 24 h).
+	// FullImportInterval schedules full reconciliations (0: default 24 h;
+	// negative: off, kept negative).
 	FullImportInterval time.Duration
 	CreatedAt          time.Time
 	// Mastered lists the profile fields a SCIM source owns (ProfileFields);

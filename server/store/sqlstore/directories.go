@@ -60,8 +60,8 @@ func (s *Store) CreateDirectory(ctx context.Context, d *store.Directory) error {
 		write_back, initial_password)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		d.Name, string(d.Kind), d.BaseDN, d.UserFilter, d.GroupFilter, mapping,
-		d.SafeguardPercent, d.SafeguardMax, d.CaptureStrategy, d.PollInterval.Milliseconds(),
-		d.FullImportInterval.Milliseconds(), s.wr.t(created), mastered, wb, password).Scan(&d.ID)
+		d.SafeguardPercent, d.SafeguardMax, d.CaptureStrategy, millisArg(d.PollInterval),
+		millisArg(d.FullImportInterval), s.wr.t(created), mastered, wb, password).Scan(&d.ID)
 	if err != nil {
 		return s.uniqueConflict(err, "creating directory %q", d.Name)
 	}
@@ -88,8 +88,8 @@ func (s *Store) UpdateDirectory(ctx context.Context, d *store.Directory) error {
 		group_filter = ?, mapping = ?, safeguard_percent = ?, safeguard_max = ?, capture_strategy = ?,
 		poll_interval_ms = ?, full_import_interval_ms = ?, mastered = ?, write_back = ?, initial_password = ? WHERE id = ?`,
 		d.Name, string(d.Kind), d.BaseDN, d.UserFilter, d.GroupFilter, mapping,
-		d.SafeguardPercent, d.SafeguardMax, d.CaptureStrategy, d.PollInterval.Milliseconds(),
-		d.FullImportInterval.Milliseconds(), mastered, wb, password, d.ID)
+		d.SafeguardPercent, d.SafeguardMax, d.CaptureStrategy, millisArg(d.PollInterval),
+		millisArg(d.FullImportInterval), mastered, wb, password, d.ID)
 	if err != nil {
 		return s.uniqueConflict(err, "updating directory %d (%q)", d.ID, d.Name)
 	}

@@ -38,6 +38,16 @@ func (s scanMillis) Scan(v any) error {
 	return nil
 }
 
+// millisArg is an interval as the milliseconds its column keeps. A
+// negative one (turned off: -1) stays negative (-1 ms): truncated toward
+// zero it would read back as 0, the default.
+func millisArg(d time.Duration) int64 {
+	if d < 0 {
+		return min(d.Milliseconds(), -1)
+	}
+	return d.Milliseconds()
+}
+
 // scanJSON scans a JSON column (text or bytes) into the value p points to;
 // NULL or empty leaves it untouched.
 type scanJSON struct {

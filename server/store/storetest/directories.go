@@ -143,6 +143,14 @@ func testDirectoryUpdate(t *testing.T, s store.Store) {
 	if !reflect.DeepEqual(*got, d) {
 		t.Errorf("after update read %+v, want %+v", *got, d)
 	}
+	off := d
+	off.FullImportInterval = -1 // scheduled full imports off
+	must(t, "UpdateDirectory(full imports off)", s.UpdateDirectory(ctx, &off))
+	got, err = s.GetDirectoryByID(ctx, d.ID)
+	must(t, "GetDirectoryByID(full imports off)", err)
+	if got.FullImportInterval >= 0 {
+		t.Errorf("full import interval off (-1) read back as %v, want it negative (off), not the default", got.FullImportInterval)
+	}
 	if _, err := s.GetDirectory(ctx, "corp"); err == nil {
 		t.Errorf("GetDirectory(old name) found it after the rename")
 	}

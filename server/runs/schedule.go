@@ -1,0 +1,124 @@
+package runs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"time"
+
+	"github.com/idsync/idsync/server/ingest"
+	"github.com/idsync/idsync/server/store"
+)
+
+// FullImportJitter is the largest share of the interval added to each
+// scheduled full import, so that directories (and hubs) do not all
+// reconcile at once.
+const FullImportJitter = 0.1
+
+// Reap ends the running runs whose agent session is gone (a hub that
+// crashed, an agent that vanished, a newer stream of the agent) or silent
+// for three heartbeats, and those no agent picked up within six, so that
+// nothing waits forever and nothing is swept: a full run fails, a capture
+// stops for another agent to resume.
+func (c *Coordinator) Reap(ctx context.Context) error {
+	runs, err := c.st.ListRuns(ctx, store.RunFilter{States: []store.RunState{store.RunRunning}, Limit: 1000})
+	if err != nil {
+		return fmt.Errorf("listing runs: %w", err)
+	}
+	now := c.now()
+	for _, r := range runs {
+		why := ""
+		if r.AgentID == "" {
+			if now.Sub(r.StartedAt) > 6*c.hb {
+				why = "no agent picked up the run"
+			}
+		} else if a, err := c.st.GetAgent(ctx, r.AgentID); err == nil &&
+			(a.SessionID != r.SessionID || now.Sub(a.LastSeen) > c.staleAfter()) {
+			why = "the agent's stream ended before the run finished; nothing was swept"
+		}
+		if why == "" {
+			continue
+		}
+		if r.Kind == store.RunIncremental {
+			if _, err := c.eng.EndCapture(ctx, r.ID, "capture ended: the agent stopped answering"); err == nil {
+				c.log.Warn("reaper ended a capture run", "run", r.ID)
+			}
+			continue
+		}
+		if _, err := c.eng.Fail(ctx, r.ID, why); err == nil {
+			c.log.Warn("reaper failed a run", "run", r.ID, "reason", why)
+		}
+	}
+	return nil
+}
+
+// Schedule starts the scheduled full reconciliation of every directory
+// that is due (its interval, jittered, since its last full run; at once
+// when it was never imported) and has an agent online. The store refuses a
+// second open full run of a directory, so hub replicas scheduling side by
+// side start one.
+func (c *Coordinator) Schedule(ctx context.Context) error {
+	dirs, err := c.st.ListDirectories(ctx)
+	if err != nil {
+		return err
+	}
+	agents, err := c.st.ListAgents(ctx)
+	if err != nil {
+		return err
+	}
+	now := c.now()
+	for _, d := range dirs {
+		online := slices.ContainsFunc(agents, func(a *store.Agent) bool {
+			return a.RevokedAt.IsZero() && a.SessionID != "" && now.Sub(a.LastSeen) < c.staleAfter() &&
+				slices.Contains(a.Directories, d.Name)
+		})
+		if !online {
+			continue
+		}
+		runs, err := c.st.ListRuns(ctx, store.RunFilter{DirectoryID: d.ID, Limit: 50})
+		if err != nil {
+			return err
+		}
+		var last *store.Run
+		if i := slices.IndexFunc(runs, func(r *store.Run) bool { return r.Kind == store.RunFull }); i >= 0 {
+			last = runs[i]
+		}
+		if !fullImportDue(d, last, now) {
+			continue
+		}
+		r := &store.Run{DirectoryID: d.ID, Kind: store.RunFull, State: store.RunRunning, Trigger: "schedule"}
+		if err := c.st.CreateRun(ctx, r); errors.Is(err, store.ErrConflict) {
+			continue
+		} else if err != nil {
+			return err
+		}
+		c.log.Info("scheduled full import started", "run", r.ID, "directory", d.Name)
+		c.audit.Event(ctx, "import.start", fmt.Sprintf("run:%d", r.ID), "directory %s, scheduled full import", d.Name)
+		c.wake.Wake(d.Name)
+	}
+	return nil
+}
+
+// fullImportDue says whether a scheduled full import of d is due, given its
+// newest full run (nil: never imported, due at once). A negative interval
+// turns scheduling off.
+func fullImportDue(d *store.Directory, last *store.Run, now time.Time) bool {
+	if d.FullImportInterval < 0 {
+		return false
+	}
+	if last == nil {
+		return true
+	}
+	interval := d.FullImportInterval
+	if interval == 0 {
+		interval = ingest.DefaultFullImportInterval
+	}
+	// The jitter is fixed per (directory, last run): the decision does not
+	// change from one check to the next.
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%d/%d", d.ID, last.ID)
+	jitter := time.Duration(float64(interval) * FullImportJitter * float64(h.Sum64()%1000) / 1000)
+	return now.After(last.StartedAt.Add(interval + jitter))
+}
