@@ -50,7 +50,7 @@ func appSettings(a *store.App) ([]any, error) {
 	}
 	return []any{a.Name, a.SCIMURL, a.AuthKind, a.Username, a.TokenURL, scopes, a.Secret, a.AllowCreate,
 		a.AllowUpdate, a.AllowDeactivate, a.AllowDelete, a.PushGroups, a.UpdateMode, a.RateLimit,
-		a.Concurrency, mapping, a.MatchBy, a.DeleteAfter.Milliseconds(), a.ReconcileInterval.Milliseconds(),
+		a.Concurrency, mapping, a.MatchBy, millisArg(a.DeleteAfter), millisArg(a.ReconcileInterval),
 		patch, target, a.AllowInsecureHTTP, a.AllowLocalAddresses}, nil
 }
 

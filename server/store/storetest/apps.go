@@ -20,6 +20,22 @@ var appTests = []test{
 	{"Status", testAppStatus},
 	{"DeleteCascades", testAppDeleteCascades},
 	{"DirectoryWrites", testDirectoryWrites},
+	{"NeverReconcile", testAppNeverReconcile},
+}
+
+// testAppNeverReconcile: an app that is never reconciled (a negative
+// interval, however small) reads back as never, not as the default kept
+// to the millisecond (0).
+func testAppNeverReconcile(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	a := newApp(t, s, "never")
+	a.ReconcileInterval = -1
+	must(t, "UpdateApp", s.UpdateApp(ctx, a))
+	got, err := s.GetApp(ctx, "never")
+	must(t, "GetApp", err)
+	if got.ReconcileInterval >= 0 {
+		t.Errorf("ReconcileInterval read back %v, want negative (never)", got.ReconcileInterval)
+	}
 }
 
 var assignmentTests = []test{
