@@ -74,6 +74,9 @@ func (a AuthnHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	t, err := a.Auth.Bearer(ctx, r.Header.Get("Authorization"), "POST /v1/authn", auth.PermAuthenticate)
 	if err != nil {
+		// The body of a caller without credentials is not read: the
+		// answer goes at once, and the connection closes.
+		w.Header().Set("Connection", "close")
 		code := http.StatusUnauthorized
 		if status.Code(err) == codes.PermissionDenied {
 			code = http.StatusForbidden

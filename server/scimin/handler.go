@@ -138,6 +138,9 @@ func (h *Handler) authenticate(w http.ResponseWriter, r *http.Request) (*store.D
 	h.audit.RecordUnauthenticated(r.Context(), r.RemoteAddr, store.AuditEvent{Actor: "unauthenticated@" + r.RemoteAddr,
 		Action: "scim.auth", Target: Prefix, Outcome: store.AuditRefused, Detail: fmt.Sprintf("%s %s: %s", r.Method, r.URL.Path, why)})
 	w.Header().Set("WWW-Authenticate", `Bearer realm="idsync"`)
+	// The body of a caller without credentials is not read: the answer
+	// goes at once, and the connection closes.
+	w.Header().Set("Connection", "close")
 	writeError(w, http.StatusUnauthorized, "", "a valid bearer token of a SCIM source is required")
 	return nil, false
 }
