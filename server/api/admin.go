@@ -39,17 +39,30 @@ type AdminServer struct {
 	box       *secrets.Box
 }
 
-// ServeAuthn makes the service answer Authenticate with a.
-func (s *AdminServer) ServeAuthn(a *authn.Service) { s.authn = a }
+// AdminConfig is what the admin service is built with.
+type AdminConfig struct {
+	Store    store.Store
+	Engine   *ingest.Engine
+	CA       *pki.CA
+	Sessions *sessions.Registry
+	// Box seals a directory's initial password expression.
+	Box   *secrets.Box
+	Log   *slog.Logger
+	Audit *audit.Log
+	// Heartbeat is the agents' heartbeat interval (an agent silent for
+	// three is offline; default 10 s).
+	Heartbeat time.Duration
+	// Authn answers Authenticate (nil: delegated authentication is off).
+	Authn *authn.Service
+}
 
-// NewAdminServer returns the admin service. heartbeat is the agents'
-// heartbeat interval (an agent silent for three is offline); box seals a
-// directory's initial password expression.
-func NewAdminServer(st store.Store, eng *ingest.Engine, ca *pki.CA, sessions *sessions.Registry, box *secrets.Box, log *slog.Logger, trail *audit.Log, heartbeat time.Duration) *AdminServer {
-	if heartbeat <= 0 {
-		heartbeat = 10 * time.Second
+// NewAdminServer returns the admin service.
+func NewAdminServer(c AdminConfig) *AdminServer {
+	if c.Heartbeat <= 0 {
+		c.Heartbeat = 10 * time.Second
 	}
-	return &AdminServer{store: st, engine: eng, ca: ca, sessions: sessions, box: box, log: log.With("component", "admin"), audit: trail, heartbeat: heartbeat}
+	return &AdminServer{store: c.Store, engine: c.Engine, ca: c.CA, sessions: c.Sessions, box: c.Box,
+		log: c.Log.With("component", "admin"), audit: c.Audit, heartbeat: c.Heartbeat, authn: c.Authn}
 }
 
 func (s *AdminServer) directory(ctx context.Context, name string) (*store.Directory, error) {

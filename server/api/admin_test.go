@@ -20,7 +20,7 @@ import (
 func TestUpdateDirectoryMask(t *testing.T) {
 	ctx := t.Context()
 	st, box := openStore(t)
-	s := api.NewAdminServer(st, nil, nil, nil, box, slog.New(slog.NewTextHandler(io.Discard, nil)), nil, 0)
+	s := api.NewAdminServer(api.AdminConfig{Store: st, Box: box, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	const people = "ou=people,dc=example,dc=org"
 	created, err := s.CreateDirectory(ctx, &idsyncv1.CreateDirectoryRequest{Directory: &idsyncv1.Directory{Name: "corp",
 		Kind: idsyncv1.DirectoryKind_DIRECTORY_KIND_OPENLDAP, BaseDn: "dc=example,dc=org", SafeguardMax: 50}})

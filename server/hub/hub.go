@@ -134,10 +134,8 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	sessions := sessions.New()
 	m := newMetrics(cfg.Metrics, st, sessions.Count, log.With("component", "metrics"))
-	engine := ingest.NewEngine(st, log)
-	engine.AuditTo(trail)
-	engine.SetMetrics(m)
 	cfg.Provision.Metrics = m
+	cfg.Provision.Audit = trail
 	if cfg.Provision.Owner == "" {
 		// Stable across restarts: a hub that comes back takes back the
 		// push jobs it held at once. One hub runs per data directory.
@@ -150,17 +148,17 @@ func Run(ctx context.Context, cfg Config) error {
 	// No app pushes to the hub itself, unless a super-admin allows it.
 	cfg.Provision.Listeners = append(cfg.Provision.Listeners, gl.Addr().String(), hl.Addr().String())
 	prov := provision.New(st, box, log, cfg.Provision)
-	engine.OnChange(prov.Notify)
-	prov.AuditTo(trail)
+	// A committed batch wakes provisioning: the feed is read at once.
+	engine := ingest.New(ingest.Config{Store: st, Log: log, Audit: trail, Metrics: m, OnChange: prov.Notify})
 	cfg.Agents = cfg.Agents.WithDefaults()
 	coordinator := runs.New(runs.Config{Store: st, Engine: engine, Wake: sessions, Audit: trail, Log: log,
 		Heartbeat: cfg.Agents.Heartbeat})
 	agentSrv := api.NewAgentServer(api.AgentConfig{Store: st, Engine: engine, Runs: coordinator, CA: ca,
 		Sessions: sessions, Log: log, Audit: trail, Options: cfg.Agents})
-	adminSrv := api.NewAdminServer(st, engine, ca, sessions, box, log, trail, cfg.Agents.Heartbeat)
 	signin := authnsvc.New(authnsvc.Config{Store: st, Ingest: engine, Agents: sessions, Audit: trail,
 		Log: log.With("component", "authn"), Options: cfg.Authn})
-	adminSrv.ServeAuthn(signin)
+	adminSrv := api.NewAdminServer(api.AdminConfig{Store: st, Engine: engine, CA: ca, Sessions: sessions, Box: box,
+		Log: log, Audit: trail, Heartbeat: cfg.Agents.Heartbeat, Authn: signin})
 
 	bounds := cfg.Bounds.withDefaults()
 	router := newTLSRouter(limit(gl, bounds, m.refused.WithLabelValues("grpc_connection").Inc),

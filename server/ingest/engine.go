@@ -17,21 +17,54 @@ import (
 // It holds no state of its own beyond a cache of mappers: everything that
 // matters is in the store, so any hub replica can continue a run's decision.
 type Engine struct {
-	store   store.Store
+	store   Store
 	log     *slog.Logger
 	changed func()
 	audit   Recorder
 	metrics Metrics
 }
 
+// Store is what the engine reads and writes of the hub's store.
+type Store interface {
+	ApplyBatch(ctx context.Context, b *store.Batch) (store.BatchResult, error)
+	CreateRun(ctx context.Context, r *store.Run) error
+	FindUsers(ctx context.Context, directoryID int64, name string) ([]*store.User, error)
+	GetDirectory(ctx context.Context, name string) (*store.Directory, error)
+	GetDirectoryByID(ctx context.Context, id int64) (*store.Directory, error)
+	GetRun(ctx context.Context, id int64) (*store.Run, error)
+	GetUser(ctx context.Context, id string) (*store.User, error)
+	SetCheckpoint(ctx context.Context, directoryID int64, data []byte) error
+	Sweep(ctx context.Context, runID int64, from []store.RunState, message string) (*store.Run, error)
+	SweepCandidates(ctx context.Context, runID int64) (store.SweepCount, error)
+	SweepPresent(ctx context.Context, runID int64) (int64, error)
+	TransitionRun(ctx context.Context, runID int64, from []store.RunState, u store.RunUpdate) (*store.Run, error)
+	WrittenObjects(ctx context.Context, directoryID int64, externalIDs, dnKeys []string) (map[string]string, error)
+}
+
+// Config is what an Engine is built with.
+type Config struct {
+	Store Store
+	Log   *slog.Logger
+	// Audit records the runs' changes of state (completed, failed,
+	// cancelled, paused by the safeguard); nil records nothing.
+	Audit Recorder
+	// Metrics hears the objects applied; nil counts nothing.
+	Metrics Metrics
+	// OnChange is called, without blocking, after a batch or a sweep
+	// committed: provisioning reads the store's change feed at once
+	// instead of at its next poll.
+	OnChange func()
+}
+
+// New returns an engine built from c.
+func New(c Config) *Engine {
+	return &Engine{store: c.Store, log: c.Log.With("component", "ingest"), audit: c.Audit, metrics: c.Metrics, changed: c.OnChange}
+}
+
 // Recorder writes audit events (server/audit.Log).
 type Recorder interface {
 	Record(ctx context.Context, e store.AuditEvent)
 }
-
-// AuditTo records the runs' changes of state (completed, failed,
-// cancelled, paused by the safeguard) with r.
-func (e *Engine) AuditTo(r Recorder) { e.audit = r }
 
 // record writes an audit event about run r, when a recorder is set.
 func (e *Engine) record(ctx context.Context, action string, r *store.Run, detail string) {
@@ -68,20 +101,11 @@ const (
 	OutcomeDeprovisioned = "deprovisioned"
 )
 
-// SetMetrics sets what hears the objects applied; nil (the default) counts
-// nothing.
-func (e *Engine) SetMetrics(m Metrics) { e.metrics = m }
-
 func (e *Engine) applied(directory, outcome string, n int64) {
 	if e.metrics != nil && n > 0 {
 		e.metrics.Applied(directory, outcome, n)
 	}
 }
-
-// OnChange sets a function called, without blocking, after a batch or a
-// sweep committed: provisioning reads the store's change feed at once
-// instead of at its next poll.
-func (e *Engine) OnChange(f func()) { e.changed = f }
 
 func (e *Engine) notify() {
 	if e.changed != nil {
@@ -89,10 +113,9 @@ func (e *Engine) notify() {
 	}
 }
 
-// NewEngine returns an engine over st.
-func NewEngine(st store.Store, log *slog.Logger) *Engine {
-	return &Engine{store: st, log: log.With("component", "sync")}
-}
+// NewEngine returns an engine over st that audits, counts and tells
+// nothing: New with the store and the log alone.
+func NewEngine(st Store, log *slog.Logger) *Engine { return New(Config{Store: st, Log: log}) }
 
 // ErrRunEnded reports a batch or decision for a run that is no longer running
 // (failed, cancelled, completed or paused meanwhile).

@@ -60,6 +60,9 @@ type Options struct {
 	// Listeners are the hub's own listen addresses (host:port): no app
 	// pushes to them unless a super-admin allowed local addresses.
 	Listeners []string
+	// Audit records pushes that changed an account, failed pushes and
+	// paused apps; nil records nothing.
+	Audit Recorder
 }
 
 // Metrics hears the outcome of push attempts by app: "succeeded", "failed"
@@ -110,13 +113,57 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
+// Store is what provisioning reads and writes of the hub's store.
+type Store interface {
+	AppUsers(ctx context.Context, appID int64) ([]string, error)
+	AppsOfUser(ctx context.Context, userID string) ([]int64, error)
+	Changes(ctx context.Context, after int64, limit int) ([]store.ObjectChange, int64, error)
+	ClaimJobs(ctx context.Context, appID int64, owner string, now time.Time, lease time.Duration, limit int) ([]*store.Job, error)
+	CompleteJob(ctx context.Context, id int64, owner string, now time.Time) error
+	CompleteJobs(ctx context.Context, owner string, now time.Time, done []store.JobResult) (int, error)
+	CreateTask(ctx context.Context, t *store.Task) (*store.Task, error)
+	Cursor(ctx context.Context, name string) (int64, error)
+	DeadJob(ctx context.Context, id int64, owner string, lastError string, now time.Time) error
+	DeleteDirectoryWrite(ctx context.Context, appID int64, userID string) error
+	DeletePushedGroup(ctx context.Context, appID int64, groupID string) error
+	Enqueue(ctx context.Context, appID int64, kind store.JobKind, target string, now time.Time) (*store.Job, error)
+	EnqueueMany(ctx context.Context, appID int64, kind store.JobKind, targets []string, now time.Time) error
+	ExtendJobLeases(ctx context.Context, owner string, ids []int64, until time.Time) error
+	FeedPosition(ctx context.Context) (int64, error)
+	FindDirectoryWrite(ctx context.Context, appID int64, externalID, dnKey string) (*store.DirectoryWrite, error)
+	FindUsers(ctx context.Context, directoryID int64, name string) ([]*store.User, error)
+	GetAccount(ctx context.Context, appID int64, userID string) (*store.Account, error)
+	GetAccountByRemoteID(ctx context.Context, appID int64, remoteID string) (*store.Account, error)
+	GetAppByID(ctx context.Context, id int64) (*store.App, error)
+	GetDirectory(ctx context.Context, name string) (*store.Directory, error)
+	GetGroup(ctx context.Context, id string) (*store.Group, error)
+	GetUser(ctx context.Context, id string) (*store.User, error)
+	GroupUsersTransitive(ctx context.Context, groupID string) ([]*store.User, error)
+	ListAccounts(ctx context.Context, f store.AccountFilter) ([]*store.Account, error)
+	ListApps(ctx context.Context) ([]*store.App, error)
+	ListAssignments(ctx context.Context, appID int64) ([]store.Assignment, error)
+	ListPushedGroups(ctx context.Context, appID int64) ([]*store.PushedGroup, error)
+	PushedMembers(ctx context.Context, appID int64, groupID string) ([]string, error)
+	PutAccount(ctx context.Context, a *store.Account) error
+	PutDirectoryWrite(ctx context.Context, w *store.DirectoryWrite) error
+	PutPushedGroup(ctx context.Context, g *store.PushedGroup) error
+	PutUnmatched(ctx context.Context, appID int64, accounts []store.RemoteAccount) error
+	ReleaseJobs(ctx context.Context, owner string, now time.Time) (int, error)
+	RetryJob(ctx context.Context, id int64, owner string, nextAt time.Time, lastError string) error
+	SetAppPatchSupported(ctx context.Context, id int64, supported bool) error
+	SetAppStatus(ctx context.Context, id int64, status store.AppStatus, message string) error
+	SetCursor(ctx context.Context, name string, pos int64) error
+	SetPushedMembers(ctx context.Context, appID int64, groupID string, add, remove []string) error
+	TryLease(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (bool, error)
+}
+
 // Engine keeps the accounts of every app right: it turns the store's change
 // feed into jobs, runs each app's jobs with the app's concurrency and rate
 // limit, and reconciles each app on its schedule. Several hub replicas may
 // run one each over a shared store: the feed is consumed under a lease and
 // jobs are claimed, so no job runs twice at once.
 type Engine struct {
-	st   store.Store
+	st   Store
 	box  *secrets.Box
 	log  *slog.Logger
 	opts Options
@@ -135,9 +182,9 @@ type Engine struct {
 }
 
 // New returns an engine over st; box opens the apps' sealed secrets.
-func New(st store.Store, box *secrets.Box, log *slog.Logger, opts Options) *Engine {
+func New(st Store, box *secrets.Box, log *slog.Logger, opts Options) *Engine {
 	return &Engine{
-		st: st, box: box, log: log.With("component", "provision"), opts: opts.withDefaults(),
+		st: st, box: box, log: log.With("component", "provision"), opts: opts.withDefaults(), audit: opts.Audit,
 		feedWake: make(chan struct{}, 1), appsWake: make(chan struct{}, 1),
 		runners: map[int64]*appRunner{}, restarting: map[int64]bool{},
 	}
@@ -147,10 +194,6 @@ func New(st store.Store, box *secrets.Box, log *slog.Logger, opts Options) *Engi
 type Recorder interface {
 	Record(ctx context.Context, e store.AuditEvent)
 }
-
-// AuditTo records pushes that changed an account, failed pushes and
-// paused apps with r. Call it before Run.
-func (e *Engine) AuditTo(r Recorder) { e.audit = r }
 
 // Notify tells the engine that users or groups changed (a batch from an
 // agent committed): the feed is read at once, so a change reaches the apps

@@ -122,8 +122,8 @@ func (w *world) newEngine() {
 	w.eng = provision.New(w.st, w.box, log, provision.Options{
 		PollInterval: 50 * time.Millisecond, Lease: 3 * time.Second, MaxAttempts: 4,
 		MinBackoff: 50 * time.Millisecond, MaxBackoff: 400 * time.Millisecond, MaxRetryAfter: 500 * time.Millisecond,
+		Audit: audit.New(w.st, log),
 	})
-	w.eng.AuditTo(audit.New(w.st, log))
 }
 
 // audit returns the audit trail's events of action.

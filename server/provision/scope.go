@@ -7,8 +7,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-
-	"github.com/idsync/idsync/server/store"
 )
 
 // scopeCache answers whether a user is in scope of an app from the app's
@@ -19,7 +17,7 @@ import (
 // directory keeps changing it asks the store per user instead, reading
 // the whole scope again at most once a second.
 type scopeCache struct {
-	st    store.Store
+	st    Store
 	appID int64
 
 	mu       sync.Mutex
@@ -30,7 +28,7 @@ type scopeCache struct {
 	tried    time.Time
 }
 
-func newScopeCache(st store.Store, appID int64) *scopeCache {
+func newScopeCache(st Store, appID int64) *scopeCache {
 	return &scopeCache{st: st, appID: appID}
 }
 

@@ -38,9 +38,9 @@ func TestHireToAppAndTermination(t *testing.T) {
 	}
 	log := slog.New(slog.DiscardHandler)
 	prov := provision.New(h.st, box, log, provision.Options{PollInterval: 50 * time.Millisecond, Lease: 3 * time.Second,
-		MaxAttempts: 4, MinBackoff: 50 * time.Millisecond, MaxBackoff: 400 * time.Millisecond})
-	prov.AuditTo(audit.New(h.st, log))
-	h.engine.OnChange(prov.Notify)
+		MaxAttempts: 4, MinBackoff: 50 * time.Millisecond, MaxBackoff: 400 * time.Millisecond, Audit: audit.New(h.st, log)})
+	notify := prov.Notify
+	h.changed.Store(&notify)
 	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	done := make(chan struct{})
 	go func() { defer close(done); _ = prov.Run(pctx) }()

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/idsync/idsync/internal/pki"
@@ -26,10 +27,13 @@ type hub struct {
 	t      testing.TB
 	st     store.Store
 	engine *ingest.Engine
-	dir    *store.Directory
-	token  string
-	srv    *httptest.Server
-	trail  *audit.Log
+	// changed is called after each write commits (provisioning's Notify
+	// in a test that runs it).
+	changed atomic.Pointer[func()]
+	dir     *store.Directory
+	token   string
+	srv     *httptest.Server
+	trail   *audit.Log
 }
 
 func newHub(t testing.TB, mastered ...string) *hub {
@@ -52,13 +56,19 @@ func newHub(t testing.TB, mastered ...string) *hub {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.DiscardHandler)
-	eng := ingest.NewEngine(st, log)
+	h := &hub{t: t, st: st}
+	eng := ingest.New(ingest.Config{Store: st, Log: log, OnChange: func() {
+		if f := h.changed.Load(); f != nil {
+			(*f)()
+		}
+	}})
 	trail := audit.New(st, log)
 	mux := http.NewServeMux()
 	mux.Handle(scimin.Prefix, scimin.New(st, eng, trail, log))
 	srv := httptest.NewServer(mux)
 	t.Cleanup(srv.Close)
-	return &hub{t: t, st: st, engine: eng, dir: d, token: token, srv: srv, trail: trail}
+	h.engine, h.dir, h.token, h.srv, h.trail = eng, d, token, srv, trail
+	return h
 }
 
 // do sends a request with the source's token and decodes the answer.
