@@ -241,6 +241,15 @@ type Store interface {
 	// PruneAudit deletes the events older than before and returns how many.
 	PruneAudit(ctx context.Context, before time.Time) (int64, error)
 
+	// SetHold puts an admin's hold on a user, or lifts it (h.Status ""), in
+	// one transaction: the user's status becomes the stronger of the hold
+	// and what its source says (deprovisioned, then suspended, then
+	// active); when it changes, that is a real write (revision, change
+	// feed, DeprovisionedAt) with a lifecycle audit event by h.By (action
+	// given, detail h.Reason). runID names the run of kind admin it belongs
+	// to. Unknown user: ErrNotFound.
+	SetHold(ctx context.Context, userID string, h Hold, action string, runID int64) (*User, error)
+
 	// UserStatusCounts counts the users of each directory by status.
 	UserStatusCounts(ctx context.Context) ([]StatusCount, error)
 }
@@ -519,6 +528,9 @@ const (
 	// RunWrite is one batch the hub applies itself, not read by an agent:
 	// a write of a SCIM source, a sign-in's entry (just in time).
 	RunWrite RunKind = "write"
+	// RunAdmin is an admin's action on a user (a hold put or lifted, a
+	// restore), with its audit event and its change.
+	RunAdmin RunKind = "admin"
 )
 
 // RunState is where a run stands.
@@ -602,6 +614,20 @@ type User struct {
 	// DeprovisionedAt is when the user became deprovisioned (zero unless
 	// deprovisioned): downstream deletes wait for a retention after it.
 	DeprovisionedAt time.Time
+	// SourceStatus is what the user's directory or source says; Status is
+	// the stronger of it and an admin's Hold.
+	SourceStatus Status
+	// Hold is an admin's hold on the user (Status "" when none).
+	Hold Hold
+}
+
+// Hold is an admin's hold on a user: the status it keeps (deprovisioned or
+// suspended) whatever its directory or source says, until lifted.
+type Hold struct {
+	Status Status
+	// By is the actor ("admin:NAME"), Reason what it said, At when.
+	By, Reason string
+	At         time.Time
 }
 
 // GroupMembership is a group a user belongs to, directly or through nesting.

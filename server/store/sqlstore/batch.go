@@ -25,8 +25,14 @@ var objectCols = []string{
 	"username", "email", "given_name", "family_name", "display_name", "employee_number",
 	"department", "title", "manager", "extra", "name", "description", "name_key",
 	"seen_run_id", "seen_at", "created_at", "updated_at", "revision", "captured_at",
-	"deprovisioned_at", "feed_pos",
+	"deprovisioned_at", "feed_pos", "source_status",
 }
+
+// heldStatus is the status an upsert leaves an object in: what its source
+// says (excluded.status), unless an admin's hold is stronger (deprovisioned,
+// then suspended, then active).
+const heldStatus = `CASE WHEN objects.hold_status = 'deprovisioned' OR excluded.status = 'deprovisioned' THEN 'deprovisioned'
+	WHEN objects.hold_status = 'suspended' OR excluded.status = 'suspended' THEN 'suspended' ELSE excluded.status END`
 
 // objectUpsertHead and objectUpsertTail surround the rows of a multi-row
 // upsert of objects: an existing (directory, external id) keeps its id and
@@ -49,9 +55,11 @@ func objectUpsert() (head, tail, guarded string) {
 			set = append(set, "revision = objects.revision + 1")
 		case "captured_at":
 			set = append(set, "captured_at = COALESCE(excluded.captured_at, objects.captured_at)")
+		case "status":
+			set = append(set, "status = "+heldStatus)
 		case "deprovisioned_at":
-			set = append(set, "deprovisioned_at = CASE WHEN excluded.status = 'deprovisioned' "+
-				"THEN COALESCE(objects.deprovisioned_at, excluded.deprovisioned_at) END")
+			set = append(set, "deprovisioned_at = CASE WHEN ("+heldStatus+") = 'deprovisioned' "+
+				"THEN COALESCE(objects.deprovisioned_at, excluded.deprovisioned_at, excluded.updated_at) END")
 		default:
 			set = append(set, c+" = excluded."+c)
 		}
@@ -65,12 +73,25 @@ func objectUpsert() (head, tail, guarded string) {
 
 // known is what the store holds of an object a batch names.
 type known struct {
-	id       string
-	kind     store.ObjectKind
-	hash     string
-	status   store.Status
-	dnKey    string
-	captured time.Time // zero: never captured
+	id   string
+	kind store.ObjectKind
+	hash string
+	// status is the object's, source what its directory or source says,
+	// hold an admin's hold ("" none).
+	status, source, hold store.Status
+	dnKey                string
+	captured             time.Time // zero: never captured
+}
+
+// effective is the status of an object whose source says src under hold:
+// the stronger (deprovisioned, then suspended, then active).
+func effective(hold, src store.Status) store.Status {
+	for _, s := range []store.Status{store.StatusDeprovisioned, store.StatusSuspended} {
+		if hold == s || src == s {
+			return s
+		}
+	}
+	return src
 }
 
 // batchApply is one ApplyBatch in its transaction.
@@ -248,7 +269,7 @@ func (a *batchApply) apply(ctx context.Context, maxParams int) error {
 	for _, o := range written {
 		if o.Kind == store.ObjectUser {
 			k, had := have[o.ExternalID]
-			a.lifecycle = append(a.lifecycle, lifecycle{lifecycleAction(had, k.status, status(o)), o.Profile.Username, o.DN})
+			a.lifecycle = append(a.lifecycle, lifecycle{lifecycleAction(had, k.status, effective(k.hold, status(o))), o.Profile.Username, o.DN})
 		}
 	}
 	if a.b.LinkedMembers {
@@ -352,7 +373,7 @@ func (a *batchApply) known(ctx context.Context, upserts []*store.Object, maxPara
 	}
 	have := make(map[string]known, len(ext))
 	err := chunks(ext, maxParams-1, func(part []string) error {
-		rows, err := a.tx.query(ctx, `SELECT external_id, id, kind, hash, status, dn_key, captured_at FROM objects
+		rows, err := a.tx.query(ctx, `SELECT external_id, id, kind, hash, status, source_status, hold_status, dn_key, captured_at FROM objects
 			WHERE directory_id = ? AND external_id IN (`+marks(len(part))+`)`,
 			append([]any{a.dirID}, anys(part)...)...)
 		if err != nil {
@@ -362,8 +383,11 @@ func (a *batchApply) known(ctx context.Context, upserts []*store.Object, maxPara
 		for rows.Next() {
 			var e string
 			var k known
-			if err := rows.Scan(&e, &k.id, &k.kind, &k.hash, &k.status, &k.dnKey, scanTime{&k.captured}); err != nil {
+			if err := rows.Scan(&e, &k.id, &k.kind, &k.hash, &k.status, &k.source, &k.hold, &k.dnKey, scanTime{&k.captured}); err != nil {
 				return err
+			}
+			if k.source == "" {
+				k.source = k.status
 			}
 			have[e] = k
 		}
@@ -376,10 +400,11 @@ func (a *batchApply) known(ctx context.Context, upserts []*store.Object, maxPara
 }
 
 // unchanged reports whether o is what the store holds: same kind, hash and
-// status (so a deprovisioned object reappearing is restored), and no
+// status as its source said last (so a deprovisioned object reappearing is
+// restored, and a held one is not rewritten for its hold), and no
 // membership deltas to apply.
 func unchanged(k known, o *store.Object) bool {
-	return k.kind == o.Kind && k.hash == o.Hash && k.status == status(o) &&
+	return k.kind == o.Kind && k.hash == o.Hash && k.source == status(o) &&
 		len(o.AddMembers) == 0 && len(o.RemoveMembers) == 0
 }
 
@@ -465,7 +490,7 @@ func (a *batchApply) objectArgs(o *store.Object, have map[string]known) ([]any, 
 		id, a.dirID, string(o.Kind), o.ExternalID, o.DN, o.DNKey, string(status(o)), o.Hash,
 		p.Username, p.Email, p.GivenName, p.FamilyName, p.DisplayName, p.EmployeeNumber,
 		p.Department, p.Title, p.Manager, extra, o.Name, o.Description, nameKey,
-		a.b.RunID, t, t, t, 1, a.captured(), deprovisioned, a.feed.pos,
+		a.b.RunID, t, t, t, 1, a.captured(), deprovisioned, a.feed.pos, string(status(o)),
 	}, nil
 }
 
@@ -770,10 +795,17 @@ func (a *batchApply) deletes(ctx context.Context, maxParams int) error {
 				return err
 			}
 		}
-		q := `UPDATE objects SET status = ?, updated_at = ?, revision = revision + 1,
+		// A held object (deprovisioned already) takes its source's delete
+		// too, so that lifting the hold leaves it deprovisioned.
+		if _, err := a.tx.exec(ctx, `UPDATE objects SET source_status = ?
+			WHERE directory_id = ? AND status = ? AND source_status <> ? AND external_id IN (`+marks(len(part))+`)`,
+			append([]any{deprovisioned, a.dirID, deprovisioned, deprovisioned}, anys(part)...)...); err != nil {
+			return err
+		}
+		q := `UPDATE objects SET status = ?, source_status = ?, updated_at = ?, revision = revision + 1,
 			captured_at = COALESCE(?, captured_at), deprovisioned_at = ?, feed_pos = ?
 			WHERE directory_id = ? AND status <> ?`
-		args := []any{deprovisioned, a.tx.t(a.now), a.captured(), a.tx.t(a.now), a.feed.pos, a.dirID, deprovisioned}
+		args := []any{deprovisioned, deprovisioned, a.tx.t(a.now), a.captured(), a.tx.t(a.now), a.feed.pos, a.dirID, deprovisioned}
 		if a.full {
 			q, args = q+` AND (captured_at IS NULL OR captured_at < ?)`, append(args, a.tx.t(a.started))
 		}

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/idsync/idsync/server/store"
 )
@@ -27,7 +28,7 @@ const (
 const userSelect = `SELECT o.id, o.directory_id, (SELECT d.name FROM directories d WHERE d.id = o.directory_id),
 	o.external_id, o.dn, o.status, o.username, o.email, o.given_name, o.family_name, o.display_name,
 	o.employee_number, o.department, o.title, o.manager, o.extra, o.created_at, o.updated_at,
-	o.revision, o.dn_key, o.name_key, o.deprovisioned_at
+	o.revision, o.dn_key, o.name_key, o.deprovisioned_at, o.source_status, o.hold_status, o.hold_by, o.hold_reason, o.held_at
 	FROM objects o WHERE o.kind = 'user'`
 
 // userRow is a user with the keys member values match it by.
@@ -42,7 +43,11 @@ func scanUserRow(sc scanner) (userRow, error) {
 	err := sc.Scan(&u.ID, &u.DirectoryID, &u.Directory, &u.ExternalID, &u.DN, &u.Status, &p.Username,
 		&p.Email, &p.GivenName, &p.FamilyName, &p.DisplayName, &p.EmployeeNumber, &p.Department, &p.Title,
 		&p.Manager, scanJSON{&p.Extra, "extra attributes"}, scanTime{&u.CreatedAt}, scanTime{&u.UpdatedAt},
-		&u.Revision, &u.dnKey, &u.nameKey, scanTime{&u.DeprovisionedAt})
+		&u.Revision, &u.dnKey, &u.nameKey, scanTime{&u.DeprovisionedAt}, &u.SourceStatus, &u.Hold.Status,
+		&u.Hold.By, &u.Hold.Reason, scanTime{&u.Hold.At})
+	if u.SourceStatus == "" {
+		u.SourceStatus = u.Status
+	}
 	return u, err
 }
 
@@ -294,4 +299,74 @@ func (s *Store) GroupMembers(ctx context.Context, groupID string) ([]store.Membe
 		err := sc.Scan(&m.Value, &m.ID, &m.Kind, &m.Name)
 		return m, err
 	}, fmt.Sprintf("reading the members of group %s", groupID))
+}
+
+// SetHold puts or lifts an admin's hold on a user; see store.Store.
+func (s *Store) SetHold(ctx context.Context, userID string, h store.Hold, action string, runID int64) (*store.User, error) {
+	var u *store.User
+	err := s.inTx(ctx, func(tx runner) error {
+		var before, source store.Status
+		var name, dn string
+		err := tx.row(ctx, `SELECT status, source_status, COALESCE(username, ''), dn FROM objects WHERE id = ? AND kind = 'user'`+s.d.LockRow, userID).
+			Scan(&before, &source, &name, &dn)
+		if err != nil {
+			return noRows(err, "user %s", userID)
+		}
+		if source == "" {
+			source = before
+		}
+		after := effective(h.Status, source)
+		now := now()
+		var held any
+		if h.Status != "" {
+			held = tx.t(cmpTime(h.At, now))
+		}
+		if _, err := tx.exec(ctx, `UPDATE objects SET hold_status = ?, hold_by = ?, hold_reason = ?, held_at = ? WHERE id = ?`,
+			string(h.Status), h.By, h.Reason, held, userID); err != nil {
+			return fmt.Errorf("holding user %s: %w", userID, err)
+		}
+		if after != before {
+			var feed feedPos
+			if err := feed.take(ctx, tx, s.d.LockRow); err != nil {
+				return err
+			}
+			var deprovisioned any
+			if after == store.StatusDeprovisioned {
+				deprovisioned = tx.t(now)
+			}
+			if _, err := tx.exec(ctx, `UPDATE objects SET status = ?, updated_at = ?, revision = revision + 1, feed_pos = ?,
+				deprovisioned_at = CASE WHEN ? = 'deprovisioned' THEN COALESCE(deprovisioned_at, ?) END WHERE id = ?`,
+				string(after), tx.t(now), feed.pos, string(after), deprovisioned, userID); err != nil {
+				return fmt.Errorf("setting the status of user %s: %w", userID, err)
+			}
+			feed.wrote = true
+			if err := feed.commit(ctx, tx); err != nil {
+				return err
+			}
+		}
+		e := &store.AuditEvent{At: now, Actor: h.By, Action: action, Target: "user:" + name, Outcome: store.AuditOK,
+			Detail: holdDetail(before, after, h, runID)}
+		if _, err := tx.exec(ctx, auditInsert, auditArgs(tx, e)...); err != nil {
+			return fmt.Errorf("auditing the hold of user %s: %w", userID, err)
+		}
+		u, err = scanUser(tx.row(ctx, userSelect+` AND o.id = ?`, userID))
+		return err
+	})
+	return u, err
+}
+
+// holdDetail says what a hold did, for the audit trail.
+func holdDetail(before, after store.Status, h store.Hold, runID int64) string {
+	d := fmt.Sprintf("run %d: %s → %s", runID, before, after)
+	if h.Reason != "" {
+		d += ": " + h.Reason
+	}
+	return d
+}
+
+func cmpTime(t, def time.Time) time.Time {
+	if t.IsZero() {
+		return def
+	}
+	return t
 }

@@ -44,6 +44,7 @@ func Run(t *testing.T, open Opener) {
 		{"Feed", feedTests},
 		{"Leases", leaseTests},
 		{"Audit", auditTests},
+		{"Holds", holdTests},
 	}
 	for _, su := range suites {
 		t.Run(su.name, func(t *testing.T) {
