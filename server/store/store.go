@@ -250,6 +250,16 @@ type Store interface {
 	// to. Unknown user: ErrNotFound.
 	SetHold(ctx context.Context, userID string, h Hold, action string, runID int64) (*User, error)
 
+	// PurgeDue returns up to limit users of directory deprovisioned at or
+	// before cutoff (its retention has run out), oldest first.
+	PurgeDue(ctx context.Context, directoryID int64, cutoff time.Time, limit int) ([]*User, error)
+	// PurgeUser removes a deprovisioned user and its member rows, keeping
+	// one audit event (user.purged, by actor, with its id, username and
+	// directory) in the same transaction; a user that is not deprovisioned
+	// (restored since) is ErrConflict, an unknown one ErrNotFound. Its app
+	// accounts stay, for the apps to delete (the user is then gone).
+	PurgeUser(ctx context.Context, userID, actor string) (*User, error)
+
 	// UserStatusCounts counts the users of each directory by status.
 	UserStatusCounts(ctx context.Context) ([]StatusCount, error)
 }
@@ -333,6 +343,10 @@ type Directory struct {
 	// AD or OpenLDAP provisioning target): a super-admin's decision. nil:
 	// nothing is written there.
 	WriteBack *WriteBack
+	// Retention is how long a deprovisioned user of the directory keeps
+	// its profile, groups and app accounts before it is purged (0: the
+	// hub's default). Kept to the millisecond.
+	Retention time.Duration
 }
 
 // WriteBack is where and how the hub may write into a directory. Stored as

@@ -370,3 +370,50 @@ func cmpTime(t, def time.Time) time.Time {
 	}
 	return t
 }
+
+// PurgeDue returns the users of directoryID deprovisioned at or before
+// cutoff, oldest first.
+func (s *Store) PurgeDue(ctx context.Context, directoryID int64, cutoff time.Time, limit int) ([]*store.User, error) {
+	rows, err := s.rd.query(ctx, userSelect+` AND o.directory_id = ? AND o.status = 'deprovisioned'
+		AND o.deprovisioned_at <= ? ORDER BY o.deprovisioned_at, o.id LIMIT ?`, directoryID, s.rd.t(cutoff), max(limit, 1))
+	if err != nil {
+		return nil, fmt.Errorf("listing the users of directory %d due for purge: %w", directoryID, err)
+	}
+	return collect(rows, scanUser, "listing users due for purge")
+}
+
+// PurgeUser removes a deprovisioned user and its member rows; see
+// store.Store.
+func (s *Store) PurgeUser(ctx context.Context, userID, actor string) (*store.User, error) {
+	var u *store.User
+	err := s.inTx(ctx, func(tx runner) error {
+		row, err := scanUserRow(tx.row(ctx, userSelect+` AND o.id = ?`+s.d.LockRow, userID))
+		if err != nil {
+			return noRows(err, "user %s", userID)
+		}
+		u = row.User
+		if u.Status != store.StatusDeprovisioned {
+			return conflict("user %s is %s, not deprovisioned", userID, u.Status)
+		}
+		// Its rows in groups: by its identity, and by the DN or username
+		// the hub knows it by where no other object of the directory holds
+		// them.
+		if _, err := tx.exec(ctx, `DELETE FROM memberships WHERE group_id IN (SELECT id FROM objects WHERE directory_id = ?)
+			AND (member_ext = ? OR (member_key IN (?, ?) AND NOT EXISTS (SELECT 1 FROM objects o WHERE o.directory_id = ?
+				AND o.id <> ? AND ('dn:' || o.dn_key = memberships.member_key OR ('uid:' || o.name_key = memberships.member_key AND o.kind = 'user')))))`,
+			u.DirectoryID, u.ExternalID, "dn:"+row.dnKey, "uid:"+row.nameKey, u.DirectoryID, userID); err != nil {
+			return fmt.Errorf("removing user %s from its groups: %w", userID, err)
+		}
+		if _, err := tx.exec(ctx, `DELETE FROM objects WHERE id = ?`, userID); err != nil {
+			return fmt.Errorf("purging user %s: %w", userID, err)
+		}
+		e := &store.AuditEvent{At: now(), Actor: actor, Action: "user.purged", Target: "user:" + u.Profile.Username, Outcome: store.AuditOK,
+			Detail: fmt.Sprintf("user %s (%s) of directory %s, deprovisioned since %s", u.ID, u.Profile.Username, u.Directory,
+				u.DeprovisionedAt.UTC().Format(time.RFC3339))}
+		if _, err := tx.exec(ctx, auditInsert, auditArgs(tx, e)...); err != nil {
+			return fmt.Errorf("auditing the purge of user %s: %w", userID, err)
+		}
+		return nil
+	})
+	return u, err
+}

@@ -11,6 +11,61 @@ import (
 var holdTests = []test{
 	{"Deactivate", testHoldDeactivate},
 	{"Suspend", testHoldSuspend},
+	{"Purge", testPurge},
+}
+
+// testPurge: a deprovisioned user is due for purge once its directory's
+// retention has run out; purged, it is gone with its member rows (one
+// audit event kept), and the same external id later makes a new user. A
+// user restored meanwhile is not purged. The directory keeps its
+// retention.
+func testPurge(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	f := newFixture(t, s, "corp")
+	f.dir.Retention = 30 * 24 * time.Hour
+	must(t, "UpdateDirectory", s.UpdateDirectory(ctx, f.dir))
+	if d, err := s.GetDirectory(ctx, "corp"); err != nil || d.Retention != 30*24*time.Hour {
+		t.Errorf("retention read back: %v, %v; want 720h", d.Retention, err)
+	}
+	capture := f.run(store.RunIncremental)
+	alice, bob := newUser("u1", "alice"), newUser("u2", "bob")
+	f.upsert(capture, alice, bob, newGroup("g1", "staff", dnMember(alice.DN), dnMember(bob.DN)))
+	f.apply(capture, store.Batch{Deletes: []string{"u1", "u2"}})
+	gone := f.user("alice")
+	if due, err := s.PurgeDue(ctx, f.dir.ID, gone.DeprovisionedAt.Add(-time.Second), 10); err != nil || len(due) != 0 {
+		t.Errorf("PurgeDue before the retention ran out: %d, %v; want none", len(due), err)
+	}
+	due, err := s.PurgeDue(ctx, f.dir.ID, gone.DeprovisionedAt.Add(time.Second), 10)
+	must(t, "PurgeDue", err)
+	if len(due) != 2 {
+		t.Fatalf("PurgeDue after: %d users, want alice and bob", len(due))
+	}
+	// bob comes back before his purge: not purged.
+	f.upsert(capture, bob)
+	_, err = s.PurgeUser(ctx, f.user("bob").ID, "hub")
+	wantErr(t, "PurgeUser(restored)", err, store.ErrConflict)
+
+	purged, err := s.PurgeUser(ctx, gone.ID, "hub")
+	must(t, "PurgeUser", err)
+	if purged.ID != gone.ID {
+		t.Errorf("PurgeUser returned %s, want %s", purged.ID, gone.ID)
+	}
+	_, err = s.GetUser(ctx, gone.ID)
+	wantErr(t, "GetUser(purged)", err, store.ErrNotFound)
+	if got := memberValues(f.members(f.group("staff").ID)); len(got) != 1 || got[0] != bob.DN {
+		t.Errorf("staff lists %q after alice's purge, want bob alone", got)
+	}
+	events, err := s.ListAudit(ctx, store.AuditFilter{Action: "user.purged"})
+	must(t, "ListAudit", err)
+	if len(events) != 1 || !strings.Contains(events[0].Detail, gone.ID) || !strings.Contains(events[0].Detail, "corp") {
+		t.Errorf("audit: %+v, want one user.purged naming the id and the directory", events)
+	}
+	_, err = s.PurgeUser(ctx, gone.ID, "hub")
+	wantErr(t, "PurgeUser(again)", err, store.ErrNotFound)
+	f.upsert(capture, alice)
+	if again := f.user("alice"); again.ID == gone.ID {
+		t.Errorf("alice back after her purge kept the old id %s, want a new user", gone.ID)
+	}
 }
 
 // testHoldDeactivate: an admin's hold keeps a user deprovisioned whatever

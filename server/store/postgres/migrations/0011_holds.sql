@@ -9,3 +9,6 @@ ALTER TABLE objects ADD COLUMN hold_by TEXT NOT NULL DEFAULT '';
 ALTER TABLE objects ADD COLUMN hold_reason TEXT NOT NULL DEFAULT '';
 ALTER TABLE objects ADD COLUMN held_at TIMESTAMPTZ;
 UPDATE objects SET source_status = status;
+-- A directory's retention of deprovisioned users before they are purged
+-- (0: the hub's default).
+ALTER TABLE directories ADD COLUMN retention_ms BIGINT NOT NULL DEFAULT 0;
