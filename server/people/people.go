@@ -63,14 +63,17 @@ type Action struct {
 	Verb string
 	// Hold is the status held, "" to lift the hold.
 	Hold store.Status
+	// LiftsAny lifts a hold of any kind (a restore).
+	LiftsAny bool
 }
 
 // The hold actions.
 var (
-	Deactivate = Action{"user.deactivated", store.StatusDeprovisioned}
-	Reactivate = Action{"user.reactivated", ""}
-	Suspend    = Action{"user.suspended", store.StatusSuspended}
-	Unsuspend  = Action{"user.unsuspended", ""}
+	Deactivate = Action{Verb: "user.deactivated", Hold: store.StatusDeprovisioned}
+	Reactivate = Action{Verb: "user.reactivated"}
+	Suspend    = Action{Verb: "user.suspended", Hold: store.StatusSuspended}
+	Unsuspend  = Action{Verb: "user.unsuspended"}
+	restore    = Action{Verb: "user.restored", LiftsAny: true}
 )
 
 // Hold puts (or lifts) a hold on a user, by actor, as a run of kind admin
@@ -86,7 +89,7 @@ func (s *Service) Hold(ctx context.Context, userID string, a Action, actor, reas
 	if err != nil {
 		return nil, err
 	}
-	if a.Hold == "" && u.Hold.Status != "" && a != liftOf(u.Hold.Status) {
+	if a.Hold == "" && !a.LiftsAny && u.Hold.Status != "" && a != liftOf(u.Hold.Status) {
 		return nil, &StateError{User: u, Why: fmt.Sprintf("it is held %s by %s: %s lifts that", u.Hold.Status, u.Hold.By, liftOf(u.Hold.Status).Verb)}
 	}
 	if a.Hold == "" && u.Hold.Status == "" {
@@ -149,4 +152,82 @@ func (s *Service) startRun(ctx context.Context, directoryID int64, actor string)
 			return nil, fmt.Errorf("waiting for the open admin run of directory %d: %w", directoryID, ctx.Err())
 		}
 	}
+}
+
+// Restore brings a deprovisioned user back within its retention: a hold
+// is lifted, so the user takes its directory's status again. A user whose
+// directory says it is gone cannot be restored from the hub — it comes
+// back when the directory has it again — and the error says so. The apps
+// follow from the change: accounts reactivated, created again where the
+// app deleted them.
+func (s *Service) Restore(ctx context.Context, userID, actor string) (*store.User, error) {
+	u, err := s.st.GetUser(ctx, userID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("user %s: %w (a purged user cannot be restored)", userID, ErrNotAUser)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if u.Status != store.StatusDeprovisioned {
+		return nil, &StateError{User: u, Why: fmt.Sprintf("it is %s, not deprovisioned: nothing to restore", u.Status)}
+	}
+	if u.SourceStatus == store.StatusDeprovisioned {
+		return nil, &StateError{User: u, Why: fmt.Sprintf("directory %s no longer has it (deleted there, or out of its scope): "+
+			"it comes back when the directory has it again", u.Directory)}
+	}
+	return s.Hold(ctx, userID, restore, actor, "")
+}
+
+// Apps learns of a user the hub no longer has, so that its app accounts
+// are deleted where the app allows it, else handed to an admin
+// (server/provision).
+type Apps interface {
+	UserGone(ctx context.Context, userID string) error
+}
+
+// Purger purges the users whose retention has run out.
+type Purger interface {
+	ListDirectories(ctx context.Context) ([]*store.Directory, error)
+	PurgeDue(ctx context.Context, directoryID int64, cutoff time.Time, limit int) ([]*store.User, error)
+	PurgeUser(ctx context.Context, userID, actor string) (*store.User, error)
+}
+
+// Purge purges, in every directory, the deprovisioned users whose
+// retention (the directory's, else def) has run out, and tells apps so
+// that their accounts go too. It returns how many it purged.
+func Purge(ctx context.Context, st Purger, apps Apps, def time.Duration, now time.Time, log *slog.Logger) (int, error) {
+	dirs, err := st.ListDirectories(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, d := range dirs {
+		keep := d.Retention
+		if keep <= 0 {
+			keep = def
+		}
+		for {
+			due, err := st.PurgeDue(ctx, d.ID, now.Add(-keep), 100)
+			if err != nil {
+				return n, err
+			}
+			for _, u := range due {
+				if _, err := st.PurgeUser(ctx, u.ID, "hub"); errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+					continue // restored, or purged by another replica
+				} else if err != nil {
+					return n, err
+				}
+				n++
+				log.Info("user purged: its retention ran out", "user", u.ID, "username", u.Profile.Username,
+					"directory", d.Name, "deprovisioned", u.DeprovisionedAt, "retention", keep)
+				if err := apps.UserGone(ctx, u.ID); err != nil {
+					log.Warn("telling the apps of a purged user", "user", u.ID, "err", err)
+				}
+			}
+			if len(due) < 100 {
+				break
+			}
+		}
+	}
+	return n, nil
 }

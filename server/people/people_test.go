@@ -1,7 +1,9 @@
 package people_test
 
 import (
+	"context"
 	"errors"
+	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -96,5 +98,83 @@ func TestHold(t *testing.T) {
 	}
 	if _, err := s.Hold(ctx, "no-such-id", people.Deactivate, "admin:ann", ""); !errors.Is(err, people.ErrNotAUser) {
 		t.Errorf("an unknown user: %v, want ErrNotAUser", err)
+	}
+}
+
+func TestRestore(t *testing.T) {
+	ctx := t.Context()
+	st, s, users, _ := world(t)
+	alice, bob := users["alice"], users["bob"]
+	if _, err := s.Restore(ctx, alice.ID, "admin:ann"); err == nil || !strings.Contains(err.Error(), "nothing to restore") {
+		t.Errorf("restoring an active user: %v, want refused", err)
+	}
+	if _, err := s.Hold(ctx, alice.ID, people.Suspend, "admin:ann", ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Hold(ctx, alice.ID, people.Deactivate, "admin:ann", ""); err != nil {
+		t.Fatal(err)
+	}
+	u, err := s.Restore(ctx, alice.ID, "admin:bo")
+	if err != nil || u.Status != store.StatusActive || u.Hold.Status != "" {
+		t.Errorf("restored: %+v, %v; want active, no hold", u, err)
+	}
+	// bob deleted in his directory: not restorable from the hub.
+	r := &store.Run{DirectoryID: bob.DirectoryID, Kind: store.RunWrite, Trigger: "test"}
+	if err := st.CreateRun(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.ApplyBatch(ctx, &store.Batch{RunID: r.ID, DirectoryID: bob.DirectoryID, Sequence: 1, Deletes: []string{bob.ExternalID}}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.Restore(ctx, bob.ID, "admin:ann")
+	var se *people.StateError
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "no longer has it") {
+		t.Errorf("restoring a user its directory deleted: %v, want a StateError saying why", err)
+	}
+}
+
+// gone records the users Purge says are gone.
+type gone []string
+
+func (g *gone) UserGone(_ context.Context, id string) error { *g = append(*g, id); return nil }
+
+func TestPurge(t *testing.T) {
+	ctx := t.Context()
+	st, s, users, _ := world(t)
+	alice, bob := users["alice"], users["bob"]
+	held, err := s.Hold(ctx, alice.ID, people.Deactivate, "admin:ann", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Hold(ctx, bob.ID, people.Deactivate, "admin:ann", ""); err != nil {
+		t.Fatal(err)
+	}
+	d, err := st.GetDirectory(ctx, "corp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.DiscardHandler)
+	var apps gone
+	at := held.DeprovisionedAt
+	if n, err := people.Purge(ctx, st, &apps, 90*24*time.Hour, at.Add(89*24*time.Hour), log); err != nil || n != 0 {
+		t.Errorf("a day before the retention ran out: purged %d, %v; want none", n, err)
+	}
+	// The directory keeps them 30 days.
+	d.Retention = 30 * 24 * time.Hour
+	if err := st.UpdateDirectory(ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Restore(ctx, bob.ID, "admin:ann"); err != nil {
+		t.Fatal(err)
+	}
+	n, err := people.Purge(ctx, st, &apps, 90*24*time.Hour, at.Add(31*24*time.Hour), log)
+	if err != nil || n != 1 || len(apps) != 1 || apps[0] != alice.ID {
+		t.Errorf("after the directory's 30 days: purged %d (%v), apps told of %v; want alice alone", n, err, apps)
+	}
+	if _, err := st.GetUser(ctx, alice.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("alice after her purge: %v, want gone", err)
+	}
+	if _, err := s.Restore(ctx, alice.ID, "admin:ann"); !errors.Is(err, people.ErrNotAUser) || !strings.Contains(err.Error(), "purged") {
+		t.Errorf("restoring a purged user: %v, want ErrNotAUser saying it was purged", err)
 	}
 }
