@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -99,6 +100,9 @@ type batchApply struct {
 	tx    runner
 	b     *store.Batch
 	dirID int64
+	// local is set for a batch of a local directory, whose groups may
+	// name members by id.
+	local bool
 	now   time.Time
 	// full is set for a full run's batch; started is when its run began.
 	full    bool
@@ -140,13 +144,16 @@ func (s *Store) ApplyBatch(ctx context.Context, b *store.Batch) (store.BatchResu
 		a := &batchApply{tx: tx, b: b, now: now(), lock: s.d.LockRow}
 		var state store.RunState
 		var kind store.RunKind
+		var dirKind store.DirectoryKind
 		var last int64
-		err := tx.row(ctx, `SELECT directory_id, kind, state, last_sequence, errors, created, started_at
-			FROM runs WHERE id = ?`+s.d.LockRow, b.RunID).
-			Scan(&a.dirID, &kind, &state, &last, &a.errored, &created, scanTime{&a.started})
+		err := tx.row(ctx, `SELECT r.directory_id, r.kind, r.state, r.last_sequence, r.errors, r.created, r.started_at,
+			(SELECT d.kind FROM directories d WHERE d.id = r.directory_id)
+			FROM runs r WHERE r.id = ?`+s.d.LockRow, b.RunID).
+			Scan(&a.dirID, &kind, &state, &last, &a.errored, &created, scanTime{&a.started}, &dirKind)
 		if err != nil {
 			return noRows(err, "run %d", b.RunID)
 		}
+		a.local = dirKind == store.KindLocal
 		a.full = kind == store.RunFull
 		switch {
 		case b.Sequence <= uint64(last):
@@ -295,8 +302,15 @@ func (a *batchApply) apply(ctx context.Context, maxParams int) error {
 	if err := a.recordErrors(ctx, maxParams); err != nil {
 		return err
 	}
-	if err := auditLifecycle(ctx, a.tx, a.b.RunID, a.now, a.lifecycle); err != nil {
+	if err := auditLifecycle(ctx, a.tx, a.b.RunID, a.b.Actor, a.now, a.lifecycle); err != nil {
 		return err
+	}
+	for _, e := range a.b.Audit {
+		ev := *e
+		ev.Actor, ev.At = cmp.Or(ev.Actor, a.b.Actor), cmpTime(ev.At, a.now)
+		if _, err := a.tx.exec(ctx, auditInsert, auditArgs(a.tx, &ev)...); err != nil {
+			return fmt.Errorf("auditing the batch: %w", err)
+		}
 	}
 	return a.finish(ctx)
 }
@@ -569,6 +583,9 @@ func (a *batchApply) writeMembers(ctx context.Context, writes []*store.Object, i
 		if o.Kind != store.ObjectGroup {
 			continue
 		}
+		if err := a.idKeysAllowed(o); err != nil {
+			return err
+		}
 		gid := ids[o.ExternalID]
 		if o.MembersComplete {
 			complete = append(complete, o)
@@ -654,6 +671,20 @@ func (a *batchApply) writeMembers(ctx context.Context, writes []*store.Object, i
 		return err
 	}); err != nil {
 		return fmt.Errorf("adding group members: %w", err)
+	}
+	return nil
+}
+
+// idKeysAllowed refuses a group that names a member by id in a directory
+// that is not local: a directory's groups list what the directory says.
+func (a *batchApply) idKeysAllowed(o *store.Object) error {
+	if a.local {
+		return nil
+	}
+	for _, m := range slices.Concat(o.Members, o.AddMembers) {
+		if strings.HasPrefix(m.Key, store.MemberKeyID) {
+			return fmt.Errorf("group %s names member %s by id: only a local directory's groups do", o.ExternalID, m.Key)
+		}
 	}
 	return nil
 }

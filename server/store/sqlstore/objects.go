@@ -12,13 +12,19 @@ import (
 	"github.com/idsync/idsync/server/store"
 )
 
-// Member values are resolved when read, in the group's directory: a key
-// "dn:<dn key>" matches any object by dn_key, a key "uid:<lower username>"
-// matches a user by name_key. The conditions below are correlated with a
-// memberships row m and a directory id expression.
+// Member values are resolved when read: a key "dn:<dn key>" matches any
+// object by dn_key, a key "uid:<lower username>" a user by name_key, both
+// in the group's directory; a key "id:<object id>" (a local group's) the
+// object with that id, whatever its directory. The conditions below are
+// correlated with a memberships row m (and, for the first two, a
+// directory id expression); isIDKey tells the third kind by a range of
+// the key, so that a local group's members go straight to the primary
+// key and a directory's never try it.
 const (
 	matchDN  = `substr(m.member_key, 1, 3) = 'dn:' AND o.dn_key = substr(m.member_key, 4)`
 	matchUID = `substr(m.member_key, 1, 4) = 'uid:' AND o.name_key = substr(m.member_key, 5) AND o.kind = 'user'`
+	matchID  = `o.id = substr(m.member_key, 4)`
+	isIDKey  = `m.member_key >= 'id:' AND m.member_key < 'id;'`
 )
 
 // The queries on objects read one table and look the directory name up
@@ -51,19 +57,40 @@ func scanUserRow(sc scanner) (userRow, error) {
 	return u, err
 }
 
+// keys are the member keys that name the user: its DN and username (in a
+// group of its directory) and its id (in a local group).
+func (u userRow) keys() []string {
+	return memberKeys(u.ID, u.dnKey, u.nameKey)
+}
+
+// memberKeys are the member keys that name a user with this id, DN key and
+// name key.
+func memberKeys(id, dnKey, nameKey string) []string {
+	keys := []string{store.MemberKeyID + id}
+	if dnKey != "" {
+		keys = append(keys, "dn:"+dnKey)
+	}
+	if nameKey != "" {
+		keys = append(keys, "uid:"+nameKey)
+	}
+	return keys
+}
+
 func scanUser(sc scanner) (*store.User, error) {
 	u, err := scanUserRow(sc)
 	return u.User, err
 }
 
 // groupSelect reads groups with their member counts; a member is
-// unresolved when no object of the group's directory matches it. The
-// EXISTS tests stand in a CASE so that PostgreSQL probes the indexes per
-// member instead of turning them into an anti-join over the directory.
+// unresolved when no object matches it (of the group's directory, but for
+// an id). The EXISTS tests stand in a CASE so that PostgreSQL probes the
+// indexes per member instead of turning them into an anti-join over the
+// directory.
 const groupSelect = `SELECT g.id, g.directory_id, (SELECT d.name FROM directories d WHERE d.id = g.directory_id),
 	g.external_id, g.dn, g.name, g.description, g.status, g.created_at, g.updated_at, g.revision,
 	(SELECT COUNT(*) FROM memberships m WHERE m.group_id = g.id),
 	(SELECT COALESCE(SUM(CASE
+		WHEN ` + isIDKey + ` THEN CASE WHEN EXISTS (SELECT 1 FROM objects o WHERE ` + matchID + `) THEN 0 ELSE 1 END
 		WHEN EXISTS (SELECT 1 FROM objects o WHERE ` + matchDN + ` AND o.directory_id = g.directory_id) THEN 0
 		WHEN EXISTS (SELECT 1 FROM objects o WHERE ` + matchUID + ` AND o.directory_id = g.directory_id) THEN 0
 		ELSE 1 END), 0) FROM memberships m WHERE m.group_id = g.id)
@@ -126,17 +153,15 @@ func (s *Store) ListUsers(ctx context.Context, f store.UserFilter) ([]*store.Use
 }
 
 // fillGroups sets the Groups of users: their direct groups, by DN or by
-// username (a group listing both counts once), that are not deprovisioned.
-// It looks the users' member keys up in chunks, as constants, which both
-// planners serve from the member key index.
+// username in their directory, by id in any (a group listing several
+// counts once), that are not deprovisioned. It looks the users' member
+// keys up in chunks, as constants, which both planners serve from the
+// member key index.
 func (s *Store) fillGroups(ctx context.Context, users []userRow) error {
 	byKey := map[string][]*store.User{}
 	for _, u := range users {
-		if u.dnKey != "" {
-			byKey["dn:"+u.dnKey] = append(byKey["dn:"+u.dnKey], u.User)
-		}
-		if u.nameKey != "" {
-			byKey["uid:"+u.nameKey] = append(byKey["uid:"+u.nameKey], u.User)
+		for _, k := range u.keys() {
+			byKey[k] = append(byKey[k], u.User)
 		}
 	}
 	type membership struct{ user, group string }
@@ -158,7 +183,7 @@ func (s *Store) fillGroups(ctx context.Context, users []userRow) error {
 				return err
 			}
 			for _, u := range byKey[key] {
-				if u.DirectoryID == dir && !seen[membership{u.ID, gid}] {
+				if (u.DirectoryID == dir || strings.HasPrefix(key, store.MemberKeyID)) && !seen[membership{u.ID, gid}] {
 					seen[membership{u.ID, gid}] = true
 					u.Groups = append(u.Groups, name)
 				}
@@ -201,29 +226,41 @@ func (s *Store) FindUsers(ctx context.Context, directoryID int64, name string) (
 	return us, err
 }
 
-// UserGroups returns the groups, not deprovisioned, of the user's directory
-// that list the user as a direct member by DN or by username, ordered by
-// name. Unknown user: store.ErrNotFound.
+// UserGroups returns the groups, not deprovisioned, that list the user as
+// a direct member: by DN or by username in its directory, by id in any,
+// ordered by name. Unknown user: store.ErrNotFound.
 func (s *Store) UserGroups(ctx context.Context, userID string) ([]*store.Group, error) {
-	ok, err := s.rd.exists(ctx, `SELECT 1 FROM objects WHERE id = ? AND kind = 'user'`, userID)
+	keys, dirID, err := s.userKeys(ctx, userID)
 	if err != nil {
-		return nil, fmt.Errorf("reading user %s: %w", userID, err)
+		return nil, err
 	}
-	if !ok {
-		return nil, notFound("user %s", userID)
-	}
-	rows, err := s.rd.query(ctx, groupSelect+` AND g.status <> 'deprovisioned' AND g.id IN (
-		SELECT m.group_id FROM objects o JOIN memberships m ON m.member_key = 'dn:' || o.dn_key
-			WHERE o.id = ? AND o.dn_key <> ''
-		UNION
-		SELECT m.group_id FROM objects o JOIN memberships m ON m.member_key = 'uid:' || o.name_key
-			WHERE o.id = ? AND o.name_key <> '')
-		AND g.directory_id = (SELECT directory_id FROM objects WHERE id = ?)
-		ORDER BY g.name, g.id`, userID, userID, userID)
+	what := fmt.Sprintf("reading the groups of user %s", userID)
+	edges, err := s.direct(ctx, keys, dirID, what)
 	if err != nil {
-		return nil, fmt.Errorf("reading the groups of user %s: %w", userID, err)
+		return nil, err
 	}
-	return collect(rows, scanGroup, fmt.Sprintf("reading the groups of user %s", userID))
+	groups, err := s.groupsByID(ctx, edges, what)
+	if err != nil {
+		return nil, err
+	}
+	out := slices.Collect(maps.Values(groups))
+	slices.SortFunc(out, func(a, b *store.Group) int {
+		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}
+
+// userKeys returns the member keys that name a user (memberKeys) and its
+// directory. Unknown user: store.ErrNotFound.
+func (s *Store) userKeys(ctx context.Context, userID string) ([]any, int64, error) {
+	var dirID int64
+	var dnKey, nameKey string
+	err := s.rd.row(ctx, `SELECT directory_id, dn_key, name_key FROM objects WHERE id = ? AND kind = 'user'`, userID).
+		Scan(&dirID, &dnKey, &nameKey)
+	if err != nil {
+		return nil, 0, noRows(err, "user %s", userID)
+	}
+	return anys(memberKeys(userID, dnKey, nameKey)), dirID, nil
 }
 
 // ListGroups returns groups of every status ordered by name, with member
@@ -277,20 +314,26 @@ func resolveMember(match string) string {
 		ORDER BY CASE WHEN o.status = 'deprovisioned' THEN 1 ELSE 0 END, o.id LIMIT 1)`
 }
 
+// groupMembersQuery reads a group's member rows with the object each
+// resolves to. Arguments: the group's directory id twice, the group id.
+var groupMembersQuery = `SELECT m.member_value, COALESCE(r.id, ''), COALESCE(r.kind, ''),
+	COALESCE(CASE WHEN r.kind = 'user' THEN r.username ELSE r.name END, '')
+	FROM memberships m LEFT JOIN objects r ON r.id = CASE WHEN ` + isIDKey + ` THEN substr(m.member_key, 4)
+		ELSE COALESCE(` + resolveMember(matchDN) + `, ` + resolveMember(matchUID) + `) END
+	WHERE m.group_id = ? ORDER BY m.member_value, m.member_key`
+
 // GroupMembers returns the direct member values of a group ordered by
 // value, each with the object it resolves to: a live object before a
-// deprovisioned one with the same key. A user resolves with its username
-// as Name, a group with its name. Unknown group: store.ErrNotFound.
+// deprovisioned one with the same key, in the group's directory; the
+// object with the id, in any. A user resolves with its username as Name,
+// a group with its name. Unknown group: store.ErrNotFound.
 func (s *Store) GroupMembers(ctx context.Context, groupID string) ([]store.Member, error) {
 	var dirID int64
 	err := s.rd.row(ctx, `SELECT directory_id FROM objects WHERE id = ? AND kind = 'group'`, groupID).Scan(&dirID)
 	if err != nil {
 		return nil, noRows(err, "group %s", groupID)
 	}
-	rows, err := s.rd.query(ctx, `SELECT m.member_value, COALESCE(r.id, ''), COALESCE(r.kind, ''),
-		COALESCE(CASE WHEN r.kind = 'user' THEN r.username ELSE r.name END, '')
-		FROM memberships m LEFT JOIN objects r ON r.id = COALESCE(`+resolveMember(matchDN)+`, `+resolveMember(matchUID)+`)
-		WHERE m.group_id = ? ORDER BY m.member_value, m.member_key`, dirID, dirID, groupID)
+	rows, err := s.rd.query(ctx, groupMembersQuery, dirID, dirID, groupID)
 	if err != nil {
 		return nil, fmt.Errorf("reading the members of group %s: %w", groupID, err)
 	}
@@ -403,6 +446,17 @@ func (s *Store) PurgeUser(ctx context.Context, userID, actor string) (*store.Use
 				AND o.id <> ? AND ('dn:' || o.dn_key = memberships.member_key OR ('uid:' || o.name_key = memberships.member_key AND o.kind = 'user')))))`,
 			u.DirectoryID, u.ExternalID, "dn:"+row.dnKey, "uid:"+row.nameKey, u.DirectoryID, userID); err != nil {
 			return fmt.Errorf("removing user %s from its groups: %w", userID, err)
+		}
+		// Its rows by id, in local groups of any directory; those groups
+		// are marked for a rewrite, as a deleted member's are
+		// (unlinkDeleted): their stored hash covered the row.
+		byID := store.MemberKeyID + userID
+		if _, err := tx.exec(ctx, `UPDATE objects SET hash = ? WHERE id IN (SELECT group_id FROM memberships WHERE member_key = ?)`,
+			unlinkedHash, byID); err != nil {
+			return fmt.Errorf("marking the local groups of user %s: %w", userID, err)
+		}
+		if _, err := tx.exec(ctx, `DELETE FROM memberships WHERE member_key = ?`, byID); err != nil {
+			return fmt.Errorf("removing user %s from local groups: %w", userID, err)
 		}
 		if _, err := tx.exec(ctx, `DELETE FROM objects WHERE id = ?`, userID); err != nil {
 			return fmt.Errorf("purging user %s: %w", userID, err)

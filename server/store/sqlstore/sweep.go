@@ -137,7 +137,7 @@ func sweepObjects(ctx context.Context, tx runner, lock string, r sweepRun, runID
 	if err != nil {
 		return 0, fmt.Errorf("sweeping after run %d: %w", runID, err)
 	}
-	if err := auditLifecycle(ctx, tx, runID, t, evs); err != nil {
+	if err := auditLifecycle(ctx, tx, runID, "", t, evs); err != nil {
 		return 0, err
 	}
 	feed.wrote = n > 0

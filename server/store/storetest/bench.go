@@ -139,10 +139,21 @@ const (
 
 // BenchmarkNesting measures the reads that resolve members and walk
 // nesting, over a directory of 100,000 users: group everyone lists them
-// all, dept00 … dept99 list 1,000 each, and depts nests the 100
+// all by DN, dept00 … dept99 list 1,000 each, and depts nests the 100
 // departments; app bench is assigned depts. Loaded once, outside the
 // timer.
 func BenchmarkNesting(b *testing.B, open BenchOpener) {
+	benchNestingOf(b, open, false)
+}
+
+// BenchmarkNestingByID is BenchmarkNesting with the groups in a local
+// directory, holding the users of the other directory and nesting the
+// departments by id.
+func BenchmarkNestingByID(b *testing.B, open BenchOpener) {
+	benchNestingOf(b, open, true)
+}
+
+func benchNestingOf(b *testing.B, open BenchOpener, byID bool) {
 	ctx := b.Context()
 	s := open(b)
 	defer s.Close()
@@ -155,24 +166,46 @@ func BenchmarkNesting(b *testing.B, open BenchOpener) {
 	for i := 0; i < len(users); i += benchBatchSize {
 		f.upsert(run, users[i:min(i+benchBatchSize, len(users))]...)
 	}
+	f.end(run)
 	member := func(o *store.Object) store.MemberRef { return dnMember(o.DN) }
+	groupOf := newGroup
+	nested := func(name string) store.MemberRef { return dnMember(groupDN(name)) }
+	g := f
+	if byID {
+		g = newLocalFixture(b, s, "staff")
+		all, err := s.ListUsers(ctx, store.UserFilter{DirectoryID: f.dir.ID})
+		must(b, "ListUsers", err)
+		id := map[string]string{}
+		for _, u := range all {
+			id[u.ExternalID] = u.ID
+		}
+		member = func(o *store.Object) store.MemberRef { return store.IDMember(id[o.ExternalID]) }
+		groupOf = func(ext, name string, members ...store.MemberRef) *store.Object {
+			return rehash(&store.Object{Kind: store.ObjectGroup, ExternalID: ext, Status: store.StatusActive, Name: name,
+				Members: members, MembersComplete: true})
+		}
+		nested = func(name string) store.MemberRef { return store.IDMember(g.group(name).ID) }
+	}
+	grun := g.run(store.RunWrite)
 	everyone := pluck(users, member)
 	var groups []*store.Object
-	var depts []store.MemberRef
 	for d := range benchDepts {
 		name := fmt.Sprintf("dept%02d", d)
-		groups = append(groups, newGroup("g-"+name, name, everyone[d*benchDeptSize:(d+1)*benchDeptSize]...))
-		depts = append(depts, dnMember(groupDN(name)))
+		groups = append(groups, groupOf("g-"+name, name, everyone[d*benchDeptSize:(d+1)*benchDeptSize]...))
 	}
-	groups = append(groups, newGroup("g-everyone", "everyone", everyone...), newGroup("g-depts", "depts", depts...))
-	f.upsert(run, groups...)
-	f.end(run)
+	g.upsert(grun, append(groups, groupOf("g-everyone", "everyone", everyone...))...)
+	var depts []store.MemberRef
+	for d := range benchDepts {
+		depts = append(depts, nested(fmt.Sprintf("dept%02d", d)))
+	}
+	g.upsert(grun, groupOf("g-depts", "depts", depts...))
+	g.end(grun)
 	app := newApp(b, s, "bench")
-	must(b, "Assign", s.Assign(ctx, store.Assignment{AppID: app.ID, Kind: store.AssignGroup, TargetID: f.group("depts").ID}))
+	must(b, "Assign", s.Assign(ctx, store.Assignment{AppID: app.ID, Kind: store.AssignGroup, TargetID: g.group("depts").ID}))
 	user := f.user(benchUser(benchUsers / 2).Profile.Username)
-	dept := f.group(fmt.Sprintf("dept%02d", benchDepts/2))
+	dept := g.group(fmt.Sprintf("dept%02d", benchDepts/2))
 
-	benchNesting(b, s, app.ID, user, dept.ID, f.group("everyone").ID, benchUsers)
+	benchNesting(b, s, app.ID, user, dept.ID, g.group("everyone").ID, benchUsers)
 }
 
 // benchNesting runs the nesting reads: app holds want users through

@@ -45,6 +45,7 @@ func Run(t *testing.T, open Opener) {
 		{"Leases", leaseTests},
 		{"Audit", auditTests},
 		{"Holds", holdTests},
+		{"Local", localTests},
 	}
 	for _, su := range suites {
 		t.Run(su.name, func(t *testing.T) {
