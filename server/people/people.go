@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/idsync/idsync/internal/backoff"
@@ -18,11 +19,20 @@ type Store interface {
 	CreateRun(ctx context.Context, r *store.Run) error
 	TransitionRun(ctx context.Context, runID int64, from []store.RunState, u store.RunUpdate) (*store.Run, error)
 	SetHold(ctx context.Context, userID string, h store.Hold, action string, runID int64) (*store.User, error)
+
+	// The writes to local directories read these.
+	GetDirectory(ctx context.Context, name string) (*store.Directory, error)
+	FindUsers(ctx context.Context, directoryID int64, name string) ([]*store.User, error)
+	GetGroup(ctx context.Context, id string) (*store.Group, error)
+	FindGroups(ctx context.Context, directoryID int64, name string) ([]*store.Group, error)
+	GroupMembers(ctx context.Context, groupID string) ([]store.Member, error)
 }
 
 // Config is what a Service is built with.
 type Config struct {
 	Store Store
+	// Apply writes local directories' users and groups (ingest.Engine).
+	Apply Applier
 	// Notify wakes provisioning once an action committed (the change
 	// feed has it either way; this makes it at once).
 	Notify func()
@@ -34,14 +44,18 @@ type Config struct {
 // Service acts on people in the hub.
 type Service struct {
 	st     Store
+	apply  Applier
 	notify func()
 	log    *slog.Logger
 	now    func() time.Time
+	// locks serialises the writes to one local directory in this
+	// process (directory id → *sync.Mutex).
+	locks sync.Map
 }
 
 // New returns the service.
 func New(c Config) *Service {
-	s := &Service{st: c.Store, notify: c.Notify, log: c.Log, now: c.Now}
+	s := &Service{st: c.Store, apply: c.Apply, notify: c.Notify, log: c.Log, now: c.Now}
 	if s.notify == nil {
 		s.notify = func() {}
 	}
@@ -82,10 +96,7 @@ var (
 // Lifting a hold of another kind (reactivate a suspended user) is refused,
 // naming the hold, so that an admin does not lift more than they meant.
 func (s *Service) Hold(ctx context.Context, userID string, a Action, actor, reason string) (*store.User, error) {
-	u, err := s.st.GetUser(ctx, userID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, fmt.Errorf("user %s: %w", userID, ErrNotAUser)
-	}
+	u, err := s.user(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
@@ -157,9 +168,10 @@ func (s *Service) startRun(ctx context.Context, directoryID int64, actor string)
 // Restore brings a deprovisioned user back within its retention: a hold
 // is lifted, so the user takes its directory's status again. A user whose
 // directory says it is gone cannot be restored from the hub — it comes
-// back when the directory has it again — and the error says so. The apps
-// follow from the change: accounts reactivated, created again where the
-// app deleted them.
+// back when the directory has it again — and the error says so; but a
+// local directory's user, deleted in the hub, is written back active. The
+// apps follow from the change: accounts reactivated, created again where
+// the app deleted them.
 func (s *Service) Restore(ctx context.Context, userID, actor string) (*store.User, error) {
 	u, err := s.st.GetUser(ctx, userID)
 	if errors.Is(err, store.ErrNotFound) {
@@ -172,8 +184,18 @@ func (s *Service) Restore(ctx context.Context, userID, actor string) (*store.Use
 		return nil, &StateError{User: u, Why: fmt.Sprintf("it is %s, not deprovisioned: nothing to restore", u.Status)}
 	}
 	if u.SourceStatus == store.StatusDeprovisioned {
-		return nil, &StateError{User: u, Why: fmt.Sprintf("directory %s no longer has it (deleted there, or out of its scope): "+
-			"it comes back when the directory has it again", u.Directory)}
+		d, err := s.home(ctx, u.DirectoryID, "user "+u.Username)
+		var ro *ReadOnlyError
+		if errors.As(err, &ro) {
+			return nil, &StateError{User: u, Why: fmt.Sprintf("directory %s no longer has it (deleted there, or out of its scope): "+
+				"it comes back when the directory has it again", u.Directory)}
+		}
+		if err != nil {
+			return nil, err
+		}
+		if u, err = s.restoreLocal(ctx, u, d, actor); err != nil {
+			return nil, err
+		}
 	}
 	return s.Hold(ctx, userID, restore, actor, "")
 }

@@ -14,15 +14,22 @@ import (
 	"github.com/idsync/idsync/server/store/sqlite"
 )
 
-// world is a SQLite store with directory corp holding alice and bob.
-func world(t *testing.T) (store.Store, *people.Service, map[string]*store.User, *int) {
+// openStore opens a SQLite store that closes when t ends.
+func openStore(t *testing.T) store.Store {
 	t.Helper()
-	ctx := t.Context()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "hub.db"))
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "hub.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// world is a SQLite store with directory corp holding alice and bob.
+func world(t *testing.T) (store.Store, *people.Service, map[string]*store.User, *int) {
+	t.Helper()
+	ctx := t.Context()
+	st := openStore(t)
 	d := &store.Directory{Name: "corp", Kind: store.KindOpenLDAP, BaseDN: "dc=corp"}
 	if err := st.CreateDirectory(ctx, d); err != nil {
 		t.Fatal(err)
