@@ -1,10 +1,7 @@
 package provision_test
 
 import (
-	"fmt"
 	"log/slog"
-	"slices"
-	"strings"
 	"testing"
 
 	"github.com/idsync/idsync/server/ingest"
@@ -53,30 +50,7 @@ func TestLocalUsersPushed(t *testing.T) {
 		t.Errorf("contractor in the app = %v; want externalId %s, givenName Con, title Contractor", got, con.ID)
 	}
 	w.waitActive("alice@example.org", true)
-	members := func() []string {
-		for _, g := range w.srv.Groups() {
-			if g["displayName"] != "crew" {
-				continue
-			}
-			var names []string
-			list, _ := g["members"].([]any)
-			for _, m := range list {
-				id, _ := m.(map[string]any)["value"].(string)
-				if u, ok := w.srv.User(id); ok {
-					names = append(names, str(u, "userName"))
-				}
-			}
-			slices.Sort(names)
-			return names
-		}
-		return nil
-	}
-	want := func(names ...string) {
-		t.Helper()
-		w.eventually(fmt.Sprintf("crew holds %v", names), func() bool {
-			return strings.Join(members(), ",") == strings.Join(names, ",")
-		}, func() string { return fmt.Sprintf("crew holds %v\n%s", members(), w.describeJobs()) })
-	}
+	want := func(names ...string) { t.Helper(); w.wantGroup("crew", names...) }
 	want("alice@example.org", "contractor@example.org")
 
 	if _, err := s.UpdateUser(ctx, con.ID, people.Changes{"title": "Lead"}, "admin:ann"); err != nil {
