@@ -93,9 +93,10 @@ type Store interface {
 	// once. Sequences start at 1. Any other batch of a run that is not
 	// running is ErrConflict. Membership deltas (AddMembers, RemoveMembers)
 	// always count as a change. Every real write of an object (create,
-	// update, restore, delete) adds one to its Revision. Only the groups of
-	// a local directory may name members by id: an id key in another
-	// directory's group fails the batch.
+	// update, restore, delete) adds one to its Revision. The groups of a
+	// local directory name members by id, and only they do: another key in
+	// a local group, or an id key in another directory's group, fails the
+	// batch.
 	//
 	// Change capture and full imports run side by side: batches of an
 	// incremental run stamp the objects they write, find unchanged or delete
@@ -452,6 +453,14 @@ type Object struct {
 	Status Status
 	// Hash covers every field below and the members; equal hash, no write.
 	Hash string
+	// IfRevision, when not 0, writes the object only while its stored
+	// Revision is this one: an admin's change made from what it read. An
+	// object written since (or unknown) fails the batch with ErrConflict,
+	// rather than a newer version being overwritten by an older read. It
+	// is checked as the batch reads what it writes; a directory's write
+	// runs run one at a time, which makes it a compare-and-set for the
+	// writes the hub itself makes (ingest.Engine.ApplyWrite).
+	IfRevision int64
 
 	// User fields.
 	Profile Profile
@@ -485,8 +494,8 @@ type Profile struct {
 // "dn:" + normalised DN, or "uid:" + lower-cased username (posixGroup
 // memberUid), both resolved in the group's directory; or "id:" + hub
 // object id (IDMember), resolved whatever the object's directory — a user,
-// or a group nested in this one. Only a local directory's groups hold id
-// keys.
+// or a group nested in this one. A local directory's groups hold id keys
+// only, and only they hold them.
 type MemberRef struct {
 	Value string
 	Key   string

@@ -82,6 +82,7 @@ type known struct {
 	status, source, hold store.Status
 	dnKey                string
 	captured             time.Time // zero: never captured
+	revision             int64
 }
 
 // effective is the status of an object whose source says src under hold:
@@ -199,6 +200,11 @@ func (a *batchApply) apply(ctx context.Context, maxParams int) error {
 	have, err := a.known(ctx, upserts, maxParams)
 	if err != nil {
 		return err
+	}
+	for _, o := range upserts {
+		if k := have[o.ExternalID]; o.IfRevision != 0 && k.revision != o.IfRevision {
+			return conflict("%s %s is at revision %d, not %d: written since it was read", o.Kind, o.ExternalID, k.revision, o.IfRevision)
+		}
 	}
 
 	// touch is marked seen; stamp is marked seen and captured.
@@ -387,7 +393,7 @@ func (a *batchApply) known(ctx context.Context, upserts []*store.Object, maxPara
 	}
 	have := make(map[string]known, len(ext))
 	err := chunks(ext, maxParams-1, func(part []string) error {
-		rows, err := a.tx.query(ctx, `SELECT external_id, id, kind, hash, status, source_status, hold_status, dn_key, captured_at FROM objects
+		rows, err := a.tx.query(ctx, `SELECT external_id, id, kind, hash, status, source_status, hold_status, dn_key, captured_at, revision FROM objects
 			WHERE directory_id = ? AND external_id IN (`+marks(len(part))+`)`,
 			append([]any{a.dirID}, anys(part)...)...)
 		if err != nil {
@@ -397,7 +403,7 @@ func (a *batchApply) known(ctx context.Context, upserts []*store.Object, maxPara
 		for rows.Next() {
 			var e string
 			var k known
-			if err := rows.Scan(&e, &k.id, &k.kind, &k.hash, &k.status, &k.source, &k.hold, &k.dnKey, scanTime{&k.captured}); err != nil {
+			if err := rows.Scan(&e, &k.id, &k.kind, &k.hash, &k.status, &k.source, &k.hold, &k.dnKey, scanTime{&k.captured}, &k.revision); err != nil {
 				return err
 			}
 			if k.source == "" {
@@ -676,14 +682,17 @@ func (a *batchApply) writeMembers(ctx context.Context, writes []*store.Object, i
 }
 
 // idKeysAllowed refuses a group that names a member by id in a directory
-// that is not local: a directory's groups list what the directory says.
+// that is not local (a directory's groups list what the directory says),
+// and a local group that names one otherwise (the hub knows its members
+// by id): so every nesting chain down is id steps, then DN steps
+// (nestDownQuery).
 func (a *batchApply) idKeysAllowed(o *store.Object) error {
-	if a.local {
-		return nil
-	}
 	for _, m := range slices.Concat(o.Members, o.AddMembers) {
-		if strings.HasPrefix(m.Key, store.MemberKeyID) {
+		switch byID := strings.HasPrefix(m.Key, store.MemberKeyID); {
+		case byID && !a.local:
 			return fmt.Errorf("group %s names member %s by id: only a local directory's groups do", o.ExternalID, m.Key)
+		case !byID && a.local:
+			return fmt.Errorf("local group %s names member %s: a local group names its members by id", o.ExternalID, m.Key)
 		}
 	}
 	return nil

@@ -59,36 +59,49 @@ func directQuery(keys int) string {
 // nestUpQuery walks up from the keys a user is listed by: its rows are the
 // edges (group, via, direct) of the groups above the user. A step goes
 // from a group to the groups that list its DN, in its directory, or its
-// id, in any: both keys in one IN list, one index probe each. Arguments
+// id, in any: one key per row of kinds, so that each is an equality the
+// member key index answers from the walk's side (an OR of the two, or an
+// IN list, lets PostgreSQL start from the groups instead while its
+// statistics are stale, and read all their rows at every step). Arguments
 // as directTerm's.
 func nestUpQuery(keys int) string {
-	return `WITH RECURSIVE nest(id, dn_key, dir, via, direct) AS (
+	return `WITH RECURSIVE kinds(k) AS (VALUES ('dn:'), ('id:')),
+	nest(id, dn_key, dir, via, direct) AS (
 		` + directTerm(keys) + `
 		UNION
 		SELECT g.id, g.dn_key, g.directory_id, n.id, 0
-			FROM nest n CROSS JOIN memberships m CROSS JOIN objects g
-			WHERE m.member_key IN (CASE WHEN n.dn_key <> '' THEN 'dn:' || n.dn_key END, 'id:' || n.id)
-			AND g.id = m.group_id AND g.kind = 'group' AND (g.directory_id = n.dir OR ` + isIDKey + `)
+			FROM nest n CROSS JOIN kinds CROSS JOIN memberships m CROSS JOIN objects g
+			WHERE (kinds.k = 'id:' OR n.dn_key <> '')
+			AND m.member_key = kinds.k || CASE WHEN kinds.k = 'id:' THEN n.id ELSE n.dn_key END
+			AND g.id = m.group_id AND g.kind = 'group' AND (kinds.k = 'id:' OR g.directory_id = n.dir)
 			AND g.status <> 'deprovisioned')
 		SELECT id, via, direct FROM nest`
 }
 
 // nestDownQuery walks down from a group (not deprovisioned) to the groups
 // nested in it and selects their ids and directories, the group's own
-// among them: a dn key names a group of the outer group's directory (gd),
-// an id key a group of any (gi). Two outer joins, each on its own index,
-// rather than one join on an OR, which SQLite answers by building an
-// index over the objects at every walk. Argument: the group id.
-const nestDownQuery = `WITH RECURSIVE nest(id, dir) AS (
+// among them. Only a local group names members by id, and only by id
+// (ApplyBatch refuses any other mix), and no directory group names a local
+// one, so a chain down is id steps (byid), then dn steps within a
+// directory (nest): two walks, each on one kind of key. Each step states
+// its key both ways, from the member row to the group and from the group
+// to the member row, so that either join order is an index probe: that
+// of the member rows (a group's, then the objects by DN or id) and that
+// of the groups (the few groups, then the outer group's row naming each),
+// which PostgreSQL takes while its statistics say there are none.
+// Argument: the group id.
+const nestDownQuery = `WITH RECURSIVE byid(id, dir) AS (
 		SELECT g.id, g.directory_id FROM objects g WHERE g.id = ? AND g.kind = 'group' AND g.status <> 'deprovisioned'
 		UNION
-		SELECT COALESCE(gd.id, gi.id), COALESCE(gd.directory_id, gi.directory_id)
-			FROM nest n CROSS JOIN memberships m
-			LEFT JOIN objects gd ON ` + dnKeys + ` AND gd.dn_key = substr(m.member_key, 4) AND gd.directory_id = n.dir
-				AND gd.kind = 'group' AND gd.status <> 'deprovisioned'
-			LEFT JOIN objects gi ON ` + idKeys + ` AND gi.id = substr(m.member_key, 4)
-				AND gi.kind = 'group' AND gi.status <> 'deprovisioned'
-			WHERE m.group_id = n.id AND (` + dnKeys + ` OR ` + idKeys + `) AND COALESCE(gd.id, gi.id) IS NOT NULL)
+		SELECT g.id, g.directory_id FROM byid n CROSS JOIN memberships m CROSS JOIN objects g
+			WHERE m.group_id = n.id AND ` + idKeys + ` AND g.id = substr(m.member_key, 4) AND m.member_key = 'id:' || g.id
+			AND g.kind = 'group' AND g.status <> 'deprovisioned'),
+	nest(id, dir) AS (
+		SELECT id, dir FROM byid
+		UNION
+		SELECT g.id, g.directory_id FROM nest n CROSS JOIN memberships m CROSS JOIN objects g
+			WHERE m.group_id = n.id AND ` + dnKeys + ` AND g.dn_key = substr(m.member_key, 4) AND m.member_key = 'dn:' || g.dn_key
+			AND g.directory_id = n.dir AND g.kind = 'group' AND g.status <> 'deprovisioned')
 	SELECT id, dir FROM nest`
 
 // groupUsersQuery resolves the members of groups of one directory to

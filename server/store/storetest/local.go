@@ -17,6 +17,7 @@ var localTests = []test{
 	{"PurgeByID", testLocalPurge},
 	{"IDKeysOnlyInLocalGroups", testLocalIDKeys},
 	{"Actor", testLocalActor},
+	{"IfRevision", testIfRevision},
 }
 
 // newLocalFixture creates a local directory name in s: the hub masters
@@ -243,20 +244,75 @@ func testLocalPurge(t *testing.T, s store.Store) {
 	}
 }
 
-// testLocalIDKeys: a directory's group cannot name a member by id; the
-// batch fails and writes nothing.
+// testLocalIDKeys: a directory's group cannot name a member by id, nor a
+// local group otherwise; the batch fails and writes nothing.
 func testLocalIDKeys(t *testing.T, s store.Store) {
 	ctx := t.Context()
-	f := newFixture(t, s, "corp")
-	run := f.run(store.RunIncremental)
+	f, staff := newFixture(t, s, "corp"), newLocalFixture(t, s, "staff")
+	run, local := f.run(store.RunIncremental), staff.run(store.RunWrite)
 	f.upsert(run, newUser("u1", "alice"))
-	g := newGroup("g1", "eng", store.IDMember(f.user("alice").ID))
-	_, err := s.ApplyBatch(ctx, &store.Batch{RunID: run.ID, DirectoryID: f.dir.ID, Sequence: 2, Upserts: []*store.Object{g}})
-	if err == nil || !strings.Contains(err.Error(), "by id") {
-		t.Errorf("ApplyBatch of a directory's group naming a member by id: %v, want refused", err)
+	alice := f.user("alice")
+	for _, tc := range []struct {
+		name string
+		f    *fixture
+		run  *store.Run
+		g    *store.Object
+		want string
+	}{
+		{"a directory's group by id", f, run, newGroup("g1", "eng", store.IDMember(alice.ID)), "only a local directory's groups do"},
+		{"a local group by DN", staff, local, localGroup("s1", "eng"), "a local group names its members by id"},
+		{"a local group by delta", staff, local, localGroup("s2", "eng"), "a local group names its members by id"},
+	} {
+		if tc.g.ExternalID == "s1" {
+			tc.g.Members = []store.MemberRef{dnMember(alice.DN)}
+		}
+		if tc.g.ExternalID == "s2" {
+			tc.g.MembersComplete, tc.g.AddMembers = false, []store.MemberRef{uidMember("alice")}
+		}
+		_, err := s.ApplyBatch(ctx, &store.Batch{RunID: tc.run.ID, DirectoryID: tc.f.dir.ID, Sequence: 9, Upserts: []*store.Object{rehash(tc.g)}})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: ApplyBatch: %v, want refused saying %q", tc.name, err, tc.want)
+		}
+		if gs, err := s.FindGroups(ctx, tc.f.dir.ID, "eng"); err != nil || len(gs) != 0 {
+			t.Errorf("%s: FindGroups(eng) = %v, %v; want none written", tc.name, gs, err)
+		}
 	}
-	if gs, err := s.FindGroups(ctx, f.dir.ID, "eng"); err != nil || len(gs) != 0 {
-		t.Errorf("FindGroups(eng) = %v, %v; want none written", gs, err)
+}
+
+// testIfRevision: an object written with IfRevision is written only at
+// that revision; at another (written since), or unknown, the batch fails
+// with ErrConflict and writes nothing.
+func testIfRevision(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	f := newLocalFixture(t, s, "staff")
+	run := f.run(store.RunWrite)
+	f.upsert(run, localUser("s1", "carol"))
+	carol := f.user("carol")
+	stale := localUser("s1", "carol")
+	stale.Profile.Title, stale.IfRevision = "Lead", carol.Revision
+	f.upsert(run, rehash(stale)) // at revision 1: written, now 2
+	if got := f.user("carol"); got.Title != "Lead" || got.Revision != carol.Revision+1 {
+		t.Fatalf("written at its revision: title %q, revision %d; want Lead, %d", got.Title, got.Revision, carol.Revision+1)
+	}
+	for _, tc := range []struct {
+		name string
+		o    *store.Object
+	}{
+		{"written since", func() *store.Object {
+			o := localUser("s1", "carol")
+			o.Profile.Title, o.IfRevision = "Boss", carol.Revision
+			return rehash(o)
+		}()},
+		{"unknown", func() *store.Object { o := localUser("s2", "dave"); o.IfRevision = 1; return rehash(o) }()},
+	} {
+		_, err := s.ApplyBatch(ctx, &store.Batch{RunID: run.ID, DirectoryID: f.dir.ID, Sequence: 99, Upserts: []*store.Object{tc.o}})
+		wantErr(t, tc.name, err, store.ErrConflict)
+	}
+	if got := f.user("carol"); got.Title != "Lead" {
+		t.Errorf("after the refused write: title %q, want Lead", got.Title)
+	}
+	if us, err := s.FindUsers(ctx, f.dir.ID, "dave"); err != nil || len(us) != 0 {
+		t.Errorf("FindUsers(dave) = %v, %v; want none", us, err)
 	}
 }
 
