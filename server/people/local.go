@@ -214,14 +214,35 @@ func userObject(ext string, p store.Profile) *store.Object {
 }
 
 // write applies one batch to a local directory by actor: the run's
-// trigger, and who its audit events are by.
+// trigger, and who its audit events are by. An object written since it
+// was read (its IfRevision) is errStale.
 func (s *Service) write(ctx context.Context, d *store.Directory, actor string, b *store.Batch) error {
 	if s.apply == nil {
 		return fmt.Errorf("writing to directory %s: the service has no engine (Config.Apply)", d.Name)
 	}
 	b.Actor = actor
 	_, err := s.apply.ApplyWrite(ctx, d, actor, b)
+	if errors.Is(err, store.ErrConflict) {
+		return fmt.Errorf("%w: %w", errStale, err)
+	}
 	return err
+}
+
+// errStale is a write made from a read that another write (another
+// replica's: this one's are serialised by lock) overtook.
+var errStale = errors.New("changed since it was read")
+
+// tries is how many times a change made from a read is tried.
+const tries = 5
+
+// again calls try until it is not stale, tries times at most.
+func again[T any](try func() (T, error)) (T, error) {
+	for n := 1; ; n++ {
+		v, err := try()
+		if !errors.Is(err, errStale) || n == tries {
+			return v, err
+		}
+	}
 }
 
 // CreateUser makes a user in a local directory, by actor ("admin:NAME"):
@@ -261,12 +282,19 @@ func (s *Service) CreateUser(ctx context.Context, directory string, p store.Prof
 // UpdateUser changes fields of a local user, by actor. A deprovisioned
 // user is restored first (Restore). Changing nothing writes nothing.
 func (s *Service) UpdateUser(ctx context.Context, userID string, c Changes, actor string) (*store.User, error) {
-	u, d, err := s.localUser(ctx, userID)
+	_, d, err := s.localUser(ctx, userID)
 	if err != nil {
 		return nil, err
 	}
 	defer s.lock(d.ID)()
-	if u, err = s.st.GetUser(ctx, userID); err != nil { // as it is under the lock
+	return again(func() (*store.User, error) { return s.updateUser(ctx, d, userID, c, actor) })
+}
+
+// updateUser is one try of UpdateUser: read, change, write if the user
+// was not written since the read.
+func (s *Service) updateUser(ctx context.Context, d *store.Directory, userID string, c Changes, actor string) (*store.User, error) {
+	u, err := s.st.GetUser(ctx, userID)
+	if err != nil {
 		return nil, err
 	}
 	if u.Status == store.StatusDeprovisioned {
@@ -289,6 +317,7 @@ func (s *Service) UpdateUser(ctx context.Context, userID string, c Changes, acto
 		}
 	}
 	o := userObject(u.ExternalID, p)
+	o.IfRevision = u.Revision
 	if err := s.write(ctx, d, actor, &store.Batch{Upserts: []*store.Object{o}}); err != nil {
 		return nil, fmt.Errorf("updating user %s: %w", u.Username, err)
 	}
@@ -423,7 +452,7 @@ func (s *Service) RemoveMember(ctx context.Context, groupID, userID, actor strin
 }
 
 func (s *Service) member(ctx context.Context, groupID, userID, actor string, add bool) (*store.Group, error) {
-	g, d, err := s.localGroup(ctx, groupID)
+	_, d, err := s.localGroup(ctx, groupID)
 	if err != nil {
 		return nil, err
 	}
@@ -435,6 +464,16 @@ func (s *Service) member(ctx context.Context, groupID, userID, actor string, add
 		return nil, &StateError{User: u, Why: "it is deprovisioned: restore it to add it to a group"}
 	}
 	defer s.lock(d.ID)()
+	return again(func() (*store.Group, error) { return s.setMember(ctx, d, groupID, u, actor, add) })
+}
+
+// setMember is one try of AddMember or RemoveMember: read the group and
+// its members, write the new set if the group was not written since.
+func (s *Service) setMember(ctx context.Context, d *store.Directory, groupID string, u *store.User, actor string, add bool) (*store.Group, error) {
+	g, err := s.st.GetGroup(ctx, groupID)
+	if err != nil {
+		return nil, err
+	}
 	ms, err := s.st.GroupMembers(ctx, g.ID)
 	if err != nil {
 		return nil, err
@@ -459,7 +498,9 @@ func (s *Service) member(ctx context.Context, groupID, userID, actor string, add
 		members = append(members, store.IDMember(u.ID))
 		action, done, doing = "group.member_added", "added", "adding"
 	}
-	b := &store.Batch{Upserts: []*store.Object{groupObject(g, members)}, Audit: []*store.AuditEvent{{Action: action,
+	o := groupObject(g, members)
+	o.IfRevision = g.Revision
+	b := &store.Batch{Upserts: []*store.Object{o}, Audit: []*store.AuditEvent{{Action: action,
 		Target: "group:" + g.Name, Detail: fmt.Sprintf("user %s (%s) of directory %s %s, in local directory %s",
 			u.Username, u.ID, u.Directory, done, d.Name)}}}
 	if err := s.write(ctx, d, actor, b); err != nil {

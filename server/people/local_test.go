@@ -26,9 +26,16 @@ type localWorld struct {
 	staff *store.Directory
 	alice *store.User
 	eng   *store.Group
+	// engine is the service's engine, unwrapped.
+	engine *ingest.Engine
 }
 
 func newLocalWorld(t *testing.T) *localWorld {
+	return newLocalWorldWith(t, func(a people.Applier) people.Applier { return a })
+}
+
+// newLocalWorldWith is newLocalWorld with the service's applier wrapped.
+func newLocalWorldWith(t *testing.T, wrap func(people.Applier) people.Applier) *localWorld {
 	t.Helper()
 	ctx := t.Context()
 	st := openStore(t)
@@ -60,7 +67,8 @@ func newLocalWorld(t *testing.T) *localWorld {
 	w.alice = only(t, us, err)
 	gs, err := st.FindGroups(ctx, w.corp.ID, "eng")
 	w.eng = only(t, gs, err)
-	w.s = people.New(people.Config{Store: st, Apply: engine, Now: func() time.Time { return time.Unix(1800000000, 0) }})
+	w.engine = engine
+	w.s = people.New(people.Config{Store: st, Apply: wrap(engine), Now: func() time.Time { return time.Unix(1800000000, 0) }})
 	return w
 }
 
@@ -395,5 +403,63 @@ func TestLocalGroups(t *testing.T) {
 	var se *people.StateError
 	if _, err := w.s.AddMember(ctx, other.ID, carol.ID, "admin:ann"); !errors.As(err, &se) {
 		t.Errorf("adding a deprovisioned user: %v, want a StateError", err)
+	}
+}
+
+// interloper is an applier that, before the first write it passes on,
+// lets another writer (another hub replica, say) write first.
+type interloper struct {
+	people.Applier
+	first func()
+	done  bool
+}
+
+func (i *interloper) ApplyWrite(ctx context.Context, d *store.Directory, trigger string, b *store.Batch) (store.BatchResult, error) {
+	if !i.done {
+		i.done = true
+		i.first()
+	}
+	return i.Applier.ApplyWrite(ctx, d, trigger, b)
+}
+
+// TestMemberChangeOvertaken: a member added to a group by another writer
+// between this one's read and its write is not lost: the write, made from
+// an older read, is refused by the store and made again from a new read.
+func TestMemberChangeOvertaken(t *testing.T) {
+	ctx := t.Context()
+	var in *interloper
+	w := newLocalWorldWith(t, func(a people.Applier) people.Applier { in = &interloper{Applier: a, done: true}; return in })
+	carol, err := w.s.CreateUser(ctx, "staff", store.Profile{Username: "carol"}, "admin:ann")
+	if err != nil {
+		t.Fatal(err)
+	}
+	crew, err := w.s.CreateGroup(ctx, "staff", "crew", "admin:ann")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The other writer adds alice, as another replica's AddMember would.
+	in.done, in.first = false, func() {
+		o := &store.Object{Kind: store.ObjectGroup, ExternalID: crew.ExternalID, Status: store.StatusActive, Name: crew.Name,
+			MembersComplete: true, Members: []store.MemberRef{store.IDMember(w.alice.ID)}}
+		o.Hash = ingest.Hash(o)
+		if _, err := w.engine.ApplyWrite(ctx, w.staff, "admin:bo", &store.Batch{Upserts: []*store.Object{o}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g, err := w.s.AddMember(ctx, crew.ID, carol.ID, "admin:ann")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, err := w.st.GroupMembers(ctx, crew.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range ms {
+		got = append(got, m.Name)
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, []string{"alice", "carol"}) || g.MemberCount != 2 {
+		t.Errorf("crew holds %v (count %d), want alice (the other writer's) and carol", got, g.MemberCount)
 	}
 }
