@@ -280,7 +280,7 @@ func (s *Service) CreateUser(ctx context.Context, directory string, p store.Prof
 }
 
 // UpdateUser changes fields of a local user, by actor. A deprovisioned
-// user is restored first (Restore). Changing nothing writes nothing.
+// user is refused: Restore it first. Changing nothing writes nothing.
 func (s *Service) UpdateUser(ctx context.Context, userID string, c Changes, actor string) (*store.User, error) {
 	_, d, err := s.localUser(ctx, userID)
 	if err != nil {
