@@ -113,10 +113,6 @@ func (e *Engine) notify() {
 	}
 }
 
-// NewEngine returns an engine over st that audits, counts and tells
-// nothing: New with the store and the log alone.
-func NewEngine(st Store, log *slog.Logger) *Engine { return New(Config{Store: st, Log: log}) }
-
 // ErrRunEnded reports a batch or decision for a run that is no longer running
 // (failed, cancelled, completed or paused meanwhile).
 var ErrRunEnded = errors.New("run is no longer running")

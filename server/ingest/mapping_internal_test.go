@@ -252,6 +252,36 @@ func TestValidateDirectory(t *testing.T) {
 	}
 }
 
+// TestLocalDirectory: a local directory has no base DN, no filters and
+// no mastered list (the hub masters every field), and nothing reads it.
+func TestLocalDirectory(t *testing.T) {
+	tests := []struct {
+		name    string
+		edit    func(d *store.Directory)
+		wantErr string
+	}{
+		{"preset ok", func(d *store.Directory) {}, ""},
+		{"a base DN", func(d *store.Directory) { d.BaseDN = "dc=example,dc=org" }, "base DN and filters: a local directory has none"},
+		{"a filter", func(d *store.Directory) { d.UserFilter = "(objectClass=person)" }, "base DN and filters"},
+		{"mastered fields", func(d *store.Directory) { d.Mastered = []string{"email"} }, "mastered fields email"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := &store.Directory{Name: "staff", Kind: store.KindLocal}
+			ApplyPreset(d)
+			if d.CaptureStrategy != CaptureOff || d.FullImportInterval >= 0 || d.UserFilter != "" {
+				t.Fatalf("preset: capture %q, full imports every %v, user filter %q; want off, never, none",
+					d.CaptureStrategy, d.FullImportInterval, d.UserFilter)
+			}
+			tt.edit(d)
+			err := ValidateDirectory(d)
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("ValidateDirectory = %v, want error containing %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
 // TestObjectKindFromTheWire: the wire's kinds reach the store by their
 // names, and back.
 func TestObjectKindFromTheWire(t *testing.T) {

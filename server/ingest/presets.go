@@ -40,6 +40,11 @@ var presets = map[store.DirectoryKind]Preset{
 			Department: "department", Title: "title", Manager: "manager", GroupName: "displayName"},
 		Capture: "an upstream source: it writes users and groups to the hub's /scim/v2/ endpoint",
 	},
+	// A local directory is the hub's own: admins make its users and
+	// groups (server/people); nothing is read or swept.
+	store.KindLocal: {
+		Capture: "mastered by the hub: admins create, change and delete its users and groups",
+	},
 	store.KindOpenLDAP: {
 		UserFilter:  "(objectClass=inetOrgPerson)",
 		GroupFilter: "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=posixGroup))",
@@ -91,6 +96,12 @@ func PresetFor(kind store.DirectoryKind) (Preset, bool) {
 	return p, ok
 }
 
+// ReadByAgents says whether directories of a kind are read by agents (AD,
+// OpenLDAP), rather than written by a source or by the hub itself.
+func ReadByAgents(kind store.DirectoryKind) bool {
+	return kind == store.KindAD || kind == store.KindOpenLDAP
+}
+
 // ApplyPreset fills the empty settings of d from its kind's preset.
 func ApplyPreset(d *store.Directory) {
 	p, ok := presets[d.Kind]
@@ -130,8 +141,9 @@ func ApplyPreset(d *store.Directory) {
 	if d.SafeguardMax == 0 {
 		d.SafeguardMax = DefaultSafeguardMax
 	}
-	if d.Kind == store.KindSCIM {
-		// No agent reads a SCIM source: no capture, no full imports.
+	if !ReadByAgents(d.Kind) {
+		// No agent reads a SCIM source or a local directory: no capture,
+		// no full imports.
 		d.CaptureStrategy, d.FullImportInterval = CaptureOff, -1
 	}
 }
@@ -149,16 +161,23 @@ func ValidateDirectory(d *store.Directory) error {
 		return fmt.Errorf("name %q: use 1-63 lower-case letters, digits and dashes, starting with a letter or digit", d.Name)
 	}
 	if _, ok := presets[d.Kind]; !ok {
-		return fmt.Errorf("kind %q: must be openldap, ad or scim", d.Kind)
+		return fmt.Errorf("kind %q: must be openldap, ad, scim or local", d.Kind)
+	}
+	if d.Kind == store.KindLocal && len(d.Mastered) > 0 {
+		return fmt.Errorf("mastered fields %s: a local directory's users are the hub's, every field of them", strings.Join(d.Mastered, ", "))
 	}
 	for _, f := range d.Mastered {
 		if !slices.Contains(store.ProfileFields, f) {
 			return fmt.Errorf("mastered field %q: must be one of %s", f, strings.Join(store.ProfileFields, ", "))
 		}
 	}
-	if d.Kind == store.KindSCIM {
+	if !ReadByAgents(d.Kind) {
 		if d.BaseDN != "" || d.UserFilter != "" || d.GroupFilter != "" {
-			return fmt.Errorf("base DN and filters: a scim source has none")
+			what := "a scim source"
+			if d.Kind == store.KindLocal {
+				what = "a local directory"
+			}
+			return fmt.Errorf("base DN and filters: %s has none", what)
 		}
 		return nil
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -341,4 +342,33 @@ func str(m map[string]any, path ...string) string {
 func active(m map[string]any) bool {
 	b, _ := m["active"].(bool)
 	return b
+}
+
+// groupMembers are the userNames of the members of the app's group name.
+func (w *world) groupMembers(name string) []string {
+	for _, g := range w.srv.Groups() {
+		if g["displayName"] != name {
+			continue
+		}
+		var names []string
+		list, _ := g["members"].([]any)
+		for _, m := range list {
+			id, _ := m.(map[string]any)["value"].(string)
+			if u, ok := w.srv.User(id); ok {
+				names = append(names, str(u, "userName"))
+			}
+		}
+		slices.Sort(names)
+		return names
+	}
+	return nil
+}
+
+// wantGroup waits for the app's group name to hold the users with these
+// userNames (sorted).
+func (w *world) wantGroup(name string, userNames ...string) {
+	w.t.Helper()
+	w.eventually(fmt.Sprintf("%s holds %v", name, userNames), func() bool {
+		return strings.Join(w.groupMembers(name), ",") == strings.Join(userNames, ",")
+	}, func() string { return fmt.Sprintf("%s holds %v\n%s", name, w.groupMembers(name), w.describeJobs()) })
 }

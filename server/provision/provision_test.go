@@ -2,7 +2,6 @@ package provision_test
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -165,29 +164,7 @@ func TestGroupPush(t *testing.T) {
 		group("g1", "staff", "uid=alice,ou=People,dc=example,dc=org", "uid=bob,ou=People,dc=example,dc=org",
 			"cn=contractors,ou=Groups,dc=example,dc=org")})
 	w.assign(store.AssignGroup, w.hubGroup("staff").ID)
-	members := func() []string {
-		for _, g := range w.srv.Groups() {
-			if g["displayName"] == "staff" {
-				var names []string
-				list, _ := g["members"].([]any)
-				for _, m := range list {
-					id, _ := m.(map[string]any)["value"].(string)
-					if u, ok := w.srv.User(id); ok {
-						names = append(names, str(u, "userName"))
-					}
-				}
-				slices.Sort(names)
-				return names
-			}
-		}
-		return nil
-	}
-	want := func(names ...string) {
-		t.Helper()
-		w.eventually(fmt.Sprintf("staff holds %v", names), func() bool {
-			return strings.Join(members(), ",") == strings.Join(names, ",")
-		}, func() string { return fmt.Sprintf("staff holds %v\n%s", members(), w.describeJobs()) })
-	}
+	want := func(names ...string) { t.Helper(); w.wantGroup("staff", names...) }
 	want("alice@example.org", "bob@example.org", "dave@example.org")
 	if n := len(w.srv.Groups()); n != 1 {
 		t.Errorf("the app holds %d groups, want 1", n)

@@ -170,7 +170,7 @@ func newHub(t *testing.T) *hub {
 // start builds the engine and the coordinator, as a hub does at start.
 func (h *hub) start() {
 	log := slog.New(slog.DiscardHandler)
-	h.eng = ingest.NewEngine(h.st, log)
+	h.eng = ingest.New(ingest.Config{Store: h.st, Log: log})
 	h.wake, h.audit = &waker{woken: make(chan string, 64)}, &auditLog{}
 	h.c = runs.New(runs.Config{Store: h.st, Engine: h.eng, Wake: h.wake, Audit: h.audit, Log: log,
 		Heartbeat: heartbeat, ScheduleEvery: time.Hour, Now: h.clock.Now})

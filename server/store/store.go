@@ -93,7 +93,10 @@ type Store interface {
 	// once. Sequences start at 1. Any other batch of a run that is not
 	// running is ErrConflict. Membership deltas (AddMembers, RemoveMembers)
 	// always count as a change. Every real write of an object (create,
-	// update, restore, delete) adds one to its Revision.
+	// update, restore, delete) adds one to its Revision. The groups of a
+	// local directory name members by id, and only they do: another key in
+	// a local group, or an id key in another directory's group, fails the
+	// batch.
 	//
 	// Change capture and full imports run side by side: batches of an
 	// incremental run stamp the objects they write, find unchanged or delete
@@ -146,7 +149,8 @@ type Store interface {
 	// in one directory when directoryID is not 0.
 	FindUsers(ctx context.Context, directoryID int64, name string) ([]*User, error)
 	// UserGroups returns the groups (not deprovisioned) that list the user as
-	// a direct member, by DN or by username (memberUid), ordered by name.
+	// a direct member: by DN or by username (memberUid) in its directory, by
+	// id in any (a local group), ordered by name.
 	UserGroups(ctx context.Context, userID string) ([]*Group, error)
 	// ListGroups returns groups ordered by name, with member counts.
 	ListGroups(ctx context.Context, f GroupFilter) ([]*Group, error)
@@ -155,15 +159,17 @@ type Store interface {
 	// FindGroups returns groups whose name equals name, case-insensitively.
 	FindGroups(ctx context.Context, directoryID int64, name string) ([]*Group, error)
 	// GroupMembers returns the direct member values of a group, each with
-	// the object it resolves to (if any), ordered by value.
+	// the object it resolves to (if any), ordered by value: a DN or a
+	// username in the group's directory, an id (see MemberRef) in any.
 	GroupMembers(ctx context.Context, groupID string) ([]Member, error)
 	// UserGroupsTransitive returns every group (not deprovisioned) the user
 	// belongs to directly (by DN or memberUid) or through nested groups,
 	// each once, with the shortest nesting depth (1: direct) and, for
 	// depth > 1, the name of the group through which it is reached (see
 	// GroupMembership.Via). A group nests in another when a DN member value
-	// of the outer one names it, in the same directory; a deprovisioned
-	// group breaks the chain through it. Cycles in the directory's nesting
+	// of the outer one names it in the same directory, or its id does (a
+	// local group's member, of any directory); a deprovisioned group breaks
+	// the chain through it. Cycles in the directory's nesting
 	// terminate. Ordered by depth, then name. Unknown user: ErrNotFound.
 	UserGroupsTransitive(ctx context.Context, userID string) ([]GroupMembership, error)
 	// GroupUsersTransitive returns the users that are members of a group
@@ -241,6 +247,26 @@ type Store interface {
 	// PruneAudit deletes the events older than before and returns how many.
 	PruneAudit(ctx context.Context, before time.Time) (int64, error)
 
+	// SetHold puts an admin's hold on a user, or lifts it (h.Status ""), in
+	// one transaction: the user's status becomes the stronger of the hold
+	// and what its source says (deprovisioned, then suspended, then
+	// active); when it changes, that is a real write (revision, change
+	// feed, DeprovisionedAt) with a lifecycle audit event by h.By (action
+	// given, detail h.Reason). runID names the run of kind admin it belongs
+	// to. Unknown user: ErrNotFound.
+	SetHold(ctx context.Context, userID string, h Hold, action string, runID int64) (*User, error)
+
+	// PurgeDue returns up to limit users of directory deprovisioned at or
+	// before cutoff (its retention has run out), oldest first.
+	PurgeDue(ctx context.Context, directoryID int64, cutoff time.Time, limit int) ([]*User, error)
+	// PurgeUser removes a deprovisioned user and its member rows (those of
+	// its directory's groups, and those naming it by id anywhere), keeping
+	// one audit event (user.purged, by actor, with its id, username and
+	// directory) in the same transaction; a user that is not deprovisioned
+	// (restored since) is ErrConflict, an unknown one ErrNotFound. Its app
+	// accounts stay, for the apps to delete (the user is then gone).
+	PurgeUser(ctx context.Context, userID, actor string) (*User, error)
+
 	// UserStatusCounts counts the users of each directory by status.
 	UserStatusCounts(ctx context.Context) ([]StatusCount, error)
 }
@@ -294,6 +320,10 @@ const (
 	// KindSCIM is an upstream source (an HR system) that writes users and
 	// groups to the hub's SCIM endpoint.
 	KindSCIM DirectoryKind = "scim"
+	// KindLocal is mastered by the hub itself: its users and groups are
+	// made, changed and deleted by admins (server/people), and only its
+	// groups may name members by id, of any directory.
+	KindLocal DirectoryKind = "local"
 )
 
 // Directory is a directory's hub-side settings (the agent keeps the
@@ -325,6 +355,10 @@ type Directory struct {
 	// AD or OpenLDAP provisioning target): a super-admin's decision. nil:
 	// nothing is written there.
 	WriteBack *WriteBack
+	// Retention is how long a deprovisioned user of the directory keeps
+	// its profile, groups and app accounts before it is purged (0: the
+	// hub's default). Kept to the millisecond.
+	Retention time.Duration
 }
 
 // WriteBack is where and how the hub may write into a directory. Stored as
@@ -420,6 +454,14 @@ type Object struct {
 	Status Status
 	// Hash covers every field below and the members; equal hash, no write.
 	Hash string
+	// IfRevision, when not 0, writes the object only while its stored
+	// Revision is this one: an admin's change made from what it read. An
+	// object written since (or unknown) fails the batch with ErrConflict,
+	// rather than a newer version being overwritten by an older read. It
+	// is checked as the batch reads what it writes; a directory's write
+	// runs run one at a time, which makes it a compare-and-set for the
+	// writes the hub itself makes (ingest.Engine.ApplyWrite).
+	IfRevision int64
 
 	// User fields.
 	Profile Profile
@@ -451,7 +493,10 @@ type Profile struct {
 
 // MemberRef is a member value as read and the key it is matched by:
 // "dn:" + normalised DN, or "uid:" + lower-cased username (posixGroup
-// memberUid).
+// memberUid), both resolved in the group's directory; or "id:" + hub
+// object id (IDMember), resolved whatever the object's directory — a user,
+// or a group nested in this one. A local directory's groups hold id keys
+// only, and only they hold them.
 type MemberRef struct {
 	Value string
 	Key   string
@@ -462,6 +507,13 @@ type MemberRef struct {
 	// names a member by an older or newer DN than the hub's still applies.
 	ExternalID string
 }
+
+// IDMember is the member that names a hub object (user or group) by its
+// id: the value is the id.
+func IDMember(id string) MemberRef { return MemberRef{Value: id, Key: MemberKeyID + id} }
+
+// MemberKeyID starts the key of a member named by hub object id.
+const MemberKeyID = "id:"
 
 // Batch is one ChangeBatch, mapped, ready to apply.
 type Batch struct {
@@ -494,6 +546,15 @@ type Batch struct {
 	// (OpenLDAP without refint) a group keeps the values it lists until the
 	// group changes.
 	LinkedMembers bool
+	// Actor, when set, is who made the write (an admin: "admin:NAME"): the
+	// batch's lifecycle audit events are by it, their detail naming the
+	// run; when empty they are by "run:N".
+	Actor string
+	// Audit are events committed with the batch, in its transaction (a
+	// duplicate commits none): what an admin did that the lifecycle events
+	// do not tell (a group made, a member added). Actor fills an empty
+	// actor, the current time an empty At.
+	Audit []*AuditEvent
 }
 
 // BatchResult says what a batch did.
@@ -520,6 +581,9 @@ const (
 	// RunWrite is one batch the hub applies itself, not read by an agent:
 	// a write of a SCIM source, a sign-in's entry (just in time).
 	RunWrite RunKind = "write"
+	// RunAdmin is an admin's action on a user (a hold put or lifted, a
+	// restore), with its audit event and its change.
+	RunAdmin RunKind = "admin"
 )
 
 // RunState is where a run stands.
@@ -603,6 +667,20 @@ type User struct {
 	// DeprovisionedAt is when the user became deprovisioned (zero unless
 	// deprovisioned): downstream deletes wait for a retention after it.
 	DeprovisionedAt time.Time
+	// SourceStatus is what the user's directory or source says; Status is
+	// the stronger of it and an admin's Hold.
+	SourceStatus Status
+	// Hold is an admin's hold on the user (Status "" when none).
+	Hold Hold
+}
+
+// Hold is an admin's hold on a user: the status it keeps (deprovisioned or
+// suspended) whatever its directory or source says, until lifted.
+type Hold struct {
+	Status Status
+	// By is the actor ("admin:NAME"), Reason what it said, At when.
+	By, Reason string
+	At         time.Time
 }
 
 // GroupMembership is a group a user belongs to, directly or through nesting.

@@ -48,3 +48,7 @@ func TestConformance(t *testing.T) {
 func BenchmarkApplyBatch(b *testing.B) { storetest.BenchmarkApplyBatch(b, open) }
 
 func BenchmarkQueue(b *testing.B) { storetest.BenchmarkQueue(b, open) }
+
+func BenchmarkNesting(b *testing.B) { storetest.BenchmarkNesting(b, open) }
+
+func BenchmarkNestingByID(b *testing.B) { storetest.BenchmarkNestingByID(b, open) }

@@ -250,14 +250,19 @@ func auditArgs(tx runner, e *store.AuditEvent) []any {
 }
 
 // auditLifecycle appends the lifecycle events of a run in tx, so that they
-// commit with the changes they record, in one statement per chunk.
-func auditLifecycle(ctx context.Context, tx runner, runID int64, at time.Time, evs []lifecycle) error {
-	actor := fmt.Sprintf("run:%d", runID)
+// commit with the changes they record, in one statement per chunk. They
+// are by the run, or by actor when one is given (an admin's write), then
+// naming the run in their detail.
+func auditLifecycle(ctx context.Context, tx runner, runID int64, actor string, at time.Time, evs []lifecycle) error {
+	run := fmt.Sprintf("run:%d", runID)
 	return chunks(evs, tx.d.MaxParams/6, func(part []lifecycle) error {
 		args := make([]any, 0, 6*len(part))
 		for _, e := range part {
-			args = append(args, auditArgs(tx, &store.AuditEvent{At: at, Actor: actor, Action: e.action,
-				Target: "user:" + e.username, Detail: e.dn})...)
+			ev := &store.AuditEvent{At: at, Actor: run, Action: e.action, Target: "user:" + e.username, Detail: e.dn}
+			if actor != "" {
+				ev.Actor, ev.Detail = actor, strings.TrimSuffix(fmt.Sprintf("run %d: %s", runID, e.dn), ": ")
+			}
+			args = append(args, auditArgs(tx, ev)...)
 		}
 		_, err := tx.exec(ctx, `INSERT INTO audit_events (at, actor, action, target, outcome, detail) VALUES `+
 			rowMarks(len(part), 6), args...)

@@ -277,25 +277,25 @@ func (s *Store) AppsOfUser(ctx context.Context, userID string) ([]int64, error) 
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	var keys []any
+	// Its id names it alone; its DN and name only while it is the user
+	// they resolve to.
+	keys := []any{store.MemberKeyID + userID}
 	if dnKey != "" && byDN.String == userID {
 		keys = append(keys, "dn:"+dnKey)
 	}
 	if nameKey != "" && byName.String == userID {
 		keys = append(keys, "uid:"+nameKey)
 	}
-	var groups []string
-	if len(keys) > 0 {
-		edges, err := s.nestUp(ctx, keys, dirID, what)
-		if err != nil {
-			return nil, err
-		}
-		for _, e := range edges {
-			groups = append(groups, e.group)
-		}
-		slices.Sort(groups)
-		groups = slices.Compact(groups)
+	edges, err := s.nestUp(ctx, keys, dirID, what)
+	if err != nil {
+		return nil, err
 	}
+	var groups []string
+	for _, e := range edges {
+		groups = append(groups, e.group)
+	}
+	slices.Sort(groups)
+	groups = slices.Compact(groups)
 	apps := map[int64]bool{}
 	add := func(q string, args ...any) error {
 		rows, err := s.rd.query(ctx, q, args...)
@@ -349,40 +349,22 @@ func (s *Store) AppUsers(ctx context.Context, appID int64) ([]string, error) {
 	for _, id := range direct {
 		users[id] = true
 	}
-	type assigned struct {
-		id  string
-		dir int64
-	}
-	rows, err = s.rd.query(ctx, `SELECT a.target_id, o.directory_id FROM assignments a
-		JOIN objects o ON o.id = a.target_id WHERE a.app_id = ? AND a.kind = 'group'`, appID)
+	rows, err = s.rd.query(ctx, `SELECT target_id FROM assignments WHERE app_id = ? AND kind = 'group'`, appID)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
-	roots, err := collect(rows, func(sc scanner) (assigned, error) {
-		var a assigned
-		err := sc.Scan(&a.id, &a.dir)
-		return a, err
-	}, what)
+	roots, err := collect(rows, scanString, what)
 	if err != nil {
 		return nil, err
 	}
 	groups := map[int64]map[string]bool{} // nested groups by directory
 	for _, g := range roots {
-		ids, err := s.nestDown(ctx, g.id, g.dir, what)
-		if err != nil {
+		if err := s.nestDown(ctx, g, groups, what); err != nil {
 			return nil, err
-		}
-		if groups[g.dir] == nil {
-			groups[g.dir] = map[string]bool{}
-		}
-		for _, id := range ids {
-			groups[g.dir][id] = true
 		}
 	}
-	for _, dir := range slices.Sorted(maps.Keys(groups)) {
-		if err := s.usersOf(ctx, dir, slices.Sorted(maps.Keys(groups[dir])), users, what); err != nil {
-			return nil, err
-		}
+	if err := s.usersOfGroups(ctx, groups, users, what); err != nil {
+		return nil, err
 	}
 	return slices.Sorted(maps.Keys(users)), nil
 }

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -25,8 +26,14 @@ var objectCols = []string{
 	"username", "email", "given_name", "family_name", "display_name", "employee_number",
 	"department", "title", "manager", "extra", "name", "description", "name_key",
 	"seen_run_id", "seen_at", "created_at", "updated_at", "revision", "captured_at",
-	"deprovisioned_at", "feed_pos",
+	"deprovisioned_at", "feed_pos", "source_status",
 }
+
+// heldStatus is the status an upsert leaves an object in: what its source
+// says (excluded.status), unless an admin's hold is stronger (deprovisioned,
+// then suspended, then active).
+const heldStatus = `CASE WHEN objects.hold_status = 'deprovisioned' OR excluded.status = 'deprovisioned' THEN 'deprovisioned'
+	WHEN objects.hold_status = 'suspended' OR excluded.status = 'suspended' THEN 'suspended' ELSE excluded.status END`
 
 // objectUpsertHead and objectUpsertTail surround the rows of a multi-row
 // upsert of objects: an existing (directory, external id) keeps its id and
@@ -49,9 +56,11 @@ func objectUpsert() (head, tail, guarded string) {
 			set = append(set, "revision = objects.revision + 1")
 		case "captured_at":
 			set = append(set, "captured_at = COALESCE(excluded.captured_at, objects.captured_at)")
+		case "status":
+			set = append(set, "status = "+heldStatus)
 		case "deprovisioned_at":
-			set = append(set, "deprovisioned_at = CASE WHEN excluded.status = 'deprovisioned' "+
-				"THEN COALESCE(objects.deprovisioned_at, excluded.deprovisioned_at) END")
+			set = append(set, "deprovisioned_at = CASE WHEN ("+heldStatus+") = 'deprovisioned' "+
+				"THEN COALESCE(objects.deprovisioned_at, excluded.deprovisioned_at, excluded.updated_at) END")
 		default:
 			set = append(set, c+" = excluded."+c)
 		}
@@ -65,12 +74,26 @@ func objectUpsert() (head, tail, guarded string) {
 
 // known is what the store holds of an object a batch names.
 type known struct {
-	id       string
-	kind     store.ObjectKind
-	hash     string
-	status   store.Status
-	dnKey    string
-	captured time.Time // zero: never captured
+	id   string
+	kind store.ObjectKind
+	hash string
+	// status is the object's, source what its directory or source says,
+	// hold an admin's hold ("" none).
+	status, source, hold store.Status
+	dnKey                string
+	captured             time.Time // zero: never captured
+	revision             int64
+}
+
+// effective is the status of an object whose source says src under hold:
+// the stronger (deprovisioned, then suspended, then active).
+func effective(hold, src store.Status) store.Status {
+	for _, s := range []store.Status{store.StatusDeprovisioned, store.StatusSuspended} {
+		if hold == s || src == s {
+			return s
+		}
+	}
+	return src
 }
 
 // batchApply is one ApplyBatch in its transaction.
@@ -78,6 +101,9 @@ type batchApply struct {
 	tx    runner
 	b     *store.Batch
 	dirID int64
+	// local is set for a batch of a local directory, whose groups may
+	// name members by id.
+	local bool
 	now   time.Time
 	// full is set for a full run's batch; started is when its run began.
 	full    bool
@@ -119,13 +145,16 @@ func (s *Store) ApplyBatch(ctx context.Context, b *store.Batch) (store.BatchResu
 		a := &batchApply{tx: tx, b: b, now: now(), lock: s.d.LockRow}
 		var state store.RunState
 		var kind store.RunKind
+		var dirKind store.DirectoryKind
 		var last int64
-		err := tx.row(ctx, `SELECT directory_id, kind, state, last_sequence, errors, created, started_at
-			FROM runs WHERE id = ?`+s.d.LockRow, b.RunID).
-			Scan(&a.dirID, &kind, &state, &last, &a.errored, &created, scanTime{&a.started})
+		err := tx.row(ctx, `SELECT r.directory_id, r.kind, r.state, r.last_sequence, r.errors, r.created, r.started_at,
+			(SELECT d.kind FROM directories d WHERE d.id = r.directory_id)
+			FROM runs r WHERE r.id = ?`+s.d.LockRow, b.RunID).
+			Scan(&a.dirID, &kind, &state, &last, &a.errored, &created, scanTime{&a.started}, &dirKind)
 		if err != nil {
 			return noRows(err, "run %d", b.RunID)
 		}
+		a.local = dirKind == store.KindLocal
 		a.full = kind == store.RunFull
 		switch {
 		case b.Sequence <= uint64(last):
@@ -171,6 +200,11 @@ func (a *batchApply) apply(ctx context.Context, maxParams int) error {
 	have, err := a.known(ctx, upserts, maxParams)
 	if err != nil {
 		return err
+	}
+	for _, o := range upserts {
+		if k := have[o.ExternalID]; o.IfRevision != 0 && k.revision != o.IfRevision {
+			return conflict("%s %s is at revision %d, not %d: written since it was read", o.Kind, o.ExternalID, k.revision, o.IfRevision)
+		}
 	}
 
 	// touch is marked seen; stamp is marked seen and captured.
@@ -248,7 +282,7 @@ func (a *batchApply) apply(ctx context.Context, maxParams int) error {
 	for _, o := range written {
 		if o.Kind == store.ObjectUser {
 			k, had := have[o.ExternalID]
-			a.lifecycle = append(a.lifecycle, lifecycle{lifecycleAction(had, k.status, status(o)), o.Profile.Username, o.DN})
+			a.lifecycle = append(a.lifecycle, lifecycle{lifecycleAction(had, k.status, effective(k.hold, status(o))), o.Profile.Username, o.DN})
 		}
 	}
 	if a.b.LinkedMembers {
@@ -274,8 +308,15 @@ func (a *batchApply) apply(ctx context.Context, maxParams int) error {
 	if err := a.recordErrors(ctx, maxParams); err != nil {
 		return err
 	}
-	if err := auditLifecycle(ctx, a.tx, a.b.RunID, a.now, a.lifecycle); err != nil {
+	if err := auditLifecycle(ctx, a.tx, a.b.RunID, a.b.Actor, a.now, a.lifecycle); err != nil {
 		return err
+	}
+	for _, e := range a.b.Audit {
+		ev := *e
+		ev.Actor, ev.At = cmp.Or(ev.Actor, a.b.Actor), cmpTime(ev.At, a.now)
+		if _, err := a.tx.exec(ctx, auditInsert, auditArgs(a.tx, &ev)...); err != nil {
+			return fmt.Errorf("auditing the batch: %w", err)
+		}
 	}
 	return a.finish(ctx)
 }
@@ -352,7 +393,7 @@ func (a *batchApply) known(ctx context.Context, upserts []*store.Object, maxPara
 	}
 	have := make(map[string]known, len(ext))
 	err := chunks(ext, maxParams-1, func(part []string) error {
-		rows, err := a.tx.query(ctx, `SELECT external_id, id, kind, hash, status, dn_key, captured_at FROM objects
+		rows, err := a.tx.query(ctx, `SELECT external_id, id, kind, hash, status, source_status, hold_status, dn_key, captured_at, revision FROM objects
 			WHERE directory_id = ? AND external_id IN (`+marks(len(part))+`)`,
 			append([]any{a.dirID}, anys(part)...)...)
 		if err != nil {
@@ -362,8 +403,11 @@ func (a *batchApply) known(ctx context.Context, upserts []*store.Object, maxPara
 		for rows.Next() {
 			var e string
 			var k known
-			if err := rows.Scan(&e, &k.id, &k.kind, &k.hash, &k.status, &k.dnKey, scanTime{&k.captured}); err != nil {
+			if err := rows.Scan(&e, &k.id, &k.kind, &k.hash, &k.status, &k.source, &k.hold, &k.dnKey, scanTime{&k.captured}, &k.revision); err != nil {
 				return err
+			}
+			if k.source == "" {
+				k.source = k.status
 			}
 			have[e] = k
 		}
@@ -376,10 +420,11 @@ func (a *batchApply) known(ctx context.Context, upserts []*store.Object, maxPara
 }
 
 // unchanged reports whether o is what the store holds: same kind, hash and
-// status (so a deprovisioned object reappearing is restored), and no
+// status as its source said last (so a deprovisioned object reappearing is
+// restored, and a held one is not rewritten for its hold), and no
 // membership deltas to apply.
 func unchanged(k known, o *store.Object) bool {
-	return k.kind == o.Kind && k.hash == o.Hash && k.status == status(o) &&
+	return k.kind == o.Kind && k.hash == o.Hash && k.source == status(o) &&
 		len(o.AddMembers) == 0 && len(o.RemoveMembers) == 0
 }
 
@@ -465,7 +510,7 @@ func (a *batchApply) objectArgs(o *store.Object, have map[string]known) ([]any, 
 		id, a.dirID, string(o.Kind), o.ExternalID, o.DN, o.DNKey, string(status(o)), o.Hash,
 		p.Username, p.Email, p.GivenName, p.FamilyName, p.DisplayName, p.EmployeeNumber,
 		p.Department, p.Title, p.Manager, extra, o.Name, o.Description, nameKey,
-		a.b.RunID, t, t, t, 1, a.captured(), deprovisioned, a.feed.pos,
+		a.b.RunID, t, t, t, 1, a.captured(), deprovisioned, a.feed.pos, string(status(o)),
 	}, nil
 }
 
@@ -543,6 +588,9 @@ func (a *batchApply) writeMembers(ctx context.Context, writes []*store.Object, i
 	for _, o := range writes {
 		if o.Kind != store.ObjectGroup {
 			continue
+		}
+		if err := a.idKeysAllowed(o); err != nil {
+			return err
 		}
 		gid := ids[o.ExternalID]
 		if o.MembersComplete {
@@ -629,6 +677,23 @@ func (a *batchApply) writeMembers(ctx context.Context, writes []*store.Object, i
 		return err
 	}); err != nil {
 		return fmt.Errorf("adding group members: %w", err)
+	}
+	return nil
+}
+
+// idKeysAllowed refuses a group that names a member by id in a directory
+// that is not local (a directory's groups list what the directory says),
+// and a local group that names one otherwise (the hub knows its members
+// by id): so every nesting chain down is id steps, then DN steps
+// (nestDownQuery).
+func (a *batchApply) idKeysAllowed(o *store.Object) error {
+	for _, m := range slices.Concat(o.Members, o.AddMembers) {
+		switch byID := strings.HasPrefix(m.Key, store.MemberKeyID); {
+		case byID && !a.local:
+			return fmt.Errorf("group %s names member %s by id: only a local directory's groups do", o.ExternalID, m.Key)
+		case !byID && a.local:
+			return fmt.Errorf("local group %s names member %s: a local group names its members by id", o.ExternalID, m.Key)
+		}
 	}
 	return nil
 }
@@ -770,10 +835,17 @@ func (a *batchApply) deletes(ctx context.Context, maxParams int) error {
 				return err
 			}
 		}
-		q := `UPDATE objects SET status = ?, updated_at = ?, revision = revision + 1,
+		// A held object (deprovisioned already) takes its source's delete
+		// too, so that lifting the hold leaves it deprovisioned.
+		if _, err := a.tx.exec(ctx, `UPDATE objects SET source_status = ?
+			WHERE directory_id = ? AND status = ? AND source_status <> ? AND external_id IN (`+marks(len(part))+`)`,
+			append([]any{deprovisioned, a.dirID, deprovisioned, deprovisioned}, anys(part)...)...); err != nil {
+			return err
+		}
+		q := `UPDATE objects SET status = ?, source_status = ?, updated_at = ?, revision = revision + 1,
 			captured_at = COALESCE(?, captured_at), deprovisioned_at = ?, feed_pos = ?
 			WHERE directory_id = ? AND status <> ?`
-		args := []any{deprovisioned, a.tx.t(a.now), a.captured(), a.tx.t(a.now), a.feed.pos, a.dirID, deprovisioned}
+		args := []any{deprovisioned, deprovisioned, a.tx.t(a.now), a.captured(), a.tx.t(a.now), a.feed.pos, a.dirID, deprovisioned}
 		if a.full {
 			q, args = q+` AND (captured_at IS NULL OR captured_at < ?)`, append(args, a.tx.t(a.started))
 		}

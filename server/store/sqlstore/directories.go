@@ -9,7 +9,7 @@ import (
 )
 
 const directoryCols = `id, name, kind, base_dn, user_filter, group_filter, mapping,
-	safeguard_percent, safeguard_max, capture_strategy, poll_interval_ms, full_import_interval_ms, created_at, mastered, write_back, initial_password`
+	safeguard_percent, safeguard_max, capture_strategy, poll_interval_ms, full_import_interval_ms, created_at, mastered, write_back, initial_password, retention_ms`
 
 func scanDirectory(sc scanner) (*store.Directory, error) {
 	d := &store.Directory{}
@@ -17,7 +17,8 @@ func scanDirectory(sc scanner) (*store.Directory, error) {
 	err := sc.Scan(&d.ID, &d.Name, &d.Kind, &d.BaseDN, &d.UserFilter, &d.GroupFilter,
 		scanJSON{&d.Mapping, "mapping"}, &d.SafeguardPercent, &d.SafeguardMax, &d.CaptureStrategy,
 		scanMillis{&d.PollInterval}, scanMillis{&d.FullImportInterval}, scanTime{&d.CreatedAt},
-		scanJSON{&d.Mastered, "mastered fields"}, scanJSON{&d.WriteBack, "write-back settings"}, &password)
+		scanJSON{&d.Mastered, "mastered fields"}, scanJSON{&d.WriteBack, "write-back settings"}, &password,
+		scanMillis{&d.Retention})
 	if d.WriteBack != nil && len(password) > 0 {
 		d.WriteBack.InitialPassword = password
 	}
@@ -57,11 +58,11 @@ func (s *Store) CreateDirectory(ctx context.Context, d *store.Directory) error {
 	created := now()
 	err = s.wr.row(ctx, `INSERT INTO directories (name, kind, base_dn, user_filter, group_filter, mapping,
 		safeguard_percent, safeguard_max, capture_strategy, poll_interval_ms, full_import_interval_ms, created_at, mastered,
-		write_back, initial_password)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		write_back, initial_password, retention_ms)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		d.Name, string(d.Kind), d.BaseDN, d.UserFilter, d.GroupFilter, mapping,
 		d.SafeguardPercent, d.SafeguardMax, d.CaptureStrategy, millisArg(d.PollInterval),
-		millisArg(d.FullImportInterval), s.wr.t(created), mastered, wb, password).Scan(&d.ID)
+		millisArg(d.FullImportInterval), s.wr.t(created), mastered, wb, password, d.Retention.Milliseconds()).Scan(&d.ID)
 	if err != nil {
 		return s.uniqueConflict(err, "creating directory %q", d.Name)
 	}
@@ -86,10 +87,11 @@ func (s *Store) UpdateDirectory(ctx context.Context, d *store.Directory) error {
 	}
 	n, err := s.wr.execN(ctx, `UPDATE directories SET name = ?, kind = ?, base_dn = ?, user_filter = ?,
 		group_filter = ?, mapping = ?, safeguard_percent = ?, safeguard_max = ?, capture_strategy = ?,
-		poll_interval_ms = ?, full_import_interval_ms = ?, mastered = ?, write_back = ?, initial_password = ? WHERE id = ?`,
+		poll_interval_ms = ?, full_import_interval_ms = ?, mastered = ?, write_back = ?, initial_password = ?,
+		retention_ms = ? WHERE id = ?`,
 		d.Name, string(d.Kind), d.BaseDN, d.UserFilter, d.GroupFilter, mapping,
 		d.SafeguardPercent, d.SafeguardMax, d.CaptureStrategy, millisArg(d.PollInterval),
-		millisArg(d.FullImportInterval), mastered, wb, password, d.ID)
+		millisArg(d.FullImportInterval), mastered, wb, password, d.Retention.Milliseconds(), d.ID)
 	if err != nil {
 		return s.uniqueConflict(err, "updating directory %d (%q)", d.ID, d.Name)
 	}

@@ -3,9 +3,11 @@ package sqlstore
 // Exported for the query plan tests of package sqlstore_test, which open
 // real backends (this package may not import them).
 var (
-	NestUpQuery     = nestUpQuery
-	NestDownQuery   = nestDownQuery
-	GroupUsersQuery = groupUsersQuery
+	NestUpQuery       = nestUpQuery
+	DirectQuery       = directQuery
+	NestDownQuery     = nestDownQuery
+	GroupUsersQuery   = groupUsersQuery
+	GroupMembersQuery = groupMembersQuery
 	// UsersByIDQuery and GroupsByIDQuery read objects by n ids.
 	UsersByIDQuery  = func(n int) string { return userSelect + ` AND o.id IN (` + marks(n) + `)` }
 	GroupsByIDQuery = func(n int) string { return groupSelect + ` AND g.id IN (` + marks(n) + `)` }

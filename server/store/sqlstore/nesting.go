@@ -13,8 +13,11 @@ import (
 
 // Nested groups. A group is a member of another when a "dn:" member key of
 // the outer group matches the inner group's dn_key in the same directory
-// (memberUid keys name users only). A deprovisioned group is no link: the
-// chain through it is broken, as it would be in the directory.
+// (memberUid keys name users only), or when an "id:" key of the outer
+// group (a local one) names it, in any directory: a walk carries each
+// group's directory, in which its own dn keys resolve. A deprovisioned
+// group is no link: the chain through it is broken, as it would be in the
+// directory.
 //
 // Both walks are recursive CTEs joined UNION, not UNION ALL: both backends
 // discard a row that repeats one produced before, so each group (or each
@@ -30,45 +33,86 @@ import (
 const (
 	dnKeys  = `m.member_key >= 'dn:' AND m.member_key < 'dn;'`
 	uidKeys = `m.member_key >= 'uid:' AND m.member_key < 'uid;'`
+	idKeys  = isIDKey
 )
 
+// directTerm selects the groups (not deprovisioned) that list a user,
+// as edges of nestUpQuery: by the user's DN or username in its directory,
+// by its id in any. Direct rows have via the group itself (a placeholder
+// of the column's type and collation, which both terms of nestUpQuery
+// must share). Arguments: the user's keys (memberKeys: one of them an id
+// key), its directory id.
+func directTerm(keys int) string {
+	return `SELECT g.id, g.dn_key, g.directory_id, g.id, 1
+		FROM memberships m CROSS JOIN objects g
+		WHERE m.member_key IN (` + marks(keys) + `) AND g.id = m.group_id AND g.kind = 'group'
+		AND (g.directory_id = ? OR ` + isIDKey + `) AND g.status <> 'deprovisioned'`
+}
+
+// directQuery selects the edges (group, via, direct) of the groups that
+// list a user directly. Arguments as directTerm's.
+func directQuery(keys int) string {
+	return `WITH nest(id, dn_key, dir, via, direct) AS (` + directTerm(keys) + `)
+		SELECT id, via, direct FROM nest`
+}
+
 // nestUpQuery walks up from the keys a user is listed by: its rows are the
-// edges (group, via, direct) of the groups above the user, direct rows
-// with via the group itself (a placeholder of the column's type and
-// collation, which both terms must share). Arguments: the keys, then the
-// directory id twice.
+// edges (group, via, direct) of the groups above the user. A step goes
+// from a group to the groups that list its DN, in its directory, or its
+// id, in any: one key per row of kinds, so that each is an equality the
+// member key index answers from the walk's side (an OR of the two, or an
+// IN list, lets PostgreSQL start from the groups instead while its
+// statistics are stale, and read all their rows at every step). Arguments
+// as directTerm's.
 func nestUpQuery(keys int) string {
-	return `WITH RECURSIVE nest(id, dn_key, via, direct) AS (
-		SELECT g.id, g.dn_key, g.id, 1
-			FROM memberships m CROSS JOIN objects g
-			WHERE m.member_key IN (` + marks(keys) + `) AND g.id = m.group_id AND g.kind = 'group'
-			AND g.directory_id = ? AND g.status <> 'deprovisioned'
+	return `WITH RECURSIVE kinds(k) AS (VALUES ('dn:'), ('id:')),
+	nest(id, dn_key, dir, via, direct) AS (
+		` + directTerm(keys) + `
 		UNION
-		SELECT g.id, g.dn_key, n.id, 0
-			FROM nest n CROSS JOIN memberships m CROSS JOIN objects g
-			WHERE n.dn_key <> '' AND m.member_key = 'dn:' || n.dn_key AND g.id = m.group_id
-			AND g.kind = 'group' AND g.directory_id = ? AND g.status <> 'deprovisioned')
+		SELECT g.id, g.dn_key, g.directory_id, n.id, 0
+			FROM nest n CROSS JOIN kinds CROSS JOIN memberships m CROSS JOIN objects g
+			WHERE (kinds.k = 'id:' OR n.dn_key <> '')
+			AND m.member_key = kinds.k || CASE WHEN kinds.k = 'id:' THEN n.id ELSE n.dn_key END
+			AND g.id = m.group_id AND g.kind = 'group' AND (kinds.k = 'id:' OR g.directory_id = n.dir)
+			AND g.status <> 'deprovisioned')
 		SELECT id, via, direct FROM nest`
 }
 
 // nestDownQuery walks down from a group (not deprovisioned) to the groups
-// nested in it and selects their ids, the group's own among them. Arguments:
-// the group id, the directory id.
-const nestDownQuery = `WITH RECURSIVE nest(id) AS (
-		SELECT g.id FROM objects g WHERE g.id = ? AND g.kind = 'group' AND g.status <> 'deprovisioned'
+// nested in it and selects their ids and directories, the group's own
+// among them. Only a local group names members by id, and only by id
+// (ApplyBatch refuses any other mix), and no directory group names a local
+// one, so a chain down is id steps (byid), then dn steps within a
+// directory (nest): two walks, each on one kind of key. Each step states
+// its key both ways, from the member row to the group and from the group
+// to the member row, so that either join order is an index probe: that
+// of the member rows (a group's, then the objects by DN or id) and that
+// of the groups (the few groups, then the outer group's row naming each),
+// which PostgreSQL takes while its statistics say there are none.
+// Argument: the group id.
+const nestDownQuery = `WITH RECURSIVE byid(id, dir) AS (
+		SELECT g.id, g.directory_id FROM objects g WHERE g.id = ? AND g.kind = 'group' AND g.status <> 'deprovisioned'
 		UNION
-		SELECT g.id FROM nest n CROSS JOIN memberships m CROSS JOIN objects g
-			WHERE m.group_id = n.id AND ` + dnKeys + ` AND g.dn_key = substr(m.member_key, 4)
-			AND g.kind = 'group' AND g.directory_id = ? AND g.status <> 'deprovisioned')
-	SELECT id FROM nest`
+		SELECT g.id, g.directory_id FROM byid n CROSS JOIN memberships m CROSS JOIN objects g
+			WHERE m.group_id = n.id AND ` + idKeys + ` AND g.id = substr(m.member_key, 4) AND m.member_key = 'id:' || g.id
+			AND g.kind = 'group' AND g.status <> 'deprovisioned'),
+	nest(id, dir) AS (
+		SELECT id, dir FROM byid
+		UNION
+		SELECT g.id, g.directory_id FROM nest n CROSS JOIN memberships m CROSS JOIN objects g
+			WHERE m.group_id = n.id AND ` + dnKeys + ` AND g.dn_key = substr(m.member_key, 4) AND m.member_key = 'dn:' || g.dn_key
+			AND g.directory_id = n.dir AND g.kind = 'group' AND g.status <> 'deprovisioned')
+	SELECT id, dir FROM nest`
 
-// groupUsersQuery resolves the members of groups to users, one user id
-// (empty for none) per member, as GroupMembers resolves them. The groups come as
-// constants, not joined from nestDownQuery: PostgreSQL cannot estimate a
-// recursive CTE's rows and would hash whole tables rather than probe.
-// Arguments: the directory id twice, then the group ids.
+// groupUsersQuery resolves the members of groups of one directory to
+// users, one user id (empty for none) per member, as GroupMembers resolves
+// them. The groups come as constants, not joined from nestDownQuery:
+// PostgreSQL cannot estimate a recursive CTE's rows and would hash whole
+// tables rather than probe. Arguments: the directory id twice, then the
+// group ids.
 func groupUsersQuery(groups int) string {
-	return `SELECT COALESCE(` + resolveMember(matchDN+` AND o.kind = 'user'`) + `, ` + resolveMember(matchUID) + `, '')
+	return `SELECT CASE WHEN ` + isIDKey + ` THEN COALESCE((SELECT o.id FROM objects o WHERE ` + matchID + ` AND o.kind = 'user'), '')
+		ELSE COALESCE(` + resolveMember(matchDN+` AND o.kind = 'user'`) + `, ` + resolveMember(matchUID) + `, '') END
 		FROM memberships m WHERE m.group_id IN (` + marks(groups) + `)`
 }
 
@@ -85,22 +129,9 @@ type nestEdge struct {
 // B's Via is A and C's is B; of several at the same depth, the first by
 // name). Ordered by depth, name, id. Unknown user: store.ErrNotFound.
 func (s *Store) UserGroupsTransitive(ctx context.Context, userID string) ([]store.GroupMembership, error) {
-	var dirID int64
-	var dnKey, nameKey string
-	err := s.rd.row(ctx, `SELECT directory_id, dn_key, name_key FROM objects WHERE id = ? AND kind = 'user'`, userID).
-		Scan(&dirID, &dnKey, &nameKey)
+	keys, dirID, err := s.userKeys(ctx, userID)
 	if err != nil {
-		return nil, noRows(err, "user %s", userID)
-	}
-	var keys []any
-	if dnKey != "" {
-		keys = append(keys, "dn:"+dnKey)
-	}
-	if nameKey != "" {
-		keys = append(keys, "uid:"+nameKey)
-	}
-	if len(keys) == 0 {
-		return nil, nil
+		return nil, err
 	}
 	what := fmt.Sprintf("reading the nested groups of user %s", userID)
 	edges, err := s.nestUp(ctx, keys, dirID, what)
@@ -114,10 +145,20 @@ func (s *Store) UserGroupsTransitive(ctx context.Context, userID string) ([]stor
 	return shortestNesting(edges, groups), nil
 }
 
-// nestUp returns the edges of the groups of directory dirID above the
-// member keys a user is listed by (see nestUpQuery).
+// nestUp returns the edges of the groups above the member keys a user of
+// directory dirID is listed by (see nestUpQuery).
 func (s *Store) nestUp(ctx context.Context, keys []any, dirID int64, what string) ([]nestEdge, error) {
-	rows, err := s.rd.query(ctx, nestUpQuery(len(keys)), append(keys, dirID, dirID)...)
+	return s.edges(ctx, nestUpQuery(len(keys)), append(keys, dirID), what)
+}
+
+// direct returns the edges of the groups that list a user of directory
+// dirID by one of keys (see directQuery).
+func (s *Store) direct(ctx context.Context, keys []any, dirID int64, what string) ([]nestEdge, error) {
+	return s.edges(ctx, directQuery(len(keys)), append(keys, dirID), what)
+}
+
+func (s *Store) edges(ctx context.Context, q string, args []any, what string) ([]nestEdge, error) {
+	rows, err := s.rd.query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
@@ -128,15 +169,41 @@ func (s *Store) nestUp(ctx context.Context, keys []any, dirID int64, what string
 	}, what)
 }
 
-// nestDown returns the ids of a group of directory dirID that is not
-// deprovisioned and of the groups nested in it (none for a deprovisioned
-// group).
-func (s *Store) nestDown(ctx context.Context, groupID string, dirID int64, what string) ([]string, error) {
-	rows, err := s.rd.query(ctx, nestDownQuery, groupID, dirID)
+// nestDown adds to groups, by directory, the id of a group that is not
+// deprovisioned and of the groups nested in it (nothing for a
+// deprovisioned group).
+func (s *Store) nestDown(ctx context.Context, groupID string, groups map[int64]map[string]bool, what string) error {
+	rows, err := s.rd.query(ctx, nestDownQuery, groupID)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
-	return collect(rows, scanString, what)
+	type nested struct {
+		id  string
+		dir int64
+	}
+	found, err := collect(rows, func(sc scanner) (nested, error) {
+		var n nested
+		err := sc.Scan(&n.id, &n.dir)
+		return n, err
+	}, what)
+	for _, n := range found {
+		if groups[n.dir] == nil {
+			groups[n.dir] = map[string]bool{}
+		}
+		groups[n.dir][n.id] = true
+	}
+	return err
+}
+
+// usersOfGroups adds to ids the users the members of groups (by
+// directory, as nestDown gives them) resolve to.
+func (s *Store) usersOfGroups(ctx context.Context, groups map[int64]map[string]bool, ids map[string]bool, what string) error {
+	for _, dir := range slices.Sorted(maps.Keys(groups)) {
+		if err := s.usersOf(ctx, dir, slices.Sorted(maps.Keys(groups[dir])), ids, what); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // usersOf adds to ids the users the members of groups, of directory
@@ -238,18 +305,20 @@ func shortestNesting(edges []nestEdge, groups map[string]*store.Group) []store.G
 // DN or name. A deprovisioned group grants nothing, here as in the chain:
 // its list is empty. Unknown group: store.ErrNotFound.
 func (s *Store) GroupUsersTransitive(ctx context.Context, groupID string) ([]*store.User, error) {
-	var dirID int64
-	err := s.rd.row(ctx, `SELECT directory_id FROM objects WHERE id = ? AND kind = 'group'`, groupID).Scan(&dirID)
+	ok, err := s.rd.exists(ctx, `SELECT 1 FROM objects WHERE id = ? AND kind = 'group'`, groupID)
 	if err != nil {
-		return nil, noRows(err, "group %s", groupID)
+		return nil, fmt.Errorf("reading group %s: %w", groupID, err)
+	}
+	if !ok {
+		return nil, notFound("group %s", groupID)
 	}
 	what := fmt.Sprintf("reading the users of group %s and its nested groups", groupID)
-	groups, err := s.nestDown(ctx, groupID, dirID, what)
-	if err != nil {
+	groups := map[int64]map[string]bool{}
+	if err := s.nestDown(ctx, groupID, groups, what); err != nil {
 		return nil, err
 	}
 	ids := map[string]bool{}
-	if err := s.usersOf(ctx, dirID, groups, ids, what); err != nil {
+	if err := s.usersOfGroups(ctx, groups, ids, what); err != nil {
 		return nil, err
 	}
 	var out []*store.User

@@ -7,17 +7,24 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/idsync/idsync/server/store"
 )
 
-// Member values are resolved when read, in the group's directory: a key
-// "dn:<dn key>" matches any object by dn_key, a key "uid:<lower username>"
-// matches a user by name_key. The conditions below are correlated with a
-// memberships row m and a directory id expression.
+// Member values are resolved when read: a key "dn:<dn key>" matches any
+// object by dn_key, a key "uid:<lower username>" a user by name_key, both
+// in the group's directory; a key "id:<object id>" (a local group's) the
+// object with that id, whatever its directory. The conditions below are
+// correlated with a memberships row m (and, for the first two, a
+// directory id expression); isIDKey tells the third kind by a range of
+// the key, so that a local group's members go straight to the primary
+// key and a directory's never try it.
 const (
 	matchDN  = `substr(m.member_key, 1, 3) = 'dn:' AND o.dn_key = substr(m.member_key, 4)`
 	matchUID = `substr(m.member_key, 1, 4) = 'uid:' AND o.name_key = substr(m.member_key, 5) AND o.kind = 'user'`
+	matchID  = `o.id = substr(m.member_key, 4)`
+	isIDKey  = `m.member_key >= 'id:' AND m.member_key < 'id;'`
 )
 
 // The queries on objects read one table and look the directory name up
@@ -27,7 +34,7 @@ const (
 const userSelect = `SELECT o.id, o.directory_id, (SELECT d.name FROM directories d WHERE d.id = o.directory_id),
 	o.external_id, o.dn, o.status, o.username, o.email, o.given_name, o.family_name, o.display_name,
 	o.employee_number, o.department, o.title, o.manager, o.extra, o.created_at, o.updated_at,
-	o.revision, o.dn_key, o.name_key, o.deprovisioned_at
+	o.revision, o.dn_key, o.name_key, o.deprovisioned_at, o.source_status, o.hold_status, o.hold_by, o.hold_reason, o.held_at
 	FROM objects o WHERE o.kind = 'user'`
 
 // userRow is a user with the keys member values match it by.
@@ -42,8 +49,31 @@ func scanUserRow(sc scanner) (userRow, error) {
 	err := sc.Scan(&u.ID, &u.DirectoryID, &u.Directory, &u.ExternalID, &u.DN, &u.Status, &p.Username,
 		&p.Email, &p.GivenName, &p.FamilyName, &p.DisplayName, &p.EmployeeNumber, &p.Department, &p.Title,
 		&p.Manager, scanJSON{&p.Extra, "extra attributes"}, scanTime{&u.CreatedAt}, scanTime{&u.UpdatedAt},
-		&u.Revision, &u.dnKey, &u.nameKey, scanTime{&u.DeprovisionedAt})
+		&u.Revision, &u.dnKey, &u.nameKey, scanTime{&u.DeprovisionedAt}, &u.SourceStatus, &u.Hold.Status,
+		&u.Hold.By, &u.Hold.Reason, scanTime{&u.Hold.At})
+	if u.SourceStatus == "" {
+		u.SourceStatus = u.Status
+	}
 	return u, err
+}
+
+// keys are the member keys that name the user: its DN and username (in a
+// group of its directory) and its id (in a local group).
+func (u userRow) keys() []string {
+	return memberKeys(u.ID, u.dnKey, u.nameKey)
+}
+
+// memberKeys are the member keys that name a user with this id, DN key and
+// name key.
+func memberKeys(id, dnKey, nameKey string) []string {
+	keys := []string{store.MemberKeyID + id}
+	if dnKey != "" {
+		keys = append(keys, "dn:"+dnKey)
+	}
+	if nameKey != "" {
+		keys = append(keys, "uid:"+nameKey)
+	}
+	return keys
 }
 
 func scanUser(sc scanner) (*store.User, error) {
@@ -52,13 +82,15 @@ func scanUser(sc scanner) (*store.User, error) {
 }
 
 // groupSelect reads groups with their member counts; a member is
-// unresolved when no object of the group's directory matches it. The
-// EXISTS tests stand in a CASE so that PostgreSQL probes the indexes per
-// member instead of turning them into an anti-join over the directory.
+// unresolved when no object matches it (of the group's directory, but for
+// an id). The EXISTS tests stand in a CASE so that PostgreSQL probes the
+// indexes per member instead of turning them into an anti-join over the
+// directory.
 const groupSelect = `SELECT g.id, g.directory_id, (SELECT d.name FROM directories d WHERE d.id = g.directory_id),
 	g.external_id, g.dn, g.name, g.description, g.status, g.created_at, g.updated_at, g.revision,
 	(SELECT COUNT(*) FROM memberships m WHERE m.group_id = g.id),
 	(SELECT COALESCE(SUM(CASE
+		WHEN ` + isIDKey + ` THEN CASE WHEN EXISTS (SELECT 1 FROM objects o WHERE ` + matchID + `) THEN 0 ELSE 1 END
 		WHEN EXISTS (SELECT 1 FROM objects o WHERE ` + matchDN + ` AND o.directory_id = g.directory_id) THEN 0
 		WHEN EXISTS (SELECT 1 FROM objects o WHERE ` + matchUID + ` AND o.directory_id = g.directory_id) THEN 0
 		ELSE 1 END), 0) FROM memberships m WHERE m.group_id = g.id)
@@ -121,17 +153,15 @@ func (s *Store) ListUsers(ctx context.Context, f store.UserFilter) ([]*store.Use
 }
 
 // fillGroups sets the Groups of users: their direct groups, by DN or by
-// username (a group listing both counts once), that are not deprovisioned.
-// It looks the users' member keys up in chunks, as constants, which both
-// planners serve from the member key index.
+// username in their directory, by id in any (a group listing several
+// counts once), that are not deprovisioned. It looks the users' member
+// keys up in chunks, as constants, which both planners serve from the
+// member key index.
 func (s *Store) fillGroups(ctx context.Context, users []userRow) error {
 	byKey := map[string][]*store.User{}
 	for _, u := range users {
-		if u.dnKey != "" {
-			byKey["dn:"+u.dnKey] = append(byKey["dn:"+u.dnKey], u.User)
-		}
-		if u.nameKey != "" {
-			byKey["uid:"+u.nameKey] = append(byKey["uid:"+u.nameKey], u.User)
+		for _, k := range u.keys() {
+			byKey[k] = append(byKey[k], u.User)
 		}
 	}
 	type membership struct{ user, group string }
@@ -153,7 +183,7 @@ func (s *Store) fillGroups(ctx context.Context, users []userRow) error {
 				return err
 			}
 			for _, u := range byKey[key] {
-				if u.DirectoryID == dir && !seen[membership{u.ID, gid}] {
+				if (u.DirectoryID == dir || strings.HasPrefix(key, store.MemberKeyID)) && !seen[membership{u.ID, gid}] {
 					seen[membership{u.ID, gid}] = true
 					u.Groups = append(u.Groups, name)
 				}
@@ -196,29 +226,41 @@ func (s *Store) FindUsers(ctx context.Context, directoryID int64, name string) (
 	return us, err
 }
 
-// UserGroups returns the groups, not deprovisioned, of the user's directory
-// that list the user as a direct member by DN or by username, ordered by
-// name. Unknown user: store.ErrNotFound.
+// UserGroups returns the groups, not deprovisioned, that list the user as
+// a direct member: by DN or by username in its directory, by id in any,
+// ordered by name. Unknown user: store.ErrNotFound.
 func (s *Store) UserGroups(ctx context.Context, userID string) ([]*store.Group, error) {
-	ok, err := s.rd.exists(ctx, `SELECT 1 FROM objects WHERE id = ? AND kind = 'user'`, userID)
+	keys, dirID, err := s.userKeys(ctx, userID)
 	if err != nil {
-		return nil, fmt.Errorf("reading user %s: %w", userID, err)
+		return nil, err
 	}
-	if !ok {
-		return nil, notFound("user %s", userID)
-	}
-	rows, err := s.rd.query(ctx, groupSelect+` AND g.status <> 'deprovisioned' AND g.id IN (
-		SELECT m.group_id FROM objects o JOIN memberships m ON m.member_key = 'dn:' || o.dn_key
-			WHERE o.id = ? AND o.dn_key <> ''
-		UNION
-		SELECT m.group_id FROM objects o JOIN memberships m ON m.member_key = 'uid:' || o.name_key
-			WHERE o.id = ? AND o.name_key <> '')
-		AND g.directory_id = (SELECT directory_id FROM objects WHERE id = ?)
-		ORDER BY g.name, g.id`, userID, userID, userID)
+	what := fmt.Sprintf("reading the groups of user %s", userID)
+	edges, err := s.direct(ctx, keys, dirID, what)
 	if err != nil {
-		return nil, fmt.Errorf("reading the groups of user %s: %w", userID, err)
+		return nil, err
 	}
-	return collect(rows, scanGroup, fmt.Sprintf("reading the groups of user %s", userID))
+	groups, err := s.groupsByID(ctx, edges, what)
+	if err != nil {
+		return nil, err
+	}
+	out := slices.Collect(maps.Values(groups))
+	slices.SortFunc(out, func(a, b *store.Group) int {
+		return cmp.Or(strings.Compare(a.Name, b.Name), strings.Compare(a.ID, b.ID))
+	})
+	return out, nil
+}
+
+// userKeys returns the member keys that name a user (memberKeys) and its
+// directory. Unknown user: store.ErrNotFound.
+func (s *Store) userKeys(ctx context.Context, userID string) ([]any, int64, error) {
+	var dirID int64
+	var dnKey, nameKey string
+	err := s.rd.row(ctx, `SELECT directory_id, dn_key, name_key FROM objects WHERE id = ? AND kind = 'user'`, userID).
+		Scan(&dirID, &dnKey, &nameKey)
+	if err != nil {
+		return nil, 0, noRows(err, "user %s", userID)
+	}
+	return anys(memberKeys(userID, dnKey, nameKey)), dirID, nil
 }
 
 // ListGroups returns groups of every status ordered by name, with member
@@ -272,20 +314,26 @@ func resolveMember(match string) string {
 		ORDER BY CASE WHEN o.status = 'deprovisioned' THEN 1 ELSE 0 END, o.id LIMIT 1)`
 }
 
+// groupMembersQuery reads a group's member rows with the object each
+// resolves to. Arguments: the group's directory id twice, the group id.
+var groupMembersQuery = `SELECT m.member_value, COALESCE(r.id, ''), COALESCE(r.kind, ''),
+	COALESCE(CASE WHEN r.kind = 'user' THEN r.username ELSE r.name END, '')
+	FROM memberships m LEFT JOIN objects r ON r.id = CASE WHEN ` + isIDKey + ` THEN substr(m.member_key, 4)
+		ELSE COALESCE(` + resolveMember(matchDN) + `, ` + resolveMember(matchUID) + `) END
+	WHERE m.group_id = ? ORDER BY m.member_value, m.member_key`
+
 // GroupMembers returns the direct member values of a group ordered by
 // value, each with the object it resolves to: a live object before a
-// deprovisioned one with the same key. A user resolves with its username
-// as Name, a group with its name. Unknown group: store.ErrNotFound.
+// deprovisioned one with the same key, in the group's directory; the
+// object with the id, in any. A user resolves with its username as Name,
+// a group with its name. Unknown group: store.ErrNotFound.
 func (s *Store) GroupMembers(ctx context.Context, groupID string) ([]store.Member, error) {
 	var dirID int64
 	err := s.rd.row(ctx, `SELECT directory_id FROM objects WHERE id = ? AND kind = 'group'`, groupID).Scan(&dirID)
 	if err != nil {
 		return nil, noRows(err, "group %s", groupID)
 	}
-	rows, err := s.rd.query(ctx, `SELECT m.member_value, COALESCE(r.id, ''), COALESCE(r.kind, ''),
-		COALESCE(CASE WHEN r.kind = 'user' THEN r.username ELSE r.name END, '')
-		FROM memberships m LEFT JOIN objects r ON r.id = COALESCE(`+resolveMember(matchDN)+`, `+resolveMember(matchUID)+`)
-		WHERE m.group_id = ? ORDER BY m.member_value, m.member_key`, dirID, dirID, groupID)
+	rows, err := s.rd.query(ctx, groupMembersQuery, dirID, dirID, groupID)
 	if err != nil {
 		return nil, fmt.Errorf("reading the members of group %s: %w", groupID, err)
 	}
@@ -294,4 +342,132 @@ func (s *Store) GroupMembers(ctx context.Context, groupID string) ([]store.Membe
 		err := sc.Scan(&m.Value, &m.ID, &m.Kind, &m.Name)
 		return m, err
 	}, fmt.Sprintf("reading the members of group %s", groupID))
+}
+
+// SetHold puts or lifts an admin's hold on a user; see store.Store.
+func (s *Store) SetHold(ctx context.Context, userID string, h store.Hold, action string, runID int64) (*store.User, error) {
+	var u *store.User
+	err := s.inTx(ctx, func(tx runner) error {
+		var before, source store.Status
+		var name, dn string
+		err := tx.row(ctx, `SELECT status, source_status, COALESCE(username, ''), dn FROM objects WHERE id = ? AND kind = 'user'`+s.d.LockRow, userID).
+			Scan(&before, &source, &name, &dn)
+		if err != nil {
+			return noRows(err, "user %s", userID)
+		}
+		if source == "" {
+			source = before
+		}
+		after := effective(h.Status, source)
+		now := now()
+		var held any
+		if h.Status != "" {
+			held = tx.t(cmpTime(h.At, now))
+		}
+		if _, err := tx.exec(ctx, `UPDATE objects SET hold_status = ?, hold_by = ?, hold_reason = ?, held_at = ? WHERE id = ?`,
+			string(h.Status), h.By, h.Reason, held, userID); err != nil {
+			return fmt.Errorf("holding user %s: %w", userID, err)
+		}
+		if after != before {
+			var feed feedPos
+			if err := feed.take(ctx, tx, s.d.LockRow); err != nil {
+				return err
+			}
+			var deprovisioned any
+			if after == store.StatusDeprovisioned {
+				deprovisioned = tx.t(now)
+			}
+			if _, err := tx.exec(ctx, `UPDATE objects SET status = ?, updated_at = ?, revision = revision + 1, feed_pos = ?,
+				deprovisioned_at = CASE WHEN ? = 'deprovisioned' THEN COALESCE(deprovisioned_at, ?) END WHERE id = ?`,
+				string(after), tx.t(now), feed.pos, string(after), deprovisioned, userID); err != nil {
+				return fmt.Errorf("setting the status of user %s: %w", userID, err)
+			}
+			feed.wrote = true
+			if err := feed.commit(ctx, tx); err != nil {
+				return err
+			}
+		}
+		e := &store.AuditEvent{At: now, Actor: h.By, Action: action, Target: "user:" + name, Outcome: store.AuditOK,
+			Detail: holdDetail(before, after, h, runID)}
+		if _, err := tx.exec(ctx, auditInsert, auditArgs(tx, e)...); err != nil {
+			return fmt.Errorf("auditing the hold of user %s: %w", userID, err)
+		}
+		u, err = scanUser(tx.row(ctx, userSelect+` AND o.id = ?`, userID))
+		return err
+	})
+	return u, err
+}
+
+// holdDetail says what a hold did, for the audit trail.
+func holdDetail(before, after store.Status, h store.Hold, runID int64) string {
+	d := fmt.Sprintf("run %d: %s → %s", runID, before, after)
+	if h.Reason != "" {
+		d += ": " + h.Reason
+	}
+	return d
+}
+
+func cmpTime(t, def time.Time) time.Time {
+	if t.IsZero() {
+		return def
+	}
+	return t
+}
+
+// PurgeDue returns the users of directoryID deprovisioned at or before
+// cutoff, oldest first.
+func (s *Store) PurgeDue(ctx context.Context, directoryID int64, cutoff time.Time, limit int) ([]*store.User, error) {
+	rows, err := s.rd.query(ctx, userSelect+` AND o.directory_id = ? AND o.status = 'deprovisioned'
+		AND o.deprovisioned_at <= ? ORDER BY o.deprovisioned_at, o.id LIMIT ?`, directoryID, s.rd.t(cutoff), max(limit, 1))
+	if err != nil {
+		return nil, fmt.Errorf("listing the users of directory %d due for purge: %w", directoryID, err)
+	}
+	return collect(rows, scanUser, "listing users due for purge")
+}
+
+// PurgeUser removes a deprovisioned user and its member rows; see
+// store.Store.
+func (s *Store) PurgeUser(ctx context.Context, userID, actor string) (*store.User, error) {
+	var u *store.User
+	err := s.inTx(ctx, func(tx runner) error {
+		row, err := scanUserRow(tx.row(ctx, userSelect+` AND o.id = ?`+s.d.LockRow, userID))
+		if err != nil {
+			return noRows(err, "user %s", userID)
+		}
+		u = row.User
+		if u.Status != store.StatusDeprovisioned {
+			return conflict("user %s is %s, not deprovisioned", userID, u.Status)
+		}
+		// Its rows in groups: by its identity, and by the DN or username
+		// the hub knows it by where no other object of the directory holds
+		// them.
+		if _, err := tx.exec(ctx, `DELETE FROM memberships WHERE group_id IN (SELECT id FROM objects WHERE directory_id = ?)
+			AND (member_ext = ? OR (member_key IN (?, ?) AND NOT EXISTS (SELECT 1 FROM objects o WHERE o.directory_id = ?
+				AND o.id <> ? AND ('dn:' || o.dn_key = memberships.member_key OR ('uid:' || o.name_key = memberships.member_key AND o.kind = 'user')))))`,
+			u.DirectoryID, u.ExternalID, "dn:"+row.dnKey, "uid:"+row.nameKey, u.DirectoryID, userID); err != nil {
+			return fmt.Errorf("removing user %s from its groups: %w", userID, err)
+		}
+		// Its rows by id, in local groups of any directory; those groups
+		// are marked for a rewrite, as a deleted member's are
+		// (unlinkDeleted): their stored hash covered the row.
+		byID := store.MemberKeyID + userID
+		if _, err := tx.exec(ctx, `UPDATE objects SET hash = ? WHERE id IN (SELECT group_id FROM memberships WHERE member_key = ?)`,
+			unlinkedHash, byID); err != nil {
+			return fmt.Errorf("marking the local groups of user %s: %w", userID, err)
+		}
+		if _, err := tx.exec(ctx, `DELETE FROM memberships WHERE member_key = ?`, byID); err != nil {
+			return fmt.Errorf("removing user %s from local groups: %w", userID, err)
+		}
+		if _, err := tx.exec(ctx, `DELETE FROM objects WHERE id = ?`, userID); err != nil {
+			return fmt.Errorf("purging user %s: %w", userID, err)
+		}
+		e := &store.AuditEvent{At: now(), Actor: actor, Action: "user.purged", Target: "user:" + u.Profile.Username, Outcome: store.AuditOK,
+			Detail: fmt.Sprintf("user %s (%s) of directory %s, deprovisioned since %s", u.ID, u.Profile.Username, u.Directory,
+				u.DeprovisionedAt.UTC().Format(time.RFC3339))}
+		if _, err := tx.exec(ctx, auditInsert, auditArgs(tx, e)...); err != nil {
+			return fmt.Errorf("auditing the purge of user %s: %w", userID, err)
+		}
+		return nil
+	})
+	return u, err
 }

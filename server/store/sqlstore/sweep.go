@@ -15,7 +15,7 @@ import (
 // objects of the run's directory that are not deprovisioned, not seen by
 // the run, and not seen by any batch since it started. Arguments:
 // directory id, run id, run start.
-const sweepable = `o.directory_id = ? AND o.status <> 'deprovisioned'
+const sweepable = `o.directory_id = ? AND o.source_status <> 'deprovisioned'
 	AND (o.seen_run_id IS NULL OR o.seen_run_id <> ?) AND (o.seen_at IS NULL OR o.seen_at < ?)`
 
 // sweepRun is what a sweep needs of its run.
@@ -47,7 +47,7 @@ func (s *Store) SweepCandidates(ctx context.Context, runID int64) (store.SweepCo
 		COALESCE(SUM(CASE WHEN o.kind = 'user' AND `+sweepable+` THEN 1 ELSE 0 END), 0),
 		COALESCE(SUM(CASE WHEN o.kind = 'group' AND `+sweepable+` THEN 1 ELSE 0 END), 0),
 		COALESCE(SUM(CASE WHEN o.kind = 'user' THEN 1 ELSE 0 END), 0)
-		FROM objects o WHERE o.directory_id = ? AND o.status <> 'deprovisioned'`,
+		FROM objects o WHERE o.directory_id = ? AND o.source_status <> 'deprovisioned'`,
 		r.dirID, runID, s.rd.t(r.started), r.dirID, runID, s.rd.t(r.started), r.dirID,
 	).Scan(&c.Users, &c.Groups, &c.ActiveUsers)
 	if err != nil {
@@ -126,8 +126,9 @@ func sweepObjects(ctx context.Context, tx runner, lock string, r sweepRun, runID
 	if err := feed.take(ctx, tx, lock); err != nil {
 		return 0, err
 	}
-	rows, err := tx.query(ctx, `UPDATE objects AS o SET status = 'deprovisioned', updated_at = ?,
-		revision = o.revision + 1, deprovisioned_at = ?, feed_pos = ? WHERE `+sweepable+` RETURNING kind, COALESCE(username, ''), dn`,
+	// A held object is deprovisioned already; its source's status follows.
+	rows, err := tx.query(ctx, `UPDATE objects AS o SET status = 'deprovisioned', source_status = 'deprovisioned', updated_at = ?,
+		revision = o.revision + 1, deprovisioned_at = COALESCE(o.deprovisioned_at, ?), feed_pos = ? WHERE `+sweepable+` RETURNING kind, COALESCE(username, ''), dn`,
 		tx.t(t), tx.t(t), feed.pos, r.dirID, runID, tx.t(r.started))
 	if err != nil {
 		return 0, fmt.Errorf("sweeping after run %d: %w", runID, err)
@@ -136,7 +137,7 @@ func sweepObjects(ctx context.Context, tx runner, lock string, r sweepRun, runID
 	if err != nil {
 		return 0, fmt.Errorf("sweeping after run %d: %w", runID, err)
 	}
-	if err := auditLifecycle(ctx, tx, runID, t, evs); err != nil {
+	if err := auditLifecycle(ctx, tx, runID, "", t, evs); err != nil {
 		return 0, err
 	}
 	feed.wrote = n > 0

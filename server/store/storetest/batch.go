@@ -52,7 +52,7 @@ func testBatchCreateUpdateUnchanged(t *testing.T, s store.Store) {
 
 	a1 := f.user("alice")
 	want := store.User{ID: a1.ID, DirectoryID: f.dir.ID, Directory: "corp", ExternalID: "u1", DN: alice.DN,
-		Status: store.StatusActive, Profile: alice.Profile, Revision: 1, CreatedAt: a1.CreatedAt, UpdatedAt: a1.UpdatedAt}
+		Status: store.StatusActive, SourceStatus: store.StatusActive, Profile: alice.Profile, Revision: 1, CreatedAt: a1.CreatedAt, UpdatedAt: a1.UpdatedAt}
 	if !reflect.DeepEqual(*a1, want) {
 		t.Errorf("alice = %+v\nwant %+v", *a1, want)
 	}

@@ -129,3 +129,149 @@ func BenchmarkQueue(b *testing.B, open BenchOpener) {
 		b.ReportMetric(float64(benchJobs*b.N)/b.Elapsed().Seconds(), "jobs/s")
 	})
 }
+
+// Nesting benchmark sizes: a directory of 100,000 users, all in one group,
+// and in 100 department groups of 1,000 that one group nests.
+const (
+	benchDepts    = 100
+	benchDeptSize = benchUsers / benchDepts
+)
+
+// BenchmarkNesting measures the reads that resolve members and walk
+// nesting, over a directory of 100,000 users: group everyone lists them
+// all by DN, dept00 … dept99 list 1,000 each, and depts nests the 100
+// departments; app bench is assigned depts. Loaded once, outside the
+// timer.
+func BenchmarkNesting(b *testing.B, open BenchOpener) {
+	benchNestingOf(b, open, false)
+}
+
+// BenchmarkNestingByID is BenchmarkNesting with the groups in a local
+// directory, holding the users of the other directory and nesting the
+// departments by id.
+func BenchmarkNestingByID(b *testing.B, open BenchOpener) {
+	benchNestingOf(b, open, true)
+}
+
+func benchNestingOf(b *testing.B, open BenchOpener, byID bool) {
+	ctx := b.Context()
+	s := open(b)
+	defer s.Close()
+	f := newFixture(b, s, "bench")
+	run := f.run(store.RunFull)
+	users := make([]*store.Object, benchUsers)
+	for i := range users {
+		users[i] = benchUser(i)
+	}
+	for i := 0; i < len(users); i += benchBatchSize {
+		f.upsert(run, users[i:min(i+benchBatchSize, len(users))]...)
+	}
+	f.end(run)
+	member := func(o *store.Object) store.MemberRef { return dnMember(o.DN) }
+	groupOf := newGroup
+	nested := func(name string) store.MemberRef { return dnMember(groupDN(name)) }
+	g := f
+	if byID {
+		g = newLocalFixture(b, s, "staff")
+		all, err := s.ListUsers(ctx, store.UserFilter{DirectoryID: f.dir.ID})
+		must(b, "ListUsers", err)
+		id := map[string]string{}
+		for _, u := range all {
+			id[u.ExternalID] = u.ID
+		}
+		member = func(o *store.Object) store.MemberRef { return store.IDMember(id[o.ExternalID]) }
+		groupOf = func(ext, name string, members ...store.MemberRef) *store.Object {
+			return rehash(&store.Object{Kind: store.ObjectGroup, ExternalID: ext, Status: store.StatusActive, Name: name,
+				Members: members, MembersComplete: true})
+		}
+		nested = func(name string) store.MemberRef { return store.IDMember(g.group(name).ID) }
+	}
+	grun := g.run(store.RunWrite)
+	everyone := pluck(users, member)
+	var groups []*store.Object
+	for d := range benchDepts {
+		name := fmt.Sprintf("dept%02d", d)
+		groups = append(groups, groupOf("g-"+name, name, everyone[d*benchDeptSize:(d+1)*benchDeptSize]...))
+	}
+	g.upsert(grun, append(groups, groupOf("g-everyone", "everyone", everyone...))...)
+	var depts []store.MemberRef
+	for d := range benchDepts {
+		depts = append(depts, nested(fmt.Sprintf("dept%02d", d)))
+	}
+	g.upsert(grun, groupOf("g-depts", "depts", depts...))
+	g.end(grun)
+	app := newApp(b, s, "bench")
+	must(b, "Assign", s.Assign(ctx, store.Assignment{AppID: app.ID, Kind: store.AssignGroup, TargetID: g.group("depts").ID}))
+	user := f.user(benchUser(benchUsers / 2).Profile.Username)
+	dept := g.group(fmt.Sprintf("dept%02d", benchDepts/2))
+
+	benchNesting(b, s, app.ID, user, dept.ID, g.group("everyone").ID, benchUsers)
+}
+
+// benchNesting runs the nesting reads: app holds want users through
+// nested groups, user is in a department group dept, big lists want
+// users directly.
+func benchNesting(b *testing.B, s store.Store, app int64, user *store.User, dept, big string, want int) {
+	ctx := b.Context()
+	count := func(what string, got, want int) {
+		if got != want {
+			b.Fatalf("%s: %d, want %d", what, got, want)
+		}
+	}
+	b.Run("AppUsers", func(b *testing.B) {
+		for b.Loop() {
+			ids, err := s.AppUsers(ctx, app)
+			must(b, "AppUsers", err)
+			count("AppUsers", len(ids), want)
+		}
+	})
+	b.Run("AppsOfUser", func(b *testing.B) {
+		for b.Loop() {
+			ids, err := s.AppsOfUser(ctx, user.ID)
+			must(b, "AppsOfUser", err)
+			count("AppsOfUser", len(ids), 1)
+		}
+	})
+	b.Run("UserGroups", func(b *testing.B) {
+		for b.Loop() {
+			gs, err := s.UserGroups(ctx, user.ID)
+			must(b, "UserGroups", err)
+			count("UserGroups", len(gs), 2)
+		}
+	})
+	b.Run("UserGroupsTransitive", func(b *testing.B) {
+		for b.Loop() {
+			ms, err := s.UserGroupsTransitive(ctx, user.ID)
+			must(b, "UserGroupsTransitive", err)
+			count("UserGroupsTransitive", len(ms), 3)
+		}
+	})
+	b.Run("GroupUsersTransitive of a department", func(b *testing.B) {
+		for b.Loop() {
+			us, err := s.GroupUsersTransitive(ctx, dept)
+			must(b, "GroupUsersTransitive", err)
+			count("GroupUsersTransitive", len(us), benchDeptSize)
+		}
+	})
+	b.Run("GroupMembers of a department", func(b *testing.B) {
+		for b.Loop() {
+			ms, err := s.GroupMembers(ctx, dept)
+			must(b, "GroupMembers", err)
+			count("GroupMembers", len(ms), benchDeptSize)
+		}
+	})
+	b.Run("GetGroup of the largest", func(b *testing.B) {
+		for b.Loop() {
+			g, err := s.GetGroup(ctx, big)
+			must(b, "GetGroup", err)
+			count("GetGroup members", int(g.MemberCount-g.UnresolvedMembers), want)
+		}
+	})
+	b.Run("ListUsers with groups, a page of 500", func(b *testing.B) {
+		for b.Loop() {
+			us, err := s.ListUsers(ctx, store.UserFilter{AfterID: user.ID, Limit: 500, WithGroups: true})
+			must(b, "ListUsers", err)
+			count("ListUsers", len(us), 500)
+		}
+	})
+}

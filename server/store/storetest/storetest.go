@@ -44,6 +44,8 @@ func Run(t *testing.T, open Opener) {
 		{"Feed", feedTests},
 		{"Leases", leaseTests},
 		{"Audit", auditTests},
+		{"Holds", holdTests},
+		{"Local", localTests},
 	}
 	for _, su := range suites {
 		t.Run(su.name, func(t *testing.T) {

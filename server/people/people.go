@@ -1,0 +1,255 @@
+package people
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/idsync/idsync/internal/backoff"
+	"github.com/idsync/idsync/server/store"
+)
+
+// Store is what the admin actions read and write.
+type Store interface {
+	GetUser(ctx context.Context, id string) (*store.User, error)
+	GetDirectoryByID(ctx context.Context, id int64) (*store.Directory, error)
+	CreateRun(ctx context.Context, r *store.Run) error
+	TransitionRun(ctx context.Context, runID int64, from []store.RunState, u store.RunUpdate) (*store.Run, error)
+	SetHold(ctx context.Context, userID string, h store.Hold, action string, runID int64) (*store.User, error)
+
+	// The writes to local directories read these.
+	GetDirectory(ctx context.Context, name string) (*store.Directory, error)
+	FindUsers(ctx context.Context, directoryID int64, name string) ([]*store.User, error)
+	GetGroup(ctx context.Context, id string) (*store.Group, error)
+	FindGroups(ctx context.Context, directoryID int64, name string) ([]*store.Group, error)
+	GroupMembers(ctx context.Context, groupID string) ([]store.Member, error)
+}
+
+// Config is what a Service is built with.
+type Config struct {
+	Store Store
+	// Apply writes local directories' users and groups (ingest.Engine).
+	Apply Applier
+	// Notify wakes provisioning once an action committed (the change
+	// feed has it either way; this makes it at once).
+	Notify func()
+	Log    *slog.Logger
+	// Now is the clock (tests).
+	Now func() time.Time
+}
+
+// Service acts on people in the hub.
+type Service struct {
+	st     Store
+	apply  Applier
+	notify func()
+	log    *slog.Logger
+	now    func() time.Time
+	// locks serialises the writes to one local directory in this
+	// process (directory id → *sync.Mutex).
+	locks sync.Map
+}
+
+// New returns the service.
+func New(c Config) *Service {
+	s := &Service{st: c.Store, apply: c.Apply, notify: c.Notify, log: c.Log, now: c.Now}
+	if s.notify == nil {
+		s.notify = func() {}
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	return s
+}
+
+// ErrNotAUser is returned for an id that is not a user of the hub.
+var ErrNotAUser = errors.New("no such user")
+
+// Action is one of the hold actions.
+type Action struct {
+	// Verb is the audit action ("user.deactivated"…).
+	Verb string
+	// Hold is the status held, "" to lift the hold.
+	Hold store.Status
+	// LiftsAny lifts a hold of any kind (a restore).
+	LiftsAny bool
+}
+
+// The hold actions.
+var (
+	Deactivate = Action{Verb: "user.deactivated", Hold: store.StatusDeprovisioned}
+	Reactivate = Action{Verb: "user.reactivated"}
+	Suspend    = Action{Verb: "user.suspended", Hold: store.StatusSuspended}
+	Unsuspend  = Action{Verb: "user.unsuspended"}
+	restore    = Action{Verb: "user.restored", LiftsAny: true}
+)
+
+// Hold puts (or lifts) a hold on a user, by actor, as a run of kind admin
+// of the user's directory: the user's status, in the hub and in every app,
+// is the stronger of the hold and what its directory says until lifted.
+// Lifting a hold of another kind (reactivate a suspended user) is refused,
+// naming the hold, so that an admin does not lift more than they meant.
+func (s *Service) Hold(ctx context.Context, userID string, a Action, actor, reason string) (*store.User, error) {
+	u, err := s.user(ctx, userID)
+	if err != nil {
+		return nil, err
+	}
+	if a.Hold == "" && !a.LiftsAny && u.Hold.Status != "" && a != liftOf(u.Hold.Status) {
+		return nil, &StateError{User: u, Why: fmt.Sprintf("it is held %s by %s: %s lifts that", u.Hold.Status, u.Hold.By, liftOf(u.Hold.Status).Verb)}
+	}
+	if a.Hold == "" && u.Hold.Status == "" {
+		return u, nil // nothing held: nothing to lift
+	}
+	r, err := s.startRun(ctx, u.DirectoryID, actor)
+	if err != nil {
+		return nil, err
+	}
+	end := context.WithoutCancel(ctx)
+	held, err := s.st.SetHold(ctx, userID, store.Hold{Status: a.Hold, By: actor, Reason: reason, At: s.now()}, a.Verb, r.ID)
+	if err != nil {
+		_, _ = s.st.TransitionRun(end, r.ID, []store.RunState{store.RunRunning},
+			store.RunUpdate{State: store.RunFailed, Message: err.Error(), Finished: true})
+		return nil, fmt.Errorf("%s of user %s (run %d): %w", a.Verb, userID, r.ID, err)
+	}
+	if _, err := s.st.TransitionRun(end, r.ID, []store.RunState{store.RunRunning},
+		store.RunUpdate{State: store.RunCompleted, Message: a.Verb + " " + held.Profile.Username, Finished: true}); err != nil {
+		return nil, fmt.Errorf("completing run %d: %w", r.ID, err)
+	}
+	s.notify()
+	s.log.Info("admin action on a user", "action", a.Verb, "user", held.ID, "username", held.Profile.Username,
+		"status", held.Status, "by", actor, "run", r.ID)
+	return held, nil
+}
+
+// liftOf is the action that lifts a hold of status.
+func liftOf(status store.Status) Action {
+	if status == store.StatusSuspended {
+		return Unsuspend
+	}
+	return Reactivate
+}
+
+// StateError refuses an action the user's state does not allow, saying
+// why.
+type StateError struct {
+	User *store.User
+	Why  string
+}
+
+func (e *StateError) Error() string {
+	return fmt.Sprintf("user %s: %s", e.User.Profile.Username, e.Why)
+}
+
+// startRun starts a run of kind admin of directory, waiting for another
+// admin run of it to end (one runs at a time per directory).
+func (s *Service) startRun(ctx context.Context, directoryID int64, actor string) (*store.Run, error) {
+	r := &store.Run{DirectoryID: directoryID, Kind: store.RunAdmin, State: store.RunRunning, Trigger: actor}
+	bo := backoff.New(5*time.Millisecond, 200*time.Millisecond)
+	for {
+		err := s.st.CreateRun(ctx, r)
+		if err == nil {
+			return r, nil
+		}
+		if !errors.Is(err, store.ErrConflict) {
+			return nil, fmt.Errorf("starting an admin run of directory %d: %w", directoryID, err)
+		}
+		if !bo.Wait(ctx) {
+			return nil, fmt.Errorf("waiting for the open admin run of directory %d: %w", directoryID, ctx.Err())
+		}
+	}
+}
+
+// Restore brings a deprovisioned user back within its retention: a hold
+// is lifted, so the user takes its directory's status again. A user whose
+// directory says it is gone cannot be restored from the hub — it comes
+// back when the directory has it again — and the error says so; but a
+// local directory's user, deleted in the hub, is written back active. The
+// apps follow from the change: accounts reactivated, created again where
+// the app deleted them.
+func (s *Service) Restore(ctx context.Context, userID, actor string) (*store.User, error) {
+	u, err := s.st.GetUser(ctx, userID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, fmt.Errorf("user %s: %w (a purged user cannot be restored)", userID, ErrNotAUser)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if u.Status != store.StatusDeprovisioned {
+		return nil, &StateError{User: u, Why: fmt.Sprintf("it is %s, not deprovisioned: nothing to restore", u.Status)}
+	}
+	if u.SourceStatus == store.StatusDeprovisioned {
+		d, err := s.home(ctx, u.DirectoryID, "user "+u.Username)
+		var ro *ReadOnlyError
+		if errors.As(err, &ro) {
+			return nil, &StateError{User: u, Why: fmt.Sprintf("directory %s no longer has it (deleted there, or out of its scope): "+
+				"it comes back when the directory has it again", u.Directory)}
+		}
+		if err != nil {
+			return nil, err
+		}
+		if u, err = s.restoreLocal(ctx, u, d, actor); err != nil {
+			return nil, err
+		}
+	}
+	return s.Hold(ctx, userID, restore, actor, "")
+}
+
+// Apps learns of a user the hub no longer has, so that its app accounts
+// are deleted where the app allows it, else handed to an admin
+// (server/provision).
+type Apps interface {
+	UserGone(ctx context.Context, userID string) error
+}
+
+// Purger purges the users whose retention has run out.
+type Purger interface {
+	ListDirectories(ctx context.Context) ([]*store.Directory, error)
+	PurgeDue(ctx context.Context, directoryID int64, cutoff time.Time, limit int) ([]*store.User, error)
+	PurgeUser(ctx context.Context, userID, actor string) (*store.User, error)
+}
+
+// Purge purges, in every directory, the deprovisioned users whose
+// retention (the directory's, else def) has run out, and tells apps so
+// that their accounts go too. It returns how many it purged.
+func Purge(ctx context.Context, st Purger, apps Apps, def time.Duration, now time.Time, log *slog.Logger) (int, error) {
+	dirs, err := st.ListDirectories(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, d := range dirs {
+		keep := d.Retention
+		if keep <= 0 {
+			keep = def
+		}
+		for {
+			due, err := st.PurgeDue(ctx, d.ID, now.Add(-keep), 100)
+			if err != nil {
+				return n, err
+			}
+			for _, u := range due {
+				if _, err := st.PurgeUser(ctx, u.ID, "hub"); errors.Is(err, store.ErrConflict) || errors.Is(err, store.ErrNotFound) {
+					continue // restored, or purged by another replica
+				} else if err != nil {
+					return n, err
+				}
+				n++
+				log.Info("user purged: its retention ran out", "user", u.ID, "username", u.Profile.Username,
+					"directory", d.Name, "deprovisioned", u.DeprovisionedAt, "retention", keep)
+				if err := apps.UserGone(ctx, u.ID); err != nil {
+					log.Warn("telling the apps of a purged user", "user", u.ID, "err", err)
+				}
+			}
+			if len(due) < 100 {
+				break
+			}
+		}
+	}
+	return n, nil
+}

@@ -1,0 +1,169 @@
+package storetest
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/idsync/idsync/server/store"
+)
+
+var holdTests = []test{
+	{"Deactivate", testHoldDeactivate},
+	{"Suspend", testHoldSuspend},
+	{"Purge", testPurge},
+}
+
+// testPurge: a deprovisioned user is due for purge once its directory's
+// retention has run out; purged, it is gone with its member rows (one
+// audit event kept), and the same external id later makes a new user. A
+// user restored meanwhile is not purged. The directory keeps its
+// retention.
+func testPurge(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	f := newFixture(t, s, "corp")
+	f.dir.Retention = 30 * 24 * time.Hour
+	must(t, "UpdateDirectory", s.UpdateDirectory(ctx, f.dir))
+	if d, err := s.GetDirectory(ctx, "corp"); err != nil || d.Retention != 30*24*time.Hour {
+		t.Errorf("retention read back: %v, %v; want 720h", d.Retention, err)
+	}
+	capture := f.run(store.RunIncremental)
+	alice, bob := newUser("u1", "alice"), newUser("u2", "bob")
+	f.upsert(capture, alice, bob, newGroup("g1", "staff", dnMember(alice.DN), dnMember(bob.DN)))
+	f.apply(capture, store.Batch{Deletes: []string{"u1", "u2"}})
+	gone := f.user("alice")
+	if due, err := s.PurgeDue(ctx, f.dir.ID, gone.DeprovisionedAt.Add(-time.Second), 10); err != nil || len(due) != 0 {
+		t.Errorf("PurgeDue before the retention ran out: %d, %v; want none", len(due), err)
+	}
+	due, err := s.PurgeDue(ctx, f.dir.ID, gone.DeprovisionedAt.Add(time.Second), 10)
+	must(t, "PurgeDue", err)
+	if len(due) != 2 {
+		t.Fatalf("PurgeDue after: %d users, want alice and bob", len(due))
+	}
+	// bob comes back before his purge: not purged.
+	f.upsert(capture, bob)
+	_, err = s.PurgeUser(ctx, f.user("bob").ID, "hub")
+	wantErr(t, "PurgeUser(restored)", err, store.ErrConflict)
+
+	purged, err := s.PurgeUser(ctx, gone.ID, "hub")
+	must(t, "PurgeUser", err)
+	if purged.ID != gone.ID {
+		t.Errorf("PurgeUser returned %s, want %s", purged.ID, gone.ID)
+	}
+	_, err = s.GetUser(ctx, gone.ID)
+	wantErr(t, "GetUser(purged)", err, store.ErrNotFound)
+	if got := memberValues(f.members(f.group("staff").ID)); len(got) != 1 || got[0] != bob.DN {
+		t.Errorf("staff lists %q after alice's purge, want bob alone", got)
+	}
+	events, err := s.ListAudit(ctx, store.AuditFilter{Action: "user.purged"})
+	must(t, "ListAudit", err)
+	if len(events) != 1 || !strings.Contains(events[0].Detail, gone.ID) || !strings.Contains(events[0].Detail, "corp") {
+		t.Errorf("audit: %+v, want one user.purged naming the id and the directory", events)
+	}
+	_, err = s.PurgeUser(ctx, gone.ID, "hub")
+	wantErr(t, "PurgeUser(again)", err, store.ErrNotFound)
+	f.upsert(capture, alice)
+	if again := f.user("alice"); again.ID == gone.ID {
+		t.Errorf("alice back after her purge kept the old id %s, want a new user", gone.ID)
+	}
+}
+
+// testHoldDeactivate: an admin's hold keeps a user deprovisioned whatever
+// its directory says — a change of it, or the same object again, leaves
+// it so — until lifted, when it takes its source's status; each change of
+// status is a real write in the change feed, audited by the admin.
+func testHoldDeactivate(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	f := newFixture(t, s, "corp")
+	capture := f.run(store.RunIncremental)
+	alice := newUser("u1", "alice")
+	f.upsert(capture, alice)
+	u := f.user("alice")
+	pos, err := s.FeedPosition(ctx)
+	must(t, "FeedPosition", err)
+
+	admin := f.run(store.RunAdmin)
+	at := time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
+	held, err := s.SetHold(ctx, u.ID, store.Hold{Status: store.StatusDeprovisioned, By: "admin:ann", Reason: "left in a hurry", At: at},
+		"user.deactivated", admin.ID)
+	must(t, "SetHold", err)
+	if held.Status != store.StatusDeprovisioned || held.SourceStatus != store.StatusActive || held.Hold.By != "admin:ann" ||
+		held.Hold.Reason != "left in a hurry" || !sameTime(held.Hold.At, at) || held.DeprovisionedAt.IsZero() || held.Revision != u.Revision+1 {
+		t.Errorf("held: %+v, want deprovisioned by admin:ann (source active), revision %d", held, u.Revision+1)
+	}
+	changes, _, err := s.Changes(ctx, pos, 10)
+	must(t, "Changes", err)
+	if len(changes) != 1 || changes[0].ObjectID != u.ID {
+		t.Errorf("the feed after the hold: %+v, want alice once", changes)
+	}
+	events, err := s.ListAudit(ctx, store.AuditFilter{Action: "user.deactivated"})
+	must(t, "ListAudit", err)
+	if len(events) != 1 || events[0].Actor != "admin:ann" || !strings.Contains(events[0].Detail, "left in a hurry") {
+		t.Errorf("audit: %+v, want user.deactivated by admin:ann with the reason", events)
+	}
+
+	// The directory says she is active, with a new title: her profile
+	// follows, her status does not.
+	same := f.upsert(capture, alice)
+	if same.Unchanged != 1 {
+		t.Errorf("the same object again: %+v, want unchanged (the hold is no change of the source)", same)
+	}
+	changed := clone(alice)
+	changed.Profile.Title = "Lead"
+	f.upsert(capture, rehash(changed))
+	if got := f.user("alice"); got.Status != store.StatusDeprovisioned || got.Title != "Lead" || got.SourceStatus != store.StatusActive {
+		t.Errorf("after a change in the directory: %s (source %s), title %q; want deprovisioned, active, Lead", got.Status, got.SourceStatus, got.Title)
+	}
+	if restored, err := s.ListAudit(ctx, store.AuditFilter{Action: "user.restored"}); err != nil || len(restored) != 0 {
+		t.Errorf("user.restored events while held: %+v, %v", restored, err)
+	}
+
+	// Lifted: her source's status.
+	lifted, err := s.SetHold(ctx, u.ID, store.Hold{By: "admin:ann"}, "user.reactivated", admin.ID)
+	must(t, "SetHold(lift)", err)
+	if lifted.Status != store.StatusActive || lifted.Hold.Status != "" || !lifted.DeprovisionedAt.IsZero() {
+		t.Errorf("lifted: %+v, want active, no hold", lifted)
+	}
+	_, err = s.SetHold(ctx, "no-such-user", store.Hold{Status: store.StatusDeprovisioned}, "user.deactivated", admin.ID)
+	wantErr(t, "SetHold(unknown)", err, store.ErrNotFound)
+}
+
+// testHoldSuspend: a suspension hold yields to a delete in the directory
+// (deprovisioned is stronger), and lifting it then leaves the user
+// deprovisioned; a full run's sweep while a user is held records that the
+// directory no longer has it.
+func testHoldSuspend(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	f := newFixture(t, s, "corp")
+	capture := f.run(store.RunIncremental)
+	bob, carol := newUser("u2", "bob"), newUser("u3", "carol")
+	f.upsert(capture, bob, carol)
+	admin := f.run(store.RunAdmin)
+	held, err := s.SetHold(ctx, f.user("bob").ID, store.Hold{Status: store.StatusSuspended, By: "admin:ann"}, "user.suspended", admin.ID)
+	must(t, "SetHold", err)
+	if held.Status != store.StatusSuspended {
+		t.Errorf("suspended: %s, want suspended", held.Status)
+	}
+	f.apply(capture, store.Batch{Deletes: []string{"u2"}})
+	if got := f.user("bob"); got.Status != store.StatusDeprovisioned || got.SourceStatus != store.StatusDeprovisioned {
+		t.Errorf("deleted while suspended: %s (source %s), want deprovisioned", got.Status, got.SourceStatus)
+	}
+	lifted, err := s.SetHold(ctx, f.user("bob").ID, store.Hold{By: "admin:ann"}, "user.unsuspended", admin.ID)
+	must(t, "SetHold(lift)", err)
+	if lifted.Status != store.StatusDeprovisioned {
+		t.Errorf("lifted after the delete: %s, want deprovisioned", lifted.Status)
+	}
+
+	// carol held deprovisioned, then gone from a full read: her source
+	// says so too.
+	_, err = s.SetHold(ctx, f.user("carol").ID, store.Hold{Status: store.StatusDeprovisioned, By: "admin:ann"}, "user.deactivated", admin.ID)
+	must(t, "SetHold(carol)", err)
+	f.end(capture)
+	full := f.run(store.RunFull)
+	f.upsert(full, newUser("u4", "dave"))
+	_, err = s.Sweep(ctx, full.ID, []store.RunState{store.RunRunning}, "done")
+	must(t, "Sweep", err)
+	if got := f.user("carol"); got.Status != store.StatusDeprovisioned || got.SourceStatus != store.StatusDeprovisioned {
+		t.Errorf("swept while held: %s (source %s), want deprovisioned both", got.Status, got.SourceStatus)
+	}
+}
