@@ -458,6 +458,24 @@ func (s *Store) PurgeUser(ctx context.Context, userID, actor string) (*store.Use
 		if _, err := tx.exec(ctx, `DELETE FROM memberships WHERE member_key = ?`, byID); err != nil {
 			return fmt.Errorf("removing user %s from local groups: %w", userID, err)
 		}
+		// Its direct assignments go with it; its app accounts stay, each
+		// with a job queued now, in this transaction, that deletes the
+		// account in the app (or opens a task) once the user is gone: a
+		// crash after the commit loses none.
+		if _, err := tx.exec(ctx, `DELETE FROM assignments WHERE target_id = ? AND kind = ?`, userID, string(store.AssignUser)); err != nil {
+			return fmt.Errorf("removing the assignments of user %s: %w", userID, err)
+		}
+		t := tx.t(now())
+		if _, err := tx.exec(ctx, `INSERT INTO jobs (app_id, kind, target, state, next_at, created_at, updated_at)
+			SELECT app_id, ?, user_id, 'queued', ?, ?, ? FROM accounts WHERE user_id = ? AND state <> ?
+			ON CONFLICT (app_id, kind, target) WHERE state IN ('queued', 'running') DO UPDATE SET
+			next_at = CASE WHEN jobs.state = 'queued' AND jobs.last_error = '' AND excluded.next_at < jobs.next_at
+				THEN excluded.next_at ELSE jobs.next_at END,
+			again = CASE WHEN jobs.state = 'running' THEN TRUE ELSE jobs.again END,
+			updated_at = excluded.updated_at`,
+			string(store.JobUser), t, t, t, userID, string(store.AccountDeleted)); err != nil {
+			return fmt.Errorf("queueing the app accounts of user %s: %w", userID, err)
+		}
 		if _, err := tx.exec(ctx, `DELETE FROM objects WHERE id = ?`, userID); err != nil {
 			return fmt.Errorf("purging user %s: %w", userID, err)
 		}

@@ -45,8 +45,39 @@ func testPurge(t *testing.T, s store.Store) {
 	_, err = s.PurgeUser(ctx, f.user("bob").ID, "hub")
 	wantErr(t, "PurgeUser(restored)", err, store.ErrConflict)
 
+	// alice has an account in an app (assigned to her directly) and one
+	// another app already deleted: the purge keeps the live account's row
+	// and queues its job, in its own transaction, so that the account
+	// goes from the app even if the hub stops right after.
+	app, old := newApp(t, s, "wiki"), newApp(t, s, "old-wiki")
+	must(t, "Assign", s.Assign(ctx, store.Assignment{AppID: app.ID, Kind: store.AssignUser, TargetID: gone.ID}))
+	must(t, "PutAccount", s.PutAccount(ctx, &store.Account{AppID: app.ID, UserID: gone.ID, RemoteID: "r-alice", State: store.AccountDeactivated}))
+	must(t, "PutAccount", s.PutAccount(ctx, &store.Account{AppID: old.ID, UserID: gone.ID, RemoteID: "r-old", State: store.AccountDeleted}))
+
 	purged, err := s.PurgeUser(ctx, gone.ID, "hub")
 	must(t, "PurgeUser", err)
+	if acct, err := s.GetAccount(ctx, app.ID, gone.ID); err != nil || acct.RemoteID != "r-alice" {
+		t.Errorf("the purged user's account: %+v, %v; want kept until its job deletes it in the app", acct, err)
+	}
+	for _, a := range []*store.App{app, old} {
+		jobs, err := s.ListJobs(ctx, store.JobFilter{AppID: a.ID})
+		must(t, "ListJobs", err)
+		want := 0
+		if a == app {
+			want = 1
+		}
+		if len(jobs) != want || want == 1 && (jobs[0].Kind != store.JobUser || jobs[0].Target != gone.ID || jobs[0].State != store.JobQueued) {
+			t.Errorf("jobs of app %s after the purge: %+v; want %d queued user job of %s", a.Name, jobs, want, gone.ID)
+		}
+	}
+	// The job, once it deleted the account in the app, records that.
+	must(t, "PutAccount(purged user's account)", s.PutAccount(ctx, &store.Account{AppID: app.ID, UserID: gone.ID,
+		RemoteID: "r-alice", State: store.AccountDeleted}))
+	wantErr(t, "PutAccount(purged user, new app)", s.PutAccount(ctx, &store.Account{AppID: newApp(t, s, "new-wiki").ID,
+		UserID: gone.ID, State: store.AccountActive}), store.ErrNotFound)
+	if as, err := s.ListAssignments(ctx, app.ID); err != nil || len(as) != 0 {
+		t.Errorf("assignments of the app after the purge: %+v, %v; want the purged user's gone", as, err)
+	}
 	if purged.ID != gone.ID {
 		t.Errorf("PurgeUser returned %s, want %s", purged.ID, gone.ID)
 	}
