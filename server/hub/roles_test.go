@@ -254,8 +254,10 @@ func TestEveryMethodChecksTheRole(t *testing.T) {
 			[]auth.Permission{auth.PermAppsWrite, auth.PermAssignmentsWrite, auth.PermAdminsWrite, auth.PermImportsWrite}},
 		{auth.RoleAppAdmin, []auth.Permission{auth.PermAppsWrite, auth.PermAssignmentsWrite, auth.PermPushesWrite},
 			[]auth.Permission{auth.PermAdminsWrite, auth.PermAgentsWrite, auth.PermDirectoriesWrite}},
-		{auth.RoleGroupAdmin, []auth.Permission{auth.PermAssignmentsWrite, auth.PermUsersRead},
-			[]auth.Permission{auth.PermAppsWrite, auth.PermAuditRead, auth.PermAgentsRead}},
+		{auth.RoleGroupAdmin, []auth.Permission{auth.PermAssignmentsWrite, auth.PermUsersRead, auth.PermUsersLifecycle},
+			[]auth.Permission{auth.PermAppsWrite, auth.PermAuditRead, auth.PermAgentsRead, auth.PermUsersWrite}},
+		{auth.RoleReadOnly, nil, []auth.Permission{auth.PermUsersLifecycle, auth.PermUsersWrite}},
+		{auth.RoleAppAdmin, nil, []auth.Permission{auth.PermUsersLifecycle, auth.PermUsersWrite}},
 	} {
 		for _, p := range c.perms {
 			if !auth.Has(&store.AdminToken{Role: c.role}, p) {

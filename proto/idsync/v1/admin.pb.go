@@ -207,6 +207,1295 @@ func (UserStatus) EnumDescriptor() ([]byte, []int) {
 	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{2}
 }
 
+// DeactivateUserRequest names a user and why.
+type DeactivateUserRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A user id or a username.
+	User string `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	// Disambiguates a username present in several directories.
+	Directory string `protobuf:"bytes,2,opt,name=directory,proto3" json:"directory,omitempty"`
+	// Why, for the audit trail and `user show`.
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Also disable the entry in the user's directory, through its agent;
+	// the directory must allow write-back, and the entry lie in its
+	// writable OUs.
+	InDirectory   bool `protobuf:"varint,4,opt,name=in_directory,json=inDirectory,proto3" json:"in_directory,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeactivateUserRequest) Reset() {
+	*x = DeactivateUserRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeactivateUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeactivateUserRequest) ProtoMessage() {}
+
+func (x *DeactivateUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeactivateUserRequest.ProtoReflect.Descriptor instead.
+func (*DeactivateUserRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *DeactivateUserRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *DeactivateUserRequest) GetDirectory() string {
+	if x != nil {
+		return x.Directory
+	}
+	return ""
+}
+
+func (x *DeactivateUserRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *DeactivateUserRequest) GetInDirectory() bool {
+	if x != nil {
+		return x.InDirectory
+	}
+	return false
+}
+
+// DeactivateUserResponse returns the user as it now is.
+type DeactivateUserResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user.
+	User *User `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	// What in_directory did ("" when not asked).
+	InDirectory   *DirectoryWriteOutcome `protobuf:"bytes,2,opt,name=in_directory,json=inDirectory,proto3" json:"in_directory,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeactivateUserResponse) Reset() {
+	*x = DeactivateUserResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeactivateUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeactivateUserResponse) ProtoMessage() {}
+
+func (x *DeactivateUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeactivateUserResponse.ProtoReflect.Descriptor instead.
+func (*DeactivateUserResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *DeactivateUserResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+func (x *DeactivateUserResponse) GetInDirectory() *DirectoryWriteOutcome {
+	if x != nil {
+		return x.InDirectory
+	}
+	return nil
+}
+
+// DirectoryWriteOutcome is the result of an admin's write into a user's
+// own directory.
+type DirectoryWriteOutcome struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The write was made.
+	Done bool `protobuf:"varint,1,opt,name=done,proto3" json:"done,omitempty"`
+	// What was done, or why it was not (the hold in the hub stands either
+	// way).
+	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DirectoryWriteOutcome) Reset() {
+	*x = DirectoryWriteOutcome{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DirectoryWriteOutcome) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DirectoryWriteOutcome) ProtoMessage() {}
+
+func (x *DirectoryWriteOutcome) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DirectoryWriteOutcome.ProtoReflect.Descriptor instead.
+func (*DirectoryWriteOutcome) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *DirectoryWriteOutcome) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
+}
+
+func (x *DirectoryWriteOutcome) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+// ReactivateUserRequest names a user.
+type ReactivateUserRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A user id or a username.
+	User string `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	// Disambiguates a username present in several directories.
+	Directory string `protobuf:"bytes,2,opt,name=directory,proto3" json:"directory,omitempty"`
+	// Also enable the entry in the user's directory, through its agent.
+	InDirectory   bool `protobuf:"varint,3,opt,name=in_directory,json=inDirectory,proto3" json:"in_directory,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReactivateUserRequest) Reset() {
+	*x = ReactivateUserRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReactivateUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReactivateUserRequest) ProtoMessage() {}
+
+func (x *ReactivateUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReactivateUserRequest.ProtoReflect.Descriptor instead.
+func (*ReactivateUserRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ReactivateUserRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *ReactivateUserRequest) GetDirectory() string {
+	if x != nil {
+		return x.Directory
+	}
+	return ""
+}
+
+func (x *ReactivateUserRequest) GetInDirectory() bool {
+	if x != nil {
+		return x.InDirectory
+	}
+	return false
+}
+
+// ReactivateUserResponse returns the user as it now is.
+type ReactivateUserResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user.
+	User *User `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	// What in_directory did.
+	InDirectory   *DirectoryWriteOutcome `protobuf:"bytes,2,opt,name=in_directory,json=inDirectory,proto3" json:"in_directory,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReactivateUserResponse) Reset() {
+	*x = ReactivateUserResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReactivateUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReactivateUserResponse) ProtoMessage() {}
+
+func (x *ReactivateUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReactivateUserResponse.ProtoReflect.Descriptor instead.
+func (*ReactivateUserResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ReactivateUserResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+func (x *ReactivateUserResponse) GetInDirectory() *DirectoryWriteOutcome {
+	if x != nil {
+		return x.InDirectory
+	}
+	return nil
+}
+
+// SuspendUserRequest names a user and why.
+type SuspendUserRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A user id or a username.
+	User string `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	// Disambiguates a username present in several directories.
+	Directory string `protobuf:"bytes,2,opt,name=directory,proto3" json:"directory,omitempty"`
+	// Why, for the audit trail and `user show`.
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SuspendUserRequest) Reset() {
+	*x = SuspendUserRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SuspendUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SuspendUserRequest) ProtoMessage() {}
+
+func (x *SuspendUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SuspendUserRequest.ProtoReflect.Descriptor instead.
+func (*SuspendUserRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *SuspendUserRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *SuspendUserRequest) GetDirectory() string {
+	if x != nil {
+		return x.Directory
+	}
+	return ""
+}
+
+func (x *SuspendUserRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// SuspendUserResponse returns the user as it now is.
+type SuspendUserResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user.
+	User          *User `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SuspendUserResponse) Reset() {
+	*x = SuspendUserResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SuspendUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SuspendUserResponse) ProtoMessage() {}
+
+func (x *SuspendUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SuspendUserResponse.ProtoReflect.Descriptor instead.
+func (*SuspendUserResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SuspendUserResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+// UnsuspendUserRequest names a user.
+type UnsuspendUserRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A user id or a username.
+	User string `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	// Disambiguates a username present in several directories.
+	Directory     string `protobuf:"bytes,2,opt,name=directory,proto3" json:"directory,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnsuspendUserRequest) Reset() {
+	*x = UnsuspendUserRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnsuspendUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnsuspendUserRequest) ProtoMessage() {}
+
+func (x *UnsuspendUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnsuspendUserRequest.ProtoReflect.Descriptor instead.
+func (*UnsuspendUserRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *UnsuspendUserRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *UnsuspendUserRequest) GetDirectory() string {
+	if x != nil {
+		return x.Directory
+	}
+	return ""
+}
+
+// UnsuspendUserResponse returns the user as it now is.
+type UnsuspendUserResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user.
+	User          *User `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnsuspendUserResponse) Reset() {
+	*x = UnsuspendUserResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnsuspendUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnsuspendUserResponse) ProtoMessage() {}
+
+func (x *UnsuspendUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnsuspendUserResponse.ProtoReflect.Descriptor instead.
+func (*UnsuspendUserResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *UnsuspendUserResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+// RestoreUserRequest names a deprovisioned user.
+type RestoreUserRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A user id or a username.
+	User string `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	// Disambiguates a username present in several directories.
+	Directory     string `protobuf:"bytes,2,opt,name=directory,proto3" json:"directory,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestoreUserRequest) Reset() {
+	*x = RestoreUserRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestoreUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestoreUserRequest) ProtoMessage() {}
+
+func (x *RestoreUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestoreUserRequest.ProtoReflect.Descriptor instead.
+func (*RestoreUserRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *RestoreUserRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *RestoreUserRequest) GetDirectory() string {
+	if x != nil {
+		return x.Directory
+	}
+	return ""
+}
+
+// RestoreUserResponse returns the user as it now is.
+type RestoreUserResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user.
+	User          *User `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestoreUserResponse) Reset() {
+	*x = RestoreUserResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestoreUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestoreUserResponse) ProtoMessage() {}
+
+func (x *RestoreUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestoreUserResponse.ProtoReflect.Descriptor instead.
+func (*RestoreUserResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *RestoreUserResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+// CreateUserRequest is a new user of a local directory.
+type CreateUserRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The local directory.
+	Directory string `protobuf:"bytes,1,opt,name=directory,proto3" json:"directory,omitempty"`
+	// Login name: unique in the directory, ignoring case.
+	Username string `protobuf:"bytes,2,opt,name=username,proto3" json:"username,omitempty"`
+	// E-mail.
+	Email string `protobuf:"bytes,3,opt,name=email,proto3" json:"email,omitempty"`
+	// Other profile fields by name: given_name, family_name, display_name,
+	// employee_number, department, title, manager, or extra.NAME.
+	Fields        map[string]string `protobuf:"bytes,4,rep,name=fields,proto3" json:"fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateUserRequest) Reset() {
+	*x = CreateUserRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateUserRequest) ProtoMessage() {}
+
+func (x *CreateUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateUserRequest.ProtoReflect.Descriptor instead.
+func (*CreateUserRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *CreateUserRequest) GetDirectory() string {
+	if x != nil {
+		return x.Directory
+	}
+	return ""
+}
+
+func (x *CreateUserRequest) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *CreateUserRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *CreateUserRequest) GetFields() map[string]string {
+	if x != nil {
+		return x.Fields
+	}
+	return nil
+}
+
+// CreateUserResponse returns the user made.
+type CreateUserResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user.
+	User          *User `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateUserResponse) Reset() {
+	*x = CreateUserResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateUserResponse) ProtoMessage() {}
+
+func (x *CreateUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateUserResponse.ProtoReflect.Descriptor instead.
+func (*CreateUserResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *CreateUserResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+// UpdateUserRequest changes fields of a local user.
+type UpdateUserRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A user id or a username.
+	User string `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	// Disambiguates a username present in several directories.
+	Directory string `protobuf:"bytes,2,opt,name=directory,proto3" json:"directory,omitempty"`
+	// The fields to set, by name (username, email, the fields of
+	// CreateUserRequest.fields); an empty value clears the field.
+	Fields        map[string]string `protobuf:"bytes,3,rep,name=fields,proto3" json:"fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateUserRequest) Reset() {
+	*x = UpdateUserRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateUserRequest) ProtoMessage() {}
+
+func (x *UpdateUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateUserRequest.ProtoReflect.Descriptor instead.
+func (*UpdateUserRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *UpdateUserRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *UpdateUserRequest) GetDirectory() string {
+	if x != nil {
+		return x.Directory
+	}
+	return ""
+}
+
+func (x *UpdateUserRequest) GetFields() map[string]string {
+	if x != nil {
+		return x.Fields
+	}
+	return nil
+}
+
+// UpdateUserResponse returns the user as it now is.
+type UpdateUserResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user.
+	User          *User `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateUserResponse) Reset() {
+	*x = UpdateUserResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateUserResponse) ProtoMessage() {}
+
+func (x *UpdateUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateUserResponse.ProtoReflect.Descriptor instead.
+func (*UpdateUserResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *UpdateUserResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+// DeleteUserRequest names a local user.
+type DeleteUserRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A user id or a username.
+	User string `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	// Disambiguates a username present in several directories.
+	Directory     string `protobuf:"bytes,2,opt,name=directory,proto3" json:"directory,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteUserRequest) Reset() {
+	*x = DeleteUserRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteUserRequest) ProtoMessage() {}
+
+func (x *DeleteUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteUserRequest.ProtoReflect.Descriptor instead.
+func (*DeleteUserRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *DeleteUserRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *DeleteUserRequest) GetDirectory() string {
+	if x != nil {
+		return x.Directory
+	}
+	return ""
+}
+
+// DeleteUserResponse returns the user, deprovisioned.
+type DeleteUserResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user.
+	User          *User `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteUserResponse) Reset() {
+	*x = DeleteUserResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteUserResponse) ProtoMessage() {}
+
+func (x *DeleteUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteUserResponse.ProtoReflect.Descriptor instead.
+func (*DeleteUserResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *DeleteUserResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+// CreateGroupRequest is a new group of a local directory.
+type CreateGroupRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The local directory.
+	Directory string `protobuf:"bytes,1,opt,name=directory,proto3" json:"directory,omitempty"`
+	// The group's name: unique in the directory, ignoring case.
+	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateGroupRequest) Reset() {
+	*x = CreateGroupRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateGroupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateGroupRequest) ProtoMessage() {}
+
+func (x *CreateGroupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateGroupRequest.ProtoReflect.Descriptor instead.
+func (*CreateGroupRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *CreateGroupRequest) GetDirectory() string {
+	if x != nil {
+		return x.Directory
+	}
+	return ""
+}
+
+func (x *CreateGroupRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// CreateGroupResponse returns the group made.
+type CreateGroupResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The group.
+	Group         *Group `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateGroupResponse) Reset() {
+	*x = CreateGroupResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateGroupResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateGroupResponse) ProtoMessage() {}
+
+func (x *CreateGroupResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateGroupResponse.ProtoReflect.Descriptor instead.
+func (*CreateGroupResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *CreateGroupResponse) GetGroup() *Group {
+	if x != nil {
+		return x.Group
+	}
+	return nil
+}
+
+// AddGroupMemberRequest adds a user to a local group.
+type AddGroupMemberRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A group id or name.
+	Group string `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	// Disambiguates a group name present in several directories.
+	Directory string `protobuf:"bytes,2,opt,name=directory,proto3" json:"directory,omitempty"`
+	// A user id or username, of any directory.
+	User string `protobuf:"bytes,3,opt,name=user,proto3" json:"user,omitempty"`
+	// Disambiguates a username present in several directories.
+	UserDirectory string `protobuf:"bytes,4,opt,name=user_directory,json=userDirectory,proto3" json:"user_directory,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddGroupMemberRequest) Reset() {
+	*x = AddGroupMemberRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddGroupMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddGroupMemberRequest) ProtoMessage() {}
+
+func (x *AddGroupMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddGroupMemberRequest.ProtoReflect.Descriptor instead.
+func (*AddGroupMemberRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *AddGroupMemberRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *AddGroupMemberRequest) GetDirectory() string {
+	if x != nil {
+		return x.Directory
+	}
+	return ""
+}
+
+func (x *AddGroupMemberRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *AddGroupMemberRequest) GetUserDirectory() string {
+	if x != nil {
+		return x.UserDirectory
+	}
+	return ""
+}
+
+// AddGroupMemberResponse returns the group as it now is.
+type AddGroupMemberResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The group.
+	Group         *Group `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddGroupMemberResponse) Reset() {
+	*x = AddGroupMemberResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddGroupMemberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddGroupMemberResponse) ProtoMessage() {}
+
+func (x *AddGroupMemberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddGroupMemberResponse.ProtoReflect.Descriptor instead.
+func (*AddGroupMemberResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *AddGroupMemberResponse) GetGroup() *Group {
+	if x != nil {
+		return x.Group
+	}
+	return nil
+}
+
+// RemoveGroupMemberRequest takes a user out of a local group.
+type RemoveGroupMemberRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A group id or name.
+	Group string `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	// Disambiguates a group name present in several directories.
+	Directory string `protobuf:"bytes,2,opt,name=directory,proto3" json:"directory,omitempty"`
+	// A user id or username, of any directory.
+	User string `protobuf:"bytes,3,opt,name=user,proto3" json:"user,omitempty"`
+	// Disambiguates a username present in several directories.
+	UserDirectory string `protobuf:"bytes,4,opt,name=user_directory,json=userDirectory,proto3" json:"user_directory,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveGroupMemberRequest) Reset() {
+	*x = RemoveGroupMemberRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveGroupMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveGroupMemberRequest) ProtoMessage() {}
+
+func (x *RemoveGroupMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveGroupMemberRequest.ProtoReflect.Descriptor instead.
+func (*RemoveGroupMemberRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *RemoveGroupMemberRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *RemoveGroupMemberRequest) GetDirectory() string {
+	if x != nil {
+		return x.Directory
+	}
+	return ""
+}
+
+func (x *RemoveGroupMemberRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *RemoveGroupMemberRequest) GetUserDirectory() string {
+	if x != nil {
+		return x.UserDirectory
+	}
+	return ""
+}
+
+// RemoveGroupMemberResponse returns the group as it now is.
+type RemoveGroupMemberResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The group.
+	Group         *Group `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveGroupMemberResponse) Reset() {
+	*x = RemoveGroupMemberResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveGroupMemberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveGroupMemberResponse) ProtoMessage() {}
+
+func (x *RemoveGroupMemberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveGroupMemberResponse.ProtoReflect.Descriptor instead.
+func (*RemoveGroupMemberResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *RemoveGroupMemberResponse) GetGroup() *Group {
+	if x != nil {
+		return x.Group
+	}
+	return nil
+}
+
 // AuthenticateRequest is a sign-in.
 type AuthenticateRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -222,7 +1511,7 @@ type AuthenticateRequest struct {
 
 func (x *AuthenticateRequest) Reset() {
 	*x = AuthenticateRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[0]
+	mi := &file_idsync_v1_admin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -234,7 +1523,7 @@ func (x *AuthenticateRequest) String() string {
 func (*AuthenticateRequest) ProtoMessage() {}
 
 func (x *AuthenticateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[0]
+	mi := &file_idsync_v1_admin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -247,7 +1536,7 @@ func (x *AuthenticateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthenticateRequest.ProtoReflect.Descriptor instead.
 func (*AuthenticateRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{0}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *AuthenticateRequest) GetDirectory() string {
@@ -282,7 +1571,7 @@ type AuthenticateResponse struct {
 
 func (x *AuthenticateResponse) Reset() {
 	*x = AuthenticateResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[1]
+	mi := &file_idsync_v1_admin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -294,7 +1583,7 @@ func (x *AuthenticateResponse) String() string {
 func (*AuthenticateResponse) ProtoMessage() {}
 
 func (x *AuthenticateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[1]
+	mi := &file_idsync_v1_admin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -307,7 +1596,7 @@ func (x *AuthenticateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthenticateResponse.ProtoReflect.Descriptor instead.
 func (*AuthenticateResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{1}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *AuthenticateResponse) GetUser() *User {
@@ -348,7 +1637,7 @@ type AdminToken struct {
 
 func (x *AdminToken) Reset() {
 	*x = AdminToken{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[2]
+	mi := &file_idsync_v1_admin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -360,7 +1649,7 @@ func (x *AdminToken) String() string {
 func (*AdminToken) ProtoMessage() {}
 
 func (x *AdminToken) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[2]
+	mi := &file_idsync_v1_admin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -373,7 +1662,7 @@ func (x *AdminToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdminToken.ProtoReflect.Descriptor instead.
 func (*AdminToken) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{2}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *AdminToken) GetId() string {
@@ -458,7 +1747,7 @@ type CreateAdminTokenRequest struct {
 
 func (x *CreateAdminTokenRequest) Reset() {
 	*x = CreateAdminTokenRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[3]
+	mi := &file_idsync_v1_admin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -470,7 +1759,7 @@ func (x *CreateAdminTokenRequest) String() string {
 func (*CreateAdminTokenRequest) ProtoMessage() {}
 
 func (x *CreateAdminTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[3]
+	mi := &file_idsync_v1_admin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -483,7 +1772,7 @@ func (x *CreateAdminTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAdminTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateAdminTokenRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{3}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CreateAdminTokenRequest) GetName() string {
@@ -527,7 +1816,7 @@ type CreateAdminTokenResponse struct {
 
 func (x *CreateAdminTokenResponse) Reset() {
 	*x = CreateAdminTokenResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[4]
+	mi := &file_idsync_v1_admin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -539,7 +1828,7 @@ func (x *CreateAdminTokenResponse) String() string {
 func (*CreateAdminTokenResponse) ProtoMessage() {}
 
 func (x *CreateAdminTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[4]
+	mi := &file_idsync_v1_admin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -552,7 +1841,7 @@ func (x *CreateAdminTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAdminTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateAdminTokenResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{4}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CreateAdminTokenResponse) GetToken() *AdminToken {
@@ -578,7 +1867,7 @@ type ListAdminTokensRequest struct {
 
 func (x *ListAdminTokensRequest) Reset() {
 	*x = ListAdminTokensRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[5]
+	mi := &file_idsync_v1_admin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -590,7 +1879,7 @@ func (x *ListAdminTokensRequest) String() string {
 func (*ListAdminTokensRequest) ProtoMessage() {}
 
 func (x *ListAdminTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[5]
+	mi := &file_idsync_v1_admin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -603,7 +1892,7 @@ func (x *ListAdminTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAdminTokensRequest.ProtoReflect.Descriptor instead.
 func (*ListAdminTokensRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{5}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{28}
 }
 
 // ListAdminTokensResponse lists the tokens.
@@ -617,7 +1906,7 @@ type ListAdminTokensResponse struct {
 
 func (x *ListAdminTokensResponse) Reset() {
 	*x = ListAdminTokensResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[6]
+	mi := &file_idsync_v1_admin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -629,7 +1918,7 @@ func (x *ListAdminTokensResponse) String() string {
 func (*ListAdminTokensResponse) ProtoMessage() {}
 
 func (x *ListAdminTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[6]
+	mi := &file_idsync_v1_admin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -642,7 +1931,7 @@ func (x *ListAdminTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAdminTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListAdminTokensResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{6}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListAdminTokensResponse) GetTokens() []*AdminToken {
@@ -663,7 +1952,7 @@ type RevokeAdminTokenRequest struct {
 
 func (x *RevokeAdminTokenRequest) Reset() {
 	*x = RevokeAdminTokenRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[7]
+	mi := &file_idsync_v1_admin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -675,7 +1964,7 @@ func (x *RevokeAdminTokenRequest) String() string {
 func (*RevokeAdminTokenRequest) ProtoMessage() {}
 
 func (x *RevokeAdminTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[7]
+	mi := &file_idsync_v1_admin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -688,7 +1977,7 @@ func (x *RevokeAdminTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeAdminTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeAdminTokenRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{7}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RevokeAdminTokenRequest) GetToken() string {
@@ -709,7 +1998,7 @@ type RevokeAdminTokenResponse struct {
 
 func (x *RevokeAdminTokenResponse) Reset() {
 	*x = RevokeAdminTokenResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[8]
+	mi := &file_idsync_v1_admin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -721,7 +2010,7 @@ func (x *RevokeAdminTokenResponse) String() string {
 func (*RevokeAdminTokenResponse) ProtoMessage() {}
 
 func (x *RevokeAdminTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[8]
+	mi := &file_idsync_v1_admin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -734,7 +2023,7 @@ func (x *RevokeAdminTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeAdminTokenResponse.ProtoReflect.Descriptor instead.
 func (*RevokeAdminTokenResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{8}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RevokeAdminTokenResponse) GetToken() *AdminToken {
@@ -767,7 +2056,7 @@ type AuditEvent struct {
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[9]
+	mi := &file_idsync_v1_admin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -779,7 +2068,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[9]
+	mi := &file_idsync_v1_admin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -792,7 +2081,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{9}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *AuditEvent) GetId() int64 {
@@ -867,7 +2156,7 @@ type ListAuditEventsRequest struct {
 
 func (x *ListAuditEventsRequest) Reset() {
 	*x = ListAuditEventsRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[10]
+	mi := &file_idsync_v1_admin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -879,7 +2168,7 @@ func (x *ListAuditEventsRequest) String() string {
 func (*ListAuditEventsRequest) ProtoMessage() {}
 
 func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[10]
+	mi := &file_idsync_v1_admin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -892,7 +2181,7 @@ func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{10}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListAuditEventsRequest) GetSince() *timestamppb.Timestamp {
@@ -955,7 +2244,7 @@ type ListAuditEventsResponse struct {
 
 func (x *ListAuditEventsResponse) Reset() {
 	*x = ListAuditEventsResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[11]
+	mi := &file_idsync_v1_admin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -967,7 +2256,7 @@ func (x *ListAuditEventsResponse) String() string {
 func (*ListAuditEventsResponse) ProtoMessage() {}
 
 func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[11]
+	mi := &file_idsync_v1_admin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -980,7 +2269,7 @@ func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{11}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
@@ -1002,7 +2291,7 @@ type GetReportRequest struct {
 
 func (x *GetReportRequest) Reset() {
 	*x = GetReportRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[12]
+	mi := &file_idsync_v1_admin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1014,7 +2303,7 @@ func (x *GetReportRequest) String() string {
 func (*GetReportRequest) ProtoMessage() {}
 
 func (x *GetReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[12]
+	mi := &file_idsync_v1_admin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1027,7 +2316,7 @@ func (x *GetReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReportRequest.ProtoReflect.Descriptor instead.
 func (*GetReportRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{12}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *GetReportRequest) GetName() string {
@@ -1048,7 +2337,7 @@ type ReportRow struct {
 
 func (x *ReportRow) Reset() {
 	*x = ReportRow{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[13]
+	mi := &file_idsync_v1_admin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1060,7 +2349,7 @@ func (x *ReportRow) String() string {
 func (*ReportRow) ProtoMessage() {}
 
 func (x *ReportRow) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[13]
+	mi := &file_idsync_v1_admin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1073,7 +2362,7 @@ func (x *ReportRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRow.ProtoReflect.Descriptor instead.
 func (*ReportRow) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{13}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ReportRow) GetCells() []string {
@@ -1100,7 +2389,7 @@ type GetReportResponse struct {
 
 func (x *GetReportResponse) Reset() {
 	*x = GetReportResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[14]
+	mi := &file_idsync_v1_admin_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1112,7 +2401,7 @@ func (x *GetReportResponse) String() string {
 func (*GetReportResponse) ProtoMessage() {}
 
 func (x *GetReportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[14]
+	mi := &file_idsync_v1_admin_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1125,7 +2414,7 @@ func (x *GetReportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReportResponse.ProtoReflect.Descriptor instead.
 func (*GetReportResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{14}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *GetReportResponse) GetName() string {
@@ -1191,7 +2480,7 @@ type AttributeMapping struct {
 
 func (x *AttributeMapping) Reset() {
 	*x = AttributeMapping{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[15]
+	mi := &file_idsync_v1_admin_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1203,7 +2492,7 @@ func (x *AttributeMapping) String() string {
 func (*AttributeMapping) ProtoMessage() {}
 
 func (x *AttributeMapping) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[15]
+	mi := &file_idsync_v1_admin_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1216,7 +2505,7 @@ func (x *AttributeMapping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttributeMapping.ProtoReflect.Descriptor instead.
 func (*AttributeMapping) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{15}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *AttributeMapping) GetUsername() string {
@@ -1357,14 +2646,17 @@ type Directory struct {
 	Mastered []string `protobuf:"bytes,19,rep,name=mastered,proto3" json:"mastered,omitempty"`
 	// What the hub may write into the directory (AD or OpenLDAP as a
 	// provisioning target); unset: nothing.
-	WriteBack     *WriteBack `protobuf:"bytes,20,opt,name=write_back,json=writeBack,proto3" json:"write_back,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	WriteBack *WriteBack `protobuf:"bytes,20,opt,name=write_back,json=writeBack,proto3" json:"write_back,omitempty"`
+	// How long a deprovisioned user is kept, restorable, before it is
+	// purged; 0: the hub's default (idsync-hub serve --user-retention).
+	RetentionSeconds uint64 `protobuf:"varint,21,opt,name=retention_seconds,json=retentionSeconds,proto3" json:"retention_seconds,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Directory) Reset() {
 	*x = Directory{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[16]
+	mi := &file_idsync_v1_admin_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1376,7 +2668,7 @@ func (x *Directory) String() string {
 func (*Directory) ProtoMessage() {}
 
 func (x *Directory) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[16]
+	mi := &file_idsync_v1_admin_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1389,7 +2681,7 @@ func (x *Directory) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Directory.ProtoReflect.Descriptor instead.
 func (*Directory) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{16}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Directory) GetName() string {
@@ -1532,6 +2824,13 @@ func (x *Directory) GetWriteBack() *WriteBack {
 	return nil
 }
 
+func (x *Directory) GetRetentionSeconds() uint64 {
+	if x != nil {
+		return x.RetentionSeconds
+	}
+	return 0
+}
+
 // WriteBack is a super-admin's decision to let the hub write users into a
 // directory through its agents, and where. Apps that write there (directory
 // targets) choose only among these OUs and groups; the agent checks every
@@ -1559,7 +2858,7 @@ type WriteBack struct {
 
 func (x *WriteBack) Reset() {
 	*x = WriteBack{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[17]
+	mi := &file_idsync_v1_admin_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1571,7 +2870,7 @@ func (x *WriteBack) String() string {
 func (*WriteBack) ProtoMessage() {}
 
 func (x *WriteBack) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[17]
+	mi := &file_idsync_v1_admin_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1584,7 +2883,7 @@ func (x *WriteBack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteBack.ProtoReflect.Descriptor instead.
 func (*WriteBack) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{17}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *WriteBack) GetOus() []string {
@@ -1636,7 +2935,7 @@ type CaptureStatus struct {
 
 func (x *CaptureStatus) Reset() {
 	*x = CaptureStatus{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[18]
+	mi := &file_idsync_v1_admin_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1648,7 +2947,7 @@ func (x *CaptureStatus) String() string {
 func (*CaptureStatus) ProtoMessage() {}
 
 func (x *CaptureStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[18]
+	mi := &file_idsync_v1_admin_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1661,7 +2960,7 @@ func (x *CaptureStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureStatus.ProtoReflect.Descriptor instead.
 func (*CaptureStatus) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{18}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *CaptureStatus) GetRunId() string {
@@ -1717,7 +3016,7 @@ type CreateDirectoryRequest struct {
 
 func (x *CreateDirectoryRequest) Reset() {
 	*x = CreateDirectoryRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[19]
+	mi := &file_idsync_v1_admin_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1729,7 +3028,7 @@ func (x *CreateDirectoryRequest) String() string {
 func (*CreateDirectoryRequest) ProtoMessage() {}
 
 func (x *CreateDirectoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[19]
+	mi := &file_idsync_v1_admin_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1742,7 +3041,7 @@ func (x *CreateDirectoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDirectoryRequest.ProtoReflect.Descriptor instead.
 func (*CreateDirectoryRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{19}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *CreateDirectoryRequest) GetDirectory() *Directory {
@@ -1763,7 +3062,7 @@ type CreateDirectoryResponse struct {
 
 func (x *CreateDirectoryResponse) Reset() {
 	*x = CreateDirectoryResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[20]
+	mi := &file_idsync_v1_admin_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1775,7 +3074,7 @@ func (x *CreateDirectoryResponse) String() string {
 func (*CreateDirectoryResponse) ProtoMessage() {}
 
 func (x *CreateDirectoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[20]
+	mi := &file_idsync_v1_admin_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1788,7 +3087,7 @@ func (x *CreateDirectoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDirectoryResponse.ProtoReflect.Descriptor instead.
 func (*CreateDirectoryResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{20}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *CreateDirectoryResponse) GetDirectory() *Directory {
@@ -1821,7 +3120,7 @@ type UpdateDirectoryRequest struct {
 
 func (x *UpdateDirectoryRequest) Reset() {
 	*x = UpdateDirectoryRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[21]
+	mi := &file_idsync_v1_admin_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1833,7 +3132,7 @@ func (x *UpdateDirectoryRequest) String() string {
 func (*UpdateDirectoryRequest) ProtoMessage() {}
 
 func (x *UpdateDirectoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[21]
+	mi := &file_idsync_v1_admin_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1846,7 +3145,7 @@ func (x *UpdateDirectoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateDirectoryRequest.ProtoReflect.Descriptor instead.
 func (*UpdateDirectoryRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{21}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *UpdateDirectoryRequest) GetDirectory() *Directory {
@@ -1874,7 +3173,7 @@ type UpdateDirectoryResponse struct {
 
 func (x *UpdateDirectoryResponse) Reset() {
 	*x = UpdateDirectoryResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[22]
+	mi := &file_idsync_v1_admin_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1886,7 +3185,7 @@ func (x *UpdateDirectoryResponse) String() string {
 func (*UpdateDirectoryResponse) ProtoMessage() {}
 
 func (x *UpdateDirectoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[22]
+	mi := &file_idsync_v1_admin_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1899,7 +3198,7 @@ func (x *UpdateDirectoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateDirectoryResponse.ProtoReflect.Descriptor instead.
 func (*UpdateDirectoryResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{22}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *UpdateDirectoryResponse) GetDirectory() *Directory {
@@ -1918,7 +3217,7 @@ type ListDirectoriesRequest struct {
 
 func (x *ListDirectoriesRequest) Reset() {
 	*x = ListDirectoriesRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[23]
+	mi := &file_idsync_v1_admin_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1930,7 +3229,7 @@ func (x *ListDirectoriesRequest) String() string {
 func (*ListDirectoriesRequest) ProtoMessage() {}
 
 func (x *ListDirectoriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[23]
+	mi := &file_idsync_v1_admin_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1943,7 +3242,7 @@ func (x *ListDirectoriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDirectoriesRequest.ProtoReflect.Descriptor instead.
 func (*ListDirectoriesRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{23}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{46}
 }
 
 // ListDirectoriesResponse lists directories by name.
@@ -1957,7 +3256,7 @@ type ListDirectoriesResponse struct {
 
 func (x *ListDirectoriesResponse) Reset() {
 	*x = ListDirectoriesResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[24]
+	mi := &file_idsync_v1_admin_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1969,7 +3268,7 @@ func (x *ListDirectoriesResponse) String() string {
 func (*ListDirectoriesResponse) ProtoMessage() {}
 
 func (x *ListDirectoriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[24]
+	mi := &file_idsync_v1_admin_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1982,7 +3281,7 @@ func (x *ListDirectoriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDirectoriesResponse.ProtoReflect.Descriptor instead.
 func (*ListDirectoriesResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{24}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ListDirectoriesResponse) GetDirectories() []*Directory {
@@ -2003,7 +3302,7 @@ type GetDirectoryRequest struct {
 
 func (x *GetDirectoryRequest) Reset() {
 	*x = GetDirectoryRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[25]
+	mi := &file_idsync_v1_admin_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2015,7 +3314,7 @@ func (x *GetDirectoryRequest) String() string {
 func (*GetDirectoryRequest) ProtoMessage() {}
 
 func (x *GetDirectoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[25]
+	mi := &file_idsync_v1_admin_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2028,7 +3327,7 @@ func (x *GetDirectoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDirectoryRequest.ProtoReflect.Descriptor instead.
 func (*GetDirectoryRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{25}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *GetDirectoryRequest) GetName() string {
@@ -2049,7 +3348,7 @@ type GetDirectoryResponse struct {
 
 func (x *GetDirectoryResponse) Reset() {
 	*x = GetDirectoryResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[26]
+	mi := &file_idsync_v1_admin_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2061,7 +3360,7 @@ func (x *GetDirectoryResponse) String() string {
 func (*GetDirectoryResponse) ProtoMessage() {}
 
 func (x *GetDirectoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[26]
+	mi := &file_idsync_v1_admin_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2074,7 +3373,7 @@ func (x *GetDirectoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDirectoryResponse.ProtoReflect.Descriptor instead.
 func (*GetDirectoryResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{26}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *GetDirectoryResponse) GetDirectory() *Directory {
@@ -2095,7 +3394,7 @@ type IssueSourceTokenRequest struct {
 
 func (x *IssueSourceTokenRequest) Reset() {
 	*x = IssueSourceTokenRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[27]
+	mi := &file_idsync_v1_admin_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2107,7 +3406,7 @@ func (x *IssueSourceTokenRequest) String() string {
 func (*IssueSourceTokenRequest) ProtoMessage() {}
 
 func (x *IssueSourceTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[27]
+	mi := &file_idsync_v1_admin_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2120,7 +3419,7 @@ func (x *IssueSourceTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueSourceTokenRequest.ProtoReflect.Descriptor instead.
 func (*IssueSourceTokenRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{27}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *IssueSourceTokenRequest) GetDirectory() string {
@@ -2141,7 +3440,7 @@ type IssueSourceTokenResponse struct {
 
 func (x *IssueSourceTokenResponse) Reset() {
 	*x = IssueSourceTokenResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[28]
+	mi := &file_idsync_v1_admin_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2153,7 +3452,7 @@ func (x *IssueSourceTokenResponse) String() string {
 func (*IssueSourceTokenResponse) ProtoMessage() {}
 
 func (x *IssueSourceTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[28]
+	mi := &file_idsync_v1_admin_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2166,7 +3465,7 @@ func (x *IssueSourceTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueSourceTokenResponse.ProtoReflect.Descriptor instead.
 func (*IssueSourceTokenResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{28}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *IssueSourceTokenResponse) GetToken() string {
@@ -2189,7 +3488,7 @@ type CreateEnrollmentTokenRequest struct {
 
 func (x *CreateEnrollmentTokenRequest) Reset() {
 	*x = CreateEnrollmentTokenRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[29]
+	mi := &file_idsync_v1_admin_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2201,7 +3500,7 @@ func (x *CreateEnrollmentTokenRequest) String() string {
 func (*CreateEnrollmentTokenRequest) ProtoMessage() {}
 
 func (x *CreateEnrollmentTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[29]
+	mi := &file_idsync_v1_admin_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2214,7 +3513,7 @@ func (x *CreateEnrollmentTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEnrollmentTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateEnrollmentTokenRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{29}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *CreateEnrollmentTokenRequest) GetDirectory() string {
@@ -2244,7 +3543,7 @@ type CreateEnrollmentTokenResponse struct {
 
 func (x *CreateEnrollmentTokenResponse) Reset() {
 	*x = CreateEnrollmentTokenResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[30]
+	mi := &file_idsync_v1_admin_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2256,7 +3555,7 @@ func (x *CreateEnrollmentTokenResponse) String() string {
 func (*CreateEnrollmentTokenResponse) ProtoMessage() {}
 
 func (x *CreateEnrollmentTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[30]
+	mi := &file_idsync_v1_admin_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2269,7 +3568,7 @@ func (x *CreateEnrollmentTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEnrollmentTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateEnrollmentTokenResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{30}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *CreateEnrollmentTokenResponse) GetToken() string {
@@ -2317,7 +3616,7 @@ type Agent struct {
 
 func (x *Agent) Reset() {
 	*x = Agent{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[31]
+	mi := &file_idsync_v1_admin_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2329,7 +3628,7 @@ func (x *Agent) String() string {
 func (*Agent) ProtoMessage() {}
 
 func (x *Agent) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[31]
+	mi := &file_idsync_v1_admin_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2342,7 +3641,7 @@ func (x *Agent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Agent.ProtoReflect.Descriptor instead.
 func (*Agent) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{31}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *Agent) GetId() string {
@@ -2431,7 +3730,7 @@ type ListAgentsRequest struct {
 
 func (x *ListAgentsRequest) Reset() {
 	*x = ListAgentsRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[32]
+	mi := &file_idsync_v1_admin_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2443,7 +3742,7 @@ func (x *ListAgentsRequest) String() string {
 func (*ListAgentsRequest) ProtoMessage() {}
 
 func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[32]
+	mi := &file_idsync_v1_admin_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2456,7 +3755,7 @@ func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsRequest.ProtoReflect.Descriptor instead.
 func (*ListAgentsRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{32}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{55}
 }
 
 // ListAgentsResponse lists agents.
@@ -2470,7 +3769,7 @@ type ListAgentsResponse struct {
 
 func (x *ListAgentsResponse) Reset() {
 	*x = ListAgentsResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[33]
+	mi := &file_idsync_v1_admin_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2482,7 +3781,7 @@ func (x *ListAgentsResponse) String() string {
 func (*ListAgentsResponse) ProtoMessage() {}
 
 func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[33]
+	mi := &file_idsync_v1_admin_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2495,7 +3794,7 @@ func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsResponse.ProtoReflect.Descriptor instead.
 func (*ListAgentsResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{33}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ListAgentsResponse) GetAgents() []*Agent {
@@ -2516,7 +3815,7 @@ type RevokeAgentRequest struct {
 
 func (x *RevokeAgentRequest) Reset() {
 	*x = RevokeAgentRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[34]
+	mi := &file_idsync_v1_admin_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2528,7 +3827,7 @@ func (x *RevokeAgentRequest) String() string {
 func (*RevokeAgentRequest) ProtoMessage() {}
 
 func (x *RevokeAgentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[34]
+	mi := &file_idsync_v1_admin_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2541,7 +3840,7 @@ func (x *RevokeAgentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeAgentRequest.ProtoReflect.Descriptor instead.
 func (*RevokeAgentRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{34}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *RevokeAgentRequest) GetId() string {
@@ -2562,7 +3861,7 @@ type RevokeAgentResponse struct {
 
 func (x *RevokeAgentResponse) Reset() {
 	*x = RevokeAgentResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[35]
+	mi := &file_idsync_v1_admin_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2574,7 +3873,7 @@ func (x *RevokeAgentResponse) String() string {
 func (*RevokeAgentResponse) ProtoMessage() {}
 
 func (x *RevokeAgentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[35]
+	mi := &file_idsync_v1_admin_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2587,7 +3886,7 @@ func (x *RevokeAgentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeAgentResponse.ProtoReflect.Descriptor instead.
 func (*RevokeAgentResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{35}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *RevokeAgentResponse) GetAgent() *Agent {
@@ -2642,7 +3941,7 @@ type ImportRun struct {
 
 func (x *ImportRun) Reset() {
 	*x = ImportRun{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[36]
+	mi := &file_idsync_v1_admin_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2654,7 +3953,7 @@ func (x *ImportRun) String() string {
 func (*ImportRun) ProtoMessage() {}
 
 func (x *ImportRun) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[36]
+	mi := &file_idsync_v1_admin_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2667,7 +3966,7 @@ func (x *ImportRun) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportRun.ProtoReflect.Descriptor instead.
 func (*ImportRun) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{36}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ImportRun) GetId() string {
@@ -2809,7 +4108,7 @@ type StartImportRequest struct {
 
 func (x *StartImportRequest) Reset() {
 	*x = StartImportRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[37]
+	mi := &file_idsync_v1_admin_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2821,7 +4120,7 @@ func (x *StartImportRequest) String() string {
 func (*StartImportRequest) ProtoMessage() {}
 
 func (x *StartImportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[37]
+	mi := &file_idsync_v1_admin_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2834,7 +4133,7 @@ func (x *StartImportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartImportRequest.ProtoReflect.Descriptor instead.
 func (*StartImportRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{37}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *StartImportRequest) GetDirectory() string {
@@ -2865,7 +4164,7 @@ type StartImportResponse struct {
 
 func (x *StartImportResponse) Reset() {
 	*x = StartImportResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[38]
+	mi := &file_idsync_v1_admin_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2877,7 +4176,7 @@ func (x *StartImportResponse) String() string {
 func (*StartImportResponse) ProtoMessage() {}
 
 func (x *StartImportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[38]
+	mi := &file_idsync_v1_admin_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2890,7 +4189,7 @@ func (x *StartImportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartImportResponse.ProtoReflect.Descriptor instead.
 func (*StartImportResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{38}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *StartImportResponse) GetRun() *ImportRun {
@@ -2920,7 +4219,7 @@ type ListImportsRequest struct {
 
 func (x *ListImportsRequest) Reset() {
 	*x = ListImportsRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[39]
+	mi := &file_idsync_v1_admin_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2932,7 +4231,7 @@ func (x *ListImportsRequest) String() string {
 func (*ListImportsRequest) ProtoMessage() {}
 
 func (x *ListImportsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[39]
+	mi := &file_idsync_v1_admin_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2945,7 +4244,7 @@ func (x *ListImportsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImportsRequest.ProtoReflect.Descriptor instead.
 func (*ListImportsRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{39}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ListImportsRequest) GetDirectory() string {
@@ -2973,7 +4272,7 @@ type ListImportsResponse struct {
 
 func (x *ListImportsResponse) Reset() {
 	*x = ListImportsResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[40]
+	mi := &file_idsync_v1_admin_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2985,7 +4284,7 @@ func (x *ListImportsResponse) String() string {
 func (*ListImportsResponse) ProtoMessage() {}
 
 func (x *ListImportsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[40]
+	mi := &file_idsync_v1_admin_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2998,7 +4297,7 @@ func (x *ListImportsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImportsResponse.ProtoReflect.Descriptor instead.
 func (*ListImportsResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{40}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ListImportsResponse) GetRuns() []*ImportRun {
@@ -3019,7 +4318,7 @@ type GetImportRequest struct {
 
 func (x *GetImportRequest) Reset() {
 	*x = GetImportRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[41]
+	mi := &file_idsync_v1_admin_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3031,7 +4330,7 @@ func (x *GetImportRequest) String() string {
 func (*GetImportRequest) ProtoMessage() {}
 
 func (x *GetImportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[41]
+	mi := &file_idsync_v1_admin_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3044,7 +4343,7 @@ func (x *GetImportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetImportRequest.ProtoReflect.Descriptor instead.
 func (*GetImportRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{41}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *GetImportRequest) GetId() string {
@@ -3065,7 +4364,7 @@ type GetImportResponse struct {
 
 func (x *GetImportResponse) Reset() {
 	*x = GetImportResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[42]
+	mi := &file_idsync_v1_admin_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3077,7 +4376,7 @@ func (x *GetImportResponse) String() string {
 func (*GetImportResponse) ProtoMessage() {}
 
 func (x *GetImportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[42]
+	mi := &file_idsync_v1_admin_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3090,7 +4389,7 @@ func (x *GetImportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetImportResponse.ProtoReflect.Descriptor instead.
 func (*GetImportResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{42}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *GetImportResponse) GetRun() *ImportRun {
@@ -3111,7 +4410,7 @@ type ConfirmImportRequest struct {
 
 func (x *ConfirmImportRequest) Reset() {
 	*x = ConfirmImportRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[43]
+	mi := &file_idsync_v1_admin_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3123,7 +4422,7 @@ func (x *ConfirmImportRequest) String() string {
 func (*ConfirmImportRequest) ProtoMessage() {}
 
 func (x *ConfirmImportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[43]
+	mi := &file_idsync_v1_admin_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3136,7 +4435,7 @@ func (x *ConfirmImportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmImportRequest.ProtoReflect.Descriptor instead.
 func (*ConfirmImportRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{43}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ConfirmImportRequest) GetId() string {
@@ -3157,7 +4456,7 @@ type ConfirmImportResponse struct {
 
 func (x *ConfirmImportResponse) Reset() {
 	*x = ConfirmImportResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[44]
+	mi := &file_idsync_v1_admin_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3169,7 +4468,7 @@ func (x *ConfirmImportResponse) String() string {
 func (*ConfirmImportResponse) ProtoMessage() {}
 
 func (x *ConfirmImportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[44]
+	mi := &file_idsync_v1_admin_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3182,7 +4481,7 @@ func (x *ConfirmImportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmImportResponse.ProtoReflect.Descriptor instead.
 func (*ConfirmImportResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{44}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ConfirmImportResponse) GetRun() *ImportRun {
@@ -3203,7 +4502,7 @@ type CancelImportRequest struct {
 
 func (x *CancelImportRequest) Reset() {
 	*x = CancelImportRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[45]
+	mi := &file_idsync_v1_admin_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3215,7 +4514,7 @@ func (x *CancelImportRequest) String() string {
 func (*CancelImportRequest) ProtoMessage() {}
 
 func (x *CancelImportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[45]
+	mi := &file_idsync_v1_admin_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3228,7 +4527,7 @@ func (x *CancelImportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelImportRequest.ProtoReflect.Descriptor instead.
 func (*CancelImportRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{45}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *CancelImportRequest) GetId() string {
@@ -3249,7 +4548,7 @@ type CancelImportResponse struct {
 
 func (x *CancelImportResponse) Reset() {
 	*x = CancelImportResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[46]
+	mi := &file_idsync_v1_admin_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3261,7 +4560,7 @@ func (x *CancelImportResponse) String() string {
 func (*CancelImportResponse) ProtoMessage() {}
 
 func (x *CancelImportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[46]
+	mi := &file_idsync_v1_admin_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3274,7 +4573,7 @@ func (x *CancelImportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelImportResponse.ProtoReflect.Descriptor instead.
 func (*CancelImportResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{46}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *CancelImportResponse) GetRun() *ImportRun {
@@ -3328,13 +4627,23 @@ type User struct {
 	Revision uint64 `protobuf:"varint,19,opt,name=revision,proto3" json:"revision,omitempty"`
 	// Every group the user is in, directly or through nested groups.
 	TransitiveGroups []*TransitiveGroup `protobuf:"bytes,20,rep,name=transitive_groups,json=transitiveGroups,proto3" json:"transitive_groups,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// What the user's directory or source says (status is the stronger of
+	// this and an admin's hold).
+	SourceStatus UserStatus `protobuf:"varint,21,opt,name=source_status,json=sourceStatus,proto3,enum=idsync.v1.UserStatus" json:"source_status,omitempty"`
+	// An admin's hold, when one is on.
+	Hold *Hold `protobuf:"bytes,22,opt,name=hold,proto3" json:"hold,omitempty"`
+	// Since when the user is deprovisioned (unset when it is not).
+	DeprovisionedAt *timestamppb.Timestamp `protobuf:"bytes,23,opt,name=deprovisioned_at,json=deprovisionedAt,proto3" json:"deprovisioned_at,omitempty"`
+	// When the hub purges it, its retention run out (unset when it is not
+	// deprovisioned).
+	PurgeAt       *timestamppb.Timestamp `protobuf:"bytes,24,opt,name=purge_at,json=purgeAt,proto3" json:"purge_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *User) Reset() {
 	*x = User{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[47]
+	mi := &file_idsync_v1_admin_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3346,7 +4655,7 @@ func (x *User) String() string {
 func (*User) ProtoMessage() {}
 
 func (x *User) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[47]
+	mi := &file_idsync_v1_admin_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3359,7 +4668,7 @@ func (x *User) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use User.ProtoReflect.Descriptor instead.
 func (*User) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{47}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *User) GetId() string {
@@ -3502,6 +4811,107 @@ func (x *User) GetTransitiveGroups() []*TransitiveGroup {
 	return nil
 }
 
+func (x *User) GetSourceStatus() UserStatus {
+	if x != nil {
+		return x.SourceStatus
+	}
+	return UserStatus_USER_STATUS_UNSPECIFIED
+}
+
+func (x *User) GetHold() *Hold {
+	if x != nil {
+		return x.Hold
+	}
+	return nil
+}
+
+func (x *User) GetDeprovisionedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeprovisionedAt
+	}
+	return nil
+}
+
+func (x *User) GetPurgeAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PurgeAt
+	}
+	return nil
+}
+
+// Hold is an admin's hold on a user's status.
+type Hold struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The status held: deprovisioned or suspended.
+	Status UserStatus `protobuf:"varint,1,opt,name=status,proto3,enum=idsync.v1.UserStatus" json:"status,omitempty"`
+	// Who: "admin:NAME".
+	By string `protobuf:"bytes,2,opt,name=by,proto3" json:"by,omitempty"`
+	// Why, as the admin said.
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Since when.
+	At            *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Hold) Reset() {
+	*x = Hold{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Hold) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Hold) ProtoMessage() {}
+
+func (x *Hold) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Hold.ProtoReflect.Descriptor instead.
+func (*Hold) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *Hold) GetStatus() UserStatus {
+	if x != nil {
+		return x.Status
+	}
+	return UserStatus_USER_STATUS_UNSPECIFIED
+}
+
+func (x *Hold) GetBy() string {
+	if x != nil {
+		return x.By
+	}
+	return ""
+}
+
+func (x *Hold) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Hold) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
 // TransitiveGroup is a group a user belongs to through nesting.
 type TransitiveGroup struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3517,7 +4927,7 @@ type TransitiveGroup struct {
 
 func (x *TransitiveGroup) Reset() {
 	*x = TransitiveGroup{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[48]
+	mi := &file_idsync_v1_admin_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3529,7 +4939,7 @@ func (x *TransitiveGroup) String() string {
 func (*TransitiveGroup) ProtoMessage() {}
 
 func (x *TransitiveGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[48]
+	mi := &file_idsync_v1_admin_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3542,7 +4952,7 @@ func (x *TransitiveGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransitiveGroup.ProtoReflect.Descriptor instead.
 func (*TransitiveGroup) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{48}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *TransitiveGroup) GetName() string {
@@ -3583,7 +4993,7 @@ type ListUsersRequest struct {
 
 func (x *ListUsersRequest) Reset() {
 	*x = ListUsersRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[49]
+	mi := &file_idsync_v1_admin_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3595,7 +5005,7 @@ func (x *ListUsersRequest) String() string {
 func (*ListUsersRequest) ProtoMessage() {}
 
 func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[49]
+	mi := &file_idsync_v1_admin_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3608,7 +5018,7 @@ func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsersRequest.ProtoReflect.Descriptor instead.
 func (*ListUsersRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{49}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *ListUsersRequest) GetDirectory() string {
@@ -3650,7 +5060,7 @@ type ListUsersResponse struct {
 
 func (x *ListUsersResponse) Reset() {
 	*x = ListUsersResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[50]
+	mi := &file_idsync_v1_admin_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3662,7 +5072,7 @@ func (x *ListUsersResponse) String() string {
 func (*ListUsersResponse) ProtoMessage() {}
 
 func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[50]
+	mi := &file_idsync_v1_admin_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3675,7 +5085,7 @@ func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsersResponse.ProtoReflect.Descriptor instead.
 func (*ListUsersResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{50}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *ListUsersResponse) GetUsers() []*User {
@@ -3698,7 +5108,7 @@ type GetUserRequest struct {
 
 func (x *GetUserRequest) Reset() {
 	*x = GetUserRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[51]
+	mi := &file_idsync_v1_admin_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3710,7 +5120,7 @@ func (x *GetUserRequest) String() string {
 func (*GetUserRequest) ProtoMessage() {}
 
 func (x *GetUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[51]
+	mi := &file_idsync_v1_admin_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3723,7 +5133,7 @@ func (x *GetUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserRequest.ProtoReflect.Descriptor instead.
 func (*GetUserRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{51}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *GetUserRequest) GetUser() string {
@@ -3751,7 +5161,7 @@ type GetUserResponse struct {
 
 func (x *GetUserResponse) Reset() {
 	*x = GetUserResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[52]
+	mi := &file_idsync_v1_admin_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3763,7 +5173,7 @@ func (x *GetUserResponse) String() string {
 func (*GetUserResponse) ProtoMessage() {}
 
 func (x *GetUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[52]
+	mi := &file_idsync_v1_admin_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3776,7 +5186,7 @@ func (x *GetUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserResponse.ProtoReflect.Descriptor instead.
 func (*GetUserResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{52}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *GetUserResponse) GetUser() *User {
@@ -3815,7 +5225,7 @@ type Group struct {
 
 func (x *Group) Reset() {
 	*x = Group{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[53]
+	mi := &file_idsync_v1_admin_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3827,7 +5237,7 @@ func (x *Group) String() string {
 func (*Group) ProtoMessage() {}
 
 func (x *Group) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[53]
+	mi := &file_idsync_v1_admin_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3840,7 +5250,7 @@ func (x *Group) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Group.ProtoReflect.Descriptor instead.
 func (*Group) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{53}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *Group) GetId() string {
@@ -3930,7 +5340,7 @@ type GroupMember struct {
 
 func (x *GroupMember) Reset() {
 	*x = GroupMember{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[54]
+	mi := &file_idsync_v1_admin_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3942,7 +5352,7 @@ func (x *GroupMember) String() string {
 func (*GroupMember) ProtoMessage() {}
 
 func (x *GroupMember) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[54]
+	mi := &file_idsync_v1_admin_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3955,7 +5365,7 @@ func (x *GroupMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupMember.ProtoReflect.Descriptor instead.
 func (*GroupMember) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{54}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *GroupMember) GetValue() string {
@@ -3997,7 +5407,7 @@ type ListGroupsRequest struct {
 
 func (x *ListGroupsRequest) Reset() {
 	*x = ListGroupsRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[55]
+	mi := &file_idsync_v1_admin_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4009,7 +5419,7 @@ func (x *ListGroupsRequest) String() string {
 func (*ListGroupsRequest) ProtoMessage() {}
 
 func (x *ListGroupsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[55]
+	mi := &file_idsync_v1_admin_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4022,7 +5432,7 @@ func (x *ListGroupsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGroupsRequest.ProtoReflect.Descriptor instead.
 func (*ListGroupsRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{55}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *ListGroupsRequest) GetDirectory() string {
@@ -4043,7 +5453,7 @@ type ListGroupsResponse struct {
 
 func (x *ListGroupsResponse) Reset() {
 	*x = ListGroupsResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[56]
+	mi := &file_idsync_v1_admin_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4055,7 +5465,7 @@ func (x *ListGroupsResponse) String() string {
 func (*ListGroupsResponse) ProtoMessage() {}
 
 func (x *ListGroupsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[56]
+	mi := &file_idsync_v1_admin_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4068,7 +5478,7 @@ func (x *ListGroupsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGroupsResponse.ProtoReflect.Descriptor instead.
 func (*ListGroupsResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{56}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *ListGroupsResponse) GetGroups() []*Group {
@@ -4091,7 +5501,7 @@ type GetGroupRequest struct {
 
 func (x *GetGroupRequest) Reset() {
 	*x = GetGroupRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[57]
+	mi := &file_idsync_v1_admin_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4103,7 +5513,7 @@ func (x *GetGroupRequest) String() string {
 func (*GetGroupRequest) ProtoMessage() {}
 
 func (x *GetGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[57]
+	mi := &file_idsync_v1_admin_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4116,7 +5526,7 @@ func (x *GetGroupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetGroupRequest.ProtoReflect.Descriptor instead.
 func (*GetGroupRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{57}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *GetGroupRequest) GetGroup() string {
@@ -4146,7 +5556,7 @@ type GetGroupResponse struct {
 
 func (x *GetGroupResponse) Reset() {
 	*x = GetGroupResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[58]
+	mi := &file_idsync_v1_admin_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4158,7 +5568,7 @@ func (x *GetGroupResponse) String() string {
 func (*GetGroupResponse) ProtoMessage() {}
 
 func (x *GetGroupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[58]
+	mi := &file_idsync_v1_admin_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4171,7 +5581,7 @@ func (x *GetGroupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetGroupResponse.ProtoReflect.Descriptor instead.
 func (*GetGroupResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{58}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *GetGroupResponse) GetGroup() *Group {
@@ -4192,7 +5602,84 @@ var File_idsync_v1_admin_proto protoreflect.FileDescriptor
 
 const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x15idsync/v1/admin.proto\x12\tidsync.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15idsync/v1/agent.proto\"k\n" +
+	"\x15idsync/v1/admin.proto\x12\tidsync.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15idsync/v1/agent.proto\"\x84\x01\n" +
+	"\x15DeactivateUserRequest\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1c\n" +
+	"\tdirectory\x18\x02 \x01(\tR\tdirectory\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12!\n" +
+	"\fin_directory\x18\x04 \x01(\bR\vinDirectory\"\x82\x01\n" +
+	"\x16DeactivateUserResponse\x12#\n" +
+	"\x04user\x18\x01 \x01(\v2\x0f.idsync.v1.UserR\x04user\x12C\n" +
+	"\fin_directory\x18\x02 \x01(\v2 .idsync.v1.DirectoryWriteOutcomeR\vinDirectory\"E\n" +
+	"\x15DirectoryWriteOutcome\x12\x12\n" +
+	"\x04done\x18\x01 \x01(\bR\x04done\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"l\n" +
+	"\x15ReactivateUserRequest\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1c\n" +
+	"\tdirectory\x18\x02 \x01(\tR\tdirectory\x12!\n" +
+	"\fin_directory\x18\x03 \x01(\bR\vinDirectory\"\x82\x01\n" +
+	"\x16ReactivateUserResponse\x12#\n" +
+	"\x04user\x18\x01 \x01(\v2\x0f.idsync.v1.UserR\x04user\x12C\n" +
+	"\fin_directory\x18\x02 \x01(\v2 .idsync.v1.DirectoryWriteOutcomeR\vinDirectory\"^\n" +
+	"\x12SuspendUserRequest\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1c\n" +
+	"\tdirectory\x18\x02 \x01(\tR\tdirectory\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\":\n" +
+	"\x13SuspendUserResponse\x12#\n" +
+	"\x04user\x18\x01 \x01(\v2\x0f.idsync.v1.UserR\x04user\"H\n" +
+	"\x14UnsuspendUserRequest\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1c\n" +
+	"\tdirectory\x18\x02 \x01(\tR\tdirectory\"<\n" +
+	"\x15UnsuspendUserResponse\x12#\n" +
+	"\x04user\x18\x01 \x01(\v2\x0f.idsync.v1.UserR\x04user\"F\n" +
+	"\x12RestoreUserRequest\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1c\n" +
+	"\tdirectory\x18\x02 \x01(\tR\tdirectory\":\n" +
+	"\x13RestoreUserResponse\x12#\n" +
+	"\x04user\x18\x01 \x01(\v2\x0f.idsync.v1.UserR\x04user\"\xe0\x01\n" +
+	"\x11CreateUserRequest\x12\x1c\n" +
+	"\tdirectory\x18\x01 \x01(\tR\tdirectory\x12\x1a\n" +
+	"\busername\x18\x02 \x01(\tR\busername\x12\x14\n" +
+	"\x05email\x18\x03 \x01(\tR\x05email\x12@\n" +
+	"\x06fields\x18\x04 \x03(\v2(.idsync.v1.CreateUserRequest.FieldsEntryR\x06fields\x1a9\n" +
+	"\vFieldsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"9\n" +
+	"\x12CreateUserResponse\x12#\n" +
+	"\x04user\x18\x01 \x01(\v2\x0f.idsync.v1.UserR\x04user\"\xc2\x01\n" +
+	"\x11UpdateUserRequest\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1c\n" +
+	"\tdirectory\x18\x02 \x01(\tR\tdirectory\x12@\n" +
+	"\x06fields\x18\x03 \x03(\v2(.idsync.v1.UpdateUserRequest.FieldsEntryR\x06fields\x1a9\n" +
+	"\vFieldsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"9\n" +
+	"\x12UpdateUserResponse\x12#\n" +
+	"\x04user\x18\x01 \x01(\v2\x0f.idsync.v1.UserR\x04user\"E\n" +
+	"\x11DeleteUserRequest\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1c\n" +
+	"\tdirectory\x18\x02 \x01(\tR\tdirectory\"9\n" +
+	"\x12DeleteUserResponse\x12#\n" +
+	"\x04user\x18\x01 \x01(\v2\x0f.idsync.v1.UserR\x04user\"F\n" +
+	"\x12CreateGroupRequest\x12\x1c\n" +
+	"\tdirectory\x18\x01 \x01(\tR\tdirectory\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"=\n" +
+	"\x13CreateGroupResponse\x12&\n" +
+	"\x05group\x18\x01 \x01(\v2\x10.idsync.v1.GroupR\x05group\"\x86\x01\n" +
+	"\x15AddGroupMemberRequest\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12\x1c\n" +
+	"\tdirectory\x18\x02 \x01(\tR\tdirectory\x12\x12\n" +
+	"\x04user\x18\x03 \x01(\tR\x04user\x12%\n" +
+	"\x0euser_directory\x18\x04 \x01(\tR\ruserDirectory\"@\n" +
+	"\x16AddGroupMemberResponse\x12&\n" +
+	"\x05group\x18\x01 \x01(\v2\x10.idsync.v1.GroupR\x05group\"\x89\x01\n" +
+	"\x18RemoveGroupMemberRequest\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12\x1c\n" +
+	"\tdirectory\x18\x02 \x01(\tR\tdirectory\x12\x12\n" +
+	"\x04user\x18\x03 \x01(\tR\x04user\x12%\n" +
+	"\x0euser_directory\x18\x04 \x01(\tR\ruserDirectory\"C\n" +
+	"\x19RemoveGroupMemberResponse\x12&\n" +
+	"\x05group\x18\x01 \x01(\v2\x10.idsync.v1.GroupR\x05group\"k\n" +
 	"\x13AuthenticateRequest\x12\x1c\n" +
 	"\tdirectory\x18\x01 \x01(\tR\tdirectory\x12\x1a\n" +
 	"\busername\x18\x02 \x01(\tR\busername\x12\x1a\n" +
@@ -4275,7 +5762,7 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	" \x01(\tR\tgroupName\x12+\n" +
 	"\x11group_description\x18\v \x01(\tR\x10groupDescription\x12#\n" +
 	"\rgroup_members\x18\f \x03(\tR\fgroupMembers\x12\x14\n" +
-	"\x05extra\x18\r \x03(\tR\x05extra\"\xbe\x06\n" +
+	"\x05extra\x18\r \x03(\tR\x05extra\"\xeb\x06\n" +
 	"\tDirectory\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12,\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x18.idsync.v1.DirectoryKindR\x04kind\x12\x17\n" +
@@ -4300,7 +5787,8 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x0ecapture_status\x18\x12 \x01(\v2\x18.idsync.v1.CaptureStatusR\rcaptureStatus\x12\x1a\n" +
 	"\bmastered\x18\x13 \x03(\tR\bmastered\x123\n" +
 	"\n" +
-	"write_back\x18\x14 \x01(\v2\x14.idsync.v1.WriteBackR\twriteBack\"\xb0\x01\n" +
+	"write_back\x18\x14 \x01(\v2\x14.idsync.v1.WriteBackR\twriteBack\x12+\n" +
+	"\x11retention_seconds\x18\x15 \x01(\x04R\x10retentionSeconds\"\xb0\x01\n" +
 	"\tWriteBack\x12\x10\n" +
 	"\x03ous\x18\x01 \x03(\tR\x03ous\x12\x16\n" +
 	"\x06groups\x18\x02 \x03(\tR\x06groups\x12)\n" +
@@ -4409,7 +5897,7 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x13CancelImportRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\">\n" +
 	"\x14CancelImportResponse\x12&\n" +
-	"\x03run\x18\x01 \x01(\v2\x14.idsync.v1.ImportRunR\x03run\"\xc1\x05\n" +
+	"\x03run\x18\x01 \x01(\v2\x14.idsync.v1.ImportRunR\x03run\"\xa0\a\n" +
 	"\x04User\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
 	"\tdirectory\x18\x02 \x01(\tR\tdirectory\x12\x1f\n" +
@@ -4438,7 +5926,16 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"updated_at\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x1a\n" +
 	"\brevision\x18\x13 \x01(\x04R\brevision\x12G\n" +
-	"\x11transitive_groups\x18\x14 \x03(\v2\x1a.idsync.v1.TransitiveGroupR\x10transitiveGroups\"M\n" +
+	"\x11transitive_groups\x18\x14 \x03(\v2\x1a.idsync.v1.TransitiveGroupR\x10transitiveGroups\x12:\n" +
+	"\rsource_status\x18\x15 \x01(\x0e2\x15.idsync.v1.UserStatusR\fsourceStatus\x12#\n" +
+	"\x04hold\x18\x16 \x01(\v2\x0f.idsync.v1.HoldR\x04hold\x12E\n" +
+	"\x10deprovisioned_at\x18\x17 \x01(\v2\x1a.google.protobuf.TimestampR\x0fdeprovisionedAt\x125\n" +
+	"\bpurge_at\x18\x18 \x01(\v2\x1a.google.protobuf.TimestampR\apurgeAt\"\x89\x01\n" +
+	"\x04Hold\x12-\n" +
+	"\x06status\x18\x01 \x01(\x0e2\x15.idsync.v1.UserStatusR\x06status\x12\x0e\n" +
+	"\x02by\x18\x02 \x01(\tR\x02by\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12*\n" +
+	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"M\n" +
 	"\x0fTransitiveGroup\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05depth\x18\x02 \x01(\rR\x05depth\x12\x10\n" +
@@ -4502,7 +5999,7 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x17USER_STATUS_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12USER_STATUS_ACTIVE\x10\x01\x12\x19\n" +
 	"\x15USER_STATUS_SUSPENDED\x10\x02\x12\x1d\n" +
-	"\x19USER_STATUS_DEPROVISIONED\x10\x032\xf9\x0e\n" +
+	"\x19USER_STATUS_DEPROVISIONED\x10\x032\xfd\x15\n" +
 	"\fAdminService\x12X\n" +
 	"\x0fCreateDirectory\x12!.idsync.v1.CreateDirectoryRequest\x1a\".idsync.v1.CreateDirectoryResponse\x12X\n" +
 	"\x0fUpdateDirectory\x12!.idsync.v1.UpdateDirectoryRequest\x1a\".idsync.v1.UpdateDirectoryResponse\x12X\n" +
@@ -4528,7 +6025,21 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x10RevokeAdminToken\x12\".idsync.v1.RevokeAdminTokenRequest\x1a#.idsync.v1.RevokeAdminTokenResponse\x12X\n" +
 	"\x0fListAuditEvents\x12!.idsync.v1.ListAuditEventsRequest\x1a\".idsync.v1.ListAuditEventsResponse\x12F\n" +
 	"\tGetReport\x12\x1b.idsync.v1.GetReportRequest\x1a\x1c.idsync.v1.GetReportResponse\x12O\n" +
-	"\fAuthenticate\x12\x1e.idsync.v1.AuthenticateRequest\x1a\x1f.idsync.v1.AuthenticateResponseB3Z1github.com/idsync/idsync/proto/idsync/v1;idsyncv1b\x06proto3"
+	"\fAuthenticate\x12\x1e.idsync.v1.AuthenticateRequest\x1a\x1f.idsync.v1.AuthenticateResponse\x12U\n" +
+	"\x0eDeactivateUser\x12 .idsync.v1.DeactivateUserRequest\x1a!.idsync.v1.DeactivateUserResponse\x12U\n" +
+	"\x0eReactivateUser\x12 .idsync.v1.ReactivateUserRequest\x1a!.idsync.v1.ReactivateUserResponse\x12L\n" +
+	"\vSuspendUser\x12\x1d.idsync.v1.SuspendUserRequest\x1a\x1e.idsync.v1.SuspendUserResponse\x12R\n" +
+	"\rUnsuspendUser\x12\x1f.idsync.v1.UnsuspendUserRequest\x1a .idsync.v1.UnsuspendUserResponse\x12L\n" +
+	"\vRestoreUser\x12\x1d.idsync.v1.RestoreUserRequest\x1a\x1e.idsync.v1.RestoreUserResponse\x12I\n" +
+	"\n" +
+	"CreateUser\x12\x1c.idsync.v1.CreateUserRequest\x1a\x1d.idsync.v1.CreateUserResponse\x12I\n" +
+	"\n" +
+	"UpdateUser\x12\x1c.idsync.v1.UpdateUserRequest\x1a\x1d.idsync.v1.UpdateUserResponse\x12I\n" +
+	"\n" +
+	"DeleteUser\x12\x1c.idsync.v1.DeleteUserRequest\x1a\x1d.idsync.v1.DeleteUserResponse\x12L\n" +
+	"\vCreateGroup\x12\x1d.idsync.v1.CreateGroupRequest\x1a\x1e.idsync.v1.CreateGroupResponse\x12U\n" +
+	"\x0eAddGroupMember\x12 .idsync.v1.AddGroupMemberRequest\x1a!.idsync.v1.AddGroupMemberResponse\x12^\n" +
+	"\x11RemoveGroupMember\x12#.idsync.v1.RemoveGroupMemberRequest\x1a$.idsync.v1.RemoveGroupMemberResponseB3Z1github.com/idsync/idsync/proto/idsync/v1;idsyncv1b\x06proto3"
 
 var (
 	file_idsync_v1_admin_proto_rawDescOnce sync.Once
@@ -4543,187 +6054,256 @@ func file_idsync_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_idsync_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_idsync_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
+var file_idsync_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 85)
 var file_idsync_v1_admin_proto_goTypes = []any{
 	(AgentState)(0),                       // 0: idsync.v1.AgentState
 	(RunState)(0),                         // 1: idsync.v1.RunState
 	(UserStatus)(0),                       // 2: idsync.v1.UserStatus
-	(*AuthenticateRequest)(nil),           // 3: idsync.v1.AuthenticateRequest
-	(*AuthenticateResponse)(nil),          // 4: idsync.v1.AuthenticateResponse
-	(*AdminToken)(nil),                    // 5: idsync.v1.AdminToken
-	(*CreateAdminTokenRequest)(nil),       // 6: idsync.v1.CreateAdminTokenRequest
-	(*CreateAdminTokenResponse)(nil),      // 7: idsync.v1.CreateAdminTokenResponse
-	(*ListAdminTokensRequest)(nil),        // 8: idsync.v1.ListAdminTokensRequest
-	(*ListAdminTokensResponse)(nil),       // 9: idsync.v1.ListAdminTokensResponse
-	(*RevokeAdminTokenRequest)(nil),       // 10: idsync.v1.RevokeAdminTokenRequest
-	(*RevokeAdminTokenResponse)(nil),      // 11: idsync.v1.RevokeAdminTokenResponse
-	(*AuditEvent)(nil),                    // 12: idsync.v1.AuditEvent
-	(*ListAuditEventsRequest)(nil),        // 13: idsync.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil),       // 14: idsync.v1.ListAuditEventsResponse
-	(*GetReportRequest)(nil),              // 15: idsync.v1.GetReportRequest
-	(*ReportRow)(nil),                     // 16: idsync.v1.ReportRow
-	(*GetReportResponse)(nil),             // 17: idsync.v1.GetReportResponse
-	(*AttributeMapping)(nil),              // 18: idsync.v1.AttributeMapping
-	(*Directory)(nil),                     // 19: idsync.v1.Directory
-	(*WriteBack)(nil),                     // 20: idsync.v1.WriteBack
-	(*CaptureStatus)(nil),                 // 21: idsync.v1.CaptureStatus
-	(*CreateDirectoryRequest)(nil),        // 22: idsync.v1.CreateDirectoryRequest
-	(*CreateDirectoryResponse)(nil),       // 23: idsync.v1.CreateDirectoryResponse
-	(*UpdateDirectoryRequest)(nil),        // 24: idsync.v1.UpdateDirectoryRequest
-	(*UpdateDirectoryResponse)(nil),       // 25: idsync.v1.UpdateDirectoryResponse
-	(*ListDirectoriesRequest)(nil),        // 26: idsync.v1.ListDirectoriesRequest
-	(*ListDirectoriesResponse)(nil),       // 27: idsync.v1.ListDirectoriesResponse
-	(*GetDirectoryRequest)(nil),           // 28: idsync.v1.GetDirectoryRequest
-	(*GetDirectoryResponse)(nil),          // 29: idsync.v1.GetDirectoryResponse
-	(*IssueSourceTokenRequest)(nil),       // 30: idsync.v1.IssueSourceTokenRequest
-	(*IssueSourceTokenResponse)(nil),      // 31: idsync.v1.IssueSourceTokenResponse
-	(*CreateEnrollmentTokenRequest)(nil),  // 32: idsync.v1.CreateEnrollmentTokenRequest
-	(*CreateEnrollmentTokenResponse)(nil), // 33: idsync.v1.CreateEnrollmentTokenResponse
-	(*Agent)(nil),                         // 34: idsync.v1.Agent
-	(*ListAgentsRequest)(nil),             // 35: idsync.v1.ListAgentsRequest
-	(*ListAgentsResponse)(nil),            // 36: idsync.v1.ListAgentsResponse
-	(*RevokeAgentRequest)(nil),            // 37: idsync.v1.RevokeAgentRequest
-	(*RevokeAgentResponse)(nil),           // 38: idsync.v1.RevokeAgentResponse
-	(*ImportRun)(nil),                     // 39: idsync.v1.ImportRun
-	(*StartImportRequest)(nil),            // 40: idsync.v1.StartImportRequest
-	(*StartImportResponse)(nil),           // 41: idsync.v1.StartImportResponse
-	(*ListImportsRequest)(nil),            // 42: idsync.v1.ListImportsRequest
-	(*ListImportsResponse)(nil),           // 43: idsync.v1.ListImportsResponse
-	(*GetImportRequest)(nil),              // 44: idsync.v1.GetImportRequest
-	(*GetImportResponse)(nil),             // 45: idsync.v1.GetImportResponse
-	(*ConfirmImportRequest)(nil),          // 46: idsync.v1.ConfirmImportRequest
-	(*ConfirmImportResponse)(nil),         // 47: idsync.v1.ConfirmImportResponse
-	(*CancelImportRequest)(nil),           // 48: idsync.v1.CancelImportRequest
-	(*CancelImportResponse)(nil),          // 49: idsync.v1.CancelImportResponse
-	(*User)(nil),                          // 50: idsync.v1.User
-	(*TransitiveGroup)(nil),               // 51: idsync.v1.TransitiveGroup
-	(*ListUsersRequest)(nil),              // 52: idsync.v1.ListUsersRequest
-	(*ListUsersResponse)(nil),             // 53: idsync.v1.ListUsersResponse
-	(*GetUserRequest)(nil),                // 54: idsync.v1.GetUserRequest
-	(*GetUserResponse)(nil),               // 55: idsync.v1.GetUserResponse
-	(*Group)(nil),                         // 56: idsync.v1.Group
-	(*GroupMember)(nil),                   // 57: idsync.v1.GroupMember
-	(*ListGroupsRequest)(nil),             // 58: idsync.v1.ListGroupsRequest
-	(*ListGroupsResponse)(nil),            // 59: idsync.v1.ListGroupsResponse
-	(*GetGroupRequest)(nil),               // 60: idsync.v1.GetGroupRequest
-	(*GetGroupResponse)(nil),              // 61: idsync.v1.GetGroupResponse
-	(*timestamppb.Timestamp)(nil),         // 62: google.protobuf.Timestamp
-	(DirectoryKind)(0),                    // 63: idsync.v1.DirectoryKind
-	(*fieldmaskpb.FieldMask)(nil),         // 64: google.protobuf.FieldMask
-	(ImportKind)(0),                       // 65: idsync.v1.ImportKind
-	(*EntryError)(nil),                    // 66: idsync.v1.EntryError
-	(*Attribute)(nil),                     // 67: idsync.v1.Attribute
-	(ObjectKind)(0),                       // 68: idsync.v1.ObjectKind
+	(*DeactivateUserRequest)(nil),         // 3: idsync.v1.DeactivateUserRequest
+	(*DeactivateUserResponse)(nil),        // 4: idsync.v1.DeactivateUserResponse
+	(*DirectoryWriteOutcome)(nil),         // 5: idsync.v1.DirectoryWriteOutcome
+	(*ReactivateUserRequest)(nil),         // 6: idsync.v1.ReactivateUserRequest
+	(*ReactivateUserResponse)(nil),        // 7: idsync.v1.ReactivateUserResponse
+	(*SuspendUserRequest)(nil),            // 8: idsync.v1.SuspendUserRequest
+	(*SuspendUserResponse)(nil),           // 9: idsync.v1.SuspendUserResponse
+	(*UnsuspendUserRequest)(nil),          // 10: idsync.v1.UnsuspendUserRequest
+	(*UnsuspendUserResponse)(nil),         // 11: idsync.v1.UnsuspendUserResponse
+	(*RestoreUserRequest)(nil),            // 12: idsync.v1.RestoreUserRequest
+	(*RestoreUserResponse)(nil),           // 13: idsync.v1.RestoreUserResponse
+	(*CreateUserRequest)(nil),             // 14: idsync.v1.CreateUserRequest
+	(*CreateUserResponse)(nil),            // 15: idsync.v1.CreateUserResponse
+	(*UpdateUserRequest)(nil),             // 16: idsync.v1.UpdateUserRequest
+	(*UpdateUserResponse)(nil),            // 17: idsync.v1.UpdateUserResponse
+	(*DeleteUserRequest)(nil),             // 18: idsync.v1.DeleteUserRequest
+	(*DeleteUserResponse)(nil),            // 19: idsync.v1.DeleteUserResponse
+	(*CreateGroupRequest)(nil),            // 20: idsync.v1.CreateGroupRequest
+	(*CreateGroupResponse)(nil),           // 21: idsync.v1.CreateGroupResponse
+	(*AddGroupMemberRequest)(nil),         // 22: idsync.v1.AddGroupMemberRequest
+	(*AddGroupMemberResponse)(nil),        // 23: idsync.v1.AddGroupMemberResponse
+	(*RemoveGroupMemberRequest)(nil),      // 24: idsync.v1.RemoveGroupMemberRequest
+	(*RemoveGroupMemberResponse)(nil),     // 25: idsync.v1.RemoveGroupMemberResponse
+	(*AuthenticateRequest)(nil),           // 26: idsync.v1.AuthenticateRequest
+	(*AuthenticateResponse)(nil),          // 27: idsync.v1.AuthenticateResponse
+	(*AdminToken)(nil),                    // 28: idsync.v1.AdminToken
+	(*CreateAdminTokenRequest)(nil),       // 29: idsync.v1.CreateAdminTokenRequest
+	(*CreateAdminTokenResponse)(nil),      // 30: idsync.v1.CreateAdminTokenResponse
+	(*ListAdminTokensRequest)(nil),        // 31: idsync.v1.ListAdminTokensRequest
+	(*ListAdminTokensResponse)(nil),       // 32: idsync.v1.ListAdminTokensResponse
+	(*RevokeAdminTokenRequest)(nil),       // 33: idsync.v1.RevokeAdminTokenRequest
+	(*RevokeAdminTokenResponse)(nil),      // 34: idsync.v1.RevokeAdminTokenResponse
+	(*AuditEvent)(nil),                    // 35: idsync.v1.AuditEvent
+	(*ListAuditEventsRequest)(nil),        // 36: idsync.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),       // 37: idsync.v1.ListAuditEventsResponse
+	(*GetReportRequest)(nil),              // 38: idsync.v1.GetReportRequest
+	(*ReportRow)(nil),                     // 39: idsync.v1.ReportRow
+	(*GetReportResponse)(nil),             // 40: idsync.v1.GetReportResponse
+	(*AttributeMapping)(nil),              // 41: idsync.v1.AttributeMapping
+	(*Directory)(nil),                     // 42: idsync.v1.Directory
+	(*WriteBack)(nil),                     // 43: idsync.v1.WriteBack
+	(*CaptureStatus)(nil),                 // 44: idsync.v1.CaptureStatus
+	(*CreateDirectoryRequest)(nil),        // 45: idsync.v1.CreateDirectoryRequest
+	(*CreateDirectoryResponse)(nil),       // 46: idsync.v1.CreateDirectoryResponse
+	(*UpdateDirectoryRequest)(nil),        // 47: idsync.v1.UpdateDirectoryRequest
+	(*UpdateDirectoryResponse)(nil),       // 48: idsync.v1.UpdateDirectoryResponse
+	(*ListDirectoriesRequest)(nil),        // 49: idsync.v1.ListDirectoriesRequest
+	(*ListDirectoriesResponse)(nil),       // 50: idsync.v1.ListDirectoriesResponse
+	(*GetDirectoryRequest)(nil),           // 51: idsync.v1.GetDirectoryRequest
+	(*GetDirectoryResponse)(nil),          // 52: idsync.v1.GetDirectoryResponse
+	(*IssueSourceTokenRequest)(nil),       // 53: idsync.v1.IssueSourceTokenRequest
+	(*IssueSourceTokenResponse)(nil),      // 54: idsync.v1.IssueSourceTokenResponse
+	(*CreateEnrollmentTokenRequest)(nil),  // 55: idsync.v1.CreateEnrollmentTokenRequest
+	(*CreateEnrollmentTokenResponse)(nil), // 56: idsync.v1.CreateEnrollmentTokenResponse
+	(*Agent)(nil),                         // 57: idsync.v1.Agent
+	(*ListAgentsRequest)(nil),             // 58: idsync.v1.ListAgentsRequest
+	(*ListAgentsResponse)(nil),            // 59: idsync.v1.ListAgentsResponse
+	(*RevokeAgentRequest)(nil),            // 60: idsync.v1.RevokeAgentRequest
+	(*RevokeAgentResponse)(nil),           // 61: idsync.v1.RevokeAgentResponse
+	(*ImportRun)(nil),                     // 62: idsync.v1.ImportRun
+	(*StartImportRequest)(nil),            // 63: idsync.v1.StartImportRequest
+	(*StartImportResponse)(nil),           // 64: idsync.v1.StartImportResponse
+	(*ListImportsRequest)(nil),            // 65: idsync.v1.ListImportsRequest
+	(*ListImportsResponse)(nil),           // 66: idsync.v1.ListImportsResponse
+	(*GetImportRequest)(nil),              // 67: idsync.v1.GetImportRequest
+	(*GetImportResponse)(nil),             // 68: idsync.v1.GetImportResponse
+	(*ConfirmImportRequest)(nil),          // 69: idsync.v1.ConfirmImportRequest
+	(*ConfirmImportResponse)(nil),         // 70: idsync.v1.ConfirmImportResponse
+	(*CancelImportRequest)(nil),           // 71: idsync.v1.CancelImportRequest
+	(*CancelImportResponse)(nil),          // 72: idsync.v1.CancelImportResponse
+	(*User)(nil),                          // 73: idsync.v1.User
+	(*Hold)(nil),                          // 74: idsync.v1.Hold
+	(*TransitiveGroup)(nil),               // 75: idsync.v1.TransitiveGroup
+	(*ListUsersRequest)(nil),              // 76: idsync.v1.ListUsersRequest
+	(*ListUsersResponse)(nil),             // 77: idsync.v1.ListUsersResponse
+	(*GetUserRequest)(nil),                // 78: idsync.v1.GetUserRequest
+	(*GetUserResponse)(nil),               // 79: idsync.v1.GetUserResponse
+	(*Group)(nil),                         // 80: idsync.v1.Group
+	(*GroupMember)(nil),                   // 81: idsync.v1.GroupMember
+	(*ListGroupsRequest)(nil),             // 82: idsync.v1.ListGroupsRequest
+	(*ListGroupsResponse)(nil),            // 83: idsync.v1.ListGroupsResponse
+	(*GetGroupRequest)(nil),               // 84: idsync.v1.GetGroupRequest
+	(*GetGroupResponse)(nil),              // 85: idsync.v1.GetGroupResponse
+	nil,                                   // 86: idsync.v1.CreateUserRequest.FieldsEntry
+	nil,                                   // 87: idsync.v1.UpdateUserRequest.FieldsEntry
+	(*timestamppb.Timestamp)(nil),         // 88: google.protobuf.Timestamp
+	(DirectoryKind)(0),                    // 89: idsync.v1.DirectoryKind
+	(*fieldmaskpb.FieldMask)(nil),         // 90: google.protobuf.FieldMask
+	(ImportKind)(0),                       // 91: idsync.v1.ImportKind
+	(*EntryError)(nil),                    // 92: idsync.v1.EntryError
+	(*Attribute)(nil),                     // 93: idsync.v1.Attribute
+	(ObjectKind)(0),                       // 94: idsync.v1.ObjectKind
 }
 var file_idsync_v1_admin_proto_depIdxs = []int32{
-	50, // 0: idsync.v1.AuthenticateResponse.user:type_name -> idsync.v1.User
-	62, // 1: idsync.v1.AdminToken.created_at:type_name -> google.protobuf.Timestamp
-	62, // 2: idsync.v1.AdminToken.revoked_at:type_name -> google.protobuf.Timestamp
-	62, // 3: idsync.v1.AdminToken.last_used_at:type_name -> google.protobuf.Timestamp
-	5,  // 4: idsync.v1.CreateAdminTokenResponse.token:type_name -> idsync.v1.AdminToken
-	5,  // 5: idsync.v1.ListAdminTokensResponse.tokens:type_name -> idsync.v1.AdminToken
-	5,  // 6: idsync.v1.RevokeAdminTokenResponse.token:type_name -> idsync.v1.AdminToken
-	62, // 7: idsync.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
-	62, // 8: idsync.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
-	12, // 9: idsync.v1.ListAuditEventsResponse.events:type_name -> idsync.v1.AuditEvent
-	16, // 10: idsync.v1.GetReportResponse.rows:type_name -> idsync.v1.ReportRow
-	62, // 11: idsync.v1.GetReportResponse.generated_at:type_name -> google.protobuf.Timestamp
-	63, // 12: idsync.v1.Directory.kind:type_name -> idsync.v1.DirectoryKind
-	18, // 13: idsync.v1.Directory.mapping:type_name -> idsync.v1.AttributeMapping
-	62, // 14: idsync.v1.Directory.created_at:type_name -> google.protobuf.Timestamp
-	39, // 15: idsync.v1.Directory.last_run:type_name -> idsync.v1.ImportRun
-	21, // 16: idsync.v1.Directory.capture_status:type_name -> idsync.v1.CaptureStatus
-	20, // 17: idsync.v1.Directory.write_back:type_name -> idsync.v1.WriteBack
-	62, // 18: idsync.v1.CaptureStatus.started_at:type_name -> google.protobuf.Timestamp
-	19, // 19: idsync.v1.CreateDirectoryRequest.directory:type_name -> idsync.v1.Directory
-	19, // 20: idsync.v1.CreateDirectoryResponse.directory:type_name -> idsync.v1.Directory
-	19, // 21: idsync.v1.UpdateDirectoryRequest.directory:type_name -> idsync.v1.Directory
-	64, // 22: idsync.v1.UpdateDirectoryRequest.update_mask:type_name -> google.protobuf.FieldMask
-	19, // 23: idsync.v1.UpdateDirectoryResponse.directory:type_name -> idsync.v1.Directory
-	19, // 24: idsync.v1.ListDirectoriesResponse.directories:type_name -> idsync.v1.Directory
-	19, // 25: idsync.v1.GetDirectoryResponse.directory:type_name -> idsync.v1.Directory
-	62, // 26: idsync.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	0,  // 27: idsync.v1.Agent.state:type_name -> idsync.v1.AgentState
-	62, // 28: idsync.v1.Agent.enrolled_at:type_name -> google.protobuf.Timestamp
-	62, // 29: idsync.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
-	62, // 30: idsync.v1.Agent.cert_expires_at:type_name -> google.protobuf.Timestamp
-	34, // 31: idsync.v1.ListAgentsResponse.agents:type_name -> idsync.v1.Agent
-	34, // 32: idsync.v1.RevokeAgentResponse.agent:type_name -> idsync.v1.Agent
-	65, // 33: idsync.v1.ImportRun.kind:type_name -> idsync.v1.ImportKind
-	1,  // 34: idsync.v1.ImportRun.state:type_name -> idsync.v1.RunState
-	62, // 35: idsync.v1.ImportRun.started_at:type_name -> google.protobuf.Timestamp
-	62, // 36: idsync.v1.ImportRun.finished_at:type_name -> google.protobuf.Timestamp
-	66, // 37: idsync.v1.ImportRun.error_samples:type_name -> idsync.v1.EntryError
-	65, // 38: idsync.v1.StartImportRequest.kind:type_name -> idsync.v1.ImportKind
-	39, // 39: idsync.v1.StartImportResponse.run:type_name -> idsync.v1.ImportRun
-	39, // 40: idsync.v1.ListImportsResponse.runs:type_name -> idsync.v1.ImportRun
-	39, // 41: idsync.v1.GetImportResponse.run:type_name -> idsync.v1.ImportRun
-	39, // 42: idsync.v1.ConfirmImportResponse.run:type_name -> idsync.v1.ImportRun
-	39, // 43: idsync.v1.CancelImportResponse.run:type_name -> idsync.v1.ImportRun
-	2,  // 44: idsync.v1.User.status:type_name -> idsync.v1.UserStatus
-	67, // 45: idsync.v1.User.extra:type_name -> idsync.v1.Attribute
-	62, // 46: idsync.v1.User.created_at:type_name -> google.protobuf.Timestamp
-	62, // 47: idsync.v1.User.updated_at:type_name -> google.protobuf.Timestamp
-	51, // 48: idsync.v1.User.transitive_groups:type_name -> idsync.v1.TransitiveGroup
-	2,  // 49: idsync.v1.ListUsersRequest.status:type_name -> idsync.v1.UserStatus
-	50, // 50: idsync.v1.ListUsersResponse.users:type_name -> idsync.v1.User
-	50, // 51: idsync.v1.GetUserResponse.user:type_name -> idsync.v1.User
-	2,  // 52: idsync.v1.Group.status:type_name -> idsync.v1.UserStatus
-	68, // 53: idsync.v1.GroupMember.kind:type_name -> idsync.v1.ObjectKind
-	56, // 54: idsync.v1.ListGroupsResponse.groups:type_name -> idsync.v1.Group
-	56, // 55: idsync.v1.GetGroupResponse.group:type_name -> idsync.v1.Group
-	57, // 56: idsync.v1.GetGroupResponse.members:type_name -> idsync.v1.GroupMember
-	22, // 57: idsync.v1.AdminService.CreateDirectory:input_type -> idsync.v1.CreateDirectoryRequest
-	24, // 58: idsync.v1.AdminService.UpdateDirectory:input_type -> idsync.v1.UpdateDirectoryRequest
-	26, // 59: idsync.v1.AdminService.ListDirectories:input_type -> idsync.v1.ListDirectoriesRequest
-	28, // 60: idsync.v1.AdminService.GetDirectory:input_type -> idsync.v1.GetDirectoryRequest
-	30, // 61: idsync.v1.AdminService.IssueSourceToken:input_type -> idsync.v1.IssueSourceTokenRequest
-	32, // 62: idsync.v1.AdminService.CreateEnrollmentToken:input_type -> idsync.v1.CreateEnrollmentTokenRequest
-	35, // 63: idsync.v1.AdminService.ListAgents:input_type -> idsync.v1.ListAgentsRequest
-	37, // 64: idsync.v1.AdminService.RevokeAgent:input_type -> idsync.v1.RevokeAgentRequest
-	40, // 65: idsync.v1.AdminService.StartImport:input_type -> idsync.v1.StartImportRequest
-	42, // 66: idsync.v1.AdminService.ListImports:input_type -> idsync.v1.ListImportsRequest
-	44, // 67: idsync.v1.AdminService.GetImport:input_type -> idsync.v1.GetImportRequest
-	46, // 68: idsync.v1.AdminService.ConfirmImport:input_type -> idsync.v1.ConfirmImportRequest
-	48, // 69: idsync.v1.AdminService.CancelImport:input_type -> idsync.v1.CancelImportRequest
-	52, // 70: idsync.v1.AdminService.ListUsers:input_type -> idsync.v1.ListUsersRequest
-	54, // 71: idsync.v1.AdminService.GetUser:input_type -> idsync.v1.GetUserRequest
-	58, // 72: idsync.v1.AdminService.ListGroups:input_type -> idsync.v1.ListGroupsRequest
-	60, // 73: idsync.v1.AdminService.GetGroup:input_type -> idsync.v1.GetGroupRequest
-	6,  // 74: idsync.v1.AdminService.CreateAdminToken:input_type -> idsync.v1.CreateAdminTokenRequest
-	8,  // 75: idsync.v1.AdminService.ListAdminTokens:input_type -> idsync.v1.ListAdminTokensRequest
-	10, // 76: idsync.v1.AdminService.RevokeAdminToken:input_type -> idsync.v1.RevokeAdminTokenRequest
-	13, // 77: idsync.v1.AdminService.ListAuditEvents:input_type -> idsync.v1.ListAuditEventsRequest
-	15, // 78: idsync.v1.AdminService.GetReport:input_type -> idsync.v1.GetReportRequest
-	3,  // 79: idsync.v1.AdminService.Authenticate:input_type -> idsync.v1.AuthenticateRequest
-	23, // 80: idsync.v1.AdminService.CreateDirectory:output_type -> idsync.v1.CreateDirectoryResponse
-	25, // 81: idsync.v1.AdminService.UpdateDirectory:output_type -> idsync.v1.UpdateDirectoryResponse
-	27, // 82: idsync.v1.AdminService.ListDirectories:output_type -> idsync.v1.ListDirectoriesResponse
-	29, // 83: idsync.v1.AdminService.GetDirectory:output_type -> idsync.v1.GetDirectoryResponse
-	31, // 84: idsync.v1.AdminService.IssueSourceToken:output_type -> idsync.v1.IssueSourceTokenResponse
-	33, // 85: idsync.v1.AdminService.CreateEnrollmentToken:output_type -> idsync.v1.CreateEnrollmentTokenResponse
-	36, // 86: idsync.v1.AdminService.ListAgents:output_type -> idsync.v1.ListAgentsResponse
-	38, // 87: idsync.v1.AdminService.RevokeAgent:output_type -> idsync.v1.RevokeAgentResponse
-	41, // 88: idsync.v1.AdminService.StartImport:output_type -> idsync.v1.StartImportResponse
-	43, // 89: idsync.v1.AdminService.ListImports:output_type -> idsync.v1.ListImportsResponse
-	45, // 90: idsync.v1.AdminService.GetImport:output_type -> idsync.v1.GetImportResponse
-	47, // 91: idsync.v1.AdminService.ConfirmImport:output_type -> idsync.v1.ConfirmImportResponse
-	49, // 92: idsync.v1.AdminService.CancelImport:output_type -> idsync.v1.CancelImportResponse
-	53, // 93: idsync.v1.AdminService.ListUsers:output_type -> idsync.v1.ListUsersResponse
-	55, // 94: idsync.v1.AdminService.GetUser:output_type -> idsync.v1.GetUserResponse
-	59, // 95: idsync.v1.AdminService.ListGroups:output_type -> idsync.v1.ListGroupsResponse
-	61, // 96: idsync.v1.AdminService.GetGroup:output_type -> idsync.v1.GetGroupResponse
-	7,  // 97: idsync.v1.AdminService.CreateAdminToken:output_type -> idsync.v1.CreateAdminTokenResponse
-	9,  // 98: idsync.v1.AdminService.ListAdminTokens:output_type -> idsync.v1.ListAdminTokensResponse
-	11, // 99: idsync.v1.AdminService.RevokeAdminToken:output_type -> idsync.v1.RevokeAdminTokenResponse
-	14, // 100: idsync.v1.AdminService.ListAuditEvents:output_type -> idsync.v1.ListAuditEventsResponse
-	17, // 101: idsync.v1.AdminService.GetReport:output_type -> idsync.v1.GetReportResponse
-	4,  // 102: idsync.v1.AdminService.Authenticate:output_type -> idsync.v1.AuthenticateResponse
-	80, // [80:103] is the sub-list for method output_type
-	57, // [57:80] is the sub-list for method input_type
-	57, // [57:57] is the sub-list for extension type_name
-	57, // [57:57] is the sub-list for extension extendee
-	0,  // [0:57] is the sub-list for field type_name
+	73,  // 0: idsync.v1.DeactivateUserResponse.user:type_name -> idsync.v1.User
+	5,   // 1: idsync.v1.DeactivateUserResponse.in_directory:type_name -> idsync.v1.DirectoryWriteOutcome
+	73,  // 2: idsync.v1.ReactivateUserResponse.user:type_name -> idsync.v1.User
+	5,   // 3: idsync.v1.ReactivateUserResponse.in_directory:type_name -> idsync.v1.DirectoryWriteOutcome
+	73,  // 4: idsync.v1.SuspendUserResponse.user:type_name -> idsync.v1.User
+	73,  // 5: idsync.v1.UnsuspendUserResponse.user:type_name -> idsync.v1.User
+	73,  // 6: idsync.v1.RestoreUserResponse.user:type_name -> idsync.v1.User
+	86,  // 7: idsync.v1.CreateUserRequest.fields:type_name -> idsync.v1.CreateUserRequest.FieldsEntry
+	73,  // 8: idsync.v1.CreateUserResponse.user:type_name -> idsync.v1.User
+	87,  // 9: idsync.v1.UpdateUserRequest.fields:type_name -> idsync.v1.UpdateUserRequest.FieldsEntry
+	73,  // 10: idsync.v1.UpdateUserResponse.user:type_name -> idsync.v1.User
+	73,  // 11: idsync.v1.DeleteUserResponse.user:type_name -> idsync.v1.User
+	80,  // 12: idsync.v1.CreateGroupResponse.group:type_name -> idsync.v1.Group
+	80,  // 13: idsync.v1.AddGroupMemberResponse.group:type_name -> idsync.v1.Group
+	80,  // 14: idsync.v1.RemoveGroupMemberResponse.group:type_name -> idsync.v1.Group
+	73,  // 15: idsync.v1.AuthenticateResponse.user:type_name -> idsync.v1.User
+	88,  // 16: idsync.v1.AdminToken.created_at:type_name -> google.protobuf.Timestamp
+	88,  // 17: idsync.v1.AdminToken.revoked_at:type_name -> google.protobuf.Timestamp
+	88,  // 18: idsync.v1.AdminToken.last_used_at:type_name -> google.protobuf.Timestamp
+	28,  // 19: idsync.v1.CreateAdminTokenResponse.token:type_name -> idsync.v1.AdminToken
+	28,  // 20: idsync.v1.ListAdminTokensResponse.tokens:type_name -> idsync.v1.AdminToken
+	28,  // 21: idsync.v1.RevokeAdminTokenResponse.token:type_name -> idsync.v1.AdminToken
+	88,  // 22: idsync.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
+	88,  // 23: idsync.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
+	35,  // 24: idsync.v1.ListAuditEventsResponse.events:type_name -> idsync.v1.AuditEvent
+	39,  // 25: idsync.v1.GetReportResponse.rows:type_name -> idsync.v1.ReportRow
+	88,  // 26: idsync.v1.GetReportResponse.generated_at:type_name -> google.protobuf.Timestamp
+	89,  // 27: idsync.v1.Directory.kind:type_name -> idsync.v1.DirectoryKind
+	41,  // 28: idsync.v1.Directory.mapping:type_name -> idsync.v1.AttributeMapping
+	88,  // 29: idsync.v1.Directory.created_at:type_name -> google.protobuf.Timestamp
+	62,  // 30: idsync.v1.Directory.last_run:type_name -> idsync.v1.ImportRun
+	44,  // 31: idsync.v1.Directory.capture_status:type_name -> idsync.v1.CaptureStatus
+	43,  // 32: idsync.v1.Directory.write_back:type_name -> idsync.v1.WriteBack
+	88,  // 33: idsync.v1.CaptureStatus.started_at:type_name -> google.protobuf.Timestamp
+	42,  // 34: idsync.v1.CreateDirectoryRequest.directory:type_name -> idsync.v1.Directory
+	42,  // 35: idsync.v1.CreateDirectoryResponse.directory:type_name -> idsync.v1.Directory
+	42,  // 36: idsync.v1.UpdateDirectoryRequest.directory:type_name -> idsync.v1.Directory
+	90,  // 37: idsync.v1.UpdateDirectoryRequest.update_mask:type_name -> google.protobuf.FieldMask
+	42,  // 38: idsync.v1.UpdateDirectoryResponse.directory:type_name -> idsync.v1.Directory
+	42,  // 39: idsync.v1.ListDirectoriesResponse.directories:type_name -> idsync.v1.Directory
+	42,  // 40: idsync.v1.GetDirectoryResponse.directory:type_name -> idsync.v1.Directory
+	88,  // 41: idsync.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	0,   // 42: idsync.v1.Agent.state:type_name -> idsync.v1.AgentState
+	88,  // 43: idsync.v1.Agent.enrolled_at:type_name -> google.protobuf.Timestamp
+	88,  // 44: idsync.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
+	88,  // 45: idsync.v1.Agent.cert_expires_at:type_name -> google.protobuf.Timestamp
+	57,  // 46: idsync.v1.ListAgentsResponse.agents:type_name -> idsync.v1.Agent
+	57,  // 47: idsync.v1.RevokeAgentResponse.agent:type_name -> idsync.v1.Agent
+	91,  // 48: idsync.v1.ImportRun.kind:type_name -> idsync.v1.ImportKind
+	1,   // 49: idsync.v1.ImportRun.state:type_name -> idsync.v1.RunState
+	88,  // 50: idsync.v1.ImportRun.started_at:type_name -> google.protobuf.Timestamp
+	88,  // 51: idsync.v1.ImportRun.finished_at:type_name -> google.protobuf.Timestamp
+	92,  // 52: idsync.v1.ImportRun.error_samples:type_name -> idsync.v1.EntryError
+	91,  // 53: idsync.v1.StartImportRequest.kind:type_name -> idsync.v1.ImportKind
+	62,  // 54: idsync.v1.StartImportResponse.run:type_name -> idsync.v1.ImportRun
+	62,  // 55: idsync.v1.ListImportsResponse.runs:type_name -> idsync.v1.ImportRun
+	62,  // 56: idsync.v1.GetImportResponse.run:type_name -> idsync.v1.ImportRun
+	62,  // 57: idsync.v1.ConfirmImportResponse.run:type_name -> idsync.v1.ImportRun
+	62,  // 58: idsync.v1.CancelImportResponse.run:type_name -> idsync.v1.ImportRun
+	2,   // 59: idsync.v1.User.status:type_name -> idsync.v1.UserStatus
+	93,  // 60: idsync.v1.User.extra:type_name -> idsync.v1.Attribute
+	88,  // 61: idsync.v1.User.created_at:type_name -> google.protobuf.Timestamp
+	88,  // 62: idsync.v1.User.updated_at:type_name -> google.protobuf.Timestamp
+	75,  // 63: idsync.v1.User.transitive_groups:type_name -> idsync.v1.TransitiveGroup
+	2,   // 64: idsync.v1.User.source_status:type_name -> idsync.v1.UserStatus
+	74,  // 65: idsync.v1.User.hold:type_name -> idsync.v1.Hold
+	88,  // 66: idsync.v1.User.deprovisioned_at:type_name -> google.protobuf.Timestamp
+	88,  // 67: idsync.v1.User.purge_at:type_name -> google.protobuf.Timestamp
+	2,   // 68: idsync.v1.Hold.status:type_name -> idsync.v1.UserStatus
+	88,  // 69: idsync.v1.Hold.at:type_name -> google.protobuf.Timestamp
+	2,   // 70: idsync.v1.ListUsersRequest.status:type_name -> idsync.v1.UserStatus
+	73,  // 71: idsync.v1.ListUsersResponse.users:type_name -> idsync.v1.User
+	73,  // 72: idsync.v1.GetUserResponse.user:type_name -> idsync.v1.User
+	2,   // 73: idsync.v1.Group.status:type_name -> idsync.v1.UserStatus
+	94,  // 74: idsync.v1.GroupMember.kind:type_name -> idsync.v1.ObjectKind
+	80,  // 75: idsync.v1.ListGroupsResponse.groups:type_name -> idsync.v1.Group
+	80,  // 76: idsync.v1.GetGroupResponse.group:type_name -> idsync.v1.Group
+	81,  // 77: idsync.v1.GetGroupResponse.members:type_name -> idsync.v1.GroupMember
+	45,  // 78: idsync.v1.AdminService.CreateDirectory:input_type -> idsync.v1.CreateDirectoryRequest
+	47,  // 79: idsync.v1.AdminService.UpdateDirectory:input_type -> idsync.v1.UpdateDirectoryRequest
+	49,  // 80: idsync.v1.AdminService.ListDirectories:input_type -> idsync.v1.ListDirectoriesRequest
+	51,  // 81: idsync.v1.AdminService.GetDirectory:input_type -> idsync.v1.GetDirectoryRequest
+	53,  // 82: idsync.v1.AdminService.IssueSourceToken:input_type -> idsync.v1.IssueSourceTokenRequest
+	55,  // 83: idsync.v1.AdminService.CreateEnrollmentToken:input_type -> idsync.v1.CreateEnrollmentTokenRequest
+	58,  // 84: idsync.v1.AdminService.ListAgents:input_type -> idsync.v1.ListAgentsRequest
+	60,  // 85: idsync.v1.AdminService.RevokeAgent:input_type -> idsync.v1.RevokeAgentRequest
+	63,  // 86: idsync.v1.AdminService.StartImport:input_type -> idsync.v1.StartImportRequest
+	65,  // 87: idsync.v1.AdminService.ListImports:input_type -> idsync.v1.ListImportsRequest
+	67,  // 88: idsync.v1.AdminService.GetImport:input_type -> idsync.v1.GetImportRequest
+	69,  // 89: idsync.v1.AdminService.ConfirmImport:input_type -> idsync.v1.ConfirmImportRequest
+	71,  // 90: idsync.v1.AdminService.CancelImport:input_type -> idsync.v1.CancelImportRequest
+	76,  // 91: idsync.v1.AdminService.ListUsers:input_type -> idsync.v1.ListUsersRequest
+	78,  // 92: idsync.v1.AdminService.GetUser:input_type -> idsync.v1.GetUserRequest
+	82,  // 93: idsync.v1.AdminService.ListGroups:input_type -> idsync.v1.ListGroupsRequest
+	84,  // 94: idsync.v1.AdminService.GetGroup:input_type -> idsync.v1.GetGroupRequest
+	29,  // 95: idsync.v1.AdminService.CreateAdminToken:input_type -> idsync.v1.CreateAdminTokenRequest
+	31,  // 96: idsync.v1.AdminService.ListAdminTokens:input_type -> idsync.v1.ListAdminTokensRequest
+	33,  // 97: idsync.v1.AdminService.RevokeAdminToken:input_type -> idsync.v1.RevokeAdminTokenRequest
+	36,  // 98: idsync.v1.AdminService.ListAuditEvents:input_type -> idsync.v1.ListAuditEventsRequest
+	38,  // 99: idsync.v1.AdminService.GetReport:input_type -> idsync.v1.GetReportRequest
+	26,  // 100: idsync.v1.AdminService.Authenticate:input_type -> idsync.v1.AuthenticateRequest
+	3,   // 101: idsync.v1.AdminService.DeactivateUser:input_type -> idsync.v1.DeactivateUserRequest
+	6,   // 102: idsync.v1.AdminService.ReactivateUser:input_type -> idsync.v1.ReactivateUserRequest
+	8,   // 103: idsync.v1.AdminService.SuspendUser:input_type -> idsync.v1.SuspendUserRequest
+	10,  // 104: idsync.v1.AdminService.UnsuspendUser:input_type -> idsync.v1.UnsuspendUserRequest
+	12,  // 105: idsync.v1.AdminService.RestoreUser:input_type -> idsync.v1.RestoreUserRequest
+	14,  // 106: idsync.v1.AdminService.CreateUser:input_type -> idsync.v1.CreateUserRequest
+	16,  // 107: idsync.v1.AdminService.UpdateUser:input_type -> idsync.v1.UpdateUserRequest
+	18,  // 108: idsync.v1.AdminService.DeleteUser:input_type -> idsync.v1.DeleteUserRequest
+	20,  // 109: idsync.v1.AdminService.CreateGroup:input_type -> idsync.v1.CreateGroupRequest
+	22,  // 110: idsync.v1.AdminService.AddGroupMember:input_type -> idsync.v1.AddGroupMemberRequest
+	24,  // 111: idsync.v1.AdminService.RemoveGroupMember:input_type -> idsync.v1.RemoveGroupMemberRequest
+	46,  // 112: idsync.v1.AdminService.CreateDirectory:output_type -> idsync.v1.CreateDirectoryResponse
+	48,  // 113: idsync.v1.AdminService.UpdateDirectory:output_type -> idsync.v1.UpdateDirectoryResponse
+	50,  // 114: idsync.v1.AdminService.ListDirectories:output_type -> idsync.v1.ListDirectoriesResponse
+	52,  // 115: idsync.v1.AdminService.GetDirectory:output_type -> idsync.v1.GetDirectoryResponse
+	54,  // 116: idsync.v1.AdminService.IssueSourceToken:output_type -> idsync.v1.IssueSourceTokenResponse
+	56,  // 117: idsync.v1.AdminService.CreateEnrollmentToken:output_type -> idsync.v1.CreateEnrollmentTokenResponse
+	59,  // 118: idsync.v1.AdminService.ListAgents:output_type -> idsync.v1.ListAgentsResponse
+	61,  // 119: idsync.v1.AdminService.RevokeAgent:output_type -> idsync.v1.RevokeAgentResponse
+	64,  // 120: idsync.v1.AdminService.StartImport:output_type -> idsync.v1.StartImportResponse
+	66,  // 121: idsync.v1.AdminService.ListImports:output_type -> idsync.v1.ListImportsResponse
+	68,  // 122: idsync.v1.AdminService.GetImport:output_type -> idsync.v1.GetImportResponse
+	70,  // 123: idsync.v1.AdminService.ConfirmImport:output_type -> idsync.v1.ConfirmImportResponse
+	72,  // 124: idsync.v1.AdminService.CancelImport:output_type -> idsync.v1.CancelImportResponse
+	77,  // 125: idsync.v1.AdminService.ListUsers:output_type -> idsync.v1.ListUsersResponse
+	79,  // 126: idsync.v1.AdminService.GetUser:output_type -> idsync.v1.GetUserResponse
+	83,  // 127: idsync.v1.AdminService.ListGroups:output_type -> idsync.v1.ListGroupsResponse
+	85,  // 128: idsync.v1.AdminService.GetGroup:output_type -> idsync.v1.GetGroupResponse
+	30,  // 129: idsync.v1.AdminService.CreateAdminToken:output_type -> idsync.v1.CreateAdminTokenResponse
+	32,  // 130: idsync.v1.AdminService.ListAdminTokens:output_type -> idsync.v1.ListAdminTokensResponse
+	34,  // 131: idsync.v1.AdminService.RevokeAdminToken:output_type -> idsync.v1.RevokeAdminTokenResponse
+	37,  // 132: idsync.v1.AdminService.ListAuditEvents:output_type -> idsync.v1.ListAuditEventsResponse
+	40,  // 133: idsync.v1.AdminService.GetReport:output_type -> idsync.v1.GetReportResponse
+	27,  // 134: idsync.v1.AdminService.Authenticate:output_type -> idsync.v1.AuthenticateResponse
+	4,   // 135: idsync.v1.AdminService.DeactivateUser:output_type -> idsync.v1.DeactivateUserResponse
+	7,   // 136: idsync.v1.AdminService.ReactivateUser:output_type -> idsync.v1.ReactivateUserResponse
+	9,   // 137: idsync.v1.AdminService.SuspendUser:output_type -> idsync.v1.SuspendUserResponse
+	11,  // 138: idsync.v1.AdminService.UnsuspendUser:output_type -> idsync.v1.UnsuspendUserResponse
+	13,  // 139: idsync.v1.AdminService.RestoreUser:output_type -> idsync.v1.RestoreUserResponse
+	15,  // 140: idsync.v1.AdminService.CreateUser:output_type -> idsync.v1.CreateUserResponse
+	17,  // 141: idsync.v1.AdminService.UpdateUser:output_type -> idsync.v1.UpdateUserResponse
+	19,  // 142: idsync.v1.AdminService.DeleteUser:output_type -> idsync.v1.DeleteUserResponse
+	21,  // 143: idsync.v1.AdminService.CreateGroup:output_type -> idsync.v1.CreateGroupResponse
+	23,  // 144: idsync.v1.AdminService.AddGroupMember:output_type -> idsync.v1.AddGroupMemberResponse
+	25,  // 145: idsync.v1.AdminService.RemoveGroupMember:output_type -> idsync.v1.RemoveGroupMemberResponse
+	112, // [112:146] is the sub-list for method output_type
+	78,  // [78:112] is the sub-list for method input_type
+	78,  // [78:78] is the sub-list for extension type_name
+	78,  // [78:78] is the sub-list for extension extendee
+	0,   // [0:78] is the sub-list for field type_name
 }
 
 func init() { file_idsync_v1_admin_proto_init() }
@@ -4732,14 +6312,14 @@ func file_idsync_v1_admin_proto_init() {
 		return
 	}
 	file_idsync_v1_agent_proto_init()
-	file_idsync_v1_admin_proto_msgTypes[17].OneofWrappers = []any{}
+	file_idsync_v1_admin_proto_msgTypes[40].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_idsync_v1_admin_proto_rawDesc), len(file_idsync_v1_admin_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   59,
+			NumMessages:   85,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
