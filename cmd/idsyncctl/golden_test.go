@@ -64,6 +64,12 @@ func TestGoldenOutput(t *testing.T) {
 		{"user", "create", "--directory", "staff", "--username", "con", "--email", "con@example.org", "--field", "title=Contractor"},
 		{"group", "create", "crew", "--directory", "staff"},
 		{"group", "add-member", "crew", "--user", "con"},
+		{"group", "remove-member", "crew", "--user", "con", "--user-directory", "staff"},
+		{"user", "suspend", "ada", "--reason", "on leave"},
+		{"user", "unsuspend", "ada"},
+		{"user", "update", "con", "--field", "title=Lead"},
+		{"user", "delete", "con", "--directory", "staff"},
+		{"report", "upcoming-purges"},
 	}
 	type commandLine struct {
 		args   []string

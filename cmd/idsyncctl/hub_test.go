@@ -388,3 +388,37 @@ func (h *fakeHub) AddGroupMember(_ context.Context, req *idsyncv1.AddGroupMember
 	return &idsyncv1.AddGroupMemberResponse{Group: &idsyncv1.Group{Id: "g-9", Directory: "staff", Name: req.GetGroup(),
 		Status: idsyncv1.UserStatus_USER_STATUS_ACTIVE, MemberCount: 1}}, nil
 }
+
+func (h *fakeHub) SuspendUser(_ context.Context, req *idsyncv1.SuspendUserRequest) (*idsyncv1.SuspendUserResponse, error) {
+	h.record(req)
+	u := fixtureUser()
+	u.Status, u.SourceStatus = idsyncv1.UserStatus_USER_STATUS_SUSPENDED, idsyncv1.UserStatus_USER_STATUS_ACTIVE
+	u.Hold = &idsyncv1.Hold{Status: idsyncv1.UserStatus_USER_STATUS_SUSPENDED, By: "admin:root", Reason: req.GetReason(), At: at(6)}
+	return &idsyncv1.SuspendUserResponse{User: u}, nil
+}
+
+func (h *fakeHub) UnsuspendUser(_ context.Context, req *idsyncv1.UnsuspendUserRequest) (*idsyncv1.UnsuspendUserResponse, error) {
+	h.record(req)
+	return &idsyncv1.UnsuspendUserResponse{User: fixtureUser()}, nil
+}
+
+func (h *fakeHub) UpdateUser(_ context.Context, req *idsyncv1.UpdateUserRequest) (*idsyncv1.UpdateUserResponse, error) {
+	h.record(req)
+	u := &idsyncv1.User{Id: "u-9", Directory: "staff", Username: "con", Email: "con@example.org", Title: req.GetFields()["title"],
+		Status: idsyncv1.UserStatus_USER_STATUS_ACTIVE, CreatedAt: at(3), UpdatedAt: at(4), Revision: 2}
+	return &idsyncv1.UpdateUserResponse{User: u}, nil
+}
+
+func (h *fakeHub) DeleteUser(_ context.Context, req *idsyncv1.DeleteUserRequest) (*idsyncv1.DeleteUserResponse, error) {
+	h.record(req)
+	u := &idsyncv1.User{Id: "u-9", Directory: "staff", Username: "con", Status: idsyncv1.UserStatus_USER_STATUS_DEPROVISIONED,
+		SourceStatus: idsyncv1.UserStatus_USER_STATUS_DEPROVISIONED, CreatedAt: at(3), UpdatedAt: at(7), Revision: 3,
+		DeprovisionedAt: at(7), PurgeAt: at(7 + 90*24*60)}
+	return &idsyncv1.DeleteUserResponse{User: u}, nil
+}
+
+func (h *fakeHub) RemoveGroupMember(_ context.Context, req *idsyncv1.RemoveGroupMemberRequest) (*idsyncv1.RemoveGroupMemberResponse, error) {
+	h.record(req)
+	return &idsyncv1.RemoveGroupMemberResponse{Group: &idsyncv1.Group{Id: "g-9", Directory: "staff", Name: req.GetGroup(),
+		Status: idsyncv1.UserStatus_USER_STATUS_ACTIVE}}, nil
+}

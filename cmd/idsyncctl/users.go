@@ -126,7 +126,7 @@ func userShow(c *cli, args []string) error {
 
 func userText(w io.Writer, u *idsyncv1.User) error {
 	kv := [][2]string{
-		{"id", u.GetId()}, {"directory", u.GetDirectory()}, {"external id", u.GetExternalId()}, {"dn", u.GetDn()},
+		{"id", u.GetId()}, {"directory", u.GetDirectory()}, {"external id", dash(u.GetExternalId())}, {"dn", dash(u.GetDn())},
 		{"username", u.GetUsername()}, {"status", statusLine(u)}, {"email", dash(u.GetEmail())},
 		{"given name", dash(u.GetGivenName())}, {"family name", dash(u.GetFamilyName())},
 		{"display name", dash(u.GetDisplayName())}, {"employee number", dash(u.GetEmployeeNumber())},
