@@ -6,14 +6,17 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/idsync/idsync/internal/devstack"
 	"github.com/idsync/idsync/internal/obs/obstest"
 	"github.com/idsync/idsync/internal/scimtest"
 )
+
+// servingMetrics is the agent's log line naming its metrics address.
+var servingMetrics = regexp.MustCompile(`msg="serving metrics"[^\n]* addr=(\S+)`)
 
 // TestObservability: after real work (a full import, change capture, pushes
 // to an app, one of them dead-lettered) the hub's and the agent's /metrics
@@ -24,16 +27,14 @@ func TestObservability(t *testing.T) {
 	hubURL := "http://" + p.s.hub.HTTPAddr
 	first := p.waitCapture("syncrepl", "")
 
-	// The agent again, now with its metrics listener.
-	addr, err := devstack.FreeAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The agent again, now with its metrics listener on a port the kernel
+	// picks (one picked here could be taken by another test before the
+	// agent binds it), read from the agent's log.
 	f, err := os.OpenFile(p.a.config, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = fmt.Fprintf(f, "metrics_listen: %s\n", addr)
+	_, err = fmt.Fprintf(f, "metrics_listen: 127.0.0.1:0\n")
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -43,6 +44,15 @@ func TestObservability(t *testing.T) {
 	_ = p.a.proc.Stop(10 * time.Second)
 	p.s.reviveAgent(p.a)
 	p.waitCapture("syncrepl", first)
+	var addr string
+	eventually(t, "the agent's metrics address in its log", func() (bool, string) {
+		m := servingMetrics.FindStringSubmatch(p.a.proc.Out.String())
+		if m == nil {
+			return false, "no \"serving metrics\" line yet"
+		}
+		addr = m[1]
+		return true, ""
+	})
 	agentURL := "http://" + addr
 
 	for _, url := range []string{hubURL, agentURL} {
