@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -21,6 +22,17 @@ import (
 var bins devstack.Binaries
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		// Every test here runs the built binaries against real servers.
+		const what = "the built binaries, slapd and Samba AD"
+		if testserver.RequireIntegration() {
+			fmt.Fprintf(os.Stderr, "e2e needs %s, which -short skips while IDSYNC_REQUIRE_INTEGRATION=1 requires them: drop one of the two\n", what)
+			os.Exit(1)
+		}
+		fmt.Printf("e2e skipped: needs %s: runs without -short (make test); install the servers with scripts/install-test-deps.sh\n", what)
+		os.Exit(0)
+	}
 	dir, err := os.MkdirTemp("", "idsync-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
