@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idsync/idsync/internal/eventually"
 	"github.com/idsync/idsync/internal/scimtest"
 	"github.com/idsync/idsync/server/audit"
 	"github.com/idsync/idsync/server/provision"
@@ -101,6 +102,9 @@ func newWorld(t testing.TB, edit func(a *store.App)) *world {
 	t.Cleanup(func() {
 		w.stop()
 		w.st.Close()
+		if t.Failed() {
+			t.Logf("engine log tail:\n%s", tail(w.logs.String(), 40))
+		}
 		if strings.Contains(w.logs.String(), w.token) {
 			t.Errorf("the app's token appears in the engine's log")
 		}
@@ -268,19 +272,6 @@ func (w *world) updateApp(edit func(a *store.App)) {
 	w.changed()
 }
 
-// eventually polls cond until it holds or 15 s pass, then fails with what
-// describe says of the last state.
-func (w *world) eventually(what string, cond func() bool, describe func() string) {
-	w.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			w.t.Fatalf("%s: not reached after 15 s; %s\nengine log tail:\n%s", what, describe(), tail(w.logs.String(), 40))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func tail(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(lines) > n {
@@ -321,9 +312,9 @@ func (w *world) describeJobs() string {
 	return b.String()
 }
 
-// idle reports whether no job is queued or running.
-func (w *world) idle() bool {
-	return len(w.jobs(store.JobQueued, store.JobRunning)) == 0
+// idle reports whether no job is queued or running, and the jobs.
+func (w *world) idle() (bool, string) {
+	return len(w.jobs(store.JobQueued, store.JobRunning)) == 0, w.describeJobs()
 }
 
 func str(m map[string]any, path ...string) string {
@@ -368,7 +359,8 @@ func (w *world) groupMembers(name string) []string {
 // userNames (sorted).
 func (w *world) wantGroup(name string, userNames ...string) {
 	w.t.Helper()
-	w.eventually(fmt.Sprintf("%s holds %v", name, userNames), func() bool {
-		return strings.Join(w.groupMembers(name), ",") == strings.Join(userNames, ",")
-	}, func() string { return fmt.Sprintf("%s holds %v\n%s", name, w.groupMembers(name), w.describeJobs()) })
+	eventually.That(w.t, fmt.Sprintf("%s holds %v", name, userNames), func() (bool, string) {
+		members := w.groupMembers(name)
+		return strings.Join(members, ",") == strings.Join(userNames, ","), fmt.Sprintf("%s holds %v\n%s", name, members, w.describeJobs())
+	})
 }

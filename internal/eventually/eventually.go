@@ -1,0 +1,51 @@
+package eventually
+
+import (
+	"testing"
+	"time"
+)
+
+// Timeout bounds That: a bound on waiting, generous for a loaded machine,
+// not an assertion on speed. A wait whose bound is what the test asserts
+// uses Within.
+const Timeout = time.Minute
+
+// maxInterval caps the pause between two polls; the first polls come
+// sooner, for conditions that hold at once.
+const maxInterval = 50 * time.Millisecond
+
+// That polls cond until it reports ok, and returns how long that took.
+// cond also returns what it saw; after Timeout, That fails the test with
+// what and the state seen last. cond runs on the test's goroutine, so it
+// may call t.Fatal.
+func That(t testing.TB, what string, cond func() (ok bool, state string)) time.Duration {
+	t.Helper()
+	return Within(t, Timeout, what, cond)
+}
+
+// Within is That with a deadline of its own, for a wait whose bound is part
+// of what the test asserts (a change that must arrive before a lease runs
+// out).
+func Within(t testing.TB, limit time.Duration, what string, cond func() (ok bool, state string)) time.Duration {
+	t.Helper()
+	start := time.Now()
+	pause := time.Millisecond
+	for {
+		ok, state := cond()
+		took := time.Since(start)
+		if ok {
+			return took
+		}
+		if took >= limit {
+			t.Fatalf("%s: not within %v; last seen: %s", what, limit, state)
+		}
+		timer := time.NewTimer(min(pause, limit-took))
+		select {
+		case <-timer.C:
+		case <-t.Context().Done():
+			timer.Stop()
+			t.Fatalf("%s: the test ended while waiting; last seen: %s", what, state)
+		}
+		pause = min(2*pause, maxInterval)
+	}
+}
