@@ -42,8 +42,7 @@ const (
 // SCIM app assigned to each directory's group app-users, and an authn
 // token.
 type authnEnv struct {
-	t     *testing.T
-	s     *stack
+	s     *stack // its t is the test (or step) the env fails into
 	scim  *scimtest.Server
 	token string // role authn
 	// secrets no output may hold; tokens only in logs (idsyncctl shows
@@ -61,7 +60,7 @@ type authnUser struct {
 
 func newAuthnEnv(t *testing.T) (*authnEnv, map[string]authnUser) {
 	t.Helper()
-	e := &authnEnv{t: t, agents: map[string]*agent{}}
+	e := &authnEnv{agents: map[string]*agent{}}
 	e.slapd = testserver.Slapd(t, testserver.SlapdOptions{PasswordPolicy: true})
 	e.ad = testserver.SambaAD(t)
 	pw := func() string { return "Pw-" + rand.Text()[:12] + "-9x" }
@@ -185,22 +184,22 @@ type authnAnswer struct {
 
 // signIn posts a sign-in with the authn token.
 func (e *authnEnv) signIn(dir, user, password string) authnAnswer {
-	e.t.Helper()
+	e.s.t.Helper()
 	return e.post(e.token, map[string]string{"directory": dir, "username": user, "password": password})
 }
 
 func (e *authnEnv) post(token string, body any) authnAnswer {
-	e.t.Helper()
+	e.s.t.Helper()
 	raw, _ := json.Marshal(body)
-	req, err := http.NewRequestWithContext(e.t.Context(), http.MethodPost, "http://"+e.s.hub.HTTPAddr+"/v1/authn", bytes.NewReader(raw))
+	req, err := http.NewRequestWithContext(e.s.t.Context(), http.MethodPost, "http://"+e.s.hub.HTTPAddr+"/v1/authn", bytes.NewReader(raw))
 	if err != nil {
-		e.t.Fatal(err)
+		e.s.t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		e.t.Fatal(err)
+		e.s.t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
@@ -209,26 +208,26 @@ func (e *authnEnv) post(token string, body any) authnAnswer {
 
 // signedInUser decodes a 200 answer's user.
 func (e *authnEnv) signedInUser(a authnAnswer) userJSON {
-	e.t.Helper()
+	e.s.t.Helper()
 	if a.code != http.StatusOK {
-		e.t.Fatalf("sign-in: %d %s, want 200", a.code, a.body)
+		e.s.t.Fatalf("sign-in: %d %s, want 200", a.code, a.body)
 	}
 	var out struct{ User userJSON }
 	if err := json.Unmarshal(a.body, &out); err != nil {
-		e.t.Fatalf("sign-in answer %s: %v", a.body, err)
+		e.s.t.Fatalf("sign-in answer %s: %v", a.body, err)
 	}
 	return out.User
 }
 
 // waitApp waits until the SCIM app holds an active account of userName.
 func (e *authnEnv) waitApp(userName string) map[string]any {
-	e.t.Helper()
+	e.s.t.Helper()
 	for start := time.Now(); time.Since(start) < 15*time.Second; time.Sleep(50 * time.Millisecond) {
 		if r, ok := e.scim.UserByName(userName); ok && r["active"] == true {
 			return r
 		}
 	}
-	e.t.Fatalf("%s is not active in the SCIM app within 15s; the app holds %d users", userName, e.scim.UserCount())
+	e.s.t.Fatalf("%s is not active in the SCIM app within 15s; the app holds %d users", userName, e.scim.UserCount())
 	return nil
 }
 
@@ -246,7 +245,7 @@ func (e *authnEnv) checkNoSecrets() {
 		}
 		for _, secret := range secrets {
 			if strings.Contains(text, secret) {
-				e.t.Errorf("the %s holds a secret (%d bytes)", where, len(secret))
+				e.s.t.Errorf("the %s holds a secret (%d bytes)", where, len(secret))
 			}
 		}
 	}

@@ -29,8 +29,7 @@ import (
 
 // faultEnv is a directory streaming to a hub through one agent.
 type faultEnv struct {
-	t     *testing.T
-	s     *stack
+	s     *stack // its t is the test (or step) the env fails into
 	a     *agent
 	name  string // the directory in the hub
 	kind  ldapsync.Kind
@@ -60,17 +59,17 @@ var (
 	killHub = faultCase{name: "hub kill -9", inject: func(e *faultEnv) {
 		e.s.hub.Kill()
 		time.Sleep(time.Second)
-		if err := e.s.hub.Restart(e.t.Context()); err != nil {
-			e.t.Fatalf("restarting the hub: %v", err)
+		if err := e.s.hub.Restart(e.s.root.Context()); err != nil {
+			e.s.t.Fatalf("restarting the hub: %v", err)
 		}
 	}}
 	killSlapd = faultCase{name: "slapd kill -9", localSlapd: true, inject: func(e *faultEnv) {
 		if err := e.slapd.Kill(); err != nil {
-			e.t.Fatalf("killing slapd: %v", err)
+			e.s.t.Fatalf("killing slapd: %v", err)
 		}
 		time.Sleep(time.Second)
-		if err := e.slapd.Restart(e.t.Context()); err != nil {
-			e.t.Fatalf("restarting slapd: %v", err)
+		if err := e.slapd.Restart(e.s.t.Context()); err != nil {
+			e.s.t.Fatalf("restarting slapd: %v", err)
 		}
 	}}
 )
@@ -118,7 +117,7 @@ func openLDAPStream(t *testing.T, o churnOptions, local bool) (*faultEnv, *churn
 	if local && srv.Outside {
 		testserver.Unavailable(t, "killing slapd needs a local one, not IDSYNC_TEST_LDAP_URL")
 	}
-	e := &faultEnv{t: t, s: newStack(t), name: "corp", kind: ldapsync.KindOpenLDAP, ep: &srv.Endpoint, base: srv.BaseDN,
+	e := &faultEnv{s: newStack(t), name: "corp", kind: ldapsync.KindOpenLDAP, ep: &srv.Endpoint, base: srv.BaseDN,
 		slapd: srv, settle: 2 * time.Second}
 	e.s.mustCtl("directory", "add", e.name, "--kind", "openldap", "--base-dn", srv.BaseDN, "--full-import-interval", "off")
 	e.a = e.s.startAgent(ldapDirectory(e.name, srv))
@@ -142,7 +141,7 @@ func sambaStream(t *testing.T, o churnOptions) (*faultEnv, *churn) {
 	t.Logf("fixture of %d users and %d groups loaded in %v", o.users, o.groups, time.Since(start).Round(time.Millisecond))
 	// Samba notifies changes up to 5 s late: a resumed capture's catch-up
 	// may wait that long for its next round.
-	e := &faultEnv{t: t, s: newStack(t), name: "ad", kind: ldapsync.KindAD, ep: &srv.Endpoint, base: srv.BaseDN,
+	e := &faultEnv{s: newStack(t), name: "ad", kind: ldapsync.KindAD, ep: &srv.Endpoint, base: srv.BaseDN,
 		settle: 7 * time.Second}
 	e.s.mustCtl("directory", "add", e.name, "--kind", "ad", "--base-dn", srv.BaseDN, "--full-import-interval", "off")
 	e.a = e.s.startAgent(devstack.AgentDirectory{Name: e.name, URL: srv.URL, BindDN: srv.BindDN, BindPassword: srv.BindPassword})
@@ -153,9 +152,9 @@ func sambaStream(t *testing.T, o churnOptions) (*faultEnv, *churn) {
 // startCapture runs the first full import and waits until capture runs
 // with strategy on the agent.
 func (e *faultEnv) startCapture(strategy string) {
-	e.t.Helper()
+	e.s.t.Helper()
 	run := e.s.mustImportFull(e.name)
-	e.t.Logf("first full import: %d objects", run.Created)
+	e.s.t.Logf("first full import: %d objects", run.Created)
 	e.waitCapture(strategy, "")
 	e.s.waitAgentState(e.a.id, "active")
 }
@@ -163,9 +162,9 @@ func (e *faultEnv) startCapture(strategy string) {
 // waitCapture waits until a capture run other than notRun runs with
 // strategy on the agent, and returns its id.
 func (e *faultEnv) waitCapture(strategy, notRun string) string {
-	e.t.Helper()
+	e.s.t.Helper()
 	var id string
-	eventually(e.t, "capture running with "+strategy, func() (bool, string) {
+	eventually(e.s.t, "capture running with "+strategy, func() (bool, string) {
 		var d directoryJSON
 		e.s.ctlJSON(&d, "directory", "show", e.name)
 		if d.CaptureStatus == nil {
@@ -181,12 +180,12 @@ func (e *faultEnv) waitCapture(strategy, notRun string) string {
 // noCaptureFailed checks that no capture run failed: with the directory
 // up, a killed agent or hub ends capture, and it resumes; nothing fails.
 func (e *faultEnv) noCaptureFailed() {
-	e.t.Helper()
+	e.s.t.Helper()
 	var runs []runJSON
 	e.s.ctlJSON(&runs, "import", "list", "--directory", e.name, "--limit", "10000")
 	for _, r := range runs {
 		if r.Kind == "incremental" && r.State == "failed" {
-			e.t.Errorf("capture run %s failed: %s", r.ID, r.Message)
+			e.s.t.Errorf("capture run %s failed: %s", r.ID, r.Message)
 		}
 	}
 }
@@ -196,15 +195,16 @@ func (e *faultEnv) noCaptureFailed() {
 func (s *stack) reviveAgent(a *agent) {
 	s.t.Helper()
 	a.past = append(a.past, a.proc.Out.String())
-	p, err := devstack.StartAgent(s.t.Context(), bins, a.config, nil, "--log-level", "debug")
+	p, err := devstack.StartAgent(s.root.Context(), bins, a.config, nil, "--log-level", "debug")
 	if err != nil {
 		s.t.Fatalf("restarting agent %s: %v", a.id, err)
 	}
 	a.proc = p
-	s.t.Cleanup(func() {
+	root := s.root
+	root.Cleanup(func() {
 		_ = p.Stop(10 * time.Second)
-		if s.t.Failed() {
-			s.t.Logf("restarted agent %s log:\n%s", a.id, tailLines(p.Out.String(), 40))
+		if root.Failed() {
+			root.Logf("restarted agent %s log:\n%s", a.id, tailLines(p.Out.String(), 40))
 		}
 	})
 }
@@ -215,7 +215,7 @@ func (s *stack) reviveAgent(a *agent) {
 // took the LDAP server away), then that resuming from the stored
 // checkpoint changes nothing.
 func (e *faultEnv) stream(c *churn, fault faultCase, drain time.Duration) {
-	t := e.t
+	t := e.s.t
 	t.Helper()
 	errc := make(chan error, 1)
 	start := time.Now()

@@ -34,7 +34,7 @@ func TestCaptureSambaADMemberRenamed(t *testing.T) {
 	if err := addFixture(t.Context(), &srv.Endpoint, fixture, 1); err != nil {
 		t.Fatal(err)
 	}
-	e := &faultEnv{t: t, s: newStack(t), name: "ad", kind: ldapsync.KindAD, ep: &srv.Endpoint, base: srv.BaseDN}
+	e := &faultEnv{s: newStack(t), name: "ad", kind: ldapsync.KindAD, ep: &srv.Endpoint, base: srv.BaseDN}
 	e.s.mustCtl("directory", "add", e.name, "--kind", "ad", "--base-dn", srv.BaseDN, "--full-import-interval", "off")
 	e.a = e.s.startAgent(devstack.AgentDirectory{Name: e.name, URL: srv.URL, BindDN: srv.BindDN, BindPassword: srv.BindPassword})
 	e.startCapture("dirsync")

@@ -52,7 +52,7 @@ func newProvEnv(t *testing.T, users, members int) *provEnv {
 	srv, gen := slapdWith(t, gendir.Options{Flavor: gendir.OpenLDAP, Seed: 43, Users: users, Groups: 1,
 		GroupSize: func(int) int { return members }})
 	token := "scim-" + rand.Text()
-	e := &faultEnv{t: t, s: newStack(t, pushArgs...), name: "corp", kind: ldapsync.KindOpenLDAP, ep: &srv.Endpoint,
+	e := &faultEnv{s: newStack(t, pushArgs...), name: "corp", kind: ldapsync.KindOpenLDAP, ep: &srv.Endpoint,
 		base: srv.BaseDN, slapd: srv}
 	e.s.mustCtl("directory", "add", e.name, "--kind", "openldap", "--base-dn", srv.BaseDN, "--full-import-interval", "off")
 	e.a = e.s.startAgent(ldapDirectory(e.name, srv))
@@ -66,17 +66,17 @@ func newProvEnv(t *testing.T, users, members int) *provEnv {
 
 // secretFile writes a secret to a 0600 file and returns its path.
 func (p *provEnv) secretFile(name, secret string) string {
-	p.t.Helper()
+	p.s.t.Helper()
 	path := filepath.Join(p.s.dir, name)
 	if err := os.WriteFile(path, []byte(secret+"\n"), 0o600); err != nil {
-		p.t.Fatal(err)
+		p.s.t.Fatal(err)
 	}
 	return path
 }
 
 // addApp adds the SCIM app as name, with extra flags.
 func (p *provEnv) addApp(name string, extra ...string) {
-	p.t.Helper()
+	p.s.t.Helper()
 	p.s.mustCtl(append([]string{"app", "add", name, "--scim-url", p.scim.URL, "--auth", "bearer",
 		"--token-file", p.secretFile(name+".token", p.token), localApp[0], localApp[1]}, extra...)...)
 }
@@ -90,13 +90,13 @@ type member struct {
 
 // members returns group 0's members, with their hub ids.
 func (p *provEnv) members() []member {
-	p.t.Helper()
+	p.s.t.Helper()
 	hub := p.s.users(p.name)
 	var out []member
 	for _, i := range p.gen.GroupMembers(0) {
 		u, ok := hub[p.gen.UserUID(i)]
 		if !ok {
-			p.t.Fatalf("the hub has no user %s", p.gen.UserUID(i))
+			p.s.t.Fatalf("the hub has no user %s", p.gen.UserUID(i))
 		}
 		out = append(out, member{uid: u.Username, dn: p.gen.UserDN(i), mail: p.gen.User(i).Get("mail")[0],
 			hubID: u.ID, hubTitle: u.Title})
@@ -107,13 +107,13 @@ func (p *provEnv) members() []member {
 // assignGroup assigns group 0 to app and waits until the app holds every
 // member, active.
 func (p *provEnv) assignGroup(app string) []member {
-	p.t.Helper()
+	p.s.t.Helper()
 	return p.assignGroupAs(app, "")
 }
 
 // assignGroupAs is assignGroup with an admin token ("": admin.conf's).
 func (p *provEnv) assignGroupAs(app, token string) []member {
-	p.t.Helper()
+	p.s.t.Helper()
 	args := []string{"app", "assign", app, "--group", p.gen.GroupCN(0)}
 	if token != "" {
 		args = append(args, p.s.as(token)...)
@@ -130,10 +130,10 @@ func (p *provEnv) assignGroupAs(app, token string) []member {
 // group 0 to crm and waits until the app holds created accounts: pushes
 // are then queued and in flight. ClearFaults ends the latency.
 func (p *provEnv) assignSlowly(latency time.Duration, created int) {
-	p.t.Helper()
+	p.s.t.Helper()
 	p.scim.Inject(scimtest.Fault{Latency: latency, Times: -1})
 	p.s.mustCtl("app", "assign", "crm", "--group", p.gen.GroupCN(0))
-	eventually(p.t, "the first accounts created", func() (bool, string) {
+	eventually(p.s.t, "the first accounts created", func() (bool, string) {
 		c := p.scim.UserCount()
 		return c >= created, fmt.Sprint(c)
 	})
@@ -142,7 +142,7 @@ func (p *provEnv) assignSlowly(latency time.Duration, created int) {
 // waitRemote waits until the app holds userName and cond holds for it, and
 // returns it.
 func (p *provEnv) waitRemote(userName, what string, cond func(map[string]any) bool) map[string]any {
-	p.t.Helper()
+	p.s.t.Helper()
 	var r map[string]any
 	p.waitFor(userName+" "+what+" in the app", func() bool {
 		var ok bool
@@ -155,18 +155,18 @@ func (p *provEnv) waitRemote(userName, what string, cond func(map[string]any) bo
 // waitFor polls cond until it holds or 15 s pass. A failure says what was
 // last seen (describe) and which pushes are not done.
 func (p *provEnv) waitFor(what string, cond func() bool, describe func() string) {
-	p.t.Helper()
+	p.s.t.Helper()
 	for start := time.Now(); time.Since(start) < 15*time.Second; time.Sleep(50 * time.Millisecond) {
 		if cond() {
 			return
 		}
 	}
-	p.t.Fatalf("%s: not within 15s; last seen: %s; jobs not done: %v", what, describe(), p.pendingJobs())
+	p.s.t.Fatalf("%s: not within 15s; last seen: %s; jobs not done: %v", what, describe(), p.pendingJobs())
 }
 
 // app returns `app show -o json`.
 func (p *provEnv) app(name string) appJSON {
-	p.t.Helper()
+	p.s.t.Helper()
 	var a appJSON
 	p.s.ctlJSON(&a, "app", "show", name)
 	return a
@@ -181,7 +181,7 @@ func (p *provEnv) killHub() {
 // checkNoSecrets checks every log, every idsyncctl output and the hub's data
 // dir (credentials are encrypted at rest) for each secret.
 func (p *provEnv) checkNoSecrets() {
-	p.t.Helper()
+	p.s.t.Helper()
 	texts := map[string]string{
 		"the hub's log":       strings.Join(append(p.hubLogs, p.s.hub.Out.String()), ""),
 		"the agent's log":     p.a.logs(),
@@ -189,7 +189,7 @@ func (p *provEnv) checkNoSecrets() {
 	}
 	for what, text := range texts {
 		if text == "" {
-			p.t.Errorf("%s is empty: nothing to check", what)
+			p.s.t.Errorf("%s is empty: nothing to check", what)
 		}
 	}
 	err := filepath.WalkDir(p.s.hub.DataDir, func(path string, d fs.DirEntry, err error) error {
@@ -201,12 +201,12 @@ func (p *provEnv) checkNoSecrets() {
 		return err
 	})
 	if err != nil {
-		p.t.Errorf("reading the hub's data dir: %v", err)
+		p.s.t.Errorf("reading the hub's data dir: %v", err)
 	}
 	for what, text := range texts {
 		for name, secret := range p.secrets {
 			if strings.Contains(text, secret) {
-				p.t.Errorf("%s holds %s", what, name)
+				p.s.t.Errorf("%s holds %s", what, name)
 			}
 		}
 	}
@@ -453,7 +453,7 @@ func (p *provEnv) pendingJobs() []string {
 // checkOnePerUser checks that the app holds exactly one active account per
 // member, by userName and by externalId (the member's hub id).
 func (p *provEnv) checkOnePerUser(ms []member) {
-	p.t.Helper()
+	p.s.t.Helper()
 	want := map[string]string{} // userName → externalId
 	for _, m := range ms {
 		want[strings.ToLower(m.mail)] = m.hubID
@@ -464,18 +464,18 @@ func (p *provEnv) checkOnePerUser(ms []member) {
 		byName[name]++
 		byExternal[ext]++
 		if want[name] != ext || r["active"] != true {
-			p.t.Errorf("the app holds %s (externalId %s, active %v), want externalId %q, active", name, ext, r["active"], want[name])
+			p.s.t.Errorf("the app holds %s (externalId %s, active %v), want externalId %q, active", name, ext, r["active"], want[name])
 		}
 	}
 	for what, counts := range map[string]map[string]int{"userName": byName, "externalId": byExternal} {
 		for k, c := range counts {
 			if c != 1 {
-				p.t.Errorf("the app holds %d users with %s %s, want 1", c, what, k)
+				p.s.t.Errorf("the app holds %d users with %s %s, want 1", c, what, k)
 			}
 		}
 	}
 	if len(byName) != len(ms) {
-		p.t.Errorf("the app holds %d userNames, want the %d members", len(byName), len(ms))
+		p.s.t.Errorf("the app holds %d userNames, want the %d members", len(byName), len(ms))
 	}
 }
 

@@ -138,7 +138,7 @@ func testLeaveScope(t *testing.T, d scopeDirectory) {
 	s.mustCtl("directory", "add", "dir", "--kind", d.kind, "--base-dn", base, "--full-import-interval", "off", "--poll-interval", "1s")
 	d.agent.Name = "dir"
 	a := s.startAgent(d.agent)
-	e := &faultEnv{t: t, s: s, name: "dir", a: a}
+	e := &faultEnv{s: s, name: "dir", a: a}
 	e.startCapture(d.capture)
 
 	token := "scim-" + rand.Text()

@@ -51,9 +51,14 @@ func TestMain(m *testing.M) {
 
 // stack is one hub with its admin CLI, for one test.
 type stack struct {
-	t   *testing.T
-	hub *devstack.Hub
-	dir string
+	// t is what the helpers fail into: the test that made the stack, or
+	// the step of it that runs (step).
+	t *testing.T
+	// root is the test that made the stack: what lives as long as the
+	// stack (an agent's process) is bound to it, not to a step.
+	root *testing.T
+	hub  *devstack.Hub
+	dir  string
 	// transcript is everything idsyncctl printed (stdout and stderr), for
 	// tests that check what reached an admin's terminal.
 	transcript devstack.SyncBuffer
@@ -70,7 +75,7 @@ func newStack(t *testing.T, hubArgs ...string) *stack {
 	if err != nil {
 		t.Fatalf("starting hub: %v", err)
 	}
-	s := &stack{t: t, hub: hub, dir: dir}
+	s := &stack{t: t, root: t, hub: hub, dir: dir}
 	t.Cleanup(func() {
 		_ = hub.Stop(10 * time.Second)
 		if t.Failed() {
@@ -78,6 +83,28 @@ func newStack(t *testing.T, hubArgs ...string) *stack {
 		}
 	})
 	return s
+}
+
+// run runs fn as the subtest name of the test or step that runs now, with
+// the stack's helpers failing into it, and reports whether it passed.
+func (s *stack) run(name string, fn func(t *testing.T)) bool {
+	s.t.Helper()
+	parent := s.t
+	return parent.Run(name, func(t *testing.T) {
+		s.t = t
+		defer func() { s.t = parent }()
+		fn(t)
+	})
+}
+
+// step runs one step of a sequential scenario as a subtest (run), so that a
+// failure names the step; a step that fails ends the test, as the steps
+// after it build on its state.
+func (s *stack) step(name string, fn func(t *testing.T)) {
+	s.t.Helper()
+	if !s.run(name, fn) {
+		s.t.FailNow()
+	}
 }
 
 func tailLines(s string, n int) string {
@@ -159,15 +186,16 @@ func (s *stack) startAgent(d devstack.AgentDirectory) *agent {
 		s.t.Fatal(err)
 	}
 	id := strings.TrimSuffix(strings.Fields(strings.TrimPrefix(out, "enrolled as agent "))[0], ";")
-	p, err := devstack.StartAgent(s.t.Context(), bins, config, nil, "--log-level", "debug")
+	p, err := devstack.StartAgent(s.root.Context(), bins, config, nil, "--log-level", "debug")
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	a := &agent{proc: p, config: config, id: id}
-	s.t.Cleanup(func() {
+	root := s.root
+	root.Cleanup(func() {
 		_ = p.Stop(10 * time.Second)
-		if s.t.Failed() {
-			s.t.Logf("agent %s log:\n%s", id, tailLines(p.Out.String(), 40))
+		if root.Failed() {
+			root.Logf("agent %s log:\n%s", id, tailLines(p.Out.String(), 40))
 		}
 	})
 	s.waitAgentState(id, "online")
