@@ -11,8 +11,13 @@ import (
 const Timeout = time.Minute
 
 // maxInterval caps the pause between two polls; the first polls come
-// sooner, for conditions that hold at once.
-const maxInterval = 50 * time.Millisecond
+// sooner, for conditions that hold at once. A condition that takes long to
+// check (a whole directory read through idsyncctl) pauses as long as it
+// took, up to maxCostly, so that it does not run back to back.
+const (
+	maxInterval = 50 * time.Millisecond
+	maxCostly   = 500 * time.Millisecond
+)
 
 // That polls cond until it reports ok, and returns how long that took.
 // cond also returns what it saw; after Timeout, That fails the test with
@@ -31,6 +36,7 @@ func Within(t testing.TB, limit time.Duration, what string, cond func() (ok bool
 	start := time.Now()
 	pause := time.Millisecond
 	for {
+		polled := time.Now()
 		ok, state := cond()
 		took := time.Since(start)
 		if ok {
@@ -39,7 +45,8 @@ func Within(t testing.TB, limit time.Duration, what string, cond func() (ok bool
 		if took >= limit {
 			t.Fatalf("%s: not within %v; last seen: %s", what, limit, state)
 		}
-		timer := time.NewTimer(min(pause, limit-took))
+		wait := max(pause, min(time.Since(polled), maxCostly))
+		timer := time.NewTimer(min(wait, limit-took))
 		select {
 		case <-timer.C:
 		case <-t.Context().Done():
