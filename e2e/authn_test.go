@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/idsync/idsync/internal/devstack"
+	"github.com/idsync/idsync/internal/eventually"
 	"github.com/idsync/idsync/internal/gendir"
 	"github.com/idsync/idsync/internal/scimtest"
 	"github.com/idsync/idsync/internal/testserver"
@@ -222,13 +224,13 @@ func (e *authnEnv) signedInUser(a authnAnswer) userJSON {
 // waitApp waits until the SCIM app holds an active account of userName.
 func (e *authnEnv) waitApp(userName string) map[string]any {
 	e.s.t.Helper()
-	for start := time.Now(); time.Since(start) < 15*time.Second; time.Sleep(50 * time.Millisecond) {
-		if r, ok := e.scim.UserByName(userName); ok && r["active"] == true {
-			return r
-		}
-	}
-	e.s.t.Fatalf("%s is not active in the SCIM app within 15s; the app holds %d users", userName, e.scim.UserCount())
-	return nil
+	var r map[string]any
+	eventually.That(e.s.t, userName+" active in the SCIM app", func() (bool, string) {
+		var ok bool
+		r, ok = e.scim.UserByName(userName)
+		return ok && r["active"] == true, fmt.Sprintf("%v; the app holds %d users", r, e.scim.UserCount())
+	})
+	return r
 }
 
 // checkNoSecrets scans every idsyncctl output, the hub's and the agents'

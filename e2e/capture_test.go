@@ -6,29 +6,12 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/idsync/idsync/internal/eventually"
 	"github.com/idsync/idsync/internal/gendir"
 )
-
-// eventually polls cond until it holds or 15 s pass.
-func eventually(t *testing.T, what string, cond func() (bool, string)) time.Duration {
-	t.Helper()
-	start := time.Now()
-	var last string
-	for time.Since(start) < 15*time.Second {
-		ok, state := cond()
-		if ok {
-			return time.Since(start)
-		}
-		last = state
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("%s: not within 15s (last seen: %s)", what, last)
-	return 0
-}
 
 type directoryJSON struct {
 	CaptureStatus *struct {
@@ -49,7 +32,7 @@ func TestCaptureOpenLDAP(t *testing.T) {
 	a := s.startAgent(ldapDirectory("corp", srv))
 	s.mustImportFull("corp")
 
-	eventually(t, "capture running with syncrepl", func() (bool, string) {
+	eventually.That(t, "capture running with syncrepl", func() (bool, string) {
 		var d directoryJSON
 		s.ctlJSON(&d, "directory", "show", "corp")
 		if d.CaptureStatus == nil {
@@ -69,7 +52,7 @@ func TestCaptureOpenLDAP(t *testing.T) {
 	if err := srv.Modify(t.Context(), replace(gen.UserDN(3), "title", "Chief Sync Officer")); err != nil {
 		t.Fatal(err)
 	}
-	took := eventually(t, "title change", func() (bool, string) {
+	took := eventually.That(t, "title change", func() (bool, string) {
 		u, _ := user(uid)
 		return u.Title == "Chief Sync Officer", u.Title
 	})
@@ -79,7 +62,7 @@ func TestCaptureOpenLDAP(t *testing.T) {
 	if err := srv.ModifyDN(t.Context(), ldap.NewModifyDNRequest(gen.UserDN(3), "uid="+uid+"-renamed", true, "")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "rename", func() (bool, string) {
+	eventually.That(t, "rename", func() (bool, string) {
 		u, ok := user(uid + "-renamed")
 		return ok && u.ID == before.ID && u.ExternalID == before.ExternalID && strings.HasPrefix(u.DN, "uid="+uid+"-renamed,"), u.DN
 	})
@@ -95,7 +78,7 @@ func TestCaptureOpenLDAP(t *testing.T) {
 	if err := srv.ModifyDN(t.Context(), ldap.NewModifyDNRequest(gen.UserDN(4), "uid="+moved, true, ou)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "move", func() (bool, string) {
+	eventually.That(t, "move", func() (bool, string) {
 		u, _ := user(moved)
 		return u.ID == was.ID && strings.EqualFold(u.DN, "uid="+moved+","+ou), u.DN
 	})
@@ -111,11 +94,11 @@ func TestCaptureOpenLDAP(t *testing.T) {
 	if err := srv.Add(t.Context(), e); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "add", func() (bool, string) { u, ok := user("newcomer"); return ok && u.Status == "active", u.Status })
+	eventually.That(t, "add", func() (bool, string) { u, ok := user("newcomer"); return ok && u.Status == "active", u.Status })
 	if err := srv.Delete(t.Context(), gen.UserDN(5)); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "delete", func() (bool, string) {
+	eventually.That(t, "delete", func() (bool, string) {
 		u, _ := user(gen.UserUID(5))
 		return u.Status == "deprovisioned", u.Status
 	})
@@ -127,7 +110,7 @@ func TestCaptureOpenLDAP(t *testing.T) {
 	if err := srv.Modify(t.Context(), m); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "membership", func() (bool, string) {
+	eventually.That(t, "membership", func() (bool, string) {
 		var u userJSON
 		s.ctlJSON(&u, "user", "show", "newcomer")
 		for _, g := range u.Groups {

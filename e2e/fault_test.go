@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/idsync/idsync/internal/devstack"
+	"github.com/idsync/idsync/internal/eventually"
 	"github.com/idsync/idsync/internal/gendir"
 	"github.com/idsync/idsync/internal/testserver"
 	"github.com/idsync/idsync/ldapsync"
@@ -164,7 +165,7 @@ func (e *faultEnv) startCapture(strategy string) {
 func (e *faultEnv) waitCapture(strategy, notRun string) string {
 	e.s.t.Helper()
 	var id string
-	eventually(e.s.t, "capture running with "+strategy, func() (bool, string) {
+	eventually.That(e.s.t, "capture running with "+strategy, func() (bool, string) {
 		var d directoryJSON
 		e.s.ctlJSON(&d, "directory", "show", e.name)
 		if d.CaptureStatus == nil {
@@ -261,7 +262,7 @@ func (e *faultEnv) stream(c *churn, fault faultCase, drain time.Duration) {
 	// The stored checkpoint covers the directory's state: an agent that
 	// resumes from it finds nothing to apply.
 	var before directoryJSON
-	eventually(t, "capture running before the agent is killed", func() (bool, string) {
+	eventually.That(t, "capture running before the agent is killed", func() (bool, string) {
 		// A full import that just ended may have handed capture a new run.
 		e.s.ctlJSON(&before, "directory", "show", e.name)
 		return before.CaptureStatus != nil, "no capture"

@@ -84,19 +84,18 @@ func TestCaptureSambaADMemberRenamed(t *testing.T) {
 	}
 	defer conn.Close()
 	for _, step := range steps {
-		if err := step.do(conn); err != nil {
-			t.Fatalf("%s: %v", step.name, err)
-		}
-		want, err := readDirectory(t.Context(), e.ep, e.kind, e.base)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// Samba notifies within 5 s; DirSync polls every 5 s.
-		start := time.Now()
-		if _, d := e.s.poll(e.name, want, 12*time.Second); d.n > 0 {
-			t.Errorf("%s: the hub does not equal the directory after 12s: %s", step.name, d)
-			continue
-		}
-		t.Logf("%s: the hub equals the directory after %v", step.name, time.Since(start).Round(time.Millisecond))
+		e.s.run(step.name, func(t *testing.T) {
+			if err := step.do(conn); err != nil {
+				t.Fatal(err)
+			}
+			want, err := readDirectory(t.Context(), e.ep, e.kind, e.base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Samba notifies within 5 s; DirSync polls every 5 s.
+			start := time.Now()
+			e.s.converge(e.name, want, 12*time.Second)
+			t.Logf("the hub equals the directory after %v", time.Since(start).Round(time.Millisecond))
+		})
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
+	"github.com/idsync/idsync/internal/eventually"
 	"github.com/idsync/idsync/internal/gendir"
 	"github.com/idsync/idsync/internal/scimtest"
 	"github.com/idsync/idsync/ldapsync"
@@ -59,8 +60,13 @@ func newProvEnv(t *testing.T, users, members int) *provEnv {
 	e.startCapture("syncrepl")
 	p := &provEnv{faultEnv: e, gen: gen, scim: scimtest.Start(t, scimtest.Options{Token: token}), token: token,
 		secrets: map[string]string{"the SCIM token": token, "the LDAP bind password": srv.BindPassword}}
-	// Cleanups run last first: this one before the hub and agent stop.
+	// Cleanups run last first: these before the hub and agent stop.
 	t.Cleanup(p.checkNoSecrets)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("push jobs not done: %v", p.pendingJobs())
+		}
+	})
 	return p
 }
 
@@ -133,7 +139,7 @@ func (p *provEnv) assignSlowly(latency time.Duration, created int) {
 	p.s.t.Helper()
 	p.scim.Inject(scimtest.Fault{Latency: latency, Times: -1})
 	p.s.mustCtl("app", "assign", "crm", "--group", p.gen.GroupCN(0))
-	eventually(p.s.t, "the first accounts created", func() (bool, string) {
+	eventually.That(p.s.t, "the first accounts created", func() (bool, string) {
 		c := p.scim.UserCount()
 		return c >= created, fmt.Sprint(c)
 	})
@@ -144,24 +150,12 @@ func (p *provEnv) assignSlowly(latency time.Duration, created int) {
 func (p *provEnv) waitRemote(userName, what string, cond func(map[string]any) bool) map[string]any {
 	p.s.t.Helper()
 	var r map[string]any
-	p.waitFor(userName+" "+what+" in the app", func() bool {
+	eventually.That(p.s.t, userName+" "+what+" in the app", func() (bool, string) {
 		var ok bool
 		r, ok = p.scim.UserByName(userName)
-		return ok && cond(r)
-	}, func() string { return fmt.Sprint(r) })
+		return ok && cond(r), fmt.Sprint(r)
+	})
 	return r
-}
-
-// waitFor polls cond until it holds or 15 s pass. A failure says what was
-// last seen (describe) and which pushes are not done.
-func (p *provEnv) waitFor(what string, cond func() bool, describe func() string) {
-	p.s.t.Helper()
-	for start := time.Now(); time.Since(start) < 15*time.Second; time.Sleep(50 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	p.s.t.Fatalf("%s: not within 15s; last seen: %s; jobs not done: %v", what, describe(), p.pendingJobs())
 }
 
 // app returns `app show -o json`.
@@ -339,7 +333,7 @@ func TestProvisionJustInTime(t *testing.T) {
 	if err := p.ep.Modify(t.Context(), replace(ms[2].dn, "title", "Preview Officer")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the new title in the hub", func() (bool, string) {
+	eventually.That(t, "the new title in the hub", func() (bool, string) {
 		u := p.s.users(p.name)[ms[2].uid]
 		return u.Title == "Preview Officer", u.Title
 	})
@@ -366,7 +360,7 @@ func TestProvisionJustInTime(t *testing.T) {
 	}
 	p.waitRemote(ms[2].mail, "with the title previewed", func(r map[string]any) bool { return attr(r, "title") == "Preview Officer" })
 
-	eventually(t, "the queue idle", func() (bool, string) { a := p.app("crm"); return a.idle(), fmt.Sprint(a.Queue) })
+	eventually.That(t, "the queue idle", func() (bool, string) { a := p.app("crm"); return a.idle(), fmt.Sprint(a.Queue) })
 	out = p.s.mustCtl("app", "show", "crm")
 	wantAccounts := fmt.Sprintf(`(?m)^accounts:\s+active %d, deactivated 1$`, len(ms)-1)
 	if !regexp.MustCompile(wantAccounts).MatchString(out) {
@@ -393,7 +387,7 @@ func TestProvisionHubRestart(t *testing.T) {
 	if err := p.s.hub.Restart(t.Context()); err != nil {
 		t.Fatalf("restarting the hub: %v", err)
 	}
-	within(t, 20*time.Second, "every account created", func() (bool, string) {
+	eventually.Within(t, 20*time.Second, "every account created", func() (bool, string) {
 		c := p.scim.UserCount()
 		if c == n {
 			return true, ""
@@ -422,7 +416,7 @@ func TestProvisionHubRestart(t *testing.T) {
 	if err := p.ep.Modify(t.Context(), replace(changed.dn, "title", "After The Restart")); err != nil {
 		t.Fatal(err)
 	}
-	took := within(t, 20*time.Second, "a change to "+changed.uid+" pushed after the restart", func() (bool, string) {
+	took := eventually.Within(t, 20*time.Second, "a change to "+changed.uid+" pushed after the restart", func() (bool, string) {
 		r, _ := p.scim.UserByName(changed.mail)
 		if attr(r, "title") == "After The Restart" {
 			return true, ""
@@ -430,7 +424,7 @@ func TestProvisionHubRestart(t *testing.T) {
 		return false, fmt.Sprintf("title %q in the app; jobs not done: %v", attr(r, "title"), p.pendingJobs())
 	})
 	t.Logf("the change reached the app in %v", took.Round(time.Millisecond))
-	within(t, 20*time.Second, "the queue idle", func() (bool, string) { a := p.app("crm"); return a.idle(), fmt.Sprint(a.Queue) })
+	eventually.Within(t, 20*time.Second, "the queue idle", func() (bool, string) { a := p.app("crm"); return a.idle(), fmt.Sprint(a.Queue) })
 	p.checkOnePerUser(ms)
 	if a := p.app("crm"); a.Accounts["active"] != n || a.Queue["dead"] != 0 {
 		t.Errorf("app show: accounts %v, queue %v; want %d active, none dead", a.Accounts, a.Queue, n)
@@ -496,7 +490,7 @@ func TestProvisionUnauthorizedPauses(t *testing.T) {
 		t.Fatal(err)
 	}
 	var a appJSON
-	eventually(t, "the app paused", func() (bool, string) { a = p.app("crm"); return a.Status == "paused", a.Status })
+	eventually.That(t, "the app paused", func() (bool, string) { a = p.app("crm"); return a.Status == "paused", a.Status })
 	if !strings.Contains(a.StatusMessage, "401") || !strings.Contains(a.StatusMessage, "app update") {
 		t.Errorf("status message %q: want it to name 401 and `app update`", a.StatusMessage)
 	}
@@ -508,7 +502,7 @@ func TestProvisionUnauthorizedPauses(t *testing.T) {
 	if err := p.ep.Modify(t.Context(), replace(ms[1].dn, "title", "Paused Title B")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the second title in the hub", func() (bool, string) {
+	eventually.That(t, "the second title in the hub", func() (bool, string) {
 		u := p.s.users(p.name)[ms[1].uid]
 		return u.Title == "Paused Title B", u.Title
 	})
@@ -524,7 +518,7 @@ func TestProvisionUnauthorizedPauses(t *testing.T) {
 	}
 	p.waitRemote(ms[0].mail, "with title A", func(r map[string]any) bool { return attr(r, "title") == "Paused Title A" })
 	p.waitRemote(ms[1].mail, "with title B", func(r map[string]any) bool { return attr(r, "title") == "Paused Title B" })
-	eventually(t, "the queue idle", func() (bool, string) { a := p.app("crm"); return a.idle(), fmt.Sprint(a.Queue) })
+	eventually.That(t, "the queue idle", func() (bool, string) { a := p.app("crm"); return a.idle(), fmt.Sprint(a.Queue) })
 	if a := p.app("crm"); a.Status != "active" || a.StatusMessage != "" || a.Queue["dead"] != 0 {
 		t.Errorf("app after resuming: status %q (%q), queue %v; want active, no message, nothing dead", a.Status, a.StatusMessage, a.Queue)
 	}
@@ -541,7 +535,7 @@ func TestProvisionDeadLetter(t *testing.T) {
 	ms := p.members()
 
 	var dead []pushJSON
-	eventually(t, "one dead job, the others delivered", func() (bool, string) {
+	eventually.That(t, "one dead job, the others delivered", func() (bool, string) {
 		p.s.ctlJSON(&dead, "push", "list", "--failed")
 		return len(dead) == 1 && p.scim.UserCount() == len(ms)-1, fmt.Sprintf("dead %+v, %d in the app", dead, p.scim.UserCount())
 	})
@@ -584,11 +578,11 @@ func TestProvisionManualTask(t *testing.T) {
 		t.Fatal(err)
 	}
 	var tasks []taskJSON
-	eventually(t, "a task for the deleted user", func() (bool, string) {
+	eventually.That(t, "a task for the deleted user", func() (bool, string) {
 		p.s.ctlJSON(&tasks, "task", "list")
 		return len(tasks) > 0, "no task"
 	})
-	eventually(t, "the queue idle", func() (bool, string) { a := p.app("crm"); return a.idle(), fmt.Sprint(a.Queue) })
+	eventually.That(t, "the queue idle", func() (bool, string) { a := p.app("crm"); return a.idle(), fmt.Sprint(a.Queue) })
 	p.s.ctlJSON(&tasks, "task", "list")
 	if len(tasks) != 1 {
 		t.Fatalf("task list: %+v, want one task", tasks)
@@ -651,7 +645,7 @@ func TestProvisionImportFromApp(t *testing.T) {
 	if attr(linked, "id") != linkedID {
 		t.Errorf("%s in the app has id %s, want the account imported, %s", matched.uid, attr(linked, "id"), linkedID)
 	}
-	eventually(t, "the queue idle", func() (bool, string) { a := p.app("crm"); return a.idle(), fmt.Sprint(a.Queue) })
+	eventually.That(t, "the queue idle", func() (bool, string) { a := p.app("crm"); return a.idle(), fmt.Sprint(a.Queue) })
 	if n := p.scim.Requests("POST", "/Users"); n != 0 {
 		t.Errorf("%d POST /Users, want none: the linked account is not created again", n)
 	}
@@ -678,8 +672,10 @@ func TestProvisionSettingsChangeInFlight(t *testing.T) {
 		p.waitRemote(m.mail, "created", func(r map[string]any) bool { return r["active"] == true })
 	}
 	t.Logf("%d of %d accounts created at the settings change", atChange, n)
-	p.waitFor("every push done", func() bool { a := p.app("crm"); return a.idle() && a.Accounts["active"] == n },
-		func() string { return fmt.Sprint(p.app("crm")) })
+	eventually.Within(t, 15*time.Second, "every push done", func() (bool, string) {
+		a := p.app("crm")
+		return a.idle() && a.Accounts["active"] == n, fmt.Sprint(a)
+	})
 }
 
 // TestProvisionPreviewMatchesPush: on an app whose PATCH support was never
@@ -692,7 +688,7 @@ func TestProvisionPreviewMatchesPush(t *testing.T) {
 	if err := p.ep.Modify(t.Context(), replace(ms[0].dn, "title", "Preview Officer")); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "the new title in the hub", func() (bool, string) {
+	eventually.That(t, "the new title in the hub", func() (bool, string) {
 		u := p.s.users(p.name)[ms[0].uid]
 		return u.Title == "Preview Officer", u.Title
 	})

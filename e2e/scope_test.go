@@ -14,6 +14,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/idsync/idsync/internal/devstack"
+	"github.com/idsync/idsync/internal/eventually"
 	"github.com/idsync/idsync/internal/gendir"
 	"github.com/idsync/idsync/internal/scimtest"
 	"github.com/idsync/idsync/internal/testserver"
@@ -166,7 +167,7 @@ func testLeaveScope(t *testing.T, d scopeDirectory) {
 	}
 	check := func(step string, w want) {
 		t.Helper()
-		until(t, step, func() string {
+		eventually.That(t, step, func() (bool, string) {
 			var problems []string
 			for n := 1; n <= 3; n++ {
 				uj := hubUser(n)
@@ -208,7 +209,7 @@ func testLeaveScope(t *testing.T, d scopeDirectory) {
 					problems = append(problems, fmt.Sprintf("user %d in the app: account %v, in all-hands %v", n, r["active"], members[fmt.Sprint(r["id"])]))
 				}
 			}
-			return strings.Join(problems, "; ")
+			return len(problems) == 0, strings.Join(problems, "; ")
 		})
 	}
 

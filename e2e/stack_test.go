@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/idsync/idsync/internal/devstack"
+	"github.com/idsync/idsync/internal/eventually"
 	"github.com/idsync/idsync/internal/testserver"
 )
 
@@ -204,22 +205,16 @@ func (s *stack) startAgent(d devstack.AgentDirectory) *agent {
 
 func (s *stack) waitAgentState(id, state string) {
 	s.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	var last string
-	for time.Now().Before(deadline) {
+	eventually.That(s.t, fmt.Sprintf("agent %s %s", id, state), func() (bool, string) {
 		var agents []agentJSON
 		s.ctlJSON(&agents, "agent", "list")
 		for _, a := range agents {
 			if a.ID == id {
-				last = a.State
-				if a.State == state || (state == "online" && (a.State == "standby" || a.State == "active")) {
-					return
-				}
+				return a.State == state || (state == "online" && (a.State == "standby" || a.State == "active")), a.State
 			}
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	s.t.Fatalf("agent %s is %q after 30s, want %q", id, last, state)
+		return false, "not listed"
+	})
 }
 
 // importFull runs a full import and waits for it; it returns the run and

@@ -22,6 +22,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/idsync/idsync/internal/devstack"
+	"github.com/idsync/idsync/internal/eventually"
 	"github.com/idsync/idsync/internal/gendir"
 	"github.com/idsync/idsync/internal/scimtest"
 	"github.com/idsync/idsync/internal/testserver"
@@ -67,13 +68,13 @@ func TestWriteBackHRToDirectories(t *testing.T) {
 	ldapAgent := s.startAgent(ldapDirectory("ldap", sl))
 	for _, d := range []string{"ad", "ldap"} {
 		s.mustImportFull(d)
-		until(t, "capture of "+d+" running", func() string {
+		eventually.That(t, "capture of "+d+" running", func() (bool, string) {
 			var dj directoryJSON
 			s.ctlJSON(&dj, "directory", "show", d)
 			if dj.CaptureStatus == nil || dj.CaptureStatus.Strategy == "" {
-				return "no capture"
+				return false, "no capture"
 			}
-			return ""
+			return true, ""
 		})
 	}
 
@@ -163,25 +164,25 @@ func TestWriteBackHRToDirectories(t *testing.T) {
 
 	adEntry := func() *ldap.Entry { return findEntry(t, &ad.Endpoint, ad.BaseDN, "(sAMAccountName=jhire)") }
 	ldapEntry := func() *ldap.Entry { return findEntry(t, &sl.Endpoint, sl.BaseDN, "(uid=jhire)") }
-	until(t, "the hire in AD, in slapd and in the app", func() string {
+	eventually.That(t, "the hire in AD, in slapd and in the app", func() (bool, string) {
 		a, l := adEntry(), ldapEntry()
 		r, ok := byExternalID(app, uid)
 		switch {
 		case a == nil || l == nil || !ok:
-			return fmt.Sprintf("AD %v, slapd %v, app %v", a != nil, l != nil, ok)
+			return false, fmt.Sprintf("AD %v, slapd %v, app %v", a != nil, l != nil, ok)
 		case !strings.EqualFold(a.DN, "CN=Jane Hire,"+staff) || a.GetAttributeValue("title") != "Analyst" ||
 			a.GetAttributeValue("department") != "Finance" || a.GetAttributeValue("employeeID") != "4711" ||
 			a.GetAttributeValue("mail") != "jhire@idsync.test" || a.GetAttributeValue("userPrincipalName") != "jhire@idsync.test" ||
 			a.GetAttributeValue("userAccountControl") != "512":
-			return "AD entry " + describeEntry(a)
+			return false, "AD entry " + describeEntry(a)
 		case l.DN != "uid=jhire,"+people || l.GetAttributeValue("cn") != "Jane Hire" || l.GetAttributeValue("sn") != "Hire" ||
 			l.GetAttributeValue("title") != "Analyst" || l.GetAttributeValue("employeeNumber") != "4711" ||
 			l.GetAttributeValue("employeeType") != "":
-			return "slapd entry " + describeEntry(l)
+			return false, "slapd entry " + describeEntry(l)
 		case r["active"] != true || r["title"] != "Analyst" || r["externalId"] != uid:
-			return fmt.Sprintf("app account %v", r)
+			return false, fmt.Sprintf("app account %v", r)
 		}
-		return ""
+		return true, ""
 	})
 
 	// The entries came back on the change streams: capture runs (a user
@@ -192,22 +193,22 @@ func TestWriteBackHRToDirectories(t *testing.T) {
 		{Name: "sAMAccountName", Values: []string{"handmade" + strconv.Itoa(os.Getpid()%1000)}}}}); err != nil {
 		t.Fatal(err)
 	}
-	until(t, "a user added in AD by hand reaches the hub", func() string {
+	eventually.That(t, "a user added in AD by hand reaches the hub", func() (bool, string) {
 		if len(s.users("ad")) != 1 {
-			return fmt.Sprintf("hub's AD users: %v", slices.Sorted(maps.Keys(s.users("ad"))))
+			return false, fmt.Sprintf("hub's AD users: %v", slices.Sorted(maps.Keys(s.users("ad"))))
 		}
-		return ""
+		return true, ""
 	})
 	if err := sl.Add(ctx, gendir.Entry{DN: "uid=byhand," + people, Attrs: []gendir.Attr{
 		{Name: "objectClass", Values: []string{"inetOrgPerson"}}, {Name: "uid", Values: []string{"byhand"}},
 		{Name: "cn", Values: []string{"By Hand"}}, {Name: "sn", Values: []string{"Hand"}}}}); err != nil {
 		t.Fatal(err)
 	}
-	until(t, "a user added in slapd by hand reaches the hub", func() string {
+	eventually.That(t, "a user added in slapd by hand reaches the hub", func() (bool, string) {
 		if _, ok := s.users("ldap")["byhand"]; !ok {
-			return fmt.Sprintf("hub's slapd users: %v", slices.Sorted(maps.Keys(s.users("ldap"))))
+			return false, fmt.Sprintf("hub's slapd users: %v", slices.Sorted(maps.Keys(s.users("ldap"))))
 		}
-		return ""
+		return true, ""
 	})
 	for d, users := range map[string]map[string]userJSON{"ad": s.users("ad"), "ldap": s.users("ldap")} {
 		for name := range users {
@@ -275,13 +276,13 @@ func TestWriteBackHRToDirectories(t *testing.T) {
 	}
 	s.mustCtl("app", "update", "ldap-accounts", "--allow", "create,update")
 	s.mustCtl("app", "unassign", "ldap-accounts", "--group", "employees", "--directory", "hr")
-	until(t, "a manual task for the hire's slapd account", func() string {
+	eventually.That(t, "a manual task for the hire's slapd account", func() (bool, string) {
 		var tasks []struct{ App, User string }
 		s.ctlJSON(&tasks, "task", "list", "--app", "ldap-accounts")
 		if len(tasks) != 1 {
-			return fmt.Sprintf("tasks %+v", tasks)
+			return false, fmt.Sprintf("tasks %+v", tasks)
 		}
-		return ""
+		return true, ""
 	})
 	if code, _ := signIn("ldap", "jhire", "Ldap-4711-Start"); code != http.StatusUnauthorized {
 		t.Errorf("a sign-in to the written entry after its assignment went: %d, want 401", code)
@@ -293,11 +294,11 @@ func TestWriteBackHRToDirectories(t *testing.T) {
 	}
 	s.mustCtl("app", "update", "ldap-accounts", "--allow", "create,update,deactivate")
 	s.mustCtl("app", "assign", "ldap-accounts", "--group", "employees", "--directory", "hr")
-	until(t, "the hire's slapd sign-in back", func() string {
+	eventually.That(t, "the hire's slapd sign-in back", func() (bool, string) {
 		if code, who := signIn("ldap", "jhire", "Ldap-4711-Start"); code != http.StatusOK || who.ID != uid {
-			return fmt.Sprintf("%d %+v", code, who)
+			return false, fmt.Sprintf("%d %+v", code, who)
 		}
-		return ""
+		return true, ""
 	})
 
 	// AD owns the mail: an admin's change there reaches the HR user and
@@ -307,14 +308,14 @@ func TestWriteBackHRToDirectories(t *testing.T) {
 	if err := ad.Modify(ctx, mail); err != nil {
 		t.Fatal(err)
 	}
-	until(t, "AD's new mail in the hub and the app", func() string {
+	eventually.That(t, "AD's new mail in the hub and the app", func() (bool, string) {
 		var u userJSON
 		s.ctlJSON(&u, "user", "show", uid)
 		r, _ := byExternalID(app, uid)
 		if u.Email != "jane.hire@idsync.test" || workEmail(r) != "jane.hire@idsync.test" {
-			return fmt.Sprintf("hub %q, app %v", u.Email, r)
+			return false, fmt.Sprintf("hub %q, app %v", u.Email, r)
 		}
-		return ""
+		return true, ""
 	})
 	// HR sends the old mail again with a job change: HR does not own it.
 	hr("PUT", "/Users/"+uid, map[string]any{
@@ -325,42 +326,42 @@ func TestWriteBackHRToDirectories(t *testing.T) {
 		"title":  "Lead Analyst",
 		"urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": map[string]any{"employeeNumber": "4711", "department": "Finance"},
 	})
-	until(t, "HR's title in AD, AD's mail kept", func() string {
+	eventually.That(t, "HR's title in AD, AD's mail kept", func() (bool, string) {
 		a := adEntry()
 		if a.GetAttributeValue("title") != "Lead Analyst" || a.GetAttributeValue("mail") != "jane.hire@idsync.test" {
-			return "AD entry " + describeEntry(a)
+			return false, "AD entry " + describeEntry(a)
 		}
-		return ""
+		return true, ""
 	})
 
 	// A change flows everywhere.
 	hr("PATCH", "/Users/"+uid, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
 		"Operations": []any{map[string]any{"op": "replace", "path": "title", "value": "Senior Analyst"}}})
-	until(t, "the new title in AD, slapd and the app", func() string {
+	eventually.That(t, "the new title in AD, slapd and the app", func() (bool, string) {
 		a, l := adEntry(), ldapEntry()
 		r, _ := byExternalID(app, uid)
 		if a.GetAttributeValue("title") != "Senior Analyst" || l.GetAttributeValue("title") != "Senior Analyst" || r["title"] != "Senior Analyst" {
-			return fmt.Sprintf("AD %q, slapd %q, app %v", a.GetAttributeValue("title"), l.GetAttributeValue("title"), r["title"])
+			return false, fmt.Sprintf("AD %q, slapd %q, app %v", a.GetAttributeValue("title"), l.GetAttributeValue("title"), r["title"])
 		}
-		return ""
+		return true, ""
 	})
 
 	// The termination: disabled everywhere.
 	hr("PATCH", "/Users/"+uid, map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
 		"Operations": []any{map[string]any{"op": "replace", "path": "active", "value": false}}})
-	until(t, "the termination in AD, slapd and the app", func() string {
+	eventually.That(t, "the termination in AD, slapd and the app", func() (bool, string) {
 		a, l := adEntry(), ldapEntry()
 		r, _ := byExternalID(app, uid)
 		uac, _ := strconv.Atoi(a.GetAttributeValue("userAccountControl"))
 		switch {
 		case uac&2 == 0 || !strings.EqualFold(a.DN, "CN=Jane Hire,"+gone):
-			return "AD entry " + describeEntry(a)
+			return false, "AD entry " + describeEntry(a)
 		case l.GetAttributeValue("employeeType") != "disabled":
-			return "slapd entry " + describeEntry(l)
+			return false, "slapd entry " + describeEntry(l)
 		case r["active"] != false:
-			return fmt.Sprintf("app account %v", r)
+			return false, fmt.Sprintf("app account %v", r)
 		}
-		return ""
+		return true, ""
 	})
 	// A hire whose logon name an entry the hub did not write already has
 	// is never given that entry: the job is dead-lettered, the entry is
@@ -379,15 +380,15 @@ func TestWriteBackHRToDirectories(t *testing.T) {
 	})
 	hr("PATCH", "/Groups/"+group["id"].(string), map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:PatchOp"},
 		"Operations": []any{map[string]any{"op": "add", "path": "members", "value": []any{map[string]any{"value": taken["id"]}}}}})
-	until(t, "the taken name dead-lettered, the app's account made", func() string {
+	eventually.That(t, "the taken name dead-lettered, the app's account made", func() (bool, string) {
 		var jobs []struct{ App, Target, State, LastError string }
 		s.ctlJSON(&jobs, "push", "list", "--app", "ad-accounts", "--failed")
 		dead := len(jobs) == 1 && jobs[0].State == "dead" &&
 			(jobs[0].Target == taken["id"] || jobs[0].Target == "jtaken@idsync.test")
 		if _, ok := byExternalID(app, taken["id"].(string)); !ok || !dead || !strings.Contains(s.hub.Out.String(), "no single account of that userName can be adopted") {
-			return fmt.Sprintf("dead jobs %+v, in the app %v", jobs, ok)
+			return false, fmt.Sprintf("dead jobs %+v, in the app %v", jobs, ok)
 		}
-		return ""
+		return true, ""
 	})
 	if e := findEntry(t, &ad.Endpoint, ad.BaseDN, "(sAMAccountName=jtaken)"); e == nil || e.GetAttributeValue("title") != "Theirs" ||
 		!strings.EqualFold(e.DN, "CN=Taken Already,"+staff) {
@@ -431,16 +432,6 @@ func byExternalID(app *scimtest.Server, id string) (map[string]any, bool) {
 		}
 	}
 	return nil, false
-}
-
-// until polls cond until it returns "" (or 15 s pass): the reason it
-// gives otherwise is what the failure shows.
-func until(t *testing.T, what string, cond func() string) {
-	t.Helper()
-	eventually(t, what, func() (bool, string) {
-		why := cond()
-		return why == "", why
-	})
 }
 
 // findEntry returns the one entry under base matching filter, or nil.
