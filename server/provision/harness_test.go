@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -38,7 +39,10 @@ type world struct {
 	app   *store.App
 	token string
 
-	logs   *syncBuffer
+	logs *syncBuffer
+	// claims counts the engine's looks at the queue (ClaimJobs), so that
+	// a test can wait until it has looked again.
+	claims atomic.Int64
 	eng    *provision.Engine
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -124,11 +128,22 @@ func (w *world) open() {
 // admin makes (preview, import) work without it.
 func (w *world) newEngine() {
 	log := slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	w.eng = provision.New(w.st, w.box, log, provision.Options{
+	w.eng = provision.New(claimCounter{w.st, &w.claims}, w.box, log, provision.Options{
 		PollInterval: 50 * time.Millisecond, Lease: 3 * time.Second, MaxAttempts: 4,
 		MinBackoff: 50 * time.Millisecond, MaxBackoff: 400 * time.Millisecond, MaxRetryAfter: 500 * time.Millisecond,
 		Audit: audit.New(w.st, log),
 	})
+}
+
+// claimCounter is the store the engine is given: it counts ClaimJobs.
+type claimCounter struct {
+	store.Store
+	n *atomic.Int64
+}
+
+func (c claimCounter) ClaimJobs(ctx context.Context, appID int64, owner string, now time.Time, lease time.Duration, limit int) ([]*store.Job, error) {
+	c.n.Add(1)
+	return c.Store.ClaimJobs(ctx, appID, owner, now, lease, limit)
 }
 
 // audit returns the audit trail's events of action.

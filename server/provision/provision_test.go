@@ -320,7 +320,13 @@ func TestUnauthorizedPauses(t *testing.T) {
 		t.Errorf("status message %q does not say 401 and how to resume", a.StatusMessage)
 	}
 	sent := w.srv.Requests("", "/Users")
-	time.Sleep(300 * time.Millisecond)
+	// The engine looks at the queue every 50 ms: three more looks, and a
+	// paused app would have been sent what was queued.
+	looked := w.claims.Load()
+	eventually.That(t, "the engine to look at the queue again", func() (bool, string) {
+		n := w.claims.Load() - looked
+		return n >= 3, fmt.Sprintf("%d looks", n)
+	})
 	if n := w.srv.Requests("", "/Users") - sent; n > 4 {
 		t.Errorf("%d requests to a paused app (only those in flight may end)", n)
 	}
