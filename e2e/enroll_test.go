@@ -5,11 +5,13 @@ package e2e
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/idsync/idsync/internal/devstack"
+	"github.com/idsync/idsync/internal/eventually"
 	"github.com/idsync/idsync/internal/gendir"
 )
 
@@ -51,8 +53,20 @@ func TestEnrollment(t *testing.T) {
 
 	t.Run("expired token", func(t *testing.T) {
 		tok := strings.TrimSpace(s.mustCtl("agent", "token", "--directory", "corp", "--ttl", "1s"))
-		time.Sleep(1500 * time.Millisecond)
-		_, err := devstack.Enroll(t.Context(), bins, newConfig(t, s.hub.GRPCAddr), s.hub.GRPCAddr, tok)
+		// The hub logs the token's expiry (to the millisecond): wait until
+		// this machine's clock, the hub's, has passed it.
+		m := regexp.MustCompile(`msg="enrolment token created" .*expires=(\S+)`).FindAllStringSubmatch(s.hub.Out.String(), -1)
+		if len(m) == 0 {
+			t.Fatal("the hub's log does not say when the token expires")
+		}
+		expires, err := time.Parse(time.RFC3339, m[len(m)-1][1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		eventually.That(t, "the token's expiry", func() (bool, string) {
+			return time.Now().After(expires.Add(time.Millisecond)), "expires at " + expires.String()
+		})
+		_, err = devstack.Enroll(t.Context(), bins, newConfig(t, s.hub.GRPCAddr), s.hub.GRPCAddr, tok)
 		if err == nil || !strings.Contains(err.Error(), "expired") {
 			t.Fatalf("expired token: %v; want an error saying it expired", err)
 		}

@@ -4,6 +4,8 @@ package e2e
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 
@@ -37,43 +39,75 @@ type faultEnv struct {
 	ep    *testserver.Endpoint
 	base  string
 	slapd *testserver.SlapdServer // nil against AD
-	// settle is how long a resumed capture gets to finish its catch-up.
-	settle time.Duration
 }
 
 // faultCase is one kill in the middle of the stream.
 type faultCase struct {
 	name string
-	// inject kills a part of the stack and starts it again.
-	inject func(*faultEnv)
+	// inject kills a part of the stack and starts it again, while the
+	// change driver c goes on.
+	inject func(e *faultEnv, c *churn)
 	// localSlapd says the case kills slapd, which needs a local one; its
 	// capture runs fail while slapd is down, and may.
 	localSlapd bool
 }
 
 var (
-	killAgent = faultCase{name: "agent kill -9", inject: func(e *faultEnv) {
+	killAgent = faultCase{name: "agent kill -9", inject: func(e *faultEnv, c *churn) {
 		e.a.proc.Kill()
-		time.Sleep(time.Second)
+		c.waitWrites(e.s.t, outageWrites)
 		e.s.reviveAgent(e.a)
 	}}
-	killHub = faultCase{name: "hub kill -9", inject: func(e *faultEnv) {
+	killHub = faultCase{name: "hub kill -9", inject: func(e *faultEnv, c *churn) {
 		e.s.hub.Kill()
-		time.Sleep(time.Second)
+		c.waitWrites(e.s.t, outageWrites)
 		if err := e.s.hub.Restart(e.s.root.Context()); err != nil {
 			e.s.t.Fatalf("restarting the hub: %v", err)
 		}
 	}}
-	killSlapd = faultCase{name: "slapd kill -9", localSlapd: true, inject: func(e *faultEnv) {
+	killSlapd = faultCase{name: "slapd kill -9", localSlapd: true, inject: func(e *faultEnv, c *churn) {
+		failed := c.failedWrites()
 		if err := e.slapd.Kill(); err != nil {
 			e.s.t.Fatalf("killing slapd: %v", err)
 		}
-		time.Sleep(time.Second)
+		// Down until the change driver has seen it gone.
+		eventually.That(e.s.t, "a write to the killed slapd to fail", func() (bool, string) {
+			n := c.failedWrites()
+			return n > failed, fmt.Sprintf("%d writes failed", n)
+		})
 		if err := e.slapd.Restart(e.s.t.Context()); err != nil {
 			e.s.t.Fatalf("restarting slapd: %v", err)
 		}
 	}}
 )
+
+// outageWrites is how many writes the change driver sends while the agent
+// or the hub is down (a tenth of the stream).
+const outageWrites = 500
+
+// waitWrites waits until the change driver has sent n more writes (or all
+// it had to send).
+func (c *churn) waitWrites(t *testing.T, n int) {
+	t.Helper()
+	from := c.done()
+	eventually.That(t, fmt.Sprintf("%d more writes", n), func() (bool, string) {
+		d := c.done()
+		return d >= min(from+n, c.opts.changes), fmt.Sprintf("%d writes since", d-from)
+	})
+}
+
+// failedWrites returns how many writes failed because the server went away.
+func (c *churn) failedWrites() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, causes := range c.errs {
+		for _, k := range causes {
+			n += k
+		}
+	}
+	return n
+}
 
 func TestExactlyOnceOpenLDAP(t *testing.T) {
 	for _, tc := range []faultCase{killAgent, killHub, killSlapd} {
@@ -119,7 +153,7 @@ func openLDAPStream(t *testing.T, o churnOptions, local bool) (*faultEnv, *churn
 		testserver.Unavailable(t, "killing slapd needs a local one, not IDSYNC_TEST_LDAP_URL")
 	}
 	e := &faultEnv{s: newStack(t), name: "corp", kind: ldapsync.KindOpenLDAP, ep: &srv.Endpoint, base: srv.BaseDN,
-		slapd: srv, settle: 2 * time.Second}
+		slapd: srv}
 	e.s.mustCtl("directory", "add", e.name, "--kind", "openldap", "--base-dn", srv.BaseDN, "--full-import-interval", "off")
 	e.a = e.s.startAgent(ldapDirectory(e.name, srv))
 	e.startCapture("syncrepl")
@@ -140,10 +174,7 @@ func sambaStream(t *testing.T, o churnOptions) (*faultEnv, *churn) {
 		t.Fatalf("loading AD: %v", err)
 	}
 	t.Logf("fixture of %d users and %d groups loaded in %v", o.users, o.groups, time.Since(start).Round(time.Millisecond))
-	// Samba notifies changes up to 5 s late: a resumed capture's catch-up
-	// may wait that long for its next round.
-	e := &faultEnv{s: newStack(t), name: "ad", kind: ldapsync.KindAD, ep: &srv.Endpoint, base: srv.BaseDN,
-		settle: 7 * time.Second}
+	e := &faultEnv{s: newStack(t), name: "ad", kind: ldapsync.KindAD, ep: &srv.Endpoint, base: srv.BaseDN}
 	e.s.mustCtl("directory", "add", e.name, "--kind", "ad", "--base-dn", srv.BaseDN, "--full-import-interval", "off")
 	e.a = e.s.startAgent(devstack.AgentDirectory{Name: e.name, URL: srv.URL, BindDN: srv.BindDN, BindPassword: srv.BindPassword})
 	e.startCapture("dirsync")
@@ -221,15 +252,16 @@ func (e *faultEnv) stream(c *churn, fault faultCase, drain time.Duration) {
 	errc := make(chan error, 1)
 	start := time.Now()
 	go func() { errc <- c.run(t.Context(), e.ep) }()
-	for c.done() < c.opts.changes/2 {
+	eventually.That(t, "the middle of the stream", func() (bool, string) {
 		select {
 		case err := <-errc:
 			t.Fatalf("the change driver ended before the middle of the stream (%d writes): %v", c.done(), err)
-		case <-time.After(5 * time.Millisecond):
+		default:
 		}
-	}
+		return c.done() >= c.opts.changes/2, fmt.Sprintf("%d writes", c.done())
+	})
 	at, injected := c.done(), time.Now()
-	fault.inject(e)
+	fault.inject(e, c)
 	t.Logf("killed at write %d of %d, %v into the stream; back after %v", at, c.opts.changes,
 		injected.Sub(start).Round(time.Millisecond), time.Since(injected).Round(time.Millisecond))
 	if err := <-errc; err != nil {
@@ -270,10 +302,22 @@ func (e *faultEnv) stream(c *churn, fault faultCase, drain time.Duration) {
 	e.a.proc.Kill()
 	e.s.reviveAgent(e.a)
 	e.waitCapture(before.CaptureStatus.Strategy, before.CaptureStatus.RunID)
-	time.Sleep(e.settle)
+	// A change made now fences off the resumed capture's catch-up: the
+	// capture applies changes in the order the directory made them, so
+	// once the hub holds the fence it has applied all that came before.
+	fence := slices.Min(slices.Collect(maps.Keys(want.users)))
+	if err := e.ep.Modify(t.Context(), replace(want.users[fence].DN, "title", "Fence After Resuming")); err != nil {
+		t.Fatal(err)
+	}
+	if want, err = readDirectory(t.Context(), e.ep, e.kind, e.base); err != nil {
+		t.Fatal(err)
+	}
 	again := e.s.converge(e.name, want, drain)
 	d := &diffs{}
 	for ext, r := range e.s.revisions(e.name, again) {
+		if ext == fence {
+			r-- // the fence's own change
+		}
 		if r != revs[ext] {
 			d.add("object %s: revision %d, then %d after resuming from the stored checkpoint", ext, revs[ext], r)
 		}

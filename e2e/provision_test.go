@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -63,8 +65,11 @@ func newProvEnv(t *testing.T, users, members int) *provEnv {
 	// Cleanups run last first: these before the hub and agent stop.
 	t.Cleanup(p.checkNoSecrets)
 	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("push jobs not done: %v", p.pendingJobs())
+		if t.Failed() { // the test's context is done by now
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			r := p.s.hub.Ctl(ctx, "push", "list")
+			t.Logf("push list:\n%s%s", r.Stdout, r.Stderr)
 		}
 	})
 	return p
@@ -278,12 +283,9 @@ func TestProvisionJustInTime(t *testing.T) {
 		}
 	}
 
-	// app test records the app's PATCH support, a settings change: the hub
-	// restarts the app's workers within 2 s, and a push in flight then
-	// stalls until its lease ends (TestProvisionSettingsChangeInFlight).
-	// Let the restart happen before anything is pushed.
-	time.Sleep(2500 * time.Millisecond)
-
+	// app test records the app's PATCH support, a settings change: the
+	// hub restarts the app's workers, which delays no push in flight
+	// (TestProvisionSettingsChangeInFlight).
 	ms := p.assignGroup("crm")
 	hub := p.s.users(p.name)
 	for _, m := range ms {
@@ -507,9 +509,23 @@ func TestProvisionUnauthorizedPauses(t *testing.T) {
 		return u.Title == "Paused Title B", u.Title
 	})
 	sent := p.scim.Requests("", "/")
-	time.Sleep(time.Second)
+	// Its push is queued and never attempted, and nothing reaches the app.
+	var queued pushJSON
+	eventually.That(t, "the second title's push queued", func() (bool, string) {
+		var jobs []pushJSON
+		p.s.ctlJSON(&jobs, "push", "list")
+		i := slices.IndexFunc(jobs, func(j pushJSON) bool { return j.Target == ms[1].uid && j.State != "done" })
+		if i < 0 {
+			return false, fmt.Sprintf("%+v", jobs)
+		}
+		queued = jobs[i]
+		return true, ""
+	})
+	if queued.State != "queued" || queued.Attempts != 0 {
+		t.Errorf("push %+v of a change made while paused: want it queued, never attempted", queued)
+	}
 	if n := p.scim.Requests("", "/") - sent; n != 0 {
-		t.Errorf("%d requests to a paused app in 1s, want 0", n)
+		t.Errorf("%d requests to a paused app, want 0", n)
 	}
 
 	out := p.s.mustCtl("app", "update", "crm", "--token-file", p.secretFile("crm-new.token", newToken))

@@ -17,7 +17,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/go-ldap/ldap/v3"
 
@@ -395,8 +394,24 @@ func TestWriteBackHRToDirectories(t *testing.T) {
 		t.Errorf("the entry that had the name: %s, want it untouched", describeEntry(e))
 	}
 
-	// Still one person: the writes of the termination came back too.
-	time.Sleep(3 * time.Second) // two DirSync polls
+	// Still one person: the writes of the termination came back too. A
+	// change made by hand after them fences them off: DirSync returns
+	// changes in the order the DC made them, so once the hub has the
+	// fence it has had everything before.
+	fence := ldap.NewModifyRequest("CN=Hand Made,"+staff, nil)
+	fence.Replace("title", []string{"After The Termination"})
+	if err := ad.Modify(ctx, fence); err != nil {
+		t.Fatal(err)
+	}
+	eventually.That(t, "a change made by hand after the termination in the hub", func() (bool, string) {
+		users := s.users("ad")
+		for _, u := range users {
+			if u.Title == "After The Termination" {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprintf("hub's AD users: %v", slices.Sorted(maps.Keys(users)))
+	})
 	if users := s.users("ad"); len(users) != 2 {
 		t.Errorf("after the termination the hub holds AD users %v, want the two made by hand alone", slices.Sorted(maps.Keys(users)))
 	}
