@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -673,25 +674,49 @@ func TestProvisionImportFromApp(t *testing.T) {
 	}
 }
 
-// TestProvisionSettingsChangeInFlight: changing an app's settings while
-// its pushes are in flight delays none of them: every member is created,
-// and known to the hub as created, within seconds.
+// TestProvisionSettingsChangeInFlight: a change of an app's settings made
+// while its pushes are in flight takes effect on the pushes after it (a
+// new mapping of title), while those in flight end as they began; none is
+// lost or doubled, and none waits for its lease to run out (20 s).
 func TestProvisionSettingsChangeInFlight(t *testing.T) {
-	const n = 8
+	const n, concurrency = 16, 2
+	const mapped = "Mapped After The Change"
 	p := newProvEnv(t, n, n)
-	p.addApp("crm")
+	p.addApp("crm", "--concurrency", strconv.Itoa(concurrency))
+	mapping := filepath.Join(p.s.dir, "mapping.yaml")
+	if err := os.WriteFile(mapping, []byte("- target: userName\n  expr: coalesce(email, username)\n"+
+		"- target: title\n  expr: '\""+mapped+"\"'\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	p.assignSlowly(300*time.Millisecond, 1)
-	p.s.mustCtl("app", "update", "crm", "--rate-limit", "1000")
+	p.s.mustCtl("app", "update", "crm", "--mapping-file", mapping)
 	atChange := p.scim.UserCount()
 	p.scim.ClearFaults()
-	for _, m := range p.members() {
-		p.waitRemote(m.mail, "created", func(r map[string]any) bool { return r["active"] == true })
-	}
-	t.Logf("%d of %d accounts created at the settings change", atChange, n)
-	eventually.Within(t, 15*time.Second, "every push done", func() (bool, string) {
+	took := eventually.Within(t, 15*time.Second, "every push done", func() (bool, string) {
 		a := p.app("crm")
 		return a.idle() && a.Accounts["active"] == n, fmt.Sprint(a)
 	})
+	t.Logf("%d of %d accounts created at the settings change; all %v later", atChange, n, took.Round(time.Millisecond))
+	ms := p.members()
+	p.checkOnePerUser(ms)
+	// Those created at the change, and at most what the workers held then
+	// (twice their number), were pushed with the old mapping; every push
+	// after is the new one's.
+	var old []string
+	for _, m := range ms {
+		r, _ := p.scim.UserByName(m.mail)
+		switch got := attr(r, "title"); got {
+		case mapped:
+		case m.hubTitle:
+			old = append(old, m.uid)
+		default:
+			t.Errorf("%s has title %q in the app, want %q (new mapping) or %q (old)", m.uid, got, mapped, m.hubTitle)
+		}
+	}
+	if len(old) > atChange+2*concurrency {
+		t.Errorf("%d accounts have the old mapping's title (%v), %d created at the change: the new mapping was not used for the pushes after it",
+			len(old), old, atChange)
+	}
 }
 
 // TestProvisionPreviewMatchesPush: on an app whose PATCH support was never
