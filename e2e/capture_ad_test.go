@@ -77,7 +77,7 @@ func TestCaptureSambaAD(t *testing.T) {
 	users := func() map[string]userJSON { return s.users("ad") }
 	const wait = 30 * time.Second // Samba notifies about 5 s late
 
-	t.Run("attribute change", func(t *testing.T) {
+	s.run("attribute change", func(t *testing.T) {
 		if err := srv.Modify(t.Context(), replace(gen.UserDN(1), "title", "Directory Whisperer")); err != nil {
 			t.Fatal(err)
 		}
@@ -87,7 +87,7 @@ func TestCaptureSambaAD(t *testing.T) {
 		})
 		t.Logf("AD modify reached the hub in %v", took.Round(100*time.Millisecond))
 	})
-	t.Run("disable and enable", func(t *testing.T) {
+	s.run("disable and enable", func(t *testing.T) {
 		if err := srv.Modify(t.Context(), replace(gen.UserDN(2), "userAccountControl", "546")); err != nil {
 			t.Fatal(err)
 		}
@@ -97,7 +97,7 @@ func TestCaptureSambaAD(t *testing.T) {
 		}
 		eventually.Within(t, wait, "active again", func() (bool, string) { u := users()[gen.UserUID(2)]; return u.Status == "active", u.Status })
 	})
-	t.Run("membership delta and nesting", func(t *testing.T) {
+	s.run("membership delta and nesting", func(t *testing.T) {
 		// User 29 joins group 2, and group 2 joins group 0: user 29 is then in
 		// group 0 through group 2.
 		add := ldap.NewModifyRequest(gen.GroupDN(2), nil)
@@ -129,7 +129,7 @@ func TestCaptureSambaAD(t *testing.T) {
 			return false, fmt.Sprintf("direct %s nested %+v", direct, u.Nested)
 		})
 	})
-	t.Run("delete", func(t *testing.T) {
+	s.run("delete", func(t *testing.T) {
 		if err := srv.Delete(t.Context(), gen.UserDN(3)); err != nil {
 			t.Fatal(err)
 		}
@@ -165,10 +165,10 @@ func TestCaptureSambaAD(t *testing.T) {
 			return u.Title == title, u.Title
 		})
 	}
-	t.Run("refused cookie", func(t *testing.T) {
+	s.run("refused cookie", func(t *testing.T) {
 		reconcile(t, "a refused cookie", func(cp map[string]any) { cp["cookie"] = "bm90IGEgY29va2llIGF0IGFsbA==" })
 	})
-	t.Run("changed invocationID", func(t *testing.T) {
+	s.run("changed invocationID", func(t *testing.T) {
 		reconcile(t, "another DC database", func(cp map[string]any) { cp["invocationId"] = "00000000-0000-0000-0000-000000000001" })
 	})
 }
