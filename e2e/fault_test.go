@@ -247,82 +247,92 @@ func (s *stack) reviveAgent(a *agent) {
 // took the LDAP server away), then that resuming from the stored
 // checkpoint changes nothing.
 func (e *faultEnv) stream(c *churn, fault faultCase, drain time.Duration) {
-	t := e.s.t
-	t.Helper()
-	errc := make(chan error, 1)
-	start := time.Now()
-	go func() { errc <- c.run(t.Context(), e.ep) }()
-	eventually.That(t, "the middle of the stream", func() (bool, string) {
-		select {
-		case err := <-errc:
-			t.Fatalf("the change driver ended before the middle of the stream (%d writes): %v", c.done(), err)
-		default:
+	e.s.t.Helper()
+	var ended time.Time // when the driver's last write was done
+	var want *dirState  // the directory read then
+	var hub hubState
+	var revs map[string]uint64 // the revisions of the hub's objects then
+	e.s.step("the stream with "+fault.name+" in its middle", func(t *testing.T) {
+		errc := make(chan error, 1)
+		start := time.Now()
+		go func() { errc <- c.run(t.Context(), e.ep) }()
+		eventually.That(t, "the middle of the stream", func() (bool, string) {
+			select {
+			case err := <-errc:
+				t.Fatalf("the change driver ended before the middle of the stream (%d writes): %v", c.done(), err)
+			default:
+			}
+			return c.done() >= c.opts.changes/2, fmt.Sprintf("%d writes", c.done())
+		})
+		at, injected := c.done(), time.Now()
+		fault.inject(e, c)
+		t.Logf("killed at write %d of %d, %v into the stream; back after %v", at, c.opts.changes,
+			injected.Sub(start).Round(time.Millisecond), time.Since(injected).Round(time.Millisecond))
+		if err := <-errc; err != nil {
+			t.Fatalf("change driver: %v", err)
 		}
-		return c.done() >= c.opts.changes/2, fmt.Sprintf("%d writes", c.done())
+		ended = time.Now()
+		t.Logf("driver: %s in %v", c.summary(), ended.Sub(start).Round(time.Millisecond))
+		if fault.localSlapd {
+			// syncprov keeps its session log in memory: deletes made just
+			// before slapd died may never be streamed (syncprov calls the
+			// consumer up to date). The README's remedy after a crash of the
+			// directory server is a full import; it must change nothing else.
+			run := e.s.mustImportFull(e.name)
+			t.Logf("full import after the LDAP server's crash: %d seen, %d updated, %d deprovisioned", run.Seen, run.Updated, run.Deprovisioned)
+		}
 	})
-	at, injected := c.done(), time.Now()
-	fault.inject(e, c)
-	t.Logf("killed at write %d of %d, %v into the stream; back after %v", at, c.opts.changes,
-		injected.Sub(start).Round(time.Millisecond), time.Since(injected).Round(time.Millisecond))
-	if err := <-errc; err != nil {
-		t.Fatalf("change driver: %v", err)
-	}
-	ended := time.Now()
-	t.Logf("driver: %s in %v", c.summary(), ended.Sub(start).Round(time.Millisecond))
-	if fault.localSlapd {
-		// syncprov keeps its session log in memory: deletes made just
-		// before slapd died may never be streamed (syncprov calls the
-		// consumer up to date). The README's remedy after a crash of the
-		// directory server is a full import; it must change nothing else.
-		run := e.s.mustImportFull(e.name)
-		t.Logf("full import after the LDAP server's crash: %d seen, %d updated, %d deprovisioned", run.Seen, run.Updated, run.Deprovisioned)
-	}
-
-	want, err := readDirectory(t.Context(), e.ep, e.kind, e.base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hub := e.s.converge(e.name, want, drain)
-	t.Logf("the hub equals the directory (%d users, %d groups; %d and %d in the hub with the deprovisioned) %v after the stream ended",
-		len(want.users), len(want.groups), len(hub.users), len(hub.groups), time.Since(ended).Round(time.Millisecond))
-	revs := e.s.revisions(e.name, hub)
-	checkExactlyOnce(t, hub, revs, c.counted())
-	if !fault.localSlapd {
-		e.noCaptureFailed()
-	}
-
+	e.s.step("the hub equals the directory", func(t *testing.T) {
+		var err error
+		if want, err = readDirectory(t.Context(), e.ep, e.kind, e.base); err != nil {
+			t.Fatal(err)
+		}
+		hub = e.s.converge(e.name, want, drain)
+		t.Logf("the hub equals the directory (%d users, %d groups; %d and %d in the hub with the deprovisioned) %v after the stream ended",
+			len(want.users), len(want.groups), len(hub.users), len(hub.groups), time.Since(ended).Round(time.Millisecond))
+	})
+	e.s.step("no change applied twice", func(t *testing.T) {
+		revs = e.s.revisions(e.name, hub)
+		checkExactlyOnce(t, hub, revs, c.counted())
+		if !fault.localSlapd {
+			e.noCaptureFailed()
+		}
+	})
 	// The stored checkpoint covers the directory's state: an agent that
 	// resumes from it finds nothing to apply.
-	var before directoryJSON
-	eventually.That(t, "capture running before the agent is killed", func() (bool, string) {
-		// A full import that just ended may have handed capture a new run.
-		e.s.ctlJSON(&before, "directory", "show", e.name)
-		return before.CaptureStatus != nil, "no capture"
+	e.s.step("an agent resuming from the stored checkpoint applies nothing again", func(t *testing.T) {
+		var before directoryJSON
+		eventually.That(t, "capture running before the agent is killed", func() (bool, string) {
+			// A full import that just ended may have handed capture a new run.
+			e.s.ctlJSON(&before, "directory", "show", e.name)
+			return before.CaptureStatus != nil, "no capture"
+		})
+		e.a.proc.Kill()
+		e.s.reviveAgent(e.a)
+		e.waitCapture(before.CaptureStatus.Strategy, before.CaptureStatus.RunID)
+		// A change made now fences off the resumed capture's catch-up: the
+		// capture applies changes in the order the directory made them, so
+		// once the hub holds the fence it has applied all that came before.
+		fence := slices.Min(slices.Collect(maps.Keys(want.users)))
+		if err := e.ep.Modify(t.Context(), replace(want.users[fence].DN, "title", "Fence After Resuming")); err != nil {
+			t.Fatal(err)
+		}
+		now, err := readDirectory(t.Context(), e.ep, e.kind, e.base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again := e.s.converge(e.name, now, drain)
+		d := &diffs{}
+		for ext, r := range e.s.revisions(e.name, again) {
+			if ext == fence {
+				r-- // the fence's own change
+			}
+			if r != revs[ext] {
+				d.add("object %s: revision %d, then %d after resuming from the stored checkpoint", ext, revs[ext], r)
+			}
+		}
+		if d.n > 0 {
+			t.Errorf("applied changes again: %s", d)
+		}
 	})
-	e.a.proc.Kill()
-	e.s.reviveAgent(e.a)
-	e.waitCapture(before.CaptureStatus.Strategy, before.CaptureStatus.RunID)
-	// A change made now fences off the resumed capture's catch-up: the
-	// capture applies changes in the order the directory made them, so
-	// once the hub holds the fence it has applied all that came before.
-	fence := slices.Min(slices.Collect(maps.Keys(want.users)))
-	if err := e.ep.Modify(t.Context(), replace(want.users[fence].DN, "title", "Fence After Resuming")); err != nil {
-		t.Fatal(err)
-	}
-	if want, err = readDirectory(t.Context(), e.ep, e.kind, e.base); err != nil {
-		t.Fatal(err)
-	}
-	again := e.s.converge(e.name, want, drain)
-	d := &diffs{}
-	for ext, r := range e.s.revisions(e.name, again) {
-		if ext == fence {
-			r-- // the fence's own change
-		}
-		if r != revs[ext] {
-			d.add("object %s: revision %d, then %d after resuming from the stored checkpoint", ext, revs[ext], r)
-		}
-	}
-	if d.n > 0 {
-		t.Errorf("an agent resuming from the stored checkpoint applied changes again: %s", d)
-	}
 }
