@@ -282,7 +282,12 @@ func TestRetries(t *testing.T) {
 	w.waitActive("carol@example.org", true)
 
 	// The trail: alice's three refused POSTs and carol's dead letter
-	// failed, every create succeeded.
+	// failed, every create succeeded (carol's is recorded just after the
+	// app has her).
+	eventually.That(t, "every create in the audit trail", func() (bool, string) {
+		n := len(w.audit("push.succeeded"))
+		return n >= 4, fmt.Sprintf("%d push.succeeded events", n)
+	})
 	var failed, deadLetters int
 	for _, e := range w.audit("push.failed") {
 		if e.Outcome != store.AuditFailed || e.Target != "app:"+w.app.Name {
