@@ -10,13 +10,15 @@ import (
 // uses Within.
 const Timeout = time.Minute
 
-// maxInterval caps the pause between two polls; the first polls come
-// sooner, for conditions that hold at once. A condition that takes long to
-// check (a whole directory read through idsyncctl) pauses as long as it
-// took, up to maxCostly, so that it does not run back to back.
+// interval is the pause between two polls, the 20 ms the unit tests were
+// written against (polling faster exposes a race of the provisioning
+// engine in server/provision's TestLifecycle, reported on its own). A
+// condition that takes longer to check (a whole directory read through
+// idsyncctl) pauses as long as it took, up to maxCostly, so that it does
+// not run back to back.
 const (
-	maxInterval = 50 * time.Millisecond
-	maxCostly   = 500 * time.Millisecond
+	interval  = 20 * time.Millisecond
+	maxCostly = 500 * time.Millisecond
 )
 
 // That polls cond until it reports ok, and returns how long that took.
@@ -34,7 +36,6 @@ func That(t testing.TB, what string, cond func() (ok bool, state string)) time.D
 func Within(t testing.TB, limit time.Duration, what string, cond func() (ok bool, state string)) time.Duration {
 	t.Helper()
 	start := time.Now()
-	pause := time.Millisecond
 	for {
 		polled := time.Now()
 		ok, state := cond()
@@ -45,7 +46,7 @@ func Within(t testing.TB, limit time.Duration, what string, cond func() (ok bool
 		if took >= limit {
 			t.Fatalf("%s: not within %v; last seen: %s", what, limit, state)
 		}
-		wait := max(pause, min(time.Since(polled), maxCostly))
+		wait := max(interval, min(time.Since(polled), maxCostly))
 		timer := time.NewTimer(min(wait, limit-took))
 		select {
 		case <-timer.C:
@@ -53,6 +54,5 @@ func Within(t testing.TB, limit time.Duration, what string, cond func() (ok bool
 			timer.Stop()
 			t.Fatalf("%s: the test ended while waiting; last seen: %s", what, state)
 		}
-		pause = min(2*pause, maxInterval)
 	}
 }
