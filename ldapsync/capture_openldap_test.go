@@ -4,6 +4,7 @@ package ldapsync_test
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -336,6 +337,7 @@ func TestPollCapture(t *testing.T) {
 	}
 	uuids := entryUUIDs(t, srv)
 	user4 := uuids[strings.ToLower(gen.UserDN(4))]
+	fenceID := uuids[strings.ToLower(gen.UserDN(6))]
 	addedDN := "uid=polled," + gen.PeopleDN()
 	renamedDN := "uid=polled4," + gen.PeopleDN()
 	steps := []struct {
@@ -368,9 +370,22 @@ func TestPollCapture(t *testing.T) {
 			if ch := evs.since(i)[0].Change; !strings.EqualFold(ch.DN, step.dn) {
 				t.Errorf("DN %q, want %q", ch.DN, step.dn)
 			}
-			// Rounds repeat every 200 ms within the 2 s overlap: the change
-			// must not come again.
-			time.Sleep(spec.Overlap + 3*spec.PollInterval)
+			// Rounds repeat every 200 ms within the 2 s overlap, each reading
+			// the change again: it must not come again. Three titles given to
+			// another user, each awaited, fence off whole rounds: a round
+			// reads an entry once, so each title arrives in a later round
+			// than the one before, and the round of the second, after the
+			// round that sent the change and reading it again, has ended
+			// once the third arrives.
+			for k := range 3 {
+				at := evs.len()
+				fence := ldap.NewModifyRequest(gen.UserDN(6), nil)
+				fence.Replace("title", []string{fmt.Sprintf("fence %s %d", step.name, k)})
+				if err := srv.Modify(t.Context(), fence); err != nil {
+					t.Fatal(err)
+				}
+				evs.waitFor(t, c, at, 3*time.Second, fmt.Sprintf("fence %d", k), changeOf(ldapsync.ChangeUpsert, fenceID))
+			}
 			n := 0
 			for _, ev := range evs.since(from) {
 				if changeOf(ldapsync.ChangeUpsert, id)(ev) {

@@ -109,25 +109,21 @@ type SlapdServer struct {
 // suffix. With IDSYNC_TEST_LDAP_URL (and IDSYNC_TEST_LDAP_BIND_DN,
 // IDSYNC_TEST_LDAP_BIND_PASSWORD, IDSYNC_TEST_LDAP_BASE_DN) it uses that
 // server instead, under a fresh OU removed at the end of the test. A missing
-// slapd makes the test Unavailable.
+// slapd makes the test Unavailable; -short skips it.
 func Slapd(t testing.TB, opts ...SlapdOptions) *SlapdServer {
 	t.Helper()
 	var o SlapdOptions
 	if len(opts) > 0 {
 		o = opts[0]
 	}
+	slapdServer.skipShort(t)
 	// Access rules and TLS are set in a local slapd's configuration, so a
 	// test that needs them gets a local server even when an outside one is
 	// named.
 	if url := os.Getenv("IDSYNC_TEST_LDAP_URL"); url != "" && len(o.Access) == 0 && !o.TLS && !o.SyncprovReloadHint && !o.PasswordPolicy && !o.Refint {
 		return outsideSlapd(t, url, o)
 	}
-	if _, err := exec.LookPath("slapd"); err != nil {
-		Unavailable(t, "slapd not found: %v", err)
-	}
-	if _, err := exec.LookPath("slapadd"); err != nil {
-		Unavailable(t, "slapadd not found: %v", err)
-	}
+	LocalSlapd(t)
 	if o.Dir == "" {
 		o.Dir = t.TempDir()
 	}
@@ -141,6 +137,19 @@ func Slapd(t testing.TB, opts ...SlapdOptions) *SlapdServer {
 		}
 	})
 	return s
+}
+
+// LocalSlapd skips t under -short, and makes it Unavailable when slapd or
+// slapadd is not installed: for tests and benchmarks that start a slapd of
+// their own with StartSlapd.
+func LocalSlapd(t testing.TB) {
+	t.Helper()
+	slapdServer.skipShort(t)
+	for _, prog := range []string{"slapd", "slapadd"} {
+		if _, err := exec.LookPath(prog); err != nil {
+			slapdServer.missing(t, err)
+		}
+	}
 }
 
 func outsideSlapd(t testing.TB, url string, o SlapdOptions) *SlapdServer {

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idsync/idsync/internal/eventually"
 	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/people"
 	"github.com/idsync/idsync/server/store"
@@ -38,16 +39,16 @@ func (w *world) deleteRemote(name string) {
 
 // settled reports whether the app's queue has nothing running and nothing
 // due before an hour (jobs that wait for the app's delete retention do).
-func (w *world) settled() bool {
+func (w *world) settled() (bool, string) {
 	if len(w.jobs(store.JobRunning)) > 0 {
-		return false
+		return false, w.describeJobs()
 	}
 	for _, j := range w.jobs(store.JobQueued) {
 		if j.NextAt.Before(time.Now().Add(time.Hour)) {
-			return false
+			return false, w.describeJobs()
 		}
 	}
-	return true
+	return true, ""
 }
 
 // TestHoldRestorePurge: an admin's hold reaches the app as a directory's
@@ -86,10 +87,13 @@ func TestHoldRestorePurge(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		w.eventually("the change read by provisioning, the queue settled", func() bool {
+		eventually.That(t, "the change read by provisioning, the queue settled", func() (bool, string) {
 			pos, err := w.st.Cursor(ctx, "provision")
-			return err == nil && pos >= head && w.settled()
-		}, w.describeJobs)
+			if err != nil || pos < head {
+				return false, fmt.Sprintf("provisioning's cursor at %d (%v), the feed's head at %d", pos, err, head)
+			}
+			return w.settled()
+		})
 		if u, _ := w.st.GetUser(ctx, alice.ID); u.Title != "Manager" {
 			t.Errorf("alice's title in the hub: %q, want Manager", u.Title)
 		}
@@ -116,7 +120,7 @@ func TestHoldRestorePurge(t *testing.T) {
 			t.Fatal(err)
 		}
 		w.waitActive("bob@example.org", false)
-		w.eventually("the queue settled", w.settled, w.describeJobs)
+		eventually.That(t, "the queue settled", w.settled)
 		w.deleteRemote("bob@example.org")
 		if _, err := s.Restore(ctx, bob.ID, "admin:ann"); err != nil {
 			t.Fatal(err)
@@ -139,10 +143,10 @@ func TestHoldRestorePurge(t *testing.T) {
 			t.Fatalf("Purge = %d, %v; want bob", n, err)
 		}
 		w.eng.Notify()
-		w.eventually("bob gone from the app", func() bool {
+		eventually.That(t, "bob gone from the app", func() (bool, string) {
 			_, ok := w.remote("bob@example.org")
-			return !ok
-		}, w.describeJobs)
+			return !ok, w.describeJobs()
+		})
 		if got := w.srv.Requests("DELETE", "/Users") - deletes; got != 1 {
 			t.Errorf("%d DELETE /Users for bob's purge, want 1", got)
 		}
@@ -161,10 +165,10 @@ func TestHoldRestorePurge(t *testing.T) {
 			t.Fatal(err)
 		}
 		var tasks []*store.Task
-		w.eventually("a task to remove cy's account", func() bool {
+		eventually.That(t, "a task to remove cy's account", func() (bool, string) {
 			tasks, _ = w.st.ListTasks(ctx, store.TaskFilter{AppID: w.app.ID})
-			return len(tasks) == 1 && tasks[0].UserID == cy.ID
-		}, func() string { return fmt.Sprintf("tasks %+v\n%s", tasks, w.describeJobs()) })
+			return len(tasks) == 1 && tasks[0].UserID == cy.ID, fmt.Sprintf("tasks %+v\n%s", tasks, w.describeJobs())
+		})
 		if r, ok := w.remote("cy@example.org"); !ok || active(r) {
 			t.Errorf("cy in the app after the purge: %v, %v; want kept, inactive, for an admin to remove", r, ok)
 		}
