@@ -150,9 +150,11 @@ func TestHoldRestorePurge(t *testing.T) {
 		if got := w.srv.Requests("DELETE", "/Users") - deletes; got != 1 {
 			t.Errorf("%d DELETE /Users for bob's purge, want 1", got)
 		}
-		if a := w.account(bob.ID); a == nil || a.State != store.AccountDeleted {
-			t.Errorf("bob's account after the purge: %+v, want deleted", a)
-		}
+		// The job records it as it completes, just after the DELETE.
+		eventually.That(t, "bob's account recorded deleted", func() (bool, string) {
+			a := w.account(bob.ID)
+			return a != nil && a.State == store.AccountDeleted, fmt.Sprintf("%+v", a)
+		})
 	})
 
 	t.Run("purged: a task where the app does not allow deletes", func(t *testing.T) {
