@@ -436,7 +436,7 @@ func TestPeoplePurge(t *testing.T) {
 		table := s.mustCtl("user", "list", "--status", "deprovisioned")
 		header, rows, _ := strings.Cut(table, "\n")
 		if !strings.Contains(header, "PURGED") || !strings.Contains(rows, "dana") ||
-			!strings.Contains(rows, p.PurgeAt.UTC().Format("2006-01-02")) {
+			!strings.Contains(rows, p.PurgeAt.Local().Format(time.DateTime)) {
 			t.Errorf("user list --status deprovisioned, want dana with her purge date (%v):\n%s", p.PurgeAt, table)
 		}
 		var report []map[string]string
