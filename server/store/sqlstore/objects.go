@@ -440,11 +440,20 @@ func (s *Store) PurgeUser(ctx context.Context, userID, actor string) (*store.Use
 		}
 		// Its rows in groups: by its identity, and by the DN or username
 		// the hub knows it by where no other object of the directory holds
-		// them.
-		if _, err := tx.exec(ctx, `DELETE FROM memberships WHERE group_id IN (SELECT id FROM objects WHERE directory_id = ?)
+		// them. The groups are marked for a rewrite, as a deleted member's
+		// are (unlinkDeleted): the directory may list it still (OpenLDAP
+		// without refint), and their stored hash covers the rows as read,
+		// so the next read of such a group writes it whole — a user made
+		// later at that DN is in it — instead of counting it unchanged.
+		rows := `FROM memberships WHERE group_id IN (SELECT id FROM objects WHERE directory_id = ?)
 			AND (member_ext = ? OR (member_key IN (?, ?) AND NOT EXISTS (SELECT 1 FROM objects o WHERE o.directory_id = ?
-				AND o.id <> ? AND ('dn:' || o.dn_key = memberships.member_key OR ('uid:' || o.name_key = memberships.member_key AND o.kind = 'user')))))`,
-			u.DirectoryID, u.ExternalID, "dn:"+row.dnKey, "uid:"+row.nameKey, u.DirectoryID, userID); err != nil {
+				AND o.id <> ? AND ('dn:' || o.dn_key = memberships.member_key OR ('uid:' || o.name_key = memberships.member_key AND o.kind = 'user')))))`
+		args := []any{u.DirectoryID, u.ExternalID, "dn:" + row.dnKey, "uid:" + row.nameKey, u.DirectoryID, userID}
+		if _, err := tx.exec(ctx, `UPDATE objects SET hash = ? WHERE id IN (SELECT group_id `+rows+`)`,
+			append([]any{unlinkedHash}, args...)...); err != nil {
+			return fmt.Errorf("marking the groups of user %s: %w", userID, err)
+		}
+		if _, err := tx.exec(ctx, `DELETE `+rows, args...); err != nil {
 			return fmt.Errorf("removing user %s from its groups: %w", userID, err)
 		}
 		// Its rows by id, in local groups of any directory; those groups

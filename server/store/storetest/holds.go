@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ var holdTests = []test{
 	{"Deactivate", testHoldDeactivate},
 	{"Suspend", testHoldSuspend},
 	{"Purge", testPurge},
+	{"PurgeMarksTheGroup", testPurgeMarksTheGroup},
 }
 
 // testPurge: a deprovisioned user is due for purge once its directory's
@@ -96,6 +98,49 @@ func testPurge(t *testing.T, s store.Store) {
 	f.upsert(capture, alice)
 	if again := f.user("alice"); again.ID == gone.ID {
 		t.Errorf("alice back after her purge kept the old id %s, want a new user", gone.ID)
+	}
+}
+
+// testPurgeMarksTheGroup: a purge that takes the purged user's rows out
+// of a directory's group — one that still lists it, as OpenLDAP without
+// refint does after a delete — marks the group, so that the next read of
+// it, listing the same members as before, writes it whole instead of
+// counting it unchanged: the hub's group is the directory's again, and a
+// user made later at that DN is in it. A read after that is unchanged.
+func testPurgeMarksTheGroup(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	f := newFixture(t, s, "corp")
+	capture := f.run(store.RunIncremental)
+	alice, bob := newUser("u1", "alice"), newUser("u2", "bob")
+	staff := newGroup("g1", "staff", dnMember(alice.DN), dnMember(bob.DN))
+	untouched := newGroup("g2", "untouched", dnMember(bob.DN))
+	f.upsert(capture, alice, bob, staff, untouched)
+	f.apply(capture, store.Batch{Deletes: []string{"u1"}})
+	_, err := s.PurgeUser(ctx, f.user("alice").ID, "hub")
+	must(t, "PurgeUser", err)
+	if got := memberValues(f.members(f.group("staff").ID)); !slices.Equal(got, []string{bob.DN}) {
+		t.Fatalf("staff lists %q after alice's purge, want bob alone", got)
+	}
+
+	// alice again at her DN, a new object; the directory's staff, read
+	// whole, lists her still.
+	full := f.run(store.RunFull)
+	res := f.apply(full, store.Batch{Upserts: []*store.Object{newUser("u3", "alice"), bob, staff, untouched}})
+	if res.Created != 1 || res.Updated != 1 || res.Unchanged != 2 {
+		t.Errorf("a full read after the purge: %+v, want alice created, staff rewritten, bob and untouched unchanged", res)
+	}
+	if got, want := sortedLower(memberValues(f.members(f.group("staff").ID))), sortedLower([]string{alice.DN, bob.DN}); !slices.Equal(got, want) {
+		t.Errorf("staff lists %q after the read, want %q", got, want)
+	}
+	groups, err := s.UserGroups(ctx, f.user("alice").ID)
+	must(t, "UserGroups", err)
+	if len(groups) != 1 || groups[0].Name != "staff" {
+		t.Errorf("the new alice is in %+v, want staff", groups)
+	}
+	f.end(full)
+	again := f.run(store.RunFull)
+	if res := f.apply(again, store.Batch{Upserts: []*store.Object{staff}}); res.Unchanged != 1 {
+		t.Errorf("the next read of staff: %+v, want it unchanged", res)
 	}
 }
 
