@@ -338,12 +338,13 @@ func (h *fakeHub) ResolveTask(context.Context, *idsyncv1.ResolveTaskRequest) (*i
 	return &idsyncv1.ResolveTaskResponse{Task: fixtureTasks()[1]}, nil
 }
 
-// heldUser is ada deactivated by an admin, kept until her purge.
+// heldUser is ada deactivated by an admin while her directory has her.
 func heldUser() *idsyncv1.User {
 	u := fixtureUser()
 	u.Status, u.SourceStatus = idsyncv1.UserStatus_USER_STATUS_DEPROVISIONED, idsyncv1.UserStatus_USER_STATUS_ACTIVE
 	u.Hold = &idsyncv1.Hold{Status: idsyncv1.UserStatus_USER_STATUS_DEPROVISIONED, By: "admin:root", Reason: "left\x1b[2J early", At: at(5)}
-	u.DeprovisionedAt, u.PurgeAt = at(5), at(5+90*24*60)
+	// Its directory still has it: kept while held, no purge date.
+	u.DeprovisionedAt = at(5)
 	return u
 }
 

@@ -145,6 +145,9 @@ func userText(w io.Writer, u *idsyncv1.User) error {
 		[2]string{"nested groups", dash(strings.Join(nested, ", "))},
 		[2]string{"revision", fmt.Sprint(u.GetRevision())},
 		[2]string{"created", timeStr(u.GetCreatedAt())}, [2]string{"updated", timeStr(u.GetUpdatedAt())})
+	if h := u.GetHold(); h != nil && h.GetStatus() == idsyncv1.UserStatus_USER_STATUS_DEPROVISIONED && u.GetPurgeAt() == nil {
+		kv = append(kv, [2]string{"purged", "not while held and its directory has it (`idsyncctl user reactivate` lifts the hold)"})
+	}
 	if u.GetPurgeAt() != nil {
 		kv = append(kv, [2]string{"purged", fmt.Sprintf("%s (deprovisioned %s; `idsyncctl user restore` brings it back until then)",
 			timeStr(u.GetPurgeAt()), timeStr(u.GetDeprovisionedAt()))})

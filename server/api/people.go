@@ -107,7 +107,8 @@ func checkReason(r string) error {
 
 // purgeDates returns when each user is purged: deprovisioned, its
 // directory's retention (else the hub's) after it became so; zero for a
-// user that is not deprovisioned.
+// user that is not deprovisioned, or is held so while its directory has
+// it.
 func (s *AdminServer) purgeDates(ctx context.Context) (func(*store.User) time.Time, error) {
 	dirs, err := s.store.ListDirectories(ctx)
 	if err != nil {
@@ -118,7 +119,9 @@ func (s *AdminServer) purgeDates(ctx context.Context) (func(*store.User) time.Ti
 		keep[d.ID] = d.Retention
 	}
 	return func(u *store.User) time.Time {
-		if u.Status != store.StatusDeprovisioned || u.DeprovisionedAt.IsZero() {
+		// A user an admin holds while its directory still has it is kept
+		// until either changes (store.PurgeDue).
+		if u.Status != store.StatusDeprovisioned || u.SourceStatus != store.StatusDeprovisioned || u.DeprovisionedAt.IsZero() {
 			return time.Time{}
 		}
 		k := keep[u.DirectoryID]

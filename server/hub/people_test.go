@@ -61,8 +61,8 @@ func TestLifecycleScopes(t *testing.T) {
 	}
 	u := held.GetUser()
 	if u.GetStatus() != idsyncv1.UserStatus_USER_STATUS_DEPROVISIONED || u.GetSourceStatus() != idsyncv1.UserStatus_USER_STATUS_ACTIVE ||
-		u.GetHold().GetBy() != "admin:helpdesk" || u.GetHold().GetReason() != "laptop stolen" || u.GetPurgeAt() == nil {
-		t.Errorf("ann after deactivate: status %v, source %v, hold %v, purge %v; want deprovisioned, held by admin:helpdesk (laptop stolen), active at the source, a purge date",
+		u.GetHold().GetBy() != "admin:helpdesk" || u.GetHold().GetReason() != "laptop stolen" || u.GetPurgeAt() != nil {
+		t.Errorf("ann after deactivate: status %v, source %v, hold %v, purge %v; want deprovisioned, held by admin:helpdesk (laptop stolen), active at the source, no purge while her directory has her",
 			u.GetStatus(), u.GetSourceStatus(), u.GetHold(), u.GetPurgeAt())
 	}
 	refused := []struct {

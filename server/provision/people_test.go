@@ -54,8 +54,9 @@ func (w *world) settled() (bool, string) {
 // TestHoldRestorePurge: an admin's hold reaches the app as a directory's
 // delete would, and holds against the directory's changes; a restore
 // brings the same account back (created again where the app deleted
-// it); a purge deletes the account where the app allows it, else opens a
-// task — from the job the purge queued with it.
+// it); a purge of a user gone from the directory deletes the account
+// where the app allows it, else opens a task — from the job the purge
+// queued with it.
 func TestHoldRestorePurge(t *testing.T) {
 	ctx := t.Context()
 	// The app deletes accounts, a year after their users left: before
@@ -132,9 +133,9 @@ func TestHoldRestorePurge(t *testing.T) {
 	})
 
 	t.Run("purged: deleted where the app allows it", func(t *testing.T) {
-		if _, err := s.Hold(ctx, bob.ID, people.Deactivate, "admin:ann", ""); err != nil {
-			t.Fatal(err)
-		}
+		// Gone from the directory (a user held while the directory has it
+		// is never purged).
+		w.apply(nil, "u2")
 		w.waitActive("bob@example.org", false)
 		deletes := w.srv.Requests("DELETE", "/Users")
 		// The purge alone, without UserGone: the job it queued does it.
@@ -159,9 +160,7 @@ func TestHoldRestorePurge(t *testing.T) {
 
 	t.Run("purged: a task where the app does not allow deletes", func(t *testing.T) {
 		w.updateApp(func(a *store.App) { a.AllowDelete = false })
-		if _, err := s.Hold(ctx, cy.ID, people.Deactivate, "admin:ann", ""); err != nil {
-			t.Fatal(err)
-		}
+		w.apply(nil, "u3")
 		w.waitActive("cy@example.org", false)
 		if _, err := people.Purge(ctx, w.st, w.eng, time.Nanosecond, time.Now().Add(time.Minute), slog.New(slog.DiscardHandler)); err != nil {
 			t.Fatal(err)

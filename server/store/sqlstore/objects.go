@@ -418,7 +418,7 @@ func cmpTime(t, def time.Time) time.Time {
 // cutoff, oldest first.
 func (s *Store) PurgeDue(ctx context.Context, directoryID int64, cutoff time.Time, limit int) ([]*store.User, error) {
 	rows, err := s.rd.query(ctx, userSelect+` AND o.directory_id = ? AND o.status = 'deprovisioned'
-		AND o.deprovisioned_at <= ? ORDER BY o.deprovisioned_at, o.id LIMIT ?`, directoryID, s.rd.t(cutoff), max(limit, 1))
+		AND o.source_status = 'deprovisioned' AND o.deprovisioned_at <= ? ORDER BY o.deprovisioned_at, o.id LIMIT ?`, directoryID, s.rd.t(cutoff), max(limit, 1))
 	if err != nil {
 		return nil, fmt.Errorf("listing the users of directory %d due for purge: %w", directoryID, err)
 	}
@@ -437,6 +437,12 @@ func (s *Store) PurgeUser(ctx context.Context, userID, actor string) (*store.Use
 		u = row.User
 		if u.Status != store.StatusDeprovisioned {
 			return conflict("user %s is %s, not deprovisioned", userID, u.Status)
+		}
+		if u.SourceStatus != store.StatusDeprovisioned {
+			// Held by an admin while its directory still has it: purged,
+			// it would come back from the directory as a new, active
+			// user, the hold lost.
+			return conflict("user %s is held deprovisioned by %s, and its directory still has it", userID, u.Hold.By)
 		}
 		// Its rows in groups: by its identity, and by the DN or username
 		// the hub knows it by where no other object of the directory holds

@@ -193,6 +193,13 @@ func testHoldDeactivate(t *testing.T, s store.Store) {
 	if restored, err := s.ListAudit(ctx, store.AuditFilter{Action: "user.restored"}); err != nil || len(restored) != 0 {
 		t.Errorf("user.restored events while held: %+v, %v", restored, err)
 	}
+	// Held while the directory still has her: never due for purge (purged,
+	// she would come back from the directory active, the hold lost).
+	if due, err := s.PurgeDue(ctx, f.dir.ID, time.Now().Add(24*time.Hour), 10); err != nil || len(due) != 0 {
+		t.Errorf("PurgeDue with alice held and in her directory: %d users, %v; want none", len(due), err)
+	}
+	_, err = s.PurgeUser(ctx, u.ID, "hub")
+	wantErr(t, "PurgeUser(held, in her directory)", err, store.ErrConflict)
 
 	// Lifted: her source's status.
 	lifted, err := s.SetHold(ctx, u.ID, store.Hold{By: "admin:ann"}, "user.reactivated", admin.ID)
