@@ -568,6 +568,30 @@ func TestPeopleLocalUser(t *testing.T) {
 		})
 	})
 
+	s.step("suspended and unsuspended", func(t *testing.T) {
+		s.mustCtl("user", "suspend", "lee", "--directory", "staff", "--reason", "on leave")
+		await(t, "lee suspended in the hub, inactive in the app", func() string {
+			if p := s.person("lee", "staff"); p.Status != "suspended" || p.Hold == nil || p.Hold.Reason != "on leave" {
+				return fmt.Sprintf("hub: %s, hold %+v", p.Status, p.Hold)
+			}
+			return accountIs(crm, lee.ID, remoteID, false)
+		})
+		s.mustCtl("user", "unsuspend", "lee", "--directory", "staff")
+		await(t, "lee active again in the app, the same account", func() string {
+			if p := s.person("lee", "staff"); p.Status != "active" || p.Hold != nil {
+				return fmt.Sprintf("hub: %s, hold %+v", p.Status, p.Hold)
+			}
+			return accountIs(crm, lee.ID, remoteID, true)
+		})
+	})
+
+	s.step("out of the group and back", func(t *testing.T) {
+		s.mustCtl("group", "remove-member", "crew", "--directory", "staff", "--user", "lee")
+		await(t, "lee out of scope: inactive in the app", func() string { return accountIs(crm, lee.ID, remoteID, false) })
+		s.mustCtl("group", "add-member", "crew", "--directory", "staff", "--user", "lee")
+		await(t, "lee in scope again: active, the same account", func() string { return accountIs(crm, lee.ID, remoteID, true) })
+	})
+
 	s.step("deleted in the hub", func(t *testing.T) {
 		s.mustCtl("user", "delete", "lee", "--directory", "staff")
 		await(t, "lee disabled in the app and in slapd", func() string {
