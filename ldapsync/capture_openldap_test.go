@@ -276,7 +276,19 @@ func TestSyncreplReconcile(t *testing.T) {
 			t.Fatal(err)
 		}
 		c := startCapture(t, dial(t, srv.Endpoint), openLDAPCaptureSpec(base), nil)
-		c.events.waitFor(t, c, 0, 5*time.Second, "end of the refresh", isType(ldapsync.EventRefreshDone))
+		done, _ := c.events.waitFor(t, c, 0, 5*time.Second, "end of the refresh", isType(ldapsync.EventRefreshDone))
+		// slapd sends refreshDone before it moves the search to its persist
+		// phase (syncprov_detach_op); a write that finds the base gone in
+		// between answers on the operation being detached, and slapd 2.5
+		// crashes or loses the answer. syncprov holds back changes until
+		// the search persists: the witness's add arriving says it does.
+		witness := "uid=witness," + base
+		if err := srv.Add(t.Context(), person(witness, "witness", nil)); err != nil {
+			t.Fatal(err)
+		}
+		c.events.waitFor(t, c, done+1, 5*time.Second, "the witness's add", func(ev ldapsync.Event) bool {
+			return ev.Type == ldapsync.EventChange && strings.EqualFold(ev.Change.DN, witness)
+		})
 		// syncprov looks for a persistent search's base again on the write
 		// after one that changed it.
 		touch := ldap.NewModifyRequest(gen.UserDN(0), nil)

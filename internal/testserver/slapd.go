@@ -135,6 +135,9 @@ func Slapd(t testing.TB, opts ...SlapdOptions) *SlapdServer {
 		if err := s.Stop(); err != nil {
 			t.Errorf("stopping slapd: %v", err)
 		}
+		if t.Failed() {
+			s.logEnd(t)
+		}
 	})
 	return s
 }
@@ -149,6 +152,28 @@ func LocalSlapd(t testing.TB) {
 		if _, err := exec.LookPath(prog); err != nil {
 			slapdServer.missing(t, err)
 		}
+	}
+}
+
+// logEnd tells a failed test how slapd ended when not by Stop's SIGTERM (a
+// crash shows as "signal: segmentation fault") and the end of its log,
+// empty unless IDSYNC_TEST_SLAPD_DEBUG set a debug level.
+func (s *SlapdServer) logEnd(t testing.TB) {
+	s.mu.Lock()
+	cmd, exited := s.cmd, s.exited
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	select {
+	case <-exited:
+		if !cmd.ProcessState.Success() {
+			t.Logf("slapd on %s ended with %v", s.URL, cmd.ProcessState)
+		}
+	default:
+	}
+	if log, err := os.ReadFile(filepath.Join(s.Dir, "slapd.log")); err == nil && len(log) > 0 {
+		t.Logf("end of slapd's log:\n%s", tail(string(log)))
 	}
 }
 
@@ -332,7 +357,8 @@ func (s *SlapdServer) slapadd(ctx context.Context) error {
 	return nil
 }
 
-// start runs slapd in the foreground (-d 0) as a child and waits until the
+// start runs slapd in the foreground as a child, logging at the debug
+// level IDSYNC_TEST_SLAPD_DEBUG (none by default), and waits until the
 // administrator can bind.
 func (s *SlapdServer) start(ctx context.Context) error {
 	logPath := filepath.Join(s.Dir, "slapd.log")
@@ -341,7 +367,11 @@ func (s *SlapdServer) start(ctx context.Context) error {
 		return err
 	}
 	defer logFile.Close()
-	cmd := Command("slapd", "-d", "0", "-f", s.conf, "-h", s.urls)
+	level := os.Getenv("IDSYNC_TEST_SLAPD_DEBUG")
+	if level == "" {
+		level = "0"
+	}
+	cmd := Command("slapd", "-d", level, "-f", s.conf, "-h", s.urls)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting slapd: %w", err)
