@@ -31,6 +31,9 @@ type Store interface {
 	// Provisioning: apps, assignments, accounts, the job queue, tasks and
 	// the change feed (provision.go).
 	Provisioning
+	// Console: admin grants, console sessions, activity and user search
+	// (console.go).
+	Console
 
 	// CreateDirectory inserts d and sets d.ID and d.CreatedAt.
 	// A taken name is ErrConflict.

@@ -132,6 +132,11 @@ func appendAudit(ctx context.Context, tx runner, events []*store.AuditEvent) err
 		if err != nil {
 			return fmt.Errorf("appending audit event %s: %w", e.Action, err)
 		}
+		if k := activityOf(e.Action); k != "" {
+			if err := bumpActivity(ctx, tx, e.At, k, 1); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
