@@ -306,7 +306,11 @@ type AuditFilter struct {
 	Target       string
 	Outcome      string
 	AfterID      int64
-	Limit        int // default 1000
+	// BeforeID keeps the events before this id (paging newest first).
+	BeforeID int64
+	// Newest returns the newest events first (the limit keeps the newest).
+	Newest bool
+	Limit  int // default 1000
 }
 
 // StatusCount is how many users of a directory have a status.

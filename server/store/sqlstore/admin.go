@@ -155,6 +155,9 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]*store.Au
 	if f.AfterID > 0 {
 		add("id > ?", f.AfterID)
 	}
+	if f.BeforeID > 0 {
+		add("id < ?", f.BeforeID)
+	}
 	prefix := func(col, v string) {
 		add(col+" LIKE ? ESCAPE '\\'", likeEscape(v)+"%")
 	}
@@ -182,7 +185,11 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]*store.Au
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
-	rows, err := s.rd.query(ctx, q+fmt.Sprintf(` ORDER BY id LIMIT %d`, limit), args...)
+	order := "id"
+	if f.Newest {
+		order = "id DESC"
+	}
+	rows, err := s.rd.query(ctx, q+fmt.Sprintf(` ORDER BY %s LIMIT %d`, order, limit), args...)
 	if err != nil {
 		return nil, fmt.Errorf("listing audit events: %w", err)
 	}

@@ -14,6 +14,26 @@ var consoleTests = []test{
 	{"RevokingAGrantEndsItsSessions", testGrantEndsSessions},
 	{"ActivityCountsChangesAndPushes", testActivity},
 	{"SearchUsers", testSearchUsers},
+	{"AuditNewestFirst", testAuditNewest},
+}
+
+func testAuditNewest(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	var evs []*store.AuditEvent
+	for _, a := range []string{"a.one", "a.two", "a.three", "a.four"} {
+		evs = append(evs, &store.AuditEvent{Actor: "hub", Action: a})
+	}
+	must(t, "AppendAudit", s.AppendAudit(ctx, evs...))
+	got, err := s.ListAudit(ctx, store.AuditFilter{Newest: true, Limit: 2})
+	must(t, "ListAudit(newest)", err)
+	if acts := pluck(got, func(e *store.AuditEvent) string { return e.Action }); !slices.Equal(acts, []string{"a.four", "a.three"}) {
+		t.Errorf("newest two = %q, want [a.four a.three]", acts)
+	}
+	got, err = s.ListAudit(ctx, store.AuditFilter{Newest: true, BeforeID: evs[2].ID, Limit: 5})
+	must(t, "ListAudit(newest, before)", err)
+	if acts := pluck(got, func(e *store.AuditEvent) string { return e.Action }); !slices.Equal(acts, []string{"a.two", "a.one"}) {
+		t.Errorf("newest before a.three = %q, want [a.two a.one]", acts)
+	}
 }
 
 func testGrants(t *testing.T, s store.Store) {
