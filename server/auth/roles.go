@@ -299,3 +299,7 @@ func Actor(ctx context.Context) string {
 	}
 	return "hub"
 }
+
+// RoleHas reports whether role grants p: what a page offers a role (the
+// server decides again on every call).
+func RoleHas(role string, p Permission) bool { return Has(&store.AdminToken{Role: role}, p) }

@@ -198,3 +198,13 @@ func (a *Authenticator) due(key string, now time.Time, period time.Duration) boo
 	a.used[key] = now
 	return true
 }
+
+// ConsoleAdmin returns the admin a console session secret acts as, with
+// the checks of every call; Unauthenticated when it acts as none. Only an
+// authenticator from Console resolves sessions.
+func (a *Authenticator) ConsoleAdmin(ctx context.Context, secret string) (*store.AdminToken, error) {
+	if a.sessions == nil {
+		return nil, status.Error(codes.Unauthenticated, "console sessions are not served here")
+	}
+	return a.session(ctx, secret)
+}
