@@ -519,7 +519,7 @@ var authKinds = map[string]idsyncv1.AppAuthKind{"bearer": idsyncv1.AppAuthKind_A
 	"basic": idsyncv1.AppAuthKind_APP_AUTH_KIND_BASIC, "oauth2": idsyncv1.AppAuthKind_APP_AUTH_KIND_OAUTH2}
 
 // appForm reads the app form's settings and the paths they set.
-func appForm(r *http.Request) (*idsyncv1.App, []string) {
+func appForm(r *http.Request, role string) (*idsyncv1.App, []string) {
 	f := func(k string) string { return strings.TrimSpace(r.PostFormValue(k)) }
 	on := func(k string) bool { return r.PostFormValue(k) == "on" }
 	a := &idsyncv1.App{Name: f("name"), ScimUrl: f("scim_url"), Auth: authKinds[f("auth")], Username: f("username"),
@@ -528,6 +528,11 @@ func appForm(r *http.Request) (*idsyncv1.App, []string) {
 		MatchBy: f("match_by")}
 	paths := []string{"scim_url", "auth", "username", "token_url", "allow_create", "allow_update", "allow_deactivate",
 		"allow_delete", "push_groups", "match_by"}
+	if auth.RoleHas(role, auth.PermAdminsWrite) {
+		// Only a super-admin sees these; the server checks again.
+		a.AllowInsecureHttp, a.AllowLocalAddresses = on("allow_insecure_http"), on("allow_local_addresses")
+		paths = append(paths, "allow_insecure_http", "allow_local_addresses")
+	}
 	if v, err := strconv.ParseFloat(f("rate_limit"), 64); err == nil {
 		a.RateLimit = v
 		paths = append(paths, "rate_limit")
@@ -536,7 +541,7 @@ func appForm(r *http.Request) (*idsyncv1.App, []string) {
 }
 
 func (c *Console) appCreate(w http.ResponseWriter, r *http.Request, s *session) {
-	a, _ := appForm(r)
+	a, _ := appForm(r, s.role)
 	resp, err := c.apps.CreateApp(c.ctx(r, s), &idsyncv1.CreateAppRequest{App: a, Secret: r.PostFormValue("secret")})
 	if err != nil {
 		c.fail(w, r, s, err)
@@ -622,7 +627,7 @@ func (c *Console) appAction(w http.ResponseWriter, r *http.Request, s *session) 
 	msg := ""
 	switch r.PathValue("action") {
 	case "edit":
-		a, paths := appForm(r)
+		a, paths := appForm(r, s.role)
 		a.Name = name
 		_, err = c.apps.UpdateApp(ctx, &idsyncv1.UpdateAppRequest{App: a, Secret: r.PostFormValue("secret"),
 			UpdateMask: &fieldmaskpb.FieldMask{Paths: paths}})
