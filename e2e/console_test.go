@@ -141,7 +141,7 @@ func (p *page) artifacts() {
 	defer cancel()
 	var png []byte
 	var html, url string
-	err := chromedp.Run(ctx, chromedp.Location(&url), chromedp.FullScreenshot(&png, 90), chromedp.OuterHTML("html", &html, chromedp.ByQuery))
+	err := chromedp.Run(ctx, chromedp.Location(&url), chromedp.FullScreenshot(&png, 100), chromedp.OuterHTML("html", &html, chromedp.ByQuery))
 	if err != nil {
 		p.t.Logf("artifacts of %s: %v", url, err)
 	}
@@ -308,7 +308,7 @@ func TestConsole(t *testing.T) {
 		b.clean(t, "import")
 	})
 
-	var viewerCSRF string
+	var viewerCSRF, grantID string
 	s.step("a directory account signs in through an admin grant; others are refused alike", func(t *testing.T) {
 		ldapBase := p.slapd.BaseDN
 		dn := func(uid string) string { return "uid=" + uid + ",ou=admins," + ldapBase }
@@ -333,6 +333,14 @@ func TestConsole(t *testing.T) {
 			return r.Code == 0 && strings.Contains(r.Stdout, "viewer"), r.Stdout + r.Stderr
 		})
 		s.mustCtl("admin", "grant", "--role", "read-only", "--group", "corp/idsync-viewers")
+		var grants []struct {
+			ID, Group, Role string
+		}
+		s.ctlJSON(&grants, "admin", "grant", "list")
+		if len(grants) != 1 || grants[0].Group != "corp/idsync-viewers" || grants[0].Role != "read-only" {
+			t.Fatalf("admin grant list: %+v, want read-only for corp/idsync-viewers", grants)
+		}
+		grantID = grants[0].ID
 
 		v := newPage(t, base)
 		if msg := v.signInDirectory(t, "corp", "viewer", "wrong-password"); msg != "Sign-in failed." {
@@ -382,13 +390,18 @@ func TestConsole(t *testing.T) {
 			}
 			v.waitText(t, "/users", "h1", "Sign in to the idsync console")
 		})
+		s.step("a revoked grant is listed revoked", func(t *testing.T) {
+			if out := s.mustCtl("admin", "grant", "revoke", grantID); !strings.Contains(out, "revoked") {
+				t.Errorf("admin grant revoke: %s", out)
+			}
+		})
 	})
 
 	if out := os.Getenv("IDSYNC_SCREENSHOT"); out != "" {
 		s.step("screenshot the overview for the README", func(t *testing.T) {
 			var png []byte
 			b.open(t, "/", "#who")
-			b.run(t, "screenshot", chromedp.FullScreenshot(&png, 90))
+			b.run(t, "screenshot", chromedp.FullScreenshot(&png, 100))
 			if err := os.WriteFile(out, png, 0o644); err != nil {
 				t.Fatal(err)
 			}
