@@ -7,10 +7,13 @@ import (
 	"net/url"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 	"github.com/idsync/idsync/server/auth"
+	"github.com/idsync/idsync/server/hub"
 )
 
 // browser is an HTTP client of the console with its cookies.
@@ -119,5 +122,39 @@ func TestConsoleDoors(t *testing.T) {
 	}
 	if _, body, _ := b.get("/users"); !strings.Contains(body, "Sign in to the idsync console") {
 		t.Errorf("after sign-out, /users is not the sign-in page")
+	}
+}
+
+// TestConsoleSessionBounds: a session unused for the idle timeout ends,
+// and one used all along ends at its maximum age.
+func TestConsoleSessionBounds(t *testing.T) {
+	var mu sync.Mutex
+	now := time.Now()
+	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
+	advance := func(d time.Duration) { mu.Lock(); defer mu.Unlock(); now = now.Add(d) }
+	h := startHubWith(t, func(c *hub.Config) { c.Now = clock })
+	signedIn := func(b *browser) bool {
+		_, body, _ := b.get("/users")
+		return strings.Contains(body, `id="who"`)
+	}
+	b := newBrowser(t, h)
+	b.signIn(h.boot)
+	advance(29 * time.Minute)
+	if !signedIn(b) {
+		t.Fatalf("signed out after 29 minutes idle, want the 30-minute idle timeout")
+	}
+	advance(31 * time.Minute)
+	if signedIn(b) {
+		t.Errorf("still signed in after 31 minutes idle")
+	}
+	b = newBrowser(t, h)
+	b.signIn(h.boot)
+	var used time.Duration
+	for used < 13*time.Hour && signedIn(b) {
+		advance(20 * time.Minute)
+		used += 20 * time.Minute
+	}
+	if used < 12*time.Hour || used > 12*time.Hour+20*time.Minute {
+		t.Errorf("a session used every 20 minutes ended after %s, want 12h", used)
 	}
 }
