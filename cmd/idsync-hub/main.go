@@ -37,7 +37,7 @@ func run(args []string) int {
 	var cfg hub.Config
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "data `DIR`: CA, certificates, admin.conf and the SQLite store")
 	fs.StringVar(&cfg.GRPCListen, "grpc-listen", "127.0.0.1:7443", "gRPC `ADDR` for agents and idsyncctl")
-	fs.StringVar(&cfg.HTTPListen, "http-listen", "127.0.0.1:7080", "HTTP `ADDR` for /healthz, /readyz and /metrics")
+	fs.StringVar(&cfg.HTTPListen, "http-listen", "127.0.0.1:7080", "HTTP `ADDR` for the admin console, /healthz, /readyz and /metrics")
 	fs.StringVar(&cfg.Store, "store", "sqlite", "store backend: sqlite or postgres")
 	fs.StringVar(&cfg.StoreDSN, "store-dsn", os.Getenv("IDSYNC_STORE_DSN"), "PostgreSQL `DSN` (default $IDSYNC_STORE_DSN)")
 	fs.DurationVar(&cfg.Agents.Heartbeat, "agent-heartbeat", 3*time.Second, "heartbeat interval on agent streams; an agent silent for three is offline")
@@ -55,6 +55,11 @@ func run(args []string) int {
 	fs.IntVar(&cfg.Bounds.Conns, "max-connections", 1024, "open connections each listener (gRPC, HTTP) takes; past them a new one is closed at once")
 	fs.IntVar(&cfg.Bounds.ConnsPerAddr, "max-connections-per-address", 64, "open connections each listener takes from one client address")
 	hosts := fs.String("tls-hosts", "", "extra comma-separated `NAMES` for the hub's server certificate")
+	fs.BoolVar(&cfg.HTTPTLS, "http-tls", false, "serve the HTTP listener (the console) over TLS with the hub's own certificate (loopback, this machine's name and --tls-hosts); without TLS the console answers on loopback only")
+	fs.StringVar(&cfg.HTTPCert, "http-cert", "", "serve the HTTP listener over TLS with this certificate `FILE` (PEM, chain included) instead, with --http-key")
+	fs.StringVar(&cfg.HTTPKey, "http-key", "", "the private key `FILE` (PEM) of --http-cert")
+	fs.DurationVar(&cfg.Console.Idle, "console-idle-timeout", 30*time.Minute, "a console session unused this long ends")
+	fs.DurationVar(&cfg.Console.MaxAge, "console-max-age", 12*time.Hour, "a console session ends this long after its sign-in, used or not")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	if err := fs.Parse(args[1:]); err != nil {

@@ -587,23 +587,10 @@ func (s *AdminServer) ListUsers(ctx context.Context, req *idsyncv1.ListUsersRequ
 // GetUser shows a user by id or username. For a group-admin, a user
 // outside its groups is not found, as one that does not exist.
 func (s *AdminServer) GetUser(ctx context.Context, req *idsyncv1.GetUserRequest) (*idsyncv1.GetUserResponse, error) {
-	scope, dirID, err := scopeIn(ctx, s.store, req.GetDirectory())
+	u, err := oneUser(ctx, s.store, req.GetUser(), req.GetDirectory())
 	if err != nil {
 		return nil, err
 	}
-	users, err := findUsers(ctx, s.store, scope, dirID, req.GetUser())
-	if err != nil {
-		return nil, err
-	}
-	switch len(users) {
-	case 0:
-		return nil, status.Errorf(codes.NotFound, "no user with id or username %q", req.GetUser())
-	case 1:
-	default:
-		return nil, status.Errorf(codes.FailedPrecondition,
-			"username %q exists in %d directories: name one with --directory", req.GetUser(), len(users))
-	}
-	u := users[0]
 	groups, err := s.store.UserGroups(ctx, u.ID)
 	if err != nil {
 		return nil, statusErr(err, "loading groups of %q", u.Username)

@@ -157,30 +157,17 @@ func (s *AdminServer) CreateAdminToken(ctx context.Context, req *idsyncv1.Create
 		return nil, status.Error(codes.InvalidArgument, "name: \"bootstrap\" is the hub's own token")
 	case !auth.ValidRole(role):
 		return nil, status.Errorf(codes.InvalidArgument, "role %q: must be one of %s", role, strings.Join(auth.Roles, ", "))
-	case role == auth.RoleGroupAdmin && len(req.GetGroups()) == 0:
-		return nil, status.Error(codes.InvalidArgument, "groups: a group-admin needs the groups it acts for")
-	case role != auth.RoleGroupAdmin && len(req.GetGroups()) > 0:
-		return nil, status.Errorf(codes.InvalidArgument, "groups: only a group-admin acts for groups, not a %s", role)
-	case role != auth.RoleAppAdmin && len(req.GetApps()) > 0:
-		return nil, status.Errorf(codes.InvalidArgument, "apps: only an app-admin is limited to apps, not a %s", role)
+	}
+	if err := checkScopeArgs(role, req.GetGroups(), req.GetApps()); err != nil {
+		return nil, err
 	}
 	groups, err := s.grantGroups(ctx, req.GetGroups())
 	if err != nil {
 		return nil, err
 	}
-	// Apps are granted by id: an app removed and added again under the
-	// same name is another app, which the token does not manage.
-	var apps []string
-	for _, name := range req.GetApps() {
-		a, err := s.store.GetApp(ctx, strings.TrimSpace(name))
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, status.Errorf(codes.NotFound, "apps: no app named %q (see `idsyncctl app list`)", name)
-		} else if err != nil {
-			return nil, statusErr(err, "loading app %q", name)
-		}
-		if g := auth.AppGrant(a.ID); !slices.Contains(apps, g) {
-			apps = append(apps, g)
-		}
+	apps, err := s.grantApps(ctx, req.GetApps())
+	if err != nil {
+		return nil, err
 	}
 	secret, hash := pki.NewSecret(pki.AdminTokenPrefix)
 	t := &store.AdminToken{Name: name, Role: role, Hash: hash, Groups: groups, Apps: apps}
@@ -260,7 +247,8 @@ func (s *AdminServer) RevokeAdminToken(ctx context.Context, req *idsyncv1.Revoke
 // ListAuditEvents reads the audit trail.
 func (s *AdminServer) ListAuditEvents(ctx context.Context, req *idsyncv1.ListAuditEventsRequest) (*idsyncv1.ListAuditEventsResponse, error) {
 	f := store.AuditFilter{Actor: req.GetActor(), Action: req.GetAction(), Target: req.GetTarget(),
-		Outcome: req.GetOutcome(), AfterID: req.GetAfterId(), Limit: int(min(req.GetLimit(), 100000))}
+		Outcome: req.GetOutcome(), AfterID: req.GetAfterId(), BeforeID: req.GetBeforeId(), Newest: req.GetNewestFirst(),
+		Limit: int(min(req.GetLimit(), 100000))}
 	if req.GetSince() != nil {
 		f.Since = req.GetSince().AsTime()
 	}
@@ -275,8 +263,7 @@ func (s *AdminServer) ListAuditEvents(ctx context.Context, req *idsyncv1.ListAud
 	}
 	resp := &idsyncv1.ListAuditEventsResponse{Events: make([]*idsyncv1.AuditEvent, 0, len(events))}
 	for _, e := range events {
-		resp.Events = append(resp.Events, &idsyncv1.AuditEvent{Id: e.ID, At: ts(e.At), Actor: e.Actor,
-			Action: e.Action, Target: e.Target, Outcome: e.Outcome, Detail: e.Detail})
+		resp.Events = append(resp.Events, auditToProto(e))
 	}
 	return resp, nil
 }

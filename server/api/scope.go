@@ -143,6 +143,28 @@ func oneGroup(ctx context.Context, st store.Store, ref, directory string) (*stor
 		"group name %q exists in %d directories: name one with --directory", ref, len(groups))
 }
 
+// oneUser returns the one user with id ref, else username ref, in the
+// directory named directory ("": any) as ctx's admin sees it: NotFound
+// when none, FailedPrecondition when the name is in several directories.
+func oneUser(ctx context.Context, st store.Store, ref, directory string) (*store.User, error) {
+	scope, dirID, err := scopeIn(ctx, st, directory)
+	if err != nil {
+		return nil, err
+	}
+	users, err := findUsers(ctx, st, scope, dirID, ref)
+	if err != nil {
+		return nil, err
+	}
+	switch len(users) {
+	case 0:
+		return nil, status.Errorf(codes.NotFound, "no user with id or username %q", ref)
+	case 1:
+		return users[0], nil
+	}
+	return nil, status.Errorf(codes.FailedPrecondition,
+		"username %q exists in %d directories: name one with --directory", ref, len(users))
+}
+
 // scopedAppNames maps app ids to names: every app, or the ones an
 // app-admin limited to apps manages.
 func scopedAppNames(ctx context.Context, st store.Store) (map[int64]string, error) {

@@ -104,6 +104,12 @@ var MethodPermissions = map[string]Permission{
 	adminPrefix + "CreateGroup":           PermUsersWrite,
 	adminPrefix + "AddGroupMember":        PermUsersWrite,
 	adminPrefix + "RemoveGroupMember":     PermUsersWrite,
+	adminPrefix + "CreateAdminGrant":      PermAdminsWrite,
+	adminPrefix + "ListAdminGrants":       PermAdminsRead,
+	adminPrefix + "RevokeAdminGrant":      PermAdminsWrite,
+	adminPrefix + "SearchUsers":           PermUsersRead,
+	adminPrefix + "GetUserDetails":        PermUsersRead,
+	adminPrefix + "GetActivity":           PermReportsRead,
 	appPrefix + "CreateApp":               PermAppsWrite,
 	appPrefix + "UpdateApp":               PermAppsWrite,
 	appPrefix + "ListApps":                PermAppsRead,
@@ -293,3 +299,7 @@ func Actor(ctx context.Context) string {
 	}
 	return "hub"
 }
+
+// RoleHas reports whether role grants p: what a page offers a role (the
+// server decides again on every call).
+func RoleHas(role string, p Permission) bool { return Has(&store.AdminToken{Role: role}, p) }

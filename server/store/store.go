@@ -31,6 +31,9 @@ type Store interface {
 	// Provisioning: apps, assignments, accounts, the job queue, tasks and
 	// the change feed (provision.go).
 	Provisioning
+	// Console: admin grants, console sessions, activity and user search
+	// (console.go).
+	Console
 
 	// CreateDirectory inserts d and sets d.ID and d.CreatedAt.
 	// A taken name is ErrConflict.
@@ -303,7 +306,11 @@ type AuditFilter struct {
 	Target       string
 	Outcome      string
 	AfterID      int64
-	Limit        int // default 1000
+	// BeforeID keeps the events before this id (paging newest first).
+	BeforeID int64
+	// Newest returns the newest events first (the limit keeps the newest).
+	Newest bool
+	Limit  int // default 1000
 }
 
 // StatusCount is how many users of a directory have a status.

@@ -2149,7 +2149,11 @@ type ListAuditEventsRequest struct {
 	// At most this many (default 1000).
 	Limit uint32 `protobuf:"varint,6,opt,name=limit,proto3" json:"limit,omitempty"`
 	// ok, refused or failed; empty: all.
-	Outcome       string `protobuf:"bytes,7,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	Outcome string `protobuf:"bytes,7,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	// Events before this id (paging newest first).
+	BeforeId int64 `protobuf:"varint,8,opt,name=before_id,json=beforeId,proto3" json:"before_id,omitempty"`
+	// The newest events first; limit keeps the newest.
+	NewestFirst   bool `protobuf:"varint,9,opt,name=newest_first,json=newestFirst,proto3" json:"newest_first,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2231,6 +2235,20 @@ func (x *ListAuditEventsRequest) GetOutcome() string {
 		return x.Outcome
 	}
 	return ""
+}
+
+func (x *ListAuditEventsRequest) GetBeforeId() int64 {
+	if x != nil {
+		return x.BeforeId
+	}
+	return 0
+}
+
+func (x *ListAuditEventsRequest) GetNewestFirst() bool {
+	if x != nil {
+		return x.NewestFirst
+	}
+	return false
 }
 
 // ListAuditEventsResponse carries the events.
@@ -5598,6 +5616,1007 @@ func (x *GetGroupResponse) GetMembers() []*GroupMember {
 	return nil
 }
 
+// AdminGrant binds a role to a directory group.
+type AdminGrant struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The grant's id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The role: super-admin, app-admin, group-admin or read-only.
+	Role string `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	// The directory group whose members hold the role, as DIRECTORY/NAME.
+	Group string `protobuf:"bytes,3,opt,name=group,proto3" json:"group,omitempty"`
+	// That group's id.
+	GroupId string `protobuf:"bytes,4,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	// The groups a group-admin acts for, as DIRECTORY/NAME.
+	Groups []string `protobuf:"bytes,5,rep,name=groups,proto3" json:"groups,omitempty"`
+	// The apps an app-admin manages (none: all).
+	Apps []string `protobuf:"bytes,6,rep,name=apps,proto3" json:"apps,omitempty"`
+	// Who made it.
+	CreatedBy string `protobuf:"bytes,7,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	// When it was made.
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// When it was revoked; unset while live.
+	RevokedAt     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AdminGrant) Reset() {
+	*x = AdminGrant{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[83]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdminGrant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdminGrant) ProtoMessage() {}
+
+func (x *AdminGrant) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[83]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdminGrant.ProtoReflect.Descriptor instead.
+func (*AdminGrant) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{83}
+}
+
+func (x *AdminGrant) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *AdminGrant) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *AdminGrant) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *AdminGrant) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
+}
+
+func (x *AdminGrant) GetGroups() []string {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *AdminGrant) GetApps() []string {
+	if x != nil {
+		return x.Apps
+	}
+	return nil
+}
+
+func (x *AdminGrant) GetCreatedBy() string {
+	if x != nil {
+		return x.CreatedBy
+	}
+	return ""
+}
+
+func (x *AdminGrant) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *AdminGrant) GetRevokedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokedAt
+	}
+	return nil
+}
+
+// CreateAdminGrantRequest names the role and the group.
+type CreateAdminGrantRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The role; authn is not one a person signs in with.
+	Role string `protobuf:"bytes,1,opt,name=role,proto3" json:"role,omitempty"`
+	// The directory group whose members hold the role: DIRECTORY/GROUP or a
+	// group id.
+	Group string `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	// For group-admin: the groups it acts for (required), each
+	// DIRECTORY/GROUP or a group id.
+	Groups []string `protobuf:"bytes,3,rep,name=groups,proto3" json:"groups,omitempty"`
+	// For app-admin: the apps it manages (none: all).
+	Apps          []string `protobuf:"bytes,4,rep,name=apps,proto3" json:"apps,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateAdminGrantRequest) Reset() {
+	*x = CreateAdminGrantRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[84]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateAdminGrantRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateAdminGrantRequest) ProtoMessage() {}
+
+func (x *CreateAdminGrantRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[84]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateAdminGrantRequest.ProtoReflect.Descriptor instead.
+func (*CreateAdminGrantRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{84}
+}
+
+func (x *CreateAdminGrantRequest) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *CreateAdminGrantRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *CreateAdminGrantRequest) GetGroups() []string {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *CreateAdminGrantRequest) GetApps() []string {
+	if x != nil {
+		return x.Apps
+	}
+	return nil
+}
+
+// CreateAdminGrantResponse returns the grant.
+type CreateAdminGrantResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The grant.
+	Grant         *AdminGrant `protobuf:"bytes,1,opt,name=grant,proto3" json:"grant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateAdminGrantResponse) Reset() {
+	*x = CreateAdminGrantResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[85]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateAdminGrantResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateAdminGrantResponse) ProtoMessage() {}
+
+func (x *CreateAdminGrantResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[85]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateAdminGrantResponse.ProtoReflect.Descriptor instead.
+func (*CreateAdminGrantResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{85}
+}
+
+func (x *CreateAdminGrantResponse) GetGrant() *AdminGrant {
+	if x != nil {
+		return x.Grant
+	}
+	return nil
+}
+
+// ListAdminGrantsRequest has no fields.
+type ListAdminGrantsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAdminGrantsRequest) Reset() {
+	*x = ListAdminGrantsRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[86]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAdminGrantsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAdminGrantsRequest) ProtoMessage() {}
+
+func (x *ListAdminGrantsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[86]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAdminGrantsRequest.ProtoReflect.Descriptor instead.
+func (*ListAdminGrantsRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{86}
+}
+
+// ListAdminGrantsResponse lists the grants.
+type ListAdminGrantsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The grants, oldest first.
+	Grants        []*AdminGrant `protobuf:"bytes,1,rep,name=grants,proto3" json:"grants,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAdminGrantsResponse) Reset() {
+	*x = ListAdminGrantsResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[87]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAdminGrantsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAdminGrantsResponse) ProtoMessage() {}
+
+func (x *ListAdminGrantsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[87]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAdminGrantsResponse.ProtoReflect.Descriptor instead.
+func (*ListAdminGrantsResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{87}
+}
+
+func (x *ListAdminGrantsResponse) GetGrants() []*AdminGrant {
+	if x != nil {
+		return x.Grants
+	}
+	return nil
+}
+
+// RevokeAdminGrantRequest names a grant.
+type RevokeAdminGrantRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The grant's id.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeAdminGrantRequest) Reset() {
+	*x = RevokeAdminGrantRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[88]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeAdminGrantRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeAdminGrantRequest) ProtoMessage() {}
+
+func (x *RevokeAdminGrantRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[88]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeAdminGrantRequest.ProtoReflect.Descriptor instead.
+func (*RevokeAdminGrantRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{88}
+}
+
+func (x *RevokeAdminGrantRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// RevokeAdminGrantResponse returns the revoked grant.
+type RevokeAdminGrantResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The grant.
+	Grant         *AdminGrant `protobuf:"bytes,1,opt,name=grant,proto3" json:"grant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeAdminGrantResponse) Reset() {
+	*x = RevokeAdminGrantResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[89]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeAdminGrantResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeAdminGrantResponse) ProtoMessage() {}
+
+func (x *RevokeAdminGrantResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[89]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeAdminGrantResponse.ProtoReflect.Descriptor instead.
+func (*RevokeAdminGrantResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{89}
+}
+
+func (x *RevokeAdminGrantResponse) GetGrant() *AdminGrant {
+	if x != nil {
+		return x.Grant
+	}
+	return nil
+}
+
+// SearchUsersRequest filters users.
+type SearchUsersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A prefix of the username, e-mail, display, given or family name,
+	// ignoring case; empty: every user.
+	Query string `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
+	// Only this directory, when set.
+	Directory string `protobuf:"bytes,2,opt,name=directory,proto3" json:"directory,omitempty"`
+	// Only this status, when set.
+	Status UserStatus `protobuf:"varint,3,opt,name=status,proto3,enum=idsync.v1.UserStatus" json:"status,omitempty"`
+	// Only the direct members of this group (id, or a name with directory).
+	Group string `protobuf:"bytes,4,opt,name=group,proto3" json:"group,omitempty"`
+	// At most this many (0: 50; at most 500).
+	PageSize uint32 `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous page.
+	PageToken     string `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SearchUsersRequest) Reset() {
+	*x = SearchUsersRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[90]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchUsersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchUsersRequest) ProtoMessage() {}
+
+func (x *SearchUsersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[90]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchUsersRequest.ProtoReflect.Descriptor instead.
+func (*SearchUsersRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{90}
+}
+
+func (x *SearchUsersRequest) GetQuery() string {
+	if x != nil {
+		return x.Query
+	}
+	return ""
+}
+
+func (x *SearchUsersRequest) GetDirectory() string {
+	if x != nil {
+		return x.Directory
+	}
+	return ""
+}
+
+func (x *SearchUsersRequest) GetStatus() UserStatus {
+	if x != nil {
+		return x.Status
+	}
+	return UserStatus_USER_STATUS_UNSPECIFIED
+}
+
+func (x *SearchUsersRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *SearchUsersRequest) GetPageSize() uint32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *SearchUsersRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// SearchUsersResponse is one page of users.
+type SearchUsersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The users (without groups), ordered by username.
+	Users []*User `protobuf:"bytes,1,rep,name=users,proto3" json:"users,omitempty"`
+	// Asks for the next page; empty on the last.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SearchUsersResponse) Reset() {
+	*x = SearchUsersResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[91]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchUsersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchUsersResponse) ProtoMessage() {}
+
+func (x *SearchUsersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[91]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchUsersResponse.ProtoReflect.Descriptor instead.
+func (*SearchUsersResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{91}
+}
+
+func (x *SearchUsersResponse) GetUsers() []*User {
+	if x != nil {
+		return x.Users
+	}
+	return nil
+}
+
+func (x *SearchUsersResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// GetUserDetailsRequest names a user.
+type GetUserDetailsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A user id or a username.
+	User string `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	// Disambiguates a username present in several directories.
+	Directory string `protobuf:"bytes,2,opt,name=directory,proto3" json:"directory,omitempty"`
+	// At most this many events of history (0: 50).
+	HistoryLimit  uint32 `protobuf:"varint,3,opt,name=history_limit,json=historyLimit,proto3" json:"history_limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUserDetailsRequest) Reset() {
+	*x = GetUserDetailsRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[92]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUserDetailsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUserDetailsRequest) ProtoMessage() {}
+
+func (x *GetUserDetailsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[92]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUserDetailsRequest.ProtoReflect.Descriptor instead.
+func (*GetUserDetailsRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{92}
+}
+
+func (x *GetUserDetailsRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *GetUserDetailsRequest) GetDirectory() string {
+	if x != nil {
+		return x.Directory
+	}
+	return ""
+}
+
+func (x *GetUserDetailsRequest) GetHistoryLimit() uint32 {
+	if x != nil {
+		return x.HistoryLimit
+	}
+	return 0
+}
+
+// FieldSource says which source masters a profile field of a user.
+type FieldSource struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The profile field (username, email, given_name, …).
+	Field string `protobuf:"bytes,1,opt,name=field,proto3" json:"field,omitempty"`
+	// Who masters it: the directory, and the attribute it is read from.
+	Source        string `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FieldSource) Reset() {
+	*x = FieldSource{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[93]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FieldSource) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FieldSource) ProtoMessage() {}
+
+func (x *FieldSource) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[93]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FieldSource.ProtoReflect.Descriptor instead.
+func (*FieldSource) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{93}
+}
+
+func (x *FieldSource) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
+func (x *FieldSource) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+// UserAccount is a user's account in an app.
+type UserAccount struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The app's name.
+	App string `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
+	// The account's state (active, inactive, creating, …).
+	State string `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	// The app's id of it.
+	RemoteId string `protobuf:"bytes,3,opt,name=remote_id,json=remoteId,proto3" json:"remote_id,omitempty"`
+	// The last error of a push.
+	LastError string `protobuf:"bytes,4,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// Its last change.
+	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserAccount) Reset() {
+	*x = UserAccount{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[94]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserAccount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserAccount) ProtoMessage() {}
+
+func (x *UserAccount) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[94]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserAccount.ProtoReflect.Descriptor instead.
+func (*UserAccount) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{94}
+}
+
+func (x *UserAccount) GetApp() string {
+	if x != nil {
+		return x.App
+	}
+	return ""
+}
+
+func (x *UserAccount) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *UserAccount) GetRemoteId() string {
+	if x != nil {
+		return x.RemoteId
+	}
+	return ""
+}
+
+func (x *UserAccount) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *UserAccount) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+// GetUserDetailsResponse describes a user for the console.
+type GetUserDetailsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The source of each profile field.
+	FieldSources []*FieldSource `protobuf:"bytes,1,rep,name=field_sources,json=fieldSources,proto3" json:"field_sources,omitempty"`
+	// The user's accounts in the apps the caller sees.
+	Accounts []*UserAccount `protobuf:"bytes,2,rep,name=accounts,proto3" json:"accounts,omitempty"`
+	// The names of the apps the user is in scope of.
+	AppsInScope []string `protobuf:"bytes,3,rep,name=apps_in_scope,json=appsInScope,proto3" json:"apps_in_scope,omitempty"`
+	// The user's history from the audit trail, newest first (when the
+	// caller may read it).
+	History       []*AuditEvent `protobuf:"bytes,4,rep,name=history,proto3" json:"history,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUserDetailsResponse) Reset() {
+	*x = GetUserDetailsResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[95]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUserDetailsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUserDetailsResponse) ProtoMessage() {}
+
+func (x *GetUserDetailsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[95]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUserDetailsResponse.ProtoReflect.Descriptor instead.
+func (*GetUserDetailsResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{95}
+}
+
+func (x *GetUserDetailsResponse) GetFieldSources() []*FieldSource {
+	if x != nil {
+		return x.FieldSources
+	}
+	return nil
+}
+
+func (x *GetUserDetailsResponse) GetAccounts() []*UserAccount {
+	if x != nil {
+		return x.Accounts
+	}
+	return nil
+}
+
+func (x *GetUserDetailsResponse) GetAppsInScope() []string {
+	if x != nil {
+		return x.AppsInScope
+	}
+	return nil
+}
+
+func (x *GetUserDetailsResponse) GetHistory() []*AuditEvent {
+	if x != nil {
+		return x.History
+	}
+	return nil
+}
+
+// GetActivityRequest says how far back.
+type GetActivityRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Hours back from the current one (0: 24; at most 720).
+	Hours         uint32 `protobuf:"varint,1,opt,name=hours,proto3" json:"hours,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetActivityRequest) Reset() {
+	*x = GetActivityRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[96]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetActivityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetActivityRequest) ProtoMessage() {}
+
+func (x *GetActivityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[96]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetActivityRequest.ProtoReflect.Descriptor instead.
+func (*GetActivityRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{96}
+}
+
+func (x *GetActivityRequest) GetHours() uint32 {
+	if x != nil {
+		return x.Hours
+	}
+	return 0
+}
+
+// ActivityHour is what the hub did in one hour.
+type ActivityHour struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The hour's start.
+	Start *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
+	// Changes applied from directories and sources.
+	Changes uint64 `protobuf:"varint,2,opt,name=changes,proto3" json:"changes,omitempty"`
+	// Pushes that succeeded.
+	PushesSucceeded uint64 `protobuf:"varint,3,opt,name=pushes_succeeded,json=pushesSucceeded,proto3" json:"pushes_succeeded,omitempty"`
+	// Pushes that failed (retried or dead-lettered).
+	PushesFailed  uint64 `protobuf:"varint,4,opt,name=pushes_failed,json=pushesFailed,proto3" json:"pushes_failed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ActivityHour) Reset() {
+	*x = ActivityHour{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[97]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ActivityHour) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ActivityHour) ProtoMessage() {}
+
+func (x *ActivityHour) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[97]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ActivityHour.ProtoReflect.Descriptor instead.
+func (*ActivityHour) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{97}
+}
+
+func (x *ActivityHour) GetStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
+func (x *ActivityHour) GetChanges() uint64 {
+	if x != nil {
+		return x.Changes
+	}
+	return 0
+}
+
+func (x *ActivityHour) GetPushesSucceeded() uint64 {
+	if x != nil {
+		return x.PushesSucceeded
+	}
+	return 0
+}
+
+func (x *ActivityHour) GetPushesFailed() uint64 {
+	if x != nil {
+		return x.PushesFailed
+	}
+	return 0
+}
+
+// GetActivityResponse has one entry per hour, oldest first.
+type GetActivityResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The hours, every one of them, the current one last.
+	Hours         []*ActivityHour `protobuf:"bytes,1,rep,name=hours,proto3" json:"hours,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetActivityResponse) Reset() {
+	*x = GetActivityResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[98]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetActivityResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetActivityResponse) ProtoMessage() {}
+
+func (x *GetActivityResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[98]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetActivityResponse.ProtoReflect.Descriptor instead.
+func (*GetActivityResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{98}
+}
+
+func (x *GetActivityResponse) GetHours() []*ActivityHour {
+	if x != nil {
+		return x.Hours
+	}
+	return nil
+}
+
 var File_idsync_v1_admin_proto protoreflect.FileDescriptor
 
 const file_idsync_v1_admin_proto_rawDesc = "" +
@@ -5723,7 +6742,7 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x06action\x18\x04 \x01(\tR\x06action\x12\x16\n" +
 	"\x06target\x18\x05 \x01(\tR\x06target\x12\x18\n" +
 	"\aoutcome\x18\x06 \x01(\tR\aoutcome\x12\x16\n" +
-	"\x06detail\x18\a \x01(\tR\x06detail\"\xdb\x01\n" +
+	"\x06detail\x18\a \x01(\tR\x06detail\"\x9b\x02\n" +
 	"\x16ListAuditEventsRequest\x120\n" +
 	"\x05since\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x14\n" +
 	"\x05actor\x18\x02 \x01(\tR\x05actor\x12\x16\n" +
@@ -5731,7 +6750,9 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x06target\x18\x04 \x01(\tR\x06target\x12\x19\n" +
 	"\bafter_id\x18\x05 \x01(\x03R\aafterId\x12\x14\n" +
 	"\x05limit\x18\x06 \x01(\rR\x05limit\x12\x18\n" +
-	"\aoutcome\x18\a \x01(\tR\aoutcome\"H\n" +
+	"\aoutcome\x18\a \x01(\tR\aoutcome\x12\x1b\n" +
+	"\tbefore_id\x18\b \x01(\x03R\bbeforeId\x12!\n" +
+	"\fnewest_first\x18\t \x01(\bR\vnewestFirst\"H\n" +
 	"\x17ListAuditEventsResponse\x12-\n" +
 	"\x06events\x18\x01 \x03(\v2\x15.idsync.v1.AuditEventR\x06events\"&\n" +
 	"\x10GetReportRequest\x12\x12\n" +
@@ -5979,7 +7000,75 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\tdirectory\x18\x02 \x01(\tR\tdirectory\"l\n" +
 	"\x10GetGroupResponse\x12&\n" +
 	"\x05group\x18\x01 \x01(\v2\x10.idsync.v1.GroupR\x05group\x120\n" +
-	"\amembers\x18\x02 \x03(\v2\x16.idsync.v1.GroupMemberR\amembers*\x8c\x01\n" +
+	"\amembers\x18\x02 \x03(\v2\x16.idsync.v1.GroupMemberR\amembers\"\xa2\x02\n" +
+	"\n" +
+	"AdminGrant\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\x12\x14\n" +
+	"\x05group\x18\x03 \x01(\tR\x05group\x12\x19\n" +
+	"\bgroup_id\x18\x04 \x01(\tR\agroupId\x12\x16\n" +
+	"\x06groups\x18\x05 \x03(\tR\x06groups\x12\x12\n" +
+	"\x04apps\x18\x06 \x03(\tR\x04apps\x12\x1d\n" +
+	"\n" +
+	"created_by\x18\a \x01(\tR\tcreatedBy\x129\n" +
+	"\n" +
+	"created_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"\n" +
+	"revoked_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\"o\n" +
+	"\x17CreateAdminGrantRequest\x12\x12\n" +
+	"\x04role\x18\x01 \x01(\tR\x04role\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x16\n" +
+	"\x06groups\x18\x03 \x03(\tR\x06groups\x12\x12\n" +
+	"\x04apps\x18\x04 \x03(\tR\x04apps\"G\n" +
+	"\x18CreateAdminGrantResponse\x12+\n" +
+	"\x05grant\x18\x01 \x01(\v2\x15.idsync.v1.AdminGrantR\x05grant\"\x18\n" +
+	"\x16ListAdminGrantsRequest\"H\n" +
+	"\x17ListAdminGrantsResponse\x12-\n" +
+	"\x06grants\x18\x01 \x03(\v2\x15.idsync.v1.AdminGrantR\x06grants\")\n" +
+	"\x17RevokeAdminGrantRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"G\n" +
+	"\x18RevokeAdminGrantResponse\x12+\n" +
+	"\x05grant\x18\x01 \x01(\v2\x15.idsync.v1.AdminGrantR\x05grant\"\xc9\x01\n" +
+	"\x12SearchUsersRequest\x12\x14\n" +
+	"\x05query\x18\x01 \x01(\tR\x05query\x12\x1c\n" +
+	"\tdirectory\x18\x02 \x01(\tR\tdirectory\x12-\n" +
+	"\x06status\x18\x03 \x01(\x0e2\x15.idsync.v1.UserStatusR\x06status\x12\x14\n" +
+	"\x05group\x18\x04 \x01(\tR\x05group\x12\x1b\n" +
+	"\tpage_size\x18\x05 \x01(\rR\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x06 \x01(\tR\tpageToken\"d\n" +
+	"\x13SearchUsersResponse\x12%\n" +
+	"\x05users\x18\x01 \x03(\v2\x0f.idsync.v1.UserR\x05users\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"n\n" +
+	"\x15GetUserDetailsRequest\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1c\n" +
+	"\tdirectory\x18\x02 \x01(\tR\tdirectory\x12#\n" +
+	"\rhistory_limit\x18\x03 \x01(\rR\fhistoryLimit\";\n" +
+	"\vFieldSource\x12\x14\n" +
+	"\x05field\x18\x01 \x01(\tR\x05field\x12\x16\n" +
+	"\x06source\x18\x02 \x01(\tR\x06source\"\xac\x01\n" +
+	"\vUserAccount\x12\x10\n" +
+	"\x03app\x18\x01 \x01(\tR\x03app\x12\x14\n" +
+	"\x05state\x18\x02 \x01(\tR\x05state\x12\x1b\n" +
+	"\tremote_id\x18\x03 \x01(\tR\bremoteId\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\x04 \x01(\tR\tlastError\x129\n" +
+	"\n" +
+	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xde\x01\n" +
+	"\x16GetUserDetailsResponse\x12;\n" +
+	"\rfield_sources\x18\x01 \x03(\v2\x16.idsync.v1.FieldSourceR\ffieldSources\x122\n" +
+	"\baccounts\x18\x02 \x03(\v2\x16.idsync.v1.UserAccountR\baccounts\x12\"\n" +
+	"\rapps_in_scope\x18\x03 \x03(\tR\vappsInScope\x12/\n" +
+	"\ahistory\x18\x04 \x03(\v2\x15.idsync.v1.AuditEventR\ahistory\"*\n" +
+	"\x12GetActivityRequest\x12\x14\n" +
+	"\x05hours\x18\x01 \x01(\rR\x05hours\"\xaa\x01\n" +
+	"\fActivityHour\x120\n" +
+	"\x05start\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05start\x12\x18\n" +
+	"\achanges\x18\x02 \x01(\x04R\achanges\x12)\n" +
+	"\x10pushes_succeeded\x18\x03 \x01(\x04R\x0fpushesSucceeded\x12#\n" +
+	"\rpushes_failed\x18\x04 \x01(\x04R\fpushesFailed\"D\n" +
+	"\x13GetActivityResponse\x12-\n" +
+	"\x05hours\x18\x01 \x03(\v2\x17.idsync.v1.ActivityHourR\x05hours*\x8c\x01\n" +
 	"\n" +
 	"AgentState\x12\x1b\n" +
 	"\x17AGENT_STATE_UNSPECIFIED\x10\x00\x12\x17\n" +
@@ -5999,7 +7088,7 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x17USER_STATUS_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12USER_STATUS_ACTIVE\x10\x01\x12\x19\n" +
 	"\x15USER_STATUS_SUSPENDED\x10\x02\x12\x1d\n" +
-	"\x19USER_STATUS_DEPROVISIONED\x10\x032\xfd\x15\n" +
+	"\x19USER_STATUS_DEPROVISIONED\x10\x032\x84\x1a\n" +
 	"\fAdminService\x12X\n" +
 	"\x0fCreateDirectory\x12!.idsync.v1.CreateDirectoryRequest\x1a\".idsync.v1.CreateDirectoryResponse\x12X\n" +
 	"\x0fUpdateDirectory\x12!.idsync.v1.UpdateDirectoryRequest\x1a\".idsync.v1.UpdateDirectoryResponse\x12X\n" +
@@ -6039,7 +7128,13 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"DeleteUser\x12\x1c.idsync.v1.DeleteUserRequest\x1a\x1d.idsync.v1.DeleteUserResponse\x12L\n" +
 	"\vCreateGroup\x12\x1d.idsync.v1.CreateGroupRequest\x1a\x1e.idsync.v1.CreateGroupResponse\x12U\n" +
 	"\x0eAddGroupMember\x12 .idsync.v1.AddGroupMemberRequest\x1a!.idsync.v1.AddGroupMemberResponse\x12^\n" +
-	"\x11RemoveGroupMember\x12#.idsync.v1.RemoveGroupMemberRequest\x1a$.idsync.v1.RemoveGroupMemberResponseB3Z1github.com/idsync/idsync/proto/idsync/v1;idsyncv1b\x06proto3"
+	"\x11RemoveGroupMember\x12#.idsync.v1.RemoveGroupMemberRequest\x1a$.idsync.v1.RemoveGroupMemberResponse\x12[\n" +
+	"\x10CreateAdminGrant\x12\".idsync.v1.CreateAdminGrantRequest\x1a#.idsync.v1.CreateAdminGrantResponse\x12X\n" +
+	"\x0fListAdminGrants\x12!.idsync.v1.ListAdminGrantsRequest\x1a\".idsync.v1.ListAdminGrantsResponse\x12[\n" +
+	"\x10RevokeAdminGrant\x12\".idsync.v1.RevokeAdminGrantRequest\x1a#.idsync.v1.RevokeAdminGrantResponse\x12L\n" +
+	"\vSearchUsers\x12\x1d.idsync.v1.SearchUsersRequest\x1a\x1e.idsync.v1.SearchUsersResponse\x12U\n" +
+	"\x0eGetUserDetails\x12 .idsync.v1.GetUserDetailsRequest\x1a!.idsync.v1.GetUserDetailsResponse\x12L\n" +
+	"\vGetActivity\x12\x1d.idsync.v1.GetActivityRequest\x1a\x1e.idsync.v1.GetActivityResponseB3Z1github.com/idsync/idsync/proto/idsync/v1;idsyncv1b\x06proto3"
 
 var (
 	file_idsync_v1_admin_proto_rawDescOnce sync.Once
@@ -6054,7 +7149,7 @@ func file_idsync_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_idsync_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_idsync_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 85)
+var file_idsync_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 101)
 var file_idsync_v1_admin_proto_goTypes = []any{
 	(AgentState)(0),                       // 0: idsync.v1.AgentState
 	(RunState)(0),                         // 1: idsync.v1.RunState
@@ -6142,15 +7237,31 @@ var file_idsync_v1_admin_proto_goTypes = []any{
 	(*ListGroupsResponse)(nil),            // 83: idsync.v1.ListGroupsResponse
 	(*GetGroupRequest)(nil),               // 84: idsync.v1.GetGroupRequest
 	(*GetGroupResponse)(nil),              // 85: idsync.v1.GetGroupResponse
-	nil,                                   // 86: idsync.v1.CreateUserRequest.FieldsEntry
-	nil,                                   // 87: idsync.v1.UpdateUserRequest.FieldsEntry
-	(*timestamppb.Timestamp)(nil),         // 88: google.protobuf.Timestamp
-	(DirectoryKind)(0),                    // 89: idsync.v1.DirectoryKind
-	(*fieldmaskpb.FieldMask)(nil),         // 90: google.protobuf.FieldMask
-	(ImportKind)(0),                       // 91: idsync.v1.ImportKind
-	(*EntryError)(nil),                    // 92: idsync.v1.EntryError
-	(*Attribute)(nil),                     // 93: idsync.v1.Attribute
-	(ObjectKind)(0),                       // 94: idsync.v1.ObjectKind
+	(*AdminGrant)(nil),                    // 86: idsync.v1.AdminGrant
+	(*CreateAdminGrantRequest)(nil),       // 87: idsync.v1.CreateAdminGrantRequest
+	(*CreateAdminGrantResponse)(nil),      // 88: idsync.v1.CreateAdminGrantResponse
+	(*ListAdminGrantsRequest)(nil),        // 89: idsync.v1.ListAdminGrantsRequest
+	(*ListAdminGrantsResponse)(nil),       // 90: idsync.v1.ListAdminGrantsResponse
+	(*RevokeAdminGrantRequest)(nil),       // 91: idsync.v1.RevokeAdminGrantRequest
+	(*RevokeAdminGrantResponse)(nil),      // 92: idsync.v1.RevokeAdminGrantResponse
+	(*SearchUsersRequest)(nil),            // 93: idsync.v1.SearchUsersRequest
+	(*SearchUsersResponse)(nil),           // 94: idsync.v1.SearchUsersResponse
+	(*GetUserDetailsRequest)(nil),         // 95: idsync.v1.GetUserDetailsRequest
+	(*FieldSource)(nil),                   // 96: idsync.v1.FieldSource
+	(*UserAccount)(nil),                   // 97: idsync.v1.UserAccount
+	(*GetUserDetailsResponse)(nil),        // 98: idsync.v1.GetUserDetailsResponse
+	(*GetActivityRequest)(nil),            // 99: idsync.v1.GetActivityRequest
+	(*ActivityHour)(nil),                  // 100: idsync.v1.ActivityHour
+	(*GetActivityResponse)(nil),           // 101: idsync.v1.GetActivityResponse
+	nil,                                   // 102: idsync.v1.CreateUserRequest.FieldsEntry
+	nil,                                   // 103: idsync.v1.UpdateUserRequest.FieldsEntry
+	(*timestamppb.Timestamp)(nil),         // 104: google.protobuf.Timestamp
+	(DirectoryKind)(0),                    // 105: idsync.v1.DirectoryKind
+	(*fieldmaskpb.FieldMask)(nil),         // 106: google.protobuf.FieldMask
+	(ImportKind)(0),                       // 107: idsync.v1.ImportKind
+	(*EntryError)(nil),                    // 108: idsync.v1.EntryError
+	(*Attribute)(nil),                     // 109: idsync.v1.Attribute
+	(ObjectKind)(0),                       // 110: idsync.v1.ObjectKind
 }
 var file_idsync_v1_admin_proto_depIdxs = []int32{
 	73,  // 0: idsync.v1.DeactivateUserResponse.user:type_name -> idsync.v1.User
@@ -6160,150 +7271,175 @@ var file_idsync_v1_admin_proto_depIdxs = []int32{
 	73,  // 4: idsync.v1.SuspendUserResponse.user:type_name -> idsync.v1.User
 	73,  // 5: idsync.v1.UnsuspendUserResponse.user:type_name -> idsync.v1.User
 	73,  // 6: idsync.v1.RestoreUserResponse.user:type_name -> idsync.v1.User
-	86,  // 7: idsync.v1.CreateUserRequest.fields:type_name -> idsync.v1.CreateUserRequest.FieldsEntry
+	102, // 7: idsync.v1.CreateUserRequest.fields:type_name -> idsync.v1.CreateUserRequest.FieldsEntry
 	73,  // 8: idsync.v1.CreateUserResponse.user:type_name -> idsync.v1.User
-	87,  // 9: idsync.v1.UpdateUserRequest.fields:type_name -> idsync.v1.UpdateUserRequest.FieldsEntry
+	103, // 9: idsync.v1.UpdateUserRequest.fields:type_name -> idsync.v1.UpdateUserRequest.FieldsEntry
 	73,  // 10: idsync.v1.UpdateUserResponse.user:type_name -> idsync.v1.User
 	73,  // 11: idsync.v1.DeleteUserResponse.user:type_name -> idsync.v1.User
 	80,  // 12: idsync.v1.CreateGroupResponse.group:type_name -> idsync.v1.Group
 	80,  // 13: idsync.v1.AddGroupMemberResponse.group:type_name -> idsync.v1.Group
 	80,  // 14: idsync.v1.RemoveGroupMemberResponse.group:type_name -> idsync.v1.Group
 	73,  // 15: idsync.v1.AuthenticateResponse.user:type_name -> idsync.v1.User
-	88,  // 16: idsync.v1.AdminToken.created_at:type_name -> google.protobuf.Timestamp
-	88,  // 17: idsync.v1.AdminToken.revoked_at:type_name -> google.protobuf.Timestamp
-	88,  // 18: idsync.v1.AdminToken.last_used_at:type_name -> google.protobuf.Timestamp
+	104, // 16: idsync.v1.AdminToken.created_at:type_name -> google.protobuf.Timestamp
+	104, // 17: idsync.v1.AdminToken.revoked_at:type_name -> google.protobuf.Timestamp
+	104, // 18: idsync.v1.AdminToken.last_used_at:type_name -> google.protobuf.Timestamp
 	28,  // 19: idsync.v1.CreateAdminTokenResponse.token:type_name -> idsync.v1.AdminToken
 	28,  // 20: idsync.v1.ListAdminTokensResponse.tokens:type_name -> idsync.v1.AdminToken
 	28,  // 21: idsync.v1.RevokeAdminTokenResponse.token:type_name -> idsync.v1.AdminToken
-	88,  // 22: idsync.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
-	88,  // 23: idsync.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
+	104, // 22: idsync.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
+	104, // 23: idsync.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
 	35,  // 24: idsync.v1.ListAuditEventsResponse.events:type_name -> idsync.v1.AuditEvent
 	39,  // 25: idsync.v1.GetReportResponse.rows:type_name -> idsync.v1.ReportRow
-	88,  // 26: idsync.v1.GetReportResponse.generated_at:type_name -> google.protobuf.Timestamp
-	89,  // 27: idsync.v1.Directory.kind:type_name -> idsync.v1.DirectoryKind
+	104, // 26: idsync.v1.GetReportResponse.generated_at:type_name -> google.protobuf.Timestamp
+	105, // 27: idsync.v1.Directory.kind:type_name -> idsync.v1.DirectoryKind
 	41,  // 28: idsync.v1.Directory.mapping:type_name -> idsync.v1.AttributeMapping
-	88,  // 29: idsync.v1.Directory.created_at:type_name -> google.protobuf.Timestamp
+	104, // 29: idsync.v1.Directory.created_at:type_name -> google.protobuf.Timestamp
 	62,  // 30: idsync.v1.Directory.last_run:type_name -> idsync.v1.ImportRun
 	44,  // 31: idsync.v1.Directory.capture_status:type_name -> idsync.v1.CaptureStatus
 	43,  // 32: idsync.v1.Directory.write_back:type_name -> idsync.v1.WriteBack
-	88,  // 33: idsync.v1.CaptureStatus.started_at:type_name -> google.protobuf.Timestamp
+	104, // 33: idsync.v1.CaptureStatus.started_at:type_name -> google.protobuf.Timestamp
 	42,  // 34: idsync.v1.CreateDirectoryRequest.directory:type_name -> idsync.v1.Directory
 	42,  // 35: idsync.v1.CreateDirectoryResponse.directory:type_name -> idsync.v1.Directory
 	42,  // 36: idsync.v1.UpdateDirectoryRequest.directory:type_name -> idsync.v1.Directory
-	90,  // 37: idsync.v1.UpdateDirectoryRequest.update_mask:type_name -> google.protobuf.FieldMask
+	106, // 37: idsync.v1.UpdateDirectoryRequest.update_mask:type_name -> google.protobuf.FieldMask
 	42,  // 38: idsync.v1.UpdateDirectoryResponse.directory:type_name -> idsync.v1.Directory
 	42,  // 39: idsync.v1.ListDirectoriesResponse.directories:type_name -> idsync.v1.Directory
 	42,  // 40: idsync.v1.GetDirectoryResponse.directory:type_name -> idsync.v1.Directory
-	88,  // 41: idsync.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	104, // 41: idsync.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
 	0,   // 42: idsync.v1.Agent.state:type_name -> idsync.v1.AgentState
-	88,  // 43: idsync.v1.Agent.enrolled_at:type_name -> google.protobuf.Timestamp
-	88,  // 44: idsync.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
-	88,  // 45: idsync.v1.Agent.cert_expires_at:type_name -> google.protobuf.Timestamp
+	104, // 43: idsync.v1.Agent.enrolled_at:type_name -> google.protobuf.Timestamp
+	104, // 44: idsync.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
+	104, // 45: idsync.v1.Agent.cert_expires_at:type_name -> google.protobuf.Timestamp
 	57,  // 46: idsync.v1.ListAgentsResponse.agents:type_name -> idsync.v1.Agent
 	57,  // 47: idsync.v1.RevokeAgentResponse.agent:type_name -> idsync.v1.Agent
-	91,  // 48: idsync.v1.ImportRun.kind:type_name -> idsync.v1.ImportKind
+	107, // 48: idsync.v1.ImportRun.kind:type_name -> idsync.v1.ImportKind
 	1,   // 49: idsync.v1.ImportRun.state:type_name -> idsync.v1.RunState
-	88,  // 50: idsync.v1.ImportRun.started_at:type_name -> google.protobuf.Timestamp
-	88,  // 51: idsync.v1.ImportRun.finished_at:type_name -> google.protobuf.Timestamp
-	92,  // 52: idsync.v1.ImportRun.error_samples:type_name -> idsync.v1.EntryError
-	91,  // 53: idsync.v1.StartImportRequest.kind:type_name -> idsync.v1.ImportKind
+	104, // 50: idsync.v1.ImportRun.started_at:type_name -> google.protobuf.Timestamp
+	104, // 51: idsync.v1.ImportRun.finished_at:type_name -> google.protobuf.Timestamp
+	108, // 52: idsync.v1.ImportRun.error_samples:type_name -> idsync.v1.EntryError
+	107, // 53: idsync.v1.StartImportRequest.kind:type_name -> idsync.v1.ImportKind
 	62,  // 54: idsync.v1.StartImportResponse.run:type_name -> idsync.v1.ImportRun
 	62,  // 55: idsync.v1.ListImportsResponse.runs:type_name -> idsync.v1.ImportRun
 	62,  // 56: idsync.v1.GetImportResponse.run:type_name -> idsync.v1.ImportRun
 	62,  // 57: idsync.v1.ConfirmImportResponse.run:type_name -> idsync.v1.ImportRun
 	62,  // 58: idsync.v1.CancelImportResponse.run:type_name -> idsync.v1.ImportRun
 	2,   // 59: idsync.v1.User.status:type_name -> idsync.v1.UserStatus
-	93,  // 60: idsync.v1.User.extra:type_name -> idsync.v1.Attribute
-	88,  // 61: idsync.v1.User.created_at:type_name -> google.protobuf.Timestamp
-	88,  // 62: idsync.v1.User.updated_at:type_name -> google.protobuf.Timestamp
+	109, // 60: idsync.v1.User.extra:type_name -> idsync.v1.Attribute
+	104, // 61: idsync.v1.User.created_at:type_name -> google.protobuf.Timestamp
+	104, // 62: idsync.v1.User.updated_at:type_name -> google.protobuf.Timestamp
 	75,  // 63: idsync.v1.User.transitive_groups:type_name -> idsync.v1.TransitiveGroup
 	2,   // 64: idsync.v1.User.source_status:type_name -> idsync.v1.UserStatus
 	74,  // 65: idsync.v1.User.hold:type_name -> idsync.v1.Hold
-	88,  // 66: idsync.v1.User.deprovisioned_at:type_name -> google.protobuf.Timestamp
-	88,  // 67: idsync.v1.User.purge_at:type_name -> google.protobuf.Timestamp
+	104, // 66: idsync.v1.User.deprovisioned_at:type_name -> google.protobuf.Timestamp
+	104, // 67: idsync.v1.User.purge_at:type_name -> google.protobuf.Timestamp
 	2,   // 68: idsync.v1.Hold.status:type_name -> idsync.v1.UserStatus
-	88,  // 69: idsync.v1.Hold.at:type_name -> google.protobuf.Timestamp
+	104, // 69: idsync.v1.Hold.at:type_name -> google.protobuf.Timestamp
 	2,   // 70: idsync.v1.ListUsersRequest.status:type_name -> idsync.v1.UserStatus
 	73,  // 71: idsync.v1.ListUsersResponse.users:type_name -> idsync.v1.User
 	73,  // 72: idsync.v1.GetUserResponse.user:type_name -> idsync.v1.User
 	2,   // 73: idsync.v1.Group.status:type_name -> idsync.v1.UserStatus
-	94,  // 74: idsync.v1.GroupMember.kind:type_name -> idsync.v1.ObjectKind
+	110, // 74: idsync.v1.GroupMember.kind:type_name -> idsync.v1.ObjectKind
 	80,  // 75: idsync.v1.ListGroupsResponse.groups:type_name -> idsync.v1.Group
 	80,  // 76: idsync.v1.GetGroupResponse.group:type_name -> idsync.v1.Group
 	81,  // 77: idsync.v1.GetGroupResponse.members:type_name -> idsync.v1.GroupMember
-	45,  // 78: idsync.v1.AdminService.CreateDirectory:input_type -> idsync.v1.CreateDirectoryRequest
-	47,  // 79: idsync.v1.AdminService.UpdateDirectory:input_type -> idsync.v1.UpdateDirectoryRequest
-	49,  // 80: idsync.v1.AdminService.ListDirectories:input_type -> idsync.v1.ListDirectoriesRequest
-	51,  // 81: idsync.v1.AdminService.GetDirectory:input_type -> idsync.v1.GetDirectoryRequest
-	53,  // 82: idsync.v1.AdminService.IssueSourceToken:input_type -> idsync.v1.IssueSourceTokenRequest
-	55,  // 83: idsync.v1.AdminService.CreateEnrollmentToken:input_type -> idsync.v1.CreateEnrollmentTokenRequest
-	58,  // 84: idsync.v1.AdminService.ListAgents:input_type -> idsync.v1.ListAgentsRequest
-	60,  // 85: idsync.v1.AdminService.RevokeAgent:input_type -> idsync.v1.RevokeAgentRequest
-	63,  // 86: idsync.v1.AdminService.StartImport:input_type -> idsync.v1.StartImportRequest
-	65,  // 87: idsync.v1.AdminService.ListImports:input_type -> idsync.v1.ListImportsRequest
-	67,  // 88: idsync.v1.AdminService.GetImport:input_type -> idsync.v1.GetImportRequest
-	69,  // 89: idsync.v1.AdminService.ConfirmImport:input_type -> idsync.v1.ConfirmImportRequest
-	71,  // 90: idsync.v1.AdminService.CancelImport:input_type -> idsync.v1.CancelImportRequest
-	76,  // 91: idsync.v1.AdminService.ListUsers:input_type -> idsync.v1.ListUsersRequest
-	78,  // 92: idsync.v1.AdminService.GetUser:input_type -> idsync.v1.GetUserRequest
-	82,  // 93: idsync.v1.AdminService.ListGroups:input_type -> idsync.v1.ListGroupsRequest
-	84,  // 94: idsync.v1.AdminService.GetGroup:input_type -> idsync.v1.GetGroupRequest
-	29,  // 95: idsync.v1.AdminService.CreateAdminToken:input_type -> idsync.v1.CreateAdminTokenRequest
-	31,  // 96: idsync.v1.AdminService.ListAdminTokens:input_type -> idsync.v1.ListAdminTokensRequest
-	33,  // 97: idsync.v1.AdminService.RevokeAdminToken:input_type -> idsync.v1.RevokeAdminTokenRequest
-	36,  // 98: idsync.v1.AdminService.ListAuditEvents:input_type -> idsync.v1.ListAuditEventsRequest
-	38,  // 99: idsync.v1.AdminService.GetReport:input_type -> idsync.v1.GetReportRequest
-	26,  // 100: idsync.v1.AdminService.Authenticate:input_type -> idsync.v1.AuthenticateRequest
-	3,   // 101: idsync.v1.AdminService.DeactivateUser:input_type -> idsync.v1.DeactivateUserRequest
-	6,   // 102: idsync.v1.AdminService.ReactivateUser:input_type -> idsync.v1.ReactivateUserRequest
-	8,   // 103: idsync.v1.AdminService.SuspendUser:input_type -> idsync.v1.SuspendUserRequest
-	10,  // 104: idsync.v1.AdminService.UnsuspendUser:input_type -> idsync.v1.UnsuspendUserRequest
-	12,  // 105: idsync.v1.AdminService.RestoreUser:input_type -> idsync.v1.RestoreUserRequest
-	14,  // 106: idsync.v1.AdminService.CreateUser:input_type -> idsync.v1.CreateUserRequest
-	16,  // 107: idsync.v1.AdminService.UpdateUser:input_type -> idsync.v1.UpdateUserRequest
-	18,  // 108: idsync.v1.AdminService.DeleteUser:input_type -> idsync.v1.DeleteUserRequest
-	20,  // 109: idsync.v1.AdminService.CreateGroup:input_type -> idsync.v1.CreateGroupRequest
-	22,  // 110: idsync.v1.AdminService.AddGroupMember:input_type -> idsync.v1.AddGroupMemberRequest
-	24,  // 111: idsync.v1.AdminService.RemoveGroupMember:input_type -> idsync.v1.RemoveGroupMemberRequest
-	46,  // 112: idsync.v1.AdminService.CreateDirectory:output_type -> idsync.v1.CreateDirectoryResponse
-	48,  // 113: idsync.v1.AdminService.UpdateDirectory:output_type -> idsync.v1.UpdateDirectoryResponse
-	50,  // 114: idsync.v1.AdminService.ListDirectories:output_type -> idsync.v1.ListDirectoriesResponse
-	52,  // 115: idsync.v1.AdminService.GetDirectory:output_type -> idsync.v1.GetDirectoryResponse
-	54,  // 116: idsync.v1.AdminService.IssueSourceToken:output_type -> idsync.v1.IssueSourceTokenResponse
-	56,  // 117: idsync.v1.AdminService.CreateEnrollmentToken:output_type -> idsync.v1.CreateEnrollmentTokenResponse
-	59,  // 118: idsync.v1.AdminService.ListAgents:output_type -> idsync.v1.ListAgentsResponse
-	61,  // 119: idsync.v1.AdminService.RevokeAgent:output_type -> idsync.v1.RevokeAgentResponse
-	64,  // 120: idsync.v1.AdminService.StartImport:output_type -> idsync.v1.StartImportResponse
-	66,  // 121: idsync.v1.AdminService.ListImports:output_type -> idsync.v1.ListImportsResponse
-	68,  // 122: idsync.v1.AdminService.GetImport:output_type -> idsync.v1.GetImportResponse
-	70,  // 123: idsync.v1.AdminService.ConfirmImport:output_type -> idsync.v1.ConfirmImportResponse
-	72,  // 124: idsync.v1.AdminService.CancelImport:output_type -> idsync.v1.CancelImportResponse
-	77,  // 125: idsync.v1.AdminService.ListUsers:output_type -> idsync.v1.ListUsersResponse
-	79,  // 126: idsync.v1.AdminService.GetUser:output_type -> idsync.v1.GetUserResponse
-	83,  // 127: idsync.v1.AdminService.ListGroups:output_type -> idsync.v1.ListGroupsResponse
-	85,  // 128: idsync.v1.AdminService.GetGroup:output_type -> idsync.v1.GetGroupResponse
-	30,  // 129: idsync.v1.AdminService.CreateAdminToken:output_type -> idsync.v1.CreateAdminTokenResponse
-	32,  // 130: idsync.v1.AdminService.ListAdminTokens:output_type -> idsync.v1.ListAdminTokensResponse
-	34,  // 131: idsync.v1.AdminService.RevokeAdminToken:output_type -> idsync.v1.RevokeAdminTokenResponse
-	37,  // 132: idsync.v1.AdminService.ListAuditEvents:output_type -> idsync.v1.ListAuditEventsResponse
-	40,  // 133: idsync.v1.AdminService.GetReport:output_type -> idsync.v1.GetReportResponse
-	27,  // 134: idsync.v1.AdminService.Authenticate:output_type -> idsync.v1.AuthenticateResponse
-	4,   // 135: idsync.v1.AdminService.DeactivateUser:output_type -> idsync.v1.DeactivateUserResponse
-	7,   // 136: idsync.v1.AdminService.ReactivateUser:output_type -> idsync.v1.ReactivateUserResponse
-	9,   // 137: idsync.v1.AdminService.SuspendUser:output_type -> idsync.v1.SuspendUserResponse
-	11,  // 138: idsync.v1.AdminService.UnsuspendUser:output_type -> idsync.v1.UnsuspendUserResponse
-	13,  // 139: idsync.v1.AdminService.RestoreUser:output_type -> idsync.v1.RestoreUserResponse
-	15,  // 140: idsync.v1.AdminService.CreateUser:output_type -> idsync.v1.CreateUserResponse
-	17,  // 141: idsync.v1.AdminService.UpdateUser:output_type -> idsync.v1.UpdateUserResponse
-	19,  // 142: idsync.v1.AdminService.DeleteUser:output_type -> idsync.v1.DeleteUserResponse
-	21,  // 143: idsync.v1.AdminService.CreateGroup:output_type -> idsync.v1.CreateGroupResponse
-	23,  // 144: idsync.v1.AdminService.AddGroupMember:output_type -> idsync.v1.AddGroupMemberResponse
-	25,  // 145: idsync.v1.AdminService.RemoveGroupMember:output_type -> idsync.v1.RemoveGroupMemberResponse
-	112, // [112:146] is the sub-list for method output_type
-	78,  // [78:112] is the sub-list for method input_type
-	78,  // [78:78] is the sub-list for extension type_name
-	78,  // [78:78] is the sub-list for extension extendee
-	0,   // [0:78] is the sub-list for field type_name
+	104, // 78: idsync.v1.AdminGrant.created_at:type_name -> google.protobuf.Timestamp
+	104, // 79: idsync.v1.AdminGrant.revoked_at:type_name -> google.protobuf.Timestamp
+	86,  // 80: idsync.v1.CreateAdminGrantResponse.grant:type_name -> idsync.v1.AdminGrant
+	86,  // 81: idsync.v1.ListAdminGrantsResponse.grants:type_name -> idsync.v1.AdminGrant
+	86,  // 82: idsync.v1.RevokeAdminGrantResponse.grant:type_name -> idsync.v1.AdminGrant
+	2,   // 83: idsync.v1.SearchUsersRequest.status:type_name -> idsync.v1.UserStatus
+	73,  // 84: idsync.v1.SearchUsersResponse.users:type_name -> idsync.v1.User
+	104, // 85: idsync.v1.UserAccount.updated_at:type_name -> google.protobuf.Timestamp
+	96,  // 86: idsync.v1.GetUserDetailsResponse.field_sources:type_name -> idsync.v1.FieldSource
+	97,  // 87: idsync.v1.GetUserDetailsResponse.accounts:type_name -> idsync.v1.UserAccount
+	35,  // 88: idsync.v1.GetUserDetailsResponse.history:type_name -> idsync.v1.AuditEvent
+	104, // 89: idsync.v1.ActivityHour.start:type_name -> google.protobuf.Timestamp
+	100, // 90: idsync.v1.GetActivityResponse.hours:type_name -> idsync.v1.ActivityHour
+	45,  // 91: idsync.v1.AdminService.CreateDirectory:input_type -> idsync.v1.CreateDirectoryRequest
+	47,  // 92: idsync.v1.AdminService.UpdateDirectory:input_type -> idsync.v1.UpdateDirectoryRequest
+	49,  // 93: idsync.v1.AdminService.ListDirectories:input_type -> idsync.v1.ListDirectoriesRequest
+	51,  // 94: idsync.v1.AdminService.GetDirectory:input_type -> idsync.v1.GetDirectoryRequest
+	53,  // 95: idsync.v1.AdminService.IssueSourceToken:input_type -> idsync.v1.IssueSourceTokenRequest
+	55,  // 96: idsync.v1.AdminService.CreateEnrollmentToken:input_type -> idsync.v1.CreateEnrollmentTokenRequest
+	58,  // 97: idsync.v1.AdminService.ListAgents:input_type -> idsync.v1.ListAgentsRequest
+	60,  // 98: idsync.v1.AdminService.RevokeAgent:input_type -> idsync.v1.RevokeAgentRequest
+	63,  // 99: idsync.v1.AdminService.StartImport:input_type -> idsync.v1.StartImportRequest
+	65,  // 100: idsync.v1.AdminService.ListImports:input_type -> idsync.v1.ListImportsRequest
+	67,  // 101: idsync.v1.AdminService.GetImport:input_type -> idsync.v1.GetImportRequest
+	69,  // 102: idsync.v1.AdminService.ConfirmImport:input_type -> idsync.v1.ConfirmImportRequest
+	71,  // 103: idsync.v1.AdminService.CancelImport:input_type -> idsync.v1.CancelImportRequest
+	76,  // 104: idsync.v1.AdminService.ListUsers:input_type -> idsync.v1.ListUsersRequest
+	78,  // 105: idsync.v1.AdminService.GetUser:input_type -> idsync.v1.GetUserRequest
+	82,  // 106: idsync.v1.AdminService.ListGroups:input_type -> idsync.v1.ListGroupsRequest
+	84,  // 107: idsync.v1.AdminService.GetGroup:input_type -> idsync.v1.GetGroupRequest
+	29,  // 108: idsync.v1.AdminService.CreateAdminToken:input_type -> idsync.v1.CreateAdminTokenRequest
+	31,  // 109: idsync.v1.AdminService.ListAdminTokens:input_type -> idsync.v1.ListAdminTokensRequest
+	33,  // 110: idsync.v1.AdminService.RevokeAdminToken:input_type -> idsync.v1.RevokeAdminTokenRequest
+	36,  // 111: idsync.v1.AdminService.ListAuditEvents:input_type -> idsync.v1.ListAuditEventsRequest
+	38,  // 112: idsync.v1.AdminService.GetReport:input_type -> idsync.v1.GetReportRequest
+	26,  // 113: idsync.v1.AdminService.Authenticate:input_type -> idsync.v1.AuthenticateRequest
+	3,   // 114: idsync.v1.AdminService.DeactivateUser:input_type -> idsync.v1.DeactivateUserRequest
+	6,   // 115: idsync.v1.AdminService.ReactivateUser:input_type -> idsync.v1.ReactivateUserRequest
+	8,   // 116: idsync.v1.AdminService.SuspendUser:input_type -> idsync.v1.SuspendUserRequest
+	10,  // 117: idsync.v1.AdminService.UnsuspendUser:input_type -> idsync.v1.UnsuspendUserRequest
+	12,  // 118: idsync.v1.AdminService.RestoreUser:input_type -> idsync.v1.RestoreUserRequest
+	14,  // 119: idsync.v1.AdminService.CreateUser:input_type -> idsync.v1.CreateUserRequest
+	16,  // 120: idsync.v1.AdminService.UpdateUser:input_type -> idsync.v1.UpdateUserRequest
+	18,  // 121: idsync.v1.AdminService.DeleteUser:input_type -> idsync.v1.DeleteUserRequest
+	20,  // 122: idsync.v1.AdminService.CreateGroup:input_type -> idsync.v1.CreateGroupRequest
+	22,  // 123: idsync.v1.AdminService.AddGroupMember:input_type -> idsync.v1.AddGroupMemberRequest
+	24,  // 124: idsync.v1.AdminService.RemoveGroupMember:input_type -> idsync.v1.RemoveGroupMemberRequest
+	87,  // 125: idsync.v1.AdminService.CreateAdminGrant:input_type -> idsync.v1.CreateAdminGrantRequest
+	89,  // 126: idsync.v1.AdminService.ListAdminGrants:input_type -> idsync.v1.ListAdminGrantsRequest
+	91,  // 127: idsync.v1.AdminService.RevokeAdminGrant:input_type -> idsync.v1.RevokeAdminGrantRequest
+	93,  // 128: idsync.v1.AdminService.SearchUsers:input_type -> idsync.v1.SearchUsersRequest
+	95,  // 129: idsync.v1.AdminService.GetUserDetails:input_type -> idsync.v1.GetUserDetailsRequest
+	99,  // 130: idsync.v1.AdminService.GetActivity:input_type -> idsync.v1.GetActivityRequest
+	46,  // 131: idsync.v1.AdminService.CreateDirectory:output_type -> idsync.v1.CreateDirectoryResponse
+	48,  // 132: idsync.v1.AdminService.UpdateDirectory:output_type -> idsync.v1.UpdateDirectoryResponse
+	50,  // 133: idsync.v1.AdminService.ListDirectories:output_type -> idsync.v1.ListDirectoriesResponse
+	52,  // 134: idsync.v1.AdminService.GetDirectory:output_type -> idsync.v1.GetDirectoryResponse
+	54,  // 135: idsync.v1.AdminService.IssueSourceToken:output_type -> idsync.v1.IssueSourceTokenResponse
+	56,  // 136: idsync.v1.AdminService.CreateEnrollmentToken:output_type -> idsync.v1.CreateEnrollmentTokenResponse
+	59,  // 137: idsync.v1.AdminService.ListAgents:output_type -> idsync.v1.ListAgentsResponse
+	61,  // 138: idsync.v1.AdminService.RevokeAgent:output_type -> idsync.v1.RevokeAgentResponse
+	64,  // 139: idsync.v1.AdminService.StartImport:output_type -> idsync.v1.StartImportResponse
+	66,  // 140: idsync.v1.AdminService.ListImports:output_type -> idsync.v1.ListImportsResponse
+	68,  // 141: idsync.v1.AdminService.GetImport:output_type -> idsync.v1.GetImportResponse
+	70,  // 142: idsync.v1.AdminService.ConfirmImport:output_type -> idsync.v1.ConfirmImportResponse
+	72,  // 143: idsync.v1.AdminService.CancelImport:output_type -> idsync.v1.CancelImportResponse
+	77,  // 144: idsync.v1.AdminService.ListUsers:output_type -> idsync.v1.ListUsersResponse
+	79,  // 145: idsync.v1.AdminService.GetUser:output_type -> idsync.v1.GetUserResponse
+	83,  // 146: idsync.v1.AdminService.ListGroups:output_type -> idsync.v1.ListGroupsResponse
+	85,  // 147: idsync.v1.AdminService.GetGroup:output_type -> idsync.v1.GetGroupResponse
+	30,  // 148: idsync.v1.AdminService.CreateAdminToken:output_type -> idsync.v1.CreateAdminTokenResponse
+	32,  // 149: idsync.v1.AdminService.ListAdminTokens:output_type -> idsync.v1.ListAdminTokensResponse
+	34,  // 150: idsync.v1.AdminService.RevokeAdminToken:output_type -> idsync.v1.RevokeAdminTokenResponse
+	37,  // 151: idsync.v1.AdminService.ListAuditEvents:output_type -> idsync.v1.ListAuditEventsResponse
+	40,  // 152: idsync.v1.AdminService.GetReport:output_type -> idsync.v1.GetReportResponse
+	27,  // 153: idsync.v1.AdminService.Authenticate:output_type -> idsync.v1.AuthenticateResponse
+	4,   // 154: idsync.v1.AdminService.DeactivateUser:output_type -> idsync.v1.DeactivateUserResponse
+	7,   // 155: idsync.v1.AdminService.ReactivateUser:output_type -> idsync.v1.ReactivateUserResponse
+	9,   // 156: idsync.v1.AdminService.SuspendUser:output_type -> idsync.v1.SuspendUserResponse
+	11,  // 157: idsync.v1.AdminService.UnsuspendUser:output_type -> idsync.v1.UnsuspendUserResponse
+	13,  // 158: idsync.v1.AdminService.RestoreUser:output_type -> idsync.v1.RestoreUserResponse
+	15,  // 159: idsync.v1.AdminService.CreateUser:output_type -> idsync.v1.CreateUserResponse
+	17,  // 160: idsync.v1.AdminService.UpdateUser:output_type -> idsync.v1.UpdateUserResponse
+	19,  // 161: idsync.v1.AdminService.DeleteUser:output_type -> idsync.v1.DeleteUserResponse
+	21,  // 162: idsync.v1.AdminService.CreateGroup:output_type -> idsync.v1.CreateGroupResponse
+	23,  // 163: idsync.v1.AdminService.AddGroupMember:output_type -> idsync.v1.AddGroupMemberResponse
+	25,  // 164: idsync.v1.AdminService.RemoveGroupMember:output_type -> idsync.v1.RemoveGroupMemberResponse
+	88,  // 165: idsync.v1.AdminService.CreateAdminGrant:output_type -> idsync.v1.CreateAdminGrantResponse
+	90,  // 166: idsync.v1.AdminService.ListAdminGrants:output_type -> idsync.v1.ListAdminGrantsResponse
+	92,  // 167: idsync.v1.AdminService.RevokeAdminGrant:output_type -> idsync.v1.RevokeAdminGrantResponse
+	94,  // 168: idsync.v1.AdminService.SearchUsers:output_type -> idsync.v1.SearchUsersResponse
+	98,  // 169: idsync.v1.AdminService.GetUserDetails:output_type -> idsync.v1.GetUserDetailsResponse
+	101, // 170: idsync.v1.AdminService.GetActivity:output_type -> idsync.v1.GetActivityResponse
+	131, // [131:171] is the sub-list for method output_type
+	91,  // [91:131] is the sub-list for method input_type
+	91,  // [91:91] is the sub-list for extension type_name
+	91,  // [91:91] is the sub-list for extension extendee
+	0,   // [0:91] is the sub-list for field type_name
 }
 
 func init() { file_idsync_v1_admin_proto_init() }
@@ -6319,7 +7455,7 @@ func file_idsync_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_idsync_v1_admin_proto_rawDesc), len(file_idsync_v1_admin_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   85,
+			NumMessages:   101,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -53,6 +53,12 @@ const (
 	AdminService_CreateGroup_FullMethodName           = "/idsync.v1.AdminService/CreateGroup"
 	AdminService_AddGroupMember_FullMethodName        = "/idsync.v1.AdminService/AddGroupMember"
 	AdminService_RemoveGroupMember_FullMethodName     = "/idsync.v1.AdminService/RemoveGroupMember"
+	AdminService_CreateAdminGrant_FullMethodName      = "/idsync.v1.AdminService/CreateAdminGrant"
+	AdminService_ListAdminGrants_FullMethodName       = "/idsync.v1.AdminService/ListAdminGrants"
+	AdminService_RevokeAdminGrant_FullMethodName      = "/idsync.v1.AdminService/RevokeAdminGrant"
+	AdminService_SearchUsers_FullMethodName           = "/idsync.v1.AdminService/SearchUsers"
+	AdminService_GetUserDetails_FullMethodName        = "/idsync.v1.AdminService/GetUserDetails"
+	AdminService_GetActivity_FullMethodName           = "/idsync.v1.AdminService/GetActivity"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -147,6 +153,25 @@ type AdminServiceClient interface {
 	AddGroupMember(ctx context.Context, in *AddGroupMemberRequest, opts ...grpc.CallOption) (*AddGroupMemberResponse, error)
 	// RemoveGroupMember takes a user out of a local group.
 	RemoveGroupMember(ctx context.Context, in *RemoveGroupMemberRequest, opts ...grpc.CallOption) (*RemoveGroupMemberResponse, error)
+	// CreateAdminGrant binds a role to a directory group: its members sign
+	// in to the console with their directory password and act with the role
+	// while they are members (checked on every request).
+	CreateAdminGrant(ctx context.Context, in *CreateAdminGrantRequest, opts ...grpc.CallOption) (*CreateAdminGrantResponse, error)
+	// ListAdminGrants lists admin grants, revoked ones included.
+	ListAdminGrants(ctx context.Context, in *ListAdminGrantsRequest, opts ...grpc.CallOption) (*ListAdminGrantsResponse, error)
+	// RevokeAdminGrant revokes a grant; the console sessions opened through
+	// it end at once.
+	RevokeAdminGrant(ctx context.Context, in *RevokeAdminGrantRequest, opts ...grpc.CallOption) (*RevokeAdminGrantResponse, error)
+	// SearchUsers finds users by a prefix of their username, e-mail or
+	// names, a page at a time, ordered by username.
+	SearchUsers(ctx context.Context, in *SearchUsersRequest, opts ...grpc.CallOption) (*SearchUsersResponse, error)
+	// GetUserDetails shows what the console's user page adds to GetUser: the
+	// source of each profile field, the user's app accounts and its history
+	// from the audit trail.
+	GetUserDetails(ctx context.Context, in *GetUserDetailsRequest, opts ...grpc.CallOption) (*GetUserDetailsResponse, error)
+	// GetActivity counts per hour what the hub did: changes applied, pushes
+	// succeeded and failed.
+	GetActivity(ctx context.Context, in *GetActivityRequest, opts ...grpc.CallOption) (*GetActivityResponse, error)
 }
 
 type adminServiceClient struct {
@@ -497,6 +522,66 @@ func (c *adminServiceClient) RemoveGroupMember(ctx context.Context, in *RemoveGr
 	return out, nil
 }
 
+func (c *adminServiceClient) CreateAdminGrant(ctx context.Context, in *CreateAdminGrantRequest, opts ...grpc.CallOption) (*CreateAdminGrantResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateAdminGrantResponse)
+	err := c.cc.Invoke(ctx, AdminService_CreateAdminGrant_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) ListAdminGrants(ctx context.Context, in *ListAdminGrantsRequest, opts ...grpc.CallOption) (*ListAdminGrantsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAdminGrantsResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListAdminGrants_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) RevokeAdminGrant(ctx context.Context, in *RevokeAdminGrantRequest, opts ...grpc.CallOption) (*RevokeAdminGrantResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RevokeAdminGrantResponse)
+	err := c.cc.Invoke(ctx, AdminService_RevokeAdminGrant_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) SearchUsers(ctx context.Context, in *SearchUsersRequest, opts ...grpc.CallOption) (*SearchUsersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SearchUsersResponse)
+	err := c.cc.Invoke(ctx, AdminService_SearchUsers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) GetUserDetails(ctx context.Context, in *GetUserDetailsRequest, opts ...grpc.CallOption) (*GetUserDetailsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetUserDetailsResponse)
+	err := c.cc.Invoke(ctx, AdminService_GetUserDetails_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) GetActivity(ctx context.Context, in *GetActivityRequest, opts ...grpc.CallOption) (*GetActivityResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetActivityResponse)
+	err := c.cc.Invoke(ctx, AdminService_GetActivity_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -589,6 +674,25 @@ type AdminServiceServer interface {
 	AddGroupMember(context.Context, *AddGroupMemberRequest) (*AddGroupMemberResponse, error)
 	// RemoveGroupMember takes a user out of a local group.
 	RemoveGroupMember(context.Context, *RemoveGroupMemberRequest) (*RemoveGroupMemberResponse, error)
+	// CreateAdminGrant binds a role to a directory group: its members sign
+	// in to the console with their directory password and act with the role
+	// while they are members (checked on every request).
+	CreateAdminGrant(context.Context, *CreateAdminGrantRequest) (*CreateAdminGrantResponse, error)
+	// ListAdminGrants lists admin grants, revoked ones included.
+	ListAdminGrants(context.Context, *ListAdminGrantsRequest) (*ListAdminGrantsResponse, error)
+	// RevokeAdminGrant revokes a grant; the console sessions opened through
+	// it end at once.
+	RevokeAdminGrant(context.Context, *RevokeAdminGrantRequest) (*RevokeAdminGrantResponse, error)
+	// SearchUsers finds users by a prefix of their username, e-mail or
+	// names, a page at a time, ordered by username.
+	SearchUsers(context.Context, *SearchUsersRequest) (*SearchUsersResponse, error)
+	// GetUserDetails shows what the console's user page adds to GetUser: the
+	// source of each profile field, the user's app accounts and its history
+	// from the audit trail.
+	GetUserDetails(context.Context, *GetUserDetailsRequest) (*GetUserDetailsResponse, error)
+	// GetActivity counts per hour what the hub did: changes applied, pushes
+	// succeeded and failed.
+	GetActivity(context.Context, *GetActivityRequest) (*GetActivityResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -700,6 +804,24 @@ func (UnimplementedAdminServiceServer) AddGroupMember(context.Context, *AddGroup
 }
 func (UnimplementedAdminServiceServer) RemoveGroupMember(context.Context, *RemoveGroupMemberRequest) (*RemoveGroupMemberResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RemoveGroupMember not implemented")
+}
+func (UnimplementedAdminServiceServer) CreateAdminGrant(context.Context, *CreateAdminGrantRequest) (*CreateAdminGrantResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateAdminGrant not implemented")
+}
+func (UnimplementedAdminServiceServer) ListAdminGrants(context.Context, *ListAdminGrantsRequest) (*ListAdminGrantsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAdminGrants not implemented")
+}
+func (UnimplementedAdminServiceServer) RevokeAdminGrant(context.Context, *RevokeAdminGrantRequest) (*RevokeAdminGrantResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokeAdminGrant not implemented")
+}
+func (UnimplementedAdminServiceServer) SearchUsers(context.Context, *SearchUsersRequest) (*SearchUsersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SearchUsers not implemented")
+}
+func (UnimplementedAdminServiceServer) GetUserDetails(context.Context, *GetUserDetailsRequest) (*GetUserDetailsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetUserDetails not implemented")
+}
+func (UnimplementedAdminServiceServer) GetActivity(context.Context, *GetActivityRequest) (*GetActivityResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetActivity not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -1334,6 +1456,114 @@ func _AdminService_RemoveGroupMember_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_CreateAdminGrant_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateAdminGrantRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).CreateAdminGrant(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_CreateAdminGrant_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).CreateAdminGrant(ctx, req.(*CreateAdminGrantRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_ListAdminGrants_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAdminGrantsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListAdminGrants(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListAdminGrants_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListAdminGrants(ctx, req.(*ListAdminGrantsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_RevokeAdminGrant_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeAdminGrantRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).RevokeAdminGrant(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_RevokeAdminGrant_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).RevokeAdminGrant(ctx, req.(*RevokeAdminGrantRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_SearchUsers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SearchUsersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).SearchUsers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_SearchUsers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).SearchUsers(ctx, req.(*SearchUsersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_GetUserDetails_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetUserDetailsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).GetUserDetails(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_GetUserDetails_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).GetUserDetails(ctx, req.(*GetUserDetailsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_GetActivity_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetActivityRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).GetActivity(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_GetActivity_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).GetActivity(ctx, req.(*GetActivityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1476,6 +1706,30 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RemoveGroupMember",
 			Handler:    _AdminService_RemoveGroupMember_Handler,
+		},
+		{
+			MethodName: "CreateAdminGrant",
+			Handler:    _AdminService_CreateAdminGrant_Handler,
+		},
+		{
+			MethodName: "ListAdminGrants",
+			Handler:    _AdminService_ListAdminGrants_Handler,
+		},
+		{
+			MethodName: "RevokeAdminGrant",
+			Handler:    _AdminService_RevokeAdminGrant_Handler,
+		},
+		{
+			MethodName: "SearchUsers",
+			Handler:    _AdminService_SearchUsers_Handler,
+		},
+		{
+			MethodName: "GetUserDetails",
+			Handler:    _AdminService_GetUserDetails_Handler,
+		},
+		{
+			MethodName: "GetActivity",
+			Handler:    _AdminService_GetActivity_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -145,11 +145,16 @@ func (s *Store) ListUsers(ctx context.Context, f store.UserFilter) ([]*store.Use
 			return nil, err
 		}
 	}
-	users := make([]*store.User, len(urs))
-	for i, u := range urs {
+	return usersOf(urs), nil
+}
+
+// usersOf returns the users of rows.
+func usersOf(rows []userRow) []*store.User {
+	users := make([]*store.User, len(rows))
+	for i, u := range rows {
 		users[i] = u.User
 	}
-	return users, nil
+	return users
 }
 
 // fillGroups sets the Groups of users: their direct groups, by DN or by
