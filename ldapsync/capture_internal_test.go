@@ -278,6 +278,26 @@ func TestSyncreplHandler(t *testing.T) {
 				"delete ObjectKind(0) 11111111  []", "checkpoint c11"},
 		},
 		{
+			// syncprov's cookie for a change that committed before a write
+			// with an earlier CSN: resumed from, it would reload everything
+			// and report no delete.
+			name:   "persist: a cookie without a CSN is no checkpoint",
+			resume: "rid=000,csn=1",
+			messages: []syncMsg{
+				refreshDelete("rid=000", true),
+				syncEntry(ldap.SyncStateModify, uuidA, "rid=000,csn=3", "uid=a,dc=x", personAttrs),
+				syncEntry(ldap.SyncStateModify, uuidB, "rid=000", "uid=b,dc=x", personAttrs),
+				syncEntry(ldap.SyncStateDelete, uuidC, "rid=000,sid=001", "uid=c,dc=x", nil),
+				newCookie("rid=000"),
+				syncEntry(ldap.SyncStateModify, uuidA, "rid=000,csn=4", "uid=a,dc=x", personAttrs),
+			},
+			want: []string{"refresh-done present=false", "checkpoint rid=000,csn=1",
+				user + "11111111 uid=a,dc=x [{cn [A]} {uid [a]}]", "checkpoint rid=000,csn=3",
+				user + "22222222 uid=b,dc=x [{cn [A]} {uid [a]}]",
+				"delete ObjectKind(0) 33333333 uid=c,dc=x []",
+				user + "11111111 uid=a,dc=x [{cn [A]} {uid [a]}]", "checkpoint rid=000,csn=4"},
+		},
+		{
 			name: "refreshOnly ends with syncDone",
 			messages: []syncMsg{
 				syncEntry(ldap.SyncStateAdd, uuidA, "", "uid=a,dc=x", personAttrs),
@@ -378,6 +398,25 @@ func TestSyncreplClassify(t *testing.T) {
 	}
 }
 
+func TestStatelessCookie(t *testing.T) {
+	tests := []struct {
+		cookie string
+		want   bool
+	}{
+		{"rid=000", true},
+		{"rid=001,sid=002", true},
+		{"rid=000,csn=20261206145316.783198Z#000000#000#000000", false},
+		{"rid=000,sid=001,csn=20261206145316.783198Z#000000#001#000000;20261206145317.000001Z#000000#002#000000", false},
+		{"c0", false},
+		{"ldap.example.org:389#cn=directory manager:dc=example,dc=org:(objectClass=*)#42", false},
+	}
+	for _, tt := range tests {
+		if got := statelessCookie([]byte(tt.cookie)); got != tt.want {
+			t.Errorf("statelessCookie(%q) = %v, want %v", tt.cookie, got, tt.want)
+		}
+	}
+}
+
 func TestCheckpointDecode(t *testing.T) {
 	spec, err := CaptureSpec{Spec: Spec{Kind: KindAD, BaseDN: "DC=x", UserAttributes: []string{"cn", "Mail"}}}.withDefaults()
 	if err != nil {
@@ -421,6 +460,10 @@ func TestCheckpointDecode(t *testing.T) {
 		{"another base", encoded, StrategyDirSync, changed, "another base DN"},
 		{"no cookie", rewrite(map[string]any{"cookie": nil}), StrategyDirSync, spec, "holds no cookie"},
 		{"no invocationID", rewrite(map[string]any{"invocationId": nil}), StrategyDirSync, spec, "names no invocationID"},
+		{"a syncrepl cookie without a CSN", rewrite(map[string]any{"strategy": "syncrepl", "cookie": []byte("rid=000")}),
+			StrategySyncrepl, spec, `cookie "rid=000" names no state`},
+		{"a syncrepl cookie with a sid, without a CSN", rewrite(map[string]any{"strategy": "syncrepl", "cookie": []byte("rid=001,sid=002")}),
+			StrategySyncrepl, spec, "names no state"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -52,7 +52,7 @@ func syncreplCheckpointNow(ctx context.Context, c *Conn, spec CaptureSpec) (chec
 		return checkpointState{}, fmt.Errorf("syncrepl checkpoint: %w", err)
 	}
 	done, _ := ldap.FindControl(controls, ldap.ControlTypeSyncDone).(*ldap.ControlSyncDone)
-	if done == nil || len(done.Cookie) == 0 {
+	if done == nil || len(done.Cookie) == 0 || statelessCookie(done.Cookie) {
 		return checkpointState{}, fmt.Errorf("syncrepl checkpoint: %s returned no cookie under %q (is syncprov configured on that database?)", c.url, spec.BaseDN)
 	}
 	cp := newCheckpoint(StrategySyncrepl, spec)
@@ -275,11 +275,29 @@ func (h *syncreplHandler) info(ctx context.Context, info *ldap.ControlSyncInfo) 
 	return nil
 }
 
-// keepCookie records a cookie without emitting it.
+// keepCookie records a cookie without emitting it. A cookie that names no
+// state is dropped: the one before still covers every event emitted.
 func (h *syncreplHandler) keepCookie(cookie []byte) {
-	if len(cookie) > 0 {
+	if len(cookie) > 0 && !statelessCookie(cookie) {
 		h.cookie, h.pending = cookie, true
 	}
+}
+
+// statelessCookie reports whether cookie is an OpenLDAP cookie without a
+// CSN ("rid=000", perhaps with a sid). syncprov sends one with a change
+// that committed while a write with an earlier CSN was still pending (its
+// cookie carries the newest CSN with no pending write before it, and there
+// is none yet). A search resumed from it has no state to start from: slapd
+// sends every entry again, no delete and no present phase, so the deletes
+// made since the previous cookie would be lost. Other servers' cookies are
+// opaque and do not take this form.
+func statelessCookie(cookie []byte) bool {
+	for field := range strings.SplitSeq(string(cookie), ",") {
+		if key, _, _ := strings.Cut(field, "="); key != "rid" && key != "sid" {
+			return false
+		}
+	}
+	return true
 }
 
 // setCookie records a cookie and, once the refresh is over, emits it: every
