@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"strings"
 	"testing"
@@ -176,6 +177,13 @@ func summary(t *testing.T, ev Event) string {
 	return ev.Type.String()
 }
 
+// withCSN returns attrs with an entryCSN.
+func withCSN(attrs map[string][]string, csn string) map[string][]string {
+	out := maps.Clone(attrs)
+	out["entryCSN"] = []string{csn}
+	return out
+}
+
 var (
 	personAttrs = map[string][]string{"objectClass": {"inetOrgPerson"}, "uid": {"a"}, "cn": {"A"}}
 	groupAttrs  = map[string][]string{"objectClass": {"groupOfNames"}, "cn": {"G"}, "member": {"uid=a,dc=x"}}
@@ -296,6 +304,30 @@ func TestSyncreplHandler(t *testing.T) {
 				user + "22222222 uid=b,dc=x [{cn [A]} {uid [a]}]",
 				"delete ObjectKind(0) 33333333 uid=c,dc=x []",
 				user + "11111111 uid=a,dc=x [{cn [A]} {uid [a]}]", "checkpoint rid=000,csn=4"},
+		},
+		{
+			// slapd queues the changes made while a refresh runs, each with
+			// the entry as it left it, and sends them after the refresh,
+			// which may have read a newer state already.
+			name:   "persist: a change older than the refresh's entry is not sent again",
+			resume: "c0",
+			messages: []syncMsg{
+				syncEntry(ldap.SyncStateModify, uuidA, "", "uid=a3,dc=x", withCSN(personAttrs, "3")),
+				syncEntry(ldap.SyncStateModify, uuidB, "", "uid=b,dc=x", withCSN(personAttrs, "3")),
+				refreshDelete("c13", true),
+				syncEntry(ldap.SyncStateModify, uuidA, "c14", "uid=a2,dc=x", withCSN(personAttrs, "2")),
+				syncEntry(ldap.SyncStateModify, uuidB, "c15", "uid=b,dc=x", withCSN(personAttrs, "3")),
+				syncEntry(ldap.SyncStateModify, uuidA, "c16", "uid=a3,dc=x", withCSN(personAttrs, "3")),
+				syncEntry(ldap.SyncStateModify, uuidA, "c17", "uid=a4,dc=x", withCSN(personAttrs, "4")),
+				syncEntry(ldap.SyncStateModify, uuidC, "c18", "uid=c,dc=x", withCSN(personAttrs, "1")),
+			},
+			want: []string{user + "11111111 uid=a3,dc=x [{cn [A]} {uid [a]}]", user + "22222222 uid=b,dc=x [{cn [A]} {uid [a]}]",
+				"refresh-done present=false", "checkpoint c13",
+				"checkpoint c14",
+				user + "22222222 uid=b,dc=x [{cn [A]} {uid [a]}]", "checkpoint c15",
+				user + "11111111 uid=a3,dc=x [{cn [A]} {uid [a]}]", "checkpoint c16",
+				user + "11111111 uid=a4,dc=x [{cn [A]} {uid [a]}]", "checkpoint c17",
+				user + "33333333 uid=c,dc=x [{cn [A]} {uid [a]}]", "checkpoint c18"},
 		},
 		{
 			name: "refreshOnly ends with syncDone",
