@@ -103,6 +103,9 @@ func (s *AdminServer) CreateDirectory(ctx context.Context, req *idsyncv1.CreateD
 	if err := provision.ValidateWriteBack(d); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "directory %s: %v", d.Name, err)
 	}
+	if err := provision.NormalizePasswordPolicy(d); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "directory %s: %v", d.Name, err)
+	}
 	if err := s.store.CreateDirectory(ctx, d); errors.Is(err, store.ErrConflict) {
 		return nil, status.Errorf(codes.AlreadyExists, "directory %q already exists", d.Name)
 	} else if err != nil {
@@ -157,6 +160,9 @@ func (s *AdminServer) UpdateDirectory(ctx context.Context, req *idsyncv1.UpdateD
 		return nil, status.Errorf(codes.InvalidArgument, "directory: %v", err)
 	}
 	if err := provision.ValidateWriteBack(d); err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "directory %s: %v", d.Name, err)
+	}
+	if err := provision.NormalizePasswordPolicy(d); err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "directory %s: %v", d.Name, err)
 	}
 	if err := s.store.UpdateDirectory(ctx, d); err != nil {

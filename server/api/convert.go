@@ -114,6 +114,7 @@ func directoryFromProto(d *idsyncv1.Directory, base *store.Directory) *store.Dir
 	if secs := d.GetRetentionSeconds(); secs <= uint64(ingest.MaxRetention/time.Second) {
 		out.Retention = time.Duration(secs) * time.Second
 	}
+	out.PasswordPolicy = d.GetPasswordPolicy()
 	return out
 }
 
@@ -146,6 +147,7 @@ func directoryToProto(d *store.Directory) *idsyncv1.Directory {
 		Mastered:                  d.Mastered,
 		WriteBack:                 writeBackToProto(d.WriteBack),
 		RetentionSeconds:          uint64(d.Retention / time.Second),
+		PasswordPolicy:            d.PasswordPolicy,
 	}
 }
 

@@ -28,7 +28,7 @@
 //
 // It may import `server/store`, `server/scim` (the SCIM client),
 // `server/secrets` (the apps' credentials), `server/provision/expr` (the
-// mappings), `server/ingest` (a directory target's mapper and source), `internal/backoff` (the queue's waits), the
+// mappings), `server/passwords` (a directory's password rules), `server/ingest` (a directory target's mapper and source), `internal/backoff` (the queue's waits), the
 // wire types of `proto/idsync/v1` (the writes a directory target sends an
 // agent), `internal/ldapattr` (what a write may set), go-ldap's DN functions
 // (`github.com/go-ldap/ldap/v3`) and `golang.org/x/time/rate` (each app's

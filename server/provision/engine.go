@@ -157,6 +157,8 @@ type Store interface {
 	SetCursor(ctx context.Context, name string, pos int64) error
 	SetPushedMembers(ctx context.Context, appID int64, groupID string, add, remove []string) error
 	TryLease(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (bool, error)
+	PasswordDigests(ctx context.Context, directoryID int64, userID string) ([]store.PasswordDigest, error)
+	AddPasswordDigest(ctx context.Context, directoryID int64, userID string, d store.PasswordDigest) error
 }
 
 // Engine keeps the accounts of every app right: it turns the store's change

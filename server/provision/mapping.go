@@ -98,6 +98,10 @@ func CompileMapping(rules []store.MappingRule) (*Mapping, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: expression %q: %w", where, r.Expr, err)
 		}
+		if e.Calls("random") {
+			return nil, fmt.Errorf("%s: expression %q: random() makes passwords, for a directory's initial password only: "+
+				"a mapping must give the same value each time", where, r.Expr)
+		}
 		ru.expr = e
 		if key == "username" {
 			hasUserName = true

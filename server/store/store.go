@@ -275,6 +275,20 @@ type Store interface {
 
 	// UserStatusCounts counts the users of each directory by status.
 	UserStatusCounts(ctx context.Context) ([]StatusCount, error)
+
+	// PasswordDigests returns the digests of the passwords the hub set
+	// for a user in a directory (the newest 24), newest first: the
+	// not-reused rule of the directory's password policy.
+	PasswordDigests(ctx context.Context, directoryID int64, userID string) ([]PasswordDigest, error)
+	// AddPasswordDigest records one; unknown directory: ErrNotFound.
+	AddPasswordDigest(ctx context.Context, directoryID int64, userID string, d PasswordDigest) error
+}
+
+// PasswordDigest is the salted digest of a password the hub set (never
+// the password).
+type PasswordDigest struct {
+	Salt, Sum []byte
+	At        time.Time
 }
 
 // AuditEvent is one entry of the audit trail: who did what to which
@@ -369,6 +383,10 @@ type Directory struct {
 	// its profile, groups and app accounts before it is purged (0: the
 	// hub's default). Kept to the millisecond.
 	Retention time.Duration
+	// PasswordPolicy is the rules every password the hub sets there
+	// follows, as written ("min-length=14,classes=3,not-username,
+	// not-reused"; "" none): a super-admin's (server/passwords).
+	PasswordPolicy string
 }
 
 // WriteBack is where and how the hub may write into a directory. Stored as

@@ -2668,8 +2668,13 @@ type Directory struct {
 	// How long a deprovisioned user is kept, restorable, before it is
 	// purged; 0: the hub's default (idsync-hub serve --user-retention).
 	RetentionSeconds uint64 `protobuf:"varint,21,opt,name=retention_seconds,json=retentionSeconds,proto3" json:"retention_seconds,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The rules every password the hub sets in the directory follows
+	// (initial passwords of write-back), as written:
+	// "min-length=14,classes=3,not-username,not-reused"; empty: none. A
+	// super-admin's decision.
+	PasswordPolicy string `protobuf:"bytes,22,opt,name=password_policy,json=passwordPolicy,proto3" json:"password_policy,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Directory) Reset() {
@@ -2847,6 +2852,13 @@ func (x *Directory) GetRetentionSeconds() uint64 {
 		return x.RetentionSeconds
 	}
 	return 0
+}
+
+func (x *Directory) GetPasswordPolicy() string {
+	if x != nil {
+		return x.PasswordPolicy
+	}
+	return ""
 }
 
 // WriteBack is a super-admin's decision to let the hub write users into a
@@ -6783,7 +6795,7 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	" \x01(\tR\tgroupName\x12+\n" +
 	"\x11group_description\x18\v \x01(\tR\x10groupDescription\x12#\n" +
 	"\rgroup_members\x18\f \x03(\tR\fgroupMembers\x12\x14\n" +
-	"\x05extra\x18\r \x03(\tR\x05extra\"\xeb\x06\n" +
+	"\x05extra\x18\r \x03(\tR\x05extra\"\x94\a\n" +
 	"\tDirectory\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12,\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x18.idsync.v1.DirectoryKindR\x04kind\x12\x17\n" +
@@ -6809,7 +6821,8 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\bmastered\x18\x13 \x03(\tR\bmastered\x123\n" +
 	"\n" +
 	"write_back\x18\x14 \x01(\v2\x14.idsync.v1.WriteBackR\twriteBack\x12+\n" +
-	"\x11retention_seconds\x18\x15 \x01(\x04R\x10retentionSeconds\"\xb0\x01\n" +
+	"\x11retention_seconds\x18\x15 \x01(\x04R\x10retentionSeconds\x12'\n" +
+	"\x0fpassword_policy\x18\x16 \x01(\tR\x0epasswordPolicy\"\xb0\x01\n" +
 	"\tWriteBack\x12\x10\n" +
 	"\x03ous\x18\x01 \x03(\tR\x03ous\x12\x16\n" +
 	"\x06groups\x18\x02 \x03(\tR\x06groups\x12)\n" +

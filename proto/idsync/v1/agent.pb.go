@@ -273,6 +273,10 @@ const (
 	// The directory could not be reached or was busy: a later attempt may
 	// pass.
 	WriteErrorCode_WRITE_ERROR_CODE_UNAVAILABLE WriteErrorCode = 4
+	// The directory refused the password it was to set (its own password
+	// policy: AD's complexity, length or history rules): the same password
+	// fails again; nothing was made.
+	WriteErrorCode_WRITE_ERROR_CODE_PASSWORD_REFUSED WriteErrorCode = 5
 )
 
 // Enum value maps for WriteErrorCode.
@@ -283,13 +287,15 @@ var (
 		2: "WRITE_ERROR_CODE_EXISTS",
 		3: "WRITE_ERROR_CODE_REFUSED",
 		4: "WRITE_ERROR_CODE_UNAVAILABLE",
+		5: "WRITE_ERROR_CODE_PASSWORD_REFUSED",
 	}
 	WriteErrorCode_value = map[string]int32{
-		"WRITE_ERROR_CODE_UNSPECIFIED": 0,
-		"WRITE_ERROR_CODE_NOT_FOUND":   1,
-		"WRITE_ERROR_CODE_EXISTS":      2,
-		"WRITE_ERROR_CODE_REFUSED":     3,
-		"WRITE_ERROR_CODE_UNAVAILABLE": 4,
+		"WRITE_ERROR_CODE_UNSPECIFIED":      0,
+		"WRITE_ERROR_CODE_NOT_FOUND":        1,
+		"WRITE_ERROR_CODE_EXISTS":           2,
+		"WRITE_ERROR_CODE_REFUSED":          3,
+		"WRITE_ERROR_CODE_UNAVAILABLE":      4,
+		"WRITE_ERROR_CODE_PASSWORD_REFUSED": 5,
 	}
 )
 
@@ -2630,13 +2636,14 @@ const file_idsync_v1_agent_proto_rawDesc = "" +
 	"\x13WRITE_ACTION_CREATE\x10\x01\x12\x17\n" +
 	"\x13WRITE_ACTION_UPDATE\x10\x02\x12\x17\n" +
 	"\x13WRITE_ACTION_DELETE\x10\x03\x12\x15\n" +
-	"\x11WRITE_ACTION_READ\x10\x04*\xaf\x01\n" +
+	"\x11WRITE_ACTION_READ\x10\x04*\xd6\x01\n" +
 	"\x0eWriteErrorCode\x12 \n" +
 	"\x1cWRITE_ERROR_CODE_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aWRITE_ERROR_CODE_NOT_FOUND\x10\x01\x12\x1b\n" +
 	"\x17WRITE_ERROR_CODE_EXISTS\x10\x02\x12\x1c\n" +
 	"\x18WRITE_ERROR_CODE_REFUSED\x10\x03\x12 \n" +
-	"\x1cWRITE_ERROR_CODE_UNAVAILABLE\x10\x04*Y\n" +
+	"\x1cWRITE_ERROR_CODE_UNAVAILABLE\x10\x04\x12%\n" +
+	"!WRITE_ERROR_CODE_PASSWORD_REFUSED\x10\x05*Y\n" +
 	"\n" +
 	"ChangeType\x12\x1b\n" +
 	"\x17CHANGE_TYPE_UNSPECIFIED\x10\x00\x12\x16\n" +

@@ -70,6 +70,10 @@
 //	attr("name")               the field extra.name, for extra attributes whose
 //	                           names are not plain identifiers
 //	                           (attr("msDS-cloudExtensionAttribute1"))
+//	random([len])              a random password that the target directory's
+//	                           password rules accept (every class, at least
+//	                           len characters, 20 by default); only in a
+//	                           directory's initial password expression
 //
 // # Examples
 //

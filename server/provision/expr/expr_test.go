@@ -438,3 +438,43 @@ func ExampleCompile() {
 	// [display_name family_name given_name]
 	// 1:12: expected "," or ")" in the call to lower, found the end
 }
+
+// randomEnv is an Env with password rules: random() asks it.
+type randomEnv struct {
+	expr.MapEnv
+	asked []int
+}
+
+func (r *randomEnv) Random(n int) (string, error) {
+	r.asked = append(r.asked, n)
+	return fmt.Sprintf("pw%d", n), nil
+}
+
+// TestRandom: random() asks the password rules of its environment, with
+// the length given (0: the rules' own); elsewhere it is an error, and
+// Calls finds it so that a mapping can refuse it.
+func TestRandom(t *testing.T) {
+	env := &randomEnv{MapEnv: expr.MapEnv{"username": "ann"}}
+	for _, tt := range []struct{ src, want string }{
+		{"random()", "pw0"}, {"random(32)", "pw32"}, {`"x-" + random(8)`, "x-pw8"},
+	} {
+		v, err := expr.MustCompile(tt.src).Eval(env)
+		if s, _ := v.AsString(); err != nil || s != tt.want {
+			t.Errorf("%s = %v, %v; want %q", tt.src, v, err, tt.want)
+		}
+	}
+	if _, err := expr.MustCompile("random()").Eval(expr.MapEnv{}); err == nil || !strings.Contains(err.Error(), "only available in a directory's initial password") {
+		t.Errorf("random() without password rules: %v", err)
+	}
+	if _, err := expr.MustCompile("random(0)").Eval(env); err == nil || !strings.Contains(err.Error(), "length 0") {
+		t.Errorf("random(0): %v", err)
+	}
+	if _, err := expr.Compile(`random("a")`); err != nil {
+		t.Errorf("compile random(\"a\"): %v (the type is checked when it runs)", err)
+	}
+	for src, want := range map[string]bool{"random()": true, `lower(username) + random(4)`: true, "random": false, `"random()"`: false} {
+		if got := expr.MustCompile(src).Calls("random"); got != want {
+			t.Errorf("Calls(random) of %s = %v, want %v", src, got, want)
+		}
+	}
+}

@@ -70,6 +70,36 @@ func Compile(src string) (*Expr, error) {
 	return e, nil
 }
 
+// Calls reports whether the expression calls the function name.
+func (e *Expr) Calls(name string) bool {
+	found := false
+	walk(e.root, func(n node) {
+		if c, ok := n.(*call); ok && c.fn.name == name {
+			found = true
+		}
+	})
+	return found
+}
+
+// walk calls fn for n and every node beneath it, parents first.
+func walk(n node, fn func(node)) {
+	fn(n)
+	switch n := n.(type) {
+	case *call:
+		for _, a := range n.args {
+			walk(a, fn)
+		}
+	case *index:
+		walk(n.x, fn)
+		walk(n.i, fn)
+	case *not:
+		walk(n.x, fn)
+	case *binary:
+		walk(n.l, fn)
+		walk(n.r, fn)
+	}
+}
+
 // MustCompile is Compile for expressions known to be valid; it panics on an
 // error.
 func MustCompile(src string) *Expr {
@@ -129,8 +159,7 @@ func (n *binary) pos() int  { return n.p }
 
 func collectFields(n node) []string {
 	var out []string
-	var walk func(node)
-	walk = func(n node) {
+	walk(n, func(n node) {
 		switch n := n.(type) {
 		case *field:
 			out = append(out, n.name)
@@ -140,20 +169,8 @@ func collectFields(n node) []string {
 					out = append(out, extraPrefix+l.v.s)
 				}
 			}
-			for _, a := range n.args {
-				walk(a)
-			}
-		case *index:
-			walk(n.x)
-			walk(n.i)
-		case *not:
-			walk(n.x)
-		case *binary:
-			walk(n.l)
-			walk(n.r)
 		}
-	}
-	walk(n)
+	})
 	slices.Sort(out)
 	return slices.Compact(out)
 }
