@@ -272,7 +272,7 @@ func (s *AppServer) checkOutbound(ctx context.Context, before, a *store.App) err
 // appFixed are the App fields an update cannot set: the name identifies
 // the app, the others are what the hub reports.
 var appFixed = []string{"name", "has_secret", "status", "status_message", "assignments", "pushed_groups",
-	"accounts", "queue", "patch_supported", "created_at"}
+	"accounts", "queue", "patch_supported", "created_at", "pushed_group_states"}
 
 // credentialPaths are the settings whose change may fix what paused an app
 // (a 401, a wrong URL): changing one resumes it, as a new secret does.
@@ -435,6 +435,19 @@ func (s *AppServer) describeWith(ctx context.Context, a *store.App, f *figures, 
 			return nil, err
 		}
 		p.PushedGroups = append(p.PushedGroups, cmp.Or(name, g.GroupID))
+		if len(g.Missing) == 0 && g.Drift == "" {
+			continue
+		}
+		ps := &idsyncv1.PushedGroupState{Name: cmp.Or(name, g.GroupID), Drift: g.Drift, DriftAt: ts(g.DriftAt),
+			CheckedAt: ts(g.CheckedAt)}
+		for _, id := range g.Missing {
+			user, err := n.name(ctx, store.AssignUser, id)
+			if err != nil {
+				return nil, err
+			}
+			ps.Missing = append(ps.Missing, cmp.Or(user, id))
+		}
+		p.PushedGroupStates = append(p.PushedGroupStates, ps)
 	}
 	return p, nil
 }

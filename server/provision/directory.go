@@ -422,6 +422,18 @@ func (c *dirTarget) FindGroups(context.Context, string) ([]scim.Resource, error)
 	return nil, errNotForDirectories("pushing groups")
 }
 
+func (c *dirTarget) GetGroup(context.Context, string) (scim.Resource, error) {
+	return nil, errNotForDirectories("pushing groups")
+}
+
+func (c *dirTarget) RenameGroup(context.Context, string, string) error {
+	return errNotForDirectories("pushing groups")
+}
+
+func (c *dirTarget) ReplaceGroup(context.Context, string, scim.Resource) error {
+	return errNotForDirectories("pushing groups")
+}
+
 func (c *dirTarget) DeleteGroup(context.Context, string) error {
 	return errNotForDirectories("pushing groups")
 }
