@@ -115,6 +115,7 @@ func TestGroupRename(t *testing.T) {
 				staff := w.hubGroup("staff")
 				w.assign(store.AssignGroup, staff.ID)
 				w.wantAppGroups(remoteGroup{"staff", names("alice", "bob")})
+				eventually.That(t, "idle", w.idle) // the job that created the group has recorded it
 				remote := w.pushedGroup(staff.ID).RemoteID
 
 				w.apply([]*store.Object{group("g1", "personnel", users("alice", "bob")...)})
@@ -122,9 +123,12 @@ func TestGroupRename(t *testing.T) {
 					t.Fatalf("the renamed group is %s, want %s (a rename is an update)", g.ID, staff.ID)
 				}
 				w.wantAppGroups(remoteGroup{"personnel", names("alice", "bob")})
-				if pg := w.pushedGroup(staff.ID); pg.RemoteID != remote || pg.DisplayName != "personnel" {
-					t.Errorf("pushed group %+v, want %s named personnel", pg, remote)
-				}
+				// The app has the new name before the job that sent it
+				// records it: wait for the record.
+				eventually.That(t, "the pushed group's record names personnel", func() (bool, string) {
+					pg := w.pushedGroup(staff.ID)
+					return pg != nil && pg.RemoteID == remote && pg.DisplayName == "personnel", fmt.Sprintf("pushed group %+v, want %s named personnel", pg, remote)
+				})
 				// Renamed and a member out at once.
 				w.apply([]*store.Object{group("g1", "people", users("alice")...)})
 				w.wantAppGroups(remoteGroup{"people", names("alice")})
@@ -222,6 +226,8 @@ func TestReconcileGroups(t *testing.T) {
 			}
 			w.eng.Wake(w.app.ID)
 			w.wantAppGroups(remoteGroup{"staff", names("alice", "bob")})
+			// The app is set back before the reconcile records its drift.
+			eventually.That(t, "idle", w.idle)
 			pg := w.pushedGroup(staff.ID)
 			for _, want := range []string{"1 member(s) added in the app removed (" + eve.ID() + ")",
 				"1 member(s) removed in the app put back (bob)", `renamed "renamed by hand" in the app`} {
@@ -232,7 +238,6 @@ func TestReconcileGroups(t *testing.T) {
 			if pg.DriftAt.IsZero() || pg.CheckedAt.Before(pg.CheckAt) {
 				t.Errorf("pushed group %+v: want the drift's time, checked after the request", pg)
 			}
-			eventually.That(t, "idle", w.idle)
 
 			// A second reconcile finds nothing new: the drift stays what
 			// was last found, the group as it is.
