@@ -13,8 +13,8 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
-	"github.com/idsync/idsync/internal/pki"
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
+	"github.com/idsync/idsync/server/agents"
 	"github.com/idsync/idsync/server/audit"
 	"github.com/idsync/idsync/server/auth"
 	"github.com/idsync/idsync/server/authn"
@@ -31,11 +31,10 @@ type AdminServer struct {
 	idsyncv1.UnimplementedAdminServiceServer
 	store     store.Store
 	engine    *ingest.Engine
-	ca        *pki.CA
+	agents    *agents.Service
 	sessions  *sessions.Registry
 	log       *slog.Logger
 	audit     *audit.Log
-	heartbeat time.Duration
 	authn     *authn.Service
 	box       *secrets.Box
 	people    *people.Service
@@ -46,15 +45,14 @@ type AdminServer struct {
 type AdminConfig struct {
 	Store    store.Store
 	Engine   *ingest.Engine
-	CA       *pki.CA
 	Sessions *sessions.Registry
+	// Agents issues enrolment tokens, revokes agents and tells their
+	// states.
+	Agents *agents.Service
 	// Box seals a directory's initial password expression.
 	Box   *secrets.Box
 	Log   *slog.Logger
 	Audit *audit.Log
-	// Heartbeat is the agents' heartbeat interval (an agent silent for
-	// three is offline; default 10 s).
-	Heartbeat time.Duration
 	// Authn answers Authenticate (nil: delegated authentication is off).
 	Authn *authn.Service
 	// People acts on users and local groups (deactivate, restore, create…).
@@ -66,11 +64,8 @@ type AdminConfig struct {
 
 // NewAdminServer returns the admin service.
 func NewAdminServer(c AdminConfig) *AdminServer {
-	if c.Heartbeat <= 0 {
-		c.Heartbeat = 10 * time.Second
-	}
-	return &AdminServer{store: c.Store, engine: c.Engine, ca: c.CA, sessions: c.Sessions, box: c.Box,
-		log: c.Log.With("component", "admin"), audit: c.Audit, heartbeat: c.Heartbeat, authn: c.Authn,
+	return &AdminServer{store: c.Store, engine: c.Engine, agents: c.Agents, sessions: c.Sessions, box: c.Box,
+		log: c.Log.With("component", "admin"), audit: c.Audit, authn: c.Authn,
 		people: c.People, retention: c.UserRetention}
 }
 
@@ -316,62 +311,29 @@ func (s *AdminServer) CreateEnrollmentToken(ctx context.Context, req *idsyncv1.C
 	if err != nil {
 		return nil, err
 	}
-	if err := notSource(d); err != nil {
-		return nil, err
+	token, t, err := s.agents.CreateEnrollToken(ctx, d, time.Duration(req.GetTtlSeconds())*time.Second, auth.Actor(ctx))
+	if err != nil {
+		return nil, statusErr(err, "")
 	}
-	ttl := time.Duration(req.GetTtlSeconds()) * time.Second
-	if ttl == 0 {
-		ttl = 24 * time.Hour
-	}
-	token, hash := pki.NewEnrollToken(s.ca.Fingerprint())
-	now := time.Now()
-	t := &store.EnrollToken{Hash: hash, Directory: d.Name, CreatedAt: now, ExpiresAt: now.Add(ttl)}
-	if err := s.store.CreateEnrollToken(ctx, t); err != nil {
-		return nil, statusErr(err, "storing enrolment token")
-	}
-	s.log.Info("enrolment token created", "directory", d.Name, "expires", t.ExpiresAt, "by", auth.Actor(ctx))
-	s.audit.Event(ctx, "agent.enrollment-token.create", "directory:"+d.Name, "expires %s", t.ExpiresAt.UTC().Format(time.RFC3339))
 	return &idsyncv1.CreateEnrollmentTokenResponse{Token: token, ExpiresAt: ts(t.ExpiresAt)}, nil
 }
 
-// online says whether an agent has a live stream.
-func (s *AdminServer) online(a *store.Agent, now time.Time) bool {
-	return a.RevokedAt.IsZero() && a.SessionID != "" && now.Sub(a.LastSeen) < 3*s.heartbeat
+// agentStates are the wire's agent states.
+var agentStates = map[agents.State]idsyncv1.AgentState{
+	agents.Offline: idsyncv1.AgentState_AGENT_STATE_OFFLINE,
+	agents.Revoked: idsyncv1.AgentState_AGENT_STATE_REVOKED,
+	agents.Active:  idsyncv1.AgentState_AGENT_STATE_ACTIVE,
+	agents.Standby: idsyncv1.AgentState_AGENT_STATE_STANDBY,
 }
 
 // agentToProto describes an agent: active when it holds the change capture
 // of a directory (capturing lists them), standby when online otherwise.
 func (s *AdminServer) agentToProto(a *store.Agent, now time.Time, capturing []string) *idsyncv1.Agent {
-	state := idsyncv1.AgentState_AGENT_STATE_OFFLINE
-	switch {
-	case !a.RevokedAt.IsZero():
-		state = idsyncv1.AgentState_AGENT_STATE_REVOKED
-	case s.online(a, now) && len(capturing) > 0:
-		state = idsyncv1.AgentState_AGENT_STATE_ACTIVE
-	case s.online(a, now):
-		state = idsyncv1.AgentState_AGENT_STATE_STANDBY
-	}
 	return &idsyncv1.Agent{
-		Id: a.ID, Name: a.Name, Directories: a.Directories, State: state, Version: a.Version,
+		Id: a.ID, Name: a.Name, Directories: a.Directories, State: agentStates[s.agents.State(a, now, capturing)], Version: a.Version,
 		EnrolledAt: ts(a.EnrolledAt), LastSeen: ts(a.LastSeen), CertExpiresAt: ts(a.CertExpiresAt),
 		LagMs: uint64(max(a.Lag, 0).Milliseconds()), Capturing: capturing, Capabilities: a.Capabilities,
 	}
-}
-
-// capturing maps agent sessions to the directories whose capture they
-// hold (running incremental runs).
-func (s *AdminServer) capturing(ctx context.Context) (map[string][]string, error) {
-	runs, err := s.store.ListRuns(ctx, store.RunFilter{States: []store.RunState{store.RunRunning}, Limit: 10000})
-	if err != nil {
-		return nil, statusErr(err, "listing runs")
-	}
-	m := map[string][]string{}
-	for _, r := range runs {
-		if r.Kind == store.RunIncremental && r.SessionID != "" {
-			m[r.SessionID] = append(m[r.SessionID], r.Directory)
-		}
-	}
-	return m, nil
 }
 
 // ListAgents lists enrolled agents.
@@ -380,9 +342,9 @@ func (s *AdminServer) ListAgents(ctx context.Context, _ *idsyncv1.ListAgentsRequ
 	if err != nil {
 		return nil, statusErr(err, "listing agents")
 	}
-	capturing, err := s.capturing(ctx)
+	capturing, err := s.agents.Capturing(ctx)
 	if err != nil {
-		return nil, err
+		return nil, statusErr(err, "")
 	}
 	now := time.Now()
 	resp := &idsyncv1.ListAgentsResponse{}
@@ -398,16 +360,10 @@ func (s *AdminServer) ListAgents(ctx context.Context, _ *idsyncv1.ListAgentsRequ
 
 // RevokeAgent revokes an agent; its open stream closes at once.
 func (s *AdminServer) RevokeAgent(ctx context.Context, req *idsyncv1.RevokeAgentRequest) (*idsyncv1.RevokeAgentResponse, error) {
-	a, err := s.store.RevokeAgent(ctx, req.GetId(), time.Now())
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, status.Errorf(codes.NotFound, "agent %q is not enrolled (see `idsyncctl agent list`)", req.GetId())
-	}
+	a, err := s.agents.Revoke(ctx, req.GetId(), auth.Actor(ctx))
 	if err != nil {
-		return nil, statusErr(err, "revoking agent %q", req.GetId())
+		return nil, statusErr(err, "")
 	}
-	s.sessions.Revoke(a.ID)
-	s.log.Warn("agent revoked", "agent", a.ID, "name", a.Name, "by", auth.Actor(ctx))
-	s.audit.Event(ctx, "agent.revoke", "agent:"+a.ID, "name %s", a.Name)
 	return &idsyncv1.RevokeAgentResponse{Agent: s.agentToProto(a, time.Now(), nil)}, nil
 }
 
@@ -417,8 +373,8 @@ func (s *AdminServer) StartImport(ctx context.Context, req *idsyncv1.StartImport
 	if err != nil {
 		return nil, err
 	}
-	if err := notSource(d); err != nil {
-		return nil, err
+	if err := agents.CheckServed(d); err != nil {
+		return nil, statusErr(err, "")
 	}
 	kind := store.RunFull
 	if req.GetKind() == idsyncv1.ImportKind_IMPORT_KIND_INCREMENTAL {
@@ -445,7 +401,7 @@ func (s *AdminServer) StartImport(ctx context.Context, req *idsyncv1.StartImport
 	}
 	now, online := time.Now(), false
 	for _, a := range agents {
-		if contains(a.Directories, d.Name) && s.online(a, now) {
+		if contains(a.Directories, d.Name) && s.agents.Online(a, now) {
 			online = true
 		}
 	}

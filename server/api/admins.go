@@ -530,7 +530,7 @@ func (s *AdminServer) reportAgents(ctx context.Context) ([]string, [][]string, e
 	if err != nil {
 		return nil, nil, err
 	}
-	capturing, err := s.capturing(ctx)
+	capturing, err := s.agents.Capturing(ctx)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -14,16 +14,34 @@ import (
 
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 	"github.com/idsync/idsync/server/ingest"
+	"github.com/idsync/idsync/server/refusal"
 	"github.com/idsync/idsync/server/store"
 )
 
-// statusErr maps a domain error to a gRPC status at the boundary.
+// refusalCodes are the status codes of the services' refusals.
+var refusalCodes = map[refusal.Kind]codes.Code{
+	refusal.Invalid:  codes.InvalidArgument,
+	refusal.NotFound: codes.NotFound,
+	refusal.Exists:   codes.AlreadyExists,
+	refusal.Unmet:    codes.FailedPrecondition,
+	refusal.Denied:   codes.PermissionDenied,
+}
+
+// statusErr maps a domain error to a gRPC status at the boundary. A status
+// a door's own check made (a role the caller lacks) passes through a
+// service as it is.
 func statusErr(err error, format string, args ...any) error {
+	if _, ok := err.(interface{ GRPCStatus() *status.Status }); ok {
+		return err
+	}
 	msg := fmt.Sprintf(format, args...)
 	if msg != "" {
 		msg += ": "
 	}
 	msg += err.Error()
+	if r, ok := refusal.As(err); ok {
+		return status.Error(refusalCodes[r.Kind], msg)
+	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return status.Error(codes.NotFound, msg)

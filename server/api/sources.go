@@ -34,13 +34,3 @@ func (s *AdminServer) IssueSourceToken(ctx context.Context, req *idsyncv1.IssueS
 	s.audit.Event(ctx, "source.token.issue", "directory:"+d.Name, "the previous token, if any, is revoked")
 	return &idsyncv1.IssueSourceTokenResponse{Token: secret}, nil
 }
-
-// notSource refuses what only an agent's directory has (enrolment, import
-// runs) for a SCIM source, which writes to the hub instead.
-func notSource(d *store.Directory) error {
-	if d.Kind == store.KindSCIM {
-		return status.Errorf(codes.FailedPrecondition,
-			"directory %q is a scim source: it writes to the hub's /scim/v2/ endpoint; no agent serves it", d.Name)
-	}
-	return nil
-}

@@ -21,6 +21,7 @@ import (
 	"github.com/idsync/idsync/internal/obs"
 	"github.com/idsync/idsync/internal/pki"
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
+	"github.com/idsync/idsync/server/agents"
 	"github.com/idsync/idsync/server/api"
 	"github.com/idsync/idsync/server/audit"
 	"github.com/idsync/idsync/server/auth"
@@ -169,8 +170,10 @@ func Run(ctx context.Context, cfg Config) error {
 		Log: log.With("component", "authn"), Options: cfg.Authn})
 	folk := people.New(people.Config{Store: st, Apply: engine, Notify: prov.Notify, Log: log.With("component", "people"),
 		Now: cfg.Now, Entries: prov, Audit: trail})
-	adminSrv := api.NewAdminServer(api.AdminConfig{Store: st, Engine: engine, CA: ca, Sessions: sessions, Box: box,
-		Log: log, Audit: trail, Heartbeat: cfg.Agents.Heartbeat, Authn: signin, People: folk, UserRetention: cfg.UserRetention})
+	fleet := agents.New(agents.Config{Store: st, CA: ca, Sessions: sessions, Audit: trail,
+		Log: log.With("component", "admin"), Heartbeat: cfg.Agents.Heartbeat})
+	adminSrv := api.NewAdminServer(api.AdminConfig{Store: st, Engine: engine, Sessions: sessions, Agents: fleet, Box: box,
+		Log: log, Audit: trail, Authn: signin, People: folk, UserRetention: cfg.UserRetention})
 
 	bounds := cfg.Bounds.withDefaults()
 	router := newTLSRouter(limit(gl, bounds, m.refused.WithLabelValues("grpc_connection").Inc),
