@@ -21,8 +21,8 @@ import (
 	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/people"
 	"github.com/idsync/idsync/server/provision"
+	"github.com/idsync/idsync/server/runs"
 	"github.com/idsync/idsync/server/secrets"
-	"github.com/idsync/idsync/server/sessions"
 	"github.com/idsync/idsync/server/store"
 )
 
@@ -30,9 +30,8 @@ import (
 type AdminServer struct {
 	idsyncv1.UnimplementedAdminServiceServer
 	store     store.Store
-	engine    *ingest.Engine
+	runs      *runs.Coordinator
 	agents    *agents.Service
-	sessions  *sessions.Registry
 	log       *slog.Logger
 	audit     *audit.Log
 	authn     *authn.Service
@@ -43,9 +42,9 @@ type AdminServer struct {
 
 // AdminConfig is what the admin service is built with.
 type AdminConfig struct {
-	Store    store.Store
-	Engine   *ingest.Engine
-	Sessions *sessions.Registry
+	Store store.Store
+	// Runs starts, confirms and cancels import runs.
+	Runs *runs.Coordinator
 	// Agents issues enrolment tokens, revokes agents and tells their
 	// states.
 	Agents *agents.Service
@@ -64,7 +63,7 @@ type AdminConfig struct {
 
 // NewAdminServer returns the admin service.
 func NewAdminServer(c AdminConfig) *AdminServer {
-	return &AdminServer{store: c.Store, engine: c.Engine, agents: c.Agents, sessions: c.Sessions, box: c.Box,
+	return &AdminServer{store: c.Store, runs: c.Runs, agents: c.Agents, box: c.Box,
 		log: c.Log.With("component", "admin"), audit: c.Audit, authn: c.Authn,
 		people: c.People, retention: c.UserRetention}
 }
@@ -373,53 +372,15 @@ func (s *AdminServer) StartImport(ctx context.Context, req *idsyncv1.StartImport
 	if err != nil {
 		return nil, err
 	}
-	if err := agents.CheckServed(d); err != nil {
-		return nil, statusErr(err, "")
-	}
 	kind := store.RunFull
 	if req.GetKind() == idsyncv1.ImportKind_IMPORT_KIND_INCREMENTAL {
 		kind = store.RunIncremental
 	}
-	open, err := s.store.ListRuns(ctx, store.RunFilter{DirectoryID: d.ID,
-		States: []store.RunState{store.RunRunning, store.RunPausedBySafeguard}})
+	r, already, err := s.runs.Start(ctx, d, kind, auth.Actor(ctx))
 	if err != nil {
-		return nil, statusErr(err, "listing runs")
+		return nil, statusErr(err, "")
 	}
-	for _, r := range open {
-		if r.Kind != kind {
-			continue // change capture runs beside full imports
-		}
-		if r.State == store.RunPausedBySafeguard {
-			return nil, status.Errorf(codes.FailedPrecondition,
-				"run %d of %s is paused by the safeguard: confirm or cancel it first", r.ID, d.Name)
-		}
-		return &idsyncv1.StartImportResponse{Run: runToProto(r), AlreadyRunning: true}, nil
-	}
-	agents, err := s.store.ListAgents(ctx)
-	if err != nil {
-		return nil, statusErr(err, "listing agents")
-	}
-	now, online := time.Now(), false
-	for _, a := range agents {
-		if contains(a.Directories, d.Name) && s.agents.Online(a, now) {
-			online = true
-		}
-	}
-	if !online {
-		return nil, status.Errorf(codes.FailedPrecondition,
-			"no agent of directory %s is connected (see `idsyncctl agent list`)", d.Name)
-	}
-	r := &store.Run{DirectoryID: d.ID, Kind: kind, State: store.RunRunning, Trigger: auth.Actor(ctx)}
-	if err := s.store.CreateRun(ctx, r); errors.Is(err, store.ErrConflict) {
-		return nil, status.Errorf(codes.FailedPrecondition, "a %s run of %s started meanwhile (see `idsyncctl import list`)", kind, d.Name)
-	} else if err != nil {
-		return nil, statusErr(err, "creating run")
-	}
-	r.Directory = d.Name
-	s.sessions.Wake(d.Name)
-	s.log.Info("import started", "run", r.ID, "directory", d.Name, "kind", kind, "by", auth.Actor(ctx))
-	s.audit.Event(ctx, "import.start", fmt.Sprintf("run:%d", r.ID), "directory %s, %s", d.Name, kind)
-	return &idsyncv1.StartImportResponse{Run: runToProto(r)}, nil
+	return &idsyncv1.StartImportResponse{Run: runToProto(r), AlreadyRunning: already}, nil
 }
 
 // ListImports lists runs, newest first.
@@ -481,15 +442,10 @@ func (s *AdminServer) ConfirmImport(ctx context.Context, req *idsyncv1.ConfirmIm
 	if err != nil {
 		return nil, err
 	}
-	if r.State != store.RunPausedBySafeguard {
-		return nil, status.Errorf(codes.FailedPrecondition, "run %d is %s, not paused by the safeguard", r.ID, r.State)
-	}
-	done, err := s.engine.Confirm(ctx, r.ID)
+	done, err := s.runs.Confirm(ctx, r, auth.Actor(ctx))
 	if err != nil {
 		return nil, statusErr(err, "")
 	}
-	s.log.Warn("safeguard confirmed", "run", r.ID, "deprovisioned", done.Deprovisioned, "by", auth.Actor(ctx))
-	s.audit.Event(ctx, "safeguard.confirm", fmt.Sprintf("run:%d", r.ID), "directory %s, %d deprovisioned", done.Directory, done.Deprovisioned)
 	return &idsyncv1.ConfirmImportResponse{Run: runToProto(done)}, nil
 }
 
@@ -499,15 +455,10 @@ func (s *AdminServer) CancelImport(ctx context.Context, req *idsyncv1.CancelImpo
 	if err != nil {
 		return nil, err
 	}
-	done, err := s.engine.Cancel(ctx, r.ID, "cancelled by "+auth.Actor(ctx)+"; nothing was swept")
+	done, err := s.runs.Cancel(ctx, r, auth.Actor(ctx))
 	if err != nil {
 		return nil, statusErr(err, "")
 	}
-	if r.State == store.RunRunning && r.SessionID != "" {
-		s.sessions.CancelRun(ctx, r.ID, r.SessionID, "cancelled by an admin")
-	}
-	s.log.Info("import cancelled", "run", r.ID, "by", auth.Actor(ctx))
-	s.audit.Event(ctx, "import.cancel", fmt.Sprintf("run:%d", r.ID), "directory %s", r.Directory)
 	return &idsyncv1.CancelImportResponse{Run: runToProto(done)}, nil
 }
 

@@ -162,7 +162,7 @@ func Run(ctx context.Context, cfg Config) error {
 	// A committed batch wakes provisioning: the feed is read at once.
 	engine := ingest.New(ingest.Config{Store: st, Log: log, Audit: trail, Metrics: m, OnChange: prov.Notify})
 	cfg.Agents = cfg.Agents.WithDefaults()
-	coordinator := runs.New(runs.Config{Store: st, Engine: engine, Wake: sessions, Audit: trail, Log: log,
+	coordinator := runs.New(runs.Config{Store: st, Engine: engine, Wake: sessions, Cancel: sessions, Audit: trail, Log: log,
 		Heartbeat: cfg.Agents.Heartbeat})
 	agentSrv := api.NewAgentServer(api.AgentConfig{Store: st, Engine: engine, Runs: coordinator, CA: ca,
 		Sessions: sessions, Log: log, Audit: trail, Options: cfg.Agents})
@@ -172,7 +172,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Now: cfg.Now, Entries: prov, Audit: trail})
 	fleet := agents.New(agents.Config{Store: st, CA: ca, Sessions: sessions, Audit: trail,
 		Log: log.With("component", "admin"), Heartbeat: cfg.Agents.Heartbeat})
-	adminSrv := api.NewAdminServer(api.AdminConfig{Store: st, Engine: engine, Sessions: sessions, Agents: fleet, Box: box,
+	adminSrv := api.NewAdminServer(api.AdminConfig{Store: st, Runs: coordinator, Agents: fleet, Box: box,
 		Log: log, Audit: trail, Authn: signin, People: folk, UserRetention: cfg.UserRetention})
 
 	bounds := cfg.Bounds.withDefaults()
