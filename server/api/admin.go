@@ -21,6 +21,7 @@ import (
 	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/people"
 	"github.com/idsync/idsync/server/provision"
+	"github.com/idsync/idsync/server/reports"
 	"github.com/idsync/idsync/server/runs"
 	"github.com/idsync/idsync/server/secrets"
 	"github.com/idsync/idsync/server/store"
@@ -32,6 +33,7 @@ type AdminServer struct {
 	store     store.Store
 	runs      *runs.Coordinator
 	agents    *agents.Service
+	reports   *reports.Service
 	log       *slog.Logger
 	audit     *audit.Log
 	authn     *authn.Service
@@ -48,6 +50,8 @@ type AdminConfig struct {
 	// Agents issues enrolment tokens, revokes agents and tells their
 	// states.
 	Agents *agents.Service
+	// Reports computes the reports.
+	Reports *reports.Service
 	// Box seals a directory's initial password expression.
 	Box   *secrets.Box
 	Log   *slog.Logger
@@ -63,7 +67,7 @@ type AdminConfig struct {
 
 // NewAdminServer returns the admin service.
 func NewAdminServer(c AdminConfig) *AdminServer {
-	return &AdminServer{store: c.Store, runs: c.Runs, agents: c.Agents, box: c.Box,
+	return &AdminServer{store: c.Store, runs: c.Runs, agents: c.Agents, reports: c.Reports, box: c.Box,
 		log: c.Log.With("component", "admin"), audit: c.Audit, authn: c.Authn,
 		people: c.People, retention: c.UserRetention}
 }

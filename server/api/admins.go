@@ -1,12 +1,10 @@
 package api
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -16,7 +14,6 @@ import (
 	"github.com/idsync/idsync/internal/pki"
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 	"github.com/idsync/idsync/server/auth"
-	"github.com/idsync/idsync/server/people"
 	"github.com/idsync/idsync/server/store"
 )
 
@@ -281,270 +278,15 @@ func (s *AdminServer) ListAuditEvents(ctx context.Context, req *idsyncv1.ListAud
 	return resp, nil
 }
 
-// Reports lists the reports GetReport computes.
-var Reports = []string{"users", "app-usage", "pending-deprovisions", "failed-pushes", "imports", "agents", "upcoming-purges"}
-
 // GetReport computes one report as a table.
 func (s *AdminServer) GetReport(ctx context.Context, req *idsyncv1.GetReportRequest) (*idsyncv1.GetReportResponse, error) {
-	var (
-		cols []string
-		rows [][]string
-		err  error
-	)
-	switch req.GetName() {
-	case "users":
-		cols, rows, err = s.reportUsers(ctx)
-	case "app-usage":
-		cols, rows, err = s.reportAppUsage(ctx)
-	case "pending-deprovisions":
-		cols, rows, err = s.reportPendingDeprovisions(ctx)
-	case "failed-pushes":
-		cols, rows, err = s.reportFailedPushes(ctx)
-	case "imports":
-		cols, rows, err = s.reportImports(ctx)
-	case "agents":
-		cols, rows, err = s.reportAgents(ctx)
-	case "upcoming-purges":
-		cols, rows, err = s.reportUpcomingPurges(ctx, time.Now())
-	default:
-		return nil, status.Errorf(codes.InvalidArgument, "report %q: must be one of %s", req.GetName(), strings.Join(Reports, ", "))
-	}
+	t, err := s.reports.Compute(ctx, req.GetName(), auth.ScopeOf(ctx).App, time.Now())
 	if err != nil {
-		return nil, statusErr(err, "computing report %s", req.GetName())
+		return nil, statusErr(err, "")
 	}
-	resp := &idsyncv1.GetReportResponse{Name: req.GetName(), Columns: cols, GeneratedAt: ts(time.Now())}
-	for _, r := range rows {
+	resp := &idsyncv1.GetReportResponse{Name: req.GetName(), Columns: t.Columns, GeneratedAt: ts(time.Now())}
+	for _, r := range t.Rows {
 		resp.Rows = append(resp.Rows, &idsyncv1.ReportRow{Cells: r})
 	}
 	return resp, nil
-}
-
-// upcomingWindow is how far ahead report upcoming-purges looks, and
-// upcomingMax how many users of one directory it lists at most.
-const (
-	upcomingWindow = 30 * 24 * time.Hour
-	upcomingMax    = 10000
-)
-
-// reportUpcomingPurges: the deprovisioned users purged in the next 30
-// days (or already due: the purge loop takes them at its next round),
-// soonest first.
-func (s *AdminServer) reportUpcomingPurges(ctx context.Context, now time.Time) ([]string, [][]string, error) {
-	dirs, err := s.store.ListDirectories(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	type due struct {
-		at  time.Time
-		row []string
-	}
-	var all []due
-	for _, d := range dirs {
-		keep := cmp.Or(d.Retention, s.retention, people.DefaultRetention)
-		users, err := s.store.PurgeDue(ctx, d.ID, now.Add(upcomingWindow-keep), upcomingMax)
-		if err != nil {
-			return nil, nil, err
-		}
-		for _, u := range users {
-			at := u.DeprovisionedAt.Add(keep)
-			held := ""
-			if u.Hold.Status != "" {
-				held = u.Hold.By
-			}
-			all = append(all, due{at, []string{when(at), u.Username, d.Name, when(u.DeprovisionedAt), held, u.ID}})
-		}
-	}
-	slices.SortStableFunc(all, func(a, b due) int { return a.at.Compare(b.at) })
-	rows := make([][]string, len(all))
-	for i, d := range all {
-		rows[i] = d.row
-	}
-	return []string{"purged at", "username", "directory", "deprovisioned at", "held by", "id"}, rows, nil
-}
-
-func num[T ~int64 | ~int | ~uint64](n T) string { return strconv.FormatInt(int64(n), 10) }
-
-func when(t time.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format(time.RFC3339)
-}
-
-// reportUsers: users per status per directory, one row per directory.
-func (s *AdminServer) reportUsers(ctx context.Context) ([]string, [][]string, error) {
-	counts, err := s.store.UserStatusCounts(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	statuses := []store.Status{store.StatusActive, store.StatusSuspended, store.StatusDeprovisioned}
-	byDir := map[string]map[store.Status]int64{}
-	var dirs []string
-	for _, c := range counts {
-		if byDir[c.Directory] == nil {
-			byDir[c.Directory] = map[store.Status]int64{}
-			dirs = append(dirs, c.Directory)
-		}
-		byDir[c.Directory][c.Status] += c.Count
-	}
-	var rows [][]string
-	for _, d := range dirs {
-		row, total := []string{d}, int64(0)
-		for _, st := range statuses {
-			row = append(row, num(byDir[d][st]))
-			total += byDir[d][st]
-		}
-		rows = append(rows, append(row, num(total)))
-	}
-	return []string{"directory", "active", "suspended", "deprovisioned", "total"}, rows, nil
-}
-
-// reportAppUsage: accounts per state and queue depth per app.
-func (s *AdminServer) reportAppUsage(ctx context.Context) ([]string, [][]string, error) {
-	apps, err := s.store.ListApps(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	acc, err := s.store.CountAccounts(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	q, err := s.store.QueueStats(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	scope := auth.ScopeOf(ctx)
-	var rows [][]string
-	for _, a := range apps {
-		if !scope.App(a.ID) {
-			continue
-		}
-		var active, inactive, queued, dead int64
-		for _, c := range acc {
-			if c.AppID == a.ID && c.State == store.AccountActive {
-				active += c.Count
-			} else if c.AppID == a.ID {
-				inactive += c.Count
-			}
-		}
-		for _, c := range q {
-			switch {
-			case c.AppID != a.ID:
-			case c.State == store.JobQueued || c.State == store.JobRunning:
-				queued += c.Count
-			case c.State == store.JobDead:
-				dead += c.Count
-			}
-		}
-		rows = append(rows, []string{a.Name, string(a.Status), num(active), num(inactive), num(queued), num(dead)})
-	}
-	return []string{"app", "state", "active accounts", "inactive accounts", "queued pushes", "failed pushes"}, rows, nil
-}
-
-// appNames maps app ids to names, the apps the caller may see only.
-func (s *AdminServer) appNames(ctx context.Context) (map[int64]string, error) {
-	return scopedAppNames(ctx, s.store)
-}
-
-// reportPendingDeprovisions: open manual deprovision tasks.
-func (s *AdminServer) reportPendingDeprovisions(ctx context.Context) ([]string, [][]string, error) {
-	names, err := s.appNames(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	tasks, err := s.store.ListTasks(ctx, store.TaskFilter{State: store.TaskOpen})
-	if err != nil {
-		return nil, nil, err
-	}
-	n := newNamer(s.store)
-	var rows [][]string
-	for _, t := range tasks {
-		app, ok := names[t.AppID]
-		if !ok || t.Kind != "deprovision" {
-			continue
-		}
-		user, err := n.name(ctx, store.AssignUser, t.UserID)
-		if err != nil {
-			return nil, nil, err
-		}
-		rows = append(rows, []string{num(t.ID), app, user, when(t.CreatedAt), t.Detail})
-	}
-	return []string{"task", "app", "user", "since", "detail"}, rows, nil
-}
-
-// reportFailedPushes: dead letters and jobs retrying after an error.
-func (s *AdminServer) reportFailedPushes(ctx context.Context) ([]string, [][]string, error) {
-	names, err := s.appNames(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	jobs, err := s.store.ListJobs(ctx, store.JobFilter{States: []store.JobState{store.JobDead, store.JobQueued}, Limit: 10000})
-	if err != nil {
-		return nil, nil, err
-	}
-	n := newNamer(s.store)
-	var rows [][]string
-	for _, j := range jobs {
-		app, ok := names[j.AppID]
-		if !ok || (j.State == store.JobQueued && j.LastError == "") {
-			continue
-		}
-		target := j.Target
-		if j.Kind == store.JobUser {
-			if target, err = n.name(ctx, store.AssignUser, j.Target); err != nil {
-				return nil, nil, err
-			}
-		}
-		state := "dead"
-		if j.State == store.JobQueued {
-			state = "retrying"
-		}
-		rows = append(rows, []string{num(j.ID), app, string(j.Kind), target, state, num(j.Attempts), when(j.UpdatedAt), j.LastError})
-	}
-	slices.SortStableFunc(rows, func(a, b []string) int { return strings.Compare(a[1], b[1]) })
-	return []string{"job", "app", "kind", "target", "state", "attempts", "updated", "last error"}, rows, nil
-}
-
-// reportImports: the newest runs of every directory.
-func (s *AdminServer) reportImports(ctx context.Context) ([]string, [][]string, error) {
-	runs, err := s.store.ListRuns(ctx, store.RunFilter{Limit: 200})
-	if err != nil {
-		return nil, nil, err
-	}
-	var rows [][]string
-	for _, r := range runs {
-		took := ""
-		if !r.FinishedAt.IsZero() {
-			took = r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond).String()
-		}
-		rows = append(rows, []string{num(r.ID), r.Directory, string(r.Kind), string(r.State), r.Trigger, when(r.StartedAt), took,
-			num(r.Seen), num(r.Created), num(r.Updated), num(r.Deprovisioned), num(r.Errors), r.Message})
-	}
-	return []string{"run", "directory", "kind", "state", "trigger", "started", "took", "seen", "created", "updated",
-		"deprovisioned", "errors", "message"}, rows, nil
-}
-
-// reportAgents: every agent's health.
-func (s *AdminServer) reportAgents(ctx context.Context) ([]string, [][]string, error) {
-	agents, err := s.store.ListAgents(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	capturing, err := s.agents.Capturing(ctx)
-	if err != nil {
-		return nil, nil, err
-	}
-	now := time.Now()
-	var rows [][]string
-	for _, a := range agents {
-		p := s.agentToProto(a, now, capturing[a.SessionID])
-		state := strings.ToLower(strings.TrimPrefix(p.GetState().String(), "AGENT_STATE_"))
-		seen := ""
-		if !a.LastSeen.IsZero() {
-			seen = fmt.Sprintf("%s (%s ago)", when(a.LastSeen), now.Sub(a.LastSeen).Round(time.Second))
-		}
-		rows = append(rows, []string{a.ID, a.Name, strings.Join(a.Directories, ","), state, a.Version, seen,
-			num(max(a.Lag, 0).Milliseconds()), when(a.CertExpiresAt)})
-	}
-	return []string{"agent", "name", "directories", "state", "version", "last seen", "lag ms", "cert expires"}, rows, nil
 }

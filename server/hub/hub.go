@@ -29,6 +29,7 @@ import (
 	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/people"
 	"github.com/idsync/idsync/server/provision"
+	"github.com/idsync/idsync/server/reports"
 	"github.com/idsync/idsync/server/runs"
 	"github.com/idsync/idsync/server/scimin"
 	"github.com/idsync/idsync/server/secrets"
@@ -172,7 +173,8 @@ func Run(ctx context.Context, cfg Config) error {
 		Now: cfg.Now, Entries: prov, Audit: trail})
 	fleet := agents.New(agents.Config{Store: st, CA: ca, Sessions: sessions, Audit: trail,
 		Log: log.With("component", "admin"), Heartbeat: cfg.Agents.Heartbeat})
-	adminSrv := api.NewAdminServer(api.AdminConfig{Store: st, Runs: coordinator, Agents: fleet, Box: box,
+	adminSrv := api.NewAdminServer(api.AdminConfig{Store: st, Runs: coordinator, Agents: fleet,
+		Reports: reports.New(reports.Config{Store: st, Agents: fleet, Retention: cfg.UserRetention}), Box: box,
 		Log: log, Audit: trail, Authn: signin, People: folk, UserRetention: cfg.UserRetention})
 
 	bounds := cfg.Bounds.withDefaults()
