@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -18,28 +16,27 @@ import (
 	"github.com/idsync/idsync/server/audit"
 	"github.com/idsync/idsync/server/auth"
 	"github.com/idsync/idsync/server/authn"
+	"github.com/idsync/idsync/server/directories"
 	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/people"
-	"github.com/idsync/idsync/server/provision"
 	"github.com/idsync/idsync/server/reports"
 	"github.com/idsync/idsync/server/runs"
-	"github.com/idsync/idsync/server/secrets"
 	"github.com/idsync/idsync/server/store"
 )
 
 // AdminServer serves AdminService.
 type AdminServer struct {
 	idsyncv1.UnimplementedAdminServiceServer
-	store     store.Store
-	runs      *runs.Coordinator
-	agents    *agents.Service
-	reports   *reports.Service
-	log       *slog.Logger
-	audit     *audit.Log
-	authn     *authn.Service
-	box       *secrets.Box
-	people    *people.Service
-	retention time.Duration
+	store       store.Store
+	runs        *runs.Coordinator
+	agents      *agents.Service
+	reports     *reports.Service
+	directories *directories.Service
+	log         *slog.Logger
+	audit       *audit.Log
+	authn       *authn.Service
+	people      *people.Service
+	retention   time.Duration
 }
 
 // AdminConfig is what the admin service is built with.
@@ -52,10 +49,10 @@ type AdminConfig struct {
 	Agents *agents.Service
 	// Reports computes the reports.
 	Reports *reports.Service
-	// Box seals a directory's initial password expression.
-	Box   *secrets.Box
-	Log   *slog.Logger
-	Audit *audit.Log
+	// Directories creates and changes directories.
+	Directories *directories.Service
+	Log         *slog.Logger
+	Audit       *audit.Log
 	// Authn answers Authenticate (nil: delegated authentication is off).
 	Authn *authn.Service
 	// People acts on users and local groups (deactivate, restore, create…).
@@ -67,7 +64,7 @@ type AdminConfig struct {
 
 // NewAdminServer returns the admin service.
 func NewAdminServer(c AdminConfig) *AdminServer {
-	return &AdminServer{store: c.Store, runs: c.Runs, agents: c.Agents, reports: c.Reports, box: c.Box,
+	return &AdminServer{store: c.Store, runs: c.Runs, agents: c.Agents, reports: c.Reports, directories: c.Directories,
 		log: c.Log.With("component", "admin"), audit: c.Audit, authn: c.Authn,
 		people: c.People, retention: c.UserRetention}
 }
@@ -89,25 +86,9 @@ func (s *AdminServer) directory(ctx context.Context, name string) (*store.Direct
 // CreateDirectory adds a directory, filling empty settings from its kind's preset.
 func (s *AdminServer) CreateDirectory(ctx context.Context, req *idsyncv1.CreateDirectoryRequest) (*idsyncv1.CreateDirectoryResponse, error) {
 	d := directoryFromProto(req.GetDirectory(), nil)
-	ingest.ApplyPreset(d)
-	if wb := req.GetDirectory().GetWriteBack(); wb != nil {
-		if err := s.applyWriteBack(d, wb, writeBackFields); err != nil {
-			return nil, err
-		}
+	if err := s.directories.Create(ctx, d, writeBackFromProto(req.GetDirectory().GetWriteBack()), auth.Actor(ctx)); err != nil {
+		return nil, statusErr(err, "")
 	}
-	if err := ingest.ValidateDirectory(d); err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "directory: %v", err)
-	}
-	if err := provision.ValidateWriteBack(d); err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "directory %s: %v", d.Name, err)
-	}
-	if err := s.store.CreateDirectory(ctx, d); errors.Is(err, store.ErrConflict) {
-		return nil, status.Errorf(codes.AlreadyExists, "directory %q already exists", d.Name)
-	} else if err != nil {
-		return nil, statusErr(err, "creating directory %q", d.Name)
-	}
-	s.log.Info("directory created", "directory", d.Name, "kind", d.Kind, "by", auth.Actor(ctx))
-	s.audit.Event(ctx, "directory.create", "directory:"+d.Name, "kind %s, base %s", d.Kind, d.BaseDN)
 	pd, err := s.describe(ctx, d)
 	if err != nil {
 		return nil, err
@@ -121,7 +102,7 @@ var directoryFixed = []string{"name", "kind", "created_at", "active_users", "gro
 	"capture", "capture_status"}
 
 // UpdateDirectory changes the settings of a directory that update_mask
-// names; the write-back's are applyWriteBack's.
+// names; the write-back's are server/directories'.
 func (s *AdminServer) UpdateDirectory(ctx context.Context, req *idsyncv1.UpdateDirectoryRequest) (*idsyncv1.UpdateDirectoryResponse, error) {
 	if err := checkKnown(req); err != nil {
 		return nil, err
@@ -137,7 +118,7 @@ func (s *AdminServer) UpdateDirectory(ctx context.Context, req *idsyncv1.UpdateD
 	}
 	var settings, wbPaths []string
 	for _, p := range paths {
-		if p == "write_back" || strings.HasPrefix(p, "write_back.") {
+		if directories.IsWriteBack(p) {
 			wbPaths = append(wbPaths, p)
 		} else {
 			settings = append(settings, p)
@@ -146,91 +127,14 @@ func (s *AdminServer) UpdateDirectory(ctx context.Context, req *idsyncv1.UpdateD
 	p := directoryToProto(stored)
 	applyMask(p, in, &fieldmaskpb.FieldMask{Paths: settings})
 	d := directoryFromProto(p, stored)
-	if len(wbPaths) > 0 {
-		if err := s.applyWriteBack(d, in.GetWriteBack(), wbPaths); err != nil {
-			return nil, err
-		}
+	if err := s.directories.Update(ctx, d, writeBackFromProto(in.GetWriteBack()), wbPaths, paths, auth.Actor(ctx)); err != nil {
+		return nil, statusErr(err, "")
 	}
-	if err := ingest.ValidateDirectory(d); err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "directory: %v", err)
-	}
-	if err := provision.ValidateWriteBack(d); err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "directory %s: %v", d.Name, err)
-	}
-	if err := s.store.UpdateDirectory(ctx, d); err != nil {
-		return nil, statusErr(err, "updating directory %q", d.Name)
-	}
-	s.log.Info("directory updated", "directory", d.Name, "fields", paths, "by", auth.Actor(ctx))
-	s.audit.Event(ctx, "directory.update", "directory:"+d.Name, "fields %s", strings.Join(paths, ","))
 	pd, err := s.describe(ctx, d)
 	if err != nil {
 		return nil, err
 	}
 	return &idsyncv1.UpdateDirectoryResponse{Directory: pd}, nil
-}
-
-// writeBackFields are the write-back fields of a Directory, by name.
-var writeBackFields = []string{"write_back.ous", "write_back.groups", "write_back.initial_password",
-	"write_back.must_change_password"}
-
-// applyWriteBack sets the write-back fields of d that paths name from in:
-// "write_back" alone replaces the whole (unset: off); the initial password
-// expression is checked and sealed for the directory. Write-back that is
-// turned on makes created accounts change their password unless in says
-// otherwise.
-func (s *AdminServer) applyWriteBack(d *store.Directory, in *idsyncv1.WriteBack, fields []string) error {
-	if slices.Contains(fields, "write_back") {
-		if len(fields) > 1 {
-			return status.Error(codes.InvalidArgument, "update_mask: write_back replaces the whole; name it alone")
-		}
-		d.WriteBack = nil
-		if in == nil {
-			return nil
-		}
-		fields = writeBackFields
-	}
-	if d.WriteBack == nil {
-		d.WriteBack = &store.WriteBack{MustChangePassword: true}
-	}
-	wb := d.WriteBack
-	for _, f := range fields {
-		switch f {
-		case "write_back.ous":
-			wb.OUs = trimAll(in.GetOus())
-		case "write_back.groups":
-			wb.Groups = trimAll(in.GetGroups())
-		case "write_back.initial_password":
-			src := in.GetInitialPassword()
-			if src == PasswordSet {
-				continue // shown back as it was: kept
-			}
-			wb.InitialPassword = nil
-			if src != "" {
-				if err := provision.CheckPasswordExpression(src); err != nil {
-					return status.Errorf(codes.InvalidArgument, "directory %s: %v", d.Name, err)
-				}
-				wb.InitialPassword = s.box.Seal([]byte(src), provision.WriteBackSecretContext(d.Name))
-			}
-		case "write_back.must_change_password":
-			if in.MustChangePassword != nil {
-				wb.MustChangePassword = in.GetMustChangePassword()
-			}
-		default:
-			return status.Errorf(codes.InvalidArgument, "update_mask: %q cannot be changed", f)
-		}
-	}
-	return nil
-}
-
-// trimAll returns l with each value trimmed and empty ones left out.
-func trimAll(l []string) []string {
-	var out []string
-	for _, v := range l {
-		if v = strings.TrimSpace(v); v != "" {
-			out = append(out, v)
-		}
-	}
-	return out
 }
 
 // describe adds the live figures to a directory.

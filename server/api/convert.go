@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
+	"github.com/idsync/idsync/server/directories"
 	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/refusal"
 	"github.com/idsync/idsync/server/store"
@@ -168,21 +169,26 @@ func directoryToProto(d *store.Directory) *idsyncv1.Directory {
 }
 
 // writeBackToProto describes write-back settings; the initial password is
-// PasswordSet when there is one, never the expression.
+// directories.PasswordSet when there is one, never the expression.
 func writeBackToProto(wb *store.WriteBack) *idsyncv1.WriteBack {
 	if wb == nil {
 		return nil
 	}
 	p := &idsyncv1.WriteBack{Ous: wb.OUs, Groups: wb.Groups, MustChangePassword: &wb.MustChangePassword}
 	if len(wb.InitialPassword) > 0 {
-		p.InitialPassword = PasswordSet
+		p.InitialPassword = directories.PasswordSet
 	}
 	return p
 }
 
-// PasswordSet stands for a sealed initial password expression in what the
-// hub shows.
-const PasswordSet = "(set)"
+// writeBackFromProto is the write-back an admin gave (nil: none).
+func writeBackFromProto(p *idsyncv1.WriteBack) *directories.WriteBack {
+	if p == nil {
+		return nil
+	}
+	return &directories.WriteBack{OUs: p.GetOus(), Groups: p.GetGroups(), InitialPassword: p.GetInitialPassword(),
+		MustChangePassword: p.MustChangePassword}
+}
 
 var runStates = map[store.RunState]idsyncv1.RunState{
 	store.RunRunning:           idsyncv1.RunState_RUN_STATE_RUNNING,

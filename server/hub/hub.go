@@ -26,6 +26,7 @@ import (
 	"github.com/idsync/idsync/server/audit"
 	"github.com/idsync/idsync/server/auth"
 	authnsvc "github.com/idsync/idsync/server/authn"
+	"github.com/idsync/idsync/server/directories"
 	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/people"
 	"github.com/idsync/idsync/server/provision"
@@ -171,11 +172,15 @@ func Run(ctx context.Context, cfg Config) error {
 		Log: log.With("component", "authn"), Options: cfg.Authn})
 	folk := people.New(people.Config{Store: st, Apply: engine, Notify: prov.Notify, Log: log.With("component", "people"),
 		Now: cfg.Now, Entries: prov, Audit: trail})
-	fleet := agents.New(agents.Config{Store: st, CA: ca, Sessions: sessions, Audit: trail,
-		Log: log.With("component", "admin"), Heartbeat: cfg.Agents.Heartbeat})
+	// What admins do, one service per room; the API's doors decode, call
+	// one and encode. Their log lines are the admin component's.
+	adminLog := log.With("component", "admin")
+	fleet := agents.New(agents.Config{Store: st, CA: ca, Sessions: sessions, Audit: trail, Log: adminLog,
+		Heartbeat: cfg.Agents.Heartbeat})
 	adminSrv := api.NewAdminServer(api.AdminConfig{Store: st, Runs: coordinator, Agents: fleet,
-		Reports: reports.New(reports.Config{Store: st, Agents: fleet, Retention: cfg.UserRetention}), Box: box,
-		Log: log, Audit: trail, Authn: signin, People: folk, UserRetention: cfg.UserRetention})
+		Reports:     reports.New(reports.Config{Store: st, Agents: fleet, Retention: cfg.UserRetention}),
+		Directories: directories.New(directories.Config{Store: st, Box: box, Audit: trail, Log: adminLog}),
+		Log:         log, Audit: trail, Authn: signin, People: folk, UserRetention: cfg.UserRetention})
 
 	bounds := cfg.Bounds.withDefaults()
 	router := newTLSRouter(limit(gl, bounds, m.refused.WithLabelValues("grpc_connection").Inc),
