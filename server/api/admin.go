@@ -12,6 +12,7 @@ import (
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
+	"github.com/idsync/idsync/server/admins"
 	"github.com/idsync/idsync/server/agents"
 	"github.com/idsync/idsync/server/audit"
 	"github.com/idsync/idsync/server/auth"
@@ -32,6 +33,7 @@ type AdminServer struct {
 	agents      *agents.Service
 	reports     *reports.Service
 	directories *directories.Service
+	admins      *admins.Service
 	log         *slog.Logger
 	audit       *audit.Log
 	authn       *authn.Service
@@ -51,8 +53,10 @@ type AdminConfig struct {
 	Reports *reports.Service
 	// Directories creates and changes directories.
 	Directories *directories.Service
-	Log         *slog.Logger
-	Audit       *audit.Log
+	// Admins issues and revokes admin tokens.
+	Admins *admins.Service
+	Log    *slog.Logger
+	Audit  *audit.Log
 	// Authn answers Authenticate (nil: delegated authentication is off).
 	Authn *authn.Service
 	// People acts on users and local groups (deactivate, restore, create…).
@@ -64,7 +68,7 @@ type AdminConfig struct {
 
 // NewAdminServer returns the admin service.
 func NewAdminServer(c AdminConfig) *AdminServer {
-	return &AdminServer{store: c.Store, runs: c.Runs, agents: c.Agents, reports: c.Reports, directories: c.Directories,
+	return &AdminServer{store: c.Store, runs: c.Runs, agents: c.Agents, reports: c.Reports, directories: c.Directories, admins: c.Admins,
 		log: c.Log.With("component", "admin"), audit: c.Audit, authn: c.Authn,
 		people: c.People, retention: c.UserRetention}
 }

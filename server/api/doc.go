@@ -9,7 +9,8 @@
 //
 // It may import `server/store`, `server/ingest`, `server/runs`,
 // `server/provision`, `server/people`, `server/authn`, `server/sessions`, `server/scim`,
-// `server/agents`, `server/reports`, `server/directories`, `server/refusal`,
+// `server/agents`, `server/admins`, `server/reports`, `server/directories`,
+// `server/refusal`,
 // `server/secrets`, `server/auth`, `server/audit`, `internal/pki`,
 // `internal/version`, the wire types of `proto/idsync/v1`, gRPC's
 // `google.golang.org/grpc/codes` and `google.golang.org/grpc/status` (the

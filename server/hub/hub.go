@@ -21,6 +21,7 @@ import (
 	"github.com/idsync/idsync/internal/obs"
 	"github.com/idsync/idsync/internal/pki"
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
+	"github.com/idsync/idsync/server/admins"
 	"github.com/idsync/idsync/server/agents"
 	"github.com/idsync/idsync/server/api"
 	"github.com/idsync/idsync/server/audit"
@@ -180,6 +181,7 @@ func Run(ctx context.Context, cfg Config) error {
 	adminSrv := api.NewAdminServer(api.AdminConfig{Store: st, Runs: coordinator, Agents: fleet,
 		Reports:     reports.New(reports.Config{Store: st, Agents: fleet, Retention: cfg.UserRetention}),
 		Directories: directories.New(directories.Config{Store: st, Box: box, Audit: trail, Log: adminLog}),
+		Admins:      admins.New(admins.Config{Store: st, Audit: trail, Log: adminLog}),
 		Log:         log, Audit: trail, Authn: signin, People: folk, UserRetention: cfg.UserRetention})
 
 	bounds := cfg.Bounds.withDefaults()
