@@ -184,13 +184,16 @@ func Run(ctx context.Context, cfg Config) error {
 		Admins:      admins.New(admins.Config{Store: st, Audit: trail, Log: adminLog}),
 		Log:         log, Audit: trail, Authn: signin, People: folk, UserRetention: cfg.UserRetention})
 
+	appSrv := api.NewAppServer(api.AppConfig{Store: st, Apps: provision.NewApps(provision.AppsConfig{Store: st, Engine: prov, Box: box,
+		Audit: trail, Log: log.With("component", "apps")})})
+
 	bounds := cfg.Bounds.withDefaults()
 	router := newTLSRouter(limit(gl, bounds, m.refused.WithLabelValues("grpc_connection").Inc),
 		authn.Guard(pki.ServerTLSConfig(cert, ca)), bounds.HandshakeTimeout)
 	gs, as := grpcServers(authn, bounds, m.refused.WithLabelValues("call").Inc, func(s grpc.ServiceRegistrar) {
 		idsyncv1.RegisterAgentServiceServer(s, agentSrv)
 		idsyncv1.RegisterAdminServiceServer(s, adminSrv)
-		idsyncv1.RegisterAppServiceServer(s, api.NewAppServer(st, prov, box, log, trail))
+		idsyncv1.RegisterAppServiceServer(s, appSrv)
 	})
 
 	var serving atomic.Bool
