@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -14,7 +13,6 @@ import (
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 	"github.com/idsync/idsync/server/admins"
 	"github.com/idsync/idsync/server/agents"
-	"github.com/idsync/idsync/server/audit"
 	"github.com/idsync/idsync/server/auth"
 	"github.com/idsync/idsync/server/authn"
 	"github.com/idsync/idsync/server/directories"
@@ -34,11 +32,8 @@ type AdminServer struct {
 	reports     *reports.Service
 	directories *directories.Service
 	admins      *admins.Service
-	log         *slog.Logger
-	audit       *audit.Log
 	authn       *authn.Service
 	people      *people.Service
-	retention   time.Duration
 }
 
 // AdminConfig is what the admin service is built with.
@@ -55,22 +50,17 @@ type AdminConfig struct {
 	Directories *directories.Service
 	// Admins issues and revokes admin tokens.
 	Admins *admins.Service
-	Log    *slog.Logger
-	Audit  *audit.Log
 	// Authn answers Authenticate (nil: delegated authentication is off).
 	Authn *authn.Service
-	// People acts on users and local groups (deactivate, restore, create…).
+	// People acts on users and local groups (deactivate, restore, create…)
+	// and tells when users are purged.
 	People *people.Service
-	// UserRetention is how long a deprovisioned user is kept before it is
-	// purged, where its directory does not say (for the purge dates shown).
-	UserRetention time.Duration
 }
 
 // NewAdminServer returns the admin service.
 func NewAdminServer(c AdminConfig) *AdminServer {
-	return &AdminServer{store: c.Store, runs: c.Runs, agents: c.Agents, reports: c.Reports, directories: c.Directories, admins: c.Admins,
-		log: c.Log.With("component", "admin"), audit: c.Audit, authn: c.Authn,
-		people: c.People, retention: c.UserRetention}
+	return &AdminServer{store: c.Store, runs: c.Runs, agents: c.Agents, reports: c.Reports, directories: c.Directories,
+		admins: c.Admins, authn: c.Authn, people: c.People}
 }
 
 func (s *AdminServer) directory(ctx context.Context, name string) (*store.Directory, error) {
@@ -388,9 +378,9 @@ func (s *AdminServer) ListUsers(ctx context.Context, req *idsyncv1.ListUsersRequ
 	if err != nil {
 		return nil, statusErr(err, "listing users")
 	}
-	purge, err := s.purgeDates(ctx)
+	purge, err := s.people.PurgeDates(ctx)
 	if err != nil {
-		return nil, err
+		return nil, statusErr(err, "")
 	}
 	resp := &idsyncv1.ListUsersResponse{Users: make([]*idsyncv1.User, 0, len(users))}
 	for _, u := range users {

@@ -172,7 +172,7 @@ func Run(ctx context.Context, cfg Config) error {
 	signin := authnsvc.New(authnsvc.Config{Store: st, Ingest: engine, Agents: sessions, Audit: trail,
 		Log: log.With("component", "authn"), Options: cfg.Authn})
 	folk := people.New(people.Config{Store: st, Apply: engine, Notify: prov.Notify, Log: log.With("component", "people"),
-		Now: cfg.Now, Entries: prov, Audit: trail})
+		Now: cfg.Now, Entries: prov, Audit: trail, Retention: cfg.UserRetention})
 	// What admins do, one service per room; the API's doors decode, call
 	// one and encode. Their log lines are the admin component's.
 	adminLog := log.With("component", "admin")
@@ -182,7 +182,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Reports:     reports.New(reports.Config{Store: st, Agents: fleet, Retention: cfg.UserRetention}),
 		Directories: directories.New(directories.Config{Store: st, Box: box, Audit: trail, Log: adminLog}),
 		Admins:      admins.New(admins.Config{Store: st, Audit: trail, Log: adminLog}),
-		Log:         log, Audit: trail, Authn: signin, People: folk, UserRetention: cfg.UserRetention})
+		Authn:       signin, People: folk})
 
 	appSrv := api.NewAppServer(api.AppConfig{Store: st, Apps: provision.NewApps(provision.AppsConfig{Store: st, Engine: prov, Box: box,
 		Audit: trail, Log: log.With("component", "apps")})})
