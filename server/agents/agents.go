@@ -15,6 +15,8 @@ import (
 // Store is what the service reads and writes of the hub's store.
 type Store interface {
 	CreateEnrollToken(ctx context.Context, t *store.EnrollToken) error
+	ConsumeEnrollToken(ctx context.Context, hash []byte, agentID string, now time.Time) (*store.EnrollToken, error)
+	CreateAgent(ctx context.Context, a *store.Agent) error
 	RevokeAgent(ctx context.Context, id string, at time.Time) (*store.Agent, error)
 	ListRuns(ctx context.Context, f store.RunFilter) ([]*store.Run, error)
 }
@@ -25,23 +27,26 @@ type Revoker interface {
 	Revoke(agentID string)
 }
 
-// Auditor writes audit events (server/audit.Log).
-type Auditor interface {
-	Event(ctx context.Context, action, target, detail string, args ...any)
+// Recorder writes audit events (server/audit.Log).
+type Recorder interface {
+	Record(ctx context.Context, e store.AuditEvent)
 }
 
 // Config is what the service is built from.
 type Config struct {
 	Store Store
-	// CA's fingerprint goes into every enrolment token, so that an agent
-	// checks the hub it enrols with.
+	// CA signs the agents' certificates; its fingerprint goes into every
+	// enrolment token, so that an agent checks the hub it enrols with.
 	CA       *pki.CA
 	Sessions Revoker
-	Audit    Auditor
+	Audit    Recorder
 	Log      *slog.Logger
 	// Heartbeat is the agents' heartbeat interval: an agent silent for
 	// three is offline (default 10 s).
 	Heartbeat time.Duration
+	// CertTTL is the lifetime of the certificate an agent enrols with
+	// (default a year).
+	CertTTL time.Duration
 }
 
 // Service manages agents.
@@ -49,9 +54,10 @@ type Service struct {
 	st        Store
 	ca        *pki.CA
 	sessions  Revoker
-	audit     Auditor
+	audit     Recorder
 	log       *slog.Logger
 	heartbeat time.Duration
+	certTTL   time.Duration
 }
 
 // New returns the service.
@@ -59,18 +65,27 @@ func New(c Config) *Service {
 	if c.Heartbeat <= 0 {
 		c.Heartbeat = 10 * time.Second
 	}
+	if c.CertTTL <= 0 {
+		c.CertTTL = 365 * 24 * time.Hour
+	}
 	if c.Audit == nil {
-		c.Audit = noAuditor{}
+		c.Audit = noRecorder{}
 	}
 	if c.Log == nil {
 		c.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Service{st: c.Store, ca: c.CA, sessions: c.Sessions, audit: c.Audit, log: c.Log, heartbeat: c.Heartbeat}
+	return &Service{st: c.Store, ca: c.CA, sessions: c.Sessions, audit: c.Audit, log: c.Log, heartbeat: c.Heartbeat,
+		certTTL: c.CertTTL}
 }
 
-type noAuditor struct{}
+type noRecorder struct{}
 
-func (noAuditor) Event(context.Context, string, string, string, ...any) {}
+func (noRecorder) Record(context.Context, store.AuditEvent) {}
+
+// event records an audit event of ctx's admin.
+func (s *Service) event(ctx context.Context, action, target, detail string, args ...any) {
+	s.audit.Record(ctx, store.AuditEvent{Action: action, Target: target, Detail: fmt.Sprintf(detail, args...)})
+}
 
 // CheckServed refuses what only a directory agents serve has (enrolment,
 // import runs) for a SCIM source, which writes to the hub instead.
@@ -101,7 +116,7 @@ func (s *Service) CreateEnrollToken(ctx context.Context, d *store.Directory, ttl
 		return "", nil, fmt.Errorf("storing enrolment token: %w", err)
 	}
 	s.log.Info("enrolment token created", "directory", d.Name, "expires", t.ExpiresAt, "by", by)
-	s.audit.Event(ctx, "agent.enrollment-token.create", "directory:"+d.Name, "expires %s", t.ExpiresAt.UTC().Format(time.RFC3339))
+	s.event(ctx, "agent.enrollment-token.create", "directory:"+d.Name, "expires %s", t.ExpiresAt.UTC().Format(time.RFC3339))
 	return token, t, nil
 }
 
@@ -116,6 +131,6 @@ func (s *Service) Revoke(ctx context.Context, id, by string) (*store.Agent, erro
 	}
 	s.sessions.Revoke(a.ID)
 	s.log.Warn("agent revoked", "agent", a.ID, "name", a.Name, "by", by)
-	s.audit.Event(ctx, "agent.revoke", "agent:"+a.ID, "name %s", a.Name)
+	s.event(ctx, "agent.revoke", "agent:"+a.ID, "name %s", a.Name)
 	return a, nil
 }

@@ -26,6 +26,8 @@ var refusalCodes = map[refusal.Kind]codes.Code{
 	refusal.Exists:   codes.AlreadyExists,
 	refusal.Unmet:    codes.FailedPrecondition,
 	refusal.Denied:   codes.PermissionDenied,
+
+	refusal.Unauthenticated: codes.Unauthenticated,
 }
 
 // statusErr maps a domain error to a gRPC status at the boundary. A status

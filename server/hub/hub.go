@@ -167,17 +167,18 @@ func Run(ctx context.Context, cfg Config) error {
 	cfg.Agents = cfg.Agents.WithDefaults()
 	coordinator := runs.New(runs.Config{Store: st, Engine: engine, Wake: sessions, Cancel: sessions, Audit: trail, Log: log,
 		Heartbeat: cfg.Agents.Heartbeat})
-	agentSrv := api.NewAgentServer(api.AgentConfig{Store: st, Engine: engine, Runs: coordinator, CA: ca,
+	fleet := agents.New(agents.Config{Store: st, CA: ca, Sessions: sessions, Audit: trail, Log: log.With("component", "agents"),
+		Heartbeat: cfg.Agents.Heartbeat, CertTTL: cfg.Agents.CertTTL})
+	agentSrv := api.NewAgentServer(api.AgentConfig{Store: st, Engine: engine, Runs: coordinator, Agents: fleet, CA: ca,
 		Sessions: sessions, Log: log, Audit: trail, Options: cfg.Agents})
 	signin := authnsvc.New(authnsvc.Config{Store: st, Ingest: engine, Agents: sessions, Audit: trail,
 		Log: log.With("component", "authn"), Options: cfg.Authn})
 	folk := people.New(people.Config{Store: st, Apply: engine, Notify: prov.Notify, Log: log.With("component", "people"),
 		Now: cfg.Now, Entries: prov, Audit: trail, Retention: cfg.UserRetention})
-	// What admins do, one service per room; the API's doors decode, call
-	// one and encode. Their log lines are the admin component's.
+	// What admins do is one service per room; the API's doors decode,
+	// call one and encode. Directories and admin tokens log as the admin
+	// component, as their doors did.
 	adminLog := log.With("component", "admin")
-	fleet := agents.New(agents.Config{Store: st, CA: ca, Sessions: sessions, Audit: trail, Log: adminLog,
-		Heartbeat: cfg.Agents.Heartbeat})
 	adminSrv := api.NewAdminServer(api.AdminConfig{Store: st, Runs: coordinator, Agents: fleet,
 		Reports:     reports.New(reports.Config{Store: st, Agents: fleet, Retention: cfg.UserRetention}),
 		Directories: directories.New(directories.Config{Store: st, Box: box, Audit: trail, Log: adminLog}),

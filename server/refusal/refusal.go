@@ -19,6 +19,9 @@ const (
 	Unmet
 	// Denied: the caller may not do this.
 	Denied
+	// Unauthenticated: the caller did not prove who it is (a credential
+	// unknown, used up or expired).
+	Unauthenticated
 )
 
 // Error is a refusal. Its message is written for the admin who made the
@@ -48,6 +51,9 @@ func Unmetf(format string, args ...any) error { return newf(Unmet, format, args)
 
 // Deniedf returns a Denied refusal.
 func Deniedf(format string, args ...any) error { return newf(Denied, format, args) }
+
+// Unauthenticatedf returns an Unauthenticated refusal.
+func Unauthenticatedf(format string, args ...any) error { return newf(Unauthenticated, format, args) }
 
 // As returns the refusal in err's chain, if any.
 func As(err error) (*Error, bool) {
