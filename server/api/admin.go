@@ -26,7 +26,7 @@ import (
 // AdminServer serves AdminService.
 type AdminServer struct {
 	idsyncv1.UnimplementedAdminServiceServer
-	store       store.Store
+	store       AdminStore
 	runs        *runs.Coordinator
 	agents      *agents.Service
 	reports     *reports.Service
@@ -36,9 +36,30 @@ type AdminServer struct {
 	people      *people.Service
 }
 
+// AdminStore is what the admin service reads of the store: directories,
+// agents, runs, users, groups and the audit trail as they are; every
+// change goes through a service.
+type AdminStore interface {
+	scopeStore
+	ListDirectories(ctx context.Context) ([]*store.Directory, error)
+	DirectoryStats(ctx context.Context, directoryID int64) (store.DirectoryStats, error)
+	ListAgents(ctx context.Context) ([]*store.Agent, error)
+	ListRuns(ctx context.Context, f store.RunFilter) ([]*store.Run, error)
+	GetRun(ctx context.Context, id int64) (*store.Run, error)
+	RunErrors(ctx context.Context, runID int64, limit int) ([]store.EntryError, error)
+	ListUsers(ctx context.Context, f store.UserFilter) ([]*store.User, error)
+	UserGroups(ctx context.Context, userID string) ([]*store.Group, error)
+	UserGroupsTransitive(ctx context.Context, userID string) ([]store.GroupMembership, error)
+	ListGroups(ctx context.Context, f store.GroupFilter) ([]*store.Group, error)
+	GroupMembers(ctx context.Context, groupID string) ([]store.Member, error)
+	ListAudit(ctx context.Context, f store.AuditFilter) ([]*store.AuditEvent, error)
+}
+
+var _ AdminStore = store.Store(nil)
+
 // AdminConfig is what the admin service is built with.
 type AdminConfig struct {
-	Store store.Store
+	Store AdminStore
 	// Runs starts, confirms and cancels import runs.
 	Runs *runs.Coordinator
 	// Agents issues enrolment tokens, revokes agents and tells their

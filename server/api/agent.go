@@ -83,7 +83,7 @@ func (o *AgentOptions) defaults() {
 // AgentServer serves AgentService.
 type AgentServer struct {
 	idsyncv1.UnimplementedAgentServiceServer
-	store  store.Store
+	store  AgentStore
 	engine *ingest.Engine
 	runs   *runs.Coordinator
 	agents *agents.Service
@@ -94,9 +94,27 @@ type AgentServer struct {
 	audit  *audit.Log
 }
 
+// AgentStore is what the agent service's streams read and write of the
+// store: the agent, its stream and certificate, and what a Welcome holds.
+// The runs and their batches are server/runs' and server/ingest's.
+type AgentStore interface {
+	GetAgent(ctx context.Context, id string) (*store.Agent, error)
+	AgentConnected(ctx context.Context, id, sessionID, version string, capabilities []string, now time.Time) error
+	AgentDisconnected(ctx context.Context, id, sessionID string, now time.Time) error
+	AgentSeen(ctx context.Context, id, sessionID string, now time.Time) error
+	AgentLag(ctx context.Context, id string, lag time.Duration) error
+	UseAgentCertificate(ctx context.Context, id, serial string) (*store.Agent, error)
+	RenewAgentCertificate(ctx context.Context, id, serial string, notAfter time.Time) (*store.Agent, error)
+	GetDirectory(ctx context.Context, name string) (*store.Directory, error)
+	Checkpoint(ctx context.Context, directoryID int64) ([]byte, error)
+	GetRun(ctx context.Context, id int64) (*store.Run, error)
+}
+
+var _ AgentStore = store.Store(nil)
+
 // AgentConfig is what the agent service is built from.
 type AgentConfig struct {
-	Store store.Store
+	Store AgentStore
 	// Engine applies the batches of the runs; Runs decides their life.
 	Engine *ingest.Engine
 	Runs   *runs.Coordinator

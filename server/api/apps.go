@@ -25,15 +25,30 @@ import (
 // queue and manual tasks.
 type AppServer struct {
 	idsyncv1.UnimplementedAppServiceServer
-	store store.Store
+	store AppStore
 	apps  *provision.Apps
 }
+
+// AppStore is what the app service reads of the store: the apps as they
+// are, and their figures; every change goes through provision.Apps.
+type AppStore interface {
+	scopeStore
+	GetApp(ctx context.Context, name string) (*store.App, error)
+	ListAssignments(ctx context.Context, appID int64) ([]store.Assignment, error)
+	ListPushedGroups(ctx context.Context, appID int64) ([]*store.PushedGroup, error)
+	CountAccounts(ctx context.Context) ([]store.AccountCount, error)
+	QueueStats(ctx context.Context) ([]store.QueueCount, error)
+	ListJobs(ctx context.Context, f store.JobFilter) ([]*store.Job, error)
+	ListTasks(ctx context.Context, f store.TaskFilter) ([]*store.Task, error)
+}
+
+var _ AppStore = store.Store(nil)
 
 var _ idsyncv1.AppServiceServer = (*AppServer)(nil)
 
 // AppConfig is what the app service is built with.
 type AppConfig struct {
-	Store store.Store
+	Store AppStore
 	// Apps changes apps, their assignments, pushes and tasks.
 	Apps *provision.Apps
 }
@@ -311,11 +326,11 @@ func (s *AppServer) describeWith(ctx context.Context, a *store.App, f *figures, 
 // namer resolves user ids to usernames and group ids to group names, once
 // each per call; an object gone from the hub has no name ("").
 type namer struct {
-	st    store.Store
+	st    scopeStore
 	names map[string]string
 }
 
-func newNamer(st store.Store) *namer { return &namer{st: st, names: map[string]string{}} }
+func newNamer(st scopeStore) *namer { return &namer{st: st, names: map[string]string{}} }
 
 func (n *namer) name(ctx context.Context, kind store.AssignmentKind, id string) (string, error) {
 	key := string(kind) + ":" + id
