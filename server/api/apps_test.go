@@ -87,7 +87,8 @@ func newAppWorld(t *testing.T) *appWorld {
 	w := &appWorld{t: t, st: st, box: box, logs: &lockedBuffer{}, dirs: map[string]*store.Directory{}}
 	log := slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	eng := provision.New(st, box, log, provision.Options{})
-	w.s = api.NewAppServer(st, eng, box, log, nil)
+	w.s = api.NewAppServer(api.AppConfig{Store: st, Apps: provision.NewApps(provision.AppsConfig{Store: st, Engine: eng, Box: box,
+		Log: log.With("component", "apps")})})
 	w.srv = scimtest.Start(t, scimtest.Options{Token: appToken})
 	w.seed("corp", user("u1", "alice"), user("u2", "bob"), group("g1", "staff", "alice", "bob"))
 	w.seed("lab", user("u1", "alice"))

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
+	"github.com/idsync/idsync/server/admins"
 	"github.com/idsync/idsync/server/auth"
 	"github.com/idsync/idsync/server/store"
 )
@@ -21,134 +22,47 @@ import (
 // directory group, for signing in with a directory account), the user
 // search, a user's details and the hourly activity.
 
-// grantApps resolves the apps an app-admin manages to their grants by id:
-// an app removed and added again under the same name is another app.
-func (s *AdminServer) grantApps(ctx context.Context, names []string) ([]string, error) {
-	var apps []string
-	for _, name := range names {
-		a, err := s.store.GetApp(ctx, strings.TrimSpace(name))
-		if errors.Is(err, store.ErrNotFound) {
-			return nil, status.Errorf(codes.NotFound, "apps: no app named %q (see `idsyncctl app list`)", name)
-		} else if err != nil {
-			return nil, statusErr(err, "loading app %q", name)
-		}
-		if g := auth.AppGrant(a.ID); !slices.Contains(apps, g) {
-			apps = append(apps, g)
-		}
-	}
-	return apps, nil
-}
-
-// checkScopeArgs refuses groups for a role other than group-admin, apps
-// for one other than app-admin, and a group-admin without groups.
-func checkScopeArgs(role string, groups, apps []string) error {
-	switch {
-	case role == auth.RoleGroupAdmin && len(groups) == 0:
-		return status.Error(codes.InvalidArgument, "groups: a group-admin needs the groups it acts for")
-	case role != auth.RoleGroupAdmin && len(groups) > 0:
-		return status.Errorf(codes.InvalidArgument, "groups: only a group-admin acts for groups, not a %s", role)
-	case role != auth.RoleAppAdmin && len(apps) > 0:
-		return status.Errorf(codes.InvalidArgument, "apps: only an app-admin is limited to apps, not a %s", role)
-	}
-	return nil
-}
-
 // grantToProto describes a grant, its groups as DIRECTORY/NAME.
-func grantToProto(ctx context.Context, g *store.AdminGrant, n *grantNamer) (*idsyncv1.AdminGrant, error) {
-	t, err := adminTokenToProto(ctx, &store.AdminToken{Role: g.Role, Groups: g.Groups, Apps: g.Apps}, n)
-	if err != nil {
-		return nil, err
-	}
-	label, err := n.label(ctx, g.GroupID)
-	if err != nil {
-		return nil, err
-	}
-	return &idsyncv1.AdminGrant{Id: g.ID, Role: g.Role, Group: label, GroupId: g.GroupID, Groups: t.GetGroups(),
-		Apps: t.GetApps(), CreatedBy: g.CreatedBy, CreatedAt: ts(g.CreatedAt), RevokedAt: ts(g.RevokedAt)}, nil
+func grantToProto(g admins.Grant) *idsyncv1.AdminGrant {
+	return &idsyncv1.AdminGrant{Id: g.ID, Role: g.Role, Group: g.Holder, GroupId: g.GroupID, Groups: g.Grants.Groups,
+		Apps: g.Grants.Apps, CreatedBy: g.CreatedBy, CreatedAt: ts(g.CreatedAt), RevokedAt: ts(g.RevokedAt)}
 }
 
 // CreateAdminGrant binds a role to a directory group.
 func (s *AdminServer) CreateAdminGrant(ctx context.Context, req *idsyncv1.CreateAdminGrantRequest) (*idsyncv1.CreateAdminGrantResponse, error) {
-	role := req.GetRole()
-	switch {
-	case !auth.ValidRole(role):
-		return nil, status.Errorf(codes.InvalidArgument, "role %q: must be one of %s", role, strings.Join(auth.Roles, ", "))
-	case role == auth.RoleAuthn:
-		return nil, status.Error(codes.InvalidArgument, "role authn: it signs users in for an app; nobody signs in to the console with it")
-	case req.GetGroup() == "":
-		return nil, status.Error(codes.InvalidArgument, "group: the directory group whose members hold the role, DIRECTORY/GROUP, required")
-	}
-	if err := checkScopeArgs(role, req.GetGroups(), req.GetApps()); err != nil {
-		return nil, err
-	}
-	holder, err := s.grantGroup(ctx, strings.TrimSpace(req.GetGroup()))
+	g, err := s.admins.CreateGrant(ctx, admins.NewGrant{Role: req.GetRole(), Group: req.GetGroup(), Groups: req.GetGroups(),
+		Apps: req.GetApps()}, auth.Actor(ctx))
 	if err != nil {
-		return nil, err
+		return nil, statusErr(err, "")
 	}
-	groups, err := s.grantGroups(ctx, req.GetGroups())
-	if err != nil {
-		return nil, err
-	}
-	apps, err := s.grantApps(ctx, req.GetApps())
-	if err != nil {
-		return nil, err
-	}
-	g := &store.AdminGrant{Role: role, GroupID: holder.ID, Groups: groups, Apps: apps, CreatedBy: auth.Actor(ctx)}
-	if err := s.store.CreateAdminGrant(ctx, g); errors.Is(err, store.ErrConflict) {
-		return nil, status.Errorf(codes.AlreadyExists, "group %s/%s already holds %s (see `idsyncctl admin grant list`)",
-			holder.Directory, holder.Name, role)
-	} else if err != nil {
-		return nil, statusErr(err, "creating admin grant")
-	}
-	pg, err := grantToProto(ctx, g, newGrantNamer(s.store))
-	if err != nil {
-		return nil, err
-	}
-	s.log.Info("admin grant created", "grant", g.ID, "role", role, "group", pg.GetGroup(), "by", auth.Actor(ctx))
-	s.audit.Event(ctx, "admin.grant.create", "group:"+pg.GetGroup(), "role %s, grant %s%s", role, g.ID,
-		scopeDetail(&idsyncv1.AdminToken{Groups: pg.GetGroups(), GroupIds: groups, Apps: pg.GetApps()}))
-	return &idsyncv1.CreateAdminGrantResponse{Grant: pg}, nil
+	return &idsyncv1.CreateAdminGrantResponse{Grant: grantToProto(g)}, nil
 }
 
 // ListAdminGrants lists the grants.
 func (s *AdminServer) ListAdminGrants(ctx context.Context, _ *idsyncv1.ListAdminGrantsRequest) (*idsyncv1.ListAdminGrantsResponse, error) {
-	grants, err := s.store.ListAdminGrants(ctx)
+	grants, err := s.admins.ListGrants(ctx)
 	if err != nil {
-		return nil, statusErr(err, "listing admin grants")
+		return nil, statusErr(err, "")
 	}
 	resp := &idsyncv1.ListAdminGrantsResponse{}
-	n := newGrantNamer(s.store)
 	for _, g := range grants {
-		pg, err := grantToProto(ctx, g, n)
-		if err != nil {
-			return nil, err
-		}
-		resp.Grants = append(resp.Grants, pg)
+		resp.Grants = append(resp.Grants, grantToProto(g))
 	}
 	return resp, nil
 }
 
 // RevokeAdminGrant revokes a grant: its console sessions end at once.
 func (s *AdminServer) RevokeAdminGrant(ctx context.Context, req *idsyncv1.RevokeAdminGrantRequest) (*idsyncv1.RevokeAdminGrantResponse, error) {
-	if req.GetId() == "" {
-		return nil, status.Error(codes.InvalidArgument, "id: required")
+	me, _ := auth.Admin(ctx)
+	var self string
+	if me != nil {
+		self = me.ID
 	}
-	if me, ok := auth.Admin(ctx); ok && me.ID == "grant:"+req.GetId() {
-		return nil, status.Error(codes.FailedPrecondition, "an admin grant cannot be revoked through itself: sign in with another")
-	}
-	g, err := s.store.RevokeAdminGrant(ctx, req.GetId(), time.Now())
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, status.Errorf(codes.NotFound, "no admin grant with id %q (see `idsyncctl admin grant list`)", req.GetId())
-	} else if err != nil {
-		return nil, statusErr(err, "revoking admin grant %q", req.GetId())
-	}
-	pg, err := grantToProto(ctx, g, newGrantNamer(s.store))
+	g, err := s.admins.RevokeGrant(ctx, req.GetId(), self, auth.Actor(ctx))
 	if err != nil {
-		return nil, err
+		return nil, statusErr(err, "")
 	}
-	s.log.Info("admin grant revoked", "grant", g.ID, "by", auth.Actor(ctx))
-	s.audit.Event(ctx, "admin.grant.revoke", "group:"+pg.GetGroup(), "role %s, grant %s", g.Role, g.ID)
-	return &idsyncv1.RevokeAdminGrantResponse{Grant: pg}, nil
+	return &idsyncv1.RevokeAdminGrantResponse{Grant: grantToProto(g)}, nil
 }
 
 // maxSearchPage bounds a page of SearchUsers.

@@ -22,14 +22,18 @@ import (
 	"github.com/idsync/idsync/internal/obs"
 	"github.com/idsync/idsync/internal/pki"
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
+	"github.com/idsync/idsync/server/admins"
+	"github.com/idsync/idsync/server/agents"
 	"github.com/idsync/idsync/server/api"
 	"github.com/idsync/idsync/server/audit"
 	"github.com/idsync/idsync/server/auth"
 	authnsvc "github.com/idsync/idsync/server/authn"
 	"github.com/idsync/idsync/server/console"
+	"github.com/idsync/idsync/server/directories"
 	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/people"
 	"github.com/idsync/idsync/server/provision"
+	"github.com/idsync/idsync/server/reports"
 	"github.com/idsync/idsync/server/runs"
 	"github.com/idsync/idsync/server/scimin"
 	"github.com/idsync/idsync/server/secrets"
@@ -181,21 +185,32 @@ func Run(ctx context.Context, cfg Config) error {
 	// A committed batch wakes provisioning: the feed is read at once.
 	engine := ingest.New(ingest.Config{Store: st, Log: log, Audit: trail, Metrics: m, OnChange: prov.Notify})
 	cfg.Agents = cfg.Agents.WithDefaults()
-	coordinator := runs.New(runs.Config{Store: st, Engine: engine, Wake: sessions, Audit: trail, Log: log,
+	coordinator := runs.New(runs.Config{Store: st, Engine: engine, Wake: sessions, Cancel: sessions, Audit: trail, Log: log,
 		Heartbeat: cfg.Agents.Heartbeat})
-	agentSrv := api.NewAgentServer(api.AgentConfig{Store: st, Engine: engine, Runs: coordinator, CA: ca,
+	fleet := agents.New(agents.Config{Store: st, CA: ca, Sessions: sessions, Audit: trail, Log: log.With("component", "agents"),
+		Heartbeat: cfg.Agents.Heartbeat, CertTTL: cfg.Agents.CertTTL})
+	agentSrv := api.NewAgentServer(api.AgentConfig{Store: st, Engine: engine, Runs: coordinator, Agents: fleet, CA: ca,
 		Sessions: sessions, Log: log, Audit: trail, Options: cfg.Agents})
 	delegated := authnsvc.New(authnsvc.Config{Store: st, Ingest: engine, Agents: sessions, Audit: trail,
 		Log: log.With("component", "authn"), Options: cfg.Authn})
 	folk := people.New(people.Config{Store: st, Apply: engine, Notify: prov.Notify, Log: log.With("component", "people"),
-		Now: cfg.Now, Entries: prov, Audit: trail})
-	adminSrv := api.NewAdminServer(api.AdminConfig{Store: st, Engine: engine, CA: ca, Sessions: sessions, Box: box,
-		Log: log, Audit: trail, Heartbeat: cfg.Agents.Heartbeat, Authn: delegated, People: folk, UserRetention: cfg.UserRetention})
+		Now: cfg.Now, Entries: prov, Audit: trail, Retention: cfg.UserRetention})
+	// What admins do is one service per room; the API's doors decode,
+	// call one and encode. Directories and admin tokens log as the admin
+	// component, as their doors did.
+	adminLog := log.With("component", "admin")
+	adminSrv := api.NewAdminServer(api.AdminConfig{Store: st, Runs: coordinator, Agents: fleet,
+		Reports:     reports.New(reports.Config{Store: st, Agents: fleet, Retention: cfg.UserRetention}),
+		Directories: directories.New(directories.Config{Store: st, Box: box, Audit: trail, Log: adminLog}),
+		Admins:      admins.New(admins.Config{Store: st, Audit: trail, Log: adminLog}),
+		Authn:       delegated, People: folk})
+
+	appSrv := api.NewAppServer(api.AppConfig{Store: st, Apps: provision.NewApps(provision.AppsConfig{Store: st, Engine: prov, Box: box,
+		Audit: trail, Log: log.With("component", "apps")})})
 
 	bounds := cfg.Bounds.withDefaults()
 	router := newTLSRouter(limit(gl, bounds, m.refused.WithLabelValues("grpc_connection").Inc),
 		authn.Guard(pki.ServerTLSConfig(cert, ca)), bounds.HandshakeTimeout)
-	appSrv := api.NewAppServer(st, prov, box, log, trail)
 	gs, as := grpcServers(authn, bounds, m.refused.WithLabelValues("call").Inc, func(s grpc.ServiceRegistrar) {
 		idsyncv1.RegisterAgentServiceServer(s, agentSrv)
 		idsyncv1.RegisterAdminServiceServer(s, adminSrv)
