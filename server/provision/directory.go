@@ -194,7 +194,7 @@ func (c *dirTarget) initialPassword(ctx context.Context, d *store.Directory, use
 	if err != nil {
 		return "", fmt.Errorf("reading user %s for the initial password: %w", userID, err)
 	}
-	v, err := password.Eval(userEnv{u})
+	v, err := password.Eval(UserEnv{User: u})
 	if err != nil {
 		return "", &permanent{fmt.Errorf("the initial password expression of directory %s for user %s: %w", d.Name, userID, err)}
 	}
