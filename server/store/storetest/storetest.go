@@ -46,6 +46,7 @@ func Run(t *testing.T, open Opener) {
 		{"Audit", auditTests},
 		{"Holds", holdTests},
 		{"Local", localTests},
+		{"Rules", ruleTests},
 	}
 	for _, su := range suites {
 		t.Run(su.name, func(t *testing.T) {
