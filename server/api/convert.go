@@ -29,7 +29,7 @@ func statusErr(err error, format string, args ...any) error {
 		return status.Error(codes.NotFound, msg)
 	case errors.Is(err, store.ErrConflict):
 		return status.Error(codes.AlreadyExists, msg)
-	case errors.Is(err, ingest.ErrRunEnded):
+	case errors.Is(err, ingest.ErrRunEnded), errors.Is(err, ingest.ErrNoSweep):
 		return status.Error(codes.FailedPrecondition, msg)
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, msg)
