@@ -26,6 +26,8 @@ type Store interface {
 	GetGroup(ctx context.Context, id string) (*store.Group, error)
 	FindGroups(ctx context.Context, directoryID int64, name string) ([]*store.Group, error)
 	GroupMembers(ctx context.Context, groupID string) ([]store.Member, error)
+	// A group a rule masters is refused to hand edits.
+	RuleOfGroup(ctx context.Context, groupID string) (*store.Rule, error)
 }
 
 // Config is what a Service is built with.
