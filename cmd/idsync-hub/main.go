@@ -45,6 +45,8 @@ func run(args []string) int {
 	fs.DurationVar(&cfg.Provision.MinBackoff, "push-min-backoff", 2*time.Second, "wait after a push's first failure; doubles per failure, with jitter")
 	fs.DurationVar(&cfg.Provision.MaxBackoff, "push-max-backoff", 10*time.Minute, "longest wait between a push's attempts")
 	fs.DurationVar(&cfg.Agents.CertTTL, "agent-cert-ttl", 365*24*time.Hour, "lifetime of the client certificates agents get; they renew when a third is left")
+	fs.DurationVar(&cfg.RuleInterval, "rule-interval", time.Hour, "how often every group rule is evaluated in full besides on each change (negative: never on a schedule)")
+	fs.DurationVar(&cfg.RuleSettle, "rule-settle", 30*time.Second, "how long after its last full evaluation a group rule that reads groups waits before a group change evaluates it in full again")
 	fs.DurationVar(&cfg.AuditRetention, "audit-retention", 180*24*time.Hour, "how long audit events are kept, e.g. 4320h (180 days)")
 	fs.Float64Var(&cfg.Authn.UserPerMinute, "authn-user-limit", 5, "sign-ins (POST /v1/authn) one person of one directory may try a minute, whatever the spelling of the username")
 	fs.Float64Var(&cfg.Authn.AddrPerMinute, "authn-addr-limit", 60, "sign-ins one client address may try a minute")

@@ -20,6 +20,7 @@ import (
 	"github.com/idsync/idsync/server/authn"
 	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/provision"
+	"github.com/idsync/idsync/server/rules"
 	"github.com/idsync/idsync/server/secrets"
 	"github.com/idsync/idsync/server/sessions"
 	"github.com/idsync/idsync/server/store"
@@ -37,6 +38,7 @@ type AdminServer struct {
 	heartbeat time.Duration
 	authn     *authn.Service
 	box       *secrets.Box
+	rules     *rules.Engine
 }
 
 // AdminConfig is what the admin service is built with.
@@ -54,6 +56,8 @@ type AdminConfig struct {
 	Heartbeat time.Duration
 	// Authn answers Authenticate (nil: delegated authentication is off).
 	Authn *authn.Service
+	// Rules serves the group rules (nil: not served).
+	Rules *rules.Engine
 }
 
 // NewAdminServer returns the admin service.
@@ -62,7 +66,7 @@ func NewAdminServer(c AdminConfig) *AdminServer {
 		c.Heartbeat = 10 * time.Second
 	}
 	return &AdminServer{store: c.Store, engine: c.Engine, ca: c.CA, sessions: c.Sessions, box: c.Box,
-		log: c.Log.With("component", "admin"), audit: c.Audit, heartbeat: c.Heartbeat, authn: c.Authn}
+		log: c.Log.With("component", "admin"), audit: c.Audit, heartbeat: c.Heartbeat, authn: c.Authn, rules: c.Rules}
 }
 
 func (s *AdminServer) directory(ctx context.Context, name string) (*store.Directory, error) {

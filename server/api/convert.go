@@ -171,6 +171,8 @@ func runKindToProto(k store.RunKind) idsyncv1.ImportKind {
 		return idsyncv1.ImportKind_IMPORT_KIND_INCREMENTAL
 	case store.RunWrite:
 		return idsyncv1.ImportKind_IMPORT_KIND_WRITE
+	case store.RunRule:
+		return idsyncv1.ImportKind_IMPORT_KIND_RULE
 	}
 	return idsyncv1.ImportKind_IMPORT_KIND_FULL
 }

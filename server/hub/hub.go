@@ -27,6 +27,7 @@ import (
 	authnsvc "github.com/idsync/idsync/server/authn"
 	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/provision"
+	"github.com/idsync/idsync/server/rules"
 	"github.com/idsync/idsync/server/runs"
 	"github.com/idsync/idsync/server/scimin"
 	"github.com/idsync/idsync/server/secrets"
@@ -69,6 +70,11 @@ type Config struct {
 	// Bounds bound what clients may hold before they are authenticated
 	// (zero: defaults).
 	Bounds Bounds
+	// RuleInterval schedules a full evaluation of every group rule (0:
+	// hourly; negative: none on a schedule); RuleSettle is how long after
+	// its last one a rule that reads groups waits before a group change
+	// evaluates it in full again (0: 30 s).
+	RuleInterval, RuleSettle time.Duration
 }
 
 // Run starts the hub and serves until ctx is cancelled, then stops
@@ -148,8 +154,18 @@ func Run(ctx context.Context, cfg Config) error {
 	// No app pushes to the hub itself, unless a super-admin allows it.
 	cfg.Provision.Listeners = append(cfg.Provision.Listeners, gl.Addr().String(), hl.Addr().String())
 	prov := provision.New(st, box, log, cfg.Provision)
-	// A committed batch wakes provisioning: the feed is read at once.
-	engine := ingest.New(ingest.Config{Store: st, Log: log, Audit: trail, Metrics: m, OnChange: prov.Notify})
+	// A committed batch wakes provisioning and the group rules: each reads
+	// the change feed at once.
+	ruleWake := make(chan struct{}, 1)
+	engine := ingest.New(ingest.Config{Store: st, Log: log, Audit: trail, Metrics: m, OnChange: func() {
+		prov.Notify()
+		select {
+		case ruleWake <- struct{}{}:
+		default:
+		}
+	}})
+	groupRules := rules.New(rules.Config{Store: st, Apply: engine, Audit: trail, Log: log, Wake: ruleWake,
+		Owner: cfg.Provision.Owner, Interval: cfg.RuleInterval, Settle: cfg.RuleSettle})
 	cfg.Agents = cfg.Agents.WithDefaults()
 	coordinator := runs.New(runs.Config{Store: st, Engine: engine, Wake: sessions, Audit: trail, Log: log,
 		Heartbeat: cfg.Agents.Heartbeat})
@@ -158,7 +174,7 @@ func Run(ctx context.Context, cfg Config) error {
 	signin := authnsvc.New(authnsvc.Config{Store: st, Ingest: engine, Agents: sessions, Audit: trail,
 		Log: log.With("component", "authn"), Options: cfg.Authn})
 	adminSrv := api.NewAdminServer(api.AdminConfig{Store: st, Engine: engine, CA: ca, Sessions: sessions, Box: box,
-		Log: log, Audit: trail, Heartbeat: cfg.Agents.Heartbeat, Authn: signin})
+		Log: log, Audit: trail, Heartbeat: cfg.Agents.Heartbeat, Authn: signin, Rules: groupRules})
 
 	bounds := cfg.Bounds.withDefaults()
 	router := newTLSRouter(limit(gl, bounds, m.refused.WithLabelValues("grpc_connection").Inc),
@@ -202,6 +218,7 @@ func Run(ctx context.Context, cfg Config) error {
 	// Reaps the runs of silent agents and schedules full imports.
 	g.Go(func() error { return coordinator.Run(gctx) })
 	g.Go(func() error { return prov.Run(gctx) })
+	g.Go(func() error { return groupRules.Run(gctx) })
 	g.Go(func() error { return audit.Prune(gctx, st, cfg.AuditRetention, time.Hour, log) })
 	// Writes the counts of refusals as their windows end, and the rest
 	// when the hub stops.

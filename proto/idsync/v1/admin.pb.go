@@ -207,6 +207,123 @@ func (UserStatus) EnumDescriptor() ([]byte, []int) {
 	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{2}
 }
 
+// GroupRuleState is where a group rule stands.
+type GroupRuleState int32
+
+const (
+	// Not set.
+	GroupRuleState_GROUP_RULE_STATE_UNSPECIFIED GroupRuleState = 0
+	// Evaluated on every change and in full.
+	GroupRuleState_GROUP_RULE_STATE_ACTIVE GroupRuleState = 1
+	// A change of the rule waits for an admin (confirm or cancel); not
+	// evaluated meanwhile.
+	GroupRuleState_GROUP_RULE_STATE_PAUSED GroupRuleState = 2
+	// A paused evaluation was cancelled: the group is left as it is, the
+	// rule not evaluated until applied again or updated.
+	GroupRuleState_GROUP_RULE_STATE_HELD GroupRuleState = 3
+	// A removal began and did not end: removing the rule again ends it.
+	GroupRuleState_GROUP_RULE_STATE_REMOVING GroupRuleState = 4
+)
+
+// Enum value maps for GroupRuleState.
+var (
+	GroupRuleState_name = map[int32]string{
+		0: "GROUP_RULE_STATE_UNSPECIFIED",
+		1: "GROUP_RULE_STATE_ACTIVE",
+		2: "GROUP_RULE_STATE_PAUSED",
+		3: "GROUP_RULE_STATE_HELD",
+		4: "GROUP_RULE_STATE_REMOVING",
+	}
+	GroupRuleState_value = map[string]int32{
+		"GROUP_RULE_STATE_UNSPECIFIED": 0,
+		"GROUP_RULE_STATE_ACTIVE":      1,
+		"GROUP_RULE_STATE_PAUSED":      2,
+		"GROUP_RULE_STATE_HELD":        3,
+		"GROUP_RULE_STATE_REMOVING":    4,
+	}
+)
+
+func (x GroupRuleState) Enum() *GroupRuleState {
+	p := new(GroupRuleState)
+	*p = x
+	return p
+}
+
+func (x GroupRuleState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (GroupRuleState) Descriptor() protoreflect.EnumDescriptor {
+	return file_idsync_v1_admin_proto_enumTypes[3].Descriptor()
+}
+
+func (GroupRuleState) Type() protoreflect.EnumType {
+	return &file_idsync_v1_admin_proto_enumTypes[3]
+}
+
+func (x GroupRuleState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use GroupRuleState.Descriptor instead.
+func (GroupRuleState) EnumDescriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{3}
+}
+
+// GroupRulePending is the change of a rule that waits for an admin.
+type GroupRulePending int32
+
+const (
+	// Nothing waits.
+	GroupRulePending_GROUP_RULE_PENDING_UNSPECIFIED GroupRulePending = 0
+	// A full evaluation that would remove more members than the safeguard
+	// allows.
+	GroupRulePending_GROUP_RULE_PENDING_APPLY GroupRulePending = 1
+	// The rule's removal, which would empty a large group.
+	GroupRulePending_GROUP_RULE_PENDING_REMOVE GroupRulePending = 2
+)
+
+// Enum value maps for GroupRulePending.
+var (
+	GroupRulePending_name = map[int32]string{
+		0: "GROUP_RULE_PENDING_UNSPECIFIED",
+		1: "GROUP_RULE_PENDING_APPLY",
+		2: "GROUP_RULE_PENDING_REMOVE",
+	}
+	GroupRulePending_value = map[string]int32{
+		"GROUP_RULE_PENDING_UNSPECIFIED": 0,
+		"GROUP_RULE_PENDING_APPLY":       1,
+		"GROUP_RULE_PENDING_REMOVE":      2,
+	}
+)
+
+func (x GroupRulePending) Enum() *GroupRulePending {
+	p := new(GroupRulePending)
+	*p = x
+	return p
+}
+
+func (x GroupRulePending) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (GroupRulePending) Descriptor() protoreflect.EnumDescriptor {
+	return file_idsync_v1_admin_proto_enumTypes[4].Descriptor()
+}
+
+func (GroupRulePending) Type() protoreflect.EnumType {
+	return &file_idsync_v1_admin_proto_enumTypes[4]
+}
+
+func (x GroupRulePending) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use GroupRulePending.Descriptor instead.
+func (GroupRulePending) EnumDescriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{4}
+}
+
 // AuthenticateRequest is a sign-in.
 type AuthenticateRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -4188,6 +4305,1334 @@ func (x *GetGroupResponse) GetMembers() []*GroupMember {
 	return nil
 }
 
+// GroupRule is a group rule.
+type GroupRule struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name, unique whatever its case.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The order in which rules are evaluated: a rule sees in groups the
+	// groups of the rules before it only.
+	Id uint64 `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
+	// The group it fills: hub id, name, and its local directory.
+	GroupId string `protobuf:"bytes,3,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	// The group's name.
+	Group string `protobuf:"bytes,4,opt,name=group,proto3" json:"group,omitempty"`
+	// The group's directory.
+	GroupDirectory string `protobuf:"bytes,5,opt,name=group_directory,json=groupDirectory,proto3" json:"group_directory,omitempty"`
+	// The expression over the user's profile and groups.
+	Expr string `protobuf:"bytes,6,opt,name=expr,proto3" json:"expr,omitempty"`
+	// The directories whose users it covers; empty: every directory.
+	Directories []string `protobuf:"bytes,7,rep,name=directories,proto3" json:"directories,omitempty"`
+	// Where it stands.
+	State GroupRuleState `protobuf:"varint,8,opt,name=state,proto3,enum=idsync.v1.GroupRuleState" json:"state,omitempty"`
+	// What waits for an admin, if anything.
+	Pending GroupRulePending `protobuf:"varint,9,opt,name=pending,proto3,enum=idsync.v1.GroupRulePending" json:"pending,omitempty"`
+	// The run that holds (or held) its change for an admin, if any.
+	Run *ImportRun `protobuf:"bytes,10,opt,name=run,proto3" json:"run,omitempty"`
+	// How many members the group holds.
+	Members uint64 `protobuf:"varint,11,opt,name=members,proto3" json:"members,omitempty"`
+	// What the last full evaluation found (unset: none yet).
+	LastFull *GroupRuleEvaluation `protobuf:"bytes,12,opt,name=last_full,json=lastFull,proto3" json:"last_full,omitempty"`
+	// The newest evaluation error (a user's, or the rule's).
+	LastError string `protobuf:"bytes,13,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// When it was met.
+	LastErrorAt *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=last_error_at,json=lastErrorAt,proto3" json:"last_error_at,omitempty"`
+	// Who added it ("admin:NAME").
+	CreatedBy string `protobuf:"bytes,15,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	// When it was added.
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// When its expression or directories last changed.
+	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupRule) Reset() {
+	*x = GroupRule{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupRule) ProtoMessage() {}
+
+func (x *GroupRule) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupRule.ProtoReflect.Descriptor instead.
+func (*GroupRule) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{59}
+}
+
+func (x *GroupRule) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GroupRule) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *GroupRule) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
+}
+
+func (x *GroupRule) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *GroupRule) GetGroupDirectory() string {
+	if x != nil {
+		return x.GroupDirectory
+	}
+	return ""
+}
+
+func (x *GroupRule) GetExpr() string {
+	if x != nil {
+		return x.Expr
+	}
+	return ""
+}
+
+func (x *GroupRule) GetDirectories() []string {
+	if x != nil {
+		return x.Directories
+	}
+	return nil
+}
+
+func (x *GroupRule) GetState() GroupRuleState {
+	if x != nil {
+		return x.State
+	}
+	return GroupRuleState_GROUP_RULE_STATE_UNSPECIFIED
+}
+
+func (x *GroupRule) GetPending() GroupRulePending {
+	if x != nil {
+		return x.Pending
+	}
+	return GroupRulePending_GROUP_RULE_PENDING_UNSPECIFIED
+}
+
+func (x *GroupRule) GetRun() *ImportRun {
+	if x != nil {
+		return x.Run
+	}
+	return nil
+}
+
+func (x *GroupRule) GetMembers() uint64 {
+	if x != nil {
+		return x.Members
+	}
+	return 0
+}
+
+func (x *GroupRule) GetLastFull() *GroupRuleEvaluation {
+	if x != nil {
+		return x.LastFull
+	}
+	return nil
+}
+
+func (x *GroupRule) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *GroupRule) GetLastErrorAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastErrorAt
+	}
+	return nil
+}
+
+func (x *GroupRule) GetCreatedBy() string {
+	if x != nil {
+		return x.CreatedBy
+	}
+	return ""
+}
+
+func (x *GroupRule) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *GroupRule) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+// GroupRuleEvaluation is what a full evaluation found.
+type GroupRuleEvaluation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When it ran.
+	At *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=at,proto3" json:"at,omitempty"`
+	// Users the expression held.
+	Matched uint64 `protobuf:"varint,2,opt,name=matched,proto3" json:"matched,omitempty"`
+	// Members it added.
+	Joined uint64 `protobuf:"varint,3,opt,name=joined,proto3" json:"joined,omitempty"`
+	// Members it removed.
+	Left uint64 `protobuf:"varint,4,opt,name=left,proto3" json:"left,omitempty"`
+	// Users the expression failed for (their membership left as it was).
+	Errors        uint64 `protobuf:"varint,5,opt,name=errors,proto3" json:"errors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupRuleEvaluation) Reset() {
+	*x = GroupRuleEvaluation{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupRuleEvaluation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupRuleEvaluation) ProtoMessage() {}
+
+func (x *GroupRuleEvaluation) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupRuleEvaluation.ProtoReflect.Descriptor instead.
+func (*GroupRuleEvaluation) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *GroupRuleEvaluation) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *GroupRuleEvaluation) GetMatched() uint64 {
+	if x != nil {
+		return x.Matched
+	}
+	return 0
+}
+
+func (x *GroupRuleEvaluation) GetJoined() uint64 {
+	if x != nil {
+		return x.Joined
+	}
+	return 0
+}
+
+func (x *GroupRuleEvaluation) GetLeft() uint64 {
+	if x != nil {
+		return x.Left
+	}
+	return 0
+}
+
+func (x *GroupRuleEvaluation) GetErrors() uint64 {
+	if x != nil {
+		return x.Errors
+	}
+	return 0
+}
+
+// GroupRuleUser names a user an evaluation adds or removes.
+type GroupRuleUser struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Hub id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Username.
+	Username string `protobuf:"bytes,2,opt,name=username,proto3" json:"username,omitempty"`
+	// Directory name.
+	Directory     string `protobuf:"bytes,3,opt,name=directory,proto3" json:"directory,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupRuleUser) Reset() {
+	*x = GroupRuleUser{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupRuleUser) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupRuleUser) ProtoMessage() {}
+
+func (x *GroupRuleUser) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupRuleUser.ProtoReflect.Descriptor instead.
+func (*GroupRuleUser) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *GroupRuleUser) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *GroupRuleUser) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *GroupRuleUser) GetDirectory() string {
+	if x != nil {
+		return x.Directory
+	}
+	return ""
+}
+
+// GroupRuleOutcome is what an evaluation of a rule did, or would do.
+type GroupRuleOutcome struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rule, as it stands after.
+	Rule *GroupRule `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	// Members the group held before.
+	Members uint64 `protobuf:"varint,2,opt,name=members,proto3" json:"members,omitempty"`
+	// Users the expression holds.
+	Matched uint64 `protobuf:"varint,3,opt,name=matched,proto3" json:"matched,omitempty"`
+	// Users who join.
+	Joined uint64 `protobuf:"varint,4,opt,name=joined,proto3" json:"joined,omitempty"`
+	// Users who leave.
+	Left uint64 `protobuf:"varint,5,opt,name=left,proto3" json:"left,omitempty"`
+	// The first ten who join.
+	Joining []*GroupRuleUser `protobuf:"bytes,6,rep,name=joining,proto3" json:"joining,omitempty"`
+	// The first ten who leave.
+	Leaving []*GroupRuleUser `protobuf:"bytes,7,rep,name=leaving,proto3" json:"leaving,omitempty"`
+	// Users the expression failed for.
+	Errors uint64 `protobuf:"varint,8,opt,name=errors,proto3" json:"errors,omitempty"`
+	// Why it failed for the first of them.
+	FirstError string `protobuf:"bytes,9,opt,name=first_error,json=firstError,proto3" json:"first_error,omitempty"`
+	// Set when the safeguard paused the change: nothing was written.
+	Paused        *ImportRun `protobuf:"bytes,10,opt,name=paused,proto3" json:"paused,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupRuleOutcome) Reset() {
+	*x = GroupRuleOutcome{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupRuleOutcome) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupRuleOutcome) ProtoMessage() {}
+
+func (x *GroupRuleOutcome) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupRuleOutcome.ProtoReflect.Descriptor instead.
+func (*GroupRuleOutcome) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *GroupRuleOutcome) GetRule() *GroupRule {
+	if x != nil {
+		return x.Rule
+	}
+	return nil
+}
+
+func (x *GroupRuleOutcome) GetMembers() uint64 {
+	if x != nil {
+		return x.Members
+	}
+	return 0
+}
+
+func (x *GroupRuleOutcome) GetMatched() uint64 {
+	if x != nil {
+		return x.Matched
+	}
+	return 0
+}
+
+func (x *GroupRuleOutcome) GetJoined() uint64 {
+	if x != nil {
+		return x.Joined
+	}
+	return 0
+}
+
+func (x *GroupRuleOutcome) GetLeft() uint64 {
+	if x != nil {
+		return x.Left
+	}
+	return 0
+}
+
+func (x *GroupRuleOutcome) GetJoining() []*GroupRuleUser {
+	if x != nil {
+		return x.Joining
+	}
+	return nil
+}
+
+func (x *GroupRuleOutcome) GetLeaving() []*GroupRuleUser {
+	if x != nil {
+		return x.Leaving
+	}
+	return nil
+}
+
+func (x *GroupRuleOutcome) GetErrors() uint64 {
+	if x != nil {
+		return x.Errors
+	}
+	return 0
+}
+
+func (x *GroupRuleOutcome) GetFirstError() string {
+	if x != nil {
+		return x.FirstError
+	}
+	return ""
+}
+
+func (x *GroupRuleOutcome) GetPaused() *ImportRun {
+	if x != nil {
+		return x.Paused
+	}
+	return nil
+}
+
+// CreateGroupRuleRequest adds a rule.
+type CreateGroupRuleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rule's name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The group of a local directory it fills: id, name, or DIRECTORY/NAME.
+	Group string `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	// The expression.
+	Expr string `protobuf:"bytes,3,opt,name=expr,proto3" json:"expr,omitempty"`
+	// The directories whose users it covers; none: every directory.
+	Directories   []string `protobuf:"bytes,4,rep,name=directories,proto3" json:"directories,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateGroupRuleRequest) Reset() {
+	*x = CreateGroupRuleRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateGroupRuleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateGroupRuleRequest) ProtoMessage() {}
+
+func (x *CreateGroupRuleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateGroupRuleRequest.ProtoReflect.Descriptor instead.
+func (*CreateGroupRuleRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{63}
+}
+
+func (x *CreateGroupRuleRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CreateGroupRuleRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *CreateGroupRuleRequest) GetExpr() string {
+	if x != nil {
+		return x.Expr
+	}
+	return ""
+}
+
+func (x *CreateGroupRuleRequest) GetDirectories() []string {
+	if x != nil {
+		return x.Directories
+	}
+	return nil
+}
+
+// CreateGroupRuleResponse is the first evaluation.
+type CreateGroupRuleResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What it did.
+	Outcome       *GroupRuleOutcome `protobuf:"bytes,1,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateGroupRuleResponse) Reset() {
+	*x = CreateGroupRuleResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateGroupRuleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateGroupRuleResponse) ProtoMessage() {}
+
+func (x *CreateGroupRuleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateGroupRuleResponse.ProtoReflect.Descriptor instead.
+func (*CreateGroupRuleResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *CreateGroupRuleResponse) GetOutcome() *GroupRuleOutcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return nil
+}
+
+// UpdateGroupRuleRequest changes a rule.
+type UpdateGroupRuleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rule's name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The new settings: expr and directories, as update_mask names them.
+	Rule *GroupRule `protobuf:"bytes,2,opt,name=rule,proto3" json:"rule,omitempty"`
+	// The paths of rule to set: "expr", "directories".
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,3,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateGroupRuleRequest) Reset() {
+	*x = UpdateGroupRuleRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateGroupRuleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateGroupRuleRequest) ProtoMessage() {}
+
+func (x *UpdateGroupRuleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateGroupRuleRequest.ProtoReflect.Descriptor instead.
+func (*UpdateGroupRuleRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *UpdateGroupRuleRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *UpdateGroupRuleRequest) GetRule() *GroupRule {
+	if x != nil {
+		return x.Rule
+	}
+	return nil
+}
+
+func (x *UpdateGroupRuleRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+// UpdateGroupRuleResponse is the evaluation that followed.
+type UpdateGroupRuleResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What it did.
+	Outcome       *GroupRuleOutcome `protobuf:"bytes,1,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateGroupRuleResponse) Reset() {
+	*x = UpdateGroupRuleResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateGroupRuleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateGroupRuleResponse) ProtoMessage() {}
+
+func (x *UpdateGroupRuleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateGroupRuleResponse.ProtoReflect.Descriptor instead.
+func (*UpdateGroupRuleResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *UpdateGroupRuleResponse) GetOutcome() *GroupRuleOutcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return nil
+}
+
+// ListGroupRulesRequest lists rules.
+type ListGroupRulesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListGroupRulesRequest) Reset() {
+	*x = ListGroupRulesRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListGroupRulesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListGroupRulesRequest) ProtoMessage() {}
+
+func (x *ListGroupRulesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListGroupRulesRequest.ProtoReflect.Descriptor instead.
+func (*ListGroupRulesRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{67}
+}
+
+// ListGroupRulesResponse holds the rules in the order they are evaluated.
+type ListGroupRulesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rules.
+	Rules         []*GroupRule `protobuf:"bytes,1,rep,name=rules,proto3" json:"rules,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListGroupRulesResponse) Reset() {
+	*x = ListGroupRulesResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListGroupRulesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListGroupRulesResponse) ProtoMessage() {}
+
+func (x *ListGroupRulesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListGroupRulesResponse.ProtoReflect.Descriptor instead.
+func (*ListGroupRulesResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{68}
+}
+
+func (x *ListGroupRulesResponse) GetRules() []*GroupRule {
+	if x != nil {
+		return x.Rules
+	}
+	return nil
+}
+
+// GetGroupRuleRequest names a rule.
+type GetGroupRuleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rule's name.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetGroupRuleRequest) Reset() {
+	*x = GetGroupRuleRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetGroupRuleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetGroupRuleRequest) ProtoMessage() {}
+
+func (x *GetGroupRuleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetGroupRuleRequest.ProtoReflect.Descriptor instead.
+func (*GetGroupRuleRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *GetGroupRuleRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// GetGroupRuleResponse is the rule.
+type GetGroupRuleResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rule.
+	Rule          *GroupRule `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetGroupRuleResponse) Reset() {
+	*x = GetGroupRuleResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetGroupRuleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetGroupRuleResponse) ProtoMessage() {}
+
+func (x *GetGroupRuleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetGroupRuleResponse.ProtoReflect.Descriptor instead.
+func (*GetGroupRuleResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *GetGroupRuleResponse) GetRule() *GroupRule {
+	if x != nil {
+		return x.Rule
+	}
+	return nil
+}
+
+// ApplyGroupRuleRequest names a rule to evaluate in full.
+type ApplyGroupRuleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rule's name.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApplyGroupRuleRequest) Reset() {
+	*x = ApplyGroupRuleRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApplyGroupRuleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApplyGroupRuleRequest) ProtoMessage() {}
+
+func (x *ApplyGroupRuleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApplyGroupRuleRequest.ProtoReflect.Descriptor instead.
+func (*ApplyGroupRuleRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *ApplyGroupRuleRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// ApplyGroupRuleResponse is the evaluation.
+type ApplyGroupRuleResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What it did.
+	Outcome       *GroupRuleOutcome `protobuf:"bytes,1,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApplyGroupRuleResponse) Reset() {
+	*x = ApplyGroupRuleResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApplyGroupRuleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApplyGroupRuleResponse) ProtoMessage() {}
+
+func (x *ApplyGroupRuleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApplyGroupRuleResponse.ProtoReflect.Descriptor instead.
+func (*ApplyGroupRuleResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *ApplyGroupRuleResponse) GetOutcome() *GroupRuleOutcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return nil
+}
+
+// PreviewGroupRuleRequest names a rule to preview.
+type PreviewGroupRuleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rule's name.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreviewGroupRuleRequest) Reset() {
+	*x = PreviewGroupRuleRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviewGroupRuleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviewGroupRuleRequest) ProtoMessage() {}
+
+func (x *PreviewGroupRuleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviewGroupRuleRequest.ProtoReflect.Descriptor instead.
+func (*PreviewGroupRuleRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *PreviewGroupRuleRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// PreviewGroupRuleResponse is what a full evaluation would do.
+type PreviewGroupRuleResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What it would do; nothing was written.
+	Outcome       *GroupRuleOutcome `protobuf:"bytes,1,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreviewGroupRuleResponse) Reset() {
+	*x = PreviewGroupRuleResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviewGroupRuleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviewGroupRuleResponse) ProtoMessage() {}
+
+func (x *PreviewGroupRuleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviewGroupRuleResponse.ProtoReflect.Descriptor instead.
+func (*PreviewGroupRuleResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{74}
+}
+
+func (x *PreviewGroupRuleResponse) GetOutcome() *GroupRuleOutcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return nil
+}
+
+// DeleteGroupRuleRequest names a rule to remove.
+type DeleteGroupRuleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rule's name.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteGroupRuleRequest) Reset() {
+	*x = DeleteGroupRuleRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[75]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteGroupRuleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteGroupRuleRequest) ProtoMessage() {}
+
+func (x *DeleteGroupRuleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[75]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteGroupRuleRequest.ProtoReflect.Descriptor instead.
+func (*DeleteGroupRuleRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{75}
+}
+
+func (x *DeleteGroupRuleRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// DeleteGroupRuleResponse is what the removal did.
+type DeleteGroupRuleResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The members removed, or the run that holds the removal (paused).
+	Outcome       *GroupRuleOutcome `protobuf:"bytes,1,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteGroupRuleResponse) Reset() {
+	*x = DeleteGroupRuleResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[76]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteGroupRuleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteGroupRuleResponse) ProtoMessage() {}
+
+func (x *DeleteGroupRuleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[76]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteGroupRuleResponse.ProtoReflect.Descriptor instead.
+func (*DeleteGroupRuleResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{76}
+}
+
+func (x *DeleteGroupRuleResponse) GetOutcome() *GroupRuleOutcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return nil
+}
+
+// ConfirmGroupRuleRequest names a rule whose paused change goes ahead.
+type ConfirmGroupRuleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rule's name.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfirmGroupRuleRequest) Reset() {
+	*x = ConfirmGroupRuleRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfirmGroupRuleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfirmGroupRuleRequest) ProtoMessage() {}
+
+func (x *ConfirmGroupRuleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfirmGroupRuleRequest.ProtoReflect.Descriptor instead.
+func (*ConfirmGroupRuleRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{77}
+}
+
+func (x *ConfirmGroupRuleRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// ConfirmGroupRuleResponse is what the change did.
+type ConfirmGroupRuleResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What it did.
+	Outcome       *GroupRuleOutcome `protobuf:"bytes,1,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfirmGroupRuleResponse) Reset() {
+	*x = ConfirmGroupRuleResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[78]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfirmGroupRuleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfirmGroupRuleResponse) ProtoMessage() {}
+
+func (x *ConfirmGroupRuleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[78]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfirmGroupRuleResponse.ProtoReflect.Descriptor instead.
+func (*ConfirmGroupRuleResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{78}
+}
+
+func (x *ConfirmGroupRuleResponse) GetOutcome() *GroupRuleOutcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return nil
+}
+
+// CancelGroupRuleRequest names a rule whose paused change is called off.
+type CancelGroupRuleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rule's name.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelGroupRuleRequest) Reset() {
+	*x = CancelGroupRuleRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[79]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelGroupRuleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelGroupRuleRequest) ProtoMessage() {}
+
+func (x *CancelGroupRuleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[79]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelGroupRuleRequest.ProtoReflect.Descriptor instead.
+func (*CancelGroupRuleRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{79}
+}
+
+func (x *CancelGroupRuleRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// CancelGroupRuleResponse is the rule after.
+type CancelGroupRuleResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rule.
+	Rule          *GroupRule `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelGroupRuleResponse) Reset() {
+	*x = CancelGroupRuleResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[80]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelGroupRuleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelGroupRuleResponse) ProtoMessage() {}
+
+func (x *CancelGroupRuleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[80]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelGroupRuleResponse.ProtoReflect.Descriptor instead.
+func (*CancelGroupRuleResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{80}
+}
+
+func (x *CancelGroupRuleResponse) GetRule() *GroupRule {
+	if x != nil {
+		return x.Rule
+	}
+	return nil
+}
+
 var File_idsync_v1_admin_proto protoreflect.FileDescriptor
 
 const file_idsync_v1_admin_proto_rawDesc = "" +
@@ -4482,7 +5927,94 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\tdirectory\x18\x02 \x01(\tR\tdirectory\"l\n" +
 	"\x10GetGroupResponse\x12&\n" +
 	"\x05group\x18\x01 \x01(\v2\x10.idsync.v1.GroupR\x05group\x120\n" +
-	"\amembers\x18\x02 \x03(\v2\x16.idsync.v1.GroupMemberR\amembers*\x8c\x01\n" +
+	"\amembers\x18\x02 \x03(\v2\x16.idsync.v1.GroupMemberR\amembers\"\x9a\x05\n" +
+	"\tGroupRule\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\x04R\x02id\x12\x19\n" +
+	"\bgroup_id\x18\x03 \x01(\tR\agroupId\x12\x14\n" +
+	"\x05group\x18\x04 \x01(\tR\x05group\x12'\n" +
+	"\x0fgroup_directory\x18\x05 \x01(\tR\x0egroupDirectory\x12\x12\n" +
+	"\x04expr\x18\x06 \x01(\tR\x04expr\x12 \n" +
+	"\vdirectories\x18\a \x03(\tR\vdirectories\x12/\n" +
+	"\x05state\x18\b \x01(\x0e2\x19.idsync.v1.GroupRuleStateR\x05state\x125\n" +
+	"\apending\x18\t \x01(\x0e2\x1b.idsync.v1.GroupRulePendingR\apending\x12&\n" +
+	"\x03run\x18\n" +
+	" \x01(\v2\x14.idsync.v1.ImportRunR\x03run\x12\x18\n" +
+	"\amembers\x18\v \x01(\x04R\amembers\x12;\n" +
+	"\tlast_full\x18\f \x01(\v2\x1e.idsync.v1.GroupRuleEvaluationR\blastFull\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\r \x01(\tR\tlastError\x12>\n" +
+	"\rlast_error_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\vlastErrorAt\x12\x1d\n" +
+	"\n" +
+	"created_by\x18\x0f \x01(\tR\tcreatedBy\x129\n" +
+	"\n" +
+	"created_at\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"\n" +
+	"updated_at\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\x9f\x01\n" +
+	"\x13GroupRuleEvaluation\x12*\n" +
+	"\x02at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x18\n" +
+	"\amatched\x18\x02 \x01(\x04R\amatched\x12\x16\n" +
+	"\x06joined\x18\x03 \x01(\x04R\x06joined\x12\x12\n" +
+	"\x04left\x18\x04 \x01(\x04R\x04left\x12\x16\n" +
+	"\x06errors\x18\x05 \x01(\x04R\x06errors\"Y\n" +
+	"\rGroupRuleUser\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
+	"\busername\x18\x02 \x01(\tR\busername\x12\x1c\n" +
+	"\tdirectory\x18\x03 \x01(\tR\tdirectory\"\xeb\x02\n" +
+	"\x10GroupRuleOutcome\x12(\n" +
+	"\x04rule\x18\x01 \x01(\v2\x14.idsync.v1.GroupRuleR\x04rule\x12\x18\n" +
+	"\amembers\x18\x02 \x01(\x04R\amembers\x12\x18\n" +
+	"\amatched\x18\x03 \x01(\x04R\amatched\x12\x16\n" +
+	"\x06joined\x18\x04 \x01(\x04R\x06joined\x12\x12\n" +
+	"\x04left\x18\x05 \x01(\x04R\x04left\x122\n" +
+	"\ajoining\x18\x06 \x03(\v2\x18.idsync.v1.GroupRuleUserR\ajoining\x122\n" +
+	"\aleaving\x18\a \x03(\v2\x18.idsync.v1.GroupRuleUserR\aleaving\x12\x16\n" +
+	"\x06errors\x18\b \x01(\x04R\x06errors\x12\x1f\n" +
+	"\vfirst_error\x18\t \x01(\tR\n" +
+	"firstError\x12,\n" +
+	"\x06paused\x18\n" +
+	" \x01(\v2\x14.idsync.v1.ImportRunR\x06paused\"x\n" +
+	"\x16CreateGroupRuleRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x12\n" +
+	"\x04expr\x18\x03 \x01(\tR\x04expr\x12 \n" +
+	"\vdirectories\x18\x04 \x03(\tR\vdirectories\"P\n" +
+	"\x17CreateGroupRuleResponse\x125\n" +
+	"\aoutcome\x18\x01 \x01(\v2\x1b.idsync.v1.GroupRuleOutcomeR\aoutcome\"\x93\x01\n" +
+	"\x16UpdateGroupRuleRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12(\n" +
+	"\x04rule\x18\x02 \x01(\v2\x14.idsync.v1.GroupRuleR\x04rule\x12;\n" +
+	"\vupdate_mask\x18\x03 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"P\n" +
+	"\x17UpdateGroupRuleResponse\x125\n" +
+	"\aoutcome\x18\x01 \x01(\v2\x1b.idsync.v1.GroupRuleOutcomeR\aoutcome\"\x17\n" +
+	"\x15ListGroupRulesRequest\"D\n" +
+	"\x16ListGroupRulesResponse\x12*\n" +
+	"\x05rules\x18\x01 \x03(\v2\x14.idsync.v1.GroupRuleR\x05rules\")\n" +
+	"\x13GetGroupRuleRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"@\n" +
+	"\x14GetGroupRuleResponse\x12(\n" +
+	"\x04rule\x18\x01 \x01(\v2\x14.idsync.v1.GroupRuleR\x04rule\"+\n" +
+	"\x15ApplyGroupRuleRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"O\n" +
+	"\x16ApplyGroupRuleResponse\x125\n" +
+	"\aoutcome\x18\x01 \x01(\v2\x1b.idsync.v1.GroupRuleOutcomeR\aoutcome\"-\n" +
+	"\x17PreviewGroupRuleRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"Q\n" +
+	"\x18PreviewGroupRuleResponse\x125\n" +
+	"\aoutcome\x18\x01 \x01(\v2\x1b.idsync.v1.GroupRuleOutcomeR\aoutcome\",\n" +
+	"\x16DeleteGroupRuleRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"P\n" +
+	"\x17DeleteGroupRuleResponse\x125\n" +
+	"\aoutcome\x18\x01 \x01(\v2\x1b.idsync.v1.GroupRuleOutcomeR\aoutcome\"-\n" +
+	"\x17ConfirmGroupRuleRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"Q\n" +
+	"\x18ConfirmGroupRuleResponse\x125\n" +
+	"\aoutcome\x18\x01 \x01(\v2\x1b.idsync.v1.GroupRuleOutcomeR\aoutcome\",\n" +
+	"\x16CancelGroupRuleRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"C\n" +
+	"\x17CancelGroupRuleResponse\x12(\n" +
+	"\x04rule\x18\x01 \x01(\v2\x14.idsync.v1.GroupRuleR\x04rule*\x8c\x01\n" +
 	"\n" +
 	"AgentState\x12\x1b\n" +
 	"\x17AGENT_STATE_UNSPECIFIED\x10\x00\x12\x17\n" +
@@ -4502,7 +6034,17 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x17USER_STATUS_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12USER_STATUS_ACTIVE\x10\x01\x12\x19\n" +
 	"\x15USER_STATUS_SUSPENDED\x10\x02\x12\x1d\n" +
-	"\x19USER_STATUS_DEPROVISIONED\x10\x032\xf9\x0e\n" +
+	"\x19USER_STATUS_DEPROVISIONED\x10\x03*\xa6\x01\n" +
+	"\x0eGroupRuleState\x12 \n" +
+	"\x1cGROUP_RULE_STATE_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17GROUP_RULE_STATE_ACTIVE\x10\x01\x12\x1b\n" +
+	"\x17GROUP_RULE_STATE_PAUSED\x10\x02\x12\x19\n" +
+	"\x15GROUP_RULE_STATE_HELD\x10\x03\x12\x1d\n" +
+	"\x19GROUP_RULE_STATE_REMOVING\x10\x04*s\n" +
+	"\x10GroupRulePending\x12\"\n" +
+	"\x1eGROUP_RULE_PENDING_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18GROUP_RULE_PENDING_APPLY\x10\x01\x12\x1d\n" +
+	"\x19GROUP_RULE_PENDING_REMOVE\x10\x022\x9a\x15\n" +
 	"\fAdminService\x12X\n" +
 	"\x0fCreateDirectory\x12!.idsync.v1.CreateDirectoryRequest\x1a\".idsync.v1.CreateDirectoryResponse\x12X\n" +
 	"\x0fUpdateDirectory\x12!.idsync.v1.UpdateDirectoryRequest\x1a\".idsync.v1.UpdateDirectoryResponse\x12X\n" +
@@ -4528,7 +6070,16 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x10RevokeAdminToken\x12\".idsync.v1.RevokeAdminTokenRequest\x1a#.idsync.v1.RevokeAdminTokenResponse\x12X\n" +
 	"\x0fListAuditEvents\x12!.idsync.v1.ListAuditEventsRequest\x1a\".idsync.v1.ListAuditEventsResponse\x12F\n" +
 	"\tGetReport\x12\x1b.idsync.v1.GetReportRequest\x1a\x1c.idsync.v1.GetReportResponse\x12O\n" +
-	"\fAuthenticate\x12\x1e.idsync.v1.AuthenticateRequest\x1a\x1f.idsync.v1.AuthenticateResponseB3Z1github.com/idsync/idsync/proto/idsync/v1;idsyncv1b\x06proto3"
+	"\fAuthenticate\x12\x1e.idsync.v1.AuthenticateRequest\x1a\x1f.idsync.v1.AuthenticateResponse\x12X\n" +
+	"\x0fCreateGroupRule\x12!.idsync.v1.CreateGroupRuleRequest\x1a\".idsync.v1.CreateGroupRuleResponse\x12X\n" +
+	"\x0fUpdateGroupRule\x12!.idsync.v1.UpdateGroupRuleRequest\x1a\".idsync.v1.UpdateGroupRuleResponse\x12U\n" +
+	"\x0eListGroupRules\x12 .idsync.v1.ListGroupRulesRequest\x1a!.idsync.v1.ListGroupRulesResponse\x12O\n" +
+	"\fGetGroupRule\x12\x1e.idsync.v1.GetGroupRuleRequest\x1a\x1f.idsync.v1.GetGroupRuleResponse\x12U\n" +
+	"\x0eApplyGroupRule\x12 .idsync.v1.ApplyGroupRuleRequest\x1a!.idsync.v1.ApplyGroupRuleResponse\x12[\n" +
+	"\x10PreviewGroupRule\x12\".idsync.v1.PreviewGroupRuleRequest\x1a#.idsync.v1.PreviewGroupRuleResponse\x12X\n" +
+	"\x0fDeleteGroupRule\x12!.idsync.v1.DeleteGroupRuleRequest\x1a\".idsync.v1.DeleteGroupRuleResponse\x12[\n" +
+	"\x10ConfirmGroupRule\x12\".idsync.v1.ConfirmGroupRuleRequest\x1a#.idsync.v1.ConfirmGroupRuleResponse\x12X\n" +
+	"\x0fCancelGroupRule\x12!.idsync.v1.CancelGroupRuleRequest\x1a\".idsync.v1.CancelGroupRuleResponseB3Z1github.com/idsync/idsync/proto/idsync/v1;idsyncv1b\x06proto3"
 
 var (
 	file_idsync_v1_admin_proto_rawDescOnce sync.Once
@@ -4542,188 +6093,253 @@ func file_idsync_v1_admin_proto_rawDescGZIP() []byte {
 	return file_idsync_v1_admin_proto_rawDescData
 }
 
-var file_idsync_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_idsync_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 59)
+var file_idsync_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_idsync_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 81)
 var file_idsync_v1_admin_proto_goTypes = []any{
 	(AgentState)(0),                       // 0: idsync.v1.AgentState
 	(RunState)(0),                         // 1: idsync.v1.RunState
 	(UserStatus)(0),                       // 2: idsync.v1.UserStatus
-	(*AuthenticateRequest)(nil),           // 3: idsync.v1.AuthenticateRequest
-	(*AuthenticateResponse)(nil),          // 4: idsync.v1.AuthenticateResponse
-	(*AdminToken)(nil),                    // 5: idsync.v1.AdminToken
-	(*CreateAdminTokenRequest)(nil),       // 6: idsync.v1.CreateAdminTokenRequest
-	(*CreateAdminTokenResponse)(nil),      // 7: idsync.v1.CreateAdminTokenResponse
-	(*ListAdminTokensRequest)(nil),        // 8: idsync.v1.ListAdminTokensRequest
-	(*ListAdminTokensResponse)(nil),       // 9: idsync.v1.ListAdminTokensResponse
-	(*RevokeAdminTokenRequest)(nil),       // 10: idsync.v1.RevokeAdminTokenRequest
-	(*RevokeAdminTokenResponse)(nil),      // 11: idsync.v1.RevokeAdminTokenResponse
-	(*AuditEvent)(nil),                    // 12: idsync.v1.AuditEvent
-	(*ListAuditEventsRequest)(nil),        // 13: idsync.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil),       // 14: idsync.v1.ListAuditEventsResponse
-	(*GetReportRequest)(nil),              // 15: idsync.v1.GetReportRequest
-	(*ReportRow)(nil),                     // 16: idsync.v1.ReportRow
-	(*GetReportResponse)(nil),             // 17: idsync.v1.GetReportResponse
-	(*AttributeMapping)(nil),              // 18: idsync.v1.AttributeMapping
-	(*Directory)(nil),                     // 19: idsync.v1.Directory
-	(*WriteBack)(nil),                     // 20: idsync.v1.WriteBack
-	(*CaptureStatus)(nil),                 // 21: idsync.v1.CaptureStatus
-	(*CreateDirectoryRequest)(nil),        // 22: idsync.v1.CreateDirectoryRequest
-	(*CreateDirectoryResponse)(nil),       // 23: idsync.v1.CreateDirectoryResponse
-	(*UpdateDirectoryRequest)(nil),        // 24: idsync.v1.UpdateDirectoryRequest
-	(*UpdateDirectoryResponse)(nil),       // 25: idsync.v1.UpdateDirectoryResponse
-	(*ListDirectoriesRequest)(nil),        // 26: idsync.v1.ListDirectoriesRequest
-	(*ListDirectoriesResponse)(nil),       // 27: idsync.v1.ListDirectoriesResponse
-	(*GetDirectoryRequest)(nil),           // 28: idsync.v1.GetDirectoryRequest
-	(*GetDirectoryResponse)(nil),          // 29: idsync.v1.GetDirectoryResponse
-	(*IssueSourceTokenRequest)(nil),       // 30: idsync.v1.IssueSourceTokenRequest
-	(*IssueSourceTokenResponse)(nil),      // 31: idsync.v1.IssueSourceTokenResponse
-	(*CreateEnrollmentTokenRequest)(nil),  // 32: idsync.v1.CreateEnrollmentTokenRequest
-	(*CreateEnrollmentTokenResponse)(nil), // 33: idsync.v1.CreateEnrollmentTokenResponse
-	(*Agent)(nil),                         // 34: idsync.v1.Agent
-	(*ListAgentsRequest)(nil),             // 35: idsync.v1.ListAgentsRequest
-	(*ListAgentsResponse)(nil),            // 36: idsync.v1.ListAgentsResponse
-	(*RevokeAgentRequest)(nil),            // 37: idsync.v1.RevokeAgentRequest
-	(*RevokeAgentResponse)(nil),           // 38: idsync.v1.RevokeAgentResponse
-	(*ImportRun)(nil),                     // 39: idsync.v1.ImportRun
-	(*StartImportRequest)(nil),            // 40: idsync.v1.StartImportRequest
-	(*StartImportResponse)(nil),           // 41: idsync.v1.StartImportResponse
-	(*ListImportsRequest)(nil),            // 42: idsync.v1.ListImportsRequest
-	(*ListImportsResponse)(nil),           // 43: idsync.v1.ListImportsResponse
-	(*GetImportRequest)(nil),              // 44: idsync.v1.GetImportRequest
-	(*GetImportResponse)(nil),             // 45: idsync.v1.GetImportResponse
-	(*ConfirmImportRequest)(nil),          // 46: idsync.v1.ConfirmImportRequest
-	(*ConfirmImportResponse)(nil),         // 47: idsync.v1.ConfirmImportResponse
-	(*CancelImportRequest)(nil),           // 48: idsync.v1.CancelImportRequest
-	(*CancelImportResponse)(nil),          // 49: idsync.v1.CancelImportResponse
-	(*User)(nil),                          // 50: idsync.v1.User
-	(*TransitiveGroup)(nil),               // 51: idsync.v1.TransitiveGroup
-	(*ListUsersRequest)(nil),              // 52: idsync.v1.ListUsersRequest
-	(*ListUsersResponse)(nil),             // 53: idsync.v1.ListUsersResponse
-	(*GetUserRequest)(nil),                // 54: idsync.v1.GetUserRequest
-	(*GetUserResponse)(nil),               // 55: idsync.v1.GetUserResponse
-	(*Group)(nil),                         // 56: idsync.v1.Group
-	(*GroupMember)(nil),                   // 57: idsync.v1.GroupMember
-	(*ListGroupsRequest)(nil),             // 58: idsync.v1.ListGroupsRequest
-	(*ListGroupsResponse)(nil),            // 59: idsync.v1.ListGroupsResponse
-	(*GetGroupRequest)(nil),               // 60: idsync.v1.GetGroupRequest
-	(*GetGroupResponse)(nil),              // 61: idsync.v1.GetGroupResponse
-	(*timestamppb.Timestamp)(nil),         // 62: google.protobuf.Timestamp
-	(DirectoryKind)(0),                    // 63: idsync.v1.DirectoryKind
-	(*fieldmaskpb.FieldMask)(nil),         // 64: google.protobuf.FieldMask
-	(ImportKind)(0),                       // 65: idsync.v1.ImportKind
-	(*EntryError)(nil),                    // 66: idsync.v1.EntryError
-	(*Attribute)(nil),                     // 67: idsync.v1.Attribute
-	(ObjectKind)(0),                       // 68: idsync.v1.ObjectKind
+	(GroupRuleState)(0),                   // 3: idsync.v1.GroupRuleState
+	(GroupRulePending)(0),                 // 4: idsync.v1.GroupRulePending
+	(*AuthenticateRequest)(nil),           // 5: idsync.v1.AuthenticateRequest
+	(*AuthenticateResponse)(nil),          // 6: idsync.v1.AuthenticateResponse
+	(*AdminToken)(nil),                    // 7: idsync.v1.AdminToken
+	(*CreateAdminTokenRequest)(nil),       // 8: idsync.v1.CreateAdminTokenRequest
+	(*CreateAdminTokenResponse)(nil),      // 9: idsync.v1.CreateAdminTokenResponse
+	(*ListAdminTokensRequest)(nil),        // 10: idsync.v1.ListAdminTokensRequest
+	(*ListAdminTokensResponse)(nil),       // 11: idsync.v1.ListAdminTokensResponse
+	(*RevokeAdminTokenRequest)(nil),       // 12: idsync.v1.RevokeAdminTokenRequest
+	(*RevokeAdminTokenResponse)(nil),      // 13: idsync.v1.RevokeAdminTokenResponse
+	(*AuditEvent)(nil),                    // 14: idsync.v1.AuditEvent
+	(*ListAuditEventsRequest)(nil),        // 15: idsync.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),       // 16: idsync.v1.ListAuditEventsResponse
+	(*GetReportRequest)(nil),              // 17: idsync.v1.GetReportRequest
+	(*ReportRow)(nil),                     // 18: idsync.v1.ReportRow
+	(*GetReportResponse)(nil),             // 19: idsync.v1.GetReportResponse
+	(*AttributeMapping)(nil),              // 20: idsync.v1.AttributeMapping
+	(*Directory)(nil),                     // 21: idsync.v1.Directory
+	(*WriteBack)(nil),                     // 22: idsync.v1.WriteBack
+	(*CaptureStatus)(nil),                 // 23: idsync.v1.CaptureStatus
+	(*CreateDirectoryRequest)(nil),        // 24: idsync.v1.CreateDirectoryRequest
+	(*CreateDirectoryResponse)(nil),       // 25: idsync.v1.CreateDirectoryResponse
+	(*UpdateDirectoryRequest)(nil),        // 26: idsync.v1.UpdateDirectoryRequest
+	(*UpdateDirectoryResponse)(nil),       // 27: idsync.v1.UpdateDirectoryResponse
+	(*ListDirectoriesRequest)(nil),        // 28: idsync.v1.ListDirectoriesRequest
+	(*ListDirectoriesResponse)(nil),       // 29: idsync.v1.ListDirectoriesResponse
+	(*GetDirectoryRequest)(nil),           // 30: idsync.v1.GetDirectoryRequest
+	(*GetDirectoryResponse)(nil),          // 31: idsync.v1.GetDirectoryResponse
+	(*IssueSourceTokenRequest)(nil),       // 32: idsync.v1.IssueSourceTokenRequest
+	(*IssueSourceTokenResponse)(nil),      // 33: idsync.v1.IssueSourceTokenResponse
+	(*CreateEnrollmentTokenRequest)(nil),  // 34: idsync.v1.CreateEnrollmentTokenRequest
+	(*CreateEnrollmentTokenResponse)(nil), // 35: idsync.v1.CreateEnrollmentTokenResponse
+	(*Agent)(nil),                         // 36: idsync.v1.Agent
+	(*ListAgentsRequest)(nil),             // 37: idsync.v1.ListAgentsRequest
+	(*ListAgentsResponse)(nil),            // 38: idsync.v1.ListAgentsResponse
+	(*RevokeAgentRequest)(nil),            // 39: idsync.v1.RevokeAgentRequest
+	(*RevokeAgentResponse)(nil),           // 40: idsync.v1.RevokeAgentResponse
+	(*ImportRun)(nil),                     // 41: idsync.v1.ImportRun
+	(*StartImportRequest)(nil),            // 42: idsync.v1.StartImportRequest
+	(*StartImportResponse)(nil),           // 43: idsync.v1.StartImportResponse
+	(*ListImportsRequest)(nil),            // 44: idsync.v1.ListImportsRequest
+	(*ListImportsResponse)(nil),           // 45: idsync.v1.ListImportsResponse
+	(*GetImportRequest)(nil),              // 46: idsync.v1.GetImportRequest
+	(*GetImportResponse)(nil),             // 47: idsync.v1.GetImportResponse
+	(*ConfirmImportRequest)(nil),          // 48: idsync.v1.ConfirmImportRequest
+	(*ConfirmImportResponse)(nil),         // 49: idsync.v1.ConfirmImportResponse
+	(*CancelImportRequest)(nil),           // 50: idsync.v1.CancelImportRequest
+	(*CancelImportResponse)(nil),          // 51: idsync.v1.CancelImportResponse
+	(*User)(nil),                          // 52: idsync.v1.User
+	(*TransitiveGroup)(nil),               // 53: idsync.v1.TransitiveGroup
+	(*ListUsersRequest)(nil),              // 54: idsync.v1.ListUsersRequest
+	(*ListUsersResponse)(nil),             // 55: idsync.v1.ListUsersResponse
+	(*GetUserRequest)(nil),                // 56: idsync.v1.GetUserRequest
+	(*GetUserResponse)(nil),               // 57: idsync.v1.GetUserResponse
+	(*Group)(nil),                         // 58: idsync.v1.Group
+	(*GroupMember)(nil),                   // 59: idsync.v1.GroupMember
+	(*ListGroupsRequest)(nil),             // 60: idsync.v1.ListGroupsRequest
+	(*ListGroupsResponse)(nil),            // 61: idsync.v1.ListGroupsResponse
+	(*GetGroupRequest)(nil),               // 62: idsync.v1.GetGroupRequest
+	(*GetGroupResponse)(nil),              // 63: idsync.v1.GetGroupResponse
+	(*GroupRule)(nil),                     // 64: idsync.v1.GroupRule
+	(*GroupRuleEvaluation)(nil),           // 65: idsync.v1.GroupRuleEvaluation
+	(*GroupRuleUser)(nil),                 // 66: idsync.v1.GroupRuleUser
+	(*GroupRuleOutcome)(nil),              // 67: idsync.v1.GroupRuleOutcome
+	(*CreateGroupRuleRequest)(nil),        // 68: idsync.v1.CreateGroupRuleRequest
+	(*CreateGroupRuleResponse)(nil),       // 69: idsync.v1.CreateGroupRuleResponse
+	(*UpdateGroupRuleRequest)(nil),        // 70: idsync.v1.UpdateGroupRuleRequest
+	(*UpdateGroupRuleResponse)(nil),       // 71: idsync.v1.UpdateGroupRuleResponse
+	(*ListGroupRulesRequest)(nil),         // 72: idsync.v1.ListGroupRulesRequest
+	(*ListGroupRulesResponse)(nil),        // 73: idsync.v1.ListGroupRulesResponse
+	(*GetGroupRuleRequest)(nil),           // 74: idsync.v1.GetGroupRuleRequest
+	(*GetGroupRuleResponse)(nil),          // 75: idsync.v1.GetGroupRuleResponse
+	(*ApplyGroupRuleRequest)(nil),         // 76: idsync.v1.ApplyGroupRuleRequest
+	(*ApplyGroupRuleResponse)(nil),        // 77: idsync.v1.ApplyGroupRuleResponse
+	(*PreviewGroupRuleRequest)(nil),       // 78: idsync.v1.PreviewGroupRuleRequest
+	(*PreviewGroupRuleResponse)(nil),      // 79: idsync.v1.PreviewGroupRuleResponse
+	(*DeleteGroupRuleRequest)(nil),        // 80: idsync.v1.DeleteGroupRuleRequest
+	(*DeleteGroupRuleResponse)(nil),       // 81: idsync.v1.DeleteGroupRuleResponse
+	(*ConfirmGroupRuleRequest)(nil),       // 82: idsync.v1.ConfirmGroupRuleRequest
+	(*ConfirmGroupRuleResponse)(nil),      // 83: idsync.v1.ConfirmGroupRuleResponse
+	(*CancelGroupRuleRequest)(nil),        // 84: idsync.v1.CancelGroupRuleRequest
+	(*CancelGroupRuleResponse)(nil),       // 85: idsync.v1.CancelGroupRuleResponse
+	(*timestamppb.Timestamp)(nil),         // 86: google.protobuf.Timestamp
+	(DirectoryKind)(0),                    // 87: idsync.v1.DirectoryKind
+	(*fieldmaskpb.FieldMask)(nil),         // 88: google.protobuf.FieldMask
+	(ImportKind)(0),                       // 89: idsync.v1.ImportKind
+	(*EntryError)(nil),                    // 90: idsync.v1.EntryError
+	(*Attribute)(nil),                     // 91: idsync.v1.Attribute
+	(ObjectKind)(0),                       // 92: idsync.v1.ObjectKind
 }
 var file_idsync_v1_admin_proto_depIdxs = []int32{
-	50, // 0: idsync.v1.AuthenticateResponse.user:type_name -> idsync.v1.User
-	62, // 1: idsync.v1.AdminToken.created_at:type_name -> google.protobuf.Timestamp
-	62, // 2: idsync.v1.AdminToken.revoked_at:type_name -> google.protobuf.Timestamp
-	62, // 3: idsync.v1.AdminToken.last_used_at:type_name -> google.protobuf.Timestamp
-	5,  // 4: idsync.v1.CreateAdminTokenResponse.token:type_name -> idsync.v1.AdminToken
-	5,  // 5: idsync.v1.ListAdminTokensResponse.tokens:type_name -> idsync.v1.AdminToken
-	5,  // 6: idsync.v1.RevokeAdminTokenResponse.token:type_name -> idsync.v1.AdminToken
-	62, // 7: idsync.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
-	62, // 8: idsync.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
-	12, // 9: idsync.v1.ListAuditEventsResponse.events:type_name -> idsync.v1.AuditEvent
-	16, // 10: idsync.v1.GetReportResponse.rows:type_name -> idsync.v1.ReportRow
-	62, // 11: idsync.v1.GetReportResponse.generated_at:type_name -> google.protobuf.Timestamp
-	63, // 12: idsync.v1.Directory.kind:type_name -> idsync.v1.DirectoryKind
-	18, // 13: idsync.v1.Directory.mapping:type_name -> idsync.v1.AttributeMapping
-	62, // 14: idsync.v1.Directory.created_at:type_name -> google.protobuf.Timestamp
-	39, // 15: idsync.v1.Directory.last_run:type_name -> idsync.v1.ImportRun
-	21, // 16: idsync.v1.Directory.capture_status:type_name -> idsync.v1.CaptureStatus
-	20, // 17: idsync.v1.Directory.write_back:type_name -> idsync.v1.WriteBack
-	62, // 18: idsync.v1.CaptureStatus.started_at:type_name -> google.protobuf.Timestamp
-	19, // 19: idsync.v1.CreateDirectoryRequest.directory:type_name -> idsync.v1.Directory
-	19, // 20: idsync.v1.CreateDirectoryResponse.directory:type_name -> idsync.v1.Directory
-	19, // 21: idsync.v1.UpdateDirectoryRequest.directory:type_name -> idsync.v1.Directory
-	64, // 22: idsync.v1.UpdateDirectoryRequest.update_mask:type_name -> google.protobuf.FieldMask
-	19, // 23: idsync.v1.UpdateDirectoryResponse.directory:type_name -> idsync.v1.Directory
-	19, // 24: idsync.v1.ListDirectoriesResponse.directories:type_name -> idsync.v1.Directory
-	19, // 25: idsync.v1.GetDirectoryResponse.directory:type_name -> idsync.v1.Directory
-	62, // 26: idsync.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	0,  // 27: idsync.v1.Agent.state:type_name -> idsync.v1.AgentState
-	62, // 28: idsync.v1.Agent.enrolled_at:type_name -> google.protobuf.Timestamp
-	62, // 29: idsync.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
-	62, // 30: idsync.v1.Agent.cert_expires_at:type_name -> google.protobuf.Timestamp
-	34, // 31: idsync.v1.ListAgentsResponse.agents:type_name -> idsync.v1.Agent
-	34, // 32: idsync.v1.RevokeAgentResponse.agent:type_name -> idsync.v1.Agent
-	65, // 33: idsync.v1.ImportRun.kind:type_name -> idsync.v1.ImportKind
-	1,  // 34: idsync.v1.ImportRun.state:type_name -> idsync.v1.RunState
-	62, // 35: idsync.v1.ImportRun.started_at:type_name -> google.protobuf.Timestamp
-	62, // 36: idsync.v1.ImportRun.finished_at:type_name -> google.protobuf.Timestamp
-	66, // 37: idsync.v1.ImportRun.error_samples:type_name -> idsync.v1.EntryError
-	65, // 38: idsync.v1.StartImportRequest.kind:type_name -> idsync.v1.ImportKind
-	39, // 39: idsync.v1.StartImportResponse.run:type_name -> idsync.v1.ImportRun
-	39, // 40: idsync.v1.ListImportsResponse.runs:type_name -> idsync.v1.ImportRun
-	39, // 41: idsync.v1.GetImportResponse.run:type_name -> idsync.v1.ImportRun
-	39, // 42: idsync.v1.ConfirmImportResponse.run:type_name -> idsync.v1.ImportRun
-	39, // 43: idsync.v1.CancelImportResponse.run:type_name -> idsync.v1.ImportRun
-	2,  // 44: idsync.v1.User.status:type_name -> idsync.v1.UserStatus
-	67, // 45: idsync.v1.User.extra:type_name -> idsync.v1.Attribute
-	62, // 46: idsync.v1.User.created_at:type_name -> google.protobuf.Timestamp
-	62, // 47: idsync.v1.User.updated_at:type_name -> google.protobuf.Timestamp
-	51, // 48: idsync.v1.User.transitive_groups:type_name -> idsync.v1.TransitiveGroup
-	2,  // 49: idsync.v1.ListUsersRequest.status:type_name -> idsync.v1.UserStatus
-	50, // 50: idsync.v1.ListUsersResponse.users:type_name -> idsync.v1.User
-	50, // 51: idsync.v1.GetUserResponse.user:type_name -> idsync.v1.User
-	2,  // 52: idsync.v1.Group.status:type_name -> idsync.v1.UserStatus
-	68, // 53: idsync.v1.GroupMember.kind:type_name -> idsync.v1.ObjectKind
-	56, // 54: idsync.v1.ListGroupsResponse.groups:type_name -> idsync.v1.Group
-	56, // 55: idsync.v1.GetGroupResponse.group:type_name -> idsync.v1.Group
-	57, // 56: idsync.v1.GetGroupResponse.members:type_name -> idsync.v1.GroupMember
-	22, // 57: idsync.v1.AdminService.CreateDirectory:input_type -> idsync.v1.CreateDirectoryRequest
-	24, // 58: idsync.v1.AdminService.UpdateDirectory:input_type -> idsync.v1.UpdateDirectoryRequest
-	26, // 59: idsync.v1.AdminService.ListDirectories:input_type -> idsync.v1.ListDirectoriesRequest
-	28, // 60: idsync.v1.AdminService.GetDirectory:input_type -> idsync.v1.GetDirectoryRequest
-	30, // 61: idsync.v1.AdminService.IssueSourceToken:input_type -> idsync.v1.IssueSourceTokenRequest
-	32, // 62: idsync.v1.AdminService.CreateEnrollmentToken:input_type -> idsync.v1.CreateEnrollmentTokenRequest
-	35, // 63: idsync.v1.AdminService.ListAgents:input_type -> idsync.v1.ListAgentsRequest
-	37, // 64: idsync.v1.AdminService.RevokeAgent:input_type -> idsync.v1.RevokeAgentRequest
-	40, // 65: idsync.v1.AdminService.StartImport:input_type -> idsync.v1.StartImportRequest
-	42, // 66: idsync.v1.AdminService.ListImports:input_type -> idsync.v1.ListImportsRequest
-	44, // 67: idsync.v1.AdminService.GetImport:input_type -> idsync.v1.GetImportRequest
-	46, // 68: idsync.v1.AdminService.ConfirmImport:input_type -> idsync.v1.ConfirmImportRequest
-	48, // 69: idsync.v1.AdminService.CancelImport:input_type -> idsync.v1.CancelImportRequest
-	52, // 70: idsync.v1.AdminService.ListUsers:input_type -> idsync.v1.ListUsersRequest
-	54, // 71: idsync.v1.AdminService.GetUser:input_type -> idsync.v1.GetUserRequest
-	58, // 72: idsync.v1.AdminService.ListGroups:input_type -> idsync.v1.ListGroupsRequest
-	60, // 73: idsync.v1.AdminService.GetGroup:input_type -> idsync.v1.GetGroupRequest
-	6,  // 74: idsync.v1.AdminService.CreateAdminToken:input_type -> idsync.v1.CreateAdminTokenRequest
-	8,  // 75: idsync.v1.AdminService.ListAdminTokens:input_type -> idsync.v1.ListAdminTokensRequest
-	10, // 76: idsync.v1.AdminService.RevokeAdminToken:input_type -> idsync.v1.RevokeAdminTokenRequest
-	13, // 77: idsync.v1.AdminService.ListAuditEvents:input_type -> idsync.v1.ListAuditEventsRequest
-	15, // 78: idsync.v1.AdminService.GetReport:input_type -> idsync.v1.GetReportRequest
-	3,  // 79: idsync.v1.AdminService.Authenticate:input_type -> idsync.v1.AuthenticateRequest
-	23, // 80: idsync.v1.AdminService.CreateDirectory:output_type -> idsync.v1.CreateDirectoryResponse
-	25, // 81: idsync.v1.AdminService.UpdateDirectory:output_type -> idsync.v1.UpdateDirectoryResponse
-	27, // 82: idsync.v1.AdminService.ListDirectories:output_type -> idsync.v1.ListDirectoriesResponse
-	29, // 83: idsync.v1.AdminService.GetDirectory:output_type -> idsync.v1.GetDirectoryResponse
-	31, // 84: idsync.v1.AdminService.IssueSourceToken:output_type -> idsync.v1.IssueSourceTokenResponse
-	33, // 85: idsync.v1.AdminService.CreateEnrollmentToken:output_type -> idsync.v1.CreateEnrollmentTokenResponse
-	36, // 86: idsync.v1.AdminService.ListAgents:output_type -> idsync.v1.ListAgentsResponse
-	38, // 87: idsync.v1.AdminService.RevokeAgent:output_type -> idsync.v1.RevokeAgentResponse
-	41, // 88: idsync.v1.AdminService.StartImport:output_type -> idsync.v1.StartImportResponse
-	43, // 89: idsync.v1.AdminService.ListImports:output_type -> idsync.v1.ListImportsResponse
-	45, // 90: idsync.v1.AdminService.GetImport:output_type -> idsync.v1.GetImportResponse
-	47, // 91: idsync.v1.AdminService.ConfirmImport:output_type -> idsync.v1.ConfirmImportResponse
-	49, // 92: idsync.v1.AdminService.CancelImport:output_type -> idsync.v1.CancelImportResponse
-	53, // 93: idsync.v1.AdminService.ListUsers:output_type -> idsync.v1.ListUsersResponse
-	55, // 94: idsync.v1.AdminService.GetUser:output_type -> idsync.v1.GetUserResponse
-	59, // 95: idsync.v1.AdminService.ListGroups:output_type -> idsync.v1.ListGroupsResponse
-	61, // 96: idsync.v1.AdminService.GetGroup:output_type -> idsync.v1.GetGroupResponse
-	7,  // 97: idsync.v1.AdminService.CreateAdminToken:output_type -> idsync.v1.CreateAdminTokenResponse
-	9,  // 98: idsync.v1.AdminService.ListAdminTokens:output_type -> idsync.v1.ListAdminTokensResponse
-	11, // 99: idsync.v1.AdminService.RevokeAdminToken:output_type -> idsync.v1.RevokeAdminTokenResponse
-	14, // 100: idsync.v1.AdminService.ListAuditEvents:output_type -> idsync.v1.ListAuditEventsResponse
-	17, // 101: idsync.v1.AdminService.GetReport:output_type -> idsync.v1.GetReportResponse
-	4,  // 102: idsync.v1.AdminService.Authenticate:output_type -> idsync.v1.AuthenticateResponse
-	80, // [80:103] is the sub-list for method output_type
-	57, // [57:80] is the sub-list for method input_type
-	57, // [57:57] is the sub-list for extension type_name
-	57, // [57:57] is the sub-list for extension extendee
-	0,  // [0:57] is the sub-list for field type_name
+	52,  // 0: idsync.v1.AuthenticateResponse.user:type_name -> idsync.v1.User
+	86,  // 1: idsync.v1.AdminToken.created_at:type_name -> google.protobuf.Timestamp
+	86,  // 2: idsync.v1.AdminToken.revoked_at:type_name -> google.protobuf.Timestamp
+	86,  // 3: idsync.v1.AdminToken.last_used_at:type_name -> google.protobuf.Timestamp
+	7,   // 4: idsync.v1.CreateAdminTokenResponse.token:type_name -> idsync.v1.AdminToken
+	7,   // 5: idsync.v1.ListAdminTokensResponse.tokens:type_name -> idsync.v1.AdminToken
+	7,   // 6: idsync.v1.RevokeAdminTokenResponse.token:type_name -> idsync.v1.AdminToken
+	86,  // 7: idsync.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
+	86,  // 8: idsync.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
+	14,  // 9: idsync.v1.ListAuditEventsResponse.events:type_name -> idsync.v1.AuditEvent
+	18,  // 10: idsync.v1.GetReportResponse.rows:type_name -> idsync.v1.ReportRow
+	86,  // 11: idsync.v1.GetReportResponse.generated_at:type_name -> google.protobuf.Timestamp
+	87,  // 12: idsync.v1.Directory.kind:type_name -> idsync.v1.DirectoryKind
+	20,  // 13: idsync.v1.Directory.mapping:type_name -> idsync.v1.AttributeMapping
+	86,  // 14: idsync.v1.Directory.created_at:type_name -> google.protobuf.Timestamp
+	41,  // 15: idsync.v1.Directory.last_run:type_name -> idsync.v1.ImportRun
+	23,  // 16: idsync.v1.Directory.capture_status:type_name -> idsync.v1.CaptureStatus
+	22,  // 17: idsync.v1.Directory.write_back:type_name -> idsync.v1.WriteBack
+	86,  // 18: idsync.v1.CaptureStatus.started_at:type_name -> google.protobuf.Timestamp
+	21,  // 19: idsync.v1.CreateDirectoryRequest.directory:type_name -> idsync.v1.Directory
+	21,  // 20: idsync.v1.CreateDirectoryResponse.directory:type_name -> idsync.v1.Directory
+	21,  // 21: idsync.v1.UpdateDirectoryRequest.directory:type_name -> idsync.v1.Directory
+	88,  // 22: idsync.v1.UpdateDirectoryRequest.update_mask:type_name -> google.protobuf.FieldMask
+	21,  // 23: idsync.v1.UpdateDirectoryResponse.directory:type_name -> idsync.v1.Directory
+	21,  // 24: idsync.v1.ListDirectoriesResponse.directories:type_name -> idsync.v1.Directory
+	21,  // 25: idsync.v1.GetDirectoryResponse.directory:type_name -> idsync.v1.Directory
+	86,  // 26: idsync.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	0,   // 27: idsync.v1.Agent.state:type_name -> idsync.v1.AgentState
+	86,  // 28: idsync.v1.Agent.enrolled_at:type_name -> google.protobuf.Timestamp
+	86,  // 29: idsync.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
+	86,  // 30: idsync.v1.Agent.cert_expires_at:type_name -> google.protobuf.Timestamp
+	36,  // 31: idsync.v1.ListAgentsResponse.agents:type_name -> idsync.v1.Agent
+	36,  // 32: idsync.v1.RevokeAgentResponse.agent:type_name -> idsync.v1.Agent
+	89,  // 33: idsync.v1.ImportRun.kind:type_name -> idsync.v1.ImportKind
+	1,   // 34: idsync.v1.ImportRun.state:type_name -> idsync.v1.RunState
+	86,  // 35: idsync.v1.ImportRun.started_at:type_name -> google.protobuf.Timestamp
+	86,  // 36: idsync.v1.ImportRun.finished_at:type_name -> google.protobuf.Timestamp
+	90,  // 37: idsync.v1.ImportRun.error_samples:type_name -> idsync.v1.EntryError
+	89,  // 38: idsync.v1.StartImportRequest.kind:type_name -> idsync.v1.ImportKind
+	41,  // 39: idsync.v1.StartImportResponse.run:type_name -> idsync.v1.ImportRun
+	41,  // 40: idsync.v1.ListImportsResponse.runs:type_name -> idsync.v1.ImportRun
+	41,  // 41: idsync.v1.GetImportResponse.run:type_name -> idsync.v1.ImportRun
+	41,  // 42: idsync.v1.ConfirmImportResponse.run:type_name -> idsync.v1.ImportRun
+	41,  // 43: idsync.v1.CancelImportResponse.run:type_name -> idsync.v1.ImportRun
+	2,   // 44: idsync.v1.User.status:type_name -> idsync.v1.UserStatus
+	91,  // 45: idsync.v1.User.extra:type_name -> idsync.v1.Attribute
+	86,  // 46: idsync.v1.User.created_at:type_name -> google.protobuf.Timestamp
+	86,  // 47: idsync.v1.User.updated_at:type_name -> google.protobuf.Timestamp
+	53,  // 48: idsync.v1.User.transitive_groups:type_name -> idsync.v1.TransitiveGroup
+	2,   // 49: idsync.v1.ListUsersRequest.status:type_name -> idsync.v1.UserStatus
+	52,  // 50: idsync.v1.ListUsersResponse.users:type_name -> idsync.v1.User
+	52,  // 51: idsync.v1.GetUserResponse.user:type_name -> idsync.v1.User
+	2,   // 52: idsync.v1.Group.status:type_name -> idsync.v1.UserStatus
+	92,  // 53: idsync.v1.GroupMember.kind:type_name -> idsync.v1.ObjectKind
+	58,  // 54: idsync.v1.ListGroupsResponse.groups:type_name -> idsync.v1.Group
+	58,  // 55: idsync.v1.GetGroupResponse.group:type_name -> idsync.v1.Group
+	59,  // 56: idsync.v1.GetGroupResponse.members:type_name -> idsync.v1.GroupMember
+	3,   // 57: idsync.v1.GroupRule.state:type_name -> idsync.v1.GroupRuleState
+	4,   // 58: idsync.v1.GroupRule.pending:type_name -> idsync.v1.GroupRulePending
+	41,  // 59: idsync.v1.GroupRule.run:type_name -> idsync.v1.ImportRun
+	65,  // 60: idsync.v1.GroupRule.last_full:type_name -> idsync.v1.GroupRuleEvaluation
+	86,  // 61: idsync.v1.GroupRule.last_error_at:type_name -> google.protobuf.Timestamp
+	86,  // 62: idsync.v1.GroupRule.created_at:type_name -> google.protobuf.Timestamp
+	86,  // 63: idsync.v1.GroupRule.updated_at:type_name -> google.protobuf.Timestamp
+	86,  // 64: idsync.v1.GroupRuleEvaluation.at:type_name -> google.protobuf.Timestamp
+	64,  // 65: idsync.v1.GroupRuleOutcome.rule:type_name -> idsync.v1.GroupRule
+	66,  // 66: idsync.v1.GroupRuleOutcome.joining:type_name -> idsync.v1.GroupRuleUser
+	66,  // 67: idsync.v1.GroupRuleOutcome.leaving:type_name -> idsync.v1.GroupRuleUser
+	41,  // 68: idsync.v1.GroupRuleOutcome.paused:type_name -> idsync.v1.ImportRun
+	67,  // 69: idsync.v1.CreateGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
+	64,  // 70: idsync.v1.UpdateGroupRuleRequest.rule:type_name -> idsync.v1.GroupRule
+	88,  // 71: idsync.v1.UpdateGroupRuleRequest.update_mask:type_name -> google.protobuf.FieldMask
+	67,  // 72: idsync.v1.UpdateGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
+	64,  // 73: idsync.v1.ListGroupRulesResponse.rules:type_name -> idsync.v1.GroupRule
+	64,  // 74: idsync.v1.GetGroupRuleResponse.rule:type_name -> idsync.v1.GroupRule
+	67,  // 75: idsync.v1.ApplyGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
+	67,  // 76: idsync.v1.PreviewGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
+	67,  // 77: idsync.v1.DeleteGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
+	67,  // 78: idsync.v1.ConfirmGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
+	64,  // 79: idsync.v1.CancelGroupRuleResponse.rule:type_name -> idsync.v1.GroupRule
+	24,  // 80: idsync.v1.AdminService.CreateDirectory:input_type -> idsync.v1.CreateDirectoryRequest
+	26,  // 81: idsync.v1.AdminService.UpdateDirectory:input_type -> idsync.v1.UpdateDirectoryRequest
+	28,  // 82: idsync.v1.AdminService.ListDirectories:input_type -> idsync.v1.ListDirectoriesRequest
+	30,  // 83: idsync.v1.AdminService.GetDirectory:input_type -> idsync.v1.GetDirectoryRequest
+	32,  // 84: idsync.v1.AdminService.IssueSourceToken:input_type -> idsync.v1.IssueSourceTokenRequest
+	34,  // 85: idsync.v1.AdminService.CreateEnrollmentToken:input_type -> idsync.v1.CreateEnrollmentTokenRequest
+	37,  // 86: idsync.v1.AdminService.ListAgents:input_type -> idsync.v1.ListAgentsRequest
+	39,  // 87: idsync.v1.AdminService.RevokeAgent:input_type -> idsync.v1.RevokeAgentRequest
+	42,  // 88: idsync.v1.AdminService.StartImport:input_type -> idsync.v1.StartImportRequest
+	44,  // 89: idsync.v1.AdminService.ListImports:input_type -> idsync.v1.ListImportsRequest
+	46,  // 90: idsync.v1.AdminService.GetImport:input_type -> idsync.v1.GetImportRequest
+	48,  // 91: idsync.v1.AdminService.ConfirmImport:input_type -> idsync.v1.ConfirmImportRequest
+	50,  // 92: idsync.v1.AdminService.CancelImport:input_type -> idsync.v1.CancelImportRequest
+	54,  // 93: idsync.v1.AdminService.ListUsers:input_type -> idsync.v1.ListUsersRequest
+	56,  // 94: idsync.v1.AdminService.GetUser:input_type -> idsync.v1.GetUserRequest
+	60,  // 95: idsync.v1.AdminService.ListGroups:input_type -> idsync.v1.ListGroupsRequest
+	62,  // 96: idsync.v1.AdminService.GetGroup:input_type -> idsync.v1.GetGroupRequest
+	8,   // 97: idsync.v1.AdminService.CreateAdminToken:input_type -> idsync.v1.CreateAdminTokenRequest
+	10,  // 98: idsync.v1.AdminService.ListAdminTokens:input_type -> idsync.v1.ListAdminTokensRequest
+	12,  // 99: idsync.v1.AdminService.RevokeAdminToken:input_type -> idsync.v1.RevokeAdminTokenRequest
+	15,  // 100: idsync.v1.AdminService.ListAuditEvents:input_type -> idsync.v1.ListAuditEventsRequest
+	17,  // 101: idsync.v1.AdminService.GetReport:input_type -> idsync.v1.GetReportRequest
+	5,   // 102: idsync.v1.AdminService.Authenticate:input_type -> idsync.v1.AuthenticateRequest
+	68,  // 103: idsync.v1.AdminService.CreateGroupRule:input_type -> idsync.v1.CreateGroupRuleRequest
+	70,  // 104: idsync.v1.AdminService.UpdateGroupRule:input_type -> idsync.v1.UpdateGroupRuleRequest
+	72,  // 105: idsync.v1.AdminService.ListGroupRules:input_type -> idsync.v1.ListGroupRulesRequest
+	74,  // 106: idsync.v1.AdminService.GetGroupRule:input_type -> idsync.v1.GetGroupRuleRequest
+	76,  // 107: idsync.v1.AdminService.ApplyGroupRule:input_type -> idsync.v1.ApplyGroupRuleRequest
+	78,  // 108: idsync.v1.AdminService.PreviewGroupRule:input_type -> idsync.v1.PreviewGroupRuleRequest
+	80,  // 109: idsync.v1.AdminService.DeleteGroupRule:input_type -> idsync.v1.DeleteGroupRuleRequest
+	82,  // 110: idsync.v1.AdminService.ConfirmGroupRule:input_type -> idsync.v1.ConfirmGroupRuleRequest
+	84,  // 111: idsync.v1.AdminService.CancelGroupRule:input_type -> idsync.v1.CancelGroupRuleRequest
+	25,  // 112: idsync.v1.AdminService.CreateDirectory:output_type -> idsync.v1.CreateDirectoryResponse
+	27,  // 113: idsync.v1.AdminService.UpdateDirectory:output_type -> idsync.v1.UpdateDirectoryResponse
+	29,  // 114: idsync.v1.AdminService.ListDirectories:output_type -> idsync.v1.ListDirectoriesResponse
+	31,  // 115: idsync.v1.AdminService.GetDirectory:output_type -> idsync.v1.GetDirectoryResponse
+	33,  // 116: idsync.v1.AdminService.IssueSourceToken:output_type -> idsync.v1.IssueSourceTokenResponse
+	35,  // 117: idsync.v1.AdminService.CreateEnrollmentToken:output_type -> idsync.v1.CreateEnrollmentTokenResponse
+	38,  // 118: idsync.v1.AdminService.ListAgents:output_type -> idsync.v1.ListAgentsResponse
+	40,  // 119: idsync.v1.AdminService.RevokeAgent:output_type -> idsync.v1.RevokeAgentResponse
+	43,  // 120: idsync.v1.AdminService.StartImport:output_type -> idsync.v1.StartImportResponse
+	45,  // 121: idsync.v1.AdminService.ListImports:output_type -> idsync.v1.ListImportsResponse
+	47,  // 122: idsync.v1.AdminService.GetImport:output_type -> idsync.v1.GetImportResponse
+	49,  // 123: idsync.v1.AdminService.ConfirmImport:output_type -> idsync.v1.ConfirmImportResponse
+	51,  // 124: idsync.v1.AdminService.CancelImport:output_type -> idsync.v1.CancelImportResponse
+	55,  // 125: idsync.v1.AdminService.ListUsers:output_type -> idsync.v1.ListUsersResponse
+	57,  // 126: idsync.v1.AdminService.GetUser:output_type -> idsync.v1.GetUserResponse
+	61,  // 127: idsync.v1.AdminService.ListGroups:output_type -> idsync.v1.ListGroupsResponse
+	63,  // 128: idsync.v1.AdminService.GetGroup:output_type -> idsync.v1.GetGroupResponse
+	9,   // 129: idsync.v1.AdminService.CreateAdminToken:output_type -> idsync.v1.CreateAdminTokenResponse
+	11,  // 130: idsync.v1.AdminService.ListAdminTokens:output_type -> idsync.v1.ListAdminTokensResponse
+	13,  // 131: idsync.v1.AdminService.RevokeAdminToken:output_type -> idsync.v1.RevokeAdminTokenResponse
+	16,  // 132: idsync.v1.AdminService.ListAuditEvents:output_type -> idsync.v1.ListAuditEventsResponse
+	19,  // 133: idsync.v1.AdminService.GetReport:output_type -> idsync.v1.GetReportResponse
+	6,   // 134: idsync.v1.AdminService.Authenticate:output_type -> idsync.v1.AuthenticateResponse
+	69,  // 135: idsync.v1.AdminService.CreateGroupRule:output_type -> idsync.v1.CreateGroupRuleResponse
+	71,  // 136: idsync.v1.AdminService.UpdateGroupRule:output_type -> idsync.v1.UpdateGroupRuleResponse
+	73,  // 137: idsync.v1.AdminService.ListGroupRules:output_type -> idsync.v1.ListGroupRulesResponse
+	75,  // 138: idsync.v1.AdminService.GetGroupRule:output_type -> idsync.v1.GetGroupRuleResponse
+	77,  // 139: idsync.v1.AdminService.ApplyGroupRule:output_type -> idsync.v1.ApplyGroupRuleResponse
+	79,  // 140: idsync.v1.AdminService.PreviewGroupRule:output_type -> idsync.v1.PreviewGroupRuleResponse
+	81,  // 141: idsync.v1.AdminService.DeleteGroupRule:output_type -> idsync.v1.DeleteGroupRuleResponse
+	83,  // 142: idsync.v1.AdminService.ConfirmGroupRule:output_type -> idsync.v1.ConfirmGroupRuleResponse
+	85,  // 143: idsync.v1.AdminService.CancelGroupRule:output_type -> idsync.v1.CancelGroupRuleResponse
+	112, // [112:144] is the sub-list for method output_type
+	80,  // [80:112] is the sub-list for method input_type
+	80,  // [80:80] is the sub-list for extension type_name
+	80,  // [80:80] is the sub-list for extension extendee
+	0,   // [0:80] is the sub-list for field type_name
 }
 
 func init() { file_idsync_v1_admin_proto_init() }
@@ -4738,8 +6354,8 @@ func file_idsync_v1_admin_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_idsync_v1_admin_proto_rawDesc), len(file_idsync_v1_admin_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   59,
+			NumEnums:      5,
+			NumMessages:   81,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
