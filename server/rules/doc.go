@@ -13,8 +13,12 @@
 // change feed, provisioning (a rule group is assigned and pushed like any
 // group) and the audit trail follow unchanged. A full evaluation writes the
 // complete member set, compared and set against the group's revision read
-// at its start (a write made meanwhile makes it evaluate again); the
-// evaluation of a few users writes their joins and leaves as deltas.
+// at its start (a write made meanwhile makes it evaluate again). The
+// evaluation of the users a step changed writes their joins and leaves as
+// deltas, every rule's in one batch per local directory (joins first when
+// the groups are in several): a user who moves from one rule's group to
+// another's is never in neither, which would deactivate its account in an
+// app both groups are assigned to.
 //
 // # When rules are evaluated
 //

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/idsync/idsync/server/store"
@@ -138,9 +139,14 @@ func (e *Engine) groupUsers(ctx context.Context, id string, into map[string]bool
 }
 
 // evaluate decides the users changed for every active rule, and the users
-// of changed groups for the rules that read groups, in the rules' order:
-// each rule's joins and leaves are written (one batch) before the next
-// rule reads groups.
+// of changed groups for the rules that read groups, in the rules' order
+// (a rule reads in groups what the rules before it decided), then writes
+// every rule's joins and leaves together: one batch per local directory,
+// so that a user who moves from one rule's group to another's is in
+// neither for no moment an app could see — it would lose its account in
+// an app both groups are assigned to, and get it back. When the groups
+// are in several directories, the joins are written before the leaves.
+// It holds the locks of the rules, taken in their order.
 func (e *Engine) evaluate(ctx context.Context, rules []*store.Rule, active []*compiled, changed []string, members map[string]bool) error {
 	all := slices.Clone(changed)
 	for id := range members {
@@ -176,49 +182,70 @@ func (e *Engine) evaluate(ctx context.Context, rules []*store.Rule, active []*co
 	}
 	slices.Sort(changed)
 	var errs []error
+	var moves []*move
 	for _, c := range active {
 		ids := changed
 		if c.groups {
 			ids = all
 		}
-		err := e.decideFor(ctx, c, ids, users, direct, gr)
-		if err == nil {
+		defer e.lock(c.r.ID)()
+		m, err := e.decideFor(ctx, c, ids, users, direct, gr)
+		if err != nil {
+			errs = append(errs, e.ruleFailed(ctx, c.r, err)...)
 			continue
 		}
-		e.failed(ctx, c.r, err)
-		e.log.Warn("evaluating a rule for changed users", "rule", c.r.Name, "err", err)
-		// A rule whose group cannot be written (no longer a live local
-		// group) waits for an admin; any other failure evaluates the page
-		// again at the next step.
-		var te *TargetError
-		if !errors.As(err, &te) && !errors.Is(err, ErrNotAGroup) {
-			errs = append(errs, err)
+		if m != nil {
+			moves = append(moves, m)
 		}
+	}
+	if err := e.writeMoves(ctx, moves); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
 
-// decideFor evaluates rule c for the users ids and writes the joins and
-// leaves, keeping direct (the users' direct groups) in step with what it
-// wrote.
+// ruleFailed records and logs an error of a rule's evaluation; it returns
+// it when the page is to be evaluated again: a rule whose group cannot be
+// written (no longer a live local group) waits for an admin instead.
+func (e *Engine) ruleFailed(ctx context.Context, r *store.Rule, err error) []error {
+	e.failed(ctx, r, err)
+	e.log.Warn("evaluating a rule for changed users", "rule", r.Name, "err", err)
+	var te *TargetError
+	if errors.As(err, &te) || errors.Is(err, ErrNotAGroup) {
+		return nil
+	}
+	return []error{err}
+}
+
+// move is what a rule's evaluation of some users changes in its group.
+type move struct {
+	r           *store.Rule
+	g           *store.Group
+	d           *store.Directory
+	join, leave []*store.User
+}
+
+// decideFor evaluates rule c for the users ids; it returns the joins and
+// leaves (nil when none), and keeps direct (the users' direct groups) in
+// step with them, for the rules after it. The caller holds the rule's
+// lock.
 func (e *Engine) decideFor(ctx context.Context, c *compiled, ids []string, users map[string]*store.User,
-	direct map[string][]string, gr *graph) error {
-	defer e.lock(c.r.ID)()
+	direct map[string][]string, gr *graph) (*move, error) {
 	r, err := e.st.GetRule(ctx, c.r.Name)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil // removed meanwhile
+		return nil, nil // removed meanwhile
 	}
 	if err != nil {
-		return err
+		return nil, err
 	}
 	if st, _, err := e.state(ctx, r); err != nil || st != StateActive || r.Expr != c.r.Expr || r.ID != c.r.ID {
-		return err // paused, held or changed meanwhile: its own evaluation follows
+		return nil, err // paused, held or changed meanwhile: its own evaluation follows
 	}
 	g, d, err := e.target(ctx, r.GroupID)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	var join, leave []*store.User
+	m := &move{r: r, g: g, d: d}
 	errs, first := 0, ""
 	for _, id := range ids {
 		u := users[id]
@@ -237,32 +264,72 @@ func (e *Engine) decideFor(ctx context.Context, c *compiled, ids []string, users
 				first = userError(u, err)
 			}
 		case in && !member:
-			join = append(join, u)
+			m.join = append(m.join, u)
+			direct[id] = append(direct[id], g.ID)
 		case !in && member:
-			leave = append(leave, u)
+			m.leave = append(m.leave, u)
+			direct[id] = slices.DeleteFunc(direct[id], func(gid string) bool { return gid == g.ID })
 		}
 	}
 	if first != "" {
 		e.log.Warn("a rule's expression failed for a user; its membership was left as it was", "rule", r.Name, "errors", errs, "first", first)
 		if err := e.st.RuleFailed(ctx, r.ID, first, e.now()); err != nil {
-			return err
+			return nil, err
 		}
 	}
-	if len(join) == 0 && len(leave) == 0 {
-		return nil
+	if len(m.join) == 0 && len(m.leave) == 0 {
+		return nil, nil
 	}
-	ev := &store.AuditEvent{Action: "rule.applied", Target: "group:" + g.Name,
-		Detail: fmt.Sprintf("rule %s, on change: %d joined%s, %d left%s", r.Name, len(join), list(join, len(join)), len(leave), list(leave, len(leave)))}
-	if err := e.writeDelta(ctx, r, d, g, userIDs(join), userIDs(leave), ev); err != nil {
-		return err
+	return m, nil
+}
+
+// writeMoves writes the moves of a step: one batch per directory, the
+// joins of every directory before the leaves when there are several.
+func (e *Engine) writeMoves(ctx context.Context, moves []*move) error {
+	byDir := map[int64][]*move{}
+	var dirs []int64
+	for _, m := range moves {
+		if byDir[m.d.ID] == nil {
+			dirs = append(dirs, m.d.ID)
+		}
+		byDir[m.d.ID] = append(byDir[m.d.ID], m)
 	}
-	for _, u := range join {
-		direct[u.ID] = append(direct[u.ID], g.ID)
+	phases := []func(*move) ([]*store.User, []*store.User){
+		func(m *move) ([]*store.User, []*store.User) { return m.join, m.leave },
 	}
-	for _, u := range leave {
-		direct[u.ID] = slices.DeleteFunc(direct[u.ID], func(id string) bool { return id == g.ID })
+	if len(dirs) > 1 {
+		phases = []func(*move) ([]*store.User, []*store.User){
+			func(m *move) ([]*store.User, []*store.User) { return m.join, nil },
+			func(m *move) ([]*store.User, []*store.User) { return nil, m.leave },
+		}
 	}
-	e.log.Debug("rule applied to changed users", "rule", r.Name, "joined", len(join), "left", len(leave))
+	for _, phase := range phases {
+		for _, dir := range dirs {
+			var objs []*store.Object
+			var evs []*store.AuditEvent
+			var names []string
+			for _, m := range byDir[dir] {
+				join, leave := phase(m)
+				if len(join) == 0 && len(leave) == 0 {
+					continue
+				}
+				objs = append(objs, deltaObject(m.g, userIDs(join), userIDs(leave)))
+				evs = append(evs, &store.AuditEvent{Actor: actorOf(m.r), Action: "rule.applied", Target: "group:" + m.g.Name,
+					Detail: fmt.Sprintf("rule %s, on change: %d joined%s, %d left%s", m.r.Name, len(join), list(join, len(join)),
+						len(leave), list(leave, len(leave)))})
+				names = append(names, m.r.Name)
+				e.log.Debug("rule applied to changed users", "rule", m.r.Name, "joined", len(join), "left", len(leave))
+			}
+			if len(objs) == 0 {
+				continue
+			}
+			actor := "rule:" + strings.Join(names, ",")
+			b := &store.Batch{Upserts: objs, Actor: actor, Audit: evs}
+			if _, err := e.apply.ApplyWrite(ctx, byDir[dir][0].d, actor, b); err != nil {
+				return fmt.Errorf("writing the groups of rules %s: %w", strings.Join(names, ", "), err)
+			}
+		}
+	}
 	return nil
 }
 

@@ -307,6 +307,9 @@ type app struct {
 	srv *scimtest.Server
 	a   *store.App
 	eng *provision.Engine
+	// patches is how many group patches moved last saw, read when.
+	patches int
+	read    time.Time
 }
 
 const scimToken = "scim-token-5c1e0a9d"
@@ -316,11 +319,7 @@ const scimToken = "scim-token-5c1e0a9d"
 func newApp(t testing.TB, st store.Store, poll time.Duration) *app {
 	t.Helper()
 	ctx := t.Context()
-	key := sha256.Sum256([]byte(t.Name()))
-	box, err := secrets.New(key[:])
-	if err != nil {
-		t.Fatal(err)
-	}
+	box := boxFor(t)
 	srv := scimtest.Start(t, scimtest.Options{Token: scimToken})
 	a := &store.App{Name: "app", SCIMURL: srv.URL, AuthKind: "bearer", AllowInsecureHTTP: true, AllowLocalAddresses: true,
 		AllowCreate: true, AllowUpdate: true, AllowDeactivate: true, UpdateMode: "patch", Concurrency: 4,
@@ -375,4 +374,44 @@ func (p *app) groupMembers(displayName string) ([]string, bool) {
 		return names, true
 	}
 	return nil, false
+}
+
+// moved reports whether the app's group to lists its user id and from
+// does not. It reads the groups (a copy of every member) only when a
+// group was patched since its last read, or 10 ms after it: the reads
+// stay out of the app's way.
+func (p *app) moved(id, to, from string) bool {
+	n := p.srv.Requests("PATCH", "/Groups/")
+	if n == p.patches && time.Since(p.read) < 10*time.Millisecond {
+		return false
+	}
+	p.patches, p.read = n, time.Now()
+	return p.holds(to, id) && !p.holds(from, id)
+}
+
+// holds reports whether the app's group displayName lists the app's user
+// with this id (a cheap look: no user is read).
+func (p *app) holds(displayName, id string) bool {
+	for _, g := range p.srv.Groups() {
+		if g["displayName"] != displayName {
+			continue
+		}
+		ms, _ := g["members"].([]any)
+		for _, m := range ms {
+			if mm, _ := m.(map[string]any); mm["value"] == id {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// boxFor is the secrets box of a test's app.
+func boxFor(t testing.TB) *secrets.Box {
+	key := sha256.Sum256([]byte(t.Name()))
+	box, err := secrets.New(key[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return box
 }

@@ -115,8 +115,25 @@ func TestProfileChange(t *testing.T) {
 			t.Fatalf("eng-auto moved before the rule engine ran: %v", got)
 		}
 	})
-	t.Run("the next step moves it", func(t *testing.T) {
+	t.Run("the next step moves it, in one write", func(t *testing.T) {
+		from, err := w.st.FeedPosition(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
 		w.step()
+		changes, _, err := w.st.Changes(t.Context(), from, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pos := map[string]int64{}
+		for _, c := range changes {
+			pos[c.ObjectID] = c.Position
+		}
+		// Both groups at one position: no app sees alice in neither (it
+		// would deactivate her account in an app both are assigned to).
+		if pos[eng.ID] == 0 || pos[eng.ID] != pos[sales.ID] {
+			t.Errorf("eng-auto written at %d, sales-auto at %d: want one write of both", pos[eng.ID], pos[sales.ID])
+		}
 		if got, want := w.members("eng-auto"), []string{}; !slices.Equal(got, want) {
 			t.Errorf("eng-auto = %v, want %v", got, want)
 		}

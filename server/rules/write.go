@@ -88,10 +88,9 @@ func (e *Engine) writeSet(ctx context.Context, r *store.Rule, d *store.Directory
 	return e.write(ctx, r, d, o, ev)
 }
 
-// writeDelta adds and removes members of g (the evaluation of a few
-// users).
-func (e *Engine) writeDelta(ctx context.Context, r *store.Rule, d *store.Directory, g *store.Group, join, leave []string,
-	ev *store.AuditEvent) error {
+// deltaObject is the object that adds and removes members of g (the
+// evaluation of a few users).
+func deltaObject(g *store.Group, join, leave []string) *store.Object {
 	o := groupObject(g)
 	for _, id := range join {
 		o.AddMembers = append(o.AddMembers, store.IDMember(id))
@@ -100,7 +99,7 @@ func (e *Engine) writeDelta(ctx context.Context, r *store.Rule, d *store.Directo
 		o.RemoveMembers = append(o.RemoveMembers, store.IDMember(id))
 	}
 	o.Hash = ingest.Hash(o)
-	return e.write(ctx, r, d, o, ev)
+	return o
 }
 
 // write applies one group object of rule r as a run of kind write by
