@@ -78,30 +78,11 @@ func BenchmarkFullEvaluation100k(b *testing.B) {
 // as in the hub. It reports p50, p99 and the worst.
 func BenchmarkProfileChangeToApp(b *testing.B) {
 	const n, changes = 2000, 200
-	var p *app
-	w := newWorld(b, options{poll: time.Hour, onChange: func() {
-		if p != nil {
-			p.eng.Notify()
-		}
-	}})
 	ps := make([]person, n)
 	for i := range ps {
 		ps[i] = person{name: fmt.Sprintf("user%05d", i), department: []string{"eng", "sales"}[i%2]}
 	}
-	w.addPeople(ps...)
-	eng, sales := w.group("eng-auto"), w.group("sales-auto")
-	w.add("eng", "eng-auto", `department == "eng"`)
-	w.add("sales", "sales-auto", `department == "sales"`)
-	p = newApp(b, w.st, 200*time.Millisecond)
-	p.run(b)
-	w.start()
-	p.assign(b, w.st, eng.ID)
-	p.assign(b, w.st, sales.ID)
-	eventually(b, "the rule groups pushed", func() bool {
-		e, _ := p.groupMembers("eng-auto")
-		s, _ := p.groupMembers("sales-auto")
-		return len(e) == n/2 && len(s) == n/2
-	}, func() string { return fmt.Sprintf("app users %d", p.srv.UserCount()) })
+	w, p, _, _ := movesWorld(b, ps)
 
 	for b.Loop() {
 		var lat []time.Duration

@@ -415,3 +415,39 @@ func boxFor(t testing.TB) *secrets.Box {
 	}
 	return box
 }
+
+// movesWorld is a world whose users ps are in one of two rule groups by
+// department — eng-auto (department eng) and sales-auto (sales) — both
+// assigned to an app that pushes groups; the rule engine (polling once an
+// hour: only the commits wake it) and provisioning run, and every commit
+// wakes both, as in the hub. It returns once the app holds both groups.
+func movesWorld(tb testing.TB, ps []person) (*world, *app, *store.Group, *store.Group) {
+	tb.Helper()
+	var p *app
+	w := newWorld(tb, options{poll: time.Hour, onChange: func() {
+		if p != nil {
+			p.eng.Notify()
+		}
+	}})
+	w.addPeople(ps...)
+	eng, sales := w.group("eng-auto"), w.group("sales-auto")
+	w.add("eng", "eng-auto", `department == "eng"`)
+	w.add("sales", "sales-auto", `department == "sales"`)
+	p = newApp(tb, w.st, 200*time.Millisecond)
+	p.run(tb)
+	w.start()
+	p.assign(tb, w.st, eng.ID)
+	p.assign(tb, w.st, sales.ID)
+	want := map[string]int{}
+	for _, u := range ps {
+		want[u.department+"-auto"]++
+	}
+	eventually(tb, "the rule groups pushed", func() bool {
+		e, _ := p.groupMembers("eng-auto")
+		s, _ := p.groupMembers("sales-auto")
+		return len(e) == want["eng-auto"] && len(s) == want["sales-auto"]
+	}, func() string {
+		return fmt.Sprintf("app users %d; rule log:\n%s", p.srv.UserCount(), tail(w.logs.String(), 20))
+	})
+	return w, p, eng, sales
+}

@@ -169,21 +169,7 @@ func TestProfileChange(t *testing.T) {
 // user's change, then the groups' writes. How long it takes is measured
 // by BenchmarkProfileChangeToApp, not asserted here.
 func TestProfileChangeReachesTheApp(t *testing.T) {
-	var p *app
-	w := newWorld(t, options{poll: time.Hour, onChange: func() {
-		if p != nil {
-			p.eng.Notify()
-		}
-	}})
-	w.addPeople(person{name: "alice", department: "eng"}, person{name: "bob", department: "sales"})
-	eng, sales := w.group("eng-auto"), w.group("sales-auto")
-	w.add("eng", "eng-auto", `department == "eng"`)
-	w.add("sales", "sales-auto", `department == "sales"`)
-	p = newApp(t, w.st, 200*time.Millisecond)
-	p.run(t)
-	w.start()
-	p.assign(t, w.st, eng.ID)
-	p.assign(t, w.st, sales.ID)
+	w, p, eng, sales := movesWorld(t, []person{{name: "alice", department: "eng"}, {name: "bob", department: "sales"}})
 	pushed := func(name string, want ...string) func() bool {
 		return func() bool {
 			got, ok := p.groupMembers(name)
@@ -195,9 +181,9 @@ func TestProfileChangeReachesTheApp(t *testing.T) {
 		s, _ := p.groupMembers("sales-auto")
 		return fmt.Sprintf("the app's eng-auto %v, sales-auto %v; rule log:\n%s", e, s, tail(w.logs.String(), 20))
 	}
-	eventually(t, "the rule groups pushed", func() bool {
-		return pushed("eng-auto", "alice@corp.example")() && pushed("sales-auto", "bob@corp.example")()
-	}, describe)
+	if !pushed("eng-auto", "alice@corp.example")() || !pushed("sales-auto", "bob@corp.example")() {
+		t.Fatalf("before the change: %s", describe())
+	}
 
 	from, err := w.st.FeedPosition(t.Context())
 	if err != nil {
