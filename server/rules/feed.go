@@ -369,14 +369,15 @@ func (e *Engine) scheduledOne(ctx context.Context, name string) error {
 }
 
 // due says why a full evaluation of c is due at now, "" when it is not:
-// never evaluated in full (but within Settle of a failure), the schedule,
+// never evaluated in full (Settle after it was made, which leaves the
+// first one to the door that made it, and after a failure), the schedule,
 // or a group change since its last one, Settle after it.
 func (e *Engine) due(c *compiled, now time.Time) string {
 	r := c.r
 	last := r.LastFull.At
 	switch {
 	case last.IsZero():
-		if !r.LastErrorAt.IsZero() && now.Sub(r.LastErrorAt) < e.settle {
+		if now.Sub(r.CreatedAt) < e.settle || (!r.LastErrorAt.IsZero() && now.Sub(r.LastErrorAt) < e.settle) {
 			return ""
 		}
 		return "never evaluated in full"

@@ -601,6 +601,29 @@ func TestSchedule(t *testing.T) {
 	}
 }
 
+// TestUnevaluatedRule: a rule the door that made it did not evaluate (the
+// hub stopped in between) is evaluated in full by the schedule, Settle
+// after it was made — not at once, which would take its first evaluation
+// from the door.
+func TestUnevaluatedRule(t *testing.T) {
+	w := newWorld(t, options{settle: time.Minute})
+	w.addPeople(person{name: "alice", department: "eng"})
+	g := w.group("lost")
+	r := &store.Rule{Name: "lost", GroupID: g.ID, Expr: `department == "eng"`}
+	if err := w.st.CreateRule(t.Context(), r); err != nil {
+		t.Fatal(err)
+	}
+	w.step()
+	if got := w.rule("lost").Rule.LastFull; !got.At.IsZero() {
+		t.Errorf("evaluated at once: %+v", got)
+	}
+	w.advance(time.Minute + time.Second)
+	w.step()
+	if got := w.rule("lost").Rule.LastFull; got.At.IsZero() || got.Matched != 1 || !slices.Equal(w.members("lost"), []string{"alice"}) {
+		t.Errorf("not evaluated Settle after it was made: %+v, members %v", got, w.members("lost"))
+	}
+}
+
 // failing fails the writes of a group while fail is set, and passes the
 // rest to the real engine.
 type failing struct {
