@@ -121,14 +121,14 @@ func (e *Engine) changed(ctx context.Context, changes []store.ObjectChange, next
 // groupUsers adds to into the users group id holds, directly or through
 // nesting, when they are at most ImmediateGroupUsers.
 func (e *Engine) groupUsers(ctx context.Context, id string, into map[string]bool) error {
-	g, err := e.st.GetGroup(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
-	if err != nil || g.MemberCount > ImmediateGroupUsers {
+	n, err := e.st.MemberCount(ctx, id)
+	if err != nil || n > ImmediateGroupUsers {
 		return err
 	}
 	us, err := e.st.GroupUsersTransitive(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
 	if err != nil || len(us) > ImmediateGroupUsers {
 		return err
 	}
@@ -241,7 +241,7 @@ func (e *Engine) decideFor(ctx context.Context, c *compiled, ids []string, users
 	if st, _, err := e.state(ctx, r); err != nil || st != StateActive || r.Expr != c.r.Expr || r.ID != c.r.ID {
 		return nil, err // paused, held or changed meanwhile: its own evaluation follows
 	}
-	g, d, err := e.target(ctx, r.GroupID)
+	g, d, err := e.targetOf(ctx, r)
 	if err != nil {
 		return nil, err
 	}

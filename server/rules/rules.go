@@ -24,6 +24,7 @@ type Store interface {
 	SetRulePause(ctx context.Context, id, runID int64, pending store.RulePending) error
 	DirectGroups(ctx context.Context, userIDs []string) (map[string][]string, error)
 	GroupGraph(ctx context.Context) (*store.GroupGraph, error)
+	MemberCount(ctx context.Context, groupID string) (int64, error)
 
 	GetDirectory(ctx context.Context, name string) (*store.Directory, error)
 	GetDirectoryByID(ctx context.Context, id int64) (*store.Directory, error)

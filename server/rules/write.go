@@ -32,6 +32,22 @@ func (e *Engine) target(ctx context.Context, groupID string) (*store.Group, *sto
 	if err != nil {
 		return nil, nil, err
 	}
+	return e.check(ctx, g)
+}
+
+// targetOf is target for the group as read with rule r (Rule.Target,
+// without the member counts GetGroup reads, which cost as much as the
+// group is large): what the evaluation of a few users reads.
+func (e *Engine) targetOf(ctx context.Context, r *store.Rule) (*store.Group, *store.Directory, error) {
+	if r.Target.Status == "" {
+		return nil, nil, fmt.Errorf("group %s of rule %s: %w", r.GroupID, r.Name, ErrNotAGroup)
+	}
+	g := r.Target
+	return e.check(ctx, &g)
+}
+
+// check refuses a group that is not a live group of a local directory.
+func (e *Engine) check(ctx context.Context, g *store.Group) (*store.Group, *store.Directory, error) {
 	d, err := e.st.GetDirectoryByID(ctx, g.DirectoryID)
 	if err != nil {
 		return nil, nil, fmt.Errorf("directory of group %s: %w", g.Name, err)

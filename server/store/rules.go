@@ -50,6 +50,9 @@ type Rules interface {
 	// deprovisioned) that list each of the users directly, as UserGroups
 	// finds them; a user in none has no entry.
 	DirectGroups(ctx context.Context, userIDs []string) (map[string][]string, error)
+	// MemberCount counts the direct member values of a group (0 for an
+	// unknown one), without resolving them as GetGroup does.
+	MemberCount(ctx context.Context, groupID string) (int64, error)
 	// GroupGraph returns every group that is not deprovisioned and the
 	// nesting edges between them, as UserGroupsTransitive follows them:
 	// the inner group is a member of the outer one, by DN in the outer
@@ -68,6 +71,11 @@ type Rule struct {
 	Group       string
 	DirectoryID int64
 	Directory   string
+	// Target is the group as read with the rule, without its member
+	// counts (a read the evaluation of a few users can afford whatever
+	// the group's size): ID, DirectoryID, Directory, ExternalID, Name,
+	// Description, Status and Revision.
+	Target Group
 	// Expr is the expression (server/provision/expr) that says whether a
 	// user belongs in the group.
 	Expr string

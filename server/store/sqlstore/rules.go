@@ -19,16 +19,19 @@ import (
 const ruleSelect = `SELECT r.id, r.name, r.group_id, COALESCE(g.name, ''), COALESCE(g.directory_id, 0),
 	COALESCE((SELECT d.name FROM directories d WHERE d.id = g.directory_id), ''), r.expr, r.directories,
 	r.created_by, r.created_at, r.updated_at, r.full_at, r.full_pos, r.full_matched, r.full_joined,
-	r.full_left, r.full_errors, r.groups_pos, r.last_error, r.last_error_at, r.paused_run, r.pending
+	r.full_left, r.full_errors, r.groups_pos, r.last_error, r.last_error_at, r.paused_run, r.pending,
+	COALESCE(g.external_id, ''), COALESCE(g.description, ''), COALESCE(g.status, ''), COALESCE(g.revision, 0)
 	FROM group_rules r LEFT JOIN objects g ON g.id = r.group_id`
 
 func scanRule(sc scanner) (*store.Rule, error) {
 	r := &store.Rule{}
-	e := &r.LastFull
+	e, g := &r.LastFull, &r.Target
 	err := sc.Scan(&r.ID, &r.Name, &r.GroupID, &r.Group, &r.DirectoryID, &r.Directory, &r.Expr,
 		scanJSON{&r.Directories, "directories"}, &r.CreatedBy, scanTime{&r.CreatedAt}, scanTime{&r.UpdatedAt},
 		scanTime{&e.At}, &e.Position, &e.Matched, &e.Joined, &e.Left, &e.Errors, &r.GroupsPos,
-		&r.LastError, scanTime{&r.LastErrorAt}, &r.PausedRun, &r.Pending)
+		&r.LastError, scanTime{&r.LastErrorAt}, &r.PausedRun, &r.Pending,
+		&g.ExternalID, &g.Description, &g.Status, &g.Revision)
+	g.ID, g.Name, g.DirectoryID, g.Directory = r.GroupID, r.Group, r.DirectoryID, r.Directory
 	return r, err
 }
 
@@ -305,6 +308,16 @@ func (s *Store) directGroups(ctx context.Context, users []userRow, found func(u 
 		return fmt.Errorf("reading the groups of users: %w", err)
 	}
 	return nil
+}
+
+// MemberCount counts a group's member rows: a range of the memberships
+// primary key.
+func (s *Store) MemberCount(ctx context.Context, groupID string) (int64, error) {
+	var n int64
+	if err := s.rd.row(ctx, `SELECT COUNT(*) FROM memberships WHERE group_id = ?`, groupID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("counting the members of group %s: %w", groupID, err)
+	}
+	return n, nil
 }
 
 // nestingEdges selects the nesting steps: a group (not deprovisioned)

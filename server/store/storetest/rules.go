@@ -38,7 +38,9 @@ func testRuleCRUD(t *testing.T, s store.Store) {
 	r := newRule(t, s, "Engineers", mixed, w.lab.dir.ID, w.corp.dir.ID)
 	want := &store.Rule{ID: r.ID, Name: "Engineers", GroupID: mixed.ID, Group: "mixed", DirectoryID: w.staff.dir.ID,
 		Directory: "staff", Expr: `department == "eng"`, Directories: []int64{w.lab.dir.ID, w.corp.dir.ID},
-		DirectoryNames: []string{"lab", "corp"}, CreatedBy: "admin:root", CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt}
+		DirectoryNames: []string{"lab", "corp"}, CreatedBy: "admin:root", CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt,
+		Target: store.Group{ID: mixed.ID, DirectoryID: w.staff.dir.ID, Directory: "staff", ExternalID: mixed.ExternalID,
+			Name: "mixed", Description: mixed.Description, Status: mixed.Status, Revision: mixed.Revision}}
 	if !reflect.DeepEqual(r, want) {
 		t.Errorf("CreateRule set %+v, want %+v", r, want)
 	}
@@ -210,6 +212,14 @@ func testDirectGroups(t *testing.T, s store.Store) {
 	got, err = s.DirectGroups(t.Context(), nil)
 	if err != nil || len(got) != 0 {
 		t.Errorf("DirectGroups(none) = %v, %v", got, err)
+	}
+	for _, g := range []*store.Group{staff.group("mixed"), corp.group("eng"), staff.group("outer")} {
+		if n, err := s.MemberCount(t.Context(), g.ID); err != nil || n != g.MemberCount {
+			t.Errorf("MemberCount(%s) = %d, %v; want %d as GetGroup counts", g.Name, n, err, g.MemberCount)
+		}
+	}
+	if n, err := s.MemberCount(t.Context(), "no-such-group"); err != nil || n != 0 {
+		t.Errorf("MemberCount(unknown) = %d, %v", n, err)
 	}
 }
 
