@@ -154,16 +154,18 @@ func Run(ctx context.Context, cfg Config) error {
 	// No app pushes to the hub itself, unless a super-admin allows it.
 	cfg.Provision.Listeners = append(cfg.Provision.Listeners, gl.Addr().String(), hl.Addr().String())
 	prov := provision.New(st, box, log, cfg.Provision)
-	// A committed batch wakes provisioning and the group rules: each reads
-	// the change feed at once.
+	// A committed change wakes provisioning and the group rules: each
+	// reads the change feed at once. (Whatever commits a change outside
+	// the ingest engine — an admin's hold — calls changed too.)
 	ruleWake := make(chan struct{}, 1)
-	engine := ingest.New(ingest.Config{Store: st, Log: log, Audit: trail, Metrics: m, OnChange: func() {
+	changed := func() {
 		prov.Notify()
 		select {
 		case ruleWake <- struct{}{}:
 		default:
 		}
-	}})
+	}
+	engine := ingest.New(ingest.Config{Store: st, Log: log, Audit: trail, Metrics: m, OnChange: changed})
 	groupRules := rules.New(rules.Config{Store: st, Apply: engine, Audit: trail, Log: log, Wake: ruleWake,
 		Owner: cfg.Provision.Owner, Interval: cfg.RuleInterval, Settle: cfg.RuleSettle})
 	cfg.Agents = cfg.Agents.WithDefaults()
