@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/idsync/idsync/server/store"
@@ -233,20 +234,11 @@ func (e *Engine) directories(ctx context.Context, names []string) ([]int64, erro
 		if err != nil {
 			return nil, err
 		}
-		if !containsID(ids, d.ID) {
+		if !slices.Contains(ids, d.ID) {
 			ids = append(ids, d.ID)
 		}
 	}
 	return ids, nil
-}
-
-func containsID(ids []int64, id int64) bool {
-	for _, x := range ids {
-		if x == id {
-			return true
-		}
-	}
-	return false
 }
 
 // Update changes a rule's expression (expr not nil) and the directories it
