@@ -57,6 +57,10 @@ test-deps: ## install the test servers from Debian packages when missing (slapd,
 test: test-deps ## run every test, integration included (real slapd, Samba AD, PostgreSQL)
 	$(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
+.PHONY: test-short
+test-short: ## run the unit tests alone (go test -short): no server, no e2e, under a minute
+	$(GO) test -short ./...
+
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZTIME each (default 5s; the seed corpora also run in `make test`)
 	FUZZTIME=$(or $(FUZZTIME),5s) scripts/fuzz.sh

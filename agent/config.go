@@ -36,7 +36,7 @@ const maxConfigSize = 1 << 20
 //	    url: ldaps://dc1.corp.example:636
 //	    bind_dn: CN=svc-idsync,OU=Service,DC=corp,DC=example
 //	    bind_password_file: bind.pw
-//	metrics_listen: 127.0.0.1:9464   # optional
+//	metrics_listen: 127.0.0.1:9464   # optional; port 0: the kernel picks one, logged
 //
 // The agent's identity (key, certificate, hub CA) lives beside the file; see
 // IdentityPaths. Log format and level are command-line flags.
@@ -243,6 +243,11 @@ var configRules = []struct {
 	}},
 	{"metrics_listen", func(c *Config) error {
 		if c.MetricsListen == "" {
+			return nil
+		}
+		// Port 0: one the kernel picks, named in the agent's log
+		// ("serving metrics addr=…").
+		if host, port, err := net.SplitHostPort(c.MetricsListen); err == nil && host != "" && port == "0" {
 			return nil
 		}
 		return checkAddr(c.MetricsListen, "127.0.0.1:9464")

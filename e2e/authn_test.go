@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/idsync/idsync/internal/devstack"
+	"github.com/idsync/idsync/internal/eventually"
 	"github.com/idsync/idsync/internal/gendir"
 	"github.com/idsync/idsync/internal/scimtest"
 	"github.com/idsync/idsync/internal/testserver"
@@ -42,8 +44,7 @@ const (
 // SCIM app assigned to each directory's group app-users, and an authn
 // token.
 type authnEnv struct {
-	t     *testing.T
-	s     *stack
+	s     *stack // its t is the test (or step) the env fails into
 	scim  *scimtest.Server
 	token string // role authn
 	// secrets no output may hold; tokens only in logs (idsyncctl shows
@@ -61,7 +62,7 @@ type authnUser struct {
 
 func newAuthnEnv(t *testing.T) (*authnEnv, map[string]authnUser) {
 	t.Helper()
-	e := &authnEnv{t: t, agents: map[string]*agent{}}
+	e := &authnEnv{agents: map[string]*agent{}}
 	e.slapd = testserver.Slapd(t, testserver.SlapdOptions{PasswordPolicy: true})
 	e.ad = testserver.SambaAD(t)
 	pw := func() string { return "Pw-" + rand.Text()[:12] + "-9x" }
@@ -185,22 +186,22 @@ type authnAnswer struct {
 
 // signIn posts a sign-in with the authn token.
 func (e *authnEnv) signIn(dir, user, password string) authnAnswer {
-	e.t.Helper()
+	e.s.t.Helper()
 	return e.post(e.token, map[string]string{"directory": dir, "username": user, "password": password})
 }
 
 func (e *authnEnv) post(token string, body any) authnAnswer {
-	e.t.Helper()
+	e.s.t.Helper()
 	raw, _ := json.Marshal(body)
-	req, err := http.NewRequestWithContext(e.t.Context(), http.MethodPost, "http://"+e.s.hub.HTTPAddr+"/v1/authn", bytes.NewReader(raw))
+	req, err := http.NewRequestWithContext(e.s.t.Context(), http.MethodPost, "http://"+e.s.hub.HTTPAddr+"/v1/authn", bytes.NewReader(raw))
 	if err != nil {
-		e.t.Fatal(err)
+		e.s.t.Fatal(err)
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		e.t.Fatal(err)
+		e.s.t.Fatal(err)
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(resp.Body)
@@ -209,27 +210,27 @@ func (e *authnEnv) post(token string, body any) authnAnswer {
 
 // signedInUser decodes a 200 answer's user.
 func (e *authnEnv) signedInUser(a authnAnswer) userJSON {
-	e.t.Helper()
+	e.s.t.Helper()
 	if a.code != http.StatusOK {
-		e.t.Fatalf("sign-in: %d %s, want 200", a.code, a.body)
+		e.s.t.Fatalf("sign-in: %d %s, want 200", a.code, a.body)
 	}
 	var out struct{ User userJSON }
 	if err := json.Unmarshal(a.body, &out); err != nil {
-		e.t.Fatalf("sign-in answer %s: %v", a.body, err)
+		e.s.t.Fatalf("sign-in answer %s: %v", a.body, err)
 	}
 	return out.User
 }
 
 // waitApp waits until the SCIM app holds an active account of userName.
 func (e *authnEnv) waitApp(userName string) map[string]any {
-	e.t.Helper()
-	for start := time.Now(); time.Since(start) < 15*time.Second; time.Sleep(50 * time.Millisecond) {
-		if r, ok := e.scim.UserByName(userName); ok && r["active"] == true {
-			return r
-		}
-	}
-	e.t.Fatalf("%s is not active in the SCIM app within 15s; the app holds %d users", userName, e.scim.UserCount())
-	return nil
+	e.s.t.Helper()
+	var r map[string]any
+	eventually.That(e.s.t, userName+" active in the SCIM app", func() (bool, string) {
+		var ok bool
+		r, ok = e.scim.UserByName(userName)
+		return ok && r["active"] == true, fmt.Sprintf("%v; the app holds %d users", r, e.scim.UserCount())
+	})
+	return r
 }
 
 // checkNoSecrets scans every idsyncctl output, the hub's and the agents'
@@ -246,7 +247,7 @@ func (e *authnEnv) checkNoSecrets() {
 		}
 		for _, secret := range secrets {
 			if strings.Contains(text, secret) {
-				e.t.Errorf("the %s holds a secret (%d bytes)", where, len(secret))
+				e.s.t.Errorf("the %s holds a secret (%d bytes)", where, len(secret))
 			}
 		}
 	}
@@ -254,123 +255,130 @@ func (e *authnEnv) checkNoSecrets() {
 
 func TestAuthnJustInTime(t *testing.T) {
 	e, users := newAuthnEnv(t)
+	ann, jdoe := users["ann"], users["jdoe"]
 
-	// Only in slapd: signs in, by uid and then by mail.
-	ann := users["ann"]
-	u := e.signedInUser(e.signIn("ldap", "ann", ann.password))
-	if u.Username != "ann" || u.Directory != "ldap" || u.Email != ann.mail || u.Status != "active" || len(u.ExternalID) != 36 {
-		t.Fatalf("ann signed in as %+v", u)
-	}
-	hub := e.s.users("ldap")
-	if got, ok := hub["ann"]; !ok || got.ID != u.ID {
-		t.Fatalf("the hub's ann is %+v, want the signed-in user %s", got, u.ID)
-	}
-	r := e.waitApp(ann.mail)
-	if r["externalId"] != u.ID {
-		t.Errorf("the app's ann has externalId %v, want the hub id %s", r["externalId"], u.ID)
-	}
-	if again := e.signedInUser(e.signIn("ldap", ann.mail, ann.password)); again.ID != u.ID {
-		t.Errorf("ann by mail is user %s, want the same user %s", again.ID, u.ID)
-	}
-
-	// Only in Samba AD: by sAMAccountName; the gRPC method signs in too.
-	jdoe := users["jdoe"]
-	ju := e.signedInUser(e.signIn("ad", "jdoe", jdoe.password))
-	if ju.Username != "jdoe" || ju.Directory != "ad" || ju.Status != "active" {
-		t.Fatalf("jdoe signed in as %+v", ju)
-	}
-	e.waitApp(jdoe.mail)
-	pwFile := filepath.Join(e.s.dir, "jdoe.pw")
-	if err := os.WriteFile(pwFile, []byte(jdoe.password), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var viaGRPC userJSON
-	e.s.ctlJSON(&viaGRPC, "user", "authenticate", jdoe.mail, "--directory", "ad", "--password-file", pwFile)
-	if viaGRPC.ID != ju.ID {
-		t.Errorf("jdoe by userPrincipalName over gRPC is user %s, want %s", viaGRPC.ID, ju.ID)
-	}
-
-	// Every refusal is the same answer: wrong password, unknown user,
-	// locked (slapd) and disabled (AD) accounts, an empty password.
-	refusals := map[string]authnAnswer{
-		"wrong password":         e.signIn("ldap", "cat", ann.password),
-		"unknown user":           e.signIn("ldap", "nobody", ann.password),
-		"locked account":         e.signIn("ldap", "bob", users["bob"].password),
-		"AD wrong password":      e.signIn("ad", "jdoe", "not-"+jdoe.password),
-		"AD unknown user":        e.signIn("ad", "nobody", jdoe.password),
-		"AD disabled account":    e.signIn("ad", "jlock", users["jlock"].password),
-		"empty password":         e.signIn("ldap", "cat", ""),
-		"filter injection (uid)": e.signIn("ldap", "*", ann.password),
-	}
-	first := refusals["wrong password"]
-	if first.code != http.StatusUnauthorized {
-		t.Fatalf("wrong password: %d %s, want 401", first.code, first.body)
-	}
-	for what, a := range refusals {
-		if a.code != first.code || !bytes.Equal(a.body, first.body) {
-			t.Errorf("%s: %d %s; want the same answer as a wrong password: %d %s", what, a.code, a.body, first.code, first.body)
+	e.s.step("only in slapd, by uid and by mail", func(t *testing.T) {
+		// Only in slapd: signs in, by uid and then by mail.
+		u := e.signedInUser(e.signIn("ldap", "ann", ann.password))
+		if u.Username != "ann" || u.Directory != "ldap" || u.Email != ann.mail || u.Status != "active" || len(u.ExternalID) != 36 {
+			t.Fatalf("ann signed in as %+v", u)
 		}
-	}
-	for _, name := range []string{"bob", "cat", "jlock"} {
-		if _, ok := e.s.users(users[name].dir)[name]; ok {
-			t.Errorf("%s was refused but is in the hub", name)
+		hub := e.s.users("ldap")
+		if got, ok := hub["ann"]; !ok || got.ID != u.ID {
+			t.Fatalf("the hub's ann is %+v, want the signed-in user %s", got, u.ID)
 		}
-	}
-
-	// A burst of wrong passwords for one user is limited (5 a minute);
-	// another user of the same address is not held by it.
-	var limited int
-	for range 10 {
-		if a := e.signIn("ldap", "cat", "guess-"+rand.Text()[:6]); a.code == http.StatusTooManyRequests {
-			limited++
-		} else if a.code != http.StatusUnauthorized {
-			t.Fatalf("a guess: %d %s, want 401 or 429", a.code, a.body)
+		r := e.waitApp(ann.mail)
+		if r["externalId"] != u.ID {
+			t.Errorf("the app's ann has externalId %v, want the hub id %s", r["externalId"], u.ID)
 		}
-	}
-	if limited < 5 {
-		t.Errorf("%d of 10 quick guesses were limited, want at least 5 (5 attempts a minute per user)", limited)
-	}
-	if a := e.signIn("ldap", "cat", users["cat"].password); a.code != http.StatusTooManyRequests {
-		t.Errorf("cat's right password right after the burst: %d, want 429 until the limit refills", a.code)
-	}
-	e.signedInUser(e.signIn("ldap", "ann", ann.password))
-
-	// A token without the authn permission is refused; so is no token.
-	reader := strings.TrimSpace(e.s.mustCtl("admin", "token", "create", "--name", "auditor", "--role", "read-only"))
-	e.tokens = append(e.tokens, reader)
-	if a := e.post(reader, map[string]string{"directory": "ldap", "username": "ann", "password": ann.password}); a.code != http.StatusForbidden {
-		t.Errorf("a read-only token: %d %s, want 403", a.code, a.body)
-	}
-	if a := e.post("", map[string]string{"directory": "ldap", "username": "ann", "password": ann.password}); a.code != http.StatusUnauthorized {
-		t.Errorf("no token: %d %s, want 401", a.code, a.body)
-	}
-
-	// No agent of the directory online: a clear 503.
-	if err := e.agents["ldap"].proc.Stop(10 * time.Second); err != nil {
-		t.Fatal(err)
-	}
-	e.s.waitAgentState(e.agents["ldap"].id, "offline")
-	if a := e.signIn("ldap", "ann", ann.password); a.code != http.StatusServiceUnavailable || !strings.Contains(string(a.body), "agent") {
-		t.Errorf("no agent online: %d %s, want 503 naming the agent", a.code, a.body)
-	}
-
-	// Every attempt is in the audit trail, the reason with it.
-	var events []struct{ Action, Target, Detail, Outcome string }
-	e.s.ctlJSON(&events, "audit", "list", "--action", "authn.failed")
-	reasons := map[string]bool{}
-	for _, ev := range events {
-		for _, reason := range []string{"wrong password", "unknown user", "account locked", "account disabled", "empty username or password"} {
-			if strings.Contains(ev.Detail, reason) {
-				reasons[reason] = true
+		if again := e.signedInUser(e.signIn("ldap", ann.mail, ann.password)); again.ID != u.ID {
+			t.Errorf("ann by mail is user %s, want the same user %s", again.ID, u.ID)
+		}
+	})
+	e.s.step("only in Samba AD, and over gRPC", func(t *testing.T) {
+		// Only in Samba AD: by sAMAccountName; the gRPC method signs in too.
+		ju := e.signedInUser(e.signIn("ad", "jdoe", jdoe.password))
+		if ju.Username != "jdoe" || ju.Directory != "ad" || ju.Status != "active" {
+			t.Fatalf("jdoe signed in as %+v", ju)
+		}
+		e.waitApp(jdoe.mail)
+		pwFile := filepath.Join(e.s.dir, "jdoe.pw")
+		if err := os.WriteFile(pwFile, []byte(jdoe.password), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var viaGRPC userJSON
+		e.s.ctlJSON(&viaGRPC, "user", "authenticate", jdoe.mail, "--directory", "ad", "--password-file", pwFile)
+		if viaGRPC.ID != ju.ID {
+			t.Errorf("jdoe by userPrincipalName over gRPC is user %s, want %s", viaGRPC.ID, ju.ID)
+		}
+	})
+	e.s.step("every refusal is the same answer", func(t *testing.T) {
+		// Every refusal is the same answer: wrong password, unknown user,
+		// locked (slapd) and disabled (AD) accounts, an empty password.
+		refusals := map[string]authnAnswer{
+			"wrong password":         e.signIn("ldap", "cat", ann.password),
+			"unknown user":           e.signIn("ldap", "nobody", ann.password),
+			"locked account":         e.signIn("ldap", "bob", users["bob"].password),
+			"AD wrong password":      e.signIn("ad", "jdoe", "not-"+jdoe.password),
+			"AD unknown user":        e.signIn("ad", "nobody", jdoe.password),
+			"AD disabled account":    e.signIn("ad", "jlock", users["jlock"].password),
+			"empty password":         e.signIn("ldap", "cat", ""),
+			"filter injection (uid)": e.signIn("ldap", "*", ann.password),
+		}
+		first := refusals["wrong password"]
+		if first.code != http.StatusUnauthorized {
+			t.Fatalf("wrong password: %d %s, want 401", first.code, first.body)
+		}
+		for what, a := range refusals {
+			if a.code != first.code || !bytes.Equal(a.body, first.body) {
+				t.Errorf("%s: %d %s; want the same answer as a wrong password: %d %s", what, a.code, a.body, first.code, first.body)
 			}
 		}
-	}
-	if len(reasons) != 5 {
-		t.Errorf("the trail's refusals give the reasons %v, want all five", reasons)
-	}
-	var ok []struct{ Action, Target string }
-	e.s.ctlJSON(&ok, "audit", "list", "--action", "authn.succeeded")
-	if len(ok) < 4 {
-		t.Errorf("%d successful sign-ins in the trail, want at least 4", len(ok))
-	}
+		for _, name := range []string{"bob", "cat", "jlock"} {
+			if _, ok := e.s.users(users[name].dir)[name]; ok {
+				t.Errorf("%s was refused but is in the hub", name)
+			}
+		}
+	})
+	e.s.step("a burst is limited", func(t *testing.T) {
+		// A burst of wrong passwords for one user is limited (5 a minute);
+		// another user of the same address is not held by it.
+		var limited int
+		for range 10 {
+			if a := e.signIn("ldap", "cat", "guess-"+rand.Text()[:6]); a.code == http.StatusTooManyRequests {
+				limited++
+			} else if a.code != http.StatusUnauthorized {
+				t.Fatalf("a guess: %d %s, want 401 or 429", a.code, a.body)
+			}
+		}
+		if limited < 5 {
+			t.Errorf("%d of 10 quick guesses were limited, want at least 5 (5 attempts a minute per user)", limited)
+		}
+		if a := e.signIn("ldap", "cat", users["cat"].password); a.code != http.StatusTooManyRequests {
+			t.Errorf("cat's right password right after the burst: %d, want 429 until the limit refills", a.code)
+		}
+		e.signedInUser(e.signIn("ldap", "ann", ann.password))
+	})
+	e.s.step("a token needs the authn permission", func(t *testing.T) {
+		// A token without the authn permission is refused; so is no token.
+		reader := strings.TrimSpace(e.s.mustCtl("admin", "token", "create", "--name", "auditor", "--role", "read-only"))
+		e.tokens = append(e.tokens, reader)
+		if a := e.post(reader, map[string]string{"directory": "ldap", "username": "ann", "password": ann.password}); a.code != http.StatusForbidden {
+			t.Errorf("a read-only token: %d %s, want 403", a.code, a.body)
+		}
+		if a := e.post("", map[string]string{"directory": "ldap", "username": "ann", "password": ann.password}); a.code != http.StatusUnauthorized {
+			t.Errorf("no token: %d %s, want 401", a.code, a.body)
+		}
+	})
+	e.s.step("no agent online is a 503", func(t *testing.T) {
+		// No agent of the directory online: a clear 503.
+		if err := e.agents["ldap"].proc.Stop(10 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		e.s.waitAgentState(e.agents["ldap"].id, "offline")
+		if a := e.signIn("ldap", "ann", ann.password); a.code != http.StatusServiceUnavailable || !strings.Contains(string(a.body), "agent") {
+			t.Errorf("no agent online: %d %s, want 503 naming the agent", a.code, a.body)
+		}
+	})
+	e.s.step("the audit trail gives the reasons", func(t *testing.T) {
+		// Every attempt is in the audit trail, the reason with it.
+		var events []struct{ Action, Target, Detail, Outcome string }
+		e.s.ctlJSON(&events, "audit", "list", "--action", "authn.failed")
+		reasons := map[string]bool{}
+		for _, ev := range events {
+			for _, reason := range []string{"wrong password", "unknown user", "account locked", "account disabled", "empty username or password"} {
+				if strings.Contains(ev.Detail, reason) {
+					reasons[reason] = true
+				}
+			}
+		}
+		if len(reasons) != 5 {
+			t.Errorf("the trail's refusals give the reasons %v, want all five", reasons)
+		}
+		var ok []struct{ Action, Target string }
+		e.s.ctlJSON(&ok, "audit", "list", "--action", "authn.succeeded")
+		if len(ok) < 4 {
+			t.Errorf("%d successful sign-ins in the trail, want at least 4", len(ok))
+		}
+	})
 }

@@ -25,12 +25,12 @@ func (s *stack) restartAgent(a *agent, d devstack.AgentDirectory) {
 	if _, err := devstack.WriteAgentConfig(filepath.Dir(a.config), s.hub.GRPCAddr, []devstack.AgentDirectory{d}); err != nil {
 		s.t.Fatal(err)
 	}
-	p, err := devstack.StartAgent(s.t.Context(), bins, a.config, nil, "--log-level", "debug")
+	p, err := devstack.StartAgent(s.root.Context(), bins, a.config, nil, "--log-level", "debug")
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	a.proc = p
-	s.t.Cleanup(func() { _ = p.Stop(10 * time.Second) })
+	s.root.Cleanup(func() { _ = p.Stop(10 * time.Second) })
 	s.waitAgentState(a.id, "online")
 }
 

@@ -16,26 +16,10 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/idsync/idsync/internal/devstack"
+	"github.com/idsync/idsync/internal/eventually"
 	"github.com/idsync/idsync/internal/gendir"
 	"github.com/idsync/idsync/internal/testserver"
 )
-
-// within polls cond until it holds or limit passes.
-func within(t *testing.T, limit time.Duration, what string, cond func() (bool, string)) time.Duration {
-	t.Helper()
-	start := time.Now()
-	var last string
-	for time.Since(start) < limit {
-		ok, state := cond()
-		if ok {
-			return time.Since(start)
-		}
-		last = state
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("%s: not within %v (last seen: %s)", what, limit, last)
-	return 0
-}
 
 // editCheckpoint rewrites a field of the directory's stored capture
 // checkpoint in the hub's SQLite file (fault injection: a cookie the DC
@@ -85,7 +69,7 @@ func TestCaptureSambaAD(t *testing.T) {
 		"--poll-interval", "2s")
 	ag := s.startAgent(devstack.AgentDirectory{Name: "ad", URL: srv.URL, BindDN: srv.BindDN, BindPassword: srv.BindPassword})
 	s.mustImportFull("ad")
-	within(t, 30*time.Second, "capture running with dirsync", func() (bool, string) {
+	eventually.Within(t, 30*time.Second, "capture running with dirsync", func() (bool, string) {
 		var d directoryJSON
 		s.ctlJSON(&d, "directory", "show", "ad")
 		return d.CaptureStatus != nil && d.CaptureStatus.Strategy == "dirsync", fmt.Sprintf("%+v", d.CaptureStatus)
@@ -93,27 +77,27 @@ func TestCaptureSambaAD(t *testing.T) {
 	users := func() map[string]userJSON { return s.users("ad") }
 	const wait = 30 * time.Second // Samba notifies about 5 s late
 
-	t.Run("attribute change", func(t *testing.T) {
+	s.run("attribute change", func(t *testing.T) {
 		if err := srv.Modify(t.Context(), replace(gen.UserDN(1), "title", "Directory Whisperer")); err != nil {
 			t.Fatal(err)
 		}
-		took := within(t, wait, "title change", func() (bool, string) {
+		took := eventually.Within(t, wait, "title change", func() (bool, string) {
 			u := users()[gen.UserUID(1)]
 			return u.Title == "Directory Whisperer", u.Title
 		})
 		t.Logf("AD modify reached the hub in %v", took.Round(100*time.Millisecond))
 	})
-	t.Run("disable and enable", func(t *testing.T) {
+	s.run("disable and enable", func(t *testing.T) {
 		if err := srv.Modify(t.Context(), replace(gen.UserDN(2), "userAccountControl", "546")); err != nil {
 			t.Fatal(err)
 		}
-		within(t, wait, "suspended", func() (bool, string) { u := users()[gen.UserUID(2)]; return u.Status == "suspended", u.Status })
+		eventually.Within(t, wait, "suspended", func() (bool, string) { u := users()[gen.UserUID(2)]; return u.Status == "suspended", u.Status })
 		if err := srv.Modify(t.Context(), replace(gen.UserDN(2), "userAccountControl", "544")); err != nil {
 			t.Fatal(err)
 		}
-		within(t, wait, "active again", func() (bool, string) { u := users()[gen.UserUID(2)]; return u.Status == "active", u.Status })
+		eventually.Within(t, wait, "active again", func() (bool, string) { u := users()[gen.UserUID(2)]; return u.Status == "active", u.Status })
 	})
-	t.Run("membership delta and nesting", func(t *testing.T) {
+	s.run("membership delta and nesting", func(t *testing.T) {
 		// User 29 joins group 2, and group 2 joins group 0: user 29 is then in
 		// group 0 through group 2.
 		add := ldap.NewModifyRequest(gen.GroupDN(2), nil)
@@ -126,7 +110,7 @@ func TestCaptureSambaAD(t *testing.T) {
 		if err := srv.Modify(t.Context(), nest); err != nil {
 			t.Fatal(err)
 		}
-		within(t, wait, "nested membership", func() (bool, string) {
+		eventually.Within(t, wait, "nested membership", func() (bool, string) {
 			var u struct {
 				Groups []string `json:"groups"`
 				Nested []struct {
@@ -145,11 +129,11 @@ func TestCaptureSambaAD(t *testing.T) {
 			return false, fmt.Sprintf("direct %s nested %+v", direct, u.Nested)
 		})
 	})
-	t.Run("delete", func(t *testing.T) {
+	s.run("delete", func(t *testing.T) {
 		if err := srv.Delete(t.Context(), gen.UserDN(3)); err != nil {
 			t.Fatal(err)
 		}
-		within(t, wait, "deprovisioned", func() (bool, string) { u := users()[gen.UserUID(3)]; return u.Status == "deprovisioned", u.Status })
+		eventually.Within(t, wait, "deprovisioned", func() (bool, string) { u := users()[gen.UserUID(3)]; return u.Status == "deprovisioned", u.Status })
 	})
 
 	reconcile := func(t *testing.T, why string, edit func(cp map[string]any)) {
@@ -163,7 +147,7 @@ func TestCaptureSambaAD(t *testing.T) {
 		ag.past = append(ag.past, ag.proc.Out.String())
 		ag.proc = p
 		t.Cleanup(func() { _ = p.Stop(10 * time.Second) })
-		within(t, 60*time.Second, "a completed reconciliation ("+why+")", func() (bool, string) {
+		eventually.Within(t, 60*time.Second, "a completed reconciliation ("+why+")", func() (bool, string) {
 			for _, r := range s.runList("ad") {
 				if r.Kind == "full" && r.Trigger == "reconcile" && r.State == "completed" && !before[r.ID] {
 					return true, ""
@@ -176,15 +160,15 @@ func TestCaptureSambaAD(t *testing.T) {
 		if err := srv.Modify(t.Context(), replace(gen.UserDN(4), "title", title)); err != nil {
 			t.Fatal(err)
 		}
-		within(t, wait, "a change after the reconciliation", func() (bool, string) {
+		eventually.Within(t, wait, "a change after the reconciliation", func() (bool, string) {
 			u := users()[gen.UserUID(4)]
 			return u.Title == title, u.Title
 		})
 	}
-	t.Run("refused cookie", func(t *testing.T) {
+	s.run("refused cookie", func(t *testing.T) {
 		reconcile(t, "a refused cookie", func(cp map[string]any) { cp["cookie"] = "bm90IGEgY29va2llIGF0IGFsbA==" })
 	})
-	t.Run("changed invocationID", func(t *testing.T) {
+	s.run("changed invocationID", func(t *testing.T) {
 		reconcile(t, "another DC database", func(cp map[string]any) { cp["invocationId"] = "00000000-0000-0000-0000-000000000001" })
 	})
 }

@@ -16,6 +16,7 @@ import (
 
 	_ "modernc.org/sqlite" // the hub's store, read for group revisions
 
+	"github.com/idsync/idsync/internal/eventually"
 	"github.com/idsync/idsync/internal/testserver"
 	"github.com/idsync/idsync/ldapsync"
 )
@@ -327,34 +328,21 @@ func (s *stack) compareMembers(directory string, want *dirState, got hubState) *
 	return d
 }
 
-// converge polls the hub until it equals the directory, deep compare
+// converge waits until the hub equals the directory, deep compare
 // included, and returns what it then holds; it fails the test after
-// limit.
+// limit, saying how they last differed.
 func (s *stack) converge(directory string, want *dirState, limit time.Duration) hubState {
 	s.t.Helper()
-	got, d := s.poll(directory, want, limit)
-	if d.n > 0 {
-		s.t.Fatalf("the hub does not equal the directory after %v: %s", limit, d)
-	}
-	return got
-}
-
-// poll polls the hub until it equals the directory, deep compare included,
-// or limit passes, and returns what it last held and how it differed.
-func (s *stack) poll(directory string, want *dirState, limit time.Duration) (hubState, *diffs) {
-	s.t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		got := s.readHub(directory)
+	var got hubState
+	eventually.Within(s.t, limit, "the hub to equal the directory", func() (bool, string) {
+		got = s.readHub(directory)
 		d := compareHub(want, got)
 		if d.n == 0 {
 			d = s.compareMembers(directory, want, got)
 		}
-		if d.n == 0 || time.Now().After(deadline) {
-			return got, d
-		}
-		time.Sleep(500 * time.Millisecond)
-	}
+		return d.n == 0, d.String()
+	})
+	return got
 }
 
 // groupRevisions reads the revisions of a directory's groups from the

@@ -5,11 +5,13 @@ package e2e
 import (
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/idsync/idsync/internal/devstack"
+	"github.com/idsync/idsync/internal/eventually"
 	"github.com/idsync/idsync/internal/gendir"
 )
 
@@ -31,14 +33,14 @@ func TestEnrollment(t *testing.T) {
 	}
 	token := func() string { return strings.TrimSpace(s.mustCtl("agent", "token", "--directory", "corp")) }
 
-	t.Run("token is printed alone", func(t *testing.T) {
+	s.run("token is printed alone", func(t *testing.T) {
 		tok := token()
 		if strings.ContainsAny(tok, " \n") || !strings.HasPrefix(tok, "idse1.") {
 			t.Fatalf("agent token printed %q, want one token alone", tok)
 		}
 	})
 
-	t.Run("reused token", func(t *testing.T) {
+	s.run("reused token", func(t *testing.T) {
 		tok := token()
 		if _, err := devstack.Enroll(t.Context(), bins, newConfig(t, s.hub.GRPCAddr), s.hub.GRPCAddr, tok); err != nil {
 			t.Fatalf("first use: %v", err)
@@ -49,16 +51,28 @@ func TestEnrollment(t *testing.T) {
 		}
 	})
 
-	t.Run("expired token", func(t *testing.T) {
+	s.run("expired token", func(t *testing.T) {
 		tok := strings.TrimSpace(s.mustCtl("agent", "token", "--directory", "corp", "--ttl", "1s"))
-		time.Sleep(1500 * time.Millisecond)
-		_, err := devstack.Enroll(t.Context(), bins, newConfig(t, s.hub.GRPCAddr), s.hub.GRPCAddr, tok)
+		// The hub logs the token's expiry (to the millisecond): wait until
+		// this machine's clock, the hub's, has passed it.
+		m := regexp.MustCompile(`msg="enrolment token created" .*expires=(\S+)`).FindAllStringSubmatch(s.hub.Out.String(), -1)
+		if len(m) == 0 {
+			t.Fatal("the hub's log does not say when the token expires")
+		}
+		expires, err := time.Parse(time.RFC3339, m[len(m)-1][1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		eventually.That(t, "the token's expiry", func() (bool, string) {
+			return time.Now().After(expires.Add(time.Millisecond)), "expires at " + expires.String()
+		})
+		_, err = devstack.Enroll(t.Context(), bins, newConfig(t, s.hub.GRPCAddr), s.hub.GRPCAddr, tok)
 		if err == nil || !strings.Contains(err.Error(), "expired") {
 			t.Fatalf("expired token: %v; want an error saying it expired", err)
 		}
 	})
 
-	t.Run("token of another hub", func(t *testing.T) {
+	s.run("token of another hub", func(t *testing.T) {
 		other := newStack(t)
 		other.mustCtl("directory", "add", "corp", "--kind", "openldap", "--base-dn", srv.BaseDN, "--capture", "off", "--full-import-interval", "off")
 		tok := strings.TrimSpace(other.mustCtl("agent", "token", "--directory", "corp"))
@@ -70,7 +84,7 @@ func TestEnrollment(t *testing.T) {
 		}
 	})
 
-	t.Run("unknown certificate", func(t *testing.T) {
+	s.run("unknown certificate", func(t *testing.T) {
 		// An agent enrolled with another hub presents a certificate this hub
 		// never issued, while trusting this hub's CA.
 		other := newStack(t)
@@ -94,7 +108,7 @@ func TestEnrollment(t *testing.T) {
 		}
 	})
 
-	t.Run("revoked agent", func(t *testing.T) {
+	s.run("revoked agent", func(t *testing.T) {
 		a := s.startAgent(d)
 		s.mustCtl("agent", "revoke", a.id)
 		// The stream ends at once on this hub; the bound is a wait, not a

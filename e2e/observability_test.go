@@ -6,14 +6,18 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/idsync/idsync/internal/devstack"
+	"github.com/idsync/idsync/internal/eventually"
 	"github.com/idsync/idsync/internal/obs/obstest"
 	"github.com/idsync/idsync/internal/scimtest"
 )
+
+// servingMetrics is the agent's log line naming its metrics address.
+var servingMetrics = regexp.MustCompile(`msg="serving metrics"[^\n]* addr=(\S+)`)
 
 // TestObservability: after real work (a full import, change capture, pushes
 // to an app, one of them dead-lettered) the hub's and the agent's /metrics
@@ -24,16 +28,14 @@ func TestObservability(t *testing.T) {
 	hubURL := "http://" + p.s.hub.HTTPAddr
 	first := p.waitCapture("syncrepl", "")
 
-	// The agent again, now with its metrics listener.
-	addr, err := devstack.FreeAddr()
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The agent again, now with its metrics listener on a port the kernel
+	// picks (one picked here could be taken by another test before the
+	// agent binds it), read from the agent's log.
 	f, err := os.OpenFile(p.a.config, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = fmt.Fprintf(f, "metrics_listen: %s\n", addr)
+	_, err = fmt.Fprintf(f, "metrics_listen: 127.0.0.1:0\n")
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -43,6 +45,15 @@ func TestObservability(t *testing.T) {
 	_ = p.a.proc.Stop(10 * time.Second)
 	p.s.reviveAgent(p.a)
 	p.waitCapture("syncrepl", first)
+	var addr string
+	eventually.That(t, "the agent's metrics address in its log", func() (bool, string) {
+		m := servingMetrics.FindStringSubmatch(p.a.proc.Out.String())
+		if m == nil {
+			return false, "no \"serving metrics\" line yet"
+		}
+		addr = m[1]
+		return true, ""
+	})
 	agentURL := "http://" + addr
 
 	for _, url := range []string{hubURL, agentURL} {
@@ -77,7 +88,7 @@ func TestObservability(t *testing.T) {
 	}
 
 	// The hub's counters add up what the runs of this hub counted.
-	eventually(t, "the hub's counters equal its runs' counters", func() (bool, string) {
+	eventually.That(t, "the hub's counters equal its runs' counters", func() (bool, string) {
 		var runs []runJSON
 		p.s.ctlJSON(&runs, "import", "list", "--directory", p.name, "--limit", "10000")
 		hm := obstest.Scrape(t, hubURL)
@@ -95,7 +106,7 @@ func TestObservability(t *testing.T) {
 	// Pushes: the members of group 0 reach the app.
 	p.addApp("crm")
 	ms := p.assignGroup("crm")
-	eventually(t, "pushes counted and the queue drained", func() (bool, string) {
+	eventually.That(t, "pushes counted and the queue drained", func() (bool, string) {
 		hm := obstest.Scrape(t, hubURL)
 		ok := hm[`idsync_hub_pushes_total{app="crm",outcome="succeeded"}`] >= float64(len(ms)) &&
 			hm[`idsync_hub_push_queue_depth{app="crm"}`] == 0
@@ -113,7 +124,7 @@ func TestObservability(t *testing.T) {
 		t.Fatal(err)
 	}
 	lagSeries := fmt.Sprintf(`idsync_hub_capture_lag_seconds{agent=%q,directory="corp"}`, p.a.id)
-	eventually(t, "the captured change and its dead push in the hub's metrics", func() (bool, string) {
+	eventually.That(t, "the captured change and its dead push in the hub's metrics", func() (bool, string) {
 		hm := obstest.Scrape(t, hubURL)
 		_, lag := hm[lagSeries]
 		ok := hm[updated] > before && hm[`idsync_hub_pushes_total{app="crm",outcome="dead"}`] >= 1 &&
@@ -122,7 +133,7 @@ func TestObservability(t *testing.T) {
 			hm[updated], before, hm[`idsync_hub_pushes_total{app="crm",outcome="dead"}`],
 			hm[`idsync_hub_push_dead_jobs{app="crm"}`], lag, hm["idsync_hub_agent_streams"])
 	})
-	eventually(t, "the captured change in the agent's metrics", func() (bool, string) {
+	eventually.That(t, "the captured change in the agent's metrics", func() (bool, string) {
 		am := obstest.Scrape(t, agentURL)
 		_, lag := am[`idsync_agent_capture_lag_seconds{directory="corp"}`]
 		sent := am[`idsync_agent_changes_sent_total{directory="corp",kind="incremental"}`]

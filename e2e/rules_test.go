@@ -4,15 +4,10 @@ package e2e
 
 import (
 	"fmt"
-	"log/slog"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/idsync/idsync/server/ingest"
-	"github.com/idsync/idsync/server/store"
-	"github.com/idsync/idsync/server/store/sqlite"
+	"github.com/idsync/idsync/internal/eventually"
 )
 
 // ruleJSON and ruleOutcomeJSON are what `group rule … -o json` prints, in
@@ -36,58 +31,30 @@ type ruleOutcomeJSON struct {
 	Paused *runJSON `json:"paused"`
 }
 
-// seedLocal stops the hub, writes a local directory staff into its store
-// — users u1…u6 (u1–u4 of department eng, u5 and u6 of sales), an empty
-// group engineers, a safeguard of 3 members — and starts it again. (Local
-// directories get their own doors with the people service; the rule
-// commands are what this test drives.)
-func seedLocal(t *testing.T, s *stack) {
-	t.Helper()
-	ctx := t.Context()
-	if err := s.hub.Stop(10 * time.Second); err != nil {
-		t.Fatalf("stopping the hub: %v", err)
-	}
-	st, err := sqlite.Open(ctx, filepath.Join(s.hub.DataDir, "hub.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &store.Directory{Name: "staff", Kind: store.KindLocal, SafeguardPercent: 20, SafeguardMax: 3}
-	if err := st.CreateDirectory(ctx, d); err != nil {
-		t.Fatal(err)
-	}
-	objs := []*store.Object{{Kind: store.ObjectGroup, ExternalID: "g-engineers", Status: store.StatusActive, Name: "engineers",
-		MembersComplete: true}}
+// localStaff makes a local directory staff with a safeguard of 3 members,
+// users u1…u6 (u1–u4 of department eng, u5 and u6 of sales) and an empty
+// group engineers, through idsyncctl.
+func localStaff(s *stack) {
+	s.mustCtl("directory", "add", "staff", "--kind", "local", "--safeguard-max", "3")
 	for i := 1; i <= 6; i++ {
 		dept := "eng"
 		if i > 4 {
 			dept = "sales"
 		}
-		objs = append(objs, &store.Object{Kind: store.ObjectUser, ExternalID: fmt.Sprintf("u-%d", i), Status: store.StatusActive,
-			Profile: store.Profile{Username: fmt.Sprintf("u%d", i), Department: dept}})
+		s.mustCtl("user", "create", "--directory", "staff", "--username", fmt.Sprintf("u%d", i), "--field", "department="+dept)
 	}
-	for _, o := range objs {
-		o.Hash = ingest.Hash(o)
-	}
-	eng := ingest.New(ingest.Config{Store: st, Log: slog.New(slog.DiscardHandler)})
-	if _, err := eng.ApplyWrite(ctx, d, "test", &store.Batch{Upserts: objs}); err != nil {
-		t.Fatal(err)
-	}
-	if err := st.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := s.hub.Restart(ctx); err != nil {
-		t.Fatalf("restarting the hub: %v", err)
-	}
+	s.mustCtl("group", "create", "engineers", "--directory", "staff")
 }
 
 // TestGroupRules drives the group rule commands against the real hub: a
-// rule fills its local group, previews and shows what it holds; an update
-// that would empty the group pauses under the safeguard (exit 3, a run of
-// kind rule), is cancelled (held), applied again (paused again) and
-// confirmed; a small rule is removed at once.
+// rule fills its local group, previews and shows what it holds, refuses
+// hand edits of it, and follows a user's profile change; an update that
+// would empty the group pauses under the safeguard (exit 3, a run of kind
+// rule), is cancelled (held), applied again (paused again) and confirmed;
+// a small rule is removed at once.
 func TestGroupRules(t *testing.T) {
 	s := newStack(t, "--rule-interval", "-1s")
-	seedLocal(t, s)
+	localStaff(s)
 	members := func() []string {
 		var g groupJSON
 		s.ctlJSON(&g, "group", "show", "engineers", "--directory", "staff")
@@ -121,6 +88,24 @@ func TestGroupRules(t *testing.T) {
 		t.Errorf("group rule preview: %+v", o)
 	}
 
+	t.Run("a hand edit is refused", func(t *testing.T) {
+		r := s.ctl("group", "add-member", "engineers", "--directory", "staff", "--user", "u5")
+		if r.Code == 0 || !strings.Contains(r.Stderr, "is the group of rule engineers") {
+			t.Errorf("group add-member: exit %d\n%s", r.Code, r.Stderr)
+		}
+	})
+	t.Run("a profile change moves the user", func(t *testing.T) {
+		s.mustCtl("user", "update", "u4", "--field", "department=sales")
+		eventually.That(t, "u4 out of engineers", func() (bool, string) {
+			got := strings.Join(members(), " ")
+			return got == "u1 u2 u3", got
+		})
+		s.mustCtl("user", "update", "u4", "--field", "department=eng")
+		eventually.That(t, "u4 back in engineers", func() (bool, string) {
+			got := strings.Join(members(), " ")
+			return got == "u1 u2 u3 u4", got
+		})
+	})
 	t.Run("an update that would empty the group pauses", func(t *testing.T) {
 		r := s.ctl("group", "rule", "update", "engineers", "--expr", `department == "none"`)
 		if r.Code != 3 || !strings.Contains(r.Stderr, "paused by the safeguard") {

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idsync/idsync/internal/eventually"
 	"github.com/idsync/idsync/internal/gendir"
 )
 
@@ -18,7 +19,7 @@ func TestScheduledFirstImport(t *testing.T) {
 	s := newStack(t)
 	s.mustCtl("directory", "add", "corp", "--kind", "openldap", "--base-dn", srv.BaseDN)
 	s.startAgent(ldapDirectory("corp", srv))
-	within(t, 60*time.Second, "a scheduled full import completed", func() (bool, string) {
+	eventually.Within(t, 60*time.Second, "a scheduled full import completed", func() (bool, string) {
 		for _, r := range s.runList("corp") {
 			if r.Kind == "full" && r.Trigger == "schedule" && r.State == "completed" {
 				return true, ""
@@ -32,7 +33,7 @@ func TestScheduledFirstImport(t *testing.T) {
 	if err := srv.Modify(t.Context(), replace(gen.UserDN(1), "title", "Scheduled")); err != nil {
 		t.Fatal(err)
 	}
-	within(t, 30*time.Second, "capture after the scheduled import", func() (bool, string) {
+	eventually.Within(t, 30*time.Second, "capture after the scheduled import", func() (bool, string) {
 		u := s.users("corp")[gen.UserUID(1)]
 		return u.Title == "Scheduled", u.Title
 	})

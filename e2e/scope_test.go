@@ -14,6 +14,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/idsync/idsync/internal/devstack"
+	"github.com/idsync/idsync/internal/eventually"
 	"github.com/idsync/idsync/internal/gendir"
 	"github.com/idsync/idsync/internal/scimtest"
 	"github.com/idsync/idsync/internal/testserver"
@@ -126,19 +127,19 @@ func testLeaveScope(t *testing.T, d scopeDirectory) {
 			t.Fatalf("adding %s: %v", e.DN, err)
 		}
 	}
+	s := newStack(t, pushArgs...)
+	// The helpers below fail into the step that calls them.
 	move := func(dn, to string) {
-		t.Helper()
+		s.t.Helper()
 		rdn, _, _ := strings.Cut(dn, ",")
 		if err := d.ep.ModifyDN(ctx, ldap.NewModifyDNRequest(dn, rdn, true, to)); err != nil {
-			t.Fatalf("moving %s to %s: %v", dn, to, err)
+			s.t.Fatalf("moving %s to %s: %v", dn, to, err)
 		}
 	}
-
-	s := newStack(t, pushArgs...)
 	s.mustCtl("directory", "add", "dir", "--kind", d.kind, "--base-dn", base, "--full-import-interval", "off", "--poll-interval", "1s")
 	d.agent.Name = "dir"
 	a := s.startAgent(d.agent)
-	e := &faultEnv{t: t, s: s, name: "dir", a: a}
+	e := &faultEnv{s: s, name: "dir", a: a}
 	e.startCapture(d.capture)
 
 	token := "scim-" + rand.Text()
@@ -152,7 +153,7 @@ func testLeaveScope(t *testing.T, d scopeDirectory) {
 	s.mustCtl("app", "assign", "crm", "--group", "all-hands-"+suffix)
 
 	hubUser := func(n int) userJSON {
-		t.Helper()
+		s.t.Helper()
 		var uj userJSON
 		s.ctlJSON(&uj, "user", "show", u(n), "--directory", "dir")
 		return uj
@@ -164,9 +165,9 @@ func testLeaveScope(t *testing.T, d scopeDirectory) {
 		salesIn bool  // sales is active, and its members' groups say so
 		app     []int // users with an active account in the app, in the pushed all-hands
 	}
-	check := func(step string, w want) {
+	check := func(t *testing.T, w want) {
 		t.Helper()
-		until(t, step, func() string {
+		eventually.That(t, "the hub and the app as they should be", func() (bool, string) {
 			var problems []string
 			for n := 1; n <= 3; n++ {
 				uj := hubUser(n)
@@ -208,24 +209,35 @@ func testLeaveScope(t *testing.T, d scopeDirectory) {
 					problems = append(problems, fmt.Sprintf("user %d in the app: account %v, in all-hands %v", n, r["active"], members[fmt.Sprint(r["id"])]))
 				}
 			}
-			return strings.Join(problems, "; ")
+			return len(problems) == 0, strings.Join(problems, "; ")
 		})
 	}
 
-	check("before any move", want{active: []int{1, 2, 3}, salesIn: true, app: []int{1, 2, 3}})
-	move(userDN(1, base), parked)
-	check("user 1 parked outside the base", want{active: []int{2, 3}, salesIn: true, app: []int{2, 3}})
-	move(userDN(1, parked), base)
-	check("user 1 back", want{active: []int{1, 2, 3}, salesIn: true, app: []int{1, 2, 3}})
-	move(sales, parked)
-	check("sales parked outside the base", want{active: []int{1, 2, 3}, salesIn: false, app: []int{3}})
-	move(groupRDN("sales")+","+parked, base)
-	check("sales back", want{active: []int{1, 2, 3}, salesIn: true, app: []int{1, 2, 3}})
-
-	run := s.mustImportFull("dir")
-	if run.Created != 0 || run.Updated != 0 || run.Deprovisioned != 0 || run.Errors != 0 {
-		t.Errorf("a full import after the moves: %d created, %d updated, %d deprovisioned, %d errors; want nothing changed",
-			run.Created, run.Updated, run.Deprovisioned, run.Errors)
-	}
-	check("after the full import", want{active: []int{1, 2, 3}, salesIn: true, app: []int{1, 2, 3}})
+	s.step("before any move", func(t *testing.T) {
+		check(t, want{active: []int{1, 2, 3}, salesIn: true, app: []int{1, 2, 3}})
+	})
+	s.step("user 1 parked outside the base", func(t *testing.T) {
+		move(userDN(1, base), parked)
+		check(t, want{active: []int{2, 3}, salesIn: true, app: []int{2, 3}})
+	})
+	s.step("user 1 back", func(t *testing.T) {
+		move(userDN(1, parked), base)
+		check(t, want{active: []int{1, 2, 3}, salesIn: true, app: []int{1, 2, 3}})
+	})
+	s.step("sales parked outside the base", func(t *testing.T) {
+		move(sales, parked)
+		check(t, want{active: []int{1, 2, 3}, salesIn: false, app: []int{3}})
+	})
+	s.step("sales back", func(t *testing.T) {
+		move(groupRDN("sales")+","+parked, base)
+		check(t, want{active: []int{1, 2, 3}, salesIn: true, app: []int{1, 2, 3}})
+	})
+	s.step("a full import after the moves changes nothing", func(t *testing.T) {
+		run := s.mustImportFull("dir")
+		if run.Created != 0 || run.Updated != 0 || run.Deprovisioned != 0 || run.Errors != 0 {
+			t.Errorf("%d created, %d updated, %d deprovisioned, %d errors; want nothing changed",
+				run.Created, run.Updated, run.Deprovisioned, run.Errors)
+		}
+		check(t, want{active: []int{1, 2, 3}, salesIn: true, app: []int{1, 2, 3}})
+	})
 }

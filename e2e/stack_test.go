@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -15,12 +16,24 @@ import (
 	"time"
 
 	"github.com/idsync/idsync/internal/devstack"
+	"github.com/idsync/idsync/internal/eventually"
 	"github.com/idsync/idsync/internal/testserver"
 )
 
 var bins devstack.Binaries
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		// Every test here runs the built binaries against real servers.
+		const what = "the built binaries, slapd and Samba AD"
+		if testserver.RequireIntegration() {
+			fmt.Fprintf(os.Stderr, "e2e needs %s, which -short skips while IDSYNC_REQUIRE_INTEGRATION=1 requires them: drop one of the two\n", what)
+			os.Exit(1)
+		}
+		fmt.Printf("e2e skipped: needs %s: runs without -short (make test); install the servers with scripts/install-test-deps.sh\n", what)
+		os.Exit(0)
+	}
 	dir, err := os.MkdirTemp("", "idsync-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -39,9 +52,14 @@ func TestMain(m *testing.M) {
 
 // stack is one hub with its admin CLI, for one test.
 type stack struct {
-	t   *testing.T
-	hub *devstack.Hub
-	dir string
+	// t is what the helpers fail into: the test that made the stack, or
+	// the step of it that runs (step).
+	t *testing.T
+	// root is the test that made the stack: what lives as long as the
+	// stack (an agent's process) is bound to it, not to a step.
+	root *testing.T
+	hub  *devstack.Hub
+	dir  string
 	// transcript is everything idsyncctl printed (stdout and stderr), for
 	// tests that check what reached an admin's terminal.
 	transcript devstack.SyncBuffer
@@ -58,7 +76,7 @@ func newStack(t *testing.T, hubArgs ...string) *stack {
 	if err != nil {
 		t.Fatalf("starting hub: %v", err)
 	}
-	s := &stack{t: t, hub: hub, dir: dir}
+	s := &stack{t: t, root: t, hub: hub, dir: dir}
 	t.Cleanup(func() {
 		_ = hub.Stop(10 * time.Second)
 		if t.Failed() {
@@ -66,6 +84,28 @@ func newStack(t *testing.T, hubArgs ...string) *stack {
 		}
 	})
 	return s
+}
+
+// run runs fn as the subtest name of the test or step that runs now, with
+// the stack's helpers failing into it, and reports whether it passed.
+func (s *stack) run(name string, fn func(t *testing.T)) bool {
+	s.t.Helper()
+	parent := s.t
+	return parent.Run(name, func(t *testing.T) {
+		s.t = t
+		defer func() { s.t = parent }()
+		fn(t)
+	})
+}
+
+// step runs one step of a sequential scenario as a subtest (run), so that a
+// failure names the step; a step that fails ends the test, as the steps
+// after it build on its state.
+func (s *stack) step(name string, fn func(t *testing.T)) {
+	s.t.Helper()
+	if !s.run(name, fn) {
+		s.t.FailNow()
+	}
 }
 
 func tailLines(s string, n int) string {
@@ -147,15 +187,16 @@ func (s *stack) startAgent(d devstack.AgentDirectory) *agent {
 		s.t.Fatal(err)
 	}
 	id := strings.TrimSuffix(strings.Fields(strings.TrimPrefix(out, "enrolled as agent "))[0], ";")
-	p, err := devstack.StartAgent(s.t.Context(), bins, config, nil, "--log-level", "debug")
+	p, err := devstack.StartAgent(s.root.Context(), bins, config, nil, "--log-level", "debug")
 	if err != nil {
 		s.t.Fatal(err)
 	}
 	a := &agent{proc: p, config: config, id: id}
-	s.t.Cleanup(func() {
+	root := s.root
+	root.Cleanup(func() {
 		_ = p.Stop(10 * time.Second)
-		if s.t.Failed() {
-			s.t.Logf("agent %s log:\n%s", id, tailLines(p.Out.String(), 40))
+		if root.Failed() {
+			root.Logf("agent %s log:\n%s", id, tailLines(p.Out.String(), 40))
 		}
 	})
 	s.waitAgentState(id, "online")
@@ -164,22 +205,16 @@ func (s *stack) startAgent(d devstack.AgentDirectory) *agent {
 
 func (s *stack) waitAgentState(id, state string) {
 	s.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	var last string
-	for time.Now().Before(deadline) {
+	eventually.That(s.t, fmt.Sprintf("agent %s %s", id, state), func() (bool, string) {
 		var agents []agentJSON
 		s.ctlJSON(&agents, "agent", "list")
 		for _, a := range agents {
 			if a.ID == id {
-				last = a.State
-				if a.State == state || (state == "online" && (a.State == "standby" || a.State == "active")) {
-					return
-				}
+				return a.State == state || (state == "online" && (a.State == "standby" || a.State == "active")), a.State
 			}
 		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	s.t.Fatalf("agent %s is %q after 30s, want %q", id, last, state)
+		return false, "not listed"
+	})
 }
 
 // importFull runs a full import and waits for it; it returns the run and

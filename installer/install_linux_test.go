@@ -10,6 +10,7 @@ package installer_test
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"os/signal"
@@ -17,11 +18,11 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/kardianos/service"
 
 	"github.com/idsync/idsync/installer"
+	"github.com/idsync/idsync/internal/eventually"
 	"github.com/idsync/idsync/internal/testserver"
 )
 
@@ -103,20 +104,12 @@ func TestInstall(t *testing.T) {
 		}
 		// systemd reports a start or stop done before the process is ready
 		// or gone: poll.
-		var status, mark string
-		for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
-			status, err = installer.Control(c, "status")
+		eventually.That(t, fmt.Sprintf("status %q (and marker %q) after %s", s.wantStatus, s.wantMarker, s.action), func() (bool, string) {
+			status, err := installer.Control(c, "status")
 			b, _ := os.ReadFile(marker)
-			mark = string(b)
-			if err == nil && status == s.wantStatus && (s.wantMarker == "" || mark == s.wantMarker) {
-				break
-			}
-		}
-		if err != nil || status != s.wantStatus {
-			t.Fatalf("after %s: status = %q, %v; want %q", s.action, status, err, s.wantStatus)
-		}
-		if s.wantMarker != "" && mark != s.wantMarker {
-			t.Fatalf("after %s: the service wrote %q, want %q", s.action, mark, s.wantMarker)
-		}
+			mark := string(b)
+			return err == nil && status == s.wantStatus && (s.wantMarker == "" || mark == s.wantMarker),
+				fmt.Sprintf("status %q, %v; the service wrote %q", status, err, mark)
+		})
 	}
 }

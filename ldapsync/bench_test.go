@@ -33,9 +33,7 @@ func benchSlapd(b *testing.B) *testserver.SlapdServer {
 	if os.Getenv("IDSYNC_TEST_LDAP_URL") != "" {
 		testserver.Unavailable(b, "the benchmark preloads a local slapd with slapadd")
 	}
-	if _, err := exec.LookPath("slapd"); err != nil {
-		testserver.Unavailable(b, "slapd not found: %v", err)
-	}
+	testserver.LocalSlapd(b)
 	bench.once.Do(func() {
 		start := time.Now()
 		bench.srv, bench.err = testserver.StartSlapd(context.Background(), testserver.SlapdOptions{

@@ -4,6 +4,7 @@ package ldapsync_test
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -275,7 +276,19 @@ func TestSyncreplReconcile(t *testing.T) {
 			t.Fatal(err)
 		}
 		c := startCapture(t, dial(t, srv.Endpoint), openLDAPCaptureSpec(base), nil)
-		c.events.waitFor(t, c, 0, 5*time.Second, "end of the refresh", isType(ldapsync.EventRefreshDone))
+		done, _ := c.events.waitFor(t, c, 0, 5*time.Second, "end of the refresh", isType(ldapsync.EventRefreshDone))
+		// slapd sends refreshDone before it moves the search to its persist
+		// phase (syncprov_detach_op); a write that finds the base gone in
+		// between answers on the operation being detached, and slapd 2.5
+		// crashes or loses the answer. syncprov holds back changes until
+		// the search persists: the witness's add arriving says it does.
+		witness := "uid=witness," + base
+		if err := srv.Add(t.Context(), person(witness, "witness", nil)); err != nil {
+			t.Fatal(err)
+		}
+		c.events.waitFor(t, c, done+1, 5*time.Second, "the witness's add", func(ev ldapsync.Event) bool {
+			return ev.Type == ldapsync.EventChange && strings.EqualFold(ev.Change.DN, witness)
+		})
 		// syncprov looks for a persistent search's base again on the write
 		// after one that changed it.
 		touch := ldap.NewModifyRequest(gen.UserDN(0), nil)
@@ -336,6 +349,7 @@ func TestPollCapture(t *testing.T) {
 	}
 	uuids := entryUUIDs(t, srv)
 	user4 := uuids[strings.ToLower(gen.UserDN(4))]
+	fenceID := uuids[strings.ToLower(gen.UserDN(6))]
 	addedDN := "uid=polled," + gen.PeopleDN()
 	renamedDN := "uid=polled4," + gen.PeopleDN()
 	steps := []struct {
@@ -368,9 +382,22 @@ func TestPollCapture(t *testing.T) {
 			if ch := evs.since(i)[0].Change; !strings.EqualFold(ch.DN, step.dn) {
 				t.Errorf("DN %q, want %q", ch.DN, step.dn)
 			}
-			// Rounds repeat every 200 ms within the 2 s overlap: the change
-			// must not come again.
-			time.Sleep(spec.Overlap + 3*spec.PollInterval)
+			// Rounds repeat every 200 ms within the 2 s overlap, each reading
+			// the change again: it must not come again. Three titles given to
+			// another user, each awaited, fence off whole rounds: a round
+			// reads an entry once, so each title arrives in a later round
+			// than the one before, and the round of the second, after the
+			// round that sent the change and reading it again, has ended
+			// once the third arrives.
+			for k := range 3 {
+				at := evs.len()
+				fence := ldap.NewModifyRequest(gen.UserDN(6), nil)
+				fence.Replace("title", []string{fmt.Sprintf("fence %s %d", step.name, k)})
+				if err := srv.Modify(t.Context(), fence); err != nil {
+					t.Fatal(err)
+				}
+				evs.waitFor(t, c, at, 3*time.Second, fmt.Sprintf("fence %d", k), changeOf(ldapsync.ChangeUpsert, fenceID))
+			}
 			n := 0
 			for _, ev := range evs.since(from) {
 				if changeOf(ldapsync.ChangeUpsert, id)(ev) {

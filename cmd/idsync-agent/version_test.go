@@ -11,6 +11,9 @@ import (
 // TestVersionFlag: a binary built the way `make dist` builds it reports the
 // version and commit given to the linker, and the Go version.
 func TestVersionFlag(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs a go build of idsync-agent: runs without -short (make test)")
+	}
 	const (
 		wantVersion = "v9.8.7-test"
 		wantCommit  = "0123456789ab"

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/idsync/idsync/internal/days"
 	"github.com/idsync/idsync/internal/logging"
 	"github.com/idsync/idsync/internal/version"
 	"github.com/idsync/idsync/server/hub"
@@ -47,7 +48,10 @@ func run(args []string) int {
 	fs.DurationVar(&cfg.Agents.CertTTL, "agent-cert-ttl", 365*24*time.Hour, "lifetime of the client certificates agents get; they renew when a third is left")
 	fs.DurationVar(&cfg.RuleInterval, "rule-interval", time.Hour, "how often every group rule is evaluated in full besides on each change (negative: never on a schedule)")
 	fs.DurationVar(&cfg.RuleSettle, "rule-settle", 30*time.Second, "how long after its last full evaluation a group rule that reads groups waits before a group change evaluates it in full again")
-	fs.DurationVar(&cfg.AuditRetention, "audit-retention", 180*24*time.Hour, "how long audit events are kept, e.g. 4320h (180 days)")
+	cfg.AuditRetention, cfg.UserRetention = 180*days.Day, 90*days.Day
+	fs.Var(days.Value{D: &cfg.AuditRetention}, "audit-retention", "how long audit events are kept: 180d, 4320h")
+	fs.Var(days.Value{D: &cfg.UserRetention}, "user-retention", "how long a deprovisioned user is kept, restorable, before it is purged (profile, groups, app accounts), where its directory does not say (directory update --retention)")
+	fs.DurationVar(&cfg.PurgeEvery, "purge-interval", 10*time.Minute, "how often the hub purges the users whose retention ran out")
 	fs.Float64Var(&cfg.Authn.UserPerMinute, "authn-user-limit", 5, "sign-ins (POST /v1/authn) one person of one directory may try a minute, whatever the spelling of the username")
 	fs.Float64Var(&cfg.Authn.AddrPerMinute, "authn-addr-limit", 60, "sign-ins one client address may try a minute")
 	fs.IntVar(&cfg.Bounds.Conns, "max-connections", 1024, "open connections each listener (gRPC, HTTP) takes; past them a new one is closed at once")

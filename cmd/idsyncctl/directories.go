@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
+	"github.com/idsync/idsync/internal/days"
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 )
 
@@ -42,10 +43,11 @@ type directoryFlags struct {
 	writableOUs, writableGroups multiFlag
 	initialPasswordFile         string
 	mustChange, noWriteBack     bool
+	retention                   string
 }
 
 func (f *directoryFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.kind, "kind", "", "`KIND`: openldap, ad or scim (an upstream source such as HR)")
+	fs.StringVar(&f.kind, "kind", "", "`KIND`: openldap, ad, scim (an upstream source such as HR) or local (users and groups made in the hub)")
 	fs.StringVar(&f.mastered, "mastered", "", "profile `FIELDS` the directory owns, comma-separated: of a scim source's users (default: all); of the users the hub writes into an ad/openldap directory (default: none)")
 	fs.StringVar(&f.baseDN, "base-dn", "", "search base `DN`")
 	fs.StringVar(&f.userFilter, "user-filter", "", "LDAP `FILTER` for users (default: the kind's preset)")
@@ -63,6 +65,7 @@ func (f *directoryFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.initialPasswordFile, "initial-password-file", "", "write-back: `FILE` holding the mapping expression of a created user's initial password (it may be a literal in quotes); sealed, never shown")
 	fs.BoolVar(&f.mustChange, "must-change-password", true, "write-back: created users must change the initial password at the first sign-in (sign-in through the hub is refused until then)")
 	fs.BoolVar(&f.noWriteBack, "no-write-back", false, "write-back off: the hub writes nothing into the directory")
+	fs.StringVar(&f.retention, "retention", "", "how long a deprovisioned user is kept, restorable, before it is purged: `DURATION` such as 30d, or default (the hub's --user-retention)")
 }
 
 // build fills d from the flags set on the command line and returns the
@@ -81,9 +84,20 @@ func (f *directoryFlags) build(fs *flag.FlagSet, d *idsyncv1.Directory) ([]strin
 				d.Kind = idsyncv1.DirectoryKind_DIRECTORY_KIND_AD
 			case "scim":
 				d.Kind = idsyncv1.DirectoryKind_DIRECTORY_KIND_SCIM
+			case "local":
+				d.Kind = idsyncv1.DirectoryKind_DIRECTORY_KIND_LOCAL
 			default:
-				err = fmt.Errorf("--kind %q: must be openldap, ad or scim", f.kind)
+				err = fmt.Errorf("--kind %q: must be openldap, ad, scim or local", f.kind)
 			}
+		case "retention":
+			if f.retention != "default" {
+				r, perr := days.Parse(f.retention)
+				if perr != nil || r == 0 {
+					err = fmt.Errorf("--retention %q: want a duration such as 30d or 12h, or default", f.retention)
+				}
+				d.RetentionSeconds = uint64(r / time.Second)
+			}
+			set = append(set, "retention_seconds")
 		case "mastered":
 			d.Mastered = splitList(f.mastered)
 			set = append(set, "mastered")
@@ -192,9 +206,9 @@ func directoryAdd(c *cli, args []string) error {
 		return &exitError{code: exitUsage, err: err}
 	}
 	if d.Kind == idsyncv1.DirectoryKind_DIRECTORY_KIND_UNSPECIFIED {
-		return &exitError{code: exitUsage, err: fmt.Errorf("--kind: required (openldap, ad or scim)")}
+		return &exitError{code: exitUsage, err: fmt.Errorf("--kind: required (openldap, ad, scim or local)")}
 	}
-	if d.BaseDn == "" && d.Kind != idsyncv1.DirectoryKind_DIRECTORY_KIND_SCIM {
+	if d.BaseDn == "" && d.Kind != idsyncv1.DirectoryKind_DIRECTORY_KIND_SCIM && d.Kind != idsyncv1.DirectoryKind_DIRECTORY_KIND_LOCAL {
 		return &exitError{code: exitUsage, err: fmt.Errorf("--base-dn: required")}
 	}
 	ctx, cancel, h, err := c.call()
@@ -282,6 +296,8 @@ type directoryJSON struct {
 	LastRun          *runJSON          `json:"last_run,omitempty"`
 	Mastered         []string          `json:"mastered,omitempty"`
 	WriteBack        *writeBackJSON    `json:"write_back,omitempty"`
+	// RetentionSeconds: 0 is the hub's default.
+	RetentionSeconds uint64 `json:"retention_seconds"`
 }
 
 // writeBackJSON is a directory's write-back settings; the initial password
@@ -310,7 +326,7 @@ func toDirectoryJSON(d *idsyncv1.Directory) directoryJSON {
 		SafeguardPercent: d.GetSafeguardPercent(), SafeguardMax: d.GetSafeguardMax(), Capture: d.GetCapture(),
 		CaptureStrategy: dash(d.GetCaptureStrategy()),
 		ActiveUsers:     d.GetActiveUsers(), Groups: d.GetGroups(), Agents: d.GetAgents(),
-		Mastered: d.GetMastered(),
+		Mastered: d.GetMastered(), RetentionSeconds: d.GetRetentionSeconds(),
 	}
 	if r := d.GetLastRun(); r != nil {
 		rj := toRunJSON(r)
@@ -348,6 +364,10 @@ func directoryText(w io.Writer, d *idsyncv1.Directory) error {
 		{"safeguard", fmt.Sprintf("pause a sweep of more than %d%% or %d users", d.GetSafeguardPercent(), d.GetSafeguardMax())},
 		{"users (not deprovisioned)", count(d.GetActiveUsers())}, {"groups", count(d.GetGroups())},
 		{"agents", dash(strings.Join(d.GetAgents(), ", "))},
+		{"retention", retentionText(d.GetRetentionSeconds())},
+	}
+	if d.GetKind() == idsyncv1.DirectoryKind_DIRECTORY_KIND_LOCAL {
+		return fields(w, kv)
 	}
 	if d.GetKind() == idsyncv1.DirectoryKind_DIRECTORY_KIND_SCIM {
 		mastered := strings.Join(d.GetMastered(), ", ")
@@ -370,6 +390,14 @@ func directoryText(w io.Writer, d *idsyncv1.Directory) error {
 	}
 	kv = append(kv, writeBackLines(d.GetWriteBack())...)
 	return fields(w, kv)
+}
+
+// retentionText says how long the directory keeps deprovisioned users.
+func retentionText(seconds uint64) string {
+	if seconds == 0 {
+		return "the hub's default (idsync-hub serve --user-retention)"
+	}
+	return "deprovisioned users are purged " + days.Format(time.Duration(seconds)*time.Second) + " after"
 }
 
 func captureLine(c *idsyncv1.CaptureStatus) string {

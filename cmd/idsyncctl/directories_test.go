@@ -35,6 +35,8 @@ func TestDirectoryUpdateRequest(t *testing.T) {
 			"--must-change-password=false"},
 			[]string{"write_back.initial_password", "write_back.must_change_password", "write_back.groups", "write_back.ous"}},
 		{"write-back off", []string{"--no-write-back"}, []string{"write_back"}},
+		{"retention", []string{"--retention", "30d"}, []string{"retention_seconds"}},
+		{"retention default", []string{"--retention", "default"}, []string{"retention_seconds"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
@@ -51,6 +53,10 @@ func TestDirectoryUpdateRequest(t *testing.T) {
 			}
 			if _, err := fieldmaskpb.New(req.GetDirectory(), paths...); err != nil {
 				t.Errorf("update_mask %q: not all of Directory: %v", paths, err)
+			}
+			want := map[string]uint64{"retention": 30 * 24 * 3600}[tc.name]
+			if got := req.GetDirectory().GetRetentionSeconds(); got != want {
+				t.Errorf("retention_seconds %d, want %d", got, want)
 			}
 		})
 	}

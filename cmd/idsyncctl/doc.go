@@ -5,7 +5,7 @@
 // the process list and the shell's history).
 //
 // It may import the wire types of `proto/idsync/v1`, `internal/adminconf`,
-// `internal/version`, gRPC and protobuf (`google.golang.org/grpc/...`,
+// `internal/days`, `internal/version`, gRPC and protobuf (`google.golang.org/grpc/...`,
 // `google.golang.org/protobuf/...`), the YAML decoder of mapping files
 // (`go.yaml.in/yaml/v3`) and `golang.org/x/term`; never the hub
 // (`server/...`), `agent` or `ldapsync`: it reaches the hub through its API.

@@ -64,6 +64,20 @@ func TestGoldenOutput(t *testing.T) {
 		{"admin", "token", "revoke", "crm-team"},
 		{"audit", "list"},
 		{"report", "users"},
+		{"user", "deactivate", "ada", "--reason", "left early"},
+		{"user", "deactivate", "ada", "--in-directory"},
+		{"user", "reactivate", "ada", "--in-directory"},
+		{"user", "restore", "ada"},
+		{"user", "list", "--status", "deprovisioned"},
+		{"user", "create", "--directory", "staff", "--username", "con", "--email", "con@example.org", "--field", "title=Contractor"},
+		{"group", "create", "crew", "--directory", "staff"},
+		{"group", "add-member", "crew", "--user", "con"},
+		{"group", "remove-member", "crew", "--user", "con", "--user-directory", "staff"},
+		{"user", "suspend", "ada", "--reason", "on leave"},
+		{"user", "unsuspend", "ada"},
+		{"user", "update", "con", "--field", "title=Lead"},
+		{"user", "delete", "con", "--directory", "staff"},
+		{"report", "upcoming-purges"},
 	}
 	type commandLine struct {
 		args   []string
@@ -79,7 +93,10 @@ func TestGoldenOutput(t *testing.T) {
 	// Command lines that are refused.
 	lines = append(lines, commandLine{[]string{"app", "show"}, "table"}, commandLine{[]string{"app", "list", "extra"}, "table"},
 		commandLine{[]string{"group", "show", "a", "b"}, "table"}, commandLine{[]string{"app", "list"}, "csv"},
-		commandLine{[]string{"audit", "list", "--since", "soon"}, "table"}, commandLine{[]string{"import", "show"}, "json"})
+		commandLine{[]string{"audit", "list", "--since", "soon"}, "table"}, commandLine{[]string{"import", "show"}, "json"},
+		commandLine{[]string{"user", "create", "--directory", "staff"}, "table"},
+		commandLine{[]string{"user", "create", "--directory", "staff", "--username", "x", "--field", "title"}, "table"},
+		commandLine{[]string{"group", "add-member", "crew"}, "table"})
 	for _, l := range lines {
 		args, format := l.args, l.format
 		name := strings.Join(append(slices.Clone(args), format), "_")

@@ -179,8 +179,12 @@ func fixtureUser() *idsyncv1.User {
 		TransitiveGroups: []*idsyncv1.TransitiveGroup{{Name: "eng", Depth: 1}, {Name: "all", Depth: 2, Via: "eng"}}}
 }
 
-func (h *fakeHub) ListUsers(context.Context, *idsyncv1.ListUsersRequest) (*idsyncv1.ListUsersResponse, error) {
+func (h *fakeHub) ListUsers(_ context.Context, req *idsyncv1.ListUsersRequest) (*idsyncv1.ListUsersResponse, error) {
 	gone := &idsyncv1.User{Id: "u-2", Directory: "corp", Username: "bob", Status: idsyncv1.UserStatus_USER_STATUS_DEPROVISIONED}
+	if req.GetStatus() == idsyncv1.UserStatus_USER_STATUS_DEPROVISIONED {
+		gone.DeprovisionedAt, gone.PurgeAt = at(1), at(1+30*24*60)
+		return &idsyncv1.ListUsersResponse{Users: []*idsyncv1.User{heldUser(), gone}}, nil
+	}
 	return &idsyncv1.ListUsersResponse{Users: []*idsyncv1.User{fixtureUser(), gone}}, nil
 }
 
@@ -332,4 +336,90 @@ func (h *fakeHub) ListTasks(context.Context, *idsyncv1.ListTasksRequest) (*idsyn
 
 func (h *fakeHub) ResolveTask(context.Context, *idsyncv1.ResolveTaskRequest) (*idsyncv1.ResolveTaskResponse, error) {
 	return &idsyncv1.ResolveTaskResponse{Task: fixtureTasks()[1]}, nil
+}
+
+// heldUser is ada deactivated by an admin while her directory has her.
+func heldUser() *idsyncv1.User {
+	u := fixtureUser()
+	u.Status, u.SourceStatus = idsyncv1.UserStatus_USER_STATUS_DEPROVISIONED, idsyncv1.UserStatus_USER_STATUS_ACTIVE
+	u.Hold = &idsyncv1.Hold{Status: idsyncv1.UserStatus_USER_STATUS_DEPROVISIONED, By: "admin:root", Reason: "left\x1b[2J early", At: at(5)}
+	// Its directory still has it: kept while held, no purge date.
+	u.DeprovisionedAt = at(5)
+	return u
+}
+
+func (h *fakeHub) DeactivateUser(_ context.Context, req *idsyncv1.DeactivateUserRequest) (*idsyncv1.DeactivateUserResponse, error) {
+	h.record(req)
+	resp := &idsyncv1.DeactivateUserResponse{User: heldUser()}
+	if req.GetInDirectory() {
+		resp.InDirectory = &idsyncv1.DirectoryWriteOutcome{Message: "directory corp is not writable"}
+	}
+	return resp, nil
+}
+
+func (h *fakeHub) ReactivateUser(_ context.Context, req *idsyncv1.ReactivateUserRequest) (*idsyncv1.ReactivateUserResponse, error) {
+	h.record(req)
+	resp := &idsyncv1.ReactivateUserResponse{User: fixtureUser()}
+	if req.GetInDirectory() {
+		resp.InDirectory = &idsyncv1.DirectoryWriteOutcome{Done: true, Message: "entry CN=Ada,OU=Staff,DC=corp enabled in directory corp"}
+	}
+	return resp, nil
+}
+
+func (h *fakeHub) RestoreUser(_ context.Context, req *idsyncv1.RestoreUserRequest) (*idsyncv1.RestoreUserResponse, error) {
+	h.record(req)
+	return &idsyncv1.RestoreUserResponse{User: fixtureUser()}, nil
+}
+
+func (h *fakeHub) CreateUser(_ context.Context, req *idsyncv1.CreateUserRequest) (*idsyncv1.CreateUserResponse, error) {
+	h.record(req)
+	return &idsyncv1.CreateUserResponse{User: &idsyncv1.User{Id: "u-9", Directory: req.GetDirectory(), ExternalId: "uuid-9",
+		Username: req.GetUsername(), Email: req.GetEmail(), Title: req.GetFields()["title"],
+		Status: idsyncv1.UserStatus_USER_STATUS_ACTIVE, CreatedAt: at(3), UpdatedAt: at(3), Revision: 1}}, nil
+}
+
+func (h *fakeHub) CreateGroup(_ context.Context, req *idsyncv1.CreateGroupRequest) (*idsyncv1.CreateGroupResponse, error) {
+	h.record(req)
+	return &idsyncv1.CreateGroupResponse{Group: &idsyncv1.Group{Id: "g-9", Directory: req.GetDirectory(), Name: req.GetName(),
+		Status: idsyncv1.UserStatus_USER_STATUS_ACTIVE}}, nil
+}
+
+func (h *fakeHub) AddGroupMember(_ context.Context, req *idsyncv1.AddGroupMemberRequest) (*idsyncv1.AddGroupMemberResponse, error) {
+	h.record(req)
+	return &idsyncv1.AddGroupMemberResponse{Group: &idsyncv1.Group{Id: "g-9", Directory: "staff", Name: req.GetGroup(),
+		Status: idsyncv1.UserStatus_USER_STATUS_ACTIVE, MemberCount: 1}}, nil
+}
+
+func (h *fakeHub) SuspendUser(_ context.Context, req *idsyncv1.SuspendUserRequest) (*idsyncv1.SuspendUserResponse, error) {
+	h.record(req)
+	u := fixtureUser()
+	u.Status, u.SourceStatus = idsyncv1.UserStatus_USER_STATUS_SUSPENDED, idsyncv1.UserStatus_USER_STATUS_ACTIVE
+	u.Hold = &idsyncv1.Hold{Status: idsyncv1.UserStatus_USER_STATUS_SUSPENDED, By: "admin:root", Reason: req.GetReason(), At: at(6)}
+	return &idsyncv1.SuspendUserResponse{User: u}, nil
+}
+
+func (h *fakeHub) UnsuspendUser(_ context.Context, req *idsyncv1.UnsuspendUserRequest) (*idsyncv1.UnsuspendUserResponse, error) {
+	h.record(req)
+	return &idsyncv1.UnsuspendUserResponse{User: fixtureUser()}, nil
+}
+
+func (h *fakeHub) UpdateUser(_ context.Context, req *idsyncv1.UpdateUserRequest) (*idsyncv1.UpdateUserResponse, error) {
+	h.record(req)
+	u := &idsyncv1.User{Id: "u-9", Directory: "staff", Username: "con", Email: "con@example.org", Title: req.GetFields()["title"],
+		Status: idsyncv1.UserStatus_USER_STATUS_ACTIVE, CreatedAt: at(3), UpdatedAt: at(4), Revision: 2}
+	return &idsyncv1.UpdateUserResponse{User: u}, nil
+}
+
+func (h *fakeHub) DeleteUser(_ context.Context, req *idsyncv1.DeleteUserRequest) (*idsyncv1.DeleteUserResponse, error) {
+	h.record(req)
+	u := &idsyncv1.User{Id: "u-9", Directory: "staff", Username: "con", Status: idsyncv1.UserStatus_USER_STATUS_DEPROVISIONED,
+		SourceStatus: idsyncv1.UserStatus_USER_STATUS_DEPROVISIONED, CreatedAt: at(3), UpdatedAt: at(7), Revision: 3,
+		DeprovisionedAt: at(7), PurgeAt: at(7 + 90*24*60)}
+	return &idsyncv1.DeleteUserResponse{User: u}, nil
+}
+
+func (h *fakeHub) RemoveGroupMember(_ context.Context, req *idsyncv1.RemoveGroupMemberRequest) (*idsyncv1.RemoveGroupMemberResponse, error) {
+	h.record(req)
+	return &idsyncv1.RemoveGroupMemberResponse{Group: &idsyncv1.Group{Id: "g-9", Directory: "staff", Name: req.GetGroup(),
+		Status: idsyncv1.UserStatus_USER_STATUS_ACTIVE}}, nil
 }

@@ -49,7 +49,7 @@ type command struct {
 }
 
 var commands = []command{
-	{"directory add", "add a directory: NAME --kind openldap|ad|scim [--base-dn DN] [--user-filter F] [--group-filter F] [--map field=attr]…", directoryAdd},
+	{"directory add", "add a directory: NAME --kind openldap|ad|scim|local [--base-dn DN] [--user-filter F] [--group-filter F] [--map field=attr]…", directoryAdd},
 	{"directory update", "change a directory's settings: NAME [the flags of add]", directoryUpdate},
 	{"directory list", "list directories", directoryList},
 	{"directory show", "show a directory: NAME", directoryShow},
@@ -65,8 +65,19 @@ var commands = []command{
 	{"user list", "list users: [--directory NAME] [--status active|suspended|deprovisioned] [--limit N]", userList},
 	{"user show", "show a user: USERNAME|ID [--directory NAME]", userShow},
 	{"user authenticate", "sign a user in with the directory password, as an app would (delegated authentication; the user is created just in time): USERNAME --directory NAME --password-file FILE", userAuthenticate},
+	{"user deactivate", "hold a user deprovisioned in the hub and every app, whatever its directory says: USERNAME|ID [--reason TEXT] [--in-directory] [--directory NAME]", userDeactivate},
+	{"user reactivate", "lift a deactivation: USERNAME|ID [--in-directory] [--directory NAME]", userReactivate},
+	{"user suspend", "hold a user suspended (app accounts deactivated): USERNAME|ID [--reason TEXT] [--directory NAME]", userSuspend},
+	{"user unsuspend", "lift a suspension: USERNAME|ID [--directory NAME]", userUnsuspend},
+	{"user restore", "bring a deprovisioned user back within its retention, app accounts too: USERNAME|ID [--directory NAME]", userRestore},
+	{"user create", "make a user in a local directory: --directory NAME --username U [--email E] [--given-name G] [--family-name F] [--field NAME=VALUE]…", userCreate},
+	{"user update", "change a local user's fields: USERNAME|ID [--email E] [--username U] [--field NAME=VALUE]… [--directory NAME]", userUpdate},
+	{"user delete", "delete a local user (deprovisioned; restorable until purged): USERNAME|ID [--directory NAME]", userDelete},
 	{"group list", "list groups: [--directory NAME]", groupList},
 	{"group show", "show a group and its members: NAME|ID [--directory NAME]", groupShow},
+	{"group create", "make an empty group in a local directory: NAME --directory NAME", groupCreate},
+	{"group add-member", "add a user of any directory to a local group: GROUP --user USERNAME|ID [--directory D] [--user-directory D]", groupMember(true)},
+	{"group remove-member", "take a user out of a local group: GROUP --user USERNAME|ID [--directory D] [--user-directory D]", groupMember(false)},
 	{"app add", "add a SCIM 2.0 app: NAME --scim-url URL --auth bearer|basic|oauth2, a secret file, [settings] (app add -h)", appAdd},
 	{"app update", "change an app's settings, resume it: NAME [the flags of add] [--resume]", appUpdate},
 	{"app list", "list apps", appList},
@@ -91,6 +102,7 @@ var commands = []command{
 	{"report failed-pushes", "pushes dead-lettered or retrying after an error", report("failed-pushes")},
 	{"report imports", "import history, newest first", report("imports")},
 	{"report agents", "agent health: state, version, last seen, lag, certificate expiry", report("agents")},
+	{"report upcoming-purges", "deprovisioned users purged in the next 30 days, soonest first", report("upcoming-purges")},
 }
 
 func main() {

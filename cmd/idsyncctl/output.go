@@ -193,6 +193,20 @@ type userJSON struct {
 	UpdatedAt      *time.Time          `json:"updated_at,omitempty"`
 	Revision       uint64              `json:"revision"`
 	NestedGroups   []nestedGroupJSON   `json:"nested_groups,omitempty"`
+	// SourceStatus is what the directory or source says; Status is the
+	// stronger of it and Hold.
+	SourceStatus    string     `json:"source_status,omitempty"`
+	Hold            *holdJSON  `json:"hold,omitempty"`
+	DeprovisionedAt *time.Time `json:"deprovisioned_at,omitempty"`
+	PurgeAt         *time.Time `json:"purge_at,omitempty"`
+}
+
+// holdJSON is an admin's hold on a user.
+type holdJSON struct {
+	Status string     `json:"status"`
+	By     string     `json:"by"`
+	Reason string     `json:"reason,omitempty"`
+	At     *time.Time `json:"at,omitempty"`
 }
 
 // nestedGroupJSON is a group a user is in, directly or through nesting.
@@ -210,6 +224,13 @@ func toUserJSON(u *idsyncv1.User) userJSON {
 		Groups: u.GetGroups(), EmployeeNumber: u.GetEmployeeNumber(), Department: u.GetDepartment(),
 		Title: u.GetTitle(), Manager: u.GetManager(),
 		CreatedAt: timeJSON(u.GetCreatedAt()), UpdatedAt: timeJSON(u.GetUpdatedAt()), Revision: u.GetRevision(),
+		DeprovisionedAt: timeJSON(u.GetDeprovisionedAt()), PurgeAt: timeJSON(u.GetPurgeAt()),
+	}
+	if u.GetSourceStatus() != idsyncv1.UserStatus_USER_STATUS_UNSPECIFIED {
+		j.SourceStatus = statusName(u.GetSourceStatus())
+	}
+	if h := u.GetHold(); h != nil {
+		j.Hold = &holdJSON{Status: statusName(h.GetStatus()), By: h.GetBy(), Reason: h.GetReason(), At: timeJSON(h.GetAt())}
 	}
 	for _, g := range u.GetTransitiveGroups() {
 		j.NestedGroups = append(j.NestedGroups, nestedGroupJSON{Name: g.GetName(), Depth: g.GetDepth(), Via: g.GetVia()})

@@ -28,6 +28,8 @@ func userList(c *cli, args []string) error {
 		return err
 	}
 	req := &idsyncv1.ListUsersRequest{Directory: *dir, Limit: uint32(*limit)}
+	// Deprovisioned users are listed with the date each is purged.
+	purges := *st == "deprovisioned"
 	if *st != "" {
 		s, ok := statusFlags[*st]
 		if !ok {
@@ -49,7 +51,11 @@ func userList(c *cli, args []string) error {
 		fmt.Fprint(c.out, "[")
 	} else {
 		tw = tabwriter.NewWriter(c.out, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "USERNAME\tDIRECTORY\tSTATUS\tDISPLAY NAME\tEMAIL\tID")
+		header := "USERNAME\tDIRECTORY\tSTATUS\tDISPLAY NAME\tEMAIL\tID"
+		if purges {
+			header += "\tPURGED"
+		}
+		fmt.Fprintln(tw, header)
 	}
 	for {
 		page := uint32(userPage)
@@ -65,8 +71,15 @@ func userList(c *cli, args []string) error {
 		}
 		for _, u := range resp.GetUsers() {
 			if tw != nil {
-				fmt.Fprintln(tw, strings.Join(mapSlice([]string{u.GetUsername(), u.GetDirectory(), statusName(u.GetStatus()),
-					dash(u.GetDisplayName()), dash(u.GetEmail()), u.GetId()}, terminalSafe), "\t"))
+				row := []string{u.GetUsername(), u.GetDirectory(), statusName(u.GetStatus()),
+					dash(u.GetDisplayName()), dash(u.GetEmail()), u.GetId()}
+				if u.GetHold() != nil {
+					row[2] += " (held)"
+				}
+				if purges {
+					row = append(row, dash(timeStr(u.GetPurgeAt())))
+				}
+				fmt.Fprintln(tw, strings.Join(mapSlice(row, terminalSafe), "\t"))
 				continue
 			}
 			b, err := json.MarshalIndent(toUserJSON(u), "  ", "  ")
@@ -113,8 +126,8 @@ func userShow(c *cli, args []string) error {
 
 func userText(w io.Writer, u *idsyncv1.User) error {
 	kv := [][2]string{
-		{"id", u.GetId()}, {"directory", u.GetDirectory()}, {"external id", u.GetExternalId()}, {"dn", u.GetDn()},
-		{"username", u.GetUsername()}, {"status", statusName(u.GetStatus())}, {"email", dash(u.GetEmail())},
+		{"id", u.GetId()}, {"directory", u.GetDirectory()}, {"external id", dash(u.GetExternalId())}, {"dn", dash(u.GetDn())},
+		{"username", u.GetUsername()}, {"status", statusLine(u)}, {"email", dash(u.GetEmail())},
 		{"given name", dash(u.GetGivenName())}, {"family name", dash(u.GetFamilyName())},
 		{"display name", dash(u.GetDisplayName())}, {"employee number", dash(u.GetEmployeeNumber())},
 		{"department", dash(u.GetDepartment())}, {"title", dash(u.GetTitle())}, {"manager", dash(u.GetManager())},
@@ -132,7 +145,32 @@ func userText(w io.Writer, u *idsyncv1.User) error {
 		[2]string{"nested groups", dash(strings.Join(nested, ", "))},
 		[2]string{"revision", fmt.Sprint(u.GetRevision())},
 		[2]string{"created", timeStr(u.GetCreatedAt())}, [2]string{"updated", timeStr(u.GetUpdatedAt())})
+	if h := u.GetHold(); h != nil && h.GetStatus() == idsyncv1.UserStatus_USER_STATUS_DEPROVISIONED && u.GetPurgeAt() == nil {
+		kv = append(kv, [2]string{"purged", "not while held and its directory has it (`idsyncctl user reactivate` lifts the hold)"})
+	}
+	if u.GetPurgeAt() != nil {
+		kv = append(kv, [2]string{"purged", fmt.Sprintf("%s (deprovisioned %s; `idsyncctl user restore` brings it back until then)",
+			timeStr(u.GetPurgeAt()), timeStr(u.GetDeprovisionedAt()))})
+	}
 	return fields(w, kv)
+}
+
+// statusLine is a user's status, with the admin's hold on it and what the
+// directory says underneath.
+func statusLine(u *idsyncv1.User) string {
+	st := statusName(u.GetStatus())
+	h := u.GetHold()
+	if h == nil {
+		return st
+	}
+	st += fmt.Sprintf(", held by %s since %s", h.GetBy(), timeStr(h.GetAt()))
+	if h.GetReason() != "" {
+		st += " (" + h.GetReason() + ")"
+	}
+	if src := u.GetSourceStatus(); src != idsyncv1.UserStatus_USER_STATUS_UNSPECIFIED {
+		st += "; its directory says " + statusName(src)
+	}
+	return st
 }
 
 // userAuthenticate signs a user in through AdminService.Authenticate. The

@@ -32,9 +32,7 @@ var bench struct {
 // users and benchGroups groups, stopped by Main.
 func benchSlapd(b *testing.B) *testserver.SlapdServer {
 	b.Helper()
-	if _, err := exec.LookPath("slapd"); err != nil {
-		testserver.Unavailable(b, "slapd not found: %v", err)
-	}
+	testserver.LocalSlapd(b)
 	bench.once.Do(func() {
 		start := time.Now()
 		bench.srv, bench.err = testserver.StartSlapd(context.Background(), testserver.SlapdOptions{

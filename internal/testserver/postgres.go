@@ -33,16 +33,17 @@ import (
 // uses the process's own PostgreSQL, started on the first call (initdb
 // into a temporary directory, a second or two) and stopped by Main: packages
 // that use it must call Main from TestMain. Missing PostgreSQL binaries
-// make the test Unavailable.
+// make the test Unavailable; -short skips it.
 func Postgres(t testing.TB) string {
 	t.Helper()
+	postgresServer.skipShort(t)
 	if dsn := os.Getenv("IDSYNC_TEST_POSTGRES_DSN"); dsn != "" {
 		return outsidePostgres(t, dsn)
 	}
 	pg, err := sharedPostgres()
 	var missing *missingError
 	if errors.As(err, &missing) {
-		Unavailable(t, "%v", err)
+		postgresServer.missing(t, err)
 	}
 	if err != nil {
 		t.Fatalf("starting PostgreSQL: %v", err)

@@ -64,9 +64,11 @@ type SambaServer struct {
 // the calling test. Packages that use it must call Main from TestMain. With
 // IDSYNC_TEST_AD_URL (and IDSYNC_TEST_AD_BIND_DN, IDSYNC_TEST_AD_BIND_PASSWORD,
 // IDSYNC_TEST_AD_BASE_DN) it uses that AD instead, and removes the OU at the
-// end of the test. A missing samba makes the test Unavailable.
+// end of the test. A missing samba makes the test Unavailable; -short skips
+// it.
 func SambaAD(t testing.TB) *SambaServer {
 	t.Helper()
+	sambaServer.skipShort(t)
 	if url := os.Getenv("IDSYNC_TEST_AD_URL"); url != "" {
 		base := os.Getenv("IDSYNC_TEST_AD_BASE_DN")
 		if base == "" {
@@ -85,7 +87,7 @@ func SambaAD(t testing.TB) *SambaServer {
 	dc, err := sharedDC()
 	var missing *missingError
 	if errors.As(err, &missing) {
-		Unavailable(t, "%v", err)
+		sambaServer.missing(t, err)
 	}
 	if err != nil {
 		t.Fatalf("starting Samba AD: %v", err)

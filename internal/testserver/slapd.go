@@ -109,25 +109,21 @@ type SlapdServer struct {
 // suffix. With IDSYNC_TEST_LDAP_URL (and IDSYNC_TEST_LDAP_BIND_DN,
 // IDSYNC_TEST_LDAP_BIND_PASSWORD, IDSYNC_TEST_LDAP_BASE_DN) it uses that
 // server instead, under a fresh OU removed at the end of the test. A missing
-// slapd makes the test Unavailable.
+// slapd makes the test Unavailable; -short skips it.
 func Slapd(t testing.TB, opts ...SlapdOptions) *SlapdServer {
 	t.Helper()
 	var o SlapdOptions
 	if len(opts) > 0 {
 		o = opts[0]
 	}
+	slapdServer.skipShort(t)
 	// Access rules and TLS are set in a local slapd's configuration, so a
 	// test that needs them gets a local server even when an outside one is
 	// named.
 	if url := os.Getenv("IDSYNC_TEST_LDAP_URL"); url != "" && len(o.Access) == 0 && !o.TLS && !o.SyncprovReloadHint && !o.PasswordPolicy && !o.Refint {
 		return outsideSlapd(t, url, o)
 	}
-	if _, err := exec.LookPath("slapd"); err != nil {
-		Unavailable(t, "slapd not found: %v", err)
-	}
-	if _, err := exec.LookPath("slapadd"); err != nil {
-		Unavailable(t, "slapadd not found: %v", err)
-	}
+	LocalSlapd(t)
 	if o.Dir == "" {
 		o.Dir = t.TempDir()
 	}
@@ -139,8 +135,46 @@ func Slapd(t testing.TB, opts ...SlapdOptions) *SlapdServer {
 		if err := s.Stop(); err != nil {
 			t.Errorf("stopping slapd: %v", err)
 		}
+		if t.Failed() {
+			s.logEnd(t)
+		}
 	})
 	return s
+}
+
+// LocalSlapd skips t under -short, and makes it Unavailable when slapd or
+// slapadd is not installed: for tests and benchmarks that start a slapd of
+// their own with StartSlapd.
+func LocalSlapd(t testing.TB) {
+	t.Helper()
+	slapdServer.skipShort(t)
+	for _, prog := range []string{"slapd", "slapadd"} {
+		if _, err := exec.LookPath(prog); err != nil {
+			slapdServer.missing(t, err)
+		}
+	}
+}
+
+// logEnd tells a failed test how slapd ended when not by Stop's SIGTERM (a
+// crash shows as "signal: segmentation fault") and the end of its log,
+// empty unless IDSYNC_TEST_SLAPD_DEBUG set a debug level.
+func (s *SlapdServer) logEnd(t testing.TB) {
+	s.mu.Lock()
+	cmd, exited := s.cmd, s.exited
+	s.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	select {
+	case <-exited:
+		if !cmd.ProcessState.Success() {
+			t.Logf("slapd on %s ended with %v", s.URL, cmd.ProcessState)
+		}
+	default:
+	}
+	if log, err := os.ReadFile(filepath.Join(s.Dir, "slapd.log")); err == nil && len(log) > 0 {
+		t.Logf("end of slapd's log:\n%s", tail(string(log)))
+	}
 }
 
 func outsideSlapd(t testing.TB, url string, o SlapdOptions) *SlapdServer {
@@ -323,7 +357,8 @@ func (s *SlapdServer) slapadd(ctx context.Context) error {
 	return nil
 }
 
-// start runs slapd in the foreground (-d 0) as a child and waits until the
+// start runs slapd in the foreground as a child, logging at the debug
+// level IDSYNC_TEST_SLAPD_DEBUG (none by default), and waits until the
 // administrator can bind.
 func (s *SlapdServer) start(ctx context.Context) error {
 	logPath := filepath.Join(s.Dir, "slapd.log")
@@ -332,7 +367,11 @@ func (s *SlapdServer) start(ctx context.Context) error {
 		return err
 	}
 	defer logFile.Close()
-	cmd := Command("slapd", "-d", "0", "-f", s.conf, "-h", s.urls)
+	level := os.Getenv("IDSYNC_TEST_SLAPD_DEBUG")
+	if level == "" {
+		level = "0"
+	}
+	cmd := Command("slapd", "-d", level, "-f", s.conf, "-h", s.urls)
 	cmd.Stdout, cmd.Stderr = logFile, logFile
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting slapd: %w", err)

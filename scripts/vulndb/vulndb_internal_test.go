@@ -309,7 +309,7 @@ func TestPinned(t *testing.T) {
 // calls it: govulncheck must find it through the file database alone.
 func TestGovulncheckOffline(t *testing.T) {
 	if testing.Short() {
-		t.Skip("builds govulncheck")
+		t.Skip("needs a go build of govulncheck: runs without -short (make test)")
 	}
 	tmp := t.TempDir()
 	goroot, err := exec.Command("go", "env", "GOROOT").Output()

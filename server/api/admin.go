@@ -19,6 +19,7 @@ import (
 	"github.com/idsync/idsync/server/auth"
 	"github.com/idsync/idsync/server/authn"
 	"github.com/idsync/idsync/server/ingest"
+	"github.com/idsync/idsync/server/people"
 	"github.com/idsync/idsync/server/provision"
 	"github.com/idsync/idsync/server/rules"
 	"github.com/idsync/idsync/server/secrets"
@@ -38,6 +39,8 @@ type AdminServer struct {
 	heartbeat time.Duration
 	authn     *authn.Service
 	box       *secrets.Box
+	people    *people.Service
+	retention time.Duration
 	rules     *rules.Engine
 }
 
@@ -56,6 +59,11 @@ type AdminConfig struct {
 	Heartbeat time.Duration
 	// Authn answers Authenticate (nil: delegated authentication is off).
 	Authn *authn.Service
+	// People acts on users and local groups (deactivate, restore, create…).
+	People *people.Service
+	// UserRetention is how long a deprovisioned user is kept before it is
+	// purged, where its directory does not say (for the purge dates shown).
+	UserRetention time.Duration
 	// Rules serves the group rules (nil: not served).
 	Rules *rules.Engine
 }
@@ -66,7 +74,8 @@ func NewAdminServer(c AdminConfig) *AdminServer {
 		c.Heartbeat = 10 * time.Second
 	}
 	return &AdminServer{store: c.Store, engine: c.Engine, ca: c.CA, sessions: c.Sessions, box: c.Box,
-		log: c.Log.With("component", "admin"), audit: c.Audit, heartbeat: c.Heartbeat, authn: c.Authn, rules: c.Rules}
+		log: c.Log.With("component", "admin"), audit: c.Audit, heartbeat: c.Heartbeat, authn: c.Authn,
+		people: c.People, retention: c.UserRetention, rules: c.Rules}
 }
 
 func (s *AdminServer) directory(ctx context.Context, name string) (*store.Directory, error) {
@@ -564,10 +573,16 @@ func (s *AdminServer) ListUsers(ctx context.Context, req *idsyncv1.ListUsersRequ
 	if err != nil {
 		return nil, statusErr(err, "listing users")
 	}
+	purge, err := s.purgeDates(ctx)
+	if err != nil {
+		return nil, err
+	}
 	resp := &idsyncv1.ListUsersResponse{Users: make([]*idsyncv1.User, 0, len(users))}
 	for _, u := range users {
 		if scope.user(u.ID) {
-			resp.Users = append(resp.Users, userToProto(u))
+			p := userToProto(u)
+			p.PurgeAt = ts(purge(u))
+			resp.Users = append(resp.Users, p)
 		}
 	}
 	return resp, nil
@@ -605,7 +620,10 @@ func (s *AdminServer) GetUser(ctx context.Context, req *idsyncv1.GetUserRequest)
 	if err != nil {
 		return nil, statusErr(err, "loading nested groups of %q", u.Username)
 	}
-	pu := userToProto(u)
+	pu, err := s.userOut(ctx, u)
+	if err != nil {
+		return nil, err
+	}
 	for _, m := range nested {
 		pu.TransitiveGroups = append(pu.TransitiveGroups, &idsyncv1.TransitiveGroup{
 			Name: m.Group.Name, Depth: uint32(m.Depth), Via: m.Via})
@@ -636,23 +654,10 @@ func (s *AdminServer) ListGroups(ctx context.Context, req *idsyncv1.ListGroupsRe
 // group-admin, a group outside its groups is not found, as one that does
 // not exist.
 func (s *AdminServer) GetGroup(ctx context.Context, req *idsyncv1.GetGroupRequest) (*idsyncv1.GetGroupResponse, error) {
-	scope, dirID, err := scopeIn(ctx, s.store, req.GetDirectory())
+	g, err := oneGroup(ctx, s.store, req.GetGroup(), req.GetDirectory())
 	if err != nil {
 		return nil, err
 	}
-	groups, err := findGroups(ctx, s.store, scope, dirID, req.GetGroup())
-	if err != nil {
-		return nil, err
-	}
-	switch len(groups) {
-	case 0:
-		return nil, status.Errorf(codes.NotFound, "no group with id or name %q", req.GetGroup())
-	case 1:
-	default:
-		return nil, status.Errorf(codes.FailedPrecondition,
-			"group name %q exists in %d directories: name one with --directory", req.GetGroup(), len(groups))
-	}
-	g := groups[0]
 	members, err := s.store.GroupMembers(ctx, g.ID)
 	if err != nil {
 		return nil, statusErr(err, "loading members of %q", g.Name)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"github.com/idsync/idsync/internal/pki"
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 	"github.com/idsync/idsync/server/auth"
+	"github.com/idsync/idsync/server/people"
 	"github.com/idsync/idsync/server/store"
 )
 
@@ -280,7 +282,7 @@ func (s *AdminServer) ListAuditEvents(ctx context.Context, req *idsyncv1.ListAud
 }
 
 // Reports lists the reports GetReport computes.
-var Reports = []string{"users", "app-usage", "pending-deprovisions", "failed-pushes", "imports", "agents"}
+var Reports = []string{"users", "app-usage", "pending-deprovisions", "failed-pushes", "imports", "agents", "upcoming-purges"}
 
 // GetReport computes one report as a table.
 func (s *AdminServer) GetReport(ctx context.Context, req *idsyncv1.GetReportRequest) (*idsyncv1.GetReportResponse, error) {
@@ -302,6 +304,8 @@ func (s *AdminServer) GetReport(ctx context.Context, req *idsyncv1.GetReportRequ
 		cols, rows, err = s.reportImports(ctx)
 	case "agents":
 		cols, rows, err = s.reportAgents(ctx)
+	case "upcoming-purges":
+		cols, rows, err = s.reportUpcomingPurges(ctx, time.Now())
 	default:
 		return nil, status.Errorf(codes.InvalidArgument, "report %q: must be one of %s", req.GetName(), strings.Join(Reports, ", "))
 	}
@@ -313,6 +317,49 @@ func (s *AdminServer) GetReport(ctx context.Context, req *idsyncv1.GetReportRequ
 		resp.Rows = append(resp.Rows, &idsyncv1.ReportRow{Cells: r})
 	}
 	return resp, nil
+}
+
+// upcomingWindow is how far ahead report upcoming-purges looks, and
+// upcomingMax how many users of one directory it lists at most.
+const (
+	upcomingWindow = 30 * 24 * time.Hour
+	upcomingMax    = 10000
+)
+
+// reportUpcomingPurges: the deprovisioned users purged in the next 30
+// days (or already due: the purge loop takes them at its next round),
+// soonest first.
+func (s *AdminServer) reportUpcomingPurges(ctx context.Context, now time.Time) ([]string, [][]string, error) {
+	dirs, err := s.store.ListDirectories(ctx)
+	if err != nil {
+		return nil, nil, err
+	}
+	type due struct {
+		at  time.Time
+		row []string
+	}
+	var all []due
+	for _, d := range dirs {
+		keep := cmp.Or(d.Retention, s.retention, people.DefaultRetention)
+		users, err := s.store.PurgeDue(ctx, d.ID, now.Add(upcomingWindow-keep), upcomingMax)
+		if err != nil {
+			return nil, nil, err
+		}
+		for _, u := range users {
+			at := u.DeprovisionedAt.Add(keep)
+			held := ""
+			if u.Hold.Status != "" {
+				held = u.Hold.By
+			}
+			all = append(all, due{at, []string{when(at), u.Username, d.Name, when(u.DeprovisionedAt), held, u.ID}})
+		}
+	}
+	slices.SortStableFunc(all, func(a, b due) int { return a.at.Compare(b.at) })
+	rows := make([][]string, len(all))
+	for i, d := range all {
+		rows[i] = d.row
+	}
+	return []string{"purged at", "username", "directory", "deprovisioned at", "held by", "id"}, rows, nil
 }
 
 func num[T ~int64 | ~int | ~uint64](n T) string { return strconv.FormatInt(int64(n), 10) }

@@ -774,6 +774,9 @@ func (ss *session) workLoop(ctx context.Context) error {
 // recorded first as sent by this session, so that the agent's batches and
 // result are known as the session's own however soon they come.
 func (ss *session) command(ctx context.Context, cmd *idsyncv1.Command) error {
+	if err := ss.mayCommand(ctx); err != nil {
+		return err
+	}
 	cmd.CommandId = ss.newCommandID()
 	if runID, err := ingest.ParseRunID(cmd.GetStartImport().GetRunId()); err == nil {
 		ss.mu.Lock()
@@ -781,6 +784,26 @@ func (ss *session) command(ctx context.Context, cmd *idsyncv1.Command) error {
 		ss.mu.Unlock()
 	}
 	return ss.send(ctx, &idsyncv1.ConnectResponse{Msg: &idsyncv1.ConnectResponse_Command{Command: cmd}})
+}
+
+// mayCommand asks the store, before a command is sent, whether the agent
+// is still this stream's: a revoked agent receives no command (another
+// replica may have revoked it since this session last looked), nor does a
+// stream a newer one replaced; the stream ends instead.
+func (ss *session) mayCommand(ctx context.Context) error {
+	a, err := ss.s.store.GetAgent(ctx, ss.agent.ID)
+	switch {
+	case err != nil:
+		return fmt.Errorf("checking agent %s before a command: %w", ss.agent.ID, err)
+	case !a.RevokedAt.IsZero():
+		ss.log.Warn("agent revoked: closing its stream instead of sending a command")
+		ss.revoke()
+		return ss.stopErr
+	case a.SessionID != ss.id:
+		ss.replaced(a.SessionID)
+		return ss.stopErr
+	}
+	return nil
 }
 
 // newCommandID returns a command id that only this session could have
@@ -852,6 +875,9 @@ func renewal(r *idsyncv1.CertificateRenewal) *idsyncv1.ConnectResponse {
 // fails when the stream ends first (sessions.ErrAgentGone). The answer of a caller
 // that gave up is still the session's own (its id says so), not an offence.
 func (ss *session) call(ctx context.Context, cmd *idsyncv1.Command) (*idsyncv1.CommandResult, error) {
+	if err := ss.mayCommand(ctx); err != nil {
+		return nil, fmt.Errorf("agent %s: %w: %w", ss.agent.Name, sessions.ErrAgentGone, err)
+	}
 	cmd.CommandId = ss.newCommandID()
 	ch := make(chan *idsyncv1.CommandResult, 1)
 	ss.mu.Lock()

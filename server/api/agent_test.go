@@ -22,6 +22,7 @@ import (
 
 	"github.com/idsync/idsync/agent"
 	"github.com/idsync/idsync/internal/adminconf"
+	"github.com/idsync/idsync/internal/eventually"
 	"github.com/idsync/idsync/internal/pki"
 	"github.com/idsync/idsync/internal/testserver"
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
@@ -207,32 +208,20 @@ func runAgent(t *testing.T, cfg *agent.Config, tune func(*agent.Agent)) *agentRu
 	return r
 }
 
-// eventually polls cond until it holds, failing the test after a generous
-// bound (a bound on waiting, not an assertion on speed).
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		if cond() {
-			return
-		}
-	}
-	t.Fatalf("still waiting after 60s for %s", what)
-}
-
 // readCert returns the agent's certificate once it pairs with its key (a
 // renewal writes the two files one after the other).
 func readCert(t *testing.T, cfg *agent.Config) *x509.Certificate {
 	t.Helper()
 	_, certPath, _ := cfg.IdentityPaths()
 	var leaf *x509.Certificate
-	eventually(t, "agent.crt and agent.key to pair", func() bool {
+	eventually.That(t, "agent.crt and agent.key to pair", func() (bool, string) {
 		b, err := os.ReadFile(certPath)
 		if err != nil {
 			t.Fatal(err)
 		}
 		c, err := tls.X509KeyPair(b, mustRead(t, cfg))
 		leaf = c.Leaf
-		return err == nil
+		return err == nil, fmt.Sprint(err)
 	})
 	return leaf
 }
@@ -258,19 +247,21 @@ func TestCertificateRenewal(t *testing.T) {
 	first := readCert(t, cfg)
 	run := runAgent(t, cfg, nil)
 
-	eventually(t, "the agent to renew its certificate", func() bool {
-		return readCert(t, cfg).SerialNumber.Cmp(first.SerialNumber) != 0
+	eventually.That(t, "the agent to renew its certificate", func() (bool, string) {
+		serial := readCert(t, cfg).SerialNumber
+		return serial.Cmp(first.SerialNumber) != 0, "serial " + serial.String()
 	})
 	// Past the first certificate's expiry, the hub ends any stream that
 	// still uses it and the TLS handshake refuses it: an agent online now,
 	// seen after that moment, connects with a renewed certificate.
-	eventually(t, "the agent to be online after its first certificate expired", func() bool {
+	eventually.That(t, "the agent to be online after its first certificate expired", func() (bool, string) {
 		if stopped, err := run.stopped(); stopped {
 			t.Fatalf("agent stopped: %v", err)
 		}
 		a := h.agentState(id)
 		online := a.GetState() == idsyncv1.AgentState_AGENT_STATE_STANDBY || a.GetState() == idsyncv1.AgentState_AGENT_STATE_ACTIVE
-		return online && a.GetLastSeen().AsTime().After(first.NotAfter.Add(time.Second))
+		return online && a.GetLastSeen().AsTime().After(first.NotAfter.Add(time.Second)),
+			fmt.Sprintf("%v, last seen %v", a.GetState(), a.GetLastSeen().AsTime())
 	})
 	cur := readCert(t, cfg)
 	if !cur.NotAfter.After(first.NotAfter) {
@@ -426,9 +417,9 @@ func TestOlderAgentHello(t *testing.T) {
 		}
 		r.send(&idsyncv1.ConnectRequest{Msg: &idsyncv1.ConnectRequest_CommandResult{CommandResult: &idsyncv1.CommandResult{
 			CommandId: cmdID, RunId: si.GetRunId()}}})
-		eventually(t, "the full import to complete", func() bool {
+		eventually.That(t, "the full import to complete", func() (bool, string) {
 			run, err := h.admin.GetImport(h.ctx(), &idsyncv1.GetImportRequest{Id: si.GetRunId()})
-			return err == nil && run.GetRun().GetState() == idsyncv1.RunState_RUN_STATE_COMPLETED
+			return err == nil && run.GetRun().GetState() == idsyncv1.RunState_RUN_STATE_COMPLETED, fmt.Sprint(run.GetRun().GetState(), err)
 		})
 		users, err := h.admin.ListUsers(h.ctx(), &idsyncv1.ListUsersRequest{Directory: "corp"})
 		if err != nil || len(users.GetUsers()) != 1 || users.GetUsers()[0].GetUsername() != "ann" {
@@ -470,18 +461,19 @@ func TestRevokedAgentCutOff(t *testing.T) {
 	a.addDirectory("corp", "off")
 	cfg, id := a.enroll("corp")
 	run := runAgent(t, cfg, nil)
-	eventually(t, "the agent to be online", func() bool {
-		return b.agentState(id).GetState() == idsyncv1.AgentState_AGENT_STATE_STANDBY
+	eventually.That(t, "the agent to be online", func() (bool, string) {
+		st := b.agentState(id).GetState()
+		return st == idsyncv1.AgentState_AGENT_STATE_STANDBY, st.String()
 	})
 
 	if _, err := b.admin.RevokeAgent(b.ctx(), &idsyncv1.RevokeAgentRequest{Id: id}); err != nil {
 		t.Fatalf("RevokeAgent through replica B: %v", err)
 	}
 	var runErr error
-	eventually(t, "the agent's stream on replica A to end", func() bool {
+	eventually.That(t, "the agent's stream on replica A to end", func() (bool, string) {
 		var stopped bool
 		stopped, runErr = run.stopped()
-		return stopped
+		return stopped, "the agent still runs"
 	})
 	if !errors.Is(runErr, agent.ErrRefused) || !strings.Contains(runErr.Error(), "revoked") {
 		t.Errorf("agent stopped with %v; want ErrRefused saying it was revoked", runErr)
@@ -496,6 +488,43 @@ func TestRevokedAgentCutOff(t *testing.T) {
 			t.Errorf("reconnect of the revoked agent: %v, %v; want PermissionDenied", m, err)
 		}
 	}
+
+	t.Run("no command after revocation", func(t *testing.T) {
+		// A replica that polls the store rarely sends a revoked agent no
+		// command: it asks the store before each.
+		slow := startHub(t, api.AgentOptions{Heartbeat: time.Second, Poll: time.Hour}, dsn, a)
+		cfg3, id3 := slow.enroll("corp")
+		r := dialRaw(t, slow.addr, cfg3, &idsyncv1.Hello{AgentId: id3, Version: "dev", Directories: []string{"corp"},
+			Capabilities: agent.Capabilities})
+		if m, err := r.next(); err != nil || m.GetWelcome() == nil {
+			t.Fatalf("Hello: %v, %v; want Welcome", m, err)
+		}
+		st, err := postgres.Open(t.Context(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		if _, err := st.RevokeAgent(t.Context(), id3, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		// A sign-in through the replica would send the agent a command.
+		go slow.admin.Authenticate(slow.ctx(), &idsyncv1.AuthenticateRequest{Directory: "corp", Username: "ann", Password: "pw"})
+		for {
+			m, err := r.next()
+			if err != nil {
+				if status.Code(err) != codes.PermissionDenied {
+					t.Errorf("the revoked agent's stream ended with %v, want PermissionDenied", err)
+				}
+				break
+			}
+			if m.GetCommand() != nil {
+				t.Fatalf("the revoked agent received a command: %v", m)
+			}
+		}
+		if !strings.Contains(slow.logs.String(), "agent revoked: closing its stream instead of sending a command") {
+			t.Errorf("the replica's log does not say it closed the stream instead of sending the command")
+		}
+	})
 
 	t.Run("renewal", func(t *testing.T) {
 		// A replica that polls the store rarely still refuses: renewal

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/idsync/idsync/agent"
+	"github.com/idsync/idsync/internal/eventually"
 	"github.com/idsync/idsync/internal/pki"
 	"github.com/idsync/idsync/internal/testserver"
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
@@ -180,8 +181,9 @@ func TestRogueAgent(t *testing.T) {
 	}
 	first.send(userBatch(stale, 1, true, "ann"))
 	first.send(result(&idsyncv1.CommandResult{CommandId: cmd.GetCommandId(), RunId: stale}))
-	eventually(t, "the import of corp to complete", func() bool {
-		return h.run(stale).GetState() == idsyncv1.RunState_RUN_STATE_COMPLETED
+	eventually.That(t, "the import of corp to complete", func() (bool, string) {
+		st := h.run(stale).GetState()
+		return st == idsyncv1.RunState_RUN_STATE_COMPLETED, st.String()
 	})
 	first.hangUp()
 	// A run of lab, held by an agent of lab.
@@ -314,8 +316,8 @@ func TestAgentLateAnswers(t *testing.T) {
 	signIn := r.command("Authenticate", func(c *idsyncv1.Command) bool { return c.GetAuthenticate() != nil })
 	cancel()
 	<-gaveUp
-	eventually(t, "the hub to stop waiting for the sign-in", func() bool {
-		return len(h.events("authn.error", "", "user:ann@corp")) > 0
+	eventually.That(t, "the hub to stop waiting for the sign-in", func() (bool, string) {
+		return len(h.events("authn.error", "", "user:ann@corp")) > 0, "no authn.error of user:ann@corp"
 	})
 	r.send(result(&idsyncv1.CommandResult{CommandId: signIn.GetCommandId(), AuthFailure: "invalid-credentials"}))
 	if err := r.probe(); err != nil {
@@ -361,11 +363,11 @@ func TestAgentOneStream(t *testing.T) {
 			t.Errorf("the new stream ended: %v", err)
 		}
 		var replaced []*idsyncv1.AuditEvent
-		eventually(t, "the old stream's end in the audit trail", func() bool {
+		eventually.That(t, "the old stream's end in the audit trail", func() (bool, string) {
 			replaced = slices.DeleteFunc(oldHub.events("agent.disconnect", "", "agent:"+id), func(e *idsyncv1.AuditEvent) bool {
 				return !strings.Contains(e.GetDetail(), "replaced")
 			})
-			return len(replaced) > 0
+			return len(replaced) > 0, "no agent.disconnect saying replaced"
 		})
 		if len(replaced) != 1 || !strings.Contains(replaced[0].GetDetail(), "session ") {
 			t.Errorf("audit of the replaced stream: %v; want one event naming the new session", replaced)

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/idsync/idsync/internal/eventually"
 	"github.com/idsync/idsync/internal/gendir"
 	"github.com/idsync/idsync/internal/testserver"
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
@@ -55,8 +56,9 @@ func TestSignInLimitPerPerson(t *testing.T) {
 	}
 	cfg.Directories[0].URL, cfg.Directories[0].BindDN, cfg.Directories[0].BindPasswordFile = srv.URL, srv.BindDN, pwFile
 	runAgent(t, cfg, nil)
-	eventually(t, "the agent to be online", func() bool {
-		return h.agentState(id).GetState() == idsyncv1.AgentState_AGENT_STATE_STANDBY
+	eventually.That(t, "the agent to be online", func() (bool, string) {
+		st := h.agentState(id).GetState()
+		return st == idsyncv1.AgentState_AGENT_STATE_STANDBY, st.String()
 	})
 	signIn := func(username, password string) (*idsyncv1.User, codes.Code) {
 		resp, err := h.admin.Authenticate(h.ctx(), &idsyncv1.AuthenticateRequest{Directory: "ldap", Username: username, Password: password})

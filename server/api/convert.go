@@ -54,6 +54,8 @@ func kindToProto(k store.DirectoryKind) idsyncv1.DirectoryKind {
 		return idsyncv1.DirectoryKind_DIRECTORY_KIND_AD
 	case store.KindSCIM:
 		return idsyncv1.DirectoryKind_DIRECTORY_KIND_SCIM
+	case store.KindLocal:
+		return idsyncv1.DirectoryKind_DIRECTORY_KIND_LOCAL
 	}
 	return idsyncv1.DirectoryKind_DIRECTORY_KIND_UNSPECIFIED
 }
@@ -66,6 +68,8 @@ func kindFromProto(k idsyncv1.DirectoryKind) store.DirectoryKind {
 		return store.KindAD
 	case idsyncv1.DirectoryKind_DIRECTORY_KIND_SCIM:
 		return store.KindSCIM
+	case idsyncv1.DirectoryKind_DIRECTORY_KIND_LOCAL:
+		return store.KindLocal
 	}
 	return ""
 }
@@ -106,6 +110,10 @@ func directoryFromProto(d *idsyncv1.Directory, base *store.Directory) *store.Dir
 	// stands for it.
 	out.FullImportInterval = intervalFromProto(d.GetFullImportIntervalSeconds())
 	out.Mastered = d.GetMastered()
+	out.Retention = -1 // more than a Duration holds: ValidateDirectory refuses it
+	if secs := d.GetRetentionSeconds(); secs <= uint64(ingest.MaxRetention/time.Second) {
+		out.Retention = time.Duration(secs) * time.Second
+	}
 	return out
 }
 
@@ -137,6 +145,7 @@ func directoryToProto(d *store.Directory) *idsyncv1.Directory {
 		FullImportIntervalSeconds: intervalToProto(d.FullImportInterval),
 		Mastered:                  d.Mastered,
 		WriteBack:                 writeBackToProto(d.WriteBack),
+		RetentionSeconds:          uint64(d.Retention / time.Second),
 	}
 }
 
@@ -180,6 +189,9 @@ func runKindToProto(k store.RunKind) idsyncv1.ImportKind {
 // captureDescription says how a directory's changes are found, as
 // configured.
 func captureDescription(d *store.Directory, p ingest.Preset) string {
+	if d.Kind == store.KindLocal {
+		return "mastered by the hub: admins create and change its users and groups"
+	}
 	if d.Kind == store.KindSCIM {
 		return p.Capture
 	}
@@ -240,6 +252,10 @@ func userToProto(u *store.User) *idsyncv1.User {
 		DisplayName: u.DisplayName, Status: userStatuses[u.Status], Groups: u.Groups,
 		EmployeeNumber: u.EmployeeNumber, Department: u.Department, Title: u.Title, Manager: u.Manager,
 		CreatedAt: ts(u.CreatedAt), UpdatedAt: ts(u.UpdatedAt), Revision: uint64(u.Revision),
+		SourceStatus: userStatuses[u.SourceStatus], DeprovisionedAt: ts(u.DeprovisionedAt),
+	}
+	if u.Hold.Status != "" {
+		p.Hold = &idsyncv1.Hold{Status: userStatuses[u.Hold.Status], By: u.Hold.By, Reason: u.Hold.Reason, At: ts(u.Hold.At)}
 	}
 	keys := make([]string, 0, len(u.Extra))
 	for k := range u.Extra {

@@ -8,7 +8,7 @@
 // codes) here, at the boundary.
 //
 // It may import `server/store`, `server/ingest`, `server/runs`,
-// `server/provision`, `server/rules`, `server/authn`, `server/sessions`, `server/scim`,
+// `server/provision`, `server/people`, `server/rules`, `server/authn`, `server/sessions`, `server/scim`,
 // `server/secrets`, `server/auth`, `server/audit`, `internal/pki`,
 // `internal/version`, the wire types of `proto/idsync/v1`, gRPC's
 // `google.golang.org/grpc/codes` and `google.golang.org/grpc/status` (the

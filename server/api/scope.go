@@ -121,6 +121,28 @@ func findGroups(ctx context.Context, st store.Store, g *groupScope, dirID int64,
 	return slices.DeleteFunc(groups, func(gr *store.Group) bool { return !g.group(gr.ID) }), nil
 }
 
+// oneGroup returns the one group with id ref, else named ref, in the
+// directory named directory ("": any) as ctx's admin sees it: NotFound
+// when none, FailedPrecondition when the name is in several directories.
+func oneGroup(ctx context.Context, st store.Store, ref, directory string) (*store.Group, error) {
+	scope, dirID, err := scopeIn(ctx, st, directory)
+	if err != nil {
+		return nil, err
+	}
+	groups, err := findGroups(ctx, st, scope, dirID, ref)
+	if err != nil {
+		return nil, err
+	}
+	switch len(groups) {
+	case 0:
+		return nil, status.Errorf(codes.NotFound, "no group with id or name %q (see `idsyncctl group list`)", ref)
+	case 1:
+		return groups[0], nil
+	}
+	return nil, status.Errorf(codes.FailedPrecondition,
+		"group name %q exists in %d directories: name one with --directory", ref, len(groups))
+}
+
 // scopedAppNames maps app ids to names: every app, or the ones an
 // app-admin limited to apps manages.
 func scopedAppNames(ctx context.Context, st store.Store) (map[int64]string, error) {

@@ -21,7 +21,8 @@ const (
 	// app, or the apps its token names.
 	RoleAppAdmin = "app-admin"
 	// RoleGroupAdmin assigns and unassigns apps for the groups its token
-	// names, and sees those groups' users.
+	// names, sees those groups' users, and deactivates, reactivates,
+	// suspends and unsuspends them (never in their directory).
 	RoleGroupAdmin = "group-admin"
 	// RoleReadOnly reads every list, show, report and the audit log.
 	RoleReadOnly = "read-only"
@@ -45,6 +46,13 @@ const (
 	PermImportsRead      Permission = "imports.read"
 	PermImportsWrite     Permission = "imports.write"
 	PermUsersRead        Permission = "users.read"
+	// PermUsersLifecycle holds and lifts holds on users (deactivate,
+	// reactivate, suspend, unsuspend); a group-admin, the users of its
+	// groups only.
+	PermUsersLifecycle Permission = "users.lifecycle"
+	// PermUsersWrite restores users and writes local directories' users
+	// and groups.
+	PermUsersWrite       Permission = "users.write"
 	PermGroupsRead       Permission = "groups.read"
 	PermAppsRead         Permission = "apps.read"
 	PermAppsWrite        Permission = "apps.write"
@@ -88,6 +96,17 @@ var MethodPermissions = map[string]Permission{
 	adminPrefix + "ListAuditEvents":       PermAuditRead,
 	adminPrefix + "GetReport":             PermReportsRead,
 	adminPrefix + "Authenticate":          PermAuthenticate,
+	adminPrefix + "DeactivateUser":        PermUsersLifecycle,
+	adminPrefix + "ReactivateUser":        PermUsersLifecycle,
+	adminPrefix + "SuspendUser":           PermUsersLifecycle,
+	adminPrefix + "UnsuspendUser":         PermUsersLifecycle,
+	adminPrefix + "RestoreUser":           PermUsersWrite,
+	adminPrefix + "CreateUser":            PermUsersWrite,
+	adminPrefix + "UpdateUser":            PermUsersWrite,
+	adminPrefix + "DeleteUser":            PermUsersWrite,
+	adminPrefix + "CreateGroup":           PermUsersWrite,
+	adminPrefix + "AddGroupMember":        PermUsersWrite,
+	adminPrefix + "RemoveGroupMember":     PermUsersWrite,
 	adminPrefix + "CreateGroupRule":       PermRulesWrite,
 	adminPrefix + "UpdateGroupRule":       PermRulesWrite,
 	adminPrefix + "ListGroupRules":        PermGroupsRead,
@@ -117,7 +136,7 @@ var MethodPermissions = map[string]Permission{
 var rolePermissions = map[string][]Permission{
 	RoleAppAdmin: {PermAppsRead, PermAppsWrite, PermAssignmentsWrite, PermPushesRead, PermPushesWrite,
 		PermUsersRead, PermGroupsRead, PermDirectoriesRead, PermReportsRead},
-	RoleGroupAdmin: {PermAppsRead, PermAssignmentsWrite, PermUsersRead, PermGroupsRead},
+	RoleGroupAdmin: {PermAppsRead, PermAssignmentsWrite, PermUsersRead, PermGroupsRead, PermUsersLifecycle},
 	RoleReadOnly: {PermDirectoriesRead, PermAgentsRead, PermImportsRead, PermUsersRead, PermGroupsRead,
 		PermAppsRead, PermPushesRead, PermAdminsRead, PermAuditRead, PermReportsRead},
 	RoleAuthn: {PermAuthenticate},

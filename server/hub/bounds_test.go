@@ -4,11 +4,11 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/idsync/idsync/internal/eventually"
 	"github.com/idsync/idsync/internal/pki"
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 )
@@ -41,11 +41,9 @@ func TestAgentStreamBounds(t *testing.T) {
 		t.Fatal(err)
 	}
 	target := fmt.Sprintf("run:%d", h.labRun)
-	for deadline := time.Now().Add(30 * time.Second); len(h.refused(t, target)) == 0; {
-		if time.Now().After(deadline) {
-			t.Fatalf("a batch of %d bytes was not read", 3*idsyncv1.MaxRequestBytes)
-		}
-	}
+	eventually.That(t, fmt.Sprintf("a batch of %d bytes read and refused", 3*idsyncv1.MaxRequestBytes), func() (bool, string) {
+		return len(h.refused(t, target)) > 0, "no refusal of " + target
+	})
 	// Past the stream's bound: the stream ends.
 	if err := stream.Send(batch(idsyncv1.MaxStreamMessageBytes)); err != nil {
 		t.Fatal(err)

@@ -27,6 +27,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/idsync/idsync/internal/adminconf"
+	"github.com/idsync/idsync/internal/eventually"
 	"github.com/idsync/idsync/internal/obs"
 	"github.com/idsync/idsync/internal/obs/obstest"
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
@@ -354,15 +355,10 @@ func TestUnauthenticatedLoad(t *testing.T) {
 
 		// Once the calls end, their places are free again.
 		release()
-		for deadline := time.Now().Add(patience); ; {
+		eventually.Within(t, patience, "a call read after the held calls ended", func() (bool, string) {
 			_, err := agents.Enroll(ctx, &idsyncv1.EnrollRequest{Token: "x"})
-			if status.Code(err) != codes.ResourceExhausted {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("after the held calls ended: %v", err)
-			}
-		}
+			return status.Code(err) != codes.ResourceExhausted, fmt.Sprint(err)
+		})
 	})
 
 	for _, c := range kept {
@@ -370,19 +366,15 @@ func TestUnauthenticatedLoad(t *testing.T) {
 	}
 	// The HTTP listener takes connections again once it has seen those
 	// close.
-	for deadline := time.Now().Add(patience); ; {
+	deadline := time.Now().Add(patience)
+	eventually.Within(t, patience, "the HTTP listener to take a connection after the others closed", func() (bool, string) {
 		c := dialFrom(t, "127.0.0.25", a.http)
 		c.SetDeadline(deadline)
 		io.WriteString(c, "GET /healthz HTTP/1.1\r\nHost: hub\r\n\r\n")
 		_, err := http.ReadResponse(bufio.NewReader(c), nil)
 		c.Close()
-		if err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the HTTP listener takes no connection after the others closed: %v", err)
-		}
-	}
+		return err == nil, fmt.Sprint(err)
+	})
 
 	// Bodies without end, posted without credentials, are answered without
 	// being read.
@@ -460,17 +452,13 @@ func TestReceiveTimeout(t *testing.T) {
 	}
 	// Its place is freed: another call from the address is read.
 	agents := idsyncv1.NewAgentServiceClient(grpcConnFrom(t, "127.0.0.1", a.grpc, hubTLS(t, dir)))
-	for deadline := time.Now().Add(patience); ; {
-		_, err := agents.Enroll(t.Context(), &idsyncv1.EnrollRequest{Token: "x"})
-		if code := status.Code(err); code != codes.ResourceExhausted {
-			if code == codes.OK {
-				t.Errorf("the next call: %v, want it read and refused for its token", err)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the place of the cut call is not freed: %v", err)
-		}
+	var err error
+	eventually.Within(t, patience, "the place of the cut call freed", func() (bool, string) {
+		_, err = agents.Enroll(t.Context(), &idsyncv1.EnrollRequest{Token: "x"})
+		return status.Code(err) != codes.ResourceExhausted, fmt.Sprint(err)
+	})
+	if status.Code(err) == codes.OK {
+		t.Errorf("the next call: %v, want it read and refused for its token", err)
 	}
 }
 

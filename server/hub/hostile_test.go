@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/status"
 
+	"github.com/idsync/idsync/internal/eventually"
 	"github.com/idsync/idsync/internal/pki"
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 	"github.com/idsync/idsync/server/store"
@@ -176,10 +177,9 @@ func TestHostileClients(t *testing.T) {
 		t.Fatal(err)
 	}
 	target := fmt.Sprintf("run:%d", h.labRun)
-	deadline := time.Now().Add(30 * time.Second)
-	for len(h.refused(t, target)) == 0 && time.Now().Before(deadline) {
-		time.Sleep(50 * time.Millisecond)
-	}
+	eventually.That(t, "the forged batch's refusal in the audit trail", func() (bool, string) {
+		return len(h.refused(t, target)) > 0, "no refusal of " + target
+	})
 	if ev := h.refused(t, target); len(ev) != 1 || ev[0].GetActor() != "agent:"+agent.id || !strings.Contains(ev[0].GetDetail(), "lab") {
 		t.Errorf("audit of the forged batch: %v, want one refusal by agent:%s naming lab", ev, agent.id)
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/idsync/idsync/server/auth"
 	authnsvc "github.com/idsync/idsync/server/authn"
 	"github.com/idsync/idsync/server/ingest"
+	"github.com/idsync/idsync/server/people"
 	"github.com/idsync/idsync/server/provision"
 	"github.com/idsync/idsync/server/rules"
 	"github.com/idsync/idsync/server/runs"
@@ -70,6 +71,15 @@ type Config struct {
 	// Bounds bound what clients may hold before they are authenticated
 	// (zero: defaults).
 	Bounds Bounds
+	// UserRetention is how long a deprovisioned user is kept, restorable,
+	// before it is purged, where its directory does not say (default 90
+	// days).
+	UserRetention time.Duration
+	// PurgeEvery is how often the hub looks for users to purge (default
+	// 10 minutes).
+	PurgeEvery time.Duration
+	// Now is the hub's clock for retention (tests; nil: time.Now).
+	Now func() time.Time
 	// RuleInterval schedules a full evaluation of every group rule (0:
 	// hourly; negative: none on a schedule); RuleSettle is how long after
 	// its last one a rule that reads groups waits before a group change
@@ -175,8 +185,11 @@ func Run(ctx context.Context, cfg Config) error {
 		Sessions: sessions, Log: log, Audit: trail, Options: cfg.Agents})
 	signin := authnsvc.New(authnsvc.Config{Store: st, Ingest: engine, Agents: sessions, Audit: trail,
 		Log: log.With("component", "authn"), Options: cfg.Authn})
+	folk := people.New(people.Config{Store: st, Apply: engine, Notify: changed, Log: log.With("component", "people"),
+		Now: cfg.Now, Entries: prov, Audit: trail})
 	adminSrv := api.NewAdminServer(api.AdminConfig{Store: st, Engine: engine, CA: ca, Sessions: sessions, Box: box,
-		Log: log, Audit: trail, Heartbeat: cfg.Agents.Heartbeat, Authn: signin, Rules: groupRules})
+		Log: log, Audit: trail, Heartbeat: cfg.Agents.Heartbeat, Authn: signin, People: folk, UserRetention: cfg.UserRetention,
+		Rules: groupRules})
 
 	bounds := cfg.Bounds.withDefaults()
 	router := newTLSRouter(limit(gl, bounds, m.refused.WithLabelValues("grpc_connection").Inc),
@@ -222,6 +235,11 @@ func Run(ctx context.Context, cfg Config) error {
 	g.Go(func() error { return prov.Run(gctx) })
 	g.Go(func() error { return groupRules.Run(gctx) })
 	g.Go(func() error { return audit.Prune(gctx, st, cfg.AuditRetention, time.Hour, log) })
+	// Purges the deprovisioned users whose retention ran out.
+	g.Go(func() error {
+		return people.RunPurge(gctx, people.PurgeConfig{Store: st, Apps: prov, Retention: cfg.UserRetention,
+			Every: cfg.PurgeEvery, Now: cfg.Now, Log: log})
+	})
 	// Writes the counts of refusals as their windows end, and the rest
 	// when the hub stops.
 	g.Go(func() error { return trail.Run(gctx) })

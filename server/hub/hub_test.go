@@ -2,14 +2,15 @@ package hub
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
+	"github.com/idsync/idsync/internal/eventually"
 	"github.com/idsync/idsync/internal/obs/obstest"
 	"github.com/idsync/idsync/server/store/sqlite"
 )
@@ -44,11 +45,10 @@ func TestObservabilityEndpoints(t *testing.T) {
 	// Ready once gRPC serves, which follows Ready at once.
 	var code int
 	var body string
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
-		if code, body = obstest.Get(t, base+"/readyz"); code == http.StatusOK {
-			break
-		}
-	}
+	eventually.That(t, "/readyz to answer 200", func() (bool, string) {
+		code, body = obstest.Get(t, base+"/readyz")
+		return code == http.StatusOK, fmt.Sprintf("%d %q", code, body)
+	})
 	if code != http.StatusOK || body != "ready\n" {
 		t.Errorf("/readyz = %d %q, want 200 \"ready\"", code, body)
 	}

@@ -93,6 +93,10 @@ func TestGroupRuleDoors(t *testing.T) {
 			_, err := admin.CreateGroupRule(reader, &idsyncv1.CreateGroupRuleRequest{Name: "x", Group: "staff/auto", Expr: "true"})
 			return err
 		}(), codes.PermissionDenied, "rules.write"},
+		{"a hand edit of the rule's group", func() error {
+			_, err := admin.AddGroupMember(boot, &idsyncv1.AddGroupMemberRequest{Group: "auto", Directory: "staff", User: "cid"})
+			return err
+		}(), codes.FailedPrecondition, "group auto is the group of rule sellers: its members are what the rule says"},
 		{"a group-admin reads a rule outside its groups", func() error {
 			_, err := admin.GetGroupRule(sales, &idsyncv1.GetGroupRuleRequest{Name: "sellers"})
 			return err

@@ -154,6 +154,9 @@ var (
 	attrList = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9-]*(\|[A-Za-z][A-Za-z0-9-]*)*$`)
 )
 
+// MaxRetention bounds how long a directory keeps deprovisioned users.
+const MaxRetention = 3650 * 24 * time.Hour
+
 // ValidateDirectory checks a directory's settings after ApplyPreset. Errors
 // name the setting.
 func ValidateDirectory(d *store.Directory) error {
@@ -162,6 +165,9 @@ func ValidateDirectory(d *store.Directory) error {
 	}
 	if _, ok := presets[d.Kind]; !ok {
 		return fmt.Errorf("kind %q: must be openldap, ad, scim or local", d.Kind)
+	}
+	if d.Retention < 0 || d.Retention > MaxRetention {
+		return fmt.Errorf("retention: at most %d days", MaxRetention/(24*time.Hour))
 	}
 	if d.Kind == store.KindLocal && len(d.Mastered) > 0 {
 		return fmt.Errorf("mastered fields %s: a local directory's users are the hub's, every field of them", strings.Join(d.Mastered, ", "))

@@ -41,6 +41,24 @@ type Config struct {
 	Log    *slog.Logger
 	// Now is the clock (tests).
 	Now func() time.Time
+	// Entries enables and disables users' own entries in their
+	// directories (provision.Engine); nil: in-directory actions are
+	// refused.
+	Entries EntryWriter
+	// Audit records the in-directory writes (the hold actions are audited
+	// by the store, with their change).
+	Audit Recorder
+}
+
+// EntryWriter enables or disables a user's own entry in its directory
+// through an agent (server/provision).
+type EntryWriter interface {
+	SetEntryEnabled(ctx context.Context, d *store.Directory, externalID, dn string, enabled bool) error
+}
+
+// Recorder writes audit events (server/audit.Log).
+type Recorder interface {
+	Record(ctx context.Context, e store.AuditEvent)
 }
 
 // Service acts on people in the hub.
@@ -50,6 +68,8 @@ type Service struct {
 	notify func()
 	log    *slog.Logger
 	now    func() time.Time
+	writer EntryWriter
+	audit  Recorder
 	// locks serialises the writes to one local directory in this
 	// process (directory id → *sync.Mutex).
 	locks sync.Map
@@ -57,7 +77,7 @@ type Service struct {
 
 // New returns the service.
 func New(c Config) *Service {
-	s := &Service{st: c.Store, apply: c.Apply, notify: c.Notify, log: c.Log, now: c.Now}
+	s := &Service{st: c.Store, apply: c.Apply, notify: c.Notify, log: c.Log, now: c.Now, writer: c.Entries, audit: c.Audit}
 	if s.notify == nil {
 		s.notify = func() {}
 	}
@@ -69,6 +89,10 @@ func New(c Config) *Service {
 	}
 	return s
 }
+
+// DefaultRetention is how long a deprovisioned user is kept, restorable,
+// before it is purged, unless the hub or its directory says otherwise.
+const DefaultRetention = 90 * 24 * time.Hour
 
 // ErrNotAUser is returned for an id that is not a user of the hub.
 var ErrNotAUser = errors.New("no such user")
@@ -127,6 +151,47 @@ func (s *Service) Hold(ctx context.Context, userID string, a Action, actor, reas
 	s.log.Info("admin action on a user", "action", a.Verb, "user", held.ID, "username", held.Profile.Username,
 		"status", held.Status, "by", actor, "run", r.ID)
 	return held, nil
+}
+
+// SetInDirectory enables or disables the user's own entry in its
+// directory through an agent, by actor: deactivate and reactivate
+// --in-directory. The directory must let the hub write (a super-admin's
+// write-back settings) and the entry lie in its writable OUs. The write
+// is audited (user.disabled_in_directory, user.enabled_in_directory),
+// failed or not; a hold is not touched.
+func (s *Service) SetInDirectory(ctx context.Context, userID string, enabled bool, actor string) error {
+	u, err := s.user(ctx, userID)
+	if err != nil {
+		return err
+	}
+	d, err := s.st.GetDirectoryByID(ctx, u.DirectoryID)
+	if err != nil {
+		return fmt.Errorf("reading the directory of user %s: %w", u.Username, err)
+	}
+	action, verb := "user.enabled_in_directory", "enabling"
+	if !enabled {
+		action, verb = "user.disabled_in_directory", "disabling"
+	}
+	switch {
+	case s.writer == nil:
+		err = fmt.Errorf("this hub writes into no directory")
+	case u.DN == "" || u.ExternalID == "":
+		err = fmt.Errorf("user %s has no entry in directory %s (kind %s)", u.Username, d.Name, d.Kind)
+	default:
+		err = s.writer.SetEntryEnabled(ctx, d, u.ExternalID, u.DN, enabled)
+	}
+	e := store.AuditEvent{Actor: actor, Action: action, Target: "user:" + u.Username, Outcome: store.AuditOK,
+		Detail: fmt.Sprintf("entry %s of directory %s", u.DN, d.Name)}
+	if err != nil {
+		e.Outcome, e.Detail = store.AuditFailed, e.Detail+": "+err.Error()
+		err = fmt.Errorf("%s the entry of user %s in directory %s: %w", verb, u.Username, d.Name, err)
+	}
+	if s.audit != nil {
+		s.audit.Record(context.WithoutCancel(ctx), e)
+	}
+	s.log.Info("admin write into a user's directory", "action", action, "user", u.ID, "dn", u.DN, "directory", d.Name,
+		"by", actor, "err", err)
+	return err
 }
 
 // liftOf is the action that lifts a hold of status.
@@ -254,4 +319,51 @@ func Purge(ctx context.Context, st Purger, apps Apps, def time.Duration, now tim
 		}
 	}
 	return n, nil
+}
+
+// PurgeConfig is what the purge loop runs with.
+type PurgeConfig struct {
+	Store Purger
+	Apps  Apps
+	// Retention is the hub's retention, where a directory says none
+	// (default DefaultRetention).
+	Retention time.Duration
+	// Every is how often the loop looks for users due (default 10 min).
+	Every time.Duration
+	// Now is the clock (tests).
+	Now func() time.Time
+	Log *slog.Logger
+}
+
+// RunPurge purges the users whose retention ran out, at once and then
+// every c.Every, until ctx ends. A failed round is logged and tried again
+// at the next.
+func RunPurge(ctx context.Context, c PurgeConfig) error {
+	if c.Retention <= 0 {
+		c.Retention = DefaultRetention
+	}
+	if c.Every <= 0 {
+		c.Every = 10 * time.Minute
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Log == nil {
+		c.Log = slog.New(slog.DiscardHandler)
+	}
+	log := c.Log.With("component", "purge")
+	t := time.NewTicker(c.Every)
+	defer t.Stop()
+	for {
+		if n, err := Purge(ctx, c.Store, c.Apps, c.Retention, c.Now(), log); err != nil && ctx.Err() == nil {
+			log.Error("purging the users whose retention ran out", "purged", n, "err", err)
+		} else if n > 0 {
+			log.Info("purged the users whose retention ran out", "purged", n)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+		}
+	}
 }

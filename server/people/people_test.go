@@ -145,6 +145,9 @@ type gone []string
 
 func (g *gone) UserGone(_ context.Context, id string) error { *g = append(*g, id); return nil }
 
+// TestPurge: a deprovisioned user is purged once its directory's retention
+// (else the hub's) has run out — one its directory deleted; one an admin
+// holds while its directory still has it is kept, held.
 func TestPurge(t *testing.T) {
 	ctx := t.Context()
 	st, s, users, _ := world(t)
@@ -160,6 +163,15 @@ func TestPurge(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The directory deletes alice; it still has bob.
+	runs, err := st.ListRuns(ctx, store.RunFilter{DirectoryID: d.ID})
+	if err != nil || len(runs) == 0 {
+		t.Fatal(runs, err)
+	}
+	if _, err := st.ApplyBatch(ctx, &store.Batch{RunID: runs[len(runs)-1].ID, DirectoryID: d.ID, Sequence: 2,
+		Deletes: []string{"ext-alice"}}); err != nil {
+		t.Fatal(err)
+	}
 	log := slog.New(slog.DiscardHandler)
 	var apps gone
 	at := held.DeprovisionedAt
@@ -171,15 +183,15 @@ func TestPurge(t *testing.T) {
 	if err := st.UpdateDirectory(ctx, d); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Restore(ctx, bob.ID, "admin:ann"); err != nil {
-		t.Fatal(err)
-	}
 	n, err := people.Purge(ctx, st, &apps, 90*24*time.Hour, at.Add(31*24*time.Hour), log)
 	if err != nil || n != 1 || len(apps) != 1 || apps[0] != alice.ID {
 		t.Errorf("after the directory's 30 days: purged %d (%v), apps told of %v; want alice alone", n, err, apps)
 	}
 	if _, err := st.GetUser(ctx, alice.ID); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("alice after her purge: %v, want gone", err)
+	}
+	if u, err := st.GetUser(ctx, bob.ID); err != nil || u.Status != store.StatusDeprovisioned || u.Hold.Status == "" {
+		t.Errorf("bob, held while his directory has him: %+v, %v; want kept, held", u, err)
 	}
 	if _, err := s.Restore(ctx, alice.ID, "admin:ann"); !errors.Is(err, people.ErrNotAUser) || !strings.Contains(err.Error(), "purged") {
 		t.Errorf("restoring a purged user: %v, want ErrNotAUser saying it was purged", err)

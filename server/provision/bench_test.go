@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idsync/idsync/internal/eventually"
 	"github.com/idsync/idsync/server/store"
 )
 
@@ -21,9 +22,10 @@ func BenchmarkPush(b *testing.B) {
 		start := time.Now()
 		w.start()
 		w.assign(store.AssignGroup, w.hubGroup("all").ID)
-		for w.srv.UserCount() < n || !w.idle() {
-			time.Sleep(5 * time.Millisecond)
-		}
+		eventually.That(b, "every user pushed", func() (bool, string) {
+			idle, jobs := w.idle()
+			return w.srv.UserCount() >= n && idle, jobs
+		})
 		b.ReportMetric(float64(n)/time.Since(start).Seconds(), "users/s")
 		b.StopTimer()
 		w.stop()

@@ -128,6 +128,7 @@ type Store interface {
 	DeletePushedGroup(ctx context.Context, appID int64, groupID string) error
 	Enqueue(ctx context.Context, appID int64, kind store.JobKind, target string, now time.Time) (*store.Job, error)
 	EnqueueMany(ctx context.Context, appID int64, kind store.JobKind, targets []string, now time.Time) error
+	ListJobs(ctx context.Context, f store.JobFilter) ([]*store.Job, error)
 	ExtendJobLeases(ctx context.Context, owner string, ids []int64, until time.Time) error
 	FeedPosition(ctx context.Context) (int64, error)
 	FindDirectoryWrite(ctx context.Context, appID int64, externalID, dnKey string) (*store.DirectoryWrite, error)
@@ -150,6 +151,7 @@ type Store interface {
 	PutUnmatched(ctx context.Context, appID int64, accounts []store.RemoteAccount) error
 	ReleaseJobs(ctx context.Context, owner string, now time.Time) (int, error)
 	RetryJob(ctx context.Context, id int64, owner string, nextAt time.Time, lastError string) error
+	WaitJob(ctx context.Context, id int64, owner string, until, now time.Time) error
 	SetAppPatchSupported(ctx context.Context, id int64, supported bool) error
 	SetAppStatus(ctx context.Context, id int64, status store.AppStatus, message string) error
 	SetCursor(ctx context.Context, name string, pos int64) error

@@ -11,9 +11,11 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/idsync/idsync/internal/eventually"
 	"github.com/idsync/idsync/internal/scimtest"
 	"github.com/idsync/idsync/server/audit"
 	"github.com/idsync/idsync/server/provision"
@@ -37,7 +39,10 @@ type world struct {
 	app   *store.App
 	token string
 
-	logs   *syncBuffer
+	logs *syncBuffer
+	// claims counts the engine's looks at the queue (ClaimJobs), so that
+	// a test can wait until it has looked again.
+	claims atomic.Int64
 	eng    *provision.Engine
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -101,6 +106,9 @@ func newWorld(t testing.TB, edit func(a *store.App)) *world {
 	t.Cleanup(func() {
 		w.stop()
 		w.st.Close()
+		if t.Failed() {
+			t.Logf("engine log tail:\n%s", tail(w.logs.String(), 40))
+		}
 		if strings.Contains(w.logs.String(), w.token) {
 			t.Errorf("the app's token appears in the engine's log")
 		}
@@ -120,11 +128,22 @@ func (w *world) open() {
 // admin makes (preview, import) work without it.
 func (w *world) newEngine() {
 	log := slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	w.eng = provision.New(w.st, w.box, log, provision.Options{
+	w.eng = provision.New(claimCounter{w.st, &w.claims}, w.box, log, provision.Options{
 		PollInterval: 50 * time.Millisecond, Lease: 3 * time.Second, MaxAttempts: 4,
 		MinBackoff: 50 * time.Millisecond, MaxBackoff: 400 * time.Millisecond, MaxRetryAfter: 500 * time.Millisecond,
 		Audit: audit.New(w.st, log),
 	})
+}
+
+// claimCounter is the store the engine is given: it counts ClaimJobs.
+type claimCounter struct {
+	store.Store
+	n *atomic.Int64
+}
+
+func (c claimCounter) ClaimJobs(ctx context.Context, appID int64, owner string, now time.Time, lease time.Duration, limit int) ([]*store.Job, error) {
+	c.n.Add(1)
+	return c.Store.ClaimJobs(ctx, appID, owner, now, lease, limit)
 }
 
 // audit returns the audit trail's events of action.
@@ -268,19 +287,6 @@ func (w *world) updateApp(edit func(a *store.App)) {
 	w.changed()
 }
 
-// eventually polls cond until it holds or 15 s pass, then fails with what
-// describe says of the last state.
-func (w *world) eventually(what string, cond func() bool, describe func() string) {
-	w.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			w.t.Fatalf("%s: not reached after 15 s; %s\nengine log tail:\n%s", what, describe(), tail(w.logs.String(), 40))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func tail(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(lines) > n {
@@ -321,9 +327,9 @@ func (w *world) describeJobs() string {
 	return b.String()
 }
 
-// idle reports whether no job is queued or running.
-func (w *world) idle() bool {
-	return len(w.jobs(store.JobQueued, store.JobRunning)) == 0
+// idle reports whether no job is queued or running, and the jobs.
+func (w *world) idle() (bool, string) {
+	return len(w.jobs(store.JobQueued, store.JobRunning)) == 0, w.describeJobs()
 }
 
 func str(m map[string]any, path ...string) string {
@@ -368,7 +374,8 @@ func (w *world) groupMembers(name string) []string {
 // userNames (sorted).
 func (w *world) wantGroup(name string, userNames ...string) {
 	w.t.Helper()
-	w.eventually(fmt.Sprintf("%s holds %v", name, userNames), func() bool {
-		return strings.Join(w.groupMembers(name), ",") == strings.Join(userNames, ",")
-	}, func() string { return fmt.Sprintf("%s holds %v\n%s", name, w.groupMembers(name), w.describeJobs()) })
+	eventually.That(w.t, fmt.Sprintf("%s holds %v", name, userNames), func() (bool, string) {
+		members := w.groupMembers(name)
+		return strings.Join(members, ",") == strings.Join(userNames, ","), fmt.Sprintf("%s holds %v\n%s", name, members, w.describeJobs())
+	})
 }

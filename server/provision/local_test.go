@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"testing"
 
+	"github.com/idsync/idsync/internal/eventually"
 	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/people"
 	"github.com/idsync/idsync/server/store"
@@ -55,10 +56,10 @@ func TestLocalUsersPushed(t *testing.T) {
 	if _, err := s.UpdateUser(ctx, con.ID, people.Changes{"title": "Lead"}, "admin:ann"); err != nil {
 		t.Fatal(err)
 	}
-	w.eventually("the contractor's new title", func() bool {
+	eventually.That(w.t, "the contractor's new title", func() (bool, string) {
 		r, _ := w.remote("contractor@example.org")
-		return str(r, "title") == "Lead"
-	}, w.describeJobs)
+		return str(r, "title") == "Lead", w.describeJobs()
+	})
 
 	// alice out of crew: out of the group and of scope.
 	if _, err := s.RemoveMember(ctx, crew.ID, alice.ID, "admin:ann"); err != nil {

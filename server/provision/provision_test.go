@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idsync/idsync/internal/eventually"
 	"github.com/idsync/idsync/internal/scimtest"
 	"github.com/idsync/idsync/server/scim"
 	"github.com/idsync/idsync/server/store"
@@ -25,11 +26,11 @@ func staff(w *world) (alice, bob, carol *store.User) {
 func (w *world) waitActive(name string, want bool) map[string]any {
 	w.t.Helper()
 	var got map[string]any
-	w.eventually(fmt.Sprintf("%s active=%v in the app", name, want), func() bool {
+	eventually.That(w.t, fmt.Sprintf("%s active=%v in the app", name, want), func() (bool, string) {
 		var ok bool
 		got, ok = w.remote(name)
-		return ok && active(got) == want
-	}, func() string { return fmt.Sprintf("app holds %v\n%s", got, w.describeJobs()) })
+		return ok && active(got) == want, fmt.Sprintf("app holds %v\n%s", got, w.describeJobs())
+	})
 	return got
 }
 
@@ -48,7 +49,7 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("enterprise department = %q, want R&D", dept)
 	}
 	w.waitActive("bob@example.org", true)
-	w.eventually("idle", w.idle, w.describeJobs)
+	eventually.That(w.t, "idle", w.idle)
 	if n := w.srv.UserCount(); n != 3 {
 		t.Fatalf("the app holds %d users, want 3", n)
 	}
@@ -57,11 +58,11 @@ func TestLifecycle(t *testing.T) {
 	// A title change is one PATCH carrying only the title.
 	patches := w.srv.Requests("PATCH", "/Users")
 	w.apply([]*store.Object{user("u1", "alice", func(o *store.Object) { o.Profile.Title = "Staff Engineer" })})
-	w.eventually("alice's new title", func() bool {
+	eventually.That(w.t, "alice's new title", func() (bool, string) {
 		r, _ := w.remote("alice@example.org")
-		return str(r, "title") == "Staff Engineer"
-	}, w.describeJobs)
-	w.eventually("idle", w.idle, w.describeJobs)
+		return str(r, "title") == "Staff Engineer", w.describeJobs()
+	})
+	eventually.That(w.t, "idle", w.idle)
 	if n := w.srv.Requests("PATCH", "/Users") - patches; n != 1 {
 		t.Errorf("%d PATCH requests for one changed title, want 1", n)
 	}
@@ -71,7 +72,7 @@ func TestLifecycle(t *testing.T) {
 		o.Profile.Title = "Staff Engineer"
 		o.Profile.Extra = map[string][]string{"x": {"1"}}
 	})})
-	w.eventually("idle", w.idle, w.describeJobs)
+	eventually.That(w.t, "idle", w.idle)
 	if n := w.srv.Requests("", "/Users") - before; n != 0 {
 		t.Errorf("%d requests for a change the mapping does not use, want 0", n)
 	}
@@ -79,10 +80,10 @@ func TestLifecycle(t *testing.T) {
 	// Deprovisioned → deactivated; restored → reactivated.
 	w.apply([]*store.Object{user("u2", "bob", func(o *store.Object) { o.Status = store.StatusDeprovisioned })})
 	w.waitActive("bob@example.org", false)
-	w.eventually("bob's account recorded deactivated", func() bool {
+	eventually.That(w.t, "bob's account recorded deactivated", func() (bool, string) {
 		a := w.account(bob.ID)
-		return a != nil && a.State == store.AccountDeactivated
-	}, func() string { return fmt.Sprintf("%+v", w.account(bob.ID)) })
+		return a != nil && a.State == store.AccountDeactivated, fmt.Sprintf("%+v", w.account(bob.ID))
+	})
 	w.apply([]*store.Object{user("u2", "bob")})
 	w.waitActive("bob@example.org", true)
 
@@ -94,7 +95,7 @@ func TestLifecycle(t *testing.T) {
 	// Assigned again → reactivated, not created again.
 	w.assign(store.AssignUser, alice.ID)
 	w.waitActive("alice@example.org", true)
-	w.eventually("idle", w.idle, w.describeJobs)
+	eventually.That(w.t, "idle", w.idle)
 	if n := w.srv.Requests("POST", "/Users"); n != posts {
 		t.Errorf("%d POST /Users in all, want the first %d only", n, posts)
 	}
@@ -113,15 +114,15 @@ func TestDeleteAfterRetention(t *testing.T) {
 	w.apply([]*store.Object{user("u3", "carol", func(o *store.Object) { o.Status = store.StatusDeprovisioned })})
 	w.waitActive("carol@example.org", false)
 	start := time.Now()
-	w.eventually("carol deleted", func() bool { _, ok := w.remote("carol@example.org"); return !ok }, w.describeJobs)
+	eventually.That(w.t, "carol deleted", func() (bool, string) { _, ok := w.remote("carol@example.org"); return !ok, w.describeJobs() })
 	if waited := time.Since(start); waited < time.Second {
 		t.Errorf("deleted %v after the deactivation, before the retention of 1.5 s", waited)
 	}
 	carol := w.hubUser("carol").ID
-	w.eventually("carol's account recorded deleted", func() bool {
+	eventually.That(w.t, "carol's account recorded deleted", func() (bool, string) {
 		a := w.account(carol)
-		return a != nil && a.State == store.AccountDeleted
-	}, func() string { return fmt.Sprintf("%+v", w.account(carol)) })
+		return a != nil && a.State == store.AccountDeleted, fmt.Sprintf("%+v", w.account(carol))
+	})
 	if n := w.srv.UserCount(); n != 2 {
 		t.Errorf("the app holds %d users, want 2", n)
 	}
@@ -136,16 +137,16 @@ func TestManualTask(t *testing.T) {
 	w.waitActive("bob@example.org", true)
 	w.apply([]*store.Object{user("u2", "bob", func(o *store.Object) { o.Status = store.StatusDeprovisioned })})
 	var tasks []*store.Task
-	w.eventually("a task for bob", func() bool {
+	eventually.That(w.t, "a task for bob", func() (bool, string) {
 		tasks, _ = w.st.ListTasks(t.Context(), store.TaskFilter{AppID: w.app.ID, State: store.TaskOpen})
-		return len(tasks) == 1
-	}, w.describeJobs)
+		return len(tasks) == 1, w.describeJobs()
+	})
 	if tasks[0].UserID != bob.ID || tasks[0].Kind != "deprovision" || !strings.Contains(tasks[0].Detail, "bob@example.org") {
 		t.Errorf("task = %+v, want bob's deprovision naming his account", tasks[0])
 	}
 	// Pushing again opens no second task.
 	w.changed()
-	w.eventually("idle", w.idle, w.describeJobs)
+	eventually.That(w.t, "idle", w.idle)
 	if ts, _ := w.st.ListTasks(t.Context(), store.TaskFilter{AppID: w.app.ID}); len(ts) != 1 {
 		t.Errorf("%d tasks, want 1", len(ts))
 	}
@@ -169,14 +170,14 @@ func TestGroupPush(t *testing.T) {
 	if n := len(w.srv.Groups()); n != 1 {
 		t.Errorf("the app holds %d groups, want 1", n)
 	}
-	w.eventually("idle", w.idle, w.describeJobs)
+	eventually.That(w.t, "idle", w.idle)
 	patches := w.srv.Requests("PATCH", "/Groups")
 
 	// bob leaves, carol joins: one diff.
 	w.apply([]*store.Object{group("g1", "staff", "uid=alice,ou=People,dc=example,dc=org", "uid=carol,ou=People,dc=example,dc=org",
 		"cn=contractors,ou=Groups,dc=example,dc=org")})
 	want("alice@example.org", "carol@example.org", "dave@example.org")
-	w.eventually("idle", w.idle, w.describeJobs)
+	eventually.That(w.t, "idle", w.idle)
 	if n := w.srv.Requests("PATCH", "/Groups") - patches; n != 2 {
 		t.Errorf("%d PATCH /Groups for one member out and one in, want 2 (removals, then additions)", n)
 	}
@@ -203,14 +204,14 @@ func TestConflictAdopts(t *testing.T) {
 	w.apply([]*store.Object{user("u1", "alice")})
 	alice := w.hubUser("alice")
 	w.assign(store.AssignUser, alice.ID)
-	w.eventually("alice adopted", func() bool {
+	eventually.That(w.t, "alice adopted", func() (bool, string) {
 		a := w.account(alice.ID)
-		return a != nil && a.RemoteID == id && a.State == store.AccountActive
-	}, w.describeJobs)
-	w.eventually("alice's title", func() bool {
+		return a != nil && a.RemoteID == id && a.State == store.AccountActive, w.describeJobs()
+	})
+	eventually.That(w.t, "alice's title", func() (bool, string) {
 		r, _ := w.srv.User(id)
-		return str(r, "title") == "Engineer" && str(r, "name", "givenName") == "Given alice"
-	}, func() string { r, _ := w.srv.User(id); return fmt.Sprint(r) })
+		return str(r, "title") == "Engineer" && str(r, "name", "givenName") == "Given alice", fmt.Sprint(r)
+	})
 	if n := w.srv.UserCount(); n != 1 {
 		t.Errorf("the app holds %d users, want 1 (adopted, not duplicated)", n)
 	}
@@ -226,7 +227,7 @@ func TestLostResponse(t *testing.T) {
 	alice := w.hubUser("alice")
 	w.assign(store.AssignUser, alice.ID)
 	w.waitActive("alice@example.org", true)
-	w.eventually("idle", w.idle, w.describeJobs)
+	eventually.That(w.t, "idle", w.idle)
 	if n := w.srv.UserCount(); n != 1 {
 		t.Errorf("the app holds %d users, want 1", n)
 	}
@@ -267,7 +268,7 @@ func TestRetries(t *testing.T) {
 	w.apply([]*store.Object{user("u3", "carol")})
 	w.assign(store.AssignUser, w.hubUser("carol").ID)
 	var dead []*store.Job
-	w.eventually("a dead job", func() bool { dead = w.jobs(store.JobDead); return len(dead) == 1 }, w.describeJobs)
+	eventually.That(w.t, "a dead job", func() (bool, string) { dead = w.jobs(store.JobDead); return len(dead) == 1, w.describeJobs() })
 	if dead[0].Attempts != 1 || !strings.Contains(dead[0].LastError, "400") {
 		t.Errorf("dead job %+v, want one attempt and the 400 in its error", dead[0])
 	}
@@ -281,7 +282,12 @@ func TestRetries(t *testing.T) {
 	w.waitActive("carol@example.org", true)
 
 	// The trail: alice's three refused POSTs and carol's dead letter
-	// failed, every create succeeded.
+	// failed, every create succeeded (carol's is recorded just after the
+	// app has her).
+	eventually.That(t, "every create in the audit trail", func() (bool, string) {
+		n := len(w.audit("push.succeeded"))
+		return n >= 4, fmt.Sprintf("%d push.succeeded events", n)
+	})
 	var failed, deadLetters int
 	for _, e := range w.audit("push.failed") {
 		if e.Outcome != store.AuditFailed || e.Target != "app:"+w.app.Name {
@@ -310,16 +316,22 @@ func TestUnauthorizedPauses(t *testing.T) {
 	w.srv.AddToken(newToken) // the server is open with no token at all
 	w.srv.RevokeToken(testToken)
 	staff(w)
-	w.eventually("app paused", func() bool {
+	eventually.That(w.t, "app paused", func() (bool, string) {
 		a, _ := w.st.GetAppByID(t.Context(), w.app.ID)
-		return a.Status == store.AppPaused
-	}, w.describeJobs)
+		return a.Status == store.AppPaused, w.describeJobs()
+	})
 	a, _ := w.st.GetAppByID(t.Context(), w.app.ID)
 	if !strings.Contains(a.StatusMessage, "401") || !strings.Contains(a.StatusMessage, "app update") {
 		t.Errorf("status message %q does not say 401 and how to resume", a.StatusMessage)
 	}
 	sent := w.srv.Requests("", "/Users")
-	time.Sleep(300 * time.Millisecond)
+	// The engine looks at the queue every 50 ms: three more looks, and a
+	// paused app would have been sent what was queued.
+	looked := w.claims.Load()
+	eventually.That(t, "the engine to look at the queue again", func() (bool, string) {
+		n := w.claims.Load() - looked
+		return n >= 3, fmt.Sprintf("%d looks", n)
+	})
 	if n := w.srv.Requests("", "/Users") - sent; n > 4 {
 		t.Errorf("%d requests to a paused app (only those in flight may end)", n)
 	}
@@ -354,11 +366,11 @@ func TestRestartDelivers(t *testing.T) {
 	w.assign(store.AssignGroup, w.hubGroup("all").ID) // queued, no engine
 	w.srv.SetLatency(20 * time.Millisecond)
 	w.start()
-	w.eventually("some created", func() bool { return w.srv.UserCount() >= 5 }, w.describeJobs)
+	eventually.That(w.t, "some created", func() (bool, string) { return w.srv.UserCount() >= 5, w.describeJobs() })
 	w.restart()
 	w.srv.SetLatency(0)
-	w.eventually("all 40 created", func() bool { return w.srv.UserCount() == 40 }, w.describeJobs)
-	w.eventually("idle", w.idle, w.describeJobs)
+	eventually.That(w.t, "all 40 created", func() (bool, string) { return w.srv.UserCount() == 40, w.describeJobs() })
+	eventually.That(w.t, "idle", w.idle)
 	accts, err := w.st.ListAccounts(t.Context(), store.AccountFilter{AppID: w.app.ID, State: store.AccountActive})
 	if err != nil || len(accts) != 40 {
 		t.Errorf("%d active accounts, %v; want 40", len(accts), err)
@@ -372,14 +384,14 @@ func TestAppDownConverges(t *testing.T) {
 	w.start()
 	w.srv.Down()
 	staff(w)
-	w.eventually("retries", func() bool {
+	eventually.That(w.t, "retries", func() (bool, string) {
 		for _, j := range w.jobs() {
 			if j.Attempts >= 2 && j.LastError != "" {
-				return true
+				return true, ""
 			}
 		}
-		return false
-	}, w.describeJobs)
+		return false, w.describeJobs()
+	})
 	if err := w.srv.Up(); err != nil {
 		t.Fatal(err)
 	}
@@ -438,11 +450,11 @@ func TestImportFromApp(t *testing.T) {
 			}
 			w.start()
 			w.waitActive("bob@example.org", true)
-			w.eventually("alice updated", func() bool {
+			eventually.That(w.t, "alice updated", func() (bool, string) {
 				r, _ := w.srv.User(aliceID)
-				return str(r, "title") == "Engineer"
-			}, w.describeJobs)
-			w.eventually("idle", w.idle, w.describeJobs)
+				return str(r, "title") == "Engineer", w.describeJobs()
+			})
+			eventually.That(w.t, "idle", w.idle)
 			if n := w.srv.Requests("POST", "/Users"); n != 1 {
 				t.Errorf("%d POST /Users, want 1 (bob; alice was linked)", n)
 			}
@@ -462,7 +474,7 @@ func TestReconcileRepairsDrift(t *testing.T) {
 	w.start()
 	alice, bob, _ := staff(w)
 	w.waitActive("carol@example.org", true)
-	w.eventually("idle", w.idle, w.describeJobs)
+	eventually.That(w.t, "idle", w.idle)
 	c, err := scim.New(w.srv.URL, scim.Auth{Kind: scim.AuthBearer, Token: testToken}, scim.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -478,10 +490,10 @@ func TestReconcileRepairsDrift(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.eng.Wake(w.app.ID)
-	w.eventually("alice's title set back", func() bool {
+	eventually.That(w.t, "alice's title set back", func() (bool, string) {
 		r, _ := w.srv.User(aliceID)
-		return str(r, "title") == "Engineer"
-	}, w.describeJobs)
+		return str(r, "title") == "Engineer", w.describeJobs()
+	})
 	w.waitActive("bob@example.org", true)
 	if n := w.srv.UserCount(); n != 3 {
 		t.Errorf("the app holds %d users, want 3", n)

@@ -13,6 +13,10 @@ import (
 	"github.com/idsync/idsync/server/store"
 )
 
+// maxRunning bounds the running jobs scope reads: far more than the
+// workers of every replica hold at once.
+const maxRunning = 100000
+
 // scope compares who is in scope of the app with the accounts idsync
 // holds, without reading the app, and queues a push for every user whose
 // account is missing or should no longer be active — after an assignment,
@@ -20,6 +24,22 @@ import (
 func (r *appRunner) scope(ctx context.Context) error {
 	a, st := r.app, r.e.st
 	now := r.e.opts.Now()
+	// The users whose push is running are queued again whatever their
+	// stored account says: that account is what the app held before the
+	// push, which may have read the scope before this change (its
+	// outcome is stored when it completes). Read before the accounts, so
+	// that a push completing in between is either seen running here or
+	// seen done there.
+	running, err := st.ListJobs(ctx, store.JobFilter{AppID: a.ID, States: []store.JobState{store.JobRunning}, Limit: maxRunning})
+	if err != nil {
+		return err
+	}
+	var push []string
+	for _, j := range running {
+		if j.Kind == store.JobUser {
+			push = append(push, j.Target)
+		}
+	}
 	users, err := st.AppUsers(ctx, a.ID)
 	if err != nil {
 		return err
@@ -29,7 +49,6 @@ func (r *appRunner) scope(ctx context.Context) error {
 		return err
 	}
 	inScope := make(map[string]bool, len(users))
-	var push []string
 	for _, id := range users {
 		inScope[id] = true
 		acct := accounts[id]

@@ -323,7 +323,7 @@ func (r *appRunner) runJob(ctx context.Context, j *store.Job, done chan<- store.
 		// No error recorded: a change meanwhile may run it at once (a
 		// restored user is reactivated without waiting for a retention).
 		r.log.Debug("job waits", "job", j.ID, "until", lt.at, "why", lt.why)
-		err = st.RetryJob(octx, j.ID, r.e.opts.Owner, lt.at, "")
+		err = st.WaitJob(octx, j.ID, r.e.opts.Owner, lt.at, now)
 	case ctx.Err() != nil:
 		// The hub is stopping: hand the job back; its next attempt looks
 		// up what this one may have done.

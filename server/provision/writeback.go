@@ -2,6 +2,7 @@ package provision
 
 import (
 	"cmp"
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -10,6 +11,8 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/idsync/idsync/internal/ldapattr"
+	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
+	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/provision/expr"
 	"github.com/idsync/idsync/server/store"
 )
@@ -144,4 +147,55 @@ func cmpList(l []string) string {
 		return "none"
 	}
 	return strings.Join(l, "; ")
+}
+
+// OpenLDAPLock is how the hub disables a user's own OpenLDAP entry for an
+// admin (deactivate --in-directory): ppolicy's permanent lock, which the
+// directory's status attribute (pwdAccountLockedTime) reads back as
+// disabled. The server needs the ppolicy overlay.
+const OpenLDAPLock = "pwdAccountLockedTime=000001010000Z"
+
+// SetEntryEnabled enables or disables a user's own entry in its directory
+// d, by its external id, through an agent of d: an admin's deactivate or
+// reactivate --in-directory. d must allow write-back and the entry lie in
+// its writable OUs (the agent checks again); only the account's state
+// changes (AD userAccountControl's ACCOUNTDISABLE bit, OpenLDAP
+// OpenLDAPLock), nothing else of the entry.
+func (e *Engine) SetEntryEnabled(ctx context.Context, d *store.Directory, externalID, dn string, enabled bool) error {
+	if d.Kind != store.KindAD && d.Kind != store.KindOpenLDAP {
+		return &Refused{Err: fmt.Errorf("directory %s is of kind %s: the hub writes only into ad and openldap directories", d.Name, d.Kind)}
+	}
+	wb := d.WriteBack
+	if wb == nil || len(wb.OUs) == 0 {
+		return &Refused{Err: fmt.Errorf("directory %s is not writable: a super-admin lets the hub write in it with "+
+			"`idsyncctl directory update %s --writable-ou DN`", d.Name, d.Name)}
+	}
+	if !within(dn, wb.OUs) {
+		return &Refused{Err: fmt.Errorf("entry %s is not within the OUs directory %s lets the hub write in (%s)",
+			dn, d.Name, strings.Join(wb.OUs, "; "))}
+	}
+	if e.opts.Directories == nil {
+		return &Unavailable{Err: fmt.Errorf("directory %s: this hub reaches no agents", d.Name)}
+	}
+	w := &idsyncv1.WriteEntry{Source: ingest.Source(d, nil), Action: idsyncv1.WriteAction_WRITE_ACTION_UPDATE,
+		ExternalId: externalID, Enabled: enabled, WritableOus: wb.OUs, WritableGroups: wb.Groups}
+	if d.Kind == store.KindOpenLDAP {
+		w.DisableAttribute = OpenLDAPLock
+	}
+	what := "enabling entry " + dn
+	if !enabled {
+		what = "disabling entry " + dn
+	}
+	res, err := e.opts.Directories.Call(ctx, d.Name, idsyncv1.CapabilityWrite,
+		&idsyncv1.Command{Cmd: &idsyncv1.Command_WriteEntry{WriteEntry: w}})
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return &Unavailable{Err: fmt.Errorf("directory %s: %s: %w", d.Name, what, err), Unsure: true}
+	}
+	if res.GetError() != "" {
+		return agentOutcome(fmt.Sprintf("directory %s: %s", d.Name, what), res)
+	}
+	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idsync/idsync/internal/eventually"
 	"github.com/idsync/idsync/internal/scimtest"
 	"github.com/idsync/idsync/server/audit"
 	"github.com/idsync/idsync/server/ingest"
@@ -279,19 +280,6 @@ func (w *world) rule(name string) *rules.Status {
 	return s
 }
 
-// eventually polls cond until it holds or 15 s pass, then fails with what
-// describe says of the last state.
-func eventually(t testing.TB, what string, cond func() bool, describe func() string) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not reached after 15 s; %s", what, describe())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func tail(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(lines) > n {
@@ -307,9 +295,6 @@ type app struct {
 	srv *scimtest.Server
 	a   *store.App
 	eng *provision.Engine
-	// patches is how many group patches moved last saw, read when.
-	patches int
-	read    time.Time
 }
 
 const scimToken = "scim-token-5c1e0a9d"
@@ -377,17 +362,8 @@ func (p *app) groupMembers(displayName string) ([]string, bool) {
 }
 
 // moved reports whether the app's group to lists its user id and from
-// does not. It reads the groups (a copy of every member) only when a
-// group was patched since its last read, or 10 ms after it: the reads
-// stay out of the app's way.
-func (p *app) moved(id, to, from string) bool {
-	n := p.srv.Requests("PATCH", "/Groups/")
-	if n == p.patches && time.Since(p.read) < 10*time.Millisecond {
-		return false
-	}
-	p.patches, p.read = n, time.Now()
-	return p.holds(to, id) && !p.holds(from, id)
-}
+// does not.
+func (p *app) moved(id, to, from string) bool { return p.holds(to, id) && !p.holds(from, id) }
 
 // holds reports whether the app's group displayName lists the app's user
 // with this id (a cheap look: no user is read).
@@ -442,12 +418,11 @@ func movesWorld(tb testing.TB, ps []person) (*world, *app, *store.Group, *store.
 	for _, u := range ps {
 		want[u.department+"-auto"]++
 	}
-	eventually(tb, "the rule groups pushed", func() bool {
+	eventually.That(tb, "the rule groups pushed", func() (bool, string) {
 		e, _ := p.groupMembers("eng-auto")
 		s, _ := p.groupMembers("sales-auto")
-		return len(e) == want["eng-auto"] && len(s) == want["sales-auto"]
-	}, func() string {
-		return fmt.Sprintf("app users %d; rule log:\n%s", p.srv.UserCount(), tail(w.logs.String(), 20))
+		return len(e) == want["eng-auto"] && len(s) == want["sales-auto"],
+			fmt.Sprintf("the app holds %d and %d; rule log:\n%s", len(e), len(s), tail(w.logs.String(), 20))
 	})
 	return w, p, eng, sales
 }

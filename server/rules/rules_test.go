@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idsync/idsync/internal/eventually"
 	"github.com/idsync/idsync/server/rules"
 	"github.com/idsync/idsync/server/store"
 )
@@ -190,9 +191,9 @@ func TestProfileChangeReachesTheApp(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.apply(userObject(person{name: "alice", department: "sales"}))
-	eventually(t, "alice moved in the app", func() bool {
-		return pushed("eng-auto")() && pushed("sales-auto", "alice@corp.example", "bob@corp.example")()
-	}, describe)
+	eventually.That(t, "alice moved in the app", func() (bool, string) {
+		return pushed("eng-auto")() && pushed("sales-auto", "alice@corp.example", "bob@corp.example")(), describe()
+	})
 
 	changes, _, err := w.st.Changes(t.Context(), from, 100)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idsync/idsync/internal/eventually"
 	"github.com/idsync/idsync/internal/scimtest"
 	"github.com/idsync/idsync/server/audit"
 	"github.com/idsync/idsync/server/provision"
@@ -83,41 +84,41 @@ func TestHireToAppAndTermination(t *testing.T) {
 		}
 		return app.User(acct.RemoteID)
 	}
-	eventually(t, "the hire has an account in the app", func() string {
+	eventually.That(t, "the hire has an account in the app", func() (bool, string) {
 		r, ok := remote()
 		if !ok {
-			return "no account"
+			return false, "no account"
 		}
 		if r["active"] != true || r["title"] != "Chief Human Resources Officer" {
-			return fmt.Sprintf("account %v", r)
+			return false, fmt.Sprintf("account %v", r)
 		}
-		return ""
+		return true, ""
 	})
 
 	// A job change flows.
 	if code, res = h.do("PUT", "/scim/v2/Users/"+uid, fixture(t, "workday/job-change.json", nil)); code != 200 {
 		t.Fatalf("job change = %d %v", code, res)
 	}
-	eventually(t, "the job change reaches the app", func() string {
+	eventually.That(t, "the job change reaches the app", func() (bool, string) {
 		if r, _ := remote(); r["title"] != "Chief People Officer" || r["userName"] != "logan.mcneil@workday.net" {
-			return fmt.Sprintf("account %v", r)
+			return false, fmt.Sprintf("account %v", r)
 		}
-		return ""
+		return true, ""
 	})
 
 	// The termination deactivates downstream; nothing is deleted.
 	if code, res = h.do("PATCH", "/scim/v2/Users/"+uid, fixture(t, "workday/terminate.json", nil)); code != 200 {
 		t.Fatalf("terminate = %d %v", code, res)
 	}
-	eventually(t, "the termination deactivates the account", func() string {
+	eventually.That(t, "the termination deactivates the account", func() (bool, string) {
 		r, ok := remote()
 		if !ok {
-			return "the account is gone (it must be deactivated, not deleted)"
+			return false, "the account is gone (it must be deactivated, not deleted)"
 		}
 		if r["active"] != false {
-			return fmt.Sprintf("account %v", r)
+			return false, fmt.Sprintf("account %v", r)
 		}
-		return ""
+		return true, ""
 	})
 	if u := h.user("logan.mcneil"); u.Status != store.StatusSuspended {
 		t.Errorf("hub user after termination: status %s, want suspended", u.Status)
@@ -132,22 +133,5 @@ func TestHireToAppAndTermination(t *testing.T) {
 	}
 	if fmt.Sprint(actions) != "[user.created user.updated user.suspended]" {
 		t.Errorf("lifecycle events = %v, want created, updated, suspended", actions)
-	}
-}
-
-// eventually polls check (it returns what is still wrong, or "") for up to
-// 15 s.
-func eventually(t *testing.T, what string, check func() string) {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		msg := check()
-		if msg == "" {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not reached after 15 s: %s", what, msg)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

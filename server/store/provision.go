@@ -139,6 +139,12 @@ type Provisioning interface {
 	// RetryJob puts a job the owner holds back in the queue at nextAt with
 	// the error that stopped it.
 	RetryJob(ctx context.Context, id int64, owner string, nextAt time.Time, lastError string) error
+	// WaitJob puts a job the owner holds back in the queue, without an
+	// error, to run at until (a retention before a delete) — or at now
+	// when a change marked it Again while it ran: that change may be what
+	// ends the wait (a restore, a purge). Unknown job: ErrNotFound; not
+	// running for owner: ErrConflict.
+	WaitJob(ctx context.Context, id int64, owner string, until, now time.Time) error
 	// DeadJob dead-letters a job the owner holds: it stays visible and
 	// retryable and is not claimed again.
 	DeadJob(ctx context.Context, id int64, owner string, lastError string, now time.Time) error

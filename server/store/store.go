@@ -259,14 +259,17 @@ type Store interface {
 	SetHold(ctx context.Context, userID string, h Hold, action string, runID int64) (*User, error)
 
 	// PurgeDue returns up to limit users of directory deprovisioned at or
-	// before cutoff (its retention has run out), oldest first.
+	// before cutoff (its retention has run out), oldest first — those its
+	// directory says are gone: a user an admin holds deprovisioned while
+	// its directory still has it is kept, held, until either changes.
 	PurgeDue(ctx context.Context, directoryID int64, cutoff time.Time, limit int) ([]*User, error)
 	// PurgeUser removes a deprovisioned user and its member rows (those of
 	// its directory's groups, and those naming it by id anywhere), keeping
 	// one audit event (user.purged, by actor, with its id, username and
 	// directory) in the same transaction; a user that is not deprovisioned
-	// (restored since) is ErrConflict, an unknown one ErrNotFound. Its app
-	// accounts stay, for the apps to delete (the user is then gone).
+	// (restored since), or that its directory still has, is ErrConflict,
+	// an unknown one ErrNotFound. Its app accounts stay, each with a job
+	// queued in the same transaction, for the apps to delete.
 	PurgeUser(ctx context.Context, userID, actor string) (*User, error)
 
 	// UserStatusCounts counts the users of each directory by status.

@@ -324,6 +324,1295 @@ func (GroupRulePending) EnumDescriptor() ([]byte, []int) {
 	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{4}
 }
 
+// DeactivateUserRequest names a user and why.
+type DeactivateUserRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A user id or a username.
+	User string `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	// Disambiguates a username present in several directories.
+	Directory string `protobuf:"bytes,2,opt,name=directory,proto3" json:"directory,omitempty"`
+	// Why, for the audit trail and `user show`.
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Also disable the entry in the user's directory, through its agent;
+	// the directory must allow write-back, and the entry lie in its
+	// writable OUs.
+	InDirectory   bool `protobuf:"varint,4,opt,name=in_directory,json=inDirectory,proto3" json:"in_directory,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeactivateUserRequest) Reset() {
+	*x = DeactivateUserRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeactivateUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeactivateUserRequest) ProtoMessage() {}
+
+func (x *DeactivateUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeactivateUserRequest.ProtoReflect.Descriptor instead.
+func (*DeactivateUserRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *DeactivateUserRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *DeactivateUserRequest) GetDirectory() string {
+	if x != nil {
+		return x.Directory
+	}
+	return ""
+}
+
+func (x *DeactivateUserRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *DeactivateUserRequest) GetInDirectory() bool {
+	if x != nil {
+		return x.InDirectory
+	}
+	return false
+}
+
+// DeactivateUserResponse returns the user as it now is.
+type DeactivateUserResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user.
+	User *User `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	// What in_directory did ("" when not asked).
+	InDirectory   *DirectoryWriteOutcome `protobuf:"bytes,2,opt,name=in_directory,json=inDirectory,proto3" json:"in_directory,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeactivateUserResponse) Reset() {
+	*x = DeactivateUserResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeactivateUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeactivateUserResponse) ProtoMessage() {}
+
+func (x *DeactivateUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeactivateUserResponse.ProtoReflect.Descriptor instead.
+func (*DeactivateUserResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *DeactivateUserResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+func (x *DeactivateUserResponse) GetInDirectory() *DirectoryWriteOutcome {
+	if x != nil {
+		return x.InDirectory
+	}
+	return nil
+}
+
+// DirectoryWriteOutcome is the result of an admin's write into a user's
+// own directory.
+type DirectoryWriteOutcome struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The write was made.
+	Done bool `protobuf:"varint,1,opt,name=done,proto3" json:"done,omitempty"`
+	// What was done, or why it was not (the hold in the hub stands either
+	// way).
+	Message       string `protobuf:"bytes,2,opt,name=message,proto3" json:"message,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DirectoryWriteOutcome) Reset() {
+	*x = DirectoryWriteOutcome{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DirectoryWriteOutcome) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DirectoryWriteOutcome) ProtoMessage() {}
+
+func (x *DirectoryWriteOutcome) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DirectoryWriteOutcome.ProtoReflect.Descriptor instead.
+func (*DirectoryWriteOutcome) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *DirectoryWriteOutcome) GetDone() bool {
+	if x != nil {
+		return x.Done
+	}
+	return false
+}
+
+func (x *DirectoryWriteOutcome) GetMessage() string {
+	if x != nil {
+		return x.Message
+	}
+	return ""
+}
+
+// ReactivateUserRequest names a user.
+type ReactivateUserRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A user id or a username.
+	User string `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	// Disambiguates a username present in several directories.
+	Directory string `protobuf:"bytes,2,opt,name=directory,proto3" json:"directory,omitempty"`
+	// Also enable the entry in the user's directory, through its agent.
+	InDirectory   bool `protobuf:"varint,3,opt,name=in_directory,json=inDirectory,proto3" json:"in_directory,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReactivateUserRequest) Reset() {
+	*x = ReactivateUserRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReactivateUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReactivateUserRequest) ProtoMessage() {}
+
+func (x *ReactivateUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReactivateUserRequest.ProtoReflect.Descriptor instead.
+func (*ReactivateUserRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *ReactivateUserRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *ReactivateUserRequest) GetDirectory() string {
+	if x != nil {
+		return x.Directory
+	}
+	return ""
+}
+
+func (x *ReactivateUserRequest) GetInDirectory() bool {
+	if x != nil {
+		return x.InDirectory
+	}
+	return false
+}
+
+// ReactivateUserResponse returns the user as it now is.
+type ReactivateUserResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user.
+	User *User `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	// What in_directory did.
+	InDirectory   *DirectoryWriteOutcome `protobuf:"bytes,2,opt,name=in_directory,json=inDirectory,proto3" json:"in_directory,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReactivateUserResponse) Reset() {
+	*x = ReactivateUserResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReactivateUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReactivateUserResponse) ProtoMessage() {}
+
+func (x *ReactivateUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReactivateUserResponse.ProtoReflect.Descriptor instead.
+func (*ReactivateUserResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *ReactivateUserResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+func (x *ReactivateUserResponse) GetInDirectory() *DirectoryWriteOutcome {
+	if x != nil {
+		return x.InDirectory
+	}
+	return nil
+}
+
+// SuspendUserRequest names a user and why.
+type SuspendUserRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A user id or a username.
+	User string `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	// Disambiguates a username present in several directories.
+	Directory string `protobuf:"bytes,2,opt,name=directory,proto3" json:"directory,omitempty"`
+	// Why, for the audit trail and `user show`.
+	Reason        string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SuspendUserRequest) Reset() {
+	*x = SuspendUserRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SuspendUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SuspendUserRequest) ProtoMessage() {}
+
+func (x *SuspendUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SuspendUserRequest.ProtoReflect.Descriptor instead.
+func (*SuspendUserRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *SuspendUserRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *SuspendUserRequest) GetDirectory() string {
+	if x != nil {
+		return x.Directory
+	}
+	return ""
+}
+
+func (x *SuspendUserRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// SuspendUserResponse returns the user as it now is.
+type SuspendUserResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user.
+	User          *User `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SuspendUserResponse) Reset() {
+	*x = SuspendUserResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SuspendUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SuspendUserResponse) ProtoMessage() {}
+
+func (x *SuspendUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SuspendUserResponse.ProtoReflect.Descriptor instead.
+func (*SuspendUserResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *SuspendUserResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+// UnsuspendUserRequest names a user.
+type UnsuspendUserRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A user id or a username.
+	User string `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	// Disambiguates a username present in several directories.
+	Directory     string `protobuf:"bytes,2,opt,name=directory,proto3" json:"directory,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnsuspendUserRequest) Reset() {
+	*x = UnsuspendUserRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnsuspendUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnsuspendUserRequest) ProtoMessage() {}
+
+func (x *UnsuspendUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnsuspendUserRequest.ProtoReflect.Descriptor instead.
+func (*UnsuspendUserRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *UnsuspendUserRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *UnsuspendUserRequest) GetDirectory() string {
+	if x != nil {
+		return x.Directory
+	}
+	return ""
+}
+
+// UnsuspendUserResponse returns the user as it now is.
+type UnsuspendUserResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user.
+	User          *User `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UnsuspendUserResponse) Reset() {
+	*x = UnsuspendUserResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UnsuspendUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UnsuspendUserResponse) ProtoMessage() {}
+
+func (x *UnsuspendUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UnsuspendUserResponse.ProtoReflect.Descriptor instead.
+func (*UnsuspendUserResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *UnsuspendUserResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+// RestoreUserRequest names a deprovisioned user.
+type RestoreUserRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A user id or a username.
+	User string `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	// Disambiguates a username present in several directories.
+	Directory     string `protobuf:"bytes,2,opt,name=directory,proto3" json:"directory,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestoreUserRequest) Reset() {
+	*x = RestoreUserRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestoreUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestoreUserRequest) ProtoMessage() {}
+
+func (x *RestoreUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestoreUserRequest.ProtoReflect.Descriptor instead.
+func (*RestoreUserRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *RestoreUserRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *RestoreUserRequest) GetDirectory() string {
+	if x != nil {
+		return x.Directory
+	}
+	return ""
+}
+
+// RestoreUserResponse returns the user as it now is.
+type RestoreUserResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user.
+	User          *User `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RestoreUserResponse) Reset() {
+	*x = RestoreUserResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RestoreUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RestoreUserResponse) ProtoMessage() {}
+
+func (x *RestoreUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RestoreUserResponse.ProtoReflect.Descriptor instead.
+func (*RestoreUserResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *RestoreUserResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+// CreateUserRequest is a new user of a local directory.
+type CreateUserRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The local directory.
+	Directory string `protobuf:"bytes,1,opt,name=directory,proto3" json:"directory,omitempty"`
+	// Login name: unique in the directory, ignoring case.
+	Username string `protobuf:"bytes,2,opt,name=username,proto3" json:"username,omitempty"`
+	// E-mail.
+	Email string `protobuf:"bytes,3,opt,name=email,proto3" json:"email,omitempty"`
+	// Other profile fields by name: given_name, family_name, display_name,
+	// employee_number, department, title, manager, or extra.NAME.
+	Fields        map[string]string `protobuf:"bytes,4,rep,name=fields,proto3" json:"fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateUserRequest) Reset() {
+	*x = CreateUserRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateUserRequest) ProtoMessage() {}
+
+func (x *CreateUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateUserRequest.ProtoReflect.Descriptor instead.
+func (*CreateUserRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *CreateUserRequest) GetDirectory() string {
+	if x != nil {
+		return x.Directory
+	}
+	return ""
+}
+
+func (x *CreateUserRequest) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *CreateUserRequest) GetEmail() string {
+	if x != nil {
+		return x.Email
+	}
+	return ""
+}
+
+func (x *CreateUserRequest) GetFields() map[string]string {
+	if x != nil {
+		return x.Fields
+	}
+	return nil
+}
+
+// CreateUserResponse returns the user made.
+type CreateUserResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user.
+	User          *User `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateUserResponse) Reset() {
+	*x = CreateUserResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateUserResponse) ProtoMessage() {}
+
+func (x *CreateUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateUserResponse.ProtoReflect.Descriptor instead.
+func (*CreateUserResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *CreateUserResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+// UpdateUserRequest changes fields of a local user.
+type UpdateUserRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A user id or a username.
+	User string `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	// Disambiguates a username present in several directories.
+	Directory string `protobuf:"bytes,2,opt,name=directory,proto3" json:"directory,omitempty"`
+	// The fields to set, by name (username, email, the fields of
+	// CreateUserRequest.fields); an empty value clears the field.
+	Fields        map[string]string `protobuf:"bytes,3,rep,name=fields,proto3" json:"fields,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateUserRequest) Reset() {
+	*x = UpdateUserRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateUserRequest) ProtoMessage() {}
+
+func (x *UpdateUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateUserRequest.ProtoReflect.Descriptor instead.
+func (*UpdateUserRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *UpdateUserRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *UpdateUserRequest) GetDirectory() string {
+	if x != nil {
+		return x.Directory
+	}
+	return ""
+}
+
+func (x *UpdateUserRequest) GetFields() map[string]string {
+	if x != nil {
+		return x.Fields
+	}
+	return nil
+}
+
+// UpdateUserResponse returns the user as it now is.
+type UpdateUserResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user.
+	User          *User `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateUserResponse) Reset() {
+	*x = UpdateUserResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[14]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateUserResponse) ProtoMessage() {}
+
+func (x *UpdateUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[14]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateUserResponse.ProtoReflect.Descriptor instead.
+func (*UpdateUserResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{14}
+}
+
+func (x *UpdateUserResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+// DeleteUserRequest names a local user.
+type DeleteUserRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A user id or a username.
+	User string `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	// Disambiguates a username present in several directories.
+	Directory     string `protobuf:"bytes,2,opt,name=directory,proto3" json:"directory,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteUserRequest) Reset() {
+	*x = DeleteUserRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[15]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteUserRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteUserRequest) ProtoMessage() {}
+
+func (x *DeleteUserRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[15]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteUserRequest.ProtoReflect.Descriptor instead.
+func (*DeleteUserRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{15}
+}
+
+func (x *DeleteUserRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *DeleteUserRequest) GetDirectory() string {
+	if x != nil {
+		return x.Directory
+	}
+	return ""
+}
+
+// DeleteUserResponse returns the user, deprovisioned.
+type DeleteUserResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The user.
+	User          *User `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteUserResponse) Reset() {
+	*x = DeleteUserResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteUserResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteUserResponse) ProtoMessage() {}
+
+func (x *DeleteUserResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteUserResponse.ProtoReflect.Descriptor instead.
+func (*DeleteUserResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *DeleteUserResponse) GetUser() *User {
+	if x != nil {
+		return x.User
+	}
+	return nil
+}
+
+// CreateGroupRequest is a new group of a local directory.
+type CreateGroupRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The local directory.
+	Directory string `protobuf:"bytes,1,opt,name=directory,proto3" json:"directory,omitempty"`
+	// The group's name: unique in the directory, ignoring case.
+	Name          string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateGroupRequest) Reset() {
+	*x = CreateGroupRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[17]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateGroupRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateGroupRequest) ProtoMessage() {}
+
+func (x *CreateGroupRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[17]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateGroupRequest.ProtoReflect.Descriptor instead.
+func (*CreateGroupRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{17}
+}
+
+func (x *CreateGroupRequest) GetDirectory() string {
+	if x != nil {
+		return x.Directory
+	}
+	return ""
+}
+
+func (x *CreateGroupRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// CreateGroupResponse returns the group made.
+type CreateGroupResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The group.
+	Group         *Group `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateGroupResponse) Reset() {
+	*x = CreateGroupResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[18]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateGroupResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateGroupResponse) ProtoMessage() {}
+
+func (x *CreateGroupResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[18]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateGroupResponse.ProtoReflect.Descriptor instead.
+func (*CreateGroupResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{18}
+}
+
+func (x *CreateGroupResponse) GetGroup() *Group {
+	if x != nil {
+		return x.Group
+	}
+	return nil
+}
+
+// AddGroupMemberRequest adds a user to a local group.
+type AddGroupMemberRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A group id or name.
+	Group string `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	// Disambiguates a group name present in several directories.
+	Directory string `protobuf:"bytes,2,opt,name=directory,proto3" json:"directory,omitempty"`
+	// A user id or username, of any directory.
+	User string `protobuf:"bytes,3,opt,name=user,proto3" json:"user,omitempty"`
+	// Disambiguates a username present in several directories.
+	UserDirectory string `protobuf:"bytes,4,opt,name=user_directory,json=userDirectory,proto3" json:"user_directory,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddGroupMemberRequest) Reset() {
+	*x = AddGroupMemberRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddGroupMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddGroupMemberRequest) ProtoMessage() {}
+
+func (x *AddGroupMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddGroupMemberRequest.ProtoReflect.Descriptor instead.
+func (*AddGroupMemberRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *AddGroupMemberRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *AddGroupMemberRequest) GetDirectory() string {
+	if x != nil {
+		return x.Directory
+	}
+	return ""
+}
+
+func (x *AddGroupMemberRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *AddGroupMemberRequest) GetUserDirectory() string {
+	if x != nil {
+		return x.UserDirectory
+	}
+	return ""
+}
+
+// AddGroupMemberResponse returns the group as it now is.
+type AddGroupMemberResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The group.
+	Group         *Group `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddGroupMemberResponse) Reset() {
+	*x = AddGroupMemberResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddGroupMemberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddGroupMemberResponse) ProtoMessage() {}
+
+func (x *AddGroupMemberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddGroupMemberResponse.ProtoReflect.Descriptor instead.
+func (*AddGroupMemberResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *AddGroupMemberResponse) GetGroup() *Group {
+	if x != nil {
+		return x.Group
+	}
+	return nil
+}
+
+// RemoveGroupMemberRequest takes a user out of a local group.
+type RemoveGroupMemberRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A group id or name.
+	Group string `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	// Disambiguates a group name present in several directories.
+	Directory string `protobuf:"bytes,2,opt,name=directory,proto3" json:"directory,omitempty"`
+	// A user id or username, of any directory.
+	User string `protobuf:"bytes,3,opt,name=user,proto3" json:"user,omitempty"`
+	// Disambiguates a username present in several directories.
+	UserDirectory string `protobuf:"bytes,4,opt,name=user_directory,json=userDirectory,proto3" json:"user_directory,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveGroupMemberRequest) Reset() {
+	*x = RemoveGroupMemberRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveGroupMemberRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveGroupMemberRequest) ProtoMessage() {}
+
+func (x *RemoveGroupMemberRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveGroupMemberRequest.ProtoReflect.Descriptor instead.
+func (*RemoveGroupMemberRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{21}
+}
+
+func (x *RemoveGroupMemberRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *RemoveGroupMemberRequest) GetDirectory() string {
+	if x != nil {
+		return x.Directory
+	}
+	return ""
+}
+
+func (x *RemoveGroupMemberRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *RemoveGroupMemberRequest) GetUserDirectory() string {
+	if x != nil {
+		return x.UserDirectory
+	}
+	return ""
+}
+
+// RemoveGroupMemberResponse returns the group as it now is.
+type RemoveGroupMemberResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The group.
+	Group         *Group `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveGroupMemberResponse) Reset() {
+	*x = RemoveGroupMemberResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveGroupMemberResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveGroupMemberResponse) ProtoMessage() {}
+
+func (x *RemoveGroupMemberResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveGroupMemberResponse.ProtoReflect.Descriptor instead.
+func (*RemoveGroupMemberResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *RemoveGroupMemberResponse) GetGroup() *Group {
+	if x != nil {
+		return x.Group
+	}
+	return nil
+}
+
 // AuthenticateRequest is a sign-in.
 type AuthenticateRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -339,7 +1628,7 @@ type AuthenticateRequest struct {
 
 func (x *AuthenticateRequest) Reset() {
 	*x = AuthenticateRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[0]
+	mi := &file_idsync_v1_admin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -351,7 +1640,7 @@ func (x *AuthenticateRequest) String() string {
 func (*AuthenticateRequest) ProtoMessage() {}
 
 func (x *AuthenticateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[0]
+	mi := &file_idsync_v1_admin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -364,7 +1653,7 @@ func (x *AuthenticateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthenticateRequest.ProtoReflect.Descriptor instead.
 func (*AuthenticateRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{0}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *AuthenticateRequest) GetDirectory() string {
@@ -399,7 +1688,7 @@ type AuthenticateResponse struct {
 
 func (x *AuthenticateResponse) Reset() {
 	*x = AuthenticateResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[1]
+	mi := &file_idsync_v1_admin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -411,7 +1700,7 @@ func (x *AuthenticateResponse) String() string {
 func (*AuthenticateResponse) ProtoMessage() {}
 
 func (x *AuthenticateResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[1]
+	mi := &file_idsync_v1_admin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -424,7 +1713,7 @@ func (x *AuthenticateResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuthenticateResponse.ProtoReflect.Descriptor instead.
 func (*AuthenticateResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{1}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *AuthenticateResponse) GetUser() *User {
@@ -465,7 +1754,7 @@ type AdminToken struct {
 
 func (x *AdminToken) Reset() {
 	*x = AdminToken{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[2]
+	mi := &file_idsync_v1_admin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -477,7 +1766,7 @@ func (x *AdminToken) String() string {
 func (*AdminToken) ProtoMessage() {}
 
 func (x *AdminToken) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[2]
+	mi := &file_idsync_v1_admin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -490,7 +1779,7 @@ func (x *AdminToken) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdminToken.ProtoReflect.Descriptor instead.
 func (*AdminToken) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{2}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *AdminToken) GetId() string {
@@ -575,7 +1864,7 @@ type CreateAdminTokenRequest struct {
 
 func (x *CreateAdminTokenRequest) Reset() {
 	*x = CreateAdminTokenRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[3]
+	mi := &file_idsync_v1_admin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -587,7 +1876,7 @@ func (x *CreateAdminTokenRequest) String() string {
 func (*CreateAdminTokenRequest) ProtoMessage() {}
 
 func (x *CreateAdminTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[3]
+	mi := &file_idsync_v1_admin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -600,7 +1889,7 @@ func (x *CreateAdminTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAdminTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateAdminTokenRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{3}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CreateAdminTokenRequest) GetName() string {
@@ -644,7 +1933,7 @@ type CreateAdminTokenResponse struct {
 
 func (x *CreateAdminTokenResponse) Reset() {
 	*x = CreateAdminTokenResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[4]
+	mi := &file_idsync_v1_admin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -656,7 +1945,7 @@ func (x *CreateAdminTokenResponse) String() string {
 func (*CreateAdminTokenResponse) ProtoMessage() {}
 
 func (x *CreateAdminTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[4]
+	mi := &file_idsync_v1_admin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -669,7 +1958,7 @@ func (x *CreateAdminTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAdminTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateAdminTokenResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{4}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *CreateAdminTokenResponse) GetToken() *AdminToken {
@@ -695,7 +1984,7 @@ type ListAdminTokensRequest struct {
 
 func (x *ListAdminTokensRequest) Reset() {
 	*x = ListAdminTokensRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[5]
+	mi := &file_idsync_v1_admin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -707,7 +1996,7 @@ func (x *ListAdminTokensRequest) String() string {
 func (*ListAdminTokensRequest) ProtoMessage() {}
 
 func (x *ListAdminTokensRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[5]
+	mi := &file_idsync_v1_admin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -720,7 +2009,7 @@ func (x *ListAdminTokensRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAdminTokensRequest.ProtoReflect.Descriptor instead.
 func (*ListAdminTokensRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{5}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{28}
 }
 
 // ListAdminTokensResponse lists the tokens.
@@ -734,7 +2023,7 @@ type ListAdminTokensResponse struct {
 
 func (x *ListAdminTokensResponse) Reset() {
 	*x = ListAdminTokensResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[6]
+	mi := &file_idsync_v1_admin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -746,7 +2035,7 @@ func (x *ListAdminTokensResponse) String() string {
 func (*ListAdminTokensResponse) ProtoMessage() {}
 
 func (x *ListAdminTokensResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[6]
+	mi := &file_idsync_v1_admin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -759,7 +2048,7 @@ func (x *ListAdminTokensResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAdminTokensResponse.ProtoReflect.Descriptor instead.
 func (*ListAdminTokensResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{6}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListAdminTokensResponse) GetTokens() []*AdminToken {
@@ -780,7 +2069,7 @@ type RevokeAdminTokenRequest struct {
 
 func (x *RevokeAdminTokenRequest) Reset() {
 	*x = RevokeAdminTokenRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[7]
+	mi := &file_idsync_v1_admin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -792,7 +2081,7 @@ func (x *RevokeAdminTokenRequest) String() string {
 func (*RevokeAdminTokenRequest) ProtoMessage() {}
 
 func (x *RevokeAdminTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[7]
+	mi := &file_idsync_v1_admin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -805,7 +2094,7 @@ func (x *RevokeAdminTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeAdminTokenRequest.ProtoReflect.Descriptor instead.
 func (*RevokeAdminTokenRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{7}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RevokeAdminTokenRequest) GetToken() string {
@@ -826,7 +2115,7 @@ type RevokeAdminTokenResponse struct {
 
 func (x *RevokeAdminTokenResponse) Reset() {
 	*x = RevokeAdminTokenResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[8]
+	mi := &file_idsync_v1_admin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -838,7 +2127,7 @@ func (x *RevokeAdminTokenResponse) String() string {
 func (*RevokeAdminTokenResponse) ProtoMessage() {}
 
 func (x *RevokeAdminTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[8]
+	mi := &file_idsync_v1_admin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -851,7 +2140,7 @@ func (x *RevokeAdminTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeAdminTokenResponse.ProtoReflect.Descriptor instead.
 func (*RevokeAdminTokenResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{8}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *RevokeAdminTokenResponse) GetToken() *AdminToken {
@@ -884,7 +2173,7 @@ type AuditEvent struct {
 
 func (x *AuditEvent) Reset() {
 	*x = AuditEvent{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[9]
+	mi := &file_idsync_v1_admin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -896,7 +2185,7 @@ func (x *AuditEvent) String() string {
 func (*AuditEvent) ProtoMessage() {}
 
 func (x *AuditEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[9]
+	mi := &file_idsync_v1_admin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -909,7 +2198,7 @@ func (x *AuditEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AuditEvent.ProtoReflect.Descriptor instead.
 func (*AuditEvent) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{9}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *AuditEvent) GetId() int64 {
@@ -984,7 +2273,7 @@ type ListAuditEventsRequest struct {
 
 func (x *ListAuditEventsRequest) Reset() {
 	*x = ListAuditEventsRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[10]
+	mi := &file_idsync_v1_admin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -996,7 +2285,7 @@ func (x *ListAuditEventsRequest) String() string {
 func (*ListAuditEventsRequest) ProtoMessage() {}
 
 func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[10]
+	mi := &file_idsync_v1_admin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1009,7 +2298,7 @@ func (x *ListAuditEventsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsRequest.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{10}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListAuditEventsRequest) GetSince() *timestamppb.Timestamp {
@@ -1072,7 +2361,7 @@ type ListAuditEventsResponse struct {
 
 func (x *ListAuditEventsResponse) Reset() {
 	*x = ListAuditEventsResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[11]
+	mi := &file_idsync_v1_admin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1084,7 +2373,7 @@ func (x *ListAuditEventsResponse) String() string {
 func (*ListAuditEventsResponse) ProtoMessage() {}
 
 func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[11]
+	mi := &file_idsync_v1_admin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1097,7 +2386,7 @@ func (x *ListAuditEventsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAuditEventsResponse.ProtoReflect.Descriptor instead.
 func (*ListAuditEventsResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{11}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListAuditEventsResponse) GetEvents() []*AuditEvent {
@@ -1119,7 +2408,7 @@ type GetReportRequest struct {
 
 func (x *GetReportRequest) Reset() {
 	*x = GetReportRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[12]
+	mi := &file_idsync_v1_admin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1131,7 +2420,7 @@ func (x *GetReportRequest) String() string {
 func (*GetReportRequest) ProtoMessage() {}
 
 func (x *GetReportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[12]
+	mi := &file_idsync_v1_admin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1144,7 +2433,7 @@ func (x *GetReportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReportRequest.ProtoReflect.Descriptor instead.
 func (*GetReportRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{12}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *GetReportRequest) GetName() string {
@@ -1165,7 +2454,7 @@ type ReportRow struct {
 
 func (x *ReportRow) Reset() {
 	*x = ReportRow{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[13]
+	mi := &file_idsync_v1_admin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1177,7 +2466,7 @@ func (x *ReportRow) String() string {
 func (*ReportRow) ProtoMessage() {}
 
 func (x *ReportRow) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[13]
+	mi := &file_idsync_v1_admin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1190,7 +2479,7 @@ func (x *ReportRow) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReportRow.ProtoReflect.Descriptor instead.
 func (*ReportRow) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{13}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ReportRow) GetCells() []string {
@@ -1217,7 +2506,7 @@ type GetReportResponse struct {
 
 func (x *GetReportResponse) Reset() {
 	*x = GetReportResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[14]
+	mi := &file_idsync_v1_admin_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1229,7 +2518,7 @@ func (x *GetReportResponse) String() string {
 func (*GetReportResponse) ProtoMessage() {}
 
 func (x *GetReportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[14]
+	mi := &file_idsync_v1_admin_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1242,7 +2531,7 @@ func (x *GetReportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetReportResponse.ProtoReflect.Descriptor instead.
 func (*GetReportResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{14}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *GetReportResponse) GetName() string {
@@ -1308,7 +2597,7 @@ type AttributeMapping struct {
 
 func (x *AttributeMapping) Reset() {
 	*x = AttributeMapping{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[15]
+	mi := &file_idsync_v1_admin_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1320,7 +2609,7 @@ func (x *AttributeMapping) String() string {
 func (*AttributeMapping) ProtoMessage() {}
 
 func (x *AttributeMapping) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[15]
+	mi := &file_idsync_v1_admin_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1333,7 +2622,7 @@ func (x *AttributeMapping) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AttributeMapping.ProtoReflect.Descriptor instead.
 func (*AttributeMapping) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{15}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *AttributeMapping) GetUsername() string {
@@ -1474,14 +2763,17 @@ type Directory struct {
 	Mastered []string `protobuf:"bytes,19,rep,name=mastered,proto3" json:"mastered,omitempty"`
 	// What the hub may write into the directory (AD or OpenLDAP as a
 	// provisioning target); unset: nothing.
-	WriteBack     *WriteBack `protobuf:"bytes,20,opt,name=write_back,json=writeBack,proto3" json:"write_back,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	WriteBack *WriteBack `protobuf:"bytes,20,opt,name=write_back,json=writeBack,proto3" json:"write_back,omitempty"`
+	// How long a deprovisioned user is kept, restorable, before it is
+	// purged; 0: the hub's default (idsync-hub serve --user-retention).
+	RetentionSeconds uint64 `protobuf:"varint,21,opt,name=retention_seconds,json=retentionSeconds,proto3" json:"retention_seconds,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Directory) Reset() {
 	*x = Directory{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[16]
+	mi := &file_idsync_v1_admin_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1493,7 +2785,7 @@ func (x *Directory) String() string {
 func (*Directory) ProtoMessage() {}
 
 func (x *Directory) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[16]
+	mi := &file_idsync_v1_admin_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1506,7 +2798,7 @@ func (x *Directory) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Directory.ProtoReflect.Descriptor instead.
 func (*Directory) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{16}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *Directory) GetName() string {
@@ -1649,6 +2941,13 @@ func (x *Directory) GetWriteBack() *WriteBack {
 	return nil
 }
 
+func (x *Directory) GetRetentionSeconds() uint64 {
+	if x != nil {
+		return x.RetentionSeconds
+	}
+	return 0
+}
+
 // WriteBack is a super-admin's decision to let the hub write users into a
 // directory through its agents, and where. Apps that write there (directory
 // targets) choose only among these OUs and groups; the agent checks every
@@ -1676,7 +2975,7 @@ type WriteBack struct {
 
 func (x *WriteBack) Reset() {
 	*x = WriteBack{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[17]
+	mi := &file_idsync_v1_admin_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1688,7 +2987,7 @@ func (x *WriteBack) String() string {
 func (*WriteBack) ProtoMessage() {}
 
 func (x *WriteBack) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[17]
+	mi := &file_idsync_v1_admin_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1701,7 +3000,7 @@ func (x *WriteBack) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use WriteBack.ProtoReflect.Descriptor instead.
 func (*WriteBack) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{17}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *WriteBack) GetOus() []string {
@@ -1753,7 +3052,7 @@ type CaptureStatus struct {
 
 func (x *CaptureStatus) Reset() {
 	*x = CaptureStatus{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[18]
+	mi := &file_idsync_v1_admin_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1765,7 +3064,7 @@ func (x *CaptureStatus) String() string {
 func (*CaptureStatus) ProtoMessage() {}
 
 func (x *CaptureStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[18]
+	mi := &file_idsync_v1_admin_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1778,7 +3077,7 @@ func (x *CaptureStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CaptureStatus.ProtoReflect.Descriptor instead.
 func (*CaptureStatus) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{18}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{41}
 }
 
 func (x *CaptureStatus) GetRunId() string {
@@ -1834,7 +3133,7 @@ type CreateDirectoryRequest struct {
 
 func (x *CreateDirectoryRequest) Reset() {
 	*x = CreateDirectoryRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[19]
+	mi := &file_idsync_v1_admin_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1846,7 +3145,7 @@ func (x *CreateDirectoryRequest) String() string {
 func (*CreateDirectoryRequest) ProtoMessage() {}
 
 func (x *CreateDirectoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[19]
+	mi := &file_idsync_v1_admin_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1859,7 +3158,7 @@ func (x *CreateDirectoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDirectoryRequest.ProtoReflect.Descriptor instead.
 func (*CreateDirectoryRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{19}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *CreateDirectoryRequest) GetDirectory() *Directory {
@@ -1880,7 +3179,7 @@ type CreateDirectoryResponse struct {
 
 func (x *CreateDirectoryResponse) Reset() {
 	*x = CreateDirectoryResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[20]
+	mi := &file_idsync_v1_admin_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1892,7 +3191,7 @@ func (x *CreateDirectoryResponse) String() string {
 func (*CreateDirectoryResponse) ProtoMessage() {}
 
 func (x *CreateDirectoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[20]
+	mi := &file_idsync_v1_admin_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1905,7 +3204,7 @@ func (x *CreateDirectoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateDirectoryResponse.ProtoReflect.Descriptor instead.
 func (*CreateDirectoryResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{20}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *CreateDirectoryResponse) GetDirectory() *Directory {
@@ -1938,7 +3237,7 @@ type UpdateDirectoryRequest struct {
 
 func (x *UpdateDirectoryRequest) Reset() {
 	*x = UpdateDirectoryRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[21]
+	mi := &file_idsync_v1_admin_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1950,7 +3249,7 @@ func (x *UpdateDirectoryRequest) String() string {
 func (*UpdateDirectoryRequest) ProtoMessage() {}
 
 func (x *UpdateDirectoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[21]
+	mi := &file_idsync_v1_admin_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1963,7 +3262,7 @@ func (x *UpdateDirectoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateDirectoryRequest.ProtoReflect.Descriptor instead.
 func (*UpdateDirectoryRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{21}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *UpdateDirectoryRequest) GetDirectory() *Directory {
@@ -1991,7 +3290,7 @@ type UpdateDirectoryResponse struct {
 
 func (x *UpdateDirectoryResponse) Reset() {
 	*x = UpdateDirectoryResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[22]
+	mi := &file_idsync_v1_admin_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2003,7 +3302,7 @@ func (x *UpdateDirectoryResponse) String() string {
 func (*UpdateDirectoryResponse) ProtoMessage() {}
 
 func (x *UpdateDirectoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[22]
+	mi := &file_idsync_v1_admin_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2016,7 +3315,7 @@ func (x *UpdateDirectoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateDirectoryResponse.ProtoReflect.Descriptor instead.
 func (*UpdateDirectoryResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{22}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *UpdateDirectoryResponse) GetDirectory() *Directory {
@@ -2035,7 +3334,7 @@ type ListDirectoriesRequest struct {
 
 func (x *ListDirectoriesRequest) Reset() {
 	*x = ListDirectoriesRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[23]
+	mi := &file_idsync_v1_admin_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2047,7 +3346,7 @@ func (x *ListDirectoriesRequest) String() string {
 func (*ListDirectoriesRequest) ProtoMessage() {}
 
 func (x *ListDirectoriesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[23]
+	mi := &file_idsync_v1_admin_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2060,7 +3359,7 @@ func (x *ListDirectoriesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDirectoriesRequest.ProtoReflect.Descriptor instead.
 func (*ListDirectoriesRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{23}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{46}
 }
 
 // ListDirectoriesResponse lists directories by name.
@@ -2074,7 +3373,7 @@ type ListDirectoriesResponse struct {
 
 func (x *ListDirectoriesResponse) Reset() {
 	*x = ListDirectoriesResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[24]
+	mi := &file_idsync_v1_admin_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2086,7 +3385,7 @@ func (x *ListDirectoriesResponse) String() string {
 func (*ListDirectoriesResponse) ProtoMessage() {}
 
 func (x *ListDirectoriesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[24]
+	mi := &file_idsync_v1_admin_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2099,7 +3398,7 @@ func (x *ListDirectoriesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDirectoriesResponse.ProtoReflect.Descriptor instead.
 func (*ListDirectoriesResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{24}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{47}
 }
 
 func (x *ListDirectoriesResponse) GetDirectories() []*Directory {
@@ -2120,7 +3419,7 @@ type GetDirectoryRequest struct {
 
 func (x *GetDirectoryRequest) Reset() {
 	*x = GetDirectoryRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[25]
+	mi := &file_idsync_v1_admin_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2132,7 +3431,7 @@ func (x *GetDirectoryRequest) String() string {
 func (*GetDirectoryRequest) ProtoMessage() {}
 
 func (x *GetDirectoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[25]
+	mi := &file_idsync_v1_admin_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2145,7 +3444,7 @@ func (x *GetDirectoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDirectoryRequest.ProtoReflect.Descriptor instead.
 func (*GetDirectoryRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{25}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *GetDirectoryRequest) GetName() string {
@@ -2166,7 +3465,7 @@ type GetDirectoryResponse struct {
 
 func (x *GetDirectoryResponse) Reset() {
 	*x = GetDirectoryResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[26]
+	mi := &file_idsync_v1_admin_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2178,7 +3477,7 @@ func (x *GetDirectoryResponse) String() string {
 func (*GetDirectoryResponse) ProtoMessage() {}
 
 func (x *GetDirectoryResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[26]
+	mi := &file_idsync_v1_admin_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2191,7 +3490,7 @@ func (x *GetDirectoryResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetDirectoryResponse.ProtoReflect.Descriptor instead.
 func (*GetDirectoryResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{26}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *GetDirectoryResponse) GetDirectory() *Directory {
@@ -2212,7 +3511,7 @@ type IssueSourceTokenRequest struct {
 
 func (x *IssueSourceTokenRequest) Reset() {
 	*x = IssueSourceTokenRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[27]
+	mi := &file_idsync_v1_admin_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2224,7 +3523,7 @@ func (x *IssueSourceTokenRequest) String() string {
 func (*IssueSourceTokenRequest) ProtoMessage() {}
 
 func (x *IssueSourceTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[27]
+	mi := &file_idsync_v1_admin_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2237,7 +3536,7 @@ func (x *IssueSourceTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueSourceTokenRequest.ProtoReflect.Descriptor instead.
 func (*IssueSourceTokenRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{27}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *IssueSourceTokenRequest) GetDirectory() string {
@@ -2258,7 +3557,7 @@ type IssueSourceTokenResponse struct {
 
 func (x *IssueSourceTokenResponse) Reset() {
 	*x = IssueSourceTokenResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[28]
+	mi := &file_idsync_v1_admin_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2270,7 +3569,7 @@ func (x *IssueSourceTokenResponse) String() string {
 func (*IssueSourceTokenResponse) ProtoMessage() {}
 
 func (x *IssueSourceTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[28]
+	mi := &file_idsync_v1_admin_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2283,7 +3582,7 @@ func (x *IssueSourceTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueSourceTokenResponse.ProtoReflect.Descriptor instead.
 func (*IssueSourceTokenResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{28}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *IssueSourceTokenResponse) GetToken() string {
@@ -2306,7 +3605,7 @@ type CreateEnrollmentTokenRequest struct {
 
 func (x *CreateEnrollmentTokenRequest) Reset() {
 	*x = CreateEnrollmentTokenRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[29]
+	mi := &file_idsync_v1_admin_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2318,7 +3617,7 @@ func (x *CreateEnrollmentTokenRequest) String() string {
 func (*CreateEnrollmentTokenRequest) ProtoMessage() {}
 
 func (x *CreateEnrollmentTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[29]
+	mi := &file_idsync_v1_admin_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2331,7 +3630,7 @@ func (x *CreateEnrollmentTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEnrollmentTokenRequest.ProtoReflect.Descriptor instead.
 func (*CreateEnrollmentTokenRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{29}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *CreateEnrollmentTokenRequest) GetDirectory() string {
@@ -2361,7 +3660,7 @@ type CreateEnrollmentTokenResponse struct {
 
 func (x *CreateEnrollmentTokenResponse) Reset() {
 	*x = CreateEnrollmentTokenResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[30]
+	mi := &file_idsync_v1_admin_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2373,7 +3672,7 @@ func (x *CreateEnrollmentTokenResponse) String() string {
 func (*CreateEnrollmentTokenResponse) ProtoMessage() {}
 
 func (x *CreateEnrollmentTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[30]
+	mi := &file_idsync_v1_admin_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2386,7 +3685,7 @@ func (x *CreateEnrollmentTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateEnrollmentTokenResponse.ProtoReflect.Descriptor instead.
 func (*CreateEnrollmentTokenResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{30}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{53}
 }
 
 func (x *CreateEnrollmentTokenResponse) GetToken() string {
@@ -2434,7 +3733,7 @@ type Agent struct {
 
 func (x *Agent) Reset() {
 	*x = Agent{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[31]
+	mi := &file_idsync_v1_admin_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2446,7 +3745,7 @@ func (x *Agent) String() string {
 func (*Agent) ProtoMessage() {}
 
 func (x *Agent) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[31]
+	mi := &file_idsync_v1_admin_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2459,7 +3758,7 @@ func (x *Agent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Agent.ProtoReflect.Descriptor instead.
 func (*Agent) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{31}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *Agent) GetId() string {
@@ -2548,7 +3847,7 @@ type ListAgentsRequest struct {
 
 func (x *ListAgentsRequest) Reset() {
 	*x = ListAgentsRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[32]
+	mi := &file_idsync_v1_admin_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2560,7 +3859,7 @@ func (x *ListAgentsRequest) String() string {
 func (*ListAgentsRequest) ProtoMessage() {}
 
 func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[32]
+	mi := &file_idsync_v1_admin_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2573,7 +3872,7 @@ func (x *ListAgentsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsRequest.ProtoReflect.Descriptor instead.
 func (*ListAgentsRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{32}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{55}
 }
 
 // ListAgentsResponse lists agents.
@@ -2587,7 +3886,7 @@ type ListAgentsResponse struct {
 
 func (x *ListAgentsResponse) Reset() {
 	*x = ListAgentsResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[33]
+	mi := &file_idsync_v1_admin_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2599,7 +3898,7 @@ func (x *ListAgentsResponse) String() string {
 func (*ListAgentsResponse) ProtoMessage() {}
 
 func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[33]
+	mi := &file_idsync_v1_admin_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2612,7 +3911,7 @@ func (x *ListAgentsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAgentsResponse.ProtoReflect.Descriptor instead.
 func (*ListAgentsResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{33}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *ListAgentsResponse) GetAgents() []*Agent {
@@ -2633,7 +3932,7 @@ type RevokeAgentRequest struct {
 
 func (x *RevokeAgentRequest) Reset() {
 	*x = RevokeAgentRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[34]
+	mi := &file_idsync_v1_admin_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2645,7 +3944,7 @@ func (x *RevokeAgentRequest) String() string {
 func (*RevokeAgentRequest) ProtoMessage() {}
 
 func (x *RevokeAgentRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[34]
+	mi := &file_idsync_v1_admin_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2658,7 +3957,7 @@ func (x *RevokeAgentRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeAgentRequest.ProtoReflect.Descriptor instead.
 func (*RevokeAgentRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{34}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{57}
 }
 
 func (x *RevokeAgentRequest) GetId() string {
@@ -2679,7 +3978,7 @@ type RevokeAgentResponse struct {
 
 func (x *RevokeAgentResponse) Reset() {
 	*x = RevokeAgentResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[35]
+	mi := &file_idsync_v1_admin_proto_msgTypes[58]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2691,7 +3990,7 @@ func (x *RevokeAgentResponse) String() string {
 func (*RevokeAgentResponse) ProtoMessage() {}
 
 func (x *RevokeAgentResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[35]
+	mi := &file_idsync_v1_admin_proto_msgTypes[58]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2704,7 +4003,7 @@ func (x *RevokeAgentResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeAgentResponse.ProtoReflect.Descriptor instead.
 func (*RevokeAgentResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{35}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{58}
 }
 
 func (x *RevokeAgentResponse) GetAgent() *Agent {
@@ -2759,7 +4058,7 @@ type ImportRun struct {
 
 func (x *ImportRun) Reset() {
 	*x = ImportRun{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[36]
+	mi := &file_idsync_v1_admin_proto_msgTypes[59]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2771,7 +4070,7 @@ func (x *ImportRun) String() string {
 func (*ImportRun) ProtoMessage() {}
 
 func (x *ImportRun) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[36]
+	mi := &file_idsync_v1_admin_proto_msgTypes[59]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2784,7 +4083,7 @@ func (x *ImportRun) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportRun.ProtoReflect.Descriptor instead.
 func (*ImportRun) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{36}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{59}
 }
 
 func (x *ImportRun) GetId() string {
@@ -2926,7 +4225,7 @@ type StartImportRequest struct {
 
 func (x *StartImportRequest) Reset() {
 	*x = StartImportRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[37]
+	mi := &file_idsync_v1_admin_proto_msgTypes[60]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2938,7 +4237,7 @@ func (x *StartImportRequest) String() string {
 func (*StartImportRequest) ProtoMessage() {}
 
 func (x *StartImportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[37]
+	mi := &file_idsync_v1_admin_proto_msgTypes[60]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2951,7 +4250,7 @@ func (x *StartImportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartImportRequest.ProtoReflect.Descriptor instead.
 func (*StartImportRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{37}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{60}
 }
 
 func (x *StartImportRequest) GetDirectory() string {
@@ -2982,7 +4281,7 @@ type StartImportResponse struct {
 
 func (x *StartImportResponse) Reset() {
 	*x = StartImportResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[38]
+	mi := &file_idsync_v1_admin_proto_msgTypes[61]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2994,7 +4293,7 @@ func (x *StartImportResponse) String() string {
 func (*StartImportResponse) ProtoMessage() {}
 
 func (x *StartImportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[38]
+	mi := &file_idsync_v1_admin_proto_msgTypes[61]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3007,7 +4306,7 @@ func (x *StartImportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StartImportResponse.ProtoReflect.Descriptor instead.
 func (*StartImportResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{38}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{61}
 }
 
 func (x *StartImportResponse) GetRun() *ImportRun {
@@ -3037,7 +4336,7 @@ type ListImportsRequest struct {
 
 func (x *ListImportsRequest) Reset() {
 	*x = ListImportsRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[39]
+	mi := &file_idsync_v1_admin_proto_msgTypes[62]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3049,7 +4348,7 @@ func (x *ListImportsRequest) String() string {
 func (*ListImportsRequest) ProtoMessage() {}
 
 func (x *ListImportsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[39]
+	mi := &file_idsync_v1_admin_proto_msgTypes[62]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3062,7 +4361,7 @@ func (x *ListImportsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImportsRequest.ProtoReflect.Descriptor instead.
 func (*ListImportsRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{39}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{62}
 }
 
 func (x *ListImportsRequest) GetDirectory() string {
@@ -3090,7 +4389,7 @@ type ListImportsResponse struct {
 
 func (x *ListImportsResponse) Reset() {
 	*x = ListImportsResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[40]
+	mi := &file_idsync_v1_admin_proto_msgTypes[63]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3102,7 +4401,7 @@ func (x *ListImportsResponse) String() string {
 func (*ListImportsResponse) ProtoMessage() {}
 
 func (x *ListImportsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[40]
+	mi := &file_idsync_v1_admin_proto_msgTypes[63]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3115,7 +4414,7 @@ func (x *ListImportsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListImportsResponse.ProtoReflect.Descriptor instead.
 func (*ListImportsResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{40}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{63}
 }
 
 func (x *ListImportsResponse) GetRuns() []*ImportRun {
@@ -3136,7 +4435,7 @@ type GetImportRequest struct {
 
 func (x *GetImportRequest) Reset() {
 	*x = GetImportRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[41]
+	mi := &file_idsync_v1_admin_proto_msgTypes[64]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3148,7 +4447,7 @@ func (x *GetImportRequest) String() string {
 func (*GetImportRequest) ProtoMessage() {}
 
 func (x *GetImportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[41]
+	mi := &file_idsync_v1_admin_proto_msgTypes[64]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3161,7 +4460,7 @@ func (x *GetImportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetImportRequest.ProtoReflect.Descriptor instead.
 func (*GetImportRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{41}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{64}
 }
 
 func (x *GetImportRequest) GetId() string {
@@ -3182,7 +4481,7 @@ type GetImportResponse struct {
 
 func (x *GetImportResponse) Reset() {
 	*x = GetImportResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[42]
+	mi := &file_idsync_v1_admin_proto_msgTypes[65]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3194,7 +4493,7 @@ func (x *GetImportResponse) String() string {
 func (*GetImportResponse) ProtoMessage() {}
 
 func (x *GetImportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[42]
+	mi := &file_idsync_v1_admin_proto_msgTypes[65]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3207,7 +4506,7 @@ func (x *GetImportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetImportResponse.ProtoReflect.Descriptor instead.
 func (*GetImportResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{42}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{65}
 }
 
 func (x *GetImportResponse) GetRun() *ImportRun {
@@ -3228,7 +4527,7 @@ type ConfirmImportRequest struct {
 
 func (x *ConfirmImportRequest) Reset() {
 	*x = ConfirmImportRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[43]
+	mi := &file_idsync_v1_admin_proto_msgTypes[66]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3240,7 +4539,7 @@ func (x *ConfirmImportRequest) String() string {
 func (*ConfirmImportRequest) ProtoMessage() {}
 
 func (x *ConfirmImportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[43]
+	mi := &file_idsync_v1_admin_proto_msgTypes[66]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3253,7 +4552,7 @@ func (x *ConfirmImportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmImportRequest.ProtoReflect.Descriptor instead.
 func (*ConfirmImportRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{43}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{66}
 }
 
 func (x *ConfirmImportRequest) GetId() string {
@@ -3274,7 +4573,7 @@ type ConfirmImportResponse struct {
 
 func (x *ConfirmImportResponse) Reset() {
 	*x = ConfirmImportResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[44]
+	mi := &file_idsync_v1_admin_proto_msgTypes[67]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3286,7 +4585,7 @@ func (x *ConfirmImportResponse) String() string {
 func (*ConfirmImportResponse) ProtoMessage() {}
 
 func (x *ConfirmImportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[44]
+	mi := &file_idsync_v1_admin_proto_msgTypes[67]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3299,7 +4598,7 @@ func (x *ConfirmImportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmImportResponse.ProtoReflect.Descriptor instead.
 func (*ConfirmImportResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{44}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{67}
 }
 
 func (x *ConfirmImportResponse) GetRun() *ImportRun {
@@ -3320,7 +4619,7 @@ type CancelImportRequest struct {
 
 func (x *CancelImportRequest) Reset() {
 	*x = CancelImportRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[45]
+	mi := &file_idsync_v1_admin_proto_msgTypes[68]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3332,7 +4631,7 @@ func (x *CancelImportRequest) String() string {
 func (*CancelImportRequest) ProtoMessage() {}
 
 func (x *CancelImportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[45]
+	mi := &file_idsync_v1_admin_proto_msgTypes[68]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3345,7 +4644,7 @@ func (x *CancelImportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelImportRequest.ProtoReflect.Descriptor instead.
 func (*CancelImportRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{45}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{68}
 }
 
 func (x *CancelImportRequest) GetId() string {
@@ -3366,7 +4665,7 @@ type CancelImportResponse struct {
 
 func (x *CancelImportResponse) Reset() {
 	*x = CancelImportResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[46]
+	mi := &file_idsync_v1_admin_proto_msgTypes[69]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3378,7 +4677,7 @@ func (x *CancelImportResponse) String() string {
 func (*CancelImportResponse) ProtoMessage() {}
 
 func (x *CancelImportResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[46]
+	mi := &file_idsync_v1_admin_proto_msgTypes[69]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3391,7 +4690,7 @@ func (x *CancelImportResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelImportResponse.ProtoReflect.Descriptor instead.
 func (*CancelImportResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{46}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{69}
 }
 
 func (x *CancelImportResponse) GetRun() *ImportRun {
@@ -3445,13 +4744,23 @@ type User struct {
 	Revision uint64 `protobuf:"varint,19,opt,name=revision,proto3" json:"revision,omitempty"`
 	// Every group the user is in, directly or through nested groups.
 	TransitiveGroups []*TransitiveGroup `protobuf:"bytes,20,rep,name=transitive_groups,json=transitiveGroups,proto3" json:"transitive_groups,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// What the user's directory or source says (status is the stronger of
+	// this and an admin's hold).
+	SourceStatus UserStatus `protobuf:"varint,21,opt,name=source_status,json=sourceStatus,proto3,enum=idsync.v1.UserStatus" json:"source_status,omitempty"`
+	// An admin's hold, when one is on.
+	Hold *Hold `protobuf:"bytes,22,opt,name=hold,proto3" json:"hold,omitempty"`
+	// Since when the user is deprovisioned (unset when it is not).
+	DeprovisionedAt *timestamppb.Timestamp `protobuf:"bytes,23,opt,name=deprovisioned_at,json=deprovisionedAt,proto3" json:"deprovisioned_at,omitempty"`
+	// When the hub purges it, its retention run out (unset when it is not
+	// deprovisioned).
+	PurgeAt       *timestamppb.Timestamp `protobuf:"bytes,24,opt,name=purge_at,json=purgeAt,proto3" json:"purge_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *User) Reset() {
 	*x = User{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[47]
+	mi := &file_idsync_v1_admin_proto_msgTypes[70]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3463,7 +4772,7 @@ func (x *User) String() string {
 func (*User) ProtoMessage() {}
 
 func (x *User) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[47]
+	mi := &file_idsync_v1_admin_proto_msgTypes[70]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3476,7 +4785,7 @@ func (x *User) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use User.ProtoReflect.Descriptor instead.
 func (*User) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{47}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{70}
 }
 
 func (x *User) GetId() string {
@@ -3619,6 +4928,107 @@ func (x *User) GetTransitiveGroups() []*TransitiveGroup {
 	return nil
 }
 
+func (x *User) GetSourceStatus() UserStatus {
+	if x != nil {
+		return x.SourceStatus
+	}
+	return UserStatus_USER_STATUS_UNSPECIFIED
+}
+
+func (x *User) GetHold() *Hold {
+	if x != nil {
+		return x.Hold
+	}
+	return nil
+}
+
+func (x *User) GetDeprovisionedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DeprovisionedAt
+	}
+	return nil
+}
+
+func (x *User) GetPurgeAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PurgeAt
+	}
+	return nil
+}
+
+// Hold is an admin's hold on a user's status.
+type Hold struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The status held: deprovisioned or suspended.
+	Status UserStatus `protobuf:"varint,1,opt,name=status,proto3,enum=idsync.v1.UserStatus" json:"status,omitempty"`
+	// Who: "admin:NAME".
+	By string `protobuf:"bytes,2,opt,name=by,proto3" json:"by,omitempty"`
+	// Why, as the admin said.
+	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	// Since when.
+	At            *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=at,proto3" json:"at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Hold) Reset() {
+	*x = Hold{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Hold) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Hold) ProtoMessage() {}
+
+func (x *Hold) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Hold.ProtoReflect.Descriptor instead.
+func (*Hold) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *Hold) GetStatus() UserStatus {
+	if x != nil {
+		return x.Status
+	}
+	return UserStatus_USER_STATUS_UNSPECIFIED
+}
+
+func (x *Hold) GetBy() string {
+	if x != nil {
+		return x.By
+	}
+	return ""
+}
+
+func (x *Hold) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Hold) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
 // TransitiveGroup is a group a user belongs to through nesting.
 type TransitiveGroup struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -3634,7 +5044,7 @@ type TransitiveGroup struct {
 
 func (x *TransitiveGroup) Reset() {
 	*x = TransitiveGroup{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[48]
+	mi := &file_idsync_v1_admin_proto_msgTypes[72]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3646,7 +5056,7 @@ func (x *TransitiveGroup) String() string {
 func (*TransitiveGroup) ProtoMessage() {}
 
 func (x *TransitiveGroup) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[48]
+	mi := &file_idsync_v1_admin_proto_msgTypes[72]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3659,7 +5069,7 @@ func (x *TransitiveGroup) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransitiveGroup.ProtoReflect.Descriptor instead.
 func (*TransitiveGroup) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{48}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{72}
 }
 
 func (x *TransitiveGroup) GetName() string {
@@ -3700,7 +5110,7 @@ type ListUsersRequest struct {
 
 func (x *ListUsersRequest) Reset() {
 	*x = ListUsersRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[49]
+	mi := &file_idsync_v1_admin_proto_msgTypes[73]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3712,7 +5122,7 @@ func (x *ListUsersRequest) String() string {
 func (*ListUsersRequest) ProtoMessage() {}
 
 func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[49]
+	mi := &file_idsync_v1_admin_proto_msgTypes[73]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3725,7 +5135,7 @@ func (x *ListUsersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsersRequest.ProtoReflect.Descriptor instead.
 func (*ListUsersRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{49}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{73}
 }
 
 func (x *ListUsersRequest) GetDirectory() string {
@@ -3767,7 +5177,7 @@ type ListUsersResponse struct {
 
 func (x *ListUsersResponse) Reset() {
 	*x = ListUsersResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[50]
+	mi := &file_idsync_v1_admin_proto_msgTypes[74]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3779,7 +5189,7 @@ func (x *ListUsersResponse) String() string {
 func (*ListUsersResponse) ProtoMessage() {}
 
 func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[50]
+	mi := &file_idsync_v1_admin_proto_msgTypes[74]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3792,7 +5202,7 @@ func (x *ListUsersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListUsersResponse.ProtoReflect.Descriptor instead.
 func (*ListUsersResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{50}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{74}
 }
 
 func (x *ListUsersResponse) GetUsers() []*User {
@@ -3815,7 +5225,7 @@ type GetUserRequest struct {
 
 func (x *GetUserRequest) Reset() {
 	*x = GetUserRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[51]
+	mi := &file_idsync_v1_admin_proto_msgTypes[75]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3827,7 +5237,7 @@ func (x *GetUserRequest) String() string {
 func (*GetUserRequest) ProtoMessage() {}
 
 func (x *GetUserRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[51]
+	mi := &file_idsync_v1_admin_proto_msgTypes[75]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3840,7 +5250,7 @@ func (x *GetUserRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserRequest.ProtoReflect.Descriptor instead.
 func (*GetUserRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{51}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{75}
 }
 
 func (x *GetUserRequest) GetUser() string {
@@ -3868,7 +5278,7 @@ type GetUserResponse struct {
 
 func (x *GetUserResponse) Reset() {
 	*x = GetUserResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[52]
+	mi := &file_idsync_v1_admin_proto_msgTypes[76]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3880,7 +5290,7 @@ func (x *GetUserResponse) String() string {
 func (*GetUserResponse) ProtoMessage() {}
 
 func (x *GetUserResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[52]
+	mi := &file_idsync_v1_admin_proto_msgTypes[76]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3893,7 +5303,7 @@ func (x *GetUserResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetUserResponse.ProtoReflect.Descriptor instead.
 func (*GetUserResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{52}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{76}
 }
 
 func (x *GetUserResponse) GetUser() *User {
@@ -3932,7 +5342,7 @@ type Group struct {
 
 func (x *Group) Reset() {
 	*x = Group{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[53]
+	mi := &file_idsync_v1_admin_proto_msgTypes[77]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3944,7 +5354,7 @@ func (x *Group) String() string {
 func (*Group) ProtoMessage() {}
 
 func (x *Group) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[53]
+	mi := &file_idsync_v1_admin_proto_msgTypes[77]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3957,7 +5367,7 @@ func (x *Group) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Group.ProtoReflect.Descriptor instead.
 func (*Group) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{53}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{77}
 }
 
 func (x *Group) GetId() string {
@@ -4047,7 +5457,7 @@ type GroupMember struct {
 
 func (x *GroupMember) Reset() {
 	*x = GroupMember{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[54]
+	mi := &file_idsync_v1_admin_proto_msgTypes[78]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4059,7 +5469,7 @@ func (x *GroupMember) String() string {
 func (*GroupMember) ProtoMessage() {}
 
 func (x *GroupMember) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[54]
+	mi := &file_idsync_v1_admin_proto_msgTypes[78]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4072,7 +5482,7 @@ func (x *GroupMember) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupMember.ProtoReflect.Descriptor instead.
 func (*GroupMember) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{54}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{78}
 }
 
 func (x *GroupMember) GetValue() string {
@@ -4114,7 +5524,7 @@ type ListGroupsRequest struct {
 
 func (x *ListGroupsRequest) Reset() {
 	*x = ListGroupsRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[55]
+	mi := &file_idsync_v1_admin_proto_msgTypes[79]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4126,7 +5536,7 @@ func (x *ListGroupsRequest) String() string {
 func (*ListGroupsRequest) ProtoMessage() {}
 
 func (x *ListGroupsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[55]
+	mi := &file_idsync_v1_admin_proto_msgTypes[79]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4139,7 +5549,7 @@ func (x *ListGroupsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGroupsRequest.ProtoReflect.Descriptor instead.
 func (*ListGroupsRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{55}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{79}
 }
 
 func (x *ListGroupsRequest) GetDirectory() string {
@@ -4160,7 +5570,7 @@ type ListGroupsResponse struct {
 
 func (x *ListGroupsResponse) Reset() {
 	*x = ListGroupsResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[56]
+	mi := &file_idsync_v1_admin_proto_msgTypes[80]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4172,7 +5582,7 @@ func (x *ListGroupsResponse) String() string {
 func (*ListGroupsResponse) ProtoMessage() {}
 
 func (x *ListGroupsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[56]
+	mi := &file_idsync_v1_admin_proto_msgTypes[80]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4185,7 +5595,7 @@ func (x *ListGroupsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGroupsResponse.ProtoReflect.Descriptor instead.
 func (*ListGroupsResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{56}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{80}
 }
 
 func (x *ListGroupsResponse) GetGroups() []*Group {
@@ -4208,7 +5618,7 @@ type GetGroupRequest struct {
 
 func (x *GetGroupRequest) Reset() {
 	*x = GetGroupRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[57]
+	mi := &file_idsync_v1_admin_proto_msgTypes[81]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4220,7 +5630,7 @@ func (x *GetGroupRequest) String() string {
 func (*GetGroupRequest) ProtoMessage() {}
 
 func (x *GetGroupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[57]
+	mi := &file_idsync_v1_admin_proto_msgTypes[81]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4233,7 +5643,7 @@ func (x *GetGroupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetGroupRequest.ProtoReflect.Descriptor instead.
 func (*GetGroupRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{57}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{81}
 }
 
 func (x *GetGroupRequest) GetGroup() string {
@@ -4263,7 +5673,7 @@ type GetGroupResponse struct {
 
 func (x *GetGroupResponse) Reset() {
 	*x = GetGroupResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[58]
+	mi := &file_idsync_v1_admin_proto_msgTypes[82]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4275,7 +5685,7 @@ func (x *GetGroupResponse) String() string {
 func (*GetGroupResponse) ProtoMessage() {}
 
 func (x *GetGroupResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[58]
+	mi := &file_idsync_v1_admin_proto_msgTypes[82]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4288,7 +5698,7 @@ func (x *GetGroupResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetGroupResponse.ProtoReflect.Descriptor instead.
 func (*GetGroupResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{58}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{82}
 }
 
 func (x *GetGroupResponse) GetGroup() *Group {
@@ -4349,7 +5759,7 @@ type GroupRule struct {
 
 func (x *GroupRule) Reset() {
 	*x = GroupRule{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[59]
+	mi := &file_idsync_v1_admin_proto_msgTypes[83]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4361,7 +5771,7 @@ func (x *GroupRule) String() string {
 func (*GroupRule) ProtoMessage() {}
 
 func (x *GroupRule) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[59]
+	mi := &file_idsync_v1_admin_proto_msgTypes[83]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4374,7 +5784,7 @@ func (x *GroupRule) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupRule.ProtoReflect.Descriptor instead.
 func (*GroupRule) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{59}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{83}
 }
 
 func (x *GroupRule) GetName() string {
@@ -4515,7 +5925,7 @@ type GroupRuleEvaluation struct {
 
 func (x *GroupRuleEvaluation) Reset() {
 	*x = GroupRuleEvaluation{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[60]
+	mi := &file_idsync_v1_admin_proto_msgTypes[84]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4527,7 +5937,7 @@ func (x *GroupRuleEvaluation) String() string {
 func (*GroupRuleEvaluation) ProtoMessage() {}
 
 func (x *GroupRuleEvaluation) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[60]
+	mi := &file_idsync_v1_admin_proto_msgTypes[84]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4540,7 +5950,7 @@ func (x *GroupRuleEvaluation) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupRuleEvaluation.ProtoReflect.Descriptor instead.
 func (*GroupRuleEvaluation) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{60}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{84}
 }
 
 func (x *GroupRuleEvaluation) GetAt() *timestamppb.Timestamp {
@@ -4593,7 +6003,7 @@ type GroupRuleUser struct {
 
 func (x *GroupRuleUser) Reset() {
 	*x = GroupRuleUser{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[61]
+	mi := &file_idsync_v1_admin_proto_msgTypes[85]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4605,7 +6015,7 @@ func (x *GroupRuleUser) String() string {
 func (*GroupRuleUser) ProtoMessage() {}
 
 func (x *GroupRuleUser) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[61]
+	mi := &file_idsync_v1_admin_proto_msgTypes[85]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4618,7 +6028,7 @@ func (x *GroupRuleUser) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupRuleUser.ProtoReflect.Descriptor instead.
 func (*GroupRuleUser) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{61}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{85}
 }
 
 func (x *GroupRuleUser) GetId() string {
@@ -4671,7 +6081,7 @@ type GroupRuleOutcome struct {
 
 func (x *GroupRuleOutcome) Reset() {
 	*x = GroupRuleOutcome{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[62]
+	mi := &file_idsync_v1_admin_proto_msgTypes[86]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4683,7 +6093,7 @@ func (x *GroupRuleOutcome) String() string {
 func (*GroupRuleOutcome) ProtoMessage() {}
 
 func (x *GroupRuleOutcome) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[62]
+	mi := &file_idsync_v1_admin_proto_msgTypes[86]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4696,7 +6106,7 @@ func (x *GroupRuleOutcome) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GroupRuleOutcome.ProtoReflect.Descriptor instead.
 func (*GroupRuleOutcome) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{62}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{86}
 }
 
 func (x *GroupRuleOutcome) GetRule() *GroupRule {
@@ -4786,7 +6196,7 @@ type CreateGroupRuleRequest struct {
 
 func (x *CreateGroupRuleRequest) Reset() {
 	*x = CreateGroupRuleRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[63]
+	mi := &file_idsync_v1_admin_proto_msgTypes[87]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4798,7 +6208,7 @@ func (x *CreateGroupRuleRequest) String() string {
 func (*CreateGroupRuleRequest) ProtoMessage() {}
 
 func (x *CreateGroupRuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[63]
+	mi := &file_idsync_v1_admin_proto_msgTypes[87]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4811,7 +6221,7 @@ func (x *CreateGroupRuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateGroupRuleRequest.ProtoReflect.Descriptor instead.
 func (*CreateGroupRuleRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{63}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{87}
 }
 
 func (x *CreateGroupRuleRequest) GetName() string {
@@ -4853,7 +6263,7 @@ type CreateGroupRuleResponse struct {
 
 func (x *CreateGroupRuleResponse) Reset() {
 	*x = CreateGroupRuleResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[64]
+	mi := &file_idsync_v1_admin_proto_msgTypes[88]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4865,7 +6275,7 @@ func (x *CreateGroupRuleResponse) String() string {
 func (*CreateGroupRuleResponse) ProtoMessage() {}
 
 func (x *CreateGroupRuleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[64]
+	mi := &file_idsync_v1_admin_proto_msgTypes[88]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4878,7 +6288,7 @@ func (x *CreateGroupRuleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateGroupRuleResponse.ProtoReflect.Descriptor instead.
 func (*CreateGroupRuleResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{64}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{88}
 }
 
 func (x *CreateGroupRuleResponse) GetOutcome() *GroupRuleOutcome {
@@ -4903,7 +6313,7 @@ type UpdateGroupRuleRequest struct {
 
 func (x *UpdateGroupRuleRequest) Reset() {
 	*x = UpdateGroupRuleRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[65]
+	mi := &file_idsync_v1_admin_proto_msgTypes[89]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4915,7 +6325,7 @@ func (x *UpdateGroupRuleRequest) String() string {
 func (*UpdateGroupRuleRequest) ProtoMessage() {}
 
 func (x *UpdateGroupRuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[65]
+	mi := &file_idsync_v1_admin_proto_msgTypes[89]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4928,7 +6338,7 @@ func (x *UpdateGroupRuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateGroupRuleRequest.ProtoReflect.Descriptor instead.
 func (*UpdateGroupRuleRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{65}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{89}
 }
 
 func (x *UpdateGroupRuleRequest) GetName() string {
@@ -4963,7 +6373,7 @@ type UpdateGroupRuleResponse struct {
 
 func (x *UpdateGroupRuleResponse) Reset() {
 	*x = UpdateGroupRuleResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[66]
+	mi := &file_idsync_v1_admin_proto_msgTypes[90]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -4975,7 +6385,7 @@ func (x *UpdateGroupRuleResponse) String() string {
 func (*UpdateGroupRuleResponse) ProtoMessage() {}
 
 func (x *UpdateGroupRuleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[66]
+	mi := &file_idsync_v1_admin_proto_msgTypes[90]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -4988,7 +6398,7 @@ func (x *UpdateGroupRuleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateGroupRuleResponse.ProtoReflect.Descriptor instead.
 func (*UpdateGroupRuleResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{66}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{90}
 }
 
 func (x *UpdateGroupRuleResponse) GetOutcome() *GroupRuleOutcome {
@@ -5007,7 +6417,7 @@ type ListGroupRulesRequest struct {
 
 func (x *ListGroupRulesRequest) Reset() {
 	*x = ListGroupRulesRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[67]
+	mi := &file_idsync_v1_admin_proto_msgTypes[91]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5019,7 +6429,7 @@ func (x *ListGroupRulesRequest) String() string {
 func (*ListGroupRulesRequest) ProtoMessage() {}
 
 func (x *ListGroupRulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[67]
+	mi := &file_idsync_v1_admin_proto_msgTypes[91]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5032,7 +6442,7 @@ func (x *ListGroupRulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGroupRulesRequest.ProtoReflect.Descriptor instead.
 func (*ListGroupRulesRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{67}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{91}
 }
 
 // ListGroupRulesResponse holds the rules in the order they are evaluated.
@@ -5046,7 +6456,7 @@ type ListGroupRulesResponse struct {
 
 func (x *ListGroupRulesResponse) Reset() {
 	*x = ListGroupRulesResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[68]
+	mi := &file_idsync_v1_admin_proto_msgTypes[92]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5058,7 +6468,7 @@ func (x *ListGroupRulesResponse) String() string {
 func (*ListGroupRulesResponse) ProtoMessage() {}
 
 func (x *ListGroupRulesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[68]
+	mi := &file_idsync_v1_admin_proto_msgTypes[92]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5071,7 +6481,7 @@ func (x *ListGroupRulesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListGroupRulesResponse.ProtoReflect.Descriptor instead.
 func (*ListGroupRulesResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{68}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{92}
 }
 
 func (x *ListGroupRulesResponse) GetRules() []*GroupRule {
@@ -5092,7 +6502,7 @@ type GetGroupRuleRequest struct {
 
 func (x *GetGroupRuleRequest) Reset() {
 	*x = GetGroupRuleRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[69]
+	mi := &file_idsync_v1_admin_proto_msgTypes[93]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5104,7 +6514,7 @@ func (x *GetGroupRuleRequest) String() string {
 func (*GetGroupRuleRequest) ProtoMessage() {}
 
 func (x *GetGroupRuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[69]
+	mi := &file_idsync_v1_admin_proto_msgTypes[93]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5117,7 +6527,7 @@ func (x *GetGroupRuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetGroupRuleRequest.ProtoReflect.Descriptor instead.
 func (*GetGroupRuleRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{69}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{93}
 }
 
 func (x *GetGroupRuleRequest) GetName() string {
@@ -5138,7 +6548,7 @@ type GetGroupRuleResponse struct {
 
 func (x *GetGroupRuleResponse) Reset() {
 	*x = GetGroupRuleResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[70]
+	mi := &file_idsync_v1_admin_proto_msgTypes[94]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5150,7 +6560,7 @@ func (x *GetGroupRuleResponse) String() string {
 func (*GetGroupRuleResponse) ProtoMessage() {}
 
 func (x *GetGroupRuleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[70]
+	mi := &file_idsync_v1_admin_proto_msgTypes[94]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5163,7 +6573,7 @@ func (x *GetGroupRuleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetGroupRuleResponse.ProtoReflect.Descriptor instead.
 func (*GetGroupRuleResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{70}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{94}
 }
 
 func (x *GetGroupRuleResponse) GetRule() *GroupRule {
@@ -5184,7 +6594,7 @@ type ApplyGroupRuleRequest struct {
 
 func (x *ApplyGroupRuleRequest) Reset() {
 	*x = ApplyGroupRuleRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[71]
+	mi := &file_idsync_v1_admin_proto_msgTypes[95]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5196,7 +6606,7 @@ func (x *ApplyGroupRuleRequest) String() string {
 func (*ApplyGroupRuleRequest) ProtoMessage() {}
 
 func (x *ApplyGroupRuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[71]
+	mi := &file_idsync_v1_admin_proto_msgTypes[95]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5209,7 +6619,7 @@ func (x *ApplyGroupRuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyGroupRuleRequest.ProtoReflect.Descriptor instead.
 func (*ApplyGroupRuleRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{71}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{95}
 }
 
 func (x *ApplyGroupRuleRequest) GetName() string {
@@ -5230,7 +6640,7 @@ type ApplyGroupRuleResponse struct {
 
 func (x *ApplyGroupRuleResponse) Reset() {
 	*x = ApplyGroupRuleResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[72]
+	mi := &file_idsync_v1_admin_proto_msgTypes[96]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5242,7 +6652,7 @@ func (x *ApplyGroupRuleResponse) String() string {
 func (*ApplyGroupRuleResponse) ProtoMessage() {}
 
 func (x *ApplyGroupRuleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[72]
+	mi := &file_idsync_v1_admin_proto_msgTypes[96]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5255,7 +6665,7 @@ func (x *ApplyGroupRuleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ApplyGroupRuleResponse.ProtoReflect.Descriptor instead.
 func (*ApplyGroupRuleResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{72}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{96}
 }
 
 func (x *ApplyGroupRuleResponse) GetOutcome() *GroupRuleOutcome {
@@ -5276,7 +6686,7 @@ type PreviewGroupRuleRequest struct {
 
 func (x *PreviewGroupRuleRequest) Reset() {
 	*x = PreviewGroupRuleRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[73]
+	mi := &file_idsync_v1_admin_proto_msgTypes[97]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5288,7 +6698,7 @@ func (x *PreviewGroupRuleRequest) String() string {
 func (*PreviewGroupRuleRequest) ProtoMessage() {}
 
 func (x *PreviewGroupRuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[73]
+	mi := &file_idsync_v1_admin_proto_msgTypes[97]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5301,7 +6711,7 @@ func (x *PreviewGroupRuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreviewGroupRuleRequest.ProtoReflect.Descriptor instead.
 func (*PreviewGroupRuleRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{73}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{97}
 }
 
 func (x *PreviewGroupRuleRequest) GetName() string {
@@ -5322,7 +6732,7 @@ type PreviewGroupRuleResponse struct {
 
 func (x *PreviewGroupRuleResponse) Reset() {
 	*x = PreviewGroupRuleResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[74]
+	mi := &file_idsync_v1_admin_proto_msgTypes[98]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5334,7 +6744,7 @@ func (x *PreviewGroupRuleResponse) String() string {
 func (*PreviewGroupRuleResponse) ProtoMessage() {}
 
 func (x *PreviewGroupRuleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[74]
+	mi := &file_idsync_v1_admin_proto_msgTypes[98]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5347,7 +6757,7 @@ func (x *PreviewGroupRuleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreviewGroupRuleResponse.ProtoReflect.Descriptor instead.
 func (*PreviewGroupRuleResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{74}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{98}
 }
 
 func (x *PreviewGroupRuleResponse) GetOutcome() *GroupRuleOutcome {
@@ -5368,7 +6778,7 @@ type DeleteGroupRuleRequest struct {
 
 func (x *DeleteGroupRuleRequest) Reset() {
 	*x = DeleteGroupRuleRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[75]
+	mi := &file_idsync_v1_admin_proto_msgTypes[99]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5380,7 +6790,7 @@ func (x *DeleteGroupRuleRequest) String() string {
 func (*DeleteGroupRuleRequest) ProtoMessage() {}
 
 func (x *DeleteGroupRuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[75]
+	mi := &file_idsync_v1_admin_proto_msgTypes[99]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5393,7 +6803,7 @@ func (x *DeleteGroupRuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteGroupRuleRequest.ProtoReflect.Descriptor instead.
 func (*DeleteGroupRuleRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{75}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{99}
 }
 
 func (x *DeleteGroupRuleRequest) GetName() string {
@@ -5414,7 +6824,7 @@ type DeleteGroupRuleResponse struct {
 
 func (x *DeleteGroupRuleResponse) Reset() {
 	*x = DeleteGroupRuleResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[76]
+	mi := &file_idsync_v1_admin_proto_msgTypes[100]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5426,7 +6836,7 @@ func (x *DeleteGroupRuleResponse) String() string {
 func (*DeleteGroupRuleResponse) ProtoMessage() {}
 
 func (x *DeleteGroupRuleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[76]
+	mi := &file_idsync_v1_admin_proto_msgTypes[100]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5439,7 +6849,7 @@ func (x *DeleteGroupRuleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteGroupRuleResponse.ProtoReflect.Descriptor instead.
 func (*DeleteGroupRuleResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{76}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{100}
 }
 
 func (x *DeleteGroupRuleResponse) GetOutcome() *GroupRuleOutcome {
@@ -5460,7 +6870,7 @@ type ConfirmGroupRuleRequest struct {
 
 func (x *ConfirmGroupRuleRequest) Reset() {
 	*x = ConfirmGroupRuleRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[77]
+	mi := &file_idsync_v1_admin_proto_msgTypes[101]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5472,7 +6882,7 @@ func (x *ConfirmGroupRuleRequest) String() string {
 func (*ConfirmGroupRuleRequest) ProtoMessage() {}
 
 func (x *ConfirmGroupRuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[77]
+	mi := &file_idsync_v1_admin_proto_msgTypes[101]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5485,7 +6895,7 @@ func (x *ConfirmGroupRuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmGroupRuleRequest.ProtoReflect.Descriptor instead.
 func (*ConfirmGroupRuleRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{77}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{101}
 }
 
 func (x *ConfirmGroupRuleRequest) GetName() string {
@@ -5506,7 +6916,7 @@ type ConfirmGroupRuleResponse struct {
 
 func (x *ConfirmGroupRuleResponse) Reset() {
 	*x = ConfirmGroupRuleResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[78]
+	mi := &file_idsync_v1_admin_proto_msgTypes[102]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5518,7 +6928,7 @@ func (x *ConfirmGroupRuleResponse) String() string {
 func (*ConfirmGroupRuleResponse) ProtoMessage() {}
 
 func (x *ConfirmGroupRuleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[78]
+	mi := &file_idsync_v1_admin_proto_msgTypes[102]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5531,7 +6941,7 @@ func (x *ConfirmGroupRuleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConfirmGroupRuleResponse.ProtoReflect.Descriptor instead.
 func (*ConfirmGroupRuleResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{78}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{102}
 }
 
 func (x *ConfirmGroupRuleResponse) GetOutcome() *GroupRuleOutcome {
@@ -5552,7 +6962,7 @@ type CancelGroupRuleRequest struct {
 
 func (x *CancelGroupRuleRequest) Reset() {
 	*x = CancelGroupRuleRequest{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[79]
+	mi := &file_idsync_v1_admin_proto_msgTypes[103]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5564,7 +6974,7 @@ func (x *CancelGroupRuleRequest) String() string {
 func (*CancelGroupRuleRequest) ProtoMessage() {}
 
 func (x *CancelGroupRuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[79]
+	mi := &file_idsync_v1_admin_proto_msgTypes[103]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5577,7 +6987,7 @@ func (x *CancelGroupRuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelGroupRuleRequest.ProtoReflect.Descriptor instead.
 func (*CancelGroupRuleRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{79}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{103}
 }
 
 func (x *CancelGroupRuleRequest) GetName() string {
@@ -5598,7 +7008,7 @@ type CancelGroupRuleResponse struct {
 
 func (x *CancelGroupRuleResponse) Reset() {
 	*x = CancelGroupRuleResponse{}
-	mi := &file_idsync_v1_admin_proto_msgTypes[80]
+	mi := &file_idsync_v1_admin_proto_msgTypes[104]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -5610,7 +7020,7 @@ func (x *CancelGroupRuleResponse) String() string {
 func (*CancelGroupRuleResponse) ProtoMessage() {}
 
 func (x *CancelGroupRuleResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_admin_proto_msgTypes[80]
+	mi := &file_idsync_v1_admin_proto_msgTypes[104]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -5623,7 +7033,7 @@ func (x *CancelGroupRuleResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CancelGroupRuleResponse.ProtoReflect.Descriptor instead.
 func (*CancelGroupRuleResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{80}
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{104}
 }
 
 func (x *CancelGroupRuleResponse) GetRule() *GroupRule {
@@ -5637,7 +7047,84 @@ var File_idsync_v1_admin_proto protoreflect.FileDescriptor
 
 const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x15idsync/v1/admin.proto\x12\tidsync.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15idsync/v1/agent.proto\"k\n" +
+	"\x15idsync/v1/admin.proto\x12\tidsync.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15idsync/v1/agent.proto\"\x84\x01\n" +
+	"\x15DeactivateUserRequest\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1c\n" +
+	"\tdirectory\x18\x02 \x01(\tR\tdirectory\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12!\n" +
+	"\fin_directory\x18\x04 \x01(\bR\vinDirectory\"\x82\x01\n" +
+	"\x16DeactivateUserResponse\x12#\n" +
+	"\x04user\x18\x01 \x01(\v2\x0f.idsync.v1.UserR\x04user\x12C\n" +
+	"\fin_directory\x18\x02 \x01(\v2 .idsync.v1.DirectoryWriteOutcomeR\vinDirectory\"E\n" +
+	"\x15DirectoryWriteOutcome\x12\x12\n" +
+	"\x04done\x18\x01 \x01(\bR\x04done\x12\x18\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"l\n" +
+	"\x15ReactivateUserRequest\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1c\n" +
+	"\tdirectory\x18\x02 \x01(\tR\tdirectory\x12!\n" +
+	"\fin_directory\x18\x03 \x01(\bR\vinDirectory\"\x82\x01\n" +
+	"\x16ReactivateUserResponse\x12#\n" +
+	"\x04user\x18\x01 \x01(\v2\x0f.idsync.v1.UserR\x04user\x12C\n" +
+	"\fin_directory\x18\x02 \x01(\v2 .idsync.v1.DirectoryWriteOutcomeR\vinDirectory\"^\n" +
+	"\x12SuspendUserRequest\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1c\n" +
+	"\tdirectory\x18\x02 \x01(\tR\tdirectory\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\":\n" +
+	"\x13SuspendUserResponse\x12#\n" +
+	"\x04user\x18\x01 \x01(\v2\x0f.idsync.v1.UserR\x04user\"H\n" +
+	"\x14UnsuspendUserRequest\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1c\n" +
+	"\tdirectory\x18\x02 \x01(\tR\tdirectory\"<\n" +
+	"\x15UnsuspendUserResponse\x12#\n" +
+	"\x04user\x18\x01 \x01(\v2\x0f.idsync.v1.UserR\x04user\"F\n" +
+	"\x12RestoreUserRequest\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1c\n" +
+	"\tdirectory\x18\x02 \x01(\tR\tdirectory\":\n" +
+	"\x13RestoreUserResponse\x12#\n" +
+	"\x04user\x18\x01 \x01(\v2\x0f.idsync.v1.UserR\x04user\"\xe0\x01\n" +
+	"\x11CreateUserRequest\x12\x1c\n" +
+	"\tdirectory\x18\x01 \x01(\tR\tdirectory\x12\x1a\n" +
+	"\busername\x18\x02 \x01(\tR\busername\x12\x14\n" +
+	"\x05email\x18\x03 \x01(\tR\x05email\x12@\n" +
+	"\x06fields\x18\x04 \x03(\v2(.idsync.v1.CreateUserRequest.FieldsEntryR\x06fields\x1a9\n" +
+	"\vFieldsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"9\n" +
+	"\x12CreateUserResponse\x12#\n" +
+	"\x04user\x18\x01 \x01(\v2\x0f.idsync.v1.UserR\x04user\"\xc2\x01\n" +
+	"\x11UpdateUserRequest\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1c\n" +
+	"\tdirectory\x18\x02 \x01(\tR\tdirectory\x12@\n" +
+	"\x06fields\x18\x03 \x03(\v2(.idsync.v1.UpdateUserRequest.FieldsEntryR\x06fields\x1a9\n" +
+	"\vFieldsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01\"9\n" +
+	"\x12UpdateUserResponse\x12#\n" +
+	"\x04user\x18\x01 \x01(\v2\x0f.idsync.v1.UserR\x04user\"E\n" +
+	"\x11DeleteUserRequest\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1c\n" +
+	"\tdirectory\x18\x02 \x01(\tR\tdirectory\"9\n" +
+	"\x12DeleteUserResponse\x12#\n" +
+	"\x04user\x18\x01 \x01(\v2\x0f.idsync.v1.UserR\x04user\"F\n" +
+	"\x12CreateGroupRequest\x12\x1c\n" +
+	"\tdirectory\x18\x01 \x01(\tR\tdirectory\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\"=\n" +
+	"\x13CreateGroupResponse\x12&\n" +
+	"\x05group\x18\x01 \x01(\v2\x10.idsync.v1.GroupR\x05group\"\x86\x01\n" +
+	"\x15AddGroupMemberRequest\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12\x1c\n" +
+	"\tdirectory\x18\x02 \x01(\tR\tdirectory\x12\x12\n" +
+	"\x04user\x18\x03 \x01(\tR\x04user\x12%\n" +
+	"\x0euser_directory\x18\x04 \x01(\tR\ruserDirectory\"@\n" +
+	"\x16AddGroupMemberResponse\x12&\n" +
+	"\x05group\x18\x01 \x01(\v2\x10.idsync.v1.GroupR\x05group\"\x89\x01\n" +
+	"\x18RemoveGroupMemberRequest\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12\x1c\n" +
+	"\tdirectory\x18\x02 \x01(\tR\tdirectory\x12\x12\n" +
+	"\x04user\x18\x03 \x01(\tR\x04user\x12%\n" +
+	"\x0euser_directory\x18\x04 \x01(\tR\ruserDirectory\"C\n" +
+	"\x19RemoveGroupMemberResponse\x12&\n" +
+	"\x05group\x18\x01 \x01(\v2\x10.idsync.v1.GroupR\x05group\"k\n" +
 	"\x13AuthenticateRequest\x12\x1c\n" +
 	"\tdirectory\x18\x01 \x01(\tR\tdirectory\x12\x1a\n" +
 	"\busername\x18\x02 \x01(\tR\busername\x12\x1a\n" +
@@ -5720,7 +7207,7 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	" \x01(\tR\tgroupName\x12+\n" +
 	"\x11group_description\x18\v \x01(\tR\x10groupDescription\x12#\n" +
 	"\rgroup_members\x18\f \x03(\tR\fgroupMembers\x12\x14\n" +
-	"\x05extra\x18\r \x03(\tR\x05extra\"\xbe\x06\n" +
+	"\x05extra\x18\r \x03(\tR\x05extra\"\xeb\x06\n" +
 	"\tDirectory\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12,\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x18.idsync.v1.DirectoryKindR\x04kind\x12\x17\n" +
@@ -5745,7 +7232,8 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x0ecapture_status\x18\x12 \x01(\v2\x18.idsync.v1.CaptureStatusR\rcaptureStatus\x12\x1a\n" +
 	"\bmastered\x18\x13 \x03(\tR\bmastered\x123\n" +
 	"\n" +
-	"write_back\x18\x14 \x01(\v2\x14.idsync.v1.WriteBackR\twriteBack\"\xb0\x01\n" +
+	"write_back\x18\x14 \x01(\v2\x14.idsync.v1.WriteBackR\twriteBack\x12+\n" +
+	"\x11retention_seconds\x18\x15 \x01(\x04R\x10retentionSeconds\"\xb0\x01\n" +
 	"\tWriteBack\x12\x10\n" +
 	"\x03ous\x18\x01 \x03(\tR\x03ous\x12\x16\n" +
 	"\x06groups\x18\x02 \x03(\tR\x06groups\x12)\n" +
@@ -5854,7 +7342,7 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x13CancelImportRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\">\n" +
 	"\x14CancelImportResponse\x12&\n" +
-	"\x03run\x18\x01 \x01(\v2\x14.idsync.v1.ImportRunR\x03run\"\xc1\x05\n" +
+	"\x03run\x18\x01 \x01(\v2\x14.idsync.v1.ImportRunR\x03run\"\xa0\a\n" +
 	"\x04User\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1c\n" +
 	"\tdirectory\x18\x02 \x01(\tR\tdirectory\x12\x1f\n" +
@@ -5883,7 +7371,16 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"updated_at\x18\x12 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\x12\x1a\n" +
 	"\brevision\x18\x13 \x01(\x04R\brevision\x12G\n" +
-	"\x11transitive_groups\x18\x14 \x03(\v2\x1a.idsync.v1.TransitiveGroupR\x10transitiveGroups\"M\n" +
+	"\x11transitive_groups\x18\x14 \x03(\v2\x1a.idsync.v1.TransitiveGroupR\x10transitiveGroups\x12:\n" +
+	"\rsource_status\x18\x15 \x01(\x0e2\x15.idsync.v1.UserStatusR\fsourceStatus\x12#\n" +
+	"\x04hold\x18\x16 \x01(\v2\x0f.idsync.v1.HoldR\x04hold\x12E\n" +
+	"\x10deprovisioned_at\x18\x17 \x01(\v2\x1a.google.protobuf.TimestampR\x0fdeprovisionedAt\x125\n" +
+	"\bpurge_at\x18\x18 \x01(\v2\x1a.google.protobuf.TimestampR\apurgeAt\"\x89\x01\n" +
+	"\x04Hold\x12-\n" +
+	"\x06status\x18\x01 \x01(\x0e2\x15.idsync.v1.UserStatusR\x06status\x12\x0e\n" +
+	"\x02by\x18\x02 \x01(\tR\x02by\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\x12*\n" +
+	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"M\n" +
 	"\x0fTransitiveGroup\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05depth\x18\x02 \x01(\rR\x05depth\x12\x10\n" +
@@ -6044,7 +7541,7 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x10GroupRulePending\x12\"\n" +
 	"\x1eGROUP_RULE_PENDING_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18GROUP_RULE_PENDING_APPLY\x10\x01\x12\x1d\n" +
-	"\x19GROUP_RULE_PENDING_REMOVE\x10\x022\x9a\x15\n" +
+	"\x19GROUP_RULE_PENDING_REMOVE\x10\x022\x9e\x1c\n" +
 	"\fAdminService\x12X\n" +
 	"\x0fCreateDirectory\x12!.idsync.v1.CreateDirectoryRequest\x1a\".idsync.v1.CreateDirectoryResponse\x12X\n" +
 	"\x0fUpdateDirectory\x12!.idsync.v1.UpdateDirectoryRequest\x1a\".idsync.v1.UpdateDirectoryResponse\x12X\n" +
@@ -6070,7 +7567,21 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x10RevokeAdminToken\x12\".idsync.v1.RevokeAdminTokenRequest\x1a#.idsync.v1.RevokeAdminTokenResponse\x12X\n" +
 	"\x0fListAuditEvents\x12!.idsync.v1.ListAuditEventsRequest\x1a\".idsync.v1.ListAuditEventsResponse\x12F\n" +
 	"\tGetReport\x12\x1b.idsync.v1.GetReportRequest\x1a\x1c.idsync.v1.GetReportResponse\x12O\n" +
-	"\fAuthenticate\x12\x1e.idsync.v1.AuthenticateRequest\x1a\x1f.idsync.v1.AuthenticateResponse\x12X\n" +
+	"\fAuthenticate\x12\x1e.idsync.v1.AuthenticateRequest\x1a\x1f.idsync.v1.AuthenticateResponse\x12U\n" +
+	"\x0eDeactivateUser\x12 .idsync.v1.DeactivateUserRequest\x1a!.idsync.v1.DeactivateUserResponse\x12U\n" +
+	"\x0eReactivateUser\x12 .idsync.v1.ReactivateUserRequest\x1a!.idsync.v1.ReactivateUserResponse\x12L\n" +
+	"\vSuspendUser\x12\x1d.idsync.v1.SuspendUserRequest\x1a\x1e.idsync.v1.SuspendUserResponse\x12R\n" +
+	"\rUnsuspendUser\x12\x1f.idsync.v1.UnsuspendUserRequest\x1a .idsync.v1.UnsuspendUserResponse\x12L\n" +
+	"\vRestoreUser\x12\x1d.idsync.v1.RestoreUserRequest\x1a\x1e.idsync.v1.RestoreUserResponse\x12I\n" +
+	"\n" +
+	"CreateUser\x12\x1c.idsync.v1.CreateUserRequest\x1a\x1d.idsync.v1.CreateUserResponse\x12I\n" +
+	"\n" +
+	"UpdateUser\x12\x1c.idsync.v1.UpdateUserRequest\x1a\x1d.idsync.v1.UpdateUserResponse\x12I\n" +
+	"\n" +
+	"DeleteUser\x12\x1c.idsync.v1.DeleteUserRequest\x1a\x1d.idsync.v1.DeleteUserResponse\x12L\n" +
+	"\vCreateGroup\x12\x1d.idsync.v1.CreateGroupRequest\x1a\x1e.idsync.v1.CreateGroupResponse\x12U\n" +
+	"\x0eAddGroupMember\x12 .idsync.v1.AddGroupMemberRequest\x1a!.idsync.v1.AddGroupMemberResponse\x12^\n" +
+	"\x11RemoveGroupMember\x12#.idsync.v1.RemoveGroupMemberRequest\x1a$.idsync.v1.RemoveGroupMemberResponse\x12X\n" +
 	"\x0fCreateGroupRule\x12!.idsync.v1.CreateGroupRuleRequest\x1a\".idsync.v1.CreateGroupRuleResponse\x12X\n" +
 	"\x0fUpdateGroupRule\x12!.idsync.v1.UpdateGroupRuleRequest\x1a\".idsync.v1.UpdateGroupRuleResponse\x12U\n" +
 	"\x0eListGroupRules\x12 .idsync.v1.ListGroupRulesRequest\x1a!.idsync.v1.ListGroupRulesResponse\x12O\n" +
@@ -6094,252 +7605,321 @@ func file_idsync_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_idsync_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_idsync_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 81)
+var file_idsync_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 107)
 var file_idsync_v1_admin_proto_goTypes = []any{
 	(AgentState)(0),                       // 0: idsync.v1.AgentState
 	(RunState)(0),                         // 1: idsync.v1.RunState
 	(UserStatus)(0),                       // 2: idsync.v1.UserStatus
 	(GroupRuleState)(0),                   // 3: idsync.v1.GroupRuleState
 	(GroupRulePending)(0),                 // 4: idsync.v1.GroupRulePending
-	(*AuthenticateRequest)(nil),           // 5: idsync.v1.AuthenticateRequest
-	(*AuthenticateResponse)(nil),          // 6: idsync.v1.AuthenticateResponse
-	(*AdminToken)(nil),                    // 7: idsync.v1.AdminToken
-	(*CreateAdminTokenRequest)(nil),       // 8: idsync.v1.CreateAdminTokenRequest
-	(*CreateAdminTokenResponse)(nil),      // 9: idsync.v1.CreateAdminTokenResponse
-	(*ListAdminTokensRequest)(nil),        // 10: idsync.v1.ListAdminTokensRequest
-	(*ListAdminTokensResponse)(nil),       // 11: idsync.v1.ListAdminTokensResponse
-	(*RevokeAdminTokenRequest)(nil),       // 12: idsync.v1.RevokeAdminTokenRequest
-	(*RevokeAdminTokenResponse)(nil),      // 13: idsync.v1.RevokeAdminTokenResponse
-	(*AuditEvent)(nil),                    // 14: idsync.v1.AuditEvent
-	(*ListAuditEventsRequest)(nil),        // 15: idsync.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil),       // 16: idsync.v1.ListAuditEventsResponse
-	(*GetReportRequest)(nil),              // 17: idsync.v1.GetReportRequest
-	(*ReportRow)(nil),                     // 18: idsync.v1.ReportRow
-	(*GetReportResponse)(nil),             // 19: idsync.v1.GetReportResponse
-	(*AttributeMapping)(nil),              // 20: idsync.v1.AttributeMapping
-	(*Directory)(nil),                     // 21: idsync.v1.Directory
-	(*WriteBack)(nil),                     // 22: idsync.v1.WriteBack
-	(*CaptureStatus)(nil),                 // 23: idsync.v1.CaptureStatus
-	(*CreateDirectoryRequest)(nil),        // 24: idsync.v1.CreateDirectoryRequest
-	(*CreateDirectoryResponse)(nil),       // 25: idsync.v1.CreateDirectoryResponse
-	(*UpdateDirectoryRequest)(nil),        // 26: idsync.v1.UpdateDirectoryRequest
-	(*UpdateDirectoryResponse)(nil),       // 27: idsync.v1.UpdateDirectoryResponse
-	(*ListDirectoriesRequest)(nil),        // 28: idsync.v1.ListDirectoriesRequest
-	(*ListDirectoriesResponse)(nil),       // 29: idsync.v1.ListDirectoriesResponse
-	(*GetDirectoryRequest)(nil),           // 30: idsync.v1.GetDirectoryRequest
-	(*GetDirectoryResponse)(nil),          // 31: idsync.v1.GetDirectoryResponse
-	(*IssueSourceTokenRequest)(nil),       // 32: idsync.v1.IssueSourceTokenRequest
-	(*IssueSourceTokenResponse)(nil),      // 33: idsync.v1.IssueSourceTokenResponse
-	(*CreateEnrollmentTokenRequest)(nil),  // 34: idsync.v1.CreateEnrollmentTokenRequest
-	(*CreateEnrollmentTokenResponse)(nil), // 35: idsync.v1.CreateEnrollmentTokenResponse
-	(*Agent)(nil),                         // 36: idsync.v1.Agent
-	(*ListAgentsRequest)(nil),             // 37: idsync.v1.ListAgentsRequest
-	(*ListAgentsResponse)(nil),            // 38: idsync.v1.ListAgentsResponse
-	(*RevokeAgentRequest)(nil),            // 39: idsync.v1.RevokeAgentRequest
-	(*RevokeAgentResponse)(nil),           // 40: idsync.v1.RevokeAgentResponse
-	(*ImportRun)(nil),                     // 41: idsync.v1.ImportRun
-	(*StartImportRequest)(nil),            // 42: idsync.v1.StartImportRequest
-	(*StartImportResponse)(nil),           // 43: idsync.v1.StartImportResponse
-	(*ListImportsRequest)(nil),            // 44: idsync.v1.ListImportsRequest
-	(*ListImportsResponse)(nil),           // 45: idsync.v1.ListImportsResponse
-	(*GetImportRequest)(nil),              // 46: idsync.v1.GetImportRequest
-	(*GetImportResponse)(nil),             // 47: idsync.v1.GetImportResponse
-	(*ConfirmImportRequest)(nil),          // 48: idsync.v1.ConfirmImportRequest
-	(*ConfirmImportResponse)(nil),         // 49: idsync.v1.ConfirmImportResponse
-	(*CancelImportRequest)(nil),           // 50: idsync.v1.CancelImportRequest
-	(*CancelImportResponse)(nil),          // 51: idsync.v1.CancelImportResponse
-	(*User)(nil),                          // 52: idsync.v1.User
-	(*TransitiveGroup)(nil),               // 53: idsync.v1.TransitiveGroup
-	(*ListUsersRequest)(nil),              // 54: idsync.v1.ListUsersRequest
-	(*ListUsersResponse)(nil),             // 55: idsync.v1.ListUsersResponse
-	(*GetUserRequest)(nil),                // 56: idsync.v1.GetUserRequest
-	(*GetUserResponse)(nil),               // 57: idsync.v1.GetUserResponse
-	(*Group)(nil),                         // 58: idsync.v1.Group
-	(*GroupMember)(nil),                   // 59: idsync.v1.GroupMember
-	(*ListGroupsRequest)(nil),             // 60: idsync.v1.ListGroupsRequest
-	(*ListGroupsResponse)(nil),            // 61: idsync.v1.ListGroupsResponse
-	(*GetGroupRequest)(nil),               // 62: idsync.v1.GetGroupRequest
-	(*GetGroupResponse)(nil),              // 63: idsync.v1.GetGroupResponse
-	(*GroupRule)(nil),                     // 64: idsync.v1.GroupRule
-	(*GroupRuleEvaluation)(nil),           // 65: idsync.v1.GroupRuleEvaluation
-	(*GroupRuleUser)(nil),                 // 66: idsync.v1.GroupRuleUser
-	(*GroupRuleOutcome)(nil),              // 67: idsync.v1.GroupRuleOutcome
-	(*CreateGroupRuleRequest)(nil),        // 68: idsync.v1.CreateGroupRuleRequest
-	(*CreateGroupRuleResponse)(nil),       // 69: idsync.v1.CreateGroupRuleResponse
-	(*UpdateGroupRuleRequest)(nil),        // 70: idsync.v1.UpdateGroupRuleRequest
-	(*UpdateGroupRuleResponse)(nil),       // 71: idsync.v1.UpdateGroupRuleResponse
-	(*ListGroupRulesRequest)(nil),         // 72: idsync.v1.ListGroupRulesRequest
-	(*ListGroupRulesResponse)(nil),        // 73: idsync.v1.ListGroupRulesResponse
-	(*GetGroupRuleRequest)(nil),           // 74: idsync.v1.GetGroupRuleRequest
-	(*GetGroupRuleResponse)(nil),          // 75: idsync.v1.GetGroupRuleResponse
-	(*ApplyGroupRuleRequest)(nil),         // 76: idsync.v1.ApplyGroupRuleRequest
-	(*ApplyGroupRuleResponse)(nil),        // 77: idsync.v1.ApplyGroupRuleResponse
-	(*PreviewGroupRuleRequest)(nil),       // 78: idsync.v1.PreviewGroupRuleRequest
-	(*PreviewGroupRuleResponse)(nil),      // 79: idsync.v1.PreviewGroupRuleResponse
-	(*DeleteGroupRuleRequest)(nil),        // 80: idsync.v1.DeleteGroupRuleRequest
-	(*DeleteGroupRuleResponse)(nil),       // 81: idsync.v1.DeleteGroupRuleResponse
-	(*ConfirmGroupRuleRequest)(nil),       // 82: idsync.v1.ConfirmGroupRuleRequest
-	(*ConfirmGroupRuleResponse)(nil),      // 83: idsync.v1.ConfirmGroupRuleResponse
-	(*CancelGroupRuleRequest)(nil),        // 84: idsync.v1.CancelGroupRuleRequest
-	(*CancelGroupRuleResponse)(nil),       // 85: idsync.v1.CancelGroupRuleResponse
-	(*timestamppb.Timestamp)(nil),         // 86: google.protobuf.Timestamp
-	(DirectoryKind)(0),                    // 87: idsync.v1.DirectoryKind
-	(*fieldmaskpb.FieldMask)(nil),         // 88: google.protobuf.FieldMask
-	(ImportKind)(0),                       // 89: idsync.v1.ImportKind
-	(*EntryError)(nil),                    // 90: idsync.v1.EntryError
-	(*Attribute)(nil),                     // 91: idsync.v1.Attribute
-	(ObjectKind)(0),                       // 92: idsync.v1.ObjectKind
+	(*DeactivateUserRequest)(nil),         // 5: idsync.v1.DeactivateUserRequest
+	(*DeactivateUserResponse)(nil),        // 6: idsync.v1.DeactivateUserResponse
+	(*DirectoryWriteOutcome)(nil),         // 7: idsync.v1.DirectoryWriteOutcome
+	(*ReactivateUserRequest)(nil),         // 8: idsync.v1.ReactivateUserRequest
+	(*ReactivateUserResponse)(nil),        // 9: idsync.v1.ReactivateUserResponse
+	(*SuspendUserRequest)(nil),            // 10: idsync.v1.SuspendUserRequest
+	(*SuspendUserResponse)(nil),           // 11: idsync.v1.SuspendUserResponse
+	(*UnsuspendUserRequest)(nil),          // 12: idsync.v1.UnsuspendUserRequest
+	(*UnsuspendUserResponse)(nil),         // 13: idsync.v1.UnsuspendUserResponse
+	(*RestoreUserRequest)(nil),            // 14: idsync.v1.RestoreUserRequest
+	(*RestoreUserResponse)(nil),           // 15: idsync.v1.RestoreUserResponse
+	(*CreateUserRequest)(nil),             // 16: idsync.v1.CreateUserRequest
+	(*CreateUserResponse)(nil),            // 17: idsync.v1.CreateUserResponse
+	(*UpdateUserRequest)(nil),             // 18: idsync.v1.UpdateUserRequest
+	(*UpdateUserResponse)(nil),            // 19: idsync.v1.UpdateUserResponse
+	(*DeleteUserRequest)(nil),             // 20: idsync.v1.DeleteUserRequest
+	(*DeleteUserResponse)(nil),            // 21: idsync.v1.DeleteUserResponse
+	(*CreateGroupRequest)(nil),            // 22: idsync.v1.CreateGroupRequest
+	(*CreateGroupResponse)(nil),           // 23: idsync.v1.CreateGroupResponse
+	(*AddGroupMemberRequest)(nil),         // 24: idsync.v1.AddGroupMemberRequest
+	(*AddGroupMemberResponse)(nil),        // 25: idsync.v1.AddGroupMemberResponse
+	(*RemoveGroupMemberRequest)(nil),      // 26: idsync.v1.RemoveGroupMemberRequest
+	(*RemoveGroupMemberResponse)(nil),     // 27: idsync.v1.RemoveGroupMemberResponse
+	(*AuthenticateRequest)(nil),           // 28: idsync.v1.AuthenticateRequest
+	(*AuthenticateResponse)(nil),          // 29: idsync.v1.AuthenticateResponse
+	(*AdminToken)(nil),                    // 30: idsync.v1.AdminToken
+	(*CreateAdminTokenRequest)(nil),       // 31: idsync.v1.CreateAdminTokenRequest
+	(*CreateAdminTokenResponse)(nil),      // 32: idsync.v1.CreateAdminTokenResponse
+	(*ListAdminTokensRequest)(nil),        // 33: idsync.v1.ListAdminTokensRequest
+	(*ListAdminTokensResponse)(nil),       // 34: idsync.v1.ListAdminTokensResponse
+	(*RevokeAdminTokenRequest)(nil),       // 35: idsync.v1.RevokeAdminTokenRequest
+	(*RevokeAdminTokenResponse)(nil),      // 36: idsync.v1.RevokeAdminTokenResponse
+	(*AuditEvent)(nil),                    // 37: idsync.v1.AuditEvent
+	(*ListAuditEventsRequest)(nil),        // 38: idsync.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),       // 39: idsync.v1.ListAuditEventsResponse
+	(*GetReportRequest)(nil),              // 40: idsync.v1.GetReportRequest
+	(*ReportRow)(nil),                     // 41: idsync.v1.ReportRow
+	(*GetReportResponse)(nil),             // 42: idsync.v1.GetReportResponse
+	(*AttributeMapping)(nil),              // 43: idsync.v1.AttributeMapping
+	(*Directory)(nil),                     // 44: idsync.v1.Directory
+	(*WriteBack)(nil),                     // 45: idsync.v1.WriteBack
+	(*CaptureStatus)(nil),                 // 46: idsync.v1.CaptureStatus
+	(*CreateDirectoryRequest)(nil),        // 47: idsync.v1.CreateDirectoryRequest
+	(*CreateDirectoryResponse)(nil),       // 48: idsync.v1.CreateDirectoryResponse
+	(*UpdateDirectoryRequest)(nil),        // 49: idsync.v1.UpdateDirectoryRequest
+	(*UpdateDirectoryResponse)(nil),       // 50: idsync.v1.UpdateDirectoryResponse
+	(*ListDirectoriesRequest)(nil),        // 51: idsync.v1.ListDirectoriesRequest
+	(*ListDirectoriesResponse)(nil),       // 52: idsync.v1.ListDirectoriesResponse
+	(*GetDirectoryRequest)(nil),           // 53: idsync.v1.GetDirectoryRequest
+	(*GetDirectoryResponse)(nil),          // 54: idsync.v1.GetDirectoryResponse
+	(*IssueSourceTokenRequest)(nil),       // 55: idsync.v1.IssueSourceTokenRequest
+	(*IssueSourceTokenResponse)(nil),      // 56: idsync.v1.IssueSourceTokenResponse
+	(*CreateEnrollmentTokenRequest)(nil),  // 57: idsync.v1.CreateEnrollmentTokenRequest
+	(*CreateEnrollmentTokenResponse)(nil), // 58: idsync.v1.CreateEnrollmentTokenResponse
+	(*Agent)(nil),                         // 59: idsync.v1.Agent
+	(*ListAgentsRequest)(nil),             // 60: idsync.v1.ListAgentsRequest
+	(*ListAgentsResponse)(nil),            // 61: idsync.v1.ListAgentsResponse
+	(*RevokeAgentRequest)(nil),            // 62: idsync.v1.RevokeAgentRequest
+	(*RevokeAgentResponse)(nil),           // 63: idsync.v1.RevokeAgentResponse
+	(*ImportRun)(nil),                     // 64: idsync.v1.ImportRun
+	(*StartImportRequest)(nil),            // 65: idsync.v1.StartImportRequest
+	(*StartImportResponse)(nil),           // 66: idsync.v1.StartImportResponse
+	(*ListImportsRequest)(nil),            // 67: idsync.v1.ListImportsRequest
+	(*ListImportsResponse)(nil),           // 68: idsync.v1.ListImportsResponse
+	(*GetImportRequest)(nil),              // 69: idsync.v1.GetImportRequest
+	(*GetImportResponse)(nil),             // 70: idsync.v1.GetImportResponse
+	(*ConfirmImportRequest)(nil),          // 71: idsync.v1.ConfirmImportRequest
+	(*ConfirmImportResponse)(nil),         // 72: idsync.v1.ConfirmImportResponse
+	(*CancelImportRequest)(nil),           // 73: idsync.v1.CancelImportRequest
+	(*CancelImportResponse)(nil),          // 74: idsync.v1.CancelImportResponse
+	(*User)(nil),                          // 75: idsync.v1.User
+	(*Hold)(nil),                          // 76: idsync.v1.Hold
+	(*TransitiveGroup)(nil),               // 77: idsync.v1.TransitiveGroup
+	(*ListUsersRequest)(nil),              // 78: idsync.v1.ListUsersRequest
+	(*ListUsersResponse)(nil),             // 79: idsync.v1.ListUsersResponse
+	(*GetUserRequest)(nil),                // 80: idsync.v1.GetUserRequest
+	(*GetUserResponse)(nil),               // 81: idsync.v1.GetUserResponse
+	(*Group)(nil),                         // 82: idsync.v1.Group
+	(*GroupMember)(nil),                   // 83: idsync.v1.GroupMember
+	(*ListGroupsRequest)(nil),             // 84: idsync.v1.ListGroupsRequest
+	(*ListGroupsResponse)(nil),            // 85: idsync.v1.ListGroupsResponse
+	(*GetGroupRequest)(nil),               // 86: idsync.v1.GetGroupRequest
+	(*GetGroupResponse)(nil),              // 87: idsync.v1.GetGroupResponse
+	(*GroupRule)(nil),                     // 88: idsync.v1.GroupRule
+	(*GroupRuleEvaluation)(nil),           // 89: idsync.v1.GroupRuleEvaluation
+	(*GroupRuleUser)(nil),                 // 90: idsync.v1.GroupRuleUser
+	(*GroupRuleOutcome)(nil),              // 91: idsync.v1.GroupRuleOutcome
+	(*CreateGroupRuleRequest)(nil),        // 92: idsync.v1.CreateGroupRuleRequest
+	(*CreateGroupRuleResponse)(nil),       // 93: idsync.v1.CreateGroupRuleResponse
+	(*UpdateGroupRuleRequest)(nil),        // 94: idsync.v1.UpdateGroupRuleRequest
+	(*UpdateGroupRuleResponse)(nil),       // 95: idsync.v1.UpdateGroupRuleResponse
+	(*ListGroupRulesRequest)(nil),         // 96: idsync.v1.ListGroupRulesRequest
+	(*ListGroupRulesResponse)(nil),        // 97: idsync.v1.ListGroupRulesResponse
+	(*GetGroupRuleRequest)(nil),           // 98: idsync.v1.GetGroupRuleRequest
+	(*GetGroupRuleResponse)(nil),          // 99: idsync.v1.GetGroupRuleResponse
+	(*ApplyGroupRuleRequest)(nil),         // 100: idsync.v1.ApplyGroupRuleRequest
+	(*ApplyGroupRuleResponse)(nil),        // 101: idsync.v1.ApplyGroupRuleResponse
+	(*PreviewGroupRuleRequest)(nil),       // 102: idsync.v1.PreviewGroupRuleRequest
+	(*PreviewGroupRuleResponse)(nil),      // 103: idsync.v1.PreviewGroupRuleResponse
+	(*DeleteGroupRuleRequest)(nil),        // 104: idsync.v1.DeleteGroupRuleRequest
+	(*DeleteGroupRuleResponse)(nil),       // 105: idsync.v1.DeleteGroupRuleResponse
+	(*ConfirmGroupRuleRequest)(nil),       // 106: idsync.v1.ConfirmGroupRuleRequest
+	(*ConfirmGroupRuleResponse)(nil),      // 107: idsync.v1.ConfirmGroupRuleResponse
+	(*CancelGroupRuleRequest)(nil),        // 108: idsync.v1.CancelGroupRuleRequest
+	(*CancelGroupRuleResponse)(nil),       // 109: idsync.v1.CancelGroupRuleResponse
+	nil,                                   // 110: idsync.v1.CreateUserRequest.FieldsEntry
+	nil,                                   // 111: idsync.v1.UpdateUserRequest.FieldsEntry
+	(*timestamppb.Timestamp)(nil),         // 112: google.protobuf.Timestamp
+	(DirectoryKind)(0),                    // 113: idsync.v1.DirectoryKind
+	(*fieldmaskpb.FieldMask)(nil),         // 114: google.protobuf.FieldMask
+	(ImportKind)(0),                       // 115: idsync.v1.ImportKind
+	(*EntryError)(nil),                    // 116: idsync.v1.EntryError
+	(*Attribute)(nil),                     // 117: idsync.v1.Attribute
+	(ObjectKind)(0),                       // 118: idsync.v1.ObjectKind
 }
 var file_idsync_v1_admin_proto_depIdxs = []int32{
-	52,  // 0: idsync.v1.AuthenticateResponse.user:type_name -> idsync.v1.User
-	86,  // 1: idsync.v1.AdminToken.created_at:type_name -> google.protobuf.Timestamp
-	86,  // 2: idsync.v1.AdminToken.revoked_at:type_name -> google.protobuf.Timestamp
-	86,  // 3: idsync.v1.AdminToken.last_used_at:type_name -> google.protobuf.Timestamp
-	7,   // 4: idsync.v1.CreateAdminTokenResponse.token:type_name -> idsync.v1.AdminToken
-	7,   // 5: idsync.v1.ListAdminTokensResponse.tokens:type_name -> idsync.v1.AdminToken
-	7,   // 6: idsync.v1.RevokeAdminTokenResponse.token:type_name -> idsync.v1.AdminToken
-	86,  // 7: idsync.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
-	86,  // 8: idsync.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
-	14,  // 9: idsync.v1.ListAuditEventsResponse.events:type_name -> idsync.v1.AuditEvent
-	18,  // 10: idsync.v1.GetReportResponse.rows:type_name -> idsync.v1.ReportRow
-	86,  // 11: idsync.v1.GetReportResponse.generated_at:type_name -> google.protobuf.Timestamp
-	87,  // 12: idsync.v1.Directory.kind:type_name -> idsync.v1.DirectoryKind
-	20,  // 13: idsync.v1.Directory.mapping:type_name -> idsync.v1.AttributeMapping
-	86,  // 14: idsync.v1.Directory.created_at:type_name -> google.protobuf.Timestamp
-	41,  // 15: idsync.v1.Directory.last_run:type_name -> idsync.v1.ImportRun
-	23,  // 16: idsync.v1.Directory.capture_status:type_name -> idsync.v1.CaptureStatus
-	22,  // 17: idsync.v1.Directory.write_back:type_name -> idsync.v1.WriteBack
-	86,  // 18: idsync.v1.CaptureStatus.started_at:type_name -> google.protobuf.Timestamp
-	21,  // 19: idsync.v1.CreateDirectoryRequest.directory:type_name -> idsync.v1.Directory
-	21,  // 20: idsync.v1.CreateDirectoryResponse.directory:type_name -> idsync.v1.Directory
-	21,  // 21: idsync.v1.UpdateDirectoryRequest.directory:type_name -> idsync.v1.Directory
-	88,  // 22: idsync.v1.UpdateDirectoryRequest.update_mask:type_name -> google.protobuf.FieldMask
-	21,  // 23: idsync.v1.UpdateDirectoryResponse.directory:type_name -> idsync.v1.Directory
-	21,  // 24: idsync.v1.ListDirectoriesResponse.directories:type_name -> idsync.v1.Directory
-	21,  // 25: idsync.v1.GetDirectoryResponse.directory:type_name -> idsync.v1.Directory
-	86,  // 26: idsync.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	0,   // 27: idsync.v1.Agent.state:type_name -> idsync.v1.AgentState
-	86,  // 28: idsync.v1.Agent.enrolled_at:type_name -> google.protobuf.Timestamp
-	86,  // 29: idsync.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
-	86,  // 30: idsync.v1.Agent.cert_expires_at:type_name -> google.protobuf.Timestamp
-	36,  // 31: idsync.v1.ListAgentsResponse.agents:type_name -> idsync.v1.Agent
-	36,  // 32: idsync.v1.RevokeAgentResponse.agent:type_name -> idsync.v1.Agent
-	89,  // 33: idsync.v1.ImportRun.kind:type_name -> idsync.v1.ImportKind
-	1,   // 34: idsync.v1.ImportRun.state:type_name -> idsync.v1.RunState
-	86,  // 35: idsync.v1.ImportRun.started_at:type_name -> google.protobuf.Timestamp
-	86,  // 36: idsync.v1.ImportRun.finished_at:type_name -> google.protobuf.Timestamp
-	90,  // 37: idsync.v1.ImportRun.error_samples:type_name -> idsync.v1.EntryError
-	89,  // 38: idsync.v1.StartImportRequest.kind:type_name -> idsync.v1.ImportKind
-	41,  // 39: idsync.v1.StartImportResponse.run:type_name -> idsync.v1.ImportRun
-	41,  // 40: idsync.v1.ListImportsResponse.runs:type_name -> idsync.v1.ImportRun
-	41,  // 41: idsync.v1.GetImportResponse.run:type_name -> idsync.v1.ImportRun
-	41,  // 42: idsync.v1.ConfirmImportResponse.run:type_name -> idsync.v1.ImportRun
-	41,  // 43: idsync.v1.CancelImportResponse.run:type_name -> idsync.v1.ImportRun
-	2,   // 44: idsync.v1.User.status:type_name -> idsync.v1.UserStatus
-	91,  // 45: idsync.v1.User.extra:type_name -> idsync.v1.Attribute
-	86,  // 46: idsync.v1.User.created_at:type_name -> google.protobuf.Timestamp
-	86,  // 47: idsync.v1.User.updated_at:type_name -> google.protobuf.Timestamp
-	53,  // 48: idsync.v1.User.transitive_groups:type_name -> idsync.v1.TransitiveGroup
-	2,   // 49: idsync.v1.ListUsersRequest.status:type_name -> idsync.v1.UserStatus
-	52,  // 50: idsync.v1.ListUsersResponse.users:type_name -> idsync.v1.User
-	52,  // 51: idsync.v1.GetUserResponse.user:type_name -> idsync.v1.User
-	2,   // 52: idsync.v1.Group.status:type_name -> idsync.v1.UserStatus
-	92,  // 53: idsync.v1.GroupMember.kind:type_name -> idsync.v1.ObjectKind
-	58,  // 54: idsync.v1.ListGroupsResponse.groups:type_name -> idsync.v1.Group
-	58,  // 55: idsync.v1.GetGroupResponse.group:type_name -> idsync.v1.Group
-	59,  // 56: idsync.v1.GetGroupResponse.members:type_name -> idsync.v1.GroupMember
-	3,   // 57: idsync.v1.GroupRule.state:type_name -> idsync.v1.GroupRuleState
-	4,   // 58: idsync.v1.GroupRule.pending:type_name -> idsync.v1.GroupRulePending
-	41,  // 59: idsync.v1.GroupRule.run:type_name -> idsync.v1.ImportRun
-	65,  // 60: idsync.v1.GroupRule.last_full:type_name -> idsync.v1.GroupRuleEvaluation
-	86,  // 61: idsync.v1.GroupRule.last_error_at:type_name -> google.protobuf.Timestamp
-	86,  // 62: idsync.v1.GroupRule.created_at:type_name -> google.protobuf.Timestamp
-	86,  // 63: idsync.v1.GroupRule.updated_at:type_name -> google.protobuf.Timestamp
-	86,  // 64: idsync.v1.GroupRuleEvaluation.at:type_name -> google.protobuf.Timestamp
-	64,  // 65: idsync.v1.GroupRuleOutcome.rule:type_name -> idsync.v1.GroupRule
-	66,  // 66: idsync.v1.GroupRuleOutcome.joining:type_name -> idsync.v1.GroupRuleUser
-	66,  // 67: idsync.v1.GroupRuleOutcome.leaving:type_name -> idsync.v1.GroupRuleUser
-	41,  // 68: idsync.v1.GroupRuleOutcome.paused:type_name -> idsync.v1.ImportRun
-	67,  // 69: idsync.v1.CreateGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
-	64,  // 70: idsync.v1.UpdateGroupRuleRequest.rule:type_name -> idsync.v1.GroupRule
-	88,  // 71: idsync.v1.UpdateGroupRuleRequest.update_mask:type_name -> google.protobuf.FieldMask
-	67,  // 72: idsync.v1.UpdateGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
-	64,  // 73: idsync.v1.ListGroupRulesResponse.rules:type_name -> idsync.v1.GroupRule
-	64,  // 74: idsync.v1.GetGroupRuleResponse.rule:type_name -> idsync.v1.GroupRule
-	67,  // 75: idsync.v1.ApplyGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
-	67,  // 76: idsync.v1.PreviewGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
-	67,  // 77: idsync.v1.DeleteGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
-	67,  // 78: idsync.v1.ConfirmGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
-	64,  // 79: idsync.v1.CancelGroupRuleResponse.rule:type_name -> idsync.v1.GroupRule
-	24,  // 80: idsync.v1.AdminService.CreateDirectory:input_type -> idsync.v1.CreateDirectoryRequest
-	26,  // 81: idsync.v1.AdminService.UpdateDirectory:input_type -> idsync.v1.UpdateDirectoryRequest
-	28,  // 82: idsync.v1.AdminService.ListDirectories:input_type -> idsync.v1.ListDirectoriesRequest
-	30,  // 83: idsync.v1.AdminService.GetDirectory:input_type -> idsync.v1.GetDirectoryRequest
-	32,  // 84: idsync.v1.AdminService.IssueSourceToken:input_type -> idsync.v1.IssueSourceTokenRequest
-	34,  // 85: idsync.v1.AdminService.CreateEnrollmentToken:input_type -> idsync.v1.CreateEnrollmentTokenRequest
-	37,  // 86: idsync.v1.AdminService.ListAgents:input_type -> idsync.v1.ListAgentsRequest
-	39,  // 87: idsync.v1.AdminService.RevokeAgent:input_type -> idsync.v1.RevokeAgentRequest
-	42,  // 88: idsync.v1.AdminService.StartImport:input_type -> idsync.v1.StartImportRequest
-	44,  // 89: idsync.v1.AdminService.ListImports:input_type -> idsync.v1.ListImportsRequest
-	46,  // 90: idsync.v1.AdminService.GetImport:input_type -> idsync.v1.GetImportRequest
-	48,  // 91: idsync.v1.AdminService.ConfirmImport:input_type -> idsync.v1.ConfirmImportRequest
-	50,  // 92: idsync.v1.AdminService.CancelImport:input_type -> idsync.v1.CancelImportRequest
-	54,  // 93: idsync.v1.AdminService.ListUsers:input_type -> idsync.v1.ListUsersRequest
-	56,  // 94: idsync.v1.AdminService.GetUser:input_type -> idsync.v1.GetUserRequest
-	60,  // 95: idsync.v1.AdminService.ListGroups:input_type -> idsync.v1.ListGroupsRequest
-	62,  // 96: idsync.v1.AdminService.GetGroup:input_type -> idsync.v1.GetGroupRequest
-	8,   // 97: idsync.v1.AdminService.CreateAdminToken:input_type -> idsync.v1.CreateAdminTokenRequest
-	10,  // 98: idsync.v1.AdminService.ListAdminTokens:input_type -> idsync.v1.ListAdminTokensRequest
-	12,  // 99: idsync.v1.AdminService.RevokeAdminToken:input_type -> idsync.v1.RevokeAdminTokenRequest
-	15,  // 100: idsync.v1.AdminService.ListAuditEvents:input_type -> idsync.v1.ListAuditEventsRequest
-	17,  // 101: idsync.v1.AdminService.GetReport:input_type -> idsync.v1.GetReportRequest
-	5,   // 102: idsync.v1.AdminService.Authenticate:input_type -> idsync.v1.AuthenticateRequest
-	68,  // 103: idsync.v1.AdminService.CreateGroupRule:input_type -> idsync.v1.CreateGroupRuleRequest
-	70,  // 104: idsync.v1.AdminService.UpdateGroupRule:input_type -> idsync.v1.UpdateGroupRuleRequest
-	72,  // 105: idsync.v1.AdminService.ListGroupRules:input_type -> idsync.v1.ListGroupRulesRequest
-	74,  // 106: idsync.v1.AdminService.GetGroupRule:input_type -> idsync.v1.GetGroupRuleRequest
-	76,  // 107: idsync.v1.AdminService.ApplyGroupRule:input_type -> idsync.v1.ApplyGroupRuleRequest
-	78,  // 108: idsync.v1.AdminService.PreviewGroupRule:input_type -> idsync.v1.PreviewGroupRuleRequest
-	80,  // 109: idsync.v1.AdminService.DeleteGroupRule:input_type -> idsync.v1.DeleteGroupRuleRequest
-	82,  // 110: idsync.v1.AdminService.ConfirmGroupRule:input_type -> idsync.v1.ConfirmGroupRuleRequest
-	84,  // 111: idsync.v1.AdminService.CancelGroupRule:input_type -> idsync.v1.CancelGroupRuleRequest
-	25,  // 112: idsync.v1.AdminService.CreateDirectory:output_type -> idsync.v1.CreateDirectoryResponse
-	27,  // 113: idsync.v1.AdminService.UpdateDirectory:output_type -> idsync.v1.UpdateDirectoryResponse
-	29,  // 114: idsync.v1.AdminService.ListDirectories:output_type -> idsync.v1.ListDirectoriesResponse
-	31,  // 115: idsync.v1.AdminService.GetDirectory:output_type -> idsync.v1.GetDirectoryResponse
-	33,  // 116: idsync.v1.AdminService.IssueSourceToken:output_type -> idsync.v1.IssueSourceTokenResponse
-	35,  // 117: idsync.v1.AdminService.CreateEnrollmentToken:output_type -> idsync.v1.CreateEnrollmentTokenResponse
-	38,  // 118: idsync.v1.AdminService.ListAgents:output_type -> idsync.v1.ListAgentsResponse
-	40,  // 119: idsync.v1.AdminService.RevokeAgent:output_type -> idsync.v1.RevokeAgentResponse
-	43,  // 120: idsync.v1.AdminService.StartImport:output_type -> idsync.v1.StartImportResponse
-	45,  // 121: idsync.v1.AdminService.ListImports:output_type -> idsync.v1.ListImportsResponse
-	47,  // 122: idsync.v1.AdminService.GetImport:output_type -> idsync.v1.GetImportResponse
-	49,  // 123: idsync.v1.AdminService.ConfirmImport:output_type -> idsync.v1.ConfirmImportResponse
-	51,  // 124: idsync.v1.AdminService.CancelImport:output_type -> idsync.v1.CancelImportResponse
-	55,  // 125: idsync.v1.AdminService.ListUsers:output_type -> idsync.v1.ListUsersResponse
-	57,  // 126: idsync.v1.AdminService.GetUser:output_type -> idsync.v1.GetUserResponse
-	61,  // 127: idsync.v1.AdminService.ListGroups:output_type -> idsync.v1.ListGroupsResponse
-	63,  // 128: idsync.v1.AdminService.GetGroup:output_type -> idsync.v1.GetGroupResponse
-	9,   // 129: idsync.v1.AdminService.CreateAdminToken:output_type -> idsync.v1.CreateAdminTokenResponse
-	11,  // 130: idsync.v1.AdminService.ListAdminTokens:output_type -> idsync.v1.ListAdminTokensResponse
-	13,  // 131: idsync.v1.AdminService.RevokeAdminToken:output_type -> idsync.v1.RevokeAdminTokenResponse
-	16,  // 132: idsync.v1.AdminService.ListAuditEvents:output_type -> idsync.v1.ListAuditEventsResponse
-	19,  // 133: idsync.v1.AdminService.GetReport:output_type -> idsync.v1.GetReportResponse
-	6,   // 134: idsync.v1.AdminService.Authenticate:output_type -> idsync.v1.AuthenticateResponse
-	69,  // 135: idsync.v1.AdminService.CreateGroupRule:output_type -> idsync.v1.CreateGroupRuleResponse
-	71,  // 136: idsync.v1.AdminService.UpdateGroupRule:output_type -> idsync.v1.UpdateGroupRuleResponse
-	73,  // 137: idsync.v1.AdminService.ListGroupRules:output_type -> idsync.v1.ListGroupRulesResponse
-	75,  // 138: idsync.v1.AdminService.GetGroupRule:output_type -> idsync.v1.GetGroupRuleResponse
-	77,  // 139: idsync.v1.AdminService.ApplyGroupRule:output_type -> idsync.v1.ApplyGroupRuleResponse
-	79,  // 140: idsync.v1.AdminService.PreviewGroupRule:output_type -> idsync.v1.PreviewGroupRuleResponse
-	81,  // 141: idsync.v1.AdminService.DeleteGroupRule:output_type -> idsync.v1.DeleteGroupRuleResponse
-	83,  // 142: idsync.v1.AdminService.ConfirmGroupRule:output_type -> idsync.v1.ConfirmGroupRuleResponse
-	85,  // 143: idsync.v1.AdminService.CancelGroupRule:output_type -> idsync.v1.CancelGroupRuleResponse
-	112, // [112:144] is the sub-list for method output_type
-	80,  // [80:112] is the sub-list for method input_type
-	80,  // [80:80] is the sub-list for extension type_name
-	80,  // [80:80] is the sub-list for extension extendee
-	0,   // [0:80] is the sub-list for field type_name
+	75,  // 0: idsync.v1.DeactivateUserResponse.user:type_name -> idsync.v1.User
+	7,   // 1: idsync.v1.DeactivateUserResponse.in_directory:type_name -> idsync.v1.DirectoryWriteOutcome
+	75,  // 2: idsync.v1.ReactivateUserResponse.user:type_name -> idsync.v1.User
+	7,   // 3: idsync.v1.ReactivateUserResponse.in_directory:type_name -> idsync.v1.DirectoryWriteOutcome
+	75,  // 4: idsync.v1.SuspendUserResponse.user:type_name -> idsync.v1.User
+	75,  // 5: idsync.v1.UnsuspendUserResponse.user:type_name -> idsync.v1.User
+	75,  // 6: idsync.v1.RestoreUserResponse.user:type_name -> idsync.v1.User
+	110, // 7: idsync.v1.CreateUserRequest.fields:type_name -> idsync.v1.CreateUserRequest.FieldsEntry
+	75,  // 8: idsync.v1.CreateUserResponse.user:type_name -> idsync.v1.User
+	111, // 9: idsync.v1.UpdateUserRequest.fields:type_name -> idsync.v1.UpdateUserRequest.FieldsEntry
+	75,  // 10: idsync.v1.UpdateUserResponse.user:type_name -> idsync.v1.User
+	75,  // 11: idsync.v1.DeleteUserResponse.user:type_name -> idsync.v1.User
+	82,  // 12: idsync.v1.CreateGroupResponse.group:type_name -> idsync.v1.Group
+	82,  // 13: idsync.v1.AddGroupMemberResponse.group:type_name -> idsync.v1.Group
+	82,  // 14: idsync.v1.RemoveGroupMemberResponse.group:type_name -> idsync.v1.Group
+	75,  // 15: idsync.v1.AuthenticateResponse.user:type_name -> idsync.v1.User
+	112, // 16: idsync.v1.AdminToken.created_at:type_name -> google.protobuf.Timestamp
+	112, // 17: idsync.v1.AdminToken.revoked_at:type_name -> google.protobuf.Timestamp
+	112, // 18: idsync.v1.AdminToken.last_used_at:type_name -> google.protobuf.Timestamp
+	30,  // 19: idsync.v1.CreateAdminTokenResponse.token:type_name -> idsync.v1.AdminToken
+	30,  // 20: idsync.v1.ListAdminTokensResponse.tokens:type_name -> idsync.v1.AdminToken
+	30,  // 21: idsync.v1.RevokeAdminTokenResponse.token:type_name -> idsync.v1.AdminToken
+	112, // 22: idsync.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
+	112, // 23: idsync.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
+	37,  // 24: idsync.v1.ListAuditEventsResponse.events:type_name -> idsync.v1.AuditEvent
+	41,  // 25: idsync.v1.GetReportResponse.rows:type_name -> idsync.v1.ReportRow
+	112, // 26: idsync.v1.GetReportResponse.generated_at:type_name -> google.protobuf.Timestamp
+	113, // 27: idsync.v1.Directory.kind:type_name -> idsync.v1.DirectoryKind
+	43,  // 28: idsync.v1.Directory.mapping:type_name -> idsync.v1.AttributeMapping
+	112, // 29: idsync.v1.Directory.created_at:type_name -> google.protobuf.Timestamp
+	64,  // 30: idsync.v1.Directory.last_run:type_name -> idsync.v1.ImportRun
+	46,  // 31: idsync.v1.Directory.capture_status:type_name -> idsync.v1.CaptureStatus
+	45,  // 32: idsync.v1.Directory.write_back:type_name -> idsync.v1.WriteBack
+	112, // 33: idsync.v1.CaptureStatus.started_at:type_name -> google.protobuf.Timestamp
+	44,  // 34: idsync.v1.CreateDirectoryRequest.directory:type_name -> idsync.v1.Directory
+	44,  // 35: idsync.v1.CreateDirectoryResponse.directory:type_name -> idsync.v1.Directory
+	44,  // 36: idsync.v1.UpdateDirectoryRequest.directory:type_name -> idsync.v1.Directory
+	114, // 37: idsync.v1.UpdateDirectoryRequest.update_mask:type_name -> google.protobuf.FieldMask
+	44,  // 38: idsync.v1.UpdateDirectoryResponse.directory:type_name -> idsync.v1.Directory
+	44,  // 39: idsync.v1.ListDirectoriesResponse.directories:type_name -> idsync.v1.Directory
+	44,  // 40: idsync.v1.GetDirectoryResponse.directory:type_name -> idsync.v1.Directory
+	112, // 41: idsync.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	0,   // 42: idsync.v1.Agent.state:type_name -> idsync.v1.AgentState
+	112, // 43: idsync.v1.Agent.enrolled_at:type_name -> google.protobuf.Timestamp
+	112, // 44: idsync.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
+	112, // 45: idsync.v1.Agent.cert_expires_at:type_name -> google.protobuf.Timestamp
+	59,  // 46: idsync.v1.ListAgentsResponse.agents:type_name -> idsync.v1.Agent
+	59,  // 47: idsync.v1.RevokeAgentResponse.agent:type_name -> idsync.v1.Agent
+	115, // 48: idsync.v1.ImportRun.kind:type_name -> idsync.v1.ImportKind
+	1,   // 49: idsync.v1.ImportRun.state:type_name -> idsync.v1.RunState
+	112, // 50: idsync.v1.ImportRun.started_at:type_name -> google.protobuf.Timestamp
+	112, // 51: idsync.v1.ImportRun.finished_at:type_name -> google.protobuf.Timestamp
+	116, // 52: idsync.v1.ImportRun.error_samples:type_name -> idsync.v1.EntryError
+	115, // 53: idsync.v1.StartImportRequest.kind:type_name -> idsync.v1.ImportKind
+	64,  // 54: idsync.v1.StartImportResponse.run:type_name -> idsync.v1.ImportRun
+	64,  // 55: idsync.v1.ListImportsResponse.runs:type_name -> idsync.v1.ImportRun
+	64,  // 56: idsync.v1.GetImportResponse.run:type_name -> idsync.v1.ImportRun
+	64,  // 57: idsync.v1.ConfirmImportResponse.run:type_name -> idsync.v1.ImportRun
+	64,  // 58: idsync.v1.CancelImportResponse.run:type_name -> idsync.v1.ImportRun
+	2,   // 59: idsync.v1.User.status:type_name -> idsync.v1.UserStatus
+	117, // 60: idsync.v1.User.extra:type_name -> idsync.v1.Attribute
+	112, // 61: idsync.v1.User.created_at:type_name -> google.protobuf.Timestamp
+	112, // 62: idsync.v1.User.updated_at:type_name -> google.protobuf.Timestamp
+	77,  // 63: idsync.v1.User.transitive_groups:type_name -> idsync.v1.TransitiveGroup
+	2,   // 64: idsync.v1.User.source_status:type_name -> idsync.v1.UserStatus
+	76,  // 65: idsync.v1.User.hold:type_name -> idsync.v1.Hold
+	112, // 66: idsync.v1.User.deprovisioned_at:type_name -> google.protobuf.Timestamp
+	112, // 67: idsync.v1.User.purge_at:type_name -> google.protobuf.Timestamp
+	2,   // 68: idsync.v1.Hold.status:type_name -> idsync.v1.UserStatus
+	112, // 69: idsync.v1.Hold.at:type_name -> google.protobuf.Timestamp
+	2,   // 70: idsync.v1.ListUsersRequest.status:type_name -> idsync.v1.UserStatus
+	75,  // 71: idsync.v1.ListUsersResponse.users:type_name -> idsync.v1.User
+	75,  // 72: idsync.v1.GetUserResponse.user:type_name -> idsync.v1.User
+	2,   // 73: idsync.v1.Group.status:type_name -> idsync.v1.UserStatus
+	118, // 74: idsync.v1.GroupMember.kind:type_name -> idsync.v1.ObjectKind
+	82,  // 75: idsync.v1.ListGroupsResponse.groups:type_name -> idsync.v1.Group
+	82,  // 76: idsync.v1.GetGroupResponse.group:type_name -> idsync.v1.Group
+	83,  // 77: idsync.v1.GetGroupResponse.members:type_name -> idsync.v1.GroupMember
+	3,   // 78: idsync.v1.GroupRule.state:type_name -> idsync.v1.GroupRuleState
+	4,   // 79: idsync.v1.GroupRule.pending:type_name -> idsync.v1.GroupRulePending
+	64,  // 80: idsync.v1.GroupRule.run:type_name -> idsync.v1.ImportRun
+	89,  // 81: idsync.v1.GroupRule.last_full:type_name -> idsync.v1.GroupRuleEvaluation
+	112, // 82: idsync.v1.GroupRule.last_error_at:type_name -> google.protobuf.Timestamp
+	112, // 83: idsync.v1.GroupRule.created_at:type_name -> google.protobuf.Timestamp
+	112, // 84: idsync.v1.GroupRule.updated_at:type_name -> google.protobuf.Timestamp
+	112, // 85: idsync.v1.GroupRuleEvaluation.at:type_name -> google.protobuf.Timestamp
+	88,  // 86: idsync.v1.GroupRuleOutcome.rule:type_name -> idsync.v1.GroupRule
+	90,  // 87: idsync.v1.GroupRuleOutcome.joining:type_name -> idsync.v1.GroupRuleUser
+	90,  // 88: idsync.v1.GroupRuleOutcome.leaving:type_name -> idsync.v1.GroupRuleUser
+	64,  // 89: idsync.v1.GroupRuleOutcome.paused:type_name -> idsync.v1.ImportRun
+	91,  // 90: idsync.v1.CreateGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
+	88,  // 91: idsync.v1.UpdateGroupRuleRequest.rule:type_name -> idsync.v1.GroupRule
+	114, // 92: idsync.v1.UpdateGroupRuleRequest.update_mask:type_name -> google.protobuf.FieldMask
+	91,  // 93: idsync.v1.UpdateGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
+	88,  // 94: idsync.v1.ListGroupRulesResponse.rules:type_name -> idsync.v1.GroupRule
+	88,  // 95: idsync.v1.GetGroupRuleResponse.rule:type_name -> idsync.v1.GroupRule
+	91,  // 96: idsync.v1.ApplyGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
+	91,  // 97: idsync.v1.PreviewGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
+	91,  // 98: idsync.v1.DeleteGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
+	91,  // 99: idsync.v1.ConfirmGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
+	88,  // 100: idsync.v1.CancelGroupRuleResponse.rule:type_name -> idsync.v1.GroupRule
+	47,  // 101: idsync.v1.AdminService.CreateDirectory:input_type -> idsync.v1.CreateDirectoryRequest
+	49,  // 102: idsync.v1.AdminService.UpdateDirectory:input_type -> idsync.v1.UpdateDirectoryRequest
+	51,  // 103: idsync.v1.AdminService.ListDirectories:input_type -> idsync.v1.ListDirectoriesRequest
+	53,  // 104: idsync.v1.AdminService.GetDirectory:input_type -> idsync.v1.GetDirectoryRequest
+	55,  // 105: idsync.v1.AdminService.IssueSourceToken:input_type -> idsync.v1.IssueSourceTokenRequest
+	57,  // 106: idsync.v1.AdminService.CreateEnrollmentToken:input_type -> idsync.v1.CreateEnrollmentTokenRequest
+	60,  // 107: idsync.v1.AdminService.ListAgents:input_type -> idsync.v1.ListAgentsRequest
+	62,  // 108: idsync.v1.AdminService.RevokeAgent:input_type -> idsync.v1.RevokeAgentRequest
+	65,  // 109: idsync.v1.AdminService.StartImport:input_type -> idsync.v1.StartImportRequest
+	67,  // 110: idsync.v1.AdminService.ListImports:input_type -> idsync.v1.ListImportsRequest
+	69,  // 111: idsync.v1.AdminService.GetImport:input_type -> idsync.v1.GetImportRequest
+	71,  // 112: idsync.v1.AdminService.ConfirmImport:input_type -> idsync.v1.ConfirmImportRequest
+	73,  // 113: idsync.v1.AdminService.CancelImport:input_type -> idsync.v1.CancelImportRequest
+	78,  // 114: idsync.v1.AdminService.ListUsers:input_type -> idsync.v1.ListUsersRequest
+	80,  // 115: idsync.v1.AdminService.GetUser:input_type -> idsync.v1.GetUserRequest
+	84,  // 116: idsync.v1.AdminService.ListGroups:input_type -> idsync.v1.ListGroupsRequest
+	86,  // 117: idsync.v1.AdminService.GetGroup:input_type -> idsync.v1.GetGroupRequest
+	31,  // 118: idsync.v1.AdminService.CreateAdminToken:input_type -> idsync.v1.CreateAdminTokenRequest
+	33,  // 119: idsync.v1.AdminService.ListAdminTokens:input_type -> idsync.v1.ListAdminTokensRequest
+	35,  // 120: idsync.v1.AdminService.RevokeAdminToken:input_type -> idsync.v1.RevokeAdminTokenRequest
+	38,  // 121: idsync.v1.AdminService.ListAuditEvents:input_type -> idsync.v1.ListAuditEventsRequest
+	40,  // 122: idsync.v1.AdminService.GetReport:input_type -> idsync.v1.GetReportRequest
+	28,  // 123: idsync.v1.AdminService.Authenticate:input_type -> idsync.v1.AuthenticateRequest
+	5,   // 124: idsync.v1.AdminService.DeactivateUser:input_type -> idsync.v1.DeactivateUserRequest
+	8,   // 125: idsync.v1.AdminService.ReactivateUser:input_type -> idsync.v1.ReactivateUserRequest
+	10,  // 126: idsync.v1.AdminService.SuspendUser:input_type -> idsync.v1.SuspendUserRequest
+	12,  // 127: idsync.v1.AdminService.UnsuspendUser:input_type -> idsync.v1.UnsuspendUserRequest
+	14,  // 128: idsync.v1.AdminService.RestoreUser:input_type -> idsync.v1.RestoreUserRequest
+	16,  // 129: idsync.v1.AdminService.CreateUser:input_type -> idsync.v1.CreateUserRequest
+	18,  // 130: idsync.v1.AdminService.UpdateUser:input_type -> idsync.v1.UpdateUserRequest
+	20,  // 131: idsync.v1.AdminService.DeleteUser:input_type -> idsync.v1.DeleteUserRequest
+	22,  // 132: idsync.v1.AdminService.CreateGroup:input_type -> idsync.v1.CreateGroupRequest
+	24,  // 133: idsync.v1.AdminService.AddGroupMember:input_type -> idsync.v1.AddGroupMemberRequest
+	26,  // 134: idsync.v1.AdminService.RemoveGroupMember:input_type -> idsync.v1.RemoveGroupMemberRequest
+	92,  // 135: idsync.v1.AdminService.CreateGroupRule:input_type -> idsync.v1.CreateGroupRuleRequest
+	94,  // 136: idsync.v1.AdminService.UpdateGroupRule:input_type -> idsync.v1.UpdateGroupRuleRequest
+	96,  // 137: idsync.v1.AdminService.ListGroupRules:input_type -> idsync.v1.ListGroupRulesRequest
+	98,  // 138: idsync.v1.AdminService.GetGroupRule:input_type -> idsync.v1.GetGroupRuleRequest
+	100, // 139: idsync.v1.AdminService.ApplyGroupRule:input_type -> idsync.v1.ApplyGroupRuleRequest
+	102, // 140: idsync.v1.AdminService.PreviewGroupRule:input_type -> idsync.v1.PreviewGroupRuleRequest
+	104, // 141: idsync.v1.AdminService.DeleteGroupRule:input_type -> idsync.v1.DeleteGroupRuleRequest
+	106, // 142: idsync.v1.AdminService.ConfirmGroupRule:input_type -> idsync.v1.ConfirmGroupRuleRequest
+	108, // 143: idsync.v1.AdminService.CancelGroupRule:input_type -> idsync.v1.CancelGroupRuleRequest
+	48,  // 144: idsync.v1.AdminService.CreateDirectory:output_type -> idsync.v1.CreateDirectoryResponse
+	50,  // 145: idsync.v1.AdminService.UpdateDirectory:output_type -> idsync.v1.UpdateDirectoryResponse
+	52,  // 146: idsync.v1.AdminService.ListDirectories:output_type -> idsync.v1.ListDirectoriesResponse
+	54,  // 147: idsync.v1.AdminService.GetDirectory:output_type -> idsync.v1.GetDirectoryResponse
+	56,  // 148: idsync.v1.AdminService.IssueSourceToken:output_type -> idsync.v1.IssueSourceTokenResponse
+	58,  // 149: idsync.v1.AdminService.CreateEnrollmentToken:output_type -> idsync.v1.CreateEnrollmentTokenResponse
+	61,  // 150: idsync.v1.AdminService.ListAgents:output_type -> idsync.v1.ListAgentsResponse
+	63,  // 151: idsync.v1.AdminService.RevokeAgent:output_type -> idsync.v1.RevokeAgentResponse
+	66,  // 152: idsync.v1.AdminService.StartImport:output_type -> idsync.v1.StartImportResponse
+	68,  // 153: idsync.v1.AdminService.ListImports:output_type -> idsync.v1.ListImportsResponse
+	70,  // 154: idsync.v1.AdminService.GetImport:output_type -> idsync.v1.GetImportResponse
+	72,  // 155: idsync.v1.AdminService.ConfirmImport:output_type -> idsync.v1.ConfirmImportResponse
+	74,  // 156: idsync.v1.AdminService.CancelImport:output_type -> idsync.v1.CancelImportResponse
+	79,  // 157: idsync.v1.AdminService.ListUsers:output_type -> idsync.v1.ListUsersResponse
+	81,  // 158: idsync.v1.AdminService.GetUser:output_type -> idsync.v1.GetUserResponse
+	85,  // 159: idsync.v1.AdminService.ListGroups:output_type -> idsync.v1.ListGroupsResponse
+	87,  // 160: idsync.v1.AdminService.GetGroup:output_type -> idsync.v1.GetGroupResponse
+	32,  // 161: idsync.v1.AdminService.CreateAdminToken:output_type -> idsync.v1.CreateAdminTokenResponse
+	34,  // 162: idsync.v1.AdminService.ListAdminTokens:output_type -> idsync.v1.ListAdminTokensResponse
+	36,  // 163: idsync.v1.AdminService.RevokeAdminToken:output_type -> idsync.v1.RevokeAdminTokenResponse
+	39,  // 164: idsync.v1.AdminService.ListAuditEvents:output_type -> idsync.v1.ListAuditEventsResponse
+	42,  // 165: idsync.v1.AdminService.GetReport:output_type -> idsync.v1.GetReportResponse
+	29,  // 166: idsync.v1.AdminService.Authenticate:output_type -> idsync.v1.AuthenticateResponse
+	6,   // 167: idsync.v1.AdminService.DeactivateUser:output_type -> idsync.v1.DeactivateUserResponse
+	9,   // 168: idsync.v1.AdminService.ReactivateUser:output_type -> idsync.v1.ReactivateUserResponse
+	11,  // 169: idsync.v1.AdminService.SuspendUser:output_type -> idsync.v1.SuspendUserResponse
+	13,  // 170: idsync.v1.AdminService.UnsuspendUser:output_type -> idsync.v1.UnsuspendUserResponse
+	15,  // 171: idsync.v1.AdminService.RestoreUser:output_type -> idsync.v1.RestoreUserResponse
+	17,  // 172: idsync.v1.AdminService.CreateUser:output_type -> idsync.v1.CreateUserResponse
+	19,  // 173: idsync.v1.AdminService.UpdateUser:output_type -> idsync.v1.UpdateUserResponse
+	21,  // 174: idsync.v1.AdminService.DeleteUser:output_type -> idsync.v1.DeleteUserResponse
+	23,  // 175: idsync.v1.AdminService.CreateGroup:output_type -> idsync.v1.CreateGroupResponse
+	25,  // 176: idsync.v1.AdminService.AddGroupMember:output_type -> idsync.v1.AddGroupMemberResponse
+	27,  // 177: idsync.v1.AdminService.RemoveGroupMember:output_type -> idsync.v1.RemoveGroupMemberResponse
+	93,  // 178: idsync.v1.AdminService.CreateGroupRule:output_type -> idsync.v1.CreateGroupRuleResponse
+	95,  // 179: idsync.v1.AdminService.UpdateGroupRule:output_type -> idsync.v1.UpdateGroupRuleResponse
+	97,  // 180: idsync.v1.AdminService.ListGroupRules:output_type -> idsync.v1.ListGroupRulesResponse
+	99,  // 181: idsync.v1.AdminService.GetGroupRule:output_type -> idsync.v1.GetGroupRuleResponse
+	101, // 182: idsync.v1.AdminService.ApplyGroupRule:output_type -> idsync.v1.ApplyGroupRuleResponse
+	103, // 183: idsync.v1.AdminService.PreviewGroupRule:output_type -> idsync.v1.PreviewGroupRuleResponse
+	105, // 184: idsync.v1.AdminService.DeleteGroupRule:output_type -> idsync.v1.DeleteGroupRuleResponse
+	107, // 185: idsync.v1.AdminService.ConfirmGroupRule:output_type -> idsync.v1.ConfirmGroupRuleResponse
+	109, // 186: idsync.v1.AdminService.CancelGroupRule:output_type -> idsync.v1.CancelGroupRuleResponse
+	144, // [144:187] is the sub-list for method output_type
+	101, // [101:144] is the sub-list for method input_type
+	101, // [101:101] is the sub-list for extension type_name
+	101, // [101:101] is the sub-list for extension extendee
+	0,   // [0:101] is the sub-list for field type_name
 }
 
 func init() { file_idsync_v1_admin_proto_init() }
@@ -6348,14 +7928,14 @@ func file_idsync_v1_admin_proto_init() {
 		return
 	}
 	file_idsync_v1_agent_proto_init()
-	file_idsync_v1_admin_proto_msgTypes[17].OneofWrappers = []any{}
+	file_idsync_v1_admin_proto_msgTypes[40].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_idsync_v1_admin_proto_rawDesc), len(file_idsync_v1_admin_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   81,
+			NumMessages:   107,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -35,6 +35,8 @@ const (
 	// An upstream SCIM source (an HR system) that writes to the hub's SCIM
 	// endpoint; no agent serves it.
 	DirectoryKind_DIRECTORY_KIND_SCIM DirectoryKind = 3
+	// Users and groups the hub masters, made by admins; no agent serves it.
+	DirectoryKind_DIRECTORY_KIND_LOCAL DirectoryKind = 4
 )
 
 // Enum value maps for DirectoryKind.
@@ -44,12 +46,14 @@ var (
 		1: "DIRECTORY_KIND_OPENLDAP",
 		2: "DIRECTORY_KIND_AD",
 		3: "DIRECTORY_KIND_SCIM",
+		4: "DIRECTORY_KIND_LOCAL",
 	}
 	DirectoryKind_value = map[string]int32{
 		"DIRECTORY_KIND_UNSPECIFIED": 0,
 		"DIRECTORY_KIND_OPENLDAP":    1,
 		"DIRECTORY_KIND_AD":          2,
 		"DIRECTORY_KIND_SCIM":        3,
+		"DIRECTORY_KIND_LOCAL":       4,
 	}
 )
 
@@ -2608,12 +2612,13 @@ const file_idsync_v1_agent_proto_rawDesc = "" +
 	"\amessage\x18\x04 \x01(\tR\amessage\"8\n" +
 	"\x03Ack\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x1a\n" +
-	"\bsequence\x18\x02 \x01(\x04R\bsequence*|\n" +
+	"\bsequence\x18\x02 \x01(\x04R\bsequence*\x96\x01\n" +
 	"\rDirectoryKind\x12\x1e\n" +
 	"\x1aDIRECTORY_KIND_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17DIRECTORY_KIND_OPENLDAP\x10\x01\x12\x15\n" +
 	"\x11DIRECTORY_KIND_AD\x10\x02\x12\x17\n" +
-	"\x13DIRECTORY_KIND_SCIM\x10\x03*V\n" +
+	"\x13DIRECTORY_KIND_SCIM\x10\x03\x12\x18\n" +
+	"\x14DIRECTORY_KIND_LOCAL\x10\x04*V\n" +
 	"\n" +
 	"ObjectKind\x12\x1b\n" +
 	"\x17OBJECT_KIND_UNSPECIFIED\x10\x00\x12\x14\n" +

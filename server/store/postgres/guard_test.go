@@ -2,8 +2,8 @@ package postgres_test
 
 import (
 	"testing"
-	"time"
 
+	"github.com/idsync/idsync/internal/eventually"
 	"github.com/idsync/idsync/server/store"
 )
 
@@ -59,17 +59,14 @@ func TestFullRunGuardHoldsAgainstCapture(t *testing.T) {
 		done <- result{res, err}
 	}()
 	// The batch has read alice (as she was) once it waits for her row.
-	waiting := false
-	for deadline := time.Now().Add(30 * time.Second); !waiting && time.Now().Before(deadline); {
+	eventually.That(t, "the full run's batch to wait for the captured row", func() (bool, string) {
+		var waiting bool
 		if err := capture.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_stat_activity
 			WHERE datname = current_database() AND wait_event_type = 'Lock')`).Scan(&waiting); err != nil {
 			t.Fatalf("watching for the batch to wait: %v", err)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	if !waiting {
-		t.Fatalf("the full run's batch never waited for the captured row")
-	}
+		return waiting, "no session of the database waits for a lock"
+	})
 	if err := tx.Commit(ctx); err != nil {
 		t.Fatalf("COMMIT: %v", err)
 	}

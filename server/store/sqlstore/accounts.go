@@ -53,14 +53,30 @@ func (s *Store) GetAccountByRemoteID(ctx context.Context, appID int64, remoteID 
 
 // PutAccount inserts or replaces the account of (a.AppID, a.UserID) and
 // sets a.UpdatedAt to now, and a.CreatedAt to now when the account is new
-// (otherwise to the stored one). An unknown app or user is
-// store.ErrNotFound; a remote id another account of the app holds is
+// (otherwise to the stored one). An unknown app, or a user the hub has
+// not and no account of it exists (a purged user's stays until its job
+// deletes it in the app), is store.ErrNotFound; a remote id another account of the app holds is
 // store.ErrConflict.
 func (s *Store) PutAccount(ctx context.Context, a *store.Account) error {
 	t := now()
-	err := s.wr.row(ctx, accountUpsert+` RETURNING created_at`,
-		a.AppID, a.UserID, a.RemoteID, string(a.State), a.Pushed, a.Hash, a.Linked, a.LastError,
-		s.wr.t(t), s.wr.t(t), s.wr.t(a.DeactivatedAt)).Scan(scanTime{&a.CreatedAt})
+	err := s.inTx(ctx, func(tx runner) error {
+		// A new account is of a user the hub has; an existing one may
+		// outlive its user (purged, its job deleting it in the app).
+		ok, err := tx.exists(ctx, `SELECT 1 FROM objects WHERE id = ? AND kind = 'user'
+			UNION ALL SELECT 1 FROM accounts WHERE app_id = ? AND user_id = ?`, a.UserID, a.AppID, a.UserID)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return notFound("no user %s", a.UserID)
+		}
+		return tx.row(ctx, accountUpsert+` RETURNING created_at`,
+			a.AppID, a.UserID, a.RemoteID, string(a.State), a.Pushed, a.Hash, a.Linked, a.LastError,
+			tx.t(t), tx.t(t), tx.t(a.DeactivatedAt)).Scan(scanTime{&a.CreatedAt})
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("storing the account of user %s in app %d: %w", a.UserID, a.AppID, err)
+	}
 	if err != nil {
 		return s.refErr(err, "storing the account of user %s in app %d", a.UserID, a.AppID)
 	}

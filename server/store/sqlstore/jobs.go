@@ -336,6 +336,25 @@ func (s *Store) RetryJob(ctx context.Context, id int64, owner string, nextAt tim
 	return nil
 }
 
+// WaitJob puts a job owner holds back in the queue without an error, at
+// until, or at now when it was marked Again while it ran; see
+// store.Store.
+func (s *Store) WaitJob(ctx context.Context, id int64, owner string, until, at time.Time) error {
+	// COALESCE with the column gives PostgreSQL the parameters' type.
+	n, err := s.wr.execN(ctx, `UPDATE jobs SET state = 'queued',
+		next_at = CASE WHEN again THEN COALESCE(?, next_at) ELSE COALESCE(?, next_at) END,
+		last_error = '', owner = '', again = FALSE, lease_until = NULL, updated_at = ?
+		WHERE id = ? AND owner = ? AND state = 'running'`,
+		s.wr.t(at), s.wr.t(until), s.wr.t(now()), id, owner)
+	if err != nil {
+		return fmt.Errorf("putting job %d back to wait: %w", id, err)
+	}
+	if n == 0 {
+		return jobMissing(ctx, s.wr, id, owner, "putting back")
+	}
+	return nil
+}
+
 // DeadJob dead-letters a job owner holds, at now with lastError; an older
 // dead job of the same app, kind and target is dropped (this one
 // supersedes it). Unknown job: store.ErrNotFound; not running for owner:

@@ -384,7 +384,7 @@ func cmpTime(t, def time.Time) time.Time {
 // cutoff, oldest first.
 func (s *Store) PurgeDue(ctx context.Context, directoryID int64, cutoff time.Time, limit int) ([]*store.User, error) {
 	rows, err := s.rd.query(ctx, userSelect+` AND o.directory_id = ? AND o.status = 'deprovisioned'
-		AND o.deprovisioned_at <= ? ORDER BY o.deprovisioned_at, o.id LIMIT ?`, directoryID, s.rd.t(cutoff), max(limit, 1))
+		AND o.source_status = 'deprovisioned' AND o.deprovisioned_at <= ? ORDER BY o.deprovisioned_at, o.id LIMIT ?`, directoryID, s.rd.t(cutoff), max(limit, 1))
 	if err != nil {
 		return nil, fmt.Errorf("listing the users of directory %d due for purge: %w", directoryID, err)
 	}
@@ -404,13 +404,28 @@ func (s *Store) PurgeUser(ctx context.Context, userID, actor string) (*store.Use
 		if u.Status != store.StatusDeprovisioned {
 			return conflict("user %s is %s, not deprovisioned", userID, u.Status)
 		}
+		if u.SourceStatus != store.StatusDeprovisioned {
+			// Held by an admin while its directory still has it: purged,
+			// it would come back from the directory as a new, active
+			// user, the hold lost.
+			return conflict("user %s is held deprovisioned by %s, and its directory still has it", userID, u.Hold.By)
+		}
 		// Its rows in groups: by its identity, and by the DN or username
 		// the hub knows it by where no other object of the directory holds
-		// them.
-		if _, err := tx.exec(ctx, `DELETE FROM memberships WHERE group_id IN (SELECT id FROM objects WHERE directory_id = ?)
+		// them. The groups are marked for a rewrite, as a deleted member's
+		// are (unlinkDeleted): the directory may list it still (OpenLDAP
+		// without refint), and their stored hash covers the rows as read,
+		// so the next read of such a group writes it whole — a user made
+		// later at that DN is in it — instead of counting it unchanged.
+		rows := `FROM memberships WHERE group_id IN (SELECT id FROM objects WHERE directory_id = ?)
 			AND (member_ext = ? OR (member_key IN (?, ?) AND NOT EXISTS (SELECT 1 FROM objects o WHERE o.directory_id = ?
-				AND o.id <> ? AND ('dn:' || o.dn_key = memberships.member_key OR ('uid:' || o.name_key = memberships.member_key AND o.kind = 'user')))))`,
-			u.DirectoryID, u.ExternalID, "dn:"+row.dnKey, "uid:"+row.nameKey, u.DirectoryID, userID); err != nil {
+				AND o.id <> ? AND ('dn:' || o.dn_key = memberships.member_key OR ('uid:' || o.name_key = memberships.member_key AND o.kind = 'user')))))`
+		args := []any{u.DirectoryID, u.ExternalID, "dn:" + row.dnKey, "uid:" + row.nameKey, u.DirectoryID, userID}
+		if _, err := tx.exec(ctx, `UPDATE objects SET hash = ? WHERE id IN (SELECT group_id `+rows+`)`,
+			append([]any{unlinkedHash}, args...)...); err != nil {
+			return fmt.Errorf("marking the groups of user %s: %w", userID, err)
+		}
+		if _, err := tx.exec(ctx, `DELETE `+rows, args...); err != nil {
 			return fmt.Errorf("removing user %s from its groups: %w", userID, err)
 		}
 		// Its rows by id, in local groups of any directory; those groups
@@ -423,6 +438,24 @@ func (s *Store) PurgeUser(ctx context.Context, userID, actor string) (*store.Use
 		}
 		if _, err := tx.exec(ctx, `DELETE FROM memberships WHERE member_key = ?`, byID); err != nil {
 			return fmt.Errorf("removing user %s from local groups: %w", userID, err)
+		}
+		// Its direct assignments go with it; its app accounts stay, each
+		// with a job queued now, in this transaction, that deletes the
+		// account in the app (or opens a task) once the user is gone: a
+		// crash after the commit loses none.
+		if _, err := tx.exec(ctx, `DELETE FROM assignments WHERE target_id = ? AND kind = ?`, userID, string(store.AssignUser)); err != nil {
+			return fmt.Errorf("removing the assignments of user %s: %w", userID, err)
+		}
+		t := tx.t(now())
+		if _, err := tx.exec(ctx, `INSERT INTO jobs (app_id, kind, target, state, next_at, created_at, updated_at)
+			SELECT app_id, ?, user_id, 'queued', ?, ?, ? FROM accounts WHERE user_id = ? AND state <> ?
+			ON CONFLICT (app_id, kind, target) WHERE state IN ('queued', 'running') DO UPDATE SET
+			next_at = CASE WHEN jobs.state = 'queued' AND jobs.last_error = '' AND excluded.next_at < jobs.next_at
+				THEN excluded.next_at ELSE jobs.next_at END,
+			again = CASE WHEN jobs.state = 'running' THEN TRUE ELSE jobs.again END,
+			updated_at = excluded.updated_at`,
+			string(store.JobUser), t, t, t, userID, string(store.AccountDeleted)); err != nil {
+			return fmt.Errorf("queueing the app accounts of user %s: %w", userID, err)
 		}
 		if _, err := tx.exec(ctx, `DELETE FROM objects WHERE id = ?`, userID); err != nil {
 			return fmt.Errorf("purging user %s: %w", userID, err)

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +13,7 @@ var holdTests = []test{
 	{"Deactivate", testHoldDeactivate},
 	{"Suspend", testHoldSuspend},
 	{"Purge", testPurge},
+	{"PurgeMarksTheGroup", testPurgeMarksTheGroup},
 }
 
 // testPurge: a deprovisioned user is due for purge once its directory's
@@ -45,8 +47,39 @@ func testPurge(t *testing.T, s store.Store) {
 	_, err = s.PurgeUser(ctx, f.user("bob").ID, "hub")
 	wantErr(t, "PurgeUser(restored)", err, store.ErrConflict)
 
+	// alice has an account in an app (assigned to her directly) and one
+	// another app already deleted: the purge keeps the live account's row
+	// and queues its job, in its own transaction, so that the account
+	// goes from the app even if the hub stops right after.
+	app, old := newApp(t, s, "wiki"), newApp(t, s, "old-wiki")
+	must(t, "Assign", s.Assign(ctx, store.Assignment{AppID: app.ID, Kind: store.AssignUser, TargetID: gone.ID}))
+	must(t, "PutAccount", s.PutAccount(ctx, &store.Account{AppID: app.ID, UserID: gone.ID, RemoteID: "r-alice", State: store.AccountDeactivated}))
+	must(t, "PutAccount", s.PutAccount(ctx, &store.Account{AppID: old.ID, UserID: gone.ID, RemoteID: "r-old", State: store.AccountDeleted}))
+
 	purged, err := s.PurgeUser(ctx, gone.ID, "hub")
 	must(t, "PurgeUser", err)
+	if acct, err := s.GetAccount(ctx, app.ID, gone.ID); err != nil || acct.RemoteID != "r-alice" {
+		t.Errorf("the purged user's account: %+v, %v; want kept until its job deletes it in the app", acct, err)
+	}
+	for _, a := range []*store.App{app, old} {
+		jobs, err := s.ListJobs(ctx, store.JobFilter{AppID: a.ID})
+		must(t, "ListJobs", err)
+		want := 0
+		if a == app {
+			want = 1
+		}
+		if len(jobs) != want || want == 1 && (jobs[0].Kind != store.JobUser || jobs[0].Target != gone.ID || jobs[0].State != store.JobQueued) {
+			t.Errorf("jobs of app %s after the purge: %+v; want %d queued user job of %s", a.Name, jobs, want, gone.ID)
+		}
+	}
+	// The job, once it deleted the account in the app, records that.
+	must(t, "PutAccount(purged user's account)", s.PutAccount(ctx, &store.Account{AppID: app.ID, UserID: gone.ID,
+		RemoteID: "r-alice", State: store.AccountDeleted}))
+	wantErr(t, "PutAccount(purged user, new app)", s.PutAccount(ctx, &store.Account{AppID: newApp(t, s, "new-wiki").ID,
+		UserID: gone.ID, State: store.AccountActive}), store.ErrNotFound)
+	if as, err := s.ListAssignments(ctx, app.ID); err != nil || len(as) != 0 {
+		t.Errorf("assignments of the app after the purge: %+v, %v; want the purged user's gone", as, err)
+	}
 	if purged.ID != gone.ID {
 		t.Errorf("PurgeUser returned %s, want %s", purged.ID, gone.ID)
 	}
@@ -65,6 +98,49 @@ func testPurge(t *testing.T, s store.Store) {
 	f.upsert(capture, alice)
 	if again := f.user("alice"); again.ID == gone.ID {
 		t.Errorf("alice back after her purge kept the old id %s, want a new user", gone.ID)
+	}
+}
+
+// testPurgeMarksTheGroup: a purge that takes the purged user's rows out
+// of a directory's group — one that still lists it, as OpenLDAP without
+// refint does after a delete — marks the group, so that the next read of
+// it, listing the same members as before, writes it whole instead of
+// counting it unchanged: the hub's group is the directory's again, and a
+// user made later at that DN is in it. A read after that is unchanged.
+func testPurgeMarksTheGroup(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	f := newFixture(t, s, "corp")
+	capture := f.run(store.RunIncremental)
+	alice, bob := newUser("u1", "alice"), newUser("u2", "bob")
+	staff := newGroup("g1", "staff", dnMember(alice.DN), dnMember(bob.DN))
+	untouched := newGroup("g2", "untouched", dnMember(bob.DN))
+	f.upsert(capture, alice, bob, staff, untouched)
+	f.apply(capture, store.Batch{Deletes: []string{"u1"}})
+	_, err := s.PurgeUser(ctx, f.user("alice").ID, "hub")
+	must(t, "PurgeUser", err)
+	if got := memberValues(f.members(f.group("staff").ID)); !slices.Equal(got, []string{bob.DN}) {
+		t.Fatalf("staff lists %q after alice's purge, want bob alone", got)
+	}
+
+	// alice again at her DN, a new object; the directory's staff, read
+	// whole, lists her still.
+	full := f.run(store.RunFull)
+	res := f.apply(full, store.Batch{Upserts: []*store.Object{newUser("u3", "alice"), bob, staff, untouched}})
+	if res.Created != 1 || res.Updated != 1 || res.Unchanged != 2 {
+		t.Errorf("a full read after the purge: %+v, want alice created, staff rewritten, bob and untouched unchanged", res)
+	}
+	if got, want := sortedLower(memberValues(f.members(f.group("staff").ID))), sortedLower([]string{alice.DN, bob.DN}); !slices.Equal(got, want) {
+		t.Errorf("staff lists %q after the read, want %q", got, want)
+	}
+	groups, err := s.UserGroups(ctx, f.user("alice").ID)
+	must(t, "UserGroups", err)
+	if len(groups) != 1 || groups[0].Name != "staff" {
+		t.Errorf("the new alice is in %+v, want staff", groups)
+	}
+	f.end(full)
+	again := f.run(store.RunFull)
+	if res := f.apply(again, store.Batch{Upserts: []*store.Object{staff}}); res.Unchanged != 1 {
+		t.Errorf("the next read of staff: %+v, want it unchanged", res)
 	}
 }
 
@@ -117,6 +193,13 @@ func testHoldDeactivate(t *testing.T, s store.Store) {
 	if restored, err := s.ListAudit(ctx, store.AuditFilter{Action: "user.restored"}); err != nil || len(restored) != 0 {
 		t.Errorf("user.restored events while held: %+v, %v", restored, err)
 	}
+	// Held while the directory still has her: never due for purge (purged,
+	// she would come back from the directory active, the hold lost).
+	if due, err := s.PurgeDue(ctx, f.dir.ID, time.Now().Add(24*time.Hour), 10); err != nil || len(due) != 0 {
+		t.Errorf("PurgeDue with alice held and in her directory: %d users, %v; want none", len(due), err)
+	}
+	_, err = s.PurgeUser(ctx, u.ID, "hub")
+	wantErr(t, "PurgeUser(held, in her directory)", err, store.ErrConflict)
 
 	// Lifted: her source's status.
 	lifted, err := s.SetHold(ctx, u.ID, store.Hold{By: "admin:ann"}, "user.reactivated", admin.ID)

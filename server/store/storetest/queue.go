@@ -20,6 +20,7 @@ var queueTests = []test{
 	{"ConcurrentEnqueue", testQueueConcurrentEnqueue},
 	{"ClaimOrderAndLimit", testQueueClaimOrder},
 	{"Again", testQueueAgain},
+	{"Wait", testQueueWait},
 	{"LeaseExpiry", testQueueLeaseExpiry},
 	{"OwnerChecks", testQueueOwnerChecks},
 	{"PausedApp", testQueuePausedApp},
@@ -393,6 +394,30 @@ func testQueuePausedApp(t *testing.T, s store.Store) {
 	if _, got := claim(t, s, a.ID, "w1", at(time.Minute), 10); len(got) != 1 {
 		t.Errorf("claimed %v after resuming, want the job", got)
 	}
+}
+
+// testQueueWait: a job put back to wait (a retention) runs at the end of
+// the wait — or at once when a change marked it Again while it ran, so
+// that a restore or a purge is not held up by the wait it ends.
+func testQueueWait(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	a := newApp(t, s, "crm")
+	j := enqueue(t, s, a.ID, store.JobUser, "u1", at(0))
+	claim(t, s, a.ID, "w1", at(0), 1)
+	must(t, "WaitJob", s.WaitJob(ctx, j.ID, "w1", at(30*24*time.Hour), at(time.Second)))
+	if got := job(t, s, j.ID); got.State != store.JobQueued || !got.NextAt.Equal(at(30*24*time.Hour)) || got.LastError != "" ||
+		got.Owner != "" || got.Again {
+		t.Errorf("after WaitJob: %+v; want queued at the end of the wait, no error, no owner", got)
+	}
+	// Claimed at the end of the wait, marked Again while it runs: it waits
+	// no more.
+	claim(t, s, a.ID, "w1", at(30*24*time.Hour), 1)
+	enqueue(t, s, a.ID, store.JobUser, "u1", at(30*24*time.Hour+time.Second))
+	must(t, "WaitJob", s.WaitJob(ctx, j.ID, "w1", at(60*24*time.Hour), at(30*24*time.Hour+2*time.Second)))
+	if got := job(t, s, j.ID); got.State != store.JobQueued || !got.NextAt.Equal(at(30*24*time.Hour+2*time.Second)) || got.Again {
+		t.Errorf("after WaitJob of a job marked Again: %+v; want queued at once, not again", got)
+	}
+	wantErr(t, "WaitJob(not running)", s.WaitJob(ctx, j.ID, "w1", at(0), at(0)), store.ErrConflict)
 }
 
 func testQueueRetryAndDead(t *testing.T, s store.Store) {

@@ -1,0 +1,320 @@
+package hub_test
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
+
+	"github.com/idsync/idsync/internal/eventually"
+	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
+	"github.com/idsync/idsync/server/auth"
+	"github.com/idsync/idsync/server/hub"
+)
+
+// clock is a hub clock a test moves forward.
+type clock struct {
+	mu   sync.Mutex
+	skip time.Duration
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.skip)
+}
+
+func (c *clock) advance(d time.Duration) {
+	c.mu.Lock()
+	c.skip += d
+	c.mu.Unlock()
+}
+
+// wantCode fails unless err has code want.
+func wantCode(t *testing.T, what string, err error, want codes.Code) {
+	t.Helper()
+	if status.Code(err) != want {
+		t.Errorf("%s: %v, want %v", what, err, want)
+	}
+}
+
+// TestLifecycleScopes: a group-admin deactivates and reactivates the users
+// of its groups and no other (one in another group, one of a lookalike
+// group, one that does not exist: the same refusal, audited), never in
+// their directory; it neither restores nor writes local users; read-only
+// does none of it.
+func TestLifecycleScopes(t *testing.T) {
+	h := startHub(t, lookalikes(t))
+	ctx := t.Context()
+	admin := idsyncv1.NewAdminServiceClient(h.conn)
+	grp := as(ctx, h.token("helpdesk", auth.RoleGroupAdmin, []string{h.groupIDs()["corp/sales"]}, nil))
+	ro := as(ctx, h.token("auditor", auth.RoleReadOnly, nil, nil))
+
+	held, err := admin.DeactivateUser(grp, &idsyncv1.DeactivateUserRequest{User: "ann", Reason: "laptop stolen"})
+	if err != nil {
+		t.Fatalf("group-admin deactivates ann of its group: %v", err)
+	}
+	u := held.GetUser()
+	if u.GetStatus() != idsyncv1.UserStatus_USER_STATUS_DEPROVISIONED || u.GetSourceStatus() != idsyncv1.UserStatus_USER_STATUS_ACTIVE ||
+		u.GetHold().GetBy() != "admin:helpdesk" || u.GetHold().GetReason() != "laptop stolen" || u.GetPurgeAt() != nil {
+		t.Errorf("ann after deactivate: status %v, source %v, hold %v, purge %v; want deprovisioned, held by admin:helpdesk (laptop stolen), active at the source, no purge while her directory has her",
+			u.GetStatus(), u.GetSourceStatus(), u.GetHold(), u.GetPurgeAt())
+	}
+	refused := []struct {
+		name string
+		call func() error
+		want codes.Code
+	}{
+		{"a user of another group", func() error {
+			_, err := admin.DeactivateUser(grp, &idsyncv1.DeactivateUserRequest{User: "bob"})
+			return err
+		}, codes.PermissionDenied},
+		{"a user of a lookalike group in another directory", func() error {
+			_, err := admin.DeactivateUser(grp, &idsyncv1.DeactivateUserRequest{User: "eve"})
+			return err
+		}, codes.PermissionDenied},
+		{"a user of a lookalike group, naming its directory", func() error {
+			_, err := admin.SuspendUser(grp, &idsyncv1.SuspendUserRequest{User: "eve", Directory: "east"})
+			return err
+		}, codes.PermissionDenied},
+		{"a user that does not exist", func() error {
+			_, err := admin.DeactivateUser(grp, &idsyncv1.DeactivateUserRequest{User: "nobody"})
+			return err
+		}, codes.PermissionDenied},
+		{"its own user, in the directory", func() error {
+			_, err := admin.ReactivateUser(grp, &idsyncv1.ReactivateUserRequest{User: "ann", InDirectory: true})
+			return err
+		}, codes.PermissionDenied},
+		{"a restore", func() error {
+			_, err := admin.RestoreUser(grp, &idsyncv1.RestoreUserRequest{User: "ann"})
+			return err
+		}, codes.PermissionDenied},
+		{"a local user", func() error {
+			_, err := admin.CreateUser(grp, &idsyncv1.CreateUserRequest{Directory: "corp", Username: "x"})
+			return err
+		}, codes.PermissionDenied},
+		{"read-only deactivates", func() error {
+			_, err := admin.DeactivateUser(ro, &idsyncv1.DeactivateUserRequest{User: "cid"})
+			return err
+		}, codes.PermissionDenied},
+		{"read-only reactivates", func() error {
+			_, err := admin.ReactivateUser(ro, &idsyncv1.ReactivateUserRequest{User: "ann"})
+			return err
+		}, codes.PermissionDenied},
+	}
+	for _, c := range refused {
+		t.Run(c.name, func(t *testing.T) { wantCode(t, c.name, c.call(), c.want) })
+	}
+	// The refusals of a user outside the group read alike, whether the
+	// user exists or not.
+	_, errBob := admin.DeactivateUser(grp, &idsyncv1.DeactivateUserRequest{User: "bob"})
+	_, errNobody := admin.DeactivateUser(grp, &idsyncv1.DeactivateUserRequest{User: "nobody"})
+	if strings.ReplaceAll(status.Convert(errBob).Message(), "bob", "X") != strings.ReplaceAll(status.Convert(errNobody).Message(), "nobody", "X") {
+		t.Errorf("refusals tell an existing user from none: %q vs %q", status.Convert(errBob).Message(), status.Convert(errNobody).Message())
+	}
+	eventually.That(t, "the refusals in the audit trail", func() (bool, string) {
+		ev, err := admin.ListAuditEvents(as(ctx, h.boot), &idsyncv1.ListAuditEventsRequest{Outcome: "refused"})
+		if err != nil {
+			return false, err.Error()
+		}
+		by := map[string]int{}
+		for _, e := range ev.GetEvents() {
+			by[e.GetActor()]++
+		}
+		return by["admin:helpdesk"] >= 7 && by["admin:auditor"] >= 2, fmt.Sprint(by)
+	})
+	if _, err := admin.ReactivateUser(grp, &idsyncv1.ReactivateUserRequest{User: "ann"}); err != nil {
+		t.Errorf("group-admin reactivates ann: %v", err)
+	}
+	got, err := admin.GetUser(as(ctx, h.boot), &idsyncv1.GetUserRequest{User: "ann"})
+	if err != nil || got.GetUser().GetStatus() != idsyncv1.UserStatus_USER_STATUS_ACTIVE || got.GetUser().GetHold() != nil {
+		t.Errorf("ann after reactivate: %v (%v), want active with no hold", got.GetUser(), err)
+	}
+}
+
+// TestPeopleDoors: the super-admin's side of issue 13 through the API —
+// holds of both kinds (each lifted by its own verb), an in-directory write
+// to a directory that allows none (the hold stands, the answer says why),
+// a local directory's users and groups, retention per directory shown as
+// purge dates and in report upcoming-purges, restore, and the purge loop
+// on the hub's clock.
+func TestPeopleDoors(t *testing.T) {
+	clk := &clock{}
+	h := startHubWith(t, func(c *hub.Config) {
+		c.Now, c.PurgeEvery, c.UserRetention = clk.Now, 20*time.Millisecond, 30*24*time.Hour
+	})
+	ctx := t.Context()
+	admin := idsyncv1.NewAdminServiceClient(h.conn)
+	boot := as(ctx, h.boot)
+
+	t.Run("holds", func(t *testing.T) {
+		s, err := admin.SuspendUser(boot, &idsyncv1.SuspendUserRequest{User: "bob", Reason: "on leave"})
+		if err != nil || s.GetUser().GetStatus() != idsyncv1.UserStatus_USER_STATUS_SUSPENDED || s.GetUser().GetPurgeAt() != nil {
+			t.Fatalf("suspend bob: %v (%v), want suspended, no purge date", s.GetUser(), err)
+		}
+		_, err = admin.ReactivateUser(boot, &idsyncv1.ReactivateUserRequest{User: "bob"})
+		wantCode(t, "reactivate a suspended user", err, codes.FailedPrecondition)
+		if !strings.Contains(status.Convert(err).Message(), "user.unsuspended") {
+			t.Errorf("the refusal %q does not say what lifts the hold", status.Convert(err).Message())
+		}
+		if u, err := admin.UnsuspendUser(boot, &idsyncv1.UnsuspendUserRequest{User: "bob"}); err != nil ||
+			u.GetUser().GetStatus() != idsyncv1.UserStatus_USER_STATUS_ACTIVE {
+			t.Errorf("unsuspend bob: %v (%v), want active", u.GetUser(), err)
+		}
+		d, err := admin.DeactivateUser(boot, &idsyncv1.DeactivateUserRequest{User: "cid", InDirectory: true})
+		if err != nil {
+			t.Fatalf("deactivate cid --in-directory: %v", err)
+		}
+		if d.GetUser().GetStatus() != idsyncv1.UserStatus_USER_STATUS_DEPROVISIONED || d.GetInDirectory().GetDone() ||
+			!strings.Contains(d.GetInDirectory().GetMessage(), "not writable") {
+			t.Errorf("deactivate cid --in-directory in a directory without write-back: %v, %v; want held in the hub, the directory write refused as not writable",
+				d.GetUser().GetStatus(), d.GetInDirectory())
+		}
+		r, err := admin.RestoreUser(boot, &idsyncv1.RestoreUserRequest{User: "cid"})
+		if err != nil || r.GetUser().GetStatus() != idsyncv1.UserStatus_USER_STATUS_ACTIVE {
+			t.Errorf("restore cid (held): %v (%v), want active", r.GetUser(), err)
+		}
+		_, err = admin.RestoreUser(boot, &idsyncv1.RestoreUserRequest{User: "cid"})
+		wantCode(t, "restore an active user", err, codes.FailedPrecondition)
+		_, err = admin.DeactivateUser(boot, &idsyncv1.DeactivateUserRequest{User: "cid", Reason: "bad\x1b[2Jreason"})
+		wantCode(t, "a reason with an escape sequence", err, codes.InvalidArgument)
+	})
+
+	if _, err := admin.CreateDirectory(boot, &idsyncv1.CreateDirectoryRequest{Directory: &idsyncv1.Directory{
+		Name: "staff", Kind: idsyncv1.DirectoryKind_DIRECTORY_KIND_LOCAL}}); err != nil {
+		t.Fatalf("a local directory: %v", err)
+	}
+	var con *idsyncv1.User
+	t.Run("local users", func(t *testing.T) {
+		c, err := admin.CreateUser(boot, &idsyncv1.CreateUserRequest{Directory: "staff", Username: "contractor",
+			Email: "con@example.org", Fields: map[string]string{"title": "Contractor", "extra.costCenter": "42"}})
+		if err != nil {
+			t.Fatalf("create contractor: %v", err)
+		}
+		con = c.GetUser()
+		if con.GetTitle() != "Contractor" || con.GetStatus() != idsyncv1.UserStatus_USER_STATUS_ACTIVE || len(con.GetExtra()) != 1 {
+			t.Errorf("contractor: %v", con)
+		}
+		for _, bad := range []struct {
+			name string
+			req  *idsyncv1.CreateUserRequest
+			want codes.Code
+			says string
+		}{
+			{"taken name, other case", &idsyncv1.CreateUserRequest{Directory: "staff", Username: "CONTRACTOR"}, codes.AlreadyExists, "taken"},
+			{"bad email", &idsyncv1.CreateUserRequest{Directory: "staff", Username: "x", Email: "not-an-address"}, codes.InvalidArgument, "email"},
+			{"unknown field", &idsyncv1.CreateUserRequest{Directory: "staff", Username: "y", Fields: map[string]string{"salary": "1"}}, codes.InvalidArgument, "salary"},
+			{"a directory's", &idsyncv1.CreateUserRequest{Directory: "corp", Username: "z"}, codes.FailedPrecondition, "corp"},
+		} {
+			_, err := admin.CreateUser(boot, bad.req)
+			if status.Code(err) != bad.want || !strings.Contains(status.Convert(err).Message(), bad.says) {
+				t.Errorf("create %s: %v, want %v naming %q", bad.name, err, bad.want, bad.says)
+			}
+		}
+		u, err := admin.UpdateUser(boot, &idsyncv1.UpdateUserRequest{User: "contractor", Directory: "staff",
+			Fields: map[string]string{"title": "Lead", "extra.costCenter": ""}})
+		if err != nil || u.GetUser().GetTitle() != "Lead" || len(u.GetUser().GetExtra()) != 0 {
+			t.Errorf("update contractor: %v (%v), want title Lead, costCenter cleared", u.GetUser(), err)
+		}
+		_, err = admin.UpdateUser(boot, &idsyncv1.UpdateUserRequest{User: "ann", Fields: map[string]string{"title": "CEO"}})
+		wantCode(t, "update a directory's user", err, codes.FailedPrecondition)
+	})
+
+	t.Run("local groups", func(t *testing.T) {
+		g, err := admin.CreateGroup(boot, &idsyncv1.CreateGroupRequest{Directory: "staff", Name: "crew"})
+		if err != nil {
+			t.Fatalf("create crew: %v", err)
+		}
+		for _, m := range []*idsyncv1.AddGroupMemberRequest{{Group: "crew", User: "contractor"}, {Group: g.GetGroup().GetId(), User: "ann", UserDirectory: "corp"}} {
+			if _, err := admin.AddGroupMember(boot, m); err != nil {
+				t.Fatalf("add %s to crew: %v", m.GetUser(), err)
+			}
+		}
+		crew, err := admin.GetGroup(boot, &idsyncv1.GetGroupRequest{Group: "crew"})
+		if err != nil || len(crew.GetMembers()) != 2 {
+			t.Fatalf("crew: %v (%v), want ann and the contractor", crew.GetMembers(), err)
+		}
+		r, err := admin.RemoveGroupMember(boot, &idsyncv1.RemoveGroupMemberRequest{Group: "crew", User: "ann"})
+		if err != nil || r.GetGroup().GetMemberCount() != 1 {
+			t.Errorf("remove ann from crew: %v (%v), want one member left", r.GetGroup(), err)
+		}
+		_, err = admin.AddGroupMember(boot, &idsyncv1.AddGroupMemberRequest{Group: "sales", User: "contractor"})
+		wantCode(t, "add to a directory's group", err, codes.FailedPrecondition)
+	})
+
+	t.Run("retention and purge", func(t *testing.T) {
+		d, err := admin.DeleteUser(boot, &idsyncv1.DeleteUserRequest{User: "contractor"})
+		if err != nil {
+			t.Fatalf("delete contractor: %v", err)
+		}
+		gone := d.GetUser()
+		if got := gone.GetPurgeAt().AsTime().Sub(gone.GetDeprovisionedAt().AsTime()); got != 30*24*time.Hour {
+			t.Errorf("contractor purged %v after deletion, want the hub's 30 days", got)
+		}
+		if _, err := admin.UpdateDirectory(boot, &idsyncv1.UpdateDirectoryRequest{
+			Directory:  &idsyncv1.Directory{Name: "staff", RetentionSeconds: 7 * 24 * 3600},
+			UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"retention_seconds"}}}); err != nil {
+			t.Fatalf("staff's retention 7d: %v", err)
+		}
+		list, err := admin.ListUsers(boot, &idsyncv1.ListUsersRequest{Status: idsyncv1.UserStatus_USER_STATUS_DEPROVISIONED})
+		if err != nil || len(list.GetUsers()) != 1 ||
+			list.GetUsers()[0].GetPurgeAt().AsTime().Sub(gone.GetDeprovisionedAt().AsTime()) != 7*24*time.Hour {
+			t.Fatalf("deprovisioned users: %v (%v), want the contractor, purged 7 days after", list.GetUsers(), err)
+		}
+		rep, err := admin.GetReport(boot, &idsyncv1.GetReportRequest{Name: "upcoming-purges"})
+		if err != nil || len(rep.GetRows()) != 1 || rep.GetRows()[0].GetCells()[1] != "contractor" {
+			t.Errorf("report upcoming-purges: %v (%v), want the contractor", rep.GetRows(), err)
+		}
+		back, err := admin.RestoreUser(boot, &idsyncv1.RestoreUserRequest{User: "contractor"})
+		if err != nil || back.GetUser().GetStatus() != idsyncv1.UserStatus_USER_STATUS_ACTIVE || back.GetUser().GetId() != gone.GetId() {
+			t.Fatalf("restore the contractor: %v (%v), want active, the same id", back.GetUser(), err)
+		}
+		if _, err := admin.DeleteUser(boot, &idsyncv1.DeleteUserRequest{User: "contractor"}); err != nil {
+			t.Fatal(err)
+		}
+		// A temp of a directory that keeps its users 5 days, deleted now
+		// too: six days on, the purge takes it and keeps the contractor
+		// (7 days); eight days on, the contractor goes.
+		if _, err := admin.CreateDirectory(boot, &idsyncv1.CreateDirectoryRequest{Directory: &idsyncv1.Directory{
+			Name: "temps", Kind: idsyncv1.DirectoryKind_DIRECTORY_KIND_LOCAL, RetentionSeconds: 5 * 24 * 3600}}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := admin.CreateUser(boot, &idsyncv1.CreateUserRequest{Directory: "temps", Username: "temp1"}); err != nil {
+			t.Fatal(err)
+		}
+		temp, err := admin.DeleteUser(boot, &idsyncv1.DeleteUserRequest{User: "temp1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		clk.advance(6 * 24 * time.Hour)
+		eventually.That(t, "temp1 purged after its directory's 5 days", func() (bool, string) {
+			_, err := admin.GetUser(boot, &idsyncv1.GetUserRequest{User: temp.GetUser().GetId()})
+			return status.Code(err) == codes.NotFound, status.Convert(err).Message()
+		})
+		if _, err := admin.GetUser(boot, &idsyncv1.GetUserRequest{User: gone.GetId()}); err != nil {
+			t.Fatalf("the contractor six days after: %v, want kept (7 days)", err)
+		}
+		clk.advance(2 * 24 * time.Hour)
+		eventually.That(t, "the contractor purged", func() (bool, string) {
+			_, err := admin.GetUser(boot, &idsyncv1.GetUserRequest{User: gone.GetId()})
+			return status.Code(err) == codes.NotFound, status.Convert(err).Message()
+		})
+		ev, err := admin.ListAuditEvents(boot, &idsyncv1.ListAuditEventsRequest{Action: "user.purged"})
+		if err != nil || len(ev.GetEvents()) != 2 || !strings.Contains(ev.GetEvents()[1].GetDetail(), gone.GetId()) ||
+			!strings.Contains(ev.GetEvents()[1].GetDetail(), "staff") {
+			t.Errorf("user.purged events: %v (%v), want temp1 then the contractor, naming its id and directory", ev.GetEvents(), err)
+		}
+		_, err = admin.RestoreUser(boot, &idsyncv1.RestoreUserRequest{User: gone.GetId()})
+		wantCode(t, "restore a purged user", err, codes.NotFound)
+		// The same username later is a new user.
+		again, err := admin.CreateUser(boot, &idsyncv1.CreateUserRequest{Directory: "staff", Username: "contractor"})
+		if err != nil || again.GetUser().GetId() == gone.GetId() {
+			t.Errorf("contractor again: %v (%v), want a new user", again.GetUser(), err)
+		}
+	})
+}
