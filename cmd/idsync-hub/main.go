@@ -46,6 +46,8 @@ func run(args []string) int {
 	fs.DurationVar(&cfg.Provision.MinBackoff, "push-min-backoff", 2*time.Second, "wait after a push's first failure; doubles per failure, with jitter")
 	fs.DurationVar(&cfg.Provision.MaxBackoff, "push-max-backoff", 10*time.Minute, "longest wait between a push's attempts")
 	fs.DurationVar(&cfg.Agents.CertTTL, "agent-cert-ttl", 365*24*time.Hour, "lifetime of the client certificates agents get; they renew when a third is left")
+	fs.DurationVar(&cfg.RuleInterval, "rule-interval", time.Hour, "how often every group rule is evaluated in full besides on each change (negative: never on a schedule)")
+	fs.DurationVar(&cfg.RuleSettle, "rule-settle", 30*time.Second, "how long after its last full evaluation a group rule that reads groups waits before a group change evaluates it in full again")
 	cfg.AuditRetention, cfg.UserRetention = 180*days.Day, 90*days.Day
 	fs.Var(days.Value{D: &cfg.AuditRetention}, "audit-retention", "how long audit events are kept: 180d, 4320h")
 	fs.Var(days.Value{D: &cfg.UserRetention}, "user-retention", "how long a deprovisioned user is kept, restorable, before it is purged (profile, groups, app accounts), where its directory does not say (directory update --retention)")

@@ -19,6 +19,7 @@ import (
 	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/people"
 	"github.com/idsync/idsync/server/reports"
+	"github.com/idsync/idsync/server/rules"
 	"github.com/idsync/idsync/server/runs"
 	"github.com/idsync/idsync/server/store"
 )
@@ -34,6 +35,7 @@ type AdminServer struct {
 	admins      *admins.Service
 	authn       *authn.Service
 	people      *people.Service
+	rules       *rules.Engine
 }
 
 // AdminStore is what the admin service reads of the store: directories,
@@ -83,12 +85,14 @@ type AdminConfig struct {
 	// People acts on users and local groups (deactivate, restore, create…)
 	// and tells when users are purged.
 	People *people.Service
+	// Rules serves the group rules (nil: not served).
+	Rules *rules.Engine
 }
 
 // NewAdminServer returns the admin service.
 func NewAdminServer(c AdminConfig) *AdminServer {
 	return &AdminServer{store: c.Store, runs: c.Runs, agents: c.Agents, reports: c.Reports, directories: c.Directories,
-		admins: c.Admins, authn: c.Authn, people: c.People}
+		admins: c.Admins, authn: c.Authn, people: c.People, rules: c.Rules}
 }
 
 func (s *AdminServer) directory(ctx context.Context, name string) (*store.Directory, error) {

@@ -50,7 +50,7 @@ func statusErr(err error, format string, args ...any) error {
 		return status.Error(codes.NotFound, msg)
 	case errors.Is(err, store.ErrConflict):
 		return status.Error(codes.AlreadyExists, msg)
-	case errors.Is(err, ingest.ErrRunEnded):
+	case errors.Is(err, ingest.ErrRunEnded), errors.Is(err, ingest.ErrNoSweep):
 		return status.Error(codes.FailedPrecondition, msg)
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, msg)
@@ -208,6 +208,8 @@ func runKindToProto(k store.RunKind) idsyncv1.ImportKind {
 		return idsyncv1.ImportKind_IMPORT_KIND_INCREMENTAL
 	case store.RunWrite:
 		return idsyncv1.ImportKind_IMPORT_KIND_WRITE
+	case store.RunRule:
+		return idsyncv1.ImportKind_IMPORT_KIND_RULE
 	}
 	return idsyncv1.ImportKind_IMPORT_KIND_FULL
 }

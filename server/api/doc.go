@@ -18,7 +18,7 @@
 // (connected, seen, lag, certificate).
 //
 // It may import `server/store`, `server/ingest`, `server/runs`,
-// `server/provision`, `server/people`, `server/authn`, `server/sessions`,
+// `server/provision`, `server/people`, `server/rules`, `server/authn`, `server/sessions`,
 // `server/scim`, `server/agents`, `server/admins`, `server/reports`,
 // `server/directories`, `server/refusal`, `server/auth`, `server/audit`,
 // `internal/pki`, `internal/version`, the wire types of `proto/idsync/v1`,

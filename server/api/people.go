@@ -77,6 +77,7 @@ func peopleErr(err error, format string, args ...any) error {
 		se *people.StateError
 		ro *people.ReadOnlyError
 		fe *people.FieldError
+		rg *people.RuleGroupError
 	)
 	msg := fmt.Sprintf(format, args...) + ": " + err.Error()
 	switch {
@@ -84,7 +85,7 @@ func peopleErr(err error, format string, args ...any) error {
 		return status.Error(codes.AlreadyExists, msg)
 	case errors.As(err, &fe):
 		return status.Error(codes.InvalidArgument, msg)
-	case errors.As(err, &se), errors.As(err, &ro):
+	case errors.As(err, &se), errors.As(err, &ro), errors.As(err, &rg):
 		return status.Error(codes.FailedPrecondition, msg)
 	case errors.Is(err, people.ErrNotAUser), errors.Is(err, people.ErrNotAGroup):
 		return status.Error(codes.NotFound, msg)

@@ -64,6 +64,9 @@ const (
 	PermAuditRead        Permission = "audit.read"
 	PermReportsRead      Permission = "reports.read"
 	PermAuthenticate     Permission = "users.authenticate"
+	// PermRulesWrite adds, changes, applies and removes group rules, and
+	// confirms or cancels their paused changes: super-admin only.
+	PermRulesWrite Permission = "rules.write"
 )
 
 // MethodPermissions names the permission every admin method needs. A
@@ -110,6 +113,15 @@ var MethodPermissions = map[string]Permission{
 	adminPrefix + "SearchUsers":           PermUsersRead,
 	adminPrefix + "GetUserDetails":        PermUsersRead,
 	adminPrefix + "GetActivity":           PermReportsRead,
+	adminPrefix + "CreateGroupRule":       PermRulesWrite,
+	adminPrefix + "UpdateGroupRule":       PermRulesWrite,
+	adminPrefix + "ListGroupRules":        PermGroupsRead,
+	adminPrefix + "GetGroupRule":          PermGroupsRead,
+	adminPrefix + "ApplyGroupRule":        PermRulesWrite,
+	adminPrefix + "PreviewGroupRule":      PermGroupsRead,
+	adminPrefix + "DeleteGroupRule":       PermRulesWrite,
+	adminPrefix + "ConfirmGroupRule":      PermRulesWrite,
+	adminPrefix + "CancelGroupRule":       PermRulesWrite,
 	appPrefix + "CreateApp":               PermAppsWrite,
 	appPrefix + "UpdateApp":               PermAppsWrite,
 	appPrefix + "ListApps":                PermAppsRead,

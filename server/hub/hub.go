@@ -34,6 +34,7 @@ import (
 	"github.com/idsync/idsync/server/people"
 	"github.com/idsync/idsync/server/provision"
 	"github.com/idsync/idsync/server/reports"
+	"github.com/idsync/idsync/server/rules"
 	"github.com/idsync/idsync/server/runs"
 	"github.com/idsync/idsync/server/scimin"
 	"github.com/idsync/idsync/server/secrets"
@@ -96,6 +97,11 @@ type Config struct {
 	// Console bounds console sessions (zero: idle 30 minutes, 12 hours at
 	// most).
 	Console auth.SessionPolicy
+	// RuleInterval schedules a full evaluation of every group rule (0:
+	// hourly; negative: none on a schedule); RuleSettle is how long after
+	// its last one a rule that reads groups waits before a group change
+	// evaluates it in full again (0: 30 s).
+	RuleInterval, RuleSettle time.Duration
 }
 
 // Run starts the hub and serves until ctx is cancelled, then stops
@@ -182,8 +188,20 @@ func Run(ctx context.Context, cfg Config) error {
 	// No app pushes to the hub itself, unless a super-admin allows it.
 	cfg.Provision.Listeners = append(cfg.Provision.Listeners, gl.Addr().String(), hl.Addr().String())
 	prov := provision.New(st, box, log, cfg.Provision)
-	// A committed batch wakes provisioning: the feed is read at once.
-	engine := ingest.New(ingest.Config{Store: st, Log: log, Audit: trail, Metrics: m, OnChange: prov.Notify})
+	// A committed change wakes provisioning and the group rules: each
+	// reads the change feed at once. (Whatever commits a change outside
+	// the ingest engine — an admin's hold — calls changed too.)
+	ruleWake := make(chan struct{}, 1)
+	changed := func() {
+		prov.Notify()
+		select {
+		case ruleWake <- struct{}{}:
+		default:
+		}
+	}
+	engine := ingest.New(ingest.Config{Store: st, Log: log, Audit: trail, Metrics: m, OnChange: changed})
+	groupRules := rules.New(rules.Config{Store: st, Apply: engine, Audit: trail, Log: log, Wake: ruleWake,
+		Owner: cfg.Provision.Owner, Interval: cfg.RuleInterval, Settle: cfg.RuleSettle})
 	cfg.Agents = cfg.Agents.WithDefaults()
 	coordinator := runs.New(runs.Config{Store: st, Engine: engine, Wake: sessions, Cancel: sessions, Audit: trail, Log: log,
 		Heartbeat: cfg.Agents.Heartbeat})
@@ -193,7 +211,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Sessions: sessions, Log: log, Audit: trail, Options: cfg.Agents})
 	delegated := authnsvc.New(authnsvc.Config{Store: st, Ingest: engine, Agents: sessions, Audit: trail,
 		Log: log.With("component", "authn"), Options: cfg.Authn})
-	folk := people.New(people.Config{Store: st, Apply: engine, Notify: prov.Notify, Log: log.With("component", "people"),
+	folk := people.New(people.Config{Store: st, Apply: engine, Notify: changed, Log: log.With("component", "people"),
 		Now: cfg.Now, Entries: prov, Audit: trail, Retention: cfg.UserRetention})
 	// What admins do is one service per room; the API's doors decode,
 	// call one and encode. Directories and admin tokens log as the admin
@@ -203,7 +221,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Reports:     reports.New(reports.Config{Store: st, Agents: fleet, Retention: cfg.UserRetention}),
 		Directories: directories.New(directories.Config{Store: st, Box: box, Audit: trail, Log: adminLog}),
 		Admins:      admins.New(admins.Config{Store: st, Audit: trail, Log: adminLog}),
-		Authn:       delegated, People: folk})
+		Authn:       delegated, People: folk, Rules: groupRules})
 
 	appSrv := api.NewAppServer(api.AppConfig{Store: st, Apps: provision.NewApps(provision.AppsConfig{Store: st, Engine: prov, Box: box,
 		Audit: trail, Log: log.With("component", "apps")})})
@@ -278,6 +296,7 @@ func Run(ctx context.Context, cfg Config) error {
 	// Reaps the runs of silent agents and schedules full imports.
 	g.Go(func() error { return coordinator.Run(gctx) })
 	g.Go(func() error { return prov.Run(gctx) })
+	g.Go(func() error { return groupRules.Run(gctx) })
 	g.Go(func() error { return audit.Prune(gctx, st, cfg.AuditRetention, time.Hour, log) })
 	// Purges the deprovisioned users whose retention ran out.
 	g.Go(func() error {

@@ -29,6 +29,8 @@ type Store interface {
 
 	// The purge dates read this.
 	ListDirectories(ctx context.Context) ([]*store.Directory, error)
+	// A group a rule masters is refused to hand edits.
+	RuleOfGroup(ctx context.Context, groupID string) (*store.Rule, error)
 }
 
 // Config is what a Service is built with.

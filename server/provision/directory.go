@@ -218,7 +218,7 @@ func (c *dirTarget) initialPassword(ctx context.Context, d *store.Directory, use
 	if err != nil {
 		return "", nil, err
 	}
-	v, err := password.Eval(passwordEnv{userEnv: userEnv{u}, ctx: ctx, rules: rules})
+	v, err := password.Eval(passwordEnv{UserEnv: UserEnv{User: u}, ctx: ctx, rules: rules})
 	if err != nil {
 		return "", nil, &permanent{fmt.Errorf("the initial password expression of directory %s for user %s: %w", d.Name, userID, err)}
 	}

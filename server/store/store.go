@@ -34,6 +34,8 @@ type Store interface {
 	// Console: admin grants, console sessions, activity and user search
 	// (console.go).
 	Console
+	// Rules: group rules and what their evaluation reads (rules.go).
+	Rules
 
 	// CreateDirectory inserts d and sets d.ID and d.CreatedAt.
 	// A taken name is ErrConflict.
@@ -612,6 +614,10 @@ const (
 	// RunAdmin is an admin's action on a user (a hold put or lifted, a
 	// restore), with its audit event and its change.
 	RunAdmin RunKind = "admin"
+	// RunRule is a group rule's change that would remove more members
+	// than the safeguard allows: paused for an admin to confirm or cancel
+	// (server/rules), never swept.
+	RunRule RunKind = "rule"
 )
 
 // RunState is where a run stands.

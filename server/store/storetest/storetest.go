@@ -47,6 +47,7 @@ func Run(t *testing.T, open Opener) {
 		{"Holds", holdTests},
 		{"Local", localTests},
 		{"Console", consoleTests},
+		{"Rules", ruleTests},
 	}
 	for _, su := range suites {
 		t.Run(su.name, func(t *testing.T) {
