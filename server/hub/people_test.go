@@ -15,6 +15,7 @@ import (
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 	"github.com/idsync/idsync/server/auth"
 	"github.com/idsync/idsync/server/hub"
+	"github.com/idsync/idsync/server/store"
 )
 
 // clock is a hub clock a test moves forward.
@@ -317,4 +318,104 @@ func TestPeopleDoors(t *testing.T) {
 			t.Errorf("contractor again: %v (%v), want a new user", again.GetUser(), err)
 		}
 	})
+}
+
+// adminInSales seeds corp user dan, in group sales beside ann, and in
+// group it, which is a member of group idsync-admins (nesting).
+func adminInSales(t *testing.T) func(store.Store) {
+	return func(st store.Store) {
+		ctx := t.Context()
+		corp, err := st.GetDirectory(ctx, "corp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs, err := st.ListRuns(ctx, store.RunFilter{DirectoryID: corp.ID})
+		if err != nil || len(runs) != 1 {
+			t.Fatalf("runs of corp: %v (%v), want the seeded one", runs, err)
+		}
+		const base = "dc=example,dc=org"
+		sales := seedGroup("sales", base, "ann", "dan")
+		sales.Hash += "+dan"
+		admins := seedGroup("idsync-admins", base)
+		admins.Members = []store.MemberRef{{Value: "cn=it," + base, Key: "dn:cn=it," + base}}
+		if _, err := st.ApplyBatch(ctx, &store.Batch{RunID: runs[0].ID, DirectoryID: corp.ID, Sequence: 2, Upserts: []*store.Object{
+			seedUser("dan", base), sales, seedGroup("it", base, "dan"), admins}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestLifecycleOfAdmins: a group-admin does not hold, nor lift the hold
+// of, a user of its groups who is an admin through an admin grant (a
+// member of the grant's group through nesting): refused as a denial and
+// audited, whatever the grant's role; a super-admin does; once the grant
+// is revoked the group-admin does too.
+func TestLifecycleOfAdmins(t *testing.T) {
+	h := startHub(t, adminInSales(t))
+	ctx := t.Context()
+	admin := idsyncv1.NewAdminServiceClient(h.conn)
+	boot := as(ctx, h.boot)
+	grp := as(ctx, h.token("helpdesk", auth.RoleGroupAdmin, []string{h.groupIDs()["corp/sales"]}, nil))
+	grant, err := admin.CreateAdminGrant(boot, &idsyncv1.CreateAdminGrantRequest{Role: auth.RoleReadOnly, Group: "corp/idsync-admins"})
+	if err != nil {
+		t.Fatalf("CreateAdminGrant: %v", err)
+	}
+
+	refused := []struct {
+		name string
+		call func() error
+	}{
+		{"deactivate", func() error {
+			_, err := admin.DeactivateUser(grp, &idsyncv1.DeactivateUserRequest{User: "dan", Reason: "x"})
+			return err
+		}},
+		{"suspend", func() error {
+			_, err := admin.SuspendUser(grp, &idsyncv1.SuspendUserRequest{User: "dan"})
+			return err
+		}},
+	}
+	for _, c := range refused {
+		err := c.call()
+		wantCode(t, "a group-admin's "+c.name+" of an admin", err, codes.PermissionDenied)
+		if msg := status.Convert(err).Message(); !strings.Contains(msg, "super-admin") || !strings.Contains(msg, "idsync-admins") {
+			t.Errorf("the refusal of %s %q does not say why (the grant's group, a super-admin's)", c.name, msg)
+		}
+	}
+	if u, err := admin.GetUser(boot, &idsyncv1.GetUserRequest{User: "dan"}); err != nil ||
+		u.GetUser().GetStatus() != idsyncv1.UserStatus_USER_STATUS_ACTIVE || u.GetUser().GetHold() != nil {
+		t.Errorf("dan after the refusals: %v (%v), want active with no hold", u.GetUser(), err)
+	}
+	eventually.That(t, "the refusals in the audit trail", func() (bool, string) {
+		ev, err := admin.ListAuditEvents(boot, &idsyncv1.ListAuditEventsRequest{Actor: "admin:helpdesk", Outcome: "refused"})
+		if err != nil {
+			return false, err.Error()
+		}
+		var targets []string
+		for _, e := range ev.GetEvents() {
+			targets = append(targets, e.GetTarget())
+		}
+		all := strings.Join(targets, " ")
+		return strings.Contains(all, "DeactivateUser") && strings.Contains(all, "SuspendUser"), all
+	})
+	if _, err := admin.DeactivateUser(grp, &idsyncv1.DeactivateUserRequest{User: "ann"}); err != nil {
+		t.Errorf("the group-admin deactivates ann, no admin: %v", err)
+	}
+
+	// A super-admin holds an admin, and lifts it; the group-admin may not
+	// lift a super-admin's hold of an admin either.
+	if _, err := admin.SuspendUser(boot, &idsyncv1.SuspendUserRequest{User: "dan", Reason: "investigation"}); err != nil {
+		t.Fatalf("a super-admin suspends dan: %v", err)
+	}
+	_, err = admin.UnsuspendUser(grp, &idsyncv1.UnsuspendUserRequest{User: "dan"})
+	wantCode(t, "a group-admin lifts the suspension of an admin", err, codes.PermissionDenied)
+	if _, err := admin.UnsuspendUser(boot, &idsyncv1.UnsuspendUserRequest{User: "dan"}); err != nil {
+		t.Errorf("a super-admin unsuspends dan: %v", err)
+	}
+
+	if _, err := admin.RevokeAdminGrant(boot, &idsyncv1.RevokeAdminGrantRequest{Id: grant.GetGrant().GetId()}); err != nil {
+		t.Fatalf("RevokeAdminGrant: %v", err)
+	}
+	if _, err := admin.DeactivateUser(grp, &idsyncv1.DeactivateUserRequest{User: "dan"}); err != nil {
+		t.Errorf("the group-admin deactivates dan once the grant is revoked: %v", err)
+	}
 }

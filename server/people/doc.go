@@ -13,6 +13,7 @@
 // its object hash), `internal/backoff` (waiting for a directory's open
 // admin run), `github.com/google/uuid` (the external ids of local
 // objects), `server/provision` (to disable an entry in a writable
-// directory through its agents) and the wire types of `proto/idsync/v1`;
+// directory through its agents), `server/refusal` (a hold on an admin
+// refused) and the wire types of `proto/idsync/v1`;
 // never `server/api`, `agent` or `ldapsync`.
 package people

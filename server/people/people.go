@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/idsync/idsync/internal/backoff"
+	"github.com/idsync/idsync/server/refusal"
 	"github.com/idsync/idsync/server/store"
 )
 
@@ -31,6 +32,10 @@ type Store interface {
 	ListDirectories(ctx context.Context) ([]*store.Directory, error)
 	// A group a rule masters is refused to hand edits.
 	RuleOfGroup(ctx context.Context, groupID string) (*store.Rule, error)
+
+	// A hold on an admin reads the grants and the user's groups.
+	ListAdminGrants(ctx context.Context) ([]*store.AdminGrant, error)
+	UserGroupsTransitive(ctx context.Context, userID string) ([]store.GroupMembership, error)
 }
 
 // Config is what a Service is built with.
@@ -160,6 +165,57 @@ func (s *Service) Hold(ctx context.Context, userID string, a Action, actor, reas
 	s.log.Info("admin action on a user", "action", a.Verb, "user", held.ID, "username", held.Profile.Username,
 		"status", held.Status, "by", actor, "run", r.ID)
 	return held, nil
+}
+
+// Caller is the admin who asks for an action (server/auth.Scope).
+type Caller interface {
+	SuperAdmin() bool
+}
+
+// HoldAs is Hold asked by caller, actor: only a super-admin holds (or
+// lifts the hold of) a user who is an admin through an admin grant — a
+// member, directly or through nesting, of the group of a grant not
+// revoked, whatever its role — so that a group-admin cannot lock out the
+// admins above it. The refusal is a denial (the door audits it).
+func (s *Service) HoldAs(ctx context.Context, userID string, a Action, c Caller, actor, reason string) (*store.User, error) {
+	if !c.SuperAdmin() {
+		if err := s.checkNotAdmin(ctx, userID, a); err != nil {
+			return nil, err
+		}
+	}
+	return s.Hold(ctx, userID, a, actor, reason)
+}
+
+// checkNotAdmin refuses action a on the user with userID when the user
+// holds an admin grant.
+func (s *Service) checkNotAdmin(ctx context.Context, userID string, a Action) error {
+	grants, err := s.st.ListAdminGrants(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the admin grants: %w", err)
+	}
+	live := map[string]*store.AdminGrant{}
+	for _, g := range grants {
+		if g.RevokedAt.IsZero() {
+			live[g.GroupID] = g
+		}
+	}
+	if len(live) == 0 {
+		return nil
+	}
+	groups, err := s.st.UserGroupsTransitive(ctx, userID)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // Hold says there is no such user
+	}
+	if err != nil {
+		return fmt.Errorf("reading the groups of user %s: %w", userID, err)
+	}
+	for _, m := range groups {
+		if g := live[m.Group.ID]; g != nil {
+			return refusal.Deniedf("%s: the user is an admin (%s, through admin grant %s for group %s/%s): only a super-admin acts on an admin",
+				a.Verb, g.Role, g.ID, m.Group.Directory, m.Group.Name)
+		}
+	}
+	return nil
 }
 
 // SetInDirectory enables or disables the user's own entry in its
