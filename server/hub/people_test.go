@@ -324,21 +324,13 @@ func TestPeopleDoors(t *testing.T) {
 // group it, which is a member of group idsync-admins (nesting).
 func adminInSales(t *testing.T) func(store.Store) {
 	return func(st store.Store) {
-		ctx := t.Context()
-		corp, err := st.GetDirectory(ctx, "corp")
-		if err != nil {
-			t.Fatal(err)
-		}
-		runs, err := st.ListRuns(ctx, store.RunFilter{DirectoryID: corp.ID})
-		if err != nil || len(runs) != 1 {
-			t.Fatalf("runs of corp: %v (%v), want the seeded one", runs, err)
-		}
+		corp, runID := corpRun(t, st)
 		const base = "dc=example,dc=org"
 		sales := seedGroup("sales", base, "ann", "dan")
 		sales.Hash += "+dan"
 		admins := seedGroup("idsync-admins", base)
 		admins.Members = []store.MemberRef{{Value: "cn=it," + base, Key: "dn:cn=it," + base}}
-		if _, err := st.ApplyBatch(ctx, &store.Batch{RunID: runs[0].ID, DirectoryID: corp.ID, Sequence: 2, Upserts: []*store.Object{
+		if _, err := st.ApplyBatch(t.Context(), &store.Batch{RunID: runID, DirectoryID: corp.ID, Sequence: 2, Upserts: []*store.Object{
 			seedUser("dan", base), sales, seedGroup("it", base, "dan"), admins}}); err != nil {
 			t.Fatal(err)
 		}
