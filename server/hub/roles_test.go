@@ -273,10 +273,6 @@ func TestEveryMethodChecksTheRole(t *testing.T) {
 	}
 }
 
-// lookalikes adds to the seeded store what a group-admin of corp/sales
-// must not reach though it looks like its group: a group "sales" in
-// directory east (user eve), a group "SALES" in corp (user cy), and two
-// groups "staff" in east.
 // corpRun returns directory corp and the id of its seeded run.
 func corpRun(t *testing.T, st store.Store) (*store.Directory, int64) {
 	t.Helper()
@@ -291,6 +287,10 @@ func corpRun(t *testing.T, st store.Store) (*store.Directory, int64) {
 	return corp, runs[0].ID
 }
 
+// lookalikes adds to the seeded store what a group-admin of corp/sales
+// must not reach though it looks like its group: a group "sales" in
+// directory east (user eve), a group "SALES" in corp (user cy), and two
+// groups "staff" in east.
 func lookalikes(t *testing.T) func(store.Store) {
 	return func(st store.Store) {
 		ctx := t.Context()
