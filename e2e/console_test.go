@@ -299,6 +299,28 @@ func TestConsole(t *testing.T) {
 		b.clean(t, "retry")
 	})
 
+	s.step("pause the app with idsyncctl, resume it in the browser; its accounts listed", func(t *testing.T) {
+		s.mustCtl("app", "pause", "crm", "--reason", "maintenance window")
+		b.open(t, "/apps/crm", "#resume-app")
+		if got := b.text(t, "#app-status"); got != "paused" {
+			t.Errorf("the app's status after app pause: %q, want paused", got)
+		}
+		b.run(t, "resume", chromedp.Click("#resume-app", chromedp.ByQuery), chromedp.WaitVisible("#pause-app", chromedp.ByQuery))
+		if got := b.text(t, "#app-status"); got != "active" {
+			t.Errorf("the app's status after Resume: %q, want active", got)
+		}
+		out := s.mustCtl("app", "accounts", "crm", "--state", "active")
+		if n := strings.Count(out, "\n") - 1; n != len(members) {
+			t.Errorf("app accounts crm --state active lists %d accounts, want %d:\n%s", n, len(members), out)
+		}
+		var rows int
+		b.run(t, "count the accounts", chromedp.Evaluate(`document.querySelectorAll("#accounts-table tbody tr").length`, &rows))
+		if rows != len(members) {
+			t.Errorf("the app's page lists %d accounts, want %d", rows, len(members))
+		}
+		b.clean(t, "pause and resume")
+	})
+
 	s.step("start an import and watch it complete", func(t *testing.T) {
 		b.open(t, "/directories/corp", "#start-import")
 		b.run(t, "start", chromedp.Click("#start-import", chromedp.ByQuery), chromedp.WaitVisible("#run-state", chromedp.ByQuery))

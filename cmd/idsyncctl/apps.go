@@ -649,6 +649,67 @@ func appImport(c *cli, args []string) error {
 		}, itemView(toAppImportJSON, appImportText))
 }
 
+func appPause(c *cli, args []string) error {
+	fs := c.flags("app pause")
+	reason := fs.String("reason", "", "why, shown as the app's status and in the audit trail")
+	return query(c, fs, args, "NAME",
+		func(ctx context.Context, h hub, name string) (*idsyncv1.App, error) {
+			r, err := h.apps.PauseApp(ctx, &idsyncv1.PauseAppRequest{Name: name, Reason: *reason})
+			return r.GetApp(), err
+		}, appView)
+}
+
+func appResume(c *cli, args []string) error {
+	return query(c, c.flags("app resume"), args, "NAME",
+		func(ctx context.Context, h hub, name string) (*idsyncv1.App, error) {
+			r, err := h.apps.ResumeApp(ctx, &idsyncv1.ResumeAppRequest{Name: name})
+			return r.GetApp(), err
+		}, appView)
+}
+
+// appAccounts lists every account of an app, a page of the hub's at a
+// time.
+func appAccounts(c *cli, args []string) error {
+	fs := c.flags("app accounts")
+	state := fs.String("state", "", "only accounts in this state: creating, active, deactivated or deleted")
+	return query(c, fs, args, "NAME",
+		func(ctx context.Context, h hub, name string) ([]*idsyncv1.AppAccount, error) {
+			var all []*idsyncv1.AppAccount
+			req := &idsyncv1.ListAccountsRequest{App: name, State: *state, PageSize: 500}
+			for {
+				r, err := h.apps.ListAccounts(ctx, req)
+				if err != nil {
+					return nil, err
+				}
+				all = append(all, r.GetAccounts()...)
+				if r.GetNextPageToken() == "" {
+					return all, nil
+				}
+				req.PageToken = r.GetNextPageToken()
+			}
+		},
+		listView(toAccountJSON, []string{"USER", "STATE", "REMOTE ID", "LINKED", "UPDATED", "LAST ERROR"},
+			func(a *idsyncv1.AppAccount) []string {
+				return []string{cmp.Or(a.GetUser(), a.GetUserId()), a.GetState(), dash(a.GetRemoteId()), yesNo(a.GetLinked()),
+					timeStr(a.GetUpdatedAt()), dash(oneLine(a.GetLastError()))}
+			}))
+}
+
+type accountJSON struct {
+	UserID    string     `json:"user_id"`
+	User      string     `json:"user"`
+	State     string     `json:"state"`
+	RemoteID  string     `json:"remote_id"`
+	Linked    bool       `json:"linked"`
+	LastError string     `json:"last_error,omitempty"`
+	UpdatedAt *time.Time `json:"updated_at,omitempty"`
+}
+
+func toAccountJSON(a *idsyncv1.AppAccount) accountJSON {
+	return accountJSON{UserID: a.GetUserId(), User: a.GetUser(), State: a.GetState(), RemoteID: a.GetRemoteId(),
+		Linked: a.GetLinked(), LastError: a.GetLastError(), UpdatedAt: timeJSON(a.GetUpdatedAt())}
+}
+
 type appImportJSON struct {
 	Read          uint64              `json:"read"`
 	Linked        uint64              `json:"linked"`

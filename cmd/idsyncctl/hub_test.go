@@ -292,6 +292,29 @@ func (h *fakeHub) UpdateApp(_ context.Context, req *idsyncv1.UpdateAppRequest) (
 	return &idsyncv1.UpdateAppResponse{App: req.GetApp()}, nil
 }
 
+func (h *fakeHub) PauseApp(_ context.Context, req *idsyncv1.PauseAppRequest) (*idsyncv1.PauseAppResponse, error) {
+	h.record(req)
+	a := fixtureApps()[0]
+	a.Status, a.StatusMessage = "paused", "paused by admin:bootstrap: "+req.GetReason()
+	return &idsyncv1.PauseAppResponse{App: a}, nil
+}
+
+func (h *fakeHub) ResumeApp(_ context.Context, req *idsyncv1.ResumeAppRequest) (*idsyncv1.ResumeAppResponse, error) {
+	h.record(req)
+	return &idsyncv1.ResumeAppResponse{App: fixtureApps()[0]}, nil
+}
+
+// ListAccounts answers in two pages, so that app accounts asks for both.
+func (h *fakeHub) ListAccounts(_ context.Context, req *idsyncv1.ListAccountsRequest) (*idsyncv1.ListAccountsResponse, error) {
+	if req.GetPageToken() == "" {
+		return &idsyncv1.ListAccountsResponse{NextPageToken: "u-2", Accounts: []*idsyncv1.AppAccount{
+			{UserId: "u-1", User: "corp/ada", State: "active", RemoteId: "r-1", UpdatedAt: at(0)},
+			{UserId: "u-2", User: "corp/bob", State: "deactivated", RemoteId: "r-2", Linked: true, UpdatedAt: at(1)}}}, nil
+	}
+	return &idsyncv1.ListAccountsResponse{Accounts: []*idsyncv1.AppAccount{
+		{UserId: "u-3", State: "creating", LastError: "503 Service\nUnavailable", UpdatedAt: at(2)}}}, nil
+}
+
 func (h *fakeHub) DeleteApp(context.Context, *idsyncv1.DeleteAppRequest) (*idsyncv1.DeleteAppResponse, error) {
 	return &idsyncv1.DeleteAppResponse{}, nil
 }

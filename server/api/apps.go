@@ -37,6 +37,7 @@ type AppStore interface {
 	ListAssignments(ctx context.Context, appID int64) ([]store.Assignment, error)
 	ListPushedGroups(ctx context.Context, appID int64) ([]*store.PushedGroup, error)
 	CountAccounts(ctx context.Context) ([]store.AccountCount, error)
+	ListAccounts(ctx context.Context, f store.AccountFilter) ([]*store.Account, error)
 	QueueStats(ctx context.Context) ([]store.QueueCount, error)
 	ListJobs(ctx context.Context, f store.JobFilter) ([]*store.Job, error)
 	ListTasks(ctx context.Context, f store.TaskFilter) ([]*store.Task, error)

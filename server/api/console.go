@@ -109,7 +109,7 @@ func (s *AdminServer) SearchUsers(ctx context.Context, req *idsyncv1.SearchUsers
 		if err != nil {
 			return nil, err
 		}
-		f.GroupID = g.ID
+		f.GroupID, f.Nested = g.ID, req.GetNested()
 	}
 	if scope.limited {
 		f.IDs = make([]string, 0, len(scope.users))

@@ -136,6 +136,9 @@ var MethodPermissions = map[string]Permission{
 	appPrefix + "RetryPushes":             PermPushesWrite,
 	appPrefix + "ListTasks":               PermPushesRead,
 	appPrefix + "ResolveTask":             PermPushesWrite,
+	appPrefix + "PauseApp":                PermAppsWrite,
+	appPrefix + "ResumeApp":               PermAppsWrite,
+	appPrefix + "ListAccounts":            PermAppsRead,
 }
 
 // rolePermissions is what each role may do; super-admin may do all.

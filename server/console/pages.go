@@ -319,9 +319,11 @@ func (c *Console) importAction(w http.ResponseWriter, r *http.Request, s *sessio
 // usersData is the user list's.
 type usersData struct {
 	Query, Directory, Status, Group string
-	Users                           []*idsyncv1.User
-	Next                            string
-	Directories                     []*idsyncv1.Directory
+	// Nested: the group's members through nested groups too.
+	Nested      bool
+	Users       []*idsyncv1.User
+	Next        string
+	Directories []*idsyncv1.Directory
 }
 
 var statusNames = map[string]idsyncv1.UserStatus{"active": idsyncv1.UserStatus_USER_STATUS_ACTIVE,
@@ -330,9 +332,10 @@ var statusNames = map[string]idsyncv1.UserStatus{"active": idsyncv1.UserStatus_U
 func (c *Console) users(w http.ResponseWriter, r *http.Request, s *session) {
 	ctx := c.ctx(r, s)
 	q := r.URL.Query()
-	d := usersData{Query: q.Get("q"), Directory: q.Get("directory"), Status: q.Get("status"), Group: q.Get("group")}
+	d := usersData{Query: q.Get("q"), Directory: q.Get("directory"), Status: q.Get("status"), Group: q.Get("group"),
+		Nested: q.Get("nested") == "on"}
 	resp, err := c.admin.SearchUsers(ctx, &idsyncv1.SearchUsersRequest{Query: d.Query, Directory: d.Directory,
-		Status: statusNames[d.Status], Group: d.Group, PageSize: 50, PageToken: q.Get("page")})
+		Status: statusNames[d.Status], Group: d.Group, Nested: d.Nested, PageSize: 50, PageToken: q.Get("page")})
 	if err != nil {
 		c.fail(w, r, s, err)
 		return
@@ -352,8 +355,11 @@ func (c *Console) users(w http.ResponseWriter, r *http.Request, s *session) {
 // nextPage is the URL of the next page of a list.
 func (d usersData) NextURL() string {
 	v := map[string]string{"q": d.Query, "directory": d.Directory, "status": d.Status, "group": d.Group, "page": d.Next}
+	if d.Nested {
+		v["nested"] = "on"
+	}
 	var parts []string
-	for _, k := range []string{"q", "directory", "status", "group", "page"} {
+	for _, k := range []string{"q", "directory", "status", "group", "nested", "page"} {
 		if v[k] != "" {
 			parts = append(parts, k+"="+template.URLQueryEscaper(v[k]))
 		}
@@ -499,7 +505,14 @@ type appData struct {
 	Preview *idsyncv1.PreviewAppResponse
 	User    string
 	New     bool
+	// Accounts is a page of the app's accounts, from the user id
+	// AccountsFrom on; AccountsNext asks for the next.
+	Accounts                   []*idsyncv1.AppAccount
+	AccountsFrom, AccountsNext string
 }
+
+// accountPage is how many accounts an app's page lists at a time.
+const accountPage = 50
 
 func (c *Console) appNew(w http.ResponseWriter, r *http.Request, s *session) {
 	c.render(w, r, s, http.StatusOK, "appform", "Add an app", "apps", appData{New: true, App: &idsyncv1.App{
@@ -567,7 +580,12 @@ func (c *Console) appPage(r *http.Request, s *session) (*appData, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &appData{App: resp.GetApp()}
+	d := &appData{App: resp.GetApp(), AccountsFrom: r.URL.Query().Get("accounts")}
+	accounts, err := c.apps.ListAccounts(ctx, &idsyncv1.ListAccountsRequest{App: name, PageSize: accountPage, PageToken: d.AccountsFrom})
+	if err != nil {
+		return nil, err
+	}
+	d.Accounts, d.AccountsNext = accounts.GetAccounts(), accounts.GetNextPageToken()
 	if auth.RoleHas(s.role, auth.PermPushesRead) {
 		failed, err := c.apps.ListPushes(ctx, &idsyncv1.ListPushesRequest{App: name, Failed: true, Limit: 50})
 		if err != nil {
@@ -632,8 +650,11 @@ func (c *Console) appAction(w http.ResponseWriter, r *http.Request, s *session) 
 		_, err = c.apps.UpdateApp(ctx, &idsyncv1.UpdateAppRequest{App: a, Secret: r.PostFormValue("secret"),
 			UpdateMask: &fieldmaskpb.FieldMask{Paths: paths}})
 		msg = "Settings saved."
+	case "pause":
+		_, err = c.apps.PauseApp(ctx, &idsyncv1.PauseAppRequest{Name: name, Reason: strings.TrimSpace(r.PostFormValue("reason"))})
+		msg = "Paused: its pushes wait in the queue until you resume it."
 	case "resume":
-		_, err = c.apps.UpdateApp(ctx, &idsyncv1.UpdateAppRequest{App: &idsyncv1.App{Name: name}, Resume: true})
+		_, err = c.apps.ResumeApp(ctx, &idsyncv1.ResumeAppRequest{Name: name})
 		msg = "Resumed: its queue runs again."
 	case "assign", "unassign":
 		target := strings.TrimSpace(r.PostFormValue("target"))

@@ -411,3 +411,27 @@ func TestLifecycleOfAdmins(t *testing.T) {
 		t.Errorf("the group-admin deactivates dan once the grant is revoked: %v", err)
 	}
 }
+
+// TestSearchUsersNested: the users of a group through nested groups are
+// found with nested, and only the direct members without.
+func TestSearchUsersNested(t *testing.T) {
+	h := startHub(t, adminInSales(t))
+	admin := idsyncv1.NewAdminServiceClient(h.conn)
+	boot := as(t.Context(), h.boot)
+	for _, c := range []struct {
+		nested bool
+		want   string
+	}{{false, ""}, {true, "dan"}} {
+		resp, err := admin.SearchUsers(boot, &idsyncv1.SearchUsersRequest{Group: "idsync-admins", Directory: "corp", Nested: c.nested})
+		if err != nil {
+			t.Fatalf("SearchUsers nested=%v: %v", c.nested, err)
+		}
+		var got []string
+		for _, u := range resp.GetUsers() {
+			got = append(got, u.GetUsername())
+		}
+		if strings.Join(got, ",") != c.want {
+			t.Errorf("the users of idsync-admins (nested %v): %v, want %q", c.nested, got, c.want)
+		}
+	}
+}

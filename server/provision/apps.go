@@ -232,6 +232,39 @@ func (s *Apps) Update(ctx context.Context, stored, a *store.App, u AppUpdate, c 
 	return s.eng.AppChanged(ctx, a.ID)
 }
 
+// Pause stops the pushes to app a, by an admin, for reason: the jobs
+// wait in the queue until Resume. An app paused already (its credentials
+// refused) is paused by the admin now: its message says so.
+func (s *Apps) Pause(ctx context.Context, a *store.App, reason, by string) error {
+	msg := "paused by " + by
+	if reason != "" {
+		msg += ": " + reason
+	}
+	if err := s.st.SetAppStatus(ctx, a.ID, store.AppPaused, msg); err != nil {
+		return fmt.Errorf("pausing app %q: %w", a.Name, err)
+	}
+	a.Status, a.StatusMessage = store.AppPaused, msg
+	s.log.Info("app paused", "app", a.Name, "by", by, "reason", reason)
+	s.event(ctx, "app.pause", "app:"+a.Name, "%s", reason)
+	return nil
+}
+
+// Resume sets paused app a active again, by an admin: its queue runs at
+// once. Resuming an active app changes nothing.
+func (s *Apps) Resume(ctx context.Context, a *store.App, by string) error {
+	if a.Status == store.AppActive {
+		return nil
+	}
+	was := a.StatusMessage
+	if err := s.st.SetAppStatus(ctx, a.ID, store.AppActive, ""); err != nil {
+		return fmt.Errorf("resuming app %q: %w", a.Name, err)
+	}
+	a.Status, a.StatusMessage = store.AppActive, ""
+	s.log.Info("app resumed", "app", a.Name, "was", was, "by", by)
+	s.event(ctx, "app.resume", "app:"+a.Name, "was %s", was)
+	return s.eng.AppChanged(ctx, a.ID)
+}
+
 // Delete removes app a and what the hub knows of it; the accounts in the
 // app stay as they are.
 func (s *Apps) Delete(ctx context.Context, a *store.App, by string) error {

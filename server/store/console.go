@@ -106,8 +106,10 @@ type UserSearch struct {
 	Prefix      string
 	DirectoryID int64  // 0: all
 	Status      Status // "": all
-	// GroupID keeps the direct members of a group.
+	// GroupID keeps the direct members of a group; with Nested, the
+	// members of the groups nested in it too, at any depth.
 	GroupID string
+	Nested  bool
 	// IDs, when not nil, keeps these users only (a group-admin's scope).
 	IDs []string
 	// AfterKey and AfterID resume after the last user of a page (its

@@ -6169,12 +6169,15 @@ type SearchUsersRequest struct {
 	Directory string `protobuf:"bytes,2,opt,name=directory,proto3" json:"directory,omitempty"`
 	// Only this status, when set.
 	Status UserStatus `protobuf:"varint,3,opt,name=status,proto3,enum=idsync.v1.UserStatus" json:"status,omitempty"`
-	// Only the direct members of this group (id, or a name with directory).
+	// Only the members of this group (id, or a name with directory):
+	// direct, or with nested also through its nested groups.
 	Group string `protobuf:"bytes,4,opt,name=group,proto3" json:"group,omitempty"`
 	// At most this many (0: 50; at most 500).
 	PageSize uint32 `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// The next_page_token of the previous page.
-	PageToken     string `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// With group: its members through nested groups too.
+	Nested        bool `protobuf:"varint,7,opt,name=nested,proto3" json:"nested,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -6249,6 +6252,13 @@ func (x *SearchUsersRequest) GetPageToken() string {
 		return x.PageToken
 	}
 	return ""
+}
+
+func (x *SearchUsersRequest) GetNested() bool {
+	if x != nil {
+		return x.Nested
+	}
+	return false
 }
 
 // SearchUsersResponse is one page of users.
@@ -8486,7 +8496,7 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x17RevokeAdminGrantRequest\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\"G\n" +
 	"\x18RevokeAdminGrantResponse\x12+\n" +
-	"\x05grant\x18\x01 \x01(\v2\x15.idsync.v1.AdminGrantR\x05grant\"\xc9\x01\n" +
+	"\x05grant\x18\x01 \x01(\v2\x15.idsync.v1.AdminGrantR\x05grant\"\xe1\x01\n" +
 	"\x12SearchUsersRequest\x12\x14\n" +
 	"\x05query\x18\x01 \x01(\tR\x05query\x12\x1c\n" +
 	"\tdirectory\x18\x02 \x01(\tR\tdirectory\x12-\n" +
@@ -8494,7 +8504,8 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x05group\x18\x04 \x01(\tR\x05group\x12\x1b\n" +
 	"\tpage_size\x18\x05 \x01(\rR\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x06 \x01(\tR\tpageToken\"d\n" +
+	"page_token\x18\x06 \x01(\tR\tpageToken\x12\x16\n" +
+	"\x06nested\x18\a \x01(\bR\x06nested\"d\n" +
 	"\x13SearchUsersResponse\x12%\n" +
 	"\x05users\x18\x01 \x03(\v2\x0f.idsync.v1.UserR\x05users\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"n\n" +

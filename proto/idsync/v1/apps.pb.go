@@ -2605,6 +2605,428 @@ func (x *ResolveTaskResponse) GetTask() *ManualTask {
 	return nil
 }
 
+// PauseAppRequest names the app to pause.
+type PauseAppRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The app's name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Why, shown as the app's status message and in the audit trail.
+	Reason        string `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PauseAppRequest) Reset() {
+	*x = PauseAppRequest{}
+	mi := &file_idsync_v1_apps_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PauseAppRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PauseAppRequest) ProtoMessage() {}
+
+func (x *PauseAppRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_apps_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PauseAppRequest.ProtoReflect.Descriptor instead.
+func (*PauseAppRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *PauseAppRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PauseAppRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// PauseAppResponse returns the app, paused.
+type PauseAppResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The app.
+	App           *App `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PauseAppResponse) Reset() {
+	*x = PauseAppResponse{}
+	mi := &file_idsync_v1_apps_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PauseAppResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PauseAppResponse) ProtoMessage() {}
+
+func (x *PauseAppResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_apps_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PauseAppResponse.ProtoReflect.Descriptor instead.
+func (*PauseAppResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *PauseAppResponse) GetApp() *App {
+	if x != nil {
+		return x.App
+	}
+	return nil
+}
+
+// ResumeAppRequest names the app to resume.
+type ResumeAppRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The app's name.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumeAppRequest) Reset() {
+	*x = ResumeAppRequest{}
+	mi := &file_idsync_v1_apps_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumeAppRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumeAppRequest) ProtoMessage() {}
+
+func (x *ResumeAppRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_apps_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumeAppRequest.ProtoReflect.Descriptor instead.
+func (*ResumeAppRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *ResumeAppRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// ResumeAppResponse returns the app, active.
+type ResumeAppResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The app.
+	App           *App `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResumeAppResponse) Reset() {
+	*x = ResumeAppResponse{}
+	mi := &file_idsync_v1_apps_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResumeAppResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResumeAppResponse) ProtoMessage() {}
+
+func (x *ResumeAppResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_apps_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResumeAppResponse.ProtoReflect.Descriptor instead.
+func (*ResumeAppResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *ResumeAppResponse) GetApp() *App {
+	if x != nil {
+		return x.App
+	}
+	return nil
+}
+
+// ListAccountsRequest selects a page of an app's accounts.
+type ListAccountsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The app's name.
+	App string `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
+	// Only accounts in this state (creating, active, deactivated, deleted).
+	State string `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	// At most this many (0: 50; at most 500).
+	PageSize uint32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous page.
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAccountsRequest) Reset() {
+	*x = ListAccountsRequest{}
+	mi := &file_idsync_v1_apps_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAccountsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAccountsRequest) ProtoMessage() {}
+
+func (x *ListAccountsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_apps_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAccountsRequest.ProtoReflect.Descriptor instead.
+func (*ListAccountsRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *ListAccountsRequest) GetApp() string {
+	if x != nil {
+		return x.App
+	}
+	return ""
+}
+
+func (x *ListAccountsRequest) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *ListAccountsRequest) GetPageSize() uint32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListAccountsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// AppAccount is a user's account in an app, as idsync last made it.
+type AppAccount struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The hub user's id.
+	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
+	// The user as DIRECTORY/USERNAME (empty once the user is purged).
+	User string `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
+	// The account's state (creating, active, deactivated, deleted).
+	State string `protobuf:"bytes,3,opt,name=state,proto3" json:"state,omitempty"`
+	// The app's id of it.
+	RemoteId string `protobuf:"bytes,4,opt,name=remote_id,json=remoteId,proto3" json:"remote_id,omitempty"`
+	// The account existed in the app and was linked by an import.
+	Linked bool `protobuf:"varint,5,opt,name=linked,proto3" json:"linked,omitempty"`
+	// The last error of a push.
+	LastError string `protobuf:"bytes,6,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// Its last change.
+	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AppAccount) Reset() {
+	*x = AppAccount{}
+	mi := &file_idsync_v1_apps_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AppAccount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AppAccount) ProtoMessage() {}
+
+func (x *AppAccount) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_apps_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AppAccount.ProtoReflect.Descriptor instead.
+func (*AppAccount) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *AppAccount) GetUserId() string {
+	if x != nil {
+		return x.UserId
+	}
+	return ""
+}
+
+func (x *AppAccount) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *AppAccount) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *AppAccount) GetRemoteId() string {
+	if x != nil {
+		return x.RemoteId
+	}
+	return ""
+}
+
+func (x *AppAccount) GetLinked() bool {
+	if x != nil {
+		return x.Linked
+	}
+	return false
+}
+
+func (x *AppAccount) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *AppAccount) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+// ListAccountsResponse is one page of accounts.
+type ListAccountsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The accounts, by user id. A group-admin sees the accounts of its
+	// groups' users only, so a page may hold fewer than page_size.
+	Accounts []*AppAccount `protobuf:"bytes,1,rep,name=accounts,proto3" json:"accounts,omitempty"`
+	// Asks for the next page; empty on the last.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAccountsResponse) Reset() {
+	*x = ListAccountsResponse{}
+	mi := &file_idsync_v1_apps_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAccountsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAccountsResponse) ProtoMessage() {}
+
+func (x *ListAccountsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_apps_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAccountsResponse.ProtoReflect.Descriptor instead.
+func (*ListAccountsResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *ListAccountsResponse) GetAccounts() []*AppAccount {
+	if x != nil {
+		return x.Accounts
+	}
+	return nil
+}
+
+func (x *ListAccountsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 var File_idsync_v1_apps_proto protoreflect.FileDescriptor
 
 const file_idsync_v1_apps_proto_rawDesc = "" +
@@ -2802,12 +3224,41 @@ const file_idsync_v1_apps_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04note\x18\x02 \x01(\tR\x04note\"@\n" +
 	"\x13ResolveTaskResponse\x12)\n" +
-	"\x04task\x18\x01 \x01(\v2\x15.idsync.v1.ManualTaskR\x04task*y\n" +
+	"\x04task\x18\x01 \x01(\v2\x15.idsync.v1.ManualTaskR\x04task\"=\n" +
+	"\x0fPauseAppRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"4\n" +
+	"\x10PauseAppResponse\x12 \n" +
+	"\x03app\x18\x01 \x01(\v2\x0e.idsync.v1.AppR\x03app\"&\n" +
+	"\x10ResumeAppRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"5\n" +
+	"\x11ResumeAppResponse\x12 \n" +
+	"\x03app\x18\x01 \x01(\v2\x0e.idsync.v1.AppR\x03app\"y\n" +
+	"\x13ListAccountsRequest\x12\x10\n" +
+	"\x03app\x18\x01 \x01(\tR\x03app\x12\x14\n" +
+	"\x05state\x18\x02 \x01(\tR\x05state\x12\x1b\n" +
+	"\tpage_size\x18\x03 \x01(\rR\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\"\xde\x01\n" +
+	"\n" +
+	"AppAccount\x12\x17\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x12\n" +
+	"\x04user\x18\x02 \x01(\tR\x04user\x12\x14\n" +
+	"\x05state\x18\x03 \x01(\tR\x05state\x12\x1b\n" +
+	"\tremote_id\x18\x04 \x01(\tR\bremoteId\x12\x16\n" +
+	"\x06linked\x18\x05 \x01(\bR\x06linked\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\x06 \x01(\tR\tlastError\x129\n" +
+	"\n" +
+	"updated_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"q\n" +
+	"\x14ListAccountsResponse\x121\n" +
+	"\baccounts\x18\x01 \x03(\v2\x15.idsync.v1.AppAccountR\baccounts\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken*y\n" +
 	"\vAppAuthKind\x12\x1d\n" +
 	"\x19APP_AUTH_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14APP_AUTH_KIND_BEARER\x10\x01\x12\x17\n" +
 	"\x13APP_AUTH_KIND_BASIC\x10\x02\x12\x18\n" +
-	"\x14APP_AUTH_KIND_OAUTH2\x10\x032\x8e\b\n" +
+	"\x14APP_AUTH_KIND_OAUTH2\x10\x032\xec\t\n" +
 	"\n" +
 	"AppService\x12F\n" +
 	"\tCreateApp\x12\x1b.idsync.v1.CreateAppRequest\x1a\x1c.idsync.v1.CreateAppResponse\x12F\n" +
@@ -2825,7 +3276,10 @@ const file_idsync_v1_apps_proto_rawDesc = "" +
 	"ListPushes\x12\x1c.idsync.v1.ListPushesRequest\x1a\x1d.idsync.v1.ListPushesResponse\x12L\n" +
 	"\vRetryPushes\x12\x1d.idsync.v1.RetryPushesRequest\x1a\x1e.idsync.v1.RetryPushesResponse\x12F\n" +
 	"\tListTasks\x12\x1b.idsync.v1.ListTasksRequest\x1a\x1c.idsync.v1.ListTasksResponse\x12L\n" +
-	"\vResolveTask\x12\x1d.idsync.v1.ResolveTaskRequest\x1a\x1e.idsync.v1.ResolveTaskResponseB3Z1github.com/idsync/idsync/proto/idsync/v1;idsyncv1b\x06proto3"
+	"\vResolveTask\x12\x1d.idsync.v1.ResolveTaskRequest\x1a\x1e.idsync.v1.ResolveTaskResponse\x12C\n" +
+	"\bPauseApp\x12\x1a.idsync.v1.PauseAppRequest\x1a\x1b.idsync.v1.PauseAppResponse\x12F\n" +
+	"\tResumeApp\x12\x1b.idsync.v1.ResumeAppRequest\x1a\x1c.idsync.v1.ResumeAppResponse\x12O\n" +
+	"\fListAccounts\x12\x1e.idsync.v1.ListAccountsRequest\x1a\x1f.idsync.v1.ListAccountsResponseB3Z1github.com/idsync/idsync/proto/idsync/v1;idsyncv1b\x06proto3"
 
 var (
 	file_idsync_v1_apps_proto_rawDescOnce sync.Once
@@ -2840,7 +3294,7 @@ func file_idsync_v1_apps_proto_rawDescGZIP() []byte {
 }
 
 var file_idsync_v1_apps_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_idsync_v1_apps_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_idsync_v1_apps_proto_msgTypes = make([]protoimpl.MessageInfo, 45)
 var file_idsync_v1_apps_proto_goTypes = []any{
 	(AppAuthKind)(0),              // 0: idsync.v1.AppAuthKind
 	(*AppMappingRule)(nil),        // 1: idsync.v1.AppMappingRule
@@ -2879,72 +3333,89 @@ var file_idsync_v1_apps_proto_goTypes = []any{
 	(*ListTasksResponse)(nil),     // 34: idsync.v1.ListTasksResponse
 	(*ResolveTaskRequest)(nil),    // 35: idsync.v1.ResolveTaskRequest
 	(*ResolveTaskResponse)(nil),   // 36: idsync.v1.ResolveTaskResponse
-	nil,                           // 37: idsync.v1.App.AccountsEntry
-	nil,                           // 38: idsync.v1.App.QueueEntry
-	(*timestamppb.Timestamp)(nil), // 39: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil), // 40: google.protobuf.FieldMask
+	(*PauseAppRequest)(nil),       // 37: idsync.v1.PauseAppRequest
+	(*PauseAppResponse)(nil),      // 38: idsync.v1.PauseAppResponse
+	(*ResumeAppRequest)(nil),      // 39: idsync.v1.ResumeAppRequest
+	(*ResumeAppResponse)(nil),     // 40: idsync.v1.ResumeAppResponse
+	(*ListAccountsRequest)(nil),   // 41: idsync.v1.ListAccountsRequest
+	(*AppAccount)(nil),            // 42: idsync.v1.AppAccount
+	(*ListAccountsResponse)(nil),  // 43: idsync.v1.ListAccountsResponse
+	nil,                           // 44: idsync.v1.App.AccountsEntry
+	nil,                           // 45: idsync.v1.App.QueueEntry
+	(*timestamppb.Timestamp)(nil), // 46: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil), // 47: google.protobuf.FieldMask
 }
 var file_idsync_v1_apps_proto_depIdxs = []int32{
 	0,  // 0: idsync.v1.App.auth:type_name -> idsync.v1.AppAuthKind
 	1,  // 1: idsync.v1.App.mapping:type_name -> idsync.v1.AppMappingRule
 	2,  // 2: idsync.v1.App.assignments:type_name -> idsync.v1.AppAssignment
-	37, // 3: idsync.v1.App.accounts:type_name -> idsync.v1.App.AccountsEntry
-	38, // 4: idsync.v1.App.queue:type_name -> idsync.v1.App.QueueEntry
-	39, // 5: idsync.v1.App.created_at:type_name -> google.protobuf.Timestamp
+	44, // 3: idsync.v1.App.accounts:type_name -> idsync.v1.App.AccountsEntry
+	45, // 4: idsync.v1.App.queue:type_name -> idsync.v1.App.QueueEntry
+	46, // 5: idsync.v1.App.created_at:type_name -> google.protobuf.Timestamp
 	5,  // 6: idsync.v1.App.directory_target:type_name -> idsync.v1.DirectoryTarget
 	4,  // 7: idsync.v1.App.pushed_group_states:type_name -> idsync.v1.PushedGroupState
-	39, // 8: idsync.v1.PushedGroupState.drift_at:type_name -> google.protobuf.Timestamp
-	39, // 9: idsync.v1.PushedGroupState.checked_at:type_name -> google.protobuf.Timestamp
+	46, // 8: idsync.v1.PushedGroupState.drift_at:type_name -> google.protobuf.Timestamp
+	46, // 9: idsync.v1.PushedGroupState.checked_at:type_name -> google.protobuf.Timestamp
 	3,  // 10: idsync.v1.CreateAppRequest.app:type_name -> idsync.v1.App
 	3,  // 11: idsync.v1.CreateAppResponse.app:type_name -> idsync.v1.App
 	3,  // 12: idsync.v1.UpdateAppRequest.app:type_name -> idsync.v1.App
-	40, // 13: idsync.v1.UpdateAppRequest.update_mask:type_name -> google.protobuf.FieldMask
+	47, // 13: idsync.v1.UpdateAppRequest.update_mask:type_name -> google.protobuf.FieldMask
 	3,  // 14: idsync.v1.UpdateAppResponse.app:type_name -> idsync.v1.App
 	3,  // 15: idsync.v1.ListAppsResponse.apps:type_name -> idsync.v1.App
 	3,  // 16: idsync.v1.GetAppResponse.app:type_name -> idsync.v1.App
 	3,  // 17: idsync.v1.AssignAppResponse.app:type_name -> idsync.v1.App
 	3,  // 18: idsync.v1.UnassignAppResponse.app:type_name -> idsync.v1.App
 	25, // 19: idsync.v1.ImportFromAppResponse.unmatched:type_name -> idsync.v1.RemoteAccount
-	39, // 20: idsync.v1.PushJob.next_at:type_name -> google.protobuf.Timestamp
-	39, // 21: idsync.v1.PushJob.updated_at:type_name -> google.protobuf.Timestamp
+	46, // 20: idsync.v1.PushJob.next_at:type_name -> google.protobuf.Timestamp
+	46, // 21: idsync.v1.PushJob.updated_at:type_name -> google.protobuf.Timestamp
 	27, // 22: idsync.v1.ListPushesResponse.jobs:type_name -> idsync.v1.PushJob
-	39, // 23: idsync.v1.ManualTask.created_at:type_name -> google.protobuf.Timestamp
-	39, // 24: idsync.v1.ManualTask.resolved_at:type_name -> google.protobuf.Timestamp
+	46, // 23: idsync.v1.ManualTask.created_at:type_name -> google.protobuf.Timestamp
+	46, // 24: idsync.v1.ManualTask.resolved_at:type_name -> google.protobuf.Timestamp
 	32, // 25: idsync.v1.ListTasksResponse.tasks:type_name -> idsync.v1.ManualTask
 	32, // 26: idsync.v1.ResolveTaskResponse.task:type_name -> idsync.v1.ManualTask
-	6,  // 27: idsync.v1.AppService.CreateApp:input_type -> idsync.v1.CreateAppRequest
-	8,  // 28: idsync.v1.AppService.UpdateApp:input_type -> idsync.v1.UpdateAppRequest
-	10, // 29: idsync.v1.AppService.ListApps:input_type -> idsync.v1.ListAppsRequest
-	12, // 30: idsync.v1.AppService.GetApp:input_type -> idsync.v1.GetAppRequest
-	14, // 31: idsync.v1.AppService.DeleteApp:input_type -> idsync.v1.DeleteAppRequest
-	16, // 32: idsync.v1.AppService.TestApp:input_type -> idsync.v1.TestAppRequest
-	18, // 33: idsync.v1.AppService.PreviewApp:input_type -> idsync.v1.PreviewAppRequest
-	20, // 34: idsync.v1.AppService.AssignApp:input_type -> idsync.v1.AssignAppRequest
-	22, // 35: idsync.v1.AppService.UnassignApp:input_type -> idsync.v1.UnassignAppRequest
-	24, // 36: idsync.v1.AppService.ImportFromApp:input_type -> idsync.v1.ImportFromAppRequest
-	28, // 37: idsync.v1.AppService.ListPushes:input_type -> idsync.v1.ListPushesRequest
-	30, // 38: idsync.v1.AppService.RetryPushes:input_type -> idsync.v1.RetryPushesRequest
-	33, // 39: idsync.v1.AppService.ListTasks:input_type -> idsync.v1.ListTasksRequest
-	35, // 40: idsync.v1.AppService.ResolveTask:input_type -> idsync.v1.ResolveTaskRequest
-	7,  // 41: idsync.v1.AppService.CreateApp:output_type -> idsync.v1.CreateAppResponse
-	9,  // 42: idsync.v1.AppService.UpdateApp:output_type -> idsync.v1.UpdateAppResponse
-	11, // 43: idsync.v1.AppService.ListApps:output_type -> idsync.v1.ListAppsResponse
-	13, // 44: idsync.v1.AppService.GetApp:output_type -> idsync.v1.GetAppResponse
-	15, // 45: idsync.v1.AppService.DeleteApp:output_type -> idsync.v1.DeleteAppResponse
-	17, // 46: idsync.v1.AppService.TestApp:output_type -> idsync.v1.TestAppResponse
-	19, // 47: idsync.v1.AppService.PreviewApp:output_type -> idsync.v1.PreviewAppResponse
-	21, // 48: idsync.v1.AppService.AssignApp:output_type -> idsync.v1.AssignAppResponse
-	23, // 49: idsync.v1.AppService.UnassignApp:output_type -> idsync.v1.UnassignAppResponse
-	26, // 50: idsync.v1.AppService.ImportFromApp:output_type -> idsync.v1.ImportFromAppResponse
-	29, // 51: idsync.v1.AppService.ListPushes:output_type -> idsync.v1.ListPushesResponse
-	31, // 52: idsync.v1.AppService.RetryPushes:output_type -> idsync.v1.RetryPushesResponse
-	34, // 53: idsync.v1.AppService.ListTasks:output_type -> idsync.v1.ListTasksResponse
-	36, // 54: idsync.v1.AppService.ResolveTask:output_type -> idsync.v1.ResolveTaskResponse
-	41, // [41:55] is the sub-list for method output_type
-	27, // [27:41] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	3,  // 27: idsync.v1.PauseAppResponse.app:type_name -> idsync.v1.App
+	3,  // 28: idsync.v1.ResumeAppResponse.app:type_name -> idsync.v1.App
+	46, // 29: idsync.v1.AppAccount.updated_at:type_name -> google.protobuf.Timestamp
+	42, // 30: idsync.v1.ListAccountsResponse.accounts:type_name -> idsync.v1.AppAccount
+	6,  // 31: idsync.v1.AppService.CreateApp:input_type -> idsync.v1.CreateAppRequest
+	8,  // 32: idsync.v1.AppService.UpdateApp:input_type -> idsync.v1.UpdateAppRequest
+	10, // 33: idsync.v1.AppService.ListApps:input_type -> idsync.v1.ListAppsRequest
+	12, // 34: idsync.v1.AppService.GetApp:input_type -> idsync.v1.GetAppRequest
+	14, // 35: idsync.v1.AppService.DeleteApp:input_type -> idsync.v1.DeleteAppRequest
+	16, // 36: idsync.v1.AppService.TestApp:input_type -> idsync.v1.TestAppRequest
+	18, // 37: idsync.v1.AppService.PreviewApp:input_type -> idsync.v1.PreviewAppRequest
+	20, // 38: idsync.v1.AppService.AssignApp:input_type -> idsync.v1.AssignAppRequest
+	22, // 39: idsync.v1.AppService.UnassignApp:input_type -> idsync.v1.UnassignAppRequest
+	24, // 40: idsync.v1.AppService.ImportFromApp:input_type -> idsync.v1.ImportFromAppRequest
+	28, // 41: idsync.v1.AppService.ListPushes:input_type -> idsync.v1.ListPushesRequest
+	30, // 42: idsync.v1.AppService.RetryPushes:input_type -> idsync.v1.RetryPushesRequest
+	33, // 43: idsync.v1.AppService.ListTasks:input_type -> idsync.v1.ListTasksRequest
+	35, // 44: idsync.v1.AppService.ResolveTask:input_type -> idsync.v1.ResolveTaskRequest
+	37, // 45: idsync.v1.AppService.PauseApp:input_type -> idsync.v1.PauseAppRequest
+	39, // 46: idsync.v1.AppService.ResumeApp:input_type -> idsync.v1.ResumeAppRequest
+	41, // 47: idsync.v1.AppService.ListAccounts:input_type -> idsync.v1.ListAccountsRequest
+	7,  // 48: idsync.v1.AppService.CreateApp:output_type -> idsync.v1.CreateAppResponse
+	9,  // 49: idsync.v1.AppService.UpdateApp:output_type -> idsync.v1.UpdateAppResponse
+	11, // 50: idsync.v1.AppService.ListApps:output_type -> idsync.v1.ListAppsResponse
+	13, // 51: idsync.v1.AppService.GetApp:output_type -> idsync.v1.GetAppResponse
+	15, // 52: idsync.v1.AppService.DeleteApp:output_type -> idsync.v1.DeleteAppResponse
+	17, // 53: idsync.v1.AppService.TestApp:output_type -> idsync.v1.TestAppResponse
+	19, // 54: idsync.v1.AppService.PreviewApp:output_type -> idsync.v1.PreviewAppResponse
+	21, // 55: idsync.v1.AppService.AssignApp:output_type -> idsync.v1.AssignAppResponse
+	23, // 56: idsync.v1.AppService.UnassignApp:output_type -> idsync.v1.UnassignAppResponse
+	26, // 57: idsync.v1.AppService.ImportFromApp:output_type -> idsync.v1.ImportFromAppResponse
+	29, // 58: idsync.v1.AppService.ListPushes:output_type -> idsync.v1.ListPushesResponse
+	31, // 59: idsync.v1.AppService.RetryPushes:output_type -> idsync.v1.RetryPushesResponse
+	34, // 60: idsync.v1.AppService.ListTasks:output_type -> idsync.v1.ListTasksResponse
+	36, // 61: idsync.v1.AppService.ResolveTask:output_type -> idsync.v1.ResolveTaskResponse
+	38, // 62: idsync.v1.AppService.PauseApp:output_type -> idsync.v1.PauseAppResponse
+	40, // 63: idsync.v1.AppService.ResumeApp:output_type -> idsync.v1.ResumeAppResponse
+	43, // 64: idsync.v1.AppService.ListAccounts:output_type -> idsync.v1.ListAccountsResponse
+	48, // [48:65] is the sub-list for method output_type
+	31, // [31:48] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_idsync_v1_apps_proto_init() }
@@ -2959,7 +3430,7 @@ func file_idsync_v1_apps_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_idsync_v1_apps_proto_rawDesc), len(file_idsync_v1_apps_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   38,
+			NumMessages:   45,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

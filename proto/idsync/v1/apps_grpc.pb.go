@@ -33,6 +33,9 @@ const (
 	AppService_RetryPushes_FullMethodName   = "/idsync.v1.AppService/RetryPushes"
 	AppService_ListTasks_FullMethodName     = "/idsync.v1.AppService/ListTasks"
 	AppService_ResolveTask_FullMethodName   = "/idsync.v1.AppService/ResolveTask"
+	AppService_PauseApp_FullMethodName      = "/idsync.v1.AppService/PauseApp"
+	AppService_ResumeApp_FullMethodName     = "/idsync.v1.AppService/ResumeApp"
+	AppService_ListAccounts_FullMethodName  = "/idsync.v1.AppService/ListAccounts"
 )
 
 // AppServiceClient is the client API for AppService service.
@@ -73,6 +76,15 @@ type AppServiceClient interface {
 	ListTasks(ctx context.Context, in *ListTasksRequest, opts ...grpc.CallOption) (*ListTasksResponse, error)
 	// ResolveTask marks a manual task done.
 	ResolveTask(ctx context.Context, in *ResolveTaskRequest, opts ...grpc.CallOption) (*ResolveTaskResponse, error)
+	// PauseApp stops the pushes to an app until ResumeApp: its jobs wait in
+	// the queue, and the changes keep queueing.
+	PauseApp(ctx context.Context, in *PauseAppRequest, opts ...grpc.CallOption) (*PauseAppResponse, error)
+	// ResumeApp sets a paused app active again, whether an admin paused it
+	// or the app refused idsync's credentials.
+	ResumeApp(ctx context.Context, in *ResumeAppRequest, opts ...grpc.CallOption) (*ResumeAppResponse, error)
+	// ListAccounts lists an app's accounts with their state, a page at a
+	// time, ordered by user id.
+	ListAccounts(ctx context.Context, in *ListAccountsRequest, opts ...grpc.CallOption) (*ListAccountsResponse, error)
 }
 
 type appServiceClient struct {
@@ -223,6 +235,36 @@ func (c *appServiceClient) ResolveTask(ctx context.Context, in *ResolveTaskReque
 	return out, nil
 }
 
+func (c *appServiceClient) PauseApp(ctx context.Context, in *PauseAppRequest, opts ...grpc.CallOption) (*PauseAppResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PauseAppResponse)
+	err := c.cc.Invoke(ctx, AppService_PauseApp_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *appServiceClient) ResumeApp(ctx context.Context, in *ResumeAppRequest, opts ...grpc.CallOption) (*ResumeAppResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResumeAppResponse)
+	err := c.cc.Invoke(ctx, AppService_ResumeApp_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *appServiceClient) ListAccounts(ctx context.Context, in *ListAccountsRequest, opts ...grpc.CallOption) (*ListAccountsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAccountsResponse)
+	err := c.cc.Invoke(ctx, AppService_ListAccounts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AppServiceServer is the server API for AppService service.
 // All implementations must embed UnimplementedAppServiceServer
 // for forward compatibility.
@@ -261,6 +303,15 @@ type AppServiceServer interface {
 	ListTasks(context.Context, *ListTasksRequest) (*ListTasksResponse, error)
 	// ResolveTask marks a manual task done.
 	ResolveTask(context.Context, *ResolveTaskRequest) (*ResolveTaskResponse, error)
+	// PauseApp stops the pushes to an app until ResumeApp: its jobs wait in
+	// the queue, and the changes keep queueing.
+	PauseApp(context.Context, *PauseAppRequest) (*PauseAppResponse, error)
+	// ResumeApp sets a paused app active again, whether an admin paused it
+	// or the app refused idsync's credentials.
+	ResumeApp(context.Context, *ResumeAppRequest) (*ResumeAppResponse, error)
+	// ListAccounts lists an app's accounts with their state, a page at a
+	// time, ordered by user id.
+	ListAccounts(context.Context, *ListAccountsRequest) (*ListAccountsResponse, error)
 	mustEmbedUnimplementedAppServiceServer()
 }
 
@@ -312,6 +363,15 @@ func (UnimplementedAppServiceServer) ListTasks(context.Context, *ListTasksReques
 }
 func (UnimplementedAppServiceServer) ResolveTask(context.Context, *ResolveTaskRequest) (*ResolveTaskResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method ResolveTask not implemented")
+}
+func (UnimplementedAppServiceServer) PauseApp(context.Context, *PauseAppRequest) (*PauseAppResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PauseApp not implemented")
+}
+func (UnimplementedAppServiceServer) ResumeApp(context.Context, *ResumeAppRequest) (*ResumeAppResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResumeApp not implemented")
+}
+func (UnimplementedAppServiceServer) ListAccounts(context.Context, *ListAccountsRequest) (*ListAccountsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAccounts not implemented")
 }
 func (UnimplementedAppServiceServer) mustEmbedUnimplementedAppServiceServer() {}
 func (UnimplementedAppServiceServer) testEmbeddedByValue()                    {}
@@ -586,6 +646,60 @@ func _AppService_ResolveTask_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AppService_PauseApp_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PauseAppRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AppServiceServer).PauseApp(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AppService_PauseApp_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AppServiceServer).PauseApp(ctx, req.(*PauseAppRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AppService_ResumeApp_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResumeAppRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AppServiceServer).ResumeApp(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AppService_ResumeApp_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AppServiceServer).ResumeApp(ctx, req.(*ResumeAppRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AppService_ListAccounts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAccountsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AppServiceServer).ListAccounts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AppService_ListAccounts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AppServiceServer).ListAccounts(ctx, req.(*ListAccountsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AppService_ServiceDesc is the grpc.ServiceDesc for AppService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -648,6 +762,18 @@ var AppService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ResolveTask",
 			Handler:    _AppService_ResolveTask_Handler,
+		},
+		{
+			MethodName: "PauseApp",
+			Handler:    _AppService_PauseApp_Handler,
+		},
+		{
+			MethodName: "ResumeApp",
+			Handler:    _AppService_ResumeApp_Handler,
+		},
+		{
+			MethodName: "ListAccounts",
+			Handler:    _AppService_ListAccounts_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

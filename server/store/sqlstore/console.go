@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -213,6 +215,21 @@ func (s *Store) Activity(ctx context.Context, since time.Time) ([]store.Activity
 // byte-wise.
 func prefixEnd(p string) string { return p + "\U0010FFFF" }
 
+// nestedGroups returns the ids of group groupID and of the groups nested
+// in it, at any depth, sorted (just groupID when it is deprovisioned or
+// unknown).
+func (s *Store) nestedGroups(ctx context.Context, groupID string) ([]string, error) {
+	byDir := map[int64]map[string]bool{}
+	if err := s.nestDown(ctx, groupID, byDir, "reading the groups nested in group "+groupID); err != nil {
+		return nil, err
+	}
+	ids := map[string]bool{groupID: true}
+	for _, gs := range byDir {
+		maps.Copy(ids, gs)
+	}
+	return slices.Sorted(maps.Keys(ids)), nil
+}
+
 // SearchUsers returns a page of the users f selects, by name key then id.
 func (s *Store) SearchUsers(ctx context.Context, f store.UserSearch) ([]*store.User, error) {
 	var q strings.Builder
@@ -240,9 +257,16 @@ func (s *Store) SearchUsers(ctx context.Context, f store.UserSearch) ([]*store.U
 		args = append(args, string(f.Status))
 	}
 	if f.GroupID != "" {
-		q.WriteString(` AND EXISTS (SELECT 1 FROM memberships m WHERE m.group_id = ? AND m.member_key IN
+		groups := []string{f.GroupID}
+		if f.Nested {
+			var err error
+			if groups, err = s.nestedGroups(ctx, f.GroupID); err != nil {
+				return nil, err
+			}
+		}
+		q.WriteString(` AND EXISTS (SELECT 1 FROM memberships m WHERE m.group_id IN (` + marks(len(groups)) + `) AND m.member_key IN
 			('dn:' || o.dn_key, 'uid:' || o.name_key, 'id:' || o.id))`)
-		args = append(args, f.GroupID)
+		args = append(args, anys(groups)...)
 	}
 	if f.IDs != nil {
 		if len(f.IDs) == 0 {

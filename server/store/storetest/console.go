@@ -176,7 +176,9 @@ func testSearchUsers(t *testing.T, s store.Store) {
 	}
 	f.upsert(run, mk("1", "ann", "ann@example.org", "Ann Lee"), mk("2", "Bob", "robert@example.org", "Bob Stone"),
 		mk("3", "carl", "c@example.org", "Annika Carl"), mk("4", "dora", "dora@example.org", "Dora Ng"),
-		newGroup("g1", "staff", dnMember(userDN("Bob")), dnMember(userDN("dora"))))
+		newGroup("g1", "staff", dnMember(userDN("Bob")), dnMember(userDN("dora"))),
+		newGroup("g2", "everyone", dnMember(userDN("carl")), dnMember(groupDN("staff"))),
+		newGroup("g3", "top", dnMember(groupDN("everyone"))))
 	names := func(f store.UserSearch) []string {
 		t.Helper()
 		us, err := s.SearchUsers(ctx, f)
@@ -196,6 +198,10 @@ func testSearchUsers(t *testing.T, s store.Store) {
 		{"a page", store.UserSearch{Limit: 2}, []string{"ann", "Bob"}},
 		{"the next page", store.UserSearch{AfterKey: "bob", AfterID: f.user("Bob").ID, Limit: 2}, []string{"carl", "dora"}},
 		{"a group's members", store.UserSearch{GroupID: f.group("staff").ID}, []string{"Bob", "dora"}},
+		{"a group's direct members", store.UserSearch{GroupID: f.group("everyone").ID}, []string{"carl"}},
+		{"a group's members, nested ones too", store.UserSearch{GroupID: f.group("everyone").ID, Nested: true}, []string{"Bob", "carl", "dora"}},
+		{"two levels down, a page", store.UserSearch{GroupID: f.group("top").ID, Nested: true, Prefix: "d"}, []string{"dora"}},
+		{"a group of no nested group, nested", store.UserSearch{GroupID: f.group("staff").ID, Nested: true}, []string{"Bob", "dora"}},
 		{"the directory", store.UserSearch{DirectoryID: f.dir.ID, Prefix: "d"}, []string{"dora"}},
 		{"another directory", store.UserSearch{DirectoryID: f.dir.ID + 1000}, nil},
 		{"a status", store.UserSearch{Status: store.StatusSuspended}, nil},
