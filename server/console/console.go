@@ -327,6 +327,8 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /directories", c.authed(c.directories))
 	m.HandleFunc("GET /directories/{name}", c.authed(c.directory))
 	m.HandleFunc("POST /directories/{name}/import", c.authed(c.startImport))
+	m.HandleFunc("GET /directories/{name}/edit", c.authed(c.directoryEdit))
+	m.HandleFunc("POST /directories/{name}/edit", c.authed(c.directorySave))
 	m.HandleFunc("GET /imports/{id}", c.authed(c.importPage))
 	m.HandleFunc("GET /imports/{id}/status", c.authed(c.importStatus))
 	m.HandleFunc("POST /imports/{id}/{action}", c.authed(c.importAction))

@@ -50,10 +50,15 @@ var funcs = template.FuncMap{
 	"add":     func(a, b int) int { return a + b },
 	"took":    took,
 	"rate":    rate,
-	"pathEsc": func(s string) string { return strings.ReplaceAll(template.URLQueryEscaper(s), "+", "%20") },
+	"pathEsc": pathEscape,
+	"fieldID": fieldID,
+	"label":   func(path string) string { return fieldLabels[path] },
 	"list":    func(v ...string) []string { return v },
 	"field":   userField,
 }
+
+// pathEscape escapes s for a segment of a URL's path.
+func pathEscape(s string) string { return strings.ReplaceAll(template.URLQueryEscaper(s), "+", "%20") }
 
 // userField is a user's profile field by its name.
 func userField(u *idsyncv1.User, name string) string {
@@ -515,17 +520,33 @@ type appData struct {
 const accountPage = 50
 
 func (c *Console) appNew(w http.ResponseWriter, r *http.Request, s *session) {
+	if !c.mayWriteApps(w, r, s) {
+		return
+	}
 	c.render(w, r, s, http.StatusOK, "appform", "Add an app", "apps", appData{New: true, App: &idsyncv1.App{
 		AllowCreate: true, AllowUpdate: true, AllowDeactivate: true, Auth: idsyncv1.AppAuthKind_APP_AUTH_KIND_BEARER}})
 }
 
 func (c *Console) appEdit(w http.ResponseWriter, r *http.Request, s *session) {
+	if !c.mayWriteApps(w, r, s) {
+		return
+	}
 	resp, err := c.apps.GetApp(c.ctx(r, s), &idsyncv1.GetAppRequest{Name: r.PathValue("name")})
 	if err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
 	c.render(w, r, s, http.StatusOK, "appform", "Edit "+resp.GetApp().GetName(), "apps", appData{App: resp.GetApp()})
+}
+
+// mayWriteApps answers a form of apps.write for a role without it: the
+// form would offer what the server refuses.
+func (c *Console) mayWriteApps(w http.ResponseWriter, r *http.Request, s *session) bool {
+	if auth.RoleHas(s.role, auth.PermAppsWrite) {
+		return true
+	}
+	c.fail(w, r, s, status.Errorf(codes.PermissionDenied, "permission %s missing: role %s adds and edits no app", auth.PermAppsWrite, s.role))
+	return false
 }
 
 var authKinds = map[string]idsyncv1.AppAuthKind{"bearer": idsyncv1.AppAuthKind_APP_AUTH_KIND_BEARER,

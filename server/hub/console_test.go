@@ -86,7 +86,7 @@ func TestConsoleDoors(t *testing.T) {
 			hdr.Get("Content-Security-Policy"), hdr.Get("X-Frame-Options"))
 	}
 	b.signIn(h.boot)
-	for _, p := range []string{"/", "/directories", "/directories/corp", "/users", "/users?q=a", "/groups", "/apps", "/apps/new",
+	for _, p := range []string{"/", "/directories", "/directories/corp", "/directories/corp/edit", "/users", "/users?q=a", "/groups", "/apps", "/apps/new",
 		"/tasks", "/audit", "/audit?format=csv", "/reports", "/reports/users", "/reports/imports?format=csv", "/agents", "/admins",
 		"/typeahead?q=a", "/static/console.css", "/static/console.js"} {
 		code, body, _ := b.get(p)
@@ -156,5 +156,53 @@ func TestConsoleSessionBounds(t *testing.T) {
 	}
 	if used < 12*time.Hour || used > 12*time.Hour+20*time.Minute {
 		t.Errorf("a session used every 20 minutes ended after %s, want 12h", used)
+	}
+}
+
+// TestConsoleEditsDirectory: a super-admin's edit form sends what changed
+// alone (the settings it leaves stay), a bad number is refused naming the
+// field, and a read-only admin's post is refused by the role check.
+func TestConsoleEditsDirectory(t *testing.T) {
+	h := startHub(t)
+	admin := idsyncv1.NewAdminServiceClient(h.conn)
+	if _, err := admin.CreateDirectory(as(t.Context(), h.boot), &idsyncv1.CreateDirectoryRequest{Directory: &idsyncv1.Directory{
+		Name: "west", Kind: idsyncv1.DirectoryKind_DIRECTORY_KIND_OPENLDAP, BaseDn: "dc=west,dc=org"}}); err != nil {
+		t.Fatalf("CreateDirectory west (its preset): %v", err)
+	}
+	b := newBrowser(t, h)
+	b.signIn(h.boot)
+	code, body, _ := b.get("/directories/west/edit")
+	if code != http.StatusOK || !strings.Contains(body, `id="d-safeguard_max"`) || !strings.Contains(body, `value="500"`) {
+		t.Fatalf("GET /directories/west/edit: %d, want the form with safeguard_max 500\n%s", code, body)
+	}
+	tok := b.csrf("/directories/west/edit")
+	form := url.Values{"_csrf": {tok}, "d-safeguard_max": {"50"}, "d-safeguard_percent": {"20"}, "d-base_dn": {"dc=west,dc=org"},
+		"d-mapping-title": {"departmentNumber"}}
+	if code, body := b.post("/directories/west/edit", form); code != http.StatusOK ||
+		!strings.Contains(body, "Saved: mapping.title, safeguard_max.") {
+		t.Errorf("saving: %d, want the changed settings alone saved\n%s", code, body)
+	}
+	d, err := admin.GetDirectory(as(t.Context(), h.boot), &idsyncv1.GetDirectoryRequest{Name: "west"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.GetDirectory(); got.GetSafeguardMax() != 50 || got.GetSafeguardPercent() != 20 || got.GetBaseDn() != "dc=west,dc=org" ||
+		got.GetMapping().GetTitle() != "departmentNumber" || got.GetMapping().GetEmail() != "mail" {
+		t.Errorf("west after the edit: safeguard %d%%/%d, base %q, title from %q, email from %q; want 20%%/50, the base kept, title from departmentNumber, email from mail still",
+			got.GetSafeguardPercent(), got.GetSafeguardMax(), got.GetBaseDn(), got.GetMapping().GetTitle(), got.GetMapping().GetEmail())
+	}
+	if code, body := b.post("/directories/west/edit", url.Values{"_csrf": {tok}, "d-safeguard_max": {"many"}}); code != http.StatusBadRequest ||
+		!strings.Contains(body, "safeguard_max") {
+		t.Errorf("a bad number: %d, want 400 naming safeguard_max\n%s", code, body)
+	}
+
+	ro := newBrowser(t, h)
+	ro.signIn(h.token("viewer", auth.RoleReadOnly, nil, nil))
+	if _, body, _ := ro.get("/directories/west"); strings.Contains(body, "edit-directory") {
+		t.Errorf("a read-only admin is offered to edit a directory")
+	}
+	if code, body := ro.post("/directories/west/edit", url.Values{"_csrf": {ro.csrf("/directories")}, "d-safeguard_max": {"1"}}); code != http.StatusForbidden ||
+		!strings.Contains(body, "directories.write") {
+		t.Errorf("a read-only admin's edit: %d, want 403 naming directories.write\n%s", code, body)
 	}
 }
