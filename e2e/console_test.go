@@ -5,9 +5,12 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"maps"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -230,10 +233,68 @@ func (p *page) csrf(t *testing.T) string {
 	return v
 }
 
-// consolePages are the console's pages, each with an element it shows.
-var consolePages = [][2]string{{"/", "h1"}, {"/directories", "h1"}, {"/directories/corp", "h1"}, {"/users", "#users"},
-	{"/groups", "#groups"}, {"/apps", "#apps"}, {"/tasks", "#tasks"}, {"/audit", "#audit"}, {"/reports", "h1"},
-	{"/reports/users", "#report"}, {"/reports/app-usage", "#report"}, {"/reports/imports", "#report"}, {"/agents", "#agents"}, {"/admins", "#tokens-table"}}
+// pageKey is the page an href of the console names, for crawl: its path
+// (the id of a user, group or import replaced by *, one of each is
+// enough) and the names of its query; ok is false for what crawl does not
+// load (another site, the sign-in page, files, CSV downloads, fragments).
+func pageKey(href string) (key, path string, ok bool) {
+	u, err := url.Parse(href)
+	if err != nil || u.Scheme != "" || u.Host != "" || !strings.HasPrefix(u.Path, "/") ||
+		u.Path == "/signin" || strings.HasPrefix(u.Path, "/static/") || u.Query().Get("format") == "csv" {
+		return "", "", false
+	}
+	segs := strings.Split(strings.TrimPrefix(u.Path, "/"), "/")
+	if len(segs) > 1 && slices.Contains([]string{"users", "groups", "imports"}, segs[0]) {
+		segs[1] = "*"
+	}
+	names := slices.Sorted(maps.Keys(u.Query()))
+	u.Fragment = ""
+	return "/" + strings.Join(segs, "/") + "?" + strings.Join(names, ","), u.RequestURI(), true
+}
+
+// crawl loads the overview and every page it links to, and the pages
+// those link to, as the signed-in admin: each must load without a console
+// error or a failed request (a link the role is shown must work for it).
+// It returns the pages loaded.
+func (p *page) crawl(t *testing.T, role string) []string {
+	t.Helper()
+	seen := map[string]bool{"/?": true}
+	var loaded []string
+	queue := []string{"/"}
+	for depth := 0; depth < 3 && len(queue) > 0; depth++ {
+		var next []string
+		for _, path := range queue {
+			var hrefs []string
+			p.run(t, "load "+path, chromedp.Navigate(p.base+path), chromedp.WaitVisible("#who", chromedp.ByQuery),
+				chromedp.Evaluate(`Array.from(document.querySelectorAll("a[href]"), a => a.getAttribute("href"))`, &hrefs))
+			p.clean(t, role+" "+path)
+			loaded = append(loaded, path)
+			for _, h := range hrefs {
+				if key, path, ok := pageKey(h); ok && !seen[key] {
+					seen[key] = true
+					next = append(next, path)
+				}
+			}
+		}
+		queue = next
+	}
+	return loaded
+}
+
+// wantLoaded fails unless loaded holds each of want and none of not.
+func wantLoaded(t *testing.T, role string, loaded, want, not []string) {
+	t.Helper()
+	for _, w := range want {
+		if !slices.Contains(loaded, w) {
+			t.Errorf("%s: the console links to no %s, want it loaded (loaded %v)", role, w, loaded)
+		}
+	}
+	for _, n := range not {
+		if slices.ContainsFunc(loaded, func(l string) bool { return strings.HasPrefix(l, n) }) {
+			t.Errorf("%s: the console links to %s, which the role may not see (loaded %v)", role, n, loaded)
+		}
+	}
+}
 
 // TestConsole drives the console in Chromium against a hub capturing a
 // slapd through an agent and pushing to the SCIM test app: sign-in with a
@@ -262,10 +323,9 @@ func TestConsole(t *testing.T) {
 	})
 
 	s.step("every page loads for a super-admin", func(t *testing.T) {
-		for _, pg := range consolePages {
-			b.open(t, pg[0], pg[1])
-			b.clean(t, pg[0])
-		}
+		loaded := b.crawl(t, "super-admin")
+		wantLoaded(t, "super-admin", loaded, []string{"/directories", "/directories/corp", "/directories/corp/edit", "/users", "/groups",
+			"/apps", "/apps/new", "/tasks", "/audit", "/reports", "/reports/users", "/agents", "/admins"}, nil)
 	})
 
 	p.scim.Inject(scimtest.Fault{Method: "POST", PathPrefix: "/Users", Status: 400})
@@ -378,13 +438,9 @@ func TestConsole(t *testing.T) {
 		if who := v.text(t, "#who"); !strings.Contains(who, "corp/viewer · read-only") {
 			t.Errorf("signed in as %q, want corp/viewer · read-only", who)
 		}
-		for _, pg := range consolePages {
-			if pg[0] == "/admins" {
-				continue
-			}
-			v.open(t, pg[0], pg[1])
-			v.clean(t, "read-only "+pg[0])
-		}
+		loaded := v.crawl(t, "read-only")
+		wantLoaded(t, "read-only", loaded, []string{"/directories/corp", "/users", "/groups", "/apps/crm", "/tasks", "/audit",
+			"/reports/imports", "/agents"}, []string{"/admins", "/apps/new", "/directories/corp/edit", "/apps/crm/edit"})
 		var offered bool
 		v.open(t, "/apps/crm", "#app-status")
 		v.run(t, "look for writes", chromedp.Evaluate(`!!document.querySelector("#test-app, #assign, #retry-all")`, &offered))
@@ -419,6 +475,85 @@ func TestConsole(t *testing.T) {
 		})
 	})
 
+	s.step("an app-admin and a group-admin: the pages they are shown load, a forbidden post is refused and audited", func(t *testing.T) {
+		for _, c := range []struct {
+			role, name string
+			flags      []string
+			want, not  []string
+			forbidden  string // a post the role may not make
+			method     string // the method its refusal names in the audit trail
+		}{
+			{"app-admin", "crm-team", []string{"--apps", "crm"}, []string{"/apps/crm", "/apps/crm/edit", "/users", "/reports"},
+				[]string{"/audit", "/agents", "/admins", "/directories/corp/edit"}, "/agents/token", "CreateEnrollmentToken"},
+			{"group-admin", "helpdesk", []string{"--groups", "corp/" + p.gen.GroupCN(0)}, []string{"/apps/crm", "/users", "/groups"},
+				[]string{"/directories", "/tasks", "/audit", "/reports", "/agents", "/admins", "/apps/crm/edit"}, "/apps/crm/retry", "RetryPushes"},
+		} {
+			token := strings.TrimSpace(s.mustCtl(append([]string{"admin", "token", "create", "--name", c.name, "--role", c.role}, c.flags...)...))
+			g := newPage(t, base)
+			g.signInToken(t, token)
+			wantLoaded(t, c.role, g.crawl(t, c.role), c.want, c.not)
+			g.open(t, "/", "#who")
+			if code := g.post(t, c.forbidden, map[string]string{"_csrf": g.csrf(t), "directory": "corp"}); code != 403 {
+				t.Errorf("%s posts %s directly: %d, want 403", c.role, c.forbidden, code)
+			}
+			if code := g.post(t, "/signout", map[string]string{}); code != 403 {
+				t.Errorf("%s posts without the CSRF token: %d, want 403", c.role, code)
+			}
+			g.clean(t, c.role+"'s refused posts", "403")
+			eventually.That(t, "the refusal of "+c.role+" in the audit trail", func() (bool, string) {
+				r := s.ctl("audit", "list", "--actor", "admin:"+c.name, "--outcome", "refused")
+				return strings.Contains(r.Stdout, c.method), r.Stdout
+			})
+		}
+		if code := b.post(t, "/apps/crm/pause", map[string]string{"reason": "no token"}); code != 403 {
+			t.Errorf("a super-admin's post without the CSRF token: %d, want 403", code)
+		}
+		b.clean(t, "the super-admin's post without the CSRF token", "403")
+	})
+
+	s.step("a filter that drops users: the import pauses on the safeguard; cancel it on the overview, confirm the next", func(t *testing.T) {
+		b.open(t, "/directories/corp/edit", "#directory-form")
+		var filter string
+		b.run(t, "read the user filter", chromedp.Value("#d-user_filter", &filter, chromedp.ByQuery))
+		// The two users of ou=admins are in no group the app is assigned.
+		narrowed := "(&" + filter + "(!(uid=viewer))(!(uid=outsider)))"
+		b.run(t, "narrow the filter, tighten the safeguard", chromedp.SetValue("#d-user_filter", narrowed, chromedp.ByQuery),
+			chromedp.SetValue("#d-safeguard_max", "1", chromedp.ByQuery), chromedp.Click("#save-directory", chromedp.ByQuery),
+			chromedp.WaitVisible(".flash", chromedp.ByQuery))
+		if got := b.text(t, ".flash"); got != "Saved: user_filter, safeguard_max." {
+			t.Errorf("saving the directory: %q", got)
+		}
+		startPaused := func() string {
+			t.Helper()
+			b.open(t, "/directories/corp", "#start-import")
+			b.run(t, "start", chromedp.Click("#start-import", chromedp.ByQuery), chromedp.WaitVisible("#run-state", chromedp.ByQuery),
+				chromedp.Poll(`document.querySelector("#run-state").textContent === "paused by safeguard"`, nil,
+					chromedp.WithPollingTimeout(45*time.Second)))
+			var loc string
+			b.run(t, "the run's page", chromedp.Location(&loc))
+			return loc[strings.LastIndex(loc, "/")+1:]
+		}
+		first := startPaused()
+		b.open(t, "/", "#cancel-"+first)
+		b.run(t, "cancel on the overview", chromedp.Click("#cancel-"+first, chromedp.ByQuery), chromedp.WaitVisible(".flash", chromedp.ByQuery))
+		if got := b.text(t, "#run-state"); got != "cancelled" {
+			t.Errorf("the run after Cancel: %q, want cancelled", got)
+		}
+		if out := s.mustCtl("user", "show", "outsider", "--directory", "corp"); !strings.Contains(out, "active") {
+			t.Errorf("outsider after the cancelled run:\n%s\nwant active", out)
+		}
+		second := startPaused()
+		b.open(t, "/imports/"+second, "#confirm-run")
+		b.run(t, "confirm", chromedp.Click("#confirm-run", chromedp.ByQuery), chromedp.WaitVisible(".flash", chromedp.ByQuery))
+		if got := b.text(t, "#run-state"); got != "completed" {
+			t.Errorf("the run after Confirm: %q, want completed", got)
+		}
+		if out := s.mustCtl("user", "show", "outsider", "--directory", "corp"); !strings.Contains(out, "deprovisioned") {
+			t.Errorf("outsider after the confirmed run:\n%s\nwant deprovisioned", out)
+		}
+		b.clean(t, "the safeguard")
+	})
+
 	if out := os.Getenv("IDSYNC_SCREENSHOT"); out != "" {
 		s.step("screenshot the overview for the README", func(t *testing.T) {
 			var png []byte
@@ -436,4 +571,26 @@ func TestConsole(t *testing.T) {
 		b.open(t, "/users", "#token")
 		b.clean(t, "sign-out")
 	})
+}
+
+// TestConsoleSessionExpiry: a session left unused past the hub's idle
+// timeout is ended by the hub (audited) and the browser, at its next
+// click, is on the sign-in page saying so.
+func TestConsoleSessionExpiry(t *testing.T) {
+	s := newStack(t, "--console-idle-timeout", "3s")
+	conf, err := adminconf.Read(s.hub.AdminConf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newPage(t, "http://"+s.hub.HTTPAddr)
+	b.signInToken(t, conf.Token)
+	eventually.That(t, "the hub ends the idle session", func() (bool, string) {
+		r := s.ctl("audit", "list", "--action", "console.session.expired")
+		return strings.Contains(r.Stdout, "admin:bootstrap: idle for 3s"), r.Stdout + r.Stderr
+	})
+	b.open(t, "/users", "#signin-message")
+	if msg := b.text(t, "#signin-message"); !strings.Contains(msg, "Your session ended") {
+		t.Errorf("after the idle timeout, /users shows %q, want the sign-in page saying the session ended", msg)
+	}
+	b.clean(t, "expiry")
 }

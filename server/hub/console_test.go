@@ -18,12 +18,12 @@ import (
 
 // browser is an HTTP client of the console with its cookies.
 type browser struct {
-	t    *testing.T
+	t    testing.TB
 	c    *http.Client
 	base string
 }
 
-func newBrowser(t *testing.T, h *testHub) *browser {
+func newBrowser(t testing.TB, h *testHub) *browser {
 	jar, _ := cookiejar.New(nil)
 	return &browser{t: t, base: "http://" + h.http, c: &http.Client{Jar: jar,
 		CheckRedirect: func(*http.Request, []*http.Request) error { return nil }}}

@@ -37,7 +37,7 @@ import (
 // testHub is a hub serving on loopback from a temporary data directory,
 // its store seeded before it started.
 type testHub struct {
-	t    *testing.T
+	t    testing.TB
 	conn *grpc.ClientConn
 	boot string // the bootstrap super-admin token
 	dir  string // the data directory
@@ -51,10 +51,10 @@ type testHub struct {
 // startHub seeds a store with a directory "corp" (users ann, bob, cid;
 // groups sales = {ann}, ops = {bob}) and an empty directory "lab", lets
 // more seed it, and serves it.
-func startHub(t *testing.T, more ...func(store.Store)) *testHub { return startHubWith(t, nil, more...) }
+func startHub(t testing.TB, more ...func(store.Store)) *testHub { return startHubWith(t, nil, more...) }
 
 // startHubWith is startHub with tune changing the hub's config first.
-func startHubWith(t *testing.T, tune func(*hub.Config), more ...func(store.Store)) *testHub {
+func startHubWith(t testing.TB, tune func(*hub.Config), more ...func(store.Store)) *testHub {
 	t.Helper()
 	dir := t.TempDir()
 	ctx := t.Context()
@@ -109,7 +109,7 @@ func startHubWith(t *testing.T, tune func(*hub.Config), more ...func(store.Store
 
 // seed fills st and returns the id of a running full run of directory
 // lab, which no agent holds.
-func seed(t *testing.T, st store.Store) int64 {
+func seed(t testing.TB, st store.Store) int64 {
 	ctx := t.Context()
 	d := &store.Directory{Name: "corp", Kind: store.KindOpenLDAP, BaseDN: "dc=example,dc=org", SafeguardPercent: 20, SafeguardMax: 500}
 	if err := st.CreateDirectory(ctx, d); err != nil {
