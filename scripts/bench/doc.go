@@ -48,6 +48,11 @@
 // reaching a SCIM app's rule groups (p50, p99 over 200 changes), and holds
 // them to the issue's targets.
 //
+// With -console (the default) it runs server/hub's BenchmarkConsolePages
+// (consolebench_test.go, through go test -bench): a hub whose SQLite store
+// holds 100,000 users and 1,000 groups, every console page loaded 50
+// times over HTTP, its p50 and p99 printed and the p99 held to 150 ms.
+//
 // Linux only: it reads /proc.
 //
 // It may import the stack helpers (`internal/devstack`,

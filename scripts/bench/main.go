@@ -44,6 +44,8 @@ type options struct {
 	pushUsers int
 	// rules, when set, runs the group rules' Go benchmarks (issue 13).
 	rules bool
+	// console, when set, times the console's pages (issue 14).
+	console bool
 }
 
 func parseFlags(args []string) (options, error) {
@@ -68,6 +70,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.push, "push", true, "measure provisioning: new users pushed over SCIM with concurrency 8, against direct calls of the SCIM client")
 	fs.IntVar(&o.pushUsers, "push-users", 10_000, "users of the provisioning push")
 	fs.BoolVar(&o.rules, "rules", true, "measure group rules: a full evaluation over 100,000 users, and a profile change to the app's rule groups (go test -bench ./server/rules/)")
+	fs.BoolVar(&o.console, "console", true, "time every console page at 100,000 users and 1,000 groups (go test -bench ConsolePages ./server/hub/)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -102,8 +105,8 @@ func parseFlags(args []string) (options, error) {
 		return o, fmt.Errorf("-users %d: the capture measurements need at least 2", o.users)
 	case o.push && o.pushUsers < 1:
 		return o, fmt.Errorf("-push-users %d: must be at least 1", o.pushUsers)
-	case !o.imports && !o.push && !o.rules:
-		return o, errors.New("-import=false, -push=false and -rules=false: nothing to measure")
+	case !o.imports && !o.push && !o.rules && !o.console:
+		return o, errors.New("-import=false, -push=false, -rules=false and -console=false: nothing to measure")
 	}
 	return o, nil
 }
@@ -218,6 +221,11 @@ func (b *bench) run(ctx context.Context) (_ *results, err error) {
 	if b.opts.rules {
 		if res.rules, err = b.rulesSection(ctx); err != nil {
 			return nil, fmt.Errorf("group rules: %w", err)
+		}
+	}
+	if b.opts.console {
+		if res.console, err = b.consoleSection(ctx); err != nil {
+			return nil, fmt.Errorf("console pages: %w", err)
 		}
 	}
 	res.loadAfter = loadAverage()

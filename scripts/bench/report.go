@@ -37,6 +37,8 @@ type results struct {
 	push *pushResults
 	// rules is nil when group rules were not measured.
 	rules *rulesResults
+	// console is nil when the console's pages were not measured.
+	console *consoleResults
 }
 
 // timing is one row of the table: several runs of one measure, with the
@@ -97,6 +99,9 @@ func (r *results) print(w io.Writer) {
 	}
 	if r.rules != nil {
 		r.rules.print(w)
+	}
+	if r.console != nil {
+		r.console.print(w)
 	}
 }
 

@@ -42,32 +42,46 @@ type rulesResults struct {
 // rulesSection runs the group rules' Go benchmarks once each (they hold
 // their own store, engines and SCIM server) and reads their figures.
 func (b *bench) rulesSection(ctx context.Context) (*rulesResults, error) {
-	root, err := devstack.RepoRoot()
+	b.logf("group rules: go test -bench '%s' ./server/rules/ (a few minutes)", rulesBenchmarks)
+	res := &rulesResults{}
+	var err error
+	res.metrics, res.wall, res.loadBefore, res.loadAfter, err = b.goBench(ctx, "./server/rules/", rulesBenchmarks, "1x")
 	if err != nil {
 		return nil, err
 	}
-	b.logf("group rules: go test -bench '%s' ./server/rules/ (a few minutes)", rulesBenchmarks)
-	res := &rulesResults{loadBefore: loadAverage()}
+	for _, name := range []string{"FullEvaluation100k/profile", "FullEvaluation100k/groups", "ProfileChangeToApp"} {
+		if res.metrics[name] == nil {
+			return nil, fmt.Errorf("go test -bench printed no figures of %s", name)
+		}
+	}
+	return res, nil
+}
+
+// goBench runs the Go benchmarks of pkg that pattern names, benchtime
+// each, and reads their figures, by benchmark, with the wall time and the
+// load average before and after.
+func (b *bench) goBench(ctx context.Context, pkg, pattern, benchtime string) (metrics map[string]map[string]float64,
+	wall time.Duration, loadBefore, loadAfter float64, err error) {
+	root, err := devstack.RepoRoot()
+	if err != nil {
+		return nil, 0, 0, 0, err
+	}
+	loadBefore = loadAverage()
 	start := time.Now()
-	cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", rulesBenchmarks, "-benchtime", "1x",
-		"-timeout", "30m", "./server/rules/")
+	cmd := exec.CommandContext(ctx, "go", "test", "-run", "^$", "-bench", pattern, "-benchtime", benchtime,
+		"-timeout", "30m", pkg)
 	cmd.Dir = root
 	var out bytes.Buffer
 	cmd.Stdout = &out
 	cmd.Stderr = io.MultiWriter(&out, b.goTestOutput())
 	if err := cmd.Run(); err != nil {
-		return nil, fmt.Errorf("go test -bench ./server/rules/: %w\n%s", err, tailText(out.String(), 40))
+		return nil, 0, 0, 0, fmt.Errorf("go test -bench %s: %w\n%s", pkg, err, tailText(out.String(), 40))
 	}
-	res.wall, res.loadAfter = time.Since(start), loadAverage()
-	if res.metrics, err = parseBenchmarks(out.String()); err != nil {
-		return nil, err
+	wall, loadAfter = time.Since(start), loadAverage()
+	if metrics, err = parseBenchmarks(out.String()); err != nil {
+		return nil, 0, 0, 0, err
 	}
-	for _, name := range []string{"FullEvaluation100k/profile", "FullEvaluation100k/groups", "ProfileChangeToApp"} {
-		if res.metrics[name] == nil {
-			return nil, fmt.Errorf("go test -bench printed no figures of %s:\n%s", name, tailText(out.String(), 40))
-		}
-	}
-	return res, nil
+	return metrics, wall, loadBefore, loadAfter, nil
 }
 
 // goTestOutput is where the benchmark's own output goes as it runs: nowhere

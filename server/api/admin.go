@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"time"
@@ -461,11 +462,24 @@ func (s *AdminServer) ListGroups(ctx context.Context, req *idsyncv1.ListGroupsRe
 	if err != nil {
 		return nil, err
 	}
-	groups, err := s.store.ListGroups(ctx, store.GroupFilter{DirectoryID: dirID})
+	f := store.GroupFilter{DirectoryID: dirID, Prefix: req.GetQuery()}
+	if f.AfterName, f.AfterID, err = parsePageToken(req.GetPageToken()); err != nil {
+		return nil, err
+	}
+	want := min(int(req.GetPageSize()), maxSearchPage)
+	if want > 0 {
+		f.Limit = want + 1 // one more tells whether there is a next page
+	}
+	groups, err := s.store.ListGroups(ctx, f)
 	if err != nil {
 		return nil, statusErr(err, "listing groups")
 	}
 	resp := &idsyncv1.ListGroupsResponse{}
+	if want > 0 && len(groups) > want {
+		groups = groups[:want]
+		last := groups[want-1]
+		resp.NextPageToken = base64.RawURLEncoding.EncodeToString([]byte(last.Name + "\x00" + last.ID))
+	}
 	for _, g := range groups {
 		if scope.group(g.ID) {
 			resp.Groups = append(resp.Groups, groupToProto(g))

@@ -426,29 +426,27 @@ func (c *Console) userAction(w http.ResponseWriter, r *http.Request, s *session)
 	c.done(w, r, "/users/"+id, msg)
 }
 
-// groupsData is the group list's, a page of it.
+// groupsData is the group list's, a page of it: from the page token
+// From, Next asks for the next.
 type groupsData struct {
-	Directory string
-	Groups    []*idsyncv1.Group
-	Page      int
-	More      bool
+	Directory, Query string
+	Groups           []*idsyncv1.Group
+	From, Next       string
 }
 
 const groupPage = 100
 
 func (c *Console) groups(w http.ResponseWriter, r *http.Request, s *session) {
-	dir := r.URL.Query().Get("directory")
-	resp, err := c.admin.ListGroups(c.ctx(r, s), &idsyncv1.ListGroupsRequest{Directory: dir})
+	q := r.URL.Query()
+	d := groupsData{Directory: q.Get("directory"), Query: q.Get("q"), From: q.Get("page")}
+	resp, err := c.admin.ListGroups(c.ctx(r, s), &idsyncv1.ListGroupsRequest{Directory: d.Directory, Query: d.Query,
+		PageSize: groupPage, PageToken: d.From})
 	if err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
-	pg, _ := strconv.Atoi(r.URL.Query().Get("page"))
-	all := resp.GetGroups()
-	lo := min(max(pg, 0)*groupPage, len(all))
-	hi := min(lo+groupPage, len(all))
-	c.render(w, r, s, http.StatusOK, "groups", "Groups", "groups",
-		groupsData{Directory: dir, Groups: all[lo:hi], Page: max(pg, 0), More: hi < len(all)})
+	d.Groups, d.Next = resp.GetGroups(), resp.GetNextPageToken()
+	c.render(w, r, s, http.StatusOK, "groups", "Groups", "groups", d)
 }
 
 // groupData is a group's page.
@@ -1077,13 +1075,10 @@ func (c *Console) typeahead(w http.ResponseWriter, r *http.Request, s *session) 
 				out = append(out, suggestion{Value: "user:" + u.GetId(), Label: u.GetDirectory() + "/" + u.GetUsername() + " (user)"})
 			}
 		}
-		groups, err := c.admin.ListGroups(ctx, &idsyncv1.ListGroupsRequest{})
+		groups, err := c.admin.ListGroups(ctx, &idsyncv1.ListGroupsRequest{Query: q, PageSize: 8})
 		if err == nil {
-			lq := strings.ToLower(q)
 			for _, g := range groups.GetGroups() {
-				if strings.HasPrefix(strings.ToLower(g.GetName()), lq) && len(out) < 16 {
-					out = append(out, suggestion{Value: "group:" + g.GetId(), Label: g.GetDirectory() + "/" + g.GetName() + " (group)"})
-				}
+				out = append(out, suggestion{Value: "group:" + g.GetId(), Label: g.GetDirectory() + "/" + g.GetName() + " (group)"})
 			}
 		}
 	}

@@ -759,6 +759,11 @@ type Group struct {
 // GroupFilter selects groups.
 type GroupFilter struct {
 	DirectoryID int64
+	// Prefix keeps the groups whose name starts with it, ignoring case.
+	Prefix string
+	// AfterName and AfterID resume after the last group of a page.
+	AfterName, AfterID string
+	Limit              int // 0: all
 }
 
 // Member is one direct member value of a group and what it resolves to.

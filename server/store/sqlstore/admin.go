@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -216,16 +217,31 @@ func (s *Store) PruneAudit(ctx context.Context, before time.Time) (int64, error)
 
 // UserStatusCounts counts users by directory and status.
 func (s *Store) UserStatusCounts(ctx context.Context) ([]store.StatusCount, error) {
-	rows, err := s.rd.query(ctx, `SELECT d.name, o.status, COUNT(*) FROM objects o JOIN directories d ON d.id = o.directory_id
-		WHERE o.kind = ? GROUP BY d.name, o.status ORDER BY d.name, o.status`, string(store.ObjectUser))
+	dirs, err := s.ListDirectories(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("counting users by status: %w", err)
+		return nil, err
 	}
-	return collect(rows, func(sc scanner) (store.StatusCount, error) {
-		var c store.StatusCount
-		err := sc.Scan(&c.Directory, &c.Status, &c.Count)
-		return c, err
-	}, "counting users by status")
+	slices.SortFunc(dirs, func(a, b *store.Directory) int { return strings.Compare(a.Name, b.Name) })
+	var out []store.StatusCount
+	for _, d := range dirs {
+		// One directory at a time: each count reads the index on
+		// (directory_id, kind, status) alone, in its order.
+		rows, err := s.rd.query(ctx, `SELECT status, COUNT(*) FROM objects WHERE directory_id = ? AND kind = ?
+			GROUP BY status ORDER BY status`, d.ID, string(store.ObjectUser))
+		if err != nil {
+			return nil, fmt.Errorf("counting users by status: %w", err)
+		}
+		counts, err := collect(rows, func(sc scanner) (store.StatusCount, error) {
+			c := store.StatusCount{Directory: d.Name}
+			err := sc.Scan(&c.Status, &c.Count)
+			return c, err
+		}, "counting users by status")
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, counts...)
+	}
+	return out, nil
 }
 
 // lifecycle is a change of a user's state, for the audit trail.

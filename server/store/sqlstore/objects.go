@@ -241,7 +241,17 @@ func (s *Store) ListGroups(ctx context.Context, f store.GroupFilter) ([]*store.G
 	if f.DirectoryID != 0 {
 		q, args = q+` AND g.directory_id = ?`, append(args, f.DirectoryID)
 	}
-	rows, err := s.rd.query(ctx, q+` ORDER BY g.name, g.id`, args...)
+	if p := strings.ToLower(strings.TrimSpace(f.Prefix)); p != "" {
+		q, args = q+` AND g.name_key >= ? AND g.name_key < ?`, append(args, p, prefixEnd(p))
+	}
+	if f.AfterName != "" || f.AfterID != "" {
+		q, args = q+` AND (g.name > ? OR (g.name = ? AND g.id > ?))`, append(args, f.AfterName, f.AfterName, f.AfterID)
+	}
+	q += ` ORDER BY g.name, g.id`
+	if f.Limit > 0 {
+		q, args = q+` LIMIT ?`, append(args, f.Limit)
+	}
+	rows, err := s.rd.query(ctx, q, args...)
 	if err != nil {
 		return nil, fmt.Errorf("listing groups: %w", err)
 	}

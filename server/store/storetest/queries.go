@@ -281,6 +281,18 @@ func testListGroups(t *testing.T, s store.Store) {
 			{"corp/staff", store.StatusActive, 3, 1},
 			{"lab/staff", store.StatusActive, 1, 0},
 		}},
+		{"a prefix, any case", store.GroupFilter{Prefix: "ST"}, []counts{
+			{"corp/staff", store.StatusActive, 3, 1},
+			{"lab/staff", store.StatusActive, 1, 0},
+		}},
+		{"a page", store.GroupFilter{Limit: 2}, []counts{
+			{"corp/admins", store.StatusActive, 1, 0},
+			{"corp/old", store.StatusDeprovisioned, 1, 0},
+		}},
+		{"the page after old", store.GroupFilter{AfterName: "old", AfterID: p.corp.group("old").ID, Limit: 2}, []counts{
+			{"corp/staff", store.StatusActive, 3, 1},
+			{"lab/staff", store.StatusActive, 1, 0},
+		}},
 	}
 	for _, tc := range tests {
 		gs, err := s.ListGroups(t.Context(), tc.f)
