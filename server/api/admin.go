@@ -55,6 +55,7 @@ type AdminStore interface {
 	UserGroupsTransitive(ctx context.Context, userID string) ([]store.GroupMembership, error)
 	ListGroups(ctx context.Context, f store.GroupFilter) ([]*store.Group, error)
 	GroupMembers(ctx context.Context, groupID string) ([]store.Member, error)
+	GroupMembersPage(ctx context.Context, groupID, afterKey string, limit int) ([]store.Member, error)
 	ListAudit(ctx context.Context, f store.AuditFilter) ([]*store.AuditEvent, error)
 	// The console's reads: a page of users, a user's accounts and the
 	// hourly activity.
@@ -496,11 +497,24 @@ func (s *AdminServer) GetGroup(ctx context.Context, req *idsyncv1.GetGroupReques
 	if err != nil {
 		return nil, err
 	}
-	members, err := s.store.GroupMembers(ctx, g.ID)
-	if err != nil {
+	resp := &idsyncv1.GetGroupResponse{Group: groupToProto(g)}
+	var members []store.Member
+	if size := min(int(req.GetPageSize()), maxSearchPage); size > 0 {
+		after, err := base64.RawURLEncoding.DecodeString(req.GetPageToken())
+		if err != nil {
+			return nil, status.Error(codes.InvalidArgument, "page_token: not one this hub gave")
+		}
+		members, err = s.store.GroupMembersPage(ctx, g.ID, string(after), size+1)
+		if err != nil {
+			return nil, statusErr(err, "loading members of %q", g.Name)
+		}
+		if len(members) > size {
+			members = members[:size]
+			resp.NextPageToken = base64.RawURLEncoding.EncodeToString([]byte(members[size-1].Key))
+		}
+	} else if members, err = s.store.GroupMembers(ctx, g.ID); err != nil {
 		return nil, statusErr(err, "loading members of %q", g.Name)
 	}
-	resp := &idsyncv1.GetGroupResponse{Group: groupToProto(g)}
 	for _, m := range members {
 		resp.Members = append(resp.Members, &idsyncv1.GroupMember{Value: m.Value, Id: m.ID, Kind: idsyncv1.ObjectKindNamed(string(m.Kind)), Name: m.Name})
 	}

@@ -449,29 +449,24 @@ func (c *Console) groups(w http.ResponseWriter, r *http.Request, s *session) {
 	c.render(w, r, s, http.StatusOK, "groups", "Groups", "groups", d)
 }
 
-// groupData is a group's page.
+// groupData is a group's page: a page of its members, from the page
+// token From; Next asks for the next.
 type groupData struct {
-	Group   *idsyncv1.Group
-	Members []*idsyncv1.GroupMember
-	Total   int
-	Page    int
-	More    bool
-	Apps    []string
+	Group      *idsyncv1.Group
+	Members    []*idsyncv1.GroupMember
+	From, Next string
+	Apps       []string
 }
 
 func (c *Console) group(w http.ResponseWriter, r *http.Request, s *session) {
 	ctx := c.ctx(r, s)
-	resp, err := c.admin.GetGroup(ctx, &idsyncv1.GetGroupRequest{Group: r.PathValue("id")})
+	from := r.URL.Query().Get("page")
+	resp, err := c.admin.GetGroup(ctx, &idsyncv1.GetGroupRequest{Group: r.PathValue("id"), PageSize: groupPage, PageToken: from})
 	if err != nil {
 		c.fail(w, r, s, err)
 		return
 	}
-	pg, _ := strconv.Atoi(r.URL.Query().Get("page"))
-	pg = max(pg, 0)
-	all := resp.GetMembers()
-	lo := min(pg*groupPage, len(all))
-	hi := min(lo+groupPage, len(all))
-	d := groupData{Group: resp.GetGroup(), Members: all[lo:hi], Total: len(all), Page: pg, More: hi < len(all)}
+	d := groupData{Group: resp.GetGroup(), Members: resp.GetMembers(), From: from, Next: resp.GetNextPageToken()}
 	if auth.RoleHas(s.role, auth.PermAppsRead) {
 		apps, err := c.apps.ListApps(ctx, &idsyncv1.ListAppsRequest{})
 		if err != nil {

@@ -435,3 +435,34 @@ func TestSearchUsersNested(t *testing.T) {
 		}
 	}
 }
+
+// TestGroupMemberPages: a group's members come a page at a time, each
+// once, and the console's group page links the next.
+func TestGroupMemberPages(t *testing.T) {
+	h := startHub(t, adminInSales(t))
+	admin := idsyncv1.NewAdminServiceClient(h.conn)
+	boot := as(t.Context(), h.boot)
+	var names []string
+	req := &idsyncv1.GetGroupRequest{Group: "sales", Directory: "corp", PageSize: 1}
+	for range 5 {
+		resp, err := admin.GetGroup(boot, req)
+		if err != nil {
+			t.Fatalf("GetGroup: %v", err)
+		}
+		if len(resp.GetMembers()) > 1 {
+			t.Fatalf("a page of 1 holds %d members", len(resp.GetMembers()))
+		}
+		for _, m := range resp.GetMembers() {
+			names = append(names, m.GetName())
+		}
+		if resp.GetNextPageToken() == "" {
+			break
+		}
+		req.PageToken = resp.GetNextPageToken()
+	}
+	if strings.Join(names, ",") != "ann,dan" {
+		t.Errorf("the members of sales by pages: %v, want ann, dan", names)
+	}
+	_, err := admin.GetGroup(boot, &idsyncv1.GetGroupRequest{Group: "sales", Directory: "corp", PageSize: 1, PageToken: "!!"})
+	wantCode(t, "a page token not the hub's", err, codes.InvalidArgument)
+}

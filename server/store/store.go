@@ -167,6 +167,11 @@ type Store interface {
 	// the object it resolves to (if any), ordered by value: a DN or a
 	// username in the group's directory, an id (see MemberRef) in any.
 	GroupMembers(ctx context.Context, groupID string) ([]Member, error)
+	// GroupMembersPage returns up to limit direct members of a group,
+	// resolved as GroupMembers resolves them, ordered by Key, after the
+	// member whose Key is afterKey ("": from the first). Unknown group:
+	// ErrNotFound.
+	GroupMembersPage(ctx context.Context, groupID, afterKey string, limit int) ([]Member, error)
 	// UserGroupsTransitive returns every group (not deprovisioned) the user
 	// belongs to directly (by DN or memberUid) or through nested groups,
 	// each once, with the shortest nesting depth (1: direct) and, for
@@ -769,6 +774,9 @@ type GroupFilter struct {
 // Member is one direct member value of a group and what it resolves to.
 type Member struct {
 	Value string
+	// Key is the value as memberships key it: GroupMembersPage sets it
+	// and pages by it.
+	Key string
 	// ID, Kind and Name are empty when no object matches the value.
 	ID   string
 	Kind ObjectKind

@@ -5677,7 +5677,12 @@ type GetGroupRequest struct {
 	// A group id or a name.
 	Group string `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
 	// Disambiguates a name present in several directories.
-	Directory     string `protobuf:"bytes,2,opt,name=directory,proto3" json:"directory,omitempty"`
+	Directory string `protobuf:"bytes,2,opt,name=directory,proto3" json:"directory,omitempty"`
+	// At most this many members, a page at a time, ordered by their key
+	// (0: every member, ordered by value; at most 500).
+	PageSize uint32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous page.
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5726,13 +5731,29 @@ func (x *GetGroupRequest) GetDirectory() string {
 	return ""
 }
 
+func (x *GetGroupRequest) GetPageSize() uint32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *GetGroupRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 // GetGroupResponse returns a group with its members.
 type GetGroupResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The group.
 	Group *Group `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
 	// Direct members.
-	Members       []*GroupMember `protobuf:"bytes,2,rep,name=members,proto3" json:"members,omitempty"`
+	Members []*GroupMember `protobuf:"bytes,2,rep,name=members,proto3" json:"members,omitempty"`
+	// Asks for the next page of members (with page_size); empty on the last.
+	NextPageToken string `protobuf:"bytes,3,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5779,6 +5800,13 @@ func (x *GetGroupResponse) GetMembers() []*GroupMember {
 		return x.Members
 	}
 	return nil
+}
+
+func (x *GetGroupResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
 }
 
 // AdminGrant binds a role to a directory group.
@@ -8503,13 +8531,17 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"page_token\x18\x04 \x01(\tR\tpageToken\"f\n" +
 	"\x12ListGroupsResponse\x12(\n" +
 	"\x06groups\x18\x01 \x03(\v2\x10.idsync.v1.GroupR\x06groups\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"E\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x81\x01\n" +
 	"\x0fGetGroupRequest\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x1c\n" +
-	"\tdirectory\x18\x02 \x01(\tR\tdirectory\"l\n" +
+	"\tdirectory\x18\x02 \x01(\tR\tdirectory\x12\x1b\n" +
+	"\tpage_size\x18\x03 \x01(\rR\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\"\x94\x01\n" +
 	"\x10GetGroupResponse\x12&\n" +
 	"\x05group\x18\x01 \x01(\v2\x10.idsync.v1.GroupR\x05group\x120\n" +
-	"\amembers\x18\x02 \x03(\v2\x16.idsync.v1.GroupMemberR\amembers\"\xa2\x02\n" +
+	"\amembers\x18\x02 \x03(\v2\x16.idsync.v1.GroupMemberR\amembers\x12&\n" +
+	"\x0fnext_page_token\x18\x03 \x01(\tR\rnextPageToken\"\xa2\x02\n" +
 	"\n" +
 	"AdminGrant\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +

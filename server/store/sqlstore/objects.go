@@ -297,11 +297,18 @@ func resolveMember(match string) string {
 
 // groupMembersQuery reads a group's member rows with the object each
 // resolves to. Arguments: the group's directory id twice, the group id.
-var groupMembersQuery = `SELECT m.member_value, COALESCE(r.id, ''), COALESCE(r.kind, ''),
-	COALESCE(CASE WHEN r.kind = 'user' THEN r.username ELSE r.name END, '')
+var groupMembersSelect = `SELECT m.member_value, COALESCE(r.id, ''), COALESCE(r.kind, ''),
+	COALESCE(CASE WHEN r.kind = 'user' THEN r.username ELSE r.name END, ''), m.member_key
 	FROM memberships m LEFT JOIN objects r ON r.id = CASE WHEN ` + isIDKey + ` THEN substr(m.member_key, 4)
 		ELSE COALESCE(` + resolveMember(matchDN) + `, ` + resolveMember(matchUID) + `) END
-	WHERE m.group_id = ? ORDER BY m.member_value, m.member_key`
+	WHERE m.group_id = ?`
+
+var groupMembersQuery = groupMembersSelect + ` ORDER BY m.member_value, m.member_key`
+
+// groupMembersPageQuery pages in the primary key's order, so that a page
+// resolves its own members alone (arguments: the directory twice, the
+// group, the key after, the limit).
+var groupMembersPageQuery = groupMembersSelect + ` AND m.member_key > ? ORDER BY m.member_key LIMIT ?`
 
 // GroupMembers returns the direct member values of a group ordered by
 // value, each with the object it resolves to: a live object before a
@@ -319,10 +326,30 @@ func (s *Store) GroupMembers(ctx context.Context, groupID string) ([]store.Membe
 		return nil, fmt.Errorf("reading the members of group %s: %w", groupID, err)
 	}
 	return collect(rows, func(sc scanner) (store.Member, error) {
-		var m store.Member
-		err := sc.Scan(&m.Value, &m.ID, &m.Kind, &m.Name)
+		m, err := scanMember(sc)
+		m.Key = "" // the pages' alone
 		return m, err
 	}, fmt.Sprintf("reading the members of group %s", groupID))
+}
+
+func scanMember(sc scanner) (store.Member, error) {
+	var m store.Member
+	err := sc.Scan(&m.Value, &m.ID, &m.Kind, &m.Name, &m.Key)
+	return m, err
+}
+
+// GroupMembersPage returns a page of a group's members; see store.Store.
+func (s *Store) GroupMembersPage(ctx context.Context, groupID, afterKey string, limit int) ([]store.Member, error) {
+	var dirID int64
+	err := s.rd.row(ctx, `SELECT directory_id FROM objects WHERE id = ? AND kind = 'group'`, groupID).Scan(&dirID)
+	if err != nil {
+		return nil, noRows(err, "group %s", groupID)
+	}
+	rows, err := s.rd.query(ctx, groupMembersPageQuery, dirID, dirID, groupID, afterKey, limit)
+	if err != nil {
+		return nil, fmt.Errorf("reading the members of group %s: %w", groupID, err)
+	}
+	return collect(rows, scanMember, fmt.Sprintf("reading the members of group %s", groupID))
 }
 
 // SetHold puts or lifts an admin's hold on a user; see store.Store.

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -17,6 +18,7 @@ var queryTests = []test{
 	{"Find", testFind},
 	{"UserGroups", testUserGroups},
 	{"ListGroups", testListGroups},
+	{"GroupMembersPage", testGroupMembersPage},
 }
 
 // populated is a store with two directories:
@@ -309,5 +311,45 @@ func testListGroups(t *testing.T, s store.Store) {
 		if !slices.IsSortedFunc(gs, func(a, b *store.Group) int { return strings.Compare(a.Name, b.Name) }) {
 			t.Errorf("%s: ListGroups not ordered by name: %v", tc.name, groupNames(gs))
 		}
+	}
+}
+
+// testGroupMembersPage: the pages of a group's members, by key, hold
+// every member once, resolved as GroupMembers resolves them.
+func testGroupMembersPage(t *testing.T, s store.Store) {
+	p := populate(t, s)
+	ctx := t.Context()
+	staff := p.corp.group("staff")
+	all, err := s.GroupMembers(ctx, staff.ID)
+	must(t, "GroupMembers", err)
+	var paged []store.Member
+	after := ""
+	for range 10 {
+		page, err := s.GroupMembersPage(ctx, staff.ID, after, 2)
+		must(t, "GroupMembersPage", err)
+		if len(page) > 2 {
+			t.Fatalf("a page of 2 holds %d", len(page))
+		}
+		paged = append(paged, page...)
+		if len(page) < 2 {
+			break
+		}
+		after = page[len(page)-1].Key
+	}
+	if !slices.IsSortedFunc(paged, func(a, b store.Member) int { return strings.Compare(a.Key, b.Key) }) {
+		t.Errorf("pages not in key order: %+v", paged)
+	}
+	slices.SortFunc(paged, func(a, b store.Member) int { return strings.Compare(a.Value, b.Value) })
+	for i := range paged {
+		if paged[i].Key == "" {
+			t.Errorf("member %s: no key", paged[i].Value)
+		}
+		paged[i].Key = ""
+	}
+	if !reflect.DeepEqual(paged, all) {
+		t.Errorf("the pages hold %+v, want GroupMembers' %+v", paged, all)
+	}
+	if _, err := s.GroupMembersPage(ctx, "no-such-group", "", 2); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("an unknown group: %v, want ErrNotFound", err)
 	}
 }
