@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -46,8 +47,9 @@ type GroupDrift struct {
 // found (PushedGroup.Found) and reported; the next reconcile sets them
 // back. A group whose externalId is the id of a hub group the app pushes
 // and has not pushed yet, or else whose displayName is that group's name
-// (one match only), is linked to it: its push takes it over instead of
-// creating a second one. Every other group is recorded as the app's own,
+// (the app's one group of that name, the hub's one group of that name),
+// is linked to it: its push takes it over instead of creating a second
+// one. Every other group is recorded as the app's own,
 // with its members linked to hub users through the app's accounts (an
 // import of the accounts first links those it can).
 func (e *Engine) ImportGroups(ctx context.Context, a *store.App) (*GroupImport, error) {
@@ -85,6 +87,34 @@ func (e *Engine) ImportGroups(ctx context.Context, a *store.App) (*GroupImport, 
 	var own []*store.AppGroup
 	var linked []string
 	now := e.opts.Now()
+	keep := func(id, externalID string, ag appGroup) {
+		own = append(own, &store.AppGroup{AppID: a.ID, RemoteID: id, DisplayName: ag.name, ExternalID: externalID,
+			Members: slices.Sorted(slices.Values(ag.members)), Unlinked: len(ag.foreign)})
+	}
+	// The app's members that are hub users are what the push starts from:
+	// it adds and removes the difference to the hub group, and renames the
+	// group. Members that are no account of idsync's are found, for the
+	// reconcile.
+	link := func(g *store.Group, id string, ag appGroup, by string) error {
+		cands.take(g)
+		if err := st.PutPushedGroup(ctx, &store.PushedGroup{AppID: a.ID, GroupID: g.ID, RemoteID: id, DisplayName: ag.name}); err != nil {
+			return fmt.Errorf("linking group %s to %s: %w", ag.name, g.Name, err)
+		}
+		if err := st.SetPushedMembers(ctx, a.ID, g.ID, ag.members, nil); err != nil {
+			return fmt.Errorf("linking group %s to %s: %w", ag.name, g.Name, err)
+		}
+		res.Linked = append(res.Linked, LinkedGroup{Group: g.Name, RemoteName: ag.name, By: by})
+		linked = append(linked, g.ID)
+		return e.noteFound(ctx, a, g.ID, appGroup{name: ag.name, foreign: ag.foreign}.found("", nil), res)
+	}
+	// A group named as a candidate waits for the end of the listing: it is
+	// linked only if it is the app's one group of that name, and no group
+	// claimed the candidate by externalId meanwhile.
+	type hit struct {
+		id, externalID string
+		ag             appGroup
+	}
+	named := map[string][]hit{}
 	err = c.ListGroups(ctx, scim.ListOptions{}, func(r scim.Resource) error {
 		res.Read++
 		id := r.ID()
@@ -100,28 +130,30 @@ func (e *Engine) ImportGroups(ctx context.Context, a *store.App) (*GroupImport, 
 			}
 			return e.noteFound(ctx, a, pg.GroupID, ag.found(pg.DisplayName, recorded), res)
 		}
-		g, by := cands.match(r)
-		if g == nil {
-			own = append(own, &store.AppGroup{AppID: a.ID, RemoteID: id, DisplayName: ag.name, ExternalID: r.ExternalID(),
-				Members: slices.Sorted(slices.Values(ag.members)), Unlinked: len(ag.foreign)})
+		if g := cands.byID[r.ExternalID()]; g != nil {
+			return link(g, id, ag, "externalId")
+		}
+		if g := cands.named(ag.name); g != nil {
+			named[g.ID] = append(named[g.ID], hit{id, r.ExternalID(), ag})
 			return nil
 		}
-		// The app's members that are hub users are what the push starts
-		// from: it adds and removes the difference to the hub group, and
-		// renames the group. Members that are no account of idsync's are
-		// found, for the reconcile.
-		if err := st.PutPushedGroup(ctx, &store.PushedGroup{AppID: a.ID, GroupID: g.ID, RemoteID: id, DisplayName: ag.name}); err != nil {
-			return fmt.Errorf("linking group %s to %s: %w", ag.name, g.Name, err)
-		}
-		if err := st.SetPushedMembers(ctx, a.ID, g.ID, ag.members, nil); err != nil {
-			return fmt.Errorf("linking group %s to %s: %w", ag.name, g.Name, err)
-		}
-		res.Linked = append(res.Linked, LinkedGroup{Group: g.Name, RemoteName: ag.name, By: by})
-		linked = append(linked, g.ID)
-		return e.noteFound(ctx, a, g.ID, appGroup{name: ag.name, foreign: ag.foreign}.found("", nil), res)
+		keep(id, r.ExternalID(), ag)
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("importing the groups of %s: %w", a.Name, scimOutcome(err))
+	}
+	for _, gid := range slices.Sorted(maps.Keys(named)) {
+		hits := named[gid]
+		if g := cands.byID[gid]; g != nil && len(hits) == 1 {
+			if err := link(g, hits[0].id, hits[0].ag, "displayName"); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		for _, h := range hits {
+			keep(h.id, h.externalID, h.ag)
+		}
 	}
 	if err := st.PutAppGroups(ctx, a.ID, own); err != nil {
 		return nil, fmt.Errorf("recording the groups of %s: %w", a.Name, err)
@@ -193,22 +225,19 @@ func (e *Engine) linkable(ctx context.Context, a *store.App, pgs []*store.Pushed
 	return c, nil
 }
 
-// match returns the candidate an app's group is, and how it matched; a
-// match is taken (no second group of the app links to it).
-func (c *candidates) match(r scim.Resource) (*store.Group, string) {
-	g, by := c.byID[r.ExternalID()], "externalId"
-	if g == nil {
-		if gs := c.byName[strings.ToLower(r.DisplayName())]; len(gs) == 1 {
-			g, by = gs[0], "displayName"
-		}
+// named returns the one candidate of this name (folded), or nil.
+func (c *candidates) named(name string) *store.Group {
+	if gs := c.byName[strings.ToLower(name)]; len(gs) == 1 {
+		return gs[0]
 	}
-	if g == nil {
-		return nil, ""
-	}
+	return nil
+}
+
+// take removes a candidate once a group of the app is linked to it.
+func (c *candidates) take(g *store.Group) {
 	delete(c.byID, g.ID)
 	k := strings.ToLower(g.Name)
 	c.byName[k] = slices.DeleteFunc(c.byName[k], func(x *store.Group) bool { return x.ID == g.ID })
-	return g, by
 }
 
 // appGroupOf is what an app's group holds, its members sorted into hub

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/idsync/idsync/internal/eventually"
+	"github.com/idsync/idsync/internal/scimtest"
 	"github.com/idsync/idsync/server/audit"
 	"github.com/idsync/idsync/server/provision"
 	"github.com/idsync/idsync/server/scim"
@@ -165,4 +166,53 @@ func TestImportGroups(t *testing.T) {
 func (w *world) apps() *provision.Apps {
 	log := slog.New(slog.NewTextHandler(w.logs, nil))
 	return provision.NewApps(provision.AppsConfig{Store: w.st, Engine: w.eng, Box: w.box, Audit: audit.New(w.st, log), Log: log})
+}
+
+// TestImportGroupsByNameOnce: an app that lets groups share a name, and
+// pages its /Groups two at a time. A hub group is linked by displayName
+// only to the app's one group of that name: two groups named as qa (in
+// any case) are both kept as the app's own, the one named as ops is
+// linked. Every page is read.
+func TestImportGroupsByNameOnce(t *testing.T) {
+	var srv *scimtest.Server
+	shared := app{"scimtest-shared-names", func(t testing.TB, token string, _ bool) (string, *scimtest.Server) {
+		srv = scimtest.Start(t, scimtest.Options{Token: token, SharedGroupNames: true, MaxResults: 2})
+		return srv.URL, srv
+	}}
+	ctx := t.Context()
+	w := newWorldOn(t, shared, func(a *store.App) { a.PushGroups = true })
+	w.apply([]*store.Object{user("u1", "alice"), group("g1", "qa", users("alice")...), group("g2", "ops", users("alice")...)})
+	qa, ops := w.hubGroup("qa"), w.hubGroup("ops")
+	w.assign(store.AssignGroup, qa.ID)
+	w.assign(store.AssignGroup, ops.ID)
+	for _, name := range []string{"qa", "QA", "Ops", "x1", "x2"} {
+		if _, err := srv.SeedGroup(map[string]any{"displayName": name}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, err := w.apps().Import(ctx, w.app, true, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := res.Groups
+	if g.Read != 5 || g.Own != 4 || len(g.Linked) != 1 || g.Linked[0] != (provision.LinkedGroup{Group: "ops", RemoteName: "Ops", By: "displayName"}) {
+		t.Errorf("group import = %+v, want 5 read, ops linked to Ops by displayName, 4 the app's own", g)
+	}
+	if n := srv.Requests("GET", "/Groups"); n < 3 {
+		t.Errorf("%d GET /Groups, want the 3 pages of 2", n)
+	}
+	if pg := w.pushedGroup(qa.ID); pg != nil {
+		t.Errorf("qa pushed as %+v, want not linked: two groups of the app have its name", pg)
+	}
+	own, err := w.st.ListAppGroups(ctx, w.app.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, o := range own {
+		names = append(names, o.DisplayName)
+	}
+	if fmt.Sprint(names) != "[QA qa x1 x2]" {
+		t.Errorf("the app's own groups = %v, want [QA qa x1 x2]", names)
+	}
 }
