@@ -916,6 +916,30 @@ func TestAppGroupsShown(t *testing.T) {
 		}
 	}
 
+	// A group-admin sees the app's groups that hold its users, and
+	// only them: not how many members are no hub users.
+	for _, tc := range []struct {
+		name, group string
+		want        string
+	}{
+		{"of staff", staff.ID, "[crm-admins [bob] 1 0]"},
+		{"of a group without bob", "g-none", "[]"},
+	} {
+		groupAdmin := auth.WithAdmin(ctx, &store.AdminToken{ID: "t2", Name: "staff-lead", Role: auth.RoleGroupAdmin,
+			Groups: []string{tc.group}})
+		got, err := w.s.GetApp(groupAdmin, &idsyncv1.GetAppRequest{Name: "crm"})
+		if err != nil {
+			t.Fatalf("GetApp as the group-admin %s: %v", tc.name, err)
+		}
+		var have []any
+		for _, g := range got.GetApp().GetAppGroups() {
+			have = append(have, g.GetName(), g.GetMembers(), g.GetMemberCount(), g.GetUnlinked())
+		}
+		if fmt.Sprint(have) != tc.want {
+			t.Errorf("app groups seen by the group-admin %s = %v, want %s", tc.name, have, tc.want)
+		}
+	}
+
 	// The app-admin of crm imports from crm, not from wiki.
 	_, err = w.s.ImportFromApp(crmAdmin, &idsyncv1.ImportFromAppRequest{Name: "wiki", Groups: true})
 	wantCode(t, "ImportFromApp(another's app)", err, codes.PermissionDenied, "wiki")

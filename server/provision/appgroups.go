@@ -205,8 +205,12 @@ func (e *Engine) linkable(ctx context.Context, a *store.App, pgs []*store.Pushed
 	if err != nil {
 		return nil, fmt.Errorf("the assignments of %s: %w", a.Name, err)
 	}
+	pushed := make(map[string]bool, len(pgs))
+	for _, pg := range pgs {
+		pushed[pg.GroupID] = true
+	}
 	for _, x := range as {
-		if x.Kind != store.AssignGroup || slices.ContainsFunc(pgs, func(pg *store.PushedGroup) bool { return pg.GroupID == x.TargetID }) {
+		if x.Kind != store.AssignGroup || pushed[x.TargetID] {
 			continue
 		}
 		g, err := e.st.GetGroup(ctx, x.TargetID)
