@@ -210,7 +210,7 @@ func (s *AppServer) CreateApp(ctx context.Context, req *idsyncv1.CreateAppReques
 // appFixed are the App fields an update cannot set: the name identifies
 // the app, the others are what the hub reports.
 var appFixed = []string{"name", "has_secret", "status", "status_message", "assignments", "pushed_groups",
-	"accounts", "queue", "patch_supported", "created_at", "pushed_group_states"}
+	"accounts", "queue", "patch_supported", "created_at", "pushed_group_states", "app_groups"}
 
 // UpdateApp changes the settings of an app that update_mask names, and its
 // secret when one is given. A new secret, URL or credential setting, or

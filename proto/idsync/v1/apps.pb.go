@@ -845,7 +845,8 @@ type UpdateAppRequest struct {
 	// directory_target ("directory_target.parent_dn"). A named field that app
 	// leaves unset is cleared. Refused: name, and what the hub reports
 	// (has_secret, status, status_message, assignments, pushed_groups,
-	// accounts, queue, patch_supported, created_at). Empty changes no setting;
+	// accounts, queue, patch_supported, created_at, pushed_group_states,
+	// app_groups). Empty changes no setting;
 	// "*" is not taken. A change of scim_url, auth, username, token_url,
 	// scopes, allow_insecure_http or allow_local_addresses resumes a paused
 	// app.
