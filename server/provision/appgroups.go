@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/idsync/idsync/server/scim"
 	"github.com/idsync/idsync/server/store"
@@ -128,7 +129,12 @@ func (e *Engine) ImportGroups(ctx context.Context, a *store.App) (*GroupImport, 
 			if err != nil {
 				return err
 			}
-			return e.noteFound(ctx, a, pg.GroupID, ag.found(pg.DisplayName, recorded), res)
+			f := ag.found(pg.DisplayName, recorded)
+			if f.empty() && pg.Found != "" {
+				// Put back in the app meanwhile: nothing is left to report.
+				return st.NotePushedGroupDrift(ctx, a.ID, pg.GroupID, "", time.Time{})
+			}
+			return e.noteFound(ctx, a, pg.GroupID, f, res)
 		}
 		if g := cands.byID[r.ExternalID()]; g != nil {
 			return link(g, id, ag, "externalId")
