@@ -77,8 +77,8 @@ func isWordByte(c byte) bool {
 }
 
 // supported refuses what the endpoint does not evaluate: an ordering
-// operator (gt, ge, lt, le) on a boolean or a complex attribute (RFC 7644
-// §3.4.2.2), and a dateTime compared with what is not one. An attribute
+// operator (gt, ge, lt, le) on a boolean, a binary or a complex attribute
+// (RFC 7644 §3.4.2.2), and a dateTime compared with what is not one. An attribute
 // the schema does not define matches nothing.
 func (rt *resourceType) supported(e filter.Expression) error {
 	return rt.supportedIn(nil, e)
@@ -95,7 +95,7 @@ func (rt *resourceType) supportedIn(in *attribute, e filter.Expression) error {
 		}
 		switch x.Operator {
 		case filter.GT, filter.GE, filter.LT, filter.LE:
-			if a.typ == "boolean" || a.typ == "complex" {
+			if a.typ == "boolean" || a.typ == "binary" || a.typ == "complex" {
 				return fmt.Errorf("%s is a %s: %s compares strings and dateTimes only", pathString(x.AttributePath), a.typ, x.Operator)
 			}
 		}

@@ -105,6 +105,9 @@ func (r groupResources) create(ctx context.Context, body map[string]any) (map[st
 		return nil, err
 	}
 	ext := str(c["externalId"])
+	if err := r.h.externalIDFree(ctx, store.ObjectGroup, ext); err != nil {
+		return nil, err
+	}
 	if ext == "" {
 		ext = generatedPrefix + newID()
 	}

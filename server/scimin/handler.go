@@ -31,6 +31,7 @@ type Store interface {
 	FindGroups(ctx context.Context, directoryID int64, name string) ([]*store.Group, error)
 	ListGroups(ctx context.Context, f store.GroupFilter) ([]*store.Group, error)
 	GroupMembers(ctx context.Context, groupID string) ([]store.Member, error)
+	ObjectByExternalID(ctx context.Context, directoryID int64, externalID string) (store.ObjectRef, error)
 }
 
 // Applier applies a source's writes (ingest.Engine).

@@ -150,6 +150,45 @@ func TestExternalIDImmutable(t *testing.T) {
 	}
 }
 
+// TestExternalIDUnique: a POST with the externalId another resource of the
+// source holds is a 409 uniqueness and changes nothing; it used to answer
+// 201 with that resource, rewritten (a user renamed, a user made of a
+// group). A deleted resource's externalId restores it.
+func TestExternalIDUnique(t *testing.T) {
+	h := newHub(t)
+	kim := h.create("/scim/v2/Users", `{"userName":"kim","externalId":"w1","title":"Analyst"}`)
+	gid := h.create("/scim/v2/Groups", `{"displayName":"team","externalId":"g1"}`)
+	suspended := h.create("/scim/v2/Users", `{"userName":"sam","externalId":"w2","active":false}`)
+	tests := []struct{ name, path, body, names string }{
+		{"a live user's", "/Users", `{"userName":"lee","externalId":"w1"}`, kim},
+		{"a suspended user's", "/Users", `{"userName":"lee","externalId":"w2"}`, suspended},
+		{"a group's, for a user", "/Users", `{"userName":"lee","externalId":"g1"}`, gid},
+		{"a live group's", "/Groups", `{"displayName":"board","externalId":"g1"}`, gid},
+		{"a user's, for a group", "/Groups", `{"displayName":"board","externalId":"w1"}`, kim},
+	}
+	for _, tc := range tests {
+		code, res := h.do("POST", "/scim/v2"+tc.path, []byte(tc.body))
+		wantError(t, tc.name, code, res, http.StatusConflict, "uniqueness", tc.names)
+	}
+	if u := h.user("kim"); u.ExternalID != "w1" || u.Title != "Analyst" {
+		t.Errorf("kim after the refused creates: %q %+v", u.ExternalID, u.Profile)
+	}
+	if code, res := h.do("GET", "/scim/v2/Groups/"+gid, nil); code != 200 || res["displayName"] != "team" {
+		t.Errorf("team after the refused creates = %d %v", code, res)
+	}
+	if code, _ := h.do("DELETE", "/scim/v2/Users/"+kim, nil); code != http.StatusNoContent {
+		t.Fatalf("DELETE kim = %d", code)
+	}
+	code, res := h.do("POST", "/scim/v2/Users", []byte(`{"userName":"kim","externalId":"w1"}`))
+	if code != http.StatusCreated || res["id"] != kim || res["active"] != true {
+		t.Errorf("POST the deleted user's externalId = %d %v, want 201 with user %s restored", code, res, kim)
+	}
+	code, res = h.do("POST", "/scim/v2/Groups", []byte(`{"displayName":"team2","externalId":"`+"w9"+`"}`))
+	if code != http.StatusCreated {
+		t.Errorf("POST a new externalId = %d %v", code, res)
+	}
+}
+
 // TestPatchRemove: PATCH remove as RFC 7644 §3.5.2.2 says: a required
 // attribute or a readOnly one is refused (400 mutability); any other is
 // unassigned: it reads as on a resource created without it (active:
@@ -339,7 +378,8 @@ func TestSearch(t *testing.T) {
 
 // TestOrderingFilters: gt, ge, lt and le compare strings (lexically,
 // without regard to case unless caseExact) and dateTimes (as points in
-// time), RFC 7644 §3.4.2.2; on a boolean they are a 400 invalidFilter.
+// time), RFC 7644 §3.4.2.2; on a boolean or a binary they are a 400
+// invalidFilter.
 func TestOrderingFilters(t *testing.T) {
 	h := newHub(t)
 	for _, n := range []string{"ann", "Bob", "carl", "dora"} {
@@ -368,7 +408,7 @@ func TestOrderingFilters(t *testing.T) {
 			}
 		})
 	}
-	for _, f := range []string{`active gt true`, `meta.lastModified gt "yesterday"`, `name gt "a"`} {
+	for _, f := range []string{`active gt true`, `x509Certificates.value lt "MII"`, `meta.lastModified gt "yesterday"`, `name gt "a"`} {
 		code, res := h.do("GET", "/scim/v2/Users?filter="+url.QueryEscape(f), nil)
 		wantError(t, f, code, res, 400, "invalidFilter", strings.Fields(f)[0])
 	}

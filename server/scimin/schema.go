@@ -131,8 +131,10 @@ var commonAttrs = []*attribute{
 func externalID() *attribute {
 	return newAttr("externalId", "string", "The source's id of the resource, which is its identity in the hub: "+
 		"it is set when the resource is created (or made up by the hub when none is sent, and then not shown) and "+
-		"never changes; a request that changes it is refused (400 mutability), the same value is accepted.").
-		exact().mut(immutable)
+		"never changes; a request that changes it is refused (400 mutability), the same value is accepted. Unique "+
+		"among the source's users and groups (409 uniqueness); a create with the externalId of a deleted resource "+
+		"of its type restores it.").
+		exact().mut(immutable).unique()
 }
 
 // userType is the User resource type as source d sees it: a field the

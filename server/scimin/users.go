@@ -95,6 +95,9 @@ func (r userResources) create(ctx context.Context, body map[string]any) (map[str
 		return nil, err
 	}
 	ext := str(c["externalId"])
+	if err := r.h.externalIDFree(ctx, store.ObjectUser, ext); err != nil {
+		return nil, err
+	}
 	if ext == "" {
 		ext = generatedPrefix + newID()
 	}
@@ -162,6 +165,27 @@ func (r userResources) remove(ctx context.Context, id string) error {
 	// same externalId restores it.
 	_, err = r.h.apply.ApplyWrite(ctx, d, trigger, &store.Batch{Deletes: []string{u.ExternalID}})
 	return err
+}
+
+// externalIDFree refuses to create a resource with an externalId another
+// resource of the source holds (409 uniqueness): a create that wrote it
+// would rewrite that resource, the object of that external id. A
+// deprovisioned resource of the same kind is the exception: the create
+// restores it.
+func (h *Handler) externalIDFree(ctx context.Context, kind store.ObjectKind, ext string) error {
+	if ext == "" {
+		return nil
+	}
+	o, err := h.st.ObjectByExternalID(ctx, source(ctx).ID, ext)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("finding the object of external id %q: %w", ext, err)
+	case o.Kind == kind && o.Status == store.StatusDeprovisioned:
+		return nil
+	}
+	return errorf(http.StatusConflict, "uniqueness", "externalId %q is taken by %s %s", ext, o.Kind, o.ID)
 }
 
 // nameFree refuses a userName that is empty or that another live user of
