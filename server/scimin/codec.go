@@ -9,8 +9,9 @@ import (
 // decode reads what a request body (lower-cased keys) holds of a resource
 // type: each attribute a schema defines, its value checked against the
 // attribute's type, with its names in canonical case. Attributes no schema
-// defines, and readOnly ones, are ignored (RFC 7644 §3.3 lets a server
-// ignore what it does not define; clients send password, groups, meta).
+// defines, readOnly ones and those the schema says are ignored (password)
+// are left out (RFC 7644 §3.3 lets a server ignore what it does not
+// define; clients send password, groups, meta).
 // An empty string, null or an empty list is unassigned (RFC 7643 §2.5). A
 // value of the wrong type is a 400 invalidValue naming the attribute.
 func (rt *resourceType) decode(body map[string]any) (map[string]any, error) {
@@ -30,7 +31,7 @@ func (rt *resourceType) decode(body map[string]any) (map[string]any, error) {
 		}
 		for _, a := range s.attrs {
 			v, ok := src[strings.ToLower(a.name)]
-			if !ok || !a.writable() {
+			if !ok || !a.writable() || a.ignored {
 				continue
 			}
 			cv, err := a.decode(v, prefix+a.name)

@@ -271,6 +271,9 @@ func applyPath(rt *resourceType, res map[string]any, op string, p filter.Path, v
 	if t.attr == nil {
 		return applyExtension(res, t.schema, op, value)
 	}
+	if t.attr.ignored {
+		return nil // accepted and ignored, as /Schemas says
+	}
 	target := res
 	if uri := t.key(rt); uri != "" {
 		m, ok := res[uri].(map[string]any)

@@ -262,7 +262,7 @@ func TestUnknownAttributes(t *testing.T) {
 		{"PATCH sub-attribute", "PATCH", "/Users/" + id, patchBody("replace", "name.nick", "K"), 400, "invalidPath", "nick"},
 		{"PATCH value", "PATCH", "/Users/" + id, patchBody("replace", "", map[string]any{"title": "x", "favouriteColour": "blue"}), 400, "invalidPath", "favouriteColour"},
 		{"PATCH a filter on a single-valued attribute", "PATCH", "/Users/" + id, patchBody("replace", `title[value eq "x"]`, "y"), 400, "invalidPath", "title"},
-		{"PATCH password (not kept)", "PATCH", "/Users/" + id, patchBody("replace", "password", "x"), 400, "invalidPath", "password"},
+		{"PATCH groups (a user's groups are the groups' members)", "PATCH", "/Users/" + id, patchBody("add", "groups", []any{map[string]any{"value": "x"}}), 400, "invalidPath", "groups"},
 		{"attributes", "GET", "/Users/" + id + "?attributes=userName,favouriteColour", nil, 400, "invalidPath", "favouriteColour"},
 		{"excludedAttributes", "GET", "/Users?excludedAttributes=favouriteColour", nil, 400, "invalidPath", "favouriteColour"},
 		{"a number for a string", "PATCH", "/Users/" + id, patchBody("replace", "title", 5), 400, "invalidValue", "title"},
@@ -276,6 +276,53 @@ func TestUnknownAttributes(t *testing.T) {
 			code, res := h.do(tc.method, "/scim/v2"+tc.path, tc.body)
 			wantError(t, tc.name, code, res, tc.status, tc.scimType, tc.names)
 		})
+	}
+}
+
+// TestIgnoredPassword: password is the one attribute /Schemas says is
+// accepted and ignored (writeOnly, returned never): a POST, PUT or PATCH
+// with it (Okta's password sync sends a path-less PATCH) answers as
+// without it, and nothing of it is kept or shown.
+func TestIgnoredPassword(t *testing.T) {
+	h := newHub(t)
+	_, schema := h.do("GET", "/scim/v2/Schemas/urn:ietf:params:scim:schemas:core:2.0:User", nil)
+	var pw map[string]any
+	for _, a := range schema["attributes"].([]any) {
+		if m := a.(map[string]any); m["name"] == "password" {
+			pw = m
+		}
+	}
+	if pw == nil || pw["mutability"] != "writeOnly" || pw["returned"] != "never" || !strings.Contains(pw["description"].(string), "ignored") {
+		t.Fatalf("/Schemas password = %v, want writeOnly, returned never, said to be ignored", pw)
+	}
+	code, hdr, res := h.doHeader("POST", "/scim/v2/Users", []byte(`{"userName":"kim","password":"s3cret-1"}`), nil)
+	if code != http.StatusCreated {
+		t.Fatalf("POST with a password = %d %v", code, res)
+	}
+	id, v1 := res["id"].(string), hdr.Get("ETag")
+	writes := []struct {
+		name, method string
+		body         []byte
+	}{
+		{"PATCH path-less (Okta)", "PATCH", patchBody("replace", "", map[string]any{"password": "s3cret-2"})},
+		{"PATCH with the path", "PATCH", patchBody("replace", "password", "s3cret-3")},
+		{"PATCH add", "PATCH", patchBody("add", "password", "s3cret-4")},
+		{"PATCH remove", "PATCH", patchBody("remove", "password", nil)},
+		{"PUT", "PUT", []byte(`{"userName":"kim","password":"s3cret-5"}`)},
+	}
+	for _, w := range writes {
+		code, hdr, res := h.doHeader(w.method, "/scim/v2/Users/"+id, w.body, nil)
+		if _, shown := res["password"]; code != 200 || shown || hdr.Get("ETag") != v1 {
+			t.Errorf("%s = %d, ETag %s (was %s), %v; want 200, the same version, no password", w.name, code, hdr.Get("ETag"), v1, res)
+		}
+	}
+	for _, q := range []string{"", "?attributes=password,userName"} {
+		if _, res := h.do("GET", "/scim/v2/Users/"+id+q, nil); res["password"] != nil || res["userName"] != "kim" {
+			t.Errorf("GET%s = %v, want kim without a password", q, res)
+		}
+	}
+	if u := h.user("kim"); len(u.Extra) != 0 || strings.Contains(fmt.Sprint(u.Profile), "s3cret") {
+		t.Errorf("hub user %+v: a password was kept", u.Profile)
 	}
 }
 

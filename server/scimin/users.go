@@ -301,7 +301,7 @@ func extras(rt *resourceType, c map[string]any) (map[string][]string, error) {
 		for _, a := range s.attrs {
 			v := src[a.name]
 			switch {
-			case v == nil || hubAttrs[a.name] || (a.field != "" && !a.multi):
+			case v == nil || a.ignored || hubAttrs[a.name] || (a.field != "" && !a.multi):
 			case a.multi:
 				for _, e := range v.([]any) {
 					raw, err := json.Marshal(e)
@@ -384,7 +384,7 @@ func (r userResources) render(ctx context.Context, u *store.User) map[string]any
 		}
 		for _, a := range s.attrs {
 			switch {
-			case hubAttrs[a.name] || (a.field != "" && !a.multi):
+			case a.ignored || hubAttrs[a.name] || (a.field != "" && !a.multi):
 			case a.multi:
 				var list []any
 				for _, raw := range u.Extra[a.name] {
