@@ -445,6 +445,9 @@ func TestOrderingFilters(t *testing.T) {
 		{`meta.lastModified ge "` + stamp + `" and userName eq "ann"`, "ann"},
 		{`meta.lastModified le "` + stamp + `" and userName eq "ann"`, "ann"},
 		{`meta.lastModified gt "` + stamp + `" and userName eq "ann"`, ""},
+		// What changed after ann, however soon: meta.lastModified is
+		// not cut to the second.
+		{`meta.lastModified gt "` + stamp + `"`, "Bob carl dora"},
 		{`meta.created lt "2999-01-01T00:00:00+02:00"`, "ann Bob carl dora"},
 	}
 	for _, tc := range tests {

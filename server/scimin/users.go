@@ -466,8 +466,11 @@ func (h *Handler) managerOf(ctx context.Context, id string) map[string]any {
 func meta(kind string, created, updated time.Time, rev int64) map[string]any {
 	return map[string]any{
 		"resourceType": kind,
-		"created":      created.UTC().Format(time.RFC3339),
-		"lastModified": updated.UTC().Format(time.RFC3339),
+		// To the store's precision, not the second: a client that asks
+		// for what changed after the last change it saw (lastModified
+		// gt) must not miss a write of the same second.
+		"created":      created.UTC().Format(time.RFC3339Nano),
+		"lastModified": updated.UTC().Format(time.RFC3339Nano),
 		"version":      fmt.Sprintf(`W/"%d"`, rev),
 	}
 }
