@@ -60,6 +60,7 @@ func (a *attribute) decode(v any, path string) (any, error) {
 		return a.decodeOne(v, path)
 	}
 	var out []any
+	primaries := 0
 	for i, e := range elements(v) {
 		cv, err := a.decodeOne(e, fmt.Sprintf("%s[%d]", path, i))
 		if err != nil {
@@ -68,6 +69,13 @@ func (a *attribute) decode(v any, path string) (any, error) {
 		if cv != nil {
 			out = append(out, cv)
 		}
+		if m, ok := cv.(map[string]any); ok && m["primary"] == true {
+			primaries++
+		}
+	}
+	if primaries > 1 {
+		// RFC 7643 §2.4: true at most once.
+		return nil, errorf(http.StatusBadRequest, "invalidValue", "%s: %d values are primary, at most one may be", path, primaries)
 	}
 	if len(out) == 0 {
 		return nil, nil

@@ -166,10 +166,16 @@ func (c *generic) walk(rt *genericType, s *genericSchema, a *schemaAttr, base ma
 	if a.MultiValued && a.Type == "complex" && sub(a, "value") != nil {
 		more := c.value(a).([]any)[:1]
 		c.patch(rt, id, "add", path, more, http.StatusOK)
-		c.want(rt, id, s, a, append(append([]any{}, v2.([]any)...), more...), "after PATCH add of a value")
+		// A value added as primary leaves the others not primary (RFC
+		// 7644 §3.5.2).
+		kept := v2.([]any)
+		if more[0].(map[string]any)["primary"] == true {
+			kept = demoted(kept)
+		}
+		c.want(rt, id, s, a, append(append([]any{}, kept...), more...), "after PATCH add of a value")
 		value := more[0].(map[string]any)["value"]
 		c.patch(rt, id, "remove", fmt.Sprintf("%s[value eq %q]", path, value), nil, http.StatusOK)
-		c.want(rt, id, s, a, v2, "after PATCH remove of that value")
+		c.want(rt, id, s, a, kept, "after PATCH remove of that value")
 	}
 	v3 := c.value(a)
 	pathless := map[string]any{a.Name: v3}
@@ -226,6 +232,22 @@ func (c *generic) hidden(rt *genericType, id string, s *genericSchema, a *schema
 	if v, ok := res[a.Name]; ok {
 		c.t.Errorf("%s: %s (returned never) reads %v", when, a.Name, v)
 	}
+}
+
+// demoted is a copy of the values with primary false where it was true.
+func demoted(list []any) []any {
+	out := make([]any, len(list))
+	for i, e := range list {
+		m := map[string]any{}
+		for k, v := range e.(map[string]any) {
+			m[k] = v
+		}
+		if m["primary"] == true {
+			m["primary"] = false
+		}
+		out[i] = m
+	}
+	return out
 }
 
 func sub(a *schemaAttr, name string) *schemaAttr {

@@ -201,6 +201,7 @@ func (h *Handler) patch(ctx context.Context, rs resources, id string, body map[s
 			return nil, err
 		}
 	}
+	rt.demotePrimaries(before, m)
 	if err := rt.checkPatched(before, m); err != nil {
 		return nil, err
 	}

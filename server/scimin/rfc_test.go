@@ -575,6 +575,50 @@ func TestKeptAttributes(t *testing.T) {
 	}
 }
 
+// TestPrimary: a value's primary is true at most once (RFC 7643 §2.4): a
+// PATCH that makes one primary makes the others not (RFC 7644 §3.5.2), and
+// a POST or PUT with two is 400 invalidValue; the hub's e-mail of the user
+// is the primary one.
+func TestPrimary(t *testing.T) {
+	h := newHub(t)
+	id := h.create("/scim/v2/Users", `{"userName":"kim","emails":[{"value":"a@x.org","primary":true},{"value":"b@x.org","type":"home"}]}`)
+	primaries := func(res map[string]any) string {
+		var out []string
+		for _, e := range res["emails"].([]any) {
+			m := e.(map[string]any)
+			out = append(out, fmt.Sprintf("%s:%v", m["value"], m["primary"] == true))
+		}
+		return strings.Join(out, " ")
+	}
+	steps := []struct {
+		name      string
+		body      []byte
+		want, hub string
+	}{
+		{"add a value as primary", patchBody("add", "emails", []any{map[string]any{"value": "c@x.org", "type": "work", "primary": true}}),
+			"a@x.org:false b@x.org:false c@x.org:true", "c@x.org"},
+		{"a value filter path sets primary", patchBody("replace", `emails[value eq "b@x.org"].primary`, true),
+			"a@x.org:false b@x.org:true c@x.org:false", "b@x.org"},
+		{`path-less, "True" as Entra sends it`, patchBody("replace", "", map[string]any{`emails[value eq "a@x.org"].primary`: "True"}),
+			"a@x.org:true b@x.org:false c@x.org:false", "a@x.org"},
+	}
+	for _, st := range steps {
+		code, res := h.do("PATCH", "/scim/v2/Users/"+id, st.body)
+		if code != 200 || primaries(res) != st.want {
+			t.Errorf("%s = %d %v, want %s", st.name, code, res, st.want)
+			continue
+		}
+		if u := h.user("kim"); u.Email != st.hub {
+			t.Errorf("%s: the hub's e-mail is %s, want %s", st.name, u.Email, st.hub)
+		}
+	}
+	two := `{"userName":"kim","emails":[{"value":"a@x.org","primary":true},{"value":"b@x.org","primary":true}]}`
+	code, res := h.do("PUT", "/scim/v2/Users/"+id, []byte(two))
+	wantError(t, "PUT with two primaries", code, res, 400, "invalidValue", "emails")
+	code, res = h.do("POST", "/scim/v2/Users", []byte(strings.Replace(two, "kim", "lee", 1)))
+	wantError(t, "POST with two primaries", code, res, 400, "invalidValue", "emails")
+}
+
 // TestMasteredImmutable: for a source that masters some fields only,
 // /Schemas marks the others immutable, and a PATCH that changes one the
 // hub holds a value of is refused instead of answering 200 and keeping
