@@ -449,6 +449,8 @@ func TestOrderingFilters(t *testing.T) {
 		// not cut to the second.
 		{`meta.lastModified gt "` + stamp + `"`, "Bob carl dora"},
 		{`meta.created lt "2999-01-01T00:00:00+02:00"`, "ann Bob carl dora"},
+		// A core attribute by its fully qualified name (RFC 7644 §3.10).
+		{`urn:ietf:params:scim:schemas:core:2.0:User:userName ge "C"`, "carl dora"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.filter, func(t *testing.T) {
