@@ -230,8 +230,8 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request, rs resources) {
 		return
 	}
 	var req struct {
-		Attributes         []string    `json:"attributes"`
-		ExcludedAttributes []string    `json:"excludedattributes"`
+		Attributes         nameList    `json:"attributes"`
+		ExcludedAttributes nameList    `json:"excludedattributes"`
 		Filter             string      `json:"filter"`
 		StartIndex         json.Number `json:"startindex"`
 		Count              json.Number `json:"count"`
@@ -247,6 +247,20 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request, rs resources) {
 		return
 	}
 	h.list(w, r, rs, listQuery{filter: req.Filter, startIndex: req.StartIndex.String(), count: req.Count.String(), proj: proj})
+}
+
+// nameList is a SearchRequest's attributes or excludedAttributes: a list
+// of names (RFC 7644 §3.4.3), or, as some clients send it, one string of
+// comma-separated names as in a URL.
+type nameList []string
+
+func (l *nameList) UnmarshalJSON(b []byte) error {
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		*l = splitNames(s)
+		return nil
+	}
+	return json.Unmarshal(b, (*[]string)(l))
 }
 
 // list answers a query: filter, then the page startIndex (1-based) and

@@ -407,6 +407,11 @@ func TestSearch(t *testing.T) {
 		rs[0].(map[string]any)["title"] != nil {
 		t.Errorf("users search = %d %v, want 2 results, ann with userName only", code, list)
 	}
+	code, list = h.do("POST", "/scim/v2/Users/.search", []byte(`{"attributes":"userName,title","filter":"userName eq \"bob\""}`))
+	rs, _ = list["Resources"].([]any)
+	if code != 200 || len(rs) != 1 || fmt.Sprint(rs[0].(map[string]any)["title"]) != "t-bob" || rs[0].(map[string]any)["meta"] != nil {
+		t.Errorf("users search, attributes as one string = %d %v, want bob with userName and title", code, list)
+	}
 	code, list = h.do("POST", "/scim/v2/Groups/.search", []byte(`{"filter":"displayName sw \"t\"","excludedAttributes":["members"]}`))
 	rs, _ = list["Resources"].([]any)
 	if code != 200 || len(rs) != 1 || rs[0].(map[string]any)["displayName"] != "team" {
