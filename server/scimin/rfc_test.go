@@ -645,8 +645,13 @@ func TestMasteredImmutable(t *testing.T) {
 	}
 	code, res := h.do("PATCH", "/scim/v2/Users/"+id, patchBody("replace", "displayName", "Kimberly Lee"))
 	wantError(t, "PATCH a field the source does not master", code, res, 400, "mutability", "displayName")
+	code, res = h.do("PATCH", "/scim/v2/Users/"+id, patchBody("remove", "displayName", nil))
+	wantError(t, "PATCH remove of a field the source does not master", code, res, 400, "mutability", "displayName")
 	if code, res = h.do("PATCH", "/scim/v2/Users/"+id, patchBody("add", "name.givenName", "Kim")); code != 200 {
 		t.Errorf("PATCH add a field the hub holds no value of = %d %v", code, res)
+	}
+	if code, res = h.do("PATCH", "/scim/v2/Users/"+id, patchBody("remove", "title", nil)); code != 200 || res["title"] != nil {
+		t.Errorf("PATCH remove of a mastered field = %d %v", code, res)
 	}
 	if code, res = h.do("PATCH", "/scim/v2/Users/"+id, patchBody("replace", "title", "Lead")); code != 200 {
 		t.Errorf("PATCH a mastered field = %d %v", code, res)
