@@ -11,9 +11,10 @@
 //
 // Each source is a hub directory of kind scim with its own bearer token.
 // What a source writes becomes hub objects of its directory through the sync
-// engine (ingest.Engine.ApplyWrite): an incremental run per write, so the
-// change feed, provisioning and the lifecycle audit events work as for an
-// LDAP directory. The SCIM id of a resource is the hub's object id; the
+// engine (ingest.Engine.OpenWrite): a write run per request, held from its
+// first read to its write (so that what it checked still holds, on every
+// hub replica), so the change feed, provisioning and the lifecycle audit
+// events work as for an LDAP directory. The SCIM id of a resource is the hub's object id; the
 // source's externalId is the object's external id.
 //
 // A small handler rather than github.com/elimity-com/scim: the hub's

@@ -56,10 +56,24 @@ func (h *Handler) resource(w http.ResponseWriter, r *http.Request, id string, rs
 	rt := rs.typ(ctx)
 	kind := strings.ToLower(rt.name)
 	target := kind + ":" + id
-	if r.Method != http.MethodGet && id != searchPath {
-		// A write reads the object, merges and applies (a PATCH reads it
-		// before its operations): the whole of it holds the source's lock.
+	writes := id == "" && r.Method == http.MethodPost ||
+		id != "" && id != searchPath && (r.Method == http.MethodPut || r.Method == http.MethodPatch || r.Method == http.MethodDelete)
+	if writes {
+		// A write reads the object, checks, merges and applies (a PATCH
+		// reads it before its operations): the whole of it holds the
+		// source's write run, which no other write of the source, on any
+		// replica, holds at the same time. The run ends before the
+		// answer goes (endWrite); the deferred Close is for a request
+		// that ends otherwise.
 		defer h.lock(source(ctx))()
+		run, err := h.apply.OpenWrite(ctx, source(ctx), trigger)
+		if err != nil {
+			h.fail(w, err)
+			return
+		}
+		defer run.Close(ctx, "the request ended before its write") //nolint:errcheck // ended already, or nothing to report to
+		ctx = context.WithValue(ctx, runKey{}, run)
+		r = r.WithContext(ctx)
 	}
 	q := r.URL.Query()
 	proj, err := rt.projection(splitNames(q.Get("attributes")), splitNames(q.Get("excludedAttributes")))
@@ -86,6 +100,7 @@ func (h *Handler) resource(w http.ResponseWriter, r *http.Request, id string, rs
 		if body, err = readBody(r); err == nil {
 			res, err = rs.create(ctx, body)
 		}
+		err = endWrite(ctx, err)
 		status = http.StatusCreated
 		if res != nil {
 			target = kind + ":" + res["id"].(string)
@@ -107,6 +122,7 @@ func (h *Handler) resource(w http.ResponseWriter, r *http.Request, id string, rs
 				res, err = rs.replace(ctx, id, body)
 			}
 		}
+		err = endWrite(ctx, err)
 		h.record(ctx, "scim."+kind+".replace", target, err, "")
 	case r.Method == http.MethodPatch:
 		var body map[string]any
@@ -115,11 +131,13 @@ func (h *Handler) resource(w http.ResponseWriter, r *http.Request, id string, rs
 				res, err = h.patch(ctx, rs, id, body)
 			}
 		}
+		err = endWrite(ctx, err)
 		h.record(ctx, "scim."+kind+".patch", target, err, "")
 	case r.Method == http.MethodDelete:
 		if err = h.precondition(r, rs, id); err == nil {
 			err = rs.remove(ctx, id)
 		}
+		err = endWrite(ctx, err)
 		h.record(ctx, "scim."+kind+".delete", target, err, "deactivated, not deleted")
 		if err == nil {
 			w.WriteHeader(http.StatusNoContent)
@@ -139,6 +157,20 @@ func (h *Handler) resource(w http.ResponseWriter, r *http.Request, id string, rs
 	}
 	w.Header().Set("ETag", version(res))
 	writeJSON(w, status, proj.apply(rt, res))
+}
+
+// endWrite ends the request's write run: completed when it wrote,
+// cancelled with the refusal (err) as its message when it did not. It
+// returns err, or the run's failure to end.
+func endWrite(ctx context.Context, err error) error {
+	why := "nothing to write"
+	if err != nil {
+		why = err.Error()
+	}
+	if cerr := writeRun(ctx).Close(ctx, why); cerr != nil && err == nil {
+		return cerr
+	}
+	return err
 }
 
 // precondition checks If-Match (RFC 7644 §3.14, RFC 9110 §13.1.1): a

@@ -156,14 +156,13 @@ func sameExternalID(c map[string]any, ext string) error {
 }
 
 func (r userResources) remove(ctx context.Context, id string) error {
-	d := source(ctx)
 	u, err := r.h.sourceUser(ctx, id)
 	if err != nil {
 		return err
 	}
 	// Deprovisioned, never deleted (Invariant 5): a later POST with the
 	// same externalId restores it.
-	_, err = r.h.apply.ApplyWrite(ctx, d, trigger, &store.Batch{Deletes: []string{u.ExternalID}})
+	_, err = writeRun(ctx).Apply(ctx, &store.Batch{Deletes: []string{u.ExternalID}})
 	return err
 }
 
@@ -209,7 +208,7 @@ func (h *Handler) nameFree(ctx context.Context, name, self string) error {
 // write applies a user object and reads it back.
 func (r userResources) write(ctx context.Context, o *store.Object, name string) (map[string]any, error) {
 	d := source(ctx)
-	if _, err := r.h.apply.ApplyWrite(ctx, d, trigger, &store.Batch{Upserts: []*store.Object{o}}); err != nil {
+	if _, err := writeRun(ctx).Apply(ctx, &store.Batch{Upserts: []*store.Object{o}}); err != nil {
 		return nil, err
 	}
 	us, err := r.h.st.FindUsers(ctx, d.ID, name)
