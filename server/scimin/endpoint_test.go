@@ -184,7 +184,10 @@ func TestDiscovery(t *testing.T) {
 		{"/scim/v2/ResourceTypes", 200, "Resources"},
 		{"/scim/v2/ResourceTypes/Group", 200, "endpoint"},
 		{"/scim/v2/ResourceTypes/Nope", 404, "detail"},
-		{"/scim/v2/Bulk", 404, "detail"},
+		{"/scim/v2/Bulk", 501, "detail"},
+		{"/scim/v2/Me", 501, "detail"},
+		{"/scim/v2/.search", 501, "detail"},
+		{"/scim/v2/Nope", 404, "detail"},
 	}
 	for _, tc := range tests {
 		code, body := h.do("GET", tc.path, nil)

@@ -125,6 +125,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.resource(w, r, id, h.users())
 	case "Groups":
 		h.resource(w, r, id, h.groups())
+	case "Me", "Bulk", searchPath:
+		// Features the endpoint does not have (RFC 7644 §3.11: SHOULD be
+		// 501; /ServiceProviderConfig says bulk is not supported).
+		writeError(w, http.StatusNotImplemented, "", "%s is not supported by this endpoint (see /ServiceProviderConfig)", "/"+kind)
 	default:
 		writeError(w, http.StatusNotFound, "", "no such endpoint: %s", r.URL.Path)
 	}

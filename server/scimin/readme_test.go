@@ -50,7 +50,11 @@ func TestReadmeTable(t *testing.T) {
 		{"ETag: `meta.version`, `If-Match`, `If-None-Match` (§3.14)", supported("etag")},
 		{"`/Me` (§3.11), changePassword", func() bool {
 			code, _ := h.do("GET", "/scim/v2/Me", nil)
-			return supported("changePassword")() || code == http.StatusOK
+			return supported("changePassword")() || code != http.StatusNotImplemented
+		}},
+		{"bulk (§3.7)", func() bool {
+			code, _ := h.do("POST", "/scim/v2/Bulk", []byte(`{"Operations":[]}`))
+			return code != http.StatusNotImplemented
 		}},
 		{"`POST /Users/.search`, `/Groups/.search` (§3.4.3)", answers("POST", "/scim/v2/Users/.search", `{"filter":"userName eq \"kim\""}`)},
 		{"`attributes`, `excludedAttributes` (§3.4.2.5)", answers("GET", "/scim/v2/Users/"+id+"?attributes=userName", "")},
