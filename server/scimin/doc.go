@@ -1,7 +1,8 @@
 // Package scimin is the hub's inbound SCIM 2.0 endpoint (RFC 7643/7644) for
 // upstream sources such as an HR system: /scim/v2/Users, /Groups,
 // /ServiceProviderConfig, /Schemas and /ResourceTypes, with filters,
-// pagination, PATCH, .search, attributes and excludedAttributes, and ETags.
+// sorting, pagination, PATCH, .search, attributes and excludedAttributes,
+// and ETags.
 //
 // One description of the attributes (schema.go) is what /Schemas shows,
 // what requests are checked against (invalidPath, mutability,

@@ -3,6 +3,7 @@ package scimin
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -87,7 +88,8 @@ func (h *Handler) resource(w http.ResponseWriter, r *http.Request, id string, rs
 	)
 	switch {
 	case id == "" && r.Method == http.MethodGet:
-		h.list(w, r, rs, listQuery{filter: q.Get("filter"), startIndex: q.Get("startIndex"), count: q.Get("count"), proj: proj})
+		h.list(w, r, rs, listQuery{filter: q.Get("filter"), startIndex: q.Get("startIndex"), count: q.Get("count"),
+			sortBy: q.Get("sortBy"), sortOrder: q.Get("sortOrder"), proj: proj})
 		return
 	case id == searchPath && r.Method == http.MethodPost:
 		h.search(w, r, rs)
@@ -250,6 +252,7 @@ func withLocation(res map[string]any, base, kind string) {
 // .search.
 type listQuery struct {
 	filter, startIndex, count string
+	sortBy, sortOrder         string
 	proj                      *projection
 }
 
@@ -265,6 +268,8 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request, rs resources) {
 		Attributes         nameList    `json:"attributes"`
 		ExcludedAttributes nameList    `json:"excludedattributes"`
 		Filter             string      `json:"filter"`
+		SortBy             string      `json:"sortby"`
+		SortOrder          string      `json:"sortorder"`
 		StartIndex         json.Number `json:"startindex"`
 		Count              json.Number `json:"count"`
 	}
@@ -278,7 +283,8 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request, rs resources) {
 		h.fail(w, err)
 		return
 	}
-	h.list(w, r, rs, listQuery{filter: req.Filter, startIndex: req.StartIndex.String(), count: req.Count.String(), proj: proj})
+	h.list(w, r, rs, listQuery{filter: req.Filter, startIndex: req.StartIndex.String(), count: req.Count.String(),
+		sortBy: req.SortBy, sortOrder: req.SortOrder, proj: proj})
 }
 
 // nameList is a SearchRequest's attributes or excludedAttributes: a list
@@ -326,15 +332,28 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request, rs resources, q l
 			return
 		}
 	}
+	sorted, err := rt.sorting(q.sortBy, q.sortOrder)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
 	base := baseOf(r.Context())
 	page := []map[string]any{}
+	var keys []sortKey // every match's, when they are sorted before the page is cut
 	total := 0
 	err = rs.each(r.Context(), f, func(res map[string]any) bool {
-		if f != nil && !rt.matches(f, lowerKeys(res).(map[string]any)) {
+		var lower map[string]any
+		if f != nil || sorted != nil {
+			lower = lowerKeys(res).(map[string]any)
+		}
+		if f != nil && !rt.matches(f, lower) {
 			return true
 		}
 		total++
-		if total >= start && len(page) < count {
+		switch {
+		case sorted != nil:
+			keys = append(keys, sorted.keyOf(rt, lower))
+		case total >= start && len(page) < count:
 			withLocation(res, base, rt.name)
 			page = append(page, q.proj.apply(rt, res))
 		}
@@ -343,6 +362,23 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request, rs resources, q l
 	if err != nil {
 		h.fail(w, err)
 		return
+	}
+	if sorted != nil {
+		sorted.sort(keys)
+		for _, k := range keys[min(start-1, len(keys)):min(start-1+count, len(keys))] {
+			res, err := rs.get(r.Context(), k.id)
+			if err != nil {
+				// Gone since it matched: the page is one shorter.
+				var se *scimError
+				if errors.As(err, &se) && se.status == http.StatusNotFound {
+					continue
+				}
+				h.fail(w, err)
+				return
+			}
+			withLocation(res, base, rt.name)
+			page = append(page, q.proj.apply(rt, res))
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"schemas": []string{schemaList}, "totalResults": total, "startIndex": start,

@@ -471,6 +471,53 @@ func TestOrderingFilters(t *testing.T) {
 	}
 }
 
+// TestSort: sortBy and sortOrder (RFC 7644 §3.4.2.3) on GET and .search:
+// strings without regard to case, a multi-valued attribute by its primary
+// value, dateTimes in time; resources without a value last in ascending
+// order, first in descending; the page is cut from the sorted list.
+func TestSort(t *testing.T) {
+	h := newHub(t)
+	for _, u := range []string{
+		`{"userName":"carl","title":"b","emails":[{"value":"z@x.org"},{"value":"a@x.org","primary":true}]}`,
+		`{"userName":"Ann","title":"C","emails":[{"value":"m@x.org"}]}`,
+		`{"userName":"bob"}`,
+		`{"userName":"dora","title":"a"}`,
+	} {
+		h.create("/scim/v2/Users", u)
+	}
+	tests := []struct{ query, want string }{
+		{"sortBy=userName", "Ann bob carl dora"},
+		{"sortBy=userName&sortOrder=descending", "dora carl bob Ann"},
+		{"sortBy=title", "dora carl Ann bob"},
+		{"sortBy=title&sortOrder=DESCENDING", "bob Ann carl dora"},
+		{"sortBy=emails", "carl Ann bob dora"},
+		{"sortBy=emails.value&sortOrder=descending", "dora bob Ann carl"},
+		{"sortBy=meta.created&sortOrder=descending", "dora bob Ann carl"},
+		{"sortBy=userName&startIndex=2&count=2", "bob carl"},
+		{"sortBy=userName&filter=" + url.QueryEscape(`title pr`), "Ann carl dora"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.query, func(t *testing.T) {
+			code, list := h.do("GET", "/scim/v2/Users?"+tc.query, nil)
+			if got := names(list); code != 200 || got != tc.want {
+				t.Errorf("= %d %q, want %q", code, got, tc.want)
+			}
+		})
+	}
+	code, list := h.do("POST", "/scim/v2/Users/.search", []byte(`{"sortBy":"userName","sortOrder":"descending","count":2}`))
+	if got := names(list); code != 200 || got != "dora carl" || list["totalResults"] != 4.0 {
+		t.Errorf(".search sorted = %d %v, want dora carl of 4", code, list)
+	}
+	code, res := h.do("GET", "/scim/v2/Users?sortBy=favouriteColour", nil)
+	wantError(t, "sortBy an unknown attribute", code, res, 400, "invalidPath", "favouriteColour")
+	code, res = h.do("GET", "/scim/v2/Users?sortBy=userName&sortOrder=up", nil)
+	wantError(t, "sortOrder up", code, res, 400, "invalidValue", "sortOrder")
+	_, cfg := h.do("GET", "/scim/v2/ServiceProviderConfig", nil)
+	if cfg["sort"].(map[string]any)["supported"] != true {
+		t.Errorf("ServiceProviderConfig sort = %v, want supported", cfg["sort"])
+	}
+}
+
 // TestETags: meta.version is the ETag header; If-Match on PUT, PATCH and
 // DELETE answers 412 on a stale version (RFC 7644 §3.14); If-None-Match
 // on GET answers 304; /ServiceProviderConfig says etag is supported.
