@@ -177,8 +177,8 @@ func endWrite(ctx context.Context, err error) error {
 
 // precondition checks If-Match (RFC 7644 §3.14, RFC 9110 §13.1.1): a
 // write to a resource whose version is not one of those given is a 412.
-// It runs under the source's lock, so the version cannot change before
-// the write.
+// It runs within the request's write run, so the version cannot change
+// before the write, whatever replica another write goes to.
 func (h *Handler) precondition(r *http.Request, rs resources, id string) error {
 	want := r.Header.Get("If-Match")
 	if want == "" {
