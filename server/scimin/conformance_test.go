@@ -190,6 +190,10 @@ func (c *generic) walk(rt *genericType, s *genericSchema, a *schemaAttr, base ma
 	} else {
 		c.patch(rt, id, "remove", path, nil, http.StatusOK)
 		c.unassigned(rt, id, s, a, base, "after PATCH remove")
+	}
+	if !a.Required || !a.MultiValued {
+		// add to the removed attribute, or to a single-valued one's
+		// value, which it replaces (RFC 7644 §3.5.2.1).
 		c.patch(rt, id, "add", path, v1, http.StatusOK)
 		c.want(rt, id, s, a, v1, "after PATCH add")
 	}
