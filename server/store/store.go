@@ -31,6 +31,8 @@ type Store interface {
 	// Provisioning: apps, assignments, accounts, the job queue, tasks and
 	// the change feed (provision.go).
 	Provisioning
+	// Notifications: channels, notices and their deliveries (notify.go).
+	Notifications
 
 	// CreateDirectory inserts d and sets d.ID and d.CreatedAt.
 	// A taken name is ErrConflict.
