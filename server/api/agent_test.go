@@ -489,6 +489,43 @@ func TestRevokedAgentCutOff(t *testing.T) {
 		}
 	}
 
+	t.Run("no command after revocation", func(t *testing.T) {
+		// A replica that polls the store rarely sends a revoked agent no
+		// command: it asks the store before each.
+		slow := startHub(t, api.AgentOptions{Heartbeat: time.Second, Poll: time.Hour}, dsn, a)
+		cfg3, id3 := slow.enroll("corp")
+		r := dialRaw(t, slow.addr, cfg3, &idsyncv1.Hello{AgentId: id3, Version: "dev", Directories: []string{"corp"},
+			Capabilities: agent.Capabilities})
+		if m, err := r.next(); err != nil || m.GetWelcome() == nil {
+			t.Fatalf("Hello: %v, %v; want Welcome", m, err)
+		}
+		st, err := postgres.Open(t.Context(), dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer st.Close()
+		if _, err := st.RevokeAgent(t.Context(), id3, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		// A sign-in through the replica would send the agent a command.
+		go slow.admin.Authenticate(slow.ctx(), &idsyncv1.AuthenticateRequest{Directory: "corp", Username: "ann", Password: "pw"})
+		for {
+			m, err := r.next()
+			if err != nil {
+				if status.Code(err) != codes.PermissionDenied {
+					t.Errorf("the revoked agent's stream ended with %v, want PermissionDenied", err)
+				}
+				break
+			}
+			if m.GetCommand() != nil {
+				t.Fatalf("the revoked agent received a command: %v", m)
+			}
+		}
+		if !strings.Contains(slow.logs.String(), "agent revoked: closing its stream instead of sending a command") {
+			t.Errorf("the replica's log does not say it closed the stream instead of sending the command")
+		}
+	})
+
 	t.Run("renewal", func(t *testing.T) {
 		// A replica that polls the store rarely still refuses: renewal
 		// checks revocation in the store itself.

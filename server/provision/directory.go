@@ -218,7 +218,7 @@ func (c *dirTarget) initialPassword(ctx context.Context, d *store.Directory, use
 	if err != nil {
 		return "", nil, err
 	}
-	v, err := password.Eval(passwordEnv{userEnv: userEnv{u}, ctx: ctx, rules: rules})
+	v, err := password.Eval(passwordEnv{UserEnv: UserEnv{User: u}, ctx: ctx, rules: rules})
 	if err != nil {
 		return "", nil, &permanent{fmt.Errorf("the initial password expression of directory %s for user %s: %w", d.Name, userID, err)}
 	}
@@ -420,6 +420,18 @@ func (c *dirTarget) CreateGroup(context.Context, scim.Resource) (scim.Resource, 
 
 func (c *dirTarget) FindGroups(context.Context, string) ([]scim.Resource, error) {
 	return nil, errNotForDirectories("pushing groups")
+}
+
+func (c *dirTarget) GetGroup(context.Context, string) (scim.Resource, error) {
+	return nil, errNotForDirectories("pushing groups")
+}
+
+func (c *dirTarget) RenameGroup(context.Context, string, string) error {
+	return errNotForDirectories("pushing groups")
+}
+
+func (c *dirTarget) ReplaceGroup(context.Context, string, scim.Resource) error {
+	return errNotForDirectories("pushing groups")
 }
 
 func (c *dirTarget) DeleteGroup(context.Context, string) error {

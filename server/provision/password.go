@@ -94,7 +94,7 @@ func (r *passwordRules) remember(ctx context.Context, password string) error {
 // passwordEnv is the environment of a directory's initial password
 // expression: the user's fields, and random() drawing from the policy.
 type passwordEnv struct {
-	userEnv
+	UserEnv
 	ctx   context.Context
 	rules *passwordRules
 }

@@ -31,6 +31,11 @@ type Store interface {
 	// Provisioning: apps, assignments, accounts, the job queue, tasks and
 	// the change feed (provision.go).
 	Provisioning
+	// Console: admin grants, console sessions, activity and user search
+	// (console.go).
+	Console
+	// Rules: group rules and what their evaluation reads (rules.go).
+	Rules
 	// Notifications: channels, notices and their deliveries (notify.go).
 	Notifications
 
@@ -319,7 +324,11 @@ type AuditFilter struct {
 	Target       string
 	Outcome      string
 	AfterID      int64
-	Limit        int // default 1000
+	// BeforeID keeps the events before this id (paging newest first).
+	BeforeID int64
+	// Newest returns the newest events first (the limit keeps the newest).
+	Newest bool
+	Limit  int // default 1000
 }
 
 // StatusCount is how many users of a directory have a status.
@@ -607,6 +616,10 @@ const (
 	// RunAdmin is an admin's action on a user (a hold put or lifted, a
 	// restore), with its audit event and its change.
 	RunAdmin RunKind = "admin"
+	// RunRule is a group rule's change that would remove more members
+	// than the safeguard allows: paused for an admin to confirm or cancel
+	// (server/rules), never swept.
+	RunRule RunKind = "rule"
 )
 
 // RunState is where a run stands.

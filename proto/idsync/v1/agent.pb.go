@@ -150,6 +150,9 @@ const (
 	// One batch the hub applied itself (a SCIM source's write, a sign-in);
 	// never sent to an agent.
 	ImportKind_IMPORT_KIND_WRITE ImportKind = 3
+	// A group rule's change the safeguard paused for an admin (group rule
+	// confirm or cancel); never sent to an agent, never swept.
+	ImportKind_IMPORT_KIND_RULE ImportKind = 5
 )
 
 // Enum value maps for ImportKind.
@@ -159,12 +162,14 @@ var (
 		1: "IMPORT_KIND_FULL",
 		2: "IMPORT_KIND_INCREMENTAL",
 		3: "IMPORT_KIND_WRITE",
+		5: "IMPORT_KIND_RULE",
 	}
 	ImportKind_value = map[string]int32{
 		"IMPORT_KIND_UNSPECIFIED": 0,
 		"IMPORT_KIND_FULL":        1,
 		"IMPORT_KIND_INCREMENTAL": 2,
 		"IMPORT_KIND_WRITE":       3,
+		"IMPORT_KIND_RULE":        5,
 	}
 )
 
@@ -2624,13 +2629,14 @@ const file_idsync_v1_agent_proto_rawDesc = "" +
 	"ObjectKind\x12\x1b\n" +
 	"\x17OBJECT_KIND_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10OBJECT_KIND_USER\x10\x01\x12\x15\n" +
-	"\x11OBJECT_KIND_GROUP\x10\x02*s\n" +
+	"\x11OBJECT_KIND_GROUP\x10\x02*\x89\x01\n" +
 	"\n" +
 	"ImportKind\x12\x1b\n" +
 	"\x17IMPORT_KIND_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10IMPORT_KIND_FULL\x10\x01\x12\x1b\n" +
 	"\x17IMPORT_KIND_INCREMENTAL\x10\x02\x12\x15\n" +
-	"\x11IMPORT_KIND_WRITE\x10\x03*\x8d\x01\n" +
+	"\x11IMPORT_KIND_WRITE\x10\x03\x12\x14\n" +
+	"\x10IMPORT_KIND_RULE\x10\x05*\x8d\x01\n" +
 	"\vWriteAction\x12\x1c\n" +
 	"\x18WRITE_ACTION_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13WRITE_ACTION_CREATE\x10\x01\x12\x17\n" +

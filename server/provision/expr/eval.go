@@ -106,6 +106,8 @@ func (ev *evaluator) binary(n *binary) (Value, error) {
 		return Bool(l.Equal(r)), nil
 	case tNe:
 		return Bool(!l.Equal(r)), nil
+	case tIn:
+		return ev.in(n, l, r)
 	}
 	// tPlus: string concatenation, null absorbing like SQL's ||.
 	if l.kind == KindNull || r.kind == KindNull {
@@ -122,6 +124,28 @@ func (ev *evaluator) binary(n *binary) (Value, error) {
 		return Null(), ev.errorf(n, "string longer than %d bytes", MaxString)
 	}
 	return String(l.s + r.s), nil
+}
+
+// in is x in list: whether the string x is an element of the list (a
+// string counts as a list of one, null as an empty list); null is in
+// nothing.
+func (ev *evaluator) in(n *binary, x, list Value) (Value, error) {
+	switch x.kind {
+	case KindNull:
+		return Bool(false), nil
+	case KindString:
+	default:
+		return Null(), ev.errorf(n.l, `"in" looks for a string, got %s %s`, x.describe(), x)
+	}
+	switch list.kind {
+	case KindNull:
+		return Bool(false), nil
+	case KindString:
+		return Bool(list.s == x.s), nil
+	case KindList:
+		return Bool(slices.Contains(list.l, x.s)), nil
+	}
+	return Null(), ev.errorf(n.r, `"in" looks in a list, got %s %s`, list.describe(), list)
 }
 
 func (ev *evaluator) index(n *index) (Value, error) {

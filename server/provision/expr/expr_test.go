@@ -109,6 +109,21 @@ func TestEval(t *testing.T) {
 		{"index null", `nothing[0]`, null},
 		{"null index", `split("a b c", " ")[missing]`, null},
 		{"index computed", `split("a b c", " ")[-1]`, str("c")},
+		{"in list", `"Staff" in extra.groups`, yes},
+		{"in list needs whole element", `"Sta" in extra.groups`, no},
+		{"in is case-sensitive", `"staff" in extra.groups`, no},
+		{"in lowered list", `"staff" in lower(extra.groups)`, yes},
+		{"in string is equality", `"contractor" in extra.employeeType`, yes},
+		{"in string not a substring", `"contract" in extra.employeeType`, no},
+		{"in null list", `"x" in middle_name`, no},
+		{"in empty list", `"x" in extra.none`, no},
+		{"null in list", `middle_name in extra.groups`, no},
+		{"in computed list", `lower(extra.employeeType) in split("contractor,vendor", ",")`, yes},
+		{"not in", `!("Eng" in extra.groups)`, no},
+		{"precedence + over in", `"St" + "aff" in extra.groups`, yes},
+		{"precedence in over &&", `"Eng" in extra.groups && status == "active"`, yes},
+		{"in chains left to right", `"Eng" in extra.groups == true`, yes},
+		{"a name starting with in is a name", `inbox == null && "x" in inbox == false`, yes},
 
 		// Every function.
 		{"lower list", `lower(extra.proxyAddresses)`, list("smtp:ada@example.com", "smtp:ada@old.example.com")},
@@ -208,6 +223,9 @@ func TestCompileErrors(t *testing.T) {
 		{"lower(\n  email,\n  x)", 1, 1, `lower takes 1 argument, got 2`},
 		{"email +\n  # comment", 2, 3, `unexpected '#'`},
 		{`a..b`, 1, 1, `malformed name "a..b"`},
+		{`in groups`, 1, 1, `expected a value (a name, string, number, call or "("), found "in"`},
+		{`"x" in`, 1, 7, `expected a value (a name, string, number, call or "("), found the end`},
+		{`"x" groups`, 1, 5, `expected an operator or the end, found name groups`},
 		{`extra.`, 1, 1, `malformed name "extra."`},
 		{`é`, 1, 1, `unexpected 'é'`},
 		{"a\x01", 1, 2, `unexpected character U+0001`},
@@ -260,6 +278,9 @@ func TestEvalErrors(t *testing.T) {
 		{`contains(enabled, "x")`, 10, `contains: argument 1 must be a string or a list`},
 		{`attr(enabled)`, 6, `attr: argument 1 must be a string, got a bool`},
 		{`before(email, 1)`, 15, `before: argument 2 must be a string, got a integer 1`},
+		{`enabled in extra.groups`, 1, `"in" looks for a string, got a bool true`},
+		{`extra.groups in extra.groups`, 1, `"in" looks for a string, got a list`},
+		{`"x" in enabled`, 8, `"in" looks in a list, got a bool true`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.src, func(t *testing.T) {

@@ -195,12 +195,13 @@ const (
 	tNe
 	tAnd
 	tOr
+	tIn
 )
 
 var tokenNames = [...]string{
 	tEOF: "the end", tIdent: "name", tString: "string", tInt: "integer",
 	tLParen: `"("`, tRParen: `")"`, tLBrack: `"["`, tRBrack: `"]"`, tComma: `","`,
-	tPlus: `"+"`, tMinus: `"-"`, tNot: `"!"`, tEq: `"=="`, tNe: `"!="`, tAnd: `"&&"`, tOr: `"||"`,
+	tPlus: `"+"`, tMinus: `"-"`, tNot: `"!"`, tEq: `"=="`, tNe: `"!="`, tAnd: `"&&"`, tOr: `"||"`, tIn: `"in"`,
 }
 
 type token struct {
@@ -285,6 +286,10 @@ func (p *parser) lex() error {
 			if strings.HasSuffix(name, ".") || strings.Contains(name, "..") {
 				return newError(src, start, "malformed name %q: dots must separate parts", name)
 			}
+			if name == "in" {
+				p.toks = append(p.toks, token{kind: tIn, pos: start})
+				break
+			}
 			p.toks = append(p.toks, token{kind: tIdent, pos: start, text: name})
 		default:
 			r, _ := utf8.DecodeRuneInString(src[i:])
@@ -355,8 +360,8 @@ func (p *parser) lexString(i int) (string, int, error) {
 	return "", 0, newError(src, i, "string not closed")
 }
 
-// Precedence climbing: level 0 is ||, 1 &&, 2 == and !=, 3 +.
-var levels = [][]tokenKind{{tOr}, {tAnd}, {tEq, tNe}, {tPlus}}
+// Precedence climbing: level 0 is ||, 1 &&, 2 ==, != and in, 3 +.
+var levels = [][]tokenKind{{tOr}, {tAnd}, {tEq, tNe, tIn}, {tPlus}}
 
 func (p *parser) parseExpr(depth int) (node, error) { return p.parseLevel(0, depth) }
 
