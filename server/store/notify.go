@@ -139,6 +139,9 @@ type NotifyChannel struct {
 	// CAPEM, when set, is the only CA the channel's server is checked
 	// against (else the system's).
 	CAPEM string `json:"ca_pem,omitempty"`
+	// AllowLocal lets the channel reach loopback, link-local and other
+	// local addresses (a super-admin's exception).
+	AllowLocal bool `json:"allow_local,omitempty"`
 	// Secret is sealed by the hub: the SMTP password or the webhook's
 	// signing secret.
 	Secret []byte `json:"-"`

@@ -15,6 +15,7 @@ type channelConfig struct {
 	SMTP    *store.SMTPConfig    `json:"smtp,omitempty"`
 	Webhook *store.WebhookConfig `json:"webhook,omitempty"`
 	CAPEM   string               `json:"ca_pem,omitempty"`
+	Local   bool                 `json:"allow_local,omitempty"`
 }
 
 const channelCols = `id, name, kind, config, secret, events, digest_ms, created_at`
@@ -24,14 +25,14 @@ func scanChannel(sc scanner) (*store.NotifyChannel, error) {
 	var cfg channelConfig
 	err := sc.Scan(&c.ID, &c.Name, &c.Kind, scanJSON{&cfg, "channel config"}, &c.Secret,
 		scanJSON{&c.Events, "channel events"}, scanMillis{&c.Digest}, scanTime{&c.CreatedAt})
-	c.SMTP, c.Webhook, c.CAPEM = cfg.SMTP, cfg.Webhook, cfg.CAPEM
+	c.SMTP, c.Webhook, c.CAPEM, c.AllowLocal = cfg.SMTP, cfg.Webhook, cfg.CAPEM, cfg.Local
 	return c, err
 }
 
 // CreateChannel inserts c and sets its ID and CreatedAt; a taken name is
 // store.ErrConflict.
 func (s *Store) CreateChannel(ctx context.Context, c *store.NotifyChannel) error {
-	cfg, err := jsonArg(channelConfig{SMTP: c.SMTP, Webhook: c.Webhook, CAPEM: c.CAPEM}, false)
+	cfg, err := jsonArg(channelConfig{SMTP: c.SMTP, Webhook: c.Webhook, CAPEM: c.CAPEM, Local: c.AllowLocal}, false)
 	if err != nil {
 		return fmt.Errorf("encoding the config of channel %q: %w", c.Name, err)
 	}
