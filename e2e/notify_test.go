@@ -1,0 +1,229 @@
+//go:build linux
+
+package e2e
+
+import (
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/idsync/idsync/internal/eventually"
+)
+
+// The notification tests (issue 16) drive the real binaries: manual
+// deprovision tasks opened by the hub reach a webhook as one signed digest,
+// even when the hub is killed with SIGKILL between the events and the
+// delivery.
+
+// notifyArgs make the hub's notification queue poll and retry quickly.
+var notifyArgs = []string{"--notify-poll-interval", "200ms", "--notify-min-backoff", "200ms", "--notify-max-backoff", "1s"}
+
+// hookReceiver is a webhook endpoint that checks every request's
+// X-Idsync-Signature itself (HMAC-SHA256 of timestamp "." body, as
+// docs/notifications.md tells a receiver to) and answers 503 to the first
+// fail requests.
+type hookReceiver struct {
+	secret string
+	mu     sync.Mutex
+	fail   int
+	tries  int
+	bad    []string
+	got    []hookPayload
+}
+
+type hookPayload struct {
+	Delivery int64  `json:"delivery"`
+	Channel  string `json:"channel"`
+	Subject  string `json:"subject"`
+	Total    int64  `json:"total"`
+	Events   []struct {
+		Kind    string `json:"kind"`
+		App     string `json:"app"`
+		Subject string `json:"subject"`
+		Ref     string `json:"ref"`
+		Detail  string `json:"detail"`
+	} `json:"events"`
+}
+
+func (r *hookReceiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(req.Body)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.tries++
+	ts := req.Header.Get("X-Idsync-Timestamp")
+	mac := hmac.New(sha256.New, []byte(r.secret))
+	mac.Write([]byte(ts + "."))
+	mac.Write(body)
+	want := "v1=" + hex.EncodeToString(mac.Sum(nil))
+	if !hmac.Equal([]byte(want), []byte(req.Header.Get("X-Idsync-Signature"))) {
+		r.bad = append(r.bad, "a request whose signature does not verify")
+		http.Error(w, "bad signature", http.StatusUnauthorized)
+		return
+	}
+	if r.fail > 0 {
+		r.fail--
+		http.Error(w, "try later", http.StatusServiceUnavailable)
+		return
+	}
+	var p hookPayload
+	if err := json.Unmarshal(body, &p); err != nil {
+		r.bad = append(r.bad, err.Error())
+		http.Error(w, "bad json", http.StatusBadRequest)
+		return
+	}
+	if fmt.Sprint(p.Delivery) != req.Header.Get("X-Idsync-Delivery") {
+		r.bad = append(r.bad, fmt.Sprintf("delivery %d in the body, %q in X-Idsync-Delivery", p.Delivery, req.Header.Get("X-Idsync-Delivery")))
+	}
+	r.got = append(r.got, p)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (r *hookReceiver) state() (tries int, got []hookPayload, bad []string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.tries, slices.Clone(r.got), slices.Clone(r.bad)
+}
+
+type channelJSON struct {
+	Name       string `json:"name"`
+	Kind       string `json:"kind"`
+	Webhook    string `json:"webhook"`
+	HasSecret  bool   `json:"has_secret"`
+	Deliveries []struct {
+		ID       int64  `json:"id"`
+		State    string `json:"state"`
+		Events   int64  `json:"events"`
+		Attempts int    `json:"attempts"`
+	} `json:"deliveries"`
+}
+
+// TestNotifyHubKilled: three members deleted in LDAP open three manual
+// deprovision tasks; the hub is killed with SIGKILL while the channel's
+// digest gathers them, before anything was sent; after a restart the
+// webhook receives them all in one signed request (after refusing the
+// first), and nothing is sent twice.
+func TestNotifyHubKilled(t *testing.T) {
+	p := newProvEnv(t, 6, 5, notifyArgs...)
+	p.addApp("crm", "--allow", "create,update")
+	ms := p.assignGroup("crm")
+	secret := "whsec-" + strings.Repeat("k", 8) + fmt.Sprint(time.Now().UnixNano())
+	p.secrets["the webhook signing secret"] = secret
+	rcv := &hookReceiver{secret: secret, fail: 1}
+	srv := httptest.NewTLSServer(rcv)
+	t.Cleanup(srv.Close)
+	caFile := filepath.Join(p.s.dir, "hook-ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	gone := ms[:3]
+	var ch channelJSON
+
+	p.s.step("a webhook channel is added", func(t *testing.T) {
+		p.s.mustCtl("notify", "add", "ops", "--webhook", srv.URL+"/idsync", "--secret-file", p.secretFile("hook.secret", secret),
+			"--events", "task.opened", "--digest", "15s", "--ca", caFile, "--allow-local-addresses")
+		out := p.s.mustCtl("notify", "list")
+		if !strings.Contains(out, "ops") || !strings.Contains(out, srv.URL) || strings.Contains(out, secret) {
+			t.Errorf("notify list:\n%s\nwant ops and its URL, never its secret", out)
+		}
+	})
+	p.s.step("notify test reaches the receiver at once", func(t *testing.T) {
+		// The receiver refuses the first request (503): the test says so.
+		if r := p.s.ctl("notify", "test", "ops"); r.Code == 0 || !strings.Contains(r.Stderr, "503") {
+			t.Errorf("notify test against a 503: exit %d, %s; want it to fail naming the 503", r.Code, r.Stderr)
+		}
+		if out := p.s.mustCtl("notify", "test", "ops"); !strings.Contains(out, "test message sent through ops") || !strings.Contains(out, "answered 204") {
+			t.Errorf("notify test: %s", out)
+		}
+		rcv.mu.Lock()
+		rcv.fail = 1 // and the digest's first attempt
+		rcv.mu.Unlock()
+	})
+	p.s.step("the hub killed while the digest gathers three tasks", func(t *testing.T) {
+		for _, m := range gone {
+			if err := p.ep.Delete(t.Context(), m.dn); err != nil {
+				t.Fatal(err)
+			}
+		}
+		eventually.That(t, "three tasks gathered in the digest", func() (bool, string) {
+			p.s.ctlJSON(&ch, "notify", "show", "ops")
+			return len(ch.Deliveries) == 1 && ch.Deliveries[0].State == "collecting" && ch.Deliveries[0].Events == 3, fmt.Sprint(ch.Deliveries)
+		})
+		p.killHub()
+		if tries, got, _ := rcv.state(); tries != 2 || len(got) != 1 {
+			t.Fatalf("the receiver had %d requests (%d accepted) at the kill; want only the two tests: the digest went before the kill", tries, len(got))
+		}
+	})
+	p.s.step("after a restart one digest holds the three tasks", func(t *testing.T) {
+		if err := p.s.hub.Restart(p.s.root.Context()); err != nil {
+			t.Fatalf("restarting the hub: %v", err)
+		}
+		eventually.Within(t, 40*time.Second, "the digest sent", func() (bool, string) {
+			p.s.ctlJSON(&ch, "notify", "show", "ops")
+			return len(ch.Deliveries) == 1 && ch.Deliveries[0].State == "sent", fmt.Sprint(ch.Deliveries)
+		})
+		_, got, bad := rcv.state()
+		if len(bad) != 0 {
+			t.Errorf("the receiver refused: %v", bad)
+		}
+		var digests []hookPayload
+		for _, g := range got {
+			if g.Delivery != 0 {
+				digests = append(digests, g)
+			}
+		}
+		if len(digests) != 1 || digests[0].Total != 3 || len(digests[0].Events) != 3 || digests[0].Delivery != ch.Deliveries[0].ID {
+			t.Fatalf("digests received = %+v; want one, delivery %d, with the three tasks", digests, ch.Deliveries[0].ID)
+		}
+		var users []string
+		for _, e := range digests[0].Events {
+			if e.Kind != "task.opened" || e.App != "crm" || !strings.HasPrefix(e.Ref, "task:") {
+				t.Errorf("event %+v: want a task.opened of crm", e)
+			}
+			users = append(users, e.Subject)
+		}
+		slices.Sort(users)
+		want := []string{gone[0].uid, gone[1].uid, gone[2].uid}
+		slices.Sort(want)
+		if !slices.Equal(users, want) {
+			t.Errorf("the digest names %v, want the deleted members %v", users, want)
+		}
+		if !strings.Contains(digests[0].Subject, "3 manual deprovision tasks opened") {
+			t.Errorf("subject %q", digests[0].Subject)
+		}
+	})
+	p.s.step("nothing is sent twice", func(t *testing.T) {
+		// A test message after the digest is the next request: no repeat
+		// of the digest came between.
+		p.s.mustCtl("notify", "test", "ops")
+		tries, got, _ := rcv.state()
+		var ids []int64
+		for _, g := range got {
+			ids = append(ids, g.Delivery)
+		}
+		if want := []int64{0, ch.Deliveries[0].ID, 0}; !slices.Equal(ids, want) || tries != 5 {
+			t.Errorf("the receiver got deliveries %v in %d requests; want %v in 5 (two 503s, the digest once)", ids, tries, want)
+		}
+		if ch.Deliveries[0].Attempts != 2 {
+			t.Errorf("the digest took %d attempts, want 2 (the first refused)", ch.Deliveries[0].Attempts)
+		}
+	})
+	p.s.step("the channel removed", func(t *testing.T) {
+		p.s.mustCtl("notify", "remove", "ops")
+		if r := p.s.ctl("notify", "show", "ops"); r.Code == 0 || !strings.Contains(r.Stderr, "no notification channel") {
+			t.Errorf("notify show after remove: exit %d, %s", r.Code, r.Stderr)
+		}
+	})
+}
