@@ -12,6 +12,30 @@ var notifyTests = []test{
 	{"ChannelsAndDigests", testNotifyDigests},
 	{"NoticeKeyOnce", testNotifyKeyOnce},
 	{"ClaimRetryDead", testNotifyClaim},
+	{"AppPausedOnce", testNotifyAppPaused},
+}
+
+// testNotifyAppPaused: an app paused records one notice with the answer;
+// paused again while paused, none.
+func testNotifyAppPaused(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	w := newAppWorld(t, s)
+	c := addChannel(t, s, "ops", 0, store.NoticeAppPaused)
+	must(t, "SetAppStatus(paused)", s.SetAppStatus(ctx, w.crm.ID, store.AppPaused, "401 Unauthorized"))
+	must(t, "SetAppStatus(paused again)", s.SetAppStatus(ctx, w.crm.ID, store.AppPaused, "403 Forbidden"))
+	now := time.Now()
+	_, err := s.DispatchNotices(ctx, now, 100)
+	must(t, "DispatchNotices", err)
+	ds, err := s.ListDeliveries(ctx, c.ID, 0)
+	must(t, "ListDeliveries", err)
+	if len(ds) != 1 {
+		t.Fatalf("deliveries = %+v, want one", ds)
+	}
+	notices, err := s.DeliveryNotices(ctx, ds[0].ID, 0)
+	must(t, "DeliveryNotices", err)
+	if len(notices) != 1 || notices[0].App != "crm" || notices[0].Detail != "401 Unauthorized" {
+		t.Errorf("notices = %+v; want crm paused once, with the 401", notices)
+	}
 }
 
 // addChannel adds a webhook channel that wants events, gathering for
