@@ -35,6 +35,6 @@
 // local addresses for the channel; a webhook is https:// only, follows no
 // redirect.
 //
-// It may import `server/store`, `server/secrets`, `server/refusal` and
-// `internal/backoff`; never `server/api`, `agent` or `ldapsync`.
+// It may import `server/store`, `server/secrets`, `server/refusal`,
+// `server/outbound` and `internal/backoff`; never `server/api`, `agent` or `ldapsync`.
 package notify

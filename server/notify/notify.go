@@ -9,13 +9,11 @@ import (
 	"log/slog"
 	"net"
 	"net/mail"
-	"net/netip"
 	"net/url"
 	"os"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/idsync/idsync/server/refusal"
@@ -132,9 +130,6 @@ type Service struct {
 	audit Auditor
 	log   *slog.Logger
 	opts  Options
-
-	hostOnce sync.Once
-	hostIPs  []netip.Addr
 }
 
 // New returns the service.

@@ -245,7 +245,9 @@ type mail struct {
 	auth bool
 }
 
-func (s *smtpServer) NewSession(*gosmtp.Conn) (gosmtp.Session, error) { return &smtpSession{srv: s}, nil }
+func (s *smtpServer) NewSession(*gosmtp.Conn) (gosmtp.Session, error) {
+	return &smtpSession{srv: s}, nil
+}
 
 func (s *smtpServer) mails() []mail {
 	s.mu.Lock()

@@ -8,11 +8,10 @@ import (
 	"net"
 	"net/netip"
 	"net/url"
-	"slices"
 	"strconv"
-	"strings"
 	"syscall"
 
+	"github.com/idsync/idsync/server/outbound"
 	"github.com/idsync/idsync/server/refusal"
 	"github.com/idsync/idsync/server/store"
 )
@@ -26,8 +25,7 @@ func (s *Service) checkHost(c *store.NotifyChannel, host, port string) error {
 	if c.AllowLocal {
 		return nil
 	}
-	h := strings.ToLower(strings.TrimSuffix(host, "."))
-	if h == "localhost" || strings.HasSuffix(h, ".localhost") {
+	if outbound.LocalName(host) {
 		return s.localRefusal(host)
 	}
 	if ip, err := netip.ParseAddr(host); err == nil {
@@ -43,19 +41,12 @@ func (s *Service) allowedAddr(c *store.NotifyChannel, ip netip.Addr, port int) e
 		return nil
 	}
 	ip = ip.Unmap()
-	if ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() ||
-		ip.IsMulticast() || ip.IsInterfaceLocalMulticast() {
+	if outbound.LocalAddr(ip) {
 		return s.localRefusal(ip.String())
 	}
-	for _, l := range s.opts.Listeners {
-		ap, err := netip.ParseAddrPort(l)
-		if err != nil || int(ap.Port()) != port {
-			continue
-		}
-		if ap.Addr().Unmap() == ip || (ap.Addr().IsUnspecified() && slices.Contains(s.hostAddrs(), ip)) {
-			return refusal.Invalidf("%s is one of the hub's own listeners; a super-admin allows it with "+
-				"--allow-local-addresses", netip.AddrPortFrom(ip, uint16(port)))
-		}
+	if outbound.OwnListener(s.opts.Listeners, ip, port) {
+		return refusal.Invalidf("%s is one of the hub's own listeners; a super-admin allows it with "+
+			"--allow-local-addresses", netip.AddrPortFrom(ip, uint16(port)))
 	}
 	return nil
 }
@@ -63,18 +54,6 @@ func (s *Service) allowedAddr(c *store.NotifyChannel, ip netip.Addr, port int) e
 func (s *Service) localRefusal(host string) error {
 	return refusal.Invalidf("%s is a loopback, link-local or otherwise local address the hub does not send to; "+
 		"a super-admin allows it with --allow-local-addresses", host)
-}
-
-func (s *Service) hostAddrs() []netip.Addr {
-	s.hostOnce.Do(func() {
-		addrs, _ := net.InterfaceAddrs()
-		for _, a := range addrs {
-			if p, err := netip.ParsePrefix(a.String()); err == nil {
-				s.hostIPs = append(s.hostIPs, p.Addr().Unmap())
-			}
-		}
-	})
-	return s.hostIPs
 }
 
 // dialer dials a channel's server, checking every address it connects to.
