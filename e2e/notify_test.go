@@ -97,16 +97,33 @@ func (r *hookReceiver) state() (tries int, got []hookPayload, bad []string) {
 	return r.tries, slices.Clone(r.got), slices.Clone(r.bad)
 }
 
+// startHook serves a hookReceiver over TLS on loopback that fails its
+// first fail requests, and returns it with its URL and the file of its CA.
+// The secret is one no log or output may hold.
+func (p *provEnv) startHook(secret string, fail int) (*hookReceiver, string, string) {
+	p.s.t.Helper()
+	p.secrets["the webhook signing secret"] = secret
+	rcv := &hookReceiver{secret: secret, fail: fail}
+	srv := httptest.NewTLSServer(rcv)
+	p.s.root.Cleanup(srv.Close)
+	caFile := filepath.Join(p.s.dir, "hook-ca.pem")
+	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
+		p.s.t.Fatal(err)
+	}
+	return rcv, srv.URL + "/idsync", caFile
+}
+
 type channelJSON struct {
 	Name       string `json:"name"`
 	Kind       string `json:"kind"`
 	Webhook    string `json:"webhook"`
 	HasSecret  bool   `json:"has_secret"`
 	Deliveries []struct {
-		ID       int64  `json:"id"`
-		State    string `json:"state"`
-		Events   int64  `json:"events"`
-		Attempts int    `json:"attempts"`
+		ID        int64  `json:"id"`
+		State     string `json:"state"`
+		Events    int64  `json:"events"`
+		Attempts  int    `json:"attempts"`
+		LastError string `json:"last_error"`
 	} `json:"deliveries"`
 }
 
@@ -120,22 +137,15 @@ func TestNotifyHubKilled(t *testing.T) {
 	p.addApp("crm", "--allow", "create,update")
 	ms := p.assignGroup("crm")
 	secret := "whsec-" + strings.Repeat("k", 8) + fmt.Sprint(time.Now().UnixNano())
-	p.secrets["the webhook signing secret"] = secret
-	rcv := &hookReceiver{secret: secret, fail: 1}
-	srv := httptest.NewTLSServer(rcv)
-	t.Cleanup(srv.Close)
-	caFile := filepath.Join(p.s.dir, "hook-ca.pem")
-	if err := os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srv.Certificate().Raw}), 0o600); err != nil {
-		t.Fatal(err)
-	}
+	rcv, hookURL, caFile := p.startHook(secret, 1)
 	gone := ms[:3]
 	var ch channelJSON
 
 	p.s.step("a webhook channel is added", func(t *testing.T) {
-		p.s.mustCtl("notify", "add", "ops", "--webhook", srv.URL+"/idsync", "--secret-file", p.secretFile("hook.secret", secret),
+		p.s.mustCtl("notify", "add", "ops", "--webhook", hookURL, "--secret-file", p.secretFile("hook.secret", secret),
 			"--events", "task.opened", "--digest", "15s", "--ca", caFile, "--allow-local-addresses")
 		out := p.s.mustCtl("notify", "list")
-		if !strings.Contains(out, "ops") || !strings.Contains(out, srv.URL) || strings.Contains(out, secret) {
+		if !strings.Contains(out, "ops") || !strings.Contains(out, hookURL) || strings.Contains(out, secret) {
 			t.Errorf("notify list:\n%s\nwant ops and its URL, never its secret", out)
 		}
 	})
@@ -224,6 +234,69 @@ func TestNotifyHubKilled(t *testing.T) {
 		p.s.mustCtl("notify", "remove", "ops")
 		if r := p.s.ctl("notify", "show", "ops"); r.Code == 0 || !strings.Contains(r.Stderr, "no notification channel") {
 			t.Errorf("notify show after remove: exit %d, %s", r.Code, r.Stderr)
+		}
+	})
+}
+
+// TestNotifyAgentOffline: an agent stopped for longer than
+// --agent-offline-after is told to the channel that wants it; the
+// receiver refusing every attempt dead-letters the delivery, visible in
+// notify show, and notify retry sends it once the receiver answers. A
+// read-only admin lists and shows the channels but may not change one.
+func TestNotifyAgentOffline(t *testing.T) {
+	p := newProvEnv(t, 2, 1, append(slices.Clone(notifyArgs), "--agent-offline-after", "6s", "--notify-watch-interval", "500ms",
+		"--notify-max-attempts", "2")...)
+	secret := "whsec-offline-" + fmt.Sprint(time.Now().UnixNano())
+	rcv, hookURL, caFile := p.startHook(secret, 2)
+	p.s.step("a channel for agents", func(t *testing.T) {
+		p.s.mustCtl("notify", "add", "oncall", "--webhook", hookURL, "--secret-file", p.secretFile("oncall.secret", secret),
+			"--events", "agent.offline", "--digest", "0", "--ca", caFile, "--allow-local-addresses")
+	})
+	p.s.step("a read-only admin reads, never changes", func(t *testing.T) {
+		reader := p.s.as(strings.TrimSpace(p.s.mustCtl("admin", "token", "create", "--name", "auditor", "--role", "read-only")))
+		if out := p.s.mustCtl(append([]string{"notify", "show", "oncall"}, reader...)...); !strings.Contains(out, hookURL) ||
+			!strings.Contains(out, "sealed on the hub") || strings.Contains(out, secret) {
+			t.Errorf("notify show as read-only:\n%s\nwant the URL and a sealed secret, never the secret", out)
+		}
+		r := p.s.ctl(append([]string{"notify", "add", "mine", "--webhook", hookURL, "--allow-local-addresses"}, reader...)...)
+		if r.Code == 0 || !strings.Contains(r.Stderr, "notify.write") {
+			t.Errorf("notify add as read-only: exit %d, %s; want refused for lack of notify.write", r.Code, r.Stderr)
+		}
+		if r := p.s.ctl(append([]string{"notify", "remove", "oncall"}, reader...)...); r.Code == 0 {
+			t.Errorf("notify remove as read-only: exit 0, want refused")
+		}
+	})
+	var ch channelJSON
+	p.s.step("the agent stopped: told, refused, dead-lettered", func(t *testing.T) {
+		if tries, _, _ := rcv.state(); tries != 0 {
+			t.Fatalf("the receiver had %d requests while the agent ran: want none", tries)
+		}
+		if err := p.a.proc.Stop(10 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+		eventually.Within(t, 30*time.Second, "the delivery dead after 2 attempts", func() (bool, string) {
+			p.s.ctlJSON(&ch, "notify", "show", "oncall")
+			return len(ch.Deliveries) == 1 && ch.Deliveries[0].State == "dead", fmt.Sprint(ch.Deliveries)
+		})
+		if d := ch.Deliveries[0]; d.Attempts != 2 || !strings.Contains(d.LastError, "503") {
+			t.Errorf("dead delivery %+v; want 2 attempts ending in the 503", d)
+		}
+		if tries, got, _ := rcv.state(); tries != 2 || len(got) != 0 {
+			t.Errorf("the receiver had %d requests, %d accepted; want 2 refused", tries, len(got))
+		}
+	})
+	p.s.step("notify retry sends it", func(t *testing.T) {
+		if out := p.s.mustCtl("notify", "retry", "oncall"); !strings.Contains(out, "1 dead deliveries of oncall queued again") {
+			t.Errorf("notify retry: %s", out)
+		}
+		eventually.That(t, "the retried delivery sent", func() (bool, string) {
+			p.s.ctlJSON(&ch, "notify", "show", "oncall")
+			return len(ch.Deliveries) == 1 && ch.Deliveries[0].State == "sent", fmt.Sprint(ch.Deliveries)
+		})
+		_, got, bad := rcv.state()
+		if len(bad) != 0 || len(got) != 1 || got[0].Total != 1 || got[0].Events[0].Kind != "agent.offline" ||
+			got[0].Events[0].Ref != "agent:"+p.a.id || !strings.Contains(got[0].Events[0].Detail, "has not been heard from") {
+			t.Fatalf("received %+v (refused %v); want one agent.offline of agent %s", got, bad, p.a.id)
 		}
 	})
 }

@@ -82,6 +82,7 @@ func TestGoldenOutput(t *testing.T) {
 		{"notify", "show", "ops-mail"},
 		{"notify", "show", "pager"},
 		{"notify", "test", "ops-mail"},
+		{"notify", "retry", "ops-mail"},
 	}
 	type commandLine struct {
 		args   []string

@@ -20,6 +20,7 @@ func init() {
 		command{"notify show", "show a channel and its recent deliveries (sent, queued, dead): NAME", notifyShow},
 		command{"notify remove", "remove a channel (what it has not sent is dropped): NAME", notifyRemove},
 		command{"notify test", "send a test message through a channel now: NAME", notifyTest},
+		command{"notify retry", "queue a channel's dead-lettered deliveries again: NAME", notifyRetry},
 	)
 }
 
@@ -131,6 +132,13 @@ func notifyTest(c *cli, args []string) error {
 	return notifyDo(c, "notify test", args, func(ctx context.Context, h hub, name string) (string, error) {
 		r, err := h.admin.TestNotifyChannel(ctx, &idsyncv1.TestNotifyChannelRequest{Name: name})
 		return "test message sent through " + name + ": " + r.GetResult(), err
+	})
+}
+
+func notifyRetry(c *cli, args []string) error {
+	return notifyDo(c, "notify retry", args, func(ctx context.Context, h hub, name string) (string, error) {
+		r, err := h.admin.RetryNotifyDeliveries(ctx, &idsyncv1.RetryNotifyDeliveriesRequest{Name: name})
+		return fmt.Sprintf("%d dead deliveries of %s queued again", r.GetRetried(), name), err
 	})
 }
 

@@ -40,3 +40,7 @@ func (h *fakeHub) GetNotifyChannel(_ context.Context, req *idsyncv1.GetNotifyCha
 func (h *fakeHub) TestNotifyChannel(_ context.Context, req *idsyncv1.TestNotifyChannelRequest) (*idsyncv1.TestNotifyChannelResponse, error) {
 	return &idsyncv1.TestNotifyChannelResponse{Result: "accepted by mail.example.org:587 for 2 recipients"}, nil
 }
+
+func (h *fakeHub) RetryNotifyDeliveries(context.Context, *idsyncv1.RetryNotifyDeliveriesRequest) (*idsyncv1.RetryNotifyDeliveriesResponse, error) {
+	return &idsyncv1.RetryNotifyDeliveriesResponse{Retried: 1}, nil
+}

@@ -113,6 +113,19 @@ func (s *AdminServer) TestNotifyChannel(ctx context.Context, req *idsyncv1.TestN
 	return &idsyncv1.TestNotifyChannelResponse{Result: res}, nil
 }
 
+// RetryNotifyDeliveries queues a channel's dead deliveries again.
+func (s *AdminServer) RetryNotifyDeliveries(ctx context.Context, req *idsyncv1.RetryNotifyDeliveriesRequest) (*idsyncv1.RetryNotifyDeliveriesResponse, error) {
+	n, err := s.notifier()
+	if err != nil {
+		return nil, err
+	}
+	count, err := n.Retry(ctx, req.GetName(), auth.Actor(ctx))
+	if err != nil {
+		return nil, statusErr(err, "")
+	}
+	return &idsyncv1.RetryNotifyDeliveriesResponse{Retried: int64(count)}, nil
+}
+
 func channelToProto(c *store.NotifyChannel) *idsyncv1.NotifyChannel {
 	p := &idsyncv1.NotifyChannel{Name: c.Name, Events: c.Events, DigestMs: c.Digest.Milliseconds(), CaPem: c.CAPEM,
 		AllowLocalAddresses: c.AllowLocal, CreatedAt: ts(c.CreatedAt), HasSecret: len(c.Secret) > 0}

@@ -134,6 +134,7 @@ var MethodPermissions = map[string]Permission{
 	adminPrefix + "GetNotifyChannel":      PermNotifyRead,
 	adminPrefix + "DeleteNotifyChannel":   PermNotifyWrite,
 	adminPrefix + "TestNotifyChannel":     PermNotifyWrite,
+	adminPrefix + "RetryNotifyDeliveries": PermNotifyWrite,
 	appPrefix + "CreateApp":               PermAppsWrite,
 	appPrefix + "UpdateApp":               PermAppsWrite,
 	appPrefix + "ListApps":                PermAppsRead,

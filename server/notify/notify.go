@@ -35,6 +35,7 @@ type Store interface {
 	DeliveryCounts(ctx context.Context, deliveryID int64) ([]store.NoticeCount, error)
 	FinishDelivery(ctx context.Context, id int64, owner string, now time.Time, d store.DeliveryEnd) error
 	ListDeliveries(ctx context.Context, channelID int64, limit int) ([]*store.Delivery, error)
+	RetryDeadDeliveries(ctx context.Context, channelID int64, now time.Time) (int, error)
 	ListAgents(ctx context.Context) ([]*store.Agent, error)
 }
 
@@ -376,6 +377,22 @@ func (s *Service) Test(ctx context.Context, name, by string) (string, error) {
 	}
 	s.audit.Event(ctx, "notify.channel.test", "channel:"+name, "sent: %s", res)
 	return res, nil
+}
+
+// Retry puts a channel's dead deliveries back in the queue, due now with
+// their attempts reset, and returns how many.
+func (s *Service) Retry(ctx context.Context, name, by string) (int, error) {
+	c, err := s.channel(ctx, name)
+	if err != nil {
+		return 0, err
+	}
+	n, err := s.st.RetryDeadDeliveries(ctx, c.ID, s.opts.Now())
+	if err != nil {
+		return 0, err
+	}
+	s.log.Info("dead notifications queued again", "channel", name, "deliveries", n, "by", by)
+	s.audit.Event(ctx, "notify.channel.retry", "channel:"+name, "%d dead deliveries queued again", n)
+	return n, nil
 }
 
 // Destination says where a channel sends: its recipients, or its URL.

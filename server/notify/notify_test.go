@@ -208,7 +208,8 @@ func TestWebhook(t *testing.T) {
 }
 
 // TestWebhookDeadLetter: a receiver that always fails dead-letters the
-// delivery after MaxAttempts, with its last error, and no secret in it.
+// delivery after MaxAttempts, with its last error, and no secret in it;
+// an admin's retry sends it once the receiver answers.
 func TestWebhookDeadLetter(t *testing.T) {
 	h := newHarness(t, notify.Options{MaxAttempts: 3})
 	const secret = "another-signing-secret-0123456789"
@@ -227,6 +228,20 @@ func TestWebhookDeadLetter(t *testing.T) {
 	d := h.deliveries(t, "hook")[0]
 	if d.Attempts != 3 || !strings.Contains(d.LastError, "503") || strings.Contains(d.LastError, secret) {
 		t.Errorf("dead delivery = %+v; want 3 attempts, the 503 as its error, no secret", d)
+	}
+	// The receiver mended, an admin retries: the delivery goes.
+	rcv.mu.Lock()
+	rcv.fail = 0
+	rcv.mu.Unlock()
+	if n, err := h.svc.Retry(t.Context(), "hook", "admin:ops"); err != nil || n != 1 {
+		t.Fatalf("Retry = %d, %v; want 1", n, err)
+	}
+	eventually.That(t, "the retried delivery sent", func() (bool, string) {
+		ds := h.deliveries(t, "hook")
+		return len(ds) == 1 && ds[0].State == store.DeliverySent, fmt.Sprint(ds)
+	})
+	if got, _ := rcv.payloads(); len(got) != 1 || got[0].Total != 1 {
+		t.Errorf("received %+v; want the one notice once", got)
 	}
 }
 

@@ -8643,7 +8643,7 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x10GroupRulePending\x12\"\n" +
 	"\x1eGROUP_RULE_PENDING_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18GROUP_RULE_PENDING_APPLY\x10\x01\x12\x1d\n" +
-	"\x19GROUP_RULE_PENDING_REMOVE\x10\x022\x91$\n" +
+	"\x19GROUP_RULE_PENDING_REMOVE\x10\x022\xfd$\n" +
 	"\fAdminService\x12X\n" +
 	"\x0fCreateDirectory\x12!.idsync.v1.CreateDirectoryRequest\x1a\".idsync.v1.CreateDirectoryResponse\x12X\n" +
 	"\x0fUpdateDirectory\x12!.idsync.v1.UpdateDirectoryRequest\x1a\".idsync.v1.UpdateDirectoryResponse\x12X\n" +
@@ -8703,7 +8703,8 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x12ListNotifyChannels\x12$.idsync.v1.ListNotifyChannelsRequest\x1a%.idsync.v1.ListNotifyChannelsResponse\x12[\n" +
 	"\x10GetNotifyChannel\x12\".idsync.v1.GetNotifyChannelRequest\x1a#.idsync.v1.GetNotifyChannelResponse\x12d\n" +
 	"\x13DeleteNotifyChannel\x12%.idsync.v1.DeleteNotifyChannelRequest\x1a&.idsync.v1.DeleteNotifyChannelResponse\x12^\n" +
-	"\x11TestNotifyChannel\x12#.idsync.v1.TestNotifyChannelRequest\x1a$.idsync.v1.TestNotifyChannelResponseB3Z1github.com/idsync/idsync/proto/idsync/v1;idsyncv1b\x06proto3"
+	"\x11TestNotifyChannel\x12#.idsync.v1.TestNotifyChannelRequest\x1a$.idsync.v1.TestNotifyChannelResponse\x12j\n" +
+	"\x15RetryNotifyDeliveries\x12'.idsync.v1.RetryNotifyDeliveriesRequest\x1a(.idsync.v1.RetryNotifyDeliveriesResponseB3Z1github.com/idsync/idsync/proto/idsync/v1;idsyncv1b\x06proto3"
 
 var (
 	file_idsync_v1_admin_proto_rawDescOnce sync.Once
@@ -8860,11 +8861,13 @@ var file_idsync_v1_admin_proto_goTypes = []any{
 	(*GetNotifyChannelRequest)(nil),       // 137: idsync.v1.GetNotifyChannelRequest
 	(*DeleteNotifyChannelRequest)(nil),    // 138: idsync.v1.DeleteNotifyChannelRequest
 	(*TestNotifyChannelRequest)(nil),      // 139: idsync.v1.TestNotifyChannelRequest
-	(*CreateNotifyChannelResponse)(nil),   // 140: idsync.v1.CreateNotifyChannelResponse
-	(*ListNotifyChannelsResponse)(nil),    // 141: idsync.v1.ListNotifyChannelsResponse
-	(*GetNotifyChannelResponse)(nil),      // 142: idsync.v1.GetNotifyChannelResponse
-	(*DeleteNotifyChannelResponse)(nil),   // 143: idsync.v1.DeleteNotifyChannelResponse
-	(*TestNotifyChannelResponse)(nil),     // 144: idsync.v1.TestNotifyChannelResponse
+	(*RetryNotifyDeliveriesRequest)(nil),  // 140: idsync.v1.RetryNotifyDeliveriesRequest
+	(*CreateNotifyChannelResponse)(nil),   // 141: idsync.v1.CreateNotifyChannelResponse
+	(*ListNotifyChannelsResponse)(nil),    // 142: idsync.v1.ListNotifyChannelsResponse
+	(*GetNotifyChannelResponse)(nil),      // 143: idsync.v1.GetNotifyChannelResponse
+	(*DeleteNotifyChannelResponse)(nil),   // 144: idsync.v1.DeleteNotifyChannelResponse
+	(*TestNotifyChannelResponse)(nil),     // 145: idsync.v1.TestNotifyChannelResponse
+	(*RetryNotifyDeliveriesResponse)(nil), // 146: idsync.v1.RetryNotifyDeliveriesResponse
 }
 var file_idsync_v1_admin_proto_depIdxs = []int32{
 	75,  // 0: idsync.v1.DeactivateUserResponse.user:type_name -> idsync.v1.User
@@ -9035,62 +9038,64 @@ var file_idsync_v1_admin_proto_depIdxs = []int32{
 	137, // 165: idsync.v1.AdminService.GetNotifyChannel:input_type -> idsync.v1.GetNotifyChannelRequest
 	138, // 166: idsync.v1.AdminService.DeleteNotifyChannel:input_type -> idsync.v1.DeleteNotifyChannelRequest
 	139, // 167: idsync.v1.AdminService.TestNotifyChannel:input_type -> idsync.v1.TestNotifyChannelRequest
-	48,  // 168: idsync.v1.AdminService.CreateDirectory:output_type -> idsync.v1.CreateDirectoryResponse
-	50,  // 169: idsync.v1.AdminService.UpdateDirectory:output_type -> idsync.v1.UpdateDirectoryResponse
-	52,  // 170: idsync.v1.AdminService.ListDirectories:output_type -> idsync.v1.ListDirectoriesResponse
-	54,  // 171: idsync.v1.AdminService.GetDirectory:output_type -> idsync.v1.GetDirectoryResponse
-	56,  // 172: idsync.v1.AdminService.IssueSourceToken:output_type -> idsync.v1.IssueSourceTokenResponse
-	58,  // 173: idsync.v1.AdminService.CreateEnrollmentToken:output_type -> idsync.v1.CreateEnrollmentTokenResponse
-	61,  // 174: idsync.v1.AdminService.ListAgents:output_type -> idsync.v1.ListAgentsResponse
-	63,  // 175: idsync.v1.AdminService.RevokeAgent:output_type -> idsync.v1.RevokeAgentResponse
-	66,  // 176: idsync.v1.AdminService.StartImport:output_type -> idsync.v1.StartImportResponse
-	68,  // 177: idsync.v1.AdminService.ListImports:output_type -> idsync.v1.ListImportsResponse
-	70,  // 178: idsync.v1.AdminService.GetImport:output_type -> idsync.v1.GetImportResponse
-	72,  // 179: idsync.v1.AdminService.ConfirmImport:output_type -> idsync.v1.ConfirmImportResponse
-	74,  // 180: idsync.v1.AdminService.CancelImport:output_type -> idsync.v1.CancelImportResponse
-	79,  // 181: idsync.v1.AdminService.ListUsers:output_type -> idsync.v1.ListUsersResponse
-	81,  // 182: idsync.v1.AdminService.GetUser:output_type -> idsync.v1.GetUserResponse
-	85,  // 183: idsync.v1.AdminService.ListGroups:output_type -> idsync.v1.ListGroupsResponse
-	87,  // 184: idsync.v1.AdminService.GetGroup:output_type -> idsync.v1.GetGroupResponse
-	32,  // 185: idsync.v1.AdminService.CreateAdminToken:output_type -> idsync.v1.CreateAdminTokenResponse
-	34,  // 186: idsync.v1.AdminService.ListAdminTokens:output_type -> idsync.v1.ListAdminTokensResponse
-	36,  // 187: idsync.v1.AdminService.RevokeAdminToken:output_type -> idsync.v1.RevokeAdminTokenResponse
-	39,  // 188: idsync.v1.AdminService.ListAuditEvents:output_type -> idsync.v1.ListAuditEventsResponse
-	42,  // 189: idsync.v1.AdminService.GetReport:output_type -> idsync.v1.GetReportResponse
-	29,  // 190: idsync.v1.AdminService.Authenticate:output_type -> idsync.v1.AuthenticateResponse
-	6,   // 191: idsync.v1.AdminService.DeactivateUser:output_type -> idsync.v1.DeactivateUserResponse
-	9,   // 192: idsync.v1.AdminService.ReactivateUser:output_type -> idsync.v1.ReactivateUserResponse
-	11,  // 193: idsync.v1.AdminService.SuspendUser:output_type -> idsync.v1.SuspendUserResponse
-	13,  // 194: idsync.v1.AdminService.UnsuspendUser:output_type -> idsync.v1.UnsuspendUserResponse
-	15,  // 195: idsync.v1.AdminService.RestoreUser:output_type -> idsync.v1.RestoreUserResponse
-	17,  // 196: idsync.v1.AdminService.CreateUser:output_type -> idsync.v1.CreateUserResponse
-	19,  // 197: idsync.v1.AdminService.UpdateUser:output_type -> idsync.v1.UpdateUserResponse
-	21,  // 198: idsync.v1.AdminService.DeleteUser:output_type -> idsync.v1.DeleteUserResponse
-	23,  // 199: idsync.v1.AdminService.CreateGroup:output_type -> idsync.v1.CreateGroupResponse
-	25,  // 200: idsync.v1.AdminService.AddGroupMember:output_type -> idsync.v1.AddGroupMemberResponse
-	27,  // 201: idsync.v1.AdminService.RemoveGroupMember:output_type -> idsync.v1.RemoveGroupMemberResponse
-	90,  // 202: idsync.v1.AdminService.CreateAdminGrant:output_type -> idsync.v1.CreateAdminGrantResponse
-	92,  // 203: idsync.v1.AdminService.ListAdminGrants:output_type -> idsync.v1.ListAdminGrantsResponse
-	94,  // 204: idsync.v1.AdminService.RevokeAdminGrant:output_type -> idsync.v1.RevokeAdminGrantResponse
-	96,  // 205: idsync.v1.AdminService.SearchUsers:output_type -> idsync.v1.SearchUsersResponse
-	100, // 206: idsync.v1.AdminService.GetUserDetails:output_type -> idsync.v1.GetUserDetailsResponse
-	103, // 207: idsync.v1.AdminService.GetActivity:output_type -> idsync.v1.GetActivityResponse
-	109, // 208: idsync.v1.AdminService.CreateGroupRule:output_type -> idsync.v1.CreateGroupRuleResponse
-	111, // 209: idsync.v1.AdminService.UpdateGroupRule:output_type -> idsync.v1.UpdateGroupRuleResponse
-	113, // 210: idsync.v1.AdminService.ListGroupRules:output_type -> idsync.v1.ListGroupRulesResponse
-	115, // 211: idsync.v1.AdminService.GetGroupRule:output_type -> idsync.v1.GetGroupRuleResponse
-	117, // 212: idsync.v1.AdminService.ApplyGroupRule:output_type -> idsync.v1.ApplyGroupRuleResponse
-	119, // 213: idsync.v1.AdminService.PreviewGroupRule:output_type -> idsync.v1.PreviewGroupRuleResponse
-	121, // 214: idsync.v1.AdminService.DeleteGroupRule:output_type -> idsync.v1.DeleteGroupRuleResponse
-	123, // 215: idsync.v1.AdminService.ConfirmGroupRule:output_type -> idsync.v1.ConfirmGroupRuleResponse
-	125, // 216: idsync.v1.AdminService.CancelGroupRule:output_type -> idsync.v1.CancelGroupRuleResponse
-	140, // 217: idsync.v1.AdminService.CreateNotifyChannel:output_type -> idsync.v1.CreateNotifyChannelResponse
-	141, // 218: idsync.v1.AdminService.ListNotifyChannels:output_type -> idsync.v1.ListNotifyChannelsResponse
-	142, // 219: idsync.v1.AdminService.GetNotifyChannel:output_type -> idsync.v1.GetNotifyChannelResponse
-	143, // 220: idsync.v1.AdminService.DeleteNotifyChannel:output_type -> idsync.v1.DeleteNotifyChannelResponse
-	144, // 221: idsync.v1.AdminService.TestNotifyChannel:output_type -> idsync.v1.TestNotifyChannelResponse
-	168, // [168:222] is the sub-list for method output_type
-	114, // [114:168] is the sub-list for method input_type
+	140, // 168: idsync.v1.AdminService.RetryNotifyDeliveries:input_type -> idsync.v1.RetryNotifyDeliveriesRequest
+	48,  // 169: idsync.v1.AdminService.CreateDirectory:output_type -> idsync.v1.CreateDirectoryResponse
+	50,  // 170: idsync.v1.AdminService.UpdateDirectory:output_type -> idsync.v1.UpdateDirectoryResponse
+	52,  // 171: idsync.v1.AdminService.ListDirectories:output_type -> idsync.v1.ListDirectoriesResponse
+	54,  // 172: idsync.v1.AdminService.GetDirectory:output_type -> idsync.v1.GetDirectoryResponse
+	56,  // 173: idsync.v1.AdminService.IssueSourceToken:output_type -> idsync.v1.IssueSourceTokenResponse
+	58,  // 174: idsync.v1.AdminService.CreateEnrollmentToken:output_type -> idsync.v1.CreateEnrollmentTokenResponse
+	61,  // 175: idsync.v1.AdminService.ListAgents:output_type -> idsync.v1.ListAgentsResponse
+	63,  // 176: idsync.v1.AdminService.RevokeAgent:output_type -> idsync.v1.RevokeAgentResponse
+	66,  // 177: idsync.v1.AdminService.StartImport:output_type -> idsync.v1.StartImportResponse
+	68,  // 178: idsync.v1.AdminService.ListImports:output_type -> idsync.v1.ListImportsResponse
+	70,  // 179: idsync.v1.AdminService.GetImport:output_type -> idsync.v1.GetImportResponse
+	72,  // 180: idsync.v1.AdminService.ConfirmImport:output_type -> idsync.v1.ConfirmImportResponse
+	74,  // 181: idsync.v1.AdminService.CancelImport:output_type -> idsync.v1.CancelImportResponse
+	79,  // 182: idsync.v1.AdminService.ListUsers:output_type -> idsync.v1.ListUsersResponse
+	81,  // 183: idsync.v1.AdminService.GetUser:output_type -> idsync.v1.GetUserResponse
+	85,  // 184: idsync.v1.AdminService.ListGroups:output_type -> idsync.v1.ListGroupsResponse
+	87,  // 185: idsync.v1.AdminService.GetGroup:output_type -> idsync.v1.GetGroupResponse
+	32,  // 186: idsync.v1.AdminService.CreateAdminToken:output_type -> idsync.v1.CreateAdminTokenResponse
+	34,  // 187: idsync.v1.AdminService.ListAdminTokens:output_type -> idsync.v1.ListAdminTokensResponse
+	36,  // 188: idsync.v1.AdminService.RevokeAdminToken:output_type -> idsync.v1.RevokeAdminTokenResponse
+	39,  // 189: idsync.v1.AdminService.ListAuditEvents:output_type -> idsync.v1.ListAuditEventsResponse
+	42,  // 190: idsync.v1.AdminService.GetReport:output_type -> idsync.v1.GetReportResponse
+	29,  // 191: idsync.v1.AdminService.Authenticate:output_type -> idsync.v1.AuthenticateResponse
+	6,   // 192: idsync.v1.AdminService.DeactivateUser:output_type -> idsync.v1.DeactivateUserResponse
+	9,   // 193: idsync.v1.AdminService.ReactivateUser:output_type -> idsync.v1.ReactivateUserResponse
+	11,  // 194: idsync.v1.AdminService.SuspendUser:output_type -> idsync.v1.SuspendUserResponse
+	13,  // 195: idsync.v1.AdminService.UnsuspendUser:output_type -> idsync.v1.UnsuspendUserResponse
+	15,  // 196: idsync.v1.AdminService.RestoreUser:output_type -> idsync.v1.RestoreUserResponse
+	17,  // 197: idsync.v1.AdminService.CreateUser:output_type -> idsync.v1.CreateUserResponse
+	19,  // 198: idsync.v1.AdminService.UpdateUser:output_type -> idsync.v1.UpdateUserResponse
+	21,  // 199: idsync.v1.AdminService.DeleteUser:output_type -> idsync.v1.DeleteUserResponse
+	23,  // 200: idsync.v1.AdminService.CreateGroup:output_type -> idsync.v1.CreateGroupResponse
+	25,  // 201: idsync.v1.AdminService.AddGroupMember:output_type -> idsync.v1.AddGroupMemberResponse
+	27,  // 202: idsync.v1.AdminService.RemoveGroupMember:output_type -> idsync.v1.RemoveGroupMemberResponse
+	90,  // 203: idsync.v1.AdminService.CreateAdminGrant:output_type -> idsync.v1.CreateAdminGrantResponse
+	92,  // 204: idsync.v1.AdminService.ListAdminGrants:output_type -> idsync.v1.ListAdminGrantsResponse
+	94,  // 205: idsync.v1.AdminService.RevokeAdminGrant:output_type -> idsync.v1.RevokeAdminGrantResponse
+	96,  // 206: idsync.v1.AdminService.SearchUsers:output_type -> idsync.v1.SearchUsersResponse
+	100, // 207: idsync.v1.AdminService.GetUserDetails:output_type -> idsync.v1.GetUserDetailsResponse
+	103, // 208: idsync.v1.AdminService.GetActivity:output_type -> idsync.v1.GetActivityResponse
+	109, // 209: idsync.v1.AdminService.CreateGroupRule:output_type -> idsync.v1.CreateGroupRuleResponse
+	111, // 210: idsync.v1.AdminService.UpdateGroupRule:output_type -> idsync.v1.UpdateGroupRuleResponse
+	113, // 211: idsync.v1.AdminService.ListGroupRules:output_type -> idsync.v1.ListGroupRulesResponse
+	115, // 212: idsync.v1.AdminService.GetGroupRule:output_type -> idsync.v1.GetGroupRuleResponse
+	117, // 213: idsync.v1.AdminService.ApplyGroupRule:output_type -> idsync.v1.ApplyGroupRuleResponse
+	119, // 214: idsync.v1.AdminService.PreviewGroupRule:output_type -> idsync.v1.PreviewGroupRuleResponse
+	121, // 215: idsync.v1.AdminService.DeleteGroupRule:output_type -> idsync.v1.DeleteGroupRuleResponse
+	123, // 216: idsync.v1.AdminService.ConfirmGroupRule:output_type -> idsync.v1.ConfirmGroupRuleResponse
+	125, // 217: idsync.v1.AdminService.CancelGroupRule:output_type -> idsync.v1.CancelGroupRuleResponse
+	141, // 218: idsync.v1.AdminService.CreateNotifyChannel:output_type -> idsync.v1.CreateNotifyChannelResponse
+	142, // 219: idsync.v1.AdminService.ListNotifyChannels:output_type -> idsync.v1.ListNotifyChannelsResponse
+	143, // 220: idsync.v1.AdminService.GetNotifyChannel:output_type -> idsync.v1.GetNotifyChannelResponse
+	144, // 221: idsync.v1.AdminService.DeleteNotifyChannel:output_type -> idsync.v1.DeleteNotifyChannelResponse
+	145, // 222: idsync.v1.AdminService.TestNotifyChannel:output_type -> idsync.v1.TestNotifyChannelResponse
+	146, // 223: idsync.v1.AdminService.RetryNotifyDeliveries:output_type -> idsync.v1.RetryNotifyDeliveriesResponse
+	169, // [169:224] is the sub-list for method output_type
+	114, // [114:169] is the sub-list for method input_type
 	114, // [114:114] is the sub-list for extension type_name
 	114, // [114:114] is the sub-list for extension extendee
 	0,   // [0:114] is the sub-list for field type_name

@@ -73,6 +73,7 @@ const (
 	AdminService_GetNotifyChannel_FullMethodName      = "/idsync.v1.AdminService/GetNotifyChannel"
 	AdminService_DeleteNotifyChannel_FullMethodName   = "/idsync.v1.AdminService/DeleteNotifyChannel"
 	AdminService_TestNotifyChannel_FullMethodName     = "/idsync.v1.AdminService/TestNotifyChannel"
+	AdminService_RetryNotifyDeliveries_FullMethodName = "/idsync.v1.AdminService/RetryNotifyDeliveries"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -220,6 +221,8 @@ type AdminServiceClient interface {
 	DeleteNotifyChannel(ctx context.Context, in *DeleteNotifyChannelRequest, opts ...grpc.CallOption) (*DeleteNotifyChannelResponse, error)
 	// TestNotifyChannel sends a test message through a channel now.
 	TestNotifyChannel(ctx context.Context, in *TestNotifyChannelRequest, opts ...grpc.CallOption) (*TestNotifyChannelResponse, error)
+	// RetryNotifyDeliveries queues a channel's dead deliveries again.
+	RetryNotifyDeliveries(ctx context.Context, in *RetryNotifyDeliveriesRequest, opts ...grpc.CallOption) (*RetryNotifyDeliveriesResponse, error)
 }
 
 type adminServiceClient struct {
@@ -770,6 +773,16 @@ func (c *adminServiceClient) TestNotifyChannel(ctx context.Context, in *TestNoti
 	return out, nil
 }
 
+func (c *adminServiceClient) RetryNotifyDeliveries(ctx context.Context, in *RetryNotifyDeliveriesRequest, opts ...grpc.CallOption) (*RetryNotifyDeliveriesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RetryNotifyDeliveriesResponse)
+	err := c.cc.Invoke(ctx, AdminService_RetryNotifyDeliveries_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -915,6 +928,8 @@ type AdminServiceServer interface {
 	DeleteNotifyChannel(context.Context, *DeleteNotifyChannelRequest) (*DeleteNotifyChannelResponse, error)
 	// TestNotifyChannel sends a test message through a channel now.
 	TestNotifyChannel(context.Context, *TestNotifyChannelRequest) (*TestNotifyChannelResponse, error)
+	// RetryNotifyDeliveries queues a channel's dead deliveries again.
+	RetryNotifyDeliveries(context.Context, *RetryNotifyDeliveriesRequest) (*RetryNotifyDeliveriesResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -1086,6 +1101,9 @@ func (UnimplementedAdminServiceServer) DeleteNotifyChannel(context.Context, *Del
 }
 func (UnimplementedAdminServiceServer) TestNotifyChannel(context.Context, *TestNotifyChannelRequest) (*TestNotifyChannelResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method TestNotifyChannel not implemented")
+}
+func (UnimplementedAdminServiceServer) RetryNotifyDeliveries(context.Context, *RetryNotifyDeliveriesRequest) (*RetryNotifyDeliveriesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RetryNotifyDeliveries not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -2080,6 +2098,24 @@ func _AdminService_TestNotifyChannel_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_RetryNotifyDeliveries_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RetryNotifyDeliveriesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).RetryNotifyDeliveries(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_RetryNotifyDeliveries_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).RetryNotifyDeliveries(ctx, req.(*RetryNotifyDeliveriesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -2302,6 +2338,10 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "TestNotifyChannel",
 			Handler:    _AdminService_TestNotifyChannel_Handler,
+		},
+		{
+			MethodName: "RetryNotifyDeliveries",
+			Handler:    _AdminService_RetryNotifyDeliveries_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

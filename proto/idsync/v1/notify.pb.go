@@ -832,6 +832,99 @@ func (x *TestNotifyChannelResponse) GetResult() string {
 	return ""
 }
 
+// RetryNotifyDeliveriesRequest names a channel whose dead deliveries go
+// back in the queue.
+type RetryNotifyDeliveriesRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The channel's name.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetryNotifyDeliveriesRequest) Reset() {
+	*x = RetryNotifyDeliveriesRequest{}
+	mi := &file_idsync_v1_notify_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetryNotifyDeliveriesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetryNotifyDeliveriesRequest) ProtoMessage() {}
+
+func (x *RetryNotifyDeliveriesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_notify_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetryNotifyDeliveriesRequest.ProtoReflect.Descriptor instead.
+func (*RetryNotifyDeliveriesRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_notify_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *RetryNotifyDeliveriesRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// RetryNotifyDeliveriesResponse says how many were queued again.
+type RetryNotifyDeliveriesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The dead deliveries queued again, due now, their attempts reset.
+	Retried       int64 `protobuf:"varint,1,opt,name=retried,proto3" json:"retried,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RetryNotifyDeliveriesResponse) Reset() {
+	*x = RetryNotifyDeliveriesResponse{}
+	mi := &file_idsync_v1_notify_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RetryNotifyDeliveriesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RetryNotifyDeliveriesResponse) ProtoMessage() {}
+
+func (x *RetryNotifyDeliveriesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_notify_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RetryNotifyDeliveriesResponse.ProtoReflect.Descriptor instead.
+func (*RetryNotifyDeliveriesResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_notify_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *RetryNotifyDeliveriesResponse) GetRetried() int64 {
+	if x != nil {
+		return x.Retried
+	}
+	return 0
+}
+
 var File_idsync_v1_notify_proto protoreflect.FileDescriptor
 
 const file_idsync_v1_notify_proto_rawDesc = "" +
@@ -890,7 +983,11 @@ const file_idsync_v1_notify_proto_rawDesc = "" +
 	"\x18TestNotifyChannelRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"3\n" +
 	"\x19TestNotifyChannelResponse\x12\x16\n" +
-	"\x06result\x18\x01 \x01(\tR\x06result*w\n" +
+	"\x06result\x18\x01 \x01(\tR\x06result\"2\n" +
+	"\x1cRetryNotifyDeliveriesRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"9\n" +
+	"\x1dRetryNotifyDeliveriesResponse\x12\x18\n" +
+	"\aretried\x18\x01 \x01(\x03R\aretried*w\n" +
 	"\x11NotifyChannelKind\x12#\n" +
 	"\x1fNOTIFY_CHANNEL_KIND_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18NOTIFY_CHANNEL_KIND_SMTP\x10\x01\x12\x1f\n" +
@@ -909,29 +1006,31 @@ func file_idsync_v1_notify_proto_rawDescGZIP() []byte {
 }
 
 var file_idsync_v1_notify_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_idsync_v1_notify_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
+var file_idsync_v1_notify_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_idsync_v1_notify_proto_goTypes = []any{
-	(NotifyChannelKind)(0),              // 0: idsync.v1.NotifyChannelKind
-	(*NotifyChannel)(nil),               // 1: idsync.v1.NotifyChannel
-	(*NotifyDelivery)(nil),              // 2: idsync.v1.NotifyDelivery
-	(*CreateNotifyChannelRequest)(nil),  // 3: idsync.v1.CreateNotifyChannelRequest
-	(*CreateNotifyChannelResponse)(nil), // 4: idsync.v1.CreateNotifyChannelResponse
-	(*ListNotifyChannelsRequest)(nil),   // 5: idsync.v1.ListNotifyChannelsRequest
-	(*ListNotifyChannelsResponse)(nil),  // 6: idsync.v1.ListNotifyChannelsResponse
-	(*GetNotifyChannelRequest)(nil),     // 7: idsync.v1.GetNotifyChannelRequest
-	(*GetNotifyChannelResponse)(nil),    // 8: idsync.v1.GetNotifyChannelResponse
-	(*DeleteNotifyChannelRequest)(nil),  // 9: idsync.v1.DeleteNotifyChannelRequest
-	(*DeleteNotifyChannelResponse)(nil), // 10: idsync.v1.DeleteNotifyChannelResponse
-	(*TestNotifyChannelRequest)(nil),    // 11: idsync.v1.TestNotifyChannelRequest
-	(*TestNotifyChannelResponse)(nil),   // 12: idsync.v1.TestNotifyChannelResponse
-	(*timestamppb.Timestamp)(nil),       // 13: google.protobuf.Timestamp
+	(NotifyChannelKind)(0),                // 0: idsync.v1.NotifyChannelKind
+	(*NotifyChannel)(nil),                 // 1: idsync.v1.NotifyChannel
+	(*NotifyDelivery)(nil),                // 2: idsync.v1.NotifyDelivery
+	(*CreateNotifyChannelRequest)(nil),    // 3: idsync.v1.CreateNotifyChannelRequest
+	(*CreateNotifyChannelResponse)(nil),   // 4: idsync.v1.CreateNotifyChannelResponse
+	(*ListNotifyChannelsRequest)(nil),     // 5: idsync.v1.ListNotifyChannelsRequest
+	(*ListNotifyChannelsResponse)(nil),    // 6: idsync.v1.ListNotifyChannelsResponse
+	(*GetNotifyChannelRequest)(nil),       // 7: idsync.v1.GetNotifyChannelRequest
+	(*GetNotifyChannelResponse)(nil),      // 8: idsync.v1.GetNotifyChannelResponse
+	(*DeleteNotifyChannelRequest)(nil),    // 9: idsync.v1.DeleteNotifyChannelRequest
+	(*DeleteNotifyChannelResponse)(nil),   // 10: idsync.v1.DeleteNotifyChannelResponse
+	(*TestNotifyChannelRequest)(nil),      // 11: idsync.v1.TestNotifyChannelRequest
+	(*TestNotifyChannelResponse)(nil),     // 12: idsync.v1.TestNotifyChannelResponse
+	(*RetryNotifyDeliveriesRequest)(nil),  // 13: idsync.v1.RetryNotifyDeliveriesRequest
+	(*RetryNotifyDeliveriesResponse)(nil), // 14: idsync.v1.RetryNotifyDeliveriesResponse
+	(*timestamppb.Timestamp)(nil),         // 15: google.protobuf.Timestamp
 }
 var file_idsync_v1_notify_proto_depIdxs = []int32{
 	0,  // 0: idsync.v1.NotifyChannel.kind:type_name -> idsync.v1.NotifyChannelKind
-	13, // 1: idsync.v1.NotifyChannel.created_at:type_name -> google.protobuf.Timestamp
-	13, // 2: idsync.v1.NotifyDelivery.due_at:type_name -> google.protobuf.Timestamp
-	13, // 3: idsync.v1.NotifyDelivery.next_at:type_name -> google.protobuf.Timestamp
-	13, // 4: idsync.v1.NotifyDelivery.sent_at:type_name -> google.protobuf.Timestamp
+	15, // 1: idsync.v1.NotifyChannel.created_at:type_name -> google.protobuf.Timestamp
+	15, // 2: idsync.v1.NotifyDelivery.due_at:type_name -> google.protobuf.Timestamp
+	15, // 3: idsync.v1.NotifyDelivery.next_at:type_name -> google.protobuf.Timestamp
+	15, // 4: idsync.v1.NotifyDelivery.sent_at:type_name -> google.protobuf.Timestamp
 	1,  // 5: idsync.v1.CreateNotifyChannelRequest.channel:type_name -> idsync.v1.NotifyChannel
 	1,  // 6: idsync.v1.CreateNotifyChannelResponse.channel:type_name -> idsync.v1.NotifyChannel
 	1,  // 7: idsync.v1.ListNotifyChannelsResponse.channels:type_name -> idsync.v1.NotifyChannel
@@ -955,7 +1054,7 @@ func file_idsync_v1_notify_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_idsync_v1_notify_proto_rawDesc), len(file_idsync_v1_notify_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   12,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   0,
 		},

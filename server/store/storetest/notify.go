@@ -13,6 +13,26 @@ var notifyTests = []test{
 	{"NoticeKeyOnce", testNotifyKeyOnce},
 	{"ClaimRetryDead", testNotifyClaim},
 	{"AppPausedOnce", testNotifyAppPaused},
+	{"ImportPaused", testNotifyImportPaused},
+}
+
+// testNotifyImportPaused: a run paused by the safeguard records a notice
+// naming its directory, the counts and the commands, with the run's id in
+// them.
+func testNotifyImportPaused(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	f := newFixture(t, s, "corp")
+	c := addChannel(t, s, "ops", 0, store.NoticeImportPaused)
+	run := f.run(store.RunFull)
+	_, err := s.TransitionRun(ctx, run.ID, []store.RunState{store.RunRunning}, store.RunUpdate{State: store.RunPausedBySafeguard,
+		Message: "the sweep would deprovision 40 of 100 active users; confirm with `idsyncctl import confirm RUN` or cancel with `idsyncctl import cancel RUN`"})
+	must(t, "TransitionRun(paused)", err)
+	notices := dispatchedNotices(t, s, c)
+	want := fmt.Sprintf("the sweep would deprovision 40 of 100 active users; confirm with `idsyncctl import confirm %d` "+
+		"or cancel with `idsyncctl import cancel %d`", run.ID, run.ID)
+	if len(notices) != 1 || notices[0].Subject != "corp" || notices[0].Ref != fmt.Sprintf("run:%d", run.ID) || notices[0].Detail != want {
+		t.Errorf("notices = %+v; want corp's run %d with %q", notices, run.ID, want)
+	}
 }
 
 // testNotifyAppPaused: an app paused records one notice with the answer;
@@ -23,8 +43,18 @@ func testNotifyAppPaused(t *testing.T, s store.Store) {
 	c := addChannel(t, s, "ops", 0, store.NoticeAppPaused)
 	must(t, "SetAppStatus(paused)", s.SetAppStatus(ctx, w.crm.ID, store.AppPaused, "401 Unauthorized"))
 	must(t, "SetAppStatus(paused again)", s.SetAppStatus(ctx, w.crm.ID, store.AppPaused, "403 Forbidden"))
-	now := time.Now()
-	_, err := s.DispatchNotices(ctx, now, 100)
+	notices := dispatchedNotices(t, s, c)
+	if len(notices) != 1 || notices[0].App != "crm" || notices[0].Detail != "401 Unauthorized" {
+		t.Errorf("notices = %+v; want crm paused once, with the 401", notices)
+	}
+}
+
+// dispatchedNotices files the pending notices and returns those of
+// channel c's one delivery.
+func dispatchedNotices(t *testing.T, s store.Store, c *store.NotifyChannel) []*store.Notice {
+	t.Helper()
+	ctx := t.Context()
+	_, err := s.DispatchNotices(ctx, time.Now(), 100)
 	must(t, "DispatchNotices", err)
 	ds, err := s.ListDeliveries(ctx, c.ID, 0)
 	must(t, "ListDeliveries", err)
@@ -33,9 +63,7 @@ func testNotifyAppPaused(t *testing.T, s store.Store) {
 	}
 	notices, err := s.DeliveryNotices(ctx, ds[0].ID, 0)
 	must(t, "DeliveryNotices", err)
-	if len(notices) != 1 || notices[0].App != "crm" || notices[0].Detail != "401 Unauthorized" {
-		t.Errorf("notices = %+v; want crm paused once, with the 401", notices)
-	}
+	return notices
 }
 
 // addChannel adds a webhook channel that wants events, gathering for
