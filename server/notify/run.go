@@ -53,8 +53,10 @@ func (s *Service) Step(ctx context.Context) error {
 			break
 		}
 	}
+	// One at a time: a claim's lease covers one send, however slow the
+	// servers of the ones after it.
 	for {
-		ds, err := s.st.ClaimDeliveries(ctx, s.opts.Owner, s.opts.Now(), s.opts.Lease, 8)
+		ds, err := s.st.ClaimDeliveries(ctx, s.opts.Owner, s.opts.Now(), s.opts.Lease, 1)
 		if err != nil {
 			return fmt.Errorf("claiming deliveries: %w", err)
 		}
@@ -65,10 +67,8 @@ func (s *Service) Step(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		for _, d := range ds {
-			if err := s.deliver(ctx, channels[d.ChannelID], d); err != nil {
-				return err
-			}
+		if err := s.deliver(ctx, channels[ds[0].ChannelID], ds[0]); err != nil {
+			return err
 		}
 	}
 }

@@ -223,23 +223,31 @@ func wants(c *store.NotifyChannel, kind string) bool {
 // collecting returns the id of channel c's collecting delivery, opening
 // one due at now + its digest when there is none. The row is locked
 // (lock: the dialect's LockRow) so a claim that takes it waits for the
-// notices filed into it, or this finds it claimed and opens another.
+// notices filed into it, or this finds it claimed and opens another. Two
+// replicas opening one at once: the second's insert does nothing and it
+// reads the first's.
 func collecting(ctx context.Context, tx runner, c *store.NotifyChannel, now time.Time, lock string) (int64, error) {
 	var id int64
-	err := tx.row(ctx, `SELECT id FROM notify_deliveries WHERE channel_id = ? AND state = 'collecting'`+lock, c.ID).Scan(&id)
-	if err == nil {
-		return id, nil
+	for range 2 {
+		err := tx.row(ctx, `SELECT id FROM notify_deliveries WHERE channel_id = ? AND state = 'collecting'`+lock, c.ID).Scan(&id)
+		if err == nil {
+			return id, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return 0, fmt.Errorf("reading the open digest of channel %s: %w", c.Name, err)
+		}
+		due := tx.t(now.Add(c.Digest))
+		err = tx.row(ctx, `INSERT INTO notify_deliveries (channel_id, state, due_at, next_at, created_at, updated_at)
+			VALUES (?, 'collecting', ?, ?, ?, ?) ON CONFLICT (channel_id) WHERE state = 'collecting' DO NOTHING RETURNING id`,
+			c.ID, due, due, tx.t(now), tx.t(now)).Scan(&id)
+		if err == nil {
+			return id, nil
+		}
+		if !errors.Is(err, sql.ErrNoRows) {
+			return 0, fmt.Errorf("opening a digest of channel %s: %w", c.Name, err)
+		}
 	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return 0, fmt.Errorf("reading the open digest of channel %s: %w", c.Name, err)
-	}
-	due := tx.t(now.Add(c.Digest))
-	err = tx.row(ctx, `INSERT INTO notify_deliveries (channel_id, state, due_at, next_at, created_at, updated_at)
-		VALUES (?, 'collecting', ?, ?, ?, ?) RETURNING id`, c.ID, due, due, tx.t(now), tx.t(now)).Scan(&id)
-	if err != nil {
-		return 0, fmt.Errorf("opening a digest of channel %s: %w", c.Name, err)
-	}
-	return id, nil
+	return 0, fmt.Errorf("opening a digest of channel %s: another hub holds it; filed on the next pass", c.Name)
 }
 
 const deliveryCols = `id, channel_id, state, events, due_at, attempts, next_at, last_error, owner, lease_until,

@@ -14,6 +14,49 @@ var notifyTests = []test{
 	{"ClaimRetryDead", testNotifyClaim},
 	{"AppPausedOnce", testNotifyAppPaused},
 	{"ImportPaused", testNotifyImportPaused},
+	{"DispatchConcurrently", testNotifyDispatchConcurrently},
+}
+
+// testNotifyDispatchConcurrently: two hubs filing notices at once file
+// each once, into one digest, and neither fails.
+func testNotifyDispatchConcurrently(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	c := addChannel(t, s, "ops", time.Minute, store.NoticeAppPaused)
+	const n = 60
+	for i := range n {
+		_, err := s.RecordNotice(ctx, &store.Notice{Kind: store.NoticeAppPaused, Subject: fmt.Sprint("app", i)})
+		must(t, "RecordNotice", err)
+	}
+	now := time.Now()
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			for {
+				got, err := s.DispatchNotices(ctx, now, 7)
+				if err != nil || got == 0 {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	for range 2 {
+		must(t, "DispatchNotices (concurrently)", <-errs)
+	}
+	ds, err := s.ListDeliveries(ctx, c.ID, 0)
+	must(t, "ListDeliveries", err)
+	if len(ds) != 1 || ds[0].Events != n {
+		t.Fatalf("deliveries = %+v; want one digest of %d notices", ds, n)
+	}
+	notices, err := s.DeliveryNotices(ctx, ds[0].ID, 0)
+	must(t, "DeliveryNotices", err)
+	seen := map[string]bool{}
+	for _, nt := range notices {
+		seen[nt.Subject] = true
+	}
+	if len(notices) != n || len(seen) != n {
+		t.Errorf("the digest holds %d notices, %d different; want each of %d once", len(notices), len(seen), n)
+	}
 }
 
 // testNotifyImportPaused: a run paused by the safeguard records a notice
