@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +16,27 @@ var notifyTests = []test{
 	{"AppPausedOnce", testNotifyAppPaused},
 	{"ImportPaused", testNotifyImportPaused},
 	{"DispatchConcurrently", testNotifyDispatchConcurrently},
+	{"PushDead", testNotifyPushDead},
+}
+
+// testNotifyPushDead: a push dead-lettered records a notice naming the
+// user (by username), the app, the error and the retry command.
+func testNotifyPushDead(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	w := newAppWorld(t, s)
+	c := addChannel(t, s, "ops", 0, store.NoticePushDead)
+	j := enqueue(t, s, w.crm.ID, store.JobUser, w.alice.ID, at(0))
+	claim(t, s, w.crm.ID, "w1", at(0), 10)
+	must(t, "DeadJob", s.DeadJob(ctx, j.ID, "w1", "400: invalid userName", at(time.Hour)))
+	notices := dispatchedNotices(t, s, c)
+	if len(notices) != 1 {
+		t.Fatalf("notices = %+v, want one", notices)
+	}
+	nt := notices[0]
+	if nt.App != "crm" || nt.Subject != "alice" || nt.Ref != fmt.Sprintf("job:%d", j.ID) || !strings.Contains(nt.Detail, "400: invalid userName") ||
+		!strings.Contains(nt.Detail, fmt.Sprintf("idsyncctl push retry %d", j.ID)) {
+		t.Errorf("notice = %+v; want alice's crm push, its error and the retry command", nt)
+	}
 }
 
 // testNotifyDispatchConcurrently: two hubs filing notices at once file
