@@ -4,7 +4,9 @@ package e2e
 
 import (
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
 	"encoding/json"
 	"encoding/pem"
@@ -21,6 +23,8 @@ import (
 	"time"
 
 	"github.com/idsync/idsync/internal/eventually"
+	"github.com/idsync/idsync/internal/pki"
+	"github.com/idsync/idsync/internal/smtptest"
 )
 
 // The notification tests (issue 16) drive the real binaries: manual
@@ -297,6 +301,71 @@ func TestNotifyAgentOffline(t *testing.T) {
 		if len(bad) != 0 || len(got) != 1 || got[0].Total != 1 || got[0].Events[0].Kind != "agent.offline" ||
 			got[0].Events[0].Ref != "agent:"+p.a.id || !strings.Contains(got[0].Events[0].Detail, "has not been heard from") {
 			t.Fatalf("received %+v (refused %v); want one agent.offline of agent %s", got, bad, p.a.id)
+		}
+	})
+}
+
+// TestNotifyAppPausedMail: an app that answers 401 is paused, and the
+// e-mail channel's SMTP server (a real one, over STARTTLS with PLAIN
+// authentication) receives one message saying so, naming the app and the
+// 401, and holding neither the SMTP password nor the app's token.
+func TestNotifyAppPausedMail(t *testing.T) {
+	p := newProvEnv(t, 4, 3, notifyArgs...)
+	p.addApp("crm")
+	ms := p.assignGroup("crm")
+	ca, err := pki.NewCA()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := ca.ServerCertificate(t.TempDir(), []string{"127.0.0.1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	caFile := filepath.Join(p.s.dir, "smtp-ca.pem")
+	if err := os.WriteFile(caFile, ca.CertPEM(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	password := "smtp-" + rand.Text()
+	p.secrets["the SMTP password"] = password
+	mail := smtptest.Start(t, smtptest.Options{TLS: &tls.Config{Certificates: []tls.Certificate{cert}}, User: "idsync", Password: password})
+
+	p.s.step("an e-mail channel", func(t *testing.T) {
+		p.s.mustCtl("notify", "add", "ops-mail", "--smtp", mail.Addr, "--from", "idsync@example.org",
+			"--to", "it-ops@example.org", "--to", "oncall@example.org", "--username", "idsync",
+			"--password-file", p.secretFile("smtp.password", password), "--events", "app.paused,push.dead", "--digest", "2s",
+			"--ca", caFile, "--allow-local-addresses")
+		out := p.s.mustCtl("notify", "show", "ops-mail")
+		if !strings.Contains(out, mail.Addr+" (starttls)") || !strings.Contains(out, "sealed on the hub") {
+			t.Errorf("notify show:\n%s\nwant the server over starttls and a sealed password", out)
+		}
+	})
+	p.s.step("a 401 pauses the app, and the channel is told", func(t *testing.T) {
+		p.scim.AddToken("scim-other-" + rand.Text())
+		p.scim.RevokeToken(p.token)
+		if err := p.ep.Modify(t.Context(), replace(ms[0].dn, "title", "Paused Title")); err != nil {
+			t.Fatal(err)
+		}
+		eventually.That(t, "an e-mail", func() (bool, string) { return len(mail.Mails()) > 0, "none" })
+		got := mail.Mails()
+		if len(got) != 1 {
+			t.Fatalf("%d e-mails, want 1", len(got))
+		}
+		m := got[0]
+		headers, body, err := m.Split()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !m.Authenticated || m.From != "idsync@example.org" || strings.Join(m.To, ",") != "it-ops@example.org,oncall@example.org" {
+			t.Errorf("envelope %q → %v (authenticated %v)", m.From, m.To, m.Authenticated)
+		}
+		if !strings.Contains(headers, "Subject: [idsync] 1 app paused") || !strings.Contains(body, "app paused, app crm") ||
+			!strings.Contains(body, "401") || !strings.Contains(body, "idsyncctl app update") {
+			t.Errorf("e-mail:\n%s\n\n%s\nwant crm paused with the 401 and what to do", headers, body)
+		}
+		for what, secret := range map[string]string{"the SMTP password": password, "the SCIM token": p.token} {
+			if strings.Contains(m.Data, secret) {
+				t.Errorf("the e-mail holds %s", what)
+			}
 		}
 	})
 }

@@ -60,7 +60,7 @@ var whatToDo = map[string]string{
 	store.NoticePushDead:     "idsyncctl push list --failed, then idsyncctl push retry",
 	store.NoticeAgentOffline: "idsyncctl agent list; check the agent's service and its network path to the hub",
 	store.NoticeCertExpiring: "idsyncctl agent list; an agent renews its certificate while connected: start it, or enrol it again",
-	store.NoticeAppPaused:    "fix the app's credentials: idsyncctl app update NAME --token-file FILE, then idsyncctl app resume NAME",
+	store.NoticeAppPaused:    "give the app working credentials with idsyncctl app update NAME, which resumes it",
 }
 
 // Subject is the message's one-line summary: counts by kind.

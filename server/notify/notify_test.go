@@ -4,11 +4,8 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"mime/quotedprintable"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -17,11 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/emersion/go-sasl"
-	gosmtp "github.com/emersion/go-smtp"
-
 	"github.com/idsync/idsync/internal/eventually"
 	"github.com/idsync/idsync/internal/pki"
+	"github.com/idsync/idsync/internal/smtptest"
 	"github.com/idsync/idsync/server/notify"
 	"github.com/idsync/idsync/server/refusal"
 	"github.com/idsync/idsync/server/secrets"
@@ -245,107 +240,21 @@ func TestWebhookDeadLetter(t *testing.T) {
 	}
 }
 
-// smtpServer is a real SMTP server (go-smtp) that takes PLAIN
-// authentication and keeps the messages it accepts.
-type smtpServer struct {
-	user, pass string
-	mu         sync.Mutex
-	msgs       []mail
-}
-
-type mail struct {
-	from string
-	to   []string
-	data string
-	auth bool
-}
-
-func (s *smtpServer) NewSession(*gosmtp.Conn) (gosmtp.Session, error) {
-	return &smtpSession{srv: s}, nil
-}
-
-func (s *smtpServer) mails() []mail {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]mail(nil), s.msgs...)
-}
-
-type smtpSession struct {
-	srv *smtpServer
-	m   mail
-}
-
-func (ss *smtpSession) AuthMechanisms() []string { return []string{sasl.Plain} }
-
-func (ss *smtpSession) Auth(string) (sasl.Server, error) {
-	return sasl.NewPlainServer(func(_, user, pass string) error {
-		if user != ss.srv.user || pass != ss.srv.pass {
-			return errors.New("invalid credentials")
-		}
-		ss.m.auth = true
-		return nil
-	}), nil
-}
-
-func (ss *smtpSession) Mail(from string, _ *gosmtp.MailOptions) error {
-	if ss.srv.user != "" && !ss.m.auth {
-		return gosmtp.ErrAuthRequired
-	}
-	ss.m.from = from
-	return nil
-}
-
-func (ss *smtpSession) Rcpt(to string, _ *gosmtp.RcptOptions) error {
-	ss.m.to = append(ss.m.to, to)
-	return nil
-}
-
-func (ss *smtpSession) Data(r io.Reader) error {
-	b, err := io.ReadAll(r)
-	if err != nil {
-		return err
-	}
-	ss.m.data = string(b)
-	ss.srv.mu.Lock()
-	ss.srv.msgs = append(ss.srv.msgs, ss.m)
-	ss.srv.mu.Unlock()
-	return nil
-}
-
-func (ss *smtpSession) Reset()        { ss.m = mail{auth: ss.m.auth} }
-func (ss *smtpSession) Logout() error { return nil }
-
-// startSMTP serves srv on loopback, with STARTTLS, or implicit TLS.
-func (h *harness) startSMTP(t *testing.T, srv *smtpServer, implicit bool) string {
+// startSMTP serves a real SMTP server on loopback (internal/smtptest),
+// with STARTTLS or implicit TLS signed by the harness's CA.
+func (h *harness) startSMTP(t *testing.T, user, pass string, implicit bool) *smtptest.Server {
 	t.Helper()
-	s := gosmtp.NewServer(srv)
-	s.Domain = "mail.test"
-	s.ReadTimeout, s.WriteTimeout = 10*time.Second, 10*time.Second
-	s.TLSConfig = h.serverTLS(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	return smtptest.Start(t, smtptest.Options{TLS: h.serverTLS(t), Implicit: implicit, User: user, Password: pass})
+}
+
+// body splits a message into its headers and decoded body.
+func body(t *testing.T, m smtptest.Mail) (headers, text string) {
+	t.Helper()
+	headers, text, err := m.Split()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if implicit {
-		l = tls.NewListener(l, s.TLSConfig)
-	}
-	go func() { _ = s.Serve(l) }()
-	t.Cleanup(func() { s.Close() })
-	return l.Addr().String()
-}
-
-// body decodes a message's quoted-printable body.
-func body(t *testing.T, data string) (headers, text string) {
-	t.Helper()
-	headers, raw, ok := strings.Cut(data, "\r\n\r\n")
-	if !ok {
-		t.Fatalf("no header/body split in %q", data)
-	}
-	b, err := io.ReadAll(quotedprintable.NewReader(strings.NewReader(raw)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return headers, string(b)
+	return headers, text
 }
 
 // TestSMTP: a burst of 5,000 task notices is one e-mail per digest, sent
@@ -359,11 +268,12 @@ func TestSMTP(t *testing.T) {
 	}{{"starttls", notify.TLSStartTLS, false}, {"implicit-tls", notify.TLSImplicit, true}} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, notify.Options{})
-			srv := &smtpServer{user: "idsync", pass: "the-smtp-password-" + tc.name}
-			addr := h.startSMTP(t, srv, tc.implicit)
+			pass := "the-smtp-password-" + tc.name
+			srv := h.startSMTP(t, "idsync", pass, tc.implicit)
+			addr := srv.Addr
 			if _, _, err := h.svc.Add(t.Context(), notify.Channel{Name: "ops", SMTP: &store.SMTPConfig{Addr: addr, TLS: tc.tls,
 				From: "idsync@example.org", To: []string{"it@example.org", "Oncall <oncall@example.org>"}, Username: "idsync"},
-				Secret: srv.pass, Digest: dur(time.Second), CAPEM: string(h.ca.CertPEM()), AllowLocalAddresses: true}, "test"); err != nil {
+				Secret: pass, Digest: dur(time.Second), CAPEM: string(h.ca.CertPEM()), AllowLocalAddresses: true}, "test"); err != nil {
 				t.Fatal(err)
 			}
 			const burst = 5000
@@ -376,15 +286,15 @@ func TestSMTP(t *testing.T) {
 				ds := h.deliveries(t, "ops")
 				return len(ds) == 1 && ds[0].State == store.DeliverySent, fmt.Sprint(ds)
 			})
-			ms := srv.mails()
+			ms := srv.Mails()
 			if len(ms) != 1 {
 				t.Fatalf("%d e-mails, want 1 digest", len(ms))
 			}
 			m := ms[0]
-			if m.from != "idsync@example.org" || strings.Join(m.to, ",") != "it@example.org,oncall@example.org" || !m.auth {
-				t.Errorf("envelope = %q → %v (auth %v); want idsync@example.org → both recipients, authenticated", m.from, m.to, m.auth)
+			if m.From != "idsync@example.org" || strings.Join(m.To, ",") != "it@example.org,oncall@example.org" || !m.Authenticated {
+				t.Errorf("envelope = %q → %v (auth %v); want idsync@example.org → both recipients, authenticated", m.From, m.To, m.Authenticated)
 			}
-			headers, text := body(t, m.data)
+			headers, text := body(t, m)
 			if !strings.Contains(headers, "Subject: [idsync] 5000 manual deprovision tasks opened") {
 				t.Errorf("headers:\n%s\nwant the subject to count 5000 tasks", headers)
 			}
@@ -392,7 +302,7 @@ func TestSMTP(t *testing.T) {
 				!strings.Contains(text, "and 4900 more") || !strings.Contains(text, "idsyncctl task list") {
 				t.Errorf("body lists the wrong notices or no remainder:\n%.2000s", text)
 			}
-			if strings.Contains(m.data, srv.pass) {
+			if strings.Contains(m.Data, pass) {
 				t.Error("the e-mail holds the SMTP password")
 			}
 		})
@@ -404,8 +314,8 @@ func TestSMTP(t *testing.T) {
 // error that holds no password.
 func TestChannelTest(t *testing.T) {
 	h := newHarness(t, notify.Options{})
-	srv := &smtpServer{user: "idsync", pass: "right-password"}
-	addr := h.startSMTP(t, srv, false)
+	srv := h.startSMTP(t, "idsync", "right-password", false)
+	addr := srv.Addr
 	for name, pass := range map[string]string{"good": "right-password", "bad": "wrong-password"} {
 		if _, _, err := h.svc.Add(t.Context(), notify.Channel{Name: name, SMTP: &store.SMTPConfig{Addr: addr,
 			From: "idsync@example.org", To: []string{"it@example.org"}, Username: "idsync"}, Secret: pass,
@@ -417,7 +327,7 @@ func TestChannelTest(t *testing.T) {
 	if err != nil || !strings.Contains(res, "accepted by "+addr) {
 		t.Errorf("Test(good) = %q, %v; want accepted", res, err)
 	}
-	if ms := srv.mails(); len(ms) != 1 || !strings.Contains(ms[0].data, "[idsync] 1 test message") {
+	if ms := srv.Mails(); len(ms) != 1 || !strings.Contains(ms[0].Data, "[idsync] 1 test message") {
 		t.Errorf("mails = %+v; want the test message", ms)
 	}
 	_, err = h.svc.Test(t.Context(), "bad", "admin:ops")
@@ -490,8 +400,8 @@ func TestWatch(t *testing.T) {
 	must(h.st.AgentDisconnected(ctx, "ag-quiet", "s1", now.Add(-time.Hour)))
 	must(h.st.AgentConnected(ctx, "ag-expiring", "s2", "1.0", nil, now.Add(-time.Minute)))
 	must(h.st.AgentConnected(ctx, "ag-fine", "s3", "1.0", nil, now.Add(-time.Minute)))
-	srv := &smtpServer{}
-	addr := h.startSMTP(t, srv, false)
+	srv := h.startSMTP(t, "", "", false)
+	addr := srv.Addr
 	if _, _, err := h.svc.Add(ctx, notify.Channel{Name: "ops", SMTP: &store.SMTPConfig{Addr: addr, From: "idsync@example.org",
 		To: []string{"it@example.org"}}, Digest: dur(0), CAPEM: string(h.ca.CertPEM()), AllowLocalAddresses: true,
 		Events: []string{store.NoticeAgentOffline, store.NoticeCertExpiring}}, "test"); err != nil {
@@ -501,11 +411,11 @@ func TestWatch(t *testing.T) {
 		must(h.svc.Watch(ctx))
 	}
 	must(h.svc.Step(ctx))
-	ms := srv.mails()
+	ms := srv.Mails()
 	if len(ms) != 1 {
 		t.Fatalf("%d e-mails, want 1", len(ms))
 	}
-	headers, text := body(t, ms[0].data)
+	headers, text := body(t, ms[0])
 	if !strings.Contains(headers, "1 agent offline, 1 agent certificate expiring") || !strings.Contains(text, "dc1") ||
 		!strings.Contains(text, "dc2") || strings.Contains(text, "dc3") {
 		t.Errorf("e-mail:\n%s\n%s\nwant dc1 offline and dc2's certificate, once each, and nothing of dc3", headers, text)
