@@ -87,7 +87,7 @@ var commands = []command{
 	{"app preview", "show the SCIM request a user's next push would send: NAME --user USERNAME|ID", appPreview},
 	{"app assign", "put a user, or a group's members, in scope: NAME (--user U | --group G) [--directory D]", appAssign},
 	{"app unassign", "take a user or group out of scope: NAME (--user U | --group G) [--directory D]", appUnassign},
-	{"app import", "link the accounts an app already holds to hub users: NAME", appImport},
+	{"app import", "link the accounts (and with --groups the groups) an app already holds: NAME [--groups]", appImport},
 	{"app pause", "stop the pushes to an app until it is resumed (they wait in its queue): NAME [--reason TEXT]", appPause},
 	{"app resume", "set a paused app active again: NAME", appResume},
 	{"app accounts", "list an app's accounts and their state: NAME [--state creating|active|deactivated|deleted]", appAccounts},

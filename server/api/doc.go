@@ -9,7 +9,7 @@
 // an app-admin's apps; the role of each method is checked before, by
 // server/auth's interceptor), calls one service and encodes: server/agents
 // (enrolment tokens, enrolment, revocation), server/runs (imports),
-// server/directories, server/admins (admin tokens), server/reports,
+// server/directories, server/admins (admin tokens and grants), server/rules, server/reports,
 // server/people, server/authn and provision.Apps. What a service refuses —
 // a server/refusal, or an error of the service's own — becomes a gRPC
 // status code (or an HTTP code) here, at the boundary. Each server reads
@@ -20,7 +20,7 @@
 // It may import `server/store`, `server/ingest`, `server/runs`,
 // `server/provision`, `server/people`, `server/rules`, `server/authn`, `server/sessions`,
 // `server/scim`, `server/agents`, `server/admins`, `server/reports`,
-// `server/directories`, `server/refusal`, `server/auth`, `server/audit`,
+// `server/directories`, `server/notify`, `server/refusal`, `server/auth`, `server/audit`,
 // `internal/pki`, `internal/version`, the wire types of `proto/idsync/v1`,
 // gRPC's `google.golang.org/grpc/codes` and `google.golang.org/grpc/status`
 // (the servers themselves run in server/hub), protobuf's types
