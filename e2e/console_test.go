@@ -526,9 +526,12 @@ func TestConsole(t *testing.T) {
 		startPaused := func() string {
 			t.Helper()
 			b.open(t, "/directories/corp", "#start-import")
-			b.run(t, "start", chromedp.Click("#start-import", chromedp.ByQuery), chromedp.WaitVisible("#run-state", chromedp.ByQuery),
-				chromedp.Poll(`document.querySelector("#run-state").textContent === "paused by safeguard"`, nil,
-					chromedp.WithPollingTimeout(45*time.Second)))
+			// The page's script reloads it once the run pauses, to offer
+			// Confirm and Cancel: wait for those, not on the script.
+			b.run(t, "start", chromedp.Click("#start-import", chromedp.ByQuery), chromedp.WaitVisible("#confirm-run", chromedp.ByQuery))
+			if got := b.text(t, "#run-state"); got != "paused by safeguard" {
+				t.Fatalf("the run's state: %q, want paused by safeguard", got)
+			}
 			var loc string
 			b.run(t, "the run's page", chromedp.Location(&loc))
 			return loc[strings.LastIndex(loc, "/")+1:]
