@@ -2,8 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -217,47 +215,19 @@ func (s *Store) Activity(ctx context.Context, since time.Time) ([]store.Activity
 // byte-wise.
 func prefixEnd(p string) string { return p + "\U0010FFFF" }
 
-// groupUserIDs returns the ids of the users group groupID holds, sorted,
-// resolved as GroupMembers resolves members; with nested, of the groups
-// nested in it too, at any depth. A search filters by these ids: a
-// group's few members are found by id, not by testing every user.
-func (s *Store) groupUserIDs(ctx context.Context, groupID string, nested bool) (users, groups []string, err error) {
-	what := "reading the users of group " + groupID
+// nestedGroups returns the ids of group groupID and of the groups nested
+// in it, at any depth (just groupID when it is deprovisioned or unknown).
+func (s *Store) nestedGroups(ctx context.Context, groupID string) ([]string, error) {
 	byDir := map[int64]map[string]bool{}
-	if nested {
-		if err := s.nestDown(ctx, groupID, byDir, what); err != nil {
-			return nil, nil, err
-		}
-	} else {
-		var dir int64
-		err := s.rd.row(ctx, `SELECT directory_id FROM objects WHERE id = ? AND kind = 'group'`, groupID).Scan(&dir)
-		if errors.Is(err, sql.ErrNoRows) {
-			return []string{}, []string{groupID}, nil
-		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("%s: %w", what, err)
-		}
-		byDir[dir] = map[string]bool{groupID: true}
+	if err := s.nestDown(ctx, groupID, byDir, "reading the groups nested in group "+groupID); err != nil {
+		return nil, err
 	}
-	ids := map[string]bool{}
-	if err := s.usersOfGroups(ctx, byDir, ids, what); err != nil {
-		return nil, nil, err
-	}
-	users = append([]string{}, slices.Sorted(maps.Keys(ids))...)
-	groups = []string{groupID}
+	ids := map[string]bool{groupID: true}
 	for _, gs := range byDir {
-		for g := range gs {
-			if g != groupID {
-				groups = append(groups, g)
-			}
-		}
+		maps.Copy(ids, gs)
 	}
-	return users, groups, nil
+	return slices.Sorted(maps.Keys(ids)), nil
 }
-
-// maxSearchIDs bounds the ids a search names in its query (SQLite takes
-// 32,766 parameters at most).
-const maxSearchIDs = 20_000
 
 // SearchUsers returns a page of the users f selects, by name key then id.
 func (s *Store) SearchUsers(ctx context.Context, f store.UserSearch) ([]*store.User, error) {
@@ -290,26 +260,16 @@ func (s *Store) SearchUsers(ctx context.Context, f store.UserSearch) ([]*store.U
 		args = append(args, string(f.Status))
 	}
 	if f.GroupID != "" {
-		members, groups, err := s.groupUserIDs(ctx, f.GroupID, f.Nested)
-		if err != nil {
-			return nil, err
-		}
-		switch {
-		case f.IDs != nil:
-			keep := map[string]bool{}
-			for _, id := range f.IDs {
-				keep[id] = true
+		groups := []string{f.GroupID}
+		if f.Nested {
+			var err error
+			if groups, err = s.nestedGroups(ctx, f.GroupID); err != nil {
+				return nil, err
 			}
-			f.IDs = slices.DeleteFunc(members, func(id string) bool { return !keep[id] })
-		case len(members) <= maxSearchIDs:
-			f.IDs = members
-		default:
-			// Too many to name: the members are dense in the name order,
-			// so testing users one by one finds a page soon.
-			q.WriteString(` AND EXISTS (SELECT 1 FROM memberships m WHERE m.group_id IN (` + marks(len(groups)) + `) AND m.member_key IN
-			('dn:' || o.dn_key, 'uid:' || o.name_key, 'id:' || o.id))`)
-			args = append(args, anys(groups)...)
 		}
+		q.WriteString(` AND EXISTS (SELECT 1 FROM memberships m WHERE m.group_id IN (` + marks(len(groups)) + `) AND m.member_key IN
+			('dn:' || o.dn_key, 'uid:' || o.name_key, 'id:' || o.id))`)
+		args = append(args, anys(groups)...)
 	}
 	if f.IDs != nil {
 		if len(f.IDs) == 0 {
