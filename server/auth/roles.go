@@ -22,7 +22,8 @@ const (
 	RoleAppAdmin = "app-admin"
 	// RoleGroupAdmin assigns and unassigns apps for the groups its token
 	// names, sees those groups' users, and deactivates, reactivates,
-	// suspends and unsuspends them (never in their directory).
+	// suspends and unsuspends them (never in their directory, and never
+	// one who holds an admin grant: that is a super-admin's decision).
 	RoleGroupAdmin = "group-admin"
 	// RoleReadOnly reads every list, show, report and the audit log.
 	RoleReadOnly = "read-only"

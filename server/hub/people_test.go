@@ -15,6 +15,7 @@ import (
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 	"github.com/idsync/idsync/server/auth"
 	"github.com/idsync/idsync/server/hub"
+	"github.com/idsync/idsync/server/store"
 )
 
 // clock is a hub clock a test moves forward.
@@ -317,4 +318,77 @@ func TestPeopleDoors(t *testing.T) {
 			t.Errorf("contractor again: %v (%v), want a new user", again.GetUser(), err)
 		}
 	})
+}
+
+// hubAdmins seeds group corp/hub-admins = {ann}, for an admin grant.
+func hubAdmins(t *testing.T) func(store.Store) {
+	return func(st store.Store) {
+		corp, run := seededCorp(t, st)
+		if _, err := st.ApplyBatch(t.Context(), &store.Batch{RunID: run, DirectoryID: corp.ID, Sequence: 2, Upserts: []*store.Object{
+			seedGroup("hub-admins", "dc=example,dc=org", "ann")}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestLifecycleOfAdmins: a group-admin acts on the users of its groups, but
+// a user who holds an admin grant (ann, a super-admin through
+// corp/hub-admins, and in the group-admin's corp/sales) is a super-admin's
+// to hold or release: a group-admin who deactivated or suspended her would
+// end her console sessions (a grant holds while its user is active) and lock
+// a higher role out, and one who reactivated her would give her admin role
+// back. Once the grant is revoked she is an ordinary user of the group.
+func TestLifecycleOfAdmins(t *testing.T) {
+	h := startHub(t, hubAdmins(t))
+	ctx := t.Context()
+	admin := idsyncv1.NewAdminServiceClient(h.conn)
+	boot := as(ctx, h.boot)
+	grant, err := admin.CreateAdminGrant(boot, &idsyncv1.CreateAdminGrantRequest{Role: auth.RoleSuperAdmin, Group: "corp/hub-admins"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	grp := as(ctx, h.token("helpdesk", auth.RoleGroupAdmin, []string{h.groupIDs()["corp/sales"]}, nil))
+
+	for what, call := range map[string]func() error{
+		"deactivate": func() error {
+			_, err := admin.DeactivateUser(grp, &idsyncv1.DeactivateUserRequest{User: "ann"})
+			return err
+		},
+		"suspend": func() error {
+			_, err := admin.SuspendUser(grp, &idsyncv1.SuspendUserRequest{User: "ann"})
+			return err
+		},
+	} {
+		err := call()
+		if msg := status.Convert(err).Message(); status.Code(err) != codes.PermissionDenied ||
+			!strings.Contains(msg, "corp/hub-admins") || !strings.Contains(msg, auth.RoleSuperAdmin) {
+			t.Errorf("group-admin's %s of ann, a super-admin through a grant: %v, want PermissionDenied naming the grant's group and role", what, err)
+		}
+	}
+	got, err := admin.GetUser(boot, &idsyncv1.GetUserRequest{User: "ann"})
+	if err != nil || got.GetUser().GetStatus() != idsyncv1.UserStatus_USER_STATUS_ACTIVE || got.GetUser().GetHold() != nil {
+		t.Fatalf("ann after the refusals: %v (%v), want active with no hold", got.GetUser(), err)
+	}
+
+	// A super-admin holds her; the group-admin may not lift it.
+	if _, err := admin.SuspendUser(boot, &idsyncv1.SuspendUserRequest{User: "ann", Reason: "investigation"}); err != nil {
+		t.Fatalf("super-admin suspends ann: %v", err)
+	}
+	_, err = admin.UnsuspendUser(grp, &idsyncv1.UnsuspendUserRequest{User: "ann"})
+	wantCode(t, "group-admin unsuspends ann, a super-admin through a grant", err, codes.PermissionDenied)
+	if _, err := admin.UnsuspendUser(boot, &idsyncv1.UnsuspendUserRequest{User: "ann"}); err != nil {
+		t.Fatalf("super-admin unsuspends ann: %v", err)
+	}
+
+	// Revoked, the grant protects her no more.
+	if _, err := admin.RevokeAdminGrant(boot, &idsyncv1.RevokeAdminGrantRequest{Id: grant.GetGrant().GetId()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.SuspendUser(grp, &idsyncv1.SuspendUserRequest{User: "ann"}); err != nil {
+		t.Errorf("group-admin suspends ann, her grant revoked: %v", err)
+	}
+	refused, err := admin.ListAuditEvents(boot, &idsyncv1.ListAuditEventsRequest{Outcome: store.AuditRefused, Actor: "admin:helpdesk"})
+	if err != nil || len(refused.GetEvents()) != 3 {
+		t.Errorf("refusals of helpdesk in the audit trail: %v (%v), want 3", refused.GetEvents(), err)
+	}
 }

@@ -280,14 +280,7 @@ func TestEveryMethodChecksTheRole(t *testing.T) {
 func lookalikes(t *testing.T) func(store.Store) {
 	return func(st store.Store) {
 		ctx := t.Context()
-		corp, err := st.GetDirectory(ctx, "corp")
-		if err != nil {
-			t.Fatal(err)
-		}
-		runs, err := st.ListRuns(ctx, store.RunFilter{DirectoryID: corp.ID})
-		if err != nil || len(runs) != 1 {
-			t.Fatalf("runs of corp: %v (%v), want the seeded one", runs, err)
-		}
+		corp, corpRun := seededCorp(t, st)
 		east := &store.Directory{Name: "east", Kind: store.KindOpenLDAP, BaseDN: "dc=east,dc=org", SafeguardPercent: 20, SafeguardMax: 500}
 		if err := st.CreateDirectory(ctx, east); err != nil {
 			t.Fatal(err)
@@ -297,7 +290,7 @@ func lookalikes(t *testing.T) func(store.Store) {
 			t.Fatal(err)
 		}
 		for _, b := range []*store.Batch{
-			{RunID: runs[0].ID, DirectoryID: corp.ID, Sequence: 2, Upserts: []*store.Object{
+			{RunID: corpRun, DirectoryID: corp.ID, Sequence: 2, Upserts: []*store.Object{
 				seedUser("cy", "ou=west,dc=example,dc=org"), seedGroup("SALES", "ou=west,dc=example,dc=org", "cy")}},
 			{RunID: eastRun.ID, DirectoryID: east.ID, Sequence: 1, Upserts: []*store.Object{
 				seedUser("eve", "dc=east,dc=org"), seedGroup("sales", "dc=east,dc=org", "eve"),
@@ -308,6 +301,21 @@ func lookalikes(t *testing.T) func(store.Store) {
 			}
 		}
 	}
+}
+
+// seededCorp returns directory corp and the id of the run seed made it
+// with, for more of its objects (the next sequence is 2).
+func seededCorp(t *testing.T, st store.Store) (*store.Directory, int64) {
+	t.Helper()
+	corp, err := st.GetDirectory(t.Context(), "corp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, err := st.ListRuns(t.Context(), store.RunFilter{DirectoryID: corp.ID})
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("runs of corp: %v (%v), want the seeded one", runs, err)
+	}
+	return corp, runs[0].ID
 }
 
 // groupIDs maps DIRECTORY/NAME to the group's id, as a super-admin lists
