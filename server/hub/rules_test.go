@@ -165,3 +165,51 @@ func TestGroupRuleDoors(t *testing.T) {
 		}
 	})
 }
+
+// TestGroupRuleErrorsInScope: a rule's last error names the user its
+// expression failed for; a group-admin of the rule's group reads the rule
+// and its preview, but not the name or id of a user outside its groups.
+func TestGroupRuleErrorsInScope(t *testing.T) {
+	h := startHub(t, localStaff(t))
+	ctx := t.Context()
+	admin := idsyncv1.NewAdminServiceClient(h.conn)
+	boot := as(ctx, h.boot)
+	created, err := admin.CreateGroupRule(boot, &idsyncv1.CreateGroupRuleRequest{Name: "broken", Group: "staff/auto", Expr: `username`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := created.GetOutcome().GetRule().GetLastError(); !strings.Contains(e, "not true or false") {
+		t.Fatalf("the rule's last error as a super-admin reads it: %q, want the evaluation's", e)
+	}
+	auto := as(ctx, h.token("auto-admin", auth.RoleGroupAdmin, []string{"staff/auto"}, nil))
+	users, err := admin.ListUsers(boot, &idsyncv1.ListUsersRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaks := func(what, text string) {
+		t.Helper()
+		for _, u := range users.GetUsers() {
+			if strings.Contains(text, "user "+u.GetUsername()) || strings.Contains(text, u.GetId()) {
+				t.Errorf("%s as a group-admin of staff/auto: %q names user %s, outside its groups", what, text, u.GetUsername())
+			}
+		}
+	}
+	got, err := admin.GetGroupRule(auto, &idsyncv1.GetGroupRuleRequest{Name: "broken"})
+	if err != nil {
+		t.Fatalf("GetGroupRule as a group-admin of the rule's group: %v", err)
+	}
+	if got.GetRule().GetLastFull().GetErrors() == 0 {
+		t.Errorf("GetGroupRule as a group-admin: %v, want the count of errors", got.GetRule())
+	}
+	leaks("GetGroupRule", got.GetRule().GetLastError())
+	list, err := admin.ListGroupRules(auto, &idsyncv1.ListGroupRulesRequest{})
+	if err != nil || len(list.GetRules()) != 1 {
+		t.Fatalf("ListGroupRules as a group-admin: %v (%v), want the rule", list, err)
+	}
+	leaks("ListGroupRules", list.GetRules()[0].GetLastError())
+	p, err := admin.PreviewGroupRule(auto, &idsyncv1.PreviewGroupRuleRequest{Name: "broken"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaks("PreviewGroupRule", p.GetOutcome().GetRule().GetLastError()+" "+p.GetOutcome().GetFirstError())
+}
