@@ -271,6 +271,10 @@ func (s Scope) CheckSuperAdmin(what string) error {
 		what, s.token.Name, s.token.Role)
 }
 
+// Has reports whether the admin's role grants p (an in-process caller:
+// every permission).
+func (s Scope) Has(p Permission) bool { return s.token == nil || Has(s.token, p) }
+
 // AllApps reports whether the admin may manage every app.
 func (s Scope) AllApps() bool {
 	return s.token == nil || s.token.Role != RoleAppAdmin || len(s.token.Apps) == 0

@@ -684,3 +684,33 @@ func TestGroupAdminGrant(t *testing.T) {
 		t.Errorf("refusals of old-helpdesk in the audit trail: %v (%v), want 3", refused.GetEvents(), err)
 	}
 }
+
+// TestReportsFollowPermissions: a report shows what a permission guards,
+// so reading it needs that permission besides reports.read: an app-admin,
+// which reads neither imports nor agents, is refused those reports (and
+// the refusal audited) and reads the others; read-only reads them all.
+func TestReportsFollowPermissions(t *testing.T) {
+	h := startHub(t)
+	ctx := t.Context()
+	admin := idsyncv1.NewAdminServiceClient(h.conn)
+	appAdmin := as(ctx, h.token("apps-team", auth.RoleAppAdmin, nil, nil))
+	reader := as(ctx, h.token("auditor", auth.RoleReadOnly, nil, nil))
+	refused := map[string]auth.Permission{"imports": auth.PermImportsRead, "agents": auth.PermAgentsRead}
+	for _, name := range []string{"users", "app-usage", "pending-deprovisions", "failed-pushes", "imports", "agents", "upcoming-purges"} {
+		_, err := admin.GetReport(appAdmin, &idsyncv1.GetReportRequest{Name: name})
+		if p, ok := refused[name]; ok {
+			if status.Code(err) != codes.PermissionDenied || !strings.Contains(status.Convert(err).Message(), string(p)) {
+				t.Errorf("report %s as an app-admin: %v, want PermissionDenied naming %s", name, err, p)
+			}
+		} else if err != nil {
+			t.Errorf("report %s as an app-admin: %v", name, err)
+		}
+		if _, err := admin.GetReport(reader, &idsyncv1.GetReportRequest{Name: name}); err != nil {
+			t.Errorf("report %s as read-only: %v", name, err)
+		}
+	}
+	ev, err := admin.ListAuditEvents(as(ctx, h.boot), &idsyncv1.ListAuditEventsRequest{Outcome: store.AuditRefused, Actor: "admin:apps-team"})
+	if err != nil || len(ev.GetEvents()) != 2 {
+		t.Errorf("refusals of apps-team in the audit trail: %v (%v), want 2", ev.GetEvents(), err)
+	}
+}
