@@ -213,3 +213,38 @@ func TestGroupRuleErrorsInScope(t *testing.T) {
 	}
 	leaks("PreviewGroupRule", p.GetOutcome().GetRule().GetLastError()+" "+p.GetOutcome().GetFirstError())
 }
+
+// TestRulesDoNotMakeAdmins: a group rule fills its group from what
+// directories and sources say of users (attributes, group names that any
+// directory may hold), so a rule never decides who is an admin: a rule on a
+// group that holds an admin grant is refused, and so is an admin grant on
+// a group a rule fills, each naming the other.
+func TestRulesDoNotMakeAdmins(t *testing.T) {
+	h := startHub(t, localStaff(t))
+	ctx := t.Context()
+	admin := idsyncv1.NewAdminServiceClient(h.conn)
+	boot := as(ctx, h.boot)
+	grant, err := admin.CreateAdminGrant(boot, &idsyncv1.CreateAdminGrantRequest{Role: auth.RoleSuperAdmin, Group: "staff/auto"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = admin.CreateGroupRule(boot, &idsyncv1.CreateGroupRuleRequest{Name: "sellers", Group: "staff/auto", Expr: `"sales" in groups`})
+	if msg := status.Convert(err).Message(); status.Code(err) != codes.FailedPrecondition ||
+		!strings.Contains(msg, grant.GetGrant().GetId()) || !strings.Contains(msg, auth.RoleSuperAdmin) {
+		t.Errorf("a rule on a group that holds an admin grant: %v, want FailedPrecondition naming the grant and its role", err)
+	}
+	if m, err := admin.GetGroup(boot, &idsyncv1.GetGroupRequest{Group: "auto", Directory: "staff"}); err != nil || m.GetGroup().GetMemberCount() != 0 {
+		t.Errorf("staff/auto after the refused rule: %v (%v), want no member", m.GetGroup(), err)
+	}
+
+	if _, err := admin.RevokeAdminGrant(boot, &idsyncv1.RevokeAdminGrantRequest{Id: grant.GetGrant().GetId()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.CreateGroupRule(boot, &idsyncv1.CreateGroupRuleRequest{Name: "sellers", Group: "staff/auto", Expr: `"sales" in groups`}); err != nil {
+		t.Fatalf("a rule on the group, its grant revoked: %v", err)
+	}
+	_, err = admin.CreateAdminGrant(boot, &idsyncv1.CreateAdminGrantRequest{Role: auth.RoleReadOnly, Group: "staff/auto"})
+	if msg := status.Convert(err).Message(); status.Code(err) != codes.FailedPrecondition || !strings.Contains(msg, "rule sellers") {
+		t.Errorf("an admin grant on a rule's group: %v, want FailedPrecondition naming the rule", err)
+	}
+}
