@@ -1,6 +1,7 @@
 package hub_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
@@ -390,5 +391,58 @@ func TestLifecycleOfAdmins(t *testing.T) {
 	refused, err := admin.ListAuditEvents(boot, &idsyncv1.ListAuditEventsRequest{Outcome: store.AuditRefused, Actor: "admin:helpdesk"})
 	if err != nil || len(refused.GetEvents()) != 3 {
 		t.Errorf("refusals of helpdesk in the audit trail: %v (%v), want 3", refused.GetEvents(), err)
+	}
+}
+
+// annOfLab seeds a second user named ann, in directory lab.
+func annOfLab(t *testing.T) func(store.Store) {
+	return func(st store.Store) {
+		ctx := t.Context()
+		lab, err := st.GetDirectory(ctx, "lab")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := &store.Run{DirectoryID: lab.ID, Kind: store.RunIncremental, Trigger: "test"}
+		if err := st.CreateRun(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.ApplyBatch(ctx, &store.Batch{RunID: r.ID, DirectoryID: lab.ID, Sequence: 1,
+			Upserts: []*store.Object{seedUser("ann", "dc=lab,dc=org")}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestUserHistoryIsTheUsers: the history of a user's details is that
+// user's, not another's of the same username in another directory: a
+// group-admin who sees ann of corp is not shown why ann of lab, outside its
+// groups, was suspended and by whom.
+func TestUserHistoryIsTheUsers(t *testing.T) {
+	h := startHub(t, annOfLab(t))
+	ctx := t.Context()
+	admin := idsyncv1.NewAdminServiceClient(h.conn)
+	boot := as(ctx, h.boot)
+	if _, err := admin.SuspendUser(boot, &idsyncv1.SuspendUserRequest{User: "ann", Directory: "lab", Reason: "fraud inquiry 42"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.SuspendUser(boot, &idsyncv1.SuspendUserRequest{User: "ann", Directory: "corp", Reason: "parental leave"}); err != nil {
+		t.Fatal(err)
+	}
+	grp := as(ctx, h.token("helpdesk", auth.RoleGroupAdmin, []string{h.groupIDs()["corp/sales"]}, nil))
+	for who, c := range map[string]context.Context{"super-admin": boot, "group-admin of corp/sales": grp} {
+		d, err := admin.GetUserDetails(c, &idsyncv1.GetUserDetailsRequest{User: "ann", Directory: "corp"})
+		if err != nil {
+			t.Fatalf("GetUserDetails of corp/ann as %s: %v", who, err)
+		}
+		var own bool
+		for _, e := range d.GetHistory() {
+			if strings.Contains(e.GetDetail(), "fraud inquiry") || strings.Contains(e.GetDetail(), "dc=lab") {
+				t.Errorf("history of corp/ann as %s holds lab/ann's event %v", who, e)
+			}
+			own = own || strings.Contains(e.GetDetail(), "parental leave")
+		}
+		if !own || len(d.GetHistory()) < 2 {
+			t.Errorf("history of corp/ann as %s: %v, want her creation and her suspension", who, d.GetHistory())
+		}
 	}
 }
