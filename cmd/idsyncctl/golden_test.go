@@ -57,6 +57,7 @@ func TestGoldenOutput(t *testing.T) {
 		{"app", "test", "wiki"},
 		{"app", "import", "crm"},
 		{"app", "import", "wiki"},
+		{"app", "import", "crm", "--groups"},
 		{"push", "list"},
 		{"task", "list"},
 		{"task", "resolve", "4"},

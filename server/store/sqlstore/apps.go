@@ -132,11 +132,11 @@ func (s *Store) ListApps(ctx context.Context) ([]*store.App, error) {
 }
 
 // appTables are the tables that hold an app's rows, children first.
-var appTables = []string{"pushed_members", "pushed_groups", "unmatched", "tasks", "jobs", "accounts", "assignments",
+var appTables = []string{"app_groups", "pushed_members", "pushed_groups", "unmatched", "tasks", "jobs", "accounts", "assignments",
 	"directory_writes"}
 
 // DeleteApp removes an app with its assignments, accounts, jobs, tasks,
-// unmatched accounts, pushed groups and written entries' records, in one
+// unmatched accounts, pushed groups, the app's own groups and written entries' records, in one
 // transaction. Unknown app:
 // store.ErrNotFound.
 func (s *Store) DeleteApp(ctx context.Context, id int64) error {
