@@ -506,10 +506,14 @@ func (s *AdminServer) GetGroup(ctx context.Context, req *idsyncv1.GetGroupReques
 	if err != nil {
 		return nil, err
 	}
+	scope, err := groupScopeOf(ctx, s.store)
+	if err != nil {
+		return nil, err
+	}
 	for _, pg := range pushes {
 		if name, ok := apps[pg.AppID]; ok {
 			resp.Apps = append(resp.Apps, &idsyncv1.GroupInApp{App: name, RemoteId: pg.RemoteID,
-				Name: cmp.Or(pg.DisplayName, g.Name), Drift: pg.Drift, Found: pg.Found})
+				Name: cmp.Or(pg.DisplayName, g.Name), Drift: scope.change(pg.Drift), Found: scope.change(pg.Found)})
 		}
 	}
 	slices.SortFunc(resp.Apps, func(a, b *idsyncv1.GroupInApp) int { return strings.Compare(a.App, b.App) })
