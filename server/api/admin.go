@@ -20,6 +20,7 @@ import (
 	"github.com/idsync/idsync/server/authn"
 	"github.com/idsync/idsync/server/directories"
 	"github.com/idsync/idsync/server/ingest"
+	"github.com/idsync/idsync/server/notify"
 	"github.com/idsync/idsync/server/people"
 	"github.com/idsync/idsync/server/reports"
 	"github.com/idsync/idsync/server/rules"
@@ -39,6 +40,7 @@ type AdminServer struct {
 	authn       *authn.Service
 	people      *people.Service
 	rules       *rules.Engine
+	notify      *notify.Service
 }
 
 // AdminStore is what the admin service reads of the store: directories,
@@ -91,12 +93,14 @@ type AdminConfig struct {
 	People *people.Service
 	// Rules serves the group rules (nil: not served).
 	Rules *rules.Engine
+	// Notify manages the notification channels (nil: not served).
+	Notify *notify.Service
 }
 
 // NewAdminServer returns the admin service.
 func NewAdminServer(c AdminConfig) *AdminServer {
 	return &AdminServer{store: c.Store, runs: c.Runs, agents: c.Agents, reports: c.Reports, directories: c.Directories,
-		admins: c.Admins, authn: c.Authn, people: c.People, rules: c.Rules}
+		admins: c.Admins, authn: c.Authn, people: c.People, rules: c.Rules, notify: c.Notify}
 }
 
 func (s *AdminServer) directory(ctx context.Context, name string) (*store.Directory, error) {

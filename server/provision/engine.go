@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
-	"net/netip"
 	"os"
 	"slices"
 	"sync"
@@ -184,8 +183,6 @@ type Engine struct {
 	runners    map[int64]*appRunner
 	restarting map[int64]bool // apps whose old runner is stopping
 
-	hostOnce sync.Once
-	hostIPs  []netip.Addr // this host's addresses (ownListener)
 }
 
 // New returns an engine over st; box opens the apps' sealed secrets.

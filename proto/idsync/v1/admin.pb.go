@@ -8170,7 +8170,7 @@ var File_idsync_v1_admin_proto protoreflect.FileDescriptor
 
 const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x15idsync/v1/admin.proto\x12\tidsync.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15idsync/v1/agent.proto\"\x84\x01\n" +
+	"\x15idsync/v1/admin.proto\x12\tidsync.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15idsync/v1/agent.proto\x1a\x16idsync/v1/notify.proto\"\x84\x01\n" +
 	"\x15DeactivateUserRequest\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1c\n" +
 	"\tdirectory\x18\x02 \x01(\tR\tdirectory\x12\x16\n" +
@@ -8743,7 +8743,7 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x10GroupRulePending\x12\"\n" +
 	"\x1eGROUP_RULE_PENDING_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18GROUP_RULE_PENDING_APPLY\x10\x01\x12\x1d\n" +
-	"\x19GROUP_RULE_PENDING_REMOVE\x10\x022\xa5 \n" +
+	"\x19GROUP_RULE_PENDING_REMOVE\x10\x022\xfd$\n" +
 	"\fAdminService\x12X\n" +
 	"\x0fCreateDirectory\x12!.idsync.v1.CreateDirectoryRequest\x1a\".idsync.v1.CreateDirectoryResponse\x12X\n" +
 	"\x0fUpdateDirectory\x12!.idsync.v1.UpdateDirectoryRequest\x1a\".idsync.v1.UpdateDirectoryResponse\x12X\n" +
@@ -8798,7 +8798,13 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x10PreviewGroupRule\x12\".idsync.v1.PreviewGroupRuleRequest\x1a#.idsync.v1.PreviewGroupRuleResponse\x12X\n" +
 	"\x0fDeleteGroupRule\x12!.idsync.v1.DeleteGroupRuleRequest\x1a\".idsync.v1.DeleteGroupRuleResponse\x12[\n" +
 	"\x10ConfirmGroupRule\x12\".idsync.v1.ConfirmGroupRuleRequest\x1a#.idsync.v1.ConfirmGroupRuleResponse\x12X\n" +
-	"\x0fCancelGroupRule\x12!.idsync.v1.CancelGroupRuleRequest\x1a\".idsync.v1.CancelGroupRuleResponseB3Z1github.com/idsync/idsync/proto/idsync/v1;idsyncv1b\x06proto3"
+	"\x0fCancelGroupRule\x12!.idsync.v1.CancelGroupRuleRequest\x1a\".idsync.v1.CancelGroupRuleResponse\x12d\n" +
+	"\x13CreateNotifyChannel\x12%.idsync.v1.CreateNotifyChannelRequest\x1a&.idsync.v1.CreateNotifyChannelResponse\x12a\n" +
+	"\x12ListNotifyChannels\x12$.idsync.v1.ListNotifyChannelsRequest\x1a%.idsync.v1.ListNotifyChannelsResponse\x12[\n" +
+	"\x10GetNotifyChannel\x12\".idsync.v1.GetNotifyChannelRequest\x1a#.idsync.v1.GetNotifyChannelResponse\x12d\n" +
+	"\x13DeleteNotifyChannel\x12%.idsync.v1.DeleteNotifyChannelRequest\x1a&.idsync.v1.DeleteNotifyChannelResponse\x12^\n" +
+	"\x11TestNotifyChannel\x12#.idsync.v1.TestNotifyChannelRequest\x1a$.idsync.v1.TestNotifyChannelResponse\x12j\n" +
+	"\x15RetryNotifyDeliveries\x12'.idsync.v1.RetryNotifyDeliveriesRequest\x1a(.idsync.v1.RetryNotifyDeliveriesResponseB3Z1github.com/idsync/idsync/proto/idsync/v1;idsyncv1b\x06proto3"
 
 var (
 	file_idsync_v1_admin_proto_rawDescOnce sync.Once
@@ -8951,6 +8957,18 @@ var file_idsync_v1_admin_proto_goTypes = []any{
 	(*EntryError)(nil),                    // 133: idsync.v1.EntryError
 	(*Attribute)(nil),                     // 134: idsync.v1.Attribute
 	(ObjectKind)(0),                       // 135: idsync.v1.ObjectKind
+	(*CreateNotifyChannelRequest)(nil),    // 136: idsync.v1.CreateNotifyChannelRequest
+	(*ListNotifyChannelsRequest)(nil),     // 137: idsync.v1.ListNotifyChannelsRequest
+	(*GetNotifyChannelRequest)(nil),       // 138: idsync.v1.GetNotifyChannelRequest
+	(*DeleteNotifyChannelRequest)(nil),    // 139: idsync.v1.DeleteNotifyChannelRequest
+	(*TestNotifyChannelRequest)(nil),      // 140: idsync.v1.TestNotifyChannelRequest
+	(*RetryNotifyDeliveriesRequest)(nil),  // 141: idsync.v1.RetryNotifyDeliveriesRequest
+	(*CreateNotifyChannelResponse)(nil),   // 142: idsync.v1.CreateNotifyChannelResponse
+	(*ListNotifyChannelsResponse)(nil),    // 143: idsync.v1.ListNotifyChannelsResponse
+	(*GetNotifyChannelResponse)(nil),      // 144: idsync.v1.GetNotifyChannelResponse
+	(*DeleteNotifyChannelResponse)(nil),   // 145: idsync.v1.DeleteNotifyChannelResponse
+	(*TestNotifyChannelResponse)(nil),     // 146: idsync.v1.TestNotifyChannelResponse
+	(*RetryNotifyDeliveriesResponse)(nil), // 147: idsync.v1.RetryNotifyDeliveriesResponse
 }
 var file_idsync_v1_admin_proto_depIdxs = []int32{
 	75,  // 0: idsync.v1.DeactivateUserResponse.user:type_name -> idsync.v1.User
@@ -9117,57 +9135,69 @@ var file_idsync_v1_admin_proto_depIdxs = []int32{
 	120, // 161: idsync.v1.AdminService.DeleteGroupRule:input_type -> idsync.v1.DeleteGroupRuleRequest
 	122, // 162: idsync.v1.AdminService.ConfirmGroupRule:input_type -> idsync.v1.ConfirmGroupRuleRequest
 	124, // 163: idsync.v1.AdminService.CancelGroupRule:input_type -> idsync.v1.CancelGroupRuleRequest
-	48,  // 164: idsync.v1.AdminService.CreateDirectory:output_type -> idsync.v1.CreateDirectoryResponse
-	50,  // 165: idsync.v1.AdminService.UpdateDirectory:output_type -> idsync.v1.UpdateDirectoryResponse
-	52,  // 166: idsync.v1.AdminService.ListDirectories:output_type -> idsync.v1.ListDirectoriesResponse
-	54,  // 167: idsync.v1.AdminService.GetDirectory:output_type -> idsync.v1.GetDirectoryResponse
-	56,  // 168: idsync.v1.AdminService.IssueSourceToken:output_type -> idsync.v1.IssueSourceTokenResponse
-	58,  // 169: idsync.v1.AdminService.CreateEnrollmentToken:output_type -> idsync.v1.CreateEnrollmentTokenResponse
-	61,  // 170: idsync.v1.AdminService.ListAgents:output_type -> idsync.v1.ListAgentsResponse
-	63,  // 171: idsync.v1.AdminService.RevokeAgent:output_type -> idsync.v1.RevokeAgentResponse
-	66,  // 172: idsync.v1.AdminService.StartImport:output_type -> idsync.v1.StartImportResponse
-	68,  // 173: idsync.v1.AdminService.ListImports:output_type -> idsync.v1.ListImportsResponse
-	70,  // 174: idsync.v1.AdminService.GetImport:output_type -> idsync.v1.GetImportResponse
-	72,  // 175: idsync.v1.AdminService.ConfirmImport:output_type -> idsync.v1.ConfirmImportResponse
-	74,  // 176: idsync.v1.AdminService.CancelImport:output_type -> idsync.v1.CancelImportResponse
-	79,  // 177: idsync.v1.AdminService.ListUsers:output_type -> idsync.v1.ListUsersResponse
-	81,  // 178: idsync.v1.AdminService.GetUser:output_type -> idsync.v1.GetUserResponse
-	85,  // 179: idsync.v1.AdminService.ListGroups:output_type -> idsync.v1.ListGroupsResponse
-	87,  // 180: idsync.v1.AdminService.GetGroup:output_type -> idsync.v1.GetGroupResponse
-	32,  // 181: idsync.v1.AdminService.CreateAdminToken:output_type -> idsync.v1.CreateAdminTokenResponse
-	34,  // 182: idsync.v1.AdminService.ListAdminTokens:output_type -> idsync.v1.ListAdminTokensResponse
-	36,  // 183: idsync.v1.AdminService.RevokeAdminToken:output_type -> idsync.v1.RevokeAdminTokenResponse
-	39,  // 184: idsync.v1.AdminService.ListAuditEvents:output_type -> idsync.v1.ListAuditEventsResponse
-	42,  // 185: idsync.v1.AdminService.GetReport:output_type -> idsync.v1.GetReportResponse
-	29,  // 186: idsync.v1.AdminService.Authenticate:output_type -> idsync.v1.AuthenticateResponse
-	6,   // 187: idsync.v1.AdminService.DeactivateUser:output_type -> idsync.v1.DeactivateUserResponse
-	9,   // 188: idsync.v1.AdminService.ReactivateUser:output_type -> idsync.v1.ReactivateUserResponse
-	11,  // 189: idsync.v1.AdminService.SuspendUser:output_type -> idsync.v1.SuspendUserResponse
-	13,  // 190: idsync.v1.AdminService.UnsuspendUser:output_type -> idsync.v1.UnsuspendUserResponse
-	15,  // 191: idsync.v1.AdminService.RestoreUser:output_type -> idsync.v1.RestoreUserResponse
-	17,  // 192: idsync.v1.AdminService.CreateUser:output_type -> idsync.v1.CreateUserResponse
-	19,  // 193: idsync.v1.AdminService.UpdateUser:output_type -> idsync.v1.UpdateUserResponse
-	21,  // 194: idsync.v1.AdminService.DeleteUser:output_type -> idsync.v1.DeleteUserResponse
-	23,  // 195: idsync.v1.AdminService.CreateGroup:output_type -> idsync.v1.CreateGroupResponse
-	25,  // 196: idsync.v1.AdminService.AddGroupMember:output_type -> idsync.v1.AddGroupMemberResponse
-	27,  // 197: idsync.v1.AdminService.RemoveGroupMember:output_type -> idsync.v1.RemoveGroupMemberResponse
-	90,  // 198: idsync.v1.AdminService.CreateAdminGrant:output_type -> idsync.v1.CreateAdminGrantResponse
-	92,  // 199: idsync.v1.AdminService.ListAdminGrants:output_type -> idsync.v1.ListAdminGrantsResponse
-	94,  // 200: idsync.v1.AdminService.RevokeAdminGrant:output_type -> idsync.v1.RevokeAdminGrantResponse
-	96,  // 201: idsync.v1.AdminService.SearchUsers:output_type -> idsync.v1.SearchUsersResponse
-	100, // 202: idsync.v1.AdminService.GetUserDetails:output_type -> idsync.v1.GetUserDetailsResponse
-	103, // 203: idsync.v1.AdminService.GetActivity:output_type -> idsync.v1.GetActivityResponse
-	109, // 204: idsync.v1.AdminService.CreateGroupRule:output_type -> idsync.v1.CreateGroupRuleResponse
-	111, // 205: idsync.v1.AdminService.UpdateGroupRule:output_type -> idsync.v1.UpdateGroupRuleResponse
-	113, // 206: idsync.v1.AdminService.ListGroupRules:output_type -> idsync.v1.ListGroupRulesResponse
-	115, // 207: idsync.v1.AdminService.GetGroupRule:output_type -> idsync.v1.GetGroupRuleResponse
-	117, // 208: idsync.v1.AdminService.ApplyGroupRule:output_type -> idsync.v1.ApplyGroupRuleResponse
-	119, // 209: idsync.v1.AdminService.PreviewGroupRule:output_type -> idsync.v1.PreviewGroupRuleResponse
-	121, // 210: idsync.v1.AdminService.DeleteGroupRule:output_type -> idsync.v1.DeleteGroupRuleResponse
-	123, // 211: idsync.v1.AdminService.ConfirmGroupRule:output_type -> idsync.v1.ConfirmGroupRuleResponse
-	125, // 212: idsync.v1.AdminService.CancelGroupRule:output_type -> idsync.v1.CancelGroupRuleResponse
-	164, // [164:213] is the sub-list for method output_type
-	115, // [115:164] is the sub-list for method input_type
+	136, // 164: idsync.v1.AdminService.CreateNotifyChannel:input_type -> idsync.v1.CreateNotifyChannelRequest
+	137, // 165: idsync.v1.AdminService.ListNotifyChannels:input_type -> idsync.v1.ListNotifyChannelsRequest
+	138, // 166: idsync.v1.AdminService.GetNotifyChannel:input_type -> idsync.v1.GetNotifyChannelRequest
+	139, // 167: idsync.v1.AdminService.DeleteNotifyChannel:input_type -> idsync.v1.DeleteNotifyChannelRequest
+	140, // 168: idsync.v1.AdminService.TestNotifyChannel:input_type -> idsync.v1.TestNotifyChannelRequest
+	141, // 169: idsync.v1.AdminService.RetryNotifyDeliveries:input_type -> idsync.v1.RetryNotifyDeliveriesRequest
+	48,  // 170: idsync.v1.AdminService.CreateDirectory:output_type -> idsync.v1.CreateDirectoryResponse
+	50,  // 171: idsync.v1.AdminService.UpdateDirectory:output_type -> idsync.v1.UpdateDirectoryResponse
+	52,  // 172: idsync.v1.AdminService.ListDirectories:output_type -> idsync.v1.ListDirectoriesResponse
+	54,  // 173: idsync.v1.AdminService.GetDirectory:output_type -> idsync.v1.GetDirectoryResponse
+	56,  // 174: idsync.v1.AdminService.IssueSourceToken:output_type -> idsync.v1.IssueSourceTokenResponse
+	58,  // 175: idsync.v1.AdminService.CreateEnrollmentToken:output_type -> idsync.v1.CreateEnrollmentTokenResponse
+	61,  // 176: idsync.v1.AdminService.ListAgents:output_type -> idsync.v1.ListAgentsResponse
+	63,  // 177: idsync.v1.AdminService.RevokeAgent:output_type -> idsync.v1.RevokeAgentResponse
+	66,  // 178: idsync.v1.AdminService.StartImport:output_type -> idsync.v1.StartImportResponse
+	68,  // 179: idsync.v1.AdminService.ListImports:output_type -> idsync.v1.ListImportsResponse
+	70,  // 180: idsync.v1.AdminService.GetImport:output_type -> idsync.v1.GetImportResponse
+	72,  // 181: idsync.v1.AdminService.ConfirmImport:output_type -> idsync.v1.ConfirmImportResponse
+	74,  // 182: idsync.v1.AdminService.CancelImport:output_type -> idsync.v1.CancelImportResponse
+	79,  // 183: idsync.v1.AdminService.ListUsers:output_type -> idsync.v1.ListUsersResponse
+	81,  // 184: idsync.v1.AdminService.GetUser:output_type -> idsync.v1.GetUserResponse
+	85,  // 185: idsync.v1.AdminService.ListGroups:output_type -> idsync.v1.ListGroupsResponse
+	87,  // 186: idsync.v1.AdminService.GetGroup:output_type -> idsync.v1.GetGroupResponse
+	32,  // 187: idsync.v1.AdminService.CreateAdminToken:output_type -> idsync.v1.CreateAdminTokenResponse
+	34,  // 188: idsync.v1.AdminService.ListAdminTokens:output_type -> idsync.v1.ListAdminTokensResponse
+	36,  // 189: idsync.v1.AdminService.RevokeAdminToken:output_type -> idsync.v1.RevokeAdminTokenResponse
+	39,  // 190: idsync.v1.AdminService.ListAuditEvents:output_type -> idsync.v1.ListAuditEventsResponse
+	42,  // 191: idsync.v1.AdminService.GetReport:output_type -> idsync.v1.GetReportResponse
+	29,  // 192: idsync.v1.AdminService.Authenticate:output_type -> idsync.v1.AuthenticateResponse
+	6,   // 193: idsync.v1.AdminService.DeactivateUser:output_type -> idsync.v1.DeactivateUserResponse
+	9,   // 194: idsync.v1.AdminService.ReactivateUser:output_type -> idsync.v1.ReactivateUserResponse
+	11,  // 195: idsync.v1.AdminService.SuspendUser:output_type -> idsync.v1.SuspendUserResponse
+	13,  // 196: idsync.v1.AdminService.UnsuspendUser:output_type -> idsync.v1.UnsuspendUserResponse
+	15,  // 197: idsync.v1.AdminService.RestoreUser:output_type -> idsync.v1.RestoreUserResponse
+	17,  // 198: idsync.v1.AdminService.CreateUser:output_type -> idsync.v1.CreateUserResponse
+	19,  // 199: idsync.v1.AdminService.UpdateUser:output_type -> idsync.v1.UpdateUserResponse
+	21,  // 200: idsync.v1.AdminService.DeleteUser:output_type -> idsync.v1.DeleteUserResponse
+	23,  // 201: idsync.v1.AdminService.CreateGroup:output_type -> idsync.v1.CreateGroupResponse
+	25,  // 202: idsync.v1.AdminService.AddGroupMember:output_type -> idsync.v1.AddGroupMemberResponse
+	27,  // 203: idsync.v1.AdminService.RemoveGroupMember:output_type -> idsync.v1.RemoveGroupMemberResponse
+	90,  // 204: idsync.v1.AdminService.CreateAdminGrant:output_type -> idsync.v1.CreateAdminGrantResponse
+	92,  // 205: idsync.v1.AdminService.ListAdminGrants:output_type -> idsync.v1.ListAdminGrantsResponse
+	94,  // 206: idsync.v1.AdminService.RevokeAdminGrant:output_type -> idsync.v1.RevokeAdminGrantResponse
+	96,  // 207: idsync.v1.AdminService.SearchUsers:output_type -> idsync.v1.SearchUsersResponse
+	100, // 208: idsync.v1.AdminService.GetUserDetails:output_type -> idsync.v1.GetUserDetailsResponse
+	103, // 209: idsync.v1.AdminService.GetActivity:output_type -> idsync.v1.GetActivityResponse
+	109, // 210: idsync.v1.AdminService.CreateGroupRule:output_type -> idsync.v1.CreateGroupRuleResponse
+	111, // 211: idsync.v1.AdminService.UpdateGroupRule:output_type -> idsync.v1.UpdateGroupRuleResponse
+	113, // 212: idsync.v1.AdminService.ListGroupRules:output_type -> idsync.v1.ListGroupRulesResponse
+	115, // 213: idsync.v1.AdminService.GetGroupRule:output_type -> idsync.v1.GetGroupRuleResponse
+	117, // 214: idsync.v1.AdminService.ApplyGroupRule:output_type -> idsync.v1.ApplyGroupRuleResponse
+	119, // 215: idsync.v1.AdminService.PreviewGroupRule:output_type -> idsync.v1.PreviewGroupRuleResponse
+	121, // 216: idsync.v1.AdminService.DeleteGroupRule:output_type -> idsync.v1.DeleteGroupRuleResponse
+	123, // 217: idsync.v1.AdminService.ConfirmGroupRule:output_type -> idsync.v1.ConfirmGroupRuleResponse
+	125, // 218: idsync.v1.AdminService.CancelGroupRule:output_type -> idsync.v1.CancelGroupRuleResponse
+	142, // 219: idsync.v1.AdminService.CreateNotifyChannel:output_type -> idsync.v1.CreateNotifyChannelResponse
+	143, // 220: idsync.v1.AdminService.ListNotifyChannels:output_type -> idsync.v1.ListNotifyChannelsResponse
+	144, // 221: idsync.v1.AdminService.GetNotifyChannel:output_type -> idsync.v1.GetNotifyChannelResponse
+	145, // 222: idsync.v1.AdminService.DeleteNotifyChannel:output_type -> idsync.v1.DeleteNotifyChannelResponse
+	146, // 223: idsync.v1.AdminService.TestNotifyChannel:output_type -> idsync.v1.TestNotifyChannelResponse
+	147, // 224: idsync.v1.AdminService.RetryNotifyDeliveries:output_type -> idsync.v1.RetryNotifyDeliveriesResponse
+	170, // [170:225] is the sub-list for method output_type
+	115, // [115:170] is the sub-list for method input_type
 	115, // [115:115] is the sub-list for extension type_name
 	115, // [115:115] is the sub-list for extension extendee
 	0,   // [0:115] is the sub-list for field type_name
@@ -9179,6 +9209,7 @@ func file_idsync_v1_admin_proto_init() {
 		return
 	}
 	file_idsync_v1_agent_proto_init()
+	file_idsync_v1_notify_proto_init()
 	file_idsync_v1_admin_proto_msgTypes[40].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
