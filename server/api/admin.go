@@ -20,6 +20,7 @@ import (
 	"github.com/idsync/idsync/server/people"
 	"github.com/idsync/idsync/server/reports"
 	"github.com/idsync/idsync/server/rules"
+	"github.com/idsync/idsync/server/csvimport"
 	"github.com/idsync/idsync/server/runs"
 	"github.com/idsync/idsync/server/store"
 )
@@ -36,6 +37,7 @@ type AdminServer struct {
 	authn       *authn.Service
 	people      *people.Service
 	rules       *rules.Engine
+	files       *csvimport.Service
 }
 
 // AdminStore is what the admin service reads of the store: directories,
@@ -87,12 +89,14 @@ type AdminConfig struct {
 	People *people.Service
 	// Rules serves the group rules (nil: not served).
 	Rules *rules.Engine
+	// Files imports files into csv directories (nil: not served).
+	Files *csvimport.Service
 }
 
 // NewAdminServer returns the admin service.
 func NewAdminServer(c AdminConfig) *AdminServer {
 	return &AdminServer{store: c.Store, runs: c.Runs, agents: c.Agents, reports: c.Reports, directories: c.Directories,
-		admins: c.Admins, authn: c.Authn, people: c.People, rules: c.Rules}
+		admins: c.Admins, authn: c.Authn, people: c.People, rules: c.Rules, files: c.Files}
 }
 
 func (s *AdminServer) directory(ctx context.Context, name string) (*store.Directory, error) {

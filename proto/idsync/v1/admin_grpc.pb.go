@@ -68,6 +68,7 @@ const (
 	AdminService_DeleteGroupRule_FullMethodName       = "/idsync.v1.AdminService/DeleteGroupRule"
 	AdminService_ConfirmGroupRule_FullMethodName      = "/idsync.v1.AdminService/ConfirmGroupRule"
 	AdminService_CancelGroupRule_FullMethodName       = "/idsync.v1.AdminService/CancelGroupRule"
+	AdminService_ImportFile_FullMethodName            = "/idsync.v1.AdminService/ImportFile"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -205,6 +206,11 @@ type AdminServiceClient interface {
 	ConfirmGroupRule(ctx context.Context, in *ConfirmGroupRuleRequest, opts ...grpc.CallOption) (*ConfirmGroupRuleResponse, error)
 	// CancelGroupRule calls off a rule's change the safeguard paused.
 	CancelGroupRule(ctx context.Context, in *CancelGroupRuleRequest, opts ...grpc.CallOption) (*CancelGroupRuleResponse, error)
+	// ImportFile imports a file (a CSV export of an HR system) into a csv
+	// directory: the first message says what and how, the next ones carry
+	// the file. The answer comes once the file is checked: the run started,
+	// or, for a dry run, what it would do.
+	ImportFile(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImportFileRequest, ImportFileResponse], error)
 }
 
 type adminServiceClient struct {
@@ -705,6 +711,19 @@ func (c *adminServiceClient) CancelGroupRule(ctx context.Context, in *CancelGrou
 	return out, nil
 }
 
+func (c *adminServiceClient) ImportFile(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImportFileRequest, ImportFileResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &AdminService_ServiceDesc.Streams[0], AdminService_ImportFile_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ImportFileRequest, ImportFileResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AdminService_ImportFileClient = grpc.ClientStreamingClient[ImportFileRequest, ImportFileResponse]
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -840,6 +859,11 @@ type AdminServiceServer interface {
 	ConfirmGroupRule(context.Context, *ConfirmGroupRuleRequest) (*ConfirmGroupRuleResponse, error)
 	// CancelGroupRule calls off a rule's change the safeguard paused.
 	CancelGroupRule(context.Context, *CancelGroupRuleRequest) (*CancelGroupRuleResponse, error)
+	// ImportFile imports a file (a CSV export of an HR system) into a csv
+	// directory: the first message says what and how, the next ones carry
+	// the file. The answer comes once the file is checked: the run started,
+	// or, for a dry run, what it would do.
+	ImportFile(grpc.ClientStreamingServer[ImportFileRequest, ImportFileResponse]) error
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -996,6 +1020,9 @@ func (UnimplementedAdminServiceServer) ConfirmGroupRule(context.Context, *Confir
 }
 func (UnimplementedAdminServiceServer) CancelGroupRule(context.Context, *CancelGroupRuleRequest) (*CancelGroupRuleResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CancelGroupRule not implemented")
+}
+func (UnimplementedAdminServiceServer) ImportFile(grpc.ClientStreamingServer[ImportFileRequest, ImportFileResponse]) error {
+	return status.Error(codes.Unimplemented, "method ImportFile not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -1900,6 +1927,13 @@ func _AdminService_CancelGroupRule_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_ImportFile_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(AdminServiceServer).ImportFile(&grpc.GenericServerStream[ImportFileRequest, ImportFileResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AdminService_ImportFileServer = grpc.ClientStreamingServer[ImportFileRequest, ImportFileResponse]
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -2104,6 +2138,12 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _AdminService_CancelGroupRule_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "ImportFile",
+			Handler:       _AdminService_ImportFile_Handler,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "idsync/v1/admin.proto",
 }
