@@ -15,12 +15,12 @@ import (
 	"github.com/idsync/idsync/server/agents"
 	"github.com/idsync/idsync/server/auth"
 	"github.com/idsync/idsync/server/authn"
+	"github.com/idsync/idsync/server/csvimport"
 	"github.com/idsync/idsync/server/directories"
 	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/people"
 	"github.com/idsync/idsync/server/reports"
 	"github.com/idsync/idsync/server/rules"
-	"github.com/idsync/idsync/server/csvimport"
 	"github.com/idsync/idsync/server/runs"
 	"github.com/idsync/idsync/server/store"
 )

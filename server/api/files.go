@@ -121,10 +121,13 @@ func (ss *session) onFileChunk(ctx context.Context, c *idsyncv1.FileChunk) error
 		}
 		name := fi.GetDirectory()
 		if !slices.Contains(ss.dirs, name) {
-			if err := ss.offend(ctx, "directory:"+clip(name), "a file for a directory the agent does not serve"); err != nil {
-				return err
-			}
-			return answer("", fmt.Sprintf("this agent does not serve directory %q", clip(name)))
+			// A watched folder set up for the wrong directory: refused,
+			// audited, and told; the stream goes on.
+			why := fmt.Sprintf("this agent is not enrolled for directory %q: enrol it with a token of that directory", clip(name))
+			ss.log.Warn("refused a file for a directory the agent does not serve", "directory", clip(name))
+			ss.s.audit.Record(ctx, store.AuditEvent{Action: "request.refused", Target: "directory:" + clip(name),
+				Outcome: store.AuditRefused, Detail: fmt.Sprintf("agent %s, session %s: a file for a directory the agent does not serve", ss.agent.ID, ss.id)})
+			return answer("", why)
 		}
 		if ss.s.files == nil {
 			return answer("", "file imports are not served by this hub")

@@ -14,7 +14,8 @@
 // row whose id could be read counts as seen, so a read that failed never
 // deprovisions its user.
 //
-// It may import `server/store`, `server/ingest`, `server/refusal` and
-// `golang.org/x/text` (the single-byte encodings); no gRPC, and never
-// `server/api`, `agent` or `ldapsync`.
+// It may import `server/store`, `server/ingest`, `server/refusal`,
+// `golang.org/x/text/encoding/charmap` and `golang.org/x/text/transform`
+// (the single-byte encodings); no gRPC, and never `server/api`, `agent`
+// or `ldapsync`.
 package csvimport

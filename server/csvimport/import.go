@@ -145,7 +145,7 @@ type Import struct {
 	// Full: the file is the whole population; the rest is swept.
 	Full bool
 	// DryRun writes nothing.
-	DryRun             bool
+	DryRun              bool
 	Encoding, Delimiter string
 }
 
@@ -158,9 +158,9 @@ type Result struct {
 // Preview is what an import would do.
 type Preview struct {
 	Rows, Created, Updated, Unchanged, Deprovisioned int64
-	CreatedUsers, UpdatedUsers, DeprovisionedUsers []string
-	Errors                                         []store.EntryError
-	ErrorCount                                     int64
+	CreatedUsers, UpdatedUsers, DeprovisionedUsers   []string
+	Errors                                           []store.EntryError
+	ErrorCount                                       int64
 	// Safeguard says why the sweep would pause ("" it would not).
 	Safeguard string
 }

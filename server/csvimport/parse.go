@@ -99,7 +99,9 @@ type FileError struct{ msg string }
 
 func (e *FileError) Error() string { return e.msg }
 
-func fileErrorf(format string, args ...any) error { return &FileError{msg: fmt.Sprintf(format, args...)} }
+func fileErrorf(format string, args ...any) error {
+	return &FileError{msg: fmt.Sprintf(format, args...)}
+}
 
 // newLayout finds d's mapped columns in a header row.
 func newLayout(d *store.Directory, header []string) (*layout, error) {
