@@ -117,6 +117,7 @@ func (a *Agent) sendNewest(ctx context.Context, st *stream, f FileConfig) error 
 	}
 	fs.mu.Unlock()
 	if taken {
+		a.log.Debug("the newest file of a watched folder was taken already", "directory", f.Directory, "file", k.name)
 		return nil
 	}
 	id, err := uploadID()
