@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/idsync/idsync/internal/eventually"
 	"github.com/idsync/idsync/server/csvimport"
@@ -375,5 +376,56 @@ func TestLimits(t *testing.T) {
 		if err := csvimport.Check(tc.imp); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("Check(%+v) = %v, want %q", tc.imp, err, tc.want)
 		}
+	}
+}
+
+// BenchmarkImport100k imports a 100,000-row export into an empty csv
+// directory through the service (the store is SQLite, as the hub's
+// default): what `make bench` measures end to end, without the transport.
+func BenchmarkImport100k(b *testing.B) {
+	var export strings.Builder
+	export.WriteString("Employee ID,Login,Work Email,Department\n")
+	for i := range 100_000 {
+		fmt.Fprintf(&export, "E%07d,user%d,user%d@example.com,Dept %d\n", i, i, i, i%20)
+	}
+	data := []byte(export.String())
+	for range b.N {
+		st, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "hub.db"))
+		if err != nil {
+			b.Fatal(err)
+		}
+		log := slog.New(slog.DiscardHandler)
+		eng := ingest.New(ingest.Config{Store: st, Log: log})
+		svc := csvimport.New(csvimport.Config{Store: st, Engine: eng, Log: log, TempDir: b.TempDir()})
+		d := &store.Directory{Name: "hr", Kind: store.KindCSV, Mapping: store.Mapping{Username: "Login", Email: "Work Email", Department: "Department"},
+			CSV: &store.CSVLayout{IDColumn: "Employee ID"}}
+		ingest.ApplyPreset(d)
+		if err := st.CreateDirectory(b.Context(), d); err != nil {
+			b.Fatal(err)
+		}
+		sp, err := svc.NewSpool()
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := sp.Write(data); err != nil {
+			b.Fatal(err)
+		}
+		start := time.Now()
+		res, err := svc.Start(b.Context(), sp, csvimport.Import{Directory: d, FileName: "x.csv", Full: true}, "admin:bench")
+		if err != nil {
+			b.Fatal(err)
+		}
+		eventually.Within(b, 5*time.Minute, "the import ends", func() (bool, string) {
+			r, err := st.GetRun(b.Context(), res.Run.ID)
+			if err != nil {
+				return false, err.Error()
+			}
+			if r.State != store.RunRunning && r.Created != 100_000 {
+				b.Fatalf("run %+v, want 100,000 created", r)
+			}
+			return r.State != store.RunRunning, string(r.State)
+		})
+		b.ReportMetric(time.Since(start).Seconds(), "s/import")
+		st.Close()
 	}
 }
