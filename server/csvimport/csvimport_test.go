@@ -14,24 +14,59 @@ import (
 	"github.com/idsync/idsync/server/csvimport"
 	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/store"
+	"github.com/idsync/idsync/internal/testserver"
+	"github.com/idsync/idsync/server/store/postgres"
 	"github.com/idsync/idsync/server/store/sqlite"
 )
+
+func TestMain(m *testing.M) { testserver.Main(m) }
 
 // harness is a hub's store, ingest engine and file import service.
 type harness struct {
 	t   *testing.T
-	st  *sqlite.Store
+	st  store.Store
 	eng *ingest.Engine
 	svc *csvimport.Service
 }
 
+// backends are the stores the tests run on: SQLite, and PostgreSQL
+// (skipped locally when it is not installed).
+var backends = []struct {
+	name string
+	open func(t *testing.T) store.Store
+}{
+	{"sqlite", func(t *testing.T) store.Store {
+		st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "hub.db"))
+		if err != nil {
+			t.Fatalf("sqlite.Open: %v", err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}},
+	{"postgres", func(t *testing.T) store.Store {
+		st, err := postgres.Open(t.Context(), testserver.Postgres(t))
+		if err != nil {
+			t.Fatalf("postgres.Open: %v", err)
+		}
+		t.Cleanup(func() { st.Close() })
+		return st
+	}},
+}
+
+// eachBackend runs fn on each store.
+func eachBackend(t *testing.T, fn func(t *testing.T, h *harness)) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) { fn(t, newHarnessOn(t, b.open(t), 0)) })
+	}
+}
+
 func newHarness(t *testing.T, maxBytes int64) *harness {
 	t.Helper()
-	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "hub.db"))
-	if err != nil {
-		t.Fatalf("sqlite.Open: %v", err)
-	}
-	t.Cleanup(func() { st.Close() })
+	return newHarnessOn(t, backends[0].open(t), maxBytes)
+}
+
+func newHarnessOn(t *testing.T, st store.Store, maxBytes int64) *harness {
+	t.Helper()
 	log := slog.New(slog.DiscardHandler)
 	eng := ingest.New(ingest.Config{Store: st, Log: log})
 	return &harness{t: t, st: st, eng: eng,
@@ -192,8 +227,9 @@ func TestFixtures(t *testing.T) {
 
 // TestBadRows: the bad rows of a file are the run's errors, by file and
 // line; the good ones are applied; the first of a duplicate id wins.
-func TestBadRows(t *testing.T) {
-	h := newHarness(t, 0)
+func TestBadRows(t *testing.T) { eachBackend(t, testBadRows) }
+
+func testBadRows(t *testing.T, h *harness) {
 	d := h.directory("hr", store.Mapping{Username: "Login", Email: "Work Email"}, &store.CSVLayout{IDColumn: "Employee ID"})
 	r := h.run(fixture(t, "bad-rows.csv"), csvimport.Import{Directory: d, FileName: "bad-rows.csv"})
 	if r.State != store.RunCompleted || r.Errors != 4 || r.Created != 17 {
@@ -265,8 +301,9 @@ func cmpOr(a, b string) string {
 
 // TestFullSweepAndDryRun: a full import deprovisions who is absent, within
 // the safeguard; a dry run says what would happen and writes nothing.
-func TestFullSweepAndDryRun(t *testing.T) {
-	h := newHarness(t, 0)
+func TestFullSweepAndDryRun(t *testing.T) { eachBackend(t, testFullSweepAndDryRun) }
+
+func testFullSweepAndDryRun(t *testing.T, h *harness) {
 	d := h.directory("hr", store.Mapping{Username: "Login", Email: "Work Email"}, &store.CSVLayout{IDColumn: "Employee ID"})
 	var all strings.Builder
 	all.WriteString("Employee ID,Login,Work Email\n")
