@@ -103,6 +103,9 @@ type Config struct {
 	// its last one a rule that reads groups waits before a group change
 	// evaluates it in full again (0: 30 s).
 	RuleInterval, RuleSettle time.Duration
+	// ImportMaxBytes caps a file imported into a csv directory (0:
+	// csvimport.DefaultMaxBytes, 64 MiB).
+	ImportMaxBytes int64
 }
 
 // Run starts the hub and serves until ctx is cancelled, then stops
@@ -208,7 +211,8 @@ func Run(ctx context.Context, cfg Config) error {
 		Heartbeat: cfg.Agents.Heartbeat})
 	fleet := agents.New(agents.Config{Store: st, CA: ca, Sessions: sessions, Audit: trail, Log: log.With("component", "agents"),
 		Heartbeat: cfg.Agents.Heartbeat, CertTTL: cfg.Agents.CertTTL})
-	files := csvimport.New(csvimport.Config{Store: st, Engine: engine, Audit: trail, Log: log, TempDir: cfg.DataDir})
+	files := csvimport.New(csvimport.Config{Store: st, Engine: engine, Audit: trail, Log: log, TempDir: cfg.DataDir,
+		MaxBytes: cfg.ImportMaxBytes})
 	agentSrv := api.NewAgentServer(api.AgentConfig{Store: st, Engine: engine, Runs: coordinator, Agents: fleet, CA: ca,
 		Sessions: sessions, Log: log, Audit: trail, Options: cfg.Agents, Files: files})
 	delegated := authnsvc.New(authnsvc.Config{Store: st, Ingest: engine, Agents: sessions, Audit: trail,
