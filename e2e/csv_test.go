@@ -95,6 +95,10 @@ func TestCSVImport(t *testing.T) {
 		if u := s.users("hr-csv")["bsmith"]; u.Status != "deprovisioned" {
 			t.Errorf("bsmith = %s, want deprovisioned (absent from a full import)", u.Status)
 		}
+		out = s.mustCtl("directory", "update", "hr-csv", "--active-values", "Active,On Leave,Sabbatical")
+		if !strings.Contains(out, "Employment Status (active: Active, On Leave, Sabbatical; other values suspend)") {
+			t.Errorf("directory update printed:\n%s\nwant the new active values", out)
+		}
 	})
 	s.step("windows-1252", func(t *testing.T) {
 		s.mustCtl("directory", "add", "hr-de", "--kind", "csv", "--map", "username=Benutzername", "--map", "given_name=Vorname",
