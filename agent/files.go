@@ -175,15 +175,16 @@ func (a *Agent) upload(ctx context.Context, st *stream, f FileConfig, k fileKey,
 
 // fileImported records the hub's answer to an upload. A file that made a
 // run is taken (imported, or failed for what it holds, which sending it
-// again would not change) and is not sent again; one refused before (a
-// run of the directory open, say) is sent again on the next schedule.
+// again would not change) and is not sent again, nor one the hub will
+// never take as it is (final: too large, say); one refused for a while (a
+// run of the directory open) is sent again on the next schedule.
 func (a *Agent) fileImported(r *idsyncv1.FileImported) {
 	fs := &a.folders
 	fs.mu.Lock()
 	p, ok := fs.pending[r.GetUploadId()]
 	if ok {
 		delete(fs.pending, r.GetUploadId())
-		if r.GetRunId() != "" {
+		if r.GetRunId() != "" || r.GetFinal() {
 			fs.taken[p.folder] = p.key
 		}
 	}

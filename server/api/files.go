@@ -104,10 +104,14 @@ type fileUpload struct {
 // enrolled for and serves; the file is imported as an admin's would be,
 // by the agent (no dry run: an agent only imports).
 func (ss *session) onFileChunk(ctx context.Context, c *idsyncv1.FileChunk) error {
-	answer := func(runID, why string) error {
-		return ss.send(ctx, &idsyncv1.ConnectResponse{Msg: &idsyncv1.ConnectResponse_FileImported{
-			FileImported: &idsyncv1.FileImported{UploadId: c.GetUploadId(), RunId: runID, Error: why}}})
+	answerAs := func(final bool) func(runID, why string) error {
+		return func(runID, why string) error {
+			return ss.send(ctx, &idsyncv1.ConnectResponse{Msg: &idsyncv1.ConnectResponse_FileImported{
+				FileImported: &idsyncv1.FileImported{UploadId: c.GetUploadId(), RunId: runID, Error: why, Final: final}}})
+		}
 	}
+	// answer is a refusal worth another try; refuse one that is not.
+	answer, refuse := answerAs(false), answerAs(true)
 	up := ss.upload
 	if up != nil && up.id != c.GetUploadId() {
 		// A new upload while one was open: the agent gave the first up.
@@ -127,10 +131,10 @@ func (ss *session) onFileChunk(ctx context.Context, c *idsyncv1.FileChunk) error
 			ss.log.Warn("refused a file for a directory the agent does not serve", "directory", clip(name))
 			ss.s.audit.Record(ctx, store.AuditEvent{Action: "request.refused", Target: "directory:" + clip(name),
 				Outcome: store.AuditRefused, Detail: fmt.Sprintf("agent %s, session %s: a file for a directory the agent does not serve", ss.agent.ID, ss.id)})
-			return answer("", why)
+			return refuse("", why)
 		}
 		if ss.s.files == nil {
-			return answer("", "file imports are not served by this hub")
+			return refuse("", "file imports are not served by this hub")
 		}
 		d, err := ss.s.store.GetDirectory(ctx, name)
 		if err != nil {
@@ -139,7 +143,7 @@ func (ss *session) onFileChunk(ctx context.Context, c *idsyncv1.FileChunk) error
 		in := fileImportFromProto(fi, d)
 		in.DryRun = false
 		if err := csvimport.Check(in); err != nil {
-			return answer("", err.Error())
+			return refuse("", err.Error())
 		}
 		sp, err := ss.s.files.NewSpool()
 		if err != nil {
@@ -152,6 +156,9 @@ func (ss *session) onFileChunk(ctx context.Context, c *idsyncv1.FileChunk) error
 	if _, err := up.spool.Write(c.GetData()); err != nil {
 		up.spool.Discard()
 		ss.upload = nil
+		if errors.Is(err, csvimport.ErrTooLarge) {
+			return refuse("", err.Error())
+		}
 		return answer("", err.Error())
 	}
 	if !c.GetLast() {

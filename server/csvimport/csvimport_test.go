@@ -1,6 +1,7 @@
 package csvimport_test
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -11,10 +12,10 @@ import (
 	"time"
 
 	"github.com/idsync/idsync/internal/eventually"
+	"github.com/idsync/idsync/internal/testserver"
 	"github.com/idsync/idsync/server/csvimport"
 	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/store"
-	"github.com/idsync/idsync/internal/testserver"
 	"github.com/idsync/idsync/server/store/postgres"
 	"github.com/idsync/idsync/server/store/sqlite"
 )
@@ -399,7 +400,7 @@ func TestLimits(t *testing.T) {
 	if _, err := sp.Write(make([]byte, 40)); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := sp.Write(make([]byte, 40)); err == nil || !strings.Contains(err.Error(), "larger than the hub takes") {
+	if _, err := sp.Write(make([]byte, 40)); !errors.Is(err, csvimport.ErrTooLarge) || err.Error() != "the file is larger than the hub takes (64 bytes)" {
 		t.Errorf("writing past the cap: %v, want refused", err)
 	}
 	for _, tc := range []struct {

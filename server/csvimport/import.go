@@ -118,14 +118,27 @@ func (s *Service) NewSpool() (*Spool, error) {
 // ErrTooLarge is a file over the size cap.
 var ErrTooLarge = errors.New("file too large")
 
+// tooLarge is the refusal of a file over the cap, which is ErrTooLarge.
+type tooLarge struct{ error }
+
+func (e tooLarge) Unwrap() []error { return []error{e.error, ErrTooLarge} }
+
 // Write appends p; past the cap it fails with ErrTooLarge.
 func (sp *Spool) Write(p []byte) (int, error) {
 	if sp.n+int64(len(p)) > sp.max {
-		return 0, refusal.Invalidf("the file is larger than the hub takes (%d MiB): %w", sp.max>>20, ErrTooLarge)
+		return 0, tooLarge{refusal.Invalidf("the file is larger than the hub takes (%s)", sizeText(sp.max))}
 	}
 	n, err := sp.f.Write(p)
 	sp.n += int64(n)
 	return n, err
+}
+
+// sizeText says n bytes in MiB, or in bytes when less than one.
+func sizeText(n int64) string {
+	if n < 1<<20 {
+		return fmt.Sprintf("%d bytes", n)
+	}
+	return fmt.Sprintf("%d MiB", n>>20)
 }
 
 // Size is what was received.

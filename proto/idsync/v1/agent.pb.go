@@ -2665,7 +2665,12 @@ type FileImported struct {
 	// The run the file started; empty when it was refused.
 	RunId string `protobuf:"bytes,2,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
 	// Empty on success; otherwise why the file was refused.
-	Error         string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	Error string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	// The hub will not take this file as it is (too large, not for a csv
+	// directory the agent serves, an encoding it does not know): the agent
+	// sends it again only once it changed. A refusal without it (another
+	// run of the directory open) is worth another try.
+	Final         bool `protobuf:"varint,4,opt,name=final,proto3" json:"final,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2719,6 +2724,13 @@ func (x *FileImported) GetError() string {
 		return x.Error
 	}
 	return ""
+}
+
+func (x *FileImported) GetFinal() bool {
+	if x != nil {
+		return x.Final
+	}
+	return false
 }
 
 var File_idsync_v1_agent_proto protoreflect.FileDescriptor
@@ -2908,11 +2920,12 @@ const file_idsync_v1_agent_proto_rawDesc = "" +
 	"\tupload_id\x18\x01 \x01(\tR\buploadId\x12-\n" +
 	"\x06import\x18\x02 \x01(\v2\x15.idsync.v1.FileImportR\x06import\x12\x12\n" +
 	"\x04data\x18\x03 \x01(\fR\x04data\x12\x12\n" +
-	"\x04last\x18\x04 \x01(\bR\x04last\"X\n" +
+	"\x04last\x18\x04 \x01(\bR\x04last\"n\n" +
 	"\fFileImported\x12\x1b\n" +
 	"\tupload_id\x18\x01 \x01(\tR\buploadId\x12\x15\n" +
 	"\x06run_id\x18\x02 \x01(\tR\x05runId\x12\x14\n" +
-	"\x05error\x18\x03 \x01(\tR\x05error*\xae\x01\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\x12\x14\n" +
+	"\x05final\x18\x04 \x01(\bR\x05final*\xae\x01\n" +
 	"\rDirectoryKind\x12\x1e\n" +
 	"\x1aDIRECTORY_KIND_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17DIRECTORY_KIND_OPENLDAP\x10\x01\x12\x15\n" +
