@@ -274,6 +274,7 @@ func (s *Service) check(sp *Spool, imp Import) (*checked, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer p.done()
 	c := &checked{badLines: map[int]bool{}}
 	seen := map[string]int{}
 	for {
@@ -316,8 +317,7 @@ func (s *Service) open(sp *Spool, imp Import) (*parser, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading the spooled file: %w", err)
 	}
-	// The parser reads f to its end, which closes it.
-	p, err := newParser(&closeAtEOF{f: f}, imp.Directory, format{encoding: imp.Encoding, delimiter: imp.Delimiter})
+	p, err := newParser(f, imp.Directory, format{encoding: imp.Encoding, delimiter: imp.Delimiter})
 	if err != nil {
 		f.Close()
 		var fe *FileError
@@ -326,26 +326,8 @@ func (s *Service) open(sp *Spool, imp Import) (*parser, error) {
 		}
 		return nil, err
 	}
+	p.close = func() { f.Close() }
 	return p, nil
-}
-
-// closeAtEOF closes its file once read to the end (or on an error), and
-// answers that error from then on.
-type closeAtEOF struct {
-	f   *os.File
-	err error
-}
-
-func (c *closeAtEOF) Read(p []byte) (int, error) {
-	if c.err != nil {
-		return 0, c.err
-	}
-	n, err := c.f.Read(p)
-	if err != nil {
-		c.err = err
-		c.f.Close()
-	}
-	return n, err
 }
 
 // fail ends run id, failed before anything was applied: the bad rows
@@ -392,6 +374,7 @@ func (s *Service) apply(ctx context.Context, id int64, sp *Spool, imp Import, c 
 	if err != nil {
 		return failRun(err)
 	}
+	defer p.done()
 	seq := uint64(0)
 	b := &store.Batch{Errors: c.bad}
 	flush := func() error {

@@ -244,6 +244,15 @@ type parser struct {
 	layout  *layout
 	decoded bool
 	rows    int
+	// close releases the file read (nil: nothing to release).
+	close func()
+}
+
+// done releases the file the parser reads.
+func (p *parser) done() {
+	if p.close != nil {
+		p.close()
+	}
 }
 
 // newParser reads the header of r and finds d's columns in it.

@@ -48,6 +48,7 @@ func (s *Service) preview(ctx context.Context, sp *Spool, imp Import) (*Preview,
 	if err != nil {
 		return nil, err
 	}
+	defer p.done()
 	pv := &Preview{Rows: c.rows, ErrorCount: int64(len(c.bad)), Errors: c.bad[:min(len(c.bad), previewErrors)]}
 	add := func(list *[]string, name string) {
 		if len(*list) < previewNames {
