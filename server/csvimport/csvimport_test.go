@@ -467,3 +467,22 @@ func BenchmarkImport100k(b *testing.B) {
 		st.Close()
 	}
 }
+
+// TestStaleSpoolsRemoved: a file a hub left mid-import in its data
+// directory is removed when the service starts again; nothing else is.
+func TestStaleSpoolsRemoved(t *testing.T) {
+	dir := t.TempDir()
+	stale, other := filepath.Join(dir, "idsync-import-123.csv"), filepath.Join(dir, "hub.db")
+	for _, f := range []string{stale, other} {
+		if err := os.WriteFile(f, []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	csvimport.New(csvimport.Config{TempDir: dir})
+	if _, err := os.Stat(stale); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the stale spool: %v, want removed", err)
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("hub.db: %v, want kept", err)
+	}
+}

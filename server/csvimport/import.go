@@ -89,7 +89,28 @@ func New(c Config) *Service {
 	if s.max <= 0 {
 		s.max = DefaultMaxBytes
 	}
+	s.removeStale()
 	return s
+}
+
+// spoolPattern names the files being imported.
+const spoolPattern = "idsync-import-*.csv"
+
+// removeStale removes the files a hub that stopped mid-import left in its
+// own TempDir (a hub's data directory is its alone): they hold people's
+// records, and their runs were failed by the reaper.
+func (s *Service) removeStale() {
+	if s.tmpDir == "" {
+		return // the system's: shared, and cleaned by it
+	}
+	stale, _ := filepath.Glob(filepath.Join(s.tmpDir, spoolPattern))
+	for _, f := range stale {
+		if err := os.Remove(f); err != nil {
+			s.log.Warn("removing a file left by an import", "file", f, "err", err)
+			continue
+		}
+		s.log.Info("removed a file left by an import that did not end", "file", f)
+	}
 }
 
 type noAuditor struct{}
@@ -108,7 +129,7 @@ type Spool struct {
 
 // NewSpool starts receiving a file.
 func (s *Service) NewSpool() (*Spool, error) {
-	f, err := os.CreateTemp(s.tmpDir, "idsync-import-*.csv")
+	f, err := os.CreateTemp(s.tmpDir, spoolPattern)
 	if err != nil {
 		return nil, fmt.Errorf("spooling the file: %w", err)
 	}
