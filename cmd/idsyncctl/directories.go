@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -427,6 +428,10 @@ func directoryText(w io.Writer, d *idsyncv1.Directory) error {
 	}
 	m := mappingPairs(d.GetMapping())
 	if d.GetKind() == idsyncv1.DirectoryKind_DIRECTORY_KIND_CSV {
+		// A file has no base DN or filters.
+		kv = slices.DeleteFunc(kv, func(f [2]string) bool {
+			return f[0] == "base dn" || f[0] == "user filter" || f[0] == "group filter"
+		})
 		return fields(w, append(kv, csvLines(d, m)...))
 	}
 	for _, k := range sortedKeys(m) {
