@@ -403,6 +403,27 @@ func TestLimits(t *testing.T) {
 	if _, err := sp.Write(make([]byte, 40)); !errors.Is(err, csvimport.ErrTooLarge) || err.Error() != "the file is larger than the hub takes (64 bytes)" {
 		t.Errorf("writing past the cap: %v, want refused", err)
 	}
+	// Four files at once; a fifth waits for one of them to end.
+	var held []*csvimport.Spool
+	for range csvimport.DefaultMaxSpools - 1 {
+		sp, err := h.svc.NewSpool()
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, sp)
+	}
+	if _, err := h.svc.NewSpool(); err == nil || !strings.Contains(err.Error(), "receiving or importing 4 files already") {
+		t.Errorf("a fifth file at once: %v, want refused", err)
+	}
+	held[0].Discard()
+	if sp, err := h.svc.NewSpool(); err != nil {
+		t.Errorf("a file once another ended: %v", err)
+	} else {
+		sp.Discard()
+	}
+	for _, sp := range held[1:] {
+		sp.Discard()
+	}
 	for _, tc := range []struct {
 		imp  csvimport.Import
 		want string

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 
 	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/refusal"
@@ -23,6 +24,9 @@ const (
 	// before anything is applied: such a file is not the export it
 	// should be.
 	MaxBadShare = 0.20
+	// DefaultMaxSpools is how many files a hub receives and imports at
+	// once: each may hold DefaultMaxBytes of its disk.
+	DefaultMaxSpools = 4
 	// batchSize is how many rows go into one store transaction.
 	batchSize = 1000
 	// previewNames is how many usernames of each kind a dry run lists.
@@ -64,6 +68,9 @@ type Config struct {
 	MaxBytes int64
 	// TempDir holds the files while they are imported ("": the system's).
 	TempDir string
+	// MaxSpools bounds the files received and imported at once (0:
+	// DefaultMaxSpools); more are refused, to be sent again.
+	MaxSpools int
 }
 
 // Service imports files into csv directories.
@@ -74,6 +81,8 @@ type Service struct {
 	log    *slog.Logger
 	max    int64
 	tmpDir string
+	// spools holds a token per file being received or imported.
+	spools chan struct{}
 }
 
 // New returns the service.
@@ -89,6 +98,10 @@ func New(c Config) *Service {
 	if s.max <= 0 {
 		s.max = DefaultMaxBytes
 	}
+	if c.MaxSpools <= 0 {
+		c.MaxSpools = DefaultMaxSpools
+	}
+	s.spools = make(chan struct{}, c.MaxSpools)
 	s.removeStale()
 	return s
 }
@@ -122,18 +135,27 @@ func (s *Service) MaxBytes() int64 { return s.max }
 
 // Spool is a file being received, kept on disk until it is imported.
 type Spool struct {
-	f   *os.File
-	n   int64
-	max int64
+	f       *os.File
+	n       int64
+	max     int64
+	release func()
 }
 
-// NewSpool starts receiving a file.
+// NewSpool starts receiving a file. While MaxSpools files are received or
+// imported, another is refused (Unmet): the sender tries again later.
 func (s *Service) NewSpool() (*Spool, error) {
+	select {
+	case s.spools <- struct{}{}:
+	default:
+		return nil, refusal.Unmetf("the hub is receiving or importing %d files already: send this one again in a moment", cap(s.spools))
+	}
+	release := sync.OnceFunc(func() { <-s.spools })
 	f, err := os.CreateTemp(s.tmpDir, spoolPattern)
 	if err != nil {
+		release()
 		return nil, fmt.Errorf("spooling the file: %w", err)
 	}
-	return &Spool{f: f, max: s.max}, nil
+	return &Spool{f: f, max: s.max, release: release}, nil
 }
 
 // ErrTooLarge is a file over the size cap.
@@ -165,10 +187,11 @@ func sizeText(n int64) string {
 // Size is what was received.
 func (sp *Spool) Size() int64 { return sp.n }
 
-// Discard removes the spooled file.
+// Discard removes the spooled file, and lets another be received.
 func (sp *Spool) Discard() {
 	sp.f.Close()
 	os.Remove(sp.f.Name())
+	sp.release()
 }
 
 // Import is what a file is and how to import it.
