@@ -3,6 +3,7 @@ package runs_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/idsync/idsync/server/runs"
 	"github.com/idsync/idsync/server/store"
@@ -37,6 +38,18 @@ func TestFileRuns(t *testing.T) {
 		if got := h.run(r.ID); got.State != store.RunFailed || !strings.Contains(got.Message, "nothing was swept") {
 			t.Errorf("run %d (%s) past the limit: %s %q, want failed, nothing swept", r.ID, r.Kind, got.State, got.Message)
 		}
+	}
+	// A schedule set on it (an update can set one) starts nothing: no
+	// agent would read it, and the run would hold the files back.
+	d.FullImportInterval = time.Minute
+	if err := h.st.UpdateDirectory(h.ctx, d); err != nil {
+		t.Fatal(err)
+	}
+	h.clock.Set(h.clock.Now().Add(24 * time.Hour))
+	h.connect("a1") // online now
+	h.schedule()
+	if n := len(h.runsOf(d)); n != 2 {
+		t.Errorf("after the scheduler: %d runs, want the 2 of the files", n)
 	}
 	if _, _, err := h.c.Start(h.ctx, d, store.RunFull, "admin:test"); err == nil ||
 		!strings.Contains(err.Error(), "is a csv directory: import a file into it") {

@@ -95,6 +95,9 @@ func (c *Coordinator) Schedule(ctx context.Context) error {
 	}
 	now := c.now()
 	for _, d := range dirs {
+		if !ingest.ReadByAgents(d.Kind) {
+			continue // an agent of a csv directory sends files; it reads nothing
+		}
 		if !slices.ContainsFunc(agents, func(a *store.Agent) bool { return c.online(a, d, now) }) {
 			continue
 		}
