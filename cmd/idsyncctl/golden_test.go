@@ -57,6 +57,7 @@ func TestGoldenOutput(t *testing.T) {
 		{"app", "test", "wiki"},
 		{"app", "import", "crm"},
 		{"app", "import", "wiki"},
+		{"app", "import", "crm", "--groups"},
 		{"push", "list"},
 		{"task", "list"},
 		{"task", "resolve", "4"},
@@ -81,6 +82,11 @@ func TestGoldenOutput(t *testing.T) {
 		{"directory", "show", "hr-csv"},
 		{"import", "start", "--directory", "hr-csv", "--file", "testdata/export.csv", "--full", "--dry-run"},
 		{"import", "start", "--directory", "hr-csv", "--file", "testdata/export.csv", "--full"},
+		{"notify", "list"},
+		{"notify", "show", "ops-mail"},
+		{"notify", "show", "pager"},
+		{"notify", "test", "ops-mail"},
+		{"notify", "retry", "ops-mail"},
 	}
 	type commandLine struct {
 		args   []string

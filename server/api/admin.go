@@ -1,9 +1,12 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -18,6 +21,7 @@ import (
 	"github.com/idsync/idsync/server/csvimport"
 	"github.com/idsync/idsync/server/directories"
 	"github.com/idsync/idsync/server/ingest"
+	"github.com/idsync/idsync/server/notify"
 	"github.com/idsync/idsync/server/people"
 	"github.com/idsync/idsync/server/reports"
 	"github.com/idsync/idsync/server/rules"
@@ -38,6 +42,7 @@ type AdminServer struct {
 	people      *people.Service
 	rules       *rules.Engine
 	files       *csvimport.Service
+	notify      *notify.Service
 }
 
 // AdminStore is what the admin service reads of the store: directories,
@@ -56,6 +61,7 @@ type AdminStore interface {
 	UserGroupsTransitive(ctx context.Context, userID string) ([]store.GroupMembership, error)
 	ListGroups(ctx context.Context, f store.GroupFilter) ([]*store.Group, error)
 	GroupMembers(ctx context.Context, groupID string) ([]store.Member, error)
+	PushesOfGroup(ctx context.Context, groupID string) ([]*store.PushedGroup, error)
 	ListAudit(ctx context.Context, f store.AuditFilter) ([]*store.AuditEvent, error)
 	// The console's reads: a page of users, a user's accounts and the
 	// hourly activity.
@@ -91,12 +97,15 @@ type AdminConfig struct {
 	Rules *rules.Engine
 	// Files imports files into csv directories (nil: not served).
 	Files *csvimport.Service
+	// Notify manages the notification channels (nil: not served).
+	Notify *notify.Service
 }
 
 // NewAdminServer returns the admin service.
 func NewAdminServer(c AdminConfig) *AdminServer {
 	return &AdminServer{store: c.Store, runs: c.Runs, agents: c.Agents, reports: c.Reports, directories: c.Directories,
-		admins: c.Admins, authn: c.Authn, people: c.People, rules: c.Rules, files: c.Files}
+		admins: c.Admins, authn: c.Authn, people: c.People, rules: c.Rules, files: c.Files,
+		notify: c.Notify}
 }
 
 func (s *AdminServer) directory(ctx context.Context, name string) (*store.Directory, error) {
@@ -494,5 +503,24 @@ func (s *AdminServer) GetGroup(ctx context.Context, req *idsyncv1.GetGroupReques
 	for _, m := range members {
 		resp.Members = append(resp.Members, &idsyncv1.GroupMember{Value: m.Value, Id: m.ID, Kind: idsyncv1.ObjectKindNamed(string(m.Kind)), Name: m.Name})
 	}
+	pushes, err := s.store.PushesOfGroup(ctx, g.ID)
+	if err != nil {
+		return nil, statusErr(err, "listing the apps that hold %q", g.Name)
+	}
+	if len(pushes) == 0 {
+		return resp, nil
+	}
+	// The apps an app-admin manages only.
+	apps, err := scopedAppNames(ctx, s.store)
+	if err != nil {
+		return nil, err
+	}
+	for _, pg := range pushes {
+		if name, ok := apps[pg.AppID]; ok {
+			resp.Apps = append(resp.Apps, &idsyncv1.GroupInApp{App: name, RemoteId: pg.RemoteID,
+				Name: cmp.Or(pg.DisplayName, g.Name), Drift: pg.Drift, Found: pg.Found})
+		}
+	}
+	slices.SortFunc(resp.Apps, func(a, b *idsyncv1.GroupInApp) int { return strings.Compare(a.App, b.App) })
 	return resp, nil
 }
