@@ -44,6 +44,9 @@ type options struct {
 	pushUsers int
 	// rules, when set, runs the group rules' Go benchmarks (issue 13).
 	rules bool
+	// csv, when set, measures file imports (issue 16): csvRows rows.
+	csv     bool
+	csvRows int
 }
 
 func parseFlags(args []string) (options, error) {
@@ -68,6 +71,8 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.push, "push", true, "measure provisioning: new users pushed over SCIM with concurrency 8, against direct calls of the SCIM client")
 	fs.IntVar(&o.pushUsers, "push-users", 10_000, "users of the provisioning push")
 	fs.BoolVar(&o.rules, "rules", true, "measure group rules: a full evaluation over 100,000 users, and a profile change to the app's rule groups (go test -bench ./server/rules/)")
+	fs.BoolVar(&o.csv, "csv", true, "measure file imports: a generated HR export streamed by idsyncctl import start --file --full --wait")
+	fs.IntVar(&o.csvRows, "csv-rows", 100_000, "rows of the csv import")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -80,7 +85,7 @@ func parseFlags(args []string) (options, error) {
 		if !set["runs"] {
 			o.runs = 1
 		}
-		for flag, v := range map[string]*int{"capture-changes": &c.steady, "capture-burst": &c.burst, "capture-ad-changes": &c.adChanges, "push-users": &o.pushUsers} {
+		for flag, v := range map[string]*int{"capture-changes": &c.steady, "capture-burst": &c.burst, "capture-ad-changes": &c.adChanges, "push-users": &o.pushUsers, "csv-rows": &o.csvRows} {
 			if !set[flag] {
 				*v /= 10
 			}
@@ -102,8 +107,10 @@ func parseFlags(args []string) (options, error) {
 		return o, fmt.Errorf("-users %d: the capture measurements need at least 2", o.users)
 	case o.push && o.pushUsers < 1:
 		return o, fmt.Errorf("-push-users %d: must be at least 1", o.pushUsers)
-	case !o.imports && !o.push && !o.rules:
-		return o, errors.New("-import=false, -push=false and -rules=false: nothing to measure")
+	case o.csv && o.csvRows < 100:
+		return o, fmt.Errorf("-csv-rows %d: must be at least 100", o.csvRows)
+	case !o.imports && !o.push && !o.rules && !o.csv:
+		return o, errors.New("-import=false, -push=false, -rules=false and -csv=false: nothing to measure")
 	}
 	return o, nil
 }
@@ -213,6 +220,11 @@ func (b *bench) run(ctx context.Context) (_ *results, err error) {
 	if b.opts.push {
 		if res.push, err = b.pushSection(ctx, bins, filepath.Join(root, "push")); err != nil {
 			return nil, fmt.Errorf("provisioning push: %w", err)
+		}
+	}
+	if b.opts.csv {
+		if res.csv, err = b.csvSection(ctx, bins, filepath.Join(root, "csv"), b.opts.csvRows); err != nil {
+			return nil, fmt.Errorf("csv import: %w", err)
 		}
 	}
 	if b.opts.rules {

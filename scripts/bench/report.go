@@ -37,6 +37,8 @@ type results struct {
 	push *pushResults
 	// rules is nil when group rules were not measured.
 	rules *rulesResults
+	// csv is nil when file imports were not measured.
+	csv *csvResults
 }
 
 // timing is one row of the table: several runs of one measure, with the
@@ -94,6 +96,9 @@ func (r *results) print(w io.Writer) {
 	}
 	if r.push != nil {
 		r.push.print(w)
+	}
+	if r.csv != nil {
+		r.csv.print(w)
 	}
 	if r.rules != nil {
 		r.rules.print(w)

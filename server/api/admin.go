@@ -18,6 +18,7 @@ import (
 	"github.com/idsync/idsync/server/agents"
 	"github.com/idsync/idsync/server/auth"
 	"github.com/idsync/idsync/server/authn"
+	"github.com/idsync/idsync/server/csvimport"
 	"github.com/idsync/idsync/server/directories"
 	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/notify"
@@ -40,6 +41,7 @@ type AdminServer struct {
 	authn       *authn.Service
 	people      *people.Service
 	rules       *rules.Engine
+	files       *csvimport.Service
 	notify      *notify.Service
 }
 
@@ -93,6 +95,8 @@ type AdminConfig struct {
 	People *people.Service
 	// Rules serves the group rules (nil: not served).
 	Rules *rules.Engine
+	// Files imports files into csv directories (nil: not served).
+	Files *csvimport.Service
 	// Notify manages the notification channels (nil: not served).
 	Notify *notify.Service
 }
@@ -100,7 +104,8 @@ type AdminConfig struct {
 // NewAdminServer returns the admin service.
 func NewAdminServer(c AdminConfig) *AdminServer {
 	return &AdminServer{store: c.Store, runs: c.Runs, agents: c.Agents, reports: c.Reports, directories: c.Directories,
-		admins: c.Admins, authn: c.Authn, people: c.People, rules: c.Rules, notify: c.Notify}
+		admins: c.Admins, authn: c.Authn, people: c.People, rules: c.Rules, files: c.Files,
+		notify: c.Notify}
 }
 
 func (s *AdminServer) directory(ctx context.Context, name string) (*store.Directory, error) {

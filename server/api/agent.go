@@ -30,6 +30,7 @@ import (
 	"github.com/idsync/idsync/server/agents"
 	"github.com/idsync/idsync/server/audit"
 	"github.com/idsync/idsync/server/auth"
+	"github.com/idsync/idsync/server/csvimport"
 	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/runs"
 	"github.com/idsync/idsync/server/sessions"
@@ -92,6 +93,7 @@ type AgentServer struct {
 	opts   AgentOptions
 	hub    *sessions.Registry
 	audit  *audit.Log
+	files  *csvimport.Service
 }
 
 // AgentStore is what the agent service's streams read and write of the
@@ -125,13 +127,16 @@ type AgentConfig struct {
 	Log      *slog.Logger
 	Audit    *audit.Log
 	Options  AgentOptions
+	// Files imports the files agents send from watched folders (nil:
+	// refused).
+	Files *csvimport.Service
 }
 
 // NewAgentServer returns the agent service.
 func NewAgentServer(cfg AgentConfig) *AgentServer {
 	cfg.Options.defaults()
 	return &AgentServer{store: cfg.Store, engine: cfg.Engine, runs: cfg.Runs, agents: cfg.Agents, ca: cfg.CA, hub: cfg.Sessions,
-		log: cfg.Log.With("component", "agents"), opts: cfg.Options, audit: cfg.Audit}
+		log: cfg.Log.With("component", "agents"), opts: cfg.Options, audit: cfg.Audit, files: cfg.Files}
 }
 
 // Enroll trades a single-use token and a CSR for a client certificate.
@@ -251,6 +256,10 @@ type session struct {
 	sentRuns map[int64]bool
 	appliers map[int64]*ingest.RunApplier
 	lagAt    time.Time // last lag recorded (apply loop only)
+
+	// upload is the file the agent is sending from a watched folder
+	// (receive loop only; one at a time).
+	upload *fileUpload
 }
 
 func newSession(s *AgentServer, a *store.Agent, hello *idsyncv1.Hello, certExpiry time.Time) *session {
@@ -373,6 +382,9 @@ func (ss *session) welcome(ctx context.Context) (*idsyncv1.ConnectResponse, erro
 		if err != nil {
 			return nil, statusErr(err, "loading directory %s", name)
 		}
+		if !ingest.ReadByAgents(d.Kind) {
+			continue // the agent sends files of it, and reads nothing
+		}
 		cp, err := ss.s.store.Checkpoint(ctx, d.ID)
 		if err != nil {
 			return nil, statusErr(err, "loading checkpoint of %s", name)
@@ -428,6 +440,12 @@ func (ss *session) sendLoop(ctx context.Context, stream idsyncv1.AgentService_Co
 }
 
 func (ss *session) recvLoop(ctx context.Context, stream idsyncv1.AgentService_ConnectServer) error {
+	defer func() {
+		if ss.upload != nil { // a file the stream ended in the middle of
+			ss.upload.spool.Discard()
+			ss.upload = nil
+		}
+	}()
 	var lastSeen time.Time
 	for {
 		m, err := stream.Recv()
@@ -460,6 +478,10 @@ func (ss *session) recvLoop(ctx context.Context, stream idsyncv1.AgentService_Co
 			}
 		case *idsyncv1.ConnectRequest_RenewCertificate:
 			if err := ss.renewCertificate(ctx, msg.RenewCertificate); err != nil {
+				return err
+			}
+		case *idsyncv1.ConnectRequest_FileChunk:
+			if err := ss.onFileChunk(ctx, msg.FileChunk); err != nil {
 				return err
 			}
 		case *idsyncv1.ConnectRequest_Heartbeat, *idsyncv1.ConnectRequest_Progress:

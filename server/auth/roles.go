@@ -90,6 +90,7 @@ var MethodPermissions = map[string]Permission{
 	adminPrefix + "ListAgents":            PermAgentsRead,
 	adminPrefix + "RevokeAgent":           PermAgentsWrite,
 	adminPrefix + "StartImport":           PermImportsWrite,
+	adminPrefix + "ImportFile":            PermImportsWrite,
 	adminPrefix + "ListImports":           PermImportsRead,
 	adminPrefix + "GetImport":             PermImportsRead,
 	adminPrefix + "ConfirmImport":         PermImportsWrite,

@@ -289,6 +289,30 @@ func (e *Engine) Finish(ctx context.Context, id int64) (*store.Run, error) {
 	return run, nil
 }
 
+// Safeguard says whether a sweep of c would deprovision more users than
+// directory d allows, and why: what a dry run of an import tells.
+func Safeguard(d *store.Directory, c store.SweepCount) (string, bool) { return safeguard(d, c) }
+
+// FinishHeld ends a full run whose read could not identify some of what it
+// read (a file's rows whose id is unreadable): what it would sweep may
+// include those, so a sweep that deprovisions anyone waits for an admin,
+// as the safeguard holds one, with why; one that deprovisions nobody
+// completes as Finish does.
+func (e *Engine) FinishHeld(ctx context.Context, id int64, why string) (*store.Run, error) {
+	c, err := e.store.SweepCandidates(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("counting sweep candidates of run %d: %w", id, err)
+	}
+	if c.Users == 0 {
+		return e.Finish(ctx, id)
+	}
+	e.log.Warn("a sweep held for an admin", "run", id, "would_deprovision", c.Users, "reason", why)
+	return e.transition(ctx, id, []store.RunState{store.RunRunning}, store.RunUpdate{
+		State: store.RunPausedBySafeguard, PendingDeprovision: c.Users,
+		Message: fmt.Sprintf("%s; the sweep would deprovision %d users, and nobody was changed: confirm with "+
+			"`idsyncctl import confirm RUN` or cancel with `idsyncctl import cancel RUN`", why, c.Users)})
+}
+
 // safeguard says whether a sweep of c would deprovision more users than the
 // directory allows, and why.
 func safeguard(d *store.Directory, c store.SweepCount) (string, bool) {
