@@ -449,14 +449,18 @@ func (b *bench) openLDAPCapture(ctx context.Context, st *stack, srv *testserver.
 		return fmt.Errorf("backlog: %w", err)
 	}
 	meter = newCPUMeter(map[string]int{"slapd": st.slapd, "hub": st.hub.Cmd.Process.Pid})
+	stopProfile := st.prof.profile("backlog")
 	restart := time.Now()
 	if err := st.startAgent(ctx); err != nil {
+		stopProfile()
 		return err
 	}
-	if bu.backlog, bu.backlogStamped, err = waitBurst(ctx, db, n, "backlog", sentinel, restart); err != nil {
-		return err
-	}
+	bu.backlog, bu.backlogStamped, err = waitBurst(ctx, db, n, "backlog", sentinel, restart)
 	bu.backlogCPU = meter.since()
+	stopProfile()
+	if err != nil {
+		return err
+	}
 	bu.backlogCPU["agent"], _ = cpuTime(st.agent.Cmd.Process.Pid) // all of the new agent's
 	return nil
 }

@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 	"time"
 
@@ -29,6 +30,9 @@ type options struct {
 	// cpuProfile, when set, is where the CPU profile of the raw go-ldap
 	// reads (this process) goes.
 	cpuProfile string
+	// hubProfiles, when set, is the directory where the hub's CPU
+	// profiles of each measured phase go.
+	hubProfiles string
 	// timeline, when positive, samples the processes' CPU use at that
 	// interval during each idsync import and prints it.
 	timeline time.Duration
@@ -54,6 +58,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (binaries, slapd, hub data, logs)")
 	fs.BoolVar(&o.verbose, "v", false, "copy the hub's and agents' logs to standard error")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the raw go-ldap reads to `FILE`")
+	fs.StringVar(&o.hubProfiles, "hub-cpuprofile", "", "write CPU profiles of the hub, one per measured phase, into `DIR`")
 	fs.DurationVar(&o.timeline, "timeline", 0, "print the CPU use of slapd, agent and hub every `INTERVAL` during each idsync import")
 	fs.BoolVar(&o.imports, "import", true, "measure full imports against raw reads (-import=false skips them, and change capture with them)")
 	fs.BoolVar(&o.capture, "capture", true, "measure change capture: latency against slapd and Samba AD, and a burst drained")
@@ -140,6 +145,17 @@ type bench struct {
 	opts     options
 	progress io.Writer
 	start    time.Time
+	// hubProfiles is the absolute -hub-cpuprofile, "" without.
+	hubProfiles string
+}
+
+// profiler returns the CPU profiler of st's hub, nil unless
+// -hub-cpuprofile asks for profiles.
+func (b *bench) profiler(st *stack) *hubProfiler {
+	if b.hubProfiles == "" {
+		return nil
+	}
+	return &hubProfiler{pid: st.hub.Cmd.Process.Pid, dir: os.Getenv(hubProfileEnv), out: b.hubProfiles, logf: b.logf}
 }
 
 func (b *bench) logf(format string, args ...any) {
@@ -201,6 +217,16 @@ func (b *bench) run(ctx context.Context) (_ *results, err error) {
 		return nil, werr
 	}
 
+	if d := b.opts.hubProfiles; d != "" {
+		if b.hubProfiles, err = filepath.Abs(d); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(b.hubProfiles, 0o755); err != nil {
+			return nil, err
+		}
+		// Every hub this process starts inherits it.
+		os.Setenv(hubProfileEnv, filepath.Join(root, "hubprof"))
+	}
 	res := &results{opts: b.opts, total: b.opts.users + b.opts.groups, loadBefore: loadAverage()}
 	if b.opts.imports {
 		if err := b.imports(ctx, bins, root, srv, res); err != nil {
@@ -291,6 +317,7 @@ func (b *bench) idsyncRound(ctx context.Context, bins devstack.Binaries, dir str
 	if err != nil {
 		return err
 	}
+	st.prof = b.profiler(st)
 	defer func() {
 		st.stop()
 		if !b.opts.keep {
@@ -308,7 +335,9 @@ func (b *bench) idsyncRound(ctx context.Context, bins devstack.Binaries, dir str
 		if b.opts.timeline > 0 {
 			tl = startTimeline(st.pids(), b.opts.timeline)
 		}
+		stop := st.prof.profile(fmt.Sprintf("%s-%d", strings.ReplaceAll(phase.name, " ", "-"), i+1))
 		r, err := st.importFull(ctx, res.total)
+		stop()
 		if tl != nil {
 			tl.stop(b.progress, fmt.Sprintf("run %d, %s", i+1, phase.name))
 		}

@@ -150,6 +150,7 @@ func (b *bench) pushRound(ctx context.Context, bins devstack.Binaries, dir strin
 	if err != nil {
 		return pushRun{}, err
 	}
+	st.prof = b.profiler(st)
 	defer func() {
 		st.stop()
 		if !b.opts.keep {
@@ -277,13 +278,16 @@ func (b *bench) push(ctx context.Context, st *stack, app *scimtest.Server, group
 		tl = startTimeline(pids, b.opts.timeline)
 	}
 	meter := newCPUMeter(pids)
+	stopProfile := st.prof.profile(fmt.Sprintf("push-%s", filepath.Base(st.dir)))
 
 	start := time.Now()
 	if _, err := st.ctl(ctx, "app", "assign", pushApp, "--group", group); err != nil {
+		stopProfile()
 		return r, err
 	}
 	r.assign = time.Since(start)
 	full, samples, err := st.waitPushed(ctx, q, app, n, start, conns)
+	stopProfile()
 	r.observed = time.Since(start)
 	r.cpu = meter.since()
 	if tl != nil {

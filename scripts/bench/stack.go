@@ -32,6 +32,8 @@ type stack struct {
 	config string
 	tee    io.Writer
 	id     string
+	// prof takes the hub's CPU profiles (-hub-cpuprofile); nil without.
+	prof *hubProfiler
 }
 
 // startStack starts a hub in dir, adds the directory of the kind (openldap

@@ -31,7 +31,7 @@ var _ store.Store = (*Store)(nil)
 // timeout for other processes holding the file, foreign keys, WAL, and
 // NORMAL sync (durable across a process crash; WAL keeps it consistent
 // across power loss).
-const params = "_busy_timeout=10000&_foreign_keys=1&_journal_mode=WAL&_synchronous=NORMAL"
+const params = "_busy_timeout=10000&_foreign_keys=1&_journal_mode=WAL&_synchronous=NORMAL&_pragma=cache_size(-65536)"
 
 // Open opens (creating it if need be) the SQLite database at path and
 // migrates it to the newest schema.
