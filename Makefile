@@ -50,7 +50,7 @@ dist: ## release binaries into dist/<os>_<arch>/ (agent: windows, linux; hub, id
 	@ls -l dist/*/
 
 .PHONY: test-deps
-test-deps: ## install the test servers from Debian packages when missing (slapd, samba-ad-dc, postgresql)
+test-deps: ## install the test servers from Debian packages when missing (slapd, samba-ad-dc, postgresql, chromium)
 	@scripts/install-test-deps.sh
 
 .PHONY: test
@@ -90,6 +90,11 @@ checkgenerate: generate ## fail when regenerating changes anything
 	@if [ -n "$$(git status --porcelain -- proto)" ]; then \
 		echo "generated code is out of date: run 'make generate' and commit" >&2; \
 		git status --porcelain -- proto >&2; git diff --stat -- proto >&2; exit 1; fi
+
+.PHONY: screenshot
+screenshot: ## regenerate docs/console-overview.png, the README's console screenshot, from the console test's stack
+	@scripts/install-test-deps.sh slapd chromium
+	IDSYNC_SCREENSHOT=$(CURDIR)/docs/console-overview.png $(GO) test -count=1 -run 'TestConsole$$' ./e2e
 
 .PHONY: demo
 demo: ## local slapd with a generated directory, hub, agent and a full import (Ctrl-C stops all)

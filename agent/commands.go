@@ -98,6 +98,8 @@ func (a *Agent) write(ctx context.Context, conn *ldapsync.Conn, src *idsyncv1.So
 		res.Error, res.ErrorCode = err.Error(), idsyncv1.WriteErrorCode_WRITE_ERROR_CODE_NOT_FOUND
 	case errors.Is(err, ldapsync.ErrEntryExists):
 		res.Error, res.ErrorCode = err.Error(), idsyncv1.WriteErrorCode_WRITE_ERROR_CODE_EXISTS
+	case errors.Is(err, ldapsync.ErrPasswordRefused):
+		res.Error, res.ErrorCode = err.Error(), idsyncv1.WriteErrorCode_WRITE_ERROR_CODE_PASSWORD_REFUSED
 	case ldapsync.Refused(err):
 		res.Error, res.ErrorCode = err.Error(), idsyncv1.WriteErrorCode_WRITE_ERROR_CODE_REFUSED
 	case err != nil:

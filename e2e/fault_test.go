@@ -283,6 +283,14 @@ func (e *faultEnv) stream(c *churn, fault faultCase, drain time.Duration) {
 		}
 	})
 	e.s.step("the hub equals the directory", func(t *testing.T) {
+		t.Cleanup(func() {
+			if t.Failed() {
+				// What each run did (state, counts) tells how a resume went:
+				// a capture that sent every object again and deprovisioned
+				// none resumed from no state.
+				t.Logf("runs of %s:\n%s", e.name, e.s.ctl("import", "list", "--directory", e.name).Stdout)
+			}
+		})
 		var err error
 		if want, err = readDirectory(t.Context(), e.ep, e.kind, e.base); err != nil {
 			t.Fatal(err)

@@ -186,7 +186,10 @@ type Event struct {
 // the present, then follows changes as they happen:
 //
 //   - syncrepl: refreshAndPersist; each persist change is emitted as it
-//     arrives, followed by a checkpoint when the server sends a cookie with it.
+//     arrives, followed by a checkpoint when the server sends a cookie with it
+//     that names a state (slapd's cookie without a CSN names none); a change
+//     queued during the refresh that is older than the entry the refresh
+//     sent (by entryCSN) is dropped.
 //   - DirSync: a round, then one more on each change notification or every
 //     PollInterval; users are re-read whole by <GUID=…>, a group's
 //     membership comes as deltas (Change.MembersIncremental).

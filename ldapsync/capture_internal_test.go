@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"reflect"
 	"strings"
 	"testing"
@@ -176,6 +177,13 @@ func summary(t *testing.T, ev Event) string {
 	return ev.Type.String()
 }
 
+// withCSN returns attrs with an entryCSN.
+func withCSN(attrs map[string][]string, csn string) map[string][]string {
+	out := maps.Clone(attrs)
+	out["entryCSN"] = []string{csn}
+	return out
+}
+
 var (
 	personAttrs = map[string][]string{"objectClass": {"inetOrgPerson"}, "uid": {"a"}, "cn": {"A"}}
 	groupAttrs  = map[string][]string{"objectClass": {"groupOfNames"}, "cn": {"G"}, "member": {"uid=a,dc=x"}}
@@ -278,6 +286,50 @@ func TestSyncreplHandler(t *testing.T) {
 				"delete ObjectKind(0) 11111111  []", "checkpoint c11"},
 		},
 		{
+			// syncprov's cookie for a change that committed before a write
+			// with an earlier CSN: resumed from, it would reload everything
+			// and report no delete.
+			name:   "persist: a cookie without a CSN is no checkpoint",
+			resume: "rid=000,csn=1",
+			messages: []syncMsg{
+				refreshDelete("rid=000", true),
+				syncEntry(ldap.SyncStateModify, uuidA, "rid=000,csn=3", "uid=a,dc=x", personAttrs),
+				syncEntry(ldap.SyncStateModify, uuidB, "rid=000", "uid=b,dc=x", personAttrs),
+				syncEntry(ldap.SyncStateDelete, uuidC, "rid=000,sid=001", "uid=c,dc=x", nil),
+				newCookie("rid=000"),
+				syncEntry(ldap.SyncStateModify, uuidA, "rid=000,csn=4", "uid=a,dc=x", personAttrs),
+			},
+			want: []string{"refresh-done present=false", "checkpoint rid=000,csn=1",
+				user + "11111111 uid=a,dc=x [{cn [A]} {uid [a]}]", "checkpoint rid=000,csn=3",
+				user + "22222222 uid=b,dc=x [{cn [A]} {uid [a]}]",
+				"delete ObjectKind(0) 33333333 uid=c,dc=x []",
+				user + "11111111 uid=a,dc=x [{cn [A]} {uid [a]}]", "checkpoint rid=000,csn=4"},
+		},
+		{
+			// slapd queues the changes made while a refresh runs, each with
+			// the entry as it left it, and sends them after the refresh,
+			// which may have read a newer state already.
+			name:   "persist: a change older than the refresh's entry is not sent again",
+			resume: "c0",
+			messages: []syncMsg{
+				syncEntry(ldap.SyncStateModify, uuidA, "", "uid=a3,dc=x", withCSN(personAttrs, "3")),
+				syncEntry(ldap.SyncStateModify, uuidB, "", "uid=b,dc=x", withCSN(personAttrs, "3")),
+				refreshDelete("c13", true),
+				syncEntry(ldap.SyncStateModify, uuidA, "c14", "uid=a2,dc=x", withCSN(personAttrs, "2")),
+				syncEntry(ldap.SyncStateModify, uuidB, "c15", "uid=b,dc=x", withCSN(personAttrs, "3")),
+				syncEntry(ldap.SyncStateModify, uuidA, "c16", "uid=a3,dc=x", withCSN(personAttrs, "3")),
+				syncEntry(ldap.SyncStateModify, uuidA, "c17", "uid=a4,dc=x", withCSN(personAttrs, "4")),
+				syncEntry(ldap.SyncStateModify, uuidC, "c18", "uid=c,dc=x", withCSN(personAttrs, "1")),
+			},
+			want: []string{user + "11111111 uid=a3,dc=x [{cn [A]} {uid [a]}]", user + "22222222 uid=b,dc=x [{cn [A]} {uid [a]}]",
+				"refresh-done present=false", "checkpoint c13",
+				"checkpoint c14",
+				user + "22222222 uid=b,dc=x [{cn [A]} {uid [a]}]", "checkpoint c15",
+				user + "11111111 uid=a3,dc=x [{cn [A]} {uid [a]}]", "checkpoint c16",
+				user + "11111111 uid=a4,dc=x [{cn [A]} {uid [a]}]", "checkpoint c17",
+				user + "33333333 uid=c,dc=x [{cn [A]} {uid [a]}]", "checkpoint c18"},
+		},
+		{
 			name: "refreshOnly ends with syncDone",
 			messages: []syncMsg{
 				syncEntry(ldap.SyncStateAdd, uuidA, "", "uid=a,dc=x", personAttrs),
@@ -378,6 +430,25 @@ func TestSyncreplClassify(t *testing.T) {
 	}
 }
 
+func TestStatelessCookie(t *testing.T) {
+	tests := []struct {
+		cookie string
+		want   bool
+	}{
+		{"rid=000", true},
+		{"rid=001,sid=002", true},
+		{"rid=000,csn=20261206145316.783198Z#000000#000#000000", false},
+		{"rid=000,sid=001,csn=20261206145316.783198Z#000000#001#000000;20261206145317.000001Z#000000#002#000000", false},
+		{"c0", false},
+		{"ldap.example.org:389#cn=directory manager:dc=example,dc=org:(objectClass=*)#42", false},
+	}
+	for _, tt := range tests {
+		if got := statelessCookie([]byte(tt.cookie)); got != tt.want {
+			t.Errorf("statelessCookie(%q) = %v, want %v", tt.cookie, got, tt.want)
+		}
+	}
+}
+
 func TestCheckpointDecode(t *testing.T) {
 	spec, err := CaptureSpec{Spec: Spec{Kind: KindAD, BaseDN: "DC=x", UserAttributes: []string{"cn", "Mail"}}}.withDefaults()
 	if err != nil {
@@ -421,6 +492,10 @@ func TestCheckpointDecode(t *testing.T) {
 		{"another base", encoded, StrategyDirSync, changed, "another base DN"},
 		{"no cookie", rewrite(map[string]any{"cookie": nil}), StrategyDirSync, spec, "holds no cookie"},
 		{"no invocationID", rewrite(map[string]any{"invocationId": nil}), StrategyDirSync, spec, "names no invocationID"},
+		{"a syncrepl cookie without a CSN", rewrite(map[string]any{"strategy": "syncrepl", "cookie": []byte("rid=000")}),
+			StrategySyncrepl, spec, `cookie "rid=000" names no state`},
+		{"a syncrepl cookie with a sid, without a CSN", rewrite(map[string]any{"strategy": "syncrepl", "cookie": []byte("rid=001,sid=002")}),
+			StrategySyncrepl, spec, "names no state"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

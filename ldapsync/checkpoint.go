@@ -70,6 +70,10 @@ func decodeCheckpoint(b []byte, s Strategy, spec CaptureSpec) (checkpointState, 
 		return cp, fmt.Errorf("the checkpoint was taken for another base DN, filter or attribute list: %w", ErrReconcile)
 	case (s == StrategySyncrepl || s == StrategyDirSync) && len(cp.Cookie) == 0:
 		return cp, fmt.Errorf("the %s checkpoint holds no cookie: %w", s, ErrReconcile)
+	case s == StrategySyncrepl && statelessCookie(cp.Cookie):
+		// Stored by an agent that kept such cookies: resumed, it would
+		// lose the deletes since the cookie before it.
+		return cp, fmt.Errorf("the syncrepl checkpoint's cookie %q names no state: %w", cp.Cookie, ErrReconcile)
 	case s == StrategyDirSync && cp.InvocationID == "":
 		return cp, fmt.Errorf("the DirSync checkpoint names no invocationID: %w", ErrReconcile)
 	case (s == StrategyPoll || s == StrategyPersistentSearch) && cp.Since.IsZero():

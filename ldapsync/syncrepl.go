@@ -52,7 +52,7 @@ func syncreplCheckpointNow(ctx context.Context, c *Conn, spec CaptureSpec) (chec
 		return checkpointState{}, fmt.Errorf("syncrepl checkpoint: %w", err)
 	}
 	done, _ := ldap.FindControl(controls, ldap.ControlTypeSyncDone).(*ldap.ControlSyncDone)
-	if done == nil || len(done.Cookie) == 0 {
+	if done == nil || len(done.Cookie) == 0 || statelessCookie(done.Cookie) {
 		return checkpointState{}, fmt.Errorf("syncrepl checkpoint: %s returned no cookie under %q (is syncprov configured on that database?)", c.url, spec.BaseDN)
 	}
 	cp := newCheckpoint(StrategySyncrepl, spec)
@@ -86,6 +86,11 @@ type syncreplHandler struct {
 	pending bool
 
 	refreshing bool
+	// refreshCSN holds the entryCSN of each entry the refresh sent, until
+	// the persist stage brings a change of it at least as new: changes made
+	// while the refresh ran are queued by slapd as they were then, and may
+	// follow the newer state the refresh read (upsertStale).
+	refreshCSN map[string]string
 	// present says the refresh used a present phase (or started from
 	// nothing): the consumer may delete what it did not hear about.
 	present bool
@@ -96,7 +101,8 @@ type syncreplHandler struct {
 
 func newSyncreplHandler(c *Conn, spec CaptureSpec, cp *checkpointState, emit func(context.Context, Event) error) (*syncreplHandler, error) {
 	h := &syncreplHandler{spec: spec, emit: emit, imp: newImporter(c, spec.Spec, nil), refreshing: true,
-		filter: "(|" + spec.UserFilter + spec.GroupFilter + ")", wanted: map[ObjectKind]map[string]bool{}}
+		filter: "(|" + spec.UserFilter + spec.GroupFilter + ")", wanted: map[ObjectKind]map[string]bool{},
+		refreshCSN: map[string]string{}}
 	var err error
 	if h.users, err = compileMatcher(spec.UserFilter); err != nil {
 		return nil, fmt.Errorf("spec: UserFilter: %w", err)
@@ -123,6 +129,7 @@ func newSyncreplHandler(c *Conn, spec CaptureSpec, cp *checkpointState, emit fun
 	add(spec.GroupAttributes...)
 	add(h.users.attributes()...)
 	add(h.groups.attributes()...)
+	add(entryCSN) // orders a refresh's entries against the changes queued meanwhile
 	if len(h.attributes) == 0 {
 		h.attributes = []string{"1.1"} // an empty list would ask for every attribute
 	}
@@ -191,6 +198,7 @@ func (h *syncreplHandler) entry(ctx context.Context, e *ldap.Entry, state *ldap.
 		if err := h.flushPresent(ctx); err != nil {
 			return err
 		}
+		delete(h.refreshCSN, id)
 		return h.emit(ctx, Event{Type: EventChange, Change: Change{Type: ChangeDelete, ExternalID: id, DN: e.DN}})
 	}
 	return fmt.Errorf("syncrepl: entry %q has an unknown sync state %d", e.DN, state.State)
@@ -202,6 +210,9 @@ func (h *syncreplHandler) upsert(ctx context.Context, e *ldap.Entry, id string) 
 	values := make(map[string][]string, len(e.Attributes))
 	for _, a := range e.Attributes {
 		values[attrName(a.Name)] = a.Values
+	}
+	if h.upsertStale(id, values[strings.ToLower(entryCSN)]) {
+		return nil
 	}
 	var kind ObjectKind
 	switch {
@@ -227,6 +238,41 @@ func (h *syncreplHandler) upsert(ctx context.Context, e *ldap.Entry, id string) 
 	}
 	sortAttributes(ch.Attributes)
 	return h.emit(ctx, Event{Type: EventChange, Change: ch})
+}
+
+// entryCSN is the operational attribute with the CSN of an entry's last
+// change.
+const entryCSN = "entryCSN"
+
+// upsertStale reports whether an entry, whose entryCSN is csn, is older
+// than what the refresh sent of it. slapd reads a refresh's entries as they
+// are when it reaches them, and queues the changes made meanwhile, each
+// with the entry as that change left it, for after the refresh: an entry
+// changed twice while the refresh ran comes in its newest state, then in
+// the older one, then in the newest again. Applying the older one would
+// undo a change for a while (an app would see it) and count as a write that
+// no one made. Changes that follow each other in the persist stage come in
+// order. Without an entryCSN there is nothing to compare.
+func (h *syncreplHandler) upsertStale(id string, csn []string) bool {
+	if len(csn) != 1 {
+		return false
+	}
+	if h.refreshing {
+		if prev, ok := h.refreshCSN[id]; !ok || csn[0] > prev {
+			h.refreshCSN[id] = csn[0]
+		}
+		return false
+	}
+	prev, ok := h.refreshCSN[id]
+	switch {
+	case !ok:
+		return false
+	case csn[0] < prev:
+		return true
+	}
+	// As new as the refresh's or newer: what follows of it is newer still.
+	delete(h.refreshCSN, id)
+	return false
 }
 
 // info handles a syncInfo intermediate message.
@@ -275,11 +321,29 @@ func (h *syncreplHandler) info(ctx context.Context, info *ldap.ControlSyncInfo) 
 	return nil
 }
 
-// keepCookie records a cookie without emitting it.
+// keepCookie records a cookie without emitting it. A cookie that names no
+// state is dropped: the one before still covers every event emitted.
 func (h *syncreplHandler) keepCookie(cookie []byte) {
-	if len(cookie) > 0 {
+	if len(cookie) > 0 && !statelessCookie(cookie) {
 		h.cookie, h.pending = cookie, true
 	}
+}
+
+// statelessCookie reports whether cookie is an OpenLDAP cookie without a
+// CSN ("rid=000", perhaps with a sid). syncprov sends one with a change
+// that committed while a write with an earlier CSN was still pending (its
+// cookie carries the newest CSN with no pending write before it, and there
+// is none yet). A search resumed from it has no state to start from: slapd
+// sends every entry again, no delete and no present phase, so the deletes
+// made since the previous cookie would be lost. Other servers' cookies are
+// opaque and do not take this form.
+func statelessCookie(cookie []byte) bool {
+	for field := range strings.SplitSeq(string(cookie), ",") {
+		if key, _, _ := strings.Cut(field, "="); key != "rid" && key != "sid" {
+			return false
+		}
+	}
+	return true
 }
 
 // setCookie records a cookie and, once the refresh is over, emits it: every

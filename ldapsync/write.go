@@ -58,6 +58,12 @@ var (
 	// forbidden attribute, …): nothing was sent, and the same op fails
 	// again the same way.
 	ErrInvalidWrite = errors.New("invalid write")
+	// ErrPasswordRefused is wrapped by Write's error when the directory
+	// refuses the password a create sets (a constraint of its password
+	// policy: AD's complexity, length or history rules, OpenLDAP ppolicy's
+	// quality checks): the same password fails again, and the half-made
+	// entry was taken back.
+	ErrPasswordRefused = errors.New("password refused by the directory's password policy")
 )
 
 // WritableAttribute reports, as an error naming it, whether Write refuses
@@ -597,7 +603,7 @@ func (w *writer) setPassword(ctx context.Context, dn string) error {
 		m := ldap.NewModifyRequest(dn, nil)
 		m.Replace("unicodePwd", []string{ldapattr.UnicodePwd(w.op.Password)})
 		if err := w.conn.ldap.Modify(m); err != nil {
-			return fmt.Errorf("setting the password of %s (unicodePwd): %w", dn, err)
+			return fmt.Errorf("setting the password of %s (unicodePwd): %w", dn, passwordError(err))
 		}
 		if w.op.MustChangePassword {
 			m := ldap.NewModifyRequest(dn, nil)
@@ -609,7 +615,7 @@ func (w *writer) setPassword(ctx context.Context, dn string) error {
 		return nil
 	}
 	if _, err := w.conn.ldap.PasswordModify(ldap.NewPasswordModifyRequest(dn, "", w.op.Password)); err != nil {
-		return fmt.Errorf("setting the password of %s (Password Modify): %w", dn, err)
+		return fmt.Errorf("setting the password of %s (Password Modify): %w", dn, passwordError(err))
 	}
 	if w.op.MustChangePassword {
 		m := ldap.NewModifyRequest(dn, nil)
@@ -621,6 +627,15 @@ func (w *writer) setPassword(ctx context.Context, dn string) error {
 		}
 	}
 	return nil
+}
+
+// passwordError marks a refusal of the password itself (a constraint
+// violation, or AD's unwillingness to take it) as ErrPasswordRefused.
+func passwordError(err error) error {
+	if ldap.IsErrorAnyOf(err, ldap.LDAPResultConstraintViolation, ldap.LDAPResultUnwillingToPerform) {
+		return fmt.Errorf("%w: %w", ErrPasswordRefused, err)
+	}
+	return err
 }
 
 // withDisableValue returns values with the disable value present when the

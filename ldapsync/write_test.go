@@ -184,6 +184,25 @@ func TestWriteAD(t *testing.T) {
 		}
 	})
 
+	t.Run("password refused by AD's complexity", func(t *testing.T) {
+		weak := create
+		weak.Attributes = attrs("Weak Pw "+sam, "Engineer")
+		for i, a := range weak.Attributes {
+			if a.Name == "sAMAccountName" || a.Name == "userPrincipalName" || a.Name == "mail" {
+				weak.Attributes[i].Values = []string{strings.Replace(a.Values[0], sam, sam+"w", 1)}
+			}
+		}
+		weak.Password = "alllowercase"
+		_, err := ldapsync.Write(t.Context(), conn, spec, weak)
+		if !errors.Is(err, ldapsync.ErrPasswordRefused) || !ldapsync.Refused(err) {
+			t.Fatalf("err = %v, want ErrPasswordRefused, a refusal", err)
+		}
+		noSecret(t, err, weak.Password)
+		if exists(t, &srv.Endpoint, "CN=Weak Pw "+sam+","+staff) {
+			t.Error("the half-made entry was left")
+		}
+	})
+
 	created := mustWrite(t, conn, spec, create)
 	id := created.ExternalID
 	t.Run("create", func(t *testing.T) {

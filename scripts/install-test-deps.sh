@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # Installs the servers idsync's tests (and demo) run against, from Debian's
 # packages, when they are missing. With arguments, only those: slapd, samba,
-# postgres.
+# postgres, chromium (the console's browser tests).
 set -euo pipefail
 
 want=("$@")
-[ ${#want[@]} -eq 0 ] && want=(slapd samba postgres)
+[ ${#want[@]} -eq 0 ] && want=(slapd samba postgres chromium)
 
 pkgs=()
 for w in "${want[@]}"; do
@@ -20,6 +20,9 @@ for w in "${want[@]}"; do
 		;;
 	postgres)
 		ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || pkgs+=(postgresql)
+		;;
+	chromium)
+		command -v chromium >/dev/null || pkgs+=(chromium)
 		;;
 	*) echo "install-test-deps: unknown server $w" >&2; exit 2 ;;
 	esac

@@ -37,7 +37,7 @@ func run(args []string) int {
 	var cfg hub.Config
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "data `DIR`: CA, certificates, admin.conf and the SQLite store")
 	fs.StringVar(&cfg.GRPCListen, "grpc-listen", "127.0.0.1:7443", "gRPC `ADDR` for agents and idsyncctl")
-	fs.StringVar(&cfg.HTTPListen, "http-listen", "127.0.0.1:7080", "HTTP `ADDR` for /healthz, /readyz and /metrics")
+	fs.StringVar(&cfg.HTTPListen, "http-listen", "127.0.0.1:7080", "HTTP `ADDR` for the admin console, /healthz, /readyz and /metrics")
 	fs.StringVar(&cfg.Store, "store", "sqlite", "store backend: sqlite or postgres")
 	fs.StringVar(&cfg.StoreDSN, "store-dsn", os.Getenv("IDSYNC_STORE_DSN"), "PostgreSQL `DSN` (default $IDSYNC_STORE_DSN)")
 	fs.DurationVar(&cfg.Agents.Heartbeat, "agent-heartbeat", 3*time.Second, "heartbeat interval on agent streams; an agent silent for three is offline")
@@ -46,6 +46,8 @@ func run(args []string) int {
 	fs.DurationVar(&cfg.Provision.MinBackoff, "push-min-backoff", 2*time.Second, "wait after a push's first failure; doubles per failure, with jitter")
 	fs.DurationVar(&cfg.Provision.MaxBackoff, "push-max-backoff", 10*time.Minute, "longest wait between a push's attempts")
 	fs.DurationVar(&cfg.Agents.CertTTL, "agent-cert-ttl", 365*24*time.Hour, "lifetime of the client certificates agents get; they renew when a third is left")
+	fs.DurationVar(&cfg.RuleInterval, "rule-interval", time.Hour, "how often every group rule is evaluated in full besides on each change (negative: never on a schedule)")
+	fs.DurationVar(&cfg.RuleSettle, "rule-settle", 30*time.Second, "how long after its last full evaluation a group rule that reads groups waits before a group change evaluates it in full again")
 	cfg.AuditRetention, cfg.UserRetention = 180*days.Day, 90*days.Day
 	fs.Var(days.Value{D: &cfg.AuditRetention}, "audit-retention", "how long audit events are kept: 180d, 4320h")
 	fs.Var(days.Value{D: &cfg.UserRetention}, "user-retention", "how long a deprovisioned user is kept, restorable, before it is purged (profile, groups, app accounts), where its directory does not say (directory update --retention)")
@@ -55,6 +57,11 @@ func run(args []string) int {
 	fs.IntVar(&cfg.Bounds.Conns, "max-connections", 1024, "open connections each listener (gRPC, HTTP) takes; past them a new one is closed at once")
 	fs.IntVar(&cfg.Bounds.ConnsPerAddr, "max-connections-per-address", 64, "open connections each listener takes from one client address")
 	hosts := fs.String("tls-hosts", "", "extra comma-separated `NAMES` for the hub's server certificate")
+	fs.BoolVar(&cfg.HTTPTLS, "http-tls", false, "serve the HTTP listener (the console) over TLS with the hub's own certificate (loopback, this machine's name and --tls-hosts); without TLS the console answers on loopback only")
+	fs.StringVar(&cfg.HTTPCert, "http-cert", "", "serve the HTTP listener over TLS with this certificate `FILE` (PEM, chain included) instead, with --http-key")
+	fs.StringVar(&cfg.HTTPKey, "http-key", "", "the private key `FILE` (PEM) of --http-cert")
+	fs.DurationVar(&cfg.Console.Idle, "console-idle-timeout", 30*time.Minute, "a console session unused this long ends")
+	fs.DurationVar(&cfg.Console.MaxAge, "console-max-age", 12*time.Hour, "a console session ends this long after its sign-in, used or not")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn, error")
 	if err := fs.Parse(args[1:]); err != nil {

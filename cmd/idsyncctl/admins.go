@@ -207,3 +207,70 @@ var reportView = view[*idsyncv1.GetReportResponse]{
 func reportRows(r *idsyncv1.GetReportResponse) [][]string {
 	return mapSlice(r.GetRows(), (*idsyncv1.ReportRow).GetCells)
 }
+
+type adminGrantJSON struct {
+	ID        string     `json:"id"`
+	Role      string     `json:"role"`
+	Group     string     `json:"group"`
+	GroupID   string     `json:"group_id"`
+	Groups    []string   `json:"groups,omitempty"`
+	Apps      []string   `json:"apps,omitempty"`
+	CreatedBy string     `json:"created_by,omitempty"`
+	CreatedAt *time.Time `json:"created_at,omitempty"`
+	RevokedAt *time.Time `json:"revoked_at,omitempty"`
+}
+
+func toAdminGrantJSON(g *idsyncv1.AdminGrant) adminGrantJSON {
+	return adminGrantJSON{ID: g.GetId(), Role: g.GetRole(), Group: g.GetGroup(), GroupID: g.GetGroupId(), Groups: g.GetGroups(),
+		Apps: g.GetApps(), CreatedBy: g.GetCreatedBy(), CreatedAt: timeJSON(g.GetCreatedAt()), RevokedAt: timeJSON(g.GetRevokedAt())}
+}
+
+func adminGrantCreate(c *cli, args []string) error {
+	fs := c.flags("admin grant")
+	role := fs.String("role", "", "`ROLE`: super-admin, app-admin, group-admin or read-only")
+	group := fs.String("group", "", "the directory `GROUP` whose members hold the role, DIRECTORY/GROUP (e.g. corp/idsync-admins) or a group id")
+	groups := fs.String("groups", "", "for group-admin: the comma-separated `GROUPS` it acts for, each DIRECTORY/GROUP or a group id")
+	apps := fs.String("apps", "", "for app-admin: the comma-separated `APPS` it manages (default all)")
+	return query(c, fs, args, "",
+		func(ctx context.Context, h hub, _ string) (*idsyncv1.AdminGrant, error) {
+			if *role == "" || *group == "" {
+				return nil, &exitError{code: exitUsage, err: fmt.Errorf("--role and --group: required")}
+			}
+			r, err := h.admin.CreateAdminGrant(ctx, &idsyncv1.CreateAdminGrantRequest{
+				Role: *role, Group: *group, Groups: splitList(*groups), Apps: splitList(*apps)})
+			return r.GetGrant(), err
+		},
+		itemView(toAdminGrantJSON, func(w io.Writer, g *idsyncv1.AdminGrant) error {
+			_, err := fmt.Fprintf(w, "admin grant %s: the members of %s sign in to the console as %s\n", g.GetId(), g.GetGroup(), g.GetRole())
+			return err
+		}))
+}
+
+func adminGrantList(c *cli, args []string) error {
+	return query(c, c.flags("admin grant list"), args, "",
+		func(ctx context.Context, h hub, _ string) ([]*idsyncv1.AdminGrant, error) {
+			r, err := h.admin.ListAdminGrants(ctx, &idsyncv1.ListAdminGrantsRequest{})
+			return r.GetGrants(), err
+		},
+		listView(toAdminGrantJSON, []string{"ID", "GROUP", "ROLE", "SCOPE", "STATE", "CREATED", "BY"},
+			func(g *idsyncv1.AdminGrant) []string {
+				state := "live"
+				if g.GetRevokedAt() != nil {
+					state = "revoked " + timeStr(g.GetRevokedAt())
+				}
+				scope := strings.Join(append(g.GetGroups(), g.GetApps()...), ",")
+				return []string{g.GetId(), g.GetGroup(), g.GetRole(), dash(scope), state, timeStr(g.GetCreatedAt()), dash(g.GetCreatedBy())}
+			}))
+}
+
+func adminGrantRevoke(c *cli, args []string) error {
+	return query(c, c.flags("admin grant revoke"), args, "ID",
+		func(ctx context.Context, h hub, id string) (*idsyncv1.AdminGrant, error) {
+			r, err := h.admin.RevokeAdminGrant(ctx, &idsyncv1.RevokeAdminGrantRequest{Id: id})
+			return r.GetGrant(), err
+		},
+		itemView(toAdminGrantJSON, func(w io.Writer, g *idsyncv1.AdminGrant) error {
+			_, err := fmt.Fprintf(w, "admin grant %s (%s of %s) revoked at %s\n", g.GetId(), g.GetRole(), g.GetGroup(), timeStr(g.GetRevokedAt()))
+			return err
+		}))
+}

@@ -833,6 +833,8 @@ type appJSON struct {
 	Reconcile      *uint64          `json:"reconcile_interval_seconds"` // null: never
 	Assignments    []assignmentJSON `json:"assignments"`
 	PushedGroups   []string         `json:"pushed_groups"`
+	// PushedGroupStates are the pushed groups with something to report.
+	PushedGroupStates []pushedGroupJSON `json:"pushed_group_states,omitempty"`
 	// Target is set for an app that is a directory written through its
 	// agents.
 	Target    *targetJSON       `json:"directory_target,omitempty"`
@@ -843,6 +845,15 @@ type appJSON struct {
 	// A super-admin's exceptions.
 	AllowInsecureHTTP   bool `json:"allow_insecure_http,omitempty"`
 	AllowLocalAddresses bool `json:"allow_local_addresses,omitempty"`
+}
+
+// pushedGroupJSON is what the pushes know of a pushed group.
+type pushedGroupJSON struct {
+	Name      string     `json:"name"`
+	Missing   []string   `json:"missing,omitempty"`
+	Drift     string     `json:"drift,omitempty"`
+	DriftAt   *time.Time `json:"drift_at,omitempty"`
+	CheckedAt *time.Time `json:"checked_at,omitempty"`
 }
 
 type assignmentJSON struct {
@@ -886,6 +897,10 @@ func toAppJSON(a *idsyncv1.App) appJSON {
 	}
 	for _, as := range a.GetAssignments() {
 		j.Assignments = append(j.Assignments, assignmentJSON{Kind: as.GetKind(), ID: as.GetTargetId(), Name: as.GetName()})
+	}
+	for _, g := range a.GetPushedGroupStates() {
+		j.PushedGroupStates = append(j.PushedGroupStates, pushedGroupJSON{Name: g.GetName(), Missing: g.GetMissing(),
+			Drift: g.GetDrift(), DriftAt: timeJSON(g.GetDriftAt()), CheckedAt: timeJSON(g.GetCheckedAt())})
 	}
 	for _, r := range a.GetMapping() {
 		j.Mapping = append(j.Mapping, mappingRuleJSON{Target: r.GetTarget(), Expr: r.GetExpr()})
@@ -963,6 +978,24 @@ func appText(w io.Writer, a *idsyncv1.App) error {
 	}...)
 	if err := fields(w, kv); err != nil {
 		return err
+	}
+	if states := a.GetPushedGroupStates(); len(states) > 0 {
+		// What needs an admin's eye: members that cannot be in the app's
+		// group, and what was changed in the app by hand.
+		fmt.Fprintln(w, "pushed groups, what the pushes found:")
+		var rows [][]string
+		for _, g := range states {
+			if m := g.GetMissing(); len(m) > 0 {
+				rows = append(rows, []string{"  " + g.GetName(), fmt.Sprintf("%d member(s) without an account in the app, not in the group: %s",
+					len(m), strings.Join(m, ", "))})
+			}
+			if d := g.GetDrift(); d != "" {
+				rows = append(rows, []string{"  " + g.GetName(), "changed in the app by hand, set back at " + timeStr(g.GetDriftAt()) + ": " + d})
+			}
+		}
+		if err := tableNoHeader(w, rows); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintln(w, "assignments:")
 	if len(a.GetAssignments()) == 0 {

@@ -44,6 +44,7 @@ type directoryFlags struct {
 	initialPasswordFile         string
 	mustChange, noWriteBack     bool
 	retention                   string
+	passwordPolicy              string
 }
 
 func (f *directoryFlags) register(fs *flag.FlagSet) {
@@ -65,6 +66,7 @@ func (f *directoryFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.initialPasswordFile, "initial-password-file", "", "write-back: `FILE` holding the mapping expression of a created user's initial password (it may be a literal in quotes); sealed, never shown")
 	fs.BoolVar(&f.mustChange, "must-change-password", true, "write-back: created users must change the initial password at the first sign-in (sign-in through the hub is refused until then)")
 	fs.BoolVar(&f.noWriteBack, "no-write-back", false, "write-back off: the hub writes nothing into the directory")
+	fs.StringVar(&f.passwordPolicy, "password-policy", "", "the `RULES` every password the hub sets in the directory follows, comma-separated: min-length=N, classes=N (of upper, lower, digit, symbol), not-username, not-reused; or none")
 	fs.StringVar(&f.retention, "retention", "", "how long a deprovisioned user is kept, restorable, before it is purged: `DURATION` such as 30d, or default (the hub's --user-retention)")
 }
 
@@ -98,6 +100,11 @@ func (f *directoryFlags) build(fs *flag.FlagSet, d *idsyncv1.Directory) ([]strin
 				d.RetentionSeconds = uint64(r / time.Second)
 			}
 			set = append(set, "retention_seconds")
+		case "password-policy":
+			if f.passwordPolicy != "none" {
+				d.PasswordPolicy = f.passwordPolicy
+			}
+			set = append(set, "password_policy")
 		case "mastered":
 			d.Mastered = splitList(f.mastered)
 			set = append(set, "mastered")
@@ -298,6 +305,7 @@ type directoryJSON struct {
 	WriteBack        *writeBackJSON    `json:"write_back,omitempty"`
 	// RetentionSeconds: 0 is the hub's default.
 	RetentionSeconds uint64 `json:"retention_seconds"`
+	PasswordPolicy   string `json:"password_policy,omitempty"`
 }
 
 // writeBackJSON is a directory's write-back settings; the initial password
@@ -326,7 +334,7 @@ func toDirectoryJSON(d *idsyncv1.Directory) directoryJSON {
 		SafeguardPercent: d.GetSafeguardPercent(), SafeguardMax: d.GetSafeguardMax(), Capture: d.GetCapture(),
 		CaptureStrategy: dash(d.GetCaptureStrategy()),
 		ActiveUsers:     d.GetActiveUsers(), Groups: d.GetGroups(), Agents: d.GetAgents(),
-		Mastered: d.GetMastered(), RetentionSeconds: d.GetRetentionSeconds(),
+		Mastered: d.GetMastered(), RetentionSeconds: d.GetRetentionSeconds(), PasswordPolicy: d.GetPasswordPolicy(),
 	}
 	if r := d.GetLastRun(); r != nil {
 		rj := toRunJSON(r)
@@ -389,6 +397,9 @@ func directoryText(w io.Writer, d *idsyncv1.Directory) error {
 			importKindName(r.GetKind()), runStateName(r.GetState()), timeStr(r.GetStartedAt()))})
 	}
 	kv = append(kv, writeBackLines(d.GetWriteBack())...)
+	if p := d.GetPasswordPolicy(); p != "" {
+		kv = append(kv, [2]string{"password policy", p})
+	}
 	return fields(w, kv)
 }
 

@@ -22,6 +22,12 @@
 //
 // New returns the same server as a plain http.Handler for benchmarks.
 //
+// Plain (StartPlain) is a second service provider built from the same
+// library apart from Server — a ResourceHandler over maps with a PATCH
+// interpreter of its own, answering PATCH with 204, filtering with eq only
+// — so that a client tested against both depends on the protocol, not on
+// one implementation's ways.
+//
 // It may import the standard library, `github.com/elimity-com/scim/...`,
 // `github.com/scim2/filter-parser/v2` and `github.com/google/uuid`; nothing
 // of idsync, so that every package's tests can use it.

@@ -42,6 +42,12 @@
 // own stamps in its store (push.go says how). -import=false skips the
 // imports and change capture, to measure the push alone.
 //
+// With -rules (the default) it then runs the group rules' Go benchmarks
+// (server/rules/bench_test.go, through go test -bench): a rule over
+// 100,000 users evaluated in full, first and again, and a profile change
+// reaching a SCIM app's rule groups (p50, p99 over 200 changes), and holds
+// them to the issue's targets.
+//
 // Linux only: it reads /proc.
 //
 // It may import the stack helpers (`internal/devstack`,

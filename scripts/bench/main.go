@@ -46,6 +46,8 @@ type options struct {
 	// users pushed to a SCIM server, once per run.
 	push      bool
 	pushUsers int
+	// rules, when set, runs the group rules' Go benchmarks (issue 13).
+	rules bool
 }
 
 func parseFlags(args []string) (options, error) {
@@ -70,6 +72,7 @@ func parseFlags(args []string) (options, error) {
 	fs.Float64Var(&c.adRate, "capture-ad-rate", 2, "changes per second against Samba AD (it notifies within 5 s)")
 	fs.BoolVar(&o.push, "push", true, "measure provisioning: new users pushed over SCIM with concurrency 8, against direct calls of the SCIM client")
 	fs.IntVar(&o.pushUsers, "push-users", 10_000, "users of the provisioning push")
+	fs.BoolVar(&o.rules, "rules", true, "measure group rules: a full evaluation over 100,000 users, and a profile change to the app's rule groups (go test -bench ./server/rules/)")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -104,8 +107,8 @@ func parseFlags(args []string) (options, error) {
 		return o, fmt.Errorf("-users %d: the capture measurements need at least 2", o.users)
 	case o.push && o.pushUsers < 1:
 		return o, fmt.Errorf("-push-users %d: must be at least 1", o.pushUsers)
-	case !o.imports && !o.push:
-		return o, errors.New("-import=false and -push=false: nothing to measure")
+	case !o.imports && !o.push && !o.rules:
+		return o, errors.New("-import=false, -push=false and -rules=false: nothing to measure")
 	}
 	return o, nil
 }
@@ -236,6 +239,11 @@ func (b *bench) run(ctx context.Context) (_ *results, err error) {
 	if b.opts.push {
 		if res.push, err = b.pushSection(ctx, bins, filepath.Join(root, "push")); err != nil {
 			return nil, fmt.Errorf("provisioning push: %w", err)
+		}
+	}
+	if b.opts.rules {
+		if res.rules, err = b.rulesSection(ctx); err != nil {
+			return nil, fmt.Errorf("group rules: %w", err)
 		}
 	}
 	res.loadAfter = loadAverage()

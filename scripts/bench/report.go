@@ -35,6 +35,8 @@ type results struct {
 	capture *captureResults
 	// push is nil when provisioning was not measured.
 	push *pushResults
+	// rules is nil when group rules were not measured.
+	rules *rulesResults
 }
 
 // timing is one row of the table: several runs of one measure, with the
@@ -92,6 +94,9 @@ func (r *results) print(w io.Writer) {
 	}
 	if r.push != nil {
 		r.push.print(w)
+	}
+	if r.rules != nil {
+		r.rules.print(w)
 	}
 }
 

@@ -6,5 +6,7 @@
 // stops everything it started on Ctrl-C.
 //
 // It may import the stack helpers (`internal/devstack`,
-// `internal/testserver`, `internal/gendir`) only: it runs the real binaries.
+// `internal/testserver`, `internal/gendir`, `internal/scimtest` for the SCIM
+// test app) and `internal/adminconf` (the token it prints for the console)
+// only: it runs the real binaries.
 package main

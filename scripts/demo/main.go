@@ -14,8 +14,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/idsync/idsync/internal/adminconf"
 	"github.com/idsync/idsync/internal/devstack"
 	"github.com/idsync/idsync/internal/gendir"
+	"github.com/idsync/idsync/internal/scimtest"
 	"github.com/idsync/idsync/internal/testserver"
 )
 
@@ -144,6 +146,31 @@ func run(ctx context.Context, nUsers, nGroups int, grpcAddr, httpAddr string) er
 		return fmt.Errorf("the import failed: %w (see .demo/hub.log and .demo/agent.log)", err)
 	}
 
+	step("starting the SCIM test app and assigning it group %s (pushes, accounts, a dead letter or two)", gen.GroupCN(0))
+	appToken := "demo-scim-token"
+	app, err := scimtest.Listen(scimtest.Options{Token: appToken})
+	if err != nil {
+		return fmt.Errorf("starting the SCIM test app: %w", err)
+	}
+	defer app.Close()
+	// Two creates refused: dead letters to look at and retry in the console.
+	app.Inject(scimtest.Fault{Method: "POST", PathPrefix: "/Users", Status: 400, Times: 2})
+	tokenFile := filepath.Join(dir, "crm.token")
+	if err := os.WriteFile(tokenFile, []byte(appToken+"\n"), 0o600); err != nil {
+		return err
+	}
+	if _, err := ctl("app", "add", "crm", "--scim-url", app.URL, "--auth", "bearer", "--token-file", tokenFile,
+		"--allow-insecure-http", "--allow-local-addresses"); err != nil {
+		return err
+	}
+	if _, err := ctl("app", "assign", "crm", "--group", gen.GroupCN(0)); err != nil {
+		return err
+	}
+	conf, err := adminconf.Read(hub.AdminConf)
+	if err != nil {
+		return err
+	}
+
 	rel := func(p string) string {
 		if r, err := filepath.Rel(root, p); err == nil {
 			return r
@@ -151,7 +178,12 @@ func run(ctx context.Context, nUsers, nGroups int, grpcAddr, httpAddr string) er
 		return p
 	}
 	fmt.Printf(`
-Everything is running. Try, in another terminal (from %s):
+Everything is running. First, open the admin console:
+
+  %s
+  sign in with the admin token: %s
+
+Then try, in another terminal (from %s):
 
   export IDSYNC_CONFIG=%s
   bin/idsyncctl directory show corp
@@ -170,8 +202,8 @@ Everything is running. Try, in another terminal (from %s):
   bin/idsyncctl user list --status deprovisioned
   bin/idsyncctl agent list
 
-Press Ctrl-C to stop slapd, the hub and the agent.
-`, root, rel(hub.AdminConf), gen.UserUID(42), gen.GroupCN(0),
+Press Ctrl-C to stop slapd, the hub, the agent and the SCIM app.
+`, "http://"+hub.HTTPAddr+"/", conf.Token, root, rel(hub.AdminConf), gen.UserUID(42), gen.GroupCN(0),
 		gen.UserDN(7), slapd.URL, slapd.BindDN, slapd.BindPassword, gen.UserUID(7),
 		slapd.URL, slapd.BindDN, slapd.BindPassword, gen.UserDN(42))
 	<-ctx.Done()

@@ -4,74 +4,95 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"slices"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
-	"github.com/idsync/idsync/internal/pki"
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
-	"github.com/idsync/idsync/server/audit"
+	"github.com/idsync/idsync/server/admins"
+	"github.com/idsync/idsync/server/agents"
 	"github.com/idsync/idsync/server/auth"
 	"github.com/idsync/idsync/server/authn"
+	"github.com/idsync/idsync/server/directories"
 	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/people"
-	"github.com/idsync/idsync/server/provision"
-	"github.com/idsync/idsync/server/secrets"
-	"github.com/idsync/idsync/server/sessions"
+	"github.com/idsync/idsync/server/reports"
+	"github.com/idsync/idsync/server/rules"
+	"github.com/idsync/idsync/server/runs"
 	"github.com/idsync/idsync/server/store"
 )
 
 // AdminServer serves AdminService.
 type AdminServer struct {
 	idsyncv1.UnimplementedAdminServiceServer
-	store     store.Store
-	engine    *ingest.Engine
-	ca        *pki.CA
-	sessions  *sessions.Registry
-	log       *slog.Logger
-	audit     *audit.Log
-	heartbeat time.Duration
-	authn     *authn.Service
-	box       *secrets.Box
-	people    *people.Service
-	retention time.Duration
+	store       AdminStore
+	runs        *runs.Coordinator
+	agents      *agents.Service
+	reports     *reports.Service
+	directories *directories.Service
+	admins      *admins.Service
+	authn       *authn.Service
+	people      *people.Service
+	rules       *rules.Engine
 }
+
+// AdminStore is what the admin service reads of the store: directories,
+// agents, runs, users, groups and the audit trail as they are; every
+// change goes through a service.
+type AdminStore interface {
+	scopeStore
+	ListDirectories(ctx context.Context) ([]*store.Directory, error)
+	DirectoryStats(ctx context.Context, directoryID int64) (store.DirectoryStats, error)
+	ListAgents(ctx context.Context) ([]*store.Agent, error)
+	ListRuns(ctx context.Context, f store.RunFilter) ([]*store.Run, error)
+	GetRun(ctx context.Context, id int64) (*store.Run, error)
+	RunErrors(ctx context.Context, runID int64, limit int) ([]store.EntryError, error)
+	ListUsers(ctx context.Context, f store.UserFilter) ([]*store.User, error)
+	UserGroups(ctx context.Context, userID string) ([]*store.Group, error)
+	UserGroupsTransitive(ctx context.Context, userID string) ([]store.GroupMembership, error)
+	ListGroups(ctx context.Context, f store.GroupFilter) ([]*store.Group, error)
+	GroupMembers(ctx context.Context, groupID string) ([]store.Member, error)
+	ListAudit(ctx context.Context, f store.AuditFilter) ([]*store.AuditEvent, error)
+	// The console's reads: a page of users, a user's accounts and the
+	// hourly activity.
+	SearchUsers(ctx context.Context, f store.UserSearch) ([]*store.User, error)
+	GetDirectoryByID(ctx context.Context, id int64) (*store.Directory, error)
+	AppsOfUser(ctx context.Context, userID string) ([]int64, error)
+	GetAccount(ctx context.Context, appID int64, userID string) (*store.Account, error)
+	Activity(ctx context.Context, since time.Time) ([]store.ActivityCount, error)
+}
+
+var _ AdminStore = store.Store(nil)
 
 // AdminConfig is what the admin service is built with.
 type AdminConfig struct {
-	Store    store.Store
-	Engine   *ingest.Engine
-	CA       *pki.CA
-	Sessions *sessions.Registry
-	// Box seals a directory's initial password expression.
-	Box   *secrets.Box
-	Log   *slog.Logger
-	Audit *audit.Log
-	// Heartbeat is the agents' heartbeat interval (an agent silent for
-	// three is offline; default 10 s).
-	Heartbeat time.Duration
+	Store AdminStore
+	// Runs starts, confirms and cancels import runs.
+	Runs *runs.Coordinator
+	// Agents issues enrolment tokens, revokes agents and tells their
+	// states.
+	Agents *agents.Service
+	// Reports computes the reports.
+	Reports *reports.Service
+	// Directories creates and changes directories.
+	Directories *directories.Service
+	// Admins issues and revokes admin tokens.
+	Admins *admins.Service
 	// Authn answers Authenticate (nil: delegated authentication is off).
 	Authn *authn.Service
-	// People acts on users and local groups (deactivate, restore, create…).
+	// People acts on users and local groups (deactivate, restore, create…)
+	// and tells when users are purged.
 	People *people.Service
-	// UserRetention is how long a deprovisioned user is kept before it is
-	// purged, where its directory does not say (for the purge dates shown).
-	UserRetention time.Duration
+	// Rules serves the group rules (nil: not served).
+	Rules *rules.Engine
 }
 
 // NewAdminServer returns the admin service.
 func NewAdminServer(c AdminConfig) *AdminServer {
-	if c.Heartbeat <= 0 {
-		c.Heartbeat = 10 * time.Second
-	}
-	return &AdminServer{store: c.Store, engine: c.Engine, ca: c.CA, sessions: c.Sessions, box: c.Box,
-		log: c.Log.With("component", "admin"), audit: c.Audit, heartbeat: c.Heartbeat, authn: c.Authn,
-		people: c.People, retention: c.UserRetention}
+	return &AdminServer{store: c.Store, runs: c.Runs, agents: c.Agents, reports: c.Reports, directories: c.Directories,
+		admins: c.Admins, authn: c.Authn, people: c.People, rules: c.Rules}
 }
 
 func (s *AdminServer) directory(ctx context.Context, name string) (*store.Directory, error) {
@@ -91,25 +112,9 @@ func (s *AdminServer) directory(ctx context.Context, name string) (*store.Direct
 // CreateDirectory adds a directory, filling empty settings from its kind's preset.
 func (s *AdminServer) CreateDirectory(ctx context.Context, req *idsyncv1.CreateDirectoryRequest) (*idsyncv1.CreateDirectoryResponse, error) {
 	d := directoryFromProto(req.GetDirectory(), nil)
-	ingest.ApplyPreset(d)
-	if wb := req.GetDirectory().GetWriteBack(); wb != nil {
-		if err := s.applyWriteBack(d, wb, writeBackFields); err != nil {
-			return nil, err
-		}
+	if err := s.directories.Create(ctx, d, writeBackFromProto(req.GetDirectory().GetWriteBack()), auth.Actor(ctx)); err != nil {
+		return nil, statusErr(err, "")
 	}
-	if err := ingest.ValidateDirectory(d); err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "directory: %v", err)
-	}
-	if err := provision.ValidateWriteBack(d); err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "directory %s: %v", d.Name, err)
-	}
-	if err := s.store.CreateDirectory(ctx, d); errors.Is(err, store.ErrConflict) {
-		return nil, status.Errorf(codes.AlreadyExists, "directory %q already exists", d.Name)
-	} else if err != nil {
-		return nil, statusErr(err, "creating directory %q", d.Name)
-	}
-	s.log.Info("directory created", "directory", d.Name, "kind", d.Kind, "by", auth.Actor(ctx))
-	s.audit.Event(ctx, "directory.create", "directory:"+d.Name, "kind %s, base %s", d.Kind, d.BaseDN)
 	pd, err := s.describe(ctx, d)
 	if err != nil {
 		return nil, err
@@ -123,7 +128,7 @@ var directoryFixed = []string{"name", "kind", "created_at", "active_users", "gro
 	"capture", "capture_status"}
 
 // UpdateDirectory changes the settings of a directory that update_mask
-// names; the write-back's are applyWriteBack's.
+// names; the write-back's are server/directories'.
 func (s *AdminServer) UpdateDirectory(ctx context.Context, req *idsyncv1.UpdateDirectoryRequest) (*idsyncv1.UpdateDirectoryResponse, error) {
 	if err := checkKnown(req); err != nil {
 		return nil, err
@@ -139,7 +144,7 @@ func (s *AdminServer) UpdateDirectory(ctx context.Context, req *idsyncv1.UpdateD
 	}
 	var settings, wbPaths []string
 	for _, p := range paths {
-		if p == "write_back" || strings.HasPrefix(p, "write_back.") {
+		if directories.IsWriteBack(p) {
 			wbPaths = append(wbPaths, p)
 		} else {
 			settings = append(settings, p)
@@ -148,91 +153,14 @@ func (s *AdminServer) UpdateDirectory(ctx context.Context, req *idsyncv1.UpdateD
 	p := directoryToProto(stored)
 	applyMask(p, in, &fieldmaskpb.FieldMask{Paths: settings})
 	d := directoryFromProto(p, stored)
-	if len(wbPaths) > 0 {
-		if err := s.applyWriteBack(d, in.GetWriteBack(), wbPaths); err != nil {
-			return nil, err
-		}
+	if err := s.directories.Update(ctx, d, writeBackFromProto(in.GetWriteBack()), wbPaths, paths, auth.Actor(ctx)); err != nil {
+		return nil, statusErr(err, "")
 	}
-	if err := ingest.ValidateDirectory(d); err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "directory: %v", err)
-	}
-	if err := provision.ValidateWriteBack(d); err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "directory %s: %v", d.Name, err)
-	}
-	if err := s.store.UpdateDirectory(ctx, d); err != nil {
-		return nil, statusErr(err, "updating directory %q", d.Name)
-	}
-	s.log.Info("directory updated", "directory", d.Name, "fields", paths, "by", auth.Actor(ctx))
-	s.audit.Event(ctx, "directory.update", "directory:"+d.Name, "fields %s", strings.Join(paths, ","))
 	pd, err := s.describe(ctx, d)
 	if err != nil {
 		return nil, err
 	}
 	return &idsyncv1.UpdateDirectoryResponse{Directory: pd}, nil
-}
-
-// writeBackFields are the write-back fields of a Directory, by name.
-var writeBackFields = []string{"write_back.ous", "write_back.groups", "write_back.initial_password",
-	"write_back.must_change_password"}
-
-// applyWriteBack sets the write-back fields of d that paths name from in:
-// "write_back" alone replaces the whole (unset: off); the initial password
-// expression is checked and sealed for the directory. Write-back that is
-// turned on makes created accounts change their password unless in says
-// otherwise.
-func (s *AdminServer) applyWriteBack(d *store.Directory, in *idsyncv1.WriteBack, fields []string) error {
-	if slices.Contains(fields, "write_back") {
-		if len(fields) > 1 {
-			return status.Error(codes.InvalidArgument, "update_mask: write_back replaces the whole; name it alone")
-		}
-		d.WriteBack = nil
-		if in == nil {
-			return nil
-		}
-		fields = writeBackFields
-	}
-	if d.WriteBack == nil {
-		d.WriteBack = &store.WriteBack{MustChangePassword: true}
-	}
-	wb := d.WriteBack
-	for _, f := range fields {
-		switch f {
-		case "write_back.ous":
-			wb.OUs = trimAll(in.GetOus())
-		case "write_back.groups":
-			wb.Groups = trimAll(in.GetGroups())
-		case "write_back.initial_password":
-			src := in.GetInitialPassword()
-			if src == PasswordSet {
-				continue // shown back as it was: kept
-			}
-			wb.InitialPassword = nil
-			if src != "" {
-				if err := provision.CheckPasswordExpression(src); err != nil {
-					return status.Errorf(codes.InvalidArgument, "directory %s: %v", d.Name, err)
-				}
-				wb.InitialPassword = s.box.Seal([]byte(src), provision.WriteBackSecretContext(d.Name))
-			}
-		case "write_back.must_change_password":
-			if in.MustChangePassword != nil {
-				wb.MustChangePassword = in.GetMustChangePassword()
-			}
-		default:
-			return status.Errorf(codes.InvalidArgument, "update_mask: %q cannot be changed", f)
-		}
-	}
-	return nil
-}
-
-// trimAll returns l with each value trimmed and empty ones left out.
-func trimAll(l []string) []string {
-	var out []string
-	for _, v := range l {
-		if v = strings.TrimSpace(v); v != "" {
-			out = append(out, v)
-		}
-	}
-	return out
 }
 
 // describe adds the live figures to a directory.
@@ -316,62 +244,29 @@ func (s *AdminServer) CreateEnrollmentToken(ctx context.Context, req *idsyncv1.C
 	if err != nil {
 		return nil, err
 	}
-	if err := notSource(d); err != nil {
-		return nil, err
+	token, t, err := s.agents.CreateEnrollToken(ctx, d, time.Duration(req.GetTtlSeconds())*time.Second, auth.Actor(ctx))
+	if err != nil {
+		return nil, statusErr(err, "")
 	}
-	ttl := time.Duration(req.GetTtlSeconds()) * time.Second
-	if ttl == 0 {
-		ttl = 24 * time.Hour
-	}
-	token, hash := pki.NewEnrollToken(s.ca.Fingerprint())
-	now := time.Now()
-	t := &store.EnrollToken{Hash: hash, Directory: d.Name, CreatedAt: now, ExpiresAt: now.Add(ttl)}
-	if err := s.store.CreateEnrollToken(ctx, t); err != nil {
-		return nil, statusErr(err, "storing enrolment token")
-	}
-	s.log.Info("enrolment token created", "directory", d.Name, "expires", t.ExpiresAt, "by", auth.Actor(ctx))
-	s.audit.Event(ctx, "agent.enrollment-token.create", "directory:"+d.Name, "expires %s", t.ExpiresAt.UTC().Format(time.RFC3339))
 	return &idsyncv1.CreateEnrollmentTokenResponse{Token: token, ExpiresAt: ts(t.ExpiresAt)}, nil
 }
 
-// online says whether an agent has a live stream.
-func (s *AdminServer) online(a *store.Agent, now time.Time) bool {
-	return a.RevokedAt.IsZero() && a.SessionID != "" && now.Sub(a.LastSeen) < 3*s.heartbeat
+// agentStates are the wire's agent states.
+var agentStates = map[agents.State]idsyncv1.AgentState{
+	agents.Offline: idsyncv1.AgentState_AGENT_STATE_OFFLINE,
+	agents.Revoked: idsyncv1.AgentState_AGENT_STATE_REVOKED,
+	agents.Active:  idsyncv1.AgentState_AGENT_STATE_ACTIVE,
+	agents.Standby: idsyncv1.AgentState_AGENT_STATE_STANDBY,
 }
 
 // agentToProto describes an agent: active when it holds the change capture
 // of a directory (capturing lists them), standby when online otherwise.
 func (s *AdminServer) agentToProto(a *store.Agent, now time.Time, capturing []string) *idsyncv1.Agent {
-	state := idsyncv1.AgentState_AGENT_STATE_OFFLINE
-	switch {
-	case !a.RevokedAt.IsZero():
-		state = idsyncv1.AgentState_AGENT_STATE_REVOKED
-	case s.online(a, now) && len(capturing) > 0:
-		state = idsyncv1.AgentState_AGENT_STATE_ACTIVE
-	case s.online(a, now):
-		state = idsyncv1.AgentState_AGENT_STATE_STANDBY
-	}
 	return &idsyncv1.Agent{
-		Id: a.ID, Name: a.Name, Directories: a.Directories, State: state, Version: a.Version,
+		Id: a.ID, Name: a.Name, Directories: a.Directories, State: agentStates[s.agents.State(a, now, capturing)], Version: a.Version,
 		EnrolledAt: ts(a.EnrolledAt), LastSeen: ts(a.LastSeen), CertExpiresAt: ts(a.CertExpiresAt),
 		LagMs: uint64(max(a.Lag, 0).Milliseconds()), Capturing: capturing, Capabilities: a.Capabilities,
 	}
-}
-
-// capturing maps agent sessions to the directories whose capture they
-// hold (running incremental runs).
-func (s *AdminServer) capturing(ctx context.Context) (map[string][]string, error) {
-	runs, err := s.store.ListRuns(ctx, store.RunFilter{States: []store.RunState{store.RunRunning}, Limit: 10000})
-	if err != nil {
-		return nil, statusErr(err, "listing runs")
-	}
-	m := map[string][]string{}
-	for _, r := range runs {
-		if r.Kind == store.RunIncremental && r.SessionID != "" {
-			m[r.SessionID] = append(m[r.SessionID], r.Directory)
-		}
-	}
-	return m, nil
 }
 
 // ListAgents lists enrolled agents.
@@ -380,9 +275,9 @@ func (s *AdminServer) ListAgents(ctx context.Context, _ *idsyncv1.ListAgentsRequ
 	if err != nil {
 		return nil, statusErr(err, "listing agents")
 	}
-	capturing, err := s.capturing(ctx)
+	capturing, err := s.agents.Capturing(ctx)
 	if err != nil {
-		return nil, err
+		return nil, statusErr(err, "")
 	}
 	now := time.Now()
 	resp := &idsyncv1.ListAgentsResponse{}
@@ -398,16 +293,10 @@ func (s *AdminServer) ListAgents(ctx context.Context, _ *idsyncv1.ListAgentsRequ
 
 // RevokeAgent revokes an agent; its open stream closes at once.
 func (s *AdminServer) RevokeAgent(ctx context.Context, req *idsyncv1.RevokeAgentRequest) (*idsyncv1.RevokeAgentResponse, error) {
-	a, err := s.store.RevokeAgent(ctx, req.GetId(), time.Now())
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, status.Errorf(codes.NotFound, "agent %q is not enrolled (see `idsyncctl agent list`)", req.GetId())
-	}
+	a, err := s.agents.Revoke(ctx, req.GetId(), auth.Actor(ctx))
 	if err != nil {
-		return nil, statusErr(err, "revoking agent %q", req.GetId())
+		return nil, statusErr(err, "")
 	}
-	s.sessions.Revoke(a.ID)
-	s.log.Warn("agent revoked", "agent", a.ID, "name", a.Name, "by", auth.Actor(ctx))
-	s.audit.Event(ctx, "agent.revoke", "agent:"+a.ID, "name %s", a.Name)
 	return &idsyncv1.RevokeAgentResponse{Agent: s.agentToProto(a, time.Now(), nil)}, nil
 }
 
@@ -417,53 +306,15 @@ func (s *AdminServer) StartImport(ctx context.Context, req *idsyncv1.StartImport
 	if err != nil {
 		return nil, err
 	}
-	if err := notSource(d); err != nil {
-		return nil, err
-	}
 	kind := store.RunFull
 	if req.GetKind() == idsyncv1.ImportKind_IMPORT_KIND_INCREMENTAL {
 		kind = store.RunIncremental
 	}
-	open, err := s.store.ListRuns(ctx, store.RunFilter{DirectoryID: d.ID,
-		States: []store.RunState{store.RunRunning, store.RunPausedBySafeguard}})
+	r, already, err := s.runs.Start(ctx, d, kind, auth.Actor(ctx))
 	if err != nil {
-		return nil, statusErr(err, "listing runs")
+		return nil, statusErr(err, "")
 	}
-	for _, r := range open {
-		if r.Kind != kind {
-			continue // change capture runs beside full imports
-		}
-		if r.State == store.RunPausedBySafeguard {
-			return nil, status.Errorf(codes.FailedPrecondition,
-				"run %d of %s is paused by the safeguard: confirm or cancel it first", r.ID, d.Name)
-		}
-		return &idsyncv1.StartImportResponse{Run: runToProto(r), AlreadyRunning: true}, nil
-	}
-	agents, err := s.store.ListAgents(ctx)
-	if err != nil {
-		return nil, statusErr(err, "listing agents")
-	}
-	now, online := time.Now(), false
-	for _, a := range agents {
-		if contains(a.Directories, d.Name) && s.online(a, now) {
-			online = true
-		}
-	}
-	if !online {
-		return nil, status.Errorf(codes.FailedPrecondition,
-			"no agent of directory %s is connected (see `idsyncctl agent list`)", d.Name)
-	}
-	r := &store.Run{DirectoryID: d.ID, Kind: kind, State: store.RunRunning, Trigger: auth.Actor(ctx)}
-	if err := s.store.CreateRun(ctx, r); errors.Is(err, store.ErrConflict) {
-		return nil, status.Errorf(codes.FailedPrecondition, "a %s run of %s started meanwhile (see `idsyncctl import list`)", kind, d.Name)
-	} else if err != nil {
-		return nil, statusErr(err, "creating run")
-	}
-	r.Directory = d.Name
-	s.sessions.Wake(d.Name)
-	s.log.Info("import started", "run", r.ID, "directory", d.Name, "kind", kind, "by", auth.Actor(ctx))
-	s.audit.Event(ctx, "import.start", fmt.Sprintf("run:%d", r.ID), "directory %s, %s", d.Name, kind)
-	return &idsyncv1.StartImportResponse{Run: runToProto(r)}, nil
+	return &idsyncv1.StartImportResponse{Run: runToProto(r), AlreadyRunning: already}, nil
 }
 
 // ListImports lists runs, newest first.
@@ -525,15 +376,10 @@ func (s *AdminServer) ConfirmImport(ctx context.Context, req *idsyncv1.ConfirmIm
 	if err != nil {
 		return nil, err
 	}
-	if r.State != store.RunPausedBySafeguard {
-		return nil, status.Errorf(codes.FailedPrecondition, "run %d is %s, not paused by the safeguard", r.ID, r.State)
-	}
-	done, err := s.engine.Confirm(ctx, r.ID)
+	done, err := s.runs.Confirm(ctx, r, auth.Actor(ctx))
 	if err != nil {
 		return nil, statusErr(err, "")
 	}
-	s.log.Warn("safeguard confirmed", "run", r.ID, "deprovisioned", done.Deprovisioned, "by", auth.Actor(ctx))
-	s.audit.Event(ctx, "safeguard.confirm", fmt.Sprintf("run:%d", r.ID), "directory %s, %d deprovisioned", done.Directory, done.Deprovisioned)
 	return &idsyncv1.ConfirmImportResponse{Run: runToProto(done)}, nil
 }
 
@@ -543,15 +389,10 @@ func (s *AdminServer) CancelImport(ctx context.Context, req *idsyncv1.CancelImpo
 	if err != nil {
 		return nil, err
 	}
-	done, err := s.engine.Cancel(ctx, r.ID, "cancelled by "+auth.Actor(ctx)+"; nothing was swept")
+	done, err := s.runs.Cancel(ctx, r, auth.Actor(ctx))
 	if err != nil {
 		return nil, statusErr(err, "")
 	}
-	if r.State == store.RunRunning && r.SessionID != "" {
-		s.sessions.CancelRun(ctx, r.ID, r.SessionID, "cancelled by an admin")
-	}
-	s.log.Info("import cancelled", "run", r.ID, "by", auth.Actor(ctx))
-	s.audit.Event(ctx, "import.cancel", fmt.Sprintf("run:%d", r.ID), "directory %s", r.Directory)
 	return &idsyncv1.CancelImportResponse{Run: runToProto(done)}, nil
 }
 
@@ -569,9 +410,9 @@ func (s *AdminServer) ListUsers(ctx context.Context, req *idsyncv1.ListUsersRequ
 	if err != nil {
 		return nil, statusErr(err, "listing users")
 	}
-	purge, err := s.purgeDates(ctx)
+	purge, err := s.people.PurgeDates(ctx)
 	if err != nil {
-		return nil, err
+		return nil, statusErr(err, "")
 	}
 	resp := &idsyncv1.ListUsersResponse{Users: make([]*idsyncv1.User, 0, len(users))}
 	for _, u := range users {
@@ -587,23 +428,10 @@ func (s *AdminServer) ListUsers(ctx context.Context, req *idsyncv1.ListUsersRequ
 // GetUser shows a user by id or username. For a group-admin, a user
 // outside its groups is not found, as one that does not exist.
 func (s *AdminServer) GetUser(ctx context.Context, req *idsyncv1.GetUserRequest) (*idsyncv1.GetUserResponse, error) {
-	scope, dirID, err := scopeIn(ctx, s.store, req.GetDirectory())
+	u, err := oneUser(ctx, s.store, req.GetUser(), req.GetDirectory())
 	if err != nil {
 		return nil, err
 	}
-	users, err := findUsers(ctx, s.store, scope, dirID, req.GetUser())
-	if err != nil {
-		return nil, err
-	}
-	switch len(users) {
-	case 0:
-		return nil, status.Errorf(codes.NotFound, "no user with id or username %q", req.GetUser())
-	case 1:
-	default:
-		return nil, status.Errorf(codes.FailedPrecondition,
-			"username %q exists in %d directories: name one with --directory", req.GetUser(), len(users))
-	}
-	u := users[0]
 	groups, err := s.store.UserGroups(ctx, u.ID)
 	if err != nil {
 		return nil, statusErr(err, "loading groups of %q", u.Username)

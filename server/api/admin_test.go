@@ -1,8 +1,6 @@
 package api_test
 
 import (
-	"io"
-	"log/slog"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -10,6 +8,7 @@ import (
 
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 	"github.com/idsync/idsync/server/api"
+	"github.com/idsync/idsync/server/directories"
 	"github.com/idsync/idsync/server/store"
 )
 
@@ -20,7 +19,7 @@ import (
 func TestUpdateDirectoryMask(t *testing.T) {
 	ctx := t.Context()
 	st, box := openStore(t)
-	s := api.NewAdminServer(api.AdminConfig{Store: st, Box: box, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	s := api.NewAdminServer(api.AdminConfig{Store: st, Directories: directories.New(directories.Config{Store: st, Box: box})})
 	const people = "ou=people,dc=example,dc=org"
 	created, err := s.CreateDirectory(ctx, &idsyncv1.CreateDirectoryRequest{Directory: &idsyncv1.Directory{Name: "corp",
 		Kind: idsyncv1.DirectoryKind_DIRECTORY_KIND_OPENLDAP, BaseDn: "dc=example,dc=org", SafeguardMax: 50}})

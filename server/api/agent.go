@@ -6,9 +6,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/base64"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
@@ -29,6 +27,7 @@ import (
 	"github.com/idsync/idsync/internal/pki"
 	"github.com/idsync/idsync/internal/version"
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
+	"github.com/idsync/idsync/server/agents"
 	"github.com/idsync/idsync/server/audit"
 	"github.com/idsync/idsync/server/auth"
 	"github.com/idsync/idsync/server/ingest"
@@ -84,9 +83,10 @@ func (o *AgentOptions) defaults() {
 // AgentServer serves AgentService.
 type AgentServer struct {
 	idsyncv1.UnimplementedAgentServiceServer
-	store  store.Store
+	store  AgentStore
 	engine *ingest.Engine
 	runs   *runs.Coordinator
+	agents *agents.Service
 	ca     *pki.CA
 	log    *slog.Logger
 	opts   AgentOptions
@@ -94,12 +94,32 @@ type AgentServer struct {
 	audit  *audit.Log
 }
 
+// AgentStore is what the agent service's streams read and write of the
+// store: the agent, its stream and certificate, and what a Welcome holds.
+// The runs and their batches are server/runs' and server/ingest's.
+type AgentStore interface {
+	GetAgent(ctx context.Context, id string) (*store.Agent, error)
+	AgentConnected(ctx context.Context, id, sessionID, version string, capabilities []string, now time.Time) error
+	AgentDisconnected(ctx context.Context, id, sessionID string, now time.Time) error
+	AgentSeen(ctx context.Context, id, sessionID string, now time.Time) error
+	AgentLag(ctx context.Context, id string, lag time.Duration) error
+	UseAgentCertificate(ctx context.Context, id, serial string) (*store.Agent, error)
+	RenewAgentCertificate(ctx context.Context, id, serial string, notAfter time.Time) (*store.Agent, error)
+	GetDirectory(ctx context.Context, name string) (*store.Directory, error)
+	Checkpoint(ctx context.Context, directoryID int64) ([]byte, error)
+	GetRun(ctx context.Context, id int64) (*store.Run, error)
+}
+
+var _ AgentStore = store.Store(nil)
+
 // AgentConfig is what the agent service is built from.
 type AgentConfig struct {
-	Store store.Store
+	Store AgentStore
 	// Engine applies the batches of the runs; Runs decides their life.
-	Engine   *ingest.Engine
-	Runs     *runs.Coordinator
+	Engine *ingest.Engine
+	Runs   *runs.Coordinator
+	// Agents enrols agents.
+	Agents   *agents.Service
 	CA       *pki.CA
 	Sessions *sessions.Registry
 	Log      *slog.Logger
@@ -110,66 +130,19 @@ type AgentConfig struct {
 // NewAgentServer returns the agent service.
 func NewAgentServer(cfg AgentConfig) *AgentServer {
 	cfg.Options.defaults()
-	return &AgentServer{store: cfg.Store, engine: cfg.Engine, runs: cfg.Runs, ca: cfg.CA, hub: cfg.Sessions,
+	return &AgentServer{store: cfg.Store, engine: cfg.Engine, runs: cfg.Runs, agents: cfg.Agents, ca: cfg.CA, hub: cfg.Sessions,
 		log: cfg.Log.With("component", "agents"), opts: cfg.Options, audit: cfg.Audit}
 }
 
 // Enroll trades a single-use token and a CSR for a client certificate.
 func (s *AgentServer) Enroll(ctx context.Context, req *idsyncv1.EnrollRequest) (*idsyncv1.EnrollResponse, error) {
-	secret, fingerprint, err := pki.ParseEnrollToken(req.GetToken())
+	a, certPEM, err := s.agents.Enroll(ctx, agents.Enrolment{Token: req.GetToken(), CSRPEM: req.GetCsrPem(),
+		Name: req.GetName(), Version: req.GetVersion(), From: auth.PeerAddr(ctx)})
 	if err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "enrolment token: %v", err)
+		return nil, statusErr(err, "")
 	}
-	if fingerprint != s.ca.Fingerprint() {
-		return nil, status.Error(codes.Unauthenticated, "enrolment token was issued by another hub (its CA fingerprint differs)")
-	}
-	block, _ := pem.Decode(req.GetCsrPem())
-	if block == nil {
-		return nil, status.Error(codes.InvalidArgument, "csr_pem: not a PEM block")
-	}
-	csr, err := x509.ParseCertificateRequest(block.Bytes)
-	if err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "csr_pem: %v", err)
-	}
-	if err := csr.CheckSignature(); err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "csr_pem: signature: %v", err)
-	}
-	agentID := uuid.NewString()
-	now := time.Now()
-	tok, err := s.store.ConsumeEnrollToken(ctx, pki.HashSecret(secret), agentID, now)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		s.log.Warn("enrolment refused: unknown token")
-		return nil, status.Error(codes.Unauthenticated, "enrolment token is not known to this hub")
-	case errors.Is(err, store.ErrTokenUsed):
-		s.log.Warn("enrolment refused: token reused")
-		return nil, status.Error(codes.Unauthenticated, "enrolment token was already used: create a new one with `idsyncctl agent token`")
-	case errors.Is(err, store.ErrTokenExpired):
-		s.log.Warn("enrolment refused: token expired")
-		return nil, status.Error(codes.Unauthenticated, "enrolment token has expired: create a new one with `idsyncctl agent token`")
-	case err != nil:
-		return nil, statusErr(err, "enrolment")
-	}
-	certPEM, serial, notAfter, err := s.ca.SignClientCSR(req.GetCsrPem(), agentID, s.opts.CertTTL)
-	if err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "signing the agent certificate: %v", err)
-	}
-	name := req.GetName()
-	if name == "" {
-		name = agentID
-	}
-	a := &store.Agent{
-		ID: agentID, Name: name, Directories: []string{tok.Directory}, CertSerial: serial,
-		CertExpiresAt: notAfter, Version: req.GetVersion(), EnrolledAt: now,
-	}
-	if err := s.store.CreateAgent(ctx, a); err != nil {
-		return nil, statusErr(err, "recording agent")
-	}
-	s.log.Info("agent enrolled", "agent", agentID, "name", name, "directory", tok.Directory)
-	s.audit.Record(ctx, store.AuditEvent{Actor: "agent:" + agentID, Action: "agent.enroll", Target: "agent:" + agentID,
-		Detail: fmt.Sprintf("name %s, directory %s, version %s, from %s", name, tok.Directory, req.GetVersion(), cmp.Or(auth.PeerAddr(ctx), "unknown"))})
 	return &idsyncv1.EnrollResponse{
-		AgentId: agentID, CertificatePem: certPEM, CaPem: s.ca.CertPEM(), Directories: a.Directories,
+		AgentId: a.ID, CertificatePem: certPEM, CaPem: s.ca.CertPEM(), Directories: a.Directories,
 	}, nil
 }
 

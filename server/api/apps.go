@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"math"
 	"slices"
 	"strconv"
@@ -16,11 +15,9 @@ import (
 	"google.golang.org/grpc/status"
 
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
-	"github.com/idsync/idsync/server/audit"
 	"github.com/idsync/idsync/server/auth"
 	"github.com/idsync/idsync/server/provision"
 	"github.com/idsync/idsync/server/scim"
-	"github.com/idsync/idsync/server/secrets"
 	"github.com/idsync/idsync/server/store"
 )
 
@@ -28,19 +25,37 @@ import (
 // queue and manual tasks.
 type AppServer struct {
 	idsyncv1.UnimplementedAppServiceServer
-	store store.Store
-	prov  *provision.Engine
-	box   *secrets.Box
-	log   *slog.Logger
-	audit *audit.Log
+	store AppStore
+	apps  *provision.Apps
 }
+
+// AppStore is what the app service reads of the store: the apps as they
+// are, and their figures; every change goes through provision.Apps.
+type AppStore interface {
+	scopeStore
+	GetApp(ctx context.Context, name string) (*store.App, error)
+	ListAssignments(ctx context.Context, appID int64) ([]store.Assignment, error)
+	ListPushedGroups(ctx context.Context, appID int64) ([]*store.PushedGroup, error)
+	CountAccounts(ctx context.Context) ([]store.AccountCount, error)
+	QueueStats(ctx context.Context) ([]store.QueueCount, error)
+	ListJobs(ctx context.Context, f store.JobFilter) ([]*store.Job, error)
+	ListTasks(ctx context.Context, f store.TaskFilter) ([]*store.Task, error)
+}
+
+var _ AppStore = store.Store(nil)
 
 var _ idsyncv1.AppServiceServer = (*AppServer)(nil)
 
-// NewAppServer returns the app service; box seals the apps' secrets before
-// they reach the store.
-func NewAppServer(st store.Store, prov *provision.Engine, box *secrets.Box, log *slog.Logger, trail *audit.Log) *AppServer {
-	return &AppServer{store: st, prov: prov, box: box, log: log.With("component", "apps"), audit: trail}
+// AppConfig is what the app service is built with.
+type AppConfig struct {
+	Store AppStore
+	// Apps changes apps, their assignments, pushes and tasks.
+	Apps *provision.Apps
+}
+
+// NewAppServer returns the app service.
+func NewAppServer(c AppConfig) *AppServer {
+	return &AppServer{store: c.Store, apps: c.Apps}
 }
 
 // Settings limits and defaults.
@@ -171,7 +186,8 @@ func (s *AppServer) app(ctx context.Context, name string) (*store.App, error) {
 // CreateApp adds an app. With none of the user operations allowed, it
 // allows create, update and deactivate.
 func (s *AppServer) CreateApp(ctx context.Context, req *idsyncv1.CreateAppRequest) (*idsyncv1.CreateAppResponse, error) {
-	if !auth.ScopeOf(ctx).AllApps() {
+	scope := auth.ScopeOf(ctx)
+	if !scope.AllApps() {
 		t, _ := auth.Admin(ctx)
 		return nil, status.Errorf(codes.PermissionDenied, "permission %s missing for new apps: admin token %q manages named apps only",
 			auth.PermAppsWrite, t.Name)
@@ -180,38 +196,7 @@ func (s *AppServer) CreateApp(ctx context.Context, req *idsyncv1.CreateAppReques
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "app: %v", err)
 	}
-	if !a.AllowCreate && !a.AllowUpdate && !a.AllowDeactivate && !a.AllowDelete {
-		a.AllowCreate, a.AllowUpdate, a.AllowDeactivate = true, true, true
-	}
-	provision.ApplyAppDefaults(a)
-	if err := provision.ValidateApp(a, req.GetSecret() != ""); err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "app %s: %v", a.Name, err)
-	}
-	if err := s.checkTarget(ctx, a); err != nil {
-		return nil, err
-	}
-	if a.Target != nil && req.GetSecret() != "" {
-		return nil, status.Errorf(codes.InvalidArgument, "app %s: secret: a directory target has none (the directory's initial password is its write-back setting)", a.Name)
-	}
-	if err := s.checkOutbound(ctx, nil, a); err != nil {
-		return nil, err
-	}
-	if a.Target == nil {
-		a.Secret = s.box.Seal([]byte(req.GetSecret()), provision.SecretContext(a.Name))
-	}
-	a.Status = store.AppActive
-	if err := s.store.CreateApp(ctx, a); errors.Is(err, store.ErrConflict) {
-		return nil, status.Errorf(codes.AlreadyExists, "app %q already exists", a.Name)
-	} else if err != nil {
-		return nil, statusErr(err, "creating app %q", a.Name)
-	}
-	s.log.Info("app created", "app", a.Name, "scim_url", a.SCIMURL, "auth", a.AuthKind, "by", auth.Actor(ctx))
-	if a.Target != nil {
-		s.audit.Event(ctx, "app.create", "app:"+a.Name, "directory %s, accounts in %s", a.Target.Directory, a.Target.ParentDN)
-	} else {
-		s.audit.Event(ctx, "app.create", "app:"+a.Name, "scim %s, auth %s", a.SCIMURL, a.AuthKind)
-	}
-	if err := s.prov.AppChanged(ctx, a.ID); err != nil {
+	if err := s.apps.Create(ctx, a, req.GetSecret(), scope, auth.Actor(ctx)); err != nil {
 		return nil, statusErr(err, "")
 	}
 	pa, err := s.describe(ctx, a)
@@ -221,63 +206,10 @@ func (s *AppServer) CreateApp(ctx context.Context, req *idsyncv1.CreateAppReques
 	return &idsyncv1.CreateAppResponse{App: pa}, nil
 }
 
-// checkTarget checks that a directory target names a directory the hub
-// may write, and stays within what a super-admin let the hub write there
-// (provision.CheckTarget): the OUs, the groups, the attributes.
-func (s *AppServer) checkTarget(ctx context.Context, a *store.App) error {
-	if a.Target == nil {
-		return nil
-	}
-	d, err := s.store.GetDirectory(ctx, a.Target.Directory)
-	if errors.Is(err, store.ErrNotFound) {
-		return status.Errorf(codes.InvalidArgument, "app %s: directory_target.directory %q does not exist (see `idsyncctl directory list`)", a.Name, a.Target.Directory)
-	}
-	if err != nil {
-		return statusErr(err, "loading directory %q", a.Target.Directory)
-	}
-	if err := provision.CheckTarget(d, a); err != nil {
-		return status.Errorf(codes.InvalidArgument, "app %s: %v", a.Name, err)
-	}
-	if d.Kind == store.KindOpenLDAP && a.AllowDeactivate && a.Target.DisableAttribute == "" && a.Target.DisableGroupDN == "" {
-		return status.Errorf(codes.InvalidArgument, "app %s: OpenLDAP has no disabled state of its own: give --disable-attribute attr=value or --disable-group DN", a.Name)
-	}
-	return nil
-}
-
-// checkOutbound holds the app's URLs to what it may reach, and the
-// exceptions (plain http, local addresses) to super-admins: only one may
-// grant one, or move the URLs of an app that has one. before is nil for a
-// new app.
-func (s *AppServer) checkOutbound(ctx context.Context, before, a *store.App) error {
-	scope := auth.ScopeOf(ctx)
-	granted := a.AllowInsecureHTTP && (before == nil || !before.AllowInsecureHTTP) ||
-		a.AllowLocalAddresses && (before == nil || !before.AllowLocalAddresses)
-	if granted {
-		if err := scope.CheckSuperAdmin("allowing an app plain http or local addresses"); err != nil {
-			return err
-		}
-	}
-	if before != nil && (before.AllowInsecureHTTP || before.AllowLocalAddresses) &&
-		(before.SCIMURL != a.SCIMURL || before.TokenURL != a.TokenURL) {
-		if err := scope.CheckSuperAdmin(fmt.Sprintf("moving app %s, which a super-admin allowed plain http or local addresses,", a.Name)); err != nil {
-			return err
-		}
-	}
-	if err := s.prov.CheckURLs(a); err != nil {
-		return status.Errorf(codes.InvalidArgument, "app %s: %v", a.Name, err)
-	}
-	return nil
-}
-
 // appFixed are the App fields an update cannot set: the name identifies
 // the app, the others are what the hub reports.
 var appFixed = []string{"name", "has_secret", "status", "status_message", "assignments", "pushed_groups",
-	"accounts", "queue", "patch_supported", "created_at"}
-
-// credentialPaths are the settings whose change may fix what paused an app
-// (a 401, a wrong URL): changing one resumes it, as a new secret does.
-var credentialPaths = []string{"scim_url", "auth", "username", "token_url", "scopes",
-	"allow_insecure_http", "allow_local_addresses"}
+	"accounts", "queue", "patch_supported", "created_at", "pushed_group_states"}
 
 // UpdateApp changes the settings of an app that update_mask names, and its
 // secret when one is given. A new secret, URL or credential setting, or
@@ -287,8 +219,7 @@ func (s *AppServer) UpdateApp(ctx context.Context, req *idsyncv1.UpdateAppReques
 		return nil, err
 	}
 	mask := req.GetUpdateMask()
-	newSecret := req.GetSecret() != ""
-	if len(mask.GetPaths()) == 0 && !newSecret && !req.GetResume() {
+	if len(mask.GetPaths()) == 0 && req.GetSecret() == "" && !req.GetResume() {
 		return nil, status.Error(codes.InvalidArgument, "update_mask: name at least one setting to change (or give a secret, or resume)")
 	}
 	stored, err := s.app(ctx, req.GetApp().GetName())
@@ -304,55 +235,8 @@ func (s *AppServer) UpdateApp(ctx context.Context, req *idsyncv1.UpdateAppReques
 	if err != nil {
 		return nil, status.Errorf(codes.InvalidArgument, "app %s: %v", stored.Name, err)
 	}
-	if a.SCIMURL != stored.SCIMURL {
-		a.PatchSupported = nil // another endpoint: read its config again
-	}
-	changed := slices.Clone(mask.GetPaths())
-	if newSecret {
-		changed = append(changed, "secret")
-	}
-	if req.GetResume() {
-		changed = append(changed, "resume")
-	}
-	resume := newSecret || req.GetResume() ||
-		slices.ContainsFunc(mask.GetPaths(), func(p string) bool { return slices.Contains(credentialPaths, p) })
-	if why := provision.SecretBoundTo(stored, a); why != "" && !newSecret && len(a.Secret) > 0 {
-		// The secret was given for the endpoint it went to: it does not
-		// follow the app elsewhere.
-		a.Secret = nil
-		if err := provision.ValidateSCIM(a, false); err != nil {
-			return nil, status.Errorf(codes.InvalidArgument, "app %s: %s, so the stored secret is not sent there: %v", a.Name, why, err)
-		}
-	}
-	provision.ApplyAppDefaults(a)
-	if err := provision.ValidateApp(a, len(a.Secret) > 0 || newSecret); err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "app %s: %v", a.Name, err)
-	}
-	if err := s.checkTarget(ctx, a); err != nil {
-		return nil, err
-	}
-	if err := s.checkOutbound(ctx, stored, a); err != nil {
-		return nil, err
-	}
-	if newSecret && a.Target != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "app %s: secret: a directory target has none", a.Name)
-	}
-	if newSecret {
-		a.Secret = s.box.Seal([]byte(req.GetSecret()), provision.SecretContext(a.Name))
-	}
-	if err := s.store.UpdateApp(ctx, a); err != nil {
-		return nil, statusErr(err, "updating app %q", a.Name)
-	}
-	if resume && a.Status != store.AppActive {
-		if err := s.store.SetAppStatus(ctx, a.ID, store.AppActive, ""); err != nil {
-			return nil, statusErr(err, "resuming app %q", a.Name)
-		}
-		s.log.Info("app resumed", "app", a.Name, "was", a.StatusMessage, "by", auth.Actor(ctx))
-		a.Status, a.StatusMessage = store.AppActive, ""
-	}
-	s.log.Info("app updated", "app", a.Name, "fields", changed, "by", auth.Actor(ctx))
-	s.audit.Event(ctx, "app.update", "app:"+a.Name, "fields %s", strings.Join(changed, ","))
-	if err := s.prov.AppChanged(ctx, a.ID); err != nil {
+	u := provision.AppUpdate{Fields: mask.GetPaths(), Secret: req.GetSecret(), Resume: req.GetResume()}
+	if err := s.apps.Update(ctx, stored, a, u, auth.ScopeOf(ctx), auth.Actor(ctx)); err != nil {
 		return nil, statusErr(err, "")
 	}
 	pa, err := s.describe(ctx, a)
@@ -435,6 +319,19 @@ func (s *AppServer) describeWith(ctx context.Context, a *store.App, f *figures, 
 			return nil, err
 		}
 		p.PushedGroups = append(p.PushedGroups, cmp.Or(name, g.GroupID))
+		if len(g.Missing) == 0 && g.Drift == "" {
+			continue
+		}
+		ps := &idsyncv1.PushedGroupState{Name: cmp.Or(name, g.GroupID), Drift: g.Drift, DriftAt: ts(g.DriftAt),
+			CheckedAt: ts(g.CheckedAt)}
+		for _, id := range g.Missing {
+			user, err := n.name(ctx, store.AssignUser, id)
+			if err != nil {
+				return nil, err
+			}
+			ps.Missing = append(ps.Missing, cmp.Or(user, id))
+		}
+		p.PushedGroupStates = append(p.PushedGroupStates, ps)
 	}
 	return p, nil
 }
@@ -442,11 +339,11 @@ func (s *AppServer) describeWith(ctx context.Context, a *store.App, f *figures, 
 // namer resolves user ids to usernames and group ids to group names, once
 // each per call; an object gone from the hub has no name ("").
 type namer struct {
-	st    store.Store
+	st    scopeStore
 	names map[string]string
 }
 
-func newNamer(st store.Store) *namer { return &namer{st: st, names: map[string]string{}} }
+func newNamer(st scopeStore) *namer { return &namer{st: st, names: map[string]string{}} }
 
 func (n *namer) name(ctx context.Context, kind store.AssignmentKind, id string) (string, error) {
 	key := string(kind) + ":" + id
@@ -524,11 +421,9 @@ func (s *AppServer) DeleteApp(ctx context.Context, req *idsyncv1.DeleteAppReques
 	if err != nil {
 		return nil, err
 	}
-	if err := s.store.DeleteApp(ctx, a.ID); err != nil {
-		return nil, statusErr(err, "deleting app %q", a.Name)
+	if err := s.apps.Delete(ctx, a, auth.Actor(ctx)); err != nil {
+		return nil, statusErr(err, "")
 	}
-	s.log.Warn("app deleted", "app", a.Name, "by", auth.Actor(ctx))
-	s.audit.Event(ctx, "app.delete", "app:"+a.Name, "")
 	return &idsyncv1.DeleteAppResponse{}, nil
 }
 
@@ -561,7 +456,7 @@ func (s *AppServer) TestApp(ctx context.Context, req *idsyncv1.TestAppRequest) (
 	if err != nil {
 		return nil, err
 	}
-	rep, err := s.prov.Test(ctx, a)
+	rep, err := s.apps.Test(ctx, a, auth.Actor(ctx))
 	if err != nil {
 		return nil, provErr(err, "testing app %q", a.Name)
 	}
@@ -575,8 +470,6 @@ func (s *AppServer) TestApp(ctx context.Context, req *idsyncv1.TestAppRequest) (
 			resp.AuthSchemes = append(resp.AuthSchemes, cmp.Or(sc.Type, sc.Name))
 		}
 	}
-	s.log.Info("app tested", "app", a.Name, "problems", len(rep.Problems), "by", auth.Actor(ctx))
-	s.audit.Event(ctx, "app.test", "app:"+a.Name, "%d problems", len(rep.Problems))
 	return resp, nil
 }
 
@@ -639,7 +532,7 @@ func (s *AppServer) PreviewApp(ctx context.Context, req *idsyncv1.PreviewAppRequ
 	if err != nil {
 		return nil, err
 	}
-	p, err := s.prov.Preview(ctx, a, id)
+	p, err := s.apps.Preview(ctx, a, id)
 	if err != nil {
 		return nil, provErr(err, "previewing user %s in app %q", name, a.Name)
 	}
@@ -679,34 +572,19 @@ func (s *AppServer) changeAssignment(ctx context.Context, req assignRequest, ass
 	if err != nil {
 		return nil, 0, err
 	}
-	as := store.Assignment{AppID: a.ID, Kind: kind, TargetID: id}
+	change := s.apps.Unassign
 	if assign {
-		if err := s.store.Assign(ctx, as); err != nil {
-			return nil, 0, statusErr(err, "assigning %s %s to app %q", kind, name, a.Name)
-		}
-		s.log.Info("app assigned", "app", a.Name, "kind", kind, "target", name, "id", id, "by", auth.Actor(ctx))
-		s.audit.Event(ctx, "app.assign", "app:"+a.Name, "%s %s (%s)", kind, name, id)
-	} else {
-		if err := s.store.Unassign(ctx, as); errors.Is(err, store.ErrNotFound) {
-			return nil, 0, status.Errorf(codes.NotFound, "%s %s is not assigned to app %q (see `idsyncctl app show %s`)", kind, name, a.Name, a.Name)
-		} else if err != nil {
-			return nil, 0, statusErr(err, "unassigning %s %s from app %q", kind, name, a.Name)
-		}
-		s.log.Info("app unassigned", "app", a.Name, "kind", kind, "target", name, "id", id, "by", auth.Actor(ctx))
-		s.audit.Event(ctx, "app.unassign", "app:"+a.Name, "%s %s (%s)", kind, name, id)
+		change = s.apps.Assign
 	}
-	if err := s.prov.AppChanged(ctx, a.ID); err != nil {
-		return nil, 0, statusErr(err, "")
-	}
-	users, err := s.store.AppUsers(ctx, a.ID)
+	n, err := change(ctx, a, provision.Assignee{Kind: kind, ID: id, Name: name}, auth.Actor(ctx))
 	if err != nil {
-		return nil, 0, statusErr(err, "listing the users in scope of %q", a.Name)
+		return nil, 0, statusErr(err, "")
 	}
 	pa, err := s.describe(ctx, a)
 	if err != nil {
 		return nil, 0, err
 	}
-	return pa, uint64(len(users)), nil
+	return pa, uint64(n), nil
 }
 
 // AssignApp puts a user, or a group's members, in scope of an app.
@@ -734,12 +612,10 @@ func (s *AppServer) ImportFromApp(ctx context.Context, req *idsyncv1.ImportFromA
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.prov.ImportFromApp(ctx, a)
+	res, err := s.apps.Import(ctx, a, auth.Actor(ctx))
 	if err != nil {
 		return nil, provErr(err, "importing from app %q", a.Name)
 	}
-	s.log.Info("app imported", "app", a.Name, "read", res.Read, "linked", res.Linked,
-		"already_linked", res.AlreadyLinked, "unmatched", len(res.Unmatched), "by", auth.Actor(ctx))
 	resp := &idsyncv1.ImportFromAppResponse{Read: uint64(res.Read), Linked: uint64(res.Linked),
 		AlreadyLinked: uint64(res.AlreadyLinked)}
 	for _, r := range res.Unmatched {
@@ -843,22 +719,9 @@ func (s *AppServer) RetryPushes(ctx context.Context, req *idsyncv1.RetryPushesRe
 	} else if appID, _, err = s.appFilter(ctx, req.GetApp()); err != nil {
 		return nil, err
 	}
-	n, err := s.store.RequeueDead(ctx, appID, id, time.Now())
+	n, err := s.apps.RetryPushes(ctx, provision.Retry{AppID: appID, JobID: id, App: req.GetApp(), Job: req.GetId()}, auth.Actor(ctx))
 	if err != nil {
-		return nil, statusErr(err, "requeueing dead jobs")
-	}
-	if id != 0 && n == 0 {
-		return nil, status.Errorf(codes.NotFound, "no dead-lettered job %d (see `idsyncctl push list --failed`)", id)
-	}
-	s.log.Info("pushes retried", "app", req.GetApp(), "job", req.GetId(), "requeued", n, "by", auth.Actor(ctx))
-	s.audit.Event(ctx, "push.retry", "app:"+req.GetApp(), "job %q, %d requeued", req.GetId(), n)
-	if appID != 0 {
-		s.prov.Wake(appID)
-	} else if names, err := s.appNames(ctx); err == nil {
-		// The job's app is not known here; waking is cheap.
-		for id := range names {
-			s.prov.Wake(id)
-		}
+		return nil, statusErr(err, "")
 	}
 	return &idsyncv1.RetryPushesResponse{Requeued: uint64(n)}, nil
 }
@@ -913,17 +776,10 @@ func (s *AppServer) ResolveTask(ctx context.Context, req *idsyncv1.ResolveTaskRe
 	if err := s.checkTaskApp(ctx, id); err != nil {
 		return nil, err
 	}
-	t, err := s.store.ResolveTask(ctx, id, auth.Actor(ctx), req.GetNote(), time.Now())
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return nil, status.Errorf(codes.NotFound, "task %d does not exist (see `idsyncctl task list --all`)", id)
-	case errors.Is(err, store.ErrConflict):
-		return nil, status.Errorf(codes.FailedPrecondition, "task %d is already resolved", id)
-	case err != nil:
-		return nil, statusErr(err, "resolving task %d", id)
+	t, err := s.apps.ResolveTask(ctx, id, req.GetNote(), auth.Actor(ctx))
+	if err != nil {
+		return nil, statusErr(err, "")
 	}
-	s.log.Info("task resolved", "task", id, "by", auth.Actor(ctx))
-	s.audit.Event(ctx, "task.resolve", fmt.Sprintf("task:%d", id), "%s", req.GetNote())
 	names, err := s.appNames(ctx)
 	if err != nil {
 		return nil, err

@@ -87,7 +87,8 @@ func newAppWorld(t *testing.T) *appWorld {
 	w := &appWorld{t: t, st: st, box: box, logs: &lockedBuffer{}, dirs: map[string]*store.Directory{}}
 	log := slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	eng := provision.New(st, box, log, provision.Options{})
-	w.s = api.NewAppServer(st, eng, box, log, nil)
+	w.s = api.NewAppServer(api.AppConfig{Store: st, Apps: provision.NewApps(provision.AppsConfig{Store: st, Engine: eng, Box: box,
+		Log: log.With("component", "apps")})})
 	w.srv = scimtest.Start(t, scimtest.Options{Token: appToken})
 	w.seed("corp", user("u1", "alice"), user("u2", "bob"), group("g1", "staff", "alice", "bob"))
 	w.seed("lab", user("u1", "alice"))
@@ -795,5 +796,41 @@ func TestAppOutbound(t *testing.T) {
 	}
 	if clear, err := w.box.Open(stored.Secret, provision.SecretContext("plain")); err != nil || string(clear) != "new-token" || bytes.Equal(stored.Secret, secret) {
 		t.Errorf("after the move: secret %q, %v; want the new one", clear, err)
+	}
+}
+
+// TestAppShowsPushedGroups: GetApp (app show) reports what the pushes know
+// of each pushed group that has something to report: the members without
+// an account in the app, by username, and the drift a reconcile set back.
+func TestAppShowsPushedGroups(t *testing.T) {
+	w := newAppWorld(t)
+	ctx := t.Context()
+	a := w.create("crm", func(a *idsyncv1.App) { a.PushGroups = true })
+	stored, err := w.st.GetApp(ctx, a.GetName())
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs, err := w.st.FindGroups(ctx, w.dirs["corp"].ID, "staff")
+	if err != nil || len(gs) != 1 {
+		t.Fatalf("FindGroups(staff) = %v, %v", gs, err)
+	}
+	us, err := w.st.FindUsers(ctx, w.dirs["corp"].ID, "bob")
+	if err != nil || len(us) != 1 {
+		t.Fatalf("FindUsers(bob) = %v, %v", us, err)
+	}
+	at := time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)
+	pg := &store.PushedGroup{AppID: stored.ID, GroupID: gs[0].ID, RemoteID: "r-1", DisplayName: "staff",
+		Missing: []string{us[0].ID}, Drift: "1 member(s) added in the app removed (eve)", DriftAt: at, CheckedAt: at}
+	if err := w.st.PutPushedGroup(ctx, pg); err != nil {
+		t.Fatal(err)
+	}
+	got, err := w.s.GetApp(ctx, &idsyncv1.GetAppRequest{Name: "crm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	states := got.GetApp().GetPushedGroupStates()
+	if len(states) != 1 || states[0].GetName() != "staff" || fmt.Sprint(states[0].GetMissing()) != "[bob]" ||
+		states[0].GetDrift() != pg.Drift || !states[0].GetDriftAt().AsTime().Equal(at) {
+		t.Errorf("pushed group states = %v, want staff missing bob, with its drift at %v", states, at)
 	}
 }

@@ -13,23 +13,44 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
+	"github.com/idsync/idsync/server/directories"
 	"github.com/idsync/idsync/server/ingest"
+	"github.com/idsync/idsync/server/refusal"
 	"github.com/idsync/idsync/server/store"
 )
 
-// statusErr maps a domain error to a gRPC status at the boundary.
+// refusalCodes are the status codes of the services' refusals.
+var refusalCodes = map[refusal.Kind]codes.Code{
+	refusal.Invalid:  codes.InvalidArgument,
+	refusal.NotFound: codes.NotFound,
+	refusal.Exists:   codes.AlreadyExists,
+	refusal.Unmet:    codes.FailedPrecondition,
+	refusal.Denied:   codes.PermissionDenied,
+
+	refusal.Unauthenticated: codes.Unauthenticated,
+}
+
+// statusErr maps a domain error to a gRPC status at the boundary. A status
+// a door's own check made (a role the caller lacks) passes through a
+// service as it is.
 func statusErr(err error, format string, args ...any) error {
+	if _, ok := err.(interface{ GRPCStatus() *status.Status }); ok {
+		return err
+	}
 	msg := fmt.Sprintf(format, args...)
 	if msg != "" {
 		msg += ": "
 	}
 	msg += err.Error()
+	if r, ok := refusal.As(err); ok {
+		return status.Error(refusalCodes[r.Kind], msg)
+	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return status.Error(codes.NotFound, msg)
 	case errors.Is(err, store.ErrConflict):
 		return status.Error(codes.AlreadyExists, msg)
-	case errors.Is(err, ingest.ErrRunEnded):
+	case errors.Is(err, ingest.ErrRunEnded), errors.Is(err, ingest.ErrNoSweep):
 		return status.Error(codes.FailedPrecondition, msg)
 	case errors.Is(err, context.Canceled):
 		return status.Error(codes.Canceled, msg)
@@ -114,6 +135,7 @@ func directoryFromProto(d *idsyncv1.Directory, base *store.Directory) *store.Dir
 	if secs := d.GetRetentionSeconds(); secs <= uint64(ingest.MaxRetention/time.Second) {
 		out.Retention = time.Duration(secs) * time.Second
 	}
+	out.PasswordPolicy = d.GetPasswordPolicy()
 	return out
 }
 
@@ -146,25 +168,31 @@ func directoryToProto(d *store.Directory) *idsyncv1.Directory {
 		Mastered:                  d.Mastered,
 		WriteBack:                 writeBackToProto(d.WriteBack),
 		RetentionSeconds:          uint64(d.Retention / time.Second),
+		PasswordPolicy:            d.PasswordPolicy,
 	}
 }
 
 // writeBackToProto describes write-back settings; the initial password is
-// PasswordSet when there is one, never the expression.
+// directories.PasswordSet when there is one, never the expression.
 func writeBackToProto(wb *store.WriteBack) *idsyncv1.WriteBack {
 	if wb == nil {
 		return nil
 	}
 	p := &idsyncv1.WriteBack{Ous: wb.OUs, Groups: wb.Groups, MustChangePassword: &wb.MustChangePassword}
 	if len(wb.InitialPassword) > 0 {
-		p.InitialPassword = PasswordSet
+		p.InitialPassword = directories.PasswordSet
 	}
 	return p
 }
 
-// PasswordSet stands for a sealed initial password expression in what the
-// hub shows.
-const PasswordSet = "(set)"
+// writeBackFromProto is the write-back an admin gave (nil: none).
+func writeBackFromProto(p *idsyncv1.WriteBack) *directories.WriteBack {
+	if p == nil {
+		return nil
+	}
+	return &directories.WriteBack{OUs: p.GetOus(), Groups: p.GetGroups(), InitialPassword: p.GetInitialPassword(),
+		MustChangePassword: p.MustChangePassword}
+}
 
 var runStates = map[store.RunState]idsyncv1.RunState{
 	store.RunRunning:           idsyncv1.RunState_RUN_STATE_RUNNING,
@@ -180,6 +208,8 @@ func runKindToProto(k store.RunKind) idsyncv1.ImportKind {
 		return idsyncv1.ImportKind_IMPORT_KIND_INCREMENTAL
 	case store.RunWrite:
 		return idsyncv1.ImportKind_IMPORT_KIND_WRITE
+	case store.RunRule:
+		return idsyncv1.ImportKind_IMPORT_KIND_RULE
 	}
 	return idsyncv1.ImportKind_IMPORT_KIND_FULL
 }

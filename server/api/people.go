@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -78,6 +77,7 @@ func peopleErr(err error, format string, args ...any) error {
 		se *people.StateError
 		ro *people.ReadOnlyError
 		fe *people.FieldError
+		rg *people.RuleGroupError
 	)
 	msg := fmt.Sprintf(format, args...) + ": " + err.Error()
 	switch {
@@ -85,7 +85,7 @@ func peopleErr(err error, format string, args ...any) error {
 		return status.Error(codes.AlreadyExists, msg)
 	case errors.As(err, &fe):
 		return status.Error(codes.InvalidArgument, msg)
-	case errors.As(err, &se), errors.As(err, &ro):
+	case errors.As(err, &se), errors.As(err, &ro), errors.As(err, &rg):
 		return status.Error(codes.FailedPrecondition, msg)
 	case errors.Is(err, people.ErrNotAUser), errors.Is(err, people.ErrNotAGroup):
 		return status.Error(codes.NotFound, msg)
@@ -105,41 +105,11 @@ func checkReason(r string) error {
 	return nil
 }
 
-// purgeDates returns when each user is purged: deprovisioned, its
-// directory's retention (else the hub's) after it became so; zero for a
-// user that is not deprovisioned, or is held so while its directory has
-// it.
-func (s *AdminServer) purgeDates(ctx context.Context) (func(*store.User) time.Time, error) {
-	dirs, err := s.store.ListDirectories(ctx)
-	if err != nil {
-		return nil, statusErr(err, "listing directories")
-	}
-	keep := make(map[int64]time.Duration, len(dirs))
-	for _, d := range dirs {
-		keep[d.ID] = d.Retention
-	}
-	return func(u *store.User) time.Time {
-		// A user an admin holds while its directory still has it is kept
-		// until either changes (store.PurgeDue).
-		if u.Status != store.StatusDeprovisioned || u.SourceStatus != store.StatusDeprovisioned || u.DeprovisionedAt.IsZero() {
-			return time.Time{}
-		}
-		k := keep[u.DirectoryID]
-		if k <= 0 {
-			k = s.retention
-		}
-		if k <= 0 {
-			k = people.DefaultRetention
-		}
-		return u.DeprovisionedAt.Add(k)
-	}, nil
-}
-
 // userOut is a user as the doors return it, its purge date included.
 func (s *AdminServer) userOut(ctx context.Context, u *store.User) (*idsyncv1.User, error) {
-	purge, err := s.purgeDates(ctx)
+	purge, err := s.people.PurgeDates(ctx)
 	if err != nil {
-		return nil, err
+		return nil, statusErr(err, "")
 	}
 	p := userToProto(u)
 	p.PurgeAt = ts(purge(u))

@@ -12,6 +12,18 @@ import (
 	"github.com/idsync/idsync/server/store"
 )
 
+// scopeStore is what the scope of an admin, and the lookups that keep to
+// it, read of the store.
+type scopeStore interface {
+	GetDirectory(ctx context.Context, name string) (*store.Directory, error)
+	GetUser(ctx context.Context, id string) (*store.User, error)
+	FindUsers(ctx context.Context, directoryID int64, name string) ([]*store.User, error)
+	GetGroup(ctx context.Context, id string) (*store.Group, error)
+	FindGroups(ctx context.Context, directoryID int64, name string) ([]*store.Group, error)
+	GroupUsersTransitive(ctx context.Context, groupID string) ([]*store.User, error)
+	ListApps(ctx context.Context) ([]*store.App, error)
+}
+
 // groupScope is what a group-admin sees: the groups it acts for (by id),
 // their users (nested groups included) and the directories they are in.
 // limited is false for every other role, which sees everything its
@@ -30,7 +42,7 @@ type groupScope struct {
 // groupScopeOf resolves the group ids of ctx's admin, when it is a
 // group-admin, to their users and directories. A granted group the hub no
 // longer has grants nothing.
-func groupScopeOf(ctx context.Context, st store.Store) (*groupScope, error) {
+func groupScopeOf(ctx context.Context, st scopeStore) (*groupScope, error) {
 	ids, limited := auth.ScopeOf(ctx).GroupIDs()
 	gs := &groupScope{limited: limited}
 	if !limited {
@@ -72,7 +84,7 @@ func noDirectory(name string) error {
 // scopeIn returns the group scope of ctx's admin and the id of the
 // directory named name as that scope sees it (0 when name is empty: any
 // directory).
-func scopeIn(ctx context.Context, st store.Store, name string) (*groupScope, int64, error) {
+func scopeIn(ctx context.Context, st scopeStore, name string) (*groupScope, int64, error) {
 	g, err := groupScopeOf(ctx, st)
 	if err != nil || name == "" {
 		return g, 0, err
@@ -89,7 +101,7 @@ func scopeIn(ctx context.Context, st store.Store, name string) (*groupScope, int
 
 // findUsers returns the user with id ref, else the users named ref, of
 // directory dirID (0: any), that g sees.
-func findUsers(ctx context.Context, st store.Store, g *groupScope, dirID int64, ref string) ([]*store.User, error) {
+func findUsers(ctx context.Context, st scopeStore, g *groupScope, dirID int64, ref string) ([]*store.User, error) {
 	u, err := st.GetUser(ctx, ref)
 	switch {
 	case err == nil && (dirID == 0 || u.DirectoryID == dirID) && g.user(u.ID):
@@ -106,7 +118,7 @@ func findUsers(ctx context.Context, st store.Store, g *groupScope, dirID int64, 
 
 // findGroups returns the group with id ref, else the groups named ref, of
 // directory dirID (0: any), that g sees.
-func findGroups(ctx context.Context, st store.Store, g *groupScope, dirID int64, ref string) ([]*store.Group, error) {
+func findGroups(ctx context.Context, st scopeStore, g *groupScope, dirID int64, ref string) ([]*store.Group, error) {
 	gr, err := st.GetGroup(ctx, ref)
 	switch {
 	case err == nil && (dirID == 0 || gr.DirectoryID == dirID) && g.group(gr.ID):
@@ -124,7 +136,7 @@ func findGroups(ctx context.Context, st store.Store, g *groupScope, dirID int64,
 // oneGroup returns the one group with id ref, else named ref, in the
 // directory named directory ("": any) as ctx's admin sees it: NotFound
 // when none, FailedPrecondition when the name is in several directories.
-func oneGroup(ctx context.Context, st store.Store, ref, directory string) (*store.Group, error) {
+func oneGroup(ctx context.Context, st scopeStore, ref, directory string) (*store.Group, error) {
 	scope, dirID, err := scopeIn(ctx, st, directory)
 	if err != nil {
 		return nil, err
@@ -143,9 +155,31 @@ func oneGroup(ctx context.Context, st store.Store, ref, directory string) (*stor
 		"group name %q exists in %d directories: name one with --directory", ref, len(groups))
 }
 
+// oneUser returns the one user with id ref, else username ref, in the
+// directory named directory ("": any) as ctx's admin sees it: NotFound
+// when none, FailedPrecondition when the name is in several directories.
+func oneUser(ctx context.Context, st scopeStore, ref, directory string) (*store.User, error) {
+	scope, dirID, err := scopeIn(ctx, st, directory)
+	if err != nil {
+		return nil, err
+	}
+	users, err := findUsers(ctx, st, scope, dirID, ref)
+	if err != nil {
+		return nil, err
+	}
+	switch len(users) {
+	case 0:
+		return nil, status.Errorf(codes.NotFound, "no user with id or username %q", ref)
+	case 1:
+		return users[0], nil
+	}
+	return nil, status.Errorf(codes.FailedPrecondition,
+		"username %q exists in %d directories: name one with --directory", ref, len(users))
+}
+
 // scopedAppNames maps app ids to names: every app, or the ones an
 // app-admin limited to apps manages.
-func scopedAppNames(ctx context.Context, st store.Store) (map[int64]string, error) {
+func scopedAppNames(ctx context.Context, st scopeStore) (map[int64]string, error) {
 	apps, err := st.ListApps(ctx)
 	if err != nil {
 		return nil, statusErr(err, "listing apps")

@@ -74,6 +74,10 @@ type Authenticator struct {
 
 	mu   sync.Mutex
 	used map[string]time.Time // token id → last use written
+
+	// sessions, set on the console's in-process server alone, resolves
+	// console sessions (see Console).
+	sessions *sessionResolver
 }
 
 // tokenStore is the part of the store the authenticator reads.
@@ -180,6 +184,9 @@ func (a *Authenticator) adminToken(ctx context.Context) (*store.AdminToken, erro
 	if len(vals) == 0 {
 		return nil, status.Error(codes.Unauthenticated, "missing admin token: send \"authorization: Bearer TOKEN\"")
 	}
+	if secret, ok := strings.CutPrefix(vals[0], SessionScheme); ok && a.sessions != nil {
+		return a.session(ctx, secret)
+	}
 	return a.bearer(ctx, vals[0])
 }
 
@@ -227,14 +234,11 @@ func (a *Authenticator) bearer(ctx context.Context, header string) (*store.Admin
 // markUsed records a token's use, at most once a minute per token and
 // process.
 func (a *Authenticator) markUsed(ctx context.Context, t *store.AdminToken) {
-	now := time.Now()
-	a.mu.Lock()
-	due := now.Sub(a.used[t.ID]) >= time.Minute
-	if due {
-		a.used[t.ID] = now
+	if strings.HasPrefix(t.ID, "grant:") {
+		return // a directory user's session: no token to mark
 	}
-	a.mu.Unlock()
-	if due {
+	now := time.Now()
+	if a.due(t.ID, now, time.Minute) {
 		_ = a.store.AdminTokenUsed(ctx, t.ID, now) // best effort: a last-use time is a hint
 	}
 }

@@ -64,6 +64,9 @@ const (
 	PermAuditRead        Permission = "audit.read"
 	PermReportsRead      Permission = "reports.read"
 	PermAuthenticate     Permission = "users.authenticate"
+	// PermRulesWrite adds, changes, applies and removes group rules, and
+	// confirms or cancels their paused changes: super-admin only.
+	PermRulesWrite Permission = "rules.write"
 )
 
 // MethodPermissions names the permission every admin method needs. A
@@ -104,6 +107,21 @@ var MethodPermissions = map[string]Permission{
 	adminPrefix + "CreateGroup":           PermUsersWrite,
 	adminPrefix + "AddGroupMember":        PermUsersWrite,
 	adminPrefix + "RemoveGroupMember":     PermUsersWrite,
+	adminPrefix + "CreateAdminGrant":      PermAdminsWrite,
+	adminPrefix + "ListAdminGrants":       PermAdminsRead,
+	adminPrefix + "RevokeAdminGrant":      PermAdminsWrite,
+	adminPrefix + "SearchUsers":           PermUsersRead,
+	adminPrefix + "GetUserDetails":        PermUsersRead,
+	adminPrefix + "GetActivity":           PermReportsRead,
+	adminPrefix + "CreateGroupRule":       PermRulesWrite,
+	adminPrefix + "UpdateGroupRule":       PermRulesWrite,
+	adminPrefix + "ListGroupRules":        PermGroupsRead,
+	adminPrefix + "GetGroupRule":          PermGroupsRead,
+	adminPrefix + "ApplyGroupRule":        PermRulesWrite,
+	adminPrefix + "PreviewGroupRule":      PermGroupsRead,
+	adminPrefix + "DeleteGroupRule":       PermRulesWrite,
+	adminPrefix + "ConfirmGroupRule":      PermRulesWrite,
+	adminPrefix + "CancelGroupRule":       PermRulesWrite,
 	appPrefix + "CreateApp":               PermAppsWrite,
 	appPrefix + "UpdateApp":               PermAppsWrite,
 	appPrefix + "ListApps":                PermAppsRead,
@@ -293,3 +311,7 @@ func Actor(ctx context.Context) string {
 	}
 	return "hub"
 }
+
+// RoleHas reports whether role grants p: what a page offers a role (the
+// server decides again on every call).
+func RoleHas(role string, p Permission) bool { return Has(&store.AdminToken{Role: role}, p) }

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -21,17 +22,24 @@ import (
 	"github.com/idsync/idsync/internal/obs"
 	"github.com/idsync/idsync/internal/pki"
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
+	"github.com/idsync/idsync/server/admins"
+	"github.com/idsync/idsync/server/agents"
 	"github.com/idsync/idsync/server/api"
 	"github.com/idsync/idsync/server/audit"
 	"github.com/idsync/idsync/server/auth"
 	authnsvc "github.com/idsync/idsync/server/authn"
+	"github.com/idsync/idsync/server/console"
+	"github.com/idsync/idsync/server/directories"
 	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/people"
 	"github.com/idsync/idsync/server/provision"
+	"github.com/idsync/idsync/server/reports"
+	"github.com/idsync/idsync/server/rules"
 	"github.com/idsync/idsync/server/runs"
 	"github.com/idsync/idsync/server/scimin"
 	"github.com/idsync/idsync/server/secrets"
 	"github.com/idsync/idsync/server/sessions"
+	"github.com/idsync/idsync/server/signin"
 	"github.com/idsync/idsync/server/store"
 	"github.com/idsync/idsync/server/store/postgres"
 	"github.com/idsync/idsync/server/store/sqlite"
@@ -77,8 +85,23 @@ type Config struct {
 	// PurgeEvery is how often the hub looks for users to purge (default
 	// 10 minutes).
 	PurgeEvery time.Duration
-	// Now is the hub's clock for retention (tests; nil: time.Now).
+	// Now is the hub's clock for retention and console sessions (tests;
+	// nil: time.Now).
 	Now func() time.Time
+	// HTTPTLS serves the HTTP listener (the console) over TLS with the
+	// hub's own certificate; HTTPCert and HTTPKey with another one (a
+	// corporate certificate). Without TLS the console answers on loopback
+	// only.
+	HTTPTLS           bool
+	HTTPCert, HTTPKey string
+	// Console bounds console sessions (zero: idle 30 minutes, 12 hours at
+	// most).
+	Console auth.SessionPolicy
+	// RuleInterval schedules a full evaluation of every group rule (0:
+	// hourly; negative: none on a schedule); RuleSettle is how long after
+	// its last one a rule that reads groups waits before a group change
+	// evaluates it in full again (0: 30 s).
+	RuleInterval, RuleSettle time.Duration
 }
 
 // Run starts the hub and serves until ctx is cancelled, then stops
@@ -125,9 +148,16 @@ func Run(ctx context.Context, cfg Config) error {
 	defer hl.Close()
 
 	hosts := append(defaultHosts(gl.Addr().String()), cfg.TLSHosts...)
+	if h, _, err := net.SplitHostPort(hl.Addr().String()); err == nil && h != "0.0.0.0" && h != "::" {
+		hosts = append(hosts, h)
+	}
 	cert, err := ca.ServerCertificate(cfg.DataDir, hosts)
 	if err != nil {
 		return fmt.Errorf("hub server certificate: %w", err)
+	}
+	webTLS, err := httpTLS(cfg, func() (tls.Certificate, error) { return cert, nil })
+	if err != nil {
+		return err
 	}
 	if err := bootstrapAdmin(ctx, st, ca, cfg.DataDir, gl.Addr().String(), log); err != nil {
 		return err
@@ -158,19 +188,43 @@ func Run(ctx context.Context, cfg Config) error {
 	// No app pushes to the hub itself, unless a super-admin allows it.
 	cfg.Provision.Listeners = append(cfg.Provision.Listeners, gl.Addr().String(), hl.Addr().String())
 	prov := provision.New(st, box, log, cfg.Provision)
-	// A committed batch wakes provisioning: the feed is read at once.
-	engine := ingest.New(ingest.Config{Store: st, Log: log, Audit: trail, Metrics: m, OnChange: prov.Notify})
+	// A committed change wakes provisioning and the group rules: each
+	// reads the change feed at once. (Whatever commits a change outside
+	// the ingest engine — an admin's hold — calls changed too.)
+	ruleWake := make(chan struct{}, 1)
+	changed := func() {
+		prov.Notify()
+		select {
+		case ruleWake <- struct{}{}:
+		default:
+		}
+	}
+	engine := ingest.New(ingest.Config{Store: st, Log: log, Audit: trail, Metrics: m, OnChange: changed})
+	groupRules := rules.New(rules.Config{Store: st, Apply: engine, Audit: trail, Log: log, Wake: ruleWake,
+		Owner: cfg.Provision.Owner, Interval: cfg.RuleInterval, Settle: cfg.RuleSettle})
 	cfg.Agents = cfg.Agents.WithDefaults()
-	coordinator := runs.New(runs.Config{Store: st, Engine: engine, Wake: sessions, Audit: trail, Log: log,
+	coordinator := runs.New(runs.Config{Store: st, Engine: engine, Wake: sessions, Cancel: sessions, Audit: trail, Log: log,
 		Heartbeat: cfg.Agents.Heartbeat})
-	agentSrv := api.NewAgentServer(api.AgentConfig{Store: st, Engine: engine, Runs: coordinator, CA: ca,
+	fleet := agents.New(agents.Config{Store: st, CA: ca, Sessions: sessions, Audit: trail, Log: log.With("component", "agents"),
+		Heartbeat: cfg.Agents.Heartbeat, CertTTL: cfg.Agents.CertTTL})
+	agentSrv := api.NewAgentServer(api.AgentConfig{Store: st, Engine: engine, Runs: coordinator, Agents: fleet, CA: ca,
 		Sessions: sessions, Log: log, Audit: trail, Options: cfg.Agents})
-	signin := authnsvc.New(authnsvc.Config{Store: st, Ingest: engine, Agents: sessions, Audit: trail,
+	delegated := authnsvc.New(authnsvc.Config{Store: st, Ingest: engine, Agents: sessions, Audit: trail,
 		Log: log.With("component", "authn"), Options: cfg.Authn})
-	folk := people.New(people.Config{Store: st, Apply: engine, Notify: prov.Notify, Log: log.With("component", "people"),
-		Now: cfg.Now, Entries: prov, Audit: trail})
-	adminSrv := api.NewAdminServer(api.AdminConfig{Store: st, Engine: engine, CA: ca, Sessions: sessions, Box: box,
-		Log: log, Audit: trail, Heartbeat: cfg.Agents.Heartbeat, Authn: signin, People: folk, UserRetention: cfg.UserRetention})
+	folk := people.New(people.Config{Store: st, Apply: engine, Notify: changed, Log: log.With("component", "people"),
+		Now: cfg.Now, Entries: prov, Audit: trail, Retention: cfg.UserRetention})
+	// What admins do is one service per room; the API's doors decode,
+	// call one and encode. Directories and admin tokens log as the admin
+	// component, as their doors did.
+	adminLog := log.With("component", "admin")
+	adminSrv := api.NewAdminServer(api.AdminConfig{Store: st, Runs: coordinator, Agents: fleet,
+		Reports:     reports.New(reports.Config{Store: st, Agents: fleet, Retention: cfg.UserRetention}),
+		Directories: directories.New(directories.Config{Store: st, Box: box, Audit: trail, Log: adminLog}),
+		Admins:      admins.New(admins.Config{Store: st, Audit: trail, Log: adminLog}),
+		Authn:       delegated, People: folk, Rules: groupRules})
+
+	appSrv := api.NewAppServer(api.AppConfig{Store: st, Apps: provision.NewApps(provision.AppsConfig{Store: st, Engine: prov, Box: box,
+		Audit: trail, Log: log.With("component", "apps")})})
 
 	bounds := cfg.Bounds.withDefaults()
 	router := newTLSRouter(limit(gl, bounds, m.refused.WithLabelValues("grpc_connection").Inc),
@@ -178,8 +232,25 @@ func Run(ctx context.Context, cfg Config) error {
 	gs, as := grpcServers(authn, bounds, m.refused.WithLabelValues("call").Inc, func(s grpc.ServiceRegistrar) {
 		idsyncv1.RegisterAgentServiceServer(s, agentSrv)
 		idsyncv1.RegisterAdminServiceServer(s, adminSrv)
-		idsyncv1.RegisterAppServiceServer(s, api.NewAppServer(st, prov, box, log, trail))
+		idsyncv1.RegisterAppServiceServer(s, appSrv)
 	})
+	// The console calls the same services, in process, as the admin whose
+	// session it carries.
+	policy := cfg.Console
+	if policy.Now == nil {
+		policy.Now = cfg.Now
+	}
+	consoleAuth := authn.Console(st, policy)
+	cs, err := newConsoleServer(consoleAuth, func(s grpc.ServiceRegistrar) {
+		idsyncv1.RegisterAdminServiceServer(s, adminSrv)
+		idsyncv1.RegisterAppServiceServer(s, appSrv)
+	})
+	if err != nil {
+		return err
+	}
+	defer cs.stop()
+	signins := signin.New(signin.Config{Store: st, Authn: delegated, Audit: trail,
+		Log: log.With("component", "signin"), Policy: policy}, consoleAuth)
 
 	var serving atomic.Bool
 	mux := obs.Mux(cfg.Metrics, readiness(st, &serving))
@@ -187,9 +258,13 @@ func Run(ctx context.Context, cfg Config) error {
 	// own bearer token.
 	mux.Handle(scimin.Prefix, scimin.New(st, engine, trail, log))
 	// Applications sign users in with their directory password here.
-	mux.Handle("/v1/authn", auth.HTTPPeer(api.AuthnHandler{Service: signin, Auth: authn}))
+	mux.Handle("/v1/authn", auth.HTTPPeer(api.AuthnHandler{Service: delegated, Auth: authn}))
+	// The admin console, at every path the others leave.
+	mux.Handle("/", console.New(console.Config{Conn: cs.conn, SignIn: signins, TLS: webTLS != nil,
+		Log: log.With("component", "console"), Version: cfg.Version, GRPCAddr: gl.Addr().String()}))
 	// The largest body any route takes is a SCIM resource.
 	hs := obs.NewServer(mux, cfg.HTTPTimeouts, scimin.MaxBody)
+	hs.TLSConfig = webTLS
 
 	log.Info("hub serving", "grpc", gl.Addr().String(), "http", hl.Addr().String(),
 		"store", storeKind(cfg), "data_dir", cfg.DataDir, "version", cfg.Version)
@@ -206,14 +281,22 @@ func Run(ctx context.Context, cfg Config) error {
 	g.Go(func() error { return as.Serve(router.agents) })
 	g.Go(router.run)
 	g.Go(func() error {
-		if err := hs.Serve(limit(hl, bounds, m.refused.WithLabelValues("http_connection").Inc)); !errors.Is(err, http.ErrServerClosed) {
+		l := limit(hl, bounds, m.refused.WithLabelValues("http_connection").Inc)
+		if webTLS != nil {
+			l = tls.NewListener(l, webTLS)
+		}
+		if err := hs.Serve(l); !errors.Is(err, http.ErrServerClosed) {
 			return err
 		}
 		return nil
 	})
+	g.Go(cs.serve)
+	// Ends idle and old console sessions.
+	g.Go(func() error { return signins.Run(gctx) })
 	// Reaps the runs of silent agents and schedules full imports.
 	g.Go(func() error { return coordinator.Run(gctx) })
 	g.Go(func() error { return prov.Run(gctx) })
+	g.Go(func() error { return groupRules.Run(gctx) })
 	g.Go(func() error { return audit.Prune(gctx, st, cfg.AuditRetention, time.Hour, log) })
 	// Purges the deprovisioned users whose retention ran out.
 	g.Go(func() error {
@@ -227,6 +310,7 @@ func Run(ctx context.Context, cfg Config) error {
 		<-gctx.Done()
 		serving.Store(false)
 		stopGRPC(5*time.Second, gs, as)
+		cs.stop()
 		gl.Close() // ends router.run
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()

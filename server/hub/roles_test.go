@@ -250,14 +250,15 @@ func TestEveryMethodChecksTheRole(t *testing.T) {
 		perms []auth.Permission
 		not   []auth.Permission
 	}{
-		{auth.RoleReadOnly, []auth.Permission{auth.PermAuditRead, auth.PermReportsRead, auth.PermUsersRead, auth.PermAppsRead},
-			[]auth.Permission{auth.PermAppsWrite, auth.PermAssignmentsWrite, auth.PermAdminsWrite, auth.PermImportsWrite}},
+		{auth.RoleReadOnly, []auth.Permission{auth.PermAuditRead, auth.PermReportsRead, auth.PermUsersRead, auth.PermAppsRead, auth.PermGroupsRead},
+			[]auth.Permission{auth.PermAppsWrite, auth.PermAssignmentsWrite, auth.PermAdminsWrite, auth.PermImportsWrite, auth.PermRulesWrite}},
 		{auth.RoleAppAdmin, []auth.Permission{auth.PermAppsWrite, auth.PermAssignmentsWrite, auth.PermPushesWrite},
-			[]auth.Permission{auth.PermAdminsWrite, auth.PermAgentsWrite, auth.PermDirectoriesWrite}},
-		{auth.RoleGroupAdmin, []auth.Permission{auth.PermAssignmentsWrite, auth.PermUsersRead, auth.PermUsersLifecycle},
-			[]auth.Permission{auth.PermAppsWrite, auth.PermAuditRead, auth.PermAgentsRead, auth.PermUsersWrite}},
+			[]auth.Permission{auth.PermAdminsWrite, auth.PermAgentsWrite, auth.PermDirectoriesWrite, auth.PermRulesWrite}},
+		{auth.RoleGroupAdmin, []auth.Permission{auth.PermAssignmentsWrite, auth.PermUsersRead, auth.PermUsersLifecycle, auth.PermGroupsRead},
+			[]auth.Permission{auth.PermAppsWrite, auth.PermAuditRead, auth.PermAgentsRead, auth.PermUsersWrite, auth.PermRulesWrite}},
 		{auth.RoleReadOnly, nil, []auth.Permission{auth.PermUsersLifecycle, auth.PermUsersWrite}},
 		{auth.RoleAppAdmin, nil, []auth.Permission{auth.PermUsersLifecycle, auth.PermUsersWrite}},
+		{auth.RoleAuthn, []auth.Permission{auth.PermAuthenticate}, []auth.Permission{auth.PermRulesWrite, auth.PermGroupsRead}},
 	} {
 		for _, p := range c.perms {
 			if !auth.Has(&store.AdminToken{Role: c.role}, p) {

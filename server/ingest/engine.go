@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"slices"
 	"strconv"
+	"strings"
 
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 	"github.com/idsync/idsync/server/store"
@@ -306,11 +307,24 @@ func safeguard(d *store.Directory, c store.SweepCount) (string, bool) {
 		c.Users, c.ActiveUsers, pct, d.SafeguardPercent, d.SafeguardMax), true
 }
 
-// Confirm lets a run paused by the safeguard sweep.
+// ErrNoSweep refuses to sweep after a run that is not an import (full, or
+// a capture's refresh): a group rule's paused change (kind rule) goes
+// ahead through its rule, and a sweep after it would deprovision what it
+// did not read — everyone.
+var ErrNoSweep = errors.New("only an import sweeps")
+
+// Confirm lets an import paused by the safeguard sweep.
 func (e *Engine) Confirm(ctx context.Context, id int64) (*store.Run, error) {
 	before, err := e.run(ctx, id)
 	if err != nil {
 		return nil, err
+	}
+	if before.Kind != store.RunFull && before.Kind != store.RunIncremental {
+		how := ""
+		if rule, ok := strings.CutPrefix(before.Trigger, "rule:"); ok && before.Kind == store.RunRule {
+			how = fmt.Sprintf(": it holds a change of group rule %s, which `idsyncctl group rule confirm %s` lets go ahead", rule, rule)
+		}
+		return nil, fmt.Errorf("run %d is a %s run%s: %w", id, before.Kind, how, ErrNoSweep)
 	}
 	r, err := e.store.Sweep(ctx, id, []store.RunState{store.RunPausedBySafeguard}, "sweep confirmed by an admin")
 	if err != nil {

@@ -452,8 +452,11 @@ func (s *Service) RemoveMember(ctx context.Context, groupID, userID, actor strin
 }
 
 func (s *Service) member(ctx context.Context, groupID, userID, actor string, add bool) (*store.Group, error) {
-	_, d, err := s.localGroup(ctx, groupID)
+	g, d, err := s.localGroup(ctx, groupID)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.ruled(ctx, g); err != nil {
 		return nil, err
 	}
 	u, err := s.user(ctx, userID)

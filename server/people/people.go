@@ -26,6 +26,11 @@ type Store interface {
 	GetGroup(ctx context.Context, id string) (*store.Group, error)
 	FindGroups(ctx context.Context, directoryID int64, name string) ([]*store.Group, error)
 	GroupMembers(ctx context.Context, groupID string) ([]store.Member, error)
+
+	// The purge dates read this.
+	ListDirectories(ctx context.Context) ([]*store.Directory, error)
+	// A group a rule masters is refused to hand edits.
+	RuleOfGroup(ctx context.Context, groupID string) (*store.Rule, error)
 }
 
 // Config is what a Service is built with.
@@ -46,6 +51,10 @@ type Config struct {
 	// Audit records the in-directory writes (the hold actions are audited
 	// by the store, with their change).
 	Audit Recorder
+	// Retention is how long a deprovisioned user is kept before it is
+	// purged, where its directory does not say (default DefaultRetention):
+	// for the purge dates shown (PurgeDates).
+	Retention time.Duration
 }
 
 // EntryWriter enables or disables a user's own entry in its directory
@@ -68,6 +77,7 @@ type Service struct {
 	now    func() time.Time
 	writer EntryWriter
 	audit  Recorder
+	keep   time.Duration
 	// locks serialises the writes to one local directory in this
 	// process (directory id → *sync.Mutex).
 	locks sync.Map
@@ -75,7 +85,8 @@ type Service struct {
 
 // New returns the service.
 func New(c Config) *Service {
-	s := &Service{st: c.Store, apply: c.Apply, notify: c.Notify, log: c.Log, now: c.Now, writer: c.Entries, audit: c.Audit}
+	s := &Service{st: c.Store, apply: c.Apply, notify: c.Notify, log: c.Log, now: c.Now, writer: c.Entries, audit: c.Audit,
+		keep: c.Retention}
 	if s.notify == nil {
 		s.notify = func() {}
 	}

@@ -118,6 +118,8 @@ func agentOutcome(what string, res *idsyncv1.CommandResult) error {
 	case idsyncv1.WriteErrorCode_WRITE_ERROR_CODE_REFUSED:
 		// A constraint, an access right: a write the same way fails again.
 		return &Refused{Err: err}
+	case idsyncv1.WriteErrorCode_WRITE_ERROR_CODE_PASSWORD_REFUSED:
+		return &Refused{Err: &passwordRefused{err}}
 	}
 	// The directory could not be reached or answered busy (or the agent
 	// did not say): later. The write may have been made.
@@ -153,12 +155,13 @@ func (c *dirTarget) CreateUser(ctx context.Context, r scim.Resource) (scim.Resou
 	w := &idsyncv1.WriteEntry{Action: idsyncv1.WriteAction_WRITE_ACTION_CREATE, Attributes: attrs,
 		MustChangePassword: d.WriteBack.MustChangePassword}
 	w.Enabled, _ = r.Active()
+	var rules *passwordRules
 	if len(d.WriteBack.InitialPassword) > 0 {
-		pw, err := c.initialPassword(ctx, d, r.ExternalID())
+		pw, pr, err := c.initialPassword(ctx, d, r.ExternalID())
 		if err != nil {
 			return nil, err
 		}
-		w.Password = pw
+		w.Password, rules = pw, pr
 	}
 	rec := &store.DirectoryWrite{AppID: c.app.ID, UserID: r.ExternalID(), DirectoryID: d.ID, DNKey: ingest.DNKey(dn)}
 	if err := c.e.st.PutDirectoryWrite(ctx, rec); err != nil {
@@ -172,37 +175,61 @@ func (c *dirTarget) CreateUser(ctx context.Context, r scim.Resource) (scim.Resou
 			return nil, errors.Join(err, derr)
 		}
 	}
+	if pr := (*passwordRefused)(nil); errors.As(err, &pr) {
+		policy := "none"
+		if d.PasswordPolicy != "" {
+			policy = d.PasswordPolicy
+		}
+		return nil, &Refused{Err: fmt.Errorf("directory %s refused the initial password for %s: its own password policy "+
+			"(AD: complexity, length, history) is stricter than the hub's (password policy %s), so the same password fails again; "+
+			"nothing was made: a super-admin makes the hub's policy match the directory's with "+
+			"`idsyncctl directory update %s --password-policy RULES` (random() then draws passwords that pass): %w",
+			d.Name, r.UserName(), policy, d.Name, err)}
+	}
 	if err != nil {
 		return nil, err
+	}
+	if rules != nil {
+		if err := rules.remember(ctx, w.Password); err != nil {
+			c.e.log.Warn("recording the digest of an initial password", "directory", d.Name, "user", r.ExternalID(), "err", err)
+		}
 	}
 	return c.recorded(ctx, r, entry)
 }
 
 // initialPassword evaluates the directory's initial password expression
-// (sealed, a super-admin's) over the hub user; the value goes to the agent
-// only.
-func (c *dirTarget) initialPassword(ctx context.Context, d *store.Directory, userID string) (string, error) {
+// (sealed, a super-admin's) over the hub user, random() drawing from the
+// directory's password policy, and checks the password against the
+// policy before anything is sent; the value goes to the agent only.
+func (c *dirTarget) initialPassword(ctx context.Context, d *store.Directory, userID string) (string, *passwordRules, error) {
 	src, err := c.e.box.Open(d.WriteBack.InitialPassword, WriteBackSecretContext(d.Name))
 	if err != nil {
-		return "", &permanent{fmt.Errorf("directory %s: its initial password expression: %w", d.Name, err)}
+		return "", nil, &permanent{fmt.Errorf("directory %s: its initial password expression: %w", d.Name, err)}
 	}
 	password, err := expr.Compile(string(src))
 	if err != nil {
-		return "", &permanent{fmt.Errorf("directory %s: initial password expression: %w", d.Name, err)}
+		return "", nil, &permanent{fmt.Errorf("directory %s: initial password expression: %w", d.Name, err)}
 	}
 	u, err := c.e.st.GetUser(ctx, userID)
 	if err != nil {
-		return "", fmt.Errorf("reading user %s for the initial password: %w", userID, err)
+		return "", nil, fmt.Errorf("reading user %s for the initial password: %w", userID, err)
 	}
-	v, err := password.Eval(userEnv{u})
+	rules, err := c.e.passwordRules(d, u)
 	if err != nil {
-		return "", &permanent{fmt.Errorf("the initial password expression of directory %s for user %s: %w", d.Name, userID, err)}
+		return "", nil, err
+	}
+	v, err := password.Eval(passwordEnv{UserEnv: UserEnv{User: u}, ctx: ctx, rules: rules})
+	if err != nil {
+		return "", nil, &permanent{fmt.Errorf("the initial password expression of directory %s for user %s: %w", d.Name, userID, err)}
 	}
 	s, _ := v.AsString()
 	if s == "" {
-		return "", &permanent{fmt.Errorf("the initial password expression of directory %s gives nothing for user %s", d.Name, userID)}
+		return "", nil, &permanent{fmt.Errorf("the initial password expression of directory %s gives nothing for user %s", d.Name, userID)}
 	}
-	return s, nil
+	if err := rules.check(ctx, s); err != nil {
+		return "", nil, err
+	}
+	return s, rules, nil
 }
 
 // recorded notes the entry's id and DN as the hub's own and returns it as
@@ -395,6 +422,18 @@ func (c *dirTarget) FindGroups(context.Context, string) ([]scim.Resource, error)
 	return nil, errNotForDirectories("pushing groups")
 }
 
+func (c *dirTarget) GetGroup(context.Context, string) (scim.Resource, error) {
+	return nil, errNotForDirectories("pushing groups")
+}
+
+func (c *dirTarget) RenameGroup(context.Context, string, string) error {
+	return errNotForDirectories("pushing groups")
+}
+
+func (c *dirTarget) ReplaceGroup(context.Context, string, scim.Resource) error {
+	return errNotForDirectories("pushing groups")
+}
+
 func (c *dirTarget) DeleteGroup(context.Context, string) error {
 	return errNotForDirectories("pushing groups")
 }
@@ -559,3 +598,10 @@ func (e *Engine) testDirectory(ctx context.Context, a *store.App) (*TestReport, 
 	rep.UsersFound = len(found)
 	return rep, nil
 }
+
+// passwordRefused is the directory refusing the password a write set (its
+// own password policy); the create that carried it names the policies.
+type passwordRefused struct{ err error }
+
+func (p *passwordRefused) Error() string { return p.err.Error() }
+func (p *passwordRefused) Unwrap() error { return p.err }

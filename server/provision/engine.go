@@ -118,6 +118,7 @@ type Store interface {
 	AppUsers(ctx context.Context, appID int64) ([]string, error)
 	AppsOfUser(ctx context.Context, userID string) ([]int64, error)
 	Changes(ctx context.Context, after int64, limit int) ([]store.ObjectChange, int64, error)
+	CheckPushedGroups(ctx context.Context, appID int64, at time.Time) error
 	ClaimJobs(ctx context.Context, appID int64, owner string, now time.Time, lease time.Duration, limit int) ([]*store.Job, error)
 	CompleteJob(ctx context.Context, id int64, owner string, now time.Time) error
 	CompleteJobs(ctx context.Context, owner string, now time.Time, done []store.JobResult) (int, error)
@@ -157,6 +158,8 @@ type Store interface {
 	SetCursor(ctx context.Context, name string, pos int64) error
 	SetPushedMembers(ctx context.Context, appID int64, groupID string, add, remove []string) error
 	TryLease(ctx context.Context, name, holder string, now time.Time, ttl time.Duration) (bool, error)
+	PasswordDigests(ctx context.Context, directoryID int64, userID string) ([]store.PasswordDigest, error)
+	AddPasswordDigest(ctx context.Context, directoryID int64, userID string, d store.PasswordDigest) error
 }
 
 // Engine keeps the accounts of every app right: it turns the store's change

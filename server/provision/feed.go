@@ -94,10 +94,16 @@ func (e *Engine) queueChanges(ctx context.Context, changes []store.ObjectChange)
 	}
 	users := map[int64][]string{} // user pushes by app, queued together
 	groupChanged := false
-	rescope := map[int64]bool{} // apps whose pushed groups a user change may move
+	rescope := map[int64]bool{}    // apps whose pushed groups a user change may move
+	groups := map[int64][]string{} // group pushes by app: the changed groups it pushes
 	for _, c := range changes {
 		if c.Kind == store.ObjectGroup {
 			groupChanged = true
+			for _, a := range assigned {
+				if a.Kind == store.AssignGroup && a.TargetID == c.ObjectID {
+					groups[a.AppID] = append(groups[a.AppID], c.ObjectID)
+				}
+			}
 			continue
 		}
 		inScope, err := e.st.AppsOfUser(ctx, c.ObjectID)
@@ -119,6 +125,16 @@ func (e *Engine) queueChanges(ctx context.Context, changes []store.ObjectChange)
 			if a.PushGroups {
 				rescope[a.ID] = true
 			}
+		}
+	}
+	for _, a := range apps {
+		if ids := groups[a.ID]; a.PushGroups && len(ids) > 0 {
+			// The group's members moved: push it at once, beside the
+			// scope job (which may find users to push first).
+			if err := e.st.EnqueueMany(ctx, a.ID, store.JobGroup, ids, now); err != nil {
+				return fmt.Errorf("queueing %d group pushes of app %d: %w", len(ids), a.ID, err)
+			}
+			woken[a.ID] = true
 		}
 	}
 	for appID, ids := range users {

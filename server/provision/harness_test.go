@@ -35,7 +35,8 @@ type world struct {
 	dir   *store.Directory
 	run   *store.Run
 	seq   uint64
-	srv   *scimtest.Server
+	srv   *scimtest.Server // nil when the app is another implementation
+	url   string           // the app's SCIM base URL
 	app   *store.App
 	token string
 
@@ -72,6 +73,37 @@ const testToken = "scim-token-9f2d41c7e0b3"
 // with settings changed by edit before it is created.
 func newWorld(t testing.TB, edit func(a *store.App)) *world {
 	t.Helper()
+	return newWorldOn(t, scimtestApp, edit)
+}
+
+// An app is a SCIM implementation a world's app runs on.
+type app struct {
+	name string
+	// start serves it for the test with the token and returns its URL,
+	// and the scimtest.Server when it is one.
+	start func(t testing.TB, token string, patch bool) (string, *scimtest.Server)
+}
+
+var (
+	// scimtestApp is internal/scimtest's Server.
+	scimtestApp = app{"scimtest", func(t testing.TB, token string, patch bool) (string, *scimtest.Server) {
+		srv := scimtest.Start(t, scimtest.Options{Token: token, DisablePatch: !patch})
+		return srv.URL, srv
+	}}
+	// plainApp is internal/scimtest's Plain, a second implementation
+	// built from elimity-com/scim; it always takes PATCH.
+	plainApp = app{"elimity", func(t testing.TB, token string, _ bool) (string, *scimtest.Server) {
+		return scimtest.StartPlain(t, token).URL, nil
+	}}
+	// bothApps are the implementations the tests of what every app must
+	// take run against.
+	bothApps = []app{scimtestApp, plainApp}
+)
+
+// newWorldOn is newWorld with the app on impl; an app whose UpdateMode
+// edit sets to "put" runs on a server without PATCH where impl has one.
+func newWorldOn(t testing.TB, impl app, edit func(a *store.App)) *world {
+	t.Helper()
 	ctx := t.Context()
 	w := &world{t: t, path: filepath.Join(t.TempDir(), "hub.db"), logs: &syncBuffer{}, token: testToken}
 	w.open()
@@ -89,14 +121,15 @@ func newWorld(t testing.TB, edit func(a *store.App)) *world {
 	if err := w.st.CreateRun(ctx, w.run); err != nil {
 		t.Fatal(err)
 	}
-	w.srv = scimtest.Start(t, scimtest.Options{Token: w.token})
-	a := &store.App{Name: "app", SCIMURL: w.srv.URL, AuthKind: "bearer",
+	a := &store.App{Name: "app", AuthKind: "bearer",
 		AllowInsecureHTTP: true, AllowLocalAddresses: true, // the test app is on loopback
 		AllowCreate: true, AllowUpdate: true, AllowDeactivate: true, UpdateMode: "patch",
 		Concurrency: 4, MatchBy: "userName", Status: store.AppActive}
 	if edit != nil {
 		edit(a)
 	}
+	w.url, w.srv = impl.start(t, w.token, a.UpdateMode != "put")
+	a.SCIMURL = w.url
 	a.Secret = box.Seal([]byte(w.token), provision.SecretContext(a.Name))
 	if err := w.st.CreateApp(ctx, a); err != nil {
 		t.Fatal(err)
@@ -323,7 +356,9 @@ func (w *world) describeJobs() string {
 	for _, j := range w.jobs() {
 		fmt.Fprintf(&b, "job %d %s %s %s attempts %d: %s\n", j.ID, j.Kind, j.Target, j.State, j.Attempts, j.LastError)
 	}
-	fmt.Fprintf(&b, "app users: %d", w.srv.UserCount())
+	if w.srv != nil {
+		fmt.Fprintf(&b, "app users: %d", w.srv.UserCount())
+	}
 	return b.String()
 }
 

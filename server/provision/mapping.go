@@ -98,6 +98,10 @@ func CompileMapping(rules []store.MappingRule) (*Mapping, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%s: expression %q: %w", where, r.Expr, err)
 		}
+		if e.Calls("random") {
+			return nil, fmt.Errorf("%s: expression %q: random() makes passwords, for a directory's initial password only: "+
+				"a mapping must give the same value each time", where, r.Expr)
+		}
 		ru.expr = e
 		if key == "username" {
 			hasUserName = true
@@ -110,11 +114,19 @@ func CompileMapping(rules []store.MappingRule) (*Mapping, error) {
 	return m, nil
 }
 
-// userEnv is the expression environment of a hub user.
-type userEnv struct{ u *store.User }
+// UserEnv is the expression environment of a hub user: the profile
+// fields by name, for the mappings and for group rules (server/rules),
+// which also set Groups.
+type UserEnv struct {
+	User *store.User
+	// Groups is the field groups: the names of the user's groups as a
+	// group rule sees them; nil leaves it null (a mapping).
+	Groups []string
+}
 
-func (e userEnv) Lookup(name string) (expr.Value, bool) {
-	u := e.u
+// Lookup returns the field name of the user.
+func (e UserEnv) Lookup(name string) (expr.Value, bool) {
+	u := e.User
 	p := &u.Profile
 	str := func(s string) (expr.Value, bool) {
 		if s == "" {
@@ -151,6 +163,11 @@ func (e userEnv) Lookup(name string) (expr.Value, bool) {
 		return str(u.DN)
 	case "external_id":
 		return str(u.ExternalID)
+	case "groups":
+		if e.Groups == nil {
+			return expr.Null(), false
+		}
+		return expr.List(e.Groups), true
 	}
 	if rest, ok := strings.CutPrefix(name, "extra."); ok {
 		for k, vs := range p.Extra {
@@ -173,7 +190,7 @@ func (e userEnv) Lookup(name string) (expr.Value, bool) {
 // null or empty leaves the attribute out. Errors name the target.
 func (m *Mapping) Render(u *store.User, active bool) (scim.Resource, error) {
 	r := scim.Resource{}
-	env := userEnv{u}
+	env := UserEnv{User: u}
 	for _, ru := range m.rules {
 		v, err := ru.expr.Eval(env)
 		if err != nil {

@@ -83,3 +83,28 @@ func TestRender(t *testing.T) {
 		t.Errorf("Render of a user without email = %v, want an error naming userName", err)
 	}
 }
+
+// TestUserEnvGroups: groups is the list a group rule gives (empty
+// included), and null in a mapping, which gives none.
+func TestUserEnvGroups(t *testing.T) {
+	u := &store.User{ID: "u1", Status: store.StatusActive, Profile: store.Profile{Username: "ada", Department: "eng"}}
+	for _, tt := range []struct {
+		name   string
+		groups []string
+		want   string
+	}{
+		{"mapping", nil, "null"},
+		{"rule, no groups", []string{}, "[]"},
+		{"rule", []string{"contractors", "staff/contractors"}, `["contractors", "staff/contractors"]`},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			v, _ := provision.UserEnv{User: u, Groups: tt.groups}.Lookup("groups")
+			if v.String() != tt.want {
+				t.Errorf("groups = %s, want %s", v, tt.want)
+			}
+			if d, _ := (provision.UserEnv{User: u, Groups: tt.groups}).Lookup("department"); d.String() != `"eng"` {
+				t.Errorf("department = %s, want \"eng\"", d)
+			}
+		})
+	}
+}

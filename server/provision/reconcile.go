@@ -102,8 +102,9 @@ func (r *appRunner) queueGroups(ctx context.Context) error {
 
 // reconcile reads every account the app holds and repairs drift: an
 // account idsync made that is gone is created again, one whose mapped
-// attributes were changed in the app is set back, then the scope is
-// compared. Accounts idsync does not know are left alone (an import from
+// attributes were changed in the app is set back, the pushed groups are
+// read and set back (members added or removed by hand, another name: see
+// pushGroup), then the scope is compared. Accounts idsync does not know are left alone (an import from
 // the app links them).
 func (r *appRunner) reconcile(ctx context.Context) error {
 	if r.app.Target != nil {
@@ -165,6 +166,11 @@ func (r *appRunner) reconcile(ctx context.Context) error {
 	}
 	if drifted+gone > 0 {
 		r.log.Info("reconcile found drift", "changed_in_app", drifted, "gone_from_app", gone)
+	}
+	// The pushed groups are read and set back by their own pushes, which
+	// scope queues: one push of a group at a time reads and writes it.
+	if err := st.CheckPushedGroups(ctx, a.ID, now); err != nil {
+		return err
 	}
 	return r.scope(ctx)
 }

@@ -426,6 +426,14 @@ func (r *appRunner) commit(done <-chan store.JobResult) {
 				}
 			}
 		}
+		// Groups that waited for these accounts are pushed again.
+		created := map[string]bool{}
+		for _, d := range batch {
+			if a := d.Account; a != nil && a.State == store.AccountActive && a.RemoteID != "" {
+				created[a.UserID] = true
+			}
+		}
+		r.wakeGroups(ctx, created)
 		cancel()
 		for _, d := range batch {
 			r.drop(d.ID)
@@ -446,7 +454,7 @@ func (r *appRunner) do(ctx context.Context, j *store.Job) error {
 	case store.JobUser:
 		return r.pushUser(ctx, j.Target, j.Attempts > 1)
 	case store.JobGroup:
-		return r.pushGroup(ctx, j.Target)
+		return r.pushGroup(ctx, j.Target, j.Attempts)
 	case store.JobReconcile:
 		if j.Target == fullTarget {
 			return r.reconcile(ctx)

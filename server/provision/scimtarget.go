@@ -112,6 +112,22 @@ func (t *scimTarget) FindGroups(ctx context.Context, displayName string) ([]scim
 	return found, scimOutcome(err)
 }
 
+func (t *scimTarget) GetGroup(ctx context.Context, id string) (scim.Resource, error) {
+	res, err := t.c.GetGroup(ctx, id)
+	return res, scimOutcome(err)
+}
+
+// RenameGroup sends PATCH replace displayName.
+func (t *scimTarget) RenameGroup(ctx context.Context, id, displayName string) error {
+	_, err := t.c.PatchGroup(ctx, id, []scim.PatchOp{{Op: "replace", Path: "displayName", Value: displayName}})
+	return scimOutcome(err)
+}
+
+func (t *scimTarget) ReplaceGroup(ctx context.Context, id string, group scim.Resource) error {
+	_, err := t.c.ReplaceGroup(ctx, id, group)
+	return scimOutcome(err)
+}
+
 func (t *scimTarget) DeleteGroup(ctx context.Context, id string) error {
 	return scimOutcome(t.c.DeleteGroup(ctx, id))
 }

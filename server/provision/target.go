@@ -42,6 +42,13 @@ type Target interface {
 	CreateGroup(ctx context.Context, group scim.Resource) (scim.Resource, error)
 	// FindGroups returns the groups named displayName.
 	FindGroups(ctx context.Context, displayName string) ([]scim.Resource, error)
+	// GetGroup reads group id with its members.
+	GetGroup(ctx context.Context, id string) (scim.Resource, error)
+	// RenameGroup sets the displayName of group id (PATCH).
+	RenameGroup(ctx context.Context, id, displayName string) error
+	// ReplaceGroup sets every attribute of group id, its whole member list
+	// included (PUT), for a target that does not take PATCH.
+	ReplaceGroup(ctx context.Context, id string, group scim.Resource) error
 	// DeleteGroup deletes group id.
 	DeleteGroup(ctx context.Context, id string) error
 	// PatchGroupMembers adds and removes members (account ids) of group id.

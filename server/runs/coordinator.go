@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -38,6 +39,8 @@ type Engine interface {
 	EndCapture(ctx context.Context, id int64, why string) (*store.Run, error)
 	PresentDone(ctx context.Context, id int64) (paused bool, deprovisioned int64, err error)
 	Reconcile(ctx context.Context, id int64, why string) (*store.Run, error)
+	Confirm(ctx context.Context, id int64) (*store.Run, error)
+	Cancel(ctx context.Context, id int64, why string) (*store.Run, error)
 }
 
 var _ Engine = (*ingest.Engine)(nil)
@@ -47,6 +50,13 @@ var _ Engine = (*ingest.Engine)(nil)
 type Waker interface {
 	Wake(directory string)
 	WakeAll()
+}
+
+// Canceller stops a run on the agent session that reads it, wherever that
+// session is (server/sessions.Registry: at once on this replica; another
+// replica's session finds the run ended in the store).
+type Canceller interface {
+	CancelRun(ctx context.Context, runID int64, sessionID, why string)
 }
 
 // Auditor writes audit events (server/audit.Log).
@@ -80,7 +90,11 @@ type Config struct {
 	// Wake reaches the sessions of this replica; nil: none (the others
 	// find their work at their next poll).
 	Wake Waker
-	// Audit records the full imports the scheduler starts; nil: none.
+	// Cancel stops the runs an admin cancels on their agents; nil: none
+	// (their sessions find them ended in the store).
+	Cancel Canceller
+	// Audit records the full imports the scheduler starts and what
+	// admins do to runs; nil: none.
 	Audit Auditor
 	Log   *slog.Logger
 	// Heartbeat is the agents' heartbeat: one silent for three is gone,
@@ -96,14 +110,15 @@ type Config struct {
 // Coordinator decides the life of import runs (see the package doc). Safe
 // for concurrent use by any number of sessions.
 type Coordinator struct {
-	st    Store
-	eng   Engine
-	wake  Waker
-	audit Auditor
-	log   *slog.Logger
-	hb    time.Duration
-	every time.Duration
-	now   func() time.Time
+	st     Store
+	eng    Engine
+	wake   Waker
+	cancel Canceller
+	audit  Auditor
+	log    *slog.Logger
+	hb     time.Duration
+	every  time.Duration
+	now    func() time.Time
 
 	// backoff puts a session's next capture of a directory off after one
 	// failed on its agent, so that an LDAP server that is down is not
@@ -113,10 +128,13 @@ type Coordinator struct {
 
 // New returns a Coordinator.
 func New(cfg Config) *Coordinator {
-	c := &Coordinator{st: cfg.Store, eng: cfg.Engine, wake: cfg.Wake, audit: cfg.Audit,
+	c := &Coordinator{st: cfg.Store, eng: cfg.Engine, wake: cfg.Wake, cancel: cfg.Cancel, audit: cfg.Audit,
 		hb: cfg.Heartbeat, every: cfg.ScheduleEvery, now: cfg.Now}
 	if c.wake == nil {
 		c.wake = noWaker{}
+	}
+	if c.cancel == nil {
+		c.cancel = noCanceller{}
 	}
 	if c.audit == nil {
 		c.audit = noAuditor{}
@@ -144,12 +162,22 @@ type noWaker struct{}
 func (noWaker) Wake(string) {}
 func (noWaker) WakeAll()    {}
 
+type noCanceller struct{}
+
+func (noCanceller) CancelRun(context.Context, int64, string, string) {}
+
 type noAuditor struct{}
 
 func (noAuditor) Event(context.Context, string, string, string, ...any) {}
 
 // staleAfter is how long an agent may stay silent before it counts as gone.
 func (c *Coordinator) staleAfter() time.Duration { return 3 * c.hb }
+
+// online says whether agent a has a live stream and serves directory d.
+func (c *Coordinator) online(a *store.Agent, d *store.Directory, now time.Time) bool {
+	return a.RevokedAt.IsZero() && a.SessionID != "" && now.Sub(a.LastSeen) < c.staleAfter() &&
+		slices.Contains(a.Directories, d.Name)
+}
 
 // Run reaps stale runs every heartbeat and schedules full imports until ctx
 // is cancelled; each starts at once.

@@ -25,9 +25,13 @@
 // store, so any hub replica continues a run; the Coordinator itself keeps
 // only its sessions' capture backoff.
 //
-// It may import `server/store`, `server/ingest`, the wire types of
-// `proto/idsync/v1` and `internal/backoff`; no gRPC transport (it declares
-// the small interfaces it uses, which the gRPC session and the session
-// registry implement), and never `server/api`, `server/sessions`, `agent`
-// or `ldapsync`.
+// It also holds an admin's doors to runs: start an import (Start), confirm
+// a run the safeguard paused (Confirm), cancel one (Cancel).
+//
+// It may import `server/store`, `server/ingest`, `server/agents` (whether
+// agents serve a directory), `server/refusal` (what an admin is refused),
+// the wire types of `proto/idsync/v1` and `internal/backoff`; no gRPC
+// transport (it declares the small interfaces it uses, which the gRPC
+// session and the session registry implement), and never `server/api`,
+// `server/sessions`, `agent` or `ldapsync`.
 package runs

@@ -123,6 +123,25 @@ func (w *waker) counts() (dirs []string, all int) {
 	return slices.Clone(w.dirs), w.all
 }
 
+// canceller records the runs the coordinator stopped through the session
+// registry, as "run/session".
+type canceller struct {
+	mu   sync.Mutex
+	runs []string
+}
+
+func (c *canceller) CancelRun(_ context.Context, runID int64, sessionID, _ string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.runs = append(c.runs, fmt.Sprintf("%d/%s", runID, sessionID))
+}
+
+func (c *canceller) stopped() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.runs)
+}
+
 // auditLog records audit events.
 type auditLog struct {
 	mu      sync.Mutex
@@ -151,6 +170,7 @@ type hub struct {
 	c     *runs.Coordinator
 	clock *clock
 	wake  *waker
+	stops *canceller
 	audit *auditLog
 	n     int // sessions opened
 }
@@ -171,8 +191,8 @@ func newHub(t *testing.T) *hub {
 func (h *hub) start() {
 	log := slog.New(slog.DiscardHandler)
 	h.eng = ingest.New(ingest.Config{Store: h.st, Log: log})
-	h.wake, h.audit = &waker{woken: make(chan string, 64)}, &auditLog{}
-	h.c = runs.New(runs.Config{Store: h.st, Engine: h.eng, Wake: h.wake, Audit: h.audit, Log: log,
+	h.wake, h.stops, h.audit = &waker{woken: make(chan string, 64)}, &canceller{}, &auditLog{}
+	h.c = runs.New(runs.Config{Store: h.st, Engine: h.eng, Wake: h.wake, Cancel: h.stops, Audit: h.audit, Log: log,
 		Heartbeat: heartbeat, ScheduleEvery: time.Hour, Now: h.clock.Now})
 }
 

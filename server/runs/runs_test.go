@@ -372,6 +372,23 @@ func TestTransitions(t *testing.T) {
 			}
 			h.wantActive(d, "ann")
 		}},
+		{"confirm never sweeps after a run that is not a full import", func(t *testing.T, h *hub) {
+			d, s1 := h.oneAgent(captureOff)
+			h.imported(d, s1, "ann", "bob")
+			// A group rule's change paused by the safeguard: a sweep after
+			// it would deprovision everyone, for it read nobody.
+			r := h.createRun(d, store.RunRule)
+			if _, err := h.st.TransitionRun(h.ctx, r.ID, []store.RunState{store.RunRunning},
+				store.RunUpdate{State: store.RunPausedBySafeguard, PendingDeprovision: 2}); err != nil {
+				t.Fatal(err)
+			}
+			_, err := h.eng.Confirm(h.ctx, r.ID)
+			if !errors.Is(err, ingest.ErrNoSweep) {
+				t.Fatalf("Confirm of a rule's run: %v, want ErrNoSweep", err)
+			}
+			h.wantState(r.ID, store.RunPausedBySafeguard)
+			h.wantActive(d, "ann", "bob")
+		}},
 		{"agent disconnects mid full run: failed, no sweep", func(t *testing.T, h *hub) {
 			d, s1 := h.oneAgent()
 			h.imported(d, s1, "ann", "bob", "cy")

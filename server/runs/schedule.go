@@ -70,11 +70,7 @@ func (c *Coordinator) Schedule(ctx context.Context) error {
 	}
 	now := c.now()
 	for _, d := range dirs {
-		online := slices.ContainsFunc(agents, func(a *store.Agent) bool {
-			return a.RevokedAt.IsZero() && a.SessionID != "" && now.Sub(a.LastSeen) < c.staleAfter() &&
-				slices.Contains(a.Directories, d.Name)
-		})
-		if !online {
+		if !slices.ContainsFunc(agents, func(a *store.Agent) bool { return c.online(a, d, now) }) {
 			continue
 		}
 		runs, err := c.st.ListRuns(ctx, store.RunFilter{DirectoryID: d.ID, Limit: 50})

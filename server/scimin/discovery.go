@@ -14,7 +14,7 @@ func serviceProviderConfig(w http.ResponseWriter, r *http.Request) {
 		"filter":           map[string]any{"supported": true, "maxResults": maxCount},
 		"changePassword":   map[string]any{"supported": false},
 		"sort":             map[string]any{"supported": false},
-		"etag":             map[string]any{"supported": false},
+		"etag":             map[string]any{"supported": true},
 		"authenticationSchemes": []any{map[string]any{
 			"type": "oauthbearertoken", "name": "Bearer token", "primary": true,
 			"description": "the source's token from `idsyncctl source token NAME`",
@@ -24,62 +24,15 @@ func serviceProviderConfig(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func attr(name, typ string, multi, required bool, subs ...map[string]any) map[string]any {
-	a := map[string]any{"name": name, "type": typ, "multiValued": multi, "required": required,
-		"caseExact": false, "mutability": "readWrite", "returned": "default", "uniqueness": "none"}
-	if len(subs) > 0 {
-		a["subAttributes"] = subs
-	}
-	return a
-}
-
-// schemas are the attributes the endpoint keeps; others are accepted and
-// ignored.
-var schemas = []map[string]any{
-	{
-		"id": schemaUser, "name": "User", "description": "User Account",
-		"attributes": []any{
-			func() map[string]any {
-				a := attr("userName", "string", false, true)
-				a["uniqueness"] = "server"
-				return a
-			}(),
-			attr("name", "complex", false, false, attr("givenName", "string", false, false),
-				attr("familyName", "string", false, false), attr("formatted", "string", false, false)),
-			attr("displayName", "string", false, false),
-			attr("title", "string", false, false),
-			attr("active", "boolean", false, false),
-			attr("emails", "complex", true, false, attr("value", "string", false, false),
-				attr("type", "string", false, false), attr("primary", "boolean", false, false)),
-		},
-	},
-	{
-		"id": schemaEnterprise, "name": "EnterpriseUser", "description": "Enterprise User",
-		"attributes": []any{
-			attr("employeeNumber", "string", false, false),
-			attr("department", "string", false, false),
-			attr("manager", "complex", false, false, attr("value", "string", false, false)),
-		},
-	},
-	{
-		"id": schemaGroup, "name": "Group", "description": "Group",
-		"attributes": []any{
-			attr("displayName", "string", false, true),
-			attr("members", "complex", true, false, attr("value", "string", false, false),
-				attr("display", "string", false, false)),
-		},
-	},
-}
-
-func schemasResponse(w http.ResponseWriter, r *http.Request, id string) {
+// schemasResponse answers /Schemas and /Schemas/{uri}: the schemas as the
+// source sees them (a field it does not master is immutable).
+func (h *Handler) schemasResponse(w http.ResponseWriter, r *http.Request, id string) {
 	var out []any
-	for _, s := range schemas {
-		res := map[string]any{"schemas": []string{"urn:ietf:params:scim:schemas:core:2.0:Schema"},
-			"meta": map[string]any{"resourceType": "Schema", "location": baseURL(r) + "/Schemas/" + s["id"].(string)}}
-		for k, v := range s {
-			res[k] = v
-		}
-		if id != "" && id == s["id"] {
+	for _, s := range append(h.userType(source(r.Context())).schemas(), groupType.core) {
+		res := s.json()
+		res["schemas"] = []string{"urn:ietf:params:scim:schemas:core:2.0:Schema"}
+		res["meta"] = map[string]any{"resourceType": "Schema", "location": baseURL(r) + "/Schemas/" + s.id}
+		if id != "" && id == s.id {
 			writeJSON(w, http.StatusOK, res)
 			return
 		}

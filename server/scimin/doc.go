@@ -1,7 +1,13 @@
 // Package scimin is the hub's inbound SCIM 2.0 endpoint (RFC 7643/7644) for
 // upstream sources such as an HR system: /scim/v2/Users, /Groups,
 // /ServiceProviderConfig, /Schemas and /ResourceTypes, with filters,
-// pagination and PATCH.
+// pagination, PATCH, .search, attributes and excludedAttributes, and ETags.
+//
+// One description of the attributes (schema.go) is what /Schemas shows,
+// what requests are checked against (invalidPath, mutability,
+// invalidValue, naming the attribute) and what resources are read and
+// written through: every attribute it calls writable is kept, in the
+// hub's profile fields or as extra profile fields.
 //
 // Each source is a hub directory of kind scim with its own bearer token.
 // What a source writes becomes hub objects of its directory through the sync

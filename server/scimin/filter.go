@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/scim2/filter-parser/v2"
 )
@@ -75,47 +76,116 @@ func isWordByte(c byte) bool {
 		'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9'
 }
 
-// supported refuses the operators the endpoint does not evaluate.
-func supported(e filter.Expression) error {
+// supported refuses what the endpoint does not evaluate: an ordering
+// operator (gt, ge, lt, le) on a boolean or a complex attribute (RFC 7644
+// §3.4.2.2), and a dateTime compared with what is not one. An attribute
+// the schema does not define matches nothing.
+func (rt *resourceType) supported(e filter.Expression) error {
+	return rt.supportedIn(nil, e)
+}
+
+// supportedIn checks e within the elements of multi-valued attribute in
+// (nil: the resource).
+func (rt *resourceType) supportedIn(in *attribute, e filter.Expression) error {
 	switch x := e.(type) {
 	case *filter.AttributeExpression:
-		switch x.Operator {
-		case filter.EQ, filter.NE, filter.CO, filter.SW, filter.EW, filter.PR:
+		a := rt.attrOf(in, x.AttributePath)
+		if a == nil {
 			return nil
 		}
-		return fmt.Errorf("operator %s is not supported (eq, ne, co, sw, ew, pr are)", x.Operator)
+		switch x.Operator {
+		case filter.GT, filter.GE, filter.LT, filter.LE:
+			if a.typ == "boolean" || a.typ == "complex" {
+				return fmt.Errorf("%s is a %s: %s compares strings and dateTimes only", pathString(x.AttributePath), a.typ, x.Operator)
+			}
+		}
+		if a.typ == "dateTime" && x.Operator != filter.PR {
+			if _, err := time.Parse(time.RFC3339Nano, scalar(x.CompareValue)); err != nil {
+				return fmt.Errorf("%s is a dateTime: %q is not one (RFC 3339, as 2024-05-13T04:42:34Z)", pathString(x.AttributePath), scalar(x.CompareValue))
+			}
+		}
+		return nil
 	case *filter.LogicalExpression:
-		if err := supported(x.Left); err != nil {
+		if err := rt.supportedIn(in, x.Left); err != nil {
 			return err
 		}
-		return supported(x.Right)
+		return rt.supportedIn(in, x.Right)
 	case *filter.NotExpression:
-		return supported(x.Expression)
+		return rt.supportedIn(in, x.Expression)
 	case *filter.ValuePath:
-		return supported(x.ValueFilter)
+		t, err := rt.resolve(x.AttributePath)
+		if err != nil || t.attr == nil {
+			return nil
+		}
+		return rt.supportedIn(t.attr, x.ValueFilter)
 	}
 	return fmt.Errorf("unsupported expression %v", e)
 }
 
+// attrOf is the attribute a filter's path compares: a sub-attribute of in
+// (within a value path), else an attribute of the resource (for a
+// multi-valued complex one without a sub-attribute, its value). Nil when
+// the schema does not define it.
+func (rt *resourceType) attrOf(in *attribute, p filter.AttributePath) *attribute {
+	if in != nil {
+		return in.sub(p.AttributeName)
+	}
+	t, err := rt.resolve(p)
+	if err != nil || t.attr == nil {
+		return nil
+	}
+	if t.sub == nil && t.attr.typ == "complex" && t.attr.multi {
+		if v := t.attr.sub("value"); v != nil {
+			return v
+		}
+	}
+	return t.leaf()
+}
+
 // matches evaluates e against a resource whose attribute names are
 // lower-cased.
-func matches(e filter.Expression, res map[string]any) bool {
+func (rt *resourceType) matches(e filter.Expression, res map[string]any) bool {
 	switch x := e.(type) {
 	case *filter.AttributeExpression:
-		return compareAny(values(res, x.AttributePath), x)
+		return compareAny(values(res, x.AttributePath), x, rt.attrOf(nil, x.AttributePath))
 	case *filter.LogicalExpression:
 		if x.Operator == filter.AND {
-			return matches(x.Left, res) && matches(x.Right, res)
+			return rt.matches(x.Left, res) && rt.matches(x.Right, res)
 		}
-		return matches(x.Left, res) || matches(x.Right, res)
+		return rt.matches(x.Left, res) || rt.matches(x.Right, res)
 	case *filter.NotExpression:
-		return !matches(x.Expression, res)
+		return !rt.matches(x.Expression, res)
 	case *filter.ValuePath:
+		var in *attribute
+		if t, err := rt.resolve(x.AttributePath); err == nil {
+			in = t.attr
+		}
 		for _, el := range elements(container(res, x.AttributePath)[strings.ToLower(x.AttributePath.AttributeName)]) {
-			if m, ok := el.(map[string]any); ok && matches(x.ValueFilter, m) {
+			if m, ok := el.(map[string]any); ok && matchesIn(in, x.ValueFilter, m) {
 				return true
 			}
 		}
+	}
+	return false
+}
+
+// matchesIn evaluates e against one element (lower-cased names) of
+// multi-valued attribute in (nil when unknown).
+func matchesIn(in *attribute, e filter.Expression, el map[string]any) bool {
+	switch x := e.(type) {
+	case *filter.AttributeExpression:
+		var a *attribute
+		if in != nil {
+			a = in.sub(x.AttributePath.AttributeName)
+		}
+		return compareAny(values(el, x.AttributePath), x, a)
+	case *filter.LogicalExpression:
+		if x.Operator == filter.AND {
+			return matchesIn(in, x.Left, el) && matchesIn(in, x.Right, el)
+		}
+		return matchesIn(in, x.Left, el) || matchesIn(in, x.Right, el)
+	case *filter.NotExpression:
+		return !matchesIn(in, x.Expression, el)
 	}
 	return false
 }
@@ -169,7 +239,12 @@ func elements(v any) []any {
 	return []any{v}
 }
 
-func compareAny(vs []any, x *filter.AttributeExpression) bool {
+// compareAny reports whether any of the values passes x, compared as
+// attribute a says: a dateTime as a point in time, a caseExact string
+// exactly, any other without regard to case (RFC 7644 §3.4.2.2); an
+// attribute the schema does not define compares as a string without
+// regard to case.
+func compareAny(vs []any, x *filter.AttributeExpression, a *attribute) bool {
 	if x.Operator == filter.PR {
 		for _, v := range vs {
 			if s, ok := v.(string); !ok || s != "" {
@@ -181,35 +256,49 @@ func compareAny(vs []any, x *filter.AttributeExpression) bool {
 	if x.Operator == filter.NE {
 		eq := *x
 		eq.Operator = filter.EQ
-		return !compareAny(vs, &eq)
+		return !compareAny(vs, &eq, a)
 	}
-	// id and externalId are case-exact; the rest of the filterable
-	// attributes (userName, emails, displayName) are not.
-	name := strings.ToLower(x.AttributePath.AttributeName)
-	exact := x.AttributePath.SubAttribute == nil && (name == "id" || name == "externalid")
+	exact := a != nil && a.caseExact
+	dateTime := a != nil && a.typ == "dateTime"
 	want := scalar(x.CompareValue)
+	if !exact {
+		want = strings.ToLower(want)
+	}
 	for _, v := range vs {
 		got := scalar(v)
 		if !exact {
-			got, want = strings.ToLower(got), strings.ToLower(want)
+			got = strings.ToLower(got)
 		}
+		c := strings.Compare(got, want)
+		if dateTime {
+			g, err1 := time.Parse(time.RFC3339Nano, scalar(v))
+			w, err2 := time.Parse(time.RFC3339Nano, scalar(x.CompareValue))
+			if err1 != nil || err2 != nil {
+				continue
+			}
+			c = g.Compare(w)
+		}
+		var ok bool
 		switch x.Operator {
 		case filter.EQ:
-			if got == want {
-				return true
-			}
+			ok = c == 0
 		case filter.CO:
-			if strings.Contains(got, want) {
-				return true
-			}
+			ok = strings.Contains(got, want)
 		case filter.SW:
-			if strings.HasPrefix(got, want) {
-				return true
-			}
+			ok = strings.HasPrefix(got, want)
 		case filter.EW:
-			if strings.HasSuffix(got, want) {
-				return true
-			}
+			ok = strings.HasSuffix(got, want)
+		case filter.GT:
+			ok = c > 0
+		case filter.GE:
+			ok = c >= 0
+		case filter.LT:
+			ok = c < 0
+		case filter.LE:
+			ok = c <= 0
+		}
+		if ok {
+			return true
 		}
 	}
 	return false

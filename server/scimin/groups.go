@@ -18,7 +18,7 @@ type groupResources struct{ h *Handler }
 
 func (h *Handler) groups() resources { return groupResources{h} }
 
-func (groupResources) name() string { return "Group" }
+func (groupResources) typ(context.Context) *resourceType { return groupType }
 
 func (r groupResources) group(ctx context.Context, id string) (*store.Group, error) {
 	g, err := r.h.st.GetGroup(ctx, id)
@@ -44,18 +44,23 @@ func (r groupResources) render(ctx context.Context, g *store.Group) (map[string]
 	if err != nil {
 		return nil, fmt.Errorf("reading the members of group %s: %w", g.ID, err)
 	}
-	members := []any{}
+	var members []any
 	for _, m := range ms {
 		if m.ID != "" && m.Kind == store.ObjectUser {
-			members = append(members, map[string]any{"value": m.ID, "display": m.Name, "type": "User"})
+			members = append(members, map[string]any{"value": m.ID, "$ref": baseOf(ctx) + "/Users/" + m.ID,
+				"display": m.Name, "type": "User"})
 		}
 	}
 	res := map[string]any{
 		"schemas":     []string{schemaGroup},
 		"id":          g.ID,
 		"displayName": g.Name,
-		"members":     members,
 		"meta":        meta("Group", g.CreatedAt, g.UpdatedAt, g.Revision),
+	}
+	// No members: unassigned, not shown (RFC 7643 §2.5), as every other
+	// attribute without a value.
+	if len(members) > 0 {
+		res["members"] = members
 	}
 	if !strings.HasPrefix(g.ExternalID, generatedPrefix) {
 		res["externalId"] = g.ExternalID
@@ -91,15 +96,19 @@ func (r groupResources) each(ctx context.Context, f filter.Expression, yield fun
 }
 
 func (r groupResources) create(ctx context.Context, body map[string]any) (map[string]any, error) {
-	name := str(body["displayname"])
+	c, err := groupType.decode(body)
+	if err != nil {
+		return nil, err
+	}
+	name := str(c["displayName"])
 	if err := r.nameFree(ctx, name, ""); err != nil {
 		return nil, err
 	}
-	ext := str(body["externalid"])
+	ext := str(c["externalId"])
 	if ext == "" {
 		ext = generatedPrefix + newID()
 	}
-	o, err := r.object(ctx, body, ext)
+	o, err := r.object(ctx, c, ext)
 	if err != nil {
 		return nil, err
 	}
@@ -111,10 +120,17 @@ func (r groupResources) replace(ctx context.Context, id string, body map[string]
 	if err != nil {
 		return nil, err
 	}
-	if err := r.nameFree(ctx, str(body["displayname"]), g.ID); err != nil {
+	c, err := groupType.decode(body)
+	if err != nil {
 		return nil, err
 	}
-	o, err := r.object(ctx, body, g.ExternalID)
+	if err := r.nameFree(ctx, str(c["displayName"]), g.ID); err != nil {
+		return nil, err
+	}
+	if err := sameExternalID(c, g.ExternalID); err != nil {
+		return nil, err
+	}
+	o, err := r.object(ctx, c, g.ExternalID)
 	if err != nil {
 		return nil, err
 	}
@@ -147,15 +163,16 @@ func (r groupResources) nameFree(ctx context.Context, name, self string) error {
 	return nil
 }
 
-// object maps a SCIM Group to the object the source writes. Members are
+// object maps a Group (decoded: canonical names) to the object the source
+// writes. Members are
 // users of the same source, by SCIM id; they are keyed by the users' DNs
 // (made from their external ids), so a renamed user stays a member.
-func (r groupResources) object(ctx context.Context, body map[string]any, ext string) (*store.Object, error) {
+func (r groupResources) object(ctx context.Context, c map[string]any, ext string) (*store.Object, error) {
 	d := source(ctx)
-	name := str(body["displayname"])
+	name := str(c["displayName"])
 	var members []store.MemberRef
 	seen := map[string]bool{}
-	for _, m := range elements(body["members"]) {
+	for _, m := range elements(c["members"]) {
 		mm, _ := m.(map[string]any)
 		id := str(mm["value"])
 		if id == "" || seen[id] {

@@ -47,6 +47,19 @@ type Handler struct {
 	// locks serialises the writes of one source in this process: a write
 	// reads the object, merges and applies, and two at once would lose one.
 	locks sync.Map // directory id → *sync.Mutex
+	// userTypes are the User resource types by the fields a source
+	// masters.
+	userTypes sync.Map // strings.Join(Mastered, ",") → *resourceType
+}
+
+// userType is the User resource type as d sees it.
+func (h *Handler) userType(d *store.Directory) *resourceType {
+	key := strings.Join(d.Mastered, ",")
+	if rt, ok := h.userTypes.Load(key); ok {
+		return rt.(*resourceType)
+	}
+	rt, _ := h.userTypes.LoadOrStore(key, userType(d))
+	return rt.(*resourceType)
 }
 
 // Recorder writes the audit trail (server/audit.Log): every write, and
@@ -61,9 +74,16 @@ func New(st Store, apply Applier, audit Recorder, log *slog.Logger) *Handler {
 	return &Handler{st: st, apply: apply, audit: audit, log: log.With("component", "scim-in")}
 }
 
-type sourceKey struct{}
+type (
+	sourceKey struct{}
+	baseKey   struct{}
+)
 
 func source(ctx context.Context) *store.Directory { return ctx.Value(sourceKey{}).(*store.Directory) }
+
+// baseOf is the absolute URL of the endpoint as the client reached it,
+// which $ref and meta.location start with.
+func baseOf(ctx context.Context) string { s, _ := ctx.Value(baseKey{}).(string); return s }
 
 func (h *Handler) lock(d *store.Directory) func() {
 	m, _ := h.locks.LoadOrStore(d.ID, &sync.Mutex{})
@@ -78,7 +98,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	r = r.WithContext(context.WithValue(r.Context(), sourceKey{}, d))
+	ctx := context.WithValue(context.WithValue(r.Context(), sourceKey{}, d), baseKey{}, baseURL(r))
+	r = r.WithContext(ctx)
 	if r.Body != nil {
 		r.Body = http.MaxBytesReader(w, r.Body, MaxBody)
 	}
@@ -88,7 +109,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case "ServiceProviderConfig":
 		h.only(w, r, id, http.MethodGet, serviceProviderConfig)
 	case "Schemas":
-		h.only(w, r, "", http.MethodGet, func(w http.ResponseWriter, r *http.Request) { schemasResponse(w, r, id) })
+		h.only(w, r, "", http.MethodGet, func(w http.ResponseWriter, r *http.Request) { h.schemasResponse(w, r, id) })
 	case "ResourceTypes":
 		h.only(w, r, "", http.MethodGet, func(w http.ResponseWriter, r *http.Request) { resourceTypesResponse(w, r, id) })
 	case "Users":

@@ -79,6 +79,19 @@ func (h *hub) do(method, path string, body []byte) (int, map[string]any) {
 
 func (h *hub) doToken(token, method, path string, body []byte) (int, map[string]any) {
 	h.t.Helper()
+	code, _, out := h.send(token, method, path, body, nil)
+	return code, out
+}
+
+// doHeader sends a request with the source's token and these headers, and
+// returns the answer's headers too.
+func (h *hub) doHeader(method, path string, body []byte, header map[string]string) (int, http.Header, map[string]any) {
+	h.t.Helper()
+	return h.send(h.token, method, path, body, header)
+}
+
+func (h *hub) send(token, method, path string, body []byte, header map[string]string) (int, http.Header, map[string]any) {
+	h.t.Helper()
 	var rd io.Reader
 	if body != nil {
 		rd = bytes.NewReader(body)
@@ -91,6 +104,9 @@ func (h *hub) doToken(token, method, path string, body []byte) (int, map[string]
 		req.Header.Set("Authorization", "Bearer "+token)
 	}
 	req.Header.Set("Content-Type", "application/scim+json")
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		h.t.Fatal(err)
@@ -106,7 +122,7 @@ func (h *hub) doToken(token, method, path string, body []byte) (int, map[string]
 			h.t.Fatalf("%s %s: answer is not JSON: %v\n%s", method, path, err, b)
 		}
 	}
-	return resp.StatusCode, out
+	return resp.StatusCode, resp.Header, out
 }
 
 // user returns the source's hub user with this username (any status).

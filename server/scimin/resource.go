@@ -2,6 +2,7 @@ package scimin
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ const (
 	schemaEnterprise = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 	schemaList       = "urn:ietf:params:scim:api:messages:2.0:ListResponse"
 	schemaPatch      = "urn:ietf:params:scim:api:messages:2.0:PatchOp"
+	schemaSearch     = "urn:ietf:params:scim:api:messages:2.0:SearchRequest"
 )
 
 // Page sizes.
@@ -23,6 +25,10 @@ const (
 	defaultCount = 100
 	maxCount     = 1000
 )
+
+// searchPath is the id under a resource type's endpoint that POST searches
+// (RFC 7644 §3.4.3).
+const searchPath = ".search"
 
 // resources is one resource type of a source: its hub objects as SCIM
 // resources (attribute names in their canonical case).
@@ -39,30 +45,41 @@ type resources interface {
 	replace(ctx context.Context, id string, body map[string]any) (map[string]any, error)
 	// remove deprovisions the resource.
 	remove(ctx context.Context, id string) error
-	// name is "User" or "Group".
-	name() string
+	// typ is the resource type as the request's source sees it.
+	typ(ctx context.Context) *resourceType
 }
 
-// resource serves one resource type: the collection (id "") or one
-// resource.
+// resource serves one resource type: the collection (id ""), its search
+// (id ".search") or one resource.
 func (h *Handler) resource(w http.ResponseWriter, r *http.Request, id string, rs resources) {
 	ctx := r.Context()
-	base := baseURL(r)
-	kind := strings.ToLower(rs.name())
+	rt := rs.typ(ctx)
+	kind := strings.ToLower(rt.name)
 	target := kind + ":" + id
-	if r.Method != http.MethodGet {
+	if r.Method != http.MethodGet && id != searchPath {
 		// A write reads the object, merges and applies (a PATCH reads it
 		// before its operations): the whole of it holds the source's lock.
 		defer h.lock(source(ctx))()
 	}
+	q := r.URL.Query()
+	proj, err := rt.projection(splitNames(q.Get("attributes")), splitNames(q.Get("excludedAttributes")))
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
 	var (
 		res    map[string]any
-		err    error
 		status = http.StatusOK
 	)
 	switch {
 	case id == "" && r.Method == http.MethodGet:
-		h.list(w, r, rs)
+		h.list(w, r, rs, listQuery{filter: q.Get("filter"), startIndex: q.Get("startIndex"), count: q.Get("count"), proj: proj})
+		return
+	case id == searchPath && r.Method == http.MethodPost:
+		h.search(w, r, rs)
+		return
+	case id == searchPath:
+		writeError(w, http.StatusMethodNotAllowed, "", "method %s not allowed on /%ss/.search: POST searches", r.Method, rt.name)
 		return
 	case id == "" && r.Method == http.MethodPost:
 		var body map[string]any
@@ -75,24 +92,34 @@ func (h *Handler) resource(w http.ResponseWriter, r *http.Request, id string, rs
 		}
 		h.record(ctx, "scim."+kind+".create", target, err, "")
 	case id == "":
-		writeError(w, http.StatusMethodNotAllowed, "", "method %s not allowed on /%ss", r.Method, rs.name())
+		writeError(w, http.StatusMethodNotAllowed, "", "method %s not allowed on /%ss", r.Method, rt.name)
 		return
 	case r.Method == http.MethodGet:
-		res, err = rs.get(ctx, id)
+		if res, err = rs.get(ctx, id); err == nil && etagMatches(r.Header.Get("If-None-Match"), version(res)) {
+			w.Header().Set("ETag", version(res))
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
 	case r.Method == http.MethodPut:
 		var body map[string]any
-		if body, err = readBody(r); err == nil {
-			res, err = rs.replace(ctx, id, body)
+		if err = h.precondition(r, rs, id); err == nil {
+			if body, err = readBody(r); err == nil {
+				res, err = rs.replace(ctx, id, body)
+			}
 		}
 		h.record(ctx, "scim."+kind+".replace", target, err, "")
 	case r.Method == http.MethodPatch:
 		var body map[string]any
-		if body, err = readBody(r); err == nil {
-			res, err = h.patch(ctx, rs, id, body)
+		if err = h.precondition(r, rs, id); err == nil {
+			if body, err = readBody(r); err == nil {
+				res, err = h.patch(ctx, rs, id, body)
+			}
 		}
 		h.record(ctx, "scim."+kind+".patch", target, err, "")
 	case r.Method == http.MethodDelete:
-		err = rs.remove(ctx, id)
+		if err = h.precondition(r, rs, id); err == nil {
+			err = rs.remove(ctx, id)
+		}
 		h.record(ctx, "scim."+kind+".delete", target, err, "deactivated, not deleted")
 		if err == nil {
 			w.WriteHeader(http.StatusNoContent)
@@ -106,16 +133,60 @@ func (h *Handler) resource(w http.ResponseWriter, r *http.Request, id string, rs
 		h.fail(w, err)
 		return
 	}
-	withLocation(res, base, rs.name())
+	withLocation(res, baseOf(ctx), rt.name)
 	if status == http.StatusCreated {
 		w.Header().Set("Location", res["meta"].(map[string]any)["location"].(string))
 	}
-	writeJSON(w, status, res)
+	w.Header().Set("ETag", version(res))
+	writeJSON(w, status, proj.apply(rt, res))
+}
+
+// precondition checks If-Match (RFC 7644 §3.14, RFC 9110 §13.1.1): a
+// write to a resource whose version is not one of those given is a 412.
+// It runs under the source's lock, so the version cannot change before
+// the write.
+func (h *Handler) precondition(r *http.Request, rs resources, id string) error {
+	want := r.Header.Get("If-Match")
+	if want == "" {
+		return nil
+	}
+	cur, err := rs.get(r.Context(), id)
+	if err != nil {
+		return err
+	}
+	if !etagMatches(want, version(cur)) {
+		return errorf(http.StatusPreconditionFailed, "", "the resource has changed: its version is %s, not %s", version(cur), want)
+	}
+	return nil
+}
+
+// version is a resource's meta.version, its ETag.
+func version(res map[string]any) string {
+	m, _ := res["meta"].(map[string]any)
+	v, _ := m["version"].(string)
+	return v
+}
+
+// etagMatches reports whether the If-Match or If-None-Match header value
+// list names etag: "*" matches any, the others by weak comparison (the
+// versions are weak ETags, W/"N").
+func etagMatches(list, etag string) bool {
+	if list == "" || etag == "" {
+		return false
+	}
+	for _, t := range strings.Split(list, ",") {
+		t = strings.TrimSpace(t)
+		if t == "*" || strings.TrimPrefix(t, "W/") == strings.TrimPrefix(etag, "W/") {
+			return true
+		}
+	}
+	return false
 }
 
 // patch applies a PatchOp to the resource and writes the result.
 func (h *Handler) patch(ctx context.Context, rs resources, id string, body map[string]any) (map[string]any, error) {
-	ops, err := patchOps(body)
+	rt := rs.typ(ctx)
+	ops, err := patchOps(rt, body)
 	if err != nil {
 		return nil, err
 	}
@@ -123,11 +194,15 @@ func (h *Handler) patch(ctx context.Context, rs resources, id string, body map[s
 	if err != nil {
 		return nil, err
 	}
+	before := lowerKeys(cur).(map[string]any)
 	m := lowerKeys(cur).(map[string]any)
 	for _, op := range ops {
-		if err := applyOp(m, op); err != nil {
+		if err := applyOp(rt, m, op); err != nil {
 			return nil, err
 		}
+	}
+	if err := rt.checkPatched(before, m); err != nil {
+		return nil, err
 	}
 	return rs.replace(ctx, id, m)
 }
@@ -138,24 +213,59 @@ func withLocation(res map[string]any, base, kind string) {
 	}
 }
 
+// listQuery is a query: from the URL of a GET, or the body of a POST to
+// .search.
+type listQuery struct {
+	filter, startIndex, count string
+	proj                      *projection
+}
+
+// search answers POST .search: the query in a SearchRequest body.
+func (h *Handler) search(w http.ResponseWriter, r *http.Request, rs resources) {
+	rt := rs.typ(r.Context())
+	body, err := readBody(r)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	var req struct {
+		Attributes         []string    `json:"attributes"`
+		ExcludedAttributes []string    `json:"excludedattributes"`
+		Filter             string      `json:"filter"`
+		StartIndex         json.Number `json:"startindex"`
+		Count              json.Number `json:"count"`
+	}
+	raw, _ := json.Marshal(body)
+	if err := json.Unmarshal(raw, &req); err != nil {
+		writeError(w, http.StatusBadRequest, "invalidSyntax", "the SearchRequest: %v", err)
+		return
+	}
+	proj, err := rt.projection(req.Attributes, req.ExcludedAttributes)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	h.list(w, r, rs, listQuery{filter: req.Filter, startIndex: req.StartIndex.String(), count: req.Count.String(), proj: proj})
+}
+
 // list answers a query: filter, then the page startIndex (1-based) and
 // count. totalResults counts every match; only the page is kept.
-func (h *Handler) list(w http.ResponseWriter, r *http.Request, rs resources) {
-	q := r.URL.Query()
-	start, err := intParam(q.Get("startIndex"), 1)
+func (h *Handler) list(w http.ResponseWriter, r *http.Request, rs resources, q listQuery) {
+	rt := rs.typ(r.Context())
+	start, err := intParam(q.startIndex, 1)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "invalidValue", "startIndex: %v", err)
 		return
 	}
 	start = max(start, 1)
-	count, err := intParam(q.Get("count"), defaultCount)
+	count, err := intParam(q.count, defaultCount)
 	if err != nil {
 		writeError(w, http.StatusBadRequest, "invalidValue", "count: %v", err)
 		return
 	}
 	count = min(max(count, 0), maxCount)
 	var f filter.Expression
-	if s := q.Get("filter"); s != "" {
+	if s := q.filter; s != "" {
 		if err := checkFilter(s); err != nil {
 			writeError(w, http.StatusBadRequest, "invalidFilter", "filter: %v", err)
 			return
@@ -164,22 +274,22 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request, rs resources) {
 			writeError(w, http.StatusBadRequest, "invalidFilter", "filter %q: %v", s, err)
 			return
 		}
-		if err := supported(f); err != nil {
+		if err := rt.supported(f); err != nil {
 			writeError(w, http.StatusBadRequest, "invalidFilter", "filter %q: %v", s, err)
 			return
 		}
 	}
-	base := baseURL(r)
+	base := baseOf(r.Context())
 	page := []map[string]any{}
 	total := 0
 	err = rs.each(r.Context(), f, func(res map[string]any) bool {
-		if f != nil && !matches(f, lowerKeys(res).(map[string]any)) {
+		if f != nil && !rt.matches(f, lowerKeys(res).(map[string]any)) {
 			return true
 		}
 		total++
 		if total >= start && len(page) < count {
-			withLocation(res, base, rs.name())
-			page = append(page, res)
+			withLocation(res, base, rt.name)
+			page = append(page, q.proj.apply(rt, res))
 		}
 		return true
 	})

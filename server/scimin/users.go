@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"reflect"
 	"slices"
 	"strings"
 	"time"
@@ -29,8 +31,6 @@ type userResources struct{ h *Handler }
 
 func (h *Handler) users() resources { return userResources{h} }
 
-func (userResources) name() string { return "User" }
-
 // sourceUser returns a user of the request's source that is not
 // deprovisioned, or a 404.
 func (h *Handler) sourceUser(ctx context.Context, id string) (*store.User, error) {
@@ -49,7 +49,7 @@ func (r userResources) get(ctx context.Context, id string) (map[string]any, erro
 	if err != nil {
 		return nil, err
 	}
-	return renderUser(u), nil
+	return r.render(ctx, u), nil
 }
 
 func (r userResources) each(ctx context.Context, f filter.Expression, yield func(map[string]any) bool) error {
@@ -60,7 +60,7 @@ func (r userResources) each(ctx context.Context, f filter.Expression, yield func
 			return fmt.Errorf("finding users named %q: %w", name, err)
 		}
 		for _, u := range us {
-			if u.Status != store.StatusDeprovisioned && !yield(renderUser(u)) {
+			if u.Status != store.StatusDeprovisioned && !yield(r.render(ctx, u)) {
 				return nil
 			}
 		}
@@ -73,7 +73,7 @@ func (r userResources) each(ctx context.Context, f filter.Expression, yield func
 			return fmt.Errorf("listing the users of %s: %w", d.Name, err)
 		}
 		for _, u := range us {
-			if u.Status != store.StatusDeprovisioned && !yield(renderUser(u)) {
+			if u.Status != store.StatusDeprovisioned && !yield(r.render(ctx, u)) {
 				return nil
 			}
 		}
@@ -86,20 +86,26 @@ func (r userResources) each(ctx context.Context, f filter.Expression, yield func
 
 func (r userResources) create(ctx context.Context, body map[string]any) (map[string]any, error) {
 	d := source(ctx)
-	name, _ := body["username"].(string)
+	c, err := r.typ(ctx).decode(body)
+	if err != nil {
+		return nil, err
+	}
+	name := str(c["userName"])
 	if err := r.h.nameFree(ctx, name, ""); err != nil {
 		return nil, err
 	}
-	ext, _ := body["externalid"].(string)
+	ext := str(c["externalId"])
 	if ext == "" {
 		ext = generatedPrefix + newID()
 	}
-	o, err := userObject(d, body, nil, ext)
+	o, err := userObject(d, r.typ(ctx), c, nil, ext)
 	if err != nil {
 		return nil, err
 	}
 	return r.write(ctx, o, name)
 }
+
+func (r userResources) typ(ctx context.Context) *resourceType { return r.h.userType(source(ctx)) }
 
 func (r userResources) replace(ctx context.Context, id string, body map[string]any) (map[string]any, error) {
 	d := source(ctx)
@@ -107,16 +113,43 @@ func (r userResources) replace(ctx context.Context, id string, body map[string]a
 	if err != nil {
 		return nil, err
 	}
-	name, _ := body["username"].(string)
+	c, err := r.typ(ctx).decode(body)
+	if err != nil {
+		return nil, err
+	}
+	name := str(c["userName"])
 	if err := r.h.nameFree(ctx, name, u.ID); err != nil {
 		return nil, err
 	}
-	// The external id is the object's identity: it never changes.
-	o, err := userObject(d, body, u, u.ExternalID)
+	if err := sameExternalID(c, u.ExternalID); err != nil {
+		return nil, err
+	}
+	o, err := userObject(d, r.typ(ctx), c, u, u.ExternalID)
 	if err != nil {
 		return nil, err
 	}
 	return r.write(ctx, o, name)
+}
+
+// sameExternalID refuses a write that would change a resource's
+// externalId, its identity in the hub (immutable, RFC 7643 §3.1): another
+// value, or one for a resource created without. Leaving it out keeps it.
+func sameExternalID(c map[string]any, ext string) error {
+	v, ok := c["externalId"]
+	if !ok {
+		return nil
+	}
+	shown := ext
+	if strings.HasPrefix(ext, generatedPrefix) {
+		shown = ""
+	}
+	if v != shown {
+		if shown == "" {
+			return errorf(http.StatusBadRequest, "mutability", "externalId: immutable: it is set when the resource is created, and this one was created without")
+		}
+		return errorf(http.StatusBadRequest, "mutability", "externalId: immutable: it is %q, and cannot become %q", shown, v)
+	}
+	return nil
 }
 
 func (r userResources) remove(ctx context.Context, id string) error {
@@ -161,33 +194,51 @@ func (r userResources) write(ctx context.Context, o *store.Object, name string) 
 	}
 	for _, u := range us {
 		if u.ExternalID == o.ExternalID {
-			return renderUser(u), nil
+			return r.render(ctx, u), nil
 		}
 	}
 	return nil, fmt.Errorf("user %q of %s is not in the store after its write", name, d.Name)
 }
 
-// userObject maps a SCIM User (lower-cased names) to the object the source
-// writes. The source writes the fields it masters; any other field it
-// writes only while the hub's value is empty (the values of a hire), so
-// what another owner set stays as it is.
-func userObject(d *store.Directory, body map[string]any, cur *store.User, ext string) (*store.Object, error) {
-	active, err := boolValue(body["active"], true)
-	if err != nil {
-		return nil, errorf(http.StatusBadRequest, "invalidValue", "active: %v", err)
+// hubAttrs are the User attributes the hub keeps in its own fields, not
+// as extra profile fields: the profile's (those with a field) and these.
+var hubAttrs = map[string]bool{"userName": true, "externalId": true, "active": true}
+
+// userObject maps a User (decoded: canonical names) to the object the
+// source writes. The attributes the hub has fields for go to them (the
+// e-mail: the primary one); every other attribute the schema keeps goes to
+// an extra profile field named by its path ("nickName",
+// "name.middleName"), a multi-valued one as one JSON object per value
+// ("phoneNumbers"), and so do all the e-mails. The source writes the
+// fields it masters; any other field it writes only while the hub's value
+// is empty (the values of a hire), so what another owner set stays as it
+// is. The extra fields are the source's own.
+func userObject(d *store.Directory, rt *resourceType, c map[string]any, cur *store.User, ext string) (*store.Object, error) {
+	active := true
+	if b, ok := c["active"].(bool); ok {
+		active = b
 	}
-	name, _ := body["name"].(map[string]any)
-	ent, _ := body[strings.ToLower(schemaEnterprise)].(map[string]any)
+	name, _ := c["name"].(map[string]any)
+	ent, _ := c[schemaEnterprise].(map[string]any)
 	in := store.Profile{
-		Username:       str(body["username"]),
-		Email:          primaryEmail(body["emails"]),
-		GivenName:      str(name["givenname"]),
-		FamilyName:     str(name["familyname"]),
-		DisplayName:    str(body["displayname"]),
-		EmployeeNumber: str(ent["employeenumber"]),
+		Username:       str(c["userName"]),
+		Email:          primaryEmail(c["emails"]),
+		GivenName:      str(name["givenName"]),
+		FamilyName:     str(name["familyName"]),
+		DisplayName:    str(c["displayName"]),
+		EmployeeNumber: str(ent["employeeNumber"]),
 		Department:     str(ent["department"]),
-		Title:          str(body["title"]),
+		Title:          str(c["title"]),
 		Manager:        manager(ent["manager"]),
+	}
+	extra, err := extras(rt, c)
+	if err != nil {
+		return nil, err
+	}
+	in.Extra = extra
+	if reflect.DeepEqual(c["emails"], renderEmails(in.Email, nil)) {
+		// One work e-mail, primary: the e-mail field says it all.
+		setExtra(&in, "emails", nil)
 	}
 	p := in
 	if cur != nil {
@@ -198,6 +249,12 @@ func userObject(d *store.Directory, body map[string]any, cur *store.User, ext st
 				*f.Dst = *f.Src
 			}
 		}
+		// The e-mails go with the e-mail: kept when it is kept.
+		emails := p.Extra["emails"]
+		p.Extra = in.Extra
+		if p.Email != in.Email {
+			setExtra(&p, "emails", emails)
+		}
 	}
 	status := store.StatusActive
 	if !active {
@@ -207,6 +264,55 @@ func userObject(d *store.Directory, body map[string]any, cur *store.User, ext st
 	o.Status, o.Profile = status, p
 	o.Hash = ingest.Hash(o)
 	return o, nil
+}
+
+// extras are the values of the attributes kept as extra profile fields.
+func extras(rt *resourceType, c map[string]any) (map[string][]string, error) {
+	out := map[string][]string{}
+	for _, s := range rt.schemas() {
+		src := c
+		if s != rt.core {
+			src, _ = c[s.id].(map[string]any)
+		}
+		for _, a := range s.attrs {
+			v := src[a.name]
+			switch {
+			case v == nil || hubAttrs[a.name] || (a.field != "" && !a.multi):
+			case a.multi:
+				for _, e := range v.([]any) {
+					raw, err := json.Marshal(e)
+					if err != nil {
+						return nil, fmt.Errorf("%s: %w", a.name, err)
+					}
+					out[a.name] = append(out[a.name], string(raw))
+				}
+			case a.typ == "complex":
+				m := v.(map[string]any)
+				for _, sub := range a.subs {
+					if sv, ok := m[sub.name].(string); ok && sub.field == "" {
+						out[a.name+"."+sub.name] = []string{sv}
+					}
+				}
+			default:
+				out[a.name] = []string{str(v)}
+			}
+		}
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	return out, nil
+}
+
+func setExtra(p *store.Profile, k string, v []string) {
+	if len(v) == 0 {
+		delete(p.Extra, k)
+		return
+	}
+	if p.Extra == nil {
+		p.Extra = map[string][]string{}
+	}
+	p.Extra[k] = v
 }
 
 // newObject starts the object of a source's resource: its DN is made from
@@ -222,7 +328,9 @@ func masters(d *store.Directory, field string) bool {
 	return len(d.Mastered) == 0 || slices.Contains(d.Mastered, field)
 }
 
-func renderUser(u *store.User) map[string]any {
+// render is the User a user is: the inverse of userObject.
+func (r userResources) render(ctx context.Context, u *store.User) map[string]any {
+	rt := r.typ(ctx)
 	res := map[string]any{
 		"schemas":  []string{schemaUser, schemaEnterprise},
 		"id":       u.ID,
@@ -236,25 +344,99 @@ func renderUser(u *store.User) map[string]any {
 	name := map[string]any{}
 	setIf(name, "givenName", u.GivenName)
 	setIf(name, "familyName", u.FamilyName)
-	if len(name) > 0 {
-		name["formatted"] = strings.TrimSpace(u.GivenName + " " + u.FamilyName)
-		res["name"] = name
-	}
+	res["name"] = name
 	setIf(res, "displayName", u.DisplayName)
 	setIf(res, "title", u.Title)
-	if u.Email != "" {
-		res["emails"] = []any{map[string]any{"value": u.Email, "type": "work", "primary": true}}
-	}
 	ent := map[string]any{}
 	setIf(ent, "employeeNumber", u.EmployeeNumber)
 	setIf(ent, "department", u.Department)
 	if u.Manager != "" {
-		ent["manager"] = map[string]any{"value": u.Manager}
+		ent["manager"] = r.h.managerOf(ctx, u.Manager)
+	}
+	for _, s := range rt.schemas() {
+		dst := res
+		if s != rt.core {
+			dst = ent
+		}
+		for _, a := range s.attrs {
+			switch {
+			case hubAttrs[a.name] || (a.field != "" && !a.multi):
+			case a.multi:
+				var list []any
+				for _, raw := range u.Extra[a.name] {
+					var e any
+					if json.Unmarshal([]byte(raw), &e) == nil {
+						list = append(list, e)
+					}
+				}
+				if len(list) > 0 {
+					dst[a.name] = list
+				}
+			case a.typ == "complex":
+				m, _ := dst[a.name].(map[string]any)
+				if m == nil {
+					m = map[string]any{}
+				}
+				for _, sub := range a.subs {
+					if v := u.Extra[a.name+"."+sub.name]; len(v) > 0 && sub.field == "" {
+						m[sub.name] = v[0]
+					}
+				}
+				dst[a.name] = m
+			default:
+				if v := u.Extra[a.name]; len(v) > 0 {
+					dst[a.name] = v[0]
+				}
+			}
+		}
+	}
+	if len(name) == 0 {
+		delete(res, "name")
+	}
+	if emails := renderEmails(u.Email, res["emails"]); emails != nil {
+		res["emails"] = emails
+	} else {
+		delete(res, "emails")
 	}
 	if len(ent) > 0 {
 		res[schemaEnterprise] = ent
 	}
 	return res
+}
+
+// renderEmails shows the e-mails the source sent when they still hold the
+// hub's e-mail of the user; else (another owner changed it) the hub's as
+// the primary work e-mail, with the others the source sent.
+func renderEmails(email string, kept any) []any {
+	list, _ := kept.([]any)
+	if email == "" {
+		return nil
+	}
+	for _, e := range list {
+		if m, ok := e.(map[string]any); ok && strings.EqualFold(str(m["value"]), email) {
+			return list
+		}
+	}
+	out := []any{map[string]any{"value": email, "type": "work", "primary": true}}
+	for _, e := range list {
+		if m, ok := e.(map[string]any); ok {
+			delete(m, "primary")
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// managerOf is the manager of a user: its id as the source sent it, with
+// the manager's $ref and displayName when it is the id of a live user of
+// the source.
+func (h *Handler) managerOf(ctx context.Context, id string) map[string]any {
+	m := map[string]any{"value": id}
+	if u, err := h.sourceUser(ctx, id); err == nil {
+		m["$ref"] = baseOf(ctx) + "/Users/" + u.ID
+		setIf(m, "displayName", u.DisplayName)
+	}
+	return m
 }
 
 func meta(kind string, created, updated time.Time, rev int64) map[string]any {

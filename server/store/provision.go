@@ -88,10 +88,16 @@ type Provisioning interface {
 	// ListUnmatched returns them.
 	ListUnmatched(ctx context.Context, appID int64) ([]RemoteAccount, error)
 
-	// PutPushedGroup records the app group a hub group is pushed to, and
+	// PutPushedGroup records the app group a hub group is pushed to and
+	// what its push knows of it (remote id, display name, missing members,
+	// the last check and the drift it found; not CheckAt), and
 	// SetPushedMembers the user ids the app group holds as far as idsync
 	// knows (replacing them by difference).
 	PutPushedGroup(ctx context.Context, g *PushedGroup) error
+	// CheckPushedGroups asks the next push of each of an app's pushed
+	// groups to read the group in the app (sets CheckAt to at): a
+	// reconcile.
+	CheckPushedGroups(ctx context.Context, appID int64, at time.Time) error
 	// ListPushedGroups returns an app's pushed groups.
 	ListPushedGroups(ctx context.Context, appID int64) ([]*PushedGroup, error)
 	// DeletePushedGroup forgets a pushed group and its members.
@@ -363,9 +369,24 @@ type RemoteAccount struct {
 
 // PushedGroup is a hub group pushed to an app as a SCIM Group.
 type PushedGroup struct {
-	AppID     int64
-	GroupID   string
-	RemoteID  string
+	AppID    int64
+	GroupID  string
+	RemoteID string
+	// DisplayName is the name the app's group was given when last pushed
+	// ("" before it was recorded): a group renamed in the hub is renamed
+	// in the app.
+	DisplayName string
+	// Missing are the members (hub user ids) the app's group should hold
+	// and does not: they have no account in the app (yet).
+	Missing []string
+	// CheckAt is when a reconcile asked the next push to read the group
+	// in the app and set back what was changed there; CheckedAt is when a
+	// push last did.
+	CheckAt, CheckedAt time.Time
+	// Drift says what the last read that found the group changed in the
+	// app set back, at DriftAt ("" none ever).
+	Drift     string
+	DriftAt   time.Time
 	CreatedAt time.Time
 }
 

@@ -31,6 +31,11 @@ type Store interface {
 	// Provisioning: apps, assignments, accounts, the job queue, tasks and
 	// the change feed (provision.go).
 	Provisioning
+	// Console: admin grants, console sessions, activity and user search
+	// (console.go).
+	Console
+	// Rules: group rules and what their evaluation reads (rules.go).
+	Rules
 
 	// CreateDirectory inserts d and sets d.ID and d.CreatedAt.
 	// A taken name is ErrConflict.
@@ -272,6 +277,20 @@ type Store interface {
 
 	// UserStatusCounts counts the users of each directory by status.
 	UserStatusCounts(ctx context.Context) ([]StatusCount, error)
+
+	// PasswordDigests returns the digests of the passwords the hub set
+	// for a user in a directory (the newest 24), newest first: the
+	// not-reused rule of the directory's password policy.
+	PasswordDigests(ctx context.Context, directoryID int64, userID string) ([]PasswordDigest, error)
+	// AddPasswordDigest records one; unknown directory: ErrNotFound.
+	AddPasswordDigest(ctx context.Context, directoryID int64, userID string, d PasswordDigest) error
+}
+
+// PasswordDigest is the salted digest of a password the hub set (never
+// the password).
+type PasswordDigest struct {
+	Salt, Sum []byte
+	At        time.Time
 }
 
 // AuditEvent is one entry of the audit trail: who did what to which
@@ -303,7 +322,11 @@ type AuditFilter struct {
 	Target       string
 	Outcome      string
 	AfterID      int64
-	Limit        int // default 1000
+	// BeforeID keeps the events before this id (paging newest first).
+	BeforeID int64
+	// Newest returns the newest events first (the limit keeps the newest).
+	Newest bool
+	Limit  int // default 1000
 }
 
 // StatusCount is how many users of a directory have a status.
@@ -362,6 +385,10 @@ type Directory struct {
 	// its profile, groups and app accounts before it is purged (0: the
 	// hub's default). Kept to the millisecond.
 	Retention time.Duration
+	// PasswordPolicy is the rules every password the hub sets there
+	// follows, as written ("min-length=14,classes=3,not-username,
+	// not-reused"; "" none): a super-admin's (server/passwords).
+	PasswordPolicy string
 }
 
 // WriteBack is where and how the hub may write into a directory. Stored as
@@ -587,6 +614,10 @@ const (
 	// RunAdmin is an admin's action on a user (a hold put or lifted, a
 	// restore), with its audit event and its change.
 	RunAdmin RunKind = "admin"
+	// RunRule is a group rule's change that would remove more members
+	// than the safeguard allows: paused for an admin to confirm or cancel
+	// (server/rules), never swept.
+	RunRule RunKind = "rule"
 )
 
 // RunState is where a run stands.

@@ -207,6 +207,123 @@ func (UserStatus) EnumDescriptor() ([]byte, []int) {
 	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{2}
 }
 
+// GroupRuleState is where a group rule stands.
+type GroupRuleState int32
+
+const (
+	// Not set.
+	GroupRuleState_GROUP_RULE_STATE_UNSPECIFIED GroupRuleState = 0
+	// Evaluated on every change and in full.
+	GroupRuleState_GROUP_RULE_STATE_ACTIVE GroupRuleState = 1
+	// A change of the rule waits for an admin (confirm or cancel); not
+	// evaluated meanwhile.
+	GroupRuleState_GROUP_RULE_STATE_PAUSED GroupRuleState = 2
+	// A paused evaluation was cancelled: the group is left as it is, the
+	// rule not evaluated until applied again or updated.
+	GroupRuleState_GROUP_RULE_STATE_HELD GroupRuleState = 3
+	// A removal began and did not end: removing the rule again ends it.
+	GroupRuleState_GROUP_RULE_STATE_REMOVING GroupRuleState = 4
+)
+
+// Enum value maps for GroupRuleState.
+var (
+	GroupRuleState_name = map[int32]string{
+		0: "GROUP_RULE_STATE_UNSPECIFIED",
+		1: "GROUP_RULE_STATE_ACTIVE",
+		2: "GROUP_RULE_STATE_PAUSED",
+		3: "GROUP_RULE_STATE_HELD",
+		4: "GROUP_RULE_STATE_REMOVING",
+	}
+	GroupRuleState_value = map[string]int32{
+		"GROUP_RULE_STATE_UNSPECIFIED": 0,
+		"GROUP_RULE_STATE_ACTIVE":      1,
+		"GROUP_RULE_STATE_PAUSED":      2,
+		"GROUP_RULE_STATE_HELD":        3,
+		"GROUP_RULE_STATE_REMOVING":    4,
+	}
+)
+
+func (x GroupRuleState) Enum() *GroupRuleState {
+	p := new(GroupRuleState)
+	*p = x
+	return p
+}
+
+func (x GroupRuleState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (GroupRuleState) Descriptor() protoreflect.EnumDescriptor {
+	return file_idsync_v1_admin_proto_enumTypes[3].Descriptor()
+}
+
+func (GroupRuleState) Type() protoreflect.EnumType {
+	return &file_idsync_v1_admin_proto_enumTypes[3]
+}
+
+func (x GroupRuleState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use GroupRuleState.Descriptor instead.
+func (GroupRuleState) EnumDescriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{3}
+}
+
+// GroupRulePending is the change of a rule that waits for an admin.
+type GroupRulePending int32
+
+const (
+	// Nothing waits.
+	GroupRulePending_GROUP_RULE_PENDING_UNSPECIFIED GroupRulePending = 0
+	// A full evaluation that would remove more members than the safeguard
+	// allows.
+	GroupRulePending_GROUP_RULE_PENDING_APPLY GroupRulePending = 1
+	// The rule's removal, which would empty a large group.
+	GroupRulePending_GROUP_RULE_PENDING_REMOVE GroupRulePending = 2
+)
+
+// Enum value maps for GroupRulePending.
+var (
+	GroupRulePending_name = map[int32]string{
+		0: "GROUP_RULE_PENDING_UNSPECIFIED",
+		1: "GROUP_RULE_PENDING_APPLY",
+		2: "GROUP_RULE_PENDING_REMOVE",
+	}
+	GroupRulePending_value = map[string]int32{
+		"GROUP_RULE_PENDING_UNSPECIFIED": 0,
+		"GROUP_RULE_PENDING_APPLY":       1,
+		"GROUP_RULE_PENDING_REMOVE":      2,
+	}
+)
+
+func (x GroupRulePending) Enum() *GroupRulePending {
+	p := new(GroupRulePending)
+	*p = x
+	return p
+}
+
+func (x GroupRulePending) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (GroupRulePending) Descriptor() protoreflect.EnumDescriptor {
+	return file_idsync_v1_admin_proto_enumTypes[4].Descriptor()
+}
+
+func (GroupRulePending) Type() protoreflect.EnumType {
+	return &file_idsync_v1_admin_proto_enumTypes[4]
+}
+
+func (x GroupRulePending) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use GroupRulePending.Descriptor instead.
+func (GroupRulePending) EnumDescriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{4}
+}
+
 // DeactivateUserRequest names a user and why.
 type DeactivateUserRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -2149,7 +2266,11 @@ type ListAuditEventsRequest struct {
 	// At most this many (default 1000).
 	Limit uint32 `protobuf:"varint,6,opt,name=limit,proto3" json:"limit,omitempty"`
 	// ok, refused or failed; empty: all.
-	Outcome       string `protobuf:"bytes,7,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	Outcome string `protobuf:"bytes,7,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	// Events before this id (paging newest first).
+	BeforeId int64 `protobuf:"varint,8,opt,name=before_id,json=beforeId,proto3" json:"before_id,omitempty"`
+	// The newest events first; limit keeps the newest.
+	NewestFirst   bool `protobuf:"varint,9,opt,name=newest_first,json=newestFirst,proto3" json:"newest_first,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2231,6 +2352,20 @@ func (x *ListAuditEventsRequest) GetOutcome() string {
 		return x.Outcome
 	}
 	return ""
+}
+
+func (x *ListAuditEventsRequest) GetBeforeId() int64 {
+	if x != nil {
+		return x.BeforeId
+	}
+	return 0
+}
+
+func (x *ListAuditEventsRequest) GetNewestFirst() bool {
+	if x != nil {
+		return x.NewestFirst
+	}
+	return false
 }
 
 // ListAuditEventsResponse carries the events.
@@ -2650,8 +2785,13 @@ type Directory struct {
 	// How long a deprovisioned user is kept, restorable, before it is
 	// purged; 0: the hub's default (idsync-hub serve --user-retention).
 	RetentionSeconds uint64 `protobuf:"varint,21,opt,name=retention_seconds,json=retentionSeconds,proto3" json:"retention_seconds,omitempty"`
-	unknownFields    protoimpl.UnknownFields
-	sizeCache        protoimpl.SizeCache
+	// The rules every password the hub sets in the directory follows
+	// (initial passwords of write-back), as written:
+	// "min-length=14,classes=3,not-username,not-reused"; empty: none. A
+	// super-admin's decision.
+	PasswordPolicy string `protobuf:"bytes,22,opt,name=password_policy,json=passwordPolicy,proto3" json:"password_policy,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Directory) Reset() {
@@ -2829,6 +2969,13 @@ func (x *Directory) GetRetentionSeconds() uint64 {
 		return x.RetentionSeconds
 	}
 	return 0
+}
+
+func (x *Directory) GetPasswordPolicy() string {
+	if x != nil {
+		return x.PasswordPolicy
+	}
+	return ""
 }
 
 // WriteBack is a super-admin's decision to let the hub write users into a
@@ -5598,6 +5745,2335 @@ func (x *GetGroupResponse) GetMembers() []*GroupMember {
 	return nil
 }
 
+// AdminGrant binds a role to a directory group.
+type AdminGrant struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The grant's id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// The role: super-admin, app-admin, group-admin or read-only.
+	Role string `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	// The directory group whose members hold the role, as DIRECTORY/NAME.
+	Group string `protobuf:"bytes,3,opt,name=group,proto3" json:"group,omitempty"`
+	// That group's id.
+	GroupId string `protobuf:"bytes,4,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	// The groups a group-admin acts for, as DIRECTORY/NAME.
+	Groups []string `protobuf:"bytes,5,rep,name=groups,proto3" json:"groups,omitempty"`
+	// The apps an app-admin manages (none: all).
+	Apps []string `protobuf:"bytes,6,rep,name=apps,proto3" json:"apps,omitempty"`
+	// Who made it.
+	CreatedBy string `protobuf:"bytes,7,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	// When it was made.
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// When it was revoked; unset while live.
+	RevokedAt     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=revoked_at,json=revokedAt,proto3" json:"revoked_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AdminGrant) Reset() {
+	*x = AdminGrant{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[83]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdminGrant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdminGrant) ProtoMessage() {}
+
+func (x *AdminGrant) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[83]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdminGrant.ProtoReflect.Descriptor instead.
+func (*AdminGrant) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{83}
+}
+
+func (x *AdminGrant) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *AdminGrant) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *AdminGrant) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *AdminGrant) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
+}
+
+func (x *AdminGrant) GetGroups() []string {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *AdminGrant) GetApps() []string {
+	if x != nil {
+		return x.Apps
+	}
+	return nil
+}
+
+func (x *AdminGrant) GetCreatedBy() string {
+	if x != nil {
+		return x.CreatedBy
+	}
+	return ""
+}
+
+func (x *AdminGrant) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *AdminGrant) GetRevokedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevokedAt
+	}
+	return nil
+}
+
+// CreateAdminGrantRequest names the role and the group.
+type CreateAdminGrantRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The role; authn is not one a person signs in with.
+	Role string `protobuf:"bytes,1,opt,name=role,proto3" json:"role,omitempty"`
+	// The directory group whose members hold the role: DIRECTORY/GROUP or a
+	// group id.
+	Group string `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	// For group-admin: the groups it acts for (required), each
+	// DIRECTORY/GROUP or a group id.
+	Groups []string `protobuf:"bytes,3,rep,name=groups,proto3" json:"groups,omitempty"`
+	// For app-admin: the apps it manages (none: all).
+	Apps          []string `protobuf:"bytes,4,rep,name=apps,proto3" json:"apps,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateAdminGrantRequest) Reset() {
+	*x = CreateAdminGrantRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[84]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateAdminGrantRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateAdminGrantRequest) ProtoMessage() {}
+
+func (x *CreateAdminGrantRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[84]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateAdminGrantRequest.ProtoReflect.Descriptor instead.
+func (*CreateAdminGrantRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{84}
+}
+
+func (x *CreateAdminGrantRequest) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *CreateAdminGrantRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *CreateAdminGrantRequest) GetGroups() []string {
+	if x != nil {
+		return x.Groups
+	}
+	return nil
+}
+
+func (x *CreateAdminGrantRequest) GetApps() []string {
+	if x != nil {
+		return x.Apps
+	}
+	return nil
+}
+
+// CreateAdminGrantResponse returns the grant.
+type CreateAdminGrantResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The grant.
+	Grant         *AdminGrant `protobuf:"bytes,1,opt,name=grant,proto3" json:"grant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateAdminGrantResponse) Reset() {
+	*x = CreateAdminGrantResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[85]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateAdminGrantResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateAdminGrantResponse) ProtoMessage() {}
+
+func (x *CreateAdminGrantResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[85]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateAdminGrantResponse.ProtoReflect.Descriptor instead.
+func (*CreateAdminGrantResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{85}
+}
+
+func (x *CreateAdminGrantResponse) GetGrant() *AdminGrant {
+	if x != nil {
+		return x.Grant
+	}
+	return nil
+}
+
+// ListAdminGrantsRequest has no fields.
+type ListAdminGrantsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAdminGrantsRequest) Reset() {
+	*x = ListAdminGrantsRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[86]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAdminGrantsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAdminGrantsRequest) ProtoMessage() {}
+
+func (x *ListAdminGrantsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[86]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAdminGrantsRequest.ProtoReflect.Descriptor instead.
+func (*ListAdminGrantsRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{86}
+}
+
+// ListAdminGrantsResponse lists the grants.
+type ListAdminGrantsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The grants, oldest first.
+	Grants        []*AdminGrant `protobuf:"bytes,1,rep,name=grants,proto3" json:"grants,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAdminGrantsResponse) Reset() {
+	*x = ListAdminGrantsResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[87]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAdminGrantsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAdminGrantsResponse) ProtoMessage() {}
+
+func (x *ListAdminGrantsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[87]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAdminGrantsResponse.ProtoReflect.Descriptor instead.
+func (*ListAdminGrantsResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{87}
+}
+
+func (x *ListAdminGrantsResponse) GetGrants() []*AdminGrant {
+	if x != nil {
+		return x.Grants
+	}
+	return nil
+}
+
+// RevokeAdminGrantRequest names a grant.
+type RevokeAdminGrantRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The grant's id.
+	Id            string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeAdminGrantRequest) Reset() {
+	*x = RevokeAdminGrantRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[88]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeAdminGrantRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeAdminGrantRequest) ProtoMessage() {}
+
+func (x *RevokeAdminGrantRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[88]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeAdminGrantRequest.ProtoReflect.Descriptor instead.
+func (*RevokeAdminGrantRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{88}
+}
+
+func (x *RevokeAdminGrantRequest) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+// RevokeAdminGrantResponse returns the revoked grant.
+type RevokeAdminGrantResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The grant.
+	Grant         *AdminGrant `protobuf:"bytes,1,opt,name=grant,proto3" json:"grant,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeAdminGrantResponse) Reset() {
+	*x = RevokeAdminGrantResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[89]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeAdminGrantResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeAdminGrantResponse) ProtoMessage() {}
+
+func (x *RevokeAdminGrantResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[89]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeAdminGrantResponse.ProtoReflect.Descriptor instead.
+func (*RevokeAdminGrantResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{89}
+}
+
+func (x *RevokeAdminGrantResponse) GetGrant() *AdminGrant {
+	if x != nil {
+		return x.Grant
+	}
+	return nil
+}
+
+// SearchUsersRequest filters users.
+type SearchUsersRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A prefix of the username, e-mail, display, given or family name,
+	// ignoring case; empty: every user.
+	Query string `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
+	// Only this directory, when set.
+	Directory string `protobuf:"bytes,2,opt,name=directory,proto3" json:"directory,omitempty"`
+	// Only this status, when set.
+	Status UserStatus `protobuf:"varint,3,opt,name=status,proto3,enum=idsync.v1.UserStatus" json:"status,omitempty"`
+	// Only the direct members of this group (id, or a name with directory).
+	Group string `protobuf:"bytes,4,opt,name=group,proto3" json:"group,omitempty"`
+	// At most this many (0: 50; at most 500).
+	PageSize uint32 `protobuf:"varint,5,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The next_page_token of the previous page.
+	PageToken     string `protobuf:"bytes,6,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SearchUsersRequest) Reset() {
+	*x = SearchUsersRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[90]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchUsersRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchUsersRequest) ProtoMessage() {}
+
+func (x *SearchUsersRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[90]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchUsersRequest.ProtoReflect.Descriptor instead.
+func (*SearchUsersRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{90}
+}
+
+func (x *SearchUsersRequest) GetQuery() string {
+	if x != nil {
+		return x.Query
+	}
+	return ""
+}
+
+func (x *SearchUsersRequest) GetDirectory() string {
+	if x != nil {
+		return x.Directory
+	}
+	return ""
+}
+
+func (x *SearchUsersRequest) GetStatus() UserStatus {
+	if x != nil {
+		return x.Status
+	}
+	return UserStatus_USER_STATUS_UNSPECIFIED
+}
+
+func (x *SearchUsersRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *SearchUsersRequest) GetPageSize() uint32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *SearchUsersRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+// SearchUsersResponse is one page of users.
+type SearchUsersResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The users (without groups), ordered by username.
+	Users []*User `protobuf:"bytes,1,rep,name=users,proto3" json:"users,omitempty"`
+	// Asks for the next page; empty on the last.
+	NextPageToken string `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SearchUsersResponse) Reset() {
+	*x = SearchUsersResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[91]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SearchUsersResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SearchUsersResponse) ProtoMessage() {}
+
+func (x *SearchUsersResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[91]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SearchUsersResponse.ProtoReflect.Descriptor instead.
+func (*SearchUsersResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{91}
+}
+
+func (x *SearchUsersResponse) GetUsers() []*User {
+	if x != nil {
+		return x.Users
+	}
+	return nil
+}
+
+func (x *SearchUsersResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
+// GetUserDetailsRequest names a user.
+type GetUserDetailsRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// A user id or a username.
+	User string `protobuf:"bytes,1,opt,name=user,proto3" json:"user,omitempty"`
+	// Disambiguates a username present in several directories.
+	Directory string `protobuf:"bytes,2,opt,name=directory,proto3" json:"directory,omitempty"`
+	// At most this many events of history (0: 50).
+	HistoryLimit  uint32 `protobuf:"varint,3,opt,name=history_limit,json=historyLimit,proto3" json:"history_limit,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUserDetailsRequest) Reset() {
+	*x = GetUserDetailsRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[92]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUserDetailsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUserDetailsRequest) ProtoMessage() {}
+
+func (x *GetUserDetailsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[92]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUserDetailsRequest.ProtoReflect.Descriptor instead.
+func (*GetUserDetailsRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{92}
+}
+
+func (x *GetUserDetailsRequest) GetUser() string {
+	if x != nil {
+		return x.User
+	}
+	return ""
+}
+
+func (x *GetUserDetailsRequest) GetDirectory() string {
+	if x != nil {
+		return x.Directory
+	}
+	return ""
+}
+
+func (x *GetUserDetailsRequest) GetHistoryLimit() uint32 {
+	if x != nil {
+		return x.HistoryLimit
+	}
+	return 0
+}
+
+// FieldSource says which source masters a profile field of a user.
+type FieldSource struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The profile field (username, email, given_name, …).
+	Field string `protobuf:"bytes,1,opt,name=field,proto3" json:"field,omitempty"`
+	// Who masters it: the directory, and the attribute it is read from.
+	Source        string `protobuf:"bytes,2,opt,name=source,proto3" json:"source,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FieldSource) Reset() {
+	*x = FieldSource{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[93]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FieldSource) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FieldSource) ProtoMessage() {}
+
+func (x *FieldSource) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[93]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FieldSource.ProtoReflect.Descriptor instead.
+func (*FieldSource) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{93}
+}
+
+func (x *FieldSource) GetField() string {
+	if x != nil {
+		return x.Field
+	}
+	return ""
+}
+
+func (x *FieldSource) GetSource() string {
+	if x != nil {
+		return x.Source
+	}
+	return ""
+}
+
+// UserAccount is a user's account in an app.
+type UserAccount struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The app's name.
+	App string `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
+	// The account's state (active, inactive, creating, …).
+	State string `protobuf:"bytes,2,opt,name=state,proto3" json:"state,omitempty"`
+	// The app's id of it.
+	RemoteId string `protobuf:"bytes,3,opt,name=remote_id,json=remoteId,proto3" json:"remote_id,omitempty"`
+	// The last error of a push.
+	LastError string `protobuf:"bytes,4,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// Its last change.
+	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UserAccount) Reset() {
+	*x = UserAccount{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[94]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UserAccount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UserAccount) ProtoMessage() {}
+
+func (x *UserAccount) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[94]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UserAccount.ProtoReflect.Descriptor instead.
+func (*UserAccount) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{94}
+}
+
+func (x *UserAccount) GetApp() string {
+	if x != nil {
+		return x.App
+	}
+	return ""
+}
+
+func (x *UserAccount) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *UserAccount) GetRemoteId() string {
+	if x != nil {
+		return x.RemoteId
+	}
+	return ""
+}
+
+func (x *UserAccount) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *UserAccount) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+// GetUserDetailsResponse describes a user for the console.
+type GetUserDetailsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The source of each profile field.
+	FieldSources []*FieldSource `protobuf:"bytes,1,rep,name=field_sources,json=fieldSources,proto3" json:"field_sources,omitempty"`
+	// The user's accounts in the apps the caller sees.
+	Accounts []*UserAccount `protobuf:"bytes,2,rep,name=accounts,proto3" json:"accounts,omitempty"`
+	// The names of the apps the user is in scope of.
+	AppsInScope []string `protobuf:"bytes,3,rep,name=apps_in_scope,json=appsInScope,proto3" json:"apps_in_scope,omitempty"`
+	// The user's history from the audit trail, newest first (when the
+	// caller may read it).
+	History       []*AuditEvent `protobuf:"bytes,4,rep,name=history,proto3" json:"history,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetUserDetailsResponse) Reset() {
+	*x = GetUserDetailsResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[95]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetUserDetailsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetUserDetailsResponse) ProtoMessage() {}
+
+func (x *GetUserDetailsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[95]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetUserDetailsResponse.ProtoReflect.Descriptor instead.
+func (*GetUserDetailsResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{95}
+}
+
+func (x *GetUserDetailsResponse) GetFieldSources() []*FieldSource {
+	if x != nil {
+		return x.FieldSources
+	}
+	return nil
+}
+
+func (x *GetUserDetailsResponse) GetAccounts() []*UserAccount {
+	if x != nil {
+		return x.Accounts
+	}
+	return nil
+}
+
+func (x *GetUserDetailsResponse) GetAppsInScope() []string {
+	if x != nil {
+		return x.AppsInScope
+	}
+	return nil
+}
+
+func (x *GetUserDetailsResponse) GetHistory() []*AuditEvent {
+	if x != nil {
+		return x.History
+	}
+	return nil
+}
+
+// GetActivityRequest says how far back.
+type GetActivityRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Hours back from the current one (0: 24; at most 720).
+	Hours         uint32 `protobuf:"varint,1,opt,name=hours,proto3" json:"hours,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetActivityRequest) Reset() {
+	*x = GetActivityRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[96]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetActivityRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetActivityRequest) ProtoMessage() {}
+
+func (x *GetActivityRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[96]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetActivityRequest.ProtoReflect.Descriptor instead.
+func (*GetActivityRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{96}
+}
+
+func (x *GetActivityRequest) GetHours() uint32 {
+	if x != nil {
+		return x.Hours
+	}
+	return 0
+}
+
+// ActivityHour is what the hub did in one hour.
+type ActivityHour struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The hour's start.
+	Start *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=start,proto3" json:"start,omitempty"`
+	// Changes applied from directories and sources.
+	Changes uint64 `protobuf:"varint,2,opt,name=changes,proto3" json:"changes,omitempty"`
+	// Pushes that succeeded.
+	PushesSucceeded uint64 `protobuf:"varint,3,opt,name=pushes_succeeded,json=pushesSucceeded,proto3" json:"pushes_succeeded,omitempty"`
+	// Pushes that failed (retried or dead-lettered).
+	PushesFailed  uint64 `protobuf:"varint,4,opt,name=pushes_failed,json=pushesFailed,proto3" json:"pushes_failed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ActivityHour) Reset() {
+	*x = ActivityHour{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[97]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ActivityHour) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ActivityHour) ProtoMessage() {}
+
+func (x *ActivityHour) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[97]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ActivityHour.ProtoReflect.Descriptor instead.
+func (*ActivityHour) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{97}
+}
+
+func (x *ActivityHour) GetStart() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Start
+	}
+	return nil
+}
+
+func (x *ActivityHour) GetChanges() uint64 {
+	if x != nil {
+		return x.Changes
+	}
+	return 0
+}
+
+func (x *ActivityHour) GetPushesSucceeded() uint64 {
+	if x != nil {
+		return x.PushesSucceeded
+	}
+	return 0
+}
+
+func (x *ActivityHour) GetPushesFailed() uint64 {
+	if x != nil {
+		return x.PushesFailed
+	}
+	return 0
+}
+
+// GetActivityResponse has one entry per hour, oldest first.
+type GetActivityResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The hours, every one of them, the current one last.
+	Hours         []*ActivityHour `protobuf:"bytes,1,rep,name=hours,proto3" json:"hours,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetActivityResponse) Reset() {
+	*x = GetActivityResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[98]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetActivityResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetActivityResponse) ProtoMessage() {}
+
+func (x *GetActivityResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[98]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetActivityResponse.ProtoReflect.Descriptor instead.
+func (*GetActivityResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{98}
+}
+
+func (x *GetActivityResponse) GetHours() []*ActivityHour {
+	if x != nil {
+		return x.Hours
+	}
+	return nil
+}
+
+// GroupRule is a group rule.
+type GroupRule struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Name, unique whatever its case.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The order in which rules are evaluated: a rule sees in groups the
+	// groups of the rules before it only.
+	Id uint64 `protobuf:"varint,2,opt,name=id,proto3" json:"id,omitempty"`
+	// The group it fills: hub id, name, and its local directory.
+	GroupId string `protobuf:"bytes,3,opt,name=group_id,json=groupId,proto3" json:"group_id,omitempty"`
+	// The group's name.
+	Group string `protobuf:"bytes,4,opt,name=group,proto3" json:"group,omitempty"`
+	// The group's directory.
+	GroupDirectory string `protobuf:"bytes,5,opt,name=group_directory,json=groupDirectory,proto3" json:"group_directory,omitempty"`
+	// The expression over the user's profile and groups.
+	Expr string `protobuf:"bytes,6,opt,name=expr,proto3" json:"expr,omitempty"`
+	// The directories whose users it covers; empty: every directory.
+	Directories []string `protobuf:"bytes,7,rep,name=directories,proto3" json:"directories,omitempty"`
+	// Where it stands.
+	State GroupRuleState `protobuf:"varint,8,opt,name=state,proto3,enum=idsync.v1.GroupRuleState" json:"state,omitempty"`
+	// What waits for an admin, if anything.
+	Pending GroupRulePending `protobuf:"varint,9,opt,name=pending,proto3,enum=idsync.v1.GroupRulePending" json:"pending,omitempty"`
+	// The run that holds (or held) its change for an admin, if any.
+	Run *ImportRun `protobuf:"bytes,10,opt,name=run,proto3" json:"run,omitempty"`
+	// How many members the group holds.
+	Members uint64 `protobuf:"varint,11,opt,name=members,proto3" json:"members,omitempty"`
+	// What the last full evaluation found (unset: none yet).
+	LastFull *GroupRuleEvaluation `protobuf:"bytes,12,opt,name=last_full,json=lastFull,proto3" json:"last_full,omitempty"`
+	// The newest evaluation error (a user's, or the rule's).
+	LastError string `protobuf:"bytes,13,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	// When it was met.
+	LastErrorAt *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=last_error_at,json=lastErrorAt,proto3" json:"last_error_at,omitempty"`
+	// Who added it ("admin:NAME").
+	CreatedBy string `protobuf:"bytes,15,opt,name=created_by,json=createdBy,proto3" json:"created_by,omitempty"`
+	// When it was added.
+	CreatedAt *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=created_at,json=createdAt,proto3" json:"created_at,omitempty"`
+	// When its expression or directories last changed.
+	UpdatedAt     *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=updated_at,json=updatedAt,proto3" json:"updated_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupRule) Reset() {
+	*x = GroupRule{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[99]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupRule) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupRule) ProtoMessage() {}
+
+func (x *GroupRule) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[99]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupRule.ProtoReflect.Descriptor instead.
+func (*GroupRule) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{99}
+}
+
+func (x *GroupRule) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GroupRule) GetId() uint64 {
+	if x != nil {
+		return x.Id
+	}
+	return 0
+}
+
+func (x *GroupRule) GetGroupId() string {
+	if x != nil {
+		return x.GroupId
+	}
+	return ""
+}
+
+func (x *GroupRule) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *GroupRule) GetGroupDirectory() string {
+	if x != nil {
+		return x.GroupDirectory
+	}
+	return ""
+}
+
+func (x *GroupRule) GetExpr() string {
+	if x != nil {
+		return x.Expr
+	}
+	return ""
+}
+
+func (x *GroupRule) GetDirectories() []string {
+	if x != nil {
+		return x.Directories
+	}
+	return nil
+}
+
+func (x *GroupRule) GetState() GroupRuleState {
+	if x != nil {
+		return x.State
+	}
+	return GroupRuleState_GROUP_RULE_STATE_UNSPECIFIED
+}
+
+func (x *GroupRule) GetPending() GroupRulePending {
+	if x != nil {
+		return x.Pending
+	}
+	return GroupRulePending_GROUP_RULE_PENDING_UNSPECIFIED
+}
+
+func (x *GroupRule) GetRun() *ImportRun {
+	if x != nil {
+		return x.Run
+	}
+	return nil
+}
+
+func (x *GroupRule) GetMembers() uint64 {
+	if x != nil {
+		return x.Members
+	}
+	return 0
+}
+
+func (x *GroupRule) GetLastFull() *GroupRuleEvaluation {
+	if x != nil {
+		return x.LastFull
+	}
+	return nil
+}
+
+func (x *GroupRule) GetLastError() string {
+	if x != nil {
+		return x.LastError
+	}
+	return ""
+}
+
+func (x *GroupRule) GetLastErrorAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.LastErrorAt
+	}
+	return nil
+}
+
+func (x *GroupRule) GetCreatedBy() string {
+	if x != nil {
+		return x.CreatedBy
+	}
+	return ""
+}
+
+func (x *GroupRule) GetCreatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CreatedAt
+	}
+	return nil
+}
+
+func (x *GroupRule) GetUpdatedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.UpdatedAt
+	}
+	return nil
+}
+
+// GroupRuleEvaluation is what a full evaluation found.
+type GroupRuleEvaluation struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// When it ran.
+	At *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=at,proto3" json:"at,omitempty"`
+	// Users the expression held.
+	Matched uint64 `protobuf:"varint,2,opt,name=matched,proto3" json:"matched,omitempty"`
+	// Members it added.
+	Joined uint64 `protobuf:"varint,3,opt,name=joined,proto3" json:"joined,omitempty"`
+	// Members it removed.
+	Left uint64 `protobuf:"varint,4,opt,name=left,proto3" json:"left,omitempty"`
+	// Users the expression failed for (their membership left as it was).
+	Errors        uint64 `protobuf:"varint,5,opt,name=errors,proto3" json:"errors,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupRuleEvaluation) Reset() {
+	*x = GroupRuleEvaluation{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[100]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupRuleEvaluation) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupRuleEvaluation) ProtoMessage() {}
+
+func (x *GroupRuleEvaluation) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[100]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupRuleEvaluation.ProtoReflect.Descriptor instead.
+func (*GroupRuleEvaluation) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{100}
+}
+
+func (x *GroupRuleEvaluation) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *GroupRuleEvaluation) GetMatched() uint64 {
+	if x != nil {
+		return x.Matched
+	}
+	return 0
+}
+
+func (x *GroupRuleEvaluation) GetJoined() uint64 {
+	if x != nil {
+		return x.Joined
+	}
+	return 0
+}
+
+func (x *GroupRuleEvaluation) GetLeft() uint64 {
+	if x != nil {
+		return x.Left
+	}
+	return 0
+}
+
+func (x *GroupRuleEvaluation) GetErrors() uint64 {
+	if x != nil {
+		return x.Errors
+	}
+	return 0
+}
+
+// GroupRuleUser names a user an evaluation adds or removes.
+type GroupRuleUser struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Hub id.
+	Id string `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	// Username.
+	Username string `protobuf:"bytes,2,opt,name=username,proto3" json:"username,omitempty"`
+	// Directory name.
+	Directory     string `protobuf:"bytes,3,opt,name=directory,proto3" json:"directory,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupRuleUser) Reset() {
+	*x = GroupRuleUser{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[101]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupRuleUser) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupRuleUser) ProtoMessage() {}
+
+func (x *GroupRuleUser) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[101]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupRuleUser.ProtoReflect.Descriptor instead.
+func (*GroupRuleUser) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{101}
+}
+
+func (x *GroupRuleUser) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *GroupRuleUser) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+func (x *GroupRuleUser) GetDirectory() string {
+	if x != nil {
+		return x.Directory
+	}
+	return ""
+}
+
+// GroupRuleOutcome is what an evaluation of a rule did, or would do.
+type GroupRuleOutcome struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rule, as it stands after.
+	Rule *GroupRule `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	// Members the group held before.
+	Members uint64 `protobuf:"varint,2,opt,name=members,proto3" json:"members,omitempty"`
+	// Users the expression holds.
+	Matched uint64 `protobuf:"varint,3,opt,name=matched,proto3" json:"matched,omitempty"`
+	// Users who join.
+	Joined uint64 `protobuf:"varint,4,opt,name=joined,proto3" json:"joined,omitempty"`
+	// Users who leave.
+	Left uint64 `protobuf:"varint,5,opt,name=left,proto3" json:"left,omitempty"`
+	// The first ten who join.
+	Joining []*GroupRuleUser `protobuf:"bytes,6,rep,name=joining,proto3" json:"joining,omitempty"`
+	// The first ten who leave.
+	Leaving []*GroupRuleUser `protobuf:"bytes,7,rep,name=leaving,proto3" json:"leaving,omitempty"`
+	// Users the expression failed for.
+	Errors uint64 `protobuf:"varint,8,opt,name=errors,proto3" json:"errors,omitempty"`
+	// Why it failed for the first of them.
+	FirstError string `protobuf:"bytes,9,opt,name=first_error,json=firstError,proto3" json:"first_error,omitempty"`
+	// Set when the safeguard paused the change: nothing was written.
+	Paused        *ImportRun `protobuf:"bytes,10,opt,name=paused,proto3" json:"paused,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupRuleOutcome) Reset() {
+	*x = GroupRuleOutcome{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[102]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupRuleOutcome) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupRuleOutcome) ProtoMessage() {}
+
+func (x *GroupRuleOutcome) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[102]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupRuleOutcome.ProtoReflect.Descriptor instead.
+func (*GroupRuleOutcome) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{102}
+}
+
+func (x *GroupRuleOutcome) GetRule() *GroupRule {
+	if x != nil {
+		return x.Rule
+	}
+	return nil
+}
+
+func (x *GroupRuleOutcome) GetMembers() uint64 {
+	if x != nil {
+		return x.Members
+	}
+	return 0
+}
+
+func (x *GroupRuleOutcome) GetMatched() uint64 {
+	if x != nil {
+		return x.Matched
+	}
+	return 0
+}
+
+func (x *GroupRuleOutcome) GetJoined() uint64 {
+	if x != nil {
+		return x.Joined
+	}
+	return 0
+}
+
+func (x *GroupRuleOutcome) GetLeft() uint64 {
+	if x != nil {
+		return x.Left
+	}
+	return 0
+}
+
+func (x *GroupRuleOutcome) GetJoining() []*GroupRuleUser {
+	if x != nil {
+		return x.Joining
+	}
+	return nil
+}
+
+func (x *GroupRuleOutcome) GetLeaving() []*GroupRuleUser {
+	if x != nil {
+		return x.Leaving
+	}
+	return nil
+}
+
+func (x *GroupRuleOutcome) GetErrors() uint64 {
+	if x != nil {
+		return x.Errors
+	}
+	return 0
+}
+
+func (x *GroupRuleOutcome) GetFirstError() string {
+	if x != nil {
+		return x.FirstError
+	}
+	return ""
+}
+
+func (x *GroupRuleOutcome) GetPaused() *ImportRun {
+	if x != nil {
+		return x.Paused
+	}
+	return nil
+}
+
+// CreateGroupRuleRequest adds a rule.
+type CreateGroupRuleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rule's name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The group of a local directory it fills: id, name, or DIRECTORY/NAME.
+	Group string `protobuf:"bytes,2,opt,name=group,proto3" json:"group,omitempty"`
+	// The expression.
+	Expr string `protobuf:"bytes,3,opt,name=expr,proto3" json:"expr,omitempty"`
+	// The directories whose users it covers; none: every directory.
+	Directories   []string `protobuf:"bytes,4,rep,name=directories,proto3" json:"directories,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateGroupRuleRequest) Reset() {
+	*x = CreateGroupRuleRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[103]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateGroupRuleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateGroupRuleRequest) ProtoMessage() {}
+
+func (x *CreateGroupRuleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[103]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateGroupRuleRequest.ProtoReflect.Descriptor instead.
+func (*CreateGroupRuleRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{103}
+}
+
+func (x *CreateGroupRuleRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *CreateGroupRuleRequest) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *CreateGroupRuleRequest) GetExpr() string {
+	if x != nil {
+		return x.Expr
+	}
+	return ""
+}
+
+func (x *CreateGroupRuleRequest) GetDirectories() []string {
+	if x != nil {
+		return x.Directories
+	}
+	return nil
+}
+
+// CreateGroupRuleResponse is the first evaluation.
+type CreateGroupRuleResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What it did.
+	Outcome       *GroupRuleOutcome `protobuf:"bytes,1,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateGroupRuleResponse) Reset() {
+	*x = CreateGroupRuleResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[104]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateGroupRuleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateGroupRuleResponse) ProtoMessage() {}
+
+func (x *CreateGroupRuleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[104]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateGroupRuleResponse.ProtoReflect.Descriptor instead.
+func (*CreateGroupRuleResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{104}
+}
+
+func (x *CreateGroupRuleResponse) GetOutcome() *GroupRuleOutcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return nil
+}
+
+// UpdateGroupRuleRequest changes a rule.
+type UpdateGroupRuleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rule's name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The new settings: expr and directories, as update_mask names them.
+	Rule *GroupRule `protobuf:"bytes,2,opt,name=rule,proto3" json:"rule,omitempty"`
+	// The paths of rule to set: "expr", "directories".
+	UpdateMask    *fieldmaskpb.FieldMask `protobuf:"bytes,3,opt,name=update_mask,json=updateMask,proto3" json:"update_mask,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateGroupRuleRequest) Reset() {
+	*x = UpdateGroupRuleRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[105]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateGroupRuleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateGroupRuleRequest) ProtoMessage() {}
+
+func (x *UpdateGroupRuleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[105]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateGroupRuleRequest.ProtoReflect.Descriptor instead.
+func (*UpdateGroupRuleRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{105}
+}
+
+func (x *UpdateGroupRuleRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *UpdateGroupRuleRequest) GetRule() *GroupRule {
+	if x != nil {
+		return x.Rule
+	}
+	return nil
+}
+
+func (x *UpdateGroupRuleRequest) GetUpdateMask() *fieldmaskpb.FieldMask {
+	if x != nil {
+		return x.UpdateMask
+	}
+	return nil
+}
+
+// UpdateGroupRuleResponse is the evaluation that followed.
+type UpdateGroupRuleResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What it did.
+	Outcome       *GroupRuleOutcome `protobuf:"bytes,1,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *UpdateGroupRuleResponse) Reset() {
+	*x = UpdateGroupRuleResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[106]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *UpdateGroupRuleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*UpdateGroupRuleResponse) ProtoMessage() {}
+
+func (x *UpdateGroupRuleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[106]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use UpdateGroupRuleResponse.ProtoReflect.Descriptor instead.
+func (*UpdateGroupRuleResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{106}
+}
+
+func (x *UpdateGroupRuleResponse) GetOutcome() *GroupRuleOutcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return nil
+}
+
+// ListGroupRulesRequest lists rules.
+type ListGroupRulesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListGroupRulesRequest) Reset() {
+	*x = ListGroupRulesRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[107]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListGroupRulesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListGroupRulesRequest) ProtoMessage() {}
+
+func (x *ListGroupRulesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[107]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListGroupRulesRequest.ProtoReflect.Descriptor instead.
+func (*ListGroupRulesRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{107}
+}
+
+// ListGroupRulesResponse holds the rules in the order they are evaluated.
+type ListGroupRulesResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rules.
+	Rules         []*GroupRule `protobuf:"bytes,1,rep,name=rules,proto3" json:"rules,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListGroupRulesResponse) Reset() {
+	*x = ListGroupRulesResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[108]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListGroupRulesResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListGroupRulesResponse) ProtoMessage() {}
+
+func (x *ListGroupRulesResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[108]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListGroupRulesResponse.ProtoReflect.Descriptor instead.
+func (*ListGroupRulesResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{108}
+}
+
+func (x *ListGroupRulesResponse) GetRules() []*GroupRule {
+	if x != nil {
+		return x.Rules
+	}
+	return nil
+}
+
+// GetGroupRuleRequest names a rule.
+type GetGroupRuleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rule's name.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetGroupRuleRequest) Reset() {
+	*x = GetGroupRuleRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[109]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetGroupRuleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetGroupRuleRequest) ProtoMessage() {}
+
+func (x *GetGroupRuleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[109]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetGroupRuleRequest.ProtoReflect.Descriptor instead.
+func (*GetGroupRuleRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{109}
+}
+
+func (x *GetGroupRuleRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// GetGroupRuleResponse is the rule.
+type GetGroupRuleResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rule.
+	Rule          *GroupRule `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetGroupRuleResponse) Reset() {
+	*x = GetGroupRuleResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[110]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetGroupRuleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetGroupRuleResponse) ProtoMessage() {}
+
+func (x *GetGroupRuleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[110]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetGroupRuleResponse.ProtoReflect.Descriptor instead.
+func (*GetGroupRuleResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{110}
+}
+
+func (x *GetGroupRuleResponse) GetRule() *GroupRule {
+	if x != nil {
+		return x.Rule
+	}
+	return nil
+}
+
+// ApplyGroupRuleRequest names a rule to evaluate in full.
+type ApplyGroupRuleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rule's name.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApplyGroupRuleRequest) Reset() {
+	*x = ApplyGroupRuleRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[111]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApplyGroupRuleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApplyGroupRuleRequest) ProtoMessage() {}
+
+func (x *ApplyGroupRuleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[111]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApplyGroupRuleRequest.ProtoReflect.Descriptor instead.
+func (*ApplyGroupRuleRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{111}
+}
+
+func (x *ApplyGroupRuleRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// ApplyGroupRuleResponse is the evaluation.
+type ApplyGroupRuleResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What it did.
+	Outcome       *GroupRuleOutcome `protobuf:"bytes,1,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ApplyGroupRuleResponse) Reset() {
+	*x = ApplyGroupRuleResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[112]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ApplyGroupRuleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ApplyGroupRuleResponse) ProtoMessage() {}
+
+func (x *ApplyGroupRuleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[112]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ApplyGroupRuleResponse.ProtoReflect.Descriptor instead.
+func (*ApplyGroupRuleResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{112}
+}
+
+func (x *ApplyGroupRuleResponse) GetOutcome() *GroupRuleOutcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return nil
+}
+
+// PreviewGroupRuleRequest names a rule to preview.
+type PreviewGroupRuleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rule's name.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreviewGroupRuleRequest) Reset() {
+	*x = PreviewGroupRuleRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[113]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviewGroupRuleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviewGroupRuleRequest) ProtoMessage() {}
+
+func (x *PreviewGroupRuleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[113]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviewGroupRuleRequest.ProtoReflect.Descriptor instead.
+func (*PreviewGroupRuleRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{113}
+}
+
+func (x *PreviewGroupRuleRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// PreviewGroupRuleResponse is what a full evaluation would do.
+type PreviewGroupRuleResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What it would do; nothing was written.
+	Outcome       *GroupRuleOutcome `protobuf:"bytes,1,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PreviewGroupRuleResponse) Reset() {
+	*x = PreviewGroupRuleResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[114]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PreviewGroupRuleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PreviewGroupRuleResponse) ProtoMessage() {}
+
+func (x *PreviewGroupRuleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[114]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PreviewGroupRuleResponse.ProtoReflect.Descriptor instead.
+func (*PreviewGroupRuleResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{114}
+}
+
+func (x *PreviewGroupRuleResponse) GetOutcome() *GroupRuleOutcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return nil
+}
+
+// DeleteGroupRuleRequest names a rule to remove.
+type DeleteGroupRuleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rule's name.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteGroupRuleRequest) Reset() {
+	*x = DeleteGroupRuleRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[115]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteGroupRuleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteGroupRuleRequest) ProtoMessage() {}
+
+func (x *DeleteGroupRuleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[115]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteGroupRuleRequest.ProtoReflect.Descriptor instead.
+func (*DeleteGroupRuleRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{115}
+}
+
+func (x *DeleteGroupRuleRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// DeleteGroupRuleResponse is what the removal did.
+type DeleteGroupRuleResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The members removed, or the run that holds the removal (paused).
+	Outcome       *GroupRuleOutcome `protobuf:"bytes,1,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeleteGroupRuleResponse) Reset() {
+	*x = DeleteGroupRuleResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[116]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeleteGroupRuleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeleteGroupRuleResponse) ProtoMessage() {}
+
+func (x *DeleteGroupRuleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[116]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeleteGroupRuleResponse.ProtoReflect.Descriptor instead.
+func (*DeleteGroupRuleResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{116}
+}
+
+func (x *DeleteGroupRuleResponse) GetOutcome() *GroupRuleOutcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return nil
+}
+
+// ConfirmGroupRuleRequest names a rule whose paused change goes ahead.
+type ConfirmGroupRuleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rule's name.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfirmGroupRuleRequest) Reset() {
+	*x = ConfirmGroupRuleRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[117]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfirmGroupRuleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfirmGroupRuleRequest) ProtoMessage() {}
+
+func (x *ConfirmGroupRuleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[117]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfirmGroupRuleRequest.ProtoReflect.Descriptor instead.
+func (*ConfirmGroupRuleRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{117}
+}
+
+func (x *ConfirmGroupRuleRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// ConfirmGroupRuleResponse is what the change did.
+type ConfirmGroupRuleResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What it did.
+	Outcome       *GroupRuleOutcome `protobuf:"bytes,1,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConfirmGroupRuleResponse) Reset() {
+	*x = ConfirmGroupRuleResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[118]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConfirmGroupRuleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConfirmGroupRuleResponse) ProtoMessage() {}
+
+func (x *ConfirmGroupRuleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[118]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConfirmGroupRuleResponse.ProtoReflect.Descriptor instead.
+func (*ConfirmGroupRuleResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{118}
+}
+
+func (x *ConfirmGroupRuleResponse) GetOutcome() *GroupRuleOutcome {
+	if x != nil {
+		return x.Outcome
+	}
+	return nil
+}
+
+// CancelGroupRuleRequest names a rule whose paused change is called off.
+type CancelGroupRuleRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rule's name.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelGroupRuleRequest) Reset() {
+	*x = CancelGroupRuleRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[119]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelGroupRuleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelGroupRuleRequest) ProtoMessage() {}
+
+func (x *CancelGroupRuleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[119]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelGroupRuleRequest.ProtoReflect.Descriptor instead.
+func (*CancelGroupRuleRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{119}
+}
+
+func (x *CancelGroupRuleRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// CancelGroupRuleResponse is the rule after.
+type CancelGroupRuleResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The rule.
+	Rule          *GroupRule `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CancelGroupRuleResponse) Reset() {
+	*x = CancelGroupRuleResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[120]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CancelGroupRuleResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CancelGroupRuleResponse) ProtoMessage() {}
+
+func (x *CancelGroupRuleResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[120]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CancelGroupRuleResponse.ProtoReflect.Descriptor instead.
+func (*CancelGroupRuleResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{120}
+}
+
+func (x *CancelGroupRuleResponse) GetRule() *GroupRule {
+	if x != nil {
+		return x.Rule
+	}
+	return nil
+}
+
 var File_idsync_v1_admin_proto protoreflect.FileDescriptor
 
 const file_idsync_v1_admin_proto_rawDesc = "" +
@@ -5723,7 +8199,7 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x06action\x18\x04 \x01(\tR\x06action\x12\x16\n" +
 	"\x06target\x18\x05 \x01(\tR\x06target\x12\x18\n" +
 	"\aoutcome\x18\x06 \x01(\tR\aoutcome\x12\x16\n" +
-	"\x06detail\x18\a \x01(\tR\x06detail\"\xdb\x01\n" +
+	"\x06detail\x18\a \x01(\tR\x06detail\"\x9b\x02\n" +
 	"\x16ListAuditEventsRequest\x120\n" +
 	"\x05since\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x14\n" +
 	"\x05actor\x18\x02 \x01(\tR\x05actor\x12\x16\n" +
@@ -5731,7 +8207,9 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x06target\x18\x04 \x01(\tR\x06target\x12\x19\n" +
 	"\bafter_id\x18\x05 \x01(\x03R\aafterId\x12\x14\n" +
 	"\x05limit\x18\x06 \x01(\rR\x05limit\x12\x18\n" +
-	"\aoutcome\x18\a \x01(\tR\aoutcome\"H\n" +
+	"\aoutcome\x18\a \x01(\tR\aoutcome\x12\x1b\n" +
+	"\tbefore_id\x18\b \x01(\x03R\bbeforeId\x12!\n" +
+	"\fnewest_first\x18\t \x01(\bR\vnewestFirst\"H\n" +
 	"\x17ListAuditEventsResponse\x12-\n" +
 	"\x06events\x18\x01 \x03(\v2\x15.idsync.v1.AuditEventR\x06events\"&\n" +
 	"\x10GetReportRequest\x12\x12\n" +
@@ -5762,7 +8240,7 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	" \x01(\tR\tgroupName\x12+\n" +
 	"\x11group_description\x18\v \x01(\tR\x10groupDescription\x12#\n" +
 	"\rgroup_members\x18\f \x03(\tR\fgroupMembers\x12\x14\n" +
-	"\x05extra\x18\r \x03(\tR\x05extra\"\xeb\x06\n" +
+	"\x05extra\x18\r \x03(\tR\x05extra\"\x94\a\n" +
 	"\tDirectory\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12,\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x18.idsync.v1.DirectoryKindR\x04kind\x12\x17\n" +
@@ -5788,7 +8266,8 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\bmastered\x18\x13 \x03(\tR\bmastered\x123\n" +
 	"\n" +
 	"write_back\x18\x14 \x01(\v2\x14.idsync.v1.WriteBackR\twriteBack\x12+\n" +
-	"\x11retention_seconds\x18\x15 \x01(\x04R\x10retentionSeconds\"\xb0\x01\n" +
+	"\x11retention_seconds\x18\x15 \x01(\x04R\x10retentionSeconds\x12'\n" +
+	"\x0fpassword_policy\x18\x16 \x01(\tR\x0epasswordPolicy\"\xb0\x01\n" +
 	"\tWriteBack\x12\x10\n" +
 	"\x03ous\x18\x01 \x03(\tR\x03ous\x12\x16\n" +
 	"\x06groups\x18\x02 \x03(\tR\x06groups\x12)\n" +
@@ -5979,7 +8458,162 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\tdirectory\x18\x02 \x01(\tR\tdirectory\"l\n" +
 	"\x10GetGroupResponse\x12&\n" +
 	"\x05group\x18\x01 \x01(\v2\x10.idsync.v1.GroupR\x05group\x120\n" +
-	"\amembers\x18\x02 \x03(\v2\x16.idsync.v1.GroupMemberR\amembers*\x8c\x01\n" +
+	"\amembers\x18\x02 \x03(\v2\x16.idsync.v1.GroupMemberR\amembers\"\xa2\x02\n" +
+	"\n" +
+	"AdminGrant\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\x12\x14\n" +
+	"\x05group\x18\x03 \x01(\tR\x05group\x12\x19\n" +
+	"\bgroup_id\x18\x04 \x01(\tR\agroupId\x12\x16\n" +
+	"\x06groups\x18\x05 \x03(\tR\x06groups\x12\x12\n" +
+	"\x04apps\x18\x06 \x03(\tR\x04apps\x12\x1d\n" +
+	"\n" +
+	"created_by\x18\a \x01(\tR\tcreatedBy\x129\n" +
+	"\n" +
+	"created_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"\n" +
+	"revoked_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\trevokedAt\"o\n" +
+	"\x17CreateAdminGrantRequest\x12\x12\n" +
+	"\x04role\x18\x01 \x01(\tR\x04role\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x16\n" +
+	"\x06groups\x18\x03 \x03(\tR\x06groups\x12\x12\n" +
+	"\x04apps\x18\x04 \x03(\tR\x04apps\"G\n" +
+	"\x18CreateAdminGrantResponse\x12+\n" +
+	"\x05grant\x18\x01 \x01(\v2\x15.idsync.v1.AdminGrantR\x05grant\"\x18\n" +
+	"\x16ListAdminGrantsRequest\"H\n" +
+	"\x17ListAdminGrantsResponse\x12-\n" +
+	"\x06grants\x18\x01 \x03(\v2\x15.idsync.v1.AdminGrantR\x06grants\")\n" +
+	"\x17RevokeAdminGrantRequest\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\"G\n" +
+	"\x18RevokeAdminGrantResponse\x12+\n" +
+	"\x05grant\x18\x01 \x01(\v2\x15.idsync.v1.AdminGrantR\x05grant\"\xc9\x01\n" +
+	"\x12SearchUsersRequest\x12\x14\n" +
+	"\x05query\x18\x01 \x01(\tR\x05query\x12\x1c\n" +
+	"\tdirectory\x18\x02 \x01(\tR\tdirectory\x12-\n" +
+	"\x06status\x18\x03 \x01(\x0e2\x15.idsync.v1.UserStatusR\x06status\x12\x14\n" +
+	"\x05group\x18\x04 \x01(\tR\x05group\x12\x1b\n" +
+	"\tpage_size\x18\x05 \x01(\rR\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x06 \x01(\tR\tpageToken\"d\n" +
+	"\x13SearchUsersResponse\x12%\n" +
+	"\x05users\x18\x01 \x03(\v2\x0f.idsync.v1.UserR\x05users\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"n\n" +
+	"\x15GetUserDetailsRequest\x12\x12\n" +
+	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1c\n" +
+	"\tdirectory\x18\x02 \x01(\tR\tdirectory\x12#\n" +
+	"\rhistory_limit\x18\x03 \x01(\rR\fhistoryLimit\";\n" +
+	"\vFieldSource\x12\x14\n" +
+	"\x05field\x18\x01 \x01(\tR\x05field\x12\x16\n" +
+	"\x06source\x18\x02 \x01(\tR\x06source\"\xac\x01\n" +
+	"\vUserAccount\x12\x10\n" +
+	"\x03app\x18\x01 \x01(\tR\x03app\x12\x14\n" +
+	"\x05state\x18\x02 \x01(\tR\x05state\x12\x1b\n" +
+	"\tremote_id\x18\x03 \x01(\tR\bremoteId\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\x04 \x01(\tR\tlastError\x129\n" +
+	"\n" +
+	"updated_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\xde\x01\n" +
+	"\x16GetUserDetailsResponse\x12;\n" +
+	"\rfield_sources\x18\x01 \x03(\v2\x16.idsync.v1.FieldSourceR\ffieldSources\x122\n" +
+	"\baccounts\x18\x02 \x03(\v2\x16.idsync.v1.UserAccountR\baccounts\x12\"\n" +
+	"\rapps_in_scope\x18\x03 \x03(\tR\vappsInScope\x12/\n" +
+	"\ahistory\x18\x04 \x03(\v2\x15.idsync.v1.AuditEventR\ahistory\"*\n" +
+	"\x12GetActivityRequest\x12\x14\n" +
+	"\x05hours\x18\x01 \x01(\rR\x05hours\"\xaa\x01\n" +
+	"\fActivityHour\x120\n" +
+	"\x05start\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x05start\x12\x18\n" +
+	"\achanges\x18\x02 \x01(\x04R\achanges\x12)\n" +
+	"\x10pushes_succeeded\x18\x03 \x01(\x04R\x0fpushesSucceeded\x12#\n" +
+	"\rpushes_failed\x18\x04 \x01(\x04R\fpushesFailed\"D\n" +
+	"\x13GetActivityResponse\x12-\n" +
+	"\x05hours\x18\x01 \x03(\v2\x17.idsync.v1.ActivityHourR\x05hours\"\x9a\x05\n" +
+	"\tGroupRule\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x0e\n" +
+	"\x02id\x18\x02 \x01(\x04R\x02id\x12\x19\n" +
+	"\bgroup_id\x18\x03 \x01(\tR\agroupId\x12\x14\n" +
+	"\x05group\x18\x04 \x01(\tR\x05group\x12'\n" +
+	"\x0fgroup_directory\x18\x05 \x01(\tR\x0egroupDirectory\x12\x12\n" +
+	"\x04expr\x18\x06 \x01(\tR\x04expr\x12 \n" +
+	"\vdirectories\x18\a \x03(\tR\vdirectories\x12/\n" +
+	"\x05state\x18\b \x01(\x0e2\x19.idsync.v1.GroupRuleStateR\x05state\x125\n" +
+	"\apending\x18\t \x01(\x0e2\x1b.idsync.v1.GroupRulePendingR\apending\x12&\n" +
+	"\x03run\x18\n" +
+	" \x01(\v2\x14.idsync.v1.ImportRunR\x03run\x12\x18\n" +
+	"\amembers\x18\v \x01(\x04R\amembers\x12;\n" +
+	"\tlast_full\x18\f \x01(\v2\x1e.idsync.v1.GroupRuleEvaluationR\blastFull\x12\x1d\n" +
+	"\n" +
+	"last_error\x18\r \x01(\tR\tlastError\x12>\n" +
+	"\rlast_error_at\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\vlastErrorAt\x12\x1d\n" +
+	"\n" +
+	"created_by\x18\x0f \x01(\tR\tcreatedBy\x129\n" +
+	"\n" +
+	"created_at\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x129\n" +
+	"\n" +
+	"updated_at\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\tupdatedAt\"\x9f\x01\n" +
+	"\x13GroupRuleEvaluation\x12*\n" +
+	"\x02at\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x18\n" +
+	"\amatched\x18\x02 \x01(\x04R\amatched\x12\x16\n" +
+	"\x06joined\x18\x03 \x01(\x04R\x06joined\x12\x12\n" +
+	"\x04left\x18\x04 \x01(\x04R\x04left\x12\x16\n" +
+	"\x06errors\x18\x05 \x01(\x04R\x06errors\"Y\n" +
+	"\rGroupRuleUser\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
+	"\busername\x18\x02 \x01(\tR\busername\x12\x1c\n" +
+	"\tdirectory\x18\x03 \x01(\tR\tdirectory\"\xeb\x02\n" +
+	"\x10GroupRuleOutcome\x12(\n" +
+	"\x04rule\x18\x01 \x01(\v2\x14.idsync.v1.GroupRuleR\x04rule\x12\x18\n" +
+	"\amembers\x18\x02 \x01(\x04R\amembers\x12\x18\n" +
+	"\amatched\x18\x03 \x01(\x04R\amatched\x12\x16\n" +
+	"\x06joined\x18\x04 \x01(\x04R\x06joined\x12\x12\n" +
+	"\x04left\x18\x05 \x01(\x04R\x04left\x122\n" +
+	"\ajoining\x18\x06 \x03(\v2\x18.idsync.v1.GroupRuleUserR\ajoining\x122\n" +
+	"\aleaving\x18\a \x03(\v2\x18.idsync.v1.GroupRuleUserR\aleaving\x12\x16\n" +
+	"\x06errors\x18\b \x01(\x04R\x06errors\x12\x1f\n" +
+	"\vfirst_error\x18\t \x01(\tR\n" +
+	"firstError\x12,\n" +
+	"\x06paused\x18\n" +
+	" \x01(\v2\x14.idsync.v1.ImportRunR\x06paused\"x\n" +
+	"\x16CreateGroupRuleRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
+	"\x05group\x18\x02 \x01(\tR\x05group\x12\x12\n" +
+	"\x04expr\x18\x03 \x01(\tR\x04expr\x12 \n" +
+	"\vdirectories\x18\x04 \x03(\tR\vdirectories\"P\n" +
+	"\x17CreateGroupRuleResponse\x125\n" +
+	"\aoutcome\x18\x01 \x01(\v2\x1b.idsync.v1.GroupRuleOutcomeR\aoutcome\"\x93\x01\n" +
+	"\x16UpdateGroupRuleRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12(\n" +
+	"\x04rule\x18\x02 \x01(\v2\x14.idsync.v1.GroupRuleR\x04rule\x12;\n" +
+	"\vupdate_mask\x18\x03 \x01(\v2\x1a.google.protobuf.FieldMaskR\n" +
+	"updateMask\"P\n" +
+	"\x17UpdateGroupRuleResponse\x125\n" +
+	"\aoutcome\x18\x01 \x01(\v2\x1b.idsync.v1.GroupRuleOutcomeR\aoutcome\"\x17\n" +
+	"\x15ListGroupRulesRequest\"D\n" +
+	"\x16ListGroupRulesResponse\x12*\n" +
+	"\x05rules\x18\x01 \x03(\v2\x14.idsync.v1.GroupRuleR\x05rules\")\n" +
+	"\x13GetGroupRuleRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"@\n" +
+	"\x14GetGroupRuleResponse\x12(\n" +
+	"\x04rule\x18\x01 \x01(\v2\x14.idsync.v1.GroupRuleR\x04rule\"+\n" +
+	"\x15ApplyGroupRuleRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"O\n" +
+	"\x16ApplyGroupRuleResponse\x125\n" +
+	"\aoutcome\x18\x01 \x01(\v2\x1b.idsync.v1.GroupRuleOutcomeR\aoutcome\"-\n" +
+	"\x17PreviewGroupRuleRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"Q\n" +
+	"\x18PreviewGroupRuleResponse\x125\n" +
+	"\aoutcome\x18\x01 \x01(\v2\x1b.idsync.v1.GroupRuleOutcomeR\aoutcome\",\n" +
+	"\x16DeleteGroupRuleRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"P\n" +
+	"\x17DeleteGroupRuleResponse\x125\n" +
+	"\aoutcome\x18\x01 \x01(\v2\x1b.idsync.v1.GroupRuleOutcomeR\aoutcome\"-\n" +
+	"\x17ConfirmGroupRuleRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"Q\n" +
+	"\x18ConfirmGroupRuleResponse\x125\n" +
+	"\aoutcome\x18\x01 \x01(\v2\x1b.idsync.v1.GroupRuleOutcomeR\aoutcome\",\n" +
+	"\x16CancelGroupRuleRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"C\n" +
+	"\x17CancelGroupRuleResponse\x12(\n" +
+	"\x04rule\x18\x01 \x01(\v2\x14.idsync.v1.GroupRuleR\x04rule*\x8c\x01\n" +
 	"\n" +
 	"AgentState\x12\x1b\n" +
 	"\x17AGENT_STATE_UNSPECIFIED\x10\x00\x12\x17\n" +
@@ -5999,7 +8633,17 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x17USER_STATUS_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12USER_STATUS_ACTIVE\x10\x01\x12\x19\n" +
 	"\x15USER_STATUS_SUSPENDED\x10\x02\x12\x1d\n" +
-	"\x19USER_STATUS_DEPROVISIONED\x10\x032\xfd\x15\n" +
+	"\x19USER_STATUS_DEPROVISIONED\x10\x03*\xa6\x01\n" +
+	"\x0eGroupRuleState\x12 \n" +
+	"\x1cGROUP_RULE_STATE_UNSPECIFIED\x10\x00\x12\x1b\n" +
+	"\x17GROUP_RULE_STATE_ACTIVE\x10\x01\x12\x1b\n" +
+	"\x17GROUP_RULE_STATE_PAUSED\x10\x02\x12\x19\n" +
+	"\x15GROUP_RULE_STATE_HELD\x10\x03\x12\x1d\n" +
+	"\x19GROUP_RULE_STATE_REMOVING\x10\x04*s\n" +
+	"\x10GroupRulePending\x12\"\n" +
+	"\x1eGROUP_RULE_PENDING_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18GROUP_RULE_PENDING_APPLY\x10\x01\x12\x1d\n" +
+	"\x19GROUP_RULE_PENDING_REMOVE\x10\x022\xa5 \n" +
 	"\fAdminService\x12X\n" +
 	"\x0fCreateDirectory\x12!.idsync.v1.CreateDirectoryRequest\x1a\".idsync.v1.CreateDirectoryResponse\x12X\n" +
 	"\x0fUpdateDirectory\x12!.idsync.v1.UpdateDirectoryRequest\x1a\".idsync.v1.UpdateDirectoryResponse\x12X\n" +
@@ -6039,7 +8683,22 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"DeleteUser\x12\x1c.idsync.v1.DeleteUserRequest\x1a\x1d.idsync.v1.DeleteUserResponse\x12L\n" +
 	"\vCreateGroup\x12\x1d.idsync.v1.CreateGroupRequest\x1a\x1e.idsync.v1.CreateGroupResponse\x12U\n" +
 	"\x0eAddGroupMember\x12 .idsync.v1.AddGroupMemberRequest\x1a!.idsync.v1.AddGroupMemberResponse\x12^\n" +
-	"\x11RemoveGroupMember\x12#.idsync.v1.RemoveGroupMemberRequest\x1a$.idsync.v1.RemoveGroupMemberResponseB3Z1github.com/idsync/idsync/proto/idsync/v1;idsyncv1b\x06proto3"
+	"\x11RemoveGroupMember\x12#.idsync.v1.RemoveGroupMemberRequest\x1a$.idsync.v1.RemoveGroupMemberResponse\x12[\n" +
+	"\x10CreateAdminGrant\x12\".idsync.v1.CreateAdminGrantRequest\x1a#.idsync.v1.CreateAdminGrantResponse\x12X\n" +
+	"\x0fListAdminGrants\x12!.idsync.v1.ListAdminGrantsRequest\x1a\".idsync.v1.ListAdminGrantsResponse\x12[\n" +
+	"\x10RevokeAdminGrant\x12\".idsync.v1.RevokeAdminGrantRequest\x1a#.idsync.v1.RevokeAdminGrantResponse\x12L\n" +
+	"\vSearchUsers\x12\x1d.idsync.v1.SearchUsersRequest\x1a\x1e.idsync.v1.SearchUsersResponse\x12U\n" +
+	"\x0eGetUserDetails\x12 .idsync.v1.GetUserDetailsRequest\x1a!.idsync.v1.GetUserDetailsResponse\x12L\n" +
+	"\vGetActivity\x12\x1d.idsync.v1.GetActivityRequest\x1a\x1e.idsync.v1.GetActivityResponse\x12X\n" +
+	"\x0fCreateGroupRule\x12!.idsync.v1.CreateGroupRuleRequest\x1a\".idsync.v1.CreateGroupRuleResponse\x12X\n" +
+	"\x0fUpdateGroupRule\x12!.idsync.v1.UpdateGroupRuleRequest\x1a\".idsync.v1.UpdateGroupRuleResponse\x12U\n" +
+	"\x0eListGroupRules\x12 .idsync.v1.ListGroupRulesRequest\x1a!.idsync.v1.ListGroupRulesResponse\x12O\n" +
+	"\fGetGroupRule\x12\x1e.idsync.v1.GetGroupRuleRequest\x1a\x1f.idsync.v1.GetGroupRuleResponse\x12U\n" +
+	"\x0eApplyGroupRule\x12 .idsync.v1.ApplyGroupRuleRequest\x1a!.idsync.v1.ApplyGroupRuleResponse\x12[\n" +
+	"\x10PreviewGroupRule\x12\".idsync.v1.PreviewGroupRuleRequest\x1a#.idsync.v1.PreviewGroupRuleResponse\x12X\n" +
+	"\x0fDeleteGroupRule\x12!.idsync.v1.DeleteGroupRuleRequest\x1a\".idsync.v1.DeleteGroupRuleResponse\x12[\n" +
+	"\x10ConfirmGroupRule\x12\".idsync.v1.ConfirmGroupRuleRequest\x1a#.idsync.v1.ConfirmGroupRuleResponse\x12X\n" +
+	"\x0fCancelGroupRule\x12!.idsync.v1.CancelGroupRuleRequest\x1a\".idsync.v1.CancelGroupRuleResponseB3Z1github.com/idsync/idsync/proto/idsync/v1;idsyncv1b\x06proto3"
 
 var (
 	file_idsync_v1_admin_proto_rawDescOnce sync.Once
@@ -6053,257 +8712,363 @@ func file_idsync_v1_admin_proto_rawDescGZIP() []byte {
 	return file_idsync_v1_admin_proto_rawDescData
 }
 
-var file_idsync_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_idsync_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 85)
+var file_idsync_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
+var file_idsync_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 123)
 var file_idsync_v1_admin_proto_goTypes = []any{
 	(AgentState)(0),                       // 0: idsync.v1.AgentState
 	(RunState)(0),                         // 1: idsync.v1.RunState
 	(UserStatus)(0),                       // 2: idsync.v1.UserStatus
-	(*DeactivateUserRequest)(nil),         // 3: idsync.v1.DeactivateUserRequest
-	(*DeactivateUserResponse)(nil),        // 4: idsync.v1.DeactivateUserResponse
-	(*DirectoryWriteOutcome)(nil),         // 5: idsync.v1.DirectoryWriteOutcome
-	(*ReactivateUserRequest)(nil),         // 6: idsync.v1.ReactivateUserRequest
-	(*ReactivateUserResponse)(nil),        // 7: idsync.v1.ReactivateUserResponse
-	(*SuspendUserRequest)(nil),            // 8: idsync.v1.SuspendUserRequest
-	(*SuspendUserResponse)(nil),           // 9: idsync.v1.SuspendUserResponse
-	(*UnsuspendUserRequest)(nil),          // 10: idsync.v1.UnsuspendUserRequest
-	(*UnsuspendUserResponse)(nil),         // 11: idsync.v1.UnsuspendUserResponse
-	(*RestoreUserRequest)(nil),            // 12: idsync.v1.RestoreUserRequest
-	(*RestoreUserResponse)(nil),           // 13: idsync.v1.RestoreUserResponse
-	(*CreateUserRequest)(nil),             // 14: idsync.v1.CreateUserRequest
-	(*CreateUserResponse)(nil),            // 15: idsync.v1.CreateUserResponse
-	(*UpdateUserRequest)(nil),             // 16: idsync.v1.UpdateUserRequest
-	(*UpdateUserResponse)(nil),            // 17: idsync.v1.UpdateUserResponse
-	(*DeleteUserRequest)(nil),             // 18: idsync.v1.DeleteUserRequest
-	(*DeleteUserResponse)(nil),            // 19: idsync.v1.DeleteUserResponse
-	(*CreateGroupRequest)(nil),            // 20: idsync.v1.CreateGroupRequest
-	(*CreateGroupResponse)(nil),           // 21: idsync.v1.CreateGroupResponse
-	(*AddGroupMemberRequest)(nil),         // 22: idsync.v1.AddGroupMemberRequest
-	(*AddGroupMemberResponse)(nil),        // 23: idsync.v1.AddGroupMemberResponse
-	(*RemoveGroupMemberRequest)(nil),      // 24: idsync.v1.RemoveGroupMemberRequest
-	(*RemoveGroupMemberResponse)(nil),     // 25: idsync.v1.RemoveGroupMemberResponse
-	(*AuthenticateRequest)(nil),           // 26: idsync.v1.AuthenticateRequest
-	(*AuthenticateResponse)(nil),          // 27: idsync.v1.AuthenticateResponse
-	(*AdminToken)(nil),                    // 28: idsync.v1.AdminToken
-	(*CreateAdminTokenRequest)(nil),       // 29: idsync.v1.CreateAdminTokenRequest
-	(*CreateAdminTokenResponse)(nil),      // 30: idsync.v1.CreateAdminTokenResponse
-	(*ListAdminTokensRequest)(nil),        // 31: idsync.v1.ListAdminTokensRequest
-	(*ListAdminTokensResponse)(nil),       // 32: idsync.v1.ListAdminTokensResponse
-	(*RevokeAdminTokenRequest)(nil),       // 33: idsync.v1.RevokeAdminTokenRequest
-	(*RevokeAdminTokenResponse)(nil),      // 34: idsync.v1.RevokeAdminTokenResponse
-	(*AuditEvent)(nil),                    // 35: idsync.v1.AuditEvent
-	(*ListAuditEventsRequest)(nil),        // 36: idsync.v1.ListAuditEventsRequest
-	(*ListAuditEventsResponse)(nil),       // 37: idsync.v1.ListAuditEventsResponse
-	(*GetReportRequest)(nil),              // 38: idsync.v1.GetReportRequest
-	(*ReportRow)(nil),                     // 39: idsync.v1.ReportRow
-	(*GetReportResponse)(nil),             // 40: idsync.v1.GetReportResponse
-	(*AttributeMapping)(nil),              // 41: idsync.v1.AttributeMapping
-	(*Directory)(nil),                     // 42: idsync.v1.Directory
-	(*WriteBack)(nil),                     // 43: idsync.v1.WriteBack
-	(*CaptureStatus)(nil),                 // 44: idsync.v1.CaptureStatus
-	(*CreateDirectoryRequest)(nil),        // 45: idsync.v1.CreateDirectoryRequest
-	(*CreateDirectoryResponse)(nil),       // 46: idsync.v1.CreateDirectoryResponse
-	(*UpdateDirectoryRequest)(nil),        // 47: idsync.v1.UpdateDirectoryRequest
-	(*UpdateDirectoryResponse)(nil),       // 48: idsync.v1.UpdateDirectoryResponse
-	(*ListDirectoriesRequest)(nil),        // 49: idsync.v1.ListDirectoriesRequest
-	(*ListDirectoriesResponse)(nil),       // 50: idsync.v1.ListDirectoriesResponse
-	(*GetDirectoryRequest)(nil),           // 51: idsync.v1.GetDirectoryRequest
-	(*GetDirectoryResponse)(nil),          // 52: idsync.v1.GetDirectoryResponse
-	(*IssueSourceTokenRequest)(nil),       // 53: idsync.v1.IssueSourceTokenRequest
-	(*IssueSourceTokenResponse)(nil),      // 54: idsync.v1.IssueSourceTokenResponse
-	(*CreateEnrollmentTokenRequest)(nil),  // 55: idsync.v1.CreateEnrollmentTokenRequest
-	(*CreateEnrollmentTokenResponse)(nil), // 56: idsync.v1.CreateEnrollmentTokenResponse
-	(*Agent)(nil),                         // 57: idsync.v1.Agent
-	(*ListAgentsRequest)(nil),             // 58: idsync.v1.ListAgentsRequest
-	(*ListAgentsResponse)(nil),            // 59: idsync.v1.ListAgentsResponse
-	(*RevokeAgentRequest)(nil),            // 60: idsync.v1.RevokeAgentRequest
-	(*RevokeAgentResponse)(nil),           // 61: idsync.v1.RevokeAgentResponse
-	(*ImportRun)(nil),                     // 62: idsync.v1.ImportRun
-	(*StartImportRequest)(nil),            // 63: idsync.v1.StartImportRequest
-	(*StartImportResponse)(nil),           // 64: idsync.v1.StartImportResponse
-	(*ListImportsRequest)(nil),            // 65: idsync.v1.ListImportsRequest
-	(*ListImportsResponse)(nil),           // 66: idsync.v1.ListImportsResponse
-	(*GetImportRequest)(nil),              // 67: idsync.v1.GetImportRequest
-	(*GetImportResponse)(nil),             // 68: idsync.v1.GetImportResponse
-	(*ConfirmImportRequest)(nil),          // 69: idsync.v1.ConfirmImportRequest
-	(*ConfirmImportResponse)(nil),         // 70: idsync.v1.ConfirmImportResponse
-	(*CancelImportRequest)(nil),           // 71: idsync.v1.CancelImportRequest
-	(*CancelImportResponse)(nil),          // 72: idsync.v1.CancelImportResponse
-	(*User)(nil),                          // 73: idsync.v1.User
-	(*Hold)(nil),                          // 74: idsync.v1.Hold
-	(*TransitiveGroup)(nil),               // 75: idsync.v1.TransitiveGroup
-	(*ListUsersRequest)(nil),              // 76: idsync.v1.ListUsersRequest
-	(*ListUsersResponse)(nil),             // 77: idsync.v1.ListUsersResponse
-	(*GetUserRequest)(nil),                // 78: idsync.v1.GetUserRequest
-	(*GetUserResponse)(nil),               // 79: idsync.v1.GetUserResponse
-	(*Group)(nil),                         // 80: idsync.v1.Group
-	(*GroupMember)(nil),                   // 81: idsync.v1.GroupMember
-	(*ListGroupsRequest)(nil),             // 82: idsync.v1.ListGroupsRequest
-	(*ListGroupsResponse)(nil),            // 83: idsync.v1.ListGroupsResponse
-	(*GetGroupRequest)(nil),               // 84: idsync.v1.GetGroupRequest
-	(*GetGroupResponse)(nil),              // 85: idsync.v1.GetGroupResponse
-	nil,                                   // 86: idsync.v1.CreateUserRequest.FieldsEntry
-	nil,                                   // 87: idsync.v1.UpdateUserRequest.FieldsEntry
-	(*timestamppb.Timestamp)(nil),         // 88: google.protobuf.Timestamp
-	(DirectoryKind)(0),                    // 89: idsync.v1.DirectoryKind
-	(*fieldmaskpb.FieldMask)(nil),         // 90: google.protobuf.FieldMask
-	(ImportKind)(0),                       // 91: idsync.v1.ImportKind
-	(*EntryError)(nil),                    // 92: idsync.v1.EntryError
-	(*Attribute)(nil),                     // 93: idsync.v1.Attribute
-	(ObjectKind)(0),                       // 94: idsync.v1.ObjectKind
+	(GroupRuleState)(0),                   // 3: idsync.v1.GroupRuleState
+	(GroupRulePending)(0),                 // 4: idsync.v1.GroupRulePending
+	(*DeactivateUserRequest)(nil),         // 5: idsync.v1.DeactivateUserRequest
+	(*DeactivateUserResponse)(nil),        // 6: idsync.v1.DeactivateUserResponse
+	(*DirectoryWriteOutcome)(nil),         // 7: idsync.v1.DirectoryWriteOutcome
+	(*ReactivateUserRequest)(nil),         // 8: idsync.v1.ReactivateUserRequest
+	(*ReactivateUserResponse)(nil),        // 9: idsync.v1.ReactivateUserResponse
+	(*SuspendUserRequest)(nil),            // 10: idsync.v1.SuspendUserRequest
+	(*SuspendUserResponse)(nil),           // 11: idsync.v1.SuspendUserResponse
+	(*UnsuspendUserRequest)(nil),          // 12: idsync.v1.UnsuspendUserRequest
+	(*UnsuspendUserResponse)(nil),         // 13: idsync.v1.UnsuspendUserResponse
+	(*RestoreUserRequest)(nil),            // 14: idsync.v1.RestoreUserRequest
+	(*RestoreUserResponse)(nil),           // 15: idsync.v1.RestoreUserResponse
+	(*CreateUserRequest)(nil),             // 16: idsync.v1.CreateUserRequest
+	(*CreateUserResponse)(nil),            // 17: idsync.v1.CreateUserResponse
+	(*UpdateUserRequest)(nil),             // 18: idsync.v1.UpdateUserRequest
+	(*UpdateUserResponse)(nil),            // 19: idsync.v1.UpdateUserResponse
+	(*DeleteUserRequest)(nil),             // 20: idsync.v1.DeleteUserRequest
+	(*DeleteUserResponse)(nil),            // 21: idsync.v1.DeleteUserResponse
+	(*CreateGroupRequest)(nil),            // 22: idsync.v1.CreateGroupRequest
+	(*CreateGroupResponse)(nil),           // 23: idsync.v1.CreateGroupResponse
+	(*AddGroupMemberRequest)(nil),         // 24: idsync.v1.AddGroupMemberRequest
+	(*AddGroupMemberResponse)(nil),        // 25: idsync.v1.AddGroupMemberResponse
+	(*RemoveGroupMemberRequest)(nil),      // 26: idsync.v1.RemoveGroupMemberRequest
+	(*RemoveGroupMemberResponse)(nil),     // 27: idsync.v1.RemoveGroupMemberResponse
+	(*AuthenticateRequest)(nil),           // 28: idsync.v1.AuthenticateRequest
+	(*AuthenticateResponse)(nil),          // 29: idsync.v1.AuthenticateResponse
+	(*AdminToken)(nil),                    // 30: idsync.v1.AdminToken
+	(*CreateAdminTokenRequest)(nil),       // 31: idsync.v1.CreateAdminTokenRequest
+	(*CreateAdminTokenResponse)(nil),      // 32: idsync.v1.CreateAdminTokenResponse
+	(*ListAdminTokensRequest)(nil),        // 33: idsync.v1.ListAdminTokensRequest
+	(*ListAdminTokensResponse)(nil),       // 34: idsync.v1.ListAdminTokensResponse
+	(*RevokeAdminTokenRequest)(nil),       // 35: idsync.v1.RevokeAdminTokenRequest
+	(*RevokeAdminTokenResponse)(nil),      // 36: idsync.v1.RevokeAdminTokenResponse
+	(*AuditEvent)(nil),                    // 37: idsync.v1.AuditEvent
+	(*ListAuditEventsRequest)(nil),        // 38: idsync.v1.ListAuditEventsRequest
+	(*ListAuditEventsResponse)(nil),       // 39: idsync.v1.ListAuditEventsResponse
+	(*GetReportRequest)(nil),              // 40: idsync.v1.GetReportRequest
+	(*ReportRow)(nil),                     // 41: idsync.v1.ReportRow
+	(*GetReportResponse)(nil),             // 42: idsync.v1.GetReportResponse
+	(*AttributeMapping)(nil),              // 43: idsync.v1.AttributeMapping
+	(*Directory)(nil),                     // 44: idsync.v1.Directory
+	(*WriteBack)(nil),                     // 45: idsync.v1.WriteBack
+	(*CaptureStatus)(nil),                 // 46: idsync.v1.CaptureStatus
+	(*CreateDirectoryRequest)(nil),        // 47: idsync.v1.CreateDirectoryRequest
+	(*CreateDirectoryResponse)(nil),       // 48: idsync.v1.CreateDirectoryResponse
+	(*UpdateDirectoryRequest)(nil),        // 49: idsync.v1.UpdateDirectoryRequest
+	(*UpdateDirectoryResponse)(nil),       // 50: idsync.v1.UpdateDirectoryResponse
+	(*ListDirectoriesRequest)(nil),        // 51: idsync.v1.ListDirectoriesRequest
+	(*ListDirectoriesResponse)(nil),       // 52: idsync.v1.ListDirectoriesResponse
+	(*GetDirectoryRequest)(nil),           // 53: idsync.v1.GetDirectoryRequest
+	(*GetDirectoryResponse)(nil),          // 54: idsync.v1.GetDirectoryResponse
+	(*IssueSourceTokenRequest)(nil),       // 55: idsync.v1.IssueSourceTokenRequest
+	(*IssueSourceTokenResponse)(nil),      // 56: idsync.v1.IssueSourceTokenResponse
+	(*CreateEnrollmentTokenRequest)(nil),  // 57: idsync.v1.CreateEnrollmentTokenRequest
+	(*CreateEnrollmentTokenResponse)(nil), // 58: idsync.v1.CreateEnrollmentTokenResponse
+	(*Agent)(nil),                         // 59: idsync.v1.Agent
+	(*ListAgentsRequest)(nil),             // 60: idsync.v1.ListAgentsRequest
+	(*ListAgentsResponse)(nil),            // 61: idsync.v1.ListAgentsResponse
+	(*RevokeAgentRequest)(nil),            // 62: idsync.v1.RevokeAgentRequest
+	(*RevokeAgentResponse)(nil),           // 63: idsync.v1.RevokeAgentResponse
+	(*ImportRun)(nil),                     // 64: idsync.v1.ImportRun
+	(*StartImportRequest)(nil),            // 65: idsync.v1.StartImportRequest
+	(*StartImportResponse)(nil),           // 66: idsync.v1.StartImportResponse
+	(*ListImportsRequest)(nil),            // 67: idsync.v1.ListImportsRequest
+	(*ListImportsResponse)(nil),           // 68: idsync.v1.ListImportsResponse
+	(*GetImportRequest)(nil),              // 69: idsync.v1.GetImportRequest
+	(*GetImportResponse)(nil),             // 70: idsync.v1.GetImportResponse
+	(*ConfirmImportRequest)(nil),          // 71: idsync.v1.ConfirmImportRequest
+	(*ConfirmImportResponse)(nil),         // 72: idsync.v1.ConfirmImportResponse
+	(*CancelImportRequest)(nil),           // 73: idsync.v1.CancelImportRequest
+	(*CancelImportResponse)(nil),          // 74: idsync.v1.CancelImportResponse
+	(*User)(nil),                          // 75: idsync.v1.User
+	(*Hold)(nil),                          // 76: idsync.v1.Hold
+	(*TransitiveGroup)(nil),               // 77: idsync.v1.TransitiveGroup
+	(*ListUsersRequest)(nil),              // 78: idsync.v1.ListUsersRequest
+	(*ListUsersResponse)(nil),             // 79: idsync.v1.ListUsersResponse
+	(*GetUserRequest)(nil),                // 80: idsync.v1.GetUserRequest
+	(*GetUserResponse)(nil),               // 81: idsync.v1.GetUserResponse
+	(*Group)(nil),                         // 82: idsync.v1.Group
+	(*GroupMember)(nil),                   // 83: idsync.v1.GroupMember
+	(*ListGroupsRequest)(nil),             // 84: idsync.v1.ListGroupsRequest
+	(*ListGroupsResponse)(nil),            // 85: idsync.v1.ListGroupsResponse
+	(*GetGroupRequest)(nil),               // 86: idsync.v1.GetGroupRequest
+	(*GetGroupResponse)(nil),              // 87: idsync.v1.GetGroupResponse
+	(*AdminGrant)(nil),                    // 88: idsync.v1.AdminGrant
+	(*CreateAdminGrantRequest)(nil),       // 89: idsync.v1.CreateAdminGrantRequest
+	(*CreateAdminGrantResponse)(nil),      // 90: idsync.v1.CreateAdminGrantResponse
+	(*ListAdminGrantsRequest)(nil),        // 91: idsync.v1.ListAdminGrantsRequest
+	(*ListAdminGrantsResponse)(nil),       // 92: idsync.v1.ListAdminGrantsResponse
+	(*RevokeAdminGrantRequest)(nil),       // 93: idsync.v1.RevokeAdminGrantRequest
+	(*RevokeAdminGrantResponse)(nil),      // 94: idsync.v1.RevokeAdminGrantResponse
+	(*SearchUsersRequest)(nil),            // 95: idsync.v1.SearchUsersRequest
+	(*SearchUsersResponse)(nil),           // 96: idsync.v1.SearchUsersResponse
+	(*GetUserDetailsRequest)(nil),         // 97: idsync.v1.GetUserDetailsRequest
+	(*FieldSource)(nil),                   // 98: idsync.v1.FieldSource
+	(*UserAccount)(nil),                   // 99: idsync.v1.UserAccount
+	(*GetUserDetailsResponse)(nil),        // 100: idsync.v1.GetUserDetailsResponse
+	(*GetActivityRequest)(nil),            // 101: idsync.v1.GetActivityRequest
+	(*ActivityHour)(nil),                  // 102: idsync.v1.ActivityHour
+	(*GetActivityResponse)(nil),           // 103: idsync.v1.GetActivityResponse
+	(*GroupRule)(nil),                     // 104: idsync.v1.GroupRule
+	(*GroupRuleEvaluation)(nil),           // 105: idsync.v1.GroupRuleEvaluation
+	(*GroupRuleUser)(nil),                 // 106: idsync.v1.GroupRuleUser
+	(*GroupRuleOutcome)(nil),              // 107: idsync.v1.GroupRuleOutcome
+	(*CreateGroupRuleRequest)(nil),        // 108: idsync.v1.CreateGroupRuleRequest
+	(*CreateGroupRuleResponse)(nil),       // 109: idsync.v1.CreateGroupRuleResponse
+	(*UpdateGroupRuleRequest)(nil),        // 110: idsync.v1.UpdateGroupRuleRequest
+	(*UpdateGroupRuleResponse)(nil),       // 111: idsync.v1.UpdateGroupRuleResponse
+	(*ListGroupRulesRequest)(nil),         // 112: idsync.v1.ListGroupRulesRequest
+	(*ListGroupRulesResponse)(nil),        // 113: idsync.v1.ListGroupRulesResponse
+	(*GetGroupRuleRequest)(nil),           // 114: idsync.v1.GetGroupRuleRequest
+	(*GetGroupRuleResponse)(nil),          // 115: idsync.v1.GetGroupRuleResponse
+	(*ApplyGroupRuleRequest)(nil),         // 116: idsync.v1.ApplyGroupRuleRequest
+	(*ApplyGroupRuleResponse)(nil),        // 117: idsync.v1.ApplyGroupRuleResponse
+	(*PreviewGroupRuleRequest)(nil),       // 118: idsync.v1.PreviewGroupRuleRequest
+	(*PreviewGroupRuleResponse)(nil),      // 119: idsync.v1.PreviewGroupRuleResponse
+	(*DeleteGroupRuleRequest)(nil),        // 120: idsync.v1.DeleteGroupRuleRequest
+	(*DeleteGroupRuleResponse)(nil),       // 121: idsync.v1.DeleteGroupRuleResponse
+	(*ConfirmGroupRuleRequest)(nil),       // 122: idsync.v1.ConfirmGroupRuleRequest
+	(*ConfirmGroupRuleResponse)(nil),      // 123: idsync.v1.ConfirmGroupRuleResponse
+	(*CancelGroupRuleRequest)(nil),        // 124: idsync.v1.CancelGroupRuleRequest
+	(*CancelGroupRuleResponse)(nil),       // 125: idsync.v1.CancelGroupRuleResponse
+	nil,                                   // 126: idsync.v1.CreateUserRequest.FieldsEntry
+	nil,                                   // 127: idsync.v1.UpdateUserRequest.FieldsEntry
+	(*timestamppb.Timestamp)(nil),         // 128: google.protobuf.Timestamp
+	(DirectoryKind)(0),                    // 129: idsync.v1.DirectoryKind
+	(*fieldmaskpb.FieldMask)(nil),         // 130: google.protobuf.FieldMask
+	(ImportKind)(0),                       // 131: idsync.v1.ImportKind
+	(*EntryError)(nil),                    // 132: idsync.v1.EntryError
+	(*Attribute)(nil),                     // 133: idsync.v1.Attribute
+	(ObjectKind)(0),                       // 134: idsync.v1.ObjectKind
 }
 var file_idsync_v1_admin_proto_depIdxs = []int32{
-	73,  // 0: idsync.v1.DeactivateUserResponse.user:type_name -> idsync.v1.User
-	5,   // 1: idsync.v1.DeactivateUserResponse.in_directory:type_name -> idsync.v1.DirectoryWriteOutcome
-	73,  // 2: idsync.v1.ReactivateUserResponse.user:type_name -> idsync.v1.User
-	5,   // 3: idsync.v1.ReactivateUserResponse.in_directory:type_name -> idsync.v1.DirectoryWriteOutcome
-	73,  // 4: idsync.v1.SuspendUserResponse.user:type_name -> idsync.v1.User
-	73,  // 5: idsync.v1.UnsuspendUserResponse.user:type_name -> idsync.v1.User
-	73,  // 6: idsync.v1.RestoreUserResponse.user:type_name -> idsync.v1.User
-	86,  // 7: idsync.v1.CreateUserRequest.fields:type_name -> idsync.v1.CreateUserRequest.FieldsEntry
-	73,  // 8: idsync.v1.CreateUserResponse.user:type_name -> idsync.v1.User
-	87,  // 9: idsync.v1.UpdateUserRequest.fields:type_name -> idsync.v1.UpdateUserRequest.FieldsEntry
-	73,  // 10: idsync.v1.UpdateUserResponse.user:type_name -> idsync.v1.User
-	73,  // 11: idsync.v1.DeleteUserResponse.user:type_name -> idsync.v1.User
-	80,  // 12: idsync.v1.CreateGroupResponse.group:type_name -> idsync.v1.Group
-	80,  // 13: idsync.v1.AddGroupMemberResponse.group:type_name -> idsync.v1.Group
-	80,  // 14: idsync.v1.RemoveGroupMemberResponse.group:type_name -> idsync.v1.Group
-	73,  // 15: idsync.v1.AuthenticateResponse.user:type_name -> idsync.v1.User
-	88,  // 16: idsync.v1.AdminToken.created_at:type_name -> google.protobuf.Timestamp
-	88,  // 17: idsync.v1.AdminToken.revoked_at:type_name -> google.protobuf.Timestamp
-	88,  // 18: idsync.v1.AdminToken.last_used_at:type_name -> google.protobuf.Timestamp
-	28,  // 19: idsync.v1.CreateAdminTokenResponse.token:type_name -> idsync.v1.AdminToken
-	28,  // 20: idsync.v1.ListAdminTokensResponse.tokens:type_name -> idsync.v1.AdminToken
-	28,  // 21: idsync.v1.RevokeAdminTokenResponse.token:type_name -> idsync.v1.AdminToken
-	88,  // 22: idsync.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
-	88,  // 23: idsync.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
-	35,  // 24: idsync.v1.ListAuditEventsResponse.events:type_name -> idsync.v1.AuditEvent
-	39,  // 25: idsync.v1.GetReportResponse.rows:type_name -> idsync.v1.ReportRow
-	88,  // 26: idsync.v1.GetReportResponse.generated_at:type_name -> google.protobuf.Timestamp
-	89,  // 27: idsync.v1.Directory.kind:type_name -> idsync.v1.DirectoryKind
-	41,  // 28: idsync.v1.Directory.mapping:type_name -> idsync.v1.AttributeMapping
-	88,  // 29: idsync.v1.Directory.created_at:type_name -> google.protobuf.Timestamp
-	62,  // 30: idsync.v1.Directory.last_run:type_name -> idsync.v1.ImportRun
-	44,  // 31: idsync.v1.Directory.capture_status:type_name -> idsync.v1.CaptureStatus
-	43,  // 32: idsync.v1.Directory.write_back:type_name -> idsync.v1.WriteBack
-	88,  // 33: idsync.v1.CaptureStatus.started_at:type_name -> google.protobuf.Timestamp
-	42,  // 34: idsync.v1.CreateDirectoryRequest.directory:type_name -> idsync.v1.Directory
-	42,  // 35: idsync.v1.CreateDirectoryResponse.directory:type_name -> idsync.v1.Directory
-	42,  // 36: idsync.v1.UpdateDirectoryRequest.directory:type_name -> idsync.v1.Directory
-	90,  // 37: idsync.v1.UpdateDirectoryRequest.update_mask:type_name -> google.protobuf.FieldMask
-	42,  // 38: idsync.v1.UpdateDirectoryResponse.directory:type_name -> idsync.v1.Directory
-	42,  // 39: idsync.v1.ListDirectoriesResponse.directories:type_name -> idsync.v1.Directory
-	42,  // 40: idsync.v1.GetDirectoryResponse.directory:type_name -> idsync.v1.Directory
-	88,  // 41: idsync.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	75,  // 0: idsync.v1.DeactivateUserResponse.user:type_name -> idsync.v1.User
+	7,   // 1: idsync.v1.DeactivateUserResponse.in_directory:type_name -> idsync.v1.DirectoryWriteOutcome
+	75,  // 2: idsync.v1.ReactivateUserResponse.user:type_name -> idsync.v1.User
+	7,   // 3: idsync.v1.ReactivateUserResponse.in_directory:type_name -> idsync.v1.DirectoryWriteOutcome
+	75,  // 4: idsync.v1.SuspendUserResponse.user:type_name -> idsync.v1.User
+	75,  // 5: idsync.v1.UnsuspendUserResponse.user:type_name -> idsync.v1.User
+	75,  // 6: idsync.v1.RestoreUserResponse.user:type_name -> idsync.v1.User
+	126, // 7: idsync.v1.CreateUserRequest.fields:type_name -> idsync.v1.CreateUserRequest.FieldsEntry
+	75,  // 8: idsync.v1.CreateUserResponse.user:type_name -> idsync.v1.User
+	127, // 9: idsync.v1.UpdateUserRequest.fields:type_name -> idsync.v1.UpdateUserRequest.FieldsEntry
+	75,  // 10: idsync.v1.UpdateUserResponse.user:type_name -> idsync.v1.User
+	75,  // 11: idsync.v1.DeleteUserResponse.user:type_name -> idsync.v1.User
+	82,  // 12: idsync.v1.CreateGroupResponse.group:type_name -> idsync.v1.Group
+	82,  // 13: idsync.v1.AddGroupMemberResponse.group:type_name -> idsync.v1.Group
+	82,  // 14: idsync.v1.RemoveGroupMemberResponse.group:type_name -> idsync.v1.Group
+	75,  // 15: idsync.v1.AuthenticateResponse.user:type_name -> idsync.v1.User
+	128, // 16: idsync.v1.AdminToken.created_at:type_name -> google.protobuf.Timestamp
+	128, // 17: idsync.v1.AdminToken.revoked_at:type_name -> google.protobuf.Timestamp
+	128, // 18: idsync.v1.AdminToken.last_used_at:type_name -> google.protobuf.Timestamp
+	30,  // 19: idsync.v1.CreateAdminTokenResponse.token:type_name -> idsync.v1.AdminToken
+	30,  // 20: idsync.v1.ListAdminTokensResponse.tokens:type_name -> idsync.v1.AdminToken
+	30,  // 21: idsync.v1.RevokeAdminTokenResponse.token:type_name -> idsync.v1.AdminToken
+	128, // 22: idsync.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
+	128, // 23: idsync.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
+	37,  // 24: idsync.v1.ListAuditEventsResponse.events:type_name -> idsync.v1.AuditEvent
+	41,  // 25: idsync.v1.GetReportResponse.rows:type_name -> idsync.v1.ReportRow
+	128, // 26: idsync.v1.GetReportResponse.generated_at:type_name -> google.protobuf.Timestamp
+	129, // 27: idsync.v1.Directory.kind:type_name -> idsync.v1.DirectoryKind
+	43,  // 28: idsync.v1.Directory.mapping:type_name -> idsync.v1.AttributeMapping
+	128, // 29: idsync.v1.Directory.created_at:type_name -> google.protobuf.Timestamp
+	64,  // 30: idsync.v1.Directory.last_run:type_name -> idsync.v1.ImportRun
+	46,  // 31: idsync.v1.Directory.capture_status:type_name -> idsync.v1.CaptureStatus
+	45,  // 32: idsync.v1.Directory.write_back:type_name -> idsync.v1.WriteBack
+	128, // 33: idsync.v1.CaptureStatus.started_at:type_name -> google.protobuf.Timestamp
+	44,  // 34: idsync.v1.CreateDirectoryRequest.directory:type_name -> idsync.v1.Directory
+	44,  // 35: idsync.v1.CreateDirectoryResponse.directory:type_name -> idsync.v1.Directory
+	44,  // 36: idsync.v1.UpdateDirectoryRequest.directory:type_name -> idsync.v1.Directory
+	130, // 37: idsync.v1.UpdateDirectoryRequest.update_mask:type_name -> google.protobuf.FieldMask
+	44,  // 38: idsync.v1.UpdateDirectoryResponse.directory:type_name -> idsync.v1.Directory
+	44,  // 39: idsync.v1.ListDirectoriesResponse.directories:type_name -> idsync.v1.Directory
+	44,  // 40: idsync.v1.GetDirectoryResponse.directory:type_name -> idsync.v1.Directory
+	128, // 41: idsync.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
 	0,   // 42: idsync.v1.Agent.state:type_name -> idsync.v1.AgentState
-	88,  // 43: idsync.v1.Agent.enrolled_at:type_name -> google.protobuf.Timestamp
-	88,  // 44: idsync.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
-	88,  // 45: idsync.v1.Agent.cert_expires_at:type_name -> google.protobuf.Timestamp
-	57,  // 46: idsync.v1.ListAgentsResponse.agents:type_name -> idsync.v1.Agent
-	57,  // 47: idsync.v1.RevokeAgentResponse.agent:type_name -> idsync.v1.Agent
-	91,  // 48: idsync.v1.ImportRun.kind:type_name -> idsync.v1.ImportKind
+	128, // 43: idsync.v1.Agent.enrolled_at:type_name -> google.protobuf.Timestamp
+	128, // 44: idsync.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
+	128, // 45: idsync.v1.Agent.cert_expires_at:type_name -> google.protobuf.Timestamp
+	59,  // 46: idsync.v1.ListAgentsResponse.agents:type_name -> idsync.v1.Agent
+	59,  // 47: idsync.v1.RevokeAgentResponse.agent:type_name -> idsync.v1.Agent
+	131, // 48: idsync.v1.ImportRun.kind:type_name -> idsync.v1.ImportKind
 	1,   // 49: idsync.v1.ImportRun.state:type_name -> idsync.v1.RunState
-	88,  // 50: idsync.v1.ImportRun.started_at:type_name -> google.protobuf.Timestamp
-	88,  // 51: idsync.v1.ImportRun.finished_at:type_name -> google.protobuf.Timestamp
-	92,  // 52: idsync.v1.ImportRun.error_samples:type_name -> idsync.v1.EntryError
-	91,  // 53: idsync.v1.StartImportRequest.kind:type_name -> idsync.v1.ImportKind
-	62,  // 54: idsync.v1.StartImportResponse.run:type_name -> idsync.v1.ImportRun
-	62,  // 55: idsync.v1.ListImportsResponse.runs:type_name -> idsync.v1.ImportRun
-	62,  // 56: idsync.v1.GetImportResponse.run:type_name -> idsync.v1.ImportRun
-	62,  // 57: idsync.v1.ConfirmImportResponse.run:type_name -> idsync.v1.ImportRun
-	62,  // 58: idsync.v1.CancelImportResponse.run:type_name -> idsync.v1.ImportRun
+	128, // 50: idsync.v1.ImportRun.started_at:type_name -> google.protobuf.Timestamp
+	128, // 51: idsync.v1.ImportRun.finished_at:type_name -> google.protobuf.Timestamp
+	132, // 52: idsync.v1.ImportRun.error_samples:type_name -> idsync.v1.EntryError
+	131, // 53: idsync.v1.StartImportRequest.kind:type_name -> idsync.v1.ImportKind
+	64,  // 54: idsync.v1.StartImportResponse.run:type_name -> idsync.v1.ImportRun
+	64,  // 55: idsync.v1.ListImportsResponse.runs:type_name -> idsync.v1.ImportRun
+	64,  // 56: idsync.v1.GetImportResponse.run:type_name -> idsync.v1.ImportRun
+	64,  // 57: idsync.v1.ConfirmImportResponse.run:type_name -> idsync.v1.ImportRun
+	64,  // 58: idsync.v1.CancelImportResponse.run:type_name -> idsync.v1.ImportRun
 	2,   // 59: idsync.v1.User.status:type_name -> idsync.v1.UserStatus
-	93,  // 60: idsync.v1.User.extra:type_name -> idsync.v1.Attribute
-	88,  // 61: idsync.v1.User.created_at:type_name -> google.protobuf.Timestamp
-	88,  // 62: idsync.v1.User.updated_at:type_name -> google.protobuf.Timestamp
-	75,  // 63: idsync.v1.User.transitive_groups:type_name -> idsync.v1.TransitiveGroup
+	133, // 60: idsync.v1.User.extra:type_name -> idsync.v1.Attribute
+	128, // 61: idsync.v1.User.created_at:type_name -> google.protobuf.Timestamp
+	128, // 62: idsync.v1.User.updated_at:type_name -> google.protobuf.Timestamp
+	77,  // 63: idsync.v1.User.transitive_groups:type_name -> idsync.v1.TransitiveGroup
 	2,   // 64: idsync.v1.User.source_status:type_name -> idsync.v1.UserStatus
-	74,  // 65: idsync.v1.User.hold:type_name -> idsync.v1.Hold
-	88,  // 66: idsync.v1.User.deprovisioned_at:type_name -> google.protobuf.Timestamp
-	88,  // 67: idsync.v1.User.purge_at:type_name -> google.protobuf.Timestamp
+	76,  // 65: idsync.v1.User.hold:type_name -> idsync.v1.Hold
+	128, // 66: idsync.v1.User.deprovisioned_at:type_name -> google.protobuf.Timestamp
+	128, // 67: idsync.v1.User.purge_at:type_name -> google.protobuf.Timestamp
 	2,   // 68: idsync.v1.Hold.status:type_name -> idsync.v1.UserStatus
-	88,  // 69: idsync.v1.Hold.at:type_name -> google.protobuf.Timestamp
+	128, // 69: idsync.v1.Hold.at:type_name -> google.protobuf.Timestamp
 	2,   // 70: idsync.v1.ListUsersRequest.status:type_name -> idsync.v1.UserStatus
-	73,  // 71: idsync.v1.ListUsersResponse.users:type_name -> idsync.v1.User
-	73,  // 72: idsync.v1.GetUserResponse.user:type_name -> idsync.v1.User
+	75,  // 71: idsync.v1.ListUsersResponse.users:type_name -> idsync.v1.User
+	75,  // 72: idsync.v1.GetUserResponse.user:type_name -> idsync.v1.User
 	2,   // 73: idsync.v1.Group.status:type_name -> idsync.v1.UserStatus
-	94,  // 74: idsync.v1.GroupMember.kind:type_name -> idsync.v1.ObjectKind
-	80,  // 75: idsync.v1.ListGroupsResponse.groups:type_name -> idsync.v1.Group
-	80,  // 76: idsync.v1.GetGroupResponse.group:type_name -> idsync.v1.Group
-	81,  // 77: idsync.v1.GetGroupResponse.members:type_name -> idsync.v1.GroupMember
-	45,  // 78: idsync.v1.AdminService.CreateDirectory:input_type -> idsync.v1.CreateDirectoryRequest
-	47,  // 79: idsync.v1.AdminService.UpdateDirectory:input_type -> idsync.v1.UpdateDirectoryRequest
-	49,  // 80: idsync.v1.AdminService.ListDirectories:input_type -> idsync.v1.ListDirectoriesRequest
-	51,  // 81: idsync.v1.AdminService.GetDirectory:input_type -> idsync.v1.GetDirectoryRequest
-	53,  // 82: idsync.v1.AdminService.IssueSourceToken:input_type -> idsync.v1.IssueSourceTokenRequest
-	55,  // 83: idsync.v1.AdminService.CreateEnrollmentToken:input_type -> idsync.v1.CreateEnrollmentTokenRequest
-	58,  // 84: idsync.v1.AdminService.ListAgents:input_type -> idsync.v1.ListAgentsRequest
-	60,  // 85: idsync.v1.AdminService.RevokeAgent:input_type -> idsync.v1.RevokeAgentRequest
-	63,  // 86: idsync.v1.AdminService.StartImport:input_type -> idsync.v1.StartImportRequest
-	65,  // 87: idsync.v1.AdminService.ListImports:input_type -> idsync.v1.ListImportsRequest
-	67,  // 88: idsync.v1.AdminService.GetImport:input_type -> idsync.v1.GetImportRequest
-	69,  // 89: idsync.v1.AdminService.ConfirmImport:input_type -> idsync.v1.ConfirmImportRequest
-	71,  // 90: idsync.v1.AdminService.CancelImport:input_type -> idsync.v1.CancelImportRequest
-	76,  // 91: idsync.v1.AdminService.ListUsers:input_type -> idsync.v1.ListUsersRequest
-	78,  // 92: idsync.v1.AdminService.GetUser:input_type -> idsync.v1.GetUserRequest
-	82,  // 93: idsync.v1.AdminService.ListGroups:input_type -> idsync.v1.ListGroupsRequest
-	84,  // 94: idsync.v1.AdminService.GetGroup:input_type -> idsync.v1.GetGroupRequest
-	29,  // 95: idsync.v1.AdminService.CreateAdminToken:input_type -> idsync.v1.CreateAdminTokenRequest
-	31,  // 96: idsync.v1.AdminService.ListAdminTokens:input_type -> idsync.v1.ListAdminTokensRequest
-	33,  // 97: idsync.v1.AdminService.RevokeAdminToken:input_type -> idsync.v1.RevokeAdminTokenRequest
-	36,  // 98: idsync.v1.AdminService.ListAuditEvents:input_type -> idsync.v1.ListAuditEventsRequest
-	38,  // 99: idsync.v1.AdminService.GetReport:input_type -> idsync.v1.GetReportRequest
-	26,  // 100: idsync.v1.AdminService.Authenticate:input_type -> idsync.v1.AuthenticateRequest
-	3,   // 101: idsync.v1.AdminService.DeactivateUser:input_type -> idsync.v1.DeactivateUserRequest
-	6,   // 102: idsync.v1.AdminService.ReactivateUser:input_type -> idsync.v1.ReactivateUserRequest
-	8,   // 103: idsync.v1.AdminService.SuspendUser:input_type -> idsync.v1.SuspendUserRequest
-	10,  // 104: idsync.v1.AdminService.UnsuspendUser:input_type -> idsync.v1.UnsuspendUserRequest
-	12,  // 105: idsync.v1.AdminService.RestoreUser:input_type -> idsync.v1.RestoreUserRequest
-	14,  // 106: idsync.v1.AdminService.CreateUser:input_type -> idsync.v1.CreateUserRequest
-	16,  // 107: idsync.v1.AdminService.UpdateUser:input_type -> idsync.v1.UpdateUserRequest
-	18,  // 108: idsync.v1.AdminService.DeleteUser:input_type -> idsync.v1.DeleteUserRequest
-	20,  // 109: idsync.v1.AdminService.CreateGroup:input_type -> idsync.v1.CreateGroupRequest
-	22,  // 110: idsync.v1.AdminService.AddGroupMember:input_type -> idsync.v1.AddGroupMemberRequest
-	24,  // 111: idsync.v1.AdminService.RemoveGroupMember:input_type -> idsync.v1.RemoveGroupMemberRequest
-	46,  // 112: idsync.v1.AdminService.CreateDirectory:output_type -> idsync.v1.CreateDirectoryResponse
-	48,  // 113: idsync.v1.AdminService.UpdateDirectory:output_type -> idsync.v1.UpdateDirectoryResponse
-	50,  // 114: idsync.v1.AdminService.ListDirectories:output_type -> idsync.v1.ListDirectoriesResponse
-	52,  // 115: idsync.v1.AdminService.GetDirectory:output_type -> idsync.v1.GetDirectoryResponse
-	54,  // 116: idsync.v1.AdminService.IssueSourceToken:output_type -> idsync.v1.IssueSourceTokenResponse
-	56,  // 117: idsync.v1.AdminService.CreateEnrollmentToken:output_type -> idsync.v1.CreateEnrollmentTokenResponse
-	59,  // 118: idsync.v1.AdminService.ListAgents:output_type -> idsync.v1.ListAgentsResponse
-	61,  // 119: idsync.v1.AdminService.RevokeAgent:output_type -> idsync.v1.RevokeAgentResponse
-	64,  // 120: idsync.v1.AdminService.StartImport:output_type -> idsync.v1.StartImportResponse
-	66,  // 121: idsync.v1.AdminService.ListImports:output_type -> idsync.v1.ListImportsResponse
-	68,  // 122: idsync.v1.AdminService.GetImport:output_type -> idsync.v1.GetImportResponse
-	70,  // 123: idsync.v1.AdminService.ConfirmImport:output_type -> idsync.v1.ConfirmImportResponse
-	72,  // 124: idsync.v1.AdminService.CancelImport:output_type -> idsync.v1.CancelImportResponse
-	77,  // 125: idsync.v1.AdminService.ListUsers:output_type -> idsync.v1.ListUsersResponse
-	79,  // 126: idsync.v1.AdminService.GetUser:output_type -> idsync.v1.GetUserResponse
-	83,  // 127: idsync.v1.AdminService.ListGroups:output_type -> idsync.v1.ListGroupsResponse
-	85,  // 128: idsync.v1.AdminService.GetGroup:output_type -> idsync.v1.GetGroupResponse
-	30,  // 129: idsync.v1.AdminService.CreateAdminToken:output_type -> idsync.v1.CreateAdminTokenResponse
-	32,  // 130: idsync.v1.AdminService.ListAdminTokens:output_type -> idsync.v1.ListAdminTokensResponse
-	34,  // 131: idsync.v1.AdminService.RevokeAdminToken:output_type -> idsync.v1.RevokeAdminTokenResponse
-	37,  // 132: idsync.v1.AdminService.ListAuditEvents:output_type -> idsync.v1.ListAuditEventsResponse
-	40,  // 133: idsync.v1.AdminService.GetReport:output_type -> idsync.v1.GetReportResponse
-	27,  // 134: idsync.v1.AdminService.Authenticate:output_type -> idsync.v1.AuthenticateResponse
-	4,   // 135: idsync.v1.AdminService.DeactivateUser:output_type -> idsync.v1.DeactivateUserResponse
-	7,   // 136: idsync.v1.AdminService.ReactivateUser:output_type -> idsync.v1.ReactivateUserResponse
-	9,   // 137: idsync.v1.AdminService.SuspendUser:output_type -> idsync.v1.SuspendUserResponse
-	11,  // 138: idsync.v1.AdminService.UnsuspendUser:output_type -> idsync.v1.UnsuspendUserResponse
-	13,  // 139: idsync.v1.AdminService.RestoreUser:output_type -> idsync.v1.RestoreUserResponse
-	15,  // 140: idsync.v1.AdminService.CreateUser:output_type -> idsync.v1.CreateUserResponse
-	17,  // 141: idsync.v1.AdminService.UpdateUser:output_type -> idsync.v1.UpdateUserResponse
-	19,  // 142: idsync.v1.AdminService.DeleteUser:output_type -> idsync.v1.DeleteUserResponse
-	21,  // 143: idsync.v1.AdminService.CreateGroup:output_type -> idsync.v1.CreateGroupResponse
-	23,  // 144: idsync.v1.AdminService.AddGroupMember:output_type -> idsync.v1.AddGroupMemberResponse
-	25,  // 145: idsync.v1.AdminService.RemoveGroupMember:output_type -> idsync.v1.RemoveGroupMemberResponse
-	112, // [112:146] is the sub-list for method output_type
-	78,  // [78:112] is the sub-list for method input_type
-	78,  // [78:78] is the sub-list for extension type_name
-	78,  // [78:78] is the sub-list for extension extendee
-	0,   // [0:78] is the sub-list for field type_name
+	134, // 74: idsync.v1.GroupMember.kind:type_name -> idsync.v1.ObjectKind
+	82,  // 75: idsync.v1.ListGroupsResponse.groups:type_name -> idsync.v1.Group
+	82,  // 76: idsync.v1.GetGroupResponse.group:type_name -> idsync.v1.Group
+	83,  // 77: idsync.v1.GetGroupResponse.members:type_name -> idsync.v1.GroupMember
+	128, // 78: idsync.v1.AdminGrant.created_at:type_name -> google.protobuf.Timestamp
+	128, // 79: idsync.v1.AdminGrant.revoked_at:type_name -> google.protobuf.Timestamp
+	88,  // 80: idsync.v1.CreateAdminGrantResponse.grant:type_name -> idsync.v1.AdminGrant
+	88,  // 81: idsync.v1.ListAdminGrantsResponse.grants:type_name -> idsync.v1.AdminGrant
+	88,  // 82: idsync.v1.RevokeAdminGrantResponse.grant:type_name -> idsync.v1.AdminGrant
+	2,   // 83: idsync.v1.SearchUsersRequest.status:type_name -> idsync.v1.UserStatus
+	75,  // 84: idsync.v1.SearchUsersResponse.users:type_name -> idsync.v1.User
+	128, // 85: idsync.v1.UserAccount.updated_at:type_name -> google.protobuf.Timestamp
+	98,  // 86: idsync.v1.GetUserDetailsResponse.field_sources:type_name -> idsync.v1.FieldSource
+	99,  // 87: idsync.v1.GetUserDetailsResponse.accounts:type_name -> idsync.v1.UserAccount
+	37,  // 88: idsync.v1.GetUserDetailsResponse.history:type_name -> idsync.v1.AuditEvent
+	128, // 89: idsync.v1.ActivityHour.start:type_name -> google.protobuf.Timestamp
+	102, // 90: idsync.v1.GetActivityResponse.hours:type_name -> idsync.v1.ActivityHour
+	3,   // 91: idsync.v1.GroupRule.state:type_name -> idsync.v1.GroupRuleState
+	4,   // 92: idsync.v1.GroupRule.pending:type_name -> idsync.v1.GroupRulePending
+	64,  // 93: idsync.v1.GroupRule.run:type_name -> idsync.v1.ImportRun
+	105, // 94: idsync.v1.GroupRule.last_full:type_name -> idsync.v1.GroupRuleEvaluation
+	128, // 95: idsync.v1.GroupRule.last_error_at:type_name -> google.protobuf.Timestamp
+	128, // 96: idsync.v1.GroupRule.created_at:type_name -> google.protobuf.Timestamp
+	128, // 97: idsync.v1.GroupRule.updated_at:type_name -> google.protobuf.Timestamp
+	128, // 98: idsync.v1.GroupRuleEvaluation.at:type_name -> google.protobuf.Timestamp
+	104, // 99: idsync.v1.GroupRuleOutcome.rule:type_name -> idsync.v1.GroupRule
+	106, // 100: idsync.v1.GroupRuleOutcome.joining:type_name -> idsync.v1.GroupRuleUser
+	106, // 101: idsync.v1.GroupRuleOutcome.leaving:type_name -> idsync.v1.GroupRuleUser
+	64,  // 102: idsync.v1.GroupRuleOutcome.paused:type_name -> idsync.v1.ImportRun
+	107, // 103: idsync.v1.CreateGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
+	104, // 104: idsync.v1.UpdateGroupRuleRequest.rule:type_name -> idsync.v1.GroupRule
+	130, // 105: idsync.v1.UpdateGroupRuleRequest.update_mask:type_name -> google.protobuf.FieldMask
+	107, // 106: idsync.v1.UpdateGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
+	104, // 107: idsync.v1.ListGroupRulesResponse.rules:type_name -> idsync.v1.GroupRule
+	104, // 108: idsync.v1.GetGroupRuleResponse.rule:type_name -> idsync.v1.GroupRule
+	107, // 109: idsync.v1.ApplyGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
+	107, // 110: idsync.v1.PreviewGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
+	107, // 111: idsync.v1.DeleteGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
+	107, // 112: idsync.v1.ConfirmGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
+	104, // 113: idsync.v1.CancelGroupRuleResponse.rule:type_name -> idsync.v1.GroupRule
+	47,  // 114: idsync.v1.AdminService.CreateDirectory:input_type -> idsync.v1.CreateDirectoryRequest
+	49,  // 115: idsync.v1.AdminService.UpdateDirectory:input_type -> idsync.v1.UpdateDirectoryRequest
+	51,  // 116: idsync.v1.AdminService.ListDirectories:input_type -> idsync.v1.ListDirectoriesRequest
+	53,  // 117: idsync.v1.AdminService.GetDirectory:input_type -> idsync.v1.GetDirectoryRequest
+	55,  // 118: idsync.v1.AdminService.IssueSourceToken:input_type -> idsync.v1.IssueSourceTokenRequest
+	57,  // 119: idsync.v1.AdminService.CreateEnrollmentToken:input_type -> idsync.v1.CreateEnrollmentTokenRequest
+	60,  // 120: idsync.v1.AdminService.ListAgents:input_type -> idsync.v1.ListAgentsRequest
+	62,  // 121: idsync.v1.AdminService.RevokeAgent:input_type -> idsync.v1.RevokeAgentRequest
+	65,  // 122: idsync.v1.AdminService.StartImport:input_type -> idsync.v1.StartImportRequest
+	67,  // 123: idsync.v1.AdminService.ListImports:input_type -> idsync.v1.ListImportsRequest
+	69,  // 124: idsync.v1.AdminService.GetImport:input_type -> idsync.v1.GetImportRequest
+	71,  // 125: idsync.v1.AdminService.ConfirmImport:input_type -> idsync.v1.ConfirmImportRequest
+	73,  // 126: idsync.v1.AdminService.CancelImport:input_type -> idsync.v1.CancelImportRequest
+	78,  // 127: idsync.v1.AdminService.ListUsers:input_type -> idsync.v1.ListUsersRequest
+	80,  // 128: idsync.v1.AdminService.GetUser:input_type -> idsync.v1.GetUserRequest
+	84,  // 129: idsync.v1.AdminService.ListGroups:input_type -> idsync.v1.ListGroupsRequest
+	86,  // 130: idsync.v1.AdminService.GetGroup:input_type -> idsync.v1.GetGroupRequest
+	31,  // 131: idsync.v1.AdminService.CreateAdminToken:input_type -> idsync.v1.CreateAdminTokenRequest
+	33,  // 132: idsync.v1.AdminService.ListAdminTokens:input_type -> idsync.v1.ListAdminTokensRequest
+	35,  // 133: idsync.v1.AdminService.RevokeAdminToken:input_type -> idsync.v1.RevokeAdminTokenRequest
+	38,  // 134: idsync.v1.AdminService.ListAuditEvents:input_type -> idsync.v1.ListAuditEventsRequest
+	40,  // 135: idsync.v1.AdminService.GetReport:input_type -> idsync.v1.GetReportRequest
+	28,  // 136: idsync.v1.AdminService.Authenticate:input_type -> idsync.v1.AuthenticateRequest
+	5,   // 137: idsync.v1.AdminService.DeactivateUser:input_type -> idsync.v1.DeactivateUserRequest
+	8,   // 138: idsync.v1.AdminService.ReactivateUser:input_type -> idsync.v1.ReactivateUserRequest
+	10,  // 139: idsync.v1.AdminService.SuspendUser:input_type -> idsync.v1.SuspendUserRequest
+	12,  // 140: idsync.v1.AdminService.UnsuspendUser:input_type -> idsync.v1.UnsuspendUserRequest
+	14,  // 141: idsync.v1.AdminService.RestoreUser:input_type -> idsync.v1.RestoreUserRequest
+	16,  // 142: idsync.v1.AdminService.CreateUser:input_type -> idsync.v1.CreateUserRequest
+	18,  // 143: idsync.v1.AdminService.UpdateUser:input_type -> idsync.v1.UpdateUserRequest
+	20,  // 144: idsync.v1.AdminService.DeleteUser:input_type -> idsync.v1.DeleteUserRequest
+	22,  // 145: idsync.v1.AdminService.CreateGroup:input_type -> idsync.v1.CreateGroupRequest
+	24,  // 146: idsync.v1.AdminService.AddGroupMember:input_type -> idsync.v1.AddGroupMemberRequest
+	26,  // 147: idsync.v1.AdminService.RemoveGroupMember:input_type -> idsync.v1.RemoveGroupMemberRequest
+	89,  // 148: idsync.v1.AdminService.CreateAdminGrant:input_type -> idsync.v1.CreateAdminGrantRequest
+	91,  // 149: idsync.v1.AdminService.ListAdminGrants:input_type -> idsync.v1.ListAdminGrantsRequest
+	93,  // 150: idsync.v1.AdminService.RevokeAdminGrant:input_type -> idsync.v1.RevokeAdminGrantRequest
+	95,  // 151: idsync.v1.AdminService.SearchUsers:input_type -> idsync.v1.SearchUsersRequest
+	97,  // 152: idsync.v1.AdminService.GetUserDetails:input_type -> idsync.v1.GetUserDetailsRequest
+	101, // 153: idsync.v1.AdminService.GetActivity:input_type -> idsync.v1.GetActivityRequest
+	108, // 154: idsync.v1.AdminService.CreateGroupRule:input_type -> idsync.v1.CreateGroupRuleRequest
+	110, // 155: idsync.v1.AdminService.UpdateGroupRule:input_type -> idsync.v1.UpdateGroupRuleRequest
+	112, // 156: idsync.v1.AdminService.ListGroupRules:input_type -> idsync.v1.ListGroupRulesRequest
+	114, // 157: idsync.v1.AdminService.GetGroupRule:input_type -> idsync.v1.GetGroupRuleRequest
+	116, // 158: idsync.v1.AdminService.ApplyGroupRule:input_type -> idsync.v1.ApplyGroupRuleRequest
+	118, // 159: idsync.v1.AdminService.PreviewGroupRule:input_type -> idsync.v1.PreviewGroupRuleRequest
+	120, // 160: idsync.v1.AdminService.DeleteGroupRule:input_type -> idsync.v1.DeleteGroupRuleRequest
+	122, // 161: idsync.v1.AdminService.ConfirmGroupRule:input_type -> idsync.v1.ConfirmGroupRuleRequest
+	124, // 162: idsync.v1.AdminService.CancelGroupRule:input_type -> idsync.v1.CancelGroupRuleRequest
+	48,  // 163: idsync.v1.AdminService.CreateDirectory:output_type -> idsync.v1.CreateDirectoryResponse
+	50,  // 164: idsync.v1.AdminService.UpdateDirectory:output_type -> idsync.v1.UpdateDirectoryResponse
+	52,  // 165: idsync.v1.AdminService.ListDirectories:output_type -> idsync.v1.ListDirectoriesResponse
+	54,  // 166: idsync.v1.AdminService.GetDirectory:output_type -> idsync.v1.GetDirectoryResponse
+	56,  // 167: idsync.v1.AdminService.IssueSourceToken:output_type -> idsync.v1.IssueSourceTokenResponse
+	58,  // 168: idsync.v1.AdminService.CreateEnrollmentToken:output_type -> idsync.v1.CreateEnrollmentTokenResponse
+	61,  // 169: idsync.v1.AdminService.ListAgents:output_type -> idsync.v1.ListAgentsResponse
+	63,  // 170: idsync.v1.AdminService.RevokeAgent:output_type -> idsync.v1.RevokeAgentResponse
+	66,  // 171: idsync.v1.AdminService.StartImport:output_type -> idsync.v1.StartImportResponse
+	68,  // 172: idsync.v1.AdminService.ListImports:output_type -> idsync.v1.ListImportsResponse
+	70,  // 173: idsync.v1.AdminService.GetImport:output_type -> idsync.v1.GetImportResponse
+	72,  // 174: idsync.v1.AdminService.ConfirmImport:output_type -> idsync.v1.ConfirmImportResponse
+	74,  // 175: idsync.v1.AdminService.CancelImport:output_type -> idsync.v1.CancelImportResponse
+	79,  // 176: idsync.v1.AdminService.ListUsers:output_type -> idsync.v1.ListUsersResponse
+	81,  // 177: idsync.v1.AdminService.GetUser:output_type -> idsync.v1.GetUserResponse
+	85,  // 178: idsync.v1.AdminService.ListGroups:output_type -> idsync.v1.ListGroupsResponse
+	87,  // 179: idsync.v1.AdminService.GetGroup:output_type -> idsync.v1.GetGroupResponse
+	32,  // 180: idsync.v1.AdminService.CreateAdminToken:output_type -> idsync.v1.CreateAdminTokenResponse
+	34,  // 181: idsync.v1.AdminService.ListAdminTokens:output_type -> idsync.v1.ListAdminTokensResponse
+	36,  // 182: idsync.v1.AdminService.RevokeAdminToken:output_type -> idsync.v1.RevokeAdminTokenResponse
+	39,  // 183: idsync.v1.AdminService.ListAuditEvents:output_type -> idsync.v1.ListAuditEventsResponse
+	42,  // 184: idsync.v1.AdminService.GetReport:output_type -> idsync.v1.GetReportResponse
+	29,  // 185: idsync.v1.AdminService.Authenticate:output_type -> idsync.v1.AuthenticateResponse
+	6,   // 186: idsync.v1.AdminService.DeactivateUser:output_type -> idsync.v1.DeactivateUserResponse
+	9,   // 187: idsync.v1.AdminService.ReactivateUser:output_type -> idsync.v1.ReactivateUserResponse
+	11,  // 188: idsync.v1.AdminService.SuspendUser:output_type -> idsync.v1.SuspendUserResponse
+	13,  // 189: idsync.v1.AdminService.UnsuspendUser:output_type -> idsync.v1.UnsuspendUserResponse
+	15,  // 190: idsync.v1.AdminService.RestoreUser:output_type -> idsync.v1.RestoreUserResponse
+	17,  // 191: idsync.v1.AdminService.CreateUser:output_type -> idsync.v1.CreateUserResponse
+	19,  // 192: idsync.v1.AdminService.UpdateUser:output_type -> idsync.v1.UpdateUserResponse
+	21,  // 193: idsync.v1.AdminService.DeleteUser:output_type -> idsync.v1.DeleteUserResponse
+	23,  // 194: idsync.v1.AdminService.CreateGroup:output_type -> idsync.v1.CreateGroupResponse
+	25,  // 195: idsync.v1.AdminService.AddGroupMember:output_type -> idsync.v1.AddGroupMemberResponse
+	27,  // 196: idsync.v1.AdminService.RemoveGroupMember:output_type -> idsync.v1.RemoveGroupMemberResponse
+	90,  // 197: idsync.v1.AdminService.CreateAdminGrant:output_type -> idsync.v1.CreateAdminGrantResponse
+	92,  // 198: idsync.v1.AdminService.ListAdminGrants:output_type -> idsync.v1.ListAdminGrantsResponse
+	94,  // 199: idsync.v1.AdminService.RevokeAdminGrant:output_type -> idsync.v1.RevokeAdminGrantResponse
+	96,  // 200: idsync.v1.AdminService.SearchUsers:output_type -> idsync.v1.SearchUsersResponse
+	100, // 201: idsync.v1.AdminService.GetUserDetails:output_type -> idsync.v1.GetUserDetailsResponse
+	103, // 202: idsync.v1.AdminService.GetActivity:output_type -> idsync.v1.GetActivityResponse
+	109, // 203: idsync.v1.AdminService.CreateGroupRule:output_type -> idsync.v1.CreateGroupRuleResponse
+	111, // 204: idsync.v1.AdminService.UpdateGroupRule:output_type -> idsync.v1.UpdateGroupRuleResponse
+	113, // 205: idsync.v1.AdminService.ListGroupRules:output_type -> idsync.v1.ListGroupRulesResponse
+	115, // 206: idsync.v1.AdminService.GetGroupRule:output_type -> idsync.v1.GetGroupRuleResponse
+	117, // 207: idsync.v1.AdminService.ApplyGroupRule:output_type -> idsync.v1.ApplyGroupRuleResponse
+	119, // 208: idsync.v1.AdminService.PreviewGroupRule:output_type -> idsync.v1.PreviewGroupRuleResponse
+	121, // 209: idsync.v1.AdminService.DeleteGroupRule:output_type -> idsync.v1.DeleteGroupRuleResponse
+	123, // 210: idsync.v1.AdminService.ConfirmGroupRule:output_type -> idsync.v1.ConfirmGroupRuleResponse
+	125, // 211: idsync.v1.AdminService.CancelGroupRule:output_type -> idsync.v1.CancelGroupRuleResponse
+	163, // [163:212] is the sub-list for method output_type
+	114, // [114:163] is the sub-list for method input_type
+	114, // [114:114] is the sub-list for extension type_name
+	114, // [114:114] is the sub-list for extension extendee
+	0,   // [0:114] is the sub-list for field type_name
 }
 
 func init() { file_idsync_v1_admin_proto_init() }
@@ -6318,8 +9083,8 @@ func file_idsync_v1_admin_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_idsync_v1_admin_proto_rawDesc), len(file_idsync_v1_admin_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   85,
+			NumEnums:      5,
+			NumMessages:   123,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

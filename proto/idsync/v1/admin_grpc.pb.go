@@ -53,6 +53,21 @@ const (
 	AdminService_CreateGroup_FullMethodName           = "/idsync.v1.AdminService/CreateGroup"
 	AdminService_AddGroupMember_FullMethodName        = "/idsync.v1.AdminService/AddGroupMember"
 	AdminService_RemoveGroupMember_FullMethodName     = "/idsync.v1.AdminService/RemoveGroupMember"
+	AdminService_CreateAdminGrant_FullMethodName      = "/idsync.v1.AdminService/CreateAdminGrant"
+	AdminService_ListAdminGrants_FullMethodName       = "/idsync.v1.AdminService/ListAdminGrants"
+	AdminService_RevokeAdminGrant_FullMethodName      = "/idsync.v1.AdminService/RevokeAdminGrant"
+	AdminService_SearchUsers_FullMethodName           = "/idsync.v1.AdminService/SearchUsers"
+	AdminService_GetUserDetails_FullMethodName        = "/idsync.v1.AdminService/GetUserDetails"
+	AdminService_GetActivity_FullMethodName           = "/idsync.v1.AdminService/GetActivity"
+	AdminService_CreateGroupRule_FullMethodName       = "/idsync.v1.AdminService/CreateGroupRule"
+	AdminService_UpdateGroupRule_FullMethodName       = "/idsync.v1.AdminService/UpdateGroupRule"
+	AdminService_ListGroupRules_FullMethodName        = "/idsync.v1.AdminService/ListGroupRules"
+	AdminService_GetGroupRule_FullMethodName          = "/idsync.v1.AdminService/GetGroupRule"
+	AdminService_ApplyGroupRule_FullMethodName        = "/idsync.v1.AdminService/ApplyGroupRule"
+	AdminService_PreviewGroupRule_FullMethodName      = "/idsync.v1.AdminService/PreviewGroupRule"
+	AdminService_DeleteGroupRule_FullMethodName       = "/idsync.v1.AdminService/DeleteGroupRule"
+	AdminService_ConfirmGroupRule_FullMethodName      = "/idsync.v1.AdminService/ConfirmGroupRule"
+	AdminService_CancelGroupRule_FullMethodName       = "/idsync.v1.AdminService/CancelGroupRule"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -147,6 +162,49 @@ type AdminServiceClient interface {
 	AddGroupMember(ctx context.Context, in *AddGroupMemberRequest, opts ...grpc.CallOption) (*AddGroupMemberResponse, error)
 	// RemoveGroupMember takes a user out of a local group.
 	RemoveGroupMember(ctx context.Context, in *RemoveGroupMemberRequest, opts ...grpc.CallOption) (*RemoveGroupMemberResponse, error)
+	// CreateAdminGrant binds a role to a directory group: its members sign
+	// in to the console with their directory password and act with the role
+	// while they are members (checked on every request).
+	CreateAdminGrant(ctx context.Context, in *CreateAdminGrantRequest, opts ...grpc.CallOption) (*CreateAdminGrantResponse, error)
+	// ListAdminGrants lists admin grants, revoked ones included.
+	ListAdminGrants(ctx context.Context, in *ListAdminGrantsRequest, opts ...grpc.CallOption) (*ListAdminGrantsResponse, error)
+	// RevokeAdminGrant revokes a grant; the console sessions opened through
+	// it end at once.
+	RevokeAdminGrant(ctx context.Context, in *RevokeAdminGrantRequest, opts ...grpc.CallOption) (*RevokeAdminGrantResponse, error)
+	// SearchUsers finds users by a prefix of their username, e-mail or
+	// names, a page at a time, ordered by username.
+	SearchUsers(ctx context.Context, in *SearchUsersRequest, opts ...grpc.CallOption) (*SearchUsersResponse, error)
+	// GetUserDetails shows what the console's user page adds to GetUser: the
+	// source of each profile field, the user's app accounts and its history
+	// from the audit trail.
+	GetUserDetails(ctx context.Context, in *GetUserDetailsRequest, opts ...grpc.CallOption) (*GetUserDetailsResponse, error)
+	// GetActivity counts per hour what the hub did: changes applied, pushes
+	// succeeded and failed.
+	GetActivity(ctx context.Context, in *GetActivityRequest, opts ...grpc.CallOption) (*GetActivityResponse, error)
+	// CreateGroupRule adds a group rule: a group of a local directory that
+	// holds exactly the users for which an expression is true. It is
+	// evaluated in full at once (under the safeguard: a group whose members
+	// it would remove past it pauses).
+	CreateGroupRule(ctx context.Context, in *CreateGroupRuleRequest, opts ...grpc.CallOption) (*CreateGroupRuleResponse, error)
+	// UpdateGroupRule changes a rule's expression or directories, then
+	// evaluates it in full (under the safeguard).
+	UpdateGroupRule(ctx context.Context, in *UpdateGroupRuleRequest, opts ...grpc.CallOption) (*UpdateGroupRuleResponse, error)
+	// ListGroupRules lists the rules in the order they are evaluated.
+	ListGroupRules(ctx context.Context, in *ListGroupRulesRequest, opts ...grpc.CallOption) (*ListGroupRulesResponse, error)
+	// GetGroupRule shows a rule and where it stands.
+	GetGroupRule(ctx context.Context, in *GetGroupRuleRequest, opts ...grpc.CallOption) (*GetGroupRuleResponse, error)
+	// ApplyGroupRule evaluates a rule in full now (under the safeguard).
+	ApplyGroupRule(ctx context.Context, in *ApplyGroupRuleRequest, opts ...grpc.CallOption) (*ApplyGroupRuleResponse, error)
+	// PreviewGroupRule says how many users a full evaluation would add and
+	// remove, and ten of each; it writes nothing.
+	PreviewGroupRule(ctx context.Context, in *PreviewGroupRuleRequest, opts ...grpc.CallOption) (*PreviewGroupRuleResponse, error)
+	// DeleteGroupRule removes a rule and empties its group (the group
+	// stays); a large group pauses under the safeguard instead.
+	DeleteGroupRule(ctx context.Context, in *DeleteGroupRuleRequest, opts ...grpc.CallOption) (*DeleteGroupRuleResponse, error)
+	// ConfirmGroupRule lets a rule's change the safeguard paused go ahead.
+	ConfirmGroupRule(ctx context.Context, in *ConfirmGroupRuleRequest, opts ...grpc.CallOption) (*ConfirmGroupRuleResponse, error)
+	// CancelGroupRule calls off a rule's change the safeguard paused.
+	CancelGroupRule(ctx context.Context, in *CancelGroupRuleRequest, opts ...grpc.CallOption) (*CancelGroupRuleResponse, error)
 }
 
 type adminServiceClient struct {
@@ -497,6 +555,156 @@ func (c *adminServiceClient) RemoveGroupMember(ctx context.Context, in *RemoveGr
 	return out, nil
 }
 
+func (c *adminServiceClient) CreateAdminGrant(ctx context.Context, in *CreateAdminGrantRequest, opts ...grpc.CallOption) (*CreateAdminGrantResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateAdminGrantResponse)
+	err := c.cc.Invoke(ctx, AdminService_CreateAdminGrant_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) ListAdminGrants(ctx context.Context, in *ListAdminGrantsRequest, opts ...grpc.CallOption) (*ListAdminGrantsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAdminGrantsResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListAdminGrants_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) RevokeAdminGrant(ctx context.Context, in *RevokeAdminGrantRequest, opts ...grpc.CallOption) (*RevokeAdminGrantResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RevokeAdminGrantResponse)
+	err := c.cc.Invoke(ctx, AdminService_RevokeAdminGrant_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) SearchUsers(ctx context.Context, in *SearchUsersRequest, opts ...grpc.CallOption) (*SearchUsersResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(SearchUsersResponse)
+	err := c.cc.Invoke(ctx, AdminService_SearchUsers_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) GetUserDetails(ctx context.Context, in *GetUserDetailsRequest, opts ...grpc.CallOption) (*GetUserDetailsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetUserDetailsResponse)
+	err := c.cc.Invoke(ctx, AdminService_GetUserDetails_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) GetActivity(ctx context.Context, in *GetActivityRequest, opts ...grpc.CallOption) (*GetActivityResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetActivityResponse)
+	err := c.cc.Invoke(ctx, AdminService_GetActivity_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) CreateGroupRule(ctx context.Context, in *CreateGroupRuleRequest, opts ...grpc.CallOption) (*CreateGroupRuleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateGroupRuleResponse)
+	err := c.cc.Invoke(ctx, AdminService_CreateGroupRule_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) UpdateGroupRule(ctx context.Context, in *UpdateGroupRuleRequest, opts ...grpc.CallOption) (*UpdateGroupRuleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(UpdateGroupRuleResponse)
+	err := c.cc.Invoke(ctx, AdminService_UpdateGroupRule_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) ListGroupRules(ctx context.Context, in *ListGroupRulesRequest, opts ...grpc.CallOption) (*ListGroupRulesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListGroupRulesResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListGroupRules_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) GetGroupRule(ctx context.Context, in *GetGroupRuleRequest, opts ...grpc.CallOption) (*GetGroupRuleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetGroupRuleResponse)
+	err := c.cc.Invoke(ctx, AdminService_GetGroupRule_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) ApplyGroupRule(ctx context.Context, in *ApplyGroupRuleRequest, opts ...grpc.CallOption) (*ApplyGroupRuleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ApplyGroupRuleResponse)
+	err := c.cc.Invoke(ctx, AdminService_ApplyGroupRule_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) PreviewGroupRule(ctx context.Context, in *PreviewGroupRuleRequest, opts ...grpc.CallOption) (*PreviewGroupRuleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PreviewGroupRuleResponse)
+	err := c.cc.Invoke(ctx, AdminService_PreviewGroupRule_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) DeleteGroupRule(ctx context.Context, in *DeleteGroupRuleRequest, opts ...grpc.CallOption) (*DeleteGroupRuleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteGroupRuleResponse)
+	err := c.cc.Invoke(ctx, AdminService_DeleteGroupRule_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) ConfirmGroupRule(ctx context.Context, in *ConfirmGroupRuleRequest, opts ...grpc.CallOption) (*ConfirmGroupRuleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ConfirmGroupRuleResponse)
+	err := c.cc.Invoke(ctx, AdminService_ConfirmGroupRule_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) CancelGroupRule(ctx context.Context, in *CancelGroupRuleRequest, opts ...grpc.CallOption) (*CancelGroupRuleResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CancelGroupRuleResponse)
+	err := c.cc.Invoke(ctx, AdminService_CancelGroupRule_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -589,6 +797,49 @@ type AdminServiceServer interface {
 	AddGroupMember(context.Context, *AddGroupMemberRequest) (*AddGroupMemberResponse, error)
 	// RemoveGroupMember takes a user out of a local group.
 	RemoveGroupMember(context.Context, *RemoveGroupMemberRequest) (*RemoveGroupMemberResponse, error)
+	// CreateAdminGrant binds a role to a directory group: its members sign
+	// in to the console with their directory password and act with the role
+	// while they are members (checked on every request).
+	CreateAdminGrant(context.Context, *CreateAdminGrantRequest) (*CreateAdminGrantResponse, error)
+	// ListAdminGrants lists admin grants, revoked ones included.
+	ListAdminGrants(context.Context, *ListAdminGrantsRequest) (*ListAdminGrantsResponse, error)
+	// RevokeAdminGrant revokes a grant; the console sessions opened through
+	// it end at once.
+	RevokeAdminGrant(context.Context, *RevokeAdminGrantRequest) (*RevokeAdminGrantResponse, error)
+	// SearchUsers finds users by a prefix of their username, e-mail or
+	// names, a page at a time, ordered by username.
+	SearchUsers(context.Context, *SearchUsersRequest) (*SearchUsersResponse, error)
+	// GetUserDetails shows what the console's user page adds to GetUser: the
+	// source of each profile field, the user's app accounts and its history
+	// from the audit trail.
+	GetUserDetails(context.Context, *GetUserDetailsRequest) (*GetUserDetailsResponse, error)
+	// GetActivity counts per hour what the hub did: changes applied, pushes
+	// succeeded and failed.
+	GetActivity(context.Context, *GetActivityRequest) (*GetActivityResponse, error)
+	// CreateGroupRule adds a group rule: a group of a local directory that
+	// holds exactly the users for which an expression is true. It is
+	// evaluated in full at once (under the safeguard: a group whose members
+	// it would remove past it pauses).
+	CreateGroupRule(context.Context, *CreateGroupRuleRequest) (*CreateGroupRuleResponse, error)
+	// UpdateGroupRule changes a rule's expression or directories, then
+	// evaluates it in full (under the safeguard).
+	UpdateGroupRule(context.Context, *UpdateGroupRuleRequest) (*UpdateGroupRuleResponse, error)
+	// ListGroupRules lists the rules in the order they are evaluated.
+	ListGroupRules(context.Context, *ListGroupRulesRequest) (*ListGroupRulesResponse, error)
+	// GetGroupRule shows a rule and where it stands.
+	GetGroupRule(context.Context, *GetGroupRuleRequest) (*GetGroupRuleResponse, error)
+	// ApplyGroupRule evaluates a rule in full now (under the safeguard).
+	ApplyGroupRule(context.Context, *ApplyGroupRuleRequest) (*ApplyGroupRuleResponse, error)
+	// PreviewGroupRule says how many users a full evaluation would add and
+	// remove, and ten of each; it writes nothing.
+	PreviewGroupRule(context.Context, *PreviewGroupRuleRequest) (*PreviewGroupRuleResponse, error)
+	// DeleteGroupRule removes a rule and empties its group (the group
+	// stays); a large group pauses under the safeguard instead.
+	DeleteGroupRule(context.Context, *DeleteGroupRuleRequest) (*DeleteGroupRuleResponse, error)
+	// ConfirmGroupRule lets a rule's change the safeguard paused go ahead.
+	ConfirmGroupRule(context.Context, *ConfirmGroupRuleRequest) (*ConfirmGroupRuleResponse, error)
+	// CancelGroupRule calls off a rule's change the safeguard paused.
+	CancelGroupRule(context.Context, *CancelGroupRuleRequest) (*CancelGroupRuleResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -700,6 +951,51 @@ func (UnimplementedAdminServiceServer) AddGroupMember(context.Context, *AddGroup
 }
 func (UnimplementedAdminServiceServer) RemoveGroupMember(context.Context, *RemoveGroupMemberRequest) (*RemoveGroupMemberResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RemoveGroupMember not implemented")
+}
+func (UnimplementedAdminServiceServer) CreateAdminGrant(context.Context, *CreateAdminGrantRequest) (*CreateAdminGrantResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateAdminGrant not implemented")
+}
+func (UnimplementedAdminServiceServer) ListAdminGrants(context.Context, *ListAdminGrantsRequest) (*ListAdminGrantsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAdminGrants not implemented")
+}
+func (UnimplementedAdminServiceServer) RevokeAdminGrant(context.Context, *RevokeAdminGrantRequest) (*RevokeAdminGrantResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokeAdminGrant not implemented")
+}
+func (UnimplementedAdminServiceServer) SearchUsers(context.Context, *SearchUsersRequest) (*SearchUsersResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method SearchUsers not implemented")
+}
+func (UnimplementedAdminServiceServer) GetUserDetails(context.Context, *GetUserDetailsRequest) (*GetUserDetailsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetUserDetails not implemented")
+}
+func (UnimplementedAdminServiceServer) GetActivity(context.Context, *GetActivityRequest) (*GetActivityResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetActivity not implemented")
+}
+func (UnimplementedAdminServiceServer) CreateGroupRule(context.Context, *CreateGroupRuleRequest) (*CreateGroupRuleResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateGroupRule not implemented")
+}
+func (UnimplementedAdminServiceServer) UpdateGroupRule(context.Context, *UpdateGroupRuleRequest) (*UpdateGroupRuleResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method UpdateGroupRule not implemented")
+}
+func (UnimplementedAdminServiceServer) ListGroupRules(context.Context, *ListGroupRulesRequest) (*ListGroupRulesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListGroupRules not implemented")
+}
+func (UnimplementedAdminServiceServer) GetGroupRule(context.Context, *GetGroupRuleRequest) (*GetGroupRuleResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetGroupRule not implemented")
+}
+func (UnimplementedAdminServiceServer) ApplyGroupRule(context.Context, *ApplyGroupRuleRequest) (*ApplyGroupRuleResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ApplyGroupRule not implemented")
+}
+func (UnimplementedAdminServiceServer) PreviewGroupRule(context.Context, *PreviewGroupRuleRequest) (*PreviewGroupRuleResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method PreviewGroupRule not implemented")
+}
+func (UnimplementedAdminServiceServer) DeleteGroupRule(context.Context, *DeleteGroupRuleRequest) (*DeleteGroupRuleResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteGroupRule not implemented")
+}
+func (UnimplementedAdminServiceServer) ConfirmGroupRule(context.Context, *ConfirmGroupRuleRequest) (*ConfirmGroupRuleResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ConfirmGroupRule not implemented")
+}
+func (UnimplementedAdminServiceServer) CancelGroupRule(context.Context, *CancelGroupRuleRequest) (*CancelGroupRuleResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CancelGroupRule not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -1334,6 +1630,276 @@ func _AdminService_RemoveGroupMember_Handler(srv interface{}, ctx context.Contex
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_CreateAdminGrant_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateAdminGrantRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).CreateAdminGrant(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_CreateAdminGrant_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).CreateAdminGrant(ctx, req.(*CreateAdminGrantRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_ListAdminGrants_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAdminGrantsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListAdminGrants(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListAdminGrants_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListAdminGrants(ctx, req.(*ListAdminGrantsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_RevokeAdminGrant_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeAdminGrantRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).RevokeAdminGrant(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_RevokeAdminGrant_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).RevokeAdminGrant(ctx, req.(*RevokeAdminGrantRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_SearchUsers_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SearchUsersRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).SearchUsers(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_SearchUsers_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).SearchUsers(ctx, req.(*SearchUsersRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_GetUserDetails_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetUserDetailsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).GetUserDetails(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_GetUserDetails_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).GetUserDetails(ctx, req.(*GetUserDetailsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_GetActivity_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetActivityRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).GetActivity(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_GetActivity_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).GetActivity(ctx, req.(*GetActivityRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_CreateGroupRule_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateGroupRuleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).CreateGroupRule(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_CreateGroupRule_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).CreateGroupRule(ctx, req.(*CreateGroupRuleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_UpdateGroupRule_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(UpdateGroupRuleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).UpdateGroupRule(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_UpdateGroupRule_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).UpdateGroupRule(ctx, req.(*UpdateGroupRuleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_ListGroupRules_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListGroupRulesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListGroupRules(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListGroupRules_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListGroupRules(ctx, req.(*ListGroupRulesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_GetGroupRule_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetGroupRuleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).GetGroupRule(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_GetGroupRule_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).GetGroupRule(ctx, req.(*GetGroupRuleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_ApplyGroupRule_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ApplyGroupRuleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ApplyGroupRule(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ApplyGroupRule_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ApplyGroupRule(ctx, req.(*ApplyGroupRuleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_PreviewGroupRule_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PreviewGroupRuleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).PreviewGroupRule(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_PreviewGroupRule_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).PreviewGroupRule(ctx, req.(*PreviewGroupRuleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_DeleteGroupRule_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteGroupRuleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).DeleteGroupRule(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_DeleteGroupRule_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).DeleteGroupRule(ctx, req.(*DeleteGroupRuleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_ConfirmGroupRule_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ConfirmGroupRuleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ConfirmGroupRule(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ConfirmGroupRule_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ConfirmGroupRule(ctx, req.(*ConfirmGroupRuleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_CancelGroupRule_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CancelGroupRuleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).CancelGroupRule(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_CancelGroupRule_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).CancelGroupRule(ctx, req.(*CancelGroupRuleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1476,6 +2042,66 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RemoveGroupMember",
 			Handler:    _AdminService_RemoveGroupMember_Handler,
+		},
+		{
+			MethodName: "CreateAdminGrant",
+			Handler:    _AdminService_CreateAdminGrant_Handler,
+		},
+		{
+			MethodName: "ListAdminGrants",
+			Handler:    _AdminService_ListAdminGrants_Handler,
+		},
+		{
+			MethodName: "RevokeAdminGrant",
+			Handler:    _AdminService_RevokeAdminGrant_Handler,
+		},
+		{
+			MethodName: "SearchUsers",
+			Handler:    _AdminService_SearchUsers_Handler,
+		},
+		{
+			MethodName: "GetUserDetails",
+			Handler:    _AdminService_GetUserDetails_Handler,
+		},
+		{
+			MethodName: "GetActivity",
+			Handler:    _AdminService_GetActivity_Handler,
+		},
+		{
+			MethodName: "CreateGroupRule",
+			Handler:    _AdminService_CreateGroupRule_Handler,
+		},
+		{
+			MethodName: "UpdateGroupRule",
+			Handler:    _AdminService_UpdateGroupRule_Handler,
+		},
+		{
+			MethodName: "ListGroupRules",
+			Handler:    _AdminService_ListGroupRules_Handler,
+		},
+		{
+			MethodName: "GetGroupRule",
+			Handler:    _AdminService_GetGroupRule_Handler,
+		},
+		{
+			MethodName: "ApplyGroupRule",
+			Handler:    _AdminService_ApplyGroupRule_Handler,
+		},
+		{
+			MethodName: "PreviewGroupRule",
+			Handler:    _AdminService_PreviewGroupRule_Handler,
+		},
+		{
+			MethodName: "DeleteGroupRule",
+			Handler:    _AdminService_DeleteGroupRule_Handler,
+		},
+		{
+			MethodName: "ConfirmGroupRule",
+			Handler:    _AdminService_ConfirmGroupRule_Handler,
+		},
+		{
+			MethodName: "CancelGroupRule",
+			Handler:    _AdminService_CancelGroupRule_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

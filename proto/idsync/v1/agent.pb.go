@@ -150,6 +150,9 @@ const (
 	// One batch the hub applied itself (a SCIM source's write, a sign-in);
 	// never sent to an agent.
 	ImportKind_IMPORT_KIND_WRITE ImportKind = 3
+	// A group rule's change the safeguard paused for an admin (group rule
+	// confirm or cancel); never sent to an agent, never swept.
+	ImportKind_IMPORT_KIND_RULE ImportKind = 5
 )
 
 // Enum value maps for ImportKind.
@@ -159,12 +162,14 @@ var (
 		1: "IMPORT_KIND_FULL",
 		2: "IMPORT_KIND_INCREMENTAL",
 		3: "IMPORT_KIND_WRITE",
+		5: "IMPORT_KIND_RULE",
 	}
 	ImportKind_value = map[string]int32{
 		"IMPORT_KIND_UNSPECIFIED": 0,
 		"IMPORT_KIND_FULL":        1,
 		"IMPORT_KIND_INCREMENTAL": 2,
 		"IMPORT_KIND_WRITE":       3,
+		"IMPORT_KIND_RULE":        5,
 	}
 )
 
@@ -273,6 +278,10 @@ const (
 	// The directory could not be reached or was busy: a later attempt may
 	// pass.
 	WriteErrorCode_WRITE_ERROR_CODE_UNAVAILABLE WriteErrorCode = 4
+	// The directory refused the password it was to set (its own password
+	// policy: AD's complexity, length or history rules): the same password
+	// fails again; nothing was made.
+	WriteErrorCode_WRITE_ERROR_CODE_PASSWORD_REFUSED WriteErrorCode = 5
 )
 
 // Enum value maps for WriteErrorCode.
@@ -283,13 +292,15 @@ var (
 		2: "WRITE_ERROR_CODE_EXISTS",
 		3: "WRITE_ERROR_CODE_REFUSED",
 		4: "WRITE_ERROR_CODE_UNAVAILABLE",
+		5: "WRITE_ERROR_CODE_PASSWORD_REFUSED",
 	}
 	WriteErrorCode_value = map[string]int32{
-		"WRITE_ERROR_CODE_UNSPECIFIED": 0,
-		"WRITE_ERROR_CODE_NOT_FOUND":   1,
-		"WRITE_ERROR_CODE_EXISTS":      2,
-		"WRITE_ERROR_CODE_REFUSED":     3,
-		"WRITE_ERROR_CODE_UNAVAILABLE": 4,
+		"WRITE_ERROR_CODE_UNSPECIFIED":      0,
+		"WRITE_ERROR_CODE_NOT_FOUND":        1,
+		"WRITE_ERROR_CODE_EXISTS":           2,
+		"WRITE_ERROR_CODE_REFUSED":          3,
+		"WRITE_ERROR_CODE_UNAVAILABLE":      4,
+		"WRITE_ERROR_CODE_PASSWORD_REFUSED": 5,
 	}
 )
 
@@ -2618,25 +2629,27 @@ const file_idsync_v1_agent_proto_rawDesc = "" +
 	"ObjectKind\x12\x1b\n" +
 	"\x17OBJECT_KIND_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10OBJECT_KIND_USER\x10\x01\x12\x15\n" +
-	"\x11OBJECT_KIND_GROUP\x10\x02*s\n" +
+	"\x11OBJECT_KIND_GROUP\x10\x02*\x89\x01\n" +
 	"\n" +
 	"ImportKind\x12\x1b\n" +
 	"\x17IMPORT_KIND_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10IMPORT_KIND_FULL\x10\x01\x12\x1b\n" +
 	"\x17IMPORT_KIND_INCREMENTAL\x10\x02\x12\x15\n" +
-	"\x11IMPORT_KIND_WRITE\x10\x03*\x8d\x01\n" +
+	"\x11IMPORT_KIND_WRITE\x10\x03\x12\x14\n" +
+	"\x10IMPORT_KIND_RULE\x10\x05*\x8d\x01\n" +
 	"\vWriteAction\x12\x1c\n" +
 	"\x18WRITE_ACTION_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13WRITE_ACTION_CREATE\x10\x01\x12\x17\n" +
 	"\x13WRITE_ACTION_UPDATE\x10\x02\x12\x17\n" +
 	"\x13WRITE_ACTION_DELETE\x10\x03\x12\x15\n" +
-	"\x11WRITE_ACTION_READ\x10\x04*\xaf\x01\n" +
+	"\x11WRITE_ACTION_READ\x10\x04*\xd6\x01\n" +
 	"\x0eWriteErrorCode\x12 \n" +
 	"\x1cWRITE_ERROR_CODE_UNSPECIFIED\x10\x00\x12\x1e\n" +
 	"\x1aWRITE_ERROR_CODE_NOT_FOUND\x10\x01\x12\x1b\n" +
 	"\x17WRITE_ERROR_CODE_EXISTS\x10\x02\x12\x1c\n" +
 	"\x18WRITE_ERROR_CODE_REFUSED\x10\x03\x12 \n" +
-	"\x1cWRITE_ERROR_CODE_UNAVAILABLE\x10\x04*Y\n" +
+	"\x1cWRITE_ERROR_CODE_UNAVAILABLE\x10\x04\x12%\n" +
+	"!WRITE_ERROR_CODE_PASSWORD_REFUSED\x10\x05*Y\n" +
 	"\n" +
 	"ChangeType\x12\x1b\n" +
 	"\x17CHANGE_TYPE_UNSPECIFIED\x10\x00\x12\x16\n" +

@@ -266,8 +266,12 @@ type App struct {
 	// The app's URLs may reach loopback and link-local addresses and the hub's
 	// own listeners (set by a super-admin only).
 	AllowLocalAddresses bool `protobuf:"varint,30,opt,name=allow_local_addresses,json=allowLocalAddresses,proto3" json:"allow_local_addresses,omitempty"`
-	unknownFields       protoimpl.UnknownFields
-	sizeCache           protoimpl.SizeCache
+	// What the pushes know of the pushed groups that have something to
+	// report: members without an account in the app, drift a reconcile set
+	// back.
+	PushedGroupStates []*PushedGroupState `protobuf:"bytes,31,rep,name=pushed_group_states,json=pushedGroupStates,proto3" json:"pushed_group_states,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *App) Reset() {
@@ -510,6 +514,97 @@ func (x *App) GetAllowLocalAddresses() bool {
 	return false
 }
 
+func (x *App) GetPushedGroupStates() []*PushedGroupState {
+	if x != nil {
+		return x.PushedGroupStates
+	}
+	return nil
+}
+
+// PushedGroupState is what the pushes know of a group pushed to an app.
+type PushedGroupState struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The hub group's name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The members the app's group lacks because they have no account in
+	// the app (yet): their usernames.
+	Missing []string `protobuf:"bytes,2,rep,name=missing,proto3" json:"missing,omitempty"`
+	// What the last read of the app's group (after a reconcile) found
+	// changed there by hand and set back; empty when none ever.
+	Drift string `protobuf:"bytes,3,opt,name=drift,proto3" json:"drift,omitempty"`
+	// When it was found.
+	DriftAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=drift_at,json=driftAt,proto3" json:"drift_at,omitempty"`
+	// When a push last read the app's group.
+	CheckedAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=checked_at,json=checkedAt,proto3" json:"checked_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PushedGroupState) Reset() {
+	*x = PushedGroupState{}
+	mi := &file_idsync_v1_apps_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PushedGroupState) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PushedGroupState) ProtoMessage() {}
+
+func (x *PushedGroupState) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_apps_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PushedGroupState.ProtoReflect.Descriptor instead.
+func (*PushedGroupState) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *PushedGroupState) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *PushedGroupState) GetMissing() []string {
+	if x != nil {
+		return x.Missing
+	}
+	return nil
+}
+
+func (x *PushedGroupState) GetDrift() string {
+	if x != nil {
+		return x.Drift
+	}
+	return ""
+}
+
+func (x *PushedGroupState) GetDriftAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.DriftAt
+	}
+	return nil
+}
+
+func (x *PushedGroupState) GetCheckedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CheckedAt
+	}
+	return nil
+}
+
 // DirectoryTarget is how the hub writes users into a directory.
 type DirectoryTarget struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -534,7 +629,7 @@ type DirectoryTarget struct {
 
 func (x *DirectoryTarget) Reset() {
 	*x = DirectoryTarget{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[3]
+	mi := &file_idsync_v1_apps_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -546,7 +641,7 @@ func (x *DirectoryTarget) String() string {
 func (*DirectoryTarget) ProtoMessage() {}
 
 func (x *DirectoryTarget) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[3]
+	mi := &file_idsync_v1_apps_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -559,7 +654,7 @@ func (x *DirectoryTarget) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DirectoryTarget.ProtoReflect.Descriptor instead.
 func (*DirectoryTarget) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{3}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *DirectoryTarget) GetDirectory() string {
@@ -617,7 +712,7 @@ type CreateAppRequest struct {
 
 func (x *CreateAppRequest) Reset() {
 	*x = CreateAppRequest{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[4]
+	mi := &file_idsync_v1_apps_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -629,7 +724,7 @@ func (x *CreateAppRequest) String() string {
 func (*CreateAppRequest) ProtoMessage() {}
 
 func (x *CreateAppRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[4]
+	mi := &file_idsync_v1_apps_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -642,7 +737,7 @@ func (x *CreateAppRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAppRequest.ProtoReflect.Descriptor instead.
 func (*CreateAppRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{4}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *CreateAppRequest) GetApp() *App {
@@ -670,7 +765,7 @@ type CreateAppResponse struct {
 
 func (x *CreateAppResponse) Reset() {
 	*x = CreateAppResponse{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[5]
+	mi := &file_idsync_v1_apps_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -682,7 +777,7 @@ func (x *CreateAppResponse) String() string {
 func (*CreateAppResponse) ProtoMessage() {}
 
 func (x *CreateAppResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[5]
+	mi := &file_idsync_v1_apps_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -695,7 +790,7 @@ func (x *CreateAppResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAppResponse.ProtoReflect.Descriptor instead.
 func (*CreateAppResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{5}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *CreateAppResponse) GetApp() *App {
@@ -733,7 +828,7 @@ type UpdateAppRequest struct {
 
 func (x *UpdateAppRequest) Reset() {
 	*x = UpdateAppRequest{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[6]
+	mi := &file_idsync_v1_apps_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -745,7 +840,7 @@ func (x *UpdateAppRequest) String() string {
 func (*UpdateAppRequest) ProtoMessage() {}
 
 func (x *UpdateAppRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[6]
+	mi := &file_idsync_v1_apps_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -758,7 +853,7 @@ func (x *UpdateAppRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAppRequest.ProtoReflect.Descriptor instead.
 func (*UpdateAppRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{6}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *UpdateAppRequest) GetApp() *App {
@@ -800,7 +895,7 @@ type UpdateAppResponse struct {
 
 func (x *UpdateAppResponse) Reset() {
 	*x = UpdateAppResponse{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[7]
+	mi := &file_idsync_v1_apps_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -812,7 +907,7 @@ func (x *UpdateAppResponse) String() string {
 func (*UpdateAppResponse) ProtoMessage() {}
 
 func (x *UpdateAppResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[7]
+	mi := &file_idsync_v1_apps_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -825,7 +920,7 @@ func (x *UpdateAppResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UpdateAppResponse.ProtoReflect.Descriptor instead.
 func (*UpdateAppResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{7}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *UpdateAppResponse) GetApp() *App {
@@ -844,7 +939,7 @@ type ListAppsRequest struct {
 
 func (x *ListAppsRequest) Reset() {
 	*x = ListAppsRequest{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[8]
+	mi := &file_idsync_v1_apps_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -856,7 +951,7 @@ func (x *ListAppsRequest) String() string {
 func (*ListAppsRequest) ProtoMessage() {}
 
 func (x *ListAppsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[8]
+	mi := &file_idsync_v1_apps_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -869,7 +964,7 @@ func (x *ListAppsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAppsRequest.ProtoReflect.Descriptor instead.
 func (*ListAppsRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{8}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{9}
 }
 
 // ListAppsResponse lists apps.
@@ -883,7 +978,7 @@ type ListAppsResponse struct {
 
 func (x *ListAppsResponse) Reset() {
 	*x = ListAppsResponse{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[9]
+	mi := &file_idsync_v1_apps_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -895,7 +990,7 @@ func (x *ListAppsResponse) String() string {
 func (*ListAppsResponse) ProtoMessage() {}
 
 func (x *ListAppsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[9]
+	mi := &file_idsync_v1_apps_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -908,7 +1003,7 @@ func (x *ListAppsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAppsResponse.ProtoReflect.Descriptor instead.
 func (*ListAppsResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{9}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ListAppsResponse) GetApps() []*App {
@@ -929,7 +1024,7 @@ type GetAppRequest struct {
 
 func (x *GetAppRequest) Reset() {
 	*x = GetAppRequest{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[10]
+	mi := &file_idsync_v1_apps_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -941,7 +1036,7 @@ func (x *GetAppRequest) String() string {
 func (*GetAppRequest) ProtoMessage() {}
 
 func (x *GetAppRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[10]
+	mi := &file_idsync_v1_apps_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -954,7 +1049,7 @@ func (x *GetAppRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAppRequest.ProtoReflect.Descriptor instead.
 func (*GetAppRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{10}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *GetAppRequest) GetName() string {
@@ -975,7 +1070,7 @@ type GetAppResponse struct {
 
 func (x *GetAppResponse) Reset() {
 	*x = GetAppResponse{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[11]
+	mi := &file_idsync_v1_apps_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -987,7 +1082,7 @@ func (x *GetAppResponse) String() string {
 func (*GetAppResponse) ProtoMessage() {}
 
 func (x *GetAppResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[11]
+	mi := &file_idsync_v1_apps_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1000,7 +1095,7 @@ func (x *GetAppResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAppResponse.ProtoReflect.Descriptor instead.
 func (*GetAppResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{11}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetAppResponse) GetApp() *App {
@@ -1021,7 +1116,7 @@ type DeleteAppRequest struct {
 
 func (x *DeleteAppRequest) Reset() {
 	*x = DeleteAppRequest{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[12]
+	mi := &file_idsync_v1_apps_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1033,7 +1128,7 @@ func (x *DeleteAppRequest) String() string {
 func (*DeleteAppRequest) ProtoMessage() {}
 
 func (x *DeleteAppRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[12]
+	mi := &file_idsync_v1_apps_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1046,7 +1141,7 @@ func (x *DeleteAppRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAppRequest.ProtoReflect.Descriptor instead.
 func (*DeleteAppRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{12}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *DeleteAppRequest) GetName() string {
@@ -1065,7 +1160,7 @@ type DeleteAppResponse struct {
 
 func (x *DeleteAppResponse) Reset() {
 	*x = DeleteAppResponse{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[13]
+	mi := &file_idsync_v1_apps_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1077,7 +1172,7 @@ func (x *DeleteAppResponse) String() string {
 func (*DeleteAppResponse) ProtoMessage() {}
 
 func (x *DeleteAppResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[13]
+	mi := &file_idsync_v1_apps_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1090,7 +1185,7 @@ func (x *DeleteAppResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DeleteAppResponse.ProtoReflect.Descriptor instead.
 func (*DeleteAppResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{13}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{14}
 }
 
 // TestAppRequest names an app.
@@ -1104,7 +1199,7 @@ type TestAppRequest struct {
 
 func (x *TestAppRequest) Reset() {
 	*x = TestAppRequest{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[14]
+	mi := &file_idsync_v1_apps_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1116,7 +1211,7 @@ func (x *TestAppRequest) String() string {
 func (*TestAppRequest) ProtoMessage() {}
 
 func (x *TestAppRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[14]
+	mi := &file_idsync_v1_apps_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1129,7 +1224,7 @@ func (x *TestAppRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TestAppRequest.ProtoReflect.Descriptor instead.
 func (*TestAppRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{14}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *TestAppRequest) GetName() string {
@@ -1172,7 +1267,7 @@ type TestAppResponse struct {
 
 func (x *TestAppResponse) Reset() {
 	*x = TestAppResponse{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[15]
+	mi := &file_idsync_v1_apps_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1184,7 +1279,7 @@ func (x *TestAppResponse) String() string {
 func (*TestAppResponse) ProtoMessage() {}
 
 func (x *TestAppResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[15]
+	mi := &file_idsync_v1_apps_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1197,7 +1292,7 @@ func (x *TestAppResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TestAppResponse.ProtoReflect.Descriptor instead.
 func (*TestAppResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{15}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *TestAppResponse) GetPatch() bool {
@@ -1297,7 +1392,7 @@ type PreviewAppRequest struct {
 
 func (x *PreviewAppRequest) Reset() {
 	*x = PreviewAppRequest{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[16]
+	mi := &file_idsync_v1_apps_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1309,7 +1404,7 @@ func (x *PreviewAppRequest) String() string {
 func (*PreviewAppRequest) ProtoMessage() {}
 
 func (x *PreviewAppRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[16]
+	mi := &file_idsync_v1_apps_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1322,7 +1417,7 @@ func (x *PreviewAppRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreviewAppRequest.ProtoReflect.Descriptor instead.
 func (*PreviewAppRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{16}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *PreviewAppRequest) GetName() string {
@@ -1357,7 +1452,7 @@ type PreviewAppResponse struct {
 
 func (x *PreviewAppResponse) Reset() {
 	*x = PreviewAppResponse{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[17]
+	mi := &file_idsync_v1_apps_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1369,7 +1464,7 @@ func (x *PreviewAppResponse) String() string {
 func (*PreviewAppResponse) ProtoMessage() {}
 
 func (x *PreviewAppResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[17]
+	mi := &file_idsync_v1_apps_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1382,7 +1477,7 @@ func (x *PreviewAppResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PreviewAppResponse.ProtoReflect.Descriptor instead.
 func (*PreviewAppResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{17}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PreviewAppResponse) GetAction() string {
@@ -1430,7 +1525,7 @@ type AssignAppRequest struct {
 
 func (x *AssignAppRequest) Reset() {
 	*x = AssignAppRequest{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[18]
+	mi := &file_idsync_v1_apps_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1442,7 +1537,7 @@ func (x *AssignAppRequest) String() string {
 func (*AssignAppRequest) ProtoMessage() {}
 
 func (x *AssignAppRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[18]
+	mi := &file_idsync_v1_apps_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1455,7 +1550,7 @@ func (x *AssignAppRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssignAppRequest.ProtoReflect.Descriptor instead.
 func (*AssignAppRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{18}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *AssignAppRequest) GetName() string {
@@ -1499,7 +1594,7 @@ type AssignAppResponse struct {
 
 func (x *AssignAppResponse) Reset() {
 	*x = AssignAppResponse{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[19]
+	mi := &file_idsync_v1_apps_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1511,7 +1606,7 @@ func (x *AssignAppResponse) String() string {
 func (*AssignAppResponse) ProtoMessage() {}
 
 func (x *AssignAppResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[19]
+	mi := &file_idsync_v1_apps_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1524,7 +1619,7 @@ func (x *AssignAppResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AssignAppResponse.ProtoReflect.Descriptor instead.
 func (*AssignAppResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{19}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *AssignAppResponse) GetApp() *App {
@@ -1558,7 +1653,7 @@ type UnassignAppRequest struct {
 
 func (x *UnassignAppRequest) Reset() {
 	*x = UnassignAppRequest{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[20]
+	mi := &file_idsync_v1_apps_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1570,7 +1665,7 @@ func (x *UnassignAppRequest) String() string {
 func (*UnassignAppRequest) ProtoMessage() {}
 
 func (x *UnassignAppRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[20]
+	mi := &file_idsync_v1_apps_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1583,7 +1678,7 @@ func (x *UnassignAppRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnassignAppRequest.ProtoReflect.Descriptor instead.
 func (*UnassignAppRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{20}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *UnassignAppRequest) GetName() string {
@@ -1627,7 +1722,7 @@ type UnassignAppResponse struct {
 
 func (x *UnassignAppResponse) Reset() {
 	*x = UnassignAppResponse{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[21]
+	mi := &file_idsync_v1_apps_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1639,7 +1734,7 @@ func (x *UnassignAppResponse) String() string {
 func (*UnassignAppResponse) ProtoMessage() {}
 
 func (x *UnassignAppResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[21]
+	mi := &file_idsync_v1_apps_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1652,7 +1747,7 @@ func (x *UnassignAppResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnassignAppResponse.ProtoReflect.Descriptor instead.
 func (*UnassignAppResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{21}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *UnassignAppResponse) GetApp() *App {
@@ -1680,7 +1775,7 @@ type ImportFromAppRequest struct {
 
 func (x *ImportFromAppRequest) Reset() {
 	*x = ImportFromAppRequest{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[22]
+	mi := &file_idsync_v1_apps_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1692,7 +1787,7 @@ func (x *ImportFromAppRequest) String() string {
 func (*ImportFromAppRequest) ProtoMessage() {}
 
 func (x *ImportFromAppRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[22]
+	mi := &file_idsync_v1_apps_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1705,7 +1800,7 @@ func (x *ImportFromAppRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportFromAppRequest.ProtoReflect.Descriptor instead.
 func (*ImportFromAppRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{22}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ImportFromAppRequest) GetName() string {
@@ -1730,7 +1825,7 @@ type RemoteAccount struct {
 
 func (x *RemoteAccount) Reset() {
 	*x = RemoteAccount{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[23]
+	mi := &file_idsync_v1_apps_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1742,7 +1837,7 @@ func (x *RemoteAccount) String() string {
 func (*RemoteAccount) ProtoMessage() {}
 
 func (x *RemoteAccount) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[23]
+	mi := &file_idsync_v1_apps_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1755,7 +1850,7 @@ func (x *RemoteAccount) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoteAccount.ProtoReflect.Descriptor instead.
 func (*RemoteAccount) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{23}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *RemoteAccount) GetRemoteId() string {
@@ -1796,7 +1891,7 @@ type ImportFromAppResponse struct {
 
 func (x *ImportFromAppResponse) Reset() {
 	*x = ImportFromAppResponse{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[24]
+	mi := &file_idsync_v1_apps_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1808,7 +1903,7 @@ func (x *ImportFromAppResponse) String() string {
 func (*ImportFromAppResponse) ProtoMessage() {}
 
 func (x *ImportFromAppResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[24]
+	mi := &file_idsync_v1_apps_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1821,7 +1916,7 @@ func (x *ImportFromAppResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportFromAppResponse.ProtoReflect.Descriptor instead.
 func (*ImportFromAppResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{24}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ImportFromAppResponse) GetRead() uint64 {
@@ -1879,7 +1974,7 @@ type PushJob struct {
 
 func (x *PushJob) Reset() {
 	*x = PushJob{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[25]
+	mi := &file_idsync_v1_apps_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1891,7 +1986,7 @@ func (x *PushJob) String() string {
 func (*PushJob) ProtoMessage() {}
 
 func (x *PushJob) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[25]
+	mi := &file_idsync_v1_apps_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1904,7 +1999,7 @@ func (x *PushJob) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PushJob.ProtoReflect.Descriptor instead.
 func (*PushJob) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{25}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *PushJob) GetId() string {
@@ -1985,7 +2080,7 @@ type ListPushesRequest struct {
 
 func (x *ListPushesRequest) Reset() {
 	*x = ListPushesRequest{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[26]
+	mi := &file_idsync_v1_apps_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1997,7 +2092,7 @@ func (x *ListPushesRequest) String() string {
 func (*ListPushesRequest) ProtoMessage() {}
 
 func (x *ListPushesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[26]
+	mi := &file_idsync_v1_apps_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2010,7 +2105,7 @@ func (x *ListPushesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPushesRequest.ProtoReflect.Descriptor instead.
 func (*ListPushesRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{26}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListPushesRequest) GetApp() string {
@@ -2045,7 +2140,7 @@ type ListPushesResponse struct {
 
 func (x *ListPushesResponse) Reset() {
 	*x = ListPushesResponse{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[27]
+	mi := &file_idsync_v1_apps_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2057,7 +2152,7 @@ func (x *ListPushesResponse) String() string {
 func (*ListPushesResponse) ProtoMessage() {}
 
 func (x *ListPushesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[27]
+	mi := &file_idsync_v1_apps_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2070,7 +2165,7 @@ func (x *ListPushesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPushesResponse.ProtoReflect.Descriptor instead.
 func (*ListPushesResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{27}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListPushesResponse) GetJobs() []*PushJob {
@@ -2093,7 +2188,7 @@ type RetryPushesRequest struct {
 
 func (x *RetryPushesRequest) Reset() {
 	*x = RetryPushesRequest{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[28]
+	mi := &file_idsync_v1_apps_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2105,7 +2200,7 @@ func (x *RetryPushesRequest) String() string {
 func (*RetryPushesRequest) ProtoMessage() {}
 
 func (x *RetryPushesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[28]
+	mi := &file_idsync_v1_apps_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2118,7 +2213,7 @@ func (x *RetryPushesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryPushesRequest.ProtoReflect.Descriptor instead.
 func (*RetryPushesRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{28}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RetryPushesRequest) GetId() string {
@@ -2146,7 +2241,7 @@ type RetryPushesResponse struct {
 
 func (x *RetryPushesResponse) Reset() {
 	*x = RetryPushesResponse{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[29]
+	mi := &file_idsync_v1_apps_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2158,7 +2253,7 @@ func (x *RetryPushesResponse) String() string {
 func (*RetryPushesResponse) ProtoMessage() {}
 
 func (x *RetryPushesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[29]
+	mi := &file_idsync_v1_apps_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2171,7 +2266,7 @@ func (x *RetryPushesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RetryPushesResponse.ProtoReflect.Descriptor instead.
 func (*RetryPushesResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{29}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *RetryPushesResponse) GetRequeued() uint64 {
@@ -2210,7 +2305,7 @@ type ManualTask struct {
 
 func (x *ManualTask) Reset() {
 	*x = ManualTask{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[30]
+	mi := &file_idsync_v1_apps_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2222,7 +2317,7 @@ func (x *ManualTask) String() string {
 func (*ManualTask) ProtoMessage() {}
 
 func (x *ManualTask) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[30]
+	mi := &file_idsync_v1_apps_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2235,7 +2330,7 @@ func (x *ManualTask) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ManualTask.ProtoReflect.Descriptor instead.
 func (*ManualTask) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{30}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ManualTask) GetId() string {
@@ -2321,7 +2416,7 @@ type ListTasksRequest struct {
 
 func (x *ListTasksRequest) Reset() {
 	*x = ListTasksRequest{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[31]
+	mi := &file_idsync_v1_apps_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2333,7 +2428,7 @@ func (x *ListTasksRequest) String() string {
 func (*ListTasksRequest) ProtoMessage() {}
 
 func (x *ListTasksRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[31]
+	mi := &file_idsync_v1_apps_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2346,7 +2441,7 @@ func (x *ListTasksRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTasksRequest.ProtoReflect.Descriptor instead.
 func (*ListTasksRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{31}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ListTasksRequest) GetApp() string {
@@ -2374,7 +2469,7 @@ type ListTasksResponse struct {
 
 func (x *ListTasksResponse) Reset() {
 	*x = ListTasksResponse{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[32]
+	mi := &file_idsync_v1_apps_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2386,7 +2481,7 @@ func (x *ListTasksResponse) String() string {
 func (*ListTasksResponse) ProtoMessage() {}
 
 func (x *ListTasksResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[32]
+	mi := &file_idsync_v1_apps_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2399,7 +2494,7 @@ func (x *ListTasksResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTasksResponse.ProtoReflect.Descriptor instead.
 func (*ListTasksResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{32}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *ListTasksResponse) GetTasks() []*ManualTask {
@@ -2422,7 +2517,7 @@ type ResolveTaskRequest struct {
 
 func (x *ResolveTaskRequest) Reset() {
 	*x = ResolveTaskRequest{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[33]
+	mi := &file_idsync_v1_apps_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2434,7 +2529,7 @@ func (x *ResolveTaskRequest) String() string {
 func (*ResolveTaskRequest) ProtoMessage() {}
 
 func (x *ResolveTaskRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[33]
+	mi := &file_idsync_v1_apps_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2447,7 +2542,7 @@ func (x *ResolveTaskRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveTaskRequest.ProtoReflect.Descriptor instead.
 func (*ResolveTaskRequest) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{33}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ResolveTaskRequest) GetId() string {
@@ -2475,7 +2570,7 @@ type ResolveTaskResponse struct {
 
 func (x *ResolveTaskResponse) Reset() {
 	*x = ResolveTaskResponse{}
-	mi := &file_idsync_v1_apps_proto_msgTypes[34]
+	mi := &file_idsync_v1_apps_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2487,7 +2582,7 @@ func (x *ResolveTaskResponse) String() string {
 func (*ResolveTaskResponse) ProtoMessage() {}
 
 func (x *ResolveTaskResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_idsync_v1_apps_proto_msgTypes[34]
+	mi := &file_idsync_v1_apps_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2500,7 +2595,7 @@ func (x *ResolveTaskResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ResolveTaskResponse.ProtoReflect.Descriptor instead.
 func (*ResolveTaskResponse) Descriptor() ([]byte, []int) {
-	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{34}
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *ResolveTaskResponse) GetTask() *ManualTask {
@@ -2521,8 +2616,7 @@ const file_idsync_v1_apps_proto_rawDesc = "" +
 	"\rAppAssignment\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1b\n" +
 	"\ttarget_id\x18\x02 \x01(\tR\btargetId\x12\x12\n" +
-	"\x04name\x18\x03 \x01(\tR\x04name\"\xd1\n" +
-	"\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\"\x9e\v\n" +
 	"\x03App\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
 	"\bscim_url\x18\x02 \x01(\tR\ascimUrl\x12*\n" +
@@ -2559,7 +2653,8 @@ const file_idsync_v1_apps_proto_rawDesc = "" +
 	"created_at\x18\x1b \x01(\v2\x1a.google.protobuf.TimestampR\tcreatedAt\x12E\n" +
 	"\x10directory_target\x18\x1c \x01(\v2\x1a.idsync.v1.DirectoryTargetR\x0fdirectoryTarget\x12.\n" +
 	"\x13allow_insecure_http\x18\x1d \x01(\bR\x11allowInsecureHttp\x122\n" +
-	"\x15allow_local_addresses\x18\x1e \x01(\bR\x13allowLocalAddresses\x1a;\n" +
+	"\x15allow_local_addresses\x18\x1e \x01(\bR\x13allowLocalAddresses\x12K\n" +
+	"\x13pushed_group_states\x18\x1f \x03(\v2\x1b.idsync.v1.PushedGroupStateR\x11pushedGroupStates\x1a;\n" +
 	"\rAccountsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\x1a8\n" +
@@ -2567,7 +2662,14 @@ const file_idsync_v1_apps_proto_rawDesc = "" +
 	"QueueEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01B\x12\n" +
-	"\x10_patch_supported\"\xaa\x02\n" +
+	"\x10_patch_supported\"\xc8\x01\n" +
+	"\x10PushedGroupState\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\amissing\x18\x02 \x03(\tR\amissing\x12\x14\n" +
+	"\x05drift\x18\x03 \x01(\tR\x05drift\x125\n" +
+	"\bdrift_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\adriftAt\x129\n" +
+	"\n" +
+	"checked_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcheckedAt\"\xaa\x02\n" +
 	"\x0fDirectoryTarget\x12\x1c\n" +
 	"\tdirectory\x18\x01 \x01(\tR\tdirectory\x12\x1b\n" +
 	"\tparent_dn\x18\x02 \x01(\tR\bparentDn\x12,\n" +
@@ -2738,107 +2840,111 @@ func file_idsync_v1_apps_proto_rawDescGZIP() []byte {
 }
 
 var file_idsync_v1_apps_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_idsync_v1_apps_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_idsync_v1_apps_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_idsync_v1_apps_proto_goTypes = []any{
 	(AppAuthKind)(0),              // 0: idsync.v1.AppAuthKind
 	(*AppMappingRule)(nil),        // 1: idsync.v1.AppMappingRule
 	(*AppAssignment)(nil),         // 2: idsync.v1.AppAssignment
 	(*App)(nil),                   // 3: idsync.v1.App
-	(*DirectoryTarget)(nil),       // 4: idsync.v1.DirectoryTarget
-	(*CreateAppRequest)(nil),      // 5: idsync.v1.CreateAppRequest
-	(*CreateAppResponse)(nil),     // 6: idsync.v1.CreateAppResponse
-	(*UpdateAppRequest)(nil),      // 7: idsync.v1.UpdateAppRequest
-	(*UpdateAppResponse)(nil),     // 8: idsync.v1.UpdateAppResponse
-	(*ListAppsRequest)(nil),       // 9: idsync.v1.ListAppsRequest
-	(*ListAppsResponse)(nil),      // 10: idsync.v1.ListAppsResponse
-	(*GetAppRequest)(nil),         // 11: idsync.v1.GetAppRequest
-	(*GetAppResponse)(nil),        // 12: idsync.v1.GetAppResponse
-	(*DeleteAppRequest)(nil),      // 13: idsync.v1.DeleteAppRequest
-	(*DeleteAppResponse)(nil),     // 14: idsync.v1.DeleteAppResponse
-	(*TestAppRequest)(nil),        // 15: idsync.v1.TestAppRequest
-	(*TestAppResponse)(nil),       // 16: idsync.v1.TestAppResponse
-	(*PreviewAppRequest)(nil),     // 17: idsync.v1.PreviewAppRequest
-	(*PreviewAppResponse)(nil),    // 18: idsync.v1.PreviewAppResponse
-	(*AssignAppRequest)(nil),      // 19: idsync.v1.AssignAppRequest
-	(*AssignAppResponse)(nil),     // 20: idsync.v1.AssignAppResponse
-	(*UnassignAppRequest)(nil),    // 21: idsync.v1.UnassignAppRequest
-	(*UnassignAppResponse)(nil),   // 22: idsync.v1.UnassignAppResponse
-	(*ImportFromAppRequest)(nil),  // 23: idsync.v1.ImportFromAppRequest
-	(*RemoteAccount)(nil),         // 24: idsync.v1.RemoteAccount
-	(*ImportFromAppResponse)(nil), // 25: idsync.v1.ImportFromAppResponse
-	(*PushJob)(nil),               // 26: idsync.v1.PushJob
-	(*ListPushesRequest)(nil),     // 27: idsync.v1.ListPushesRequest
-	(*ListPushesResponse)(nil),    // 28: idsync.v1.ListPushesResponse
-	(*RetryPushesRequest)(nil),    // 29: idsync.v1.RetryPushesRequest
-	(*RetryPushesResponse)(nil),   // 30: idsync.v1.RetryPushesResponse
-	(*ManualTask)(nil),            // 31: idsync.v1.ManualTask
-	(*ListTasksRequest)(nil),      // 32: idsync.v1.ListTasksRequest
-	(*ListTasksResponse)(nil),     // 33: idsync.v1.ListTasksResponse
-	(*ResolveTaskRequest)(nil),    // 34: idsync.v1.ResolveTaskRequest
-	(*ResolveTaskResponse)(nil),   // 35: idsync.v1.ResolveTaskResponse
-	nil,                           // 36: idsync.v1.App.AccountsEntry
-	nil,                           // 37: idsync.v1.App.QueueEntry
-	(*timestamppb.Timestamp)(nil), // 38: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil), // 39: google.protobuf.FieldMask
+	(*PushedGroupState)(nil),      // 4: idsync.v1.PushedGroupState
+	(*DirectoryTarget)(nil),       // 5: idsync.v1.DirectoryTarget
+	(*CreateAppRequest)(nil),      // 6: idsync.v1.CreateAppRequest
+	(*CreateAppResponse)(nil),     // 7: idsync.v1.CreateAppResponse
+	(*UpdateAppRequest)(nil),      // 8: idsync.v1.UpdateAppRequest
+	(*UpdateAppResponse)(nil),     // 9: idsync.v1.UpdateAppResponse
+	(*ListAppsRequest)(nil),       // 10: idsync.v1.ListAppsRequest
+	(*ListAppsResponse)(nil),      // 11: idsync.v1.ListAppsResponse
+	(*GetAppRequest)(nil),         // 12: idsync.v1.GetAppRequest
+	(*GetAppResponse)(nil),        // 13: idsync.v1.GetAppResponse
+	(*DeleteAppRequest)(nil),      // 14: idsync.v1.DeleteAppRequest
+	(*DeleteAppResponse)(nil),     // 15: idsync.v1.DeleteAppResponse
+	(*TestAppRequest)(nil),        // 16: idsync.v1.TestAppRequest
+	(*TestAppResponse)(nil),       // 17: idsync.v1.TestAppResponse
+	(*PreviewAppRequest)(nil),     // 18: idsync.v1.PreviewAppRequest
+	(*PreviewAppResponse)(nil),    // 19: idsync.v1.PreviewAppResponse
+	(*AssignAppRequest)(nil),      // 20: idsync.v1.AssignAppRequest
+	(*AssignAppResponse)(nil),     // 21: idsync.v1.AssignAppResponse
+	(*UnassignAppRequest)(nil),    // 22: idsync.v1.UnassignAppRequest
+	(*UnassignAppResponse)(nil),   // 23: idsync.v1.UnassignAppResponse
+	(*ImportFromAppRequest)(nil),  // 24: idsync.v1.ImportFromAppRequest
+	(*RemoteAccount)(nil),         // 25: idsync.v1.RemoteAccount
+	(*ImportFromAppResponse)(nil), // 26: idsync.v1.ImportFromAppResponse
+	(*PushJob)(nil),               // 27: idsync.v1.PushJob
+	(*ListPushesRequest)(nil),     // 28: idsync.v1.ListPushesRequest
+	(*ListPushesResponse)(nil),    // 29: idsync.v1.ListPushesResponse
+	(*RetryPushesRequest)(nil),    // 30: idsync.v1.RetryPushesRequest
+	(*RetryPushesResponse)(nil),   // 31: idsync.v1.RetryPushesResponse
+	(*ManualTask)(nil),            // 32: idsync.v1.ManualTask
+	(*ListTasksRequest)(nil),      // 33: idsync.v1.ListTasksRequest
+	(*ListTasksResponse)(nil),     // 34: idsync.v1.ListTasksResponse
+	(*ResolveTaskRequest)(nil),    // 35: idsync.v1.ResolveTaskRequest
+	(*ResolveTaskResponse)(nil),   // 36: idsync.v1.ResolveTaskResponse
+	nil,                           // 37: idsync.v1.App.AccountsEntry
+	nil,                           // 38: idsync.v1.App.QueueEntry
+	(*timestamppb.Timestamp)(nil), // 39: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil), // 40: google.protobuf.FieldMask
 }
 var file_idsync_v1_apps_proto_depIdxs = []int32{
 	0,  // 0: idsync.v1.App.auth:type_name -> idsync.v1.AppAuthKind
 	1,  // 1: idsync.v1.App.mapping:type_name -> idsync.v1.AppMappingRule
 	2,  // 2: idsync.v1.App.assignments:type_name -> idsync.v1.AppAssignment
-	36, // 3: idsync.v1.App.accounts:type_name -> idsync.v1.App.AccountsEntry
-	37, // 4: idsync.v1.App.queue:type_name -> idsync.v1.App.QueueEntry
-	38, // 5: idsync.v1.App.created_at:type_name -> google.protobuf.Timestamp
-	4,  // 6: idsync.v1.App.directory_target:type_name -> idsync.v1.DirectoryTarget
-	3,  // 7: idsync.v1.CreateAppRequest.app:type_name -> idsync.v1.App
-	3,  // 8: idsync.v1.CreateAppResponse.app:type_name -> idsync.v1.App
-	3,  // 9: idsync.v1.UpdateAppRequest.app:type_name -> idsync.v1.App
-	39, // 10: idsync.v1.UpdateAppRequest.update_mask:type_name -> google.protobuf.FieldMask
-	3,  // 11: idsync.v1.UpdateAppResponse.app:type_name -> idsync.v1.App
-	3,  // 12: idsync.v1.ListAppsResponse.apps:type_name -> idsync.v1.App
-	3,  // 13: idsync.v1.GetAppResponse.app:type_name -> idsync.v1.App
-	3,  // 14: idsync.v1.AssignAppResponse.app:type_name -> idsync.v1.App
-	3,  // 15: idsync.v1.UnassignAppResponse.app:type_name -> idsync.v1.App
-	24, // 16: idsync.v1.ImportFromAppResponse.unmatched:type_name -> idsync.v1.RemoteAccount
-	38, // 17: idsync.v1.PushJob.next_at:type_name -> google.protobuf.Timestamp
-	38, // 18: idsync.v1.PushJob.updated_at:type_name -> google.protobuf.Timestamp
-	26, // 19: idsync.v1.ListPushesResponse.jobs:type_name -> idsync.v1.PushJob
-	38, // 20: idsync.v1.ManualTask.created_at:type_name -> google.protobuf.Timestamp
-	38, // 21: idsync.v1.ManualTask.resolved_at:type_name -> google.protobuf.Timestamp
-	31, // 22: idsync.v1.ListTasksResponse.tasks:type_name -> idsync.v1.ManualTask
-	31, // 23: idsync.v1.ResolveTaskResponse.task:type_name -> idsync.v1.ManualTask
-	5,  // 24: idsync.v1.AppService.CreateApp:input_type -> idsync.v1.CreateAppRequest
-	7,  // 25: idsync.v1.AppService.UpdateApp:input_type -> idsync.v1.UpdateAppRequest
-	9,  // 26: idsync.v1.AppService.ListApps:input_type -> idsync.v1.ListAppsRequest
-	11, // 27: idsync.v1.AppService.GetApp:input_type -> idsync.v1.GetAppRequest
-	13, // 28: idsync.v1.AppService.DeleteApp:input_type -> idsync.v1.DeleteAppRequest
-	15, // 29: idsync.v1.AppService.TestApp:input_type -> idsync.v1.TestAppRequest
-	17, // 30: idsync.v1.AppService.PreviewApp:input_type -> idsync.v1.PreviewAppRequest
-	19, // 31: idsync.v1.AppService.AssignApp:input_type -> idsync.v1.AssignAppRequest
-	21, // 32: idsync.v1.AppService.UnassignApp:input_type -> idsync.v1.UnassignAppRequest
-	23, // 33: idsync.v1.AppService.ImportFromApp:input_type -> idsync.v1.ImportFromAppRequest
-	27, // 34: idsync.v1.AppService.ListPushes:input_type -> idsync.v1.ListPushesRequest
-	29, // 35: idsync.v1.AppService.RetryPushes:input_type -> idsync.v1.RetryPushesRequest
-	32, // 36: idsync.v1.AppService.ListTasks:input_type -> idsync.v1.ListTasksRequest
-	34, // 37: idsync.v1.AppService.ResolveTask:input_type -> idsync.v1.ResolveTaskRequest
-	6,  // 38: idsync.v1.AppService.CreateApp:output_type -> idsync.v1.CreateAppResponse
-	8,  // 39: idsync.v1.AppService.UpdateApp:output_type -> idsync.v1.UpdateAppResponse
-	10, // 40: idsync.v1.AppService.ListApps:output_type -> idsync.v1.ListAppsResponse
-	12, // 41: idsync.v1.AppService.GetApp:output_type -> idsync.v1.GetAppResponse
-	14, // 42: idsync.v1.AppService.DeleteApp:output_type -> idsync.v1.DeleteAppResponse
-	16, // 43: idsync.v1.AppService.TestApp:output_type -> idsync.v1.TestAppResponse
-	18, // 44: idsync.v1.AppService.PreviewApp:output_type -> idsync.v1.PreviewAppResponse
-	20, // 45: idsync.v1.AppService.AssignApp:output_type -> idsync.v1.AssignAppResponse
-	22, // 46: idsync.v1.AppService.UnassignApp:output_type -> idsync.v1.UnassignAppResponse
-	25, // 47: idsync.v1.AppService.ImportFromApp:output_type -> idsync.v1.ImportFromAppResponse
-	28, // 48: idsync.v1.AppService.ListPushes:output_type -> idsync.v1.ListPushesResponse
-	30, // 49: idsync.v1.AppService.RetryPushes:output_type -> idsync.v1.RetryPushesResponse
-	33, // 50: idsync.v1.AppService.ListTasks:output_type -> idsync.v1.ListTasksResponse
-	35, // 51: idsync.v1.AppService.ResolveTask:output_type -> idsync.v1.ResolveTaskResponse
-	38, // [38:52] is the sub-list for method output_type
-	24, // [24:38] is the sub-list for method input_type
-	24, // [24:24] is the sub-list for extension type_name
-	24, // [24:24] is the sub-list for extension extendee
-	0,  // [0:24] is the sub-list for field type_name
+	37, // 3: idsync.v1.App.accounts:type_name -> idsync.v1.App.AccountsEntry
+	38, // 4: idsync.v1.App.queue:type_name -> idsync.v1.App.QueueEntry
+	39, // 5: idsync.v1.App.created_at:type_name -> google.protobuf.Timestamp
+	5,  // 6: idsync.v1.App.directory_target:type_name -> idsync.v1.DirectoryTarget
+	4,  // 7: idsync.v1.App.pushed_group_states:type_name -> idsync.v1.PushedGroupState
+	39, // 8: idsync.v1.PushedGroupState.drift_at:type_name -> google.protobuf.Timestamp
+	39, // 9: idsync.v1.PushedGroupState.checked_at:type_name -> google.protobuf.Timestamp
+	3,  // 10: idsync.v1.CreateAppRequest.app:type_name -> idsync.v1.App
+	3,  // 11: idsync.v1.CreateAppResponse.app:type_name -> idsync.v1.App
+	3,  // 12: idsync.v1.UpdateAppRequest.app:type_name -> idsync.v1.App
+	40, // 13: idsync.v1.UpdateAppRequest.update_mask:type_name -> google.protobuf.FieldMask
+	3,  // 14: idsync.v1.UpdateAppResponse.app:type_name -> idsync.v1.App
+	3,  // 15: idsync.v1.ListAppsResponse.apps:type_name -> idsync.v1.App
+	3,  // 16: idsync.v1.GetAppResponse.app:type_name -> idsync.v1.App
+	3,  // 17: idsync.v1.AssignAppResponse.app:type_name -> idsync.v1.App
+	3,  // 18: idsync.v1.UnassignAppResponse.app:type_name -> idsync.v1.App
+	25, // 19: idsync.v1.ImportFromAppResponse.unmatched:type_name -> idsync.v1.RemoteAccount
+	39, // 20: idsync.v1.PushJob.next_at:type_name -> google.protobuf.Timestamp
+	39, // 21: idsync.v1.PushJob.updated_at:type_name -> google.protobuf.Timestamp
+	27, // 22: idsync.v1.ListPushesResponse.jobs:type_name -> idsync.v1.PushJob
+	39, // 23: idsync.v1.ManualTask.created_at:type_name -> google.protobuf.Timestamp
+	39, // 24: idsync.v1.ManualTask.resolved_at:type_name -> google.protobuf.Timestamp
+	32, // 25: idsync.v1.ListTasksResponse.tasks:type_name -> idsync.v1.ManualTask
+	32, // 26: idsync.v1.ResolveTaskResponse.task:type_name -> idsync.v1.ManualTask
+	6,  // 27: idsync.v1.AppService.CreateApp:input_type -> idsync.v1.CreateAppRequest
+	8,  // 28: idsync.v1.AppService.UpdateApp:input_type -> idsync.v1.UpdateAppRequest
+	10, // 29: idsync.v1.AppService.ListApps:input_type -> idsync.v1.ListAppsRequest
+	12, // 30: idsync.v1.AppService.GetApp:input_type -> idsync.v1.GetAppRequest
+	14, // 31: idsync.v1.AppService.DeleteApp:input_type -> idsync.v1.DeleteAppRequest
+	16, // 32: idsync.v1.AppService.TestApp:input_type -> idsync.v1.TestAppRequest
+	18, // 33: idsync.v1.AppService.PreviewApp:input_type -> idsync.v1.PreviewAppRequest
+	20, // 34: idsync.v1.AppService.AssignApp:input_type -> idsync.v1.AssignAppRequest
+	22, // 35: idsync.v1.AppService.UnassignApp:input_type -> idsync.v1.UnassignAppRequest
+	24, // 36: idsync.v1.AppService.ImportFromApp:input_type -> idsync.v1.ImportFromAppRequest
+	28, // 37: idsync.v1.AppService.ListPushes:input_type -> idsync.v1.ListPushesRequest
+	30, // 38: idsync.v1.AppService.RetryPushes:input_type -> idsync.v1.RetryPushesRequest
+	33, // 39: idsync.v1.AppService.ListTasks:input_type -> idsync.v1.ListTasksRequest
+	35, // 40: idsync.v1.AppService.ResolveTask:input_type -> idsync.v1.ResolveTaskRequest
+	7,  // 41: idsync.v1.AppService.CreateApp:output_type -> idsync.v1.CreateAppResponse
+	9,  // 42: idsync.v1.AppService.UpdateApp:output_type -> idsync.v1.UpdateAppResponse
+	11, // 43: idsync.v1.AppService.ListApps:output_type -> idsync.v1.ListAppsResponse
+	13, // 44: idsync.v1.AppService.GetApp:output_type -> idsync.v1.GetAppResponse
+	15, // 45: idsync.v1.AppService.DeleteApp:output_type -> idsync.v1.DeleteAppResponse
+	17, // 46: idsync.v1.AppService.TestApp:output_type -> idsync.v1.TestAppResponse
+	19, // 47: idsync.v1.AppService.PreviewApp:output_type -> idsync.v1.PreviewAppResponse
+	21, // 48: idsync.v1.AppService.AssignApp:output_type -> idsync.v1.AssignAppResponse
+	23, // 49: idsync.v1.AppService.UnassignApp:output_type -> idsync.v1.UnassignAppResponse
+	26, // 50: idsync.v1.AppService.ImportFromApp:output_type -> idsync.v1.ImportFromAppResponse
+	29, // 51: idsync.v1.AppService.ListPushes:output_type -> idsync.v1.ListPushesResponse
+	31, // 52: idsync.v1.AppService.RetryPushes:output_type -> idsync.v1.RetryPushesResponse
+	34, // 53: idsync.v1.AppService.ListTasks:output_type -> idsync.v1.ListTasksResponse
+	36, // 54: idsync.v1.AppService.ResolveTask:output_type -> idsync.v1.ResolveTaskResponse
+	41, // [41:55] is the sub-list for method output_type
+	27, // [27:41] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_idsync_v1_apps_proto_init() }
@@ -2853,7 +2959,7 @@ func file_idsync_v1_apps_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_idsync_v1_apps_proto_rawDesc), len(file_idsync_v1_apps_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   37,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

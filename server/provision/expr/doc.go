@@ -1,5 +1,6 @@
 // Package expr is the small language in which admins map hub profile fields
-// to an application's SCIM attributes:
+// to an application's SCIM attributes, and in which group rules
+// (server/rules) say which users their group holds. A mapping:
 //
 //	userName                 ← lower(email)
 //	displayName              ← coalesce(display_name, given_name + " " + family_name)
@@ -37,10 +38,16 @@
 //	a + b                    string concatenation; null if either side is null
 //	a == b  a != b           equality: same kind and same value (strings
 //	                         compare case-sensitively; use lower)
+//	x in list                whether the string x is an element of list,
+//	                         case-sensitively ("contractors" in groups;
+//	                         "eng" in lower(groups)); a string on the
+//	                         right counts as a list of one, null as an
+//	                         empty list; null is in nothing. Negate with
+//	                         !("x" in list)
 //	a && b  a || b  !a       logic on bools, null counting as false
 //	( … )                    grouping
 //
-// Precedence from low to high: ||, &&, == and !=, +, !, then [index].
+// Precedence from low to high: ||, &&, ==, != and in, +, !, then [index].
 // && and || only evaluate their right side when needed.
 //
 // # Functions
@@ -70,6 +77,10 @@
 //	attr("name")               the field extra.name, for extra attributes whose
 //	                           names are not plain identifiers
 //	                           (attr("msDS-cloudExtensionAttribute1"))
+//	random([len])              a random password that the target directory's
+//	                           password rules accept (every class, at least
+//	                           len characters, 20 by default); only in a
+//	                           directory's initial password expression
 //
 // # Examples
 //
@@ -83,6 +94,8 @@
 //	split(email, "@")[0]                          → "Ada.Lovelace"
 //	replace(lower(given_name), " ", ".")
 //	extra.employeeType == "contractor" || !empty(extra.agency)
+//	"contractors" in groups && !("interns" in groups)
+//	lower(extra.employeeType) in split("contractor,vendor", ",")
 //
 // It may import the standard library only; never `agent` or `ldapsync`.
 package expr

@@ -106,6 +106,8 @@ func (ev *evaluator) binary(n *binary) (Value, error) {
 		return Bool(l.Equal(r)), nil
 	case tNe:
 		return Bool(!l.Equal(r)), nil
+	case tIn:
+		return ev.in(n, l, r)
 	}
 	// tPlus: string concatenation, null absorbing like SQL's ||.
 	if l.kind == KindNull || r.kind == KindNull {
@@ -122,6 +124,28 @@ func (ev *evaluator) binary(n *binary) (Value, error) {
 		return Null(), ev.errorf(n, "string longer than %d bytes", MaxString)
 	}
 	return String(l.s + r.s), nil
+}
+
+// in is x in list: whether the string x is an element of the list (a
+// string counts as a list of one, null as an empty list); null is in
+// nothing.
+func (ev *evaluator) in(n *binary, x, list Value) (Value, error) {
+	switch x.kind {
+	case KindNull:
+		return Bool(false), nil
+	case KindString:
+	default:
+		return Null(), ev.errorf(n.l, `"in" looks for a string, got %s %s`, x.describe(), x)
+	}
+	switch list.kind {
+	case KindNull:
+		return Bool(false), nil
+	case KindString:
+		return Bool(list.s == x.s), nil
+	case KindList:
+		return Bool(slices.Contains(list.l, x.s)), nil
+	}
+	return Null(), ev.errorf(n.r, `"in" looks in a list, got %s %s`, list.describe(), list)
 }
 
 func (ev *evaluator) index(n *index) (Value, error) {
@@ -205,6 +229,7 @@ func init() {
 		{name: "default", min: 2, max: 2, lazy: defaultFn},
 		{name: "if", min: 3, max: 3, lazy: ifFn},
 		{name: "attr", min: 1, max: 1, call: attr},
+		{name: "random", min: 0, max: 1, call: random},
 	}
 	functions = make(map[string]*function, len(fs))
 	for _, f := range fs {
@@ -495,4 +520,35 @@ func ifFn(ev *evaluator, c *call) (Value, error) {
 		return ev.eval(c.args[1])
 	}
 	return ev.eval(c.args[2])
+}
+
+// Randomizer is an Env that makes the values of random(): the password
+// rules of the directory a password is for. Elsewhere random() is an
+// error: a mapping that changed at every evaluation would push forever.
+type Randomizer interface {
+	// Random returns a random password of at least length characters (0:
+	// the rules' own length) that the rules accept.
+	Random(length int) (string, error)
+}
+
+func random(ev *evaluator, c *call, args []Value) (Value, error) {
+	n := 0
+	if len(args) == 1 {
+		var err error
+		if n, err = ev.wantInt(c, args, 0); err != nil {
+			return Null(), err
+		}
+		if n < 1 || n > 256 {
+			return Null(), ev.errorf(c.args[0], "random: length %d: must be from 1 to 256", n)
+		}
+	}
+	r, ok := ev.env.(Randomizer)
+	if !ok {
+		return Null(), ev.errorf(c, "random: makes passwords, and is only available in a directory's initial password expression")
+	}
+	s, err := r.Random(n)
+	if err != nil {
+		return Null(), ev.errorf(c, "random: %v", err)
+	}
+	return String(s), nil
 }

@@ -109,6 +109,21 @@ func TestEval(t *testing.T) {
 		{"index null", `nothing[0]`, null},
 		{"null index", `split("a b c", " ")[missing]`, null},
 		{"index computed", `split("a b c", " ")[-1]`, str("c")},
+		{"in list", `"Staff" in extra.groups`, yes},
+		{"in list needs whole element", `"Sta" in extra.groups`, no},
+		{"in is case-sensitive", `"staff" in extra.groups`, no},
+		{"in lowered list", `"staff" in lower(extra.groups)`, yes},
+		{"in string is equality", `"contractor" in extra.employeeType`, yes},
+		{"in string not a substring", `"contract" in extra.employeeType`, no},
+		{"in null list", `"x" in middle_name`, no},
+		{"in empty list", `"x" in extra.none`, no},
+		{"null in list", `middle_name in extra.groups`, no},
+		{"in computed list", `lower(extra.employeeType) in split("contractor,vendor", ",")`, yes},
+		{"not in", `!("Eng" in extra.groups)`, no},
+		{"precedence + over in", `"St" + "aff" in extra.groups`, yes},
+		{"precedence in over &&", `"Eng" in extra.groups && status == "active"`, yes},
+		{"in chains left to right", `"Eng" in extra.groups == true`, yes},
+		{"a name starting with in is a name", `inbox == null && "x" in inbox == false`, yes},
 
 		// Every function.
 		{"lower list", `lower(extra.proxyAddresses)`, list("smtp:ada@example.com", "smtp:ada@old.example.com")},
@@ -208,6 +223,9 @@ func TestCompileErrors(t *testing.T) {
 		{"lower(\n  email,\n  x)", 1, 1, `lower takes 1 argument, got 2`},
 		{"email +\n  # comment", 2, 3, `unexpected '#'`},
 		{`a..b`, 1, 1, `malformed name "a..b"`},
+		{`in groups`, 1, 1, `expected a value (a name, string, number, call or "("), found "in"`},
+		{`"x" in`, 1, 7, `expected a value (a name, string, number, call or "("), found the end`},
+		{`"x" groups`, 1, 5, `expected an operator or the end, found name groups`},
 		{`extra.`, 1, 1, `malformed name "extra."`},
 		{`é`, 1, 1, `unexpected 'é'`},
 		{"a\x01", 1, 2, `unexpected character U+0001`},
@@ -260,6 +278,9 @@ func TestEvalErrors(t *testing.T) {
 		{`contains(enabled, "x")`, 10, `contains: argument 1 must be a string or a list`},
 		{`attr(enabled)`, 6, `attr: argument 1 must be a string, got a bool`},
 		{`before(email, 1)`, 15, `before: argument 2 must be a string, got a integer 1`},
+		{`enabled in extra.groups`, 1, `"in" looks for a string, got a bool true`},
+		{`extra.groups in extra.groups`, 1, `"in" looks for a string, got a list`},
+		{`"x" in enabled`, 8, `"in" looks in a list, got a bool true`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.src, func(t *testing.T) {
@@ -437,4 +458,44 @@ func ExampleCompile() {
 	// "Ada Lovelace"
 	// [display_name family_name given_name]
 	// 1:12: expected "," or ")" in the call to lower, found the end
+}
+
+// randomEnv is an Env with password rules: random() asks it.
+type randomEnv struct {
+	expr.MapEnv
+	asked []int
+}
+
+func (r *randomEnv) Random(n int) (string, error) {
+	r.asked = append(r.asked, n)
+	return fmt.Sprintf("pw%d", n), nil
+}
+
+// TestRandom: random() asks the password rules of its environment, with
+// the length given (0: the rules' own); elsewhere it is an error, and
+// Calls finds it so that a mapping can refuse it.
+func TestRandom(t *testing.T) {
+	env := &randomEnv{MapEnv: expr.MapEnv{"username": "ann"}}
+	for _, tt := range []struct{ src, want string }{
+		{"random()", "pw0"}, {"random(32)", "pw32"}, {`"x-" + random(8)`, "x-pw8"},
+	} {
+		v, err := expr.MustCompile(tt.src).Eval(env)
+		if s, _ := v.AsString(); err != nil || s != tt.want {
+			t.Errorf("%s = %v, %v; want %q", tt.src, v, err, tt.want)
+		}
+	}
+	if _, err := expr.MustCompile("random()").Eval(expr.MapEnv{}); err == nil || !strings.Contains(err.Error(), "only available in a directory's initial password") {
+		t.Errorf("random() without password rules: %v", err)
+	}
+	if _, err := expr.MustCompile("random(0)").Eval(env); err == nil || !strings.Contains(err.Error(), "length 0") {
+		t.Errorf("random(0): %v", err)
+	}
+	if _, err := expr.Compile(`random("a")`); err != nil {
+		t.Errorf("compile random(\"a\"): %v (the type is checked when it runs)", err)
+	}
+	for src, want := range map[string]bool{"random()": true, `lower(username) + random(4)`: true, "random": false, `"random()"`: false} {
+		if got := expr.MustCompile(src).Calls("random"); got != want {
+			t.Errorf("Calls(random) of %s = %v, want %v", src, got, want)
+		}
+	}
 }

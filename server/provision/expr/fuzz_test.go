@@ -24,6 +24,7 @@ func FuzzCompileEval(f *testing.F) {
 		`replace(join(extra.list, ";"), ";", "\u00e9")`,
 		`contains(extra.list, "a") && starts_with(x, 'b') && ends_with(x, "c")`,
 		`attr("list")[-1] != str(empty(after(email, "@")))`,
+		`"b" in extra.list && !(email in split(x, ",")) || "a" in upper(extra.list)`,
 	} {
 		f.Add(src, "Ada.Lovelace@Example.com", "a,b,c")
 	}

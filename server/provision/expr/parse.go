@@ -70,6 +70,36 @@ func Compile(src string) (*Expr, error) {
 	return e, nil
 }
 
+// Calls reports whether the expression calls the function name.
+func (e *Expr) Calls(name string) bool {
+	found := false
+	walk(e.root, func(n node) {
+		if c, ok := n.(*call); ok && c.fn.name == name {
+			found = true
+		}
+	})
+	return found
+}
+
+// walk calls fn for n and every node beneath it, parents first.
+func walk(n node, fn func(node)) {
+	fn(n)
+	switch n := n.(type) {
+	case *call:
+		for _, a := range n.args {
+			walk(a, fn)
+		}
+	case *index:
+		walk(n.x, fn)
+		walk(n.i, fn)
+	case *not:
+		walk(n.x, fn)
+	case *binary:
+		walk(n.l, fn)
+		walk(n.r, fn)
+	}
+}
+
 // MustCompile is Compile for expressions known to be valid; it panics on an
 // error.
 func MustCompile(src string) *Expr {
@@ -129,8 +159,7 @@ func (n *binary) pos() int  { return n.p }
 
 func collectFields(n node) []string {
 	var out []string
-	var walk func(node)
-	walk = func(n node) {
+	walk(n, func(n node) {
 		switch n := n.(type) {
 		case *field:
 			out = append(out, n.name)
@@ -140,20 +169,8 @@ func collectFields(n node) []string {
 					out = append(out, extraPrefix+l.v.s)
 				}
 			}
-			for _, a := range n.args {
-				walk(a)
-			}
-		case *index:
-			walk(n.x)
-			walk(n.i)
-		case *not:
-			walk(n.x)
-		case *binary:
-			walk(n.l)
-			walk(n.r)
 		}
-	}
-	walk(n)
+	})
 	slices.Sort(out)
 	return slices.Compact(out)
 }
@@ -178,12 +195,13 @@ const (
 	tNe
 	tAnd
 	tOr
+	tIn
 )
 
 var tokenNames = [...]string{
 	tEOF: "the end", tIdent: "name", tString: "string", tInt: "integer",
 	tLParen: `"("`, tRParen: `")"`, tLBrack: `"["`, tRBrack: `"]"`, tComma: `","`,
-	tPlus: `"+"`, tMinus: `"-"`, tNot: `"!"`, tEq: `"=="`, tNe: `"!="`, tAnd: `"&&"`, tOr: `"||"`,
+	tPlus: `"+"`, tMinus: `"-"`, tNot: `"!"`, tEq: `"=="`, tNe: `"!="`, tAnd: `"&&"`, tOr: `"||"`, tIn: `"in"`,
 }
 
 type token struct {
@@ -268,6 +286,10 @@ func (p *parser) lex() error {
 			if strings.HasSuffix(name, ".") || strings.Contains(name, "..") {
 				return newError(src, start, "malformed name %q: dots must separate parts", name)
 			}
+			if name == "in" {
+				p.toks = append(p.toks, token{kind: tIn, pos: start})
+				break
+			}
 			p.toks = append(p.toks, token{kind: tIdent, pos: start, text: name})
 		default:
 			r, _ := utf8.DecodeRuneInString(src[i:])
@@ -338,8 +360,8 @@ func (p *parser) lexString(i int) (string, int, error) {
 	return "", 0, newError(src, i, "string not closed")
 }
 
-// Precedence climbing: level 0 is ||, 1 &&, 2 == and !=, 3 +.
-var levels = [][]tokenKind{{tOr}, {tAnd}, {tEq, tNe}, {tPlus}}
+// Precedence climbing: level 0 is ||, 1 &&, 2 ==, != and in, 3 +.
+var levels = [][]tokenKind{{tOr}, {tAnd}, {tEq, tNe, tIn}, {tPlus}}
 
 func (p *parser) parseExpr(depth int) (node, error) { return p.parseLevel(0, depth) }
 

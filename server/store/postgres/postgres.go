@@ -74,6 +74,7 @@ func dialect() sqlstore.Dialect {
 		// foreign_key_violation
 		IsForeignKeyViolation: func(err error) bool { return hasCode(err, "23503") },
 		IsRetryable:           isRetryable,
+		Bytewise:              ` COLLATE "C"`,
 		Migrations:            migrations,
 		MigrationsTable: `CREATE TABLE IF NOT EXISTS schema_migrations (
 			version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)`,

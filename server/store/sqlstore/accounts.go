@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/idsync/idsync/server/store"
 )
@@ -161,29 +162,46 @@ func (s *Store) ListUnmatched(ctx context.Context, appID int64) ([]store.RemoteA
 }
 
 // PutPushedGroup records the app group a hub group is pushed to: a new
-// one with g.CreatedAt now, a known one with its remote id replaced (and
-// g.CreatedAt set to the stored one). An unknown app or group is
-// store.ErrNotFound.
+// one with g.CreatedAt now, a known one with what its push knows replaced
+// (and g.CreatedAt and g.CheckAt set to the stored ones). An unknown app
+// or group is store.ErrNotFound.
 func (s *Store) PutPushedGroup(ctx context.Context, g *store.PushedGroup) error {
-	err := s.wr.row(ctx, `INSERT INTO pushed_groups (app_id, group_id, remote_id, created_at) VALUES (?, ?, ?, ?)
-		ON CONFLICT (app_id, group_id) DO UPDATE SET remote_id = excluded.remote_id RETURNING created_at`,
-		g.AppID, g.GroupID, g.RemoteID, s.wr.t(now())).Scan(scanTime{&g.CreatedAt})
+	missing, err := jsonArg(g.Missing, len(g.Missing) == 0)
+	if err != nil {
+		return fmt.Errorf("storing pushed group %s of app %d: %w", g.GroupID, g.AppID, err)
+	}
+	err = s.wr.row(ctx, `INSERT INTO pushed_groups (app_id, group_id, remote_id, display_name, missing, checked_at, drift,
+		drift_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+		ON CONFLICT (app_id, group_id) DO UPDATE SET remote_id = excluded.remote_id, display_name = excluded.display_name,
+		missing = excluded.missing, checked_at = excluded.checked_at, drift = excluded.drift, drift_at = excluded.drift_at
+		RETURNING created_at, check_at`,
+		g.AppID, g.GroupID, g.RemoteID, g.DisplayName, missing, s.wr.t(g.CheckedAt), g.Drift, s.wr.t(g.DriftAt),
+		s.wr.t(now())).Scan(scanTime{&g.CreatedAt}, scanTime{&g.CheckAt})
 	if err != nil {
 		return s.refErr(err, "storing pushed group %s of app %d", g.GroupID, g.AppID)
 	}
 	return nil
 }
 
+// CheckPushedGroups sets CheckAt of an app's pushed groups.
+func (s *Store) CheckPushedGroups(ctx context.Context, appID int64, at time.Time) error {
+	if _, err := s.wr.exec(ctx, `UPDATE pushed_groups SET check_at = ? WHERE app_id = ?`, s.wr.t(at), appID); err != nil {
+		return fmt.Errorf("asking for a check of the pushed groups of app %d: %w", appID, err)
+	}
+	return nil
+}
+
 // ListPushedGroups returns an app's pushed groups ordered by group id.
 func (s *Store) ListPushedGroups(ctx context.Context, appID int64) ([]*store.PushedGroup, error) {
-	rows, err := s.rd.query(ctx, `SELECT app_id, group_id, remote_id, created_at FROM pushed_groups
-		WHERE app_id = ? ORDER BY group_id`, appID)
+	rows, err := s.rd.query(ctx, `SELECT app_id, group_id, remote_id, display_name, missing, check_at, checked_at, drift,
+		drift_at, created_at FROM pushed_groups WHERE app_id = ? ORDER BY group_id`, appID)
 	if err != nil {
 		return nil, fmt.Errorf("listing the pushed groups of app %d: %w", appID, err)
 	}
 	return collect(rows, func(sc scanner) (*store.PushedGroup, error) {
 		g := &store.PushedGroup{}
-		err := sc.Scan(&g.AppID, &g.GroupID, &g.RemoteID, scanTime{&g.CreatedAt})
+		err := sc.Scan(&g.AppID, &g.GroupID, &g.RemoteID, &g.DisplayName, scanJSON{&g.Missing, "missing members"},
+			scanTime{&g.CheckAt}, scanTime{&g.CheckedAt}, &g.Drift, scanTime{&g.DriftAt}, scanTime{&g.CreatedAt})
 		return g, err
 	}, fmt.Sprintf("listing the pushed groups of app %d", appID))
 }

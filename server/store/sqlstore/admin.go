@@ -132,6 +132,11 @@ func appendAudit(ctx context.Context, tx runner, events []*store.AuditEvent) err
 		if err != nil {
 			return fmt.Errorf("appending audit event %s: %w", e.Action, err)
 		}
+		if k := activityOf(e.Action); k != "" {
+			if err := bumpActivity(ctx, tx, e.At, k, 1); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -149,6 +154,9 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]*store.Au
 	}
 	if f.AfterID > 0 {
 		add("id > ?", f.AfterID)
+	}
+	if f.BeforeID > 0 {
+		add("id < ?", f.BeforeID)
 	}
 	prefix := func(col, v string) {
 		add(col+" LIKE ? ESCAPE '\\'", likeEscape(v)+"%")
@@ -177,7 +185,11 @@ func (s *Store) ListAudit(ctx context.Context, f store.AuditFilter) ([]*store.Au
 	if len(where) > 0 {
 		q += ` WHERE ` + strings.Join(where, " AND ")
 	}
-	rows, err := s.rd.query(ctx, q+fmt.Sprintf(` ORDER BY id LIMIT %d`, limit), args...)
+	order := "id"
+	if f.Newest {
+		order = "id DESC"
+	}
+	rows, err := s.rd.query(ctx, q+fmt.Sprintf(` ORDER BY %s LIMIT %d`, order, limit), args...)
 	if err != nil {
 		return nil, fmt.Errorf("listing audit events: %w", err)
 	}

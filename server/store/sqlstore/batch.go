@@ -169,7 +169,7 @@ func (s *Store) ApplyBatch(ctx context.Context, b *store.Batch) (store.BatchResu
 			return err
 		}
 		res = a.res
-		return nil
+		return bumpActivity(ctx, tx, a.now, store.ActivityChanges, int64(res.Created+res.Updated+res.Deleted))
 	})
 	if err != nil {
 		return store.BatchResult{}, fmt.Errorf("applying batch %d of run %d: %w", b.Sequence, b.RunID, err)

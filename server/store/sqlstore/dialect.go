@@ -37,6 +37,10 @@ type Dialect struct {
 	// IsRetryable, when set, reports whether a transaction that failed
 	// with err may simply run again (a deadlock between two writers).
 	IsRetryable func(error) bool
+	// Bytewise is appended to a computed text expression that is compared
+	// or ordered byte-wise (` COLLATE "C"`), or "" where text already
+	// compares so (SQLite).
+	Bytewise string
 	// Migrations holds the schema files migrations/NNNN_name.sql, applied
 	// in order of NNNN, each in one transaction.
 	Migrations fs.FS

@@ -9,7 +9,7 @@ import (
 )
 
 const directoryCols = `id, name, kind, base_dn, user_filter, group_filter, mapping,
-	safeguard_percent, safeguard_max, capture_strategy, poll_interval_ms, full_import_interval_ms, created_at, mastered, write_back, initial_password, retention_ms`
+	safeguard_percent, safeguard_max, capture_strategy, poll_interval_ms, full_import_interval_ms, created_at, mastered, write_back, initial_password, retention_ms, password_policy`
 
 func scanDirectory(sc scanner) (*store.Directory, error) {
 	d := &store.Directory{}
@@ -18,7 +18,7 @@ func scanDirectory(sc scanner) (*store.Directory, error) {
 		scanJSON{&d.Mapping, "mapping"}, &d.SafeguardPercent, &d.SafeguardMax, &d.CaptureStrategy,
 		scanMillis{&d.PollInterval}, scanMillis{&d.FullImportInterval}, scanTime{&d.CreatedAt},
 		scanJSON{&d.Mastered, "mastered fields"}, scanJSON{&d.WriteBack, "write-back settings"}, &password,
-		scanMillis{&d.Retention})
+		scanMillis{&d.Retention}, &d.PasswordPolicy)
 	if d.WriteBack != nil && len(password) > 0 {
 		d.WriteBack.InitialPassword = password
 	}
@@ -58,11 +58,12 @@ func (s *Store) CreateDirectory(ctx context.Context, d *store.Directory) error {
 	created := now()
 	err = s.wr.row(ctx, `INSERT INTO directories (name, kind, base_dn, user_filter, group_filter, mapping,
 		safeguard_percent, safeguard_max, capture_strategy, poll_interval_ms, full_import_interval_ms, created_at, mastered,
-		write_back, initial_password, retention_ms)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		write_back, initial_password, retention_ms, password_policy)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		d.Name, string(d.Kind), d.BaseDN, d.UserFilter, d.GroupFilter, mapping,
 		d.SafeguardPercent, d.SafeguardMax, d.CaptureStrategy, millisArg(d.PollInterval),
-		millisArg(d.FullImportInterval), s.wr.t(created), mastered, wb, password, d.Retention.Milliseconds()).Scan(&d.ID)
+		millisArg(d.FullImportInterval), s.wr.t(created), mastered, wb, password, d.Retention.Milliseconds(),
+		d.PasswordPolicy).Scan(&d.ID)
 	if err != nil {
 		return s.uniqueConflict(err, "creating directory %q", d.Name)
 	}
@@ -88,10 +89,10 @@ func (s *Store) UpdateDirectory(ctx context.Context, d *store.Directory) error {
 	n, err := s.wr.execN(ctx, `UPDATE directories SET name = ?, kind = ?, base_dn = ?, user_filter = ?,
 		group_filter = ?, mapping = ?, safeguard_percent = ?, safeguard_max = ?, capture_strategy = ?,
 		poll_interval_ms = ?, full_import_interval_ms = ?, mastered = ?, write_back = ?, initial_password = ?,
-		retention_ms = ? WHERE id = ?`,
+		retention_ms = ?, password_policy = ? WHERE id = ?`,
 		d.Name, string(d.Kind), d.BaseDN, d.UserFilter, d.GroupFilter, mapping,
 		d.SafeguardPercent, d.SafeguardMax, d.CaptureStrategy, millisArg(d.PollInterval),
-		millisArg(d.FullImportInterval), mastered, wb, password, d.Retention.Milliseconds(), d.ID)
+		millisArg(d.FullImportInterval), mastered, wb, password, d.Retention.Milliseconds(), d.PasswordPolicy, d.ID)
 	if err != nil {
 		return s.uniqueConflict(err, "updating directory %d (%q)", d.ID, d.Name)
 	}
@@ -207,4 +208,45 @@ func collect[T any](rows *sql.Rows, scan func(scanner) (T, error), what string) 
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	return out, nil
+}
+
+// maxPasswordDigests is how many digests a user keeps per directory.
+const maxPasswordDigests = 24
+
+// PasswordDigests returns the digests of the passwords the hub set for a
+// user in a directory, newest first.
+func (s *Store) PasswordDigests(ctx context.Context, directoryID int64, userID string) ([]store.PasswordDigest, error) {
+	rows, err := s.rd.query(ctx, `SELECT salt, digest, created_at FROM password_history
+		WHERE directory_id = ? AND user_id = ? ORDER BY id DESC LIMIT ?`, directoryID, userID, maxPasswordDigests)
+	if err != nil {
+		return nil, fmt.Errorf("reading the password digests of user %s in directory %d: %w", userID, directoryID, err)
+	}
+	return collect(rows, func(sc scanner) (store.PasswordDigest, error) {
+		var d store.PasswordDigest
+		err := sc.Scan(&d.Salt, &d.Sum, scanTime{&d.At})
+		return d, err
+	}, "reading password digests")
+}
+
+// AddPasswordDigest records the digest of a password the hub set for a
+// user in a directory, keeping the newest maxPasswordDigests. Unknown
+// directory: store.ErrNotFound.
+func (s *Store) AddPasswordDigest(ctx context.Context, directoryID int64, userID string, d store.PasswordDigest) error {
+	return s.inTx(ctx, func(tx runner) error {
+		at := d.At
+		if at.IsZero() {
+			at = now()
+		}
+		if _, err := tx.exec(ctx, `INSERT INTO password_history (directory_id, user_id, salt, digest, created_at)
+			VALUES (?, ?, ?, ?, ?)`, directoryID, userID, d.Salt, d.Sum, tx.t(at)); err != nil {
+			return s.refErr(err, "recording a password digest of user %s in directory %d", userID, directoryID)
+		}
+		_, err := tx.exec(ctx, `DELETE FROM password_history WHERE directory_id = ? AND user_id = ? AND id NOT IN
+			(SELECT id FROM password_history WHERE directory_id = ? AND user_id = ? ORDER BY id DESC LIMIT ?)`,
+			directoryID, userID, directoryID, userID, maxPasswordDigests)
+		if err != nil {
+			return fmt.Errorf("pruning the password digests of user %s in directory %d: %w", userID, directoryID, err)
+		}
+		return nil
+	})
 }

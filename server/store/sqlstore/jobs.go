@@ -309,6 +309,9 @@ func (s *Store) CompleteJobs(ctx context.Context, owner string, now time.Time, d
 				if _, err := tx.exec(ctx, auditInsert, auditArgs(tx, e)...); err != nil {
 					return fmt.Errorf("auditing job %d: %w", d.ID, err)
 				}
+				if err := bumpActivity(ctx, tx, now, activityOf(e.Action), 1); err != nil {
+					return err
+				}
 			}
 		}
 		return nil

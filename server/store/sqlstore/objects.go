@@ -145,54 +145,25 @@ func (s *Store) ListUsers(ctx context.Context, f store.UserFilter) ([]*store.Use
 			return nil, err
 		}
 	}
-	users := make([]*store.User, len(urs))
-	for i, u := range urs {
-		users[i] = u.User
-	}
-	return users, nil
+	return usersOf(urs), nil
 }
 
-// fillGroups sets the Groups of users: their direct groups, by DN or by
-// username in their directory, by id in any (a group listing several
-// counts once), that are not deprovisioned. It looks the users' member
-// keys up in chunks, as constants, which both planners serve from the
-// member key index.
-func (s *Store) fillGroups(ctx context.Context, users []userRow) error {
-	byKey := map[string][]*store.User{}
-	for _, u := range users {
-		for _, k := range u.keys() {
-			byKey[k] = append(byKey[k], u.User)
-		}
+// usersOf returns the users of rows.
+func usersOf(rows []userRow) []*store.User {
+	users := make([]*store.User, len(rows))
+	for i, u := range rows {
+		users[i] = u.User
 	}
-	type membership struct{ user, group string }
-	seen := map[membership]bool{}
-	// CROSS JOIN keeps SQLite from scanning the groups first.
-	err := chunks(slices.Sorted(maps.Keys(byKey)), 1000, func(part []string) error {
-		rows, err := s.rd.query(ctx, `SELECT m.member_key, g.id, g.directory_id, g.name
-			FROM memberships m CROSS JOIN objects g
-			WHERE m.member_key IN (`+marks(len(part))+`) AND g.id = m.group_id
-			AND g.kind = 'group' AND g.status <> 'deprovisioned'`, anys(part)...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var key, gid, name string
-			var dir int64
-			if err := rows.Scan(&key, &gid, &dir, &name); err != nil {
-				return err
-			}
-			for _, u := range byKey[key] {
-				if (u.DirectoryID == dir || strings.HasPrefix(key, store.MemberKeyID)) && !seen[membership{u.ID, gid}] {
-					seen[membership{u.ID, gid}] = true
-					u.Groups = append(u.Groups, name)
-				}
-			}
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		return fmt.Errorf("reading the groups of users: %w", err)
+	return users
+}
+
+// fillGroups sets the Groups of users: the names of their direct groups
+// (directGroups), sorted.
+func (s *Store) fillGroups(ctx context.Context, users []userRow) error {
+	if err := s.directGroups(ctx, users, func(u *store.User, _, name string) {
+		u.Groups = append(u.Groups, name)
+	}); err != nil {
+		return err
 	}
 	for _, u := range users {
 		slices.Sort(u.Groups)

@@ -215,6 +215,34 @@ func testPushedGroups(t *testing.T, s store.Store) {
 		t.Errorf("ListPushedGroups = %+v, want staff as e9e30dba created %v", gs, created)
 	}
 
+	// What a push knows of the group, and a reconcile's request to check
+	// it: each writer keeps to its own columns.
+	asked := time.Now().Add(-time.Minute).UTC()
+	must(t, "CheckPushedGroups", s.CheckPushedGroups(ctx, hr.ID, asked))
+	checked, drifted := asked.Add(time.Second), asked.Add(-time.Hour)
+	g = &store.PushedGroup{AppID: hr.ID, GroupID: w.staff.ID, RemoteID: "e9e30dba", DisplayName: "Staff",
+		Missing: []string{"u-9", "u-8"}, CheckedAt: checked, Drift: "1 member added in the app removed", DriftAt: drifted}
+	must(t, "PutPushedGroup(state)", s.PutPushedGroup(ctx, g))
+	if !sameTime(g.CheckAt, asked) {
+		t.Errorf("PutPushedGroup set CheckAt %v, want the stored %v", g.CheckAt, asked)
+	}
+	gs, err = s.ListPushedGroups(ctx, hr.ID)
+	must(t, "ListPushedGroups", err)
+	if len(gs) != 1 || gs[0].DisplayName != "Staff" || !slices.Equal(gs[0].Missing, []string{"u-9", "u-8"}) ||
+		!sameTime(gs[0].CheckAt, asked) || !sameTime(gs[0].CheckedAt, checked) || gs[0].Drift != g.Drift ||
+		!sameTime(gs[0].DriftAt, drifted) || !sameTime(gs[0].CreatedAt, created) {
+		t.Errorf("ListPushedGroups = %+v, want %+v", gs[0], g)
+	}
+	if others, _ := s.ListPushedGroups(ctx, w.crm.ID); len(others) != 1 || !others[0].CheckAt.IsZero() {
+		t.Errorf("another app's pushed groups = %+v, want one, not asked to check", others)
+	}
+	g = &store.PushedGroup{AppID: hr.ID, GroupID: w.staff.ID, RemoteID: "e9e30dba"}
+	must(t, "PutPushedGroup(cleared)", s.PutPushedGroup(ctx, g))
+	if gs, _ = s.ListPushedGroups(ctx, hr.ID); len(gs) != 1 || gs[0].Missing != nil || gs[0].Drift != "" ||
+		!gs[0].CheckedAt.IsZero() || !sameTime(gs[0].CheckAt, asked) {
+		t.Errorf("after clearing: %+v, want no missing members, no drift, CheckAt kept", gs[0])
+	}
+
 	u := []string{"u-1", "u-2", "u-3", "u-4"}
 	steps := []struct {
 		name        string

@@ -16,6 +16,45 @@ var directoryTests = []test{
 	{"Stats", testDirectoryStats},
 	{"SourceToken", testDirectorySourceToken},
 	{"WriteBack", testDirectoryWriteBack},
+	{"PasswordPolicy", testDirectoryPasswordPolicy},
+}
+
+// testDirectoryPasswordPolicy: the password policy is kept by create and
+// update; a user's password digests are kept per directory, newest first,
+// the newest 24 of them.
+func testDirectoryPasswordPolicy(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	d := &store.Directory{Name: "corp", Kind: store.KindAD, BaseDN: "DC=corp", PasswordPolicy: "min-length=14,classes=3"}
+	must(t, "CreateDirectory", s.CreateDirectory(ctx, d))
+	other := &store.Directory{Name: "lab", Kind: store.KindOpenLDAP, BaseDN: "dc=lab"}
+	must(t, "CreateDirectory", s.CreateDirectory(ctx, other))
+	got, err := s.GetDirectory(ctx, "corp")
+	must(t, "GetDirectory", err)
+	if got.PasswordPolicy != d.PasswordPolicy {
+		t.Errorf("PasswordPolicy = %q, want %q", got.PasswordPolicy, d.PasswordPolicy)
+	}
+	d.PasswordPolicy = "not-reused"
+	must(t, "UpdateDirectory", s.UpdateDirectory(ctx, d))
+	if got, _ := s.GetDirectory(ctx, "corp"); got.PasswordPolicy != "not-reused" {
+		t.Errorf("after update: PasswordPolicy = %q, want not-reused", got.PasswordPolicy)
+	}
+	for i := range 30 {
+		must(t, "AddPasswordDigest", s.AddPasswordDigest(ctx, d.ID, "u-1", store.PasswordDigest{Salt: []byte{byte(i)}, Sum: []byte{byte(i), 1}}))
+	}
+	must(t, "AddPasswordDigest", s.AddPasswordDigest(ctx, other.ID, "u-1", store.PasswordDigest{Salt: []byte{99}, Sum: []byte{99}}))
+	ds, err := s.PasswordDigests(ctx, d.ID, "u-1")
+	must(t, "PasswordDigests", err)
+	if len(ds) != 24 || ds[0].Salt[0] != 29 || ds[23].Salt[0] != 6 || ds[0].At.IsZero() {
+		t.Errorf("PasswordDigests = %d digests, first %v, want the newest 24 (29 … 6), newest first", len(ds), ds[0])
+	}
+	if ds, _ := s.PasswordDigests(ctx, other.ID, "u-1"); len(ds) != 1 {
+		t.Errorf("the other directory's digests: %d, want 1", len(ds))
+	}
+	if ds, _ := s.PasswordDigests(ctx, d.ID, "u-2"); len(ds) != 0 {
+		t.Errorf("another user's digests: %d, want none", len(ds))
+	}
+	wantErr(t, "AddPasswordDigest(unknown directory)", s.AddPasswordDigest(ctx, 999, "u-1",
+		store.PasswordDigest{Salt: []byte{1}, Sum: []byte{1}}), store.ErrNotFound)
 }
 
 // testDirectoryWriteBack: the write-back settings and the sealed initial

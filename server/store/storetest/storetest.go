@@ -46,6 +46,8 @@ func Run(t *testing.T, open Opener) {
 		{"Audit", auditTests},
 		{"Holds", holdTests},
 		{"Local", localTests},
+		{"Console", consoleTests},
+		{"Rules", ruleTests},
 	}
 	for _, su := range suites {
 		t.Run(su.name, func(t *testing.T) {

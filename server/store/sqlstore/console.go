@@ -1,0 +1,273 @@
+package sqlstore
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/idsync/idsync/server/store"
+)
+
+const grantCols = `id, role, group_id, scope_groups, scope_apps, created_by, created_at, revoked_at`
+
+func scanGrant(sc scanner) (*store.AdminGrant, error) {
+	g := &store.AdminGrant{}
+	err := sc.Scan(&g.ID, &g.Role, &g.GroupID, scanJSON{&g.Groups, "groups"}, scanJSON{&g.Apps, "apps"},
+		&g.CreatedBy, scanTime{&g.CreatedAt}, scanTime{&g.RevokedAt})
+	return g, err
+}
+
+// CreateAdminGrant stores a grant; a live one of the role for the group is
+// store.ErrConflict.
+func (s *Store) CreateAdminGrant(ctx context.Context, g *store.AdminGrant) error {
+	if g.ID == "" {
+		u, err := uuid.NewV7()
+		if err != nil {
+			return fmt.Errorf("making an admin grant id: %w", err)
+		}
+		g.ID = u.String()
+	}
+	if g.CreatedAt.IsZero() {
+		g.CreatedAt = now()
+	}
+	groups, err := jsonArg(g.Groups, len(g.Groups) == 0)
+	if err != nil {
+		return err
+	}
+	apps, err := jsonArg(g.Apps, len(g.Apps) == 0)
+	if err != nil {
+		return err
+	}
+	_, err = s.wr.exec(ctx, `INSERT INTO admin_grants (`+grantCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+		g.ID, g.Role, g.GroupID, groups, apps, g.CreatedBy, s.wr.t(g.CreatedAt), s.wr.t(g.RevokedAt))
+	if err != nil {
+		return s.uniqueConflict(err, "creating admin grant of %s to group %s", g.Role, g.GroupID)
+	}
+	return nil
+}
+
+// GetAdminGrant returns a grant by id.
+func (s *Store) GetAdminGrant(ctx context.Context, id string) (*store.AdminGrant, error) {
+	g, err := scanGrant(s.rd.row(ctx, `SELECT `+grantCols+` FROM admin_grants WHERE id = ?`, id))
+	if err != nil {
+		return nil, noRows(err, "admin grant %q", id)
+	}
+	return g, nil
+}
+
+// ListAdminGrants returns every grant, oldest first.
+func (s *Store) ListAdminGrants(ctx context.Context) ([]*store.AdminGrant, error) {
+	rows, err := s.rd.query(ctx, `SELECT `+grantCols+` FROM admin_grants ORDER BY created_at, id`)
+	if err != nil {
+		return nil, fmt.Errorf("listing admin grants: %w", err)
+	}
+	return collect(rows, scanGrant, "listing admin grants")
+}
+
+// RevokeAdminGrant revokes a grant and ends its sessions.
+func (s *Store) RevokeAdminGrant(ctx context.Context, id string, at time.Time) (*store.AdminGrant, error) {
+	var g *store.AdminGrant
+	err := s.inTx(ctx, func(tx runner) error {
+		var err error
+		g, err = scanGrant(tx.row(ctx, `SELECT `+grantCols+` FROM admin_grants WHERE id = ?`+s.d.LockRow, id))
+		if err != nil {
+			return noRows(err, "admin grant %q", id)
+		}
+		if g.RevokedAt.IsZero() {
+			g.RevokedAt = at
+			if _, err := tx.exec(ctx, `UPDATE admin_grants SET revoked_at = ? WHERE id = ?`, tx.t(at), id); err != nil {
+				return err
+			}
+		}
+		_, err = tx.exec(ctx, `DELETE FROM console_sessions WHERE grant_id = ?`, id)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("revoking admin grant %q: %w", id, err)
+	}
+	return g, nil
+}
+
+const sessionCols = `id, hash, token_id, grant_id, user_id, name, addr, created_at, last_seen_at`
+
+func scanSession(sc scanner) (*store.ConsoleSession, error) {
+	c := &store.ConsoleSession{}
+	err := sc.Scan(&c.ID, &c.Hash, &c.TokenID, &c.GrantID, &c.UserID, &c.Name, &c.Addr,
+		scanTime{&c.CreatedAt}, scanTime{&c.LastSeenAt})
+	return c, err
+}
+
+// CreateConsoleSession stores a session; a taken hash is
+// store.ErrConflict.
+func (s *Store) CreateConsoleSession(ctx context.Context, c *store.ConsoleSession) error {
+	if c.ID == "" {
+		b := make([]byte, 8)
+		_, _ = rand.Read(b)
+		c.ID = hex.EncodeToString(b)
+	}
+	if c.CreatedAt.IsZero() {
+		c.CreatedAt = now()
+	}
+	if c.LastSeenAt.IsZero() {
+		c.LastSeenAt = c.CreatedAt
+	}
+	_, err := s.wr.exec(ctx, `INSERT INTO console_sessions (`+sessionCols+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		c.ID, c.Hash, c.TokenID, c.GrantID, c.UserID, c.Name, c.Addr, s.wr.t(c.CreatedAt), s.wr.t(c.LastSeenAt))
+	if err != nil {
+		return s.uniqueConflict(err, "creating console session of %s", c.Name)
+	}
+	return nil
+}
+
+// ConsoleSessionByHash returns the session with this hash.
+func (s *Store) ConsoleSessionByHash(ctx context.Context, hash []byte) (*store.ConsoleSession, error) {
+	c, err := scanSession(s.rd.row(ctx, `SELECT `+sessionCols+` FROM console_sessions WHERE hash = ?`, hash))
+	if err != nil {
+		return nil, noRows(err, "console session")
+	}
+	return c, nil
+}
+
+// TouchConsoleSession moves LastSeenAt forward.
+func (s *Store) TouchConsoleSession(ctx context.Context, id string, at time.Time) error {
+	n, err := s.wr.execN(ctx, `UPDATE console_sessions SET last_seen_at = CASE WHEN last_seen_at < ? THEN ? ELSE last_seen_at END
+		WHERE id = ?`, s.wr.t(at), s.wr.t(at), id)
+	if err != nil {
+		return fmt.Errorf("touching console session %s: %w", id, err)
+	}
+	if n == 0 {
+		return notFound("console session %s", id)
+	}
+	return nil
+}
+
+// EndConsoleSession deletes a session and returns it.
+func (s *Store) EndConsoleSession(ctx context.Context, id string) (*store.ConsoleSession, error) {
+	c, err := scanSession(s.wr.row(ctx, `DELETE FROM console_sessions WHERE id = ? RETURNING `+sessionCols, id))
+	if err != nil {
+		return nil, noRows(err, "console session %s", id)
+	}
+	return c, nil
+}
+
+// StaleConsoleSessions returns sessions idle or old, oldest first.
+func (s *Store) StaleConsoleSessions(ctx context.Context, idleBefore, createdBefore time.Time, limit int) ([]*store.ConsoleSession, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	rows, err := s.rd.query(ctx, `SELECT `+sessionCols+` FROM console_sessions
+		WHERE last_seen_at < ? OR created_at < ? ORDER BY created_at, id LIMIT ?`,
+		s.rd.t(idleBefore), s.rd.t(createdBefore), limit)
+	if err != nil {
+		return nil, fmt.Errorf("listing stale console sessions: %w", err)
+	}
+	return collect(rows, scanSession, "listing stale console sessions")
+}
+
+// hourOf is the activity hour of t: Unix seconds / 3600.
+func hourOf(t time.Time) int64 { return t.Unix() / 3600 }
+
+// bumpActivity adds n to the count of kind in the hour of at, within tx.
+func bumpActivity(ctx context.Context, tx runner, at time.Time, kind string, n int64) error {
+	if n <= 0 || kind == "" {
+		return nil
+	}
+	_, err := tx.exec(ctx, `INSERT INTO activity (hour, kind, n) VALUES (?, ?, ?)
+		ON CONFLICT (hour, kind) DO UPDATE SET n = activity.n + excluded.n`, hourOf(at), kind, n)
+	if err != nil {
+		return fmt.Errorf("counting %s: %w", kind, err)
+	}
+	return nil
+}
+
+// activityOf is the activity kind an audit event counts as, or "".
+func activityOf(action string) string {
+	switch action {
+	case store.ActivityPushSucceeded, store.ActivityPushFailed:
+		return action
+	}
+	return ""
+}
+
+// Activity returns the hourly counts from since on.
+func (s *Store) Activity(ctx context.Context, since time.Time) ([]store.ActivityCount, error) {
+	rows, err := s.rd.query(ctx, `SELECT hour, kind, n FROM activity WHERE hour >= ? ORDER BY hour, kind`, hourOf(since))
+	if err != nil {
+		return nil, fmt.Errorf("reading activity: %w", err)
+	}
+	return collect(rows, func(sc scanner) (store.ActivityCount, error) {
+		var c store.ActivityCount
+		var h int64
+		err := sc.Scan(&h, &c.Kind, &c.N)
+		c.Hour = time.Unix(h*3600, 0).UTC()
+		return c, err
+	}, "reading activity")
+}
+
+// prefixEnd is the least string above every string that starts with p,
+// byte-wise.
+func prefixEnd(p string) string { return p + "\U0010FFFF" }
+
+// SearchUsers returns a page of the users f selects, by name key then id.
+func (s *Store) SearchUsers(ctx context.Context, f store.UserSearch) ([]*store.User, error) {
+	var q strings.Builder
+	var args []any
+	q.WriteString(userSelect)
+	if p := strings.ToLower(strings.TrimSpace(f.Prefix)); p != "" {
+		var terms []string
+		for _, col := range []string{"o.name_key", "lower(o.email)", "lower(o.display_name)", "lower(o.given_name)", "lower(o.family_name)"} {
+			if col != "o.name_key" {
+				col += s.d.Bytewise
+			}
+			terms = append(terms, "("+col+" >= ? AND "+col+" < ?)")
+			args = append(args, p, prefixEnd(p))
+		}
+		q.WriteString(" AND (" + strings.Join(terms, " OR ") + ")")
+	}
+	if f.DirectoryID != 0 {
+		// Unary plus: the order comes from the name index, not the
+		// directory's.
+		q.WriteString(" AND +o.directory_id = ?")
+		args = append(args, f.DirectoryID)
+	}
+	if f.Status != "" {
+		q.WriteString(" AND o.status = ?")
+		args = append(args, string(f.Status))
+	}
+	if f.GroupID != "" {
+		q.WriteString(` AND EXISTS (SELECT 1 FROM memberships m WHERE m.group_id = ? AND m.member_key IN
+			('dn:' || o.dn_key, 'uid:' || o.name_key, 'id:' || o.id))`)
+		args = append(args, f.GroupID)
+	}
+	if f.IDs != nil {
+		if len(f.IDs) == 0 {
+			return nil, nil
+		}
+		q.WriteString(" AND o.id IN (" + marks(len(f.IDs)) + ")")
+		args = append(args, anys(f.IDs)...)
+	}
+	if f.AfterKey != "" || f.AfterID != "" {
+		q.WriteString(" AND (o.name_key > ? OR (o.name_key = ? AND o.id > ?))")
+		args = append(args, f.AfterKey, f.AfterKey, f.AfterID)
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	q.WriteString(" ORDER BY o.name_key, o.id LIMIT ?")
+	args = append(args, limit)
+	rows, err := s.rd.query(ctx, q.String(), args...)
+	if err != nil {
+		return nil, fmt.Errorf("searching users: %w", err)
+	}
+	urs, err := collect(rows, scanUserRow, "searching users")
+	if err != nil {
+		return nil, err
+	}
+	return usersOf(urs), nil
+}
