@@ -270,7 +270,7 @@ func newSession(s *AgentServer, a *store.Agent, hello *idsyncv1.Hello, certExpir
 		caps: newCapabilities(hello.GetCapabilities()), certExpiry: certExpiry,
 		log:      s.log.With("agent", a.ID, "session", id),
 		out:      make(chan *idsyncv1.ConnectResponse, 16),
-		applyCh:  make(chan *preparedBatch, 2),
+		applyCh:  make(chan *preparedBatch, maxGroup), // a group commit's batches
 		wake:     make(chan struct{}, 1),
 		stopped:  make(chan struct{}),
 		done:     make(chan struct{}),
@@ -512,20 +512,77 @@ type preparedBatch struct {
 	checkpoint []byte
 }
 
+// maxGroup bounds the batches of one run that one transaction commits
+// together: those queued while the one before committed (the agent's ack
+// window holds at most 8).
+const maxGroup = 8
+
 // applyLoop commits batches in arrival order and acknowledges each after
-// its commit; the last batch of a run ends the run.
+// its commit; the last batch of a run ends the run. Batches of one run that
+// queued up while the previous commit ran commit together, in one
+// transaction: a busy import or a backlog pays one commit for several
+// batches, and a quiet stream still commits each batch as it comes.
 func (ss *session) applyLoop(ctx context.Context) error {
+	var next *preparedBatch
 	for {
-		var pb *preparedBatch
-		select {
-		case <-ctx.Done():
-			return nil
-		case pb = <-ss.applyCh:
+		pb := next
+		next = nil
+		if pb == nil {
+			select {
+			case <-ctx.Done():
+				return nil
+			case pb = <-ss.applyCh:
+			}
 		}
-		if err := ss.commit(ctx, pb); err != nil {
+		group := []*preparedBatch{pb}
+	gather:
+		for len(group) < maxGroup && !group[len(group)-1].wire.GetLast() {
+			select {
+			case q := <-ss.applyCh:
+				if q.ap != pb.ap {
+					next = q
+					break gather
+				}
+				group = append(group, q)
+			default:
+				break gather
+			}
+		}
+		if err := ss.commitGroup(ctx, group); err != nil {
 			return err
 		}
 	}
+}
+
+// commitGroup commits the batches of one run in one transaction, then
+// does for each what commit does after its own; when that transaction
+// fails, it commits them one by one, which handles the failure.
+func (ss *session) commitGroup(ctx context.Context, group []*preparedBatch) error {
+	if len(group) == 1 {
+		return ss.commit(ctx, group[0])
+	}
+	sbs := make([]*store.Batch, len(group))
+	for i, pb := range group {
+		sbs[i] = pb.batch
+	}
+	res, err := group[0].ap.CommitMany(ctx, sbs)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		for _, pb := range group {
+			if err := ss.commit(ctx, pb); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for i, pb := range group {
+		if err := ss.committed(ctx, pb, res[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (ss *session) commit(ctx context.Context, pb *preparedBatch) error {
@@ -544,6 +601,13 @@ func (ss *session) commit(ctx context.Context, pb *preparedBatch) error {
 		ss.s.runs.BatchFailed(ctx, runID, err)
 		return ss.cancelRun(ctx, runID, "the hub could not store a batch")
 	}
+	return ss.committed(ctx, pb, res)
+}
+
+// committed does what follows a batch's commit: the run coordinator hears
+// of it, the agent gets its ack, and the last batch of a run ends the run.
+func (ss *session) committed(ctx context.Context, pb *preparedBatch, res store.BatchResult) error {
+	runID, b := pb.runID, pb.wire
 	if res.Duplicate {
 		ss.log.Debug("duplicate batch acknowledged again", "run", runID, "sequence", b.GetSequence())
 	} else if err := ss.afterCommit(ctx, pb); err != nil {
