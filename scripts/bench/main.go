@@ -12,6 +12,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -48,6 +49,10 @@ type options struct {
 	pushUsers int
 	// rules, when set, runs the group rules' Go benchmarks (issue 13).
 	rules bool
+	// scaleSizes are the directory sizes of the scale run (issue 17), on
+	// each of scaleStores; none: no scale run.
+	scaleSizes  []int
+	scaleStores []string
 }
 
 func parseFlags(args []string) (options, error) {
@@ -73,6 +78,9 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.push, "push", true, "measure provisioning: new users pushed over SCIM with concurrency 8, against direct calls of the SCIM client")
 	fs.IntVar(&o.pushUsers, "push-users", 10_000, "users of the provisioning push")
 	fs.BoolVar(&o.rules, "rules", true, "measure group rules: a full evaluation over 100,000 users, and a profile change to the app's rule groups (go test -bench ./server/rules/)")
+	scale := fs.String("scale", "10000,100000", "directory sizes of the scale run: first import, re-import, a backlog of 10,000 changes and a push of 10,000 users on each store (\"\" skips it)")
+	scale1M := fs.Bool("scale-1m", false, "add 1,000,000 users to the scale run (loading slapd alone takes minutes)")
+	stores := fs.String("scale-stores", "sqlite,postgres", "the hub's stores in the scale run")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -94,6 +102,28 @@ func parseFlags(args []string) (options, error) {
 	if o.groups < 0 {
 		o.groups = max(1, o.users/100)
 	}
+	if *short && !set["scale"] {
+		*scale = "1000"
+	}
+	for _, f := range strings.FieldsFunc(*scale, func(r rune) bool { return r == ',' }) {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 2 {
+			return o, fmt.Errorf("-scale %q: %q is not a size of at least 2", *scale, f)
+		}
+		o.scaleSizes = append(o.scaleSizes, n)
+	}
+	if *scale1M {
+		o.scaleSizes = append(o.scaleSizes, 1_000_000)
+	}
+	for _, st := range strings.FieldsFunc(*stores, func(r rune) bool { return r == ',' }) {
+		if st = strings.TrimSpace(st); st != "sqlite" && st != "postgres" {
+			return o, fmt.Errorf("-scale-stores %q: %q is neither sqlite nor postgres", *stores, st)
+		}
+		o.scaleStores = append(o.scaleStores, strings.TrimSpace(st))
+	}
+	if len(o.scaleStores) == 0 {
+		o.scaleSizes = nil
+	}
 	// Change capture runs on the last import's stack.
 	o.capture = o.capture && o.imports
 	switch {
@@ -107,8 +137,8 @@ func parseFlags(args []string) (options, error) {
 		return o, fmt.Errorf("-users %d: the capture measurements need at least 2", o.users)
 	case o.push && o.pushUsers < 1:
 		return o, fmt.Errorf("-push-users %d: must be at least 1", o.pushUsers)
-	case !o.imports && !o.push && !o.rules:
-		return o, errors.New("-import=false, -push=false and -rules=false: nothing to measure")
+	case !o.imports && !o.push && !o.rules && len(o.scaleSizes) == 0:
+		return o, errors.New("-import=false, -push=false, -rules=false and -scale \"\": nothing to measure")
 	}
 	return o, nil
 }
@@ -150,6 +180,22 @@ type bench struct {
 	start    time.Time
 	// hubProfiles is the absolute -hub-cpuprofile, "" without.
 	hubProfiles string
+}
+
+// freshStack starts a stack on slapd srv in dir, with the hub's store in
+// the PostgreSQL database dsn ("" for SQLite), profiled when the bench
+// asks; done stops it and removes dir (unless -keep).
+func (b *bench) freshStack(ctx context.Context, bins devstack.Binaries, dir, dsn string, srv *testserver.Endpoint, slapd int) (st *stack, done func(), err error) {
+	if st, err = startStackOn(ctx, bins, dir, dsn, "openldap", srv, slapd, b.tee()); err != nil {
+		return nil, nil, err
+	}
+	st.prof = b.profiler(st)
+	return st, func() {
+		st.stop()
+		if !b.opts.keep {
+			os.RemoveAll(dir)
+		}
+	}, nil
 }
 
 // profiler returns the CPU profiler of st's hub, nil unless
@@ -241,6 +287,11 @@ func (b *bench) run(ctx context.Context) (_ *results, err error) {
 			return nil, fmt.Errorf("provisioning push: %w", err)
 		}
 	}
+	if len(b.opts.scaleSizes) > 0 {
+		if res.scale, err = b.scaleSection(ctx, bins, filepath.Join(root, "scale")); err != nil {
+			return nil, fmt.Errorf("scale run: %w", err)
+		}
+	}
 	if b.opts.rules {
 		if res.rules, err = b.rulesSection(ctx); err != nil {
 			return nil, fmt.Errorf("group rules: %w", err)
@@ -321,17 +372,11 @@ func (b *bench) rawReads(ctx context.Context, srv *testserver.SlapdServer, slapd
 // idsyncRound runs a fresh stack in dir through a first import and a
 // re-import, and records the processes' peak memory before stopping them.
 func (b *bench) idsyncRound(ctx context.Context, bins devstack.Binaries, dir string, srv *testserver.SlapdServer, slapd, i int, res *results) error {
-	st, err := startStack(ctx, bins, dir, "openldap", &srv.Endpoint, slapd, b.tee())
+	st, done, err := b.freshStack(ctx, bins, dir, "", &srv.Endpoint, slapd)
 	if err != nil {
 		return err
 	}
-	st.prof = b.profiler(st)
-	defer func() {
-		st.stop()
-		if !b.opts.keep {
-			os.RemoveAll(dir)
-		}
-	}()
+	defer done()
 	for _, phase := range []struct {
 		name string
 		into *[]importResult

@@ -37,6 +37,8 @@ type results struct {
 	push *pushResults
 	// rules is nil when group rules were not measured.
 	rules *rulesResults
+	// scale is nil without a scale run.
+	scale *scaleResults
 }
 
 // timing is one row of the table: several runs of one measure, with the
@@ -94,6 +96,9 @@ func (r *results) print(w io.Writer) {
 	}
 	if r.push != nil {
 		r.push.print(w)
+	}
+	if r.scale != nil {
+		r.scale.print(w)
 	}
 	if r.rules != nil {
 		r.rules.print(w)
