@@ -9,7 +9,7 @@
 // an app-admin's apps; the role of each method is checked before, by
 // server/auth's interceptor), calls one service and encodes: server/agents
 // (enrolment tokens, enrolment, revocation), server/runs (imports),
-// server/directories, server/admins (admin tokens), server/reports,
+// server/directories, server/admins (admin tokens and grants), server/rules, server/reports,
 // server/people, server/authn and provision.Apps. What a service refuses —
 // a server/refusal, or an error of the service's own — becomes a gRPC
 // status code (or an HTTP code) here, at the boundary. Each server reads

@@ -148,7 +148,7 @@ func (a *Authenticator) authenticate(ctx context.Context, method string) (contex
 	case method == enrollMethod:
 		// The enrolment token in the request is the credential; guessing
 		// is held to a few tries a minute per address.
-		if !a.enrolls.get(peerKey(ctx)).Allow() {
+		if !a.enrolls.Allow(peerKey(ctx)) {
 			return ctx, status.Error(codes.ResourceExhausted, "too many enrolment attempts from this address: wait a minute")
 		}
 		return ctx, nil
@@ -159,7 +159,7 @@ func (a *Authenticator) authenticate(ctx context.Context, method string) (contex
 		}
 		id := leaf.Subject.CommonName
 		ctx = context.WithValue(context.WithValue(ctx, agentKey{}, id), agentCertKey{}, leaf)
-		if !a.streams.get(id).Allow() {
+		if !a.streams.Allow(id) {
 			return ctx, status.Errorf(codes.ResourceExhausted, "agent %s opens streams too often: wait before reconnecting", id)
 		}
 		return ctx, nil
@@ -307,7 +307,7 @@ func (a *Authenticator) StreamInterceptor(srv any, ss grpc.ServerStream, info *g
 	}
 	var stream grpc.ServerStream = &wrappedStream{ServerStream: ss, ctx: ctx}
 	if id, ok := AgentID(ctx); ok {
-		stream = &limitedStream{ServerStream: stream, lim: a.messages.get(id)}
+		stream = &limitedStream{ServerStream: stream, lim: a.messages.Limiter(id)}
 	}
 	err = h(srv, stream)
 	if refusal(err) {

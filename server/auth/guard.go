@@ -54,6 +54,8 @@ type Limiters struct {
 	every rate.Limit
 	burst int
 	m     map[string]*limiterEntry
+	// Now is the clock buckets refill by (nil: time.Now); tests set it.
+	Now func() time.Time
 }
 
 type limiterEntry struct {
@@ -67,12 +69,20 @@ func NewLimiters(every rate.Limit, burst int) *Limiters {
 }
 
 // Allow takes a token from key's bucket, reporting whether there was one.
-func (l *Limiters) Allow(key string) bool { return l.get(key).Allow() }
+func (l *Limiters) Allow(key string) bool {
+	now := time.Now()
+	if l.Now != nil {
+		now = l.Now()
+	}
+	return l.get(key, now).AllowN(now, 1)
+}
 
-func (l *Limiters) get(key string) *rate.Limiter {
+// Limiter returns key's bucket itself, for a caller that waits on it.
+func (l *Limiters) Limiter(key string) *rate.Limiter { return l.get(key, time.Now()) }
+
+func (l *Limiters) get(key string, now time.Time) *rate.Limiter {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	now := time.Now()
 	if len(l.m) > 10000 {
 		for k, e := range l.m {
 			if now.Sub(e.used) > time.Hour {

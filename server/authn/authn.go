@@ -35,6 +35,8 @@ type Options struct {
 	// AddrPerMinute is how many sign-ins one client address may try a
 	// minute (default 60, the burst too).
 	AddrPerMinute float64
+	// Now is the clock the limits refill by (nil: time.Now); tests set it.
+	Now func() time.Time
 	// Timeout bounds the agent's answer (default 10 s).
 	Timeout time.Duration
 }
@@ -119,10 +121,12 @@ type Trail interface {
 // New returns the delegated-authentication service.
 func New(c Config) *Service {
 	opts := c.Options.withDefaults()
-	return &Service{store: c.Store, engine: c.Ingest, agents: c.Agents, audit: c.Audit, log: c.Log, opts: opts,
+	s := &Service{store: c.Store, engine: c.Ingest, agents: c.Agents, audit: c.Audit, log: c.Log, opts: opts,
 		users:   auth.NewLimiters(rate.Limit(opts.UserPerMinute/60), max(1, int(opts.UserPerMinute))),
 		addrs:   auth.NewLimiters(rate.Limit(opts.AddrPerMinute/60), max(1, int(opts.AddrPerMinute))),
 		entryOf: newResolved()}
+	s.users.Now, s.addrs.Now = opts.Now, opts.Now
+	return s
 }
 
 // The answers of a sign-in other than success.
