@@ -88,13 +88,12 @@ func (h *hubDB) title(ctx context.Context, ext string) (string, time.Time, error
 }
 
 // size is the store's size on disk: hub.db and its WAL, or the
-// PostgreSQL database.
-func (h *hubDB) size(ctx context.Context, dataDir string) (int64, error) {
+// PostgreSQL database (wal 0).
+func (h *hubDB) size(ctx context.Context, dataDir string) (db, wal int64, err error) {
 	if h.pg {
-		var n int64
-		err := h.db.QueryRowContext(ctx, `SELECT pg_database_size(current_database())`).Scan(&n)
-		return n, err
+		err := h.db.QueryRowContext(ctx, `SELECT pg_database_size(current_database())`).Scan(&db)
+		return db, 0, err
 	}
 	m, err := sqliteSize(dataDir)
-	return m.db + m.wal, err
+	return m.db, m.wal, err
 }
