@@ -36,14 +36,15 @@ const params = "_busy_timeout=10000&_foreign_keys=1&_journal_mode=WAL&_synchrono
 // writerParams are the writer's besides: a page cache of 16 MiB (the
 // default 2 MiB makes a large import read again the index pages it just
 // wrote; bounded, whatever the directory's size: 64 MiB cost the hub
-// 100 MB of RSS at 100,000 users for no CPU it saved); statement journals
-// in memory (a multi-row upsert's, which SQLite keeps so that it can undo
-// the one statement, otherwise goes through a temporary file: a write
-// system call per page); and a WAL checkpointed every 64 MiB instead of
-// 4 MiB, and cut back to 64 MiB after: each checkpoint copies the pages
-// written since the last into the database, and an import's batches
-// write the same index pages again and again.
-const writerParams = "&_pragma=cache_size(-16384)&_pragma=temp_store(MEMORY)&_pragma=wal_autocheckpoint(16384)&_pragma=journal_size_limit(67108864)"
+// 100 MB of RSS at 100,000 users for no CPU it saved); and a WAL
+// checkpointed every 64 MiB instead of 4 MiB, and cut back to 64 MiB
+// after: each checkpoint copies the pages written since the last into the
+// database, and an import's batches write the same index pages again and
+// again. Statement journals stay in temporary files (temp_store FILE):
+// in memory they saved a fifth of an import's store CPU, but a sweep's
+// one UPDATE journals every page it changes, and the hub would hold a
+// large sweep in memory.
+const writerParams = "&_pragma=cache_size(-16384)&_pragma=wal_autocheckpoint(16384)&_pragma=journal_size_limit(67108864)"
 
 // Open opens (creating it if need be) the SQLite database at path and
 // migrates it to the newest schema.
