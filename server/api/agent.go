@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -251,6 +252,9 @@ type session struct {
 	sentRuns map[int64]bool
 	appliers map[int64]*ingest.RunApplier
 	lagAt    time.Time // last lag recorded (apply loop only)
+	// seenAt is when the agent was last recorded seen (Unix nanoseconds),
+	// by the receive loop or the apply loop.
+	seenAt atomic.Int64
 }
 
 func newSession(s *AgentServer, a *store.Agent, hello *idsyncv1.Hello, certExpiry time.Time) *session {
@@ -427,8 +431,30 @@ func (ss *session) sendLoop(ctx context.Context, stream idsyncv1.AgentService_Co
 	}
 }
 
+// seen records the agent seen now, at most once a second: a busy stream
+// would otherwise write once per batch. Both loops call it — the receive
+// loop for each message, the apply loop before each commit — so that the
+// agent stays seen while its batches commit: on SQLite the receive loop's
+// write waits for the one writer, which a commit holds. A replaced session
+// gets its stop error.
+func (ss *session) seen(ctx context.Context) error {
+	now := time.Now()
+	last := ss.seenAt.Load()
+	if now.Sub(time.Unix(0, last)) < time.Second || !ss.seenAt.CompareAndSwap(last, now.UnixNano()) {
+		return nil
+	}
+	err := ss.s.store.AgentSeen(ctx, ss.agent.ID, ss.id, now)
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		ss.replaced("")
+		return ss.stopErr
+	case err != nil:
+		ss.log.Warn("recording heartbeat", "err", err)
+	}
+	return nil
+}
+
 func (ss *session) recvLoop(ctx context.Context, stream idsyncv1.AgentService_ConnectServer) error {
-	var lastSeen time.Time
 	for {
 		m, err := stream.Recv()
 		if err != nil {
@@ -437,17 +463,8 @@ func (ss *session) recvLoop(ctx context.Context, stream idsyncv1.AgentService_Co
 			}
 			return err
 		}
-		if now := time.Now(); now.Sub(lastSeen) >= time.Second {
-			// Throttled: a busy stream would otherwise write once per batch.
-			lastSeen = now
-			err := ss.s.store.AgentSeen(ctx, ss.agent.ID, ss.id, now)
-			switch {
-			case errors.Is(err, store.ErrConflict):
-				ss.replaced("")
-				return ss.stopErr
-			case err != nil:
-				ss.log.Warn("recording heartbeat", "err", err)
-			}
+		if err := ss.seen(ctx); err != nil {
+			return err
 		}
 		switch msg := m.Msg.(type) {
 		case *idsyncv1.ConnectRequest_ChangeBatch:
@@ -514,8 +531,18 @@ type preparedBatch struct {
 
 // maxGroup bounds the batches of one run that one transaction commits
 // together: those queued while the one before committed (the agent's ack
-// window holds at most 8).
-const maxGroup = 8
+// window holds at most 8); maxGroupObjects bounds their objects, and so
+// how long the commit holds the store's writer (SQLite has one), which
+// the agent's heartbeat needs too.
+const (
+	maxGroup        = 8
+	maxGroupObjects = 2000
+)
+
+// objects is what a batch writes or deletes.
+func (pb *preparedBatch) objects() int {
+	return len(pb.batch.Upserts) + len(pb.batch.Deletes) + len(pb.batch.Departed)
+}
 
 // applyLoop commits batches in arrival order and acknowledges each after
 // its commit; the last batch of a run ends the run. Batches of one run that
@@ -534,19 +561,22 @@ func (ss *session) applyLoop(ctx context.Context) error {
 			case pb = <-ss.applyCh:
 			}
 		}
-		group := []*preparedBatch{pb}
+		group, objects := []*preparedBatch{pb}, pb.objects()
 	gather:
-		for len(group) < maxGroup && !group[len(group)-1].wire.GetLast() {
+		for len(group) < maxGroup && objects < maxGroupObjects && !group[len(group)-1].wire.GetLast() {
 			select {
 			case q := <-ss.applyCh:
-				if q.ap != pb.ap {
+				if q.ap != pb.ap || objects+q.objects() > maxGroupObjects {
 					next = q
 					break gather
 				}
-				group = append(group, q)
+				group, objects = append(group, q), objects+q.objects()
 			default:
 				break gather
 			}
+		}
+		if err := ss.seen(ctx); err != nil {
+			return err
 		}
 		if err := ss.commitGroup(ctx, group); err != nil {
 			return err
