@@ -90,9 +90,11 @@ const outageWrites = 500
 func (c *churn) waitWrites(t *testing.T, n int) {
 	t.Helper()
 	from := c.done()
-	eventually.That(t, fmt.Sprintf("%d more writes", n), func() (bool, string) {
+	// The driver's pace is the server's under the machine's load: wait
+	// while it makes progress.
+	eventually.Progressing(t, fmt.Sprintf("%d more writes", n), func() (bool, int64, string) {
 		d := c.done()
-		return d >= min(from+n, c.opts.changes), fmt.Sprintf("%d writes since", d-from)
+		return d >= min(from+n, c.opts.changes), int64(d), fmt.Sprintf("%d writes since", d-from)
 	})
 }
 
@@ -256,13 +258,14 @@ func (e *faultEnv) stream(c *churn, fault faultCase, drain time.Duration) {
 		errc := make(chan error, 1)
 		start := time.Now()
 		go func() { errc <- c.run(t.Context(), e.ep) }()
-		eventually.That(t, "the middle of the stream", func() (bool, string) {
+		eventually.Progressing(t, "the middle of the stream", func() (bool, int64, string) {
 			select {
 			case err := <-errc:
 				t.Fatalf("the change driver ended before the middle of the stream (%d writes): %v", c.done(), err)
 			default:
 			}
-			return c.done() >= c.opts.changes/2, fmt.Sprintf("%d writes", c.done())
+			d := c.done()
+			return d >= c.opts.changes/2, int64(d), fmt.Sprintf("%d writes", d)
 		})
 		at, injected := c.done(), time.Now()
 		fault.inject(e, c)

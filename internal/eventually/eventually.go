@@ -56,3 +56,33 @@ func Within(t testing.TB, limit time.Duration, what string, cond func() (ok bool
 		}
 	}
 }
+
+// Progressing polls cond until it reports ok, for a wait on something that
+// advances at its own pace (a driver's writes to a server the machine's
+// load slows down): it fails only when progress stays the same for
+// Timeout, not after a total deadline. progress is any count that grows
+// while the awaited work goes on.
+func Progressing(t testing.TB, what string, cond func() (ok bool, progress int64, state string)) time.Duration {
+	t.Helper()
+	return ProgressingWithin(t, Timeout, what, cond)
+}
+
+// ProgressingWithin is Progressing failing after a stall of its own bound.
+func ProgressingWithin(t testing.TB, stall time.Duration, what string, cond func() (ok bool, progress int64, state string)) time.Duration {
+	t.Helper()
+	start := time.Now()
+	last, moved := int64(-1), start
+	return Within(t, 1<<62, what, func() (bool, string) {
+		ok, p, state := cond()
+		if ok {
+			return true, state
+		}
+		if p != last {
+			last, moved = p, time.Now()
+		} else if stalled := time.Since(moved); stalled >= stall {
+			t.Fatalf("%s: no progress for %v (%v in all); last seen: %s", what, stalled.Round(time.Second),
+				time.Since(start).Round(time.Second), state)
+		}
+		return false, state
+	})
+}

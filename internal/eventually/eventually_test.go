@@ -2,6 +2,7 @@ package eventually_test
 
 import (
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -76,5 +77,28 @@ func TestWithin(t *testing.T) {
 				t.Errorf("took %v, past its limit of %v", elapsed, tt.limit)
 			}
 		})
+	}
+}
+
+// TestProgressing: a wait that keeps advancing is not cut by a total
+// deadline; one that stalls fails naming the stall.
+func TestProgressing(t *testing.T) {
+	var n int64
+	start := time.Now()
+	eventually.ProgressingWithin(t, 100*time.Millisecond, "counting", func() (bool, int64, string) {
+		n++
+		return time.Since(start) > 300*time.Millisecond, n, "n"
+	})
+	r := &recorder{TB: t}
+	func() {
+		defer func() {
+			if p := recover(); p != nil && p != r {
+				panic(p)
+			}
+		}()
+		eventually.ProgressingWithin(r, 100*time.Millisecond, "the thing", func() (bool, int64, string) { return false, 7, "stuck at 7" })
+	}()
+	if !strings.HasPrefix(r.failed, "the thing: no progress for ") || !strings.HasSuffix(r.failed, "last seen: stuck at 7") {
+		t.Errorf("a stalled wait failed with %q", r.failed)
 	}
 }

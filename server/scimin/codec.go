@@ -9,8 +9,9 @@ import (
 // decode reads what a request body (lower-cased keys) holds of a resource
 // type: each attribute a schema defines, its value checked against the
 // attribute's type, with its names in canonical case. Attributes no schema
-// defines, and readOnly ones, are ignored (RFC 7644 §3.3 lets a server
-// ignore what it does not define; clients send password, groups, meta).
+// defines, readOnly ones and those the schema says are ignored (password)
+// are left out (RFC 7644 §3.3 lets a server ignore what it does not
+// define; clients send password, groups, meta).
 // An empty string, null or an empty list is unassigned (RFC 7643 §2.5). A
 // value of the wrong type is a 400 invalidValue naming the attribute.
 func (rt *resourceType) decode(body map[string]any) (map[string]any, error) {
@@ -30,7 +31,7 @@ func (rt *resourceType) decode(body map[string]any) (map[string]any, error) {
 		}
 		for _, a := range s.attrs {
 			v, ok := src[strings.ToLower(a.name)]
-			if !ok || !a.writable() {
+			if !ok || !a.writable() || a.ignored {
 				continue
 			}
 			cv, err := a.decode(v, prefix+a.name)
@@ -59,6 +60,7 @@ func (a *attribute) decode(v any, path string) (any, error) {
 		return a.decodeOne(v, path)
 	}
 	var out []any
+	primaries := 0
 	for i, e := range elements(v) {
 		cv, err := a.decodeOne(e, fmt.Sprintf("%s[%d]", path, i))
 		if err != nil {
@@ -67,6 +69,13 @@ func (a *attribute) decode(v any, path string) (any, error) {
 		if cv != nil {
 			out = append(out, cv)
 		}
+		if m, ok := cv.(map[string]any); ok && m["primary"] == true {
+			primaries++
+		}
+	}
+	if primaries > 1 {
+		// RFC 7643 §2.4: true at most once.
+		return nil, errorf(http.StatusBadRequest, "invalidValue", "%s: %d values are primary, at most one may be", path, primaries)
 	}
 	if len(out) == 0 {
 		return nil, nil

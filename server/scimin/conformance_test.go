@@ -13,13 +13,14 @@ import (
 // TestConformance is a generic SCIM client's view of the endpoint: it
 // reads /ResourceTypes and /Schemas and, for every attribute a schema
 // calls writable, creates a resource with it, reads it back, patches it
-// (replace, add, remove; each sub-attribute of a complex one; a value of
-// a multi-valued one by a value filter; path-less), and puts the resource
-// with it and without it, checking each time that what it reads back is
-// what it sent — no list of attributes of its own. An immutable attribute
-// must take its value at creation and refuse another; a required one must
-// refuse its removal; a removed one must read as on a resource created
-// without it.
+// (replace, add, remove; each sub-attribute of a complex one, replaced
+// and removed; a value of a multi-valued one by a value filter;
+// path-less), and puts the resource with it and without it, checking each
+// time that what it reads back is what it sent — no list of attributes of
+// its own. An immutable attribute must take its value at creation and
+// refuse another; a required one must refuse its removal; a removed one
+// must read as on a resource created without it; a writeOnly one that is
+// never returned must be taken by every write and never shown.
 func TestConformance(t *testing.T) {
 	h := newHub(t)
 	c := &generic{t: t, h: h}
@@ -29,11 +30,15 @@ func TestConformance(t *testing.T) {
 			base := c.get(rt, c.create(rt, nil))
 			for _, s := range rt.schemas {
 				for _, a := range s.attrs {
-					if a.Mutability == "readOnly" || a.Returned == "never" {
+					if a.Mutability == "readOnly" {
 						continue
 					}
 					t.Run(a.Name, func(t *testing.T) {
 						c.t = t
+						if a.Returned == "never" {
+							c.writeOnly(rt, s, a)
+							return
+						}
 						c.walk(rt, s, a, base)
 					})
 				}
@@ -139,14 +144,38 @@ func (c *generic) walk(rt *genericType, s *genericSchema, a *schemaAttr, base ma
 			v2.(map[string]any)[sub.Name] = sv
 			c.want(rt, id, s, a, v2, "after PATCH replace of "+sub.Name)
 		}
+		for _, sub := range a.SubAttributes {
+			if sub.Mutability == "readOnly" || sub.Required {
+				continue
+			}
+			// One sub-attribute removed: it reads unassigned, the
+			// others stay.
+			c.patch(rt, id, "remove", path+"."+sub.Name, nil, http.StatusOK)
+			if delete(v2.(map[string]any), sub.Name); len(v2.(map[string]any)) == 0 {
+				// The only one: the attribute is unassigned.
+				c.unassigned(rt, id, s, a, base, "after PATCH remove of "+sub.Name)
+				break
+			}
+			c.want(rt, id, s, a, v2, "after PATCH remove of "+sub.Name)
+			if got, _ := c.pick(rt, c.get(rt, id), path).(map[string]any); got != nil && got[sub.Name] != nil {
+				c.t.Errorf("after PATCH remove of %s: %s reads %v", sub.Name, a.Name, got)
+			}
+			break
+		}
 	}
 	if a.MultiValued && a.Type == "complex" && sub(a, "value") != nil {
 		more := c.value(a).([]any)[:1]
 		c.patch(rt, id, "add", path, more, http.StatusOK)
-		c.want(rt, id, s, a, append(append([]any{}, v2.([]any)...), more...), "after PATCH add of a value")
+		// A value added as primary leaves the others not primary (RFC
+		// 7644 §3.5.2).
+		kept := v2.([]any)
+		if more[0].(map[string]any)["primary"] == true {
+			kept = demoted(kept)
+		}
+		c.want(rt, id, s, a, append(append([]any{}, kept...), more...), "after PATCH add of a value")
 		value := more[0].(map[string]any)["value"]
 		c.patch(rt, id, "remove", fmt.Sprintf("%s[value eq %q]", path, value), nil, http.StatusOK)
-		c.want(rt, id, s, a, v2, "after PATCH remove of that value")
+		c.want(rt, id, s, a, kept, "after PATCH remove of that value")
 	}
 	v3 := c.value(a)
 	pathless := map[string]any{a.Name: v3}
@@ -161,6 +190,10 @@ func (c *generic) walk(rt *genericType, s *genericSchema, a *schemaAttr, base ma
 	} else {
 		c.patch(rt, id, "remove", path, nil, http.StatusOK)
 		c.unassigned(rt, id, s, a, base, "after PATCH remove")
+	}
+	if !a.Required || !a.MultiValued {
+		// add to the removed attribute, or to a single-valued one's
+		// value, which it replaces (RFC 7644 §3.5.2.1).
 		c.patch(rt, id, "add", path, v1, http.StatusOK)
 		c.want(rt, id, s, a, v1, "after PATCH add")
 	}
@@ -171,6 +204,54 @@ func (c *generic) walk(rt *genericType, s *genericSchema, a *schemaAttr, base ma
 		c.put(rt, id, nil, http.StatusOK)
 		c.unassigned(rt, id, s, a, base, "after a PUT without it")
 	}
+}
+
+// writeOnly tests an attribute that is writable and never returned: a
+// POST, a PATCH (with its path, path-less, remove) and a PUT with it are
+// taken, and no answer shows it.
+func (c *generic) writeOnly(rt *genericType, s *genericSchema, a *schemaAttr) {
+	path := a.Name
+	pathless := map[string]any{a.Name: c.value(a)}
+	if !s.core {
+		path = s.ID + ":" + a.Name
+		pathless = map[string]any{s.ID: pathless}
+	}
+	id := c.create(rt, map[string]any{path: c.value(a)})
+	c.hidden(rt, id, s, a, "after the create")
+	c.patch(rt, id, "replace", path, c.value(a), http.StatusOK)
+	c.patch(rt, id, "replace", "", pathless, http.StatusOK)
+	c.patch(rt, id, "remove", path, nil, http.StatusOK)
+	c.hidden(rt, id, s, a, "after the PATCHes")
+	c.put(rt, id, map[string]any{path: c.value(a)}, http.StatusOK)
+	c.hidden(rt, id, s, a, "after PUT")
+}
+
+// hidden checks that a resource does not show the attribute.
+func (c *generic) hidden(rt *genericType, id string, s *genericSchema, a *schemaAttr, when string) {
+	c.t.Helper()
+	res := c.get(rt, id)
+	if !s.core {
+		res, _ = res[s.ID].(map[string]any)
+	}
+	if v, ok := res[a.Name]; ok {
+		c.t.Errorf("%s: %s (returned never) reads %v", when, a.Name, v)
+	}
+}
+
+// demoted is a copy of the values with primary false where it was true.
+func demoted(list []any) []any {
+	out := make([]any, len(list))
+	for i, e := range list {
+		m := map[string]any{}
+		for k, v := range e.(map[string]any) {
+			m[k] = v
+		}
+		if m["primary"] == true {
+			m["primary"] = false
+		}
+		out[i] = m
+	}
+	return out
 }
 
 func sub(a *schemaAttr, name string) *schemaAttr {
@@ -294,7 +375,7 @@ func (c *generic) create(rt *genericType, attrs map[string]any) string {
 		c.t.Fatalf("POST %s %s = %d %v", rt.endpoint, b, code, res)
 	}
 	for k, v := range attrs {
-		if a := c.attr(rt, k); a != nil && a.Mutability != "immutable" && !roundTrips(c.pick(rt, res, k), v) {
+		if a := c.attr(rt, k); a != nil && a.Mutability != "immutable" && a.Returned != "never" && !roundTrips(c.pick(rt, res, k), v) {
 			c.t.Errorf("POST answered %s = %v, want %v", k, c.pick(rt, res, k), v)
 		}
 	}

@@ -1,7 +1,8 @@
 // Package scimin is the hub's inbound SCIM 2.0 endpoint (RFC 7643/7644) for
 // upstream sources such as an HR system: /scim/v2/Users, /Groups,
 // /ServiceProviderConfig, /Schemas and /ResourceTypes, with filters,
-// pagination, PATCH, .search, attributes and excludedAttributes, and ETags.
+// sorting, pagination, PATCH, .search, attributes and excludedAttributes,
+// and ETags.
 //
 // One description of the attributes (schema.go) is what /Schemas shows,
 // what requests are checked against (invalidPath, mutability,
@@ -11,9 +12,10 @@
 //
 // Each source is a hub directory of kind scim with its own bearer token.
 // What a source writes becomes hub objects of its directory through the sync
-// engine (ingest.Engine.ApplyWrite): an incremental run per write, so the
-// change feed, provisioning and the lifecycle audit events work as for an
-// LDAP directory. The SCIM id of a resource is the hub's object id; the
+// engine (ingest.Engine.OpenWrite): a write run per request, held from its
+// first read to its write (so that what it checked still holds, on every
+// hub replica), so the change feed, provisioning and the lifecycle audit
+// events work as for an LDAP directory. The SCIM id of a resource is the hub's object id; the
 // source's externalId is the object's external id.
 //
 // A small handler rather than github.com/elimity-com/scim: the hub's

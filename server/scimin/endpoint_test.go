@@ -184,7 +184,10 @@ func TestDiscovery(t *testing.T) {
 		{"/scim/v2/ResourceTypes", 200, "Resources"},
 		{"/scim/v2/ResourceTypes/Group", 200, "endpoint"},
 		{"/scim/v2/ResourceTypes/Nope", 404, "detail"},
-		{"/scim/v2/Bulk", 404, "detail"},
+		{"/scim/v2/Bulk", 501, "detail"},
+		{"/scim/v2/Me", 501, "detail"},
+		{"/scim/v2/.search", 501, "detail"},
+		{"/scim/v2/Nope", 404, "detail"},
 	}
 	for _, tc := range tests {
 		code, body := h.do("GET", tc.path, nil)
@@ -264,6 +267,65 @@ func TestConcurrentPatches(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(ids) {
 		t.Errorf("members = %v\nwant      %v", got, ids)
 	}
+}
+
+// TestReplicas: two hub replicas over one store serialise a source's
+// writes from the first read to the write (the source's write run, not a
+// lock of one process), so that what a write checked still holds when it
+// writes, whichever replica serves it: of PATCHes sent at once with the
+// same If-Match one applies and the others are 412; of POSTs with one new
+// externalId one creates and the others are 409; no write is lost.
+func TestReplicas(t *testing.T) {
+	h := newHub(t)
+	replicas := []*hub{h, h.replica()}
+	const n = 12
+	id := h.create("/scim/v2/Users", `{"userName":"kim"}`)
+	_, hdr, _ := h.doHeader("GET", "/scim/v2/Users/"+id, nil, nil)
+	codes := make(chan int, n)
+	for i := range n {
+		go func() {
+			c, _, _ := replicas[i%2].doHeader("PATCH", "/scim/v2/Users/"+id, patchBody("replace", "title", fmt.Sprint("t", i)),
+				map[string]string{"If-Match": hdr.Get("ETag")})
+			codes <- c
+		}()
+	}
+	if got := tally(codes, n); got != fmt.Sprint(map[int]int{200: 1, 412: n - 1}) {
+		t.Errorf("PATCHes with one If-Match = %s, want one 200, the others 412", got)
+	}
+	for i := range n {
+		go func() {
+			c, _ := replicas[i%2].do("POST", "/scim/v2/Users", fmt.Appendf(nil, `{"userName":"new%d","externalId":"w9"}`, i))
+			codes <- c
+		}()
+	}
+	if got := tally(codes, n); got != fmt.Sprint(map[int]int{201: 1, 409: n - 1}) {
+		t.Errorf("POSTs with one externalId = %s, want one 201, the others 409", got)
+	}
+	if us, err := h.st.ListUsers(t.Context(), store.UserFilter{DirectoryID: h.dir.ID}); err != nil || len(us) != 2 {
+		t.Errorf("users = %d, %v; want kim and one new", len(us), err)
+	}
+	// The source's runs: the writes completed, the refused ones cancelled,
+	// none left open.
+	runs, err := h.st.ListRuns(t.Context(), store.RunFilter{DirectoryID: h.dir.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	states := map[store.RunState]int{}
+	for _, r := range runs {
+		states[r.State]++
+	}
+	if want := map[store.RunState]int{store.RunCompleted: 3, store.RunCancelled: 2 * (n - 1)}; fmt.Sprint(states) != fmt.Sprint(want) {
+		t.Errorf("runs %v, want %v", states, want)
+	}
+}
+
+// tally counts n status codes.
+func tally(codes <-chan int, n int) string {
+	got := map[int]int{}
+	for range n {
+		got[<-codes]++
+	}
+	return fmt.Sprint(got)
 }
 
 // TestPathologicalFilters: a filter or a PATCH path over the bounds (4 KiB,

@@ -77,8 +77,8 @@ func isWordByte(c byte) bool {
 }
 
 // supported refuses what the endpoint does not evaluate: an ordering
-// operator (gt, ge, lt, le) on a boolean or a complex attribute (RFC 7644
-// §3.4.2.2), and a dateTime compared with what is not one. An attribute
+// operator (gt, ge, lt, le) on a boolean, a binary or a complex attribute
+// (RFC 7644 §3.4.2.2), and a dateTime compared with what is not one. An attribute
 // the schema does not define matches nothing.
 func (rt *resourceType) supported(e filter.Expression) error {
 	return rt.supportedIn(nil, e)
@@ -95,7 +95,7 @@ func (rt *resourceType) supportedIn(in *attribute, e filter.Expression) error {
 		}
 		switch x.Operator {
 		case filter.GT, filter.GE, filter.LT, filter.LE:
-			if a.typ == "boolean" || a.typ == "complex" {
+			if a.typ == "boolean" || a.typ == "binary" || a.typ == "complex" {
 				return fmt.Errorf("%s is a %s: %s compares strings and dateTimes only", pathString(x.AttributePath), a.typ, x.Operator)
 			}
 		}
@@ -147,7 +147,7 @@ func (rt *resourceType) attrOf(in *attribute, p filter.AttributePath) *attribute
 func (rt *resourceType) matches(e filter.Expression, res map[string]any) bool {
 	switch x := e.(type) {
 	case *filter.AttributeExpression:
-		return compareAny(values(res, x.AttributePath), x, rt.attrOf(nil, x.AttributePath))
+		return compareAny(values(rt, res, x.AttributePath), x, rt.attrOf(nil, x.AttributePath))
 	case *filter.LogicalExpression:
 		if x.Operator == filter.AND {
 			return rt.matches(x.Left, res) && rt.matches(x.Right, res)
@@ -160,7 +160,7 @@ func (rt *resourceType) matches(e filter.Expression, res map[string]any) bool {
 		if t, err := rt.resolve(x.AttributePath); err == nil {
 			in = t.attr
 		}
-		for _, el := range elements(container(res, x.AttributePath)[strings.ToLower(x.AttributePath.AttributeName)]) {
+		for _, el := range elements(container(rt, res, x.AttributePath)[strings.ToLower(x.AttributePath.AttributeName)]) {
 			if m, ok := el.(map[string]any); ok && matchesIn(in, x.ValueFilter, m) {
 				return true
 			}
@@ -178,7 +178,7 @@ func matchesIn(in *attribute, e filter.Expression, el map[string]any) bool {
 		if in != nil {
 			a = in.sub(x.AttributePath.AttributeName)
 		}
-		return compareAny(values(el, x.AttributePath), x, a)
+		return compareAny(values(nil, el, x.AttributePath), x, a)
 	case *filter.LogicalExpression:
 		if x.Operator == filter.AND {
 			return matchesIn(in, x.Left, el) && matchesIn(in, x.Right, el)
@@ -190,10 +190,12 @@ func matchesIn(in *attribute, e filter.Expression, el map[string]any) bool {
 	return false
 }
 
-// container is the object an attribute path's name lives in: the resource,
-// or its extension object.
-func container(res map[string]any, p filter.AttributePath) map[string]any {
-	if p.URIPrefix == nil {
+// container is the object an attribute path's name lives in within a
+// resource of type rt (nil: an element of a multi-valued attribute): the
+// resource (a name without a URI, or with the core schema's), or its
+// extension object.
+func container(rt *resourceType, res map[string]any, p filter.AttributePath) map[string]any {
+	if p.URIPrefix == nil || (rt != nil && strings.EqualFold(*p.URIPrefix, rt.core.id)) {
 		return res
 	}
 	m, _ := res[strings.ToLower(*p.URIPrefix)].(map[string]any)
@@ -203,10 +205,11 @@ func container(res map[string]any, p filter.AttributePath) map[string]any {
 	return m
 }
 
-// values are the simple values a path selects: a multi-valued complex
-// attribute without a sub-attribute selects its elements' "value".
-func values(res map[string]any, p filter.AttributePath) []any {
-	v, ok := container(res, p)[strings.ToLower(p.AttributeName)]
+// values are the simple values a path selects in a resource of type rt
+// (nil: in an element): a multi-valued complex attribute without a
+// sub-attribute selects its elements' "value".
+func values(rt *resourceType, res map[string]any, p filter.AttributePath) []any {
+	v, ok := container(rt, res, p)[strings.ToLower(p.AttributeName)]
 	if !ok || v == nil {
 		return nil
 	}

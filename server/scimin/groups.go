@@ -105,6 +105,9 @@ func (r groupResources) create(ctx context.Context, body map[string]any) (map[st
 		return nil, err
 	}
 	ext := str(c["externalId"])
+	if err := r.h.externalIDFree(ctx, store.ObjectGroup, ext); err != nil {
+		return nil, err
+	}
 	if ext == "" {
 		ext = generatedPrefix + newID()
 	}
@@ -138,12 +141,11 @@ func (r groupResources) replace(ctx context.Context, id string, body map[string]
 }
 
 func (r groupResources) remove(ctx context.Context, id string) error {
-	d := source(ctx)
 	g, err := r.group(ctx, id)
 	if err != nil {
 		return err
 	}
-	_, err = r.h.apply.ApplyWrite(ctx, d, trigger, &store.Batch{Deletes: []string{g.ExternalID}})
+	_, err = writeRun(ctx).Apply(ctx, &store.Batch{Deletes: []string{g.ExternalID}})
 	return err
 }
 
@@ -201,7 +203,7 @@ func (r groupResources) object(ctx context.Context, c map[string]any, ext string
 
 func (r groupResources) write(ctx context.Context, o *store.Object) (map[string]any, error) {
 	d := source(ctx)
-	if _, err := r.h.apply.ApplyWrite(ctx, d, trigger, &store.Batch{Upserts: []*store.Object{o}}); err != nil {
+	if _, err := writeRun(ctx).Apply(ctx, &store.Batch{Upserts: []*store.Object{o}}); err != nil {
 		return nil, err
 	}
 	gs, err := r.h.st.FindGroups(ctx, d.ID, o.Name)

@@ -31,11 +31,15 @@ type Store interface {
 	FindGroups(ctx context.Context, directoryID int64, name string) ([]*store.Group, error)
 	ListGroups(ctx context.Context, f store.GroupFilter) ([]*store.Group, error)
 	GroupMembers(ctx context.Context, groupID string) ([]store.Member, error)
+	ObjectByExternalID(ctx context.Context, directoryID int64, externalID string) (store.ObjectRef, error)
 }
 
-// Applier applies a source's writes (ingest.Engine).
+// Applier applies a source's writes (ingest.Engine): a request that
+// writes holds the source's write run from its first read to its write,
+// so that what it checked (If-Match, a unique userName or externalId)
+// still holds when it writes, on every hub replica.
 type Applier interface {
-	ApplyWrite(ctx context.Context, d *store.Directory, trigger string, b *store.Batch) (store.BatchResult, error)
+	OpenWrite(ctx context.Context, d *store.Directory, trigger string) (*ingest.WriteRun, error)
 }
 
 // Handler serves the SCIM endpoint.
@@ -44,8 +48,9 @@ type Handler struct {
 	apply Applier
 	audit Recorder
 	log   *slog.Logger
-	// locks serialises the writes of one source in this process: a write
-	// reads the object, merges and applies, and two at once would lose one.
+	// locks queue the writes of one source in this process before they
+	// wait for the source's write run (which serialises them on every
+	// replica), so that they do not poll for it.
 	locks sync.Map // directory id → *sync.Mutex
 	// userTypes are the User resource types by the fields a source
 	// masters.
@@ -77,9 +82,13 @@ func New(st Store, apply Applier, audit Recorder, log *slog.Logger) *Handler {
 type (
 	sourceKey struct{}
 	baseKey   struct{}
+	runKey    struct{}
 )
 
 func source(ctx context.Context) *store.Directory { return ctx.Value(sourceKey{}).(*store.Directory) }
+
+// writeRun is the source's write run a writing request holds.
+func writeRun(ctx context.Context) *ingest.WriteRun { return ctx.Value(runKey{}).(*ingest.WriteRun) }
 
 // baseOf is the absolute URL of the endpoint as the client reached it,
 // which $ref and meta.location start with.
@@ -116,6 +125,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.resource(w, r, id, h.users())
 	case "Groups":
 		h.resource(w, r, id, h.groups())
+	case "Me", "Bulk", searchPath:
+		// Features the endpoint does not have (RFC 7644 §3.11: SHOULD be
+		// 501; /ServiceProviderConfig says bulk is not supported).
+		writeError(w, http.StatusNotImplemented, "", "%s is not supported by this endpoint (see /ServiceProviderConfig)", "/"+kind)
 	default:
 		writeError(w, http.StatusNotFound, "", "no such endpoint: %s", r.URL.Path)
 	}

@@ -71,6 +71,20 @@ func newHub(t testing.TB, mastered ...string) *hub {
 	return h
 }
 
+// replica is a second hub over the same store — its own sync engine and
+// SCIM endpoint on its own server — as another hub replica over one
+// PostgreSQL is.
+func (h *hub) replica() *hub {
+	h.t.Helper()
+	log := slog.New(slog.DiscardHandler)
+	eng := ingest.New(ingest.Config{Store: h.st, Log: log})
+	mux := http.NewServeMux()
+	mux.Handle(scimin.Prefix, scimin.New(h.st, eng, audit.New(h.st, log), log))
+	srv := httptest.NewServer(mux)
+	h.t.Cleanup(srv.Close)
+	return &hub{t: h.t, st: h.st, engine: eng, dir: h.dir, token: h.token, srv: srv, trail: h.trail}
+}
+
 // do sends a request with the source's token and decodes the answer.
 func (h *hub) do(method, path string, body []byte) (int, map[string]any) {
 	h.t.Helper()

@@ -143,6 +143,28 @@ func (rt *resourceType) checkValue(v any) error {
 // it, and a required attribute keeps one (RFC 7644 §3.5.2, §3.5.2.2: 400
 // mutability, naming the attribute).
 func (rt *resourceType) checkPatched(before, after map[string]any) error {
+	return rt.eachAttr(before, after, func(attr *attribute, b, a map[string]any) error {
+		if err := checkChange(attr, attr.name, b, a); err != nil {
+			return err
+		}
+		bm, _ := b[strings.ToLower(attr.name)].(map[string]any)
+		am, _ := a[strings.ToLower(attr.name)].(map[string]any)
+		if attr.multi || attr.typ != "complex" {
+			return nil
+		}
+		for _, sub := range attr.subs {
+			if err := checkChange(sub, attr.name+"."+sub.name, bm, am); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// eachAttr calls f with each attribute of the schemas and the objects it
+// lives in within two resources with lower-cased keys (the resources, or
+// their extension objects; nil when one has none), until f fails.
+func (rt *resourceType) eachAttr(before, after map[string]any, f func(attr *attribute, b, a map[string]any) error) error {
 	for _, s := range rt.schemas() {
 		b, a := before, after
 		if s != rt.core {
@@ -150,18 +172,8 @@ func (rt *resourceType) checkPatched(before, after map[string]any) error {
 			a, _ = after[strings.ToLower(s.id)].(map[string]any)
 		}
 		for _, attr := range s.attrs {
-			if err := checkChange(attr, attr.name, b, a); err != nil {
+			if err := f(attr, b, a); err != nil {
 				return err
-			}
-			bm, _ := b[strings.ToLower(attr.name)].(map[string]any)
-			am, _ := a[strings.ToLower(attr.name)].(map[string]any)
-			if attr.multi || attr.typ != "complex" {
-				continue
-			}
-			for _, sub := range attr.subs {
-				if err := checkChange(sub, attr.name+"."+sub.name, bm, am); err != nil {
-					return err
-				}
 			}
 		}
 	}
@@ -180,6 +192,39 @@ func checkChange(a *attribute, path string, before, after map[string]any) error 
 		return errorf(http.StatusBadRequest, "mutability", "externalId: immutable: it is set when the resource is created, and this one was created without")
 	}
 	return nil
+}
+
+// demotePrimaries makes a PATCH that set a value's primary to true leave
+// it the one primary value of its attribute: the others' primary become
+// false (RFC 7644 §3.5.2). A value is set primary when it is primary in
+// after and no same value (by its value, else whole) was in before.
+func (rt *resourceType) demotePrimaries(before, after map[string]any) {
+	_ = rt.eachAttr(before, after, func(attr *attribute, b, a map[string]any) error {
+		if !attr.multi || attr.sub("primary") == nil || a == nil {
+			return nil
+		}
+		k := strings.ToLower(attr.name)
+		list, chosen := elements(a[k]), -1
+		for i, e := range list {
+			if m, ok := e.(map[string]any); ok && isPrimary(m) &&
+				!slices.ContainsFunc(elements(b[k]), func(o any) bool { om, ok := o.(map[string]any); return ok && isPrimary(om) && sameElem(om, m) }) {
+				chosen = i
+			}
+		}
+		for i, e := range list {
+			if m, ok := e.(map[string]any); ok && chosen >= 0 && i != chosen && isPrimary(m) {
+				m["primary"] = false
+			}
+		}
+		return nil
+	})
+}
+
+// isPrimary reports whether a value of a multi-valued attribute (lower-
+// cased names) is primary.
+func isPrimary(m map[string]any) bool {
+	p, _ := boolValue(m["primary"], false)
+	return p
 }
 
 // unassignedNil maps the values RFC 7643 §2.5 calls unassigned to nil.
@@ -270,6 +315,9 @@ func applyPath(rt *resourceType, res map[string]any, op string, p filter.Path, v
 	}
 	if t.attr == nil {
 		return applyExtension(res, t.schema, op, value)
+	}
+	if t.attr.ignored {
+		return nil // accepted and ignored, as /Schemas says
 	}
 	target := res
 	if uri := t.key(rt); uri != "" {

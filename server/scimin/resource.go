@@ -3,6 +3,7 @@ package scimin
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -56,10 +57,24 @@ func (h *Handler) resource(w http.ResponseWriter, r *http.Request, id string, rs
 	rt := rs.typ(ctx)
 	kind := strings.ToLower(rt.name)
 	target := kind + ":" + id
-	if r.Method != http.MethodGet && id != searchPath {
-		// A write reads the object, merges and applies (a PATCH reads it
-		// before its operations): the whole of it holds the source's lock.
+	writes := id == "" && r.Method == http.MethodPost ||
+		id != "" && id != searchPath && (r.Method == http.MethodPut || r.Method == http.MethodPatch || r.Method == http.MethodDelete)
+	if writes {
+		// A write reads the object, checks, merges and applies (a PATCH
+		// reads it before its operations): the whole of it holds the
+		// source's write run, which no other write of the source, on any
+		// replica, holds at the same time. The run ends before the
+		// answer goes (endWrite); the deferred Close is for a request
+		// that ends otherwise.
 		defer h.lock(source(ctx))()
+		run, err := h.apply.OpenWrite(ctx, source(ctx), trigger)
+		if err != nil {
+			h.fail(w, err)
+			return
+		}
+		defer run.Close(ctx, "the request ended before its write") //nolint:errcheck // ended already, or nothing to report to
+		ctx = context.WithValue(ctx, runKey{}, run)
+		r = r.WithContext(ctx)
 	}
 	q := r.URL.Query()
 	proj, err := rt.projection(splitNames(q.Get("attributes")), splitNames(q.Get("excludedAttributes")))
@@ -73,7 +88,8 @@ func (h *Handler) resource(w http.ResponseWriter, r *http.Request, id string, rs
 	)
 	switch {
 	case id == "" && r.Method == http.MethodGet:
-		h.list(w, r, rs, listQuery{filter: q.Get("filter"), startIndex: q.Get("startIndex"), count: q.Get("count"), proj: proj})
+		h.list(w, r, rs, listQuery{filter: q.Get("filter"), startIndex: q.Get("startIndex"), count: q.Get("count"),
+			sortBy: q.Get("sortBy"), sortOrder: q.Get("sortOrder"), proj: proj})
 		return
 	case id == searchPath && r.Method == http.MethodPost:
 		h.search(w, r, rs)
@@ -86,6 +102,7 @@ func (h *Handler) resource(w http.ResponseWriter, r *http.Request, id string, rs
 		if body, err = readBody(r); err == nil {
 			res, err = rs.create(ctx, body)
 		}
+		err = endWrite(ctx, err)
 		status = http.StatusCreated
 		if res != nil {
 			target = kind + ":" + res["id"].(string)
@@ -107,6 +124,7 @@ func (h *Handler) resource(w http.ResponseWriter, r *http.Request, id string, rs
 				res, err = rs.replace(ctx, id, body)
 			}
 		}
+		err = endWrite(ctx, err)
 		h.record(ctx, "scim."+kind+".replace", target, err, "")
 	case r.Method == http.MethodPatch:
 		var body map[string]any
@@ -115,11 +133,13 @@ func (h *Handler) resource(w http.ResponseWriter, r *http.Request, id string, rs
 				res, err = h.patch(ctx, rs, id, body)
 			}
 		}
+		err = endWrite(ctx, err)
 		h.record(ctx, "scim."+kind+".patch", target, err, "")
 	case r.Method == http.MethodDelete:
 		if err = h.precondition(r, rs, id); err == nil {
 			err = rs.remove(ctx, id)
 		}
+		err = endWrite(ctx, err)
 		h.record(ctx, "scim."+kind+".delete", target, err, "deactivated, not deleted")
 		if err == nil {
 			w.WriteHeader(http.StatusNoContent)
@@ -141,10 +161,24 @@ func (h *Handler) resource(w http.ResponseWriter, r *http.Request, id string, rs
 	writeJSON(w, status, proj.apply(rt, res))
 }
 
+// endWrite ends the request's write run: completed when it wrote,
+// cancelled with the refusal (err) as its message when it did not. It
+// returns err, or the run's failure to end.
+func endWrite(ctx context.Context, err error) error {
+	why := "nothing to write"
+	if err != nil {
+		why = err.Error()
+	}
+	if cerr := writeRun(ctx).Close(ctx, why); cerr != nil && err == nil {
+		return cerr
+	}
+	return err
+}
+
 // precondition checks If-Match (RFC 7644 §3.14, RFC 9110 §13.1.1): a
 // write to a resource whose version is not one of those given is a 412.
-// It runs under the source's lock, so the version cannot change before
-// the write.
+// It runs within the request's write run, so the version cannot change
+// before the write, whatever replica another write goes to.
 func (h *Handler) precondition(r *http.Request, rs resources, id string) error {
 	want := r.Header.Get("If-Match")
 	if want == "" {
@@ -201,6 +235,7 @@ func (h *Handler) patch(ctx context.Context, rs resources, id string, body map[s
 			return nil, err
 		}
 	}
+	rt.demotePrimaries(before, m)
 	if err := rt.checkPatched(before, m); err != nil {
 		return nil, err
 	}
@@ -217,6 +252,7 @@ func withLocation(res map[string]any, base, kind string) {
 // .search.
 type listQuery struct {
 	filter, startIndex, count string
+	sortBy, sortOrder         string
 	proj                      *projection
 }
 
@@ -229,9 +265,11 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request, rs resources) {
 		return
 	}
 	var req struct {
-		Attributes         []string    `json:"attributes"`
-		ExcludedAttributes []string    `json:"excludedattributes"`
+		Attributes         nameList    `json:"attributes"`
+		ExcludedAttributes nameList    `json:"excludedattributes"`
 		Filter             string      `json:"filter"`
+		SortBy             string      `json:"sortby"`
+		SortOrder          string      `json:"sortorder"`
 		StartIndex         json.Number `json:"startindex"`
 		Count              json.Number `json:"count"`
 	}
@@ -245,7 +283,22 @@ func (h *Handler) search(w http.ResponseWriter, r *http.Request, rs resources) {
 		h.fail(w, err)
 		return
 	}
-	h.list(w, r, rs, listQuery{filter: req.Filter, startIndex: req.StartIndex.String(), count: req.Count.String(), proj: proj})
+	h.list(w, r, rs, listQuery{filter: req.Filter, startIndex: req.StartIndex.String(), count: req.Count.String(),
+		sortBy: req.SortBy, sortOrder: req.SortOrder, proj: proj})
+}
+
+// nameList is a SearchRequest's attributes or excludedAttributes: a list
+// of names (RFC 7644 §3.4.3), or, as some clients send it, one string of
+// comma-separated names as in a URL.
+type nameList []string
+
+func (l *nameList) UnmarshalJSON(b []byte) error {
+	var s string
+	if json.Unmarshal(b, &s) == nil {
+		*l = splitNames(s)
+		return nil
+	}
+	return json.Unmarshal(b, (*[]string)(l))
 }
 
 // list answers a query: filter, then the page startIndex (1-based) and
@@ -279,15 +332,28 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request, rs resources, q l
 			return
 		}
 	}
+	sorted, err := rt.sorting(q.sortBy, q.sortOrder)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
 	base := baseOf(r.Context())
 	page := []map[string]any{}
+	var keys []sortKey // every match's, when they are sorted before the page is cut
 	total := 0
 	err = rs.each(r.Context(), f, func(res map[string]any) bool {
-		if f != nil && !rt.matches(f, lowerKeys(res).(map[string]any)) {
+		var lower map[string]any
+		if f != nil || sorted != nil {
+			lower = lowerKeys(res).(map[string]any)
+		}
+		if f != nil && !rt.matches(f, lower) {
 			return true
 		}
 		total++
-		if total >= start && len(page) < count {
+		switch {
+		case sorted != nil:
+			keys = append(keys, sorted.keyOf(rt, lower))
+		case total >= start && len(page) < count:
 			withLocation(res, base, rt.name)
 			page = append(page, q.proj.apply(rt, res))
 		}
@@ -296,6 +362,23 @@ func (h *Handler) list(w http.ResponseWriter, r *http.Request, rs resources, q l
 	if err != nil {
 		h.fail(w, err)
 		return
+	}
+	if sorted != nil {
+		sorted.sort(keys)
+		for _, k := range keys[min(start-1, len(keys)):min(start-1+count, len(keys))] {
+			res, err := rs.get(r.Context(), k.id)
+			if err != nil {
+				// Gone since it matched: the page is one shorter.
+				var se *scimError
+				if errors.As(err, &se) && se.status == http.StatusNotFound {
+					continue
+				}
+				h.fail(w, err)
+				return
+			}
+			withLocation(res, base, rt.name)
+			page = append(page, q.proj.apply(rt, res))
+		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{
 		"schemas": []string{schemaList}, "totalResults": total, "startIndex": start,

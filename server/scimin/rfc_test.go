@@ -150,6 +150,45 @@ func TestExternalIDImmutable(t *testing.T) {
 	}
 }
 
+// TestExternalIDUnique: a POST with the externalId another resource of the
+// source holds is a 409 uniqueness and changes nothing; it used to answer
+// 201 with that resource, rewritten (a user renamed, a user made of a
+// group). A deleted resource's externalId restores it.
+func TestExternalIDUnique(t *testing.T) {
+	h := newHub(t)
+	kim := h.create("/scim/v2/Users", `{"userName":"kim","externalId":"w1","title":"Analyst"}`)
+	gid := h.create("/scim/v2/Groups", `{"displayName":"team","externalId":"g1"}`)
+	suspended := h.create("/scim/v2/Users", `{"userName":"sam","externalId":"w2","active":false}`)
+	tests := []struct{ name, path, body, names string }{
+		{"a live user's", "/Users", `{"userName":"lee","externalId":"w1"}`, kim},
+		{"a suspended user's", "/Users", `{"userName":"lee","externalId":"w2"}`, suspended},
+		{"a group's, for a user", "/Users", `{"userName":"lee","externalId":"g1"}`, gid},
+		{"a live group's", "/Groups", `{"displayName":"board","externalId":"g1"}`, gid},
+		{"a user's, for a group", "/Groups", `{"displayName":"board","externalId":"w1"}`, kim},
+	}
+	for _, tc := range tests {
+		code, res := h.do("POST", "/scim/v2"+tc.path, []byte(tc.body))
+		wantError(t, tc.name, code, res, http.StatusConflict, "uniqueness", tc.names)
+	}
+	if u := h.user("kim"); u.ExternalID != "w1" || u.Title != "Analyst" {
+		t.Errorf("kim after the refused creates: %q %+v", u.ExternalID, u.Profile)
+	}
+	if code, res := h.do("GET", "/scim/v2/Groups/"+gid, nil); code != 200 || res["displayName"] != "team" {
+		t.Errorf("team after the refused creates = %d %v", code, res)
+	}
+	if code, _ := h.do("DELETE", "/scim/v2/Users/"+kim, nil); code != http.StatusNoContent {
+		t.Fatalf("DELETE kim = %d", code)
+	}
+	code, res := h.do("POST", "/scim/v2/Users", []byte(`{"userName":"kim","externalId":"w1"}`))
+	if code != http.StatusCreated || res["id"] != kim || res["active"] != true {
+		t.Errorf("POST the deleted user's externalId = %d %v, want 201 with user %s restored", code, res, kim)
+	}
+	code, res = h.do("POST", "/scim/v2/Groups", []byte(`{"displayName":"team2","externalId":"`+"w9"+`"}`))
+	if code != http.StatusCreated {
+		t.Errorf("POST a new externalId = %d %v", code, res)
+	}
+}
+
 // TestPatchRemove: PATCH remove as RFC 7644 §3.5.2.2 says: a required
 // attribute or a readOnly one is refused (400 mutability); any other is
 // unassigned: it reads as on a resource created without it (active:
@@ -223,7 +262,7 @@ func TestUnknownAttributes(t *testing.T) {
 		{"PATCH sub-attribute", "PATCH", "/Users/" + id, patchBody("replace", "name.nick", "K"), 400, "invalidPath", "nick"},
 		{"PATCH value", "PATCH", "/Users/" + id, patchBody("replace", "", map[string]any{"title": "x", "favouriteColour": "blue"}), 400, "invalidPath", "favouriteColour"},
 		{"PATCH a filter on a single-valued attribute", "PATCH", "/Users/" + id, patchBody("replace", `title[value eq "x"]`, "y"), 400, "invalidPath", "title"},
-		{"PATCH password (not kept)", "PATCH", "/Users/" + id, patchBody("replace", "password", "x"), 400, "invalidPath", "password"},
+		{"PATCH groups (a user's groups are the groups' members)", "PATCH", "/Users/" + id, patchBody("add", "groups", []any{map[string]any{"value": "x"}}), 400, "invalidPath", "groups"},
 		{"attributes", "GET", "/Users/" + id + "?attributes=userName,favouriteColour", nil, 400, "invalidPath", "favouriteColour"},
 		{"excludedAttributes", "GET", "/Users?excludedAttributes=favouriteColour", nil, 400, "invalidPath", "favouriteColour"},
 		{"a number for a string", "PATCH", "/Users/" + id, patchBody("replace", "title", 5), 400, "invalidValue", "title"},
@@ -237,6 +276,53 @@ func TestUnknownAttributes(t *testing.T) {
 			code, res := h.do(tc.method, "/scim/v2"+tc.path, tc.body)
 			wantError(t, tc.name, code, res, tc.status, tc.scimType, tc.names)
 		})
+	}
+}
+
+// TestIgnoredPassword: password is the one attribute /Schemas says is
+// accepted and ignored (writeOnly, returned never): a POST, PUT or PATCH
+// with it (Okta's password sync sends a path-less PATCH) answers as
+// without it, and nothing of it is kept or shown.
+func TestIgnoredPassword(t *testing.T) {
+	h := newHub(t)
+	_, schema := h.do("GET", "/scim/v2/Schemas/urn:ietf:params:scim:schemas:core:2.0:User", nil)
+	var pw map[string]any
+	for _, a := range schema["attributes"].([]any) {
+		if m := a.(map[string]any); m["name"] == "password" {
+			pw = m
+		}
+	}
+	if pw == nil || pw["mutability"] != "writeOnly" || pw["returned"] != "never" || !strings.Contains(pw["description"].(string), "ignored") {
+		t.Fatalf("/Schemas password = %v, want writeOnly, returned never, said to be ignored", pw)
+	}
+	code, hdr, res := h.doHeader("POST", "/scim/v2/Users", []byte(`{"userName":"kim","password":"s3cret-1"}`), nil)
+	if code != http.StatusCreated {
+		t.Fatalf("POST with a password = %d %v", code, res)
+	}
+	id, v1 := res["id"].(string), hdr.Get("ETag")
+	writes := []struct {
+		name, method string
+		body         []byte
+	}{
+		{"PATCH path-less (Okta)", "PATCH", patchBody("replace", "", map[string]any{"password": "s3cret-2"})},
+		{"PATCH with the path", "PATCH", patchBody("replace", "password", "s3cret-3")},
+		{"PATCH add", "PATCH", patchBody("add", "password", "s3cret-4")},
+		{"PATCH remove", "PATCH", patchBody("remove", "password", nil)},
+		{"PUT", "PUT", []byte(`{"userName":"kim","password":"s3cret-5"}`)},
+	}
+	for _, w := range writes {
+		code, hdr, res := h.doHeader(w.method, "/scim/v2/Users/"+id, w.body, nil)
+		if _, shown := res["password"]; code != 200 || shown || hdr.Get("ETag") != v1 {
+			t.Errorf("%s = %d, ETag %s (was %s), %v; want 200, the same version, no password", w.name, code, hdr.Get("ETag"), v1, res)
+		}
+	}
+	for _, q := range []string{"", "?attributes=password,userName"} {
+		if _, res := h.do("GET", "/scim/v2/Users/"+id+q, nil); res["password"] != nil || res["userName"] != "kim" {
+			t.Errorf("GET%s = %v, want kim without a password", q, res)
+		}
+	}
+	if u := h.user("kim"); len(u.Extra) != 0 || strings.Contains(fmt.Sprint(u.Profile), "s3cret") {
+		t.Errorf("hub user %+v: a password was kept", u.Profile)
 	}
 }
 
@@ -321,6 +407,11 @@ func TestSearch(t *testing.T) {
 		rs[0].(map[string]any)["title"] != nil {
 		t.Errorf("users search = %d %v, want 2 results, ann with userName only", code, list)
 	}
+	code, list = h.do("POST", "/scim/v2/Users/.search", []byte(`{"attributes":"userName,title","filter":"userName eq \"bob\""}`))
+	rs, _ = list["Resources"].([]any)
+	if code != 200 || len(rs) != 1 || fmt.Sprint(rs[0].(map[string]any)["title"]) != "t-bob" || rs[0].(map[string]any)["meta"] != nil {
+		t.Errorf("users search, attributes as one string = %d %v, want bob with userName and title", code, list)
+	}
 	code, list = h.do("POST", "/scim/v2/Groups/.search", []byte(`{"filter":"displayName sw \"t\"","excludedAttributes":["members"]}`))
 	rs, _ = list["Resources"].([]any)
 	if code != 200 || len(rs) != 1 || rs[0].(map[string]any)["displayName"] != "team" {
@@ -339,7 +430,8 @@ func TestSearch(t *testing.T) {
 
 // TestOrderingFilters: gt, ge, lt and le compare strings (lexically,
 // without regard to case unless caseExact) and dateTimes (as points in
-// time), RFC 7644 §3.4.2.2; on a boolean they are a 400 invalidFilter.
+// time), RFC 7644 §3.4.2.2; on a boolean or a binary they are a 400
+// invalidFilter.
 func TestOrderingFilters(t *testing.T) {
 	h := newHub(t)
 	for _, n := range []string{"ann", "Bob", "carl", "dora"} {
@@ -358,7 +450,12 @@ func TestOrderingFilters(t *testing.T) {
 		{`meta.lastModified ge "` + stamp + `" and userName eq "ann"`, "ann"},
 		{`meta.lastModified le "` + stamp + `" and userName eq "ann"`, "ann"},
 		{`meta.lastModified gt "` + stamp + `" and userName eq "ann"`, ""},
+		// What changed after ann, however soon: meta.lastModified is
+		// not cut to the second.
+		{`meta.lastModified gt "` + stamp + `"`, "Bob carl dora"},
 		{`meta.created lt "2999-01-01T00:00:00+02:00"`, "ann Bob carl dora"},
+		// A core attribute by its fully qualified name (RFC 7644 §3.10).
+		{`urn:ietf:params:scim:schemas:core:2.0:User:userName ge "C"`, "carl dora"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.filter, func(t *testing.T) {
@@ -368,9 +465,56 @@ func TestOrderingFilters(t *testing.T) {
 			}
 		})
 	}
-	for _, f := range []string{`active gt true`, `meta.lastModified gt "yesterday"`, `name gt "a"`} {
+	for _, f := range []string{`active gt true`, `x509Certificates.value lt "MII"`, `meta.lastModified gt "yesterday"`, `name gt "a"`} {
 		code, res := h.do("GET", "/scim/v2/Users?filter="+url.QueryEscape(f), nil)
 		wantError(t, f, code, res, 400, "invalidFilter", strings.Fields(f)[0])
+	}
+}
+
+// TestSort: sortBy and sortOrder (RFC 7644 §3.4.2.3) on GET and .search:
+// strings without regard to case, a multi-valued attribute by its primary
+// value, dateTimes in time; resources without a value last in ascending
+// order, first in descending; the page is cut from the sorted list.
+func TestSort(t *testing.T) {
+	h := newHub(t)
+	for _, u := range []string{
+		`{"userName":"carl","title":"b","emails":[{"value":"z@x.org"},{"value":"a@x.org","primary":true}]}`,
+		`{"userName":"Ann","title":"C","emails":[{"value":"m@x.org"}]}`,
+		`{"userName":"bob"}`,
+		`{"userName":"dora","title":"a"}`,
+	} {
+		h.create("/scim/v2/Users", u)
+	}
+	tests := []struct{ query, want string }{
+		{"sortBy=userName", "Ann bob carl dora"},
+		{"sortBy=userName&sortOrder=descending", "dora carl bob Ann"},
+		{"sortBy=title", "dora carl Ann bob"},
+		{"sortBy=title&sortOrder=DESCENDING", "bob Ann carl dora"},
+		{"sortBy=emails", "carl Ann bob dora"},
+		{"sortBy=emails.value&sortOrder=descending", "dora bob Ann carl"},
+		{"sortBy=meta.created&sortOrder=descending", "dora bob Ann carl"},
+		{"sortBy=userName&startIndex=2&count=2", "bob carl"},
+		{"sortBy=userName&filter=" + url.QueryEscape(`title pr`), "Ann carl dora"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.query, func(t *testing.T) {
+			code, list := h.do("GET", "/scim/v2/Users?"+tc.query, nil)
+			if got := names(list); code != 200 || got != tc.want {
+				t.Errorf("= %d %q, want %q", code, got, tc.want)
+			}
+		})
+	}
+	code, list := h.do("POST", "/scim/v2/Users/.search", []byte(`{"sortBy":"userName","sortOrder":"descending","count":2}`))
+	if got := names(list); code != 200 || got != "dora carl" || list["totalResults"] != 4.0 {
+		t.Errorf(".search sorted = %d %v, want dora carl of 4", code, list)
+	}
+	code, res := h.do("GET", "/scim/v2/Users?sortBy=favouriteColour", nil)
+	wantError(t, "sortBy an unknown attribute", code, res, 400, "invalidPath", "favouriteColour")
+	code, res = h.do("GET", "/scim/v2/Users?sortBy=userName&sortOrder=up", nil)
+	wantError(t, "sortOrder up", code, res, 400, "invalidValue", "sortOrder")
+	_, cfg := h.do("GET", "/scim/v2/ServiceProviderConfig", nil)
+	if cfg["sort"].(map[string]any)["supported"] != true {
+		t.Errorf("ServiceProviderConfig sort = %v, want supported", cfg["sort"])
 	}
 }
 
@@ -485,6 +629,50 @@ func TestKeptAttributes(t *testing.T) {
 	}
 }
 
+// TestPrimary: a value's primary is true at most once (RFC 7643 §2.4): a
+// PATCH that makes one primary makes the others not (RFC 7644 §3.5.2), and
+// a POST or PUT with two is 400 invalidValue; the hub's e-mail of the user
+// is the primary one.
+func TestPrimary(t *testing.T) {
+	h := newHub(t)
+	id := h.create("/scim/v2/Users", `{"userName":"kim","emails":[{"value":"a@x.org","primary":true},{"value":"b@x.org","type":"home"}]}`)
+	primaries := func(res map[string]any) string {
+		var out []string
+		for _, e := range res["emails"].([]any) {
+			m := e.(map[string]any)
+			out = append(out, fmt.Sprintf("%s:%v", m["value"], m["primary"] == true))
+		}
+		return strings.Join(out, " ")
+	}
+	steps := []struct {
+		name      string
+		body      []byte
+		want, hub string
+	}{
+		{"add a value as primary", patchBody("add", "emails", []any{map[string]any{"value": "c@x.org", "type": "work", "primary": true}}),
+			"a@x.org:false b@x.org:false c@x.org:true", "c@x.org"},
+		{"a value filter path sets primary", patchBody("replace", `emails[value eq "b@x.org"].primary`, true),
+			"a@x.org:false b@x.org:true c@x.org:false", "b@x.org"},
+		{`path-less, "True" as Entra sends it`, patchBody("replace", "", map[string]any{`emails[value eq "a@x.org"].primary`: "True"}),
+			"a@x.org:true b@x.org:false c@x.org:false", "a@x.org"},
+	}
+	for _, st := range steps {
+		code, res := h.do("PATCH", "/scim/v2/Users/"+id, st.body)
+		if code != 200 || primaries(res) != st.want {
+			t.Errorf("%s = %d %v, want %s", st.name, code, res, st.want)
+			continue
+		}
+		if u := h.user("kim"); u.Email != st.hub {
+			t.Errorf("%s: the hub's e-mail is %s, want %s", st.name, u.Email, st.hub)
+		}
+	}
+	two := `{"userName":"kim","emails":[{"value":"a@x.org","primary":true},{"value":"b@x.org","primary":true}]}`
+	code, res := h.do("PUT", "/scim/v2/Users/"+id, []byte(two))
+	wantError(t, "PUT with two primaries", code, res, 400, "invalidValue", "emails")
+	code, res = h.do("POST", "/scim/v2/Users", []byte(strings.Replace(two, "kim", "lee", 1)))
+	wantError(t, "POST with two primaries", code, res, 400, "invalidValue", "emails")
+}
+
 // TestMasteredImmutable: for a source that masters some fields only,
 // /Schemas marks the others immutable, and a PATCH that changes one the
 // hub holds a value of is refused instead of answering 200 and keeping
@@ -504,8 +692,13 @@ func TestMasteredImmutable(t *testing.T) {
 	}
 	code, res := h.do("PATCH", "/scim/v2/Users/"+id, patchBody("replace", "displayName", "Kimberly Lee"))
 	wantError(t, "PATCH a field the source does not master", code, res, 400, "mutability", "displayName")
+	code, res = h.do("PATCH", "/scim/v2/Users/"+id, patchBody("remove", "displayName", nil))
+	wantError(t, "PATCH remove of a field the source does not master", code, res, 400, "mutability", "displayName")
 	if code, res = h.do("PATCH", "/scim/v2/Users/"+id, patchBody("add", "name.givenName", "Kim")); code != 200 {
 		t.Errorf("PATCH add a field the hub holds no value of = %d %v", code, res)
+	}
+	if code, res = h.do("PATCH", "/scim/v2/Users/"+id, patchBody("remove", "title", nil)); code != 200 || res["title"] != nil {
+		t.Errorf("PATCH remove of a mastered field = %d %v", code, res)
 	}
 	if code, res = h.do("PATCH", "/scim/v2/Users/"+id, patchBody("replace", "title", "Lead")); code != 200 {
 		t.Errorf("PATCH a mastered field = %d %v", code, res)

@@ -15,6 +15,7 @@ const (
 	readWrite = "readWrite"
 	readOnly  = "readOnly"
 	immutable = "immutable"
+	writeOnly = "writeOnly"
 )
 
 // attribute is one attribute of a schema as /Schemas shows it. The schema
@@ -38,6 +39,9 @@ type attribute struct {
 	// field names the hub profile field the attribute is kept in, for
 	// the sources that master some fields only (Directory.Mastered).
 	field string
+	// ignored: the attribute is accepted wherever a request may name it,
+	// and nothing of it is kept or returned (writeOnly, returned never).
+	ignored bool
 }
 
 func newAttr(name, typ, description string, subs ...*attribute) *attribute {
@@ -55,6 +59,12 @@ func (a *attribute) canon(v ...string) *attribute { a.canonical = v; return a }
 func (a *attribute) only() *attribute             { a.closed = true; return a }
 func (a *attribute) refs(v ...string) *attribute  { a.refTypes = v; return a }
 func (a *attribute) kept(field string) *attribute { a.field = field; return a }
+
+// ignore makes the attribute one the endpoint accepts and ignores.
+func (a *attribute) ignore() *attribute {
+	a.ignored, a.mutability, a.returned = true, writeOnly, "never"
+	return a
+}
 
 // plural is a multi-valued complex attribute of RFC 7643 §2.4: value,
 // display, type and primary.
@@ -131,8 +141,10 @@ var commonAttrs = []*attribute{
 func externalID() *attribute {
 	return newAttr("externalId", "string", "The source's id of the resource, which is its identity in the hub: "+
 		"it is set when the resource is created (or made up by the hub when none is sent, and then not shown) and "+
-		"never changes; a request that changes it is refused (400 mutability), the same value is accepted.").
-		exact().mut(immutable)
+		"never changes; a request that changes it is refused (400 mutability), the same value is accepted. Unique "+
+		"among the source's users and groups (409 uniqueness); a create with the externalId of a deleted resource "+
+		"of its type restores it.").
+		exact().mut(immutable).unique()
 }
 
 // userType is the User resource type as source d sees it: a field the
@@ -178,6 +190,8 @@ func userType(d *store.Directory) *resourceType {
 		plural("entitlements", "The entitlements, kept as sent.", "string"),
 		plural("roles", "The roles, kept as sent.", "string"),
 		plural("x509Certificates", "The certificates (base64 DER), kept as sent.", "binary"),
+		newAttr("password", "string", "Accepted and ignored: the hub keeps no password of a source's users (a "+
+			"directory's initial password is set by write-back). A POST, PUT or PATCH with it answers as without it.").ignore(),
 	}}
 	ent := &schemaDef{id: schemaEnterprise, name: "EnterpriseUser", description: "Enterprise User", attrs: []*attribute{
 		newAttr("employeeNumber", "string", "The employee number.").kept("employee_number"),

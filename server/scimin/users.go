@@ -95,6 +95,9 @@ func (r userResources) create(ctx context.Context, body map[string]any) (map[str
 		return nil, err
 	}
 	ext := str(c["externalId"])
+	if err := r.h.externalIDFree(ctx, store.ObjectUser, ext); err != nil {
+		return nil, err
+	}
 	if ext == "" {
 		ext = generatedPrefix + newID()
 	}
@@ -153,15 +156,35 @@ func sameExternalID(c map[string]any, ext string) error {
 }
 
 func (r userResources) remove(ctx context.Context, id string) error {
-	d := source(ctx)
 	u, err := r.h.sourceUser(ctx, id)
 	if err != nil {
 		return err
 	}
 	// Deprovisioned, never deleted (Invariant 5): a later POST with the
 	// same externalId restores it.
-	_, err = r.h.apply.ApplyWrite(ctx, d, trigger, &store.Batch{Deletes: []string{u.ExternalID}})
+	_, err = writeRun(ctx).Apply(ctx, &store.Batch{Deletes: []string{u.ExternalID}})
 	return err
+}
+
+// externalIDFree refuses to create a resource with an externalId another
+// resource of the source holds (409 uniqueness): a create that wrote it
+// would rewrite that resource, the object of that external id. A
+// deprovisioned resource of the same kind is the exception: the create
+// restores it.
+func (h *Handler) externalIDFree(ctx context.Context, kind store.ObjectKind, ext string) error {
+	if ext == "" {
+		return nil
+	}
+	o, err := h.st.ObjectByExternalID(ctx, source(ctx).ID, ext)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil
+	case err != nil:
+		return fmt.Errorf("finding the object of external id %q: %w", ext, err)
+	case o.Kind == kind && o.Status == store.StatusDeprovisioned:
+		return nil
+	}
+	return errorf(http.StatusConflict, "uniqueness", "externalId %q is taken by %s %s", ext, o.Kind, o.ID)
 }
 
 // nameFree refuses a userName that is empty or that another live user of
@@ -185,7 +208,7 @@ func (h *Handler) nameFree(ctx context.Context, name, self string) error {
 // write applies a user object and reads it back.
 func (r userResources) write(ctx context.Context, o *store.Object, name string) (map[string]any, error) {
 	d := source(ctx)
-	if _, err := r.h.apply.ApplyWrite(ctx, d, trigger, &store.Batch{Upserts: []*store.Object{o}}); err != nil {
+	if _, err := writeRun(ctx).Apply(ctx, &store.Batch{Upserts: []*store.Object{o}}); err != nil {
 		return nil, err
 	}
 	us, err := r.h.st.FindUsers(ctx, d.ID, name)
@@ -277,7 +300,7 @@ func extras(rt *resourceType, c map[string]any) (map[string][]string, error) {
 		for _, a := range s.attrs {
 			v := src[a.name]
 			switch {
-			case v == nil || hubAttrs[a.name] || (a.field != "" && !a.multi):
+			case v == nil || a.ignored || hubAttrs[a.name] || (a.field != "" && !a.multi):
 			case a.multi:
 				for _, e := range v.([]any) {
 					raw, err := json.Marshal(e)
@@ -360,7 +383,7 @@ func (r userResources) render(ctx context.Context, u *store.User) map[string]any
 		}
 		for _, a := range s.attrs {
 			switch {
-			case hubAttrs[a.name] || (a.field != "" && !a.multi):
+			case a.ignored || hubAttrs[a.name] || (a.field != "" && !a.multi):
 			case a.multi:
 				var list []any
 				for _, raw := range u.Extra[a.name] {
@@ -442,8 +465,11 @@ func (h *Handler) managerOf(ctx context.Context, id string) map[string]any {
 func meta(kind string, created, updated time.Time, rev int64) map[string]any {
 	return map[string]any{
 		"resourceType": kind,
-		"created":      created.UTC().Format(time.RFC3339),
-		"lastModified": updated.UTC().Format(time.RFC3339),
+		// To the store's precision, not the second: a client that asks
+		// for what changed after the last change it saw (lastModified
+		// gt) must not miss a write of the same second.
+		"created":      created.UTC().Format(time.RFC3339Nano),
+		"lastModified": updated.UTC().Format(time.RFC3339Nano),
 		"version":      fmt.Sprintf(`W/"%d"`, rev),
 	}
 }

@@ -167,6 +167,10 @@ type Store interface {
 	GetGroup(ctx context.Context, id string) (*Group, error)
 	// FindGroups returns groups whose name equals name, case-insensitively.
 	FindGroups(ctx context.Context, directoryID int64, name string) ([]*Group, error)
+	// ObjectByExternalID returns the object of a directory that holds an
+	// external id, of either kind and any status, or ErrNotFound: a
+	// directory holds one object per external id.
+	ObjectByExternalID(ctx context.Context, directoryID int64, externalID string) (ObjectRef, error)
 	// GroupMembers returns the direct member values of a group, each with
 	// the object it resolves to (if any), ordered by value: a DN or a
 	// username in the group's directory, an id (see MemberRef) in any.
@@ -763,6 +767,13 @@ type Group struct {
 // GroupFilter selects groups.
 type GroupFilter struct {
 	DirectoryID int64
+}
+
+// ObjectRef names an object of a directory: its kind, id and status.
+type ObjectRef struct {
+	Kind   ObjectKind
+	ID     string
+	Status Status
 }
 
 // Member is one direct member value of a group and what it resolves to.

@@ -275,6 +275,18 @@ func (s *Store) FindGroups(ctx context.Context, directoryID int64, name string) 
 	return gs, err
 }
 
+// ObjectByExternalID returns the object of a directory that holds an
+// external id, of either kind and any status, or store.ErrNotFound.
+func (s *Store) ObjectByExternalID(ctx context.Context, directoryID int64, externalID string) (store.ObjectRef, error) {
+	var r store.ObjectRef
+	err := s.rd.row(ctx, `SELECT kind, id, status FROM objects WHERE directory_id = ? AND external_id = ?`,
+		directoryID, externalID).Scan(&r.Kind, &r.ID, &r.Status)
+	if err != nil {
+		return store.ObjectRef{}, noRows(err, "object with external id %q", externalID)
+	}
+	return r, nil
+}
+
 // resolveMember is the id of the object a membership m resolves to by
 // match, in the directory its one argument names: a live object before a
 // deprovisioned one with the same key, then the first by id. Correlated

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -15,6 +16,7 @@ var queryTests = []test{
 	{"ListUsersPaging", testListUsersPaging},
 	{"GetNotFound", testGetNotFound},
 	{"Find", testFind},
+	{"ObjectByExternalID", testObjectByExternalID},
 	{"UserGroups", testUserGroups},
 	{"ListGroups", testListGroups},
 }
@@ -228,6 +230,47 @@ func testFind(t *testing.T, s store.Store) {
 		slices.Sort(got)
 		if !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%s: find(%d, %q) = %v, want %v", tc.name, tc.dir, tc.arg, got, tc.want)
+		}
+	}
+}
+
+// testObjectByExternalID: the object of one directory that holds an
+// external id, of either kind, deprovisioned included.
+func testObjectByExternalID(t *testing.T, s store.Store) {
+	p := populate(t, s)
+	tests := []struct {
+		name string
+		dir  *fixture
+		ext  string
+		want string // kind/name/status, "" for ErrNotFound
+	}{
+		{"user", p.corp, "u1", "user/alice/active"},
+		{"suspended user", p.corp, "u3", "user/carol/suspended"},
+		{"deprovisioned user", p.corp, "u4", "user/dave/deprovisioned"},
+		{"group", p.corp, "g1", "group/staff/active"},
+		{"deprovisioned group", p.corp, "g3", "group/old/deprovisioned"},
+		{"another directory's", p.lab, "u1", ""},
+		{"case-exact", p.corp, "U1", ""},
+		{"unknown", p.corp, "zz", ""},
+	}
+	for _, tc := range tests {
+		r, err := s.ObjectByExternalID(t.Context(), tc.dir.dir.ID, tc.ext)
+		got := ""
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+		case err != nil:
+			t.Fatalf("%s: ObjectByExternalID = %v", tc.name, err)
+		case r.Kind == store.ObjectUser:
+			u, err := s.GetUser(t.Context(), r.ID)
+			must(t, "GetUser", err)
+			got = fmt.Sprintf("user/%s/%s", u.Username, r.Status)
+		default:
+			g, err := s.GetGroup(t.Context(), r.ID)
+			must(t, "GetGroup", err)
+			got = fmt.Sprintf("%s/%s/%s", r.Kind, g.Name, r.Status)
+		}
+		if got != tc.want {
+			t.Errorf("%s: ObjectByExternalID(%s, %q) = %q, %v; want %q", tc.name, tc.dir.dir.Name, tc.ext, got, err, tc.want)
 		}
 	}
 }
