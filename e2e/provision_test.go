@@ -50,13 +50,14 @@ type provEnv struct {
 }
 
 // newProvEnv starts a slapd of users, members of whom are in one group
-// (gen's group 0), a hub capturing it, and a SCIM app server.
-func newProvEnv(t *testing.T, users, members int) *provEnv {
+// (gen's group 0), a hub capturing it (with pushArgs and hubArgs), and a
+// SCIM app server.
+func newProvEnv(t *testing.T, users, members int, hubArgs ...string) *provEnv {
 	t.Helper()
 	srv, gen := slapdWith(t, gendir.Options{Flavor: gendir.OpenLDAP, Seed: 43, Users: users, Groups: 1,
 		GroupSize: func(int) int { return members }})
 	token := "scim-" + rand.Text()
-	e := &faultEnv{s: newStack(t, pushArgs...), name: "corp", kind: ldapsync.KindOpenLDAP, ep: &srv.Endpoint,
+	e := &faultEnv{s: newStack(t, append(slices.Clone(pushArgs), hubArgs...)...), name: "corp", kind: ldapsync.KindOpenLDAP, ep: &srv.Endpoint,
 		base: srv.BaseDN, slapd: srv}
 	e.s.mustCtl("directory", "add", e.name, "--kind", "openldap", "--base-dn", srv.BaseDN, "--full-import-interval", "off")
 	e.a = e.s.startAgent(ldapDirectory(e.name, srv))

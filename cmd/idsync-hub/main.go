@@ -48,6 +48,12 @@ func run(args []string) int {
 	fs.DurationVar(&cfg.Agents.CertTTL, "agent-cert-ttl", 365*24*time.Hour, "lifetime of the client certificates agents get; they renew when a third is left")
 	fs.DurationVar(&cfg.RuleInterval, "rule-interval", time.Hour, "how often every group rule is evaluated in full besides on each change (negative: never on a schedule)")
 	fs.DurationVar(&cfg.RuleSettle, "rule-settle", 30*time.Second, "how long after its last full evaluation a group rule that reads groups waits before a group change evaluates it in full again")
+	fs.DurationVar(&cfg.Notify.AgentOfflineAfter, "agent-offline-after", 10*time.Minute, "how long an agent may be silent before the notification channels are told")
+	fs.DurationVar(&cfg.Notify.PollInterval, "notify-poll-interval", time.Second, "how often notifications are filed into digests and the due ones sent")
+	fs.DurationVar(&cfg.Notify.WatchInterval, "notify-watch-interval", 30*time.Second, "how often agents are checked for silence and expiring certificates")
+	fs.IntVar(&cfg.Notify.MaxAttempts, "notify-max-attempts", 8, "failed attempts before a notification is dead-lettered")
+	fs.DurationVar(&cfg.Notify.MinBackoff, "notify-min-backoff", 30*time.Second, "wait after a notification's first failure; doubles per failure, with jitter")
+	fs.DurationVar(&cfg.Notify.MaxBackoff, "notify-max-backoff", 30*time.Minute, "longest wait between a notification's attempts")
 	cfg.AuditRetention, cfg.UserRetention = 180*days.Day, 90*days.Day
 	fs.Var(days.Value{D: &cfg.AuditRetention}, "audit-retention", "how long audit events are kept: 180d, 4320h")
 	fs.Var(days.Value{D: &cfg.UserRetention}, "user-retention", "how long a deprovisioned user is kept, restorable, before it is purged (profile, groups, app accounts), where its directory does not say (directory update --retention)")

@@ -643,9 +643,11 @@ func (c *cli) printScope(verb, user, group string, a *idsyncv1.App, inScope uint
 
 func appImport(c *cli, args []string) error {
 	c.timeout = longCall
-	return query(c, c.flags("app import"), args, "NAME",
+	fs := c.flags("app import")
+	groups := fs.Bool("groups", false, "also read the app's groups: link each to the hub group pushed as it, or record it as the app's own")
+	return query(c, fs, args, "NAME",
 		func(ctx context.Context, h hub, name string) (*idsyncv1.ImportFromAppResponse, error) {
-			return h.apps.ImportFromApp(ctx, &idsyncv1.ImportFromAppRequest{Name: name})
+			return h.apps.ImportFromApp(ctx, &idsyncv1.ImportFromAppRequest{Name: name, Groups: *groups})
 		}, itemView(toAppImportJSON, appImportText))
 }
 
@@ -654,27 +656,80 @@ type appImportJSON struct {
 	Linked        uint64              `json:"linked"`
 	AlreadyLinked uint64              `json:"already_linked"`
 	Unmatched     []remoteAccountJSON `json:"unmatched"`
+	// Groups is set with --groups.
+	Groups *appGroupImportJSON `json:"groups,omitempty"`
+}
+
+type appGroupImportJSON struct {
+	Read          uint64            `json:"read"`
+	AlreadyLinked uint64            `json:"already_linked"`
+	Linked        []linkedGroupJSON `json:"linked"`
+	Drift         []groupDriftJSON  `json:"drift"`
+	Own           uint64            `json:"own"`
+}
+
+type linkedGroupJSON struct {
+	Group      string `json:"group"`
+	RemoteName string `json:"remote_name"`
+	By         string `json:"by"`
+}
+
+type groupDriftJSON struct {
+	Group string `json:"group"`
+	Found string `json:"found"`
 }
 
 func toAppImportJSON(r *idsyncv1.ImportFromAppResponse) appImportJSON {
-	return appImportJSON{Read: r.GetRead(), Linked: r.GetLinked(), AlreadyLinked: r.GetAlreadyLinked(),
+	j := appImportJSON{Read: r.GetRead(), Linked: r.GetLinked(), AlreadyLinked: r.GetAlreadyLinked(),
 		Unmatched: mapSlice(r.GetUnmatched(), func(u *idsyncv1.RemoteAccount) remoteAccountJSON {
 			return remoteAccountJSON{u.GetRemoteId(), u.GetUserName(), u.GetEmail()}
 		})}
+	if g := r.GetGroups(); g != nil {
+		j.Groups = &appGroupImportJSON{Read: g.GetRead(), AlreadyLinked: g.GetAlreadyLinked(), Own: g.GetOwn(),
+			Linked: mapSlice(g.GetLinked(), func(l *idsyncv1.LinkedAppGroup) linkedGroupJSON {
+				return linkedGroupJSON{l.GetGroup(), l.GetRemoteName(), l.GetBy()}
+			}),
+			Drift: mapSlice(g.GetDrift(), func(d *idsyncv1.AppGroupDrift) groupDriftJSON {
+				return groupDriftJSON{d.GetGroup(), d.GetFound()}
+			})}
+	}
+	return j
 }
 
 func appImportText(w io.Writer, r *idsyncv1.ImportFromAppResponse) error {
 	fmt.Fprintf(w, "read %s accounts: %s linked now, %s linked before, %s unmatched\n",
 		count(r.GetRead()), count(r.GetLinked()), count(r.GetAlreadyLinked()), count(uint64(len(r.GetUnmatched()))))
-	if len(r.GetUnmatched()) == 0 {
-		return nil
+	if g := r.GetGroups(); g != nil {
+		fmt.Fprintf(w, "read %s groups: %s linked now, %s linked before, %s the app's own\n",
+			count(g.GetRead()), count(uint64(len(g.GetLinked()))), count(g.GetAlreadyLinked()), count(g.GetOwn()))
 	}
-	fmt.Fprintln(w, "\nunmatched accounts (no user in scope matches, or several do):")
-	var rows [][]string
-	for _, u := range r.GetUnmatched() {
-		rows = append(rows, []string{u.GetRemoteId(), dash(u.GetUserName()), dash(u.GetEmail())})
+	if len(r.GetUnmatched()) > 0 {
+		fmt.Fprintln(w, "\nunmatched accounts (no user in scope matches, or several do):")
+		var rows [][]string
+		for _, u := range r.GetUnmatched() {
+			rows = append(rows, []string{u.GetRemoteId(), dash(u.GetUserName()), dash(u.GetEmail())})
+		}
+		if err := table(w, []string{"REMOTE ID", "USERNAME", "EMAIL"}, rows); err != nil {
+			return err
+		}
 	}
-	return table(w, []string{"REMOTE ID", "USERNAME", "EMAIL"}, rows)
+	if l := r.GetGroups().GetLinked(); len(l) > 0 {
+		fmt.Fprintln(w, "\ngroups linked to the hub group pushed as them (the next push puts them in step):")
+		rows := mapSlice(l, func(l *idsyncv1.LinkedAppGroup) []string {
+			return []string{l.GetGroup(), l.GetRemoteName(), l.GetBy()}
+		})
+		if err := table(w, []string{"GROUP", "IN THE APP", "MATCHED BY"}, rows); err != nil {
+			return err
+		}
+	}
+	if d := r.GetGroups().GetDrift(); len(d) > 0 {
+		fmt.Fprintln(w, "\npushed groups changed in the app outside the hub (the next reconcile sets them back):")
+		rows := mapSlice(d, func(d *idsyncv1.AppGroupDrift) []string { return []string{d.GetGroup(), d.GetFound()} })
+		if err := table(w, []string{"GROUP", "FOUND"}, rows); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 type remoteAccountJSON struct {
@@ -835,6 +890,8 @@ type appJSON struct {
 	PushedGroups   []string         `json:"pushed_groups"`
 	// PushedGroupStates are the pushed groups with something to report.
 	PushedGroupStates []pushedGroupJSON `json:"pushed_group_states,omitempty"`
+	// AppGroups are the groups the app holds of its own.
+	AppGroups []appGroupJSON `json:"app_groups,omitempty"`
 	// Target is set for an app that is a directory written through its
 	// agents.
 	Target    *targetJSON       `json:"directory_target,omitempty"`
@@ -854,6 +911,19 @@ type pushedGroupJSON struct {
 	Drift     string     `json:"drift,omitempty"`
 	DriftAt   *time.Time `json:"drift_at,omitempty"`
 	CheckedAt *time.Time `json:"checked_at,omitempty"`
+	Found     string     `json:"found,omitempty"`
+	FoundAt   *time.Time `json:"found_at,omitempty"`
+}
+
+// appGroupJSON is a group an app holds of its own.
+type appGroupJSON struct {
+	RemoteID    string     `json:"remote_id"`
+	Name        string     `json:"name"`
+	ExternalID  string     `json:"external_id,omitempty"`
+	Members     []string   `json:"members"`
+	MemberCount uint64     `json:"member_count"`
+	Unlinked    uint64     `json:"unlinked"`
+	ImportedAt  *time.Time `json:"imported_at,omitempty"`
 }
 
 type assignmentJSON struct {
@@ -900,7 +970,13 @@ func toAppJSON(a *idsyncv1.App) appJSON {
 	}
 	for _, g := range a.GetPushedGroupStates() {
 		j.PushedGroupStates = append(j.PushedGroupStates, pushedGroupJSON{Name: g.GetName(), Missing: g.GetMissing(),
-			Drift: g.GetDrift(), DriftAt: timeJSON(g.GetDriftAt()), CheckedAt: timeJSON(g.GetCheckedAt())})
+			Drift: g.GetDrift(), DriftAt: timeJSON(g.GetDriftAt()), CheckedAt: timeJSON(g.GetCheckedAt()),
+			Found: g.GetFound(), FoundAt: timeJSON(g.GetFoundAt())})
+	}
+	for _, g := range a.GetAppGroups() {
+		j.AppGroups = append(j.AppGroups, appGroupJSON{RemoteID: g.GetRemoteId(), Name: g.GetName(), ExternalID: g.GetExternalId(),
+			Members: nonNil(g.GetMembers()), MemberCount: g.GetMemberCount(), Unlinked: g.GetUnlinked(),
+			ImportedAt: timeJSON(g.GetImportedAt())})
 	}
 	for _, r := range a.GetMapping() {
 		j.Mapping = append(j.Mapping, mappingRuleJSON{Target: r.GetTarget(), Expr: r.GetExpr()})
@@ -989,10 +1065,32 @@ func appText(w io.Writer, a *idsyncv1.App) error {
 				rows = append(rows, []string{"  " + g.GetName(), fmt.Sprintf("%d member(s) without an account in the app, not in the group: %s",
 					len(m), strings.Join(m, ", "))})
 			}
+			if f := g.GetFound(); f != "" {
+				rows = append(rows, []string{"  " + g.GetName(), "changed in the app outside the hub, found by an import at " +
+					timeStr(g.GetFoundAt()) + ", set back by the next reconcile: " + f})
+			}
 			if d := g.GetDrift(); d != "" {
 				rows = append(rows, []string{"  " + g.GetName(), "changed in the app by hand, set back at " + timeStr(g.GetDriftAt()) + ": " + d})
 			}
 		}
+		if err := tableNoHeader(w, rows); err != nil {
+			return err
+		}
+	}
+	if ags := a.GetAppGroups(); len(ags) > 0 {
+		// The app's own groups, as the last `app import --groups` found
+		// them.
+		fmt.Fprintln(w, "groups of the app (no hub group is pushed as them):")
+		rows := mapSlice(ags, func(g *idsyncv1.AppGroup) []string {
+			members := strings.Join(g.GetMembers(), ", ")
+			if more := g.GetMemberCount() - uint64(len(g.GetMembers())); more > 0 {
+				members += fmt.Sprintf(" and %s more", count(more))
+			}
+			if n := g.GetUnlinked(); n > 0 {
+				members = strings.TrimPrefix(members+fmt.Sprintf("; %s not linked to a hub user", count(n)), "; ")
+			}
+			return []string{"  " + g.GetName(), g.GetRemoteId(), dash(members)}
+		})
 		if err := tableNoHeader(w, rows); err != nil {
 			return err
 		}

@@ -57,6 +57,7 @@ func TestGoldenOutput(t *testing.T) {
 		{"app", "test", "wiki"},
 		{"app", "import", "crm"},
 		{"app", "import", "wiki"},
+		{"app", "import", "crm", "--groups"},
 		{"push", "list"},
 		{"task", "list"},
 		{"task", "resolve", "4"},
@@ -78,6 +79,11 @@ func TestGoldenOutput(t *testing.T) {
 		{"user", "update", "con", "--field", "title=Lead"},
 		{"user", "delete", "con", "--directory", "staff"},
 		{"report", "upcoming-purges"},
+		{"notify", "list"},
+		{"notify", "show", "ops-mail"},
+		{"notify", "show", "pager"},
+		{"notify", "test", "ops-mail"},
+		{"notify", "retry", "ops-mail"},
 	}
 	type commandLine struct {
 		args   []string

@@ -209,7 +209,8 @@ func (h *fakeHub) GetGroup(context.Context, *idsyncv1.GetGroupRequest) (*idsyncv
 		{Value: "CN=Ada,OU=Staff,DC=corp", Id: "u-1", Kind: idsyncv1.ObjectKind_OBJECT_KIND_USER, Name: "ada"},
 		{Value: "CN=all,DC=corp", Id: "g-3", Kind: idsyncv1.ObjectKind_OBJECT_KIND_GROUP, Name: "all"},
 		{Value: "CN=Ghost,DC=corp"},
-	}}, nil
+	}, Apps: []*idsyncv1.GroupInApp{{App: "crm", RemoteId: "r-eng", Name: "eng"},
+		{App: "wiki", RemoteId: "7f3a", Name: "Engineering", Found: "1 member(s) added in the app (eve)"}}}, nil
 }
 
 func fixtureTokens() []*idsyncv1.AdminToken {
@@ -254,7 +255,10 @@ func fixtureApps() []*idsyncv1.App {
 			PushedGroups: []string{"eng"}, Accounts: map[string]uint64{"active": 1499, "deactivated": 3, "deleted": 0},
 			PushedGroupStates: []*idsyncv1.PushedGroupState{{Name: "eng", Missing: []string{"bob", "carol"},
 				Drift:   "1 member(s) added in the app removed (eve); renamed \"Engineering\" in the app, named \"eng\" again",
-				DriftAt: at(-1), CheckedAt: at(-1)}},
+				DriftAt: at(-1), CheckedAt: at(-1)},
+				{Name: "ops", Found: "1 member(s) removed in the app (ada)", FoundAt: at(-2)}},
+			AppGroups: []*idsyncv1.AppGroup{{RemoteId: "r-adm", Name: "crm-admins", ExternalId: "x1", Members: []string{"ada", "bob"},
+				MemberCount: 3, Unlinked: 1, ImportedAt: at(-2)}, {RemoteId: "r-emp", Name: "empty"}},
 			Queue:          map[string]uint64{"queued": 2, "running": 1, "dead": 1},
 			Mapping:        []*idsyncv1.AppMappingRule{{Target: "userName", Expr: "lower(email)"}, {Target: "active", Expr: "active"}},
 			PatchSupported: &patch, CreatedAt: at(-30), AllowInsecureHttp: true},
@@ -308,6 +312,11 @@ func (h *fakeHub) TestApp(_ context.Context, req *idsyncv1.TestAppRequest) (*ids
 func (h *fakeHub) ImportFromApp(_ context.Context, req *idsyncv1.ImportFromAppRequest) (*idsyncv1.ImportFromAppResponse, error) {
 	if req.GetName() == "wiki" {
 		return &idsyncv1.ImportFromAppResponse{Read: 2, AlreadyLinked: 2}, nil
+	}
+	if req.GetGroups() {
+		return &idsyncv1.ImportFromAppResponse{Read: 2, AlreadyLinked: 2, Groups: &idsyncv1.AppGroupImport{Read: 4, AlreadyLinked: 1,
+			Own: 2, Linked: []*idsyncv1.LinkedAppGroup{{Group: "eng", RemoteName: "Engineering", By: "displayName"}},
+			Drift: []*idsyncv1.AppGroupDrift{{Group: "ops", Found: "1 member(s) removed in the app (ada)"}}}}, nil
 	}
 	return &idsyncv1.ImportFromAppResponse{Read: 1502, Linked: 1400, AlreadyLinked: 100, Unmatched: []*idsyncv1.RemoteAccount{
 		{RemoteId: "r-1", UserName: "zed"}, {RemoteId: "r-2", Email: "q@example.com"}}}, nil

@@ -87,7 +87,7 @@ var commands = []command{
 	{"app preview", "show the SCIM request a user's next push would send: NAME --user USERNAME|ID", appPreview},
 	{"app assign", "put a user, or a group's members, in scope: NAME (--user U | --group G) [--directory D]", appAssign},
 	{"app unassign", "take a user or group out of scope: NAME (--user U | --group G) [--directory D]", appUnassign},
-	{"app import", "link the accounts an app already holds to hub users: NAME", appImport},
+	{"app import", "link the accounts (and with --groups the groups) an app already holds: NAME [--groups]", appImport},
 	{"push list", "list push jobs: [--app NAME] [--failed] [--limit N]", pushList},
 	{"push retry", "requeue dead-lettered pushes: ID | --app NAME", pushRetry},
 	{"task list", "list manual tasks: [--app NAME] [--all]", taskList},

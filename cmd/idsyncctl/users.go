@@ -223,6 +223,16 @@ type groupJSON struct {
 	MemberCount       uint64       `json:"member_count"`
 	UnresolvedMembers uint64       `json:"unresolved_members"`
 	Members           []memberJSON `json:"members,omitempty"`
+	// Apps are the apps that hold the group (group show).
+	Apps []groupInAppJSON `json:"apps,omitempty"`
+}
+
+type groupInAppJSON struct {
+	App      string `json:"app"`
+	RemoteID string `json:"remote_id"`
+	Name     string `json:"name"`
+	Drift    string `json:"drift,omitempty"`
+	Found    string `json:"found,omitempty"`
 }
 
 type memberJSON struct {
@@ -269,6 +279,10 @@ func toGroupMembersJSON(r *idsyncv1.GetGroupResponse) groupJSON {
 		j.Members = append(j.Members, memberJSON{Value: m.GetValue(), ID: m.GetId(),
 			Kind: objectKindName(m.GetKind()), Name: m.GetName()})
 	}
+	for _, a := range r.GetApps() {
+		j.Apps = append(j.Apps, groupInAppJSON{App: a.GetApp(), RemoteID: a.GetRemoteId(), Name: a.GetName(),
+			Drift: a.GetDrift(), Found: a.GetFound()})
+	}
 	return j
 }
 
@@ -290,5 +304,19 @@ func groupText(w io.Writer, r *idsyncv1.GetGroupResponse) error {
 		}
 		rows = append(rows, []string{name, kind, m.GetValue()})
 	}
-	return table(w, []string{"MEMBER", "KIND", "VALUE"}, rows)
+	if err := table(w, []string{"MEMBER", "KIND", "VALUE"}, rows); err != nil {
+		return err
+	}
+	if len(r.GetApps()) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w, "\nin apps:")
+	rows = mapSlice(r.GetApps(), func(a *idsyncv1.GroupInApp) []string {
+		state := "as pushed"
+		if a.GetFound() != "" {
+			state = "changed in the app, set back by the next reconcile: " + a.GetFound()
+		}
+		return []string{a.GetApp(), a.GetName(), a.GetRemoteId(), state}
+	})
+	return table(w, []string{"APP", "NAME IN THE APP", "REMOTE ID", "STATE"}, rows)
 }

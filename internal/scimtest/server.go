@@ -29,6 +29,9 @@ type Options struct {
 	DisablePatch bool
 	// MaxResults caps the resources of one page (default 100).
 	MaxResults int
+	// SharedGroupNames lets several groups have one displayName, as some
+	// applications do; by default it is unique, case-insensitively.
+	SharedGroupNames bool
 }
 
 // Server is a SCIM 2.0 service provider with in-memory storage and fault
@@ -70,10 +73,14 @@ func New(opts Options) *Server {
 	if opts.MaxResults <= 0 {
 		opts.MaxResults = 100
 	}
+	groupKey := "displayName"
+	if opts.SharedGroupNames {
+		groupKey = "" // nothing unique
+	}
 	s := &Server{
 		opts:   opts,
 		users:  newCollection("userName", schema.CoreUserSchema(), schema.ExtensionEnterpriseUser()),
-		groups: newCollection("displayName", schema.CoreGroupSchema()),
+		groups: newCollection(groupKey, schema.CoreGroupSchema()),
 		tokens: map[string]bool{},
 		counts: map[reqKey]int{},
 	}

@@ -1,9 +1,12 @@
 package api
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -17,6 +20,7 @@ import (
 	"github.com/idsync/idsync/server/authn"
 	"github.com/idsync/idsync/server/directories"
 	"github.com/idsync/idsync/server/ingest"
+	"github.com/idsync/idsync/server/notify"
 	"github.com/idsync/idsync/server/people"
 	"github.com/idsync/idsync/server/reports"
 	"github.com/idsync/idsync/server/rules"
@@ -36,6 +40,7 @@ type AdminServer struct {
 	authn       *authn.Service
 	people      *people.Service
 	rules       *rules.Engine
+	notify      *notify.Service
 }
 
 // AdminStore is what the admin service reads of the store: directories,
@@ -54,6 +59,7 @@ type AdminStore interface {
 	UserGroupsTransitive(ctx context.Context, userID string) ([]store.GroupMembership, error)
 	ListGroups(ctx context.Context, f store.GroupFilter) ([]*store.Group, error)
 	GroupMembers(ctx context.Context, groupID string) ([]store.Member, error)
+	PushesOfGroup(ctx context.Context, groupID string) ([]*store.PushedGroup, error)
 	ListAudit(ctx context.Context, f store.AuditFilter) ([]*store.AuditEvent, error)
 	// The console's reads: a page of users, a user's accounts and the
 	// hourly activity.
@@ -87,12 +93,14 @@ type AdminConfig struct {
 	People *people.Service
 	// Rules serves the group rules (nil: not served).
 	Rules *rules.Engine
+	// Notify manages the notification channels (nil: not served).
+	Notify *notify.Service
 }
 
 // NewAdminServer returns the admin service.
 func NewAdminServer(c AdminConfig) *AdminServer {
 	return &AdminServer{store: c.Store, runs: c.Runs, agents: c.Agents, reports: c.Reports, directories: c.Directories,
-		admins: c.Admins, authn: c.Authn, people: c.People, rules: c.Rules}
+		admins: c.Admins, authn: c.Authn, people: c.People, rules: c.Rules, notify: c.Notify}
 }
 
 func (s *AdminServer) directory(ctx context.Context, name string) (*store.Directory, error) {
@@ -490,5 +498,24 @@ func (s *AdminServer) GetGroup(ctx context.Context, req *idsyncv1.GetGroupReques
 	for _, m := range members {
 		resp.Members = append(resp.Members, &idsyncv1.GroupMember{Value: m.Value, Id: m.ID, Kind: idsyncv1.ObjectKindNamed(string(m.Kind)), Name: m.Name})
 	}
+	pushes, err := s.store.PushesOfGroup(ctx, g.ID)
+	if err != nil {
+		return nil, statusErr(err, "listing the apps that hold %q", g.Name)
+	}
+	if len(pushes) == 0 {
+		return resp, nil
+	}
+	// The apps an app-admin manages only.
+	apps, err := scopedAppNames(ctx, s.store)
+	if err != nil {
+		return nil, err
+	}
+	for _, pg := range pushes {
+		if name, ok := apps[pg.AppID]; ok {
+			resp.Apps = append(resp.Apps, &idsyncv1.GroupInApp{App: name, RemoteId: pg.RemoteID,
+				Name: cmp.Or(pg.DisplayName, g.Name), Drift: pg.Drift, Found: pg.Found})
+		}
+	}
+	slices.SortFunc(resp.Apps, func(a, b *idsyncv1.GroupInApp) int { return strings.Compare(a.App, b.App) })
 	return resp, nil
 }

@@ -36,6 +36,7 @@ type AppStore interface {
 	GetApp(ctx context.Context, name string) (*store.App, error)
 	ListAssignments(ctx context.Context, appID int64) ([]store.Assignment, error)
 	ListPushedGroups(ctx context.Context, appID int64) ([]*store.PushedGroup, error)
+	ListAppGroups(ctx context.Context, appID int64) ([]*store.AppGroup, error)
 	CountAccounts(ctx context.Context) ([]store.AccountCount, error)
 	QueueStats(ctx context.Context) ([]store.QueueCount, error)
 	ListJobs(ctx context.Context, f store.JobFilter) ([]*store.Job, error)
@@ -209,7 +210,7 @@ func (s *AppServer) CreateApp(ctx context.Context, req *idsyncv1.CreateAppReques
 // appFixed are the App fields an update cannot set: the name identifies
 // the app, the others are what the hub reports.
 var appFixed = []string{"name", "has_secret", "status", "status_message", "assignments", "pushed_groups",
-	"accounts", "queue", "patch_supported", "created_at", "pushed_group_states"}
+	"accounts", "queue", "patch_supported", "created_at", "pushed_group_states", "app_groups"}
 
 // UpdateApp changes the settings of an app that update_mask names, and its
 // secret when one is given. A new secret, URL or credential setting, or
@@ -319,11 +320,11 @@ func (s *AppServer) describeWith(ctx context.Context, a *store.App, f *figures, 
 			return nil, err
 		}
 		p.PushedGroups = append(p.PushedGroups, cmp.Or(name, g.GroupID))
-		if len(g.Missing) == 0 && g.Drift == "" {
+		if len(g.Missing) == 0 && g.Drift == "" && g.Found == "" {
 			continue
 		}
 		ps := &idsyncv1.PushedGroupState{Name: cmp.Or(name, g.GroupID), Drift: g.Drift, DriftAt: ts(g.DriftAt),
-			CheckedAt: ts(g.CheckedAt)}
+			CheckedAt: ts(g.CheckedAt), Found: g.Found, FoundAt: ts(g.FoundAt)}
 		for _, id := range g.Missing {
 			user, err := n.name(ctx, store.AssignUser, id)
 			if err != nil {
@@ -333,7 +334,46 @@ func (s *AppServer) describeWith(ctx context.Context, a *store.App, f *figures, 
 		}
 		p.PushedGroupStates = append(p.PushedGroupStates, ps)
 	}
+	if p.AppGroups, err = s.appGroups(ctx, a, n, scope); err != nil {
+		return nil, err
+	}
 	return p, nil
+}
+
+// maxGroupMembersShown bounds the usernames an app's group lists.
+const maxGroupMembersShown = 50
+
+// appGroups describes the groups app a holds of its own. A group-admin
+// sees their members among its users only, and the groups that hold one.
+func (s *AppServer) appGroups(ctx context.Context, a *store.App, n *namer, scope *groupScope) ([]*idsyncv1.AppGroup, error) {
+	ags, err := s.store.ListAppGroups(ctx, a.ID)
+	if err != nil {
+		return nil, statusErr(err, "listing the groups of %q", a.Name)
+	}
+	var out []*idsyncv1.AppGroup
+	for _, g := range ags {
+		members := slices.DeleteFunc(slices.Clone(g.Members), func(id string) bool { return !scope.user(id) })
+		if scope.limited && len(members) == 0 {
+			continue
+		}
+		pg := &idsyncv1.AppGroup{RemoteId: g.RemoteID, Name: g.DisplayName, ExternalId: g.ExternalID,
+			MemberCount: uint64(len(members)), ImportedAt: ts(g.ImportedAt)}
+		if !scope.limited {
+			pg.Unlinked = uint64(g.Unlinked)
+		}
+		names := make([]string, 0, len(members))
+		for _, id := range members {
+			name, err := n.name(ctx, store.AssignUser, id)
+			if err != nil {
+				return nil, err
+			}
+			names = append(names, cmp.Or(name, id))
+		}
+		slices.Sort(names)
+		pg.Members = names[:min(len(names), maxGroupMembersShown)]
+		out = append(out, pg)
+	}
+	return out, nil
 }
 
 // namer resolves user ids to usernames and group ids to group names, once
@@ -612,7 +652,7 @@ func (s *AppServer) ImportFromApp(ctx context.Context, req *idsyncv1.ImportFromA
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.apps.Import(ctx, a, auth.Actor(ctx))
+	res, err := s.apps.Import(ctx, a, req.GetGroups(), auth.Actor(ctx))
 	if err != nil {
 		return nil, provErr(err, "importing from app %q", a.Name)
 	}
@@ -620,6 +660,15 @@ func (s *AppServer) ImportFromApp(ctx context.Context, req *idsyncv1.ImportFromA
 		AlreadyLinked: uint64(res.AlreadyLinked)}
 	for _, r := range res.Unmatched {
 		resp.Unmatched = append(resp.Unmatched, &idsyncv1.RemoteAccount{RemoteId: r.RemoteID, UserName: r.UserName, Email: r.Email})
+	}
+	if g := res.Groups; g != nil {
+		resp.Groups = &idsyncv1.AppGroupImport{Read: uint64(g.Read), AlreadyLinked: uint64(g.AlreadyLinked), Own: uint64(g.Own)}
+		for _, l := range g.Linked {
+			resp.Groups.Linked = append(resp.Groups.Linked, &idsyncv1.LinkedAppGroup{Group: l.Group, RemoteName: l.RemoteName, By: l.By})
+		}
+		for _, d := range g.Drift {
+			resp.Groups.Drift = append(resp.Groups.Drift, &idsyncv1.AppGroupDrift{Group: d.Group, Found: d.Found})
+		}
 	}
 	return resp, nil
 }

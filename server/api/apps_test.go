@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -832,5 +833,124 @@ func TestAppShowsPushedGroups(t *testing.T) {
 	if len(states) != 1 || states[0].GetName() != "staff" || fmt.Sprint(states[0].GetMissing()) != "[bob]" ||
 		states[0].GetDrift() != pg.Drift || !states[0].GetDriftAt().AsTime().Equal(at) {
 		t.Errorf("pushed group states = %v, want staff missing bob, with its drift at %v", states, at)
+	}
+}
+
+// TestAppGroupsShown: app show lists the groups an app holds of its own and
+// what an import found pushed groups gained or lost; group show lists the
+// apps that hold a hub group, under what name — an app-admin sees its own
+// apps only, and imports from them only.
+func TestAppGroupsShown(t *testing.T) {
+	w := newAppWorld(t)
+	ctx := t.Context()
+	w.create("crm", func(a *idsyncv1.App) { a.PushGroups = true })
+	w.create("wiki", func(a *idsyncv1.App) { a.PushGroups = true })
+	crm, err := w.st.GetApp(ctx, "crm")
+	if err != nil {
+		t.Fatal(err)
+	}
+	wiki, err := w.st.GetApp(ctx, "wiki")
+	if err != nil {
+		t.Fatal(err)
+	}
+	gs, err := w.st.FindGroups(ctx, w.dirs["corp"].ID, "staff")
+	if err != nil || len(gs) != 1 {
+		t.Fatalf("FindGroups(staff) = %v, %v", gs, err)
+	}
+	staff := gs[0]
+	bob, err := w.st.FindUsers(ctx, w.dirs["corp"].ID, "bob")
+	if err != nil || len(bob) != 1 {
+		t.Fatalf("FindUsers(bob) = %v, %v", bob, err)
+	}
+	for _, pg := range []*store.PushedGroup{{AppID: crm.ID, GroupID: staff.ID, RemoteID: "r-crm", DisplayName: "staff"},
+		{AppID: wiki.ID, GroupID: staff.ID, RemoteID: "r-wiki", DisplayName: "Staff (wiki)"}} {
+		if err := w.st.PutPushedGroup(ctx, pg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)
+	if err := w.st.NotePushedGroupDrift(ctx, crm.ID, staff.ID, "1 member(s) removed in the app (bob)", at); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.st.PutAppGroups(ctx, crm.ID, []*store.AppGroup{{RemoteID: "r-adm", DisplayName: "crm-admins",
+		Members: []string{bob[0].ID}, Unlinked: 2}}); err != nil {
+		t.Fatal(err)
+	}
+
+	got, err := w.s.GetApp(ctx, &idsyncv1.GetAppRequest{Name: "crm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ags := got.GetApp().GetAppGroups()
+	if len(ags) != 1 || ags[0].GetName() != "crm-admins" || ags[0].GetRemoteId() != "r-adm" ||
+		fmt.Sprint(ags[0].GetMembers()) != "[bob]" || ags[0].GetMemberCount() != 1 || ags[0].GetUnlinked() != 2 {
+		t.Errorf("app groups = %v, want crm-admins (r-adm) with bob and 2 members not linked", ags)
+	}
+	states := got.GetApp().GetPushedGroupStates()
+	if len(states) != 1 || states[0].GetName() != "staff" || states[0].GetFound() != "1 member(s) removed in the app (bob)" ||
+		!states[0].GetFoundAt().AsTime().Equal(at) {
+		t.Errorf("pushed group states = %v, want staff with what the import found at %v", states, at)
+	}
+
+	admin := api.NewAdminServer(api.AdminConfig{Store: w.st})
+	crmAdmin := auth.WithAdmin(ctx, &store.AdminToken{ID: "t1", Name: "crm-team", Role: auth.RoleAppAdmin,
+		Apps: []string{auth.AppGrant(crm.ID)}})
+	for _, tc := range []struct {
+		name string
+		ctx  context.Context
+		want string
+	}{
+		{"super-admin", ctx, "[crm staff r-crm 1 member(s) removed in the app (bob) wiki Staff (wiki) r-wiki ]"},
+		{"app-admin of crm", crmAdmin, "[crm staff r-crm 1 member(s) removed in the app (bob)]"},
+	} {
+		g, err := admin.GetGroup(tc.ctx, &idsyncv1.GetGroupRequest{Group: staff.ID})
+		if err != nil {
+			t.Fatalf("GetGroup as %s: %v", tc.name, err)
+		}
+		var have []string
+		for _, a := range g.GetApps() {
+			have = append(have, a.GetApp(), a.GetName(), a.GetRemoteId(), a.GetFound())
+		}
+		if fmt.Sprint(have) != tc.want {
+			t.Errorf("group show as %s: apps %v, want %s", tc.name, have, tc.want)
+		}
+	}
+
+	// A group-admin sees the app's groups that hold its users, and
+	// only them: not how many members are no hub users.
+	for _, tc := range []struct {
+		name, group string
+		want        string
+	}{
+		{"of staff", staff.ID, "[crm-admins [bob] 1 0]"},
+		{"of a group without bob", "g-none", "[]"},
+	} {
+		groupAdmin := auth.WithAdmin(ctx, &store.AdminToken{ID: "t2", Name: "staff-lead", Role: auth.RoleGroupAdmin,
+			Groups: []string{tc.group}})
+		got, err := w.s.GetApp(groupAdmin, &idsyncv1.GetAppRequest{Name: "crm"})
+		if err != nil {
+			t.Fatalf("GetApp as the group-admin %s: %v", tc.name, err)
+		}
+		var have []any
+		for _, g := range got.GetApp().GetAppGroups() {
+			have = append(have, g.GetName(), g.GetMembers(), g.GetMemberCount(), g.GetUnlinked())
+		}
+		if fmt.Sprint(have) != tc.want {
+			t.Errorf("app groups seen by the group-admin %s = %v, want %s", tc.name, have, tc.want)
+		}
+	}
+
+	// The app-admin of crm imports from crm, not from wiki.
+	_, err = w.s.ImportFromApp(crmAdmin, &idsyncv1.ImportFromAppRequest{Name: "wiki", Groups: true})
+	wantCode(t, "ImportFromApp(another's app)", err, codes.PermissionDenied, "wiki")
+	imp, err := w.s.ImportFromApp(crmAdmin, &idsyncv1.ImportFromAppRequest{Name: "crm", Groups: true})
+	if err != nil {
+		t.Fatalf("ImportFromApp(crm, groups) as its app-admin: %v", err)
+	}
+	if imp.GetGroups() == nil {
+		t.Errorf("import with groups = %v, want what the groups' import found", imp)
+	}
+	if imp, err := w.s.ImportFromApp(ctx, &idsyncv1.ImportFromAppRequest{Name: "crm"}); err != nil || imp.GetGroups() != nil {
+		t.Errorf("import without groups = %v, %v; want no groups read", imp, err)
 	}
 }

@@ -67,6 +67,13 @@ const (
 	// PermRulesWrite adds, changes, applies and removes group rules, and
 	// confirms or cancels their paused changes: super-admin only.
 	PermRulesWrite Permission = "rules.write"
+	// PermNotifyRead lists and shows notification channels (their
+	// recipients and URLs, never a secret) and their deliveries.
+	PermNotifyRead Permission = "notify.read"
+	// PermNotifyWrite adds, removes and tests notification channels:
+	// super-admin only, as a channel says where the hub sends what
+	// happens to every directory and app.
+	PermNotifyWrite Permission = "notify.write"
 )
 
 // MethodPermissions names the permission every admin method needs. A
@@ -122,6 +129,12 @@ var MethodPermissions = map[string]Permission{
 	adminPrefix + "DeleteGroupRule":       PermRulesWrite,
 	adminPrefix + "ConfirmGroupRule":      PermRulesWrite,
 	adminPrefix + "CancelGroupRule":       PermRulesWrite,
+	adminPrefix + "CreateNotifyChannel":   PermNotifyWrite,
+	adminPrefix + "ListNotifyChannels":    PermNotifyRead,
+	adminPrefix + "GetNotifyChannel":      PermNotifyRead,
+	adminPrefix + "DeleteNotifyChannel":   PermNotifyWrite,
+	adminPrefix + "TestNotifyChannel":     PermNotifyWrite,
+	adminPrefix + "RetryNotifyDeliveries": PermNotifyWrite,
 	appPrefix + "CreateApp":               PermAppsWrite,
 	appPrefix + "UpdateApp":               PermAppsWrite,
 	appPrefix + "ListApps":                PermAppsRead,
@@ -144,7 +157,7 @@ var rolePermissions = map[string][]Permission{
 		PermUsersRead, PermGroupsRead, PermDirectoriesRead, PermReportsRead},
 	RoleGroupAdmin: {PermAppsRead, PermAssignmentsWrite, PermUsersRead, PermGroupsRead, PermUsersLifecycle},
 	RoleReadOnly: {PermDirectoriesRead, PermAgentsRead, PermImportsRead, PermUsersRead, PermGroupsRead,
-		PermAppsRead, PermPushesRead, PermAdminsRead, PermAuditRead, PermReportsRead},
+		PermAppsRead, PermPushesRead, PermAdminsRead, PermAuditRead, PermReportsRead, PermNotifyRead},
 	RoleAuthn: {PermAuthenticate},
 }
 

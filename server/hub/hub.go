@@ -31,6 +31,7 @@ import (
 	"github.com/idsync/idsync/server/console"
 	"github.com/idsync/idsync/server/directories"
 	"github.com/idsync/idsync/server/ingest"
+	"github.com/idsync/idsync/server/notify"
 	"github.com/idsync/idsync/server/people"
 	"github.com/idsync/idsync/server/provision"
 	"github.com/idsync/idsync/server/reports"
@@ -60,6 +61,9 @@ type Config struct {
 	Agents api.AgentOptions
 	// Provision tunes downstream provisioning (tests: a short poll).
 	Provision provision.Options
+	// Notify tunes notifications: the agent offline threshold, the
+	// delivery queue's poll and backoff (tests: short ones).
+	Notify notify.Options
 	// Limits bound what one agent or address may ask (zero: defaults).
 	Limits auth.Limits
 	// AuditRetention is how long audit events are kept (default 180 days).
@@ -213,6 +217,11 @@ func Run(ctx context.Context, cfg Config) error {
 		Log: log.With("component", "authn"), Options: cfg.Authn})
 	folk := people.New(people.Config{Store: st, Apply: engine, Notify: changed, Log: log.With("component", "people"),
 		Now: cfg.Now, Entries: prov, Audit: trail, Retention: cfg.UserRetention})
+	// Notifications take back the deliveries they held, as pushes do, and
+	// send to no listener of the hub's own.
+	cfg.Notify.Owner = cfg.Provision.Owner
+	cfg.Notify.Listeners = append(cfg.Notify.Listeners, gl.Addr().String(), hl.Addr().String())
+	notices := notify.New(notify.Config{Store: st, Box: box, Audit: trail, Log: log, Options: cfg.Notify})
 	// What admins do is one service per room; the API's doors decode,
 	// call one and encode. Directories and admin tokens log as the admin
 	// component, as their doors did.
@@ -221,7 +230,7 @@ func Run(ctx context.Context, cfg Config) error {
 		Reports:     reports.New(reports.Config{Store: st, Agents: fleet, Retention: cfg.UserRetention}),
 		Directories: directories.New(directories.Config{Store: st, Box: box, Audit: trail, Log: adminLog}),
 		Admins:      admins.New(admins.Config{Store: st, Audit: trail, Log: adminLog}),
-		Authn:       delegated, People: folk, Rules: groupRules})
+		Authn:       delegated, People: folk, Rules: groupRules, Notify: notices})
 
 	appSrv := api.NewAppServer(api.AppConfig{Store: st, Apps: provision.NewApps(provision.AppsConfig{Store: st, Engine: prov, Box: box,
 		Audit: trail, Log: log.With("component", "apps")})})
@@ -297,6 +306,8 @@ func Run(ctx context.Context, cfg Config) error {
 	g.Go(func() error { return coordinator.Run(gctx) })
 	g.Go(func() error { return prov.Run(gctx) })
 	g.Go(func() error { return groupRules.Run(gctx) })
+	// Files notices into digests and sends them.
+	g.Go(func() error { return notices.Run(gctx) })
 	g.Go(func() error { return audit.Prune(gctx, st, cfg.AuditRetention, time.Hour, log) })
 	// Purges the deprovisioned users whose retention ran out.
 	g.Go(func() error {

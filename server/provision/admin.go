@@ -190,6 +190,9 @@ type ImportResult struct {
 	// Unmatched are the accounts no hub user in scope matched (or more
 	// than one did), for the admin.
 	Unmatched []store.RemoteAccount
+	// Groups is what the import of the app's groups found (nil: not
+	// asked).
+	Groups *GroupImport
 }
 
 // ImportFromApp reads every account the app holds (paged) and correlates it

@@ -260,14 +260,34 @@ func (s *Apps) Preview(ctx context.Context, a *store.App, userID string) (*Previ
 	return s.eng.Preview(ctx, a, userID)
 }
 
-// Import reads app a's accounts and links those matching users in scope.
-func (s *Apps) Import(ctx context.Context, a *store.App, by string) (*ImportResult, error) {
+// Import reads app a's accounts and links those matching users in scope;
+// with groups, it then reads the app's groups (ImportGroups), whose members
+// the accounts just linked name.
+func (s *Apps) Import(ctx context.Context, a *store.App, groups bool, by string) (*ImportResult, error) {
 	res, err := s.eng.ImportFromApp(ctx, a)
 	if err != nil {
 		return nil, err
 	}
 	s.log.Info("app imported", "app", a.Name, "read", res.Read, "linked", res.Linked,
 		"already_linked", res.AlreadyLinked, "unmatched", len(res.Unmatched), "by", by)
+	detail := fmt.Sprintf("accounts: %d read, %d linked, %d unmatched", res.Read, res.Linked, len(res.Unmatched))
+	if groups {
+		g, err := s.eng.ImportGroups(ctx, a)
+		if err != nil {
+			// The accounts were linked all the same.
+			if s.audit != nil {
+				s.audit.Record(ctx, store.AuditEvent{Action: "app.import", Target: "app:" + a.Name, Outcome: store.AuditFailed,
+					Detail: detail + "; groups: " + err.Error()})
+			}
+			return nil, err
+		}
+		res.Groups = g
+		s.log.Info("app groups imported", "app", a.Name, "read", g.Read, "linked", len(g.Linked),
+			"already_linked", g.AlreadyLinked, "drift", len(g.Drift), "own", g.Own, "by", by)
+		detail += fmt.Sprintf("; groups: %d read, %d linked, %d already linked, %d changed in the app, %d the app's own",
+			g.Read, len(g.Linked), g.AlreadyLinked, len(g.Drift), g.Own)
+	}
+	s.event(ctx, "app.import", "app:"+a.Name, "%s", detail)
 	return res, nil
 }
 

@@ -46,3 +46,45 @@ func benchWorld(b *testing.B, n int) *world {
 	w.apply(append(objs, group("g1", "all", dns...)))
 	return w
 }
+
+// BenchmarkImportGroups reads 500 groups of 20 members each (the members
+// 2,000 accounts an import linked before) from the SCIM test server, 100 a
+// page, and records them as the app's own, per iteration; it reports
+// groups read per second.
+func BenchmarkImportGroups(b *testing.B) {
+	const users, groups, size = 2000, 500, 20
+	w := benchWorld(b, users)
+	w.assign(store.AssignGroup, w.hubGroup("all").ID) // in scope, so the accounts link; the engine does not run
+	remote := make([]string, users)
+	for i := range users {
+		id, err := w.srv.SeedUser(map[string]any{"userName": fmt.Sprintf("user%05d@example.org", i), "active": true})
+		if err != nil {
+			b.Fatal(err)
+		}
+		remote[i] = id
+	}
+	for g := range groups {
+		members := make([]any, size)
+		for j := range size {
+			members[j] = map[string]any{"value": remote[(g*size+j)%users]}
+		}
+		if _, err := w.srv.SeedGroup(map[string]any{"displayName": fmt.Sprintf("app-group-%04d", g), "members": members}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if res, err := w.eng.ImportFromApp(b.Context(), w.app); err != nil || res.Linked != users {
+		b.Fatalf("linking the accounts: %+v, %v; want %d linked", res, err, users)
+	}
+	b.ResetTimer()
+	for range b.N {
+		start := time.Now()
+		res, err := w.eng.ImportGroups(b.Context(), w.app)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if res.Own != groups {
+			b.Fatalf("import = %+v, want %d groups of the app's own", res, groups)
+		}
+		b.ReportMetric(float64(groups)/time.Since(start).Seconds(), "groups/s")
+	}
+}

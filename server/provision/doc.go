@@ -33,13 +33,13 @@
 // and told to the engine.
 //
 // It may import `server/store`, `server/scim` (the SCIM client),
-// `server/secrets` (the apps' credentials), `server/provision/expr` (the
-// mappings), `server/passwords` (a directory's password rules),
-// `server/ingest` (a directory target's mapper and source),
-// `internal/backoff` (the queue's waits), `server/refusal` (what an admin
-// is refused), the wire types of `proto/idsync/v1` (the writes a directory
-// target sends an agent), `internal/ldapattr` (what a write may set),
-// go-ldap's DN functions (`github.com/go-ldap/ldap/v3`) and
-// `golang.org/x/time/rate` (each app's rate limit); never the API
-// (`server/api`), `agent` or `ldapsync`.
+// `server/secrets` (the apps' credentials), `server/outbound` (where
+// pushes may go), `server/provision/expr` (the mappings),
+// `server/passwords` (a directory's password rules), `server/ingest` (a
+// directory target's mapper and source), `internal/backoff` (the queue's
+// waits), `server/refusal` (what an admin is refused), the wire types of
+// `proto/idsync/v1` (the writes a directory target sends an agent),
+// `internal/ldapattr` (what a write may set), go-ldap's DN functions
+// (`github.com/go-ldap/ldap/v3`) and `golang.org/x/time/rate` (each app's
+// rate limit); never the API (`server/api`), `agent` or `ldapsync`.
 package provision

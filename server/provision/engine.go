@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
-	"net/netip"
 	"os"
 	"slices"
 	"sync"
@@ -146,8 +145,10 @@ type Store interface {
 	ListApps(ctx context.Context) ([]*store.App, error)
 	ListAssignments(ctx context.Context, appID int64) ([]store.Assignment, error)
 	ListPushedGroups(ctx context.Context, appID int64) ([]*store.PushedGroup, error)
+	NotePushedGroupDrift(ctx context.Context, appID int64, groupID, found string, at time.Time) error
 	PushedMembers(ctx context.Context, appID int64, groupID string) ([]string, error)
 	PutAccount(ctx context.Context, a *store.Account) error
+	PutAppGroups(ctx context.Context, appID int64, groups []*store.AppGroup) error
 	PutDirectoryWrite(ctx context.Context, w *store.DirectoryWrite) error
 	PutPushedGroup(ctx context.Context, g *store.PushedGroup) error
 	PutUnmatched(ctx context.Context, appID int64, accounts []store.RemoteAccount) error
@@ -183,8 +184,6 @@ type Engine struct {
 	runners    map[int64]*appRunner
 	restarting map[int64]bool // apps whose old runner is stopping
 
-	hostOnce sync.Once
-	hostIPs  []netip.Addr // this host's addresses (ownListener)
 }
 
 // New returns an engine over st; box opens the apps' sealed secrets.

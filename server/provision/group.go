@@ -207,15 +207,7 @@ func (r *appRunner) readGroup(ctx context.Context, pg *store.PushedGroup, accoun
 			byRemote[acct.RemoteID] = acct.UserID
 		}
 	}
-	ag := appGroup{name: res.DisplayName()}
-	for _, m := range res.Members() {
-		if id, ok := byRemote[m]; ok {
-			ag.members = append(ag.members, id)
-		} else {
-			ag.foreign = append(ag.foreign, m)
-		}
-	}
-	return ag, nil
+	return appGroupOf(res, byRemote), nil
 }
 
 // drift says what the app's group holds that idsync did not put there,

@@ -35,7 +35,7 @@ type remoteGroup struct {
 
 func (g remoteGroup) String() string { return g.name + " " + fmt.Sprint(g.members) }
 
-// appGroups reads every group of the app.
+// appGroups reads every group of the app, ordered by name.
 func (w *world) appGroups() []remoteGroup {
 	w.t.Helper()
 	c := w.client()
@@ -57,10 +57,11 @@ func (w *world) appGroups() []remoteGroup {
 	if err != nil {
 		w.t.Fatal(err)
 	}
+	slices.SortFunc(out, func(a, b remoteGroup) int { return strings.Compare(a.name, b.name) })
 	return out
 }
 
-// wantAppGroups waits for the app to hold exactly these groups.
+// wantAppGroups waits for the app to hold exactly these groups, by name.
 func (w *world) wantAppGroups(want ...remoteGroup) {
 	w.t.Helper()
 	eventually.That(w.t, fmt.Sprintf("the app holds %v", want), func() (bool, string) {

@@ -7,12 +7,11 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
-	"slices"
 	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/idsync/idsync/server/outbound"
 	"github.com/idsync/idsync/server/store"
 )
 
@@ -64,7 +63,7 @@ func (e *Engine) checkURL(a *store.App, raw string) error {
 	if port == "" {
 		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
 	}
-	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") || strings.HasSuffix(strings.ToLower(host), ".localhost") {
+	if outbound.LocalName(host) {
 		return localRefusal(a, host)
 	}
 	if ip, err := netip.ParseAddr(host); err == nil {
@@ -82,8 +81,7 @@ func (e *Engine) allowedAddr(a *store.App, ip netip.Addr, port int) error {
 		return nil
 	}
 	ip = ip.Unmap()
-	if ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsLinkLocalMulticast() || ip.IsUnspecified() ||
-		ip.IsMulticast() || ip.IsInterfaceLocalMulticast() {
+	if outbound.LocalAddr(ip) {
 		return localRefusal(a, ip.String())
 	}
 	if e.ownListener(ip, port) {
@@ -98,37 +96,13 @@ func localRefusal(a *store.App, host string) error {
 		"a super-admin allows it with `idsyncctl app update %s --allow-local-addresses`", ErrOutbound, host, a.Name)
 }
 
-// ownListener reports whether ip:port is where this hub listens: one of
-// its listen addresses, or, for one on every interface, any address of
-// this host with that port.
+// ownListener reports whether ip:port is where this hub listens.
 func (e *Engine) ownListener(ip netip.Addr, port int) bool {
-	for _, l := range e.opts.Listeners {
-		ap, err := netip.ParseAddrPort(l)
-		if err != nil || int(ap.Port()) != port {
-			continue
-		}
-		if ap.Addr().Unmap() == ip {
-			return true
-		}
-		if ap.Addr().IsUnspecified() && slices.Contains(e.hostAddrs(), ip) {
-			return true
-		}
-	}
-	return false
+	return outbound.OwnListener(e.opts.Listeners, ip, port)
 }
 
 // hostAddrs are this host's interface addresses.
-func (e *Engine) hostAddrs() []netip.Addr {
-	e.hostOnce.Do(func() {
-		addrs, _ := net.InterfaceAddrs()
-		for _, a := range addrs {
-			if p, err := netip.ParsePrefix(a.String()); err == nil {
-				e.hostIPs = append(e.hostIPs, p.Addr().Unmap())
-			}
-		}
-	})
-	return e.hostIPs
-}
+func (e *Engine) hostAddrs() []netip.Addr { return outbound.HostAddrs() }
 
 // httpClient is the client of an app's pushes: a pooled transport whose
 // every connection is checked against what the app may reach, following

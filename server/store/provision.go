@@ -106,6 +106,21 @@ type Provisioning interface {
 	PushedMembers(ctx context.Context, appID int64, groupID string) ([]string, error)
 	// SetPushedMembers applies a membership diff to the pushed members.
 	SetPushedMembers(ctx context.Context, appID int64, groupID string, add, remove []string) error
+	// NotePushedGroupDrift records what an import from the app found a
+	// pushed group gained or lost in the app outside the hub (PushedGroup.
+	// Found, at at); the next push that reads the group and sets it back
+	// (CheckedAt not before at) clears it. Unknown: ErrNotFound.
+	NotePushedGroupDrift(ctx context.Context, appID int64, groupID, found string, at time.Time) error
+	// PushesOfGroup returns the apps' records of one hub group pushed to
+	// them, ordered by app id: the apps that hold it, and under what name.
+	PushesOfGroup(ctx context.Context, groupID string) ([]*PushedGroup, error)
+
+	// PutAppGroups replaces the groups an app holds of its own (no hub
+	// group is pushed as them), as an import from the app found them, in
+	// one transaction. Unknown app: ErrNotFound.
+	PutAppGroups(ctx context.Context, appID int64, groups []*AppGroup) error
+	// ListAppGroups returns them, ordered by display name, then remote id.
+	ListAppGroups(ctx context.Context, appID int64) ([]*AppGroup, error)
 
 	// Enqueue asks for (app, kind, target) to be made right. Jobs coalesce:
 	// a queued job for the same triple is kept (its NextAt moved to the
@@ -389,9 +404,29 @@ type PushedGroup struct {
 	CheckAt, CheckedAt time.Time
 	// Drift says what the last read that found the group changed in the
 	// app set back, at DriftAt ("" none ever).
-	Drift     string
-	DriftAt   time.Time
+	Drift   string
+	DriftAt time.Time
+	// Found says what an import from the app found the group gained or
+	// lost there outside the hub, at FoundAt, not set back yet: the next
+	// reconcile does ("" none).
+	Found     string
+	FoundAt   time.Time
 	CreatedAt time.Time
+}
+
+// AppGroup is a group an app holds of its own, as the last import from
+// the app found it: no hub group is pushed as it.
+type AppGroup struct {
+	AppID       int64
+	RemoteID    string
+	DisplayName string
+	ExternalID  string
+	// Members are the hub users among its members (through the accounts
+	// linked in the app), by id; Unlinked counts the members that are no
+	// account of a hub user.
+	Members    []string
+	Unlinked   int
+	ImportedAt time.Time
 }
 
 // JobKind is what a job makes right.

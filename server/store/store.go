@@ -36,6 +36,8 @@ type Store interface {
 	Console
 	// Rules: group rules and what their evaluation reads (rules.go).
 	Rules
+	// Notifications: channels, notices and their deliveries (notify.go).
+	Notifications
 
 	// CreateDirectory inserts d and sets d.ID and d.CreatedAt.
 	// A taken name is ErrConflict.

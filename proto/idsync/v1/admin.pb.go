@@ -5696,7 +5696,10 @@ type GetGroupResponse struct {
 	// The group.
 	Group *Group `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
 	// Direct members.
-	Members       []*GroupMember `protobuf:"bytes,2,rep,name=members,proto3" json:"members,omitempty"`
+	Members []*GroupMember `protobuf:"bytes,2,rep,name=members,proto3" json:"members,omitempty"`
+	// The apps that hold the group (pushed to them, or linked by an import
+	// from them), those the caller may see.
+	Apps          []*GroupInApp `protobuf:"bytes,3,rep,name=apps,proto3" json:"apps,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5741,6 +5744,13 @@ func (x *GetGroupResponse) GetGroup() *Group {
 func (x *GetGroupResponse) GetMembers() []*GroupMember {
 	if x != nil {
 		return x.Members
+	}
+	return nil
+}
+
+func (x *GetGroupResponse) GetApps() []*GroupInApp {
+	if x != nil {
+		return x.Apps
 	}
 	return nil
 }
@@ -8074,11 +8084,93 @@ func (x *CancelGroupRuleResponse) GetRule() *GroupRule {
 	return nil
 }
 
+// GroupInApp is a hub group as an app holds it.
+type GroupInApp struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The app's name.
+	App string `protobuf:"bytes,1,opt,name=app,proto3" json:"app,omitempty"`
+	// The app's id of the group.
+	RemoteId string `protobuf:"bytes,2,opt,name=remote_id,json=remoteId,proto3" json:"remote_id,omitempty"`
+	// The name the group has in the app, as last pushed or found.
+	Name string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
+	// What the last reconcile found changed there by hand and set back.
+	Drift string `protobuf:"bytes,4,opt,name=drift,proto3" json:"drift,omitempty"`
+	// What an import found changed there, not set back yet.
+	Found         string `protobuf:"bytes,5,opt,name=found,proto3" json:"found,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GroupInApp) Reset() {
+	*x = GroupInApp{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[121]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GroupInApp) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GroupInApp) ProtoMessage() {}
+
+func (x *GroupInApp) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[121]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GroupInApp.ProtoReflect.Descriptor instead.
+func (*GroupInApp) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{121}
+}
+
+func (x *GroupInApp) GetApp() string {
+	if x != nil {
+		return x.App
+	}
+	return ""
+}
+
+func (x *GroupInApp) GetRemoteId() string {
+	if x != nil {
+		return x.RemoteId
+	}
+	return ""
+}
+
+func (x *GroupInApp) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *GroupInApp) GetDrift() string {
+	if x != nil {
+		return x.Drift
+	}
+	return ""
+}
+
+func (x *GroupInApp) GetFound() string {
+	if x != nil {
+		return x.Found
+	}
+	return ""
+}
+
 var File_idsync_v1_admin_proto protoreflect.FileDescriptor
 
 const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\n" +
-	"\x15idsync/v1/admin.proto\x12\tidsync.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15idsync/v1/agent.proto\"\x84\x01\n" +
+	"\x15idsync/v1/admin.proto\x12\tidsync.v1\x1a google/protobuf/field_mask.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a\x15idsync/v1/agent.proto\x1a\x16idsync/v1/notify.proto\"\x84\x01\n" +
 	"\x15DeactivateUserRequest\x12\x12\n" +
 	"\x04user\x18\x01 \x01(\tR\x04user\x12\x1c\n" +
 	"\tdirectory\x18\x02 \x01(\tR\tdirectory\x12\x16\n" +
@@ -8455,10 +8547,11 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x06groups\x18\x01 \x03(\v2\x10.idsync.v1.GroupR\x06groups\"E\n" +
 	"\x0fGetGroupRequest\x12\x14\n" +
 	"\x05group\x18\x01 \x01(\tR\x05group\x12\x1c\n" +
-	"\tdirectory\x18\x02 \x01(\tR\tdirectory\"l\n" +
+	"\tdirectory\x18\x02 \x01(\tR\tdirectory\"\x97\x01\n" +
 	"\x10GetGroupResponse\x12&\n" +
 	"\x05group\x18\x01 \x01(\v2\x10.idsync.v1.GroupR\x05group\x120\n" +
-	"\amembers\x18\x02 \x03(\v2\x16.idsync.v1.GroupMemberR\amembers\"\xa2\x02\n" +
+	"\amembers\x18\x02 \x03(\v2\x16.idsync.v1.GroupMemberR\amembers\x12)\n" +
+	"\x04apps\x18\x03 \x03(\v2\x15.idsync.v1.GroupInAppR\x04apps\"\xa2\x02\n" +
 	"\n" +
 	"AdminGrant\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
@@ -8613,7 +8706,14 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x16CancelGroupRuleRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"C\n" +
 	"\x17CancelGroupRuleResponse\x12(\n" +
-	"\x04rule\x18\x01 \x01(\v2\x14.idsync.v1.GroupRuleR\x04rule*\x8c\x01\n" +
+	"\x04rule\x18\x01 \x01(\v2\x14.idsync.v1.GroupRuleR\x04rule\"{\n" +
+	"\n" +
+	"GroupInApp\x12\x10\n" +
+	"\x03app\x18\x01 \x01(\tR\x03app\x12\x1b\n" +
+	"\tremote_id\x18\x02 \x01(\tR\bremoteId\x12\x12\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\x12\x14\n" +
+	"\x05drift\x18\x04 \x01(\tR\x05drift\x12\x14\n" +
+	"\x05found\x18\x05 \x01(\tR\x05found*\x8c\x01\n" +
 	"\n" +
 	"AgentState\x12\x1b\n" +
 	"\x17AGENT_STATE_UNSPECIFIED\x10\x00\x12\x17\n" +
@@ -8643,7 +8743,7 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x10GroupRulePending\x12\"\n" +
 	"\x1eGROUP_RULE_PENDING_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18GROUP_RULE_PENDING_APPLY\x10\x01\x12\x1d\n" +
-	"\x19GROUP_RULE_PENDING_REMOVE\x10\x022\xa5 \n" +
+	"\x19GROUP_RULE_PENDING_REMOVE\x10\x022\xfd$\n" +
 	"\fAdminService\x12X\n" +
 	"\x0fCreateDirectory\x12!.idsync.v1.CreateDirectoryRequest\x1a\".idsync.v1.CreateDirectoryResponse\x12X\n" +
 	"\x0fUpdateDirectory\x12!.idsync.v1.UpdateDirectoryRequest\x1a\".idsync.v1.UpdateDirectoryResponse\x12X\n" +
@@ -8698,7 +8798,13 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x10PreviewGroupRule\x12\".idsync.v1.PreviewGroupRuleRequest\x1a#.idsync.v1.PreviewGroupRuleResponse\x12X\n" +
 	"\x0fDeleteGroupRule\x12!.idsync.v1.DeleteGroupRuleRequest\x1a\".idsync.v1.DeleteGroupRuleResponse\x12[\n" +
 	"\x10ConfirmGroupRule\x12\".idsync.v1.ConfirmGroupRuleRequest\x1a#.idsync.v1.ConfirmGroupRuleResponse\x12X\n" +
-	"\x0fCancelGroupRule\x12!.idsync.v1.CancelGroupRuleRequest\x1a\".idsync.v1.CancelGroupRuleResponseB3Z1github.com/idsync/idsync/proto/idsync/v1;idsyncv1b\x06proto3"
+	"\x0fCancelGroupRule\x12!.idsync.v1.CancelGroupRuleRequest\x1a\".idsync.v1.CancelGroupRuleResponse\x12d\n" +
+	"\x13CreateNotifyChannel\x12%.idsync.v1.CreateNotifyChannelRequest\x1a&.idsync.v1.CreateNotifyChannelResponse\x12a\n" +
+	"\x12ListNotifyChannels\x12$.idsync.v1.ListNotifyChannelsRequest\x1a%.idsync.v1.ListNotifyChannelsResponse\x12[\n" +
+	"\x10GetNotifyChannel\x12\".idsync.v1.GetNotifyChannelRequest\x1a#.idsync.v1.GetNotifyChannelResponse\x12d\n" +
+	"\x13DeleteNotifyChannel\x12%.idsync.v1.DeleteNotifyChannelRequest\x1a&.idsync.v1.DeleteNotifyChannelResponse\x12^\n" +
+	"\x11TestNotifyChannel\x12#.idsync.v1.TestNotifyChannelRequest\x1a$.idsync.v1.TestNotifyChannelResponse\x12j\n" +
+	"\x15RetryNotifyDeliveries\x12'.idsync.v1.RetryNotifyDeliveriesRequest\x1a(.idsync.v1.RetryNotifyDeliveriesResponseB3Z1github.com/idsync/idsync/proto/idsync/v1;idsyncv1b\x06proto3"
 
 var (
 	file_idsync_v1_admin_proto_rawDescOnce sync.Once
@@ -8713,7 +8819,7 @@ func file_idsync_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_idsync_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_idsync_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 123)
+var file_idsync_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 124)
 var file_idsync_v1_admin_proto_goTypes = []any{
 	(AgentState)(0),                       // 0: idsync.v1.AgentState
 	(RunState)(0),                         // 1: idsync.v1.RunState
@@ -8841,15 +8947,28 @@ var file_idsync_v1_admin_proto_goTypes = []any{
 	(*ConfirmGroupRuleResponse)(nil),      // 123: idsync.v1.ConfirmGroupRuleResponse
 	(*CancelGroupRuleRequest)(nil),        // 124: idsync.v1.CancelGroupRuleRequest
 	(*CancelGroupRuleResponse)(nil),       // 125: idsync.v1.CancelGroupRuleResponse
-	nil,                                   // 126: idsync.v1.CreateUserRequest.FieldsEntry
-	nil,                                   // 127: idsync.v1.UpdateUserRequest.FieldsEntry
-	(*timestamppb.Timestamp)(nil),         // 128: google.protobuf.Timestamp
-	(DirectoryKind)(0),                    // 129: idsync.v1.DirectoryKind
-	(*fieldmaskpb.FieldMask)(nil),         // 130: google.protobuf.FieldMask
-	(ImportKind)(0),                       // 131: idsync.v1.ImportKind
-	(*EntryError)(nil),                    // 132: idsync.v1.EntryError
-	(*Attribute)(nil),                     // 133: idsync.v1.Attribute
-	(ObjectKind)(0),                       // 134: idsync.v1.ObjectKind
+	(*GroupInApp)(nil),                    // 126: idsync.v1.GroupInApp
+	nil,                                   // 127: idsync.v1.CreateUserRequest.FieldsEntry
+	nil,                                   // 128: idsync.v1.UpdateUserRequest.FieldsEntry
+	(*timestamppb.Timestamp)(nil),         // 129: google.protobuf.Timestamp
+	(DirectoryKind)(0),                    // 130: idsync.v1.DirectoryKind
+	(*fieldmaskpb.FieldMask)(nil),         // 131: google.protobuf.FieldMask
+	(ImportKind)(0),                       // 132: idsync.v1.ImportKind
+	(*EntryError)(nil),                    // 133: idsync.v1.EntryError
+	(*Attribute)(nil),                     // 134: idsync.v1.Attribute
+	(ObjectKind)(0),                       // 135: idsync.v1.ObjectKind
+	(*CreateNotifyChannelRequest)(nil),    // 136: idsync.v1.CreateNotifyChannelRequest
+	(*ListNotifyChannelsRequest)(nil),     // 137: idsync.v1.ListNotifyChannelsRequest
+	(*GetNotifyChannelRequest)(nil),       // 138: idsync.v1.GetNotifyChannelRequest
+	(*DeleteNotifyChannelRequest)(nil),    // 139: idsync.v1.DeleteNotifyChannelRequest
+	(*TestNotifyChannelRequest)(nil),      // 140: idsync.v1.TestNotifyChannelRequest
+	(*RetryNotifyDeliveriesRequest)(nil),  // 141: idsync.v1.RetryNotifyDeliveriesRequest
+	(*CreateNotifyChannelResponse)(nil),   // 142: idsync.v1.CreateNotifyChannelResponse
+	(*ListNotifyChannelsResponse)(nil),    // 143: idsync.v1.ListNotifyChannelsResponse
+	(*GetNotifyChannelResponse)(nil),      // 144: idsync.v1.GetNotifyChannelResponse
+	(*DeleteNotifyChannelResponse)(nil),   // 145: idsync.v1.DeleteNotifyChannelResponse
+	(*TestNotifyChannelResponse)(nil),     // 146: idsync.v1.TestNotifyChannelResponse
+	(*RetryNotifyDeliveriesResponse)(nil), // 147: idsync.v1.RetryNotifyDeliveriesResponse
 }
 var file_idsync_v1_admin_proto_depIdxs = []int32{
 	75,  // 0: idsync.v1.DeactivateUserResponse.user:type_name -> idsync.v1.User
@@ -8859,216 +8978,229 @@ var file_idsync_v1_admin_proto_depIdxs = []int32{
 	75,  // 4: idsync.v1.SuspendUserResponse.user:type_name -> idsync.v1.User
 	75,  // 5: idsync.v1.UnsuspendUserResponse.user:type_name -> idsync.v1.User
 	75,  // 6: idsync.v1.RestoreUserResponse.user:type_name -> idsync.v1.User
-	126, // 7: idsync.v1.CreateUserRequest.fields:type_name -> idsync.v1.CreateUserRequest.FieldsEntry
+	127, // 7: idsync.v1.CreateUserRequest.fields:type_name -> idsync.v1.CreateUserRequest.FieldsEntry
 	75,  // 8: idsync.v1.CreateUserResponse.user:type_name -> idsync.v1.User
-	127, // 9: idsync.v1.UpdateUserRequest.fields:type_name -> idsync.v1.UpdateUserRequest.FieldsEntry
+	128, // 9: idsync.v1.UpdateUserRequest.fields:type_name -> idsync.v1.UpdateUserRequest.FieldsEntry
 	75,  // 10: idsync.v1.UpdateUserResponse.user:type_name -> idsync.v1.User
 	75,  // 11: idsync.v1.DeleteUserResponse.user:type_name -> idsync.v1.User
 	82,  // 12: idsync.v1.CreateGroupResponse.group:type_name -> idsync.v1.Group
 	82,  // 13: idsync.v1.AddGroupMemberResponse.group:type_name -> idsync.v1.Group
 	82,  // 14: idsync.v1.RemoveGroupMemberResponse.group:type_name -> idsync.v1.Group
 	75,  // 15: idsync.v1.AuthenticateResponse.user:type_name -> idsync.v1.User
-	128, // 16: idsync.v1.AdminToken.created_at:type_name -> google.protobuf.Timestamp
-	128, // 17: idsync.v1.AdminToken.revoked_at:type_name -> google.protobuf.Timestamp
-	128, // 18: idsync.v1.AdminToken.last_used_at:type_name -> google.protobuf.Timestamp
+	129, // 16: idsync.v1.AdminToken.created_at:type_name -> google.protobuf.Timestamp
+	129, // 17: idsync.v1.AdminToken.revoked_at:type_name -> google.protobuf.Timestamp
+	129, // 18: idsync.v1.AdminToken.last_used_at:type_name -> google.protobuf.Timestamp
 	30,  // 19: idsync.v1.CreateAdminTokenResponse.token:type_name -> idsync.v1.AdminToken
 	30,  // 20: idsync.v1.ListAdminTokensResponse.tokens:type_name -> idsync.v1.AdminToken
 	30,  // 21: idsync.v1.RevokeAdminTokenResponse.token:type_name -> idsync.v1.AdminToken
-	128, // 22: idsync.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
-	128, // 23: idsync.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
+	129, // 22: idsync.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
+	129, // 23: idsync.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
 	37,  // 24: idsync.v1.ListAuditEventsResponse.events:type_name -> idsync.v1.AuditEvent
 	41,  // 25: idsync.v1.GetReportResponse.rows:type_name -> idsync.v1.ReportRow
-	128, // 26: idsync.v1.GetReportResponse.generated_at:type_name -> google.protobuf.Timestamp
-	129, // 27: idsync.v1.Directory.kind:type_name -> idsync.v1.DirectoryKind
+	129, // 26: idsync.v1.GetReportResponse.generated_at:type_name -> google.protobuf.Timestamp
+	130, // 27: idsync.v1.Directory.kind:type_name -> idsync.v1.DirectoryKind
 	43,  // 28: idsync.v1.Directory.mapping:type_name -> idsync.v1.AttributeMapping
-	128, // 29: idsync.v1.Directory.created_at:type_name -> google.protobuf.Timestamp
+	129, // 29: idsync.v1.Directory.created_at:type_name -> google.protobuf.Timestamp
 	64,  // 30: idsync.v1.Directory.last_run:type_name -> idsync.v1.ImportRun
 	46,  // 31: idsync.v1.Directory.capture_status:type_name -> idsync.v1.CaptureStatus
 	45,  // 32: idsync.v1.Directory.write_back:type_name -> idsync.v1.WriteBack
-	128, // 33: idsync.v1.CaptureStatus.started_at:type_name -> google.protobuf.Timestamp
+	129, // 33: idsync.v1.CaptureStatus.started_at:type_name -> google.protobuf.Timestamp
 	44,  // 34: idsync.v1.CreateDirectoryRequest.directory:type_name -> idsync.v1.Directory
 	44,  // 35: idsync.v1.CreateDirectoryResponse.directory:type_name -> idsync.v1.Directory
 	44,  // 36: idsync.v1.UpdateDirectoryRequest.directory:type_name -> idsync.v1.Directory
-	130, // 37: idsync.v1.UpdateDirectoryRequest.update_mask:type_name -> google.protobuf.FieldMask
+	131, // 37: idsync.v1.UpdateDirectoryRequest.update_mask:type_name -> google.protobuf.FieldMask
 	44,  // 38: idsync.v1.UpdateDirectoryResponse.directory:type_name -> idsync.v1.Directory
 	44,  // 39: idsync.v1.ListDirectoriesResponse.directories:type_name -> idsync.v1.Directory
 	44,  // 40: idsync.v1.GetDirectoryResponse.directory:type_name -> idsync.v1.Directory
-	128, // 41: idsync.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	129, // 41: idsync.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
 	0,   // 42: idsync.v1.Agent.state:type_name -> idsync.v1.AgentState
-	128, // 43: idsync.v1.Agent.enrolled_at:type_name -> google.protobuf.Timestamp
-	128, // 44: idsync.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
-	128, // 45: idsync.v1.Agent.cert_expires_at:type_name -> google.protobuf.Timestamp
+	129, // 43: idsync.v1.Agent.enrolled_at:type_name -> google.protobuf.Timestamp
+	129, // 44: idsync.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
+	129, // 45: idsync.v1.Agent.cert_expires_at:type_name -> google.protobuf.Timestamp
 	59,  // 46: idsync.v1.ListAgentsResponse.agents:type_name -> idsync.v1.Agent
 	59,  // 47: idsync.v1.RevokeAgentResponse.agent:type_name -> idsync.v1.Agent
-	131, // 48: idsync.v1.ImportRun.kind:type_name -> idsync.v1.ImportKind
+	132, // 48: idsync.v1.ImportRun.kind:type_name -> idsync.v1.ImportKind
 	1,   // 49: idsync.v1.ImportRun.state:type_name -> idsync.v1.RunState
-	128, // 50: idsync.v1.ImportRun.started_at:type_name -> google.protobuf.Timestamp
-	128, // 51: idsync.v1.ImportRun.finished_at:type_name -> google.protobuf.Timestamp
-	132, // 52: idsync.v1.ImportRun.error_samples:type_name -> idsync.v1.EntryError
-	131, // 53: idsync.v1.StartImportRequest.kind:type_name -> idsync.v1.ImportKind
+	129, // 50: idsync.v1.ImportRun.started_at:type_name -> google.protobuf.Timestamp
+	129, // 51: idsync.v1.ImportRun.finished_at:type_name -> google.protobuf.Timestamp
+	133, // 52: idsync.v1.ImportRun.error_samples:type_name -> idsync.v1.EntryError
+	132, // 53: idsync.v1.StartImportRequest.kind:type_name -> idsync.v1.ImportKind
 	64,  // 54: idsync.v1.StartImportResponse.run:type_name -> idsync.v1.ImportRun
 	64,  // 55: idsync.v1.ListImportsResponse.runs:type_name -> idsync.v1.ImportRun
 	64,  // 56: idsync.v1.GetImportResponse.run:type_name -> idsync.v1.ImportRun
 	64,  // 57: idsync.v1.ConfirmImportResponse.run:type_name -> idsync.v1.ImportRun
 	64,  // 58: idsync.v1.CancelImportResponse.run:type_name -> idsync.v1.ImportRun
 	2,   // 59: idsync.v1.User.status:type_name -> idsync.v1.UserStatus
-	133, // 60: idsync.v1.User.extra:type_name -> idsync.v1.Attribute
-	128, // 61: idsync.v1.User.created_at:type_name -> google.protobuf.Timestamp
-	128, // 62: idsync.v1.User.updated_at:type_name -> google.protobuf.Timestamp
+	134, // 60: idsync.v1.User.extra:type_name -> idsync.v1.Attribute
+	129, // 61: idsync.v1.User.created_at:type_name -> google.protobuf.Timestamp
+	129, // 62: idsync.v1.User.updated_at:type_name -> google.protobuf.Timestamp
 	77,  // 63: idsync.v1.User.transitive_groups:type_name -> idsync.v1.TransitiveGroup
 	2,   // 64: idsync.v1.User.source_status:type_name -> idsync.v1.UserStatus
 	76,  // 65: idsync.v1.User.hold:type_name -> idsync.v1.Hold
-	128, // 66: idsync.v1.User.deprovisioned_at:type_name -> google.protobuf.Timestamp
-	128, // 67: idsync.v1.User.purge_at:type_name -> google.protobuf.Timestamp
+	129, // 66: idsync.v1.User.deprovisioned_at:type_name -> google.protobuf.Timestamp
+	129, // 67: idsync.v1.User.purge_at:type_name -> google.protobuf.Timestamp
 	2,   // 68: idsync.v1.Hold.status:type_name -> idsync.v1.UserStatus
-	128, // 69: idsync.v1.Hold.at:type_name -> google.protobuf.Timestamp
+	129, // 69: idsync.v1.Hold.at:type_name -> google.protobuf.Timestamp
 	2,   // 70: idsync.v1.ListUsersRequest.status:type_name -> idsync.v1.UserStatus
 	75,  // 71: idsync.v1.ListUsersResponse.users:type_name -> idsync.v1.User
 	75,  // 72: idsync.v1.GetUserResponse.user:type_name -> idsync.v1.User
 	2,   // 73: idsync.v1.Group.status:type_name -> idsync.v1.UserStatus
-	134, // 74: idsync.v1.GroupMember.kind:type_name -> idsync.v1.ObjectKind
+	135, // 74: idsync.v1.GroupMember.kind:type_name -> idsync.v1.ObjectKind
 	82,  // 75: idsync.v1.ListGroupsResponse.groups:type_name -> idsync.v1.Group
 	82,  // 76: idsync.v1.GetGroupResponse.group:type_name -> idsync.v1.Group
 	83,  // 77: idsync.v1.GetGroupResponse.members:type_name -> idsync.v1.GroupMember
-	128, // 78: idsync.v1.AdminGrant.created_at:type_name -> google.protobuf.Timestamp
-	128, // 79: idsync.v1.AdminGrant.revoked_at:type_name -> google.protobuf.Timestamp
-	88,  // 80: idsync.v1.CreateAdminGrantResponse.grant:type_name -> idsync.v1.AdminGrant
-	88,  // 81: idsync.v1.ListAdminGrantsResponse.grants:type_name -> idsync.v1.AdminGrant
-	88,  // 82: idsync.v1.RevokeAdminGrantResponse.grant:type_name -> idsync.v1.AdminGrant
-	2,   // 83: idsync.v1.SearchUsersRequest.status:type_name -> idsync.v1.UserStatus
-	75,  // 84: idsync.v1.SearchUsersResponse.users:type_name -> idsync.v1.User
-	128, // 85: idsync.v1.UserAccount.updated_at:type_name -> google.protobuf.Timestamp
-	98,  // 86: idsync.v1.GetUserDetailsResponse.field_sources:type_name -> idsync.v1.FieldSource
-	99,  // 87: idsync.v1.GetUserDetailsResponse.accounts:type_name -> idsync.v1.UserAccount
-	37,  // 88: idsync.v1.GetUserDetailsResponse.history:type_name -> idsync.v1.AuditEvent
-	128, // 89: idsync.v1.ActivityHour.start:type_name -> google.protobuf.Timestamp
-	102, // 90: idsync.v1.GetActivityResponse.hours:type_name -> idsync.v1.ActivityHour
-	3,   // 91: idsync.v1.GroupRule.state:type_name -> idsync.v1.GroupRuleState
-	4,   // 92: idsync.v1.GroupRule.pending:type_name -> idsync.v1.GroupRulePending
-	64,  // 93: idsync.v1.GroupRule.run:type_name -> idsync.v1.ImportRun
-	105, // 94: idsync.v1.GroupRule.last_full:type_name -> idsync.v1.GroupRuleEvaluation
-	128, // 95: idsync.v1.GroupRule.last_error_at:type_name -> google.protobuf.Timestamp
-	128, // 96: idsync.v1.GroupRule.created_at:type_name -> google.protobuf.Timestamp
-	128, // 97: idsync.v1.GroupRule.updated_at:type_name -> google.protobuf.Timestamp
-	128, // 98: idsync.v1.GroupRuleEvaluation.at:type_name -> google.protobuf.Timestamp
-	104, // 99: idsync.v1.GroupRuleOutcome.rule:type_name -> idsync.v1.GroupRule
-	106, // 100: idsync.v1.GroupRuleOutcome.joining:type_name -> idsync.v1.GroupRuleUser
-	106, // 101: idsync.v1.GroupRuleOutcome.leaving:type_name -> idsync.v1.GroupRuleUser
-	64,  // 102: idsync.v1.GroupRuleOutcome.paused:type_name -> idsync.v1.ImportRun
-	107, // 103: idsync.v1.CreateGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
-	104, // 104: idsync.v1.UpdateGroupRuleRequest.rule:type_name -> idsync.v1.GroupRule
-	130, // 105: idsync.v1.UpdateGroupRuleRequest.update_mask:type_name -> google.protobuf.FieldMask
-	107, // 106: idsync.v1.UpdateGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
-	104, // 107: idsync.v1.ListGroupRulesResponse.rules:type_name -> idsync.v1.GroupRule
-	104, // 108: idsync.v1.GetGroupRuleResponse.rule:type_name -> idsync.v1.GroupRule
-	107, // 109: idsync.v1.ApplyGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
-	107, // 110: idsync.v1.PreviewGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
-	107, // 111: idsync.v1.DeleteGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
-	107, // 112: idsync.v1.ConfirmGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
-	104, // 113: idsync.v1.CancelGroupRuleResponse.rule:type_name -> idsync.v1.GroupRule
-	47,  // 114: idsync.v1.AdminService.CreateDirectory:input_type -> idsync.v1.CreateDirectoryRequest
-	49,  // 115: idsync.v1.AdminService.UpdateDirectory:input_type -> idsync.v1.UpdateDirectoryRequest
-	51,  // 116: idsync.v1.AdminService.ListDirectories:input_type -> idsync.v1.ListDirectoriesRequest
-	53,  // 117: idsync.v1.AdminService.GetDirectory:input_type -> idsync.v1.GetDirectoryRequest
-	55,  // 118: idsync.v1.AdminService.IssueSourceToken:input_type -> idsync.v1.IssueSourceTokenRequest
-	57,  // 119: idsync.v1.AdminService.CreateEnrollmentToken:input_type -> idsync.v1.CreateEnrollmentTokenRequest
-	60,  // 120: idsync.v1.AdminService.ListAgents:input_type -> idsync.v1.ListAgentsRequest
-	62,  // 121: idsync.v1.AdminService.RevokeAgent:input_type -> idsync.v1.RevokeAgentRequest
-	65,  // 122: idsync.v1.AdminService.StartImport:input_type -> idsync.v1.StartImportRequest
-	67,  // 123: idsync.v1.AdminService.ListImports:input_type -> idsync.v1.ListImportsRequest
-	69,  // 124: idsync.v1.AdminService.GetImport:input_type -> idsync.v1.GetImportRequest
-	71,  // 125: idsync.v1.AdminService.ConfirmImport:input_type -> idsync.v1.ConfirmImportRequest
-	73,  // 126: idsync.v1.AdminService.CancelImport:input_type -> idsync.v1.CancelImportRequest
-	78,  // 127: idsync.v1.AdminService.ListUsers:input_type -> idsync.v1.ListUsersRequest
-	80,  // 128: idsync.v1.AdminService.GetUser:input_type -> idsync.v1.GetUserRequest
-	84,  // 129: idsync.v1.AdminService.ListGroups:input_type -> idsync.v1.ListGroupsRequest
-	86,  // 130: idsync.v1.AdminService.GetGroup:input_type -> idsync.v1.GetGroupRequest
-	31,  // 131: idsync.v1.AdminService.CreateAdminToken:input_type -> idsync.v1.CreateAdminTokenRequest
-	33,  // 132: idsync.v1.AdminService.ListAdminTokens:input_type -> idsync.v1.ListAdminTokensRequest
-	35,  // 133: idsync.v1.AdminService.RevokeAdminToken:input_type -> idsync.v1.RevokeAdminTokenRequest
-	38,  // 134: idsync.v1.AdminService.ListAuditEvents:input_type -> idsync.v1.ListAuditEventsRequest
-	40,  // 135: idsync.v1.AdminService.GetReport:input_type -> idsync.v1.GetReportRequest
-	28,  // 136: idsync.v1.AdminService.Authenticate:input_type -> idsync.v1.AuthenticateRequest
-	5,   // 137: idsync.v1.AdminService.DeactivateUser:input_type -> idsync.v1.DeactivateUserRequest
-	8,   // 138: idsync.v1.AdminService.ReactivateUser:input_type -> idsync.v1.ReactivateUserRequest
-	10,  // 139: idsync.v1.AdminService.SuspendUser:input_type -> idsync.v1.SuspendUserRequest
-	12,  // 140: idsync.v1.AdminService.UnsuspendUser:input_type -> idsync.v1.UnsuspendUserRequest
-	14,  // 141: idsync.v1.AdminService.RestoreUser:input_type -> idsync.v1.RestoreUserRequest
-	16,  // 142: idsync.v1.AdminService.CreateUser:input_type -> idsync.v1.CreateUserRequest
-	18,  // 143: idsync.v1.AdminService.UpdateUser:input_type -> idsync.v1.UpdateUserRequest
-	20,  // 144: idsync.v1.AdminService.DeleteUser:input_type -> idsync.v1.DeleteUserRequest
-	22,  // 145: idsync.v1.AdminService.CreateGroup:input_type -> idsync.v1.CreateGroupRequest
-	24,  // 146: idsync.v1.AdminService.AddGroupMember:input_type -> idsync.v1.AddGroupMemberRequest
-	26,  // 147: idsync.v1.AdminService.RemoveGroupMember:input_type -> idsync.v1.RemoveGroupMemberRequest
-	89,  // 148: idsync.v1.AdminService.CreateAdminGrant:input_type -> idsync.v1.CreateAdminGrantRequest
-	91,  // 149: idsync.v1.AdminService.ListAdminGrants:input_type -> idsync.v1.ListAdminGrantsRequest
-	93,  // 150: idsync.v1.AdminService.RevokeAdminGrant:input_type -> idsync.v1.RevokeAdminGrantRequest
-	95,  // 151: idsync.v1.AdminService.SearchUsers:input_type -> idsync.v1.SearchUsersRequest
-	97,  // 152: idsync.v1.AdminService.GetUserDetails:input_type -> idsync.v1.GetUserDetailsRequest
-	101, // 153: idsync.v1.AdminService.GetActivity:input_type -> idsync.v1.GetActivityRequest
-	108, // 154: idsync.v1.AdminService.CreateGroupRule:input_type -> idsync.v1.CreateGroupRuleRequest
-	110, // 155: idsync.v1.AdminService.UpdateGroupRule:input_type -> idsync.v1.UpdateGroupRuleRequest
-	112, // 156: idsync.v1.AdminService.ListGroupRules:input_type -> idsync.v1.ListGroupRulesRequest
-	114, // 157: idsync.v1.AdminService.GetGroupRule:input_type -> idsync.v1.GetGroupRuleRequest
-	116, // 158: idsync.v1.AdminService.ApplyGroupRule:input_type -> idsync.v1.ApplyGroupRuleRequest
-	118, // 159: idsync.v1.AdminService.PreviewGroupRule:input_type -> idsync.v1.PreviewGroupRuleRequest
-	120, // 160: idsync.v1.AdminService.DeleteGroupRule:input_type -> idsync.v1.DeleteGroupRuleRequest
-	122, // 161: idsync.v1.AdminService.ConfirmGroupRule:input_type -> idsync.v1.ConfirmGroupRuleRequest
-	124, // 162: idsync.v1.AdminService.CancelGroupRule:input_type -> idsync.v1.CancelGroupRuleRequest
-	48,  // 163: idsync.v1.AdminService.CreateDirectory:output_type -> idsync.v1.CreateDirectoryResponse
-	50,  // 164: idsync.v1.AdminService.UpdateDirectory:output_type -> idsync.v1.UpdateDirectoryResponse
-	52,  // 165: idsync.v1.AdminService.ListDirectories:output_type -> idsync.v1.ListDirectoriesResponse
-	54,  // 166: idsync.v1.AdminService.GetDirectory:output_type -> idsync.v1.GetDirectoryResponse
-	56,  // 167: idsync.v1.AdminService.IssueSourceToken:output_type -> idsync.v1.IssueSourceTokenResponse
-	58,  // 168: idsync.v1.AdminService.CreateEnrollmentToken:output_type -> idsync.v1.CreateEnrollmentTokenResponse
-	61,  // 169: idsync.v1.AdminService.ListAgents:output_type -> idsync.v1.ListAgentsResponse
-	63,  // 170: idsync.v1.AdminService.RevokeAgent:output_type -> idsync.v1.RevokeAgentResponse
-	66,  // 171: idsync.v1.AdminService.StartImport:output_type -> idsync.v1.StartImportResponse
-	68,  // 172: idsync.v1.AdminService.ListImports:output_type -> idsync.v1.ListImportsResponse
-	70,  // 173: idsync.v1.AdminService.GetImport:output_type -> idsync.v1.GetImportResponse
-	72,  // 174: idsync.v1.AdminService.ConfirmImport:output_type -> idsync.v1.ConfirmImportResponse
-	74,  // 175: idsync.v1.AdminService.CancelImport:output_type -> idsync.v1.CancelImportResponse
-	79,  // 176: idsync.v1.AdminService.ListUsers:output_type -> idsync.v1.ListUsersResponse
-	81,  // 177: idsync.v1.AdminService.GetUser:output_type -> idsync.v1.GetUserResponse
-	85,  // 178: idsync.v1.AdminService.ListGroups:output_type -> idsync.v1.ListGroupsResponse
-	87,  // 179: idsync.v1.AdminService.GetGroup:output_type -> idsync.v1.GetGroupResponse
-	32,  // 180: idsync.v1.AdminService.CreateAdminToken:output_type -> idsync.v1.CreateAdminTokenResponse
-	34,  // 181: idsync.v1.AdminService.ListAdminTokens:output_type -> idsync.v1.ListAdminTokensResponse
-	36,  // 182: idsync.v1.AdminService.RevokeAdminToken:output_type -> idsync.v1.RevokeAdminTokenResponse
-	39,  // 183: idsync.v1.AdminService.ListAuditEvents:output_type -> idsync.v1.ListAuditEventsResponse
-	42,  // 184: idsync.v1.AdminService.GetReport:output_type -> idsync.v1.GetReportResponse
-	29,  // 185: idsync.v1.AdminService.Authenticate:output_type -> idsync.v1.AuthenticateResponse
-	6,   // 186: idsync.v1.AdminService.DeactivateUser:output_type -> idsync.v1.DeactivateUserResponse
-	9,   // 187: idsync.v1.AdminService.ReactivateUser:output_type -> idsync.v1.ReactivateUserResponse
-	11,  // 188: idsync.v1.AdminService.SuspendUser:output_type -> idsync.v1.SuspendUserResponse
-	13,  // 189: idsync.v1.AdminService.UnsuspendUser:output_type -> idsync.v1.UnsuspendUserResponse
-	15,  // 190: idsync.v1.AdminService.RestoreUser:output_type -> idsync.v1.RestoreUserResponse
-	17,  // 191: idsync.v1.AdminService.CreateUser:output_type -> idsync.v1.CreateUserResponse
-	19,  // 192: idsync.v1.AdminService.UpdateUser:output_type -> idsync.v1.UpdateUserResponse
-	21,  // 193: idsync.v1.AdminService.DeleteUser:output_type -> idsync.v1.DeleteUserResponse
-	23,  // 194: idsync.v1.AdminService.CreateGroup:output_type -> idsync.v1.CreateGroupResponse
-	25,  // 195: idsync.v1.AdminService.AddGroupMember:output_type -> idsync.v1.AddGroupMemberResponse
-	27,  // 196: idsync.v1.AdminService.RemoveGroupMember:output_type -> idsync.v1.RemoveGroupMemberResponse
-	90,  // 197: idsync.v1.AdminService.CreateAdminGrant:output_type -> idsync.v1.CreateAdminGrantResponse
-	92,  // 198: idsync.v1.AdminService.ListAdminGrants:output_type -> idsync.v1.ListAdminGrantsResponse
-	94,  // 199: idsync.v1.AdminService.RevokeAdminGrant:output_type -> idsync.v1.RevokeAdminGrantResponse
-	96,  // 200: idsync.v1.AdminService.SearchUsers:output_type -> idsync.v1.SearchUsersResponse
-	100, // 201: idsync.v1.AdminService.GetUserDetails:output_type -> idsync.v1.GetUserDetailsResponse
-	103, // 202: idsync.v1.AdminService.GetActivity:output_type -> idsync.v1.GetActivityResponse
-	109, // 203: idsync.v1.AdminService.CreateGroupRule:output_type -> idsync.v1.CreateGroupRuleResponse
-	111, // 204: idsync.v1.AdminService.UpdateGroupRule:output_type -> idsync.v1.UpdateGroupRuleResponse
-	113, // 205: idsync.v1.AdminService.ListGroupRules:output_type -> idsync.v1.ListGroupRulesResponse
-	115, // 206: idsync.v1.AdminService.GetGroupRule:output_type -> idsync.v1.GetGroupRuleResponse
-	117, // 207: idsync.v1.AdminService.ApplyGroupRule:output_type -> idsync.v1.ApplyGroupRuleResponse
-	119, // 208: idsync.v1.AdminService.PreviewGroupRule:output_type -> idsync.v1.PreviewGroupRuleResponse
-	121, // 209: idsync.v1.AdminService.DeleteGroupRule:output_type -> idsync.v1.DeleteGroupRuleResponse
-	123, // 210: idsync.v1.AdminService.ConfirmGroupRule:output_type -> idsync.v1.ConfirmGroupRuleResponse
-	125, // 211: idsync.v1.AdminService.CancelGroupRule:output_type -> idsync.v1.CancelGroupRuleResponse
-	163, // [163:212] is the sub-list for method output_type
-	114, // [114:163] is the sub-list for method input_type
-	114, // [114:114] is the sub-list for extension type_name
-	114, // [114:114] is the sub-list for extension extendee
-	0,   // [0:114] is the sub-list for field type_name
+	126, // 78: idsync.v1.GetGroupResponse.apps:type_name -> idsync.v1.GroupInApp
+	129, // 79: idsync.v1.AdminGrant.created_at:type_name -> google.protobuf.Timestamp
+	129, // 80: idsync.v1.AdminGrant.revoked_at:type_name -> google.protobuf.Timestamp
+	88,  // 81: idsync.v1.CreateAdminGrantResponse.grant:type_name -> idsync.v1.AdminGrant
+	88,  // 82: idsync.v1.ListAdminGrantsResponse.grants:type_name -> idsync.v1.AdminGrant
+	88,  // 83: idsync.v1.RevokeAdminGrantResponse.grant:type_name -> idsync.v1.AdminGrant
+	2,   // 84: idsync.v1.SearchUsersRequest.status:type_name -> idsync.v1.UserStatus
+	75,  // 85: idsync.v1.SearchUsersResponse.users:type_name -> idsync.v1.User
+	129, // 86: idsync.v1.UserAccount.updated_at:type_name -> google.protobuf.Timestamp
+	98,  // 87: idsync.v1.GetUserDetailsResponse.field_sources:type_name -> idsync.v1.FieldSource
+	99,  // 88: idsync.v1.GetUserDetailsResponse.accounts:type_name -> idsync.v1.UserAccount
+	37,  // 89: idsync.v1.GetUserDetailsResponse.history:type_name -> idsync.v1.AuditEvent
+	129, // 90: idsync.v1.ActivityHour.start:type_name -> google.protobuf.Timestamp
+	102, // 91: idsync.v1.GetActivityResponse.hours:type_name -> idsync.v1.ActivityHour
+	3,   // 92: idsync.v1.GroupRule.state:type_name -> idsync.v1.GroupRuleState
+	4,   // 93: idsync.v1.GroupRule.pending:type_name -> idsync.v1.GroupRulePending
+	64,  // 94: idsync.v1.GroupRule.run:type_name -> idsync.v1.ImportRun
+	105, // 95: idsync.v1.GroupRule.last_full:type_name -> idsync.v1.GroupRuleEvaluation
+	129, // 96: idsync.v1.GroupRule.last_error_at:type_name -> google.protobuf.Timestamp
+	129, // 97: idsync.v1.GroupRule.created_at:type_name -> google.protobuf.Timestamp
+	129, // 98: idsync.v1.GroupRule.updated_at:type_name -> google.protobuf.Timestamp
+	129, // 99: idsync.v1.GroupRuleEvaluation.at:type_name -> google.protobuf.Timestamp
+	104, // 100: idsync.v1.GroupRuleOutcome.rule:type_name -> idsync.v1.GroupRule
+	106, // 101: idsync.v1.GroupRuleOutcome.joining:type_name -> idsync.v1.GroupRuleUser
+	106, // 102: idsync.v1.GroupRuleOutcome.leaving:type_name -> idsync.v1.GroupRuleUser
+	64,  // 103: idsync.v1.GroupRuleOutcome.paused:type_name -> idsync.v1.ImportRun
+	107, // 104: idsync.v1.CreateGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
+	104, // 105: idsync.v1.UpdateGroupRuleRequest.rule:type_name -> idsync.v1.GroupRule
+	131, // 106: idsync.v1.UpdateGroupRuleRequest.update_mask:type_name -> google.protobuf.FieldMask
+	107, // 107: idsync.v1.UpdateGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
+	104, // 108: idsync.v1.ListGroupRulesResponse.rules:type_name -> idsync.v1.GroupRule
+	104, // 109: idsync.v1.GetGroupRuleResponse.rule:type_name -> idsync.v1.GroupRule
+	107, // 110: idsync.v1.ApplyGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
+	107, // 111: idsync.v1.PreviewGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
+	107, // 112: idsync.v1.DeleteGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
+	107, // 113: idsync.v1.ConfirmGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
+	104, // 114: idsync.v1.CancelGroupRuleResponse.rule:type_name -> idsync.v1.GroupRule
+	47,  // 115: idsync.v1.AdminService.CreateDirectory:input_type -> idsync.v1.CreateDirectoryRequest
+	49,  // 116: idsync.v1.AdminService.UpdateDirectory:input_type -> idsync.v1.UpdateDirectoryRequest
+	51,  // 117: idsync.v1.AdminService.ListDirectories:input_type -> idsync.v1.ListDirectoriesRequest
+	53,  // 118: idsync.v1.AdminService.GetDirectory:input_type -> idsync.v1.GetDirectoryRequest
+	55,  // 119: idsync.v1.AdminService.IssueSourceToken:input_type -> idsync.v1.IssueSourceTokenRequest
+	57,  // 120: idsync.v1.AdminService.CreateEnrollmentToken:input_type -> idsync.v1.CreateEnrollmentTokenRequest
+	60,  // 121: idsync.v1.AdminService.ListAgents:input_type -> idsync.v1.ListAgentsRequest
+	62,  // 122: idsync.v1.AdminService.RevokeAgent:input_type -> idsync.v1.RevokeAgentRequest
+	65,  // 123: idsync.v1.AdminService.StartImport:input_type -> idsync.v1.StartImportRequest
+	67,  // 124: idsync.v1.AdminService.ListImports:input_type -> idsync.v1.ListImportsRequest
+	69,  // 125: idsync.v1.AdminService.GetImport:input_type -> idsync.v1.GetImportRequest
+	71,  // 126: idsync.v1.AdminService.ConfirmImport:input_type -> idsync.v1.ConfirmImportRequest
+	73,  // 127: idsync.v1.AdminService.CancelImport:input_type -> idsync.v1.CancelImportRequest
+	78,  // 128: idsync.v1.AdminService.ListUsers:input_type -> idsync.v1.ListUsersRequest
+	80,  // 129: idsync.v1.AdminService.GetUser:input_type -> idsync.v1.GetUserRequest
+	84,  // 130: idsync.v1.AdminService.ListGroups:input_type -> idsync.v1.ListGroupsRequest
+	86,  // 131: idsync.v1.AdminService.GetGroup:input_type -> idsync.v1.GetGroupRequest
+	31,  // 132: idsync.v1.AdminService.CreateAdminToken:input_type -> idsync.v1.CreateAdminTokenRequest
+	33,  // 133: idsync.v1.AdminService.ListAdminTokens:input_type -> idsync.v1.ListAdminTokensRequest
+	35,  // 134: idsync.v1.AdminService.RevokeAdminToken:input_type -> idsync.v1.RevokeAdminTokenRequest
+	38,  // 135: idsync.v1.AdminService.ListAuditEvents:input_type -> idsync.v1.ListAuditEventsRequest
+	40,  // 136: idsync.v1.AdminService.GetReport:input_type -> idsync.v1.GetReportRequest
+	28,  // 137: idsync.v1.AdminService.Authenticate:input_type -> idsync.v1.AuthenticateRequest
+	5,   // 138: idsync.v1.AdminService.DeactivateUser:input_type -> idsync.v1.DeactivateUserRequest
+	8,   // 139: idsync.v1.AdminService.ReactivateUser:input_type -> idsync.v1.ReactivateUserRequest
+	10,  // 140: idsync.v1.AdminService.SuspendUser:input_type -> idsync.v1.SuspendUserRequest
+	12,  // 141: idsync.v1.AdminService.UnsuspendUser:input_type -> idsync.v1.UnsuspendUserRequest
+	14,  // 142: idsync.v1.AdminService.RestoreUser:input_type -> idsync.v1.RestoreUserRequest
+	16,  // 143: idsync.v1.AdminService.CreateUser:input_type -> idsync.v1.CreateUserRequest
+	18,  // 144: idsync.v1.AdminService.UpdateUser:input_type -> idsync.v1.UpdateUserRequest
+	20,  // 145: idsync.v1.AdminService.DeleteUser:input_type -> idsync.v1.DeleteUserRequest
+	22,  // 146: idsync.v1.AdminService.CreateGroup:input_type -> idsync.v1.CreateGroupRequest
+	24,  // 147: idsync.v1.AdminService.AddGroupMember:input_type -> idsync.v1.AddGroupMemberRequest
+	26,  // 148: idsync.v1.AdminService.RemoveGroupMember:input_type -> idsync.v1.RemoveGroupMemberRequest
+	89,  // 149: idsync.v1.AdminService.CreateAdminGrant:input_type -> idsync.v1.CreateAdminGrantRequest
+	91,  // 150: idsync.v1.AdminService.ListAdminGrants:input_type -> idsync.v1.ListAdminGrantsRequest
+	93,  // 151: idsync.v1.AdminService.RevokeAdminGrant:input_type -> idsync.v1.RevokeAdminGrantRequest
+	95,  // 152: idsync.v1.AdminService.SearchUsers:input_type -> idsync.v1.SearchUsersRequest
+	97,  // 153: idsync.v1.AdminService.GetUserDetails:input_type -> idsync.v1.GetUserDetailsRequest
+	101, // 154: idsync.v1.AdminService.GetActivity:input_type -> idsync.v1.GetActivityRequest
+	108, // 155: idsync.v1.AdminService.CreateGroupRule:input_type -> idsync.v1.CreateGroupRuleRequest
+	110, // 156: idsync.v1.AdminService.UpdateGroupRule:input_type -> idsync.v1.UpdateGroupRuleRequest
+	112, // 157: idsync.v1.AdminService.ListGroupRules:input_type -> idsync.v1.ListGroupRulesRequest
+	114, // 158: idsync.v1.AdminService.GetGroupRule:input_type -> idsync.v1.GetGroupRuleRequest
+	116, // 159: idsync.v1.AdminService.ApplyGroupRule:input_type -> idsync.v1.ApplyGroupRuleRequest
+	118, // 160: idsync.v1.AdminService.PreviewGroupRule:input_type -> idsync.v1.PreviewGroupRuleRequest
+	120, // 161: idsync.v1.AdminService.DeleteGroupRule:input_type -> idsync.v1.DeleteGroupRuleRequest
+	122, // 162: idsync.v1.AdminService.ConfirmGroupRule:input_type -> idsync.v1.ConfirmGroupRuleRequest
+	124, // 163: idsync.v1.AdminService.CancelGroupRule:input_type -> idsync.v1.CancelGroupRuleRequest
+	136, // 164: idsync.v1.AdminService.CreateNotifyChannel:input_type -> idsync.v1.CreateNotifyChannelRequest
+	137, // 165: idsync.v1.AdminService.ListNotifyChannels:input_type -> idsync.v1.ListNotifyChannelsRequest
+	138, // 166: idsync.v1.AdminService.GetNotifyChannel:input_type -> idsync.v1.GetNotifyChannelRequest
+	139, // 167: idsync.v1.AdminService.DeleteNotifyChannel:input_type -> idsync.v1.DeleteNotifyChannelRequest
+	140, // 168: idsync.v1.AdminService.TestNotifyChannel:input_type -> idsync.v1.TestNotifyChannelRequest
+	141, // 169: idsync.v1.AdminService.RetryNotifyDeliveries:input_type -> idsync.v1.RetryNotifyDeliveriesRequest
+	48,  // 170: idsync.v1.AdminService.CreateDirectory:output_type -> idsync.v1.CreateDirectoryResponse
+	50,  // 171: idsync.v1.AdminService.UpdateDirectory:output_type -> idsync.v1.UpdateDirectoryResponse
+	52,  // 172: idsync.v1.AdminService.ListDirectories:output_type -> idsync.v1.ListDirectoriesResponse
+	54,  // 173: idsync.v1.AdminService.GetDirectory:output_type -> idsync.v1.GetDirectoryResponse
+	56,  // 174: idsync.v1.AdminService.IssueSourceToken:output_type -> idsync.v1.IssueSourceTokenResponse
+	58,  // 175: idsync.v1.AdminService.CreateEnrollmentToken:output_type -> idsync.v1.CreateEnrollmentTokenResponse
+	61,  // 176: idsync.v1.AdminService.ListAgents:output_type -> idsync.v1.ListAgentsResponse
+	63,  // 177: idsync.v1.AdminService.RevokeAgent:output_type -> idsync.v1.RevokeAgentResponse
+	66,  // 178: idsync.v1.AdminService.StartImport:output_type -> idsync.v1.StartImportResponse
+	68,  // 179: idsync.v1.AdminService.ListImports:output_type -> idsync.v1.ListImportsResponse
+	70,  // 180: idsync.v1.AdminService.GetImport:output_type -> idsync.v1.GetImportResponse
+	72,  // 181: idsync.v1.AdminService.ConfirmImport:output_type -> idsync.v1.ConfirmImportResponse
+	74,  // 182: idsync.v1.AdminService.CancelImport:output_type -> idsync.v1.CancelImportResponse
+	79,  // 183: idsync.v1.AdminService.ListUsers:output_type -> idsync.v1.ListUsersResponse
+	81,  // 184: idsync.v1.AdminService.GetUser:output_type -> idsync.v1.GetUserResponse
+	85,  // 185: idsync.v1.AdminService.ListGroups:output_type -> idsync.v1.ListGroupsResponse
+	87,  // 186: idsync.v1.AdminService.GetGroup:output_type -> idsync.v1.GetGroupResponse
+	32,  // 187: idsync.v1.AdminService.CreateAdminToken:output_type -> idsync.v1.CreateAdminTokenResponse
+	34,  // 188: idsync.v1.AdminService.ListAdminTokens:output_type -> idsync.v1.ListAdminTokensResponse
+	36,  // 189: idsync.v1.AdminService.RevokeAdminToken:output_type -> idsync.v1.RevokeAdminTokenResponse
+	39,  // 190: idsync.v1.AdminService.ListAuditEvents:output_type -> idsync.v1.ListAuditEventsResponse
+	42,  // 191: idsync.v1.AdminService.GetReport:output_type -> idsync.v1.GetReportResponse
+	29,  // 192: idsync.v1.AdminService.Authenticate:output_type -> idsync.v1.AuthenticateResponse
+	6,   // 193: idsync.v1.AdminService.DeactivateUser:output_type -> idsync.v1.DeactivateUserResponse
+	9,   // 194: idsync.v1.AdminService.ReactivateUser:output_type -> idsync.v1.ReactivateUserResponse
+	11,  // 195: idsync.v1.AdminService.SuspendUser:output_type -> idsync.v1.SuspendUserResponse
+	13,  // 196: idsync.v1.AdminService.UnsuspendUser:output_type -> idsync.v1.UnsuspendUserResponse
+	15,  // 197: idsync.v1.AdminService.RestoreUser:output_type -> idsync.v1.RestoreUserResponse
+	17,  // 198: idsync.v1.AdminService.CreateUser:output_type -> idsync.v1.CreateUserResponse
+	19,  // 199: idsync.v1.AdminService.UpdateUser:output_type -> idsync.v1.UpdateUserResponse
+	21,  // 200: idsync.v1.AdminService.DeleteUser:output_type -> idsync.v1.DeleteUserResponse
+	23,  // 201: idsync.v1.AdminService.CreateGroup:output_type -> idsync.v1.CreateGroupResponse
+	25,  // 202: idsync.v1.AdminService.AddGroupMember:output_type -> idsync.v1.AddGroupMemberResponse
+	27,  // 203: idsync.v1.AdminService.RemoveGroupMember:output_type -> idsync.v1.RemoveGroupMemberResponse
+	90,  // 204: idsync.v1.AdminService.CreateAdminGrant:output_type -> idsync.v1.CreateAdminGrantResponse
+	92,  // 205: idsync.v1.AdminService.ListAdminGrants:output_type -> idsync.v1.ListAdminGrantsResponse
+	94,  // 206: idsync.v1.AdminService.RevokeAdminGrant:output_type -> idsync.v1.RevokeAdminGrantResponse
+	96,  // 207: idsync.v1.AdminService.SearchUsers:output_type -> idsync.v1.SearchUsersResponse
+	100, // 208: idsync.v1.AdminService.GetUserDetails:output_type -> idsync.v1.GetUserDetailsResponse
+	103, // 209: idsync.v1.AdminService.GetActivity:output_type -> idsync.v1.GetActivityResponse
+	109, // 210: idsync.v1.AdminService.CreateGroupRule:output_type -> idsync.v1.CreateGroupRuleResponse
+	111, // 211: idsync.v1.AdminService.UpdateGroupRule:output_type -> idsync.v1.UpdateGroupRuleResponse
+	113, // 212: idsync.v1.AdminService.ListGroupRules:output_type -> idsync.v1.ListGroupRulesResponse
+	115, // 213: idsync.v1.AdminService.GetGroupRule:output_type -> idsync.v1.GetGroupRuleResponse
+	117, // 214: idsync.v1.AdminService.ApplyGroupRule:output_type -> idsync.v1.ApplyGroupRuleResponse
+	119, // 215: idsync.v1.AdminService.PreviewGroupRule:output_type -> idsync.v1.PreviewGroupRuleResponse
+	121, // 216: idsync.v1.AdminService.DeleteGroupRule:output_type -> idsync.v1.DeleteGroupRuleResponse
+	123, // 217: idsync.v1.AdminService.ConfirmGroupRule:output_type -> idsync.v1.ConfirmGroupRuleResponse
+	125, // 218: idsync.v1.AdminService.CancelGroupRule:output_type -> idsync.v1.CancelGroupRuleResponse
+	142, // 219: idsync.v1.AdminService.CreateNotifyChannel:output_type -> idsync.v1.CreateNotifyChannelResponse
+	143, // 220: idsync.v1.AdminService.ListNotifyChannels:output_type -> idsync.v1.ListNotifyChannelsResponse
+	144, // 221: idsync.v1.AdminService.GetNotifyChannel:output_type -> idsync.v1.GetNotifyChannelResponse
+	145, // 222: idsync.v1.AdminService.DeleteNotifyChannel:output_type -> idsync.v1.DeleteNotifyChannelResponse
+	146, // 223: idsync.v1.AdminService.TestNotifyChannel:output_type -> idsync.v1.TestNotifyChannelResponse
+	147, // 224: idsync.v1.AdminService.RetryNotifyDeliveries:output_type -> idsync.v1.RetryNotifyDeliveriesResponse
+	170, // [170:225] is the sub-list for method output_type
+	115, // [115:170] is the sub-list for method input_type
+	115, // [115:115] is the sub-list for extension type_name
+	115, // [115:115] is the sub-list for extension extendee
+	0,   // [0:115] is the sub-list for field type_name
 }
 
 func init() { file_idsync_v1_admin_proto_init() }
@@ -9077,6 +9209,7 @@ func file_idsync_v1_admin_proto_init() {
 		return
 	}
 	file_idsync_v1_agent_proto_init()
+	file_idsync_v1_notify_proto_init()
 	file_idsync_v1_admin_proto_msgTypes[40].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -9084,7 +9217,7 @@ func file_idsync_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_idsync_v1_admin_proto_rawDesc), len(file_idsync_v1_admin_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   123,
+			NumMessages:   124,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -68,6 +68,12 @@ const (
 	AdminService_DeleteGroupRule_FullMethodName       = "/idsync.v1.AdminService/DeleteGroupRule"
 	AdminService_ConfirmGroupRule_FullMethodName      = "/idsync.v1.AdminService/ConfirmGroupRule"
 	AdminService_CancelGroupRule_FullMethodName       = "/idsync.v1.AdminService/CancelGroupRule"
+	AdminService_CreateNotifyChannel_FullMethodName   = "/idsync.v1.AdminService/CreateNotifyChannel"
+	AdminService_ListNotifyChannels_FullMethodName    = "/idsync.v1.AdminService/ListNotifyChannels"
+	AdminService_GetNotifyChannel_FullMethodName      = "/idsync.v1.AdminService/GetNotifyChannel"
+	AdminService_DeleteNotifyChannel_FullMethodName   = "/idsync.v1.AdminService/DeleteNotifyChannel"
+	AdminService_TestNotifyChannel_FullMethodName     = "/idsync.v1.AdminService/TestNotifyChannel"
+	AdminService_RetryNotifyDeliveries_FullMethodName = "/idsync.v1.AdminService/RetryNotifyDeliveries"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -205,6 +211,18 @@ type AdminServiceClient interface {
 	ConfirmGroupRule(ctx context.Context, in *ConfirmGroupRuleRequest, opts ...grpc.CallOption) (*ConfirmGroupRuleResponse, error)
 	// CancelGroupRule calls off a rule's change the safeguard paused.
 	CancelGroupRule(ctx context.Context, in *CancelGroupRuleRequest, opts ...grpc.CallOption) (*CancelGroupRuleResponse, error)
+	// CreateNotifyChannel adds an e-mail or webhook notification channel.
+	CreateNotifyChannel(ctx context.Context, in *CreateNotifyChannelRequest, opts ...grpc.CallOption) (*CreateNotifyChannelResponse, error)
+	// ListNotifyChannels lists the notification channels.
+	ListNotifyChannels(ctx context.Context, in *ListNotifyChannelsRequest, opts ...grpc.CallOption) (*ListNotifyChannelsResponse, error)
+	// GetNotifyChannel shows a channel and its recent deliveries.
+	GetNotifyChannel(ctx context.Context, in *GetNotifyChannelRequest, opts ...grpc.CallOption) (*GetNotifyChannelResponse, error)
+	// DeleteNotifyChannel removes a channel and its deliveries.
+	DeleteNotifyChannel(ctx context.Context, in *DeleteNotifyChannelRequest, opts ...grpc.CallOption) (*DeleteNotifyChannelResponse, error)
+	// TestNotifyChannel sends a test message through a channel now.
+	TestNotifyChannel(ctx context.Context, in *TestNotifyChannelRequest, opts ...grpc.CallOption) (*TestNotifyChannelResponse, error)
+	// RetryNotifyDeliveries queues a channel's dead deliveries again.
+	RetryNotifyDeliveries(ctx context.Context, in *RetryNotifyDeliveriesRequest, opts ...grpc.CallOption) (*RetryNotifyDeliveriesResponse, error)
 }
 
 type adminServiceClient struct {
@@ -705,6 +723,66 @@ func (c *adminServiceClient) CancelGroupRule(ctx context.Context, in *CancelGrou
 	return out, nil
 }
 
+func (c *adminServiceClient) CreateNotifyChannel(ctx context.Context, in *CreateNotifyChannelRequest, opts ...grpc.CallOption) (*CreateNotifyChannelResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CreateNotifyChannelResponse)
+	err := c.cc.Invoke(ctx, AdminService_CreateNotifyChannel_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) ListNotifyChannels(ctx context.Context, in *ListNotifyChannelsRequest, opts ...grpc.CallOption) (*ListNotifyChannelsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListNotifyChannelsResponse)
+	err := c.cc.Invoke(ctx, AdminService_ListNotifyChannels_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) GetNotifyChannel(ctx context.Context, in *GetNotifyChannelRequest, opts ...grpc.CallOption) (*GetNotifyChannelResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(GetNotifyChannelResponse)
+	err := c.cc.Invoke(ctx, AdminService_GetNotifyChannel_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) DeleteNotifyChannel(ctx context.Context, in *DeleteNotifyChannelRequest, opts ...grpc.CallOption) (*DeleteNotifyChannelResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(DeleteNotifyChannelResponse)
+	err := c.cc.Invoke(ctx, AdminService_DeleteNotifyChannel_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) TestNotifyChannel(ctx context.Context, in *TestNotifyChannelRequest, opts ...grpc.CallOption) (*TestNotifyChannelResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TestNotifyChannelResponse)
+	err := c.cc.Invoke(ctx, AdminService_TestNotifyChannel_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminServiceClient) RetryNotifyDeliveries(ctx context.Context, in *RetryNotifyDeliveriesRequest, opts ...grpc.CallOption) (*RetryNotifyDeliveriesResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RetryNotifyDeliveriesResponse)
+	err := c.cc.Invoke(ctx, AdminService_RetryNotifyDeliveries_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -840,6 +918,18 @@ type AdminServiceServer interface {
 	ConfirmGroupRule(context.Context, *ConfirmGroupRuleRequest) (*ConfirmGroupRuleResponse, error)
 	// CancelGroupRule calls off a rule's change the safeguard paused.
 	CancelGroupRule(context.Context, *CancelGroupRuleRequest) (*CancelGroupRuleResponse, error)
+	// CreateNotifyChannel adds an e-mail or webhook notification channel.
+	CreateNotifyChannel(context.Context, *CreateNotifyChannelRequest) (*CreateNotifyChannelResponse, error)
+	// ListNotifyChannels lists the notification channels.
+	ListNotifyChannels(context.Context, *ListNotifyChannelsRequest) (*ListNotifyChannelsResponse, error)
+	// GetNotifyChannel shows a channel and its recent deliveries.
+	GetNotifyChannel(context.Context, *GetNotifyChannelRequest) (*GetNotifyChannelResponse, error)
+	// DeleteNotifyChannel removes a channel and its deliveries.
+	DeleteNotifyChannel(context.Context, *DeleteNotifyChannelRequest) (*DeleteNotifyChannelResponse, error)
+	// TestNotifyChannel sends a test message through a channel now.
+	TestNotifyChannel(context.Context, *TestNotifyChannelRequest) (*TestNotifyChannelResponse, error)
+	// RetryNotifyDeliveries queues a channel's dead deliveries again.
+	RetryNotifyDeliveries(context.Context, *RetryNotifyDeliveriesRequest) (*RetryNotifyDeliveriesResponse, error)
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -996,6 +1086,24 @@ func (UnimplementedAdminServiceServer) ConfirmGroupRule(context.Context, *Confir
 }
 func (UnimplementedAdminServiceServer) CancelGroupRule(context.Context, *CancelGroupRuleRequest) (*CancelGroupRuleResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method CancelGroupRule not implemented")
+}
+func (UnimplementedAdminServiceServer) CreateNotifyChannel(context.Context, *CreateNotifyChannelRequest) (*CreateNotifyChannelResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method CreateNotifyChannel not implemented")
+}
+func (UnimplementedAdminServiceServer) ListNotifyChannels(context.Context, *ListNotifyChannelsRequest) (*ListNotifyChannelsResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListNotifyChannels not implemented")
+}
+func (UnimplementedAdminServiceServer) GetNotifyChannel(context.Context, *GetNotifyChannelRequest) (*GetNotifyChannelResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetNotifyChannel not implemented")
+}
+func (UnimplementedAdminServiceServer) DeleteNotifyChannel(context.Context, *DeleteNotifyChannelRequest) (*DeleteNotifyChannelResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method DeleteNotifyChannel not implemented")
+}
+func (UnimplementedAdminServiceServer) TestNotifyChannel(context.Context, *TestNotifyChannelRequest) (*TestNotifyChannelResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method TestNotifyChannel not implemented")
+}
+func (UnimplementedAdminServiceServer) RetryNotifyDeliveries(context.Context, *RetryNotifyDeliveriesRequest) (*RetryNotifyDeliveriesResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method RetryNotifyDeliveries not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -1900,6 +2008,114 @@ func _AdminService_CancelGroupRule_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_CreateNotifyChannel_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateNotifyChannelRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).CreateNotifyChannel(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_CreateNotifyChannel_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).CreateNotifyChannel(ctx, req.(*CreateNotifyChannelRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_ListNotifyChannels_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListNotifyChannelsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).ListNotifyChannels(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_ListNotifyChannels_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).ListNotifyChannels(ctx, req.(*ListNotifyChannelsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_GetNotifyChannel_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetNotifyChannelRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).GetNotifyChannel(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_GetNotifyChannel_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).GetNotifyChannel(ctx, req.(*GetNotifyChannelRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_DeleteNotifyChannel_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(DeleteNotifyChannelRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).DeleteNotifyChannel(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_DeleteNotifyChannel_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).DeleteNotifyChannel(ctx, req.(*DeleteNotifyChannelRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_TestNotifyChannel_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(TestNotifyChannelRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).TestNotifyChannel(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_TestNotifyChannel_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).TestNotifyChannel(ctx, req.(*TestNotifyChannelRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _AdminService_RetryNotifyDeliveries_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RetryNotifyDeliveriesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServiceServer).RetryNotifyDeliveries(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: AdminService_RetryNotifyDeliveries_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServiceServer).RetryNotifyDeliveries(ctx, req.(*RetryNotifyDeliveriesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -2102,6 +2318,30 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CancelGroupRule",
 			Handler:    _AdminService_CancelGroupRule_Handler,
+		},
+		{
+			MethodName: "CreateNotifyChannel",
+			Handler:    _AdminService_CreateNotifyChannel_Handler,
+		},
+		{
+			MethodName: "ListNotifyChannels",
+			Handler:    _AdminService_ListNotifyChannels_Handler,
+		},
+		{
+			MethodName: "GetNotifyChannel",
+			Handler:    _AdminService_GetNotifyChannel_Handler,
+		},
+		{
+			MethodName: "DeleteNotifyChannel",
+			Handler:    _AdminService_DeleteNotifyChannel_Handler,
+		},
+		{
+			MethodName: "TestNotifyChannel",
+			Handler:    _AdminService_TestNotifyChannel_Handler,
+		},
+		{
+			MethodName: "RetryNotifyDeliveries",
+			Handler:    _AdminService_RetryNotifyDeliveries_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

@@ -270,8 +270,11 @@ type App struct {
 	// report: members without an account in the app, drift a reconcile set
 	// back.
 	PushedGroupStates []*PushedGroupState `protobuf:"bytes,31,rep,name=pushed_group_states,json=pushedGroupStates,proto3" json:"pushed_group_states,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// The groups the app holds of its own (no hub group is pushed as them),
+	// as the last `app import --groups` found them.
+	AppGroups     []*AppGroup `protobuf:"bytes,32,rep,name=app_groups,json=appGroups,proto3" json:"app_groups,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *App) Reset() {
@@ -521,6 +524,13 @@ func (x *App) GetPushedGroupStates() []*PushedGroupState {
 	return nil
 }
 
+func (x *App) GetAppGroups() []*AppGroup {
+	if x != nil {
+		return x.AppGroups
+	}
+	return nil
+}
+
 // PushedGroupState is what the pushes know of a group pushed to an app.
 type PushedGroupState struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -535,7 +545,13 @@ type PushedGroupState struct {
 	// When it was found.
 	DriftAt *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=drift_at,json=driftAt,proto3" json:"drift_at,omitempty"`
 	// When a push last read the app's group.
-	CheckedAt     *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=checked_at,json=checkedAt,proto3" json:"checked_at,omitempty"`
+	CheckedAt *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=checked_at,json=checkedAt,proto3" json:"checked_at,omitempty"`
+	// What an import from the app found the app's group gained or lost there
+	// outside the hub, not set back yet: the next reconcile does. Empty when
+	// nothing.
+	Found string `protobuf:"bytes,6,opt,name=found,proto3" json:"found,omitempty"`
+	// When it was found.
+	FoundAt       *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=found_at,json=foundAt,proto3" json:"found_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -601,6 +617,20 @@ func (x *PushedGroupState) GetDriftAt() *timestamppb.Timestamp {
 func (x *PushedGroupState) GetCheckedAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.CheckedAt
+	}
+	return nil
+}
+
+func (x *PushedGroupState) GetFound() string {
+	if x != nil {
+		return x.Found
+	}
+	return ""
+}
+
+func (x *PushedGroupState) GetFoundAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.FoundAt
 	}
 	return nil
 }
@@ -815,7 +845,8 @@ type UpdateAppRequest struct {
 	// directory_target ("directory_target.parent_dn"). A named field that app
 	// leaves unset is cleared. Refused: name, and what the hub reports
 	// (has_secret, status, status_message, assignments, pushed_groups,
-	// accounts, queue, patch_supported, created_at). Empty changes no setting;
+	// accounts, queue, patch_supported, created_at, pushed_group_states,
+	// app_groups). Empty changes no setting;
 	// "*" is not taken. A change of scim_url, auth, username, token_url,
 	// scopes, allow_insecure_http or allow_local_addresses resumes a paused
 	// app.
@@ -1768,7 +1799,10 @@ func (x *UnassignAppResponse) GetUsersInScope() uint64 {
 type ImportFromAppRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The app's name.
-	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// Also read the app's groups: link each to the hub group pushed as it,
+	// or record it as a group of the app.
+	Groups        bool `protobuf:"varint,2,opt,name=groups,proto3" json:"groups,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1808,6 +1842,13 @@ func (x *ImportFromAppRequest) GetName() string {
 		return x.Name
 	}
 	return ""
+}
+
+func (x *ImportFromAppRequest) GetGroups() bool {
+	if x != nil {
+		return x.Groups
+	}
+	return false
 }
 
 // RemoteAccount is an account found in an app.
@@ -1884,7 +1925,9 @@ type ImportFromAppResponse struct {
 	// Accounts already linked.
 	AlreadyLinked uint64 `protobuf:"varint,3,opt,name=already_linked,json=alreadyLinked,proto3" json:"already_linked,omitempty"`
 	// Accounts that match no hub user, for the admin to look at.
-	Unmatched     []*RemoteAccount `protobuf:"bytes,4,rep,name=unmatched,proto3" json:"unmatched,omitempty"`
+	Unmatched []*RemoteAccount `protobuf:"bytes,4,rep,name=unmatched,proto3" json:"unmatched,omitempty"`
+	// What the import of the app's groups found (unset: not asked).
+	Groups        *AppGroupImport `protobuf:"bytes,5,opt,name=groups,proto3" json:"groups,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1943,6 +1986,13 @@ func (x *ImportFromAppResponse) GetAlreadyLinked() uint64 {
 func (x *ImportFromAppResponse) GetUnmatched() []*RemoteAccount {
 	if x != nil {
 		return x.Unmatched
+	}
+	return nil
+}
+
+func (x *ImportFromAppResponse) GetGroups() *AppGroupImport {
+	if x != nil {
+		return x.Groups
 	}
 	return nil
 }
@@ -2605,6 +2655,309 @@ func (x *ResolveTaskResponse) GetTask() *ManualTask {
 	return nil
 }
 
+// AppGroup is a group an app holds of its own.
+type AppGroup struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The app's id of it.
+	RemoteId string `protobuf:"bytes,1,opt,name=remote_id,json=remoteId,proto3" json:"remote_id,omitempty"`
+	// Its displayName.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// Its externalId.
+	ExternalId string `protobuf:"bytes,3,opt,name=external_id,json=externalId,proto3" json:"external_id,omitempty"`
+	// The usernames of the hub users among its members (through the accounts
+	// linked in the app), the first 50 by username.
+	Members []string `protobuf:"bytes,4,rep,name=members,proto3" json:"members,omitempty"`
+	// How many hub users are among its members.
+	MemberCount uint64 `protobuf:"varint,5,opt,name=member_count,json=memberCount,proto3" json:"member_count,omitempty"`
+	// How many members are no account of a hub user.
+	Unlinked uint64 `protobuf:"varint,6,opt,name=unlinked,proto3" json:"unlinked,omitempty"`
+	// When the import read it.
+	ImportedAt    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=imported_at,json=importedAt,proto3" json:"imported_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AppGroup) Reset() {
+	*x = AppGroup{}
+	mi := &file_idsync_v1_apps_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AppGroup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AppGroup) ProtoMessage() {}
+
+func (x *AppGroup) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_apps_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AppGroup.ProtoReflect.Descriptor instead.
+func (*AppGroup) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *AppGroup) GetRemoteId() string {
+	if x != nil {
+		return x.RemoteId
+	}
+	return ""
+}
+
+func (x *AppGroup) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AppGroup) GetExternalId() string {
+	if x != nil {
+		return x.ExternalId
+	}
+	return ""
+}
+
+func (x *AppGroup) GetMembers() []string {
+	if x != nil {
+		return x.Members
+	}
+	return nil
+}
+
+func (x *AppGroup) GetMemberCount() uint64 {
+	if x != nil {
+		return x.MemberCount
+	}
+	return 0
+}
+
+func (x *AppGroup) GetUnlinked() uint64 {
+	if x != nil {
+		return x.Unlinked
+	}
+	return 0
+}
+
+func (x *AppGroup) GetImportedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ImportedAt
+	}
+	return nil
+}
+
+// AppGroupImport is what an import of an app's groups found.
+type AppGroupImport struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Groups read from the app.
+	Read uint64 `protobuf:"varint,1,opt,name=read,proto3" json:"read,omitempty"`
+	// Groups a hub group was pushed as before.
+	AlreadyLinked uint64 `protobuf:"varint,2,opt,name=already_linked,json=alreadyLinked,proto3" json:"already_linked,omitempty"`
+	// Groups newly linked to the hub group pushed as them.
+	Linked []*LinkedAppGroup `protobuf:"bytes,3,rep,name=linked,proto3" json:"linked,omitempty"`
+	// Pushed groups whose app copy gained or lost members (or another name)
+	// outside the hub; the next reconcile sets them back.
+	Drift []*AppGroupDrift `protobuf:"bytes,4,rep,name=drift,proto3" json:"drift,omitempty"`
+	// Groups recorded as the app's own.
+	Own           uint64 `protobuf:"varint,5,opt,name=own,proto3" json:"own,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AppGroupImport) Reset() {
+	*x = AppGroupImport{}
+	mi := &file_idsync_v1_apps_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AppGroupImport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AppGroupImport) ProtoMessage() {}
+
+func (x *AppGroupImport) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_apps_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AppGroupImport.ProtoReflect.Descriptor instead.
+func (*AppGroupImport) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *AppGroupImport) GetRead() uint64 {
+	if x != nil {
+		return x.Read
+	}
+	return 0
+}
+
+func (x *AppGroupImport) GetAlreadyLinked() uint64 {
+	if x != nil {
+		return x.AlreadyLinked
+	}
+	return 0
+}
+
+func (x *AppGroupImport) GetLinked() []*LinkedAppGroup {
+	if x != nil {
+		return x.Linked
+	}
+	return nil
+}
+
+func (x *AppGroupImport) GetDrift() []*AppGroupDrift {
+	if x != nil {
+		return x.Drift
+	}
+	return nil
+}
+
+func (x *AppGroupImport) GetOwn() uint64 {
+	if x != nil {
+		return x.Own
+	}
+	return 0
+}
+
+// LinkedAppGroup is an app's group an import linked to a hub group.
+type LinkedAppGroup struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The hub group's name.
+	Group string `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	// The app's group's displayName.
+	RemoteName string `protobuf:"bytes,2,opt,name=remote_name,json=remoteName,proto3" json:"remote_name,omitempty"`
+	// How they matched: "externalId" (the hub group's id) or "displayName".
+	By            string `protobuf:"bytes,3,opt,name=by,proto3" json:"by,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *LinkedAppGroup) Reset() {
+	*x = LinkedAppGroup{}
+	mi := &file_idsync_v1_apps_proto_msgTypes[38]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *LinkedAppGroup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*LinkedAppGroup) ProtoMessage() {}
+
+func (x *LinkedAppGroup) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_apps_proto_msgTypes[38]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use LinkedAppGroup.ProtoReflect.Descriptor instead.
+func (*LinkedAppGroup) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{38}
+}
+
+func (x *LinkedAppGroup) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *LinkedAppGroup) GetRemoteName() string {
+	if x != nil {
+		return x.RemoteName
+	}
+	return ""
+}
+
+func (x *LinkedAppGroup) GetBy() string {
+	if x != nil {
+		return x.By
+	}
+	return ""
+}
+
+// AppGroupDrift is what a pushed group gained or lost in the app.
+type AppGroupDrift struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The hub group's name.
+	Group string `protobuf:"bytes,1,opt,name=group,proto3" json:"group,omitempty"`
+	// What changed, in a sentence.
+	Found         string `protobuf:"bytes,2,opt,name=found,proto3" json:"found,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AppGroupDrift) Reset() {
+	*x = AppGroupDrift{}
+	mi := &file_idsync_v1_apps_proto_msgTypes[39]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AppGroupDrift) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AppGroupDrift) ProtoMessage() {}
+
+func (x *AppGroupDrift) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_apps_proto_msgTypes[39]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AppGroupDrift.ProtoReflect.Descriptor instead.
+func (*AppGroupDrift) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_apps_proto_rawDescGZIP(), []int{39}
+}
+
+func (x *AppGroupDrift) GetGroup() string {
+	if x != nil {
+		return x.Group
+	}
+	return ""
+}
+
+func (x *AppGroupDrift) GetFound() string {
+	if x != nil {
+		return x.Found
+	}
+	return ""
+}
+
 var File_idsync_v1_apps_proto protoreflect.FileDescriptor
 
 const file_idsync_v1_apps_proto_rawDesc = "" +
@@ -2616,7 +2969,7 @@ const file_idsync_v1_apps_proto_rawDesc = "" +
 	"\rAppAssignment\x12\x12\n" +
 	"\x04kind\x18\x01 \x01(\tR\x04kind\x12\x1b\n" +
 	"\ttarget_id\x18\x02 \x01(\tR\btargetId\x12\x12\n" +
-	"\x04name\x18\x03 \x01(\tR\x04name\"\x9e\v\n" +
+	"\x04name\x18\x03 \x01(\tR\x04name\"\xd2\v\n" +
 	"\x03App\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x19\n" +
 	"\bscim_url\x18\x02 \x01(\tR\ascimUrl\x12*\n" +
@@ -2654,7 +3007,9 @@ const file_idsync_v1_apps_proto_rawDesc = "" +
 	"\x10directory_target\x18\x1c \x01(\v2\x1a.idsync.v1.DirectoryTargetR\x0fdirectoryTarget\x12.\n" +
 	"\x13allow_insecure_http\x18\x1d \x01(\bR\x11allowInsecureHttp\x122\n" +
 	"\x15allow_local_addresses\x18\x1e \x01(\bR\x13allowLocalAddresses\x12K\n" +
-	"\x13pushed_group_states\x18\x1f \x03(\v2\x1b.idsync.v1.PushedGroupStateR\x11pushedGroupStates\x1a;\n" +
+	"\x13pushed_group_states\x18\x1f \x03(\v2\x1b.idsync.v1.PushedGroupStateR\x11pushedGroupStates\x122\n" +
+	"\n" +
+	"app_groups\x18  \x03(\v2\x13.idsync.v1.AppGroupR\tappGroups\x1a;\n" +
 	"\rAccountsEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01\x1a8\n" +
@@ -2662,14 +3017,16 @@ const file_idsync_v1_apps_proto_rawDesc = "" +
 	"QueueEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
 	"\x05value\x18\x02 \x01(\x04R\x05value:\x028\x01B\x12\n" +
-	"\x10_patch_supported\"\xc8\x01\n" +
+	"\x10_patch_supported\"\x95\x02\n" +
 	"\x10PushedGroupState\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\amissing\x18\x02 \x03(\tR\amissing\x12\x14\n" +
 	"\x05drift\x18\x03 \x01(\tR\x05drift\x125\n" +
 	"\bdrift_at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\adriftAt\x129\n" +
 	"\n" +
-	"checked_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcheckedAt\"\xaa\x02\n" +
+	"checked_at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\tcheckedAt\x12\x14\n" +
+	"\x05found\x18\x06 \x01(\tR\x05found\x125\n" +
+	"\bfound_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\afoundAt\"\xaa\x02\n" +
 	"\x0fDirectoryTarget\x12\x1c\n" +
 	"\tdirectory\x18\x01 \x01(\tR\tdirectory\x12\x1b\n" +
 	"\tparent_dn\x18\x02 \x01(\tR\bparentDn\x12,\n" +
@@ -2742,18 +3099,20 @@ const file_idsync_v1_apps_proto_rawDesc = "" +
 	"\tdirectory\x18\x04 \x01(\tR\tdirectory\"]\n" +
 	"\x13UnassignAppResponse\x12 \n" +
 	"\x03app\x18\x01 \x01(\v2\x0e.idsync.v1.AppR\x03app\x12$\n" +
-	"\x0eusers_in_scope\x18\x02 \x01(\x04R\fusersInScope\"*\n" +
+	"\x0eusers_in_scope\x18\x02 \x01(\x04R\fusersInScope\"B\n" +
 	"\x14ImportFromAppRequest\x12\x12\n" +
-	"\x04name\x18\x01 \x01(\tR\x04name\"_\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x16\n" +
+	"\x06groups\x18\x02 \x01(\bR\x06groups\"_\n" +
 	"\rRemoteAccount\x12\x1b\n" +
 	"\tremote_id\x18\x01 \x01(\tR\bremoteId\x12\x1b\n" +
 	"\tuser_name\x18\x02 \x01(\tR\buserName\x12\x14\n" +
-	"\x05email\x18\x03 \x01(\tR\x05email\"\xa2\x01\n" +
+	"\x05email\x18\x03 \x01(\tR\x05email\"\xd5\x01\n" +
 	"\x15ImportFromAppResponse\x12\x12\n" +
 	"\x04read\x18\x01 \x01(\x04R\x04read\x12\x16\n" +
 	"\x06linked\x18\x02 \x01(\x04R\x06linked\x12%\n" +
 	"\x0ealready_linked\x18\x03 \x01(\x04R\ralreadyLinked\x126\n" +
-	"\tunmatched\x18\x04 \x03(\v2\x18.idsync.v1.RemoteAccountR\tunmatched\"\x98\x02\n" +
+	"\tunmatched\x18\x04 \x03(\v2\x18.idsync.v1.RemoteAccountR\tunmatched\x121\n" +
+	"\x06groups\x18\x05 \x01(\v2\x19.idsync.v1.AppGroupImportR\x06groups\"\x98\x02\n" +
 	"\aPushJob\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x10\n" +
 	"\x03app\x18\x02 \x01(\tR\x03app\x12\x12\n" +
@@ -2802,7 +3161,31 @@ const file_idsync_v1_apps_proto_rawDesc = "" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
 	"\x04note\x18\x02 \x01(\tR\x04note\"@\n" +
 	"\x13ResolveTaskResponse\x12)\n" +
-	"\x04task\x18\x01 \x01(\v2\x15.idsync.v1.ManualTaskR\x04task*y\n" +
+	"\x04task\x18\x01 \x01(\v2\x15.idsync.v1.ManualTaskR\x04task\"\xf2\x01\n" +
+	"\bAppGroup\x12\x1b\n" +
+	"\tremote_id\x18\x01 \x01(\tR\bremoteId\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1f\n" +
+	"\vexternal_id\x18\x03 \x01(\tR\n" +
+	"externalId\x12\x18\n" +
+	"\amembers\x18\x04 \x03(\tR\amembers\x12!\n" +
+	"\fmember_count\x18\x05 \x01(\x04R\vmemberCount\x12\x1a\n" +
+	"\bunlinked\x18\x06 \x01(\x04R\bunlinked\x12;\n" +
+	"\vimported_at\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"importedAt\"\xc0\x01\n" +
+	"\x0eAppGroupImport\x12\x12\n" +
+	"\x04read\x18\x01 \x01(\x04R\x04read\x12%\n" +
+	"\x0ealready_linked\x18\x02 \x01(\x04R\ralreadyLinked\x121\n" +
+	"\x06linked\x18\x03 \x03(\v2\x19.idsync.v1.LinkedAppGroupR\x06linked\x12.\n" +
+	"\x05drift\x18\x04 \x03(\v2\x18.idsync.v1.AppGroupDriftR\x05drift\x12\x10\n" +
+	"\x03own\x18\x05 \x01(\x04R\x03own\"W\n" +
+	"\x0eLinkedAppGroup\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12\x1f\n" +
+	"\vremote_name\x18\x02 \x01(\tR\n" +
+	"remoteName\x12\x0e\n" +
+	"\x02by\x18\x03 \x01(\tR\x02by\";\n" +
+	"\rAppGroupDrift\x12\x14\n" +
+	"\x05group\x18\x01 \x01(\tR\x05group\x12\x14\n" +
+	"\x05found\x18\x02 \x01(\tR\x05found*y\n" +
 	"\vAppAuthKind\x12\x1d\n" +
 	"\x19APP_AUTH_KIND_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14APP_AUTH_KIND_BEARER\x10\x01\x12\x17\n" +
@@ -2840,7 +3223,7 @@ func file_idsync_v1_apps_proto_rawDescGZIP() []byte {
 }
 
 var file_idsync_v1_apps_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_idsync_v1_apps_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_idsync_v1_apps_proto_msgTypes = make([]protoimpl.MessageInfo, 42)
 var file_idsync_v1_apps_proto_goTypes = []any{
 	(AppAuthKind)(0),              // 0: idsync.v1.AppAuthKind
 	(*AppMappingRule)(nil),        // 1: idsync.v1.AppMappingRule
@@ -2879,72 +3262,82 @@ var file_idsync_v1_apps_proto_goTypes = []any{
 	(*ListTasksResponse)(nil),     // 34: idsync.v1.ListTasksResponse
 	(*ResolveTaskRequest)(nil),    // 35: idsync.v1.ResolveTaskRequest
 	(*ResolveTaskResponse)(nil),   // 36: idsync.v1.ResolveTaskResponse
-	nil,                           // 37: idsync.v1.App.AccountsEntry
-	nil,                           // 38: idsync.v1.App.QueueEntry
-	(*timestamppb.Timestamp)(nil), // 39: google.protobuf.Timestamp
-	(*fieldmaskpb.FieldMask)(nil), // 40: google.protobuf.FieldMask
+	(*AppGroup)(nil),              // 37: idsync.v1.AppGroup
+	(*AppGroupImport)(nil),        // 38: idsync.v1.AppGroupImport
+	(*LinkedAppGroup)(nil),        // 39: idsync.v1.LinkedAppGroup
+	(*AppGroupDrift)(nil),         // 40: idsync.v1.AppGroupDrift
+	nil,                           // 41: idsync.v1.App.AccountsEntry
+	nil,                           // 42: idsync.v1.App.QueueEntry
+	(*timestamppb.Timestamp)(nil), // 43: google.protobuf.Timestamp
+	(*fieldmaskpb.FieldMask)(nil), // 44: google.protobuf.FieldMask
 }
 var file_idsync_v1_apps_proto_depIdxs = []int32{
 	0,  // 0: idsync.v1.App.auth:type_name -> idsync.v1.AppAuthKind
 	1,  // 1: idsync.v1.App.mapping:type_name -> idsync.v1.AppMappingRule
 	2,  // 2: idsync.v1.App.assignments:type_name -> idsync.v1.AppAssignment
-	37, // 3: idsync.v1.App.accounts:type_name -> idsync.v1.App.AccountsEntry
-	38, // 4: idsync.v1.App.queue:type_name -> idsync.v1.App.QueueEntry
-	39, // 5: idsync.v1.App.created_at:type_name -> google.protobuf.Timestamp
+	41, // 3: idsync.v1.App.accounts:type_name -> idsync.v1.App.AccountsEntry
+	42, // 4: idsync.v1.App.queue:type_name -> idsync.v1.App.QueueEntry
+	43, // 5: idsync.v1.App.created_at:type_name -> google.protobuf.Timestamp
 	5,  // 6: idsync.v1.App.directory_target:type_name -> idsync.v1.DirectoryTarget
 	4,  // 7: idsync.v1.App.pushed_group_states:type_name -> idsync.v1.PushedGroupState
-	39, // 8: idsync.v1.PushedGroupState.drift_at:type_name -> google.protobuf.Timestamp
-	39, // 9: idsync.v1.PushedGroupState.checked_at:type_name -> google.protobuf.Timestamp
-	3,  // 10: idsync.v1.CreateAppRequest.app:type_name -> idsync.v1.App
-	3,  // 11: idsync.v1.CreateAppResponse.app:type_name -> idsync.v1.App
-	3,  // 12: idsync.v1.UpdateAppRequest.app:type_name -> idsync.v1.App
-	40, // 13: idsync.v1.UpdateAppRequest.update_mask:type_name -> google.protobuf.FieldMask
-	3,  // 14: idsync.v1.UpdateAppResponse.app:type_name -> idsync.v1.App
-	3,  // 15: idsync.v1.ListAppsResponse.apps:type_name -> idsync.v1.App
-	3,  // 16: idsync.v1.GetAppResponse.app:type_name -> idsync.v1.App
-	3,  // 17: idsync.v1.AssignAppResponse.app:type_name -> idsync.v1.App
-	3,  // 18: idsync.v1.UnassignAppResponse.app:type_name -> idsync.v1.App
-	25, // 19: idsync.v1.ImportFromAppResponse.unmatched:type_name -> idsync.v1.RemoteAccount
-	39, // 20: idsync.v1.PushJob.next_at:type_name -> google.protobuf.Timestamp
-	39, // 21: idsync.v1.PushJob.updated_at:type_name -> google.protobuf.Timestamp
-	27, // 22: idsync.v1.ListPushesResponse.jobs:type_name -> idsync.v1.PushJob
-	39, // 23: idsync.v1.ManualTask.created_at:type_name -> google.protobuf.Timestamp
-	39, // 24: idsync.v1.ManualTask.resolved_at:type_name -> google.protobuf.Timestamp
-	32, // 25: idsync.v1.ListTasksResponse.tasks:type_name -> idsync.v1.ManualTask
-	32, // 26: idsync.v1.ResolveTaskResponse.task:type_name -> idsync.v1.ManualTask
-	6,  // 27: idsync.v1.AppService.CreateApp:input_type -> idsync.v1.CreateAppRequest
-	8,  // 28: idsync.v1.AppService.UpdateApp:input_type -> idsync.v1.UpdateAppRequest
-	10, // 29: idsync.v1.AppService.ListApps:input_type -> idsync.v1.ListAppsRequest
-	12, // 30: idsync.v1.AppService.GetApp:input_type -> idsync.v1.GetAppRequest
-	14, // 31: idsync.v1.AppService.DeleteApp:input_type -> idsync.v1.DeleteAppRequest
-	16, // 32: idsync.v1.AppService.TestApp:input_type -> idsync.v1.TestAppRequest
-	18, // 33: idsync.v1.AppService.PreviewApp:input_type -> idsync.v1.PreviewAppRequest
-	20, // 34: idsync.v1.AppService.AssignApp:input_type -> idsync.v1.AssignAppRequest
-	22, // 35: idsync.v1.AppService.UnassignApp:input_type -> idsync.v1.UnassignAppRequest
-	24, // 36: idsync.v1.AppService.ImportFromApp:input_type -> idsync.v1.ImportFromAppRequest
-	28, // 37: idsync.v1.AppService.ListPushes:input_type -> idsync.v1.ListPushesRequest
-	30, // 38: idsync.v1.AppService.RetryPushes:input_type -> idsync.v1.RetryPushesRequest
-	33, // 39: idsync.v1.AppService.ListTasks:input_type -> idsync.v1.ListTasksRequest
-	35, // 40: idsync.v1.AppService.ResolveTask:input_type -> idsync.v1.ResolveTaskRequest
-	7,  // 41: idsync.v1.AppService.CreateApp:output_type -> idsync.v1.CreateAppResponse
-	9,  // 42: idsync.v1.AppService.UpdateApp:output_type -> idsync.v1.UpdateAppResponse
-	11, // 43: idsync.v1.AppService.ListApps:output_type -> idsync.v1.ListAppsResponse
-	13, // 44: idsync.v1.AppService.GetApp:output_type -> idsync.v1.GetAppResponse
-	15, // 45: idsync.v1.AppService.DeleteApp:output_type -> idsync.v1.DeleteAppResponse
-	17, // 46: idsync.v1.AppService.TestApp:output_type -> idsync.v1.TestAppResponse
-	19, // 47: idsync.v1.AppService.PreviewApp:output_type -> idsync.v1.PreviewAppResponse
-	21, // 48: idsync.v1.AppService.AssignApp:output_type -> idsync.v1.AssignAppResponse
-	23, // 49: idsync.v1.AppService.UnassignApp:output_type -> idsync.v1.UnassignAppResponse
-	26, // 50: idsync.v1.AppService.ImportFromApp:output_type -> idsync.v1.ImportFromAppResponse
-	29, // 51: idsync.v1.AppService.ListPushes:output_type -> idsync.v1.ListPushesResponse
-	31, // 52: idsync.v1.AppService.RetryPushes:output_type -> idsync.v1.RetryPushesResponse
-	34, // 53: idsync.v1.AppService.ListTasks:output_type -> idsync.v1.ListTasksResponse
-	36, // 54: idsync.v1.AppService.ResolveTask:output_type -> idsync.v1.ResolveTaskResponse
-	41, // [41:55] is the sub-list for method output_type
-	27, // [27:41] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	37, // 8: idsync.v1.App.app_groups:type_name -> idsync.v1.AppGroup
+	43, // 9: idsync.v1.PushedGroupState.drift_at:type_name -> google.protobuf.Timestamp
+	43, // 10: idsync.v1.PushedGroupState.checked_at:type_name -> google.protobuf.Timestamp
+	43, // 11: idsync.v1.PushedGroupState.found_at:type_name -> google.protobuf.Timestamp
+	3,  // 12: idsync.v1.CreateAppRequest.app:type_name -> idsync.v1.App
+	3,  // 13: idsync.v1.CreateAppResponse.app:type_name -> idsync.v1.App
+	3,  // 14: idsync.v1.UpdateAppRequest.app:type_name -> idsync.v1.App
+	44, // 15: idsync.v1.UpdateAppRequest.update_mask:type_name -> google.protobuf.FieldMask
+	3,  // 16: idsync.v1.UpdateAppResponse.app:type_name -> idsync.v1.App
+	3,  // 17: idsync.v1.ListAppsResponse.apps:type_name -> idsync.v1.App
+	3,  // 18: idsync.v1.GetAppResponse.app:type_name -> idsync.v1.App
+	3,  // 19: idsync.v1.AssignAppResponse.app:type_name -> idsync.v1.App
+	3,  // 20: idsync.v1.UnassignAppResponse.app:type_name -> idsync.v1.App
+	25, // 21: idsync.v1.ImportFromAppResponse.unmatched:type_name -> idsync.v1.RemoteAccount
+	38, // 22: idsync.v1.ImportFromAppResponse.groups:type_name -> idsync.v1.AppGroupImport
+	43, // 23: idsync.v1.PushJob.next_at:type_name -> google.protobuf.Timestamp
+	43, // 24: idsync.v1.PushJob.updated_at:type_name -> google.protobuf.Timestamp
+	27, // 25: idsync.v1.ListPushesResponse.jobs:type_name -> idsync.v1.PushJob
+	43, // 26: idsync.v1.ManualTask.created_at:type_name -> google.protobuf.Timestamp
+	43, // 27: idsync.v1.ManualTask.resolved_at:type_name -> google.protobuf.Timestamp
+	32, // 28: idsync.v1.ListTasksResponse.tasks:type_name -> idsync.v1.ManualTask
+	32, // 29: idsync.v1.ResolveTaskResponse.task:type_name -> idsync.v1.ManualTask
+	43, // 30: idsync.v1.AppGroup.imported_at:type_name -> google.protobuf.Timestamp
+	39, // 31: idsync.v1.AppGroupImport.linked:type_name -> idsync.v1.LinkedAppGroup
+	40, // 32: idsync.v1.AppGroupImport.drift:type_name -> idsync.v1.AppGroupDrift
+	6,  // 33: idsync.v1.AppService.CreateApp:input_type -> idsync.v1.CreateAppRequest
+	8,  // 34: idsync.v1.AppService.UpdateApp:input_type -> idsync.v1.UpdateAppRequest
+	10, // 35: idsync.v1.AppService.ListApps:input_type -> idsync.v1.ListAppsRequest
+	12, // 36: idsync.v1.AppService.GetApp:input_type -> idsync.v1.GetAppRequest
+	14, // 37: idsync.v1.AppService.DeleteApp:input_type -> idsync.v1.DeleteAppRequest
+	16, // 38: idsync.v1.AppService.TestApp:input_type -> idsync.v1.TestAppRequest
+	18, // 39: idsync.v1.AppService.PreviewApp:input_type -> idsync.v1.PreviewAppRequest
+	20, // 40: idsync.v1.AppService.AssignApp:input_type -> idsync.v1.AssignAppRequest
+	22, // 41: idsync.v1.AppService.UnassignApp:input_type -> idsync.v1.UnassignAppRequest
+	24, // 42: idsync.v1.AppService.ImportFromApp:input_type -> idsync.v1.ImportFromAppRequest
+	28, // 43: idsync.v1.AppService.ListPushes:input_type -> idsync.v1.ListPushesRequest
+	30, // 44: idsync.v1.AppService.RetryPushes:input_type -> idsync.v1.RetryPushesRequest
+	33, // 45: idsync.v1.AppService.ListTasks:input_type -> idsync.v1.ListTasksRequest
+	35, // 46: idsync.v1.AppService.ResolveTask:input_type -> idsync.v1.ResolveTaskRequest
+	7,  // 47: idsync.v1.AppService.CreateApp:output_type -> idsync.v1.CreateAppResponse
+	9,  // 48: idsync.v1.AppService.UpdateApp:output_type -> idsync.v1.UpdateAppResponse
+	11, // 49: idsync.v1.AppService.ListApps:output_type -> idsync.v1.ListAppsResponse
+	13, // 50: idsync.v1.AppService.GetApp:output_type -> idsync.v1.GetAppResponse
+	15, // 51: idsync.v1.AppService.DeleteApp:output_type -> idsync.v1.DeleteAppResponse
+	17, // 52: idsync.v1.AppService.TestApp:output_type -> idsync.v1.TestAppResponse
+	19, // 53: idsync.v1.AppService.PreviewApp:output_type -> idsync.v1.PreviewAppResponse
+	21, // 54: idsync.v1.AppService.AssignApp:output_type -> idsync.v1.AssignAppResponse
+	23, // 55: idsync.v1.AppService.UnassignApp:output_type -> idsync.v1.UnassignAppResponse
+	26, // 56: idsync.v1.AppService.ImportFromApp:output_type -> idsync.v1.ImportFromAppResponse
+	29, // 57: idsync.v1.AppService.ListPushes:output_type -> idsync.v1.ListPushesResponse
+	31, // 58: idsync.v1.AppService.RetryPushes:output_type -> idsync.v1.RetryPushesResponse
+	34, // 59: idsync.v1.AppService.ListTasks:output_type -> idsync.v1.ListTasksResponse
+	36, // 60: idsync.v1.AppService.ResolveTask:output_type -> idsync.v1.ResolveTaskResponse
+	47, // [47:61] is the sub-list for method output_type
+	33, // [33:47] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_idsync_v1_apps_proto_init() }
@@ -2959,7 +3352,7 @@ func file_idsync_v1_apps_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_idsync_v1_apps_proto_rawDesc), len(file_idsync_v1_apps_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   38,
+			NumMessages:   42,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -172,7 +172,9 @@ func (s *Store) ListUnmatched(ctx context.Context, appID int64) ([]store.RemoteA
 
 // PutPushedGroup records the app group a hub group is pushed to: a new
 // one with g.CreatedAt now, a known one with what its push knows replaced
-// (and g.CreatedAt and g.CheckAt set to the stored ones). An unknown app
+// (and g.CreatedAt and g.CheckAt set to the stored ones); what an import
+// found is cleared when the push read the group after it (CheckedAt not
+// before FoundAt), else kept (g.Found is not written). An unknown app
 // or group is store.ErrNotFound.
 func (s *Store) PutPushedGroup(ctx context.Context, g *store.PushedGroup) error {
 	missing, err := jsonArg(g.Missing, len(g.Missing) == 0)
@@ -182,7 +184,9 @@ func (s *Store) PutPushedGroup(ctx context.Context, g *store.PushedGroup) error 
 	err = s.wr.row(ctx, `INSERT INTO pushed_groups (app_id, group_id, remote_id, display_name, missing, checked_at, drift,
 		drift_at, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
 		ON CONFLICT (app_id, group_id) DO UPDATE SET remote_id = excluded.remote_id, display_name = excluded.display_name,
-		missing = excluded.missing, checked_at = excluded.checked_at, drift = excluded.drift, drift_at = excluded.drift_at
+		missing = excluded.missing, checked_at = excluded.checked_at, drift = excluded.drift, drift_at = excluded.drift_at,
+		found = CASE WHEN pushed_groups.found_at <= excluded.checked_at THEN '' ELSE pushed_groups.found END,
+		found_at = CASE WHEN pushed_groups.found_at <= excluded.checked_at THEN NULL ELSE pushed_groups.found_at END
 		RETURNING created_at, check_at`,
 		g.AppID, g.GroupID, g.RemoteID, g.DisplayName, missing, s.wr.t(g.CheckedAt), g.Drift, s.wr.t(g.DriftAt),
 		s.wr.t(now())).Scan(scanTime{&g.CreatedAt}, scanTime{&g.CheckAt})
@@ -202,17 +206,95 @@ func (s *Store) CheckPushedGroups(ctx context.Context, appID int64, at time.Time
 
 // ListPushedGroups returns an app's pushed groups ordered by group id.
 func (s *Store) ListPushedGroups(ctx context.Context, appID int64) ([]*store.PushedGroup, error) {
-	rows, err := s.rd.query(ctx, `SELECT app_id, group_id, remote_id, display_name, missing, check_at, checked_at, drift,
-		drift_at, created_at FROM pushed_groups WHERE app_id = ? ORDER BY group_id`, appID)
+	rows, err := s.rd.query(ctx, `SELECT `+pushedGroupCols+` FROM pushed_groups WHERE app_id = ? ORDER BY group_id`, appID)
 	if err != nil {
 		return nil, fmt.Errorf("listing the pushed groups of app %d: %w", appID, err)
 	}
-	return collect(rows, func(sc scanner) (*store.PushedGroup, error) {
-		g := &store.PushedGroup{}
-		err := sc.Scan(&g.AppID, &g.GroupID, &g.RemoteID, &g.DisplayName, scanJSON{&g.Missing, "missing members"},
-			scanTime{&g.CheckAt}, scanTime{&g.CheckedAt}, &g.Drift, scanTime{&g.DriftAt}, scanTime{&g.CreatedAt})
+	return collect(rows, scanPushedGroup, fmt.Sprintf("listing the pushed groups of app %d", appID))
+}
+
+// PushesOfGroup returns the records of a hub group pushed to apps, ordered
+// by app id.
+func (s *Store) PushesOfGroup(ctx context.Context, groupID string) ([]*store.PushedGroup, error) {
+	rows, err := s.rd.query(ctx, `SELECT `+pushedGroupCols+` FROM pushed_groups WHERE group_id = ? ORDER BY app_id`, groupID)
+	if err != nil {
+		return nil, fmt.Errorf("listing the apps group %s is pushed to: %w", groupID, err)
+	}
+	return collect(rows, scanPushedGroup, fmt.Sprintf("listing the apps group %s is pushed to", groupID))
+}
+
+const pushedGroupCols = `app_id, group_id, remote_id, display_name, missing, check_at, checked_at, drift, drift_at,
+	found, found_at, created_at`
+
+func scanPushedGroup(sc scanner) (*store.PushedGroup, error) {
+	g := &store.PushedGroup{}
+	err := sc.Scan(&g.AppID, &g.GroupID, &g.RemoteID, &g.DisplayName, scanJSON{&g.Missing, "missing members"},
+		scanTime{&g.CheckAt}, scanTime{&g.CheckedAt}, &g.Drift, scanTime{&g.DriftAt}, &g.Found, scanTime{&g.FoundAt},
+		scanTime{&g.CreatedAt})
+	return g, err
+}
+
+// NotePushedGroupDrift records what an import found a pushed group gained
+// or lost in the app. Unknown: store.ErrNotFound.
+func (s *Store) NotePushedGroupDrift(ctx context.Context, appID int64, groupID, found string, at time.Time) error {
+	n, err := s.wr.execN(ctx, `UPDATE pushed_groups SET found = ?, found_at = ? WHERE app_id = ? AND group_id = ?`,
+		found, s.wr.t(at), appID, groupID)
+	if err != nil {
+		return fmt.Errorf("recording what the import found of pushed group %s of app %d: %w", groupID, appID, err)
+	}
+	if n == 0 {
+		return notFound("pushed group %s of app %d", groupID, appID)
+	}
+	return nil
+}
+
+// PutAppGroups replaces the groups an app holds of its own, in one
+// transaction (a remote id given twice keeps its last entry). Unknown app:
+// store.ErrNotFound.
+func (s *Store) PutAppGroups(ctx context.Context, appID int64, groups []*store.AppGroup) error {
+	last := make(map[string]*store.AppGroup, len(groups))
+	for _, g := range groups {
+		last[g.RemoteID] = g
+	}
+	at := s.wr.t(now())
+	return s.inTx(ctx, func(tx runner) error {
+		if _, err := tx.exec(ctx, `DELETE FROM app_groups WHERE app_id = ?`, appID); err != nil {
+			return fmt.Errorf("clearing the groups of app %d: %w", appID, err)
+		}
+		return chunks(slices.Sorted(maps.Keys(last)), s.d.MaxParams/7, func(part []string) error {
+			args := make([]any, 0, 7*len(part))
+			for _, id := range part {
+				g := last[id]
+				members, err := jsonArg(g.Members, len(g.Members) == 0)
+				if err != nil {
+					return fmt.Errorf("storing group %s of app %d: %w", id, appID, err)
+				}
+				args = append(args, appID, g.RemoteID, g.DisplayName, g.ExternalID, members, g.Unlinked, at)
+			}
+			_, err := tx.exec(ctx, `INSERT INTO app_groups (app_id, remote_id, display_name, external_id, members, unlinked,
+				imported_at) VALUES `+rowMarks(len(part), 7), args...)
+			if err != nil {
+				return s.refErr(err, "storing the groups of app %d", appID)
+			}
+			return nil
+		})
+	})
+}
+
+// ListAppGroups returns the groups an app holds of its own, ordered by
+// display name, then remote id.
+func (s *Store) ListAppGroups(ctx context.Context, appID int64) ([]*store.AppGroup, error) {
+	rows, err := s.rd.query(ctx, `SELECT app_id, remote_id, display_name, external_id, members, unlinked, imported_at
+		FROM app_groups WHERE app_id = ? ORDER BY display_name, remote_id`, appID)
+	if err != nil {
+		return nil, fmt.Errorf("listing the groups of app %d: %w", appID, err)
+	}
+	return collect(rows, func(sc scanner) (*store.AppGroup, error) {
+		g := &store.AppGroup{}
+		err := sc.Scan(&g.AppID, &g.RemoteID, &g.DisplayName, &g.ExternalID, scanJSON{&g.Members, "members"}, &g.Unlinked,
+			scanTime{&g.ImportedAt})
 		return g, err
-	}, fmt.Sprintf("listing the pushed groups of app %d", appID))
+	}, fmt.Sprintf("listing the groups of app %d", appID))
 }
 
 // DeletePushedGroup forgets a pushed group and its members. Unknown:

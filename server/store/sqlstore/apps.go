@@ -132,11 +132,11 @@ func (s *Store) ListApps(ctx context.Context) ([]*store.App, error) {
 }
 
 // appTables are the tables that hold an app's rows, children first.
-var appTables = []string{"pushed_members", "pushed_groups", "unmatched", "tasks", "jobs", "accounts", "assignments",
+var appTables = []string{"app_groups", "pushed_members", "pushed_groups", "unmatched", "tasks", "jobs", "accounts", "assignments",
 	"directory_writes"}
 
 // DeleteApp removes an app with its assignments, accounts, jobs, tasks,
-// unmatched accounts, pushed groups and written entries' records, in one
+// unmatched accounts, pushed groups, the app's own groups and written entries' records, in one
 // transaction. Unknown app:
 // store.ErrNotFound.
 func (s *Store) DeleteApp(ctx context.Context, id int64) error {
@@ -160,15 +160,23 @@ func (s *Store) DeleteApp(ctx context.Context, id int64) error {
 // SetAppStatus sets an app's status and its message. Unknown app:
 // store.ErrNotFound.
 func (s *Store) SetAppStatus(ctx context.Context, id int64, status store.AppStatus, message string) error {
-	n, err := s.wr.execN(ctx, `UPDATE apps SET status = ?, status_message = ?, updated_at = ? WHERE id = ?`,
-		string(status), message, s.wr.t(now()), id)
-	if err != nil {
-		return fmt.Errorf("setting the status of app %d: %w", id, err)
-	}
-	if n == 0 {
-		return notFound("app %d", id)
-	}
-	return nil
+	return s.inTx(ctx, func(tx runner) error {
+		var was store.AppStatus
+		var name string
+		if err := tx.row(ctx, `SELECT status, name FROM apps WHERE id = ?`+s.d.LockRow, id).Scan(&was, &name); err != nil {
+			return noRows(err, "app %d", id)
+		}
+		if _, err := tx.exec(ctx, `UPDATE apps SET status = ?, status_message = ?, updated_at = ? WHERE id = ?`,
+			string(status), message, tx.t(now()), id); err != nil {
+			return fmt.Errorf("setting the status of app %d: %w", id, err)
+		}
+		if status != store.AppPaused || was == store.AppPaused {
+			return nil
+		}
+		_, err := addNotice(ctx, tx, &store.Notice{Kind: store.NoticeAppPaused, AppID: id, Subject: name,
+			Ref: fmt.Sprintf("app:%d", id), Detail: message})
+		return err
+	})
 }
 
 // SetAppPatchSupported records what the app's ServiceProviderConfig says

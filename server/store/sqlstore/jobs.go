@@ -427,8 +427,9 @@ func (s *Store) DeadJob(ctx context.Context, id int64, owner string, lastError s
 	return s.inTx(ctx, func(tx runner) error {
 		var appID int64
 		var kind, target string
-		err := tx.row(ctx, `SELECT app_id, kind, target FROM jobs WHERE id = ? AND owner = ? AND state = 'running'`+
-			s.d.LockRow, id, owner).Scan(&appID, &kind, &target)
+		var attempts int
+		err := tx.row(ctx, `SELECT app_id, kind, target, attempts FROM jobs WHERE id = ? AND owner = ? AND state = 'running'`+
+			s.d.LockRow, id, owner).Scan(&appID, &kind, &target, &attempts)
 		if errors.Is(err, sql.ErrNoRows) {
 			return jobMissing(ctx, tx, id, owner, "dead-lettering")
 		}
@@ -445,7 +446,14 @@ func (s *Store) DeadJob(ctx context.Context, id int64, owner string, lastError s
 		if err != nil {
 			return fmt.Errorf("dead-lettering job %d: %w", id, err)
 		}
-		return nil
+		subject := target
+		if kind == string(store.JobUser) {
+			subject = username(ctx, tx, target)
+		}
+		_, err = addNotice(ctx, tx, &store.Notice{Kind: store.NoticePushDead, AppID: appID, Subject: subject,
+			Ref: fmt.Sprintf("job:%d", id), Detail: fmt.Sprintf("%s push dead-lettered after %d attempts: %s "+
+				"(retry with `idsyncctl push retry %d`)", kind, attempts, lastError, id), At: now})
+		return err
 	})
 }
 
@@ -570,6 +578,10 @@ func (s *Store) CreateTask(ctx context.Context, t *store.Task) (*store.Task, err
 			return nil
 		case err != nil:
 			return s.refErr(err, "creating a %s task for user %s in app %d", t.Kind, t.UserID, t.AppID)
+		}
+		if _, err := addNotice(ctx, tx, &store.Notice{Kind: store.NoticeTaskOpened, AppID: t.AppID,
+			Subject: username(ctx, tx, t.UserID), Ref: fmt.Sprintf("task:%d", id), Detail: t.Detail}); err != nil {
+			return err
 		}
 		c := *t
 		c.ID, c.State, c.CreatedAt = id, store.TaskOpen, created.UTC().Truncate(time.Microsecond)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/idsync/idsync/server/store"
 )
@@ -146,6 +147,13 @@ func (s *Store) TransitionRun(ctx context.Context, runID int64, from []store.Run
 			return s.runConflict(ctx, tx, runID, "moving run %d from %v to %s", runID, from, u.State)
 		}
 		r, err = getRun(ctx, tx, runID)
+		if err != nil || u.State != store.RunPausedBySafeguard {
+			return err
+		}
+		id := fmt.Sprint(runID)
+		_, err = addNotice(ctx, tx, &store.Notice{Kind: store.NoticeImportPaused, Subject: r.Directory,
+			Ref: "run:" + id, Detail: strings.NewReplacer("import confirm RUN", "import confirm "+id,
+				"import cancel RUN", "import cancel "+id).Replace(u.Message)})
 		return err
 	})
 	return r, err

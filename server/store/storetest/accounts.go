@@ -3,6 +3,7 @@ package storetest
 import (
 	"bytes"
 	"cmp"
+	"fmt"
 	"reflect"
 	"slices"
 	"strings"
@@ -18,6 +19,8 @@ var accountTests = []test{
 	{"ListCount", testAccountListCount},
 	{"Unmatched", testUnmatched},
 	{"PushedGroups", testPushedGroups},
+	{"PushedGroupFound", testPushedGroupFound},
+	{"AppGroups", testAppGroups},
 }
 
 // sameAccount reports whether got is want, times within timeTolerance.
@@ -277,5 +280,98 @@ func testPushedGroups(t *testing.T, s store.Store) {
 	}
 	if got, _ := s.PushedMembers(ctx, w.crm.ID, w.staff.ID); len(got) != 2 {
 		t.Errorf("another app's pushed members = %v, want its two", got)
+	}
+}
+
+// testPushedGroupFound: what an import found a pushed group gained or lost
+// in the app stays until a push reads the group after it (a reconcile's
+// check) and sets it back; a push that did not read it keeps it.
+func testPushedGroupFound(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	w := newAppWorld(t, s) // staff pushed to each app as r-staff
+	found := time.Now().Add(-time.Minute).UTC()
+	must(t, "NotePushedGroupDrift", s.NotePushedGroupDrift(ctx, w.crm.ID, w.staff.ID, "1 member(s) added in the app (eve)", found))
+	wantErr(t, "NotePushedGroupDrift(a group not pushed)", s.NotePushedGroupDrift(ctx, w.crm.ID, "g-other", "x", found),
+		store.ErrNotFound)
+	get := func(appID int64) *store.PushedGroup {
+		t.Helper()
+		gs, err := s.ListPushedGroups(ctx, appID)
+		must(t, "ListPushedGroups", err)
+		if len(gs) != 1 {
+			t.Fatalf("ListPushedGroups = %+v, want staff", gs)
+		}
+		return gs[0]
+	}
+	if g := get(w.crm.ID); g.Found != "1 member(s) added in the app (eve)" || !sameTime(g.FoundAt, found) {
+		t.Errorf("after NotePushedGroupDrift: %+v, want the finding at %v", g, found)
+	}
+	if g := get(w.billing.ID); g.Found != "" || !g.FoundAt.IsZero() {
+		t.Errorf("another app's pushed group: %+v, want nothing found", g)
+	}
+	// A push that did not read the group (checked before the finding)
+	// keeps it; PutPushedGroup does not write Found.
+	must(t, "PutPushedGroup(not read)", s.PutPushedGroup(ctx, &store.PushedGroup{AppID: w.crm.ID, GroupID: w.staff.ID,
+		RemoteID: "r-staff", CheckedAt: found.Add(-time.Hour)}))
+	if g := get(w.crm.ID); g.Found == "" || !sameTime(g.FoundAt, found) {
+		t.Errorf("after a push that did not read the group: %+v, want the finding kept", g)
+	}
+	// One that read it after sets it back: the finding is cleared.
+	must(t, "PutPushedGroup(read)", s.PutPushedGroup(ctx, &store.PushedGroup{AppID: w.crm.ID, GroupID: w.staff.ID,
+		RemoteID: "r-staff", CheckedAt: found.Add(time.Second), Found: "ignored"}))
+	if g := get(w.crm.ID); g.Found != "" || !g.FoundAt.IsZero() {
+		t.Errorf("after a push that read the group: %+v, want nothing found", g)
+	}
+
+	pushes, err := s.PushesOfGroup(ctx, w.staff.ID)
+	must(t, "PushesOfGroup", err)
+	if len(pushes) != 2 || pushes[0].AppID != min(w.crm.ID, w.billing.ID) || pushes[1].AppID != max(w.crm.ID, w.billing.ID) ||
+		pushes[0].RemoteID != "r-staff" {
+		t.Errorf("PushesOfGroup = %+v, want staff in crm and billing, by app id", pushes)
+	}
+	if none, err := s.PushesOfGroup(ctx, w.alice.ID); err != nil || len(none) != 0 {
+		t.Errorf("PushesOfGroup(not a pushed group) = %v, %v; want none", none, err)
+	}
+}
+
+// testAppGroups: the groups an app holds of its own are replaced by each
+// import, per app, and go with the app.
+func testAppGroups(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	w := newAppWorld(t, s)
+	before := time.Now()
+	put := []*store.AppGroup{
+		{RemoteID: "r-2", DisplayName: "Sales", ExternalID: "ext-2", Members: []string{w.bob.ID, w.alice.ID}, Unlinked: 3},
+		{RemoteID: "r-1", DisplayName: "Admins"},
+		{RemoteID: "r-3", DisplayName: "Admins", Members: []string{w.alice.ID}},
+	}
+	must(t, "PutAppGroups", s.PutAppGroups(ctx, w.crm.ID, put))
+	got, err := s.ListAppGroups(ctx, w.crm.ID)
+	must(t, "ListAppGroups", err)
+	want := []string{"r-1 Admins  [] 0", "r-3 Admins  [" + w.alice.ID + "] 0",
+		"r-2 Sales ext-2 [" + w.bob.ID + " " + w.alice.ID + "] 3"}
+	var have []string
+	for _, g := range got {
+		have = append(have, fmt.Sprintf("%s %s %s %v %d", g.RemoteID, g.DisplayName, g.ExternalID, g.Members, g.Unlinked))
+		if g.AppID != w.crm.ID || g.ImportedAt.Before(before.Add(-timeTolerance)) {
+			t.Errorf("app group %+v: want app %d, imported about %v", g, w.crm.ID, before)
+		}
+	}
+	if !slices.Equal(have, want) {
+		t.Errorf("ListAppGroups = %q, want %q (by name, then remote id)", have, want)
+	}
+	if other, _ := s.ListAppGroups(ctx, w.billing.ID); len(other) != 0 {
+		t.Errorf("another app's groups = %+v, want none", other)
+	}
+
+	// The next import replaces them.
+	must(t, "PutAppGroups(again)", s.PutAppGroups(ctx, w.crm.ID, []*store.AppGroup{{RemoteID: "r-9", DisplayName: "New"}}))
+	if got, _ = s.ListAppGroups(ctx, w.crm.ID); len(got) != 1 || got[0].RemoteID != "r-9" || got[0].Members != nil {
+		t.Errorf("after the second import: %+v, want r-9 alone", got)
+	}
+	wantErr(t, "PutAppGroups(unknown app)", s.PutAppGroups(ctx, 99999, []*store.AppGroup{{RemoteID: "x"}}), store.ErrNotFound)
+
+	must(t, "DeleteApp", s.DeleteApp(ctx, w.crm.ID))
+	if got, _ = s.ListAppGroups(ctx, w.crm.ID); len(got) != 0 {
+		t.Errorf("after DeleteApp: %+v, want none", got)
 	}
 }

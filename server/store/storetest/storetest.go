@@ -48,6 +48,7 @@ func Run(t *testing.T, open Opener) {
 		{"Local", localTests},
 		{"Console", consoleTests},
 		{"Rules", ruleTests},
+		{"Notify", notifyTests},
 	}
 	for _, su := range suites {
 		t.Run(su.name, func(t *testing.T) {
