@@ -39,6 +39,8 @@ type results struct {
 	rules *rulesResults
 	// csv is nil when file imports were not measured.
 	csv *csvResults
+	// scale is nil without a scale run.
+	scale *scaleResults
 }
 
 // timing is one row of the table: several runs of one measure, with the
@@ -99,6 +101,9 @@ func (r *results) print(w io.Writer) {
 	}
 	if r.csv != nil {
 		r.csv.print(w)
+	}
+	if r.scale != nil {
+		r.scale.print(w)
 	}
 	if r.rules != nil {
 		r.rules.print(w)

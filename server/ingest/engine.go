@@ -28,6 +28,7 @@ type Engine struct {
 // Store is what the engine reads and writes of the hub's store.
 type Store interface {
 	ApplyBatch(ctx context.Context, b *store.Batch) (store.BatchResult, error)
+	ApplyBatches(ctx context.Context, bs []*store.Batch) ([]store.BatchResult, error)
 	CreateRun(ctx context.Context, r *store.Run) error
 	FindUsers(ctx context.Context, directoryID int64, name string) ([]*store.User, error)
 	GetDirectory(ctx context.Context, name string) (*store.Directory, error)
@@ -234,6 +235,42 @@ func (a *RunApplier) Commit(ctx context.Context, sb *store.Batch) (store.BatchRe
 	if !res.Duplicate {
 		a.e.appliedBatch(a.dir.Name, res)
 	}
+	return res, nil
+}
+
+// CommitMany is Commit for consecutive batches of the run, in one
+// transaction: all commit or none does. When it fails, the caller commits
+// them one by one, which says which one failed and why.
+func (a *RunApplier) CommitMany(ctx context.Context, sbs []*store.Batch) ([]store.BatchResult, error) {
+	written := make([]map[*store.Object]string, len(sbs))
+	// skipWritten drops entries from the batches: a failed attempt leaves
+	// them as they came, for the commits one by one.
+	upserts := make([][]*store.Object, len(sbs))
+	restore := func() {
+		for i, sb := range sbs {
+			sb.Upserts = upserts[i]
+		}
+	}
+	for i, sb := range sbs {
+		upserts[i] = slices.Clone(sb.Upserts)
+		var err error
+		if written[i], err = a.e.skipWritten(ctx, sb); err != nil {
+			restore()
+			return nil, fmt.Errorf("applying batch %d of run %d: %w", sb.Sequence, a.run.ID, err)
+		}
+	}
+	res, err := a.e.store.ApplyBatches(ctx, sbs)
+	if err != nil {
+		restore()
+		return nil, fmt.Errorf("applying batches %d to %d of run %d: %w", sbs[0].Sequence, sbs[len(sbs)-1].Sequence, a.run.ID, err)
+	}
+	for i, r := range res {
+		if !r.Duplicate {
+			a.e.mergeWritten(ctx, a.dir, written[i])
+			a.e.appliedBatch(a.dir.Name, r)
+		}
+	}
+	a.e.notify()
 	return res, nil
 }
 

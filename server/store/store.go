@@ -113,6 +113,10 @@ type Store interface {
 	// capture applied), it only marks it seen and counts it unchanged. The
 	// guard holds against a capture batch committing concurrently.
 	ApplyBatch(ctx context.Context, b *Batch) (BatchResult, error)
+	// ApplyBatches applies batches in order, each as ApplyBatch would (a
+	// later one sees what an earlier one wrote, and a repeated sequence is
+	// Duplicate), in one transaction: all of them commit, or none does.
+	ApplyBatches(ctx context.Context, bs []*Batch) ([]BatchResult, error)
 
 	// SweepCandidates counts what a sweep after run would deprovision:
 	// users and groups of the run's directory that are not deprovisioned,
