@@ -53,6 +53,8 @@ type Agent struct {
 	// RenewRetry is the wait before asking again after a renewal failed or
 	// went unanswered.
 	RenewRetry time.Duration
+	// folders is what the watched folders sent (files.go).
+	folders folders
 }
 
 // New returns an agent for cfg.
@@ -196,10 +198,7 @@ func (a *Agent) session(ctx context.Context, client idsyncv1.AgentServiceClient,
 		return false, err
 	}
 	st := &stream{s: cs}
-	var names []string
-	for _, d := range a.cfg.Directories {
-		names = append(names, d.Name)
-	}
+	names := a.cfg.DirectoryNames()
 	if err := st.send(&idsyncv1.ConnectRequest{Msg: &idsyncv1.ConnectRequest_Hello{Hello: &idsyncv1.Hello{
 		AgentId: id.agentID(), Version: a.version, Capabilities: Capabilities, Directories: names}}}); err != nil {
 		return false, err
@@ -229,6 +228,9 @@ func (a *Agent) session(ctx context.Context, client idsyncv1.AgentServiceClient,
 	replies := make(chan *idsyncv1.CertificateRenewal, 1)
 	renewed := make(chan struct{})
 	go a.renew(ctx, st, id, replies, renewed)
+	for _, f := range a.cfg.Files {
+		go a.watch(ctx, st, f)
+	}
 
 	for {
 		m, err := cs.Recv()
@@ -248,6 +250,8 @@ func (a *Agent) session(ctx context.Context, client idsyncv1.AgentServiceClient,
 			case replies <- msg.CertificateRenewal:
 			default: // unasked for
 			}
+		case *idsyncv1.ConnectResponse_FileImported:
+			a.fileImported(msg.FileImported)
 		case *idsyncv1.ConnectResponse_Heartbeat, *idsyncv1.ConnectResponse_Welcome:
 		}
 		select {

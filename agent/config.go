@@ -12,8 +12,10 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
@@ -37,6 +39,11 @@ const maxConfigSize = 1 << 20
 //	    bind_dn: CN=svc-idsync,OU=Service,DC=corp,DC=example
 //	    bind_password_file: bind.pw
 //	metrics_listen: 127.0.0.1:9464   # optional; port 0: the kernel picks one, logged
+//	files:                            # optional: watched folders of csv directories
+//	  - directory: hr-csv
+//	    path: /srv/sftp/hr/outgoing
+//	    schedule: 15m
+//	    full: true
 //
 // The agent's identity (key, certificate, hub CA) lives beside the file; see
 // IdentityPaths. Log format and level are command-line flags.
@@ -52,6 +59,9 @@ type Config struct {
 	// nothing. Keep it on loopback (127.0.0.1:9464) unless a scraper on
 	// another machine must reach it.
 	MetricsListen string `yaml:"metrics_listen"`
+	// Files are watched folders: the newest file in each is sent to the
+	// hub on a schedule, to be imported into a csv directory.
+	Files []FileConfig `yaml:"files"`
 
 	path string // the file, as given to LoadConfig
 	dir  string // its directory, absolute
@@ -76,6 +86,54 @@ type DirectoryConfig struct {
 	CAFile string `yaml:"ca_file"`
 }
 
+// FileConfig is a watched folder: on every Schedule the agent sends the
+// newest file in Path, when it has not sent it yet, for an import into the
+// csv directory Directory (which the agent must be enrolled for). Files
+// whose names start with a dot or end in .part, .tmp, .filepart or
+// .partial are being written, and skipped, as are files modified less than
+// Settle ago.
+type FileConfig struct {
+	Directory string `yaml:"directory"`
+	Path      string `yaml:"path"`
+	// Schedule is how often the folder is looked at (a duration, e.g. 15m).
+	Schedule string `yaml:"schedule"`
+	// Settle is how long a file must be unchanged before it is sent
+	// (default 1m; 0s: at once, for folders files are renamed into).
+	Settle string `yaml:"settle"`
+	// Full: each file is the whole population; users absent from it are
+	// deprovisioned, through the directory's safeguard.
+	Full bool `yaml:"full"`
+	// Encoding and Delimiter are the files' (default: UTF-8, detected).
+	Encoding  string `yaml:"encoding"`
+	Delimiter string `yaml:"delimiter"`
+
+	every, settle time.Duration
+}
+
+// DefaultSettle is how long a file must be unchanged before it is sent.
+const DefaultSettle = time.Minute
+
+// Every is how often the folder is looked at.
+func (f FileConfig) Every() time.Duration { return f.every }
+
+// SettleFor is how long a file must be unchanged before it is sent.
+func (f FileConfig) SettleFor() time.Duration { return f.settle }
+
+// DirectoryNames are the directories the agent serves: those it reads and
+// those it sends files of.
+func (c *Config) DirectoryNames() []string {
+	var names []string
+	for _, d := range c.Directories {
+		names = append(names, d.Name)
+	}
+	for _, f := range c.Files {
+		if !slices.Contains(names, f.Directory) {
+			names = append(names, f.Directory)
+		}
+	}
+	return names
+}
+
 // LoadConfig reads and validates the agent's config file. Relative file names
 // in it are resolved against the file's directory, and the Config holds them
 // absolute. Every error names the file and the field (or the line, for YAML
@@ -98,6 +156,9 @@ func LoadConfig(path string) (*Config, error) {
 		d := &c.Directories[i]
 		d.BindPasswordFile = c.resolve(d.BindPasswordFile)
 		d.CAFile = c.resolve(d.CAFile)
+	}
+	for i := range c.Files {
+		c.Files[i].Path = c.resolve(c.Files[i].Path)
 	}
 	if err := c.validate(); err != nil {
 		return nil, err
@@ -236,8 +297,8 @@ var configRules = []struct {
 }{
 	{"hub", func(c *Config) error { return checkHostPort(c.Hub) }},
 	{"directories", func(c *Config) error {
-		if len(c.Directories) == 0 {
-			return errors.New("at least one directory is required")
+		if len(c.Directories) == 0 && len(c.Files) == 0 {
+			return errors.New("at least one directory (or watched folder in files) is required")
 		}
 		return nil
 	}},
@@ -304,6 +365,61 @@ var directoryRules = []struct {
 	}},
 }
 
+var fileRules = []struct {
+	field string
+	check func(f *FileConfig) error
+}{
+	{"directory", func(f *FileConfig) error {
+		if f.Directory == "" {
+			return errRequired
+		}
+		if !directoryName.MatchString(f.Directory) {
+			return fmt.Errorf("must be 1-63 characters of a-z, 0-9 and '-', starting with a letter or digit, got %q", f.Directory)
+		}
+		return nil
+	}},
+	{"path", func(f *FileConfig) error {
+		if f.Path == "" {
+			return errRequired
+		}
+		st, err := os.Stat(f.Path)
+		if err != nil {
+			return err
+		}
+		if !st.IsDir() {
+			return fmt.Errorf("%s is not a folder", f.Path)
+		}
+		return nil
+	}},
+	{"schedule", func(f *FileConfig) error {
+		d, err := time.ParseDuration(f.Schedule)
+		if err != nil || d < time.Second {
+			return fmt.Errorf("want a duration of at least 1s such as 15m or 1h, got %q", f.Schedule)
+		}
+		f.every = d
+		return nil
+	}},
+	{"settle", func(f *FileConfig) error {
+		f.settle = DefaultSettle
+		if f.Settle == "" {
+			return nil
+		}
+		d, err := time.ParseDuration(f.Settle)
+		if err != nil || d < 0 {
+			return fmt.Errorf("want a duration such as 1m or 0s, got %q", f.Settle)
+		}
+		f.settle = d
+		return nil
+	}},
+	{"encoding", func(f *FileConfig) error {
+		switch strings.ToLower(f.Encoding) {
+		case "", "utf-8", "utf8", "windows-1252", "cp1252", "iso-8859-1", "latin1", "latin-1", "iso-8859-15":
+			return nil
+		}
+		return fmt.Errorf("must be utf-8, windows-1252, iso-8859-1 or iso-8859-15, got %q", f.Encoding)
+	}},
+}
+
 var (
 	errRequired   = errors.New("required")
 	directoryName = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
@@ -325,6 +441,13 @@ func (c *Config) validate() error {
 		for _, r := range directoryRules {
 			if err := r.check(c, i); err != nil {
 				fail(fmt.Sprintf("directories[%d].%s", i, r.field), err)
+			}
+		}
+	}
+	for i := range c.Files {
+		for _, r := range fileRules {
+			if err := r.check(&c.Files[i]); err != nil {
+				fail(fmt.Sprintf("files[%d].%s", i, r.field), err)
 			}
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/idsync/idsync/agent"
 )
@@ -115,7 +116,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{fixture: "version-missing.yaml", want: `FILE: version: required; add "version: 1"`},
 		{fixture: "version-2.yaml", want: "FILE: line 1: version: unsupported version 2; this agent reads version 1"},
 		{fixture: "version-string.yaml", want: "FILE: line 1: version: want the number 1"},
-		{fixture: "unknown-field.yaml", want: `FILE: line 3: unknown field "log_level" (known: version, hub, directories, metrics_listen)`},
+		{fixture: "unknown-field.yaml", want: `FILE: line 3: unknown field "log_level" (known: version, hub, directories, metrics_listen, files)`},
 		{fixture: "unknown-directory-field.yaml", want: `FILE: line 7: unknown field "bind_pasword_file" (known: name, url, start_tls, bind_dn, bind_password_file, ca_file)`},
 		{fixture: "wrong-type.yaml", want: "FILE: line 3: cannot unmarshal !!str `corp` into a list of directories"},
 		{fixture: "hub-missing.yaml", want: "FILE: hub: required"},
@@ -124,7 +125,7 @@ func TestLoadConfigErrors(t *testing.T) {
 		{fixture: "hub-bad-port.yaml", want: `FILE: hub: port must be a number from 1 to 65535, got "99999"`},
 		{fixture: "metrics-listen-no-port.yaml", want: `FILE: metrics_listen: want host:port (e.g. 127.0.0.1:9464), got "localhost"`},
 		{fixture: "metrics-listen-bad-port.yaml", want: `FILE: metrics_listen: port must be a number from 1 to 65535, got "http"`},
-		{fixture: "no-directories.yaml", want: "FILE: directories: at least one directory is required"},
+		{fixture: "no-directories.yaml", want: "FILE: directories: at least one directory (or watched folder in files) is required"},
 		{fixture: "name-missing.yaml", want: "FILE: directories[0].name: required"},
 		{fixture: "name-invalid.yaml", want: `FILE: directories[0].name: must be 1-63 characters of a-z, 0-9 and '-', starting with a letter or digit, got "Corp_1"`},
 		{fixture: "name-duplicate.yaml", want: `FILE: directories[1].name: "corp" is already the name of directories[0]`},
@@ -141,6 +142,14 @@ func TestLoadConfigErrors(t *testing.T) {
 		{fixture: "password-file-public.yaml", unixOnly: true, want: "FILE: directories[0].bind_password_file: DIR/public.pw can be read or written by group or others (mode 0644): run chmod 600 DIR/public.pw"},
 		{fixture: "ca-file-missing.yaml", want: "FILE: directories[0].ca_file: open DIR/missing.pem: no such file or directory"},
 		{fixture: "ca-file-not-pem.yaml", want: "FILE: directories[0].ca_file: no PEM certificate found in DIR/not-a-cert.pem"},
+		{fixture: "files-bad.yaml", want: `FILE: files[0].directory: required
+FILE: files[0].path: stat DIR/missing-folder: no such file or directory
+FILE: files[0].schedule: want a duration of at least 1s such as 15m or 1h, got "often"
+FILE: files[0].settle: want a duration such as 1m or 0s, got "-1m"
+FILE: files[0].encoding: must be utf-8, windows-1252, iso-8859-1 or iso-8859-15, got "utf-16"
+FILE: files[1].directory: must be 1-63 characters of a-z, 0-9 and '-', starting with a letter or digit, got "HR"
+FILE: files[1].path: DIR/files-ok.yaml is not a folder
+FILE: files[1].schedule: want a duration of at least 1s such as 15m or 1h, got "500ms"`},
 		{fixture: "many-errors.yaml", want: `FILE: hub: want host:port (e.g. hub.example.com:7443), got "hub.example.com"
 FILE: directories[0].url: scheme must be ldap or ldaps, got "http"
 FILE: directories[1].name: "corp" is already the name of directories[0]
@@ -164,6 +173,25 @@ FILE: directories[1].bind_password_file: required when bind_dn is set`},
 				t.Errorf("LoadConfig error:\n got: %s\nwant: %s", got, want)
 			}
 		})
+	}
+}
+
+// TestLoadConfigFiles: a config of watched folders only is valid; its
+// folder is resolved against the file's directory, and its directory is
+// one the agent announces.
+func TestLoadConfigFiles(t *testing.T) {
+	dir := fixtures(t)
+	c, err := agent.LoadConfig(filepath.Join(dir, "files-ok.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := c.Files[0]
+	if f.Path != dir || f.Every() != 15*time.Minute || f.SettleFor() != agent.DefaultSettle || !f.Full ||
+		f.Encoding != "windows-1252" || f.Delimiter != ";" {
+		t.Errorf("files[0] = %+v (every %v, settle %v), want %s every 15m, settle 1m, full, windows-1252, ;", f, f.Every(), f.SettleFor(), dir)
+	}
+	if got := c.DirectoryNames(); len(got) != 1 || got[0] != "hr-csv" {
+		t.Errorf("DirectoryNames = %v, want [hr-csv]", got)
 	}
 }
 
@@ -256,8 +284,13 @@ func FuzzLoadConfig(f *testing.F) {
 			}
 			return
 		}
-		if c.Version != 1 || c.Hub == "" || len(c.Directories) == 0 {
+		if c.Version != 1 || c.Hub == "" || len(c.Directories)+len(c.Files) == 0 {
 			t.Fatalf("accepted %+v, which breaks the rules", c)
+		}
+		for i, f := range c.Files {
+			if f.Directory == "" || f.Path == "" || f.Every() < time.Second || f.SettleFor() < 0 {
+				t.Fatalf("accepted files[%d] = %+v, which breaks the rules", i, f)
+			}
 		}
 		for i, d := range c.Directories {
 			if d.Name == "" || d.URL == "" {

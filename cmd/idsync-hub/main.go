@@ -84,6 +84,12 @@ func run(args []string) int {
 		}
 	}
 	cfg.Log, cfg.Version = log, version.Version
+	stopProfiles, err := cpuProfiles()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "idsync-hub: %v\n", err)
+		return 2
+	}
+	defer stopProfiles()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := hub.Run(ctx, cfg); err != nil {

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,15 +46,20 @@ type directoryFlags struct {
 	mustChange, noWriteBack     bool
 	retention                   string
 	passwordPolicy              string
+	// A csv directory's file layout.
+	idColumn, statusColumn, activeValues string
 }
 
 func (f *directoryFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.kind, "kind", "", "`KIND`: openldap, ad, scim (an upstream source such as HR) or local (users and groups made in the hub)")
+	fs.StringVar(&f.kind, "kind", "", "`KIND`: openldap, ad, scim (an upstream source such as HR), local (users and groups made in the hub) or csv (files of users, such as HR exports)")
+	fs.StringVar(&f.idColumn, "id-column", "", "csv: the `COLUMN` that identifies a user across files, such as Employee ID (default: the username column)")
+	fs.StringVar(&f.statusColumn, "status-column", "", "csv: a `COLUMN` telling active users from the others, who are suspended (with --active-values)")
+	fs.StringVar(&f.activeValues, "active-values", "", "csv: the status column's `VALUES` of active users, comma-separated, ignoring case (e.g. Active,On Leave)")
 	fs.StringVar(&f.mastered, "mastered", "", "profile `FIELDS` the directory owns, comma-separated: of a scim source's users (default: all); of the users the hub writes into an ad/openldap directory (default: none)")
 	fs.StringVar(&f.baseDN, "base-dn", "", "search base `DN`")
 	fs.StringVar(&f.userFilter, "user-filter", "", "LDAP `FILTER` for users (default: the kind's preset)")
 	fs.StringVar(&f.groupFilter, "group-filter", "", "LDAP `FILTER` for groups (default: the kind's preset)")
-	fs.Var(&f.maps, "map", "profile `FIELD=ATTR` (repeatable; ATTR may be a|b: first present wins); fields: "+strings.Join(sortedKeys(mappingFields), ", "))
+	fs.Var(&f.maps, "map", "profile `FIELD=ATTR` (repeatable; ATTR may be a|b: first present wins; of a csv directory, a column name: username=Employee ID); fields: "+strings.Join(sortedKeys(mappingFields), ", "))
 	fs.StringVar(&f.extra, "extra", "", "further user `ATTRS` kept in the profile, comma-separated")
 	fs.StringVar(&f.members, "group-members", "", "group membership `ATTRS`, comma-separated (default: the kind's preset)")
 	fs.UintVar(&f.pct, "safeguard-percent", 0, "pause a sweep that would deprovision more than `PCT`% of active users (default 20)")
@@ -88,9 +94,20 @@ func (f *directoryFlags) build(fs *flag.FlagSet, d *idsyncv1.Directory) ([]strin
 				d.Kind = idsyncv1.DirectoryKind_DIRECTORY_KIND_SCIM
 			case "local":
 				d.Kind = idsyncv1.DirectoryKind_DIRECTORY_KIND_LOCAL
+			case "csv":
+				d.Kind = idsyncv1.DirectoryKind_DIRECTORY_KIND_CSV
 			default:
-				err = fmt.Errorf("--kind %q: must be openldap, ad, scim or local", f.kind)
+				err = fmt.Errorf("--kind %q: must be openldap, ad, scim, local or csv", f.kind)
 			}
+		case "id-column":
+			csvLayout(d).IdColumn = f.idColumn
+			set = append(set, "csv.id_column")
+		case "status-column":
+			csvLayout(d).StatusColumn = f.statusColumn
+			set = append(set, "csv.status_column")
+		case "active-values":
+			csvLayout(d).ActiveValues = splitList(f.activeValues)
+			set = append(set, "csv.active_values")
 		case "retention":
 			if f.retention != "default" {
 				r, perr := days.Parse(f.retention)
@@ -164,6 +181,14 @@ func (f *directoryFlags) build(fs *flag.FlagSet, d *idsyncv1.Directory) ([]strin
 	return set, err
 }
 
+// csvLayout returns d's csv layout, made when it has none.
+func csvLayout(d *idsyncv1.Directory) *idsyncv1.CsvLayout {
+	if d.Csv == nil {
+		d.Csv = &idsyncv1.CsvLayout{}
+	}
+	return d.Csv
+}
+
 // buildWriteBack fills d's write-back from its flags and returns the
 // paths of Directory they set.
 func (f *directoryFlags) buildWriteBack(fs *flag.FlagSet, d *idsyncv1.Directory) ([]string, error) {
@@ -213,9 +238,10 @@ func directoryAdd(c *cli, args []string) error {
 		return &exitError{code: exitUsage, err: err}
 	}
 	if d.Kind == idsyncv1.DirectoryKind_DIRECTORY_KIND_UNSPECIFIED {
-		return &exitError{code: exitUsage, err: fmt.Errorf("--kind: required (openldap, ad, scim or local)")}
+		return &exitError{code: exitUsage, err: fmt.Errorf("--kind: required (openldap, ad, scim, local or csv)")}
 	}
-	if d.BaseDn == "" && d.Kind != idsyncv1.DirectoryKind_DIRECTORY_KIND_SCIM && d.Kind != idsyncv1.DirectoryKind_DIRECTORY_KIND_LOCAL {
+	if d.BaseDn == "" && d.Kind != idsyncv1.DirectoryKind_DIRECTORY_KIND_SCIM && d.Kind != idsyncv1.DirectoryKind_DIRECTORY_KIND_LOCAL &&
+		d.Kind != idsyncv1.DirectoryKind_DIRECTORY_KIND_CSV {
 		return &exitError{code: exitUsage, err: fmt.Errorf("--base-dn: required")}
 	}
 	ctx, cancel, h, err := c.call()
@@ -304,8 +330,16 @@ type directoryJSON struct {
 	Mastered         []string          `json:"mastered,omitempty"`
 	WriteBack        *writeBackJSON    `json:"write_back,omitempty"`
 	// RetentionSeconds: 0 is the hub's default.
-	RetentionSeconds uint64 `json:"retention_seconds"`
-	PasswordPolicy   string `json:"password_policy,omitempty"`
+	RetentionSeconds uint64   `json:"retention_seconds"`
+	PasswordPolicy   string   `json:"password_policy,omitempty"`
+	CSV              *csvJSON `json:"csv,omitempty"`
+}
+
+// csvJSON is a csv directory's file layout.
+type csvJSON struct {
+	IDColumn     string   `json:"id_column"`
+	StatusColumn string   `json:"status_column,omitempty"`
+	ActiveValues []string `json:"active_values,omitempty"`
 }
 
 // writeBackJSON is a directory's write-back settings; the initial password
@@ -339,6 +373,12 @@ func toDirectoryJSON(d *idsyncv1.Directory) directoryJSON {
 	if r := d.GetLastRun(); r != nil {
 		rj := toRunJSON(r)
 		j.LastRun = &rj
+	}
+	if c := d.GetCsv(); c != nil {
+		j.CSV = &csvJSON{IDColumn: c.GetIdColumn(), StatusColumn: c.GetStatusColumn(), ActiveValues: c.GetActiveValues()}
+		if j.CSV.IDColumn == "" {
+			j.CSV.IDColumn = d.GetMapping().GetUsername()
+		}
 	}
 	if wb := d.GetWriteBack(); wb != nil {
 		j.WriteBack = &writeBackJSON{OUs: nonNil(wb.GetOus()), Groups: nonNil(wb.GetGroups()),
@@ -387,6 +427,13 @@ func directoryText(w io.Writer, d *idsyncv1.Directory) error {
 		return fields(w, kv)
 	}
 	m := mappingPairs(d.GetMapping())
+	if d.GetKind() == idsyncv1.DirectoryKind_DIRECTORY_KIND_CSV {
+		// A file has no base DN or filters.
+		kv = slices.DeleteFunc(kv, func(f [2]string) bool {
+			return f[0] == "base dn" || f[0] == "user filter" || f[0] == "group filter"
+		})
+		return fields(w, append(kv, csvLines(d, m)...))
+	}
 	for _, k := range sortedKeys(m) {
 		kv = append(kv, [2]string{"map " + k, dash(m[k])})
 	}
@@ -401,6 +448,34 @@ func directoryText(w io.Writer, d *idsyncv1.Directory) error {
 		kv = append(kv, [2]string{"password policy", p})
 	}
 	return fields(w, kv)
+}
+
+// csvLines describe a csv directory: its columns and its last run.
+func csvLines(d *idsyncv1.Directory, m map[string]string) [][2]string {
+	var kv [][2]string
+	c := d.GetCsv()
+	id := c.GetIdColumn()
+	if id == "" {
+		id = m["username"] + " (the username column)"
+	}
+	kv = append(kv, [2]string{"id column", id})
+	if c.GetStatusColumn() != "" {
+		kv = append(kv, [2]string{"status column", fmt.Sprintf("%s (active: %s; other values suspend)",
+			c.GetStatusColumn(), strings.Join(c.GetActiveValues(), ", "))})
+	}
+	for _, k := range sortedKeys(m) {
+		if m[k] != "" {
+			kv = append(kv, [2]string{"column " + k, m[k]})
+		}
+	}
+	if x := d.GetMapping().GetExtra(); len(x) > 0 {
+		kv = append(kv, [2]string{"extra columns", strings.Join(x, ", ")})
+	}
+	if r := d.GetLastRun(); r != nil {
+		kv = append(kv, [2]string{"last run", fmt.Sprintf("%s (%s, %s, started %s)", r.GetId(),
+			importKindName(r.GetKind()), runStateName(r.GetState()), timeStr(r.GetStartedAt()))})
+	}
+	return kv
 }
 
 // retentionText says how long the directory keeps deprovisioned users.

@@ -82,6 +82,9 @@ func TestGoldenOutput(t *testing.T) {
 		{"user", "update", "con", "--field", "title=Lead"},
 		{"user", "delete", "con", "--directory", "staff"},
 		{"report", "upcoming-purges"},
+		{"directory", "show", "hr-csv"},
+		{"import", "start", "--directory", "hr-csv", "--file", "testdata/export.csv", "--full", "--dry-run"},
+		{"import", "start", "--directory", "hr-csv", "--file", "testdata/export.csv", "--full"},
 		{"notify", "list"},
 		{"notify", "show", "ops-mail"},
 		{"notify", "show", "pager"},
@@ -108,7 +111,7 @@ func TestGoldenOutput(t *testing.T) {
 		commandLine{[]string{"group", "add-member", "crew"}, "table"})
 	for _, l := range lines {
 		args, format := l.args, l.format
-		name := strings.Join(append(slices.Clone(args), format), "_")
+		name := strings.ReplaceAll(strings.Join(append(slices.Clone(args), format), "_"), "/", "_")
 		t.Run(name, func(t *testing.T) {
 			var out, errOut bytes.Buffer
 			code := run(t.Context(), append(args, "--config", conf, "-o", format), &out, &errOut)

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"errors"
+	"io"
 	"net"
 	"path/filepath"
 	"sync"
@@ -106,7 +108,39 @@ func fixtureDirectories() []*idsyncv1.Directory {
 			SafeguardPercent: 20, SafeguardMax: 500, Capture: "pushed by the source", Mastered: []string{"department", "title"}},
 		{Name: "ldap", Kind: idsyncv1.DirectoryKind_DIRECTORY_KIND_OPENLDAP, BaseDn: "dc=example,dc=org",
 			Mapping: &idsyncv1.AttributeMapping{Username: "uid"}, SafeguardPercent: 20, SafeguardMax: 500, Capture: "off"},
+		{Name: "hr-csv", Kind: idsyncv1.DirectoryKind_DIRECTORY_KIND_CSV, SafeguardPercent: 20, SafeguardMax: 500,
+			Mapping: &idsyncv1.AttributeMapping{Username: "Login", Email: "Work Email", Title: "Job Title"},
+			Csv:     &idsyncv1.CsvLayout{IdColumn: "Employee ID", StatusColumn: "Employment Status", ActiveValues: []string{"Active", "On Leave"}},
+			Capture: "a file of users", ActiveUsers: 5},
 	}
+}
+
+// ImportFile reads the upload to its end and answers a dry run with a
+// fixed preview, an import with a run.
+func (h *fakeHub) ImportFile(stream idsyncv1.AdminService_ImportFileServer) error {
+	var fi *idsyncv1.FileImport
+	for {
+		m, err := stream.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if m.GetImport() != nil {
+			fi = m.GetImport()
+		}
+	}
+	if !fi.GetDryRun() {
+		return stream.SendAndClose(&idsyncv1.ImportFileResponse{Run: &idsyncv1.ImportRun{Id: "43", Directory: fi.GetDirectory(),
+			Kind: idsyncv1.ImportKind_IMPORT_KIND_FULL, State: idsyncv1.RunState_RUN_STATE_RUNNING, Trigger: "admin:root", StartedAt: at(0)}})
+	}
+	return stream.SendAndClose(&idsyncv1.ImportFileResponse{Preview: &idsyncv1.ImportPreview{
+		Rows: 1204, Created: 2, Updated: 1, Unchanged: 1198, Deprovisioned: 1, ErrorCount: 2,
+		CreatedUsers: []string{"fnakamura", "gokafor"}, UpdatedUsers: []string{"ajohnson"}, DeprovisionedUsers: []string{"bsmith"},
+		Errors: []*idsyncv1.EntryError{{Dn: fi.GetFileName() + ":17", Message: `duplicate id "1002": first on line 4`},
+			{Dn: fi.GetFileName() + ":90", Message: "no id: column \"Employee ID\" is empty"}},
+	}})
 }
 
 func (h *fakeHub) ListDirectories(context.Context, *idsyncv1.ListDirectoriesRequest) (*idsyncv1.ListDirectoriesResponse, error) {

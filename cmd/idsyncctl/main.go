@@ -57,7 +57,7 @@ var commands = []command{
 	{"agent token", "print a single-use enrolment token: --directory NAME [--ttl 24h]", agentToken},
 	{"agent list", "list agents", agentList},
 	{"agent revoke", "revoke an agent: ID", agentRevoke},
-	{"import start", "start an import: --directory NAME [--full] [--wait]", importStart},
+	{"import start", "start an import: --directory NAME [--full] [--wait]; of a csv directory: --file FILE [--dry-run]", importStart},
 	{"import list", "list import runs: [--directory NAME] [--limit N]", importList},
 	{"import show", "show a run with its errors: RUN", importShow},
 	{"import confirm", "let a run paused by the safeguard deprovision: RUN", importConfirm},

@@ -165,6 +165,37 @@ func sharedPostgres() (*pgServer, error) {
 	return pgShared.pg, pgShared.err
 }
 
+// PostgresServer is a PostgreSQL of its own for a program that is not a
+// test (the bench), tuned as the tests' is (no fsync).
+type PostgresServer struct{ pg *pgServer }
+
+// StartPostgres initialises a cluster in a temporary directory and runs it
+// on a free loopback port until Stop. Missing PostgreSQL binaries are an
+// error that names what is missing.
+func StartPostgres(ctx context.Context) (*PostgresServer, error) {
+	pg, err := startPostgres(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &PostgresServer{pg}, nil
+}
+
+// CreateDatabase creates a fresh database on the server and returns its
+// DSN.
+func (s *PostgresServer) CreateDatabase(ctx context.Context) (string, error) {
+	name := freshDBName()
+	if err := pgExec(ctx, s.pg.dsn("postgres"), "CREATE DATABASE "+name); err != nil {
+		return "", fmt.Errorf("creating database %s: %w", name, err)
+	}
+	return s.pg.dsn(name), nil
+}
+
+// Pid is the postmaster's process id.
+func (s *PostgresServer) Pid() int { return s.pg.cmd.Process.Pid }
+
+// Stop shuts the server down and deletes its directory.
+func (s *PostgresServer) Stop() { s.pg.stop() }
+
 // dsn is the DSN of database name on the server, as its superuser.
 func (pg *pgServer) dsn(name string) string {
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", pg.port, name)
@@ -279,7 +310,8 @@ func startPostgres(ctx context.Context) (_ *pgServer, err error) {
 		log, _ := os.ReadFile(logPath)
 		return nil, fmt.Errorf("postgres on port %d: %w; log: %s", pg.port, err, tail(string(log)))
 	}
-	if testing.Verbose() {
+	// testing.Verbose panics outside a test binary (StartPostgres).
+	if testing.Testing() && testing.Verbose() {
 		fmt.Fprintf(os.Stderr, "testserver: PostgreSQL on 127.0.0.1:%d (up after %v)\n",
 			pg.port, time.Since(start).Round(time.Millisecond))
 	}

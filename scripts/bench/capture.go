@@ -4,18 +4,15 @@ package main
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/go-ldap/ldap/v3"
-	_ "modernc.org/sqlite" // the hub's store, read-only: the commit observer
 
 	"github.com/idsync/idsync/internal/devstack"
 	"github.com/idsync/idsync/internal/gendir"
@@ -84,40 +81,6 @@ type captureResults struct {
 	ad     *latencies
 	// adSkipped says why there is no AD figure.
 	adSkipped string
-}
-
-// hubDB is a read-only connection to a hub's SQLite store.
-type hubDB struct {
-	db    *sql.DB
-	dirID int64
-	row   *sql.Stmt
-}
-
-func openHubDB(ctx context.Context, dataDir, directory string) (*hubDB, error) {
-	db, err := sql.Open("sqlite", filepath.Join(dataDir, "hub.db")+"?_busy_timeout=10000&_query_only=1")
-	if err != nil {
-		return nil, fmt.Errorf("opening the hub's store: %w", err)
-	}
-	h := &hubDB{db: db}
-	if err := db.QueryRowContext(ctx, `SELECT id FROM directories WHERE name = ?`, directory).Scan(&h.dirID); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("directory %s in the hub's store: %w", directory, err)
-	}
-	if h.row, err = db.PrepareContext(ctx, `SELECT title, updated_at FROM objects WHERE directory_id = ? AND external_id = ?`); err != nil {
-		db.Close()
-		return nil, err
-	}
-	return h, nil
-}
-
-func (h *hubDB) Close() error { return h.db.Close() }
-
-// title returns a user's title and the hub's stamp of its last write.
-func (h *hubDB) title(ctx context.Context, ext string) (string, time.Time, error) {
-	var title string
-	var updated int64
-	err := h.row.QueryRowContext(ctx, h.dirID, ext).Scan(&title, &updated)
-	return title, time.UnixMicro(updated), err
 }
 
 // watch is one change in flight.
@@ -336,8 +299,8 @@ func waitBurst(ctx context.Context, db *hubDB, n int, tag, sentinelExt string, s
 	deadline := time.Now().Add(time.Minute)
 	for {
 		var count, newest int64
-		err := db.db.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(MAX(updated_at), 0) FROM objects
-			WHERE directory_id = ? AND title LIKE ?`, db.dirID, tag+"-%").Scan(&count, &newest)
+		err := db.db.QueryRowContext(ctx, db.q(`SELECT COUNT(*), COALESCE(MAX(`+db.micros("updated_at")+`), 0) FROM objects
+			WHERE directory_id = ? AND title LIKE ?`), db.dirID, tag+"-%").Scan(&count, &newest)
 		if err != nil {
 			return 0, 0, fmt.Errorf("counting the %s burst in the hub's store: %w", tag, err)
 		}
@@ -394,7 +357,7 @@ func (s *stack) observe(ctx context.Context, strategy string, srv *testserver.En
 	if err != nil {
 		return nil, nil, err
 	}
-	db, err := openHubDB(ctx, s.hub.DataDir, directoryName)
+	db, err := s.openHubDB(ctx)
 	return ids, db, err
 }
 
@@ -449,14 +412,18 @@ func (b *bench) openLDAPCapture(ctx context.Context, st *stack, srv *testserver.
 		return fmt.Errorf("backlog: %w", err)
 	}
 	meter = newCPUMeter(map[string]int{"slapd": st.slapd, "hub": st.hub.Cmd.Process.Pid})
+	stopProfile := st.prof.profile("backlog")
 	restart := time.Now()
 	if err := st.startAgent(ctx); err != nil {
+		stopProfile()
 		return err
 	}
-	if bu.backlog, bu.backlogStamped, err = waitBurst(ctx, db, n, "backlog", sentinel, restart); err != nil {
-		return err
-	}
+	bu.backlog, bu.backlogStamped, err = waitBurst(ctx, db, n, "backlog", sentinel, restart)
 	bu.backlogCPU = meter.since()
+	stopProfile()
+	if err != nil {
+		return err
+	}
 	bu.backlogCPU["agent"], _ = cpuTime(st.agent.Cmd.Process.Pid) // all of the new agent's
 	return nil
 }

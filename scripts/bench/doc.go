@@ -48,6 +48,24 @@
 // reaching a SCIM app's rule groups (p50, p99 over 200 changes), and holds
 // them to the issue's targets.
 //
+// With -csv (the default) it then imports a generated HR export of
+// -csv-rows rows (100,000) into a csv directory of a fresh hub with
+// `idsyncctl import start --file --full --wait`, timed from the command's
+// start to the run's end: into an empty directory, the same file again,
+// and a file with a tenth of its rows changed and 1% gone (csv.go); the
+// issue's target is under 10 s for the first.
+// With -scale (10,000 and 100,000 users; -scale-1m adds 1,000,000) it
+// then runs the scale run (scale.go): per size a slapd of its own and, per
+// store (-scale-stores: SQLite and PostgreSQL, a PostgreSQL of its own as
+// the tests start it), a fresh hub through a first import, a re-import, a
+// backlog of 10,000 changes drained from the checkpoint and a push of
+// 10,000 users, each with its time and the hub's (and PostgreSQL's) CPU,
+// then the peak RSS of agent and hub and the store's size.
+//
+// With -hub-cpuprofile DIR each hub profiles its CPU in each measured
+// phase (the hub's IDSYNC_HUB_CPUPROFILE, cmd/idsync-hub/profile_unix.go),
+// one file per phase in DIR, for go tool pprof.
+//
 // With -console (the default) it runs server/hub's BenchmarkConsolePages
 // (consolebench_test.go, through go test -bench): a hub whose SQLite store
 // holds 100,000 users and 1,000 groups, every console page loaded 50
@@ -59,6 +77,7 @@
 // `internal/testserver`, `internal/gendir`, `internal/scimtest`), go-ldap
 // (`github.com/go-ldap/ldap/v3`), `server/ingest` with `server/store` for
 // the filters and attributes the hub sends an agent, `server/scim` for the
-// provisioning baseline, the SQLite driver (`modernc.org/sqlite`) to observe
-// the hub's store read-only, and `golang.org/x/sync/errgroup`.
+// provisioning baseline, the SQLite driver (`modernc.org/sqlite`) and pgx's
+// database/sql driver (`github.com/jackc/pgx/v5/stdlib`) to observe the
+// hub's store from outside, and `golang.org/x/sync/errgroup`.
 package main

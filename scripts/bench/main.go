@@ -12,6 +12,8 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -29,6 +31,9 @@ type options struct {
 	// cpuProfile, when set, is where the CPU profile of the raw go-ldap
 	// reads (this process) goes.
 	cpuProfile string
+	// hubProfiles, when set, is the directory where the hub's CPU
+	// profiles of each measured phase go.
+	hubProfiles string
 	// timeline, when positive, samples the processes' CPU use at that
 	// interval during each idsync import and prints it.
 	timeline time.Duration
@@ -46,6 +51,13 @@ type options struct {
 	rules bool
 	// console, when set, times the console's pages (issue 14).
 	console bool
+	// csv, when set, measures file imports (issue 16): csvRows rows.
+	csv     bool
+	csvRows int
+	// scaleSizes are the directory sizes of the scale run (issue 17), on
+	// each of scaleStores; none: no scale run.
+	scaleSizes  []int
+	scaleStores []string
 }
 
 func parseFlags(args []string) (options, error) {
@@ -58,6 +70,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.keep, "keep", false, "keep the temporary directory (binaries, slapd, hub data, logs)")
 	fs.BoolVar(&o.verbose, "v", false, "copy the hub's and agents' logs to standard error")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the raw go-ldap reads to `FILE`")
+	fs.StringVar(&o.hubProfiles, "hub-cpuprofile", "", "write CPU profiles of the hub, one per measured phase, into `DIR`")
 	fs.DurationVar(&o.timeline, "timeline", 0, "print the CPU use of slapd, agent and hub every `INTERVAL` during each idsync import")
 	fs.BoolVar(&o.imports, "import", true, "measure full imports against raw reads (-import=false skips them, and change capture with them)")
 	fs.BoolVar(&o.capture, "capture", true, "measure change capture: latency against slapd and Samba AD, and a burst drained")
@@ -71,6 +84,11 @@ func parseFlags(args []string) (options, error) {
 	fs.IntVar(&o.pushUsers, "push-users", 10_000, "users of the provisioning push")
 	fs.BoolVar(&o.rules, "rules", true, "measure group rules: a full evaluation over 100,000 users, and a profile change to the app's rule groups (go test -bench ./server/rules/)")
 	fs.BoolVar(&o.console, "console", true, "time every console page at 100,000 users and 1,000 groups (go test -bench ConsolePages ./server/hub/)")
+	fs.BoolVar(&o.csv, "csv", true, "measure file imports: a generated HR export streamed by idsyncctl import start --file --full --wait")
+	fs.IntVar(&o.csvRows, "csv-rows", 100_000, "rows of the csv import")
+	scale := fs.String("scale", "10000,100000", "directory sizes of the scale run: first import, re-import, a backlog of 10,000 changes and a push of 10,000 users on each store (\"\" skips it)")
+	scale1M := fs.Bool("scale-1m", false, "add 1,000,000 users to the scale run (loading slapd alone takes minutes)")
+	stores := fs.String("scale-stores", "sqlite,postgres", "the hub's stores in the scale run")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -83,7 +101,7 @@ func parseFlags(args []string) (options, error) {
 		if !set["runs"] {
 			o.runs = 1
 		}
-		for flag, v := range map[string]*int{"capture-changes": &c.steady, "capture-burst": &c.burst, "capture-ad-changes": &c.adChanges, "push-users": &o.pushUsers} {
+		for flag, v := range map[string]*int{"capture-changes": &c.steady, "capture-burst": &c.burst, "capture-ad-changes": &c.adChanges, "push-users": &o.pushUsers, "csv-rows": &o.csvRows} {
 			if !set[flag] {
 				*v /= 10
 			}
@@ -91,6 +109,28 @@ func parseFlags(args []string) (options, error) {
 	}
 	if o.groups < 0 {
 		o.groups = max(1, o.users/100)
+	}
+	if *short && !set["scale"] {
+		*scale = "1000"
+	}
+	for _, f := range strings.FieldsFunc(*scale, func(r rune) bool { return r == ',' }) {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 2 {
+			return o, fmt.Errorf("-scale %q: %q is not a size of at least 2", *scale, f)
+		}
+		o.scaleSizes = append(o.scaleSizes, n)
+	}
+	if *scale1M {
+		o.scaleSizes = append(o.scaleSizes, 1_000_000)
+	}
+	for _, st := range strings.FieldsFunc(*stores, func(r rune) bool { return r == ',' }) {
+		if st = strings.TrimSpace(st); st != "sqlite" && st != "postgres" {
+			return o, fmt.Errorf("-scale-stores %q: %q is neither sqlite nor postgres", *stores, st)
+		}
+		o.scaleStores = append(o.scaleStores, strings.TrimSpace(st))
+	}
+	if len(o.scaleStores) == 0 {
+		o.scaleSizes = nil
 	}
 	// Change capture runs on the last import's stack.
 	o.capture = o.capture && o.imports
@@ -105,8 +145,10 @@ func parseFlags(args []string) (options, error) {
 		return o, fmt.Errorf("-users %d: the capture measurements need at least 2", o.users)
 	case o.push && o.pushUsers < 1:
 		return o, fmt.Errorf("-push-users %d: must be at least 1", o.pushUsers)
-	case !o.imports && !o.push && !o.rules && !o.console:
-		return o, errors.New("-import=false, -push=false, -rules=false and -console=false: nothing to measure")
+	case o.csv && o.csvRows < 100:
+		return o, fmt.Errorf("-csv-rows %d: must be at least 100", o.csvRows)
+	case !o.imports && !o.push && !o.rules && !o.csv && !o.console && len(o.scaleSizes) == 0:
+		return o, errors.New("-import=false, -push=false, -rules=false, -csv=false, -console=false and -scale \"\": nothing to measure")
 	}
 	return o, nil
 }
@@ -146,6 +188,33 @@ type bench struct {
 	opts     options
 	progress io.Writer
 	start    time.Time
+	// hubProfiles is the absolute -hub-cpuprofile, "" without.
+	hubProfiles string
+}
+
+// freshStack starts a stack on slapd srv in dir, with the hub's store in
+// the PostgreSQL database dsn ("" for SQLite), profiled when the bench
+// asks; done stops it and removes dir (unless -keep).
+func (b *bench) freshStack(ctx context.Context, bins devstack.Binaries, dir, dsn string, srv *testserver.Endpoint, slapd int) (st *stack, done func(), err error) {
+	if st, err = startStackOn(ctx, bins, dir, dsn, "openldap", srv, slapd, b.tee()); err != nil {
+		return nil, nil, err
+	}
+	st.prof = b.profiler(st)
+	return st, func() {
+		st.stop()
+		if !b.opts.keep {
+			os.RemoveAll(dir)
+		}
+	}, nil
+}
+
+// profiler returns the CPU profiler of st's hub, nil unless
+// -hub-cpuprofile asks for profiles.
+func (b *bench) profiler(st *stack) *hubProfiler {
+	if b.hubProfiles == "" {
+		return nil
+	}
+	return &hubProfiler{pid: st.hub.Cmd.Process.Pid, dir: os.Getenv(hubProfileEnv), out: b.hubProfiles, logf: b.logf}
 }
 
 func (b *bench) logf(format string, args ...any) {
@@ -207,6 +276,16 @@ func (b *bench) run(ctx context.Context) (_ *results, err error) {
 		return nil, werr
 	}
 
+	if d := b.opts.hubProfiles; d != "" {
+		if b.hubProfiles, err = filepath.Abs(d); err != nil {
+			return nil, err
+		}
+		if err := os.MkdirAll(b.hubProfiles, 0o755); err != nil {
+			return nil, err
+		}
+		// Every hub this process starts inherits it.
+		os.Setenv(hubProfileEnv, filepath.Join(root, "hubprof"))
+	}
 	res := &results{opts: b.opts, total: b.opts.users + b.opts.groups, loadBefore: loadAverage()}
 	if b.opts.imports {
 		if err := b.imports(ctx, bins, root, srv, res); err != nil {
@@ -216,6 +295,16 @@ func (b *bench) run(ctx context.Context) (_ *results, err error) {
 	if b.opts.push {
 		if res.push, err = b.pushSection(ctx, bins, filepath.Join(root, "push")); err != nil {
 			return nil, fmt.Errorf("provisioning push: %w", err)
+		}
+	}
+	if b.opts.csv {
+		if res.csv, err = b.csvSection(ctx, bins, filepath.Join(root, "csv"), b.opts.csvRows); err != nil {
+			return nil, fmt.Errorf("csv import: %w", err)
+		}
+	}
+	if len(b.opts.scaleSizes) > 0 {
+		if res.scale, err = b.scaleSection(ctx, bins, filepath.Join(root, "scale")); err != nil {
+			return nil, fmt.Errorf("scale run: %w", err)
 		}
 	}
 	if b.opts.rules {
@@ -303,16 +392,11 @@ func (b *bench) rawReads(ctx context.Context, srv *testserver.SlapdServer, slapd
 // idsyncRound runs a fresh stack in dir through a first import and a
 // re-import, and records the processes' peak memory before stopping them.
 func (b *bench) idsyncRound(ctx context.Context, bins devstack.Binaries, dir string, srv *testserver.SlapdServer, slapd, i int, res *results) error {
-	st, err := startStack(ctx, bins, dir, "openldap", &srv.Endpoint, slapd, b.tee())
+	st, done, err := b.freshStack(ctx, bins, dir, "", &srv.Endpoint, slapd)
 	if err != nil {
 		return err
 	}
-	defer func() {
-		st.stop()
-		if !b.opts.keep {
-			os.RemoveAll(dir)
-		}
-	}()
+	defer done()
 	for _, phase := range []struct {
 		name string
 		into *[]importResult
@@ -324,7 +408,9 @@ func (b *bench) idsyncRound(ctx context.Context, bins devstack.Binaries, dir str
 		if b.opts.timeline > 0 {
 			tl = startTimeline(st.pids(), b.opts.timeline)
 		}
+		stop := st.prof.profile(fmt.Sprintf("%s-%d", strings.ReplaceAll(phase.name, " ", "-"), i+1))
 		r, err := st.importFull(ctx, res.total)
+		stop()
 		if tl != nil {
 			tl.stop(b.progress, fmt.Sprintf("run %d, %s", i+1, phase.name))
 		}

@@ -107,26 +107,12 @@ func (b *bench) pushSection(ctx context.Context, bins devstack.Binaries, dir str
 	n := b.opts.pushUsers
 	var group string
 	b.logf("push: loading slapd with %d users in one group", n)
-	srv, err := testserver.StartSlapd(ctx, testserver.SlapdOptions{
-		Dir: filepath.Join(dir, "slapd"),
-		Preload: func(base string, emit func(gendir.Entry) error) error {
-			g, err := gendir.New(gendir.Options{BaseDN: base, Seed: 4, Users: n, Groups: 1,
-				GroupSize: func(int) int { return n }})
-			if err != nil {
-				return err
-			}
-			group = g.GroupCN(0)
-			return g.Each(emit)
-		},
-	})
+	srv, slapd, err := startGenerated(ctx, filepath.Join(dir, "slapd"), gendir.Options{Seed: 4, Users: n, Groups: 1,
+		GroupSize: func(int) int { return n }}, func(g *gendir.Generator) { group = g.GroupCN(0) })
 	if err != nil {
 		return nil, err
 	}
 	defer srv.Stop()
-	slapd, err := pidFile(filepath.Join(srv.Dir, "slapd.pid"))
-	if err != nil {
-		return nil, fmt.Errorf("slapd's pid: %w", err)
-	}
 	res := &pushResults{users: n, loadBefore: loadAverage()}
 	defer func() { res.loadAfter = loadAverage() }()
 	for i := range b.opts.runs {
@@ -146,16 +132,11 @@ func (b *bench) pushSection(ctx context.Context, bins devstack.Binaries, dir str
 // app, then runs the baseline with the bodies the app received.
 func (b *bench) pushRound(ctx context.Context, bins devstack.Binaries, dir string, srv *testserver.SlapdServer, slapd int, group string) (pushRun, error) {
 	n := b.opts.pushUsers
-	st, err := startStack(ctx, bins, dir, "openldap", &srv.Endpoint, slapd, b.tee())
+	st, done, err := b.freshStack(ctx, bins, dir, "", &srv.Endpoint, slapd)
 	if err != nil {
 		return pushRun{}, err
 	}
-	defer func() {
-		st.stop()
-		if !b.opts.keep {
-			os.RemoveAll(dir)
-		}
-	}()
+	defer done()
 	if _, err := st.importFull(ctx, n+1); err != nil {
 		return pushRun{}, err
 	}
@@ -263,7 +244,7 @@ func (b *bench) push(ctx context.Context, st *stack, app *scimtest.Server, group
 	// Writing 5 to clear_refs resets VmHWM to the current RSS (Linux 4.0),
 	// so the peak read afterwards is the push's own.
 	r.resetPeak = os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", hub), []byte("5"), 0) == nil
-	q, err := openQueue(ctx, st.hub.DataDir, pushApp)
+	q, err := st.openQueue(ctx, pushApp)
 	if err != nil {
 		return r, err
 	}
@@ -277,13 +258,16 @@ func (b *bench) push(ctx context.Context, st *stack, app *scimtest.Server, group
 		tl = startTimeline(pids, b.opts.timeline)
 	}
 	meter := newCPUMeter(pids)
+	stopProfile := st.prof.profile(fmt.Sprintf("push-%s", filepath.Base(st.dir)))
 
 	start := time.Now()
 	if _, err := st.ctl(ctx, "app", "assign", pushApp, "--group", group); err != nil {
+		stopProfile()
 		return r, err
 	}
 	r.assign = time.Since(start)
 	full, samples, err := st.waitPushed(ctx, q, app, n, start, conns)
+	stopProfile()
 	r.observed = time.Since(start)
 	r.cpu = meter.since()
 	if tl != nil {
@@ -381,8 +365,8 @@ type queueReader struct {
 	stmt  *sql.Stmt
 }
 
-func openQueue(ctx context.Context, dataDir, app string) (_ *queueReader, err error) {
-	h, err := openHubDB(ctx, dataDir, directoryName)
+func (s *stack) openQueue(ctx context.Context, app string) (_ *queueReader, err error) {
+	h, err := s.openHubDB(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -392,10 +376,10 @@ func openQueue(ctx context.Context, dataDir, app string) (_ *queueReader, err er
 		}
 	}()
 	q := &queueReader{h: h}
-	if err := h.db.QueryRowContext(ctx, `SELECT id FROM apps WHERE name = ?`, app).Scan(&q.appID); err != nil {
+	if err := h.db.QueryRowContext(ctx, h.q(`SELECT id FROM apps WHERE name = ?`), app).Scan(&q.appID); err != nil {
 		return nil, fmt.Errorf("app %s in the hub's store: %w", app, err)
 	}
-	if q.stmt, err = h.db.PrepareContext(ctx, `SELECT state, COUNT(*) FROM jobs WHERE app_id = ? GROUP BY state`); err != nil {
+	if q.stmt, err = h.db.PrepareContext(ctx, h.q(`SELECT state, COUNT(*) FROM jobs WHERE app_id = ? GROUP BY state`)); err != nil {
 		return nil, err
 	}
 	return q, nil
@@ -461,17 +445,17 @@ func readPhases(ctx context.Context, q *queueReader, start time.Time, n int) (pu
 	since := func(us int64) time.Duration { return time.UnixMicro(us).Sub(start) }
 	t0 := start.UnixMicro()
 	var scopeCreated, scopeFinished sql.NullInt64
-	err := h.db.QueryRowContext(ctx, `SELECT created_at, finished_at FROM jobs
-		WHERE app_id = ? AND kind = 'reconcile' AND target = 'scope' AND created_at >= ? ORDER BY id LIMIT 1`, appID, t0).
+	err := h.db.QueryRowContext(ctx, h.q(`SELECT `+h.micros("created_at")+`, `+h.micros("finished_at")+` FROM jobs
+		WHERE app_id = ? AND kind = 'reconcile' AND target = 'scope' AND `+h.micros("created_at")+` >= ? ORDER BY id LIMIT 1`), appID, t0).
 		Scan(&scopeCreated, &scopeFinished)
 	if err != nil {
 		return p, fmt.Errorf("the scope job in the hub's store: %w", err)
 	}
 	p.scopeQueued, p.scopeDone = since(scopeCreated.Int64), since(scopeFinished.Int64)
 
-	rows, err := h.db.QueryContext(ctx, `SELECT a.created_at, a.updated_at, j.finished_at FROM accounts a
+	rows, err := h.db.QueryContext(ctx, h.q(`SELECT `+h.micros("a.created_at")+`, `+h.micros("a.updated_at")+`, `+h.micros("j.finished_at")+` FROM accounts a
 		JOIN jobs j ON j.app_id = a.app_id AND j.kind = 'user' AND j.target = a.user_id
-		WHERE a.app_id = ? AND j.created_at >= ?`, appID, t0)
+		WHERE a.app_id = ? AND `+h.micros("j.created_at")+` >= ?`), appID, t0)
 	if err != nil {
 		return p, fmt.Errorf("user jobs in the hub's store: %w", err)
 	}

@@ -39,6 +39,10 @@ type results struct {
 	rules *rulesResults
 	// console is nil when the console's pages were not measured.
 	console *consoleResults
+	// csv is nil when file imports were not measured.
+	csv *csvResults
+	// scale is nil without a scale run.
+	scale *scaleResults
 }
 
 // timing is one row of the table: several runs of one measure, with the
@@ -96,6 +100,12 @@ func (r *results) print(w io.Writer) {
 	}
 	if r.push != nil {
 		r.push.print(w)
+	}
+	if r.csv != nil {
+		r.csv.print(w)
+	}
+	if r.scale != nil {
+		r.scale.print(w)
 	}
 	if r.rules != nil {
 		r.rules.print(w)

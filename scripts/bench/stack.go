@@ -32,6 +32,11 @@ type stack struct {
 	config string
 	tee    io.Writer
 	id     string
+	// prof takes the hub's CPU profiles (-hub-cpuprofile); nil without.
+	prof *hubProfiler
+	// dsn is the hub's PostgreSQL database; "" for SQLite in its data
+	// directory.
+	dsn string
 }
 
 // startStack starts a hub in dir, adds the directory of the kind (openldap
@@ -39,11 +44,21 @@ type stack struct {
 // online. slapd is slapd's pid for the CPU figures, 0 for another server.
 // On error it stops what it started.
 func startStack(ctx context.Context, bins devstack.Binaries, dir, kind string, srv *testserver.Endpoint, slapd int, tee io.Writer) (_ *stack, err error) {
-	hub, err := devstack.StartHub(ctx, bins, devstack.HubOptions{DataDir: filepath.Join(dir, "hub"), Tee: tee})
+	return startStackOn(ctx, bins, dir, "", kind, srv, slapd, tee)
+}
+
+// startStackOn is startStack with the hub's store in the PostgreSQL
+// database dsn ("" for SQLite).
+func startStackOn(ctx context.Context, bins devstack.Binaries, dir, dsn, kind string, srv *testserver.Endpoint, slapd int, tee io.Writer) (_ *stack, err error) {
+	o := devstack.HubOptions{DataDir: filepath.Join(dir, "hub"), Tee: tee}
+	if dsn != "" {
+		o.Store, o.DSN = "postgres", dsn
+	}
+	hub, err := devstack.StartHub(ctx, bins, o)
 	if err != nil {
 		return nil, fmt.Errorf("starting the hub: %w", err)
 	}
-	s := &stack{dir: dir, hub: hub, slapd: slapd, bins: bins, tee: tee}
+	s := &stack{dir: dir, hub: hub, slapd: slapd, bins: bins, tee: tee, dsn: dsn}
 	defer func() {
 		if err != nil {
 			s.stop()
@@ -226,7 +241,15 @@ func (s *stack) memory() (memory, error) {
 	if m.hubPeak, err = peakRSS(s.hub.Cmd.Process.Pid); err != nil {
 		return m, fmt.Errorf("hub: %w", err)
 	}
-	db := filepath.Join(s.hub.DataDir, "hub.db")
+	sz, err := sqliteSize(s.hub.DataDir)
+	m.db, m.wal = sz.db, sz.wal
+	return m, err
+}
+
+// sqliteSize is the size of the hub's hub.db and its WAL in dataDir.
+func sqliteSize(dataDir string) (memory, error) {
+	var m memory
+	db := filepath.Join(dataDir, "hub.db")
 	fi, err := os.Stat(db)
 	if err != nil {
 		return m, fmt.Errorf("the hub's store: %w", err)

@@ -25,6 +25,8 @@ type Store interface {
 	GetDirectory(ctx context.Context, name string) (*store.Directory, error)
 	GetGroup(ctx context.Context, id string) (*store.Group, error)
 	FindGroups(ctx context.Context, directoryID int64, name string) ([]*store.Group, error)
+	// A rule's group holds no admin grant.
+	RuleOfGroup(ctx context.Context, groupID string) (*store.Rule, error)
 }
 
 // Auditor writes audit events (server/audit.Log).

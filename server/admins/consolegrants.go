@@ -104,6 +104,15 @@ func (s *Service) CreateGrant(ctx context.Context, ng NewGrant, by string) (Gran
 	if err != nil {
 		return Grant{}, err
 	}
+	// A rule fills its group from what directories and sources say of
+	// users; who is an admin is not theirs to say (server/rules refuses a
+	// rule on a grant's group alike).
+	if r, err := s.st.RuleOfGroup(ctx, holder.ID); err == nil {
+		return Grant{}, refusal.Unmetf("group %s/%s is filled by rule %s, and a rule does not decide who is an admin: "+
+			"grant the role to a group whose members admins choose", holder.Directory, holder.Name, r.Name)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return Grant{}, fmt.Errorf("reading the rule of group %s/%s: %w", holder.Directory, holder.Name, err)
+	}
 	groups, err := s.grantGroups(ctx, ng.Groups)
 	if err != nil {
 		return Grant{}, err

@@ -19,6 +19,7 @@ import (
 	"github.com/idsync/idsync/server/agents"
 	"github.com/idsync/idsync/server/auth"
 	"github.com/idsync/idsync/server/authn"
+	"github.com/idsync/idsync/server/csvimport"
 	"github.com/idsync/idsync/server/directories"
 	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/notify"
@@ -41,6 +42,7 @@ type AdminServer struct {
 	authn       *authn.Service
 	people      *people.Service
 	rules       *rules.Engine
+	files       *csvimport.Service
 	notify      *notify.Service
 }
 
@@ -95,6 +97,8 @@ type AdminConfig struct {
 	People *people.Service
 	// Rules serves the group rules (nil: not served).
 	Rules *rules.Engine
+	// Files imports files into csv directories (nil: not served).
+	Files *csvimport.Service
 	// Notify manages the notification channels (nil: not served).
 	Notify *notify.Service
 }
@@ -102,7 +106,8 @@ type AdminConfig struct {
 // NewAdminServer returns the admin service.
 func NewAdminServer(c AdminConfig) *AdminServer {
 	return &AdminServer{store: c.Store, runs: c.Runs, agents: c.Agents, reports: c.Reports, directories: c.Directories,
-		admins: c.Admins, authn: c.Authn, people: c.People, rules: c.Rules, notify: c.Notify}
+		admins: c.Admins, authn: c.Authn, people: c.People, rules: c.Rules, files: c.Files,
+		notify: c.Notify}
 }
 
 func (s *AdminServer) directory(ctx context.Context, name string) (*store.Directory, error) {
@@ -538,10 +543,14 @@ func (s *AdminServer) GetGroup(ctx context.Context, req *idsyncv1.GetGroupReques
 	if err != nil {
 		return nil, err
 	}
+	scope, err := groupScopeOf(ctx, s.store)
+	if err != nil {
+		return nil, err
+	}
 	for _, pg := range pushes {
 		if name, ok := apps[pg.AppID]; ok {
 			resp.Apps = append(resp.Apps, &idsyncv1.GroupInApp{App: name, RemoteId: pg.RemoteID,
-				Name: cmp.Or(pg.DisplayName, g.Name), Drift: pg.Drift, Found: pg.Found})
+				Name: cmp.Or(pg.DisplayName, g.Name), Drift: scope.change(pg.Drift), Found: scope.change(pg.Found)})
 		}
 	}
 	slices.SortFunc(resp.Apps, func(a, b *idsyncv1.GroupInApp) int { return strings.Compare(a.App, b.App) })

@@ -85,7 +85,7 @@ func (s *AdminServer) ListAuditEvents(ctx context.Context, req *idsyncv1.ListAud
 
 // GetReport computes one report as a table.
 func (s *AdminServer) GetReport(ctx context.Context, req *idsyncv1.GetReportRequest) (*idsyncv1.GetReportResponse, error) {
-	t, err := s.reports.Compute(ctx, req.GetName(), auth.ScopeOf(ctx).App, time.Now())
+	t, err := s.reports.Compute(ctx, req.GetName(), auth.ScopeOf(ctx), time.Now())
 	if err != nil {
 		return nil, statusErr(err, "")
 	}

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 
@@ -30,6 +31,7 @@ import (
 	"github.com/idsync/idsync/server/agents"
 	"github.com/idsync/idsync/server/audit"
 	"github.com/idsync/idsync/server/auth"
+	"github.com/idsync/idsync/server/csvimport"
 	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/runs"
 	"github.com/idsync/idsync/server/sessions"
@@ -92,6 +94,7 @@ type AgentServer struct {
 	opts   AgentOptions
 	hub    *sessions.Registry
 	audit  *audit.Log
+	files  *csvimport.Service
 }
 
 // AgentStore is what the agent service's streams read and write of the
@@ -125,13 +128,16 @@ type AgentConfig struct {
 	Log      *slog.Logger
 	Audit    *audit.Log
 	Options  AgentOptions
+	// Files imports the files agents send from watched folders (nil:
+	// refused).
+	Files *csvimport.Service
 }
 
 // NewAgentServer returns the agent service.
 func NewAgentServer(cfg AgentConfig) *AgentServer {
 	cfg.Options.defaults()
 	return &AgentServer{store: cfg.Store, engine: cfg.Engine, runs: cfg.Runs, agents: cfg.Agents, ca: cfg.CA, hub: cfg.Sessions,
-		log: cfg.Log.With("component", "agents"), opts: cfg.Options, audit: cfg.Audit}
+		log: cfg.Log.With("component", "agents"), opts: cfg.Options, audit: cfg.Audit, files: cfg.Files}
 }
 
 // Enroll trades a single-use token and a CSR for a client certificate.
@@ -251,6 +257,13 @@ type session struct {
 	sentRuns map[int64]bool
 	appliers map[int64]*ingest.RunApplier
 	lagAt    time.Time // last lag recorded (apply loop only)
+
+	// upload is the file the agent is sending from a watched folder
+	// (receive loop only; one at a time).
+	upload *fileUpload
+	// seenAt is when the agent was last recorded seen (Unix nanoseconds),
+	// by the receive loop or the apply loop.
+	seenAt atomic.Int64
 }
 
 func newSession(s *AgentServer, a *store.Agent, hello *idsyncv1.Hello, certExpiry time.Time) *session {
@@ -270,7 +283,7 @@ func newSession(s *AgentServer, a *store.Agent, hello *idsyncv1.Hello, certExpir
 		caps: newCapabilities(hello.GetCapabilities()), certExpiry: certExpiry,
 		log:      s.log.With("agent", a.ID, "session", id),
 		out:      make(chan *idsyncv1.ConnectResponse, 16),
-		applyCh:  make(chan *preparedBatch, 2),
+		applyCh:  make(chan *preparedBatch, maxGroup), // a group commit's batches
 		wake:     make(chan struct{}, 1),
 		stopped:  make(chan struct{}),
 		done:     make(chan struct{}),
@@ -373,6 +386,9 @@ func (ss *session) welcome(ctx context.Context) (*idsyncv1.ConnectResponse, erro
 		if err != nil {
 			return nil, statusErr(err, "loading directory %s", name)
 		}
+		if !ingest.ReadByAgents(d.Kind) {
+			continue // the agent sends files of it, and reads nothing
+		}
 		cp, err := ss.s.store.Checkpoint(ctx, d.ID)
 		if err != nil {
 			return nil, statusErr(err, "loading checkpoint of %s", name)
@@ -427,8 +443,36 @@ func (ss *session) sendLoop(ctx context.Context, stream idsyncv1.AgentService_Co
 	}
 }
 
+// seen records the agent seen now, at most once a second: a busy stream
+// would otherwise write once per batch. Both loops call it — the receive
+// loop for each message, the apply loop before each commit — so that the
+// agent stays seen while its batches commit: on SQLite the receive loop's
+// write waits for the one writer, which a commit holds. A replaced session
+// gets its stop error.
+func (ss *session) seen(ctx context.Context) error {
+	now := time.Now()
+	last := ss.seenAt.Load()
+	if now.Sub(time.Unix(0, last)) < time.Second || !ss.seenAt.CompareAndSwap(last, now.UnixNano()) {
+		return nil
+	}
+	err := ss.s.store.AgentSeen(ctx, ss.agent.ID, ss.id, now)
+	switch {
+	case errors.Is(err, store.ErrConflict):
+		ss.replaced("")
+		return ss.stopErr
+	case err != nil:
+		ss.log.Warn("recording heartbeat", "err", err)
+	}
+	return nil
+}
+
 func (ss *session) recvLoop(ctx context.Context, stream idsyncv1.AgentService_ConnectServer) error {
-	var lastSeen time.Time
+	defer func() {
+		if ss.upload != nil { // a file the stream ended in the middle of
+			ss.upload.spool.Discard()
+			ss.upload = nil
+		}
+	}()
 	for {
 		m, err := stream.Recv()
 		if err != nil {
@@ -437,17 +481,8 @@ func (ss *session) recvLoop(ctx context.Context, stream idsyncv1.AgentService_Co
 			}
 			return err
 		}
-		if now := time.Now(); now.Sub(lastSeen) >= time.Second {
-			// Throttled: a busy stream would otherwise write once per batch.
-			lastSeen = now
-			err := ss.s.store.AgentSeen(ctx, ss.agent.ID, ss.id, now)
-			switch {
-			case errors.Is(err, store.ErrConflict):
-				ss.replaced("")
-				return ss.stopErr
-			case err != nil:
-				ss.log.Warn("recording heartbeat", "err", err)
-			}
+		if err := ss.seen(ctx); err != nil {
+			return err
 		}
 		switch msg := m.Msg.(type) {
 		case *idsyncv1.ConnectRequest_ChangeBatch:
@@ -460,6 +495,10 @@ func (ss *session) recvLoop(ctx context.Context, stream idsyncv1.AgentService_Co
 			}
 		case *idsyncv1.ConnectRequest_RenewCertificate:
 			if err := ss.renewCertificate(ctx, msg.RenewCertificate); err != nil {
+				return err
+			}
+		case *idsyncv1.ConnectRequest_FileChunk:
+			if err := ss.onFileChunk(ctx, msg.FileChunk); err != nil {
 				return err
 			}
 		case *idsyncv1.ConnectRequest_Heartbeat, *idsyncv1.ConnectRequest_Progress:
@@ -512,20 +551,90 @@ type preparedBatch struct {
 	checkpoint []byte
 }
 
+// maxGroup bounds the batches of one run that one transaction commits
+// together: those queued while the one before committed (the agent's ack
+// window holds at most 8); maxGroupObjects bounds their objects, and so
+// how long the commit holds the store's writer (SQLite has one), which
+// the agent's heartbeat needs too.
+const (
+	maxGroup        = 8
+	maxGroupObjects = 2000
+)
+
+// objects is what a batch writes or deletes.
+func (pb *preparedBatch) objects() int {
+	return len(pb.batch.Upserts) + len(pb.batch.Deletes) + len(pb.batch.Departed)
+}
+
 // applyLoop commits batches in arrival order and acknowledges each after
-// its commit; the last batch of a run ends the run.
+// its commit; the last batch of a run ends the run. Batches of one run that
+// queued up while the previous commit ran commit together, in one
+// transaction: a busy import or a backlog pays one commit for several
+// batches, and a quiet stream still commits each batch as it comes.
 func (ss *session) applyLoop(ctx context.Context) error {
+	var next *preparedBatch
 	for {
-		var pb *preparedBatch
-		select {
-		case <-ctx.Done():
-			return nil
-		case pb = <-ss.applyCh:
+		pb := next
+		next = nil
+		if pb == nil {
+			select {
+			case <-ctx.Done():
+				return nil
+			case pb = <-ss.applyCh:
+			}
 		}
-		if err := ss.commit(ctx, pb); err != nil {
+		group, objects := []*preparedBatch{pb}, pb.objects()
+	gather:
+		for len(group) < maxGroup && objects < maxGroupObjects && !group[len(group)-1].wire.GetLast() {
+			select {
+			case q := <-ss.applyCh:
+				if q.ap != pb.ap || objects+q.objects() > maxGroupObjects {
+					next = q
+					break gather
+				}
+				group, objects = append(group, q), objects+q.objects()
+			default:
+				break gather
+			}
+		}
+		if err := ss.seen(ctx); err != nil {
+			return err
+		}
+		if err := ss.commitGroup(ctx, group); err != nil {
 			return err
 		}
 	}
+}
+
+// commitGroup commits the batches of one run in one transaction, then
+// does for each what commit does after its own; when that transaction
+// fails, it commits them one by one, which handles the failure.
+func (ss *session) commitGroup(ctx context.Context, group []*preparedBatch) error {
+	if len(group) == 1 {
+		return ss.commit(ctx, group[0])
+	}
+	sbs := make([]*store.Batch, len(group))
+	for i, pb := range group {
+		sbs[i] = pb.batch
+	}
+	res, err := group[0].ap.CommitMany(ctx, sbs)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		for _, pb := range group {
+			if err := ss.commit(ctx, pb); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	for i, pb := range group {
+		if err := ss.committed(ctx, pb, res[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (ss *session) commit(ctx context.Context, pb *preparedBatch) error {
@@ -544,6 +653,13 @@ func (ss *session) commit(ctx context.Context, pb *preparedBatch) error {
 		ss.s.runs.BatchFailed(ctx, runID, err)
 		return ss.cancelRun(ctx, runID, "the hub could not store a batch")
 	}
+	return ss.committed(ctx, pb, res)
+}
+
+// committed does what follows a batch's commit: the run coordinator hears
+// of it, the agent gets its ack, and the last batch of a run ends the run.
+func (ss *session) committed(ctx context.Context, pb *preparedBatch, res store.BatchResult) error {
+	runID, b := pb.runID, pb.wire
 	if res.Duplicate {
 		ss.log.Debug("duplicate batch acknowledged again", "run", runID, "sequence", b.GetSequence())
 	} else if err := ss.afterCommit(ctx, pb); err != nil {

@@ -324,8 +324,8 @@ func (s *AppServer) describeWith(ctx context.Context, a *store.App, f *figures, 
 		if len(g.Missing) == 0 && g.Drift == "" && g.Found == "" {
 			continue
 		}
-		ps := &idsyncv1.PushedGroupState{Name: cmp.Or(name, g.GroupID), Drift: g.Drift, DriftAt: ts(g.DriftAt),
-			CheckedAt: ts(g.CheckedAt), Found: g.Found, FoundAt: ts(g.FoundAt)}
+		ps := &idsyncv1.PushedGroupState{Name: cmp.Or(name, g.GroupID), Drift: scope.change(g.Drift), DriftAt: ts(g.DriftAt),
+			CheckedAt: ts(g.CheckedAt), Found: scope.change(g.Found), FoundAt: ts(g.FoundAt)}
 		for _, id := range g.Missing {
 			user, err := n.name(ctx, store.AssignUser, id)
 			if err != nil {

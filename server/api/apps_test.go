@@ -836,6 +836,27 @@ func TestAppShowsPushedGroups(t *testing.T) {
 	}
 }
 
+// groupApp creates an app that pushes groups and returns it as stored.
+func (w *appWorld) groupApp(t *testing.T, name string) *store.App {
+	t.Helper()
+	w.create(name, func(a *idsyncv1.App) { a.PushGroups = true })
+	a, err := w.st.GetApp(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// staff is group corp/staff.
+func (w *appWorld) staff(t *testing.T) *store.Group {
+	t.Helper()
+	gs, err := w.st.FindGroups(t.Context(), w.dirs["corp"].ID, "staff")
+	if err != nil || len(gs) != 1 {
+		t.Fatalf("FindGroups(staff) = %v, %v", gs, err)
+	}
+	return gs[0]
+}
+
 // TestAppGroupsShown: app show lists the groups an app holds of its own and
 // what an import found pushed groups gained or lost; group show lists the
 // apps that hold a hub group, under what name — an app-admin sees its own
@@ -843,21 +864,8 @@ func TestAppShowsPushedGroups(t *testing.T) {
 func TestAppGroupsShown(t *testing.T) {
 	w := newAppWorld(t)
 	ctx := t.Context()
-	w.create("crm", func(a *idsyncv1.App) { a.PushGroups = true })
-	w.create("wiki", func(a *idsyncv1.App) { a.PushGroups = true })
-	crm, err := w.st.GetApp(ctx, "crm")
-	if err != nil {
-		t.Fatal(err)
-	}
-	wiki, err := w.st.GetApp(ctx, "wiki")
-	if err != nil {
-		t.Fatal(err)
-	}
-	gs, err := w.st.FindGroups(ctx, w.dirs["corp"].ID, "staff")
-	if err != nil || len(gs) != 1 {
-		t.Fatalf("FindGroups(staff) = %v, %v", gs, err)
-	}
-	staff := gs[0]
+	crm, wiki := w.groupApp(t, "crm"), w.groupApp(t, "wiki")
+	staff := w.staff(t)
 	bob, err := w.st.FindUsers(ctx, w.dirs["corp"].ID, "bob")
 	if err != nil || len(bob) != 1 {
 		t.Fatalf("FindUsers(bob) = %v, %v", bob, err)
@@ -952,5 +960,43 @@ func TestAppGroupsShown(t *testing.T) {
 	}
 	if imp, err := w.s.ImportFromApp(ctx, &idsyncv1.ImportFromAppRequest{Name: "crm"}); err != nil || imp.GetGroups() != nil {
 		t.Errorf("import without groups = %v, %v; want no groups read", imp, err)
+	}
+}
+
+// TestAppGroupChangesInScope: what an import or a reconcile found changed
+// by hand in an app's copy of a hub group names the users added or removed
+// there, who may be outside a group-admin's groups: a group-admin of the
+// group is told that it changed, not whom it names, in app show and in
+// group show.
+func TestAppGroupChangesInScope(t *testing.T) {
+	w := newAppWorld(t)
+	ctx := t.Context()
+	crm, staff := w.groupApp(t, "crm"), w.staff(t)
+	if err := w.st.PutPushedGroup(ctx, &store.PushedGroup{AppID: crm.ID, GroupID: staff.ID, RemoteID: "r-crm", DisplayName: "staff"}); err != nil {
+		t.Fatal(err)
+	}
+	const found = "1 member(s) added in the app (zed-of-finance)"
+	if err := w.st.NotePushedGroupDrift(ctx, crm.ID, staff.ID, found, time.Date(2026, 3, 14, 9, 0, 0, 0, time.UTC)); err != nil {
+		t.Fatal(err)
+	}
+	lead := auth.WithAdmin(ctx, &store.AdminToken{ID: "t2", Name: "staff-lead", Role: auth.RoleGroupAdmin, Groups: []string{staff.ID}})
+
+	app, err := w.s.GetApp(lead, &idsyncv1.GetAppRequest{Name: "crm"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	states := app.GetApp().GetPushedGroupStates()
+	if len(states) != 1 || states[0].GetFound() == "" || strings.Contains(states[0].GetFound(), "zed-of-finance") {
+		t.Errorf("app show as the group-admin of staff: pushed group states %v, want staff said changed, naming nobody", states)
+	}
+	g, err := api.NewAdminServer(api.AdminConfig{Store: w.st}).GetGroup(lead, &idsyncv1.GetGroupRequest{Group: staff.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if apps := g.GetApps(); len(apps) != 1 || apps[0].GetFound() == "" || strings.Contains(apps[0].GetFound(), "zed-of-finance") {
+		t.Errorf("group show as the group-admin of staff: apps %v, want crm said changed, naming nobody", apps)
+	}
+	if app, err := w.s.GetApp(ctx, &idsyncv1.GetAppRequest{Name: "crm"}); err != nil || app.GetApp().GetPushedGroupStates()[0].GetFound() != found {
+		t.Errorf("app show as a super-admin: %v (%v), want %q", app.GetApp().GetPushedGroupStates(), err, found)
 	}
 }

@@ -6,8 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -181,15 +184,77 @@ func (s *AdminServer) GetUserDetails(ctx context.Context, req *idsyncv1.GetUserD
 	if err != nil {
 		return nil, statusErr(err, "reading the history of %q", u.Username)
 	}
+	own := &userEvents{st: s.store, u: u, dir: d, runs: map[int64]bool{}}
 	for _, e := range events {
 		if len(resp.History) == limit {
 			break
 		}
-		if e.Target == target || e.Target == target+"@"+d.Name {
+		mine, err := own.of(ctx, e)
+		if err != nil {
+			return nil, statusErr(err, "reading the history of %q", u.Username)
+		}
+		if e.Target == target+"@"+d.Name || e.Target == target && mine {
 			resp.History = append(resp.History, auditToProto(e))
 		}
 	}
 	return resp, nil
+}
+
+// userEvents tells which events of target user:NAME are u's. That target
+// names a user by username alone, which users of other directories share
+// (and a scope may see the one and not the other), so an event is u's only
+// where it shows u's directory: by a run of it (the actor run:N, or a
+// detail "run N: …"), naming the directory in its detail, or u's id.
+type userEvents struct {
+	st interface {
+		GetRun(ctx context.Context, id int64) (*store.Run, error)
+	}
+	u    *store.User
+	dir  *store.Directory
+	runs map[int64]bool // run id → whether it is of u's directory
+}
+
+func (o *userEvents) of(ctx context.Context, e *store.AuditEvent) (bool, error) {
+	if strings.Contains(e.Detail, o.u.ID) || namesDirectory(e.Detail, o.dir.Name) {
+		return true, nil
+	}
+	run, ok := strings.CutPrefix(e.Actor, "run:")
+	if !ok {
+		rest, isRun := strings.CutPrefix(e.Detail, "run ")
+		if run, _, ok = strings.Cut(rest, ":"); !isRun || !ok {
+			return false, nil
+		}
+	}
+	id, err := strconv.ParseInt(run, 10, 64)
+	if err != nil {
+		return false, nil
+	}
+	if mine, ok := o.runs[id]; ok {
+		return mine, nil
+	}
+	r, err := o.st.GetRun(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		o.runs[id] = false
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	o.runs[id] = r.DirectoryID == o.dir.ID
+	return o.runs[id], nil
+}
+
+// namesDirectory reports whether text names "directory NAME", whole.
+func namesDirectory(text, name string) bool {
+	for rest := text; ; {
+		i := strings.Index(rest, "directory "+name)
+		if i < 0 {
+			return false
+		}
+		rest = rest[i+len("directory "+name):]
+		if r, _ := utf8.DecodeRuneInString(rest); rest == "" || !(unicode.IsLetter(r) || unicode.IsDigit(r) || strings.ContainsRune("._-", r)) {
+			return true
+		}
+	}
 }
 
 // auditToProto is an audit event on the wire.

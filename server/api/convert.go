@@ -77,6 +77,8 @@ func kindToProto(k store.DirectoryKind) idsyncv1.DirectoryKind {
 		return idsyncv1.DirectoryKind_DIRECTORY_KIND_SCIM
 	case store.KindLocal:
 		return idsyncv1.DirectoryKind_DIRECTORY_KIND_LOCAL
+	case store.KindCSV:
+		return idsyncv1.DirectoryKind_DIRECTORY_KIND_CSV
 	}
 	return idsyncv1.DirectoryKind_DIRECTORY_KIND_UNSPECIFIED
 }
@@ -91,6 +93,8 @@ func kindFromProto(k idsyncv1.DirectoryKind) store.DirectoryKind {
 		return store.KindSCIM
 	case idsyncv1.DirectoryKind_DIRECTORY_KIND_LOCAL:
 		return store.KindLocal
+	case idsyncv1.DirectoryKind_DIRECTORY_KIND_CSV:
+		return store.KindCSV
 	}
 	return ""
 }
@@ -136,7 +140,18 @@ func directoryFromProto(d *idsyncv1.Directory, base *store.Directory) *store.Dir
 		out.Retention = time.Duration(secs) * time.Second
 	}
 	out.PasswordPolicy = d.GetPasswordPolicy()
+	out.CSV = nil
+	if c := d.GetCsv(); c != nil {
+		out.CSV = &store.CSVLayout{IDColumn: c.GetIdColumn(), StatusColumn: c.GetStatusColumn(), ActiveValues: c.GetActiveValues()}
+	}
 	return out
+}
+
+func csvLayoutToProto(c *store.CSVLayout) *idsyncv1.CsvLayout {
+	if c == nil {
+		return nil
+	}
+	return &idsyncv1.CsvLayout{IdColumn: c.IDColumn, StatusColumn: c.StatusColumn, ActiveValues: c.ActiveValues}
 }
 
 // IntervalOff is how the wire says "no scheduled full imports".
@@ -169,6 +184,7 @@ func directoryToProto(d *store.Directory) *idsyncv1.Directory {
 		WriteBack:                 writeBackToProto(d.WriteBack),
 		RetentionSeconds:          uint64(d.Retention / time.Second),
 		PasswordPolicy:            d.PasswordPolicy,
+		Csv:                       csvLayoutToProto(d.CSV),
 	}
 }
 

@@ -20,7 +20,7 @@
 // It may import `server/store`, `server/ingest`, `server/runs`,
 // `server/provision`, `server/people`, `server/rules`, `server/authn`, `server/sessions`,
 // `server/scim`, `server/agents`, `server/admins`, `server/reports`,
-// `server/directories`, `server/notify`, `server/refusal`, `server/auth`, `server/audit`,
+// `server/directories`, `server/csvimport`, `server/notify`, `server/refusal`, `server/auth`, `server/audit`,
 // `internal/pki`, `internal/version`, the wire types of `proto/idsync/v1`,
 // gRPC's `google.golang.org/grpc/codes` and `google.golang.org/grpc/status`
 // (the servers themselves run in server/hub), protobuf's types

@@ -138,7 +138,7 @@ func (s *AdminServer) hold(ctx context.Context, ref, directory string, a people.
 	if err != nil {
 		return nil, err
 	}
-	held, err := s.people.HoldAs(ctx, u.ID, a, auth.ScopeOf(ctx), auth.Actor(ctx), reason)
+	held, err := s.people.Hold(ctx, u.ID, a, auth.ScopeOf(ctx), auth.Actor(ctx), reason)
 	if err != nil {
 		return nil, peopleErr(err, "%s", a.Verb)
 	}

@@ -119,7 +119,7 @@ func (s *AdminServer) ListGroupRules(ctx context.Context, _ *idsyncv1.ListGroupR
 	resp := &idsyncv1.ListGroupRulesResponse{Rules: []*idsyncv1.GroupRule{}}
 	for _, st := range list {
 		if scope.group(st.Rule.GroupID) {
-			resp.Rules = append(resp.Rules, ruleToProto(st))
+			resp.Rules = append(resp.Rules, ruleToProto(st, scope))
 		}
 	}
 	return resp, nil
@@ -148,11 +148,11 @@ func (s *AdminServer) GetGroupRule(ctx context.Context, req *idsyncv1.GetGroupRu
 	if err != nil {
 		return nil, err
 	}
-	st, _, err := s.ruleStatus(ctx, eng, req.GetName())
+	st, scope, err := s.ruleStatus(ctx, eng, req.GetName())
 	if err != nil {
 		return nil, err
 	}
-	return &idsyncv1.GetGroupRuleResponse{Rule: ruleToProto(st)}, nil
+	return &idsyncv1.GetGroupRuleResponse{Rule: ruleToProto(st, scope)}, nil
 }
 
 // ApplyGroupRule evaluates a rule in full now.
@@ -224,7 +224,7 @@ func (s *AdminServer) CancelGroupRule(ctx context.Context, req *idsyncv1.CancelG
 	if err != nil {
 		return nil, ruleErr(err, req.GetName())
 	}
-	return &idsyncv1.CancelGroupRuleResponse{Rule: ruleToProto(st)}, nil
+	return &idsyncv1.CancelGroupRuleResponse{Rule: ruleToProto(st, &groupScope{})}, nil
 }
 
 var ruleStates = map[rules.State]idsyncv1.GroupRuleState{
@@ -239,11 +239,18 @@ var rulePending = map[store.RulePending]idsyncv1.GroupRulePending{
 	store.RulePendingRemove: idsyncv1.GroupRulePending_GROUP_RULE_PENDING_REMOVE,
 }
 
-func ruleToProto(st *rules.Status) *idsyncv1.GroupRule {
+// ruleToProto encodes a rule as scope sees it: a group-admin is not told
+// the last error, which names the user the expression failed for (and
+// what it gave for that user), who may be outside its groups.
+func ruleToProto(st *rules.Status, scope *groupScope) *idsyncv1.GroupRule {
 	r := st.Rule
+	lastError := r.LastError
+	if scope.limited {
+		lastError = ""
+	}
 	out := &idsyncv1.GroupRule{Name: r.Name, Id: uint64(r.ID), GroupId: r.GroupID, Group: r.Group, GroupDirectory: r.Directory,
 		Expr: r.Expr, Directories: slices.Clone(r.DirectoryNames), State: ruleStates[st.State], Pending: rulePending[r.Pending],
-		Members: uint64(max(st.Members, 0)), LastError: r.LastError, LastErrorAt: ts(r.LastErrorAt), CreatedBy: r.CreatedBy,
+		Members: uint64(max(st.Members, 0)), LastError: lastError, LastErrorAt: ts(r.LastErrorAt), CreatedBy: r.CreatedBy,
 		CreatedAt: ts(r.CreatedAt), UpdatedAt: ts(r.UpdatedAt)}
 	if st.Run != nil {
 		run := *st.Run
@@ -274,7 +281,7 @@ func (s *AdminServer) outcomeToProto(ctx context.Context, eng *rules.Engine, o *
 	if err != nil {
 		return nil, ruleErr(err, o.Rule.Name)
 	}
-	out := &idsyncv1.GroupRuleOutcome{Rule: ruleToProto(st), Members: uint64(o.Members), Matched: uint64(o.Matched),
+	out := &idsyncv1.GroupRuleOutcome{Rule: ruleToProto(st, scope), Members: uint64(o.Members), Matched: uint64(o.Matched),
 		Joined: uint64(o.Joined), Left: uint64(o.Left), Errors: uint64(o.Errors), FirstError: o.FirstError}
 	users := func(us []*store.User) []*idsyncv1.GroupRuleUser {
 		var out []*idsyncv1.GroupRuleUser

@@ -75,6 +75,17 @@ func (g *groupScope) user(id string) bool { return !g.limited || g.users[id] }
 // group reports whether the admin may see the group with this id.
 func (g *groupScope) group(id string) bool { return !g.limited || g.groups[id] }
 
+// change is what an app's copy of a hub group was found changed by hand
+// (PushedGroup.Drift, Found) as g may read it: the text names the users
+// added or removed in the app, who may be outside a group-admin's groups,
+// so a group-admin is told that it changed, not whom.
+func (g *groupScope) change(text string) string {
+	if !g.limited || text == "" {
+		return text
+	}
+	return "changed in the app outside idsync (an admin who sees every user sees how)"
+}
+
 // noDirectory answers for a directory that does not exist, or that none of
 // a group-admin's groups is in.
 func noDirectory(name string) error {

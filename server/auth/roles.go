@@ -22,7 +22,8 @@ const (
 	RoleAppAdmin = "app-admin"
 	// RoleGroupAdmin assigns and unassigns apps for the groups its token
 	// names, sees those groups' users, and deactivates, reactivates,
-	// suspends and unsuspends them (never in their directory).
+	// suspends and unsuspends them (never in their directory, and never
+	// one who holds an admin grant: that is a super-admin's decision).
 	RoleGroupAdmin = "group-admin"
 	// RoleReadOnly reads every list, show, report and the audit log.
 	RoleReadOnly = "read-only"
@@ -89,6 +90,7 @@ var MethodPermissions = map[string]Permission{
 	adminPrefix + "ListAgents":            PermAgentsRead,
 	adminPrefix + "RevokeAgent":           PermAgentsWrite,
 	adminPrefix + "StartImport":           PermImportsWrite,
+	adminPrefix + "ImportFile":            PermImportsWrite,
 	adminPrefix + "ListImports":           PermImportsRead,
 	adminPrefix + "GetImport":             PermImportsRead,
 	adminPrefix + "ConfirmImport":         PermImportsWrite,
@@ -285,6 +287,10 @@ func (s Scope) CheckSuperAdmin(what string) error {
 	return status.Errorf(codes.PermissionDenied, "%s is a super-admin's decision: admin token %q has role %s",
 		what, s.token.Name, s.token.Role)
 }
+
+// Has reports whether the admin's role grants p (an in-process caller:
+// every permission).
+func (s Scope) Has(p Permission) bool { return s.token == nil || Has(s.token, p) }
 
 // AllApps reports whether the admin may manage every app.
 func (s Scope) AllApps() bool {

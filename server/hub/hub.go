@@ -29,6 +29,7 @@ import (
 	"github.com/idsync/idsync/server/auth"
 	authnsvc "github.com/idsync/idsync/server/authn"
 	"github.com/idsync/idsync/server/console"
+	"github.com/idsync/idsync/server/csvimport"
 	"github.com/idsync/idsync/server/directories"
 	"github.com/idsync/idsync/server/ingest"
 	"github.com/idsync/idsync/server/notify"
@@ -106,6 +107,9 @@ type Config struct {
 	// its last one a rule that reads groups waits before a group change
 	// evaluates it in full again (0: 30 s).
 	RuleInterval, RuleSettle time.Duration
+	// ImportMaxBytes caps a file imported into a csv directory (0:
+	// csvimport.DefaultMaxBytes, 64 MiB).
+	ImportMaxBytes int64
 }
 
 // Run starts the hub and serves until ctx is cancelled, then stops
@@ -211,8 +215,10 @@ func Run(ctx context.Context, cfg Config) error {
 		Heartbeat: cfg.Agents.Heartbeat})
 	fleet := agents.New(agents.Config{Store: st, CA: ca, Sessions: sessions, Audit: trail, Log: log.With("component", "agents"),
 		Heartbeat: cfg.Agents.Heartbeat, CertTTL: cfg.Agents.CertTTL})
+	files := csvimport.New(csvimport.Config{Store: st, Engine: engine, Audit: trail, Log: log, TempDir: cfg.DataDir,
+		MaxBytes: cfg.ImportMaxBytes})
 	agentSrv := api.NewAgentServer(api.AgentConfig{Store: st, Engine: engine, Runs: coordinator, Agents: fleet, CA: ca,
-		Sessions: sessions, Log: log, Audit: trail, Options: cfg.Agents})
+		Sessions: sessions, Log: log, Audit: trail, Options: cfg.Agents, Files: files})
 	delegated := authnsvc.New(authnsvc.Config{Store: st, Ingest: engine, Agents: sessions, Audit: trail,
 		Log: log.With("component", "authn"), Options: cfg.Authn})
 	folk := people.New(people.Config{Store: st, Apply: engine, Notify: changed, Log: log.With("component", "people"),
@@ -230,7 +236,8 @@ func Run(ctx context.Context, cfg Config) error {
 		Reports:     reports.New(reports.Config{Store: st, Agents: fleet, Retention: cfg.UserRetention}),
 		Directories: directories.New(directories.Config{Store: st, Box: box, Audit: trail, Log: adminLog}),
 		Admins:      admins.New(admins.Config{Store: st, Audit: trail, Log: adminLog}),
-		Authn:       delegated, People: folk, Rules: groupRules, Notify: notices})
+		Authn:       delegated, People: folk, Rules: groupRules, Files: files,
+		Notify: notices})
 
 	appSrv := api.NewAppServer(api.AppConfig{Store: st, Apps: provision.NewApps(provision.AppsConfig{Store: st, Engine: prov, Box: box,
 		Audit: trail, Log: log.With("component", "apps")})})

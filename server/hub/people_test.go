@@ -1,6 +1,7 @@
 package hub_test
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync"
@@ -320,11 +321,137 @@ func TestPeopleDoors(t *testing.T) {
 	})
 }
 
+// hubAdmins seeds group corp/hub-admins = {ann}, for an admin grant.
+func hubAdmins(t *testing.T) func(store.Store) {
+	return func(st store.Store) {
+		corp, run := seededCorp(t, st)
+		if _, err := st.ApplyBatch(t.Context(), &store.Batch{RunID: run, DirectoryID: corp.ID, Sequence: 2, Upserts: []*store.Object{
+			seedGroup("hub-admins", "dc=example,dc=org", "ann")}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestLifecycleOfAdmins: a group-admin acts on the users of its groups, but
+// a user who holds an admin grant (ann, a super-admin through
+// corp/hub-admins, and in the group-admin's corp/sales) is a super-admin's
+// to hold or release: a group-admin who deactivated or suspended her would
+// end her console sessions (a grant holds while its user is active) and lock
+// a higher role out, and one who reactivated her would give her admin role
+// back. Once the grant is revoked she is an ordinary user of the group.
+func TestLifecycleOfAdmins(t *testing.T) {
+	h := startHub(t, hubAdmins(t))
+	ctx := t.Context()
+	admin := idsyncv1.NewAdminServiceClient(h.conn)
+	boot := as(ctx, h.boot)
+	grant, err := admin.CreateAdminGrant(boot, &idsyncv1.CreateAdminGrantRequest{Role: auth.RoleSuperAdmin, Group: "corp/hub-admins"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	grp := as(ctx, h.token("helpdesk", auth.RoleGroupAdmin, []string{h.groupIDs()["corp/sales"]}, nil))
+
+	for what, call := range map[string]func() error{
+		"deactivate": func() error {
+			_, err := admin.DeactivateUser(grp, &idsyncv1.DeactivateUserRequest{User: "ann"})
+			return err
+		},
+		"suspend": func() error {
+			_, err := admin.SuspendUser(grp, &idsyncv1.SuspendUserRequest{User: "ann"})
+			return err
+		},
+	} {
+		err := call()
+		if msg := status.Convert(err).Message(); status.Code(err) != codes.PermissionDenied ||
+			!strings.Contains(msg, "corp/hub-admins") || !strings.Contains(msg, auth.RoleSuperAdmin) {
+			t.Errorf("group-admin's %s of ann, a super-admin through a grant: %v, want PermissionDenied naming the grant's group and role", what, err)
+		}
+	}
+	got, err := admin.GetUser(boot, &idsyncv1.GetUserRequest{User: "ann"})
+	if err != nil || got.GetUser().GetStatus() != idsyncv1.UserStatus_USER_STATUS_ACTIVE || got.GetUser().GetHold() != nil {
+		t.Fatalf("ann after the refusals: %v (%v), want active with no hold", got.GetUser(), err)
+	}
+
+	// A super-admin holds her; the group-admin may not lift it.
+	if _, err := admin.SuspendUser(boot, &idsyncv1.SuspendUserRequest{User: "ann", Reason: "investigation"}); err != nil {
+		t.Fatalf("super-admin suspends ann: %v", err)
+	}
+	_, err = admin.UnsuspendUser(grp, &idsyncv1.UnsuspendUserRequest{User: "ann"})
+	wantCode(t, "group-admin unsuspends ann, a super-admin through a grant", err, codes.PermissionDenied)
+	if _, err := admin.UnsuspendUser(boot, &idsyncv1.UnsuspendUserRequest{User: "ann"}); err != nil {
+		t.Fatalf("super-admin unsuspends ann: %v", err)
+	}
+
+	// Revoked, the grant protects her no more.
+	if _, err := admin.RevokeAdminGrant(boot, &idsyncv1.RevokeAdminGrantRequest{Id: grant.GetGrant().GetId()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.SuspendUser(grp, &idsyncv1.SuspendUserRequest{User: "ann"}); err != nil {
+		t.Errorf("group-admin suspends ann, her grant revoked: %v", err)
+	}
+	refused, err := admin.ListAuditEvents(boot, &idsyncv1.ListAuditEventsRequest{Outcome: store.AuditRefused, Actor: "admin:helpdesk"})
+	if err != nil || len(refused.GetEvents()) != 3 {
+		t.Errorf("refusals of helpdesk in the audit trail: %v (%v), want 3", refused.GetEvents(), err)
+	}
+}
+
+// annOfLab seeds a second user named ann, in directory lab.
+func annOfLab(t *testing.T) func(store.Store) {
+	return func(st store.Store) {
+		ctx := t.Context()
+		lab, err := st.GetDirectory(ctx, "lab")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := &store.Run{DirectoryID: lab.ID, Kind: store.RunIncremental, Trigger: "test"}
+		if err := st.CreateRun(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.ApplyBatch(ctx, &store.Batch{RunID: r.ID, DirectoryID: lab.ID, Sequence: 1,
+			Upserts: []*store.Object{seedUser("ann", "dc=lab,dc=org")}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestUserHistoryIsTheUsers: the history of a user's details is that
+// user's, not another's of the same username in another directory: a
+// group-admin who sees ann of corp is not shown why ann of lab, outside its
+// groups, was suspended and by whom.
+func TestUserHistoryIsTheUsers(t *testing.T) {
+	h := startHub(t, annOfLab(t))
+	ctx := t.Context()
+	admin := idsyncv1.NewAdminServiceClient(h.conn)
+	boot := as(ctx, h.boot)
+	if _, err := admin.SuspendUser(boot, &idsyncv1.SuspendUserRequest{User: "ann", Directory: "lab", Reason: "fraud inquiry 42"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.SuspendUser(boot, &idsyncv1.SuspendUserRequest{User: "ann", Directory: "corp", Reason: "parental leave"}); err != nil {
+		t.Fatal(err)
+	}
+	grp := as(ctx, h.token("helpdesk", auth.RoleGroupAdmin, []string{h.groupIDs()["corp/sales"]}, nil))
+	for who, c := range map[string]context.Context{"super-admin": boot, "group-admin of corp/sales": grp} {
+		d, err := admin.GetUserDetails(c, &idsyncv1.GetUserDetailsRequest{User: "ann", Directory: "corp"})
+		if err != nil {
+			t.Fatalf("GetUserDetails of corp/ann as %s: %v", who, err)
+		}
+		var own bool
+		for _, e := range d.GetHistory() {
+			if strings.Contains(e.GetDetail(), "fraud inquiry") || strings.Contains(e.GetDetail(), "dc=lab") {
+				t.Errorf("history of corp/ann as %s holds lab/ann's event %v", who, e)
+			}
+			own = own || strings.Contains(e.GetDetail(), "parental leave")
+		}
+		if !own || len(d.GetHistory()) < 2 {
+			t.Errorf("history of corp/ann as %s: %v, want her creation and her suspension", who, d.GetHistory())
+		}
+	}
+}
+
 // adminInSales seeds corp user dan, in group sales beside ann, and in
 // group it, which is a member of group idsync-admins (nesting).
 func adminInSales(t *testing.T) func(store.Store) {
 	return func(st store.Store) {
-		corp, runID := corpRun(t, st)
+		corp, runID := seededCorp(t, st)
 		const base = "dc=example,dc=org"
 		sales := seedGroup("sales", base, "ann", "dan")
 		sales.Hash += "+dan"
@@ -337,12 +464,12 @@ func adminInSales(t *testing.T) func(store.Store) {
 	}
 }
 
-// TestLifecycleOfAdmins: a group-admin does not hold, nor lift the hold
-// of, a user of its groups who is an admin through an admin grant (a
+// TestLifecycleOfNestedAdmins: a group-admin does not hold, nor lift the
+// hold of, a user of its groups who is an admin through an admin grant (a
 // member of the grant's group through nesting): refused as a denial and
 // audited, whatever the grant's role; a super-admin does; once the grant
 // is revoked the group-admin does too.
-func TestLifecycleOfAdmins(t *testing.T) {
+func TestLifecycleOfNestedAdmins(t *testing.T) {
 	h := startHub(t, adminInSales(t))
 	ctx := t.Context()
 	admin := idsyncv1.NewAdminServiceClient(h.conn)

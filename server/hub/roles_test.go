@@ -273,20 +273,6 @@ func TestEveryMethodChecksTheRole(t *testing.T) {
 	}
 }
 
-// corpRun returns directory corp and the id of its seeded run.
-func corpRun(t *testing.T, st store.Store) (*store.Directory, int64) {
-	t.Helper()
-	corp, err := st.GetDirectory(t.Context(), "corp")
-	if err != nil {
-		t.Fatal(err)
-	}
-	runs, err := st.ListRuns(t.Context(), store.RunFilter{DirectoryID: corp.ID})
-	if err != nil || len(runs) != 1 {
-		t.Fatalf("runs of corp: %v (%v), want the seeded one", runs, err)
-	}
-	return corp, runs[0].ID
-}
-
 // lookalikes adds to the seeded store what a group-admin of corp/sales
 // must not reach though it looks like its group: a group "sales" in
 // directory east (user eve), a group "SALES" in corp (user cy), and two
@@ -294,7 +280,7 @@ func corpRun(t *testing.T, st store.Store) (*store.Directory, int64) {
 func lookalikes(t *testing.T) func(store.Store) {
 	return func(st store.Store) {
 		ctx := t.Context()
-		corp, runID := corpRun(t, st)
+		corp, corpRun := seededCorp(t, st)
 		east := &store.Directory{Name: "east", Kind: store.KindOpenLDAP, BaseDN: "dc=east,dc=org", SafeguardPercent: 20, SafeguardMax: 500}
 		if err := st.CreateDirectory(ctx, east); err != nil {
 			t.Fatal(err)
@@ -304,7 +290,7 @@ func lookalikes(t *testing.T) func(store.Store) {
 			t.Fatal(err)
 		}
 		for _, b := range []*store.Batch{
-			{RunID: runID, DirectoryID: corp.ID, Sequence: 2, Upserts: []*store.Object{
+			{RunID: corpRun, DirectoryID: corp.ID, Sequence: 2, Upserts: []*store.Object{
 				seedUser("cy", "ou=west,dc=example,dc=org"), seedGroup("SALES", "ou=west,dc=example,dc=org", "cy")}},
 			{RunID: eastRun.ID, DirectoryID: east.ID, Sequence: 1, Upserts: []*store.Object{
 				seedUser("eve", "dc=east,dc=org"), seedGroup("sales", "dc=east,dc=org", "eve"),
@@ -315,6 +301,21 @@ func lookalikes(t *testing.T) func(store.Store) {
 			}
 		}
 	}
+}
+
+// seededCorp returns directory corp and the id of the run seed made it
+// with, for more of its objects (the next sequence is 2).
+func seededCorp(t *testing.T, st store.Store) (*store.Directory, int64) {
+	t.Helper()
+	corp, err := st.GetDirectory(t.Context(), "corp")
+	if err != nil {
+		t.Fatal(err)
+	}
+	runs, err := st.ListRuns(t.Context(), store.RunFilter{DirectoryID: corp.ID})
+	if err != nil || len(runs) != 1 {
+		t.Fatalf("runs of corp: %v (%v), want the seeded one", runs, err)
+	}
+	return corp, runs[0].ID
 }
 
 // groupIDs maps DIRECTORY/NAME to the group's id, as a super-admin lists
@@ -681,5 +682,35 @@ func TestGroupAdminGrant(t *testing.T) {
 	refused, err := admin.ListAuditEvents(boot, &idsyncv1.ListAuditEventsRequest{Outcome: store.AuditRefused, Actor: "admin:old-helpdesk"})
 	if err != nil || len(refused.GetEvents()) != 3 {
 		t.Errorf("refusals of old-helpdesk in the audit trail: %v (%v), want 3", refused.GetEvents(), err)
+	}
+}
+
+// TestReportsFollowPermissions: a report shows what a permission guards,
+// so reading it needs that permission besides reports.read: an app-admin,
+// which reads neither imports nor agents, is refused those reports (and
+// the refusal audited) and reads the others; read-only reads them all.
+func TestReportsFollowPermissions(t *testing.T) {
+	h := startHub(t)
+	ctx := t.Context()
+	admin := idsyncv1.NewAdminServiceClient(h.conn)
+	appAdmin := as(ctx, h.token("apps-team", auth.RoleAppAdmin, nil, nil))
+	reader := as(ctx, h.token("auditor", auth.RoleReadOnly, nil, nil))
+	refused := map[string]auth.Permission{"imports": auth.PermImportsRead, "agents": auth.PermAgentsRead}
+	for _, name := range []string{"users", "app-usage", "pending-deprovisions", "failed-pushes", "imports", "agents", "upcoming-purges"} {
+		_, err := admin.GetReport(appAdmin, &idsyncv1.GetReportRequest{Name: name})
+		if p, ok := refused[name]; ok {
+			if status.Code(err) != codes.PermissionDenied || !strings.Contains(status.Convert(err).Message(), string(p)) {
+				t.Errorf("report %s as an app-admin: %v, want PermissionDenied naming %s", name, err, p)
+			}
+		} else if err != nil {
+			t.Errorf("report %s as an app-admin: %v", name, err)
+		}
+		if _, err := admin.GetReport(reader, &idsyncv1.GetReportRequest{Name: name}); err != nil {
+			t.Errorf("report %s as read-only: %v", name, err)
+		}
+	}
+	ev, err := admin.ListAuditEvents(as(ctx, h.boot), &idsyncv1.ListAuditEventsRequest{Outcome: store.AuditRefused, Actor: "admin:apps-team"})
+	if err != nil || len(ev.GetEvents()) != 2 {
+		t.Errorf("refusals of apps-team in the audit trail: %v (%v), want 2", ev.GetEvents(), err)
 	}
 }

@@ -165,3 +165,86 @@ func TestGroupRuleDoors(t *testing.T) {
 		}
 	})
 }
+
+// TestGroupRuleErrorsInScope: a rule's last error names the user its
+// expression failed for; a group-admin of the rule's group reads the rule
+// and its preview, but not the name or id of a user outside its groups.
+func TestGroupRuleErrorsInScope(t *testing.T) {
+	h := startHub(t, localStaff(t))
+	ctx := t.Context()
+	admin := idsyncv1.NewAdminServiceClient(h.conn)
+	boot := as(ctx, h.boot)
+	created, err := admin.CreateGroupRule(boot, &idsyncv1.CreateGroupRuleRequest{Name: "broken", Group: "staff/auto", Expr: `username`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := created.GetOutcome().GetRule().GetLastError(); !strings.Contains(e, "not true or false") {
+		t.Fatalf("the rule's last error as a super-admin reads it: %q, want the evaluation's", e)
+	}
+	auto := as(ctx, h.token("auto-admin", auth.RoleGroupAdmin, []string{"staff/auto"}, nil))
+	users, err := admin.ListUsers(boot, &idsyncv1.ListUsersRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaks := func(what, text string) {
+		t.Helper()
+		for _, u := range users.GetUsers() {
+			if strings.Contains(text, "user "+u.GetUsername()) || strings.Contains(text, u.GetId()) {
+				t.Errorf("%s as a group-admin of staff/auto: %q names user %s, outside its groups", what, text, u.GetUsername())
+			}
+		}
+	}
+	got, err := admin.GetGroupRule(auto, &idsyncv1.GetGroupRuleRequest{Name: "broken"})
+	if err != nil {
+		t.Fatalf("GetGroupRule as a group-admin of the rule's group: %v", err)
+	}
+	if got.GetRule().GetLastFull().GetErrors() == 0 {
+		t.Errorf("GetGroupRule as a group-admin: %v, want the count of errors", got.GetRule())
+	}
+	leaks("GetGroupRule", got.GetRule().GetLastError())
+	list, err := admin.ListGroupRules(auto, &idsyncv1.ListGroupRulesRequest{})
+	if err != nil || len(list.GetRules()) != 1 {
+		t.Fatalf("ListGroupRules as a group-admin: %v (%v), want the rule", list, err)
+	}
+	leaks("ListGroupRules", list.GetRules()[0].GetLastError())
+	p, err := admin.PreviewGroupRule(auto, &idsyncv1.PreviewGroupRuleRequest{Name: "broken"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaks("PreviewGroupRule", p.GetOutcome().GetRule().GetLastError()+" "+p.GetOutcome().GetFirstError())
+}
+
+// TestRulesDoNotMakeAdmins: a group rule fills its group from what
+// directories and sources say of users (attributes, group names that any
+// directory may hold), so a rule never decides who is an admin: a rule on a
+// group that holds an admin grant is refused, and so is an admin grant on
+// a group a rule fills, each naming the other.
+func TestRulesDoNotMakeAdmins(t *testing.T) {
+	h := startHub(t, localStaff(t))
+	ctx := t.Context()
+	admin := idsyncv1.NewAdminServiceClient(h.conn)
+	boot := as(ctx, h.boot)
+	grant, err := admin.CreateAdminGrant(boot, &idsyncv1.CreateAdminGrantRequest{Role: auth.RoleSuperAdmin, Group: "staff/auto"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = admin.CreateGroupRule(boot, &idsyncv1.CreateGroupRuleRequest{Name: "sellers", Group: "staff/auto", Expr: `"sales" in groups`})
+	if msg := status.Convert(err).Message(); status.Code(err) != codes.FailedPrecondition ||
+		!strings.Contains(msg, grant.GetGrant().GetId()) || !strings.Contains(msg, auth.RoleSuperAdmin) {
+		t.Errorf("a rule on a group that holds an admin grant: %v, want FailedPrecondition naming the grant and its role", err)
+	}
+	if m, err := admin.GetGroup(boot, &idsyncv1.GetGroupRequest{Group: "auto", Directory: "staff"}); err != nil || m.GetGroup().GetMemberCount() != 0 {
+		t.Errorf("staff/auto after the refused rule: %v (%v), want no member", m.GetGroup(), err)
+	}
+
+	if _, err := admin.RevokeAdminGrant(boot, &idsyncv1.RevokeAdminGrantRequest{Id: grant.GetGrant().GetId()}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := admin.CreateGroupRule(boot, &idsyncv1.CreateGroupRuleRequest{Name: "sellers", Group: "staff/auto", Expr: `"sales" in groups`}); err != nil {
+		t.Fatalf("a rule on the group, its grant revoked: %v", err)
+	}
+	_, err = admin.CreateAdminGrant(boot, &idsyncv1.CreateAdminGrantRequest{Role: auth.RoleReadOnly, Group: "staff/auto"})
+	if msg := status.Convert(err).Message(); status.Code(err) != codes.FailedPrecondition || !strings.Contains(msg, "rule sellers") {
+		t.Errorf("an admin grant on a rule's group: %v, want FailedPrecondition naming the rule", err)
+	}
+}

@@ -28,6 +28,7 @@ type Engine struct {
 // Store is what the engine reads and writes of the hub's store.
 type Store interface {
 	ApplyBatch(ctx context.Context, b *store.Batch) (store.BatchResult, error)
+	ApplyBatches(ctx context.Context, bs []*store.Batch) ([]store.BatchResult, error)
 	CreateRun(ctx context.Context, r *store.Run) error
 	FindUsers(ctx context.Context, directoryID int64, name string) ([]*store.User, error)
 	GetDirectory(ctx context.Context, name string) (*store.Directory, error)
@@ -237,6 +238,42 @@ func (a *RunApplier) Commit(ctx context.Context, sb *store.Batch) (store.BatchRe
 	return res, nil
 }
 
+// CommitMany is Commit for consecutive batches of the run, in one
+// transaction: all commit or none does. When it fails, the caller commits
+// them one by one, which says which one failed and why.
+func (a *RunApplier) CommitMany(ctx context.Context, sbs []*store.Batch) ([]store.BatchResult, error) {
+	written := make([]map[*store.Object]string, len(sbs))
+	// skipWritten drops entries from the batches: a failed attempt leaves
+	// them as they came, for the commits one by one.
+	upserts := make([][]*store.Object, len(sbs))
+	restore := func() {
+		for i, sb := range sbs {
+			sb.Upserts = upserts[i]
+		}
+	}
+	for i, sb := range sbs {
+		upserts[i] = slices.Clone(sb.Upserts)
+		var err error
+		if written[i], err = a.e.skipWritten(ctx, sb); err != nil {
+			restore()
+			return nil, fmt.Errorf("applying batch %d of run %d: %w", sb.Sequence, a.run.ID, err)
+		}
+	}
+	res, err := a.e.store.ApplyBatches(ctx, sbs)
+	if err != nil {
+		restore()
+		return nil, fmt.Errorf("applying batches %d to %d of run %d: %w", sbs[0].Sequence, sbs[len(sbs)-1].Sequence, a.run.ID, err)
+	}
+	for i, r := range res {
+		if !r.Duplicate {
+			a.e.mergeWritten(ctx, a.dir, written[i])
+			a.e.appliedBatch(a.dir.Name, r)
+		}
+	}
+	a.e.notify()
+	return res, nil
+}
+
 // appliedBatch counts what a committed batch of directory did.
 func (e *Engine) appliedBatch(directory string, res store.BatchResult) {
 	e.applied(directory, OutcomeCreated, int64(res.Created))
@@ -287,6 +324,30 @@ func (e *Engine) Finish(ctx context.Context, id int64) (*store.Run, error) {
 	e.log.Info("full import completed", "run", id, "directory", d.Name, "seen", run.Seen,
 		"created", run.Created, "updated", run.Updated, "deprovisioned", run.Deprovisioned, "errors", run.Errors)
 	return run, nil
+}
+
+// Safeguard says whether a sweep of c would deprovision more users than
+// directory d allows, and why: what a dry run of an import tells.
+func Safeguard(d *store.Directory, c store.SweepCount) (string, bool) { return safeguard(d, c) }
+
+// FinishHeld ends a full run whose read could not identify some of what it
+// read (a file's rows whose id is unreadable): what it would sweep may
+// include those, so a sweep that deprovisions anyone waits for an admin,
+// as the safeguard holds one, with why; one that deprovisions nobody
+// completes as Finish does.
+func (e *Engine) FinishHeld(ctx context.Context, id int64, why string) (*store.Run, error) {
+	c, err := e.store.SweepCandidates(ctx, id)
+	if err != nil {
+		return nil, fmt.Errorf("counting sweep candidates of run %d: %w", id, err)
+	}
+	if c.Users == 0 {
+		return e.Finish(ctx, id)
+	}
+	e.log.Warn("a sweep held for an admin", "run", id, "would_deprovision", c.Users, "reason", why)
+	return e.transition(ctx, id, []store.RunState{store.RunRunning}, store.RunUpdate{
+		State: store.RunPausedBySafeguard, PendingDeprovision: c.Users,
+		Message: fmt.Sprintf("%s; the sweep would deprovision %d users, and nobody was changed: confirm with "+
+			"`idsyncctl import confirm RUN` or cancel with `idsyncctl import cancel RUN`", why, c.Users)})
 }
 
 // safeguard says whether a sweep of c would deprovision more users than the

@@ -45,6 +45,11 @@ var presets = map[store.DirectoryKind]Preset{
 	store.KindLocal: {
 		Capture: "mastered by the hub: admins create, change and delete its users and groups",
 	},
+	// A csv directory is a file of users that the hub is sent (an HR
+	// export); its mapping names columns, and nothing is read by agents.
+	store.KindCSV: {
+		Capture: "a file of users (a CSV export): imported when it is sent (idsyncctl import start --file, or an agent's watched folder)",
+	},
 	store.KindOpenLDAP: {
 		UserFilter:  "(objectClass=inetOrgPerson)",
 		GroupFilter: "(|(objectClass=groupOfNames)(objectClass=groupOfUniqueNames)(objectClass=posixGroup))",
@@ -141,6 +146,9 @@ func ApplyPreset(d *store.Directory) {
 	if d.SafeguardMax == 0 {
 		d.SafeguardMax = DefaultSafeguardMax
 	}
+	if d.Kind == store.KindCSV && d.CSV == nil {
+		d.CSV = &store.CSVLayout{}
+	}
 	if !ReadByAgents(d.Kind) {
 		// No agent reads a SCIM source or a local directory: no capture,
 		// no full imports.
@@ -164,7 +172,7 @@ func ValidateDirectory(d *store.Directory) error {
 		return fmt.Errorf("name %q: use 1-63 lower-case letters, digits and dashes, starting with a letter or digit", d.Name)
 	}
 	if _, ok := presets[d.Kind]; !ok {
-		return fmt.Errorf("kind %q: must be openldap, ad, scim or local", d.Kind)
+		return fmt.Errorf("kind %q: must be openldap, ad, scim, local or csv", d.Kind)
 	}
 	if d.Retention < 0 || d.Retention > MaxRetention {
 		return fmt.Errorf("retention: at most %d days", MaxRetention/(24*time.Hour))
@@ -177,13 +185,22 @@ func ValidateDirectory(d *store.Directory) error {
 			return fmt.Errorf("mastered field %q: must be one of %s", f, strings.Join(store.ProfileFields, ", "))
 		}
 	}
+	if d.CSV != nil && d.Kind != store.KindCSV {
+		return fmt.Errorf("csv layout: only a csv directory has one, not a %s directory", d.Kind)
+	}
 	if !ReadByAgents(d.Kind) {
 		if d.BaseDN != "" || d.UserFilter != "" || d.GroupFilter != "" {
 			what := "a scim source"
-			if d.Kind == store.KindLocal {
+			switch d.Kind {
+			case store.KindLocal:
 				what = "a local directory"
+			case store.KindCSV:
+				what = "a csv directory"
 			}
 			return fmt.Errorf("base DN and filters: %s has none", what)
+		}
+		if d.Kind == store.KindCSV {
+			return validateCSV(d)
 		}
 		return nil
 	}
@@ -244,6 +261,56 @@ func ValidateDirectory(d *store.Directory) error {
 			if !attrList.MatchString(v) || strings.Contains(v, "|") {
 				return fmt.Errorf("%s: %q is not an attribute name", list.field, v)
 			}
+		}
+	}
+	return nil
+}
+
+// maxColumnName bounds a column name in a csv directory's mapping.
+const maxColumnName = 256
+
+// validateCSV checks a csv directory: its mapping names columns (any
+// text, spaces included), one per field; users only, no groups.
+func validateCSV(d *store.Directory) error {
+	if len(d.Mastered) > 0 {
+		return fmt.Errorf("mastered fields %s: a csv directory's file carries every field it maps", strings.Join(d.Mastered, ", "))
+	}
+	m := d.Mapping
+	if strings.TrimSpace(m.Username) == "" {
+		return fmt.Errorf("mapping.username: required: the column of the login name (--map username=COLUMN)")
+	}
+	if m.GroupName != "" || m.GroupDescription != "" || len(m.GroupMembers) > 0 {
+		return fmt.Errorf("mapping.group_name, group_description, group_members: a csv directory holds users only")
+	}
+	cols := []struct{ field, value string }{
+		{"mapping.username", m.Username}, {"mapping.email", m.Email}, {"mapping.given_name", m.GivenName},
+		{"mapping.family_name", m.FamilyName}, {"mapping.display_name", m.DisplayName},
+		{"mapping.employee_number", m.EmployeeNumber}, {"mapping.department", m.Department},
+		{"mapping.title", m.Title}, {"mapping.manager", m.Manager},
+		{"csv.id_column", d.CSV.IDColumn}, {"csv.status_column", d.CSV.StatusColumn},
+	}
+	for _, e := range m.Extra {
+		cols = append(cols, struct{ field, value string }{"mapping.extra", e})
+	}
+	for _, c := range cols {
+		if c.value == "" {
+			continue
+		}
+		if strings.TrimSpace(c.value) != c.value || len(c.value) > maxColumnName ||
+			strings.ContainsFunc(c.value, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+			return fmt.Errorf("%s %q: a column name: at most %d characters, no control characters, no leading or trailing spaces",
+				c.field, c.value, maxColumnName)
+		}
+	}
+	switch {
+	case d.CSV.StatusColumn != "" && len(d.CSV.ActiveValues) == 0:
+		return fmt.Errorf("csv.active_values: required with a status column (the values of active users, such as Active)")
+	case d.CSV.StatusColumn == "" && len(d.CSV.ActiveValues) > 0:
+		return fmt.Errorf("csv.status_column: required with active values")
+	}
+	for _, v := range d.CSV.ActiveValues {
+		if strings.TrimSpace(v) == "" {
+			return fmt.Errorf("csv.active_values: an empty value")
 		}
 	}
 	return nil

@@ -11,9 +11,9 @@
 //
 // It may import `server/store`, `server/ingest` (the engine's writes and
 // its object hash), `internal/backoff` (waiting for a directory's open
-// admin run), `github.com/google/uuid` (the external ids of local
-// objects), `server/provision` (to disable an entry in a writable
-// directory through its agents), `server/refusal` (a hold on an admin
-// refused) and the wire types of `proto/idsync/v1`;
-// never `server/api`, `agent` or `ldapsync`.
+// admin run), `server/refusal` (a caller who may not),
+// `github.com/google/uuid` (the external ids of local objects),
+// `server/provision` (to disable an entry in a writable directory through
+// its agents) and the wire types of `proto/idsync/v1`; never `server/api`,
+// `agent` or `ldapsync`.
 package people

@@ -278,7 +278,7 @@ func TestDeleteRestorePurge(t *testing.T) {
 	}
 
 	// Deleted again while held, then purged: she leaves crew.
-	if _, err := w.s.Hold(ctx, carol.ID, people.Deactivate, "admin:ann", "left"); err != nil {
+	if _, err := w.s.Hold(ctx, carol.ID, people.Deactivate, people.Internal, "admin:ann", "left"); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := w.s.DeleteUser(ctx, carol.ID, "admin:ann"); err != nil {

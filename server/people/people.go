@@ -33,10 +33,23 @@ type Store interface {
 	// A group a rule masters is refused to hand edits.
 	RuleOfGroup(ctx context.Context, groupID string) (*store.Rule, error)
 
-	// A hold on an admin reads the grants and the user's groups.
+	// A hold on an admin is a super-admin's: these tell who is one.
 	ListAdminGrants(ctx context.Context) ([]*store.AdminGrant, error)
 	UserGroupsTransitive(ctx context.Context, userID string) ([]store.GroupMembership, error)
 }
+
+// Caller is the admin acting, as far as the service asks
+// (server/auth.Scope): whether it is a super-admin.
+type Caller interface {
+	SuperAdmin() bool
+}
+
+// Internal is the hub's own work and in-process callers: unrestricted.
+var Internal Caller = internal{}
+
+type internal struct{}
+
+func (internal) SuperAdmin() bool { return true }
 
 // Config is what a Service is built with.
 type Config struct {
@@ -135,9 +148,14 @@ var (
 // is the stronger of the hold and what its directory says until lifted.
 // Lifting a hold of another kind (reactivate a suspended user) is refused,
 // naming the hold, so that an admin does not lift more than they meant.
-func (s *Service) Hold(ctx context.Context, userID string, a Action, actor, reason string) (*store.User, error) {
+// A user who holds an admin grant is held and released by a super-admin
+// alone (see checkAdmin).
+func (s *Service) Hold(ctx context.Context, userID string, a Action, c Caller, actor, reason string) (*store.User, error) {
 	u, err := s.user(ctx, userID)
 	if err != nil {
+		return nil, err
+	}
+	if err := s.checkAdmin(ctx, u, c, a); err != nil {
 		return nil, err
 	}
 	if a.Hold == "" && !a.LiftsAny && u.Hold.Status != "" && a != liftOf(u.Hold.Status) {
@@ -165,57 +183,6 @@ func (s *Service) Hold(ctx context.Context, userID string, a Action, actor, reas
 	s.log.Info("admin action on a user", "action", a.Verb, "user", held.ID, "username", held.Profile.Username,
 		"status", held.Status, "by", actor, "run", r.ID)
 	return held, nil
-}
-
-// Caller is the admin who asks for an action (server/auth.Scope).
-type Caller interface {
-	SuperAdmin() bool
-}
-
-// HoldAs is Hold asked by caller, actor: only a super-admin holds (or
-// lifts the hold of) a user who is an admin through an admin grant — a
-// member, directly or through nesting, of the group of a grant not
-// revoked, whatever its role — so that a group-admin cannot lock out the
-// admins above it. The refusal is a denial (the door audits it).
-func (s *Service) HoldAs(ctx context.Context, userID string, a Action, c Caller, actor, reason string) (*store.User, error) {
-	if !c.SuperAdmin() {
-		if err := s.checkNotAdmin(ctx, userID, a); err != nil {
-			return nil, err
-		}
-	}
-	return s.Hold(ctx, userID, a, actor, reason)
-}
-
-// checkNotAdmin refuses action a on the user with userID when the user
-// holds an admin grant.
-func (s *Service) checkNotAdmin(ctx context.Context, userID string, a Action) error {
-	grants, err := s.st.ListAdminGrants(ctx)
-	if err != nil {
-		return fmt.Errorf("reading the admin grants: %w", err)
-	}
-	live := map[string]*store.AdminGrant{}
-	for _, g := range grants {
-		if g.RevokedAt.IsZero() {
-			live[g.GroupID] = g
-		}
-	}
-	if len(live) == 0 {
-		return nil
-	}
-	groups, err := s.st.UserGroupsTransitive(ctx, userID)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil // Hold says there is no such user
-	}
-	if err != nil {
-		return fmt.Errorf("reading the groups of user %s: %w", userID, err)
-	}
-	for _, m := range groups {
-		if g := live[m.Group.ID]; g != nil {
-			return refusal.Deniedf("%s: the user is an admin (%s, through admin grant %s for group %s/%s): only a super-admin acts on an admin",
-				a.Verb, g.Role, g.ID, m.Group.Directory, m.Group.Name)
-		}
-	}
-	return nil
 }
 
 // SetInDirectory enables or disables the user's own entry in its
@@ -329,7 +296,45 @@ func (s *Service) Restore(ctx context.Context, userID, actor string) (*store.Use
 			return nil, err
 		}
 	}
-	return s.Hold(ctx, userID, restore, actor, "")
+	return s.Hold(ctx, userID, restore, Internal, actor, "")
+}
+
+// checkAdmin refuses an admin other than a super-admin who would hold or
+// release a user who holds an admin grant (through its group, nesting
+// included): a console session holds while its user is active, so a hold
+// would lock a higher role out of the console, and a release would give a
+// role back that a super-admin took away.
+func (s *Service) checkAdmin(ctx context.Context, u *store.User, c Caller, a Action) error {
+	if c.SuperAdmin() {
+		return nil
+	}
+	grants, err := s.st.ListAdminGrants(ctx)
+	if err != nil {
+		return fmt.Errorf("listing admin grants: %w", err)
+	}
+	var live []*store.AdminGrant
+	for _, g := range grants {
+		if g.RevokedAt.IsZero() {
+			live = append(live, g)
+		}
+	}
+	if len(live) == 0 {
+		return nil
+	}
+	groups, err := s.st.UserGroupsTransitive(ctx, u.ID)
+	if err != nil {
+		return fmt.Errorf("reading the groups of user %s: %w", u.Profile.Username, err)
+	}
+	for _, g := range live {
+		for _, m := range groups {
+			if m.Group.ID == g.GroupID {
+				return refusal.Deniedf("user %s/%s holds the %s role through admin grant %s of group %s/%s: "+
+					"%s of an admin is a super-admin's decision", u.Directory, u.Profile.Username, g.Role, g.ID,
+					m.Group.Directory, m.Group.Name, a.Verb)
+			}
+		}
+	}
+	return nil
 }
 
 // Apps learns of a user the hub no longer has, so that its app accounts

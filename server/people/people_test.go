@@ -65,7 +65,7 @@ func TestHold(t *testing.T) {
 	st, s, users, notified := world(t)
 	alice := users["alice"]
 
-	u, err := s.Hold(ctx, alice.ID, people.Deactivate, "admin:ann", "contract ended")
+	u, err := s.Hold(ctx, alice.ID, people.Deactivate, people.Internal, "admin:ann", "contract ended")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,24 +86,24 @@ func TestHold(t *testing.T) {
 	}
 
 	// The lift must match the hold.
-	_, err = s.Hold(ctx, alice.ID, people.Unsuspend, "admin:ann", "")
+	_, err = s.Hold(ctx, alice.ID, people.Unsuspend, people.Internal, "admin:ann", "")
 	var se *people.StateError
 	if !errors.As(err, &se) || !strings.Contains(err.Error(), "user.reactivated lifts that") {
 		t.Errorf("unsuspend of a deactivated user: %v, want a StateError naming reactivate", err)
 	}
-	u, err = s.Hold(ctx, alice.ID, people.Reactivate, "admin:bo", "")
+	u, err = s.Hold(ctx, alice.ID, people.Reactivate, people.Internal, "admin:bo", "")
 	if err != nil || u.Status != store.StatusActive || u.Hold.Status != "" {
 		t.Errorf("reactivated: %+v, %v; want active, no hold", u, err)
 	}
 	// Nothing held: nothing done, no run.
 	before, _ := st.ListRuns(ctx, store.RunFilter{})
-	if _, err := s.Hold(ctx, users["bob"].ID, people.Reactivate, "admin:ann", ""); err != nil {
+	if _, err := s.Hold(ctx, users["bob"].ID, people.Reactivate, people.Internal, "admin:ann", ""); err != nil {
 		t.Fatal(err)
 	}
 	if after, _ := st.ListRuns(ctx, store.RunFilter{}); len(after) != len(before) {
 		t.Errorf("lifting no hold started a run")
 	}
-	if _, err := s.Hold(ctx, "no-such-id", people.Deactivate, "admin:ann", ""); !errors.Is(err, people.ErrNotAUser) {
+	if _, err := s.Hold(ctx, "no-such-id", people.Deactivate, people.Internal, "admin:ann", ""); !errors.Is(err, people.ErrNotAUser) {
 		t.Errorf("an unknown user: %v, want ErrNotAUser", err)
 	}
 }
@@ -115,10 +115,10 @@ func TestRestore(t *testing.T) {
 	if _, err := s.Restore(ctx, alice.ID, "admin:ann"); err == nil || !strings.Contains(err.Error(), "nothing to restore") {
 		t.Errorf("restoring an active user: %v, want refused", err)
 	}
-	if _, err := s.Hold(ctx, alice.ID, people.Suspend, "admin:ann", ""); err != nil {
+	if _, err := s.Hold(ctx, alice.ID, people.Suspend, people.Internal, "admin:ann", ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Hold(ctx, alice.ID, people.Deactivate, "admin:ann", ""); err != nil {
+	if _, err := s.Hold(ctx, alice.ID, people.Deactivate, people.Internal, "admin:ann", ""); err != nil {
 		t.Fatal(err)
 	}
 	u, err := s.Restore(ctx, alice.ID, "admin:bo")
@@ -152,11 +152,11 @@ func TestPurge(t *testing.T) {
 	ctx := t.Context()
 	st, s, users, _ := world(t)
 	alice, bob := users["alice"], users["bob"]
-	held, err := s.Hold(ctx, alice.ID, people.Deactivate, "admin:ann", "")
+	held, err := s.Hold(ctx, alice.ID, people.Deactivate, people.Internal, "admin:ann", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.Hold(ctx, bob.ID, people.Deactivate, "admin:ann", ""); err != nil {
+	if _, err := s.Hold(ctx, bob.ID, people.Deactivate, people.Internal, "admin:ann", ""); err != nil {
 		t.Fatal(err)
 	}
 	d, err := st.GetDirectory(ctx, "corp")

@@ -131,6 +131,7 @@ type Store interface {
 	ListJobs(ctx context.Context, f store.JobFilter) ([]*store.Job, error)
 	ExtendJobLeases(ctx context.Context, owner string, ids []int64, until time.Time) error
 	FeedPosition(ctx context.Context) (int64, error)
+	ScopeStamp(ctx context.Context, appID int64) (int64, []store.Assignment, error)
 	FindDirectoryWrite(ctx context.Context, appID int64, externalID, dnKey string) (*store.DirectoryWrite, error)
 	FindUsers(ctx context.Context, directoryID int64, name string) ([]*store.User, error)
 	GetAccount(ctx context.Context, appID int64, userID string) (*store.Account, error)

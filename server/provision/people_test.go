@@ -75,7 +75,7 @@ func TestHoldRestorePurge(t *testing.T) {
 	s := people.New(people.Config{Store: w.st, Apply: engine, Notify: w.eng.Notify})
 
 	t.Run("held against the directory", func(t *testing.T) {
-		if _, err := s.Hold(ctx, alice.ID, people.Deactivate, "admin:ann", "left"); err != nil {
+		if _, err := s.Hold(ctx, alice.ID, people.Deactivate, people.Internal, "admin:ann", "left"); err != nil {
 			t.Fatal(err)
 		}
 		w.waitActive("alice@example.org", false)
@@ -117,7 +117,7 @@ func TestHoldRestorePurge(t *testing.T) {
 	})
 
 	t.Run("restored, created again where the app deleted it", func(t *testing.T) {
-		if _, err := s.Hold(ctx, bob.ID, people.Deactivate, "admin:ann", ""); err != nil {
+		if _, err := s.Hold(ctx, bob.ID, people.Deactivate, people.Internal, "admin:ann", ""); err != nil {
 			t.Fatal(err)
 		}
 		w.waitActive("bob@example.org", false)

@@ -2,11 +2,12 @@ package provision
 
 import (
 	"context"
-	"fmt"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/idsync/idsync/server/store"
 )
 
 // scopeCache answers whether a user is in scope of an app from the app's
@@ -35,14 +36,12 @@ func newScopeCache(st Store, appID int64) *scopeCache {
 // inScope reports whether the user is assigned to the app, directly or
 // through a group.
 func (c *scopeCache) inScope(ctx context.Context, userID string) (bool, error) {
-	pos, err := c.st.FeedPosition(ctx)
+	// Both in one query: one round trip a push.
+	pos, as, err := c.st.ScopeStamp(ctx, c.appID)
 	if err != nil {
 		return false, err
 	}
-	assigned, err := c.assignments(ctx)
-	if err != nil {
-		return false, err
-	}
+	assigned := fingerprint(as)
 	c.mu.Lock()
 	if c.valid && c.pos == pos && c.assigned == assigned {
 		in := c.users[userID]
@@ -77,16 +76,12 @@ func (c *scopeCache) inScope(ctx context.Context, userID string) (bool, error) {
 	return users[userID], nil
 }
 
-// assignments is a fingerprint of the app's assignments.
-func (c *scopeCache) assignments(ctx context.Context) (string, error) {
-	as, err := c.st.ListAssignments(ctx, c.appID)
-	if err != nil {
-		return "", err
-	}
+// fingerprint names a set of assignments.
+func fingerprint(as []store.Assignment) string {
 	keys := make([]string, len(as))
 	for i, a := range as {
-		keys[i] = fmt.Sprintf("%s:%s", a.Kind, a.TargetID)
+		keys[i] = string(a.Kind) + ":" + a.TargetID
 	}
 	slices.Sort(keys)
-	return strings.Join(keys, ","), nil
+	return strings.Join(keys, ",")
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/idsync/idsync/server/agents"
+	"github.com/idsync/idsync/server/auth"
 	"github.com/idsync/idsync/server/people"
 	"github.com/idsync/idsync/server/refusal"
 	"github.com/idsync/idsync/server/store"
@@ -56,15 +57,40 @@ func New(c Config) *Service {
 // Names lists the reports, by name.
 var Names = []string{"users", "app-usage", "pending-deprovisions", "failed-pushes", "imports", "agents", "upcoming-purges"}
 
+// needs is the permission each report needs besides reports.read: the one
+// that guards what it shows, so that a report tells a role no more than
+// its lists and shows do.
+var needs = map[string]auth.Permission{
+	"users":                auth.PermUsersRead,
+	"app-usage":            auth.PermAppsRead,
+	"pending-deprovisions": auth.PermPushesRead,
+	"failed-pushes":        auth.PermPushesRead,
+	"imports":              auth.PermImportsRead,
+	"agents":               auth.PermAgentsRead,
+	"upcoming-purges":      auth.PermUsersRead,
+}
+
+// Caller is the admin asking for a report (server/auth.Scope): the apps
+// it may see, and the permissions its role grants.
+type Caller interface {
+	App(id int64) bool
+	Has(p auth.Permission) bool
+}
+
 // Table is a computed report.
 type Table struct {
 	Columns []string
 	Rows    [][]string
 }
 
-// Compute computes report name at now. apps says which apps the caller
-// may see: the rows of others are left out.
-func (s *Service) Compute(ctx context.Context, name string, apps func(id int64) bool, now time.Time) (*Table, error) {
+// Compute computes report name at now for caller c: a report whose
+// permission c lacks is refused, and the rows of apps it may not see are
+// left out.
+func (s *Service) Compute(ctx context.Context, name string, c Caller, now time.Time) (*Table, error) {
+	if p, ok := needs[name]; ok && !c.Has(p) {
+		return nil, refusal.Deniedf("report %s: permission %s missing: it shows what %s guards", name, p, p)
+	}
+	apps := c.App
 	var (
 		cols []string
 		rows [][]string

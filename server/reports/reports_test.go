@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/idsync/idsync/server/agents"
+	"github.com/idsync/idsync/server/auth"
 	"github.com/idsync/idsync/server/refusal"
 	"github.com/idsync/idsync/server/reports"
 	"github.com/idsync/idsync/server/store"
@@ -71,7 +72,7 @@ func TestReports(t *testing.T) {
 	every := func(int64) bool { return true }
 	compute := func(t *testing.T, name string, visible func(int64) bool) *reports.Table {
 		t.Helper()
-		tab, err := s.Compute(ctx, name, visible, now)
+		tab, err := s.Compute(ctx, name, caller{visible, nil}, now)
 		if err != nil {
 			t.Fatalf("Compute %s: %v", name, err)
 		}
@@ -115,10 +116,33 @@ func TestReports(t *testing.T) {
 			t.Errorf("states %v of %v, want standby and revoked", got, column(tab, "agent"))
 		}
 	})
+	t.Run("a report needs the permission of what it shows", func(t *testing.T) {
+		appAdmin := caller{every, []auth.Permission{auth.PermUsersRead, auth.PermAppsRead, auth.PermPushesRead}}
+		for _, name := range []string{"imports", "agents"} {
+			_, err := s.Compute(ctx, name, appAdmin, now)
+			if r, ok := refusal.As(err); !ok || r.Kind != refusal.Denied || !strings.Contains(r.Msg, name+".read") {
+				t.Errorf("report %s without %s.read: %v, want a denial naming it", name, name, err)
+			}
+		}
+		if _, err := s.Compute(ctx, "failed-pushes", appAdmin, now); err != nil {
+			t.Errorf("report failed-pushes with pushes.read: %v", err)
+		}
+	})
 	t.Run("an unknown report is refused, naming the reports", func(t *testing.T) {
-		_, err := s.Compute(ctx, "colours", every, now)
+		_, err := s.Compute(ctx, "colours", caller{every, nil}, now)
 		if r, ok := refusal.As(err); !ok || r.Kind != refusal.Invalid || !strings.Contains(r.Msg, strings.Join(reports.Names, ", ")) {
 			t.Errorf("got %v, want an invalid refusal naming %v", err, reports.Names)
 		}
 	})
 }
+
+// caller is an admin asking for reports: the apps it sees, and its
+// permissions (nil: every one).
+type caller struct {
+	app   func(int64) bool
+	perms []auth.Permission
+}
+
+func (c caller) App(id int64) bool { return c.app(id) }
+
+func (c caller) Has(p auth.Permission) bool { return c.perms == nil || slices.Contains(c.perms, p) }

@@ -142,6 +142,9 @@ func (e *Engine) Add(ctx context.Context, s Spec, actor string) (*Outcome, error
 	if err != nil {
 		return nil, err
 	}
+	if err := e.notAdmins(ctx, g, d); err != nil {
+		return nil, err
+	}
 	r.GroupID = g.ID
 	if err := e.taken(ctx, r); err != nil {
 		return nil, err
@@ -170,6 +173,25 @@ func (e *Engine) taken(ctx context.Context, r *store.Rule) error {
 		case o.GroupID == r.GroupID:
 			return fmt.Errorf("%w: %w", &FieldError{Field: "group", Why: fmt.Sprintf("group %s of %s is the group of rule %s already (one rule per group)",
 				o.Group, o.Directory, o.Name)}, store.ErrConflict)
+		}
+	}
+	return nil
+}
+
+// notAdmins refuses a group that holds a live admin grant: a rule fills
+// its group from what directories and sources say of users, and who is an
+// admin is not theirs to say (server/admins refuses a grant on a rule's
+// group alike).
+func (e *Engine) notAdmins(ctx context.Context, g *store.Group, d *store.Directory) error {
+	grants, err := e.st.ListAdminGrants(ctx)
+	if err != nil {
+		return fmt.Errorf("listing admin grants: %w", err)
+	}
+	for _, gr := range grants {
+		if gr.GroupID == g.ID && gr.RevokedAt.IsZero() {
+			return &TargetError{Group: g.Name, Directory: d.Name, Kind: d.Kind, Why: fmt.Sprintf(
+				"it holds admin grant %s (role %s), and a rule does not decide who is an admin: grant the role to another group, or revoke the grant",
+				gr.ID, gr.Role)}
 		}
 	}
 	return nil

@@ -3,7 +3,9 @@
 // in the environment the mappings use, plus groups), and the group holds
 // exactly the users, of the directories the rule covers, for which the
 // expression is true. The rule masters that group's members; it never
-// writes a directory's own groups.
+// writes a directory's own groups, nor a group that holds an admin grant
+// (who is an admin is not for directories' and sources' data to decide:
+// server/admins refuses a grant on a rule's group alike).
 //
 // # Writes
 //

@@ -34,6 +34,8 @@ type Store interface {
 	FindGroups(ctx context.Context, directoryID int64, name string) ([]*store.Group, error)
 	GroupMembers(ctx context.Context, groupID string) ([]store.Member, error)
 	GroupUsersTransitive(ctx context.Context, groupID string) ([]*store.User, error)
+	// A group that holds an admin grant is no rule's.
+	ListAdminGrants(ctx context.Context) ([]*store.AdminGrant, error)
 
 	CreateRun(ctx context.Context, r *store.Run) error
 	GetRun(ctx context.Context, id int64) (*store.Run, error)

@@ -212,7 +212,9 @@ func (c *Coordinator) loop(ctx context.Context, interval time.Duration, name str
 func (c *Coordinator) Claim(ctx context.Context, s Session) error {
 	for _, name := range s.Directories() {
 		d, err := c.st.GetDirectory(ctx, name)
-		if err != nil {
+		if err != nil || !ingest.ReadByAgents(d.Kind) {
+			// A csv directory's runs are the hub's, applying a file: an
+			// agent only sends it files.
 			continue
 		}
 		runs, err := c.st.ListRuns(ctx, store.RunFilter{DirectoryID: d.ID,

@@ -216,6 +216,15 @@ func (h *hub) directory(name string, opts ...func(*store.Directory)) *store.Dire
 	return d
 }
 
+// applyPreset creates directory d after its kind's preset.
+func (h *hub) applyPreset(d *store.Directory) {
+	h.t.Helper()
+	ingest.ApplyPreset(d)
+	if err := h.st.CreateDirectory(h.ctx, d); err != nil {
+		h.t.Fatalf("CreateDirectory %s: %v", d.Name, err)
+	}
+}
+
 func captureOff(d *store.Directory) { d.CaptureStrategy = ingest.CaptureOff }
 
 // oneAgent creates directory corp (with opts) and agent a1 of it, and

@@ -22,6 +22,10 @@ func (c *Coordinator) Start(ctx context.Context, d *store.Directory, kind store.
 	if err := agents.CheckServed(d); err != nil {
 		return nil, false, err
 	}
+	if d.Kind == store.KindCSV {
+		return nil, false, refusal.Unmetf("directory %s is a csv directory: import a file into it "+
+			"(idsyncctl import start --directory %s --file FILE)", d.Name, d.Name)
+	}
 	open, err := c.st.ListRuns(ctx, store.RunFilter{DirectoryID: d.ID,
 		States: []store.RunState{store.RunRunning, store.RunPausedBySafeguard}})
 	if err != nil {

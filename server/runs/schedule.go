@@ -28,9 +28,17 @@ func (c *Coordinator) Reap(ctx context.Context) error {
 		return fmt.Errorf("listing runs: %w", err)
 	}
 	now := c.now()
+	kinds := map[string]store.DirectoryKind{}
 	for _, r := range runs {
 		why := ""
-		if r.AgentID == "" {
+		file := r.AgentID == "" && c.fileRun(ctx, r, kinds)
+		if file {
+			// A file is applied by the hub replica that received it; one
+			// that died mid-way leaves its run to end here.
+			if now.Sub(r.StartedAt) > FileRunLimit {
+				why = fmt.Sprintf("the file was not applied within %v (the hub applying it stopped?); nothing was swept", FileRunLimit)
+			}
+		} else if r.AgentID == "" {
 			if now.Sub(r.StartedAt) > 6*c.hb {
 				why = "no agent picked up the run"
 			}
@@ -41,7 +49,7 @@ func (c *Coordinator) Reap(ctx context.Context) error {
 		if why == "" {
 			continue
 		}
-		if r.Kind == store.RunIncremental {
+		if r.Kind == store.RunIncremental && !file {
 			if _, err := c.eng.EndCapture(ctx, r.ID, "capture ended: the agent stopped answering"); err == nil {
 				c.log.Warn("reaper ended a capture run", "run", r.ID)
 			}
@@ -52,6 +60,23 @@ func (c *Coordinator) Reap(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// FileRunLimit is how long the import of a file may run before the reaper
+// ends it: far longer than the largest file takes.
+const FileRunLimit = time.Hour
+
+// fileRun says whether r is the import of a file (a run of a directory no
+// agent reads); kinds caches the directories' kinds by name.
+func (c *Coordinator) fileRun(ctx context.Context, r *store.Run, kinds map[string]store.DirectoryKind) bool {
+	k, ok := kinds[r.Directory]
+	if !ok {
+		if d, err := c.st.GetDirectory(ctx, r.Directory); err == nil {
+			k = d.Kind
+		}
+		kinds[r.Directory] = k
+	}
+	return k == store.KindCSV
 }
 
 // Schedule starts the scheduled full reconciliation of every directory
@@ -70,6 +95,9 @@ func (c *Coordinator) Schedule(ctx context.Context) error {
 	}
 	now := c.now()
 	for _, d := range dirs {
+		if !ingest.ReadByAgents(d.Kind) {
+			continue // an agent of a csv directory sends files; it reads nothing
+		}
 		if !slices.ContainsFunc(agents, func(a *store.Agent) bool { return c.online(a, d, now) }) {
 			continue
 		}

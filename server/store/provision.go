@@ -197,6 +197,10 @@ type Provisioning interface {
 	Changes(ctx context.Context, after int64, limit int) ([]ObjectChange, int64, error)
 	// FeedPosition returns the newest position written.
 	FeedPosition(ctx context.Context) (int64, error)
+	// ScopeStamp returns the newest feed position and the app's
+	// assignments (ordered by kind and target), read together in one
+	// query: what decides the app's scope, checked once per push.
+	ScopeStamp(ctx context.Context, appID int64) (int64, []Assignment, error)
 	// Cursor returns a named, stored position (0 when none), and SetCursor
 	// stores one.
 	Cursor(ctx context.Context, name string) (int64, error)

@@ -113,6 +113,10 @@ type Store interface {
 	// capture applied), it only marks it seen and counts it unchanged. The
 	// guard holds against a capture batch committing concurrently.
 	ApplyBatch(ctx context.Context, b *Batch) (BatchResult, error)
+	// ApplyBatches applies batches in order, each as ApplyBatch would (a
+	// later one sees what an earlier one wrote, and a repeated sequence is
+	// Duplicate), in one transaction: all of them commit, or none does.
+	ApplyBatches(ctx context.Context, bs []*Batch) ([]BatchResult, error)
 
 	// SweepCandidates counts what a sweep after run would deprovision:
 	// users and groups of the run's directory that are not deprovisioned,
@@ -361,6 +365,10 @@ const (
 	// made, changed and deleted by admins (server/people), and only its
 	// groups may name members by id, of any directory.
 	KindLocal DirectoryKind = "local"
+	// KindCSV is a file of users (a CSV export of an HR system) that an
+	// admin or an agent watching a folder sends to the hub; nothing reads
+	// it but the hub, one file at a time.
+	KindCSV DirectoryKind = "csv"
 )
 
 // Directory is a directory's hub-side settings (the agent keeps the
@@ -400,6 +408,19 @@ type Directory struct {
 	// follows, as written ("min-length=14,classes=3,not-username,
 	// not-reused"; "" none): a super-admin's (server/passwords).
 	PasswordPolicy string
+	// CSV is a csv directory's file layout (nil for the other kinds).
+	CSV *CSVLayout
+}
+
+// CSVLayout is how the rows of a csv directory's files become users; the
+// profile fields come from the columns Mapping names. Stored as JSON.
+type CSVLayout struct {
+	// IDColumn identifies a user across files ("": the username column).
+	IDColumn string `json:"id_column,omitempty"`
+	// StatusColumn, when set, tells active rows (ActiveValues, compared
+	// ignoring case) from the others, which suspend their users.
+	StatusColumn string   `json:"status_column,omitempty"`
+	ActiveValues []string `json:"active_values,omitempty"`
 }
 
 // WriteBack is where and how the hub may write into a directory. Stored as

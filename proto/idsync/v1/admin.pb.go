@@ -2790,8 +2790,10 @@ type Directory struct {
 	// "min-length=14,classes=3,not-username,not-reused"; empty: none. A
 	// super-admin's decision.
 	PasswordPolicy string `protobuf:"bytes,22,opt,name=password_policy,json=passwordPolicy,proto3" json:"password_policy,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// A csv directory's file layout; unset for other kinds.
+	Csv           *CsvLayout `protobuf:"bytes,23,opt,name=csv,proto3" json:"csv,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *Directory) Reset() {
@@ -2976,6 +2978,13 @@ func (x *Directory) GetPasswordPolicy() string {
 		return x.PasswordPolicy
 	}
 	return ""
+}
+
+func (x *Directory) GetCsv() *CsvLayout {
+	if x != nil {
+		return x.Csv
+	}
+	return nil
 }
 
 // WriteBack is a super-admin's decision to let the hub write users into a
@@ -8240,6 +8249,321 @@ func (x *GroupInApp) GetFound() string {
 	return ""
 }
 
+// CsvLayout is how the rows of a csv directory's files become users. The
+// profile fields are mapped from columns by name (AttributeMapping).
+type CsvLayout struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The column that identifies a user, stable across files (an employee
+	// id); "" means the username column.
+	IdColumn string `protobuf:"bytes,1,opt,name=id_column,json=idColumn,proto3" json:"id_column,omitempty"`
+	// A column telling active from inactive users; "" means every row is
+	// active.
+	StatusColumn string `protobuf:"bytes,2,opt,name=status_column,json=statusColumn,proto3" json:"status_column,omitempty"`
+	// The status column's values of active users, compared ignoring case;
+	// any other value suspends the user.
+	ActiveValues  []string `protobuf:"bytes,3,rep,name=active_values,json=activeValues,proto3" json:"active_values,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CsvLayout) Reset() {
+	*x = CsvLayout{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[122]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CsvLayout) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CsvLayout) ProtoMessage() {}
+
+func (x *CsvLayout) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[122]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CsvLayout.ProtoReflect.Descriptor instead.
+func (*CsvLayout) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{122}
+}
+
+func (x *CsvLayout) GetIdColumn() string {
+	if x != nil {
+		return x.IdColumn
+	}
+	return ""
+}
+
+func (x *CsvLayout) GetStatusColumn() string {
+	if x != nil {
+		return x.StatusColumn
+	}
+	return ""
+}
+
+func (x *CsvLayout) GetActiveValues() []string {
+	if x != nil {
+		return x.ActiveValues
+	}
+	return nil
+}
+
+// ImportFileRequest is one message of an ImportFile upload.
+type ImportFileRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// What the file is and how to import it: the first message only.
+	Import *FileImport `protobuf:"bytes,1,opt,name=import,proto3" json:"import,omitempty"`
+	// The next bytes of the file.
+	Data          []byte `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportFileRequest) Reset() {
+	*x = ImportFileRequest{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[123]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportFileRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportFileRequest) ProtoMessage() {}
+
+func (x *ImportFileRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[123]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportFileRequest.ProtoReflect.Descriptor instead.
+func (*ImportFileRequest) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{123}
+}
+
+func (x *ImportFileRequest) GetImport() *FileImport {
+	if x != nil {
+		return x.Import
+	}
+	return nil
+}
+
+func (x *ImportFileRequest) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+// ImportFileResponse is the run the file started, or a dry run's preview.
+type ImportFileResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The run (not set for a dry run).
+	Run *ImportRun `protobuf:"bytes,1,opt,name=run,proto3" json:"run,omitempty"`
+	// What a dry run would do (not set otherwise).
+	Preview       *ImportPreview `protobuf:"bytes,2,opt,name=preview,proto3" json:"preview,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportFileResponse) Reset() {
+	*x = ImportFileResponse{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[124]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportFileResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportFileResponse) ProtoMessage() {}
+
+func (x *ImportFileResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[124]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportFileResponse.ProtoReflect.Descriptor instead.
+func (*ImportFileResponse) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{124}
+}
+
+func (x *ImportFileResponse) GetRun() *ImportRun {
+	if x != nil {
+		return x.Run
+	}
+	return nil
+}
+
+func (x *ImportFileResponse) GetPreview() *ImportPreview {
+	if x != nil {
+		return x.Preview
+	}
+	return nil
+}
+
+// ImportPreview is what an import of a file would do.
+type ImportPreview struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Rows read (the header not counted).
+	Rows uint64 `protobuf:"varint,1,opt,name=rows,proto3" json:"rows,omitempty"`
+	// Users that would be created, updated and deprovisioned.
+	Created uint64 `protobuf:"varint,2,opt,name=created,proto3" json:"created,omitempty"`
+	// Users whose profile or status would change.
+	Updated uint64 `protobuf:"varint,3,opt,name=updated,proto3" json:"updated,omitempty"`
+	// Users absent from a full import's file, which its sweep would
+	// deprovision.
+	Deprovisioned uint64 `protobuf:"varint,4,opt,name=deprovisioned,proto3" json:"deprovisioned,omitempty"`
+	// Rows that would be left as they are.
+	Unchanged uint64 `protobuf:"varint,5,opt,name=unchanged,proto3" json:"unchanged,omitempty"`
+	// The usernames of the first 1,000 of each.
+	CreatedUsers []string `protobuf:"bytes,6,rep,name=created_users,json=createdUsers,proto3" json:"created_users,omitempty"`
+	// The usernames of the first 1,000 updated.
+	UpdatedUsers []string `protobuf:"bytes,7,rep,name=updated_users,json=updatedUsers,proto3" json:"updated_users,omitempty"`
+	// The usernames of the first 1,000 deprovisioned.
+	DeprovisionedUsers []string `protobuf:"bytes,8,rep,name=deprovisioned_users,json=deprovisionedUsers,proto3" json:"deprovisioned_users,omitempty"`
+	// The bad rows, by line (the first 100).
+	Errors []*EntryError `protobuf:"bytes,9,rep,name=errors,proto3" json:"errors,omitempty"`
+	// The bad rows in all.
+	ErrorCount uint64 `protobuf:"varint,10,opt,name=error_count,json=errorCount,proto3" json:"error_count,omitempty"`
+	// Why the safeguard would pause the sweep; empty when it would not.
+	Safeguard     string `protobuf:"bytes,11,opt,name=safeguard,proto3" json:"safeguard,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ImportPreview) Reset() {
+	*x = ImportPreview{}
+	mi := &file_idsync_v1_admin_proto_msgTypes[125]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ImportPreview) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ImportPreview) ProtoMessage() {}
+
+func (x *ImportPreview) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_admin_proto_msgTypes[125]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ImportPreview.ProtoReflect.Descriptor instead.
+func (*ImportPreview) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_admin_proto_rawDescGZIP(), []int{125}
+}
+
+func (x *ImportPreview) GetRows() uint64 {
+	if x != nil {
+		return x.Rows
+	}
+	return 0
+}
+
+func (x *ImportPreview) GetCreated() uint64 {
+	if x != nil {
+		return x.Created
+	}
+	return 0
+}
+
+func (x *ImportPreview) GetUpdated() uint64 {
+	if x != nil {
+		return x.Updated
+	}
+	return 0
+}
+
+func (x *ImportPreview) GetDeprovisioned() uint64 {
+	if x != nil {
+		return x.Deprovisioned
+	}
+	return 0
+}
+
+func (x *ImportPreview) GetUnchanged() uint64 {
+	if x != nil {
+		return x.Unchanged
+	}
+	return 0
+}
+
+func (x *ImportPreview) GetCreatedUsers() []string {
+	if x != nil {
+		return x.CreatedUsers
+	}
+	return nil
+}
+
+func (x *ImportPreview) GetUpdatedUsers() []string {
+	if x != nil {
+		return x.UpdatedUsers
+	}
+	return nil
+}
+
+func (x *ImportPreview) GetDeprovisionedUsers() []string {
+	if x != nil {
+		return x.DeprovisionedUsers
+	}
+	return nil
+}
+
+func (x *ImportPreview) GetErrors() []*EntryError {
+	if x != nil {
+		return x.Errors
+	}
+	return nil
+}
+
+func (x *ImportPreview) GetErrorCount() uint64 {
+	if x != nil {
+		return x.ErrorCount
+	}
+	return 0
+}
+
+func (x *ImportPreview) GetSafeguard() string {
+	if x != nil {
+		return x.Safeguard
+	}
+	return ""
+}
+
 var File_idsync_v1_admin_proto protoreflect.FileDescriptor
 
 const file_idsync_v1_admin_proto_rawDesc = "" +
@@ -8406,7 +8730,7 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	" \x01(\tR\tgroupName\x12+\n" +
 	"\x11group_description\x18\v \x01(\tR\x10groupDescription\x12#\n" +
 	"\rgroup_members\x18\f \x03(\tR\fgroupMembers\x12\x14\n" +
-	"\x05extra\x18\r \x03(\tR\x05extra\"\x94\a\n" +
+	"\x05extra\x18\r \x03(\tR\x05extra\"\xbc\a\n" +
 	"\tDirectory\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12,\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x18.idsync.v1.DirectoryKindR\x04kind\x12\x17\n" +
@@ -8433,7 +8757,8 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\n" +
 	"write_back\x18\x14 \x01(\v2\x14.idsync.v1.WriteBackR\twriteBack\x12+\n" +
 	"\x11retention_seconds\x18\x15 \x01(\x04R\x10retentionSeconds\x12'\n" +
-	"\x0fpassword_policy\x18\x16 \x01(\tR\x0epasswordPolicy\"\xb0\x01\n" +
+	"\x0fpassword_policy\x18\x16 \x01(\tR\x0epasswordPolicy\x12&\n" +
+	"\x03csv\x18\x17 \x01(\v2\x14.idsync.v1.CsvLayoutR\x03csv\"\xb0\x01\n" +
 	"\tWriteBack\x12\x10\n" +
 	"\x03ous\x18\x01 \x03(\tR\x03ous\x12\x16\n" +
 	"\x06groups\x18\x02 \x03(\tR\x06groups\x12)\n" +
@@ -8797,7 +9122,31 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\tremote_id\x18\x02 \x01(\tR\bremoteId\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x12\x14\n" +
 	"\x05drift\x18\x04 \x01(\tR\x05drift\x12\x14\n" +
-	"\x05found\x18\x05 \x01(\tR\x05found*\x8c\x01\n" +
+	"\x05found\x18\x05 \x01(\tR\x05found\"r\n" +
+	"\tCsvLayout\x12\x1b\n" +
+	"\tid_column\x18\x01 \x01(\tR\bidColumn\x12#\n" +
+	"\rstatus_column\x18\x02 \x01(\tR\fstatusColumn\x12#\n" +
+	"\ractive_values\x18\x03 \x03(\tR\factiveValues\"V\n" +
+	"\x11ImportFileRequest\x12-\n" +
+	"\x06import\x18\x01 \x01(\v2\x15.idsync.v1.FileImportR\x06import\x12\x12\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"p\n" +
+	"\x12ImportFileResponse\x12&\n" +
+	"\x03run\x18\x01 \x01(\v2\x14.idsync.v1.ImportRunR\x03run\x122\n" +
+	"\apreview\x18\x02 \x01(\v2\x18.idsync.v1.ImportPreviewR\apreview\"\x84\x03\n" +
+	"\rImportPreview\x12\x12\n" +
+	"\x04rows\x18\x01 \x01(\x04R\x04rows\x12\x18\n" +
+	"\acreated\x18\x02 \x01(\x04R\acreated\x12\x18\n" +
+	"\aupdated\x18\x03 \x01(\x04R\aupdated\x12$\n" +
+	"\rdeprovisioned\x18\x04 \x01(\x04R\rdeprovisioned\x12\x1c\n" +
+	"\tunchanged\x18\x05 \x01(\x04R\tunchanged\x12#\n" +
+	"\rcreated_users\x18\x06 \x03(\tR\fcreatedUsers\x12#\n" +
+	"\rupdated_users\x18\a \x03(\tR\fupdatedUsers\x12/\n" +
+	"\x13deprovisioned_users\x18\b \x03(\tR\x12deprovisionedUsers\x12-\n" +
+	"\x06errors\x18\t \x03(\v2\x15.idsync.v1.EntryErrorR\x06errors\x12\x1f\n" +
+	"\verror_count\x18\n" +
+	" \x01(\x04R\n" +
+	"errorCount\x12\x1c\n" +
+	"\tsafeguard\x18\v \x01(\tR\tsafeguard*\x8c\x01\n" +
 	"\n" +
 	"AgentState\x12\x1b\n" +
 	"\x17AGENT_STATE_UNSPECIFIED\x10\x00\x12\x17\n" +
@@ -8827,7 +9176,7 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x10GroupRulePending\x12\"\n" +
 	"\x1eGROUP_RULE_PENDING_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18GROUP_RULE_PENDING_APPLY\x10\x01\x12\x1d\n" +
-	"\x19GROUP_RULE_PENDING_REMOVE\x10\x022\xfd$\n" +
+	"\x19GROUP_RULE_PENDING_REMOVE\x10\x022\xca%\n" +
 	"\fAdminService\x12X\n" +
 	"\x0fCreateDirectory\x12!.idsync.v1.CreateDirectoryRequest\x1a\".idsync.v1.CreateDirectoryResponse\x12X\n" +
 	"\x0fUpdateDirectory\x12!.idsync.v1.UpdateDirectoryRequest\x1a\".idsync.v1.UpdateDirectoryResponse\x12X\n" +
@@ -8888,7 +9237,9 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x10GetNotifyChannel\x12\".idsync.v1.GetNotifyChannelRequest\x1a#.idsync.v1.GetNotifyChannelResponse\x12d\n" +
 	"\x13DeleteNotifyChannel\x12%.idsync.v1.DeleteNotifyChannelRequest\x1a&.idsync.v1.DeleteNotifyChannelResponse\x12^\n" +
 	"\x11TestNotifyChannel\x12#.idsync.v1.TestNotifyChannelRequest\x1a$.idsync.v1.TestNotifyChannelResponse\x12j\n" +
-	"\x15RetryNotifyDeliveries\x12'.idsync.v1.RetryNotifyDeliveriesRequest\x1a(.idsync.v1.RetryNotifyDeliveriesResponseB3Z1github.com/idsync/idsync/proto/idsync/v1;idsyncv1b\x06proto3"
+	"\x15RetryNotifyDeliveries\x12'.idsync.v1.RetryNotifyDeliveriesRequest\x1a(.idsync.v1.RetryNotifyDeliveriesResponse\x12K\n" +
+	"\n" +
+	"ImportFile\x12\x1c.idsync.v1.ImportFileRequest\x1a\x1d.idsync.v1.ImportFileResponse(\x01B3Z1github.com/idsync/idsync/proto/idsync/v1;idsyncv1b\x06proto3"
 
 var (
 	file_idsync_v1_admin_proto_rawDescOnce sync.Once
@@ -8903,7 +9254,7 @@ func file_idsync_v1_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_idsync_v1_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 5)
-var file_idsync_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 124)
+var file_idsync_v1_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 128)
 var file_idsync_v1_admin_proto_goTypes = []any{
 	(AgentState)(0),                       // 0: idsync.v1.AgentState
 	(RunState)(0),                         // 1: idsync.v1.RunState
@@ -9032,27 +9383,32 @@ var file_idsync_v1_admin_proto_goTypes = []any{
 	(*CancelGroupRuleRequest)(nil),        // 124: idsync.v1.CancelGroupRuleRequest
 	(*CancelGroupRuleResponse)(nil),       // 125: idsync.v1.CancelGroupRuleResponse
 	(*GroupInApp)(nil),                    // 126: idsync.v1.GroupInApp
-	nil,                                   // 127: idsync.v1.CreateUserRequest.FieldsEntry
-	nil,                                   // 128: idsync.v1.UpdateUserRequest.FieldsEntry
-	(*timestamppb.Timestamp)(nil),         // 129: google.protobuf.Timestamp
-	(DirectoryKind)(0),                    // 130: idsync.v1.DirectoryKind
-	(*fieldmaskpb.FieldMask)(nil),         // 131: google.protobuf.FieldMask
-	(ImportKind)(0),                       // 132: idsync.v1.ImportKind
-	(*EntryError)(nil),                    // 133: idsync.v1.EntryError
-	(*Attribute)(nil),                     // 134: idsync.v1.Attribute
-	(ObjectKind)(0),                       // 135: idsync.v1.ObjectKind
-	(*CreateNotifyChannelRequest)(nil),    // 136: idsync.v1.CreateNotifyChannelRequest
-	(*ListNotifyChannelsRequest)(nil),     // 137: idsync.v1.ListNotifyChannelsRequest
-	(*GetNotifyChannelRequest)(nil),       // 138: idsync.v1.GetNotifyChannelRequest
-	(*DeleteNotifyChannelRequest)(nil),    // 139: idsync.v1.DeleteNotifyChannelRequest
-	(*TestNotifyChannelRequest)(nil),      // 140: idsync.v1.TestNotifyChannelRequest
-	(*RetryNotifyDeliveriesRequest)(nil),  // 141: idsync.v1.RetryNotifyDeliveriesRequest
-	(*CreateNotifyChannelResponse)(nil),   // 142: idsync.v1.CreateNotifyChannelResponse
-	(*ListNotifyChannelsResponse)(nil),    // 143: idsync.v1.ListNotifyChannelsResponse
-	(*GetNotifyChannelResponse)(nil),      // 144: idsync.v1.GetNotifyChannelResponse
-	(*DeleteNotifyChannelResponse)(nil),   // 145: idsync.v1.DeleteNotifyChannelResponse
-	(*TestNotifyChannelResponse)(nil),     // 146: idsync.v1.TestNotifyChannelResponse
-	(*RetryNotifyDeliveriesResponse)(nil), // 147: idsync.v1.RetryNotifyDeliveriesResponse
+	(*CsvLayout)(nil),                     // 127: idsync.v1.CsvLayout
+	(*ImportFileRequest)(nil),             // 128: idsync.v1.ImportFileRequest
+	(*ImportFileResponse)(nil),            // 129: idsync.v1.ImportFileResponse
+	(*ImportPreview)(nil),                 // 130: idsync.v1.ImportPreview
+	nil,                                   // 131: idsync.v1.CreateUserRequest.FieldsEntry
+	nil,                                   // 132: idsync.v1.UpdateUserRequest.FieldsEntry
+	(*timestamppb.Timestamp)(nil),         // 133: google.protobuf.Timestamp
+	(DirectoryKind)(0),                    // 134: idsync.v1.DirectoryKind
+	(*fieldmaskpb.FieldMask)(nil),         // 135: google.protobuf.FieldMask
+	(ImportKind)(0),                       // 136: idsync.v1.ImportKind
+	(*EntryError)(nil),                    // 137: idsync.v1.EntryError
+	(*Attribute)(nil),                     // 138: idsync.v1.Attribute
+	(ObjectKind)(0),                       // 139: idsync.v1.ObjectKind
+	(*FileImport)(nil),                    // 140: idsync.v1.FileImport
+	(*CreateNotifyChannelRequest)(nil),    // 141: idsync.v1.CreateNotifyChannelRequest
+	(*ListNotifyChannelsRequest)(nil),     // 142: idsync.v1.ListNotifyChannelsRequest
+	(*GetNotifyChannelRequest)(nil),       // 143: idsync.v1.GetNotifyChannelRequest
+	(*DeleteNotifyChannelRequest)(nil),    // 144: idsync.v1.DeleteNotifyChannelRequest
+	(*TestNotifyChannelRequest)(nil),      // 145: idsync.v1.TestNotifyChannelRequest
+	(*RetryNotifyDeliveriesRequest)(nil),  // 146: idsync.v1.RetryNotifyDeliveriesRequest
+	(*CreateNotifyChannelResponse)(nil),   // 147: idsync.v1.CreateNotifyChannelResponse
+	(*ListNotifyChannelsResponse)(nil),    // 148: idsync.v1.ListNotifyChannelsResponse
+	(*GetNotifyChannelResponse)(nil),      // 149: idsync.v1.GetNotifyChannelResponse
+	(*DeleteNotifyChannelResponse)(nil),   // 150: idsync.v1.DeleteNotifyChannelResponse
+	(*TestNotifyChannelResponse)(nil),     // 151: idsync.v1.TestNotifyChannelResponse
+	(*RetryNotifyDeliveriesResponse)(nil), // 152: idsync.v1.RetryNotifyDeliveriesResponse
 }
 var file_idsync_v1_admin_proto_depIdxs = []int32{
 	75,  // 0: idsync.v1.DeactivateUserResponse.user:type_name -> idsync.v1.User
@@ -9062,229 +9418,236 @@ var file_idsync_v1_admin_proto_depIdxs = []int32{
 	75,  // 4: idsync.v1.SuspendUserResponse.user:type_name -> idsync.v1.User
 	75,  // 5: idsync.v1.UnsuspendUserResponse.user:type_name -> idsync.v1.User
 	75,  // 6: idsync.v1.RestoreUserResponse.user:type_name -> idsync.v1.User
-	127, // 7: idsync.v1.CreateUserRequest.fields:type_name -> idsync.v1.CreateUserRequest.FieldsEntry
+	131, // 7: idsync.v1.CreateUserRequest.fields:type_name -> idsync.v1.CreateUserRequest.FieldsEntry
 	75,  // 8: idsync.v1.CreateUserResponse.user:type_name -> idsync.v1.User
-	128, // 9: idsync.v1.UpdateUserRequest.fields:type_name -> idsync.v1.UpdateUserRequest.FieldsEntry
+	132, // 9: idsync.v1.UpdateUserRequest.fields:type_name -> idsync.v1.UpdateUserRequest.FieldsEntry
 	75,  // 10: idsync.v1.UpdateUserResponse.user:type_name -> idsync.v1.User
 	75,  // 11: idsync.v1.DeleteUserResponse.user:type_name -> idsync.v1.User
 	82,  // 12: idsync.v1.CreateGroupResponse.group:type_name -> idsync.v1.Group
 	82,  // 13: idsync.v1.AddGroupMemberResponse.group:type_name -> idsync.v1.Group
 	82,  // 14: idsync.v1.RemoveGroupMemberResponse.group:type_name -> idsync.v1.Group
 	75,  // 15: idsync.v1.AuthenticateResponse.user:type_name -> idsync.v1.User
-	129, // 16: idsync.v1.AdminToken.created_at:type_name -> google.protobuf.Timestamp
-	129, // 17: idsync.v1.AdminToken.revoked_at:type_name -> google.protobuf.Timestamp
-	129, // 18: idsync.v1.AdminToken.last_used_at:type_name -> google.protobuf.Timestamp
+	133, // 16: idsync.v1.AdminToken.created_at:type_name -> google.protobuf.Timestamp
+	133, // 17: idsync.v1.AdminToken.revoked_at:type_name -> google.protobuf.Timestamp
+	133, // 18: idsync.v1.AdminToken.last_used_at:type_name -> google.protobuf.Timestamp
 	30,  // 19: idsync.v1.CreateAdminTokenResponse.token:type_name -> idsync.v1.AdminToken
 	30,  // 20: idsync.v1.ListAdminTokensResponse.tokens:type_name -> idsync.v1.AdminToken
 	30,  // 21: idsync.v1.RevokeAdminTokenResponse.token:type_name -> idsync.v1.AdminToken
-	129, // 22: idsync.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
-	129, // 23: idsync.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
+	133, // 22: idsync.v1.AuditEvent.at:type_name -> google.protobuf.Timestamp
+	133, // 23: idsync.v1.ListAuditEventsRequest.since:type_name -> google.protobuf.Timestamp
 	37,  // 24: idsync.v1.ListAuditEventsResponse.events:type_name -> idsync.v1.AuditEvent
 	41,  // 25: idsync.v1.GetReportResponse.rows:type_name -> idsync.v1.ReportRow
-	129, // 26: idsync.v1.GetReportResponse.generated_at:type_name -> google.protobuf.Timestamp
-	130, // 27: idsync.v1.Directory.kind:type_name -> idsync.v1.DirectoryKind
+	133, // 26: idsync.v1.GetReportResponse.generated_at:type_name -> google.protobuf.Timestamp
+	134, // 27: idsync.v1.Directory.kind:type_name -> idsync.v1.DirectoryKind
 	43,  // 28: idsync.v1.Directory.mapping:type_name -> idsync.v1.AttributeMapping
-	129, // 29: idsync.v1.Directory.created_at:type_name -> google.protobuf.Timestamp
+	133, // 29: idsync.v1.Directory.created_at:type_name -> google.protobuf.Timestamp
 	64,  // 30: idsync.v1.Directory.last_run:type_name -> idsync.v1.ImportRun
 	46,  // 31: idsync.v1.Directory.capture_status:type_name -> idsync.v1.CaptureStatus
 	45,  // 32: idsync.v1.Directory.write_back:type_name -> idsync.v1.WriteBack
-	129, // 33: idsync.v1.CaptureStatus.started_at:type_name -> google.protobuf.Timestamp
-	44,  // 34: idsync.v1.CreateDirectoryRequest.directory:type_name -> idsync.v1.Directory
-	44,  // 35: idsync.v1.CreateDirectoryResponse.directory:type_name -> idsync.v1.Directory
-	44,  // 36: idsync.v1.UpdateDirectoryRequest.directory:type_name -> idsync.v1.Directory
-	131, // 37: idsync.v1.UpdateDirectoryRequest.update_mask:type_name -> google.protobuf.FieldMask
-	44,  // 38: idsync.v1.UpdateDirectoryResponse.directory:type_name -> idsync.v1.Directory
-	44,  // 39: idsync.v1.ListDirectoriesResponse.directories:type_name -> idsync.v1.Directory
-	44,  // 40: idsync.v1.GetDirectoryResponse.directory:type_name -> idsync.v1.Directory
-	129, // 41: idsync.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	0,   // 42: idsync.v1.Agent.state:type_name -> idsync.v1.AgentState
-	129, // 43: idsync.v1.Agent.enrolled_at:type_name -> google.protobuf.Timestamp
-	129, // 44: idsync.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
-	129, // 45: idsync.v1.Agent.cert_expires_at:type_name -> google.protobuf.Timestamp
-	59,  // 46: idsync.v1.ListAgentsResponse.agents:type_name -> idsync.v1.Agent
-	59,  // 47: idsync.v1.RevokeAgentResponse.agent:type_name -> idsync.v1.Agent
-	132, // 48: idsync.v1.ImportRun.kind:type_name -> idsync.v1.ImportKind
-	1,   // 49: idsync.v1.ImportRun.state:type_name -> idsync.v1.RunState
-	129, // 50: idsync.v1.ImportRun.started_at:type_name -> google.protobuf.Timestamp
-	129, // 51: idsync.v1.ImportRun.finished_at:type_name -> google.protobuf.Timestamp
-	133, // 52: idsync.v1.ImportRun.error_samples:type_name -> idsync.v1.EntryError
-	132, // 53: idsync.v1.StartImportRequest.kind:type_name -> idsync.v1.ImportKind
-	64,  // 54: idsync.v1.StartImportResponse.run:type_name -> idsync.v1.ImportRun
-	64,  // 55: idsync.v1.ListImportsResponse.runs:type_name -> idsync.v1.ImportRun
-	64,  // 56: idsync.v1.GetImportResponse.run:type_name -> idsync.v1.ImportRun
-	64,  // 57: idsync.v1.ConfirmImportResponse.run:type_name -> idsync.v1.ImportRun
-	64,  // 58: idsync.v1.CancelImportResponse.run:type_name -> idsync.v1.ImportRun
-	2,   // 59: idsync.v1.User.status:type_name -> idsync.v1.UserStatus
-	134, // 60: idsync.v1.User.extra:type_name -> idsync.v1.Attribute
-	129, // 61: idsync.v1.User.created_at:type_name -> google.protobuf.Timestamp
-	129, // 62: idsync.v1.User.updated_at:type_name -> google.protobuf.Timestamp
-	77,  // 63: idsync.v1.User.transitive_groups:type_name -> idsync.v1.TransitiveGroup
-	2,   // 64: idsync.v1.User.source_status:type_name -> idsync.v1.UserStatus
-	76,  // 65: idsync.v1.User.hold:type_name -> idsync.v1.Hold
-	129, // 66: idsync.v1.User.deprovisioned_at:type_name -> google.protobuf.Timestamp
-	129, // 67: idsync.v1.User.purge_at:type_name -> google.protobuf.Timestamp
-	2,   // 68: idsync.v1.Hold.status:type_name -> idsync.v1.UserStatus
-	129, // 69: idsync.v1.Hold.at:type_name -> google.protobuf.Timestamp
-	2,   // 70: idsync.v1.ListUsersRequest.status:type_name -> idsync.v1.UserStatus
-	75,  // 71: idsync.v1.ListUsersResponse.users:type_name -> idsync.v1.User
-	75,  // 72: idsync.v1.GetUserResponse.user:type_name -> idsync.v1.User
-	2,   // 73: idsync.v1.Group.status:type_name -> idsync.v1.UserStatus
-	135, // 74: idsync.v1.GroupMember.kind:type_name -> idsync.v1.ObjectKind
-	82,  // 75: idsync.v1.ListGroupsResponse.groups:type_name -> idsync.v1.Group
-	82,  // 76: idsync.v1.GetGroupResponse.group:type_name -> idsync.v1.Group
-	83,  // 77: idsync.v1.GetGroupResponse.members:type_name -> idsync.v1.GroupMember
-	126, // 78: idsync.v1.GetGroupResponse.apps:type_name -> idsync.v1.GroupInApp
-	129, // 79: idsync.v1.AdminGrant.created_at:type_name -> google.protobuf.Timestamp
-	129, // 80: idsync.v1.AdminGrant.revoked_at:type_name -> google.protobuf.Timestamp
-	88,  // 81: idsync.v1.CreateAdminGrantResponse.grant:type_name -> idsync.v1.AdminGrant
-	88,  // 82: idsync.v1.ListAdminGrantsResponse.grants:type_name -> idsync.v1.AdminGrant
-	88,  // 83: idsync.v1.RevokeAdminGrantResponse.grant:type_name -> idsync.v1.AdminGrant
-	2,   // 84: idsync.v1.SearchUsersRequest.status:type_name -> idsync.v1.UserStatus
-	75,  // 85: idsync.v1.SearchUsersResponse.users:type_name -> idsync.v1.User
-	129, // 86: idsync.v1.UserAccount.updated_at:type_name -> google.protobuf.Timestamp
-	98,  // 87: idsync.v1.GetUserDetailsResponse.field_sources:type_name -> idsync.v1.FieldSource
-	99,  // 88: idsync.v1.GetUserDetailsResponse.accounts:type_name -> idsync.v1.UserAccount
-	37,  // 89: idsync.v1.GetUserDetailsResponse.history:type_name -> idsync.v1.AuditEvent
-	129, // 90: idsync.v1.ActivityHour.start:type_name -> google.protobuf.Timestamp
-	102, // 91: idsync.v1.GetActivityResponse.hours:type_name -> idsync.v1.ActivityHour
-	3,   // 92: idsync.v1.GroupRule.state:type_name -> idsync.v1.GroupRuleState
-	4,   // 93: idsync.v1.GroupRule.pending:type_name -> idsync.v1.GroupRulePending
-	64,  // 94: idsync.v1.GroupRule.run:type_name -> idsync.v1.ImportRun
-	105, // 95: idsync.v1.GroupRule.last_full:type_name -> idsync.v1.GroupRuleEvaluation
-	129, // 96: idsync.v1.GroupRule.last_error_at:type_name -> google.protobuf.Timestamp
-	129, // 97: idsync.v1.GroupRule.created_at:type_name -> google.protobuf.Timestamp
-	129, // 98: idsync.v1.GroupRule.updated_at:type_name -> google.protobuf.Timestamp
-	129, // 99: idsync.v1.GroupRuleEvaluation.at:type_name -> google.protobuf.Timestamp
-	104, // 100: idsync.v1.GroupRuleOutcome.rule:type_name -> idsync.v1.GroupRule
-	106, // 101: idsync.v1.GroupRuleOutcome.joining:type_name -> idsync.v1.GroupRuleUser
-	106, // 102: idsync.v1.GroupRuleOutcome.leaving:type_name -> idsync.v1.GroupRuleUser
-	64,  // 103: idsync.v1.GroupRuleOutcome.paused:type_name -> idsync.v1.ImportRun
-	107, // 104: idsync.v1.CreateGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
-	104, // 105: idsync.v1.UpdateGroupRuleRequest.rule:type_name -> idsync.v1.GroupRule
-	131, // 106: idsync.v1.UpdateGroupRuleRequest.update_mask:type_name -> google.protobuf.FieldMask
-	107, // 107: idsync.v1.UpdateGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
-	104, // 108: idsync.v1.ListGroupRulesResponse.rules:type_name -> idsync.v1.GroupRule
-	104, // 109: idsync.v1.GetGroupRuleResponse.rule:type_name -> idsync.v1.GroupRule
-	107, // 110: idsync.v1.ApplyGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
-	107, // 111: idsync.v1.PreviewGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
-	107, // 112: idsync.v1.DeleteGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
-	107, // 113: idsync.v1.ConfirmGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
-	104, // 114: idsync.v1.CancelGroupRuleResponse.rule:type_name -> idsync.v1.GroupRule
-	47,  // 115: idsync.v1.AdminService.CreateDirectory:input_type -> idsync.v1.CreateDirectoryRequest
-	49,  // 116: idsync.v1.AdminService.UpdateDirectory:input_type -> idsync.v1.UpdateDirectoryRequest
-	51,  // 117: idsync.v1.AdminService.ListDirectories:input_type -> idsync.v1.ListDirectoriesRequest
-	53,  // 118: idsync.v1.AdminService.GetDirectory:input_type -> idsync.v1.GetDirectoryRequest
-	55,  // 119: idsync.v1.AdminService.IssueSourceToken:input_type -> idsync.v1.IssueSourceTokenRequest
-	57,  // 120: idsync.v1.AdminService.CreateEnrollmentToken:input_type -> idsync.v1.CreateEnrollmentTokenRequest
-	60,  // 121: idsync.v1.AdminService.ListAgents:input_type -> idsync.v1.ListAgentsRequest
-	62,  // 122: idsync.v1.AdminService.RevokeAgent:input_type -> idsync.v1.RevokeAgentRequest
-	65,  // 123: idsync.v1.AdminService.StartImport:input_type -> idsync.v1.StartImportRequest
-	67,  // 124: idsync.v1.AdminService.ListImports:input_type -> idsync.v1.ListImportsRequest
-	69,  // 125: idsync.v1.AdminService.GetImport:input_type -> idsync.v1.GetImportRequest
-	71,  // 126: idsync.v1.AdminService.ConfirmImport:input_type -> idsync.v1.ConfirmImportRequest
-	73,  // 127: idsync.v1.AdminService.CancelImport:input_type -> idsync.v1.CancelImportRequest
-	78,  // 128: idsync.v1.AdminService.ListUsers:input_type -> idsync.v1.ListUsersRequest
-	80,  // 129: idsync.v1.AdminService.GetUser:input_type -> idsync.v1.GetUserRequest
-	84,  // 130: idsync.v1.AdminService.ListGroups:input_type -> idsync.v1.ListGroupsRequest
-	86,  // 131: idsync.v1.AdminService.GetGroup:input_type -> idsync.v1.GetGroupRequest
-	31,  // 132: idsync.v1.AdminService.CreateAdminToken:input_type -> idsync.v1.CreateAdminTokenRequest
-	33,  // 133: idsync.v1.AdminService.ListAdminTokens:input_type -> idsync.v1.ListAdminTokensRequest
-	35,  // 134: idsync.v1.AdminService.RevokeAdminToken:input_type -> idsync.v1.RevokeAdminTokenRequest
-	38,  // 135: idsync.v1.AdminService.ListAuditEvents:input_type -> idsync.v1.ListAuditEventsRequest
-	40,  // 136: idsync.v1.AdminService.GetReport:input_type -> idsync.v1.GetReportRequest
-	28,  // 137: idsync.v1.AdminService.Authenticate:input_type -> idsync.v1.AuthenticateRequest
-	5,   // 138: idsync.v1.AdminService.DeactivateUser:input_type -> idsync.v1.DeactivateUserRequest
-	8,   // 139: idsync.v1.AdminService.ReactivateUser:input_type -> idsync.v1.ReactivateUserRequest
-	10,  // 140: idsync.v1.AdminService.SuspendUser:input_type -> idsync.v1.SuspendUserRequest
-	12,  // 141: idsync.v1.AdminService.UnsuspendUser:input_type -> idsync.v1.UnsuspendUserRequest
-	14,  // 142: idsync.v1.AdminService.RestoreUser:input_type -> idsync.v1.RestoreUserRequest
-	16,  // 143: idsync.v1.AdminService.CreateUser:input_type -> idsync.v1.CreateUserRequest
-	18,  // 144: idsync.v1.AdminService.UpdateUser:input_type -> idsync.v1.UpdateUserRequest
-	20,  // 145: idsync.v1.AdminService.DeleteUser:input_type -> idsync.v1.DeleteUserRequest
-	22,  // 146: idsync.v1.AdminService.CreateGroup:input_type -> idsync.v1.CreateGroupRequest
-	24,  // 147: idsync.v1.AdminService.AddGroupMember:input_type -> idsync.v1.AddGroupMemberRequest
-	26,  // 148: idsync.v1.AdminService.RemoveGroupMember:input_type -> idsync.v1.RemoveGroupMemberRequest
-	89,  // 149: idsync.v1.AdminService.CreateAdminGrant:input_type -> idsync.v1.CreateAdminGrantRequest
-	91,  // 150: idsync.v1.AdminService.ListAdminGrants:input_type -> idsync.v1.ListAdminGrantsRequest
-	93,  // 151: idsync.v1.AdminService.RevokeAdminGrant:input_type -> idsync.v1.RevokeAdminGrantRequest
-	95,  // 152: idsync.v1.AdminService.SearchUsers:input_type -> idsync.v1.SearchUsersRequest
-	97,  // 153: idsync.v1.AdminService.GetUserDetails:input_type -> idsync.v1.GetUserDetailsRequest
-	101, // 154: idsync.v1.AdminService.GetActivity:input_type -> idsync.v1.GetActivityRequest
-	108, // 155: idsync.v1.AdminService.CreateGroupRule:input_type -> idsync.v1.CreateGroupRuleRequest
-	110, // 156: idsync.v1.AdminService.UpdateGroupRule:input_type -> idsync.v1.UpdateGroupRuleRequest
-	112, // 157: idsync.v1.AdminService.ListGroupRules:input_type -> idsync.v1.ListGroupRulesRequest
-	114, // 158: idsync.v1.AdminService.GetGroupRule:input_type -> idsync.v1.GetGroupRuleRequest
-	116, // 159: idsync.v1.AdminService.ApplyGroupRule:input_type -> idsync.v1.ApplyGroupRuleRequest
-	118, // 160: idsync.v1.AdminService.PreviewGroupRule:input_type -> idsync.v1.PreviewGroupRuleRequest
-	120, // 161: idsync.v1.AdminService.DeleteGroupRule:input_type -> idsync.v1.DeleteGroupRuleRequest
-	122, // 162: idsync.v1.AdminService.ConfirmGroupRule:input_type -> idsync.v1.ConfirmGroupRuleRequest
-	124, // 163: idsync.v1.AdminService.CancelGroupRule:input_type -> idsync.v1.CancelGroupRuleRequest
-	136, // 164: idsync.v1.AdminService.CreateNotifyChannel:input_type -> idsync.v1.CreateNotifyChannelRequest
-	137, // 165: idsync.v1.AdminService.ListNotifyChannels:input_type -> idsync.v1.ListNotifyChannelsRequest
-	138, // 166: idsync.v1.AdminService.GetNotifyChannel:input_type -> idsync.v1.GetNotifyChannelRequest
-	139, // 167: idsync.v1.AdminService.DeleteNotifyChannel:input_type -> idsync.v1.DeleteNotifyChannelRequest
-	140, // 168: idsync.v1.AdminService.TestNotifyChannel:input_type -> idsync.v1.TestNotifyChannelRequest
-	141, // 169: idsync.v1.AdminService.RetryNotifyDeliveries:input_type -> idsync.v1.RetryNotifyDeliveriesRequest
-	48,  // 170: idsync.v1.AdminService.CreateDirectory:output_type -> idsync.v1.CreateDirectoryResponse
-	50,  // 171: idsync.v1.AdminService.UpdateDirectory:output_type -> idsync.v1.UpdateDirectoryResponse
-	52,  // 172: idsync.v1.AdminService.ListDirectories:output_type -> idsync.v1.ListDirectoriesResponse
-	54,  // 173: idsync.v1.AdminService.GetDirectory:output_type -> idsync.v1.GetDirectoryResponse
-	56,  // 174: idsync.v1.AdminService.IssueSourceToken:output_type -> idsync.v1.IssueSourceTokenResponse
-	58,  // 175: idsync.v1.AdminService.CreateEnrollmentToken:output_type -> idsync.v1.CreateEnrollmentTokenResponse
-	61,  // 176: idsync.v1.AdminService.ListAgents:output_type -> idsync.v1.ListAgentsResponse
-	63,  // 177: idsync.v1.AdminService.RevokeAgent:output_type -> idsync.v1.RevokeAgentResponse
-	66,  // 178: idsync.v1.AdminService.StartImport:output_type -> idsync.v1.StartImportResponse
-	68,  // 179: idsync.v1.AdminService.ListImports:output_type -> idsync.v1.ListImportsResponse
-	70,  // 180: idsync.v1.AdminService.GetImport:output_type -> idsync.v1.GetImportResponse
-	72,  // 181: idsync.v1.AdminService.ConfirmImport:output_type -> idsync.v1.ConfirmImportResponse
-	74,  // 182: idsync.v1.AdminService.CancelImport:output_type -> idsync.v1.CancelImportResponse
-	79,  // 183: idsync.v1.AdminService.ListUsers:output_type -> idsync.v1.ListUsersResponse
-	81,  // 184: idsync.v1.AdminService.GetUser:output_type -> idsync.v1.GetUserResponse
-	85,  // 185: idsync.v1.AdminService.ListGroups:output_type -> idsync.v1.ListGroupsResponse
-	87,  // 186: idsync.v1.AdminService.GetGroup:output_type -> idsync.v1.GetGroupResponse
-	32,  // 187: idsync.v1.AdminService.CreateAdminToken:output_type -> idsync.v1.CreateAdminTokenResponse
-	34,  // 188: idsync.v1.AdminService.ListAdminTokens:output_type -> idsync.v1.ListAdminTokensResponse
-	36,  // 189: idsync.v1.AdminService.RevokeAdminToken:output_type -> idsync.v1.RevokeAdminTokenResponse
-	39,  // 190: idsync.v1.AdminService.ListAuditEvents:output_type -> idsync.v1.ListAuditEventsResponse
-	42,  // 191: idsync.v1.AdminService.GetReport:output_type -> idsync.v1.GetReportResponse
-	29,  // 192: idsync.v1.AdminService.Authenticate:output_type -> idsync.v1.AuthenticateResponse
-	6,   // 193: idsync.v1.AdminService.DeactivateUser:output_type -> idsync.v1.DeactivateUserResponse
-	9,   // 194: idsync.v1.AdminService.ReactivateUser:output_type -> idsync.v1.ReactivateUserResponse
-	11,  // 195: idsync.v1.AdminService.SuspendUser:output_type -> idsync.v1.SuspendUserResponse
-	13,  // 196: idsync.v1.AdminService.UnsuspendUser:output_type -> idsync.v1.UnsuspendUserResponse
-	15,  // 197: idsync.v1.AdminService.RestoreUser:output_type -> idsync.v1.RestoreUserResponse
-	17,  // 198: idsync.v1.AdminService.CreateUser:output_type -> idsync.v1.CreateUserResponse
-	19,  // 199: idsync.v1.AdminService.UpdateUser:output_type -> idsync.v1.UpdateUserResponse
-	21,  // 200: idsync.v1.AdminService.DeleteUser:output_type -> idsync.v1.DeleteUserResponse
-	23,  // 201: idsync.v1.AdminService.CreateGroup:output_type -> idsync.v1.CreateGroupResponse
-	25,  // 202: idsync.v1.AdminService.AddGroupMember:output_type -> idsync.v1.AddGroupMemberResponse
-	27,  // 203: idsync.v1.AdminService.RemoveGroupMember:output_type -> idsync.v1.RemoveGroupMemberResponse
-	90,  // 204: idsync.v1.AdminService.CreateAdminGrant:output_type -> idsync.v1.CreateAdminGrantResponse
-	92,  // 205: idsync.v1.AdminService.ListAdminGrants:output_type -> idsync.v1.ListAdminGrantsResponse
-	94,  // 206: idsync.v1.AdminService.RevokeAdminGrant:output_type -> idsync.v1.RevokeAdminGrantResponse
-	96,  // 207: idsync.v1.AdminService.SearchUsers:output_type -> idsync.v1.SearchUsersResponse
-	100, // 208: idsync.v1.AdminService.GetUserDetails:output_type -> idsync.v1.GetUserDetailsResponse
-	103, // 209: idsync.v1.AdminService.GetActivity:output_type -> idsync.v1.GetActivityResponse
-	109, // 210: idsync.v1.AdminService.CreateGroupRule:output_type -> idsync.v1.CreateGroupRuleResponse
-	111, // 211: idsync.v1.AdminService.UpdateGroupRule:output_type -> idsync.v1.UpdateGroupRuleResponse
-	113, // 212: idsync.v1.AdminService.ListGroupRules:output_type -> idsync.v1.ListGroupRulesResponse
-	115, // 213: idsync.v1.AdminService.GetGroupRule:output_type -> idsync.v1.GetGroupRuleResponse
-	117, // 214: idsync.v1.AdminService.ApplyGroupRule:output_type -> idsync.v1.ApplyGroupRuleResponse
-	119, // 215: idsync.v1.AdminService.PreviewGroupRule:output_type -> idsync.v1.PreviewGroupRuleResponse
-	121, // 216: idsync.v1.AdminService.DeleteGroupRule:output_type -> idsync.v1.DeleteGroupRuleResponse
-	123, // 217: idsync.v1.AdminService.ConfirmGroupRule:output_type -> idsync.v1.ConfirmGroupRuleResponse
-	125, // 218: idsync.v1.AdminService.CancelGroupRule:output_type -> idsync.v1.CancelGroupRuleResponse
-	142, // 219: idsync.v1.AdminService.CreateNotifyChannel:output_type -> idsync.v1.CreateNotifyChannelResponse
-	143, // 220: idsync.v1.AdminService.ListNotifyChannels:output_type -> idsync.v1.ListNotifyChannelsResponse
-	144, // 221: idsync.v1.AdminService.GetNotifyChannel:output_type -> idsync.v1.GetNotifyChannelResponse
-	145, // 222: idsync.v1.AdminService.DeleteNotifyChannel:output_type -> idsync.v1.DeleteNotifyChannelResponse
-	146, // 223: idsync.v1.AdminService.TestNotifyChannel:output_type -> idsync.v1.TestNotifyChannelResponse
-	147, // 224: idsync.v1.AdminService.RetryNotifyDeliveries:output_type -> idsync.v1.RetryNotifyDeliveriesResponse
-	170, // [170:225] is the sub-list for method output_type
-	115, // [115:170] is the sub-list for method input_type
-	115, // [115:115] is the sub-list for extension type_name
-	115, // [115:115] is the sub-list for extension extendee
-	0,   // [0:115] is the sub-list for field type_name
+	127, // 33: idsync.v1.Directory.csv:type_name -> idsync.v1.CsvLayout
+	133, // 34: idsync.v1.CaptureStatus.started_at:type_name -> google.protobuf.Timestamp
+	44,  // 35: idsync.v1.CreateDirectoryRequest.directory:type_name -> idsync.v1.Directory
+	44,  // 36: idsync.v1.CreateDirectoryResponse.directory:type_name -> idsync.v1.Directory
+	44,  // 37: idsync.v1.UpdateDirectoryRequest.directory:type_name -> idsync.v1.Directory
+	135, // 38: idsync.v1.UpdateDirectoryRequest.update_mask:type_name -> google.protobuf.FieldMask
+	44,  // 39: idsync.v1.UpdateDirectoryResponse.directory:type_name -> idsync.v1.Directory
+	44,  // 40: idsync.v1.ListDirectoriesResponse.directories:type_name -> idsync.v1.Directory
+	44,  // 41: idsync.v1.GetDirectoryResponse.directory:type_name -> idsync.v1.Directory
+	133, // 42: idsync.v1.CreateEnrollmentTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	0,   // 43: idsync.v1.Agent.state:type_name -> idsync.v1.AgentState
+	133, // 44: idsync.v1.Agent.enrolled_at:type_name -> google.protobuf.Timestamp
+	133, // 45: idsync.v1.Agent.last_seen:type_name -> google.protobuf.Timestamp
+	133, // 46: idsync.v1.Agent.cert_expires_at:type_name -> google.protobuf.Timestamp
+	59,  // 47: idsync.v1.ListAgentsResponse.agents:type_name -> idsync.v1.Agent
+	59,  // 48: idsync.v1.RevokeAgentResponse.agent:type_name -> idsync.v1.Agent
+	136, // 49: idsync.v1.ImportRun.kind:type_name -> idsync.v1.ImportKind
+	1,   // 50: idsync.v1.ImportRun.state:type_name -> idsync.v1.RunState
+	133, // 51: idsync.v1.ImportRun.started_at:type_name -> google.protobuf.Timestamp
+	133, // 52: idsync.v1.ImportRun.finished_at:type_name -> google.protobuf.Timestamp
+	137, // 53: idsync.v1.ImportRun.error_samples:type_name -> idsync.v1.EntryError
+	136, // 54: idsync.v1.StartImportRequest.kind:type_name -> idsync.v1.ImportKind
+	64,  // 55: idsync.v1.StartImportResponse.run:type_name -> idsync.v1.ImportRun
+	64,  // 56: idsync.v1.ListImportsResponse.runs:type_name -> idsync.v1.ImportRun
+	64,  // 57: idsync.v1.GetImportResponse.run:type_name -> idsync.v1.ImportRun
+	64,  // 58: idsync.v1.ConfirmImportResponse.run:type_name -> idsync.v1.ImportRun
+	64,  // 59: idsync.v1.CancelImportResponse.run:type_name -> idsync.v1.ImportRun
+	2,   // 60: idsync.v1.User.status:type_name -> idsync.v1.UserStatus
+	138, // 61: idsync.v1.User.extra:type_name -> idsync.v1.Attribute
+	133, // 62: idsync.v1.User.created_at:type_name -> google.protobuf.Timestamp
+	133, // 63: idsync.v1.User.updated_at:type_name -> google.protobuf.Timestamp
+	77,  // 64: idsync.v1.User.transitive_groups:type_name -> idsync.v1.TransitiveGroup
+	2,   // 65: idsync.v1.User.source_status:type_name -> idsync.v1.UserStatus
+	76,  // 66: idsync.v1.User.hold:type_name -> idsync.v1.Hold
+	133, // 67: idsync.v1.User.deprovisioned_at:type_name -> google.protobuf.Timestamp
+	133, // 68: idsync.v1.User.purge_at:type_name -> google.protobuf.Timestamp
+	2,   // 69: idsync.v1.Hold.status:type_name -> idsync.v1.UserStatus
+	133, // 70: idsync.v1.Hold.at:type_name -> google.protobuf.Timestamp
+	2,   // 71: idsync.v1.ListUsersRequest.status:type_name -> idsync.v1.UserStatus
+	75,  // 72: idsync.v1.ListUsersResponse.users:type_name -> idsync.v1.User
+	75,  // 73: idsync.v1.GetUserResponse.user:type_name -> idsync.v1.User
+	2,   // 74: idsync.v1.Group.status:type_name -> idsync.v1.UserStatus
+	139, // 75: idsync.v1.GroupMember.kind:type_name -> idsync.v1.ObjectKind
+	82,  // 76: idsync.v1.ListGroupsResponse.groups:type_name -> idsync.v1.Group
+	82,  // 77: idsync.v1.GetGroupResponse.group:type_name -> idsync.v1.Group
+	83,  // 78: idsync.v1.GetGroupResponse.members:type_name -> idsync.v1.GroupMember
+	126, // 79: idsync.v1.GetGroupResponse.apps:type_name -> idsync.v1.GroupInApp
+	133, // 80: idsync.v1.AdminGrant.created_at:type_name -> google.protobuf.Timestamp
+	133, // 81: idsync.v1.AdminGrant.revoked_at:type_name -> google.protobuf.Timestamp
+	88,  // 82: idsync.v1.CreateAdminGrantResponse.grant:type_name -> idsync.v1.AdminGrant
+	88,  // 83: idsync.v1.ListAdminGrantsResponse.grants:type_name -> idsync.v1.AdminGrant
+	88,  // 84: idsync.v1.RevokeAdminGrantResponse.grant:type_name -> idsync.v1.AdminGrant
+	2,   // 85: idsync.v1.SearchUsersRequest.status:type_name -> idsync.v1.UserStatus
+	75,  // 86: idsync.v1.SearchUsersResponse.users:type_name -> idsync.v1.User
+	133, // 87: idsync.v1.UserAccount.updated_at:type_name -> google.protobuf.Timestamp
+	98,  // 88: idsync.v1.GetUserDetailsResponse.field_sources:type_name -> idsync.v1.FieldSource
+	99,  // 89: idsync.v1.GetUserDetailsResponse.accounts:type_name -> idsync.v1.UserAccount
+	37,  // 90: idsync.v1.GetUserDetailsResponse.history:type_name -> idsync.v1.AuditEvent
+	133, // 91: idsync.v1.ActivityHour.start:type_name -> google.protobuf.Timestamp
+	102, // 92: idsync.v1.GetActivityResponse.hours:type_name -> idsync.v1.ActivityHour
+	3,   // 93: idsync.v1.GroupRule.state:type_name -> idsync.v1.GroupRuleState
+	4,   // 94: idsync.v1.GroupRule.pending:type_name -> idsync.v1.GroupRulePending
+	64,  // 95: idsync.v1.GroupRule.run:type_name -> idsync.v1.ImportRun
+	105, // 96: idsync.v1.GroupRule.last_full:type_name -> idsync.v1.GroupRuleEvaluation
+	133, // 97: idsync.v1.GroupRule.last_error_at:type_name -> google.protobuf.Timestamp
+	133, // 98: idsync.v1.GroupRule.created_at:type_name -> google.protobuf.Timestamp
+	133, // 99: idsync.v1.GroupRule.updated_at:type_name -> google.protobuf.Timestamp
+	133, // 100: idsync.v1.GroupRuleEvaluation.at:type_name -> google.protobuf.Timestamp
+	104, // 101: idsync.v1.GroupRuleOutcome.rule:type_name -> idsync.v1.GroupRule
+	106, // 102: idsync.v1.GroupRuleOutcome.joining:type_name -> idsync.v1.GroupRuleUser
+	106, // 103: idsync.v1.GroupRuleOutcome.leaving:type_name -> idsync.v1.GroupRuleUser
+	64,  // 104: idsync.v1.GroupRuleOutcome.paused:type_name -> idsync.v1.ImportRun
+	107, // 105: idsync.v1.CreateGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
+	104, // 106: idsync.v1.UpdateGroupRuleRequest.rule:type_name -> idsync.v1.GroupRule
+	135, // 107: idsync.v1.UpdateGroupRuleRequest.update_mask:type_name -> google.protobuf.FieldMask
+	107, // 108: idsync.v1.UpdateGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
+	104, // 109: idsync.v1.ListGroupRulesResponse.rules:type_name -> idsync.v1.GroupRule
+	104, // 110: idsync.v1.GetGroupRuleResponse.rule:type_name -> idsync.v1.GroupRule
+	107, // 111: idsync.v1.ApplyGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
+	107, // 112: idsync.v1.PreviewGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
+	107, // 113: idsync.v1.DeleteGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
+	107, // 114: idsync.v1.ConfirmGroupRuleResponse.outcome:type_name -> idsync.v1.GroupRuleOutcome
+	104, // 115: idsync.v1.CancelGroupRuleResponse.rule:type_name -> idsync.v1.GroupRule
+	140, // 116: idsync.v1.ImportFileRequest.import:type_name -> idsync.v1.FileImport
+	64,  // 117: idsync.v1.ImportFileResponse.run:type_name -> idsync.v1.ImportRun
+	130, // 118: idsync.v1.ImportFileResponse.preview:type_name -> idsync.v1.ImportPreview
+	137, // 119: idsync.v1.ImportPreview.errors:type_name -> idsync.v1.EntryError
+	47,  // 120: idsync.v1.AdminService.CreateDirectory:input_type -> idsync.v1.CreateDirectoryRequest
+	49,  // 121: idsync.v1.AdminService.UpdateDirectory:input_type -> idsync.v1.UpdateDirectoryRequest
+	51,  // 122: idsync.v1.AdminService.ListDirectories:input_type -> idsync.v1.ListDirectoriesRequest
+	53,  // 123: idsync.v1.AdminService.GetDirectory:input_type -> idsync.v1.GetDirectoryRequest
+	55,  // 124: idsync.v1.AdminService.IssueSourceToken:input_type -> idsync.v1.IssueSourceTokenRequest
+	57,  // 125: idsync.v1.AdminService.CreateEnrollmentToken:input_type -> idsync.v1.CreateEnrollmentTokenRequest
+	60,  // 126: idsync.v1.AdminService.ListAgents:input_type -> idsync.v1.ListAgentsRequest
+	62,  // 127: idsync.v1.AdminService.RevokeAgent:input_type -> idsync.v1.RevokeAgentRequest
+	65,  // 128: idsync.v1.AdminService.StartImport:input_type -> idsync.v1.StartImportRequest
+	67,  // 129: idsync.v1.AdminService.ListImports:input_type -> idsync.v1.ListImportsRequest
+	69,  // 130: idsync.v1.AdminService.GetImport:input_type -> idsync.v1.GetImportRequest
+	71,  // 131: idsync.v1.AdminService.ConfirmImport:input_type -> idsync.v1.ConfirmImportRequest
+	73,  // 132: idsync.v1.AdminService.CancelImport:input_type -> idsync.v1.CancelImportRequest
+	78,  // 133: idsync.v1.AdminService.ListUsers:input_type -> idsync.v1.ListUsersRequest
+	80,  // 134: idsync.v1.AdminService.GetUser:input_type -> idsync.v1.GetUserRequest
+	84,  // 135: idsync.v1.AdminService.ListGroups:input_type -> idsync.v1.ListGroupsRequest
+	86,  // 136: idsync.v1.AdminService.GetGroup:input_type -> idsync.v1.GetGroupRequest
+	31,  // 137: idsync.v1.AdminService.CreateAdminToken:input_type -> idsync.v1.CreateAdminTokenRequest
+	33,  // 138: idsync.v1.AdminService.ListAdminTokens:input_type -> idsync.v1.ListAdminTokensRequest
+	35,  // 139: idsync.v1.AdminService.RevokeAdminToken:input_type -> idsync.v1.RevokeAdminTokenRequest
+	38,  // 140: idsync.v1.AdminService.ListAuditEvents:input_type -> idsync.v1.ListAuditEventsRequest
+	40,  // 141: idsync.v1.AdminService.GetReport:input_type -> idsync.v1.GetReportRequest
+	28,  // 142: idsync.v1.AdminService.Authenticate:input_type -> idsync.v1.AuthenticateRequest
+	5,   // 143: idsync.v1.AdminService.DeactivateUser:input_type -> idsync.v1.DeactivateUserRequest
+	8,   // 144: idsync.v1.AdminService.ReactivateUser:input_type -> idsync.v1.ReactivateUserRequest
+	10,  // 145: idsync.v1.AdminService.SuspendUser:input_type -> idsync.v1.SuspendUserRequest
+	12,  // 146: idsync.v1.AdminService.UnsuspendUser:input_type -> idsync.v1.UnsuspendUserRequest
+	14,  // 147: idsync.v1.AdminService.RestoreUser:input_type -> idsync.v1.RestoreUserRequest
+	16,  // 148: idsync.v1.AdminService.CreateUser:input_type -> idsync.v1.CreateUserRequest
+	18,  // 149: idsync.v1.AdminService.UpdateUser:input_type -> idsync.v1.UpdateUserRequest
+	20,  // 150: idsync.v1.AdminService.DeleteUser:input_type -> idsync.v1.DeleteUserRequest
+	22,  // 151: idsync.v1.AdminService.CreateGroup:input_type -> idsync.v1.CreateGroupRequest
+	24,  // 152: idsync.v1.AdminService.AddGroupMember:input_type -> idsync.v1.AddGroupMemberRequest
+	26,  // 153: idsync.v1.AdminService.RemoveGroupMember:input_type -> idsync.v1.RemoveGroupMemberRequest
+	89,  // 154: idsync.v1.AdminService.CreateAdminGrant:input_type -> idsync.v1.CreateAdminGrantRequest
+	91,  // 155: idsync.v1.AdminService.ListAdminGrants:input_type -> idsync.v1.ListAdminGrantsRequest
+	93,  // 156: idsync.v1.AdminService.RevokeAdminGrant:input_type -> idsync.v1.RevokeAdminGrantRequest
+	95,  // 157: idsync.v1.AdminService.SearchUsers:input_type -> idsync.v1.SearchUsersRequest
+	97,  // 158: idsync.v1.AdminService.GetUserDetails:input_type -> idsync.v1.GetUserDetailsRequest
+	101, // 159: idsync.v1.AdminService.GetActivity:input_type -> idsync.v1.GetActivityRequest
+	108, // 160: idsync.v1.AdminService.CreateGroupRule:input_type -> idsync.v1.CreateGroupRuleRequest
+	110, // 161: idsync.v1.AdminService.UpdateGroupRule:input_type -> idsync.v1.UpdateGroupRuleRequest
+	112, // 162: idsync.v1.AdminService.ListGroupRules:input_type -> idsync.v1.ListGroupRulesRequest
+	114, // 163: idsync.v1.AdminService.GetGroupRule:input_type -> idsync.v1.GetGroupRuleRequest
+	116, // 164: idsync.v1.AdminService.ApplyGroupRule:input_type -> idsync.v1.ApplyGroupRuleRequest
+	118, // 165: idsync.v1.AdminService.PreviewGroupRule:input_type -> idsync.v1.PreviewGroupRuleRequest
+	120, // 166: idsync.v1.AdminService.DeleteGroupRule:input_type -> idsync.v1.DeleteGroupRuleRequest
+	122, // 167: idsync.v1.AdminService.ConfirmGroupRule:input_type -> idsync.v1.ConfirmGroupRuleRequest
+	124, // 168: idsync.v1.AdminService.CancelGroupRule:input_type -> idsync.v1.CancelGroupRuleRequest
+	141, // 169: idsync.v1.AdminService.CreateNotifyChannel:input_type -> idsync.v1.CreateNotifyChannelRequest
+	142, // 170: idsync.v1.AdminService.ListNotifyChannels:input_type -> idsync.v1.ListNotifyChannelsRequest
+	143, // 171: idsync.v1.AdminService.GetNotifyChannel:input_type -> idsync.v1.GetNotifyChannelRequest
+	144, // 172: idsync.v1.AdminService.DeleteNotifyChannel:input_type -> idsync.v1.DeleteNotifyChannelRequest
+	145, // 173: idsync.v1.AdminService.TestNotifyChannel:input_type -> idsync.v1.TestNotifyChannelRequest
+	146, // 174: idsync.v1.AdminService.RetryNotifyDeliveries:input_type -> idsync.v1.RetryNotifyDeliveriesRequest
+	128, // 175: idsync.v1.AdminService.ImportFile:input_type -> idsync.v1.ImportFileRequest
+	48,  // 176: idsync.v1.AdminService.CreateDirectory:output_type -> idsync.v1.CreateDirectoryResponse
+	50,  // 177: idsync.v1.AdminService.UpdateDirectory:output_type -> idsync.v1.UpdateDirectoryResponse
+	52,  // 178: idsync.v1.AdminService.ListDirectories:output_type -> idsync.v1.ListDirectoriesResponse
+	54,  // 179: idsync.v1.AdminService.GetDirectory:output_type -> idsync.v1.GetDirectoryResponse
+	56,  // 180: idsync.v1.AdminService.IssueSourceToken:output_type -> idsync.v1.IssueSourceTokenResponse
+	58,  // 181: idsync.v1.AdminService.CreateEnrollmentToken:output_type -> idsync.v1.CreateEnrollmentTokenResponse
+	61,  // 182: idsync.v1.AdminService.ListAgents:output_type -> idsync.v1.ListAgentsResponse
+	63,  // 183: idsync.v1.AdminService.RevokeAgent:output_type -> idsync.v1.RevokeAgentResponse
+	66,  // 184: idsync.v1.AdminService.StartImport:output_type -> idsync.v1.StartImportResponse
+	68,  // 185: idsync.v1.AdminService.ListImports:output_type -> idsync.v1.ListImportsResponse
+	70,  // 186: idsync.v1.AdminService.GetImport:output_type -> idsync.v1.GetImportResponse
+	72,  // 187: idsync.v1.AdminService.ConfirmImport:output_type -> idsync.v1.ConfirmImportResponse
+	74,  // 188: idsync.v1.AdminService.CancelImport:output_type -> idsync.v1.CancelImportResponse
+	79,  // 189: idsync.v1.AdminService.ListUsers:output_type -> idsync.v1.ListUsersResponse
+	81,  // 190: idsync.v1.AdminService.GetUser:output_type -> idsync.v1.GetUserResponse
+	85,  // 191: idsync.v1.AdminService.ListGroups:output_type -> idsync.v1.ListGroupsResponse
+	87,  // 192: idsync.v1.AdminService.GetGroup:output_type -> idsync.v1.GetGroupResponse
+	32,  // 193: idsync.v1.AdminService.CreateAdminToken:output_type -> idsync.v1.CreateAdminTokenResponse
+	34,  // 194: idsync.v1.AdminService.ListAdminTokens:output_type -> idsync.v1.ListAdminTokensResponse
+	36,  // 195: idsync.v1.AdminService.RevokeAdminToken:output_type -> idsync.v1.RevokeAdminTokenResponse
+	39,  // 196: idsync.v1.AdminService.ListAuditEvents:output_type -> idsync.v1.ListAuditEventsResponse
+	42,  // 197: idsync.v1.AdminService.GetReport:output_type -> idsync.v1.GetReportResponse
+	29,  // 198: idsync.v1.AdminService.Authenticate:output_type -> idsync.v1.AuthenticateResponse
+	6,   // 199: idsync.v1.AdminService.DeactivateUser:output_type -> idsync.v1.DeactivateUserResponse
+	9,   // 200: idsync.v1.AdminService.ReactivateUser:output_type -> idsync.v1.ReactivateUserResponse
+	11,  // 201: idsync.v1.AdminService.SuspendUser:output_type -> idsync.v1.SuspendUserResponse
+	13,  // 202: idsync.v1.AdminService.UnsuspendUser:output_type -> idsync.v1.UnsuspendUserResponse
+	15,  // 203: idsync.v1.AdminService.RestoreUser:output_type -> idsync.v1.RestoreUserResponse
+	17,  // 204: idsync.v1.AdminService.CreateUser:output_type -> idsync.v1.CreateUserResponse
+	19,  // 205: idsync.v1.AdminService.UpdateUser:output_type -> idsync.v1.UpdateUserResponse
+	21,  // 206: idsync.v1.AdminService.DeleteUser:output_type -> idsync.v1.DeleteUserResponse
+	23,  // 207: idsync.v1.AdminService.CreateGroup:output_type -> idsync.v1.CreateGroupResponse
+	25,  // 208: idsync.v1.AdminService.AddGroupMember:output_type -> idsync.v1.AddGroupMemberResponse
+	27,  // 209: idsync.v1.AdminService.RemoveGroupMember:output_type -> idsync.v1.RemoveGroupMemberResponse
+	90,  // 210: idsync.v1.AdminService.CreateAdminGrant:output_type -> idsync.v1.CreateAdminGrantResponse
+	92,  // 211: idsync.v1.AdminService.ListAdminGrants:output_type -> idsync.v1.ListAdminGrantsResponse
+	94,  // 212: idsync.v1.AdminService.RevokeAdminGrant:output_type -> idsync.v1.RevokeAdminGrantResponse
+	96,  // 213: idsync.v1.AdminService.SearchUsers:output_type -> idsync.v1.SearchUsersResponse
+	100, // 214: idsync.v1.AdminService.GetUserDetails:output_type -> idsync.v1.GetUserDetailsResponse
+	103, // 215: idsync.v1.AdminService.GetActivity:output_type -> idsync.v1.GetActivityResponse
+	109, // 216: idsync.v1.AdminService.CreateGroupRule:output_type -> idsync.v1.CreateGroupRuleResponse
+	111, // 217: idsync.v1.AdminService.UpdateGroupRule:output_type -> idsync.v1.UpdateGroupRuleResponse
+	113, // 218: idsync.v1.AdminService.ListGroupRules:output_type -> idsync.v1.ListGroupRulesResponse
+	115, // 219: idsync.v1.AdminService.GetGroupRule:output_type -> idsync.v1.GetGroupRuleResponse
+	117, // 220: idsync.v1.AdminService.ApplyGroupRule:output_type -> idsync.v1.ApplyGroupRuleResponse
+	119, // 221: idsync.v1.AdminService.PreviewGroupRule:output_type -> idsync.v1.PreviewGroupRuleResponse
+	121, // 222: idsync.v1.AdminService.DeleteGroupRule:output_type -> idsync.v1.DeleteGroupRuleResponse
+	123, // 223: idsync.v1.AdminService.ConfirmGroupRule:output_type -> idsync.v1.ConfirmGroupRuleResponse
+	125, // 224: idsync.v1.AdminService.CancelGroupRule:output_type -> idsync.v1.CancelGroupRuleResponse
+	147, // 225: idsync.v1.AdminService.CreateNotifyChannel:output_type -> idsync.v1.CreateNotifyChannelResponse
+	148, // 226: idsync.v1.AdminService.ListNotifyChannels:output_type -> idsync.v1.ListNotifyChannelsResponse
+	149, // 227: idsync.v1.AdminService.GetNotifyChannel:output_type -> idsync.v1.GetNotifyChannelResponse
+	150, // 228: idsync.v1.AdminService.DeleteNotifyChannel:output_type -> idsync.v1.DeleteNotifyChannelResponse
+	151, // 229: idsync.v1.AdminService.TestNotifyChannel:output_type -> idsync.v1.TestNotifyChannelResponse
+	152, // 230: idsync.v1.AdminService.RetryNotifyDeliveries:output_type -> idsync.v1.RetryNotifyDeliveriesResponse
+	129, // 231: idsync.v1.AdminService.ImportFile:output_type -> idsync.v1.ImportFileResponse
+	176, // [176:232] is the sub-list for method output_type
+	120, // [120:176] is the sub-list for method input_type
+	120, // [120:120] is the sub-list for extension type_name
+	120, // [120:120] is the sub-list for extension extendee
+	0,   // [0:120] is the sub-list for field type_name
 }
 
 func init() { file_idsync_v1_admin_proto_init() }
@@ -9301,7 +9664,7 @@ func file_idsync_v1_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_idsync_v1_admin_proto_rawDesc), len(file_idsync_v1_admin_proto_rawDesc)),
 			NumEnums:      5,
-			NumMessages:   124,
+			NumMessages:   128,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

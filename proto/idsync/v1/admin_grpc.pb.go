@@ -74,6 +74,7 @@ const (
 	AdminService_DeleteNotifyChannel_FullMethodName   = "/idsync.v1.AdminService/DeleteNotifyChannel"
 	AdminService_TestNotifyChannel_FullMethodName     = "/idsync.v1.AdminService/TestNotifyChannel"
 	AdminService_RetryNotifyDeliveries_FullMethodName = "/idsync.v1.AdminService/RetryNotifyDeliveries"
+	AdminService_ImportFile_FullMethodName            = "/idsync.v1.AdminService/ImportFile"
 )
 
 // AdminServiceClient is the client API for AdminService service.
@@ -223,6 +224,11 @@ type AdminServiceClient interface {
 	TestNotifyChannel(ctx context.Context, in *TestNotifyChannelRequest, opts ...grpc.CallOption) (*TestNotifyChannelResponse, error)
 	// RetryNotifyDeliveries queues a channel's dead deliveries again.
 	RetryNotifyDeliveries(ctx context.Context, in *RetryNotifyDeliveriesRequest, opts ...grpc.CallOption) (*RetryNotifyDeliveriesResponse, error)
+	// ImportFile imports a file (a CSV export of an HR system) into a csv
+	// directory: the first message says what and how, the next ones carry
+	// the file. The answer comes once the file is checked: the run started,
+	// or, for a dry run, what it would do.
+	ImportFile(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImportFileRequest, ImportFileResponse], error)
 }
 
 type adminServiceClient struct {
@@ -783,6 +789,19 @@ func (c *adminServiceClient) RetryNotifyDeliveries(ctx context.Context, in *Retr
 	return out, nil
 }
 
+func (c *adminServiceClient) ImportFile(ctx context.Context, opts ...grpc.CallOption) (grpc.ClientStreamingClient[ImportFileRequest, ImportFileResponse], error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	stream, err := c.cc.NewStream(ctx, &AdminService_ServiceDesc.Streams[0], AdminService_ImportFile_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ImportFileRequest, ImportFileResponse]{ClientStream: stream}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AdminService_ImportFileClient = grpc.ClientStreamingClient[ImportFileRequest, ImportFileResponse]
+
 // AdminServiceServer is the server API for AdminService service.
 // All implementations must embed UnimplementedAdminServiceServer
 // for forward compatibility.
@@ -930,6 +949,11 @@ type AdminServiceServer interface {
 	TestNotifyChannel(context.Context, *TestNotifyChannelRequest) (*TestNotifyChannelResponse, error)
 	// RetryNotifyDeliveries queues a channel's dead deliveries again.
 	RetryNotifyDeliveries(context.Context, *RetryNotifyDeliveriesRequest) (*RetryNotifyDeliveriesResponse, error)
+	// ImportFile imports a file (a CSV export of an HR system) into a csv
+	// directory: the first message says what and how, the next ones carry
+	// the file. The answer comes once the file is checked: the run started,
+	// or, for a dry run, what it would do.
+	ImportFile(grpc.ClientStreamingServer[ImportFileRequest, ImportFileResponse]) error
 	mustEmbedUnimplementedAdminServiceServer()
 }
 
@@ -1104,6 +1128,9 @@ func (UnimplementedAdminServiceServer) TestNotifyChannel(context.Context, *TestN
 }
 func (UnimplementedAdminServiceServer) RetryNotifyDeliveries(context.Context, *RetryNotifyDeliveriesRequest) (*RetryNotifyDeliveriesResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method RetryNotifyDeliveries not implemented")
+}
+func (UnimplementedAdminServiceServer) ImportFile(grpc.ClientStreamingServer[ImportFileRequest, ImportFileResponse]) error {
+	return status.Error(codes.Unimplemented, "method ImportFile not implemented")
 }
 func (UnimplementedAdminServiceServer) mustEmbedUnimplementedAdminServiceServer() {}
 func (UnimplementedAdminServiceServer) testEmbeddedByValue()                      {}
@@ -2116,6 +2143,13 @@ func _AdminService_RetryNotifyDeliveries_Handler(srv interface{}, ctx context.Co
 	return interceptor(ctx, in, info, handler)
 }
 
+func _AdminService_ImportFile_Handler(srv interface{}, stream grpc.ServerStream) error {
+	return srv.(AdminServiceServer).ImportFile(&grpc.GenericServerStream[ImportFileRequest, ImportFileResponse]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type AdminService_ImportFileServer = grpc.ClientStreamingServer[ImportFileRequest, ImportFileResponse]
+
 // AdminService_ServiceDesc is the grpc.ServiceDesc for AdminService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -2344,6 +2378,12 @@ var AdminService_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _AdminService_RetryNotifyDeliveries_Handler,
 		},
 	},
-	Streams:  []grpc.StreamDesc{},
+	Streams: []grpc.StreamDesc{
+		{
+			StreamName:    "ImportFile",
+			Handler:       _AdminService_ImportFile_Handler,
+			ClientStreams: true,
+		},
+	},
 	Metadata: "idsync/v1/admin.proto",
 }

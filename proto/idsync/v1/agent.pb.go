@@ -37,6 +37,9 @@ const (
 	DirectoryKind_DIRECTORY_KIND_SCIM DirectoryKind = 3
 	// Users and groups the hub masters, made by admins; no agent serves it.
 	DirectoryKind_DIRECTORY_KIND_LOCAL DirectoryKind = 4
+	// A file of users (a CSV export of an HR system) imported through the
+	// hub's API, or sent by an agent watching a folder; no agent reads it.
+	DirectoryKind_DIRECTORY_KIND_CSV DirectoryKind = 5
 )
 
 // Enum value maps for DirectoryKind.
@@ -47,6 +50,7 @@ var (
 		2: "DIRECTORY_KIND_AD",
 		3: "DIRECTORY_KIND_SCIM",
 		4: "DIRECTORY_KIND_LOCAL",
+		5: "DIRECTORY_KIND_CSV",
 	}
 	DirectoryKind_value = map[string]int32{
 		"DIRECTORY_KIND_UNSPECIFIED": 0,
@@ -54,6 +58,7 @@ var (
 		"DIRECTORY_KIND_AD":          2,
 		"DIRECTORY_KIND_SCIM":        3,
 		"DIRECTORY_KIND_LOCAL":       4,
+		"DIRECTORY_KIND_CSV":         5,
 	}
 )
 
@@ -544,6 +549,7 @@ type ConnectRequest struct {
 	//	*ConnectRequest_Heartbeat
 	//	*ConnectRequest_Progress
 	//	*ConnectRequest_RenewCertificate
+	//	*ConnectRequest_FileChunk
 	Msg           isConnectRequest_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -640,6 +646,15 @@ func (x *ConnectRequest) GetRenewCertificate() *RenewCertificate {
 	return nil
 }
 
+func (x *ConnectRequest) GetFileChunk() *FileChunk {
+	if x != nil {
+		if x, ok := x.Msg.(*ConnectRequest_FileChunk); ok {
+			return x.FileChunk
+		}
+	}
+	return nil
+}
+
 type isConnectRequest_Msg interface {
 	isConnectRequest_Msg()
 }
@@ -674,6 +689,12 @@ type ConnectRequest_RenewCertificate struct {
 	RenewCertificate *RenewCertificate `protobuf:"bytes,6,opt,name=renew_certificate,json=renewCertificate,proto3,oneof"`
 }
 
+type ConnectRequest_FileChunk struct {
+	// A piece of a file the agent found in a watched folder, for an import
+	// of a csv directory it is enrolled for.
+	FileChunk *FileChunk `protobuf:"bytes,7,opt,name=file_chunk,json=fileChunk,proto3,oneof"`
+}
+
 func (*ConnectRequest_Hello) isConnectRequest_Msg() {}
 
 func (*ConnectRequest_ChangeBatch) isConnectRequest_Msg() {}
@@ -685,6 +706,8 @@ func (*ConnectRequest_Heartbeat) isConnectRequest_Msg() {}
 func (*ConnectRequest_Progress) isConnectRequest_Msg() {}
 
 func (*ConnectRequest_RenewCertificate) isConnectRequest_Msg() {}
+
+func (*ConnectRequest_FileChunk) isConnectRequest_Msg() {}
 
 // ConnectResponse is one message from hub to agent.
 type ConnectResponse struct {
@@ -698,6 +721,7 @@ type ConnectResponse struct {
 	//	*ConnectResponse_Command
 	//	*ConnectResponse_Heartbeat
 	//	*ConnectResponse_CertificateRenewal
+	//	*ConnectResponse_FileImported
 	Msg           isConnectResponse_Msg `protobuf_oneof:"msg"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -785,6 +809,15 @@ func (x *ConnectResponse) GetCertificateRenewal() *CertificateRenewal {
 	return nil
 }
 
+func (x *ConnectResponse) GetFileImported() *FileImported {
+	if x != nil {
+		if x, ok := x.Msg.(*ConnectResponse_FileImported); ok {
+			return x.FileImported
+		}
+	}
+	return nil
+}
+
 type isConnectResponse_Msg interface {
 	isConnectResponse_Msg()
 }
@@ -814,6 +847,11 @@ type ConnectResponse_CertificateRenewal struct {
 	CertificateRenewal *CertificateRenewal `protobuf:"bytes,5,opt,name=certificate_renewal,json=certificateRenewal,proto3,oneof"`
 }
 
+type ConnectResponse_FileImported struct {
+	// Answer to the last FileChunk of an upload.
+	FileImported *FileImported `protobuf:"bytes,6,opt,name=file_imported,json=fileImported,proto3,oneof"`
+}
+
 func (*ConnectResponse_Welcome) isConnectResponse_Msg() {}
 
 func (*ConnectResponse_Ack) isConnectResponse_Msg() {}
@@ -823,6 +861,8 @@ func (*ConnectResponse_Command) isConnectResponse_Msg() {}
 func (*ConnectResponse_Heartbeat) isConnectResponse_Msg() {}
 
 func (*ConnectResponse_CertificateRenewal) isConnectResponse_Msg() {}
+
+func (*ConnectResponse_FileImported) isConnectResponse_Msg() {}
 
 // Hello introduces the agent. Its identity comes from its certificate. The
 // hub refuses an agent whose version it no longer serves (FailedPrecondition)
@@ -2447,6 +2487,252 @@ func (x *Ack) GetSequence() uint64 {
 	return 0
 }
 
+// FileImport says what file an upload carries and how to import it: the
+// first message of an upload (AdminService.ImportFile, or an agent's
+// FileChunk) holds it.
+type FileImport struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The csv directory the file is imported into.
+	Directory string `protobuf:"bytes,1,opt,name=directory,proto3" json:"directory,omitempty"`
+	// The file's name, for the run's errors ("export.csv:17").
+	FileName string `protobuf:"bytes,2,opt,name=file_name,json=fileName,proto3" json:"file_name,omitempty"`
+	// The file is the whole population: users absent from it are
+	// deprovisioned, through the directory's safeguard.
+	Full bool `protobuf:"varint,3,opt,name=full,proto3" json:"full,omitempty"`
+	// Nothing is written: the answer says what would be created, updated
+	// and deprovisioned.
+	DryRun bool `protobuf:"varint,4,opt,name=dry_run,json=dryRun,proto3" json:"dry_run,omitempty"`
+	// The file's encoding: "" or "utf-8" (a BOM is tolerated),
+	// "windows-1252", "iso-8859-1".
+	Encoding string `protobuf:"bytes,5,opt,name=encoding,proto3" json:"encoding,omitempty"`
+	// The field delimiter, one character; "" detects it from the header
+	// (comma, semicolon, tab or pipe).
+	Delimiter     string `protobuf:"bytes,6,opt,name=delimiter,proto3" json:"delimiter,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FileImport) Reset() {
+	*x = FileImport{}
+	mi := &file_idsync_v1_agent_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FileImport) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FileImport) ProtoMessage() {}
+
+func (x *FileImport) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_agent_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FileImport.ProtoReflect.Descriptor instead.
+func (*FileImport) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *FileImport) GetDirectory() string {
+	if x != nil {
+		return x.Directory
+	}
+	return ""
+}
+
+func (x *FileImport) GetFileName() string {
+	if x != nil {
+		return x.FileName
+	}
+	return ""
+}
+
+func (x *FileImport) GetFull() bool {
+	if x != nil {
+		return x.Full
+	}
+	return false
+}
+
+func (x *FileImport) GetDryRun() bool {
+	if x != nil {
+		return x.DryRun
+	}
+	return false
+}
+
+func (x *FileImport) GetEncoding() string {
+	if x != nil {
+		return x.Encoding
+	}
+	return ""
+}
+
+func (x *FileImport) GetDelimiter() string {
+	if x != nil {
+		return x.Delimiter
+	}
+	return ""
+}
+
+// FileChunk is one piece of a file an agent uploads over its stream.
+type FileChunk struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Names the upload; the hub's FileImported answer carries it back.
+	UploadId string `protobuf:"bytes,1,opt,name=upload_id,json=uploadId,proto3" json:"upload_id,omitempty"`
+	// What the file is, on the first chunk of an upload only.
+	Import *FileImport `protobuf:"bytes,2,opt,name=import,proto3" json:"import,omitempty"`
+	// The next bytes of the file (at most 1 MiB).
+	Data []byte `protobuf:"bytes,3,opt,name=data,proto3" json:"data,omitempty"`
+	// The last chunk: the hub imports the file now.
+	Last          bool `protobuf:"varint,4,opt,name=last,proto3" json:"last,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FileChunk) Reset() {
+	*x = FileChunk{}
+	mi := &file_idsync_v1_agent_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FileChunk) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FileChunk) ProtoMessage() {}
+
+func (x *FileChunk) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_agent_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FileChunk.ProtoReflect.Descriptor instead.
+func (*FileChunk) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *FileChunk) GetUploadId() string {
+	if x != nil {
+		return x.UploadId
+	}
+	return ""
+}
+
+func (x *FileChunk) GetImport() *FileImport {
+	if x != nil {
+		return x.Import
+	}
+	return nil
+}
+
+func (x *FileChunk) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
+func (x *FileChunk) GetLast() bool {
+	if x != nil {
+		return x.Last
+	}
+	return false
+}
+
+// FileImported answers an agent's upload.
+type FileImported struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The upload.
+	UploadId string `protobuf:"bytes,1,opt,name=upload_id,json=uploadId,proto3" json:"upload_id,omitempty"`
+	// The run the file started; empty when it was refused.
+	RunId string `protobuf:"bytes,2,opt,name=run_id,json=runId,proto3" json:"run_id,omitempty"`
+	// Empty on success; otherwise why the file was refused.
+	Error string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	// The hub will not take this file as it is (too large, not for a csv
+	// directory the agent serves, an encoding it does not know): the agent
+	// sends it again only once it changed. A refusal without it (another
+	// run of the directory open) is worth another try.
+	Final         bool `protobuf:"varint,4,opt,name=final,proto3" json:"final,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *FileImported) Reset() {
+	*x = FileImported{}
+	mi := &file_idsync_v1_agent_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *FileImported) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*FileImported) ProtoMessage() {}
+
+func (x *FileImported) ProtoReflect() protoreflect.Message {
+	mi := &file_idsync_v1_agent_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use FileImported.ProtoReflect.Descriptor instead.
+func (*FileImported) Descriptor() ([]byte, []int) {
+	return file_idsync_v1_agent_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *FileImported) GetUploadId() string {
+	if x != nil {
+		return x.UploadId
+	}
+	return ""
+}
+
+func (x *FileImported) GetRunId() string {
+	if x != nil {
+		return x.RunId
+	}
+	return ""
+}
+
+func (x *FileImported) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *FileImported) GetFinal() bool {
+	if x != nil {
+		return x.Final
+	}
+	return false
+}
+
 var File_idsync_v1_agent_proto protoreflect.FileDescriptor
 
 const file_idsync_v1_agent_proto_rawDesc = "" +
@@ -2461,21 +2747,24 @@ const file_idsync_v1_agent_proto_rawDesc = "" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12'\n" +
 	"\x0fcertificate_pem\x18\x02 \x01(\fR\x0ecertificatePem\x12\x15\n" +
 	"\x06ca_pem\x18\x03 \x01(\fR\x05caPem\x12 \n" +
-	"\vdirectories\x18\x04 \x03(\tR\vdirectories\"\xf6\x02\n" +
+	"\vdirectories\x18\x04 \x03(\tR\vdirectories\"\xad\x03\n" +
 	"\x0eConnectRequest\x12(\n" +
 	"\x05hello\x18\x01 \x01(\v2\x10.idsync.v1.HelloH\x00R\x05hello\x12;\n" +
 	"\fchange_batch\x18\x02 \x01(\v2\x16.idsync.v1.ChangeBatchH\x00R\vchangeBatch\x12A\n" +
 	"\x0ecommand_result\x18\x03 \x01(\v2\x18.idsync.v1.CommandResultH\x00R\rcommandResult\x124\n" +
 	"\theartbeat\x18\x04 \x01(\v2\x14.idsync.v1.HeartbeatH\x00R\theartbeat\x121\n" +
 	"\bprogress\x18\x05 \x01(\v2\x13.idsync.v1.ProgressH\x00R\bprogress\x12J\n" +
-	"\x11renew_certificate\x18\x06 \x01(\v2\x1b.idsync.v1.RenewCertificateH\x00R\x10renewCertificateB\x05\n" +
-	"\x03msg\"\xa4\x02\n" +
+	"\x11renew_certificate\x18\x06 \x01(\v2\x1b.idsync.v1.RenewCertificateH\x00R\x10renewCertificate\x125\n" +
+	"\n" +
+	"file_chunk\x18\a \x01(\v2\x14.idsync.v1.FileChunkH\x00R\tfileChunkB\x05\n" +
+	"\x03msg\"\xe4\x02\n" +
 	"\x0fConnectResponse\x12.\n" +
 	"\awelcome\x18\x01 \x01(\v2\x12.idsync.v1.WelcomeH\x00R\awelcome\x12\"\n" +
 	"\x03ack\x18\x02 \x01(\v2\x0e.idsync.v1.AckH\x00R\x03ack\x12.\n" +
 	"\acommand\x18\x03 \x01(\v2\x12.idsync.v1.CommandH\x00R\acommand\x124\n" +
 	"\theartbeat\x18\x04 \x01(\v2\x14.idsync.v1.HeartbeatH\x00R\theartbeat\x12P\n" +
-	"\x13certificate_renewal\x18\x05 \x01(\v2\x1d.idsync.v1.CertificateRenewalH\x00R\x12certificateRenewalB\x05\n" +
+	"\x13certificate_renewal\x18\x05 \x01(\v2\x1d.idsync.v1.CertificateRenewalH\x00R\x12certificateRenewal\x12>\n" +
+	"\rfile_imported\x18\x06 \x01(\v2\x17.idsync.v1.FileImportedH\x00R\ffileImportedB\x05\n" +
 	"\x03msg\"\x82\x01\n" +
 	"\x05Hello\x12\x19\n" +
 	"\bagent_id\x18\x01 \x01(\tR\aagentId\x12\x18\n" +
@@ -2618,13 +2907,32 @@ const file_idsync_v1_agent_proto_rawDesc = "" +
 	"\amessage\x18\x04 \x01(\tR\amessage\"8\n" +
 	"\x03Ack\x12\x15\n" +
 	"\x06run_id\x18\x01 \x01(\tR\x05runId\x12\x1a\n" +
-	"\bsequence\x18\x02 \x01(\x04R\bsequence*\x96\x01\n" +
+	"\bsequence\x18\x02 \x01(\x04R\bsequence\"\xae\x01\n" +
+	"\n" +
+	"FileImport\x12\x1c\n" +
+	"\tdirectory\x18\x01 \x01(\tR\tdirectory\x12\x1b\n" +
+	"\tfile_name\x18\x02 \x01(\tR\bfileName\x12\x12\n" +
+	"\x04full\x18\x03 \x01(\bR\x04full\x12\x17\n" +
+	"\adry_run\x18\x04 \x01(\bR\x06dryRun\x12\x1a\n" +
+	"\bencoding\x18\x05 \x01(\tR\bencoding\x12\x1c\n" +
+	"\tdelimiter\x18\x06 \x01(\tR\tdelimiter\"\x7f\n" +
+	"\tFileChunk\x12\x1b\n" +
+	"\tupload_id\x18\x01 \x01(\tR\buploadId\x12-\n" +
+	"\x06import\x18\x02 \x01(\v2\x15.idsync.v1.FileImportR\x06import\x12\x12\n" +
+	"\x04data\x18\x03 \x01(\fR\x04data\x12\x12\n" +
+	"\x04last\x18\x04 \x01(\bR\x04last\"n\n" +
+	"\fFileImported\x12\x1b\n" +
+	"\tupload_id\x18\x01 \x01(\tR\buploadId\x12\x15\n" +
+	"\x06run_id\x18\x02 \x01(\tR\x05runId\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\x12\x14\n" +
+	"\x05final\x18\x04 \x01(\bR\x05final*\xae\x01\n" +
 	"\rDirectoryKind\x12\x1e\n" +
 	"\x1aDIRECTORY_KIND_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17DIRECTORY_KIND_OPENLDAP\x10\x01\x12\x15\n" +
 	"\x11DIRECTORY_KIND_AD\x10\x02\x12\x17\n" +
 	"\x13DIRECTORY_KIND_SCIM\x10\x03\x12\x18\n" +
-	"\x14DIRECTORY_KIND_LOCAL\x10\x04*V\n" +
+	"\x14DIRECTORY_KIND_LOCAL\x10\x04\x12\x16\n" +
+	"\x12DIRECTORY_KIND_CSV\x10\x05*V\n" +
 	"\n" +
 	"ObjectKind\x12\x1b\n" +
 	"\x17OBJECT_KIND_UNSPECIFIED\x10\x00\x12\x14\n" +
@@ -2672,7 +2980,7 @@ func file_idsync_v1_agent_proto_rawDescGZIP() []byte {
 }
 
 var file_idsync_v1_agent_proto_enumTypes = make([]protoimpl.EnumInfo, 6)
-var file_idsync_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 22)
+var file_idsync_v1_agent_proto_msgTypes = make([]protoimpl.MessageInfo, 25)
 var file_idsync_v1_agent_proto_goTypes = []any{
 	(DirectoryKind)(0),            // 0: idsync.v1.DirectoryKind
 	(ObjectKind)(0),               // 1: idsync.v1.ObjectKind
@@ -2702,7 +3010,10 @@ var file_idsync_v1_agent_proto_goTypes = []any{
 	(*Attribute)(nil),             // 25: idsync.v1.Attribute
 	(*EntryError)(nil),            // 26: idsync.v1.EntryError
 	(*Ack)(nil),                   // 27: idsync.v1.Ack
-	(*timestamppb.Timestamp)(nil), // 28: google.protobuf.Timestamp
+	(*FileImport)(nil),            // 28: idsync.v1.FileImport
+	(*FileChunk)(nil),             // 29: idsync.v1.FileChunk
+	(*FileImported)(nil),          // 30: idsync.v1.FileImported
+	(*timestamppb.Timestamp)(nil), // 31: google.protobuf.Timestamp
 }
 var file_idsync_v1_agent_proto_depIdxs = []int32{
 	10, // 0: idsync.v1.ConnectRequest.hello:type_name -> idsync.v1.Hello
@@ -2711,45 +3022,48 @@ var file_idsync_v1_agent_proto_depIdxs = []int32{
 	21, // 3: idsync.v1.ConnectRequest.heartbeat:type_name -> idsync.v1.Heartbeat
 	22, // 4: idsync.v1.ConnectRequest.progress:type_name -> idsync.v1.Progress
 	12, // 5: idsync.v1.ConnectRequest.renew_certificate:type_name -> idsync.v1.RenewCertificate
-	11, // 6: idsync.v1.ConnectResponse.welcome:type_name -> idsync.v1.Welcome
-	27, // 7: idsync.v1.ConnectResponse.ack:type_name -> idsync.v1.Ack
-	15, // 8: idsync.v1.ConnectResponse.command:type_name -> idsync.v1.Command
-	21, // 9: idsync.v1.ConnectResponse.heartbeat:type_name -> idsync.v1.Heartbeat
-	13, // 10: idsync.v1.ConnectResponse.certificate_renewal:type_name -> idsync.v1.CertificateRenewal
-	14, // 11: idsync.v1.Welcome.sources:type_name -> idsync.v1.Source
-	28, // 12: idsync.v1.CertificateRenewal.not_after:type_name -> google.protobuf.Timestamp
-	0,  // 13: idsync.v1.Source.kind:type_name -> idsync.v1.DirectoryKind
-	18, // 14: idsync.v1.Command.start_import:type_name -> idsync.v1.StartImport
-	19, // 15: idsync.v1.Command.cancel_import:type_name -> idsync.v1.CancelImport
-	16, // 16: idsync.v1.Command.authenticate:type_name -> idsync.v1.Authenticate
-	17, // 17: idsync.v1.Command.write_entry:type_name -> idsync.v1.WriteEntry
-	14, // 18: idsync.v1.Authenticate.source:type_name -> idsync.v1.Source
-	14, // 19: idsync.v1.WriteEntry.source:type_name -> idsync.v1.Source
-	3,  // 20: idsync.v1.WriteEntry.action:type_name -> idsync.v1.WriteAction
-	25, // 21: idsync.v1.WriteEntry.attributes:type_name -> idsync.v1.Attribute
-	2,  // 22: idsync.v1.StartImport.kind:type_name -> idsync.v1.ImportKind
-	14, // 23: idsync.v1.StartImport.source:type_name -> idsync.v1.Source
-	24, // 24: idsync.v1.CommandResult.entry:type_name -> idsync.v1.Change
-	4,  // 25: idsync.v1.CommandResult.error_code:type_name -> idsync.v1.WriteErrorCode
-	28, // 26: idsync.v1.Heartbeat.sent_at:type_name -> google.protobuf.Timestamp
-	24, // 27: idsync.v1.ChangeBatch.changes:type_name -> idsync.v1.Change
-	26, // 28: idsync.v1.ChangeBatch.errors:type_name -> idsync.v1.EntryError
-	28, // 29: idsync.v1.ChangeBatch.read_at:type_name -> google.protobuf.Timestamp
-	5,  // 30: idsync.v1.Change.type:type_name -> idsync.v1.ChangeType
-	1,  // 31: idsync.v1.Change.kind:type_name -> idsync.v1.ObjectKind
-	25, // 32: idsync.v1.Change.attributes:type_name -> idsync.v1.Attribute
-	25, // 33: idsync.v1.Change.member_adds:type_name -> idsync.v1.Attribute
-	25, // 34: idsync.v1.Change.member_removes:type_name -> idsync.v1.Attribute
-	1,  // 35: idsync.v1.EntryError.kind:type_name -> idsync.v1.ObjectKind
-	6,  // 36: idsync.v1.AgentService.Enroll:input_type -> idsync.v1.EnrollRequest
-	8,  // 37: idsync.v1.AgentService.Connect:input_type -> idsync.v1.ConnectRequest
-	7,  // 38: idsync.v1.AgentService.Enroll:output_type -> idsync.v1.EnrollResponse
-	9,  // 39: idsync.v1.AgentService.Connect:output_type -> idsync.v1.ConnectResponse
-	38, // [38:40] is the sub-list for method output_type
-	36, // [36:38] is the sub-list for method input_type
-	36, // [36:36] is the sub-list for extension type_name
-	36, // [36:36] is the sub-list for extension extendee
-	0,  // [0:36] is the sub-list for field type_name
+	29, // 6: idsync.v1.ConnectRequest.file_chunk:type_name -> idsync.v1.FileChunk
+	11, // 7: idsync.v1.ConnectResponse.welcome:type_name -> idsync.v1.Welcome
+	27, // 8: idsync.v1.ConnectResponse.ack:type_name -> idsync.v1.Ack
+	15, // 9: idsync.v1.ConnectResponse.command:type_name -> idsync.v1.Command
+	21, // 10: idsync.v1.ConnectResponse.heartbeat:type_name -> idsync.v1.Heartbeat
+	13, // 11: idsync.v1.ConnectResponse.certificate_renewal:type_name -> idsync.v1.CertificateRenewal
+	30, // 12: idsync.v1.ConnectResponse.file_imported:type_name -> idsync.v1.FileImported
+	14, // 13: idsync.v1.Welcome.sources:type_name -> idsync.v1.Source
+	31, // 14: idsync.v1.CertificateRenewal.not_after:type_name -> google.protobuf.Timestamp
+	0,  // 15: idsync.v1.Source.kind:type_name -> idsync.v1.DirectoryKind
+	18, // 16: idsync.v1.Command.start_import:type_name -> idsync.v1.StartImport
+	19, // 17: idsync.v1.Command.cancel_import:type_name -> idsync.v1.CancelImport
+	16, // 18: idsync.v1.Command.authenticate:type_name -> idsync.v1.Authenticate
+	17, // 19: idsync.v1.Command.write_entry:type_name -> idsync.v1.WriteEntry
+	14, // 20: idsync.v1.Authenticate.source:type_name -> idsync.v1.Source
+	14, // 21: idsync.v1.WriteEntry.source:type_name -> idsync.v1.Source
+	3,  // 22: idsync.v1.WriteEntry.action:type_name -> idsync.v1.WriteAction
+	25, // 23: idsync.v1.WriteEntry.attributes:type_name -> idsync.v1.Attribute
+	2,  // 24: idsync.v1.StartImport.kind:type_name -> idsync.v1.ImportKind
+	14, // 25: idsync.v1.StartImport.source:type_name -> idsync.v1.Source
+	24, // 26: idsync.v1.CommandResult.entry:type_name -> idsync.v1.Change
+	4,  // 27: idsync.v1.CommandResult.error_code:type_name -> idsync.v1.WriteErrorCode
+	31, // 28: idsync.v1.Heartbeat.sent_at:type_name -> google.protobuf.Timestamp
+	24, // 29: idsync.v1.ChangeBatch.changes:type_name -> idsync.v1.Change
+	26, // 30: idsync.v1.ChangeBatch.errors:type_name -> idsync.v1.EntryError
+	31, // 31: idsync.v1.ChangeBatch.read_at:type_name -> google.protobuf.Timestamp
+	5,  // 32: idsync.v1.Change.type:type_name -> idsync.v1.ChangeType
+	1,  // 33: idsync.v1.Change.kind:type_name -> idsync.v1.ObjectKind
+	25, // 34: idsync.v1.Change.attributes:type_name -> idsync.v1.Attribute
+	25, // 35: idsync.v1.Change.member_adds:type_name -> idsync.v1.Attribute
+	25, // 36: idsync.v1.Change.member_removes:type_name -> idsync.v1.Attribute
+	1,  // 37: idsync.v1.EntryError.kind:type_name -> idsync.v1.ObjectKind
+	28, // 38: idsync.v1.FileChunk.import:type_name -> idsync.v1.FileImport
+	6,  // 39: idsync.v1.AgentService.Enroll:input_type -> idsync.v1.EnrollRequest
+	8,  // 40: idsync.v1.AgentService.Connect:input_type -> idsync.v1.ConnectRequest
+	7,  // 41: idsync.v1.AgentService.Enroll:output_type -> idsync.v1.EnrollResponse
+	9,  // 42: idsync.v1.AgentService.Connect:output_type -> idsync.v1.ConnectResponse
+	41, // [41:43] is the sub-list for method output_type
+	39, // [39:41] is the sub-list for method input_type
+	39, // [39:39] is the sub-list for extension type_name
+	39, // [39:39] is the sub-list for extension extendee
+	0,  // [0:39] is the sub-list for field type_name
 }
 
 func init() { file_idsync_v1_agent_proto_init() }
@@ -2764,6 +3078,7 @@ func file_idsync_v1_agent_proto_init() {
 		(*ConnectRequest_Heartbeat)(nil),
 		(*ConnectRequest_Progress)(nil),
 		(*ConnectRequest_RenewCertificate)(nil),
+		(*ConnectRequest_FileChunk)(nil),
 	}
 	file_idsync_v1_agent_proto_msgTypes[3].OneofWrappers = []any{
 		(*ConnectResponse_Welcome)(nil),
@@ -2771,6 +3086,7 @@ func file_idsync_v1_agent_proto_init() {
 		(*ConnectResponse_Command)(nil),
 		(*ConnectResponse_Heartbeat)(nil),
 		(*ConnectResponse_CertificateRenewal)(nil),
+		(*ConnectResponse_FileImported)(nil),
 	}
 	file_idsync_v1_agent_proto_msgTypes[9].OneofWrappers = []any{
 		(*Command_StartImport)(nil),
@@ -2784,7 +3100,7 @@ func file_idsync_v1_agent_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_idsync_v1_agent_proto_rawDesc), len(file_idsync_v1_agent_proto_rawDesc)),
 			NumEnums:      6,
-			NumMessages:   22,
+			NumMessages:   25,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -17,11 +17,20 @@ const accountCols = `app_id, user_id, remote_id, state, pushed, hash, linked, la
 
 // accountUpsert inserts or replaces the account of (app, user); arguments:
 // the values of accountCols.
-const accountUpsert = `INSERT INTO accounts (` + accountCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+const accountUpsert = `INSERT INTO accounts (` + accountCols + `) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)` + accountConflict
+
+// accountConflict is the tail of an account upsert: an existing account
+// keeps its created_at.
+const accountConflict = `
 	ON CONFLICT (app_id, user_id) DO UPDATE SET remote_id = excluded.remote_id, state = excluded.state,
 	pushed = excluded.pushed, hash = excluded.hash, linked = excluded.linked,
 	last_error = excluded.last_error, updated_at = excluded.updated_at,
 	deactivated_at = excluded.deactivated_at`
+
+// accountsUpsert is accountUpsert for n accounts, none twice.
+func accountsUpsert(n int) string {
+	return `INSERT INTO accounts (` + accountCols + `) VALUES ` + rowMarks(n, 11) + accountConflict
+}
 
 func scanAccount(sc scanner) (*store.Account, error) {
 	a := &store.Account{}

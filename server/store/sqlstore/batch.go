@@ -139,47 +139,73 @@ type batchApply struct {
 // it seen. Every write of an object (create, update, restore, delete) adds
 // one to its revision.
 func (s *Store) ApplyBatch(ctx context.Context, b *store.Batch) (store.BatchResult, error) {
-	var res store.BatchResult
-	var created int64 // by the run before this batch
+	res, err := s.ApplyBatches(ctx, []*store.Batch{b})
+	if err != nil {
+		return store.BatchResult{}, err
+	}
+	return res[0], nil
+}
+
+// ApplyBatches applies batches in order in one transaction, each as
+// ApplyBatch would; see store.Store. One commit for several batches writes
+// each page they share once: an import's batches touch the same index
+// pages, and the commit, not the statements, was most of a batch's cost.
+func (s *Store) ApplyBatches(ctx context.Context, bs []*store.Batch) ([]store.BatchResult, error) {
+	var res []store.BatchResult
+	analyze := false
 	err := s.inTx(ctx, func(tx runner) error {
-		a := &batchApply{tx: tx, b: b, now: now(), lock: s.d.LockRow}
-		var state store.RunState
-		var kind store.RunKind
-		var dirKind store.DirectoryKind
-		var last int64
-		err := tx.row(ctx, `SELECT r.directory_id, r.kind, r.state, r.last_sequence, r.errors, r.created, r.started_at,
-			(SELECT d.kind FROM directories d WHERE d.id = r.directory_id)
-			FROM runs r WHERE r.id = ?`+s.d.LockRow, b.RunID).
-			Scan(&a.dirID, &kind, &state, &last, &a.errored, &created, scanTime{&a.started}, &dirKind)
-		if err != nil {
-			return noRows(err, "run %d", b.RunID)
+		res, analyze = make([]store.BatchResult, len(bs)), false
+		for i, b := range bs {
+			r, created, err := s.applyOne(ctx, tx, b)
+			if err != nil {
+				return fmt.Errorf("applying batch %d of run %d: %w", b.Sequence, b.RunID, err)
+			}
+			res[i] = r
+			analyze = analyze || grewPast(created, created+int64(r.Created))
 		}
-		a.local = dirKind == store.KindLocal
-		a.full = kind == store.RunFull
-		switch {
-		case b.Sequence <= uint64(last):
-			res = store.BatchResult{Duplicate: true}
-			return nil
-		case state != store.RunRunning:
-			return conflict("run %d is %s", b.RunID, state)
-		case b.DirectoryID != 0 && b.DirectoryID != a.dirID:
-			return fmt.Errorf("batch of directory %d for run %d of directory %d", b.DirectoryID, b.RunID, a.dirID)
-		}
-		if err := a.apply(ctx, s.d.MaxParams); err != nil {
-			return err
-		}
-		res = a.res
-		return bumpActivity(ctx, tx, a.now, store.ActivityChanges, int64(res.Created+res.Updated+res.Deleted))
+		return nil
 	})
 	if err != nil {
-		return store.BatchResult{}, fmt.Errorf("applying batch %d of run %d: %w", b.Sequence, b.RunID, err)
+		return nil, err
 	}
-	if s.d.Analyze != "" && grewPast(created, created+int64(res.Created)) {
+	if s.d.Analyze != "" && analyze {
 		// Best effort, after the commit: a planner that still believes
 		// the tables empty picks scans that grow with every batch.
 		_, _ = s.w.ExecContext(ctx, s.d.Analyze)
 	}
 	return res, nil
+}
+
+// applyOne applies batch b in tx and returns its result and how many
+// objects its run had created before it.
+func (s *Store) applyOne(ctx context.Context, tx runner, b *store.Batch) (res store.BatchResult, created int64, err error) {
+	a := &batchApply{tx: tx, b: b, now: now(), lock: s.d.LockRow}
+	var state store.RunState
+	var kind store.RunKind
+	var dirKind store.DirectoryKind
+	var last int64
+	err = tx.row(ctx, `SELECT r.directory_id, r.kind, r.state, r.last_sequence, r.errors, r.created, r.started_at,
+		(SELECT d.kind FROM directories d WHERE d.id = r.directory_id)
+		FROM runs r WHERE r.id = ?`+s.d.LockRow, b.RunID).
+		Scan(&a.dirID, &kind, &state, &last, &a.errored, &created, scanTime{&a.started}, &dirKind)
+	if err != nil {
+		return res, 0, noRows(err, "run %d", b.RunID)
+	}
+	a.local = dirKind == store.KindLocal
+	a.full = kind == store.RunFull
+	switch {
+	case b.Sequence <= uint64(last):
+		return store.BatchResult{Duplicate: true}, created, nil
+	case state != store.RunRunning:
+		return res, 0, conflict("run %d is %s", b.RunID, state)
+	case b.DirectoryID != 0 && b.DirectoryID != a.dirID:
+		return res, 0, fmt.Errorf("batch of directory %d for run %d of directory %d", b.DirectoryID, b.RunID, a.dirID)
+	}
+	if err := a.apply(ctx, s.d.MaxParams); err != nil {
+		return res, 0, err
+	}
+	res = a.res
+	return res, created, bumpActivity(ctx, tx, a.now, store.ActivityChanges, int64(res.Created+res.Updated+res.Deleted))
 }
 
 // grewPast reports whether a run that had created before objects and now

@@ -9,7 +9,7 @@ import (
 )
 
 const directoryCols = `id, name, kind, base_dn, user_filter, group_filter, mapping,
-	safeguard_percent, safeguard_max, capture_strategy, poll_interval_ms, full_import_interval_ms, created_at, mastered, write_back, initial_password, retention_ms, password_policy`
+	safeguard_percent, safeguard_max, capture_strategy, poll_interval_ms, full_import_interval_ms, created_at, mastered, write_back, initial_password, retention_ms, password_policy, csv_layout`
 
 func scanDirectory(sc scanner) (*store.Directory, error) {
 	d := &store.Directory{}
@@ -18,7 +18,7 @@ func scanDirectory(sc scanner) (*store.Directory, error) {
 		scanJSON{&d.Mapping, "mapping"}, &d.SafeguardPercent, &d.SafeguardMax, &d.CaptureStrategy,
 		scanMillis{&d.PollInterval}, scanMillis{&d.FullImportInterval}, scanTime{&d.CreatedAt},
 		scanJSON{&d.Mastered, "mastered fields"}, scanJSON{&d.WriteBack, "write-back settings"}, &password,
-		scanMillis{&d.Retention}, &d.PasswordPolicy)
+		scanMillis{&d.Retention}, &d.PasswordPolicy, scanJSON{&d.CSV, "csv layout"})
 	if d.WriteBack != nil && len(password) > 0 {
 		d.WriteBack.InitialPassword = password
 	}
@@ -55,15 +55,19 @@ func (s *Store) CreateDirectory(ctx context.Context, d *store.Directory) error {
 	if err != nil {
 		return err
 	}
+	layout, err := jsonArg(d.CSV, d.CSV == nil)
+	if err != nil {
+		return fmt.Errorf("encoding the csv layout of directory %q: %w", d.Name, err)
+	}
 	created := now()
 	err = s.wr.row(ctx, `INSERT INTO directories (name, kind, base_dn, user_filter, group_filter, mapping,
 		safeguard_percent, safeguard_max, capture_strategy, poll_interval_ms, full_import_interval_ms, created_at, mastered,
-		write_back, initial_password, retention_ms, password_policy)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		write_back, initial_password, retention_ms, password_policy, csv_layout)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		d.Name, string(d.Kind), d.BaseDN, d.UserFilter, d.GroupFilter, mapping,
 		d.SafeguardPercent, d.SafeguardMax, d.CaptureStrategy, millisArg(d.PollInterval),
 		millisArg(d.FullImportInterval), s.wr.t(created), mastered, wb, password, d.Retention.Milliseconds(),
-		d.PasswordPolicy).Scan(&d.ID)
+		d.PasswordPolicy, layout).Scan(&d.ID)
 	if err != nil {
 		return s.uniqueConflict(err, "creating directory %q", d.Name)
 	}
@@ -86,13 +90,17 @@ func (s *Store) UpdateDirectory(ctx context.Context, d *store.Directory) error {
 	if err != nil {
 		return err
 	}
+	layout, err := jsonArg(d.CSV, d.CSV == nil)
+	if err != nil {
+		return fmt.Errorf("encoding the csv layout of directory %q: %w", d.Name, err)
+	}
 	n, err := s.wr.execN(ctx, `UPDATE directories SET name = ?, kind = ?, base_dn = ?, user_filter = ?,
 		group_filter = ?, mapping = ?, safeguard_percent = ?, safeguard_max = ?, capture_strategy = ?,
 		poll_interval_ms = ?, full_import_interval_ms = ?, mastered = ?, write_back = ?, initial_password = ?,
-		retention_ms = ?, password_policy = ? WHERE id = ?`,
+		retention_ms = ?, password_policy = ?, csv_layout = ? WHERE id = ?`,
 		d.Name, string(d.Kind), d.BaseDN, d.UserFilter, d.GroupFilter, mapping,
 		d.SafeguardPercent, d.SafeguardMax, d.CaptureStrategy, millisArg(d.PollInterval),
-		millisArg(d.FullImportInterval), mastered, wb, password, d.Retention.Milliseconds(), d.PasswordPolicy, d.ID)
+		millisArg(d.FullImportInterval), mastered, wb, password, d.Retention.Milliseconds(), d.PasswordPolicy, layout, d.ID)
 	if err != nil {
 		return s.uniqueConflict(err, "updating directory %d (%q)", d.ID, d.Name)
 	}

@@ -121,6 +121,32 @@ func (s *Store) FeedPosition(ctx context.Context) (int64, error) {
 	return p, nil
 }
 
+// ScopeStamp returns the feed position and the app's assignments in one
+// query; see store.Store.
+func (s *Store) ScopeStamp(ctx context.Context, appID int64) (int64, []store.Assignment, error) {
+	rows, err := s.rd.query(ctx, `SELECT f.pos, COALESCE(a.kind, ''), COALESCE(a.target_id, '') FROM feed_counter f
+		LEFT JOIN assignments a ON a.app_id = ? WHERE f.id = 1 ORDER BY a.kind, a.target_id`, appID)
+	if err != nil {
+		return 0, nil, fmt.Errorf("reading the scope stamp of app %d: %w", appID, err)
+	}
+	var pos int64
+	var out []store.Assignment
+	for rows.Next() {
+		a := store.Assignment{AppID: appID}
+		if err := rows.Scan(&pos, &a.Kind, &a.TargetID); err != nil {
+			rows.Close()
+			return 0, nil, fmt.Errorf("reading the scope stamp of app %d: %w", appID, err)
+		}
+		if a.Kind != "" {
+			out = append(out, a)
+		}
+	}
+	if err := errors.Join(rows.Err(), rows.Close()); err != nil {
+		return 0, nil, fmt.Errorf("reading the scope stamp of app %d: %w", appID, err)
+	}
+	return pos, out, nil
+}
+
 // Cursor returns the stored position named name, 0 when there is none.
 func (s *Store) Cursor(ctx context.Context, name string) (int64, error) {
 	var p int64

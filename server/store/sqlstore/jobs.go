@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -279,39 +280,99 @@ func (s *Store) CompleteJob(ctx context.Context, id int64, owner string, now tim
 // finish together share a commit. Jobs the owner no longer holds are
 // left alone (their accounts are stored all the same: they say what the
 // app holds). It returns how many jobs it completed.
+//
+// A few multi-row statements serve the whole set — the accounts, the
+// jobs (which say which they completed), the audit events of those, one
+// count per kind of activity — in the few shapes chunks cuts them to, so
+// that they stay prepared.
 func (s *Store) CompleteJobs(ctx context.Context, owner string, now time.Time, done []store.JobResult) (int, error) {
 	t := s.wr.t(now)
 	stamp := s.wr.t(time.Now().UTC().Truncate(time.Microsecond))
-	// A row at a time, with two statements prepared once: a transaction of
-	// a few hundred small writes costs less than parsing a statement sized
-	// to each batch.
-	const complete = completeJobs + `id = ? AND owner = ? AND state = 'running'`
-	for _, q := range []string{accountUpsert, complete, auditInsert} {
-		s.wr.prepared(ctx, s.d.rebind(q))
+	// One account per app and user, the last: PostgreSQL refuses an
+	// upsert that meets a row twice.
+	type accountKey struct {
+		app  int64
+		user string
+	}
+	last := map[accountKey]int{}
+	var accounts []*store.Account
+	for _, d := range done {
+		if a := d.Account; a != nil {
+			k := accountKey{a.AppID, a.UserID}
+			if i, ok := last[k]; ok {
+				accounts[i] = a
+				continue
+			}
+			last[k] = len(accounts)
+			accounts = append(accounts, a)
+		}
+	}
+	ids := make([]int64, len(done))
+	for i, d := range done {
+		ids[i] = d.ID
 	}
 	completed := 0
 	err := s.inTx(ctx, func(tx runner) error {
 		completed = 0
-		for _, d := range done {
-			if a := d.Account; a != nil {
-				if _, err := tx.exec(ctx, accountUpsert, a.AppID, a.UserID, a.RemoteID, string(a.State), a.Pushed,
-					a.Hash, a.Linked, a.LastError, stamp, stamp, tx.t(a.DeactivatedAt)); err != nil {
-					return fmt.Errorf("storing the account of user %s: %w", a.UserID, err)
-				}
+		err := chunks(accounts, s.d.MaxParams/11, func(part []*store.Account) error {
+			args := make([]any, 0, 11*len(part))
+			for _, a := range part {
+				args = append(args, a.AppID, a.UserID, a.RemoteID, string(a.State), a.Pushed,
+					a.Hash, a.Linked, a.LastError, stamp, stamp, tx.t(a.DeactivatedAt))
 			}
-			n, err := tx.execN(ctx, complete, t, t, t, d.ID, owner)
+			_, err := tx.exec(ctx, accountsUpsert(len(part)), args...)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("storing the accounts of %d jobs: %w", len(accounts), err)
+		}
+		ended := map[int64]bool{}
+		err = chunks(ids, s.d.MaxParams-4, func(part []int64) error {
+			args := []any{t, t, t, owner}
+			for _, id := range part {
+				args = append(args, id)
+			}
+			rows, err := tx.query(ctx, completeJobs+`owner = ? AND state = 'running' AND id IN (`+marks(len(part))+`) RETURNING id`, args...)
 			if err != nil {
-				return fmt.Errorf("completing job %d: %w", d.ID, err)
+				return err
 			}
-			completed += int(n)
-			if e := d.Audit; e != nil && n > 0 {
+			got, err := collect(rows, func(sc scanner) (int64, error) {
+				var id int64
+				err := sc.Scan(&id)
+				return id, err
+			}, "completing jobs")
+			for _, id := range got {
+				ended[id] = true
+			}
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("completing %d jobs: %w", len(ids), err)
+		}
+		completed = len(ended)
+		var events []*store.AuditEvent
+		counts := map[string]int64{}
+		for _, d := range done {
+			if e := d.Audit; e != nil && ended[d.ID] {
 				e.At = now
-				if _, err := tx.exec(ctx, auditInsert, auditArgs(tx, e)...); err != nil {
-					return fmt.Errorf("auditing job %d: %w", d.ID, err)
-				}
-				if err := bumpActivity(ctx, tx, now, activityOf(e.Action), 1); err != nil {
-					return err
-				}
+				events = append(events, e)
+				counts[activityOf(e.Action)]++
+			}
+		}
+		if err := chunks(events, s.d.MaxParams/6, func(part []*store.AuditEvent) error {
+			args := make([]any, 0, 6*len(part))
+			for _, e := range part {
+				args = append(args, auditArgs(tx, e)...)
+			}
+			_, err := tx.exec(ctx, `INSERT INTO audit_events (at, actor, action, target, outcome, detail) VALUES `+
+				rowMarks(len(part), 6), args...)
+			return err
+		}); err != nil {
+			return fmt.Errorf("auditing %d jobs: %w", len(events), err)
+		}
+		for _, kind := range slices.Sorted(maps.Keys(counts)) {
+			if err := bumpActivity(ctx, tx, now, kind, counts[kind]); err != nil {
+				return err
 			}
 		}
 		return nil

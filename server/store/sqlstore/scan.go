@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"encoding/json"
 	"fmt"
+	"math/bits"
 	"strings"
 	"time"
 )
@@ -102,13 +103,21 @@ func rowMarks(rows, cols int) string {
 	return strings.Repeat(one+",", rows-1) + one
 }
 
-// chunks calls fn with consecutive slices of items of at most size items.
+// stmtRows is the most items one statement built by chunks carries.
+const stmtRows = 64
+
+// chunks calls fn with consecutive slices of items of at most size items,
+// in a few sizes only: stmtRows (or size, when smaller), then powers of
+// two for the rest. A multi-row statement's text depends on its rows, so
+// that the statements one batch after another builds repeat, and are
+// parsed once and kept prepared (stmtCache) instead of once per batch.
 func chunks[T any](items []T, size int, fn func([]T) error) error {
-	if size < 1 {
-		size = 1
-	}
+	size = max(1, min(size, stmtRows))
 	for len(items) > 0 {
-		n := min(size, len(items))
+		n := size
+		if len(items) < n {
+			n = 1 << (bits.Len(uint(len(items))) - 1)
+		}
 		if err := fn(items[:n]); err != nil {
 			return err
 		}

@@ -34,7 +34,7 @@ func New(ctx context.Context, w, r *sql.DB, d Dialect) (*Store, error) {
 	}
 	s := &Store{d: d, w: w, r: r}
 	if d.PrepareStatements {
-		s.stmts = &stmtCache{m: map[stmtKey]*sql.Stmt{}}
+		s.stmts = &stmtCache{m: map[stmtKey]*sql.Stmt{}, want: map[stmtKey]bool{}}
 	}
 	s.wr, s.rd = runner{x: w, d: &s.d, c: s.stmts, db: w}, runner{x: r, d: &s.d, c: s.stmts, db: r}
 	if err := migrate(ctx, w, &s.d); err != nil {
@@ -152,6 +152,7 @@ func (s *Store) tryTx(ctx context.Context, fn func(tx runner) error) error {
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("committing: %w", err)
 	}
+	s.stmts.prepareWanted(ctx)
 	return nil
 }
 
@@ -195,12 +196,12 @@ func (r runner) exists(ctx context.Context, q string, args ...any) (bool, error)
 }
 
 // Statements longer than maxPrepared, or beyond the first maxStatements,
-// are not kept: a multi-row write is long and its shape varies with its
-// rows, and the queries worth keeping are the short ones that run per
-// job, account or object.
+// are not kept. Multi-row writes and IN lists are cut into a few shapes
+// (chunks), so that the statements a batch runs repeat; the longest, 64
+// rows of an object upsert, is some 9,000 characters.
 const (
-	maxPrepared   = 4096
-	maxStatements = 256
+	maxPrepared   = 16384
+	maxStatements = 512
 )
 
 // stmtKey names a statement prepared on one pool.
@@ -213,15 +214,22 @@ type stmtKey struct {
 // prepares a statement on each connection of its pool as it is used
 // there, and in a transaction reuses the one of the transaction's
 // connection.
+//
+// A transaction cannot prepare on its pool (SQLite's writer pool has one
+// connection, which the transaction holds): what it runs unprepared is
+// noted in want, and prepared once it has ended (prepareWanted), for the
+// transactions after it.
 type stmtCache struct {
-	mu sync.Mutex
-	m  map[stmtKey]*sql.Stmt
+	mu   sync.Mutex
+	m    map[stmtKey]*sql.Stmt
+	want map[stmtKey]bool
 }
 
 // get returns q prepared on db; when it is not yet and prepare is set, it
-// prepares it, without holding the lock (that may wait for a connection).
-// Nil when c is nil, q is not kept, or preparing failed (the caller runs q
-// unprepared, and meets the error there).
+// prepares it, without holding the lock (that may wait for a connection),
+// and when prepare is not set it notes q for prepareWanted. Nil when c is
+// nil, q is not kept, or preparing failed (the caller runs q unprepared,
+// and meets the error there).
 func (c *stmtCache) get(ctx context.Context, db *sql.DB, q string, prepare bool) *sql.Stmt {
 	if c == nil || len(q) > maxPrepared {
 		return nil
@@ -229,12 +237,20 @@ func (c *stmtCache) get(ctx context.Context, db *sql.DB, q string, prepare bool)
 	k := stmtKey{db, q}
 	c.mu.Lock()
 	st, ok := c.m[k]
-	full := len(c.m) >= maxStatements
+	full := len(c.m)+len(c.want) >= maxStatements
+	if !ok && !full && !prepare {
+		c.want[k] = true
+	}
 	c.mu.Unlock()
 	if ok || full || !prepare {
 		return st
 	}
-	st, err := db.PrepareContext(ctx, q)
+	return c.prepare(ctx, k)
+}
+
+// prepare prepares k on its pool and keeps it.
+func (c *stmtCache) prepare(ctx context.Context, k stmtKey) *sql.Stmt {
+	st, err := k.db.PrepareContext(ctx, k.q)
 	if err != nil {
 		return nil
 	}
@@ -248,6 +264,28 @@ func (c *stmtCache) get(ctx context.Context, db *sql.DB, q string, prepare bool)
 	return st
 }
 
+// prepareWanted prepares the statements transactions ran unprepared; c may
+// be nil. Called outside any transaction.
+func (c *stmtCache) prepareWanted(ctx context.Context) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	if len(c.want) == 0 {
+		c.mu.Unlock()
+		return
+	}
+	keys := make([]stmtKey, 0, len(c.want))
+	for k := range c.want {
+		keys = append(keys, k)
+		delete(c.want, k)
+	}
+	c.mu.Unlock()
+	for _, k := range keys {
+		c.prepare(ctx, k)
+	}
+}
+
 // close closes the statements; c may be nil.
 func (c *stmtCache) close() {
 	if c == nil {
@@ -259,4 +297,5 @@ func (c *stmtCache) close() {
 		_ = st.Close()
 		delete(c.m, k)
 	}
+	clear(c.want)
 }

@@ -42,6 +42,33 @@ var assignmentTests = []test{
 	{"AssignUnassign", testAssignUnassign},
 	{"Scope", testAssignScope},
 	{"LargeGroup", testAssignLargeGroup},
+	{"ScopeStamp", testAssignScopeStamp},
+}
+
+// testAssignScopeStamp: ScopeStamp reads the feed position and the app's
+// assignments, ordered, as FeedPosition and ListAssignments read them;
+// an app without assignments has the position and none.
+func testAssignScopeStamp(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	w := newAppWorld(t, s)
+	lonely := newApp(t, s, "lonely")
+	for _, a := range []*store.App{w.crm, lonely} {
+		pos, as, err := s.ScopeStamp(ctx, a.ID)
+		must(t, "ScopeStamp", err)
+		wantPos, err := s.FeedPosition(ctx)
+		must(t, "FeedPosition", err)
+		want, err := s.ListAssignments(ctx, a.ID)
+		must(t, "ListAssignments", err)
+		if pos != wantPos || !reflect.DeepEqual(as, want) {
+			t.Errorf("ScopeStamp(%s) = %d, %+v; want %d, %+v", a.Name, pos, as, wantPos, want)
+		}
+	}
+	w.f.upsert(w.f.run(store.RunFull), newUser("u3", "carol"))
+	pos, _, err := s.ScopeStamp(ctx, w.crm.ID)
+	must(t, "ScopeStamp", err)
+	if wantPos, _ := s.FeedPosition(ctx); pos != wantPos || pos == 0 {
+		t.Errorf("ScopeStamp after a write: position %d, want %d", pos, wantPos)
+	}
 }
 
 // newApp creates an app with the settings a test rarely looks at.

@@ -24,6 +24,7 @@ var batchTests = []test{
 	{"Checkpoint", testBatchCheckpoint},
 	{"ConcurrentRedelivery", testBatchConcurrentRedelivery},
 	{"ConcurrentWriters", testBatchConcurrentWriters},
+	{"Several", testBatchSeveral},
 }
 
 // wantCounts compares the counters of a run.
@@ -410,5 +411,72 @@ func testBatchConcurrentWriters(t *testing.T, s store.Store) {
 	}
 	for w := range writers {
 		wantCounts(t, fs[w].getRun(runs[w].ID), batches*size, batches*size, 0, 0, 0, 0)
+	}
+}
+
+// testBatchSeveral: ApplyBatches applies batches in order in one
+// transaction — a later batch sees what an earlier one wrote (a delete
+// after a create, a create after a delete), a repeated sequence is
+// Duplicate, the last checkpoint is stored — and when one fails, none of
+// them is.
+func testBatchSeveral(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	f := newFixture(t, s, "corp")
+	run := f.run(store.RunIncremental)
+	f.apply(run, store.Batch{Upserts: []*store.Object{newUser("u1", "alice")}, Checkpoint: []byte("c1")})
+	b := func(seq uint64, cp string, ups []*store.Object, dels ...string) *store.Batch {
+		return &store.Batch{RunID: run.ID, DirectoryID: f.dir.ID, Sequence: seq, Upserts: ups, Deletes: dels, Checkpoint: []byte(cp)}
+	}
+	res, err := s.ApplyBatches(ctx, []*store.Batch{
+		b(1, "c1 again", []*store.Object{newUser("u9", "ignored")}),
+		b(2, "c2", []*store.Object{newUser("u2", "bob")}),
+		b(3, "c3", nil, "u2", "u1"),
+		b(4, "c4", []*store.Object{newUser("u1", "alice")}),
+		b(4, "c4 again", []*store.Object{newUser("u9", "ignored")}),
+	})
+	must(t, "ApplyBatches", err)
+	want := []store.BatchResult{{Duplicate: true}, {Created: 1}, {Deleted: 2}, {Created: 0, Updated: 1}, {Duplicate: true}}
+	if len(res) != len(want) {
+		t.Fatalf("ApplyBatches returned %d results, want %d", len(res), len(want))
+	}
+	for i := range want {
+		if res[i] != want[i] {
+			t.Errorf("batch %d: result %+v, want %+v", i+1, res[i], want[i])
+		}
+	}
+	if got := f.user("alice").Status; got != store.StatusActive {
+		t.Errorf("alice, deleted then restored in one call: status %s, want active", got)
+	}
+	if got := f.user("bob").Status; got != store.StatusDeprovisioned {
+		t.Errorf("bob, created then deleted in one call: status %s, want deprovisioned", got)
+	}
+	if us, _ := s.FindUsers(ctx, f.dir.ID, "ignored"); len(us) != 0 {
+		t.Errorf("a duplicate in ApplyBatches created a user")
+	}
+	if cp, _ := s.Checkpoint(ctx, f.dir.ID); string(cp) != "c4" {
+		t.Errorf("checkpoint = %q, want c4", cp)
+	}
+	wantCounts(t, f.getRun(run.ID), 3, 2, 1, 0, 2, 0)
+
+	// A batch of another directory fails the call: the batch before it in
+	// the call is not applied either, and the run's sequence stays.
+	other := newFixture(t, s, "other")
+	_, err = s.ApplyBatches(ctx, []*store.Batch{
+		b(5, "c5", []*store.Object{newUser("u5", "carol")}),
+		{RunID: run.ID, DirectoryID: other.dir.ID, Sequence: 6, Upserts: []*store.Object{newUser("u6", "dave")}},
+	})
+	if err == nil {
+		t.Fatal("ApplyBatches with a batch of another directory succeeded")
+	}
+	if us, _ := s.FindUsers(ctx, f.dir.ID, "carol"); len(us) != 0 {
+		t.Errorf("a failed ApplyBatches kept the batch before the failing one")
+	}
+	if cp, _ := s.Checkpoint(ctx, f.dir.ID); string(cp) != "c4" {
+		t.Errorf("checkpoint after a failed ApplyBatches = %q, want c4", cp)
+	}
+	res, err = s.ApplyBatches(ctx, []*store.Batch{b(5, "c5", []*store.Object{newUser("u5", "carol")})})
+	must(t, "ApplyBatches(sequence 5 after the failure)", err)
+	if res[0].Duplicate || res[0].Created != 1 {
+		t.Errorf("sequence 5 after the failed call = %+v, want created 1", res[0])
 	}
 }

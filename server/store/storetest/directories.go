@@ -17,6 +17,33 @@ var directoryTests = []test{
 	{"SourceToken", testDirectorySourceToken},
 	{"WriteBack", testDirectoryWriteBack},
 	{"PasswordPolicy", testDirectoryPasswordPolicy},
+	{"CSVLayout", testDirectoryCSVLayout},
+}
+
+// testDirectoryCSVLayout: a csv directory's layout, column names with
+// spaces and non-ASCII letters included, is kept by create and update, and
+// cleared by nil.
+func testDirectoryCSVLayout(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	layout := &store.CSVLayout{IDColumn: "Employee ID", StatusColumn: "Statut employé", ActiveValues: []string{"Active", "On Leave"}}
+	d := &store.Directory{Name: "hr-csv", Kind: store.KindCSV, SafeguardPercent: 20, SafeguardMax: 500,
+		Mapping: store.Mapping{Username: "Login Name", Email: "Work Email"}, CSV: layout}
+	must(t, "CreateDirectory", s.CreateDirectory(ctx, d))
+	got, err := s.GetDirectory(ctx, "hr-csv")
+	must(t, "GetDirectory", err)
+	if got.Kind != store.KindCSV || !reflect.DeepEqual(got.CSV, layout) || got.Mapping.Username != "Login Name" {
+		t.Errorf("read back kind %q, layout %+v, username column %q; want csv, %+v, Login Name", got.Kind, got.CSV, got.Mapping.Username, layout)
+	}
+	d.CSV = &store.CSVLayout{IDColumn: "Badge"}
+	must(t, "UpdateDirectory", s.UpdateDirectory(ctx, d))
+	if got, _ := s.GetDirectory(ctx, "hr-csv"); !reflect.DeepEqual(got.CSV, d.CSV) {
+		t.Errorf("after update: layout %+v, want %+v", got.CSV, d.CSV)
+	}
+	d.CSV = nil
+	must(t, "UpdateDirectory(nil)", s.UpdateDirectory(ctx, d))
+	if got, _ := s.GetDirectory(ctx, "hr-csv"); got.CSV != nil {
+		t.Errorf("after clearing: layout %+v, want nil", got.CSV)
+	}
 }
 
 // testDirectoryPasswordPolicy: the password policy is kept by create and

@@ -201,7 +201,9 @@ func testQueueLeasesExtendRelease(t *testing.T, s store.Store) {
 }
 
 // testQueueCompleteJobs: jobs that end together complete in one call with
-// the accounts they left; another owner's job is left alone, a job marked
+// the accounts they left (the last, when two name one account) and the
+// audit events of those it completed, each counted once as activity;
+// another owner's job is left alone (its event unwritten), a job marked
 // again is queued again.
 func testQueueCompleteJobs(t *testing.T, s store.Store) {
 	w := newAppWorld(t, s) // alice's job of crm is queued
@@ -215,10 +217,36 @@ func testQueueCompleteJobs(t *testing.T, s store.Store) {
 	}
 	enqueue(t, s, a.ID, mine[1].Kind, mine[1].Target, time.Now()) // marked again
 	bob := &store.Account{AppID: a.ID, UserID: w.bob.ID, RemoteID: "r-bob", State: store.AccountActive, Hash: "h"}
+	earlier := &store.Account{AppID: a.ID, UserID: w.bob.ID, RemoteID: "r-old", State: store.AccountCreating}
+	event := func(target string) *store.AuditEvent {
+		return &store.AuditEvent{Actor: "app:crm", Action: store.ActivityPushSucceeded, Target: target}
+	}
+	start := time.Now()
 	n, err := s.CompleteJobs(t.Context(), "w1", time.Now(), []store.JobResult{
-		{ID: mine[0].ID, Account: bob}, {ID: mine[1].ID}, {ID: theirs[0].ID}})
+		{ID: mine[1].ID, Account: earlier, Audit: event("mine-1")}, {ID: mine[0].ID, Account: bob, Audit: event("mine-0")},
+		{ID: theirs[0].ID, Audit: event("theirs")}})
 	if err != nil || n != 2 {
 		t.Fatalf("CompleteJobs = %d, %v; want 2", n, err)
+	}
+	evs, err := s.ListAudit(t.Context(), store.AuditFilter{Action: store.ActivityPushSucceeded})
+	must(t, "ListAudit", err)
+	var targets []string
+	for _, e := range evs {
+		targets = append(targets, e.Target)
+	}
+	if want := []string{"mine-1", "mine-0"}; !slices.Equal(targets, want) {
+		t.Errorf("audit events of CompleteJobs: %q, want %q (those it completed, in order)", targets, want)
+	}
+	counts, err := s.Activity(t.Context(), start.Add(-time.Hour))
+	must(t, "Activity", err)
+	var pushed int64
+	for _, c := range counts {
+		if c.Kind == store.ActivityPushSucceeded {
+			pushed += c.N
+		}
+	}
+	if pushed != 2 {
+		t.Errorf("activity %s = %d, want 2", store.ActivityPushSucceeded, pushed)
 	}
 	states := map[int64]store.JobState{}
 	jobs, err := s.ListJobs(t.Context(), store.JobFilter{AppID: a.ID})
