@@ -267,9 +267,20 @@ func (s *Store) SearchUsers(ctx context.Context, f store.UserSearch) ([]*store.U
 				return nil, err
 			}
 		}
-		q.WriteString(` AND EXISTS (SELECT 1 FROM memberships m WHERE m.group_id IN (` + marks(len(groups)) + `) AND m.member_key IN
-			('dn:' || o.dn_key, 'uid:' || o.name_key, 'id:' || o.id))`)
-		args = append(args, anys(groups)...)
+		// The users the memberships name, by DN, uid or id, each through
+		// its index: a group's few members are found, not every user
+		// tested against the group.
+		in := marks(len(groups))
+		q.WriteString(` AND o.id IN (
+			SELECT x.id FROM objects x WHERE x.kind = 'user' AND x.dn_key IN (SELECT substr(m.member_key, 4) FROM memberships m
+				WHERE m.group_id IN (` + in + `) AND m.member_key >= 'dn:' AND m.member_key < 'dn;')
+			UNION SELECT x.id FROM objects x WHERE x.kind = 'user' AND x.name_key IN (SELECT substr(m.member_key, 5) FROM memberships m
+				WHERE m.group_id IN (` + in + `) AND m.member_key >= 'uid:' AND m.member_key < 'uid;')
+			UNION SELECT substr(m.member_key, 4) FROM memberships m
+				WHERE m.group_id IN (` + in + `) AND m.member_key >= 'id:' AND m.member_key < 'id;')`)
+		for range 3 {
+			args = append(args, anys(groups)...)
+		}
 	}
 	if f.IDs != nil {
 		if len(f.IDs) == 0 {
