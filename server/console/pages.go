@@ -849,8 +849,22 @@ func writeCSV(w http.ResponseWriter, name string, rows [][]string) {
 // reportNames are the hub's reports, as GetReport names them.
 var reportNames = []string{"users", "app-usage", "pending-deprovisions", "failed-pushes", "imports", "agents", "upcoming-purges"}
 
+// reportNeeds is the permission each report needs besides reports.read,
+// as server/reports asks it: the page lists those the role may read.
+var reportNeeds = map[string]auth.Permission{
+	"users": auth.PermUsersRead, "app-usage": auth.PermAppsRead, "pending-deprovisions": auth.PermPushesRead,
+	"failed-pushes": auth.PermPushesRead, "imports": auth.PermImportsRead, "agents": auth.PermAgentsRead,
+	"upcoming-purges": auth.PermUsersRead,
+}
+
 func (c *Console) reports(w http.ResponseWriter, r *http.Request, s *session) {
-	c.render(w, r, s, http.StatusOK, "reports", "Reports", "reports", reportNames)
+	var names []string
+	for _, n := range reportNames {
+		if p, ok := reportNeeds[n]; !ok || auth.RoleHas(s.role, p) {
+			names = append(names, n)
+		}
+	}
+	c.render(w, r, s, http.StatusOK, "reports", "Reports", "reports", names)
 }
 
 // reportData is a report's page.
