@@ -397,7 +397,15 @@ func (c *Console) signInForm(w http.ResponseWriter, r *http.Request, code int, d
 
 // safeNext keeps a redirect within the console.
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.Contains(next, "\\") {
+	// A control character is refused before and after unescaping: a
+	// browser drops tabs and newlines from a Location, so "/\t/evil" and
+	// "/%09/evil" would be "//evil", another host.
+	unescaped, err := url.PathUnescape(next)
+	if err != nil || !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.ContainsAny(next, "\\") ||
+		strings.HasPrefix(unescaped, "//") || strings.ContainsFunc(unescaped, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
+		return "/"
+	}
+	if u, err := url.Parse(next); err != nil || u.Scheme != "" || u.Host != "" {
 		return "/"
 	}
 	return next

@@ -240,7 +240,10 @@ func TestEndedSession(t *testing.T) {
 // TestSafeNext keeps the redirect after sign-in within the console.
 func TestSafeNext(t *testing.T) {
 	for in, want := range map[string]string{"/users?q=a": "/users?q=a", "": "/", "//evil.example/": "/",
-		"https://evil.example/": "/", "/\\evil.example": "/", "users": "/"} {
+		"https://evil.example/": "/", "/\\evil.example": "/", "users": "/",
+		// Browsers drop tabs and newlines from a Location: "/\t/evil" is "//evil".
+		"/\t/evil.example": "/", "/%09/evil.example": "/", "/\n/evil.example": "/", "/%0a/evil.example": "/",
+		"/\x00": "/", "/a%2F%2Fevil": "/a%2F%2Fevil", "/%2F/evil.example": "/"} {
 		if got := safeNext(in); got != want {
 			t.Errorf("safeNext(%q) = %q, want %q", in, got, want)
 		}
