@@ -101,7 +101,7 @@ const nestDownQuery = `WITH RECURSIVE byid(id, dir) AS (
 		UNION
 		SELECT g.id, g.directory_id FROM nest n CROSS JOIN memberships m CROSS JOIN objects g
 			WHERE m.group_id = n.id AND ` + dnKeys + ` AND g.dn_key = substr(m.member_key, 4) AND m.member_key = 'dn:' || g.dn_key
-			AND g.directory_id = n.dir AND g.kind = 'group' AND g.status <> 'deprovisioned')
+			AND +g.directory_id = n.dir AND g.kind = 'group' AND g.status <> 'deprovisioned')
 	SELECT id, dir FROM nest`
 
 // groupUsersQuery resolves the members of groups of one directory to
