@@ -249,4 +249,3 @@ func notifyView() view[*idsyncv1.GetNotifyChannelResponse] {
 		return table(w, []string{"ID", "STATE", "EVENTS", "ATTEMPTS", "WHEN", "LAST ERROR"}, rows)
 	})
 }
-

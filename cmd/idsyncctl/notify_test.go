@@ -14,7 +14,7 @@ import (
 var fakeChannels = []*idsyncv1.NotifyChannel{
 	{Name: "ops-mail", Kind: idsyncv1.NotifyChannelKind_NOTIFY_CHANNEL_KIND_SMTP, SmtpAddr: "mail.example.org:587", SmtpTls: "starttls",
 		From: "idsync@example.org", To: []string{"it-ops@example.org", "oncall@example.org"}, SmtpUsername: "idsync",
-		Events: []string{"task.opened", "import.paused", "push.dead", "agent.offline", "agent.certificate-expiring", "app.paused"},
+		Events:   []string{"task.opened", "import.paused", "push.dead", "agent.offline", "agent.certificate-expiring", "app.paused"},
 		DigestMs: 300000, CreatedAt: at(1), HasSecret: true},
 	{Name: "pager", Kind: idsyncv1.NotifyChannelKind_NOTIFY_CHANNEL_KIND_WEBHOOK, WebhookUrl: "https://hooks.example.org/idsync",
 		Events: []string{"agent.offline", "app.paused"}, DigestMs: 0, CreatedAt: at(2), HasSecret: true},
