@@ -103,7 +103,32 @@ func TestNestingPlansUseIndexes(t *testing.T) {
 	}
 	for _, tc := range tests {
 		// Only the CTE (n, nest) may be scanned.
-		wantIndexes(t, tc.name, explain(t, raw, tc.name, tc.q, tc.args...), "n", "nest", "byid", "kinds")
+		plan := explain(t, raw, tc.name, tc.q, tc.args...)
+		wantIndexes(t, tc.name, plan, "n", "nest", "byid", "kinds")
+		wantProbes(t, tc.name, plan)
+	}
+}
+
+// objectSearch matches a plan line that searches the objects table (alias
+// o or g) through an index, with the index's constrained columns.
+var objectSearch = regexp.MustCompile(`^SEARCH [og] USING (?:COVERING )?INDEX \S+ \((.*)\)`)
+
+// wantProbes fails t when plan reaches objects through an index whose
+// first constrained column is not a key of one object (id, dn_key,
+// name_key): a search by directory and kind alone reads every user of
+// the directory at each member row, which is what pushing a group of
+// 10,000 users did while an index on (directory_id, kind, status)
+// existed (0024).
+func wantProbes(t *testing.T, name string, plan []string) {
+	t.Helper()
+	for _, line := range plan {
+		m := objectSearch.FindStringSubmatch(line)
+		if m == nil {
+			continue
+		}
+		if !strings.HasPrefix(m[1], "id=") && !strings.HasPrefix(m[1], "dn_key=") && !strings.HasPrefix(m[1], "name_key=") {
+			t.Errorf("%s: the plan reaches objects by %q, not by one object's key, in\n%s", name, m[1], strings.Join(plan, "\n"))
+		}
 	}
 }
 
