@@ -313,6 +313,15 @@ func (s Scope) CheckApp(name string, id int64) error {
 		name, s.token.Name)
 }
 
+// AppIDs returns the ids of the apps an app-admin limited to some apps
+// manages, and whether the admin is so limited.
+func (s Scope) AppIDs() ([]int64, bool) {
+	if s.AllApps() {
+		return nil, false
+	}
+	return AppGrantIDs(s.token), true
+}
+
 // GroupIDs returns the ids of the groups a group-admin acts for, and
 // whether the admin is limited to them.
 func (s Scope) GroupIDs() ([]string, bool) {
