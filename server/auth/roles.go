@@ -288,6 +288,35 @@ func (s Scope) CheckSuperAdmin(what string) error {
 		what, s.token.Name, s.token.Role)
 }
 
+// Role is the admin's role (an in-process caller: "", which only a
+// super-admin covers).
+func (s Scope) Role() string {
+	if s.token == nil {
+		return ""
+	}
+	return s.token.Role
+}
+
+// Covers reports whether the admin's role grants every permission of
+// role: whether it may undo what an admin of that role decided (lift its
+// hold on a user). A super-admin covers every role; only a super-admin
+// covers a super-admin, the hub's own work, or a role not recorded ("")
+// or unknown.
+func (s Scope) Covers(role string) bool {
+	if s.SuperAdmin() {
+		return true
+	}
+	if role == "" || role == RoleSuperAdmin || !ValidRole(role) {
+		return false
+	}
+	for _, p := range rolePermissions[role] {
+		if !Has(s.token, p) {
+			return false
+		}
+	}
+	return true
+}
+
 // Has reports whether the admin's role grants p (an in-process caller:
 // every permission).
 func (s Scope) Has(p Permission) bool { return s.token == nil || Has(s.token, p) }
