@@ -69,7 +69,9 @@ const (
 	// confirms or cancels their paused changes: super-admin only.
 	PermRulesWrite Permission = "rules.write"
 	// PermNotifyRead lists and shows notification channels (their
-	// recipients and URLs, never a secret) and their deliveries.
+	// recipients, and webhook URLs redacted to scheme://host/… unless
+	// the role also has PermNotifyWrite; never a secret) and their
+	// deliveries.
 	PermNotifyRead Permission = "notify.read"
 	// PermNotifyWrite adds, removes and tests notification channels:
 	// super-admin only, as a channel says where the hub sends what
