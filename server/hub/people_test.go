@@ -645,8 +645,8 @@ func TestGroupAdminLiftsNoHigherHold(t *testing.T) {
 	}
 	u, err := admin.GetUser(boot, &idsyncv1.GetUserRequest{User: "ann"})
 	if err != nil || u.GetUser().GetStatus() != idsyncv1.UserStatus_USER_STATUS_SUSPENDED || u.GetUser().GetHold().GetBy() != by ||
-		u.GetUser().GetHold().GetReason() != "fraud inquiry" {
-		t.Fatalf("ann after the refusals: %v (%v), want suspended by %s still", u.GetUser(), err, by)
+		u.GetUser().GetHold().GetRole() != auth.RoleSuperAdmin || u.GetUser().GetHold().GetReason() != "fraud inquiry" {
+		t.Fatalf("ann after the refusals: %v (%v), want suspended by %s (super-admin) still", u.GetUser(), err, by)
 	}
 	eventually.That(t, "the four refusals in the audit trail", func() (bool, string) {
 		ev, err := admin.ListAuditEvents(boot, &idsyncv1.ListAuditEventsRequest{Actor: "admin:helpdesk", Outcome: store.AuditRefused})
