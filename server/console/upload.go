@@ -155,7 +155,7 @@ func (c *Console) sendFile(ctx context.Context, fi *idsyncv1.FileImport, p io.Re
 	}
 	buf := make([]byte, uploadChunk)
 	for first := true; ; {
-		n, rerr := io.ReadFull(p, buf)
+		n, rerr := fill(p, buf)
 		if n > 0 || first {
 			m := &idsyncv1.ImportFileRequest{Data: buf[:n]}
 			if first {
@@ -167,14 +167,31 @@ func (c *Console) sendFile(ctx context.Context, fi *idsyncv1.FileImport, p io.Re
 				return nil, err
 			}
 		}
-		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
+		if rerr == io.EOF {
 			break
 		}
 		if rerr != nil {
+			// A form cut short ends in io.ErrUnexpectedEOF: the file is
+			// not whole, and is never imported as if it were.
 			return nil, readError{rerr}
 		}
 	}
 	return stream.CloseAndRecv()
+}
+
+// fill reads into buf until it is full or r fails; io.EOF is the end of
+// r only (unlike io.ReadFull, which turns a short last read into
+// io.ErrUnexpectedEOF, the error of a form cut short).
+func fill(r io.Reader, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
 }
 
 // field reads a small field of the form.
@@ -190,7 +207,11 @@ func field(p *multipart.Part) (string, error) {
 }
 
 func (c *Console) tooLarge() string {
-	return fmt.Sprintf("The file is larger than the hub takes (%d MiB): split the export, or raise the hub's cap.", c.cfg.MaxUpload>>20)
+	size := fmt.Sprintf("%d MiB", c.cfg.MaxUpload>>20)
+	if c.cfg.MaxUpload < 1<<20 {
+		size = fmt.Sprintf("%d bytes", c.cfg.MaxUpload)
+	}
+	return "The file is larger than the hub takes (" + size + "): nothing was imported. Split the export, or raise the hub's cap."
 }
 
 // uploadReadFailed answers an upload that could not be read: too large,
