@@ -16,7 +16,9 @@ import (
 	"testing"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
 	"google.golang.org/grpc/test/bufconn"
 
 	"github.com/idsync/idsync/internal/eventually"
@@ -53,6 +55,11 @@ func (f *receiver) ImportFile(stream idsyncv1.AdminService_ImportFileServer) err
 		}
 		if m.GetImport() != nil {
 			f.first = m.GetImport()
+			if d := m.GetImport().GetDirectory(); d != "hr" {
+				// As the hub refuses it, before the file comes.
+				f.mu.Unlock()
+				return status.Errorf(codes.FailedPrecondition, "directory %s is a openldap directory: files are imported into csv directories", d)
+			}
 		}
 		f.received += len(m.GetData())
 		f.mu.Unlock()
@@ -108,8 +115,8 @@ func form(t *testing.T, parts ...part) (body []byte, contentType string) {
 
 // postUpload posts body to the upload route; chunked sends it without a
 // length, as a client may.
-func postUpload(c *Console, cookies []*http.Cookie, body []byte, contentType string, chunked bool) (int, string) {
-	r := httptest.NewRequest("POST", "/directories/hr/upload", bytes.NewReader(body))
+func postUpload(c *Console, cookies []*http.Cookie, directory string, body []byte, contentType string, chunked bool) (int, string) {
+	r := httptest.NewRequest("POST", "/directories/"+directory+"/upload", bytes.NewReader(body))
 	if chunked {
 		r.ContentLength = -1
 	}
@@ -124,10 +131,12 @@ func postUpload(c *Console, cookies []*http.Cookie, body []byte, contentType str
 }
 
 // TestUpload: the upload route refuses a form without the session's CSRF
-// token first (before any call), a body that is not a well-formed form, a
+// token first (before any call), a body that is not a well-formed form or
+// a file cut short (the call cancelled: never imported as if whole), a
 // form without a file, and a file over the cap, declared or not, with a
-// page that says so; a good form reaches ImportFile with its options and
-// the whole file.
+// page that says so; the hub's refusal of a directory of another kind is
+// a page that says it; a good form reaches ImportFile with its options
+// and the whole file.
 func TestUpload(t *testing.T) {
 	const max = 4 << 10
 	rec := &receiver{}
@@ -140,6 +149,7 @@ func TestUpload(t *testing.T) {
 	big := strings.Repeat("x", max+uploadSlack)
 	for _, tc := range []struct {
 		name        string
+		directory   string
 		body        []byte
 		contentType string
 		chunked     bool
@@ -147,37 +157,38 @@ func TestUpload(t *testing.T) {
 		wantText    string
 		wantCall    bool
 	}{
-		{"no CSRF token", func() []byte {
+		{"no CSRF token", "", func() []byte {
 			b, _ := form(t, part{name: "file", file: "hr.csv", value: file})
 			return b
 		}(), "", false, http.StatusForbidden, "CSRF", false},
-		{"the token after the file", func() []byte {
+		{"the token after the file", "", func() []byte {
 			b, _ := form(t, part{name: "file", file: "hr.csv", value: file}, part{name: "_csrf", value: token})
 			return b
 		}(), "", false, http.StatusForbidden, "CSRF", false},
-		{"another session's token", func() []byte {
+		{"another session's token", "", func() []byte {
 			b, _ := form(t, part{name: "_csrf", value: csrf("idsync_cs_other")}, part{name: "file", file: "hr.csv", value: file})
 			return b
 		}(), "", false, http.StatusForbidden, "CSRF", false},
-		{"not a multipart form", []byte("_csrf=" + token), "application/x-www-form-urlencoded", false, http.StatusForbidden, "CSRF", false},
-		{"a form cut short", good[:len(good)/2], goodType, false, http.StatusBadRequest, "could not be read as a form with a file", false},
-		{"a file cut short", func() []byte {
+		{"not a multipart form", "", []byte("_csrf=" + token), "application/x-www-form-urlencoded", false, http.StatusForbidden, "CSRF", false},
+		{"a form cut short", "", good[:len(good)/2], goodType, false, http.StatusBadRequest, "could not be read as a form with a file", false},
+		{"a file cut short", "", func() []byte {
 			b, _ := form(t, part{name: "_csrf", value: token}, part{name: "file", file: "hr.csv", value: strings.Repeat("ann,ann@example.org\n", 150)})
 			return b[:len(b)-100]
 		}(), "", false, http.StatusBadRequest, "could not be read as a form with a file", true},
-		{"no file", func() []byte {
+		{"no file", "", func() []byte {
 			b, _ := form(t, part{name: "_csrf", value: token}, part{name: "full", value: "on"})
 			return b
 		}(), "", false, http.StatusBadRequest, "The form holds no file", false},
-		{"a declared length over the cap", func() []byte {
+		{"a declared length over the cap", "", func() []byte {
 			b, _ := form(t, part{name: "_csrf", value: token}, part{name: "file", file: "hr.csv", value: big})
 			return b
 		}(), "", false, http.StatusRequestEntityTooLarge, "larger than the hub takes (4096 bytes)", false},
-		{"over the cap without a length", func() []byte {
+		{"over the cap without a length", "", func() []byte {
 			b, _ := form(t, part{name: "_csrf", value: token}, part{name: "file", file: "hr.csv", value: big})
 			return b
 		}(), "", true, http.StatusRequestEntityTooLarge, "larger than the hub takes", true},
-		{"a good form", good, goodType, false, http.StatusOK, "Dry run of hr.csv", true},
+		{"a directory of another kind", "corp", good, goodType, false, http.StatusBadRequest, "files are imported into csv directories", true},
+		{"a good form", "", good, goodType, false, http.StatusOK, "Dry run of hr.csv", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec.mu.Lock()
@@ -188,7 +199,11 @@ func TestUpload(t *testing.T) {
 				// Each form of this test has its own boundary: read it back.
 				ct = "multipart/form-data; boundary=" + boundaryOf(t, tc.body)
 			}
-			code, body := postUpload(c, cookies, tc.body, ct, tc.chunked)
+			dir := tc.directory
+			if dir == "" {
+				dir = "hr"
+			}
+			code, body := postUpload(c, cookies, dir, tc.body, ct, tc.chunked)
 			if code != tc.want || !strings.Contains(body, tc.wantText) {
 				t.Errorf("= %d, want %d saying %q:\n%s", code, tc.want, tc.wantText, body)
 			}
