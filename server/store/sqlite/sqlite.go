@@ -40,10 +40,9 @@ const params = "_busy_timeout=10000&_foreign_keys=1&_journal_mode=WAL&_synchrono
 // checkpointed every 64 MiB instead of 4 MiB, and cut back to 64 MiB
 // after: each checkpoint copies the pages written since the last into the
 // database, and an import's batches write the same index pages again and
-// again. Statement journals stay in temporary files (temp_store FILE):
-// in memory they saved a fifth of an import's store CPU, but a sweep's
-// one UPDATE journals every page it changes, and the hub would hold a
-// large sweep in memory.
+// again. Statement journals stay in memory up to 16 MiB and spill to a
+// temporary file beyond (stmtjournal.go; temp_store stays FILE: entirely
+// in memory, a sweep's one UPDATE would hold every page it changes).
 const writerParams = "&_pragma=cache_size(-16384)&_pragma=wal_autocheckpoint(16384)&_pragma=journal_size_limit(67108864)"
 
 // Open opens (creating it if need be) the SQLite database at path and
