@@ -15,7 +15,7 @@ type BenchOpener func(tb testing.TB) store.Store
 const (
 	benchUsers     = 100_000
 	benchBatchSize = 1000 // the agent's default (ingest.DefaultBatchSize)
-	benchGroup     = 2    // batches per transaction: the hub's group commit holds up to 2,000 objects
+	benchGroup     = 4    // batches per transaction: the hub's group commit holds up to 4,000 objects
 )
 
 // BenchmarkApplyBatch imports 100,000 users in batches of 1,000 into a fresh
