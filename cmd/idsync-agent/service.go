@@ -128,6 +128,12 @@ func runAgent(ctx context.Context, cfg *agent.Config, log *slog.Logger, level st
 	var lv slog.Level
 	_ = lv.UnmarshalText([]byte(level)) // checked when log was built
 	log = installer.Logger(svc, log, lv)
+	stopProfiles, err := heapProfiles()
+	if err != nil {
+		log.Error("agent not started", "err", err)
+		return 1
+	}
+	defer stopProfiles()
 	if err := installer.Run(ctx, svc, log, agent.New(cfg, version.Version, log).Run); err != nil {
 		log.Error("agent stopped", "err", err)
 		return 1

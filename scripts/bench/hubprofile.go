@@ -64,3 +64,18 @@ func (p *hubProfiler) profile(label string) (stop func()) {
 		p.logf("hub profile: %s", dst)
 	}
 }
+
+// agentHeapProfileEnv is the agent's hidden switch for heap profiles
+// (cmd/idsync-agent/profile_unix.go).
+const agentHeapProfileEnv = "IDSYNC_AGENT_HEAPPROFILE"
+
+// agentHeapProfiles has the agents started from now on write their heap
+// profiles into -agent-heapprofile's folder name; nothing without the flag.
+func (b *bench) agentHeapProfiles(name string) {
+	if d := b.opts.agentHeapProfiles; d != "" {
+		dir, err := filepath.Abs(filepath.Join(d, name))
+		if err == nil {
+			os.Setenv(agentHeapProfileEnv, dir)
+		}
+	}
+}

@@ -34,6 +34,9 @@ type options struct {
 	// hubProfiles, when set, is the directory where the hub's CPU
 	// profiles of each measured phase go.
 	hubProfiles string
+	// agentHeapProfiles, when set, is the directory where the agents of
+	// the scale run write their heap profiles, one folder per agent.
+	agentHeapProfiles string
 	// timeline, when positive, samples the processes' CPU use at that
 	// interval during each idsync import and prints it.
 	timeline time.Duration
@@ -71,6 +74,7 @@ func parseFlags(args []string) (options, error) {
 	fs.BoolVar(&o.verbose, "v", false, "copy the hub's and agents' logs to standard error")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the raw go-ldap reads to `FILE`")
 	fs.StringVar(&o.hubProfiles, "hub-cpuprofile", "", "write CPU profiles of the hub, one per measured phase, into `DIR`")
+	fs.StringVar(&o.agentHeapProfiles, "agent-heapprofile", "", "write heap profiles of the scale run's agents (at each new peak of the live heap) into `DIR`, one folder per agent")
 	fs.DurationVar(&o.timeline, "timeline", 0, "print the CPU use of slapd, agent and hub every `INTERVAL` during each idsync import")
 	fs.BoolVar(&o.imports, "import", true, "measure full imports against raw reads (-import=false skips them, and change capture with them)")
 	fs.BoolVar(&o.capture, "capture", true, "measure change capture: latency against slapd and Samba AD, and a burst drained")

@@ -39,6 +39,9 @@ type scalePhase struct {
 	wall          time.Duration
 	hub, postgres time.Duration // CPU
 	load          float64       // one-minute load average at the start
+	// agentPeak is the agent's VmHWM over the phase alone: reset through
+	// /proc/PID/clear_refs at its start (0 when the kernel refuses).
+	agentPeak int64
 }
 
 // scaleRow is one size on one store.
@@ -122,6 +125,7 @@ func (b *bench) scaleRun(ctx context.Context, bins devstack.Binaries, dir string
 			return err
 		}
 	}
+	b.agentHeapProfiles(fmt.Sprintf("scale-%d-%s-import", row.users, row.store))
 	st, done, err := b.freshStack(ctx, bins, dir, dsn, &srv.Endpoint, slapd)
 	if err != nil {
 		return err
@@ -132,6 +136,10 @@ func (b *bench) scaleRun(ctx context.Context, bins devstack.Binaries, dir string
 		p.load = loadAverage()
 		hub0, _ := cpuTime(st.hub.Cmd.Process.Pid)
 		pg0 := postgresCPU(pg, dsn)
+		// Writing 5 to clear_refs resets VmHWM to the current RSS (Linux
+		// 4.0), so the peak read afterwards is the phase's own; the
+		// backlog's agent is a new process, started within the phase.
+		reset := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", st.agent.Cmd.Process.Pid), []byte("5"), 0) == nil
 		stop := func() {}
 		if label != "push" { // b.push profiles itself
 			stop = st.prof.profile(fmt.Sprintf("scale-%d-%s-%s", row.users, row.store, label))
@@ -140,6 +148,9 @@ func (b *bench) scaleRun(ctx context.Context, bins devstack.Binaries, dir string
 		stop()
 		hub1, _ := cpuTime(st.hub.Cmd.Process.Pid)
 		p.wall, p.hub, p.postgres = wall, hub1-hub0, postgresCPU(pg, dsn)-pg0
+		if peak, perr := peakRSS(st.agent.Cmd.Process.Pid); perr == nil && (reset || label == "backlog") {
+			p.agentPeak = peak
+		}
 		return err
 	}
 	total := row.users + row.groups
@@ -179,6 +190,7 @@ func (b *bench) scaleRun(ctx context.Context, bins devstack.Binaries, dir string
 	if _, _, err := issueBurst(ctx, &srv.Endpoint, row.changes, burstWriters, tag, user, row.users-1); err != nil {
 		return fmt.Errorf("backlog: %w", err)
 	}
+	b.agentHeapProfiles(fmt.Sprintf("scale-%d-%s-backlog", row.users, row.store))
 	if err := phase("backlog", &row.backlog, func() (time.Duration, error) {
 		restart := time.Now()
 		if err := st.startAgent(ctx); err != nil {
@@ -315,7 +327,8 @@ func (r *scaleResults) print(w io.Writer) {
 	fmt.Fprintf(w, "\nscale: a fresh hub per size and store; time / hub CPU (+ PostgreSQL's CPU, all its processes) per phase; %s\n", machine())
 	fmt.Fprintln(w, "  (first: first import of the users and groups; again: re-import, nothing changed; backlog: changes made with the")
 	fmt.Fprintln(w, "   agent stopped, drained from the checkpoint; push: one group's users to a SCIM app, concurrency 8; load: the")
-	fmt.Fprintln(w, "   one-minute load average at the start of the first import; PostgreSQL runs without fsync, as the tests run it)")
+	fmt.Fprintln(w, "   one-minute load average at the start of the first import; PostgreSQL runs without fsync, as the tests run it;")
+	fmt.Fprintln(w, "   agent RSS: the peak over the four phases, then each phase's own peak, first/again/backlog/push)")
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "users\tstore\tfirst\tagain\tbacklog\tpush\tagent RSS\thub RSS\tstore\tload\t")
 	cell := func(p scalePhase) string {
@@ -328,9 +341,23 @@ func (r *scaleResults) print(w io.Writer) {
 	for _, row := range r.rows {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s (%s)\t%s (%s)\t%s\t%s\t%s\t%.1f\t\n", count(row.users), row.store,
 			cell(row.first), cell(row.again), cell(row.backlog), count(row.changes), cell(row.push), count(row.pushed),
-			mb(row.agentPeak), mb(row.hubPeak), storeSize(row), row.first.load)
+			mb(row.agentPeak)+" ("+phasePeaks(row)+")", mb(row.hubPeak), storeSize(row), row.first.load)
 	}
 	tw.Flush()
+}
+
+// phasePeaks is the agent's peak RSS of each phase, in MB, "?" where it
+// could not be reset.
+func phasePeaks(row scaleRow) string {
+	var out []string
+	for _, p := range []scalePhase{row.first, row.again, row.backlog, row.push} {
+		if p.agentPeak == 0 {
+			out = append(out, "?")
+			continue
+		}
+		out = append(out, fmt.Sprintf("%.0f", float64(p.agentPeak)/(1<<20)))
+	}
+	return strings.Join(out, "/")
 }
 
 // storeSize is the store's size, SQLite's WAL apart: it grows to 64 MiB
