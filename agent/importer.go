@@ -126,26 +126,20 @@ func (a *Agent) capture(ctx context.Context, log *slog.Logger, conn *ldapsync.Co
 	b.strategy = spec.Strategy.String()
 	cctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	events := make(chan ldapsync.Event, 4096)
+	// Bounded by size: while the window is full the reader waits (queue.go).
+	q := newEventQueue(captureQueueBytes, captureQueueLen)
 	done := make(chan error, 1)
 	go func() {
-		done <- ldapsync.Capture(cctx, conn, spec, src.GetCheckpoint(), func(ctx context.Context, ev ldapsync.Event) error {
-			select {
-			case events <- ev:
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		})
+		done <- ldapsync.Capture(cctx, conn, spec, src.GetCheckpoint(), q.put)
 	}()
 	// The strategy goes to the hub at once, so `directory show` tells it.
 	if err := b.flush(false); err != nil {
 		return err
 	}
 	for {
-		var ev ldapsync.Event
+		var e queuedEvent
 		select {
-		case ev = <-events:
+		case e = <-q.events:
 		case err := <-done:
 			cancel()
 			if errors.Is(err, ldapsync.ErrReconcile) {
@@ -158,11 +152,13 @@ func (a *Agent) capture(ctx context.Context, log *slog.Logger, conn *ldapsync.Co
 		}
 		// Take what has queued, up to a batch; a refresh's end closes it.
 		for {
-			if b.addEvent(ev) || b.full() {
+			last := b.addEvent(e.ev)
+			q.taken(e)
+			if last || b.full() {
 				break
 			}
 			select {
-			case ev = <-events:
+			case e = <-q.events:
 				continue
 			default:
 			}

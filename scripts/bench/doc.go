@@ -60,11 +60,15 @@
 // the tests start it), a fresh hub through a first import, a re-import, a
 // backlog of 10,000 changes drained from the checkpoint and a push of
 // 10,000 users, each with its time and the hub's (and PostgreSQL's) CPU,
-// then the peak RSS of agent and hub and the store's size.
+// then the peak RSS of agent and hub and the store's size, and the agent's
+// peak of each phase (VmHWM reset through /proc/PID/clear_refs).
 //
 // With -hub-cpuprofile DIR each hub profiles its CPU in each measured
 // phase (the hub's IDSYNC_HUB_CPUPROFILE, cmd/idsync-hub/profile_unix.go),
-// one file per phase in DIR, for go tool pprof.
+// one file per phase in DIR, for go tool pprof. With -agent-heapprofile DIR
+// the scale run's agents write heap profiles (the agent's
+// IDSYNC_AGENT_HEAPPROFILE, cmd/idsync-agent/profile_unix.go), one folder
+// per agent in DIR.
 //
 // With -console (the default) it runs server/hub's BenchmarkConsolePages
 // (consolebench_test.go, through go test -bench): a hub whose SQLite store
