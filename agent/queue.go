@@ -17,8 +17,9 @@ import (
 const captureQueueBytes = maxBatchBytes
 
 // captureQueueLen bounds the queue's events by count as well (checkpoints
-// and small changes weigh little).
-const captureQueueLen = 4096
+// and small changes weigh little): a batch's worth, as a batch holds at
+// most 1,000 entries by default. Each slot costs about 300 bytes.
+const captureQueueLen = 1024
 
 // eventQueue carries capture events from the reader (put) to the batcher
 // (events, then taken), in order, bounded by captureQueueBytes: put blocks
