@@ -127,7 +127,7 @@ func concurrency(a *store.App) int {
 // while they are held.
 func (r *appRunner) run(claimCtx, jobCtx context.Context) {
 	n := concurrency(r.app)
-	work := make(chan *store.Job, 2*n)
+	work := make(chan claimed, 2*n)
 	done := make(chan store.JobResult, 2*n)
 	committed := make(chan struct{})
 	go func() {
@@ -140,12 +140,13 @@ func (r *appRunner) run(claimCtx, jobCtx context.Context) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for j := range work {
+			for c := range work {
+				j := c.job
 				handed := false
 				if stopping.Load() {
 					r.release(j)
 				} else {
-					handed = r.runJob(jobCtx, j, done)
+					handed = r.runJob(jobCtx, j, c.read, done)
 				}
 				if !handed {
 					r.drop(j.ID)
@@ -187,9 +188,14 @@ func (r *appRunner) run(claimCtx, jobCtx context.Context) {
 				signal(r.e.appsWake)
 				return
 			}
+			reads := r.readUsers(claimCtx, jobs)
 			for _, j := range jobs {
 				r.hold(j.ID)
-				work <- j // never blocks: held bounds what is in work
+				var read *userRead
+				if j.Kind == store.JobUser {
+					read = reads[j.Target]
+				}
+				work <- claimed{j, read} // never blocks: held bounds what is in work
 			}
 			if len(jobs) == free {
 				continue // there may be more
@@ -202,6 +208,13 @@ func (r *appRunner) run(claimCtx, jobCtx context.Context) {
 		case <-t.C:
 		}
 	}
+}
+
+// claimed is a job claimed, with what the read of its batch found of a
+// user job's user (nil: the job reads it).
+type claimed struct {
+	job  *store.Job
+	read *userRead
 }
 
 // changed reports whether the app's settings or status changed since the
@@ -288,9 +301,9 @@ func (p *permanent) Unwrap() error { return p.err }
 //
 // A job that ends well is handed to done (with the account it left), to be
 // completed with others in one transaction; runJob then reports true.
-func (r *appRunner) runJob(ctx context.Context, j *store.Job, done chan<- store.JobResult) bool {
+func (r *appRunner) runJob(ctx context.Context, j *store.Job, read *userRead, done chan<- store.JobResult) bool {
 	jr := &jobRun{}
-	err := r.do(context.WithValue(ctx, jobRunKey{}, jr), j)
+	err := r.do(context.WithValue(ctx, jobRunKey{}, jr), j, read)
 	st, now := r.e.st, r.e.opts.Now()
 	// The outcome is recorded even when the runner is stopping.
 	octx := context.WithoutCancel(ctx)
@@ -448,11 +461,12 @@ func (e *Engine) backoff(attempt int) time.Duration {
 	return backoff.Delay(e.opts.MinBackoff, e.opts.MaxBackoff, attempt-1)
 }
 
-// do runs a job's work.
-func (r *appRunner) do(ctx context.Context, j *store.Job) error {
+// do runs a job's work; read is what the read of its batch found of a
+// user job's user (nil: the job reads it).
+func (r *appRunner) do(ctx context.Context, j *store.Job, read *userRead) error {
 	switch j.Kind {
 	case store.JobUser:
-		return r.pushUser(ctx, j.Target, j.Attempts > 1)
+		return r.pushUser(ctx, j.Target, j.Attempts > 1, read)
 	case store.JobGroup:
 		return r.pushGroup(ctx, j.Target, j.Attempts)
 	case store.JobReconcile:

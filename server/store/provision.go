@@ -50,6 +50,9 @@ type Provisioning interface {
 
 	// GetAccount returns the account of a user in an app, or ErrNotFound.
 	GetAccount(ctx context.Context, appID int64, userID string) (*Account, error)
+	// GetAccounts returns the accounts in an app of the users of userIDs
+	// that have one, ordered by user id.
+	GetAccounts(ctx context.Context, appID int64, userIDs []string) ([]*Account, error)
 	// GetAccountByRemoteID returns the account with this remote id, or
 	// ErrNotFound.
 	GetAccountByRemoteID(ctx context.Context, appID int64, remoteID string) (*Account, error)
