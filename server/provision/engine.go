@@ -121,6 +121,7 @@ type Store interface {
 	ClaimJobs(ctx context.Context, appID int64, owner string, now time.Time, lease time.Duration, limit int) ([]*store.Job, error)
 	CompleteJob(ctx context.Context, id int64, owner string, now time.Time) error
 	CompleteJobs(ctx context.Context, owner string, now time.Time, done []store.JobResult) (int, error)
+	CycleJobs(ctx context.Context, c store.JobCycle) (store.JobCycleResult, error)
 	CreateTask(ctx context.Context, t *store.Task) (*store.Task, error)
 	Cursor(ctx context.Context, name string) (int64, error)
 	DeadJob(ctx context.Context, id int64, owner string, lastError string, now time.Time) error
