@@ -129,15 +129,17 @@ const commitWait = 50 * time.Millisecond
 // the app's concurrency of workers. One goroutine, this one, keeps the
 // queue: each of its transactions (CycleJobs) completes the jobs that
 // ended well since the last and claims as many due jobs as that frees, so
-// that one commit serves many pushes. It holds up to four times the
+// that one commit serves many pushes. It holds up to eight times the
 // concurrency (claimed, running, or ended and not yet completed), and
-// writes when twice the concurrency has ended — the workers still have
-// claimed jobs to run meanwhile — or sooner: when they have none left,
-// when an ended job has waited commitWait, or to claim when it holds
-// little. The leases of the jobs held are renewed while they are held.
+// writes when half of that has ended — the workers still have claimed
+// jobs to run meanwhile — or sooner: when they have none left, when an
+// ended job has waited commitWait, or to claim when it holds little. (A
+// commit's cost is mostly the pages it writes, shared by its jobs: 32
+// jobs a cycle cost the store a tenth less per job than 16.) The leases
+// of the jobs held are renewed while they are held.
 func (r *appRunner) run(claimCtx, jobCtx context.Context) {
 	n := concurrency(r.app)
-	capacity := 4 * n
+	capacity := 8 * n
 	work := make(chan claimed, capacity)
 	done := make(chan store.JobResult, capacity)
 	var stopping atomic.Bool
@@ -213,7 +215,7 @@ func (r *appRunner) run(claimCtx, jobCtx context.Context) {
 		if !dry && r.reachable() && (free >= capacity/2 || (held == len(ended) && free > 0)) {
 			limit = free
 		}
-		write := len(ended) >= 2*n || (len(ended) > 0 && (len(work) == 0 || time.Since(since) >= commitWait))
+		write := len(ended) >= capacity/2 || (len(ended) > 0 && (len(work) == 0 || time.Since(since) >= commitWait))
 		if write || limit > 0 {
 			got, ok := r.cycle(claimCtx, ended, limit, work)
 			ended = ended[:0] // completed, whatever became of the claim
