@@ -225,6 +225,19 @@ func (p *page) post(t *testing.T, path string, fields map[string]string) int {
 	return code
 }
 
+// postFile posts a file to path as the upload form does (the CSRF
+// token first, then the file), from the page as a script of it could, and
+// returns the status.
+func (p *page) postFile(t *testing.T, path, csrf, name, content string) int {
+	t.Helper()
+	var code int
+	p.run(t, "post a file to "+path, chromedp.Evaluate(fmt.Sprintf(`(() => { const f = new FormData(); f.append("_csrf", %q);
+		f.append("file", new Blob([%q], {type: "text/csv"}), %q);
+		return fetch(%q, {method: "POST", body: f, redirect: "manual"}).then(r => r.status); })()`, csrf, content, name, path),
+		&code, func(ep *runtime.EvaluateParams) *runtime.EvaluateParams { return ep.WithAwaitPromise(true) }))
+	return code
+}
+
 // csrf is the CSRF token of the loaded page.
 func (p *page) csrf(t *testing.T) string {
 	t.Helper()
@@ -302,8 +315,11 @@ func wantLoaded(t *testing.T, role string, loaded, want, not []string) {
 // the admin group refused alike), every page for each role without a
 // console error or a failed request, an app added, tested and assigned a
 // group whose accounts appear, a dead letter retried after the app is
-// fixed, an import watched to completion, a forbidden post refused and
-// audited, a post without the CSRF token refused, sign-out.
+// fixed, an import watched to completion, a CSV file uploaded into a csv
+// directory whose run completes with its bad row listed, the app's own
+// groups listed after an import of them, a forbidden post (a file upload
+// among them) refused and audited, a post without the CSRF token refused,
+// sign-out.
 func TestConsole(t *testing.T) {
 	p := newProvEnv(t, 6, 4)
 	s := p.s
@@ -390,6 +406,47 @@ func TestConsole(t *testing.T) {
 		b.clean(t, "import")
 	})
 
+	s.step("upload a CSV into a csv directory: the run completes, its bad row listed by line", func(t *testing.T) {
+		s.mustCtl("directory", "add", "hr-csv", "--kind", "csv", "--map", "username=Login", "--id-column", "Employee ID")
+		file := filepath.Join(t.TempDir(), "hr.csv")
+		if err := os.WriteFile(file, []byte("Employee ID,Login\n1,ann\n2,bob\n3,cid,extra\n4,dee\n5,eve\n6,fay\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		b.open(t, "/directories/hr-csv", "#upload-form")
+		b.run(t, "upload", chromedp.SetUploadFiles("#upload-file", []string{file}, chromedp.ByQuery),
+			chromedp.Click("#upload-start", chromedp.ByQuery), chromedp.WaitVisible("#run-state", chromedp.ByQuery))
+		// Watched while it ran, the page reloads once it ends with errors;
+		// loaded after, it lists them at once.
+		b.run(t, "wait for the bad row", chromedp.WaitVisible("#run-errors", chromedp.ByQuery))
+		if got := b.text(t, "#run-state"); got != "completed" {
+			t.Errorf("the uploaded file's run: %q, want completed", got)
+		}
+		if got := b.text(t, "#run-errors"); !strings.Contains(got, "hr.csv:4") || !strings.Contains(got, "3 fields, the header has 2") {
+			t.Errorf("the run's errors: %q, want hr.csv:4 with its field count", got)
+		}
+		if out := s.mustCtl("user", "list", "--directory", "hr-csv"); !strings.Contains(out, "fay") || strings.Contains(out, "cid") {
+			t.Errorf("hr-csv's users after the upload:\n%s\nwant the good rows (fay), not the bad one (cid)", out)
+		}
+		b.clean(t, "upload")
+	})
+
+	s.step("import the app's groups: the app's page lists them", func(t *testing.T) {
+		acct, ok := p.scim.UserByName(members[0].mail)
+		if !ok {
+			t.Fatalf("the SCIM app has no account of %s", members[0].mail)
+		}
+		if _, err := p.scim.SeedGroup(map[string]any{"displayName": "crm-admins",
+			"members": []any{map[string]any{"value": acct["id"]}}}); err != nil {
+			t.Fatal(err)
+		}
+		s.mustCtl("app", "import", "crm", "--groups")
+		b.open(t, "/apps/crm", "#app-groups-table")
+		if got := b.text(t, "#app-groups-table"); !strings.Contains(got, "crm-admins") || !strings.Contains(got, members[0].uid) {
+			t.Errorf("the app's groups on its page: %q, want crm-admins with %s", got, members[0].uid)
+		}
+		b.clean(t, "app groups")
+	})
+
 	var viewerCSRF, grantID string
 	s.step("a directory account signs in through an admin grant; others are refused alike", func(t *testing.T) {
 		ldapBase := p.slapd.BaseDN
@@ -439,7 +496,7 @@ func TestConsole(t *testing.T) {
 			t.Errorf("signed in as %q, want corp/viewer · read-only", who)
 		}
 		loaded := v.crawl(t, "read-only")
-		wantLoaded(t, "read-only", loaded, []string{"/directories/corp", "/users", "/groups", "/apps/crm", "/tasks", "/audit",
+		wantLoaded(t, "read-only", loaded, []string{"/directories/corp", "/directories/hr-csv", "/users", "/groups", "/apps/crm", "/tasks", "/audit",
 			"/reports/imports", "/agents"}, []string{"/admins", "/apps/new", "/directories/corp/edit", "/apps/crm/edit"})
 		var offered bool
 		v.open(t, "/apps/crm", "#app-status")
@@ -454,10 +511,13 @@ func TestConsole(t *testing.T) {
 		if code := v.post(t, "/apps/crm/retry", map[string]string{}); code != 403 {
 			t.Errorf("a post without the CSRF token: %d, want 403", code)
 		}
+		if code := v.postFile(t, "/directories/hr-csv/upload", viewerCSRF, "hr.csv", "Employee ID,Login\n7,gus\n"); code != 403 {
+			t.Errorf("a read-only admin's file upload: %d, want 403", code)
+		}
 		v.clean(t, "refused posts", "403")
-		eventually.That(t, "the refusal is in the audit trail", func() (bool, string) {
+		eventually.That(t, "the refusals are in the audit trail", func() (bool, string) {
 			r := s.ctl("audit", "list", "--actor", "admin:corp/viewer", "--outcome", "refused")
-			return strings.Contains(r.Stdout, "RetryPushes"), r.Stdout
+			return strings.Contains(r.Stdout, "RetryPushes") && strings.Contains(r.Stdout, "ImportFile"), r.Stdout
 		})
 
 		s.step("taken out of the group, the viewer loses access at once", func(t *testing.T) {

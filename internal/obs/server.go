@@ -48,9 +48,15 @@ const MaxHeaderBytes = 64 << 10
 // bounded to MaxHeaderBytes, and request bodies to maxBody bytes
 // (LimitBodies).
 func NewServer(h http.Handler, t Timeouts, maxBody int64) *http.Server {
+	return NewServerBy(h, t, func(*http.Request) int64 { return maxBody })
+}
+
+// NewServerBy is NewServer with the bound of each request's body given by
+// bound (LimitBodiesBy): a route that takes files bounds them further.
+func NewServerBy(h http.Handler, t Timeouts, bound func(*http.Request) int64) *http.Server {
 	t = t.WithDefaults()
 	return &http.Server{
-		Handler:           LimitBodies(h, maxBody),
+		Handler:           LimitBodiesBy(h, bound),
 		ReadHeaderTimeout: t.ReadHeader,
 		ReadTimeout:       t.Read,
 		WriteTimeout:      t.Write,
@@ -64,7 +70,20 @@ func NewServer(h http.Handler, t Timeouts, maxBody int64) *http.Server {
 // unread, and a body sent without a length fails the read that passes max
 // (http.MaxBytesError). Handlers may bound their bodies further.
 func LimitBodies(h http.Handler, max int64) http.Handler {
+	return LimitBodiesBy(h, func(*http.Request) int64 { return max })
+}
+
+// LimitBodiesBy is LimitBodies with the bound of each request given by
+// bound. A negative bound leaves the body to h, which bounds it itself
+// (the console's file upload answers a file over its bound with a page
+// that says so).
+func LimitBodiesBy(h http.Handler, bound func(*http.Request) int64) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		max := bound(r)
+		if max < 0 {
+			h.ServeHTTP(w, r)
+			return
+		}
 		if r.ContentLength > max {
 			// Closing spares the server reading a body it refused.
 			w.Header().Set("Connection", "close")

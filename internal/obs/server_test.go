@@ -1,6 +1,7 @@
 package obs
 
 import (
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -38,5 +39,35 @@ func TestNewServer(t *testing.T) {
 				t.Errorf("= %d %q, want %d", rec.Code, rec.Body.String(), tc.want)
 			}
 		})
+	}
+}
+
+// TestLimitBodiesBy: each request is bounded by its route's bound; a
+// negative bound leaves the body, however long, to the handler.
+func TestLimitBodiesBy(t *testing.T) {
+	var read int
+	h := LimitBodiesBy(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		read = len(b)
+	}), func(r *http.Request) int64 {
+		if r.URL.Path == "/upload" {
+			return -1
+		}
+		return 4
+	})
+	for _, tc := range []struct {
+		path string
+		want int
+		read int
+	}{
+		{"/other", http.StatusRequestEntityTooLarge, 0},
+		{"/upload", http.StatusOK, 100},
+	} {
+		read = 0
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("POST", tc.path, strings.NewReader(strings.Repeat("x", 100))))
+		if rec.Code != tc.want || read != tc.read {
+			t.Errorf("POST %s of 100 bytes: %d, the handler read %d; want %d, %d", tc.path, rec.Code, read, tc.want, tc.read)
+		}
 	}
 }

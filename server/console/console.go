@@ -66,7 +66,13 @@ type Config struct {
 	Version string
 	// GRPCAddr is the hub's gRPC address, for the enrol command shown.
 	GRPCAddr string
+	// MaxUpload caps a file uploaded into a csv directory: the hub's cap
+	// of ImportFile (0: DefaultMaxUpload).
+	MaxUpload int64
 }
+
+// DefaultMaxUpload is the hub's default cap of a file (server/csvimport).
+const DefaultMaxUpload = 64 << 20
 
 // Console serves the console's pages.
 type Console struct {
@@ -84,6 +90,9 @@ func New(cfg Config) *Console {
 		log: cfg.Log, mux: http.NewServeMux()}
 	if c.log == nil {
 		c.log = slog.Default()
+	}
+	if c.cfg.MaxUpload <= 0 {
+		c.cfg.MaxUpload = DefaultMaxUpload
 	}
 	c.pages = parsePages()
 	c.routes()
@@ -158,28 +167,41 @@ func csrf(secret string) string {
 // a POST.
 func (c *Console) authed(fn func(w http.ResponseWriter, r *http.Request, s *session)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		ck, err := r.Cookie(sessionCookie)
-		if err != nil || ck.Value == "" {
-			c.toSignIn(w, r, "")
+		s := c.session(w, r)
+		if s == nil {
 			return
 		}
-		name, role, err := c.cfg.SignIn.Who(r.Context(), ck.Value)
-		if status.Code(err) == codes.Unauthenticated {
-			c.clearSession(w)
-			c.toSignIn(w, r, "ended")
-			return
-		}
-		if err != nil {
-			http.Error(w, "checking the console session: "+err.Error(), http.StatusServiceUnavailable)
-			return
-		}
-		s := &session{secret: ck.Value, name: name, role: role}
 		if r.Method == http.MethodPost && !sameToken(r.PostFormValue("_csrf"), csrf(s.secret)) {
-			http.Error(w, "refused: the form's CSRF token is missing or wrong (reload the page and try again)", http.StatusForbidden)
+			refuseCSRF(w)
 			return
 		}
 		fn(w, r, s)
 	}
+}
+
+// session resolves the request's session; without one it answers (to the
+// sign-in page) and returns nil.
+func (c *Console) session(w http.ResponseWriter, r *http.Request) *session {
+	ck, err := r.Cookie(sessionCookie)
+	if err != nil || ck.Value == "" {
+		c.toSignIn(w, r, "")
+		return nil
+	}
+	name, role, err := c.cfg.SignIn.Who(r.Context(), ck.Value)
+	if status.Code(err) == codes.Unauthenticated {
+		c.clearSession(w)
+		c.toSignIn(w, r, "ended")
+		return nil
+	}
+	if err != nil {
+		http.Error(w, "checking the console session: "+err.Error(), http.StatusServiceUnavailable)
+		return nil
+	}
+	return &session{secret: ck.Value, name: name, role: role}
+}
+
+func refuseCSRF(w http.ResponseWriter) {
+	http.Error(w, "refused: the form's CSRF token is missing or wrong (reload the page and try again)", http.StatusForbidden)
 }
 
 func sameToken(got, want string) bool {
@@ -327,6 +349,7 @@ func (c *Console) routes() {
 	m.HandleFunc("GET /directories", c.authed(c.directories))
 	m.HandleFunc("GET /directories/{name}", c.authed(c.directory))
 	m.HandleFunc("POST /directories/{name}/import", c.authed(c.startImport))
+	m.HandleFunc(uploadRoute, c.upload)
 	m.HandleFunc("GET /directories/{name}/edit", c.authed(c.directoryEdit))
 	m.HandleFunc("POST /directories/{name}/edit", c.authed(c.directorySave))
 	m.HandleFunc("GET /imports/{id}", c.authed(c.importPage))

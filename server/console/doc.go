@@ -6,7 +6,8 @@
 // carrying the signed-in admin's console session, and the hub's
 // authenticator checks the role, the scope and the session on every call
 // and audits refusals. A page shows only what the role may do; the server
-// refuses regardless. Sign-in, sign-out and who a session is are
+// refuses regardless. A file uploaded into a csv directory is streamed to
+// ImportFile as it arrives (its CSRF token first), never held whole. Sign-in, sign-out and who a session is are
 // server/signin's.
 //
 // It may import `server/auth` (roles and permissions, to show what a role

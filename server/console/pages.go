@@ -43,18 +43,19 @@ var funcs = template.FuncMap{
 		}
 		return since(t.AsTime())
 	},
-	"enum":    enumName,
-	"join":    strings.Join,
-	"dash":    func(s string) string { return cmp.Or(s, "—") },
-	"ms":      func(n uint64) string { return (time.Duration(n) * time.Millisecond).String() },
-	"add":     func(a, b int) int { return a + b },
-	"took":    took,
-	"rate":    rate,
-	"pathEsc": pathEscape,
-	"fieldID": fieldID,
-	"label":   func(path string) string { return fieldLabels[path] },
-	"list":    func(v ...string) []string { return v },
-	"field":   userField,
+	"enum":        enumName,
+	"join":        strings.Join,
+	"dash":        func(s string) string { return cmp.Or(s, "—") },
+	"ms":          func(n uint64) string { return (time.Duration(n) * time.Millisecond).String() },
+	"add":         func(a, b int) int { return a + b },
+	"took":        took,
+	"rate":        rate,
+	"pathEsc":     pathEscape,
+	"fieldID":     fieldID,
+	"label":       func(path string) string { return fieldLabels[path] },
+	"list":        func(v ...string) []string { return v },
+	"field":       userField,
+	"moreMembers": moreMembers,
 }
 
 // pathEscape escapes s for a segment of a URL's path.
@@ -220,6 +221,8 @@ func (c *Console) directories(w http.ResponseWriter, r *http.Request, s *session
 type directoryData struct {
 	Dir  *idsyncv1.Directory
 	Runs []*idsyncv1.ImportRun
+	// MaxUploadMiB is the cap of a file uploaded into a csv directory.
+	MaxUploadMiB int64
 }
 
 func (c *Console) directory(w http.ResponseWriter, r *http.Request, s *session) {
@@ -230,7 +233,7 @@ func (c *Console) directory(w http.ResponseWriter, r *http.Request, s *session) 
 		c.fail(w, r, s, err)
 		return
 	}
-	d := directoryData{Dir: resp.GetDirectory()}
+	d := directoryData{Dir: resp.GetDirectory(), MaxUploadMiB: c.cfg.MaxUpload >> 20}
 	if auth.RoleHas(s.role, auth.PermImportsRead) {
 		runs, err := c.admin.ListImports(ctx, &idsyncv1.ListImportsRequest{Directory: name, Limit: 20})
 		if err != nil {
@@ -456,6 +459,9 @@ type groupData struct {
 	Members    []*idsyncv1.GroupMember
 	From, Next string
 	Apps       []string
+	// InApps are the apps the group is pushed to, as the group is there
+	// (the apps the role manages, as GetGroup answers).
+	InApps []*idsyncv1.GroupInApp
 }
 
 func (c *Console) group(w http.ResponseWriter, r *http.Request, s *session) {
@@ -466,7 +472,7 @@ func (c *Console) group(w http.ResponseWriter, r *http.Request, s *session) {
 		c.fail(w, r, s, err)
 		return
 	}
-	d := groupData{Group: resp.GetGroup(), Members: resp.GetMembers(), From: from, Next: resp.GetNextPageToken()}
+	d := groupData{Group: resp.GetGroup(), Members: resp.GetMembers(), From: from, Next: resp.GetNextPageToken(), InApps: resp.GetApps()}
 	if auth.RoleHas(s.role, auth.PermAppsRead) {
 		apps, err := c.apps.ListApps(ctx, &idsyncv1.ListAppsRequest{})
 		if err != nil {
@@ -507,6 +513,42 @@ type appData struct {
 	// AccountsFrom on; AccountsNext asks for the next.
 	Accounts                   []*idsyncv1.AppAccount
 	AccountsFrom, AccountsNext string
+	// AppGroups is a page of the groups the app holds of its own (as the
+	// last `app import --groups` found them, within the role's scope),
+	// from the GroupsFrom-th on; GroupsNext starts the next page (0: none).
+	AppGroups              []*idsyncv1.AppGroup
+	GroupsFrom, GroupsNext int
+	// Pushed are the hub groups pushed to the app (the app's groups linked
+	// to them), with what the pushes and imports found.
+	Pushed []pushedGroup
+}
+
+// pushedGroup is a hub group pushed to an app; State is nil when there is
+// nothing to report.
+type pushedGroup struct {
+	Name  string
+	State *idsyncv1.PushedGroupState
+}
+
+// moreMembers is how many members of an app's group are hub users beyond
+// those it names.
+func moreMembers(g *idsyncv1.AppGroup) uint64 {
+	return g.GetMemberCount() - min(g.GetMemberCount(), uint64(len(g.GetMembers())))
+}
+
+// appGroupPage is how many of an app's own groups its page lists at a
+// time.
+const appGroupPage = 50
+
+// pageOf returns the page of n items from the from-th, and where the next
+// starts (0: none).
+func pageOf[T any](all []T, from, n int) ([]T, int) {
+	from = min(max(from, 0), len(all))
+	end := min(from+n, len(all))
+	if end == len(all) {
+		return all[from:end], 0
+	}
+	return all[from:end], end
 }
 
 // accountPage is how many accounts an app's page lists at a time.
@@ -595,6 +637,15 @@ func (c *Console) appPage(r *http.Request, s *session) (*appData, error) {
 		return nil, err
 	}
 	d := &appData{App: resp.GetApp(), AccountsFrom: r.URL.Query().Get("accounts")}
+	d.GroupsFrom, _ = strconv.Atoi(r.URL.Query().Get("groups"))
+	d.AppGroups, d.GroupsNext = pageOf(d.App.GetAppGroups(), d.GroupsFrom, appGroupPage)
+	states := map[string]*idsyncv1.PushedGroupState{}
+	for _, st := range d.App.GetPushedGroupStates() {
+		states[st.GetName()] = st
+	}
+	for _, g := range d.App.GetPushedGroups() {
+		d.Pushed = append(d.Pushed, pushedGroup{Name: g, State: states[g]})
+	}
 	accounts, err := c.apps.ListAccounts(ctx, &idsyncv1.ListAccountsRequest{App: name, PageSize: accountPage, PageToken: d.AccountsFrom})
 	if err != nil {
 		return nil, err

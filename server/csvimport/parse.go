@@ -330,7 +330,9 @@ func (p *parser) next() (row, error) {
 			return row{}, fmt.Errorf("line %d: %w", pe.StartLine, errLineTooLong)
 		}
 		p.rows++
-		return row{line: pe.StartLine, err: pe.Err.Error()}, nil
+		// The column, counted in characters as encoding/csv does: the line
+		// alone may not find a stray quote in a wide row.
+		return row{line: pe.StartLine, err: fmt.Sprintf("column %d: %v", pe.Column, pe.Err)}, nil
 	case errors.Is(err, errLineTooLong):
 		return row{}, fmt.Errorf("after line %d: %w", line, err)
 	case err != nil:

@@ -89,6 +89,9 @@ func TestBadRowsOfParser(t *testing.T) {
 	if len(rows) != 2 || rows[0].err == "" || rows[0].line != 2 || rows[1].obj == nil || rows[1].line != 3 {
 		t.Errorf("rows %+v, want line 2 bad (a bare quote), line 3 good", rows)
 	}
+	if want := `column 11: bare " in non-quoted-field`; len(rows) > 0 && rows[0].err != want {
+		t.Errorf("the bare quote's row says %q, want %q (its column)", rows[0].err, want)
+	}
 	rows, err = readAll(t, []byte("ID,Login,Title\n1,ann,x\x81y\n"), format{encoding: "windows-1252"})
 	if err != nil || len(rows) != 1 || !strings.Contains(rows[0].err, "not valid text") || rows[0].id != "1" {
 		t.Errorf("rows %+v, %v; want one bad row (0x81 is undefined in Windows-1252) that keeps its id", rows, err)

@@ -32,6 +32,7 @@ type consoleServer struct {
 
 func newConsoleServer(authn *auth.Authenticator, register func(grpc.ServiceRegistrar)) (*consoleServer, error) {
 	srv := grpc.NewServer(grpc.ChainUnaryInterceptor(browserPeer, authn.UnaryInterceptor),
+		grpc.ChainStreamInterceptor(browserPeerStream, authn.StreamInterceptor),
 		grpc.MaxRecvMsgSize(idsyncv1.MaxRequestBytes), grpc.MaxSendMsgSize(maxAnswerBytes))
 	register(srv)
 	lis := bufconn.Listen(1 << 20)
@@ -62,13 +63,30 @@ func (c *consoleServer) stop() {
 // the call's peer, so that a refusal names it. Only the console dials this
 // server, so the address is the console's word.
 func browserPeer(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	return h(withBrowserPeer(ctx), req)
+}
+
+// browserPeerStream is browserPeer for streams (the console's file
+// upload streams ImportFile).
+func browserPeerStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	return h(srv, &peerStream{ServerStream: ss, ctx: withBrowserPeer(ss.Context())})
+}
+
+type peerStream struct {
+	grpc.ServerStream
+	ctx context.Context
+}
+
+func (s *peerStream) Context() context.Context { return s.ctx }
+
+func withBrowserPeer(ctx context.Context) context.Context {
 	md, _ := metadata.FromIncomingContext(ctx)
 	if v := md.Get(console.PeerHeader); len(v) > 0 {
 		if ap, err := netip.ParseAddrPort(v[0]); err == nil {
 			ctx = peer.NewContext(ctx, &peer.Peer{Addr: net.TCPAddrFromAddrPort(ap)})
 		}
 	}
-	return h(ctx, req)
+	return ctx
 }
 
 // httpTLS is the TLS of the HTTP listener: the hub's own certificate

@@ -276,10 +276,18 @@ func Run(ctx context.Context, cfg Config) error {
 	// Applications sign users in with their directory password here.
 	mux.Handle("/v1/authn", auth.HTTPPeer(api.AuthnHandler{Service: delegated, Auth: authn}))
 	// The admin console, at every path the others leave.
-	mux.Handle("/", console.New(console.Config{Conn: cs.conn, SignIn: signins, TLS: webTLS != nil,
-		Log: log.With("component", "console"), Version: cfg.Version, GRPCAddr: gl.Addr().String()}))
-	// The largest body any route takes is a SCIM resource.
-	hs := obs.NewServer(mux, cfg.HTTPTimeouts, scimin.MaxBody)
+	con := console.New(console.Config{Conn: cs.conn, SignIn: signins, TLS: webTLS != nil,
+		Log: log.With("component", "console"), Version: cfg.Version, GRPCAddr: gl.Addr().String(), MaxUpload: files.MaxBytes()})
+	mux.Handle("/", con)
+	// The largest body any route takes is a SCIM resource, but for the
+	// console's file upload, which bounds its own (the file cap of the
+	// gRPC ImportFile, and a page that says so).
+	hs := obs.NewServerBy(mux, cfg.HTTPTimeouts, func(r *http.Request) int64 {
+		if con.BoundsBody(r) {
+			return -1
+		}
+		return scimin.MaxBody
+	})
 	hs.TLSConfig = webTLS
 
 	log.Info("hub serving", "grpc", gl.Addr().String(), "http", hl.Addr().String(),

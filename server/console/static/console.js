@@ -4,7 +4,9 @@
 "use strict";
 
 // Live progress: a section with data-progress polls its status URL and
-// fills the elements with data-field until the run ends.
+// fills the elements with data-field until the run ends. A run that ends
+// with errors, or pauses, while watched is reloaded: the page then lists
+// them, or offers Confirm and Cancel.
 function progress(section) {
   const url = section.dataset.progress;
   const tick = async () => {
@@ -19,7 +21,7 @@ function progress(section) {
       if (v !== undefined) { el.textContent = String(v); }
     }
     if (s.ended) {
-      if (s.state === "paused by safeguard") { location.reload(); }
+      if (section.dataset.running === "1" && (s.state === "paused by safeguard" || s.errors > 0)) { location.reload(); }
       return;
     }
     setTimeout(tick, 1000);

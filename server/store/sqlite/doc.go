@@ -5,6 +5,7 @@
 // SQLITE_BUSY; reads use a pool of read-only connections.
 //
 // It may import the standard library, `server/store`,
-// `server/store/sqlstore` and `modernc.org/sqlite/...`; never `agent` or
+// `server/store/sqlstore`, `modernc.org/sqlite/...` and `modernc.org/libc` (to
+// configure SQLite before its first connection); never `agent` or
 // `ldapsync`.
 package sqlite

@@ -33,18 +33,20 @@ var _ store.Store = (*Store)(nil)
 // across power loss).
 const params = "_busy_timeout=10000&_foreign_keys=1&_journal_mode=WAL&_synchronous=NORMAL"
 
-// writerParams are the writer's besides: a page cache of 16 MiB (the
+// writerParams are the writer's besides: a page cache of 32 MiB (the
 // default 2 MiB makes a large import read again the index pages it just
-// wrote; bounded, whatever the directory's size: 64 MiB cost the hub
-// 100 MB of RSS at 100,000 users for no CPU it saved); and a WAL
+// wrote; bounded, whatever the directory's size. With usernames and
+// e-mails that scatter, as a directory's do, 32 MiB took a fifth off the
+// store's CPU of a 100,000-user import and re-import against 16 MiB, in
+// system time — reads of evicted index pages, dirty pages spilled to the
+// WAL mid-transaction — and 64 MiB nothing more); and a WAL
 // checkpointed every 64 MiB instead of 4 MiB, and cut back to 64 MiB
 // after: each checkpoint copies the pages written since the last into the
 // database, and an import's batches write the same index pages again and
-// again. Statement journals stay in temporary files (temp_store FILE):
-// in memory they saved a fifth of an import's store CPU, but a sweep's
-// one UPDATE journals every page it changes, and the hub would hold a
-// large sweep in memory.
-const writerParams = "&_pragma=cache_size(-16384)&_pragma=wal_autocheckpoint(16384)&_pragma=journal_size_limit(67108864)"
+// again. Statement journals stay in memory up to 16 MiB and spill to a
+// temporary file beyond (stmtjournal.go; temp_store stays FILE: entirely
+// in memory, a sweep's one UPDATE would hold every page it changes).
+const writerParams = "&_pragma=cache_size(-32768)&_pragma=wal_autocheckpoint(16384)&_pragma=journal_size_limit(67108864)"
 
 // Open opens (creating it if need be) the SQLite database at path and
 // migrates it to the newest schema.

@@ -322,6 +322,10 @@ func (a *batchApply) apply(ctx context.Context, maxParams int) error {
 	if err := a.writeMembers(ctx, written, ids, maxParams); err != nil {
 		return err
 	}
+	if a.full {
+		// known marked what the store holds seen as it read it.
+		touch = slices.DeleteFunc(touch, func(ext string) bool { _, ok := have[ext]; return ok })
+	}
 	if err := a.touch(ctx, touch, false, maxParams); err != nil {
 		return err
 	}
@@ -406,7 +410,12 @@ func foldMembers(prev, next *store.Object) *store.Object {
 }
 
 // known reads, in one query per chunk, what the store holds of the
-// objects the batch upserts or reports errors for.
+// objects the batch upserts or reports errors for. A full run's batch
+// marks them seen in the same statement (an UPDATE … RETURNING): every one
+// of them ends the batch seen, written, unchanged or refused by the guard,
+// and a re-import that finds everything unchanged then writes each row
+// once instead of reading it and writing it again. That statement takes
+// row locks, so the feed position is taken first, as before any write.
 func (a *batchApply) known(ctx context.Context, upserts []*store.Object, maxParams int) (map[string]known, error) {
 	ext := make([]string, 0, len(upserts)+len(a.errs))
 	for _, o := range upserts {
@@ -418,10 +427,18 @@ func (a *batchApply) known(ctx context.Context, upserts []*store.Object, maxPara
 		}
 	}
 	have := make(map[string]known, len(ext))
-	err := chunks(ext, maxParams-1, func(part []string) error {
-		rows, err := a.tx.query(ctx, `SELECT external_id, id, kind, hash, status, source_status, hold_status, dn_key, captured_at, revision FROM objects
-			WHERE directory_id = ? AND external_id IN (`+marks(len(part))+`)`,
-			append([]any{a.dirID}, anys(part)...)...)
+	const cols = `external_id, id, kind, hash, status, source_status, hold_status, dn_key, captured_at, revision`
+	head, args := `SELECT `+cols+` FROM objects WHERE directory_id = ? AND external_id IN (`, []any{a.dirID}
+	tail := `)`
+	if a.full && len(ext) > 0 {
+		if err := a.feed.take(ctx, a.tx, a.lock); err != nil {
+			return nil, err
+		}
+		head = `UPDATE objects SET seen_run_id = ?, seen_at = ? WHERE directory_id = ? AND external_id IN (`
+		args, tail = []any{a.b.RunID, a.tx.t(a.now), a.dirID}, `) RETURNING `+cols
+	}
+	err := chunks(ext, maxParams-len(args), func(part []string) error {
+		rows, err := a.tx.query(ctx, head+marks(len(part))+tail, append(slices.Clip(args), anys(part)...)...)
 		if err != nil {
 			return err
 		}
