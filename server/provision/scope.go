@@ -73,24 +73,55 @@ func (c *scopeCache) inScopeAll(ctx context.Context, userIDs []string) (map[stri
 		if err != nil {
 			return nil, false, err
 		}
-		after, err := c.st.FeedPosition(ctx)
-		if err != nil {
+		if users, err = c.keep(ctx, pos, assigned, ids); err != nil {
 			return nil, false, err
 		}
-		users = make(map[string]bool, len(ids))
-		for _, id := range ids {
-			users[id] = true
-		}
-		c.mu.Lock()
-		// Kept only when no write came between the two positions.
-		c.valid, c.pos, c.assigned, c.users = after == pos, pos, assigned, users
-		c.mu.Unlock()
 	}
 	out := make(map[string]bool, len(userIDs))
 	for _, id := range userIDs {
 		out[id] = users[id]
 	}
 	return out, true, nil
+}
+
+// read reads the ids of the users in scope of the app, as AppUsers does,
+// and keeps them for inScopeAll: the scope job reads them anyway, and the
+// pushes it queues then ask the cache.
+func (c *scopeCache) read(ctx context.Context) ([]string, error) {
+	pos, as, err := c.st.ScopeStamp(ctx, c.appID)
+	if err != nil {
+		return nil, err
+	}
+	ids, err := c.st.AppUsers(ctx, c.appID)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.keep(ctx, pos, fingerprint(as), ids); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.tried = time.Now()
+	c.mu.Unlock()
+	return ids, nil
+}
+
+// keep keeps ids, the app's users read after the scope stamp (pos,
+// assigned), as the cache's answers — valid only when no write came
+// between the stamp and the feed position it reads now — and returns them
+// as a set.
+func (c *scopeCache) keep(ctx context.Context, pos int64, assigned string, ids []string) (map[string]bool, error) {
+	after, err := c.st.FeedPosition(ctx)
+	if err != nil {
+		return nil, err
+	}
+	users := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		users[id] = true
+	}
+	c.mu.Lock()
+	c.valid, c.pos, c.assigned, c.users = after == pos, pos, assigned, users
+	c.mu.Unlock()
+	return users, nil
 }
 
 // fingerprint names a set of assignments.
