@@ -246,7 +246,8 @@ func TestNotifyHubKilled(t *testing.T) {
 // --agent-offline-after is told to the channel that wants it; the
 // receiver refusing every attempt dead-letters the delivery, visible in
 // notify show, and notify retry sends it once the receiver answers. A
-// read-only admin lists and shows the channels but may not change one.
+// read-only admin lists and shows the channels, their URL redacted, but
+// may not change one.
 func TestNotifyAgentOffline(t *testing.T) {
 	p := newProvEnv(t, 2, 1, append(slices.Clone(notifyArgs), "--agent-offline-after", "6s", "--notify-watch-interval", "500ms",
 		"--notify-max-attempts", "2")...)
@@ -258,9 +259,17 @@ func TestNotifyAgentOffline(t *testing.T) {
 	})
 	p.s.step("a read-only admin reads, never changes", func(t *testing.T) {
 		reader := p.s.as(strings.TrimSpace(p.s.mustCtl("admin", "token", "create", "--name", "auditor", "--role", "read-only")))
-		if out := p.s.mustCtl(append([]string{"notify", "show", "oncall"}, reader...)...); !strings.Contains(out, hookURL) ||
-			!strings.Contains(out, "sealed on the hub") || strings.Contains(out, secret) {
-			t.Errorf("notify show as read-only:\n%s\nwant the URL and a sealed secret, never the secret", out)
+		// The URL's path or query may hold the receiver's token: a role
+		// that does not manage channels sees scheme://host/….
+		redacted := strings.TrimSuffix(hookURL, "/idsync") + "/…"
+		for _, cmd := range [][]string{{"notify", "show", "oncall"}, {"notify", "list"}} {
+			if out := p.s.mustCtl(append(cmd, reader...)...); !strings.Contains(out, redacted) || strings.Contains(out, "/idsync") ||
+				(cmd[1] == "show" && !strings.Contains(out, "sealed on the hub")) || strings.Contains(out, secret) {
+				t.Errorf("%s as read-only:\n%s\nwant the URL as %s (and a sealed secret), never its path nor the secret", strings.Join(cmd, " "), out, redacted)
+			}
+		}
+		if out := p.s.mustCtl("notify", "show", "oncall"); !strings.Contains(out, hookURL) {
+			t.Errorf("notify show as super-admin:\n%s\nwant the URL whole, %s", out, hookURL)
 		}
 		r := p.s.ctl(append([]string{"notify", "add", "mine", "--webhook", hookURL, "--allow-local-addresses"}, reader...)...)
 		if r.Code == 0 || !strings.Contains(r.Stderr, "notify.write") {

@@ -47,7 +47,7 @@ type personJSON struct {
 	userJSON
 	SourceStatus string `json:"source_status"`
 	Hold         *struct {
-		Status, By, Reason string
+		Status, By, Role, Reason string
 	} `json:"hold"`
 	DeprovisionedAt *time.Time `json:"deprovisioned_at"`
 	PurgeAt         *time.Time `json:"purge_at"`
@@ -116,7 +116,8 @@ type auditJSON struct {
 
 // TestPeopleHeldInAD: an admin deactivates an AD user from the hub. The
 // hold stands in the hub and in the app whatever AD says (a change of the
-// user in AD arrives and does not lift it); --in-directory disables the
+// user in AD arrives and does not lift it), and a group-admin of the
+// user's group neither lifts nor replaces it; --in-directory disables the
 // AD account itself (ACCOUNTDISABLE), once a super-admin made its OU
 // writable, and reactivate --in-directory enables it and brings the app
 // account back. A held user is restored with its app account, the same
@@ -191,11 +192,11 @@ func TestPeopleHeldInAD(t *testing.T) {
 
 	s.step("deactivate holds the user", func(t *testing.T) {
 		r := asOps("user", "deactivate", held, "--directory", "ad", "--reason", "laptop stolen")
-		if r.Code != 0 || !strings.Contains(r.Stdout, "deprovisioned, held by admin:ops since ") {
+		if r.Code != 0 || !strings.Contains(r.Stdout, "deprovisioned, held by admin:ops (super-admin) since ") {
 			t.Fatalf("user deactivate: exit %d\n%s%s", r.Code, r.Stdout, r.Stderr)
 		}
 		show := s.mustCtl("user", "show", held, "--directory", "ad")
-		for _, want := range []string{"held by admin:ops since ", "(laptop stolen)", "its directory says active", "not while held and its directory has it"} {
+		for _, want := range []string{"held by admin:ops (super-admin) since ", "(laptop stolen)", "its directory says active", "not while held and its directory has it"} {
 			if !strings.Contains(show, want) {
 				t.Errorf("user show does not say %q:\n%s", want, show)
 			}
@@ -208,6 +209,23 @@ func TestPeopleHeldInAD(t *testing.T) {
 		await(t, "the account deactivated in the app", func() string { return accountIs(app, ids[held], remote[held], false) })
 		eventually.That(t, "user.deactivated by admin:ops in the audit trail", func() (bool, string) {
 			return s.auditHas("user.deactivated", "admin:ops", held, "laptop stolen")
+		})
+	})
+
+	s.step("a group-admin of the crew does not lift the super-admin's hold", func(t *testing.T) {
+		desk := s.as(strings.TrimSpace(s.mustCtl("admin", "token", "create", "--name", "desk", "--role", "group-admin", "--groups", "ad/"+crew)))
+		for _, verb := range []string{"reactivate", "suspend"} {
+			r := s.ctl(append([]string{"user", verb, held, "--directory", "ad"}, desk...)...)
+			if r.Code == 0 || !strings.Contains(r.Stderr, "admin:ops (role super-admin)") || !strings.Contains(r.Stderr, "group-admin") {
+				t.Errorf("user %s as a group-admin of the crew: exit %d\n%s%s; want refused, naming admin:ops, its role and the caller's",
+					verb, r.Code, r.Stdout, r.Stderr)
+			}
+		}
+		if p := s.person(held, "ad"); p.Status != "deprovisioned" || p.Hold == nil || p.Hold.By != "admin:ops" || p.Hold.Role != "super-admin" {
+			t.Errorf("the held user after the refusals: %s, hold %+v; want deprovisioned, held by admin:ops (super-admin)", p.Status, p.Hold)
+		}
+		eventually.That(t, "the refusal in the audit trail", func() (bool, string) {
+			return s.auditHas("request.refused", "admin:desk", "admin:ops")
 		})
 	})
 

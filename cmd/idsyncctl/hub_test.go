@@ -463,7 +463,8 @@ func (h *fakeHub) SuspendUser(_ context.Context, req *idsyncv1.SuspendUserReques
 	h.record(req)
 	u := fixtureUser()
 	u.Status, u.SourceStatus = idsyncv1.UserStatus_USER_STATUS_SUSPENDED, idsyncv1.UserStatus_USER_STATUS_ACTIVE
-	u.Hold = &idsyncv1.Hold{Status: idsyncv1.UserStatus_USER_STATUS_SUSPENDED, By: "admin:root", Reason: req.GetReason(), At: at(6)}
+	u.Hold = &idsyncv1.Hold{Status: idsyncv1.UserStatus_USER_STATUS_SUSPENDED, By: "admin:root", Reason: req.GetReason(), At: at(6),
+		Role: "super-admin"}
 	return &idsyncv1.SuspendUserResponse{User: u}, nil
 }
 

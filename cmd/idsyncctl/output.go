@@ -205,6 +205,7 @@ type userJSON struct {
 type holdJSON struct {
 	Status string     `json:"status"`
 	By     string     `json:"by"`
+	Role   string     `json:"role,omitempty"`
 	Reason string     `json:"reason,omitempty"`
 	At     *time.Time `json:"at,omitempty"`
 }
@@ -230,7 +231,7 @@ func toUserJSON(u *idsyncv1.User) userJSON {
 		j.SourceStatus = statusName(u.GetSourceStatus())
 	}
 	if h := u.GetHold(); h != nil {
-		j.Hold = &holdJSON{Status: statusName(h.GetStatus()), By: h.GetBy(), Reason: h.GetReason(), At: timeJSON(h.GetAt())}
+		j.Hold = &holdJSON{Status: statusName(h.GetStatus()), By: h.GetBy(), Role: h.GetRole(), Reason: h.GetReason(), At: timeJSON(h.GetAt())}
 	}
 	for _, g := range u.GetTransitiveGroups() {
 		j.NestedGroups = append(j.NestedGroups, nestedGroupJSON{Name: g.GetName(), Depth: g.GetDepth(), Via: g.GetVia()})

@@ -163,7 +163,11 @@ func statusLine(u *idsyncv1.User) string {
 	if h == nil {
 		return st
 	}
-	st += fmt.Sprintf(", held by %s since %s", h.GetBy(), timeStr(h.GetAt()))
+	st += ", held by " + h.GetBy()
+	if h.GetRole() != "" {
+		st += " (" + h.GetRole() + ")"
+	}
+	st += " since " + timeStr(h.GetAt())
 	if h.GetReason() != "" {
 		st += " (" + h.GetReason() + ")"
 	}

@@ -4,6 +4,7 @@ package testserver
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -72,6 +73,11 @@ type SlapdOptions struct {
 	// PasswordPolicy loads the ppolicy overlay, whose schema defines
 	// pwdAccountLockedTime. Like Access, it makes Slapd start a local server.
 	PasswordPolicy bool
+	// SessionLog is syncprov's session log, in changes (0: 10,000): a
+	// consumer whose cookie is older than the log's oldest change gets a
+	// refresh with a present phase, every unchanged entry named. Like
+	// Access, it makes Slapd start a local server.
+	SessionLog int
 	// Refint loads the refint overlay on member and uniqueMember: a
 	// renamed, moved or deleted entry is renamed in (or taken out of) the
 	// groups that list it. Like Access, it makes Slapd start a local server.
@@ -120,7 +126,7 @@ func Slapd(t testing.TB, opts ...SlapdOptions) *SlapdServer {
 	// Access rules and TLS are set in a local slapd's configuration, so a
 	// test that needs them gets a local server even when an outside one is
 	// named.
-	if url := os.Getenv("IDSYNC_TEST_LDAP_URL"); url != "" && len(o.Access) == 0 && !o.TLS && !o.SyncprovReloadHint && !o.PasswordPolicy && !o.Refint {
+	if url := os.Getenv("IDSYNC_TEST_LDAP_URL"); url != "" && len(o.Access) == 0 && !o.TLS && !o.SyncprovReloadHint && !o.PasswordPolicy && !o.Refint && o.SessionLog == 0 {
 		return outsideSlapd(t, url, o)
 	}
 	LocalSlapd(t)
@@ -301,7 +307,7 @@ func writeSlapdConf(dir string, opts SlapdOptions) (string, error) {
 	fmt.Fprintf(&b, "database mdb\nmaxsize 8589934592\ndbnosync\nsuffix %q\nrootdn %q\nrootpw %s\ndirectory %s/data\n",
 		SlapdSuffix, SlapdRootDN, SlapdRootPassword, dir)
 	b.WriteString("index objectClass eq\nindex entryUUID,entryCSN eq\n")
-	b.WriteString("overlay syncprov\nsyncprov-checkpoint 100 10\nsyncprov-sessionlog 10000\n")
+	fmt.Fprintf(&b, "overlay syncprov\nsyncprov-checkpoint 100 10\nsyncprov-sessionlog %d\n", cmp.Or(opts.SessionLog, 10000))
 	if opts.SyncprovReloadHint {
 		b.WriteString("syncprov-reloadhint TRUE\n")
 	}

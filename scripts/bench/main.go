@@ -254,7 +254,7 @@ func (b *bench) run(ctx context.Context) (_ *results, err error) {
 		eg.Go(func() error {
 			var err error
 			srv, err = testserver.StartSlapd(ectx, testserver.SlapdOptions{
-				Dir: filepath.Join(root, "slapd"),
+				Dir: filepath.Join(root, "slapd"), SessionLog: sessionLog,
 				Preload: func(base string, emit func(gendir.Entry) error) error {
 					g, err := gendir.New(gendir.Options{BaseDN: base, Seed: 1, Users: b.opts.users, Groups: b.opts.groups})
 					if err != nil {

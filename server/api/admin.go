@@ -71,7 +71,7 @@ type AdminStore interface {
 	GetDirectoryByID(ctx context.Context, id int64) (*store.Directory, error)
 	AppsOfUser(ctx context.Context, userID string) ([]int64, error)
 	GetAccount(ctx context.Context, appID int64, userID string) (*store.Account, error)
-	Activity(ctx context.Context, since time.Time) ([]store.ActivityCount, error)
+	Activity(ctx context.Context, since time.Time, f store.ActivityFilter) ([]store.ActivityCount, error)
 }
 
 var _ AdminStore = store.Store(nil)

@@ -294,15 +294,30 @@ func fieldSources(d *store.Directory) []*idsyncv1.FieldSource {
 // maxActivityHours bounds GetActivity.
 const maxActivityHours = 720
 
-// GetActivity counts what the hub did per hour, every hour of the span.
+// GetActivity counts what the hub did per hour, every hour of the span,
+// as far as the caller may see: changes applied to the directories
+// (every role with reports.read reads every directory), and the pushes
+// of the apps it may read — an app-admin limited to some apps, theirs
+// alone; a super-admin, read-only or unlimited app-admin, every app's,
+// those counted before pushes counted per app included. A group-admin
+// has no reports.read; should it gain it, it sees changes and no push
+// (apps are not in its scope; its groups' pushes are not counted apart).
 func (s *AdminServer) GetActivity(ctx context.Context, req *idsyncv1.GetActivityRequest) (*idsyncv1.GetActivityResponse, error) {
+	scope := auth.ScopeOf(ctx)
+	var f store.ActivityFilter
+	if ids, limited := scope.AppIDs(); limited {
+		f = store.ActivityFilter{OnlyApps: true, Apps: ids}
+	}
+	if _, limited := scope.GroupIDs(); limited {
+		f = store.ActivityFilter{OnlyApps: true}
+	}
 	hours := int(req.GetHours())
 	if hours <= 0 {
 		hours = 24
 	}
 	hours = min(hours, maxActivityHours)
 	first := time.Now().UTC().Truncate(time.Hour).Add(-time.Duration(hours-1) * time.Hour)
-	counts, err := s.store.Activity(ctx, first)
+	counts, err := s.store.Activity(ctx, first, f)
 	if err != nil {
 		return nil, statusErr(err, "reading activity")
 	}

@@ -299,7 +299,8 @@ func userToProto(u *store.User) *idsyncv1.User {
 		SourceStatus: userStatuses[u.SourceStatus], DeprovisionedAt: ts(u.DeprovisionedAt),
 	}
 	if u.Hold.Status != "" {
-		p.Hold = &idsyncv1.Hold{Status: userStatuses[u.Hold.Status], By: u.Hold.By, Reason: u.Hold.Reason, At: ts(u.Hold.At)}
+		p.Hold = &idsyncv1.Hold{Status: userStatuses[u.Hold.Status], By: u.Hold.By, Reason: u.Hold.Reason, At: ts(u.Hold.At),
+			Role: u.Hold.Role}
 	}
 	keys := make([]string, 0, len(u.Extra))
 	for k := range u.Extra {

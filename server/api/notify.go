@@ -16,8 +16,9 @@ import (
 // The doors of notification channels (server/notify): each decodes, calls
 // the service with the admin as actor (the service writes the audit
 // events) and encodes. Writes need notify.write (super-admin); reads
-// notify.read (read-only too): a channel shows its recipients or URL,
-// never its secret.
+// notify.read (read-only too): a channel shows its recipients, its URL
+// redacted to scheme://host/… unless the caller may manage channels
+// (a webhook's path or query may hold a token), never its secret.
 
 func (s *AdminServer) notifier() (*notify.Service, error) {
 	if s.notify == nil {
@@ -59,7 +60,7 @@ func (s *AdminServer) ListNotifyChannels(ctx context.Context, _ *idsyncv1.ListNo
 	if err != nil {
 		return nil, err
 	}
-	list, err := n.List(ctx)
+	list, err := n.List(ctx, channelView(ctx))
 	if err != nil {
 		return nil, statusErr(err, "listing notification channels")
 	}
@@ -76,7 +77,7 @@ func (s *AdminServer) GetNotifyChannel(ctx context.Context, req *idsyncv1.GetNot
 	if err != nil {
 		return nil, err
 	}
-	c, ds, err := n.Get(ctx, req.GetName())
+	c, ds, err := n.Get(ctx, req.GetName(), channelView(ctx))
 	if err != nil {
 		return nil, statusErr(err, "")
 	}
@@ -124,6 +125,15 @@ func (s *AdminServer) RetryNotifyDeliveries(ctx context.Context, req *idsyncv1.R
 		return nil, statusErr(err, "")
 	}
 	return &idsyncv1.RetryNotifyDeliveriesResponse{Retried: int64(count)}, nil
+}
+
+// channelView is how much of a channel the caller sees: the URL whole to
+// the roles that may manage channels (notify.write) alone.
+func channelView(ctx context.Context) notify.View {
+	if auth.ScopeOf(ctx).Has(auth.PermNotifyWrite) {
+		return notify.Full
+	}
+	return notify.Redacted
 }
 
 func channelToProto(c *store.NotifyChannel) *idsyncv1.NotifyChannel {

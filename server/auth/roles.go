@@ -69,7 +69,9 @@ const (
 	// confirms or cancels their paused changes: super-admin only.
 	PermRulesWrite Permission = "rules.write"
 	// PermNotifyRead lists and shows notification channels (their
-	// recipients and URLs, never a secret) and their deliveries.
+	// recipients, and webhook URLs redacted to scheme://host/… unless
+	// the role also has PermNotifyWrite; never a secret) and their
+	// deliveries.
 	PermNotifyRead Permission = "notify.read"
 	// PermNotifyWrite adds, removes and tests notification channels:
 	// super-admin only, as a channel says where the hub sends what
@@ -288,6 +290,41 @@ func (s Scope) CheckSuperAdmin(what string) error {
 		what, s.token.Name, s.token.Role)
 }
 
+// Role is the admin's role (an in-process caller: "", which only a
+// super-admin covers).
+func (s Scope) Role() string {
+	if s.token == nil {
+		return ""
+	}
+	return s.token.Role
+}
+
+// Covers reports whether the admin's role grants every permission of
+// role: whether it may undo what an admin of that role decided (lift its
+// hold on a user). A super-admin covers every role; only a super-admin
+// covers a super-admin, the hub's own work, or a role not recorded ("")
+// or unknown.
+func (s Scope) Covers(role string) bool {
+	return s.token == nil || RoleCovers(s.token.Role, role)
+}
+
+// RoleCovers reports whether role have grants every permission of role
+// (see Scope.Covers): what a page offers (the server decides again).
+func RoleCovers(have, role string) bool {
+	if have == RoleSuperAdmin {
+		return true
+	}
+	if role == "" || role == RoleSuperAdmin || !ValidRole(role) {
+		return false
+	}
+	for _, p := range rolePermissions[role] {
+		if !RoleHas(have, p) {
+			return false
+		}
+	}
+	return true
+}
+
 // Has reports whether the admin's role grants p (an in-process caller:
 // every permission).
 func (s Scope) Has(p Permission) bool { return s.token == nil || Has(s.token, p) }
@@ -311,6 +348,15 @@ func (s Scope) CheckApp(name string, id int64) error {
 	}
 	return status.Errorf(codes.PermissionDenied, "permission apps.write missing for app %q: admin token %q manages only the apps it was granted",
 		name, s.token.Name)
+}
+
+// AppIDs returns the ids of the apps an app-admin limited to some apps
+// manages, and whether the admin is so limited.
+func (s Scope) AppIDs() ([]int64, bool) {
+	if s.AllApps() {
+		return nil, false
+	}
+	return AppGrantIDs(s.token), true
 }
 
 // GroupIDs returns the ids of the groups a group-admin acts for, and

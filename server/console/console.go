@@ -269,6 +269,13 @@ func (p *page) Can(perm string) bool {
 	return p.Role != "" && auth.RoleHas(p.Role, auth.Permission(perm))
 }
 
+// Holds reports whether the admin may hold u or lift its hold: a hold set
+// by a higher role is that role's (the server checks again).
+func (p *page) Holds(u *idsyncv1.User) bool {
+	h := u.GetHold()
+	return p.Can(string(auth.PermUsersLifecycle)) && (h == nil || auth.RoleCovers(p.Role, h.GetRole()))
+}
+
 // SuperAdmin reports whether the admin is a super-admin.
 func (p *page) SuperAdmin() bool { return p.Role == auth.RoleSuperAdmin }
 

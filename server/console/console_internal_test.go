@@ -15,6 +15,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
+	"github.com/idsync/idsync/server/auth"
 	"github.com/idsync/idsync/server/signin"
 )
 
@@ -259,5 +261,30 @@ func TestWriteCSV(t *testing.T) {
 	}
 	if cd := w.Header().Get("Content-Disposition"); cd != `attachment; filename="x.csv"` {
 		t.Errorf("Content-Disposition %q", cd)
+	}
+}
+
+// TestHoldsFollowTheHoldersRole: the user page offers the hold actions to
+// an admin whose role covers the role that set the user's hold, none to
+// another (the server refuses regardless).
+func TestHoldsFollowTheHoldersRole(t *testing.T) {
+	held := func(role string) *idsyncv1.User {
+		return &idsyncv1.User{Hold: &idsyncv1.Hold{Status: idsyncv1.UserStatus_USER_STATUS_SUSPENDED, By: "admin:x", Role: role}}
+	}
+	for _, c := range []struct {
+		name, role string
+		u          *idsyncv1.User
+		want       bool
+	}{
+		{"group-admin, no hold", auth.RoleGroupAdmin, &idsyncv1.User{}, true},
+		{"group-admin, a group-admin's hold", auth.RoleGroupAdmin, held(auth.RoleGroupAdmin), true},
+		{"group-admin, a super-admin's hold", auth.RoleGroupAdmin, held(auth.RoleSuperAdmin), false},
+		{"group-admin, a hold of no recorded role", auth.RoleGroupAdmin, held(""), false},
+		{"super-admin, a hold of no recorded role", auth.RoleSuperAdmin, held(""), true},
+		{"read-only, no hold", auth.RoleReadOnly, &idsyncv1.User{}, false},
+	} {
+		if got := (&page{Role: c.role}).Holds(c.u); got != c.want {
+			t.Errorf("%s: Holds = %v, want %v", c.name, got, c.want)
+		}
 	}
 }

@@ -593,3 +593,85 @@ func TestGroupMemberPages(t *testing.T) {
 	_, err := admin.GetGroup(boot, &idsyncv1.GetGroupRequest{Group: "sales", Directory: "corp", PageSize: 1, PageToken: "!!"})
 	wantCode(t, "a page token not the hub's", err, codes.InvalidArgument)
 }
+
+// TestGroupAdminLiftsNoHigherHold: a hold records the role that set it,
+// and a lower role neither lifts it nor puts its own hold in its place
+// (which it could lift next): a group-admin of corp/sales is refused,
+// audited, when ann, an ordinary user of its group, is held by a
+// super-admin, and the refusal names who held her and the role it takes.
+// The super-admin lifts it; a hold of a group-admin is lifted by another
+// group-admin of the group.
+func TestGroupAdminLiftsNoHigherHold(t *testing.T) {
+	h := startHub(t)
+	ctx := t.Context()
+	admin := idsyncv1.NewAdminServiceClient(h.conn)
+	boot := as(ctx, h.boot)
+	sales := []string{h.groupIDs()["corp/sales"]}
+	grp := as(ctx, h.token("helpdesk", auth.RoleGroupAdmin, sales, nil))
+	other := as(ctx, h.token("helpdesk2", auth.RoleGroupAdmin, sales, nil))
+
+	held, err := admin.SuspendUser(boot, &idsyncv1.SuspendUserRequest{User: "ann", Reason: "fraud inquiry"})
+	if err != nil {
+		t.Fatalf("super-admin suspends ann: %v", err)
+	}
+	by := held.GetUser().GetHold().GetBy()
+	for _, c := range []struct {
+		name string
+		call func() error
+	}{
+		{"unsuspend", func() error {
+			_, err := admin.UnsuspendUser(grp, &idsyncv1.UnsuspendUserRequest{User: "ann"})
+			return err
+		}},
+		{"reactivate", func() error {
+			_, err := admin.ReactivateUser(grp, &idsyncv1.ReactivateUserRequest{User: "ann"})
+			return err
+		}},
+		{"deactivate over it", func() error {
+			_, err := admin.DeactivateUser(grp, &idsyncv1.DeactivateUserRequest{User: "ann"})
+			return err
+		}},
+		{"suspend over it", func() error {
+			_, err := admin.SuspendUser(grp, &idsyncv1.SuspendUserRequest{User: "ann", Reason: "mine now"})
+			return err
+		}},
+	} {
+		err := c.call()
+		msg := status.Convert(err).Message()
+		if status.Code(err) != codes.PermissionDenied || !strings.Contains(msg, by) || !strings.Contains(msg, "role "+auth.RoleSuperAdmin) ||
+			!strings.Contains(msg, auth.RoleGroupAdmin) {
+			t.Errorf("group-admin's %s of ann, held by a super-admin: %v, want PermissionDenied naming %s, the role it needs and the caller's", c.name, err, by)
+		}
+	}
+	u, err := admin.GetUser(boot, &idsyncv1.GetUserRequest{User: "ann"})
+	if err != nil || u.GetUser().GetStatus() != idsyncv1.UserStatus_USER_STATUS_SUSPENDED || u.GetUser().GetHold().GetBy() != by ||
+		u.GetUser().GetHold().GetRole() != auth.RoleSuperAdmin || u.GetUser().GetHold().GetReason() != "fraud inquiry" {
+		t.Fatalf("ann after the refusals: %v (%v), want suspended by %s (super-admin) still", u.GetUser(), err, by)
+	}
+	eventually.That(t, "the four refusals in the audit trail", func() (bool, string) {
+		ev, err := admin.ListAuditEvents(boot, &idsyncv1.ListAuditEventsRequest{Actor: "admin:helpdesk", Outcome: store.AuditRefused})
+		if err != nil {
+			return false, err.Error()
+		}
+		var n int
+		var all []string
+		for _, e := range ev.GetEvents() {
+			all = append(all, e.GetTarget()+" "+e.GetDetail())
+			if strings.Contains(e.GetDetail(), by) {
+				n++
+			}
+		}
+		return n == 4, strings.Join(all, "\n")
+	})
+
+	if _, err := admin.UnsuspendUser(boot, &idsyncv1.UnsuspendUserRequest{User: "ann"}); err != nil {
+		t.Fatalf("super-admin unsuspends ann: %v", err)
+	}
+	// A group-admin's hold: another group-admin of the group lifts it.
+	if _, err := admin.DeactivateUser(grp, &idsyncv1.DeactivateUserRequest{User: "ann", Reason: "left"}); err != nil {
+		t.Fatalf("group-admin deactivates ann: %v", err)
+	}
+	if _, err := admin.ReactivateUser(other, &idsyncv1.ReactivateUserRequest{User: "ann"}); err != nil {
+		t.Errorf("another group-admin of sales reactivates ann, held by a group-admin: %v", err)
+	}
+}

@@ -5,7 +5,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
-	"hash"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -123,7 +123,13 @@ func indexAttrs(in []*idsyncv1.Attribute) attrs {
 	a := make(attrs, len(in))
 	for _, at := range in {
 		k := strings.ToLower(at.GetName())
-		a[k] = append(a[k], at.GetValues()...)
+		if prev, ok := a[k]; ok {
+			a[k] = append(prev, at.GetValues()...)
+		} else {
+			// The change's own values, not a copy; clipped, so that
+			// a second attribute of the same name appends to a copy.
+			a[k] = slices.Clip(at.GetValues())
+		}
 	}
 	return a
 }
@@ -279,8 +285,9 @@ func MemberRefFor(attr, value string) (store.MemberRef, bool) {
 // Hash is the content hash of a mapped object: every field the hub keeps,
 // length-prefixed so that no two different objects share an encoding.
 func Hash(o *store.Object) string {
-	h := sha256.New()
-	w := hashWriter{h: h}
+	// One buffer, hashed at once: a Write per field cost an allocation
+	// each (the string's bytes escape through hash.Hash) and a call.
+	w := hashWriter{b: make([]byte, 0, 512)}
 	w.str(string(o.Kind))
 	w.str(o.DN)
 	w.str(string(o.Status))
@@ -314,20 +321,21 @@ func Hash(o *store.Object) string {
 		w.str(m.Key)
 		w.str(m.Value)
 	}
-	return hex.EncodeToString(h.Sum(nil)[:16])
+	sum := sha256.Sum256(w.b)
+	return hex.EncodeToString(sum[:16])
 }
 
-type hashWriter struct{ h hash.Hash }
+// hashWriter encodes Hash's input: each number as 8 bytes big-endian,
+// each string as its length, then its bytes.
+type hashWriter struct{ b []byte }
 
-func (w hashWriter) num(n int) {
-	var b [8]byte
-	binary.BigEndian.PutUint64(b[:], uint64(n))
-	w.h.Write(b[:])
+func (w *hashWriter) num(n int) {
+	w.b = binary.BigEndian.AppendUint64(w.b, uint64(n))
 }
 
-func (w hashWriter) str(s string) {
+func (w *hashWriter) str(s string) {
 	w.num(len(s))
-	w.h.Write([]byte(s))
+	w.b = append(w.b, s...)
 }
 
 // Default read settings sent to agents.

@@ -29,7 +29,10 @@
 //
 // An SMTP password and a webhook's signing secret are sealed with the
 // hub's key (server/secrets) and opened only to send. A message holds
-// names, counts and what to do, never a secret. A channel's server obeys
+// names, counts and what to do, never a secret. A webhook URL may carry a
+// token in its path or query: logs, errors and audit events name it
+// scheme://host/… (RedactURL), and List and Get show it whole only in the
+// Full view, for those who manage channels. A channel's server obeys
 // the outbound rules of app URLs: no loopback, link-local or otherwise
 // local address, nor the hub's own listeners, unless a super-admin allowed
 // local addresses for the channel; a webhook is https:// only, follows no

@@ -302,30 +302,52 @@ func (s *Service) checkSMTP(c *store.NotifyChannel) error {
 }
 
 func (s *Service) checkWebhook(c *store.NotifyChannel) error {
+	// The errors name the URL redacted: its path or query may hold a
+	// token, and an error may reach a log.
 	raw := c.Webhook.URL
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
-		return refusal.Invalidf("webhook %q: not a URL", raw)
+		return refusal.Invalidf("webhook: not a URL (want https://HOST/PATH)")
 	}
 	if u.Scheme != "https" {
-		return refusal.Invalidf("webhook %q: must be https://", u.Redacted())
+		return refusal.Invalidf("webhook %q: must be https://", RedactURL(raw))
 	}
 	if u.User != nil {
-		return refusal.Invalidf("webhook %q: no credentials in the URL; the hub signs every request instead", u.Redacted())
+		return refusal.Invalidf("webhook %q: no credentials in the URL; the hub signs every request instead", RedactURL(raw))
 	}
 	port := u.Port()
 	if port == "" {
 		port = "443"
 	}
 	if err := s.checkHost(c, u.Hostname(), port); err != nil {
-		return fmt.Errorf("webhook %q: %w", raw, err)
+		return fmt.Errorf("webhook %q: %w", RedactURL(raw), err)
 	}
 	return nil
 }
 
-// List returns the channels by name.
-func (s *Service) List(ctx context.Context) ([]*store.NotifyChannel, error) {
-	return s.st.ListChannels(ctx)
+// View is how much of a channel's destination an admin is shown.
+type View int
+
+const (
+	// Redacted shows a webhook URL as its scheme and host alone
+	// (RedactURL): a token in its path or query stays with those who
+	// manage channels. The zero View.
+	Redacted View = iota
+	// Full shows the URL whole: to those who may manage channels
+	// (notify.write).
+	Full
+)
+
+// List returns the channels by name, as v shows them.
+func (s *Service) List(ctx context.Context, v View) ([]*store.NotifyChannel, error) {
+	cs, err := s.st.ListChannels(ctx)
+	if err != nil {
+		return nil, err
+	}
+	for i, c := range cs {
+		cs[i] = v.channel(c)
+	}
+	return cs, nil
 }
 
 func (s *Service) channel(ctx context.Context, name string) (*store.NotifyChannel, error) {
@@ -336,14 +358,49 @@ func (s *Service) channel(ctx context.Context, name string) (*store.NotifyChanne
 	return c, err
 }
 
-// Get returns a channel and its newest deliveries.
-func (s *Service) Get(ctx context.Context, name string) (*store.NotifyChannel, []*store.Delivery, error) {
+// Get returns a channel and its newest deliveries, as v shows them.
+func (s *Service) Get(ctx context.Context, name string, v View) (*store.NotifyChannel, []*store.Delivery, error) {
 	c, err := s.channel(ctx, name)
 	if err != nil {
 		return nil, nil, err
 	}
 	ds, err := s.st.ListDeliveries(ctx, c.ID, 20)
-	return c, ds, err
+	if err != nil {
+		return nil, nil, err
+	}
+	if v != Full && c.Webhook != nil {
+		// An error recorded before errors named the URL redacted.
+		for _, d := range ds {
+			d.LastError = strings.ReplaceAll(d.LastError, c.Webhook.URL, RedactURL(c.Webhook.URL))
+		}
+	}
+	return v.channel(c), ds, nil
+}
+
+// channel returns c as v shows it.
+func (v View) channel(c *store.NotifyChannel) *store.NotifyChannel {
+	if v == Full || c.Webhook == nil {
+		return c
+	}
+	out, wh := *c, *c.Webhook
+	wh.URL = RedactURL(wh.URL)
+	out.Webhook = &wh
+	return &out
+}
+
+// RedactURL is a webhook URL as logs, errors, the audit trail and the
+// admins who may not manage channels see it: scheme://host, and "/…" for
+// a path, query or fragment, where a receiver's token may sit.
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "(a URL that does not parse)"
+	}
+	r := u.Scheme + "://" + u.Host
+	if (u.Path != "" && u.Path != "/") || u.RawPath != "" || u.RawQuery != "" || u.ForceQuery || u.Fragment != "" {
+		r += "/…"
+	}
+	return r
 }
 
 // Remove removes a channel; what it had not sent is dropped.
@@ -395,15 +452,14 @@ func (s *Service) Retry(ctx context.Context, name, by string) (int, error) {
 	return n, nil
 }
 
-// Destination says where a channel sends: its recipients, or its URL.
+// Destination says where a channel sends, for logs, errors and the audit
+// trail: its recipients, or its URL redacted (RedactURL).
 func Destination(c *store.NotifyChannel) string {
 	switch {
 	case c.SMTP != nil:
 		return strings.Join(c.SMTP.To, ",") + " via " + c.SMTP.Addr
 	case c.Webhook != nil:
-		if u, err := url.Parse(c.Webhook.URL); err == nil {
-			return u.Redacted()
-		}
+		return RedactURL(c.Webhook.URL)
 	}
 	return ""
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idsync/idsync/internal/devstack"
 	"github.com/idsync/idsync/internal/eventually"
 	"github.com/idsync/idsync/internal/pki"
 	"github.com/idsync/idsync/internal/smtptest"
@@ -31,6 +33,27 @@ type harness struct {
 	svc *notify.Service
 	ca  *pki.CA
 	dir string
+	// logs and audit are what the service logged and audited.
+	logs  *devstack.SyncBuffer
+	audit *auditRecorder
+}
+
+// auditRecorder keeps the audit events the service writes, formatted.
+type auditRecorder struct {
+	mu     sync.Mutex
+	events []string
+}
+
+func (r *auditRecorder) Event(_ context.Context, action, target, detail string, args ...any) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.events = append(r.events, action+" "+target+" "+fmt.Sprintf(detail, args...))
+}
+
+func (r *auditRecorder) all() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.events, "\n")
 }
 
 func newHarness(t *testing.T, opts notify.Options) *harness {
@@ -56,7 +79,10 @@ func newHarness(t *testing.T, opts notify.Options) *harness {
 		opts.MinBackoff, opts.MaxBackoff = 20*time.Millisecond, 100*time.Millisecond
 	}
 	opts.Owner = "test-hub"
-	return &harness{st: st, svc: notify.New(notify.Config{Store: st, Box: box, Options: opts}), ca: ca, dir: dir}
+	logs, audit := &devstack.SyncBuffer{}, &auditRecorder{}
+	svc := notify.New(notify.Config{Store: st, Box: box, Options: opts, Audit: audit,
+		Log: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	return &harness{st: st, svc: svc, ca: ca, dir: dir, logs: logs, audit: audit}
 }
 
 // run runs the service's loop until the test ends.
@@ -94,7 +120,7 @@ func (h *harness) record(t *testing.T, n ...store.Notice) {
 // deliveries returns a channel's deliveries.
 func (h *harness) deliveries(t *testing.T, name string) []*store.Delivery {
 	t.Helper()
-	_, ds, err := h.svc.Get(t.Context(), name)
+	_, ds, err := h.svc.Get(t.Context(), name, notify.Full)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -240,6 +266,68 @@ func TestWebhookDeadLetter(t *testing.T) {
 	}
 }
 
+// TestWebhookURLRedacted: a webhook URL may carry the receiver's token in
+// its path or query: the full URL is shown to the view of those who manage
+// channels alone; the other view, the errors of a test and of failed
+// deliveries, the logs and the audit trail name it scheme://host/….
+func TestWebhookURLRedacted(t *testing.T) {
+	h := newHarness(t, notify.Options{MaxAttempts: 2})
+	const secret = "a-signing-secret-0123456789abcdef"
+	rcv := &webhookReceiver{secret: secret, fail: 1000}
+	base := h.startWebhook(t, rcv)
+	full := base + "/hooks/T0KEN-IN-PATH?token=T0KEN-IN-QUERY"
+	redacted := base + "/…"
+	if _, _, err := h.svc.Add(t.Context(), notify.Channel{Name: "pager", Webhook: &store.WebhookConfig{URL: full},
+		Secret: secret, Digest: dur(0), CAPEM: string(h.ca.CertPEM()), AllowLocalAddresses: true}, "admin:root"); err != nil {
+		t.Fatal(err)
+	}
+	_, testErr := h.svc.Test(t.Context(), "pager", "admin:root")
+	if testErr == nil || !strings.Contains(testErr.Error(), "503") {
+		t.Fatalf("Test against a 503 = %v, want the 503", testErr)
+	}
+	h.record(t, store.Notice{Kind: store.NoticePushDead, Subject: "ada", Ref: "job:3", Detail: "user push dead-lettered"})
+	h.run(t)
+	eventually.That(t, "the delivery dead", func() (bool, string) {
+		ds := h.deliveries(t, "pager")
+		return len(ds) == 1 && ds[0].State == store.DeliveryDead, fmt.Sprint(ds)
+	})
+
+	for _, c := range []struct {
+		view notify.View
+		want string
+	}{{notify.Full, full}, {notify.Redacted, redacted}} {
+		list, err := h.svc.List(t.Context(), c.view)
+		if err != nil || len(list) != 1 || list[0].Webhook.URL != c.want {
+			var urls []string
+			for _, l := range list {
+				urls = append(urls, l.Webhook.URL)
+			}
+			t.Errorf("List(view %d): URLs %q (%v), want %s", c.view, urls, err, c.want)
+		}
+		ch, ds, err := h.svc.Get(t.Context(), "pager", c.view)
+		if err != nil || len(ds) != 1 {
+			t.Fatalf("Get(view %d): %d deliveries (%v), want the dead one", c.view, len(ds), err)
+		}
+		if ch.Webhook.URL != c.want {
+			t.Errorf("Get(view %d): URL %s, want %s", c.view, ch.Webhook.URL, c.want)
+		}
+		if !strings.Contains(ds[0].LastError, redacted) || strings.Contains(ds[0].LastError, "T0KEN") {
+			t.Errorf("the dead delivery's error (view %d): %q, want the URL named %s", c.view, ds[0].LastError, redacted)
+		}
+	}
+	if again, _, _ := h.svc.Get(t.Context(), "pager", notify.Full); again.Webhook.URL != full {
+		t.Errorf("the stored URL after a redacted view: %s, want it whole", again.Webhook.URL)
+	}
+	for what, text := range map[string]string{"the test's error": testErr.Error(), "the logs": h.logs.String(), "the audit events": h.audit.all()} {
+		if strings.Contains(text, "T0KEN") || !strings.Contains(text, redacted) {
+			t.Errorf("%s hold the webhook's token, or do not name it %s:\n%s", what, redacted, text)
+		}
+	}
+	if got := notify.RedactURL("https://hooks.example.org"); got != "https://hooks.example.org" {
+		t.Errorf("RedactURL of a bare host = %q, want it as it is", got)
+	}
+}
+
 // startSMTP serves a real SMTP server on loopback (internal/smtptest),
 // with STARTTLS or implicit TLS signed by the harness's CA.
 func (h *harness) startSMTP(t *testing.T, user, pass string, implicit bool) *smtptest.Server {
@@ -369,7 +457,7 @@ func TestAddRefuses(t *testing.T) {
 			}
 		})
 	}
-	if l, err := h.svc.List(t.Context()); err != nil || len(l) != 0 {
+	if l, err := h.svc.List(t.Context(), notify.Full); err != nil || len(l) != 0 {
 		t.Errorf("List = %v, %v; want no channel added", l, err)
 	}
 }

@@ -192,6 +192,6 @@ func (s *Service) webhookClient(c *store.NotifyChannel) *http.Client {
 	}
 	return &http.Client{Transport: t, Timeout: s.opts.SendTimeout,
 		CheckRedirect: func(req *http.Request, _ []*http.Request) error {
-			return fmt.Errorf("the webhook redirected to %s; idsync follows no redirect", req.URL.Redacted())
+			return fmt.Errorf("the webhook redirected to %s; idsync follows no redirect", RedactURL(req.URL.String()))
 		}}
 }

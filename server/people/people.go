@@ -39,17 +39,24 @@ type Store interface {
 }
 
 // Caller is the admin acting, as far as the service asks
-// (server/auth.Scope): whether it is a super-admin.
+// (server/auth.Scope): whether it is a super-admin, its role (recorded
+// with a hold it sets), and whether it covers another role (may lift a
+// hold set with it).
 type Caller interface {
 	SuperAdmin() bool
+	Role() string
+	Covers(role string) bool
 }
 
-// Internal is the hub's own work and in-process callers: unrestricted.
+// Internal is the hub's own work and in-process callers: unrestricted. A
+// hold it sets records no role: a super-admin's to lift.
 var Internal Caller = internal{}
 
 type internal struct{}
 
-func (internal) SuperAdmin() bool { return true }
+func (internal) SuperAdmin() bool     { return true }
+func (internal) Role() string         { return "" }
+func (internal) Covers(_ string) bool { return true }
 
 // Config is what a Service is built with.
 type Config struct {
@@ -158,6 +165,9 @@ func (s *Service) Hold(ctx context.Context, userID string, a Action, c Caller, a
 	if err := s.checkAdmin(ctx, u, c, a); err != nil {
 		return nil, err
 	}
+	if err := checkHolder(u, c, a); err != nil {
+		return nil, err
+	}
 	if a.Hold == "" && !a.LiftsAny && u.Hold.Status != "" && a != liftOf(u.Hold.Status) {
 		return nil, &StateError{User: u, Why: fmt.Sprintf("it is held %s by %s: %s lifts that", u.Hold.Status, u.Hold.By, liftOf(u.Hold.Status).Verb)}
 	}
@@ -169,7 +179,7 @@ func (s *Service) Hold(ctx context.Context, userID string, a Action, c Caller, a
 		return nil, err
 	}
 	end := context.WithoutCancel(ctx)
-	held, err := s.st.SetHold(ctx, userID, store.Hold{Status: a.Hold, By: actor, Reason: reason, At: s.now()}, a.Verb, r.ID)
+	held, err := s.st.SetHold(ctx, userID, store.Hold{Status: a.Hold, By: actor, Reason: reason, At: s.now(), Role: c.Role()}, a.Verb, r.ID)
 	if err != nil {
 		_, _ = s.st.TransitionRun(end, r.ID, []store.RunState{store.RunRunning},
 			store.RunUpdate{State: store.RunFailed, Message: err.Error(), Finished: true})
@@ -335,6 +345,32 @@ func (s *Service) checkAdmin(ctx context.Context, u *store.User, c Caller, a Act
 		}
 	}
 	return nil
+}
+
+// checkHolder refuses a caller whose role does not cover the role that
+// set the user's hold (see auth.Scope.Covers) to lift or replace it: a
+// group-admin does not undo a super-admin's hold on an ordinary user of
+// its groups — neither lift it, nor put its own hold in its place and
+// lift that. A hold set before roles were recorded is a super-admin's.
+func checkHolder(u *store.User, c Caller, a Action) error {
+	if u.Hold.Status == "" || c.Covers(u.Hold.Role) {
+		return nil
+	}
+	role := u.Hold.Role
+	if role == "" {
+		role = "unrecorded, so a super-admin's"
+	}
+	return refusal.Deniedf("%s refused: user %s/%s is held %s by %s (role %s): lifting or changing that hold needs role %s "+
+		"(or one granting all it grants); this admin's role is %s", a.Verb, u.Directory, u.Profile.Username, u.Hold.Status,
+		u.Hold.By, role, needed(u.Hold.Role), c.Role())
+}
+
+// needed is the role that lifts a hold set with role.
+func needed(role string) string {
+	if role == "" {
+		return "super-admin"
+	}
+	return role
 }
 
 // Apps learns of a user the hub no longer has, so that its app accounts

@@ -345,6 +345,24 @@ func TestRetries(t *testing.T) {
 	if n := len(w.audit("push.succeeded")); n != 4 {
 		t.Errorf("audit: %d push.succeeded events, want 4 (alice, bob, carol, dave created)", n)
 	}
+	// The activity counts them under the app (an app-admin limited to
+	// it sees them), and under no other.
+	for _, c := range []struct {
+		apps                    []int64
+		wantSucceeded, wantFail int64
+	}{{[]int64{w.app.ID}, 4, 4}, {[]int64{w.app.ID + 1}, 0, 0}} {
+		counts, err := w.st.Activity(t.Context(), time.Now().Add(-time.Hour), store.ActivityFilter{OnlyApps: true, Apps: c.apps})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]int64{}
+		for _, a := range counts {
+			got[a.Kind] += a.N
+		}
+		if got[store.ActivityPushSucceeded] != c.wantSucceeded || got[store.ActivityPushFailed] != c.wantFail {
+			t.Errorf("activity of apps %v: %v, want %d pushes succeeded and %d failed", c.apps, got, c.wantSucceeded, c.wantFail)
+		}
+	}
 }
 
 // TestUnauthorizedPauses: a 401 pauses the whole app with a clear status;

@@ -372,7 +372,7 @@ func (r *appRunner) runJob(ctx context.Context, j *store.Job, read *userRead, do
 		if jr.acct != nil && r.e.audit != nil {
 			// A push that changed the account; one that found nothing to
 			// do is no change of state.
-			res.Audit = &store.AuditEvent{Actor: "hub", Action: "push.succeeded", Target: "app:" + r.app.Name,
+			res.Audit = &store.AuditEvent{Actor: "hub", Action: "push.succeeded", Target: "app:" + r.app.Name, AppID: r.app.ID,
 				Detail: fmt.Sprintf("%s %s: account %s %s (job %d)", j.Kind, j.Target, jr.acct.State, jr.acct.RemoteID, j.ID)}
 		}
 		r.pushed(PushSucceeded)
@@ -440,7 +440,7 @@ func (r *appRunner) auditFailure(ctx context.Context, action string, j *store.Jo
 	if r.e.audit == nil {
 		return
 	}
-	r.e.audit.Record(ctx, store.AuditEvent{Actor: "hub", Action: action, Target: "app:" + r.app.Name, Outcome: store.AuditFailed,
+	r.e.audit.Record(ctx, store.AuditEvent{Actor: "hub", Action: action, Target: "app:" + r.app.Name, AppID: r.app.ID, Outcome: store.AuditFailed,
 		Detail: fmt.Sprintf("%s %s (job %d): %s: %v", j.Kind, j.Target, j.ID, fmt.Sprintf(format, args...), err)})
 }
 

@@ -41,8 +41,9 @@ type Console interface {
 	StaleConsoleSessions(ctx context.Context, idleBefore, createdBefore time.Time, limit int) ([]*ConsoleSession, error)
 
 	// Activity returns the hourly counts of what the hub did from since
-	// on (changes applied, pushes succeeded and failed), oldest first.
-	Activity(ctx context.Context, since time.Time) ([]ActivityCount, error)
+	// on (changes applied, pushes succeeded and failed), oldest first, one
+	// per hour and kind: the pushes of the apps f keeps.
+	Activity(ctx context.Context, since time.Time, f ActivityFilter) ([]ActivityCount, error)
 	// SearchUsers returns the users f selects, ordered by username (its
 	// name key) then id, after f.After, at most f.Limit (0: 50).
 	SearchUsers(ctx context.Context, f UserSearch) ([]*User, error)
@@ -90,6 +91,16 @@ const (
 	ActivityPushSucceeded = "push.succeeded"
 	ActivityPushFailed    = "push.failed"
 )
+
+// ActivityFilter selects the pushes Activity counts. Changes applied
+// belong to no app and are counted whatever it says.
+type ActivityFilter struct {
+	// Apps, when OnlyApps, are the apps whose pushes count (none: no
+	// push); the pushes counted before pushes were counted per app belong
+	// to no app, and count without OnlyApps alone.
+	OnlyApps bool
+	Apps     []int64
+}
 
 // ActivityCount is how many of a kind happened in the hour starting at
 // Hour.

@@ -322,6 +322,9 @@ type AuditEvent struct {
 	Target  string
 	Outcome string // AuditOK, AuditRefused, AuditFailed
 	Detail  string
+	// AppID is the app a push event (push.succeeded, push.failed) is of:
+	// the activity counts pushes per app. Not kept with the event.
+	AppID int64
 }
 
 // Audit outcomes.
@@ -751,6 +754,10 @@ type Hold struct {
 	// By is the actor ("admin:NAME"), Reason what it said, At when.
 	By, Reason string
 	At         time.Time
+	// Role is the role By acted with (server/auth: "super-admin",
+	// "group-admin"; "" for a hold set before roles were recorded): a
+	// lower role does not lift the hold.
+	Role string
 }
 
 // GroupMembership is a group a user belongs to, directly or through nesting.

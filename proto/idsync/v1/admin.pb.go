@@ -5005,7 +5005,11 @@ type Hold struct {
 	// Why, as the admin said.
 	Reason string `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
 	// Since when.
-	At            *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=at,proto3" json:"at,omitempty"`
+	At *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=at,proto3" json:"at,omitempty"`
+	// The role the admin held with ("super-admin", "group-admin"): a lower
+	// role neither lifts nor replaces the hold. Empty for a hold set before
+	// the hub recorded roles: a super-admin's to lift.
+	Role          string `protobuf:"bytes,5,opt,name=role,proto3" json:"role,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -5066,6 +5070,13 @@ func (x *Hold) GetAt() *timestamppb.Timestamp {
 		return x.At
 	}
 	return nil
+}
+
+func (x *Hold) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
 }
 
 // TransitiveGroup is a group a user belongs to through nesting.
@@ -8900,12 +8911,13 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\rsource_status\x18\x15 \x01(\x0e2\x15.idsync.v1.UserStatusR\fsourceStatus\x12#\n" +
 	"\x04hold\x18\x16 \x01(\v2\x0f.idsync.v1.HoldR\x04hold\x12E\n" +
 	"\x10deprovisioned_at\x18\x17 \x01(\v2\x1a.google.protobuf.TimestampR\x0fdeprovisionedAt\x125\n" +
-	"\bpurge_at\x18\x18 \x01(\v2\x1a.google.protobuf.TimestampR\apurgeAt\"\x89\x01\n" +
+	"\bpurge_at\x18\x18 \x01(\v2\x1a.google.protobuf.TimestampR\apurgeAt\"\x9d\x01\n" +
 	"\x04Hold\x12-\n" +
 	"\x06status\x18\x01 \x01(\x0e2\x15.idsync.v1.UserStatusR\x06status\x12\x0e\n" +
 	"\x02by\x18\x02 \x01(\tR\x02by\x12\x16\n" +
 	"\x06reason\x18\x03 \x01(\tR\x06reason\x12*\n" +
-	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"M\n" +
+	"\x02at\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x12\n" +
+	"\x04role\x18\x05 \x01(\tR\x04role\"M\n" +
 	"\x0fTransitiveGroup\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x14\n" +
 	"\x05depth\x18\x02 \x01(\rR\x05depth\x12\x10\n" +

@@ -92,7 +92,9 @@ type NotifyChannel struct {
 	To []string `protobuf:"bytes,6,rep,name=to,proto3" json:"to,omitempty"`
 	// SMTP: the user to authenticate as ("": no authentication).
 	SmtpUsername string `protobuf:"bytes,7,opt,name=smtp_username,json=smtpUsername,proto3" json:"smtp_username,omitempty"`
-	// Webhook: the https:// URL.
+	// Webhook: the https:// URL; read by an admin without notify.write, its
+	// scheme and host alone ("https://HOST/…"), as its path or query may
+	// hold the receiver's token.
 	WebhookUrl string `protobuf:"bytes,8,opt,name=webhook_url,json=webhookUrl,proto3" json:"webhook_url,omitempty"`
 	// The event kinds the channel is sent (empty on create: all of them).
 	Events []string `protobuf:"bytes,9,rep,name=events,proto3" json:"events,omitempty"`

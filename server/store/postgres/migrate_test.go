@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -104,4 +105,38 @@ func TestConcurrentOpenMigratesOnce(t *testing.T) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("schema_migrations versions×rows = %v, want %v", got, want)
 	}
+}
+
+// TestActivityUpgrade: the activity counted before pushes counted per app
+// (migration 26) stays in the totals of the admins who see every app, and
+// is in no app's.
+func TestActivityUpgrade(t *testing.T) {
+	ctx := t.Context()
+	dsn := testserver.Postgres(t)
+	c, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatalf("connecting: %v", err)
+	}
+	defer c.Close(ctx)
+	if _, err := c.Exec(ctx, `CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range storetest.MigrationsUpTo(t, "migrations", 25) {
+		if _, err := c.Exec(ctx, m.Contents); err != nil {
+			t.Fatalf("migration %s: %v", m.Name, err)
+		}
+		if _, err := c.Exec(ctx, `INSERT INTO schema_migrations VALUES ($1, $2, now())`, m.Version, m.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hour := time.Now().Unix() / 3600
+	if _, err := c.Exec(ctx, `INSERT INTO activity (hour, kind, n) VALUES ($1, 'changes', 5), ($1, 'push.succeeded', 3)`, hour); err != nil {
+		t.Fatalf("counting activity at version 25: %v", err)
+	}
+	s, err := postgres.Open(ctx, dsn)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	storetest.CheckActivityUpgrade(t, s)
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/idsync/idsync/server/store"
 	"github.com/idsync/idsync/server/store/sqlite"
@@ -108,4 +109,38 @@ func TestOpenBadPath(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestActivityUpgrade: the activity counted before pushes counted per app
+// (migration 26) stays in the totals of the admins who see every app, and
+// is in no app's.
+func TestActivityUpgrade(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "hub.db")
+	raw, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatalf("opening the file: %v", err)
+	}
+	if _, err := raw.ExecContext(ctx, `CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)`); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range storetest.MigrationsUpTo(t, "migrations", 25) {
+		if _, err := raw.ExecContext(ctx, m.Contents); err != nil {
+			t.Fatalf("migration %s: %v", m.Name, err)
+		}
+		if _, err := raw.ExecContext(ctx, `INSERT INTO schema_migrations VALUES (?, ?, 0)`, m.Version, m.Name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hour := time.Now().Unix() / 3600
+	if _, err := raw.ExecContext(ctx, `INSERT INTO activity (hour, kind, n) VALUES (?, 'changes', 5), (?, 'push.succeeded', 3)`, hour, hour); err != nil {
+		t.Fatalf("counting activity at version 25: %v", err)
+	}
+	raw.Close()
+	s, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer s.Close()
+	storetest.CheckActivityUpgrade(t, s)
 }

@@ -134,7 +134,7 @@ func appendAudit(ctx context.Context, tx runner, events []*store.AuditEvent) err
 			return fmt.Errorf("appending audit event %s: %w", e.Action, err)
 		}
 		if k := activityOf(e.Action); k != "" {
-			if err := bumpActivity(ctx, tx, e.At, k, 1); err != nil {
+			if err := bumpActivity(ctx, tx, e.At, k, e.AppID, 1); err != nil {
 				return err
 			}
 		}

@@ -205,7 +205,7 @@ func (s *Store) applyOne(ctx context.Context, tx runner, b *store.Batch) (res st
 		return res, 0, err
 	}
 	res = a.res
-	return res, created, bumpActivity(ctx, tx, a.now, store.ActivityChanges, int64(res.Created+res.Updated+res.Deleted))
+	return res, created, bumpActivity(ctx, tx, a.now, store.ActivityChanges, 0, int64(res.Created+res.Updated+res.Deleted))
 }
 
 // grewPast reports whether a run that had created before objects and now

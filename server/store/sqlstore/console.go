@@ -174,13 +174,14 @@ func (s *Store) StaleConsoleSessions(ctx context.Context, idleBefore, createdBef
 // hourOf is the activity hour of t: Unix seconds / 3600.
 func hourOf(t time.Time) int64 { return t.Unix() / 3600 }
 
-// bumpActivity adds n to the count of kind in the hour of at, within tx.
-func bumpActivity(ctx context.Context, tx runner, at time.Time, kind string, n int64) error {
+// bumpActivity adds n to the count of kind of app (0: of no app) in the
+// hour of at, within tx.
+func bumpActivity(ctx context.Context, tx runner, at time.Time, kind string, appID, n int64) error {
 	if n <= 0 || kind == "" {
 		return nil
 	}
-	_, err := tx.exec(ctx, `INSERT INTO activity (hour, kind, n) VALUES (?, ?, ?)
-		ON CONFLICT (hour, kind) DO UPDATE SET n = activity.n + excluded.n`, hourOf(at), kind, n)
+	_, err := tx.exec(ctx, `INSERT INTO activity (hour, kind, app_id, n) VALUES (?, ?, ?, ?)
+		ON CONFLICT (hour, kind, app_id) DO UPDATE SET n = activity.n + excluded.n`, hourOf(at), kind, appID, n)
 	if err != nil {
 		return fmt.Errorf("counting %s: %w", kind, err)
 	}
@@ -196,9 +197,24 @@ func activityOf(action string) string {
 	return ""
 }
 
-// Activity returns the hourly counts from since on.
-func (s *Store) Activity(ctx context.Context, since time.Time) ([]store.ActivityCount, error) {
-	rows, err := s.rd.query(ctx, `SELECT hour, kind, n FROM activity WHERE hour >= ? ORDER BY hour, kind`, hourOf(since))
+// Activity returns the hourly counts from since on, summed over the apps
+// f keeps.
+func (s *Store) Activity(ctx context.Context, since time.Time, f store.ActivityFilter) ([]store.ActivityCount, error) {
+	q := `SELECT hour, kind, CAST(SUM(n) AS BIGINT) FROM activity WHERE hour >= ?`
+	args := []any{hourOf(since)}
+	if f.OnlyApps {
+		// Changes belong to no app; a push counts for the apps kept.
+		q += ` AND (kind = ?`
+		args = append(args, store.ActivityChanges)
+		if len(f.Apps) > 0 {
+			q += ` OR app_id IN (` + marks(len(f.Apps)) + `)`
+			for _, id := range f.Apps {
+				args = append(args, id)
+			}
+		}
+		q += `)`
+	}
+	rows, err := s.rd.query(ctx, q+` GROUP BY hour, kind ORDER BY hour, kind`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("reading activity: %w", err)
 	}

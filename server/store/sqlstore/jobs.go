@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -393,12 +394,16 @@ func (s *Store) completeJobs(ctx context.Context, tx runner, owner string, now t
 		return 0, fmt.Errorf("completing %d jobs: %w", len(ids), err)
 	}
 	var events []*store.AuditEvent
-	counts := map[string]int64{}
+	type countKey struct {
+		kind string
+		app  int64
+	}
+	counts := map[countKey]int64{}
 	for _, d := range done {
 		if e := d.Audit; e != nil && ended[d.ID] {
 			e.At = now
 			events = append(events, e)
-			counts[activityOf(e.Action)]++
+			counts[countKey{activityOf(e.Action), e.AppID}]++
 		}
 	}
 	if err := chunks(events, s.d.MaxParams/6, func(part []*store.AuditEvent) error {
@@ -412,8 +417,12 @@ func (s *Store) completeJobs(ctx context.Context, tx runner, owner string, now t
 	}); err != nil {
 		return 0, fmt.Errorf("auditing %d jobs: %w", len(events), err)
 	}
-	for _, kind := range slices.Sorted(maps.Keys(counts)) {
-		if err := bumpActivity(ctx, tx, now, kind, counts[kind]); err != nil {
+	// In one order, so that two replicas take the rows' locks alike.
+	keys := slices.SortedFunc(maps.Keys(counts), func(a, b countKey) int {
+		return cmp.Or(strings.Compare(a.kind, b.kind), cmp.Compare(a.app, b.app))
+	})
+	for _, k := range keys {
+		if err := bumpActivity(ctx, tx, now, k.kind, k.app, counts[k]); err != nil {
 			return 0, err
 		}
 	}

@@ -34,7 +34,7 @@ const (
 const userSelect = `SELECT o.id, o.directory_id, (SELECT d.name FROM directories d WHERE d.id = o.directory_id),
 	o.external_id, o.dn, o.status, o.username, o.email, o.given_name, o.family_name, o.display_name,
 	o.employee_number, o.department, o.title, o.manager, o.extra, o.created_at, o.updated_at,
-	o.revision, o.dn_key, o.name_key, o.deprovisioned_at, o.source_status, o.hold_status, o.hold_by, o.hold_reason, o.held_at
+	o.revision, o.dn_key, o.name_key, o.deprovisioned_at, o.source_status, o.hold_status, o.hold_by, o.hold_reason, o.held_at, o.hold_role
 	FROM objects o WHERE o.kind = 'user'`
 
 // userRow is a user with the keys member values match it by.
@@ -50,7 +50,7 @@ func scanUserRow(sc scanner) (userRow, error) {
 		&p.Email, &p.GivenName, &p.FamilyName, &p.DisplayName, &p.EmployeeNumber, &p.Department, &p.Title,
 		&p.Manager, scanJSON{&p.Extra, "extra attributes"}, scanTime{&u.CreatedAt}, scanTime{&u.UpdatedAt},
 		&u.Revision, &u.dnKey, &u.nameKey, scanTime{&u.DeprovisionedAt}, &u.SourceStatus, &u.Hold.Status,
-		&u.Hold.By, &u.Hold.Reason, scanTime{&u.Hold.At})
+		&u.Hold.By, &u.Hold.Reason, scanTime{&u.Hold.At}, &u.Hold.Role)
 	if u.SourceStatus == "" {
 		u.SourceStatus = u.Status
 	}
@@ -395,8 +395,8 @@ func (s *Store) SetHold(ctx context.Context, userID string, h store.Hold, action
 		if h.Status != "" {
 			held = tx.t(cmpTime(h.At, now))
 		}
-		if _, err := tx.exec(ctx, `UPDATE objects SET hold_status = ?, hold_by = ?, hold_reason = ?, held_at = ? WHERE id = ?`,
-			string(h.Status), h.By, h.Reason, held, userID); err != nil {
+		if _, err := tx.exec(ctx, `UPDATE objects SET hold_status = ?, hold_by = ?, hold_reason = ?, held_at = ?, hold_role = ? WHERE id = ?`,
+			string(h.Status), h.By, h.Reason, held, h.Role, userID); err != nil {
 			return fmt.Errorf("holding user %s: %w", userID, err)
 		}
 		if after != before {

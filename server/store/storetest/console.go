@@ -143,22 +143,41 @@ func testActivity(t *testing.T, s store.Store) {
 	run := f.run(store.RunIncremental)
 	f.upsert(run, newUser("1", "ann"), newUser("2", "bob"))
 	f.upsert(run, newUser("1", "ann")) // unchanged: not a change
-	must(t, "AppendAudit", s.AppendAudit(ctx, &store.AuditEvent{Actor: "hub", Action: "push.failed", Target: "app:crm"},
-		&store.AuditEvent{Actor: "hub", Action: "push.failed", Target: "app:crm"},
+	must(t, "AppendAudit", s.AppendAudit(ctx, &store.AuditEvent{Actor: "hub", Action: "push.failed", Target: "app:crm", AppID: 7},
+		&store.AuditEvent{Actor: "hub", Action: "push.failed", Target: "app:crm", AppID: 7},
+		&store.AuditEvent{Actor: "hub", Action: "push.failed", Target: "app:hr", AppID: 8},
 		&store.AuditEvent{Actor: "hub", Action: "app.create", Target: "app:crm"}))
-	got, err := s.Activity(ctx, time.Now().Add(-time.Hour))
-	must(t, "Activity", err)
-	sum := map[string]int64{}
-	for _, c := range got {
-		if c.Hour.After(time.Now()) || c.Hour.Minute() != 0 {
-			t.Errorf("activity hour %v: want the start of an hour, not in the future", c.Hour)
+	sums := func(what string, f store.ActivityFilter) map[string]int64 {
+		t.Helper()
+		got, err := s.Activity(ctx, time.Now().Add(-time.Hour), f)
+		must(t, what, err)
+		sum := map[string]int64{}
+		for _, c := range got {
+			if c.Hour.After(time.Now()) || c.Hour.Minute() != 0 {
+				t.Errorf("%s: activity hour %v: want the start of an hour, not in the future", what, c.Hour)
+			}
+			sum[c.Kind] += c.N
 		}
-		sum[c.Kind] += c.N
+		return sum
 	}
-	if sum[store.ActivityChanges] != 2 || sum[store.ActivityPushFailed] != 2 || len(sum) != 2 {
-		t.Errorf("Activity sums %v, want 2 changes (an unchanged user is none) and 2 failed pushes", sum)
+	// Every app's pushes, or those of the apps kept; changes belong to no
+	// app and count for every filter.
+	for _, c := range []struct {
+		what   string
+		f      store.ActivityFilter
+		failed int64
+	}{
+		{"every app", store.ActivityFilter{}, 3},
+		{"app 7", store.ActivityFilter{OnlyApps: true, Apps: []int64{7}}, 2},
+		{"apps 8 and 9", store.ActivityFilter{OnlyApps: true, Apps: []int64{8, 9}}, 1},
+		{"no app", store.ActivityFilter{OnlyApps: true}, 0},
+	} {
+		sum := sums("Activity of "+c.what, c.f)
+		if sum[store.ActivityChanges] != 2 || sum[store.ActivityPushFailed] != c.failed || len(sum) > 2 {
+			t.Errorf("Activity of %s sums %v, want 2 changes (an unchanged user is none) and %d failed pushes", c.what, sum, c.failed)
+		}
 	}
-	got, err = s.Activity(ctx, time.Now().Add(2*time.Hour))
+	got, err := s.Activity(ctx, time.Now().Add(2*time.Hour), store.ActivityFilter{})
 	must(t, "Activity(later)", err)
 	if len(got) != 0 {
 		t.Errorf("Activity since two hours ahead = %v, want none", got)

@@ -160,12 +160,13 @@ func testHoldDeactivate(t *testing.T, s store.Store) {
 
 	admin := f.run(store.RunAdmin)
 	at := time.Now().Add(-time.Minute).UTC().Truncate(time.Second)
-	held, err := s.SetHold(ctx, u.ID, store.Hold{Status: store.StatusDeprovisioned, By: "admin:ann", Reason: "left in a hurry", At: at},
-		"user.deactivated", admin.ID)
+	held, err := s.SetHold(ctx, u.ID, store.Hold{Status: store.StatusDeprovisioned, By: "admin:ann", Reason: "left in a hurry", At: at,
+		Role: "super-admin"}, "user.deactivated", admin.ID)
 	must(t, "SetHold", err)
 	if held.Status != store.StatusDeprovisioned || held.SourceStatus != store.StatusActive || held.Hold.By != "admin:ann" ||
+		held.Hold.Role != "super-admin" || f.user("alice").Hold.Role != "super-admin" ||
 		held.Hold.Reason != "left in a hurry" || !sameTime(held.Hold.At, at) || held.DeprovisionedAt.IsZero() || held.Revision != u.Revision+1 {
-		t.Errorf("held: %+v, want deprovisioned by admin:ann (source active), revision %d", held, u.Revision+1)
+		t.Errorf("held: %+v, want deprovisioned by admin:ann as super-admin (source active), revision %d", held, u.Revision+1)
 	}
 	changes, _, err := s.Changes(ctx, pos, 10)
 	must(t, "Changes", err)
@@ -204,8 +205,8 @@ func testHoldDeactivate(t *testing.T, s store.Store) {
 	// Lifted: her source's status.
 	lifted, err := s.SetHold(ctx, u.ID, store.Hold{By: "admin:ann"}, "user.reactivated", admin.ID)
 	must(t, "SetHold(lift)", err)
-	if lifted.Status != store.StatusActive || lifted.Hold.Status != "" || !lifted.DeprovisionedAt.IsZero() {
-		t.Errorf("lifted: %+v, want active, no hold", lifted)
+	if lifted.Status != store.StatusActive || lifted.Hold.Status != "" || lifted.Hold.Role != "" || !lifted.DeprovisionedAt.IsZero() {
+		t.Errorf("lifted: %+v, want active, no hold (nor its role)", lifted)
 	}
 	_, err = s.SetHold(ctx, "no-such-user", store.Hold{Status: store.StatusDeprovisioned}, "user.deactivated", admin.ID)
 	wantErr(t, "SetHold(unknown)", err, store.ErrNotFound)

@@ -220,7 +220,7 @@ func testQueueCompleteJobs(t *testing.T, s store.Store) {
 	bob := &store.Account{AppID: a.ID, UserID: w.bob.ID, RemoteID: "r-bob", State: store.AccountActive, Hash: "h"}
 	earlier := &store.Account{AppID: a.ID, UserID: w.bob.ID, RemoteID: "r-old", State: store.AccountCreating}
 	event := func(target string) *store.AuditEvent {
-		return &store.AuditEvent{Actor: "app:crm", Action: store.ActivityPushSucceeded, Target: target}
+		return &store.AuditEvent{Actor: "app:crm", Action: store.ActivityPushSucceeded, Target: target, AppID: a.ID}
 	}
 	start := time.Now()
 	n, err := s.CompleteJobs(t.Context(), "w1", time.Now(), []store.JobResult{
@@ -238,16 +238,22 @@ func testQueueCompleteJobs(t *testing.T, s store.Store) {
 	if want := []string{"mine-1", "mine-0"}; !slices.Equal(targets, want) {
 		t.Errorf("audit events of CompleteJobs: %q, want %q (those it completed, in order)", targets, want)
 	}
-	counts, err := s.Activity(t.Context(), start.Add(-time.Hour))
-	must(t, "Activity", err)
-	var pushed int64
-	for _, c := range counts {
-		if c.Kind == store.ActivityPushSucceeded {
-			pushed += c.N
+	for _, c := range []struct {
+		f    store.ActivityFilter
+		want int64
+	}{{store.ActivityFilter{}, 2}, {store.ActivityFilter{OnlyApps: true, Apps: []int64{a.ID}}, 2},
+		{store.ActivityFilter{OnlyApps: true, Apps: []int64{a.ID + 1000}}, 0}} {
+		counts, err := s.Activity(t.Context(), start.Add(-time.Hour), c.f)
+		must(t, "Activity", err)
+		var pushed int64
+		for _, c := range counts {
+			if c.Kind == store.ActivityPushSucceeded {
+				pushed += c.N
+			}
 		}
-	}
-	if pushed != 2 {
-		t.Errorf("activity %s = %d, want 2", store.ActivityPushSucceeded, pushed)
+		if pushed != c.want {
+			t.Errorf("activity %s of %+v = %d, want %d (counted under the job's app)", store.ActivityPushSucceeded, c.f, pushed, c.want)
+		}
 	}
 	states := map[int64]store.JobState{}
 	jobs, err := s.ListJobs(t.Context(), store.JobFilter{AppID: a.ID})

@@ -1,8 +1,12 @@
 package storetest
 
 import (
+	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/idsync/idsync/server/store"
 )
@@ -78,4 +82,64 @@ func CheckUpgrade(t *testing.T, s store.Store) {
 	if a.Lag != 0 {
 		t.Errorf("agent lag %v, want 0", a.Lag)
 	}
+}
+
+// CheckActivityUpgrade checks a store upgraded from schema version 25
+// whose activity counted, this hour, 5 changes and 3 pushes succeeded:
+// the pushes, whose app nobody recorded, count for every app and for no
+// one app; the changes count for all.
+func CheckActivityUpgrade(t *testing.T, s store.Store) {
+	t.Helper()
+	since := time.Now().Add(-time.Hour)
+	for _, c := range []struct {
+		what   string
+		f      store.ActivityFilter
+		pushes int64
+	}{{"every app", store.ActivityFilter{}, 3}, {"app 1", store.ActivityFilter{OnlyApps: true, Apps: []int64{1}}, 0}} {
+		got, err := s.Activity(t.Context(), since, c.f)
+		if err != nil {
+			t.Fatalf("Activity of %s after the upgrade: %v", c.what, err)
+		}
+		sum := map[string]int64{}
+		for _, a := range got {
+			sum[a.Kind] += a.N
+		}
+		if sum[store.ActivityChanges] != 5 || sum[store.ActivityPushSucceeded] != c.pushes {
+			t.Errorf("Activity of %s after the upgrade: %v, want 5 changes and %d pushes succeeded", c.what, sum, c.pushes)
+		}
+	}
+}
+
+// Migration is a migration file of a backend, to build a database of an
+// older schema in an upgrade test.
+type Migration struct {
+	Version  int
+	Name     string
+	Contents string
+}
+
+// MigrationsUpTo reads the migrations of dir up to version upTo, in order.
+func MigrationsUpTo(t *testing.T, dir string, upTo int) []Migration {
+	t.Helper()
+	files, err := filepath.Glob(filepath.Join(dir, "*.sql"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("listing the migrations of %s: %v, %d files", dir, err, len(files))
+	}
+	var ms []Migration
+	for _, f := range files {
+		name := filepath.Base(f)
+		v, err := strconv.Atoi(strings.SplitN(name, "_", 2)[0])
+		if err != nil {
+			t.Fatalf("migration %s: its name does not start with a version", f)
+		}
+		if v > upTo {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ms = append(ms, Migration{Version: v, Name: name, Contents: string(b)})
+	}
+	return ms
 }

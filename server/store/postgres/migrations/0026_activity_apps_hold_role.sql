@@ -1,0 +1,17 @@
+-- Push activity per app, and the role that set a hold (attacker review).
+-- Keep it in step with sqlite/migrations.
+
+-- The overview's activity counted the pushes of every app in one row per
+-- hour and kind: an app-admin limited to some apps saw the totals of all.
+-- A push now counts under its app (app_id); changes applied, which belong
+-- to no app, count under 0, and so do the pushes counted before this
+-- migration (whose app nobody recorded): those show to the admins who
+-- may see every app alone.
+ALTER TABLE activity ADD COLUMN app_id BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE activity DROP CONSTRAINT activity_pkey;
+ALTER TABLE activity ADD PRIMARY KEY (hour, kind, app_id);
+
+-- The role of the admin who set a hold: a hold is lifted by that role or
+-- a higher one, so a group-admin does not lift a super-admin's hold. ''
+-- for the holds set before (their role unknown): a super-admin's to lift.
+ALTER TABLE objects ADD COLUMN hold_role TEXT NOT NULL DEFAULT '';
