@@ -255,7 +255,7 @@ func (r *appRunner) cycle(ctx context.Context, ended []store.JobResult, limit in
 		if ctx.Err() == nil {
 			r.log.Warn("completing and claiming jobs", "completing", len(ended), "claiming", limit, "err", err)
 		}
-		r.complete(ended) // one by one when they fail together
+		r.complete(ended) // without the claim (one by one should that fail too)
 		return 0, true
 	}
 	r.completed(ended)
