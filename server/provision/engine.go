@@ -118,7 +118,6 @@ type Store interface {
 	AppsOfUser(ctx context.Context, userID string) ([]int64, error)
 	Changes(ctx context.Context, after int64, limit int) ([]store.ObjectChange, int64, error)
 	CheckPushedGroups(ctx context.Context, appID int64, at time.Time) error
-	ClaimJobs(ctx context.Context, appID int64, owner string, now time.Time, lease time.Duration, limit int) ([]*store.Job, error)
 	CompleteJob(ctx context.Context, id int64, owner string, now time.Time) error
 	CompleteJobs(ctx context.Context, owner string, now time.Time, done []store.JobResult) (int, error)
 	CycleJobs(ctx context.Context, c store.JobCycle) (store.JobCycleResult, error)
