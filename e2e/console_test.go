@@ -415,12 +415,16 @@ func TestConsole(t *testing.T) {
 		b.open(t, "/directories/hr-csv", "#upload-form")
 		b.run(t, "upload", chromedp.SetUploadFiles("#upload-file", []string{file}, chromedp.ByQuery),
 			chromedp.Click("#upload-start", chromedp.ByQuery), chromedp.WaitVisible("#run-state", chromedp.ByQuery))
-		// Watched while it ran, the page reloads once it ends with errors;
-		// loaded after, it lists them at once.
-		b.run(t, "wait for the bad row", chromedp.WaitVisible("#run-errors", chromedp.ByQuery))
-		if got := b.text(t, "#run-state"); got != "completed" {
-			t.Errorf("the uploaded file's run: %q, want completed", got)
+		// The run's page lists errors as they are recorded, while the run
+		// may still be running, and reloads itself once the run ends: read
+		// it once the hub has ended the run, loaded afresh.
+		var loc string
+		b.run(t, "the run's address", chromedp.Location(&loc))
+		u, err := url.Parse(loc)
+		if err != nil || !strings.HasPrefix(u.Path, "/imports/") {
+			t.Fatalf("after the upload the browser is at %q (%v), want a run's page", loc, err)
 		}
+		b.waitText(t, u.Path, "#run-state", "completed")
 		if got := b.text(t, "#run-errors"); !strings.Contains(got, "hr.csv:4") || !strings.Contains(got, "3 fields, the header has 2") {
 			t.Errorf("the run's errors: %q, want hr.csv:4 with its field count", got)
 		}

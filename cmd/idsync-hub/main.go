@@ -21,6 +21,7 @@ func main() {
 }
 
 func run(args []string) int {
+	tuneGC()
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Println("usage: idsync-hub serve --data-dir DIR [--grpc-listen ADDR] [--http-listen ADDR] [--store sqlite|postgres] [--store-dsn DSN] [--log-format text|json] [--log-level LEVEL]")
 		return 0

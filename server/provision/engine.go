@@ -118,9 +118,9 @@ type Store interface {
 	AppsOfUser(ctx context.Context, userID string) ([]int64, error)
 	Changes(ctx context.Context, after int64, limit int) ([]store.ObjectChange, int64, error)
 	CheckPushedGroups(ctx context.Context, appID int64, at time.Time) error
-	ClaimJobs(ctx context.Context, appID int64, owner string, now time.Time, lease time.Duration, limit int) ([]*store.Job, error)
 	CompleteJob(ctx context.Context, id int64, owner string, now time.Time) error
 	CompleteJobs(ctx context.Context, owner string, now time.Time, done []store.JobResult) (int, error)
+	CycleJobs(ctx context.Context, c store.JobCycle) (store.JobCycleResult, error)
 	CreateTask(ctx context.Context, t *store.Task) (*store.Task, error)
 	Cursor(ctx context.Context, name string) (int64, error)
 	DeadJob(ctx context.Context, id int64, owner string, lastError string, now time.Time) error
@@ -135,11 +135,13 @@ type Store interface {
 	FindDirectoryWrite(ctx context.Context, appID int64, externalID, dnKey string) (*store.DirectoryWrite, error)
 	FindUsers(ctx context.Context, directoryID int64, name string) ([]*store.User, error)
 	GetAccount(ctx context.Context, appID int64, userID string) (*store.Account, error)
+	GetAccounts(ctx context.Context, appID int64, userIDs []string) ([]*store.Account, error)
 	GetAccountByRemoteID(ctx context.Context, appID int64, remoteID string) (*store.Account, error)
 	GetAppByID(ctx context.Context, id int64) (*store.App, error)
 	GetDirectory(ctx context.Context, name string) (*store.Directory, error)
 	GetGroup(ctx context.Context, id string) (*store.Group, error)
 	GetUser(ctx context.Context, id string) (*store.User, error)
+	GetUsers(ctx context.Context, ids []string) ([]*store.User, error)
 	GroupUsersTransitive(ctx context.Context, groupID string) ([]*store.User, error)
 	ListAccounts(ctx context.Context, f store.AccountFilter) ([]*store.Account, error)
 	ListApps(ctx context.Context) ([]*store.App, error)

@@ -168,15 +168,18 @@ func (w *world) newEngine() {
 	})
 }
 
-// claimCounter is the store the engine is given: it counts ClaimJobs.
+// claimCounter is the store the engine is given: it counts its looks at
+// the queue (the CycleJobs that claim).
 type claimCounter struct {
 	store.Store
 	n *atomic.Int64
 }
 
-func (c claimCounter) ClaimJobs(ctx context.Context, appID int64, owner string, now time.Time, lease time.Duration, limit int) ([]*store.Job, error) {
-	c.n.Add(1)
-	return c.Store.ClaimJobs(ctx, appID, owner, now, lease, limit)
+func (c claimCounter) CycleJobs(ctx context.Context, cy store.JobCycle) (store.JobCycleResult, error) {
+	if cy.Limit > 0 {
+		c.n.Add(1)
+	}
+	return c.Store.CycleJobs(ctx, cy)
 }
 
 // audit returns the audit trail's events of action.

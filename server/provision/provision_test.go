@@ -104,6 +104,46 @@ func TestLifecycle(t *testing.T) {
 	}
 }
 
+// TestChangeDuringPush: a push decides from what the read of its claimed
+// batch found; a change committed after that read — while the creates the
+// read led to are in flight — still reaches the app: the user who left
+// the scope, or was deprovisioned, meanwhile ends deactivated, not left
+// active by the create that was on its way.
+func TestChangeDuringPush(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(w *world)
+	}{
+		{"left the group", func(w *world) {
+			w.apply([]*store.Object{group("g1", "staff", "uid=bob,ou=People,dc=example,dc=org",
+				"uid=carol,ou=People,dc=example,dc=org")})
+		}},
+		{"deprovisioned", func(w *world) {
+			w.apply([]*store.Object{user("u1", "alice", func(o *store.Object) { o.Status = store.StatusDeprovisioned })})
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, nil)
+			// Every create is held a while by the app: the batch's read is
+			// done once one has arrived.
+			w.srv.Inject(scimtest.Fault{Method: "POST", PathPrefix: "/Users", Times: -1, Latency: 2 * time.Second})
+			w.start()
+			alice, _, _ := staff(w)
+			eventually.That(t, "a create in flight", func() (bool, string) {
+				n := w.srv.Requests("POST", "/Users")
+				return n > 0, fmt.Sprintf("%d POST /Users", n)
+			})
+			tc.change(w)
+			w.waitActive("alice@example.org", false)
+			w.waitActive("bob@example.org", true)
+			eventually.That(t, "idle", w.idle)
+			if a := w.account(alice.ID); a == nil || a.State != store.AccountDeactivated {
+				t.Errorf("alice's account = %+v, want deactivated", a)
+			}
+		})
+	}
+}
+
 // TestDeleteAfterRetention: an app that allows deletes deletes a
 // deprovisioned user's account once the retention is over, not before.
 func TestDeleteAfterRetention(t *testing.T) {

@@ -40,7 +40,7 @@ func (r *appRunner) scope(ctx context.Context) error {
 			push = append(push, j.Target)
 		}
 	}
-	users, err := st.AppUsers(ctx, a.ID)
+	users, err := r.scopes.read(ctx)
 	if err != nil {
 		return err
 	}

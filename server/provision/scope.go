@@ -13,10 +13,12 @@ import (
 // scopeCache answers whether a user is in scope of an app from the app's
 // whole scope, read once, for as long as nothing that decides it changed:
 // no user or group was written (the store's feed position is the same) and
-// the app's assignments are the same. Each answer checks both first, so a
-// change committed before a push started is never missed. While the
-// directory keeps changing it asks the store per user instead, reading
-// the whole scope again at most once a second.
+// the app's assignments are the same. Each answer checks both first (one
+// query for a whole claimed batch, read after the claim), so a change
+// committed before is never missed, and one committed after finds the
+// batch's jobs running and marks them Again. While the directory keeps
+// changing it asks the store per user instead, reading the whole scope
+// again at most once a second.
 type scopeCache struct {
 	st    Store
 	appID int64
@@ -36,44 +38,90 @@ func newScopeCache(st Store, appID int64) *scopeCache {
 // inScope reports whether the user is assigned to the app, directly or
 // through a group.
 func (c *scopeCache) inScope(ctx context.Context, userID string) (bool, error) {
-	// Both in one query: one round trip a push.
+	in, ok, err := c.inScopeAll(ctx, []string{userID})
+	if err != nil || ok {
+		return in[userID], err
+	}
+	apps, err := c.st.AppsOfUser(ctx, userID)
+	return slices.Contains(apps, c.appID), err
+}
+
+// inScopeAll answers inScope for many users, the jobs of a claimed batch,
+// with one look at what decides the scope (one query). ok is false when
+// the cache cannot answer: the directory keeps changing and the whole
+// scope was read less than a second ago; ask inScope per user then.
+func (c *scopeCache) inScopeAll(ctx context.Context, userIDs []string) (map[string]bool, bool, error) {
+	// Both in one query: one round trip a batch.
 	pos, as, err := c.st.ScopeStamp(ctx, c.appID)
 	if err != nil {
-		return false, err
+		return nil, false, err
 	}
 	assigned := fingerprint(as)
 	c.mu.Lock()
-	if c.valid && c.pos == pos && c.assigned == assigned {
-		in := c.users[userID]
-		c.mu.Unlock()
-		return in, nil
-	}
-	refresh := time.Since(c.tried) >= time.Second
+	users := c.users
+	current := c.valid && c.pos == pos && c.assigned == assigned
+	refresh := !current && time.Since(c.tried) >= time.Second
 	if refresh {
 		c.tried = time.Now()
 	}
 	c.mu.Unlock()
-	if !refresh {
-		apps, err := c.st.AppsOfUser(ctx, userID)
-		return slices.Contains(apps, c.appID), err
+	if !current && !refresh {
+		return nil, false, nil
+	}
+	if refresh {
+		ids, err := c.st.AppUsers(ctx, c.appID)
+		if err != nil {
+			return nil, false, err
+		}
+		if users, err = c.keep(ctx, pos, assigned, ids); err != nil {
+			return nil, false, err
+		}
+	}
+	out := make(map[string]bool, len(userIDs))
+	for _, id := range userIDs {
+		out[id] = users[id]
+	}
+	return out, true, nil
+}
+
+// read reads the ids of the users in scope of the app, as AppUsers does,
+// and keeps them for inScopeAll: the scope job reads them anyway, and the
+// pushes it queues then ask the cache.
+func (c *scopeCache) read(ctx context.Context) ([]string, error) {
+	pos, as, err := c.st.ScopeStamp(ctx, c.appID)
+	if err != nil {
+		return nil, err
 	}
 	ids, err := c.st.AppUsers(ctx, c.appID)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
+	if _, err := c.keep(ctx, pos, fingerprint(as), ids); err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.tried = time.Now()
+	c.mu.Unlock()
+	return ids, nil
+}
+
+// keep keeps ids, the app's users read after the scope stamp (pos,
+// assigned), as the cache's answers — valid only when no write came
+// between the stamp and the feed position it reads now — and returns them
+// as a set.
+func (c *scopeCache) keep(ctx context.Context, pos int64, assigned string, ids []string) (map[string]bool, error) {
 	after, err := c.st.FeedPosition(ctx)
 	if err != nil {
-		return false, err
+		return nil, err
 	}
 	users := make(map[string]bool, len(ids))
 	for _, id := range ids {
 		users[id] = true
 	}
 	c.mu.Lock()
-	// Kept only when no write came between the two positions.
 	c.valid, c.pos, c.assigned, c.users = after == pos, pos, assigned, users
 	c.mu.Unlock()
-	return users[userID], nil
+	return users, nil
 }
 
 // fingerprint names a set of assignments.

@@ -41,11 +41,8 @@ func (e *Engine) userState(ctx context.Context, a *store.App, userID string, inS
 	if err != nil {
 		return nil, nil, wanted{}, fmt.Errorf("reading the account of user %s: %w", userID, err)
 	}
-	var w wanted
-	switch {
-	case u == nil:
-		w.why = "the user is no longer in the hub"
-		return u, acct, w, nil
+	if u == nil {
+		return u, acct, wantedOf(nil, false), nil
 	}
 	if inScope == nil {
 		inScope = func(ctx context.Context, userID string) (bool, error) {
@@ -53,11 +50,22 @@ func (e *Engine) userState(ctx context.Context, a *store.App, userID string, inS
 			return slices.Contains(apps, a.ID), err
 		}
 	}
-	if w.inScope, err = inScope(ctx, userID); err != nil {
+	in, err := inScope(ctx, userID)
+	if err != nil {
 		return nil, nil, wanted{}, fmt.Errorf("the apps of user %s: %w", userID, err)
 	}
+	return u, acct, wantedOf(u, in), nil
+}
+
+// wantedOf is what an app should hold of user u (nil: the hub has none),
+// in scope of the app or not.
+func wantedOf(u *store.User, inScope bool) wanted {
+	w := wanted{inScope: inScope}
 	switch {
-	case !w.inScope:
+	case u == nil:
+		w.inScope = false
+		w.why = "the user is no longer in the hub"
+	case !inScope:
 		w.why = "the user is not assigned to the app (directly or through a group)"
 	case u.Status != store.StatusActive:
 		w.why = fmt.Sprintf("the user is %s in the hub", u.Status)
@@ -65,7 +73,82 @@ func (e *Engine) userState(ctx context.Context, a *store.App, userID string, inS
 		w.active = true
 		w.why = "the user is assigned and active"
 	}
-	return u, acct, w, nil
+	return w
+}
+
+// userRead is what the read of a claimed batch found for one user job:
+// the user (nil: the hub has none), its account in the app (nil: none),
+// and, when scoped, whether it is in scope of the app.
+type userRead struct {
+	user            *store.User
+	acct            *store.Account
+	scoped, inScope bool
+}
+
+// readUsers reads what the user jobs among a claimed batch push — their
+// users, accounts and scope — in a few queries for the whole batch instead
+// of a few per job, keyed by user id. Read after the claim committed, it
+// is as fresh as a job's own read at its start: a change committed after
+// it (a user's, a membership's, an assignment's) queues the user's job
+// while it is still running, marking it Again, so that it runs once more
+// (the feed does, and the scope job for every running user job). nil when
+// a read failed: each job reads its own then.
+func (r *appRunner) readUsers(ctx context.Context, jobs []*store.Job) map[string]*userRead {
+	var ids []string
+	for _, j := range jobs {
+		if j.Kind == store.JobUser {
+			ids = append(ids, j.Target)
+		}
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	in, scoped, err := r.scopes.inScopeAll(ctx, ids)
+	if err != nil {
+		r.log.Warn("reading the scope of a batch of jobs", "jobs", len(ids), "err", err)
+		return nil
+	}
+	users, err := r.e.st.GetUsers(ctx, ids)
+	if err != nil {
+		r.log.Warn("reading the users of a batch of jobs", "jobs", len(ids), "err", err)
+		return nil
+	}
+	accounts, err := r.e.st.GetAccounts(ctx, r.app.ID, ids)
+	if err != nil {
+		r.log.Warn("reading the accounts of a batch of jobs", "jobs", len(ids), "err", err)
+		return nil
+	}
+	out := make(map[string]*userRead, len(ids))
+	for _, id := range ids {
+		out[id] = &userRead{scoped: scoped, inScope: in[id]}
+	}
+	for _, u := range users {
+		if ur := out[u.ID]; ur != nil {
+			ur.user = u
+		}
+	}
+	for _, a := range accounts {
+		if ur := out[a.UserID]; ur != nil {
+			ur.acct = a
+		}
+	}
+	return out
+}
+
+// userState is Engine.userState for a push: from the read of its batch
+// when there is one, through the runner's scope cache.
+func (r *appRunner) userState(ctx context.Context, userID string, read *userRead) (*store.User, *store.Account, wanted, error) {
+	switch {
+	case read == nil:
+		return r.e.userState(ctx, r.app, userID, r.scopes.inScope)
+	case read.user == nil || read.scoped:
+		return read.user, read.acct, wantedOf(read.user, read.inScope), nil
+	}
+	in, err := r.scopes.inScope(ctx, userID)
+	if err != nil {
+		return nil, nil, wanted{}, fmt.Errorf("the apps of user %s: %w", userID, err)
+	}
+	return read.user, read.acct, wantedOf(read.user, in), nil
 }
 
 // usePatch says whether updates use PATCH: the app's setting, else what
@@ -110,9 +193,11 @@ func (r *appRunner) patchMode(ctx context.Context) bool {
 // retry says an earlier attempt of the job may have sent a create whose
 // outcome is unknown (the hub died, or the job failed after it): the
 // account is then looked up before it is created.
-func (r *appRunner) pushUser(ctx context.Context, userID string, retry bool) error {
+//
+// read, when not nil, is what the read of the job's batch found.
+func (r *appRunner) pushUser(ctx context.Context, userID string, retry bool, read *userRead) error {
 	a := r.app
-	u, acct, w, err := r.e.userState(ctx, a, userID, r.scopes.inScope)
+	u, acct, w, err := r.userState(ctx, userID, read)
 	if err != nil {
 		return err
 	}

@@ -50,6 +50,9 @@ type Provisioning interface {
 
 	// GetAccount returns the account of a user in an app, or ErrNotFound.
 	GetAccount(ctx context.Context, appID int64, userID string) (*Account, error)
+	// GetAccounts returns the accounts in an app of the users of userIDs
+	// that have one, ordered by user id.
+	GetAccounts(ctx context.Context, appID int64, userIDs []string) ([]*Account, error)
 	// GetAccountByRemoteID returns the account with this remote id, or
 	// ErrNotFound.
 	GetAccountByRemoteID(ctx context.Context, appID int64, remoteID string) (*Account, error)
@@ -157,6 +160,14 @@ type Provisioning interface {
 	// with them; jobs the owner no longer holds stay as they are (their
 	// accounts are stored all the same). It returns how many it completed.
 	CompleteJobs(ctx context.Context, owner string, now time.Time, done []JobResult) (int, error)
+	// CycleJobs is a job runner's one transaction: it completes c.Done as
+	// CompleteJobs does, then claims up to c.Limit due jobs of c.AppID as
+	// ClaimJobs does (none when c.Limit is 0: the app is not read either),
+	// and returns how many it completed, the jobs it claimed, and the app's
+	// status and UpdatedAt as the claim read them, so that a runner learns
+	// without another read that the app changed under it. Unknown app
+	// (with a claim): ErrNotFound, and nothing is completed.
+	CycleJobs(ctx context.Context, c JobCycle) (JobCycleResult, error)
 	// RetryJob puts a job the owner holds back in the queue at nextAt with
 	// the error that stopped it.
 	RetryJob(ctx context.Context, id int64, owner string, nextAt time.Time, lastError string) error
@@ -482,6 +493,35 @@ type JobResult struct {
 	Account *Account
 	// Audit, when set, is appended to the audit trail with the completion.
 	Audit *AuditEvent
+}
+
+// JobCycle is what CycleJobs does: complete Done, jobs Owner holds, at
+// Now, then claim up to Limit due jobs of app AppID for Owner until
+// Now+Lease.
+type JobCycle struct {
+	Owner string
+	Now   time.Time
+	Done  []JobResult
+	AppID int64
+	Lease time.Duration
+	Limit int
+}
+
+// JobCycleResult is what CycleJobs did.
+type JobCycleResult struct {
+	// Completed counts the jobs of Done completed (the others had ended,
+	// or another owner held them).
+	Completed int
+	// Claimed are the jobs claimed, in NextAt order.
+	Claimed []*Job
+	// App is the app as the claim read it (zero without a claim).
+	App AppStamp
+}
+
+// AppStamp is what says an app changed: its status and UpdatedAt.
+type AppStamp struct {
+	Status    AppStatus
+	UpdatedAt time.Time
 }
 
 // JobFilter selects jobs.

@@ -156,6 +156,10 @@ type Store interface {
 	ListUsers(ctx context.Context, f UserFilter) ([]*User, error)
 	// GetUser returns a user by id, or ErrNotFound.
 	GetUser(ctx context.Context, id string) (*User, error)
+	// GetUsers returns the users of ids the hub has (an unknown id is
+	// left out, not an error), ordered by id: a push reads the users of a
+	// claimed batch of jobs at once.
+	GetUsers(ctx context.Context, ids []string) ([]*User, error)
 	// FindUsers returns users whose username equals name, case-insensitively,
 	// in one directory when directoryID is not 0.
 	FindUsers(ctx context.Context, directoryID int64, name string) ([]*User, error)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/idsync/idsync/server/store"
@@ -48,6 +49,18 @@ func (s *Store) GetAccount(ctx context.Context, appID int64, userID string) (*st
 		return nil, noRows(err, "account of user %s in app %d", userID, appID)
 	}
 	return a, nil
+}
+
+// GetAccounts returns the accounts of an app of the users of userIDs
+// that have one, ordered by user id: a few statements, however many users.
+func (s *Store) GetAccounts(ctx context.Context, appID int64, userIDs []string) ([]*store.Account, error) {
+	out, err := queryIn(ctx, s.rd, `SELECT `+accountCols+` FROM accounts WHERE app_id = ? AND user_id IN (`,
+		[]any{appID}, userIDs, scanAccount, fmt.Sprintf("reading the accounts of %d users in app %d", len(userIDs), appID))
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b *store.Account) int { return strings.Compare(a.UserID, b.UserID) })
+	return slices.CompactFunc(out, func(a, b *store.Account) bool { return a.UserID == b.UserID }), nil
 }
 
 // GetAccountByRemoteID returns the account of an app with this remote id,

@@ -170,63 +170,92 @@ var claims atomic.Uint64
 // store.ErrNotFound. It also prunes done jobs older than a day, a bounded
 // number at a time, when the queue runs dry and every pruneEvery claims.
 func (s *Store) ClaimJobs(ctx context.Context, appID int64, owner string, now time.Time, lease time.Duration, limit int) ([]*store.Job, error) {
-	limit = max(limit, 1)
-	prune := claims.Add(1)%pruneEvery == 1
 	var out []*store.Job
 	err := s.inTx(ctx, func(tx runner) error {
-		out = nil
-		var status store.AppStatus
-		if err := tx.row(ctx, `SELECT status FROM apps WHERE id = ?`, appID).Scan(&status); err != nil {
-			return noRows(err, "app %d", appID)
-		}
-		if status == store.AppPaused {
-			return nil
-		}
-		// Two picks, each in NextAt order from the jobs_due index; the
-		// rows picked but not taken stay locked until commit.
-		var picked []*store.Job
-		for _, due := range []string{dueQueued, dueExpired} {
-			rows, err := tx.query(ctx, pickQuery(due, s.d.SkipLocked), appID, tx.t(now), limit)
-			if err != nil {
-				return fmt.Errorf("picking jobs of app %d: %w", appID, err)
-			}
-			jobs, err := collect(rows, func(sc scanner) (*store.Job, error) {
-				j := &store.Job{}
-				err := sc.Scan(&j.ID, scanTime{&j.NextAt})
-				return j, err
-			}, fmt.Sprintf("picking jobs of app %d", appID))
-			if err != nil {
-				return err
-			}
-			picked = append(picked, jobs...)
-		}
-		slices.SortFunc(picked, byNextAt)
-		picked = picked[:min(limit, len(picked))]
-		if len(picked) > 0 {
-			ids := make([]any, len(picked))
-			for i, j := range picked {
-				ids[i] = j.ID
-			}
-			rows, err := tx.query(ctx, `UPDATE jobs SET state = 'running', owner = ?, lease_until = ?,
-				attempts = attempts + 1, updated_at = ? WHERE id IN (`+marks(len(ids))+`) RETURNING `+jobCols,
-				append([]any{owner, tx.t(now.Add(lease)), tx.t(now)}, ids...)...)
-			if err != nil {
-				return fmt.Errorf("claiming jobs of app %d: %w", appID, err)
-			}
-			if out, err = collect(rows, scanJob, fmt.Sprintf("claiming jobs of app %d", appID)); err != nil {
-				return err
-			}
-			slices.SortFunc(out, byNextAt)
-		}
-		if prune || len(out) < limit {
-			_, err := tx.exec(ctx, pruneQuery(s.d.SkipLocked), tx.t(now.Add(-keepDone)), pruneBatch)
-			if err != nil {
-				return fmt.Errorf("pruning done jobs: %w", err)
-			}
-		}
-		return nil
+		var err error
+		out, _, err = s.claimJobs(ctx, tx, appID, owner, now, lease, max(limit, 1))
+		return err
 	})
 	return out, err
+}
+
+// CycleJobs completes c.Done as CompleteJobs does, then claims up to
+// c.Limit jobs of c.AppID as ClaimJobs does (none when c.Limit is 0), in
+// one transaction; see store.Store.
+func (s *Store) CycleJobs(ctx context.Context, c store.JobCycle) (store.JobCycleResult, error) {
+	var out store.JobCycleResult
+	err := s.inTx(ctx, func(tx runner) error {
+		out = store.JobCycleResult{}
+		var err error
+		if out.Completed, err = s.completeJobs(ctx, tx, c.Owner, c.Now, c.Done); err != nil {
+			return err
+		}
+		if c.Limit > 0 {
+			out.Claimed, out.App, err = s.claimJobs(ctx, tx, c.AppID, c.Owner, c.Now, c.Lease, c.Limit)
+		}
+		return err
+	})
+	if err != nil {
+		return store.JobCycleResult{}, s.refErr(err, "completing %d jobs and claiming up to %d of app %d", len(c.Done), c.Limit, c.AppID)
+	}
+	return out, nil
+}
+
+// claimJobs is ClaimJobs in tx; it also returns the app's status and
+// UpdatedAt as it read them.
+func (s *Store) claimJobs(ctx context.Context, tx runner, appID int64, owner string, now time.Time, lease time.Duration, limit int) ([]*store.Job, store.AppStamp, error) {
+	prune := claims.Add(1)%pruneEvery == 1
+	var app store.AppStamp
+	if err := tx.row(ctx, `SELECT status, updated_at FROM apps WHERE id = ?`, appID).Scan(&app.Status, scanTime{&app.UpdatedAt}); err != nil {
+		return nil, app, noRows(err, "app %d", appID)
+	}
+	if app.Status == store.AppPaused {
+		return nil, app, nil
+	}
+	// Two picks, each in NextAt order from the jobs_due index; the rows
+	// picked but not taken stay locked until commit.
+	var picked []*store.Job
+	for _, due := range []string{dueQueued, dueExpired} {
+		rows, err := tx.query(ctx, pickQuery(due, s.d.SkipLocked), appID, tx.t(now), limit)
+		if err != nil {
+			return nil, app, fmt.Errorf("picking jobs of app %d: %w", appID, err)
+		}
+		jobs, err := collect(rows, func(sc scanner) (*store.Job, error) {
+			j := &store.Job{}
+			err := sc.Scan(&j.ID, scanTime{&j.NextAt})
+			return j, err
+		}, fmt.Sprintf("picking jobs of app %d", appID))
+		if err != nil {
+			return nil, app, err
+		}
+		picked = append(picked, jobs...)
+	}
+	slices.SortFunc(picked, byNextAt)
+	picked = picked[:min(limit, len(picked))]
+	var out []*store.Job
+	if len(picked) > 0 {
+		ids := make([]any, len(picked))
+		for i, j := range picked {
+			ids[i] = j.ID
+		}
+		rows, err := tx.query(ctx, `UPDATE jobs SET state = 'running', owner = ?, lease_until = ?,
+			attempts = attempts + 1, updated_at = ? WHERE id IN (`+marks(len(ids))+`) RETURNING `+jobCols,
+			append([]any{owner, tx.t(now.Add(lease)), tx.t(now)}, ids...)...)
+		if err != nil {
+			return nil, app, fmt.Errorf("claiming jobs of app %d: %w", appID, err)
+		}
+		if out, err = collect(rows, scanJob, fmt.Sprintf("claiming jobs of app %d", appID)); err != nil {
+			return nil, app, err
+		}
+		slices.SortFunc(out, byNextAt)
+	}
+	if prune || len(out) < limit {
+		_, err := tx.exec(ctx, pruneQuery(s.d.SkipLocked), tx.t(now.Add(-keepDone)), pruneBatch)
+		if err != nil {
+			return nil, app, fmt.Errorf("pruning done jobs: %w", err)
+		}
+	}
+	return out, app, nil
 }
 
 // jobMissing tells why a change of job id held by owner changed nothing:
@@ -287,8 +316,25 @@ func (s *Store) CompleteJob(ctx context.Context, id int64, owner string, now tim
 // count per kind of activity — in the few shapes chunks cuts them to, so
 // that they stay prepared.
 func (s *Store) CompleteJobs(ctx context.Context, owner string, now time.Time, done []store.JobResult) (int, error) {
-	t := s.wr.t(now)
-	stamp := s.wr.t(time.Now().UTC().Truncate(time.Microsecond))
+	completed := 0
+	err := s.inTx(ctx, func(tx runner) error {
+		var err error
+		completed, err = s.completeJobs(ctx, tx, owner, now, done)
+		return err
+	})
+	if err != nil {
+		return 0, s.refErr(err, "completing %d jobs", len(done))
+	}
+	return completed, nil
+}
+
+// completeJobs is CompleteJobs in tx.
+func (s *Store) completeJobs(ctx context.Context, tx runner, owner string, now time.Time, done []store.JobResult) (int, error) {
+	if len(done) == 0 {
+		return 0, nil
+	}
+	t := tx.t(now)
+	stamp := tx.t(time.Now().UTC().Truncate(time.Microsecond))
 	// One account per app and user, the last: PostgreSQL refuses an
 	// upsert that meets a row twice.
 	type accountKey struct {
@@ -312,84 +358,75 @@ func (s *Store) CompleteJobs(ctx context.Context, owner string, now time.Time, d
 	for i, d := range done {
 		ids[i] = d.ID
 	}
-	completed := 0
-	err := s.inTx(ctx, func(tx runner) error {
-		completed = 0
-		err := chunks(accounts, s.d.MaxParams/11, func(part []*store.Account) error {
-			args := make([]any, 0, 11*len(part))
-			for _, a := range part {
-				args = append(args, a.AppID, a.UserID, a.RemoteID, string(a.State), a.Pushed,
-					a.Hash, a.Linked, a.LastError, stamp, stamp, tx.t(a.DeactivatedAt))
-			}
-			_, err := tx.exec(ctx, accountsUpsert(len(part)), args...)
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("storing the accounts of %d jobs: %w", len(accounts), err)
+	err := chunks(accounts, s.d.MaxParams/11, func(part []*store.Account) error {
+		args := make([]any, 0, 11*len(part))
+		for _, a := range part {
+			args = append(args, a.AppID, a.UserID, a.RemoteID, string(a.State), a.Pushed,
+				a.Hash, a.Linked, a.LastError, stamp, stamp, tx.t(a.DeactivatedAt))
 		}
-		ended := map[int64]bool{}
-		err = chunks(ids, s.d.MaxParams-4, func(part []int64) error {
-			args := []any{t, t, t, owner}
-			for _, id := range part {
-				args = append(args, id)
-			}
-			rows, err := tx.query(ctx, completeJobs+`owner = ? AND state = 'running' AND id IN (`+marks(len(part))+`) RETURNING id`, args...)
-			if err != nil {
-				return err
-			}
-			got, err := collect(rows, func(sc scanner) (int64, error) {
-				var id int64
-				err := sc.Scan(&id)
-				return id, err
-			}, "completing jobs")
-			for _, id := range got {
-				ended[id] = true
-			}
-			return err
-		})
-		if err != nil {
-			return fmt.Errorf("completing %d jobs: %w", len(ids), err)
-		}
-		completed = len(ended)
-		var events []*store.AuditEvent
-		type countKey struct {
-			kind string
-			app  int64
-		}
-		counts := map[countKey]int64{}
-		for _, d := range done {
-			if e := d.Audit; e != nil && ended[d.ID] {
-				e.At = now
-				events = append(events, e)
-				counts[countKey{activityOf(e.Action), e.AppID}]++
-			}
-		}
-		if err := chunks(events, s.d.MaxParams/6, func(part []*store.AuditEvent) error {
-			args := make([]any, 0, 6*len(part))
-			for _, e := range part {
-				args = append(args, auditArgs(tx, e)...)
-			}
-			_, err := tx.exec(ctx, `INSERT INTO audit_events (at, actor, action, target, outcome, detail) VALUES `+
-				rowMarks(len(part), 6), args...)
-			return err
-		}); err != nil {
-			return fmt.Errorf("auditing %d jobs: %w", len(events), err)
-		}
-		// In one order, so that two replicas take the rows' locks alike.
-		keys := slices.SortedFunc(maps.Keys(counts), func(a, b countKey) int {
-			return cmp.Or(strings.Compare(a.kind, b.kind), cmp.Compare(a.app, b.app))
-		})
-		for _, k := range keys {
-			if err := bumpActivity(ctx, tx, now, k.kind, k.app, counts[k]); err != nil {
-				return err
-			}
-		}
-		return nil
+		_, err := tx.exec(ctx, accountsUpsert(len(part)), args...)
+		return err
 	})
 	if err != nil {
-		return 0, s.refErr(err, "completing %d jobs", len(done))
+		return 0, fmt.Errorf("storing the accounts of %d jobs: %w", len(accounts), err)
 	}
-	return completed, nil
+	ended := map[int64]bool{}
+	err = chunks(ids, s.d.MaxParams-4, func(part []int64) error {
+		args := []any{t, t, t, owner}
+		for _, id := range part {
+			args = append(args, id)
+		}
+		rows, err := tx.query(ctx, completeJobs+`owner = ? AND state = 'running' AND id IN (`+marks(len(part))+`) RETURNING id`, args...)
+		if err != nil {
+			return err
+		}
+		got, err := collect(rows, func(sc scanner) (int64, error) {
+			var id int64
+			err := sc.Scan(&id)
+			return id, err
+		}, "completing jobs")
+		for _, id := range got {
+			ended[id] = true
+		}
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("completing %d jobs: %w", len(ids), err)
+	}
+	var events []*store.AuditEvent
+	type countKey struct {
+		kind string
+		app  int64
+	}
+	counts := map[countKey]int64{}
+	for _, d := range done {
+		if e := d.Audit; e != nil && ended[d.ID] {
+			e.At = now
+			events = append(events, e)
+			counts[countKey{activityOf(e.Action), e.AppID}]++
+		}
+	}
+	if err := chunks(events, s.d.MaxParams/6, func(part []*store.AuditEvent) error {
+		args := make([]any, 0, 6*len(part))
+		for _, e := range part {
+			args = append(args, auditArgs(tx, e)...)
+		}
+		_, err := tx.exec(ctx, `INSERT INTO audit_events (at, actor, action, target, outcome, detail) VALUES `+
+			rowMarks(len(part), 6), args...)
+		return err
+	}); err != nil {
+		return 0, fmt.Errorf("auditing %d jobs: %w", len(events), err)
+	}
+	// In one order, so that two replicas take the rows' locks alike.
+	keys := slices.SortedFunc(maps.Keys(counts), func(a, b countKey) int {
+		return cmp.Or(strings.Compare(a.kind, b.kind), cmp.Compare(a.app, b.app))
+	})
+	for _, k := range keys {
+		if err := bumpActivity(ctx, tx, now, k.kind, k.app, counts[k]); err != nil {
+			return 0, err
+		}
+	}
+	return len(ended), nil
 }
 
 // RetryJob puts a job owner holds back in the queue at nextAt with the

@@ -180,6 +180,17 @@ func (s *Store) GetUser(ctx context.Context, id string) (*store.User, error) {
 	return u, nil
 }
 
+// GetUsers returns the users of ids the hub has, ordered by id: a few
+// statements, however many ids.
+func (s *Store) GetUsers(ctx context.Context, ids []string) ([]*store.User, error) {
+	out, err := queryIn(ctx, s.rd, userSelect+` AND o.id IN (`, nil, ids, scanUser, fmt.Sprintf("reading %d users", len(ids)))
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b *store.User) int { return strings.Compare(a.ID, b.ID) })
+	return slices.CompactFunc(out, func(a, b *store.User) bool { return a.ID == b.ID }), nil
+}
+
 // FindUsers returns the users whose username equals name case-insensitively,
 // in one directory when directoryID is not 0, ordered by id.
 func (s *Store) FindUsers(ctx context.Context, directoryID int64, name string) ([]*store.User, error) {

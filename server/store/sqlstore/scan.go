@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"math/bits"
@@ -124,6 +125,34 @@ func chunks[T any](items []T, size int, fn func([]T) error) error {
 		items = items[n:]
 	}
 	return nil
+}
+
+// queryIn runs q, which ends in an IN list's "IN (", over ids part by
+// part, at most stmtRows at a time, with args before each part, and
+// collects what scan reads. A part shorter than stmtRows is padded with
+// its last id to a power of two (an IN list counts a value once), so that
+// a few statements, kept prepared, serve parts of every length.
+func queryIn[T any](ctx context.Context, r runner, q string, args []any, ids []string, scan func(scanner) (T, error), what string) ([]T, error) {
+	var out []T
+	for len(ids) > 0 {
+		part := ids[:min(len(ids), stmtRows)]
+		ids = ids[len(part):]
+		n := 1 << bits.Len(uint(len(part)-1))
+		all := append(make([]any, 0, len(args)+n), args...)
+		for i := range n {
+			all = append(all, part[min(i, len(part)-1)])
+		}
+		rows, err := r.query(ctx, q+marks(n)+`)`, all...)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		got, err := collect(rows, scan, what)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, got...)
+	}
+	return out, nil
 }
 
 // where is the WHERE clause of a list, from the conditions its filter

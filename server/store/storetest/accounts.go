@@ -16,6 +16,7 @@ import (
 var accountTests = []test{
 	{"PutGet", testAccountPutGet},
 	{"RemoteID", testAccountRemoteID},
+	{"ManyAtOnce", testAccountsManyAtOnce},
 	{"ListCount", testAccountListCount},
 	{"Unmatched", testUnmatched},
 	{"PushedGroups", testPushedGroups},
@@ -31,6 +32,69 @@ func sameAccount(got, want *store.Account) bool {
 	g.CreatedAt, g.UpdatedAt, g.DeactivatedAt, g.Pushed = time.Time{}, time.Time{}, time.Time{}, nil
 	w.CreatedAt, w.UpdatedAt, w.DeactivatedAt, w.Pushed = time.Time{}, time.Time{}, time.Time{}, nil
 	return ok && reflect.DeepEqual(g, w)
+}
+
+// testAccountsManyAtOnce: GetUsers and GetAccounts, what a push reads of
+// a claimed batch, return what GetUser and GetAccount return for each id,
+// once, in id order, leaving out unknown ids, over more ids than one
+// statement carries and with repeats.
+func testAccountsManyAtOnce(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	f := newFixture(t, s, "corp")
+	var objs []*store.Object
+	for i := range 150 {
+		objs = append(objs, newUser(fmt.Sprint("u", i), fmt.Sprintf("user%03d", i)))
+	}
+	f.upsert(f.run(store.RunIncremental), objs...)
+	hr, crm := newApp(t, s, "hr"), newApp(t, s, "crm")
+	var ids, want []string
+	for i := range 150 {
+		u := f.user(fmt.Sprintf("user%03d", i))
+		ids = append(ids, u.ID)
+		if i%3 == 0 {
+			must(t, "PutAccount", s.PutAccount(ctx, &store.Account{AppID: hr.ID, UserID: u.ID, RemoteID: fmt.Sprint("r", i),
+				State: store.AccountActive, Hash: fmt.Sprint("h", i)}))
+			want = append(want, u.ID)
+		}
+		if i%5 == 0 {
+			must(t, "PutAccount", s.PutAccount(ctx, &store.Account{AppID: crm.ID, UserID: u.ID, State: store.AccountCreating}))
+		}
+	}
+	slices.Sort(want)
+	// Every id, repeats and unknown ones among them, in no order.
+	ask := append(slices.Clone(ids), ids[7], "nobody", ids[0], ids[149])
+	slices.Reverse(ask)
+
+	users, err := s.GetUsers(ctx, ask)
+	must(t, "GetUsers", err)
+	if got, want := pluck(users, func(u *store.User) string { return u.ID }), slices.Sorted(slices.Values(ids)); !slices.Equal(got, want) {
+		t.Errorf("GetUsers returned users %v, want %v", got, want)
+	}
+	for _, u := range users[:3] {
+		one, err := s.GetUser(ctx, u.ID)
+		must(t, "GetUser", err)
+		if !reflect.DeepEqual(u, one) {
+			t.Errorf("GetUsers returned %+v, GetUser %+v", u, one)
+		}
+	}
+	accounts, err := s.GetAccounts(ctx, hr.ID, ask)
+	must(t, "GetAccounts", err)
+	if got := pluck(accounts, func(a *store.Account) string { return a.UserID }); !slices.Equal(got, want) {
+		t.Errorf("GetAccounts returned the accounts of %v, want %v", got, want)
+	}
+	for _, a := range accounts {
+		one, err := s.GetAccount(ctx, hr.ID, a.UserID)
+		must(t, "GetAccount", err)
+		if !sameAccount(a, one) {
+			t.Errorf("GetAccounts returned %+v, GetAccount %+v", a, one)
+		}
+	}
+	if got, err := s.GetUsers(ctx, nil); err != nil || len(got) != 0 {
+		t.Errorf("GetUsers(none) = %v, %v; want none", got, err)
+	}
+	if got, err := s.GetAccounts(ctx, hr.ID, []string{"nobody"}); err != nil || len(got) != 0 {
+		t.Errorf("GetAccounts(unknown user) = %v, %v; want none", got, err)
+	}
 }
 
 func testAccountPutGet(t *testing.T, s store.Store) {

@@ -17,6 +17,7 @@ var queueTests = []test{
 	{"EnqueueMany", testQueueEnqueueMany},
 	{"LeasesExtendRelease", testQueueLeasesExtendRelease},
 	{"CompleteJobs", testQueueCompleteJobs},
+	{"CycleJobs", testQueueCycleJobs},
 	{"ConcurrentEnqueue", testQueueConcurrentEnqueue},
 	{"ClaimOrderAndLimit", testQueueClaimOrder},
 	{"Again", testQueueAgain},
@@ -269,6 +270,82 @@ func testQueueCompleteJobs(t *testing.T, s store.Store) {
 	got, err := s.GetAccount(t.Context(), a.ID, w.bob.ID)
 	if err != nil || got.RemoteID != "r-bob" || got.State != store.AccountActive || got.Hash != "h" {
 		t.Errorf("bob's account = %+v, %v; want it stored", got, err)
+	}
+}
+
+// testQueueCycleJobs: one call completes the jobs that ended (with their
+// accounts and audit events, as CompleteJobs) and then claims due jobs (as
+// ClaimJobs) — a job it completed that was marked Again among them, with
+// its account stored — and says what the claim read of the app; without
+// a claim it claims nothing, and a paused app gives none; an unknown app
+// completes nothing.
+func testQueueCycleJobs(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	w := newAppWorld(t, s) // alice's job of crm is queued
+	a := w.crm
+	enqueue(t, s, a.ID, store.JobUser, w.bob.ID, at(0))
+	mine, _ := claim(t, s, a.ID, "w1", at(time.Second), 2)
+	if len(mine) != 2 {
+		t.Fatalf("claimed %d jobs, want 2", len(mine))
+	}
+	enqueue(t, s, a.ID, store.JobUser, mine[0].Target, at(time.Second)) // marked again
+	enqueue(t, s, a.ID, store.JobGroup, w.staff.ID, at(time.Second))
+	acct := &store.Account{AppID: a.ID, UserID: mine[0].Target, RemoteID: "r-0", State: store.AccountActive, Hash: "h0"}
+	done := []store.JobResult{{ID: mine[0].ID, Account: acct,
+		Audit: &store.AuditEvent{Actor: "hub", Action: store.ActivityPushSucceeded, Target: "app:crm"}}, {ID: mine[1].ID}}
+
+	res, err := s.CycleJobs(ctx, store.JobCycle{Owner: "w1", Now: at(time.Minute), Done: done, AppID: a.ID, Lease: time.Minute, Limit: 10})
+	must(t, "CycleJobs", err)
+	if res.Completed != 2 {
+		t.Errorf("CycleJobs completed %d jobs, want 2", res.Completed)
+	}
+	// The group job was due first; the user job marked Again is due at
+	// the cycle's time.
+	if got, want := pluck(res.Claimed, jobTarget), []string{w.staff.ID, mine[0].Target}; !slices.Equal(got, want) {
+		t.Errorf("CycleJobs claimed %v, want %v", got, want)
+	}
+	for _, j := range res.Claimed {
+		if j.State != store.JobRunning || j.Owner != "w1" || j.Attempts != 1 || !sameTime(j.LeaseUntil, at(2*time.Minute)) {
+			t.Errorf("claimed job %+v: want running for w1, attempt 1, leased until %v", j, at(2*time.Minute))
+		}
+	}
+	app, err := s.GetAppByID(ctx, a.ID)
+	must(t, "GetAppByID", err)
+	if res.App.Status != app.Status || !res.App.UpdatedAt.Equal(app.UpdatedAt) {
+		t.Errorf("CycleJobs read the app as %+v, want status %s updated %v", res.App, app.Status, app.UpdatedAt)
+	}
+	if got, err := s.GetAccount(ctx, a.ID, mine[0].Target); err != nil || got.RemoteID != "r-0" || got.Hash != "h0" {
+		t.Errorf("account of the completed job = %+v, %v; want it stored", got, err)
+	}
+	if evs, err := s.ListAudit(ctx, store.AuditFilter{Action: store.ActivityPushSucceeded}); err != nil || len(evs) != 1 {
+		t.Errorf("audit events of the cycle: %d, %v; want 1", len(evs), err)
+	}
+	if got := job(t, s, mine[1].ID); got.State != store.JobDone {
+		t.Errorf("completed job is %s, want done", got.State)
+	}
+
+	// No claim: the jobs complete, nothing is claimed.
+	enqueue(t, s, a.ID, store.JobUser, "u-later", at(time.Minute))
+	res, err = s.CycleJobs(ctx, store.JobCycle{Owner: "w1", Now: at(2 * time.Minute),
+		Done: []store.JobResult{{ID: res.Claimed[0].ID}}, AppID: a.ID, Lease: time.Minute})
+	must(t, "CycleJobs(no claim)", err)
+	if res.Completed != 1 || len(res.Claimed) != 0 {
+		t.Errorf("CycleJobs(no claim) = %+v, want 1 completed, none claimed", res)
+	}
+
+	must(t, "SetAppStatus(paused)", s.SetAppStatus(ctx, a.ID, store.AppPaused, "401"))
+	res, err = s.CycleJobs(ctx, store.JobCycle{Owner: "w1", Now: at(2 * time.Minute), AppID: a.ID, Lease: time.Minute, Limit: 10})
+	must(t, "CycleJobs(paused)", err)
+	if len(res.Claimed) != 0 || res.App.Status != store.AppPaused {
+		t.Errorf("CycleJobs(paused app) = %+v, want nothing claimed and the app paused", res)
+	}
+
+	last, _ := claim(t, s, w.billing.ID, "w1", at(2*time.Minute), 1)
+	_, err = s.CycleJobs(ctx, store.JobCycle{Owner: "w1", Now: at(2 * time.Minute), Done: []store.JobResult{{ID: last[0].ID}},
+		AppID: 999, Lease: time.Minute, Limit: 1})
+	wantErr(t, "CycleJobs(unknown app)", err, store.ErrNotFound)
+	if got := job(t, s, last[0].ID); got.State != store.JobRunning {
+		t.Errorf("job of a failed cycle is %s, want still running", got.State)
 	}
 }
 
