@@ -230,8 +230,9 @@ func (b *bench) scaleRun(ctx context.Context, bins devstack.Binaries, dir string
 		return fmt.Errorf("push: %w", err)
 	}
 
+	// Each phase reset the peak at its start: the row's is the highest.
 	agent, _ := peakRSS(st.agent.Cmd.Process.Pid)
-	row.agentPeak = max(row.agentPeak, agent)
+	row.agentPeak = max(row.agentPeak, agent, row.first.agentPeak, row.again.agentPeak, row.backlog.agentPeak, row.push.agentPeak)
 	if row.hubPeak, err = peakRSS(st.hub.Cmd.Process.Pid); err != nil {
 		return fmt.Errorf("the hub's memory: %w", err)
 	}
