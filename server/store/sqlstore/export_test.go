@@ -18,6 +18,9 @@ var (
 	PickQueuedQuery = pickQuery(dueQueued, "")
 	PickExpired     = pickQuery(dueExpired, "")
 	PruneQuery      = pruneQuery("")
+
+	// The console's counts of a directory.
+	DirectoryStatsQuery = directoryStatsQuery
 )
 
 // Rebind rewrites the placeholders of q for d.

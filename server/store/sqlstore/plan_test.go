@@ -148,6 +148,7 @@ func TestFeedAndQueuePlansUseIndexes(t *testing.T) {
 		{"due queued jobs", sqlstore.PickQueuedQuery, []any{1, 0, 16}, true},
 		{"running jobs with an expired lease", sqlstore.PickExpired, []any{1, 0, 16}, true},
 		{"done jobs to prune", sqlstore.PruneQuery, []any{0, 1000}, false},
+		{"a directory's counts", sqlstore.DirectoryStatsQuery, []any{1}, true},
 	}
 	for _, tc := range tests {
 		plan := explain(t, raw, tc.name, tc.q, tc.args...)
