@@ -1,11 +1,12 @@
 # idsync — run `make help` for the targets.
 SHELL := /usr/bin/env bash
 GO ?= go
-# Every target builds, tests and lints with the Go go.mod requires (its `go`
-# line, e.g. go1.27.3); the go command fetches that toolchain through the
-# module proxy when it is not the installed one. An exported GOTOOLCHAIN
-# wins, but go.mod still refuses an older Go.
-export GOTOOLCHAIN ?= go$(shell awk '$$1 == "go" {print $$2}' go.mod)
+# Every target builds, tests and lints with the Go go.mod names on its
+# `toolchain` line (go1.27.3: the releases before it carry stdlib
+# vulnerabilities `make lint` finds reachable); the go command fetches it
+# through the module proxy when it is not the installed one. An exported
+# GOTOOLCHAIN wins; the `go` line is the oldest Go that compiles the code.
+export GOTOOLCHAIN ?= $(shell awk '$$1 == "toolchain" {print $$2}' go.mod)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X github.com/idsync/idsync/internal/version.Version=$(VERSION)
 CMDS := idsync-agent idsync-hub idsyncctl
@@ -15,7 +16,7 @@ TEST_TIMEOUT ?= 25m
 
 .PHONY: help
 help: ## show this help
-	@echo "Go toolchain: $(GOTOOLCHAIN) (GOTOOLCHAIN; go.mod's go line by default)"
+	@echo "Go toolchain: $(GOTOOLCHAIN) (GOTOOLCHAIN; go.mod's toolchain line by default)"
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
