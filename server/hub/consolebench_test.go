@@ -205,6 +205,8 @@ func BenchmarkConsolePages(b *testing.B) {
 		{"users-next-page", "/users?page=" + q(users.GetNextPageToken())},
 		{"users-search", "/users?q=user0543"},
 		{"users-search-name", "/users?q=given42"},
+		// No user matches: the search passes over every user.
+		{"users-search-nobody", "/users?q=zzzz-nobody"},
 		{"users-suspended", "/users?status=suspended&directory=corp"},
 		{"users-in-group", "/users?group=" + q(nesting)},
 		{"users-in-group-nested", "/users?nested=on&group=" + q(nesting)},
