@@ -94,6 +94,7 @@ func dialect() sqlstore.Dialect {
 		// SQLite's default limit is 32766.
 		MaxParams:         32000,
 		PrepareStatements: true,
+		ScanUserSearch:    true,
 	}
 }
 

@@ -245,25 +245,69 @@ func (s *Store) nestedGroups(ctx context.Context, groupID string) ([]string, err
 	return slices.Sorted(maps.Keys(ids)), nil
 }
 
+// userSearchCols are what a user search compares a prefix with, of the
+// user aliased %[1]s: the name key (lower(username)), then the lower-cased
+// e-mail and names, each the expression of a user search index.
+var userSearchCols = []string{"%[1]s.name_key", "lower(%[1]s.email)", "lower(%[1]s.display_name)", "lower(%[1]s.given_name)", "lower(%[1]s.family_name)"}
+
+// prefixMatch returns the condition on user o that one of userSearchCols
+// starts with p, byte-wise, and appends its arguments to args.
+func (s *Store) prefixMatch(p string, args *[]any) string {
+	alias, join := "x", " UNION "
+	if s.d.ScanUserSearch {
+		// Tested on the covering index's columns, before the table row is
+		// read, by the scan of the index in name order, which stops at the
+		// page's end.
+		alias, join = "o", " OR "
+	}
+	var terms []string
+	for i, col := range userSearchCols {
+		col = fmt.Sprintf(col, alias)
+		if i > 0 {
+			col += s.d.Bytewise
+		}
+		term := col + " >= ? AND " + col + " < ?"
+		if !s.d.ScanUserSearch {
+			// Each column's own index finds its matches (a union of range
+			// scans), rather than one scan of every user in name order
+			// that tests five columns each: a search for one person reads
+			// a few entries, not 100,000.
+			term = "SELECT x.id FROM objects x WHERE x.kind = 'user' AND " + term
+		}
+		terms = append(terms, term)
+		*args = append(*args, p, prefixEnd(p))
+	}
+	if s.d.ScanUserSearch {
+		return " AND (" + strings.Join(terms, join) + ")"
+	}
+	return " AND o.id IN (" + strings.Join(terms, join) + ")"
+}
+
 // SearchUsers returns a page of the users f selects, by name key then id.
 func (s *Store) SearchUsers(ctx context.Context, f store.UserSearch) ([]*store.User, error) {
+	q, args, err := s.searchUsersQuery(ctx, f)
+	if err != nil || q == "" {
+		return nil, err
+	}
+	rows, err := s.rd.query(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("searching users: %w", err)
+	}
+	urs, err := collect(rows, scanUserRow, "searching users")
+	if err != nil {
+		return nil, err
+	}
+	return usersOf(urs), nil
+}
+
+// searchUsersQuery returns SearchUsers' query of f and its arguments, or
+// "" when f selects no one.
+func (s *Store) searchUsersQuery(ctx context.Context, f store.UserSearch) (string, []any, error) {
 	var q strings.Builder
 	var args []any
 	q.WriteString(userSelect)
 	if p := strings.ToLower(strings.TrimSpace(f.Prefix)); p != "" {
-		// Each column's own index finds its matches (a union of range
-		// scans), rather than one scan of every user in name order that
-		// tests five columns each: a search for one person reads a few
-		// entries, not 100,000.
-		var terms []string
-		for _, col := range []string{"x.name_key", "lower(x.email)", "lower(x.display_name)", "lower(x.given_name)", "lower(x.family_name)"} {
-			if col != "x.name_key" {
-				col += s.d.Bytewise
-			}
-			terms = append(terms, "SELECT x.id FROM objects x WHERE x.kind = 'user' AND "+col+" >= ? AND "+col+" < ?")
-			args = append(args, p, prefixEnd(p))
-		}
-		q.WriteString(" AND o.id IN (" + strings.Join(terms, " UNION ") + ")")
+		q.WriteString(s.prefixMatch(p, &args))
 	}
 	if f.DirectoryID != 0 {
 		// Unary plus: the order comes from the name index, not the
@@ -280,7 +324,7 @@ func (s *Store) SearchUsers(ctx context.Context, f store.UserSearch) ([]*store.U
 		if f.Nested {
 			var err error
 			if groups, err = s.nestedGroups(ctx, f.GroupID); err != nil {
-				return nil, err
+				return "", nil, err
 			}
 		}
 		// The users the memberships name, by DN, uid or id, each through
@@ -300,7 +344,7 @@ func (s *Store) SearchUsers(ctx context.Context, f store.UserSearch) ([]*store.U
 	}
 	if f.IDs != nil {
 		if len(f.IDs) == 0 {
-			return nil, nil
+			return "", nil, nil
 		}
 		q.WriteString(" AND o.id IN (" + marks(len(f.IDs)) + ")")
 		args = append(args, anys(f.IDs)...)
@@ -315,13 +359,5 @@ func (s *Store) SearchUsers(ctx context.Context, f store.UserSearch) ([]*store.U
 	}
 	q.WriteString(" ORDER BY o.name_key, o.id LIMIT ?")
 	args = append(args, limit)
-	rows, err := s.rd.query(ctx, q.String(), args...)
-	if err != nil {
-		return nil, fmt.Errorf("searching users: %w", err)
-	}
-	urs, err := collect(rows, scanUserRow, "searching users")
-	if err != nil {
-		return nil, err
-	}
-	return usersOf(urs), nil
+	return q.String(), args, nil
 }

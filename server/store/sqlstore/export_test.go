@@ -1,5 +1,11 @@
 package sqlstore
 
+import (
+	"context"
+
+	"github.com/idsync/idsync/server/store"
+)
+
 // Exported for the query plan tests of package sqlstore_test, which open
 // real backends (this package may not import them).
 var (
@@ -22,6 +28,12 @@ var (
 	// The console's counts of a directory.
 	DirectoryStatsQuery = directoryStatsQuery
 )
+
+// SearchUsersQuery returns the query SearchUsers runs for f, and its
+// arguments.
+func SearchUsersQuery(ctx context.Context, s *Store, f store.UserSearch) (string, []any, error) {
+	return s.searchUsersQuery(ctx, f)
+}
 
 // Rebind rewrites the placeholders of q for d.
 func Rebind(d Dialect, q string) string { return d.rebind(q) }

@@ -24,14 +24,7 @@ import (
 func TestNestingPlansUseIndexes(t *testing.T) {
 	ctx := t.Context()
 	s, raw := openPlanned(t)
-	d := &store.Directory{Name: "corp", Kind: store.KindOpenLDAP}
-	if err := s.CreateDirectory(ctx, d); err != nil {
-		t.Fatalf("CreateDirectory: %v", err)
-	}
-	r := &store.Run{DirectoryID: d.ID, Kind: store.RunFull}
-	if err := s.CreateRun(ctx, r); err != nil {
-		t.Fatalf("CreateRun: %v", err)
-	}
+	d, r := plannedRun(t, s)
 	object := func(kind store.ObjectKind, dn, name string, members ...string) *store.Object {
 		o := &store.Object{Kind: kind, ExternalID: dn, DN: dn, DNKey: dn, Hash: dn, Name: name,
 			Profile: store.Profile{Username: name}, MembersComplete: true}
@@ -177,6 +170,20 @@ func openPlanned(t *testing.T) (*sqlite.Store, *sql.DB) {
 	return s, raw
 }
 
+// plannedRun creates directory corp in s and a full run of it.
+func plannedRun(t *testing.T, s *sqlite.Store) (*store.Directory, *store.Run) {
+	t.Helper()
+	d := &store.Directory{Name: "corp", Kind: store.KindOpenLDAP}
+	if err := s.CreateDirectory(t.Context(), d); err != nil {
+		t.Fatalf("CreateDirectory: %v", err)
+	}
+	r := &store.Run{DirectoryID: d.ID, Kind: store.RunFull}
+	if err := s.CreateRun(t.Context(), r); err != nil {
+		t.Fatalf("CreateRun: %v", err)
+	}
+	return d, r
+}
+
 // explain returns the lines of SQLite's query plan of q.
 func explain(t *testing.T, raw *sql.DB, name, q string, args ...any) []string {
 	t.Helper()
@@ -218,6 +225,111 @@ func wantIndexes(t *testing.T, name string, plan []string, ctes ...string) {
 		}
 		if strings.Contains(line, "AUTOMATIC") {
 			t.Errorf("%s: the plan builds an index: %q in\n%s", name, line, strings.Join(plan, "\n"))
+		}
+	}
+}
+
+// TestUserSearchPlans: on SQLite, the console's user list and search
+// read the users' covering index (name_key, id, …) in its order, with a
+// directory, a status, a prefix and the cursor, and never sort: a page
+// stops at its end rather than reading and sorting every user that
+// matches. A prefix is tested on the index's columns in the same scan
+// (0028 dropped the index per column that the union of range scans used;
+// without them that union would scan the table five times). A group's
+// members are found first, each by one object's key, and only they are
+// read and sorted.
+func TestUserSearchPlans(t *testing.T) {
+	ctx := t.Context()
+	s, raw := openPlanned(t)
+	d, r := plannedRun(t, s)
+	var objs []*store.Object
+	group := &store.Object{Kind: store.ObjectGroup, ExternalID: "cn=staff", DN: "cn=staff", DNKey: "cn=staff", Hash: "g",
+		Name: "staff", MembersComplete: true}
+	for i := range 100 {
+		dn := fmt.Sprintf("uid=user%03d,dc=example,dc=org", i)
+		objs = append(objs, &store.Object{Kind: store.ObjectUser, ExternalID: dn, DN: dn, DNKey: dn, Hash: dn,
+			Name: fmt.Sprintf("user%03d", i), Profile: store.Profile{Username: fmt.Sprintf("user%03d", i),
+				Email: fmt.Sprintf("user%03d@example.org", i), GivenName: "Given", FamilyName: "Family", DisplayName: "Given Family"}})
+		group.Members = append(group.Members, store.MemberRef{Value: dn, Key: "dn:" + dn})
+	}
+	if _, err := s.ApplyBatch(ctx, &store.Batch{RunID: r.ID, Sequence: 1, Upserts: append(objs, group)}); err != nil {
+		t.Fatalf("ApplyBatch: %v", err)
+	}
+	gs, err := s.FindGroups(ctx, d.ID, "staff")
+	if err != nil || len(gs) != 1 {
+		t.Fatalf("FindGroups(staff): %v, %v", gs, err)
+	}
+	after := store.UserSearch{AfterKey: "user050", AfterID: "some id"}
+	tests := []struct {
+		name      string
+		f         store.UserSearch
+		byMembers bool // a group's members found first
+	}{
+		{"every user", store.UserSearch{}, false},
+		{"the next page", after, false},
+		{"a directory's", store.UserSearch{DirectoryID: d.ID}, false},
+		{"a status", store.UserSearch{Status: store.StatusSuspended}, false},
+		{"a prefix", store.UserSearch{Prefix: "given"}, false},
+		{"a prefix, the next page", store.UserSearch{Prefix: "given", AfterKey: after.AfterKey, AfterID: after.AfterID}, false},
+		{"a prefix in a directory, of a status", store.UserSearch{Prefix: "given", DirectoryID: d.ID, Status: store.StatusActive}, false},
+		{"a group's members", store.UserSearch{GroupID: gs[0].ID}, true},
+		{"a group's members, nested, the next page", store.UserSearch{GroupID: gs[0].ID, Nested: true,
+			AfterKey: after.AfterKey, AfterID: after.AfterID}, true},
+		{"a prefix in a group", store.UserSearch{Prefix: "given", GroupID: gs[0].ID}, true},
+	}
+	for _, tc := range tests {
+		q, args, err := sqlstore.SearchUsersQuery(ctx, s.Store, tc.f)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		plan := explain(t, raw, tc.name, q, args...)
+		wantIndexes(t, tc.name, plan)
+		wantMemberProbes(t, tc.name, plan)
+		if tc.byMembers {
+			wantUsersRead(t, tc.name, plan, "SEARCH o USING INDEX sqlite_autoindex_objects_1 (id=?)", false)
+		} else {
+			wantUsersRead(t, tc.name, plan, "SCAN o USING INDEX objects_user_search", true)
+		}
+	}
+}
+
+// userSearchScan matches the plan line of the user search's outer loop
+// over objects o.
+var userSearchScan = regexp.MustCompile(`^(?:SCAN|SEARCH) o\b`)
+
+// wantUsersRead fails t unless plan reads users o once, by a line that
+// starts with want, and, when ordered, sorts nothing for the ORDER BY.
+func wantUsersRead(t *testing.T, name string, plan []string, want string, ordered bool) {
+	t.Helper()
+	var outer []string
+	for _, line := range plan {
+		if userSearchScan.MatchString(line) {
+			outer = append(outer, line)
+		}
+		if ordered && strings.Contains(line, "TEMP B-TREE FOR") && strings.Contains(line, "ORDER BY") {
+			t.Errorf("%s: the plan sorts: %q in\n%s", name, line, strings.Join(plan, "\n"))
+		}
+	}
+	if len(outer) != 1 || !strings.HasPrefix(outer[0], want) {
+		t.Errorf("%s: users are read by %q, want %q, in\n%s", name, outer, want, strings.Join(plan, "\n"))
+	}
+}
+
+// memberSearch matches a plan line that searches objects x, a member of
+// a group, through an index, with the index's constrained columns.
+var memberSearch = regexp.MustCompile(`^SEARCH x USING (?:COVERING )?INDEX \S+ \((.*)\)`)
+
+// wantMemberProbes fails t when plan finds a group's members x by
+// anything but one object's key (dn_key, name_key).
+func wantMemberProbes(t *testing.T, name string, plan []string) {
+	t.Helper()
+	for _, line := range plan {
+		if strings.HasPrefix(line, "SCAN x") {
+			t.Errorf("%s: the plan scans the objects for members: %q in\n%s", name, line, strings.Join(plan, "\n"))
+		}
+		m := memberSearch.FindStringSubmatch(line)
+		if m != nil && !strings.HasPrefix(m[1], "dn_key=") && !strings.HasPrefix(m[1], "name_key=") {
+			t.Errorf("%s: the plan finds members by %q, not by one object's key, in\n%s", name, m[1], strings.Join(plan, "\n"))
 		}
 	}
 }

@@ -193,8 +193,10 @@ func testSearchUsers(t *testing.T, s store.Store) {
 		u.Profile.Email, u.Profile.DisplayName, u.Profile.GivenName, u.Profile.FamilyName = email, display, "", ""
 		return rehash(u)
 	}
+	dora := mk("4", "dora", "dora@example.org", "Dora Ng")
+	dora.Profile.GivenName, dora.Profile.FamilyName = "Theodora", "Ngata"
 	f.upsert(run, mk("1", "ann", "ann@example.org", "Ann Lee"), mk("2", "Bob", "robert@example.org", "Bob Stone"),
-		mk("3", "carl", "c@example.org", "Annika Carl"), mk("4", "dora", "dora@example.org", "Dora Ng"),
+		mk("3", "carl", "c@example.org", "Annika Carl"), rehash(dora),
 		newGroup("g1", "staff", dnMember(userDN("Bob")), dnMember(userDN("dora"))),
 		newGroup("g2", "everyone", dnMember(userDN("carl")), dnMember(groupDN("staff"))),
 		newGroup("g3", "top", dnMember(groupDN("everyone"))))
@@ -213,6 +215,11 @@ func testSearchUsers(t *testing.T, s store.Store) {
 		{"a username prefix, any case", store.UserSearch{Prefix: "BO"}, []string{"Bob"}},
 		{"an e-mail prefix", store.UserSearch{Prefix: "rob"}, []string{"Bob"}},
 		{"a display name prefix", store.UserSearch{Prefix: "ann"}, []string{"ann", "carl"}},
+		{"a given name prefix", store.UserSearch{Prefix: "theo"}, []string{"dora"}},
+		{"a family name prefix", store.UserSearch{Prefix: "NGAT"}, []string{"dora"}},
+		{"a prefix, the next page", store.UserSearch{Prefix: "ann", AfterKey: "ann", AfterID: f.user("ann").ID}, []string{"carl"}},
+		{"a prefix, past its last match", store.UserSearch{Prefix: "ann", AfterKey: "carl", AfterID: f.user("carl").ID}, nil},
+		{"a prefix, a page", store.UserSearch{Prefix: "ann", Limit: 1}, []string{"ann"}},
 		{"nothing matches", store.UserSearch{Prefix: "zz"}, nil},
 		{"a page", store.UserSearch{Limit: 2}, []string{"ann", "Bob"}},
 		{"the next page", store.UserSearch{AfterKey: "bob", AfterID: f.user("Bob").ID, Limit: 2}, []string{"carl", "dora"}},
