@@ -314,8 +314,18 @@ func (e *Engine) Finish(ctx context.Context, id int64) (*store.Run, error) {
 		return e.transition(ctx, id, running, store.RunUpdate{
 			State: store.RunPausedBySafeguard, Message: msg, PendingDeprovision: c.Users})
 	}
-	run, err := e.store.Sweep(ctx, id, running, "")
-	if err != nil {
+	var run *store.Run
+	if c.Users == 0 && c.Groups == 0 {
+		// Nothing to deprovision: the run completes without the sweep's
+		// second pass over the directory (a re-import's most common end).
+		// What a sweep would deprovision cannot grow after the count —
+		// every batch marks what it names seen, and an object created
+		// since the run started counts as seen — so nobody who should go
+		// is kept.
+		if run, err = e.store.TransitionRun(ctx, id, running, store.RunUpdate{State: store.RunCompleted, Finished: true}); err != nil {
+			return nil, e.endErr(ctx, id, "completing", err)
+		}
+	} else if run, err = e.store.Sweep(ctx, id, running, ""); err != nil {
 		return nil, e.endErr(ctx, id, "sweeping", err)
 	}
 	e.notify()

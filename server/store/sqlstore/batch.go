@@ -25,7 +25,7 @@ var objectCols = []string{
 	"id", "directory_id", "kind", "external_id", "dn", "dn_key", "status", "hash",
 	"username", "email", "given_name", "family_name", "display_name", "employee_number",
 	"department", "title", "manager", "extra", "name", "description", "name_key",
-	"seen_run_id", "seen_at", "created_at", "updated_at", "revision", "captured_at",
+	"created_at", "updated_at", "revision", "captured_at",
 	"deprovisioned_at", "feed_pos", "source_status",
 }
 
@@ -233,21 +233,17 @@ func (a *batchApply) apply(ctx context.Context, maxParams int) error {
 		}
 	}
 
-	// touch is marked seen; stamp is marked seen and captured.
+	// stamp is marked captured: capture found it unchanged.
 	var writes []*store.Object
-	var touch, stamp []string
+	var stamp []string
 	for _, o := range upserts {
 		k, ok := have[o.ExternalID]
 		switch {
 		case !ok:
 			a.res.Created++
 			writes = append(writes, o)
-		case a.capturedSince(k):
+		case a.capturedSince(k), unchanged(k, o) && a.full:
 			a.res.Unchanged++
-			touch = append(touch, o.ExternalID)
-		case unchanged(k, o) && a.full:
-			a.res.Unchanged++
-			touch = append(touch, o.ExternalID)
 		case unchanged(k, o):
 			a.res.Unchanged++
 			stamp = append(stamp, o.ExternalID)
@@ -256,30 +252,32 @@ func (a *batchApply) apply(ctx context.Context, maxParams int) error {
 			writes = append(writes, o)
 		}
 	}
-	// Entry errors of objects the store knows mark them seen, so that a
-	// sweep does not deprovision an object only because it failed to map;
-	// so do the external ids declared present.
-	inBatch := make(map[string]bool, len(upserts))
+	// Every object the batch names that the store holds ends the batch
+	// seen by its run: the upserted (written, unchanged or refused by the
+	// guard); those of entry errors, so that a sweep does not deprovision
+	// an object only because it failed to map; the external ids declared
+	// present.
+	seen := make([]string, 0, len(upserts)+len(a.errs)+len(a.b.Present))
 	for _, o := range upserts {
-		inBatch[o.ExternalID] = true
+		seen = append(seen, o.ExternalID)
 	}
 	for _, e := range a.errs {
-		if _, ok := have[e.ExternalID]; ok && !inBatch[e.ExternalID] {
-			inBatch[e.ExternalID] = true
-			touch = append(touch, e.ExternalID)
+		if e.ExternalID != "" {
+			seen = append(seen, e.ExternalID)
 		}
 	}
 	for _, ext := range a.b.Present {
-		if ext != "" && !inBatch[ext] {
-			inBatch[ext] = true
-			touch = append(touch, ext)
+		if ext != "" {
+			seen = append(seen, ext)
 		}
 	}
+	seen = slices.Compact(slices.Sorted(slices.Values(seen)))
 
 	// The feed position is taken before any row is written or marked
 	// seen: a transaction waiting for it holds no object row that the
-	// one holding it may need.
-	if len(writes) > 0 || len(a.b.Deletes) > 0 || len(a.b.Departed) > 0 {
+	// one holding it may need, and a sweep (which takes it first) never
+	// runs between a batch's read of the store and its marks.
+	if len(writes) > 0 || len(seen) > 0 || len(a.b.Deletes) > 0 || len(a.b.Departed) > 0 {
 		if err := a.feed.take(ctx, a.tx, a.lock); err != nil {
 			return err
 		}
@@ -302,7 +300,6 @@ func (a *batchApply) apply(ctx context.Context, maxParams int) error {
 			a.res.Created--
 		}
 		a.res.Unchanged++
-		touch = append(touch, o.ExternalID)
 	}
 	a.feed.wrote = a.feed.wrote || len(written) > 0
 	for _, o := range written {
@@ -322,14 +319,10 @@ func (a *batchApply) apply(ctx context.Context, maxParams int) error {
 	if err := a.writeMembers(ctx, written, ids, maxParams); err != nil {
 		return err
 	}
-	if a.full {
-		// known marked what the store holds seen as it read it.
-		touch = slices.DeleteFunc(touch, func(ext string) bool { _, ok := have[ext]; return ok })
-	}
-	if err := a.touch(ctx, touch, false, maxParams); err != nil {
+	if err := a.markSeen(ctx, seen, have, ids, maxParams); err != nil {
 		return err
 	}
-	if err := a.touch(ctx, stamp, true, maxParams); err != nil {
+	if err := a.stamp(ctx, stamp, maxParams); err != nil {
 		return err
 	}
 	if err := a.deletes(ctx, maxParams); err != nil {
@@ -410,12 +403,7 @@ func foldMembers(prev, next *store.Object) *store.Object {
 }
 
 // known reads, in one query per chunk, what the store holds of the
-// objects the batch upserts or reports errors for. A full run's batch
-// marks them seen in the same statement (an UPDATE … RETURNING): every one
-// of them ends the batch seen, written, unchanged or refused by the guard,
-// and a re-import that finds everything unchanged then writes each row
-// once instead of reading it and writing it again. That statement takes
-// row locks, so the feed position is taken first, as before any write.
+// objects the batch upserts or reports errors for.
 func (a *batchApply) known(ctx context.Context, upserts []*store.Object, maxParams int) (map[string]known, error) {
 	ext := make([]string, 0, len(upserts)+len(a.errs))
 	for _, o := range upserts {
@@ -430,13 +418,6 @@ func (a *batchApply) known(ctx context.Context, upserts []*store.Object, maxPara
 	const cols = `external_id, id, kind, hash, status, source_status, hold_status, dn_key, captured_at, revision`
 	head, args := `SELECT `+cols+` FROM objects WHERE directory_id = ? AND external_id IN (`, []any{a.dirID}
 	tail := `)`
-	if a.full && len(ext) > 0 {
-		if err := a.feed.take(ctx, a.tx, a.lock); err != nil {
-			return nil, err
-		}
-		head = `UPDATE objects SET seen_run_id = ?, seen_at = ? WHERE directory_id = ? AND external_id IN (`
-		args, tail = []any{a.b.RunID, a.tx.t(a.now), a.dirID}, `) RETURNING `+cols
-	}
 	err := chunks(ext, maxParams-len(args), func(part []string) error {
 		rows, err := a.tx.query(ctx, head+marks(len(part))+tail, append(slices.Clip(args), anys(part)...)...)
 		if err != nil {
@@ -553,7 +534,7 @@ func (a *batchApply) objectArgs(o *store.Object, have map[string]known) ([]any, 
 		id, a.dirID, string(o.Kind), o.ExternalID, o.DN, o.DNKey, string(status(o)), o.Hash,
 		p.Username, p.Email, p.GivenName, p.FamilyName, p.DisplayName, p.EmployeeNumber,
 		p.Department, p.Title, p.Manager, extra, o.Name, o.Description, nameKey,
-		a.b.RunID, t, t, t, 1, a.captured(), deprovisioned, a.feed.pos, string(status(o)),
+		t, t, 1, a.captured(), deprovisioned, a.feed.pos, string(status(o)),
 	}, nil
 }
 
@@ -834,22 +815,60 @@ func (a *batchApply) captured() any {
 	return a.tx.t(a.now)
 }
 
-// touch marks the objects with these external ids seen by the run without
-// rewriting them, and captured now when stamp is set.
-func (a *batchApply) touch(ctx context.Context, ext []string, stamp bool, maxParams int) error {
-	slices.Sort(ext)
-	set, args := "seen_run_id = ?, seen_at = ?", []any{a.b.RunID, a.tx.t(a.now)}
-	if stamp {
-		set, args = set+", captured_at = ?", append(args, a.tx.t(a.now))
+// markSeen marks the objects of the directory with these external ids
+// (sorted) seen by the batch's run, now; unknown ones are ignored. One the
+// batch created (in written, not in have) needs no mark: a sweep counts an
+// object created since its run started as seen. The others are marked by
+// their id, in id order (an import's order), those the batch did not read
+// (present ids) through their external id.
+func (a *batchApply) markSeen(ctx context.Context, ext []string, have map[string]known, written map[string]string, maxParams int) error {
+	var ids, other []string
+	for _, e := range ext {
+		if k, ok := have[e]; ok {
+			ids = append(ids, k.id)
+		} else if written[e] == "" {
+			other = append(other, e)
+		}
 	}
-	args = append(args, a.dirID)
+	slices.Sort(ids)
+	run, at := a.b.RunID, a.tx.t(a.now)
+	err := chunks(ids, maxParams/3, func(part []string) error {
+		args := make([]any, 0, 3*len(part))
+		for _, id := range part {
+			args = append(args, id, run, at)
+		}
+		_, err := a.tx.exec(ctx, `INSERT INTO object_seen (object_id, run_id, at) VALUES `+rowMarks(len(part), 3)+`
+			ON CONFLICT (object_id) DO UPDATE SET run_id = excluded.run_id, at = excluded.at`, args...)
+		return err
+	})
+	if err == nil {
+		args := []any{run, at, a.dirID}
+		err = chunks(other, maxParams-len(args), func(part []string) error {
+			_, err := a.tx.exec(ctx, `INSERT INTO object_seen (object_id, run_id, at)
+				SELECT id, ?, ? FROM objects WHERE directory_id = ? AND external_id IN (`+marks(len(part))+`)
+				ON CONFLICT (object_id) DO UPDATE SET run_id = excluded.run_id, at = excluded.at`,
+				append(slices.Clip(args), anys(part)...)...)
+			return err
+		})
+	}
+	if err != nil {
+		return fmt.Errorf("marking objects seen: %w", err)
+	}
+	return nil
+}
+
+// stamp marks the objects with these external ids captured now, without
+// rewriting them otherwise.
+func (a *batchApply) stamp(ctx context.Context, ext []string, maxParams int) error {
+	slices.Sort(ext)
+	args := []any{a.tx.t(a.now), a.dirID}
 	err := chunks(ext, maxParams-len(args), func(part []string) error {
-		_, err := a.tx.exec(ctx, `UPDATE objects SET `+set+` WHERE directory_id = ? AND external_id IN (`+
-			marks(len(part))+`)`, append(args, anys(part)...)...)
+		_, err := a.tx.exec(ctx, `UPDATE objects SET captured_at = ? WHERE directory_id = ? AND external_id IN (`+
+			marks(len(part))+`)`, append(slices.Clip(args), anys(part)...)...)
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("marking objects seen: %w", err)
+		return fmt.Errorf("marking objects captured: %w", err)
 	}
 	return nil
 }

@@ -13,10 +13,16 @@ import (
 
 // sweepable selects, on objects o, what a sweep after a run deprovisions:
 // objects of the run's directory that are not deprovisioned, not seen by
-// the run, and not seen by any batch since it started. Arguments:
-// directory id, run id, run start.
-const sweepable = `o.directory_id = ? AND o.source_status <> 'deprovisioned'
-	AND (o.seen_run_id IS NULL OR o.seen_run_id <> ?) AND (o.seen_at IS NULL OR o.seen_at < ?)`
+// the run, and not seen by any batch since it started — which an object
+// created since then was (its batch marks it by creating it). Arguments:
+// directory id, run start, run id, run start; see sweepArgs.
+const sweepable = `o.directory_id = ? AND o.source_status <> 'deprovisioned' AND o.created_at < ?
+	AND NOT EXISTS (SELECT 1 FROM object_seen s WHERE s.object_id = o.id AND (s.run_id = ? OR s.at >= ?))`
+
+// sweepArgs are sweepable's arguments for run runID of r.
+func sweepArgs(q runner, r sweepRun, runID int64) []any {
+	return []any{r.dirID, q.t(r.started), runID, q.t(r.started)}
+}
 
 // sweepRun is what a sweep needs of its run.
 type sweepRun struct {
@@ -48,7 +54,7 @@ func (s *Store) SweepCandidates(ctx context.Context, runID int64) (store.SweepCo
 		COALESCE(SUM(CASE WHEN o.kind = 'group' AND `+sweepable+` THEN 1 ELSE 0 END), 0),
 		COALESCE(SUM(CASE WHEN o.kind = 'user' THEN 1 ELSE 0 END), 0)
 		FROM objects o WHERE o.directory_id = ? AND o.source_status <> 'deprovisioned'`,
-		r.dirID, runID, s.rd.t(r.started), r.dirID, runID, s.rd.t(r.started), r.dirID,
+		slices.Concat(sweepArgs(s.rd, r, runID), sweepArgs(s.rd, r, runID), []any{r.dirID})...,
 	).Scan(&c.Users, &c.Groups, &c.ActiveUsers)
 	if err != nil {
 		return c, fmt.Errorf("counting the sweep after run %d: %w", runID, err)
@@ -119,8 +125,9 @@ func (s *Store) SweepPresent(ctx context.Context, runID int64) (int64, error) {
 
 // sweepObjects deprovisions the objects sweepable after run r at t, at
 // the next feed position (lock: the dialect's LockRow), and returns how
-// many. The conditions stand on the updated rows themselves, so that
-// PostgreSQL re-checks them on a row a concurrent batch just saw.
+// many. Every batch that marks an object seen takes the feed position
+// first too, so on PostgreSQL no batch marks objects while the sweep
+// reads the marks.
 func sweepObjects(ctx context.Context, tx runner, lock string, r sweepRun, runID int64, t time.Time) (int64, error) {
 	var feed feedPos
 	if err := feed.take(ctx, tx, lock); err != nil {
@@ -129,7 +136,7 @@ func sweepObjects(ctx context.Context, tx runner, lock string, r sweepRun, runID
 	// A held object is deprovisioned already; its source's status follows.
 	rows, err := tx.query(ctx, `UPDATE objects AS o SET status = 'deprovisioned', source_status = 'deprovisioned', updated_at = ?,
 		revision = o.revision + 1, deprovisioned_at = COALESCE(o.deprovisioned_at, ?), feed_pos = ? WHERE `+sweepable+` RETURNING kind, COALESCE(username, ''), dn`,
-		tx.t(t), tx.t(t), feed.pos, r.dirID, runID, tx.t(r.started))
+		append([]any{tx.t(t), tx.t(t), feed.pos}, sweepArgs(tx, r, runID)...)...)
 	if err != nil {
 		return 0, fmt.Errorf("sweeping after run %d: %w", runID, err)
 	}

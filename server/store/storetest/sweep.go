@@ -31,14 +31,15 @@ func testSweep(t *testing.T, s store.Store) {
 	pause()
 	full := f.run(store.RunFull)
 	f.upsert(full, newUser("u1", "alice"), newGroup("g1", "staff"), newUser("u5", "erin"))
-	// An incremental batch after the full run started shows carol exists.
+	// An incremental batch after the full run started shows carol exists,
+	// and creates frank, whom the full run's read never saw.
 	pause()
-	f.upsert(f.run(store.RunIncremental), newUser("u3", "carol"))
+	f.upsert(f.run(store.RunIncremental), newUser("u3", "carol"), newUser("u6", "frank"))
 
 	c, err := s.SweepCandidates(ctx, full.ID)
 	must(t, "SweepCandidates", err)
 	// bob and old unseen; dave already deprovisioned; xavier elsewhere.
-	if want := (store.SweepCount{Users: 1, Groups: 1, ActiveUsers: 4}); c != want {
+	if want := (store.SweepCount{Users: 1, Groups: 1, ActiveUsers: 5}); c != want {
 		t.Errorf("SweepCandidates = %+v, want %+v", c, want)
 	}
 	_, err = s.SweepCandidates(ctx, full.ID+100)
@@ -54,7 +55,7 @@ func testSweep(t *testing.T, s store.Store) {
 	}
 	want := map[string]store.Status{
 		"alice": store.StatusActive, "bob": store.StatusDeprovisioned, "carol": store.StatusActive,
-		"dave": store.StatusDeprovisioned, "erin": store.StatusActive,
+		"dave": store.StatusDeprovisioned, "erin": store.StatusActive, "frank": store.StatusActive,
 	}
 	for name, st := range want {
 		if got := f.user(name).Status; got != st {
