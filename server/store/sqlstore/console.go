@@ -253,12 +253,9 @@ var userSearchCols = []string{"%[1]s.name_key", "lower(%[1]s.email)", "lower(%[1
 // prefixMatch returns the condition on user o that one of userSearchCols
 // starts with p, byte-wise, and appends its arguments to args.
 func (s *Store) prefixMatch(p string, args *[]any) string {
-	alias, join := "x", " UNION "
+	alias := "x"
 	if s.d.ScanUserSearch {
-		// Tested on the covering index's columns, before the table row is
-		// read, by the scan of the index in name order, which stops at the
-		// page's end.
-		alias, join = "o", " OR "
+		alias = "o"
 	}
 	var terms []string
 	for i, col := range userSearchCols {
@@ -266,21 +263,21 @@ func (s *Store) prefixMatch(p string, args *[]any) string {
 		if i > 0 {
 			col += s.d.Bytewise
 		}
-		term := col + " >= ? AND " + col + " < ?"
-		if !s.d.ScanUserSearch {
-			// Each column's own index finds its matches (a union of range
-			// scans), rather than one scan of every user in name order
-			// that tests five columns each: a search for one person reads
-			// a few entries, not 100,000.
-			term = "SELECT x.id FROM objects x WHERE x.kind = 'user' AND " + term
-		}
-		terms = append(terms, term)
+		terms = append(terms, col+" >= ? AND "+col+" < ?")
 		*args = append(*args, p, prefixEnd(p))
 	}
 	if s.d.ScanUserSearch {
-		return " AND (" + strings.Join(terms, join) + ")"
+		// Tested on the covering index's columns, before the table row
+		// is read, by the scan of the index in name order, which stops
+		// at the page's end.
+		return " AND (" + strings.Join(terms, " OR ") + ")"
 	}
-	return " AND o.id IN (" + strings.Join(terms, join) + ")"
+	// Each column's own index finds its matches (a union of range scans),
+	// rather than one scan of every user in name order that tests five
+	// columns each: a search for one person reads a few entries, not
+	// 100,000.
+	const users = "SELECT x.id FROM objects x WHERE x.kind = 'user' AND "
+	return " AND o.id IN (" + users + strings.Join(terms, " UNION "+users) + ")"
 }
 
 // SearchUsers returns a page of the users f selects, by name key then id.
