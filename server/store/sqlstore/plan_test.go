@@ -236,8 +236,8 @@ func wantIndexes(t *testing.T, name string, plan []string, ctes ...string) {
 // matches. A prefix is tested on the index's columns in the same scan
 // (0028 dropped the index per column that the union of range scans used;
 // without them that union would scan the table five times). A group's
-// members are found first, each by one object's key, and only they are
-// read and sorted.
+// members (each found by one object's key) and a scope's ids are read by
+// id first, and only they are sorted.
 func TestUserSearchPlans(t *testing.T) {
 	ctx := t.Context()
 	s, raw := openPlanned(t)
@@ -261,9 +261,9 @@ func TestUserSearchPlans(t *testing.T) {
 	}
 	after := store.UserSearch{AfterKey: "user050", AfterID: "some id"}
 	tests := []struct {
-		name      string
-		f         store.UserSearch
-		byMembers bool // a group's members found first
+		name string
+		f    store.UserSearch
+		byID bool // users found first by id: a group's members, a scope's ids
 	}{
 		{"every user", store.UserSearch{}, false},
 		{"the next page", after, false},
@@ -276,6 +276,7 @@ func TestUserSearchPlans(t *testing.T) {
 		{"a group's members, nested, the next page", store.UserSearch{GroupID: gs[0].ID, Nested: true,
 			AfterKey: after.AfterKey, AfterID: after.AfterID}, true},
 		{"a prefix in a group", store.UserSearch{Prefix: "given", GroupID: gs[0].ID}, true},
+		{"some ids", store.UserSearch{IDs: []string{"a", "b", "c"}}, true},
 	}
 	for _, tc := range tests {
 		q, args, err := sqlstore.SearchUsersQuery(ctx, s.Store, tc.f)
@@ -285,7 +286,7 @@ func TestUserSearchPlans(t *testing.T) {
 		plan := explain(t, raw, tc.name, q, args...)
 		wantIndexes(t, tc.name, plan)
 		wantMemberProbes(t, tc.name, plan)
-		if tc.byMembers {
+		if tc.byID {
 			wantUsersRead(t, tc.name, plan, "SEARCH o USING INDEX sqlite_autoindex_objects_1 (id=?)", false)
 		} else {
 			wantUsersRead(t, tc.name, plan, "SCAN o USING INDEX objects_user_search", true)
