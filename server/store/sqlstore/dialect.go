@@ -44,7 +44,7 @@ type Dialect struct {
 	// ScanUserSearch makes a user search by prefix one scan of the users'
 	// covering index in (name_key, id) order that tests the prefix on
 	// the index's name key and lower-cased e-mail and names, stopping at
-	// the page's end (SQLite: objects_user_search, 0028, which replaced
+	// the page's end (SQLite: objects_user_search, 0030, which replaced
 	// an index per column because each scattered index costs the first
 	// import of 100,000 users 0.4–0.5 s). False: a union of range scans,
 	// one per column's own index (PostgreSQL), which reads a few entries

@@ -234,7 +234,7 @@ func wantIndexes(t *testing.T, name string, plan []string, ctes ...string) {
 // directory, a status, a prefix and the cursor, and never sort: a page
 // stops at its end rather than reading and sorting every user that
 // matches. A prefix is tested on the index's columns in the same scan
-// (0028 dropped the index per column that the union of range scans used;
+// (0030 dropped the index per column that the union of range scans used;
 // without them that union would scan the table five times). A group's
 // members (each found by one object's key) and a scope's ids are read by
 // id first, and only they are sorted.
