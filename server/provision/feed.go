@@ -48,6 +48,22 @@ func (e *Engine) drainFeed(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// With no app, no change calls for a job (queueChanges skips every
+	// page): the cursor moves to the newest position, read before the
+	// apps were, without reading the changes — a first import's 100,000
+	// creates cost the hub a read of each otherwise. An app created
+	// after has no account and nobody in scope until an assignment, whose
+	// scope job reads everything as it then is.
+	head, err := e.st.FeedPosition(ctx)
+	if err != nil {
+		return err
+	}
+	if apps, err := e.st.ListApps(ctx); err != nil || len(apps) == 0 {
+		if err != nil || head <= pos {
+			return err
+		}
+		return e.st.SetCursor(ctx, feedCursor, head)
+	}
 	for {
 		changes, next, err := e.st.Changes(ctx, pos, feedPage)
 		if err != nil {

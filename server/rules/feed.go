@@ -27,6 +27,20 @@ func (e *Engine) drain(ctx context.Context) error {
 			return err
 		}
 	}
+	// With no rule, no change calls for an evaluation (changed skips
+	// every page): the cursor moves to the newest position, read before
+	// the rules were, without reading the changes. A rule created after
+	// is due for a full evaluation, which reads everything as it then is.
+	head, err := e.st.FeedPosition(ctx)
+	if err != nil {
+		return err
+	}
+	if rules, err := e.st.ListRules(ctx); err != nil || len(rules) == 0 {
+		if err != nil || head <= pos {
+			return err
+		}
+		return e.st.SetCursor(ctx, cursorName, head)
+	}
 	for {
 		changes, next, err := e.st.Changes(ctx, pos, feedPage)
 		if err != nil {
