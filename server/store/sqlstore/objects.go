@@ -522,6 +522,9 @@ func (s *Store) PurgeUser(ctx context.Context, userID, actor string) (*store.Use
 			string(store.JobUser), t, t, t, userID, string(store.AccountDeleted)); err != nil {
 			return fmt.Errorf("queueing the app accounts of user %s: %w", userID, err)
 		}
+		if _, err := tx.exec(ctx, `DELETE FROM object_seen WHERE object_id = ?`, userID); err != nil {
+			return fmt.Errorf("purging user %s: %w", userID, err)
+		}
 		if _, err := tx.exec(ctx, `DELETE FROM objects WHERE id = ?`, userID); err != nil {
 			return fmt.Errorf("purging user %s: %w", userID, err)
 		}
