@@ -156,6 +156,13 @@ func (s *Store) TransitionRun(ctx context.Context, runID int64, from []store.Run
 				"import cancel RUN", "import cancel "+id).Replace(u.Message)})
 		return err
 	})
+	if err == nil && s.d.Analyze != "" && r.Kind == store.RunFull && u.State == store.RunCompleted && r.Created+r.Updated > 0 {
+		// As after a sweep (Sweep): a full run with nothing to sweep
+		// completes here, and a first import's last statistics were taken
+		// as its creates passed a power of two, at two thirds of 100,000
+		// users. Best effort, after the commit.
+		_, _ = s.w.ExecContext(ctx, s.d.Analyze)
+	}
 	return r, err
 }
 
