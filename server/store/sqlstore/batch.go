@@ -223,6 +223,16 @@ func grewPast(before, after int64) bool {
 func (a *batchApply) apply(ctx context.Context, maxParams int) error {
 	a.errs = slices.Clone(a.b.Errors)
 	upserts := a.dedupe()
+	// The feed position is taken before the batch reads the store, as
+	// before any row is written or marked seen: a transaction waiting for
+	// it holds no object row that the one holding it may need, and on
+	// PostgreSQL a sweep (which takes it first) never deprovisions an
+	// object between this batch's read of it and its mark.
+	if len(upserts) > 0 || len(a.errs) > 0 || len(a.b.Present) > 0 || len(a.b.Deletes) > 0 || len(a.b.Departed) > 0 {
+		if err := a.feed.take(ctx, a.tx, a.lock); err != nil {
+			return err
+		}
+	}
 	have, err := a.known(ctx, upserts, maxParams)
 	if err != nil {
 		return err
@@ -273,15 +283,6 @@ func (a *batchApply) apply(ctx context.Context, maxParams int) error {
 	}
 	seen = slices.Compact(slices.Sorted(slices.Values(seen)))
 
-	// The feed position is taken before any row is written or marked
-	// seen: a transaction waiting for it holds no object row that the
-	// one holding it may need, and a sweep (which takes it first) never
-	// runs between a batch's read of the store and its marks.
-	if len(writes) > 0 || len(seen) > 0 || len(a.b.Deletes) > 0 || len(a.b.Departed) > 0 {
-		if err := a.feed.take(ctx, a.tx, a.lock); err != nil {
-			return err
-		}
-	}
 	ids, err := a.writeObjects(ctx, writes, have, maxParams)
 	if err != nil {
 		return err
