@@ -858,10 +858,9 @@ func (a *batchApply) markSeen(ctx context.Context, ext []string, have map[string
 	return nil
 }
 
-// stamp marks the objects with these external ids captured now, without
-// rewriting them otherwise.
+// stamp marks the objects with these external ids (in the order dedupe
+// sorted the upserts in) captured now, without rewriting them otherwise.
 func (a *batchApply) stamp(ctx context.Context, ext []string, maxParams int) error {
-	slices.Sort(ext)
 	args := []any{a.tx.t(a.now), a.dirID}
 	err := chunks(ext, maxParams-len(args), func(part []string) error {
 		_, err := a.tx.exec(ctx, `UPDATE objects SET captured_at = ? WHERE directory_id = ? AND external_id IN (`+
