@@ -141,15 +141,15 @@ func (c *dirTarget) PatchSupported(context.Context) (bool, error) { return false
 // answered with an error made nothing (the agent takes back an entry it
 // added when a later step fails), so the record goes; one whose answer
 // was lost keeps it, for the next attempt's lookup to find the entry.
-func (c *dirTarget) CreateUser(ctx context.Context, r scim.Resource) (scim.Resource, error) {
+func (c *dirTarget) CreateUser(ctx context.Context, r scim.Resource, _ []byte) (string, error) {
 	d, err := c.directory(ctx)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	attrs := c.ldapAttributes(r)
 	rdnValue := attrValue(attrs, c.rdn())
 	if rdnValue == "" {
-		return nil, &Refused{Err: fmt.Errorf("directory %s: creating an entry for %s: the entry has no %s to name it", d.Name, r.UserName(), c.rdn())}
+		return "", &Refused{Err: fmt.Errorf("directory %s: creating an entry for %s: the entry has no %s to name it", d.Name, r.UserName(), c.rdn())}
 	}
 	dn := ldap.EscapeDN(c.rdn()) + "=" + ldap.EscapeDN(rdnValue) + "," + c.t.ParentDN
 	w := &idsyncv1.WriteEntry{Action: idsyncv1.WriteAction_WRITE_ACTION_CREATE, Attributes: attrs,
@@ -159,20 +159,20 @@ func (c *dirTarget) CreateUser(ctx context.Context, r scim.Resource) (scim.Resou
 	if len(d.WriteBack.InitialPassword) > 0 {
 		pw, pr, err := c.initialPassword(ctx, d, r.ExternalID())
 		if err != nil {
-			return nil, err
+			return "", err
 		}
 		w.Password, rules = pw, pr
 	}
 	rec := &store.DirectoryWrite{AppID: c.app.ID, UserID: r.ExternalID(), DirectoryID: d.ID, DNKey: ingest.DNKey(dn)}
 	if err := c.e.st.PutDirectoryWrite(ctx, rec); err != nil {
-		return nil, err
+		return "", err
 	}
 	entry, err := c.call(ctx, "creating "+dn, w)
 	if err != nil && !is[*Unavailable](err) && ctx.Err() == nil {
 		// Refused, taken, or not sent at all: nothing was made, and the DN
 		// must not name an entry someone else makes there as the hub's.
 		if derr := c.e.st.DeleteDirectoryWrite(context.WithoutCancel(ctx), c.app.ID, r.ExternalID()); derr != nil {
-			return nil, errors.Join(err, derr)
+			return "", errors.Join(err, derr)
 		}
 	}
 	if pr := (*passwordRefused)(nil); errors.As(err, &pr) {
@@ -180,21 +180,25 @@ func (c *dirTarget) CreateUser(ctx context.Context, r scim.Resource) (scim.Resou
 		if d.PasswordPolicy != "" {
 			policy = d.PasswordPolicy
 		}
-		return nil, &Refused{Err: fmt.Errorf("directory %s refused the initial password for %s: its own password policy "+
+		return "", &Refused{Err: fmt.Errorf("directory %s refused the initial password for %s: its own password policy "+
 			"(AD: complexity, length, history) is stricter than the hub's (password policy %s), so the same password fails again; "+
 			"nothing was made: a super-admin makes the hub's policy match the directory's with "+
 			"`idsyncctl directory update %s --password-policy RULES` (random() then draws passwords that pass): %w",
 			d.Name, r.UserName(), policy, d.Name, err)}
 	}
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	if rules != nil {
 		if err := rules.remember(ctx, w.Password); err != nil {
 			c.e.log.Warn("recording the digest of an initial password", "directory", d.Name, "user", r.ExternalID(), "err", err)
 		}
 	}
-	return c.recorded(ctx, r, entry)
+	res, err := c.recorded(ctx, r, entry)
+	if err != nil {
+		return "", err
+	}
+	return res.ID(), nil
 }
 
 // initialPassword evaluates the directory's initial password expression

@@ -63,9 +63,9 @@ func (t *scimTarget) PatchSupported(ctx context.Context) (bool, error) {
 	return cfg.Patch.Supported, nil
 }
 
-func (t *scimTarget) CreateUser(ctx context.Context, user scim.Resource) (scim.Resource, error) {
-	res, err := t.once.CreateUser(ctx, user)
-	return res, scimOutcome(err)
+func (t *scimTarget) CreateUser(ctx context.Context, _ scim.Resource, body []byte) (string, error) {
+	id, err := t.once.CreateUserJSON(ctx, body)
+	return id, scimOutcome(err)
 }
 
 func (t *scimTarget) ReplaceUser(ctx context.Context, id string, user scim.Resource) error {

@@ -20,10 +20,12 @@ type Target interface {
 	// PatchSupported reports whether the target takes partial updates
 	// (PatchUser).
 	PatchSupported(ctx context.Context) (bool, error)
-	// CreateUser creates an account and returns it with its id; a taken
-	// userName is a *Conflict. It is tried once: a create whose answer was
-	// lost is looked up by the next attempt, never sent again blind.
-	CreateUser(ctx context.Context, user scim.Resource) (scim.Resource, error)
+	// CreateUser creates an account and returns its id; a taken userName
+	// is a *Conflict. It is tried once: a create whose answer was lost is
+	// looked up by the next attempt, never sent again blind. body is the
+	// JSON of user, its schemas included (hashResource's), which a SCIM
+	// target sends as it is.
+	CreateUser(ctx context.Context, user scim.Resource, body []byte) (id string, err error)
 	// ReplaceUser sets every attribute of account id to user's.
 	ReplaceUser(ctx context.Context, id string, user scim.Resource) error
 	// PatchUser changes the attributes ops name.

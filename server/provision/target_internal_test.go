@@ -161,13 +161,13 @@ func TestSCIMTargetAnswers(t *testing.T) {
 	tg := &scimTarget{c: client(2), once: client(1)}
 	ctx := t.Context()
 	jdoe := scim.Resource{"schemas": []any{scim.UserSchema}, "userName": "jdoe", "externalId": "u-1", "active": true}
-	created, err := tg.CreateUser(ctx, jdoe)
+	createdID, err := tg.CreateUser(ctx, jdoe, mustJSON(t, jdoe))
 	if err != nil {
 		t.Fatalf("creating jdoe: %v", err)
 	}
 
 	t.Run("a taken userName is a conflict", func(t *testing.T) {
-		if _, err := tg.CreateUser(ctx, jdoe); !is[*Conflict](err) {
+		if _, err := tg.CreateUser(ctx, jdoe, mustJSON(t, jdoe)); !is[*Conflict](err) {
 			t.Fatalf("creating jdoe again: %v (%s), want Conflict", err, outcomeName(err))
 		}
 	})
@@ -179,7 +179,7 @@ func TestSCIMTargetAnswers(t *testing.T) {
 	t.Run("found by externalId and userName", func(t *testing.T) {
 		for _, by := range []struct{ attr, value string }{{"externalId", "u-1"}, {"userName", "jdoe"}} {
 			found, err := tg.FindUsers(ctx, by.attr, by.value)
-			if err != nil || len(found) != 1 || found[0].ID() != created.ID() {
+			if err != nil || len(found) != 1 || found[0].ID() != createdID {
 				t.Fatalf("FindUsers(%s, %s) = %v, %v; want jdoe", by.attr, by.value, found, err)
 			}
 		}
@@ -197,21 +197,22 @@ func TestSCIMTargetAnswers(t *testing.T) {
 	t.Run("refused credentials pause", func(t *testing.T) {
 		app.Inject(scimtest.Fault{Method: "PATCH", Status: 401})
 		var ar *AuthRefused
-		if err := tg.DeactivateUser(ctx, created.ID()); !errors.As(err, &ar) || ar.Where != "401 on PATCH /Users/"+created.ID() {
-			t.Fatalf("deactivating with refused credentials: %v, want AuthRefused on PATCH /Users/%s", err, created.ID())
+		if err := tg.DeactivateUser(ctx, createdID); !errors.As(err, &ar) || ar.Where != "401 on PATCH /Users/"+createdID {
+			t.Fatalf("deactivating with refused credentials: %v, want AuthRefused on PATCH /Users/%s", err, createdID)
 		}
 	})
 	t.Run("a long Retry-After is a wait", func(t *testing.T) {
 		app.Inject(scimtest.Fault{Method: "DELETE", Status: 429, RetryAfter: "60"})
 		var ra *RetryAfter
-		if err := tg.DeleteUser(ctx, created.ID()); !errors.As(err, &ra) || ra.Wait != time.Minute {
+		if err := tg.DeleteUser(ctx, createdID); !errors.As(err, &ra) || ra.Wait != time.Minute {
 			t.Fatalf("deleting, asked to wait 60 s: %v, want RetryAfter of 1m", err)
 		}
 	})
 	t.Run("a create whose answer is lost is unavailable and unsure", func(t *testing.T) {
+		asmith := scim.Resource{"schemas": []any{scim.UserSchema}, "userName": "asmith"}
 		app.Inject(scimtest.Fault{Method: "POST", PathPrefix: "/Users", Drop: true})
 		var u *Unavailable
-		_, err := tg.CreateUser(ctx, scim.Resource{"schemas": []any{scim.UserSchema}, "userName": "asmith"})
+		_, err := tg.CreateUser(ctx, asmith, mustJSON(t, asmith))
 		if !errors.As(err, &u) || !u.Unsure {
 			t.Fatalf("a create with no answer: %v, want Unavailable and unsure", err)
 		}
@@ -219,7 +220,7 @@ func TestSCIMTargetAnswers(t *testing.T) {
 	t.Run("too many requests without a wait is unavailable and sure", func(t *testing.T) {
 		app.Inject(scimtest.Fault{Method: "PATCH", Status: 429, Times: 2})
 		var u *Unavailable
-		if err := tg.PatchUser(ctx, created.ID(), []scim.PatchOp{{Op: "replace", Path: "title", Value: "x"}}); !errors.As(err, &u) || u.Unsure {
+		if err := tg.PatchUser(ctx, createdID, []scim.PatchOp{{Op: "replace", Path: "title", Value: "x"}}); !errors.As(err, &u) || u.Unsure {
 			t.Fatalf("a PATCH answered 429 twice: %v, want Unavailable and not unsure", err)
 		}
 	})
@@ -235,7 +236,7 @@ func TestSCIMTargetAnswers(t *testing.T) {
 		if err != nil || len(found) != 1 || found[0].ID() != g.ID() {
 			t.Fatalf("FindGroups(staff) = %v, %v; want the group", found, err)
 		}
-		if err := tg.PatchGroupMembers(ctx, g.ID(), []string{created.ID()}, nil); err != nil {
+		if err := tg.PatchGroupMembers(ctx, g.ID(), []string{createdID}, nil); err != nil {
 			t.Fatalf("adding jdoe to staff: %v", err)
 		}
 		if err := tg.DeleteGroup(ctx, g.ID()); err != nil {
@@ -254,4 +255,14 @@ func TestSCIMTargetAnswers(t *testing.T) {
 			t.Fatalf("listed %v, want [jdoe] (the dropped create made nothing)", names)
 		}
 	})
+}
+
+// mustJSON is what a create sends of r: its JSON as hashResource makes it.
+func mustJSON(t *testing.T, r scim.Resource) []byte {
+	t.Helper()
+	_, raw, err := hashResource(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
 }

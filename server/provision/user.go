@@ -254,9 +254,13 @@ func (r *appRunner) create(ctx context.Context, u *store.User, acct *store.Accou
 	if acct != nil {
 		pending.Linked = acct.Linked
 	}
+	hash, raw, err := hashResource(desired) // what is sent is what the account keeps
+	if err != nil {
+		return &permanent{err}
+	}
 	// One attempt per call: a create is never resent blind, the next
 	// attempt of the job looks first.
-	res, err := r.target.CreateUser(ctx, desired)
+	id, err := r.target.CreateUser(ctx, desired, raw)
 	if is[*Conflict](err) {
 		found, lerr := r.findByUserName(ctx, u.ID, desired.UserName())
 		if lerr != nil {
@@ -277,11 +281,11 @@ func (r *appRunner) create(ctx context.Context, u *store.User, acct *store.Accou
 		}
 		return fmt.Errorf("creating %s: %w", desired.UserName(), err)
 	}
-	if res.ID() == "" {
+	if id == "" {
 		return fmt.Errorf("creating %s: the app answered without an id", desired.UserName())
 	}
-	r.log.Debug("account created", "user", u.ID, "remote_id", res.ID())
-	return r.record(ctx, u.ID, res.ID(), store.AccountActive, desired, pending.Linked)
+	r.log.Debug("account created", "user", u.ID, "remote_id", id)
+	return r.recordHashed(ctx, u.ID, id, store.AccountActive, hash, raw, pending.Linked)
 }
 
 // adopt takes over an account the app already holds: what it holds
@@ -338,6 +342,11 @@ func (r *appRunner) record(ctx context.Context, userID, remoteID string, state s
 	if err != nil {
 		return err
 	}
+	return r.recordHashed(ctx, userID, remoteID, state, hash, raw, linked)
+}
+
+// recordHashed is record of a resource hashResource gave hash and raw of.
+func (r *appRunner) recordHashed(ctx context.Context, userID, remoteID string, state store.AccountState, hash string, raw []byte, linked bool) error {
 	acct := &store.Account{AppID: r.app.ID, UserID: userID, RemoteID: remoteID, State: state,
 		Pushed: raw, Hash: hash, Linked: linked}
 	if state == store.AccountDeactivated {

@@ -255,7 +255,9 @@ func (c *Client) logAttempt(_ retryablehttp.Logger, req *http.Request, i int) {
 // this package's error types or the context's error.
 func (c *Client) do(ctx context.Context, method, path string, query url.Values, body, out any) error {
 	var payload []byte
-	if body != nil {
+	if raw, ok := body.(json.RawMessage); ok {
+		payload = raw // encoded by the caller
+	} else if body != nil {
 		var err error
 		if payload, err = json.Marshal(body); err != nil {
 			return fmt.Errorf("scim: %s %s: encoding the request: %w", method, path, err)

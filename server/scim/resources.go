@@ -2,6 +2,7 @@ package scim
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -22,6 +23,32 @@ const (
 // answer was lost, so look it up with FindUsers(Eq("userName", …)).
 func (c *Client) CreateUser(ctx context.Context, r Resource) (Resource, error) {
 	return c.create(ctx, usersPath, UserSchema, r)
+}
+
+// CreateUserID is CreateUser for a caller that keeps only the new user's
+// id ("" when the answer has none, or not as a string): it decodes nothing
+// else of the answer, which a push of thousands of users would otherwise
+// build a map of for each.
+func (c *Client) CreateUserID(ctx context.Context, r Resource) (string, error) {
+	body, err := json.Marshal(withSchemas(r, UserSchema))
+	if err != nil {
+		return "", fmt.Errorf("scim: POST %s: encoding the request: %w", usersPath, err)
+	}
+	return c.CreateUserJSON(ctx, body)
+}
+
+// CreateUserJSON is CreateUserID for a user already encoded, its schemas
+// included, sent as it is: a caller that stores the JSON it pushed
+// encodes it once.
+func (c *Client) CreateUserJSON(ctx context.Context, body []byte) (string, error) {
+	var out struct {
+		ID any `json:"id"`
+	}
+	if err := c.do(ctx, http.MethodPost, usersPath, nil, json.RawMessage(body), &out); err != nil {
+		return "", err
+	}
+	id, _ := out.ID.(string)
+	return id, nil
 }
 
 // GetUser reads a user (404: IsNotFound).
