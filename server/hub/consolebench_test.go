@@ -207,6 +207,8 @@ func BenchmarkConsolePages(b *testing.B) {
 		{"users-search-name", "/users?q=given42"},
 		// No user matches: the search passes over every user.
 		{"users-search-nobody", "/users?q=zzzz-nobody"},
+		// Every user matches: the page is the first 50 of 100,000.
+		{"users-search-everyone", "/users?q=user"},
 		{"users-suspended", "/users?status=suspended&directory=corp"},
 		{"users-in-group", "/users?group=" + q(nesting)},
 		{"users-in-group-nested", "/users?nested=on&group=" + q(nesting)},

@@ -300,10 +300,10 @@ func (s *Store) SearchUsers(ctx context.Context, f store.UserSearch) ([]*store.U
 // searchUsersQuery returns SearchUsers' query of f and its arguments, or
 // "" when f selects no one.
 func (s *Store) searchUsersQuery(ctx context.Context, f store.UserSearch) (string, []any, error) {
-	var q strings.Builder
+	var q strings.Builder // the conditions on users o
 	var args []any
-	q.WriteString(userSelect)
-	if p := strings.ToLower(strings.TrimSpace(f.Prefix)); p != "" {
+	p := strings.ToLower(strings.TrimSpace(f.Prefix))
+	if p != "" {
 		q.WriteString(s.prefixMatch(p, &args))
 	}
 	if f.DirectoryID != 0 {
@@ -347,14 +347,26 @@ func (s *Store) searchUsersQuery(ctx context.Context, f store.UserSearch) (strin
 		args = append(args, anys(f.IDs)...)
 	}
 	if f.AfterKey != "" || f.AfterID != "" {
-		q.WriteString(" AND (o.name_key > ? OR (o.name_key = ? AND o.id > ?))")
+		// After (AfterKey, AfterID): a range of the name index, where
+		// (name_key > ? OR (name_key = ? AND id > ?)) is two.
+		q.WriteString(" AND o.name_key >= ? AND (o.name_key > ? OR o.id > ?)")
 		args = append(args, f.AfterKey, f.AfterKey, f.AfterID)
 	}
 	limit := f.Limit
 	if limit <= 0 {
 		limit = 50
 	}
-	q.WriteString(" ORDER BY o.name_key, o.id LIMIT ?")
-	args = append(args, limit)
-	return q.String(), args, nil
+	const order = " ORDER BY o.name_key, o.id LIMIT ?"
+	if p != "" && s.d.ScanUserSearch {
+		// The page's ids from the search index, which leads with id: a
+		// scan of it tests the prefixes on its entries and sorts the
+		// name keys and ids of the matches (or it finds by id the users
+		// a group or a scope names), reading a user's row only for a
+		// directory or a status; then the rows of the page alone. Not
+		// the name index, whose order would save the sort at the cost
+		// of every user's row where few match.
+		return userSelect + ` AND o.id IN (SELECT o.id FROM objects o INDEXED BY objects_user_search WHERE o.kind = 'user'` +
+			q.String() + order + `)` + order, append(args, limit, limit), nil
+	}
+	return userSelect + q.String() + order, append(args, limit), nil
 }

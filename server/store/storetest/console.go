@@ -240,4 +240,22 @@ func testSearchUsers(t *testing.T, s store.Store) {
 			}
 		})
 	}
+
+	// Two users of one name key, in two directories, come by id: a page
+	// of one ends between them, and the next begins with the second; a
+	// search as a list.
+	hr := newFixture(t, s, "hr")
+	hr.upsert(hr.run(store.RunIncremental), mk("5", "Ann", "ann@hr.example.org", "Ann Hr"))
+	anns := []string{f.user("ann").ID, hr.user("Ann").ID}
+	slices.Sort(anns)
+	for _, prefix := range []string{"", "an"} {
+		first, err := s.SearchUsers(ctx, store.UserSearch{Prefix: prefix, Limit: 1})
+		must(t, "SearchUsers", err)
+		next, err := s.SearchUsers(ctx, store.UserSearch{Prefix: prefix, Limit: 1, AfterKey: "ann", AfterID: anns[0]})
+		must(t, "SearchUsers", err)
+		if len(first) != 1 || first[0].ID != anns[0] || len(next) != 1 || next[0].ID != anns[1] {
+			t.Errorf("prefix %q: the first page of one is %v, the next %v; want the two anns by id, %q", prefix,
+				pluck(first, func(u *store.User) string { return u.ID }), pluck(next, func(u *store.User) string { return u.ID }), anns)
+		}
+	}
 }
