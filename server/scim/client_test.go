@@ -80,16 +80,17 @@ func TestUserOperations(t *testing.T) {
 		t.Fatalf("FindUsers by email = %v, %v; want the one user", byMail, err)
 	}
 
-	// CreateUserID answers the id the app gave, which GetUser then reads.
-	babbageID, err := c.CreateUserID(ctx, scim.Resource{"userName": "charles.babbage@example.com", "externalId": "hub-babbage"})
+	// CreateUserJSON sends the JSON it is given and answers the id the
+	// app gave, which GetUser then reads.
+	babbageID, err := c.CreateUserJSON(ctx, []byte(`{"schemas":["`+scim.UserSchema+`"],"userName":"charles.babbage@example.com","externalId":"hub-babbage"}`))
 	if err != nil || babbageID == "" || babbageID == id {
-		t.Fatalf("CreateUserID = %q, %v; want a new id", babbageID, err)
+		t.Fatalf("CreateUserJSON = %q, %v; want a new id", babbageID, err)
 	}
 	if got, err := c.GetUser(ctx, babbageID); err != nil || got.ExternalID() != "hub-babbage" {
-		t.Fatalf("GetUser(%s) after CreateUserID = %v, %v", babbageID, got, err)
+		t.Fatalf("GetUser(%s) after CreateUserJSON = %v, %v", babbageID, got, err)
 	}
-	if _, err := c.CreateUserID(ctx, scim.Resource{"userName": "Charles.Babbage@example.com"}); !scim.IsConflict(err) {
-		t.Fatalf("duplicate CreateUserID: err %v, want a 409", err)
+	if _, err := c.CreateUserJSON(ctx, []byte(`{"schemas":["`+scim.UserSchema+`"],"userName":"Charles.Babbage@example.com"}`)); !scim.IsConflict(err) {
+		t.Fatalf("duplicate CreateUserJSON: err %v, want a 409", err)
 	}
 
 	_, err = c.CreateUser(ctx, scim.Resource{"userName": "ADA.LOVELACE@example.com"})

@@ -25,21 +25,12 @@ func (c *Client) CreateUser(ctx context.Context, r Resource) (Resource, error) {
 	return c.create(ctx, usersPath, UserSchema, r)
 }
 
-// CreateUserID is CreateUser for a caller that keeps only the new user's
-// id ("" when the answer has none, or not as a string): it decodes nothing
-// else of the answer, which a push of thousands of users would otherwise
-// build a map of for each.
-func (c *Client) CreateUserID(ctx context.Context, r Resource) (string, error) {
-	body, err := json.Marshal(withSchemas(r, UserSchema))
-	if err != nil {
-		return "", fmt.Errorf("scim: POST %s: encoding the request: %w", usersPath, err)
-	}
-	return c.CreateUserJSON(ctx, body)
-}
-
-// CreateUserJSON is CreateUserID for a user already encoded, its schemas
-// included, sent as it is: a caller that stores the JSON it pushed
-// encodes it once.
+// CreateUserJSON is CreateUser for a caller that encoded the user itself,
+// its schemas included (body is sent as it is: a caller that stores the
+// JSON it pushed encodes it once), and keeps only the new user's id (""
+// when the answer has none, or not as a string): it decodes nothing else
+// of the answer, of which a push of thousands of users would otherwise
+// build a map each.
 func (c *Client) CreateUserJSON(ctx context.Context, body []byte) (string, error) {
 	var out struct {
 		ID any `json:"id"`
