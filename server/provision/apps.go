@@ -357,13 +357,16 @@ func (s *Apps) Unassign(ctx context.Context, a *store.App, from Assignee, by str
 	return s.inScope(ctx, a)
 }
 
-// inScope tells the engine that app a's assignments changed, and counts
-// the users in its scope.
+// inScope counts the users in scope of app a, and tells the engine that
+// its assignments changed. The count comes first, through the engine: the
+// scope job that the change queues then finds the users it read, where it
+// would read them all again. The change is told whether the count failed
+// or not.
 func (s *Apps) inScope(ctx context.Context, a *store.App) (int, error) {
-	if err := s.eng.AppChanged(ctx, a.ID); err != nil {
-		return 0, err
+	users, err := s.eng.ScopeUsers(ctx, a.ID)
+	if cerr := s.eng.AppChanged(ctx, a.ID); cerr != nil {
+		return 0, cerr
 	}
-	users, err := s.st.AppUsers(ctx, a.ID)
 	if err != nil {
 		return 0, fmt.Errorf("listing the users in scope of %q: %w", a.Name, err)
 	}

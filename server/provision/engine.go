@@ -253,6 +253,20 @@ func signal(ch chan struct{}) {
 	}
 }
 
+// ScopeUsers returns the ids of the users in scope of app appID, as
+// AppUsers does; through the cache of the app's runner when this hub runs
+// it, so that the scope job an assignment queues next finds them there
+// (unless the directory or the assignments changed in between).
+func (e *Engine) ScopeUsers(ctx context.Context, appID int64) ([]string, error) {
+	e.mu.Lock()
+	r := e.runners[appID]
+	e.mu.Unlock()
+	if r == nil {
+		return e.st.AppUsers(ctx, appID)
+	}
+	return r.scopes.read(ctx)
+}
+
 func (e *Engine) wakeApp(appID int64) {
 	e.mu.Lock()
 	r := e.runners[appID]

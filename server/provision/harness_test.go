@@ -42,11 +42,12 @@ type world struct {
 
 	logs *syncBuffer
 	// claims counts the engine's looks at the queue (ClaimJobs), so that
-	// a test can wait until it has looked again.
-	claims atomic.Int64
-	eng    *provision.Engine
-	cancel context.CancelFunc
-	done   chan struct{}
+	// a test can wait until it has looked again; scopeReads its reads of
+	// an app's whole scope (AppUsers).
+	claims, scopeReads atomic.Int64
+	eng                *provision.Engine
+	cancel             context.CancelFunc
+	done               chan struct{}
 }
 
 // syncBuffer is a bytes.Buffer safe for concurrent writers.
@@ -161,25 +162,34 @@ func (w *world) open() {
 // admin makes (preview, import) work without it.
 func (w *world) newEngine() {
 	log := slog.New(slog.NewTextHandler(w.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	w.eng = provision.New(claimCounter{w.st, &w.claims}, w.box, log, provision.Options{
+	w.eng = provision.New(w.counted(), w.box, log, provision.Options{
 		PollInterval: 50 * time.Millisecond, Lease: 3 * time.Second, MaxAttempts: 4,
 		MinBackoff: 50 * time.Millisecond, MaxBackoff: 400 * time.Millisecond, MaxRetryAfter: 500 * time.Millisecond,
 		Audit: audit.New(w.st, log),
 	})
 }
 
-// claimCounter is the store the engine is given: it counts its looks at
-// the queue (the CycleJobs that claim).
-type claimCounter struct {
+// counted is the store the engine is given: it counts the engine's looks
+// at the queue and its reads of an app's scope.
+func (w *world) counted() store.Store { return callCounter{w.st, &w.claims, &w.scopeReads} }
+
+// callCounter counts the looks at the queue (the CycleJobs that claim)
+// and the reads of an app's scope (AppUsers) made through it.
+type callCounter struct {
 	store.Store
-	n *atomic.Int64
+	claims, scopeReads *atomic.Int64
 }
 
-func (c claimCounter) CycleJobs(ctx context.Context, cy store.JobCycle) (store.JobCycleResult, error) {
+func (c callCounter) CycleJobs(ctx context.Context, cy store.JobCycle) (store.JobCycleResult, error) {
 	if cy.Limit > 0 {
-		c.n.Add(1)
+		c.claims.Add(1)
 	}
 	return c.Store.CycleJobs(ctx, cy)
+}
+
+func (c callCounter) AppUsers(ctx context.Context, appID int64) ([]string, error) {
+	c.scopeReads.Add(1)
+	return c.Store.AppUsers(ctx, appID)
 }
 
 // audit returns the audit trail's events of action.

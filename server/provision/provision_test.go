@@ -2,12 +2,15 @@ package provision_test
 
 import (
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/idsync/idsync/internal/eventually"
 	"github.com/idsync/idsync/internal/scimtest"
+	"github.com/idsync/idsync/server/audit"
+	"github.com/idsync/idsync/server/provision"
 	"github.com/idsync/idsync/server/scim"
 	"github.com/idsync/idsync/server/store"
 )
@@ -229,6 +232,44 @@ func TestGroupPush(t *testing.T) {
 	want()
 	if n := len(w.srv.Groups()); n != 1 {
 		t.Errorf("the app holds %d groups, want the emptied one", n)
+	}
+}
+
+// TestAssignReadsTheScopeOnce: an admin's assign counts the users in the
+// app's scope, and the scope job it queues finds them in the app's scope
+// cache rather than reading them all again (with nothing changed between
+// the two); the pushes that follow ask that cache too.
+func TestAssignReadsTheScopeOnce(t *testing.T) {
+	w := newWorld(t, nil)
+	w.start()
+	w.apply([]*store.Object{user("u1", "alice"), user("u2", "bob"), user("u3", "carol"),
+		group("g1", "staff", "uid=alice,ou=People,dc=example,dc=org", "uid=bob,ou=People,dc=example,dc=org")})
+	// The app's runner is up once it has looked at the queue, and the
+	// engine has read the feed to its end: a change read after the assign
+	// would queue pushes of its own, whose scope question could come
+	// before the assign's read is kept.
+	eventually.That(t, "the app's runner looks at the queue", func() (bool, string) { return w.claims.Load() > 0, "" })
+	eventually.That(t, "the feed read to its end", func() (bool, string) {
+		pos, err := w.st.FeedPosition(t.Context())
+		cur, cerr := w.st.Cursor(t.Context(), "provision")
+		return err == nil && cerr == nil && cur == pos, fmt.Sprintf("feed at %d, the engine's cursor at %d (%v, %v)", pos, cur, err, cerr)
+	})
+	eventually.That(t, "idle", w.idle)
+	log := slog.New(slog.DiscardHandler)
+	apps := provision.NewApps(provision.AppsConfig{Store: w.counted(), Engine: w.eng, Box: w.box, Audit: audit.New(w.st, log), Log: log})
+	before := w.scopeReads.Load()
+	n, err := apps.Assign(t.Context(), w.app, provision.Assignee{Kind: store.AssignGroup, ID: w.hubGroup("staff").ID, Name: "staff"}, "admin:test")
+	if err != nil || n != 2 {
+		t.Fatalf("Assign(staff) = %d users in scope, %v; want 2", n, err)
+	}
+	w.waitActive("alice@example.org", true)
+	w.waitActive("bob@example.org", true)
+	eventually.That(t, "idle", w.idle)
+	if got := w.scopeReads.Load() - before; got != 1 {
+		t.Errorf("the assign and the pushes it made read the app's scope %d times, want 1", got)
+	}
+	if _, ok := w.remote("carol@example.org"); ok {
+		t.Errorf("carol, in no assigned group, has an account")
 	}
 }
 

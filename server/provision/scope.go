@@ -2,6 +2,7 @@ package provision
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -84,19 +85,32 @@ func (c *scopeCache) inScopeAll(ctx context.Context, userIDs []string) (map[stri
 	return out, true, nil
 }
 
-// read reads the ids of the users in scope of the app, as AppUsers does,
-// and keeps them for inScopeAll: the scope job reads them anyway, and the
-// pushes it queues then ask the cache.
+// read returns the ids of the users in scope of the app, as AppUsers
+// does, and keeps them for inScopeAll: the scope job reads them anyway,
+// and the pushes it queues then ask the cache. When the cache is the
+// app's current scope — read at the scope stamp that is still the app's,
+// with no write between the stamp and the read — it answers without a
+// read: an admin's assign counts the scope just before the scope job it
+// queues reads it.
 func (c *scopeCache) read(ctx context.Context) ([]string, error) {
 	pos, as, err := c.st.ScopeStamp(ctx, c.appID)
 	if err != nil {
 		return nil, err
 	}
+	assigned := fingerprint(as)
+	c.mu.Lock()
+	if c.valid && c.pos == pos && c.assigned == assigned {
+		ids := slices.Sorted(maps.Keys(c.users))
+		c.tried = time.Now()
+		c.mu.Unlock()
+		return ids, nil
+	}
+	c.mu.Unlock()
 	ids, err := c.st.AppUsers(ctx, c.appID)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := c.keep(ctx, pos, fingerprint(as), ids); err != nil {
+	if _, err := c.keep(ctx, pos, assigned, ids); err != nil {
 		return nil, err
 	}
 	c.mu.Lock()
