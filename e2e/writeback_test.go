@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"bytes"
+	"context"
 	"crypto/rand"
 	"encoding/json"
 	"fmt"
@@ -39,6 +40,14 @@ import (
 func TestWriteBackHRToDirectories(t *testing.T) {
 	ctx := t.Context()
 	ad := testserver.SambaAD(t)
+	// sAMAccountName and userPrincipalName are unique in the whole domain,
+	// and the shared DC lives as long as the test process: the test's
+	// entries go when it ends, so that -count=N can run it again.
+	t.Cleanup(func() {
+		if err := ad.DeleteTree(context.Background(), ad.BaseDN); err != nil {
+			t.Errorf("removing the test's AD entries: %v", err)
+		}
+	})
 	sl := testserver.Slapd(t, testserver.SlapdOptions{})
 	staff, gone := "OU=Staff,"+ad.BaseDN, "OU=Disabled,"+ad.BaseDN
 	for _, ou := range []string{staff, gone} {

@@ -409,27 +409,47 @@ func (s *Store) WrittenObjects(ctx context.Context, directoryID int64, externalI
 		return out, nil
 	}
 	// A DN names an entry only until the directory gave its id: the DN
-	// may later be another entry's (a rename, a delete, a namesake).
-	for _, q := range []struct {
-		col, only string
-		keys      []string
-	}{{"external_id", "", externalIDs}, {"dn_key", " AND external_id = ''", dnKeys}} {
-		err := chunks(q.keys, s.d.MaxParams-1, func(part []string) error {
-			rows, err := s.rd.query(ctx, `SELECT `+q.col+`, user_id FROM directory_writes WHERE directory_id = ? AND `+
-				q.col+` IN (`+marks(len(part))+`)`+q.only, append([]any{directoryID}, anys(part)...)...)
-			if err != nil {
-				return err
-			}
+	// may later be another entry's (a rename, a delete, a namesake). Both
+	// keys are looked up in one statement, one snapshot: with a query per
+	// kind of key, a record that took its id between the two (the
+	// directory's answer to the create, stored while its entry comes back
+	// on the change stream) matched neither, and the hub made a second
+	// user of the entry it wrote. The keys at the same index — one
+	// object's id and DN key, as the change stream passes them — share a
+	// statement however many there are.
+	step := (s.d.MaxParams - 1) / 2
+	for i := 0; i < max(len(externalIDs), len(dnKeys)); i += step {
+		ids, keys := externalIDs[min(i, len(externalIDs)):min(i+step, len(externalIDs))], dnKeys[min(i, len(dnKeys)):min(i+step, len(dnKeys))]
+		var cond []string
+		args := []any{directoryID}
+		if len(ids) > 0 {
+			cond = append(cond, `external_id IN (`+marks(len(ids))+`)`)
+			args = append(args, anys(ids)...)
+		}
+		if len(keys) > 0 {
+			cond = append(cond, `(external_id = '' AND dn_key IN (`+marks(len(keys))+`))`)
+			args = append(args, anys(keys)...)
+		}
+		rows, err := s.rd.query(ctx, `SELECT external_id, dn_key, user_id FROM directory_writes WHERE directory_id = ? AND (`+
+			strings.Join(cond, " OR ")+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("looking for entries written into directory %d: %w", directoryID, err)
+		}
+		err = func() error {
 			defer rows.Close()
 			for rows.Next() {
-				var k, user string
-				if err := rows.Scan(&k, &user); err != nil {
+				var ext, dnKey, user string
+				if err := rows.Scan(&ext, &dnKey, &user); err != nil {
 					return err
 				}
-				out[k] = user
+				if ext != "" {
+					out[ext] = user
+				} else {
+					out[dnKey] = user
+				}
 			}
 			return rows.Err()
-		})
+		}()
 		if err != nil {
 			return nil, fmt.Errorf("looking for entries written into directory %d: %w", directoryID, err)
 		}

@@ -20,6 +20,7 @@ var appTests = []test{
 	{"Status", testAppStatus},
 	{"DeleteCascades", testAppDeleteCascades},
 	{"DirectoryWrites", testDirectoryWrites},
+	{"WrittenWhileRecorded", testWrittenWhileRecorded},
 	{"NeverReconcile", testAppNeverReconcile},
 }
 
@@ -609,4 +610,46 @@ func testDirectoryWrites(t *testing.T, s store.Store) {
 	if got := find(corp.ID, []string{"g1"}, nil); len(got) != 0 {
 		t.Errorf("after the apps were removed: found %v, want nothing", got)
 	}
+}
+
+// testWrittenWhileRecorded: a create in flight is found by its DN key, then
+// by its id, and by one or the other while its record takes the id — the
+// directory's answer to the create, stored as the entry comes back on the
+// change stream. WrittenObjects looked the two keys up in two statements
+// once, and a record that took its id between them matched neither: the
+// hub then made a second user of an entry it wrote (an e2e write-back test
+// caught it under load). Each round races one record's update with looks
+// until the update is in.
+func testWrittenWhileRecorded(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	dir := &store.Directory{Name: "corp", Kind: store.KindOpenLDAP, BaseDN: "dc=corp"}
+	must(t, "CreateDirectory", s.CreateDirectory(ctx, dir))
+	app := newApp(t, s, "ldap-writeback")
+	looks := 0
+	for i := range 200 {
+		user, ext, dn := fmt.Sprintf("u-%d", i), fmt.Sprintf("g%d", i), fmt.Sprintf("uid=u%d,ou=people,dc=corp", i)
+		w := &store.DirectoryWrite{AppID: app.ID, UserID: user, DirectoryID: dir.ID, DNKey: dn}
+		must(t, "PutDirectoryWrite(in flight)", s.PutDirectoryWrite(ctx, w))
+		recorded := make(chan error, 1)
+		go func() {
+			r := *w
+			r.ExternalID = ext
+			recorded <- s.PutDirectoryWrite(ctx, &r)
+		}()
+		for done := false; !done; {
+			select {
+			case err := <-recorded:
+				must(t, "PutDirectoryWrite(id known)", err)
+				done = true
+			default:
+			}
+			got, err := s.WrittenObjects(ctx, dir.ID, []string{ext}, []string{dn})
+			must(t, "WrittenObjects", err)
+			looks++
+			if got[ext] != user && got[dn] != user {
+				t.Fatalf("round %d, look %d: WrittenObjects = %v while the record took its id; want %s by id or DN", i, looks, got, user)
+			}
+		}
+	}
+	t.Logf("%d looks over 200 records taking their ids", looks)
 }
