@@ -47,20 +47,31 @@ func (c *scopeCache) inScope(ctx context.Context, userID string) (bool, error) {
 	return slices.Contains(apps, c.appID), err
 }
 
+// look reads the app's scope stamp (the feed position and the
+// assignments, in one query: one round trip) and returns it with the
+// cached users, which are the app's scope when current: read at this
+// stamp, with no write between the stamp and their read.
+func (c *scopeCache) look(ctx context.Context) (pos int64, assigned string, users map[string]bool, current bool, err error) {
+	pos, as, err := c.st.ScopeStamp(ctx, c.appID)
+	if err != nil {
+		return 0, "", nil, false, err
+	}
+	assigned = fingerprint(as)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return pos, assigned, c.users, c.valid && c.pos == pos && c.assigned == assigned, nil
+}
+
 // inScopeAll answers inScope for many users, the jobs of a claimed batch,
 // with one look at what decides the scope (one query). ok is false when
 // the cache cannot answer: the directory keeps changing and the whole
 // scope was read less than a second ago; ask inScope per user then.
 func (c *scopeCache) inScopeAll(ctx context.Context, userIDs []string) (map[string]bool, bool, error) {
-	// Both in one query: one round trip a batch.
-	pos, as, err := c.st.ScopeStamp(ctx, c.appID)
+	pos, assigned, users, current, err := c.look(ctx)
 	if err != nil {
 		return nil, false, err
 	}
-	assigned := fingerprint(as)
 	c.mu.Lock()
-	users := c.users
-	current := c.valid && c.pos == pos && c.assigned == assigned
 	refresh := !current && time.Since(c.tried) >= time.Second
 	if refresh {
 		c.tried = time.Now()
@@ -87,25 +98,20 @@ func (c *scopeCache) inScopeAll(ctx context.Context, userIDs []string) (map[stri
 
 // read returns the ids of the users in scope of the app, as AppUsers
 // does, and keeps them for inScopeAll: the scope job reads them anyway,
-// and the pushes it queues then ask the cache. When the cache is the
-// app's current scope — read at the scope stamp that is still the app's,
-// with no write between the stamp and the read — it answers without a
-// read: an admin's assign counts the scope just before the scope job it
-// queues reads it.
+// and the pushes it queues then ask the cache. A current cache (look)
+// answers without a read: an admin's assign counts the scope just before
+// the scope job it queues reads it.
 func (c *scopeCache) read(ctx context.Context) ([]string, error) {
-	pos, as, err := c.st.ScopeStamp(ctx, c.appID)
+	pos, assigned, users, current, err := c.look(ctx)
 	if err != nil {
 		return nil, err
 	}
-	assigned := fingerprint(as)
-	c.mu.Lock()
-	if c.valid && c.pos == pos && c.assigned == assigned {
-		ids := slices.Sorted(maps.Keys(c.users))
+	if current {
+		c.mu.Lock()
 		c.tried = time.Now()
 		c.mu.Unlock()
-		return ids, nil
+		return slices.Sorted(maps.Keys(users)), nil
 	}
-	c.mu.Unlock()
 	ids, err := c.st.AppUsers(ctx, c.appID)
 	if err != nil {
 		return nil, err

@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -430,32 +431,32 @@ func (s *Store) WrittenObjects(ctx context.Context, directoryID int64, externalI
 			cond = append(cond, `(external_id = '' AND dn_key IN (`+marks(len(keys))+`))`)
 			args = append(args, anys(keys)...)
 		}
+		what := fmt.Sprintf("looking for entries written into directory %d", directoryID)
 		rows, err := s.rd.query(ctx, `SELECT external_id, dn_key, user_id FROM directory_writes WHERE directory_id = ? AND (`+
 			strings.Join(cond, " OR ")+`)`, args...)
 		if err != nil {
-			return nil, fmt.Errorf("looking for entries written into directory %d: %w", directoryID, err)
+			return nil, fmt.Errorf("%s: %w", what, err)
 		}
-		err = func() error {
-			defer rows.Close()
-			for rows.Next() {
-				var ext, dnKey, user string
-				if err := rows.Scan(&ext, &dnKey, &user); err != nil {
-					return err
-				}
-				if ext != "" {
-					out[ext] = user
-				} else {
-					out[dnKey] = user
-				}
-			}
-			return rows.Err()
-		}()
+		found, err := collect(rows, func(sc scanner) (writtenKey, error) {
+			var ext, dnKey string
+			var w writtenKey
+			err := sc.Scan(&ext, &dnKey, &w.user)
+			w.key = cmp.Or(ext, dnKey) // the DN key counts only before the id is known
+			return w, err
+		}, what)
 		if err != nil {
-			return nil, fmt.Errorf("looking for entries written into directory %d: %w", directoryID, err)
+			return nil, err
+		}
+		for _, w := range found {
+			out[w.key] = w.user
 		}
 	}
 	return out, nil
 }
+
+// writtenKey is a key WrittenObjects found (the entry's id, or its DN key
+// before the id is known) with the hub user the entry is of.
+type writtenKey struct{ key, user string }
 
 // DeleteDirectoryWrite forgets the record of (appID, userID).
 func (s *Store) DeleteDirectoryWrite(ctx context.Context, appID int64, userID string) error {
