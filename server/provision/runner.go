@@ -129,18 +129,20 @@ const commitWait = 50 * time.Millisecond
 // the app's concurrency of workers. One goroutine, this one, keeps the
 // queue: each of its transactions (CycleJobs) completes the jobs that
 // ended well since the last and claims as many due jobs as that frees, so
-// that one commit serves many pushes. It holds up to sixteen times the
+// that one commit serves many pushes. It holds up to 32 times the
 // concurrency (claimed, running, or ended and not yet completed), and
 // writes when half of that has ended — the workers still have claimed
 // jobs to run meanwhile — or sooner: when they have none left, when an
 // ended job has waited commitWait, or to claim when it holds little. (A
 // commit's cost is mostly the pages it writes, shared by its jobs: 32
 // jobs a cycle cost the store a tenth less per job than 16; 64 make
-// fewer cycles, so fewer claims and reads of users too.) The leases
-// of the jobs held are renewed while they are held.
+// fewer cycles, so fewer claims and reads of users too; at the bench's
+// concurrency of 8, cycles of 128 cost the hub about a tenth less per
+// job than 64, and 256 hardly less than 128.) The leases of the jobs
+// held are renewed while they are held.
 func (r *appRunner) run(claimCtx, jobCtx context.Context) {
 	n := concurrency(r.app)
-	capacity := 16 * n
+	capacity := 32 * n
 	work := make(chan claimed, capacity)
 	done := make(chan store.JobResult, capacity)
 	var stopping atomic.Bool
