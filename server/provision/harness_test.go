@@ -43,11 +43,13 @@ type world struct {
 	logs *syncBuffer
 	// claims counts the engine's looks at the queue (ClaimJobs), so that
 	// a test can wait until it has looked again; scopeReads its reads of
-	// an app's whole scope (AppUsers).
-	claims, scopeReads atomic.Int64
-	eng                *provision.Engine
-	cancel             context.CancelFunc
-	done               chan struct{}
+	// an app's whole scope (AppUsers); userEnqueues and usersEnqueued its
+	// commits of user jobs (EnqueueMany) and the targets they held.
+	claims, scopeReads          atomic.Int64
+	userEnqueues, usersEnqueued atomic.Int64
+	eng                         *provision.Engine
+	cancel                      context.CancelFunc
+	done                        chan struct{}
 }
 
 // syncBuffer is a bytes.Buffer safe for concurrent writers.
@@ -171,13 +173,25 @@ func (w *world) newEngine() {
 
 // counted is the store the engine is given: it counts the engine's looks
 // at the queue and its reads of an app's scope.
-func (w *world) counted() store.Store { return callCounter{w.st, &w.claims, &w.scopeReads} }
+func (w *world) counted() store.Store {
+	return callCounter{w.st, &w.claims, &w.scopeReads, &w.userEnqueues, &w.usersEnqueued}
+}
 
-// callCounter counts the looks at the queue (the CycleJobs that claim)
-// and the reads of an app's scope (AppUsers) made through it.
+// callCounter counts the looks at the queue (the CycleJobs that claim),
+// the reads of an app's scope (AppUsers) and the commits of user jobs
+// (EnqueueMany) made through it.
 type callCounter struct {
 	store.Store
-	claims, scopeReads *atomic.Int64
+	claims, scopeReads          *atomic.Int64
+	userEnqueues, usersEnqueued *atomic.Int64
+}
+
+func (c callCounter) EnqueueMany(ctx context.Context, appID int64, kind store.JobKind, targets []string, now time.Time) error {
+	if kind == store.JobUser {
+		c.userEnqueues.Add(1)
+		c.usersEnqueued.Add(int64(len(targets)))
+	}
+	return c.Store.EnqueueMany(ctx, appID, kind, targets, now)
 }
 
 func (c callCounter) CycleJobs(ctx context.Context, cy store.JobCycle) (store.JobCycleResult, error) {
@@ -376,6 +390,16 @@ func (w *world) describeJobs() string {
 }
 
 // idle reports whether no job is queued or running, and the jobs.
+// feedRead waits until the engine has read the feed to its end.
+func (w *world) feedRead() {
+	w.t.Helper()
+	eventually.That(w.t, "the feed read to its end", func() (bool, string) {
+		pos, err := w.st.FeedPosition(w.t.Context())
+		cur, cerr := w.st.Cursor(w.t.Context(), "provision")
+		return err == nil && cerr == nil && cur == pos, fmt.Sprintf("feed at %d, the engine's cursor at %d (%v, %v)", pos, cur, err, cerr)
+	})
+}
+
 func (w *world) idle() (bool, string) {
 	return len(w.jobs(store.JobQueued, store.JobRunning)) == 0, w.describeJobs()
 }

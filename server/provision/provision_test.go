@@ -249,11 +249,7 @@ func TestAssignReadsTheScopeOnce(t *testing.T) {
 	// would queue pushes of its own, whose scope question could come
 	// before the assign's read is kept.
 	eventually.That(t, "the app's runner looks at the queue", func() (bool, string) { return w.claims.Load() > 0, "" })
-	eventually.That(t, "the feed read to its end", func() (bool, string) {
-		pos, err := w.st.FeedPosition(t.Context())
-		cur, cerr := w.st.Cursor(t.Context(), "provision")
-		return err == nil && cerr == nil && cur == pos, fmt.Sprintf("feed at %d, the engine's cursor at %d (%v, %v)", pos, cur, err, cerr)
-	})
+	w.feedRead()
 	eventually.That(t, "idle", w.idle)
 	log := slog.New(slog.DiscardHandler)
 	apps := provision.NewApps(provision.AppsConfig{Store: w.counted(), Engine: w.eng, Box: w.box, Audit: audit.New(w.st, log), Log: log})
@@ -270,6 +266,44 @@ func TestAssignReadsTheScopeOnce(t *testing.T) {
 	}
 	if _, ok := w.remote("carol@example.org"); ok {
 		t.Errorf("carol, in no assigned group, has an account")
+	}
+}
+
+// TestScopeQueuesInParts: the scope job of an assign queues its users'
+// pushes in parts of a thousand, each its own commit, so that the first
+// pushes start while the rest are queued; every user is queued once and
+// pushed once.
+func TestScopeQueuesInParts(t *testing.T) {
+	const users = 2500
+	w := newWorld(t, nil)
+	w.start()
+	objs := make([]*store.Object, 0, users+1)
+	var members []string
+	for i := range users {
+		name := fmt.Sprintf("user%04d", i)
+		objs = append(objs, user(fmt.Sprintf("u%04d", i), name))
+		members = append(members, "uid="+name+",ou=People,dc=example,dc=org")
+	}
+	w.apply(append(objs, group("g1", "everyone", members...)))
+	// Read to its end, the feed queues no pushes of its own after the
+	// assign.
+	w.feedRead()
+	eventually.That(t, "idle", w.idle)
+	before, queuedBefore := w.userEnqueues.Load(), w.usersEnqueued.Load()
+	w.assign(store.AssignGroup, w.hubGroup("everyone").ID)
+	eventually.That(t, "every user pushed", func() (bool, string) {
+		n := w.srv.UserCount()
+		return n == users, fmt.Sprintf("the app holds %d users", n)
+	})
+	eventually.That(t, "idle", w.idle)
+	if got := w.userEnqueues.Load() - before; got != 3 {
+		t.Errorf("the scope job queued its %d users in %d commits, want 3 (parts of 1,000)", users, got)
+	}
+	if got := w.usersEnqueued.Load() - queuedBefore; got != users {
+		t.Errorf("the scope job queued %d user jobs, want %d", got, users)
+	}
+	if got := w.srv.Requests("POST", "/Users"); got != users {
+		t.Errorf("the app got %d creates, want %d", got, users)
 	}
 }
 

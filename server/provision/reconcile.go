@@ -17,6 +17,9 @@ import (
 // workers of every replica hold at once.
 const maxRunning = 100000
 
+// scopePart is how many user jobs scope queues in one commit.
+const scopePart = 1000
+
 // scope compares who is in scope of the app with the accounts idsync
 // holds, without reading the app, and queues a push for every user whose
 // account is missing or should no longer be active — after an assignment,
@@ -61,8 +64,23 @@ func (r *appRunner) scope(ctx context.Context) error {
 			push = append(push, id)
 		}
 	}
-	if err := st.EnqueueMany(ctx, a.ID, store.JobUser, push, now); err != nil {
-		return err
+	// Queued in parts, each its own commit, with the runner woken after
+	// each: the first users' pushes start while the rest are queued. A
+	// crash between parts leaves this job running; it runs again and
+	// queues them all, coalescing into the jobs queued before. A user is
+	// queued once: a second enqueue of a job claimed meanwhile would mark
+	// it to run again.
+	seen := make(map[string]bool, len(push))
+	push = slices.DeleteFunc(push, func(id string) bool {
+		dup := seen[id]
+		seen[id] = true
+		return dup
+	})
+	for part := range slices.Chunk(push, scopePart) {
+		if err := st.EnqueueMany(ctx, a.ID, store.JobUser, part, now); err != nil {
+			return err
+		}
+		signal(r.wake)
 	}
 	if err := r.queueGroups(ctx); err != nil {
 		return err
