@@ -172,7 +172,7 @@ func (w *world) newEngine() {
 }
 
 // counted is the store the engine is given: it counts the engine's looks
-// at the queue and its reads of an app's scope.
+// at the queue, its reads of an app's scope and its commits of user jobs.
 func (w *world) counted() store.Store {
 	return callCounter{w.st, &w.claims, &w.scopeReads, &w.userEnqueues, &w.usersEnqueued}
 }
@@ -389,7 +389,6 @@ func (w *world) describeJobs() string {
 	return b.String()
 }
 
-// idle reports whether no job is queued or running, and the jobs.
 // feedRead waits until the engine has read the feed to its end.
 func (w *world) feedRead() {
 	w.t.Helper()
@@ -400,6 +399,7 @@ func (w *world) feedRead() {
 	})
 }
 
+// idle reports whether no job is queued or running, and the jobs.
 func (w *world) idle() (bool, string) {
 	return len(w.jobs(store.JobQueued, store.JobRunning)) == 0, w.describeJobs()
 }
