@@ -106,18 +106,16 @@ func (c *scopeCache) read(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	var ids []string
 	if current {
-		c.mu.Lock()
-		c.tried = time.Now()
-		c.mu.Unlock()
-		return slices.Sorted(maps.Keys(users)), nil
-	}
-	ids, err := c.st.AppUsers(ctx, c.appID)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := c.keep(ctx, pos, assigned, ids); err != nil {
-		return nil, err
+		ids = slices.Sorted(maps.Keys(users))
+	} else {
+		if ids, err = c.st.AppUsers(ctx, c.appID); err != nil {
+			return nil, err
+		}
+		if _, err := c.keep(ctx, pos, assigned, ids); err != nil {
+			return nil, err
+		}
 	}
 	c.mu.Lock()
 	c.tried = time.Now()

@@ -418,9 +418,11 @@ func (s *Store) WrittenObjects(ctx context.Context, directoryID int64, externalI
 	// user of the entry it wrote. The keys at the same index — one
 	// object's id and DN key, as the change stream passes them — share a
 	// statement however many there are.
+	what := fmt.Sprintf("looking for entries written into directory %d", directoryID)
 	step := (s.d.MaxParams - 1) / 2
 	for i := 0; i < max(len(externalIDs), len(dnKeys)); i += step {
-		ids, keys := externalIDs[min(i, len(externalIDs)):min(i+step, len(externalIDs))], dnKeys[min(i, len(dnKeys)):min(i+step, len(dnKeys))]
+		window := func(keys []string) []string { return keys[min(i, len(keys)):min(i+step, len(keys))] }
+		ids, keys := window(externalIDs), window(dnKeys)
 		var cond []string
 		args := []any{directoryID}
 		if len(ids) > 0 {
@@ -431,7 +433,6 @@ func (s *Store) WrittenObjects(ctx context.Context, directoryID int64, externalI
 			cond = append(cond, `(external_id = '' AND dn_key IN (`+marks(len(keys))+`))`)
 			args = append(args, anys(keys)...)
 		}
-		what := fmt.Sprintf("looking for entries written into directory %d", directoryID)
 		rows, err := s.rd.query(ctx, `SELECT external_id, dn_key, user_id FROM directory_writes WHERE directory_id = ? AND (`+
 			strings.Join(cond, " OR ")+`)`, args...)
 		if err != nil {
