@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -258,7 +259,7 @@ func (b *bench) push(ctx context.Context, st *stack, app *scimtest.Server, group
 		tl = startTimeline(pids, b.opts.timeline)
 	}
 	meter := newCPUMeter(pids)
-	stopProfile := st.prof.profile(fmt.Sprintf("push-%s", filepath.Base(st.dir)))
+	stopProfile := sync.OnceFunc(st.prof.profile(fmt.Sprintf("push-%s", filepath.Base(st.dir))))
 
 	start := time.Now()
 	if _, err := st.ctl(ctx, "app", "assign", pushApp, "--group", group); err != nil {
@@ -266,10 +267,15 @@ func (b *bench) push(ctx context.Context, st *stack, app *scimtest.Server, group
 		return r, err
 	}
 	r.assign = time.Since(start)
-	full, samples, err := st.waitPushed(ctx, q, app, n, start, conns)
+	// The CPU and the profile end where the push does, when the queue is
+	// seen empty: waitPushed's check with `app show` after that is the
+	// bench's, not the push's work.
+	full, samples, err := st.waitPushed(ctx, q, app, n, start, conns, func() {
+		r.observed = time.Since(start)
+		r.cpu = meter.since()
+		stopProfile()
+	})
 	stopProfile()
-	r.observed = time.Since(start)
-	r.cpu = meter.since()
 	if tl != nil {
 		tl.stop(b.progress, "push")
 	}
@@ -298,7 +304,7 @@ func (b *bench) push(ctx context.Context, st *stack, app *scimtest.Server, group
 // the hub answers GetApp by reading the assigned group with its members
 // (to name it), which at four polls a second took a fifth of the hub's
 // CPU from the push it measured.
-func (s *stack) waitPushed(ctx context.Context, q *queueReader, app *scimtest.Server, n int, start time.Time, conns *connCounter) (time.Duration, []queueSample, error) {
+func (s *stack) waitPushed(ctx context.Context, q *queueReader, app *scimtest.Server, n int, start time.Time, conns *connCounter, ended func()) (time.Duration, []queueSample, error) {
 	var (
 		full     time.Duration
 		last     queueSample
@@ -337,6 +343,7 @@ func (s *stack) waitPushed(ctx context.Context, q *queueReader, app *scimtest.Se
 			return 0, samples, fmt.Errorf("%d push jobs dead-lettered:\n%s", dead, failed)
 		}
 		if full > 0 && cur.queued+cur.running == 0 {
+			ended()
 			a, err := s.appState(ctx, pushApp)
 			if err != nil {
 				return 0, samples, err
