@@ -6,12 +6,15 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -234,17 +237,42 @@ func fixtureGroups() []*idsyncv1.Group {
 	}
 }
 
-func (h *fakeHub) ListGroups(context.Context, *idsyncv1.ListGroupsRequest) (*idsyncv1.ListGroupsResponse, error) {
-	return &idsyncv1.ListGroupsResponse{Groups: fixtureGroups()}, nil
+// onePage answers page token tok ("": the first) of all, one item a page,
+// with the token of the next: the CLI must follow the tokens to print
+// what the golden files hold.
+func onePage[T any](all []T, tok string) ([]T, string, error) {
+	i := 0
+	if tok != "" {
+		var err error
+		if i, err = strconv.Atoi(tok); err != nil || i <= 0 || i >= len(all) {
+			return nil, "", status.Errorf(codes.InvalidArgument, "page token %q", tok)
+		}
+	}
+	next := ""
+	if i+1 < len(all) {
+		next = strconv.Itoa(i + 1)
+	}
+	return all[i : i+1], next, nil
 }
 
-func (h *fakeHub) GetGroup(context.Context, *idsyncv1.GetGroupRequest) (*idsyncv1.GetGroupResponse, error) {
-	return &idsyncv1.GetGroupResponse{Group: fixtureGroups()[0], Members: []*idsyncv1.GroupMember{
+func (h *fakeHub) ListGroups(_ context.Context, req *idsyncv1.ListGroupsRequest) (*idsyncv1.ListGroupsResponse, error) {
+	page, next, err := onePage(fixtureGroups(), req.GetPageToken())
+	return &idsyncv1.ListGroupsResponse{Groups: page, NextPageToken: next}, err
+}
+
+func (h *fakeHub) GetGroup(_ context.Context, req *idsyncv1.GetGroupRequest) (*idsyncv1.GetGroupResponse, error) {
+	g := fixtureGroups()[0]
+	if req.GetPageToken() != "" && req.GetGroup() != g.GetId() {
+		return nil, status.Errorf(codes.InvalidArgument, "a next page of group %q: ask by id (%s)", req.GetGroup(), g.GetId())
+	}
+	page, next, err := onePage([]*idsyncv1.GroupMember{
 		{Value: "CN=Ada,OU=Staff,DC=corp", Id: "u-1", Kind: idsyncv1.ObjectKind_OBJECT_KIND_USER, Name: "ada"},
 		{Value: "CN=all,DC=corp", Id: "g-3", Kind: idsyncv1.ObjectKind_OBJECT_KIND_GROUP, Name: "all"},
 		{Value: "CN=Ghost,DC=corp"},
-	}, Apps: []*idsyncv1.GroupInApp{{App: "crm", RemoteId: "r-eng", Name: "eng"},
-		{App: "wiki", RemoteId: "7f3a", Name: "Engineering", Found: "1 member(s) added in the app (eve)"}}}, nil
+	}, req.GetPageToken())
+	return &idsyncv1.GetGroupResponse{Group: g, Members: page, NextPageToken: next,
+		Apps: []*idsyncv1.GroupInApp{{App: "crm", RemoteId: "r-eng", Name: "eng"},
+			{App: "wiki", RemoteId: "7f3a", Name: "Engineering", Found: "1 member(s) added in the app (eve)"}}}, err
 }
 
 func fixtureTokens() []*idsyncv1.AdminToken {

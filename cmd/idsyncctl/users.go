@@ -114,6 +114,10 @@ func userList(c *cli, args []string) error {
 // userPage is how many users one ListUsers call asks for.
 const userPage = 1000
 
+// groupPage is the page of ListGroups and of a group's members that the
+// CLI asks for: the most the hub gives.
+const groupPage = 500
+
 func userShow(c *cli, args []string) error {
 	fs := c.flags("user show")
 	dir := fs.String("directory", "", "the directory `NAME`, when the username exists in several")
@@ -257,8 +261,19 @@ func groupList(c *cli, args []string) error {
 	dir := fs.String("directory", "", "only this directory `NAME`")
 	return query(c, fs, args, "",
 		func(ctx context.Context, h hub, _ string) ([]*idsyncv1.Group, error) {
-			r, err := h.admin.ListGroups(ctx, &idsyncv1.ListGroupsRequest{Directory: *dir})
-			return r.GetGroups(), err
+			// The hub answers a page at a time.
+			req := &idsyncv1.ListGroupsRequest{Directory: *dir, PageSize: groupPage}
+			var all []*idsyncv1.Group
+			for {
+				r, err := h.admin.ListGroups(ctx, req)
+				if err != nil {
+					return nil, err
+				}
+				all = append(all, r.GetGroups()...)
+				if req.PageToken = r.GetNextPageToken(); req.PageToken == "" {
+					return all, nil
+				}
+			}
 		},
 		listView(toGroupJSON, []string{"NAME", "DIRECTORY", "STATUS", "MEMBERS", "UNRESOLVED", "ID"},
 			func(g *idsyncv1.Group) []string {
@@ -272,7 +287,18 @@ func groupShow(c *cli, args []string) error {
 	dir := fs.String("directory", "", "the directory `NAME`, when the group name exists in several")
 	return query(c, fs, args, "NAME|ID",
 		func(ctx context.Context, h hub, group string) (*idsyncv1.GetGroupResponse, error) {
-			return h.admin.GetGroup(ctx, &idsyncv1.GetGroupRequest{Group: group, Directory: *dir})
+			// The hub answers the members a page at a time; the group
+			// and its apps come with the first.
+			req := &idsyncv1.GetGroupRequest{Group: group, Directory: *dir, PageSize: groupPage}
+			first, err := h.admin.GetGroup(ctx, req)
+			for r := first; err == nil && r.GetNextPageToken() != ""; {
+				// By id from here: a rename between pages changes nothing.
+				req.Group, req.Directory, req.PageToken = first.GetGroup().GetId(), "", r.GetNextPageToken()
+				if r, err = h.admin.GetGroup(ctx, req); err == nil {
+					first.Members = append(first.Members, r.GetMembers()...)
+				}
+			}
+			return first, err
 		}, itemView(toGroupMembersJSON, groupText))
 }
 

@@ -61,7 +61,6 @@ type AdminStore interface {
 	UserGroups(ctx context.Context, userID string) ([]*store.Group, error)
 	UserGroupsTransitive(ctx context.Context, userID string) ([]store.GroupMembership, error)
 	ListGroups(ctx context.Context, f store.GroupFilter) ([]*store.Group, error)
-	GroupMembers(ctx context.Context, groupID string) ([]store.Member, error)
 	GroupMembersPage(ctx context.Context, groupID, afterKey string, limit int) ([]store.Member, error)
 	PushesOfGroup(ctx context.Context, groupID string) ([]*store.PushedGroup, error)
 	ListAudit(ctx context.Context, f store.AuditFilter) ([]*store.AuditEvent, error)
@@ -411,17 +410,30 @@ func (s *AdminServer) CancelImport(ctx context.Context, req *idsyncv1.CancelImpo
 	return &idsyncv1.CancelImportResponse{Run: runToProto(done)}, nil
 }
 
-// ListUsers lists users.
+// maxUserPage bounds a page of ListUsers: a call never reads a whole
+// directory.
+const maxUserPage = 1000
+
+// ListUsers lists a page of users in id order. A group-admin's page holds
+// its groups' users only, read by their ids, with the names of its groups
+// only.
 func (s *AdminServer) ListUsers(ctx context.Context, req *idsyncv1.ListUsersRequest) (*idsyncv1.ListUsersResponse, error) {
 	scope, dirID, err := scopeIn(ctx, s.store, req.GetDirectory())
 	if err != nil {
 		return nil, err
 	}
-	f := store.UserFilter{DirectoryID: dirID, Limit: int(req.GetLimit()), AfterID: req.GetAfterId(), WithGroups: true}
+	limit := int(req.GetLimit())
+	if limit <= 0 || limit > maxUserPage {
+		limit = maxUserPage
+	}
+	f := store.UserFilter{DirectoryID: dirID, WithGroups: true, OnlyGroups: scope.groupIDs()}
 	if req.GetStatus() != idsyncv1.UserStatus_USER_STATUS_UNSPECIFIED {
 		f.Status = statusFromProto(req.GetStatus())
 	}
-	users, err := s.store.ListUsers(ctx, f)
+	users, err := pageInScope(scope, req.GetAfterId(), limit, func(ids []string, after string, limit int) ([]*store.User, error) {
+		f.IDs, f.AfterID, f.Limit = ids, after, limit
+		return s.store.ListUsers(ctx, f)
+	})
 	if err != nil {
 		return nil, statusErr(err, "listing users")
 	}
@@ -431,11 +443,9 @@ func (s *AdminServer) ListUsers(ctx context.Context, req *idsyncv1.ListUsersRequ
 	}
 	resp := &idsyncv1.ListUsersResponse{Users: make([]*idsyncv1.User, 0, len(users))}
 	for _, u := range users {
-		if scope.user(u.ID) {
-			p := userToProto(u)
-			p.PurgeAt = ts(purge(u))
-			resp.Users = append(resp.Users, p)
-		}
+		p := userToProto(u)
+		p.PurgeAt = ts(purge(u))
+		resp.Users = append(resp.Users, p)
 	}
 	return resp, nil
 }
@@ -443,7 +453,11 @@ func (s *AdminServer) ListUsers(ctx context.Context, req *idsyncv1.ListUsersRequ
 // GetUser shows a user by id or username. For a group-admin, a user
 // outside its groups is not found, as one that does not exist.
 func (s *AdminServer) GetUser(ctx context.Context, req *idsyncv1.GetUserRequest) (*idsyncv1.GetUserResponse, error) {
-	u, err := oneUser(ctx, s.store, req.GetUser(), req.GetDirectory())
+	scope, dirID, err := scopeIn(ctx, s.store, req.GetDirectory())
+	if err != nil {
+		return nil, err
+	}
+	u, err := oneUserIn(ctx, s.store, scope, dirID, req.GetUser())
 	if err != nil {
 		return nil, err
 	}
@@ -451,9 +465,13 @@ func (s *AdminServer) GetUser(ctx context.Context, req *idsyncv1.GetUserRequest)
 	if err != nil {
 		return nil, statusErr(err, "loading groups of %q", u.Username)
 	}
+	// A group-admin is told of its own groups only: the others are absent
+	// to it.
 	u.Groups = u.Groups[:0]
 	for _, g := range groups {
-		u.Groups = append(u.Groups, g.Name)
+		if scope.group(g.ID) {
+			u.Groups = append(u.Groups, g.Name)
+		}
 	}
 	nested, err := s.store.UserGroupsTransitive(ctx, u.ID)
 	if err != nil {
@@ -464,6 +482,9 @@ func (s *AdminServer) GetUser(ctx context.Context, req *idsyncv1.GetUserRequest)
 		return nil, err
 	}
 	for _, m := range nested {
+		if !scope.group(m.Group.ID) {
+			continue
+		}
 		pu.TransitiveGroups = append(pu.TransitiveGroups, &idsyncv1.TransitiveGroup{
 			Name: m.Group.Name, Depth: uint32(m.Depth), Via: m.Via})
 	}
@@ -476,28 +497,29 @@ func (s *AdminServer) ListGroups(ctx context.Context, req *idsyncv1.ListGroupsRe
 	if err != nil {
 		return nil, err
 	}
-	f := store.GroupFilter{DirectoryID: dirID, Prefix: req.GetQuery()}
+	// A group-admin's own groups, by id: the page and its token never
+	// reach past them.
+	f := store.GroupFilter{DirectoryID: dirID, Prefix: req.GetQuery(), IDs: scope.groupIDs()}
 	if f.AfterName, f.AfterID, err = parsePageToken(req.GetPageToken()); err != nil {
 		return nil, err
 	}
-	want := min(int(req.GetPageSize()), maxSearchPage)
-	if want > 0 {
-		f.Limit = want + 1 // one more tells whether there is a next page
+	want := int(req.GetPageSize())
+	if want <= 0 || want > maxSearchPage {
+		want = maxSearchPage
 	}
+	f.Limit = want + 1 // one more tells whether there is a next page
 	groups, err := s.store.ListGroups(ctx, f)
 	if err != nil {
 		return nil, statusErr(err, "listing groups")
 	}
 	resp := &idsyncv1.ListGroupsResponse{}
-	if want > 0 && len(groups) > want {
+	if len(groups) > want {
 		groups = groups[:want]
 		last := groups[want-1]
 		resp.NextPageToken = base64.RawURLEncoding.EncodeToString([]byte(last.Name + "\x00" + last.ID))
 	}
 	for _, g := range groups {
-		if scope.group(g.ID) {
-			resp.Groups = append(resp.Groups, groupToProto(g))
-		}
+		resp.Groups = append(resp.Groups, groupToProto(g))
 	}
 	return resp, nil
 }
@@ -511,22 +533,22 @@ func (s *AdminServer) GetGroup(ctx context.Context, req *idsyncv1.GetGroupReques
 		return nil, err
 	}
 	resp := &idsyncv1.GetGroupResponse{Group: groupToProto(g)}
-	var members []store.Member
-	if size := min(int(req.GetPageSize()), maxSearchPage); size > 0 {
-		after, err := base64.RawURLEncoding.DecodeString(req.GetPageToken())
-		if err != nil {
-			return nil, status.Error(codes.InvalidArgument, "page_token: not one this hub gave")
-		}
-		members, err = s.store.GroupMembersPage(ctx, g.ID, string(after), size+1)
-		if err != nil {
-			return nil, statusErr(err, "loading members of %q", g.Name)
-		}
-		if len(members) > size {
-			members = members[:size]
-			resp.NextPageToken = base64.RawURLEncoding.EncodeToString([]byte(members[size-1].Key))
-		}
-	} else if members, err = s.store.GroupMembers(ctx, g.ID); err != nil {
+	// A page of members at a time, however large the group.
+	size := int(req.GetPageSize())
+	if size <= 0 || size > maxSearchPage {
+		size = maxSearchPage
+	}
+	after, err := base64.RawURLEncoding.DecodeString(req.GetPageToken())
+	if err != nil {
+		return nil, status.Error(codes.InvalidArgument, "page_token: not one this hub gave")
+	}
+	members, err := s.store.GroupMembersPage(ctx, g.ID, string(after), size+1)
+	if err != nil {
 		return nil, statusErr(err, "loading members of %q", g.Name)
+	}
+	if len(members) > size {
+		members = members[:size]
+		resp.NextPageToken = base64.RawURLEncoding.EncodeToString([]byte(members[size-1].Key))
 	}
 	for _, m := range members {
 		resp.Members = append(resp.Members, &idsyncv1.GroupMember{Value: m.Value, Id: m.ID, Kind: idsyncv1.ObjectKindNamed(string(m.Kind)), Name: m.Name})

@@ -52,13 +52,14 @@ func (s *AppServer) ResumeApp(ctx context.Context, req *idsyncv1.ResumeAppReques
 var accountStates = []store.AccountState{store.AccountCreating, store.AccountActive, store.AccountDeactivated, store.AccountDeleted}
 
 // ListAccounts lists a page of an app's accounts; a group-admin sees
-// those of its groups' users only.
+// those of its groups' users only, read by their ids, so that neither the
+// page nor its token reaches past them.
 func (s *AppServer) ListAccounts(ctx context.Context, req *idsyncv1.ListAccountsRequest) (*idsyncv1.ListAccountsResponse, error) {
 	a, err := s.app(ctx, req.GetApp())
 	if err != nil {
 		return nil, err
 	}
-	f := store.AccountFilter{AppID: a.ID, AfterUserID: req.GetPageToken(), Limit: int(req.GetPageSize())}
+	f := store.AccountFilter{AppID: a.ID, Limit: int(req.GetPageSize())}
 	if st := req.GetState(); st != "" {
 		f.State = store.AccountState(st)
 		if !slices.Contains(accountStates, f.State) {
@@ -69,9 +70,16 @@ func (s *AppServer) ListAccounts(ctx context.Context, req *idsyncv1.ListAccounts
 		f.Limit = 50
 	}
 	f.Limit = min(f.Limit, maxSearchPage)
+	scope, err := groupScopeOf(ctx, s.store)
+	if err != nil {
+		return nil, err
+	}
 	want := f.Limit
-	f.Limit++ // one more tells whether there is a next page
-	accounts, err := s.store.ListAccounts(ctx, f)
+	// One more tells whether there is a next page.
+	accounts, err := pageInScope(scope, req.GetPageToken(), want+1, func(ids []string, after string, limit int) ([]*store.Account, error) {
+		f.UserIDs, f.AfterUserID, f.Limit = ids, after, limit
+		return s.store.ListAccounts(ctx, f)
+	})
 	if err != nil {
 		return nil, statusErr(err, "listing the accounts of app %s", a.Name)
 	}
@@ -80,14 +88,7 @@ func (s *AppServer) ListAccounts(ctx context.Context, req *idsyncv1.ListAccounts
 		accounts = accounts[:want]
 		resp.NextPageToken = accounts[want-1].UserID
 	}
-	scope, err := groupScopeOf(ctx, s.store)
-	if err != nil {
-		return nil, err
-	}
 	for _, ac := range accounts {
-		if !scope.user(ac.UserID) {
-			continue
-		}
 		p := &idsyncv1.AppAccount{UserId: ac.UserID, State: string(ac.State), RemoteId: ac.RemoteID, Linked: ac.Linked,
 			LastError: ac.LastError, UpdatedAt: ts(ac.UpdatedAt)}
 		if u, err := s.store.GetUser(ctx, ac.UserID); err == nil {

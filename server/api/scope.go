@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"maps"
 	"slices"
 
 	"google.golang.org/grpc/codes"
@@ -74,6 +75,47 @@ func (g *groupScope) user(id string) bool { return !g.limited || g.users[id] }
 
 // group reports whether the admin may see the group with this id.
 func (g *groupScope) group(id string) bool { return !g.limited || g.groups[id] }
+
+// groupIDs is, for a group-admin, the sorted ids of its groups (never nil,
+// so that a store filter by them keeps none when there are none); nil for
+// other roles, whose filters keep every group.
+func (g *groupScope) groupIDs() []string {
+	if !g.limited {
+		return nil
+	}
+	return append(make([]string, 0, len(g.groups)), slices.Sorted(maps.Keys(g.groups))...)
+}
+
+// scopeWindow is how many of a group-admin's user ids one read names.
+const scopeWindow = 1000
+
+// pageInScope reads a page of up to limit items in user id order, after
+// the user id after. For a group-admin it walks the sorted ids of its
+// users after that one, a window at a time, asking read for the items of
+// each window (ids, with no after), until the page is full: the store
+// never reads users outside its groups, and a page is short only at the
+// end. Other roles: one read, with nil ids (every user) and after.
+func pageInScope[T any](g *groupScope, after string, limit int, read func(ids []string, after string, limit int) ([]T, error)) ([]T, error) {
+	if !g.limited {
+		return read(nil, after, limit)
+	}
+	ids := slices.Sorted(maps.Keys(g.users))
+	i, found := slices.BinarySearch(ids, after)
+	if found {
+		i++
+	}
+	var out []T
+	for i < len(ids) && len(out) < limit {
+		window := ids[i:min(i+scopeWindow, len(ids))]
+		i += len(window)
+		got, err := read(window, "", limit-len(out))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, got...)
+	}
+	return out, nil
+}
 
 // change is what an app's copy of a hub group was found changed by hand
 // (PushedGroup.Drift, Found) as g may read it: the text names the users
@@ -174,6 +216,11 @@ func oneUser(ctx context.Context, st scopeStore, ref, directory string) (*store.
 	if err != nil {
 		return nil, err
 	}
+	return oneUserIn(ctx, st, scope, dirID, ref)
+}
+
+// oneUserIn is oneUser in a scope already read and a directory id (0: any).
+func oneUserIn(ctx context.Context, st scopeStore, scope *groupScope, dirID int64, ref string) (*store.User, error) {
 	users, err := findUsers(ctx, st, scope, dirID, ref)
 	if err != nil {
 		return nil, err

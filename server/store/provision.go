@@ -381,6 +381,9 @@ type AccountFilter struct {
 	// AfterUserID pages: only accounts of users with a greater id.
 	AfterUserID string
 	Limit       int // 0: all
+	// UserIDs, when not nil, keeps only these users' accounts: a window of
+	// ids that one IN list holds (a group-admin's scope).
+	UserIDs []string
 }
 
 // AccountCount is one app's accounts in one state.

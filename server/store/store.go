@@ -778,7 +778,13 @@ type UserFilter struct {
 	Status      Status // "": all
 	AfterID     string
 	Limit       int // 0: all
-	WithGroups  bool
+	// IDs, when not nil, keeps only these users: a window of ids that one
+	// IN list holds (a group-admin's scope, a window at a time).
+	IDs        []string
+	WithGroups bool
+	// OnlyGroups, when not nil, keeps in Groups (WithGroups) the names of
+	// these groups only (by id): the groups a group-admin sees.
+	OnlyGroups []string
 }
 
 // Group is a hub group.
@@ -807,6 +813,9 @@ type GroupFilter struct {
 	// AfterName and AfterID resume after the last group of a page.
 	AfterName, AfterID string
 	Limit              int // 0: all
+	// IDs, when not nil, keeps only these groups (a group-admin's own,
+	// which one IN list holds).
+	IDs []string
 }
 
 // ObjectRef names an object of a directory: its kind, id and status.

@@ -5150,7 +5150,8 @@ type ListUsersRequest struct {
 	Directory string `protobuf:"bytes,1,opt,name=directory,proto3" json:"directory,omitempty"`
 	// Only this status, when set.
 	Status UserStatus `protobuf:"varint,2,opt,name=status,proto3,enum=idsync.v1.UserStatus" json:"status,omitempty"`
-	// At most this many; 0 means all.
+	// At most this many (0, or more than 1,000: 1,000). A group-admin's page
+	// holds its groups' users only; it is short at the end of the list only.
 	Limit uint32 `protobuf:"varint,3,opt,name=limit,proto3" json:"limit,omitempty"`
 	// Resume after this user id (from the previous page's last id).
 	AfterId       string `protobuf:"bytes,4,opt,name=after_id,json=afterId,proto3" json:"after_id,omitempty"`
@@ -5219,7 +5220,8 @@ func (x *ListUsersRequest) GetAfterId() string {
 // ListUsersResponse lists users ordered by id.
 type ListUsersResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The users (without groups, for speed).
+	// The users, each with the names of its direct groups (for a
+	// group-admin, of its own groups only).
 	Users         []*User `protobuf:"bytes,1,rep,name=users,proto3" json:"users,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -5570,7 +5572,7 @@ type ListGroupsRequest struct {
 	Directory string `protobuf:"bytes,1,opt,name=directory,proto3" json:"directory,omitempty"`
 	// Only the groups whose name starts with this, ignoring case.
 	Query string `protobuf:"bytes,2,opt,name=query,proto3" json:"query,omitempty"`
-	// At most this many, a page at a time (0: every group; at most 500).
+	// At most this many, a page at a time (0, or more than 500: 500).
 	PageSize uint32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// The next_page_token of the previous page.
 	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
@@ -5699,7 +5701,7 @@ type GetGroupRequest struct {
 	// Disambiguates a name present in several directories.
 	Directory string `protobuf:"bytes,2,opt,name=directory,proto3" json:"directory,omitempty"`
 	// At most this many members, a page at a time, ordered by their key
-	// (0: every member, ordered by value; at most 500).
+	// (0, or more than 500: 500).
 	PageSize uint32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// The next_page_token of the previous page.
 	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`

@@ -115,6 +115,7 @@ func (s *Store) ListAccounts(ctx context.Context, f store.AccountFilter) ([]*sto
 	w.add(f.AppID != 0, "app_id = ?", f.AppID)
 	w.add(f.State != "", "state = ?", string(f.State))
 	w.add(f.AfterUserID != "", "user_id > ?", f.AfterUserID)
+	w.add(f.UserIDs != nil, inMarks("user_id", len(f.UserIDs)), anys(f.UserIDs)...)
 	q, args := `SELECT `+accountCols+` FROM accounts`+w.String()+" ORDER BY user_id, app_id", w.args
 	if f.Limit > 0 {
 		q, args = q+" LIMIT ?", append(args, f.Limit)

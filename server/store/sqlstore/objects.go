@@ -120,6 +120,10 @@ func userFilter(f store.UserFilter) (string, []any) {
 		q.WriteString(" AND o.id > ?")
 		args = append(args, f.AfterID)
 	}
+	if f.IDs != nil {
+		q.WriteString(" AND " + inMarks("o.id", len(f.IDs)))
+		args = append(args, anys(f.IDs)...)
+	}
 	return q.String(), args
 }
 
@@ -141,7 +145,7 @@ func (s *Store) ListUsers(ctx context.Context, f store.UserFilter) ([]*store.Use
 		return nil, err
 	}
 	if f.WithGroups {
-		if err := s.fillGroups(ctx, urs); err != nil {
+		if err := s.fillGroups(ctx, urs, f.OnlyGroups); err != nil {
 			return nil, err
 		}
 	}
@@ -158,10 +162,16 @@ func usersOf(rows []userRow) []*store.User {
 }
 
 // fillGroups sets the Groups of users: the names of their direct groups
-// (directGroups), sorted.
-func (s *Store) fillGroups(ctx context.Context, users []userRow) error {
-	if err := s.directGroups(ctx, users, func(u *store.User, _, name string) {
-		u.Groups = append(u.Groups, name)
+// (directGroups), sorted; of the groups of only alone when it is not nil.
+func (s *Store) fillGroups(ctx context.Context, users []userRow, only []string) error {
+	keep := map[string]bool{}
+	for _, id := range only {
+		keep[id] = true
+	}
+	if err := s.directGroups(ctx, users, func(u *store.User, id, name string) {
+		if only == nil || keep[id] {
+			u.Groups = append(u.Groups, name)
+		}
 	}); err != nil {
 		return err
 	}
@@ -257,6 +267,9 @@ func (s *Store) ListGroups(ctx context.Context, f store.GroupFilter) ([]*store.G
 	}
 	if f.AfterName != "" || f.AfterID != "" {
 		q, args = q+` AND (g.name > ? OR (g.name = ? AND g.id > ?))`, append(args, f.AfterName, f.AfterName, f.AfterID)
+	}
+	if f.IDs != nil {
+		q, args = q+` AND `+inMarks("g.id", len(f.IDs)), append(args, anys(f.IDs)...)
 	}
 	q += ` ORDER BY g.name, g.id`
 	if f.Limit > 0 {

@@ -90,6 +90,15 @@ func jsonArg(v any, empty bool) (any, error) {
 	return string(b), nil
 }
 
+// inMarks is "col IN (?,?,…)" for n values; for none, a condition that
+// nothing meets (an empty IN list is not SQL on PostgreSQL).
+func inMarks(col string, n int) string {
+	if n == 0 {
+		return "1 = 0"
+	}
+	return col + " IN (" + marks(n) + ")"
+}
+
 // marks returns n comma-separated placeholders: "?,?,?".
 func marks(n int) string {
 	if n <= 0 {

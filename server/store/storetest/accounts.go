@@ -200,6 +200,9 @@ func testAccountListCount(t *testing.T, s store.Store) {
 		{"limit", store.AccountFilter{Limit: 3}, byUser[:3]},
 		{"after a user", store.AccountFilter{AfterUserID: first}, byUser[2:]},
 		{"after the last", store.AccountFilter{AfterUserID: second}, nil},
+		{"some users", store.AccountFilter{UserIDs: []string{w.bob.ID, "no-such-user"}}, []key{{w.crm.ID, w.bob.ID}, {w.billing.ID, w.bob.ID}}},
+		{"some users, after one", store.AccountFilter{UserIDs: []string{w.alice.ID, w.bob.ID}, AfterUserID: first}, byUser[2:]},
+		{"no users", store.AccountFilter{UserIDs: []string{}}, nil},
 	}
 	for _, tc := range tests {
 		as, err := s.ListAccounts(ctx, tc.f)

@@ -106,6 +106,41 @@ func testListUsers(t *testing.T, s store.Store) {
 			t.Errorf("groups = %v, want %v", got, want)
 		}
 	})
+
+	// What a group-admin's reads name: some users, some groups.
+	t.Run("some users, some groups", func(t *testing.T) {
+		ctx := t.Context()
+		byName := map[string]*store.User{}
+		for _, u := range all {
+			byName[u.Directory+"/"+u.Username] = u
+		}
+		staff, err := s.ListGroups(ctx, store.GroupFilter{DirectoryID: p.corp.dir.ID, Prefix: "staff"})
+		must(t, "ListGroups", err)
+		if len(staff) != 1 {
+			t.Fatalf("corp's groups named staff…: %d", len(staff))
+		}
+		ids := []string{byName["corp/alice"].ID, byName["lab/alice"].ID, "no-such-user"}
+		us, err := s.ListUsers(ctx, store.UserFilter{IDs: ids, WithGroups: true, OnlyGroups: []string{staff[0].ID}})
+		must(t, "ListUsers", err)
+		got := map[string][]string{}
+		for _, u := range us {
+			got[u.Directory+"/"+u.Username] = u.Groups
+		}
+		if want := map[string][]string{"corp/alice": {"staff"}, "lab/alice": nil}; !reflect.DeepEqual(got, want) {
+			t.Errorf("ListUsers of corp/alice and lab/alice with corp's staff only: %v, want %v", got, want)
+		}
+		if us, err := s.ListUsers(ctx, store.UserFilter{IDs: []string{}}); err != nil || len(us) != 0 {
+			t.Errorf("ListUsers of no ids: %v (%v), want none", usernames(us), err)
+		}
+		gs, err := s.ListGroups(ctx, store.GroupFilter{IDs: []string{staff[0].ID, "no-such-group"}})
+		must(t, "ListGroups", err)
+		if len(gs) != 1 || gs[0].ID != staff[0].ID {
+			t.Errorf("ListGroups of corp's staff: %v", gs)
+		}
+		if gs, err := s.ListGroups(ctx, store.GroupFilter{IDs: []string{}}); err != nil || len(gs) != 0 {
+			t.Errorf("ListGroups of no ids: %v (%v), want none", gs, err)
+		}
+	})
 }
 
 func testListUsersPaging(t *testing.T, s store.Store) {

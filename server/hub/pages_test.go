@@ -1,0 +1,240 @@
+package hub_test
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+
+	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
+	"github.com/idsync/idsync/server/auth"
+	"github.com/idsync/idsync/server/store"
+)
+
+// staffUsers is how many users staffAndMergers puts in group staff: more
+// than a page of ListUsers and more than one window of a group-admin's
+// user ids.
+const staffUsers = 1100
+
+// staffAndMergers adds to corp the users s0000… in group staff, and group
+// mergers-2027 whose members are ann and s0000.
+func staffAndMergers(t *testing.T) func(store.Store) {
+	return func(st store.Store) {
+		ctx := t.Context()
+		corp, err := st.GetDirectory(ctx, "corp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs, err := st.ListRuns(ctx, store.RunFilter{DirectoryID: corp.ID})
+		if err != nil || len(runs) != 1 {
+			t.Fatalf("runs of corp: %v (%v)", runs, err)
+		}
+		const parent = "dc=example,dc=org"
+		var batch []*store.Object
+		var names []string
+		for i := range staffUsers {
+			names = append(names, fmt.Sprintf("s%04d", i))
+			batch = append(batch, seedUser(names[i], parent))
+		}
+		batch = append(batch, seedGroup("staff", parent, names...), seedGroup("mergers-2027", parent, "ann", "s0000"))
+		if _, err := st.ApplyBatch(ctx, &store.Batch{RunID: runs[0].ID, DirectoryID: corp.ID, Sequence: 2, Upserts: batch}); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// listAllUsers pages ListUsers by limit until a short page, checking that
+// no page is larger than it may be, and returns the users by username. A
+// short page before the end would lose users: the callers count them.
+func listAllUsers(t *testing.T, admin idsyncv1.AdminServiceClient, ctx context.Context, limit uint32) map[string]*idsyncv1.User {
+	t.Helper()
+	most := int(limit)
+	if limit == 0 || limit > 1000 {
+		most = 1000
+	}
+	out := map[string]*idsyncv1.User{}
+	req := &idsyncv1.ListUsersRequest{Limit: limit}
+	for {
+		resp, err := admin.ListUsers(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range resp.GetUsers() {
+			out[u.GetUsername()] = u
+		}
+		n := len(resp.GetUsers())
+		if n > most {
+			t.Fatalf("ListUsers limit %d: a page of %d users, want at most %d", limit, n, most)
+		}
+		if n < most {
+			return out
+		}
+		req.AfterId = resp.GetUsers()[n-1].GetId()
+	}
+}
+
+// TestListsKeepToAGroupAdminsGroups: a group-admin's pages of users,
+// groups and accounts hold its groups' users and groups only, full pages
+// (the scope is in the read, not a filter after it), with page tokens that
+// name nothing outside; the users' groups it is told of are its own. An
+// admin who sees everything sees the rest, so each check can fail.
+func TestListsKeepToAGroupAdminsGroups(t *testing.T) {
+	h := startHub(t, staffAndMergers(t), crmAccounts(t))
+	ctx := t.Context()
+	admin := idsyncv1.NewAdminServiceClient(h.conn)
+	apps := idsyncv1.NewAppServiceClient(h.conn)
+	boot := as(ctx, h.boot)
+	ids := h.groupIDs()
+	staff := as(ctx, h.token("staff-lead", auth.RoleGroupAdmin, []string{ids["corp/staff"]}, nil))
+	sales := as(ctx, h.token("sales-lead", auth.RoleGroupAdmin, []string{ids["corp/sales"]}, nil))
+
+	t.Run("users", func(t *testing.T) {
+		// 700 a page: the scope's 1,100 users come in a full page and the
+		// rest, whatever lies between them in id order outside the group.
+		got := listAllUsers(t, admin, staff, 700)
+		if len(got) != staffUsers {
+			t.Errorf("staff's group-admin lists %d users by pages of 700, want %d", len(got), staffUsers)
+		}
+		for name := range got {
+			if !strings.HasPrefix(name, "s") {
+				t.Errorf("staff's group-admin lists %s, outside its group", name)
+			}
+		}
+		all := listAllUsers(t, admin, boot, 0)
+		if len(all) != staffUsers+3 {
+			t.Errorf("the super-admin lists %d users by pages of the most (1,000), want %d", len(all), staffUsers+3)
+		}
+		if g := all["ann"].GetGroups(); !slices.Contains(g, "mergers-2027") {
+			t.Fatalf("the super-admin sees ann in %v, want mergers-2027 among them", g)
+		}
+		if g := listAllUsers(t, admin, sales, 0)["ann"].GetGroups(); !slices.Equal(g, []string{"sales"}) {
+			t.Errorf("sales' group-admin lists ann in groups %v, want [sales] alone", g)
+		}
+		if g := got["s0000"].GetGroups(); !slices.Equal(g, []string{"staff"}) {
+			t.Errorf("staff's group-admin lists s0000 in groups %v, want [staff] alone", g)
+		}
+	})
+
+	t.Run("a user's groups", func(t *testing.T) {
+		for _, c := range []struct {
+			ctx  context.Context
+			want []string
+		}{{boot, []string{"mergers-2027", "sales"}}, {sales, []string{"sales"}}} {
+			u, err := admin.GetUser(c.ctx, &idsyncv1.GetUserRequest{User: "ann"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var nested []string
+			for _, g := range u.GetUser().GetTransitiveGroups() {
+				nested = append(nested, g.GetName())
+			}
+			slices.Sort(nested)
+			if g := u.GetUser().GetGroups(); !slices.Equal(g, c.want) || !slices.Equal(nested, c.want) {
+				t.Errorf("ann's groups %v and transitive groups %v, want %v", g, nested, c.want)
+			}
+		}
+	})
+
+	t.Run("groups", func(t *testing.T) {
+		var names []string
+		req := &idsyncv1.ListGroupsRequest{PageSize: 1}
+		for {
+			resp, err := admin.ListGroups(sales, req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, g := range resp.GetGroups() {
+				names = append(names, g.GetName())
+			}
+			if req.PageToken = resp.GetNextPageToken(); req.PageToken == "" {
+				break
+			}
+			raw, _ := base64.RawURLEncoding.DecodeString(req.PageToken)
+			if name, _, _ := strings.Cut(string(raw), "\x00"); name != "sales" {
+				t.Errorf("sales' group-admin gets a page token after group %q", name)
+			}
+		}
+		if !slices.Equal(names, []string{"sales"}) {
+			t.Errorf("sales' group-admin lists groups %v a page of one at a time, want [sales]", names)
+		}
+		resp, err := admin.ListGroups(boot, &idsyncv1.ListGroupsRequest{PageSize: 1})
+		if err != nil || resp.GetNextPageToken() == "" {
+			t.Errorf("the super-admin's first page of one group has no next page: %v (%v)", resp, err)
+		}
+	})
+
+	t.Run("accounts", func(t *testing.T) {
+		users := map[string]string{}
+		for _, n := range []string{"ann", "bob", "cid"} {
+			u, err := admin.GetUser(boot, &idsyncv1.GetUserRequest{User: n})
+			if err != nil {
+				t.Fatal(err)
+			}
+			users[u.GetUser().GetId()] = n
+		}
+		for _, c := range []struct {
+			ctx  context.Context
+			want []string
+		}{{boot, []string{"ann", "bob", "cid"}}, {sales, []string{"ann"}}} {
+			var got []string
+			req := &idsyncv1.ListAccountsRequest{App: "crm", PageSize: 1}
+			for {
+				resp, err := apps.ListAccounts(c.ctx, req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(resp.GetAccounts()) != 1 {
+					t.Errorf("a page of one account holds %d", len(resp.GetAccounts()))
+				}
+				for _, a := range resp.GetAccounts() {
+					got = append(got, users[a.GetUserId()])
+				}
+				if req.PageToken = resp.GetNextPageToken(); req.PageToken == "" {
+					break
+				}
+				if n := users[req.PageToken]; !slices.Contains(c.want, n) {
+					t.Errorf("a page token names user %s (%s), not one of %v", n, req.PageToken, c.want)
+				}
+			}
+			slices.Sort(got)
+			if !slices.Equal(got, c.want) {
+				t.Errorf("accounts of crm by pages of one: %v, want %v", got, c.want)
+			}
+		}
+	})
+}
+
+// TestListsArePaged: however large the directory or the group, a call
+// answers a page: ListUsers 1,000 users at most, GetGroup 500 members,
+// each with the way to the next page.
+func TestListsArePaged(t *testing.T) {
+	h := startHub(t, staffAndMergers(t))
+	ctx := as(t.Context(), h.boot)
+	admin := idsyncv1.NewAdminServiceClient(h.conn)
+	for _, limit := range []uint32{0, 5000} {
+		resp, err := admin.ListUsers(ctx, &idsyncv1.ListUsersRequest{Limit: limit})
+		if err != nil || len(resp.GetUsers()) != 1000 {
+			t.Errorf("ListUsers limit %d of %d users: %d (%v), want 1,000", limit, staffUsers+3, len(resp.GetUsers()), err)
+		}
+	}
+	var members int
+	req := &idsyncv1.GetGroupRequest{Group: "staff"}
+	for pages := 1; ; pages++ {
+		resp, err := admin.GetGroup(ctx, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := len(resp.GetMembers()); n > 500 {
+			t.Errorf("GetGroup without a page size: %d members, want 500 at most", n)
+		}
+		members += len(resp.GetMembers())
+		if req.PageToken = resp.GetNextPageToken(); req.PageToken == "" {
+			if members != staffUsers || pages != 3 {
+				t.Errorf("staff's members: %d in %d pages, want %d in 3", members, pages, staffUsers)
+			}
+			break
+		}
+	}
+}
