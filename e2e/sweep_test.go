@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/idsync/idsync/internal/gendir"
@@ -83,4 +84,26 @@ func TestSweepAndSafeguard(t *testing.T) {
 		t.Fatalf("confirm: state %s, deprovisioned %d; want completed, 40", confirmed.State, confirmed.Deprovisioned)
 	}
 	wantStatuses("after confirm", 45, func(i int) bool { return i >= 50 && i < 95 })
+
+	// A typo in the group filter reads no group: the sweep would take all
+	// five away (and what apps get through them), past the safeguard, which
+	// counts groups on their own. It pauses, and changes nothing.
+	s.mustCtl("directory", "update", "corp", "--group-filter", "(objectClass=groupOfName)")
+	paused, code = s.importFull("corp")
+	if code != 3 || paused.State != "paused_by_safeguard" || !strings.Contains(paused.Message, "5 of 5 (100.0%) groups") {
+		t.Fatalf("a group filter that reads no group: exit %d, state %s (%s); want exit 3, paused_by_safeguard over 5 of 5 groups",
+			code, paused.State, paused.Message)
+	}
+	var groups []struct{ Name, Status string }
+	s.ctlJSON(&groups, "group", "list", "--directory", "corp")
+	if len(groups) != 5 {
+		t.Fatalf("groups while paused: %v, want 5", groups)
+	}
+	for _, g := range groups {
+		if g.Status != "active" {
+			t.Errorf("group %s is %s while the sweep is paused, want active", g.Name, g.Status)
+		}
+	}
+	s.ctlJSON(&cancelled, "import", "cancel", paused.ID)
+	wantStatuses("after the group filter's run is cancelled", 45, func(i int) bool { return i >= 50 && i < 95 })
 }

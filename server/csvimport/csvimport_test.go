@@ -363,6 +363,21 @@ func testFullSweepAndDryRun(t *testing.T, h *harness) {
 	if u := h.users(d)["15"]; u.Status != store.StatusDeprovisioned {
 		t.Errorf("after confirm, user 15 is %s, want deprovisioned", u.Status)
 	}
+	// Another company's export: none of its ids is the directory's. The
+	// dry run says so, and the run fails before creating anyone.
+	other := []byte("Employee ID,Login,Work Email\n900,zed,zed@other.example\n901,yan,yan@other.example\n")
+	const foreign = "other.csv holds none of the 10 users of directory hr (by their ids)"
+	if _, err := h.start(other, csvimport.Import{Directory: d, FileName: "other.csv", Full: true, DryRun: true}); err == nil ||
+		!strings.Contains(err.Error(), foreign) {
+		t.Errorf("dry run of another company's file: %v, want %q", err, foreign)
+	}
+	r = h.run(other, csvimport.Import{Directory: d, FileName: "other.csv", Full: true})
+	if r.State != store.RunFailed || r.Created != 0 || !strings.Contains(r.Message, foreign) {
+		t.Errorf("full import of another company's file: %s, created %d (%s); want failed, none created", r.State, r.Created, r.Message)
+	}
+	if u, ok := h.users(d)["900"]; ok || h.users(d)["5"].Status != store.StatusActive {
+		t.Errorf("after another company's file: zed %v, user 5 %s; want no zed, user 5 active", u, h.users(d)["5"].Status)
+	}
 }
 
 // TestUnreadableIDHoldsTheSweep: in a full import, a bad row whose id

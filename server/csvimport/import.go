@@ -273,6 +273,9 @@ func (s *Service) Start(ctx context.Context, sp *Spool, imp Import, by string) (
 	// The run must end even when the caller has gone.
 	bg := context.WithoutCancel(ctx)
 	chk, err := s.check(sp, imp)
+	if err == nil && imp.Full {
+		err = s.foreign(bg, imp, chk)
+	}
 	if err != nil {
 		defer sp.Discard()
 		failed, ferr := s.fail(bg, r.ID, imp, chk, err)
@@ -301,6 +304,40 @@ func cleanName(name string) string {
 	}, name)
 }
 
+// foreign refuses a file, for a full import, that holds none of the users
+// the directory has (not deprovisioned): an export of another company, or
+// one whose id column changed, would create its rows and then sweep
+// everyone. It reads the directory's users a page at a time, and stops at
+// the first it finds in the file.
+func (s *Service) foreign(ctx context.Context, imp Import, c *checked) error {
+	var active int64
+	for after := ""; ; {
+		page, err := s.st.ListUsers(ctx, store.UserFilter{DirectoryID: imp.Directory.ID, AfterID: after, Limit: 1000})
+		if err != nil {
+			return fmt.Errorf("reading the users of %s: %w", imp.Directory.Name, err)
+		}
+		for _, u := range page {
+			if u.Status == store.StatusDeprovisioned {
+				continue
+			}
+			if _, ok := c.ids[u.ExternalID]; ok {
+				return nil
+			}
+			active++
+		}
+		if len(page) < 1000 {
+			break
+		}
+		after = page[len(page)-1].ID
+	}
+	if active == 0 {
+		return nil
+	}
+	return fileErrorf("%s holds none of the %d users of directory %s (by their ids): a full import of it would "+
+		"create its rows and deprovision everyone else; an export of another company, or one whose id column "+
+		"changed, is never imported", imp.FileName, active, imp.Directory.Name)
+}
+
 // checked is what the check of a whole file found.
 type checked struct {
 	rows int64
@@ -309,6 +346,8 @@ type checked struct {
 	badLines map[int]bool
 	// unidentified counts bad rows whose id could not be read.
 	unidentified int64
+	// ids are the ids of the rows, good or bad, that have one.
+	ids map[string]int
 }
 
 // check reads the whole file: its header, and every row, to count the
@@ -321,6 +360,7 @@ func (s *Service) check(sp *Spool, imp Import) (*checked, error) {
 	defer p.done()
 	c := &checked{badLines: map[int]bool{}}
 	seen := map[string]int{}
+	c.ids = seen
 	for {
 		r, err := p.next()
 		if errors.Is(err, io.EOF) {

@@ -22,6 +22,9 @@ type known struct {
 // file that could not be imported is an error, as the run would fail.
 func (s *Service) preview(ctx context.Context, sp *Spool, imp Import) (*Preview, error) {
 	c, err := s.check(sp, imp)
+	if err == nil && imp.Full {
+		err = s.foreign(ctx, imp, c)
+	}
 	if err != nil {
 		return nil, err
 	}

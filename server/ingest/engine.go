@@ -360,22 +360,35 @@ func (e *Engine) FinishHeld(ctx context.Context, id int64, why string) (*store.R
 			"`idsyncctl import confirm RUN` or cancel with `idsyncctl import cancel RUN`", why, c.Users)})
 }
 
-// safeguard says whether a sweep of c would deprovision more users than the
-// directory allows, and why.
+// safeguard says whether a sweep of c would deprovision more users, or
+// more groups, than the directory allows (its percentage or count, for
+// each kind), and why. Groups count as users do: a group filter that
+// misses, or a base DN that leaves them out, would take every group away
+// and with them what apps get through them.
 func safeguard(d *store.Directory, c store.SweepCount) (string, bool) {
-	overCount := c.Users > int64(d.SafeguardMax)
-	overPercent := c.Users*100 > int64(d.SafeguardPercent)*c.ActiveUsers
-	if !overCount && !overPercent {
+	over := func(n, active int64) bool {
+		return n > int64(d.SafeguardMax) || n*100 > int64(d.SafeguardPercent)*active
+	}
+	share := func(n, active int64) string {
+		pct := float64(0)
+		if active > 0 {
+			pct = float64(n) * 100 / float64(active)
+		}
+		return fmt.Sprintf("%d of %d (%.1f%%)", n, active, pct)
+	}
+	var what []string
+	if over(c.Users, c.ActiveUsers) {
+		what = append(what, share(c.Users, c.ActiveUsers)+" active users")
+	}
+	if over(c.Groups, c.ActiveGroups) {
+		what = append(what, share(c.Groups, c.ActiveGroups)+" groups")
+	}
+	if len(what) == 0 {
 		return "", false
 	}
-	pct := float64(0)
-	if c.ActiveUsers > 0 {
-		pct = float64(c.Users) * 100 / float64(c.ActiveUsers)
-	}
-	return fmt.Sprintf("the sweep would deprovision %d of %d active users (%.1f%%), more than the safeguard "+
-		"allows (%d%% or %d users); nobody was changed: confirm with `idsyncctl import confirm RUN` or cancel "+
-		"with `idsyncctl import cancel RUN`",
-		c.Users, c.ActiveUsers, pct, d.SafeguardPercent, d.SafeguardMax), true
+	return fmt.Sprintf("the sweep would deprovision %s, more than the safeguard allows (%d%% or %d of each); "+
+		"nothing was changed: confirm with `idsyncctl import confirm RUN` or cancel with `idsyncctl import cancel RUN`",
+		strings.Join(what, " and "), d.SafeguardPercent, d.SafeguardMax), true
 }
 
 // ErrNoSweep refuses to sweep after a run that is not an import (full, or

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -223,7 +224,16 @@ func TestSafeguard(t *testing.T) {
 			if trip && !strings.Contains(msg, "idsyncctl import confirm") {
 				t.Errorf("message does not say how to confirm: %s", msg)
 			}
+			// Groups count the same way, on their own.
+			gmsg, gtrip := safeguard(d, store.SweepCount{Groups: tt.users, ActiveGroups: tt.active, ActiveUsers: 1000})
+			if gtrip != tt.trip || (gtrip && !strings.Contains(gmsg, fmt.Sprintf("%d of %d", tt.users, tt.active)+" (")) {
+				t.Errorf("safeguard(%d of %d groups) trip = %v (%s), want %v", tt.users, tt.active, gtrip, gmsg, tt.trip)
+			}
 		})
+	}
+	msg, trip := safeguard(d, store.SweepCount{Users: 30, ActiveUsers: 100, Groups: 5, ActiveGroups: 5})
+	if !trip || !strings.Contains(msg, "30 of 100 (30.0%) active users and 5 of 5 (100.0%) groups") {
+		t.Errorf("users and groups over the safeguard: %v %q, want both named", trip, msg)
 	}
 }
 

@@ -122,7 +122,8 @@ type Store interface {
 	// users and groups of the run's directory that are not deprovisioned,
 	// were not seen by the run, and were not seen by any batch since the run
 	// started (an object an incremental batch touched meanwhile exists).
-	// It also returns the directory's users that are not deprovisioned.
+	// It also counts the directory's users and groups that are not
+	// deprovisioned and were there before the run started.
 	SweepCandidates(ctx context.Context, runID int64) (SweepCount, error)
 	// Sweep deprovisions the candidates SweepCandidates counts and moves the
 	// run from one of the from states to completed with the counts (added
@@ -716,8 +717,10 @@ type RunFilter struct {
 type SweepCount struct {
 	// Users and Groups would be deprovisioned.
 	Users, Groups int64
-	// ActiveUsers is the directory's users that are not deprovisioned.
-	ActiveUsers int64
+	// ActiveUsers and ActiveGroups are the directory's users and groups
+	// that are not deprovisioned and were there before the run started:
+	// what the run could have seen, and the sweep could deprovision.
+	ActiveUsers, ActiveGroups int64
 }
 
 // User is a hub user.

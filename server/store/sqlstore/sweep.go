@@ -42,7 +42,8 @@ func readSweepRun(ctx context.Context, q runner, runID int64, lock string) (swee
 }
 
 // SweepCandidates counts the users and groups a sweep after the run would
-// deprovision, and the directory's users that are not deprovisioned.
+// deprovision, and the directory's users and groups that are not
+// deprovisioned and were there before the run started.
 func (s *Store) SweepCandidates(ctx context.Context, runID int64) (store.SweepCount, error) {
 	var c store.SweepCount
 	r, err := readSweepRun(ctx, s.rd, runID, "")
@@ -52,10 +53,12 @@ func (s *Store) SweepCandidates(ctx context.Context, runID int64) (store.SweepCo
 	err = s.rd.row(ctx, `SELECT
 		COALESCE(SUM(CASE WHEN o.kind = 'user' AND `+sweepable+` THEN 1 ELSE 0 END), 0),
 		COALESCE(SUM(CASE WHEN o.kind = 'group' AND `+sweepable+` THEN 1 ELSE 0 END), 0),
-		COALESCE(SUM(CASE WHEN o.kind = 'user' THEN 1 ELSE 0 END), 0)
+		COALESCE(SUM(CASE WHEN o.kind = 'user' AND o.created_at < ? THEN 1 ELSE 0 END), 0),
+		COALESCE(SUM(CASE WHEN o.kind = 'group' AND o.created_at < ? THEN 1 ELSE 0 END), 0)
 		FROM objects o WHERE o.directory_id = ? AND o.source_status <> 'deprovisioned'`,
-		slices.Concat(sweepArgs(s.rd, r, runID), sweepArgs(s.rd, r, runID), []any{r.dirID})...,
-	).Scan(&c.Users, &c.Groups, &c.ActiveUsers)
+		slices.Concat(sweepArgs(s.rd, r, runID), sweepArgs(s.rd, r, runID),
+			[]any{s.rd.t(r.started), s.rd.t(r.started), r.dirID})...,
+	).Scan(&c.Users, &c.Groups, &c.ActiveUsers, &c.ActiveGroups)
 	if err != nil {
 		return c, fmt.Errorf("counting the sweep after run %d: %w", runID, err)
 	}
