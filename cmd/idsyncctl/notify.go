@@ -35,7 +35,7 @@ func notifyAdd(c *cli, args []string) error {
 	passFile := fs.String("password-file", "", "SMTP: the `FILE` holding the password (sealed on the hub, never shown)")
 	webhook := fs.String("webhook", "", "POST signed JSON to this https:// `URL`")
 	secretFile := fs.String("secret-file", "", "webhook: the `FILE` holding the signing secret (default: the hub draws one and prints it once)")
-	events := fs.String("events", "", "the comma-separated `EVENTS` sent (default all: task.opened, import.paused, push.dead, agent.offline, agent.certificate-expiring, app.paused)")
+	events := fs.String("events", "", "the comma-separated `EVENTS` sent (default all: task.opened, import.paused, import.failed, push.dead, agent.offline, agent.certificate-expiring, app.paused)")
 	digest := fs.String("digest", "5m", "gather events for `DURATION` into one message (0: each at once)")
 	caFile := fs.String("ca", "", "check the server's certificate against the CA in this PEM `FILE` instead of the system's")
 	local := fs.Bool("allow-local-addresses", false, "let the channel reach a loopback, link-local or otherwise local address (a super-admin's exception)")

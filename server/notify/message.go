@@ -36,6 +36,7 @@ func (m *message) total() int64 {
 var kindNames = map[string][2]string{
 	store.NoticeTaskOpened:   {"manual deprovision task opened", "manual deprovision tasks opened"},
 	store.NoticeImportPaused: {"import paused by the safeguard", "imports paused by the safeguard"},
+	store.NoticeImportFailed: {"full import failed", "full imports failed"},
 	store.NoticePushDead:     {"push dead-lettered", "pushes dead-lettered"},
 	store.NoticeAgentOffline: {"agent offline", "agents offline"},
 	store.NoticeCertExpiring: {"agent certificate expiring", "agent certificates expiring"},

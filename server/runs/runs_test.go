@@ -538,6 +538,50 @@ func TestTransitions(t *testing.T) {
 			}
 			only(t, h.claim(s1), full)
 		}},
+		{"a failed full import is tried again after a minute, then two; a completed one waits the interval", func(t *testing.T, h *hub) {
+			d := h.directory("corp", func(d *store.Directory) { d.FullImportInterval = 0 })
+			h.agent("a1", d)
+			s1 := h.connect("a1")
+			failAfter := func(wait time.Duration) *store.Run {
+				t.Helper()
+				open := h.openRuns(d, store.RunFull)
+				if len(open) != 1 {
+					t.Fatalf("%d open full runs, want 1", len(open))
+				}
+				failed, err := h.eng.Fail(h.ctx, open[0].ID, `binding as "cn=sync": invalid credentials`)
+				if err != nil {
+					t.Fatal(err)
+				}
+				h.clock.Set(failed.FinishedAt.Add(wait - time.Second))
+				h.seen(s1)
+				h.schedule()
+				if open := h.openRuns(d, store.RunFull); len(open) != 0 {
+					t.Fatalf("a full run %v started %v after a failed one, before %v", open, wait-time.Second, wait)
+				}
+				h.clock.Set(failed.FinishedAt.Add(wait))
+				h.seen(s1)
+				h.schedule()
+				return failed
+			}
+			h.seen(s1)
+			h.schedule() // the first import
+			failAfter(time.Minute)
+			failAfter(2 * time.Minute)
+			open := h.openRuns(d, store.RunFull)
+			if len(open) != 1 || open[0].Trigger != "schedule" {
+				t.Fatalf("open full runs %v two minutes after the second failure, want one scheduled", open)
+			}
+			done := h.readAll(s1, open[0], "", "ann")
+			if done.State != store.RunCompleted {
+				t.Fatalf("the third try: %s (%s)", done.State, done.Message)
+			}
+			h.clock.Set(done.StartedAt.Add(time.Hour))
+			h.seen(s1)
+			h.schedule()
+			if open := h.openRuns(d, store.RunFull); len(open) != 0 {
+				t.Errorf("a full run %v an hour after a completed one, want none before its interval", open)
+			}
+		}},
 		{"run reaps and schedules at once, and stops when cancelled", func(t *testing.T, h *hub) {
 			d := h.directory("corp", func(d *store.Directory) { d.FullImportInterval = 0 })
 			h.agent("a1", d)

@@ -81,7 +81,8 @@ func (c *Coordinator) fileRun(ctx context.Context, r *store.Run, kinds map[strin
 
 // Schedule starts the scheduled full reconciliation of every directory
 // that is due (its interval, jittered, since its last full run; at once
-// when it was never imported) and has an agent online. The store refuses a
+// when it was never imported; after a failed one, a minute later, then 2,
+// 4, … up to the interval) and has an agent online. The store refuses a
 // second open full run of a directory, so hub replicas scheduling side by
 // side start one.
 func (c *Coordinator) Schedule(ctx context.Context) error {
@@ -106,10 +107,20 @@ func (c *Coordinator) Schedule(ctx context.Context) error {
 			return err
 		}
 		var last *store.Run
-		if i := slices.IndexFunc(runs, func(r *store.Run) bool { return r.Kind == store.RunFull }); i >= 0 {
-			last = runs[i]
+		failed := 0 // the full runs that failed in a row, newest first
+		for _, r := range runs {
+			if r.Kind != store.RunFull {
+				continue
+			}
+			if last == nil {
+				last = r
+			}
+			if r.State != store.RunFailed {
+				break
+			}
+			failed++
 		}
-		if !fullImportDue(d, last, now) {
+		if !fullImportDue(d, last, failed, now) {
 			continue
 		}
 		r := &store.Run{DirectoryID: d.ID, Kind: store.RunFull, State: store.RunRunning, Trigger: "schedule"}
@@ -125,10 +136,15 @@ func (c *Coordinator) Schedule(ctx context.Context) error {
 	return nil
 }
 
+// FullImportRetry is how long the scheduler waits after a failed full
+// import before it tries again; it doubles with each failure in a row, up
+// to the directory's interval.
+const FullImportRetry = time.Minute
+
 // fullImportDue says whether a scheduled full import of d is due, given its
-// newest full run (nil: never imported, due at once). A negative interval
-// turns scheduling off.
-func fullImportDue(d *store.Directory, last *store.Run, now time.Time) bool {
+// newest full run (nil: never imported, due at once) and how many full
+// runs failed in a row up to it. A negative interval turns scheduling off.
+func fullImportDue(d *store.Directory, last *store.Run, failed int, now time.Time) bool {
 	if d.FullImportInterval < 0 {
 		return false
 	}
@@ -138,6 +154,20 @@ func fullImportDue(d *store.Directory, last *store.Run, now time.Time) bool {
 	interval := d.FullImportInterval
 	if interval == 0 {
 		interval = ingest.DefaultFullImportInterval
+	}
+	if failed > 0 && last.State == store.RunFailed {
+		// A failed read (a wrong password, a server down) is tried again
+		// soon, not at the next interval: a first import that failed would
+		// otherwise leave the directory empty for a day.
+		wait := interval
+		if failed <= 20 {
+			wait = min(FullImportRetry<<(failed-1), interval)
+		}
+		ended := last.FinishedAt
+		if ended.IsZero() {
+			ended = last.StartedAt
+		}
+		return !now.Before(ended.Add(wait))
 	}
 	// The jitter is fixed per (directory, last run): the decision does not
 	// change from one check to the next.

@@ -13,7 +13,8 @@ import (
 // Notices of changes the store makes are written in the transaction of
 // the change: CreateTask (a new task, NoticeTaskOpened), DeadJob
 // (NoticePushDead), TransitionRun into paused_by_safeguard
-// (NoticeImportPaused) and SetAppStatus to paused (NoticeAppPaused). So a
+// (NoticeImportPaused) or of a full run into failed (NoticeImportFailed)
+// and SetAppStatus to paused (NoticeAppPaused). So a
 // hub that dies after the change loses none.
 type Notifications interface {
 	// CreateChannel inserts c and sets its ID and CreatedAt; a taken name
@@ -68,6 +69,7 @@ type Notifications interface {
 const (
 	NoticeTaskOpened   = "task.opened"
 	NoticeImportPaused = "import.paused"
+	NoticeImportFailed = "import.failed"
 	NoticePushDead     = "push.dead"
 	NoticeAgentOffline = "agent.offline"
 	NoticeCertExpiring = "agent.certificate-expiring"
@@ -78,7 +80,7 @@ const (
 
 // NoticeKinds are the kinds a channel may subscribe to, in the order
 // messages list them.
-var NoticeKinds = []string{NoticeTaskOpened, NoticeImportPaused, NoticePushDead, NoticeAgentOffline,
+var NoticeKinds = []string{NoticeTaskOpened, NoticeImportPaused, NoticeImportFailed, NoticePushDead, NoticeAgentOffline,
 	NoticeCertExpiring, NoticeAppPaused}
 
 // NoticeDetailMax and NoticeSubjectMax bound a notice's fields, in

@@ -147,13 +147,18 @@ func (s *Store) TransitionRun(ctx context.Context, runID int64, from []store.Run
 			return s.runConflict(ctx, tx, runID, "moving run %d from %v to %s", runID, from, u.State)
 		}
 		r, err = getRun(ctx, tx, runID)
-		if err != nil || u.State != store.RunPausedBySafeguard {
-			return err
-		}
 		id := fmt.Sprint(runID)
-		_, err = addNotice(ctx, tx, &store.Notice{Kind: store.NoticeImportPaused, Subject: r.Directory,
-			Ref: "run:" + id, Detail: strings.NewReplacer("import confirm RUN", "import confirm "+id,
-				"import cancel RUN", "import cancel "+id).Replace(u.Message)})
+		switch {
+		case err != nil:
+			return err
+		case u.State == store.RunPausedBySafeguard:
+			_, err = addNotice(ctx, tx, &store.Notice{Kind: store.NoticeImportPaused, Subject: r.Directory,
+				Ref: "run:" + id, Detail: strings.NewReplacer("import confirm RUN", "import confirm "+id,
+					"import cancel RUN", "import cancel "+id).Replace(u.Message)})
+		case u.State == store.RunFailed && r.Kind == store.RunFull:
+			_, err = addNotice(ctx, tx, &store.Notice{Kind: store.NoticeImportFailed, Subject: r.Directory,
+				Ref: "run:" + id, Detail: u.Message})
+		}
 		return err
 	})
 	if err == nil && s.d.Analyze != "" && r.Kind == store.RunFull && u.State == store.RunCompleted && r.Created+r.Updated > 0 {

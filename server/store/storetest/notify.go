@@ -15,6 +15,7 @@ var notifyTests = []test{
 	{"ClaimRetryDead", testNotifyClaim},
 	{"AppPausedOnce", testNotifyAppPaused},
 	{"ImportPaused", testNotifyImportPaused},
+	{"ImportFailed", testNotifyImportFailed},
 	{"DispatchConcurrently", testNotifyDispatchConcurrently},
 	{"PushDead", testNotifyPushDead},
 }
@@ -97,6 +98,27 @@ func testNotifyImportPaused(t *testing.T, s store.Store) {
 		"or cancel with `idsyncctl import cancel %d`", run.ID, run.ID)
 	if len(notices) != 1 || notices[0].Subject != "corp" || notices[0].Ref != fmt.Sprintf("run:%d", run.ID) || notices[0].Detail != want {
 		t.Errorf("notices = %+v; want corp's run %d with %q", notices, run.ID, want)
+	}
+}
+
+// testNotifyImportFailed: a full run that fails records a notice naming
+// its directory and why; an incremental run that fails (a capture that
+// breaks, retried at once) records none.
+func testNotifyImportFailed(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	f := newFixture(t, s, "corp")
+	c := addChannel(t, s, "ops", 0, store.NoticeImportFailed)
+	full := f.run(store.RunFull)
+	why := `binding to ldap://dc1:389 as "cn=sync": invalid credentials`
+	_, err := s.TransitionRun(ctx, full.ID, []store.RunState{store.RunRunning}, store.RunUpdate{State: store.RunFailed, Message: why, Finished: true})
+	must(t, "TransitionRun(failed)", err)
+	inc := f.run(store.RunIncremental)
+	_, err = s.TransitionRun(ctx, inc.ID, []store.RunState{store.RunRunning}, store.RunUpdate{State: store.RunFailed, Message: "capture broke", Finished: true})
+	must(t, "TransitionRun(failed incremental)", err)
+	notices := dispatchedNotices(t, s, c)
+	if len(notices) != 1 || notices[0].Kind != store.NoticeImportFailed || notices[0].Subject != "corp" ||
+		notices[0].Ref != fmt.Sprintf("run:%d", full.ID) || notices[0].Detail != why {
+		t.Errorf("notices = %+v; want corp's run %d failed with %q, and nothing of the incremental run", notices, full.ID, why)
 	}
 }
 
