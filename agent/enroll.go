@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"time"
 
@@ -49,7 +50,11 @@ func Enroll(ctx context.Context, cfg *Config, o EnrollOptions) (agentID string, 
 	if err != nil {
 		return "", err
 	}
-	conn, err := grpc.NewClient(o.Hub, grpc.WithTransportCredentials(credentials.NewTLS(pki.PinnedTLSConfig(fingerprint))))
+	host, _, err := net.SplitHostPort(o.Hub)
+	if err != nil {
+		return "", fmt.Errorf("--hub %q: want HOST:PORT: %w", o.Hub, err)
+	}
+	conn, err := grpc.NewClient(o.Hub, grpc.WithTransportCredentials(credentials.NewTLS(pki.PinnedTLSConfig(fingerprint, host))))
 	if err != nil {
 		return "", fmt.Errorf("hub %s: %w", o.Hub, err)
 	}

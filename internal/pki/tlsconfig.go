@@ -5,6 +5,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
+	"slices"
 	"strings"
 )
 
@@ -14,10 +16,13 @@ import (
 //
 // It trusts a server only if the chain the server presents contains a
 // certificate with that fingerprint and the leaf verifies against that
-// certificate as the only root, for server authentication. The host name is
-// not checked: the pin, not the address the agent was given, identifies the
-// hub, and only the hub holds the CA's key.
-func PinnedTLSConfig(fingerprint string) *tls.Config {
+// certificate as the only root, for server authentication. The pin, not
+// the address the agent was given, identifies the hub (only the hub holds
+// the CA's key). host, when not empty, must be named by the hub's
+// certificate all the same: not for trust, but because the enrolled agent
+// checks the name on every connection, and a hub reached at a name its
+// certificate lacks is better refused before the token is spent.
+func PinnedTLSConfig(fingerprint, host string) *tls.Config {
 	want := normalizeFingerprint(fingerprint)
 	return &tls.Config{
 		MinVersion: tls.VersionTLS13,
@@ -26,9 +31,30 @@ func PinnedTLSConfig(fingerprint string) *tls.Config {
 		// handshake, full or resumed, and fails it unless the pin holds.
 		InsecureSkipVerify: true,
 		VerifyConnection: func(cs tls.ConnectionState) error {
-			return verifyPinned(cs.PeerCertificates, want)
+			if err := verifyPinned(cs.PeerCertificates, want); err != nil {
+				return err
+			}
+			if host == "" {
+				return nil
+			}
+			if err := cs.PeerCertificates[0].VerifyHostname(host); err != nil {
+				leaf := cs.PeerCertificates[0]
+				names := append(slices.Clone(leaf.DNSNames), mapIPs(leaf.IPAddresses)...)
+				return fmt.Errorf("the hub's certificate names %s, not %s: an agent enrolled at %s could not connect; "+
+					"start the hub with --tls-hosts %s, or enrol at one of those names", strings.Join(names, ", "), host, host, host)
+			}
+			return nil
 		},
 	}
+}
+
+// mapIPs writes ips as text.
+func mapIPs(ips []net.IP) []string {
+	out := make([]string, len(ips))
+	for i, ip := range ips {
+		out[i] = ip.String()
+	}
+	return out
 }
 
 func verifyPinned(chain []*x509.Certificate, want string) error {

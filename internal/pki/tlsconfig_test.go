@@ -76,8 +76,12 @@ func TestPinnedTLSConfig(t *testing.T) {
 		name        string
 		presented   tls.Certificate
 		fingerprint string
+		host        string // the name enrolled at ("": not checked)
 		wantErr     string // "" for success
 	}{
+		{name: "right CA, at a name the certificate holds", presented: serverCert, fingerprint: hubCA.Fingerprint(), host: "hub.example.com"},
+		{name: "right CA, at a name the certificate lacks", presented: serverCert, fingerprint: hubCA.Fingerprint(), host: "192.0.2.2",
+			wantErr: "the hub's certificate names hub.example.com, not 192.0.2.2: an agent enrolled at 192.0.2.2 could not connect; start the hub with --tls-hosts 192.0.2.2"},
 		{name: "right CA", presented: serverCert, fingerprint: hubCA.Fingerprint()},
 		{name: "right CA, fingerprint in upper case with colons", presented: serverCert, fingerprint: colons(strings.ToUpper(hubCA.Fingerprint()))},
 		{name: "another CA", presented: serverCert, fingerprint: otherCA.Fingerprint(), wantErr: "hub CA fingerprint mismatch: want " + otherCA.Fingerprint()},
@@ -88,7 +92,7 @@ func TestPinnedTLSConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			serverCfg := &tls.Config{Certificates: []tls.Certificate{tt.presented}}
-			clientErr, _, _ := handshake(t, serverCfg, pki.PinnedTLSConfig(tt.fingerprint))
+			clientErr, _, _ := handshake(t, serverCfg, pki.PinnedTLSConfig(tt.fingerprint, tt.host))
 			switch {
 			case tt.wantErr == "" && clientErr != nil:
 				t.Fatalf("handshake failed: %v", clientErr)
@@ -155,7 +159,7 @@ func TestMutualTLS(t *testing.T) {
 		},
 		{
 			name:   "no client certificate (enrolment, admin calls)",
-			client: func(t *testing.T) *tls.Config { return pki.PinnedTLSConfig(hubCA.Fingerprint()) },
+			client: func(t *testing.T) *tls.Config { return pki.PinnedTLSConfig(hubCA.Fingerprint(), "") },
 		},
 	}
 	for _, tt := range tests {

@@ -167,7 +167,7 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
-	if err := bootstrapAdmin(ctx, st, ca, cfg.DataDir, gl.Addr().String(), log); err != nil {
+	if err := bootstrapAdmin(ctx, st, ca, cfg.DataDir, localAddr(gl.Addr()), log); err != nil {
 		return err
 	}
 
@@ -277,7 +277,7 @@ func Run(ctx context.Context, cfg Config) error {
 	mux.Handle("/v1/authn", auth.HTTPPeer(api.AuthnHandler{Service: delegated, Auth: authn}))
 	// The admin console, at every path the others leave.
 	con := console.New(console.Config{Conn: cs.conn, SignIn: signins, TLS: webTLS != nil,
-		Log: log.With("component", "console"), Version: cfg.Version, GRPCAddr: gl.Addr().String(), MaxUpload: files.MaxBytes()})
+		Log: log.With("component", "console"), Version: cfg.Version, GRPCAddr: agentAddr(gl.Addr(), cfg.TLSHosts), MaxUpload: files.MaxBytes()})
 	mux.Handle("/", con)
 	// The largest body any route takes is a SCIM resource, but for the
 	// console's file upload, which bounds its own (the file cap of the
@@ -408,6 +408,34 @@ func openStore(ctx context.Context, cfg Config) (store.Store, error) {
 	return nil, fmt.Errorf("--store %q: must be sqlite or postgres", cfg.Store)
 }
 
+// localAddr is the address at which idsyncctl on this machine reaches the
+// listener at addr: its own, but loopback for a wildcard (0.0.0.0, ::),
+// which no client can dial and no certificate names.
+func localAddr(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if ip := net.ParseIP(host); err == nil && ip != nil && ip.IsUnspecified() {
+		return net.JoinHostPort("127.0.0.1", port)
+	}
+	return addr.String()
+}
+
+// agentAddr is the address an agent elsewhere enrols at, for the console's
+// enrolment command: the listener's own, but for a wildcard the first of
+// --tls-hosts, else this machine's name (both in the certificate).
+func agentAddr(addr net.Addr, tlsHosts []string) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsUnspecified() {
+		return addr.String()
+	}
+	if len(tlsHosts) > 0 {
+		return net.JoinHostPort(tlsHosts[0], port)
+	}
+	if hn, err := os.Hostname(); err == nil && hn != "" {
+		return net.JoinHostPort(hn, port)
+	}
+	return net.JoinHostPort("127.0.0.1", port)
+}
+
 // defaultHosts are the names the server certificate covers: the listen
 // address, loopback, and this machine's name.
 func defaultHosts(listen string) []string {
@@ -436,6 +464,15 @@ func bootstrapAdmin(ctx context.Context, st store.Store, ca *pki.CA, dir, addr s
 		return nil
 	}
 	if conf, err := adminconf.Read(path); err == nil {
+		if host, _, err := net.SplitHostPort(conf.Hub); err == nil && net.ParseIP(host) != nil && net.ParseIP(host).IsUnspecified() {
+			// Written by an older hub listening on a wildcard: no client
+			// can dial it. The token and CA stay.
+			conf.Hub = addr
+			if err := adminconf.Write(path, *conf); err != nil {
+				return err
+			}
+			log.Info("admin.conf named a wildcard address: it names the loopback one now", "path", path, "hub", addr)
+		}
 		if conf.Token == "" {
 			return nil
 		}

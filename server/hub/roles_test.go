@@ -85,9 +85,8 @@ func startHubWith(t testing.TB, tune func(*hub.Config), more ...func(store.Store
 			t.Errorf("hub: %v", err)
 		}
 	})
-	var addr string
 	select {
-	case addr = <-ready:
+	case <-ready:
 	case err := <-done:
 		done <- err // for stop
 		t.Fatalf("hub did not start: %v", err)
@@ -98,8 +97,9 @@ func startHubWith(t testing.TB, tune func(*hub.Config), more ...func(store.Store
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM([]byte(conf.CA))
-	host, _, _ := net.SplitHostPort(addr)
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: host})))
+	// The hub as idsyncctl reaches it: at admin.conf's address.
+	host, _, _ := net.SplitHostPort(conf.Hub)
+	conn, err := grpc.NewClient(conf.Hub, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: host})))
 	if err != nil {
 		t.Fatal(err)
 	}
