@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -217,6 +218,13 @@ func (a *Agent) session(ctx context.Context, client idsyncv1.AgentServiceClient,
 	}
 	a.log.Info("connected to hub", "agent", w.GetAgentId(), "hub_version", w.GetHubVersion(),
 		"directories", served, "ack_window", w.GetAckWindow())
+	// A directory of the config the hub does not give this agent is read
+	// by nobody here: say so at every connect, not only in the list above.
+	if unserved := slices.DeleteFunc(slices.Clone(names), func(n string) bool { return slices.Contains(served, n) }); len(unserved) > 0 {
+		a.log.Error("the hub gives this agent none of these directories of its config: it was enrolled for others, "+
+			"or they do not exist on the hub (see `idsyncctl agent list` and `idsyncctl directory list`); "+
+			"name the directory the enrolment token was for", "not_served", unserved, "served", served)
+	}
 	a.metrics.setConnected(true)
 	defer a.metrics.setConnected(false)
 

@@ -13,6 +13,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/idsync/idsync/internal/devstack"
+	"github.com/idsync/idsync/internal/eventually"
 	"github.com/idsync/idsync/internal/gendir"
 )
 
@@ -189,6 +190,18 @@ func TestBadInput(t *testing.T) {
 				t.Errorf("%s: exit %v, output %q; want a failure naming %s and %q", c.name, p.Err(), out, path, c.want)
 			}
 		}
+	})
+
+	t.Run("config names a directory the agent was not enrolled for", func(t *testing.T) {
+		other := good
+		other.Name = "elsewhere"
+		s.restartAgent(a, other)
+		eventually.That(t, "the agent to say it serves none of its config's directories", func() (bool, string) {
+			out := a.proc.Out.String()
+			return strings.Contains(out, "the hub gives this agent none of these directories of its config") &&
+				strings.Contains(out, "not_served=[elsewhere]"), out
+		})
+		s.restartAgent(a, good)
 	})
 
 	// No secret in any log line.
