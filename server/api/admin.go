@@ -461,32 +461,9 @@ func (s *AdminServer) GetUser(ctx context.Context, req *idsyncv1.GetUserRequest)
 	if err != nil {
 		return nil, err
 	}
-	groups, err := s.store.UserGroups(ctx, u.ID)
-	if err != nil {
-		return nil, statusErr(err, "loading groups of %q", u.Username)
-	}
-	// A group-admin is told of its own groups only: the others are absent
-	// to it.
-	u.Groups = u.Groups[:0]
-	for _, g := range groups {
-		if scope.group(g.ID) {
-			u.Groups = append(u.Groups, g.Name)
-		}
-	}
-	nested, err := s.store.UserGroupsTransitive(ctx, u.ID)
-	if err != nil {
-		return nil, statusErr(err, "loading nested groups of %q", u.Username)
-	}
-	pu, err := s.userOut(ctx, u)
+	pu, err := s.userOutIn(ctx, scope, u)
 	if err != nil {
 		return nil, err
-	}
-	for _, m := range nested {
-		if !scope.group(m.Group.ID) {
-			continue
-		}
-		pu.TransitiveGroups = append(pu.TransitiveGroups, &idsyncv1.TransitiveGroup{
-			Name: m.Group.Name, Depth: uint32(m.Depth), Via: m.Via})
 	}
 	return &idsyncv1.GetUserResponse{User: pu}, nil
 }

@@ -105,14 +105,46 @@ func checkReason(r string) error {
 	return nil
 }
 
-// userOut is a user as the doors return it, its purge date included.
+// userOut is a user as the doors return it (`user show`, and what each
+// action on a user answers): its groups, direct and nested, and its purge
+// date.
 func (s *AdminServer) userOut(ctx context.Context, u *store.User) (*idsyncv1.User, error) {
+	scope, err := groupScopeOf(ctx, s.store)
+	if err != nil {
+		return nil, err
+	}
+	return s.userOutIn(ctx, scope, u)
+}
+
+// userOutIn is userOut in a scope already read. A group-admin is told of
+// its own groups only: the others are absent to it.
+func (s *AdminServer) userOutIn(ctx context.Context, scope *groupScope, u *store.User) (*idsyncv1.User, error) {
+	groups, err := s.store.UserGroups(ctx, u.ID)
+	if err != nil {
+		return nil, statusErr(err, "loading groups of %q", u.Username)
+	}
+	u.Groups = u.Groups[:0]
+	for _, g := range groups {
+		if scope.group(g.ID) {
+			u.Groups = append(u.Groups, g.Name)
+		}
+	}
+	nested, err := s.store.UserGroupsTransitive(ctx, u.ID)
+	if err != nil {
+		return nil, statusErr(err, "loading nested groups of %q", u.Username)
+	}
 	purge, err := s.people.PurgeDates(ctx)
 	if err != nil {
 		return nil, statusErr(err, "")
 	}
 	p := userToProto(u)
 	p.PurgeAt = ts(purge(u))
+	for _, m := range nested {
+		if scope.group(m.Group.ID) {
+			p.TransitiveGroups = append(p.TransitiveGroups, &idsyncv1.TransitiveGroup{
+				Name: m.Group.Name, Depth: uint32(m.Depth), Via: m.Via})
+		}
+	}
 	return p, nil
 }
 

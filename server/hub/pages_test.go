@@ -135,6 +135,16 @@ func TestListsKeepToAGroupAdminsGroups(t *testing.T) {
 				t.Errorf("ann's groups %v and transitive groups %v, want %v", g, nested, c.want)
 			}
 		}
+		// What an action on a user answers shows the user as user show
+		// does, its groups included.
+		held, err := admin.SuspendUser(sales, &idsyncv1.SuspendUserRequest{User: "ann", Reason: "leave"})
+		if err != nil || !slices.Equal(held.GetUser().GetGroups(), []string{"sales"}) {
+			t.Errorf("suspend by sales' group-admin answers ann in groups %v (%v), want [sales]", held.GetUser().GetGroups(), err)
+		}
+		back, err := admin.UnsuspendUser(boot, &idsyncv1.UnsuspendUserRequest{User: "ann"})
+		if err != nil || !slices.Equal(back.GetUser().GetGroups(), []string{"mergers-2027", "sales"}) {
+			t.Errorf("unsuspend by the super-admin answers ann in groups %v (%v), want [mergers-2027 sales]", back.GetUser().GetGroups(), err)
+		}
 	})
 
 	t.Run("groups", func(t *testing.T) {
