@@ -94,6 +94,9 @@ func TestSweepAndSafeguard(t *testing.T) {
 		t.Fatalf("a group filter that reads no group: exit %d, state %s (%s); want exit 3, paused_by_safeguard over 5 of 5 groups",
 			code, paused.State, paused.Message)
 	}
+	if want := "`idsyncctl import confirm " + paused.ID + "`"; !strings.Contains(paused.Message, want) {
+		t.Errorf("the paused run's message %q does not name %s", paused.Message, want)
+	}
 	var groups []struct{ Name, Status string }
 	s.ctlJSON(&groups, "group", "list", "--directory", "corp")
 	if len(groups) != 5 {

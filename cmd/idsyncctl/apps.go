@@ -544,6 +544,7 @@ type testJSON struct {
 func appPreview(c *cli, args []string) error {
 	fs := c.flags("app preview")
 	user := fs.String("user", "", "the hub user: `USERNAME` or id")
+	dir := fs.String("directory", "", "the user's directory `NAME`, when the username exists in several")
 	pos, err := c.parse(fs, args, "NAME")
 	if err != nil {
 		return err
@@ -556,7 +557,7 @@ func appPreview(c *cli, args []string) error {
 		return err
 	}
 	defer cancel()
-	p, err := h.apps.PreviewApp(ctx, &idsyncv1.PreviewAppRequest{Name: pos[0], User: *user})
+	p, err := h.apps.PreviewApp(ctx, &idsyncv1.PreviewAppRequest{Name: pos[0], User: *user, Directory: *dir})
 	if err != nil {
 		return err
 	}

@@ -153,8 +153,14 @@ func userText(w io.Writer, u *idsyncv1.User) error {
 		kv = append(kv, [2]string{"purged", "not while held and its directory has it (`idsyncctl user reactivate` lifts the hold)"})
 	}
 	if u.GetPurgeAt() != nil {
-		kv = append(kv, [2]string{"purged", fmt.Sprintf("%s (deprovisioned %s; `idsyncctl user restore` brings it back until then)",
-			timeStr(u.GetPurgeAt()), timeStr(u.GetDeprovisionedAt()))})
+		// An admin's hold is lifted by a restore; a user its directory
+		// deleted comes back when the directory has it again.
+		back := "`idsyncctl user restore` brings it back until then"
+		if h := u.GetHold(); h == nil || h.GetStatus() != idsyncv1.UserStatus_USER_STATUS_DEPROVISIONED {
+			back = "it comes back if its directory has it again before then; `idsyncctl user restore` writes a local directory's user back"
+		}
+		kv = append(kv, [2]string{"purged", fmt.Sprintf("%s (deprovisioned %s; %s)",
+			timeStr(u.GetPurgeAt()), timeStr(u.GetDeprovisionedAt()), back)})
 	}
 	return fields(w, kv)
 }

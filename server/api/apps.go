@@ -569,7 +569,7 @@ func (s *AppServer) PreviewApp(ctx context.Context, req *idsyncv1.PreviewAppRequ
 	if err != nil {
 		return nil, err
 	}
-	id, name, err := s.resolve(ctx, store.AssignUser, req.GetUser(), "")
+	id, name, err := s.resolve(ctx, store.AssignUser, req.GetUser(), req.GetDirectory())
 	if err != nil {
 		return nil, err
 	}

@@ -265,7 +265,7 @@ func runToProto(r *store.Run) *idsyncv1.ImportRun {
 		State: runStates[r.State], Seen: uint64(r.Seen), Created: uint64(r.Created),
 		Updated: uint64(r.Updated), Unchanged: uint64(r.Unchanged),
 		Deprovisioned: uint64(r.Deprovisioned), Errors: uint64(r.Errors),
-		PendingDeprovision: uint64(r.PendingDeprovision), Message: r.Message, AgentId: r.AgentID,
+		PendingDeprovision: uint64(r.PendingDeprovision), Message: store.NamedRun(r.ID, r.Message), AgentId: r.AgentID,
 		StartedAt: ts(r.StartedAt), FinishedAt: ts(r.FinishedAt), Trigger: r.Trigger, Strategy: r.Strategy,
 	}
 }

@@ -135,6 +135,8 @@ var ErrNotAUser = errors.New("no such user")
 type Action struct {
 	// Verb is the audit action ("user.deactivated"…).
 	Verb string
+	// Command is idsyncctl's for it ("user deactivate"…).
+	Command string
 	// Hold is the status held, "" to lift the hold.
 	Hold store.Status
 	// LiftsAny lifts a hold of any kind (a restore).
@@ -143,11 +145,11 @@ type Action struct {
 
 // The hold actions.
 var (
-	Deactivate = Action{Verb: "user.deactivated", Hold: store.StatusDeprovisioned}
-	Reactivate = Action{Verb: "user.reactivated"}
-	Suspend    = Action{Verb: "user.suspended", Hold: store.StatusSuspended}
-	Unsuspend  = Action{Verb: "user.unsuspended"}
-	restore    = Action{Verb: "user.restored", LiftsAny: true}
+	Deactivate = Action{Verb: "user.deactivated", Command: "user deactivate", Hold: store.StatusDeprovisioned}
+	Reactivate = Action{Verb: "user.reactivated", Command: "user reactivate"}
+	Suspend    = Action{Verb: "user.suspended", Command: "user suspend", Hold: store.StatusSuspended}
+	Unsuspend  = Action{Verb: "user.unsuspended", Command: "user unsuspend"}
+	restore    = Action{Verb: "user.restored", Command: "user restore", LiftsAny: true}
 )
 
 // Hold puts (or lifts) a hold on a user, by actor, as a run of kind admin
@@ -169,7 +171,7 @@ func (s *Service) Hold(ctx context.Context, userID string, a Action, c Caller, a
 		return nil, err
 	}
 	if a.Hold == "" && !a.LiftsAny && u.Hold.Status != "" && a != liftOf(u.Hold.Status) {
-		return nil, &StateError{User: u, Why: fmt.Sprintf("it is held %s by %s: %s lifts that", u.Hold.Status, u.Hold.By, liftOf(u.Hold.Status).Verb)}
+		return nil, &StateError{User: u, Why: fmt.Sprintf("it is held %s by %s: `idsyncctl %s` lifts that", u.Hold.Status, u.Hold.By, liftOf(u.Hold.Status).Command)}
 	}
 	if a.Hold == "" && u.Hold.Status == "" {
 		return u, nil // nothing held: nothing to lift

@@ -88,7 +88,7 @@ func TestHold(t *testing.T) {
 	// The lift must match the hold.
 	_, err = s.Hold(ctx, alice.ID, people.Unsuspend, people.Internal, "admin:ann", "")
 	var se *people.StateError
-	if !errors.As(err, &se) || !strings.Contains(err.Error(), "user.reactivated lifts that") {
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "`idsyncctl user reactivate` lifts that") {
 		t.Errorf("unsuspend of a deactivated user: %v, want a StateError naming reactivate", err)
 	}
 	u, err = s.Hold(ctx, alice.ID, people.Reactivate, people.Internal, "admin:bo", "")

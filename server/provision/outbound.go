@@ -53,7 +53,7 @@ func (e *Engine) checkURL(a *store.App, raw string) error {
 	}
 	if u.Scheme == "http" && !a.AllowInsecureHTTP {
 		return fmt.Errorf("%w: plain http:// sends the app's credentials in the clear; use https://, or a super-admin allows it "+
-			"with `idsyncctl app update %s --allow-insecure-http`", ErrOutbound, a.Name)
+			"with --allow-insecure-http (on `idsyncctl app add`, or `idsyncctl app update %s --allow-insecure-http`)", ErrOutbound, a.Name)
 	}
 	if a.AllowLocalAddresses {
 		return nil
@@ -86,14 +86,14 @@ func (e *Engine) allowedAddr(a *store.App, ip netip.Addr, port int) error {
 	}
 	if e.ownListener(ip, port) {
 		return fmt.Errorf("%w: %s is one of the hub's own listeners; a super-admin allows it with "+
-			"`idsyncctl app update %s --allow-local-addresses`", ErrOutbound, netip.AddrPortFrom(ip, uint16(port)), a.Name)
+			"--allow-local-addresses (on `idsyncctl app add`, or `idsyncctl app update %s --allow-local-addresses`)", ErrOutbound, netip.AddrPortFrom(ip, uint16(port)), a.Name)
 	}
 	return nil
 }
 
 func localRefusal(a *store.App, host string) error {
 	return fmt.Errorf("%w: %s is a loopback, link-local or otherwise local address the hub does not push to; "+
-		"a super-admin allows it with `idsyncctl app update %s --allow-local-addresses`", ErrOutbound, host, a.Name)
+		"a super-admin allows it with --allow-local-addresses (on `idsyncctl app add`, or `idsyncctl app update %s --allow-local-addresses`)", ErrOutbound, host, a.Name)
 }
 
 // ownListener reports whether ip:port is where this hub listens.

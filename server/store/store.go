@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -671,6 +673,14 @@ const (
 	RunCancelled         RunState = "cancelled"
 	RunPausedBySafeguard RunState = "paused_by_safeguard"
 )
+
+// NamedRun is a run's message with its id where the message says RUN, in
+// the commands it names (`idsyncctl import confirm RUN`): the engine
+// writes the message before it knows how it will be shown.
+func NamedRun(id int64, message string) string {
+	n := strconv.FormatInt(id, 10)
+	return strings.NewReplacer("import confirm RUN", "import confirm "+n, "import cancel RUN", "import cancel "+n).Replace(message)
+}
 
 // Run is one import run.
 type Run struct {

@@ -1416,7 +1416,9 @@ type PreviewAppRequest struct {
 	// The app's name.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// A hub user id or username.
-	User          string `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
+	User string `protobuf:"bytes,2,opt,name=user,proto3" json:"user,omitempty"`
+	// Disambiguates a username present in several directories.
+	Directory     string `protobuf:"bytes,3,opt,name=directory,proto3" json:"directory,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1461,6 +1463,13 @@ func (x *PreviewAppRequest) GetName() string {
 func (x *PreviewAppRequest) GetUser() string {
 	if x != nil {
 		return x.User
+	}
+	return ""
+}
+
+func (x *PreviewAppRequest) GetDirectory() string {
+	if x != nil {
+		return x.Directory
 	}
 	return ""
 }
@@ -3497,10 +3506,11 @@ const file_idsync_v1_apps_proto_rawDesc = "" +
 	"usersFound\x12\x1f\n" +
 	"\vfilter_used\x18\v \x01(\tR\n" +
 	"filterUsed\x12\x1a\n" +
-	"\bproblems\x18\f \x03(\tR\bproblems\";\n" +
+	"\bproblems\x18\f \x03(\tR\bproblems\"Y\n" +
 	"\x11PreviewAppRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
-	"\x04user\x18\x02 \x01(\tR\x04user\"r\n" +
+	"\x04user\x18\x02 \x01(\tR\x04user\x12\x1c\n" +
+	"\tdirectory\x18\x03 \x01(\tR\tdirectory\"r\n" +
 	"\x12PreviewAppResponse\x12\x16\n" +
 	"\x06action\x18\x01 \x01(\tR\x06action\x12\x18\n" +
 	"\arequest\x18\x02 \x01(\tR\arequest\x12\x12\n" +

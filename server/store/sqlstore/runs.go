@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/idsync/idsync/server/store"
 )
@@ -153,8 +152,7 @@ func (s *Store) TransitionRun(ctx context.Context, runID int64, from []store.Run
 			return err
 		case u.State == store.RunPausedBySafeguard:
 			_, err = addNotice(ctx, tx, &store.Notice{Kind: store.NoticeImportPaused, Subject: r.Directory,
-				Ref: "run:" + id, Detail: strings.NewReplacer("import confirm RUN", "import confirm "+id,
-					"import cancel RUN", "import cancel "+id).Replace(u.Message)})
+				Ref: "run:" + id, Detail: store.NamedRun(runID, u.Message)})
 		case u.State == store.RunFailed && r.Kind == store.RunFull:
 			_, err = addNotice(ctx, tx, &store.Notice{Kind: store.NoticeImportFailed, Subject: r.Directory,
 				Ref: "run:" + id, Detail: u.Message})
