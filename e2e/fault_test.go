@@ -156,7 +156,10 @@ func openLDAPStream(t *testing.T, o churnOptions, local bool) (*faultEnv, *churn
 	}
 	e := &faultEnv{s: newStack(t), name: "corp", kind: ldapsync.KindOpenLDAP, ep: &srv.Endpoint, base: srv.BaseDN,
 		slapd: srv}
-	e.s.mustCtl("directory", "add", e.name, "--kind", "openldap", "--base-dn", srv.BaseDN, "--full-import-interval", "off")
+	// The churn deletes half the groups it starts with: a reconciliation
+	// after a fault may sweep them, which is what is checked, not paused.
+	e.s.mustCtl("directory", "add", e.name, "--kind", "openldap", "--base-dn", srv.BaseDN, "--full-import-interval", "off",
+		"--safeguard-percent", "100")
 	e.a = e.s.startAgent(ldapDirectory(e.name, srv))
 	e.startCapture("syncrepl")
 	return e, c
@@ -177,7 +180,9 @@ func sambaStream(t *testing.T, o churnOptions) (*faultEnv, *churn) {
 	}
 	t.Logf("fixture of %d users and %d groups loaded in %v", o.users, o.groups, time.Since(start).Round(time.Millisecond))
 	e := &faultEnv{s: newStack(t), name: "ad", kind: ldapsync.KindAD, ep: &srv.Endpoint, base: srv.BaseDN}
-	e.s.mustCtl("directory", "add", e.name, "--kind", "ad", "--base-dn", srv.BaseDN, "--full-import-interval", "off")
+	e.s.mustCtl("directory", "add", e.name, "--kind", "ad", "--base-dn", srv.BaseDN, "--full-import-interval", "off",
+		"--safeguard-percent", "100") // as slapdStream's
+
 	e.a = e.s.startAgent(devstack.AgentDirectory{Name: e.name, URL: srv.URL, BindDN: srv.BindDN, BindPassword: srv.BindPassword})
 	e.startCapture("dirsync")
 	return e, c
