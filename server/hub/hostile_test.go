@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"net"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -20,6 +21,7 @@ import (
 	"github.com/idsync/idsync/internal/pki"
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 	"github.com/idsync/idsync/server/store"
+	"github.com/idsync/idsync/server/store/sqlite"
 )
 
 // enrolled is an agent enrolled through the API.
@@ -215,5 +217,43 @@ func TestHostileClients(t *testing.T) {
 		grpc.MaxCallSendMsgSize(80<<20))
 	if status.Code(err) != codes.ResourceExhausted {
 		t.Errorf("oversized message: %v, want ResourceExhausted", err)
+	}
+}
+
+// TestStopWithAnAgentConnected: a hub stopped while an agent's stream is
+// open ends the stream and records the disconnect before its store
+// closes.
+func TestStopWithAnAgentConnected(t *testing.T) {
+	h := startHub(t)
+	agent, _ := h.enroll(t)
+	cfg, err := pki.ClientTLSConfig(agent.cert, agent.key, agent.caPE, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stream, err := hello(t.Context(), h.dial(t, cfg), agent.id)
+	if err != nil {
+		t.Fatalf("enrolled agent refused: %v", err)
+	}
+	if err := h.stop(); err != nil {
+		t.Fatalf("stopping the hub: %v", err)
+	}
+	// What the hub sent before it stopped may still be read; then the
+	// stream ends.
+	for {
+		if _, err := stream.Recv(); err != nil {
+			break
+		}
+	}
+	st, err := sqlite.Open(t.Context(), filepath.Join(h.dir, "hub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	events, err := st.ListAudit(t.Context(), store.AuditFilter{Action: "agent.disconnect"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(events) != 1 || !strings.Contains(events[0].Target, agent.id) {
+		t.Errorf("agent.disconnect events after the stop: %+v, want one of agent %s", events, agent.id)
 	}
 }

@@ -335,7 +335,18 @@ func Run(ctx context.Context, cfg Config) error {
 	g.Go(func() error {
 		<-gctx.Done()
 		serving.Store(false)
-		stopGRPC(5*time.Second, gs, as)
+		// Agents' streams last as long as their agents: they end at once
+		// (an agent reconnects and resumes from its checkpoint), their
+		// handlers done — the disconnect recorded — before the store
+		// closes. Admins' calls get their bounded graceful stop.
+		agentsDone := make(chan struct{})
+		go func() { as.Stop(); close(agentsDone) }()
+		stopGRPC(5*time.Second, gs)
+		select {
+		case <-agentsDone:
+		case <-time.After(5 * time.Second):
+			log.Warn("agents' streams did not end within 5 s of the stop")
+		}
 		cs.stop()
 		gl.Close() // ends router.run
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)

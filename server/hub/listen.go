@@ -393,7 +393,10 @@ func grpcServers(authn *auth.Authenticator, b Bounds, refused func(), register f
 		grpc.ReadBufferSize(8 << 10),
 	})...)
 	// A stream is authenticated before its first message is read.
+	// Its Stop returns once every stream's handler has (recorded the
+	// agent's disconnect in the store, which closes after).
 	agents = grpc.NewServer(slices.Concat(common, []grpc.ServerOption{
+		grpc.WaitForHandlers(true),
 		grpc.InTapHandle(agentsOnly),
 		grpc.ChainUnaryInterceptor(authn.UnaryInterceptor),
 		grpc.MaxRecvMsgSize(idsyncv1.MaxStreamMessageBytes),
