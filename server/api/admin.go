@@ -194,7 +194,9 @@ func (s *AdminServer) describe(ctx context.Context, d *store.Directory) (*idsync
 			pd.Agents = append(pd.Agents, a.ID)
 		}
 	}
-	runs, err := s.store.ListRuns(ctx, store.RunFilter{DirectoryID: d.ID, Limit: 1})
+	// The last import: not an admin's action on a user, nor a write.
+	runs, err := s.store.ListRuns(ctx, store.RunFilter{DirectoryID: d.ID, Limit: 1,
+		Kinds: []store.RunKind{store.RunFull, store.RunIncremental}})
 	if err != nil {
 		return nil, statusErr(err, "listing runs")
 	}

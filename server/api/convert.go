@@ -226,6 +226,8 @@ func runKindToProto(k store.RunKind) idsyncv1.ImportKind {
 		return idsyncv1.ImportKind_IMPORT_KIND_WRITE
 	case store.RunRule:
 		return idsyncv1.ImportKind_IMPORT_KIND_RULE
+	case store.RunAdmin:
+		return idsyncv1.ImportKind_IMPORT_KIND_ADMIN
 	}
 	return idsyncv1.ImportKind_IMPORT_KIND_FULL
 }

@@ -145,6 +145,16 @@ func TestListsKeepToAGroupAdminsGroups(t *testing.T) {
 		if err != nil || !slices.Equal(back.GetUser().GetGroups(), []string{"mergers-2027", "sales"}) {
 			t.Errorf("unsuspend by the super-admin answers ann in groups %v (%v), want [mergers-2027 sales]", back.GetUser().GetGroups(), err)
 		}
+		// Those actions are runs of kind admin, not imports: the
+		// directory's last run is its last import still.
+		runs, err := admin.ListImports(boot, &idsyncv1.ListImportsRequest{Directory: "corp", Limit: 1})
+		if err != nil || len(runs.GetRuns()) != 1 || runs.GetRuns()[0].GetKind() != idsyncv1.ImportKind_IMPORT_KIND_ADMIN {
+			t.Errorf("corp's newest run: %v (%v), want the unsuspend, of kind admin", runs.GetRuns(), err)
+		}
+		d, err := admin.GetDirectory(boot, &idsyncv1.GetDirectoryRequest{Name: "corp"})
+		if k := d.GetDirectory().GetLastRun().GetKind(); err != nil || k != idsyncv1.ImportKind_IMPORT_KIND_INCREMENTAL {
+			t.Errorf("corp's last run is of kind %v (%v), want the seed's import (incremental)", k, err)
+		}
 	})
 
 	t.Run("groups", func(t *testing.T) {

@@ -718,7 +718,8 @@ type RunUpdate struct {
 type RunFilter struct {
 	DirectoryID int64 // 0: all
 	States      []RunState
-	Limit       int // 0: 50
+	Kinds       []RunKind // nil: all
+	Limit       int       // 0: 50
 	// SessionID selects runs claimed by one agent session.
 	SessionID string
 }

@@ -158,6 +158,9 @@ const (
 	// A group rule's change the safeguard paused for an admin (group rule
 	// confirm or cancel); never sent to an agent, never swept.
 	ImportKind_IMPORT_KIND_RULE ImportKind = 5
+	// An admin's action on a user (a hold put or lifted, a restore, a user
+	// created in the hub); never sent to an agent, never swept.
+	ImportKind_IMPORT_KIND_ADMIN ImportKind = 6
 )
 
 // Enum value maps for ImportKind.
@@ -168,6 +171,7 @@ var (
 		2: "IMPORT_KIND_INCREMENTAL",
 		3: "IMPORT_KIND_WRITE",
 		5: "IMPORT_KIND_RULE",
+		6: "IMPORT_KIND_ADMIN",
 	}
 	ImportKind_value = map[string]int32{
 		"IMPORT_KIND_UNSPECIFIED": 0,
@@ -175,6 +179,7 @@ var (
 		"IMPORT_KIND_INCREMENTAL": 2,
 		"IMPORT_KIND_WRITE":       3,
 		"IMPORT_KIND_RULE":        5,
+		"IMPORT_KIND_ADMIN":       6,
 	}
 )
 
@@ -2937,14 +2942,15 @@ const file_idsync_v1_agent_proto_rawDesc = "" +
 	"ObjectKind\x12\x1b\n" +
 	"\x17OBJECT_KIND_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10OBJECT_KIND_USER\x10\x01\x12\x15\n" +
-	"\x11OBJECT_KIND_GROUP\x10\x02*\x89\x01\n" +
+	"\x11OBJECT_KIND_GROUP\x10\x02*\xa0\x01\n" +
 	"\n" +
 	"ImportKind\x12\x1b\n" +
 	"\x17IMPORT_KIND_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10IMPORT_KIND_FULL\x10\x01\x12\x1b\n" +
 	"\x17IMPORT_KIND_INCREMENTAL\x10\x02\x12\x15\n" +
 	"\x11IMPORT_KIND_WRITE\x10\x03\x12\x14\n" +
-	"\x10IMPORT_KIND_RULE\x10\x05*\x8d\x01\n" +
+	"\x10IMPORT_KIND_RULE\x10\x05\x12\x15\n" +
+	"\x11IMPORT_KIND_ADMIN\x10\x06*\x8d\x01\n" +
 	"\vWriteAction\x12\x1c\n" +
 	"\x18WRITE_ACTION_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13WRITE_ACTION_CREATE\x10\x01\x12\x17\n" +

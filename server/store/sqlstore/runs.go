@@ -68,6 +68,7 @@ func (s *Store) ListRuns(ctx context.Context, f store.RunFilter) ([]*store.Run, 
 	var w where
 	w.add(f.DirectoryID != 0, "r.directory_id = ?", f.DirectoryID)
 	w.add(len(f.States) > 0, "r.state IN ("+marks(len(f.States))+")", anys(f.States)...)
+	w.add(len(f.Kinds) > 0, "r.kind IN ("+marks(len(f.Kinds))+")", anys(f.Kinds)...)
 	w.add(f.SessionID != "", "r.session_id = ?", f.SessionID)
 	limit := f.Limit
 	if limit <= 0 {

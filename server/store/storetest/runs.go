@@ -90,6 +90,8 @@ func testRunList(t *testing.T, s store.Store) {
 		{"states", store.RunFilter{DirectoryID: a.dir.ID, States: []store.RunState{store.RunRunning, store.RunFailed}},
 			[]int64{ids[4], ids[2]}},
 		{"session", store.RunFilter{SessionID: "session-1"}, []int64{ids[4]}},
+		{"kind", store.RunFilter{Kinds: []store.RunKind{store.RunFull}}, []int64{ids[3], ids[2]}},
+		{"kinds", store.RunFilter{DirectoryID: b.dir.ID, Kinds: []store.RunKind{store.RunFull, store.RunAdmin}}, []int64{ids[3]}},
 		{"none", store.RunFilter{SessionID: "nobody"}, nil},
 	}
 	for _, tc := range tests {
