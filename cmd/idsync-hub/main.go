@@ -23,7 +23,9 @@ func main() {
 func run(args []string) int {
 	tuneGC()
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Println("usage: idsync-hub serve --data-dir DIR [--grpc-listen ADDR] [--http-listen ADDR] [--store sqlite|postgres] [--store-dsn DSN] [--log-format text|json] [--log-level LEVEL]")
+		fmt.Println("usage: idsync-hub serve --data-dir DIR [--grpc-listen ADDR] [--http-listen ADDR] [--tls-hosts NAMES] [--http-tls]\n" +
+			"  [--store sqlite|postgres] [--store-dsn DSN] [--log-format text|json] [--log-level LEVEL] [...]\n\n" +
+			"`idsync-hub serve -h` lists every flag; docs/install.md says what each does.")
 		return 0
 	}
 	if args[0] == "--version" || args[0] == "version" {
@@ -40,7 +42,7 @@ func run(args []string) int {
 	fs.StringVar(&cfg.GRPCListen, "grpc-listen", "127.0.0.1:7443", "gRPC `ADDR` for agents and idsyncctl")
 	fs.StringVar(&cfg.HTTPListen, "http-listen", "127.0.0.1:7080", "HTTP `ADDR` for the admin console, /healthz, /readyz and /metrics")
 	fs.StringVar(&cfg.Store, "store", "sqlite", "store backend: sqlite or postgres")
-	fs.StringVar(&cfg.StoreDSN, "store-dsn", os.Getenv("IDSYNC_STORE_DSN"), "PostgreSQL `DSN` (default $IDSYNC_STORE_DSN)")
+	fs.StringVar(&cfg.StoreDSN, "store-dsn", os.Getenv("IDSYNC_STORE_DSN"), "the store: for postgres its `DSN` (postgres://…); for sqlite the database FILE (default: hub.db in --data-dir) (default $IDSYNC_STORE_DSN)")
 	fs.DurationVar(&cfg.Agents.Heartbeat, "agent-heartbeat", 3*time.Second, "heartbeat interval on agent streams; an agent silent for three is offline")
 	fs.DurationVar(&cfg.Provision.PollInterval, "push-poll-interval", time.Second, "how often idle push workers look for jobs that came due (a change pushes at once regardless)")
 	fs.IntVar(&cfg.Provision.MaxAttempts, "push-max-attempts", 8, "failed attempts before a push job is dead-lettered")

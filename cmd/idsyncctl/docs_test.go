@@ -272,7 +272,7 @@ func ctlFlags(t *testing.T, name string) map[string]bool {
 	var out, errOut bytes.Buffer
 	run(t.Context(), append(strings.Fields(name), "-h"), &out, &errOut)
 	flags := map[string]bool{"h": true, "help": true}
-	for _, line := range strings.Split(errOut.String(), "\n") {
+	for _, line := range strings.Split(out.String(), "\n") {
 		if m := usageFlag.FindStringSubmatch(line); m != nil {
 			flags[m[1]] = true
 		}
@@ -280,7 +280,7 @@ func ctlFlags(t *testing.T, name string) map[string]bool {
 	// Every command takes the global flags: without them, -h printed no
 	// usage and the flags cannot be known.
 	if !flags["config"] || !flags["o"] {
-		t.Fatalf("idsyncctl %s -h listed no -config and -o: %q", name, errOut.String())
+		t.Fatalf("idsyncctl %s -h listed no -config and -o: %q", name, out.String())
 	}
 	return flags
 }

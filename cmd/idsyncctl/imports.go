@@ -17,7 +17,7 @@ import (
 func importStart(c *cli, args []string) error {
 	fs := c.flags("import start")
 	dir := fs.String("directory", "", "directory `NAME`")
-	full := fs.Bool("full", false, "a full import (read everything, then sweep what was not seen)")
+	full := fs.Bool("full", false, "a full import (read everything, then sweep what was not seen); a directory an agent reads is always imported in full, so this matters with --file: the file is the whole population")
 	wait := fs.Bool("wait", false, "wait for the run to end, with a live progress line on a terminal")
 	file := fs.String("file", "", "csv directories: import `FILE` (a CSV export with a header row); with --full it is the whole population")
 	encoding := fs.String("encoding", "", "with --file: the file's `ENCODING`: utf-8 (default; a BOM is tolerated), windows-1252, iso-8859-1 or iso-8859-15")

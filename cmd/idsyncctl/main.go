@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -49,7 +50,7 @@ type command struct {
 }
 
 var commands = []command{
-	{"directory add", "add a directory: NAME --kind openldap|ad|scim|local [--base-dn DN] [--user-filter F] [--group-filter F] [--map field=attr]…", directoryAdd},
+	{"directory add", "add a directory: NAME --kind openldap|ad|scim|csv|local [--base-dn DN] [--user-filter F] [--group-filter F] [--map field=attr]…", directoryAdd},
 	{"directory update", "change a directory's settings: NAME [the flags of add]", directoryUpdate},
 	{"directory list", "list directories", directoryList},
 	{"directory show", "show a directory: NAME", directoryShow},
@@ -120,14 +121,49 @@ func main() {
 
 func usage(w io.Writer) {
 	fmt.Fprintf(w, "usage: idsyncctl COMMAND [ARGS] [--config FILE] [--admin-token-file FILE|-] [-o table|json|csv]\n\ncommands:\n")
-	for _, c := range commands {
-		fmt.Fprintf(w, "  %-27s %s\n", c.name, c.summary)
-	}
+	listCommands(w, "")
 	fmt.Fprintf(w, "\nThe config (admin.conf, written by the hub on its first start) comes from --config or IDSYNC_CONFIG;\n--admin-token-file (a file, or - for standard input) or IDSYNC_TOKEN override its token.\n")
 }
 
+// listCommands lists the commands whose name starts with the words of
+// prefix ("": all), with their summaries, and says how many it listed.
+func listCommands(w io.Writer, prefix string) int {
+	n := 0
+	for _, c := range commands {
+		if prefix == "" || strings.HasPrefix(c.name, prefix+" ") {
+			fmt.Fprintf(w, "  %-27s %s\n", c.name, c.summary)
+			n++
+		}
+	}
+	return n
+}
+
+// isHelp says whether arg asks for help.
+func isHelp(arg string) bool { return arg == "help" || arg == "-h" || arg == "--help" }
+
+// groupHelp answers `idsyncctl user --help` (and `idsyncctl user`): the
+// commands of the group, on standard output when asked for, else on
+// standard error as a usage error. ok is false for a word that names no
+// group.
+func groupHelp(args []string, stdout, stderr io.Writer) (code int, ok bool) {
+	asked := len(args) > 1 && isHelp(args[1])
+	if len(args) > 1 && !asked {
+		return 0, false
+	}
+	w, code := stderr, exitUsage
+	if asked {
+		w, code = stdout, exitOK
+	}
+	var b strings.Builder
+	if listCommands(&b, args[0]) == 0 {
+		return 0, false
+	}
+	fmt.Fprintf(w, "usage: idsyncctl %s COMMAND [ARGS]; COMMAND --help for its flags\n\ncommands:\n%s", args[0], b.String())
+	return code, true
+}
+
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+	if len(args) == 0 || isHelp(args[0]) {
 		usage(stdout)
 		return exitOK
 	}
@@ -144,11 +180,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if cmd == nil {
+		if code, ok := groupHelp(args, stdout, stderr); ok {
+			return code
+		}
 		fmt.Fprintf(stderr, "idsyncctl: unknown command %q\n\n", strings.Join(args[:min(2, len(args))], " "))
 		usage(stderr)
 		return exitUsage
 	}
-	c := &cli{ctx: ctx, out: stdout, errOut: stderr}
+	c := &cli{ctx: ctx, out: stdout, errOut: stderr, summary: cmd.summary}
 	err := cmd.run(c, args[words:])
 	if c.conn != nil {
 		c.conn.Close()
@@ -179,6 +218,8 @@ type cli struct {
 	ctx    context.Context
 	out    io.Writer
 	errOut io.Writer
+	// summary is the command's, for its --help.
+	summary string
 
 	config    string
 	token     string
@@ -200,6 +241,12 @@ type cli struct {
 func (c *cli) flags(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(c.errOut)
+	fs.Usage = func() {
+		if c.summary != "" {
+			fmt.Fprintf(fs.Output(), "usage: idsyncctl %s — %s\n\nflags:\n", name, c.summary)
+		}
+		fs.PrintDefaults()
+	}
 	fs.StringVar(&c.config, "config", os.Getenv("IDSYNC_CONFIG"), "admin config `FILE` (default $IDSYNC_CONFIG)")
 	c.token = os.Getenv("IDSYNC_TOKEN")
 	fs.StringVar(&c.tokenFile, "admin-token-file", "", "`FILE` holding the admin token, or - for standard input (default $IDSYNC_TOKEN, else the config's)")
@@ -215,8 +262,14 @@ func (c *cli) flags(name string) *flag.FlagSet {
 // arguments, and checks the count of positionals.
 func (c *cli) parse(fs *flag.FlagSet, args []string, positional ...string) ([]string, error) {
 	var pos []string
+	// Help that was asked for goes to standard output, and is no error.
+	if slices.ContainsFunc(args, func(a string) bool { return a == "-h" || a == "--help" || a == "-help" }) {
+		fs.SetOutput(c.out)
+	}
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+			return nil, &exitError{code: exitOK}
+		} else if err != nil {
 			return nil, &exitError{code: exitUsage}
 		}
 		if fs.NArg() == 0 {
