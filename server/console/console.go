@@ -129,7 +129,7 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if c.cfg.TLS {
 		h.Set("Strict-Transport-Security", "max-age=31536000")
 	}
-	if !c.cfg.TLS && !loopback(r.RemoteAddr) {
+	if !c.cfg.TLS && !Loopback(r.RemoteAddr) {
 		http.Error(w, "The idsync console is served without TLS, so it answers on loopback only. "+
 			"Start the hub with --http-tls (its own certificate) or --http-cert and --http-key to use it from elsewhere.",
 			http.StatusForbidden)
@@ -138,8 +138,8 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.mux.ServeHTTP(w, r)
 }
 
-// loopback reports whether addr (host:port) is a loopback address.
-func loopback(addr string) bool {
+// Loopback reports whether addr (host:port) is a loopback address.
+func Loopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		host = addr

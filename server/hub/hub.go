@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -11,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -272,9 +274,9 @@ func Run(ctx context.Context, cfg Config) error {
 	mux := obs.Mux(cfg.Metrics, readiness(st, &serving))
 	// Upstream sources (HR) write users and groups here, each with its
 	// own bearer token.
-	mux.Handle(scimin.Prefix, scimin.New(st, engine, trail, log))
+	mux.Handle(scimin.Prefix, loopbackUnlessTLS(webTLS == nil, scimin.New(st, engine, trail, log), scimError))
 	// Applications sign users in with their directory password here.
-	mux.Handle("/v1/authn", auth.HTTPPeer(api.AuthnHandler{Service: delegated, Auth: authn}))
+	mux.Handle("/v1/authn", loopbackUnlessTLS(webTLS == nil, auth.HTTPPeer(api.AuthnHandler{Service: delegated, Auth: authn}), jsonError))
 	// The admin console, at every path the others leave.
 	con := console.New(console.Config{Conn: cs.conn, SignIn: signins, TLS: webTLS != nil,
 		Log: log.With("component", "console"), Version: cfg.Version, GRPCAddr: agentAddr(gl.Addr(), cfg.TLSHosts), MaxUpload: files.MaxBytes()})
@@ -359,6 +361,44 @@ func Run(ctx context.Context, cfg Config) error {
 		return nil
 	}
 	return err
+}
+
+// cleartextRefusal answers a call from elsewhere than loopback to the HTTP
+// listener without TLS, on the routes that take credentials and people's
+// data (SCIM sources, sign-ins), before anything of the request is read —
+// as the console refuses it.
+const cleartextRefusal = "the hub's HTTP listener has no TLS, so it takes credentials and people's data from loopback " +
+	"only: start the hub with --http-tls (its own certificate) or --http-cert and --http-key, or put a TLS proxy on its machine"
+
+// loopbackUnlessTLS serves next from loopback only when cleartext (the
+// listener has no TLS); refuse writes the 403 in the route's own format.
+func loopbackUnlessTLS(cleartext bool, next http.Handler, refuse func(w http.ResponseWriter, status int, msg string)) http.Handler {
+	if !cleartext {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !console.Loopback(r.RemoteAddr) {
+			w.Header().Set("Connection", "close")
+			refuse(w, http.StatusForbidden, cleartextRefusal)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// scimError writes a SCIM error (RFC 7644 §3.12).
+func scimError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/scim+json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:Error"},
+		"status": strconv.Itoa(status), "detail": msg})
+}
+
+// jsonError writes {"error": msg}, as /v1/authn answers its errors.
+func jsonError(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }
 
 // readiness is the hub's /readyz: ready while the store answers and the

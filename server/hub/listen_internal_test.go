@@ -2,7 +2,10 @@ package hub
 
 import (
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"strings"
 	"testing"
 )
 
@@ -32,6 +35,38 @@ func TestAgentAddr(t *testing.T) {
 		}
 		if got, want := localAddr(tcp(tt.listen)), map[bool]string{true: "127.0.0.1:7443", false: tt.listen}[tt.listen[0] == '0' || tt.listen[0] == '[']; got != want {
 			t.Errorf("localAddr(%s) = %s, want %s", tt.listen, got, want)
+		}
+	}
+}
+
+// TestLoopbackUnlessTLS: without TLS, the routes that take credentials
+// answer loopback only, refusing elsewhere before the handler runs, in the
+// route's own error format; with TLS, everyone.
+func TestLoopbackUnlessTLS(t *testing.T) {
+	served := 0
+	next := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { served++ })
+	for _, tt := range []struct {
+		cleartext bool
+		from      string
+		serve     bool
+	}{
+		{true, "127.0.0.1:5000", true},
+		{true, "[::1]:5000", true},
+		{true, "192.0.2.2:5000", false},
+		{true, "[2001:db8::1]:5000", false},
+		{false, "192.0.2.2:5000", true},
+	} {
+		served = 0
+		r := httptest.NewRequest(http.MethodPost, "/scim/v2/Users", strings.NewReader(`{"password":"x"}`))
+		r.RemoteAddr = tt.from
+		w := httptest.NewRecorder()
+		loopbackUnlessTLS(tt.cleartext, next, scimError).ServeHTTP(w, r)
+		if tt.serve != (served == 1) {
+			t.Errorf("cleartext %v, from %s: served %d times, want served %v", tt.cleartext, tt.from, served, tt.serve)
+		}
+		if !tt.serve && (w.Code != http.StatusForbidden || w.Header().Get("Content-Type") != "application/scim+json" ||
+			!strings.Contains(w.Body.String(), "--http-tls") || !strings.Contains(w.Body.String(), "urn:ietf:params:scim:api:messages:2.0:Error")) {
+			t.Errorf("refusal from %s: %d %s %q, want 403, a SCIM error naming --http-tls", tt.from, w.Code, w.Header().Get("Content-Type"), w.Body.String())
 		}
 	}
 }

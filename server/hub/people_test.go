@@ -161,7 +161,7 @@ func TestPeopleDoors(t *testing.T) {
 		}
 		_, err = admin.ReactivateUser(boot, &idsyncv1.ReactivateUserRequest{User: "bob"})
 		wantCode(t, "reactivate a suspended user", err, codes.FailedPrecondition)
-		if !strings.Contains(status.Convert(err).Message(), "user.unsuspended") {
+		if !strings.Contains(status.Convert(err).Message(), "`idsyncctl user unsuspend` lifts that") {
 			t.Errorf("the refusal %q does not say what lifts the hold", status.Convert(err).Message())
 		}
 		if u, err := admin.UnsuspendUser(boot, &idsyncv1.UnsuspendUserRequest{User: "bob"}); err != nil ||
