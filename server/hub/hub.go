@@ -133,6 +133,11 @@ func Run(ctx context.Context, cfg Config) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("creating data dir: %w", err)
 	}
+	release, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer release()
 	if err := secureDataDir(cfg.DataDir, privateFiles(cfg.DataDir, sqlitePath(cfg)), log); err != nil {
 		return err
 	}
