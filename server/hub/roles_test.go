@@ -91,7 +91,7 @@ func startHubWith(t testing.TB, tune func(*hub.Config), more ...func(store.Store
 		done <- err // for stop
 		t.Fatalf("hub did not start: %v", err)
 	}
-	conf, err := adminconf.Read(filepath.Join(dir, "admin.conf"))
+	conf, err := adminconf.Read(filepath.Join(cfg.DataDir, "admin.conf"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +104,7 @@ func startHubWith(t testing.TB, tune func(*hub.Config), more ...func(store.Store
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	return &testHub{t: t, conn: conn, boot: conf.Token, dir: dir, labRun: labRun, http: <-httpAddr, stop: stop}
+	return &testHub{t: t, conn: conn, boot: conf.Token, dir: cfg.DataDir, labRun: labRun, http: <-httpAddr, stop: stop}
 }
 
 // seed fills st and returns the id of a running full run of directory

@@ -6,6 +6,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"os"
 	"runtime"
 	"strings"
 	"time"
@@ -47,6 +48,31 @@ const params = "_busy_timeout=10000&_foreign_keys=1&_journal_mode=WAL&_synchrono
 // temporary file beyond (stmtjournal.go; temp_store stays FILE: entirely
 // in memory, a sweep's one UPDATE would hold every page it changes).
 const writerParams = "&_pragma=cache_size(-32768)&_pragma=wal_autocheckpoint(16384)&_pragma=journal_size_limit(67108864)"
+
+// Backup writes a consistent copy of the SQLite store at path into the
+// new file to (0600), while a hub may be writing it: VACUUM INTO reads one
+// snapshot, the WAL's committed transactions included, so a copy of the
+// database file alone (which may hold none of them) is not needed.
+func Backup(ctx context.Context, path, to string) error {
+	if _, err := os.Stat(path); err != nil {
+		return fmt.Errorf("SQLite store: %w", err)
+	}
+	if strings.ContainsAny(path, "?#") {
+		return fmt.Errorf("SQLite store %q: the path must hold no ? or #", path)
+	}
+	db, err := sql.Open("sqlite", path+"?"+params)
+	if err != nil {
+		return fmt.Errorf("opening SQLite store %s: %w", path, err)
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, "VACUUM INTO ?", to); err != nil {
+		return fmt.Errorf("copying SQLite store %s into %s: %w", path, to, err)
+	}
+	if err := os.Chmod(to, 0o600); err != nil {
+		return fmt.Errorf("%s: %w", to, err)
+	}
+	return nil
+}
 
 // Open opens (creating it if need be) the SQLite database at path and
 // migrates it to the newest schema.

@@ -1,0 +1,63 @@
+package hub_test
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/idsync/idsync/internal/adminconf"
+	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
+	"github.com/idsync/idsync/server/hub"
+)
+
+// TestBackup: a backup taken while the hub runs, started as a data
+// directory, is that hub: its directories, its admin token, its CA. A
+// backup never overwrites: its directory must be new.
+func TestBackup(t *testing.T) {
+	h := startHub(t)
+	admin := idsyncv1.NewAdminServiceClient(h.conn)
+	if _, err := admin.CreateDirectory(as(t.Context(), h.boot), &idsyncv1.CreateDirectoryRequest{Directory: &idsyncv1.Directory{
+		Name: "after-seed", Kind: idsyncv1.DirectoryKind_DIRECTORY_KIND_LOCAL}}); err != nil {
+		t.Fatal(err)
+	}
+	to := filepath.Join(t.TempDir(), "backup")
+	wrote, err := hub.Backup(t.Context(), hub.Config{DataDir: h.dir}, to)
+	if err != nil {
+		t.Fatalf("Backup while the hub runs: %v", err)
+	}
+	for _, name := range []string{"ca.key", "ca.crt", "hub.key", "hub.crt", "secrets.key", "admin.conf", "hub.db"} {
+		fi, err := os.Stat(filepath.Join(to, name))
+		if err != nil || fi.Mode().Perm() != 0o600 || !slices.Contains(wrote, filepath.Join(to, name)) {
+			t.Errorf("%s in the backup: %v (%v), want written, mode 0600", name, fi, err)
+		}
+	}
+	if _, err := hub.Backup(t.Context(), hub.Config{DataDir: h.dir}, to); err == nil || !strings.Contains(err.Error(), "--to "+to) {
+		t.Errorf("a backup into a directory that exists: %v, want refused naming it", err)
+	}
+	if err := h.stop(); err != nil {
+		t.Fatal(err)
+	}
+	// At the address the backed-up hub had, as a restored hub would be.
+	conf, err := adminconf.Read(filepath.Join(to, "admin.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	back := startHubWith(t, func(c *hub.Config) { c.DataDir, c.GRPCListen = to, conf.Hub })
+	if back.boot != h.boot {
+		t.Errorf("the restored hub's admin token differs from the backed-up one's")
+	}
+	dirs, err := idsyncv1.NewAdminServiceClient(back.conn).ListDirectories(as(t.Context(), back.boot), &idsyncv1.ListDirectoriesRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, d := range dirs.GetDirectories() {
+		names = append(names, d.GetName())
+	}
+	slices.Sort(names)
+	if !slices.Equal(names, []string{"after-seed", "corp", "lab"}) {
+		t.Errorf("the restored hub's directories: %v, want after-seed, corp, lab", names)
+	}
+}
