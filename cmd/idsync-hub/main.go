@@ -25,7 +25,7 @@ func run(args []string) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Println("usage: idsync-hub serve --data-dir DIR [--grpc-listen ADDR] [--http-listen ADDR] [--tls-hosts NAMES] [--http-tls]\n" +
 			"  [--store sqlite|postgres] [--store-dsn DSN] [--log-format text|json] [--log-level LEVEL] [...]\n\n" +
-			"       idsync-hub backup --data-dir DIR [--store-dsn FILE] --to NEWDIR\n\n"+
+			"       idsync-hub backup --data-dir DIR [--store-dsn FILE] --to NEWDIR\n\n" +
 			"`idsync-hub serve -h` lists every flag; docs/install.md says what each does.")
 		return 0
 	}
