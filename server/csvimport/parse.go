@@ -14,6 +14,7 @@ import (
 	"golang.org/x/text/encoding/charmap"
 	"golang.org/x/text/transform"
 
+	"github.com/idsync/idsync/server/refusal"
 	"github.com/idsync/idsync/server/store"
 )
 
@@ -94,10 +95,13 @@ type column struct {
 }
 
 // FileError is a file that cannot be imported at all: no header, or a
-// mapped column missing.
+// mapped column missing. It is the sender's to mend: an Invalid refusal
+// (InvalidArgument at the doors).
 type FileError struct{ msg string }
 
 func (e *FileError) Error() string { return e.msg }
+
+func (e *FileError) Unwrap() error { return refusal.Invalidf("%s", e.msg) }
 
 func fileErrorf(format string, args ...any) error {
 	return &FileError{msg: fmt.Sprintf(format, args...)}
@@ -332,7 +336,7 @@ func (p *parser) next() (row, error) {
 		p.rows++
 		// The column, counted in characters as encoding/csv does: the line
 		// alone may not find a stray quote in a wide row.
-		return row{line: pe.StartLine, err: fmt.Sprintf("column %d: %v", pe.Column, pe.Err)}, nil
+		return row{line: pe.StartLine, err: fmt.Sprintf("character %d of the line: %v", pe.Column, pe.Err)}, nil
 	case errors.Is(err, errLineTooLong):
 		return row{}, fmt.Errorf("after line %d: %w", line, err)
 	case err != nil:

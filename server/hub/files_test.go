@@ -60,6 +60,11 @@ func TestImportFileDoor(t *testing.T) {
 	if p := resp.GetPreview(); p.GetRows() != 2 || p.GetCreated() != 2 || strings.Join(p.GetCreatedUsers(), ",") != "ann,bob" || resp.GetRun() != nil {
 		t.Errorf("dry run answered %v, want a preview of 2 created (ann, bob) and no run", resp)
 	}
+	_, err = importFile(t, h, h.boot, &idsyncv1.FileImport{Directory: "hr-csv", FileName: "dup.csv", DryRun: true},
+		[]byte("Employee ID,Login,login\n1,ann,ann\n"), 8)
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), `dup.csv: the header names column "login" twice`) {
+		t.Errorf("a header that names a column twice: %v, want InvalidArgument naming the file and the column", err)
+	}
 	big := []byte("Employee ID,Login\n" + strings.Repeat("3,carol\n", 1000))
 	_, err = importFile(t, h, h.boot, &idsyncv1.FileImport{Directory: "hr-csv", FileName: "big.csv"}, big, 1024)
 	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "larger than the hub takes") {
