@@ -1053,7 +1053,12 @@ var appView = itemView(toAppJSON, appText)
 func appText(w io.Writer, a *idsyncv1.App) error {
 	st := a.GetStatus()
 	if m := a.GetStatusMessage(); m != "" {
-		st += ": " + m
+		// A message that names the status itself ("paused: 401 …") is
+		// not prefixed twice.
+		st = m
+		if !strings.HasPrefix(m, a.GetStatus()+":") {
+			st = a.GetStatus() + ": " + m
+		}
 	}
 	secret := "none stored"
 	if a.GetHasSecret() {

@@ -407,7 +407,7 @@ func directoryText(w io.Writer, d *idsyncv1.Directory) error {
 	kv := [][2]string{
 		{"name", d.GetName()}, {"kind", kindName(d.GetKind())}, {"base dn", d.GetBaseDn()},
 		{"user filter", d.GetUserFilter()}, {"group filter", d.GetGroupFilter()},
-		{"change capture", d.GetCapture()},
+		{"change capture", strings.TrimPrefix(d.GetCapture(), "change capture: ")},
 		{"capturing now", captureLine(d.GetCaptureStatus())},
 		{"safeguard", fmt.Sprintf("pause a sweep of more than %d%% or %d users", d.GetSafeguardPercent(), d.GetSafeguardMax())},
 		{"users (not deprovisioned)", count(d.GetActiveUsers())}, {"groups", count(d.GetGroups())},

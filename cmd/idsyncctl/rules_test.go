@@ -109,6 +109,7 @@ func (h *fakeHub) DeleteGroupRule(_ context.Context, req *idsyncv1.DeleteGroupRu
 	if err != nil {
 		return nil, err
 	}
+	r.State = idsyncv1.GroupRuleState_GROUP_RULE_STATE_REMOVED
 	return &idsyncv1.DeleteGroupRuleResponse{Outcome: &idsyncv1.GroupRuleOutcome{Rule: r, Members: 2500, Left: 2500}}, nil
 }
 

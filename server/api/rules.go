@@ -232,6 +232,7 @@ var ruleStates = map[rules.State]idsyncv1.GroupRuleState{
 	rules.StatePaused:   idsyncv1.GroupRuleState_GROUP_RULE_STATE_PAUSED,
 	rules.StateHeld:     idsyncv1.GroupRuleState_GROUP_RULE_STATE_HELD,
 	rules.StateRemoving: idsyncv1.GroupRuleState_GROUP_RULE_STATE_REMOVING,
+	rules.StateRemoved:  idsyncv1.GroupRuleState_GROUP_RULE_STATE_REMOVED,
 }
 
 var rulePending = map[store.RulePending]idsyncv1.GroupRulePending{
@@ -276,7 +277,7 @@ func (s *AdminServer) outcomeToProto(ctx context.Context, eng *rules.Engine, o *
 	}
 	st, err := eng.Get(ctx, o.Rule.Name)
 	if errors.Is(err, rules.ErrNoRule) {
-		st, err = &rules.Status{Rule: o.Rule, State: rules.StateActive}, nil
+		st, err = &rules.Status{Rule: o.Rule, State: rules.StateRemoved}, nil
 	}
 	if err != nil {
 		return nil, ruleErr(err, o.Rule.Name)

@@ -133,8 +133,9 @@ func TestGroupRuleDoors(t *testing.T) {
 			t.Errorf("ApplyGroupRule: %v, %v", a, err)
 		}
 		d, err := admin.DeleteGroupRule(boot, &idsyncv1.DeleteGroupRuleRequest{Name: "sellers"})
-		if err != nil || d.GetOutcome().GetLeft() != 2 || d.GetOutcome().GetPaused() != nil {
-			t.Fatalf("DeleteGroupRule: %v, %v", d, err)
+		if err != nil || d.GetOutcome().GetLeft() != 2 || d.GetOutcome().GetPaused() != nil ||
+			d.GetOutcome().GetRule().GetState() != idsyncv1.GroupRuleState_GROUP_RULE_STATE_REMOVED {
+			t.Fatalf("DeleteGroupRule: %v, %v; want 2 left, the rule removed", d, err)
 		}
 		if list, err := admin.ListGroupRules(boot, &idsyncv1.ListGroupRulesRequest{}); err != nil || len(list.GetRules()) != 0 {
 			t.Errorf("ListGroupRules after the removal: %v, %v", list, err)

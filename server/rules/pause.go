@@ -25,6 +25,8 @@ const (
 	// StateRemoving: the rule's removal began and did not end (the hub
 	// stopped): group rule remove ends it.
 	StateRemoving State = "removing"
+	// StateRemoved: the rule is gone (what its removal's outcome says).
+	StateRemoved State = "removed"
 )
 
 // state returns where rule r stands, with the run that holds its change

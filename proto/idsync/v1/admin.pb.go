@@ -223,6 +223,8 @@ const (
 	GroupRuleState_GROUP_RULE_STATE_HELD GroupRuleState = 3
 	// A removal began and did not end: removing the rule again ends it.
 	GroupRuleState_GROUP_RULE_STATE_REMOVING GroupRuleState = 4
+	// The rule is gone: what its removal answers.
+	GroupRuleState_GROUP_RULE_STATE_REMOVED GroupRuleState = 5
 )
 
 // Enum value maps for GroupRuleState.
@@ -233,6 +235,7 @@ var (
 		2: "GROUP_RULE_STATE_PAUSED",
 		3: "GROUP_RULE_STATE_HELD",
 		4: "GROUP_RULE_STATE_REMOVING",
+		5: "GROUP_RULE_STATE_REMOVED",
 	}
 	GroupRuleState_value = map[string]int32{
 		"GROUP_RULE_STATE_UNSPECIFIED": 0,
@@ -240,6 +243,7 @@ var (
 		"GROUP_RULE_STATE_PAUSED":      2,
 		"GROUP_RULE_STATE_HELD":        3,
 		"GROUP_RULE_STATE_REMOVING":    4,
+		"GROUP_RULE_STATE_REMOVED":     5,
 	}
 )
 
@@ -2762,7 +2766,8 @@ type Directory struct {
 	Groups uint64 `protobuf:"varint,11,opt,name=groups,proto3" json:"groups,omitempty"`
 	// Agents enrolled for this directory.
 	Agents []string `protobuf:"bytes,12,rep,name=agents,proto3" json:"agents,omitempty"`
-	// The last run, if any.
+	// The last import (full or incremental), if any: not an admin's action on
+	// a user, nor a write.
 	LastRun *ImportRun `protobuf:"bytes,13,opt,name=last_run,json=lastRun,proto3" json:"last_run,omitempty"`
 	// How changes are captured, as configured (e.g. "auto: syncrepl, dirsync,
 	// psearch or poll, detected from the rootDSE").
@@ -9180,13 +9185,14 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"\x17USER_STATUS_UNSPECIFIED\x10\x00\x12\x16\n" +
 	"\x12USER_STATUS_ACTIVE\x10\x01\x12\x19\n" +
 	"\x15USER_STATUS_SUSPENDED\x10\x02\x12\x1d\n" +
-	"\x19USER_STATUS_DEPROVISIONED\x10\x03*\xa6\x01\n" +
+	"\x19USER_STATUS_DEPROVISIONED\x10\x03*\xc4\x01\n" +
 	"\x0eGroupRuleState\x12 \n" +
 	"\x1cGROUP_RULE_STATE_UNSPECIFIED\x10\x00\x12\x1b\n" +
 	"\x17GROUP_RULE_STATE_ACTIVE\x10\x01\x12\x1b\n" +
 	"\x17GROUP_RULE_STATE_PAUSED\x10\x02\x12\x19\n" +
 	"\x15GROUP_RULE_STATE_HELD\x10\x03\x12\x1d\n" +
-	"\x19GROUP_RULE_STATE_REMOVING\x10\x04*s\n" +
+	"\x19GROUP_RULE_STATE_REMOVING\x10\x04\x12\x1c\n" +
+	"\x18GROUP_RULE_STATE_REMOVED\x10\x05*s\n" +
 	"\x10GroupRulePending\x12\"\n" +
 	"\x1eGROUP_RULE_PENDING_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18GROUP_RULE_PENDING_APPLY\x10\x01\x12\x1d\n" +
