@@ -2,8 +2,12 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"testing"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 )
 
 // TestHelp: help asked for is printed on standard output and is no error —
@@ -30,5 +34,32 @@ func TestHelp(t *testing.T) {
 			t.Errorf("idsyncctl %s: exit %d, stdout %q, stderr %q; want exit %d, %q on stdout, %q on stderr",
 				strings.Join(tt.args, " "), code, out.String(), errOut.String(), tt.code, tt.out, tt.err)
 		}
+	}
+}
+
+// TestCredentialHints: a refused token says where it came from, a hub
+// certificate from another CA asks whether admin.conf is another hub's,
+// and an admin.conf others may read is warned of.
+func TestCredentialHints(t *testing.T) {
+	c := &cli{config: "/etc/idsync/admin.conf", tokenFrom: "IDSYNC_TOKEN, which overrides the config's"}
+	if h := c.hint(status.New(codes.Unauthenticated, "admin token not recognised")); !strings.Contains(h, "the token came from IDSYNC_TOKEN") {
+		t.Errorf("hint of a refused token: %q", h)
+	}
+	unknown := status.New(codes.Unavailable, `connection error: desc = "transport: authentication handshake failed: tls: failed to verify certificate: x509: certificate signed by unknown authority"`)
+	if h := c.hint(unknown); !strings.Contains(h, "is that admin.conf another hub's") {
+		t.Errorf("hint of a hub certificate from another CA: %q", h)
+	}
+	if h := c.hint(status.New(codes.NotFound, "no such user")); h != "" {
+		t.Errorf("hint of NotFound: %q, want none", h)
+	}
+
+	_, conf := startFakeHub(t)
+	if err := os.Chmod(conf, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var out, errOut bytes.Buffer
+	if code := run(t.Context(), []string{"directory", "list", "--config", conf}, &out, &errOut); code != exitOK ||
+		!strings.Contains(errOut.String(), "holds an admin token and is readable by others (mode 0644): chmod 600 "+conf) {
+		t.Errorf("an admin.conf of mode 0644: exit %d, stderr %q; want a warning", code, errOut.String())
 	}
 }

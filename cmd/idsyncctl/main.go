@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"runtime"
 	"slices"
 	"sort"
 	"strings"
@@ -18,6 +19,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -203,7 +205,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return ee.code
 	}
 	if s, ok := status.FromError(err); ok {
-		fmt.Fprintf(stderr, "idsyncctl %s: %s (%s)\n", cmd.name, s.Message(), s.Code())
+		fmt.Fprintf(stderr, "idsyncctl %s: %s (%s)%s\n", cmd.name, s.Message(), s.Code(), c.hint(s))
 		return exitFailed
 	}
 	fmt.Fprintf(stderr, "idsyncctl %s: %v\n", cmd.name, err)
@@ -224,6 +226,8 @@ type cli struct {
 	config    string
 	token     string
 	tokenFile string
+	// tokenFrom says where the token came from, for a refusal of it.
+	tokenFrom string
 	output    string
 	// allowCSV: the command also writes -o csv.
 	allowCSV bool
@@ -311,13 +315,19 @@ func (c *cli) admin() (context.Context, idsyncv1.AdminServiceClient, error) {
 		return nil, nil, err
 	}
 	token := conf.Token
+	c.tokenFrom = c.config
 	if c.token != "" {
-		token = c.token
+		token, c.tokenFrom = c.token, "IDSYNC_TOKEN, which overrides the config's"
 	}
 	if c.tokenFile != "" {
 		if token, err = readTokenFile(c.tokenFile); err != nil {
 			return nil, nil, &exitError{code: exitUsage, err: err}
 		}
+		c.tokenFrom = "--admin-token-file " + c.tokenFile
+	}
+	if fi, err := os.Stat(c.config); err == nil && fi.Mode().Perm()&0o077 != 0 && conf.Token != "" && runtime.GOOS != "windows" {
+		fmt.Fprintf(c.errOut, "idsyncctl: warning: %s holds an admin token and is readable by others (mode %04o): chmod 600 %s\n",
+			c.config, fi.Mode().Perm(), c.config)
 	}
 	if token == "" {
 		return nil, nil, fmt.Errorf("%s: token: required (or pass --admin-token-file / IDSYNC_TOKEN)", c.config)
@@ -341,6 +351,20 @@ func (c *cli) admin() (context.Context, idsyncv1.AdminServiceClient, error) {
 	c.client = idsyncv1.NewAdminServiceClient(conn)
 	ctx := metadata.AppendToOutgoingContext(c.ctx, "authorization", "Bearer "+token)
 	return ctx, c.client, nil
+}
+
+// hint says what likely went wrong with the hub's answer s, when it is
+// about the token or the hub's certificate: where the token came from; a
+// CA that is not the hub's.
+func (c *cli) hint(s *status.Status) string {
+	switch {
+	case s.Code() == codes.Unauthenticated && c.tokenFrom != "":
+		return "; the token came from " + c.tokenFrom
+	case s.Code() == codes.Unavailable && strings.Contains(s.Message(), "certificate signed by unknown authority"):
+		return "; the hub's certificate is not from the CA in " + c.config +
+			": is that admin.conf another hub's, or was the hub's data directory made anew?"
+	}
+	return ""
 }
 
 // refusedFlag is a flag that is refused when given: its value (a secret)
