@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/fieldmaskpb"
 
 	"github.com/idsync/idsync/internal/eventually"
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
@@ -121,5 +123,35 @@ func TestPauseResumeAndAccounts(t *testing.T) {
 	if resp, err := apps.ListAccounts(grp, &idsyncv1.ListAccountsRequest{App: "crm"}); err != nil ||
 		len(resp.GetAccounts()) != 1 || resp.GetAccounts()[0].GetUser() != "corp/ann" {
 		t.Errorf("crm's accounts seen by the group-admin of sales: %v (%v), want ann's alone", resp.GetAccounts(), err)
+	}
+}
+
+// TestMappingFieldsAreKnown: a mapping an admin writes, on create or
+// update, is refused when an expression reads a field the hub does not
+// have, naming the rule, the field and the nearest name.
+func TestMappingFieldsAreKnown(t *testing.T) {
+	h := startHub(t)
+	apps := idsyncv1.NewAppServiceClient(h.conn)
+	boot := as(t.Context(), h.boot)
+	typo := []*idsyncv1.AppMappingRule{{Target: "userName", Expr: "email"}, {Target: "title", Expr: "titel"}}
+	const want = `mapping rule 2 (title): expression "titel": unknown field "titel" (did you mean title?)`
+	_, err := apps.CreateApp(boot, &idsyncv1.CreateAppRequest{App: &idsyncv1.App{Name: "wiki", ScimUrl: "https://wiki.example.org/scim/v2",
+		Auth: idsyncv1.AppAuthKind_APP_AUTH_KIND_BEARER, Mapping: typo}, Secret: "s3cret"})
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), want) {
+		t.Errorf("CreateApp with a misspelt field: %v, want InvalidArgument: %s", err, want)
+	}
+	if _, err := apps.CreateApp(boot, &idsyncv1.CreateAppRequest{App: &idsyncv1.App{Name: "wiki", ScimUrl: "https://wiki.example.org/scim/v2",
+		Auth: idsyncv1.AppAuthKind_APP_AUTH_KIND_BEARER}, Secret: "s3cret"}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = apps.UpdateApp(boot, &idsyncv1.UpdateAppRequest{App: &idsyncv1.App{Name: "wiki", Mapping: typo},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"mapping"}}})
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), want) {
+		t.Errorf("UpdateApp of the mapping with a misspelt field: %v, want InvalidArgument: %s", err, want)
+	}
+	typo[1].Expr = "title"
+	if _, err := apps.UpdateApp(boot, &idsyncv1.UpdateAppRequest{App: &idsyncv1.App{Name: "wiki", Mapping: typo},
+		UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"mapping"}}}); err != nil {
+		t.Errorf("UpdateApp of the mapping, mended: %v", err)
 	}
 }

@@ -72,6 +72,15 @@ func TestGroupRuleDoors(t *testing.T) {
 			_, err := admin.CreateGroupRule(boot, &idsyncv1.CreateGroupRuleRequest{Name: "x", Group: "staff/auto", Expr: `department ==`})
 			return err
 		}(), codes.InvalidArgument, "expr: \"department ==\": 1:14: expected a value"},
+		{"a misspelt field", func() error {
+			_, err := admin.CreateGroupRule(boot, &idsyncv1.CreateGroupRuleRequest{Name: "x", Group: "staff/auto", Expr: `departmnt == "1005"`})
+			return err
+		}(), codes.InvalidArgument, `unknown field "departmnt" (did you mean department?)`},
+		{"a misspelt field, in an update", func() error {
+			_, err := admin.UpdateGroupRule(boot, &idsyncv1.UpdateGroupRuleRequest{Name: "sellers",
+				Rule: &idsyncv1.GroupRule{Expr: `titel == "x"`}, UpdateMask: &fieldmaskpb.FieldMask{Paths: []string{"expr"}}})
+			return err
+		}(), codes.InvalidArgument, `unknown field "titel" (did you mean title?)`},
 		{"a directory's group", func() error {
 			_, err := admin.CreateGroupRule(boot, &idsyncv1.CreateGroupRuleRequest{Name: "x", Group: "corp/sales", Expr: "true"})
 			return err

@@ -86,6 +86,9 @@ func (s *Apps) Create(ctx context.Context, a *store.App, secret string, c Caller
 	if err := ValidateApp(a, secret != ""); err != nil {
 		return refusal.Invalidf("app %s: %v", a.Name, err)
 	}
+	if err := UnknownMappingField(a.Mapping); err != nil {
+		return refusal.Invalidf("app %s: %v", a.Name, err)
+	}
 	if err := s.checkTarget(ctx, a); err != nil {
 		return err
 	}
@@ -204,6 +207,13 @@ func (s *Apps) Update(ctx context.Context, stored, a *store.App, u AppUpdate, c 
 	ApplyAppDefaults(a)
 	if err := ValidateApp(a, len(a.Secret) > 0 || newSecret); err != nil {
 		return refusal.Invalidf("app %s: %v", a.Name, err)
+	}
+	// A mapping an admin writes reads known fields only; one stored before
+	// this check is left be until it is changed.
+	if slices.Contains(u.Fields, "mapping") {
+		if err := UnknownMappingField(a.Mapping); err != nil {
+			return refusal.Invalidf("app %s: %v", a.Name, err)
+		}
 	}
 	if err := s.checkTarget(ctx, a); err != nil {
 		return err

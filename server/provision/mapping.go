@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/idsync/idsync/server/provision/expr"
@@ -122,6 +123,44 @@ type UserEnv struct {
 	// Groups is the field groups: the names of the user's groups as a
 	// group rule sees them; nil leaves it null (a mapping).
 	Groups []string
+}
+
+// UserFields are the names UserEnv knows, besides extra.NAME (an extra
+// attribute, which a user may or may not have).
+var UserFields = []string{"id", "username", "email", "given_name", "family_name", "display_name", "employee_number",
+	"department", "title", "manager", "status", "directory", "dn", "external_id", "groups"}
+
+// UnknownField refuses an expression that reads a field UserEnv does not
+// know: a misspelt name (titel) would be null for every user, silently. It
+// names the field, and the nearest known one.
+func UnknownField(e *expr.Expr) error {
+	for _, f := range e.Fields() {
+		if strings.HasPrefix(f, "extra.") || slices.Contains(UserFields, f) {
+			continue
+		}
+		hint := ""
+		if near := expr.Nearest(f, UserFields); near != "" {
+			hint = fmt.Sprintf(" (did you mean %s?)", near)
+		}
+		return fmt.Errorf("unknown field %q%s: the fields are %s, and extra.NAME for an extra attribute",
+			f, hint, strings.Join(UserFields, ", "))
+	}
+	return nil
+}
+
+// UnknownMappingField is UnknownField for each rule of a mapping that
+// compiles (CompileMapping has checked the rest); the error names the rule.
+func UnknownMappingField(rules []store.MappingRule) error {
+	for i, r := range rules {
+		e, err := expr.Compile(r.Expr)
+		if err != nil {
+			continue
+		}
+		if err := UnknownField(e); err != nil {
+			return fmt.Errorf("mapping rule %d (%s): expression %q: %w", i+1, r.Target, r.Expr, err)
+		}
+	}
+	return nil
 }
 
 // Lookup returns the field name of the user.

@@ -35,6 +35,32 @@ func TestCompileMappingErrors(t *testing.T) {
 	}
 }
 
+// TestUnknownMappingField: a mapping an admin writes reads fields the hub
+// has: a misspelt one is refused, naming the rule, the field and the
+// nearest name; extra.NAME and every known field pass, the default
+// mapping too.
+func TestUnknownMappingField(t *testing.T) {
+	err := provision.UnknownMappingField([]store.MappingRule{{Target: "userName", Expr: "email"}, {Target: "title", Expr: "titel"}})
+	if err == nil || !strings.Contains(err.Error(), `mapping rule 2 (title): expression "titel": unknown field "titel" (did you mean title?)`) {
+		t.Errorf("a misspelt field: %v", err)
+	}
+	err = provision.UnknownMappingField([]store.MappingRule{{Target: "userName", Expr: "zzzzzz"}})
+	if err == nil || strings.Contains(err.Error(), "did you mean") || !strings.Contains(err.Error(), "extra.NAME") {
+		t.Errorf("a field like no other: %v, want refused without a guess, listing the fields", err)
+	}
+	var all []string
+	for _, f := range provision.UserFields {
+		all = append(all, "default("+f+", '')")
+	}
+	good := []store.MappingRule{{Target: "userName", Expr: "coalesce(" + strings.Join(all, ", ") + ")"}, {Target: "locale", Expr: "extra.locale"}}
+	if err := provision.UnknownMappingField(good); err != nil {
+		t.Errorf("every known field and extra.locale: %v", err)
+	}
+	if err := provision.UnknownMappingField(provision.DefaultMapping()); err != nil {
+		t.Errorf("the default mapping: %v", err)
+	}
+}
+
 func TestRender(t *testing.T) {
 	u := &store.User{ID: "id-1", Status: store.StatusActive, Profile: store.Profile{
 		Username: "ada", Email: "Ada.Lovelace@Example.com", GivenName: "Ada", FamilyName: "Lovelace",

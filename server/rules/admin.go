@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/idsync/idsync/server/provision"
 	"github.com/idsync/idsync/server/store"
 )
 
@@ -134,6 +135,9 @@ func (e *Engine) Add(ctx context.Context, s Spec, actor string) (*Outcome, error
 	c, err := compile(r)
 	if err != nil {
 		return nil, err
+	}
+	if err := provision.UnknownField(c.e); err != nil {
+		return nil, &FieldError{Field: "expr", Why: fmt.Sprintf("%q: %v", r.Expr, err)}
 	}
 	if r.Directories, err = e.directories(ctx, s.Directories); err != nil {
 		return nil, err
@@ -289,6 +293,11 @@ func (e *Engine) Update(ctx context.Context, name string, expr *string, dirs *[]
 	c, err := compile(r)
 	if err != nil {
 		return nil, err
+	}
+	if expr != nil {
+		if err := provision.UnknownField(c.e); err != nil {
+			return nil, &FieldError{Field: "expr", Why: fmt.Sprintf("%q: %v", r.Expr, err)}
+		}
 	}
 	if st == StatePaused && run.State == store.RunPausedBySafeguard {
 		if _, err := e.st.TransitionRun(ctx, run.ID, []store.RunState{store.RunPausedBySafeguard}, store.RunUpdate{

@@ -31,7 +31,9 @@
 //	true false null          literals
 //	0 3 -1                   integer literals
 //	email extra.employeeType field names: letters, digits, _ and dots; a
-//	                         missing field is null
+//	                         field the user lacks is null (a name that
+//	                         is no field at all is refused where an
+//	                         admin writes a mapping or a rule)
 //	f(a, b)                  function call
 //	x[0] x[-1]               list element (from the end when negative);
 //	                         null when out of range

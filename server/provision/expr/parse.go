@@ -2,6 +2,7 @@ package expr
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -498,16 +499,23 @@ func (p *parser) parseCall(name token, depth int) (node, error) {
 
 // suggest names the known function closest to an unknown name.
 func suggest(name string) string {
-	best, dist := "", 3
-	for k := range functions {
-		if d := editDistance(strings.ToLower(name), k); d < dist || (d == dist && k < best) {
-			best, dist = k, d
-		}
-	}
+	best := Nearest(strings.ToLower(name), slices.Collect(maps.Keys(functions)))
 	if best == "" {
 		return " (functions: " + strings.Join(functionNames(), ", ") + ")"
 	}
 	return " (did you mean " + best + "?)"
+}
+
+// Nearest is the name of known closest to name, within two edits (the
+// first by order of two as close); "" when none is.
+func Nearest(name string, known []string) string {
+	best, dist := "", 3
+	for _, k := range known {
+		if d := editDistance(name, k); d < dist || (d == dist && k < best) {
+			best, dist = k, d
+		}
+	}
+	return best
 }
 
 func editDistance(a, b string) int {
