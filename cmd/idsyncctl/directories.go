@@ -323,6 +323,7 @@ type directoryJSON struct {
 	Capture          string            `json:"capture"`
 	CaptureStrategy  string            `json:"capture_strategy"`
 	CaptureStatus    *captureJSON      `json:"capture_status,omitempty"`
+	CaptureError     string            `json:"capture_error,omitempty"`
 	ActiveUsers      uint64            `json:"active_users"`
 	Groups           uint64            `json:"groups"`
 	Agents           []string          `json:"agents"`
@@ -388,6 +389,7 @@ func toDirectoryJSON(d *idsyncv1.Directory) directoryJSON {
 		j.CaptureStatus = &captureJSON{RunID: c.GetRunId(), Strategy: c.GetStrategy(), AgentID: c.GetAgentId(),
 			StartedAt: timeJSON(c.GetStartedAt()), Changes: c.GetChanges(), LagMs: c.GetLagMs()}
 	}
+	j.CaptureError = d.GetCaptureError()
 	return j
 }
 
@@ -409,11 +411,16 @@ func directoryText(w io.Writer, d *idsyncv1.Directory) error {
 		{"user filter", d.GetUserFilter()}, {"group filter", d.GetGroupFilter()},
 		{"change capture", strings.TrimPrefix(d.GetCapture(), "change capture: ")},
 		{"capturing now", captureLine(d.GetCaptureStatus())},
-		{"safeguard", fmt.Sprintf("pause a sweep of more than %d%% or %d users", d.GetSafeguardPercent(), d.GetSafeguardMax())},
+	}
+	if e := d.GetCaptureError(); e != "" {
+		kv = append(kv, [2]string{"last capture failed", e})
+	}
+	kv = append(kv, [][2]string{
+		{"safeguard", fmt.Sprintf("pause a sweep of more than %d%% or %d users or groups", d.GetSafeguardPercent(), d.GetSafeguardMax())},
 		{"users (not deprovisioned)", count(d.GetActiveUsers())}, {"groups", count(d.GetGroups())},
 		{"agents", dash(strings.Join(d.GetAgents(), ", "))},
 		{"retention", retentionText(d.GetRetentionSeconds())},
-	}
+	}...)
 	if d.GetKind() == idsyncv1.DirectoryKind_DIRECTORY_KIND_LOCAL {
 		return fields(w, kv)
 	}

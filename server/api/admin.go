@@ -139,7 +139,7 @@ func (s *AdminServer) CreateDirectory(ctx context.Context, req *idsyncv1.CreateD
 // directoryFixed are the Directory fields an update cannot set: name and
 // kind identify the directory, the others are what the hub reports.
 var directoryFixed = []string{"name", "kind", "created_at", "active_users", "groups", "agents", "last_run",
-	"capture", "capture_status"}
+	"capture", "capture_status", "capture_error"}
 
 // UpdateDirectory changes the settings of a directory that update_mask
 // names; the write-back's are server/directories'.
@@ -220,6 +220,18 @@ func (s *AdminServer) describe(ctx context.Context, d *store.Directory) (*idsync
 			}
 		}
 		pd.CaptureStatus = cs
+	}
+	if pd.CaptureStatus == nil && ingest.CaptureEnabled(d) && ingest.ReadByAgents(d.Kind) {
+		// Nothing captures: say why the last capture ended, when it failed.
+		last, err := s.store.ListRuns(ctx, store.RunFilter{DirectoryID: d.ID, Limit: 1,
+			Kinds: []store.RunKind{store.RunIncremental}})
+		if err != nil {
+			return nil, statusErr(err, "listing runs")
+		}
+		if len(last) > 0 && last[0].State == store.RunFailed {
+			pd.CaptureError = fmt.Sprintf("%s (run %d, ended %s)", last[0].Message, last[0].ID,
+				last[0].FinishedAt.UTC().Format(time.RFC3339))
+		}
 	}
 	return pd, nil
 }

@@ -258,3 +258,36 @@ func TestListsArePaged(t *testing.T) {
 		}
 	}
 }
+
+// TestCaptureError: a directory nothing captures, whose last capture run
+// failed, says why; once a capture runs again, it does not.
+func TestCaptureError(t *testing.T) {
+	var failed int64
+	h := startHub(t, func(st store.Store) {
+		ctx := t.Context()
+		lab, err := st.GetDirectory(ctx, "lab")
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := &store.Run{DirectoryID: lab.ID, Kind: store.RunIncremental, Trigger: "capture"}
+		if err := st.CreateRun(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := st.TransitionRun(ctx, r.ID, []store.RunState{store.RunRunning}, store.RunUpdate{State: store.RunFailed,
+			Message: "connecting to ldap://127.0.0.1:1: connection refused", Finished: true}); err != nil {
+			t.Fatal(err)
+		}
+		failed = r.ID
+	})
+	admin := idsyncv1.NewAdminServiceClient(h.conn)
+	boot := as(t.Context(), h.boot)
+	d, err := admin.GetDirectory(boot, &idsyncv1.GetDirectoryRequest{Name: "lab"})
+	want := fmt.Sprintf("connecting to ldap://127.0.0.1:1: connection refused (run %d, ended ", failed)
+	if err != nil || !strings.HasPrefix(d.GetDirectory().GetCaptureError(), want) {
+		t.Errorf("lab's capture error: %q (%v), want it to start %q", d.GetDirectory().GetCaptureError(), err, want)
+	}
+	// corp's capture run is open: no error, whatever came before.
+	if d, err := admin.GetDirectory(boot, &idsyncv1.GetDirectoryRequest{Name: "corp"}); err != nil || d.GetDirectory().GetCaptureError() != "" {
+		t.Errorf("corp's capture error: %q (%v), want none while a capture run is open", d.GetDirectory().GetCaptureError(), err)
+	}
+}

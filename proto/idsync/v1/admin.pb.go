@@ -2796,7 +2796,11 @@ type Directory struct {
 	// super-admin's decision.
 	PasswordPolicy string `protobuf:"bytes,22,opt,name=password_policy,json=passwordPolicy,proto3" json:"password_policy,omitempty"`
 	// A csv directory's file layout; unset for other kinds.
-	Csv           *CsvLayout `protobuf:"bytes,23,opt,name=csv,proto3" json:"csv,omitempty"`
+	Csv *CsvLayout `protobuf:"bytes,23,opt,name=csv,proto3" json:"csv,omitempty"`
+	// When nothing captures changes though capture is on: why the last
+	// capture run ended, when it failed (a server down, a wrong password),
+	// with its run and time. Empty otherwise.
+	CaptureError  string `protobuf:"bytes,24,opt,name=capture_error,json=captureError,proto3" json:"capture_error,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2990,6 +2994,13 @@ func (x *Directory) GetCsv() *CsvLayout {
 		return x.Csv
 	}
 	return nil
+}
+
+func (x *Directory) GetCaptureError() string {
+	if x != nil {
+		return x.CaptureError
+	}
+	return ""
 }
 
 // WriteBack is a super-admin's decision to let the hub write users into a
@@ -8748,7 +8759,7 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	" \x01(\tR\tgroupName\x12+\n" +
 	"\x11group_description\x18\v \x01(\tR\x10groupDescription\x12#\n" +
 	"\rgroup_members\x18\f \x03(\tR\fgroupMembers\x12\x14\n" +
-	"\x05extra\x18\r \x03(\tR\x05extra\"\xbc\a\n" +
+	"\x05extra\x18\r \x03(\tR\x05extra\"\xe1\a\n" +
 	"\tDirectory\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12,\n" +
 	"\x04kind\x18\x02 \x01(\x0e2\x18.idsync.v1.DirectoryKindR\x04kind\x12\x17\n" +
@@ -8776,7 +8787,8 @@ const file_idsync_v1_admin_proto_rawDesc = "" +
 	"write_back\x18\x14 \x01(\v2\x14.idsync.v1.WriteBackR\twriteBack\x12+\n" +
 	"\x11retention_seconds\x18\x15 \x01(\x04R\x10retentionSeconds\x12'\n" +
 	"\x0fpassword_policy\x18\x16 \x01(\tR\x0epasswordPolicy\x12&\n" +
-	"\x03csv\x18\x17 \x01(\v2\x14.idsync.v1.CsvLayoutR\x03csv\"\xb0\x01\n" +
+	"\x03csv\x18\x17 \x01(\v2\x14.idsync.v1.CsvLayoutR\x03csv\x12#\n" +
+	"\rcapture_error\x18\x18 \x01(\tR\fcaptureError\"\xb0\x01\n" +
 	"\tWriteBack\x12\x10\n" +
 	"\x03ous\x18\x01 \x03(\tR\x03ous\x12\x16\n" +
 	"\x06groups\x18\x02 \x03(\tR\x06groups\x12)\n" +
