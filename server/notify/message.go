@@ -59,7 +59,10 @@ func kindName(kind string, n int64) string {
 var whatToDo = map[string]string{
 	store.NoticeTaskOpened:   "idsyncctl task list, then idsyncctl task resolve ID once done",
 	store.NoticePushDead:     "idsyncctl push list --failed, then idsyncctl push retry",
-	store.NoticeAgentOffline: "idsyncctl agent list; check the agent's service and its network path to the hub",
+	store.NoticeAgentOffline: "idsyncctl agent list; check the agent's service and its network path to the hub " +
+		"(an agent enrolled again has a new id: idsyncctl agent revoke OLD-ID ends the old one's notices)",
+	store.NoticeImportFailed: "idsyncctl import show RUN for the whole message; the hub tries again within minutes, " +
+		"and idsyncctl import start --directory NAME --full --wait once it is mended",
 	store.NoticeCertExpiring: "idsyncctl agent list; an agent renews its certificate while connected: start it, or enrol it again",
 	store.NoticeAppPaused:    "give the app working credentials with idsyncctl app update NAME, which resumes it",
 }
