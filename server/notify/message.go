@@ -57,8 +57,8 @@ func kindName(kind string, n int64) string {
 
 // whatToDo is the command that handles a notice of a kind.
 var whatToDo = map[string]string{
-	store.NoticeTaskOpened:   "idsyncctl task list, then idsyncctl task resolve ID once done",
-	store.NoticePushDead:     "idsyncctl push list --failed, then idsyncctl push retry",
+	store.NoticeTaskOpened: "idsyncctl task list, then idsyncctl task resolve ID once done",
+	store.NoticePushDead:   "idsyncctl push list --failed, then idsyncctl push retry",
 	store.NoticeAgentOffline: "idsyncctl agent list; check the agent's service and its network path to the hub " +
 		"(an agent enrolled again has a new id: idsyncctl agent revoke OLD-ID ends the old one's notices)",
 	store.NoticeImportFailed: "idsyncctl import show RUN for the whole message; the hub tries again within minutes, " +
