@@ -218,9 +218,17 @@ func (a *Agent) session(ctx context.Context, client idsyncv1.AgentServiceClient,
 	}
 	a.log.Info("connected to hub", "agent", w.GetAgentId(), "hub_version", w.GetHubVersion(),
 		"directories", served, "ack_window", w.GetAckWindow())
-	// A directory of the config the hub does not give this agent is read
-	// by nobody here: say so at every connect, not only in the list above.
-	if unserved := slices.DeleteFunc(slices.Clone(names), func(n string) bool { return slices.Contains(served, n) }); len(unserved) > 0 {
+	// A directory the config reads that the hub does not give this agent
+	// is read by nobody here: say so at every connect, not only in the
+	// list above. (The hub gives no source for a directory of files: the
+	// agent only sends those.)
+	var unserved []string
+	for _, d := range a.cfg.Directories {
+		if !slices.Contains(served, d.Name) {
+			unserved = append(unserved, d.Name)
+		}
+	}
+	if len(unserved) > 0 {
 		a.log.Error("the hub gives this agent none of these directories of its config: it was enrolled for others, "+
 			"or they do not exist on the hub (see `idsyncctl agent list` and `idsyncctl directory list`); "+
 			"name the directory the enrolment token was for", "not_served", unserved, "served", served)

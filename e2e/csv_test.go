@@ -220,6 +220,11 @@ files:
 		if u := s.users("hr-csv")["dkim"]; u.Status != "suspended" {
 			t.Errorf("dkim = %s, want suspended", u.Status)
 		}
+		// The hub reads no source for a directory of files: an agent that
+		// sends files is not told it serves nothing.
+		if out := p.Out.String(); strings.Contains(out, "none of these directories of its config") {
+			t.Errorf("an agent of files only logs that it serves none of its directories:\n%s", tailLines(out, 10))
+		}
 	})
 	s.step("a newer drop", func(t *testing.T) {
 		// An SFTP client writes a partial name, then renames.

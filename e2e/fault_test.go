@@ -181,7 +181,7 @@ func sambaStream(t *testing.T, o churnOptions) (*faultEnv, *churn) {
 	t.Logf("fixture of %d users and %d groups loaded in %v", o.users, o.groups, time.Since(start).Round(time.Millisecond))
 	e := &faultEnv{s: newStack(t), name: "ad", kind: ldapsync.KindAD, ep: &srv.Endpoint, base: srv.BaseDN}
 	e.s.mustCtl("directory", "add", e.name, "--kind", "ad", "--base-dn", srv.BaseDN, "--full-import-interval", "off",
-		"--safeguard-percent", "100") // as slapdStream's
+		"--safeguard-percent", "100") // as openLDAPStream's
 
 	e.a = e.s.startAgent(devstack.AgentDirectory{Name: e.name, URL: srv.URL, BindDN: srv.BindDN, BindPassword: srv.BindPassword})
 	e.startCapture("dirsync")

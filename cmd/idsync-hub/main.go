@@ -113,7 +113,7 @@ func backup(args []string) int {
 	var cfg hub.Config
 	fs.StringVar(&cfg.DataDir, "data-dir", "", "the hub's data `DIR`")
 	fs.StringVar(&cfg.Store, "store", "sqlite", "the store: sqlite (copied) or postgres (back it up with pg_dump; the files are copied)")
-	fs.StringVar(&cfg.StoreDSN, "store-dsn", os.Getenv("IDSYNC_STORE_DSN"), "for sqlite, the database `FILE` when it is not hub.db in --data-dir")
+	fs.StringVar(&cfg.StoreDSN, "store-dsn", "", "for sqlite, the database `FILE` when it is not hub.db in --data-dir")
 	to := fs.String("to", "", "the new `DIR` to write the backup into")
 	if err := fs.Parse(args); err != nil {
 		return 2

@@ -130,6 +130,10 @@ type authnUser struct {
 }
 
 // httpError writes {"error": msg} with code.
+// HTTPError answers {"error": msg} with code, as /v1/authn answers its
+// errors, for the routes in front of it (server/hub).
+func HTTPError(w http.ResponseWriter, code int, msg string) { httpError(w, code, msg) }
+
 func httpError(w http.ResponseWriter, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(code)

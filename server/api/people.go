@@ -140,10 +140,15 @@ func (s *AdminServer) userOutIn(ctx context.Context, scope *groupScope, u *store
 	p := userToProto(u)
 	p.PurgeAt = ts(purge(u))
 	for _, m := range nested {
-		if scope.group(m.Group.ID) {
-			p.TransitiveGroups = append(p.TransitiveGroups, &idsyncv1.TransitiveGroup{
-				Name: m.Group.Name, Depth: uint32(m.Depth), Via: m.Via})
+		if !scope.group(m.Group.ID) {
+			continue
 		}
+		via := m.Via
+		if scope.limited {
+			via = "" // the nested group it names may be outside the admin's
+		}
+		p.TransitiveGroups = append(p.TransitiveGroups, &idsyncv1.TransitiveGroup{
+			Name: m.Group.Name, Depth: uint32(m.Depth), Via: via})
 	}
 	return p, nil
 }

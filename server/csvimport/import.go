@@ -346,7 +346,7 @@ type checked struct {
 	badLines map[int]bool
 	// unidentified counts bad rows whose id could not be read.
 	unidentified int64
-	// ids are the ids of the rows, good or bad, that have one.
+	// ids are the ids of the rows that are not bad, by their line.
 	ids map[string]int
 }
 

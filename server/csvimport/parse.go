@@ -334,9 +334,14 @@ func (p *parser) next() (row, error) {
 			return row{}, fmt.Errorf("line %d: %w", pe.StartLine, errLineTooLong)
 		}
 		p.rows++
-		// The column, counted in characters as encoding/csv does: the line
-		// alone may not find a stray quote in a wide row.
-		return row{line: pe.StartLine, err: fmt.Sprintf("character %d of the line: %v", pe.Column, pe.Err)}, nil
+		// Where encoding/csv stopped: a byte of the line (of the text as
+		// decoded to UTF-8), and the line itself when a quoted field had
+		// carried the record past the line it started on.
+		at := fmt.Sprintf("byte %d of the line", pe.Column)
+		if pe.Line != pe.StartLine {
+			at = fmt.Sprintf("line %d, byte %d", pe.Line, pe.Column)
+		}
+		return row{line: pe.StartLine, err: fmt.Sprintf("%s: %v", at, pe.Err)}, nil
 	case errors.Is(err, errLineTooLong):
 		return row{}, fmt.Errorf("after line %d: %w", line, err)
 	case err != nil:

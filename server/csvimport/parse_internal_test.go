@@ -89,7 +89,7 @@ func TestBadRowsOfParser(t *testing.T) {
 	if len(rows) != 2 || rows[0].err == "" || rows[0].line != 2 || rows[1].obj == nil || rows[1].line != 3 {
 		t.Errorf("rows %+v, want line 2 bad (a bare quote), line 3 good", rows)
 	}
-	if want := `character 11 of the line: bare " in non-quoted-field`; len(rows) > 0 && rows[0].err != want {
+	if want := `byte 11 of the line: bare " in non-quoted-field`; len(rows) > 0 && rows[0].err != want {
 		t.Errorf("the bare quote's row says %q, want %q (its column)", rows[0].err, want)
 	}
 	rows, err = readAll(t, []byte("ID,Login,Title\n1,ann,x\x81y\n"), format{encoding: "windows-1252"})

@@ -7,7 +7,9 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 
+	"github.com/idsync/idsync/internal/atomicfile"
 	"github.com/idsync/idsync/server/store/sqlite"
 )
 
@@ -23,17 +25,26 @@ var backupFiles = []string{"ca.key", "ca.crt", "hub.key", "hub.crt", "secrets.ke
 // data directory, it is that hub. With PostgreSQL the store is
 // PostgreSQL's to back up (pg_dump); the files are copied all the same.
 // It returns the files it wrote.
-func Backup(ctx context.Context, cfg Config, to string) ([]string, error) {
+func Backup(ctx context.Context, cfg Config, to string) (wrote []string, err error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("--data-dir: required")
 	}
 	if to == "" {
 		return nil, errors.New("--to: required (a directory that does not exist yet)")
 	}
+	if strings.Contains(sqlitePath(cfg), "://") {
+		// A PostgreSQL DSN, which may hold a password: not repeated.
+		return nil, errors.New("--store-dsn: a SQLite file, not a URL (a PostgreSQL hub's store is pg_dump's: --store postgres)")
+	}
 	if err := os.Mkdir(to, 0o700); err != nil {
 		return nil, fmt.Errorf("--to %s: %w (a backup goes into a directory of its own, which it makes)", to, err)
 	}
-	var wrote []string
+	defer func() {
+		if err != nil {
+			os.RemoveAll(to) // no half backup is left to be taken for a whole one
+			wrote = nil
+		}
+	}()
 	for _, name := range backupFiles {
 		data, err := os.ReadFile(filepath.Join(cfg.DataDir, name))
 		if errors.Is(err, fs.ErrNotExist) {
@@ -43,7 +54,7 @@ func Backup(ctx context.Context, cfg Config, to string) ([]string, error) {
 			return wrote, fmt.Errorf("reading %s: %w", filepath.Join(cfg.DataDir, name), err)
 		}
 		dst := filepath.Join(to, name)
-		if err := os.WriteFile(dst, data, 0o600); err != nil {
+		if err := atomicfile.WriteFile(dst, data, 0o600); err != nil {
 			return wrote, fmt.Errorf("writing %s: %w", dst, err)
 		}
 		wrote = append(wrote, dst)

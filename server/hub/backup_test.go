@@ -7,7 +7,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/idsync/idsync/internal/adminconf"
 	idsyncv1 "github.com/idsync/idsync/proto/idsync/v1"
 	"github.com/idsync/idsync/server/hub"
 )
@@ -39,12 +38,7 @@ func TestBackup(t *testing.T) {
 	if err := h.stop(); err != nil {
 		t.Fatal(err)
 	}
-	// At the address the backed-up hub had, as a restored hub would be.
-	conf, err := adminconf.Read(filepath.Join(to, "admin.conf"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	back := startHubWith(t, func(c *hub.Config) { c.DataDir, c.GRPCListen = to, conf.Hub })
+	back := startHubWith(t, func(c *hub.Config) { c.DataDir = to })
 	if back.boot != h.boot {
 		t.Errorf("the restored hub's admin token differs from the backed-up one's")
 	}
@@ -59,5 +53,28 @@ func TestBackup(t *testing.T) {
 	slices.Sort(names)
 	if !slices.Equal(names, []string{"after-seed", "corp", "lab"}) {
 		t.Errorf("the restored hub's directories: %v, want after-seed, corp, lab", names)
+	}
+}
+
+// TestBackupRefusals: a PostgreSQL DSN given as the SQLite file is
+// refused without being repeated (it may hold a password), and a backup
+// that fails leaves no directory behind to be taken for a whole one.
+func TestBackupRefusals(t *testing.T) {
+	dir := t.TempDir()
+	to := filepath.Join(t.TempDir(), "backup")
+	_, err := hub.Backup(t.Context(), hub.Config{DataDir: dir, StoreDSN: "postgres://sync:hunter2@db/idsync"}, to)
+	if err == nil || strings.Contains(err.Error(), "hunter2") || !strings.Contains(err.Error(), "not a URL") {
+		t.Errorf("a PostgreSQL DSN as the SQLite file: %v, want refused without the DSN", err)
+	}
+	// A data dir with admin.conf but no store: the copy of the files is
+	// undone.
+	if err := os.WriteFile(filepath.Join(dir, "admin.conf"), []byte("version: 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := hub.Backup(t.Context(), hub.Config{DataDir: dir}, to); err == nil {
+		t.Fatal("a backup of a data dir without its store succeeded")
+	}
+	if _, err := os.Stat(to); !os.IsNotExist(err) {
+		t.Errorf("after a failed backup, %s: %v, want it gone", to, err)
 	}
 }

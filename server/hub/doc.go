@@ -14,7 +14,8 @@
 // cmd/idsync-hub is its only importer.
 //
 // It may import every package of the hub (`server/...`), `internal/pki`,
-// `internal/obs`, `internal/adminconf` (it writes admin.conf), the wire
+// `internal/obs`, `internal/adminconf` (it writes admin.conf),
+// `internal/atomicfile` (a backup's files), the wire
 // types of `proto/idsync/v1`, gRPC (`google.golang.org/grpc/...`), the
 // Prometheus client (`github.com/prometheus/client_golang/...`) and
 // `golang.org/x/sync/errgroup`; never `agent`, `ldapsync` or `installer`.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,7 +11,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"sync/atomic"
 	"time"
 
@@ -279,9 +277,9 @@ func Run(ctx context.Context, cfg Config) error {
 	mux := obs.Mux(cfg.Metrics, readiness(st, &serving))
 	// Upstream sources (HR) write users and groups here, each with its
 	// own bearer token.
-	mux.Handle(scimin.Prefix, loopbackUnlessTLS(webTLS == nil, scimin.New(st, engine, trail, log), scimError))
+	mux.Handle(scimin.Prefix, loopbackUnlessTLS(webTLS == nil, scimin.New(st, engine, trail, log), scimin.WriteError))
 	// Applications sign users in with their directory password here.
-	mux.Handle("/v1/authn", loopbackUnlessTLS(webTLS == nil, auth.HTTPPeer(api.AuthnHandler{Service: delegated, Auth: authn}), jsonError))
+	mux.Handle("/v1/authn", loopbackUnlessTLS(webTLS == nil, auth.HTTPPeer(api.AuthnHandler{Service: delegated, Auth: authn}), api.HTTPError))
 	// The admin console, at every path the others leave.
 	con := console.New(console.Config{Conn: cs.conn, SignIn: signins, TLS: webTLS != nil,
 		Log: log.With("component", "console"), Version: cfg.Version, GRPCAddr: agentAddr(gl.Addr(), cfg.TLSHosts), MaxUpload: files.MaxBytes()})
@@ -346,12 +344,13 @@ func Run(ctx context.Context, cfg Config) error {
 		// (an agent reconnects and resumes from its checkpoint), their
 		// handlers done — the disconnect recorded — before the store
 		// closes. Admins' calls get their bounded graceful stop.
+		deadline := time.Now().Add(5 * time.Second)
 		agentsDone := make(chan struct{})
 		go func() { as.Stop(); close(agentsDone) }()
-		stopGRPC(5*time.Second, gs)
+		stopGRPC(time.Until(deadline), gs)
 		select {
 		case <-agentsDone:
-		case <-time.After(5 * time.Second):
+		case <-time.After(time.Until(deadline)):
 			log.Warn("agents' streams did not end within 5 s of the stop")
 		}
 		cs.stop()
@@ -389,21 +388,6 @@ func loopbackUnlessTLS(cleartext bool, next http.Handler, refuse func(w http.Res
 		}
 		next.ServeHTTP(w, r)
 	})
-}
-
-// scimError writes a SCIM error (RFC 7644 §3.12).
-func scimError(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("Content-Type", "application/scim+json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]any{"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:Error"},
-		"status": strconv.Itoa(status), "detail": msg})
-}
-
-// jsonError writes {"error": msg}, as /v1/authn answers its errors.
-func jsonError(w http.ResponseWriter, status int, msg string) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]string{"error": msg})
 }
 
 // readiness is the hub's /readyz: ready while the store answers and the

@@ -7,6 +7,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/idsync/idsync/server/scimin"
 )
 
 // TestAgentAddr: the console's enrolment command names an address an
@@ -60,7 +62,7 @@ func TestLoopbackUnlessTLS(t *testing.T) {
 		r := httptest.NewRequest(http.MethodPost, "/scim/v2/Users", strings.NewReader(`{"password":"x"}`))
 		r.RemoteAddr = tt.from
 		w := httptest.NewRecorder()
-		loopbackUnlessTLS(tt.cleartext, next, scimError).ServeHTTP(w, r)
+		loopbackUnlessTLS(tt.cleartext, next, scimin.WriteError).ServeHTTP(w, r)
 		if tt.serve != (served == 1) {
 			t.Errorf("cleartext %v, from %s: served %d times, want served %v", tt.cleartext, tt.from, served, tt.serve)
 		}

@@ -2,6 +2,6 @@
 
 package hub
 
-// lockDataDir does nothing where flock does not exist: the Windows
-// installer runs one hub service per data directory.
+// lockDataDir locks nothing where flock does not exist: the hub is
+// released for Linux only (the Windows build is the agent's).
 func lockDataDir(string) (func(), error) { return func() {}, nil }

@@ -85,8 +85,9 @@ func startHubWith(t testing.TB, tune func(*hub.Config), more ...func(store.Store
 			t.Errorf("hub: %v", err)
 		}
 	})
+	var addr string
 	select {
-	case <-ready:
+	case addr = <-ready:
 	case err := <-done:
 		done <- err // for stop
 		t.Fatalf("hub did not start: %v", err)
@@ -97,9 +98,14 @@ func startHubWith(t testing.TB, tune func(*hub.Config), more ...func(store.Store
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM([]byte(conf.CA))
-	// The hub as idsyncctl reaches it: at admin.conf's address.
-	host, _, _ := net.SplitHostPort(conf.Hub)
-	conn, err := grpc.NewClient(conf.Hub, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: host})))
+	// At the address it listens on; on a wildcard, at admin.conf's, as
+	// idsyncctl reaches it.
+	host, _, _ := net.SplitHostPort(addr)
+	if ip := net.ParseIP(host); ip != nil && ip.IsUnspecified() {
+		addr = conf.Hub
+		host, _, _ = net.SplitHostPort(addr)
+	}
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(credentials.NewTLS(&tls.Config{RootCAs: pool, ServerName: host})))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -134,3 +134,18 @@ func TestUserEnvGroups(t *testing.T) {
 		})
 	}
 }
+
+// TestUserFieldsAreLookedUp: every name UnknownField lets pass is one
+// UserEnv answers for a user that has it, so the list and the lookup do
+// not drift apart.
+func TestUserFieldsAreLookedUp(t *testing.T) {
+	u := &store.User{ID: "id-1", DirectoryID: 1, Directory: "corp", ExternalID: "ext-1", DN: "uid=ada,dc=x", Status: store.StatusActive,
+		Profile: store.Profile{Username: "ada", Email: "ada@x", GivenName: "Ada", FamilyName: "Lovelace", DisplayName: "Ada L",
+			EmployeeNumber: "42", Department: "R&D", Title: "Analyst", Manager: "uid=cb,dc=x"}}
+	env := provision.UserEnv{User: u, Groups: []string{"staff"}}
+	for _, f := range provision.UserFields {
+		if v, ok := env.Lookup(f); !ok || v.IsNull() {
+			t.Errorf("UserEnv.Lookup(%q) = %v, %v: a known field it does not answer", f, v, ok)
+		}
+	}
+}

@@ -575,11 +575,20 @@ func TestTransitions(t *testing.T) {
 			if done.State != store.RunCompleted {
 				t.Fatalf("the third try: %s (%s)", done.State, done.Message)
 			}
+			// Many admins' actions on users since: still not due (the
+			// scheduler looks at full runs, however many others came).
+			for range 60 {
+				r := h.createRun(d, store.RunAdmin)
+				if _, err := h.st.TransitionRun(h.ctx, r.ID, []store.RunState{store.RunRunning},
+					store.RunUpdate{State: store.RunCompleted, Finished: true}); err != nil {
+					t.Fatal(err)
+				}
+			}
 			h.clock.Set(done.StartedAt.Add(time.Hour))
 			h.seen(s1)
 			h.schedule()
 			if open := h.openRuns(d, store.RunFull); len(open) != 0 {
-				t.Errorf("a full run %v an hour after a completed one, want none before its interval", open)
+				t.Errorf("a full run %v an hour after a completed one and 60 admin runs, want none before its interval", open)
 			}
 		}},
 		{"run reaps and schedules at once, and stops when cancelled", func(t *testing.T, h *hub) {

@@ -102,16 +102,15 @@ func (c *Coordinator) Schedule(ctx context.Context) error {
 		if !slices.ContainsFunc(agents, func(a *store.Agent) bool { return c.online(a, d, now) }) {
 			continue
 		}
-		runs, err := c.st.ListRuns(ctx, store.RunFilter{DirectoryID: d.ID, Limit: 50})
+		// Full runs only: captures, writes and admins' actions on users
+		// come between them, as many as they like.
+		runs, err := c.st.ListRuns(ctx, store.RunFilter{DirectoryID: d.ID, Kinds: []store.RunKind{store.RunFull}, Limit: 21})
 		if err != nil {
 			return err
 		}
 		var last *store.Run
 		failed := 0 // the full runs that failed in a row, newest first
 		for _, r := range runs {
-			if r.Kind != store.RunFull {
-				continue
-			}
 			if last == nil {
 				last = r
 			}

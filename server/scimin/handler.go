@@ -206,6 +206,12 @@ func errorf(status int, scimType, format string, args ...any) error {
 	return &scimError{status: status, scimType: scimType, msg: fmt.Sprintf(format, args...)}
 }
 
+// WriteError answers a SCIM error (RFC 7644 §3.12) with detail, for
+// the routes in front of the handler (server/hub).
+func WriteError(w http.ResponseWriter, status int, detail string) {
+	writeError(w, status, "", "%s", detail)
+}
+
 func writeError(w http.ResponseWriter, status int, scimType, format string, args ...any) {
 	body := map[string]any{
 		"schemas": []string{"urn:ietf:params:scim:api:messages:2.0:Error"},
