@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -71,6 +72,16 @@ func (s *AdminServer) RevokeAdminGrant(ctx context.Context, req *idsyncv1.Revoke
 // maxSearchPage bounds a page of SearchUsers.
 const maxSearchPage = 500
 
+// maxScopeIDs bounds the user ids a group-admin's search names in one
+// statement; past it, the search reads its group's members instead when
+// it can (one group, or one named), which costs nothing per user.
+// maxStatementIDs is the most one statement takes at all, below SQLite's
+// bound on parameters (32,766).
+const (
+	maxScopeIDs     = 10_000
+	maxStatementIDs = 30_000
+)
+
 // pageToken is where a page of users ends: its last user's name key and
 // id.
 func pageToken(u *store.User) string {
@@ -115,11 +126,22 @@ func (s *AdminServer) SearchUsers(ctx context.Context, req *idsyncv1.SearchUsers
 		f.GroupID, f.Nested = g.ID, req.GetNested()
 	}
 	if scope.limited {
-		f.IDs = make([]string, 0, len(scope.users))
-		for id := range scope.users {
-			f.IDs = append(f.IDs, id)
+		switch {
+		case len(scope.users) <= maxScopeIDs:
+			f.IDs = slices.Sorted(maps.Keys(scope.users))
+		case f.GroupID != "":
+			// One of its own groups (oneGroup finds no other): every
+			// member, nested or not, is in its scope.
+		case len(scope.groups) == 1:
+			for id := range scope.groups {
+				f.GroupID, f.Nested = id, true
+			}
+		case len(scope.users) <= maxStatementIDs:
+			f.IDs = slices.Sorted(maps.Keys(scope.users))
+		default:
+			return nil, status.Errorf(codes.FailedPrecondition, "the groups this admin acts for hold %d users, more than "+
+				"one search names (%d): search within one of them (group)", len(scope.users), maxStatementIDs)
 		}
-		slices.Sort(f.IDs)
 	}
 	want := f.Limit
 	f.Limit++ // one more tells whether there is a next page

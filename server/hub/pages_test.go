@@ -291,3 +291,62 @@ func TestCaptureError(t *testing.T) {
 		t.Errorf("corp's capture error: %q (%v), want none while a capture run is open", d.GetDirectory().GetCaptureError(), err)
 	}
 }
+
+// TestSearchInALargeScope: a group-admin whose one group holds more users
+// than a search names by id (10,000) finds them all, and none outside, by
+// its group's membership; one of two groups as large finds them by id, and
+// within one of its groups by that group.
+func TestSearchInALargeScope(t *testing.T) {
+	const n = 10_050
+	h := startHub(t, func(st store.Store) {
+		ctx := t.Context()
+		corp, err := st.GetDirectory(ctx, "corp")
+		if err != nil {
+			t.Fatal(err)
+		}
+		runs, err := st.ListRuns(ctx, store.RunFilter{DirectoryID: corp.ID})
+		if err != nil || len(runs) != 1 {
+			t.Fatalf("runs of corp: %v (%v)", runs, err)
+		}
+		const parent = "dc=example,dc=org"
+		var batch []*store.Object
+		var names []string
+		for i := range n {
+			names = append(names, fmt.Sprintf("e%05d", i))
+			batch = append(batch, seedUser(names[i], parent))
+		}
+		batch = append(batch, seedGroup("everyone", parent, names...), seedGroup("pair", parent, "e00001", "e00002"))
+		if _, err := st.ApplyBatch(ctx, &store.Batch{RunID: runs[0].ID, DirectoryID: corp.ID, Sequence: 2, Upserts: batch}); err != nil {
+			t.Fatal(err)
+		}
+	})
+	admin := idsyncv1.NewAdminServiceClient(h.conn)
+	ids := h.groupIDs()
+	one := as(t.Context(), h.token("all-staff", auth.RoleGroupAdmin, []string{ids["corp/everyone"]}, nil))
+	found := map[string]bool{}
+	req := &idsyncv1.SearchUsersRequest{PageSize: 500}
+	for {
+		resp, err := admin.SearchUsers(one, req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range resp.GetUsers() {
+			found[u.GetUsername()] = true
+		}
+		if req.PageToken = resp.GetNextPageToken(); req.PageToken == "" {
+			break
+		}
+	}
+	if len(found) != n || found["ann"] || found["bob"] {
+		t.Errorf("everyone's group-admin finds %d users (ann %v, bob %v), want the %d of its group and no other", len(found), found["ann"], found["bob"], n)
+	}
+	two := as(t.Context(), h.token("two", auth.RoleGroupAdmin, []string{ids["corp/everyone"], ids["corp/sales"]}, nil))
+	resp, err := admin.SearchUsers(two, &idsyncv1.SearchUsersRequest{Query: "an", PageSize: 10})
+	if err != nil || len(resp.GetUsers()) != 1 || resp.GetUsers()[0].GetUsername() != "ann" {
+		t.Errorf("a search over two groups of %d users for an…: %v (%v), want ann", n+1, resp.GetUsers(), err)
+	}
+	resp, err = admin.SearchUsers(two, &idsyncv1.SearchUsersRequest{Group: "sales"})
+	if err != nil || len(resp.GetUsers()) != 1 || resp.GetUsers()[0].GetUsername() != "ann" {
+		t.Errorf("the same admin's search within sales: %v (%v), want ann", resp.GetUsers(), err)
+	}
+}
