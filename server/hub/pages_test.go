@@ -18,9 +18,9 @@ import (
 // user ids.
 const staffUsers = 1100
 
-// staffAndMergers adds to corp the users s0000… in group staff, and group
-// mergers-2027 whose members are ann and s0000.
-func staffAndMergers(t *testing.T) func(store.Store) {
+// corpGroupOf adds to corp n users named by format (of their index) in
+// group name, and the groups more makes of their names.
+func corpGroupOf(t *testing.T, name, format string, n int, more func(names []string) []*store.Object) func(store.Store) {
 	return func(st store.Store) {
 		ctx := t.Context()
 		corp, err := st.GetDirectory(ctx, "corp")
@@ -34,15 +34,24 @@ func staffAndMergers(t *testing.T) func(store.Store) {
 		const parent = "dc=example,dc=org"
 		var batch []*store.Object
 		var names []string
-		for i := range staffUsers {
-			names = append(names, fmt.Sprintf("s%04d", i))
+		for i := range n {
+			names = append(names, fmt.Sprintf(format, i))
 			batch = append(batch, seedUser(names[i], parent))
 		}
-		batch = append(batch, seedGroup("staff", parent, names...), seedGroup("mergers-2027", parent, "ann", "s0000"))
+		batch = append(batch, seedGroup(name, parent, names...))
+		batch = append(batch, more(names)...)
 		if _, err := st.ApplyBatch(ctx, &store.Batch{RunID: runs[0].ID, DirectoryID: corp.ID, Sequence: 2, Upserts: batch}); err != nil {
 			t.Fatal(err)
 		}
 	}
+}
+
+// staffAndMergers adds to corp the users s0000… in group staff, and group
+// mergers-2027 whose members are ann and s0000.
+func staffAndMergers(t *testing.T) func(store.Store) {
+	return corpGroupOf(t, "staff", "s%04d", staffUsers, func([]string) []*store.Object {
+		return []*store.Object{seedGroup("mergers-2027", "dc=example,dc=org", "ann", "s0000")}
+	})
 }
 
 // listAllUsers pages ListUsers by limit until a short page, checking that
@@ -298,28 +307,9 @@ func TestCaptureError(t *testing.T) {
 // within one of its groups by that group.
 func TestSearchInALargeScope(t *testing.T) {
 	const n = 10_050
-	h := startHub(t, func(st store.Store) {
-		ctx := t.Context()
-		corp, err := st.GetDirectory(ctx, "corp")
-		if err != nil {
-			t.Fatal(err)
-		}
-		runs, err := st.ListRuns(ctx, store.RunFilter{DirectoryID: corp.ID})
-		if err != nil || len(runs) != 1 {
-			t.Fatalf("runs of corp: %v (%v)", runs, err)
-		}
-		const parent = "dc=example,dc=org"
-		var batch []*store.Object
-		var names []string
-		for i := range n {
-			names = append(names, fmt.Sprintf("e%05d", i))
-			batch = append(batch, seedUser(names[i], parent))
-		}
-		batch = append(batch, seedGroup("everyone", parent, names...), seedGroup("pair", parent, "e00001", "e00002"))
-		if _, err := st.ApplyBatch(ctx, &store.Batch{RunID: runs[0].ID, DirectoryID: corp.ID, Sequence: 2, Upserts: batch}); err != nil {
-			t.Fatal(err)
-		}
-	})
+	h := startHub(t, corpGroupOf(t, "everyone", "e%05d", n, func([]string) []*store.Object {
+		return []*store.Object{seedGroup("pair", "dc=example,dc=org", "e00001", "e00002")}
+	}))
 	admin := idsyncv1.NewAdminServiceClient(h.conn)
 	ids := h.groupIDs()
 	one := as(t.Context(), h.token("all-staff", auth.RoleGroupAdmin, []string{ids["corp/everyone"]}, nil))
