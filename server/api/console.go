@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -126,18 +125,17 @@ func (s *AdminServer) SearchUsers(ctx context.Context, req *idsyncv1.SearchUsers
 		f.GroupID, f.Nested = g.ID, req.GetNested()
 	}
 	if scope.limited {
+		big := len(scope.users) > maxScopeIDs
 		switch {
-		case len(scope.users) <= maxScopeIDs:
-			f.IDs = slices.Sorted(maps.Keys(scope.users))
-		case f.GroupID != "":
+		case big && f.GroupID != "":
 			// One of its own groups (oneGroup finds no other): every
 			// member, nested or not, is in its scope.
-		case len(scope.groups) == 1:
+		case big && len(scope.groups) == 1:
 			for id := range scope.groups {
 				f.GroupID, f.Nested = id, true
 			}
 		case len(scope.users) <= maxStatementIDs:
-			f.IDs = slices.Sorted(maps.Keys(scope.users))
+			f.IDs = scope.userIDs()
 		default:
 			return nil, status.Errorf(codes.FailedPrecondition, "the groups this admin acts for hold %d users, more than "+
 				"one search names (%d): search within one of them (group)", len(scope.users), maxStatementIDs)

@@ -86,6 +86,9 @@ func (g *groupScope) groupIDs() []string {
 	return append(make([]string, 0, len(g.groups)), slices.Sorted(maps.Keys(g.groups))...)
 }
 
+// userIDs is, for a group-admin, the sorted ids of the users it sees.
+func (g *groupScope) userIDs() []string { return slices.Sorted(maps.Keys(g.users)) }
+
 // scopeWindow is how many of a group-admin's user ids one read names.
 const scopeWindow = 1000
 
@@ -99,7 +102,7 @@ func pageInScope[T any](g *groupScope, after string, limit int, read func(ids []
 	if !g.limited {
 		return read(nil, after, limit)
 	}
-	ids := slices.Sorted(maps.Keys(g.users))
+	ids := g.userIDs()
 	i, found := slices.BinarySearch(ids, after)
 	if found {
 		i++

@@ -310,6 +310,11 @@ func cleanName(name string) string {
 // everyone. It reads the directory's users a page at a time, and stops at
 // the first it finds in the file.
 func (s *Service) foreign(ctx context.Context, imp Import, c *checked) error {
+	// A bad row of a known user keeps it (as the sweep does): it counts.
+	bad := map[string]bool{}
+	for _, e := range c.bad {
+		bad[e.ExternalID] = e.ExternalID != ""
+	}
 	var active int64
 	for after := ""; ; {
 		page, err := s.st.ListUsers(ctx, store.UserFilter{DirectoryID: imp.Directory.ID, AfterID: after, Limit: 1000})
@@ -320,7 +325,7 @@ func (s *Service) foreign(ctx context.Context, imp Import, c *checked) error {
 			if u.Status == store.StatusDeprovisioned {
 				continue
 			}
-			if _, ok := c.ids[u.ExternalID]; ok {
+			if _, ok := c.ids[u.ExternalID]; ok || bad[u.ExternalID] {
 				return nil
 			}
 			active++
@@ -330,6 +335,12 @@ func (s *Service) foreign(ctx context.Context, imp Import, c *checked) error {
 		}
 		after = page[len(page)-1].ID
 	}
+	return foreignErr(imp, active)
+}
+
+// foreignErr refuses a file for a full import that holds none of the
+// directory's active users (none when it has none).
+func foreignErr(imp Import, active int64) error {
 	if active == 0 {
 		return nil
 	}

@@ -22,9 +22,6 @@ type known struct {
 // file that could not be imported is an error, as the run would fail.
 func (s *Service) preview(ctx context.Context, sp *Spool, imp Import) (*Preview, error) {
 	c, err := s.check(sp, imp)
-	if err == nil && imp.Full {
-		err = s.foreign(ctx, imp, c)
-	}
 	if err != nil {
 		return nil, err
 	}
@@ -100,6 +97,13 @@ func (s *Service) preview(ctx context.Context, sp *Spool, imp Import) (*Preview,
 		if !k.seen {
 			pv.Deprovisioned++
 			add(&pv.DeprovisionedUsers, k.username)
+		}
+	}
+	// The read above is the one foreign makes before a run: the same
+	// refusal, from the users already in hand.
+	if pv.Deprovisioned == active {
+		if err := foreignErr(imp, active); err != nil {
+			return nil, err
 		}
 	}
 	if msg, trip := ingest.Safeguard(d, store.SweepCount{Users: pv.Deprovisioned, ActiveUsers: active}); trip {

@@ -17,7 +17,7 @@ import (
 // are: the CA, the hub's certificate, the key of the stored secrets and
 // admin.conf. Without secrets.key the apps' stored credentials cannot be
 // read; without ca.key no agent's certificate can be renewed.
-var backupFiles = []string{"ca.key", "ca.crt", "hub.key", "hub.crt", "secrets.key", "admin.conf"}
+var backupFiles = append([]string{"ca.crt", "hub.crt"}, secretFiles...)
 
 // Backup writes a copy of the hub of cfg (its data directory, and its
 // SQLite store) into the new directory to (0700, files 0600), while the

@@ -10,12 +10,15 @@ import (
 	"runtime"
 )
 
+// secretFiles are the data directory's files that hold a key or a token.
+var secretFiles = []string{"ca.key", "hub.key", "secrets.key", "admin.conf"}
+
 // privateFiles are the files that hold a key, a token or the store: those
 // of the data directory dir, and, with the SQLite store, the database db and
 // the files SQLite keeps beside it.
 func privateFiles(dir, db string) []string {
 	files := []string{}
-	for _, name := range []string{"ca.key", "hub.key", "secrets.key", "admin.conf"} {
+	for _, name := range secretFiles {
 		files = append(files, filepath.Join(dir, name))
 	}
 	if db != "" {

@@ -161,7 +161,7 @@ func Run(ctx context.Context, cfg Config) error {
 	defer hl.Close()
 
 	hosts := append(defaultHosts(gl.Addr().String()), cfg.TLSHosts...)
-	if h, _, err := net.SplitHostPort(hl.Addr().String()); err == nil && h != "0.0.0.0" && h != "::" {
+	if h, _, wild := wildcard(hl.Addr().String()); !wild && h != "" {
 		hosts = append(hosts, h)
 	}
 	cert, err := ca.ServerCertificate(cfg.DataDir, hosts)
@@ -448,12 +448,22 @@ func openStore(ctx context.Context, cfg Config) (store.Store, error) {
 	return nil, fmt.Errorf("--store %q: must be sqlite or postgres", cfg.Store)
 }
 
+// wildcard splits addr (host:port) and says whether its host is a
+// wildcard (0.0.0.0, ::), which no client can dial and no certificate
+// names.
+func wildcard(addr string) (host, port string, wild bool) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", "", false
+	}
+	ip := net.ParseIP(host)
+	return host, port, ip != nil && ip.IsUnspecified()
+}
+
 // localAddr is the address at which idsyncctl on this machine reaches the
-// listener at addr: its own, but loopback for a wildcard (0.0.0.0, ::),
-// which no client can dial and no certificate names.
+// listener at addr: its own, but loopback for a wildcard.
 func localAddr(addr net.Addr) string {
-	host, port, err := net.SplitHostPort(addr.String())
-	if ip := net.ParseIP(host); err == nil && ip != nil && ip.IsUnspecified() {
+	if _, port, wild := wildcard(addr.String()); wild {
 		return net.JoinHostPort("127.0.0.1", port)
 	}
 	return addr.String()
@@ -463,8 +473,8 @@ func localAddr(addr net.Addr) string {
 // enrolment command: the listener's own, but for a wildcard the first of
 // --tls-hosts, else this machine's name (both in the certificate).
 func agentAddr(addr net.Addr, tlsHosts []string) string {
-	host, port, err := net.SplitHostPort(addr.String())
-	if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsUnspecified() {
+	_, port, wild := wildcard(addr.String())
+	if !wild {
 		return addr.String()
 	}
 	if len(tlsHosts) > 0 {
@@ -480,7 +490,7 @@ func agentAddr(addr net.Addr, tlsHosts []string) string {
 // address, loopback, and this machine's name.
 func defaultHosts(listen string) []string {
 	hosts := []string{"localhost", "127.0.0.1", "::1"}
-	if h, _, err := net.SplitHostPort(listen); err == nil && h != "" && h != "0.0.0.0" && h != "::" {
+	if h, _, wild := wildcard(listen); !wild && h != "" {
 		hosts = append(hosts, h)
 	}
 	if hn, err := os.Hostname(); err == nil && hn != "" {
@@ -504,7 +514,7 @@ func bootstrapAdmin(ctx context.Context, st store.Store, ca *pki.CA, dir, addr s
 		return nil
 	}
 	if conf, err := adminconf.Read(path); err == nil {
-		if host, _, err := net.SplitHostPort(conf.Hub); err == nil && net.ParseIP(host) != nil && net.ParseIP(host).IsUnspecified() {
+		if _, _, wild := wildcard(conf.Hub); wild {
 			// Written by an older hub listening on a wildcard: no client
 			// can dial it. The token and CA stay.
 			conf.Hub = addr

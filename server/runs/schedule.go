@@ -109,11 +109,11 @@ func (c *Coordinator) Schedule(ctx context.Context) error {
 			return err
 		}
 		var last *store.Run
+		if len(runs) > 0 {
+			last = runs[0]
+		}
 		failed := 0 // the full runs that failed in a row, newest first
 		for _, r := range runs {
-			if last == nil {
-				last = r
-			}
 			if r.State != store.RunFailed {
 				break
 			}
@@ -154,14 +154,11 @@ func fullImportDue(d *store.Directory, last *store.Run, failed int, now time.Tim
 	if interval == 0 {
 		interval = ingest.DefaultFullImportInterval
 	}
-	if failed > 0 && last.State == store.RunFailed {
+	if failed > 0 {
 		// A failed read (a wrong password, a server down) is tried again
 		// soon, not at the next interval: a first import that failed would
 		// otherwise leave the directory empty for a day.
-		wait := interval
-		if failed <= 20 {
-			wait = min(FullImportRetry<<(failed-1), interval)
-		}
+		wait := min(FullImportRetry<<min(failed-1, 20), interval)
 		ended := last.FinishedAt
 		if ended.IsZero() {
 			ended = last.StartedAt

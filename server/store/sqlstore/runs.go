@@ -146,11 +146,11 @@ func (s *Store) TransitionRun(ctx context.Context, runID int64, from []store.Run
 		if n == 0 {
 			return s.runConflict(ctx, tx, runID, "moving run %d from %v to %s", runID, from, u.State)
 		}
-		r, err = getRun(ctx, tx, runID)
+		if r, err = getRun(ctx, tx, runID); err != nil {
+			return err
+		}
 		id := fmt.Sprint(runID)
 		switch {
-		case err != nil:
-			return err
 		case u.State == store.RunPausedBySafeguard:
 			_, err = addNotice(ctx, tx, &store.Notice{Kind: store.NoticeImportPaused, Subject: r.Directory,
 				Ref: "run:" + id, Detail: store.NamedRun(runID, u.Message)})
